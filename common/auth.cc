@@ -1,0 +1,155 @@
+#include "common/auth.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <iterator>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/jwt.h"
+#include "common/strings.h"
+
+namespace qai::common {
+namespace {
+
+constexpr absl::string_view kMissingCredentials =
+    "missing credentials: send authorization: Bearer <token> or x-api-key";
+
+bool IsHex(absl::string_view s) {
+  for (char c : s) {
+    if (!absl::ascii_isxdigit(static_cast<unsigned char>(c))) return false;
+  }
+  return true;
+}
+
+std::array<unsigned char, 32> Sha256(std::string_view data) {
+  std::array<unsigned char, 32> digest{};
+  unsigned int length = 0;
+  // EVP_Digest only fails on allocation failure; a zero digest then simply matches nothing
+  // real, which is the safe direction.
+  EVP_Digest(data.data(), data.size(), digest.data(), &length, EVP_sha256(), nullptr);
+  return digest;
+}
+
+std::string ToHex(const std::array<unsigned char, 32>& digest) {
+  return absl::BytesToHexString(
+      absl::string_view(reinterpret_cast<const char*>(digest.data()), digest.size()));
+}
+
+// Looks up a header that must appear at most once.
+absl::StatusOr<std::optional<std::string_view>> SingleHeader(
+    const std::multimap<grpc::string_ref, grpc::string_ref>& metadata, std::string_view name) {
+  auto [first, last] = metadata.equal_range(grpc::string_ref(name.data(), name.size()));
+  if (first == last) return std::optional<std::string_view>();
+  if (std::next(first) != last) {
+    return absl::UnauthenticatedError(absl::StrCat("duplicate ", ToAbsl(name), " header"));
+  }
+  return std::optional<std::string_view>(
+      std::string_view(first->second.data(), first->second.size()));
+}
+
+}  // namespace
+
+std::string_view RoleName(Role role) {
+  switch (role) {
+    case Role::kUser:
+      return "USER";
+    case Role::kAdmin:
+      return "ADMIN";
+    case Role::kService:
+      return "SERVICE";
+  }
+  return "UNKNOWN";
+}
+
+std::string Sha256Hex(std::string_view data) { return ToHex(Sha256(data)); }
+
+absl::StatusOr<Authenticator> Authenticator::Create(std::string jwt_secret,
+                                                    std::vector<std::string> service_key_sha256) {
+  std::vector<Digest> keys;
+  for (size_t i = 0; i < service_key_sha256.size(); ++i) {
+    absl::string_view entry = absl::StripAsciiWhitespace(service_key_sha256[i]);
+    if (entry.empty()) continue;
+    if (entry.size() != 64 || !IsHex(entry)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("QAI_SERVICE_KEY_SHA256 entry ", i + 1,
+                       " is not a 64-digit hex SHA-256 digest"));
+    }
+    std::string bytes = absl::HexStringToBytes(entry);
+    Digest digest{};
+    std::copy(bytes.begin(), bytes.end(), digest.begin());
+    keys.push_back(digest);
+  }
+  return Authenticator(std::move(jwt_secret), std::move(keys));
+}
+
+absl::StatusOr<Principal> Authenticator::Authenticate(std::optional<std::string_view> authorization,
+                                                      std::optional<std::string_view> api_key,
+                                                      absl::Time now) const {
+  if (api_key.has_value()) return AuthenticateApiKey(*api_key);
+  if (authorization.has_value()) return AuthenticateBearer(*authorization, now);
+  return absl::UnauthenticatedError(kMissingCredentials);
+}
+
+absl::StatusOr<Principal> Authenticator::AuthenticateApiKey(std::string_view api_key) const {
+  if (api_key.empty()) return absl::UnauthenticatedError("invalid api key");
+  Digest presented = Sha256(api_key);
+  // Every digest is compared, and the match is selected without branching, so timing does not
+  // reveal which (or whether an early) entry matched.
+  Digest matched{};
+  unsigned char found = 0;
+  for (const Digest& accepted : service_keys_) {
+    unsigned char equal =
+        static_cast<unsigned char>(CRYPTO_memcmp(presented.data(), accepted.data(), 32) == 0);
+    unsigned char mask = static_cast<unsigned char>(-equal);
+    for (size_t b = 0; b < matched.size(); ++b) matched[b] |= accepted[b] & mask;
+    found |= equal;
+  }
+  if (!found) return absl::UnauthenticatedError("invalid api key");
+  return Principal{.id = absl::StrCat("service:", ToHex(matched).substr(0, 12)),
+                   .role = Role::kService};
+}
+
+absl::StatusOr<Principal> Authenticator::AuthenticateBearer(std::string_view authorization,
+                                                            absl::Time now) const {
+  constexpr absl::string_view kScheme = "bearer";
+  absl::string_view value = absl::StripAsciiWhitespace(ToAbsl(authorization));
+  if (value.size() <= kScheme.size() ||
+      !absl::EqualsIgnoreCase(value.substr(0, kScheme.size()), kScheme) ||
+      !absl::ascii_isspace(static_cast<unsigned char>(value[kScheme.size()]))) {
+    return absl::UnauthenticatedError("unsupported authorization scheme: expected Bearer <token>");
+  }
+  if (jwt_secret_.empty()) {
+    return absl::UnauthenticatedError("bearer tokens are not accepted by this server");
+  }
+  absl::string_view token = absl::StripLeadingAsciiWhitespace(value.substr(kScheme.size()));
+  absl::StatusOr<JwtClaims> claims =
+      VerifyJwt(std::string_view(token.data(), token.size()), jwt_secret_, now);
+  if (!claims.ok()) return claims.status();
+
+  Role role = Role::kUser;
+  for (const std::string& name : claims->roles) {
+    if (name == "admin") role = Role::kAdmin;
+  }
+  return Principal{.id = std::move(claims->subject), .role = role};
+}
+
+absl::StatusOr<Principal> AuthenticateCall(
+    const Authenticator& authenticator,
+    const std::multimap<grpc::string_ref, grpc::string_ref>& client_metadata) {
+  absl::StatusOr<std::optional<std::string_view>> authorization =
+      SingleHeader(client_metadata, "authorization");
+  if (!authorization.ok()) return authorization.status();
+  absl::StatusOr<std::optional<std::string_view>> api_key =
+      SingleHeader(client_metadata, "x-api-key");
+  if (!api_key.ok()) return api_key.status();
+  return authenticator.Authenticate(*authorization, *api_key, absl::Now());
+}
+
+}  // namespace qai::common

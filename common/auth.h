@@ -1,0 +1,91 @@
+#pragma once
+// Authentication: who is calling a QAI service.
+//
+// End users send `authorization: Bearer <HS256 JWT>`; services calling each other send
+// `x-api-key: <key>`, of which the server knows only SHA-256 digests. A server builds one
+// Authenticator at start-up and asks it about each call; exemptions (health checks) and
+// authorization (who may touch what) are the caller's business.
+//
+//   absl::StatusOr<qai::common::Authenticator> auth =
+//       qai::common::Authenticator::Create(jwt_secret, service_key_digests);
+//   if (!auth.ok()) { ... configuration error, exit ... }
+//   absl::StatusOr<qai::common::Principal> who =
+//       qai::common::AuthenticateCall(*auth, context->client_metadata());
+//   if (!who.ok()) { ... finish with UNAUTHENTICATED ... }
+
+#include <array>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <grpcpp/support/string_ref.h>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace qai::common {
+
+// Role: what kind of caller a principal is. kService is reserved for api-key callers, so a
+// user token can never claim it.
+enum class Role { kUser, kAdmin, kService };
+
+// Principal: an authenticated caller. `id` is the JWT subject for users and admins, and
+// "service:" plus the first 12 hex digits of the key's digest for services, so logs can tell
+// keys apart without revealing them.
+struct Principal {
+  std::string id;
+  Role role;
+};
+
+// RoleName: the upper-case name used in logs and protos: "USER", "ADMIN" or "SERVICE".
+[[nodiscard]] std::string_view RoleName(Role role);
+
+// Sha256Hex: lowercase hex SHA-256 of `data`; how operators derive QAI_SERVICE_KEY_SHA256
+// entries from keys.
+[[nodiscard]] std::string Sha256Hex(std::string_view data);
+
+// Authenticator: decides who is calling from the `authorization` and `x-api-key` headers.
+// Immutable after Create and cheap to share between threads.
+class Authenticator {
+ public:
+  // Create: validates the configuration. An empty `jwt_secret` means bearer tokens are refused.
+  // Each `service_key_sha256` entry is a 64-digit hex SHA-256 digest (either case, surrounding
+  // whitespace ignored, empty entries skipped so a split of an empty variable is fine); anything
+  // else is INVALID_ARGUMENT naming QAI_SERVICE_KEY_SHA256, so a typo fails at start-up rather
+  // than locking every service out.
+  [[nodiscard]] static absl::StatusOr<Authenticator> Create(
+      std::string jwt_secret, std::vector<std::string> service_key_sha256);
+
+  // Authenticate: `authorization` and `api_key` are the header values when present. An api key,
+  // when present, decides alone: its digest is compared with every accepted digest in constant
+  // time, giving a kService principal. Otherwise a "Bearer <jwt>" value (scheme in any case) is
+  // verified at `now`, giving kAdmin when `roles` contains "admin" and kUser otherwise. No
+  // credentials, or bad ones, give UNAUTHENTICATED with a message that never repeats them.
+  [[nodiscard]] absl::StatusOr<Principal> Authenticate(
+      std::optional<std::string_view> authorization, std::optional<std::string_view> api_key,
+      absl::Time now) const;
+
+ private:
+  using Digest = std::array<unsigned char, 32>;
+
+  Authenticator(std::string jwt_secret, std::vector<Digest> service_keys)
+      : jwt_secret_(std::move(jwt_secret)), service_keys_(std::move(service_keys)) {}
+
+  absl::StatusOr<Principal> AuthenticateApiKey(std::string_view api_key) const;
+  absl::StatusOr<Principal> AuthenticateBearer(std::string_view authorization,
+                                               absl::Time now) const;
+
+  std::string jwt_secret_;
+  std::vector<Digest> service_keys_;
+};
+
+// AuthenticateCall: Authenticate over a gRPC server call's metadata at absl::Now(). A header
+// sent more than once is refused, since which copy a proxy or another check would read is
+// unclear.
+[[nodiscard]] absl::StatusOr<Principal> AuthenticateCall(
+    const Authenticator& authenticator,
+    const std::multimap<grpc::string_ref, grpc::string_ref>& client_metadata);
+
+}  // namespace qai::common

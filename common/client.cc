@@ -1,0 +1,20 @@
+#include "common/client.h"
+
+namespace qai::common {
+
+std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target) {
+  grpc::ChannelArguments args;
+  args.SetLoadBalancingPolicyName("round_robin");
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 60000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20000);
+  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+}
+
+void PrepareServiceCall(grpc::ClientContext& ctx, const std::string& api_key, const std::string& request_id,
+                        absl::Duration timeout) {
+  if (!api_key.empty()) ctx.AddMetadata("x-api-key", api_key);
+  if (!request_id.empty()) ctx.AddMetadata("x-request-id", request_id);
+  ctx.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+}
+
+}  // namespace qai::common

@@ -1,0 +1,188 @@
+#include "common/db_pool.h"
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/log.h"
+#include "soci/postgresql/soci-postgresql.h"
+
+namespace qai::common {
+
+PGconn* DbConnection::pg() {
+  auto* backend = static_cast<soci::postgresql_session_backend*>(session_->get_backend());
+  return backend == nullptr ? nullptr : backend->conn_;
+}
+
+std::string SqlState(const std::exception& e) {
+  if (const auto* pg = dynamic_cast<const soci::postgresql_soci_error*>(&e)) return pg->sqlstate();
+  return "";
+}
+
+absl::Status MapDbError(const std::exception& e) {
+  const std::string state = SqlState(e);
+  // Class 08: connection exceptions; 57P0x: the server is shutting down or starting up.
+  if (absl::StartsWith(state, "08") || absl::StartsWith(state, "57P")) {
+    return absl::UnavailableError("database unavailable");
+  }
+  if (state == "23505") return absl::AlreadyExistsError("already exists");
+  if (state == "40001" || state == "40P01") return absl::AbortedError("concurrent update; retry");
+  if (state == "57014") return absl::DeadlineExceededError("database statement timed out");
+  if (const auto* soci_error = dynamic_cast<const soci::soci_error*>(&e)) {
+    if (soci_error->get_error_category() == soci::soci_error::connection_error) {
+      return absl::UnavailableError("database unavailable");
+    }
+  }
+  Log(LogLevel::kError, "database error", {{"sqlstate", state}, {"error", e.what()}});
+  return absl::InternalError("database error");
+}
+
+absl::StatusOr<std::unique_ptr<DbPool>> DbPool::Create(Options options) {
+  if (options.url.empty()) return absl::InvalidArgumentError("database url is empty");
+  if (options.size < 1) return absl::InvalidArgumentError("database pool size must be at least 1");
+  return std::unique_ptr<DbPool>(new DbPool(std::move(options)));
+}
+
+DbPool::~DbPool() = default;
+
+DbPool::Lease::Lease(Lease&& other) noexcept
+    : pool_(other.pool_), conn_(std::move(other.conn_)), discard_(other.discard_) {}
+
+DbPool::Lease::~Lease() {
+  if (conn_) pool_->Release(std::move(conn_), discard_);
+}
+
+absl::Status DbPool::Open(DbConnection& conn) {
+  conn.prepared_.clear();
+  conn.session_.reset();
+  try {
+    conn.session_ = std::make_unique<soci::session>(soci::postgresql, options_.url);
+  } catch (const std::exception& e) {
+    // The message may quote the connection string; only its category is logged.
+    Log(LogLevel::kWarn, "database connect failed", {{"sqlstate", SqlState(e)}});
+    return absl::UnavailableError("database unavailable");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<DbPool::Lease> DbPool::Acquire() {
+  std::unique_ptr<DbConnection> conn;
+  {
+    std::unique_lock lock(mu_);
+    ++waiting_;
+    const bool got = available_.wait_for(lock, absl::ToChronoMilliseconds(options_.acquire_timeout), [&] {
+      return !idle_.empty() || open_ < options_.size;
+    });
+    --waiting_;
+    if (!got) return absl::UnavailableError("database busy: no connection free in time");
+    if (!idle_.empty()) {
+      conn = std::move(idle_.back());
+      idle_.pop_back();
+    } else {
+      conn = std::make_unique<DbConnection>();
+      ++open_;
+    }
+    ++in_use_;
+  }
+  Lease lease(this, std::move(conn));
+  DbConnection& c = *lease;
+  bool healthy = c.session_ != nullptr && c.pg() != nullptr && PQstatus(c.pg()) == CONNECTION_OK;
+  if (healthy && absl::Now() - c.last_used_ > options_.idle_check) {
+    try {
+      c.session() << "SELECT 1";
+    } catch (const std::exception&) {
+      healthy = false;
+    }
+  }
+  if (!healthy) {
+    if (absl::Status s = Open(c); !s.ok()) {
+      lease.Discard();
+      return s;
+    }
+  }
+  return lease;
+}
+
+void DbPool::Release(std::unique_ptr<DbConnection> conn, bool discard) {
+  if (!discard && conn->session_ && conn->pg() && PQstatus(conn->pg()) == CONNECTION_OK) {
+    conn->last_used_ = absl::Now();
+  } else {
+    discard = true;
+  }
+  std::unique_ptr<DbConnection> closing;
+  {
+    std::lock_guard lock(mu_);
+    --in_use_;
+    if (discard) {
+      --open_;
+      closing = std::move(conn);
+    } else {
+      idle_.push_back(std::move(conn));
+    }
+  }
+  available_.notify_one();
+}
+
+absl::Status DbPool::Attempt(const std::function<absl::Status(DbConnection&)>& fn,
+                             bool transactional, bool& connection_lost, bool& commit_sent) {
+  connection_lost = false;
+  commit_sent = false;
+  absl::StatusOr<Lease> lease = Acquire();
+  if (!lease.ok()) return lease.status();
+  DbConnection& conn = **lease;
+  try {
+    if (!transactional) {
+      absl::Status s = fn(conn);
+      return s;
+    }
+    conn.session().begin();
+    absl::Status s = fn(conn);
+    if (!s.ok()) {
+      conn.session().rollback();
+      return s;
+    }
+    commit_sent = true;
+    conn.session().commit();
+    return absl::OkStatus();
+  } catch (const std::exception& e) {
+    if (conn.pg() == nullptr || PQstatus(conn.pg()) != CONNECTION_OK) {
+      connection_lost = true;
+      lease->Discard();
+      return absl::UnavailableError("database unavailable");
+    }
+    absl::Status mapped = MapDbError(e);
+    try {
+      if (transactional) conn.session().rollback();
+    } catch (const std::exception&) {
+      lease->Discard();
+    }
+    return mapped;
+  }
+}
+
+absl::Status DbPool::Run(const std::function<absl::Status(DbConnection&)>& fn) {
+  bool lost = false, commit_sent = false;
+  absl::Status s = Attempt(fn, /*transactional=*/false, lost, commit_sent);
+  if (lost) s = Attempt(fn, false, lost, commit_sent);
+  return s;
+}
+
+absl::Status DbPool::Transaction(const std::function<absl::Status(DbConnection&)>& fn) {
+  bool lost = false, commit_sent = false;
+  absl::Status s = Attempt(fn, /*transactional=*/true, lost, commit_sent);
+  if (lost && !commit_sent) s = Attempt(fn, true, lost, commit_sent);
+  return s;
+}
+
+absl::Status DbPool::Ping() {
+  return Run([](DbConnection& conn) {
+    int one = 0;
+    conn.session() << "SELECT 1", soci::into(one);
+    return one == 1 ? absl::OkStatus() : absl::InternalError("unexpected ping result");
+  });
+}
+
+DbPool::Stats DbPool::stats() const {
+  std::lock_guard lock(mu_);
+  return {options_.size, open_, in_use_, waiting_};
+}
+
+}  // namespace qai::common

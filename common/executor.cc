@@ -1,0 +1,56 @@
+#include "common/executor.h"
+
+namespace qai::common {
+
+Executor::Executor(std::string name, int threads, size_t max_queue)
+    : name_(std::move(name)), max_queue_(max_queue) {
+  threads_.reserve(threads);
+  for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Work(); });
+}
+
+Executor::~Executor() { Shutdown(); }
+
+bool Executor::TrySubmit(std::function<void()> fn) {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_ || queue_.size() >= max_queue_) return false;
+    queue_.push_back(std::move(fn));
+  }
+  cv_.notify_one();
+  return true;
+}
+
+void Executor::Shutdown() {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_ && threads_.empty()) return;
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+  std::lock_guard lock(mu_);
+  threads_.clear();
+}
+
+size_t Executor::queued() const {
+  std::lock_guard lock(mu_);
+  return queue_.size();
+}
+
+void Executor::Work() {
+  for (;;) {
+    std::function<void()> fn;
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;
+      fn = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    fn();
+  }
+}
+
+}  // namespace qai::common

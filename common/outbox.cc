@@ -1,0 +1,150 @@
+#include "common/outbox.h"
+
+#include <cmath>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "common/ids.h"
+#include "common/log.h"
+#include "common/strings.h"
+
+namespace qai::common {
+namespace {
+
+// Table names come from code, but they are spliced into SQL, so they are checked anyway.
+bool IsQualifiedIdentifier(std::string_view name) {
+  if (name.empty() || name.size() > 127) return false;
+  for (char c : name) {
+    if (!(std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) ||
+          c == '_' || c == '.')) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> EnqueueOutbox(DbConnection& conn, std::string_view table,
+                                          const OutboxMessage& message) {
+  if (!IsQualifiedIdentifier(table)) return absl::InternalError("bad outbox table name");
+  std::string id = NewUuid();
+  std::string payload = absl::Base64Escape(message.payload);
+  std::string trace = CurrentRequestId();
+  conn.session() << absl::StrCat("INSERT INTO ", ToAbsl(table),
+                                 " (id, topic, payload, trace_request_id)"
+                                 " VALUES (CAST(:id AS uuid), :topic, decode(:payload, 'base64'), :trace)"),
+      soci::use(id), soci::use(message.topic), soci::use(payload), soci::use(trace);
+  return id;
+}
+
+absl::Duration BackoffDelay(int attempts, absl::Duration base, absl::Duration max, absl::BitGen& rng) {
+  const double factor = std::ldexp(1.0, std::min(attempts, 30));
+  absl::Duration full = std::min(base * factor, max);
+  return full / 2 + absl::Uniform(rng, 0.0, 1.0) * (full / 2);
+}
+
+OutboxRelay::OutboxRelay(DbPool* db, Options options, std::map<std::string, Deliverer> deliverers)
+    : db_(db), options_(std::move(options)), deliverers_(std::move(deliverers)) {}
+
+OutboxRelay::~OutboxRelay() { Stop(); }
+
+void OutboxRelay::Start() {
+  thread_ = std::thread([this] { Loop(); });
+}
+
+void OutboxRelay::Wake() {
+  {
+    std::lock_guard lock(mu_);
+    woken_ = true;
+  }
+  cv_.notify_all();
+}
+
+void OutboxRelay::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void OutboxRelay::Loop() {
+  for (;;) {
+    {
+      std::lock_guard lock(mu_);
+      if (stop_) return;
+      woken_ = false;
+    }
+    absl::StatusOr<int> delivered = RelayOnce();
+    if (!delivered.ok()) {
+      Log(LogLevel::kWarn, "outbox relay pass failed",
+          {{"table", options_.table}, {"error", std::string(delivered.status().message())}});
+    }
+    // A full batch means more may be due: go again without sleeping.
+    if (delivered.ok() && *delivered >= options_.batch_size) continue;
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, absl::ToChronoMilliseconds(options_.poll_interval), [&] { return stop_ || woken_; });
+  }
+}
+
+absl::StatusOr<int> OutboxRelay::RelayOnce() {
+  if (!IsQualifiedIdentifier(options_.table)) return absl::InternalError("bad outbox table name");
+  int delivered = 0;
+  absl::Status s = db_->Transaction([&](DbConnection& conn) -> absl::Status {
+    delivered = 0;
+    // Rows stay locked while they are delivered: a relay that dies mid-delivery releases them
+    // with its transaction, and they are delivered again (at least once).
+    soci::rowset<soci::row> rows = (conn.session().prepare << absl::StrCat(
+        "SELECT id::text, topic, encode(payload, 'base64'), trace_request_id, attempts FROM ",
+        options_.table,
+        " WHERE deliver_time IS NULL AND next_attempt_time <= now()"
+        " ORDER BY next_attempt_time LIMIT :n FOR UPDATE SKIP LOCKED"),
+        soci::use(options_.batch_size));
+    std::vector<OutboxRow> batch;
+    for (const soci::row& r : rows) {
+      OutboxRow row;
+      row.id = r.get<std::string>(0);
+      row.topic = r.get<std::string>(1);
+      std::string payload_b64 = r.get<std::string>(2);
+      // PostgreSQL wraps base64 output at 76 characters; the unescape skips the newlines.
+      absl::Base64Unescape(payload_b64, &row.payload);
+      row.trace_request_id = r.get<std::string>(3);
+      row.attempts = r.get<int>(4);
+      batch.push_back(std::move(row));
+    }
+    for (const OutboxRow& row : batch) {
+      absl::Status result = absl::UnimplementedError(absl::StrCat("no deliverer for topic ", row.topic));
+      if (auto it = deliverers_.find(row.topic); it != deliverers_.end()) {
+        RequestScope scope(row.trace_request_id);
+        result = it->second(row);
+      }
+      if (result.ok()) {
+        conn.session() << absl::StrCat("UPDATE ", options_.table,
+                                       " SET deliver_time = now(), attempts = attempts + 1, last_error = ''"
+                                       " WHERE id = CAST(:id AS uuid)"),
+            soci::use(row.id);
+        ++delivered;
+        continue;
+      }
+      const absl::Duration delay = BackoffDelay(row.attempts, options_.base_backoff, options_.max_backoff, rng_);
+      const int64_t delay_us = absl::ToInt64Microseconds(delay);
+      std::string error(result.message());
+      conn.session() << absl::StrCat("UPDATE ", options_.table,
+                                     " SET attempts = attempts + 1, last_error = :err,"
+                                     " next_attempt_time = now() + :us * interval '1 microsecond'"
+                                     " WHERE id = CAST(:id AS uuid)"),
+          soci::use(error), soci::use(delay_us), soci::use(row.id);
+      Log(LogLevel::kWarn, "outbox delivery failed; will retry",
+          {{"table", options_.table}, {"topic", row.topic}, {"outbox_id", row.id},
+           {"attempt", row.attempts + 1}, {"retry_in_ms", absl::ToInt64Milliseconds(delay)},
+           {"error", error}});
+    }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return delivered;
+}
+
+}  // namespace qai::common

@@ -1,0 +1,94 @@
+#pragma once
+// Transactional outbox: "tell another service" written in the same transaction as the change
+// that makes it true, and delivered later by a relay, at least once.
+//
+// A service's handler writes its change and calls EnqueueOutbox on the same connection inside
+// DbPool::Transaction; either both commit or neither does. OutboxRelay then claims due rows
+// (FOR UPDATE SKIP LOCKED, so relays on many replicas never hand out the same row at once),
+// calls the deliverer registered for the row's topic with the row id as the request id, and
+// marks the row delivered, or schedules another attempt with exponential backoff and jitter.
+// The receiver is idempotent on that request id, which turns at-least-once into exactly once.
+//
+// The outbox table (one per service schema) has the shape of db/migrations/projects/0001.
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "absl/random/random.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/db_pool.h"
+
+namespace qai::common {
+
+// OutboxMessage: what to deliver. payload is opaque bytes (a serialized request proto).
+struct OutboxMessage {
+  std::string topic;
+  std::string payload;
+};
+
+// OutboxRow: a claimed message. `id` is the request id the receiver deduplicates on.
+struct OutboxRow {
+  std::string id;
+  std::string topic;
+  std::string payload;
+  // The x-request-id of the call that enqueued the row, so the hop shows in its logs.
+  std::string trace_request_id;
+  int attempts = 0;
+};
+
+// EnqueueOutbox: inserts a message into `table` (e.g. "projects.outbox", a constant of the
+// calling service, never caller input) on conn, inside the caller's transaction. Returns its id.
+[[nodiscard]] absl::StatusOr<std::string> EnqueueOutbox(DbConnection& conn, std::string_view table,
+                                                        const OutboxMessage& message);
+
+// BackoffDelay: the wait before attempt `attempts + 1`: base * 2^attempts capped at max, with
+// "equal jitter" (between half and all of it), so failing rows spread out instead of marching.
+absl::Duration BackoffDelay(int attempts, absl::Duration base, absl::Duration max, absl::BitGen& rng);
+
+class OutboxRelay {
+ public:
+  // A deliverer sends one row; OK means the receiver has it (then it is never sent again).
+  using Deliverer = std::function<absl::Status(const OutboxRow& row)>;
+
+  struct Options {
+    std::string table;  // e.g. "projects.outbox"
+    int batch_size = 32;
+    absl::Duration poll_interval = absl::Milliseconds(500);
+    absl::Duration base_backoff = absl::Milliseconds(200);
+    absl::Duration max_backoff = absl::Seconds(60);
+  };
+
+  OutboxRelay(DbPool* db, Options options, std::map<std::string, Deliverer> deliverers);
+  ~OutboxRelay();
+
+  // Start: a background thread relays until Stop(). Wake() makes it look at once (after this
+  // process enqueued a row); otherwise it polls every poll_interval.
+  void Start();
+  void Wake();
+  void Stop();
+
+  // RelayOnce: one pass over the due rows; returns how many were delivered.
+  [[nodiscard]] absl::StatusOr<int> RelayOnce();
+
+ private:
+  void Loop();
+
+  DbPool* const db_;
+  const Options options_;
+  const std::map<std::string, Deliverer> deliverers_;
+  absl::BitGen rng_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  bool woken_ = false;
+  std::thread thread_;
+};
+
+}  // namespace qai::common

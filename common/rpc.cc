@@ -1,0 +1,89 @@
+#include "common/rpc.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/ids.h"
+#include "common/log.h"
+#include "common/status.h"
+#include "common/strings.h"
+
+namespace qai::common {
+namespace {
+
+std::optional<std::string_view> Header(const grpc::ServerContextBase& ctx, std::string_view key) {
+  const auto& md = ctx.client_metadata();
+  auto it = md.find(grpc::string_ref(key.data(), key.size()));
+  if (it == md.end()) return std::nullopt;
+  return std::string_view(it->second.data(), it->second.size());
+}
+
+}  // namespace
+
+std::string RequestIdFrom(const grpc::ServerContextBase& ctx) {
+  if (auto id = Header(ctx, "x-request-id"); id && !id->empty() && id->size() <= 128) {
+    bool printable = true;
+    for (char c : *id) printable = printable && c > 0x20 && c < 0x7f;
+    if (printable) return std::string(*id);
+  }
+  return NewUuid();
+}
+
+void LogRpc(const RpcEnv& env, std::string_view method, const absl::Status& status,
+            absl::Time start, std::string_view principal) {
+  const double ms = absl::ToDoubleMilliseconds(absl::Now() - start);
+  nlohmann::json fields = {{"method", absl::StrCat("/", env.service, "/", ToAbsl(method))},
+                           {"code", absl::StatusCodeToString(status.code())},
+                           {"principal", std::string(principal)},
+                           {"duration_ms", ms}};
+  if (!status.ok()) fields["error"] = std::string(status.message());
+  const bool server_fault = status.code() == absl::StatusCode::kInternal ||
+                            status.code() == absl::StatusCode::kUnknown ||
+                            status.code() == absl::StatusCode::kUnavailable;
+  Log(server_fault ? LogLevel::kWarn : LogLevel::kInfo, "rpc", fields);
+}
+
+grpc::ServerUnaryReactor* ServeUnary(grpc::CallbackServerContext* ctx, const RpcEnv& env,
+                                     std::string_view method,
+                                     std::function<absl::Status(const CallContext&)> work) {
+  const absl::Time start = absl::Now();
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  auto call = std::make_shared<CallContext>();
+  call->request_id = RequestIdFrom(*ctx);
+  ctx->AddInitialMetadata("x-request-id", call->request_id);
+  const std::chrono::system_clock::time_point deadline = ctx->deadline();
+  if (deadline != std::chrono::system_clock::time_point::max()) call->deadline = absl::FromChrono(deadline);
+
+  auto finish = [reactor, env, method = std::string(method), start, call](const absl::Status& s) {
+    {
+      RequestScope scope(call->request_id);
+      LogRpc(env, method, s, start, call->principal.id);
+    }
+    reactor->Finish(ToGrpcStatus(s));
+  };
+
+  absl::StatusOr<Principal> principal = AuthenticateCall(*env.auth, ctx->client_metadata());
+  if (!principal.ok()) {
+    finish(principal.status());
+    return reactor;
+  }
+  call->principal = *principal;
+  if (auto authz = Header(*ctx, "authorization")) call->authorization = std::string(*authz);
+
+  const bool queued = env.executor->TrySubmit([ctx, call, work = std::move(work), finish] {
+    absl::Status s;
+    if (ctx->IsCancelled()) {
+      s = absl::CancelledError("call cancelled before it was served");
+    } else if (absl::Now() >= call->deadline) {
+      s = absl::DeadlineExceededError("deadline passed before the call was served");
+    } else {
+      RequestScope scope(call->request_id);
+      s = work(*call);
+    }
+    finish(s);
+  });
+  if (!queued) {
+    finish(WithRetryDelay(absl::ResourceExhaustedError("server busy, retry later"), absl::Milliseconds(100)));
+  }
+  return reactor;
+}
+
+}  // namespace qai::common

@@ -1,0 +1,58 @@
+#pragma once
+// ServeUnary: the one way a unary RPC is served.
+//
+// It reads (or makes) the request id, authenticates the caller, runs the handler's blocking
+// work on an Executor with the request id on every log line, maps the result to a
+// grpc::Status, and writes one access-log line (method, code, duration_ms, principal).
+//
+//   grpc::ServerUnaryReactor* GetProject(grpc::CallbackServerContext* ctx,
+//                                        const GetProjectRequest* req, Project* resp) override {
+//     return ServeUnary(ctx, env_, "GetProject", [=, this](const CallContext& call) {
+//       return handlers_.GetProject(call, *req, *resp);
+//     });
+//   }
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "common/auth.h"
+#include "common/executor.h"
+#include "grpcpp/grpcpp.h"
+
+namespace qai::common {
+
+// CallContext: what a handler knows about the call it serves.
+struct CallContext {
+  Principal principal;
+  std::string request_id;
+  // The caller's own credentials, forwarded when a downstream call acts for the caller.
+  std::string authorization;
+  // The call's deadline (absl::InfiniteFuture() when the client set none).
+  absl::Time deadline = absl::InfiniteFuture();
+};
+
+// RpcEnv: what every RPC of a server shares.
+struct RpcEnv {
+  std::string service;  // full proto service name, for the access log
+  const Authenticator* auth = nullptr;
+  Executor* executor = nullptr;
+};
+
+// RequestIdFrom: the caller's x-request-id if it is sane (1..128 printable ASCII), else a new UUID.
+std::string RequestIdFrom(const grpc::ServerContextBase& ctx);
+
+// ServeUnary: see the file comment. `work` runs on env.executor; it fills the response and
+// returns the status to send.
+grpc::ServerUnaryReactor* ServeUnary(grpc::CallbackServerContext* ctx, const RpcEnv& env,
+                                     std::string_view method,
+                                     std::function<absl::Status(const CallContext&)> work);
+
+// LogRpc: the access-log line of one call.
+void LogRpc(const RpcEnv& env, std::string_view method, const absl::Status& status,
+            absl::Time start, std::string_view principal);
+
+}  // namespace qai::common

@@ -1,0 +1,100 @@
+#include "common/server.h"
+
+#include <signal.h>
+
+#include "absl/strings/str_cat.h"
+#include "common/log.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/health_check_service_interface.h"
+
+namespace qai::common {
+
+absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+
+  std::unique_ptr<Server> self(new Server());
+  self->options_ = std::move(options);
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(self->options_.listen_addr, grpc::InsecureServerCredentials(), &self->port_);
+  builder.SetMaxReceiveMessageSize(self->options_.max_receive_message_bytes);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS,
+                             static_cast<int>(absl::ToInt64Milliseconds(self->options_.max_connection_age)));
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS, 30000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 60000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20000);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  for (grpc::Service* service : self->options_.services) builder.RegisterService(service);
+  self->server_ = builder.BuildAndStart();
+  if (!self->server_ || self->port_ == 0) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", self->options_.listen_addr));
+  }
+  Log(LogLevel::kInfo, "listening", {{"addr", self->options_.listen_addr}, {"port", self->port_}});
+  self->SetServing(self->options_.db == nullptr);
+  self->health_thread_ = std::thread([s = self.get()] { s->WatchHealth(); });
+  return self;
+}
+
+Server::~Server() { Shutdown(); }
+
+void Server::SetServing(bool serving) {
+  if (last_serving_ == static_cast<int>(serving)) return;
+  last_serving_ = serving;
+  auto* health = server_->GetHealthCheckService();
+  for (const std::string& name : options_.health_names) health->SetServingStatus(name, serving);
+  health->SetServingStatus(serving);
+  Log(serving ? LogLevel::kInfo : LogLevel::kWarn, "health", {{"serving", serving}});
+}
+
+void Server::WatchHealth() {
+  std::unique_lock lock(mu_);
+  while (!stopping_) {
+    if (options_.db != nullptr) {
+      lock.unlock();
+      const bool ok = options_.db->Ping().ok();
+      lock.lock();
+      if (stopping_) break;
+      SetServing(ok);
+    }
+    stop_cv_.wait_for(lock, absl::ToChronoMilliseconds(options_.health_interval), [&] { return stopping_; });
+  }
+}
+
+void Server::Shutdown() {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return;
+    stopping_ = true;
+    last_serving_ = -1;
+    SetServing(false);
+  }
+  stop_cv_.notify_all();
+  if (health_thread_.joinable()) health_thread_.join();
+  Log(LogLevel::kInfo, "draining", {{"deadline_ms", absl::ToInt64Milliseconds(options_.drain_timeout)}});
+  server_->Shutdown(absl::ToChronoTime(absl::Now() + options_.drain_timeout));
+  server_->Wait();
+  Log(LogLevel::kInfo, "stopped");
+}
+
+void BlockShutdownSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+int WaitForShutdownSignal() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  int sig = 0;
+  while (sigwait(&set, &sig) != 0) {
+  }
+  Log(LogLevel::kInfo, "shutdown signal", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
+  return sig;
+}
+
+}  // namespace qai::common

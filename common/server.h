@@ -1,0 +1,75 @@
+#pragma once
+// Server bootstrap shared by every QAI service.
+//
+// Start() listens (port 0 picks a free port, logged as `listening`), registers the services,
+// the gRPC health service and server reflection, and keeps the health status in step with
+// the database: NOT_SERVING while a ping fails or once shutdown begins. Shutdown() stops
+// accepting calls, lets in-flight ones finish until the drain deadline, then cancels the rest.
+//
+//   BlockShutdownSignals();                // first thing in main, before any thread starts
+//   auto server = Server::Start({.listen_addr = ..., .services = {&svc}, .db = pool.get()});
+//   WaitForShutdownSignal();               // SIGTERM or SIGINT
+//   (*server)->Shutdown();                 // then exit 0
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/db_pool.h"
+#include "grpcpp/grpcpp.h"
+
+namespace qai::common {
+
+struct ServerOptions {
+  std::string listen_addr = "0.0.0.0:50051";
+  std::vector<grpc::Service*> services;
+  // Full proto names of those services (e.g. "qai.projects.v1.ProjectService"): each gets a
+  // health status of its own next to the overall one.
+  std::vector<std::string> health_names;
+  // Health follows this database; nullptr means always SERVING.
+  DbPool* db = nullptr;
+  absl::Duration health_interval = absl::Seconds(1);
+  absl::Duration drain_timeout = absl::Seconds(10);
+  int max_receive_message_bytes = 4 << 20;
+  // Clients reconnect (and so rebalance over replicas) after this long.
+  absl::Duration max_connection_age = absl::Minutes(5);
+};
+
+class Server {
+ public:
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<Server>> Start(ServerOptions options);
+  ~Server();
+
+  // port: the port actually bound (useful when listen_addr asked for port 0).
+  int port() const { return port_; }
+  // Shutdown: NOT_SERVING, stop accepting, drain until drain_timeout, stop. Idempotent.
+  void Shutdown();
+
+ private:
+  Server() = default;
+  void WatchHealth();
+  void SetServing(bool serving);
+
+  ServerOptions options_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+  std::mutex mu_;
+  std::condition_variable stop_cv_;
+  bool stopping_ = false;
+  int last_serving_ = -1;
+  std::thread health_thread_;
+};
+
+// BlockShutdownSignals: blocks SIGTERM and SIGINT in this thread and every thread started
+// after it, so that WaitForShutdownSignal is the one place that receives them.
+void BlockShutdownSignals();
+// WaitForShutdownSignal: blocks until SIGTERM or SIGINT arrives; returns its number.
+int WaitForShutdownSignal();
+
+}  // namespace qai::common

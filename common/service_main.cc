@@ -1,0 +1,68 @@
+#include "common/service_main.h"
+
+#include <cstdio>
+
+#include "common/log.h"
+
+namespace qai::common {
+
+std::vector<Option> ServiceOptions(std::vector<Option> extra) {
+  std::vector<Option> options = {
+      {.name = "database-url", .help = "libpq connection string or URI", .secret = true, .required = true},
+      {.name = "listen-addr", .default_value = "0.0.0.0:50051", .help = "gRPC listen address (port 0 picks one)",
+       .validate = IsHostPort},
+      {.name = "metrics-addr", .help = "Prometheus /metrics address (empty = off)"},
+      {.name = "jwt-secret", .help = "HS256 key of end users' bearer tokens", .secret = true},
+      {.name = "api-key", .help = "this service's key for calls to the others", .secret = true},
+      {.name = "service-key-sha256", .help = "comma-separated SHA-256 digests of accepted service keys"},
+      {.name = "log-level", .default_value = "info", .help = "debug, info, warn or error",
+       .validate = [](std::string_view v) -> std::string {
+         return v == "debug" || v == "info" || v == "warn" || v == "error" ? "" : "must be debug, info, warn or error";
+       }},
+      {.name = "db-pool-size", .default_value = "16", .help = "database connections (and handler threads)",
+       .validate = [](std::string_view v) -> std::string {
+         if (std::string e = IsInt(v); !e.empty()) return e;
+         const int n = std::stoi(std::string(v));
+         return n >= 1 && n <= 256 ? "" : "must be between 1 and 256";
+       }},
+      {.name = "max-queued-calls", .default_value = "4096", .help = "calls waiting for a handler thread before RESOURCE_EXHAUSTED",
+       .validate = IsInt},
+      {.name = "drain-timeout", .default_value = "10s", .help = "how long in-flight calls may finish at shutdown",
+       .validate = IsDuration},
+  };
+  for (Option& o : extra) options.push_back(std::move(o));
+  return options;
+}
+
+absl::StatusOr<std::unique_ptr<ServiceBase>> ServiceBase::Init(std::string service, int argc,
+                                                               const char* const* argv,
+                                                               std::vector<Option> extra) {
+  absl::StatusOr<Config> config = Config::Parse(ServiceOptions(std::move(extra)), argc, argv);
+  if (!config.ok()) return config.status();
+  std::unique_ptr<ServiceBase> base(new ServiceBase(std::move(*config)));
+  const Config& c = base->config_;
+  InitLogging(service, ParseLogLevel(c.Get("log-level")));
+  Log(LogLevel::kInfo, "starting", {{"config", c.Describe()}});
+
+  absl::StatusOr<Authenticator> auth = Authenticator::Create(c.Get("jwt-secret"), c.GetList("service-key-sha256"));
+  if (!auth.ok()) return auth.status();
+  base->auth_ = std::make_unique<Authenticator>(std::move(*auth));
+
+  const int pool_size = static_cast<int>(c.GetInt("db-pool-size"));
+  absl::StatusOr<std::unique_ptr<DbPool>> db = DbPool::Create({.url = c.Get("database-url"), .size = pool_size});
+  if (!db.ok()) return db.status();
+  base->db_ = std::move(*db);
+  base->executor_ = std::make_unique<Executor>("handlers", pool_size, static_cast<size_t>(c.GetInt("max-queued-calls")));
+  return base;
+}
+
+int ExitCodeFor(const absl::Status& status) {
+  if (status.code() == absl::StatusCode::kNotFound) {  // --help
+    std::fprintf(stdout, "%s", std::string(status.message()).c_str());
+    return 0;
+  }
+  Log(LogLevel::kError, "cannot start", {{"error", std::string(status.message())}});
+  return 2;
+}
+
+}  // namespace qai::common

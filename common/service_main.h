@@ -1,0 +1,50 @@
+#pragma once
+// What every QAI service's main() shares: its standard options (ARCHITECTURE.md's table) and
+// the wiring they imply (logging, authenticator, database pool, executor).
+//
+//   auto base = ServiceBase::Init("projects", argc, argv, {extra options...});
+//   if (!base.ok()) return ExitForConfigError(base.status());
+//   ... build handlers with (*base)->db(), (*base)->rpc_env("qai.projects.v1.ProjectService") ...
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/auth.h"
+#include "common/config.h"
+#include "common/db_pool.h"
+#include "common/executor.h"
+#include "common/rpc.h"
+
+namespace qai::common {
+
+// ServiceOptions: the options every service takes, plus `extra`.
+std::vector<Option> ServiceOptions(std::vector<Option> extra = {});
+
+class ServiceBase {
+ public:
+  // Init: parses and validates the configuration, starts logging (its first line is the
+  // configuration, secrets masked), and builds the authenticator, pool and executor.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<ServiceBase>> Init(std::string service, int argc,
+                                                                           const char* const* argv,
+                                                                           std::vector<Option> extra = {});
+
+  const Config& config() const { return config_; }
+  DbPool* db() { return db_.get(); }
+  Executor* executor() { return executor_.get(); }
+  const Authenticator& auth() const { return *auth_; }
+  RpcEnv rpc_env(std::string proto_service) { return RpcEnv{std::move(proto_service), auth_.get(), executor_.get()}; }
+
+ private:
+  ServiceBase(Config config) : config_(std::move(config)) {}
+  Config config_;
+  std::unique_ptr<Authenticator> auth_;
+  std::unique_ptr<DbPool> db_;
+  std::unique_ptr<Executor> executor_;
+};
+
+// ExitCodeFor: prints a start-up error (or --help text) and returns the exit code to use.
+int ExitCodeFor(const absl::Status& status);
+
+}  // namespace qai::common

@@ -1,0 +1,183 @@
+#include "services/projects/handlers.h"
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/ids.h"
+#include "common/strings.h"
+#include "common/validation.h"
+#include "google/protobuf/util/time_util.h"
+#include "qai/messages/v1/messages.pb.h"
+#include "qai/orchestrator/v1/orchestrator.pb.h"
+
+namespace qai::projects {
+namespace {
+
+using common::CallContext;
+using common::FieldViolations;
+using google::protobuf::util::TimeUtil;
+
+Actor ActorOf(const CallContext& call) {
+  return Actor{call.principal.id, call.principal.role == common::Role::kUser};
+}
+
+void SetTime(absl::Time t, google::protobuf::Timestamp* out) {
+  const int64_t us = absl::ToUnixMicros(t);
+  out->set_seconds(us / 1000000);
+  out->set_nanos(static_cast<int32_t>(us % 1000000) * 1000);
+}
+
+std::string ListScope(const Actor& actor) {
+  return actor.owner_scoped ? absl::StrCat("projects/owner:", actor.id) : "projects/all";
+}
+
+}  // namespace
+
+std::string EtagOf(int64_t version) { return absl::StrCat("\"", version, "\""); }
+
+std::optional<int64_t> ParseEtag(std::string_view etag) {
+  int64_t version = 0;
+  if (etag.size() < 3 || etag.front() != '"' || etag.back() != '"' ||
+      !absl::SimpleAtoi(common::ToAbsl(etag.substr(1, etag.size() - 2)), &version)) {
+    return std::nullopt;
+  }
+  return version;
+}
+
+// CheckEtag: an optional etag; sets expected when one is given and valid.
+static void CheckEtag(FieldViolations& bad, std::string_view field, std::string_view etag,
+               std::optional<int64_t>& expected) {
+  if (etag.empty()) return;
+  expected = ParseEtag(etag);
+  if (!expected) bad.Add(std::string(field), "is not an etag this service issued");
+}
+
+void ToProto(const ProjectRecord& r, pb::Project& out) {
+  out.set_id(r.id);
+  out.set_name(r.name);
+  out.set_display_name(r.display_name);
+  out.set_owner(r.owner);
+  SetTime(r.create_time, out.mutable_create_time());
+  SetTime(r.update_time, out.mutable_update_time());
+  out.set_etag(EtagOf(r.version));
+  if (!r.latest_run_id.empty()) {
+    out.mutable_latest_run()->set_id(r.latest_run_id);
+    out.mutable_latest_run()->set_state(r.latest_run_state);
+  }
+}
+
+absl::Status ProjectHandlers::CreateProject(const CallContext& call, const pb::CreateProjectRequest& req,
+                                            pb::Project& resp) {
+  FieldViolations bad;
+  common::CheckText(bad, "initial_prompt", req.initial_prompt(), 1, kMaxPromptChars);
+  common::CheckText(bad, "display_name", req.display_name(), 0, kMaxDisplayNameChars);
+  common::CheckUuid(bad, "request_id", req.request_id(), /*required=*/false);
+  if (absl::Status s = bad.ToStatus(); !s.ok()) return s;
+
+  CreateParams params{.actor = ActorOf(call), .id = common::NewUuid(), .display_name = req.display_name(),
+                      .request_id = req.request_id()};
+  messages::v1::CreateMessageRequest first_message;
+  first_message.set_project_id(params.id);
+  first_message.set_content(req.initial_prompt());
+  params.initial_message_payload = first_message.SerializeAsString();
+
+  absl::StatusOr<ProjectRecord> created = store_->Create(params);
+  if (!created.ok()) return created.status();
+  outbox_written_();
+  ToProto(*created, resp);
+  return absl::OkStatus();
+}
+
+absl::Status ProjectHandlers::GetProject(const CallContext& call, const pb::GetProjectRequest& req,
+                                         pb::Project& resp) {
+  FieldViolations bad;
+  common::CheckUuid(bad, "id", req.id(), /*required=*/true);
+  if (absl::Status s = bad.ToStatus(); !s.ok()) return s;
+  absl::StatusOr<ProjectRecord> found = store_->Get(ActorOf(call), req.id());
+  if (!found.ok()) return found.status();
+  ToProto(*found, resp);
+  return absl::OkStatus();
+}
+
+absl::Status ProjectHandlers::ListProjects(const CallContext& call, const pb::ListProjectsRequest& req,
+                                           pb::ListProjectsResponse& resp) {
+  absl::StatusOr<int> page_size = common::NormalizePageSize(req.page_size());
+  if (!page_size.ok()) return page_size.status();
+  ListParams params{.actor = ActorOf(call), .page_size = *page_size};
+  const std::string scope = ListScope(params.actor);
+  if (!req.page_token().empty()) {
+    absl::StatusOr<std::string> cursor = tokens_->Decode(req.page_token(), scope);
+    if (!cursor.ok()) return cursor.status();
+    std::pair<std::string, std::string> parts = absl::StrSplit(*cursor, absl::MaxSplits('/', 1));
+    int64_t us = 0;
+    if (!absl::SimpleAtoi(parts.first, &us) || !common::IsUuid(parts.second)) {
+      return common::InvalidField("page_token", "is not a token this list returned");
+    }
+    params.after.emplace(us, parts.second);
+  }
+  absl::StatusOr<ListResult> page = store_->List(params);
+  if (!page.ok()) return page.status();
+  for (const ProjectRecord& r : page->projects) ToProto(r, *resp.add_projects());
+  if (page->more && !page->projects.empty()) {
+    const ProjectRecord& last = page->projects.back();
+    resp.set_next_page_token(tokens_->Encode(scope, absl::StrCat(absl::ToUnixMicros(last.update_time), "/", last.id)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ProjectHandlers::UpdateProject(const CallContext& call, const pb::UpdateProjectRequest& req,
+                                            pb::Project& resp) {
+  FieldViolations bad;
+  if (!req.has_project()) {
+    bad.Add("project", "is required");
+    return bad.ToStatus();
+  }
+  const pb::Project& project = req.project();
+  common::CheckUuid(bad, "project.id", project.id(), /*required=*/true);
+  bool set_display_name = req.update_mask().paths_size() == 0;
+  for (const std::string& path : req.update_mask().paths()) {
+    if (path == "display_name") {
+      set_display_name = true;
+    } else {
+      bad.Add("update_mask", absl::StrCat("names \"", path, "\", which cannot be updated (only display_name)"));
+    }
+  }
+  if (set_display_name) {
+    common::CheckText(bad, "project.display_name", project.display_name(), 0, kMaxDisplayNameChars);
+  }
+  common::CheckUuid(bad, "request_id", req.request_id(), /*required=*/false);
+  std::optional<int64_t> expected_version;
+  CheckEtag(bad, "project.etag", project.etag(), expected_version);
+  if (absl::Status s = bad.ToStatus(); !s.ok()) return s;
+
+  UpdateParams params{.actor = ActorOf(call), .id = project.id(), .display_name = std::nullopt,
+                      .expected_version = expected_version, .request_id = req.request_id()};
+  if (set_display_name) params.display_name = project.display_name();
+  absl::StatusOr<ProjectRecord> updated = store_->Update(params);
+  if (!updated.ok()) return updated.status();
+  ToProto(*updated, resp);
+  return absl::OkStatus();
+}
+
+absl::Status ProjectHandlers::DeleteProject(const CallContext& call, const pb::DeleteProjectRequest& req) {
+  FieldViolations bad;
+  common::CheckUuid(bad, "id", req.id(), /*required=*/true);
+  common::CheckUuid(bad, "request_id", req.request_id(), /*required=*/false);
+  std::optional<int64_t> expected_version;
+  CheckEtag(bad, "etag", req.etag(), expected_version);
+  if (absl::Status s = bad.ToStatus(); !s.ok()) return s;
+
+  DeleteParams params{.actor = ActorOf(call), .id = req.id(), .expected_version = expected_version,
+                      .request_id = req.request_id(), .purge_payload = "", .cancel_payload = ""};
+  messages::v1::PurgeProjectMessagesRequest purge;
+  purge.set_project_id(req.id());
+  params.purge_payload = purge.SerializeAsString();
+  orchestrator::v1::CancelProjectRunsRequest cancel;
+  cancel.set_project_id(req.id());
+  params.cancel_payload = cancel.SerializeAsString();
+  if (absl::Status s = store_->Delete(params); !s.ok()) return s;
+  outbox_written_();
+  return absl::OkStatus();
+}
+
+}  // namespace qai::projects

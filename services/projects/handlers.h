@@ -1,0 +1,49 @@
+#pragma once
+// ProjectHandlers: ProjectService's calls, proto in and proto out. They validate requests
+// (naming every bad field), decide what the caller may see, and translate between protos
+// and the store's records. No SQL here; no gRPC plumbing either (see service.h).
+
+#include <functional>
+
+#include "absl/status/status.h"
+#include "common/page_token.h"
+#include "common/rpc.h"
+#include "qai/projects/v1/projects.pb.h"
+#include "services/projects/store.h"
+
+namespace qai::projects {
+
+namespace pb = ::qai::projects::v1;
+
+class ProjectHandlers {
+ public:
+  // outbox_written is called after a committed change queued outbox rows (to wake the relay).
+  ProjectHandlers(ProjectStore* store, const common::PageTokenCodec* tokens,
+                  std::function<void()> outbox_written)
+      : store_(store), tokens_(tokens), outbox_written_(std::move(outbox_written)) {}
+
+  absl::Status CreateProject(const common::CallContext& call, const pb::CreateProjectRequest& req, pb::Project& resp);
+  absl::Status GetProject(const common::CallContext& call, const pb::GetProjectRequest& req, pb::Project& resp);
+  absl::Status ListProjects(const common::CallContext& call, const pb::ListProjectsRequest& req,
+                            pb::ListProjectsResponse& resp);
+  absl::Status UpdateProject(const common::CallContext& call, const pb::UpdateProjectRequest& req, pb::Project& resp);
+  absl::Status DeleteProject(const common::CallContext& call, const pb::DeleteProjectRequest& req);
+
+ private:
+  ProjectStore* const store_;
+  const common::PageTokenCodec* const tokens_;
+  const std::function<void()> outbox_written_;
+};
+
+// EtagOf: the etag of a record version; ParseEtag its inverse (nullopt for anything else).
+std::string EtagOf(int64_t version);
+std::optional<int64_t> ParseEtag(std::string_view etag);
+
+// ToProto: a record as the API shows it.
+void ToProto(const ProjectRecord& record, pb::Project& out);
+
+// Limits of API.md.
+inline constexpr size_t kMaxPromptChars = 10000;
+inline constexpr size_t kMaxDisplayNameChars = 100;
+
+}  // namespace qai::projects

@@ -1,0 +1,47 @@
+// qai-projects: the ProjectService server. See README.md for its configuration.
+
+#include <cstdlib>
+
+#include "common/log.h"
+#include "common/outbox.h"
+#include "common/page_token.h"
+#include "common/server.h"
+#include "common/service_main.h"
+#include "services/projects/deliverers.h"
+#include "services/projects/handlers.h"
+#include "services/projects/service.h"
+#include "services/projects/store.h"
+
+int main(int argc, char** argv) {
+  using namespace qai;
+  common::BlockShutdownSignals();
+  auto base = common::ServiceBase::Init(
+      "projects", argc, argv,
+      {{.name = "messages-addr", .default_value = "localhost:50052", .help = "MessageService target"},
+       {.name = "orchestrator-addr", .default_value = "localhost:50053", .help = "AgentOrchestrator target"}});
+  if (!base.ok()) return common::ExitCodeFor(base.status());
+  const common::Config& config = (*base)->config();
+
+  common::OutboxRelay relay((*base)->db(), {.table = projects::kOutboxTable},
+                            projects::MakeDeliverers({config.Get("messages-addr"), config.Get("orchestrator-addr"),
+                                                      config.Get("api-key")}));
+  projects::ProjectStore store((*base)->db());
+  common::PageTokenCodec tokens(config.Get("jwt-secret"));
+  projects::ProjectHandlers handlers(&store, &tokens, [&relay] { relay.Wake(); });
+  projects::ProjectServiceImpl service(&handlers, (*base)->rpc_env("qai.projects.v1.ProjectService"));
+
+  auto server = common::Server::Start({.listen_addr = config.Get("listen-addr"),
+                                       .services = {&service},
+                                       .health_names = {"qai.projects.v1.ProjectService"},
+                                       .db = (*base)->db(),
+                                       .drain_timeout = config.GetDuration("drain-timeout")});
+  if (!server.ok()) return common::ExitCodeFor(server.status());
+  relay.Start();
+
+  common::WaitForShutdownSignal();
+  (*server)->Shutdown();
+  relay.Stop();
+  (*base)->executor()->Shutdown();
+  common::Log(common::LogLevel::kInfo, "bye");
+  return 0;
+}

@@ -1,0 +1,46 @@
+#pragma once
+// ProjectServiceImpl: the gRPC face of ProjectHandlers. Each call goes through
+// common::ServeUnary (request id, authentication, executor, status mapping, access log).
+
+#include "common/rpc.h"
+#include "qai/projects/v1/projects.grpc.pb.h"
+#include "services/projects/handlers.h"
+
+namespace qai::projects {
+
+class ProjectServiceImpl final : public pb::ProjectService::CallbackService {
+ public:
+  ProjectServiceImpl(ProjectHandlers* handlers, common::RpcEnv env) : handlers_(handlers), env_(std::move(env)) {}
+
+  grpc::ServerUnaryReactor* CreateProject(grpc::CallbackServerContext* ctx, const pb::CreateProjectRequest* req,
+                                          pb::Project* resp) override {
+    return common::ServeUnary(ctx, env_, "CreateProject",
+                              [=, this](const common::CallContext& c) { return handlers_->CreateProject(c, *req, *resp); });
+  }
+  grpc::ServerUnaryReactor* GetProject(grpc::CallbackServerContext* ctx, const pb::GetProjectRequest* req,
+                                       pb::Project* resp) override {
+    return common::ServeUnary(ctx, env_, "GetProject",
+                              [=, this](const common::CallContext& c) { return handlers_->GetProject(c, *req, *resp); });
+  }
+  grpc::ServerUnaryReactor* ListProjects(grpc::CallbackServerContext* ctx, const pb::ListProjectsRequest* req,
+                                         pb::ListProjectsResponse* resp) override {
+    return common::ServeUnary(ctx, env_, "ListProjects",
+                              [=, this](const common::CallContext& c) { return handlers_->ListProjects(c, *req, *resp); });
+  }
+  grpc::ServerUnaryReactor* UpdateProject(grpc::CallbackServerContext* ctx, const pb::UpdateProjectRequest* req,
+                                          pb::Project* resp) override {
+    return common::ServeUnary(ctx, env_, "UpdateProject",
+                              [=, this](const common::CallContext& c) { return handlers_->UpdateProject(c, *req, *resp); });
+  }
+  grpc::ServerUnaryReactor* DeleteProject(grpc::CallbackServerContext* ctx, const pb::DeleteProjectRequest* req,
+                                          google::protobuf::Empty*) override {
+    return common::ServeUnary(ctx, env_, "DeleteProject",
+                              [=, this](const common::CallContext& c) { return handlers_->DeleteProject(c, *req); });
+  }
+
+ private:
+  ProjectHandlers* const handlers_;
+  const common::RpcEnv env_;
+};
+
+}  // namespace qai::projects

@@ -1,0 +1,109 @@
+#pragma once
+// ProjectStore: the `projects` schema behind plain structs. SQL lives here and nowhere else;
+// handlers pass in principals' ids and get records or absl::Status errors back.
+//
+// Mutations that carry a request id record it in projects.idempotency inside the same
+// transaction, so a repeat (even a concurrent one) finds the first result instead of acting
+// twice. Creating and deleting a project also write outbox rows for the messages and
+// orchestrator services in that transaction.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/random/random.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "common/db_pool.h"
+
+namespace qai::projects {
+
+// ProjectRecord: one row of projects.projects.
+struct ProjectRecord {
+  std::string id;
+  std::string name;
+  std::string display_name;
+  std::string owner;
+  absl::Time create_time;
+  absl::Time update_time;
+  int64_t version = 0;
+  std::string latest_run_id;
+  std::string latest_run_state;
+};
+
+// Outbox topics the projects service writes.
+inline constexpr char kTopicCreateMessage[] = "messages.CreateMessage";
+inline constexpr char kTopicPurgeMessages[] = "messages.PurgeProjectMessages";
+inline constexpr char kTopicCancelRuns[] = "orchestrator.CancelProjectRuns";
+inline constexpr char kOutboxTable[] = "projects.outbox";
+
+// Who acts: owner-scoped principals see only their projects.
+struct Actor {
+  std::string id;
+  // False for ADMIN and SERVICE principals, who see every project.
+  bool owner_scoped = true;
+};
+
+struct CreateParams {
+  Actor actor;
+  std::string id;  // chosen by the caller, so the outbox payload can name the project
+  std::string display_name;
+  std::string request_id;  // empty: no idempotency
+  // The outbox payload announcing the initial prompt (a serialized CreateMessageRequest);
+  // the store does not look inside it.
+  std::string initial_message_payload;
+};
+
+struct ListParams {
+  Actor actor;
+  int page_size = 20;
+  // Keyset cursor: the last row of the previous page (absent on the first page).
+  std::optional<std::pair<int64_t, std::string>> after;  // (update_time µs, id)
+};
+
+struct ListResult {
+  std::vector<ProjectRecord> projects;
+  bool more = false;
+};
+
+struct UpdateParams {
+  Actor actor;
+  std::string id;
+  std::optional<std::string> display_name;
+  std::optional<int64_t> expected_version;
+  std::string request_id;
+};
+
+struct DeleteParams {
+  Actor actor;
+  std::string id;
+  std::optional<int64_t> expected_version;
+  std::string request_id;
+  // Payloads announcing the deletion downstream (PurgeProjectMessages, CancelProjectRuns).
+  std::string purge_payload;
+  std::string cancel_payload;
+};
+
+class ProjectStore {
+ public:
+  explicit ProjectStore(common::DbPool* db) : db_(db) {}
+
+  [[nodiscard]] absl::StatusOr<ProjectRecord> Create(const CreateParams& params);
+  // Get: NOT_FOUND when unknown, deleted, or not visible to the actor.
+  [[nodiscard]] absl::StatusOr<ProjectRecord> Get(const Actor& actor, const std::string& id);
+  [[nodiscard]] absl::StatusOr<ListResult> List(const ListParams& params);
+  // Update: ABORTED when expected_version no longer matches.
+  [[nodiscard]] absl::StatusOr<ProjectRecord> Update(const UpdateParams& params);
+  [[nodiscard]] absl::Status Delete(const DeleteParams& params);
+
+ private:
+  std::string NewSlug();
+
+  common::DbPool* const db_;
+  absl::Mutex rng_mu_;
+  absl::BitGen rng_ ABSL_GUARDED_BY(rng_mu_);
+};
+
+}  // namespace qai::projects

@@ -1,0 +1,163 @@
+#include "services/projects/store.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+#include <thread>
+
+#include "common/ids.h"
+#include "tests/support/pg_server.h"
+
+namespace qai::projects {
+namespace {
+
+class ProjectStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    url_ = testing::PgServer::Shared().CreateDatabase();
+    auto pool = common::DbPool::Create({.url = url_, .size = 8});
+    ASSERT_TRUE(pool.ok()) << pool.status();
+    pool_ = std::move(*pool);
+    store_ = std::make_unique<ProjectStore>(pool_.get());
+  }
+
+  ProjectRecord MustCreate(const std::string& owner, const std::string& request_id = "") {
+    auto r = store_->Create({.actor = {owner}, .id = common::NewUuid(), .display_name = "site",
+                             .request_id = request_id, .initial_message_payload = "payload"});
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.value_or(ProjectRecord{});
+  }
+
+  int64_t CountRows(const std::string& sql) {
+    int64_t n = -1;
+    EXPECT_TRUE(pool_->Run([&](common::DbConnection& c) {
+      c.session() << sql, soci::into(n);
+      return absl::OkStatus();
+    }).ok());
+    return n;
+  }
+
+  std::string url_;
+  std::unique_ptr<common::DbPool> pool_;
+  std::unique_ptr<ProjectStore> store_;
+};
+
+TEST_F(ProjectStoreTest, CreateGetUpdateDelete) {
+  ProjectRecord p = MustCreate("alice");
+  EXPECT_EQ(p.owner, "alice");
+  EXPECT_EQ(p.display_name, "site");
+  EXPECT_EQ(p.version, 1);
+  EXPECT_EQ(CountRows("SELECT count(*) FROM projects.outbox WHERE topic = 'messages.CreateMessage'"), 1);
+
+  auto got = store_->Get({"alice"}, p.id);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->name, p.name);
+  EXPECT_EQ(got->create_time, p.create_time);
+
+  auto updated = store_->Update({.actor = {"alice"}, .id = p.id, .display_name = "renamed", .expected_version = 1});
+  ASSERT_TRUE(updated.ok()) << updated.status();
+  EXPECT_EQ(updated->display_name, "renamed");
+  EXPECT_EQ(updated->version, 2);
+  EXPECT_GT(updated->update_time, p.update_time);
+
+  ASSERT_TRUE(store_->Delete({.actor = {"alice"}, .id = p.id}).ok());
+  EXPECT_EQ(store_->Get({"alice"}, p.id).status().code(), absl::StatusCode::kNotFound);
+  // Soft delete: the row stays, and the downstream hops are queued with it.
+  EXPECT_EQ(CountRows("SELECT count(*) FROM projects.projects WHERE delete_time IS NOT NULL"), 1);
+  EXPECT_EQ(CountRows("SELECT count(*) FROM projects.outbox WHERE topic <> 'messages.CreateMessage'"), 2);
+  EXPECT_EQ(store_->Delete({.actor = {"alice"}, .id = p.id}).code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(ProjectStoreTest, OwnersSeeOnlyTheirOwn) {
+  ProjectRecord p = MustCreate("alice");
+  EXPECT_EQ(store_->Get({"bob"}, p.id).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(store_->Get({"admin", /*owner_scoped=*/false}, p.id).ok());
+  EXPECT_EQ(store_->Update({.actor = {"bob"}, .id = p.id, .display_name = "x"}).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->Delete({.actor = {"bob"}, .id = p.id}).code(), absl::StatusCode::kNotFound);
+  auto bobs = store_->List({.actor = {"bob"}, .page_size = 10});
+  ASSERT_TRUE(bobs.ok());
+  EXPECT_TRUE(bobs->projects.empty());
+}
+
+TEST_F(ProjectStoreTest, EtagConflictIsAborted) {
+  ProjectRecord p = MustCreate("alice");
+  ASSERT_TRUE(store_->Update({.actor = {"alice"}, .id = p.id, .display_name = "one", .expected_version = 1}).ok());
+  auto stale = store_->Update({.actor = {"alice"}, .id = p.id, .display_name = "two", .expected_version = 1});
+  EXPECT_EQ(stale.status().code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(store_->Delete({.actor = {"alice"}, .id = p.id, .expected_version = 1}).code(),
+            absl::StatusCode::kAborted);
+  EXPECT_EQ(store_->Get({"alice"}, p.id)->display_name, "one");
+}
+
+TEST_F(ProjectStoreTest, KeysetPagesStayExactWhileRowsAreInserted) {
+  std::set<std::string> before;
+  for (int i = 0; i < 25; ++i) before.insert(MustCreate("alice").id);
+  std::set<std::string> seen;
+  std::optional<std::pair<int64_t, std::string>> after;
+  absl::Time last_time = absl::InfiniteFuture();
+  int pages = 0;
+  for (;;) {
+    auto page = store_->List({.actor = {"alice"}, .page_size = 7, .after = after});
+    ASSERT_TRUE(page.ok()) << page.status();
+    ++pages;
+    for (const ProjectRecord& r : page->projects) {
+      EXPECT_TRUE(seen.insert(r.id).second) << "duplicate " << r.id;
+      EXPECT_LE(r.update_time, last_time);
+      last_time = r.update_time;
+    }
+    // New rows arrive between pages; they sort before the cursor and must not disturb it.
+    MustCreate("alice");
+    if (!page->more) break;
+    const ProjectRecord& last = page->projects.back();
+    after.emplace(absl::ToUnixMicros(last.update_time), last.id);
+  }
+  EXPECT_EQ(pages, 4);
+  EXPECT_EQ(seen, before);
+}
+
+TEST_F(ProjectStoreTest, RepeatedRequestIdReturnsFirstResult) {
+  const std::string rid = common::NewUuid();
+  ProjectRecord first = MustCreate("alice", rid);
+  ProjectRecord again = MustCreate("alice", rid);
+  EXPECT_EQ(first.id, again.id);
+  EXPECT_EQ(CountRows("SELECT count(*) FROM projects.projects"), 1);
+  EXPECT_EQ(CountRows("SELECT count(*) FROM projects.outbox"), 1);
+  // The same id from another principal is another request.
+  EXPECT_NE(MustCreate("bob", rid).id, first.id);
+  // Reusing it for a different call is refused.
+  auto wrong = store_->Update({.actor = {"alice"}, .id = first.id, .display_name = "x", .request_id = rid});
+  EXPECT_EQ(wrong.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(ProjectStoreTest, ConcurrentDuplicateCreatesMakeOneProject) {
+  const std::string rid = common::NewUuid();
+  std::vector<std::thread> threads;
+  std::vector<std::string> ids(8);
+  for (int i = 0; i < 8; ++i) {
+    threads.emplace_back([&, i] {
+      auto r = store_->Create({.actor = {"alice"}, .id = common::NewUuid(), .request_id = rid,
+                               .initial_message_payload = "p"});
+      ids[i] = r.ok() ? r->id : "error: " + std::string(r.status().message());
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (const std::string& id : ids) EXPECT_EQ(id, ids[0]);
+  EXPECT_EQ(CountRows("SELECT count(*) FROM projects.projects"), 1);
+  EXPECT_EQ(CountRows("SELECT count(*) FROM projects.outbox"), 1);
+}
+
+TEST_F(ProjectStoreTest, DeleteWithRequestIdIsIdempotent) {
+  ProjectRecord p = MustCreate("alice");
+  const std::string rid = common::NewUuid();
+  ASSERT_TRUE(store_->Delete({.actor = {"alice"}, .id = p.id, .request_id = rid}).ok());
+  EXPECT_TRUE(store_->Delete({.actor = {"alice"}, .id = p.id, .request_id = rid}).ok());
+  EXPECT_EQ(CountRows("SELECT count(*) FROM projects.outbox WHERE topic <> 'messages.CreateMessage'"), 2);
+}
+
+TEST_F(ProjectStoreTest, UnknownIdIsNotFound) {
+  EXPECT_EQ(store_->Get({"alice"}, common::NewUuid()).status().code(), absl::StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace qai::projects

@@ -1,0 +1,37 @@
+#pragma once
+// What `qai` prints: RPC errors with their rich details, timestamps, and protobuf JSON lines.
+// Resource-specific layouts live beside their commands (e.g. projects_commands.h).
+//
+//   grpc::Status status = stub->GetProject(...);
+//   if (!status.ok()) {
+//     err << FormatRpcError(status);  // "error: NOT_FOUND: project not found\n"
+//     return kExitRpcError;
+//   }
+//   out << ToJsonLine(project);
+
+#include <string>
+#include <string_view>
+
+#include "google/protobuf/message.h"
+#include "google/protobuf/timestamp.pb.h"
+#include "grpcpp/support/status.h"
+
+namespace qai::cli {
+
+// StatusCodeName: the canonical name of a code, e.g. "INVALID_ARGUMENT".
+const char* StatusCodeName(grpc::StatusCode code);
+
+// FormatRpcError: "error: CODE_NAME: message\n", then one "  field: description\n" line per
+// field violation of a google.rpc.BadRequest detail and "  retry after: 2s\n" for a
+// google.rpc.RetryInfo detail. Details that are absent, unknown or unparsable are skipped: the
+// code and message alone still describe the failure.
+std::string FormatRpcError(const grpc::Status& status);
+
+// FormatTimestamp: RFC 3339 in UTC ("2026-01-31T09:15:00.250Z"); "" for an unset time.
+std::string FormatTimestamp(const google::protobuf::Timestamp& time);
+
+// ToJsonLine: `message` as single-line protobuf JSON (lowerCamelCase names, unset fields
+// omitted), followed by a newline.
+std::string ToJsonLine(const google::protobuf::Message& message);
+
+}  // namespace qai::cli

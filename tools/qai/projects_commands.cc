@@ -1,0 +1,209 @@
+#include "tools/qai/projects_commands.h"
+
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <ostream>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "qai/projects/v1/projects.grpc.pb.h"
+#include "tools/qai/channel.h"
+#include "tools/qai/global_options.h"
+#include "tools/qai/output.h"
+
+namespace qai::cli {
+namespace {
+
+using qai::projects::v1::CreateProjectRequest;
+using qai::projects::v1::DeleteProjectRequest;
+using qai::projects::v1::GetProjectRequest;
+using qai::projects::v1::ListProjectsRequest;
+using qai::projects::v1::ListProjectsResponse;
+using qai::projects::v1::Project;
+using qai::projects::v1::ProjectService;
+using qai::projects::v1::UpdateProjectRequest;
+
+// ProjectsClient: the state one `projects` command needs to make its calls.
+class ProjectsClient {
+ public:
+  explicit ProjectsClient(const Invocation& inv)
+      : inv_(inv),
+        options_(GlobalOptionsFrom(inv.args)),
+        connection_(options_, options_.projects_addr, inv.err),
+        stub_(ProjectService::NewStub(connection_.channel())) {}
+
+  const GlobalOptions& options() const { return options_; }
+  ProjectService::Stub& stub() { return *stub_; }
+  std::unique_ptr<grpc::ClientContext> NewContext(std::string_view method) const {
+    return connection_.NewContext(std::string("ProjectService.").append(method));
+  }
+
+  // Fail: reports a failed call and gives the exit code for it.
+  int Fail(const grpc::Status& status) const {
+    inv_.err << FormatRpcError(status);
+    return kExitRpcError;
+  }
+
+  // PrintProject: the outcome of a call that returns a Project.
+  int PrintProject(const grpc::Status& status, const Project& project) const {
+    if (!status.ok()) return Fail(status);
+    inv_.out << (options_.json ? ToJsonLine(project) : FormatProject(project));
+    return kExitOk;
+  }
+
+ private:
+  const Invocation& inv_;
+  GlobalOptions options_;
+  Connection connection_;
+  std::unique_ptr<ProjectService::Stub> stub_;
+};
+
+int RunCreate(const Invocation& inv) {
+  ProjectsClient client(inv);
+  CreateProjectRequest request;
+  request.set_initial_prompt(inv.args.Get("prompt"));
+  request.set_display_name(inv.args.Get("display-name"));
+  if (client.options().request_id_given) request.set_request_id(client.options().request_id);
+  Project project;
+  auto context = client.NewContext("CreateProject");
+  return client.PrintProject(client.stub().CreateProject(context.get(), request, &project), project);
+}
+
+int RunGet(const Invocation& inv) {
+  ProjectsClient client(inv);
+  GetProjectRequest request;
+  request.set_id(inv.args.positional(0));
+  Project project;
+  auto context = client.NewContext("GetProject");
+  return client.PrintProject(client.stub().GetProject(context.get(), request, &project), project);
+}
+
+int RunList(const Invocation& inv) {
+  ProjectsClient client(inv);
+  const bool all = inv.args.Switch("all");
+  ListProjectsRequest request;
+  request.set_page_size(static_cast<int32_t>(inv.args.GetInt("page-size")));
+  request.set_page_token(inv.args.Get("page-token"));
+  while (true) {
+    ListProjectsResponse response;
+    auto context = client.NewContext("ListProjects");
+    if (grpc::Status status = client.stub().ListProjects(context.get(), request, &response);
+        !status.ok()) {
+      return client.Fail(status);
+    }
+    if (client.options().json) {
+      inv.out << ToJsonLine(response);
+    } else {
+      for (const Project& project : response.projects()) inv.out << FormatProjectRow(project);
+      if (!all && !response.next_page_token().empty()) {
+        inv.out << "next page: " << response.next_page_token() << "\n";
+      }
+    }
+    if (!all || response.next_page_token().empty()) return kExitOk;
+    // A server that hands back the token it was given would keep --all looping forever.
+    if (response.next_page_token() == request.page_token()) {
+      inv.err << "error: the server repeated page token " << request.page_token() << "\n";
+      return kExitRpcError;
+    }
+    request.set_page_token(response.next_page_token());
+  }
+}
+
+int RunRename(const Invocation& inv) {
+  ProjectsClient client(inv);
+  UpdateProjectRequest request;
+  request.mutable_project()->set_id(inv.args.positional(0));
+  request.mutable_project()->set_display_name(inv.args.positional(1));
+  request.mutable_project()->set_etag(inv.args.Get("etag"));
+  request.mutable_update_mask()->add_paths("display_name");
+  if (client.options().request_id_given) request.set_request_id(client.options().request_id);
+  Project project;
+  auto context = client.NewContext("UpdateProject");
+  return client.PrintProject(client.stub().UpdateProject(context.get(), request, &project), project);
+}
+
+int RunDelete(const Invocation& inv) {
+  ProjectsClient client(inv);
+  DeleteProjectRequest request;
+  request.set_id(inv.args.positional(0));
+  request.set_etag(inv.args.Get("etag"));
+  if (client.options().request_id_given) request.set_request_id(client.options().request_id);
+  google::protobuf::Empty empty;
+  auto context = client.NewContext("DeleteProject");
+  if (grpc::Status status = client.stub().DeleteProject(context.get(), request, &empty);
+      !status.ok()) {
+    return client.Fail(status);
+  }
+  inv.out << (client.options().json ? ToJsonLine(empty) : absl::StrCat("deleted ", request.id(), "\n"));
+  return kExitOk;
+}
+
+// The request field is an int32; a larger number would be silently truncated.
+std::string IsInt32(std::string_view value) {
+  int64_t n = 0;
+  if (!absl::SimpleAtoi(std::string(value), &n)) return "must be an integer";
+  if (n < std::numeric_limits<int32_t>::min() || n > std::numeric_limits<int32_t>::max()) {
+    return "is out of range";
+  }
+  return "";
+}
+
+}  // namespace
+
+std::vector<CommandSpec> ProjectCommands() {
+  return {
+      {.path = {"projects", "create"},
+       .flags = {{.name = "prompt", .value_name = "TEXT", .help = "the first prompt",
+                  .required = true},
+                 {.name = "display-name", .value_name = "NAME", .help = "human-chosen name"}},
+       .summary = "create a project; its prompt starts the first agent run (a repeat with the\n      same --request-id returns the first result)",
+       .run = RunCreate},
+      {.path = {"projects", "get"},
+       .positionals = {"ID"},
+       .summary = "show one project",
+       .run = RunGet},
+      {.path = {"projects", "list"},
+       .flags = {{.name = "page-size", .value_name = "N", .help = "projects per page",
+                  .validate = IsInt32},
+                 {.name = "page-token", .value_name = "TOKEN",
+                  .help = "continue from a previous `next page`"},
+                 {.name = "all", .help = "follow the pages to the end"}},
+       .summary = "list your projects, most recently updated first",
+       .run = RunList},
+      {.path = {"projects", "rename"},
+       .positionals = {"ID", "NAME"},
+       .flags = {{.name = "etag", .value_name = "ETAG",
+                  .help = "rename only if the project still has this etag"}},
+       .summary = "change a project's display name",
+       .run = RunRename},
+      {.path = {"projects", "delete"},
+       .positionals = {"ID"},
+       .flags = {{.name = "etag", .value_name = "ETAG",
+                  .help = "delete only if the project still has this etag"}},
+       .summary = "delete a project, its messages and its runs (idempotent with --request-id)",
+       .run = RunDelete},
+  };
+}
+
+std::string FormatProject(const Project& project) {
+  std::string out = absl::StrCat("id: ", project.id(), "\n", "name: ", project.name(), "\n",
+                                 "display_name: ", project.display_name(), "\n",
+                                 "owner: ", project.owner(), "\n",
+                                 "created: ", FormatTimestamp(project.create_time()), "\n",
+                                 "updated: ", FormatTimestamp(project.update_time()), "\n",
+                                 "etag: ", project.etag(), "\n");
+  if (!project.latest_run().id().empty()) {
+    absl::StrAppend(&out, "latest_run: ", project.latest_run().id(), " ",
+                    project.latest_run().state(), "\n");
+  }
+  return out;
+}
+
+std::string FormatProjectRow(const Project& project) {
+  return absl::StrCat(project.id(), "  ", project.name(), "  ",
+                      project.display_name().empty() ? "-" : project.display_name(), "  ",
+                      FormatTimestamp(project.update_time()), "\n");
+}
+
+}  // namespace qai::cli

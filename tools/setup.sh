@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Installs every Debian package QAI needs to build, test and run. Idempotent: packages already
+# present are skipped, so a second run costs a dpkg query and nothing more.
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build ccache pkg-config git ca-certificates
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
+  libsoci-dev libboost-dev libpq-dev libssl-dev nlohmann-json3-dev
+  postgresql postgresql-contrib
+  googletest libgtest-dev libgmock-dev
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Node.js (for buf, from the npm registry): the machine may already carry its own build with npm;
+# Debian's packages are the fallback.
+if ! command -v npm >/dev/null 2>&1; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
+
+# Debian's postgresql package starts a cluster of its own; QAI's tests and demo start private
+# servers instead, so the packaged one is not needed (and must not hold port 5432 against them).
+if command -v pg_lsclusters >/dev/null 2>&1; then
+  pg_lsclusters -h 2>/dev/null | while read -r ver name _; do
+    pg_ctlcluster "$ver" "$name" stop >/dev/null 2>&1 || true
+  done
+fi
+
+# buf (the protobuf linter) comes from the npm registry; it is kept inside the repository's
+# tools/node_modules so nothing global changes.
+here=$(cd "$(dirname "$0")" && pwd)
+if [ ! -x "$here/node_modules/.bin/buf" ]; then
+  echo "setup: installing @bufbuild/buf from npm" >&2
+  (cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+echo "setup: ok" >&2
