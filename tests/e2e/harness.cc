@@ -1,0 +1,48 @@
+#include "tests/e2e/harness.h"
+
+#include "common/auth.h"
+#include "common/jwt.h"
+#include "nlohmann/json.hpp"
+#include "tests/support/paths.h"
+
+namespace qai::testing {
+
+std::shared_ptr<grpc::Channel> RunningService::Channel() const {
+  return grpc::CreateChannel(Address(), grpc::InsecureChannelCredentials());
+}
+
+absl::StatusOr<RunningService> StartService(const std::string& binary, EnvVars env) {
+  env.emplace_back("QAI_LISTEN_ADDR", "127.0.0.1:0");
+  env.emplace_back("QAI_JWT_SECRET", kJwtSecret);
+  env.emplace_back("QAI_SERVICE_KEY_SHA256", common::Sha256Hex(kServiceKey));
+  env.emplace_back("QAI_API_KEY", kServiceKey);
+  auto process = ChildProcess::Spawn(BinaryPath(binary), {}, std::move(env));
+  if (!process.ok()) return process.status();
+  absl::StatusOr<std::string> line = (*process)->WaitForLine("\"msg\":\"listening\"", absl::Seconds(20));
+  if (!line.ok()) {
+    return absl::Status(line.status().code(),
+                        std::string(line.status().message()) + "\n" + (*process)->Output());
+  }
+  RunningService svc;
+  svc.port = nlohmann::json::parse(*line).at("port").get<int>();
+  svc.process = std::move(*process);
+  return svc;
+}
+
+std::string Token(const std::string& sub, bool admin) {
+  common::JwtClaims claims{.subject = sub, .expires = absl::Now() + absl::Hours(1), .issued_at = absl::Now()};
+  if (admin) claims.roles = {"admin"};
+  return common::SignJwt(claims, kJwtSecret);
+}
+
+void AsUser(grpc::ClientContext& ctx, const std::string& sub) {
+  ctx.AddMetadata("authorization", "Bearer " + Token(sub));
+}
+
+void AsAdmin(grpc::ClientContext& ctx, const std::string& sub) {
+  ctx.AddMetadata("authorization", "Bearer " + Token(sub, true));
+}
+
+void AsService(grpc::ClientContext& ctx) { ctx.AddMetadata("x-api-key", kServiceKey); }
+
+}  // namespace qai::testing

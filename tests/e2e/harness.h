@@ -1,0 +1,38 @@
+#pragma once
+// Running QAI services as real processes in end-to-end tests.
+//
+//   auto svc = StartService("services/projects/qai-projects", {{"QAI_DATABASE_URL", url}});
+//   auto stub = ProjectService::NewStub(svc->Channel());
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "grpcpp/grpcpp.h"
+#include "tests/support/child_process.h"
+
+namespace qai::testing {
+
+inline constexpr char kJwtSecret[] = "e2e-jwt-secret-0123456789abcdef";
+inline constexpr char kServiceKey[] = "e2e-service-key";
+
+struct RunningService {
+  std::unique_ptr<ChildProcess> process;
+  int port = 0;
+  std::string Address() const { return "127.0.0.1:" + std::to_string(port); }
+  std::shared_ptr<grpc::Channel> Channel() const;
+};
+
+// StartService: spawns a service binary (path relative to the build dir) on a free port with
+// the test's JWT secret and service key configured, and waits until it listens.
+[[nodiscard]] absl::StatusOr<RunningService> StartService(const std::string& binary, EnvVars env);
+
+// Token: a bearer token for sub (an ADMIN when admin), signed with kJwtSecret.
+std::string Token(const std::string& sub, bool admin = false);
+
+// Metadata helpers for a client context.
+void AsUser(grpc::ClientContext& ctx, const std::string& sub);
+void AsAdmin(grpc::ClientContext& ctx, const std::string& sub);
+void AsService(grpc::ClientContext& ctx);
+
+}  // namespace qai::testing

@@ -1,0 +1,435 @@
+// qai-projects as a process, called over gRPC: every RPC, the bad inputs of API.md, auth,
+// the outbox hop to a fake MessageService, a database restart under a running server, and a
+// graceful SIGTERM.
+
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <atomic>
+#include <mutex>
+#include <thread>
+
+#include "common/ids.h"
+#include "common/status.h"
+#include "google/rpc/error_details.pb.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
+#include "qai/messages/v1/messages.grpc.pb.h"
+#include "qai/projects/v1/projects.grpc.pb.h"
+#include "soci/postgresql/soci-postgresql.h"
+#include "soci/soci.h"
+#include "tests/e2e/harness.h"
+#include "tests/support/paths.h"
+#include "tests/support/pg_server.h"
+
+namespace qai::testing {
+namespace {
+
+namespace pb = qai::projects::v1;
+namespace mpb = qai::messages::v1;
+using grpc::StatusCode;
+
+// FakeMessages records CreateMessage calls, as the real MessageService will receive them.
+class FakeMessages final : public mpb::MessageService::CallbackService {
+ public:
+  struct Call {
+    mpb::CreateMessageRequest request;
+    std::string api_key;
+  };
+  grpc::ServerUnaryReactor* CreateMessage(grpc::CallbackServerContext* ctx, const mpb::CreateMessageRequest* req,
+                                          mpb::Message* resp) override {
+    std::string key;
+    if (auto it = ctx->client_metadata().find("x-api-key"); it != ctx->client_metadata().end()) {
+      key.assign(it->second.data(), it->second.size());
+    }
+    {
+      std::lock_guard lock(mu_);
+      calls_.push_back({*req, key});
+    }
+    resp->set_id(common::NewUuid());
+    auto* reactor = ctx->DefaultReactor();
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+  std::vector<Call> calls() {
+    std::lock_guard lock(mu_);
+    return calls_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<Call> calls_;
+};
+
+std::vector<std::string> ViolatedFields(const grpc::Status& status) {
+  std::vector<std::string> fields;
+  for (const auto& v : common::GetFieldViolations(common::FromGrpcStatus(status))) fields.push_back(v.field);
+  return fields;
+}
+
+class ProjectsE2ETest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    db_url_ = PgServer::Shared().CreateDatabase();
+    messages_port_ = FreePort();
+    StartProjects();
+  }
+
+  void StartProjects() {
+    auto svc = StartService("services/projects/qai-projects",
+                            {{"QAI_DATABASE_URL", db_url_},
+                             {"QAI_MESSAGES_ADDR", "127.0.0.1:" + std::to_string(messages_port_)},
+                             {"QAI_DRAIN_TIMEOUT", "5s"}});
+    ASSERT_TRUE(svc.ok()) << svc.status();
+    svc_ = std::move(*svc);
+    stub_ = pb::ProjectService::NewStub(svc_.Channel());
+  }
+
+  std::unique_ptr<grpc::Server> StartFakeMessages(FakeMessages* fake) {
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("127.0.0.1:" + std::to_string(messages_port_), grpc::InsecureServerCredentials());
+    builder.RegisterService(fake);
+    return builder.BuildAndStart();
+  }
+
+  grpc::Status Create(const std::string& sub, const std::string& prompt, pb::Project* out,
+                      const std::string& request_id = "", const std::string& display_name = "") {
+    grpc::ClientContext ctx;
+    AsUser(ctx, sub);
+    pb::CreateProjectRequest req;
+    req.set_initial_prompt(prompt);
+    req.set_display_name(display_name);
+    req.set_request_id(request_id);
+    return stub_->CreateProject(&ctx, req, out);
+  }
+
+  grpc::Status Get(const std::string& sub, const std::string& id, pb::Project* out = nullptr) {
+    grpc::ClientContext ctx;
+    AsUser(ctx, sub);
+    pb::GetProjectRequest req;
+    req.set_id(id);
+    pb::Project ignored;
+    return stub_->GetProject(&ctx, req, out ? out : &ignored);
+  }
+
+  pb::Project MustCreate(const std::string& sub, const std::string& prompt = "Build a todo app") {
+    pb::Project p;
+    grpc::Status s = Create(sub, prompt, &p);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return p;
+  }
+
+  std::string db_url_;
+  int messages_port_ = 0;
+  RunningService svc_;
+  std::unique_ptr<pb::ProjectService::Stub> stub_;
+};
+
+TEST_F(ProjectsE2ETest, ServingWithHealthAndReflection) {
+  auto health = grpc::health::v1::Health::NewStub(svc_.Channel());
+  for (std::string name : {"", "qai.projects.v1.ProjectService"}) {
+    grpc::health::v1::HealthCheckResponse resp;
+    grpc::Status s;
+    // Health follows the first database ping, which may take a moment after start-up.
+    for (int i = 0; i < 50; ++i) {
+      grpc::ClientContext ctx;
+      grpc::health::v1::HealthCheckRequest req;
+      req.set_service(name);
+      s = health->Check(&ctx, req, &resp);
+      if (s.ok() && resp.status() == grpc::health::v1::HealthCheckResponse::SERVING) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    EXPECT_EQ(resp.status(), grpc::health::v1::HealthCheckResponse::SERVING) << name;
+  }
+
+  auto reflection = grpc::reflection::v1alpha::ServerReflection::NewStub(svc_.Channel());
+  grpc::ClientContext ctx;
+  auto stream = reflection->ServerReflectionInfo(&ctx);
+  grpc::reflection::v1alpha::ServerReflectionRequest req;
+  req.set_list_services("");
+  ASSERT_TRUE(stream->Write(req));
+  stream->WritesDone();
+  grpc::reflection::v1alpha::ServerReflectionResponse resp;
+  ASSERT_TRUE(stream->Read(&resp));
+  std::vector<std::string> names;
+  for (const auto& s : resp.list_services_response().service()) names.push_back(s.name());
+  EXPECT_NE(std::find(names.begin(), names.end(), "qai.projects.v1.ProjectService"), names.end());
+  EXPECT_NE(std::find(names.begin(), names.end(), "grpc.health.v1.Health"), names.end());
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
+TEST_F(ProjectsE2ETest, EveryRpcThroughAProjectsLife) {
+  pb::Project created;
+  ASSERT_TRUE(Create("alice", "Build a landing page", &created, "", "Landing").ok());
+  EXPECT_TRUE(common::IsUuid(created.id()));
+  EXPECT_EQ(created.owner(), "alice");
+  EXPECT_EQ(created.display_name(), "Landing");
+  EXPECT_FALSE(created.name().empty());
+  EXPECT_FALSE(created.etag().empty());
+  EXPECT_GT(created.create_time().seconds(), 0);
+
+  pb::Project got;
+  ASSERT_TRUE(Get("alice", created.id(), &got).ok());
+  EXPECT_EQ(got.name(), created.name());
+  EXPECT_EQ(got.etag(), created.etag());
+
+  MustCreate("alice");
+  {
+    grpc::ClientContext ctx;
+    AsUser(ctx, "alice");
+    pb::ListProjectsRequest req;
+    req.set_page_size(1);
+    pb::ListProjectsResponse page1, page2;
+    ASSERT_TRUE(stub_->ListProjects(&ctx, req, &page1).ok());
+    ASSERT_EQ(page1.projects_size(), 1);
+    ASSERT_FALSE(page1.next_page_token().empty());
+    grpc::ClientContext ctx2;
+    AsUser(ctx2, "alice");
+    req.set_page_token(page1.next_page_token());
+    ASSERT_TRUE(stub_->ListProjects(&ctx2, req, &page2).ok());
+    ASSERT_EQ(page2.projects_size(), 1);
+    EXPECT_TRUE(page2.next_page_token().empty());
+    EXPECT_EQ(page2.projects(0).id(), created.id());  // oldest update last
+  }
+
+  pb::Project renamed;
+  {
+    grpc::ClientContext ctx;
+    AsUser(ctx, "alice");
+    pb::UpdateProjectRequest req;
+    req.mutable_project()->set_id(created.id());
+    req.mutable_project()->set_display_name("Renamed");
+    req.mutable_project()->set_etag(created.etag());
+    req.mutable_update_mask()->add_paths("display_name");
+    ASSERT_TRUE(stub_->UpdateProject(&ctx, req, &renamed).ok());
+    EXPECT_EQ(renamed.display_name(), "Renamed");
+    EXPECT_NE(renamed.etag(), created.etag());
+  }
+  {  // The old etag is stale now.
+    grpc::ClientContext ctx;
+    AsUser(ctx, "alice");
+    pb::UpdateProjectRequest req;
+    req.mutable_project()->set_id(created.id());
+    req.mutable_project()->set_display_name("Again");
+    req.mutable_project()->set_etag(created.etag());
+    pb::Project out;
+    EXPECT_EQ(stub_->UpdateProject(&ctx, req, &out).error_code(), StatusCode::ABORTED);
+  }
+  {
+    grpc::ClientContext ctx;
+    AsUser(ctx, "alice");
+    pb::DeleteProjectRequest req;
+    req.set_id(created.id());
+    req.set_etag(renamed.etag());
+    google::protobuf::Empty out;
+    ASSERT_TRUE(stub_->DeleteProject(&ctx, req, &out).ok());
+  }
+  EXPECT_EQ(Get("alice", created.id()).error_code(), StatusCode::NOT_FOUND);
+}
+
+TEST_F(ProjectsE2ETest, RepeatedRequestIdReturnsTheFirstProject) {
+  const std::string rid = common::NewUuid();
+  pb::Project a, b;
+  ASSERT_TRUE(Create("alice", "one", &a, rid).ok());
+  ASSERT_TRUE(Create("alice", "one", &b, rid).ok());
+  EXPECT_EQ(a.id(), b.id());
+  EXPECT_EQ(a.name(), b.name());
+}
+
+TEST_F(ProjectsE2ETest, BadInputsNameTheirFields) {
+  pb::Project out;
+  grpc::Status s = Create("alice", "   \n\t", &out);
+  EXPECT_EQ(s.error_code(), StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(ViolatedFields(s), std::vector<std::string>{"initial_prompt"});
+  EXPECT_NE(s.error_message().find("initial_prompt"), std::string::npos);
+
+  EXPECT_EQ(ViolatedFields(Create("alice", "", &out)), std::vector<std::string>{"initial_prompt"});
+  EXPECT_EQ(ViolatedFields(Create("alice", std::string(10001, 'x'), &out)), std::vector<std::string>{"initial_prompt"});
+  EXPECT_TRUE(Create("alice", std::string(10000, 'x'), &out).ok());
+  // Several bad fields at once are all named.
+  s = Create("alice", std::string(10001, 'x'), &out, "not-a-uuid", std::string(101, 'n'));
+  EXPECT_EQ(ViolatedFields(s), (std::vector<std::string>{"initial_prompt", "display_name", "request_id"}));
+
+  EXPECT_EQ(ViolatedFields(Get("alice", "not-a-uuid")), std::vector<std::string>{"id"});
+  EXPECT_EQ(ViolatedFields(Get("alice", "")), std::vector<std::string>{"id"});
+
+  {
+    grpc::ClientContext ctx;
+    AsUser(ctx, "alice");
+    pb::ListProjectsRequest req;
+    req.set_page_size(-1);
+    pb::ListProjectsResponse resp;
+    EXPECT_EQ(ViolatedFields(stub_->ListProjects(&ctx, req, &resp)), std::vector<std::string>{"page_size"});
+  }
+  for (std::string token : {"garbage", "", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}) {
+    if (token.empty()) continue;
+    grpc::ClientContext ctx;
+    AsUser(ctx, "alice");
+    pb::ListProjectsRequest req;
+    req.set_page_token(token);
+    pb::ListProjectsResponse resp;
+    EXPECT_EQ(ViolatedFields(stub_->ListProjects(&ctx, req, &resp)), std::vector<std::string>{"page_token"});
+  }
+  {  // A page size above 100 is lowered, not refused.
+    grpc::ClientContext ctx;
+    AsUser(ctx, "alice");
+    pb::ListProjectsRequest req;
+    req.set_page_size(1000);
+    pb::ListProjectsResponse resp;
+    EXPECT_TRUE(stub_->ListProjects(&ctx, req, &resp).ok());
+  }
+  {
+    grpc::ClientContext ctx;
+    AsUser(ctx, "alice");
+    pb::UpdateProjectRequest req;
+    req.mutable_project()->set_id(common::NewUuid());
+    req.mutable_project()->set_etag("W/garbage");
+    req.mutable_update_mask()->add_paths("owner");
+    pb::Project resp;
+    EXPECT_EQ(ViolatedFields(stub_->UpdateProject(&ctx, req, &resp)),
+              (std::vector<std::string>{"update_mask", "project.etag"}));
+  }
+  {
+    grpc::ClientContext ctx;
+    AsUser(ctx, "alice");
+    pb::UpdateProjectRequest req;
+    pb::Project resp;
+    EXPECT_EQ(ViolatedFields(stub_->UpdateProject(&ctx, req, &resp)), std::vector<std::string>{"project"});
+  }
+  {  // 5 MB is refused by the transport before any handler runs.
+    s = Create("alice", std::string(5 << 20, 'x'), &out);
+    EXPECT_EQ(s.error_code(), StatusCode::RESOURCE_EXHAUSTED);
+  }
+  // The server is still fine afterwards.
+  EXPECT_TRUE(Create("alice", "still works", &out).ok());
+}
+
+TEST_F(ProjectsE2ETest, CallersMustAuthenticate) {
+  pb::Project out;
+  pb::GetProjectRequest req;
+  req.set_id(common::NewUuid());
+  {
+    grpc::ClientContext ctx;
+    EXPECT_EQ(stub_->GetProject(&ctx, req, &out).error_code(), StatusCode::UNAUTHENTICATED);
+  }
+  {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", "Bearer not.a.jwt");
+    EXPECT_EQ(stub_->GetProject(&ctx, req, &out).error_code(), StatusCode::UNAUTHENTICATED);
+  }
+  {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("x-api-key", "wrong key");
+    EXPECT_EQ(stub_->GetProject(&ctx, req, &out).error_code(), StatusCode::UNAUTHENTICATED);
+  }
+}
+
+TEST_F(ProjectsE2ETest, ForeignProjectsAreInvisible) {
+  pb::Project mine = MustCreate("alice");
+  EXPECT_EQ(Get("bob", mine.id()).error_code(), StatusCode::NOT_FOUND);
+  {
+    grpc::ClientContext ctx;
+    AsUser(ctx, "bob");
+    pb::UpdateProjectRequest req;
+    req.mutable_project()->set_id(mine.id());
+    req.mutable_project()->set_display_name("mine now");
+    pb::Project out;
+    EXPECT_EQ(stub_->UpdateProject(&ctx, req, &out).error_code(), StatusCode::NOT_FOUND);
+  }
+  {
+    grpc::ClientContext ctx;
+    AsUser(ctx, "bob");
+    pb::DeleteProjectRequest req;
+    req.set_id(mine.id());
+    google::protobuf::Empty out;
+    EXPECT_EQ(stub_->DeleteProject(&ctx, req, &out).error_code(), StatusCode::NOT_FOUND);
+  }
+  {
+    grpc::ClientContext ctx;
+    AsUser(ctx, "bob");
+    pb::ListProjectsResponse resp;
+    ASSERT_TRUE(stub_->ListProjects(&ctx, {}, &resp).ok());
+    EXPECT_EQ(resp.projects_size(), 0);
+  }
+  {  // An admin sees everyone's.
+    grpc::ClientContext ctx;
+    AsAdmin(ctx, "root");
+    pb::GetProjectRequest req;
+    req.set_id(mine.id());
+    pb::Project out;
+    EXPECT_TRUE(stub_->GetProject(&ctx, req, &out).ok());
+  }
+  EXPECT_TRUE(Get("alice", mine.id()).ok());
+}
+
+TEST_F(ProjectsE2ETest, InitialPromptIsDeliveredOnceMessagesIsUp) {
+  pb::Project p = MustCreate("alice", "Make a portfolio site");
+  // MessageService is down: the relay keeps the row and retries with backoff.
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  FakeMessages fake;
+  auto server = StartFakeMessages(&fake);
+  ASSERT_TRUE(server);
+  std::vector<FakeMessages::Call> calls;
+  for (int i = 0; i < 150 && calls.empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    calls = fake.calls();
+  }
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls[0].request.project_id(), p.id());
+  EXPECT_EQ(calls[0].request.content(), "Make a portfolio site");
+  EXPECT_TRUE(common::IsUuid(calls[0].request.request_id()));
+  EXPECT_EQ(calls[0].api_key, kServiceKey);
+  // Delivered rows are not sent again.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  EXPECT_EQ(fake.calls().size(), 1u);
+  server->Shutdown();
+}
+
+TEST_F(ProjectsE2ETest, DatabaseRestartIsSurvivedWithoutRestartingTheService) {
+  pb::Project p = MustCreate("alice");
+  ASSERT_TRUE(PgServer::Shared().Stop().ok());
+  grpc::Status down = Get("alice", p.id());
+  EXPECT_EQ(down.error_code(), StatusCode::UNAVAILABLE) << down.error_message();
+  EXPECT_EQ(down.error_message().find("postgres"), std::string::npos) << "no internals leak";
+  pb::Project out;
+  EXPECT_EQ(Create("alice", "while down", &out).error_code(), StatusCode::UNAVAILABLE);
+  ASSERT_TRUE(PgServer::Shared().Start().ok());
+  grpc::Status up = Get("alice", p.id());
+  EXPECT_TRUE(up.ok()) << up.error_message();
+  EXPECT_TRUE(Create("alice", "after restart", &out).ok());
+  EXPECT_TRUE(svc_.process->Running());
+}
+
+TEST_F(ProjectsE2ETest, SigtermLetsInFlightCallsFinish) {
+  pb::Project p = MustCreate("alice");
+  // Hold the project's row lock so that an UpdateProject is in flight when SIGTERM arrives.
+  soci::session blocker(soci::postgresql, db_url_);
+  blocker.begin();
+  blocker << "SELECT 1 FROM projects.projects WHERE id = CAST(:id AS uuid) FOR UPDATE", soci::use(p.id());
+
+  grpc::Status update_status;
+  pb::Project updated;
+  std::thread caller([&] {
+    grpc::ClientContext ctx;
+    AsUser(ctx, "alice");
+    pb::UpdateProjectRequest req;
+    req.mutable_project()->set_id(p.id());
+    req.mutable_project()->set_display_name("finished during drain");
+    update_status = stub_->UpdateProject(&ctx, req, &updated);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  ASSERT_TRUE(svc_.process->Signal(SIGTERM).ok());
+  ASSERT_TRUE(svc_.process->WaitForLine("\"msg\":\"draining\"", absl::Seconds(5)).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  blocker.commit();
+  caller.join();
+  EXPECT_TRUE(update_status.ok()) << update_status.error_message();
+  EXPECT_EQ(updated.display_name(), "finished during drain");
+  absl::StatusOr<int> code = svc_.process->Wait(absl::Seconds(10));
+  ASSERT_TRUE(code.ok()) << code.status();
+  EXPECT_EQ(*code, 0);
+}
+
+}  // namespace
+}  // namespace qai::testing
