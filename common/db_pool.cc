@@ -2,6 +2,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/database_url.h"
 #include "common/log.h"
 #include "soci/postgresql/soci-postgresql.h"
 
@@ -38,6 +39,10 @@ absl::Status MapDbError(const std::exception& e) {
 absl::StatusOr<std::unique_ptr<DbPool>> DbPool::Create(Options options) {
   if (options.url.empty()) return absl::InvalidArgumentError("database url is empty");
   if (options.size < 1) return absl::InvalidArgumentError("database pool size must be at least 1");
+  // SOCI cannot parse libpq URIs itself; the converted form is what every connection uses.
+  absl::StatusOr<std::string> connect = SociConnectString(options.url);
+  if (!connect.ok()) return connect.status();
+  options.url = std::move(*connect);
   return std::unique_ptr<DbPool>(new DbPool(std::move(options)));
 }
 

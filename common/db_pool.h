@@ -66,6 +66,7 @@ std::string SqlState(const std::exception& e);
 class DbPool {
  public:
   struct Options {
+    // A libpq URI (postgresql://...) or keyword/value string.
     std::string url;
     int size = 16;
     absl::Duration acquire_timeout = absl::Seconds(5);

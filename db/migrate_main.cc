@@ -49,7 +49,7 @@ int Run(int argc, char** argv) {
       [](const qai::db::Migration& m) {
         std::printf("applied %s/%04d_%s\n", m.service.c_str(), m.version, m.name.c_str());
         Log(LogLevel::kInfo, "applied migration",
-            {{"service", m.service}, {"version", m.version}, {"name", m.name}});
+            {{"schema", m.service}, {"version", m.version}, {"name", m.name}});
       });
   std::fflush(stdout);
   if (!applied.ok()) {

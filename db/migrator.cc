@@ -14,11 +14,13 @@
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "db/connect_string.h"
+#include "common/database_url.h"
 #include "soci/postgresql/soci-postgresql.h"
 #include "soci/soci.h"
 
 namespace qai::db {
+using common::RedactSecrets;
+using common::SociConnectString;
 namespace {
 
 PGconn* NativeConnection(soci::session& sql) {

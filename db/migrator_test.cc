@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "db/connect_string.h"
+#include "common/database_url.h"
 #include "db/migrations.h"
 #include "gtest/gtest.h"
 #include "soci/postgresql/soci-postgresql.h"
@@ -16,6 +16,8 @@
 #include "tests/support/pg_server.h"
 
 namespace qai::db {
+using common::RedactSecrets;
+using common::SociConnectString;
 namespace {
 
 using ::qai::testing::PgServer;

@@ -163,7 +163,7 @@ PgServer& PgServer::Shared() {
 }
 
 std::string PgServer::Url(std::string_view database) const {
-  // Keyword/value rather than a URI: SOCI 4.0 mangles URIs (see db/connect_string.h).
+  // Keyword/value rather than a URI: SOCI 4.0 mangles URIs (see common/database_url.h).
   return absl::StrCat("host=127.0.0.1 port=", port_, " user=postgres dbname=", std::string(database));
 }
 

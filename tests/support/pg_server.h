@@ -66,7 +66,7 @@ class PgServer {
 
   // Url: the connection string of `database` as the superuser,
   // `host=127.0.0.1 port=PORT user=postgres dbname=DB`: libpq's keyword form, because SOCI 4.0
-  // cannot open URIs (db/connect_string.h converts those).
+  // cannot open URIs (common/database_url.h converts those).
   std::string Url(std::string_view database) const;
 
   // AdminUrl: Url("postgres"), the maintenance database.

@@ -5,7 +5,7 @@
 // a keyword/value string (`host=... dbname=...`). SOCI 4.0's PostgreSQL backend re-tokenises the
 // string on whitespace and "=" before libpq sees it, which breaks URIs, so convert first:
 //
-//   absl::StatusOr<std::string> connect = qai::db::SociConnectString(url);
+//   absl::StatusOr<std::string> connect = qai::common::SociConnectString(url);
 //   if (!connect.ok()) return connect.status();
 //   soci::session sql(soci::postgresql, *connect);
 
@@ -14,7 +14,7 @@
 
 #include "absl/status/statusor.h"
 
-namespace qai::db {
+namespace qai::common {
 
 // SociConnectString: `database_url` (URI or keyword/value) as a keyword/value string that
 // survives SOCI's parsing. InvalidArgument, without the password, when libpq cannot parse it or
@@ -25,4 +25,4 @@ namespace qai::db {
 // `password` parameter, raw and percent-decoded) replaced by "***", trailing newlines removed.
 std::string RedactSecrets(std::string message, std::string_view database_url);
 
-}  // namespace qai::db
+}  // namespace qai::common

@@ -1,4 +1,4 @@
-#include "db/connect_string.h"
+#include "common/database_url.h"
 
 #include <libpq-fe.h>
 
@@ -12,7 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 
-namespace qai::db {
+namespace qai::common {
 namespace {
 
 // Secrets that a connection string may carry: the password of a URI's user info and any
@@ -89,4 +89,4 @@ absl::StatusOr<std::string> SociConnectString(std::string_view database_url) {
   return result;
 }
 
-}  // namespace qai::db
+}  // namespace qai::common

@@ -1,0 +1,69 @@
+# Private PostgreSQL servers and builds for QAI's scripts (sourced, not run).
+#
+#   source tools/lib/pg.sh
+#   qai_build build                # configure + build with Ninja (and ccache when present)
+#   qai_pg_start                   # sets QAI_PG_DIR, QAI_PG_PORT, QAI_PG_URL; stopped by qai_pg_stop
+#
+# Debian keeps initdb and pg_ctl in the server version's bin folder, not on PATH, and they
+# refuse to run as root: as root they run as the postgres user.
+
+qai_pg_bin() {
+  local bin
+  bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+  [ -n "$bin" ] || { echo "PostgreSQL server binaries not found (run tools/setup.sh)" >&2; return 1; }
+  echo "$bin"
+}
+
+qai_as_pg() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+qai_free_port() {
+  python3 - <<'PY' 2>/dev/null || echo $((20000 + RANDOM % 20000))
+import socket
+s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()
+PY
+}
+
+qai_pg_start() {
+  local bin
+  bin=$(qai_pg_bin) || return 1
+  QAI_PG_DIR=$(mktemp -d "${TMPDIR:-/tmp}/qai-pg.XXXXXX")
+  QAI_PG_PORT=$(qai_free_port)
+  [ "$(id -u)" = 0 ] && chown postgres:postgres "$QAI_PG_DIR"
+  qai_as_pg "$bin/initdb" -D "$QAI_PG_DIR/data" -U postgres --auth=trust -E UTF8 --locale=C --no-sync >"$QAI_PG_DIR/initdb.log" 2>&1 \
+    || { cat "$QAI_PG_DIR/initdb.log" >&2; return 1; }
+  qai_as_pg "$bin/pg_ctl" -D "$QAI_PG_DIR/data" -l "$QAI_PG_DIR/server.log" -w \
+    -o "-c listen_addresses=127.0.0.1 -p $QAI_PG_PORT -k $QAI_PG_DIR -c max_connections=200 ${QAI_PG_OPTIONS:-}" start >/dev/null \
+    || { tail -n 20 "$QAI_PG_DIR/server.log" >&2; return 1; }
+  QAI_PG_URL="postgresql://postgres@127.0.0.1:$QAI_PG_PORT/postgres"
+  export QAI_PG_DIR QAI_PG_PORT QAI_PG_URL
+}
+
+qai_pg_stop() {
+  [ -n "${QAI_PG_DIR:-}" ] && [ -d "$QAI_PG_DIR/data" ] || return 0
+  qai_as_pg "$(qai_pg_bin)/pg_ctl" -D "$QAI_PG_DIR/data" -m fast -w stop >/dev/null 2>&1 || true
+  rm -rf "$QAI_PG_DIR"
+  QAI_PG_DIR=
+}
+
+qai_build() {
+  local dir=${1:-build}
+  cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  ninja -C "$dir"
+}
+
+# qai_wait_listening FILE: the port a service logged in its "listening" line.
+qai_wait_listening() {
+  local file=$1 i
+  for i in $(seq 1 200); do
+    if grep -q '"msg":"listening"' "$file" 2>/dev/null; then
+      grep -m1 '"msg":"listening"' "$file" | sed -E 's/.*"port":([0-9]+).*/\1/'
+      return 0
+    fi
+    sleep 0.05
+  done
+  echo "service did not start; its log:" >&2
+  cat "$file" >&2
+  return 1
+}
