@@ -4,6 +4,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
+#include "google/rpc/error_details.pb.h"
+#include "grpc/health/v1/health.pb.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 
@@ -12,6 +14,11 @@ namespace qai::common {
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  // gRPC's health service is not built from a protobuf descriptor, and error details are
+  // only packed into bytes: naming their descriptors puts them in the pool that reflection
+  // serves, so grpcurl and `buf curl` can call Health and decode BadRequest with no .proto.
+  (void)grpc::health::v1::HealthCheckRequest::descriptor();
+  (void)google::rpc::BadRequest::descriptor();
 
   std::unique_ptr<Server> self(new Server());
   self->options_ = std::move(options);

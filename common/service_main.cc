@@ -43,6 +43,9 @@ absl::StatusOr<std::unique_ptr<ServiceBase>> ServiceBase::Init(std::string servi
   const Config& c = base->config_;
   InitLogging(service, ParseLogLevel(c.Get("log-level")));
   Log(LogLevel::kInfo, "starting", {{"config", c.Describe()}});
+  if (!c.Get("metrics-addr").empty()) {
+    Log(LogLevel::kWarn, "metrics-addr is set but this build serves no /metrics yet; ignored");
+  }
 
   absl::StatusOr<Authenticator> auth = Authenticator::Create(c.Get("jwt-secret"), c.GetList("service-key-sha256"));
   if (!auth.ok()) return auth.status();

@@ -61,6 +61,14 @@ run "$QAI" projects create --prompt "A portfolio for a photographer" >/dev/null
 run "$QAI" projects list
 run "$QAI" projects rename "$id" "Coffee & cake"
 
+step "Any gRPC tool works through server reflection, no .proto files needed (buf curl)"
+BUF=tools/node_modules/.bin/buf
+run "$BUF" curl --protocol grpc --http2-prior-knowledge --list-methods "http://$QAI_PROJECTS_ADDR"
+run "$BUF" curl --protocol grpc --http2-prior-knowledge "http://$QAI_PROJECTS_ADDR/grpc.health.v1.Health/Check"
+printf '$ %s\n' "$BUF curl ... -H 'authorization: Bearer \$QAI_TOKEN' -d '{\"id\":\"$id\"}' http://$QAI_PROJECTS_ADDR/qai.projects.v1.ProjectService/GetProject"
+"$BUF" curl --protocol grpc --http2-prior-knowledge -H "authorization: Bearer $QAI_TOKEN" \
+  -d "{\"id\":\"$id\"}" "http://$QAI_PROJECTS_ADDR/qai.projects.v1.ProjectService/GetProject"
+
 step "Validation names the bad field"
 run "$QAI" projects create --prompt "   " || true
 run "$QAI" projects list --page-size -1 || true
