@@ -4,6 +4,7 @@
 #include <cstdlib>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -74,7 +75,11 @@ absl::StatusOr<Config> Config::Parse(std::vector<Option> options, int argc,
       return absl::InvalidArgumentError(absl::StrCat("unknown flag --", name));
     }
     if (!value) {
-      if (i + 1 >= argc) return absl::InvalidArgumentError(absl::StrCat("flag --", name, " needs a value"));
+      // "--a --b=x" leaves --a without a value rather than taking "--b=x" as it.
+      if (i + 1 >= argc || absl::StartsWith(argv[i + 1], "--")) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("flag --", name, " (", EnvName(ToStd(name)), ") needs a value"));
+      }
       value = argv[++i];
     }
     given[std::string(name)] = *value;

@@ -163,16 +163,30 @@ absl::Status DbPool::Attempt(const std::function<absl::Status(DbConnection&)>& f
   }
 }
 
+void DbPool::DropIdle() {
+  std::vector<std::unique_ptr<DbConnection>> closing;
+  {
+    std::lock_guard lock(mu_);
+    open_ -= static_cast<int>(idle_.size());
+    closing.swap(idle_);
+  }
+  available_.notify_all();
+}
+
 absl::Status DbPool::Run(const std::function<absl::Status(DbConnection&)>& fn) {
   bool lost = false, commit_sent = false;
   absl::Status s = Attempt(fn, /*transactional=*/false, lost, commit_sent);
-  if (lost) s = Attempt(fn, false, lost, commit_sent);
+  if (lost) {
+    DropIdle();
+    s = Attempt(fn, false, lost, commit_sent);
+  }
   return s;
 }
 
 absl::Status DbPool::Transaction(const std::function<absl::Status(DbConnection&)>& fn) {
   bool lost = false, commit_sent = false;
   absl::Status s = Attempt(fn, /*transactional=*/true, lost, commit_sent);
+  if (lost) DropIdle();
   if (lost && !commit_sent) s = Attempt(fn, true, lost, commit_sent);
   return s;
 }

@@ -127,6 +127,9 @@ class DbPool {
   explicit DbPool(Options options) : options_(std::move(options)) {}
   absl::Status Open(DbConnection& conn);
   void Release(std::unique_ptr<DbConnection> conn, bool discard);
+  // DropIdle: closes every idle connection. After one connection was found dead the others
+  // most likely are too (a server restart), and PQstatus cannot tell until they are used.
+  void DropIdle();
   absl::Status Attempt(const std::function<absl::Status(DbConnection&)>& fn, bool transactional,
                        bool& connection_lost, bool& commit_sent);
 

@@ -35,7 +35,10 @@ std::string PageTokenCodec::Encode(std::string_view scope, std::string_view curs
 
 absl::StatusOr<std::string> PageTokenCodec::Decode(std::string_view token, std::string_view scope) const {
   std::string raw;
-  if (token.size() > 4096 || !absl::WebSafeBase64Unescape(ToAbsl(token), &raw) || raw.size() < kMacBytes) {
+  // Only the canonical spelling is accepted: base64 decoders ignore a last character's
+  // unused bits, so without this check a changed character could still decode.
+  if (token.size() > 4096 || !absl::WebSafeBase64Unescape(ToAbsl(token), &raw) || raw.size() < kMacBytes ||
+      absl::WebSafeBase64Escape(raw) != ToAbsl(token)) {
     return BadToken();
   }
   std::string cursor = raw.substr(kMacBytes);

@@ -1,5 +1,7 @@
 #include "common/validation.h"
 
+#include <cstdint>
+
 #include "absl/strings/str_cat.h"
 #include "common/ids.h"
 
@@ -9,10 +11,19 @@ long Utf8Length(std::string_view text) {
   long chars = 0;
   for (size_t i = 0; i < text.size();) {
     const auto c = static_cast<unsigned char>(text[i]);
-    size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+    const size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
     if (len == 0 || i + len > text.size()) return -1;
+    uint32_t code_point = len == 1 ? c : c & (0x7f >> len);
     for (size_t k = 1; k < len; ++k) {
-      if ((static_cast<unsigned char>(text[i + k]) >> 6) != 0x2) return -1;
+      const auto cont = static_cast<unsigned char>(text[i + k]);
+      if ((cont >> 6) != 0x2) return -1;
+      code_point = (code_point << 6) | (cont & 0x3f);
+    }
+    // PostgreSQL refuses what Unicode forbids: overlong forms, surrogates, beyond U+10FFFF.
+    static constexpr uint32_t kMinForLength[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (code_point < kMinForLength[len] || (code_point >= 0xd800 && code_point <= 0xdfff) ||
+        code_point > 0x10ffff) {
+      return -1;
     }
     i += len;
     ++chars;
