@@ -7,8 +7,8 @@
 #include <mutex>
 
 #include "absl/strings/str_cat.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "qai/projects/v1/projects.grpc.pb.h"
-#include "tools/loadgen/health.grpc.pb.h"
 
 namespace qai::loadgen {
 namespace {
@@ -107,8 +107,14 @@ class Caller {
   int64_t errors() const { return errors_; }
 
  private:
-  void OnDone(const grpc::Status& status) {
+  void OnDone(grpc::Status status) {
     const Clock::time_point now = Clock::now();
+    // A health check that answers "not serving" is a failure for a benchmark, not a success.
+    if (status.ok() && run_->options().method == Method::kHealth &&
+        health_response_.status() != health::HealthCheckResponse::SERVING) {
+      status = grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                            absl::StrCat("health status ", health_response_.status()));
+    }
     const bool measured = now >= run_->measure_start() && now < run_->measure_end();
     if (measured) {
       ++calls_;

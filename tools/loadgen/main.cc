@@ -1,13 +1,17 @@
 // qai-loadgen: drives one RPC of a QAI server with many concurrent closed-loop callers and
 // prints one JSON line with the rate and latency percentiles. Used by tools/bench.
 //
-//   qai-loadgen --target 127.0.0.1:50051 --method get-project --callers 32 --channels 4 \
+//   qai-loadgen --target 127.0.0.1:50051 --method get-project --callers 32 --channels 4
 //       --duration 10s --warmup 2s --token "$(qai token --sub bench-user)"
 //
 // Output: {"method","callers","channels","calls","errors","seconds","rate","p50_ms","p90_ms",
 // "p99_ms","max_ms"}; `rate` is successful calls per second and the percentiles cover
 // successful calls (see LoadResult). The first few failures are printed to stderr. Exit
 // status: 0 when at least one call succeeded, 1 when none did or set-up failed, 2 bad flags.
+//
+// With --serve-messages ADDR it generates no load: it serves a MessageService that accepts
+// every CreateMessage (see messages_sink.h), prints {"listening":PORT} and runs until SIGTERM
+// or SIGINT.
 
 #include <chrono>
 #include <cmath>
@@ -21,10 +25,12 @@
 #include "absl/time/clock.h"
 #include "common/config.h"
 #include "common/jwt.h"
+#include "common/server.h"
 #include "grpcpp/grpcpp.h"
 #include "nlohmann/json.hpp"
 #include "qai/projects/v1/projects.grpc.pb.h"
 #include "tools/loadgen/load_runner.h"
+#include "tools/loadgen/messages_sink.h"
 
 namespace {
 
@@ -78,12 +84,27 @@ bool CreateProject(const std::shared_ptr<grpc::Channel>& channel, const std::str
   return true;
 }
 
+int ServeMessages(const std::string& listen_addr) {
+  // Before gRPC starts its threads, so that only WaitForShutdownSignal sees SIGTERM and SIGINT.
+  // (A load run keeps the default handlers: Ctrl-C simply ends it.)
+  qai::common::BlockShutdownSignals();
+  absl::StatusOr<std::unique_ptr<qai::loadgen::MessagesSink>> sink =
+      qai::loadgen::MessagesSink::Start(listen_addr);
+  if (!sink.ok()) {
+    std::fprintf(stderr, "qai-loadgen: %s\n", std::string(sink.status().message()).c_str());
+    return 1;
+  }
+  std::cout << nlohmann::json{{"listening", (*sink)->port()}}.dump() << std::endl;
+  qai::common::WaitForShutdownSignal();
+  return 0;
+}
+
 double Millis(int64_t micros) { return std::round(static_cast<double>(micros)) / 1000.0; }
 
 int Run(int argc, char** argv) {
   absl::StatusOr<Config> config = Config::Parse(
       {
-          {.name = "target", .help = "server address, host:port", .required = true},
+          {.name = "target", .help = "server address, host:port (required unless --serve-messages)"},
           {.name = "method", .default_value = "health", .help = "health, get-project or create-project",
            .validate = IsMethod},
           {.name = "callers", .default_value = "8", .help = "concurrent closed-loop callers",
@@ -101,6 +122,7 @@ int Run(int argc, char** argv) {
            .secret = true},
           {.name = "sub", .default_value = "loadgen", .help = "subject of a minted token"},
           {.name = "project-id", .help = "project read by get-project (default: create one)"},
+          {.name = "serve-messages", .help = "serve a MessageService sink on this address instead"},
       },
       argc, argv);
   if (!config.ok()) {
@@ -109,6 +131,11 @@ int Run(int argc, char** argv) {
       return 0;
     }
     std::fprintf(stderr, "qai-loadgen: %s\n", std::string(config.status().message()).c_str());
+    return 2;
+  }
+  if (!config->Get("serve-messages").empty()) return ServeMessages(config->Get("serve-messages"));
+  if (config->Get("target").empty()) {
+    std::fprintf(stderr, "qai-loadgen: --target is required\n");
     return 2;
   }
 
@@ -148,7 +175,8 @@ int Run(int argc, char** argv) {
 
   LoadResult result = qai::loadgen::RunLoad(options, channels);
   const auto& h = result.latencies;
-  nlohmann::json line = {
+  // ordered_json keeps the keys in the documented order (plain json sorts them).
+  nlohmann::ordered_json line = {
       {"method", std::string(qai::loadgen::MethodName(options.method))},
       {"callers", options.callers},
       {"channels", channel_count},

@@ -1,0 +1,297 @@
+#!/usr/bin/env bash
+# projects_bench.sh: the speed benchmark of qai-projects, in one sitting on one machine.
+#
+#   BUILD_DIR=build tools/bench/projects_bench.sh      # after: ninja -C build qai-loadgen
+#                                                      #   qai-projects qai-migrate qai
+#
+# It starts a private PostgreSQL, migrates it, starts qai-projects, and measures, for 8 and 32
+# concurrent callers: the gRPC rate of Health/Check, GetProject and CreateProject (qai-loadgen,
+# closed loop), and the rate PostgreSQL alone manages for the same SQL (pgbench with
+# get_project.sql and create_project.sql). An RPC costs roughly its transport (measured by
+# health) plus its SQL (measured by pgbench), so the best the service can do is
+#   limit = 1 / (1/health + 1/pgbench)
+# and the targets are: rate >= 0.75 x limit, and p99 <= 2 ms at 8 callers.
+#
+# It builds nothing. Everything it starts is stopped when it exits, also on error or Ctrl-C.
+# Settings (environment): BUILD_DIR (default build, relative to the repository root),
+# CALLER_COUNTS ("8 32"), CHANNELS (4), DURATION (10, seconds per run), WARMUP (2),
+# QAI_PG_BIN (default: the newest /usr/lib/postgresql/*/bin), KEEP_WORK=1 keeps the temporary
+# directory (logs) for a look afterwards.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+bench_dir=$root/tools/bench
+build=${BUILD_DIR:-build}
+[[ $build == /* ]] || build=$root/$build
+caller_counts=${CALLER_COUNTS:-8 32}
+channels=${CHANNELS:-4}
+duration=${DURATION:-10}
+warmup=${WARMUP:-2}
+pg_bin=${QAI_PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}
+keep_work=${KEEP_WORK:-0}
+
+# The programs read QAI_* variables as defaults; a stray one in the caller's environment
+# (a database URL, a pool size) must not change what is measured.
+while read -r name; do unset "$name"; done < <(compgen -e | grep '^QAI_' || true)
+
+loadgen=$build/tools/loadgen/qai-loadgen
+projects=$build/services/projects/qai-projects
+migrate=$build/db/qai-migrate
+qai=$build/tools/qai/qai
+for program in "$loadgen" "$projects" "$migrate" "$qai" "$pg_bin/initdb" "$pg_bin/pg_ctl" "$pg_bin/pgbench" \
+               "$pg_bin/psql"; do
+  [[ -x $program ]] || { echo "projects_bench: $program is missing (build it first)" >&2; exit 2; }
+done
+
+started=$SECONDS
+work=$(mktemp -d "${TMPDIR:-/tmp}/qai-bench.XXXXXX")
+chmod 755 "$work"  # the postgres user must reach its data directory inside
+pg_dir=$work/pg
+pg_started=0
+service_pid=""
+sink_pid=""
+
+# as_postgres: PostgreSQL refuses to run as root, so as root its tools run as `postgres`.
+as_postgres() {
+  if [[ $EUID -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+# stop_process PID NAME: SIGTERM, then SIGKILL if it has not gone within 10 s.
+stop_process() {
+  local pid=$1
+  kill -0 "$pid" 2>/dev/null || return 0
+  kill -TERM "$pid" 2>/dev/null
+  for _ in $(seq 100); do
+    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
+    sleep 0.1
+  done
+  echo "projects_bench: $2 did not stop; killing it" >&2
+  kill -KILL "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+}
+
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  set +e
+  [[ -n $service_pid ]] && stop_process "$service_pid" qai-projects
+  [[ -n $sink_pid ]] && stop_process "$sink_pid" "the messages sink"
+  if [[ $pg_started -eq 1 ]]; then
+    as_postgres "$pg_bin/pg_ctl" -D "$pg_dir/data" -m fast -w stop >/dev/null 2>&1 ||
+      as_postgres "$pg_bin/pg_ctl" -D "$pg_dir/data" -m immediate -w stop >/dev/null 2>&1
+  fi
+  if [[ $keep_work == 1 ]]; then
+    echo "projects_bench: logs kept in $work" >&2
+  else
+    rm -rf "$work"
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+fail() {
+  echo "projects_bench: $*" >&2
+  exit 1
+}
+
+# free_port: a TCP port nobody listens on right now.
+free_port() {
+  local port
+  for _ in $(seq 50); do
+    port=$((20000 + RANDOM % 40000))
+    if [[ -z $(ss -Hltn "sport = :$port" 2>/dev/null) ]]; then echo "$port"; return 0; fi
+  done
+  fail "no free port found"
+}
+
+# json_field LINE KEY: the value of KEY in a flat one-line JSON object (numbers and plain strings).
+json_field() {
+  sed -n "s/.*\"$2\":\"\{0,1\}\([^,\"}]*\).*/\1/p" <<<"$1"
+}
+
+# calc EXPR: floating-point arithmetic.
+calc() { awk "BEGIN { printf \"%.10g\", $1 }"; }
+
+echo "== machine"
+echo "nproc:       $(nproc)"
+echo "model name:  $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
+echo "memory:      $(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
+echo "kernel:      $(uname -sr)"
+echo "load before: $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min; other work on the machine skews results)"
+
+# --- PostgreSQL ---------------------------------------------------------------------------
+mkdir -p "$pg_dir"
+[[ $EUID -eq 0 ]] && chown postgres: "$pg_dir"
+pg_port=$(free_port)
+as_postgres "$pg_bin/initdb" -D "$pg_dir/data" -U postgres -A trust -E UTF8 --no-locale \
+  >"$work/initdb.log" 2>&1 || { cat "$work/initdb.log" >&2; fail "initdb failed"; }
+as_postgres "$pg_bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/server.log" -w -t 30 \
+  -o "-c listen_addresses=127.0.0.1 -p $pg_port -c unix_socket_directories=$pg_dir" start \
+  >/dev/null || { tail -n 20 "$pg_dir/server.log" >&2; fail "PostgreSQL did not start"; }
+pg_started=1
+psql_admin() { "$pg_bin/psql" -X -q -At -h 127.0.0.1 -p "$pg_port" -U postgres "$@"; }
+psql_admin -d postgres -c "CREATE DATABASE qai"
+psql_qai() { psql_admin -d qai "$@"; }
+database_url="host=127.0.0.1 port=$pg_port user=postgres dbname=qai"
+"$migrate" --database-url "$database_url" --log-level warn >"$work/migrate.log" 2>&1 ||
+  { cat "$work/migrate.log" >&2; fail "qai-migrate failed"; }
+echo "postgres:    $(psql_qai -c 'SHOW server_version') on 127.0.0.1:$pg_port, stock settings:" \
+     "$(psql_qai -F ' ' -c "SELECT string_agg(name || '=' || setting || COALESCE(unit, ''), ' ' ORDER BY name)
+                            FROM pg_settings WHERE name IN ('fsync', 'synchronous_commit', 'shared_buffers',
+                                                            'max_connections')")"
+echo "             (fsync and synchronous_commit on: every commit waits for its WAL flush)"
+
+# --- the messages sink and qai-projects ------------------------------------------------------
+# wait_for_port PID LOG: the TCP port PID listens on (from ss), or from a "listening" log line.
+wait_for_port() {
+  local pid=$1 log=$2 port=""
+  for _ in $(seq 150); do
+    kill -0 "$pid" 2>/dev/null || { tail -n 20 "$log" >&2; fail "process $pid exited during start-up"; }
+    port=$(ss -Hltnp 2>/dev/null | awk -v tag="pid=$pid," 'index($0, tag) { n = split($4, a, ":"); print a[n]; exit }')
+    [[ -z $port ]] && port=$(grep -o '"listening"[^}]*' "$log" 2>/dev/null | grep -o '"port":[0-9]*' | head -n 1 | cut -d: -f2)
+    [[ -n $port ]] && { echo "$port"; return 0; }
+    sleep 0.1
+  done
+  fail "process $pid did not start listening (log: $log)"
+}
+
+# qai-projects hands every new project to MessageService through its outbox; the sink accepts
+# those deliveries, as the real service would (see tools/loadgen/messages_sink.h).
+"$loadgen" --serve-messages 127.0.0.1:0 >"$work/sink.log" 2>&1 &
+sink_pid=$!
+sink_port=$(wait_for_port "$sink_pid" "$work/sink.log")
+
+jwt_secret=$(head -c 32 /dev/urandom | base64 | tr -d '/+=')
+# QAI_LOG_LEVEL=warn: access-log lines are info; at 10^4 calls/s writing them would be a
+# benchmark of the logger. The orchestrator is never called (nothing is deleted); port 1 is
+# closed, so a stray call would fail fast.
+env -i PATH="$PATH" \
+  QAI_DATABASE_URL="$database_url" QAI_LISTEN_ADDR=127.0.0.1:0 QAI_JWT_SECRET="$jwt_secret" \
+  QAI_LOG_LEVEL=warn QAI_MESSAGES_ADDR="127.0.0.1:$sink_port" QAI_ORCHESTRATOR_ADDR=127.0.0.1:1 \
+  "$projects" 2>"$work/projects.log" &
+service_pid=$!
+service_port=$(wait_for_port "$service_pid" "$work/projects.log")
+target=127.0.0.1:$service_port
+echo "qai-projects: $target, QAI_LOG_LEVEL=warn (no access log), db-pool-size=16 (default);" \
+     "outbox deliveries go to a stand-in MessageService on 127.0.0.1:$sink_port"
+
+token=$("$qai" token --sub bench-user --jwt-secret "$jwt_secret")
+# The project that get-project and get_project.sql read, made through the API. The service has
+# just started listening; a first refusal is retried.
+project_id=""
+for _ in $(seq 20); do
+  if out=$("$qai" projects create --prompt "A project for the benchmark to read." --json \
+             --projects-addr "$target" --token "$token" 2>"$work/create.err"); then
+    project_id=$(sed -n 's/.*"id": *"\([0-9a-f-]\{36\}\)".*/\1/p' <<<"$out" | head -n 1)
+    break
+  fi
+  sleep 0.25
+done
+[[ -n $project_id ]] || { cat "$work/create.err" >&2; fail "could not create the project to read"; }
+echo "project:     $project_id (owner bench-user)"
+echo "loadgen:     closed loop, callback API, $channels channels, warm-up ${warmup}s, measured ${duration}s per run"
+echo "pgbench:     -n -M prepared -j 2 -T $duration, same server and database"
+
+# wait_for_outbox: lets the relay deliver what the last create run queued, so its backlog does
+# not run into the next measurement; says how long that took when it was not at once.
+wait_for_outbox() {
+  local pending waited=0
+  while :; do
+    pending=$(psql_qai -c "SELECT count(*) FROM projects.outbox
+                            WHERE deliver_time IS NULL AND next_attempt_time <> 'infinity'")
+    [[ $pending -eq 0 ]] && break
+    if [[ $waited -ge 300 ]]; then
+      echo "             (outbox: $pending rows still undelivered after 30 s; measuring on)"
+      return 0
+    fi
+    [[ $waited -eq 0 ]] && echo "             (outbox: $pending rows undelivered when the run ended)"
+    sleep 0.1
+    waited=$((waited + 1))
+  done
+  [[ $waited -gt 0 ]] && echo "             (outbox: drained after $(calc "$waited / 10") s)"
+  return 0
+}
+
+declare -A rate errors calls p50 p99 tps pg_failed pg_latency
+rpc_names=(health get-project create-project)
+
+echo
+echo "== runs"
+for n in $caller_counts; do
+  for method in "${rpc_names[@]}"; do
+    err_file=$work/loadgen-$method-$n.err
+    line=$("$loadgen" --target "$target" --method "$method" --callers "$n" --channels "$channels" \
+             --duration "${duration}s" --warmup "${warmup}s" --token "$token" --project-id "$project_id" \
+             2>"$err_file") || true
+    [[ -n $line ]] || { cat "$err_file" >&2; fail "qai-loadgen $method failed"; }
+    echo "$line"
+    sed 's/^/    stderr: /' "$err_file" | head -n 5
+    rate[$method,$n]=$(json_field "$line" rate)
+    errors[$method,$n]=$(json_field "$line" errors)
+    calls[$method,$n]=$(json_field "$line" calls)
+    p50[$method,$n]=$(json_field "$line" p50_ms)
+    p99[$method,$n]=$(json_field "$line" p99_ms)
+    [[ $method == create-project ]] && wait_for_outbox
+  done
+  for script in get_project create_project; do
+    out=$("$pg_bin/pgbench" -n -M prepared -c "$n" -j 2 -T "$duration" -f "$bench_dir/$script.sql" \
+            -D id="$project_id" -h 127.0.0.1 -p "$pg_port" -U postgres qai 2>&1) ||
+      { echo "$out" >&2; fail "pgbench $script failed"; }
+    tps[$script,$n]=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' <<<"$out" | head -n 1)
+    pg_latency[$script,$n]=$(sed -n 's/^latency average = \([0-9.]*\) ms.*/\1/p' <<<"$out")
+    pg_failed[$script,$n]=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' <<<"$out")
+    echo "pgbench $script -c $n: tps=${tps[$script,$n]} latency_avg_ms=${pg_latency[$script,$n]}" \
+         "transactions=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' <<<"$out")" \
+         "failed=${pg_failed[$script,$n]:-0}"
+  done
+done
+
+# --- results ---------------------------------------------------------------------------------
+echo
+echo "== results (rates per second; limit = 1/(1/health + 1/pgbench); targets: ratio >= 0.75, p99 <= 2 ms at 8 callers)"
+printf '%-15s %7s %9s %6s %9s %9s %9s %6s %7s %7s  %-6s %-6s\n' \
+  rpc callers rate errors health pgbench limit ratio p50_ms p99_ms ratio p99
+misses=0
+for method in "${rpc_names[@]}"; do
+  for n in $caller_counts; do
+    health=${rate[health,$n]}
+    case $method in
+      get-project) pg=${tps[get_project,$n]} ;;
+      create-project) pg=${tps[create_project,$n]} ;;
+      *) pg="" ;;
+    esac
+    if [[ -n $pg ]]; then
+      limit=$(calc "1 / (1 / $health + 1 / $pg)")
+      ratio=$(calc "${rate[$method,$n]} / $limit")
+      ratio_verdict=$(awk -v r="$ratio" 'BEGIN { print (r >= 0.75) ? "PASS" : "MISS" }')
+      pg_shown=$(printf '%.0f' "$pg")
+    else
+      limit=$health ratio=1 ratio_verdict="-" pg_shown="-"
+    fi
+    p99_verdict="-"
+    if [[ $n -eq 8 ]]; then
+      p99_verdict=$(awk -v p="${p99[$method,$n]}" 'BEGIN { print (p <= 2.0) ? "PASS" : "MISS" }')
+    fi
+    [[ $ratio_verdict == MISS ]] && misses=$((misses + 1))
+    [[ $p99_verdict == MISS ]] && misses=$((misses + 1))
+    printf '%-15s %7s %9.0f %6s %9.0f %9s %9.0f %6.2f %7.3f %7.3f  %-6s %-6s\n' \
+      "$method" "$n" "${rate[$method,$n]}" "${errors[$method,$n]}" "$health" "$pg_shown" "$limit" "$ratio" \
+      "${p50[$method,$n]}" "${p99[$method,$n]}" "$ratio_verdict" "$p99_verdict"
+  done
+done
+echo "(health rows: the limit is health itself, so only their p99 is a target)"
+
+echo
+echo "== service"
+echo "outbox: $(psql_qai -F ' ' -c "SELECT count(*) FILTER (WHERE deliver_time IS NOT NULL) || ' delivered, ' ||
+                                          count(*) FILTER (WHERE deliver_time IS NULL AND next_attempt_time <> 'infinity') || ' pending, ' ||
+                                          count(*) FILTER (WHERE attempts > 1) || ' needed a retry'
+                                     FROM projects.outbox")"
+log_lines=$(wc -l <"$work/projects.log")
+echo "qai-projects log: $log_lines lines at warn level or above$([[ $log_lines -gt 0 ]] && echo ', first 5:')"
+head -n 5 "$work/projects.log" | cut -c1-300
+kill -0 "$service_pid" 2>/dev/null || fail "qai-projects died during the benchmark"
+echo
+echo "$misses target(s) missed; total time $((SECONDS - started)) s; load now $(cut -d' ' -f1-3 /proc/loadavg)"
