@@ -4,6 +4,7 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
+#include <mutex>
 #include <iterator>
 #include <utility>
 
@@ -12,6 +13,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/container/flat_hash_map.h"
 #include "common/jwt.h"
 #include "common/strings.h"
 
@@ -89,6 +91,39 @@ absl::StatusOr<Authenticator> Authenticator::Create(std::string jwt_secret,
   return Authenticator(std::move(jwt_secret), std::move(keys));
 }
 
+// TokenCache: verified tokens and how long they stay valid. Bounded: when full it starts over,
+// which costs a re-verification per token and nothing else.
+class Authenticator::TokenCache {
+ public:
+  static constexpr size_t kMaxEntries = 10000;
+  struct Entry {
+    Principal principal;
+    absl::Time valid_from;
+    absl::Time valid_until;
+  };
+
+  std::optional<Principal> Find(absl::string_view token, absl::Time now) {
+    std::lock_guard lock(mu_);
+    auto it = entries_.find(token);
+    if (it == entries_.end() || now < it->second.valid_from || now >= it->second.valid_until) return std::nullopt;
+    return it->second.principal;
+  }
+  void Put(absl::string_view token, Entry entry) {
+    std::lock_guard lock(mu_);
+    if (entries_.size() >= kMaxEntries) entries_.clear();
+    entries_.insert_or_assign(std::string(token), std::move(entry));
+  }
+
+ private:
+  std::mutex mu_;
+  absl::flat_hash_map<std::string, Entry> entries_;
+};
+
+Authenticator::Authenticator(std::string jwt_secret, std::vector<Digest> service_keys)
+    : jwt_secret_(std::move(jwt_secret)),
+      service_keys_(std::move(service_keys)),
+      verified_(std::make_shared<TokenCache>()) {}
+
 absl::StatusOr<Principal> Authenticator::Authenticate(std::optional<std::string_view> authorization,
                                                       std::optional<std::string_view> api_key,
                                                       absl::Time now) const {
@@ -129,15 +164,20 @@ absl::StatusOr<Principal> Authenticator::AuthenticateBearer(std::string_view aut
     return absl::UnauthenticatedError("bearer tokens are not accepted by this server");
   }
   absl::string_view token = absl::StripLeadingAsciiWhitespace(value.substr(kScheme.size()));
-  absl::StatusOr<JwtClaims> claims =
-      VerifyJwt(std::string_view(token.data(), token.size()), jwt_secret_, now);
+  if (std::optional<Principal> known = verified_->Find(token, now)) return *std::move(known);
+  constexpr absl::Duration kLeeway = absl::Seconds(30);
+  absl::StatusOr<JwtClaims> claims = VerifyJwt(ToStd(token), jwt_secret_, now, kLeeway);
   if (!claims.ok()) return claims.status();
 
   Role role = Role::kUser;
   for (const std::string& name : claims->roles) {
     if (name == "admin") role = Role::kAdmin;
   }
-  return Principal{.id = std::move(claims->subject), .role = role};
+  Principal principal{.id = std::move(claims->subject), .role = role};
+  // The same window VerifyJwt applies: from nbf - leeway until exp + leeway.
+  verified_->Put(token, {principal, claims->not_before ? *claims->not_before - kLeeway : absl::InfinitePast(),
+                         claims->expires + kLeeway});
+  return principal;
 }
 
 absl::StatusOr<Principal> AuthenticateCall(

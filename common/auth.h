@@ -15,6 +15,7 @@
 
 #include <array>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -70,8 +71,9 @@ class Authenticator {
  private:
   using Digest = std::array<unsigned char, 32>;
 
-  Authenticator(std::string jwt_secret, std::vector<Digest> service_keys)
-      : jwt_secret_(std::move(jwt_secret)), service_keys_(std::move(service_keys)) {}
+  class TokenCache;
+
+  Authenticator(std::string jwt_secret, std::vector<Digest> service_keys);
 
   absl::StatusOr<Principal> AuthenticateApiKey(std::string_view api_key) const;
   absl::StatusOr<Principal> AuthenticateBearer(std::string_view authorization,
@@ -79,6 +81,9 @@ class Authenticator {
 
   std::string jwt_secret_;
   std::vector<Digest> service_keys_;
+  // Tokens already verified: a client sends the same token on every call, and checking its
+  // signature and parsing its JSON each time costs more than the rest of a cheap RPC.
+  std::shared_ptr<TokenCache> verified_;
 };
 
 // AuthenticateCall: Authenticate over a gRPC server call's metadata at absl::Now(). A header

@@ -57,6 +57,25 @@ TEST(AuthTest, BearerTokenGivesUser) {
   EXPECT_EQ(who->role, Role::kUser);
 }
 
+// A verified token is remembered, but only for as long as it is valid.
+TEST(AuthTest, RememberedTokenStillExpires) {
+  Authenticator auth = MakeAuthenticator();
+  const std::string header = absl::StrCat("Bearer ", Token());
+  ASSERT_TRUE(auth.Authenticate(header, std::nullopt, kNow).ok());
+  absl::StatusOr<Principal> again = auth.Authenticate(header, std::nullopt, kNow + absl::Minutes(59));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->id, "user-7");
+  // exp is kNow + 1h, plus 30 s of leeway.
+  EXPECT_TRUE(auth.Authenticate(header, std::nullopt, kNow + absl::Hours(1) + absl::Seconds(29)).ok());
+  EXPECT_EQ(auth.Authenticate(header, std::nullopt, kNow + absl::Hours(1) + absl::Seconds(30)).status().code(),
+            absl::StatusCode::kUnauthenticated);
+  // A token that failed is not remembered as good: a tampered one stays refused.
+  std::string tampered = header;
+  tampered.back() = tampered.back() == 'A' ? 'B' : 'A';
+  EXPECT_FALSE(auth.Authenticate(tampered, std::nullopt, kNow).ok());
+  EXPECT_FALSE(auth.Authenticate(tampered, std::nullopt, kNow).ok());
+}
+
 TEST(AuthTest, AdminRoleGivesAdmin) {
   absl::StatusOr<Principal> who = MakeAuthenticator().Authenticate(
       absl::StrCat("Bearer ", Token({"reader", "admin"})), std::nullopt, kNow);

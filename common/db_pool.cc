@@ -4,6 +4,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/database_url.h"
 #include "common/log.h"
+#include "common/pg_pipeline.h"
 #include "soci/postgresql/soci-postgresql.h"
 
 namespace qai::common {
@@ -19,21 +20,11 @@ std::string SqlState(const std::exception& e) {
 }
 
 absl::Status MapDbError(const std::exception& e) {
-  const std::string state = SqlState(e);
-  // Class 08: connection exceptions; 57P0x: the server is shutting down or starting up.
-  if (absl::StartsWith(state, "08") || absl::StartsWith(state, "57P")) {
+  if (const auto* soci_error = dynamic_cast<const soci::soci_error*>(&e);
+      soci_error != nullptr && soci_error->get_error_category() == soci::soci_error::connection_error) {
     return absl::UnavailableError("database unavailable");
   }
-  if (state == "23505") return absl::AlreadyExistsError("already exists");
-  if (state == "40001" || state == "40P01") return absl::AbortedError("concurrent update; retry");
-  if (state == "57014") return absl::DeadlineExceededError("database statement timed out");
-  if (const auto* soci_error = dynamic_cast<const soci::soci_error*>(&e)) {
-    if (soci_error->get_error_category() == soci::soci_error::connection_error) {
-      return absl::UnavailableError("database unavailable");
-    }
-  }
-  Log(LogLevel::kError, "database error", {{"sqlstate", state}, {"error", e.what()}});
-  return absl::InternalError("database error");
+  return StatusFromSqlState(SqlState(e), e.what());
 }
 
 absl::StatusOr<std::unique_ptr<DbPool>> DbPool::Create(Options options) {
@@ -89,7 +80,7 @@ absl::StatusOr<DbPool::Lease> DbPool::Acquire() {
   }
   Lease lease(this, std::move(conn));
   DbConnection& c = *lease;
-  bool healthy = c.session_ != nullptr && c.pg() != nullptr && PQstatus(c.pg()) == CONNECTION_OK;
+  bool healthy = c.session_ != nullptr && ConnectionAlive(c.pg());
   if (healthy && absl::Now() - c.last_used_ > options_.idle_check) {
     try {
       c.session() << "SELECT 1";

@@ -41,10 +41,10 @@ void LogRpc(const RpcEnv& env, std::string_view method, const absl::Status& stat
   Log(server_fault ? LogLevel::kWarn : LogLevel::kInfo, "rpc", fields);
 }
 
-grpc::ServerUnaryReactor* ServeUnary(grpc::CallbackServerContext* ctx, const RpcEnv& env,
-                                     std::string_view method,
-                                     std::function<absl::Status(const CallContext&)> work) {
-  const absl::Time start = absl::Now();
+grpc::ServerUnaryReactor* ServeUnaryAsync(grpc::CallbackServerContext* ctx, const RpcEnv& env,
+                                          std::string_view method,
+                                          std::function<void(const CallContext&, Reply)> start) {
+  const absl::Time start_time = absl::Now();
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   auto call = std::make_shared<CallContext>();
   call->request_id = RequestIdFrom(*ctx);
@@ -52,38 +52,49 @@ grpc::ServerUnaryReactor* ServeUnary(grpc::CallbackServerContext* ctx, const Rpc
   const std::chrono::system_clock::time_point deadline = ctx->deadline();
   if (deadline != std::chrono::system_clock::time_point::max()) call->deadline = absl::FromChrono(deadline);
 
-  auto finish = [reactor, env, method = std::string(method), start, call](const absl::Status& s) {
+  // env outlives every call (it belongs to the service object), so it is held by pointer.
+  Reply reply = [reactor, env = &env, method = std::string(method), start_time, call](const absl::Status& s) {
     {
       RequestScope scope(call->request_id);
-      LogRpc(env, method, s, start, call->principal.id);
+      LogRpc(*env, method, s, start_time, call->principal.id);
     }
     reactor->Finish(ToGrpcStatus(s));
   };
 
   absl::StatusOr<Principal> principal = AuthenticateCall(*env.auth, ctx->client_metadata());
   if (!principal.ok()) {
-    finish(principal.status());
+    reply(principal.status());
     return reactor;
   }
-  call->principal = *principal;
+  call->principal = *std::move(principal);
   if (auto authz = Header(*ctx, "authorization")) call->authorization = std::string(*authz);
-
-  const bool queued = env.executor->TrySubmit([ctx, call, work = std::move(work), finish] {
-    absl::Status s;
-    if (ctx->IsCancelled()) {
-      s = absl::CancelledError("call cancelled before it was served");
-    } else if (absl::Now() >= call->deadline) {
-      s = absl::DeadlineExceededError("deadline passed before the call was served");
-    } else {
-      RequestScope scope(call->request_id);
-      s = work(*call);
-    }
-    finish(s);
-  });
-  if (!queued) {
-    finish(WithRetryDelay(absl::ResourceExhaustedError("server busy, retry later"), absl::Milliseconds(100)));
-  }
+  RequestScope scope(call->request_id);
+  start(*call, std::move(reply));
   return reactor;
+}
+
+grpc::ServerUnaryReactor* ServeUnary(grpc::CallbackServerContext* ctx, const RpcEnv& env,
+                                     std::string_view method,
+                                     std::function<absl::Status(const CallContext&)> work) {
+  return ServeUnaryAsync(ctx, env, method, [ctx, executor = env.executor, work = std::move(work)](
+                                               const CallContext& call, Reply reply) {
+    // Handlers that block run on the executor, never on gRPC's threads.
+    auto job = [ctx, call, work, reply] {
+      absl::Status s;
+      if (ctx->IsCancelled()) {
+        s = absl::CancelledError("call cancelled before it was served");
+      } else if (absl::Now() >= call.deadline) {
+        s = absl::DeadlineExceededError("deadline passed before the call was served");
+      } else {
+        RequestScope scope(call.request_id);
+        s = work(call);
+      }
+      reply(s);
+    };
+    if (!executor->TrySubmit(std::move(job))) {
+      reply(WithRetryDelay(absl::ResourceExhaustedError("server busy, retry later"), absl::Milliseconds(100)));
+    }
+  });
 }
 
 }  // namespace qai::common

@@ -51,6 +51,16 @@ grpc::ServerUnaryReactor* ServeUnary(grpc::CallbackServerContext* ctx, const Rpc
                                      std::string_view method,
                                      std::function<absl::Status(const CallContext&)> work);
 
+// Reply: ends an asynchronous call; called exactly once, from any thread.
+using Reply = std::function<void(const absl::Status&)>;
+
+// ServeUnaryAsync: like ServeUnary, for handlers that never block: `start` runs on the gRPC
+// thread right after authentication, starts non-blocking work (e.g. a PgPipeline statement),
+// and the work calls `reply` when the response is filled in.
+grpc::ServerUnaryReactor* ServeUnaryAsync(grpc::CallbackServerContext* ctx, const RpcEnv& env,
+                                          std::string_view method,
+                                          std::function<void(const CallContext&, Reply)> start);
+
 // LogRpc: the access-log line of one call.
 void LogRpc(const RpcEnv& env, std::string_view method, const absl::Status& status,
             absl::Time start, std::string_view principal);

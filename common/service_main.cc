@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include "absl/synchronization/mutex.h"
 #include "common/log.h"
 
 namespace qai::common {
@@ -37,6 +38,9 @@ std::vector<Option> ServiceOptions(std::vector<Option> extra) {
 absl::StatusOr<std::unique_ptr<ServiceBase>> ServiceBase::Init(std::string service, int argc,
                                                                const char* const* argv,
                                                                std::vector<Option> extra) {
+  // Debian's abseil is built with mutex deadlock detection on, a debugging aid that costs every
+  // lock gRPC takes a graph update.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   absl::StatusOr<Config> config = Config::Parse(ServiceOptions(std::move(extra)), argc, argv);
   if (!config.ok()) return config.status();
   std::unique_ptr<ServiceBase> base(new ServiceBase(std::move(*config)));

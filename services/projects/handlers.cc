@@ -66,13 +66,13 @@ void ToProto(const ProjectRecord& r, pb::Project& out) {
   }
 }
 
-absl::Status ProjectHandlers::CreateProject(const CallContext& call, const pb::CreateProjectRequest& req,
-                                            pb::Project& resp) {
+void ProjectHandlers::CreateProject(const CallContext& call, const pb::CreateProjectRequest& req, pb::Project& resp,
+                                    common::Reply reply) {
   FieldViolations bad;
   common::CheckText(bad, "initial_prompt", req.initial_prompt(), 1, kMaxPromptChars);
   common::CheckText(bad, "display_name", req.display_name(), 0, kMaxDisplayNameChars);
   common::CheckUuid(bad, "request_id", req.request_id(), /*required=*/false);
-  if (absl::Status s = bad.ToStatus(); !s.ok()) return s;
+  if (absl::Status s = bad.ToStatus(); !s.ok()) return reply(s);
 
   CreateParams params{.actor = ActorOf(call), .id = common::NewUuid(), .display_name = req.display_name(),
                       .request_id = req.request_id()};
@@ -81,22 +81,24 @@ absl::Status ProjectHandlers::CreateProject(const CallContext& call, const pb::C
   first_message.set_content(req.initial_prompt());
   params.initial_message_payload = first_message.SerializeAsString();
 
-  absl::StatusOr<ProjectRecord> created = store_->Create(params);
-  if (!created.ok()) return created.status();
-  outbox_written_();
-  ToProto(*created, resp);
-  return absl::OkStatus();
+  store_->CreateAsync(std::move(params), [this, &resp, reply = std::move(reply)](absl::StatusOr<ProjectRecord> created) {
+    if (!created.ok()) return reply(created.status());
+    outbox_written_();
+    ToProto(*created, resp);
+    reply(absl::OkStatus());
+  });
 }
 
-absl::Status ProjectHandlers::GetProject(const CallContext& call, const pb::GetProjectRequest& req,
-                                         pb::Project& resp) {
+void ProjectHandlers::GetProject(const CallContext& call, const pb::GetProjectRequest& req, pb::Project& resp,
+                                 common::Reply reply) {
   FieldViolations bad;
   common::CheckUuid(bad, "id", req.id(), /*required=*/true);
-  if (absl::Status s = bad.ToStatus(); !s.ok()) return s;
-  absl::StatusOr<ProjectRecord> found = store_->Get(ActorOf(call), req.id());
-  if (!found.ok()) return found.status();
-  ToProto(*found, resp);
-  return absl::OkStatus();
+  if (absl::Status s = bad.ToStatus(); !s.ok()) return reply(s);
+  store_->GetAsync(ActorOf(call), req.id(), [&resp, reply = std::move(reply)](absl::StatusOr<ProjectRecord> found) {
+    if (!found.ok()) return reply(found.status());
+    ToProto(*found, resp);
+    reply(absl::OkStatus());
+  });
 }
 
 absl::Status ProjectHandlers::ListProjects(const CallContext& call, const pb::ListProjectsRequest& req,

@@ -22,8 +22,11 @@ class ProjectHandlers {
                   std::function<void()> outbox_written)
       : store_(store), tokens_(tokens), outbox_written_(std::move(outbox_written)) {}
 
-  absl::Status CreateProject(const common::CallContext& call, const pb::CreateProjectRequest& req, pb::Project& resp);
-  absl::Status GetProject(const common::CallContext& call, const pb::GetProjectRequest& req, pb::Project& resp);
+  // Create and Get never block: they answer through `reply` (see common::ServeUnaryAsync).
+  void CreateProject(const common::CallContext& call, const pb::CreateProjectRequest& req, pb::Project& resp,
+                     common::Reply reply);
+  void GetProject(const common::CallContext& call, const pb::GetProjectRequest& req, pb::Project& resp,
+                  common::Reply reply);
   absl::Status ListProjects(const common::CallContext& call, const pb::ListProjectsRequest& req,
                             pb::ListProjectsResponse& resp);
   absl::Status UpdateProject(const common::CallContext& call, const pb::UpdateProjectRequest& req, pb::Project& resp);

@@ -18,14 +18,21 @@ int main(int argc, char** argv) {
   auto base = common::ServiceBase::Init(
       "projects", argc, argv,
       {{.name = "messages-addr", .default_value = "localhost:50052", .help = "MessageService target"},
-       {.name = "orchestrator-addr", .default_value = "localhost:50053", .help = "AgentOrchestrator target"}});
+       {.name = "orchestrator-addr", .default_value = "localhost:50053", .help = "AgentOrchestrator target"},
+       {.name = "db-pipeline-connections", .default_value = "4",
+        .help = "connections that batch the hottest statements (GetProject, CreateProject)",
+        .validate = common::IsInt}});
   if (!base.ok()) return common::ExitCodeFor(base.status());
   const common::Config& config = (*base)->config();
 
   common::OutboxRelay relay((*base)->db(), {.table = projects::kOutboxTable},
                             projects::MakeDeliverers({config.Get("messages-addr"), config.Get("orchestrator-addr"),
                                                       config.Get("api-key")}));
-  projects::ProjectStore store((*base)->db());
+  auto pipeline = common::PgPipeline::Start(
+      {.url = config.Get("database-url"), .connections = static_cast<int>(config.GetInt("db-pipeline-connections"))},
+      projects::ProjectStore::PipelineStatements());
+  if (!pipeline.ok()) return common::ExitCodeFor(pipeline.status());
+  projects::ProjectStore store((*base)->db(), pipeline->get());
   common::PageTokenCodec tokens(config.Get("jwt-secret"));
   projects::ProjectHandlers handlers(&store, &tokens, [&relay] { relay.Wake(); });
   projects::ProjectServiceImpl service(&handlers, (*base)->rpc_env("qai.projects.v1.ProjectService"));
@@ -40,6 +47,7 @@ int main(int argc, char** argv) {
 
   common::WaitForShutdownSignal();
   (*server)->Shutdown();
+  (*pipeline)->Stop();
   relay.Stop();
   (*base)->executor()->Shutdown();
   common::Log(common::LogLevel::kInfo, "bye");

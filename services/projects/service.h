@@ -14,13 +14,15 @@ class ProjectServiceImpl final : public pb::ProjectService::CallbackService {
 
   grpc::ServerUnaryReactor* CreateProject(grpc::CallbackServerContext* ctx, const pb::CreateProjectRequest* req,
                                           pb::Project* resp) override {
-    return common::ServeUnary(ctx, env_, "CreateProject",
-                              [=, this](const common::CallContext& c) { return handlers_->CreateProject(c, *req, *resp); });
+    return common::ServeUnaryAsync(ctx, env_, "CreateProject", [=, this](const common::CallContext& c, common::Reply r) {
+      handlers_->CreateProject(c, *req, *resp, std::move(r));
+    });
   }
   grpc::ServerUnaryReactor* GetProject(grpc::CallbackServerContext* ctx, const pb::GetProjectRequest* req,
                                        pb::Project* resp) override {
-    return common::ServeUnary(ctx, env_, "GetProject",
-                              [=, this](const common::CallContext& c) { return handlers_->GetProject(c, *req, *resp); });
+    return common::ServeUnaryAsync(ctx, env_, "GetProject", [=, this](const common::CallContext& c, common::Reply r) {
+      handlers_->GetProject(c, *req, *resp, std::move(r));
+    });
   }
   grpc::ServerUnaryReactor* ListProjects(grpc::CallbackServerContext* ctx, const pb::ListProjectsRequest* req,
                                          pb::ListProjectsResponse* resp) override {

@@ -1,8 +1,13 @@
 #include "services/projects/store.h"
 
+#include <future>
 #include <limits>
 
+#include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/ids.h"
+#include "common/log.h"
 #include "common/outbox.h"
 #include "services/projects/slug.h"
 
@@ -13,11 +18,18 @@ using common::DbConnection;
 using soci::into;
 using soci::use;
 
-#define PROJECT_COLUMNS                                                                      \
-  "id::text, name, display_name, owner, "                                                    \
-  "(EXTRACT(EPOCH FROM create_time) * 1000000)::bigint, "                                    \
-  "(EXTRACT(EPOCH FROM update_time) * 1000000)::bigint, "                                    \
-  "version, COALESCE(latest_run_id::text, ''), latest_run_state"
+// The columns of a ProjectRecord, in RowBinding/ParseRecord order; `p` qualifies them.
+#define PROJECT_COLUMNS_OF(p)                                                         \
+  p "id::text AS id, " p "name AS name, " p "display_name AS display_name, "          \
+  p "owner AS owner, (EXTRACT(EPOCH FROM " p "create_time) * 1000000)::bigint AS create_us, " \
+  "(EXTRACT(EPOCH FROM " p "update_time) * 1000000)::bigint AS update_us, "           \
+  p "version AS version, COALESCE(" p "latest_run_id::text, '') AS run_id, "           \
+  p "latest_run_state AS run_state"
+#define PROJECT_COLUMNS PROJECT_COLUMNS_OF("")
+
+constexpr char kGetStatement[] = "projects.get";
+constexpr char kCreateStatement[] = "projects.create";
+constexpr char kFindRequestStatement[] = "projects.find_request";
 
 // A µs count as a timestamptz, exactly (to_timestamp goes through a double and rounds).
 #define MICROS_TO_TS(param) "(timestamptz 'epoch' + " param " * interval '1 microsecond')"
@@ -39,18 +51,7 @@ soci::details::prepare_temp_type BindRow(soci::details::prepare_temp_type p, Row
   return p;
 }
 
-// The hot reads, prepared once per pooled connection (DbConnection::Prepared).
-struct GetStatement {
-  std::string id;
-  RowBinding row;
-  soci::statement st;
-  explicit GetStatement(soci::session& s)
-      : st(BindRow((s.prepare << "SELECT " PROJECT_COLUMNS " FROM projects.projects"
-                                 " WHERE id = CAST(:id AS uuid) AND delete_time IS NULL",
-                    use(id)),
-                   row)) {}
-};
-
+// The list reads, prepared once per pooled connection (DbConnection::Prepared).
 struct ListStatement {
   std::string owner;
   long long after_us = 0;
@@ -79,18 +80,6 @@ struct ListAllStatement : ListStatement {
   explicit ListAllStatement(soci::session& s) : ListStatement(s, false) {}
 };
 
-struct InsertStatement {
-  std::string id, name, display_name, owner;
-  RowBinding row;
-  soci::statement st;
-  explicit InsertStatement(soci::session& s)
-      : st(BindRow((s.prepare << "INSERT INTO projects.projects (id, name, display_name, owner)"
-                                 " VALUES (CAST(:id AS uuid), :name, :dn, :owner)"
-                                 " ON CONFLICT (name) DO NOTHING RETURNING " PROJECT_COLUMNS,
-                    use(id), use(name), use(display_name), use(owner)),
-                   row)) {}
-};
-
 struct ClaimRequestStatement {
   std::string principal, request_id, method, resource_id;
   soci::statement st;
@@ -100,8 +89,26 @@ struct ClaimRequestStatement {
             use(principal), use(request_id), use(method), use(resource_id))) {}
 };
 
-bool Visible(const Actor& actor, const RowBinding& row) {
-  return !actor.owner_scoped || row.owner == actor.id;
+bool Visible(const Actor& actor, const std::string& owner) { return !actor.owner_scoped || owner == actor.id; }
+
+// ParseRecord: a PROJECT_COLUMNS row from the pipeline, starting at column `at`.
+absl::StatusOr<ProjectRecord> ParseRecord(const std::vector<common::PgValue>& row, size_t at) {
+  if (row.size() < at + 9) return absl::InternalError("unexpected project row shape");
+  auto text = [&](size_t i) { return row[at + i].value_or(""); };
+  int64_t create_us = 0, update_us = 0, version = 0;
+  if (!absl::SimpleAtoi(text(4), &create_us) || !absl::SimpleAtoi(text(5), &update_us) ||
+      !absl::SimpleAtoi(text(6), &version)) {
+    return absl::InternalError("unexpected project row values");
+  }
+  return ProjectRecord{text(0), text(1), text(2), text(3), absl::FromUnixMicros(create_us),
+                       absl::FromUnixMicros(update_us), version, text(7), text(8)};
+}
+
+// Wait: the blocking form of an asynchronous store call.
+absl::StatusOr<ProjectRecord> Wait(const std::function<void(RecordCallback)>& start) {
+  std::promise<absl::StatusOr<ProjectRecord>> result;
+  start([&](absl::StatusOr<ProjectRecord> r) { result.set_value(std::move(r)); });
+  return result.get_future().get();
 }
 
 absl::Status NotFound(const std::string& id) {
@@ -144,7 +151,7 @@ absl::StatusOr<RowBinding> LockRow(DbConnection& conn, const Actor& actor, const
                     " WHERE id = CAST(:id AS uuid) AND delete_time IS NULL FOR UPDATE",
       use(id), into(row.id), into(row.name), into(row.display_name), into(row.owner),
       into(row.create_us), into(row.update_us), into(row.version), into(row.run_id), into(row.run_state);
-  if (!conn.session().got_data() || !Visible(actor, row)) return NotFound(id);
+  if (!conn.session().got_data() || !Visible(actor, row.owner)) return NotFound(id);
   return row;
 }
 
@@ -155,55 +162,97 @@ std::string ProjectStore::NewSlug() {
   return GenerateSlug(rng_);
 }
 
-absl::StatusOr<ProjectRecord> ProjectStore::Create(const CreateParams& params) {
-  ProjectRecord created;
-  absl::Status s = db_->Transaction([&](DbConnection& conn) -> absl::Status {
-    const std::string& id = params.id;
-    if (!params.request_id.empty()) {
-      absl::StatusOr<PriorRequest> prior =
-          ClaimRequest(conn, params.actor.id, params.request_id, "CreateProject", id);
-      if (!prior.ok()) return prior.status();
-      if (!prior->claimed) {
-        auto& get = conn.Prepared<GetStatement>();
-        get.id = prior->resource_id;
-        get.st.execute(true);
-        if (!get.st.got_data()) return NotFound(prior->resource_id);  // created, then deleted
-        created = get.row.ToRecord();
-        return absl::OkStatus();
-      }
-    }
-    auto& insert = conn.Prepared<InsertStatement>();
-    insert.id = id;
-    insert.display_name = params.display_name;
-    insert.owner = params.actor.id;
-    // A slug collision inserts nothing (ON CONFLICT DO NOTHING keeps the transaction alive).
-    for (int attempt = 0;; ++attempt) {
-      if (attempt == 8) return absl::InternalError("could not find a free project name");
-      insert.name = NewSlug();
-      insert.st.execute(true);
-      if (insert.st.got_data()) break;
-    }
-    created = insert.row.ToRecord();
-    absl::StatusOr<std::string> queued = common::EnqueueOutbox(
-        conn, kOutboxTable, {kTopicCreateMessage, params.initial_message_payload});
-    return queued.status();
+std::vector<common::PgStatement> ProjectStore::PipelineStatements() {
+  return {
+      {kGetStatement, "SELECT " PROJECT_COLUMNS " FROM projects.projects"
+                      " WHERE id = CAST($1 AS uuid) AND delete_time IS NULL"},
+      // One statement, so one atomic unit: the request-id record (when there is a request id),
+      // the project only if that record is new, and the outbox row only if the project is.
+      // A taken slug fails the whole statement (unique violation) and is retried with another.
+      // The outbox row has the shape common::EnqueueOutbox writes.
+      {kCreateStatement,
+       "WITH claim AS ("
+       "  INSERT INTO projects.idempotency (principal, request_id, method, resource_id)"
+       "  SELECT CAST($4 AS text), CAST($5 AS uuid), 'CreateProject', CAST($1 AS uuid)"
+       "  WHERE CAST($5 AS uuid) IS NOT NULL ON CONFLICT DO NOTHING RETURNING 1"
+       "), project AS ("
+       "  INSERT INTO projects.projects (id, name, display_name, owner)"
+       "  SELECT CAST($1 AS uuid), CAST($2 AS text), CAST($3 AS text), CAST($4 AS text)"
+       "  WHERE CAST($5 AS uuid) IS NULL OR EXISTS (SELECT 1 FROM claim)"
+       "  RETURNING " PROJECT_COLUMNS
+       "), announce AS ("
+       "  INSERT INTO projects.outbox (id, topic, payload, trace_request_id)"
+       "  SELECT CAST($6 AS uuid), CAST($7 AS text), decode(CAST($8 AS text), 'base64'), CAST($9 AS text)"
+       "  FROM project"
+       ") SELECT * FROM project"},
+      {kFindRequestStatement,
+       "SELECT i.method, " PROJECT_COLUMNS_OF("p.") " FROM projects.idempotency i"
+       " LEFT JOIN projects.projects p ON p.id = i.resource_id AND p.delete_time IS NULL"
+       " WHERE i.principal = CAST($1 AS text) AND i.request_id = CAST($2 AS uuid)"},
+  };
+}
+
+void ProjectStore::CreateAsync(CreateParams params, RecordCallback done) {
+  CreateAttempt(std::make_shared<const CreateParams>(std::move(params)), 0, std::move(done));
+}
+
+void ProjectStore::CreateAttempt(std::shared_ptr<const CreateParams> params, int attempt, RecordCallback done) {
+  std::vector<common::PgValue> values = {
+      params->id,
+      NewSlug(),
+      params->display_name,
+      params->actor.id,
+      params->request_id.empty() ? common::PgValue() : params->request_id,
+      common::NewUuid(),
+      kTopicCreateMessage,
+      absl::Base64Escape(params->initial_message_payload),
+      common::CurrentRequestId(),
+  };
+  pipeline_->Execute(kCreateStatement, std::move(values),
+                     [this, params, attempt, done = std::move(done)](absl::StatusOr<common::PgRows> r) {
+                       if (!r.ok() && r.status().code() == absl::StatusCode::kAlreadyExists && attempt < 8) {
+                         CreateAttempt(params, attempt + 1, done);  // the slug was taken
+                         return;
+                       }
+                       if (!r.ok()) return done(r.status());
+                       if (r->rows.size() == 1) return done(ParseRecord(r->rows[0], 0));
+                       FindRequest(*params, done);  // a repeated request id
+                     });
+}
+
+void ProjectStore::FindRequest(const CreateParams& params, RecordCallback done) {
+  std::string id = params.id;
+  pipeline_->Execute(kFindRequestStatement, {params.actor.id, params.request_id},
+                     [done = std::move(done)](absl::StatusOr<common::PgRows> r) {
+                       if (!r.ok()) return done(r.status());
+                       if (r->rows.empty()) return done(absl::AbortedError("request record vanished; retry"));
+                       const auto& row = r->rows[0];
+                       if (row[0].value_or("") != "CreateProject") {
+                         return done(absl::InvalidArgumentError(absl::StrCat(
+                             "request_id was already used for a different call (", row[0].value_or(""), ")")));
+                       }
+                       // The first request's project was deleted since.
+                       if (!row[1]) return done(absl::NotFoundError("the project this request created was deleted"));
+                       done(ParseRecord(row, 1));
+                     });
+}
+
+void ProjectStore::GetAsync(const Actor& actor, const std::string& id, RecordCallback done) {
+  pipeline_->Execute(kGetStatement, {id}, [actor, id, done = std::move(done)](absl::StatusOr<common::PgRows> r) {
+    if (!r.ok()) return done(r.status());
+    if (r->rows.empty()) return done(NotFound(id));
+    absl::StatusOr<ProjectRecord> record = ParseRecord(r->rows[0], 0);
+    if (record.ok() && !Visible(actor, record->owner)) return done(NotFound(id));
+    done(std::move(record));
   });
-  if (!s.ok()) return s;
-  return created;
+}
+
+absl::StatusOr<ProjectRecord> ProjectStore::Create(const CreateParams& params) {
+  return Wait([&](RecordCallback done) { CreateAsync(params, std::move(done)); });
 }
 
 absl::StatusOr<ProjectRecord> ProjectStore::Get(const Actor& actor, const std::string& id) {
-  ProjectRecord found;
-  absl::Status s = db_->Run([&](DbConnection& conn) -> absl::Status {
-    auto& get = conn.Prepared<GetStatement>();
-    get.id = id;
-    get.st.execute(true);
-    if (!get.st.got_data() || !Visible(actor, get.row)) return NotFound(id);
-    found = get.row.ToRecord();
-    return absl::OkStatus();
-  });
-  if (!s.ok()) return s;
-  return found;
+  return Wait([&](RecordCallback done) { GetAsync(actor, id, std::move(done)); });
 }
 
 absl::StatusOr<ListResult> ProjectStore::List(const ListParams& params) {

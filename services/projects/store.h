@@ -2,12 +2,18 @@
 // ProjectStore: the `projects` schema behind plain structs. SQL lives here and nowhere else;
 // handlers pass in principals' ids and get records or absl::Status errors back.
 //
+// The two hottest calls, Get and Create, are one self-contained statement each and go through
+// a common::PgPipeline (batched, non-blocking; results arrive on a callback). The rest use the
+// SOCI pool: they are multi-step transactions, and rarer.
+//
 // Mutations that carry a request id record it in projects.idempotency inside the same
 // transaction, so a repeat (even a concurrent one) finds the first result instead of acting
 // twice. Creating and deleting a project also write outbox rows for the messages and
 // orchestrator services in that transaction.
 
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -17,6 +23,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/db_pool.h"
+#include "common/pg_pipeline.h"
 
 namespace qai::projects {
 
@@ -86,12 +93,24 @@ struct DeleteParams {
   std::string cancel_payload;
 };
 
+using RecordCallback = std::function<void(absl::StatusOr<ProjectRecord>)>;
+
 class ProjectStore {
  public:
-  explicit ProjectStore(common::DbPool* db) : db_(db) {}
+  ProjectStore(common::DbPool* db, common::PgPipeline* pipeline) : db_(db), pipeline_(pipeline) {}
 
+  // PipelineStatements: what the PgPipeline given to this store must prepare.
+  static std::vector<common::PgStatement> PipelineStatements();
+
+  // CreateAsync: inserts the project, its request-id record and the outbox row announcing
+  // the initial prompt in one statement; a repeated request id yields the first project.
+  // `done` runs on a pipeline thread.
+  void CreateAsync(CreateParams params, RecordCallback done);
+  // GetAsync: NOT_FOUND when unknown, deleted, or not visible to the actor.
+  void GetAsync(const Actor& actor, const std::string& id, RecordCallback done);
+
+  // Blocking forms of the two above, for callers that may block.
   [[nodiscard]] absl::StatusOr<ProjectRecord> Create(const CreateParams& params);
-  // Get: NOT_FOUND when unknown, deleted, or not visible to the actor.
   [[nodiscard]] absl::StatusOr<ProjectRecord> Get(const Actor& actor, const std::string& id);
   [[nodiscard]] absl::StatusOr<ListResult> List(const ListParams& params);
   // Update: ABORTED when expected_version no longer matches.
@@ -100,8 +119,11 @@ class ProjectStore {
 
  private:
   std::string NewSlug();
+  void CreateAttempt(std::shared_ptr<const CreateParams> params, int attempt, RecordCallback done);
+  void FindRequest(const CreateParams& params, RecordCallback done);
 
   common::DbPool* const db_;
+  common::PgPipeline* const pipeline_;
   absl::Mutex rng_mu_;
   absl::BitGen rng_ ABSL_GUARDED_BY(rng_mu_);
 };

@@ -18,7 +18,10 @@ class ProjectStoreTest : public ::testing::Test {
     auto pool = common::DbPool::Create({.url = url_, .size = 8});
     ASSERT_TRUE(pool.ok()) << pool.status();
     pool_ = std::move(*pool);
-    store_ = std::make_unique<ProjectStore>(pool_.get());
+    auto pipeline = common::PgPipeline::Start({.url = url_, .connections = 2}, ProjectStore::PipelineStatements());
+    ASSERT_TRUE(pipeline.ok()) << pipeline.status();
+    pipeline_ = std::move(*pipeline);
+    store_ = std::make_unique<ProjectStore>(pool_.get(), pipeline_.get());
   }
 
   ProjectRecord MustCreate(const std::string& owner, const std::string& request_id = "") {
@@ -39,6 +42,7 @@ class ProjectStoreTest : public ::testing::Test {
 
   std::string url_;
   std::unique_ptr<common::DbPool> pool_;
+  std::unique_ptr<common::PgPipeline> pipeline_;
   std::unique_ptr<ProjectStore> store_;
 };
 

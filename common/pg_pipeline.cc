@@ -1,0 +1,298 @@
+#include "common/pg_pipeline.h"
+
+#include <poll.h>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/log.h"
+#include "common/strings.h"
+
+namespace qai::common {
+
+absl::Status StatusFromSqlState(std::string_view state, std::string_view message) {
+  // Class 08: connection exceptions; 57P0x: the server is shutting down or starting up.
+  if (absl::StartsWith(ToAbsl(state), "08") || absl::StartsWith(ToAbsl(state), "57P")) {
+    return absl::UnavailableError("database unavailable");
+  }
+  if (state == "23505") return absl::AlreadyExistsError("already exists");
+  if (state == "40001" || state == "40P01") return absl::AbortedError("concurrent update; retry");
+  if (state == "57014") return absl::DeadlineExceededError("database statement timed out");
+  Log(LogLevel::kError, "database error", {{"sqlstate", std::string(state)}, {"error", std::string(message)}});
+  return absl::InternalError("database error");
+}
+
+bool ConnectionAlive(PGconn* conn) {
+  if (conn == nullptr || PQstatus(conn) != CONNECTION_OK) return false;
+  pollfd pfd{.fd = PQsocket(conn), .events = POLLIN, .revents = 0};
+  if (pfd.fd < 0) return false;
+  if (poll(&pfd, 1, 0) > 0) {
+    // Readable while idle: EOF, the server's goodbye (its FATAL "terminating connection"),
+    // or a notification. Only a notification leaves the connection usable.
+    if (PQconsumeInput(conn) == 0) return false;
+    bool notified = false;
+    while (PGnotify* n = PQnotifies(conn)) {
+      notified = true;
+      PQfreemem(n);
+    }
+    if (!notified) return false;
+  }
+  return PQstatus(conn) == CONNECTION_OK;
+}
+
+namespace {
+
+// Result: one PGresult, freed when it goes.
+struct ResultDeleter {
+  void operator()(PGresult* r) const { PQclear(r); }
+};
+using Result = std::unique_ptr<PGresult, ResultDeleter>;
+
+absl::StatusOr<PgRows> ToRows(PGresult* r) {
+  switch (PQresultStatus(r)) {
+    case PGRES_TUPLES_OK:
+    case PGRES_COMMAND_OK: {
+      PgRows out;
+      const int rows = PQntuples(r), fields = PQnfields(r);
+      out.rows.resize(rows);
+      for (int i = 0; i < rows; ++i) {
+        out.rows[i].reserve(fields);
+        for (int j = 0; j < fields; ++j) {
+          if (PQgetisnull(r, i, j)) {
+            out.rows[i].emplace_back(std::nullopt);
+          } else {
+            out.rows[i].emplace_back(std::string(PQgetvalue(r, i, j), PQgetlength(r, i, j)));
+          }
+        }
+      }
+      const char* affected = PQcmdTuples(r);
+      out.affected = affected && *affected ? std::atoll(affected) : 0;
+      return out;
+    }
+    case PGRES_PIPELINE_ABORTED:
+      return absl::AbortedError("statement skipped after an earlier failure in its batch");
+    default: {
+      const char* state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+      return StatusFromSqlState(state ? state : "", PQresultErrorMessage(r));
+    }
+  }
+}
+
+}  // namespace
+
+// Lane: one connection and the thread that drives it.
+class PgPipeline::Lane {
+ public:
+  explicit Lane(PgPipeline* pipeline) : pipeline_(pipeline), thread_([this] { Run(); }) {}
+  ~Lane() {
+    if (thread_.joinable()) thread_.join();
+    if (conn_ != nullptr) PQfinish(conn_);
+  }
+  void Join() {
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  void Run() {
+    std::vector<Item> batch;
+    while (pipeline_->NextBatch(batch)) {
+      if (!EnsureConnected()) {
+        for (Item& item : batch) item.done(absl::UnavailableError("database unavailable"));
+      } else if (batch.size() == 1 || !RunGrouped(batch)) {
+        RunEach(batch);
+      }
+      batch.clear();
+    }
+  }
+
+  bool EnsureConnected() {
+    if (ConnectionAlive(conn_)) return true;
+    if (conn_ != nullptr) PQfinish(conn_);
+    conn_ = PQconnectdb(pipeline_->options_.url.c_str());
+    bool ok = PQstatus(conn_) == CONNECTION_OK;
+    for (size_t i = 0; ok && i < pipeline_->statements_.size(); ++i) {
+      const PgStatement& st = pipeline_->statements_[i];
+      Result r(PQprepare(conn_, st.name.c_str(), st.sql.c_str(), 0, nullptr));
+      if (PQresultStatus(r.get()) != PGRES_COMMAND_OK) {
+        // A statement that does not prepare is a bug in our SQL, not an outage: say which.
+        Log(LogLevel::kError, "cannot prepare statement",
+            {{"statement", st.name}, {"error", std::string(PQresultErrorMessage(r.get()))}});
+        ok = false;
+      }
+    }
+    ok = ok && PQenterPipelineMode(conn_) == 1;
+    if (!ok) {
+      if (!warned_) Log(LogLevel::kWarn, "database connect failed (pipeline)");
+      warned_ = true;
+      PQfinish(conn_);
+      conn_ = nullptr;
+      return false;
+    }
+    warned_ = false;
+    return true;
+  }
+
+  bool Send(const Item& item) {
+    const PgStatement& st = pipeline_->statements_[item.statement];
+    std::vector<const char*> values;
+    values.reserve(item.params.size());
+    for (const PgValue& v : item.params) values.push_back(v ? v->c_str() : nullptr);
+    return PQsendQueryPrepared(conn_, st.name.c_str(), static_cast<int>(values.size()), values.data(), nullptr,
+                               nullptr, 0) == 1;
+  }
+
+  bool SendSimple(const char* sql) { return PQsendQueryParams(conn_, sql, 0, nullptr, nullptr, nullptr, nullptr, 0) == 1; }
+
+  // NextResult: the next result of the current statement, and its terminating NULL consumed.
+  Result NextResult() {
+    Result r(PQgetResult(conn_));
+    if (r && PQresultStatus(r.get()) != PGRES_PIPELINE_SYNC) {
+      PGresult* end = PQgetResult(conn_);  // the NULL that ends this statement's results
+      if (end != nullptr) PQclear(end);
+    }
+    return r;
+  }
+
+  bool Broken() const { return conn_ == nullptr || PQstatus(conn_) != CONNECTION_OK; }
+
+  void FailBroken(std::vector<Item>& batch, size_t from) {
+    // Lost mid-batch: whether a commit happened is unknown, as with any lost connection;
+    // callers retry with their request ids.
+    for (size_t i = from; i < batch.size(); ++i) batch[i].done(absl::UnavailableError("database unavailable"));
+    if (conn_ != nullptr) PQfinish(conn_);
+    conn_ = nullptr;
+  }
+
+  // RunGrouped: the whole batch in one transaction. False when it failed without losing the
+  // connection (then nothing of it was committed, and the caller runs the items one by one).
+  bool RunGrouped(std::vector<Item>& batch) {
+    bool sent = SendSimple("BEGIN");
+    for (const Item& item : batch) sent = sent && Send(item);
+    sent = sent && SendSimple("COMMIT") && PQpipelineSync(conn_) == 1;
+    if (!sent) {
+      FailBroken(batch, 0);
+      return true;
+    }
+    bool ok = true;
+    std::vector<absl::StatusOr<PgRows>> results;
+    results.reserve(batch.size());
+    const size_t expected = batch.size() + 2;  // BEGIN, the items, COMMIT
+    for (size_t i = 0; i < expected; ++i) {
+      Result r = NextResult();
+      if (!r || Broken()) {
+        FailBroken(batch, 0);
+        return true;
+      }
+      absl::StatusOr<PgRows> rows = ToRows(r.get());
+      ok = ok && rows.ok();
+      if (i > 0 && i <= batch.size()) results.push_back(std::move(rows));
+    }
+    Result sync = NextResult();
+    if (!sync || PQresultStatus(sync.get()) != PGRES_PIPELINE_SYNC || Broken()) {
+      FailBroken(batch, 0);
+      return true;
+    }
+    if (!ok) {
+      // An explicit transaction that failed stays open (aborted) after Sync: end it.
+      if (PQtransactionStatus(conn_) != PQTRANS_IDLE) {
+        if (!SendSimple("ROLLBACK") || PQpipelineSync(conn_) != 1) {
+          FailBroken(batch, 0);
+          return true;
+        }
+        Result rollback = NextResult();
+        Result rollback_sync = NextResult();
+        if (!rollback || !rollback_sync || Broken()) {
+          FailBroken(batch, 0);
+          return true;
+        }
+      }
+      return false;
+    }
+    for (size_t i = 0; i < batch.size(); ++i) batch[i].done(std::move(results[i]));
+    return true;
+  }
+
+  // RunEach: every item in its own implicit transaction (a Sync after each), still pipelined.
+  void RunEach(std::vector<Item>& batch) {
+    for (const Item& item : batch) {
+      if (!Send(item) || PQpipelineSync(conn_) != 1) {
+        FailBroken(batch, 0);
+        return;
+      }
+    }
+    for (size_t i = 0; i < batch.size(); ++i) {
+      Result r = NextResult();
+      Result sync = r ? NextResult() : nullptr;
+      if (!r || !sync || PQresultStatus(sync.get()) != PGRES_PIPELINE_SYNC || Broken()) {
+        FailBroken(batch, i);
+        return;
+      }
+      batch[i].done(ToRows(r.get()));
+    }
+  }
+
+  PgPipeline* const pipeline_;
+  PGconn* conn_ = nullptr;
+  bool warned_ = false;
+  std::thread thread_;
+};
+
+PgPipeline::PgPipeline(Options options, std::vector<PgStatement> statements)
+    : options_(std::move(options)), statements_(std::move(statements)) {}
+
+absl::StatusOr<std::unique_ptr<PgPipeline>> PgPipeline::Start(Options options, std::vector<PgStatement> statements) {
+  if (options.url.empty()) return absl::InvalidArgumentError("database url is empty");
+  if (options.connections < 1 || options.max_batch < 1 || options.max_queue < 1) {
+    return absl::InvalidArgumentError("pipeline sizes must be positive");
+  }
+  std::unique_ptr<PgPipeline> pipeline(new PgPipeline(std::move(options), std::move(statements)));
+  for (int i = 0; i < pipeline->options_.connections; ++i) {
+    pipeline->lanes_.push_back(std::make_unique<Lane>(pipeline.get()));
+  }
+  return pipeline;
+}
+
+PgPipeline::~PgPipeline() { Stop(); }
+
+void PgPipeline::Execute(std::string_view statement, std::vector<PgValue> params, Done done) {
+  int index = -1;
+  for (size_t i = 0; i < statements_.size(); ++i) {
+    if (statements_[i].name == statement) index = static_cast<int>(i);
+  }
+  if (index < 0) {
+    done(absl::InternalError(absl::StrCat("unknown statement ", ToAbsl(statement))));
+    return;
+  }
+  {
+    std::lock_guard lock(mu_);
+    if (!stopping_ && queue_.size() < options_.max_queue) {
+      queue_.push_back({index, std::move(params), std::move(done)});
+      cv_.notify_one();
+      return;
+    }
+  }
+  done(stopping_ ? absl::UnavailableError("shutting down")
+                 : absl::ResourceExhaustedError("database queue full, retry later"));
+}
+
+bool PgPipeline::NextBatch(std::vector<Item>& batch) {
+  std::unique_lock lock(mu_);
+  cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+  if (queue_.empty()) return false;
+  while (!queue_.empty() && batch.size() < static_cast<size_t>(options_.max_batch)) {
+    batch.push_back(std::move(queue_.front()));
+    queue_.pop_front();
+  }
+  return true;
+}
+
+void PgPipeline::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  // Lanes finish what is queued before they return.
+  for (auto& lane : lanes_) lane->Join();
+}
+
+}  // namespace qai::common

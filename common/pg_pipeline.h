@@ -1,0 +1,106 @@
+#pragma once
+// PgPipeline: hot statements sent to PostgreSQL in batches over libpq's pipeline mode.
+//
+// SOCI sends one statement per round trip from a thread that waits for it. For the calls a
+// service makes most (one self-contained statement per RPC) that wait costs more than the
+// statement: two thread wake-ups and a network round trip per call. A pipeline keeps a few
+// connections, each with its own thread; callers queue statements without blocking, and each
+// connection sends every statement waiting for it at once, in one transaction (one commit,
+// one WAL flush, for the whole batch), then hands each caller its rows. If anything in a batch
+// fails, the batch is rolled back and its statements are run again one by one, so one bad
+// statement never fails another caller's.
+//
+// Statements are prepared once per connection under a name. Every statement must be a
+// complete unit of work on its own (data-modifying CTEs make that easy), since batching puts
+// unrelated statements in one transaction.
+//
+//   auto pipeline = PgPipeline::Start({.url = url},
+//       {{"get", "SELECT name FROM t WHERE id = CAST($1 AS uuid)"}});
+//   (*pipeline)->Execute("get", {id}, [](absl::StatusOr<PgRows> rows) { ... });
+
+#include <libpq-fe.h>
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace qai::common {
+
+// PgValue: one text-format value; nullopt is SQL NULL.
+using PgValue = std::optional<std::string>;
+
+// PgRows: what a statement returned.
+struct PgRows {
+  std::vector<std::vector<PgValue>> rows;
+  int64_t affected = 0;  // rows inserted/updated/deleted (PQcmdTuples)
+};
+
+// PgStatement: a named statement, prepared on every connection.
+struct PgStatement {
+  std::string name;
+  std::string sql;
+};
+
+// ConnectionAlive: whether an idle libpq connection is usable. PQstatus alone says OK until
+// the connection is next used; a server that restarted has already closed the socket (after a
+// goodbye message), which a zero-timeout poll sees, so no statement is sent into a dead one.
+bool ConnectionAlive(PGconn* conn);
+
+// StatusFromSqlState: the absl::Status for a PostgreSQL error (see MapDbError in db_pool.h).
+absl::Status StatusFromSqlState(std::string_view sqlstate, std::string_view message);
+
+class PgPipeline {
+ public:
+  struct Options {
+    std::string url;  // libpq URI or keyword/value string
+    int connections = 4;
+    int max_batch = 64;
+    size_t max_queue = 4096;
+  };
+  using Done = std::function<void(absl::StatusOr<PgRows>)>;
+
+  // Start: validates the options and starts the connection threads. Connections open on
+  // first need, so the database may still be down.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<PgPipeline>> Start(Options options,
+                                                                          std::vector<PgStatement> statements);
+  // The destructor stops the threads; queued statements fail with UNAVAILABLE.
+  ~PgPipeline();
+
+  // Execute: queues a statement. `done` runs exactly once, on a pipeline thread (keep it
+  // short). When the queue is full, done runs at once with RESOURCE_EXHAUSTED.
+  void Execute(std::string_view statement, std::vector<PgValue> params, Done done);
+
+  // Stop: fails what is queued, then joins the threads. Idempotent.
+  void Stop();
+
+ private:
+  struct Item {
+    int statement = 0;
+    std::vector<PgValue> params;
+    Done done;
+  };
+  class Lane;
+
+  explicit PgPipeline(Options options, std::vector<PgStatement> statements);
+  // NextBatch: blocks until work is queued (or stop); moves up to max_batch items into batch.
+  bool NextBatch(std::vector<Item>& batch);
+
+  const Options options_;
+  const std::vector<PgStatement> statements_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Item> queue_;
+  bool stopping_ = false;
+  std::vector<std::unique_ptr<Lane>> lanes_;
+};
+
+}  // namespace qai::common
