@@ -62,8 +62,10 @@ std::string FormatLogLine(LogLevel level, std::string_view msg, const nlohmann::
   return line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+bool LogEnabled(LogLevel level) { return level >= State().min_level; }
+
 void Log(LogLevel level, std::string_view msg, const nlohmann::json& fields) {
-  if (level < State().min_level) return;
+  if (!LogEnabled(level)) return;
   std::string line = FormatLogLine(level, msg, fields);
   line += '\n';
   static std::mutex mu;

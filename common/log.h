@@ -29,6 +29,9 @@ LogLevel ParseLogLevel(std::string_view name);
 // Log: writes one line atomically (lines from several threads never interleave).
 void Log(LogLevel level, std::string_view msg, const nlohmann::json& fields = nlohmann::json::object());
 
+// LogEnabled: whether a line at `level` would be written (to skip building its fields).
+bool LogEnabled(LogLevel level);
+
 // FormatLogLine: the line Log would write, without the newline (for tests).
 std::string FormatLogLine(LogLevel level, std::string_view msg, const nlohmann::json& fields);
 

@@ -24,6 +24,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/db_pool.h"
+#include "common/executor.h"
 
 namespace qai::common {
 
@@ -59,7 +60,9 @@ class OutboxRelay {
 
   struct Options {
     std::string table;  // e.g. "projects.outbox"
-    int batch_size = 32;
+    int batch_size = 64;
+    // Deliveries of one batch in flight at once.
+    int parallel_deliveries = 8;
     absl::Duration poll_interval = absl::Milliseconds(500);
     absl::Duration base_backoff = absl::Milliseconds(200);
     absl::Duration max_backoff = absl::Seconds(60);
@@ -84,6 +87,7 @@ class OutboxRelay {
   const Options options_;
   const std::map<std::string, Deliverer> deliverers_;
   absl::BitGen rng_;
+  Executor senders_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;

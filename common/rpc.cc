@@ -29,16 +29,18 @@ std::string RequestIdFrom(const grpc::ServerContextBase& ctx) {
 
 void LogRpc(const RpcEnv& env, std::string_view method, const absl::Status& status,
             absl::Time start, std::string_view principal) {
+  const bool server_fault = status.code() == absl::StatusCode::kInternal ||
+                            status.code() == absl::StatusCode::kUnknown ||
+                            status.code() == absl::StatusCode::kUnavailable;
+  const LogLevel level = server_fault ? LogLevel::kWarn : LogLevel::kInfo;
+  if (!LogEnabled(level)) return;
   const double ms = absl::ToDoubleMilliseconds(absl::Now() - start);
   nlohmann::json fields = {{"method", absl::StrCat("/", env.service, "/", ToAbsl(method))},
                            {"code", absl::StatusCodeToString(status.code())},
                            {"principal", std::string(principal)},
                            {"duration_ms", ms}};
   if (!status.ok()) fields["error"] = std::string(status.message());
-  const bool server_fault = status.code() == absl::StatusCode::kInternal ||
-                            status.code() == absl::StatusCode::kUnknown ||
-                            status.code() == absl::StatusCode::kUnavailable;
-  Log(server_fault ? LogLevel::kWarn : LogLevel::kInfo, "rpc", fields);
+  Log(level, "rpc", fields);
 }
 
 grpc::ServerUnaryReactor* ServeUnaryAsync(grpc::CallbackServerContext* ctx, const RpcEnv& env,
