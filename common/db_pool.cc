@@ -51,6 +51,7 @@ absl::Status DbPool::Open(DbConnection& conn) {
   conn.session_.reset();
   try {
     conn.session_ = std::make_unique<soci::session>(soci::postgresql, options_.url);
+    *conn.session_ << kSessionSetup;
   } catch (const std::exception& e) {
     // The message may quote the connection string; only its category is logged.
     Log(LogLevel::kWarn, "database connect failed", {{"sqlstate", SqlState(e)}});

@@ -109,6 +109,10 @@ class PgPipeline::Lane {
     if (conn_ != nullptr) PQfinish(conn_);
     conn_ = PQconnectdb(pipeline_->options_.url.c_str());
     bool ok = PQstatus(conn_) == CONNECTION_OK;
+    if (ok) {
+      Result setup(PQexec(conn_, kSessionSetup));
+      ok = PQresultStatus(setup.get()) == PGRES_COMMAND_OK;
+    }
     for (size_t i = 0; ok && i < pipeline_->statements_.size(); ++i) {
       const PgStatement& st = pipeline_->statements_[i];
       Result r(PQprepare(conn_, st.name.c_str(), st.sql.c_str(), 0, nullptr));

@@ -164,8 +164,11 @@ std::string ProjectStore::NewSlug() {
 
 std::vector<common::PgStatement> ProjectStore::PipelineStatements() {
   return {
-      {kGetStatement, "SELECT " PROJECT_COLUMNS " FROM projects.projects"
-                      " WHERE id = CAST($1 AS uuid) AND delete_time IS NULL"},
+      // Deletion is returned, not filtered on: `delete_time IS NULL` in the WHERE clause lets
+      // the planner pick a partial list index (scanning it whole for the id) when the plan is
+      // cached while the table is small. With the id alone only the primary key fits.
+      {kGetStatement, "SELECT " PROJECT_COLUMNS ", delete_time IS NULL AS live FROM projects.projects"
+                      " WHERE id = CAST($1 AS uuid)"},
       // One statement, so one atomic unit: the request-id record (when there is a request id),
       // the project only if that record is new, and the outbox row only if the project is.
       // A taken slug fails the whole statement (unique violation) and is retried with another.
@@ -186,8 +189,8 @@ std::vector<common::PgStatement> ProjectStore::PipelineStatements() {
        "  FROM project"
        ") SELECT * FROM project"},
       {kFindRequestStatement,
-       "SELECT i.method, " PROJECT_COLUMNS_OF("p.") " FROM projects.idempotency i"
-       " LEFT JOIN projects.projects p ON p.id = i.resource_id AND p.delete_time IS NULL"
+       "SELECT i.method, " PROJECT_COLUMNS_OF("p.") ", p.delete_time IS NULL AS live"
+       " FROM projects.idempotency i LEFT JOIN projects.projects p ON p.id = i.resource_id"
        " WHERE i.principal = CAST($1 AS text) AND i.request_id = CAST($2 AS uuid)"},
   };
 }
@@ -232,7 +235,9 @@ void ProjectStore::FindRequest(const CreateParams& params, RecordCallback done) 
                              "request_id was already used for a different call (", row[0].value_or(""), ")")));
                        }
                        // The first request's project was deleted since.
-                       if (!row[1]) return done(absl::NotFoundError("the project this request created was deleted"));
+                       if (!row[1] || row.back() != "t") {
+                         return done(absl::NotFoundError("the project this request created was deleted"));
+                       }
                        done(ParseRecord(row, 1));
                      });
 }
@@ -240,7 +245,7 @@ void ProjectStore::FindRequest(const CreateParams& params, RecordCallback done) 
 void ProjectStore::GetAsync(const Actor& actor, const std::string& id, RecordCallback done) {
   pipeline_->Execute(kGetStatement, {id}, [actor, id, done = std::move(done)](absl::StatusOr<common::PgRows> r) {
     if (!r.ok()) return done(r.status());
-    if (r->rows.empty()) return done(NotFound(id));
+    if (r->rows.empty() || r->rows[0].back() != "t") return done(NotFound(id));  // unknown or deleted
     absl::StatusOr<ProjectRecord> record = ParseRecord(r->rows[0], 0);
     if (record.ok() && !Visible(actor, record->owner)) return done(NotFound(id));
     done(std::move(record));

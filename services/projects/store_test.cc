@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "common/ids.h"
+#include "soci/postgresql/soci-postgresql.h"
 #include "tests/support/pg_server.h"
 
 namespace qai::projects {
@@ -157,6 +158,30 @@ TEST_F(ProjectStoreTest, DeleteWithRequestIdIsIdempotent) {
   ASSERT_TRUE(store_->Delete({.actor = {"alice"}, .id = p.id, .request_id = rid}).ok());
   EXPECT_TRUE(store_->Delete({.actor = {"alice"}, .id = p.id, .request_id = rid}).ok());
   EXPECT_EQ(CountRows("SELECT count(*) FROM projects.outbox WHERE topic <> 'messages.CreateMessage'"), 2);
+}
+
+// A connection keeps a statement's plan from when the table was small. GetProject's must still
+// be a primary-key lookup once the table has grown (a partial list index scanned whole for the
+// id made GetProject 15x slower in the benchmark).
+TEST_F(ProjectStoreTest, GetPlanStaysOnThePrimaryKeyAsTheTableGrows) {
+  std::string get_sql;
+  for (const auto& st : ProjectStore::PipelineStatements()) {
+    if (st.name == "projects.get") get_sql = st.sql;
+  }
+  ASSERT_FALSE(get_sql.empty());
+  soci::session sql(soci::postgresql, url_);
+  sql << common::kSessionSetup;
+  sql << "PREPARE get_project(text) AS " + get_sql;
+  const std::string id = MustCreate("alice").id;
+  for (int i = 0; i < 8; ++i) sql << "EXECUTE get_project('" + id + "')";  // past the custom-plan phase
+  sql << "INSERT INTO projects.projects (id, name, owner)"
+         " SELECT gen_random_uuid(), 'bulk-' || g, 'owner-' || (g % 50) FROM generate_series(1, 20000) g";
+  soci::rowset<std::string> plan = (sql.prepare << "EXPLAIN EXECUTE get_project('" + id + "')");
+  std::string text;
+  for (const std::string& line : plan) text += line + "\n";
+  EXPECT_NE(text.find("projects_pkey"), std::string::npos) << text;
+  EXPECT_EQ(text.find("projects_page"), std::string::npos) << text;
+  EXPECT_EQ(text.find("Seq Scan"), std::string::npos) << text;
 }
 
 TEST_F(ProjectStoreTest, UnknownIdIsNotFound) {
