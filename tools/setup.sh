@@ -46,6 +46,9 @@ fi
 here=$(cd "$(dirname "$0")" && pwd)
 if [ ! -x "$here/node_modules/.bin/buf" ]; then
   echo "setup: installing @bufbuild/buf from npm" >&2
-  (cd "$here" && npm ci --no-audit --no-fund --loglevel=error)
+  # The version is pinned exactly in package.json (and buf pins its platform binary), so no
+  # lock file is kept: npm writes lock files without other platforms' optional packages,
+  # which `npm ci` then refuses.
+  (cd "$here" && npm install --no-audit --no-fund --no-package-lock --loglevel=error)
 fi
 echo "setup: ok" >&2
