@@ -89,6 +89,7 @@ void OutboxRelay::Loop() {
     // A full batch means more may be due: go again without sleeping.
     if (delivered.ok() && *delivered >= options_.batch_size) continue;
     std::unique_lock lock(mu_);
+    if (cv_.wait_for(lock, absl::ToChronoMilliseconds(options_.linger), [&] { return stop_; })) return;
     cv_.wait_for(lock, absl::ToChronoMilliseconds(options_.poll_interval), [&] { return stop_ || woken_; });
   }
 }

@@ -386,6 +386,30 @@ TEST_F(ProjectsE2ETest, InitialPromptIsDeliveredOnceMessagesIsUp) {
   server->Shutdown();
 }
 
+// The outbox row is committed with the project: a service killed before it delivered the
+// initial prompt delivers it after a restart, once.
+TEST_F(ProjectsE2ETest, KilledBeforeDeliveryDeliversOnceAfterRestart) {
+  pb::Project p = MustCreate("alice", "Survive a crash");
+  ASSERT_TRUE(svc_.process->Kill().ok());
+  ASSERT_TRUE(svc_.process->Wait(absl::Seconds(10)).ok());
+  FakeMessages fake;
+  auto server = StartFakeMessages(&fake);
+  ASSERT_TRUE(server);
+  StartProjects();
+  std::vector<FakeMessages::Call> calls;
+  for (int i = 0; i < 150 && calls.empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    calls = fake.calls();
+  }
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls[0].request.project_id(), p.id());
+  EXPECT_EQ(calls[0].request.content(), "Survive a crash");
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  EXPECT_EQ(fake.calls().size(), 1u);
+  EXPECT_TRUE(Get("alice", p.id()).ok());
+  server->Shutdown();
+}
+
 TEST_F(ProjectsE2ETest, DatabaseRestartIsSurvivedWithoutRestartingTheService) {
   pb::Project p = MustCreate("alice");
   ASSERT_TRUE(PgServer::Shared().Stop().ok());
