@@ -64,7 +64,10 @@ struct ListStatement {
                        ? (s.prepare << "SELECT " PROJECT_COLUMNS " FROM projects.projects"
                                        " WHERE owner = :owner AND delete_time IS NULL"
                                        " AND (update_time, id) < (" MICROS_TO_TS(":us") ", CAST(:aid AS uuid))"
-                                       " ORDER BY update_time DESC, id DESC LIMIT :lim",
+                                       // Ordering by owner too (one value here) leaves the
+                                       // owner index as the only one that yields this order, so
+                                       // a plan cached on a small table cannot go elsewhere.
+                                       " ORDER BY owner, update_time DESC, id DESC LIMIT :lim",
                           use(owner), use(after_us), use(after_id), use(limit))
                        : (s.prepare << "SELECT " PROJECT_COLUMNS " FROM projects.projects"
                                        " WHERE delete_time IS NULL"
