@@ -7,7 +7,7 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config git ca-certificates
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   libsoci-dev libboost-dev libpq-dev libssl-dev nlohmann-json3-dev
-  postgresql postgresql-contrib
+  postgresql postgresql-contrib iproute2
   googletest libgtest-dev libgmock-dev
 )
 
@@ -31,14 +31,6 @@ if ! command -v npm >/dev/null 2>&1; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
-fi
-
-# Debian's postgresql package starts a cluster of its own; QAI's tests and demo start private
-# servers instead, so the packaged one is not needed (and must not hold port 5432 against them).
-if command -v pg_lsclusters >/dev/null 2>&1; then
-  pg_lsclusters -h 2>/dev/null | while read -r ver name _; do
-    pg_ctlcluster "$ver" "$name" stop >/dev/null 2>&1 || true
-  done
 fi
 
 # buf (the protobuf linter) comes from the npm registry; it is kept inside the repository's
