@@ -144,8 +144,6 @@ class PgPipeline::Lane {
                                nullptr, 0) == 1;
   }
 
-  bool SendSimple(const char* sql) { return PQsendQueryParams(conn_, sql, 0, nullptr, nullptr, nullptr, nullptr, 0) == 1; }
-
   // NextResult: the next result of the current statement, and its terminating NULL consumed.
   Result NextResult() {
     Result r(PQgetResult(conn_));
@@ -166,51 +164,35 @@ class PgPipeline::Lane {
     conn_ = nullptr;
   }
 
-  // RunGrouped: the whole batch in one transaction. False when it failed without losing the
-  // connection (then nothing of it was committed, and the caller runs the items one by one).
+  // RunGrouped: the whole batch as one implicit transaction: statements up to a Sync commit
+  // together at the Sync, or roll back together when one fails (the ones after it are then
+  // skipped). False when it failed without losing the connection: nothing of it was committed,
+  // and the caller runs the items one by one.
   bool RunGrouped(std::vector<Item>& batch) {
-    bool sent = SendSimple("BEGIN");
+    bool sent = true;
     for (const Item& item : batch) sent = sent && Send(item);
-    sent = sent && SendSimple("COMMIT") && PQpipelineSync(conn_) == 1;
-    if (!sent) {
+    if (!sent || PQpipelineSync(conn_) != 1) {
       FailBroken(batch, 0);
       return true;
     }
     bool ok = true;
     std::vector<absl::StatusOr<PgRows>> results;
     results.reserve(batch.size());
-    const size_t expected = batch.size() + 2;  // BEGIN, the items, COMMIT
-    for (size_t i = 0; i < expected; ++i) {
+    for (size_t i = 0; i < batch.size(); ++i) {
       Result r = NextResult();
       if (!r || Broken()) {
         FailBroken(batch, 0);
         return true;
       }
-      absl::StatusOr<PgRows> rows = ToRows(r.get());
-      ok = ok && rows.ok();
-      if (i > 0 && i <= batch.size()) results.push_back(std::move(rows));
+      results.push_back(ToRows(r.get()));
+      ok = ok && results.back().ok();
     }
     Result sync = NextResult();
     if (!sync || PQresultStatus(sync.get()) != PGRES_PIPELINE_SYNC || Broken()) {
       FailBroken(batch, 0);
       return true;
     }
-    if (!ok) {
-      // An explicit transaction that failed stays open (aborted) after Sync: end it.
-      if (PQtransactionStatus(conn_) != PQTRANS_IDLE) {
-        if (!SendSimple("ROLLBACK") || PQpipelineSync(conn_) != 1) {
-          FailBroken(batch, 0);
-          return true;
-        }
-        Result rollback = NextResult();
-        Result rollback_sync = NextResult();
-        if (!rollback || !rollback_sync || Broken()) {
-          FailBroken(batch, 0);
-          return true;
-        }
-      }
-      return false;
-    }
+    if (!ok) return false;
     for (size_t i = 0; i < batch.size(); ++i) batch[i].done(std::move(results[i]));
     return true;
   }

@@ -5,10 +5,10 @@
 // service makes most (one self-contained statement per RPC) that wait costs more than the
 // statement: two thread wake-ups and a network round trip per call. A pipeline keeps a few
 // connections, each with its own thread; callers queue statements without blocking, and each
-// connection sends every statement waiting for it at once, in one transaction (one commit,
-// one WAL flush, for the whole batch), then hands each caller its rows. If anything in a batch
-// fails, the batch is rolled back and its statements are run again one by one, so one bad
-// statement never fails another caller's.
+// connection sends every statement waiting for it at once, as one implicit transaction (one
+// Sync: one commit, one WAL flush, for the whole batch), then hands each caller its rows. If
+// anything in a batch fails, the batch is rolled back and its statements are run again one by
+// one, each with its own Sync, so one bad statement never fails another caller's.
 //
 // Statements are prepared once per connection under a name. Every statement must be a
 // complete unit of work on its own (data-modifying CTEs make that easy), since batching puts
