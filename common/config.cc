@@ -148,6 +148,16 @@ std::string IsInt(std::string_view value) {
   return absl::SimpleAtoi(ToAbsl(value), &v) ? "" : "must be an integer";
 }
 
+std::function<std::string(std::string_view)> IsIntIn(int64_t min, int64_t max) {
+  return [min, max](std::string_view value) -> std::string {
+    int64_t v;
+    if (!absl::SimpleAtoi(ToAbsl(value), &v) || v < min || v > max) {
+      return absl::StrCat("must be an integer from ", min, " to ", max);
+    }
+    return "";
+  };
+}
+
 std::string IsDuration(std::string_view value) {
   absl::Duration d;
   if (!absl::ParseDuration(ToAbsl(value), &d)) return "must be a duration such as 500ms, 5s or 1m";

@@ -83,5 +83,7 @@ std::string IsInt(std::string_view value);
 std::string IsDuration(std::string_view value);  // absl form: "250ms", "5s", "1m"
 std::string IsBool(std::string_view value);      // true/false/1/0/yes/no
 std::string IsHostPort(std::string_view value);  // "host:port" with port 0..65535
+// IsIntIn: a validator for integers from min to max inclusive.
+std::function<std::string(std::string_view)> IsIntIn(int64_t min, int64_t max);
 
 }  // namespace qai::common

@@ -3,6 +3,7 @@
 #include <libpq-fe.h>
 
 #include <algorithm>
+#include <cstring>
 #include <cctype>
 #include <memory>
 #include <regex>
@@ -63,7 +64,7 @@ std::string RedactSecrets(std::string message, std::string_view url) {
   return message;
 }
 
-absl::StatusOr<std::string> SociConnectString(std::string_view database_url) {
+absl::StatusOr<std::string> ConnectString(std::string_view database_url) {
   std::string url(database_url);
   char* error = nullptr;
   std::unique_ptr<PQconninfoOption, decltype(&PQconninfoFree)> options(
@@ -73,6 +74,18 @@ absl::StatusOr<std::string> SociConnectString(std::string_view database_url) {
     PQfreemem(error);
     return absl::InvalidArgumentError(
         absl::StrCat("bad database URL: ", RedactSecrets(message, database_url)));
+  }
+  // Defaults that bound how long a dead or unreachable server can hold a caller: a connect
+  // attempt, and an established connection whose peer vanished without closing it. The URL's
+  // own values win.
+  static constexpr std::pair<const char*, const char*> kDefaults[] = {
+      {"connect_timeout", "5"},     {"keepalives", "1"},        {"keepalives_idle", "30"},
+      {"keepalives_interval", "10"}, {"keepalives_count", "3"}, {"tcp_user_timeout", "30000"},
+  };
+  for (PQconninfoOption* option = options.get(); option->keyword != nullptr; ++option) {
+    for (const auto& [keyword, value] : kDefaults) {
+      if (option->val == nullptr && std::string_view(option->keyword) == keyword) option->val = strdup(value);
+    }
   }
   std::string result;
   for (PQconninfoOption* option = options.get(); option->keyword != nullptr; ++option) {

@@ -31,7 +31,7 @@ absl::StatusOr<std::unique_ptr<DbPool>> DbPool::Create(Options options) {
   if (options.url.empty()) return absl::InvalidArgumentError("database url is empty");
   if (options.size < 1) return absl::InvalidArgumentError("database pool size must be at least 1");
   // SOCI cannot parse libpq URIs itself; the converted form is what every connection uses.
-  absl::StatusOr<std::string> connect = SociConnectString(options.url);
+  absl::StatusOr<std::string> connect = ConnectString(options.url);
   if (!connect.ok()) return connect.status();
   options.url = std::move(*connect);
   return std::unique_ptr<DbPool>(new DbPool(std::move(options)));
@@ -51,7 +51,7 @@ absl::Status DbPool::Open(DbConnection& conn) {
   conn.session_.reset();
   try {
     conn.session_ = std::make_unique<soci::session>(soci::postgresql, options_.url);
-    *conn.session_ << kSessionSetup;
+    for (const char* setup_sql : kSessionSetup) *conn.session_ << setup_sql;
   } catch (const std::exception& e) {
     // The message may quote the connection string; only its category is logged.
     Log(LogLevel::kWarn, "database connect failed", {{"sqlstate", SqlState(e)}});
@@ -184,11 +184,22 @@ absl::Status DbPool::Transaction(const std::function<absl::Status(DbConnection&)
 }
 
 absl::Status DbPool::Ping() {
-  return Run([](DbConnection& conn) {
+  std::lock_guard lock(ping_mu_);
+  if (!ping_conn_ || !ConnectionAlive(ping_conn_->pg())) {
+    ping_conn_ = std::make_unique<DbConnection>();
+    if (absl::Status s = Open(*ping_conn_); !s.ok()) {
+      ping_conn_.reset();
+      return s;
+    }
+  }
+  try {
     int one = 0;
-    conn.session() << "SELECT 1", soci::into(one);
+    ping_conn_->session() << "SELECT 1", soci::into(one);
     return one == 1 ? absl::OkStatus() : absl::InternalError("unexpected ping result");
-  });
+  } catch (const std::exception& e) {
+    ping_conn_.reset();
+    return absl::UnavailableError("database unavailable");
+  }
 }
 
 DbPool::Stats DbPool::stats() const {

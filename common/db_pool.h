@@ -118,7 +118,8 @@ class DbPool {
   // fresh connection (the server rolled it back, so nothing is done twice).
   [[nodiscard]] absl::Status Transaction(const std::function<absl::Status(DbConnection&)>& fn);
 
-  // Ping: a round trip to the server (for health checks).
+  // Ping: a round trip to the server (for health checks), on a connection of its own, so a
+  // pool busy with slow calls does not make the service look down.
   [[nodiscard]] absl::Status Ping();
 
   Stats stats() const;
@@ -140,6 +141,8 @@ class DbPool {
   int open_ = 0;
   int in_use_ = 0;
   int waiting_ = 0;
+  std::mutex ping_mu_;
+  std::unique_ptr<DbConnection> ping_conn_;
 };
 
 }  // namespace qai::common

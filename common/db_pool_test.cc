@@ -28,6 +28,38 @@ std::unique_ptr<DbPool> NewPool(int size = 4, absl::Duration acquire_timeout = a
   return std::move(*pool);
 }
 
+void CreateItems(DbPool& pool);
+
+// Health must not turn NOT_SERVING just because every pooled connection is busy.
+TEST(DbPoolPingTest, PingWorksWhileThePoolIsExhausted) {
+  std::unique_ptr<DbPool> pool = NewPool(/*size=*/2, absl::Milliseconds(200));
+  auto a = pool->Acquire();
+  auto b = pool->Acquire();
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(pool->Acquire().status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_TRUE(pool->Ping().ok());
+}
+
+// A statement blocked on a lock gives up after lock_timeout (kSessionSetup) instead of holding
+// its caller, and the caller may retry.
+TEST(DbPoolPingTest, LockWaitsAreBounded) {
+  std::unique_ptr<DbPool> pool = NewPool(2);
+  CreateItems(*pool);
+  auto holder = pool->Acquire();
+  ASSERT_TRUE(holder.ok());
+  (*holder)->session().begin();
+  (*holder)->session() << "LOCK TABLE items IN ACCESS EXCLUSIVE MODE";
+  const absl::Time start = absl::Now();
+  absl::Status s = pool->Run([](DbConnection& conn) {
+    int n = 0;
+    conn.session() << "SELECT count(*) FROM items", soci::into(n);
+    return absl::OkStatus();
+  });
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
+  EXPECT_LT(absl::Now() - start, absl::Seconds(30));
+  (*holder)->session().rollback();
+}
+
 void CreateItems(DbPool& pool) {
   ASSERT_TRUE(pool.Run([](DbConnection& conn) {
                     conn.session() << "CREATE TABLE items (id integer PRIMARY KEY, name text NOT NULL)";
@@ -154,7 +186,9 @@ TEST(DbPoolTest, MapDbErrorBySqlState) {
   EXPECT_EQ(code("40P01"), absl::StatusCode::kAborted);
   EXPECT_EQ(code("08006"), absl::StatusCode::kUnavailable);
   EXPECT_EQ(code("57P01"), absl::StatusCode::kUnavailable);
-  EXPECT_EQ(code("57014"), absl::StatusCode::kDeadlineExceeded);
+  // Timed-out statements and lock waits were rolled back: safe to retry.
+  EXPECT_EQ(code("57014"), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(code("55P03"), absl::StatusCode::kUnavailable);
   EXPECT_EQ(code("42P01"), absl::StatusCode::kInternal);
   absl::Status internal = MapDbError(soci::postgresql_soci_error("relation secret_table does not exist", "42P01"));
   EXPECT_EQ(std::string(internal.message()).find("secret_table"), std::string::npos);

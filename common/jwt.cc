@@ -128,7 +128,9 @@ absl::StatusOr<JwtClaims> VerifyJwt(std::string_view token, std::string_view sec
 
   JwtClaims claims;
   auto sub = payload->find("sub");
-  if (sub == payload->end() || !sub->is_string() || sub->get_ref<const std::string&>().empty()) {
+  // A NUL would cut the principal id short wherever it is passed as a C string (SQL params).
+  if (sub == payload->end() || !sub->is_string() || sub->get_ref<const std::string&>().empty() ||
+      sub->get_ref<const std::string&>().find('\0') != std::string::npos) {
     return Malformed();
   }
   claims.subject = sub->get<std::string>();

@@ -194,6 +194,7 @@ TEST(JwtTest, MalformedPayloadRefused) {
            absl::StrCat(R"({"exp":)", exp, "}"),                     // sub missing
            absl::StrCat(R"({"sub":"","exp":)", exp, "}"),            // sub empty
            absl::StrCat(R"({"sub":7,"exp":)", exp, "}"),             // sub not a string
+           absl::StrCat(R"({"sub":"alice\u0000bob","exp":)", exp, "}"),  // NUL in sub
            absl::StrCat(R"({"sub":"u1","exp":)", exp, R"(,"nbf":"soon"})"),
            absl::StrCat(R"({"sub":"u1","exp":)", exp, R"(,"iat":"now"})"),
            absl::StrCat(R"({"sub":"u1","exp":)", exp, R"(,"roles":"admin"})"),

@@ -4,6 +4,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/database_url.h"
 #include "common/log.h"
 #include "common/strings.h"
 
@@ -16,7 +17,8 @@ absl::Status StatusFromSqlState(std::string_view state, std::string_view message
   }
   if (state == "23505") return absl::AlreadyExistsError("already exists");
   if (state == "40001" || state == "40P01") return absl::AbortedError("concurrent update; retry");
-  if (state == "57014") return absl::DeadlineExceededError("database statement timed out");
+  // A statement or lock wait that ran out of time was rolled back: safe to retry.
+  if (state == "57014" || state == "55P03") return absl::UnavailableError("database busy; retry");
   Log(LogLevel::kError, "database error", {{"sqlstate", std::string(state)}, {"error", std::string(message)}});
   return absl::InternalError("database error");
 }
@@ -109,17 +111,21 @@ class PgPipeline::Lane {
     if (conn_ != nullptr) PQfinish(conn_);
     conn_ = PQconnectdb(pipeline_->options_.url.c_str());
     bool ok = PQstatus(conn_) == CONNECTION_OK;
-    if (ok) {
-      Result setup(PQexec(conn_, kSessionSetup));
+    for (const char* setup_sql : kSessionSetup) {
+      if (!ok) break;
+      Result setup(PQexec(conn_, setup_sql));
       ok = PQresultStatus(setup.get()) == PGRES_COMMAND_OK;
     }
     for (size_t i = 0; ok && i < pipeline_->statements_.size(); ++i) {
       const PgStatement& st = pipeline_->statements_[i];
       Result r(PQprepare(conn_, st.name.c_str(), st.sql.c_str(), 0, nullptr));
       if (PQresultStatus(r.get()) != PGRES_COMMAND_OK) {
-        // A statement that does not prepare is a bug in our SQL, not an outage: say which.
-        Log(LogLevel::kError, "cannot prepare statement",
-            {{"statement", st.name}, {"error", std::string(PQresultErrorMessage(r.get()))}});
+        // A statement that does not prepare is a bug in our SQL (or a missing migration), not
+        // an outage: say which, once per failure streak.
+        if (!warned_) {
+          Log(LogLevel::kError, "cannot prepare statement",
+              {{"statement", st.name}, {"error", std::string(PQresultErrorMessage(r.get()))}});
+        }
         ok = false;
       }
     }
@@ -227,6 +233,9 @@ PgPipeline::PgPipeline(Options options, std::vector<PgStatement> statements)
 
 absl::StatusOr<std::unique_ptr<PgPipeline>> PgPipeline::Start(Options options, std::vector<PgStatement> statements) {
   if (options.url.empty()) return absl::InvalidArgumentError("database url is empty");
+  absl::StatusOr<std::string> connect = ConnectString(options.url);
+  if (!connect.ok()) return connect.status();
+  options.url = *std::move(connect);
   if (options.connections < 1 || options.max_batch < 1 || options.max_queue < 1) {
     return absl::InvalidArgumentError("pipeline sizes must be positive");
   }
@@ -248,16 +257,18 @@ void PgPipeline::Execute(std::string_view statement, std::vector<PgValue> params
     done(absl::InternalError(absl::StrCat("unknown statement ", ToAbsl(statement))));
     return;
   }
+  bool stopping = false;
   {
     std::lock_guard lock(mu_);
+    stopping = stopping_;
     if (!stopping_ && queue_.size() < options_.max_queue) {
       queue_.push_back({index, std::move(params), std::move(done)});
       cv_.notify_one();
       return;
     }
   }
-  done(stopping_ ? absl::UnavailableError("shutting down")
-                 : absl::ResourceExhaustedError("database queue full, retry later"));
+  done(stopping ? absl::UnavailableError("shutting down")
+                : absl::ResourceExhaustedError("database queue full, retry later"));
 }
 
 bool PgPipeline::NextBatch(std::vector<Item>& batch) {

@@ -51,12 +51,18 @@ struct PgStatement {
 };
 
 // kSessionSetup: run on every long-lived service connection (pool and pipeline) before it
-// prepares anything. A statement prepared while its table is nearly empty is planned as a
-// sequential scan; PostgreSQL keeps that cached plan until the table is next analyzed, so a
-// key lookup turns into a full scan as the table grows (seen in the benchmark: GetProject fell
-// from 19,000 to 1,300 calls/s after 130,000 inserts). Service statements are key and index
-// lookups, so sequential scans are priced out on these connections.
-inline constexpr char kSessionSetup[] = "SET enable_seqscan = off";
+// prepares anything.
+// - No statement or lock wait outlives a call by much: a stuck one fails (UNAVAILABLE, safe
+//   to retry) instead of holding a handler, and shutdown's drain stays bounded.
+// - A statement prepared while its table is nearly empty is planned as a sequential scan, and
+//   PostgreSQL keeps that cached plan until the table is next analyzed, so a key lookup would
+//   turn into a full scan as the table grows. Service statements are key and index lookups, so
+//   sequential scans are priced out on these connections.
+inline constexpr const char* kSessionSetup[] = {
+    "SET statement_timeout = '15s'",
+    "SET lock_timeout = '5s'",
+    "SET enable_seqscan = off",
+};
 
 // ConnectionAlive: whether an idle libpq connection is usable. PQstatus alone says OK until
 // the connection is next used; a server that restarted has already closed the socket (after a

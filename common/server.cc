@@ -69,6 +69,7 @@ void Server::WatchHealth() {
 }
 
 void Server::Shutdown() {
+  if (!server_) return;  // never started (e.g. the address was taken)
   {
     std::lock_guard lock(mu_);
     if (stopping_) return;

@@ -21,13 +21,9 @@ std::vector<Option> ServiceOptions(std::vector<Option> extra) {
          return v == "debug" || v == "info" || v == "warn" || v == "error" ? "" : "must be debug, info, warn or error";
        }},
       {.name = "db-pool-size", .default_value = "16", .help = "database connections (and handler threads)",
-       .validate = [](std::string_view v) -> std::string {
-         if (std::string e = IsInt(v); !e.empty()) return e;
-         const int n = std::stoi(std::string(v));
-         return n >= 1 && n <= 256 ? "" : "must be between 1 and 256";
-       }},
+       .validate = IsIntIn(1, 256)},
       {.name = "max-queued-calls", .default_value = "4096", .help = "calls waiting for a handler thread before RESOURCE_EXHAUSTED",
-       .validate = IsInt},
+       .validate = IsIntIn(1, 1000000)},
       {.name = "drain-timeout", .default_value = "10s", .help = "how long in-flight calls may finish at shutdown",
        .validate = IsDuration},
   };

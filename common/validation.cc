@@ -38,6 +38,11 @@ void CheckText(FieldViolations& bad, std::string_view field, std::string_view va
     bad.Add(std::string(field), "must be valid UTF-8");
     return;
   }
+  // Both libpq and SOCI pass text as C strings: a NUL would silently cut the value short.
+  if (value.find('\0') != std::string_view::npos) {
+    bad.Add(std::string(field), "must not contain NUL characters");
+    return;
+  }
   if (min_chars > 0 && value.find_first_not_of(" \t\r\n\v\f") == std::string_view::npos) {
     bad.Add(std::string(field), value.empty() ? "is required" : "must not be blank");
     return;

@@ -62,6 +62,15 @@ TEST(Utf8LengthTest, RejectsOverlongSurrogatesAndOutOfRange) {
   EXPECT_EQ(Utf8Length("\xf5\x80\x80\x80"), -1);
 }
 
+TEST(CheckTextTest, NulCharactersRefused) {
+  FieldViolations bad;
+  CheckText(bad, "display_name", std::string_view("abc\0def", 7), 0, 100);
+  ASSERT_FALSE(bad.empty());
+  auto violations = GetFieldViolations(bad.ToStatus());
+  ASSERT_EQ(violations.size(), 1u);
+  EXPECT_EQ(violations[0].field, "display_name");
+}
+
 TEST(CheckTextTest, ValidTextPasses) {
   EXPECT_TRUE(Text("My project", 1, 100).empty());
   EXPECT_TRUE(Text("", 0, 100).empty());  // optional

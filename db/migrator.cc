@@ -20,7 +20,7 @@
 
 namespace qai::db {
 using common::RedactSecrets;
-using common::SociConnectString;
+using common::ConnectString;
 namespace {
 
 PGconn* NativeConnection(soci::session& sql) {
@@ -96,7 +96,7 @@ absl::StatusOr<int> ApplyMigrations(std::string_view database_url,
     return std::tie(a->service, a->version) < std::tie(b->service, b->version);
   });
 
-  absl::StatusOr<std::string> connect_string = SociConnectString(database_url);
+  absl::StatusOr<std::string> connect_string = ConnectString(database_url);
   if (!connect_string.ok()) return connect_string.status();
   std::unique_ptr<soci::session> session;
   try {

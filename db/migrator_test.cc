@@ -17,7 +17,7 @@
 
 namespace qai::db {
 using common::RedactSecrets;
-using common::SociConnectString;
+using common::ConnectString;
 namespace {
 
 using ::qai::testing::PgServer;
@@ -95,7 +95,7 @@ TEST(ConnectStringTest, OddValuesSurviveSoci) {
   PgServer& pg = PgServer::Shared();
   std::string uri = "postgresql://postgres@127.0.0.1:" + std::to_string(pg.port()) +
                     "/postgres?application_name=a%3Db%27c%5Cd";
-  absl::StatusOr<std::string> converted = SociConnectString(uri);
+  absl::StatusOr<std::string> converted = ConnectString(uri);
   ASSERT_TRUE(converted.ok()) << converted.status();
   soci::session sql(soci::postgresql, *converted);
   std::string name;
@@ -196,13 +196,13 @@ TEST(MigratorTest, UnreachableDatabaseIsUnavailableWithoutPassword) {
 
 TEST(ConnectStringTest, ConvertsUrisAndRedacts) {
   absl::StatusOr<std::string> converted =
-      SociConnectString("postgresql://u:p%40ss@db.example:6543/app?sslmode=disable");
+      ConnectString("postgresql://u:p%40ss@db.example:6543/app?sslmode=disable");
   ASSERT_TRUE(converted.ok()) << converted.status();
   EXPECT_NE(converted->find("host='db.example'"), std::string::npos) << *converted;
   EXPECT_NE(converted->find("port='6543'"), std::string::npos) << *converted;
   EXPECT_NE(converted->find("password='p@ss'"), std::string::npos) << *converted;
   EXPECT_NE(converted->find("dbname='app'"), std::string::npos) << *converted;
-  EXPECT_FALSE(SociConnectString("postgresql://u:pw@h/db?nonsense=1").ok());
+  EXPECT_FALSE(ConnectString("postgresql://u:pw@h/db?nonsense=1").ok());
   EXPECT_EQ(RedactSecrets("auth failed for p@ss and p%40ss\n", "postgresql://u:p%40ss@h/db"),
             "auth failed for *** and ***");
   EXPECT_EQ(RedactSecrets("bad 'x y'", "host=h password='x y'"), "bad ***");

@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/setup.sh
 source tools/lib/pg.sh
-qai_build build >/dev/null || ninja -C build qai-projects qai-migrate qai >/dev/null
+qai_build build >/dev/null
 BIN=build
 QAI="$BIN/tools/qai/qai"
 

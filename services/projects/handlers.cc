@@ -75,7 +75,7 @@ void ProjectHandlers::CreateProject(const CallContext& call, const pb::CreatePro
   if (absl::Status s = bad.ToStatus(); !s.ok()) return reply(s);
 
   CreateParams params{.actor = ActorOf(call), .id = common::NewUuid(), .display_name = req.display_name(),
-                      .request_id = req.request_id()};
+                      .request_id = req.request_id(), .trace_request_id = call.request_id};
   messages::v1::CreateMessageRequest first_message;
   first_message.set_project_id(params.id);
   first_message.set_content(req.initial_prompt());

@@ -21,7 +21,7 @@ int main(int argc, char** argv) {
        {.name = "orchestrator-addr", .default_value = "localhost:50053", .help = "AgentOrchestrator target"},
        {.name = "db-pipeline-connections", .default_value = "4",
         .help = "connections that batch the hottest statements (GetProject, CreateProject)",
-        .validate = common::IsInt}});
+        .validate = common::IsIntIn(1, 64)}});
   if (!base.ok()) return common::ExitCodeFor(base.status());
   const common::Config& config = (*base)->config();
 
@@ -41,7 +41,10 @@ int main(int argc, char** argv) {
                                        .services = {&service},
                                        .health_names = {"qai.projects.v1.ProjectService"},
                                        .db = (*base)->db(),
-                                       .drain_timeout = config.GetDuration("drain-timeout")});
+                                       .drain_timeout = config.GetDuration("drain-timeout"),
+                                       // The largest valid request (a 10,000-character prompt)
+                                       // is about 40 KB; nothing bigger needs to be buffered.
+                                       .max_receive_message_bytes = 256 << 10});
   if (!server.ok()) return common::ExitCodeFor(server.status());
   relay.Start();
 

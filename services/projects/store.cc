@@ -9,6 +9,8 @@
 #include "common/ids.h"
 #include "common/log.h"
 #include "common/outbox.h"
+#include "common/status.h"
+#include "common/strings.h"
 #include "services/projects/slug.h"
 
 namespace qai::projects {
@@ -114,6 +116,12 @@ absl::StatusOr<ProjectRecord> Wait(const std::function<void(RecordCallback)>& st
   return result.get_future().get();
 }
 
+// RequestIdReused: a request id sent again with a different call or target.
+absl::Status RequestIdReused(std::string_view first_use) {
+  return common::InvalidField("request_id", absl::StrCat("was already used for a different call (",
+                                                         common::ToAbsl(first_use), ")"));
+}
+
 absl::Status NotFound(const std::string& id) {
   return absl::NotFoundError(absl::StrCat("project ", id, " not found"));
 }
@@ -140,10 +148,7 @@ absl::StatusOr<PriorRequest> ClaimRequest(DbConnection& conn, const std::string&
   conn.session() << "SELECT method, resource_id::text FROM projects.idempotency"
                     " WHERE principal = :p AND request_id = CAST(:r AS uuid)",
       into(prior_method), into(prior_resource), use(principal), use(request_id);
-  if (prior_method != method) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("request_id was already used for a different call (", prior_method, ")"));
-  }
+  if (prior_method != method) return RequestIdReused(prior_method);
   return PriorRequest{false, prior_resource};
 }
 
@@ -212,7 +217,7 @@ void ProjectStore::CreateAttempt(std::shared_ptr<const CreateParams> params, int
       common::NewUuid(),
       kTopicCreateMessage,
       absl::Base64Escape(params->initial_message_payload),
-      common::CurrentRequestId(),
+      params->trace_request_id,
   };
   pipeline_->Execute(kCreateStatement, std::move(values),
                      [this, params, attempt, done = std::move(done)](absl::StatusOr<common::PgRows> r) {
@@ -233,10 +238,7 @@ void ProjectStore::FindRequest(const CreateParams& params, RecordCallback done) 
                        if (!r.ok()) return done(r.status());
                        if (r->rows.empty()) return done(absl::AbortedError("request record vanished; retry"));
                        const auto& row = r->rows[0];
-                       if (row[0].value_or("") != "CreateProject") {
-                         return done(absl::InvalidArgumentError(absl::StrCat(
-                             "request_id was already used for a different call (", row[0].value_or(""), ")")));
-                       }
+                       if (row[0].value_or("") != "CreateProject") return done(RequestIdReused(row[0].value_or("")));
                        // The first request's project was deleted since.
                        if (!row[1] || row.back() != "t") {
                          return done(absl::NotFoundError("the project this request created was deleted"));
@@ -296,7 +298,7 @@ absl::StatusOr<ProjectRecord> ProjectStore::Update(const UpdateParams& params) {
       if (!prior.ok()) return prior.status();
       if (!prior->claimed) {
         if (prior->resource_id != params.id) {
-          return absl::InvalidArgumentError("request_id was already used for another project");
+          return RequestIdReused("another project");
         }
         absl::StatusOr<RowBinding> row = LockRow(conn, params.actor, params.id);
         if (!row.ok()) return row.status();
@@ -333,7 +335,7 @@ absl::Status ProjectStore::Delete(const DeleteParams& params) {
       if (!prior->claimed) {
         return prior->resource_id == params.id
                    ? absl::OkStatus()
-                   : absl::InvalidArgumentError("request_id was already used for another project");
+                   : RequestIdReused("another project");
       }
     }
     absl::StatusOr<RowBinding> row = LockRow(conn, params.actor, params.id);

@@ -61,6 +61,8 @@ struct CreateParams {
   // The outbox payload announcing the initial prompt (a serialized CreateMessageRequest);
   // the store does not look inside it.
   std::string initial_message_payload;
+  // The x-request-id the outbox row carries downstream.
+  std::string trace_request_id;
 };
 
 struct ListParams {

@@ -170,7 +170,7 @@ TEST_F(ProjectStoreTest, GetPlanStaysOnThePrimaryKeyAsTheTableGrows) {
   }
   ASSERT_FALSE(get_sql.empty());
   soci::session sql(soci::postgresql, url_);
-  sql << common::kSessionSetup;
+  for (const char* setup_sql : common::kSessionSetup) sql << setup_sql;
   sql << "PREPARE get_project(text) AS " + get_sql;
   const std::string id = MustCreate("alice").id;
   for (int i = 0; i < 8; ++i) sql << "EXECUTE get_project('" + id + "')";  // past the custom-plan phase
