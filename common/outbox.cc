@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/ids.h"
 #include "common/log.h"
+#include "common/status.h"
 #include "common/strings.h"
 
 namespace qai::common {
@@ -33,9 +34,9 @@ absl::StatusOr<std::string> EnqueueOutbox(DbConnection& conn, std::string_view t
   std::string payload = absl::Base64Escape(message.payload);
   std::string trace = CurrentRequestId();
   conn.session() << absl::StrCat("INSERT INTO ", ToAbsl(table),
-                                 " (id, topic, payload, trace_request_id)"
-                                 " VALUES (CAST(:id AS uuid), :topic, decode(:payload, 'base64'), :trace)"),
-      soci::use(id), soci::use(message.topic), soci::use(payload), soci::use(trace);
+                                 " (id, topic, payload, trace_request_id, ordering_key)"
+                                 " VALUES (CAST(:id AS uuid), :topic, decode(:payload, 'base64'), :trace, :okey)"),
+      soci::use(id), soci::use(message.topic), soci::use(payload), soci::use(trace), soci::use(message.ordering_key);
   return id;
 }
 
@@ -101,11 +102,15 @@ absl::StatusOr<int> OutboxRelay::RelayOnce() {
     delivered = 0;
     // Rows stay locked while they are delivered: a relay that dies mid-delivery releases them
     // with its transaction, and they are delivered again (at least once).
+    // A row waits while an earlier row with its ordering key is undelivered and not parked,
+    // even one another relay holds right now.
     soci::rowset<soci::row> rows = (conn.session().prepare << absl::StrCat(
-        "SELECT id::text, topic, encode(payload, 'base64'), trace_request_id, attempts FROM ",
-        options_.table,
-        " WHERE deliver_time IS NULL AND next_attempt_time <= now()"
-        " ORDER BY next_attempt_time LIMIT :n FOR UPDATE SKIP LOCKED"),
+        "SELECT o.id::text, o.topic, encode(o.payload, 'base64'), o.trace_request_id, o.attempts FROM ",
+        options_.table, " o WHERE o.deliver_time IS NULL AND o.next_attempt_time <= now()"
+        " AND (o.ordering_key = '' OR NOT EXISTS (SELECT 1 FROM ", options_.table, " e"
+        "   WHERE e.ordering_key = o.ordering_key AND e.seq < o.seq AND e.deliver_time IS NULL"
+        "   AND e.next_attempt_time <> 'infinity'))"
+        " ORDER BY o.next_attempt_time LIMIT :n FOR UPDATE OF o SKIP LOCKED"),
         soci::use(options_.batch_size));
     std::vector<OutboxRow> batch;
     for (const soci::row& r : rows) {
@@ -146,9 +151,21 @@ absl::StatusOr<int> OutboxRelay::RelayOnce() {
         ++delivered;
         continue;
       }
+      std::string error(results[i].message());
+      // An unknown topic may be one a newer replica wrote during a rolling update: retried.
+      const bool permanent = !IsRetryable(results[i]) && results[i].code() != absl::StatusCode::kUnimplemented;
+      if (permanent) {
+        conn.session() << absl::StrCat("UPDATE ", options_.table,
+                                       " SET attempts = attempts + 1, last_error = :err, next_attempt_time = 'infinity'"
+                                       " WHERE id = CAST(:id AS uuid)"),
+            soci::use(error), soci::use(row.id);
+        Log(LogLevel::kError, "outbox delivery failed for good; row parked",
+            {{"table", options_.table}, {"topic", row.topic}, {"outbox_id", row.id},
+             {"code", absl::StatusCodeToString(results[i].code())}, {"error", error}});
+        continue;
+      }
       const absl::Duration delay = BackoffDelay(row.attempts, options_.base_backoff, options_.max_backoff, rng_);
       const int64_t delay_us = absl::ToInt64Microseconds(delay);
-      std::string error(results[i].message());
       conn.session() << absl::StrCat("UPDATE ", options_.table,
                                      " SET attempts = attempts + 1, last_error = :err,"
                                      " next_attempt_time = now() + :us * interval '1 microsecond'"

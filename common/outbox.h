@@ -8,6 +8,9 @@
 // calls the deliverer registered for the row's topic with the row id as the request id, and
 // marks the row delivered, or schedules another attempt with exponential backoff and jitter.
 // The receiver is idempotent on that request id, which turns at-least-once into exactly once.
+// A failure that retrying cannot fix (the receiver says the request is invalid, not found,
+// not allowed...) parks the row instead: next_attempt_time 'infinity', an error logged, and the
+// reason kept in last_error, so an operator can look and requeue it.
 //
 // The outbox table (one per service schema) has the shape of db/migrations/projects/0001.
 
@@ -32,6 +35,9 @@ namespace qai::common {
 struct OutboxMessage {
   std::string topic;
   std::string payload;
+  // Messages with the same key are delivered in the order they were enqueued, each only after
+  // the one before it was delivered (or parked). Empty: no ordering.
+  std::string ordering_key;
 };
 
 // OutboxRow: a claimed message. `id` is the request id the receiver deduplicates on.

@@ -67,7 +67,8 @@ RowState State(DbPool& pool, const std::string& id) {
     if (!state.exists) return absl::OkStatus();
     int delivered = 0, due = 0;
     conn.session() << "SELECT attempts, (deliver_time IS NOT NULL)::int, (next_attempt_time <= now())::int,"
-                      " EXTRACT(EPOCH FROM next_attempt_time - now())::float8, last_error"
+                      " CASE WHEN next_attempt_time = 'infinity' THEN 'Infinity'::float8"
+                      " ELSE EXTRACT(EPOCH FROM next_attempt_time - now())::float8 END, last_error"
                       " FROM projects.outbox WHERE id = CAST(:id AS uuid)",
         soci::use(id), soci::into(state.attempts), soci::into(delivered), soci::into(due),
         soci::into(state.seconds_until_next), soci::into(state.last_error);
@@ -474,6 +475,87 @@ TEST(OutboxTest, StartedRelayPollsWithoutWake) {
   while (delivered.load() == 0 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(5));
   relay.Stop();
   EXPECT_EQ(delivered.load(), 1);
+}
+
+}  // namespace
+}  // namespace qai::common
+
+namespace qai::common {
+namespace {
+
+std::string EnqueueKeyed(DbPool& pool, const std::string& topic, const std::string& key) {
+  std::string id;
+  EXPECT_TRUE(pool.Transaction([&](DbConnection& conn) -> absl::Status {
+                    absl::StatusOr<std::string> enqueued =
+                        EnqueueOutbox(conn, kTable, {.topic = topic, .payload = "p", .ordering_key = key});
+                    if (!enqueued.ok()) return enqueued.status();
+                    id = *enqueued;
+                    return absl::OkStatus();
+                  }).ok());
+  return id;
+}
+
+void MakeDue(DbPool& pool, const std::string& id) {
+  ASSERT_TRUE(pool.Run([&](DbConnection& conn) {
+                    conn.session() << "UPDATE projects.outbox SET next_attempt_time = now() WHERE id = CAST(:id AS uuid)",
+                        soci::use(id);
+                    return absl::OkStatus();
+                  }).ok());
+}
+
+// Rows of one key go out in the order written, each only after the one before it: a failed
+// first row holds back the second, while rows without a key are not held.
+TEST(OutboxOrderTest, RowsOfOneKeyAreDeliveredInOrder) {
+  auto pool = NewPool();
+  const std::string first = EnqueueKeyed(*pool, "a", "project-1");
+  const std::string second = EnqueueKeyed(*pool, "b", "project-1");
+  const std::string unkeyed = EnqueueKeyed(*pool, "c", "");
+  std::mutex mu;
+  std::vector<std::string> order;
+  bool fail_a = true;
+  auto record = [&](const char* topic, bool* fail) {
+    return [&, topic, fail](const OutboxRow&) -> absl::Status {
+      std::lock_guard lock(mu);
+      if (fail != nullptr && *fail) {
+        *fail = false;
+        return absl::UnavailableError("receiver down");
+      }
+      order.push_back(topic);
+      return absl::OkStatus();
+    };
+  };
+  OutboxRelay relay(pool.get(), {.table = kTable},
+                    {{"a", record("a", &fail_a)}, {"b", record("b", nullptr)}, {"c", record("c", nullptr)}});
+  ASSERT_TRUE(relay.RelayOnce().ok());
+  EXPECT_EQ(order, std::vector<std::string>{"c"});
+  EXPECT_FALSE(State(*pool, second).delivered);
+  MakeDue(*pool, first);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(relay.RelayOnce().ok());
+  EXPECT_EQ(order, (std::vector<std::string>{"c", "a", "b"}));
+  EXPECT_TRUE(State(*pool, second).delivered);
+  EXPECT_TRUE(State(*pool, unkeyed).delivered);
+}
+
+// A failure retrying cannot fix parks the row (never sent again) and releases its key.
+TEST(OutboxOrderTest, PermanentFailureParksTheRow) {
+  auto pool = NewPool();
+  const std::string bad = EnqueueKeyed(*pool, "bad", "project-2");
+  const std::string next = EnqueueKeyed(*pool, "good", "project-2");
+  int bad_calls = 0;
+  OutboxRelay relay(pool.get(), {.table = kTable},
+                    {{"bad", [&](const OutboxRow&) -> absl::Status {
+                        ++bad_calls;
+                        return absl::InvalidArgumentError("receiver refuses this request");
+                      }},
+                     {"good", [](const OutboxRow&) { return absl::OkStatus(); }}});
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(relay.RelayOnce().ok());
+  EXPECT_EQ(bad_calls, 1);
+  RowState parked = State(*pool, bad);
+  EXPECT_FALSE(parked.delivered);
+  EXPECT_EQ(parked.attempts, 1);
+  EXPECT_EQ(parked.last_error, "receiver refuses this request");
+  EXPECT_GT(parked.seconds_until_next, 1e9);  // 'infinity'
+  EXPECT_TRUE(State(*pool, next).delivered);
 }
 
 }  // namespace

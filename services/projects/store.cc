@@ -192,8 +192,9 @@ std::vector<common::PgStatement> ProjectStore::PipelineStatements() {
        "  WHERE CAST($5 AS uuid) IS NULL OR EXISTS (SELECT 1 FROM claim)"
        "  RETURNING " PROJECT_COLUMNS
        "), announce AS ("
-       "  INSERT INTO projects.outbox (id, topic, payload, trace_request_id)"
-       "  SELECT CAST($6 AS uuid), CAST($7 AS text), decode(CAST($8 AS text), 'base64'), CAST($9 AS text)"
+       "  INSERT INTO projects.outbox (id, topic, payload, trace_request_id, ordering_key)"
+       "  SELECT CAST($6 AS uuid), CAST($7 AS text), decode(CAST($8 AS text), 'base64'), CAST($9 AS text),"
+       "         CAST($1 AS text)"
        "  FROM project"
        ") SELECT * FROM project"},
       {kFindRequestStatement,
@@ -348,7 +349,8 @@ absl::Status ProjectStore::Delete(const DeleteParams& params) {
         use(params.id);
     for (auto [topic, payload] : {std::pair{kTopicPurgeMessages, &params.purge_payload},
                                   std::pair{kTopicCancelRuns, &params.cancel_payload}}) {
-      absl::StatusOr<std::string> queued = common::EnqueueOutbox(conn, kOutboxTable, {topic, *payload});
+      // Keyed by project: these go out only after the project's initial prompt did.
+      absl::StatusOr<std::string> queued = common::EnqueueOutbox(conn, kOutboxTable, {topic, *payload, params.id});
       if (!queued.ok()) return queued.status();
     }
     return absl::OkStatus();

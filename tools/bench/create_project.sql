@@ -22,9 +22,9 @@ WITH claim AS (
             (EXTRACT(EPOCH FROM update_time) * 1000000)::bigint AS update_us,
             version AS version, COALESCE(latest_run_id::text, '') AS run_id, latest_run_state AS run_state
 ), announce AS (
-  INSERT INTO projects.outbox (id, topic, payload, trace_request_id, next_attempt_time)
+  INSERT INTO projects.outbox (id, topic, payload, trace_request_id, ordering_key, next_attempt_time)
   SELECT gen_random_uuid(), CAST('messages.CreateMessage' AS text),
          decode(CAST('CiQwYjdlNmMxYS0zZjVkLTRjMmUtOWE4Yi0xZDJlM2Y0YTViNmMSLUJ1aWxkIGEgb25lLXBhZ2Ugc2l0ZSBmb3IgYSBiZW5jaG1hcmsgYmFrZXJ5Lg==' AS text), 'base64'),
-         CAST(gen_random_uuid() AS text), 'infinity'
+         CAST(gen_random_uuid() AS text), project.id, 'infinity'
   FROM project
 ) SELECT * FROM project;

@@ -42,6 +42,12 @@ CREATE TABLE projects.outbox (
   attempts          integer NOT NULL DEFAULT 0,
   next_attempt_time timestamptz NOT NULL DEFAULT now(),
   last_error        text NOT NULL DEFAULT '',
-  deliver_time      timestamptz
+  deliver_time      timestamptz,
+  -- Rows with the same ordering key (e.g. a project id) are delivered one after another, in
+  -- the order they were written; '' means no order with other rows.
+  ordering_key      text NOT NULL DEFAULT '',
+  seq               bigserial
 );
+-- next_attempt_time 'infinity' parks a row that failed for good (see last_error).
 CREATE INDEX outbox_pending ON projects.outbox (next_attempt_time) WHERE deliver_time IS NULL;
+CREATE INDEX outbox_order ON projects.outbox (ordering_key, seq) WHERE deliver_time IS NULL;
