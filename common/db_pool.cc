@@ -9,10 +9,12 @@
 
 namespace qai::common {
 
-PGconn* DbConnection::pg() {
-  auto* backend = static_cast<soci::postgresql_session_backend*>(session_->get_backend());
+PGconn* NativeConnection(soci::session& session) {
+  auto* backend = static_cast<soci::postgresql_session_backend*>(session.get_backend());
   return backend == nullptr ? nullptr : backend->conn_;
 }
+
+PGconn* DbConnection::pg() { return NativeConnection(*session_); }
 
 std::string SqlState(const std::exception& e) {
   if (const auto* pg = dynamic_cast<const soci::postgresql_soci_error*>(&e)) return pg->sqlstate();

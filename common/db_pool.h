@@ -55,6 +55,9 @@ class DbConnection {
   absl::Time last_used_ = absl::InfinitePast();
 };
 
+// NativeConnection: the libpq connection under a SOCI PostgreSQL session (nullptr if none).
+PGconn* NativeConnection(soci::session& session);
+
 // MapDbError: the absl::Status for an exception thrown by SOCI or libpq. Lost connections
 // and a server shutting down are UNAVAILABLE; unique violations ALREADY_EXISTS; serialization
 // failures and deadlocks ABORTED; anything else INTERNAL (its text is logged, not returned).

@@ -10,17 +10,30 @@
 
 namespace qai::common {
 
-absl::Status StatusFromSqlState(std::string_view state, std::string_view message) {
-  // Class 08: connection exceptions; 57P0x: the server is shutting down or starting up.
-  if (absl::StartsWith(ToAbsl(state), "08") || absl::StartsWith(ToAbsl(state), "57P")) {
-    return absl::UnavailableError("database unavailable");
+absl::StatusCode CodeForSqlState(std::string_view state) {
+  // Class 08: connection exceptions; 57P0x: the server is shutting down or starting up;
+  // 57014 and 55P03: a statement or lock wait that ran out of time.
+  if (absl::StartsWith(ToAbsl(state), "08") || absl::StartsWith(ToAbsl(state), "57P") || state == "57014" ||
+      state == "55P03") {
+    return absl::StatusCode::kUnavailable;
   }
-  if (state == "23505") return absl::AlreadyExistsError("already exists");
-  if (state == "40001" || state == "40P01") return absl::AbortedError("concurrent update; retry");
-  // A statement or lock wait that ran out of time was rolled back: safe to retry.
-  if (state == "57014" || state == "55P03") return absl::UnavailableError("database busy; retry");
-  Log(LogLevel::kError, "database error", {{"sqlstate", std::string(state)}, {"error", std::string(message)}});
-  return absl::InternalError("database error");
+  if (state == "23505") return absl::StatusCode::kAlreadyExists;
+  if (state == "40001" || state == "40P01") return absl::StatusCode::kAborted;
+  return absl::StatusCode::kInternal;
+}
+
+absl::Status StatusFromSqlState(std::string_view state, std::string_view message) {
+  switch (CodeForSqlState(state)) {
+    case absl::StatusCode::kUnavailable:
+      return absl::UnavailableError("database unavailable or busy; retry");
+    case absl::StatusCode::kAlreadyExists:
+      return absl::AlreadyExistsError("already exists");
+    case absl::StatusCode::kAborted:
+      return absl::AbortedError("concurrent update; retry");
+    default:
+      Log(LogLevel::kError, "database error", {{"sqlstate", std::string(state)}, {"error", std::string(message)}});
+      return absl::InternalError("database error");
+  }
 }
 
 bool ConnectionAlive(PGconn* conn) {

@@ -69,7 +69,14 @@ inline constexpr const char* kSessionSetup[] = {
 // goodbye message), which a zero-timeout poll sees, so no statement is sent into a dead one.
 bool ConnectionAlive(PGconn* conn);
 
-// StatusFromSqlState: the absl::Status for a PostgreSQL error (see MapDbError in db_pool.h).
+// CodeForSqlState: the status code a PostgreSQL error means for a caller. Lost connections,
+// a server shutting down, and statements or lock waits that timed out (all rolled back, safe to
+// retry) are UNAVAILABLE; unique violations ALREADY_EXISTS; serialization failures and
+// deadlocks ABORTED; anything else INTERNAL.
+absl::StatusCode CodeForSqlState(std::string_view sqlstate);
+
+// StatusFromSqlState: that code with a message fit for callers; INTERNAL errors are logged
+// with the server's message, which callers never see (see MapDbError in db_pool.h).
 absl::Status StatusFromSqlState(std::string_view sqlstate, std::string_view message);
 
 class PgPipeline {

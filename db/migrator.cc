@@ -15,26 +15,17 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/database_url.h"
+#include "common/db_pool.h"
+#include "common/pg_pipeline.h"
 #include "soci/postgresql/soci-postgresql.h"
 #include "soci/soci.h"
 
 namespace qai::db {
 using common::RedactSecrets;
+using common::CodeForSqlState;
 using common::ConnectString;
+using common::NativeConnection;
 namespace {
-
-PGconn* NativeConnection(soci::session& sql) {
-  auto* backend = static_cast<soci::postgresql_session_backend*>(sql.get_backend());
-  return backend != nullptr ? backend->conn_ : nullptr;
-}
-
-absl::StatusCode CodeForSqlState(std::string_view state) {
-  if (state.starts_with("08") || state == "57P01" || state == "57P02" || state == "57P03") {
-    return absl::StatusCode::kUnavailable;
-  }
-  if (state == "40001" || state == "40P01") return absl::StatusCode::kAborted;
-  return absl::StatusCode::kInternal;
-}
 
 absl::Status ErrorStatus(soci::session& sql, std::string_view sql_state, std::string_view what,
                          std::string_view step, std::string_view url) {

@@ -47,10 +47,12 @@ struct RowBinding {
   }
 };
 
-soci::details::prepare_temp_type BindRow(soci::details::prepare_temp_type p, RowBinding& r) {
-  p, into(r.id), into(r.name), into(r.display_name), into(r.owner), into(r.create_us),
-      into(r.update_us), into(r.version), into(r.run_id), into(r.run_state);
-  return p;
+// BindRow: binds a PROJECT_COLUMNS row to r, for a prepared statement or a one-shot query.
+template <typename Query>
+Query&& BindRow(Query&& q, RowBinding& r) {
+  q, into(r.id), into(r.name), into(r.display_name), into(r.owner), into(r.create_us), into(r.update_us),
+      into(r.version), into(r.run_id), into(r.run_state);
+  return std::forward<Query>(q);
 }
 
 // The list reads, prepared once per pooled connection (DbConnection::Prepared).
@@ -155,10 +157,10 @@ absl::StatusOr<PriorRequest> ClaimRequest(DbConnection& conn, const std::string&
 // LockRow: the project row, locked for update, if the actor may see it.
 absl::StatusOr<RowBinding> LockRow(DbConnection& conn, const Actor& actor, const std::string& id) {
   RowBinding row;
-  conn.session() << "SELECT " PROJECT_COLUMNS " FROM projects.projects"
-                    " WHERE id = CAST(:id AS uuid) AND delete_time IS NULL FOR UPDATE",
-      use(id), into(row.id), into(row.name), into(row.display_name), into(row.owner),
-      into(row.create_us), into(row.update_us), into(row.version), into(row.run_id), into(row.run_state);
+  BindRow(conn.session() << "SELECT " PROJECT_COLUMNS " FROM projects.projects"
+                            " WHERE id = CAST(:id AS uuid) AND delete_time IS NULL FOR UPDATE",
+          row),
+      use(id);
   if (!conn.session().got_data() || !Visible(actor, row.owner)) return NotFound(id);
   return row;
 }
@@ -314,12 +316,11 @@ absl::StatusOr<ProjectRecord> ProjectStore::Update(const UpdateParams& params) {
     }
     std::string display_name = params.display_name.value_or(row->display_name);
     RowBinding out;
-    conn.session() << "UPDATE projects.projects SET display_name = :dn, version = version + 1,"
-                      " update_time = GREATEST(now(), update_time + interval '1 microsecond')"
-                      " WHERE id = CAST(:id AS uuid) RETURNING " PROJECT_COLUMNS,
-        use(display_name), use(params.id), into(out.id), into(out.name), into(out.display_name),
-        into(out.owner), into(out.create_us), into(out.update_us), into(out.version), into(out.run_id),
-        into(out.run_state);
+    BindRow(conn.session() << "UPDATE projects.projects SET display_name = :dn, version = version + 1,"
+                              " update_time = GREATEST(now(), update_time + interval '1 microsecond')"
+                              " WHERE id = CAST(:id AS uuid) RETURNING " PROJECT_COLUMNS,
+            out),
+        use(display_name), use(params.id);
     updated = out.ToRecord();
     return absl::OkStatus();
   });
