@@ -2,6 +2,8 @@
 
 #include <signal.h>
 
+#include <cstdlib>
+
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
 #include "google/rpc/error_details.pb.h"
@@ -102,6 +104,14 @@ int WaitForShutdownSignal() {
   while (sigwait(&set, &sig) != 0) {
   }
   Log(LogLevel::kInfo, "shutdown signal", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
+  // A second signal while draining means "now": exit without waiting for the drain.
+  std::thread([set] {
+    int again = 0;
+    while (sigwait(&set, &again) != 0) {
+    }
+    Log(LogLevel::kWarn, "second shutdown signal; exiting without draining");
+    std::_Exit(1);
+  }).detach();
   return sig;
 }
 

@@ -69,7 +69,8 @@ class Server {
 // BlockShutdownSignals: blocks SIGTERM and SIGINT in this thread and every thread started
 // after it, so that WaitForShutdownSignal is the one place that receives them.
 void BlockShutdownSignals();
-// WaitForShutdownSignal: blocks until SIGTERM or SIGINT arrives; returns its number.
+// WaitForShutdownSignal: blocks until SIGTERM or SIGINT arrives; returns its number. A second
+// one after that ends the process at once (exit code 1), for a drain that must not be waited out.
 int WaitForShutdownSignal();
 
 }  // namespace qai::common

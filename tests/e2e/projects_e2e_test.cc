@@ -457,3 +457,35 @@ TEST_F(ProjectsE2ETest, SigtermLetsInFlightCallsFinish) {
 
 }  // namespace
 }  // namespace qai::testing
+
+namespace qai::testing {
+namespace {
+
+// A second SIGTERM during the drain ends the process at once, in-flight calls or not.
+TEST_F(ProjectsE2ETest, SecondSigtermExitsWithoutDraining) {
+  pb::Project p = MustCreate("alice");
+  soci::session blocker(soci::postgresql, db_url_);
+  blocker.begin();
+  blocker << "SELECT 1 FROM projects.projects WHERE id = CAST(:id AS uuid) FOR UPDATE", soci::use(p.id());
+  std::thread caller([&] {
+    grpc::ClientContext ctx;
+    AsUser(ctx, "alice");
+    pb::UpdateProjectRequest req;
+    req.mutable_project()->set_id(p.id());
+    req.mutable_project()->set_display_name("never");
+    pb::Project out;
+    (void)stub_->UpdateProject(&ctx, req, &out);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ASSERT_TRUE(svc_.process->Signal(SIGTERM).ok());
+  ASSERT_TRUE(svc_.process->WaitForLine("\"msg\":\"draining\"", absl::Seconds(5)).ok());
+  ASSERT_TRUE(svc_.process->Signal(SIGTERM).ok());
+  absl::StatusOr<int> code = svc_.process->Wait(absl::Seconds(3));
+  ASSERT_TRUE(code.ok()) << code.status();
+  EXPECT_EQ(*code, 1);
+  blocker.rollback();
+  caller.join();
+}
+
+}  // namespace
+}  // namespace qai::testing
