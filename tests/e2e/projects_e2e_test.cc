@@ -112,6 +112,20 @@ class ProjectsE2ETest : public ::testing::Test {
     return stub_->GetProject(&ctx, req, out ? out : &ignored);
   }
 
+  // Rename: UpdateProject of display_name as `sub`, with an etag when given.
+  grpc::Status Rename(const std::string& sub, const std::string& id, const std::string& name,
+                      const std::string& etag = "", pb::Project* out = nullptr) {
+    grpc::ClientContext ctx;
+    AsUser(ctx, sub);
+    pb::UpdateProjectRequest req;
+    req.mutable_project()->set_id(id);
+    req.mutable_project()->set_display_name(name);
+    req.mutable_project()->set_etag(etag);
+    req.mutable_update_mask()->add_paths("display_name");
+    pb::Project ignored;
+    return stub_->UpdateProject(&ctx, req, out ? out : &ignored);
+  }
+
   pb::Project MustCreate(const std::string& sub, const std::string& prompt = "Build a todo app") {
     pb::Project p;
     grpc::Status s = Create(sub, prompt, &p);
@@ -194,28 +208,11 @@ TEST_F(ProjectsE2ETest, EveryRpcThroughAProjectsLife) {
   }
 
   pb::Project renamed;
-  {
-    grpc::ClientContext ctx;
-    AsUser(ctx, "alice");
-    pb::UpdateProjectRequest req;
-    req.mutable_project()->set_id(created.id());
-    req.mutable_project()->set_display_name("Renamed");
-    req.mutable_project()->set_etag(created.etag());
-    req.mutable_update_mask()->add_paths("display_name");
-    ASSERT_TRUE(stub_->UpdateProject(&ctx, req, &renamed).ok());
-    EXPECT_EQ(renamed.display_name(), "Renamed");
-    EXPECT_NE(renamed.etag(), created.etag());
-  }
-  {  // The old etag is stale now.
-    grpc::ClientContext ctx;
-    AsUser(ctx, "alice");
-    pb::UpdateProjectRequest req;
-    req.mutable_project()->set_id(created.id());
-    req.mutable_project()->set_display_name("Again");
-    req.mutable_project()->set_etag(created.etag());
-    pb::Project out;
-    EXPECT_EQ(stub_->UpdateProject(&ctx, req, &out).error_code(), StatusCode::ABORTED);
-  }
+  ASSERT_TRUE(Rename("alice", created.id(), "Renamed", created.etag(), &renamed).ok());
+  EXPECT_EQ(renamed.display_name(), "Renamed");
+  EXPECT_NE(renamed.etag(), created.etag());
+  // The old etag is stale now.
+  EXPECT_EQ(Rename("alice", created.id(), "Again", created.etag()).error_code(), StatusCode::ABORTED);
   {
     grpc::ClientContext ctx;
     AsUser(ctx, "alice");
@@ -328,15 +325,7 @@ TEST_F(ProjectsE2ETest, CallersMustAuthenticate) {
 TEST_F(ProjectsE2ETest, ForeignProjectsAreInvisible) {
   pb::Project mine = MustCreate("alice");
   EXPECT_EQ(Get("bob", mine.id()).error_code(), StatusCode::NOT_FOUND);
-  {
-    grpc::ClientContext ctx;
-    AsUser(ctx, "bob");
-    pb::UpdateProjectRequest req;
-    req.mutable_project()->set_id(mine.id());
-    req.mutable_project()->set_display_name("mine now");
-    pb::Project out;
-    EXPECT_EQ(stub_->UpdateProject(&ctx, req, &out).error_code(), StatusCode::NOT_FOUND);
-  }
+  EXPECT_EQ(Rename("bob", mine.id(), "mine now").error_code(), StatusCode::NOT_FOUND);
   {
     grpc::ClientContext ctx;
     AsUser(ctx, "bob");
@@ -434,14 +423,7 @@ TEST_F(ProjectsE2ETest, SigtermLetsInFlightCallsFinish) {
 
   grpc::Status update_status;
   pb::Project updated;
-  std::thread caller([&] {
-    grpc::ClientContext ctx;
-    AsUser(ctx, "alice");
-    pb::UpdateProjectRequest req;
-    req.mutable_project()->set_id(p.id());
-    req.mutable_project()->set_display_name("finished during drain");
-    update_status = stub_->UpdateProject(&ctx, req, &updated);
-  });
+  std::thread caller([&] { update_status = Rename("alice", p.id(), "finished during drain", "", &updated); });
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   ASSERT_TRUE(svc_.process->Signal(SIGTERM).ok());
   ASSERT_TRUE(svc_.process->WaitForLine("\"msg\":\"draining\"", absl::Seconds(5)).ok());
@@ -467,15 +449,7 @@ TEST_F(ProjectsE2ETest, SecondSigtermExitsWithoutDraining) {
   soci::session blocker(soci::postgresql, db_url_);
   blocker.begin();
   blocker << "SELECT 1 FROM projects.projects WHERE id = CAST(:id AS uuid) FOR UPDATE", soci::use(p.id());
-  std::thread caller([&] {
-    grpc::ClientContext ctx;
-    AsUser(ctx, "alice");
-    pb::UpdateProjectRequest req;
-    req.mutable_project()->set_id(p.id());
-    req.mutable_project()->set_display_name("never");
-    pb::Project out;
-    (void)stub_->UpdateProject(&ctx, req, &out);
-  });
+  std::thread caller([&] { (void)Rename("alice", p.id(), "never"); });
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   ASSERT_TRUE(svc_.process->Signal(SIGTERM).ok());
   ASSERT_TRUE(svc_.process->WaitForLine("\"msg\":\"draining\"", absl::Seconds(5)).ok());
