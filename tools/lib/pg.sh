@@ -49,6 +49,8 @@ qai_pg_stop() {
 
 qai_build() {
   local dir=${1:-build}
+  # Paths relative to the checkout in ccache's keys, so another clone reuses the cache.
+  export CCACHE_BASEDIR=$PWD CCACHE_NOHASHDIR=1
   cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
   ninja -C "$dir"
 }
