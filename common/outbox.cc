@@ -100,6 +100,10 @@ absl::StatusOr<int> OutboxRelay::RelayOnce() {
   int delivered = 0;
   absl::Status s = db_->Transaction([&](DbConnection& conn) -> absl::Status {
     delivered = 0;
+    // Losing this transaction's commit in a crash only means its rows are delivered again,
+    // which receivers absorb (they are idempotent on the row id), so it need not wait for its
+    // WAL flush, and the service's own commits don't queue behind it.
+    conn.session() << "SET LOCAL synchronous_commit = off";
     // Rows stay locked while they are delivered: a relay that dies mid-delivery releases them
     // with its transaction, and they are delivered again (at least once).
     // A row waits while an earlier row with its ordering key is undelivered and not parked,
