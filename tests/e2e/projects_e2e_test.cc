@@ -55,6 +55,16 @@ class FakeMessages final : public mpb::MessageService::CallbackService {
     std::lock_guard lock(mu_);
     return calls_;
   }
+  // WaitForCalls: the calls so far, once there is at least one (or the timeout passed).
+  std::vector<Call> WaitForCalls(absl::Duration timeout) {
+    const absl::Time until = absl::Now() + timeout;
+    std::vector<Call> seen = calls();
+    while (seen.empty() && absl::Now() < until) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      seen = calls();
+    }
+    return seen;
+  }
 
  private:
   std::mutex mu_;
@@ -359,11 +369,7 @@ TEST_F(ProjectsE2ETest, InitialPromptIsDeliveredOnceMessagesIsUp) {
   FakeMessages fake;
   auto server = StartFakeMessages(&fake);
   ASSERT_TRUE(server);
-  std::vector<FakeMessages::Call> calls;
-  for (int i = 0; i < 150 && calls.empty(); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    calls = fake.calls();
-  }
+  std::vector<FakeMessages::Call> calls = fake.WaitForCalls(absl::Seconds(15));
   ASSERT_EQ(calls.size(), 1u);
   EXPECT_EQ(calls[0].request.project_id(), p.id());
   EXPECT_EQ(calls[0].request.content(), "Make a portfolio site");
@@ -385,11 +391,7 @@ TEST_F(ProjectsE2ETest, KilledBeforeDeliveryDeliversOnceAfterRestart) {
   auto server = StartFakeMessages(&fake);
   ASSERT_TRUE(server);
   StartProjects();
-  std::vector<FakeMessages::Call> calls;
-  for (int i = 0; i < 150 && calls.empty(); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    calls = fake.calls();
-  }
+  std::vector<FakeMessages::Call> calls = fake.WaitForCalls(absl::Seconds(15));
   ASSERT_EQ(calls.size(), 1u);
   EXPECT_EQ(calls[0].request.project_id(), p.id());
   EXPECT_EQ(calls[0].request.content(), "Survive a crash");
