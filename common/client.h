@@ -27,7 +27,8 @@ void PrepareServiceCall(grpc::ClientContext& ctx, const std::string& api_key, co
 
 // UnaryDeliverer: an outbox deliverer that parses a row's payload as Request, lets `adjust`
 // complete it (e.g. set its request id to the row's id), and calls `method` on `stub` as this
-// service (x-api-key), carrying the row's trace id as x-request-id.
+// service (x-api-key), carrying the row's trace id as x-request-id. `after`, when given, sees
+// the receiver's answer; an error from it makes the row be delivered again later.
 //
 //   relay_deliverers["messages.CreateMessage"] = UnaryDeliverer(
 //       stub, &MessageService::Stub::CreateMessage, api_key,
@@ -37,6 +38,8 @@ OutboxRelay::Deliverer UnaryDeliverer(std::shared_ptr<Stub> stub,
                                       grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&, Response*),
                                       std::string api_key,
                                       std::type_identity_t<std::function<void(const OutboxRow&, Request&)>> adjust = nullptr,
+                                      std::type_identity_t<std::function<absl::Status(const Request&, const Response&)>>
+                                          after = nullptr,
                                       absl::Duration timeout = absl::Seconds(10)) {
   return [=](const OutboxRow& row) -> absl::Status {
     Request request;
@@ -47,7 +50,9 @@ OutboxRelay::Deliverer UnaryDeliverer(std::shared_ptr<Stub> stub,
     grpc::ClientContext ctx;
     PrepareServiceCall(ctx, api_key, row.trace_request_id, timeout);
     Response response;
-    return FromGrpcStatus(((*stub).*method)(&ctx, request, &response));
+    absl::Status status = FromGrpcStatus(((*stub).*method)(&ctx, request, &response));
+    if (status.ok() && after) status = after(request, response);
+    return status;
   };
 }
 

@@ -1,0 +1,25 @@
+#include "services/messages/deliverers.h"
+
+#include "common/client.h"
+#include "qai/orchestrator/v1/orchestrator.grpc.pb.h"
+
+namespace qai::messages {
+
+std::map<std::string, common::OutboxRelay::Deliverer> MakeDeliverers(const std::string& orchestrator_addr,
+                                                                     const std::string& api_key, MessageStore* store) {
+  using orchestrator::v1::AgentOrchestrator;
+  auto orchestrator =
+      std::shared_ptr<AgentOrchestrator::Stub>(AgentOrchestrator::NewStub(common::MakeChannel(orchestrator_addr)));
+  std::map<std::string, common::OutboxRelay::Deliverer> out;
+  out[kTopicStartRun] = common::UnaryDeliverer(
+      orchestrator, &AgentOrchestrator::Stub::StartRun, api_key,
+      // StartRun is idempotent on the message id; the row id makes the request id stable too.
+      [](const common::OutboxRow& row, orchestrator::v1::StartRunRequest& req) { req.set_request_id(row.id); },
+      [store](const orchestrator::v1::StartRunRequest& req, const orchestrator::v1::Run& run) -> absl::Status {
+        if (run.id().empty()) return absl::OkStatus();
+        return store->SetRunId(req.message_id(), run.id());
+      });
+  return out;
+}
+
+}  // namespace qai::messages

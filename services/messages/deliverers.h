@@ -1,0 +1,18 @@
+#pragma once
+// The messages outbox's topics and how each is delivered: StartRun to the orchestrator, as a
+// SERVICE principal, with the outbox row id as request id.
+
+#include <map>
+#include <string>
+
+#include "common/outbox.h"
+#include "services/messages/store.h"
+
+namespace qai::messages {
+
+// MakeDeliverers: one deliverer per topic the messages store writes. When the orchestrator
+// names the run a message started, it is recorded on the message.
+std::map<std::string, common::OutboxRelay::Deliverer> MakeDeliverers(const std::string& orchestrator_addr,
+                                                                     const std::string& api_key, MessageStore* store);
+
+}  // namespace qai::messages

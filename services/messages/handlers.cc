@@ -1,0 +1,236 @@
+#include "services/messages/handlers.h"
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/ids.h"
+#include "common/strings.h"
+#include "common/validation.h"
+#include "qai/orchestrator/v1/orchestrator.pb.h"
+
+namespace qai::messages {
+namespace {
+
+using common::CallContext;
+using common::FieldViolations;
+
+void SetTime(absl::Time t, google::protobuf::Timestamp* out) {
+  const int64_t us = absl::ToUnixMicros(t);
+  out->set_seconds(us / 1000000);
+  out->set_nanos(static_cast<int32_t>(us % 1000000) * 1000);
+}
+
+absl::Status RequireService(const CallContext& call, std::string_view method) {
+  if (call.principal.role == common::Role::kService) return absl::OkStatus();
+  return absl::PermissionDeniedError(absl::StrCat(common::ToAbsl(method), " is for services only"));
+}
+
+// Visible: whether the caller may read a message of a project owned by `owner`.
+bool Visible(const CallContext& call, const std::string& owner) {
+  return call.principal.role != common::Role::kUser || call.principal.id == owner;
+}
+
+// SafePath: a relative path inside the workspace: no leading '/', no '..' or empty segments.
+bool SafePath(std::string_view path) {
+  if (path.empty() || path.front() == '/' || absl::StrContains(common::ToAbsl(path), '\\')) return false;
+  for (absl::string_view part : absl::StrSplit(common::ToAbsl(path), '/')) {
+    if (part.empty() || part == "." || part == "..") return false;
+  }
+  return true;
+}
+
+void CheckFragment(FieldViolations& bad, const pb::Fragment& f) {
+  common::CheckText(bad, "fragment.title", f.title(), 0, kMaxTitleChars);
+  common::CheckText(bad, "fragment.summary", f.summary(), 0, kMaxSummaryChars);
+  common::CheckText(bad, "fragment.sandbox_url", f.sandbox_url(), 0, kMaxUrlChars);
+  if (!f.sandbox_url().empty() && !absl::StartsWith(f.sandbox_url(), "http://") &&
+      !absl::StartsWith(f.sandbox_url(), "https://")) {
+    bad.Add("fragment.sandbox_url", "must be an http or https URL");
+  }
+  if (f.files_size() > static_cast<int>(kMaxFiles)) {
+    bad.Add("fragment.files", absl::StrCat("has more than ", kMaxFiles, " files"));
+    return;
+  }
+  size_t bytes = 0;
+  for (const auto& [path, content] : f.files()) {
+    bytes += content.size();
+    const long path_chars = common::Utf8Length(path);
+    if (path_chars < 0 || path_chars > static_cast<long>(kMaxPathChars) || !SafePath(path) ||
+        path.find('\0') != std::string::npos) {
+      bad.Add("fragment.files", "holds a path that is not a relative path of at most 512 characters without '..'");
+    } else {
+      // File contents are stored as JSON text, which holds valid UTF-8 without NUL.
+      common::CheckText(bad, absl::StrCat("fragment.files[", path, "]"), content, 0, kMaxFilesBytes);
+    }
+  }
+  if (bytes > kMaxFilesBytes) bad.Add("fragment.files", "are larger than 3 MiB in all");
+}
+
+}  // namespace
+
+void ToProto(const MessageRecord& r, pb::Message& out) {
+  out.set_id(r.id);
+  out.set_project_id(r.project_id);
+  out.set_content(r.content);
+  out.set_role(static_cast<pb::Message::Role>(r.role));
+  out.set_type(static_cast<pb::Message::Type>(r.type));
+  out.set_run_id(r.run_id);
+  out.set_author(r.author);
+  SetTime(r.create_time, out.mutable_create_time());
+  SetTime(r.update_time, out.mutable_update_time());
+  if (r.fragment) {
+    pb::Fragment* f = out.mutable_fragment();
+    f->set_id(r.fragment->id);
+    f->set_message_id(r.fragment->message_id);
+    f->set_sandbox_url(r.fragment->sandbox_url);
+    f->set_title(r.fragment->title);
+    f->mutable_files()->insert(r.fragment->files.begin(), r.fragment->files.end());
+    f->set_summary(r.fragment->summary);
+    SetTime(r.fragment->create_time, f->mutable_create_time());
+    SetTime(r.fragment->update_time, f->mutable_update_time());
+  }
+}
+
+absl::Status MessageHandlers::CreateMessage(const CallContext& call, const pb::CreateMessageRequest& req,
+                                            pb::Message& resp) {
+  FieldViolations bad;
+  common::CheckUuid(bad, "project_id", req.project_id(), /*required=*/true);
+  common::CheckText(bad, "content", req.content(), 1, kMaxPromptChars);
+  common::CheckUuid(bad, "request_id", req.request_id(), /*required=*/false);
+  if (absl::Status s = bad.ToStatus(); !s.ok()) return s;
+
+  // Nothing is written unless ProjectService vouches for the project and the caller.
+  absl::StatusOr<std::string> owner = projects_->ProjectOwner(call, req.project_id());
+  if (!owner.ok()) return owner.status();
+
+  CreateParams params{.principal = call.principal.id,
+                      .request_id = req.request_id(),
+                      .id = common::NewUuid(),
+                      .project_id = req.project_id(),
+                      .owner = *owner,
+                      // A service relays someone's prompt: the project's owner wrote it.
+                      .author = call.principal.role == common::Role::kService ? *owner : call.principal.id,
+                      .content = req.content()};
+  orchestrator::v1::StartRunRequest start;
+  start.set_project_id(params.project_id);
+  start.set_message_id(params.id);
+  start.set_prompt(params.content);
+  params.start_run_payload = start.SerializeAsString();
+
+  absl::StatusOr<MessageRecord> created = store_->Create(params);
+  if (!created.ok()) return created.status();
+  outbox_written_();
+  ToProto(*created, resp);
+  return absl::OkStatus();
+}
+
+absl::Status MessageHandlers::ListMessages(const CallContext& call, const pb::ListMessagesRequest& req,
+                                           pb::ListMessagesResponse& resp) {
+  FieldViolations bad;
+  common::CheckUuid(bad, "project_id", req.project_id(), /*required=*/true);
+  if (absl::Status s = bad.ToStatus(); !s.ok()) return s;
+  absl::StatusOr<int> page_size = common::NormalizePageSize(req.page_size());
+  if (!page_size.ok()) return page_size.status();
+  const std::string scope = absl::StrCat("messages/project:", req.project_id());
+  ListParams params{.project_id = req.project_id(), .limit = *page_size + 1};
+  if (!req.page_token().empty()) {
+    absl::StatusOr<std::string> cursor = tokens_->Decode(req.page_token(), scope);
+    if (!cursor.ok()) return cursor.status();
+    std::pair<std::string, std::string> parts = absl::StrSplit(*cursor, absl::MaxSplits('/', 1));
+    int64_t us = 0;
+    if (!absl::SimpleAtoi(parts.first, &us) || !common::IsUuid(parts.second)) {
+      return common::InvalidField("page_token", "is not a token this list returned");
+    }
+    params.after.emplace(us, parts.second);
+  }
+  if (absl::StatusOr<std::string> owner = projects_->ProjectOwner(call, req.project_id()); !owner.ok()) {
+    return owner.status();
+  }
+  absl::StatusOr<std::vector<MessageRecord>> rows = store_->List(params);
+  if (!rows.ok()) return rows.status();
+  size_t bytes = 0;
+  const MessageRecord* last = nullptr;
+  for (const MessageRecord& r : *rows) {
+    if (resp.messages_size() == *page_size) break;
+    pb::Message m;
+    ToProto(r, m);
+    bytes += m.ByteSizeLong();
+    if (resp.messages_size() > 0 && bytes > kMaxPageBytes) break;
+    *resp.add_messages() = std::move(m);
+    last = &r;
+  }
+  if (last != nullptr && resp.messages_size() < static_cast<int>(rows->size())) {
+    resp.set_next_page_token(
+        tokens_->Encode(scope, absl::StrCat(absl::ToUnixMicros(last->create_time), "/", last->id)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status MessageHandlers::GetMessage(const CallContext& call, const pb::GetMessageRequest& req,
+                                         pb::Message& resp) {
+  FieldViolations bad;
+  common::CheckUuid(bad, "id", req.id(), /*required=*/true);
+  if (absl::Status s = bad.ToStatus(); !s.ok()) return s;
+  absl::StatusOr<MessageRecord> found = store_->Get(req.id());
+  if (!found.ok()) return found.status();
+  if (!Visible(call, found->owner)) return absl::NotFoundError(absl::StrCat("message ", req.id(), " not found"));
+  ToProto(*found, resp);
+  return absl::OkStatus();
+}
+
+absl::Status MessageHandlers::RecordAgentResult(const CallContext& call, const pb::RecordAgentResultRequest& req,
+                                                pb::Message& resp) {
+  if (absl::Status s = RequireService(call, "RecordAgentResult"); !s.ok()) return s;
+  FieldViolations bad;
+  common::CheckUuid(bad, "run_id", req.run_id(), /*required=*/true);
+  common::CheckUuid(bad, "project_id", req.project_id(), /*required=*/true);
+  common::CheckText(bad, "content", req.content(), 1, kMaxResultChars);
+  if (req.type() != pb::Message::TYPE_RESULT && req.type() != pb::Message::TYPE_ERROR) {
+    bad.Add("type", "must be TYPE_RESULT or TYPE_ERROR");
+  }
+  if (req.has_fragment()) {
+    if (req.type() == pb::Message::TYPE_ERROR) bad.Add("fragment", "is only for TYPE_RESULT");
+    CheckFragment(bad, req.fragment());
+  }
+  if (absl::Status s = bad.ToStatus(); !s.ok()) return s;
+
+  // The run was started by a message of this project, which names the owner; a project
+  // without messages is asked about.
+  absl::StatusOr<std::optional<std::string>> owner = store_->ProjectOwner(req.project_id());
+  if (!owner.ok()) return owner.status();
+  if (!owner->has_value()) {
+    absl::StatusOr<std::string> asked = projects_->ProjectOwner(call, req.project_id());
+    if (!asked.ok()) return asked.status();
+    *owner = *asked;
+  }
+  ResultParams params{.id = common::NewUuid(),
+                      .run_id = req.run_id(),
+                      .project_id = req.project_id(),
+                      .owner = **owner,
+                      .content = req.content(),
+                      .type = req.type()};
+  if (req.has_fragment()) {
+    const pb::Fragment& f = req.fragment();
+    params.fragment = FragmentRecord{.id = common::NewUuid(),
+                                     .sandbox_url = f.sandbox_url(),
+                                     .title = f.title(),
+                                     .files = {f.files().begin(), f.files().end()},
+                                     .summary = f.summary()};
+  }
+  absl::StatusOr<MessageRecord> recorded = store_->RecordResult(params);
+  if (!recorded.ok()) return recorded.status();
+  ToProto(*recorded, resp);
+  return absl::OkStatus();
+}
+
+absl::Status MessageHandlers::PurgeProjectMessages(const CallContext& call,
+                                                   const pb::PurgeProjectMessagesRequest& req) {
+  if (absl::Status s = RequireService(call, "PurgeProjectMessages"); !s.ok()) return s;
+  FieldViolations bad;
+  common::CheckUuid(bad, "project_id", req.project_id(), /*required=*/true);
+  if (absl::Status s = bad.ToStatus(); !s.ok()) return s;
+  return store_->Purge(req.project_id());
+}
+
+}  // namespace qai::messages

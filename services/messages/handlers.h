@@ -1,0 +1,58 @@
+#pragma once
+// MessageHandlers: MessageService's calls, proto in and proto out. They validate requests
+// (naming every bad field), check who may see what (ProjectService decides for projects,
+// SERVICE principals alone may record results and purge), and translate between protos and
+// the store's records. No SQL here; no gRPC plumbing either (see service.h).
+
+#include <functional>
+
+#include "absl/status/status.h"
+#include "common/page_token.h"
+#include "common/rpc.h"
+#include "qai/messages/v1/messages.pb.h"
+#include "services/messages/projects_client.h"
+#include "services/messages/store.h"
+
+namespace qai::messages {
+
+namespace pb = ::qai::messages::v1;
+
+class MessageHandlers {
+ public:
+  // outbox_written is called after a committed change queued outbox rows (to wake the relay).
+  MessageHandlers(MessageStore* store, const ProjectsClient* projects, const common::PageTokenCodec* tokens,
+                  std::function<void()> outbox_written)
+      : store_(store), projects_(projects), tokens_(tokens), outbox_written_(std::move(outbox_written)) {}
+
+  absl::Status CreateMessage(const common::CallContext& call, const pb::CreateMessageRequest& req, pb::Message& resp);
+  absl::Status ListMessages(const common::CallContext& call, const pb::ListMessagesRequest& req,
+                            pb::ListMessagesResponse& resp);
+  absl::Status GetMessage(const common::CallContext& call, const pb::GetMessageRequest& req, pb::Message& resp);
+  absl::Status RecordAgentResult(const common::CallContext& call, const pb::RecordAgentResultRequest& req,
+                                 pb::Message& resp);
+  absl::Status PurgeProjectMessages(const common::CallContext& call, const pb::PurgeProjectMessagesRequest& req);
+
+ private:
+  MessageStore* const store_;
+  const ProjectsClient* const projects_;
+  const common::PageTokenCodec* const tokens_;
+  const std::function<void()> outbox_written_;
+};
+
+// ToProto: a record as the API shows it.
+void ToProto(const MessageRecord& record, pb::Message& out);
+
+// Limits. A prompt is API.md's; the rest keep one result within the 4 MiB a server accepts.
+inline constexpr size_t kMaxPromptChars = 10000;
+inline constexpr size_t kMaxResultChars = 100000;
+inline constexpr size_t kMaxTitleChars = 200;
+inline constexpr size_t kMaxSummaryChars = 20000;
+inline constexpr size_t kMaxUrlChars = 2048;
+inline constexpr size_t kMaxFiles = 1000;
+inline constexpr size_t kMaxPathChars = 512;
+inline constexpr size_t kMaxFilesBytes = 3 << 20;
+// A page of ListMessages stops growing past this many bytes (at least one message is sent),
+// so big fragments cannot add up to a response no client accepts.
+inline constexpr size_t kMaxPageBytes = 3 << 20;
+
+}  // namespace qai::messages

@@ -1,0 +1,47 @@
+// qai-messages: the MessageService server. See README.md for its configuration.
+
+#include "common/client.h"
+#include "common/log.h"
+#include "common/outbox.h"
+#include "common/page_token.h"
+#include "common/server.h"
+#include "common/service_main.h"
+#include "services/messages/deliverers.h"
+#include "services/messages/handlers.h"
+#include "services/messages/projects_client.h"
+#include "services/messages/service.h"
+#include "services/messages/store.h"
+
+int main(int argc, char** argv) {
+  using namespace qai;
+  common::BlockShutdownSignals();
+  auto base = common::ServiceBase::Init(
+      "messages", argc, argv,
+      {{.name = "projects-addr", .default_value = "localhost:50051", .help = "ProjectService target"},
+       {.name = "orchestrator-addr", .default_value = "localhost:50053", .help = "AgentOrchestrator target"}});
+  if (!base.ok()) return common::ExitCodeFor(base.status());
+  const common::Config& config = (*base)->config();
+
+  messages::MessageStore store((*base)->db());
+  common::OutboxRelay relay((*base)->db(), {.table = messages::kOutboxTable},
+                            messages::MakeDeliverers(config.Get("orchestrator-addr"), config.Get("api-key"), &store));
+  messages::ProjectsClient projects(common::MakeChannel(config.Get("projects-addr")), config.Get("api-key"));
+  common::PageTokenCodec tokens(config.Get("jwt-secret"));
+  messages::MessageHandlers handlers(&store, &projects, &tokens, [&relay] { relay.Wake(); });
+  messages::MessageServiceImpl service(&handlers, (*base)->rpc_env("qai.messages.v1.MessageService"));
+
+  auto server = common::Server::Start({.listen_addr = config.Get("listen-addr"),
+                                       .services = {&service},
+                                       .health_names = {"qai.messages.v1.MessageService"},
+                                       .db = (*base)->db(),
+                                       .drain_timeout = config.GetDuration("drain-timeout")});
+  if (!server.ok()) return common::ExitCodeFor(server.status());
+  relay.Start();
+
+  common::WaitForShutdownSignal();
+  (*server)->Shutdown();
+  relay.Stop();
+  (*base)->executor()->Shutdown();
+  common::Log(common::LogLevel::kInfo, "bye");
+  return 0;
+}

@@ -1,0 +1,44 @@
+#include "services/messages/projects_client.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "common/client.h"
+#include "common/log.h"
+#include "common/status.h"
+
+namespace qai::messages {
+
+ProjectsClient::ProjectsClient(std::shared_ptr<grpc::Channel> channel, std::string api_key, absl::Duration timeout)
+    : stub_(projects::v1::ProjectService::NewStub(std::move(channel))), api_key_(std::move(api_key)),
+      timeout_(timeout) {}
+
+absl::StatusOr<std::string> ProjectsClient::ProjectOwner(const common::CallContext& call,
+                                                         const std::string& project_id) const {
+  grpc::ClientContext ctx;
+  const bool as_caller = call.principal.role != common::Role::kService && !call.authorization.empty();
+  // The downstream call gets no more time than the caller has left.
+  const absl::Duration timeout = std::min(timeout_, call.deadline - absl::Now());
+  common::PrepareServiceCall(ctx, as_caller ? "" : api_key_, call.request_id, timeout);
+  if (as_caller) ctx.AddMetadata("authorization", call.authorization);
+  projects::v1::GetProjectRequest req;
+  req.set_id(project_id);
+  projects::v1::Project project;
+  const grpc::Status status = stub_->GetProject(&ctx, req, &project);
+  if (status.ok()) return project.owner();
+  switch (status.error_code()) {
+    case grpc::StatusCode::NOT_FOUND:
+      return absl::NotFoundError(absl::StrCat("project ", project_id, " not found"));
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      if (absl::Now() >= call.deadline) return absl::DeadlineExceededError("deadline passed while checking the project");
+      [[fallthrough]];
+    default:
+      // Anything else is ProjectService's trouble (or a key it does not accept), not the caller's.
+      common::Log(common::LogLevel::kWarn, "projects service call failed",
+                  {{"code", status.error_code()}, {"error", status.error_message()}});
+      return common::WithRetryDelay(absl::UnavailableError("projects service unavailable; retry"),
+                                    absl::Milliseconds(500));
+  }
+}
+
+}  // namespace qai::messages

@@ -1,0 +1,254 @@
+#include "services/messages/store.h"
+
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "common/outbox.h"
+#include "common/status.h"
+#include "common/strings.h"
+
+namespace qai::messages {
+namespace {
+
+using common::DbConnection;
+using soci::into;
+using soci::use;
+
+// A message with its fragment (if any), in ReadMessage's order.
+constexpr char kSelectMessage[] =
+    "SELECT m.id::text, m.project_id::text, m.owner, m.author, m.content, m.role::int, m.type::int,"
+    " COALESCE(m.run_id::text, ''), (EXTRACT(EPOCH FROM m.create_time) * 1000000)::bigint,"
+    " (EXTRACT(EPOCH FROM m.update_time) * 1000000)::bigint,"
+    " COALESCE(f.id::text, ''), COALESCE(f.sandbox_url, ''), COALESCE(f.title, ''),"
+    " COALESCE(f.files::text, '{}'), COALESCE(f.summary, ''),"
+    " COALESCE((EXTRACT(EPOCH FROM f.create_time) * 1000000)::bigint, 0),"
+    " COALESCE((EXTRACT(EPOCH FROM f.update_time) * 1000000)::bigint, 0)"
+    " FROM messages.messages m LEFT JOIN messages.fragments f ON f.message_id = m.id ";
+
+// A µs count as a timestamptz, exactly.
+#define MICROS_TO_TS(param) "(timestamptz 'epoch' + " param " * interval '1 microsecond')"
+
+absl::StatusOr<MessageRecord> ReadMessage(const soci::row& r) {
+  MessageRecord m;
+  m.id = r.get<std::string>(0);
+  m.project_id = r.get<std::string>(1);
+  m.owner = r.get<std::string>(2);
+  m.author = r.get<std::string>(3);
+  m.content = r.get<std::string>(4);
+  m.role = r.get<int>(5);
+  m.type = r.get<int>(6);
+  m.run_id = r.get<std::string>(7);
+  m.create_time = absl::FromUnixMicros(r.get<long long>(8));
+  m.update_time = absl::FromUnixMicros(r.get<long long>(9));
+  if (std::string fragment_id = r.get<std::string>(10); !fragment_id.empty()) {
+    FragmentRecord f;
+    f.id = std::move(fragment_id);
+    f.message_id = m.id;
+    f.sandbox_url = r.get<std::string>(11);
+    f.title = r.get<std::string>(12);
+    nlohmann::json files = nlohmann::json::parse(r.get<std::string>(13), nullptr, /*allow_exceptions=*/false);
+    if (!files.is_object()) return absl::InternalError("a fragment's files are not a JSON object");
+    for (auto& [path, content] : files.items()) {
+      if (!content.is_string()) return absl::InternalError("a fragment file is not a string");
+      f.files.emplace(path, content.get<std::string>());
+    }
+    f.summary = r.get<std::string>(14);
+    f.create_time = absl::FromUnixMicros(r.get<long long>(15));
+    f.update_time = absl::FromUnixMicros(r.get<long long>(16));
+    m.fragment = std::move(f);
+  }
+  return m;
+}
+
+// SelectOne: the message `where` (bound to `value`) finds, or nullopt.
+absl::StatusOr<std::optional<MessageRecord>> SelectOne(DbConnection& conn, const char* where,
+                                                       const std::string& value) {
+  soci::rowset<soci::row> rows = (conn.session().prepare << absl::StrCat(kSelectMessage, where), use(value));
+  for (const soci::row& r : rows) {
+    absl::StatusOr<MessageRecord> m = ReadMessage(r);
+    if (!m.ok()) return m.status();
+    return std::optional<MessageRecord>(*std::move(m));
+  }
+  return std::optional<MessageRecord>();
+}
+
+absl::Status NotFound(const std::string& what) { return absl::NotFoundError(absl::StrCat(what, " not found")); }
+
+// LockProject: serialises this transaction's writes for a project against its purge (shared
+// for writers, exclusive for the purge), then refuses a purged project.
+absl::Status LockProject(DbConnection& conn, const std::string& project_id, bool exclusive) {
+  int locked = 0;
+  conn.session() << (exclusive ? "SELECT 1 FROM pg_advisory_xact_lock(hashtextextended(:p, 7))"
+                               : "SELECT 1 FROM pg_advisory_xact_lock_shared(hashtextextended(:p, 7))"),
+      into(locked), use(project_id);
+  if (exclusive) return absl::OkStatus();
+  int purged = 0;
+  conn.session() << "SELECT count(*) FROM messages.purged_projects WHERE project_id = CAST(:p AS uuid)",
+      into(purged), use(project_id);
+  return purged > 0 ? NotFound(absl::StrCat("project ", project_id)) : absl::OkStatus();
+}
+
+std::string FilesJson(const std::map<std::string, std::string>& files) {
+  nlohmann::json out = nlohmann::json::object();
+  for (const auto& [path, content] : files) out[path] = content;
+  // Handlers accept only valid UTF-8 without NUL, which jsonb stores as is.
+  return out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+}  // namespace
+
+absl::StatusOr<MessageRecord> MessageStore::Create(const CreateParams& params) {
+  std::optional<MessageRecord> out;
+  absl::Status s = db_->Transaction([&](DbConnection& conn) -> absl::Status {
+    out.reset();
+    if (absl::Status locked = LockProject(conn, params.project_id, false); !locked.ok()) return locked;
+    if (!params.request_id.empty()) {
+      conn.session() << "INSERT INTO messages.idempotency (principal, request_id, method, resource_id)"
+                        " VALUES (:p, CAST(:r AS uuid), 'CreateMessage', CAST(:m AS uuid)) ON CONFLICT DO NOTHING",
+          use(params.principal), use(params.request_id), use(params.id);
+      std::string method, resource;
+      conn.session() << "SELECT method, resource_id::text FROM messages.idempotency"
+                        " WHERE principal = :p AND request_id = CAST(:r AS uuid)",
+          into(method), into(resource), use(params.principal), use(params.request_id);
+      if (method != "CreateMessage") {
+        return common::InvalidField("request_id", absl::StrCat("was already used for a different call (",
+                                                               common::ToAbsl(method), ")"));
+      }
+      if (resource != params.id) {  // a repeat: the first request's message
+        absl::StatusOr<std::optional<MessageRecord>> first = SelectOne(conn, "WHERE m.id = CAST(:id AS uuid)", resource);
+        if (!first.ok()) return first.status();
+        if (!first->has_value()) return absl::NotFoundError("the message this request created was purged");
+        out = std::move(**first);
+        return absl::OkStatus();
+      }
+    }
+    conn.session() << "INSERT INTO messages.messages (id, project_id, owner, author, content, role, type)"
+                      " VALUES (CAST(:id AS uuid), CAST(:p AS uuid), :o, :a, :c, :role, :type)",
+        use(params.id), use(params.project_id), use(params.owner), use(params.author), use(params.content),
+        use(kRoleUser), use(kTypeResult);
+    // Keyed by project: a project's runs are requested in the order its prompts arrived.
+    absl::StatusOr<std::string> queued =
+        common::EnqueueOutbox(conn, kOutboxTable, {kTopicStartRun, params.start_run_payload, params.project_id});
+    if (!queued.ok()) return queued.status();
+    absl::StatusOr<std::optional<MessageRecord>> created = SelectOne(conn, "WHERE m.id = CAST(:id AS uuid)", params.id);
+    if (!created.ok()) return created.status();
+    out = std::move(**created);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return *std::move(out);
+}
+
+absl::StatusOr<MessageRecord> MessageStore::Get(const std::string& id) {
+  std::optional<MessageRecord> out;
+  absl::Status s = db_->Run([&](DbConnection& conn) -> absl::Status {
+    absl::StatusOr<std::optional<MessageRecord>> found = SelectOne(conn, "WHERE m.id = CAST(:id AS uuid)", id);
+    if (!found.ok()) return found.status();
+    out = std::move(*found);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  if (!out) return NotFound(absl::StrCat("message ", id));
+  return *std::move(out);
+}
+
+absl::StatusOr<std::vector<MessageRecord>> MessageStore::List(const ListParams& params) {
+  std::vector<MessageRecord> out;
+  absl::Status s = db_->Run([&](DbConnection& conn) -> absl::Status {
+    out.clear();
+    // The first page starts below every real row.
+    long long after_us = params.after ? params.after->first : 0;  // 1970: before every message
+    std::string after_id = params.after ? params.after->second : "00000000-0000-0000-0000-000000000000";
+    soci::rowset<soci::row> rows =
+        (conn.session().prepare << absl::StrCat(kSelectMessage,
+                                                "WHERE m.project_id = CAST(:p AS uuid)"
+                                                " AND (m.create_time, m.id) > (" MICROS_TO_TS(":us")
+                                                ", CAST(:aid AS uuid))"
+                                                " ORDER BY m.project_id, m.create_time, m.id LIMIT :n"),
+         use(params.project_id), use(after_us), use(after_id), use(params.limit));
+    for (const soci::row& r : rows) {
+      absl::StatusOr<MessageRecord> m = ReadMessage(r);
+      if (!m.ok()) return m.status();
+      out.push_back(*std::move(m));
+    }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<MessageRecord> MessageStore::RecordResult(const ResultParams& params) {
+  std::optional<MessageRecord> out;
+  absl::Status s = db_->Transaction([&](DbConnection& conn) -> absl::Status {
+    out.reset();
+    if (absl::Status locked = LockProject(conn, params.project_id, false); !locked.ok()) return locked;
+    // The unique index on (run_id) of ASSISTANT messages makes a repeat (even a concurrent one)
+    // insert nothing.
+    std::string inserted;
+    soci::indicator ind = soci::i_null;
+    conn.session() << "INSERT INTO messages.messages (id, project_id, owner, author, content, role, type, run_id)"
+                      " VALUES (CAST(:id AS uuid), CAST(:p AS uuid), :o, '', :c, :role, :type, CAST(:run AS uuid))"
+                      " ON CONFLICT (run_id) WHERE role = 2 DO NOTHING RETURNING id::text",
+        into(inserted, ind), use(params.id), use(params.project_id), use(params.owner), use(params.content),
+        use(kRoleAssistant), use(params.type), use(params.run_id);
+    if (conn.session().got_data() && ind == soci::i_ok && params.fragment) {
+      const FragmentRecord& f = *params.fragment;
+      std::string files = FilesJson(f.files);
+      conn.session() << "INSERT INTO messages.fragments (id, message_id, sandbox_url, title, files, summary)"
+                        " VALUES (CAST(:id AS uuid), CAST(:m AS uuid), :u, :t, CAST(:f AS jsonb), :s)",
+          use(f.id), use(params.id), use(f.sandbox_url), use(f.title), use(files), use(f.summary);
+    }
+    absl::StatusOr<std::optional<MessageRecord>> result =
+        SelectOne(conn, "WHERE m.run_id = CAST(:run AS uuid) AND m.role = 2", params.run_id);
+    if (!result.ok()) return result.status();
+    if (!result->has_value()) return absl::AbortedError("run result vanished; retry");
+    if ((*result)->project_id != params.project_id) {
+      return common::InvalidField("run_id", "already has a result in another project");
+    }
+    out = std::move(**result);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return *std::move(out);
+}
+
+absl::StatusOr<std::optional<std::string>> MessageStore::ProjectOwner(const std::string& project_id) {
+  std::optional<std::string> owner;
+  absl::Status s = db_->Run([&](DbConnection& conn) -> absl::Status {
+    std::string found;
+    conn.session() << "SELECT owner FROM messages.messages WHERE project_id = CAST(:p AS uuid)"
+                      " ORDER BY project_id, create_time, id LIMIT 1",
+        into(found), use(project_id);
+    owner = conn.session().got_data() ? std::optional<std::string>(found) : std::nullopt;
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return owner;
+}
+
+absl::Status MessageStore::SetRunId(const std::string& message_id, const std::string& run_id) {
+  return db_->Run([&](DbConnection& conn) -> absl::Status {
+    conn.session() << "UPDATE messages.messages SET run_id = CAST(:run AS uuid), update_time = clock_timestamp()"
+                      " WHERE id = CAST(:id AS uuid) AND role = 1 AND run_id IS DISTINCT FROM CAST(:run AS uuid)",
+        use(run_id), use(message_id), use(run_id);
+    return absl::OkStatus();
+  });
+}
+
+absl::Status MessageStore::Purge(const std::string& project_id) {
+  return db_->Transaction([&](DbConnection& conn) -> absl::Status {
+    if (absl::Status locked = LockProject(conn, project_id, true); !locked.ok()) return locked;
+    conn.session() << "INSERT INTO messages.purged_projects (project_id) VALUES (CAST(:p AS uuid))"
+                      " ON CONFLICT DO NOTHING",
+        use(project_id);
+    // Fragments go with their messages (ON DELETE CASCADE).
+    conn.session() << "DELETE FROM messages.messages WHERE project_id = CAST(:p AS uuid)", use(project_id);
+    // Runs not yet requested are not requested any more; the projects service cancels the rest.
+    const std::string topic = kTopicStartRun;
+    conn.session() << "DELETE FROM messages.outbox WHERE ordering_key = :p AND topic = :t AND deliver_time IS NULL",
+        use(project_id), use(topic);
+    return absl::OkStatus();
+  });
+}
+
+}  // namespace qai::messages

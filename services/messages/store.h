@@ -1,0 +1,113 @@
+#pragma once
+// MessageStore: the `messages` schema behind plain structs. SQL lives here and nowhere else.
+//
+// A message is written together with what it announces: a USER message with the outbox row
+// that asks the orchestrator to start its run, in one transaction. Writes for a project take a
+// shared advisory lock on it and purging takes it exclusively, so once a project's messages
+// are purged (and its tombstone written) nothing new is ever stored for it, even by a call that
+// checked the project just before it was deleted.
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/db_pool.h"
+
+namespace qai::messages {
+
+// The numbers of qai.messages.v1.Message.Role and .Type, as the store keeps them.
+inline constexpr int kRoleUser = 1;
+inline constexpr int kRoleAssistant = 2;
+inline constexpr int kTypeResult = 1;
+inline constexpr int kTypeError = 2;
+
+inline constexpr char kOutboxTable[] = "messages.outbox";
+// The outbox topic of the StartRun request a USER message announces.
+inline constexpr char kTopicStartRun[] = "orchestrator.StartRun";
+
+struct FragmentRecord {
+  std::string id;
+  std::string message_id;
+  std::string sandbox_url;
+  std::string title;
+  std::map<std::string, std::string> files;  // path -> content
+  std::string summary;
+  absl::Time create_time;
+  absl::Time update_time;
+};
+
+struct MessageRecord {
+  std::string id;
+  std::string project_id;
+  std::string owner;   // the project's owner
+  std::string author;  // see messages.messages.author
+  std::string content;
+  int role = kRoleUser;
+  int type = kTypeResult;
+  std::string run_id;  // "" until known
+  absl::Time create_time;
+  absl::Time update_time;
+  std::optional<FragmentRecord> fragment;
+};
+
+struct CreateParams {
+  std::string principal;   // who calls: the idempotency scope
+  std::string request_id;  // empty: no idempotency
+  std::string id;          // the new message's id, chosen by the caller (the payload names it)
+  std::string project_id;
+  std::string owner;
+  std::string author;
+  std::string content;
+  // The serialized StartRunRequest the outbox delivers; the store does not look inside it.
+  std::string start_run_payload;
+};
+
+struct ListParams {
+  std::string project_id;
+  int limit = 20;
+  // Keyset cursor: the last message of the previous page (absent on the first page).
+  std::optional<std::pair<int64_t, std::string>> after;  // (create_time µs, id)
+};
+
+struct ResultParams {
+  std::string id;  // the new message's id (ignored when the run already has its result)
+  std::string run_id;
+  std::string project_id;
+  std::string owner;
+  std::string content;
+  int type = kTypeResult;
+  std::optional<FragmentRecord> fragment;  // its id is chosen by the caller
+};
+
+class MessageStore {
+ public:
+  explicit MessageStore(common::DbPool* db) : db_(db) {}
+
+  // Create: the USER message and its StartRun outbox row. A repeated (principal, request_id)
+  // returns the first message; NOT_FOUND when the project's messages were purged.
+  [[nodiscard]] absl::StatusOr<MessageRecord> Create(const CreateParams& params);
+  // Get: one message with its fragment; NOT_FOUND when unknown.
+  [[nodiscard]] absl::StatusOr<MessageRecord> Get(const std::string& id);
+  // List: up to params.limit messages of a project after the cursor, oldest first, with
+  // their fragments.
+  [[nodiscard]] absl::StatusOr<std::vector<MessageRecord>> List(const ListParams& params);
+  // RecordResult: the ASSISTANT message of a run and its fragment; if the run already has one,
+  // that one, unchanged. NOT_FOUND when the project's messages were purged.
+  [[nodiscard]] absl::StatusOr<MessageRecord> RecordResult(const ResultParams& params);
+  // ProjectOwner: the owner recorded on the project's messages, if it has any.
+  [[nodiscard]] absl::StatusOr<std::optional<std::string>> ProjectOwner(const std::string& project_id);
+  // SetRunId: the run a USER message started (once the orchestrator has named it).
+  [[nodiscard]] absl::Status SetRunId(const std::string& message_id, const std::string& run_id);
+  // Purge: removes a project's messages, fragments and undelivered run requests, and keeps a
+  // tombstone so nothing is written for it again. Idempotent.
+  [[nodiscard]] absl::Status Purge(const std::string& project_id);
+
+ private:
+  common::DbPool* const db_;
+};
+
+}  // namespace qai::messages
