@@ -12,7 +12,9 @@ std::shared_ptr<grpc::Channel> RunningService::Channel() const {
 }
 
 absl::StatusOr<RunningService> StartService(const std::string& binary, EnvVars env) {
-  env.emplace_back("QAI_LISTEN_ADDR", "127.0.0.1:0");
+  bool has_listen_addr = false;
+  for (const auto& [name, value] : env) has_listen_addr = has_listen_addr || name == "QAI_LISTEN_ADDR";
+  if (!has_listen_addr) env.emplace_back("QAI_LISTEN_ADDR", "127.0.0.1:0");
   env.emplace_back("QAI_JWT_SECRET", kJwtSecret);
   env.emplace_back("QAI_SERVICE_KEY_SHA256", common::Sha256Hex(kServiceKey));
   env.emplace_back("QAI_API_KEY", kServiceKey);

@@ -23,7 +23,8 @@ struct RunningService {
   std::shared_ptr<grpc::Channel> Channel() const;
 };
 
-// StartService: spawns a service binary (path relative to the build dir) on a free port with
+// StartService: spawns a service binary (path relative to the build dir) on a free port (or
+// the QAI_LISTEN_ADDR given in env) with
 // the test's JWT secret and service key configured, and waits until it listens.
 [[nodiscard]] absl::StatusOr<RunningService> StartService(const std::string& binary, EnvVars env);
 
