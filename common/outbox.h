@@ -12,7 +12,11 @@
 // not allowed...) parks the row instead: next_attempt_time 'infinity', an error logged, and the
 // reason kept in last_error, so an operator can look and requeue it.
 //
-// The outbox table (one per service schema) has the shape of db/migrations/projects/0001.
+// Between passes, at most once per maintenance_interval, the relay prunes delivered rows older
+// than prune_after.
+//
+// The outbox table (one per service schema) has the shape of db/migrations/projects/0001 and
+// the index of 0002 (delivered rows by deliver_time, for pruning).
 
 #include <atomic>
 #include <condition_variable>
@@ -75,6 +79,11 @@ class OutboxRelay {
     absl::Duration linger = absl::Milliseconds(10);
     absl::Duration base_backoff = absl::Milliseconds(200);
     absl::Duration max_backoff = absl::Seconds(60);
+    // How often the relay loop prunes.
+    absl::Duration maintenance_interval = absl::Seconds(30);
+    // Delivered rows are deleted once delivered this long ago, prune_batch rows per statement.
+    absl::Duration prune_after = absl::Hours(24);
+    int prune_batch = 1000;
   };
 
   OutboxRelay(DbPool* db, Options options, std::map<std::string, Deliverer> deliverers);
@@ -89,8 +98,20 @@ class OutboxRelay {
   // RelayOnce: one pass over the due rows; returns how many were delivered.
   [[nodiscard]] absl::StatusOr<int> RelayOnce();
 
+  // PruneOnce: deletes at most prune_batch delivered rows whose deliver_time is older than
+  // prune_after, and returns how many it deleted. Undelivered and parked rows are never
+  // touched. A result of prune_batch means more may be left.
+  [[nodiscard]] absl::StatusOr<int64_t> PruneOnce();
+
+  // MaintainOnce: what the relay loop does every maintenance_interval: prunes until nothing
+  // old is left (or a time budget is spent, so that deliveries do not wait long behind a big
+  // first prune). Returns the first error.
+  [[nodiscard]] absl::Status MaintainOnce();
+
  private:
   void Loop();
+  // PruneBacklog: PruneOnce until a short batch, Stop(), or the time budget; rows deleted.
+  absl::StatusOr<int64_t> PruneBacklog();
 
   DbPool* const db_;
   const Options options_;

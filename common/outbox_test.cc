@@ -560,3 +560,164 @@ TEST(OutboxOrderTest, PermanentFailureParksTheRow) {
 
 }  // namespace
 }  // namespace qai::common
+
+namespace qai::common {
+namespace {
+
+void Exec(DbPool& pool, const std::string& sql) {
+  absl::Status s = pool.Run([&](DbConnection& conn) {
+    conn.session() << sql;
+    return absl::OkStatus();
+  });
+  ASSERT_TRUE(s.ok()) << s << "\n" << sql;
+}
+
+// ExecForId: a statement on one row, `:id` bound to it.
+void ExecForId(DbPool& pool, const std::string& sql, const std::string& id) {
+  absl::Status s = pool.Run([&](DbConnection& conn) {
+    conn.session() << sql, soci::use(id);
+    return absl::OkStatus();
+  });
+  ASSERT_TRUE(s.ok()) << s << "\n" << sql;
+}
+
+// ExecForIdAgo: a statement on one row, `:id` bound to it and `:ago` to an interval such as
+// "2 hours".
+void ExecForIdAgo(DbPool& pool, const std::string& sql, const std::string& id, const std::string& ago) {
+  absl::Status s = pool.Run([&](DbConnection& conn) {
+    conn.session() << sql, soci::use(id, "id"), soci::use(ago, "ago");
+    return absl::OkStatus();
+  });
+  ASSERT_TRUE(s.ok()) << s << "\n" << sql;
+}
+
+// Rows in the outbox of each kind, delivered or created `ago`.
+std::string EnqueueDelivered(DbPool& pool, const std::string& delivered_ago) {
+  const std::string id = Enqueue(pool, "t", "p");
+  ExecForIdAgo(pool,
+               "UPDATE projects.outbox SET attempts = 1, deliver_time = now() - CAST(:ago AS interval)"
+               " WHERE id = CAST(:id AS uuid)",
+               id, delivered_ago);
+  return id;
+}
+
+std::string EnqueueCreated(DbPool& pool, const std::string& created_ago) {
+  const std::string id = Enqueue(pool, "t", "p");
+  ExecForIdAgo(pool,
+               "UPDATE projects.outbox SET create_time = now() - CAST(:ago AS interval) WHERE id = CAST(:id AS uuid)",
+               id, created_ago);
+  return id;
+}
+
+std::string EnqueueParked(DbPool& pool, const std::string& created_ago) {
+  const std::string id = EnqueueCreated(pool, created_ago);
+  ExecForId(pool,
+            "UPDATE projects.outbox SET attempts = 1, last_error = 'refused', next_attempt_time = 'infinity'"
+            " WHERE id = CAST(:id AS uuid)",
+            id);
+  return id;
+}
+
+// IndexScans: the scans PostgreSQL has counted on an index so far (-1: no such index). Called
+// on a pool of one connection, so that the statements being measured ran on the same backend:
+// a backend publishes its counters when idle, at once after pg_stat_force_next_flush().
+int64_t IndexScans(DbPool& pool, const std::string& index) {
+  int64_t scans = -1;
+  EXPECT_TRUE(pool.Run([](DbConnection& conn) {
+                    conn.session() << "SELECT pg_stat_force_next_flush()";
+                    return absl::OkStatus();
+                  }).ok());
+  EXPECT_TRUE(pool.Run([&](DbConnection& conn) {
+                    conn.session() << "SELECT COALESCE((SELECT idx_scan FROM pg_stat_user_indexes"
+                                      " WHERE schemaname = 'projects' AND indexrelname = :name), -1)",
+                        soci::use(index), soci::into(scans);
+                    return absl::OkStatus();
+                  }).ok());
+  return scans;
+}
+
+TEST(OutboxPruneTest, DeletesOnlyOldDeliveredRowsInBatches) {
+  auto pool = NewPool();
+  std::vector<std::string> old_delivered;
+  for (int i = 0; i < 5; ++i) old_delivered.push_back(EnqueueDelivered(*pool, "2 hours"));
+  const std::string recent = EnqueueDelivered(*pool, "10 minutes");
+  const std::string just_delivered = EnqueueDelivered(*pool, "0 seconds");
+  // Undelivered and parked rows stay however old they are.
+  const std::string old_pending = EnqueueCreated(*pool, "3 days");
+  const std::string old_parked = EnqueueParked(*pool, "3 days");
+
+  OutboxRelay relay(pool.get(), {.table = kTable, .prune_after = absl::Hours(1), .prune_batch = 2}, {});
+  EXPECT_EQ(relay.PruneOnce().value(), 2);
+  EXPECT_EQ(relay.PruneOnce().value(), 2);
+  EXPECT_EQ(relay.PruneOnce().value(), 1);
+  EXPECT_EQ(relay.PruneOnce().value(), 0);
+  for (const std::string& id : old_delivered) EXPECT_FALSE(State(*pool, id).exists) << id;
+  EXPECT_TRUE(State(*pool, recent).exists);
+  EXPECT_TRUE(State(*pool, just_delivered).exists);
+  EXPECT_TRUE(State(*pool, old_pending).exists);
+  EXPECT_TRUE(State(*pool, old_parked).exists);
+
+  // A shorter prune_after takes the recent one too, still not the one delivered just now.
+  OutboxRelay eager(pool.get(), {.table = kTable, .prune_after = absl::Minutes(5)}, {});
+  EXPECT_EQ(eager.PruneOnce().value(), 1);
+  EXPECT_FALSE(State(*pool, recent).exists);
+  EXPECT_TRUE(State(*pool, just_delivered).exists);
+  EXPECT_TRUE(State(*pool, old_pending).exists);
+  EXPECT_TRUE(State(*pool, old_parked).exists);
+
+  // A maintenance pass prunes batch after batch until nothing old is left.
+  for (int i = 0; i < 7; ++i) EnqueueDelivered(*pool, "2 hours");
+  ASSERT_TRUE(relay.MaintainOnce().ok());
+  EXPECT_EQ(relay.PruneOnce().value(), 0);
+  int rows = -1;
+  ASSERT_TRUE(pool->Run([&](DbConnection& conn) {
+                    conn.session() << "SELECT count(*)::int FROM projects.outbox", soci::into(rows);
+                    return absl::OkStatus();
+                  }).ok());
+  EXPECT_EQ(rows, 3);  // just_delivered, old_pending, old_parked
+
+  OutboxRelay bad(pool.get(), {.table = "projects.outbox x"}, {});
+  EXPECT_EQ(bad.PruneOnce().status().code(), absl::StatusCode::kInternal);
+}
+
+// Pruning finds old delivered rows through outbox_delivered (migration 0002), not by reading
+// the whole table: a day of delivered rows is far bigger than what a pass deletes.
+TEST(OutboxPruneTest, PruneReadsTheDeliveredRowsIndex) {
+  auto pool = NewPool(/*size=*/1);
+  Exec(*pool,
+       "INSERT INTO projects.outbox (id, topic, payload, attempts, deliver_time)"
+       " SELECT gen_random_uuid(), 't', '\\x00'::bytea, 1, now() - interval '10 minutes'"
+       " FROM generate_series(1, 5000)");
+  EnqueueDelivered(*pool, "2 days");
+  Exec(*pool, "ANALYZE projects.outbox");
+  OutboxRelay relay(pool.get(), {.table = kTable}, {});
+
+  const int64_t delivered_before = IndexScans(*pool, "outbox_delivered");
+  ASSERT_GE(delivered_before, 0) << "no index outbox_delivered";
+  EXPECT_EQ(relay.PruneOnce().value(), 1);
+  EXPECT_GT(IndexScans(*pool, "outbox_delivered"), delivered_before);
+}
+
+// The relay loop itself prunes once per maintenance_interval.
+TEST(OutboxPruneTest, StartedRelayPrunesEveryMaintenanceInterval) {
+  auto pool = NewPool();
+  OutboxRelay relay(pool.get(),
+                    {.table = kTable,
+                     .poll_interval = absl::Milliseconds(20),
+                     .maintenance_interval = absl::Milliseconds(50),
+                     .prune_after = absl::Hours(1)},
+                    {});
+  relay.Start();
+  for (int round = 0; round < 2; ++round) {
+    const std::string old_delivered = EnqueueDelivered(*pool, "2 hours");
+    const std::string recent = EnqueueDelivered(*pool, "1 minute");
+    const absl::Time deadline = absl::Now() + absl::Seconds(5);
+    while (State(*pool, old_delivered).exists && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(10));
+    EXPECT_FALSE(State(*pool, old_delivered).exists) << "round " << round;
+    EXPECT_TRUE(State(*pool, recent).exists) << "round " << round;
+  }
+  relay.Stop();
+}
+
+}  // namespace
+}  // namespace qai::common
