@@ -247,11 +247,58 @@ absl::StatusOr<int64_t> OutboxRelay::PruneBacklog() {
   }
 }
 
+absl::StatusOr<OutboxStats> OutboxRelay::Stats() {
+  if (!IsQualifiedIdentifier(options_.table)) return absl::InternalError("bad outbox table name");
+  OutboxStats stats;
+  absl::Status s = db_->Run([&](DbConnection& conn) -> absl::Status {
+    // `deliver_time IS NULL` is the predicate of the outbox_pending index: the query reads the
+    // undelivered rows only, however many delivered ones wait to be pruned.
+    double oldest_s = 0;
+    conn.session() << absl::StrCat(
+        "SELECT count(*) FILTER (WHERE next_attempt_time <> 'infinity'),"
+        " count(*) FILTER (WHERE next_attempt_time = 'infinity'),"
+        " COALESCE(EXTRACT(EPOCH FROM GREATEST(now() - min(create_time)"
+        "   FILTER (WHERE next_attempt_time <> 'infinity'), interval '0')), 0)::float8"
+        " FROM ", options_.table, " WHERE deliver_time IS NULL"),
+        soci::into(stats.pending), soci::into(stats.parked), soci::into(oldest_s);
+    stats.oldest_pending_age = absl::Seconds(oldest_s);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return stats;
+}
+
 absl::Status OutboxRelay::MaintainOnce() {
+  absl::Status first_error;
   absl::StatusOr<int64_t> pruned = PruneBacklog();
-  if (!pruned.ok()) return pruned.status();
-  if (*pruned > 0) Log(LogLevel::kDebug, "outbox pruned", {{"table", options_.table}, {"rows", *pruned}});
-  return absl::OkStatus();
+  if (!pruned.ok()) {
+    first_error = pruned.status();
+  } else if (*pruned > 0) {
+    Log(LogLevel::kDebug, "outbox pruned", {{"table", options_.table}, {"rows", *pruned}});
+  }
+  absl::StatusOr<OutboxStats> stats = Stats();
+  {
+    std::lock_guard lock(stats_mu_);
+    last_stats_ = stats.ok() ? std::optional<OutboxStats>(*stats) : std::nullopt;
+  }
+  if (!stats.ok()) return first_error.ok() ? stats.status() : first_error;
+  LogBacklog(*stats);
+  return first_error;
+}
+
+void OutboxRelay::LogBacklog(const OutboxStats& stats) const {
+  if (stats.pending == 0 && stats.parked == 0) return;
+  const bool stale = stats.oldest_pending_age > options_.stale_after;
+  Log(stale || stats.parked > 0 ? LogLevel::kWarn : LogLevel::kInfo, "outbox backlog",
+      {{"table", options_.table},
+       {"pending", stats.pending},
+       {"parked", stats.parked},
+       {"oldest_pending_age_s", std::round(absl::ToDoubleSeconds(stats.oldest_pending_age) * 1000) / 1000}});
+}
+
+bool OutboxRelay::Healthy() const {
+  std::lock_guard lock(stats_mu_);
+  return !last_stats_.has_value() || last_stats_->oldest_pending_age <= options_.stale_after;
 }
 
 }  // namespace qai::common

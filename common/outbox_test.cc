@@ -719,5 +719,142 @@ TEST(OutboxPruneTest, StartedRelayPrunesEveryMaintenanceInterval) {
   relay.Stop();
 }
 
+TEST(OutboxStatsTest, CountsPendingParkedAndTheOldestPendingAge) {
+  auto pool = NewPool();
+  OutboxRelay relay(pool.get(), {.table = kTable}, {});
+  absl::StatusOr<OutboxStats> stats = relay.Stats();
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ(stats->pending, 0);
+  EXPECT_EQ(stats->parked, 0);
+  EXPECT_EQ(stats->oldest_pending_age, absl::ZeroDuration());
+
+  Enqueue(*pool, "t", "due now");
+  EnqueueCreated(*pool, "90 seconds");
+  // Waiting for a retry is still pending.
+  const std::string retrying = EnqueueCreated(*pool, "30 seconds");
+  ExecForId(*pool, "UPDATE projects.outbox SET attempts = 3, next_attempt_time = now() + interval '1 hour'"
+                   " WHERE id = CAST(:id AS uuid)", retrying);
+  // Older rows that are parked or delivered count as pending no more.
+  EnqueueParked(*pool, "2 hours");
+  EnqueueParked(*pool, "3 hours");
+  const std::string delivered = EnqueueCreated(*pool, "4 hours");
+  ExecForId(*pool, "UPDATE projects.outbox SET deliver_time = now() WHERE id = CAST(:id AS uuid)", delivered);
+
+  stats = relay.Stats();
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ(stats->pending, 3);
+  EXPECT_EQ(stats->parked, 2);
+  EXPECT_GE(stats->oldest_pending_age, absl::Seconds(90));
+  EXPECT_LT(stats->oldest_pending_age, absl::Seconds(100));
+
+  // Parked rows alone: no pending age.
+  Exec(*pool, "DELETE FROM projects.outbox WHERE next_attempt_time <> 'infinity'");
+  stats = relay.Stats();
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ(stats->pending, 0);
+  EXPECT_EQ(stats->parked, 2);
+  EXPECT_EQ(stats->oldest_pending_age, absl::ZeroDuration());
+}
+
+// Stats reads the undelivered rows through outbox_pending, not the whole table: a day of
+// delivered rows is far bigger than the backlog.
+TEST(OutboxStatsTest, StatsReadsThePendingRowsIndex) {
+  auto pool = NewPool(/*size=*/1);
+  Exec(*pool,
+       "INSERT INTO projects.outbox (id, topic, payload, attempts, deliver_time)"
+       " SELECT gen_random_uuid(), 't', '\\x00'::bytea, 1, now() - interval '10 minutes'"
+       " FROM generate_series(1, 5000)");
+  for (int i = 0; i < 3; ++i) Enqueue(*pool, "t", "p");
+  Exec(*pool, "ANALYZE projects.outbox");
+  OutboxRelay relay(pool.get(), {.table = kTable}, {});
+
+  const int64_t before = IndexScans(*pool, "outbox_pending");
+  ASSERT_GE(before, 0) << "no index outbox_pending";
+  absl::StatusOr<OutboxStats> stats = relay.Stats();
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ(stats->pending, 3);
+  EXPECT_GT(IndexScans(*pool, "outbox_pending"), before);
+}
+
+TEST(OutboxHealthTest, UnhealthyWhileAPendingRowIsOlderThanStaleAfter) {
+  auto pool = NewPool();
+  Recorder recorder;
+  recorder.result = absl::UnavailableError("receiver down");
+  OutboxRelay relay(pool.get(), {.table = kTable, .stale_after = absl::Minutes(1)}, {{"t", recorder.Deliverer()}});
+  EXPECT_TRUE(relay.Healthy()) << "before the first pass";
+  ASSERT_TRUE(relay.MaintainOnce().ok());
+  EXPECT_TRUE(relay.Healthy()) << "empty";
+
+  // Parked rows are an operator's business, not a backlog: healthy.
+  EnqueueParked(*pool, "1 hour");
+  const std::string young = Enqueue(*pool, "t", "p");
+  ASSERT_TRUE(relay.MaintainOnce().ok());
+  EXPECT_TRUE(relay.Healthy());
+
+  ExecForId(*pool, "UPDATE projects.outbox SET create_time = now() - interval '2 minutes' WHERE id = CAST(:id AS uuid)",
+            young);
+  EXPECT_TRUE(relay.Healthy()) << "changes with the next pass only";
+  ASSERT_TRUE(relay.MaintainOnce().ok());
+  EXPECT_FALSE(relay.Healthy());
+  // Retrying does not make it younger.
+  ASSERT_EQ(relay.RelayOnce().value(), 0);
+  ASSERT_TRUE(relay.MaintainOnce().ok());
+  EXPECT_FALSE(relay.Healthy());
+
+  // Delivered: healthy again.
+  {
+    std::lock_guard lock(recorder.mu);
+    recorder.result = absl::OkStatus();
+  }
+  MakeDue(*pool, young);
+  ASSERT_EQ(relay.RelayOnce().value(), 1);
+  ASSERT_TRUE(relay.MaintainOnce().ok());
+  EXPECT_TRUE(relay.Healthy());
+
+  // Stats that cannot be read do not count as a backlog (the database health reports that).
+  EnqueueCreated(*pool, "10 minutes");
+  ASSERT_TRUE(relay.MaintainOnce().ok());
+  EXPECT_FALSE(relay.Healthy());
+  Exec(*pool, "ALTER TABLE projects.outbox RENAME TO outbox_elsewhere");
+  EXPECT_FALSE(relay.MaintainOnce().ok());
+  EXPECT_TRUE(relay.Healthy());
+}
+
+// The relay loop itself reads the backlog once per maintenance_interval (and prunes).
+TEST(OutboxHealthTest, StartedRelayTracksItsBacklog) {
+  auto pool = NewPool();
+  const std::string old_delivered = EnqueueDelivered(*pool, "2 hours");
+  const std::string stale = EnqueueCreated(*pool, "10 minutes");
+  Recorder recorder;
+  recorder.result = absl::UnavailableError("receiver down");
+  OutboxRelay relay(pool.get(),
+                    {.table = kTable,
+                     .poll_interval = absl::Milliseconds(20),
+                     .base_backoff = absl::Milliseconds(10),
+                     .max_backoff = absl::Milliseconds(20),
+                     .maintenance_interval = absl::Milliseconds(50),
+                     .prune_after = absl::Hours(1),
+                     .stale_after = absl::Minutes(1)},
+                    {{"t", recorder.Deliverer()}});
+  relay.Start();
+  absl::Time deadline = absl::Now() + absl::Seconds(5);
+  while ((relay.Healthy() || State(*pool, old_delivered).exists) && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_FALSE(relay.Healthy());
+  EXPECT_FALSE(State(*pool, old_delivered).exists);
+  EXPECT_GE(recorder.count(), 1u);
+
+  {
+    std::lock_guard lock(recorder.mu);
+    recorder.result = absl::OkStatus();
+  }
+  deadline = absl::Now() + absl::Seconds(5);
+  while (!relay.Healthy() && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(10));
+  relay.Stop();
+  EXPECT_TRUE(relay.Healthy());
+  EXPECT_TRUE(State(*pool, stale).delivered);
+}
+
 }  // namespace
 }  // namespace qai::common
