@@ -365,58 +365,90 @@ TEST(OutboxBackoffTest, GrowsExponentiallyWithinJitterAndIsCapped) {
   EXPECT_LE(BackoffDelay(std::numeric_limits<int>::max(), base, max, rng), absl::Seconds(10));
 }
 
+// Two started relays on one table, rows written before and while they run: every row is
+// delivered exactly once, and rows of one key in the order they were written.
 TEST(OutboxTest, ConcurrentRelaysDeliverEachRowExactlyOnce) {
-  constexpr int kRows = 200;
+  constexpr int kRows = 1000;
+  constexpr int kWrittenBefore = 400;
+  constexpr int kKeys = 10;
   auto pool = NewPool(/*size=*/6);
-  std::set<std::string> ids;
-  ASSERT_TRUE(pool->Transaction([&](DbConnection& conn) -> absl::Status {
-                    for (int i = 0; i < kRows; ++i) {
-                      absl::StatusOr<std::string> id =
-                          EnqueueOutbox(conn, kTable, {.topic = "t", .payload = std::to_string(i)});
-                      if (!id.ok()) return id.status();
-                      ids.insert(*id);
-                    }
-                    return absl::OkStatus();
-                  }).ok());
-  ASSERT_EQ(ids.size(), static_cast<size_t>(kRows));
+  std::mutex ids_mu;
+  std::vector<std::string> ids;  // in the order written
+  std::map<std::string, std::string> key_of;
+  // Every third row has one of kKeys ordering keys; the rest have none.
+  auto write = [&](int first, int count) -> absl::Status {
+    return pool->Transaction([&](DbConnection& conn) -> absl::Status {
+      for (int i = first; i < first + count; ++i) {
+        const std::string key = i % 3 == 0 ? "key-" + std::to_string(i % kKeys) : "";
+        absl::StatusOr<std::string> id =
+            EnqueueOutbox(conn, kTable, {.topic = "t", .payload = std::to_string(i), .ordering_key = key});
+        if (!id.ok()) return id.status();
+        std::lock_guard lock(ids_mu);
+        ids.push_back(*id);
+        key_of[*id] = key;
+      }
+      return absl::OkStatus();
+    });
+  };
+  ASSERT_TRUE(write(0, kWrittenBefore).ok());
 
   std::mutex mu;
   std::map<std::string, int> deliveries;
+  std::vector<std::string> delivery_order;
   std::atomic<int> total{0};
   auto deliver = [&](const OutboxRow& row) {
     {
       std::lock_guard lock(mu);
       ++deliveries[row.id];
+      delivery_order.push_back(row.id);
     }
     total.fetch_add(1);
     std::this_thread::sleep_for(std::chrono::microseconds(200));  // keep the relays overlapping
     return absl::OkStatus();
   };
-  OutboxRelay first(pool.get(), {.table = kTable, .batch_size = 16}, {{"t", deliver}});
-  OutboxRelay second(pool.get(), {.table = kTable, .batch_size = 16}, {{"t", deliver}});
-  std::atomic<int> reported{0};
-  std::atomic<int> errors{0};
-  auto run = [&](OutboxRelay& relay) {
-    const absl::Time deadline = absl::Now() + absl::Seconds(30);
-    while (total.load() < kRows && absl::Now() < deadline) {
-      absl::StatusOr<int> n = relay.RelayOnce();
-      if (n.ok()) {
-        reported.fetch_add(*n);
-      } else {
-        errors.fetch_add(1);
-      }
+  const OutboxRelay::Options options = {.table = kTable, .batch_size = 16, .poll_interval = absl::Milliseconds(20)};
+  OutboxRelay first(pool.get(), options, {{"t", deliver}});
+  OutboxRelay second(pool.get(), options, {{"t", deliver}});
+  first.Start();
+  second.Start();
+  std::thread writer([&] {
+    for (int i = kWrittenBefore; i < kRows; i += 20) {
+      EXPECT_TRUE(write(i, 20).ok());
+      first.Wake();
+      second.Wake();
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
-  };
-  std::thread a([&] { run(first); });
-  std::thread b([&] { run(second); });
-  a.join();
-  b.join();
-  EXPECT_EQ(errors.load(), 0);
+  });
+  writer.join();
+  const absl::Time deadline = absl::Now() + absl::Seconds(60);
+  while (total.load() < kRows && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(10));
+  // Long enough for a second delivery of some row to show up.
+  absl::SleepFor(absl::Milliseconds(300));
+  first.Stop();
+  second.Stop();
+
+  ASSERT_EQ(ids.size(), static_cast<size_t>(kRows));
   EXPECT_EQ(total.load(), kRows);
-  EXPECT_EQ(reported.load(), kRows);
   EXPECT_EQ(deliveries.size(), static_cast<size_t>(kRows));
   for (const std::string& id : ids) EXPECT_EQ(deliveries[id], 1) << id;
-  // Nothing left for anyone.
+  std::map<std::string, std::vector<std::string>> written_by_key, delivered_by_key;
+  for (const std::string& id : ids) {
+    if (!key_of[id].empty()) written_by_key[key_of[id]].push_back(id);
+  }
+  for (const std::string& id : delivery_order) {
+    if (!key_of[id].empty()) delivered_by_key[key_of[id]].push_back(id);
+  }
+  EXPECT_EQ(delivered_by_key, written_by_key);
+  // Every row is marked delivered after its one attempt; nothing is left for anyone.
+  int undelivered = -1, retried = -1;
+  ASSERT_TRUE(pool->Run([&](DbConnection& conn) {
+                    conn.session() << "SELECT count(*) FILTER (WHERE deliver_time IS NULL)::int,"
+                                      " count(*) FILTER (WHERE attempts <> 1)::int FROM projects.outbox",
+                        soci::into(undelivered), soci::into(retried);
+                    return absl::OkStatus();
+                  }).ok());
+  EXPECT_EQ(undelivered, 0);
+  EXPECT_EQ(retried, 0);
   EXPECT_EQ(first.RelayOnce().value(), 0);
   EXPECT_EQ(second.RelayOnce().value(), 0);
 }
@@ -854,6 +886,65 @@ TEST(OutboxHealthTest, StartedRelayTracksItsBacklog) {
   relay.Stop();
   EXPECT_TRUE(relay.Healthy());
   EXPECT_TRUE(State(*pool, stale).delivered);
+}
+
+// A row its receiver keeps refusing with UNAVAILABLE backs off, each wait within the jitter of
+// base * 2^attempt and never beyond max_backoff, while every other row (other keys, no key)
+// is delivered.
+TEST(OutboxTest, PoisonRowBacksOffUpToTheCapWhileOthersAreDelivered) {
+  auto pool = NewPool();
+  const std::string poison = EnqueueKeyed(*pool, "poison", "project-poison");
+  std::set<std::string> others;
+  for (int i = 0; i < 50; ++i) others.insert(EnqueueKeyed(*pool, "t", "project-" + std::to_string(i)));
+  std::mutex mu;
+  std::map<std::string, int> delivered;
+  int poison_calls = 0;
+  const absl::Duration base = absl::Seconds(1);
+  const absl::Duration max = absl::Seconds(8);
+  OutboxRelay relay(pool.get(), {.table = kTable, .batch_size = 16, .base_backoff = base, .max_backoff = max},
+                    {{"poison",
+                      [&](const OutboxRow&) {
+                        std::lock_guard lock(mu);
+                        ++poison_calls;
+                        return absl::UnavailableError("receiver keeps failing");
+                      }},
+                     {"t", [&](const OutboxRow& row) {
+                        std::lock_guard lock(mu);
+                        ++delivered[row.id];
+                        return absl::OkStatus();
+                      }}});
+  constexpr double kTolerance = 0.5;  // seconds between the relay's now() and the check's
+  std::vector<double> waits;
+  int attempts_seen = 0;
+  for (int pass = 0; pass < 60 && (attempts_seen < 8 || delivered.size() < 100); ++pass) {
+    if (pass == 2) {  // rows without a key, written while the poison row is failing
+      for (int i = 0; i < 50; ++i) others.insert(EnqueueKeyed(*pool, "t", ""));
+    }
+    // Time passes: the poison row is due again.
+    MakeDue(*pool, poison);
+    ASSERT_TRUE(relay.RelayOnce().ok());
+    RowState state = State(*pool, poison);
+    ASSERT_FALSE(state.delivered);
+    if (state.attempts == attempts_seen) continue;  // not in this pass's batch
+    ASSERT_EQ(state.attempts, attempts_seen + 1);
+    attempts_seen = state.attempts;
+    const absl::Duration full = std::min(base * std::ldexp(1.0, attempts_seen - 1), max);
+    EXPECT_GE(state.seconds_until_next, absl::ToDoubleSeconds(full / 2) - kTolerance) << "attempt " << attempts_seen;
+    EXPECT_LE(state.seconds_until_next, absl::ToDoubleSeconds(full) + kTolerance) << "attempt " << attempts_seen;
+    EXPECT_LE(state.seconds_until_next, absl::ToDoubleSeconds(max) + kTolerance) << "attempt " << attempts_seen;
+    waits.push_back(state.seconds_until_next);
+  }
+  EXPECT_GE(attempts_seen, 8);
+  ASSERT_GE(waits.size(), 4u);
+  EXPECT_GT(waits[3], waits[0]) << "the wait grows";
+  EXPECT_EQ(poison_calls, attempts_seen);
+  EXPECT_EQ(State(*pool, poison).last_error, "receiver keeps failing");
+  ASSERT_EQ(others.size(), 100u);
+  EXPECT_EQ(delivered.size(), 100u);
+  for (const std::string& id : others) {
+    EXPECT_EQ(delivered[id], 1) << id;
+    EXPECT_TRUE(State(*pool, id).delivered) << id;
+  }
 }
 
 }  // namespace
