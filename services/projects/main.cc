@@ -41,6 +41,9 @@ int main(int argc, char** argv) {
                                        .services = {&service},
                                        .health_names = {"qai.projects.v1.ProjectService"},
                                        .db = (*base)->db(),
+                                       // A backlog shows on its own name; it never takes the
+                                       // replica out of the load balancer.
+                                       .extra_health = {{"outbox", [&relay] { return relay.Healthy(); }}},
                                        .drain_timeout = config.GetDuration("drain-timeout"),
                                        // The largest valid request (a 10,000-character prompt)
                                        // is about 40 KB; nothing bigger needs to be buffered.
