@@ -301,4 +301,13 @@ bool OutboxRelay::Healthy() const {
   return !last_stats_.has_value() || last_stats_->oldest_pending_age <= options_.stale_after;
 }
 
+OutboxRelay::Options OutboxOptionsFrom(const Config& config, std::string table) {
+  OutboxRelay::Options options;
+  options.table = std::move(table);
+  options.max_backoff = config.GetDuration("outbox-max-backoff");
+  options.prune_after = config.GetDuration("outbox-prune-after");
+  options.stale_after = config.GetDuration("outbox-stale-after");
+  return options;
+}
+
 }  // namespace qai::common

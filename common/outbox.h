@@ -16,6 +16,11 @@
 // than prune_after and reads the backlog (Stats): a line "outbox backlog" is logged while rows
 // wait, and Healthy() turns false while one has waited longer than stale_after.
 //
+//   OutboxRelay relay(db, OutboxOptionsFrom(config, "projects.outbox"), deliverers);
+//   relay.Start();
+//   ... handlers call relay.Wake() after committing a row ...
+//   relay.Stop();
+//
 // The outbox table (one per service schema) has the shape of db/migrations/projects/0001 and
 // the index of 0002 (delivered rows by deliver_time, for pruning).
 
@@ -32,6 +37,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/config.h"
 #include "common/db_pool.h"
 #include "common/executor.h"
 
@@ -149,5 +155,10 @@ class OutboxRelay {
   mutable std::mutex stats_mu_;
   std::optional<OutboxStats> last_stats_;  // guarded by stats_mu_
 };
+
+// OutboxOptionsFrom: relay options for `table` from the service configuration
+// (ServiceOptions' outbox-max-backoff, outbox-prune-after, outbox-stale-after); the rest keep
+// their defaults.
+OutboxRelay::Options OutboxOptionsFrom(const Config& config, std::string table);
 
 }  // namespace qai::common

@@ -20,6 +20,7 @@
 #include "absl/time/clock.h"
 #include "common/ids.h"
 #include "common/log.h"
+#include "common/service_main.h"
 #include "tests/support/pg_server.h"
 
 namespace qai::common {
@@ -944,6 +945,49 @@ TEST(OutboxTest, PoisonRowBacksOffUpToTheCapWhileOthersAreDelivered) {
   for (const std::string& id : others) {
     EXPECT_EQ(delivered[id], 1) << id;
     EXPECT_TRUE(State(*pool, id).delivered) << id;
+  }
+}
+
+}  // namespace
+}  // namespace qai::common
+
+namespace qai::common {
+namespace {
+
+absl::StatusOr<Config> ParseServiceArgs(std::vector<std::string> args,
+                                        std::map<std::string, std::string> env = {}) {
+  std::vector<const char*> argv = {"service", "--database-url=host=nowhere"};
+  for (const std::string& a : args) argv.push_back(a.c_str());
+  return Config::Parse(ServiceOptions(), static_cast<int>(argv.size()), argv.data(),
+                       [env = std::move(env)](const std::string& name) -> std::optional<std::string> {
+                         auto it = env.find(name);
+                         if (it == env.end()) return std::nullopt;
+                         return it->second;
+                       });
+}
+
+TEST(OutboxOptionsTest, FromServiceConfiguration) {
+  absl::StatusOr<Config> config = ParseServiceArgs({});
+  ASSERT_TRUE(config.ok()) << config.status();
+  OutboxRelay::Options options = OutboxOptionsFrom(*config, "projects.outbox");
+  EXPECT_EQ(options.table, "projects.outbox");
+  EXPECT_EQ(options.max_backoff, absl::Seconds(60));
+  EXPECT_EQ(options.prune_after, absl::Hours(24));
+  EXPECT_EQ(options.stale_after, absl::Minutes(5));
+  EXPECT_EQ(options.batch_size, OutboxRelay::Options().batch_size) << "the rest keep their defaults";
+
+  config = ParseServiceArgs({"--outbox-max-backoff=5s", "--outbox-prune-after", "2h"},
+                            {{"QAI_OUTBOX_STALE_AFTER", "90s"}});
+  ASSERT_TRUE(config.ok()) << config.status();
+  options = OutboxOptionsFrom(*config, "messages.outbox");
+  EXPECT_EQ(options.table, "messages.outbox");
+  EXPECT_EQ(options.max_backoff, absl::Seconds(5));
+  EXPECT_EQ(options.prune_after, absl::Hours(2));
+  EXPECT_EQ(options.stale_after, absl::Seconds(90));
+
+  for (const char* bad : {"--outbox-max-backoff=soon", "--outbox-prune-after=-1h", "--outbox-stale-after=5"}) {
+    absl::StatusOr<Config> refused = ParseServiceArgs({bad});
+    EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument) << bad;
   }
 }
 

@@ -25,7 +25,7 @@ int main(int argc, char** argv) {
   if (!base.ok()) return common::ExitCodeFor(base.status());
   const common::Config& config = (*base)->config();
 
-  common::OutboxRelay relay((*base)->db(), {.table = projects::kOutboxTable},
+  common::OutboxRelay relay((*base)->db(), common::OutboxOptionsFrom(config, projects::kOutboxTable),
                             projects::MakeDeliverers({config.Get("messages-addr"), config.Get("orchestrator-addr"),
                                                       config.Get("api-key")}));
   auto pipeline = common::PgPipeline::Start(
