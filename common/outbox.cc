@@ -1,5 +1,6 @@
 #include "common/outbox.h"
 
+#include <algorithm>
 #include <cmath>
 #include <latch>
 
@@ -12,6 +13,10 @@
 
 namespace qai::common {
 namespace {
+
+// A maintenance pass prunes for at most this long, so that deliveries do not wait behind the
+// first prune of a table that was never pruned; what is left goes in the next passes.
+constexpr absl::Duration kPruneBudget = absl::Seconds(1);
 
 // Table names come from code, but they are spliced into SQL, so they are checked anyway.
 bool IsQualifiedIdentifier(std::string_view name) {
@@ -76,6 +81,7 @@ void OutboxRelay::Stop() {
 }
 
 void OutboxRelay::Loop() {
+  absl::Time next_maintenance = absl::InfinitePast();
   for (;;) {
     {
       std::lock_guard lock(mu_);
@@ -87,11 +93,21 @@ void OutboxRelay::Loop() {
       Log(LogLevel::kWarn, "outbox relay pass failed",
           {{"table", options_.table}, {"error", std::string(delivered.status().message())}});
     }
+    if (absl::Now() >= next_maintenance) {
+      absl::Status maintained = MaintainOnce();
+      if (!maintained.ok()) {
+        Log(LogLevel::kWarn, "outbox maintenance failed",
+            {{"table", options_.table}, {"error", std::string(maintained.message())}});
+      }
+      next_maintenance = absl::Now() + options_.maintenance_interval;
+    }
     // A full batch means more may be due: go again without sleeping.
     if (delivered.ok() && *delivered >= options_.batch_size) continue;
     std::unique_lock lock(mu_);
     if (cv_.wait_for(lock, absl::ToChronoMilliseconds(options_.linger), [&] { return stop_; })) return;
-    cv_.wait_for(lock, absl::ToChronoMilliseconds(options_.poll_interval), [&] { return stop_ || woken_; });
+    const absl::Duration until_maintenance = std::max(next_maintenance - absl::Now(), absl::ZeroDuration());
+    cv_.wait_for(lock, absl::ToChronoMilliseconds(std::min(options_.poll_interval, until_maintenance)),
+                 [&] { return stop_ || woken_; });
   }
 }
 
@@ -192,6 +208,106 @@ absl::StatusOr<int> OutboxRelay::RelayOnce() {
   });
   if (!s.ok()) return s;
   return delivered;
+}
+
+absl::StatusOr<int64_t> OutboxRelay::PruneOnce() {
+  if (!IsQualifiedIdentifier(options_.table)) return absl::InternalError("bad outbox table name");
+  if (options_.prune_batch < 1) return absl::InternalError("outbox prune_batch must be positive");
+  const int64_t after_us = absl::ToInt64Microseconds(options_.prune_after);
+  int64_t deleted = 0;
+  absl::Status s = db_->Transaction([&](DbConnection& conn) -> absl::Status {
+    // A lost commit only means the rows are deleted by the next pass.
+    conn.session() << "SET LOCAL synchronous_commit = off";
+    // `deliver_time < ...` also excludes undelivered and parked rows (deliver_time NULL), and
+    // lets the subquery read the delivered rows' index (0002). SKIP LOCKED: relays of other
+    // replicas pruning at the same moment take other rows instead of waiting for these.
+    soci::statement statement = (conn.session().prepare << absl::StrCat(
+        "DELETE FROM ", options_.table, " WHERE id IN (SELECT id FROM ", options_.table,
+        " WHERE deliver_time < now() - :us * interval '1 microsecond'"
+        " LIMIT :n FOR UPDATE SKIP LOCKED)"),
+        soci::use(after_us), soci::use(options_.prune_batch));
+    statement.execute(true);
+    deleted = statement.get_affected_rows();
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return deleted;
+}
+
+absl::StatusOr<int64_t> OutboxRelay::PruneBacklog() {
+  const absl::Time until = absl::Now() + kPruneBudget;
+  int64_t total = 0;
+  for (;;) {
+    absl::StatusOr<int64_t> deleted = PruneOnce();
+    if (!deleted.ok()) return deleted.status();
+    total += *deleted;
+    if (*deleted < options_.prune_batch || absl::Now() >= until) return total;
+    std::lock_guard lock(mu_);
+    if (stop_) return total;
+  }
+}
+
+absl::StatusOr<OutboxStats> OutboxRelay::Stats() {
+  if (!IsQualifiedIdentifier(options_.table)) return absl::InternalError("bad outbox table name");
+  OutboxStats stats;
+  absl::Status s = db_->Run([&](DbConnection& conn) -> absl::Status {
+    // `deliver_time IS NULL` is the predicate of the outbox_pending index: the query reads the
+    // undelivered rows only, however many delivered ones wait to be pruned.
+    double oldest_s = 0;
+    conn.session() << absl::StrCat(
+        "SELECT count(*) FILTER (WHERE next_attempt_time <> 'infinity'),"
+        " count(*) FILTER (WHERE next_attempt_time = 'infinity'),"
+        " COALESCE(EXTRACT(EPOCH FROM GREATEST(now() - min(create_time)"
+        "   FILTER (WHERE next_attempt_time <> 'infinity'), interval '0')), 0)::float8"
+        " FROM ", options_.table, " WHERE deliver_time IS NULL"),
+        soci::into(stats.pending), soci::into(stats.parked), soci::into(oldest_s);
+    stats.oldest_pending_age = absl::Seconds(oldest_s);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return stats;
+}
+
+absl::Status OutboxRelay::MaintainOnce() {
+  absl::Status first_error;
+  absl::StatusOr<int64_t> pruned = PruneBacklog();
+  if (!pruned.ok()) {
+    first_error = pruned.status();
+  } else if (*pruned > 0) {
+    Log(LogLevel::kDebug, "outbox pruned", {{"table", options_.table}, {"rows", *pruned}});
+  }
+  absl::StatusOr<OutboxStats> stats = Stats();
+  {
+    std::lock_guard lock(stats_mu_);
+    last_stats_ = stats.ok() ? std::optional<OutboxStats>(*stats) : std::nullopt;
+  }
+  if (!stats.ok()) return first_error.ok() ? stats.status() : first_error;
+  LogBacklog(*stats);
+  return first_error;
+}
+
+void OutboxRelay::LogBacklog(const OutboxStats& stats) const {
+  if (stats.pending == 0 && stats.parked == 0) return;
+  const bool stale = stats.oldest_pending_age > options_.stale_after;
+  Log(stale || stats.parked > 0 ? LogLevel::kWarn : LogLevel::kInfo, "outbox backlog",
+      {{"table", options_.table},
+       {"pending", stats.pending},
+       {"parked", stats.parked},
+       {"oldest_pending_age_s", std::round(absl::ToDoubleSeconds(stats.oldest_pending_age) * 1000) / 1000}});
+}
+
+bool OutboxRelay::Healthy() const {
+  std::lock_guard lock(stats_mu_);
+  return !last_stats_.has_value() || last_stats_->oldest_pending_age <= options_.stale_after;
+}
+
+OutboxRelay::Options OutboxOptionsFrom(const Config& config, std::string table) {
+  OutboxRelay::Options options;
+  options.table = std::move(table);
+  options.max_backoff = config.GetDuration("outbox-max-backoff");
+  options.prune_after = config.GetDuration("outbox-prune-after");
+  options.stale_after = config.GetDuration("outbox-stale-after");
+  return options;
 }
 
 }  // namespace qai::common

@@ -12,13 +12,24 @@
 // not allowed...) parks the row instead: next_attempt_time 'infinity', an error logged, and the
 // reason kept in last_error, so an operator can look and requeue it.
 //
-// The outbox table (one per service schema) has the shape of db/migrations/projects/0001.
+// Between passes, at most once per maintenance_interval, the relay prunes delivered rows older
+// than prune_after and reads the backlog (Stats): a line "outbox backlog" is logged while rows
+// wait, and Healthy() turns false while one has waited longer than stale_after.
+//
+//   OutboxRelay relay(db, OutboxOptionsFrom(config, "projects.outbox"), deliverers);
+//   relay.Start();
+//   ... handlers call relay.Wake() after committing a row ...
+//   relay.Stop();
+//
+// The outbox table (one per service schema) has the shape of db/migrations/projects/0001 and
+// the index of 0002 (delivered rows by deliver_time, for pruning).
 
 #include <atomic>
 #include <condition_variable>
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -26,6 +37,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/config.h"
 #include "common/db_pool.h"
 #include "common/executor.h"
 
@@ -59,6 +71,15 @@ struct OutboxRow {
 // "equal jitter" (between half and all of it), so failing rows spread out instead of marching.
 absl::Duration BackoffDelay(int attempts, absl::Duration base, absl::Duration max, absl::BitGen& rng);
 
+// OutboxStats: the backlog of an outbox table. Pending rows are undelivered and not parked
+// (due now or waiting for a retry); oldest_pending_age is the age of the oldest of them by
+// create_time, zero when there is none.
+struct OutboxStats {
+  int64_t pending = 0;
+  int64_t parked = 0;
+  absl::Duration oldest_pending_age = absl::ZeroDuration();
+};
+
 class OutboxRelay {
  public:
   // A deliverer sends one row; OK means the receiver has it (then it is never sent again).
@@ -75,6 +96,13 @@ class OutboxRelay {
     absl::Duration linger = absl::Milliseconds(10);
     absl::Duration base_backoff = absl::Milliseconds(200);
     absl::Duration max_backoff = absl::Seconds(60);
+    // How often the relay loop prunes and reads the backlog.
+    absl::Duration maintenance_interval = absl::Seconds(30);
+    // Delivered rows are deleted once delivered this long ago, prune_batch rows per statement.
+    absl::Duration prune_after = absl::Hours(24);
+    int prune_batch = 1000;
+    // A pending row older than this makes the relay unhealthy and its backlog line a warning.
+    absl::Duration stale_after = absl::Minutes(5);
   };
 
   OutboxRelay(DbPool* db, Options options, std::map<std::string, Deliverer> deliverers);
@@ -89,8 +117,30 @@ class OutboxRelay {
   // RelayOnce: one pass over the due rows; returns how many were delivered.
   [[nodiscard]] absl::StatusOr<int> RelayOnce();
 
+  // PruneOnce: deletes at most prune_batch delivered rows whose deliver_time is older than
+  // prune_after, and returns how many it deleted. Undelivered and parked rows are never
+  // touched. A result of prune_batch means more may be left.
+  [[nodiscard]] absl::StatusOr<int64_t> PruneOnce();
+
+  // Stats: the backlog now, in one query over the undelivered rows' index.
+  [[nodiscard]] absl::StatusOr<OutboxStats> Stats();
+
+  // MaintainOnce: what the relay loop does every maintenance_interval: prunes until nothing
+  // old is left (or a time budget is spent, so that deliveries do not wait long behind a big
+  // first prune), reads Stats, logs the backlog and keeps the stats for Healthy(). Returns the
+  // first error; stats that could not be read are forgotten.
+  [[nodiscard]] absl::Status MaintainOnce();
+
+  // Healthy: false while the last stats read show a pending row older than stale_after. True
+  // before the first maintenance pass and when the stats could not be read: a database outage
+  // is reported by the database's own health, not as a backlog.
+  bool Healthy() const;
+
  private:
   void Loop();
+  // PruneBacklog: PruneOnce until a short batch, Stop(), or the time budget; rows deleted.
+  absl::StatusOr<int64_t> PruneBacklog();
+  void LogBacklog(const OutboxStats& stats) const;
 
   DbPool* const db_;
   const Options options_;
@@ -102,6 +152,13 @@ class OutboxRelay {
   bool stop_ = false;
   bool woken_ = false;
   std::thread thread_;
+  mutable std::mutex stats_mu_;
+  std::optional<OutboxStats> last_stats_;  // guarded by stats_mu_
 };
+
+// OutboxOptionsFrom: relay options for `table` from the service configuration
+// (ServiceOptions' outbox-max-backoff, outbox-prune-after, outbox-stale-after); the rest keep
+// their defaults.
+OutboxRelay::Options OutboxOptionsFrom(const Config& config, std::string table);
 
 }  // namespace qai::common

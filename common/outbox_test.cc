@@ -20,6 +20,7 @@
 #include "absl/time/clock.h"
 #include "common/ids.h"
 #include "common/log.h"
+#include "common/service_main.h"
 #include "tests/support/pg_server.h"
 
 namespace qai::common {
@@ -365,58 +366,90 @@ TEST(OutboxBackoffTest, GrowsExponentiallyWithinJitterAndIsCapped) {
   EXPECT_LE(BackoffDelay(std::numeric_limits<int>::max(), base, max, rng), absl::Seconds(10));
 }
 
+// Two started relays on one table, rows written before and while they run: every row is
+// delivered exactly once, and rows of one key in the order they were written.
 TEST(OutboxTest, ConcurrentRelaysDeliverEachRowExactlyOnce) {
-  constexpr int kRows = 200;
+  constexpr int kRows = 1000;
+  constexpr int kWrittenBefore = 400;
+  constexpr int kKeys = 10;
   auto pool = NewPool(/*size=*/6);
-  std::set<std::string> ids;
-  ASSERT_TRUE(pool->Transaction([&](DbConnection& conn) -> absl::Status {
-                    for (int i = 0; i < kRows; ++i) {
-                      absl::StatusOr<std::string> id =
-                          EnqueueOutbox(conn, kTable, {.topic = "t", .payload = std::to_string(i)});
-                      if (!id.ok()) return id.status();
-                      ids.insert(*id);
-                    }
-                    return absl::OkStatus();
-                  }).ok());
-  ASSERT_EQ(ids.size(), static_cast<size_t>(kRows));
+  std::mutex ids_mu;
+  std::vector<std::string> ids;  // in the order written
+  std::map<std::string, std::string> key_of;
+  // Every third row has one of kKeys ordering keys; the rest have none.
+  auto write = [&](int first, int count) -> absl::Status {
+    return pool->Transaction([&](DbConnection& conn) -> absl::Status {
+      for (int i = first; i < first + count; ++i) {
+        const std::string key = i % 3 == 0 ? "key-" + std::to_string(i % kKeys) : "";
+        absl::StatusOr<std::string> id =
+            EnqueueOutbox(conn, kTable, {.topic = "t", .payload = std::to_string(i), .ordering_key = key});
+        if (!id.ok()) return id.status();
+        std::lock_guard lock(ids_mu);
+        ids.push_back(*id);
+        key_of[*id] = key;
+      }
+      return absl::OkStatus();
+    });
+  };
+  ASSERT_TRUE(write(0, kWrittenBefore).ok());
 
   std::mutex mu;
   std::map<std::string, int> deliveries;
+  std::vector<std::string> delivery_order;
   std::atomic<int> total{0};
   auto deliver = [&](const OutboxRow& row) {
     {
       std::lock_guard lock(mu);
       ++deliveries[row.id];
+      delivery_order.push_back(row.id);
     }
     total.fetch_add(1);
     std::this_thread::sleep_for(std::chrono::microseconds(200));  // keep the relays overlapping
     return absl::OkStatus();
   };
-  OutboxRelay first(pool.get(), {.table = kTable, .batch_size = 16}, {{"t", deliver}});
-  OutboxRelay second(pool.get(), {.table = kTable, .batch_size = 16}, {{"t", deliver}});
-  std::atomic<int> reported{0};
-  std::atomic<int> errors{0};
-  auto run = [&](OutboxRelay& relay) {
-    const absl::Time deadline = absl::Now() + absl::Seconds(30);
-    while (total.load() < kRows && absl::Now() < deadline) {
-      absl::StatusOr<int> n = relay.RelayOnce();
-      if (n.ok()) {
-        reported.fetch_add(*n);
-      } else {
-        errors.fetch_add(1);
-      }
+  const OutboxRelay::Options options = {.table = kTable, .batch_size = 16, .poll_interval = absl::Milliseconds(20)};
+  OutboxRelay first(pool.get(), options, {{"t", deliver}});
+  OutboxRelay second(pool.get(), options, {{"t", deliver}});
+  first.Start();
+  second.Start();
+  std::thread writer([&] {
+    for (int i = kWrittenBefore; i < kRows; i += 20) {
+      EXPECT_TRUE(write(i, 20).ok());
+      first.Wake();
+      second.Wake();
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
-  };
-  std::thread a([&] { run(first); });
-  std::thread b([&] { run(second); });
-  a.join();
-  b.join();
-  EXPECT_EQ(errors.load(), 0);
+  });
+  writer.join();
+  const absl::Time deadline = absl::Now() + absl::Seconds(60);
+  while (total.load() < kRows && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(10));
+  // Long enough for a second delivery of some row to show up.
+  absl::SleepFor(absl::Milliseconds(300));
+  first.Stop();
+  second.Stop();
+
+  ASSERT_EQ(ids.size(), static_cast<size_t>(kRows));
   EXPECT_EQ(total.load(), kRows);
-  EXPECT_EQ(reported.load(), kRows);
   EXPECT_EQ(deliveries.size(), static_cast<size_t>(kRows));
   for (const std::string& id : ids) EXPECT_EQ(deliveries[id], 1) << id;
-  // Nothing left for anyone.
+  std::map<std::string, std::vector<std::string>> written_by_key, delivered_by_key;
+  for (const std::string& id : ids) {
+    if (!key_of[id].empty()) written_by_key[key_of[id]].push_back(id);
+  }
+  for (const std::string& id : delivery_order) {
+    if (!key_of[id].empty()) delivered_by_key[key_of[id]].push_back(id);
+  }
+  EXPECT_EQ(delivered_by_key, written_by_key);
+  // Every row is marked delivered after its one attempt; nothing is left for anyone.
+  int undelivered = -1, retried = -1;
+  ASSERT_TRUE(pool->Run([&](DbConnection& conn) {
+                    conn.session() << "SELECT count(*) FILTER (WHERE deliver_time IS NULL)::int,"
+                                      " count(*) FILTER (WHERE attempts <> 1)::int FROM projects.outbox",
+                        soci::into(undelivered), soci::into(retried);
+                    return absl::OkStatus();
+                  }).ok());
+  EXPECT_EQ(undelivered, 0);
+  EXPECT_EQ(retried, 0);
   EXPECT_EQ(first.RelayOnce().value(), 0);
   EXPECT_EQ(second.RelayOnce().value(), 0);
 }
@@ -556,6 +589,406 @@ TEST(OutboxOrderTest, PermanentFailureParksTheRow) {
   EXPECT_EQ(parked.last_error, "receiver refuses this request");
   EXPECT_GT(parked.seconds_until_next, 1e9);  // 'infinity'
   EXPECT_TRUE(State(*pool, next).delivered);
+}
+
+}  // namespace
+}  // namespace qai::common
+
+namespace qai::common {
+namespace {
+
+void Exec(DbPool& pool, const std::string& sql) {
+  absl::Status s = pool.Run([&](DbConnection& conn) {
+    conn.session() << sql;
+    return absl::OkStatus();
+  });
+  ASSERT_TRUE(s.ok()) << s << "\n" << sql;
+}
+
+// ExecForId: a statement on one row, `:id` bound to it.
+void ExecForId(DbPool& pool, const std::string& sql, const std::string& id) {
+  absl::Status s = pool.Run([&](DbConnection& conn) {
+    conn.session() << sql, soci::use(id);
+    return absl::OkStatus();
+  });
+  ASSERT_TRUE(s.ok()) << s << "\n" << sql;
+}
+
+// ExecForIdAgo: a statement on one row, `:id` bound to it and `:ago` to an interval such as
+// "2 hours".
+void ExecForIdAgo(DbPool& pool, const std::string& sql, const std::string& id, const std::string& ago) {
+  absl::Status s = pool.Run([&](DbConnection& conn) {
+    conn.session() << sql, soci::use(id, "id"), soci::use(ago, "ago");
+    return absl::OkStatus();
+  });
+  ASSERT_TRUE(s.ok()) << s << "\n" << sql;
+}
+
+// Rows in the outbox of each kind, delivered or created `ago`.
+std::string EnqueueDelivered(DbPool& pool, const std::string& delivered_ago) {
+  const std::string id = Enqueue(pool, "t", "p");
+  ExecForIdAgo(pool,
+               "UPDATE projects.outbox SET attempts = 1, deliver_time = now() - CAST(:ago AS interval)"
+               " WHERE id = CAST(:id AS uuid)",
+               id, delivered_ago);
+  return id;
+}
+
+std::string EnqueueCreated(DbPool& pool, const std::string& created_ago) {
+  const std::string id = Enqueue(pool, "t", "p");
+  ExecForIdAgo(pool,
+               "UPDATE projects.outbox SET create_time = now() - CAST(:ago AS interval) WHERE id = CAST(:id AS uuid)",
+               id, created_ago);
+  return id;
+}
+
+std::string EnqueueParked(DbPool& pool, const std::string& created_ago) {
+  const std::string id = EnqueueCreated(pool, created_ago);
+  ExecForId(pool,
+            "UPDATE projects.outbox SET attempts = 1, last_error = 'refused', next_attempt_time = 'infinity'"
+            " WHERE id = CAST(:id AS uuid)",
+            id);
+  return id;
+}
+
+// IndexScans: the scans PostgreSQL has counted on an index so far (-1: no such index). Called
+// on a pool of one connection, so that the statements being measured ran on the same backend:
+// a backend publishes its counters when idle, at once after pg_stat_force_next_flush().
+int64_t IndexScans(DbPool& pool, const std::string& index) {
+  int64_t scans = -1;
+  EXPECT_TRUE(pool.Run([](DbConnection& conn) {
+                    conn.session() << "SELECT pg_stat_force_next_flush()";
+                    return absl::OkStatus();
+                  }).ok());
+  EXPECT_TRUE(pool.Run([&](DbConnection& conn) {
+                    conn.session() << "SELECT COALESCE((SELECT idx_scan FROM pg_stat_user_indexes"
+                                      " WHERE schemaname = 'projects' AND indexrelname = :name), -1)",
+                        soci::use(index), soci::into(scans);
+                    return absl::OkStatus();
+                  }).ok());
+  return scans;
+}
+
+TEST(OutboxPruneTest, DeletesOnlyOldDeliveredRowsInBatches) {
+  auto pool = NewPool();
+  std::vector<std::string> old_delivered;
+  for (int i = 0; i < 5; ++i) old_delivered.push_back(EnqueueDelivered(*pool, "2 hours"));
+  const std::string recent = EnqueueDelivered(*pool, "10 minutes");
+  const std::string just_delivered = EnqueueDelivered(*pool, "0 seconds");
+  // Undelivered and parked rows stay however old they are.
+  const std::string old_pending = EnqueueCreated(*pool, "3 days");
+  const std::string old_parked = EnqueueParked(*pool, "3 days");
+
+  OutboxRelay relay(pool.get(), {.table = kTable, .prune_after = absl::Hours(1), .prune_batch = 2}, {});
+  EXPECT_EQ(relay.PruneOnce().value(), 2);
+  EXPECT_EQ(relay.PruneOnce().value(), 2);
+  EXPECT_EQ(relay.PruneOnce().value(), 1);
+  EXPECT_EQ(relay.PruneOnce().value(), 0);
+  for (const std::string& id : old_delivered) EXPECT_FALSE(State(*pool, id).exists) << id;
+  EXPECT_TRUE(State(*pool, recent).exists);
+  EXPECT_TRUE(State(*pool, just_delivered).exists);
+  EXPECT_TRUE(State(*pool, old_pending).exists);
+  EXPECT_TRUE(State(*pool, old_parked).exists);
+
+  // A shorter prune_after takes the recent one too, still not the one delivered just now.
+  OutboxRelay eager(pool.get(), {.table = kTable, .prune_after = absl::Minutes(5)}, {});
+  EXPECT_EQ(eager.PruneOnce().value(), 1);
+  EXPECT_FALSE(State(*pool, recent).exists);
+  EXPECT_TRUE(State(*pool, just_delivered).exists);
+  EXPECT_TRUE(State(*pool, old_pending).exists);
+  EXPECT_TRUE(State(*pool, old_parked).exists);
+
+  // A maintenance pass prunes batch after batch until nothing old is left.
+  for (int i = 0; i < 7; ++i) EnqueueDelivered(*pool, "2 hours");
+  ASSERT_TRUE(relay.MaintainOnce().ok());
+  EXPECT_EQ(relay.PruneOnce().value(), 0);
+  int rows = -1;
+  ASSERT_TRUE(pool->Run([&](DbConnection& conn) {
+                    conn.session() << "SELECT count(*)::int FROM projects.outbox", soci::into(rows);
+                    return absl::OkStatus();
+                  }).ok());
+  EXPECT_EQ(rows, 3);  // just_delivered, old_pending, old_parked
+
+  OutboxRelay bad(pool.get(), {.table = "projects.outbox x"}, {});
+  EXPECT_EQ(bad.PruneOnce().status().code(), absl::StatusCode::kInternal);
+}
+
+// Pruning finds old delivered rows through outbox_delivered (migration 0002), not by reading
+// the whole table: a day of delivered rows is far bigger than what a pass deletes.
+TEST(OutboxPruneTest, PruneReadsTheDeliveredRowsIndex) {
+  auto pool = NewPool(/*size=*/1);
+  Exec(*pool,
+       "INSERT INTO projects.outbox (id, topic, payload, attempts, deliver_time)"
+       " SELECT gen_random_uuid(), 't', '\\x00'::bytea, 1, now() - interval '10 minutes'"
+       " FROM generate_series(1, 5000)");
+  EnqueueDelivered(*pool, "2 days");
+  Exec(*pool, "ANALYZE projects.outbox");
+  OutboxRelay relay(pool.get(), {.table = kTable}, {});
+
+  const int64_t delivered_before = IndexScans(*pool, "outbox_delivered");
+  ASSERT_GE(delivered_before, 0) << "no index outbox_delivered";
+  EXPECT_EQ(relay.PruneOnce().value(), 1);
+  EXPECT_GT(IndexScans(*pool, "outbox_delivered"), delivered_before);
+}
+
+// The relay loop itself prunes once per maintenance_interval.
+TEST(OutboxPruneTest, StartedRelayPrunesEveryMaintenanceInterval) {
+  auto pool = NewPool();
+  OutboxRelay relay(pool.get(),
+                    {.table = kTable,
+                     .poll_interval = absl::Milliseconds(20),
+                     .maintenance_interval = absl::Milliseconds(50),
+                     .prune_after = absl::Hours(1)},
+                    {});
+  relay.Start();
+  for (int round = 0; round < 2; ++round) {
+    const std::string old_delivered = EnqueueDelivered(*pool, "2 hours");
+    const std::string recent = EnqueueDelivered(*pool, "1 minute");
+    const absl::Time deadline = absl::Now() + absl::Seconds(5);
+    while (State(*pool, old_delivered).exists && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(10));
+    EXPECT_FALSE(State(*pool, old_delivered).exists) << "round " << round;
+    EXPECT_TRUE(State(*pool, recent).exists) << "round " << round;
+  }
+  relay.Stop();
+}
+
+TEST(OutboxStatsTest, CountsPendingParkedAndTheOldestPendingAge) {
+  auto pool = NewPool();
+  OutboxRelay relay(pool.get(), {.table = kTable}, {});
+  absl::StatusOr<OutboxStats> stats = relay.Stats();
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ(stats->pending, 0);
+  EXPECT_EQ(stats->parked, 0);
+  EXPECT_EQ(stats->oldest_pending_age, absl::ZeroDuration());
+
+  Enqueue(*pool, "t", "due now");
+  EnqueueCreated(*pool, "90 seconds");
+  // Waiting for a retry is still pending.
+  const std::string retrying = EnqueueCreated(*pool, "30 seconds");
+  ExecForId(*pool, "UPDATE projects.outbox SET attempts = 3, next_attempt_time = now() + interval '1 hour'"
+                   " WHERE id = CAST(:id AS uuid)", retrying);
+  // Older rows that are parked or delivered count as pending no more.
+  EnqueueParked(*pool, "2 hours");
+  EnqueueParked(*pool, "3 hours");
+  const std::string delivered = EnqueueCreated(*pool, "4 hours");
+  ExecForId(*pool, "UPDATE projects.outbox SET deliver_time = now() WHERE id = CAST(:id AS uuid)", delivered);
+
+  stats = relay.Stats();
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ(stats->pending, 3);
+  EXPECT_EQ(stats->parked, 2);
+  EXPECT_GE(stats->oldest_pending_age, absl::Seconds(90));
+  EXPECT_LT(stats->oldest_pending_age, absl::Seconds(100));
+
+  // Parked rows alone: no pending age.
+  Exec(*pool, "DELETE FROM projects.outbox WHERE next_attempt_time <> 'infinity'");
+  stats = relay.Stats();
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ(stats->pending, 0);
+  EXPECT_EQ(stats->parked, 2);
+  EXPECT_EQ(stats->oldest_pending_age, absl::ZeroDuration());
+}
+
+// Stats reads the undelivered rows through outbox_pending, not the whole table: a day of
+// delivered rows is far bigger than the backlog.
+TEST(OutboxStatsTest, StatsReadsThePendingRowsIndex) {
+  auto pool = NewPool(/*size=*/1);
+  Exec(*pool,
+       "INSERT INTO projects.outbox (id, topic, payload, attempts, deliver_time)"
+       " SELECT gen_random_uuid(), 't', '\\x00'::bytea, 1, now() - interval '10 minutes'"
+       " FROM generate_series(1, 5000)");
+  for (int i = 0; i < 3; ++i) Enqueue(*pool, "t", "p");
+  Exec(*pool, "ANALYZE projects.outbox");
+  OutboxRelay relay(pool.get(), {.table = kTable}, {});
+
+  const int64_t before = IndexScans(*pool, "outbox_pending");
+  ASSERT_GE(before, 0) << "no index outbox_pending";
+  absl::StatusOr<OutboxStats> stats = relay.Stats();
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ(stats->pending, 3);
+  EXPECT_GT(IndexScans(*pool, "outbox_pending"), before);
+}
+
+TEST(OutboxHealthTest, UnhealthyWhileAPendingRowIsOlderThanStaleAfter) {
+  auto pool = NewPool();
+  Recorder recorder;
+  recorder.result = absl::UnavailableError("receiver down");
+  OutboxRelay relay(pool.get(), {.table = kTable, .stale_after = absl::Minutes(1)}, {{"t", recorder.Deliverer()}});
+  EXPECT_TRUE(relay.Healthy()) << "before the first pass";
+  ASSERT_TRUE(relay.MaintainOnce().ok());
+  EXPECT_TRUE(relay.Healthy()) << "empty";
+
+  // Parked rows are an operator's business, not a backlog: healthy.
+  EnqueueParked(*pool, "1 hour");
+  const std::string young = Enqueue(*pool, "t", "p");
+  ASSERT_TRUE(relay.MaintainOnce().ok());
+  EXPECT_TRUE(relay.Healthy());
+
+  ExecForId(*pool, "UPDATE projects.outbox SET create_time = now() - interval '2 minutes' WHERE id = CAST(:id AS uuid)",
+            young);
+  EXPECT_TRUE(relay.Healthy()) << "changes with the next pass only";
+  ASSERT_TRUE(relay.MaintainOnce().ok());
+  EXPECT_FALSE(relay.Healthy());
+  // Retrying does not make it younger.
+  ASSERT_EQ(relay.RelayOnce().value(), 0);
+  ASSERT_TRUE(relay.MaintainOnce().ok());
+  EXPECT_FALSE(relay.Healthy());
+
+  // Delivered: healthy again.
+  {
+    std::lock_guard lock(recorder.mu);
+    recorder.result = absl::OkStatus();
+  }
+  MakeDue(*pool, young);
+  ASSERT_EQ(relay.RelayOnce().value(), 1);
+  ASSERT_TRUE(relay.MaintainOnce().ok());
+  EXPECT_TRUE(relay.Healthy());
+
+  // Stats that cannot be read do not count as a backlog (the database health reports that).
+  EnqueueCreated(*pool, "10 minutes");
+  ASSERT_TRUE(relay.MaintainOnce().ok());
+  EXPECT_FALSE(relay.Healthy());
+  Exec(*pool, "ALTER TABLE projects.outbox RENAME TO outbox_elsewhere");
+  EXPECT_FALSE(relay.MaintainOnce().ok());
+  EXPECT_TRUE(relay.Healthy());
+}
+
+// The relay loop itself reads the backlog once per maintenance_interval (and prunes).
+TEST(OutboxHealthTest, StartedRelayTracksItsBacklog) {
+  auto pool = NewPool();
+  const std::string old_delivered = EnqueueDelivered(*pool, "2 hours");
+  const std::string stale = EnqueueCreated(*pool, "10 minutes");
+  Recorder recorder;
+  recorder.result = absl::UnavailableError("receiver down");
+  OutboxRelay relay(pool.get(),
+                    {.table = kTable,
+                     .poll_interval = absl::Milliseconds(20),
+                     .base_backoff = absl::Milliseconds(10),
+                     .max_backoff = absl::Milliseconds(20),
+                     .maintenance_interval = absl::Milliseconds(50),
+                     .prune_after = absl::Hours(1),
+                     .stale_after = absl::Minutes(1)},
+                    {{"t", recorder.Deliverer()}});
+  relay.Start();
+  absl::Time deadline = absl::Now() + absl::Seconds(5);
+  while ((relay.Healthy() || State(*pool, old_delivered).exists) && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_FALSE(relay.Healthy());
+  EXPECT_FALSE(State(*pool, old_delivered).exists);
+  EXPECT_GE(recorder.count(), 1u);
+
+  {
+    std::lock_guard lock(recorder.mu);
+    recorder.result = absl::OkStatus();
+  }
+  deadline = absl::Now() + absl::Seconds(5);
+  while (!relay.Healthy() && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(10));
+  relay.Stop();
+  EXPECT_TRUE(relay.Healthy());
+  EXPECT_TRUE(State(*pool, stale).delivered);
+}
+
+// A row its receiver keeps refusing with UNAVAILABLE backs off, each wait within the jitter of
+// base * 2^attempt and never beyond max_backoff, while every other row (other keys, no key)
+// is delivered.
+TEST(OutboxTest, PoisonRowBacksOffUpToTheCapWhileOthersAreDelivered) {
+  auto pool = NewPool();
+  const std::string poison = EnqueueKeyed(*pool, "poison", "project-poison");
+  std::set<std::string> others;
+  for (int i = 0; i < 50; ++i) others.insert(EnqueueKeyed(*pool, "t", "project-" + std::to_string(i)));
+  std::mutex mu;
+  std::map<std::string, int> delivered;
+  int poison_calls = 0;
+  const absl::Duration base = absl::Seconds(1);
+  const absl::Duration max = absl::Seconds(8);
+  OutboxRelay relay(pool.get(), {.table = kTable, .batch_size = 16, .base_backoff = base, .max_backoff = max},
+                    {{"poison",
+                      [&](const OutboxRow&) {
+                        std::lock_guard lock(mu);
+                        ++poison_calls;
+                        return absl::UnavailableError("receiver keeps failing");
+                      }},
+                     {"t", [&](const OutboxRow& row) {
+                        std::lock_guard lock(mu);
+                        ++delivered[row.id];
+                        return absl::OkStatus();
+                      }}});
+  constexpr double kTolerance = 0.5;  // seconds between the relay's now() and the check's
+  std::vector<double> waits;
+  int attempts_seen = 0;
+  for (int pass = 0; pass < 60 && (attempts_seen < 8 || delivered.size() < 100); ++pass) {
+    if (pass == 2) {  // rows without a key, written while the poison row is failing
+      for (int i = 0; i < 50; ++i) others.insert(EnqueueKeyed(*pool, "t", ""));
+    }
+    // Time passes: the poison row is due again.
+    MakeDue(*pool, poison);
+    ASSERT_TRUE(relay.RelayOnce().ok());
+    RowState state = State(*pool, poison);
+    ASSERT_FALSE(state.delivered);
+    if (state.attempts == attempts_seen) continue;  // not in this pass's batch
+    ASSERT_EQ(state.attempts, attempts_seen + 1);
+    attempts_seen = state.attempts;
+    const absl::Duration full = std::min(base * std::ldexp(1.0, attempts_seen - 1), max);
+    EXPECT_GE(state.seconds_until_next, absl::ToDoubleSeconds(full / 2) - kTolerance) << "attempt " << attempts_seen;
+    EXPECT_LE(state.seconds_until_next, absl::ToDoubleSeconds(full) + kTolerance) << "attempt " << attempts_seen;
+    EXPECT_LE(state.seconds_until_next, absl::ToDoubleSeconds(max) + kTolerance) << "attempt " << attempts_seen;
+    waits.push_back(state.seconds_until_next);
+  }
+  EXPECT_GE(attempts_seen, 8);
+  ASSERT_GE(waits.size(), 4u);
+  EXPECT_GT(waits[3], waits[0]) << "the wait grows";
+  EXPECT_EQ(poison_calls, attempts_seen);
+  EXPECT_EQ(State(*pool, poison).last_error, "receiver keeps failing");
+  ASSERT_EQ(others.size(), 100u);
+  EXPECT_EQ(delivered.size(), 100u);
+  for (const std::string& id : others) {
+    EXPECT_EQ(delivered[id], 1) << id;
+    EXPECT_TRUE(State(*pool, id).delivered) << id;
+  }
+}
+
+}  // namespace
+}  // namespace qai::common
+
+namespace qai::common {
+namespace {
+
+absl::StatusOr<Config> ParseServiceArgs(std::vector<std::string> args,
+                                        std::map<std::string, std::string> env = {}) {
+  std::vector<const char*> argv = {"service", "--database-url=host=nowhere"};
+  for (const std::string& a : args) argv.push_back(a.c_str());
+  return Config::Parse(ServiceOptions(), static_cast<int>(argv.size()), argv.data(),
+                       [env = std::move(env)](const std::string& name) -> std::optional<std::string> {
+                         auto it = env.find(name);
+                         if (it == env.end()) return std::nullopt;
+                         return it->second;
+                       });
+}
+
+TEST(OutboxOptionsTest, FromServiceConfiguration) {
+  absl::StatusOr<Config> config = ParseServiceArgs({});
+  ASSERT_TRUE(config.ok()) << config.status();
+  OutboxRelay::Options options = OutboxOptionsFrom(*config, "projects.outbox");
+  EXPECT_EQ(options.table, "projects.outbox");
+  EXPECT_EQ(options.max_backoff, absl::Seconds(60));
+  EXPECT_EQ(options.prune_after, absl::Hours(24));
+  EXPECT_EQ(options.stale_after, absl::Minutes(5));
+  EXPECT_EQ(options.batch_size, OutboxRelay::Options().batch_size) << "the rest keep their defaults";
+
+  config = ParseServiceArgs({"--outbox-max-backoff=5s", "--outbox-prune-after", "2h"},
+                            {{"QAI_OUTBOX_STALE_AFTER", "90s"}});
+  ASSERT_TRUE(config.ok()) << config.status();
+  options = OutboxOptionsFrom(*config, "messages.outbox");
+  EXPECT_EQ(options.table, "messages.outbox");
+  EXPECT_EQ(options.max_backoff, absl::Seconds(5));
+  EXPECT_EQ(options.prune_after, absl::Hours(2));
+  EXPECT_EQ(options.stale_after, absl::Seconds(90));
+
+  for (const char* bad : {"--outbox-max-backoff=soon", "--outbox-prune-after=-1h", "--outbox-stale-after=5"}) {
+    absl::StatusOr<Config> refused = ParseServiceArgs({bad});
+    EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+  }
 }
 
 }  // namespace

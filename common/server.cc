@@ -41,6 +41,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   }
   Log(LogLevel::kInfo, "listening", {{"addr", self->options_.listen_addr}, {"port", self->port_}});
   self->SetServing(self->options_.db == nullptr);
+  // Extra names answer from the start rather than NOT_FOUND until the first interval.
+  self->last_extra_serving_.assign(self->options_.extra_health.size(), -1);
+  self->SetExtraServing(self->EvaluateExtraHealth());
   self->health_thread_ = std::thread([s = self.get()] { s->WatchHealth(); });
   return self;
 }
@@ -52,20 +55,40 @@ void Server::SetServing(bool serving) {
   last_serving_ = serving;
   auto* health = server_->GetHealthCheckService();
   for (const std::string& name : options_.health_names) health->SetServingStatus(name, serving);
-  health->SetServingStatus(serving);
+  // The overall status by its name "": SetServingStatus(bool) would set every name, the extra
+  // checks' too.
+  health->SetServingStatus("", serving);
   Log(serving ? LogLevel::kInfo : LogLevel::kWarn, "health", {{"serving", serving}});
+}
+
+std::vector<bool> Server::EvaluateExtraHealth() const {
+  std::vector<bool> serving;
+  serving.reserve(options_.extra_health.size());
+  for (const auto& [name, check] : options_.extra_health) serving.push_back(check());
+  return serving;
+}
+
+void Server::SetExtraServing(const std::vector<bool>& serving) {
+  auto* health = server_->GetHealthCheckService();
+  for (size_t i = 0; i < serving.size(); ++i) {
+    if (last_extra_serving_[i] == static_cast<int>(serving[i])) continue;
+    last_extra_serving_[i] = serving[i];
+    const std::string& name = options_.extra_health[i].first;
+    health->SetServingStatus(name, serving[i]);
+    Log(serving[i] ? LogLevel::kInfo : LogLevel::kWarn, "health", {{"check", name}, {"serving", serving[i]}});
+  }
 }
 
 void Server::WatchHealth() {
   std::unique_lock lock(mu_);
   while (!stopping_) {
-    if (options_.db != nullptr) {
-      lock.unlock();
-      const bool ok = options_.db->Ping().ok();
-      lock.lock();
-      if (stopping_) break;
-      SetServing(ok);
-    }
+    lock.unlock();
+    const bool db_ok = options_.db == nullptr || options_.db->Ping().ok();
+    const std::vector<bool> extra = EvaluateExtraHealth();
+    lock.lock();
+    if (stopping_) break;
+    if (options_.db != nullptr) SetServing(db_ok);
+    SetExtraServing(extra);
     stop_cv_.wait_for(lock, absl::ToChronoMilliseconds(options_.health_interval), [&] { return stopping_; });
   }
 }
@@ -78,6 +101,7 @@ void Server::Shutdown() {
     stopping_ = true;
     last_serving_ = -1;
     SetServing(false);
+    SetExtraServing(std::vector<bool>(options_.extra_health.size(), false));
   }
   stop_cv_.notify_all();
   if (health_thread_.joinable()) health_thread_.join();

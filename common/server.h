@@ -3,8 +3,9 @@
 //
 // Start() listens (port 0 picks a free port, logged as `listening`), registers the services,
 // the gRPC health service and server reflection, and keeps the health status in step with
-// the database: NOT_SERVING while a ping fails or once shutdown begins. Shutdown() stops
-// accepting calls, lets in-flight ones finish until the drain deadline, then cancels the rest.
+// the database: NOT_SERVING while a ping fails or once shutdown begins. Extra named checks
+// (e.g. "outbox") report on their own names only. Shutdown() stops accepting calls, lets
+// in-flight ones finish until the drain deadline, then cancels the rest.
 //
 //   BlockShutdownSignals();                // first thing in main, before any thread starts
 //   auto server = Server::Start({.listen_addr = ..., .services = {&svc}, .db = pool.get()});
@@ -13,10 +14,12 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -34,6 +37,11 @@ struct ServerOptions {
   std::vector<std::string> health_names;
   // Health follows this database; nullptr means always SERVING.
   DbPool* db = nullptr;
+  // Named checks evaluated on every health interval, each the serving status of its own name
+  // (NOT_SERVING once shutdown begins). They never change the overall ("") status or the
+  // services' ones: a backlog behind a downstream service that is down must not take this
+  // replica out of its load balancer. A check runs on the health thread and must be quick.
+  std::vector<std::pair<std::string, std::function<bool()>>> extra_health;
   absl::Duration health_interval = absl::Seconds(1);
   absl::Duration drain_timeout = absl::Seconds(10);
   int max_receive_message_bytes = 4 << 20;
@@ -55,6 +63,9 @@ class Server {
   Server() = default;
   void WatchHealth();
   void SetServing(bool serving);
+  // EvaluateExtraHealth: the extra checks' results, in order (called without mu_ held).
+  std::vector<bool> EvaluateExtraHealth() const;
+  void SetExtraServing(const std::vector<bool>& serving);
 
   ServerOptions options_;
   std::unique_ptr<grpc::Server> server_;
@@ -63,6 +74,7 @@ class Server {
   std::condition_variable stop_cv_;
   bool stopping_ = false;
   int last_serving_ = -1;
+  std::vector<int> last_extra_serving_;  // per extra_health entry, -1 before it is set
   std::thread health_thread_;
 };
 

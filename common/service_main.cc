@@ -26,6 +26,12 @@ std::vector<Option> ServiceOptions(std::vector<Option> extra) {
        .validate = IsIntIn(1, 1000000)},
       {.name = "drain-timeout", .default_value = "10s", .help = "how long in-flight calls may finish at shutdown",
        .validate = IsDuration},
+      {.name = "outbox-max-backoff", .default_value = "60s", .help = "longest wait between an outbox row's delivery attempts",
+       .validate = IsDuration},
+      {.name = "outbox-prune-after", .default_value = "24h", .help = "delivered outbox rows are deleted this long after delivery",
+       .validate = IsDuration},
+      {.name = "outbox-stale-after", .default_value = "5m",
+       .help = "an outbox row undelivered this long turns the `outbox` health check NOT_SERVING", .validate = IsDuration},
   };
   for (Option& o : extra) options.push_back(std::move(o));
   return options;

@@ -25,7 +25,7 @@ int main(int argc, char** argv) {
   if (!base.ok()) return common::ExitCodeFor(base.status());
   const common::Config& config = (*base)->config();
 
-  common::OutboxRelay relay((*base)->db(), {.table = projects::kOutboxTable},
+  common::OutboxRelay relay((*base)->db(), common::OutboxOptionsFrom(config, projects::kOutboxTable),
                             projects::MakeDeliverers({config.Get("messages-addr"), config.Get("orchestrator-addr"),
                                                       config.Get("api-key")}));
   auto pipeline = common::PgPipeline::Start(
@@ -41,6 +41,9 @@ int main(int argc, char** argv) {
                                        .services = {&service},
                                        .health_names = {"qai.projects.v1.ProjectService"},
                                        .db = (*base)->db(),
+                                       // A backlog shows on its own name; it never takes the
+                                       // replica out of the load balancer.
+                                       .extra_health = {{"outbox", [&relay] { return relay.Healthy(); }}},
                                        .drain_timeout = config.GetDuration("drain-timeout"),
                                        // The largest valid request (a 10,000-character prompt)
                                        // is about 40 KB; nothing bigger needs to be buffered.

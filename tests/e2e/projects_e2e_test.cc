@@ -85,11 +85,12 @@ class ProjectsE2ETest : public ::testing::Test {
     StartProjects();
   }
 
-  void StartProjects() {
-    auto svc = StartService("services/projects/qai-projects",
-                            {{"QAI_DATABASE_URL", db_url_},
-                             {"QAI_MESSAGES_ADDR", "127.0.0.1:" + std::to_string(messages_port_)},
-                             {"QAI_DRAIN_TIMEOUT", "5s"}});
+  void StartProjects(EnvVars extra_env = {}) {
+    EnvVars env = {{"QAI_DATABASE_URL", db_url_},
+                   {"QAI_MESSAGES_ADDR", "127.0.0.1:" + std::to_string(messages_port_)},
+                   {"QAI_DRAIN_TIMEOUT", "5s"}};
+    for (auto& e : extra_env) env.push_back(std::move(e));
+    auto svc = StartService("services/projects/qai-projects", std::move(env));
     ASSERT_TRUE(svc.ok()) << svc.status();
     svc_ = std::move(*svc);
     stub_ = pb::ProjectService::NewStub(svc_.Channel());
@@ -151,7 +152,7 @@ class ProjectsE2ETest : public ::testing::Test {
 
 TEST_F(ProjectsE2ETest, ServingWithHealthAndReflection) {
   auto health = grpc::health::v1::Health::NewStub(svc_.Channel());
-  for (std::string name : {"", "qai.projects.v1.ProjectService"}) {
+  for (std::string name : {"", "qai.projects.v1.ProjectService", "outbox"}) {
     grpc::health::v1::HealthCheckResponse resp;
     grpc::Status s;
     // Health follows the first database ping, which may take a moment after start-up.
@@ -399,6 +400,44 @@ TEST_F(ProjectsE2ETest, KilledBeforeDeliveryDeliversOnceAfterRestart) {
   EXPECT_EQ(fake.calls().size(), 1u);
   EXPECT_TRUE(Get("alice", p.id()).ok());
   server->Shutdown();
+}
+
+// An outbox row waiting longer than --outbox-stale-after (MessageService is down) turns the
+// "outbox" health name NOT_SERVING and is logged as a backlog warning, while the replica as a
+// whole stays SERVING: a downstream outage must not take it out of its load balancer.
+TEST_F(ProjectsE2ETest, StaleOutboxShowsOnItsOwnHealthNameOnly) {
+  pb::Project p = MustCreate("alice", "Wait for me");
+  {
+    soci::session sql(soci::postgresql, db_url_);
+    sql << "UPDATE projects.outbox SET create_time = now() - interval '3 minutes'";
+  }
+  // The relay reads its backlog at start-up, then every 30 s: a restart shows the aged row now.
+  ASSERT_TRUE(svc_.process->Signal(SIGTERM).ok());
+  ASSERT_EQ(svc_.process->Wait(absl::Seconds(10)).value_or(-999), 0);
+  StartProjects({{"QAI_OUTBOX_STALE_AFTER", "2m"}});
+  absl::StatusOr<std::string> backlog = svc_.process->WaitForLine("\"msg\":\"outbox backlog\"", absl::Seconds(10));
+  ASSERT_TRUE(backlog.ok()) << backlog.status();
+  EXPECT_NE(backlog->find("\"level\":\"warn\""), std::string::npos) << *backlog;
+  EXPECT_NE(backlog->find("\"pending\":1"), std::string::npos) << *backlog;
+
+  auto health = grpc::health::v1::Health::NewStub(svc_.Channel());
+  auto check = [&](const std::string& name) {
+    grpc::ClientContext ctx;
+    grpc::health::v1::HealthCheckRequest req;
+    req.set_service(name);
+    grpc::health::v1::HealthCheckResponse resp;
+    grpc::Status s = health->Check(&ctx, req, &resp);
+    return s.ok() ? resp.status() : grpc::health::v1::HealthCheckResponse::UNKNOWN;
+  };
+  // The health thread takes the relay's verdict on its next interval (1 s).
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (check("outbox") != grpc::health::v1::HealthCheckResponse::NOT_SERVING && absl::Now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(check("outbox"), grpc::health::v1::HealthCheckResponse::NOT_SERVING);
+  EXPECT_EQ(check(""), grpc::health::v1::HealthCheckResponse::SERVING);
+  EXPECT_EQ(check("qai.projects.v1.ProjectService"), grpc::health::v1::HealthCheckResponse::SERVING);
+  EXPECT_TRUE(Get("alice", p.id()).ok());
 }
 
 TEST_F(ProjectsE2ETest, DatabaseRestartIsSurvivedWithoutRestartingTheService) {
