@@ -7,6 +7,10 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target) {
   args.SetLoadBalancingPolicyName("round_robin");
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 60000);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20000);
+  // gRPC backs off reconnecting to an unreachable target up to 2 minutes by default, failing
+  // calls at once meanwhile; a dependency that comes back must be used again within seconds.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 250);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
   return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
 }
 

@@ -7,10 +7,10 @@
 
 namespace qai::common {
 
-std::vector<Option> ServiceOptions(std::vector<Option> extra) {
+std::vector<Option> ServiceOptions(std::vector<Option> extra, std::string_view default_listen_addr) {
   std::vector<Option> options = {
       {.name = "database-url", .help = "libpq connection string or URI", .secret = true, .required = true},
-      {.name = "listen-addr", .default_value = "0.0.0.0:50051", .help = "gRPC listen address (port 0 picks one)",
+      {.name = "listen-addr", .default_value = std::string(default_listen_addr), .help = "gRPC listen address (port 0 picks one)",
        .validate = IsHostPort},
       {.name = "metrics-addr", .help = "Prometheus /metrics address (empty = off)"},
       {.name = "jwt-secret", .help = "HS256 key of end users' bearer tokens", .secret = true},
@@ -39,11 +39,12 @@ std::vector<Option> ServiceOptions(std::vector<Option> extra) {
 
 absl::StatusOr<std::unique_ptr<ServiceBase>> ServiceBase::Init(std::string service, int argc,
                                                                const char* const* argv,
-                                                               std::vector<Option> extra) {
+                                                               std::vector<Option> extra,
+                                                               std::string_view default_listen_addr) {
   // Debian's abseil is built with mutex deadlock detection on, a debugging aid that costs every
   // lock gRPC takes a graph update.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
-  absl::StatusOr<Config> config = Config::Parse(ServiceOptions(std::move(extra)), argc, argv);
+  absl::StatusOr<Config> config = Config::Parse(ServiceOptions(std::move(extra), default_listen_addr), argc, argv);
   if (!config.ok()) return config.status();
   std::unique_ptr<ServiceBase> base(new ServiceBase(std::move(*config)));
   const Config& c = base->config_;

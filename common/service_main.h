@@ -19,8 +19,11 @@
 
 namespace qai::common {
 
-// ServiceOptions: the options every service takes, plus `extra`.
-std::vector<Option> ServiceOptions(std::vector<Option> extra = {});
+// ServiceOptions: the options every service takes, plus `extra`. Each service has its own
+// default port (projects 50051, messages 50052, orchestrator 50053), so the suite runs on one
+// machine with no configuration.
+std::vector<Option> ServiceOptions(std::vector<Option> extra = {},
+                                   std::string_view default_listen_addr = "0.0.0.0:50051");
 
 class ServiceBase {
  public:
@@ -28,7 +31,9 @@ class ServiceBase {
   // configuration, secrets masked), and builds the authenticator, pool and executor.
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<ServiceBase>> Init(std::string service, int argc,
                                                                            const char* const* argv,
-                                                                           std::vector<Option> extra = {});
+                                                                           std::vector<Option> extra = {},
+                                                                           std::string_view default_listen_addr =
+                                                                               "0.0.0.0:50051");
 
   const Config& config() const { return config_; }
   DbPool* db() { return db_.get(); }

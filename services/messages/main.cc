@@ -18,12 +18,13 @@ int main(int argc, char** argv) {
   auto base = common::ServiceBase::Init(
       "messages", argc, argv,
       {{.name = "projects-addr", .default_value = "localhost:50051", .help = "ProjectService target"},
-       {.name = "orchestrator-addr", .default_value = "localhost:50053", .help = "AgentOrchestrator target"}});
+       {.name = "orchestrator-addr", .default_value = "localhost:50053", .help = "AgentOrchestrator target"}},
+      "0.0.0.0:50052");
   if (!base.ok()) return common::ExitCodeFor(base.status());
   const common::Config& config = (*base)->config();
 
   messages::MessageStore store((*base)->db());
-  common::OutboxRelay relay((*base)->db(), {.table = messages::kOutboxTable},
+  common::OutboxRelay relay((*base)->db(), common::OutboxOptionsFrom(config, messages::kOutboxTable),
                             messages::MakeDeliverers(config.Get("orchestrator-addr"), config.Get("api-key"), &store));
   messages::ProjectsClient projects(common::MakeChannel(config.Get("projects-addr")), config.Get("api-key"));
   common::PageTokenCodec tokens(config.Get("jwt-secret"));
@@ -34,6 +35,9 @@ int main(int argc, char** argv) {
                                        .services = {&service},
                                        .health_names = {"qai.messages.v1.MessageService"},
                                        .db = (*base)->db(),
+                                       // A backlog shows on its own name; it never takes the
+                                       // replica out of the load balancer.
+                                       .extra_health = {{"outbox", [&relay] { return relay.Healthy(); }}},
                                        .drain_timeout = config.GetDuration("drain-timeout")});
   if (!server.ok()) return common::ExitCodeFor(server.status());
   relay.Start();
