@@ -1,0 +1,403 @@
+#include "services/orchestrator/run_store.h"
+
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "common/status.h"
+
+namespace qai::orchestrator {
+namespace {
+
+using common::DbConnection;
+using soci::into;
+using soci::use;
+
+#define US(col) "(EXTRACT(EPOCH FROM " col ") * 1000000)::bigint"
+
+// The columns of a RunRecord, in ReadRun's order.
+constexpr char kRunColumns[] =
+    "id::text, project_id::text, message_id::text, prompt, state::int, attempt, iteration, max_iterations, "
+    US("create_time") ", COALESCE(" US("start_time") ", 0), COALESCE(" US("end_time") ", 0), error, "
+    "COALESCE(result_message_id::text, ''), sandbox_url, last_sequence, cancel_requested::int";
+
+RunRecord ReadRun(const soci::row& r) {
+  RunRecord run;
+  run.id = r.get<std::string>(0);
+  run.project_id = r.get<std::string>(1);
+  run.message_id = r.get<std::string>(2);
+  run.prompt = r.get<std::string>(3);
+  run.state = r.get<int>(4);
+  run.attempt = r.get<int>(5);
+  run.iteration = r.get<int>(6);
+  run.max_iterations = r.get<int>(7);
+  run.create_time = absl::FromUnixMicros(r.get<long long>(8));
+  // 0 stands for "not yet": no run starts or ends at the epoch.
+  if (long long us = r.get<long long>(9); us != 0) run.start_time = absl::FromUnixMicros(us);
+  if (long long us = r.get<long long>(10); us != 0) run.end_time = absl::FromUnixMicros(us);
+  run.error = r.get<std::string>(11);
+  run.result_message_id = r.get<std::string>(12);
+  run.sandbox_url = r.get<std::string>(13);
+  run.last_sequence = r.get<long long>(14);
+  run.cancel_requested = r.get<int>(15) != 0;
+  return run;
+}
+
+std::optional<RunRecord> SelectRun(DbConnection& conn, const char* where, const std::string& value) {
+  soci::rowset<soci::row> rows =
+      (conn.session().prepare << absl::StrCat("SELECT ", kRunColumns, " FROM orchestrator.runs ", where), use(value));
+  for (const soci::row& r : rows) return ReadRun(r);
+  return std::nullopt;
+}
+
+absl::Status LeaseLost(const Lease& lease) {
+  return absl::AbortedError(absl::StrCat("lease on run ", lease.run_id, " lost"));
+}
+
+// AppendEvents: numbers `events` after the run's last sequence and stores them, under the run
+// row's lock; with a lease, only while that lease holds (else LeaseLost). Announces them at
+// commit. Returns the new last sequence.
+absl::StatusOr<int64_t> AppendEvents(DbConnection& conn, const std::string& run_id, const Lease* lease,
+                                     const std::vector<std::string>& events, std::optional<int> iteration) {
+  const int n = static_cast<int>(events.size());
+  const int it = iteration.value_or(0);
+  soci::indicator it_ind = iteration ? soci::i_ok : soci::i_null;
+  const long long token = lease ? lease->token : 0;
+  const int fenced = lease ? 1 : 0;
+  long long last = 0;
+  conn.session() << "UPDATE orchestrator.runs SET last_sequence = last_sequence + :n,"
+                    " iteration = COALESCE(CAST(:it AS integer), iteration)"
+                    " WHERE id = CAST(:id AS uuid) AND (:fenced = 0 OR (lease_token = :tok AND state = 2))"
+                    " RETURNING last_sequence",
+      into(last), use(n), use(it, it_ind), use(run_id), use(fenced), use(token);
+  if (!conn.session().got_data()) {
+    return lease ? LeaseLost(*lease) : absl::NotFoundError(absl::StrCat("run ", run_id, " not found"));
+  }
+  if (n == 0) return static_cast<int64_t>(last);
+  // One statement for the batch: the payloads as a base64 text array (no quoting needed).
+  std::string payloads = "{";
+  for (int i = 0; i < n; ++i) absl::StrAppend(&payloads, i ? "," : "", "\"", absl::Base64Escape(events[i]), "\"");
+  payloads += "}";
+  const long long first = last - n + 1;
+  conn.session() << "INSERT INTO orchestrator.run_events (run_id, sequence, event)"
+                    " SELECT CAST(:id AS uuid), :first + o - 1, decode(p, 'base64')"
+                    " FROM unnest(CAST(:payloads AS text[])) WITH ORDINALITY AS t(p, o)",
+      use(run_id), use(first), use(payloads);
+  const std::string note = absl::StrCat(run_id, ":", last);
+  conn.session() << "SELECT pg_notify(:ch, :note)", use(std::string(kEventsChannel)), use(note);
+  return static_cast<int64_t>(last);
+}
+
+void Notify(DbConnection& conn, const char* channel, const std::string& payload) {
+  conn.session() << "SELECT pg_notify(:ch, :p)", use(std::string(channel)), use(payload);
+}
+
+}  // namespace
+
+absl::StatusOr<RunRecord> RunStore::Start(const StartParams& p) {
+  std::optional<RunRecord> out;
+  absl::Status s = db_->Transaction([&](DbConnection& conn) -> absl::Status {
+    out.reset();
+    // Serialises StartRuns of a project, so "is a run active?" and the insert agree.
+    conn.session() << "SELECT 1 FROM pg_advisory_xact_lock(hashtextextended(:p, 11))", use(p.project_id);
+    if (auto existing = SelectRun(conn, "WHERE message_id = CAST(:m AS uuid)", p.message_id)) {
+      out = std::move(existing);
+      return absl::OkStatus();
+    }
+    if (p.reject_if_active) {
+      int active = 0;
+      conn.session() << "SELECT count(*) FROM orchestrator.runs WHERE project_id = CAST(:p AS uuid) AND state IN (1, 2)",
+          into(active), use(p.project_id);
+      if (active > 0) {
+        return absl::FailedPreconditionError("the project has an active run (multitask is MULTITASK_REJECT)");
+      }
+    }
+    conn.session() << "INSERT INTO orchestrator.runs (id, project_id, message_id, prompt, state, max_iterations)"
+                      " VALUES (CAST(:id AS uuid), CAST(:p AS uuid), CAST(:m AS uuid), :prompt, 1, :max)",
+        use(p.id), use(p.project_id), use(p.message_id), use(p.prompt), use(p.max_iterations);
+    absl::StatusOr<int64_t> appended = AppendEvents(conn, p.id, nullptr, {p.queued_event}, std::nullopt);
+    if (!appended.ok()) return appended.status();
+    Notify(conn, kRunsChannel, p.id);
+    out = SelectRun(conn, "WHERE id = CAST(:id AS uuid)", p.id);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return *std::move(out);
+}
+
+absl::StatusOr<RunRecord> RunStore::Get(const std::string& id) {
+  std::optional<RunRecord> out;
+  absl::Status s = db_->Run([&](DbConnection& conn) -> absl::Status {
+    out = SelectRun(conn, "WHERE id = CAST(:id AS uuid)", id);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  if (!out) return absl::NotFoundError(absl::StrCat("run ", id, " not found"));
+  return *std::move(out);
+}
+
+absl::StatusOr<std::vector<RunRecord>> RunStore::List(const std::string& project_id, int limit,
+                                                      std::optional<std::pair<int64_t, std::string>> before) {
+  std::vector<RunRecord> out;
+  absl::Status s = db_->Run([&](DbConnection& conn) -> absl::Status {
+    out.clear();
+    // The first page starts above every real row (year 2100).
+    long long before_us = before ? before->first : 4102444800000000LL;
+    std::string before_id = before ? before->second : "ffffffff-ffff-ffff-ffff-ffffffffffff";
+    soci::rowset<soci::row> rows =
+        (conn.session().prepare << absl::StrCat(
+             "SELECT ", kRunColumns, " FROM orchestrator.runs WHERE project_id = CAST(:p AS uuid)"
+             " AND (create_time, id) < (timestamptz 'epoch' + :us * interval '1 microsecond', CAST(:bid AS uuid))"
+             " ORDER BY project_id, create_time DESC, id DESC LIMIT :n"),
+         use(project_id), use(before_us), use(before_id), use(limit));
+    for (const soci::row& r : rows) out.push_back(ReadRun(r));
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<std::optional<RunStore::Claimed>> RunStore::Claim(
+    const std::string& worker, absl::Duration lease_for, const std::function<std::string(int)>& started_event) {
+  std::optional<Claimed> out;
+  absl::Status s = db_->Transaction([&](DbConnection& conn) -> absl::Status {
+    out.reset();
+    const long long lease_us = absl::ToInt64Microseconds(lease_for);
+    std::string id;
+    int attempt = 0;
+    long long token = 0;
+    // The earliest queued run of a project with nothing running, skipping runs another worker
+    // is claiming right now. A later run of the same project waits for the earlier one, even
+    // one that is backing off, so a project's prompts run in the order they came.
+    conn.session() << "WITH next AS ("
+                      "  SELECT r.id FROM orchestrator.runs r"
+                      "  WHERE r.state = 1 AND r.next_attempt_time <= now()"
+                      "    AND NOT EXISTS (SELECT 1 FROM orchestrator.runs a WHERE a.project_id = r.project_id AND a.state = 2)"
+                      "    AND NOT EXISTS (SELECT 1 FROM orchestrator.runs e WHERE e.project_id = r.project_id"
+                      "                    AND e.state = 1 AND e.queue_seq < r.queue_seq)"
+                      "  ORDER BY r.queue_seq LIMIT 1 FOR UPDATE SKIP LOCKED)"
+                      " UPDATE orchestrator.runs r SET state = 2, attempt = r.attempt + 1,"
+                      "   start_time = COALESCE(r.start_time, now()), lease_owner = :w,"
+                      "   lease_token = nextval('orchestrator.lease_tokens'),"
+                      "   lease_expire_time = now() + :us * interval '1 microsecond'"
+                      " FROM next WHERE r.id = next.id RETURNING r.id::text, r.attempt, r.lease_token",
+        into(id), into(attempt), into(token), use(worker), use(lease_us);
+    if (!conn.session().got_data()) return absl::OkStatus();
+    Lease lease{id, token};
+    absl::StatusOr<int64_t> appended = AppendEvents(conn, id, &lease, {started_event(attempt)}, std::nullopt);
+    if (!appended.ok()) return appended.status();
+    std::optional<RunRecord> run = SelectRun(conn, "WHERE id = CAST(:id AS uuid)", id);
+    out = Claimed{*std::move(run), lease};
+    return absl::OkStatus();
+  });
+  // Another worker started a run of the same project at the same moment (the one-running-run
+  // index said no): nothing to claim right now.
+  if (s.code() == absl::StatusCode::kAlreadyExists) return std::optional<Claimed>();
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<bool> RunStore::Heartbeat(const Lease& lease, absl::Duration lease_for) {
+  int cancel = 0;
+  bool found = false;
+  absl::Status s = db_->Run([&](DbConnection& conn) -> absl::Status {
+    const long long lease_us = absl::ToInt64Microseconds(lease_for);
+    conn.session() << "UPDATE orchestrator.runs SET lease_expire_time = now() + :us * interval '1 microsecond'"
+                      " WHERE id = CAST(:id AS uuid) AND lease_token = :tok AND state = 2 RETURNING cancel_requested::int",
+        into(cancel), use(lease_us), use(lease.run_id), use(static_cast<long long>(lease.token));
+    found = conn.session().got_data();
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  if (!found) return LeaseLost(lease);
+  return cancel != 0;
+}
+
+absl::StatusOr<int64_t> RunStore::Append(const Lease& lease, const std::vector<std::string>& events,
+                                         std::optional<int> iteration) {
+  int64_t last = 0;
+  absl::Status s = db_->Transaction([&](DbConnection& conn) -> absl::Status {
+    absl::StatusOr<int64_t> appended = AppendEvents(conn, lease.run_id, &lease, events, iteration);
+    if (!appended.ok()) return appended.status();
+    last = *appended;
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return last;
+}
+
+absl::Status RunStore::Requeue(const Lease& lease, absl::Duration delay, const std::string& retrying_event) {
+  return db_->Transaction([&](DbConnection& conn) -> absl::Status {
+    absl::StatusOr<int64_t> appended = AppendEvents(conn, lease.run_id, &lease, {retrying_event}, std::nullopt);
+    if (!appended.ok()) return appended.status();
+    const long long delay_us = absl::ToInt64Microseconds(delay);
+    conn.session() << "UPDATE orchestrator.runs SET state = 1, lease_owner = '', lease_expire_time = NULL,"
+                      " next_attempt_time = now() + :us * interval '1 microsecond' WHERE id = CAST(:id AS uuid)",
+        use(delay_us), use(lease.run_id);
+    Notify(conn, kRunsChannel, lease.run_id);
+    return absl::OkStatus();
+  });
+}
+
+absl::Status RunStore::Finish(const Lease& lease, const FinishParams& p) {
+  return db_->Transaction([&](DbConnection& conn) -> absl::Status {
+    absl::StatusOr<int64_t> appended = AppendEvents(conn, lease.run_id, &lease, {p.terminal_event}, std::nullopt);
+    if (!appended.ok()) return appended.status();
+    const std::string result = p.result_message_id;
+    soci::indicator result_ind = result.empty() ? soci::i_null : soci::i_ok;
+    conn.session() << "UPDATE orchestrator.runs SET state = :st, end_time = now(), error = :err,"
+                      " result_message_id = CAST(:res AS uuid), sandbox_url = :url, lease_owner = '',"
+                      " lease_expire_time = NULL WHERE id = CAST(:id AS uuid)",
+        use(p.state), use(p.error), use(result, result_ind), use(p.sandbox_url), use(lease.run_id);
+    // The project's next queued run may go now.
+    Notify(conn, kRunsChannel, lease.run_id);
+    return absl::OkStatus();
+  });
+}
+
+absl::Status RunStore::SaveSnapshot(const Lease& lease, const std::string& snapshot_id, const std::string& project_id,
+                                    const std::map<std::string, std::string>& files) {
+  nlohmann::json json = nlohmann::json::object();
+  for (const auto& [path, content] : files) json[path] = content;
+  const std::string files_json = json.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  bool saved = false;
+  absl::Status s = db_->Run([&](DbConnection& conn) -> absl::Status {
+    std::string id;
+    conn.session() << "INSERT INTO orchestrator.snapshots (id, run_id, project_id, files)"
+                      " SELECT CAST(:sid AS uuid), r.id, CAST(:p AS uuid), CAST(:f AS jsonb) FROM orchestrator.runs r"
+                      " WHERE r.id = CAST(:id AS uuid) AND r.lease_token = :tok AND r.state = 2"
+                      " ON CONFLICT (id) DO NOTHING RETURNING id::text",
+        into(id), use(snapshot_id), use(project_id), use(files_json), use(lease.run_id),
+        use(static_cast<long long>(lease.token));
+    saved = conn.session().got_data();
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return saved ? absl::OkStatus() : LeaseLost(lease);
+}
+
+absl::StatusOr<std::string> RunStore::SnapshotFile(const std::string& snapshot_id, const std::string& path) {
+  std::string content;
+  soci::indicator ind = soci::i_null;
+  bool found = false;
+  absl::Status s = db_->Run([&](DbConnection& conn) -> absl::Status {
+    conn.session() << "SELECT files ->> :path FROM orchestrator.snapshots WHERE id = CAST(:id AS uuid)",
+        into(content, ind), use(path), use(snapshot_id);
+    found = conn.session().got_data() && ind == soci::i_ok;
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  if (!found) return absl::NotFoundError("no such file in this snapshot");
+  return content;
+}
+
+absl::StatusOr<RunRecord> RunStore::Cancel(const std::string& id, const std::string& cancelled_event) {
+  std::optional<RunRecord> out;
+  absl::Status s = db_->Transaction([&](DbConnection& conn) -> absl::Status {
+    out = SelectRun(conn, "WHERE id = CAST(:id AS uuid) FOR UPDATE", id);
+    if (!out) return absl::NotFoundError(absl::StrCat("run ", id, " not found"));
+    if (out->state == kQueued) {
+      absl::StatusOr<int64_t> appended = AppendEvents(conn, id, nullptr, {cancelled_event}, std::nullopt);
+      if (!appended.ok()) return appended.status();
+      conn.session() << "UPDATE orchestrator.runs SET state = 5, end_time = now() WHERE id = CAST(:id AS uuid)",
+          use(id);
+      Notify(conn, kRunsChannel, id);  // the project's next run may go now
+    } else if (out->state == kRunning && !out->cancel_requested) {
+      conn.session() << "UPDATE orchestrator.runs SET cancel_requested = true WHERE id = CAST(:id AS uuid)", use(id);
+      Notify(conn, kCancelChannel, id);
+    } else {
+      return absl::OkStatus();
+    }
+    out = SelectRun(conn, "WHERE id = CAST(:id AS uuid)", id);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return *std::move(out);
+}
+
+absl::Status RunStore::CancelProject(const std::string& project_id, const std::string& cancelled_event) {
+  std::vector<std::string> active;
+  absl::Status s = db_->Run([&](DbConnection& conn) -> absl::Status {
+    active.clear();
+    soci::rowset<std::string> rows = (conn.session().prepare << "SELECT id::text FROM orchestrator.runs"
+                                                                " WHERE project_id = CAST(:p AS uuid) AND state IN (1, 2)"
+                                                                " ORDER BY queue_seq DESC",
+                                      use(project_id));
+    for (const std::string& id : rows) active.push_back(id);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  // Newest first, so no queued run gets its turn between the cancels.
+  for (const std::string& id : active) {
+    if (absl::StatusOr<RunRecord> r = Cancel(id, cancelled_event); !r.ok()) return r.status();
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int> RunStore::RescueExpired(int max_attempts, const std::function<std::string(int)>& retrying_event,
+                                            const std::string& failed_event) {
+  int rescued = 0;
+  absl::Status s = db_->Transaction([&](DbConnection& conn) -> absl::Status {
+    rescued = 0;
+    struct Lapsed {
+      std::string id;
+      int attempt;
+      int cancel;
+    };
+    std::vector<Lapsed> lapsed;
+    soci::rowset<soci::row> rows =
+        (conn.session().prepare << "SELECT id::text, attempt, cancel_requested::int FROM orchestrator.runs"
+                                   " WHERE state = 2 AND lease_expire_time < now()"
+                                   " ORDER BY lease_expire_time LIMIT 100 FOR UPDATE SKIP LOCKED");
+    for (const soci::row& r : rows) lapsed.push_back({r.get<std::string>(0), r.get<int>(1), r.get<int>(2)});
+    for (const Lapsed& run : lapsed) {
+      // The dead worker's lease token stays on the row, but the state change fences it out.
+      if (run.cancel || run.attempt >= max_attempts) {
+        absl::StatusOr<int64_t> appended = AppendEvents(conn, run.id, nullptr, {failed_event}, std::nullopt);
+        if (!appended.ok()) return appended.status();
+        const int state = run.cancel ? kCancelled : kFailed;
+        const std::string error = run.cancel ? "" : absl::StrCat("its worker was lost ", run.attempt, " times");
+        conn.session() << "UPDATE orchestrator.runs SET state = :st, end_time = now(), error = :err,"
+                          " lease_owner = '', lease_expire_time = NULL WHERE id = CAST(:id AS uuid)",
+            use(state), use(error), use(run.id);
+      } else {
+        absl::StatusOr<int64_t> appended = AppendEvents(conn, run.id, nullptr, {retrying_event(run.attempt)}, std::nullopt);
+        if (!appended.ok()) return appended.status();
+        conn.session() << "UPDATE orchestrator.runs SET state = 1, next_attempt_time = now(), lease_owner = '',"
+                          " lease_expire_time = NULL WHERE id = CAST(:id AS uuid)",
+            use(run.id);
+      }
+      Notify(conn, kRunsChannel, run.id);
+      ++rescued;
+    }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return rescued;
+}
+
+absl::StatusOr<std::vector<StoredEvent>> RunStore::Events(const std::string& run_id, int64_t after, int limit) {
+  std::vector<StoredEvent> out;
+  absl::Status s = db_->Run([&](DbConnection& conn) -> absl::Status {
+    out.clear();
+    const long long after_seq = after;
+    soci::rowset<soci::row> rows =
+        (conn.session().prepare << "SELECT sequence, " US("create_time") ", encode(event, 'base64')"
+                                   " FROM orchestrator.run_events WHERE run_id = CAST(:id AS uuid) AND sequence > :after"
+                                   " ORDER BY sequence LIMIT :n",
+         use(run_id), use(after_seq), use(limit));
+    for (const soci::row& r : rows) {
+      StoredEvent e;
+      e.sequence = r.get<long long>(0);
+      e.time = absl::FromUnixMicros(r.get<long long>(1));
+      // PostgreSQL wraps base64 at 76 characters; the unescape skips the newlines.
+      if (!absl::Base64Unescape(r.get<std::string>(2), &e.event)) return absl::InternalError("unreadable event");
+      out.push_back(std::move(e));
+    }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+}  // namespace qai::orchestrator

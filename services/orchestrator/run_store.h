@@ -1,0 +1,150 @@
+#pragma once
+// RunStore: the `orchestrator` schema behind plain structs: the durable run queue, leases with
+// fencing tokens, and each run's gap-free event log. SQL lives here and nowhere else.
+//
+// A worker Claim()s a due run (FOR UPDATE SKIP LOCKED) and gets a Lease: the run id plus a
+// fencing token. Every later write of that worker names the lease, and is refused (ABORTED,
+// "lease lost") once the lease lapsed and the run was queued again or taken by another worker,
+// so two workers can never both write to one run. Events are written in the transaction of the
+// state change they report, numbered from runs.last_sequence under the run row's lock (so
+// 1, 2, 3... with no gaps), and announced with NOTIFY when that transaction commits.
+//
+// Events are opaque bytes here (serialized RunEvents with only their payload set); the store
+// supplies sequence numbers and times.
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/db_pool.h"
+
+namespace qai::orchestrator {
+
+// Run states: the numbers of qai.orchestrator.v1.Run.State.
+inline constexpr int kQueued = 1;
+inline constexpr int kRunning = 2;
+inline constexpr int kSucceeded = 3;
+inline constexpr int kFailed = 4;
+inline constexpr int kCancelled = 5;
+
+// NOTIFY channels: a run became due; a run has new events ("<run id>:<last sequence>");
+// a running run was asked to stop ("<run id>").
+inline constexpr char kRunsChannel[] = "qai_runs";
+inline constexpr char kEventsChannel[] = "qai_run_events";
+inline constexpr char kCancelChannel[] = "qai_run_cancel";
+
+struct RunRecord {
+  std::string id;
+  std::string project_id;
+  std::string message_id;
+  std::string prompt;
+  int state = kQueued;
+  int attempt = 0;
+  int iteration = 0;
+  int max_iterations = 0;
+  absl::Time create_time;
+  std::optional<absl::Time> start_time;
+  std::optional<absl::Time> end_time;
+  std::string error;
+  std::string result_message_id;
+  std::string sandbox_url;
+  int64_t last_sequence = 0;
+  bool cancel_requested = false;
+  bool Finished() const { return state == kSucceeded || state == kFailed || state == kCancelled; }
+};
+
+struct StartParams {
+  std::string id;  // the new run's id (ignored when the message already has a run)
+  std::string project_id;
+  std::string message_id;
+  std::string prompt;
+  int max_iterations = 15;
+  // Refuse (FAILED_PRECONDITION) instead of queueing while the project has an active run.
+  bool reject_if_active = false;
+  std::string queued_event;  // the first event
+};
+
+// Lease: a worker's hold on a RUNNING run.
+struct Lease {
+  std::string run_id;
+  int64_t token = 0;
+};
+
+struct StoredEvent {
+  int64_t sequence = 0;
+  absl::Time time;
+  std::string event;  // serialized RunEvent payload
+};
+
+// Finish: the end of a run, written with its terminal event.
+struct FinishParams {
+  int state = kSucceeded;  // kSucceeded, kFailed or kCancelled
+  std::string error;
+  std::string result_message_id;
+  std::string sandbox_url;
+  std::string terminal_event;
+};
+
+class RunStore {
+ public:
+  explicit RunStore(common::DbPool* db) : db_(db) {}
+
+  // Start: queues a run with its `queued` event. A message that already has a run gets that
+  // run back unchanged (whatever its state).
+  [[nodiscard]] absl::StatusOr<RunRecord> Start(const StartParams& params);
+  [[nodiscard]] absl::StatusOr<RunRecord> Get(const std::string& id);
+  // List: a project's runs, newest first, after the keyset cursor (create_time µs, id).
+  [[nodiscard]] absl::StatusOr<std::vector<RunRecord>> List(const std::string& project_id, int limit,
+                                                            std::optional<std::pair<int64_t, std::string>> before);
+
+  // Claim: the next due run whose project has no running run (the earliest queued of its
+  // project), now RUNNING under a new lease for `lease_for`, with its `started` event built
+  // by started_event(attempt). nullopt when nothing is due.
+  struct Claimed {
+    RunRecord run;
+    Lease lease;
+  };
+  [[nodiscard]] absl::StatusOr<std::optional<Claimed>> Claim(const std::string& worker, absl::Duration lease_for,
+                                                             const std::function<std::string(int attempt)>& started_event);
+  // Heartbeat: extends the lease; ABORTED when it was lost. Returns whether a cancel was asked.
+  [[nodiscard]] absl::StatusOr<bool> Heartbeat(const Lease& lease, absl::Duration lease_for);
+  // Append: events of a running run (and its current iteration, when given); ABORTED when the
+  // lease was lost. Returns the new last sequence.
+  [[nodiscard]] absl::StatusOr<int64_t> Append(const Lease& lease, const std::vector<std::string>& events,
+                                               std::optional<int> iteration = std::nullopt);
+  // Requeue: a transient fault: the run goes back to the queue, due after `delay`, with the
+  // `retrying` event; ABORTED when the lease was lost.
+  [[nodiscard]] absl::Status Requeue(const Lease& lease, absl::Duration delay, const std::string& retrying_event);
+  // Finish: ends the run with its terminal event; ABORTED when the lease was lost.
+  [[nodiscard]] absl::Status Finish(const Lease& lease, const FinishParams& params);
+  // SaveSnapshot: the files of a finished run, kept for the preview server.
+  [[nodiscard]] absl::Status SaveSnapshot(const Lease& lease, const std::string& snapshot_id,
+                                          const std::string& project_id,
+                                          const std::map<std::string, std::string>& files);
+  // SnapshotFile: one file of a snapshot; NOT_FOUND when the snapshot or the file is missing.
+  [[nodiscard]] absl::StatusOr<std::string> SnapshotFile(const std::string& snapshot_id, const std::string& path);
+
+  // Cancel: a queued run ends CANCELLED at once (with its event); a running one is asked to
+  // stop (its worker ends it between tool calls); a finished one is left as it is.
+  [[nodiscard]] absl::StatusOr<RunRecord> Cancel(const std::string& id, const std::string& cancelled_event);
+  // CancelProject: Cancel for every active run of the project.
+  [[nodiscard]] absl::Status CancelProject(const std::string& project_id, const std::string& cancelled_event);
+
+  // RescueExpired: running runs whose lease lapsed (their worker died or hung) go back to the
+  // queue with a `retrying` event, or end FAILED once they used max_attempts. Returns how many.
+  [[nodiscard]] absl::StatusOr<int> RescueExpired(int max_attempts,
+                                                  const std::function<std::string(int attempt)>& retrying_event,
+                                                  const std::string& failed_event);
+
+  // Events: up to `limit` events of a run with sequence > after, in order.
+  [[nodiscard]] absl::StatusOr<std::vector<StoredEvent>> Events(const std::string& run_id, int64_t after, int limit);
+
+ private:
+  common::DbPool* const db_;
+};
+
+}  // namespace qai::orchestrator
