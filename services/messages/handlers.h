@@ -10,7 +10,7 @@
 #include "common/page_token.h"
 #include "common/rpc.h"
 #include "qai/messages/v1/messages.pb.h"
-#include "services/messages/projects_client.h"
+#include "common/projects_client.h"
 #include "services/messages/store.h"
 
 namespace qai::messages {
@@ -20,7 +20,7 @@ namespace pb = ::qai::messages::v1;
 class MessageHandlers {
  public:
   // outbox_written is called after a committed change queued outbox rows (to wake the relay).
-  MessageHandlers(MessageStore* store, const ProjectsClient* projects, const common::PageTokenCodec* tokens,
+  MessageHandlers(MessageStore* store, const common::ProjectsClient* projects, const common::PageTokenCodec* tokens,
                   std::function<void()> outbox_written)
       : store_(store), projects_(projects), tokens_(tokens), outbox_written_(std::move(outbox_written)) {}
 
@@ -34,7 +34,7 @@ class MessageHandlers {
 
  private:
   MessageStore* const store_;
-  const ProjectsClient* const projects_;
+  const common::ProjectsClient* const projects_;
   const common::PageTokenCodec* const tokens_;
   const std::function<void()> outbox_written_;
 };

@@ -8,7 +8,7 @@
 #include "common/service_main.h"
 #include "services/messages/deliverers.h"
 #include "services/messages/handlers.h"
-#include "services/messages/projects_client.h"
+#include "common/projects_client.h"
 #include "services/messages/service.h"
 #include "services/messages/store.h"
 
@@ -26,7 +26,7 @@ int main(int argc, char** argv) {
   messages::MessageStore store((*base)->db());
   common::OutboxRelay relay((*base)->db(), common::OutboxOptionsFrom(config, messages::kOutboxTable),
                             messages::MakeDeliverers(config.Get("orchestrator-addr"), config.Get("api-key"), &store));
-  messages::ProjectsClient projects(common::MakeChannel(config.Get("projects-addr")), config.Get("api-key"));
+  common::ProjectsClient projects(common::MakeChannel(config.Get("projects-addr")), config.Get("api-key"));
   common::PageTokenCodec tokens(config.Get("jwt-secret"));
   messages::MessageHandlers handlers(&store, &projects, &tokens, [&relay] { relay.Wake(); });
   messages::MessageServiceImpl service(&handlers, (*base)->rpc_env("qai.messages.v1.MessageService"));

@@ -1,4 +1,4 @@
-#include "services/messages/projects_client.h"
+#include "common/projects_client.h"
 
 #include <algorithm>
 
@@ -7,19 +7,19 @@
 #include "common/log.h"
 #include "common/status.h"
 
-namespace qai::messages {
+namespace qai::common {
 
 ProjectsClient::ProjectsClient(std::shared_ptr<grpc::Channel> channel, std::string api_key, absl::Duration timeout)
     : stub_(projects::v1::ProjectService::NewStub(std::move(channel))), api_key_(std::move(api_key)),
       timeout_(timeout) {}
 
-absl::StatusOr<std::string> ProjectsClient::ProjectOwner(const common::CallContext& call,
+absl::StatusOr<std::string> ProjectsClient::ProjectOwner(const CallContext& call,
                                                          const std::string& project_id) const {
   grpc::ClientContext ctx;
-  const bool as_caller = call.principal.role != common::Role::kService && !call.authorization.empty();
+  const bool as_caller = call.principal.role != Role::kService && !call.authorization.empty();
   // The downstream call gets no more time than the caller has left.
   const absl::Duration timeout = std::min(timeout_, call.deadline - absl::Now());
-  common::PrepareServiceCall(ctx, as_caller ? "" : api_key_, call.request_id, timeout);
+  PrepareServiceCall(ctx, as_caller ? "" : api_key_, call.request_id, timeout);
   if (as_caller) ctx.AddMetadata("authorization", call.authorization);
   projects::v1::GetProjectRequest req;
   req.set_id(project_id);
@@ -34,11 +34,11 @@ absl::StatusOr<std::string> ProjectsClient::ProjectOwner(const common::CallConte
       [[fallthrough]];
     default:
       // Anything else is ProjectService's trouble (or a key it does not accept), not the caller's.
-      common::Log(common::LogLevel::kWarn, "projects service call failed",
+      Log(LogLevel::kWarn, "projects service call failed",
                   {{"code", status.error_code()}, {"error", status.error_message()}});
-      return common::WithRetryDelay(absl::UnavailableError("projects service unavailable; retry"),
+      return WithRetryDelay(absl::UnavailableError("projects service unavailable; retry"),
                                     absl::Milliseconds(500));
   }
 }
 
-}  // namespace qai::messages
+}  // namespace qai::common

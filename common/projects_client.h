@@ -1,11 +1,15 @@
 #pragma once
-// ProjectsClient: what the messages service asks ProjectService: does a project exist, may
-// this caller see it, and whose is it.
+// ProjectsClient: what the other services ask ProjectService: does a project exist, may this
+// caller see it, and whose is it. (Each service keeps its data of a project in its own schema;
+// ownership stays ProjectService's to decide.)
 //
 // The question is asked with the caller's own identity, so ProjectService's ownership rules
 // decide: a user's or admin's bearer token is passed on as it came; a SERVICE caller (the
 // projects relay delivering an initial prompt) is represented by this service's own key, and
 // acts for the project's owner.
+//
+//   ProjectsClient projects(MakeChannel(projects_addr), api_key);
+//   absl::StatusOr<std::string> owner = projects.ProjectOwner(call, project_id);
 
 #include <memory>
 #include <string>
@@ -15,7 +19,7 @@
 #include "common/rpc.h"
 #include "qai/projects/v1/projects.grpc.pb.h"
 
-namespace qai::messages {
+namespace qai::common {
 
 class ProjectsClient {
  public:
@@ -24,7 +28,7 @@ class ProjectsClient {
 
   // ProjectOwner: the owner of the project, when `call`'s caller may see it. NOT_FOUND when it
   // is unknown, deleted or someone else's; UNAVAILABLE when ProjectService cannot answer.
-  [[nodiscard]] absl::StatusOr<std::string> ProjectOwner(const common::CallContext& call,
+  [[nodiscard]] absl::StatusOr<std::string> ProjectOwner(const CallContext& call,
                                                          const std::string& project_id) const;
 
  private:
@@ -33,4 +37,4 @@ class ProjectsClient {
   const absl::Duration timeout_;
 };
 
-}  // namespace qai::messages
+}  // namespace qai::common
