@@ -45,12 +45,6 @@ absl::StatusOr<std::string> EnqueueOutbox(DbConnection& conn, std::string_view t
   return id;
 }
 
-absl::Duration BackoffDelay(int attempts, absl::Duration base, absl::Duration max, absl::BitGen& rng) {
-  const double factor = std::ldexp(1.0, std::min(attempts, 30));
-  absl::Duration full = std::min(base * factor, max);
-  return full / 2 + absl::Uniform(rng, 0.0, 1.0) * (full / 2);
-}
-
 OutboxRelay::OutboxRelay(DbPool* db, Options options, std::map<std::string, Deliverer> deliverers)
     : db_(db),
       options_(std::move(options)),

@@ -38,6 +38,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/config.h"
+#include "common/backoff.h"
 #include "common/db_pool.h"
 #include "common/executor.h"
 
@@ -66,10 +67,6 @@ struct OutboxRow {
 // calling service, never caller input) on conn, inside the caller's transaction. Returns its id.
 [[nodiscard]] absl::StatusOr<std::string> EnqueueOutbox(DbConnection& conn, std::string_view table,
                                                         const OutboxMessage& message);
-
-// BackoffDelay: the wait before attempt `attempts + 1`: base * 2^attempts capped at max, with
-// "equal jitter" (between half and all of it), so failing rows spread out instead of marching.
-absl::Duration BackoffDelay(int attempts, absl::Duration base, absl::Duration max, absl::BitGen& rng);
 
 // OutboxStats: the backlog of an outbox table. Pending rows are undelivered and not parked
 // (due now or waiting for a retry); oldest_pending_age is the age of the oldest of them by

@@ -334,8 +334,7 @@ absl::Status RunStore::CancelProject(const std::string& project_id, const std::s
   return absl::OkStatus();
 }
 
-absl::StatusOr<int> RunStore::RescueExpired(int max_attempts, const std::function<std::string(int)>& retrying_event,
-                                            const std::string& failed_event) {
+absl::StatusOr<int> RunStore::RescueExpired(int max_attempts, const RescueEvents& events) {
   int rescued = 0;
   absl::Status s = db_->Transaction([&](DbConnection& conn) -> absl::Status {
     rescued = 0;
@@ -353,15 +352,16 @@ absl::StatusOr<int> RunStore::RescueExpired(int max_attempts, const std::functio
     for (const Lapsed& run : lapsed) {
       // The dead worker's lease token stays on the row, but the state change fences it out.
       if (run.cancel || run.attempt >= max_attempts) {
-        absl::StatusOr<int64_t> appended = AppendEvents(conn, run.id, nullptr, {failed_event}, std::nullopt);
-        if (!appended.ok()) return appended.status();
         const int state = run.cancel ? kCancelled : kFailed;
         const std::string error = run.cancel ? "" : absl::StrCat("its worker was lost ", run.attempt, " times");
+        absl::StatusOr<int64_t> appended =
+            AppendEvents(conn, run.id, nullptr, {run.cancel ? events.cancelled : events.failed(error)}, std::nullopt);
+        if (!appended.ok()) return appended.status();
         conn.session() << "UPDATE orchestrator.runs SET state = :st, end_time = now(), error = :err,"
                           " lease_owner = '', lease_expire_time = NULL WHERE id = CAST(:id AS uuid)",
             use(state), use(error), use(run.id);
       } else {
-        absl::StatusOr<int64_t> appended = AppendEvents(conn, run.id, nullptr, {retrying_event(run.attempt)}, std::nullopt);
+        absl::StatusOr<int64_t> appended = AppendEvents(conn, run.id, nullptr, {events.retrying(run.attempt)}, std::nullopt);
         if (!appended.ok()) return appended.status();
         conn.session() << "UPDATE orchestrator.runs SET state = 1, next_attempt_time = now(), lease_owner = '',"
                           " lease_expire_time = NULL WHERE id = CAST(:id AS uuid)",

@@ -13,6 +13,7 @@
 // supplies sequence numbers and times.
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -136,9 +137,12 @@ class RunStore {
 
   // RescueExpired: running runs whose lease lapsed (their worker died or hung) go back to the
   // queue with a `retrying` event, or end FAILED once they used max_attempts. Returns how many.
-  [[nodiscard]] absl::StatusOr<int> RescueExpired(int max_attempts,
-                                                  const std::function<std::string(int attempt)>& retrying_event,
-                                                  const std::string& failed_event);
+  struct RescueEvents {
+    std::function<std::string(int attempt)> retrying;
+    std::function<std::string(const std::string& error)> failed;
+    std::string cancelled;  // for a run that was asked to stop anyway
+  };
+  [[nodiscard]] absl::StatusOr<int> RescueExpired(int max_attempts, const RescueEvents& events);
 
   // Events: up to `limit` events of a run with sequence > after, in order.
   [[nodiscard]] absl::StatusOr<std::vector<StoredEvent>> Events(const std::string& run_id, int64_t after, int limit);

@@ -15,6 +15,7 @@ namespace {
 
 std::string Started(int attempt) { return "started " + std::to_string(attempt); }
 std::string Retrying(int attempt) { return "retrying " + std::to_string(attempt); }
+const RunStore::RescueEvents kRescue{Retrying, [](const std::string& error) { return "failed: " + error; }, "cancelled"};
 
 class RunStoreTest : public ::testing::Test {
  protected:
@@ -108,7 +109,7 @@ TEST_F(RunStoreTest, ALostLeaseFencesItsWorkerOut) {
   ASSERT_TRUE(old);
   ASSERT_TRUE(store_->Append(old->lease, {"iteration 1"}, 1).ok());
   std::this_thread::sleep_for(std::chrono::milliseconds(250));
-  auto rescued = store_->RescueExpired(3, Retrying, "failed");
+  auto rescued = store_->RescueExpired(3, kRescue);
   ASSERT_TRUE(rescued.ok()) << rescued.status();
   EXPECT_EQ(*rescued, 1);
   auto fresh = Claim("w2");
@@ -134,7 +135,7 @@ TEST_F(RunStoreTest, RescueFailsARunThatUsedItsAttempts) {
     auto c = Claim("w", absl::Milliseconds(50));
     ASSERT_TRUE(c);
     std::this_thread::sleep_for(std::chrono::milliseconds(120));
-    ASSERT_TRUE(store_->RescueExpired(2, Retrying, "failed").ok());
+    ASSERT_TRUE(store_->RescueExpired(2, kRescue).ok());
   }
   auto got = store_->Get(run.id);
   EXPECT_EQ(got->state, kFailed);

@@ -1,0 +1,275 @@
+#include "services/orchestrator/worker.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/backoff.h"
+#include "common/ids.h"
+#include "common/log.h"
+#include "common/status.h"
+#include "services/orchestrator/events.h"
+#include "services/orchestrator/prompts.h"
+
+namespace qai::orchestrator {
+
+namespace mpb = ::qai::messages::v1;
+using common::Log;
+using common::LogLevel;
+
+// Active: a run this replica is working on, and what the keeper learned about it.
+struct WorkerPool::Active {
+  Lease lease;
+  std::atomic<bool> cancel{false};    // the run was asked to stop
+  std::atomic<bool> lost{false};      // the lease is gone: write nothing more
+  std::atomic<bool> release{false};   // this replica is stopping: hand the run back
+  bool Interrupted() const { return cancel || lost || release; }
+};
+
+WorkerPool::WorkerPool(RunStore* store, MessagesClient* messages, Model* model, WorkerOptions options)
+    : store_(store), messages_(messages), model_(model), options_(std::move(options)) {}
+
+WorkerPool::~WorkerPool() { Stop(); }
+
+void WorkerPool::Start() {
+  for (int i = 0; i < options_.workers; ++i) threads_.emplace_back([this, i] { Work(i); });
+  threads_.emplace_back([this] { Keep(); });
+}
+
+void WorkerPool::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_ && threads_.empty()) return;
+    stopping_ = true;
+    for (auto& [id, active] : active_) active->release = true;
+  }
+  wake_cv_.notify_all();
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+}
+
+void WorkerPool::Wake() {
+  {
+    std::lock_guard lock(mu_);
+    woken_ = true;
+  }
+  wake_cv_.notify_all();
+}
+
+void WorkerPool::CancelRequested(const std::string& run_id) {
+  std::lock_guard lock(mu_);
+  if (auto it = active_.find(run_id); it != active_.end()) it->second->cancel = true;
+}
+
+int WorkerPool::running() const {
+  std::lock_guard lock(mu_);
+  return static_cast<int>(active_.size());
+}
+
+void WorkerPool::Work(int index) {
+  const std::string worker = absl::StrCat(options_.replica, "/", index);
+  for (;;) {
+    {
+      std::unique_lock lock(mu_);
+      if (stopping_) return;
+    }
+    absl::StatusOr<std::optional<RunStore::Claimed>> claimed =
+        store_->Claim(worker, options_.lease, [](int attempt) { return events::Started(attempt); });
+    if (claimed.ok() && claimed->has_value()) {
+      auto active = std::make_shared<Active>();
+      active->lease = (*claimed)->lease;
+      {
+        std::lock_guard lock(mu_);
+        active_[active->lease.run_id] = active;
+        if (stopping_) active->release = true;
+      }
+      active->cancel = (*claimed)->run.cancel_requested;
+      Execute((*claimed)->run, active);
+      {
+        std::lock_guard lock(mu_);
+        active_.erase(active->lease.run_id);
+      }
+      continue;  // there may be more
+    }
+    if (!claimed.ok()) {
+      Log(LogLevel::kWarn, "claiming a run failed", {{"error", std::string(claimed.status().message())}});
+    }
+    std::unique_lock lock(mu_);
+    wake_cv_.wait_for(lock, absl::ToChronoMilliseconds(options_.poll_interval),
+                      [&] { return stopping_ || woken_; });
+    woken_ = false;
+  }
+}
+
+void WorkerPool::Keep() {
+  const absl::Duration period = options_.lease / 3;
+  absl::Time next_rescue = absl::Now();
+  const RunStore::RescueEvents rescue{
+      [](int attempt) { return events::Retrying(attempt, "its worker stopped answering", absl::ZeroDuration()); },
+      [](const std::string& error) { return events::Failed(error); }, events::Cancelled()};
+  for (;;) {
+    std::vector<std::shared_ptr<Active>> active;
+    {
+      std::unique_lock lock(mu_);
+      if (wake_cv_.wait_for(lock, absl::ToChronoMilliseconds(std::min(period, absl::Seconds(1))),
+                            [&] { return stopping_ && active_.empty(); })) {
+        return;
+      }
+      for (auto& [id, a] : active_) active.push_back(a);
+    }
+    for (const auto& a : active) {
+      absl::StatusOr<bool> cancel = store_->Heartbeat(a->lease, options_.lease);
+      if (cancel.ok()) {
+        if (*cancel) a->cancel = true;
+      } else if (cancel.status().code() == absl::StatusCode::kAborted) {
+        Log(LogLevel::kWarn, "lease lost; the run continues elsewhere", {{"run_id", a->lease.run_id}});
+        a->lost = true;
+      }
+    }
+    if (absl::Now() >= next_rescue) {
+      next_rescue = absl::Now() + options_.lease / 2;
+      absl::StatusOr<int> rescued = store_->RescueExpired(options_.max_attempts, rescue);
+      if (rescued.ok() && *rescued > 0) {
+        Log(LogLevel::kWarn, "runs of lost workers requeued", {{"runs", *rescued}});
+        Wake();
+      }
+    }
+  }
+}
+
+absl::Status WorkerPool::Emit(Active& active, std::vector<v1::RunEvent> evs, std::optional<int> iteration) {
+  if (active.lost) return absl::AbortedError("lease lost");
+  std::vector<std::string> payloads;
+  payloads.reserve(evs.size());
+  for (const v1::RunEvent& e : evs) payloads.push_back(e.SerializeAsString());
+  absl::StatusOr<int64_t> appended = store_->Append(active.lease, payloads, iteration);
+  if (appended.status().code() == absl::StatusCode::kAborted) active.lost = true;
+  return appended.status();
+}
+
+void WorkerPool::Execute(const RunRecord& run, const std::shared_ptr<Active>& active) {
+  common::RequestScope scope(run.id);
+  Log(LogLevel::kInfo, "run started", {{"run_id", run.id}, {"project_id", run.project_id}, {"attempt", run.attempt}});
+  absl::StatusOr<std::unique_ptr<Workspace>> workspace = Workspace::Open(options_.sandbox_root, run.project_id);
+  if (!workspace.ok()) return FailWithMessage(run, *active, absl::StrCat("workspace: ", workspace.status().message()));
+  absl::StatusOr<std::vector<ChatMessage>> history =
+      messages_->History(run.project_id, run.message_id, options_.history_messages);
+  if (history.status().code() == absl::StatusCode::kNotFound) {
+    // The project (and its messages) was deleted: nothing to answer.
+    return Finish(run, *active, {.state = kCancelled, .terminal_event = events::Cancelled()});
+  }
+  if (!history.ok()) return RetryOrFail(run, *active, history.status());
+
+  AgentOutcome outcome = RunAgent(
+      {.prompt = run.prompt, .history = *std::move(history), .max_iterations = run.max_iterations}, *model_,
+      **workspace, options_.limits, [&] { return active->Interrupted(); },
+      [&](std::vector<v1::RunEvent> evs, std::optional<int> iteration) {
+        return Emit(*active, std::move(evs), iteration);
+      });
+  if (active->lost) return;  // another worker has the run now
+  if (active->release) {
+    // This replica is stopping: the run goes back to the queue for another one, at once.
+    absl::Status s = store_->Requeue(active->lease, absl::ZeroDuration(),
+                                     events::Retrying(run.attempt, "its replica shut down", absl::ZeroDuration()));
+    if (!s.ok()) Log(LogLevel::kWarn, "could not hand a run back", {{"run_id", run.id}, {"error", std::string(s.message())}});
+    return;
+  }
+  switch (outcome.kind) {
+    case AgentOutcome::Kind::kCancelled:
+      return Finish(run, *active, {.state = kCancelled, .terminal_event = events::Cancelled()});
+    case AgentOutcome::Kind::kStopped:
+      return RetryOrFail(run, *active, outcome.status);
+    case AgentOutcome::Kind::kNoSummary:
+      return FailWithMessage(run, *active,
+                             absl::StrCat("the agent reached its limit of ", run.max_iterations,
+                                          " iterations without finishing"));
+    case AgentOutcome::Kind::kSummary:
+      if (outcome.files_written.empty()) return FailWithMessage(run, *active, "the agent finished without writing any files");
+      return Succeed(run, *active, outcome, **workspace);
+  }
+}
+
+void WorkerPool::Finish(const RunRecord& run, Active& active, FinishParams params) {
+  const int state = params.state;
+  absl::Status s = store_->Finish(active.lease, params);
+  if (!s.ok()) {
+    // A lost lease means another worker owns the run; anything else is retried by the rescuer
+    // once this lease lapses.
+    Log(LogLevel::kWarn, "could not finish a run", {{"run_id", run.id}, {"error", std::string(s.message())}});
+    return;
+  }
+  Log(LogLevel::kInfo, "run finished", {{"run_id", run.id}, {"state", state}});
+}
+
+void WorkerPool::RetryOrFail(const RunRecord& run, Active& active, const absl::Status& fault) {
+  if (fault.code() == absl::StatusCode::kAborted && active.lost) return;
+  const bool transient = common::IsRetryable(fault);
+  if (!transient || run.attempt >= options_.max_attempts) {
+    return FailWithMessage(run, active,
+                           transient ? absl::StrCat("gave up after ", run.attempt, " attempts: ", fault.message())
+                                     : std::string(fault.message()));
+  }
+  absl::Duration delay;
+  {
+    std::lock_guard lock(mu_);  // the generator is shared by the workers
+    delay = common::BackoffDelay(run.attempt - 1, options_.base_backoff, options_.max_backoff, rng_);
+  }
+  Log(LogLevel::kWarn, "run attempt failed; retrying",
+      {{"run_id", run.id}, {"attempt", run.attempt}, {"error", std::string(fault.message())},
+       {"retry_in_ms", absl::ToInt64Milliseconds(delay)}});
+  absl::Status s = store_->Requeue(active.lease, delay, events::Retrying(run.attempt, std::string(fault.message()), delay));
+  if (!s.ok()) Log(LogLevel::kWarn, "could not requeue a run", {{"run_id", run.id}, {"error", std::string(s.message())}});
+}
+
+void WorkerPool::FailWithMessage(const RunRecord& run, Active& active, const std::string& error) {
+  mpb::RecordAgentResultRequest req;
+  req.set_run_id(run.id);
+  req.set_project_id(run.project_id);
+  req.set_content(absl::StrCat("Sorry, something went wrong: ", error));
+  req.set_type(mpb::Message::TYPE_ERROR);
+  absl::StatusOr<std::string> message = messages_->Record(req);
+  if (!message.ok() && common::IsRetryable(message.status()) && run.attempt < options_.max_attempts) {
+    return RetryOrFail(run, active, message.status());
+  }
+  Finish(run, active,
+         {.state = kFailed, .error = error, .result_message_id = message.value_or(""),
+          .terminal_event = events::Failed(error)});
+}
+
+void WorkerPool::Succeed(const RunRecord& run, Active& active, const AgentOutcome& outcome, Workspace& workspace) {
+  absl::StatusOr<std::map<std::string, std::string>> files = workspace.Snapshot();
+  if (!files.ok()) return FailWithMessage(run, active, absl::StrCat("snapshot: ", files.status().message()));
+
+  // The title and the friendly answer come from the model too; a fault there is no reason to
+  // lose the work, so plain fallbacks stand in.
+  auto ask = [&](const char* system, std::string fallback) {
+    absl::StatusOr<ModelReply> reply = model_->Complete(
+        {{.role = ChatMessage::Role::kSystem, .content = system}, {.role = ChatMessage::Role::kUser, .content = outcome.summary}},
+        {});
+    return reply.ok() && !reply->text.empty() ? reply->text : fallback;
+  };
+  const std::string title = ask(kTitleSystemPrompt, "Your App");
+  const std::string response = ask(kResponseSystemPrompt, outcome.summary);
+
+  const std::string snapshot_id = common::NewUuid();
+  if (absl::Status s = store_->SaveSnapshot(active.lease, snapshot_id, run.project_id, *files); !s.ok()) {
+    return RetryOrFail(run, active, s);
+  }
+  const std::string sandbox_url = absl::StrCat(options_.preview_base_url, "/", snapshot_id, "/");
+
+  mpb::RecordAgentResultRequest req;
+  req.set_run_id(run.id);
+  req.set_project_id(run.project_id);
+  req.set_content(response);
+  req.set_type(mpb::Message::TYPE_RESULT);
+  mpb::Fragment* fragment = req.mutable_fragment();
+  fragment->set_sandbox_url(sandbox_url);
+  fragment->set_title(title);
+  fragment->set_summary(outcome.summary);
+  fragment->mutable_files()->insert(files->begin(), files->end());
+  absl::StatusOr<std::string> message = messages_->Record(req);
+  if (!message.ok()) return RetryOrFail(run, active, message.status());
+
+  Finish(run, active,
+         {.state = kSucceeded, .result_message_id = *message, .sandbox_url = sandbox_url,
+          .terminal_event = events::Succeeded(title, response, outcome.summary, sandbox_url, *message)});
+}
+
+}  // namespace qai::orchestrator

@@ -1,0 +1,85 @@
+#pragma once
+// WorkerPool: one replica's workers, taking runs from the shared queue and running them.
+//
+// Each worker claims a due run (RunStore::Claim), runs the agent in the project's workspace,
+// and ends the run: SUCCEEDED (the files snapshotted for the preview server, the ASSISTANT
+// message and its fragment stored through MessageService), FAILED (an ERROR message stored),
+// or CANCELLED. Workers wake when a run becomes due (NOTIFY, see Wake) and otherwise poll.
+// A keeper thread renews every lease this replica holds, notices cancels and lost leases, and
+// rescues runs whose worker elsewhere died (lapsed leases). Transient faults (model or
+// MessageService unavailable) put the run back in the queue with exponential backoff and
+// jitter, up to max_attempts. Stop() hands running runs back to the queue at once, so another
+// replica continues them.
+
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/random/random.h"
+#include "absl/time/time.h"
+#include "services/orchestrator/agent.h"
+#include "services/orchestrator/messages_client.h"
+#include "services/orchestrator/run_store.h"
+
+namespace qai::orchestrator {
+
+struct WorkerOptions {
+  std::string replica;  // names this replica in leases and logs
+  int workers = 2;
+  absl::Duration lease = absl::Seconds(30);
+  absl::Duration poll_interval = absl::Seconds(2);
+  int max_attempts = 3;
+  absl::Duration base_backoff = absl::Seconds(1);
+  absl::Duration max_backoff = absl::Seconds(30);
+  std::string sandbox_root;
+  std::string preview_base_url;  // a fragment's sandbox_url is <this>/<snapshot id>/
+  size_t history_messages = 20;
+  AgentLimits limits;
+};
+
+class WorkerPool {
+ public:
+  // All pointers must outlive the pool.
+  WorkerPool(RunStore* store, MessagesClient* messages, Model* model, WorkerOptions options);
+  ~WorkerPool();  // Stop()s
+
+  void Start();
+  // Stop: no more claims; running agents stop and their runs go back to the queue.
+  void Stop();
+  // Wake: a run may have become due.
+  void Wake();
+  // CancelRequested: a run was asked to stop (NOTIFY); its worker, if here, stops soon.
+  void CancelRequested(const std::string& run_id);
+  int running() const;
+
+ private:
+  struct Active;
+  void Work(int index);
+  void Keep();
+  void Execute(const RunRecord& run, const std::shared_ptr<Active>& active);
+  void Finish(const RunRecord& run, Active& active, FinishParams params);
+  void RetryOrFail(const RunRecord& run, Active& active, const absl::Status& fault);
+  void FailWithMessage(const RunRecord& run, Active& active, const std::string& error);
+  void Succeed(const RunRecord& run, Active& active, const AgentOutcome& outcome, Workspace& workspace);
+  absl::Status Emit(Active& active, std::vector<v1::RunEvent> events, std::optional<int> iteration);
+
+  RunStore* const store_;
+  MessagesClient* const messages_;
+  Model* const model_;
+  const WorkerOptions options_;
+
+  mutable std::mutex mu_;
+  std::condition_variable wake_cv_;
+  bool woken_ = false;
+  bool stopping_ = false;
+  std::map<std::string, std::shared_ptr<Active>> active_;  // by run id
+  absl::BitGen rng_;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace qai::orchestrator
