@@ -27,6 +27,11 @@ std::string RequestIdFrom(const grpc::ServerContextBase& ctx) {
   return NewUuid();
 }
 
+absl::Status RequireService(const CallContext& call, std::string_view method) {
+  if (call.principal.role == Role::kService) return absl::OkStatus();
+  return absl::PermissionDeniedError(absl::StrCat(ToAbsl(method), " is for services only"));
+}
+
 void LogRpc(const RpcEnv& env, std::string_view method, const absl::Status& status,
             absl::Time start, std::string_view principal) {
   const bool server_fault = status.code() == absl::StatusCode::kInternal ||

@@ -61,6 +61,9 @@ grpc::ServerUnaryReactor* ServeUnaryAsync(grpc::CallbackServerContext* ctx, cons
                                           std::string_view method,
                                           std::function<void(const CallContext&, Reply)> start);
 
+// RequireService: PERMISSION_DENIED unless the caller is a SERVICE principal (for internal RPCs).
+[[nodiscard]] absl::Status RequireService(const CallContext& call, std::string_view method);
+
 // LogRpc: the access-log line of one call.
 void LogRpc(const RpcEnv& env, std::string_view method, const absl::Status& status,
             absl::Time start, std::string_view principal);

@@ -21,11 +21,6 @@ void SetTime(absl::Time t, google::protobuf::Timestamp* out) {
   out->set_nanos(static_cast<int32_t>(us % 1000000) * 1000);
 }
 
-absl::Status RequireService(const CallContext& call, std::string_view method) {
-  if (call.principal.role == common::Role::kService) return absl::OkStatus();
-  return absl::PermissionDeniedError(absl::StrCat(common::ToAbsl(method), " is for services only"));
-}
-
 // Visible: whether the caller may read a message of a project owned by `owner`.
 bool Visible(const CallContext& call, const std::string& owner) {
   return call.principal.role != common::Role::kUser || call.principal.id == owner;
@@ -181,7 +176,7 @@ absl::Status MessageHandlers::GetMessage(const CallContext& call, const pb::GetM
 
 absl::Status MessageHandlers::RecordAgentResult(const CallContext& call, const pb::RecordAgentResultRequest& req,
                                                 pb::Message& resp) {
-  if (absl::Status s = RequireService(call, "RecordAgentResult"); !s.ok()) return s;
+  if (absl::Status s = common::RequireService(call, "RecordAgentResult"); !s.ok()) return s;
   FieldViolations bad;
   common::CheckUuid(bad, "run_id", req.run_id(), /*required=*/true);
   common::CheckUuid(bad, "project_id", req.project_id(), /*required=*/true);
@@ -226,7 +221,7 @@ absl::Status MessageHandlers::RecordAgentResult(const CallContext& call, const p
 
 absl::Status MessageHandlers::PurgeProjectMessages(const CallContext& call,
                                                    const pb::PurgeProjectMessagesRequest& req) {
-  if (absl::Status s = RequireService(call, "PurgeProjectMessages"); !s.ok()) return s;
+  if (absl::Status s = common::RequireService(call, "PurgeProjectMessages"); !s.ok()) return s;
   FieldViolations bad;
   common::CheckUuid(bad, "project_id", req.project_id(), /*required=*/true);
   if (absl::Status s = bad.ToStatus(); !s.ok()) return s;

@@ -1,0 +1,145 @@
+#include "services/orchestrator/handlers.h"
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/ids.h"
+#include "common/validation.h"
+#include "services/orchestrator/events.h"
+
+namespace qai::orchestrator {
+namespace {
+
+using common::CallContext;
+using common::FieldViolations;
+
+void SetTime(absl::Time t, google::protobuf::Timestamp* out) {
+  const int64_t us = absl::ToUnixMicros(t);
+  out->set_seconds(us / 1000000);
+  out->set_nanos(static_cast<int32_t>(us % 1000000) * 1000);
+}
+
+// CheckProject: whether the caller may see the project (services may see every project).
+absl::Status CheckProject(const common::ProjectsClient& projects, const CallContext& call,
+                          const std::string& project_id) {
+  if (call.principal.role == common::Role::kService) return absl::OkStatus();
+  return projects.ProjectOwner(call, project_id).status();
+}
+
+}  // namespace
+
+void ToProto(const RunRecord& r, v1::Run& out) {
+  out.set_id(r.id);
+  out.set_project_id(r.project_id);
+  out.set_message_id(r.message_id);
+  out.set_state(static_cast<v1::Run::State>(r.state));
+  out.set_attempt(r.attempt);
+  out.set_iteration(r.iteration);
+  out.set_max_iterations(r.max_iterations);
+  SetTime(r.create_time, out.mutable_create_time());
+  if (r.start_time) SetTime(*r.start_time, out.mutable_start_time());
+  if (r.end_time) SetTime(*r.end_time, out.mutable_end_time());
+  out.set_error(r.error);
+  out.set_result_message_id(r.result_message_id);
+  out.set_sandbox_url(r.sandbox_url);
+  out.set_last_sequence(r.last_sequence);
+}
+
+absl::Status RunHandlers::StartRun(const CallContext& call, const v1::StartRunRequest& req, v1::Run& resp) {
+  if (absl::Status s = common::RequireService(call, "StartRun"); !s.ok()) return s;
+  FieldViolations bad;
+  common::CheckUuid(bad, "project_id", req.project_id(), /*required=*/true);
+  common::CheckUuid(bad, "message_id", req.message_id(), /*required=*/true);
+  common::CheckText(bad, "prompt", req.prompt(), 1, kMaxPromptChars);
+  common::CheckUuid(bad, "request_id", req.request_id(), /*required=*/false);
+  if (!v1::StartRunRequest::Multitask_IsValid(req.multitask())) bad.Add("multitask", "is not a known value");
+  if (req.max_iterations() < 0 || req.max_iterations() > kMaxIterations) {
+    bad.Add("max_iterations", absl::StrCat("must be between 1 and ", kMaxIterations, " (0 means ", kDefaultMaxIterations, ")"));
+  }
+  if (absl::Status s = bad.ToStatus(); !s.ok()) return s;
+  absl::StatusOr<RunRecord> run =
+      store_->Start({.id = common::NewUuid(),
+                     .project_id = req.project_id(),
+                     .message_id = req.message_id(),
+                     .prompt = req.prompt(),
+                     .max_iterations = req.max_iterations() == 0 ? kDefaultMaxIterations : req.max_iterations(),
+                     .reject_if_active = req.multitask() == v1::StartRunRequest::MULTITASK_REJECT,
+                     .queued_event = events::Queued()});
+  if (!run.ok()) return run.status();
+  run_queued_();
+  ToProto(*run, resp);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<RunRecord> RunHandlers::VisibleRun(const CallContext& call, const std::string& id) const {
+  absl::StatusOr<RunRecord> run = store_->Get(id);
+  if (!run.ok()) return run.status();
+  absl::Status visible = CheckProject(*projects_, call, run->project_id);
+  if (visible.code() == absl::StatusCode::kNotFound) return absl::NotFoundError(absl::StrCat("run ", id, " not found"));
+  if (!visible.ok()) return visible;
+  return run;
+}
+
+absl::Status RunHandlers::GetRun(const CallContext& call, const v1::GetRunRequest& req, v1::Run& resp) {
+  FieldViolations bad;
+  common::CheckUuid(bad, "id", req.id(), /*required=*/true);
+  if (absl::Status s = bad.ToStatus(); !s.ok()) return s;
+  absl::StatusOr<RunRecord> run = VisibleRun(call, req.id());
+  if (!run.ok()) return run.status();
+  ToProto(*run, resp);
+  return absl::OkStatus();
+}
+
+absl::Status RunHandlers::ListRuns(const CallContext& call, const v1::ListRunsRequest& req, v1::ListRunsResponse& resp) {
+  FieldViolations bad;
+  common::CheckUuid(bad, "project_id", req.project_id(), /*required=*/true);
+  if (absl::Status s = bad.ToStatus(); !s.ok()) return s;
+  absl::StatusOr<int> page_size = common::NormalizePageSize(req.page_size());
+  if (!page_size.ok()) return page_size.status();
+  const std::string scope = absl::StrCat("runs/project:", req.project_id());
+  std::optional<std::pair<int64_t, std::string>> before;
+  if (!req.page_token().empty()) {
+    absl::StatusOr<std::string> cursor = tokens_->Decode(req.page_token(), scope);
+    if (!cursor.ok()) return cursor.status();
+    std::pair<std::string, std::string> parts = absl::StrSplit(*cursor, absl::MaxSplits('/', 1));
+    int64_t us = 0;
+    if (!absl::SimpleAtoi(parts.first, &us) || !common::IsUuid(parts.second)) {
+      return common::InvalidField("page_token", "is not a token this list returned");
+    }
+    before.emplace(us, parts.second);
+  }
+  if (absl::Status s = CheckProject(*projects_, call, req.project_id()); !s.ok()) return s;
+  absl::StatusOr<std::vector<RunRecord>> runs = store_->List(req.project_id(), *page_size + 1, before);
+  if (!runs.ok()) return runs.status();
+  const bool more = static_cast<int>(runs->size()) > *page_size;
+  if (more) runs->pop_back();
+  for (const RunRecord& r : *runs) ToProto(r, *resp.add_runs());
+  if (more) {
+    resp.set_next_page_token(
+        tokens_->Encode(scope, absl::StrCat(absl::ToUnixMicros(runs->back().create_time), "/", runs->back().id)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RunHandlers::CancelRun(const CallContext& call, const v1::CancelRunRequest& req, v1::Run& resp) {
+  FieldViolations bad;
+  common::CheckUuid(bad, "id", req.id(), /*required=*/true);
+  common::CheckUuid(bad, "request_id", req.request_id(), /*required=*/false);
+  if (absl::Status s = bad.ToStatus(); !s.ok()) return s;
+  if (absl::StatusOr<RunRecord> visible = VisibleRun(call, req.id()); !visible.ok()) return visible.status();
+  // Idempotent by nature: a repeat finds the run cancelled (or being cancelled) already.
+  absl::StatusOr<RunRecord> run = store_->Cancel(req.id(), events::Cancelled());
+  if (!run.ok()) return run.status();
+  ToProto(*run, resp);
+  return absl::OkStatus();
+}
+
+absl::Status RunHandlers::CancelProjectRuns(const CallContext& call, const v1::CancelProjectRunsRequest& req) {
+  if (absl::Status s = common::RequireService(call, "CancelProjectRuns"); !s.ok()) return s;
+  FieldViolations bad;
+  common::CheckUuid(bad, "project_id", req.project_id(), /*required=*/true);
+  if (absl::Status s = bad.ToStatus(); !s.ok()) return s;
+  return store_->CancelProject(req.project_id(), events::Cancelled());
+}
+
+}  // namespace qai::orchestrator
