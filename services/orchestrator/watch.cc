@@ -1,0 +1,186 @@
+#include "services/orchestrator/watch.h"
+
+#include <deque>
+
+#include "absl/strings/str_cat.h"
+#include "common/ids.h"
+#include "common/log.h"
+#include "common/status.h"
+#include "common/validation.h"
+#include "services/orchestrator/events.h"
+
+namespace qai::orchestrator {
+namespace {
+
+class WatchReactor final : public grpc::ServerWriteReactor<v1::RunEvent> {
+ public:
+  WatchReactor(grpc::CallbackServerContext* ctx, const v1::WatchRunRequest& req, const WatchEnv& env)
+      : env_(env), run_id_(req.run_id()), last_sent_(req.after_sequence()), start_(absl::Now()) {
+    call_.request_id = common::RequestIdFrom(*ctx);
+    ctx->AddInitialMetadata("x-request-id", call_.request_id);
+    if (auto deadline = ctx->deadline(); deadline != std::chrono::system_clock::time_point::max()) {
+      call_.deadline = absl::FromChrono(deadline);
+    }
+    absl::StatusOr<common::Principal> principal = common::AuthenticateCall(*env.rpc->auth, ctx->client_metadata());
+    if (!principal.ok()) {
+      End(principal.status());
+      return;
+    }
+    call_.principal = *std::move(principal);
+    const auto& md = ctx->client_metadata();
+    if (auto it = md.find("authorization"); it != md.end()) call_.authorization.assign(it->second.data(), it->second.size());
+    common::FieldViolations bad;
+    common::CheckUuid(bad, "run_id", run_id_, /*required=*/true);
+    if (req.after_sequence() < 0) bad.Add("after_sequence", "must not be negative");
+    if (absl::Status s = bad.ToStatus(); !s.ok()) {
+      End(s);
+      return;
+    }
+    // The visibility check asks ProjectService: it blocks, so it runs on the executor.
+    Schedule([this] { Open(); });
+  }
+
+  void OnWriteDone(bool ok) override {
+    std::unique_lock lock(mu_);
+    writing_ = false;
+    if (!ok) return EndLocked(lock, absl::CancelledError("the watcher went away"));
+    const bool terminal = events::IsTerminal(batch_.front());
+    last_sent_ = batch_.front().sequence();
+    batch_.pop_front();
+    if (terminal) return EndLocked(lock, absl::OkStatus());
+    PumpLocked(lock);
+  }
+
+  void OnCancel() override {
+    std::unique_lock lock(mu_);
+    EndLocked(lock, absl::CancelledError("the watcher cancelled"));
+  }
+
+  void OnDone() override {
+    std::optional<EventHub::Subscription> subscription;
+    {
+      std::lock_guard lock(mu_);
+      subscription.swap(subscription_);
+    }
+    // Outside the lock: a hub callback running right now takes it, and Unsubscribe waits for
+    // that callback to return.
+    if (subscription) env_.hub->Unsubscribe(*subscription);
+    std::unique_lock lock(mu_);
+    done_ = true;
+    MaybeDeleteLocked(lock);
+  }
+
+ private:
+  // Schedule: fn on the executor, keeping the reactor alive until it ran.
+  void Schedule(std::function<void()> fn) {
+    {
+      std::lock_guard lock(mu_);
+      ++jobs_;
+    }
+    auto job = [this, fn = std::move(fn)] {
+      common::RequestScope scope(call_.request_id);
+      fn();
+      std::unique_lock lock(mu_);
+      --jobs_;
+      MaybeDeleteLocked(lock);
+    };
+    if (!env_.executor->TrySubmit(job)) {
+      std::unique_lock lock(mu_);
+      --jobs_;
+      EndLocked(lock, common::WithRetryDelay(absl::ResourceExhaustedError("server busy, retry later"),
+                                             absl::Milliseconds(200)));
+    }
+  }
+
+  void Open() {
+    absl::StatusOr<RunRecord> run = env_.handlers->VisibleRun(call_, run_id_);
+    std::unique_lock lock(mu_);
+    if (ended_) return;
+    if (!run.ok()) return EndLocked(lock, run.status());
+    if (run->Finished() && last_sent_ >= run->last_sequence) return EndLocked(lock, absl::OkStatus());
+    known_last_ = run->last_sequence;
+    subscription_ = env_.hub->Subscribe(run_id_, [this](int64_t last) {
+      std::unique_lock inner(mu_);
+      known_last_ = std::max(known_last_, last);
+      PumpLocked(inner);
+    });
+    PumpLocked(lock);
+  }
+
+  // PumpLocked: the next write, or the next read when the batch is used up and more exists.
+  void PumpLocked(std::unique_lock<std::mutex>& lock) {
+    if (ended_ || writing_ || reading_) return;
+    if (!batch_.empty()) {
+      writing_ = true;
+      StartWrite(&batch_.front());
+      return;
+    }
+    if (known_last_ <= last_sent_) return;  // idle until the hub announces more
+    reading_ = true;
+    const int64_t after = last_sent_;
+    lock.unlock();
+    Schedule([this, after] { Read(after); });
+    lock.lock();
+  }
+
+  void Read(int64_t after) {
+    absl::StatusOr<std::vector<StoredEvent>> stored = env_.hub->Read(run_id_, after, env_.batch);
+    std::unique_lock lock(mu_);
+    reading_ = false;
+    if (ended_) return;
+    if (!stored.ok()) return EndLocked(lock, stored.status());
+    for (const StoredEvent& e : *stored) {
+      v1::RunEvent event;
+      if (!event.ParseFromString(e.event)) return EndLocked(lock, absl::InternalError("unreadable event"));
+      event.set_run_id(run_id_);
+      event.set_sequence(e.sequence);
+      const int64_t us = absl::ToUnixMicros(e.time);
+      event.mutable_time()->set_seconds(us / 1000000);
+      event.mutable_time()->set_nanos(static_cast<int32_t>(us % 1000000) * 1000);
+      batch_.push_back(std::move(event));
+    }
+    PumpLocked(lock);
+  }
+
+  void End(const absl::Status& status) {
+    std::unique_lock lock(mu_);
+    EndLocked(lock, status);
+  }
+
+  void EndLocked(std::unique_lock<std::mutex>&, const absl::Status& status) {
+    if (ended_) return;
+    ended_ = true;
+    common::LogRpc(*env_.rpc, "WatchRun", status, start_, call_.principal.id);
+    Finish(common::ToGrpcStatus(status));
+  }
+
+  void MaybeDeleteLocked(std::unique_lock<std::mutex>& lock) {
+    if (!done_ || jobs_ > 0) return;
+    lock.unlock();
+    delete this;
+  }
+
+  const WatchEnv env_;
+  const std::string run_id_;
+  common::CallContext call_;
+  std::mutex mu_;
+  int64_t last_sent_;
+  int64_t known_last_ = 0;
+  std::deque<v1::RunEvent> batch_;
+  bool writing_ = false;
+  bool reading_ = false;
+  bool ended_ = false;
+  bool done_ = false;
+  int jobs_ = 0;
+  std::optional<EventHub::Subscription> subscription_;
+  const absl::Time start_;
+};
+
+}  // namespace
+
+grpc::ServerWriteReactor<v1::RunEvent>* StartWatch(grpc::CallbackServerContext* ctx, const v1::WatchRunRequest* req,
+                                                    const WatchEnv& env) {
+  return new WatchReactor(ctx, *req, env);
+}
+
+}  // namespace qai::orchestrator

@@ -1,0 +1,37 @@
+#pragma once
+// WatchRun: a run's events as a server stream: the stored ones after `after_sequence`, then
+// the live ones as they are written (on any replica: the event hub follows the database), and
+// the end of the stream right after the run's terminal event.
+//
+// The reactor keeps at most one batch of events (read from the hub's cache or the table) and
+// one write in flight: a slow client only slows its own stream, and holds no growing buffer;
+// when it catches up it reads on from the table. Reads happen on the executor, never on gRPC's
+// threads.
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "common/executor.h"
+#include "common/rpc.h"
+#include "grpcpp/grpcpp.h"
+#include "qai/orchestrator/v1/orchestrator.pb.h"
+#include "services/orchestrator/event_hub.h"
+#include "services/orchestrator/handlers.h"
+
+namespace qai::orchestrator {
+
+struct WatchEnv {
+  const common::RpcEnv* rpc = nullptr;
+  const RunHandlers* handlers = nullptr;  // for the run's visibility
+  EventHub* hub = nullptr;
+  common::Executor* executor = nullptr;
+  int batch = 32;  // events read at a time
+};
+
+// StartWatch: the reactor for one WatchRun call (it deletes itself when done).
+grpc::ServerWriteReactor<v1::RunEvent>* StartWatch(grpc::CallbackServerContext* ctx, const v1::WatchRunRequest* req,
+                                                    const WatchEnv& env);
+
+}  // namespace qai::orchestrator
