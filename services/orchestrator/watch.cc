@@ -104,6 +104,9 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::RunEvent> {
       known_last_ = std::max(known_last_, last);
       PumpLocked(inner);
     });
+    // Events written between the Get above and the subscription were announced to nobody:
+    // one read now finds them.
+    known_last_ = std::max(known_last_, last_sent_ + 1);
     PumpLocked(lock);
   }
 
