@@ -102,6 +102,7 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::RunEvent> {
     subscription_ = env_.hub->Subscribe(run_id_, [this](int64_t last) {
       std::unique_lock inner(mu_);
       known_last_ = std::max(known_last_, last);
+      ++announcements_;
       PumpLocked(inner);
     });
     // Events written between the Get above and the subscription were announced to nobody:
@@ -121,17 +122,21 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::RunEvent> {
     if (known_last_ <= last_sent_) return;  // idle until the hub announces more
     reading_ = true;
     const int64_t after = last_sent_;
+    const uint64_t announcements = announcements_;
     lock.unlock();
-    Schedule([this, after] { Read(after); });
+    Schedule([this, after, announcements] { Read(after, announcements); });
     lock.lock();
   }
 
-  void Read(int64_t after) {
+  void Read(int64_t after, uint64_t announcements) {
     absl::StatusOr<std::vector<StoredEvent>> stored = env_.hub->Read(run_id_, after, env_.batch);
     std::unique_lock lock(mu_);
     reading_ = false;
     if (ended_) return;
     if (!stored.ok()) return EndLocked(lock, stored.status());
+    // Nothing new and nothing announced meanwhile: wait for the hub (the hint that sent this
+    // read was only a guess).
+    if (stored->empty() && announcements == announcements_) known_last_ = last_sent_;
     for (const StoredEvent& e : *stored) {
       v1::RunEvent event;
       if (!event.ParseFromString(e.event)) return EndLocked(lock, absl::InternalError("unreadable event"));
@@ -168,7 +173,8 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::RunEvent> {
   common::CallContext call_;
   std::mutex mu_;
   int64_t last_sent_;
-  int64_t known_last_ = 0;
+  int64_t known_last_ = 0;        // the newest sequence known to exist
+  uint64_t announcements_ = 0;    // how many times the hub announced new events
   std::deque<v1::RunEvent> batch_;
   bool writing_ = false;
   bool reading_ = false;
