@@ -99,6 +99,9 @@ void OutboxRelay::Loop() {
     if (delivered.ok() && *delivered >= options_.batch_size) continue;
     std::unique_lock lock(mu_);
     if (cv_.wait_for(lock, absl::ToChronoMilliseconds(options_.linger), [&] { return stop_; })) return;
+    // A delivery may have unblocked the next row of its ordering key (a project's second
+    // prompt waits for its first): look again at once instead of at the next poll.
+    if (delivered.ok() && *delivered > 0) continue;
     const absl::Duration until_maintenance = std::max(next_maintenance - absl::Now(), absl::ZeroDuration());
     cv_.wait_for(lock, absl::ToChronoMilliseconds(std::min(options_.poll_interval, until_maintenance)),
                  [&] { return stop_ || woken_; });
