@@ -30,6 +30,7 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::MatchesRegex;
+using ::testing::Not;
 using ::testing::StartsWith;
 namespace pb = qai::projects::v1;
 
@@ -103,6 +104,9 @@ class FakeProjects final : public pb::ProjectService::Service {
   grpc::Status DeleteProject(grpc::ServerContext* context, const pb::DeleteProjectRequest* request,
                              google::protobuf::Empty* response) override {
     Record(context, *request);
+    if (request->id() == "id-down") {
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE, "database unavailable; retry");
+    }
     return grpc::Status::OK;
   }
 
@@ -242,19 +246,51 @@ TEST_F(CliTest, CreateShowsFieldViolations) {
   EXPECT_EQ(out_.str(), "");
 }
 
-TEST_F(CliTest, CreatePassesRequestIdOnlyWhenGiven) {
+TEST_F(CliTest, MutationsSendAFreshRequestIdAndShowIt) {
   ASSERT_EQ(Run({"projects", "create", "--prompt", "a todo app", "--display-name", "Todos"}),
-            kExitOk);
+            kExitOk) << err_.str();
   auto request = fake_.last_request<pb::CreateProjectRequest>();
   EXPECT_EQ(request.initial_prompt(), "a todo app");
   EXPECT_EQ(request.display_name(), "Todos");
-  EXPECT_EQ(request.request_id(), "");
-  EXPECT_THAT(out_.str(), HasSubstr("display_name: Todos\n"));
+  const std::string first = request.request_id();
+  EXPECT_THAT(first, MatchesRegex(kUuidV4));
+  EXPECT_EQ(fake_.last_metadata()["x-request-id"], first) << "one id traces and deduplicates";
+  pb::Project created = MakeProject(0);
+  created.set_display_name("Todos");
+  EXPECT_THAT(out_.str(), StartsWith(absl::StrCat(FormatProject(created), "request_id: ", first, "\n")));
 
+  ASSERT_EQ(Run({"projects", "create", "--prompt", "a todo app"}), kExitOk);
+  EXPECT_NE(fake_.last_request<pb::CreateProjectRequest>().request_id(), first)
+      << "each invocation is a new mutation";
+
+  ASSERT_EQ(Run({"projects", "rename", "id-1", "New name"}), kExitOk);
+  const std::string rename = fake_.last_request<pb::UpdateProjectRequest>().request_id();
+  EXPECT_THAT(rename, MatchesRegex(kUuidV4));
+  EXPECT_THAT(out_.str(), HasSubstr(absl::StrCat("\nrequest_id: ", rename, "\n")));
+
+  ASSERT_EQ(Run({"projects", "delete", "id-1"}), kExitOk);
+  EXPECT_THAT(fake_.last_request<pb::DeleteProjectRequest>().request_id(), MatchesRegex(kUuidV4));
+  EXPECT_EQ(out_.str(), "deleted id-1\n");
+
+  ASSERT_EQ(Run({"--json", "projects", "rename", "id-1", "x"}), kExitOk);
+  EXPECT_THAT(out_.str(), Not(HasSubstr("request_id"))) << "JSON is the resource alone";
+}
+
+TEST_F(CliTest, MutationsPassTheGivenRequestId) {
   const std::string id = "0b5a2c1e-7d7e-4a59-9a7e-3b1f2d3c4e5f";
   ASSERT_EQ(Run({"projects", "create", "--prompt", "p", "--request-id", id}), kExitOk);
   EXPECT_EQ(fake_.last_request<pb::CreateProjectRequest>().request_id(), id);
   EXPECT_EQ(fake_.last_metadata()["x-request-id"], id);
+  ASSERT_EQ(Run({"--request-id", id, "projects", "delete", "id-1"}), kExitOk);
+  EXPECT_EQ(fake_.last_request<pb::DeleteProjectRequest>().request_id(), id);
+}
+
+TEST_F(CliTest, AMutationThatMayBeRepeatedNamesItsRequestId) {
+  EXPECT_EQ(Run({"projects", "delete", "id-down"}), kExitRpcError);
+  const std::string id = fake_.last_request<pb::DeleteProjectRequest>().request_id();
+  EXPECT_EQ(err_.str(), absl::StrCat("error: UNAVAILABLE: database unavailable; retry\n", "request_id: ", id,
+                                     " (repeat with --request-id ", id, ": it takes effect at most once)\n"));
+  EXPECT_EQ(out_.str(), "");
 }
 
 TEST_F(CliTest, ListOnePageShowsTheNextToken) {

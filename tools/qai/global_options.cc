@@ -22,7 +22,7 @@ std::vector<FlagSpec> GlobalFlags() {
       // No environment fallback on purpose: a leftover value would turn every later mutation
       // into a silent repeat of the first one.
       {.name = "request-id", .value_name = "UUID",
-       .help = "x-request-id of the calls, and idempotency key of a mutation"},
+       .help = "x-request-id of the calls, and idempotency key of a mutation (default: a new UUID)"},
       {.name = "verbose", .help = "print each call's target and request id on stderr"},
   };
 }
@@ -37,8 +37,7 @@ GlobalOptions GlobalOptionsFrom(const Args& args) {
       .verbose = args.Switch("verbose"),
       .request_id = args.Get("request-id"),
   };
-  options.request_id_given = !options.request_id.empty();
-  if (!options.request_id_given) options.request_id = NewUuidV4();
+  if (options.request_id.empty()) options.request_id = NewUuidV4();
   return options;
 }
 

@@ -27,11 +27,10 @@ struct GlobalOptions {
   absl::Duration timeout;
   bool json = false;
   bool verbose = false;
-  // Sent as `x-request-id` on every call of the invocation: --request-id, or a random UUID v4.
+  // Sent as `x-request-id` on every call of the invocation and as the `request_id` of a
+  // mutation: --request-id, or a random UUID v4. A fresh key is still worth sending: repeating
+  // a command whose outcome is unknown with `--request-id <that key>` cannot apply it twice.
   std::string request_id;
-  // Whether --request-id was given; only then is it also the mutation's idempotency key, since
-  // a fresh random key would protect nothing.
-  bool request_id_given = false;
 };
 
 // GlobalOptionsFrom: reads the global flags out of parsed arguments.

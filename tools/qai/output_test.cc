@@ -59,6 +59,23 @@ TEST(FormatRpcErrorTest, UnknownOrBrokenDetailsAreSkipped) {
             "error: INTERNAL: oops\n");
 }
 
+TEST(FormatMutationErrorTest, RequestIdOnlyWhenARepeatMakesSense) {
+  const std::string id = "0b5a2c1e-7d7e-4a59-9a7e-3b1f2d3c4e5f";
+  for (grpc::StatusCode code : {grpc::StatusCode::UNAVAILABLE, grpc::StatusCode::DEADLINE_EXCEEDED,
+                                grpc::StatusCode::RESOURCE_EXHAUSTED, grpc::StatusCode::INTERNAL,
+                                grpc::StatusCode::UNKNOWN, grpc::StatusCode::CANCELLED}) {
+    EXPECT_EQ(FormatMutationError(grpc::Status(code, "m"), id),
+              std::string("error: ") + StatusCodeName(code) + ": m\n" + "request_id: " + id +
+                  " (repeat with --request-id " + id + ": it takes effect at most once)\n");
+  }
+  // A refusal is final: the same request would be refused again.
+  for (grpc::StatusCode code : {grpc::StatusCode::INVALID_ARGUMENT, grpc::StatusCode::NOT_FOUND,
+                                grpc::StatusCode::ABORTED, grpc::StatusCode::PERMISSION_DENIED,
+                                grpc::StatusCode::FAILED_PRECONDITION}) {
+    EXPECT_EQ(FormatMutationError(grpc::Status(code, "m"), id), FormatRpcError(grpc::Status(code, "m")));
+  }
+}
+
 TEST(FormatTimestampTest, Rfc3339InUtc) {
   google::protobuf::Timestamp t;
   EXPECT_EQ(FormatTimestamp(t), "");

@@ -45,10 +45,25 @@ class ProjectsClient {
     return kExitRpcError;
   }
 
+  // FailMutation: reports a failed mutation, with its request id when a repeat makes sense.
+  int FailMutation(const grpc::Status& status) const {
+    inv_.err << FormatMutationError(status, options_.request_id);
+    return kExitRpcError;
+  }
+
   // PrintProject: the outcome of a call that returns a Project.
   int PrintProject(const grpc::Status& status, const Project& project) const {
     if (!status.ok()) return Fail(status);
     inv_.out << (options_.json ? ToJsonLine(project) : FormatProject(project));
+    return kExitOk;
+  }
+
+  // PrintMutated: the outcome of a mutation that returns a Project; the human form also shows
+  // the request id it was sent with.
+  int PrintMutated(const grpc::Status& status, const Project& project) const {
+    if (!status.ok()) return FailMutation(status);
+    inv_.out << (options_.json ? ToJsonLine(project)
+                               : absl::StrCat(FormatProject(project), "request_id: ", options_.request_id, "\n"));
     return kExitOk;
   }
 
@@ -64,10 +79,10 @@ int RunCreate(const Invocation& inv) {
   CreateProjectRequest request;
   request.set_initial_prompt(inv.args.Get("prompt"));
   request.set_display_name(inv.args.Get("display-name"));
-  if (client.options().request_id_given) request.set_request_id(client.options().request_id);
+  request.set_request_id(client.options().request_id);
   Project project;
   auto context = client.NewContext("CreateProject");
-  return client.PrintProject(client.stub().CreateProject(context.get(), request, &project), project);
+  return client.PrintMutated(client.stub().CreateProject(context.get(), request, &project), project);
 }
 
 int RunGet(const Invocation& inv) {
@@ -117,10 +132,10 @@ int RunRename(const Invocation& inv) {
   request.mutable_project()->set_display_name(inv.args.positional(1));
   request.mutable_project()->set_etag(inv.args.Get("etag"));
   request.mutable_update_mask()->add_paths("display_name");
-  if (client.options().request_id_given) request.set_request_id(client.options().request_id);
+  request.set_request_id(client.options().request_id);
   Project project;
   auto context = client.NewContext("UpdateProject");
-  return client.PrintProject(client.stub().UpdateProject(context.get(), request, &project), project);
+  return client.PrintMutated(client.stub().UpdateProject(context.get(), request, &project), project);
 }
 
 int RunDelete(const Invocation& inv) {
@@ -128,12 +143,12 @@ int RunDelete(const Invocation& inv) {
   DeleteProjectRequest request;
   request.set_id(inv.args.positional(0));
   request.set_etag(inv.args.Get("etag"));
-  if (client.options().request_id_given) request.set_request_id(client.options().request_id);
+  request.set_request_id(client.options().request_id);
   google::protobuf::Empty empty;
   auto context = client.NewContext("DeleteProject");
   if (grpc::Status status = client.stub().DeleteProject(context.get(), request, &empty);
       !status.ok()) {
-    return client.Fail(status);
+    return client.FailMutation(status);
   }
   inv.out << (client.options().json ? ToJsonLine(empty) : absl::StrCat("deleted ", request.id(), "\n"));
   return kExitOk;

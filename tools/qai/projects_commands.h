@@ -1,5 +1,7 @@
 #pragma once
 // `qai projects create|get|list|rename|delete`: the ProjectService from the command line.
+// Mutations go out with the invocation's request id (see GlobalOptions::request_id), and their
+// human output shows it.
 //
 //   qai projects create --prompt "a todo app" --display-name Todos
 //   qai projects list --all
