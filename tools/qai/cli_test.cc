@@ -1,4 +1,4 @@
-// Whole `qai` command lines against an in-process fake ProjectService.
+// Whole `qai` command lines against in-process fakes of ProjectService and MessageService.
 
 #include "tools/qai/cli.h"
 
@@ -21,7 +21,10 @@
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
 #include "gtest/gtest.h"
+#include "qai/messages/v1/messages.grpc.pb.h"
 #include "qai/projects/v1/projects.grpc.pb.h"
+#include "tools/qai/messages_commands.h"
+#include "tools/qai/output.h"
 #include "tools/qai/projects_commands.h"
 
 namespace qai::cli {
@@ -33,6 +36,7 @@ using ::testing::MatchesRegex;
 using ::testing::Not;
 using ::testing::StartsWith;
 namespace pb = qai::projects::v1;
+namespace pm = qai::messages::v1;
 
 constexpr char kUuidV4[] = "[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}";
 
@@ -46,8 +50,46 @@ pb::Project MakeProject(int i) {
   return p;
 }
 
+// CallRecorder: remembers the last call a fake service saw, and counts them.
+class CallRecorder {
+ public:
+  // Last: the metadata and request of the most recent call.
+  std::map<std::string, std::string> last_metadata() {
+    std::lock_guard lock(mu_);
+    return metadata_;
+  }
+  template <typename Request>
+  Request last_request() {
+    std::lock_guard lock(mu_);
+    Request request;
+    request.ParseFromString(request_);
+    return request;
+  }
+  int calls() {
+    std::lock_guard lock(mu_);
+    return calls_;
+  }
+
+ protected:
+  void Record(grpc::ServerContext* context, const google::protobuf::Message& request) {
+    std::lock_guard lock(mu_);
+    metadata_.clear();
+    for (const auto& [key, value] : context->client_metadata()) {
+      metadata_[std::string(key.data(), key.size())] = std::string(value.data(), value.size());
+    }
+    request_ = request.SerializeAsString();
+    ++calls_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::map<std::string, std::string> metadata_;
+  std::string request_;
+  int calls_ = 0;
+};
+
 // FakeProjects: answers from fixed data and remembers the last call it saw.
-class FakeProjects final : public pb::ProjectService::Service {
+class FakeProjects final : public pb::ProjectService::Service, public CallRecorder {
  public:
   static constexpr int kProjects = 5;
 
@@ -109,39 +151,59 @@ class FakeProjects final : public pb::ProjectService::Service {
     }
     return grpc::Status::OK;
   }
+};
 
-  // Last: the metadata and request of the most recent call.
-  std::map<std::string, std::string> last_metadata() {
-    std::lock_guard lock(mu_);
-    return metadata_;
+pm::Message MakeMessage(int i) {
+  pm::Message m;
+  m.set_id(absl::StrCat("m-", i));
+  m.set_project_id("p-1");
+  m.set_content(absl::StrCat("content ", i));
+  m.set_type(pm::Message::TYPE_RESULT);
+  m.mutable_create_time()->set_seconds(1769850900 + i);
+  if (i % 2 == 0) {
+    m.set_role(pm::Message::ROLE_USER);
+    m.set_author("user-42");
+  } else {  // the agent's answer to the prompt before it
+    m.set_role(pm::Message::ROLE_ASSISTANT);
+    m.set_run_id(absl::StrCat("run-", i - 1));
+    pm::Fragment* f = m.mutable_fragment();
+    f->set_title(absl::StrCat("Result ", i));
+    f->set_sandbox_url(absl::StrCat("http://localhost:8080/p/", i, "/"));
+    (*f->mutable_files())["app/page.tsx"] = "FILE CONTENT page";
+    (*f->mutable_files())["app/layout.tsx"] = "FILE CONTENT layout";
   }
-  template <typename Request>
-  Request last_request() {
-    std::lock_guard lock(mu_);
-    Request request;
-    request.ParseFromString(request_);
-    return request;
-  }
-  int calls() {
-    std::lock_guard lock(mu_);
-    return calls_;
-  }
+  return m;
+}
 
- private:
-  void Record(grpc::ServerContext* context, const google::protobuf::Message& request) {
-    std::lock_guard lock(mu_);
-    metadata_.clear();
-    for (const auto& [key, value] : context->client_metadata()) {
-      metadata_[std::string(key.data(), key.size())] = std::string(value.data(), value.size());
+// FakeMessages: a conversation of kMessages messages in project p-1.
+class FakeMessages final : public pm::MessageService::Service, public CallRecorder {
+ public:
+  static constexpr int kMessages = 5;
+  // The MakeMessage index of what CreateMessage answers: a USER message after the conversation.
+  static constexpr int kSent = 2 * kMessages;
+
+  grpc::Status CreateMessage(grpc::ServerContext* context, const pm::CreateMessageRequest* request,
+                             pm::Message* response) override {
+    Record(context, *request);
+    if (request->project_id() == "p-down") {
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE, "projects service unavailable; retry");
     }
-    request_ = request.SerializeAsString();
-    ++calls_;
+    *response = MakeMessage(kSent);
+    response->set_project_id(request->project_id());
+    response->set_content(request->content());
+    return grpc::Status::OK;
   }
 
-  std::mutex mu_;
-  std::map<std::string, std::string> metadata_;
-  std::string request_;
-  int calls_ = 0;
+  grpc::Status ListMessages(grpc::ServerContext* context, const pm::ListMessagesRequest* request,
+                            pm::ListMessagesResponse* response) override {
+    Record(context, *request);
+    int start = request->page_token().empty() ? 0 : std::stoi(request->page_token());
+    int size = request->page_size() == 0 ? 2 : request->page_size();
+    int end = std::min(kMessages, start + size);
+    for (int i = start; i < end; ++i) *response->add_messages() = MakeMessage(i);
+    if (end < kMessages) response->set_next_page_token(std::to_string(end));
+    return grpc::Status::OK;
+  }
 };
 
 class CliTest : public ::testing::Test {
@@ -151,9 +213,11 @@ class CliTest : public ::testing::Test {
     int port = 0;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
     builder.RegisterService(&fake_);
+    builder.RegisterService(&messages_);
     server_ = builder.BuildAndStart();
     ASSERT_NE(server_, nullptr);
     env_["QAI_PROJECTS_ADDR"] = absl::StrCat("127.0.0.1:", port);
+    env_["QAI_MESSAGES_ADDR"] = absl::StrCat("127.0.0.1:", port);
   }
   void TearDown() override { server_->Shutdown(); }
 
@@ -170,6 +234,7 @@ class CliTest : public ::testing::Test {
   }
 
   FakeProjects fake_;
+  FakeMessages messages_;
   std::unique_ptr<grpc::Server> server_;
   std::map<std::string, std::string> env_;
   std::ostringstream out_;
@@ -283,6 +348,8 @@ TEST_F(CliTest, MutationsPassTheGivenRequestId) {
   EXPECT_EQ(fake_.last_metadata()["x-request-id"], id);
   ASSERT_EQ(Run({"--request-id", id, "projects", "delete", "id-1"}), kExitOk);
   EXPECT_EQ(fake_.last_request<pb::DeleteProjectRequest>().request_id(), id);
+  ASSERT_EQ(Run({"messages", "send", "--project", "p-1", "--content", "hi", "--request-id", id}), kExitOk);
+  EXPECT_EQ(messages_.last_request<pm::CreateMessageRequest>().request_id(), id);
 }
 
 TEST_F(CliTest, AMutationThatMayBeRepeatedNamesItsRequestId) {
@@ -336,6 +403,101 @@ TEST_F(CliTest, UnreachableServerIsUnavailable) {
   EXPECT_EQ(Run({"projects", "get", "id-1", "--projects-addr", "127.0.0.1:1", "--timeout", "5s"}),
             kExitRpcError);
   EXPECT_THAT(err_.str(), StartsWith("error: UNAVAILABLE"));
+}
+
+
+// --- messages send / list ----------------------------------------------------------------------
+
+TEST_F(CliTest, MessagesAddrFlagBeatsTheEnvironment) {
+  const std::string good = env_["QAI_MESSAGES_ADDR"];
+  env_["QAI_MESSAGES_ADDR"] = "127.0.0.1:1";
+  ASSERT_EQ(Run({"messages", "list", "--project", "p-1", "--messages-addr", good}), kExitOk) << err_.str();
+  EXPECT_EQ(messages_.calls(), 1);
+  EXPECT_EQ(Run({"messages", "list", "--project", "p-1", "--timeout", "5s"}), kExitRpcError);
+  EXPECT_THAT(err_.str(), StartsWith("error: UNAVAILABLE"));
+}
+
+TEST_F(CliTest, MessagesSendPrintsTheMessageAndItsRequestId) {
+  env_["QAI_TOKEN"] = "tok";
+  ASSERT_EQ(Run({"messages", "send", "--project", "p-1", "--content", "Add a dark mode"}), kExitOk)
+      << err_.str();
+  auto request = messages_.last_request<pm::CreateMessageRequest>();
+  EXPECT_EQ(request.project_id(), "p-1");
+  EXPECT_EQ(request.content(), "Add a dark mode");
+  EXPECT_THAT(request.request_id(), MatchesRegex(kUuidV4));
+  std::map<std::string, std::string> metadata = messages_.last_metadata();
+  EXPECT_EQ(metadata["x-request-id"], request.request_id());
+  EXPECT_EQ(metadata["authorization"], "Bearer tok");
+  EXPECT_EQ(fake_.calls(), 0);
+
+  pm::Message sent = MakeMessage(FakeMessages::kSent);
+  sent.set_content("Add a dark mode");
+  EXPECT_EQ(out_.str(), absl::StrCat(FormatMessage(sent), "request_id: ", request.request_id(), "\n"));
+  EXPECT_EQ(err_.str(), "");
+
+  ASSERT_EQ(Run({"messages", "send", "--project", "p-1", "--content", "Add a dark mode", "--json"}), kExitOk);
+  EXPECT_EQ(out_.str(), ToJsonLine(sent));
+}
+
+TEST_F(CliTest, MessagesSendArgumentErrors) {
+  EXPECT_EQ(Run({"messages", "send", "--content", "hi"}), kExitUsage);
+  EXPECT_THAT(err_.str(), StartsWith("error: missing --project\n\nusage: qai messages send --project ID --content TEXT"));
+  EXPECT_EQ(Run({"messages", "send", "--project", "p-1"}), kExitUsage);
+  EXPECT_THAT(err_.str(), StartsWith("error: missing --content\n"));
+  EXPECT_EQ(Run({"messages", "send", "p-1", "hi"}), kExitUsage);
+  EXPECT_THAT(err_.str(), StartsWith("error: unexpected argument \"p-1\"\n"));
+  EXPECT_EQ(Run({"messages"}), kExitUsage);
+  EXPECT_THAT(err_.str(), StartsWith("error: \"qai messages\" needs a subcommand\n\nusage: qai messages COMMAND"));
+  EXPECT_EQ(messages_.calls(), 0);
+  EXPECT_EQ(out_.str(), "");
+}
+
+TEST_F(CliTest, MessagesSendFailureThatMayBeRepeated) {
+  EXPECT_EQ(Run({"messages", "send", "--project", "p-down", "--content", "hi"}), kExitRpcError);
+  const std::string id = messages_.last_request<pm::CreateMessageRequest>().request_id();
+  EXPECT_EQ(err_.str(), absl::StrCat("error: UNAVAILABLE: projects service unavailable; retry\n", "request_id: ", id,
+                                     " (repeat with --request-id ", id, ": it takes effect at most once)\n"));
+  EXPECT_EQ(out_.str(), "");
+}
+
+TEST_F(CliTest, MessagesListOnePageShowsTheNextToken) {
+  ASSERT_EQ(Run({"messages", "list", "--project", "p-1", "--page-size", "2"}), kExitOk) << err_.str();
+  EXPECT_EQ(out_.str(), absl::StrCat(FormatMessage(MakeMessage(0)), "\n", FormatMessage(MakeMessage(1)),
+                                     "\nnext page: 2\n"));
+  auto request = messages_.last_request<pm::ListMessagesRequest>();
+  EXPECT_EQ(request.project_id(), "p-1");
+  EXPECT_EQ(request.page_size(), 2);
+  EXPECT_THAT(out_.str(), HasSubstr("  file: app/layout.tsx\n  file: app/page.tsx\n"));
+  EXPECT_THAT(out_.str(), Not(HasSubstr("FILE CONTENT"))) << "file contents only with --json";
+
+  ASSERT_EQ(Run({"messages", "list", "--project", "p-1", "--page-token", "4"}), kExitOk);
+  EXPECT_EQ(out_.str(), FormatMessage(MakeMessage(4)));
+  EXPECT_EQ(messages_.last_request<pm::ListMessagesRequest>().page_token(), "4");
+}
+
+TEST_F(CliTest, MessagesListAllFollowsTokens) {
+  ASSERT_EQ(Run({"messages", "list", "--project", "p-1", "--all", "--page-size", "2"}), kExitOk);
+  std::string expected;
+  for (int i = 0; i < FakeMessages::kMessages; ++i) {
+    absl::StrAppend(&expected, i == 0 ? "" : "\n", FormatMessage(MakeMessage(i)));
+  }
+  EXPECT_EQ(out_.str(), expected);
+  EXPECT_EQ(messages_.calls(), 3);
+
+  ASSERT_EQ(Run({"messages", "list", "--project", "p-1", "--all", "--json"}), kExitOk);
+  EXPECT_THAT(out_.str(), MatchesRegex("(\\{\"messages\":[^\n]*\\}\n){3}"));
+  EXPECT_THAT(out_.str(), HasSubstr(R"("files":{)"));
+  EXPECT_THAT(out_.str(), HasSubstr(R"("app/page.tsx":"FILE CONTENT page")"));
+}
+
+TEST_F(CliTest, MessagesListArgumentErrors) {
+  EXPECT_EQ(Run({"messages", "list"}), kExitUsage);
+  EXPECT_THAT(err_.str(), StartsWith("error: missing --project\n"));
+  EXPECT_EQ(Run({"messages", "list", "--project", "p-1", "--page-size", "many"}), kExitUsage);
+  EXPECT_THAT(err_.str(), StartsWith("error: --page-size: must be an integer\n"));
+  EXPECT_EQ(Run({"messages", "list", "--project", "p-1", "--all=yes"}), kExitUsage);
+  EXPECT_THAT(err_.str(), StartsWith("error: --all takes no value\n"));
+  EXPECT_EQ(messages_.calls(), 0);
 }
 
 }  // namespace

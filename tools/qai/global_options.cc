@@ -12,6 +12,8 @@ std::vector<FlagSpec> GlobalFlags() {
   return {
       {.name = "projects-addr", .value_name = "ADDR", .help = "ProjectService gRPC target",
        .env = "QAI_PROJECTS_ADDR", .default_value = "localhost:50051", .required = true},
+      {.name = "messages-addr", .value_name = "ADDR", .help = "MessageService gRPC target",
+       .env = "QAI_MESSAGES_ADDR", .default_value = "localhost:50052", .required = true},
       {.name = "token", .value_name = "JWT", .help = "bearer token (see `qai token`)",
        .env = "QAI_TOKEN"},
       {.name = "api-key", .value_name = "KEY", .help = "service API key", .env = "QAI_API_KEY"},
@@ -30,6 +32,7 @@ std::vector<FlagSpec> GlobalFlags() {
 GlobalOptions GlobalOptionsFrom(const Args& args) {
   GlobalOptions options{
       .projects_addr = args.Get("projects-addr"),
+      .messages_addr = args.Get("messages-addr"),
       .token = args.Get("token"),
       .api_key = args.Get("api-key"),
       .timeout = args.GetDuration("timeout"),

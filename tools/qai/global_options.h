@@ -13,12 +13,14 @@
 
 namespace qai::cli {
 
-// GlobalFlags: --projects-addr, --token, --api-key, --timeout, --json, --request-id, --verbose.
+// GlobalFlags: --projects-addr, --messages-addr, --token, --api-key, --timeout, --json,
+// --request-id, --verbose.
 std::vector<FlagSpec> GlobalFlags();
 
 // GlobalOptions: the resolved global flags of one invocation.
 struct GlobalOptions {
   std::string projects_addr;
+  std::string messages_addr;
   // Sent as `authorization: Bearer <token>` when non-empty.
   std::string token;
   // Sent as `x-api-key` when non-empty.

@@ -1,11 +1,9 @@
 #include "tools/qai/projects_commands.h"
 
 #include <cstdint>
-#include <limits>
 #include <memory>
 #include <ostream>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "qai/projects/v1/projects.grpc.pb.h"
 #include "tools/qai/channel.h"
@@ -152,16 +150,6 @@ int RunDelete(const Invocation& inv) {
   }
   inv.out << (client.options().json ? ToJsonLine(empty) : absl::StrCat("deleted ", request.id(), "\n"));
   return kExitOk;
-}
-
-// The request field is an int32; a larger number would be silently truncated.
-std::string IsInt32(std::string_view value) {
-  int64_t n = 0;
-  if (!absl::SimpleAtoi(std::string(value), &n)) return "must be an integer";
-  if (n < std::numeric_limits<int32_t>::min() || n > std::numeric_limits<int32_t>::max()) {
-    return "is out of range";
-  }
-  return "";
 }
 
 }  // namespace
