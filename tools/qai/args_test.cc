@@ -121,6 +121,9 @@ TEST(ParseCommandLineTest, UsageErrors) {
       {{"projects", "get", "a", "--timeout", "soon"},
        "--timeout (QAI_TIMEOUT): must be a duration such as 500ms, 5s or 1m"},
       {{"projects", "create"}, "missing --prompt"},
+      {{"projects", "create", "--prompt", "p", "--wait", "-1s"}, "--wait: must not be negative"},
+      {{"projects", "create", "--prompt", "p", "--wait", "soon"},
+       "--wait: must be a duration such as 500ms, 5s or 1m"},
       {{"messages", "send", "--content", "c"}, "missing --project"},
       {{"messages", "send", "--project", "p"}, "missing --content"},
       {{"messages", "list", "--project", "p", "--page-size", "3000000000"}, "--page-size: is out of range"},
@@ -148,7 +151,7 @@ TEST(UsageTest, ScopedToTheWordsGiven) {
   std::string all = Usage(cli, {});
   EXPECT_THAT(all, HasSubstr("usage: qai COMMAND"));
   EXPECT_THAT(all, HasSubstr("token --sub ID [--admin] [--ttl DURATION] [--jwt-secret SECRET]"));
-  EXPECT_THAT(all, HasSubstr("projects create --prompt TEXT [--display-name NAME]"));
+  EXPECT_THAT(all, HasSubstr("projects create --prompt TEXT [--display-name NAME] [--wait DURATION]"));
   EXPECT_THAT(all, HasSubstr("messages send --project ID --content TEXT"));
   EXPECT_THAT(all, HasSubstr("messages list --project ID [--page-size N] [--page-token TOKEN] [--all]"));
   EXPECT_THAT(all, HasSubstr("[QAI_MESSAGES_ADDR] (default localhost:50052)"));

@@ -175,7 +175,8 @@ pm::Message MakeMessage(int i) {
   return m;
 }
 
-// FakeMessages: a conversation of kMessages messages in project p-1.
+// FakeMessages: a conversation of kMessages messages in project p-1, and the first message of
+// the project FakeProjects creates (id-0), which appears after a few empty polls.
 class FakeMessages final : public pm::MessageService::Service, public CallRecorder {
  public:
   static constexpr int kMessages = 5;
@@ -197,6 +198,17 @@ class FakeMessages final : public pm::MessageService::Service, public CallRecord
   grpc::Status ListMessages(grpc::ServerContext* context, const pm::ListMessagesRequest* request,
                             pm::ListMessagesResponse* response) override {
     Record(context, *request);
+    std::lock_guard lock(mu_);
+    if (request->project_id() == "id-0") {
+      if (!new_project_status_.ok()) return new_project_status_;
+      if (first_message_after_ >= 0 && polls_++ >= first_message_after_) {
+        pm::Message* m = response->add_messages();
+        *m = MakeMessage(0);
+        m->set_project_id("id-0");
+        m->set_content("a todo app");
+      }
+      return grpc::Status::OK;
+    }
     int start = request->page_token().empty() ? 0 : std::stoi(request->page_token());
     int size = request->page_size() == 0 ? 2 : request->page_size();
     int end = std::min(kMessages, start + size);
@@ -204,6 +216,23 @@ class FakeMessages final : public pm::MessageService::Service, public CallRecord
     if (end < kMessages) response->set_next_page_token(std::to_string(end));
     return grpc::Status::OK;
   }
+
+  // The new project's first message is listed from the (polls + 1)th call on; -1: never.
+  void set_first_message_after(int polls) {
+    std::lock_guard lock(mu_);
+    first_message_after_ = polls;
+  }
+  // What ListMessages of the new project answers instead, when not OK.
+  void set_new_project_status(grpc::Status status) {
+    std::lock_guard lock(mu_);
+    new_project_status_ = std::move(status);
+  }
+
+ private:
+  std::mutex mu_;
+  int first_message_after_ = 0;
+  int polls_ = 0;
+  grpc::Status new_project_status_;
 };
 
 class CliTest : public ::testing::Test {
@@ -406,7 +435,71 @@ TEST_F(CliTest, UnreachableServerIsUnavailable) {
 }
 
 
-// --- messages send / list ----------------------------------------------------------------------
+// --- projects create shows the first message ------------------------------------------------
+
+// FirstMessageOfNewProject: what FakeMessages lists for the project FakeProjects creates.
+pm::Message FirstMessageOfNewProject() {
+  pm::Message m = MakeMessage(0);
+  m.set_project_id("id-0");
+  m.set_content("a todo app");
+  return m;
+}
+
+TEST_F(CliTest, CreateShowsTheFirstMessageOnceItAppears) {
+  messages_.set_first_message_after(2);
+  ASSERT_EQ(Run({"projects", "create", "--prompt", "a todo app"}), kExitOk) << err_.str();
+  const std::string id = fake_.last_request<pb::CreateProjectRequest>().request_id();
+  EXPECT_EQ(out_.str(), absl::StrCat(FormatProject(MakeProject(0)), "request_id: ", id, "\n",
+                                     "\nfirst message:\n"
+                                     "  id: m-0\n"
+                                     "  role: USER\n"
+                                     "  type: RESULT\n"
+                                     "  author: user-42\n"
+                                     "  created: 2026-01-31T09:15:00Z\n"
+                                     "  content: a todo app\n"));
+  EXPECT_EQ(err_.str(), "");
+  EXPECT_EQ(messages_.calls(), 3) << "two empty answers, then the message";
+  auto list = messages_.last_request<pm::ListMessagesRequest>();
+  EXPECT_EQ(list.project_id(), "id-0");
+  EXPECT_EQ(list.page_size(), 1);
+  EXPECT_EQ(messages_.last_metadata()["x-request-id"], id);
+}
+
+TEST_F(CliTest, CreateJsonIsTheProjectThenTheMessage) {
+  ASSERT_EQ(Run({"--json", "projects", "create", "--prompt", "a todo app"}), kExitOk) << err_.str();
+  EXPECT_EQ(out_.str(), absl::StrCat(ToJsonLine(MakeProject(0)), ToJsonLine(FirstMessageOfNewProject())));
+}
+
+TEST_F(CliTest, CreateWithWaitZeroDoesNotAsk) {
+  ASSERT_EQ(Run({"projects", "create", "--prompt", "p", "--wait", "0"}), kExitOk);
+  EXPECT_EQ(messages_.calls(), 0);
+  EXPECT_THAT(out_.str(), Not(HasSubstr("first message")));
+  EXPECT_EQ(err_.str(), "");
+}
+
+TEST_F(CliTest, CreateSaysWhenTheFirstMessageIsLate) {
+  messages_.set_first_message_after(-1);
+  const absl::Time start = absl::Now();
+  ASSERT_EQ(Run({"projects", "create", "--prompt", "p", "--wait", "350ms"}), kExitOk)
+      << "the project was created";
+  const absl::Duration took = absl::Now() - start;
+  EXPECT_EQ(err_.str(), "warning: the project's first message has not appeared within 350ms; "
+                        "see `qai messages list --project id-0`\n");
+  EXPECT_THAT(out_.str(), StartsWith(FormatProject(MakeProject(0))));
+  EXPECT_THAT(out_.str(), Not(HasSubstr("first message")));
+  // Asked at once and every 100 ms after: 4 calls in 350 ms, fewer when calls are slow.
+  EXPECT_GE(messages_.calls(), 2);
+  EXPECT_LE(messages_.calls(), 4);
+  EXPECT_GE(took, absl::Milliseconds(350));
+  EXPECT_LT(took, absl::Seconds(3));
+}
+
+TEST_F(CliTest, CreateWarnsWhenTheFirstMessageCannotBeRead) {
+  messages_.set_new_project_status(grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "not yours"));
+  ASSERT_EQ(Run({"projects", "create", "--prompt", "p"}), kExitOk);
+  EXPECT_EQ(err_.str(), "warning: cannot show the project's first message: PERMISSION_DENIED: not yours\n");
+  EXPECT_EQ(messages_.calls(), 1) << "only an empty list is waited out";
+}
 
 TEST_F(CliTest, MessagesAddrFlagBeatsTheEnvironment) {
   const std::string good = env_["QAI_MESSAGES_ADDR"];
@@ -416,6 +509,8 @@ TEST_F(CliTest, MessagesAddrFlagBeatsTheEnvironment) {
   EXPECT_EQ(Run({"messages", "list", "--project", "p-1", "--timeout", "5s"}), kExitRpcError);
   EXPECT_THAT(err_.str(), StartsWith("error: UNAVAILABLE"));
 }
+
+// --- messages send / list ----------------------------------------------------------------------
 
 TEST_F(CliTest, MessagesSendPrintsTheMessageAndItsRequestId) {
   env_["QAI_TOKEN"] = "tok";

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "absl/time/clock.h"
 #include "qai/messages/v1/messages.grpc.pb.h"
 #include "tools/qai/channel.h"
 #include "tools/qai/output.h"
@@ -156,6 +157,31 @@ std::string FormatMessage(const Message& message) {
     for (const std::string& path : paths) absl::StrAppend(&out, "  file: ", path, "\n");
   }
   return out;
+}
+
+FirstMessage WaitForFirstMessage(const GlobalOptions& options, std::ostream& log,
+                                 const std::string& project_id, absl::Duration wait) {
+  Connection connection(options, options.messages_addr, log);
+  std::unique_ptr<MessageService::Stub> stub = MessageService::NewStub(connection.channel());
+  ListMessagesRequest request;
+  request.set_project_id(project_id);
+  request.set_page_size(1);
+  const absl::Time until = absl::Now() + wait;
+  while (true) {
+    ListMessagesResponse response;
+    auto context = connection.NewContext("MessageService.ListMessages");
+    // No call outlives the wait.
+    context->set_deadline(absl::ToChronoTime(std::min(until, absl::Now() + options.timeout)));
+    const grpc::Status status = stub->ListMessages(context.get(), request, &response);
+    if (status.ok() && response.messages_size() > 0) return {.message = response.messages(0)};
+    const bool out_of_time = absl::Now() >= until;
+    if (!status.ok() && !(status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED && out_of_time)) {
+      return {.status = status};
+    }
+    if (out_of_time) return {};
+    absl::SleepFor(std::min(kFirstMessagePoll, until - absl::Now()));
+    if (absl::Now() >= until) return {};
+  }
 }
 
 }  // namespace qai::cli

@@ -5,9 +5,13 @@
 #include <ostream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/time.h"
+#include "common/config.h"
 #include "qai/projects/v1/projects.grpc.pb.h"
 #include "tools/qai/channel.h"
 #include "tools/qai/global_options.h"
+#include "tools/qai/messages_commands.h"
 #include "tools/qai/output.h"
 
 namespace qai::cli {
@@ -72,6 +76,34 @@ class ProjectsClient {
   std::unique_ptr<ProjectService::Stub> stub_;
 };
 
+// Indented: every line of text with two spaces in front.
+std::string Indented(const std::string& text) {
+  std::string out;
+  for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
+    absl::StrAppend(&out, "  ", line, "\n");
+  }
+  return out;
+}
+
+// PrintFirstMessage: the project's first message, once it is there (see WaitForFirstMessage);
+// a message that cannot be shown is worth a warning, not a failure: the project exists.
+void PrintFirstMessage(const Invocation& inv, const GlobalOptions& options, const std::string& project_id) {
+  const absl::Duration wait = inv.args.GetDuration("wait");
+  if (wait <= absl::ZeroDuration()) return;
+  FirstMessage first = WaitForFirstMessage(options, inv.err, project_id, wait);
+  if (first.message) {
+    inv.out << (options.json ? ToJsonLine(*first.message)
+                             : absl::StrCat("\nfirst message:\n", Indented(FormatMessage(*first.message))));
+  } else if (!first.status.ok()) {
+    inv.err << "warning: cannot show the project's first message: "
+            << StatusCodeName(first.status.error_code())
+            << (first.status.error_message().empty() ? "" : ": ") << first.status.error_message() << "\n";
+  } else {
+    inv.err << "warning: the project's first message has not appeared within " << absl::FormatDuration(wait)
+            << "; see `qai messages list --project " << project_id << "`\n";
+  }
+}
+
 int RunCreate(const Invocation& inv) {
   ProjectsClient client(inv);
   CreateProjectRequest request;
@@ -80,7 +112,12 @@ int RunCreate(const Invocation& inv) {
   request.set_request_id(client.options().request_id);
   Project project;
   auto context = client.NewContext("CreateProject");
-  return client.PrintMutated(client.stub().CreateProject(context.get(), request, &project), project);
+  if (int code = client.PrintMutated(client.stub().CreateProject(context.get(), request, &project), project);
+      code != kExitOk) {
+    return code;
+  }
+  PrintFirstMessage(inv, client.options(), project.id());
+  return kExitOk;
 }
 
 int RunGet(const Invocation& inv) {
@@ -159,8 +196,11 @@ std::vector<CommandSpec> ProjectCommands() {
       {.path = {"projects", "create"},
        .flags = {{.name = "prompt", .value_name = "TEXT", .help = "the first prompt",
                   .required = true},
-                 {.name = "display-name", .value_name = "NAME", .help = "human-chosen name"}},
-       .summary = "create a project; its prompt starts the first agent run (a repeat with the\n      same --request-id returns the first result)",
+                 {.name = "display-name", .value_name = "NAME", .help = "human-chosen name"},
+                 {.name = "wait", .value_name = "DURATION",
+                  .help = "how long to wait for the first message to show it (0: do not)",
+                  .default_value = "5s", .required = true, .validate = common::IsDuration}},
+       .summary = "create a project and show its first message; the prompt starts the first\n      agent run (a repeat with the same --request-id returns the first result)",
        .run = RunCreate},
       {.path = {"projects", "get"},
        .positionals = {"ID"},
