@@ -3,6 +3,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <optional>
 #include <set>
 #include <thread>
 #include <vector>
@@ -77,6 +78,7 @@ class Phase {
         std::fprintf(stderr, "qai-chainbench: CreateMessage failed: code %d: %s\n",
                      static_cast<int>(status.error_code()), status.error_message().c_str());
       }
+      if (options_.think > absl::ZeroDuration()) std::this_thread::sleep_for(absl::ToChronoNanoseconds(options_.think));
     }
   }
 
@@ -132,12 +134,20 @@ ChainResult RunChain(const ChainOptions& options, pb::MessageService::StubInterf
   }
 
   std::vector<int64_t> chain, create;
+  std::optional<Clock::time_point> first_arrival, last_arrival;
   for (const Sent& s : measured.sent()) {
     if (!s.ok) continue;
     create.push_back(s.call_nanos);
     if (auto it = arrivals.find(s.message_id); it != arrivals.end()) {
-      chain.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(it->second.first - s.returned).count());
+      const Clock::time_point arrived = it->second.first;
+      chain.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(arrived - s.returned).count());
+      if (!first_arrival || arrived < *first_arrival) first_arrival = arrived;
+      if (!last_arrival || arrived > *last_arrival) last_arrival = arrived;
     }
+  }
+  if (chain.size() > 1 && *last_arrival > *first_arrival) {
+    result.arrival_rate = static_cast<double>(chain.size() - 1) /
+                          std::chrono::duration<double>(*last_arrival - *first_arrival).count();
   }
   result.created = static_cast<int64_t>(create.size());
   result.errors = measured.errors() + warmup.errors();

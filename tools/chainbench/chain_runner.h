@@ -4,7 +4,7 @@
 // MessageService answers CreateMessage once the USER message and its outbox row are committed;
 // its outbox relay then calls AgentOrchestrator.StartRun. RunChain makes the CreateMessage
 // calls (closed loop: each of `concurrency` callers starts its next call when the previous one
-// returned), notes the steady-clock instant each call returned, and lets a
+// returned, or `think` after that), notes the steady-clock instant each call returned, and lets a
 // RecordingOrchestrator in the same process note when each StartRun arrived. One clock in one
 // process measures both ends, so the difference needs no clock synchronisation. It may be
 // negative: the relay can deliver before the reply has reached the caller.
@@ -32,6 +32,10 @@ struct ChainOptions {
   int prompts = 1000;
   // Callers, each with one call in flight.
   int concurrency = 1;
+  // A caller's pause between a call returning and its next call (zero: none). The relay starts
+  // a project's runs one after another, so prompts to one project faster than it can do that
+  // queue up in the outbox, and the chain then measures the queue; a pause keeps it empty.
+  absl::Duration think = absl::ZeroDuration();
   // Prompts sent (and their StartRuns awaited) before the measured ones: connections, prepared
   // statements and caches warm up on them.
   int warmup = 50;
@@ -66,6 +70,9 @@ struct ChainResult {
   // Wall time of the measured calls, and their rate.
   double seconds = 0;
   double rate = 0;
+  // Measured StartRuns per second, from the first arrival to the last. Below `rate`, the
+  // relay fell behind the callers and the chain includes time queued in the outbox.
+  double arrival_rate = 0;
 
   // ok: whether the run counts: every call succeeded, every StartRun arrived exactly once and
   // carried what was sent.

@@ -20,7 +20,7 @@ namespace opb = ::qai::orchestrator::v1;
 
 enum class Relay {
   kBeforeReply,  // StartRun arrives before CreateMessage returns: negative differences
-  kAfterReply,   // a background relay delivers after a short delay
+  kAfterReply,   // a background relay delivers 20 ms after the message was created
   kTwice,        // every message is delivered twice
   kSkipOne,      // the first message (a warm-up one) is never delivered
   kWrongPrompt,  // the StartRun carries another prompt
@@ -28,6 +28,8 @@ enum class Relay {
 
 class RelayingMessages final : public pb::MessageService::Service {
  public:
+  static constexpr auto kRelayDelay = std::chrono::milliseconds(20);
+
   RelayingMessages(Relay relay, int orchestrator_port)
       : relay_(relay),
         orchestrator_(opb::AgentOrchestrator::NewStub(grpc::CreateChannel(
@@ -60,7 +62,7 @@ class RelayingMessages final : public pb::MessageService::Service {
       Deliver(start);
     } else if (relay_ != Relay::kSkipOne || skipped_.exchange(true)) {
       std::lock_guard lock(mu_);
-      queue_.push_back(start);
+      queue_.emplace_back(std::chrono::steady_clock::now() + kRelayDelay, start);
       cv_.notify_all();
     }
     return grpc::Status::OK;
@@ -90,10 +92,10 @@ class RelayingMessages final : public pb::MessageService::Service {
     while (true) {
       cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
       if (stop_) return;
-      opb::StartRunRequest start = std::move(queue_.front());
+      auto [due, start] = std::move(queue_.front());
       queue_.pop_front();
       lock.unlock();
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      std::this_thread::sleep_until(due);
       Deliver(start);
       lock.lock();
     }
@@ -105,7 +107,7 @@ class RelayingMessages final : public pb::MessageService::Service {
   std::atomic<bool> fail_third_{false};
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<opb::StartRunRequest> queue_;
+  std::deque<std::pair<std::chrono::steady_clock::time_point, opb::StartRunRequest>> queue_;
   bool stop_ = false;
   std::thread thread_;
 };
@@ -130,11 +132,12 @@ class ChainRunnerTest : public ::testing::Test {
     if (server_) server_->Shutdown();
   }
 
-  ChainResult Run(int concurrency = 2) {
+  ChainResult Run(int concurrency = 2, absl::Duration think = absl::ZeroDuration()) {
     return RunChain({.project_id = "p",
                      .token = "tok",
                      .prompts = 20,
                      .concurrency = concurrency,
+                     .think = think,
                      .warmup = 3,
                      .arrival_timeout = absl::Milliseconds(500),
                      .linger = absl::Milliseconds(50)},
@@ -155,12 +158,21 @@ TEST_F(ChainRunnerTest, StartRunAfterTheReplyIsPositive) {
   EXPECT_EQ(r.chain.count, 20);
   EXPECT_EQ(r.create.count, 20);
   EXPECT_EQ(r.chain.negative, 0);
-  EXPECT_GE(r.chain.min_ms, 2) << "the relay waits 2 ms";
+  EXPECT_GT(r.chain.min_ms, 0) << "the relay waits 20 ms; the reply takes less";
   EXPECT_LE(r.chain.p50_ms, r.chain.p99_ms);
   EXPECT_LE(r.chain.p99_ms, r.chain.max_ms);
   EXPECT_EQ(r.duplicates, 0);
   EXPECT_EQ(r.unmatched, 0);
   EXPECT_GT(r.rate, 0);
+}
+
+TEST_F(ChainRunnerTest, ThinkTimePacesTheCallers) {
+  Start(Relay::kAfterReply);
+  ChainResult r = Run(1, absl::Milliseconds(10));
+  EXPECT_TRUE(r.ok());
+  EXPECT_GE(r.seconds, 0.19) << "20 calls, each followed by 10 ms";
+  EXPECT_GT(r.arrival_rate, 0);
+  EXPECT_LT(r.arrival_rate, 150) << "StartRuns come no faster than the prompts (at most 100/s)";
 }
 
 TEST_F(ChainRunnerTest, StartRunBeforeTheReplyIsNegativeAndKept) {

@@ -3,19 +3,20 @@
 // tools/bench/chain_bench.sh.
 //
 //   qai-chainbench --target 127.0.0.1:50052 --orchestrator-listen 127.0.0.1:50053
-//       --project 3f0c... --jwt-secret "$secret" --sub alice --prompts 1000 --concurrency 1
+//       --project 3f0c... --jwt-secret "$secret" --sub alice --prompts 1000 --concurrency 1 [--think 50ms]
 //
 // It serves a recording AgentOrchestrator on --orchestrator-listen (qai-messages'
 // QAI_ORCHESTRATOR_ADDR must point there), waits until the StartRuns of the project's existing
 // USER messages have arrived (a new project's initial prompt may still be retrying toward a port
 // that was closed until now, and a project's runs are started in order), then runs RunChain
 // (see chain_runner.h) and prints one JSON line:
-//   {"prompts","concurrency","warmup","created","errors","missing","duplicates","unmatched",
-//    "mismatched","seconds","rate","chain_count","chain_negative","chain_min_ms","chain_p50_ms",
+//   {"prompts","concurrency","think_ms","warmup","created","errors","missing","duplicates",
+//    "unmatched","mismatched","seconds","rate","arrival_rate","chain_count","chain_negative","chain_min_ms","chain_p50_ms",
 //    "chain_p90_ms","chain_p99_ms","chain_max_ms","chain_mean_ms","create_p50_ms",
 //    "create_p90_ms","create_p99_ms","create_max_ms","create_mean_ms","backlog","backlog_wait_ms"}
 // chain_* is StartRun arrival minus CreateMessage return (negative: it arrived first);
-// create_* the CreateMessage call itself. Exit status: 0 when every call succeeded and every
+// create_* the CreateMessage call itself; arrival_rate below rate means StartRuns queued in
+// the outbox (see ChainOptions::think). Exit status: 0 when every call succeeded and every
 // StartRun arrived exactly once with what was sent, 1 otherwise (the line is still printed when
 // there is something to print), 2 for bad flags.
 
@@ -89,6 +90,8 @@ int Run(int argc, char** argv) {
            .validate = [](std::string_view v) { return IsCount(v, 1); }},
           {.name = "concurrency", .default_value = "1", .help = "closed-loop callers",
            .validate = [](std::string_view v) { return IsCount(v, 1); }},
+          {.name = "think", .default_value = "0s", .help = "a caller's pause after each call (0: closed loop)",
+           .validate = qai::common::IsDuration},
           {.name = "warmup", .default_value = "50", .help = "unmeasured prompts before them",
            .validate = [](std::string_view v) { return IsCount(v, 0); }},
           {.name = "timeout", .default_value = "10s", .help = "deadline of each CreateMessage",
@@ -118,6 +121,7 @@ int Run(int argc, char** argv) {
       .token = config->Get("token"),
       .prompts = static_cast<int>(config->GetInt("prompts")),
       .concurrency = static_cast<int>(config->GetInt("concurrency")),
+      .think = config->GetDuration("think"),
       .warmup = static_cast<int>(config->GetInt("warmup")),
       .timeout = config->GetDuration("timeout"),
       .arrival_timeout = config->GetDuration("arrival-timeout"),
@@ -164,6 +168,7 @@ int Run(int argc, char** argv) {
   nlohmann::ordered_json line = {
       {"prompts", options.prompts},
       {"concurrency", options.concurrency},
+      {"think_ms", absl::ToDoubleMilliseconds(options.think)},
       {"warmup", options.warmup},
       {"created", r.created},
       {"errors", r.errors},
@@ -173,6 +178,7 @@ int Run(int argc, char** argv) {
       {"mismatched", r.mismatched},
       {"seconds", Rounded(r.seconds)},
       {"rate", std::round(r.rate * 10) / 10},
+      {"arrival_rate", std::round(r.arrival_rate * 10) / 10},
       {"chain_count", r.chain.count},
       {"chain_negative", r.chain.negative},
       {"chain_min_ms", Rounded(r.chain.min_ms)},
