@@ -6,9 +6,10 @@
 //       --project 3f0c... --jwt-secret "$secret" --sub alice --prompts 1000 --concurrency 1 [--think 50ms]
 //
 // It serves a recording AgentOrchestrator on --orchestrator-listen (qai-messages'
-// QAI_ORCHESTRATOR_ADDR must point there), waits until the StartRuns of the project's existing
-// USER messages have arrived (a new project's initial prompt may still be retrying toward a port
-// that was closed until now, and a project's runs are started in order), then runs RunChain
+// QAI_ORCHESTRATOR_ADDR must point there), waits until the StartRuns of the project's USER
+// messages still without a run have arrived (a new project's initial prompt may be retrying
+// toward a port that was closed until now, and a project's runs are started in order), then
+// runs RunChain
 // (see chain_runner.h) and prints one JSON line:
 //   {"prompts","concurrency","think_ms","warmup","created","errors","missing","duplicates",
 //    "unmatched","mismatched","seconds","rate","arrival_rate","chain_count","chain_negative","chain_min_ms","chain_p50_ms",
@@ -51,8 +52,9 @@ std::string IsCount(std::string_view value, int64_t min) {
   return std::stoll(std::string(value)) >= min ? "" : absl::StrCat("must be at least ", min);
 }
 
-// UserMessages: the ids of the project's USER messages, read as its owner.
-absl::StatusOr<std::vector<std::string>> UserMessages(pb::MessageService::Stub& stub, const std::string& project_id,
+// PendingMessages: the project's USER messages that have no run yet (MessageService fills in
+// run_id when StartRun answers), read as its owner.
+absl::StatusOr<std::vector<std::string>> PendingMessages(pb::MessageService::Stub& stub, const std::string& project_id,
                                                       const std::string& token) {
   std::vector<std::string> ids;
   pb::ListMessagesRequest request;
@@ -69,7 +71,7 @@ absl::StatusOr<std::vector<std::string>> UserMessages(pb::MessageService::Stub& 
                                                  status.error_message()));
     }
     for (const pb::Message& m : response.messages()) {
-      if (m.role() == pb::Message::ROLE_USER) ids.push_back(m.id());
+      if (m.role() == pb::Message::ROLE_USER && m.run_id().empty()) ids.push_back(m.id());
     }
     request.set_page_token(response.next_page_token());
   } while (!request.page_token().empty());
@@ -149,7 +151,7 @@ int Run(int argc, char** argv) {
   // The project's earlier prompts go first: their runs are started in order, so a prompt of
   // this run would queue behind one still retrying.
   const absl::Time backlog_start = absl::Now();
-  absl::StatusOr<std::vector<std::string>> backlog = UserMessages(*stub, options.project_id, options.token);
+  absl::StatusOr<std::vector<std::string>> backlog = PendingMessages(*stub, options.project_id, options.token);
   if (!backlog.ok()) {
     std::fprintf(stderr, "qai-chainbench: cannot list the project's messages: %s\n",
                  std::string(backlog.status().message()).c_str());
@@ -157,13 +159,16 @@ int Run(int argc, char** argv) {
   }
   if (std::vector<std::string> missing = (*orchestrator)->WaitFor(*backlog, config->GetDuration("backlog-timeout"));
       !missing.empty()) {
-    std::fprintf(stderr, "qai-chainbench: %zu earlier messages of the project got no StartRun within %s\n",
+    std::fprintf(stderr, "qai-chainbench: %zu pending messages of the project got no StartRun within %s\n",
                  missing.size(), absl::FormatDuration(config->GetDuration("backlog-timeout")).c_str());
     return 1;
   }
   const double backlog_wait_ms = absl::ToDoubleMilliseconds(absl::Now() - backlog_start);
+  // Pending ones may have arrived while the list was read, and then not be on it.
+  std::vector<std::string> known = *backlog;
+  for (const auto& [id, arrival] : (*orchestrator)->Arrivals()) known.push_back(id);
 
-  const ChainResult r = qai::chainbench::RunChain(options, *stub, **orchestrator, *backlog);
+  const ChainResult r = qai::chainbench::RunChain(options, *stub, **orchestrator, known);
   // ordered_json keeps the keys in the documented order (plain json sorts them).
   nlohmann::ordered_json line = {
       {"prompts", options.prompts},
