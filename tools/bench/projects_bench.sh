@@ -182,7 +182,8 @@ token=$("$qai" token --sub bench-user --jwt-secret "$jwt_secret")
 # just started listening; a first refusal is retried.
 project_id=""
 for _ in $(seq 20); do
-  if out=$("$qai" projects create --prompt "A project for the benchmark to read." --json \
+  # --wait 0: the stand-in MessageService cannot list the project's first message.
+  if out=$("$qai" projects create --prompt "A project for the benchmark to read." --json --wait 0 \
              --projects-addr "$target" --token "$token" 2>"$work/create.err"); then
     project_id=$(sed -n 's/.*"id": *"\([0-9a-f-]\{36\}\)".*/\1/p' <<<"$out" | head -n 1)
     break

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <limits>
 #include <optional>
 
 #include "absl/strings/numbers.h"
@@ -25,6 +26,15 @@ int64_t Args::GetInt(std::string_view name) const {
 absl::Duration Args::GetDuration(std::string_view name) const {
   absl::Duration value;
   return absl::ParseDuration(Get(name), &value) ? value : absl::ZeroDuration();
+}
+
+std::string IsInt32(std::string_view value) {
+  int64_t n = 0;
+  if (!absl::SimpleAtoi(std::string(value), &n)) return "must be an integer";
+  if (n < std::numeric_limits<int32_t>::min() || n > std::numeric_limits<int32_t>::max()) {
+    return "is out of range";
+  }
+  return "";
 }
 
 namespace {

@@ -109,6 +109,10 @@ struct CommandLine {
   std::string error;
 };
 
+// IsInt32: a FlagSpec::validate for flags that fill an int32 request field, which a larger
+// number would silently overflow.
+std::string IsInt32(std::string_view value);
+
 // ParseCommandLine: parses `args` (argv without the program name) against `cli`. Words pick
 // the command until a leaf is reached; later words are its positionals. Flags may appear
 // anywhere: global ones always, a command's own once the command is known. `--` ends flags.

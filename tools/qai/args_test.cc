@@ -53,6 +53,9 @@ TEST(ParseCommandLineTest, GlobalFlagsAnywhereAndBothValueForms) {
 
 TEST(ParseCommandLineTest, FlagBeatsEnvironmentBeatsDefault) {
   EXPECT_EQ(Parse({"projects", "get", "x"}).args.Get("projects-addr"), "localhost:50051");
+  EXPECT_EQ(Parse({"projects", "get", "x"}).args.Get("messages-addr"), "localhost:50052");
+  EXPECT_EQ(Parse({"projects", "get", "x"}, {{"QAI_MESSAGES_ADDR", "env:4"}}).args.Get("messages-addr"),
+            "env:4");
   EXPECT_EQ(Parse({"projects", "get", "x"}).args.GetDuration("timeout"), absl::Seconds(10));
   const std::map<std::string, std::string> env = {{"QAI_PROJECTS_ADDR", "env:2"},
                                                   {"QAI_TOKEN", "tok"},
@@ -118,6 +121,14 @@ TEST(ParseCommandLineTest, UsageErrors) {
       {{"projects", "get", "a", "--timeout", "soon"},
        "--timeout (QAI_TIMEOUT): must be a duration such as 500ms, 5s or 1m"},
       {{"projects", "create"}, "missing --prompt"},
+      {{"projects", "create", "--prompt", "p", "--wait", "-1s"}, "--wait: must not be negative"},
+      {{"projects", "create", "--prompt", "p", "--wait", "soon"},
+       "--wait: must be a duration such as 500ms, 5s or 1m"},
+      {{"messages", "send", "--content", "c"}, "missing --project"},
+      {{"messages", "send", "--project", "p"}, "missing --content"},
+      {{"messages", "list", "--project", "p", "--page-size", "3000000000"}, "--page-size: is out of range"},
+      {{"messages", "list", "--project", "p", "--messages-addr="},
+       "missing --messages-addr (QAI_MESSAGES_ADDR)"},
       {{"projects", "get", "a", "--projects-addr="}, "missing --projects-addr (QAI_PROJECTS_ADDR)"},
       {{"token", "--sub", "u1"}, "missing --jwt-secret (QAI_JWT_SECRET)"},
       {{"token", "--sub", "u1", "--jwt-secret", "s", "--ttl", "0s"},
@@ -140,7 +151,10 @@ TEST(UsageTest, ScopedToTheWordsGiven) {
   std::string all = Usage(cli, {});
   EXPECT_THAT(all, HasSubstr("usage: qai COMMAND"));
   EXPECT_THAT(all, HasSubstr("token --sub ID [--admin] [--ttl DURATION] [--jwt-secret SECRET]"));
-  EXPECT_THAT(all, HasSubstr("projects create --prompt TEXT [--display-name NAME]"));
+  EXPECT_THAT(all, HasSubstr("projects create --prompt TEXT [--display-name NAME] [--wait DURATION]"));
+  EXPECT_THAT(all, HasSubstr("messages send --project ID --content TEXT"));
+  EXPECT_THAT(all, HasSubstr("messages list --project ID [--page-size N] [--page-token TOKEN] [--all]"));
+  EXPECT_THAT(all, HasSubstr("[QAI_MESSAGES_ADDR] (default localhost:50052)"));
   EXPECT_THAT(all, HasSubstr("--projects-addr ADDR"));
   EXPECT_THAT(all, HasSubstr("[QAI_PROJECTS_ADDR] (default localhost:50051)"));
 

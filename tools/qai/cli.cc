@@ -3,6 +3,7 @@
 #include <ostream>
 
 #include "tools/qai/global_options.h"
+#include "tools/qai/messages_commands.h"
 #include "tools/qai/projects_commands.h"
 #include "tools/qai/token_command.h"
 
@@ -11,6 +12,7 @@ namespace qai::cli {
 CliSpec QaiCli() {
   CliSpec cli{.program = "qai", .global_flags = GlobalFlags(), .commands = {TokenCommand()}};
   for (CommandSpec& command : ProjectCommands()) cli.commands.push_back(std::move(command));
+  for (CommandSpec& command : MessageCommands()) cli.commands.push_back(std::move(command));
   return cli;
 }
 

@@ -1,4 +1,4 @@
-// Whole `qai` command lines against an in-process fake ProjectService.
+// Whole `qai` command lines against in-process fakes of ProjectService and MessageService.
 
 #include "tools/qai/cli.h"
 
@@ -21,7 +21,10 @@
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
 #include "gtest/gtest.h"
+#include "qai/messages/v1/messages.grpc.pb.h"
 #include "qai/projects/v1/projects.grpc.pb.h"
+#include "tools/qai/messages_commands.h"
+#include "tools/qai/output.h"
 #include "tools/qai/projects_commands.h"
 
 namespace qai::cli {
@@ -30,8 +33,10 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::MatchesRegex;
+using ::testing::Not;
 using ::testing::StartsWith;
 namespace pb = qai::projects::v1;
+namespace pm = qai::messages::v1;
 
 constexpr char kUuidV4[] = "[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}";
 
@@ -45,8 +50,46 @@ pb::Project MakeProject(int i) {
   return p;
 }
 
+// CallRecorder: remembers the last call a fake service saw, and counts them.
+class CallRecorder {
+ public:
+  // Last: the metadata and request of the most recent call.
+  std::map<std::string, std::string> last_metadata() {
+    std::lock_guard lock(mu_);
+    return metadata_;
+  }
+  template <typename Request>
+  Request last_request() {
+    std::lock_guard lock(mu_);
+    Request request;
+    request.ParseFromString(request_);
+    return request;
+  }
+  int calls() {
+    std::lock_guard lock(mu_);
+    return calls_;
+  }
+
+ protected:
+  void Record(grpc::ServerContext* context, const google::protobuf::Message& request) {
+    std::lock_guard lock(mu_);
+    metadata_.clear();
+    for (const auto& [key, value] : context->client_metadata()) {
+      metadata_[std::string(key.data(), key.size())] = std::string(value.data(), value.size());
+    }
+    request_ = request.SerializeAsString();
+    ++calls_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::map<std::string, std::string> metadata_;
+  std::string request_;
+  int calls_ = 0;
+};
+
 // FakeProjects: answers from fixed data and remembers the last call it saw.
-class FakeProjects final : public pb::ProjectService::Service {
+class FakeProjects final : public pb::ProjectService::Service, public CallRecorder {
  public:
   static constexpr int kProjects = 5;
 
@@ -103,41 +146,93 @@ class FakeProjects final : public pb::ProjectService::Service {
   grpc::Status DeleteProject(grpc::ServerContext* context, const pb::DeleteProjectRequest* request,
                              google::protobuf::Empty* response) override {
     Record(context, *request);
+    if (request->id() == "id-down") {
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE, "database unavailable; retry");
+    }
+    return grpc::Status::OK;
+  }
+};
+
+pm::Message MakeMessage(int i) {
+  pm::Message m;
+  m.set_id(absl::StrCat("m-", i));
+  m.set_project_id("p-1");
+  m.set_content(absl::StrCat("content ", i));
+  m.set_type(pm::Message::TYPE_RESULT);
+  m.mutable_create_time()->set_seconds(1769850900 + i);
+  if (i % 2 == 0) {
+    m.set_role(pm::Message::ROLE_USER);
+    m.set_author("user-42");
+  } else {  // the agent's answer to the prompt before it
+    m.set_role(pm::Message::ROLE_ASSISTANT);
+    m.set_run_id(absl::StrCat("run-", i - 1));
+    pm::Fragment* f = m.mutable_fragment();
+    f->set_title(absl::StrCat("Result ", i));
+    f->set_sandbox_url(absl::StrCat("http://localhost:8080/p/", i, "/"));
+    (*f->mutable_files())["app/page.tsx"] = "FILE CONTENT page";
+    (*f->mutable_files())["app/layout.tsx"] = "FILE CONTENT layout";
+  }
+  return m;
+}
+
+// FakeMessages: a conversation of kMessages messages in project p-1, and the first message of
+// the project FakeProjects creates (id-0), which appears after a few empty polls.
+class FakeMessages final : public pm::MessageService::Service, public CallRecorder {
+ public:
+  static constexpr int kMessages = 5;
+  // The MakeMessage index of what CreateMessage answers: a USER message after the conversation.
+  static constexpr int kSent = 2 * kMessages;
+
+  grpc::Status CreateMessage(grpc::ServerContext* context, const pm::CreateMessageRequest* request,
+                             pm::Message* response) override {
+    Record(context, *request);
+    if (request->project_id() == "p-down") {
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE, "projects service unavailable; retry");
+    }
+    *response = MakeMessage(kSent);
+    response->set_project_id(request->project_id());
+    response->set_content(request->content());
     return grpc::Status::OK;
   }
 
-  // Last: the metadata and request of the most recent call.
-  std::map<std::string, std::string> last_metadata() {
+  grpc::Status ListMessages(grpc::ServerContext* context, const pm::ListMessagesRequest* request,
+                            pm::ListMessagesResponse* response) override {
+    Record(context, *request);
     std::lock_guard lock(mu_);
-    return metadata_;
+    if (request->project_id() == "id-0") {
+      if (!new_project_status_.ok()) return new_project_status_;
+      if (first_message_after_ >= 0 && polls_++ >= first_message_after_) {
+        pm::Message* m = response->add_messages();
+        *m = MakeMessage(0);
+        m->set_project_id("id-0");
+        m->set_content("a todo app");
+      }
+      return grpc::Status::OK;
+    }
+    int start = request->page_token().empty() ? 0 : std::stoi(request->page_token());
+    int size = request->page_size() == 0 ? 2 : request->page_size();
+    int end = std::min(kMessages, start + size);
+    for (int i = start; i < end; ++i) *response->add_messages() = MakeMessage(i);
+    if (end < kMessages) response->set_next_page_token(std::to_string(end));
+    return grpc::Status::OK;
   }
-  template <typename Request>
-  Request last_request() {
+
+  // The new project's first message is listed from the (polls + 1)th call on; -1: never.
+  void set_first_message_after(int polls) {
     std::lock_guard lock(mu_);
-    Request request;
-    request.ParseFromString(request_);
-    return request;
+    first_message_after_ = polls;
   }
-  int calls() {
+  // What ListMessages of the new project answers instead, when not OK.
+  void set_new_project_status(grpc::Status status) {
     std::lock_guard lock(mu_);
-    return calls_;
+    new_project_status_ = std::move(status);
   }
 
  private:
-  void Record(grpc::ServerContext* context, const google::protobuf::Message& request) {
-    std::lock_guard lock(mu_);
-    metadata_.clear();
-    for (const auto& [key, value] : context->client_metadata()) {
-      metadata_[std::string(key.data(), key.size())] = std::string(value.data(), value.size());
-    }
-    request_ = request.SerializeAsString();
-    ++calls_;
-  }
-
   std::mutex mu_;
-  std::map<std::string, std::string> metadata_;
-  std::string request_;
-  int calls_ = 0;
+  int first_message_after_ = 0;
+  int polls_ = 0;
+  grpc::Status new_project_status_;
 };
 
 class CliTest : public ::testing::Test {
@@ -147,9 +242,11 @@ class CliTest : public ::testing::Test {
     int port = 0;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
     builder.RegisterService(&fake_);
+    builder.RegisterService(&messages_);
     server_ = builder.BuildAndStart();
     ASSERT_NE(server_, nullptr);
     env_["QAI_PROJECTS_ADDR"] = absl::StrCat("127.0.0.1:", port);
+    env_["QAI_MESSAGES_ADDR"] = absl::StrCat("127.0.0.1:", port);
   }
   void TearDown() override { server_->Shutdown(); }
 
@@ -166,6 +263,7 @@ class CliTest : public ::testing::Test {
   }
 
   FakeProjects fake_;
+  FakeMessages messages_;
   std::unique_ptr<grpc::Server> server_;
   std::map<std::string, std::string> env_;
   std::ostringstream out_;
@@ -242,19 +340,53 @@ TEST_F(CliTest, CreateShowsFieldViolations) {
   EXPECT_EQ(out_.str(), "");
 }
 
-TEST_F(CliTest, CreatePassesRequestIdOnlyWhenGiven) {
+TEST_F(CliTest, MutationsSendAFreshRequestIdAndShowIt) {
   ASSERT_EQ(Run({"projects", "create", "--prompt", "a todo app", "--display-name", "Todos"}),
-            kExitOk);
+            kExitOk) << err_.str();
   auto request = fake_.last_request<pb::CreateProjectRequest>();
   EXPECT_EQ(request.initial_prompt(), "a todo app");
   EXPECT_EQ(request.display_name(), "Todos");
-  EXPECT_EQ(request.request_id(), "");
-  EXPECT_THAT(out_.str(), HasSubstr("display_name: Todos\n"));
+  const std::string first = request.request_id();
+  EXPECT_THAT(first, MatchesRegex(kUuidV4));
+  EXPECT_EQ(fake_.last_metadata()["x-request-id"], first) << "one id traces and deduplicates";
+  pb::Project created = MakeProject(0);
+  created.set_display_name("Todos");
+  EXPECT_THAT(out_.str(), StartsWith(absl::StrCat(FormatProject(created), "request_id: ", first, "\n")));
 
+  ASSERT_EQ(Run({"projects", "create", "--prompt", "a todo app"}), kExitOk);
+  EXPECT_NE(fake_.last_request<pb::CreateProjectRequest>().request_id(), first)
+      << "each invocation is a new mutation";
+
+  ASSERT_EQ(Run({"projects", "rename", "id-1", "New name"}), kExitOk);
+  const std::string rename = fake_.last_request<pb::UpdateProjectRequest>().request_id();
+  EXPECT_THAT(rename, MatchesRegex(kUuidV4));
+  EXPECT_THAT(out_.str(), HasSubstr(absl::StrCat("\nrequest_id: ", rename, "\n")));
+
+  ASSERT_EQ(Run({"projects", "delete", "id-1"}), kExitOk);
+  EXPECT_THAT(fake_.last_request<pb::DeleteProjectRequest>().request_id(), MatchesRegex(kUuidV4));
+  EXPECT_EQ(out_.str(), "deleted id-1\n");
+
+  ASSERT_EQ(Run({"--json", "projects", "rename", "id-1", "x"}), kExitOk);
+  EXPECT_THAT(out_.str(), Not(HasSubstr("request_id"))) << "JSON is the resource alone";
+}
+
+TEST_F(CliTest, MutationsPassTheGivenRequestId) {
   const std::string id = "0b5a2c1e-7d7e-4a59-9a7e-3b1f2d3c4e5f";
   ASSERT_EQ(Run({"projects", "create", "--prompt", "p", "--request-id", id}), kExitOk);
   EXPECT_EQ(fake_.last_request<pb::CreateProjectRequest>().request_id(), id);
   EXPECT_EQ(fake_.last_metadata()["x-request-id"], id);
+  ASSERT_EQ(Run({"--request-id", id, "projects", "delete", "id-1"}), kExitOk);
+  EXPECT_EQ(fake_.last_request<pb::DeleteProjectRequest>().request_id(), id);
+  ASSERT_EQ(Run({"messages", "send", "--project", "p-1", "--content", "hi", "--request-id", id}), kExitOk);
+  EXPECT_EQ(messages_.last_request<pm::CreateMessageRequest>().request_id(), id);
+}
+
+TEST_F(CliTest, AMutationThatMayBeRepeatedNamesItsRequestId) {
+  EXPECT_EQ(Run({"projects", "delete", "id-down"}), kExitRpcError);
+  const std::string id = fake_.last_request<pb::DeleteProjectRequest>().request_id();
+  EXPECT_EQ(err_.str(), absl::StrCat("error: UNAVAILABLE: database unavailable; retry\n", "request_id: ", id,
+                                     " (repeat with --request-id ", id, ": it takes effect at most once)\n"));
+  EXPECT_EQ(out_.str(), "");
 }
 
 TEST_F(CliTest, ListOnePageShowsTheNextToken) {
@@ -300,6 +432,167 @@ TEST_F(CliTest, UnreachableServerIsUnavailable) {
   EXPECT_EQ(Run({"projects", "get", "id-1", "--projects-addr", "127.0.0.1:1", "--timeout", "5s"}),
             kExitRpcError);
   EXPECT_THAT(err_.str(), StartsWith("error: UNAVAILABLE"));
+}
+
+
+// --- projects create shows the first message ------------------------------------------------
+
+// FirstMessageOfNewProject: what FakeMessages lists for the project FakeProjects creates.
+pm::Message FirstMessageOfNewProject() {
+  pm::Message m = MakeMessage(0);
+  m.set_project_id("id-0");
+  m.set_content("a todo app");
+  return m;
+}
+
+TEST_F(CliTest, CreateShowsTheFirstMessageOnceItAppears) {
+  messages_.set_first_message_after(2);
+  ASSERT_EQ(Run({"projects", "create", "--prompt", "a todo app"}), kExitOk) << err_.str();
+  const std::string id = fake_.last_request<pb::CreateProjectRequest>().request_id();
+  EXPECT_EQ(out_.str(), absl::StrCat(FormatProject(MakeProject(0)), "request_id: ", id, "\n",
+                                     "\nfirst message:\n"
+                                     "  id: m-0\n"
+                                     "  role: USER\n"
+                                     "  type: RESULT\n"
+                                     "  author: user-42\n"
+                                     "  created: 2026-01-31T09:15:00Z\n"
+                                     "  content: a todo app\n"));
+  EXPECT_EQ(err_.str(), "");
+  EXPECT_EQ(messages_.calls(), 3) << "two empty answers, then the message";
+  auto list = messages_.last_request<pm::ListMessagesRequest>();
+  EXPECT_EQ(list.project_id(), "id-0");
+  EXPECT_EQ(list.page_size(), 1);
+  EXPECT_EQ(messages_.last_metadata()["x-request-id"], id);
+}
+
+TEST_F(CliTest, CreateJsonIsTheProjectThenTheMessage) {
+  ASSERT_EQ(Run({"--json", "projects", "create", "--prompt", "a todo app"}), kExitOk) << err_.str();
+  EXPECT_EQ(out_.str(), absl::StrCat(ToJsonLine(MakeProject(0)), ToJsonLine(FirstMessageOfNewProject())));
+}
+
+TEST_F(CliTest, CreateWithWaitZeroDoesNotAsk) {
+  ASSERT_EQ(Run({"projects", "create", "--prompt", "p", "--wait", "0"}), kExitOk);
+  EXPECT_EQ(messages_.calls(), 0);
+  EXPECT_THAT(out_.str(), Not(HasSubstr("first message")));
+  EXPECT_EQ(err_.str(), "");
+}
+
+TEST_F(CliTest, CreateSaysWhenTheFirstMessageIsLate) {
+  messages_.set_first_message_after(-1);
+  const absl::Time start = absl::Now();
+  ASSERT_EQ(Run({"projects", "create", "--prompt", "p", "--wait", "350ms"}), kExitOk)
+      << "the project was created";
+  const absl::Duration took = absl::Now() - start;
+  EXPECT_EQ(err_.str(), "warning: the project's first message has not appeared within 350ms; "
+                        "see `qai messages list --project id-0`\n");
+  EXPECT_THAT(out_.str(), StartsWith(FormatProject(MakeProject(0))));
+  EXPECT_THAT(out_.str(), Not(HasSubstr("first message")));
+  // Asked at once and every 100 ms after: 4 calls in 350 ms, fewer when calls are slow.
+  EXPECT_GE(messages_.calls(), 2);
+  EXPECT_LE(messages_.calls(), 4);
+  EXPECT_GE(took, absl::Milliseconds(350));
+  EXPECT_LT(took, absl::Seconds(3));
+}
+
+TEST_F(CliTest, CreateWarnsWhenTheFirstMessageCannotBeRead) {
+  messages_.set_new_project_status(grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "not yours"));
+  ASSERT_EQ(Run({"projects", "create", "--prompt", "p"}), kExitOk);
+  EXPECT_EQ(err_.str(), "warning: cannot show the project's first message: PERMISSION_DENIED: not yours\n");
+  EXPECT_EQ(messages_.calls(), 1) << "only an empty list is waited out";
+}
+
+TEST_F(CliTest, MessagesAddrFlagBeatsTheEnvironment) {
+  const std::string good = env_["QAI_MESSAGES_ADDR"];
+  env_["QAI_MESSAGES_ADDR"] = "127.0.0.1:1";
+  ASSERT_EQ(Run({"messages", "list", "--project", "p-1", "--messages-addr", good}), kExitOk) << err_.str();
+  EXPECT_EQ(messages_.calls(), 1);
+  EXPECT_EQ(Run({"messages", "list", "--project", "p-1", "--timeout", "5s"}), kExitRpcError);
+  EXPECT_THAT(err_.str(), StartsWith("error: UNAVAILABLE"));
+}
+
+// --- messages send / list ----------------------------------------------------------------------
+
+TEST_F(CliTest, MessagesSendPrintsTheMessageAndItsRequestId) {
+  env_["QAI_TOKEN"] = "tok";
+  ASSERT_EQ(Run({"messages", "send", "--project", "p-1", "--content", "Add a dark mode"}), kExitOk)
+      << err_.str();
+  auto request = messages_.last_request<pm::CreateMessageRequest>();
+  EXPECT_EQ(request.project_id(), "p-1");
+  EXPECT_EQ(request.content(), "Add a dark mode");
+  EXPECT_THAT(request.request_id(), MatchesRegex(kUuidV4));
+  std::map<std::string, std::string> metadata = messages_.last_metadata();
+  EXPECT_EQ(metadata["x-request-id"], request.request_id());
+  EXPECT_EQ(metadata["authorization"], "Bearer tok");
+  EXPECT_EQ(fake_.calls(), 0);
+
+  pm::Message sent = MakeMessage(FakeMessages::kSent);
+  sent.set_content("Add a dark mode");
+  EXPECT_EQ(out_.str(), absl::StrCat(FormatMessage(sent), "request_id: ", request.request_id(), "\n"));
+  EXPECT_EQ(err_.str(), "");
+
+  ASSERT_EQ(Run({"messages", "send", "--project", "p-1", "--content", "Add a dark mode", "--json"}), kExitOk);
+  EXPECT_EQ(out_.str(), ToJsonLine(sent));
+}
+
+TEST_F(CliTest, MessagesSendArgumentErrors) {
+  EXPECT_EQ(Run({"messages", "send", "--content", "hi"}), kExitUsage);
+  EXPECT_THAT(err_.str(), StartsWith("error: missing --project\n\nusage: qai messages send --project ID --content TEXT"));
+  EXPECT_EQ(Run({"messages", "send", "--project", "p-1"}), kExitUsage);
+  EXPECT_THAT(err_.str(), StartsWith("error: missing --content\n"));
+  EXPECT_EQ(Run({"messages", "send", "p-1", "hi"}), kExitUsage);
+  EXPECT_THAT(err_.str(), StartsWith("error: unexpected argument \"p-1\"\n"));
+  EXPECT_EQ(Run({"messages"}), kExitUsage);
+  EXPECT_THAT(err_.str(), StartsWith("error: \"qai messages\" needs a subcommand\n\nusage: qai messages COMMAND"));
+  EXPECT_EQ(messages_.calls(), 0);
+  EXPECT_EQ(out_.str(), "");
+}
+
+TEST_F(CliTest, MessagesSendFailureThatMayBeRepeated) {
+  EXPECT_EQ(Run({"messages", "send", "--project", "p-down", "--content", "hi"}), kExitRpcError);
+  const std::string id = messages_.last_request<pm::CreateMessageRequest>().request_id();
+  EXPECT_EQ(err_.str(), absl::StrCat("error: UNAVAILABLE: projects service unavailable; retry\n", "request_id: ", id,
+                                     " (repeat with --request-id ", id, ": it takes effect at most once)\n"));
+  EXPECT_EQ(out_.str(), "");
+}
+
+TEST_F(CliTest, MessagesListOnePageShowsTheNextToken) {
+  ASSERT_EQ(Run({"messages", "list", "--project", "p-1", "--page-size", "2"}), kExitOk) << err_.str();
+  EXPECT_EQ(out_.str(), absl::StrCat(FormatMessage(MakeMessage(0)), "\n", FormatMessage(MakeMessage(1)),
+                                     "\nnext page: 2\n"));
+  auto request = messages_.last_request<pm::ListMessagesRequest>();
+  EXPECT_EQ(request.project_id(), "p-1");
+  EXPECT_EQ(request.page_size(), 2);
+  EXPECT_THAT(out_.str(), HasSubstr("  file: app/layout.tsx\n  file: app/page.tsx\n"));
+  EXPECT_THAT(out_.str(), Not(HasSubstr("FILE CONTENT"))) << "file contents only with --json";
+
+  ASSERT_EQ(Run({"messages", "list", "--project", "p-1", "--page-token", "4"}), kExitOk);
+  EXPECT_EQ(out_.str(), FormatMessage(MakeMessage(4)));
+  EXPECT_EQ(messages_.last_request<pm::ListMessagesRequest>().page_token(), "4");
+}
+
+TEST_F(CliTest, MessagesListAllFollowsTokens) {
+  ASSERT_EQ(Run({"messages", "list", "--project", "p-1", "--all", "--page-size", "2"}), kExitOk);
+  std::string expected;
+  for (int i = 0; i < FakeMessages::kMessages; ++i) {
+    absl::StrAppend(&expected, i == 0 ? "" : "\n", FormatMessage(MakeMessage(i)));
+  }
+  EXPECT_EQ(out_.str(), expected);
+  EXPECT_EQ(messages_.calls(), 3);
+
+  ASSERT_EQ(Run({"messages", "list", "--project", "p-1", "--all", "--json"}), kExitOk);
+  EXPECT_THAT(out_.str(), MatchesRegex("(\\{\"messages\":[^\n]*\\}\n){3}"));
+  EXPECT_THAT(out_.str(), HasSubstr(R"("files":{)"));
+  EXPECT_THAT(out_.str(), HasSubstr(R"("app/page.tsx":"FILE CONTENT page")"));
+}
+
+TEST_F(CliTest, MessagesListArgumentErrors) {
+  EXPECT_EQ(Run({"messages", "list"}), kExitUsage);
+  EXPECT_THAT(err_.str(), StartsWith("error: missing --project\n"));
+  EXPECT_EQ(Run({"messages", "list", "--project", "p-1", "--page-size", "many"}), kExitUsage);
+  EXPECT_THAT(err_.str(), StartsWith("error: --page-size: must be an integer\n"));
+  EXPECT_EQ(Run({"messages", "list", "--project", "p-1", "--all=yes"}), kExitUsage);
+  EXPECT_THAT(err_.str(), StartsWith("error: --all takes no value\n"));
+  EXPECT_EQ(messages_.calls(), 0);
 }
 
 }  // namespace

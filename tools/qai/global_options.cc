@@ -12,6 +12,8 @@ std::vector<FlagSpec> GlobalFlags() {
   return {
       {.name = "projects-addr", .value_name = "ADDR", .help = "ProjectService gRPC target",
        .env = "QAI_PROJECTS_ADDR", .default_value = "localhost:50051", .required = true},
+      {.name = "messages-addr", .value_name = "ADDR", .help = "MessageService gRPC target",
+       .env = "QAI_MESSAGES_ADDR", .default_value = "localhost:50052", .required = true},
       {.name = "token", .value_name = "JWT", .help = "bearer token (see `qai token`)",
        .env = "QAI_TOKEN"},
       {.name = "api-key", .value_name = "KEY", .help = "service API key", .env = "QAI_API_KEY"},
@@ -22,7 +24,7 @@ std::vector<FlagSpec> GlobalFlags() {
       // No environment fallback on purpose: a leftover value would turn every later mutation
       // into a silent repeat of the first one.
       {.name = "request-id", .value_name = "UUID",
-       .help = "x-request-id of the calls, and idempotency key of a mutation"},
+       .help = "x-request-id of the calls, and idempotency key of a mutation (default: a new UUID)"},
       {.name = "verbose", .help = "print each call's target and request id on stderr"},
   };
 }
@@ -30,6 +32,7 @@ std::vector<FlagSpec> GlobalFlags() {
 GlobalOptions GlobalOptionsFrom(const Args& args) {
   GlobalOptions options{
       .projects_addr = args.Get("projects-addr"),
+      .messages_addr = args.Get("messages-addr"),
       .token = args.Get("token"),
       .api_key = args.Get("api-key"),
       .timeout = args.GetDuration("timeout"),
@@ -37,8 +40,7 @@ GlobalOptions GlobalOptionsFrom(const Args& args) {
       .verbose = args.Switch("verbose"),
       .request_id = args.Get("request-id"),
   };
-  options.request_id_given = !options.request_id.empty();
-  if (!options.request_id_given) options.request_id = NewUuidV4();
+  if (options.request_id.empty()) options.request_id = NewUuidV4();
   return options;
 }
 

@@ -13,12 +13,14 @@
 
 namespace qai::cli {
 
-// GlobalFlags: --projects-addr, --token, --api-key, --timeout, --json, --request-id, --verbose.
+// GlobalFlags: --projects-addr, --messages-addr, --token, --api-key, --timeout, --json,
+// --request-id, --verbose.
 std::vector<FlagSpec> GlobalFlags();
 
 // GlobalOptions: the resolved global flags of one invocation.
 struct GlobalOptions {
   std::string projects_addr;
+  std::string messages_addr;
   // Sent as `authorization: Bearer <token>` when non-empty.
   std::string token;
   // Sent as `x-api-key` when non-empty.
@@ -27,11 +29,10 @@ struct GlobalOptions {
   absl::Duration timeout;
   bool json = false;
   bool verbose = false;
-  // Sent as `x-request-id` on every call of the invocation: --request-id, or a random UUID v4.
+  // Sent as `x-request-id` on every call of the invocation and as the `request_id` of a
+  // mutation: --request-id, or a random UUID v4. A fresh key is still worth sending: repeating
+  // a command whose outcome is unknown with `--request-id <that key>` cannot apply it twice.
   std::string request_id;
-  // Whether --request-id was given; only then is it also the mutation's idempotency key, since
-  // a fresh random key would protect nothing.
-  bool request_id_given = false;
 };
 
 // GlobalOptionsFrom: reads the global flags out of parsed arguments.

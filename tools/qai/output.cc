@@ -50,6 +50,24 @@ std::string FormatRpcError(const grpc::Status& status) {
   return out;
 }
 
+std::string FormatMutationError(const grpc::Status& status, const std::string& request_id) {
+  std::string out = FormatRpcError(status);
+  switch (status.error_code()) {
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+    case grpc::StatusCode::UNAVAILABLE:
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+    case grpc::StatusCode::CANCELLED:
+    case grpc::StatusCode::UNKNOWN:
+    case grpc::StatusCode::INTERNAL:
+      absl::StrAppend(&out, "request_id: ", request_id, " (repeat with --request-id ", request_id,
+                      ": it takes effect at most once)\n");
+      break;
+    default:
+      break;
+  }
+  return out;
+}
+
 std::string FormatTimestamp(const google::protobuf::Timestamp& time) {
   if (time.seconds() == 0 && time.nanos() == 0) return "";
   return google::protobuf::util::TimeUtil::ToString(time);

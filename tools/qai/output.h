@@ -27,6 +27,12 @@ const char* StatusCodeName(grpc::StatusCode code);
 // code and message alone still describe the failure.
 std::string FormatRpcError(const grpc::Status& status);
 
+// FormatMutationError: FormatRpcError for a failed mutation sent with `request_id`. When the
+// call may have taken effect anyway, or may succeed if repeated (DEADLINE_EXCEEDED, UNAVAILABLE,
+// RESOURCE_EXHAUSTED, CANCELLED, UNKNOWN, INTERNAL), it adds the line
+// "request_id: ID (repeat with --request-id ID: it takes effect at most once)\n".
+std::string FormatMutationError(const grpc::Status& status, const std::string& request_id);
+
 // FormatTimestamp: RFC 3339 in UTC ("2026-01-31T09:15:00.250Z"); "" for an unset time.
 std::string FormatTimestamp(const google::protobuf::Timestamp& time);
 

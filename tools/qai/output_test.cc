@@ -5,6 +5,7 @@
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
 #include "gtest/gtest.h"
+#include "tools/qai/messages_commands.h"
 #include "tools/qai/projects_commands.h"
 
 namespace qai::cli {
@@ -59,6 +60,23 @@ TEST(FormatRpcErrorTest, UnknownOrBrokenDetailsAreSkipped) {
             "error: INTERNAL: oops\n");
 }
 
+TEST(FormatMutationErrorTest, RequestIdOnlyWhenARepeatMakesSense) {
+  const std::string id = "0b5a2c1e-7d7e-4a59-9a7e-3b1f2d3c4e5f";
+  for (grpc::StatusCode code : {grpc::StatusCode::UNAVAILABLE, grpc::StatusCode::DEADLINE_EXCEEDED,
+                                grpc::StatusCode::RESOURCE_EXHAUSTED, grpc::StatusCode::INTERNAL,
+                                grpc::StatusCode::UNKNOWN, grpc::StatusCode::CANCELLED}) {
+    EXPECT_EQ(FormatMutationError(grpc::Status(code, "m"), id),
+              std::string("error: ") + StatusCodeName(code) + ": m\n" + "request_id: " + id +
+                  " (repeat with --request-id " + id + ": it takes effect at most once)\n");
+  }
+  // A refusal is final: the same request would be refused again.
+  for (grpc::StatusCode code : {grpc::StatusCode::INVALID_ARGUMENT, grpc::StatusCode::NOT_FOUND,
+                                grpc::StatusCode::ABORTED, grpc::StatusCode::PERMISSION_DENIED,
+                                grpc::StatusCode::FAILED_PRECONDITION}) {
+    EXPECT_EQ(FormatMutationError(grpc::Status(code, "m"), id), FormatRpcError(grpc::Status(code, "m")));
+  }
+}
+
 TEST(FormatTimestampTest, Rfc3339InUtc) {
   google::protobuf::Timestamp t;
   EXPECT_EQ(FormatTimestamp(t), "");
@@ -106,6 +124,73 @@ TEST(ProjectFormatTest, JsonIsOneLine) {
             R"({"id":"5b0f3c1e-0000-4000-8000-000000000001","name":"brave-otter-4f2a",)"
             R"("displayName":"My site","owner":"user-42","createTime":"2026-01-31T09:15:00Z",)"
             R"("updateTime":"2026-01-31T09:16:00Z","etag":"e1"})"
+            "\n");
+}
+
+qai::messages::v1::Message SampleMessage() {
+  qai::messages::v1::Message m;
+  m.set_id("7d2e0c41-0000-4000-8000-000000000002");
+  m.set_project_id("5b0f3c1e-0000-4000-8000-000000000001");
+  m.set_role(qai::messages::v1::Message::ROLE_USER);
+  m.set_type(qai::messages::v1::Message::TYPE_RESULT);
+  m.set_author("user-42");
+  m.set_run_id("r1");
+  m.set_content("Build a todo app");
+  m.mutable_create_time()->set_seconds(1769850900);
+  return m;
+}
+
+TEST(MessageFormatTest, UserMessage) {
+  EXPECT_EQ(FormatMessage(SampleMessage()),
+            "id: 7d2e0c41-0000-4000-8000-000000000002\n"
+            "role: USER\n"
+            "type: RESULT\n"
+            "author: user-42\n"
+            "created: 2026-01-31T09:15:00Z\n"
+            "run_id: r1\n"
+            "content: Build a todo app\n");
+}
+
+TEST(MessageFormatTest, AssistantMessageWithFragmentShowsPathsNotContents) {
+  qai::messages::v1::Message m = SampleMessage();
+  m.set_role(qai::messages::v1::Message::ROLE_ASSISTANT);
+  m.clear_author();
+  m.set_content("Your todo app is ready.\nOpen the preview.");
+  auto* f = m.mutable_fragment();
+  f->set_title("Todo app");
+  f->set_sandbox_url("http://localhost:8080/p/abc/");
+  f->set_summary("A page with a list");
+  (*f->mutable_files())["app/page.tsx"] = "export default function Page() {}";
+  (*f->mutable_files())["app/globals.css"] = "body {}";
+  EXPECT_EQ(FormatMessage(m),
+            "id: 7d2e0c41-0000-4000-8000-000000000002\n"
+            "role: ASSISTANT\n"
+            "type: RESULT\n"
+            "created: 2026-01-31T09:15:00Z\n"
+            "run_id: r1\n"
+            "content: Your todo app is ready.\n"
+            "  Open the preview.\n"
+            "fragment: Todo app\n"
+            "  sandbox_url: http://localhost:8080/p/abc/\n"
+            "  file: app/globals.css\n"
+            "  file: app/page.tsx\n");
+}
+
+TEST(MessageFormatTest, ErrorTypeAndUnknownRole) {
+  qai::messages::v1::Message m = SampleMessage();
+  m.set_type(qai::messages::v1::Message::TYPE_ERROR);
+  m.set_role(static_cast<qai::messages::v1::Message::Role>(7));  // added by a newer server
+  std::string text = FormatMessage(m);
+  EXPECT_NE(text.find("role: 7\ntype: ERROR\n"), std::string::npos) << text;
+}
+
+TEST(MessageFormatTest, JsonHasFileContents) {
+  qai::messages::v1::Message m = SampleMessage();
+  (*m.mutable_fragment()->mutable_files())["a.txt"] = "hello";
+  EXPECT_EQ(ToJsonLine(m),
+            R"({"id":"7d2e0c41-0000-4000-8000-000000000002","projectId":"5b0f3c1e-0000-4000-8000-000000000001",)"
+            R"("content":"Build a todo app","role":"ROLE_USER","type":"TYPE_RESULT","runId":"r1",)"
+            R"("createTime":"2026-01-31T09:15:00Z","fragment":{"files":{"a.txt":"hello"}},"author":"user-42"})"
             "\n");
 }
 

@@ -1,15 +1,17 @@
 #include "tools/qai/projects_commands.h"
 
 #include <cstdint>
-#include <limits>
 #include <memory>
 #include <ostream>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/time.h"
+#include "common/config.h"
 #include "qai/projects/v1/projects.grpc.pb.h"
 #include "tools/qai/channel.h"
 #include "tools/qai/global_options.h"
+#include "tools/qai/messages_commands.h"
 #include "tools/qai/output.h"
 
 namespace qai::cli {
@@ -45,10 +47,25 @@ class ProjectsClient {
     return kExitRpcError;
   }
 
+  // FailMutation: reports a failed mutation, with its request id when a repeat makes sense.
+  int FailMutation(const grpc::Status& status) const {
+    inv_.err << FormatMutationError(status, options_.request_id);
+    return kExitRpcError;
+  }
+
   // PrintProject: the outcome of a call that returns a Project.
   int PrintProject(const grpc::Status& status, const Project& project) const {
     if (!status.ok()) return Fail(status);
     inv_.out << (options_.json ? ToJsonLine(project) : FormatProject(project));
+    return kExitOk;
+  }
+
+  // PrintMutated: the outcome of a mutation that returns a Project; the human form also shows
+  // the request id it was sent with.
+  int PrintMutated(const grpc::Status& status, const Project& project) const {
+    if (!status.ok()) return FailMutation(status);
+    inv_.out << (options_.json ? ToJsonLine(project)
+                               : absl::StrCat(FormatProject(project), "request_id: ", options_.request_id, "\n"));
     return kExitOk;
   }
 
@@ -59,15 +76,48 @@ class ProjectsClient {
   std::unique_ptr<ProjectService::Stub> stub_;
 };
 
+// Indented: every line of text with two spaces in front.
+std::string Indented(const std::string& text) {
+  std::string out;
+  for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
+    absl::StrAppend(&out, "  ", line, "\n");
+  }
+  return out;
+}
+
+// PrintFirstMessage: the project's first message, once it is there (see WaitForFirstMessage);
+// a message that cannot be shown is worth a warning, not a failure: the project exists.
+void PrintFirstMessage(const Invocation& inv, const GlobalOptions& options, const std::string& project_id) {
+  const absl::Duration wait = inv.args.GetDuration("wait");
+  if (wait <= absl::ZeroDuration()) return;
+  FirstMessage first = WaitForFirstMessage(options, inv.err, project_id, wait);
+  if (first.message) {
+    inv.out << (options.json ? ToJsonLine(*first.message)
+                             : absl::StrCat("\nfirst message:\n", Indented(FormatMessage(*first.message))));
+  } else if (!first.status.ok()) {
+    inv.err << "warning: cannot show the project's first message: "
+            << StatusCodeName(first.status.error_code())
+            << (first.status.error_message().empty() ? "" : ": ") << first.status.error_message() << "\n";
+  } else {
+    inv.err << "warning: the project's first message has not appeared within " << absl::FormatDuration(wait)
+            << "; see `qai messages list --project " << project_id << "`\n";
+  }
+}
+
 int RunCreate(const Invocation& inv) {
   ProjectsClient client(inv);
   CreateProjectRequest request;
   request.set_initial_prompt(inv.args.Get("prompt"));
   request.set_display_name(inv.args.Get("display-name"));
-  if (client.options().request_id_given) request.set_request_id(client.options().request_id);
+  request.set_request_id(client.options().request_id);
   Project project;
   auto context = client.NewContext("CreateProject");
-  return client.PrintProject(client.stub().CreateProject(context.get(), request, &project), project);
+  if (int code = client.PrintMutated(client.stub().CreateProject(context.get(), request, &project), project);
+      code != kExitOk) {
+    return code;
+  }
+  PrintFirstMessage(inv, client.options(), project.id());
+  return kExitOk;
 }
 
 int RunGet(const Invocation& inv) {
@@ -117,10 +167,10 @@ int RunRename(const Invocation& inv) {
   request.mutable_project()->set_display_name(inv.args.positional(1));
   request.mutable_project()->set_etag(inv.args.Get("etag"));
   request.mutable_update_mask()->add_paths("display_name");
-  if (client.options().request_id_given) request.set_request_id(client.options().request_id);
+  request.set_request_id(client.options().request_id);
   Project project;
   auto context = client.NewContext("UpdateProject");
-  return client.PrintProject(client.stub().UpdateProject(context.get(), request, &project), project);
+  return client.PrintMutated(client.stub().UpdateProject(context.get(), request, &project), project);
 }
 
 int RunDelete(const Invocation& inv) {
@@ -128,25 +178,15 @@ int RunDelete(const Invocation& inv) {
   DeleteProjectRequest request;
   request.set_id(inv.args.positional(0));
   request.set_etag(inv.args.Get("etag"));
-  if (client.options().request_id_given) request.set_request_id(client.options().request_id);
+  request.set_request_id(client.options().request_id);
   google::protobuf::Empty empty;
   auto context = client.NewContext("DeleteProject");
   if (grpc::Status status = client.stub().DeleteProject(context.get(), request, &empty);
       !status.ok()) {
-    return client.Fail(status);
+    return client.FailMutation(status);
   }
   inv.out << (client.options().json ? ToJsonLine(empty) : absl::StrCat("deleted ", request.id(), "\n"));
   return kExitOk;
-}
-
-// The request field is an int32; a larger number would be silently truncated.
-std::string IsInt32(std::string_view value) {
-  int64_t n = 0;
-  if (!absl::SimpleAtoi(std::string(value), &n)) return "must be an integer";
-  if (n < std::numeric_limits<int32_t>::min() || n > std::numeric_limits<int32_t>::max()) {
-    return "is out of range";
-  }
-  return "";
 }
 
 }  // namespace
@@ -156,8 +196,11 @@ std::vector<CommandSpec> ProjectCommands() {
       {.path = {"projects", "create"},
        .flags = {{.name = "prompt", .value_name = "TEXT", .help = "the first prompt",
                   .required = true},
-                 {.name = "display-name", .value_name = "NAME", .help = "human-chosen name"}},
-       .summary = "create a project; its prompt starts the first agent run (a repeat with the\n      same --request-id returns the first result)",
+                 {.name = "display-name", .value_name = "NAME", .help = "human-chosen name"},
+                 {.name = "wait", .value_name = "DURATION",
+                  .help = "how long to wait for the first message to show it (0: do not)",
+                  .default_value = "5s", .required = true, .validate = common::IsDuration}},
+       .summary = "create a project and show its first message; the prompt starts the first\n      agent run (a repeat with the same --request-id returns the first result)",
        .run = RunCreate},
       {.path = {"projects", "get"},
        .positionals = {"ID"},

@@ -1,7 +1,9 @@
 #pragma once
 // `qai projects create|get|list|rename|delete`: the ProjectService from the command line.
+// Mutations go out with the invocation's request id (see GlobalOptions::request_id); a created
+// or renamed project is shown with it, and so is a failure that a repeat could cure.
 //
-//   qai projects create --prompt "a todo app" --display-name Todos
+//   qai projects create --prompt "a todo app" --display-name Todos   # then its first message
 //   qai projects list --all
 //   qai projects rename 3f0c... "New name" --etag W/"7"
 

@@ -1,0 +1,267 @@
+#!/usr/bin/env bash
+# chain_bench.sh: prompt-to-run latency, from MessageService.CreateMessage returning to the
+# AgentOrchestrator.StartRun it causes arriving, in one sitting on one machine.
+#
+#   BUILD_DIR=build tools/bench/chain_bench.sh      # after: ninja -C build qai-chainbench
+#                                                   #   qai-projects qai-messages qai-migrate qai
+#
+# It starts a private PostgreSQL, migrates it, starts qai-projects and qai-messages (whose
+# QAI_ORCHESTRATOR_ADDR is a free port where qai-chainbench serves a recording orchestrator),
+# creates one project with `qai projects create`, and then runs qai-chainbench once per setting:
+# PROMPTS measured prompts (after WARMUP unmeasured ones) to that project, closed loop at each
+# of CONCURRENCIES callers, and once more at one caller pausing THINK after each call. Each
+# run prints one JSON line (see tools/chainbench/main.cc); a table sums them up.
+#
+# One project's StartRuns leave the outbox one per relay pass (they keep their order), and the
+# relay sleeps until the next write or its 0.5 s poll between passes. Closed-loop prompts to one
+# project outrun it: they queue, and once the callers stop the queue drains at about two
+# StartRuns a second, so each closed-loop run takes minutes and its chain latency is mostly
+# that queue. The paced run shows the latency of a prompt that finds no queue. arrival_rate
+# below rate in a row means the queue grew.
+#
+# It builds nothing. Everything it starts is stopped when it exits, also on error or Ctrl-C.
+# Settings (environment): BUILD_DIR (default build, relative to the repository root), PROMPTS
+# (1000), WARMUP (50), CONCURRENCIES ("1 8"), THINK (50ms; empty skips the paced run),
+# QAI_PG_BIN (default: the newest /usr/lib/postgresql/*/bin), KEEP_WORK=1 keeps the temporary
+# directory (logs) for a look afterwards.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+build=${BUILD_DIR:-build}
+[[ $build == /* ]] || build=$root/$build
+prompts=${PROMPTS:-1000}
+warmup=${WARMUP:-50}
+concurrencies=${CONCURRENCIES:-1 8}
+think=${THINK-50ms}
+pg_bin=${QAI_PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}
+keep_work=${KEEP_WORK:-0}
+
+# The programs read QAI_* variables as defaults; a stray one in the caller's environment
+# (a database URL, a pool size) must not change what is measured.
+while read -r name; do unset "$name"; done < <(compgen -e | grep '^QAI_' || true)
+
+chainbench=$build/tools/chainbench/qai-chainbench
+projects=$build/services/projects/qai-projects
+messages=$build/services/messages/qai-messages
+migrate=$build/db/qai-migrate
+qai=$build/tools/qai/qai
+for program in "$chainbench" "$projects" "$messages" "$migrate" "$qai" "$pg_bin/initdb" "$pg_bin/pg_ctl" \
+               "$pg_bin/psql"; do
+  [[ -x $program ]] || { echo "chain_bench: $program is missing (build it first)" >&2; exit 2; }
+done
+
+started=$SECONDS
+work=$(mktemp -d "${TMPDIR:-/tmp}/qai-chain-bench.XXXXXX")
+chmod 755 "$work"  # the postgres user must reach its data directory inside
+pg_dir=$work/pg
+pg_started=0
+projects_pid=""
+messages_pid=""
+bench_pid=""
+
+# as_postgres: PostgreSQL refuses to run as root, so as root its tools run as `postgres`.
+as_postgres() {
+  if [[ $EUID -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+# stop_process PID NAME: SIGTERM, then SIGKILL if it has not gone within 10 s.
+stop_process() {
+  local pid=$1
+  kill -0 "$pid" 2>/dev/null || return 0
+  kill -TERM "$pid" 2>/dev/null
+  for _ in $(seq 100); do
+    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
+    sleep 0.1
+  done
+  echo "chain_bench: $2 did not stop; killing it" >&2
+  kill -KILL "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+}
+
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  set +e
+  [[ -n $bench_pid ]] && stop_process "$bench_pid" qai-chainbench
+  [[ -n $projects_pid ]] && stop_process "$projects_pid" qai-projects
+  [[ -n $messages_pid ]] && stop_process "$messages_pid" qai-messages
+  if [[ $pg_started -eq 1 ]]; then
+    as_postgres "$pg_bin/pg_ctl" -D "$pg_dir/data" -m fast -w stop >/dev/null 2>&1 ||
+      as_postgres "$pg_bin/pg_ctl" -D "$pg_dir/data" -m immediate -w stop >/dev/null 2>&1
+  fi
+  if [[ $keep_work == 1 ]]; then
+    echo "chain_bench: logs kept in $work" >&2
+  else
+    rm -rf "$work"
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+fail() {
+  echo "chain_bench: $*" >&2
+  exit 1
+}
+
+# free_port: a TCP port nobody listens on right now.
+free_port() {
+  local port
+  for _ in $(seq 50); do
+    port=$((20000 + RANDOM % 40000))
+    if [[ -z $(ss -Hltn "sport = :$port" 2>/dev/null) ]]; then echo "$port"; return 0; fi
+  done
+  fail "no free port found"
+}
+
+# wait_for_port PID LOG: the TCP port PID listens on (from ss), or from a "listening" log line.
+wait_for_port() {
+  local pid=$1 log=$2 port=""
+  for _ in $(seq 150); do
+    kill -0 "$pid" 2>/dev/null || { tail -n 20 "$log" >&2; fail "process $pid exited during start-up"; }
+    port=$(ss -Hltnp 2>/dev/null | awk -v tag="pid=$pid," 'index($0, tag) { n = split($4, a, ":"); print a[n]; exit }')
+    [[ -z $port ]] && port=$(grep -o '"listening"[^}]*' "$log" 2>/dev/null | grep -o '"port":[0-9]*' | head -n 1 | cut -d: -f2)
+    [[ -n $port ]] && { echo "$port"; return 0; }
+    sleep 0.1
+  done
+  fail "process $pid did not start listening (log: $log)"
+}
+
+# json_field LINE KEY: the value of KEY in a flat one-line JSON object (numbers and plain strings).
+json_field() {
+  sed -n "s/.*\"$2\":\"\{0,1\}\([^,\"}]*\).*/\1/p" <<<"$1"
+}
+
+echo "== machine"
+echo "nproc:       $(nproc)"
+echo "model name:  $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
+echo "memory:      $(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
+echo "kernel:      $(uname -sr)"
+echo "load before: $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min; other work on the machine skews results)"
+
+# --- PostgreSQL ---------------------------------------------------------------------------
+mkdir -p "$pg_dir"
+[[ $EUID -eq 0 ]] && chown postgres: "$pg_dir"
+pg_port=$(free_port)
+as_postgres "$pg_bin/initdb" -D "$pg_dir/data" -U postgres -A trust -E UTF8 --no-locale \
+  >"$work/initdb.log" 2>&1 || { cat "$work/initdb.log" >&2; fail "initdb failed"; }
+as_postgres "$pg_bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/server.log" -w -t 30 \
+  -o "-c listen_addresses=127.0.0.1 -p $pg_port -c unix_socket_directories=$pg_dir" start \
+  >/dev/null || { tail -n 20 "$pg_dir/server.log" >&2; fail "PostgreSQL did not start"; }
+pg_started=1
+psql_admin() { "$pg_bin/psql" -X -q -At -h 127.0.0.1 -p "$pg_port" -U postgres "$@"; }
+psql_admin -d postgres -c "CREATE DATABASE qai"
+psql_qai() { psql_admin -d qai "$@"; }
+database_url="host=127.0.0.1 port=$pg_port user=postgres dbname=qai"
+"$migrate" --database-url "$database_url" --log-level warn >"$work/migrate.log" 2>&1 ||
+  { cat "$work/migrate.log" >&2; fail "qai-migrate failed"; }
+echo "postgres:    $(psql_qai -c 'SHOW server_version') on 127.0.0.1:$pg_port, stock settings:" \
+     "$(psql_qai -F ' ' -c "SELECT string_agg(name || '=' || setting || COALESCE(unit, ''), ' ' ORDER BY name)
+                            FROM pg_settings WHERE name IN ('fsync', 'synchronous_commit', 'shared_buffers',
+                                                            'max_connections')")"
+
+# --- qai-messages and qai-projects -------------------------------------------------------------
+# Each needs the other's address: qai-messages gets a port chosen for qai-projects, and
+# qai-projects then listens there. The orchestrator port stays closed until qai-chainbench runs.
+projects_port=$(free_port)
+orchestrator_port=$(free_port)
+[[ $orchestrator_port != "$projects_port" ]] || orchestrator_port=$(free_port)
+jwt_secret=$(head -c 32 /dev/urandom | base64 | tr -d '/+=')
+api_key=$(head -c 32 /dev/urandom | base64 | tr -d '/+=')
+api_key_sha256=$(printf '%s' "$api_key" | sha256sum | cut -d' ' -f1)
+# QAI_LOG_LEVEL=warn: access-log lines are info, and writing them is not what is measured.
+# Both services share one service key: qai-projects relays the initial prompt as a service.
+service_env=(PATH="$PATH" QAI_DATABASE_URL="$database_url" QAI_JWT_SECRET="$jwt_secret" QAI_LOG_LEVEL=warn
+             QAI_API_KEY="$api_key" QAI_SERVICE_KEY_SHA256="$api_key_sha256")
+env -i "${service_env[@]}" QAI_LISTEN_ADDR=127.0.0.1:0 QAI_PROJECTS_ADDR="127.0.0.1:$projects_port" \
+  QAI_ORCHESTRATOR_ADDR="127.0.0.1:$orchestrator_port" "$messages" 2>"$work/messages.log" &
+messages_pid=$!
+messages_port=$(wait_for_port "$messages_pid" "$work/messages.log")
+# Nothing here deletes a project, so qai-projects never calls the orchestrator; port 1 is closed.
+env -i "${service_env[@]}" QAI_LISTEN_ADDR="127.0.0.1:$projects_port" QAI_MESSAGES_ADDR="127.0.0.1:$messages_port" \
+  QAI_ORCHESTRATOR_ADDR=127.0.0.1:1 "$projects" 2>"$work/projects.log" &
+projects_pid=$!
+[[ $(wait_for_port "$projects_pid" "$work/projects.log") == "$projects_port" ]] ||
+  fail "qai-projects did not listen on $projects_port"
+echo "qai-messages: 127.0.0.1:$messages_port; qai-projects: 127.0.0.1:$projects_port;" \
+     "QAI_LOG_LEVEL=warn (no access log), db-pool-size=16 (default), outbox relay defaults"
+echo "orchestrator: qai-chainbench's recording AgentOrchestrator on 127.0.0.1:$orchestrator_port"
+
+token=$("$qai" token --sub bench-user --jwt-secret "$jwt_secret")
+project_id=""
+for _ in $(seq 20); do
+  if out=$("$qai" projects create --prompt "A project for the chain benchmark." --json \
+             --projects-addr "127.0.0.1:$projects_port" --messages-addr "127.0.0.1:$messages_port" \
+             --token "$token" 2>"$work/create.err"); then
+    project_id=$(head -n 1 <<<"$out" | sed -n 's/.*"id": *"\([0-9a-f-]\{36\}\)".*/\1/p')
+    break
+  fi
+  sleep 0.25
+done
+[[ -n $project_id ]] || { cat "$work/create.err" >&2; fail "could not create the project"; }
+echo "project:     $project_id (owner bench-user), first message shown: $(($(wc -l <<<"$out") > 1 ? 1 : 0))" \
+     "$(sed 's/^/(/; s/$/)/' "$work/create.err" | head -n 1)"
+echo "prompts:     $prompts measured after $warmup warm-up ones per run, each with a fresh request_id;" \
+     "runs: closed loop at ${concurrencies// /, } caller(s)${think:+, and 1 caller pausing $think after each call}"
+
+# --- runs ----------------------------------------------------------------------------------
+declare -a lines labels
+run_chainbench() {  # LABEL FLAGS...
+  local label=$1 line err_file=$work/chainbench-$1.err rc=0
+  shift
+  echo "$label: started $(date -u +%H:%M:%S)"
+  # A queued prompt may wait for ~0.5 s per prompt ahead of it (see the top), hence the bound.
+  "$chainbench" --target "127.0.0.1:$messages_port" --orchestrator-listen "127.0.0.1:$orchestrator_port" \
+    --project "$project_id" --token "$token" --prompts "$prompts" --warmup "$warmup" \
+    --arrival-timeout "$((prompts + warmup + 120))s" "$@" >"$work/chainbench-$label.out" 2>"$err_file" &
+  bench_pid=$!
+  wait "$bench_pid" || rc=$?
+  bench_pid=""
+  line=$(cat "$work/chainbench-$label.out")
+  [[ -n $line ]] || { cat "$err_file" >&2; fail "qai-chainbench ($label) failed"; }
+  echo "$line"
+  sed 's/^/    stderr: /' "$err_file" | head -n 5
+  [[ $rc -eq 0 ]] || echo "    (exit status $rc: errors, missing, duplicate or mismatched StartRuns; see the line)"
+  lines+=("$line")
+  labels+=("$label")
+}
+
+echo
+echo "== runs"
+for c in $concurrencies; do run_chainbench "closed-$c" --concurrency "$c"; done
+[[ -n $think ]] && run_chainbench "paced-$think" --concurrency 1 --think "$think"
+
+# --- results ---------------------------------------------------------------------------------
+echo
+echo "== results (chain = StartRun arrival - CreateMessage return, ms; create = the CreateMessage call, ms)"
+printf '%-12s %6s %7s %8s %4s %8s %8s %8s %8s %8s %8s %5s %8s %8s %8s\n' \
+  run count rate arrivals dup chain_p50 chain_p90 chain_p99 chain_max chain_mean chain_min neg \
+  create_p50 create_p99 create_mean
+for i in "${!lines[@]}"; do
+  l=${lines[$i]}
+  printf '%-12s %6s %7s %8s %4s %8s %8s %8s %8s %8s %8s %5s %8s %8s %8s\n' "${labels[$i]}" \
+    "$(json_field "$l" chain_count)" "$(json_field "$l" rate)" "$(json_field "$l" arrival_rate)" \
+    "$(json_field "$l" duplicates)" "$(json_field "$l" chain_p50_ms)" "$(json_field "$l" chain_p90_ms)" \
+    "$(json_field "$l" chain_p99_ms)" "$(json_field "$l" chain_max_ms)" "$(json_field "$l" chain_mean_ms)" \
+    "$(json_field "$l" chain_min_ms)" "$(json_field "$l" chain_negative)" "$(json_field "$l" create_p50_ms)" \
+    "$(json_field "$l" create_p99_ms)" "$(json_field "$l" create_mean_ms)"
+done
+echo "(rate: CreateMessage calls/s; arrivals: StartRuns/s; below rate, prompts queued in the outbox;"
+echo " neg: StartRuns that arrived before the caller saw CreateMessage return, kept as negative values)"
+
+echo
+echo "== services"
+echo "messages outbox: $(psql_qai -F ' ' -c "SELECT count(*) FILTER (WHERE deliver_time IS NOT NULL) || ' delivered, ' ||
+                                                   count(*) FILTER (WHERE deliver_time IS NULL) || ' pending, ' ||
+                                                   count(*) FILTER (WHERE attempts > 1) || ' needed a retry'
+                                              FROM messages.outbox")"
+for svc in messages projects; do
+  log_lines=$(wc -l <"$work/$svc.log")
+  echo "qai-$svc log: $log_lines lines at warn level or above$([[ $log_lines -gt 0 ]] && echo ', first 3:')"
+  head -n 3 "$work/$svc.log" | cut -c1-300
+done
+kill -0 "$messages_pid" 2>/dev/null || fail "qai-messages died during the benchmark"
+kill -0 "$projects_pid" 2>/dev/null || fail "qai-projects died during the benchmark"
+echo
+echo "total time $((SECONDS - started)) s; load now $(cut -d' ' -f1-3 /proc/loadavg)"
