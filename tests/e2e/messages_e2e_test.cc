@@ -280,6 +280,7 @@ TEST_F(MessagesE2ETest, OrchestratorDownTenSecondsThenUpGetsStartRunOnce) {
 
 TEST_F(MessagesE2ETest, KilledAfterCommitBeforeDeliveryDeliversOnceAfterRestart) {
   ppb::Project p = CreateProject("alice", "Build a shop");
+  WaitForMessages("alice", p.id(), 1);  // the initial prompt first, then the follow-up
   pb::Message sent;
   ASSERT_TRUE(Send("alice", p.id(), "Add a cart", &sent).ok());
   WaitForMessages("alice", p.id(), 2);
