@@ -95,13 +95,12 @@ void OutboxRelay::Loop() {
       }
       next_maintenance = absl::Now() + options_.maintenance_interval;
     }
-    // A full batch means more may be due: go again without sleeping.
-    if (delivered.ok() && *delivered >= options_.batch_size) continue;
+    // After deliveries more may be due: the rest of a full batch, or the next row of an
+    // ordering key (a project's second prompt waits for its first). Look again at once; rows
+    // written meanwhile make up the next batch.
+    if (delivered.ok() && *delivered > 0) continue;
     std::unique_lock lock(mu_);
     if (cv_.wait_for(lock, absl::ToChronoMilliseconds(options_.linger), [&] { return stop_; })) return;
-    // A delivery may have unblocked the next row of its ordering key (a project's second
-    // prompt waits for its first): look again at once instead of at the next poll.
-    if (delivered.ok() && *delivered > 0) continue;
     const absl::Duration until_maintenance = std::max(next_maintenance - absl::Now(), absl::ZeroDuration());
     cv_.wait_for(lock, absl::ToChronoMilliseconds(std::min(options_.poll_interval, until_maintenance)),
                  [&] { return stop_ || woken_; });

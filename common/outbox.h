@@ -88,8 +88,9 @@ class OutboxRelay {
     // Deliveries of one batch in flight at once.
     int parallel_deliveries = 8;
     absl::Duration poll_interval = absl::Milliseconds(500);
-    // After a pass, wait at least this long before the next one, even when woken: under a
-    // stream of writes, rows then go out in batches instead of one transaction per row.
+    // After a pass that delivered nothing, wait at least this long before the next one, even
+    // when woken: under a stream of writes, rows then go out in batches instead of one
+    // transaction per row. (After deliveries the relay looks again at once.)
     absl::Duration linger = absl::Milliseconds(10);
     absl::Duration base_backoff = absl::Milliseconds(200);
     absl::Duration max_backoff = absl::Seconds(60);
