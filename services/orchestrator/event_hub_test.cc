@@ -31,7 +31,8 @@ bool WaitUntil(const std::function<bool()>& condition, absl::Duration timeout = 
   return true;
 }
 
-// Latest: what on_new passed last, and how often it ran.
+// Latest: what on_new passed last, and how often it ran. Tests declare these before the hub,
+// so they outlive the hub's threads.
 struct Latest {
   std::atomic<int64_t> last{0};
   std::atomic<int> calls{0};
@@ -97,12 +98,12 @@ struct Watcher {
 };
 
 TEST_F(EventHubTest, TwoHundredWatchersOfOneRunSeeEveryEventInOrder) {
-  EventHub hub(store_.get(), {.cached_events_per_run = 64, .read_threads = 2});
-  RunStore::Claimed c = RunningRun();
-  constexpr int kWatchers = 200, kThreads = 4;
   std::vector<std::unique_ptr<Watcher>> watchers;
   std::mutex mu;
   std::condition_variable woken;
+  EventHub hub(store_.get(), {.cached_events_per_run = 64, .read_threads = 2});
+  RunStore::Claimed c = RunningRun();
+  constexpr int kWatchers = 200, kThreads = 4;
   for (int i = 0; i < kWatchers; ++i) {
     watchers.push_back(std::make_unique<Watcher>());
     Watcher* w = watchers.back().get();
@@ -181,11 +182,11 @@ TEST_F(EventHubTest, TwoHundredWatchersOfOneRunSeeEveryEventInOrder) {
 }
 
 TEST_F(EventHubTest, AWatcherThatNeverReadsHoldsNothingUp) {
+  Latest idle;  // woken, but never reads
+  Latest active;
   EventHub hub(store_.get(), {.cached_events_per_run = 8, .read_threads = 1});
   RunStore::Claimed c = RunningRun();
-  Latest idle;  // woken, but never reads
   hub.Subscribe(c.lease.run_id, idle.Callback());
-  Latest active;
   hub.Subscribe(c.lease.run_id, active.Callback());
 
   int64_t after = 0;
@@ -211,9 +212,9 @@ TEST_F(EventHubTest, AWatcherThatNeverReadsHoldsNothingUp) {
 }
 
 TEST_F(EventHubTest, ReadsNewEventsFromTheCacheAndOlderOnesFromTheTable) {
+  Latest latest;
   EventHub hub(store_.get(), {.cached_events_per_run = 5, .read_threads = 1});
   RunStore::Claimed c = RunningRun();
-  Latest latest;
   hub.Subscribe(c.lease.run_id, latest.Callback());
   const int64_t last = Append(&hub, c.lease, 1, 12);  // sequences 3..14
   ASSERT_EQ(last, 14);
@@ -266,9 +267,9 @@ TEST_F(EventHubTest, ReadsOfUnwatchedRunsGoToTheTable) {
 }
 
 TEST_F(EventHubTest, MalformedNotificationsAreIgnored) {
+  Latest latest;
   EventHub hub(store_.get(), {});
   RunStore::Claimed c = RunningRun();
-  Latest latest;
   hub.Subscribe(c.lease.run_id, latest.Callback());
   const std::string id = c.lease.run_id;
   for (const std::string& bad :
@@ -294,9 +295,9 @@ TEST_F(EventHubTest, MalformedNotificationsAreIgnored) {
 }
 
 TEST_F(EventHubTest, OnReconnectCatchesUpWithWhatWasMissedAndReannounces) {
+  Latest latest;
   EventHub hub(store_.get(), {.cached_events_per_run = 4});
   RunStore::Claimed c = RunningRun();
-  Latest latest;
   hub.Subscribe(c.lease.run_id, latest.Callback());
   const int64_t seen = Append(&hub, c.lease, 1, 1);
   ASSERT_TRUE(WaitUntil([&] { return latest.last.load() == seen; }));
@@ -321,9 +322,9 @@ TEST_F(EventHubTest, OnReconnectCatchesUpWithWhatWasMissedAndReannounces) {
 }
 
 TEST_F(EventHubTest, UnsubscribeStopsCallbacksAndDropsTheRunWithItsLast) {
+  Latest a, b;
   EventHub hub(store_.get(), {});
   RunStore::Claimed c = RunningRun();
-  Latest a, b;
   EventHub::Subscription sa = hub.Subscribe(c.lease.run_id, a.Callback());
   EventHub::Subscription sb = hub.Subscribe(c.lease.run_id, b.Callback());
   hub.Unsubscribe(sa);
@@ -343,10 +344,12 @@ TEST_F(EventHubTest, UnsubscribeStopsCallbacksAndDropsTheRunWithItsLast) {
 }
 
 TEST_F(EventHubTest, UnsubscribeWaitsForACallInProgressAndWorksFromInsideOne) {
-  EventHub hub(store_.get(), {.read_threads = 2});
-  RunStore::Claimed c = RunningRun();
   std::atomic<bool> inside{false}, returned{false};
   std::atomic<int> calls{0};
+  std::atomic<int> self_calls{0};
+  EventHub::Subscription self = 0;
+  EventHub hub(store_.get(), {.read_threads = 2});
+  RunStore::Claimed c = RunningRun();
   EventHub::Subscription slow = hub.Subscribe(c.lease.run_id, [&](int64_t) {
     ++calls;
     inside = true;
@@ -354,8 +357,6 @@ TEST_F(EventHubTest, UnsubscribeWaitsForACallInProgressAndWorksFromInsideOne) {
     returned = true;
     inside = false;
   });
-  std::atomic<int> self_calls{0};
-  EventHub::Subscription self = 0;
   self = hub.Subscribe(c.lease.run_id, [&](int64_t) {
     ++self_calls;
     hub.Unsubscribe(self);  // must not wait for itself
@@ -377,10 +378,10 @@ TEST_F(EventHubTest, NotificationsBeyondTheReadQueueStillWakeEveryRun) {
   // One reader thread and more watched runs than the queue holds (1024): OnNotify never waits,
   // and runs that did not fit are refreshed later. These runs have no rows: reads find nothing,
   // and the notified sequence is announced as it is.
-  EventHub hub(store_.get(), {.read_threads = 1});
-  constexpr int kRuns = 1500;
   std::vector<std::string> runs;
   std::vector<std::unique_ptr<Latest>> latest;
+  EventHub hub(store_.get(), {.read_threads = 1});
+  constexpr int kRuns = 1500;
   for (int i = 0; i < kRuns; ++i) {
     runs.push_back(common::NewUuid());
     latest.push_back(std::make_unique<Latest>());
@@ -400,6 +401,7 @@ TEST_F(EventHubTest, NotificationsBeyondTheReadQueueStillWakeEveryRun) {
 }
 
 TEST_F(EventHubTest, EndToEndAnAppendWakesASubscriberThroughThePgListener) {
+  Latest latest;
   EventHub hub(store_.get(), {});
   common::PgListener listener({.url = url_, .channels = {kEventsChannel}},
                               [&](std::string_view, std::string_view payload) { hub.OnNotify(payload); },
@@ -407,7 +409,6 @@ TEST_F(EventHubTest, EndToEndAnAppendWakesASubscriberThroughThePgListener) {
   ASSERT_TRUE(listener.Start().ok());
   ASSERT_TRUE(WaitUntil([&] { return listener.connected(); }));
   RunStore::Claimed c = RunningRun();
-  Latest latest;
   hub.Subscribe(c.lease.run_id, latest.Callback());
   const auto start = std::chrono::steady_clock::now();
   const int64_t last = Append(nullptr, c.lease, 1, 2);  // only NOTIFY tells the hub
