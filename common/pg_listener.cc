@@ -234,6 +234,7 @@ void PgListener::Loop() {
       if (stop_.load()) break;
       Log(LogLevel::kWarn, "listener: connection lost", {{"error", RedactSecrets(error, options_.url)}});
     } else {
+      if (stop_.load()) break;  // Listen gave up because of the stop
       if (failures == 0) {
         Log(LogLevel::kWarn, "listener: cannot connect; retrying with backoff",
             {{"error", RedactSecrets(error, options_.url)}});
