@@ -40,7 +40,12 @@ class EventHub {
   using Subscription = uint64_t;
   // Subscribe: `on_new` runs (on a hub thread; keep it short, never block) whenever the run's
   // last sequence grows past what was announced before, and once after a reconnect.
+  // Calls for one subscription never overlap, and the sequences they pass never go down.
   Subscription Subscribe(const std::string& run_id, std::function<void(int64_t last_sequence)> on_new);
+  // Unsubscribe: once it returns, the subscription's `on_new` is not running and never runs
+  // again: it waits for a call in progress, so never call it while holding a lock that `on_new`
+  // takes (calling it from that `on_new` itself is fine). The last subscription of a run drops
+  // the run's cache. Unknown subscriptions are ignored.
   void Unsubscribe(Subscription subscription);
 
   // Read: up to `limit` events of the run with sequence > after, in order (cache or table).
@@ -56,13 +61,21 @@ class EventHub {
 
  private:
   struct Run;
-  void Refresh(const std::string& run_id, int64_t announced);
+  struct Subscriber;
+  // Schedule: a refresh of the run (one at a time per run; news during one makes it go round
+  // again). When readers_ is full the run waits in pending_. Needs mu_.
+  void Schedule(const std::shared_ptr<Run>& run);
+  // Refresh: reads the run's new events into its cache and tells its subscribers, on readers_.
+  void Refresh(const std::shared_ptr<Run>& run);
   RunStore* const store_;
   const Options options_;
   mutable std::mutex mu_;
   std::map<std::string, std::shared_ptr<Run>> runs_;
   std::map<Subscription, std::string> subscription_runs_;
   Subscription next_subscription_ = 1;
+  // Runs whose refresh did not fit into readers_' queue; a finishing refresh submits them.
+  std::deque<std::shared_ptr<Run>> pending_;
+  bool stopping_ = false;
   common::Executor readers_;
 };
 
