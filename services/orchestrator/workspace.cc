@@ -25,6 +25,7 @@
 #include "common/ids.h"
 #include "common/strings.h"
 #include "common/validation.h"
+#include "services/orchestrator/utf8.h"
 
 namespace qai::orchestrator {
 namespace {
@@ -78,26 +79,6 @@ class Fd {
 
 absl::Status ErrnoStatus(int error, std::string_view what) {
   return absl::ErrnoToStatus(error, ToAbsl(what));
-}
-
-// ToValidUtf8: text with every byte that is not part of valid UTF-8, and every NUL, replaced
-// by U+FFFD, so command output can go into protobuf strings, JSON and PostgreSQL text.
-std::string ToValidUtf8(std::string_view in) {
-  static constexpr std::string_view kReplacement = "\xEF\xBF\xBD";
-  std::string out;
-  out.reserve(in.size());
-  for (size_t i = 0; i < in.size();) {
-    const auto c = static_cast<unsigned char>(in[i]);
-    const size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
-    if (c != 0 && len > 0 && i + len <= in.size() && common::Utf8Length(in.substr(i, len)) == 1) {
-      out.append(in.substr(i, len));
-      i += len;
-    } else {
-      out.append(kReplacement);
-      ++i;
-    }
-  }
-  return out;
 }
 
 // SplitPath: the components of a path the model named, or INVALID_ARGUMENT. "." and empty
