@@ -252,21 +252,9 @@ std::string Title(std::string_view summary) {
   static const std::set<std::string_view> kStop = {"a", "an", "the", "to", "for", "of", "with", "and", "in", "on",
                                                     "my", "your", "our", "its", "it", "that", "this", "i", "we",
                                                     "you", "up", "at", "by", "from", "as", "new"};
-  const std::string text = SummaryText(summary);
-  std::vector<std::string> words;
-  std::string word;
-  for (size_t i = 0; i <= text.size(); ++i) {
-    const char c = i < text.size() ? text[i] : ' ';
-    if (absl::ascii_isalnum(static_cast<unsigned char>(c)) || (c & 0x80) != 0) {
-      word += c;
-    } else if (!word.empty()) {
-      words.push_back(std::move(word));
-      word.clear();
-    }
-  }
   std::vector<std::string> title;
   bool leading = true;
-  for (std::string& w : words) {
+  for (std::string& w : Words(SummaryText(summary))) {
     const std::string lower = absl::AsciiStrToLower(w);
     if (kStop.count(lower)) continue;
     if (leading && SummaryVerbs().count(lower)) continue;

@@ -386,8 +386,10 @@ TEST_F(BuiltinModelTest, TitleIsAtMostThreeWordsInTitleCase) {
   EXPECT_EQ(Ask(kTitleSystemPrompt, "<task_summary>created a todo app with local storage</task_summary>"),
             "Todo App Local");
   EXPECT_EQ(Ask(kTitleSystemPrompt, ""), "New Website");
+  EXPECT_EQ(Ask(kTitleSystemPrompt, "Built the “Cozy” — café ✨ page."), "Cozy Café Page");
   for (const std::string& summary : std::vector<std::string>{"Built a page for &&& !!! ???", "x", "Built an A-B-C-D-E test.",
-                                    "Made the ünïcode café page, really.", "1 2 3 4 5 6"}) {
+                                    "Made the ünïcode café page, really.", "1 2 3 4 5 6",
+                                                             "Built a “Cozy” — café page 🎉 ok"}) {
     const std::string title = Ask(kTitleSystemPrompt, summary);
     std::vector<std::string> words = absl::StrSplit(title, ' ');
     EXPECT_GE(words.size(), 1u) << summary;

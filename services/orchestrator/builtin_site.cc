@@ -1,6 +1,7 @@
 #include "services/orchestrator/builtin_site.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <set>
 
 #include "absl/strings/ascii.h"
@@ -29,7 +30,6 @@ constexpr size_t kMaxSubjectWords = 6;
 
 std::string Lower(std::string_view text) { return absl::AsciiStrToLower(ToAbsl(text)); }
 
-bool IsWordByte(char c) { return absl::ascii_isalnum(static_cast<unsigned char>(c)) || (c & 0x80) != 0; }
 
 // Token: a whitespace-separated word without the punctuation around it; `ends_clause` when a
 // comma, colon or semicolon followed it ("a coffee shop: menu, prices").
@@ -76,16 +76,7 @@ std::string_view FirstSentence(std::string_view text) {
 // Normalized: lowercase words separated by single spaces, padded with one space each side, so
 // " to do " finds "To-do" and " form " does not find "format".
 std::string Normalized(std::string_view text) {
-  std::string out = " ";
-  for (char c : text) {
-    if (IsWordByte(c)) {
-      out += absl::ascii_tolower(static_cast<unsigned char>(c));
-    } else if (out.back() != ' ') {
-      out += ' ';
-    }
-  }
-  if (out.back() != ' ') out += ' ';
-  return out;
+  return absl::StrCat(" ", Lower(absl::StrJoin(Words(text), " ")), " ");
 }
 
 bool In(const std::set<std::string_view>& words, const std::string& token) { return words.count(Lower(token)) > 0; }
@@ -934,6 +925,34 @@ SitePlan ExtendSite(const std::string& request, std::string html) {
 }
 
 }  // namespace
+
+std::vector<std::string> Words(std::string_view text) {
+  std::vector<std::string> out;
+  std::string word;
+  for (size_t i = 0; i < text.size();) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 1;
+    len = std::min(len, text.size() - i);
+    uint32_t cp = len == 1 ? c : c & (0x7f >> len);
+    for (size_t k = 1; k < len; ++k) cp = (cp << 6) | (static_cast<unsigned char>(text[i + k]) & 0x3f);
+    const bool letter =
+        c < 0x80 ? absl::ascii_isalnum(c)
+                 : cp >= 0xC0 && cp != 0xD7 && cp != 0xF7 &&   // × ÷
+                       !(cp >= 0x2000 && cp <= 0x2BFF) &&     // punctuation, symbols, arrows, shapes
+                       !(cp >= 0x3000 && cp <= 0x303F) &&     // CJK punctuation
+                       !(cp >= 0xFE30 && cp <= 0xFE4F) && !(cp >= 0xFF00 && cp <= 0xFF0F) && cp != 0xFFFD &&
+                       cp < 0x1F000;                          // emoji and pictographs
+    if (letter) {
+      word.append(text.substr(i, len));
+    } else if (!word.empty()) {
+      out.push_back(std::move(word));
+      word.clear();
+    }
+    i += len;
+  }
+  if (!word.empty()) out.push_back(std::move(word));
+  return out;
+}
 
 std::string HtmlEscape(std::string_view text) {
   std::string out;

@@ -47,6 +47,10 @@ SitePlan PlanSite(std::string_view request, const std::optional<std::string>& ex
 // are dropped; "My Website" when nothing is left. Not escaped.
 std::string SubjectOf(std::string_view request);
 
+// Words: the runs of letters and digits in text, in any script; punctuation, symbols and emoji
+// separate them ("To-do “lists”!" -> "To", "do", "lists").
+std::vector<std::string> Words(std::string_view text);
+
 // HtmlEscape: text safe inside HTML elements and quoted attributes.
 std::string HtmlEscape(std::string_view text);
 

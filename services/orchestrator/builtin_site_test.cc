@@ -47,6 +47,12 @@ TEST(BuiltinSiteTest, SubjectComesFromThePrompt) {
   for (const auto& [prompt, subject] : cases) EXPECT_EQ(SubjectOf(prompt), subject) << prompt;
 }
 
+TEST(BuiltinSiteTest, WordsAreLettersAndDigitsInAnyScript) {
+  EXPECT_EQ(Words("To-do “lists”! café 2024 — ✨ naïve×2 日本語。"),
+            (std::vector<std::string>{"To", "do", "lists", "café", "2024", "naïve", "2", "日本語"}));
+  EXPECT_TRUE(Words(" ... ").empty());
+}
+
 TEST(BuiltinSiteTest, NewPageHasTitleHeadingAndKeywordSections) {
   SitePlan plan = PlanSite("Build a landing page for a coffee shop with testimonials and pricing", std::nullopt);
   ASSERT_GE(plan.files.size(), 2u);
