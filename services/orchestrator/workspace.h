@@ -29,6 +29,8 @@ struct CommandOptions {
 };
 
 struct CommandResult {
+  // Valid UTF-8: bytes that are not (and NULs) become U+FFFD, so the output can go into JSON,
+  // protobuf strings and PostgreSQL text as it is.
   std::string output;
   int exit_code = 0;  // the command's exit status; 128 + signal when killed
   bool truncated = false;
@@ -50,16 +52,22 @@ class Workspace {
   const std::string& dir() const { return dir_; }
 
   // WriteFile: creates or replaces a file (and its parent directories). INVALID_ARGUMENT for a
-  // path that is absolute, climbs out, passes through a symlink, or is not valid UTF-8.
+  // path that is empty, absolute, climbs out, passes through or names a symlink, or is not valid
+  // UTF-8 (or has NUL, or more than 512 bytes); FAILED_PRECONDITION when a directory or another
+  // non-regular file is in the way. The same rules hold for ReadFile.
   [[nodiscard]] absl::Status WriteFile(std::string_view path, std::string_view content);
   // ReadFile: a file's content; NOT_FOUND when missing; OUT_OF_RANGE when over max_bytes.
   [[nodiscard]] absl::StatusOr<std::string> ReadFile(std::string_view path, size_t max_bytes = 1 << 20) const;
   // Run: `bash -c command` in the workspace. `cancelled` is polled while it runs; when it turns
-  // true, or the timeout passes, the command's whole process group is killed.
+  // true, or the timeout passes, the command's whole process group is killed (SIGTERM, SIGKILL
+  // a second later). Background jobs do not outlive the command: once it exits, the group is
+  // killed. Commands see only PATH, HOME (the workspace), LANG and TERM, never the service's
+  // environment and its secrets. Processes that leave the group (setsid) are out of reach.
   CommandResult Run(const std::string& command, const CommandOptions& options,
                     const std::function<bool()>& cancelled) const;
-  // Snapshot: every regular file (relative path -> content), skipping `.git` and
-  // `node_modules`; FAILED_PRECONDITION when the limits are exceeded.
+  // Snapshot: every regular file (relative path with '/' -> content), skipping `.git` and
+  // `node_modules`, symlinks and binary files (with a NUL byte or not valid UTF-8: fragments
+  // store text); FAILED_PRECONDITION, naming the limit, when the limits are exceeded.
   [[nodiscard]] absl::StatusOr<std::map<std::string, std::string>> Snapshot(const SnapshotLimits& limits = {}) const;
 
  private:

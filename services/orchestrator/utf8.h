@@ -1,0 +1,14 @@
+#pragma once
+// Text that leaves the sandbox (command output, file names, the builtin model's replies) goes
+// into JSON, protobuf strings and PostgreSQL text, all of which need valid UTF-8 without NUL.
+
+#include <string>
+#include <string_view>
+
+namespace qai::orchestrator {
+
+// ToValidUtf8: text with every byte that is not part of a valid UTF-8 character, and every
+// NUL, replaced by U+FFFD. Valid text comes back unchanged.
+std::string ToValidUtf8(std::string_view text);
+
+}  // namespace qai::orchestrator

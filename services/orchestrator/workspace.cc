@@ -1,0 +1,551 @@
+#include "services/orchestrator/workspace.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/ids.h"
+#include "common/strings.h"
+#include "common/validation.h"
+#include "services/orchestrator/utf8.h"
+
+namespace qai::orchestrator {
+namespace {
+
+using common::ToAbsl;
+
+constexpr size_t kMaxPathBytes = 512;
+// Deeper trees are refused by Snapshot: every level holds a descriptor open while it is walked.
+constexpr int kMaxSnapshotDepth = 64;
+// What Snapshot reads of a file to decide whether it is text before reading all of it.
+constexpr size_t kSniffBytes = 8 << 10;
+// Run: how often the output pipe, the child, `cancelled` and the clock are looked at.
+constexpr auto kPollStep = std::chrono::milliseconds(50);
+// Run: between SIGTERM and SIGKILL for the process group.
+constexpr auto kTermGrace = std::chrono::seconds(1);
+// Run: how long output is still read after the command itself exited while something it left
+// in the background keeps the pipe open.
+constexpr auto kDrainAfterExit = std::chrono::milliseconds(200);
+// Run: after SIGKILL, how long to wait for the pipe to close (a process that left the group
+// with setsid can hold it open; it is not waited for).
+constexpr auto kKillWait = std::chrono::seconds(1);
+
+// Fd: owns a file descriptor.
+class Fd {
+ public:
+  Fd() = default;
+  explicit Fd(int fd) : fd_(fd) {}
+  Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  Fd& operator=(Fd&& other) noexcept {
+    if (this != &other) {
+      Reset();
+      fd_ = std::exchange(other.fd_, -1);
+    }
+    return *this;
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  ~Fd() { Reset(); }
+
+  int get() const { return fd_; }
+  bool valid() const { return fd_ >= 0; }
+  int release() { return std::exchange(fd_, -1); }
+  void Reset() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+absl::Status ErrnoStatus(int error, std::string_view what) {
+  return absl::ErrnoToStatus(error, ToAbsl(what));
+}
+
+// SplitPath: the components of a path the model named, or INVALID_ARGUMENT. "." and empty
+// components ("a//b", "./x") are dropped; what remains must name something below the root.
+absl::StatusOr<std::vector<std::string>> SplitPath(std::string_view path) {
+  auto refuse = [&](std::string_view why) {
+    // The message must itself be valid text, whatever the path was.
+    const std::string shown = ToValidUtf8(path.substr(0, 80));
+    return absl::InvalidArgumentError(absl::StrCat("path \"", shown, path.size() > 80 ? "…" : "", "\" ", ToAbsl(why)));
+  };
+  if (path.empty()) return refuse("is empty");
+  if (path.size() > kMaxPathBytes) return refuse(absl::StrCat("is longer than ", kMaxPathBytes, " bytes"));
+  if (path.find('\0') != std::string_view::npos) return refuse("contains NUL");
+  if (common::Utf8Length(path) < 0) return refuse("is not valid UTF-8");
+  if (path.front() == '/') return refuse("is absolute");
+  std::vector<std::string> parts;
+  for (absl::string_view part : absl::StrSplit(ToAbsl(path), '/')) {
+    if (part.empty() || part == ".") continue;
+    if (part == "..") return refuse("climbs out of the workspace");
+    parts.emplace_back(part);
+  }
+  if (parts.empty()) return refuse("names no file");
+  return parts;
+}
+
+// OpenDir: the workspace directory itself, not following a symlink put in its place.
+absl::StatusOr<Fd> OpenDir(const std::string& dir) {
+  Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd.valid()) return ErrnoStatus(errno, absl::StrCat("workspace ", dir));
+  return fd;
+}
+
+// OpenChildDir: the directory `name` in `parent`, refusing a symlink. With `create`, a missing
+// one is made first.
+absl::StatusOr<Fd> OpenChildDir(int parent, const std::string& name, bool create, std::string_view path) {
+  if (create && ::mkdirat(parent, name.c_str(), 0755) != 0 && errno != EEXIST) {
+    return ErrnoStatus(errno, absl::StrCat("cannot create directory \"", name, "\" of ", ToAbsl(path)));
+  }
+  Fd fd(::openat(parent, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (fd.valid()) return fd;
+  const int error = errno;
+  struct stat st;
+  if (::fstatat(parent, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+    if (S_ISLNK(st.st_mode)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("path \"", ToAbsl(path), "\" passes through the symlink \"", name, "\""));
+    }
+    if (!S_ISDIR(st.st_mode)) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("path \"", ToAbsl(path), "\": \"", name, "\" is not a directory"));
+    }
+  }
+  if (error == ENOENT) return absl::NotFoundError(absl::StrCat("\"", ToAbsl(path), "\" does not exist"));
+  return ErrnoStatus(error, absl::StrCat("cannot open directory \"", name, "\" of ", ToAbsl(path)));
+}
+
+// OpenParent: the directory that holds the last component of `parts`.
+absl::StatusOr<Fd> OpenParent(const std::string& dir, const std::vector<std::string>& parts, bool create,
+                              std::string_view path) {
+  absl::StatusOr<Fd> current = OpenDir(dir);
+  for (size_t i = 0; current.ok() && i + 1 < parts.size(); ++i) {
+    current = OpenChildDir(current->get(), parts[i], create, path);
+  }
+  return current;
+}
+
+// FileOpenError: the status for a failed open of the file `name` (the last component).
+absl::Status FileOpenError(int error, std::string_view path) {
+  if (error == ELOOP) return absl::InvalidArgumentError(absl::StrCat("path \"", ToAbsl(path), "\" is a symlink"));
+  if (error == ENOENT) return absl::NotFoundError(absl::StrCat("\"", ToAbsl(path), "\" does not exist"));
+  if (error == EISDIR) {
+    return absl::FailedPreconditionError(absl::StrCat("\"", ToAbsl(path), "\" is a directory"));
+  }
+  if (error == ENXIO) {  // a FIFO nobody reads
+    return absl::FailedPreconditionError(absl::StrCat("\"", ToAbsl(path), "\" is not a regular file"));
+  }
+  return ErrnoStatus(error, absl::StrCat("cannot open \"", ToAbsl(path), "\""));
+}
+
+absl::Status RequireRegular(int fd, std::string_view path, struct stat* st) {
+  if (::fstat(fd, st) != 0) return ErrnoStatus(errno, absl::StrCat("cannot stat \"", ToAbsl(path), "\""));
+  if (S_ISDIR(st->st_mode)) return absl::FailedPreconditionError(absl::StrCat("\"", ToAbsl(path), "\" is a directory"));
+  if (!S_ISREG(st->st_mode)) {
+    return absl::FailedPreconditionError(absl::StrCat("\"", ToAbsl(path), "\" is not a regular file"));
+  }
+  return absl::OkStatus();
+}
+
+// ReadUpTo: up to `limit` bytes from fd (fewer at end of file).
+absl::StatusOr<std::string> ReadUpTo(int fd, size_t limit, std::string_view path) {
+  std::string out;
+  char buf[64 << 10];
+  while (out.size() < limit) {
+    const ssize_t n = ::read(fd, buf, std::min(sizeof buf, limit - out.size()));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ErrnoStatus(errno, absl::StrCat("cannot read \"", ToAbsl(path), "\""));
+    if (n == 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return out;
+}
+
+absl::Status WriteAll(int fd, std::string_view content, std::string_view path) {
+  while (!content.empty()) {
+    const ssize_t n = ::write(fd, content.data(), content.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ErrnoStatus(errno, absl::StrCat("cannot write \"", ToAbsl(path), "\""));
+    content.remove_prefix(static_cast<size_t>(n));
+  }
+  return absl::OkStatus();
+}
+
+// IsText: what Snapshot keeps. Fragments store text, so NUL bytes and invalid UTF-8 mark a
+// file as binary. A prefix may end inside a character, which is not held against it.
+bool IsText(std::string_view content, bool is_prefix) {
+  if (content.find('\0') != std::string_view::npos) return false;
+  if (common::Utf8Length(content) >= 0) return true;
+  if (!is_prefix) return false;
+  for (size_t cut = 1; cut <= 3 && cut < content.size(); ++cut) {
+    if (common::Utf8Length(content.substr(0, content.size() - cut)) >= 0) return true;
+  }
+  return false;
+}
+
+// CommandEnvironment: what commands see instead of the service's environment, which holds its
+// secrets (QAI_JWT_SECRET, QAI_API_KEY, QAI_DATABASE_URL, ...).
+std::vector<std::string> CommandEnvironment(const std::string& dir) {
+  return {
+      "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+      absl::StrCat("HOME=", dir),
+      "LANG=C.UTF-8",
+      "TERM=dumb",
+  };
+}
+
+// ExitCode: the shell convention, 128 + signal for a killed process.
+int ExitCode(const siginfo_t& info) {
+  if (info.si_code == CLD_EXITED) return info.si_status;
+  return 128 + info.si_status;
+}
+
+// ExecChild: the forked child. Only async-signal-safe calls from here on: the parent may have
+// other threads, and one of them may hold a lock (malloc's, say) that will never be released.
+[[noreturn]] void ExecChild(int devnull, int out, const char* dir, char* const argv[], char* const envp[]) {
+  auto fail = [](const char* msg) {
+    const ssize_t ignored = ::write(STDERR_FILENO, msg, std::strlen(msg));
+    (void)ignored;
+    ::_exit(127);
+  };
+  ::setpgid(0, 0);
+  if (::dup2(devnull, STDIN_FILENO) < 0 || ::dup2(out, STDOUT_FILENO) < 0 || ::dup2(out, STDERR_FILENO) < 0) {
+    ::_exit(127);
+  }
+#ifdef SYS_close_range
+  // Descriptors some library opened without O_CLOEXEC (sockets, database connections) must not
+  // reach the command. Older kernels lack the call; O_CLOEXEC still covers our own.
+  ::syscall(SYS_close_range, 3U, ~0U, 0U);
+#endif
+  // Ignored signals and the blocked mask survive exec; commands expect the defaults (a `yes`
+  // piped into `head` must die of SIGPIPE).
+  for (int sig = 1; sig < NSIG; ++sig) {
+    if (sig != SIGKILL && sig != SIGSTOP) ::signal(sig, SIG_DFL);
+  }
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  if (::chdir(dir) != 0) fail("workspace: cannot enter the workspace directory\n");
+  ::execve("/bin/bash", argv, envp);
+  fail("workspace: cannot execute /bin/bash\n");
+  ::_exit(127);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Workspace>> Workspace::Open(const std::string& root, const std::string& project_id) {
+  if (!common::IsUuid(project_id)) {
+    return absl::InvalidArgumentError("workspace: project_id must be a UUID");
+  }
+  if (root.empty()) return absl::InvalidArgumentError("workspace: the sandbox root is empty");
+  // mkdir -p of the root; its own components are the operator's and may be symlinks. The
+  // result is absolute, so HOME and error messages do not depend on the current directory.
+  std::string prefix = "/";
+  if (root.front() != '/') {
+    char cwd[4096];
+    if (::getcwd(cwd, sizeof cwd) == nullptr) return ErrnoStatus(errno, "workspace: getcwd");
+    for (absl::string_view part : absl::StrSplit(cwd, '/', absl::SkipEmpty())) absl::StrAppend(&prefix, part, "/");
+  }
+  for (absl::string_view part : absl::StrSplit(root, '/', absl::SkipEmpty())) {
+    absl::StrAppend(&prefix, part, "/");
+    if (::mkdir(prefix.c_str(), 0755) != 0 && errno != EEXIST) {
+      return ErrnoStatus(errno, absl::StrCat("workspace: cannot create ", prefix));
+    }
+  }
+  // One directory per project whichever way its UUID was spelt.
+  std::string dir = absl::StrCat(prefix, absl::AsciiStrToLower(project_id));
+  if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
+    return ErrnoStatus(errno, absl::StrCat("workspace: cannot create ", dir));
+  }
+  absl::StatusOr<Fd> fd = OpenDir(dir);  // refuses a symlink or a file in its place
+  if (!fd.ok()) return fd.status();
+  return std::unique_ptr<Workspace>(new Workspace(std::move(dir)));
+}
+
+absl::Status Workspace::WriteFile(std::string_view path, std::string_view content) {
+  absl::StatusOr<std::vector<std::string>> parts = SplitPath(path);
+  if (!parts.ok()) return parts.status();
+  absl::StatusOr<Fd> parent = OpenParent(dir_, *parts, /*create=*/true, path);
+  if (!parent.ok()) return parent.status();
+  // O_NOFOLLOW refuses a symlink (even a dangling one); O_NONBLOCK keeps a FIFO from blocking
+  // the open; no O_TRUNC until the file is known to be a regular one.
+  Fd fd(::openat(parent->get(), parts->back().c_str(), O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
+                 0644));
+  if (!fd.valid()) return FileOpenError(errno, path);
+  struct stat st;
+  if (absl::Status s = RequireRegular(fd.get(), path, &st); !s.ok()) return s;
+  if (::ftruncate(fd.get(), 0) != 0) return ErrnoStatus(errno, absl::StrCat("cannot truncate \"", ToAbsl(path), "\""));
+  return WriteAll(fd.get(), content, path);
+}
+
+absl::StatusOr<std::string> Workspace::ReadFile(std::string_view path, size_t max_bytes) const {
+  absl::StatusOr<std::vector<std::string>> parts = SplitPath(path);
+  if (!parts.ok()) return parts.status();
+  absl::StatusOr<Fd> parent = OpenParent(dir_, *parts, /*create=*/false, path);
+  if (!parent.ok()) return parent.status();
+  Fd fd(::openat(parent->get(), parts->back().c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+  if (!fd.valid()) return FileOpenError(errno, path);
+  struct stat st;
+  if (absl::Status s = RequireRegular(fd.get(), path, &st); !s.ok()) return s;
+  auto too_big = [&] {
+    return absl::OutOfRangeError(absl::StrCat("\"", ToAbsl(path), "\" is larger than ", max_bytes, " bytes"));
+  };
+  if (static_cast<uint64_t>(st.st_size) > max_bytes) return too_big();
+  // The file may grow between fstat and read: one byte more tells.
+  absl::StatusOr<std::string> content = ReadUpTo(fd.get(), std::max(max_bytes, max_bytes + 1), path);
+  if (content.ok() && content->size() > max_bytes) return too_big();
+  return content;
+}
+
+CommandResult Workspace::Run(const std::string& command, const CommandOptions& options,
+                             const std::function<bool()>& cancelled) const {
+  using Clock = std::chrono::steady_clock;
+  CommandResult result;
+  auto fail = [&](std::string message, int exit_code) {
+    result.output = std::move(message);
+    result.exit_code = exit_code;
+    return result;
+  };
+  if (command.find('\0') != std::string::npos) return fail("workspace: the command contains NUL\n", 2);
+
+  // Everything the child needs is built before fork: it may not allocate.
+  std::vector<std::string> env = CommandEnvironment(dir_);
+  std::vector<char*> envp;
+  for (std::string& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  std::string arg0 = "bash", arg1 = "-c", arg2 = command;
+  char* argv[] = {arg0.data(), arg1.data(), arg2.data(), nullptr};
+
+  Fd devnull(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  if (!devnull.valid()) return fail(absl::StrCat("workspace: cannot open /dev/null: ", std::strerror(errno), "\n"), 127);
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) {
+    return fail(absl::StrCat("workspace: cannot create a pipe: ", std::strerror(errno), "\n"), 127);
+  }
+  Fd read_end(fds[0]), write_end(fds[1]);
+
+  const pid_t pid = ::fork();
+  if (pid < 0) return fail(absl::StrCat("workspace: cannot start the command: ", std::strerror(errno), "\n"), 127);
+  if (pid == 0) ExecChild(devnull.get(), write_end.get(), dir_.c_str(), argv, envp.data());
+
+  // Also here, so the group exists before any killpg below, whichever process runs first.
+  ::setpgid(pid, pid);
+#ifdef SYS_pidfd_open
+  Fd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));  // close-on-exec by definition
+#else
+  Fd pidfd;
+#endif
+  write_end.Reset();
+  devnull.Reset();
+  ::fcntl(read_end.get(), F_SETFL, ::fcntl(read_end.get(), F_GETFL) | O_NONBLOCK);
+
+  std::string output;
+  bool eof = false;
+  bool exited = false;  // the child is a zombie, not yet reaped: its pid, hence the group id, stays ours
+  siginfo_t exit_info{};
+  enum class Phase { kRunning, kTerminating, kKilled } phase = Phase::kRunning;
+  const Clock::time_point start = Clock::now();
+  // An infinite timeout would overflow the clock: a year will do.
+  const int64_t timeout_ms = std::clamp<int64_t>(absl::ToInt64Milliseconds(options.timeout), 0, int64_t{365} * 86400 * 1000);
+  const Clock::time_point deadline = start + std::chrono::milliseconds(timeout_ms);
+  Clock::time_point phase_since = start;
+  std::optional<Clock::time_point> exited_at;
+
+  auto term_group = [&](Clock::time_point now) {
+    ::killpg(pid, SIGTERM);
+    phase = Phase::kTerminating;
+    phase_since = now;
+  };
+  auto kill_group = [&](Clock::time_point now) {
+    ::killpg(pid, SIGKILL);
+    phase = Phase::kKilled;
+    phase_since = now;
+  };
+
+  while (true) {
+    // Drain what is there, keeping at most max_output bytes; the rest is read and dropped so a
+    // chatty command never blocks on a full pipe.
+    for (size_t reads = 0; !eof && reads < 64; ++reads) {
+      char buf[64 << 10];
+      const ssize_t n = ::read(read_end.get(), buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        if (errno != EAGAIN) eof = true;
+        break;
+      }
+      if (n == 0) {
+        eof = true;
+        break;
+      }
+      const size_t room = options.max_output - std::min(options.max_output, output.size());
+      output.append(buf, std::min(room, static_cast<size_t>(n)));
+      if (static_cast<size_t>(n) > room) result.truncated = true;
+    }
+    if (!exited) {
+      siginfo_t info{};
+      if (::waitid(P_PID, pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0) {
+        if (info.si_pid == pid) {
+          exited = true;
+          exit_info = info;
+        }
+      } else if (errno != EINTR) {
+        exited = true;  // not ours to wait for (SIGCHLD ignored?): nothing more to learn
+        exit_info.si_code = CLD_KILLED;
+        exit_info.si_status = SIGKILL;
+      }
+    }
+    const Clock::time_point now = Clock::now();
+    if (exited && !exited_at) exited_at = now;
+    if (exited && eof) break;
+    if (phase == Phase::kRunning) {
+      if (cancelled && cancelled()) {
+        result.cancelled = true;
+        term_group(now);
+      } else if (now >= deadline) {
+        result.timed_out = true;
+        term_group(now);
+      } else if (exited && now - *exited_at >= kDrainAfterExit) {
+        term_group(now);  // something left in the background holds the pipe open
+      }
+    } else if (phase == Phase::kTerminating && now - phase_since >= kTermGrace) {
+      kill_group(now);
+    } else if (phase == Phase::kKilled && now - phase_since >= kKillWait) {
+      break;
+    }
+    // Wake for output, for the child's exit (through its pidfd, where the kernel has them),
+    // and at least every step for `cancelled` and the clocks.
+    pollfd waits[2];
+    nfds_t count = 0;
+    if (!eof) waits[count++] = {read_end.get(), POLLIN, 0};
+    if (!exited && pidfd.valid()) waits[count++] = {pidfd.get(), POLLIN, 0};
+    ::poll(waits, count, static_cast<int>(kPollStep.count()));
+  }
+  // Whatever is left of the group (background jobs that closed their output) goes too. The
+  // child is still unreaped, so the group id cannot have been reused.
+  ::killpg(pid, SIGKILL);
+  read_end.Reset();
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (!exited) {  // left the loop in kKilled before the child was seen to exit
+    exit_info.si_code = WIFEXITED(status) ? CLD_EXITED : CLD_KILLED;
+    exit_info.si_status = WIFEXITED(status) ? WEXITSTATUS(status) : WIFSIGNALED(status) ? WTERMSIG(status) : SIGKILL;
+  }
+  result.exit_code = ExitCode(exit_info);
+  result.output = ToValidUtf8(output);
+  if (result.output.size() > options.max_output) {
+    // Replacement characters are longer than the bytes they replace; cut on a boundary.
+    size_t cut = options.max_output;
+    while (cut > 0 && (static_cast<unsigned char>(result.output[cut]) & 0xC0) == 0x80) --cut;
+    result.output.resize(cut);
+    result.truncated = true;
+  }
+  return result;
+}
+
+namespace {
+
+struct SnapshotWalk {
+  const SnapshotLimits& limits;
+  std::map<std::string, std::string> files;
+  size_t bytes = 0;
+
+  absl::Status Dir(int dir_fd, const std::string& prefix, int depth) {
+    if (depth > kMaxSnapshotDepth) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("snapshot: directories nest deeper than ", kMaxSnapshotDepth, " levels at \"",
+                       ToValidUtf8(prefix.substr(0, 200)), "\""));
+    }
+    // fdopendir takes the descriptor; a duplicate keeps dir_fd the caller's.
+    const int dup = ::fcntl(dir_fd, F_DUPFD_CLOEXEC, 0);
+    if (dup < 0) return ErrnoStatus(errno, "snapshot: dup");
+    DIR* d = ::fdopendir(dup);
+    if (d == nullptr) {
+      ::close(dup);
+      return ErrnoStatus(errno, "snapshot: fdopendir");
+    }
+    std::vector<std::string> names;
+    while (dirent* e = ::readdir(d)) {
+      const std::string_view name = e->d_name;
+      if (name != "." && name != "..") names.emplace_back(name);
+    }
+    ::closedir(d);
+    for (const std::string& name : names) {
+      if (absl::Status s = Entry(dir_fd, prefix, name, depth); !s.ok()) return s;
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Entry(int dir_fd, const std::string& prefix, const std::string& name, int depth) {
+    struct stat st;
+    if (::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return absl::OkStatus();  // gone since
+    const std::string path = prefix + name;
+    if (S_ISDIR(st.st_mode)) {
+      if (name == ".git" || name == "node_modules") return absl::OkStatus();
+      Fd sub(::openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      if (!sub.valid()) return absl::OkStatus();  // replaced by a symlink meanwhile, or unreadable
+      return Dir(sub.get(), path + "/", depth + 1);
+    }
+    if (!S_ISREG(st.st_mode)) return absl::OkStatus();  // symlinks, FIFOs, sockets
+    // A name that is not UTF-8 cannot be a key of the fragment's files either.
+    if (common::Utf8Length(path) < 0) return absl::OkStatus();
+    Fd fd(::openat(dir_fd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+    if (!fd.valid()) return absl::OkStatus();
+    if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) return absl::OkStatus();
+    const size_t remaining = limits.max_bytes - bytes;
+    // Sniff first, so a large binary file is skipped without being read in full.
+    absl::StatusOr<std::string> content = ReadUpTo(fd.get(), std::min(kSniffBytes, remaining + 1), path);
+    if (!content.ok()) return content.status();
+    const bool short_read = content->size() < std::min(kSniffBytes, remaining + 1);
+    if (!IsText(*content, /*is_prefix=*/!short_read)) return absl::OkStatus();
+    if (!short_read && content->size() <= remaining) {
+      absl::StatusOr<std::string> rest = ReadUpTo(fd.get(), remaining + 1 - content->size(), path);
+      if (!rest.ok()) return rest.status();
+      content->append(*rest);
+    }
+    if (content->size() > remaining) {
+      return absl::FailedPreconditionError(absl::StrCat("snapshot: files exceed max_bytes (", limits.max_bytes,
+                                                        " bytes) at \"", path, "\""));
+    }
+    if (!IsText(*content, /*is_prefix=*/false)) return absl::OkStatus();
+    if (files.size() >= limits.max_files) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("snapshot: more than max_files (", limits.max_files, ") files"));
+    }
+    bytes += content->size();
+    files.emplace(path, *std::move(content));
+    return absl::OkStatus();
+  }
+};
+
+}  // namespace
+
+absl::StatusOr<std::map<std::string, std::string>> Workspace::Snapshot(const SnapshotLimits& limits) const {
+  absl::StatusOr<Fd> root = OpenDir(dir_);
+  if (!root.ok()) return root.status();
+  SnapshotWalk walk{limits};
+  if (absl::Status s = walk.Dir(root->get(), "", 0); !s.ok()) return s;
+  return std::move(walk.files);
+}
+
+}  // namespace qai::orchestrator
