@@ -1,0 +1,154 @@
+#include "services/orchestrator/agent.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <filesystem>
+#include <thread>
+
+#include "common/ids.h"
+#include "services/orchestrator/prompts.h"
+
+namespace qai::orchestrator {
+namespace {
+
+// ScriptedModel: replies from a script, one per call; records the conversations it saw.
+class ScriptedModel : public Model {
+ public:
+  explicit ScriptedModel(std::vector<absl::StatusOr<ModelReply>> script) : script_(std::move(script)) {}
+  std::string name() const override { return "scripted"; }
+  absl::StatusOr<ModelReply> Complete(const std::vector<ChatMessage>& conversation,
+                                      const std::vector<ToolSpec>& tools) override {
+    seen_.push_back(conversation);
+    if (calls_ >= script_.size()) return ModelReply{.text = "thinking"};
+    return script_[calls_++];
+  }
+  std::vector<std::vector<ChatMessage>> seen_;
+
+ private:
+  std::vector<absl::StatusOr<ModelReply>> script_;
+  size_t calls_ = 0;
+};
+
+ModelReply Call(std::string tool, std::string args, std::string id = "call_1") {
+  return ModelReply{.tool_calls = {{.id = std::move(id), .name = std::move(tool), .arguments_json = std::move(args)}}};
+}
+
+class AgentTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = std::filesystem::temp_directory_path() / ("qai-agent-" + common::NewUuid());
+    auto ws = Workspace::Open(root_.string(), common::NewUuid());
+    ASSERT_TRUE(ws.ok()) << ws.status();
+    ws_ = std::move(*ws);
+  }
+  void TearDown() override { std::filesystem::remove_all(root_); }
+
+  AgentOutcome Run(Model& model, int max_iterations = 5, std::function<bool()> cancelled = [] { return false; }) {
+    return RunAgent({.prompt = "Build a page", .history = {{.role = ChatMessage::Role::kUser, .content = "earlier"}},
+                     .max_iterations = max_iterations},
+                    model, *ws_, {.command = {.timeout = absl::Seconds(20)}}, cancelled,
+                    [this](std::vector<v1::RunEvent> events, std::optional<int> iteration) {
+                      for (auto& e : events) events_.push_back(std::move(e));
+                      if (iteration) last_iteration_ = *iteration;
+                      return emit_status_;
+                    });
+  }
+
+  std::filesystem::path root_;
+  std::unique_ptr<Workspace> ws_;
+  std::vector<v1::RunEvent> events_;
+  int last_iteration_ = 0;
+  absl::Status emit_status_;
+};
+
+TEST_F(AgentTest, RunsToolsReportsEveryStepAndEndsOnTheSummary) {
+  ScriptedModel model({Call(kToolWriteFiles, R"({"files":[{"path":"index.html","content":"<h1>Hi</h1>"}]})"),
+                       Call(kToolTerminal, R"({"command":"cat index.html"})", "call_2"),
+                       Call(kToolReadFiles, R"({"files":["index.html","missing.txt"]})", "call_3"),
+                       ModelReply{.text = "Done. <task_summary>A page saying hi.</task_summary>"}});
+  AgentOutcome out = Run(model);
+  ASSERT_EQ(out.kind, AgentOutcome::Kind::kSummary) << out.status;
+  EXPECT_EQ(out.summary, "A page saying hi.");
+  EXPECT_EQ(out.files_written, std::set<std::string>{"index.html"});
+  EXPECT_EQ(out.iterations, 4);
+  EXPECT_EQ(last_iteration_, 4);
+  EXPECT_EQ(ws_->ReadFile("index.html").value_or(""), "<h1>Hi</h1>");
+  // The terminal's output went back to the model and into the events.
+  bool cat_seen = false, files_changed = false, read_error = false;
+  for (const auto& e : events_) {
+    if (e.has_tool_result() && e.tool_result().call_id() == "call_2") {
+      cat_seen = e.tool_result().output() == "<h1>Hi</h1>" && e.tool_result().exit_code() == 0;
+    }
+    if (e.has_tool_result() && e.tool_result().call_id() == "call_3") {
+      read_error = e.tool_result().output().find("missing.txt") != std::string::npos;
+    }
+    files_changed = files_changed || (e.has_files_changed() && e.files_changed().paths(0) == "index.html");
+  }
+  EXPECT_TRUE(cat_seen && files_changed && read_error);
+  // The conversation: system prompt, history, prompt, then the turns.
+  const auto& last = model.seen_.back();
+  EXPECT_EQ(last[0].content, kAgentSystemPrompt);
+  EXPECT_EQ(last[1].content, "earlier");
+  EXPECT_EQ(last[2].content, "Build a page");
+  EXPECT_EQ(last.back().role, ChatMessage::Role::kTool);
+  EXPECT_TRUE(events_.front().has_iteration_started());
+  EXPECT_TRUE(events_.back().has_iteration_finished());
+}
+
+TEST_F(AgentTest, BadToolCallsAreAnsweredNotFatal) {
+  ScriptedModel model({Call(kToolTerminal, "not json"), Call("rm_rf", "{}", "call_2"),
+                       Call(kToolWriteFiles, R"({"files":[{"path":"../escape","content":"x"}]})", "call_3"),
+                       ModelReply{.text = "<task_summary>nothing</task_summary>"}});
+  AgentOutcome out = Run(model);
+  ASSERT_EQ(out.kind, AgentOutcome::Kind::kSummary);
+  EXPECT_TRUE(out.files_written.empty());
+  int errors = 0;
+  for (const auto& e : events_) errors += e.has_tool_result() && e.tool_result().exit_code() != 0;
+  EXPECT_EQ(errors, 3);
+}
+
+TEST_F(AgentTest, StopsAtTheIterationLimit) {
+  ScriptedModel model({});
+  AgentOutcome out = Run(model, 3);
+  EXPECT_EQ(out.kind, AgentOutcome::Kind::kNoSummary);
+  EXPECT_EQ(out.iterations, 3);
+}
+
+TEST_F(AgentTest, CancelKillsTheRunningCommand) {
+  ScriptedModel model({Call(kToolTerminal, R"({"command":"sleep 30"})")});
+  std::atomic<bool> cancel{false};
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    cancel = true;
+  });
+  const absl::Time start = absl::Now();
+  AgentOutcome out = Run(model, 5, [&] { return cancel.load(); });
+  canceller.join();
+  EXPECT_EQ(out.kind, AgentOutcome::Kind::kCancelled);
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+}
+
+TEST_F(AgentTest, AFailedEmitOrModelStopsTheAttempt) {
+  emit_status_ = absl::AbortedError("lease lost");
+  ScriptedModel model({ModelReply{.text = "<task_summary>x</task_summary>"}});
+  AgentOutcome out = Run(model);
+  EXPECT_EQ(out.kind, AgentOutcome::Kind::kStopped);
+  EXPECT_EQ(out.status.code(), absl::StatusCode::kAborted);
+
+  emit_status_ = absl::OkStatus();
+  ScriptedModel down({absl::UnavailableError("model down")});
+  out = Run(down);
+  EXPECT_EQ(out.kind, AgentOutcome::Kind::kStopped);
+  EXPECT_EQ(out.status.code(), absl::StatusCode::kUnavailable);
+}
+
+TEST(ExtractSummaryTest, FindsTheTaggedText) {
+  EXPECT_EQ(ExtractSummary("ok <task_summary> built it </task_summary> bye"), "built it");
+  EXPECT_EQ(ExtractSummary("<task_summary></task_summary>"), std::nullopt);
+  EXPECT_EQ(ExtractSummary("<task_summary>unclosed"), std::nullopt);
+  EXPECT_EQ(ExtractSummary("nothing"), std::nullopt);
+}
+
+}  // namespace
+}  // namespace qai::orchestrator
