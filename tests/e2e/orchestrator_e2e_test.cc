@@ -1,0 +1,380 @@
+// The whole suite as processes (qai-projects, qai-messages, qai-orchestrator with the builtin
+// model): a prompt end to end with its progress stream and preview; WatchRun replays and
+// follows on any replica, for many watchers; runs survive a killed orchestrator; cancel,
+// multitask, the iteration limit, follow-ups and old previews.
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <signal.h>
+
+#include <atomic>
+#include <thread>
+
+#include "common/ids.h"
+#include "common/status.h"
+#include "qai/messages/v1/messages.grpc.pb.h"
+#include "qai/orchestrator/v1/orchestrator.grpc.pb.h"
+#include "qai/projects/v1/projects.grpc.pb.h"
+#include "tests/e2e/harness.h"
+#include "tests/support/paths.h"
+#include "tests/support/pg_server.h"
+
+namespace qai::testing {
+namespace {
+
+namespace ppb = qai::projects::v1;
+namespace mpb = qai::messages::v1;
+namespace opb = qai::orchestrator::v1;
+using grpc::StatusCode;
+
+bool Eventually(const std::function<bool()>& done, absl::Duration timeout = absl::Seconds(30)) {
+  const absl::Time until = absl::Now() + timeout;
+  while (!done()) {
+    if (absl::Now() > until) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return true;
+}
+
+std::string Local(int port) { return "127.0.0.1:" + std::to_string(port); }
+
+class OrchestratorE2ETest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    db_url_ = PgServer::Shared().CreateDatabase();
+    sandbox_ = ::testing::TempDir() + "/qai-sandbox-" + common::NewUuid();
+    projects_port_ = FreePort();
+    messages_port_ = FreePort();
+    orchestrator_ports_ = {FreePort(), FreePort()};
+    auto projects = StartService("services/projects/qai-projects",
+                                 {{"QAI_DATABASE_URL", db_url_},
+                                  {"QAI_LISTEN_ADDR", Local(projects_port_)},
+                                  {"QAI_MESSAGES_ADDR", Local(messages_port_)},
+                                  {"QAI_ORCHESTRATOR_ADDR", Local(orchestrator_ports_[0])}});
+    ASSERT_TRUE(projects.ok()) << projects.status();
+    projects_ = std::move(*projects);
+    auto messages = StartService("services/messages/qai-messages",
+                                 {{"QAI_DATABASE_URL", db_url_},
+                                  {"QAI_LISTEN_ADDR", Local(messages_port_)},
+                                  {"QAI_PROJECTS_ADDR", Local(projects_port_)},
+                                  {"QAI_ORCHESTRATOR_ADDR", Local(orchestrator_ports_[0])},
+                                  {"QAI_OUTBOX_MAX_BACKOFF", "1s"}});
+    ASSERT_TRUE(messages.ok()) << messages.status();
+    messages_ = std::move(*messages);
+    orchestrators_.resize(2);
+    StartOrchestrator(0);
+    projects_stub_ = ppb::ProjectService::NewStub(projects_.Channel());
+    messages_stub_ = mpb::MessageService::NewStub(messages_.Channel());
+  }
+
+  void StartOrchestrator(int i) {
+    preview_ports_[i] = FreePort();
+    auto svc = StartService("services/orchestrator/qai-orchestrator",
+                            {{"QAI_DATABASE_URL", db_url_},
+                             {"QAI_LISTEN_ADDR", Local(orchestrator_ports_[i])},
+                             {"QAI_PROJECTS_ADDR", Local(projects_port_)},
+                             {"QAI_MESSAGES_ADDR", Local(messages_port_)},
+                             {"QAI_SANDBOX_ROOT", sandbox_},
+                             {"QAI_PREVIEW_ADDR", Local(preview_ports_[i])},
+                             {"QAI_RUN_LEASE", "2s"},
+                             {"QAI_DRAIN_TIMEOUT", "2s"}});
+    ASSERT_TRUE(svc.ok()) << svc.status();
+    orchestrators_[i] = std::move(*svc);
+    stubs_[i] = opb::AgentOrchestrator::NewStub(orchestrators_[i].Channel());
+  }
+
+  ppb::Project CreateProject(const std::string& prompt, const std::string& sub = "alice") {
+    grpc::ClientContext ctx;
+    AsUser(ctx, sub);
+    ppb::CreateProjectRequest req;
+    req.set_initial_prompt(prompt);
+    ppb::Project p;
+    grpc::Status s = projects_stub_->CreateProject(&ctx, req, &p);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return p;
+  }
+
+  std::vector<opb::Run> Runs(const std::string& project, int replica = 0, const std::string& sub = "alice") {
+    grpc::ClientContext ctx;
+    AsUser(ctx, sub);
+    opb::ListRunsRequest req;
+    req.set_project_id(project);
+    opb::ListRunsResponse resp;
+    if (!stubs_[replica]->ListRuns(&ctx, req, &resp).ok()) return {};
+    return {resp.runs().begin(), resp.runs().end()};
+  }
+
+  // WaitForRuns: the project's runs (newest first) once it has n of them.
+  std::vector<opb::Run> WaitForRuns(const std::string& project, size_t n) {
+    std::vector<opb::Run> runs;
+    Eventually([&] { return (runs = Runs(project)).size() >= n; });
+    return runs;
+  }
+
+  opb::Run WaitForEnd(const std::string& run_id, absl::Duration timeout = absl::Seconds(60)) {
+    opb::Run run;
+    Eventually(
+        [&] {
+          grpc::ClientContext ctx;
+          AsUser(ctx, "alice");
+          opb::GetRunRequest req;
+          req.set_id(run_id);
+          return stubs_[0]->GetRun(&ctx, req, &run).ok() && run.state() >= opb::Run::STATE_SUCCEEDED;
+        },
+        timeout);
+    return run;
+  }
+
+  // Watch: every event of the stream, and its final status.
+  grpc::Status Watch(const std::string& run_id, int64_t after, std::vector<opb::RunEvent>* events, int replica = 0) {
+    grpc::ClientContext ctx;
+    AsUser(ctx, "alice");
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(90));
+    opb::WatchRunRequest req;
+    req.set_run_id(run_id);
+    req.set_after_sequence(after);
+    auto reader = stubs_[replica]->WatchRun(&ctx, req);
+    opb::RunEvent e;
+    while (reader->Read(&e)) events->push_back(e);
+    return reader->Finish();
+  }
+
+  std::vector<mpb::Message> Messages(const std::string& project) {
+    grpc::ClientContext ctx;
+    AsUser(ctx, "alice");
+    mpb::ListMessagesRequest req;
+    req.set_project_id(project);
+    req.set_page_size(100);
+    mpb::ListMessagesResponse resp;
+    EXPECT_TRUE(messages_stub_->ListMessages(&ctx, req, &resp).ok());
+    return {resp.messages().begin(), resp.messages().end()};
+  }
+
+  grpc::Status Send(const std::string& project, const std::string& content) {
+    grpc::ClientContext ctx;
+    AsUser(ctx, "alice");
+    mpb::CreateMessageRequest req;
+    req.set_project_id(project);
+    req.set_content(content);
+    mpb::Message m;
+    return messages_stub_->CreateMessage(&ctx, req, &m);
+  }
+
+  // Fetch: an HTTP GET of a preview URL (http://localhost:PORT/SNAPSHOT/PATH).
+  static httplib::Result Fetch(const std::string& url, const std::string& path = "") {
+    const size_t host_start = url.find("//") + 2;
+    const size_t path_start = url.find('/', host_start);
+    httplib::Client client("http://" + url.substr(host_start, path_start - host_start));
+    return client.Get(url.substr(path_start) + path);
+  }
+
+  static int AssistantCount(const std::vector<mpb::Message>& messages) {
+    int n = 0;
+    for (const auto& m : messages) n += m.role() == mpb::Message::ROLE_ASSISTANT;
+    return n;
+  }
+
+  std::string db_url_, sandbox_;
+  int projects_port_ = 0, messages_port_ = 0;
+  std::vector<int> orchestrator_ports_;
+  int preview_ports_[2] = {0, 0};
+  RunningService projects_, messages_;
+  std::vector<RunningService> orchestrators_;
+  std::unique_ptr<ppb::ProjectService::Stub> projects_stub_;
+  std::unique_ptr<mpb::MessageService::Stub> messages_stub_;
+  std::unique_ptr<opb::AgentOrchestrator::Stub> stubs_[2];
+};
+
+TEST_F(OrchestratorE2ETest, APromptEndToEnd) {
+  ppb::Project p = CreateProject("Build a landing page for a coffee shop with a menu");
+  std::vector<opb::Run> runs = WaitForRuns(p.id(), 1);
+  ASSERT_EQ(runs.size(), 1u);
+  std::vector<opb::RunEvent> events;
+  grpc::Status watched = Watch(runs[0].id(), 0, &events);
+  ASSERT_TRUE(watched.ok()) << watched.error_message();
+  ASSERT_FALSE(events.empty());
+  for (size_t i = 0; i < events.size(); ++i) EXPECT_EQ(events[i].sequence(), static_cast<int64_t>(i + 1));
+  EXPECT_TRUE(events.front().has_queued());
+  bool tool_call = false, tool_result = false, files = false;
+  for (const auto& e : events) {
+    tool_call = tool_call || e.has_tool_call();
+    tool_result = tool_result || e.has_tool_result();
+    files = files || e.has_files_changed();
+    EXPECT_EQ(e.run_id(), runs[0].id());
+  }
+  EXPECT_TRUE(tool_call && tool_result && files);
+  ASSERT_TRUE(events.back().has_succeeded()) << events.back().DebugString();
+  const auto& done = events.back().succeeded();
+  EXPECT_FALSE(done.title().empty());
+  EXPECT_FALSE(done.summary().empty());
+
+  opb::Run run = WaitForEnd(runs[0].id());
+  EXPECT_EQ(run.state(), opb::Run::STATE_SUCCEEDED);
+  EXPECT_EQ(run.sandbox_url(), done.sandbox_url());
+  EXPECT_EQ(run.last_sequence(), events.back().sequence());
+  auto page = Fetch(done.sandbox_url());
+  ASSERT_TRUE(page) << "preview unreachable: " << done.sandbox_url();
+  EXPECT_EQ(page->status, 200);
+  EXPECT_NE(page->body.find("Coffee"), std::string::npos);
+
+  std::vector<mpb::Message> messages = Messages(p.id());
+  ASSERT_EQ(messages.size(), 2u);
+  EXPECT_EQ(AssistantCount(messages), 1);
+  EXPECT_EQ(messages[1].id(), done.message_id());
+  EXPECT_EQ(messages[1].fragment().sandbox_url(), done.sandbox_url());
+  EXPECT_TRUE(messages[1].fragment().files().contains("index.html"));
+  EXPECT_EQ(messages[1].fragment().summary(), done.summary());
+  EXPECT_EQ(messages[0].run_id(), run.id()) << "the prompt knows its run";
+
+  // Replays: from k, and from the last sequence (the stream just ends).
+  std::vector<opb::RunEvent> tail;
+  ASSERT_TRUE(Watch(run.id(), 3, &tail).ok());
+  ASSERT_EQ(tail.size(), events.size() - 3);
+  EXPECT_EQ(tail.front().sequence(), 4);
+  std::vector<opb::RunEvent> none;
+  ASSERT_TRUE(Watch(run.id(), run.last_sequence(), &none).ok());
+  EXPECT_TRUE(none.empty());
+}
+
+TEST_F(OrchestratorE2ETest, ManyWatchersOnAnotherReplicaSeeTheSameStream) {
+  StartOrchestrator(1);
+  ppb::Project p = CreateProject("Build a portfolio site [[sleep 2]]");
+  std::vector<opb::Run> runs = WaitForRuns(p.id(), 1);
+  ASSERT_EQ(runs.size(), 1u);
+  constexpr int kWatchers = 200;
+  std::vector<std::vector<int64_t>> seen(kWatchers);
+  std::vector<grpc::Status> statuses(kWatchers);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kWatchers; ++i) {
+    threads.emplace_back([&, i] {
+      std::vector<opb::RunEvent> events;
+      statuses[i] = Watch(runs[0].id(), 0, &events, /*replica=*/i % 2);
+      for (const auto& e : events) seen[i].push_back(e.sequence());
+    });
+  }
+  for (auto& t : threads) t.join();
+  opb::Run run = WaitForEnd(runs[0].id());
+  EXPECT_EQ(run.state(), opb::Run::STATE_SUCCEEDED);
+  for (int i = 0; i < kWatchers; ++i) {
+    ASSERT_TRUE(statuses[i].ok()) << i << ": " << statuses[i].error_message();
+    ASSERT_EQ(seen[i], seen[0]) << "watcher " << i;
+  }
+  ASSERT_EQ(static_cast<int64_t>(seen[0].size()), run.last_sequence());
+}
+
+TEST_F(OrchestratorE2ETest, AKilledOrchestratorsRunFinishesOnceAfterRestart) {
+  ppb::Project p = CreateProject("Build a bakery site [[sleep 4]]");
+  std::vector<opb::Run> runs = WaitForRuns(p.id(), 1);
+  ASSERT_EQ(runs.size(), 1u);
+  ASSERT_TRUE(Eventually([&] {
+    auto r = Runs(p.id());
+    return !r.empty() && r[0].state() == opb::Run::STATE_RUNNING && r[0].iteration() >= 1;
+  }));
+  ASSERT_TRUE(orchestrators_[0].process->Kill().ok());
+  ASSERT_TRUE(orchestrators_[0].process->Wait(absl::Seconds(10)).ok());
+  StartOrchestrator(0);
+  opb::Run run = WaitForEnd(runs[0].id(), absl::Seconds(90));
+  EXPECT_EQ(run.state(), opb::Run::STATE_SUCCEEDED) << run.error();
+  EXPECT_EQ(run.attempt(), 2);
+  EXPECT_EQ(AssistantCount(Messages(p.id())), 1);
+  std::vector<opb::RunEvent> events;
+  ASSERT_TRUE(Watch(run.id(), 0, &events).ok());
+  for (size_t i = 0; i < events.size(); ++i) EXPECT_EQ(events[i].sequence(), static_cast<int64_t>(i + 1));
+  bool retried = false;
+  for (const auto& e : events) retried = retried || e.has_retrying();
+  EXPECT_TRUE(retried);
+}
+
+TEST_F(OrchestratorE2ETest, CancelStopsARunningCommand) {
+  ppb::Project p = CreateProject("Build a shop [[sleep 60]]");
+  std::vector<opb::Run> runs = WaitForRuns(p.id(), 1);
+  ASSERT_EQ(runs.size(), 1u);
+  ASSERT_TRUE(Eventually([&] {
+    auto r = Runs(p.id());
+    return !r.empty() && r[0].state() == opb::Run::STATE_RUNNING && r[0].last_sequence() >= 8;
+  }));
+  const absl::Time asked = absl::Now();
+  grpc::ClientContext ctx;
+  AsUser(ctx, "alice");
+  opb::CancelRunRequest req;
+  req.set_id(runs[0].id());
+  opb::Run out;
+  ASSERT_TRUE(stubs_[0]->CancelRun(&ctx, req, &out).ok());
+  opb::Run run = WaitForEnd(runs[0].id());
+  EXPECT_EQ(run.state(), opb::Run::STATE_CANCELLED);
+  EXPECT_LT(absl::Now() - asked, absl::Seconds(15)) << "the sleep was killed, not waited out";
+  EXPECT_EQ(AssistantCount(Messages(p.id())), 0);
+}
+
+TEST_F(OrchestratorE2ETest, ASecondPromptQueuesBehindTheActiveRunOrIsRejected) {
+  ppb::Project p = CreateProject("Build a blog [[sleep 2]]");
+  ASSERT_EQ(WaitForRuns(p.id(), 1).size(), 1u);
+  ASSERT_TRUE(Send(p.id(), "Add a pricing section").ok());
+  std::vector<opb::Run> runs = WaitForRuns(p.id(), 2);
+  ASSERT_EQ(runs.size(), 2u);
+  // Newest first: the follow-up waits while the first runs.
+  EXPECT_EQ(runs[0].state(), opb::Run::STATE_QUEUED);
+  {
+    grpc::ClientContext ctx;
+    AsService(ctx);
+    opb::StartRunRequest req;
+    req.set_project_id(p.id());
+    req.set_message_id(common::NewUuid());
+    req.set_prompt("rejected");
+    req.set_multitask(opb::StartRunRequest::MULTITASK_REJECT);
+    opb::Run out;
+    EXPECT_EQ(stubs_[0]->StartRun(&ctx, req, &out).error_code(), StatusCode::FAILED_PRECONDITION);
+  }
+  opb::Run second = WaitForEnd(runs[0].id(), absl::Seconds(90));
+  opb::Run first = WaitForEnd(runs[1].id());
+  EXPECT_EQ(first.state(), opb::Run::STATE_SUCCEEDED);
+  EXPECT_EQ(second.state(), opb::Run::STATE_SUCCEEDED);
+  EXPECT_GE(absl::FromUnixSeconds(second.start_time().seconds()), absl::FromUnixSeconds(first.end_time().seconds()));
+
+  // The follow-up built on the first run's files, and the first preview still shows its own.
+  auto before = Fetch(first.sandbox_url());
+  auto after = Fetch(second.sandbox_url());
+  ASSERT_TRUE(before && after);
+  EXPECT_EQ(before->status, 200);
+  EXPECT_EQ(after->status, 200);
+  EXPECT_NE(before->body, after->body);
+  EXPECT_EQ(before->body.find("id=\"pricing\""), std::string::npos) << "the old preview is the old version";
+  EXPECT_NE(after->body.find("id=\"pricing\""), std::string::npos);
+  EXPECT_NE(after->body.find("Blog"), std::string::npos) << "the follow-up kept the first run's page";
+}
+
+TEST_F(OrchestratorE2ETest, TheIterationLimitEndsTheRunWithAnErrorMessage) {
+  ppb::Project p = CreateProject("Build something [[no-summary]]");
+  std::vector<opb::Run> runs = WaitForRuns(p.id(), 1);
+  ASSERT_EQ(runs.size(), 1u);
+  opb::Run run = WaitForEnd(runs[0].id(), absl::Seconds(90));
+  EXPECT_EQ(run.state(), opb::Run::STATE_FAILED);
+  EXPECT_EQ(run.iteration(), 15);
+  EXPECT_NE(run.error().find("limit"), std::string::npos) << run.error();
+  std::vector<mpb::Message> messages = Messages(p.id());
+  ASSERT_EQ(messages.size(), 2u);
+  EXPECT_EQ(messages[1].type(), mpb::Message::TYPE_ERROR);
+}
+
+TEST_F(OrchestratorE2ETest, RunsAreTheirOwnersOnly) {
+  ppb::Project p = CreateProject("Build a site");
+  std::vector<opb::Run> runs = WaitForRuns(p.id(), 1);
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_TRUE(Runs(p.id(), 0, "mallory").empty());
+  grpc::ClientContext ctx;
+  AsUser(ctx, "mallory");
+  opb::GetRunRequest req;
+  req.set_id(runs[0].id());
+  opb::Run out;
+  EXPECT_EQ(stubs_[0]->GetRun(&ctx, req, &out).error_code(), StatusCode::NOT_FOUND);
+  grpc::ClientContext start_ctx;
+  AsUser(start_ctx, "alice");
+  opb::StartRunRequest start;
+  start.set_project_id(p.id());
+  start.set_message_id(common::NewUuid());
+  start.set_prompt("x");
+  EXPECT_EQ(stubs_[0]->StartRun(&start_ctx, start, &out).error_code(), StatusCode::PERMISSION_DENIED);
+}
+
+}  // namespace
+}  // namespace qai::testing
