@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/ids.h"
+#include "common/proto_time.h"
 #include "common/strings.h"
 #include "common/validation.h"
 #include "qai/orchestrator/v1/orchestrator.pb.h"
@@ -14,12 +15,6 @@ namespace {
 
 using common::CallContext;
 using common::FieldViolations;
-
-void SetTime(absl::Time t, google::protobuf::Timestamp* out) {
-  const int64_t us = absl::ToUnixMicros(t);
-  out->set_seconds(us / 1000000);
-  out->set_nanos(static_cast<int32_t>(us % 1000000) * 1000);
-}
 
 // Visible: whether the caller may read a message of a project owned by `owner`.
 bool Visible(const CallContext& call, const std::string& owner) {
@@ -72,8 +67,8 @@ void ToProto(const MessageRecord& r, pb::Message& out) {
   out.set_type(static_cast<pb::Message::Type>(r.type));
   out.set_run_id(r.run_id);
   out.set_author(r.author);
-  SetTime(r.create_time, out.mutable_create_time());
-  SetTime(r.update_time, out.mutable_update_time());
+  common::SetTimestamp(r.create_time, out.mutable_create_time());
+  common::SetTimestamp(r.update_time, out.mutable_update_time());
   if (r.fragment) {
     pb::Fragment* f = out.mutable_fragment();
     f->set_id(r.fragment->id);
@@ -82,8 +77,8 @@ void ToProto(const MessageRecord& r, pb::Message& out) {
     f->set_title(r.fragment->title);
     f->mutable_files()->insert(r.fragment->files.begin(), r.fragment->files.end());
     f->set_summary(r.fragment->summary);
-    SetTime(r.fragment->create_time, f->mutable_create_time());
-    SetTime(r.fragment->update_time, f->mutable_update_time());
+    common::SetTimestamp(r.fragment->create_time, f->mutable_create_time());
+    common::SetTimestamp(r.fragment->update_time, f->mutable_update_time());
   }
 }
 

@@ -1,5 +1,7 @@
 #include "services/orchestrator/events.h"
 
+#include "common/proto_time.h"
+
 namespace qai::orchestrator::events {
 
 std::string Queued() {
@@ -19,9 +21,7 @@ std::string Retrying(int attempt, const std::string& reason, absl::Duration dela
   auto* r = e.mutable_retrying();
   r->set_attempt(attempt);
   r->set_reason(reason);
-  const int64_t ms = absl::ToInt64Milliseconds(delay);
-  r->mutable_delay()->set_seconds(ms / 1000);
-  r->mutable_delay()->set_nanos(static_cast<int32_t>(ms % 1000) * 1000000);
+  common::SetDuration(delay, r->mutable_delay());
   return e.SerializeAsString();
 }
 

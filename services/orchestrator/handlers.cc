@@ -4,6 +4,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/ids.h"
+#include "common/proto_time.h"
 #include "common/validation.h"
 #include "services/orchestrator/events.h"
 
@@ -12,12 +13,6 @@ namespace {
 
 using common::CallContext;
 using common::FieldViolations;
-
-void SetTime(absl::Time t, google::protobuf::Timestamp* out) {
-  const int64_t us = absl::ToUnixMicros(t);
-  out->set_seconds(us / 1000000);
-  out->set_nanos(static_cast<int32_t>(us % 1000000) * 1000);
-}
 
 // CheckProject: whether the caller may see the project (services may see every project).
 absl::Status CheckProject(const common::ProjectsClient& projects, const CallContext& call,
@@ -36,9 +31,9 @@ void ToProto(const RunRecord& r, v1::Run& out) {
   out.set_attempt(r.attempt);
   out.set_iteration(r.iteration);
   out.set_max_iterations(r.max_iterations);
-  SetTime(r.create_time, out.mutable_create_time());
-  if (r.start_time) SetTime(*r.start_time, out.mutable_start_time());
-  if (r.end_time) SetTime(*r.end_time, out.mutable_end_time());
+  common::SetTimestamp(r.create_time, out.mutable_create_time());
+  if (r.start_time) common::SetTimestamp(*r.start_time, out.mutable_start_time());
+  if (r.end_time) common::SetTimestamp(*r.end_time, out.mutable_end_time());
   out.set_error(r.error);
   out.set_result_message_id(r.result_message_id);
   out.set_sandbox_url(r.sandbox_url);

@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/ids.h"
 #include "common/log.h"
+#include "common/proto_time.h"
 #include "common/status.h"
 #include "common/validation.h"
 #include "services/orchestrator/events.h"
@@ -142,9 +143,7 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::RunEvent> {
       if (!event.ParseFromString(e.event)) return EndLocked(lock, absl::InternalError("unreadable event"));
       event.set_run_id(run_id_);
       event.set_sequence(e.sequence);
-      const int64_t us = absl::ToUnixMicros(e.time);
-      event.mutable_time()->set_seconds(us / 1000000);
-      event.mutable_time()->set_nanos(static_cast<int32_t>(us % 1000000) * 1000);
+      common::SetTimestamp(e.time, event.mutable_time());
       batch_.push_back(std::move(event));
     }
     PumpLocked(lock);

@@ -4,6 +4,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/ids.h"
+#include "common/proto_time.h"
 #include "common/strings.h"
 #include "common/validation.h"
 #include "google/protobuf/util/time_util.h"
@@ -19,12 +20,6 @@ using google::protobuf::util::TimeUtil;
 
 Actor ActorOf(const CallContext& call) {
   return Actor{call.principal.id, call.principal.role == common::Role::kUser};
-}
-
-void SetTime(absl::Time t, google::protobuf::Timestamp* out) {
-  const int64_t us = absl::ToUnixMicros(t);
-  out->set_seconds(us / 1000000);
-  out->set_nanos(static_cast<int32_t>(us % 1000000) * 1000);
 }
 
 std::string ListScope(const Actor& actor) {
@@ -57,8 +52,8 @@ void ToProto(const ProjectRecord& r, pb::Project& out) {
   out.set_name(r.name);
   out.set_display_name(r.display_name);
   out.set_owner(r.owner);
-  SetTime(r.create_time, out.mutable_create_time());
-  SetTime(r.update_time, out.mutable_update_time());
+  common::SetTimestamp(r.create_time, out.mutable_create_time());
+  common::SetTimestamp(r.update_time, out.mutable_update_time());
   out.set_etag(EtagOf(r.version));
   if (!r.latest_run_id.empty()) {
     out.mutable_latest_run()->set_id(r.latest_run_id);
