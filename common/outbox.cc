@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <latch>
+#include <map>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -118,17 +119,21 @@ absl::StatusOr<int> OutboxRelay::RelayOnce() {
     conn.session() << "SET LOCAL synchronous_commit = off";
     // Rows stay locked while they are delivered: a relay that dies mid-delivery releases them
     // with its transaction, and they are delivered again (at least once).
-    // A row waits while an earlier row with its ordering key is undelivered and not parked,
-    // even one another relay holds right now.
+    // A row with an ordering key goes only after every earlier undelivered row of its key: it
+    // waits while one of them backs off, and otherwise comes in this batch behind them. One
+    // relay at a time works on a key (a transaction-scoped advisory lock, per table), so a key's
+    // rows never go out of order even with many relays.
     soci::rowset<soci::row> rows = (conn.session().prepare << absl::StrCat(
-        "SELECT o.id::text, o.topic, encode(o.payload, 'base64'), o.trace_request_id, o.attempts FROM ",
+        "SELECT o.id::text, o.topic, encode(o.payload, 'base64'), o.trace_request_id, o.attempts, o.ordering_key FROM ",
         options_.table, " o WHERE o.deliver_time IS NULL AND o.next_attempt_time <= now()"
-        " AND (o.ordering_key = '' OR NOT EXISTS (SELECT 1 FROM ", options_.table, " e"
+        " AND (o.ordering_key = '' OR (NOT EXISTS (SELECT 1 FROM ", options_.table, " e"
         "   WHERE e.ordering_key = o.ordering_key AND e.seq < o.seq AND e.deliver_time IS NULL"
-        "   AND e.next_attempt_time <> 'infinity'))"
-        " ORDER BY o.next_attempt_time LIMIT :n FOR UPDATE OF o SKIP LOCKED"),
+        "   AND e.next_attempt_time > now() AND e.next_attempt_time <> 'infinity')"
+        "  AND pg_try_advisory_xact_lock(hashtextextended('", options_.table, ":' || o.ordering_key, 0))))"
+        " ORDER BY o.seq LIMIT :n FOR UPDATE OF o SKIP LOCKED"),
         soci::use(options_.batch_size));
     std::vector<OutboxRow> batch;
+    std::vector<std::string> keys;
     for (const soci::row& r : rows) {
       OutboxRow row;
       row.id = r.get<std::string>(0);
@@ -138,21 +143,40 @@ absl::StatusOr<int> OutboxRelay::RelayOnce() {
       absl::Base64Unescape(payload_b64, &row.payload);
       row.trace_request_id = r.get<std::string>(3);
       row.attempts = r.get<int>(4);
+      keys.push_back(r.get<std::string>(5));
       batch.push_back(std::move(row));
     }
-    // Deliveries of a batch go out side by side: one slow receiver costs the batch one call
-    // time, not one call time per row.
-    std::vector<absl::Status> results(batch.size());
+    // Deliveries of a batch go out side by side, except that the rows of one ordering key go
+    // one after another, in order, and stop at the first failure (the rest wait for it). One
+    // slow receiver costs the batch one call time, not one call time per row.
+    std::vector<std::vector<size_t>> groups;
     {
-      std::latch finished(static_cast<std::ptrdiff_t>(batch.size()));
+      std::map<std::string, size_t> group_of_key;
       for (size_t i = 0; i < batch.size(); ++i) {
-        auto deliver = [&, i] {
-          const OutboxRow& row = batch[i];
-          RequestScope scope(row.trace_request_id);
-          auto it = deliverers_.find(row.topic);
-          results[i] = it == deliverers_.end()
-                           ? absl::UnimplementedError(absl::StrCat("no deliverer for topic ", row.topic))
-                           : it->second(row);
+        if (keys[i].empty()) {
+          groups.push_back({i});
+          continue;
+        }
+        auto [it, fresh] = group_of_key.try_emplace(keys[i], groups.size());
+        if (fresh) groups.emplace_back();
+        groups[it->second].push_back(i);
+      }
+    }
+    const absl::Status not_attempted = absl::CancelledError("not attempted: an earlier row of its key failed");
+    std::vector<absl::Status> results(batch.size(), not_attempted);
+    {
+      std::latch finished(static_cast<std::ptrdiff_t>(groups.size()));
+      for (const std::vector<size_t>& group : groups) {
+        auto deliver = [&, group] {
+          for (size_t i : group) {
+            const OutboxRow& row = batch[i];
+            RequestScope scope(row.trace_request_id);
+            auto it = deliverers_.find(row.topic);
+            results[i] = it == deliverers_.end()
+                             ? absl::UnimplementedError(absl::StrCat("no deliverer for topic ", row.topic))
+                             : it->second(row);
+            if (!results[i].ok()) break;
+          }
           finished.count_down();
         };
         if (!senders_.TrySubmit(deliver)) deliver();
@@ -162,6 +186,7 @@ absl::StatusOr<int> OutboxRelay::RelayOnce() {
     std::string delivered_ids = "{";
     for (size_t i = 0; i < batch.size(); ++i) {
       const OutboxRow& row = batch[i];
+      if (results[i] == not_attempted) continue;  // still due: it goes after its key's failed row
       if (results[i].ok()) {
         absl::StrAppend(&delivered_ids, delivered > 0 ? "," : "", row.id);
         ++delivered;

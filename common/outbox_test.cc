@@ -569,6 +569,59 @@ TEST(OutboxOrderTest, RowsOfOneKeyAreDeliveredInOrder) {
   EXPECT_TRUE(State(*pool, unkeyed).delivered);
 }
 
+// A burst of one key's rows goes out in one pass, in order; a second key's burst beside it.
+TEST(OutboxOrderTest, AKeysBurstGoesOutInOnePassInOrder) {
+  auto pool = NewPool();
+  for (int i = 0; i < 20; ++i) {
+    EnqueueKeyed(*pool, "t", "project-1");
+    EnqueueKeyed(*pool, "t", "project-2");
+  }
+  std::mutex mu;
+  std::vector<std::string> ids_in_order;
+  OutboxRelay relay(pool.get(), {.table = kTable}, {{"t", [&](const OutboxRow& row) -> absl::Status {
+                                                      std::lock_guard lock(mu);
+                                                      ids_in_order.push_back(row.id);
+                                                      return absl::OkStatus();
+                                                    }}});
+  absl::StatusOr<int> delivered = relay.RelayOnce();
+  ASSERT_TRUE(delivered.ok()) << delivered.status();
+  EXPECT_EQ(*delivered, 40);
+  // Each key's rows arrived in the order they were written.
+  std::map<std::string, int64_t> last_seq;
+  for (const std::string& id : ids_in_order) {
+    int64_t seq = 0;
+    std::string key;
+    ASSERT_TRUE(pool->Run([&](common::DbConnection& c) {
+      c.session() << "SELECT seq, ordering_key FROM " << kTable << " WHERE id = CAST(:id AS uuid)", soci::into(seq),
+          soci::into(key), soci::use(id);
+      return absl::OkStatus();
+    }).ok());
+    EXPECT_GT(seq, last_seq[key]) << key;
+    last_seq[key] = seq;
+  }
+}
+
+// A failed row holds back only the rows of its own key behind it.
+TEST(OutboxOrderTest, AFailureStopsItsKeyOnly) {
+  auto pool = NewPool();
+  const std::string first = EnqueueKeyed(*pool, "fails", "project-1");
+  const std::string second = EnqueueKeyed(*pool, "ok", "project-1");
+  const std::string other = EnqueueKeyed(*pool, "ok", "project-2");
+  std::atomic<int> ok_calls{0};
+  OutboxRelay relay(pool.get(), {.table = kTable},
+                    {{"fails", [](const OutboxRow&) { return absl::UnavailableError("down"); }},
+                     {"ok", [&](const OutboxRow&) {
+                        ++ok_calls;
+                        return absl::OkStatus();
+                      }}});
+  ASSERT_TRUE(relay.RelayOnce().ok());
+  EXPECT_EQ(ok_calls, 1) << "project-2's row went; project-1's second waits for its first";
+  EXPECT_TRUE(State(*pool, other).delivered);
+  EXPECT_FALSE(State(*pool, second).delivered);
+  ASSERT_TRUE(relay.RelayOnce().ok());
+  EXPECT_FALSE(State(*pool, second).delivered) << "still behind the first, which backs off";
+}
+
 // A failure retrying cannot fix parks the row (never sent again) and releases its key.
 TEST(OutboxOrderTest, PermanentFailureParksTheRow) {
   auto pool = NewPool();

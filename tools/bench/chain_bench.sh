@@ -12,12 +12,10 @@
 # of CONCURRENCIES callers, and once more at one caller pausing THINK after each call. Each
 # run prints one JSON line (see tools/chainbench/main.cc); a table sums them up.
 #
-# One project's StartRuns leave the outbox one per relay pass (they keep their order), and the
-# relay sleeps until the next write or its 0.5 s poll between passes. Closed-loop prompts to one
-# project outrun it: they queue, and once the callers stop the queue drains at about two
-# StartRuns a second, so each closed-loop run takes minutes and its chain latency is mostly
-# that queue. The paced run shows the latency of a prompt that finds no queue. arrival_rate
-# below rate in a row means the queue grew.
+# A project's StartRuns leave the outbox in the order they were written: a relay pass sends a
+# key's due rows one after another, and passes follow each other at once while there is work.
+# `arrivals` below `rate` in a row means prompts came faster than the relay sends them and
+# queued; the paced run shows the latency of a prompt that finds no queue.
 #
 # It builds nothing. Everything it starts is stopped when it exits, also on error or Ctrl-C.
 # Settings (environment): BUILD_DIR (default build, relative to the repository root), PROMPTS
