@@ -121,17 +121,46 @@ absl::StatusOr<int> OutboxRelay::RelayOnce() {
     // with its transaction, and they are delivered again (at least once).
     // A row with an ordering key goes only after every earlier undelivered row of its key: it
     // waits while one of them backs off, and otherwise comes in this batch behind them. One
-    // relay at a time works on a key (a transaction-scoped advisory lock, per table), so a key's
-    // rows never go out of order even with many relays.
+    // relay at a time works on a key: first a bounded set of keys with due rows is locked
+    // (transaction-scoped advisory locks, per table); then a second statement, whose snapshot
+    // is taken after the locks (so it sees what a relay that held a key before committed),
+    // reads the rows of the locked keys and of no key.
+    std::string candidate_keys = "{";
+    {
+      soci::rowset<std::string> keys = (conn.session().prepare << absl::StrCat(
+          "SELECT DISTINCT ordering_key FROM (SELECT ordering_key FROM ", options_.table,
+          " WHERE deliver_time IS NULL AND next_attempt_time <= now() AND ordering_key <> ''"
+          " ORDER BY seq LIMIT :n) due"), soci::use(options_.batch_size));
+      bool first = true;
+      for (const std::string& key : keys) {
+        // Keys are our own ids (UUIDs), but they are quoted for the array literal anyway.
+        std::string quoted;
+        for (char c : key) {
+          if (c == '"' || c == '\\') quoted += '\\';
+          quoted += c;
+        }
+        absl::StrAppend(&candidate_keys, first ? "" : ",", "\"", quoted, "\"");
+        first = false;
+      }
+    }
+    candidate_keys += "}";
+    std::string locked_keys = "{}";
+    {
+      soci::indicator ind = soci::i_null;
+      conn.session() << absl::StrCat("SELECT CAST(array_agg(k) AS text) FROM unnest(CAST(:keys AS text[])) k"
+                                     " WHERE pg_try_advisory_xact_lock(hashtextextended('", options_.table,
+                                     ":' || k, 0))"),
+          soci::into(locked_keys, ind), soci::use(candidate_keys);
+      if (ind != soci::i_ok) locked_keys = "{}";
+    }
     soci::rowset<soci::row> rows = (conn.session().prepare << absl::StrCat(
         "SELECT o.id::text, o.topic, encode(o.payload, 'base64'), o.trace_request_id, o.attempts, o.ordering_key FROM ",
         options_.table, " o WHERE o.deliver_time IS NULL AND o.next_attempt_time <= now()"
-        " AND (o.ordering_key = '' OR (NOT EXISTS (SELECT 1 FROM ", options_.table, " e"
-        "   WHERE e.ordering_key = o.ordering_key AND e.seq < o.seq AND e.deliver_time IS NULL"
-        "   AND e.next_attempt_time > now() AND e.next_attempt_time <> 'infinity')"
-        "  AND pg_try_advisory_xact_lock(hashtextextended('", options_.table, ":' || o.ordering_key, 0))))"
+        " AND (o.ordering_key = '' OR (o.ordering_key = ANY(CAST(:keys AS text[])) AND NOT EXISTS (SELECT 1 FROM ",
+        options_.table, " e WHERE e.ordering_key = o.ordering_key AND e.seq < o.seq AND e.deliver_time IS NULL"
+        "   AND e.next_attempt_time > now() AND e.next_attempt_time <> 'infinity')))"
         " ORDER BY o.seq LIMIT :n FOR UPDATE OF o SKIP LOCKED"),
-        soci::use(options_.batch_size));
+        soci::use(locked_keys), soci::use(options_.batch_size));
     std::vector<OutboxRow> batch;
     std::vector<std::string> keys;
     for (const soci::row& r : rows) {
@@ -193,8 +222,14 @@ absl::StatusOr<int> OutboxRelay::RelayOnce() {
         continue;
       }
       std::string error(results[i].message());
-      // An unknown topic may be one a newer replica wrote during a rolling update: retried.
-      const bool permanent = !IsRetryable(results[i]) && results[i].code() != absl::StatusCode::kUnimplemented;
+      // An unknown topic (UNIMPLEMENTED) may be one a newer replica wrote during a rolling
+      // update: retried like the rest.
+      // Only a refusal of the request itself is final; a receiver that is down, shutting down
+      // (CANCELLED), broken (INTERNAL, UNKNOWN) or misconfigured (UNAUTHENTICATED) is retried.
+      const absl::StatusCode code = results[i].code();
+      const bool permanent = code == absl::StatusCode::kInvalidArgument || code == absl::StatusCode::kNotFound ||
+                             code == absl::StatusCode::kPermissionDenied ||
+                             code == absl::StatusCode::kFailedPrecondition || code == absl::StatusCode::kOutOfRange;
       if (permanent) {
         conn.session() << absl::StrCat("UPDATE ", options_.table,
                                        " SET attempts = attempts + 1, last_error = :err, next_attempt_time = 'infinity'"

@@ -842,8 +842,9 @@ TEST(OutboxStatsTest, CountsPendingParkedAndTheOldestPendingAge) {
   EXPECT_EQ(stats->oldest_pending_age, absl::ZeroDuration());
 }
 
-// Stats reads the undelivered rows through outbox_pending, not the whole table: a day of
-// delivered rows is far bigger than the backlog.
+// Stats reads the undelivered rows through a partial index of them (outbox_pending or
+// outbox_undelivered_seq), not the whole table: a day of delivered rows is far bigger than the
+// backlog.
 TEST(OutboxStatsTest, StatsReadsThePendingRowsIndex) {
   auto pool = NewPool(/*size=*/1);
   Exec(*pool,
@@ -854,12 +855,16 @@ TEST(OutboxStatsTest, StatsReadsThePendingRowsIndex) {
   Exec(*pool, "ANALYZE projects.outbox");
   OutboxRelay relay(pool.get(), {.table = kTable}, {});
 
-  const int64_t before = IndexScans(*pool, "outbox_pending");
-  ASSERT_GE(before, 0) << "no index outbox_pending";
+  auto partial_index_scans = [&] {
+    return IndexScans(*pool, "outbox_pending") + IndexScans(*pool, "outbox_undelivered_seq");
+  };
+  ASSERT_GE(IndexScans(*pool, "outbox_pending"), 0) << "no index outbox_pending";
+  ASSERT_GE(IndexScans(*pool, "outbox_undelivered_seq"), 0) << "no index outbox_undelivered_seq";
+  const int64_t before = partial_index_scans();
   absl::StatusOr<OutboxStats> stats = relay.Stats();
   ASSERT_TRUE(stats.ok()) << stats.status();
   EXPECT_EQ(stats->pending, 3);
-  EXPECT_GT(IndexScans(*pool, "outbox_pending"), before);
+  EXPECT_GT(partial_index_scans(), before);
 }
 
 TEST(OutboxHealthTest, UnhealthyWhileAPendingRowIsOlderThanStaleAfter) {

@@ -40,6 +40,7 @@ CREATE INDEX runs_project_page ON orchestrator.runs (project_id, create_time DES
 CREATE INDEX runs_queued ON orchestrator.runs (queue_seq) WHERE state = 1;
 CREATE INDEX runs_project_queued ON orchestrator.runs (project_id, queue_seq) WHERE state = 1;
 CREATE INDEX runs_leases ON orchestrator.runs (lease_expire_time) WHERE state = 2;
+CREATE INDEX runs_project_active ON orchestrator.runs (project_id) WHERE state IN (1, 2);
 -- At most one RUNNING run per project (the sandbox is the project's).
 CREATE UNIQUE INDEX runs_one_running_per_project ON orchestrator.runs (project_id) WHERE state = 2;
 
