@@ -7,23 +7,12 @@
 #include "absl/strings/strip.h"
 #include "common/strings.h"
 #include "services/orchestrator/prompts.h"
+#include "services/orchestrator/utf8.h"
 
 namespace qai::orchestrator {
 namespace {
 
 using v1::RunEvent;
-
-// Cap: text cut to at most max bytes, on a UTF-8 character boundary.
-std::string Cap(std::string_view text, size_t max, bool* truncated = nullptr) {
-  if (text.size() <= max) {
-    if (truncated) *truncated = false;
-    return std::string(text);
-  }
-  size_t end = max;
-  while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
-  if (truncated) *truncated = true;
-  return std::string(text.substr(0, end));
-}
 
 struct ToolOutcome {
   std::string output;
@@ -46,7 +35,7 @@ ToolOutcome RunTool(const ToolCall& call, Workspace& ws, const AgentLimits& limi
   if (call.name == kToolTerminal) {
     if (!args.contains("command") || !args["command"].is_string()) return fail("error: missing \"command\"");
     CommandResult r = ws.Run(args["command"].get<std::string>(), limits.command, cancelled);
-    out.output = Cap(r.output, limits.max_tool_output_chars, &out.truncated);
+    out.output = TruncateUtf8(r.output, limits.max_tool_output_chars, &out.truncated);
     out.truncated = out.truncated || r.truncated;
     out.exit_code = r.exit_code;
     out.cancelled = r.cancelled;
@@ -73,7 +62,7 @@ ToolOutcome RunTool(const ToolCall& call, Workspace& ws, const AgentLimits& limi
         out.exit_code = 1;
       }
     }
-    out.output = Cap(absl::StrJoin(lines, "\n"), limits.max_tool_output_chars, &out.truncated);
+    out.output = TruncateUtf8(absl::StrJoin(lines, "\n"), limits.max_tool_output_chars, &out.truncated);
     return out;
   }
   if (call.name == kToolReadFiles) {
@@ -89,7 +78,7 @@ ToolOutcome RunTool(const ToolCall& call, Workspace& ws, const AgentLimits& limi
         result.push_back({{"path", path}, {"error", std::string(content.status().message())}});
       }
     }
-    out.output = Cap(result.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+    out.output = TruncateUtf8(result.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
                      limits.max_read_bytes * 4, &out.truncated);
     return out;
   }
@@ -140,7 +129,7 @@ AgentOutcome RunAgent(const AgentInput& input, Model& model, Workspace& ws, cons
     if (!reply.ok()) return stop(reply.status());
     if (!reply->text.empty()) {
       RunEvent text;
-      text.mutable_model_output()->set_text(Cap(reply->text, limits.max_tool_output_chars));
+      text.mutable_model_output()->set_text(TruncateUtf8(reply->text, limits.max_tool_output_chars));
       if (absl::Status s = report({text}); !s.ok()) return stop(s);
     }
     conversation.push_back({.role = ChatMessage::Role::kAssistant, .content = reply->text,
@@ -154,7 +143,7 @@ AgentOutcome RunAgent(const AgentInput& input, Model& model, Workspace& ws, cons
       RunEvent call_event;
       call_event.mutable_tool_call()->set_call_id(call.id);
       call_event.mutable_tool_call()->set_tool(call.name);
-      call_event.mutable_tool_call()->set_arguments_json(Cap(call.arguments_json, limits.max_tool_output_chars));
+      call_event.mutable_tool_call()->set_arguments_json(TruncateUtf8(call.arguments_json, limits.max_tool_output_chars));
       if (absl::Status s = report({call_event}); !s.ok()) return stop(s);
 
       ToolOutcome result = RunTool(call, ws, limits, cancelled);
@@ -162,9 +151,12 @@ AgentOutcome RunAgent(const AgentInput& input, Model& model, Workspace& ws, cons
       RunEvent::ToolResult* r = events[0].mutable_tool_result();
       r->set_call_id(call.id);
       r->set_tool(call.name);
-      r->set_output(result.output);
+      // The model may see more of a file than an event carries: events stay small, whoever
+      // watches them.
+      bool cut = false;
+      r->set_output(TruncateUtf8(result.output, limits.max_tool_output_chars, &cut));
       r->set_exit_code(result.exit_code);
-      r->set_truncated(result.truncated);
+      r->set_truncated(result.truncated || cut);
       if (!result.written.empty()) {
         RunEvent changed;
         for (const std::string& path : result.written) {

@@ -51,7 +51,9 @@ std::optional<RunRecord> SelectRun(DbConnection& conn, const char* where, const 
 }
 
 absl::Status LeaseLost(const Lease& lease) {
-  return absl::AbortedError(absl::StrCat("lease on run ", lease.run_id, " lost"));
+  // Not ABORTED: that is what a deadlock or serialization failure maps to, which is retried;
+  // a lost lease must stop the worker instead.
+  return absl::FailedPreconditionError(absl::StrCat("lease on run ", lease.run_id, " lost"));
 }
 
 // AppendEvents: numbers `events` after the run's last sequence and stores them, under the run
@@ -83,13 +85,14 @@ absl::StatusOr<int64_t> AppendEvents(DbConnection& conn, const std::string& run_
                     " SELECT CAST(:id AS uuid), :first + o - 1, decode(p, 'base64')"
                     " FROM unnest(CAST(:payloads AS text[])) WITH ORDINALITY AS t(p, o)",
       use(run_id), use(first), use(payloads);
-  const std::string note = absl::StrCat(run_id, ":", last);
-  conn.session() << "SELECT pg_notify(:ch, :note)", use(std::string(kEventsChannel)), use(note);
+  const std::string channel = kEventsChannel, note = absl::StrCat(run_id, ":", last);
+  conn.session() << "SELECT pg_notify(:ch, :note)", use(channel), use(note);
   return static_cast<int64_t>(last);
 }
 
 void Notify(DbConnection& conn, const char* channel, const std::string& payload) {
-  conn.session() << "SELECT pg_notify(:ch, :p)", use(std::string(channel)), use(payload);
+  const std::string name = channel;  // SOCI binds by reference: no temporaries
+  conn.session() << "SELECT pg_notify(:ch, :p)", use(name), use(payload);
 }
 
 }  // namespace
@@ -202,9 +205,10 @@ absl::StatusOr<bool> RunStore::Heartbeat(const Lease& lease, absl::Duration leas
   bool found = false;
   absl::Status s = db_->Run([&](DbConnection& conn) -> absl::Status {
     const long long lease_us = absl::ToInt64Microseconds(lease_for);
+    const long long token = lease.token;
     conn.session() << "UPDATE orchestrator.runs SET lease_expire_time = now() + :us * interval '1 microsecond'"
                       " WHERE id = CAST(:id AS uuid) AND lease_token = :tok AND state = 2 RETURNING cancel_requested::int",
-        into(cancel), use(lease_us), use(lease.run_id), use(static_cast<long long>(lease.token));
+        into(cancel), use(lease_us), use(lease.run_id), use(token);
     found = conn.session().got_data();
     return absl::OkStatus();
   });
@@ -226,14 +230,17 @@ absl::StatusOr<int64_t> RunStore::Append(const Lease& lease, const std::vector<s
   return last;
 }
 
-absl::Status RunStore::Requeue(const Lease& lease, absl::Duration delay, const std::string& retrying_event) {
+absl::Status RunStore::Requeue(const Lease& lease, absl::Duration delay, const std::string& retrying_event,
+                               bool refund_attempt) {
   return db_->Transaction([&](DbConnection& conn) -> absl::Status {
     absl::StatusOr<int64_t> appended = AppendEvents(conn, lease.run_id, &lease, {retrying_event}, std::nullopt);
     if (!appended.ok()) return appended.status();
     const long long delay_us = absl::ToInt64Microseconds(delay);
+    const int refund = refund_attempt ? 1 : 0;
     conn.session() << "UPDATE orchestrator.runs SET state = 1, lease_owner = '', lease_expire_time = NULL,"
+                      " attempt = attempt - :refund,"
                       " next_attempt_time = now() + :us * interval '1 microsecond' WHERE id = CAST(:id AS uuid)",
-        use(delay_us), use(lease.run_id);
+        use(refund), use(delay_us), use(lease.run_id);
     Notify(conn, kRunsChannel, lease.run_id);
     return absl::OkStatus();
   });
@@ -261,14 +268,16 @@ absl::Status RunStore::SaveSnapshot(const Lease& lease, const std::string& snaps
   for (const auto& [path, content] : files) json[path] = content;
   const std::string files_json = json.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   bool saved = false;
+  const long long token = lease.token;
   absl::Status s = db_->Run([&](DbConnection& conn) -> absl::Status {
     std::string id;
+    // FOR SHARE: a rescue of the run (which locks it) waits for this insert or makes it fail,
+    // never both succeed. A retry after a lost connection finds its own row (DO UPDATE).
     conn.session() << "INSERT INTO orchestrator.snapshots (id, run_id, project_id, files)"
                       " SELECT CAST(:sid AS uuid), r.id, CAST(:p AS uuid), CAST(:f AS jsonb) FROM orchestrator.runs r"
-                      " WHERE r.id = CAST(:id AS uuid) AND r.lease_token = :tok AND r.state = 2"
-                      " ON CONFLICT (id) DO NOTHING RETURNING id::text",
-        into(id), use(snapshot_id), use(project_id), use(files_json), use(lease.run_id),
-        use(static_cast<long long>(lease.token));
+                      " WHERE r.id = CAST(:id AS uuid) AND r.lease_token = :tok AND r.state = 2 FOR SHARE OF r"
+                      " ON CONFLICT (id) DO UPDATE SET run_id = EXCLUDED.run_id RETURNING id::text",
+        into(id), use(snapshot_id), use(project_id), use(files_json), use(lease.run_id), use(token);
     saved = conn.session().got_data();
     return absl::OkStatus();
   });

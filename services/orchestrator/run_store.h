@@ -3,10 +3,12 @@
 // fencing tokens, and each run's gap-free event log. SQL lives here and nowhere else.
 //
 // A worker Claim()s a due run (FOR UPDATE SKIP LOCKED) and gets a Lease: the run id plus a
-// fencing token. Every later write of that worker names the lease, and is refused (ABORTED,
-// "lease lost") once the lease lapsed and the run was queued again or taken by another worker,
-// so two workers can never both write to one run. Events are written in the transaction of the
-// state change they report, numbered from runs.last_sequence under the run row's lock (so
+// fencing token. Every later write of that worker names the lease, and is refused
+// (FAILED_PRECONDITION, "lease lost"; not ABORTED, which stays a deadlock or serialization
+// failure worth a retry) once the lease lapsed and the run was queued again or taken by another
+// worker, so two workers can never both write to one run. Events are written in the
+// transaction of the state change they report, numbered from runs.last_sequence under the run
+// row's lock (so
 // 1, 2, 3... with no gaps), and announced with NOTIFY when that transaction commits.
 //
 // Events are opaque bytes here (serialized RunEvents with only their payload set); the store
@@ -111,16 +113,19 @@ class RunStore {
   };
   [[nodiscard]] absl::StatusOr<std::optional<Claimed>> Claim(const std::string& worker, absl::Duration lease_for,
                                                              const std::function<std::string(int attempt)>& started_event);
-  // Heartbeat: extends the lease; ABORTED when it was lost. Returns whether a cancel was asked.
+  // Heartbeat: extends the lease; FAILED_PRECONDITION when it was lost. Returns whether a
+  // cancel was asked.
   [[nodiscard]] absl::StatusOr<bool> Heartbeat(const Lease& lease, absl::Duration lease_for);
-  // Append: events of a running run (and its current iteration, when given); ABORTED when the
-  // lease was lost. Returns the new last sequence.
+  // Append: events of a running run (and its current iteration, when given);
+  // FAILED_PRECONDITION when the lease was lost. Returns the new last sequence.
   [[nodiscard]] absl::StatusOr<int64_t> Append(const Lease& lease, const std::vector<std::string>& events,
                                                std::optional<int> iteration = std::nullopt);
   // Requeue: a transient fault: the run goes back to the queue, due after `delay`, with the
-  // `retrying` event; ABORTED when the lease was lost.
-  [[nodiscard]] absl::Status Requeue(const Lease& lease, absl::Duration delay, const std::string& retrying_event);
-  // Finish: ends the run with its terminal event; ABORTED when the lease was lost.
+  // `retrying` event; FAILED_PRECONDITION when the lease was lost. refund_attempt: the attempt
+  // does not count (its replica was stopped, nothing failed).
+  [[nodiscard]] absl::Status Requeue(const Lease& lease, absl::Duration delay, const std::string& retrying_event,
+                                     bool refund_attempt = false);
+  // Finish: ends the run with its terminal event; FAILED_PRECONDITION when the lease was lost.
   [[nodiscard]] absl::Status Finish(const Lease& lease, const FinishParams& params);
   // SaveSnapshot: the files of a finished run, kept for the preview server.
   [[nodiscard]] absl::Status SaveSnapshot(const Lease& lease, const std::string& snapshot_id,

@@ -118,12 +118,12 @@ TEST_F(RunStoreTest, ALostLeaseFencesItsWorkerOut) {
   EXPECT_EQ(fresh->run.attempt, 2);
   EXPECT_NE(fresh->lease.token, old->lease.token);
   // The first worker wakes up and tries to go on: every write is refused.
-  EXPECT_EQ(store_->Append(old->lease, {"stale"}).status().code(), absl::StatusCode::kAborted);
-  EXPECT_EQ(store_->Heartbeat(old->lease, absl::Seconds(30)).status().code(), absl::StatusCode::kAborted);
-  EXPECT_EQ(store_->Finish(old->lease, {.state = kSucceeded, .terminal_event = "x"}).code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(store_->Append(old->lease, {"stale"}).status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(store_->Heartbeat(old->lease, absl::Seconds(30)).status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(store_->Finish(old->lease, {.state = kSucceeded, .terminal_event = "x"}).code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(store_->SaveSnapshot(old->lease, common::NewUuid(), run.project_id, {{"a", "b"}}).code(),
-            absl::StatusCode::kAborted);
-  EXPECT_EQ(store_->Requeue(old->lease, absl::ZeroDuration(), "r").code(), absl::StatusCode::kAborted);
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(store_->Requeue(old->lease, absl::ZeroDuration(), "r").code(), absl::StatusCode::kFailedPrecondition);
   ASSERT_TRUE(store_->Append(fresh->lease, {"iteration 1 again"}, 1).ok());
   EXPECT_EQ(EventTexts(run.id), (std::vector<std::string>{"queued", "started 1", "iteration 1", "retrying 1",
                                                           "started 2", "iteration 1 again"}));
@@ -156,6 +156,17 @@ TEST_F(RunStoreTest, RequeueBacksOffAndKeepsTheProjectsOrder) {
   EXPECT_EQ(again->run.id, a.id);
   EXPECT_EQ(again->run.attempt, 2);
   (void)b;
+}
+
+TEST_F(RunStoreTest, AHandedBackRunKeepsItsAttempts) {
+  RunRecord run = MustStart(common::NewUuid());
+  auto c = Claim();
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(store_->Requeue(c->lease, absl::ZeroDuration(), "retrying", /*refund_attempt=*/true).ok());
+  auto again = Claim();
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->run.attempt, 1) << "a replica's shutdown is not a failed attempt";
+  (void)run;
 }
 
 TEST_F(RunStoreTest, CancelEndsQueuedRunsAndAsksRunningOnesToStop) {

@@ -22,4 +22,12 @@ std::string ToValidUtf8(std::string_view in) {
   return out;
 }
 
+std::string TruncateUtf8(std::string_view text, size_t max_bytes, bool* truncated) {
+  if (truncated != nullptr) *truncated = text.size() > max_bytes;
+  if (text.size() <= max_bytes) return std::string(text);
+  size_t end = max_bytes;
+  while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
+  return std::string(text.substr(0, end));
+}
+
 }  // namespace qai::orchestrator

@@ -11,4 +11,8 @@ namespace qai::orchestrator {
 // NUL, replaced by U+FFFD. Valid text comes back unchanged.
 std::string ToValidUtf8(std::string_view text);
 
+// TruncateUtf8: at most max_bytes of text, cut on a character boundary; `truncated` (when
+// given) says whether anything was cut.
+std::string TruncateUtf8(std::string_view text, size_t max_bytes, bool* truncated = nullptr);
+
 }  // namespace qai::orchestrator

@@ -7,6 +7,7 @@
 #include "common/status.h"
 #include "services/orchestrator/events.h"
 #include "services/orchestrator/prompts.h"
+#include "services/orchestrator/utf8.h"
 
 namespace qai::orchestrator {
 
@@ -118,7 +119,7 @@ void WorkerPool::Keep() {
       absl::StatusOr<bool> cancel = store_->Heartbeat(a->lease, options_.lease);
       if (cancel.ok()) {
         if (*cancel) a->cancel = true;
-      } else if (cancel.status().code() == absl::StatusCode::kAborted) {
+      } else if (cancel.status().code() == absl::StatusCode::kFailedPrecondition) {
         Log(LogLevel::kWarn, "lease lost; the run continues elsewhere", {{"run_id", a->lease.run_id}});
         a->lost = true;
       }
@@ -135,12 +136,12 @@ void WorkerPool::Keep() {
 }
 
 absl::Status WorkerPool::Emit(Active& active, std::vector<v1::RunEvent> evs, std::optional<int> iteration) {
-  if (active.lost) return absl::AbortedError("lease lost");
+  if (active.lost) return absl::FailedPreconditionError("lease lost");
   std::vector<std::string> payloads;
   payloads.reserve(evs.size());
   for (const v1::RunEvent& e : evs) payloads.push_back(e.SerializeAsString());
   absl::StatusOr<int64_t> appended = store_->Append(active.lease, payloads, iteration);
-  if (appended.status().code() == absl::StatusCode::kAborted) active.lost = true;
+  if (appended.status().code() == absl::StatusCode::kFailedPrecondition) active.lost = true;
   return appended.status();
 }
 
@@ -164,10 +165,12 @@ void WorkerPool::Execute(const RunRecord& run, const std::shared_ptr<Active>& ac
         return Emit(*active, std::move(evs), iteration);
       });
   if (active->lost) return;  // another worker has the run now
-  if (active->release) {
+  const bool finished = outcome.kind == AgentOutcome::Kind::kSummary || outcome.kind == AgentOutcome::Kind::kNoSummary;
+  if (active->release && !finished) {
     // This replica is stopping: the run goes back to the queue for another one, at once.
     absl::Status s = store_->Requeue(active->lease, absl::ZeroDuration(),
-                                     events::Retrying(run.attempt, "its replica shut down", absl::ZeroDuration()));
+                                     events::Retrying(run.attempt, "its replica shut down", absl::ZeroDuration()),
+                                     /*refund_attempt=*/true);
     if (!s.ok()) Log(LogLevel::kWarn, "could not hand a run back", {{"run_id", run.id}, {"error", std::string(s.message())}});
     return;
   }
@@ -199,7 +202,7 @@ void WorkerPool::Finish(const RunRecord& run, Active& active, FinishParams param
 }
 
 void WorkerPool::RetryOrFail(const RunRecord& run, Active& active, const absl::Status& fault) {
-  if (fault.code() == absl::StatusCode::kAborted && active.lost) return;
+  if (active.lost) return;
   const bool transient = common::IsRetryable(fault);
   if (!transient || run.attempt >= options_.max_attempts) {
     return FailWithMessage(run, active,
@@ -218,7 +221,17 @@ void WorkerPool::RetryOrFail(const RunRecord& run, Active& active, const absl::S
   if (!s.ok()) Log(LogLevel::kWarn, "could not requeue a run", {{"run_id", run.id}, {"error", std::string(s.message())}});
 }
 
+bool WorkerPool::StillHolds(Active& active) {
+  if (active.lost) return false;
+  absl::StatusOr<bool> renewed = store_->Heartbeat(active.lease, options_.lease);
+  if (renewed.status().code() == absl::StatusCode::kFailedPrecondition) active.lost = true;
+  return renewed.ok();
+}
+
 void WorkerPool::FailWithMessage(const RunRecord& run, Active& active, const std::string& error) {
+  // The message is stored before the run ends: only while the lease holds (renewed just now,
+  // so it cannot lapse during the call), so a worker that lost the run stores nothing.
+  if (!StillHolds(active)) return;
   mpb::RecordAgentResultRequest req;
   req.set_run_id(run.id);
   req.set_project_id(run.project_id);
@@ -245,14 +258,17 @@ void WorkerPool::Succeed(const RunRecord& run, Active& active, const AgentOutcom
         {});
     return reply.ok() && !reply->text.empty() ? reply->text : fallback;
   };
-  const std::string title = ask(kTitleSystemPrompt, "Your App");
-  const std::string response = ask(kResponseSystemPrompt, outcome.summary);
+  // Within MessageService's limits, so a talkative model cannot cost the run its result.
+  const std::string title = TruncateUtf8(ask(kTitleSystemPrompt, "Your App"), 200);
+  const std::string response = TruncateUtf8(ask(kResponseSystemPrompt, outcome.summary), 100000);
+  const std::string summary = TruncateUtf8(outcome.summary, 20000);
 
   const std::string snapshot_id = common::NewUuid();
   if (absl::Status s = store_->SaveSnapshot(active.lease, snapshot_id, run.project_id, *files); !s.ok()) {
     return RetryOrFail(run, active, s);
   }
   const std::string sandbox_url = absl::StrCat(options_.preview_base_url, "/", snapshot_id, "/");
+  if (!StillHolds(active)) return;
 
   mpb::RecordAgentResultRequest req;
   req.set_run_id(run.id);
@@ -262,14 +278,14 @@ void WorkerPool::Succeed(const RunRecord& run, Active& active, const AgentOutcom
   mpb::Fragment* fragment = req.mutable_fragment();
   fragment->set_sandbox_url(sandbox_url);
   fragment->set_title(title);
-  fragment->set_summary(outcome.summary);
+  fragment->set_summary(summary);
   fragment->mutable_files()->insert(files->begin(), files->end());
   absl::StatusOr<std::string> message = messages_->Record(req);
   if (!message.ok()) return RetryOrFail(run, active, message.status());
 
   Finish(run, active,
          {.state = kSucceeded, .result_message_id = *message, .sandbox_url = sandbox_url,
-          .terminal_event = events::Succeeded(title, response, outcome.summary, sandbox_url, *message)});
+          .terminal_event = events::Succeeded(title, response, summary, sandbox_url, *message)});
 }
 
 }  // namespace qai::orchestrator
