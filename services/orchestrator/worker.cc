@@ -49,7 +49,7 @@ void WorkerPool::Stop() {
 void WorkerPool::Wake() {
   {
     std::lock_guard lock(mu_);
-    woken_ = true;
+    ++wakeups_;
   }
   wake_cv_.notify_all();
 }
@@ -66,6 +66,7 @@ int WorkerPool::running() const {
 
 void WorkerPool::Work(int index) {
   const std::string worker = absl::StrCat(options_.replica, "/", index);
+  uint64_t seen_wakeups = 0;
   for (;;) {
     {
       std::unique_lock lock(mu_);
@@ -92,10 +93,12 @@ void WorkerPool::Work(int index) {
     if (!claimed.ok()) {
       Log(LogLevel::kWarn, "claiming a run failed", {{"error", std::string(claimed.status().message())}});
     }
+    // Every idle worker wakes on a wake-up (a burst of runs needs them all), and one that was
+    // claiming while it came looks again at once.
     std::unique_lock lock(mu_);
     wake_cv_.wait_for(lock, absl::ToChronoMilliseconds(options_.poll_interval),
-                      [&] { return stopping_ || woken_; });
-    woken_ = false;
+                      [&] { return stopping_ || wakeups_ != seen_wakeups; });
+    seen_wakeups = wakeups_;
   }
 }
 

@@ -77,7 +77,7 @@ class WorkerPool {
 
   mutable std::mutex mu_;
   std::condition_variable wake_cv_;
-  bool woken_ = false;
+  uint64_t wakeups_ = 0;
   bool stopping_ = false;
   std::map<std::string, std::shared_ptr<Active>> active_;  // by run id
   absl::BitGen rng_;
