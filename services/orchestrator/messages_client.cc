@@ -47,10 +47,12 @@ absl::StatusOr<std::vector<ChatMessage>> MessagesClient::History(const std::stri
       if (turns.size() > max_messages) turns.pop_front();
     }
     token = resp.next_page_token();
-    if (token.empty()) break;
+    if (token.empty()) {
+      // The run's message is gone (its project was deleted meanwhile): there is nothing to do.
+      return absl::NotFoundError(absl::StrCat("message ", message_id, " not found in its project"));
+    }
   }
-  // The run's message is gone (its project was deleted meanwhile): there is nothing to do.
-  return absl::NotFoundError(absl::StrCat("message ", message_id, " not found in its project"));
+  return absl::FailedPreconditionError("the conversation is too long to read (over 100,000 messages)");
 }
 
 absl::StatusOr<std::string> MessagesClient::Record(const mpb::RecordAgentResultRequest& request) const {
