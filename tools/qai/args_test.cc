@@ -94,6 +94,9 @@ TEST(ParseCommandLineTest, RunsAndWatch) {
   EXPECT_TRUE(list.args.Switch("all"));
   EXPECT_EQ(list.args.GetInt("page-size"), 3);
 
+  EXPECT_TRUE(Parse({"projects", "create", "--prompt", "p", "--watch"}).args.Switch("watch"));
+  EXPECT_FALSE(Parse({"projects", "create", "--prompt", "p"}).args.Switch("watch"));
+  EXPECT_TRUE(Parse({"messages", "send", "--project", "p", "--content", "c", "--watch"}).args.Switch("watch"));
 }
 
 TEST(ParseCommandLineTest, DoubleDashEndsFlags) {
@@ -168,6 +171,7 @@ TEST(ParseCommandLineTest, UsageErrors) {
       {{"watch", "r", "--after", "-1"}, "--after: must not be negative"},
       {{"watch", "r", "--after", "ten"}, "--after: must be an integer"},
       {{"runs", "get", "r", "--orchestrator-addr="}, "missing --orchestrator-addr (QAI_ORCHESTRATOR_ADDR)"},
+      {{"messages", "send", "--project", "p", "--content", "c", "--watch=1"}, "--watch takes no value"},
       {{"token", "--sub", "u1"}, "missing --jwt-secret (QAI_JWT_SECRET)"},
       {{"token", "--sub", "u1", "--jwt-secret", "s", "--ttl", "0s"},
        "--ttl: must be longer than zero"},
@@ -189,7 +193,7 @@ TEST(UsageTest, ScopedToTheWordsGiven) {
   std::string all = Usage(cli, {});
   EXPECT_THAT(all, HasSubstr("usage: qai COMMAND"));
   EXPECT_THAT(all, HasSubstr("token --sub ID [--admin] [--ttl DURATION] [--jwt-secret SECRET]"));
-  EXPECT_THAT(all, HasSubstr("projects create --prompt TEXT [--display-name NAME] [--wait DURATION]"));
+  EXPECT_THAT(all, HasSubstr("projects create --prompt TEXT [--display-name NAME] [--wait DURATION] [--watch]"));
   EXPECT_THAT(all, HasSubstr("runs list --project ID [--page-size N] [--page-token TOKEN] [--all]"));
   EXPECT_THAT(all, HasSubstr("runs watch RUN_ID [--after N]"));
   EXPECT_THAT(all, HasSubstr("\n  watch RUN_ID [--after N]\n"));

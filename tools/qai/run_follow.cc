@@ -19,6 +19,8 @@ namespace {
 
 using qai::orchestrator::v1::AgentOrchestrator;
 using qai::orchestrator::v1::GetRunRequest;
+using qai::orchestrator::v1::ListRunsRequest;
+using qai::orchestrator::v1::ListRunsResponse;
 using qai::orchestrator::v1::Run;
 using qai::orchestrator::v1::RunEvent;
 using qai::orchestrator::v1::WatchRunRequest;
@@ -162,10 +164,59 @@ int FollowRun(const GlobalOptions& options, const std::string& run_id, const Fol
   }
 }
 
+FoundRun WaitForRun(const GlobalOptions& options, std::ostream& log, const std::string& project_id,
+                    const std::string& message_id, absl::Duration wait) {
+  Connection connection(options, options.orchestrator_addr, log);
+  std::unique_ptr<AgentOrchestrator::Stub> stub = AgentOrchestrator::NewStub(connection.channel());
+  ListRunsRequest request;
+  request.set_project_id(project_id);
+  // Newest first: a prompt's run is among the first few unless many more were sent after it.
+  request.set_page_size(20);
+  const absl::Time until = absl::Now() + wait;
+  while (true) {
+    ListRunsResponse response;
+    auto context = connection.NewContext("AgentOrchestrator.ListRuns");
+    context->set_deadline(absl::ToChronoTime(std::min(until, absl::Now() + options.timeout)));
+    const grpc::Status status = stub->ListRuns(context.get(), request, &response);
+    if (status.ok()) {
+      for (const Run& run : response.runs()) {
+        if (run.message_id() == message_id) return {.run = run};
+      }
+    }
+    const bool out_of_time = absl::Now() >= until;
+    const bool waitable = status.ok() || status.error_code() == grpc::StatusCode::UNAVAILABLE ||
+                          (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED && out_of_time);
+    if (!waitable) return {.status = status};
+    if (out_of_time) return {.status = status};
+    absl::SleepFor(std::min(kRunPoll, until - absl::Now()));
+    if (absl::Now() >= until) return {.status = status};
+  }
+}
+
 int ShowRun(const Invocation& inv, const GlobalOptions& options, const std::string& run_id, int64_t after_sequence) {
   RunView view(inv.out, inv.err, ViewOptions(inv, options));
   Ticker ticker(view, ViewOptions(inv, options).live);
   return Follow(inv, options, run_id, after_sequence, view, ticker);
+}
+
+int ShowPromptRun(const Invocation& inv, const GlobalOptions& options, const std::string& project_id,
+                  const std::string& message_id) {
+  RunView view(inv.out, inv.err, ViewOptions(inv, options));
+  Ticker ticker(view, ViewOptions(inv, options).live);
+  view.Waiting("waiting for the run to start");
+  FoundRun found = WaitForRun(options, inv.err, project_id, message_id, kRunAppearWait);
+  if (!found.run) {
+    ticker.Stop();
+    view.Close();
+    if (!found.status.ok() && found.status.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED) {
+      inv.err << FormatRpcError(found.status);
+    } else {
+      inv.err << "error: no run of message " << message_id << " has appeared within "
+              << absl::FormatDuration(kRunAppearWait) << "; see `qai runs list --project " << project_id << "`\n";
+    }
+    return kExitRpcError;
+  }
+  return Follow(inv, options, found.run->id(), 0, view, ticker);
 }
 
 }  // namespace qai::cli

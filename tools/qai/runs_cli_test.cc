@@ -1,4 +1,5 @@
-// Whole `qai runs ...` and `qai watch` command lines against an in-process fake AgentOrchestrator.
+// Whole `qai runs ...`, `qai watch` and `--watch` command lines against an in-process fake
+// AgentOrchestrator (and small fakes of the other two services for `--watch`).
 
 #include <map>
 #include <memory>
@@ -15,7 +16,9 @@
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
 #include "gtest/gtest.h"
+#include "qai/messages/v1/messages.grpc.pb.h"
 #include "qai/orchestrator/v1/orchestrator.grpc.pb.h"
+#include "qai/projects/v1/projects.grpc.pb.h"
 #include "tools/qai/cli.h"
 #include "tools/qai/output.h"
 #include "tools/qai/run_follow.h"
@@ -29,6 +32,8 @@ using ::testing::HasSubstr;
 using ::testing::MatchesRegex;
 using ::testing::Not;
 using ::testing::StartsWith;
+namespace pb = qai::projects::v1;
+namespace pm = qai::messages::v1;
 namespace opb = qai::orchestrator::v1;
 
 constexpr int64_t kT0 = 1769850900;  // 2026-01-31T09:15:00Z
@@ -115,12 +120,20 @@ class FakeOrchestrator final : public opb::AgentOrchestrator::Service {
     return grpc::Status(grpc::StatusCode::NOT_FOUND, "run not found");
   }
 
-  // Pages are indexes into the project's runs; the token is the next index.
+  // Pages are indexes into the project's runs; the token is the next index. Runs of message
+  // `appear_message_` are listed from the (appear_after_ + 1)th call on.
   grpc::Status ListRuns(grpc::ServerContext* context, const opb::ListRunsRequest* request,
                         opb::ListRunsResponse* response) override {
     std::lock_guard lock(mu_);
     ++list_calls_;
+    if (request->project_id() == "p-denied") return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "not yours");
     std::vector<opb::Run> runs;
+    if (request->project_id() == appear_project_ && list_calls_ > appear_after_) {
+      opb::Run run = runs_[0];
+      run.set_message_id(appear_message_);
+      run.set_project_id(appear_project_);
+      runs.push_back(run);
+    }
     if (request->project_id() == "p-1") runs.insert(runs.end(), runs_.begin(), runs_.end());
     const int start = request->page_token().empty() ? 0 : std::stoi(request->page_token());
     const int size = request->page_size() == 0 ? 20 : request->page_size();
@@ -172,6 +185,13 @@ class FakeOrchestrator final : public opb::AgentOrchestrator::Service {
     breaks_ = breaks;
     break_after_ = after;
   }
+  // A run of `message` in `project` is listed from the (polls + 1)th ListRuns on.
+  void RunAppears(std::string project, std::string message, int polls) {
+    std::lock_guard lock(mu_);
+    appear_project_ = std::move(project);
+    appear_message_ = std::move(message);
+    appear_after_ = polls;
+  }
   std::vector<int64_t> afters() {
     std::lock_guard lock(mu_);
     return afters_;
@@ -192,8 +212,46 @@ class FakeOrchestrator final : public opb::AgentOrchestrator::Service {
   std::vector<int64_t> afters_;
   int breaks_ = 0;
   int break_after_ = 0;
+  std::string appear_project_;
+  std::string appear_message_;
+  int appear_after_ = 0;
   int list_calls_ = 0;
   opb::CancelRunRequest cancel_request_;
+};
+
+// FakeProjects: CreateProject makes project p-new.
+class FakeProjects final : public pb::ProjectService::Service {
+ public:
+  grpc::Status CreateProject(grpc::ServerContext* context, const pb::CreateProjectRequest* request,
+                             pb::Project* response) override {
+    response->set_id("p-new");
+    response->set_name("brave-otter-4f2a");
+    return grpc::Status::OK;
+  }
+};
+
+// FakeMessages: p-new's first message is m-first; CreateMessage answers m-sent.
+class FakeMessages final : public pm::MessageService::Service {
+ public:
+  grpc::Status CreateMessage(grpc::ServerContext* context, const pm::CreateMessageRequest* request,
+                             pm::Message* response) override {
+    response->set_id("m-sent");
+    response->set_project_id(request->project_id());
+    response->set_content(request->content());
+    response->set_role(pm::Message::ROLE_USER);
+    return grpc::Status::OK;
+  }
+  grpc::Status ListMessages(grpc::ServerContext* context, const pm::ListMessagesRequest* request,
+                            pm::ListMessagesResponse* response) override {
+    if (request->project_id() == "p-new") {
+      pm::Message* m = response->add_messages();
+      m->set_id("m-first");
+      m->set_project_id("p-new");
+      m->set_content("a coffee shop");
+      m->set_role(pm::Message::ROLE_USER);
+    }
+    return grpc::Status::OK;
+  }
 };
 
 class RunsCliTest : public ::testing::Test {
@@ -203,10 +261,12 @@ class RunsCliTest : public ::testing::Test {
     int port = 0;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
     builder.RegisterService(&orchestrator_);
+    builder.RegisterService(&projects_);
+    builder.RegisterService(&messages_);
     server_ = builder.BuildAndStart();
     ASSERT_NE(server_, nullptr);
     address_ = absl::StrCat("127.0.0.1:", port);
-    env_["QAI_ORCHESTRATOR_ADDR"] = address_;
+    for (const char* name : {"QAI_PROJECTS_ADDR", "QAI_MESSAGES_ADDR", "QAI_ORCHESTRATOR_ADDR"}) env_[name] = address_;
   }
   void TearDown() override { server_->Shutdown(); }
 
@@ -235,6 +295,8 @@ class RunsCliTest : public ::testing::Test {
   }
 
   FakeOrchestrator orchestrator_;
+  FakeProjects projects_;
+  FakeMessages messages_;
   std::unique_ptr<grpc::Server> server_;
   std::string address_;
   std::map<std::string, std::string> env_;
@@ -389,6 +451,44 @@ TEST_F(RunsCliTest, FollowRunWaitsForAReplicaThatIsDown) {
   EXPECT_EQ(code, kExitRpcError);
   EXPECT_THAT(err.str(), HasSubstr("(2/2)"));
   EXPECT_THAT(err.str(), HasSubstr("error: the run's stream broke 3 times in a row (UNAVAILABLE"));
+}
+
+TEST_F(RunsCliTest, CreateWatchFollowsTheFirstRun) {
+  orchestrator_.RunAppears("p-new", "m-first", /*polls=*/2);
+  ASSERT_EQ(Run({"projects", "create", "--prompt", "a coffee shop", "--watch"}), kExitOk) << err_.str();
+  EXPECT_EQ(orchestrator_.list_calls(), 3) << "two polls without the run, then the run";
+  EXPECT_THAT(out_.str(), StartsWith("id: p-new\n"));
+  EXPECT_THAT(out_.str(), HasSubstr("\nfirst message:\n  id: m-first\n"));
+  EXPECT_THAT(out_.str(), HasSubstr("\n\nwatching run run-ok\n[   0.0s] queued\n"));
+  EXPECT_THAT(out_.str(), HasSubstr("\npreview: http://localhost:8080/snap-ok/\n"));
+  EXPECT_EQ(err_.str(), "");
+
+  ASSERT_EQ(Run({"--json", "projects", "create", "--prompt", "a coffee shop", "--watch"}), kExitOk);
+  EXPECT_THAT(out_.str(), MatchesRegex("\\{\"id\":\"p-new\"[^\n]*\n\\{\"id\":\"m-first\"[^\n]*\n"
+                                       "(\\{\"runId\":\"run-ok\"[^\n]*\n){8}"));
+}
+
+TEST_F(RunsCliTest, CreateWatchNeedsTheFirstMessage) {
+  EXPECT_EQ(Run({"projects", "create", "--prompt", "p", "--watch", "--wait", "0"}), kExitUsage);
+  EXPECT_THAT(err_.str(), StartsWith("error: --watch follows the run of the first message: --wait must be more than 0\n"
+                                     "\nusage: qai projects create"));
+  EXPECT_EQ(orchestrator_.list_calls(), 0);
+}
+
+TEST_F(RunsCliTest, SendWatchFollowsTheRunItStarted) {
+  orchestrator_.RunAppears("p-1", "m-sent", /*polls=*/0);
+  EXPECT_EQ(Run({"messages", "send", "--project", "p-1", "--content", "add a menu", "--watch"}), kExitOk)
+      << err_.str();
+  EXPECT_THAT(out_.str(), StartsWith("id: m-sent\n"));
+  EXPECT_THAT(out_.str(), HasSubstr("\n\nwatching run run-ok\n"));
+  EXPECT_THAT(out_.str(), HasSubstr("\nsucceeded: Coffee Shop"));
+}
+
+TEST_F(RunsCliTest, SendWatchStopsAtAnErrorOtherThanUnavailable) {
+  EXPECT_EQ(Run({"messages", "send", "--project", "p-denied", "--content", "hi", "--watch"}), kExitRpcError);
+  EXPECT_THAT(out_.str(), StartsWith("id: m-sent\n")) << "the message was sent all the same";
+  EXPECT_EQ(err_.str(), "error: PERMISSION_DENIED: not yours\n");
+  EXPECT_EQ(orchestrator_.list_calls(), 1);
 }
 
 }  // namespace
