@@ -105,7 +105,7 @@ constexpr char kWholeRunLines[] =
     "[   0.6s]   call terminal: grep -c section index.html\n"
     "[   1.7s]   result terminal (exit 0): 3\n";
 
-TEST(RunViewTest, PlainLinesOneEventEach) {
+TEST(WatchViewTest, PlainLinesOneEventEach) {
   Script s = WholeRun();
   auto* done = s.Add(2000).mutable_succeeded();
   done->set_title("Coffee Shop");
@@ -122,7 +122,7 @@ TEST(RunViewTest, PlainLinesOneEventEach) {
   EXPECT_EQ(code, 0);
 }
 
-TEST(RunViewTest, FailedAndCancelledExitOne) {
+TEST(WatchViewTest, FailedAndCancelledExitOne) {
   Script failed = WholeRun();
   failed.Add(3000).mutable_failed()->set_error("the iteration limit (3) was reached\nwithout a summary");
   int code = -1;
@@ -138,7 +138,7 @@ TEST(RunViewTest, FailedAndCancelledExitOne) {
   EXPECT_EQ(code, 1);
 }
 
-TEST(RunViewTest, NoOutcomeYetExitsOne) {
+TEST(WatchViewTest, NoOutcomeYetExitsOne) {
   std::ostringstream out, err;
   RunView view(out, err, {});
   const Script s = WholeRun();
@@ -148,7 +148,7 @@ TEST(RunViewTest, NoOutcomeYetExitsOne) {
   EXPECT_EQ(view.last_sequence(), static_cast<int64_t>(s.events().size()));
 }
 
-TEST(RunViewTest, AReplayedEventIsShownOnce) {
+TEST(WatchViewTest, AReplayedEventIsShownOnce) {
   Script s = WholeRun();
   std::vector<RunEvent> events(s.events().begin(), s.events().begin() + 5);
   // A reconnect that resumed one event too early, then the rest.
@@ -156,7 +156,7 @@ TEST(RunViewTest, AReplayedEventIsShownOnce) {
   EXPECT_EQ(Render(events), kWholeRunLines);
 }
 
-TEST(RunViewTest, ResumedMidRunTimesFromTheFirstEventSeen) {
+TEST(WatchViewTest, ResumedMidRunTimesFromTheFirstEventSeen) {
   Script s = WholeRun();
   auto* done = s.Add(2000).mutable_succeeded();
   done->set_title("Coffee Shop");
@@ -165,7 +165,7 @@ TEST(RunViewTest, ResumedMidRunTimesFromTheFirstEventSeen) {
       << "neither the iterations nor the run's length are known: its start was not seen";
 }
 
-TEST(RunViewTest, RetryingShowsTheReasonAndDelay) {
+TEST(WatchViewTest, RetryingShowsTheReasonAndDelay) {
   Script s;
   s.Add(0).mutable_queued();
   auto* retrying = s.Add(1500).mutable_retrying();
@@ -180,7 +180,7 @@ TEST(RunViewTest, RetryingShowsTheReasonAndDelay) {
   EXPECT_EQ(Render({s.events()[1]}), "[   0.0s] retrying (attempt 2) in 0s: its replica shut down\n");
 }
 
-TEST(RunViewTest, AFailedToolShowsItsExitCode) {
+TEST(WatchViewTest, AFailedToolShowsItsExitCode) {
   Script s;
   auto* result = s.Add(0).mutable_tool_result();
   result->set_tool("terminal");
@@ -191,7 +191,7 @@ TEST(RunViewTest, AFailedToolShowsItsExitCode) {
             "[   0.0s]   result terminal (exit 2): grep: index.html: No such file or directory [output truncated]\n");
 }
 
-TEST(RunViewTest, JsonIsOneLinePerEventAndNothingElse) {
+TEST(WatchViewTest, JsonIsOneLinePerEventAndNothingElse) {
   Script s = WholeRun();
   s.Add(2000).mutable_succeeded()->set_title("Coffee Shop");
   std::string expected;
@@ -209,7 +209,7 @@ TEST(RunViewTest, JsonIsOneLinePerEventAndNothingElse) {
   EXPECT_EQ(out.str(), ToJsonLine(s.events()[0]));
 }
 
-TEST(RunViewTest, PlainOutputHasNoControlSequences) {
+TEST(WatchViewTest, PlainOutputHasNoControlSequences) {
   Script s = WholeRun();
   s.Add(2000).mutable_succeeded()->set_title("Coffee Shop");
   std::ostringstream out, err;
@@ -227,7 +227,7 @@ TEST(RunViewTest, PlainOutputHasNoControlSequences) {
   EXPECT_THAT(out.str(), Not(HasSubstr("\033")));
 }
 
-TEST(RunViewTest, ToolOutputCannotDriveTheTerminal) {
+TEST(WatchViewTest, ToolOutputCannotDriveTheTerminal) {
   Script s;
   auto* result = s.Add(0).mutable_tool_result();
   result->set_tool("terminal");
@@ -236,7 +236,7 @@ TEST(RunViewTest, ToolOutputCannotDriveTheTerminal) {
       << "C0 and C1 controls are replaced, other characters kept";
 }
 
-TEST(RunViewTest, LiveRedrawsAStatusLineInPlace) {
+TEST(WatchViewTest, LiveRedrawsAStatusLineInPlace) {
   std::ostringstream out, err;
   RunView view(out, err, {.live = true, .columns = 60});
   Script s = WholeRun();
@@ -284,7 +284,7 @@ TEST(RunViewTest, LiveRedrawsAStatusLineInPlace) {
   EXPECT_EQ(out.str(), "");
 }
 
-TEST(RunViewTest, AClosedLiveViewDrawsNoMore) {
+TEST(WatchViewTest, AClosedLiveViewDrawsNoMore) {
   std::ostringstream out, err;
   RunView view(out, err, {.live = true});
   view.Tick(absl::FromUnixSeconds(kT0));
@@ -297,7 +297,7 @@ TEST(RunViewTest, AClosedLiveViewDrawsNoMore) {
   EXPECT_EQ(err.str(), "qai: bye\n");
 }
 
-TEST(RunViewTest, FinishFromARunThatEndedBeforeTheWatch) {
+TEST(WatchViewTest, FinishFromARunThatEndedBeforeTheWatch) {
   opb::Run run;
   run.set_id("run-1");
   run.set_state(opb::Run::STATE_SUCCEEDED);
@@ -327,7 +327,7 @@ TEST(RunViewTest, FinishFromARunThatEndedBeforeTheWatch) {
   EXPECT_FALSE(running.ended()) << "a run that goes on has no outcome yet";
 }
 
-TEST(SummarizeToolCallTest, TheCommandOrThePaths) {
+TEST(WatchSummaryTest, ToolCallTheCommandOrThePaths) {
   EXPECT_EQ(SummarizeToolCall("terminal", R"({"command":"npm test"})"), "npm test");
   EXPECT_EQ(SummarizeToolCall("terminal", R"({"command":"cd app\nnpm test\n"})"), "cd app (+1 line)");
   EXPECT_EQ(SummarizeToolCall("readFiles", R"({"files":["a.html","b.css"]})"), "a.html, b.css");
@@ -336,7 +336,7 @@ TEST(SummarizeToolCallTest, TheCommandOrThePaths) {
   EXPECT_EQ(SummarizeToolCall("terminal", "not json"), "not json");
 }
 
-TEST(SummarizeToolCallTest, ArgumentsCutShortByTheServer) {
+TEST(WatchSummaryTest, ToolCallArgumentsCutShortByTheServer) {
   // The server caps the arguments it reports (16 KiB): big files arrive as broken JSON.
   const std::string cut = absl::StrCat(R"({"files":[{"path":"index.html","content":")", std::string(100, 'x'),
                                        R"("},{"path":"app.js","content":"con)");
@@ -344,14 +344,14 @@ TEST(SummarizeToolCallTest, ArgumentsCutShortByTheServer) {
   EXPECT_EQ(SummarizeToolCall("terminal", R"({"command":"echo \"hi\" && sle)"), "echo \"hi\" && sle");
 }
 
-TEST(SummarizeToolCallTest, CutToTheLimit) {
+TEST(WatchSummaryTest, ToolCallCutToTheLimit) {
   const std::string command = absl::StrCat(R"({"command":")", std::string(200, 'a'), R"("})");
   EXPECT_EQ(SummarizeToolCall("terminal", command, 10), "aaaaaaa...");
   EXPECT_EQ(FirstLine("\n  \n  héllo wörld  \nmore", 8), "héllo...") << "cut by characters, not bytes";
   EXPECT_EQ(FirstLine("héllo", 5), "héllo");
 }
 
-TEST(SummarizeToolOutputTest, FirstLineOrTheFilesRead) {
+TEST(WatchSummaryTest, ToolOutputFirstLineOrTheFilesRead) {
   EXPECT_EQ(SummarizeToolOutput("terminal", ""), "(no output)");
   EXPECT_EQ(SummarizeToolOutput("terminal", "ok\n"), "ok");
   EXPECT_EQ(SummarizeToolOutput("terminal", "a\n\nb\nc\n"), "a (+2 lines)");
