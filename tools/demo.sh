@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# The main job: installs what is needed, builds, starts a private PostgreSQL and the QAI
-# services, and walks a project's life with the `qai` client.
+# The main job: installs what is needed, builds, starts a private PostgreSQL and the three QAI
+# services (two replicas of the orchestrator, with its builtin offline model and preview server),
+# and walks a project's life with the `qai` client.
 #
-# Today the suite is the projects and messages services (the orchestrator arrives in the next
-# issue): the demo creates a project, whose prompt becomes its first message through the
-# projects outbox; sends a follow-up; reads, lists and renames; shows the run requests waiting
-# in the messages outbox for the orchestrator; deletes the project, which purges its messages.
+# A prompt creates a project and the agent's progress streams live (`--watch`) while it builds
+# a web page; the page is fetched from its preview URL; a follow-up prompt adds to the same
+# page; a third prompt's run is watched from the replica that does not run it, which is killed
+# and started again mid-run: the watch resumes where it stopped; then the conversation, the runs, the first version still served at its own URL, a
+# replay of a finished run's events, gRPC through server reflection (buf curl), validation and
+# ownership errors, the outboxes, a delete that purges the messages, and SIGTERM for each
+# service. QAI_DEMO_KEEP=1 keeps the logs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/setup.sh
@@ -13,6 +17,7 @@ source tools/lib/pg.sh
 qai_build build >/dev/null
 BIN=build
 QAI="$BIN/tools/qai/qai"
+started=$(date +%s)
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/qai-demo.XXXXXX")
 pids=()
@@ -27,6 +32,8 @@ trap cleanup EXIT INT TERM
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 run() { printf '$ %s\n' "$*"; "$@"; }
+# json_field NAME: the first string value of "NAME" in the JSON on stdin.
+json_field() { grep -o "\"$1\":\"[^\"]*\"" | head -n 1 | cut -d'"' -f4; }
 
 step "PostgreSQL (private, temporary)"
 qai_pg_start
@@ -37,78 +44,166 @@ export QAI_JWT_SECRET="demo-secret-$(date +%s)-$RANDOM"
 step "Migrations"
 run "$BIN/db/qai-migrate" 2>&1 | grep -v '"msg":"starting"' || true
 
-# Services call each other with an API key; each accepts the keys whose SHA-256 it knows.
-QAI_API_KEY="demo-service-key-$RANDOM$RANDOM"
-QAI_SERVICE_KEY_SHA256=$(printf '%s' "$QAI_API_KEY" | sha256sum | cut -d' ' -f1)
-export QAI_API_KEY QAI_SERVICE_KEY_SHA256
+# Services call each other with an API key; each accepts the keys whose SHA-256 it knows. Only
+# the services get it: the `qai` client below calls as demo-user, with a bearer token.
+service_key="demo-service-key-$RANDOM$RANDOM"
+service_key_sha256=$(printf '%s' "$service_key" | sha256sum | cut -d' ' -f1)
+as_service=(env QAI_API_KEY="$service_key" QAI_SERVICE_KEY_SHA256="$service_key_sha256")
 export QAI_PROJECTS_ADDR="127.0.0.1:$(qai_free_port)" QAI_MESSAGES_ADDR="127.0.0.1:$(qai_free_port)"
-# No orchestrator yet: its address is a closed port, so run requests wait in the outbox.
-export QAI_ORCHESTRATOR_ADDR=127.0.0.1:1
+# Two orchestrator replicas share the run queue; the other services and the client use the first.
+orchestrator_addr=("127.0.0.1:$(qai_free_port)" "127.0.0.1:$(qai_free_port)")
+preview_addr=("127.0.0.1:$(qai_free_port)" "127.0.0.1:$(qai_free_port)")
+export QAI_ORCHESTRATOR_ADDR=${orchestrator_addr[0]}
 
-step "qai-projects and qai-messages"
-QAI_LISTEN_ADDR=$QAI_PROJECTS_ADDR "$BIN/services/projects/qai-projects" 2>"$work/projects.log" &
+step "qai-projects, qai-messages and two qai-orchestrator replicas (builtin offline model, preview servers)"
+QAI_LISTEN_ADDR=$QAI_PROJECTS_ADDR "${as_service[@]}" "$BIN/services/projects/qai-projects" 2>"$work/projects.log" &
 pids+=($!)
-QAI_LISTEN_ADDR=$QAI_MESSAGES_ADDR "$BIN/services/messages/qai-messages" 2>"$work/messages.log" &
+QAI_LISTEN_ADDR=$QAI_MESSAGES_ADDR "${as_service[@]}" "$BIN/services/messages/qai-messages" 2>"$work/messages.log" &
 pids+=($!)
-qai_wait_listening "$work/projects.log" >/dev/null
-qai_wait_listening "$work/messages.log" >/dev/null
+# start_orchestrator N LOG: replica N (0 or 1) as pids[2 + N], logging to LOG. Project
+# workspaces live in the demo's temporary directory; each replica serves previews on its own port.
+start_orchestrator() {
+  QAI_LISTEN_ADDR=${orchestrator_addr[$1]} QAI_PREVIEW_ADDR=${preview_addr[$1]} QAI_SANDBOX_ROOT="$work/sandboxes" \
+    "${as_service[@]}" "$BIN/services/orchestrator/qai-orchestrator" 2>"$work/$2" &
+  pids[2 + $1]=$!
+  qai_wait_listening "$work/$2" >/dev/null
+}
+start_orchestrator 0 orchestrator-0.log
+start_orchestrator 1 orchestrator-1.log
+for service in projects messages; do qai_wait_listening "$work/$service.log" >/dev/null; done
 echo "projects on $QAI_PROJECTS_ADDR, messages on $QAI_MESSAGES_ADDR"
+echo "orchestrator replicas on ${orchestrator_addr[0]} and ${orchestrator_addr[1]}, previews on ${preview_addr[0]} and ${preview_addr[1]}"
 echo "(logs: JSON lines; the first one is the configuration, secrets masked)"
-head -n 1 "$work/messages.log"
+head -n 1 "$work/orchestrator-0.log"
 
 step "A development token for user demo-user"
 QAI_TOKEN=$("$QAI" token --sub demo-user --ttl 1h)
 export QAI_TOKEN
 echo "${QAI_TOKEN:0:24}..."
 
-step "Create a project from a prompt: the prompt becomes its first message (through the outbox)"
-created=$("$QAI" --json projects create --prompt "Build a landing page for a coffee shop" --display-name "Coffee shop" --wait 0)
-echo "$created"
-id=$(sed -E 's/.*"id":"([^"]+)".*/\1/' <<<"$created" | head -n 1)
-run "$QAI" projects create --prompt "A portfolio for a photographer"
+step "Create a project from a prompt, and watch the agent build it live"
+echo "(the prompt becomes the first message through the projects outbox, which starts a run through"
+echo " the messages outbox; --watch follows the run's event stream until it ends)"
+run "$QAI" projects create --display-name "Coffee shop" --watch \
+  --prompt "Build a landing page for a coffee shop with a menu and a contact form"
+id=$("$QAI" --json projects list --page-size 1 | json_field id)
+run1=$("$QAI" --json runs list --project "$id" --page-size 1 | json_field id)
+preview1=$("$QAI" --json runs get "$run1" | json_field sandboxUrl)
 
-step "Read it back, list, rename"
-run "$QAI" projects get "$id"
-run "$QAI" projects list
-run "$QAI" projects rename "$id" "Coffee & cake"
+step "The result is a real web page, served at its preview URL"
+echo "preview: $preview1"
+run curl -sS -o "$work/v1.html" -w 'HTTP %{http_code}, %{content_type}, %{size_download} bytes\n' "$preview1"
+grep -o '<title>[^<]*</title>' "$work/v1.html"
+echo "its sections:"
+grep -o '<section id="[^"]*"' "$work/v1.html" | sed 's/^/  /'
+echo "a few lines:"
+grep -m 6 -E '<h1|<h2|<li>' "$work/v1.html" | sed -E 's/^ +/  /'
 
-step "The conversation: a follow-up prompt, then the whole list, oldest first"
-run "$QAI" messages send --project "$id" --content "Add a menu section with prices"
+step "A follow-up prompt: the agent edits the same workspace, so it builds on the first page"
+run "$QAI" messages send --project "$id" --watch \
+  --content "Add a gallery of our latte art and a section with customer reviews"
+run2=$("$QAI" --json runs list --project "$id" --page-size 1 | json_field id)
+preview2=$("$QAI" --json runs get "$run2" | json_field sandboxUrl)
+run curl -sS -o "$work/v2.html" -w 'HTTP %{http_code}, %{size_download} bytes\n' "$preview2"
+grep -o '<title>[^<]*</title>' "$work/v2.html"
+echo "its sections (the first page's, then the new ones):"
+grep -o '<section id="[^"]*"' "$work/v2.html" | sed 's/^/  /'
+
+step "WatchRun works on any replica, and a watch outlives the replica it was connected to"
+echo "(a third prompt, whose check takes 4 s: the builtin model's [[sleep 4]] test directive. One replica"
+echo " runs it; the watch follows it from the other one, which is killed with SIGKILL mid-run and"
+echo " started again: the watch reconnects with after_sequence = the last event it showed, so"
+echo " nothing is missed and nothing is shown twice)"
+run "$QAI" messages send --project "$id" --content "Add a pricing section with coffee subscription plans [[sleep 4]]"
+for _ in $(seq 1 100); do  # until the third run is in its third iteration, the check that sleeps
+  "$QAI" --json runs list --project "$id" --page-size 1 | grep -q '"iteration":3' && break
+  sleep 0.1
+done
+run3=$("$QAI" --json runs list --project "$id" --page-size 1 | json_field id)
+runner=0
+grep -q "\"msg\":\"run started\".*$run3" "$work/orchestrator-1.log" && runner=1
+other=$((1 - runner))
+echo "replica $runner (${orchestrator_addr[$runner]}) runs $run3"
+printf '$ %s &\n' "$QAI watch $run3 --orchestrator-addr ${orchestrator_addr[$other]}"
+"$QAI" watch "$run3" --orchestrator-addr "${orchestrator_addr[$other]}" &
+watcher=$!
+sleep 1
+# One write, starting with a clear-line on a terminal, so the watch's status line does not run into it.
+[ -t 1 ] && clear_line=$'\r\033[2K' || clear_line=
+printf '%s$ kill -KILL %s   # replica %s, the watch'"'"'s; then it is started again\n' "$clear_line" "${pids[2 + other]}" "$other"
+kill -KILL "${pids[2 + other]}"
+wait "${pids[2 + other]}" 2>/dev/null || true
+start_orchestrator "$other" "orchestrator-$other-restarted.log"
+wait "$watcher"
+
+step "The conversation: the prompts and the agent's answers (one per run), each with its fragment"
 run "$QAI" messages list --project "$id"
+
+step "The project's runs, newest first"
+run "$QAI" runs list --project "$id"
+run "$QAI" runs get "$run3"
+
+step "The first preview URL still serves the first version (each fragment is a snapshot)"
+run curl -sS -o "$work/v1-again.html" -w 'HTTP %{http_code}, %{size_download} bytes\n' "$preview1"
+if cmp -s "$work/v1.html" "$work/v1-again.html"; then
+  echo "identical to what it served before: $(grep -c '<section id=' "$work/v1-again.html") sections, no gallery, no pricing"
+else
+  echo "the first preview changed!" >&2
+  exit 1
+fi
+
+step "Replay: a watcher that dropped resumes after the last event it saw (here: the last 4 of the first run)"
+last=$("$QAI" --json runs get "$run1" | grep -o '"lastSequence":"[0-9]*"' | grep -o '[0-9]*')
+run "$QAI" watch "$run1" --after $((last - 4))
 
 step "Any gRPC tool works through server reflection, no .proto files needed (buf curl)"
 BUF=tools/node_modules/.bin/buf
-run "$BUF" curl --protocol grpc --http2-prior-knowledge --list-methods "http://$QAI_PROJECTS_ADDR"
+run "$BUF" curl --protocol grpc --http2-prior-knowledge --list-methods "http://$QAI_ORCHESTRATOR_ADDR"
 run "$BUF" curl --protocol grpc --http2-prior-knowledge "http://$QAI_PROJECTS_ADDR/grpc.health.v1.Health/Check"
 printf '$ %s\n' "$BUF curl ... -H 'authorization: Bearer \$QAI_TOKEN' -d '{\"id\":\"$id\"}' http://$QAI_PROJECTS_ADDR/qai.projects.v1.ProjectService/GetProject"
 "$BUF" curl --protocol grpc --http2-prior-knowledge -H "authorization: Bearer $QAI_TOKEN" \
   -d "{\"id\":\"$id\"}" "http://$QAI_PROJECTS_ADDR/qai.projects.v1.ProjectService/GetProject"
+echo "(WatchRun is a server stream: buf curl prints each event as it comes; here the last two of the follow-up's run)"
+last2=$("$QAI" --json runs get "$run2" | grep -o '"lastSequence":"[0-9]*"' | grep -o '[0-9]*')
+watch_request="{\"run_id\":\"$run2\",\"after_sequence\":$((last2 - 2))}"
+printf '$ %s\n' "$BUF curl ... -H 'authorization: Bearer \$QAI_TOKEN' -d '$watch_request' http://$QAI_ORCHESTRATOR_ADDR/qai.orchestrator.v1.AgentOrchestrator/WatchRun"
+"$BUF" curl --protocol grpc --http2-prior-knowledge -H "authorization: Bearer $QAI_TOKEN" -d "$watch_request" \
+  "http://$QAI_ORCHESTRATOR_ADDR/qai.orchestrator.v1.AgentOrchestrator/WatchRun"
+
+step "Read the project back, list, rename"
+run "$QAI" projects get "$id"
+run "$QAI" projects list
+run "$QAI" projects rename "$id" "Coffee & cake"
 
 step "Validation names the bad field"
 run "$QAI" projects create --prompt "   " || true
 run "$QAI" projects list --page-size -1 || true
+run "$QAI" runs list --project not-a-uuid || true
 
-step "Another user cannot see it, nor its messages"
+step "Another user cannot see it, nor its messages, nor its runs"
 QAI_TOKEN=$("$QAI" token --sub someone-else) run "$QAI" projects get "$id" || true
 QAI_TOKEN=$("$QAI" token --sub someone-else) run "$QAI" messages list --project "$id" || true
+QAI_TOKEN=$("$QAI" token --sub someone-else) run "$QAI" runs get "$run1" || true
 
-step "Each prompt's run request waits in the messages outbox for the orchestrator (next issue), retried with backoff"
-psql -X -q "$QAI_PG_URL" -c "SELECT topic, attempts, left(last_error, 50) AS last_error FROM messages.outbox ORDER BY seq"
-echo "(projects.outbox: the initial prompts, delivered to the messages service)"
-psql -X -q "$QAI_PG_URL" -c "SELECT topic, attempts, deliver_time IS NOT NULL AS delivered FROM projects.outbox ORDER BY seq"
+step "Every hop went through an outbox, delivered once (at least once, to idempotent receivers)"
+echo "(projects.outbox: the initial prompt, to the messages service)"
+psql -X -q -P pager=off "$QAI_PG_URL" -c "SELECT topic, attempts, deliver_time IS NOT NULL AS delivered FROM projects.outbox ORDER BY seq"
+echo "(messages.outbox: each prompt's run request, to the orchestrator)"
+psql -X -q -P pager=off "$QAI_PG_URL" -c "SELECT topic, attempts, deliver_time IS NOT NULL AS delivered FROM messages.outbox ORDER BY seq"
 
 step "Delete it: its messages are purged and its runs cancelled, through the outbox"
 run "$QAI" projects delete "$id"
 run "$QAI" projects get "$id" || true
 sleep 1
-psql -X -q "$QAI_PG_URL" -c "SELECT count(*) AS messages_left FROM messages.messages WHERE project_id = '$id'"
+psql -X -q -P pager=off "$QAI_PG_URL" -c "SELECT count(*) AS messages_left FROM messages.messages WHERE project_id = '$id'"
 
 step "Graceful shutdown (SIGTERM drains in-flight calls, exits 0)"
-for i in 0 1; do
+names=(qai-projects qai-messages "qai-orchestrator (replica 0)" "qai-orchestrator (replica 1)")
+for i in 3 2 1 0; do
   kill -TERM "${pids[$i]}"
-  wait "${pids[$i]}" && echo "$([ "$i" = 0 ] && echo qai-projects || echo qai-messages) exited 0"
+  wait "${pids[$i]}" && echo "${names[$i]} exited 0"
 done
 pids=()
-tail -n 2 "$work/messages.log"
+tail -n 1 "$work/messages.log"
 echo
-echo "demo: done"
+echo "demo: done in $(( $(date +%s) - started ))s (after the build)"

@@ -22,6 +22,7 @@
 
 #include "absl/time/time.h"
 #include "common/config.h"
+#include "tools/qai/terminal.h"
 
 namespace qai::cli {
 
@@ -76,6 +77,8 @@ struct Invocation {
   const Args& args;
   std::ostream& out;
   std::ostream& err;
+  // What `out` is: live views redraw in place only on a terminal.
+  Terminal terminal{};
 };
 
 // CommandSpec: one leaf command, e.g. path {"projects", "rename"} with positionals {"ID", "NAME"}.

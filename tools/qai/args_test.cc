@@ -69,6 +69,36 @@ TEST(ParseCommandLineTest, FlagBeatsEnvironmentBeatsDefault) {
             "flag:3");
 }
 
+TEST(ParseCommandLineTest, RunsAndWatch) {
+  CommandLine watch = Parse({"watch", "run-1"});
+  ASSERT_EQ(watch.error, "");
+  ASSERT_NE(watch.command, nullptr);
+  EXPECT_THAT(watch.command->path, ElementsAre("watch"));
+  EXPECT_THAT(watch.args.positionals(), ElementsAre("run-1"));
+  EXPECT_EQ(watch.args.GetInt("after"), 0);
+  EXPECT_EQ(watch.args.Get("orchestrator-addr"), "localhost:50053");
+
+  CommandLine resumed = Parse({"runs", "watch", "run-1", "--after", "12"},
+                              {{"QAI_ORCHESTRATOR_ADDR", "env:5"}});
+  ASSERT_EQ(resumed.error, "");
+  EXPECT_THAT(resumed.command->path, ElementsAre("runs", "watch"));
+  EXPECT_EQ(resumed.args.GetInt("after"), 12);
+  EXPECT_EQ(resumed.args.Get("orchestrator-addr"), "env:5");
+  EXPECT_EQ(Parse({"runs", "get", "r", "--orchestrator-addr", "flag:6"}, {{"QAI_ORCHESTRATOR_ADDR", "env:5"}})
+                .args.Get("orchestrator-addr"),
+            "flag:6");
+
+  CommandLine list = Parse({"runs", "list", "--project", "p-1", "--all", "--page-size", "3"});
+  ASSERT_EQ(list.error, "");
+  EXPECT_EQ(list.args.Get("project"), "p-1");
+  EXPECT_TRUE(list.args.Switch("all"));
+  EXPECT_EQ(list.args.GetInt("page-size"), 3);
+
+  EXPECT_TRUE(Parse({"projects", "create", "--prompt", "p", "--watch"}).args.Switch("watch"));
+  EXPECT_FALSE(Parse({"projects", "create", "--prompt", "p"}).args.Switch("watch"));
+  EXPECT_TRUE(Parse({"messages", "send", "--project", "p", "--content", "c", "--watch"}).args.Switch("watch"));
+}
+
 TEST(ParseCommandLineTest, DoubleDashEndsFlags) {
   CommandLine line = Parse({"projects", "rename", "--", "id-1", "--json"});
   ASSERT_EQ(line.error, "");
@@ -130,6 +160,18 @@ TEST(ParseCommandLineTest, UsageErrors) {
       {{"messages", "list", "--project", "p", "--messages-addr="},
        "missing --messages-addr (QAI_MESSAGES_ADDR)"},
       {{"projects", "get", "a", "--projects-addr="}, "missing --projects-addr (QAI_PROJECTS_ADDR)"},
+      {{"runs"}, "\"qai runs\" needs a subcommand"},
+      {{"runs", "list"}, "missing --project"},
+      {{"runs", "list", "--project", "p", "--page-size", "x"}, "--page-size: must be an integer"},
+      {{"runs", "get"}, "missing RUN_ID"},
+      {{"runs", "cancel"}, "missing RUN_ID"},
+      {{"runs", "watch"}, "missing RUN_ID"},
+      {{"watch"}, "missing RUN_ID"},
+      {{"watch", "r", "s"}, "unexpected argument \"s\""},
+      {{"watch", "r", "--after", "-1"}, "--after: must not be negative"},
+      {{"watch", "r", "--after", "ten"}, "--after: must be an integer"},
+      {{"runs", "get", "r", "--orchestrator-addr="}, "missing --orchestrator-addr (QAI_ORCHESTRATOR_ADDR)"},
+      {{"messages", "send", "--project", "p", "--content", "c", "--watch=1"}, "--watch takes no value"},
       {{"token", "--sub", "u1"}, "missing --jwt-secret (QAI_JWT_SECRET)"},
       {{"token", "--sub", "u1", "--jwt-secret", "s", "--ttl", "0s"},
        "--ttl: must be longer than zero"},
@@ -151,7 +193,11 @@ TEST(UsageTest, ScopedToTheWordsGiven) {
   std::string all = Usage(cli, {});
   EXPECT_THAT(all, HasSubstr("usage: qai COMMAND"));
   EXPECT_THAT(all, HasSubstr("token --sub ID [--admin] [--ttl DURATION] [--jwt-secret SECRET]"));
-  EXPECT_THAT(all, HasSubstr("projects create --prompt TEXT [--display-name NAME] [--wait DURATION]"));
+  EXPECT_THAT(all, HasSubstr("projects create --prompt TEXT [--display-name NAME] [--wait DURATION] [--watch]"));
+  EXPECT_THAT(all, HasSubstr("runs list --project ID [--page-size N] [--page-token TOKEN] [--all]"));
+  EXPECT_THAT(all, HasSubstr("runs watch RUN_ID [--after N]"));
+  EXPECT_THAT(all, HasSubstr("\n  watch RUN_ID [--after N]\n"));
+  EXPECT_THAT(all, HasSubstr("[QAI_ORCHESTRATOR_ADDR] (default localhost:50053)"));
   EXPECT_THAT(all, HasSubstr("messages send --project ID --content TEXT"));
   EXPECT_THAT(all, HasSubstr("messages list --project ID [--page-size N] [--page-token TOKEN] [--all]"));
   EXPECT_THAT(all, HasSubstr("[QAI_MESSAGES_ADDR] (default localhost:50052)"));

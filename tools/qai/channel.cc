@@ -6,14 +6,27 @@
 #include "absl/strings/str_cat.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
+#include "grpcpp/support/channel_arguments.h"
 
 namespace qai::cli {
+namespace {
+
+// ChannelArgs: a server that went away is looked for again within seconds, not gRPC's default
+// of up to two minutes: a watch that lost its stream reconnects as soon as a replica is back.
+grpc::ChannelArguments ChannelArgs() {
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 250);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
+  return args;
+}
+
+}  // namespace
 
 Connection::Connection(const GlobalOptions& options, std::string target, std::ostream& log)
     : options_(options),
       target_(std::move(target)),
       log_(log),
-      channel_(grpc::CreateChannel(target_, grpc::InsecureChannelCredentials())) {}
+      channel_(grpc::CreateCustomChannel(target_, grpc::InsecureChannelCredentials(), ChannelArgs())) {}
 
 std::unique_ptr<grpc::ClientContext> Connection::NewContext(std::string_view method) const {
   auto context = std::make_unique<grpc::ClientContext>();

@@ -14,6 +14,8 @@ std::vector<FlagSpec> GlobalFlags() {
        .env = "QAI_PROJECTS_ADDR", .default_value = "localhost:50051", .required = true},
       {.name = "messages-addr", .value_name = "ADDR", .help = "MessageService gRPC target",
        .env = "QAI_MESSAGES_ADDR", .default_value = "localhost:50052", .required = true},
+      {.name = "orchestrator-addr", .value_name = "ADDR", .help = "AgentOrchestrator gRPC target",
+       .env = "QAI_ORCHESTRATOR_ADDR", .default_value = "localhost:50053", .required = true},
       {.name = "token", .value_name = "JWT", .help = "bearer token (see `qai token`)",
        .env = "QAI_TOKEN"},
       {.name = "api-key", .value_name = "KEY", .help = "service API key", .env = "QAI_API_KEY"},
@@ -33,6 +35,7 @@ GlobalOptions GlobalOptionsFrom(const Args& args) {
   GlobalOptions options{
       .projects_addr = args.Get("projects-addr"),
       .messages_addr = args.Get("messages-addr"),
+      .orchestrator_addr = args.Get("orchestrator-addr"),
       .token = args.Get("token"),
       .api_key = args.Get("api-key"),
       .timeout = args.GetDuration("timeout"),

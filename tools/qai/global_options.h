@@ -13,7 +13,7 @@
 
 namespace qai::cli {
 
-// GlobalFlags: --projects-addr, --messages-addr, --token, --api-key, --timeout, --json,
+// GlobalFlags: --projects-addr, --messages-addr, --orchestrator-addr, --token, --api-key, --timeout, --json,
 // --request-id, --verbose.
 std::vector<FlagSpec> GlobalFlags();
 
@@ -21,6 +21,7 @@ std::vector<FlagSpec> GlobalFlags();
 struct GlobalOptions {
   std::string projects_addr;
   std::string messages_addr;
+  std::string orchestrator_addr;
   // Sent as `authorization: Bearer <token>` when non-empty.
   std::string token;
   // Sent as `x-api-key` when non-empty.

@@ -6,8 +6,9 @@
 
 #include "common/config.h"
 #include "tools/qai/cli.h"
+#include "tools/qai/terminal.h"
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
-  return qai::cli::RunCli(args, qai::common::ProcessEnv, std::cout, std::cerr);
+  return qai::cli::RunCli(args, qai::common::ProcessEnv, std::cout, std::cerr, qai::cli::StdoutTerminal());
 }

@@ -11,6 +11,7 @@
 #include "qai/messages/v1/messages.grpc.pb.h"
 #include "tools/qai/channel.h"
 #include "tools/qai/output.h"
+#include "tools/qai/run_follow.h"
 
 namespace qai::cli {
 namespace {
@@ -66,7 +67,9 @@ int RunSend(const Invocation& inv) {
   inv.out << (client.options().json
                   ? ToJsonLine(message)
                   : absl::StrCat(FormatMessage(message), "request_id: ", request.request_id(), "\n"));
-  return kExitOk;
+  if (!inv.args.Switch("watch")) return kExitOk;
+  if (!client.options().json) inv.out << "\n";
+  return ShowPromptRun(inv, client.options(), request.project_id(), message.id());
 }
 
 int RunList(const Invocation& inv) {
@@ -123,7 +126,9 @@ std::vector<CommandSpec> MessageCommands() {
   return {
       {.path = {"messages", "send"},
        .flags = {project,
-                 {.name = "content", .value_name = "TEXT", .help = "the prompt", .required = true}},
+                 {.name = "content", .value_name = "TEXT", .help = "the prompt", .required = true},
+                 {.name = "watch",
+                  .help = "then follow the run the prompt starts until it ends (exit 0 if it succeeded, 1 if not)"}},
        .summary = "add a prompt to a project's conversation; it starts an agent run (a repeat\n      with the same --request-id returns the first message)",
        .run = RunSend},
       {.path = {"messages", "list"},

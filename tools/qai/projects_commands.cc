@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <ostream>
 
 #include "absl/strings/str_cat.h"
@@ -13,10 +14,12 @@
 #include "tools/qai/global_options.h"
 #include "tools/qai/messages_commands.h"
 #include "tools/qai/output.h"
+#include "tools/qai/run_follow.h"
 
 namespace qai::cli {
 namespace {
 
+using qai::messages::v1::Message;
 using qai::projects::v1::CreateProjectRequest;
 using qai::projects::v1::DeleteProjectRequest;
 using qai::projects::v1::GetProjectRequest;
@@ -87,9 +90,10 @@ std::string Indented(const std::string& text) {
 
 // PrintFirstMessage: the project's first message, once it is there (see WaitForFirstMessage);
 // a message that cannot be shown is worth a warning, not a failure: the project exists.
-void PrintFirstMessage(const Invocation& inv, const GlobalOptions& options, const std::string& project_id) {
+std::optional<Message> PrintFirstMessage(const Invocation& inv, const GlobalOptions& options,
+                                         const std::string& project_id) {
   const absl::Duration wait = inv.args.GetDuration("wait");
-  if (wait <= absl::ZeroDuration()) return;
+  if (wait <= absl::ZeroDuration()) return std::nullopt;
   FirstMessage first = WaitForFirstMessage(options, inv.err, project_id, wait);
   if (first.message) {
     inv.out << (options.json ? ToJsonLine(*first.message)
@@ -102,9 +106,15 @@ void PrintFirstMessage(const Invocation& inv, const GlobalOptions& options, cons
     inv.err << "warning: the project's first message has not appeared within " << absl::FormatDuration(wait)
             << "; see `qai messages list --project " << project_id << "`\n";
   }
+  return first.message;
 }
 
 int RunCreate(const Invocation& inv) {
+  const bool watch = inv.args.Switch("watch");
+  if (watch && inv.args.GetDuration("wait") <= absl::ZeroDuration()) {
+    inv.err << "error: --watch follows the run of the first message: --wait must be more than 0\n";
+    return kExitUsage;
+  }
   ProjectsClient client(inv);
   CreateProjectRequest request;
   request.set_initial_prompt(inv.args.Get("prompt"));
@@ -116,8 +126,14 @@ int RunCreate(const Invocation& inv) {
       code != kExitOk) {
     return code;
   }
-  PrintFirstMessage(inv, client.options(), project.id());
-  return kExitOk;
+  std::optional<Message> first = PrintFirstMessage(inv, client.options(), project.id());
+  if (!watch) return kExitOk;
+  if (!first) {
+    inv.err << "error: cannot watch the first run without the first message\n";
+    return kExitRpcError;
+  }
+  if (!client.options().json) inv.out << "\n";
+  return ShowPromptRun(inv, client.options(), project.id(), first->id());
 }
 
 int RunGet(const Invocation& inv) {
@@ -199,7 +215,9 @@ std::vector<CommandSpec> ProjectCommands() {
                  {.name = "display-name", .value_name = "NAME", .help = "human-chosen name"},
                  {.name = "wait", .value_name = "DURATION",
                   .help = "how long to wait for the first message to show it (0: do not)",
-                  .default_value = "5s", .required = true, .validate = common::IsDuration}},
+                  .default_value = "5s", .required = true, .validate = common::IsDuration},
+                 {.name = "watch",
+                  .help = "then follow the first run live until it ends (exit 0 if it succeeded, 1 if not)"}},
        .summary = "create a project and show its first message; the prompt starts the first\n      agent run (a repeat with the same --request-id returns the first result)",
        .run = RunCreate},
       {.path = {"projects", "get"},

@@ -1,0 +1,35 @@
+#pragma once
+// `qai runs list|get|cancel|watch` and `qai watch`: the AgentOrchestrator from the command
+// line. A watch shows the run's progress as it happens (see run_view.h) and exits 0 when the run
+// succeeded, 1 when it failed or was cancelled.
+//
+//   qai runs list --project 3f0c... --all       # newest first
+//   qai runs get 9a1b...
+//   qai watch 9a1b...                           # = qai runs watch 9a1b...
+//   qai runs watch 9a1b... --after 12           # events after sequence 12 only
+//   qai runs cancel 9a1b...
+
+#include <string>
+#include <vector>
+
+#include "qai/orchestrator/v1/orchestrator.pb.h"
+#include "tools/qai/args.h"
+
+namespace qai::cli {
+
+// RunCommands: the declarations and handlers of every `runs` command, and `watch`.
+std::vector<CommandSpec> RunCommands();
+
+// FormatRun: one "key: value" line per field that is set: id, project_id, message_id, state,
+// attempt, iteration (as N/MAX), created, started, ended, error, result_message_id,
+// sandbox_url, last_sequence.
+std::string FormatRun(const qai::orchestrator::v1::Run& run);
+
+// FormatRunRow: "ID  STATE  ITERATION/MAX  CREATED  DETAIL" on one line, where DETAIL is the
+// preview URL of a succeeded run, the error of a failed one, else "-".
+std::string FormatRunRow(const qai::orchestrator::v1::Run& run);
+
+// RunStateName: "RUNNING" for STATE_RUNNING, or the number of a state this build does not know.
+std::string RunStateName(qai::orchestrator::v1::Run::State state);
+
+}  // namespace qai::cli
