@@ -106,9 +106,10 @@ int main(int argc, char** argv) {
   pool.Start();
 
   common::WaitForShutdownSignal();
-  // Runs in progress go back to the queue for another replica; watchers' streams end with the
-  // server's drain.
+  // Runs in progress go back to the queue for another replica; watchers' streams end at once
+  // with UNAVAILABLE (their clients reconnect to another replica with their last sequence).
   pool.Stop();
+  service.CloseWatches();
   (*server)->Shutdown();
   listener.Stop();
   (*preview)->Stop();

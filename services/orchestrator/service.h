@@ -13,7 +13,10 @@ class AgentOrchestratorImpl final : public v1::AgentOrchestrator::CallbackServic
  public:
   AgentOrchestratorImpl(RunHandlers* handlers, common::RpcEnv env, EventHub* hub, common::Executor* watch_executor)
       : handlers_(handlers), env_(std::move(env)),
-        watch_{.rpc = &env_, .handlers = handlers, .hub = hub, .executor = watch_executor} {}
+        watch_{.rpc = &env_, .handlers = handlers, .hub = hub, .executor = watch_executor, .registry = &watches_} {}
+
+  // CloseWatches: ends every WatchRun stream (at shutdown; clients reconnect elsewhere).
+  void CloseWatches() { watches_.CloseAll(); }
 
   grpc::ServerUnaryReactor* StartRun(grpc::CallbackServerContext* ctx, const v1::StartRunRequest* req,
                                      v1::Run* resp) override {
@@ -49,6 +52,7 @@ class AgentOrchestratorImpl final : public v1::AgentOrchestrator::CallbackServic
  private:
   RunHandlers* const handlers_;
   const common::RpcEnv env_;
+  WatchRegistry watches_;
   const WatchEnv watch_;
 };
 

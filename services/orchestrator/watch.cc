@@ -13,10 +13,11 @@
 namespace qai::orchestrator {
 namespace {
 
-class WatchReactor final : public grpc::ServerWriteReactor<v1::RunEvent> {
+class WatchReactor final : public grpc::ServerWriteReactor<v1::RunEvent>, public WatchRegistry::Stream {
  public:
   WatchReactor(grpc::CallbackServerContext* ctx, const v1::WatchRunRequest& req, const WatchEnv& env)
       : env_(env), run_id_(req.run_id()), last_sent_(req.after_sequence()), start_(absl::Now()) {
+    env_.registry->Add(this);
     call_.request_id = common::RequestIdFrom(*ctx);
     ctx->AddInitialMetadata("x-request-id", call_.request_id);
     if (auto deadline = ctx->deadline(); deadline != std::chrono::system_clock::time_point::max()) {
@@ -52,6 +53,11 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::RunEvent> {
     PumpLocked(lock);
   }
 
+  void Close() override {
+    std::unique_lock lock(mu_);
+    EndLocked(lock, absl::UnavailableError("this replica is shutting down; reconnect with your last sequence"));
+  }
+
   void OnCancel() override {
     std::unique_lock lock(mu_);
     EndLocked(lock, absl::CancelledError("the watcher cancelled"));
@@ -66,6 +72,7 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::RunEvent> {
     // Outside the lock: a hub callback running right now takes it, and Unsubscribe waits for
     // that callback to return.
     if (subscription) env_.hub->Unsubscribe(*subscription);
+    env_.registry->Remove(this);
     std::unique_lock lock(mu_);
     done_ = true;
     MaybeDeleteLocked(lock);
@@ -185,6 +192,34 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::RunEvent> {
 };
 
 }  // namespace
+
+void WatchRegistry::Add(Stream* stream) {
+  bool close = false;
+  {
+    std::lock_guard lock(mu_);
+    streams_.insert(stream);
+    close = closing_;
+  }
+  if (close) stream->Close();
+}
+
+void WatchRegistry::Remove(Stream* stream) {
+  std::lock_guard lock(mu_);
+  streams_.erase(stream);
+}
+
+void WatchRegistry::CloseAll() {
+  // Under the lock: a stream cannot finish its OnDone (which Removes it) and be deleted while
+  // it is being closed.
+  std::lock_guard lock(mu_);
+  closing_ = true;
+  for (Stream* stream : streams_) stream->Close();
+}
+
+bool WatchRegistry::closing() const {
+  std::lock_guard lock(mu_);
+  return closing_;
+}
 
 grpc::ServerWriteReactor<v1::RunEvent>* StartWatch(grpc::CallbackServerContext* ctx, const v1::WatchRunRequest* req,
                                                     const WatchEnv& env) {

@@ -10,6 +10,7 @@
 
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -22,12 +23,35 @@
 
 namespace qai::orchestrator {
 
+// WatchRegistry: the open WatchRun streams of a replica, so shutdown can end them at once
+// (UNAVAILABLE: the client reconnects to another replica with its last sequence) instead of
+// letting them hold the drain until its deadline.
+class WatchRegistry {
+ public:
+  class Stream {
+   public:
+    virtual ~Stream() = default;
+    virtual void Close() = 0;
+  };
+  void Add(Stream* stream);
+  void Remove(Stream* stream);
+  // CloseAll: ends every open stream, and every stream opened from now on.
+  void CloseAll();
+  bool closing() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::set<Stream*> streams_;
+  bool closing_ = false;
+};
+
 struct WatchEnv {
   const common::RpcEnv* rpc = nullptr;
   const RunHandlers* handlers = nullptr;  // for the run's visibility
   EventHub* hub = nullptr;
   common::Executor* executor = nullptr;
   int batch = 32;  // events read at a time
+  WatchRegistry* registry = nullptr;
 };
 
 // StartWatch: the reactor for one WatchRun call (it deletes itself when done).

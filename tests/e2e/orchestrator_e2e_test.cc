@@ -356,6 +356,38 @@ TEST_F(OrchestratorE2ETest, TheIterationLimitEndsTheRunWithAnErrorMessage) {
   EXPECT_EQ(messages[1].type(), mpb::Message::TYPE_ERROR);
 }
 
+TEST_F(OrchestratorE2ETest, SigtermEndsStreamsAtOnceAndHandsTheRunBack) {
+  ppb::Project p = CreateProject("Build a long one [[sleep 30]]");
+  std::vector<opb::Run> runs = WaitForRuns(p.id(), 1);
+  ASSERT_EQ(runs.size(), 1u);
+  ASSERT_TRUE(Eventually([&] {
+    auto r = Runs(p.id());
+    return !r.empty() && r[0].state() == opb::Run::STATE_RUNNING && r[0].last_sequence() >= 8;
+  }));
+  std::vector<opb::RunEvent> events;
+  grpc::Status watched;
+  std::thread watcher([&] { watched = Watch(runs[0].id(), 0, &events); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  const absl::Time sent = absl::Now();
+  ASSERT_TRUE(orchestrators_[0].process->Signal(SIGTERM).ok());
+  watcher.join();
+  EXPECT_EQ(watched.error_code(), StatusCode::UNAVAILABLE) << watched.error_message();
+  EXPECT_LT(absl::Now() - sent, absl::Seconds(5)) << "the stream did not wait for the drain deadline";
+  absl::StatusOr<int> code = orchestrators_[0].process->Wait(absl::Seconds(10));
+  ASSERT_TRUE(code.ok()) << code.status();
+  EXPECT_EQ(*code, 0);
+  // The run went back to the queue (its attempt not counted) and another replica finishes it.
+  StartOrchestrator(1);
+  ASSERT_TRUE(Eventually([&] {
+    grpc::ClientContext ctx;
+    AsUser(ctx, "alice");
+    opb::GetRunRequest req;
+    req.set_id(runs[0].id());
+    opb::Run run;
+    return stubs_[1]->GetRun(&ctx, req, &run).ok() && run.state() == opb::Run::STATE_RUNNING && run.attempt() == 1;
+  }));
+}
+
 TEST_F(OrchestratorE2ETest, RunsAreTheirOwnersOnly) {
   ppb::Project p = CreateProject("Build a site");
   std::vector<opb::Run> runs = WaitForRuns(p.id(), 1);
