@@ -64,6 +64,7 @@ COMMIT;
 -- A worker: RunStore::Claim, with the started event. The RETURNING goes through a CTE so
 -- that a claim that finds nothing sets got = 0 instead of aborting the client.
 BEGIN;
+SELECT set_config('enable_sort', 'off', true), set_config('enable_bitmapscan', 'off', true);
 WITH next AS (
   SELECT r.id FROM orchestrator.runs r
   WHERE r.state = 1 AND r.next_attempt_time <= now()
