@@ -34,11 +34,11 @@
 # It builds nothing. Everything it starts is stopped when it exits, also on error or Ctrl-C.
 # Settings (environment): BUILD_DIR (default build, relative to the repository root), RUNS
 # (300 per worker count), WORKER_COUNTS ("1 2 4"), CALLERS (4), PGBENCH_SECONDS (10 per worker
-# count), EVENTS
-# (1000), RATE (200), WATCHERS (10000), CHANNELS (8), PROBES (10), PARTS ("1 2 3": which of the
-# three to run), PG_OPTIONS (more -c settings for the private PostgreSQL, e.g. to load
-# pg_stat_statements while looking into a result), QAI_PG_BIN (default: the newest /usr/lib/postgresql/*/bin), KEEP_WORK=1 keeps
-# the temporary directory (logs).
+# count), EVENTS (1000), RATE (200), WATCHERS (10000), CHANNELS (8), PROBES (10), PARTS
+# ("1 2 3": which of the three to run), PG_OPTIONS (more -c settings for the private
+# PostgreSQL, e.g. to load pg_stat_statements while looking into a result), QAI_PG_BIN
+# (default: the newest /usr/lib/postgresql/*/bin), KEEP_WORK=1 keeps the temporary directory
+# (logs).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -419,11 +419,12 @@ fi
 
 echo
 echo "== services"
+# Warnings and errors, but not the health changes every start and stop logs.
 for log in "$work"/orchestrator-*.log "$work/messages.log" "$work/projects.log"; do
   name=$(basename "$log" .log)
-  n=$(grep -vc '"level":"info"' "$log" || true)
-  echo "$name: $n lines at warn level or above$([[ $n -gt 0 ]] && echo ', first 3:')"
-  { grep -v '"level":"info"' "$log" || true; } | head -n 3 | cut -c1-300
+  n=$({ grep -v -e '"level":"info"' -e '"msg":"health"' "$log" || true; } | wc -l)
+  echo "$name: $n lines at warn level or above (health changes aside)$([[ $n -gt 0 ]] && echo ', first 3:')"
+  { grep -v -e '"level":"info"' -e '"msg":"health"' "$log" || true; } | head -n 3 | cut -c1-300
 done
 for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null || fail "process $pid died during the benchmark"; done
 echo
