@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "common/ids.h"
+#include "services/orchestrator/builtin_model.h"
 #include "services/orchestrator/prompts.h"
 
 namespace qai::orchestrator {
@@ -94,6 +95,24 @@ TEST_F(AgentTest, RunsToolsReportsEveryStepAndEndsOnTheSummary) {
   EXPECT_EQ(last.back().role, ChatMessage::Role::kTool);
   EXPECT_TRUE(events_.front().has_iteration_started());
   EXPECT_TRUE(events_.back().has_iteration_finished());
+}
+
+TEST_F(AgentTest, TheBuiltinsInstantRunIsOneIterationWithoutACommand) {
+  BuiltinModel model;
+  AgentOutcome out = RunAgent({.prompt = "Build a page for a bakery [[instant]]", .max_iterations = 15}, model, *ws_,
+                              {}, [] { return false; },
+                              [this](std::vector<v1::RunEvent> events, std::optional<int>) {
+                                for (auto& e : events) events_.push_back(std::move(e));
+                                return absl::OkStatus();
+                              });
+  ASSERT_EQ(out.kind, AgentOutcome::Kind::kSummary) << out.status;
+  EXPECT_EQ(out.iterations, 1);
+  EXPECT_EQ(out.files_written, std::set<std::string>{"index.html"});
+  // iteration_started, model_output, tool_call, tool_result, files_changed, iteration_finished.
+  ASSERT_EQ(events_.size(), 6u);
+  EXPECT_TRUE(events_[2].has_tool_call());
+  EXPECT_EQ(events_[2].tool_call().tool(), kToolWriteFiles);
+  for (const auto& e : events_) EXPECT_FALSE(e.has_tool_call() && e.tool_call().tool() == kToolTerminal);
 }
 
 TEST_F(AgentTest, BadToolCallsAreAnsweredNotFatal) {

@@ -38,6 +38,7 @@ struct Directives {
   std::optional<std::string> sleep;  // seconds, as digits: it becomes part of a shell command
   bool no_summary = false;
   bool no_files = false;
+  bool instant = false;
   int flaky = 0;
 };
 
@@ -60,6 +61,7 @@ Directives ParseDirectives(std::string_view text) {
     if (words.size() == 2 && words[0] == "sleep" && IsDuration(words[1])) d.sleep = words[1];
     if (words.size() == 1 && words[0] == "no-summary") d.no_summary = true;
     if (words.size() == 1 && words[0] == "no-files") d.no_files = true;
+    if (words.size() == 1 && words[0] == "instant") d.instant = true;
     int n = 0;
     if (words.size() == 2 && words[0] == "flaky" && absl::SimpleAtoi(words[1], &n) && n > 0) d.flaky = std::min(n, 1000);
   }
@@ -173,6 +175,24 @@ ModelReply Finish(std::string_view sentence, std::string_view summary) {
   return {absl::StrCat(ToAbsl(sentence), "\n", kSummaryOpen, ToAbsl(summary), kSummaryClose), {}};
 }
 
+// InstantTurn: [[instant]]: a one-file page and the summary in the same first turn.
+ModelReply InstantTurn(const std::string& request, int next) {
+  const std::string subject = SubjectOf(request);
+  // A summary is plain text between tags: no angle brackets from the prompt.
+  const std::string summary =
+      absl::StrCat("Built a one-file ", absl::StrReplaceAll(subject, {{"<", ""}, {">", ""}}), " page (index.html).");
+  if (next > 1) return Finish("Done: the page is written.", summary);
+  const std::string escaped = HtmlEscape(subject);
+  const std::string page = absl::StrCat("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>",
+                                        escaped, "</title>\n</head>\n<body>\n<h1>", escaped,
+                                        "</h1>\n</body>\n</html>\n");
+  ModelReply reply = Finish("Writing the page, and done.", summary);
+  nlohmann::json files = nlohmann::json::array();
+  files.push_back(nlohmann::json{{"path", "index.html"}, {"content", page}});
+  reply.tool_calls.push_back(Call(next, kToolWriteFiles, {{"files", files}}));
+  return reply;
+}
+
 absl::StatusOr<ModelReply> AgentTurn(const std::vector<ChatMessage>& conversation) {
   size_t last_user = conversation.size();
   for (size_t i = conversation.size(); i-- > 1;) {
@@ -197,6 +217,7 @@ absl::StatusOr<ModelReply> AgentTurn(const std::vector<ChatMessage>& conversatio
     }
   }
   const int next = turns + 1;
+  if (directives.instant) return InstantTurn(request, next);
   if (last_turn == nullptr) {
     return WithCall("Let me look at what the workspace already has.",
                     Call(next, kToolReadFiles, {{"files", nlohmann::json::array({"index.html"})}}));

@@ -35,6 +35,10 @@
 //                   iteration-limit tests;
 //   [[no-files]]    skips step 2 (readFiles, then terminal, then the summary), for the
 //                   "a run that wrote no files is an ERROR" path;
+//   [[instant]]     a model that answers at once, for speed benchmarks of the queue: the first
+//                   turn already holds the <task_summary> and writes index.html (a minimal page
+//                   named after the request's subject) with createOrUpdateFiles, so a run is one
+//                   iteration with no terminal command; any later turn is that summary alone;
 //   [[flaky N]]     the first N Complete() calls for this request fail with
 //                   UNAVAILABLE("builtin: simulated outage"), for retry tests. The count is
 //                   process-wide, keyed by the conversation up to and including its last user

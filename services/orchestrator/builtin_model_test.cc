@@ -360,6 +360,39 @@ TEST_F(BuiltinModelTest, NoFilesDirectiveWritesNothing) {
   EXPECT_TRUE(files->empty());
 }
 
+TEST_F(BuiltinModelTest, InstantDirectiveWritesThePageAndFinishesInTheFirstTurn) {
+  AgentRun run = RunAgent("Build a landing page for a coffee shop [[instant]]");
+  // The first turn both writes and finishes (the agent loop stops there); the test loop asks
+  // once more, and a later turn is the summary alone.
+  ASSERT_EQ(run.replies.size(), 2u);
+  const ModelReply& first = run.replies[0];
+  ASSERT_EQ(first.tool_calls.size(), 1u);
+  EXPECT_EQ(first.tool_calls[0].id, "call_1");
+  EXPECT_EQ(first.tool_calls[0].name, kToolWriteFiles);
+  const size_t open = first.text.find("<task_summary>");
+  ASSERT_NE(open, std::string::npos) << first.text;
+  const std::string summary = first.text.substr(open);
+  EXPECT_EQ(summary, "<task_summary>Built a one-file Coffee Shop page (index.html).</task_summary>");
+  EXPECT_TRUE(run.replies[1].tool_calls.empty());
+  EXPECT_TRUE(absl::StrContains(run.replies[1].text, summary));
+  // One file, without the directive; no command ran.
+  const std::string html = Read("index.html");
+  EXPECT_TRUE(html.starts_with("<!DOCTYPE html>")) << html;
+  EXPECT_TRUE(absl::StrContains(html, "<h1>Coffee Shop</h1>")) << html;
+  EXPECT_FALSE(absl::StrContains(html, "instant"));
+  auto files = ws_->Snapshot();
+  ASSERT_TRUE(files.ok());
+  EXPECT_EQ(files->size(), 1u);
+  // The same conversation gets the same reply.
+  std::vector<ChatMessage> conversation = {Msg(Role::kSystem, kAgentSystemPrompt),
+                                           Msg(Role::kUser, "Build a bakery site [[instant]]")};
+  absl::StatusOr<ModelReply> a = model_.Complete(conversation, AgentTools());
+  absl::StatusOr<ModelReply> b = model_.Complete(conversation, AgentTools());
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(a->text, b->text);
+  EXPECT_EQ(a->tool_calls[0].arguments_json, b->tool_calls[0].arguments_json);
+}
+
 TEST_F(BuiltinModelTest, FlakyDirectiveFailsTheFirstCalls) {
   const std::vector<ChatMessage> conversation = {Msg(Role::kSystem, kAgentSystemPrompt),
                                                  Msg(Role::kUser, "Build a flaky test page [[flaky 2]]")};

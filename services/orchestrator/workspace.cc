@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
@@ -220,35 +221,42 @@ int ExitCode(const siginfo_t& info) {
   return 128 + info.si_status;
 }
 
-// ExecChild: the forked child. Only async-signal-safe calls from here on: the parent may have
-// other threads, and one of them may hold a lock (malloc's, say) that will never be released.
-[[noreturn]] void ExecChild(int devnull, int out, const char* dir, char* const argv[], char* const envp[]) {
-  auto fail = [](const char* msg) {
-    const ssize_t ignored = ::write(STDERR_FILENO, msg, std::strlen(msg));
-    (void)ignored;
-    ::_exit(127);
-  };
-  ::setpgid(0, 0);
-  if (::dup2(devnull, STDIN_FILENO) < 0 || ::dup2(out, STDOUT_FILENO) < 0 || ::dup2(out, STDERR_FILENO) < 0) {
-    ::_exit(127);
+// Spawn: `bash` with argv in dir, in a process group of its own, reading devnull and writing
+// out (stdout and stderr), with no other descriptor (some library may have opened one without
+// O_CLOEXEC: a socket, a database connection), and every signal at its default and unblocked
+// (ignored signals and the blocked mask survive exec; commands expect the defaults: a `yes`
+// piped into `head` must die of SIGPIPE). posix_spawn rather than fork: the child borrows the
+// service's memory until it execs instead of copying its page tables, which in a replica
+// holding thousands of watchers took milliseconds per command (8 ms at 220 MB). glibc returns
+// only once the child has exec'd, and reports a failure to enter dir or to exec as the result.
+// Returns 0 or an errno value.
+int Spawn(int devnull, int out, const char* dir, char* const argv[], char* const envp[], pid_t* pid) {
+  posix_spawn_file_actions_t actions;
+  posix_spawnattr_t attr;
+  if (int err = ::posix_spawn_file_actions_init(&actions); err != 0) return err;
+  if (int err = ::posix_spawnattr_init(&attr); err != 0) {
+    ::posix_spawn_file_actions_destroy(&actions);
+    return err;
   }
-#ifdef SYS_close_range
-  // Descriptors some library opened without O_CLOEXEC (sockets, database connections) must not
-  // reach the command. Older kernels lack the call; O_CLOEXEC still covers our own.
-  ::syscall(SYS_close_range, 3U, ~0U, 0U);
-#endif
-  // Ignored signals and the blocked mask survive exec; commands expect the defaults (a `yes`
-  // piped into `head` must die of SIGPIPE).
-  for (int sig = 1; sig < NSIG; ++sig) {
-    if (sig != SIGKILL && sig != SIGSTOP) ::signal(sig, SIG_DFL);
-  }
-  sigset_t none;
+  sigset_t all, none;
+  sigfillset(&all);
   sigemptyset(&none);
-  ::sigprocmask(SIG_SETMASK, &none, nullptr);
-  if (::chdir(dir) != 0) fail("workspace: cannot enter the workspace directory\n");
-  ::execve("/bin/bash", argv, envp);
-  fail("workspace: cannot execute /bin/bash\n");
-  ::_exit(127);
+  int err = 0;
+  for (int step : {::posix_spawn_file_actions_adddup2(&actions, devnull, STDIN_FILENO),
+                   ::posix_spawn_file_actions_adddup2(&actions, out, STDOUT_FILENO),
+                   ::posix_spawn_file_actions_adddup2(&actions, out, STDERR_FILENO),
+                   ::posix_spawn_file_actions_addclosefrom_np(&actions, 3),
+                   ::posix_spawn_file_actions_addchdir_np(&actions, dir),
+                   ::posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF |
+                                                         POSIX_SPAWN_SETSIGMASK),
+                   ::posix_spawnattr_setpgroup(&attr, 0), ::posix_spawnattr_setsigdefault(&attr, &all),
+                   ::posix_spawnattr_setsigmask(&attr, &none)}) {
+    if (err == 0) err = step;
+  }
+  if (err == 0) err = ::posix_spawn(pid, "/bin/bash", &actions, &attr, argv, envp);
+  ::posix_spawnattr_destroy(&attr);
+  ::posix_spawn_file_actions_destroy(&actions);
+  return err;
 }
 
 }  // namespace
@@ -328,7 +336,7 @@ CommandResult Workspace::Run(const std::string& command, const CommandOptions& o
   };
   if (command.find('\0') != std::string::npos) return fail("workspace: the command contains NUL\n", 2);
 
-  // Everything the child needs is built before fork: it may not allocate.
+  // Everything the command needs is built before it is spawned.
   std::vector<std::string> env = CommandEnvironment(dir_);
   std::vector<char*> envp;
   for (std::string& e : env) envp.push_back(e.data());
@@ -344,11 +352,12 @@ CommandResult Workspace::Run(const std::string& command, const CommandOptions& o
   }
   Fd read_end(fds[0]), write_end(fds[1]);
 
-  const pid_t pid = ::fork();
-  if (pid < 0) return fail(absl::StrCat("workspace: cannot start the command: ", std::strerror(errno), "\n"), 127);
-  if (pid == 0) ExecChild(devnull.get(), write_end.get(), dir_.c_str(), argv, envp.data());
-
-  // Also here, so the group exists before any killpg below, whichever process runs first.
+  pid_t pid = 0;
+  if (int err = Spawn(devnull.get(), write_end.get(), dir_.c_str(), argv, envp.data(), &pid); err != 0) {
+    return fail(absl::StrCat("workspace: cannot start the command: ", std::strerror(err), "\n"), 127);
+  }
+  // The child made the group before it exec'd; this is for a libc whose posix_spawn returns
+  // earlier, so that the group exists before any killpg below.
   ::setpgid(pid, pid);
 #ifdef SYS_pidfd_open
   Fd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));  // close-on-exec by definition

@@ -1,0 +1,204 @@
+-- pgbench script: the SQL of one run through qai-orchestrator's queue with the builtin's
+-- [[instant]] model, statement for statement as services/orchestrator/run_store.cc sends them
+-- (it mirrors run_store.cc: keep the two in step). One pgbench "transaction" is one whole run,
+-- so tps is runs per second:
+--   StartRun's transaction (RunStore::Start, with the queued event), a worker's claim (Claim,
+--   with the started event), the five appends of the run's one iteration (Append:
+--   iteration_started with the iteration number; model_output; tool_call; tool_result and
+--   files_changed in one batch; iteration_finished), the snapshot (SaveSnapshot) and the end
+--   (Finish, with the succeeded event). Each transaction is BEGIN ... COMMIT as DbPool sends it.
+-- Run it with -M extended: SOCI sends these as one-off statements with bound parameters, parsed
+-- at each execution, which is what pgbench's extended mode does.
+--
+-- Small differences: the ids come from one extra SELECT (the service makes them in C++);
+-- NOTIFY payloads are built with concat() (in C++ there); values the service binds but pgbench
+-- cannot hold (strings, NULL) are written in place; the event payloads are those of a real
+-- [[instant]] run, fixed here (their sizes are what matters); the claim's RETURNING goes
+-- through a CTE so that a claim that finds nothing (when clients race for the same runs) skips
+-- the run instead of aborting the client. What a run does besides SQL is not here: the calls to
+-- MessageService (History, RecordAgentResult, and their own SQL), the workspace, gRPC.
+--
+-- Rows are marked with the prompt 'pgbench run [[instant]]' so they can be deleted afterwards.
+\set max 15
+\set tok 0
+\set us 30000000
+\set st 3
+-- The ids the service makes in C++.
+SELECT gen_random_uuid()::text AS run_id, gen_random_uuid()::text AS project_id,
+       gen_random_uuid()::text AS message_id, s::text AS snapshot_id,
+       'http://localhost:8080/' || s || '/' AS url, gen_random_uuid()::text AS result_id
+  FROM gen_random_uuid() AS s \gset
+
+-- StartRun: RunStore::Start, with the queued event.
+BEGIN;
+SELECT 1 FROM pg_advisory_xact_lock(hashtextextended(:project_id, 11));
+SELECT id::text, project_id::text, message_id::text, prompt, state::int, attempt, iteration, max_iterations,
+       (EXTRACT(EPOCH FROM create_time) * 1000000)::bigint,
+       COALESCE((EXTRACT(EPOCH FROM start_time) * 1000000)::bigint, 0),
+       COALESCE((EXTRACT(EPOCH FROM end_time) * 1000000)::bigint, 0), error,
+       COALESCE(result_message_id::text, ''), sandbox_url, last_sequence, cancel_requested::int
+  FROM orchestrator.runs
+ WHERE message_id = CAST(:message_id AS uuid);
+INSERT INTO orchestrator.runs (id, project_id, message_id, prompt, state, max_iterations)
+VALUES (CAST(:run_id AS uuid), CAST(:project_id AS uuid), CAST(:message_id AS uuid), 'pgbench run [[instant]]', 1, :max);
+\set n 1
+\set fenced 0
+UPDATE orchestrator.runs SET last_sequence = last_sequence + :n, iteration = COALESCE(CAST(NULL AS integer), iteration)
+ WHERE id = CAST(:run_id AS uuid) AND (:fenced = 0 OR (lease_token = :tok AND state = 2))
+ RETURNING last_sequence \gset
+\set first :last_sequence - :n + 1
+INSERT INTO orchestrator.run_events (run_id, sequence, event)
+SELECT CAST(:run_id AS uuid), :first + o - 1, decode(p, 'base64')
+  FROM unnest(CAST('{"UgA="}' AS text[]))
+       WITH ORDINALITY AS t(p, o);
+SELECT pg_notify('qai_run_events', concat(CAST(:run_id AS text), ':', CAST(:last_sequence AS text)));
+SELECT pg_notify('qai_runs', CAST(:run_id AS text));
+SELECT id::text, project_id::text, message_id::text, prompt, state::int, attempt, iteration, max_iterations,
+       (EXTRACT(EPOCH FROM create_time) * 1000000)::bigint,
+       COALESCE((EXTRACT(EPOCH FROM start_time) * 1000000)::bigint, 0),
+       COALESCE((EXTRACT(EPOCH FROM end_time) * 1000000)::bigint, 0), error,
+       COALESCE(result_message_id::text, ''), sandbox_url, last_sequence, cancel_requested::int
+  FROM orchestrator.runs WHERE id = CAST(:run_id AS uuid);
+COMMIT;
+
+-- A worker: RunStore::Claim, with the started event. The RETURNING goes through a CTE so
+-- that a claim that finds nothing sets got = 0 instead of aborting the client.
+BEGIN;
+SELECT set_config('enable_sort', 'off', true), set_config('enable_bitmapscan', 'off', true);
+WITH next AS (
+  SELECT r.id FROM orchestrator.runs r
+  WHERE r.state = 1 AND r.next_attempt_time <= now()
+    AND NOT EXISTS (SELECT 1 FROM orchestrator.runs a WHERE a.project_id = r.project_id AND a.state = 2)
+    AND NOT EXISTS (SELECT 1 FROM orchestrator.runs e WHERE e.project_id = r.project_id
+                    AND e.state = 1 AND e.queue_seq < r.queue_seq)
+  ORDER BY r.queue_seq LIMIT 1 FOR UPDATE SKIP LOCKED),
+claimed AS (
+ UPDATE orchestrator.runs r SET state = 2, attempt = r.attempt + 1,
+   start_time = COALESCE(r.start_time, now()), lease_owner = 'pgbench/0',
+   lease_token = nextval('orchestrator.lease_tokens'),
+   lease_expire_time = now() + :us * interval '1 microsecond'
+ FROM next WHERE r.id = next.id RETURNING r.id::text, r.project_id::text, r.attempt, r.lease_token)
+SELECT count(*) AS got, COALESCE(max(id), '') AS claimed_id, COALESCE(max(project_id), '') AS claimed_project,
+       COALESCE(max(lease_token), 0) AS tok
+  FROM claimed \gset
+\if :got
+\set n 1
+\set fenced 1
+UPDATE orchestrator.runs SET last_sequence = last_sequence + :n, iteration = COALESCE(CAST(NULL AS integer), iteration)
+ WHERE id = CAST(:claimed_id AS uuid) AND (:fenced = 0 OR (lease_token = :tok AND state = 2))
+ RETURNING last_sequence \gset
+\set first :last_sequence - :n + 1
+INSERT INTO orchestrator.run_events (run_id, sequence, event)
+SELECT CAST(:claimed_id AS uuid), :first + o - 1, decode(p, 'base64')
+  FROM unnest(CAST('{"WgIIAQ=="}' AS text[]))
+       WITH ORDINALITY AS t(p, o);
+SELECT pg_notify('qai_run_events', concat(CAST(:claimed_id AS text), ':', CAST(:last_sequence AS text)));
+SELECT id::text, project_id::text, message_id::text, prompt, state::int, attempt, iteration, max_iterations,
+       (EXTRACT(EPOCH FROM create_time) * 1000000)::bigint,
+       COALESCE((EXTRACT(EPOCH FROM start_time) * 1000000)::bigint, 0),
+       COALESCE((EXTRACT(EPOCH FROM end_time) * 1000000)::bigint, 0), error,
+       COALESCE(result_message_id::text, ''), sandbox_url, last_sequence, cancel_requested::int
+  FROM orchestrator.runs WHERE id = CAST(:claimed_id AS uuid);
+COMMIT;
+
+-- The agent's one iteration: RunStore::Append, five times.
+-- iteration_started
+BEGIN;
+\set n 1
+\set it 1
+\set fenced 1
+UPDATE orchestrator.runs SET last_sequence = last_sequence + :n, iteration = COALESCE(CAST(:it AS integer), iteration)
+ WHERE id = CAST(:claimed_id AS uuid) AND (:fenced = 0 OR (lease_token = :tok AND state = 2))
+ RETURNING last_sequence \gset
+\set first :last_sequence - :n + 1
+INSERT INTO orchestrator.run_events (run_id, sequence, event)
+SELECT CAST(:claimed_id AS uuid), :first + o - 1, decode(p, 'base64')
+  FROM unnest(CAST('{"YgIIAQ=="}' AS text[]))
+       WITH ORDINALITY AS t(p, o);
+SELECT pg_notify('qai_run_events', concat(CAST(:claimed_id AS text), ':', CAST(:last_sequence AS text)));
+COMMIT;
+-- model_output
+BEGIN;
+\set n 1
+\set fenced 1
+UPDATE orchestrator.runs SET last_sequence = last_sequence + :n, iteration = COALESCE(CAST(NULL AS integer), iteration)
+ WHERE id = CAST(:claimed_id AS uuid) AND (:fenced = 0 OR (lease_token = :tok AND state = 2))
+ RETURNING last_sequence \gset
+\set first :last_sequence - :n + 1
+INSERT INTO orchestrator.run_events (run_id, sequence, event)
+SELECT CAST(:claimed_id AS uuid), :first + o - 1, decode(p, 'base64')
+  FROM unnest(CAST('{"am4KbFdyaXRpbmcgdGhlIHBhZ2UsIGFuZCBkb25lLgo8dGFza19zdW1tYXJ5PkJ1aWx0IGEgb25lLWZpbGUgQmVuY2ggUHJvamVjdCAxIHBhZ2UgKGluZGV4Lmh0bWwpLjwvdGFza19zdW1tYXJ5Pg=="}' AS text[]))
+       WITH ORDINALITY AS t(p, o);
+SELECT pg_notify('qai_run_events', concat(CAST(:claimed_id AS text), ':', CAST(:last_sequence AS text)));
+COMMIT;
+-- tool_call
+BEGIN;
+\set n 1
+\set fenced 1
+UPDATE orchestrator.runs SET last_sequence = last_sequence + :n, iteration = COALESCE(CAST(NULL AS integer), iteration)
+ WHERE id = CAST(:claimed_id AS uuid) AND (:fenced = 0 OR (lease_token = :tok AND state = 2))
+ RETURNING last_sequence \gset
+\set first :last_sequence - :n + 1
+INSERT INTO orchestrator.run_events (run_id, sequence, event)
+SELECT CAST(:claimed_id AS uuid), :first + o - 1, decode(p, 'base64')
+  FROM unnest(CAST('{"cvIBCgZjYWxsXzESE2NyZWF0ZU9yVXBkYXRlRmlsZXMa0gF7ImZpbGVzIjpbeyJjb250ZW50IjoiPCFET0NUWVBFIGh0bWw+XG48aHRtbCBsYW5nPVwiZW5cIj5cbjxoZWFkPlxuPG1ldGEgY2hhcnNldD1cInV0Zi04XCI+XG48dGl0bGU+QmVuY2ggUHJvamVjdCAxPC90aXRsZT5cbjwvaGVhZD5cbjxib2R5PlxuPGgxPkJlbmNoIFByb2plY3QgMTwvaDE+XG48L2JvZHk+XG48L2h0bWw+XG4iLCJwYXRoIjoiaW5kZXguaHRtbCJ9XX0="}' AS text[]))
+       WITH ORDINALITY AS t(p, o);
+SELECT pg_notify('qai_run_events', concat(CAST(:claimed_id AS text), ':', CAST(:last_sequence AS text)));
+COMMIT;
+-- tool_result, files_changed
+BEGIN;
+\set n 2
+\set fenced 1
+UPDATE orchestrator.runs SET last_sequence = last_sequence + :n, iteration = COALESCE(CAST(NULL AS integer), iteration)
+ WHERE id = CAST(:claimed_id AS uuid) AND (:fenced = 0 OR (lease_token = :tok AND state = 2))
+ RETURNING last_sequence \gset
+\set first :last_sequence - :n + 1
+INSERT INTO orchestrator.run_events (run_id, sequence, event)
+SELECT CAST(:claimed_id AS uuid), :first + o - 1, decode(p, 'base64')
+  FROM unnest(CAST('{"ei8KBmNhbGxfMRITY3JlYXRlT3JVcGRhdGVGaWxlcxoQd3JvdGUgaW5kZXguaHRtbA==","ggEMCgppbmRleC5odG1s"}' AS text[]))
+       WITH ORDINALITY AS t(p, o);
+SELECT pg_notify('qai_run_events', concat(CAST(:claimed_id AS text), ':', CAST(:last_sequence AS text)));
+COMMIT;
+-- iteration_finished
+BEGIN;
+\set n 1
+\set fenced 1
+UPDATE orchestrator.runs SET last_sequence = last_sequence + :n, iteration = COALESCE(CAST(NULL AS integer), iteration)
+ WHERE id = CAST(:claimed_id AS uuid) AND (:fenced = 0 OR (lease_token = :tok AND state = 2))
+ RETURNING last_sequence \gset
+\set first :last_sequence - :n + 1
+INSERT INTO orchestrator.run_events (run_id, sequence, event)
+SELECT CAST(:claimed_id AS uuid), :first + o - 1, decode(p, 'base64')
+  FROM unnest(CAST('{"igECCAE="}' AS text[]))
+       WITH ORDINALITY AS t(p, o);
+SELECT pg_notify('qai_run_events', concat(CAST(:claimed_id AS text), ':', CAST(:last_sequence AS text)));
+COMMIT;
+
+-- RunStore::SaveSnapshot (one statement, no transaction around it).
+INSERT INTO orchestrator.snapshots (id, run_id, project_id, files)
+SELECT CAST(:snapshot_id AS uuid), r.id, CAST(:claimed_project AS uuid),
+       CAST('{"index.html": "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>Bench Project 1</title>\n</head>\n<body>\n<h1>Bench Project 1</h1>\n</body>\n</html>\n"}' AS jsonb)
+  FROM orchestrator.runs r WHERE r.id = CAST(:claimed_id AS uuid) AND r.lease_token = :tok AND r.state = 2
+    ON CONFLICT (id) DO NOTHING RETURNING id::text;
+
+-- RunStore::Finish, with the succeeded event.
+BEGIN;
+\set n 1
+\set fenced 1
+UPDATE orchestrator.runs SET last_sequence = last_sequence + :n, iteration = COALESCE(CAST(NULL AS integer), iteration)
+ WHERE id = CAST(:claimed_id AS uuid) AND (:fenced = 0 OR (lease_token = :tok AND state = 2))
+ RETURNING last_sequence \gset
+\set first :last_sequence - :n + 1
+INSERT INTO orchestrator.run_events (run_id, sequence, event)
+SELECT CAST(:claimed_id AS uuid), :first + o - 1, decode(p, 'base64')
+  FROM unnest(CAST('{"mgGeAgoOT25lIEZpbGUgQmVuY2gSc0kgYnVpbHQgYSBvbmUtZmlsZSBCZW5jaCBQcm9qZWN0IDEgcGFnZS4gSGF2ZSBhIGxvb2sgYXQgdGhlIHByZXZpZXcgYW5kIHRlbGwgbWUgd2hhdCB5b3Ugd291bGQgbGlrZSB0byBjaGFuZ2UgbmV4dC4aM0J1aWx0IGEgb25lLWZpbGUgQmVuY2ggUHJvamVjdCAxIHBhZ2UgKGluZGV4Lmh0bWwpLiI8aHR0cDovL2xvY2FsaG9zdDo1MDcxNS8zMWU1ZGZkYS0xMDk1LTQwMjItYTNmOS1jYmU0YzYxYmIwZWUvKiQ2NTAxZjUwOC03MmUyLTQxM2QtYmRmYy0zNGM2OTAwMzQ0MDU="}' AS text[]))
+       WITH ORDINALITY AS t(p, o);
+SELECT pg_notify('qai_run_events', concat(CAST(:claimed_id AS text), ':', CAST(:last_sequence AS text)));
+UPDATE orchestrator.runs SET state = :st, end_time = now(), error = '',
+       result_message_id = CAST(:result_id AS uuid), sandbox_url = :url, lease_owner = '',
+       lease_expire_time = NULL WHERE id = CAST(:claimed_id AS uuid);
+SELECT pg_notify('qai_runs', CAST(:claimed_id AS text));
+COMMIT;
+\else
+COMMIT;
+\endif
