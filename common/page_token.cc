@@ -1,5 +1,11 @@
 #include "common/page_token.h"
 
+#include "common/ids.h"
+
+#include "absl/strings/str_split.h"
+
+#include "absl/strings/numbers.h"
+
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -51,6 +57,23 @@ absl::StatusOr<int> NormalizePageSize(int page_size) {
   if (page_size < 0) return InvalidField("page_size", "must not be negative");
   if (page_size == 0) return 20;
   return page_size > 100 ? 100 : page_size;
+}
+
+std::string EncodePosition(const PageTokenCodec& codec, std::string_view scope, const KeysetPosition& position) {
+  return codec.Encode(scope, absl::StrCat(position.micros, "/", position.id));
+}
+
+absl::StatusOr<std::optional<KeysetPosition>> DecodePosition(const PageTokenCodec& codec, std::string_view token,
+                                                             std::string_view scope) {
+  if (token.empty()) return std::optional<KeysetPosition>();
+  absl::StatusOr<std::string> cursor = codec.Decode(token, scope);
+  if (!cursor.ok()) return cursor.status();
+  std::pair<std::string, std::string> parts = absl::StrSplit(*cursor, absl::MaxSplits('/', 1));
+  KeysetPosition position{.id = parts.second};
+  if (!absl::SimpleAtoi(parts.first, &position.micros) || !IsUuid(position.id)) {
+    return InvalidField("page_token", "is not a token this list returned");
+  }
+  return std::optional<KeysetPosition>(std::move(position));
 }
 
 }  // namespace qai::common

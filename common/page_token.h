@@ -10,6 +10,8 @@
 //   std::string token = codec.Encode("projects/owner:alice", cursor);
 //   absl::StatusOr<std::string> cursor = codec.Decode(token, "projects/owner:alice");
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -29,6 +31,20 @@ class PageTokenCodec {
   std::string Mac(std::string_view scope, std::string_view cursor) const;
   std::string key_;
 };
+
+// KeysetPosition: where a keyset page of (time, id)-ordered rows ends: the last row's time in
+// µs and its id. Every list of this suite pages that way.
+struct KeysetPosition {
+  int64_t micros = 0;
+  std::string id;
+};
+
+// EncodePosition / DecodePosition: a position as a page token of `scope`. An empty token is
+// the first page (nullopt); a bad one is INVALID_ARGUMENT naming page_token.
+std::string EncodePosition(const PageTokenCodec& codec, std::string_view scope, const KeysetPosition& position);
+[[nodiscard]] absl::StatusOr<std::optional<KeysetPosition>> DecodePosition(const PageTokenCodec& codec,
+                                                                          std::string_view token,
+                                                                          std::string_view scope);
 
 // Page sizes as API.md sets them: 0 → 20, above 100 → 100, negative → INVALID_ARGUMENT.
 [[nodiscard]] absl::StatusOr<int> NormalizePageSize(int page_size);

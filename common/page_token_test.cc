@@ -164,3 +164,25 @@ TEST(NormalizePageSizeTest, NegativeIsInvalidArgumentNamingPageSize) {
 
 }  // namespace
 }  // namespace qai::common
+
+namespace qai::common {
+namespace {
+
+TEST(KeysetPositionTest, RoundTripsAndRefusesOtherCursors) {
+  PageTokenCodec codec("secret");
+  const std::string id = "0b5c8c58-8f9e-4a1e-9c59-0e9a8f5f6a11";
+  std::string token = EncodePosition(codec, "runs/project:x", {1795331533123456, id});
+  absl::StatusOr<std::optional<KeysetPosition>> back = DecodePosition(codec, token, "runs/project:x");
+  ASSERT_TRUE(back.ok()) << back.status();
+  ASSERT_TRUE(back->has_value());
+  EXPECT_EQ((*back)->micros, 1795331533123456);
+  EXPECT_EQ((*back)->id, id);
+  EXPECT_FALSE(DecodePosition(codec, "", "runs/project:x")->has_value()) << "no token: the first page";
+  EXPECT_EQ(DecodePosition(codec, token, "runs/project:y").status().code(), absl::StatusCode::kInvalidArgument);
+  // A validly signed cursor of another shape is still refused.
+  EXPECT_EQ(DecodePosition(codec, codec.Encode("s", "not-a-position"), "s").status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace qai::common

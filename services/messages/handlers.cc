@@ -1,7 +1,6 @@
 #include "services/messages/handlers.h"
 
 #include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/ids.h"
@@ -124,16 +123,10 @@ absl::Status MessageHandlers::ListMessages(const CallContext& call, const pb::Li
   if (!page_size.ok()) return page_size.status();
   const std::string scope = absl::StrCat("messages/project:", req.project_id());
   ListParams params{.project_id = req.project_id(), .limit = *page_size + 1};
-  if (!req.page_token().empty()) {
-    absl::StatusOr<std::string> cursor = tokens_->Decode(req.page_token(), scope);
-    if (!cursor.ok()) return cursor.status();
-    std::pair<std::string, std::string> parts = absl::StrSplit(*cursor, absl::MaxSplits('/', 1));
-    int64_t us = 0;
-    if (!absl::SimpleAtoi(parts.first, &us) || !common::IsUuid(parts.second)) {
-      return common::InvalidField("page_token", "is not a token this list returned");
-    }
-    params.after.emplace(us, parts.second);
-  }
+  absl::StatusOr<std::optional<common::KeysetPosition>> after =
+      common::DecodePosition(*tokens_, req.page_token(), scope);
+  if (!after.ok()) return after.status();
+  if (*after) params.after.emplace((*after)->micros, (*after)->id);
   if (absl::StatusOr<std::string> owner = projects_->ProjectOwner(call, req.project_id()); !owner.ok()) {
     return owner.status();
   }
@@ -152,7 +145,7 @@ absl::Status MessageHandlers::ListMessages(const CallContext& call, const pb::Li
   }
   if (last != nullptr && resp.messages_size() < static_cast<int>(rows->size())) {
     resp.set_next_page_token(
-        tokens_->Encode(scope, absl::StrCat(absl::ToUnixMicros(last->create_time), "/", last->id)));
+        common::EncodePosition(*tokens_, scope, {absl::ToUnixMicros(last->create_time), last->id}));
   }
   return absl::OkStatus();
 }

@@ -1,8 +1,6 @@
 #include "services/orchestrator/handlers.h"
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "common/ids.h"
 #include "common/proto_time.h"
 #include "common/validation.h"
@@ -92,17 +90,11 @@ absl::Status RunHandlers::ListRuns(const CallContext& call, const v1::ListRunsRe
   absl::StatusOr<int> page_size = common::NormalizePageSize(req.page_size());
   if (!page_size.ok()) return page_size.status();
   const std::string scope = absl::StrCat("runs/project:", req.project_id());
+  absl::StatusOr<std::optional<common::KeysetPosition>> after =
+      common::DecodePosition(*tokens_, req.page_token(), scope);
+  if (!after.ok()) return after.status();
   std::optional<std::pair<int64_t, std::string>> before;
-  if (!req.page_token().empty()) {
-    absl::StatusOr<std::string> cursor = tokens_->Decode(req.page_token(), scope);
-    if (!cursor.ok()) return cursor.status();
-    std::pair<std::string, std::string> parts = absl::StrSplit(*cursor, absl::MaxSplits('/', 1));
-    int64_t us = 0;
-    if (!absl::SimpleAtoi(parts.first, &us) || !common::IsUuid(parts.second)) {
-      return common::InvalidField("page_token", "is not a token this list returned");
-    }
-    before.emplace(us, parts.second);
-  }
+  if (*after) before.emplace((*after)->micros, (*after)->id);
   if (absl::Status s = CheckProject(*projects_, call, req.project_id()); !s.ok()) return s;
   absl::StatusOr<std::vector<RunRecord>> runs = store_->List(req.project_id(), *page_size + 1, before);
   if (!runs.ok()) return runs.status();
@@ -111,7 +103,7 @@ absl::Status RunHandlers::ListRuns(const CallContext& call, const v1::ListRunsRe
   for (const RunRecord& r : *runs) ToProto(r, *resp.add_runs());
   if (more) {
     resp.set_next_page_token(
-        tokens_->Encode(scope, absl::StrCat(absl::ToUnixMicros(runs->back().create_time), "/", runs->back().id)));
+        common::EncodePosition(*tokens_, scope, {absl::ToUnixMicros(runs->back().create_time), runs->back().id}));
   }
   return absl::OkStatus();
 }

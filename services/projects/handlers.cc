@@ -102,22 +102,16 @@ absl::Status ProjectHandlers::ListProjects(const CallContext& call, const pb::Li
   if (!page_size.ok()) return page_size.status();
   ListParams params{.actor = ActorOf(call), .page_size = *page_size};
   const std::string scope = ListScope(params.actor);
-  if (!req.page_token().empty()) {
-    absl::StatusOr<std::string> cursor = tokens_->Decode(req.page_token(), scope);
-    if (!cursor.ok()) return cursor.status();
-    std::pair<std::string, std::string> parts = absl::StrSplit(*cursor, absl::MaxSplits('/', 1));
-    int64_t us = 0;
-    if (!absl::SimpleAtoi(parts.first, &us) || !common::IsUuid(parts.second)) {
-      return common::InvalidField("page_token", "is not a token this list returned");
-    }
-    params.after.emplace(us, parts.second);
-  }
+  absl::StatusOr<std::optional<common::KeysetPosition>> after =
+      common::DecodePosition(*tokens_, req.page_token(), scope);
+  if (!after.ok()) return after.status();
+  if (*after) params.after.emplace((*after)->micros, (*after)->id);
   absl::StatusOr<ListResult> page = store_->List(params);
   if (!page.ok()) return page.status();
   for (const ProjectRecord& r : page->projects) ToProto(r, *resp.add_projects());
   if (page->more && !page->projects.empty()) {
     const ProjectRecord& last = page->projects.back();
-    resp.set_next_page_token(tokens_->Encode(scope, absl::StrCat(absl::ToUnixMicros(last.update_time), "/", last.id)));
+    resp.set_next_page_token(common::EncodePosition(*tokens_, scope, {absl::ToUnixMicros(last.update_time), last.id}));
   }
   return absl::OkStatus();
 }
