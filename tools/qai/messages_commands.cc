@@ -10,6 +10,7 @@
 #include "absl/time/clock.h"
 #include "qai/messages/v1/messages.grpc.pb.h"
 #include "tools/qai/channel.h"
+#include "tools/qai/service_client.h"
 #include "tools/qai/output.h"
 #include "tools/qai/run_follow.h"
 
@@ -24,31 +25,9 @@ using qai::messages::v1::Message;
 using qai::messages::v1::MessageService;
 
 // MessagesClient: the state one `messages` command needs to make its calls.
-class MessagesClient {
+class MessagesClient : public ServiceClient<MessageService> {
  public:
-  explicit MessagesClient(const Invocation& inv)
-      : inv_(inv),
-        options_(GlobalOptionsFrom(inv.args)),
-        connection_(options_, options_.messages_addr, inv.err),
-        stub_(MessageService::NewStub(connection_.channel())) {}
-
-  const GlobalOptions& options() const { return options_; }
-  MessageService::Stub& stub() { return *stub_; }
-  std::unique_ptr<grpc::ClientContext> NewContext(std::string_view method) const {
-    return connection_.NewContext(std::string("MessageService.").append(method));
-  }
-
-  // Fail: reports a failed call and gives the exit code for it.
-  int Fail(const grpc::Status& status) const {
-    inv_.err << FormatRpcError(status);
-    return kExitRpcError;
-  }
-
- private:
-  const Invocation& inv_;
-  GlobalOptions options_;
-  Connection connection_;
-  std::unique_ptr<MessageService::Stub> stub_;
+  explicit MessagesClient(const Invocation& inv) : ServiceClient(inv, &GlobalOptions::messages_addr, "MessageService") {}
 };
 
 int RunSend(const Invocation& inv) {

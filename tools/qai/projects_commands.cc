@@ -11,6 +11,7 @@
 #include "common/config.h"
 #include "qai/projects/v1/projects.grpc.pb.h"
 #include "tools/qai/channel.h"
+#include "tools/qai/service_client.h"
 #include "tools/qai/global_options.h"
 #include "tools/qai/messages_commands.h"
 #include "tools/qai/output.h"
@@ -30,25 +31,9 @@ using qai::projects::v1::ProjectService;
 using qai::projects::v1::UpdateProjectRequest;
 
 // ProjectsClient: the state one `projects` command needs to make its calls.
-class ProjectsClient {
+class ProjectsClient : public ServiceClient<ProjectService> {
  public:
-  explicit ProjectsClient(const Invocation& inv)
-      : inv_(inv),
-        options_(GlobalOptionsFrom(inv.args)),
-        connection_(options_, options_.projects_addr, inv.err),
-        stub_(ProjectService::NewStub(connection_.channel())) {}
-
-  const GlobalOptions& options() const { return options_; }
-  ProjectService::Stub& stub() { return *stub_; }
-  std::unique_ptr<grpc::ClientContext> NewContext(std::string_view method) const {
-    return connection_.NewContext(std::string("ProjectService.").append(method));
-  }
-
-  // Fail: reports a failed call and gives the exit code for it.
-  int Fail(const grpc::Status& status) const {
-    inv_.err << FormatRpcError(status);
-    return kExitRpcError;
-  }
+  explicit ProjectsClient(const Invocation& inv) : ServiceClient(inv, &GlobalOptions::projects_addr, "ProjectService") {}
 
   // FailMutation: reports a failed mutation, with its request id when a repeat makes sense.
   int FailMutation(const grpc::Status& status) const {
@@ -71,12 +56,6 @@ class ProjectsClient {
                                : absl::StrCat(FormatProject(project), "request_id: ", options_.request_id, "\n"));
     return kExitOk;
   }
-
- private:
-  const Invocation& inv_;
-  GlobalOptions options_;
-  Connection connection_;
-  std::unique_ptr<ProjectService::Stub> stub_;
 };
 
 // Indented: every line of text with two spaces in front.

@@ -8,6 +8,7 @@
 #include "common/config.h"
 #include "qai/orchestrator/v1/orchestrator.grpc.pb.h"
 #include "tools/qai/channel.h"
+#include "tools/qai/service_client.h"
 #include "tools/qai/global_options.h"
 #include "tools/qai/output.h"
 #include "tools/qai/run_follow.h"
@@ -24,30 +25,9 @@ using qai::orchestrator::v1::ListRunsResponse;
 using qai::orchestrator::v1::Run;
 
 // RunsClient: the state one `runs` command needs to make its calls.
-class RunsClient {
+class RunsClient : public ServiceClient<AgentOrchestrator> {
  public:
-  explicit RunsClient(const Invocation& inv)
-      : inv_(inv),
-        options_(GlobalOptionsFrom(inv.args)),
-        connection_(options_, options_.orchestrator_addr, inv.err),
-        stub_(AgentOrchestrator::NewStub(connection_.channel())) {}
-
-  const GlobalOptions& options() const { return options_; }
-  AgentOrchestrator::Stub& stub() { return *stub_; }
-  std::unique_ptr<grpc::ClientContext> NewContext(std::string_view method) const {
-    return connection_.NewContext(std::string("AgentOrchestrator.").append(method));
-  }
-
-  int Fail(const grpc::Status& status) const {
-    inv_.err << FormatRpcError(status);
-    return kExitRpcError;
-  }
-
- private:
-  const Invocation& inv_;
-  GlobalOptions options_;
-  Connection connection_;
-  std::unique_ptr<AgentOrchestrator::Stub> stub_;
+  explicit RunsClient(const Invocation& inv) : ServiceClient(inv, &GlobalOptions::orchestrator_addr, "AgentOrchestrator") {}
 };
 
 int RunGet(const Invocation& inv) {
