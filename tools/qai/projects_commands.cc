@@ -130,29 +130,8 @@ int RunList(const Invocation& inv) {
   ListProjectsRequest request;
   request.set_page_size(static_cast<int32_t>(inv.args.GetInt("page-size")));
   request.set_page_token(inv.args.Get("page-token"));
-  while (true) {
-    ListProjectsResponse response;
-    auto context = client.NewContext("ListProjects");
-    if (grpc::Status status = client.stub().ListProjects(context.get(), request, &response);
-        !status.ok()) {
-      return client.Fail(status);
-    }
-    if (client.options().json) {
-      inv.out << ToJsonLine(response);
-    } else {
-      for (const Project& project : response.projects()) inv.out << FormatProjectRow(project);
-      if (!all && !response.next_page_token().empty()) {
-        inv.out << "next page: " << response.next_page_token() << "\n";
-      }
-    }
-    if (!all || response.next_page_token().empty()) return kExitOk;
-    // A server that hands back the token it was given would keep --all looping forever.
-    if (response.next_page_token() == request.page_token()) {
-      inv.err << "error: the server repeated page token " << request.page_token() << "\n";
-      return kExitRpcError;
-    }
-    request.set_page_token(response.next_page_token());
-  }
+  return client.PrintPages("ListProjects", &ProjectService::Stub::ListProjects, request, all,
+                           [&](const ListProjectsResponse& page) { for (const Project& project : page.projects()) inv.out << FormatProjectRow(project); });
 }
 
 int RunRename(const Invocation& inv) {

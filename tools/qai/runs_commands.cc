@@ -50,28 +50,8 @@ int RunList(const Invocation& inv) {
   request.set_project_id(inv.args.Get("project"));
   request.set_page_size(static_cast<int32_t>(inv.args.GetInt("page-size")));
   request.set_page_token(inv.args.Get("page-token"));
-  while (true) {
-    ListRunsResponse response;
-    auto context = client.NewContext("ListRuns");
-    if (grpc::Status status = client.stub().ListRuns(context.get(), request, &response); !status.ok()) {
-      return client.Fail(status);
-    }
-    if (client.options().json) {
-      inv.out << ToJsonLine(response);
-    } else {
-      for (const Run& run : response.runs()) inv.out << FormatRunRow(run);
-      if (!all && !response.next_page_token().empty()) {
-        inv.out << "next page: " << response.next_page_token() << "\n";
-      }
-    }
-    if (!all || response.next_page_token().empty()) return kExitOk;
-    // A server that hands back the token it was given would keep --all looping forever.
-    if (response.next_page_token() == request.page_token()) {
-      inv.err << "error: the server repeated page token " << request.page_token() << "\n";
-      return kExitRpcError;
-    }
-    request.set_page_token(response.next_page_token());
-  }
+  return client.PrintPages("ListRuns", &AgentOrchestrator::Stub::ListRuns, request, all,
+                           [&](const ListRunsResponse& page) { for (const Run& run : page.runs()) inv.out << FormatRunRow(run); });
 }
 
 int RunCancel(const Invocation& inv) {

@@ -32,6 +32,34 @@ class ServiceClient {
     return connection_.NewContext(std::string(name_).append(".").append(method));
   }
 
+  // PrintPages: a List call's pages, each printed (one protobuf JSON line, or `rows` and then a
+  // "next page:" hint), following next_page_token to the end when `all`.
+  template <typename Request, typename Response, typename Rows>
+  int PrintPages(std::string_view method,
+                 grpc::Status (Service::Stub::*rpc)(grpc::ClientContext*, const Request&, Response*),
+                 Request request, bool all, Rows rows) {
+    while (true) {
+      Response response;
+      auto context = NewContext(method);
+      if (grpc::Status status = ((*stub_).*rpc)(context.get(), request, &response); !status.ok()) return Fail(status);
+      if (options_.json) {
+        inv_.out << ToJsonLine(response);
+      } else {
+        rows(response);
+        if (!all && !response.next_page_token().empty()) {
+          inv_.out << "next page: " << response.next_page_token() << "\n";
+        }
+      }
+      if (!all || response.next_page_token().empty()) return kExitOk;
+      // A server that hands back the token it was given would keep --all looping forever.
+      if (response.next_page_token() == request.page_token()) {
+        inv_.err << "error: the server repeated page token " << request.page_token() << "\n";
+        return kExitRpcError;
+      }
+      request.set_page_token(response.next_page_token());
+    }
+  }
+
   // Fail: reports a failed call and gives the exit code for it.
   int Fail(const grpc::Status& status) const {
     inv_.err << FormatRpcError(status);
