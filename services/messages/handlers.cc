@@ -118,11 +118,20 @@ absl::Status MessageHandlers::ListMessages(const CallContext& call, const pb::Li
                                            pb::ListMessagesResponse& resp) {
   FieldViolations bad;
   common::CheckUuid(bad, "project_id", req.project_id(), /*required=*/true);
+  const bool newest_first = req.order_by() == "create_time desc";
+  if (!newest_first && !req.order_by().empty() && req.order_by() != "create_time") {
+    bad.Add("order_by", "must be \"create_time\" or \"create_time desc\"");
+  }
+  if (!pb::ListMessagesRequest::View_IsValid(req.view())) bad.Add("view", "must be VIEW_FULL or VIEW_BASIC");
   if (absl::Status s = bad.ToStatus(); !s.ok()) return s;
   absl::StatusOr<int> page_size = common::NormalizePageSize(req.page_size());
   if (!page_size.ok()) return page_size.status();
-  const std::string scope = absl::StrCat("messages/project:", req.project_id());
-  ListParams params{.project_id = req.project_id(), .limit = *page_size + 1};
+  // A token continues only the order it was made for.
+  const std::string scope = absl::StrCat("messages/project:", req.project_id(), newest_first ? "/desc" : "");
+  ListParams params{.project_id = req.project_id(),
+                    .limit = *page_size + 1,
+                    .newest_first = newest_first,
+                    .with_files = req.view() != pb::ListMessagesRequest::VIEW_BASIC};
   absl::StatusOr<std::optional<common::KeysetPosition>> after =
       common::DecodePosition(*tokens_, req.page_token(), scope);
   if (!after.ok()) return after.status();

@@ -14,16 +14,19 @@ using common::DbConnection;
 using soci::into;
 using soci::use;
 
-// A message with its fragment (if any), in ReadMessage's order.
-constexpr char kSelectMessage[] =
-    "SELECT m.id::text, m.project_id::text, m.owner, m.author, m.content, m.role::int, m.type::int,"
-    " COALESCE(m.run_id::text, ''), (EXTRACT(EPOCH FROM m.create_time) * 1000000)::bigint,"
-    " (EXTRACT(EPOCH FROM m.update_time) * 1000000)::bigint,"
-    " COALESCE(f.id::text, ''), COALESCE(f.sandbox_url, ''), COALESCE(f.title, ''),"
-    " COALESCE(f.files::text, '{}'), COALESCE(f.summary, ''),"
-    " COALESCE((EXTRACT(EPOCH FROM f.create_time) * 1000000)::bigint, 0),"
-    " COALESCE((EXTRACT(EPOCH FROM f.update_time) * 1000000)::bigint, 0)"
-    " FROM messages.messages m LEFT JOIN messages.fragments f ON f.message_id = m.id ";
+// A message with its fragment (if any), in ReadMessage's order; FILES is the files column.
+#define SELECT_MESSAGE(FILES)                                                                      \
+  "SELECT m.id::text, m.project_id::text, m.owner, m.author, m.content, m.role::int, m.type::int," \
+  " COALESCE(m.run_id::text, ''), (EXTRACT(EPOCH FROM m.create_time) * 1000000)::bigint,"         \
+  " (EXTRACT(EPOCH FROM m.update_time) * 1000000)::bigint,"                                        \
+  " COALESCE(f.id::text, ''), COALESCE(f.sandbox_url, ''), COALESCE(f.title, ''),"                 \
+  " " FILES ", COALESCE(f.summary, ''),"                                                           \
+  " COALESCE((EXTRACT(EPOCH FROM f.create_time) * 1000000)::bigint, 0),"                           \
+  " COALESCE((EXTRACT(EPOCH FROM f.update_time) * 1000000)::bigint, 0)"                            \
+  " FROM messages.messages m LEFT JOIN messages.fragments f ON f.message_id = m.id "
+constexpr char kSelectMessage[] = SELECT_MESSAGE("COALESCE(f.files::text, '{}')");
+// The same without the fragments' files.
+constexpr char kSelectMessageBasic[] = SELECT_MESSAGE("'{}'");
 
 // A µs count as a timestamptz, exactly.
 #define MICROS_TO_TS(param) "(timestamptz 'epoch' + " param " * interval '1 microsecond')"
@@ -156,16 +159,21 @@ absl::StatusOr<std::vector<MessageRecord>> MessageStore::List(const ListParams& 
   std::vector<MessageRecord> out;
   absl::Status s = db_->Run([&](DbConnection& conn) -> absl::Status {
     out.clear();
-    // The first page starts below every real row.
-    long long after_us = params.after ? params.after->first : 0;  // 1970: before every message
-    std::string after_id = params.after ? params.after->second : "00000000-0000-0000-0000-000000000000";
+    // The first page starts before every real row: below them oldest first (1970), above them
+    // newest first (year 9999).
+    long long after_us = params.after ? params.after->first : (params.newest_first ? 253402300799999999LL : 0);
+    std::string after_id = params.after ? params.after->second
+                                        : (params.newest_first ? "ffffffff-ffff-ffff-ffff-ffffffffffff"
+                                                               : "00000000-0000-0000-0000-000000000000");
+    // Only constants go into the text; the values are bound.
+    const char* const cmp = params.newest_first ? "<" : ">";
+    const char* const dir = params.newest_first ? " DESC" : "";
+    const std::string query = absl::StrCat(
+        params.with_files ? kSelectMessage : kSelectMessageBasic,
+        "WHERE m.project_id = CAST(:p AS uuid) AND (m.create_time, m.id) ", cmp, " (" MICROS_TO_TS(":us"),
+        ", CAST(:aid AS uuid)) ORDER BY m.project_id", dir, ", m.create_time", dir, ", m.id", dir, " LIMIT :n");
     soci::rowset<soci::row> rows =
-        (conn.session().prepare << absl::StrCat(kSelectMessage,
-                                                "WHERE m.project_id = CAST(:p AS uuid)"
-                                                " AND (m.create_time, m.id) > (" MICROS_TO_TS(":us")
-                                                ", CAST(:aid AS uuid))"
-                                                " ORDER BY m.project_id, m.create_time, m.id LIMIT :n"),
-         use(params.project_id), use(after_us), use(after_id), use(params.limit));
+        (conn.session().prepare << query, use(params.project_id), use(after_us), use(after_id), use(params.limit));
     for (const soci::row& r : rows) {
       absl::StatusOr<MessageRecord> m = ReadMessage(r);
       if (!m.ok()) return m.status();

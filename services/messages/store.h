@@ -71,6 +71,8 @@ struct ListParams {
   int limit = 20;
   // Keyset cursor: the last message of the previous page (absent on the first page).
   std::optional<std::pair<int64_t, std::string>> after;  // (create_time µs, id)
+  bool newest_first = false;
+  bool with_files = true;  // the fragments' files
 };
 
 struct ResultParams {
@@ -92,8 +94,8 @@ class MessageStore {
   [[nodiscard]] absl::StatusOr<MessageRecord> Create(const CreateParams& params);
   // Get: one message with its fragment; NOT_FOUND when unknown.
   [[nodiscard]] absl::StatusOr<MessageRecord> Get(const std::string& id);
-  // List: up to params.limit messages of a project after the cursor, oldest first, with
-  // their fragments.
+  // List: up to params.limit messages of a project after the cursor, oldest (or newest) first,
+  // with their fragments.
   [[nodiscard]] absl::StatusOr<std::vector<MessageRecord>> List(const ListParams& params);
   // RecordResult: the ASSISTANT message of a run and its fragment; if the run already has one,
   // that one, unchanged. NOT_FOUND when the project's messages were purged.

@@ -1,7 +1,5 @@
 #include "services/orchestrator/messages_client.h"
 
-#include <deque>
-
 #include "absl/strings/str_cat.h"
 #include "common/client.h"
 #include "common/log.h"
@@ -17,10 +15,12 @@ MessagesClient::MessagesClient(std::shared_ptr<grpc::Channel> channel, std::stri
 absl::StatusOr<std::vector<ChatMessage>> MessagesClient::History(const std::string& project_id,
                                                                  const std::string& message_id,
                                                                  size_t max_messages) const {
-  std::deque<ChatMessage> turns;
+  // The conversation is read newest first and without the fragments' files, down to the run's
+  // own message (only prompts queued behind it are newer) and then the `max_messages` turns
+  // before it: a few small pages however long the conversation is.
+  std::vector<ChatMessage> newest_first;
+  bool found = false;
   std::string token;
-  // A conversation is read page by page up to the run's own message; only the newest turns
-  // are kept, so memory stays bounded however long the conversation is.
   for (int pages = 0; pages < 1000; ++pages) {
     grpc::ClientContext ctx;
     common::PrepareServiceCall(ctx, api_key_, common::CurrentRequestId(), timeout_);
@@ -28,31 +28,37 @@ absl::StatusOr<std::vector<ChatMessage>> MessagesClient::History(const std::stri
     req.set_project_id(project_id);
     req.set_page_size(100);
     req.set_page_token(token);
+    req.set_order_by("create_time desc");
+    req.set_view(mpb::ListMessagesRequest::VIEW_BASIC);
     mpb::ListMessagesResponse resp;
     if (absl::Status s = common::FromGrpcStatus(stub_->ListMessages(&ctx, req, &resp)); !s.ok()) return s;
     for (const mpb::Message& m : resp.messages()) {
-      if (m.id() == message_id) return std::vector<ChatMessage>(turns.begin(), turns.end());
+      if (!found) {
+        found = m.id() == message_id;
+        continue;
+      }
+      if (newest_first.size() == max_messages) break;
       ChatMessage turn;
+      turn.content = m.content();
       if (m.role() == mpb::Message::ROLE_USER) {
         turn.role = ChatMessage::Role::kUser;
-        turn.content = m.content();
       } else {
         turn.role = ChatMessage::Role::kAssistant;
-        turn.content = m.content();
         if (m.has_fragment() && !m.fragment().summary().empty()) {
           absl::StrAppend(&turn.content, "\n<task_summary>", m.fragment().summary(), "</task_summary>");
         }
       }
-      turns.push_back(std::move(turn));
-      if (turns.size() > max_messages) turns.pop_front();
+      newest_first.push_back(std::move(turn));
     }
     token = resp.next_page_token();
-    if (token.empty()) {
-      // The run's message is gone (its project was deleted meanwhile): there is nothing to do.
-      return absl::NotFoundError(absl::StrCat("message ", message_id, " not found in its project"));
-    }
+    if (newest_first.size() == max_messages || token.empty()) break;
   }
-  return absl::FailedPreconditionError("the conversation is too long to read (over 100,000 messages)");
+  if (!found && !token.empty()) {
+    return absl::FailedPreconditionError("over 100,000 messages were sent after the run's own");
+  }
+  // The run's message is gone (its project was deleted meanwhile): there is nothing to do.
+  if (!found) return absl::NotFoundError(absl::StrCat("message ", message_id, " not found in its project"));
+  return std::vector<ChatMessage>(newest_first.rbegin(), newest_first.rend());
 }
 
 absl::StatusOr<std::string> MessagesClient::Record(const mpb::RecordAgentResultRequest& request) const {

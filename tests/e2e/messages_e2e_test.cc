@@ -159,13 +159,16 @@ class MessagesE2ETest : public ::testing::Test {
   }
 
   grpc::Status List(const std::string& sub, const std::string& project, pb::ListMessagesResponse* out,
-                    int page_size = 0, const std::string& token = "") {
+                    int page_size = 0, const std::string& token = "", const std::string& order_by = "",
+                    pb::ListMessagesRequest::View view = pb::ListMessagesRequest::VIEW_UNSPECIFIED) {
     grpc::ClientContext ctx;
     AsUser(ctx, sub);
     pb::ListMessagesRequest req;
     req.set_project_id(project);
     req.set_page_size(page_size);
     req.set_page_token(token);
+    req.set_order_by(order_by);
+    req.set_view(view);
     return stub_->ListMessages(&ctx, req, out);
   }
 
@@ -332,6 +335,42 @@ TEST_F(MessagesE2ETest, SendListGetAndRepeatedRequestId) {
   EXPECT_TRUE(got.has_create_time());
 }
 
+TEST_F(MessagesE2ETest, NewestFirstPagesAndTheBasicViewWithoutFiles) {
+  ppb::Project p = CreateProject("alice", "first");
+  WaitForMessages("alice", p.id(), 1);
+  ASSERT_TRUE(Record(Result(p.id(), common::NewUuid())).ok());
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(Send("alice", p.id(), "more " + std::to_string(i)).ok());
+  // Pages of two, newest first, the basic view: the fragment without its files.
+  std::vector<std::string> contents;
+  std::string token;
+  int pages = 0;
+  do {
+    pb::ListMessagesResponse page;
+    ASSERT_TRUE(List("alice", p.id(), &page, 2, token, "create_time desc", pb::ListMessagesRequest::VIEW_BASIC).ok());
+    for (const auto& m : page.messages()) {
+      contents.push_back(m.content());
+      if (m.has_fragment()) {
+        EXPECT_EQ(m.fragment().title(), "Todo app");
+        EXPECT_EQ(m.fragment().summary(), "A page with a list");
+        EXPECT_TRUE(m.fragment().files().empty()) << "the basic view leaves the files out";
+      }
+    }
+    token = page.next_page_token();
+    if (pages == 0) {
+      // A token continues only its own order.
+      pb::ListMessagesResponse other;
+      EXPECT_EQ(ViolatedFields(List("alice", p.id(), &other, 2, token)), std::vector<std::string>{"page_token"});
+    }
+    ASSERT_LT(++pages, 10);
+  } while (!token.empty());
+  EXPECT_EQ(contents,
+            (std::vector<std::string>{"more 2", "more 1", "more 0", "Your todo app is ready.", "first"}));
+  pb::ListMessagesResponse full;
+  ASSERT_TRUE(List("alice", p.id(), &full, 0, "", "create_time").ok());
+  ASSERT_EQ(full.messages_size(), 5);
+  EXPECT_EQ(full.messages(1).fragment().files().size(), 1u) << "the full view (the default) has the files";
+}
+
 TEST_F(MessagesE2ETest, BadInputsNameTheirFields) {
   ppb::Project p = CreateProject("alice", "x");
   pb::Message out;
@@ -347,6 +386,9 @@ TEST_F(MessagesE2ETest, BadInputsNameTheirFields) {
   EXPECT_EQ(ViolatedFields(List("alice", p.id(), &page, -1)), std::vector<std::string>{"page_size"});
   EXPECT_EQ(ViolatedFields(List("alice", p.id(), &page, 0, "garbage")), std::vector<std::string>{"page_token"});
   EXPECT_EQ(ViolatedFields(List("alice", "", &page)), std::vector<std::string>{"project_id"});
+  EXPECT_EQ(ViolatedFields(List("alice", p.id(), &page, 0, "", "create_time; drop table",
+                                static_cast<pb::ListMessagesRequest::View>(7))),
+            (std::vector<std::string>{"order_by", "view"}));
   EXPECT_EQ(ViolatedFields(GetMessage("alice", "123")), std::vector<std::string>{"id"});
 
   pb::RecordAgentResultRequest bad = Result("x", "y");
