@@ -11,7 +11,9 @@
 #include "common/projects_client.h"
 #include "common/server.h"
 #include "common/service_main.h"
+#include "common/outbox.h"
 #include "services/orchestrator/builtin_model.h"
+#include "services/orchestrator/deliverers.h"
 #include "services/orchestrator/event_hub.h"
 #include "services/orchestrator/handlers.h"
 #include "services/orchestrator/messages_client.h"
@@ -43,12 +45,18 @@ int main(int argc, char** argv) {
        {.name = "run-max-attempts", .default_value = "3", .help = "attempts of a run before it fails",
         .validate = common::IsIntIn(1, 20)},
        {.name = "command-timeout", .default_value = "120s", .help = "longest an agent's terminal command may run",
+        .validate = common::IsDuration},
+       {.name = "run-archive-after", .default_value = "1h",
+        .help = "a finished run's events move to the compact archive this long after it ended",
         .validate = common::IsDuration}},
       "0.0.0.0:50053");
   if (!base.ok()) return common::ExitCodeFor(base.status());
   const common::Config& config = (*base)->config();
 
   orchestrator::RunStore store((*base)->db());
+  common::OutboxRelay relay(
+      (*base)->db(), common::OutboxOptionsFrom(config, orchestrator::kOutboxTable),
+      orchestrator::MakeDeliverers(config.Get("messages-addr"), config.Get("api-key"), &store));
   orchestrator::BuiltinModel model;
   Log(LogLevel::kInfo, "model provider",
       {{"provider", model.name()}, {"note", "a deterministic offline stand-in for a language model; no network"}});
@@ -69,7 +77,9 @@ int main(int argc, char** argv) {
       .lease = config.GetDuration("run-lease"),
       .max_attempts = static_cast<int>(config.GetInt("run-max-attempts")),
       .sandbox_root = config.Get("sandbox-root"),
-      .preview_base_url = preview_base};
+      .preview_base_url = preview_base,
+      .archive_after = config.GetDuration("run-archive-after"),
+      .outbox_written = [&relay] { relay.Wake(); }};
   worker_options.limits.command.timeout = config.GetDuration("command-timeout");
   orchestrator::WorkerPool pool(&store, &messages, &model, worker_options);
 
@@ -100,15 +110,18 @@ int main(int argc, char** argv) {
                                        .services = {&service},
                                        .health_names = {"qai.orchestrator.v1.AgentOrchestrator"},
                                        .db = (*base)->db(),
+                                       .extra_health = {{"outbox", [&relay] { return relay.Healthy(); }}},
                                        .drain_timeout = config.GetDuration("drain-timeout")});
   if (!server.ok()) return common::ExitCodeFor(server.status());
   if (absl::Status s = listener.Start(); !s.ok()) return common::ExitCodeFor(s);
   pool.Start();
+  relay.Start();
 
   common::WaitForShutdownSignal();
   // Runs in progress go back to the queue for another replica; watchers' streams end at once
   // with UNAVAILABLE (their clients reconnect to another replica with their last sequence).
   pool.Stop();
+  relay.Stop();
   service.CloseWatches();
   (*server)->Shutdown();
   listener.Stop();

@@ -4,6 +4,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "common/outbox.h"
 #include "common/status.h"
 
 namespace qai::orchestrator {
@@ -14,6 +15,8 @@ using soci::into;
 using soci::use;
 
 #define US(col) "(EXTRACT(EPOCH FROM " col ") * 1000000)::bigint"
+// A µs count as a timestamptz, exactly.
+#define TS(param) "(timestamptz 'epoch' + " param " * interval '1 microsecond')"
 
 // The columns of a RunRecord, in ReadRun's order.
 constexpr char kRunColumns[] =
@@ -259,10 +262,16 @@ absl::Status RunStore::Finish(const Lease& lease, const FinishParams& p) {
     if (!appended.ok()) return appended.status();
     const std::string result = p.result_message_id;
     soci::indicator result_ind = result.empty() ? soci::i_null : soci::i_ok;
+    std::string project_id;
     conn.session() << "UPDATE orchestrator.runs SET state = :st, end_time = now(), error = :err,"
                       " result_message_id = CAST(:res AS uuid), sandbox_url = :url, lease_owner = '',"
-                      " lease_expire_time = NULL WHERE id = CAST(:id AS uuid)",
-        use(p.state), use(p.error), use(result, result_ind), use(p.sandbox_url), use(lease.run_id);
+                      " lease_expire_time = NULL WHERE id = CAST(:id AS uuid) RETURNING project_id::text",
+        use(p.state), use(p.error), use(result, result_ind), use(p.sandbox_url), use(lease.run_id), into(project_id);
+    if (!p.error_result.empty()) {
+      absl::StatusOr<std::string> queued = common::EnqueueOutbox(
+          conn, kOutboxTable, {.topic = kTopicRecordError, .payload = p.error_result, .ordering_key = project_id});
+      if (!queued.ok()) return queued.status();
+    }
     // The project's next queued run may go now.
     Notify(conn, kRunsChannel, lease.run_id);
     return absl::OkStatus();
@@ -356,15 +365,18 @@ absl::StatusOr<int> RunStore::RescueExpired(int max_attempts, const RescueEvents
     rescued = 0;
     struct Lapsed {
       std::string id;
+      std::string project_id;
       int attempt;
       int cancel;
     };
     std::vector<Lapsed> lapsed;
     soci::rowset<soci::row> rows =
-        (conn.session().prepare << "SELECT id::text, attempt, cancel_requested::int FROM orchestrator.runs"
-                                   " WHERE state = 2 AND lease_expire_time < now()"
+        (conn.session().prepare << "SELECT id::text, project_id::text, attempt, cancel_requested::int"
+                                   " FROM orchestrator.runs WHERE state = 2 AND lease_expire_time < now()"
                                    " ORDER BY lease_expire_time LIMIT 100 FOR UPDATE SKIP LOCKED");
-    for (const soci::row& r : rows) lapsed.push_back({r.get<std::string>(0), r.get<int>(1), r.get<int>(2)});
+    for (const soci::row& r : rows) {
+      lapsed.push_back({r.get<std::string>(0), r.get<std::string>(1), r.get<int>(2), r.get<int>(3)});
+    }
     for (const Lapsed& run : lapsed) {
       // The dead worker's lease token stays on the row, but the state change fences it out.
       if (run.cancel || run.attempt >= max_attempts) {
@@ -376,6 +388,14 @@ absl::StatusOr<int> RunStore::RescueExpired(int max_attempts, const RescueEvents
         conn.session() << "UPDATE orchestrator.runs SET state = :st, end_time = now(), error = :err,"
                           " lease_owner = '', lease_expire_time = NULL WHERE id = CAST(:id AS uuid)",
             use(state), use(error), use(run.id);
+        if (!run.cancel && events.error_result) {
+          absl::StatusOr<std::string> queued =
+              common::EnqueueOutbox(conn, kOutboxTable,
+                                    {.topic = kTopicRecordError,
+                                     .payload = events.error_result(run.id, run.project_id),
+                                     .ordering_key = run.project_id});
+          if (!queued.ok()) return queued.status();
+        }
       } else {
         absl::StatusOr<int64_t> appended = AppendEvents(conn, run.id, nullptr, {events.retrying(run.attempt)}, std::nullopt);
         if (!appended.ok()) return appended.status();
@@ -392,16 +412,32 @@ absl::StatusOr<int> RunStore::RescueExpired(int max_attempts, const RescueEvents
   return rescued;
 }
 
+absl::Status RunStore::SetResultMessage(const std::string& run_id, const std::string& message_id) {
+  return db_->Run([&](DbConnection& conn) -> absl::Status {
+    conn.session() << "UPDATE orchestrator.runs SET result_message_id = CAST(:m AS uuid)"
+                      " WHERE id = CAST(:id AS uuid) AND result_message_id IS NULL",
+        use(message_id), use(run_id);
+    return absl::OkStatus();
+  });
+}
+
 absl::StatusOr<std::vector<StoredEvent>> RunStore::Events(const std::string& run_id, int64_t after, int limit) {
   std::vector<StoredEvent> out;
   absl::Status s = db_->Run([&](DbConnection& conn) -> absl::Status {
     out.clear();
     const long long after_seq = after;
+    // A run's events are either all in run_events or all in its archive row (ArchiveEvents
+    // moves them in one statement), so the union is the run's whole log either way.
     soci::rowset<soci::row> rows =
         (conn.session().prepare << "SELECT sequence, " US("create_time") ", encode(event, 'base64')"
                                    " FROM orchestrator.run_events WHERE run_id = CAST(:id AS uuid) AND sequence > :after"
-                                   " ORDER BY sequence LIMIT :n",
-         use(run_id), use(after_seq), use(limit));
+                                   " UNION ALL"
+                                   " SELECT a.sequence, " US("a.time") ", encode(a.event, 'base64')"
+                                   " FROM orchestrator.run_event_archives r,"
+                                   "      unnest(r.events, r.times) WITH ORDINALITY AS a(event, time, sequence)"
+                                   " WHERE r.run_id = CAST(:id2 AS uuid) AND a.sequence > :after2"
+                                   " ORDER BY 1 LIMIT :n",
+         use(run_id), use(after_seq), use(run_id), use(after_seq), use(limit));
     for (const soci::row& r : rows) {
       StoredEvent e;
       e.sequence = r.get<long long>(0);
@@ -414,6 +450,35 @@ absl::StatusOr<std::vector<StoredEvent>> RunStore::Events(const std::string& run
   });
   if (!s.ok()) return s;
   return out;
+}
+
+absl::StatusOr<int> RunStore::ArchiveEvents(absl::Time finished_before, int batch) {
+  int archived = 0;
+  absl::Status s = db_->Run([&](DbConnection& conn) -> absl::Status {
+    const long long before_us = absl::ToUnixMicros(finished_before);
+    // One statement, so one transaction: the runs are locked (SKIP LOCKED: replicas archiving
+    // at once take different runs), their events deleted and aggregated into archive rows.
+    // Finished runs get no more events (every write to a run is fenced by its state).
+    conn.session() << "WITH picked AS ("
+                      "  SELECT id FROM orchestrator.runs"
+                      "  WHERE state IN (3, 4, 5) AND NOT events_archived"
+                      "    AND end_time < " TS(":before") " ORDER BY end_time LIMIT :n FOR UPDATE SKIP LOCKED),"
+                      " moved AS ("
+                      "  DELETE FROM orchestrator.run_events e USING picked WHERE e.run_id = picked.id"
+                      "  RETURNING e.run_id, e.sequence, e.event, e.create_time),"
+                      " archive AS ("
+                      "  INSERT INTO orchestrator.run_event_archives (run_id, events, times)"
+                      "  SELECT run_id, array_agg(event ORDER BY sequence), array_agg(create_time ORDER BY sequence)"
+                      "  FROM moved GROUP BY run_id),"
+                      " marked AS ("
+                      "  UPDATE orchestrator.runs r SET events_archived = true FROM picked WHERE r.id = picked.id"
+                      "  RETURNING r.id)"
+                      " SELECT count(*)::int FROM marked",
+        use(before_us), use(batch), into(archived);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return archived;
 }
 
 }  // namespace qai::orchestrator

@@ -40,6 +40,11 @@ inline constexpr char kRunsChannel[] = "qai_runs";
 inline constexpr char kEventsChannel[] = "qai_run_events";
 inline constexpr char kCancelChannel[] = "qai_run_cancel";
 
+// The orchestrator's outbox: a failed run's ERROR message for MessageService.RecordAgentResult
+// (a serialized RecordAgentResultRequest), written in the transaction that fails the run.
+inline constexpr char kOutboxTable[] = "orchestrator.outbox";
+inline constexpr char kTopicRecordError[] = "messages.RecordAgentResult";
+
 struct RunRecord {
   std::string id;
   std::string project_id;
@@ -90,6 +95,8 @@ struct FinishParams {
   std::string result_message_id;
   std::string sandbox_url;
   std::string terminal_event;
+  // kFailed: the ERROR message to store (outbox payload, see kTopicRecordError); empty: none.
+  std::string error_result;
 };
 
 class RunStore {
@@ -146,11 +153,21 @@ class RunStore {
     std::function<std::string(int attempt)> retrying;
     std::function<std::string(const std::string& error)> failed;
     std::string cancelled;  // for a run that was asked to stop anyway
+    // The ERROR message of a run failed here (outbox payload, see kTopicRecordError).
+    std::function<std::string(const std::string& run_id, const std::string& project_id)> error_result;
   };
   [[nodiscard]] absl::StatusOr<int> RescueExpired(int max_attempts, const RescueEvents& events);
 
-  // Events: up to `limit` events of a run with sequence > after, in order.
+  // SetResultMessage: the message a failed run's outbox row stored (once; later calls change
+  // nothing).
+  [[nodiscard]] absl::Status SetResultMessage(const std::string& run_id, const std::string& message_id);
+
+  // Events: up to `limit` events of a run with sequence > after, in order (archived or not).
   [[nodiscard]] absl::StatusOr<std::vector<StoredEvent>> Events(const std::string& run_id, int64_t after, int limit);
+  // ArchiveEvents: the events of up to `batch` runs that finished before `finished_before` move
+  // out of the event table into one compact row per run (Events reads both), so the table runs
+  // append to holds only recent work. Returns how many runs were archived.
+  [[nodiscard]] absl::StatusOr<int> ArchiveEvents(absl::Time finished_before, int batch);
 
  private:
   common::DbPool* const db_;

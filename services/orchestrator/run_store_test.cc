@@ -15,7 +15,8 @@ namespace {
 
 std::string Started(int attempt) { return "started " + std::to_string(attempt); }
 std::string Retrying(int attempt) { return "retrying " + std::to_string(attempt); }
-const RunStore::RescueEvents kRescue{Retrying, [](const std::string& error) { return "failed: " + error; }, "cancelled"};
+const RunStore::RescueEvents kRescue{Retrying, [](const std::string& error) { return "failed: " + error; }, "cancelled",
+                                     [](const std::string& run, const std::string&) { return "error for " + run; }};
 
 class RunStoreTest : public ::testing::Test {
  protected:
@@ -51,6 +52,32 @@ class RunStoreTest : public ::testing::Test {
       out.push_back(e.event);
     }
     return out;
+  }
+
+  // Outbox: the payloads of the orchestrator's outbox rows, in write order.
+  std::vector<std::string> Outbox() {
+    std::vector<std::string> out;
+    EXPECT_TRUE(pool_->Run([&](common::DbConnection& conn) -> absl::Status {
+                       soci::rowset<std::string> rows =
+                           (conn.session().prepare << "SELECT convert_from(payload, 'UTF8') FROM orchestrator.outbox"
+                                                      " WHERE topic = 'messages.RecordAgentResult' ORDER BY seq");
+                       out.assign(rows.begin(), rows.end());
+                       return absl::OkStatus();
+                     })
+                    .ok());
+    return out;
+  }
+
+  // EventRows: how many rows of run_events the run has.
+  int64_t EventRows(const std::string& run_id) {
+    long long n = -1;
+    EXPECT_TRUE(pool_->Run([&](common::DbConnection& conn) -> absl::Status {
+                       conn.session() << "SELECT count(*) FROM orchestrator.run_events WHERE run_id = CAST(:id AS uuid)",
+                           soci::use(run_id), soci::into(n);
+                       return absl::OkStatus();
+                     })
+                    .ok());
+    return n;
   }
 
   std::unique_ptr<common::DbPool> pool_;
@@ -141,6 +168,54 @@ TEST_F(RunStoreTest, RescueFailsARunThatUsedItsAttempts) {
   EXPECT_EQ(got->state, kFailed);
   EXPECT_NE(got->error.find("lost 2 times"), std::string::npos) << got->error;
   EXPECT_FALSE(Claim());
+  EXPECT_EQ(Outbox(), std::vector<std::string>{"error for " + run.id}) << "its ERROR message goes out with the failure";
+}
+
+TEST_F(RunStoreTest, AFailedRunsErrorMessageIsWrittenWithItsEndOnly) {
+  RunRecord run = MustStart(common::NewUuid());
+  auto c = Claim();
+  ASSERT_TRUE(c);
+  // A worker that lost its lease writes neither the end nor the message.
+  ASSERT_TRUE(store_->Finish({run.id, c->lease.token + 1},
+                             {.state = kFailed, .error = "x", .terminal_event = "failed", .error_result = "late"})
+                  .code() == absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(Outbox().empty());
+  ASSERT_TRUE(store_->Finish(c->lease, {.state = kFailed, .error = "boom", .terminal_event = "failed",
+                                        .error_result = "sorry"})
+                  .ok());
+  EXPECT_EQ(Outbox(), std::vector<std::string>{"sorry"});
+  const std::string message = common::NewUuid();
+  ASSERT_TRUE(store_->SetResultMessage(run.id, message).ok());
+  ASSERT_TRUE(store_->SetResultMessage(run.id, common::NewUuid()).ok());
+  EXPECT_EQ(store_->Get(run.id)->result_message_id, message) << "a redelivery changes nothing";
+}
+
+TEST_F(RunStoreTest, FinishedRunsEventsMoveToTheArchiveAndReadTheSame) {
+  const std::string project = common::NewUuid();
+  RunRecord done = MustStart(project);
+  auto c = Claim();
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(store_->Append(c->lease, {"a", "b", "c"}, 1).ok());
+  ASSERT_TRUE(store_->Finish(c->lease, {.state = kSucceeded, .terminal_event = "succeeded"}).ok());
+  RunRecord active = MustStart(project);  // queued, not finished: never archived
+  const std::vector<std::string> before = EventTexts(done.id);
+  ASSERT_EQ(before, (std::vector<std::string>{"queued", "started 1", "a", "b", "c", "succeeded"}));
+
+  auto none = store_->ArchiveEvents(absl::Now() - absl::Hours(1), 100);
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_EQ(*none, 0) << "it finished less than an hour ago";
+  auto archived = store_->ArchiveEvents(absl::Now() + absl::Seconds(1), 100);
+  ASSERT_TRUE(archived.ok()) << archived.status();
+  EXPECT_EQ(*archived, 1);
+  EXPECT_EQ(EventRows(done.id), 0);
+  EXPECT_EQ(EventRows(active.id), 1);
+  EXPECT_EQ(EventTexts(done.id), before) << "the archive reads as the events did";
+  auto tail = store_->Events(done.id, 4, 1);
+  ASSERT_TRUE(tail.ok());
+  ASSERT_EQ(tail->size(), 1u);
+  EXPECT_EQ((*tail)[0].sequence, 5);
+  EXPECT_EQ((*tail)[0].event, "c");
+  EXPECT_EQ(*store_->ArchiveEvents(absl::Now() + absl::Seconds(1), 100), 0) << "nothing twice";
 }
 
 TEST_F(RunStoreTest, RequeueBacksOffAndKeepsTheProjectsOrder) {

@@ -15,12 +15,28 @@ namespace mpb = ::qai::messages::v1;
 using common::Log;
 using common::LogLevel;
 
+namespace {
+
+// ErrorResult: the ERROR message of a failed run, as the outbox payload RunStore sends to
+// MessageService. The details stay in the run's `error`; the user sees a plain apology.
+std::string ErrorResult(const std::string& run_id, const std::string& project_id) {
+  mpb::RecordAgentResultRequest req;
+  req.set_run_id(run_id);
+  req.set_project_id(project_id);
+  req.set_content(std::string(kErrorMessage));
+  req.set_type(mpb::Message::TYPE_ERROR);
+  return req.SerializeAsString();
+}
+
+}  // namespace
+
 // Active: a run this replica is working on, and what the keeper learned about it.
 struct WorkerPool::Active {
   Lease lease;
   std::atomic<bool> cancel{false};    // the run was asked to stop
   std::atomic<bool> lost{false};      // the lease is gone: write nothing more
   std::atomic<bool> release{false};   // this replica is stopping: hand the run back
+  std::atomic<bool> ended{false};     // the run was handed back or finished: no more heartbeats
   bool Interrupted() const { return cancel || lost || release; }
 };
 
@@ -84,6 +100,7 @@ void WorkerPool::Work(int index) {
       }
       active->cancel = (*claimed)->run.cancel_requested;
       Execute((*claimed)->run, active);
+      active->ended = true;
       {
         std::lock_guard lock(mu_);
         active_.erase(active->lease.run_id);
@@ -107,7 +124,7 @@ void WorkerPool::Keep() {
   absl::Time next_rescue = absl::Now();
   const RunStore::RescueEvents rescue{
       [](int attempt) { return events::Retrying(attempt, "its worker stopped answering", absl::ZeroDuration()); },
-      [](const std::string& error) { return events::Failed(error); }, events::Cancelled()};
+      [](const std::string& error) { return events::Failed(error); }, events::Cancelled(), ErrorResult};
   for (;;) {
     std::vector<std::shared_ptr<Active>> active;
     {
@@ -119,10 +136,11 @@ void WorkerPool::Keep() {
       for (auto& [id, a] : active_) active.push_back(a);
     }
     for (const auto& a : active) {
+      if (a->ended) continue;
       absl::StatusOr<bool> cancel = store_->Heartbeat(a->lease, options_.lease);
       if (cancel.ok()) {
         if (*cancel) a->cancel = true;
-      } else if (cancel.status().code() == absl::StatusCode::kFailedPrecondition) {
+      } else if (cancel.status().code() == absl::StatusCode::kFailedPrecondition && !a->ended) {
         Log(LogLevel::kWarn, "lease lost; the run continues elsewhere", {{"run_id", a->lease.run_id}});
         a->lost = true;
       }
@@ -131,11 +149,30 @@ void WorkerPool::Keep() {
       next_rescue = absl::Now() + options_.lease / 2;
       absl::StatusOr<int> rescued = store_->RescueExpired(options_.max_attempts, rescue);
       if (rescued.ok() && *rescued > 0) {
-        Log(LogLevel::kWarn, "runs of lost workers requeued", {{"runs", *rescued}});
+        Log(LogLevel::kWarn, "runs of lost workers requeued or failed", {{"runs", *rescued}});
         Wake();
+        if (options_.outbox_written) options_.outbox_written();
       }
+      ArchiveFinished();
     }
   }
+}
+
+void WorkerPool::ArchiveFinished() {
+  constexpr int kBatch = 200;
+  int total = 0;
+  // A bounded amount per pass, so a large backlog (after an upgrade, or a long outage) is worked
+  // off over several passes without holding up the keeper's heartbeats.
+  for (int i = 0; i < 10; ++i) {
+    absl::StatusOr<int> archived = store_->ArchiveEvents(absl::Now() - options_.archive_after, kBatch);
+    if (!archived.ok()) {
+      Log(LogLevel::kWarn, "archiving finished runs' events failed", {{"error", std::string(archived.status().message())}});
+      break;
+    }
+    total += *archived;
+    if (*archived < kBatch) break;
+  }
+  if (total > 0) Log(LogLevel::kInfo, "finished runs' events archived", {{"runs", total}});
 }
 
 absl::Status WorkerPool::Emit(Active& active, std::vector<v1::RunEvent> evs, std::optional<int> iteration) {
@@ -174,6 +211,7 @@ void WorkerPool::Execute(const RunRecord& run, const std::shared_ptr<Active>& ac
     absl::Status s = store_->Requeue(active->lease, absl::ZeroDuration(),
                                      events::Retrying(run.attempt, "its replica shut down", absl::ZeroDuration()),
                                      /*refund_attempt=*/true);
+    if (s.ok()) active->ended = true;
     if (!s.ok()) Log(LogLevel::kWarn, "could not hand a run back", {{"run_id", run.id}, {"error", std::string(s.message())}});
     return;
   }
@@ -195,6 +233,7 @@ void WorkerPool::Execute(const RunRecord& run, const std::shared_ptr<Active>& ac
 void WorkerPool::Finish(const RunRecord& run, Active& active, FinishParams params) {
   const int state = params.state;
   absl::Status s = store_->Finish(active.lease, params);
+  if (s.ok()) active.ended = true;
   if (!s.ok()) {
     // A lost lease means another worker owns the run; anything else is retried by the rescuer
     // once this lease lapses.
@@ -221,6 +260,7 @@ void WorkerPool::RetryOrFail(const RunRecord& run, Active& active, const absl::S
       {{"run_id", run.id}, {"attempt", run.attempt}, {"error", std::string(fault.message())},
        {"retry_in_ms", absl::ToInt64Milliseconds(delay)}});
   absl::Status s = store_->Requeue(active.lease, delay, events::Retrying(run.attempt, std::string(fault.message()), delay));
+  if (s.ok()) active.ended = true;
   if (!s.ok()) Log(LogLevel::kWarn, "could not requeue a run", {{"run_id", run.id}, {"error", std::string(s.message())}});
 }
 
@@ -232,21 +272,11 @@ bool WorkerPool::StillHolds(Active& active) {
 }
 
 void WorkerPool::FailWithMessage(const RunRecord& run, Active& active, const std::string& error) {
-  // The message is stored before the run ends: only while the lease holds (renewed just now,
-  // so it cannot lapse during the call), so a worker that lost the run stores nothing.
-  if (!StillHolds(active)) return;
-  mpb::RecordAgentResultRequest req;
-  req.set_run_id(run.id);
-  req.set_project_id(run.project_id);
-  req.set_content(absl::StrCat("Sorry, something went wrong: ", error));
-  req.set_type(mpb::Message::TYPE_ERROR);
-  absl::StatusOr<std::string> message = messages_->Record(req);
-  if (!message.ok() && common::IsRetryable(message.status()) && run.attempt < options_.max_attempts) {
-    return RetryOrFail(run, active, message.status());
-  }
+  // The ERROR message goes out through the outbox, written with the run's end: both or neither.
   Finish(run, active,
-         {.state = kFailed, .error = error, .result_message_id = message.value_or(""),
-          .terminal_event = events::Failed(error)});
+         {.state = kFailed, .error = error, .terminal_event = events::Failed(error),
+          .error_result = ErrorResult(run.id, run.project_id)});
+  if (options_.outbox_written) options_.outbox_written();
 }
 
 void WorkerPool::Succeed(const RunRecord& run, Active& active, const AgentOutcome& outcome, Workspace& workspace) {

@@ -3,8 +3,8 @@
 //
 // Each worker claims a due run (RunStore::Claim), runs the agent in the project's workspace,
 // and ends the run: SUCCEEDED (the files snapshotted for the preview server, the ASSISTANT
-// message and its fragment stored through MessageService), FAILED (an ERROR message stored),
-// or CANCELLED. Workers wake when a run becomes due (NOTIFY, see Wake) and otherwise poll.
+// message and its fragment stored through MessageService), FAILED (an ERROR message sent
+// through the outbox, written with the run's end) or CANCELLED. Workers wake when a run becomes due (NOTIFY, see Wake) and otherwise poll.
 // A keeper thread renews every lease this replica holds, notices cancels and lost leases, and
 // rescues runs whose worker elsewhere died (lapsed leases). Transient faults (model or
 // MessageService unavailable) put the run back in the queue with exponential backoff and
@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -40,6 +41,10 @@ struct WorkerOptions {
   std::string preview_base_url;  // a fragment's sandbox_url is <this>/<snapshot id>/
   size_t history_messages = 20;
   AgentLimits limits;
+  // Finished runs' events are archived (RunStore::ArchiveEvents) this long after the run ended.
+  absl::Duration archive_after = absl::Hours(1);
+  // Called after an ERROR message was written to the outbox (to wake its relay).
+  std::function<void()> outbox_written;
 };
 
 class WorkerPool {
@@ -65,6 +70,7 @@ class WorkerPool {
   void Finish(const RunRecord& run, Active& active, FinishParams params);
   void RetryOrFail(const RunRecord& run, Active& active, const absl::Status& fault);
   void FailWithMessage(const RunRecord& run, Active& active, const std::string& error);
+  void ArchiveFinished();
   void Succeed(const RunRecord& run, Active& active, const AgentOutcome& outcome, Workspace& workspace);
   // StillHolds: renews the lease now; false when it is gone (or cannot be renewed right now).
   bool StillHolds(Active& active);

@@ -15,6 +15,8 @@
 #include "qai/messages/v1/messages.grpc.pb.h"
 #include "qai/orchestrator/v1/orchestrator.grpc.pb.h"
 #include "qai/projects/v1/projects.grpc.pb.h"
+#include "soci/postgresql/soci-postgresql.h"
+#include "soci/soci.h"
 #include "tests/e2e/harness.h"
 #include "tests/support/paths.h"
 #include "tests/support/pg_server.h"
@@ -67,17 +69,18 @@ class OrchestratorE2ETest : public ::testing::Test {
     messages_stub_ = mpb::MessageService::NewStub(messages_.Channel());
   }
 
-  void StartOrchestrator(int i) {
+  void StartOrchestrator(int i, const EnvVars& extra = {}) {
     preview_ports_[i] = FreePort();
-    auto svc = StartService("services/orchestrator/qai-orchestrator",
-                            {{"QAI_DATABASE_URL", db_url_},
-                             {"QAI_LISTEN_ADDR", Local(orchestrator_ports_[i])},
-                             {"QAI_PROJECTS_ADDR", Local(projects_port_)},
-                             {"QAI_MESSAGES_ADDR", Local(messages_port_)},
-                             {"QAI_SANDBOX_ROOT", sandbox_},
-                             {"QAI_PREVIEW_ADDR", Local(preview_ports_[i])},
-                             {"QAI_RUN_LEASE", "2s"},
-                             {"QAI_DRAIN_TIMEOUT", "2s"}});
+    EnvVars env{{"QAI_DATABASE_URL", db_url_},
+                {"QAI_LISTEN_ADDR", Local(orchestrator_ports_[i])},
+                {"QAI_PROJECTS_ADDR", Local(projects_port_)},
+                {"QAI_MESSAGES_ADDR", Local(messages_port_)},
+                {"QAI_SANDBOX_ROOT", sandbox_},
+                {"QAI_PREVIEW_ADDR", Local(preview_ports_[i])},
+                {"QAI_RUN_LEASE", "2s"},
+                {"QAI_DRAIN_TIMEOUT", "2s"}};
+    env.insert(env.end(), extra.begin(), extra.end());
+    auto svc = StartService("services/orchestrator/qai-orchestrator", env);
     ASSERT_TRUE(svc.ok()) << svc.status();
     orchestrators_[i] = std::move(*svc);
     stubs_[i] = opb::AgentOrchestrator::NewStub(orchestrators_[i].Channel());
@@ -166,6 +169,22 @@ class OrchestratorE2ETest : public ::testing::Test {
     const size_t path_start = url.find('/', host_start);
     httplib::Client client("http://" + url.substr(host_start, path_start - host_start));
     return client.Get(url.substr(path_start) + path);
+  }
+
+  // RestartOrchestrator: replica i again, with `extra` settings.
+  void RestartOrchestrator(int i, const EnvVars& extra) {
+    ASSERT_TRUE(orchestrators_[i].process->Kill().ok());
+    ASSERT_TRUE(orchestrators_[i].process->Wait(absl::Seconds(10)).ok());
+    StartOrchestrator(i, extra);
+  }
+
+  // EventRows: the run's rows in the (unarchived) event table.
+  int64_t EventRows(const std::string& run_id) {
+    soci::session s(soci::postgresql, db_url_);
+    int64_t n = -1;
+    s << "SELECT count(*) FROM orchestrator.run_events WHERE run_id = CAST(:id AS uuid)", soci::use(run_id),
+        soci::into(n);
+    return n;
   }
 
   static int AssistantCount(const std::vector<mpb::Message>& messages) {
@@ -351,9 +370,56 @@ TEST_F(OrchestratorE2ETest, TheIterationLimitEndsTheRunWithAnErrorMessage) {
   EXPECT_EQ(run.state(), opb::Run::STATE_FAILED);
   EXPECT_EQ(run.iteration(), 15);
   EXPECT_NE(run.error().find("limit"), std::string::npos) << run.error();
-  std::vector<mpb::Message> messages = Messages(p.id());
-  ASSERT_EQ(messages.size(), 2u);
+  // The ERROR message goes out through the orchestrator's outbox, written with the run's end.
+  std::vector<mpb::Message> messages;
+  ASSERT_TRUE(Eventually([&] { return (messages = Messages(p.id())).size() == 2; }));
   EXPECT_EQ(messages[1].type(), mpb::Message::TYPE_ERROR);
+  EXPECT_EQ(messages[1].content(), "Something went wrong. Please try again.");
+  EXPECT_EQ(messages[1].run_id(), run.id());
+  ASSERT_TRUE(Eventually([&] { return WaitForEnd(run.id()).result_message_id() == messages[1].id(); }));
+}
+
+TEST_F(OrchestratorE2ETest, ARunWhoseWorkerIsLostForTheLastTimeFailsWithAnErrorMessage) {
+  RestartOrchestrator(0, {{"QAI_RUN_MAX_ATTEMPTS", "1"}});
+  ppb::Project p = CreateProject("Build a long one [[sleep 30]]");
+  std::vector<opb::Run> runs = WaitForRuns(p.id(), 1);
+  ASSERT_EQ(runs.size(), 1u);
+  ASSERT_TRUE(Eventually([&] {
+    auto r = Runs(p.id());
+    return !r.empty() && r[0].state() == opb::Run::STATE_RUNNING;
+  }));
+  RestartOrchestrator(0, {{"QAI_RUN_MAX_ATTEMPTS", "1"}});  // kill -9 mid-run: its only attempt is lost
+  opb::Run run = WaitForEnd(runs[0].id());
+  EXPECT_EQ(run.state(), opb::Run::STATE_FAILED);
+  EXPECT_NE(run.error().find("lost 1 times"), std::string::npos) << run.error();
+  std::vector<mpb::Message> messages;
+  ASSERT_TRUE(Eventually([&] { return (messages = Messages(p.id())).size() == 2; }));
+  EXPECT_EQ(messages[1].type(), mpb::Message::TYPE_ERROR);
+  EXPECT_EQ(messages[1].content(), "Something went wrong. Please try again.");
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  EXPECT_EQ(Messages(p.id()).size(), 2u) << "exactly one";
+}
+
+TEST_F(OrchestratorE2ETest, FinishedRunsEventsAreArchivedAndStillReplay) {
+  RestartOrchestrator(0, {{"QAI_RUN_ARCHIVE_AFTER", "0s"}});
+  ppb::Project p = CreateProject("Build a small counter page");
+  std::vector<opb::Run> runs = WaitForRuns(p.id(), 1);
+  ASSERT_EQ(runs.size(), 1u);
+  std::vector<opb::RunEvent> live;
+  ASSERT_TRUE(Watch(runs[0].id(), 0, &live).ok());
+  ASSERT_TRUE(live.back().has_succeeded());
+  // The keeper archives every lease/2 (1 s here).
+  ASSERT_TRUE(Eventually([&] { return EventRows(runs[0].id()) == 0; }, absl::Seconds(10)));
+  std::vector<opb::RunEvent> replayed;
+  ASSERT_TRUE(Watch(runs[0].id(), 0, &replayed).ok()) << "a stream of an archived run still ends";
+  ASSERT_EQ(replayed.size(), live.size());
+  for (size_t i = 0; i < live.size(); ++i) {
+    EXPECT_EQ(replayed[i].SerializeAsString(), live[i].SerializeAsString()) << "event " << i + 1;
+  }
+  std::vector<opb::RunEvent> tail;
+  ASSERT_TRUE(Watch(runs[0].id(), live.size() - 1, &tail).ok());
+  ASSERT_EQ(tail.size(), 1u);
+  EXPECT_TRUE(tail[0].has_succeeded());
 }
 
 TEST_F(OrchestratorE2ETest, SigtermEndsStreamsAtOnceAndHandsTheRunBack) {
