@@ -6,6 +6,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "common/strings.h"
+#include "services/orchestrator/journal.h"
 #include "services/orchestrator/prompts.h"
 #include "services/orchestrator/utf8.h"
 
@@ -85,6 +86,29 @@ ToolOutcome RunTool(const ToolCall& call, Workspace& ws, const AgentLimits& limi
   return fail(absl::StrCat("error: unknown tool ", call.name));
 }
 
+// CaptureChanges: what a tool changed in the workspace, from its state before (`files`, then
+// updated). Without that state (over the snapshot limits) only the files the tool wrote count.
+journal::Changes CaptureChanges(const Workspace& ws, std::optional<journal::Files>& files,
+                                const std::vector<std::string>& written) {
+  absl::StatusOr<journal::Files> after = ws.Snapshot();
+  journal::Changes changes;
+  if (files && after.ok()) {
+    changes = journal::Diff(*files, *after);
+    files = *std::move(after);
+    return changes;
+  }
+  if (after.ok()) {
+    files = *std::move(after);
+  } else {
+    files.reset();
+  }
+  for (const std::string& path : written) {
+    absl::StatusOr<std::string> content = ws.ReadFile(path, SnapshotLimits{}.max_bytes);
+    if (content.ok()) changes[path] = *std::move(content);
+  }
+  return changes;
+}
+
 }  // namespace
 
 std::optional<std::string> ExtractSummary(std::string_view text) {
@@ -101,52 +125,88 @@ std::optional<std::string> ExtractSummary(std::string_view text) {
 AgentOutcome RunAgent(const AgentInput& input, Model& model, Workspace& ws, const AgentLimits& limits,
                       const std::function<bool()>& cancelled, const Emit& emit) {
   AgentOutcome outcome;
-  std::vector<ChatMessage> conversation = {{.role = ChatMessage::Role::kSystem, .content = kAgentSystemPrompt}};
-  conversation.insert(conversation.end(), input.history.begin(), input.history.end());
-  conversation.push_back({.role = ChatMessage::Role::kUser, .content = input.prompt});
-  const std::vector<ToolSpec> tools = AgentTools();
-
   auto stop = [&](absl::Status status) {
     outcome.kind = AgentOutcome::Kind::kStopped;
     outcome.status = std::move(status);
     return outcome;
   };
-  auto report = [&](std::vector<RunEvent> events, std::optional<int> iteration = std::nullopt) {
-    return emit(std::move(events), iteration);
+  auto cancel = [&] {
+    outcome.kind = AgentOutcome::Kind::kCancelled;
+    return outcome;
   };
+  std::vector<ChatMessage> conversation = {{.role = ChatMessage::Role::kSystem, .content = kAgentSystemPrompt}};
+  conversation.insert(conversation.end(), input.history.begin(), input.history.end());
+  conversation.push_back({.role = ChatMessage::Role::kUser, .content = input.prompt});
+  const std::vector<ToolSpec> tools = AgentTools();
 
-  for (int iteration = 1; iteration <= input.max_iterations; ++iteration) {
-    if (cancelled()) {
-      outcome.kind = AgentOutcome::Kind::kCancelled;
+  // An earlier attempt's steps: their answers and results rejoin the conversation, and the loop
+  // goes on after the last of them; no finished model call is made again.
+  absl::StatusOr<journal::Replayed> done = journal::Replay(input.journal);
+  if (!done.ok()) return stop(done.status());
+  conversation.insert(conversation.end(), done->turns.begin(), done->turns.end());
+  outcome.files_written.insert(done->written.begin(), done->written.end());
+  using Phase = journal::Replayed::Phase;
+  if (done->phase == Phase::kEnded) {
+    if (std::optional<std::string> summary = ExtractSummary(done->reply.text)) {
+      outcome.kind = AgentOutcome::Kind::kSummary;
+      outcome.summary = *std::move(summary);
+      outcome.iterations = done->iteration;
       return outcome;
     }
+  }
+  const int first = done->phase == Phase::kNone ? 1 : done->phase == Phase::kEnded ? done->iteration + 1 : done->iteration;
+
+  // What the workspace holds before each tool call, so its changes can be journaled (whatever
+  // made them: a written file or a command). Without it (over the snapshot limits) only the
+  // files the tool wrote are.
+  std::optional<journal::Files> files;
+  if (absl::StatusOr<journal::Files> now = ws.Snapshot(); now.ok()) files = *std::move(now);
+
+  for (int iteration = first; iteration <= input.max_iterations; ++iteration) {
     outcome.iterations = iteration;
-    RunEvent started;
-    started.mutable_iteration_started()->set_iteration(iteration);
-    if (absl::Status s = report({started}, iteration); !s.ok()) return stop(s);
-
-    absl::StatusOr<ModelReply> reply = model.Complete(conversation, tools);
-    if (!reply.ok()) return stop(reply.status());
-    if (!reply->text.empty()) {
-      RunEvent text;
-      text.mutable_model_output()->set_text(TruncateUtf8(reply->text, limits.max_tool_output_chars));
-      if (absl::Status s = report({text}); !s.ok()) return stop(s);
-    }
-    conversation.push_back({.role = ChatMessage::Role::kAssistant, .content = reply->text,
-                            .tool_calls = reply->tool_calls});
-
-    for (const ToolCall& call : reply->tool_calls) {
-      if (cancelled()) {
-        outcome.kind = AgentOutcome::Kind::kCancelled;
-        return outcome;
+    const bool resumed = iteration == first && done->phase != Phase::kNone && done->phase != Phase::kEnded;
+    ModelReply reply;
+    size_t next_call = 0;
+    if (resumed && done->phase == Phase::kAnswered) {
+      reply = done->reply;
+      next_call = done->answered;
+    } else {
+      if (cancelled()) return cancel();
+      if (!resumed) {
+        RunEvent started;
+        started.mutable_iteration_started()->set_iteration(iteration);
+        if (absl::Status s = emit({started}, iteration, journal::Start(iteration)); !s.ok()) return stop(s);
       }
-      RunEvent call_event;
-      call_event.mutable_tool_call()->set_call_id(call.id);
-      call_event.mutable_tool_call()->set_tool(call.name);
-      call_event.mutable_tool_call()->set_arguments_json(TruncateUtf8(call.arguments_json, limits.max_tool_output_chars));
-      if (absl::Status s = report({call_event}); !s.ok()) return stop(s);
+      absl::StatusOr<ModelReply> answer = model.Complete(conversation, tools);
+      if (!answer.ok()) return stop(answer.status());
+      reply = *std::move(answer);
+      std::vector<RunEvent> said;
+      if (!reply.text.empty()) {
+        said.emplace_back().mutable_model_output()->set_text(TruncateUtf8(reply.text, limits.max_tool_output_chars));
+      }
+      if (absl::Status s = emit(std::move(said), std::nullopt, journal::Model(iteration, reply)); !s.ok()) {
+        return stop(s);
+      }
+      conversation.push_back({.role = ChatMessage::Role::kAssistant, .content = reply.text,
+                              .tool_calls = reply.tool_calls});
+    }
+
+    for (size_t i = next_call; i < reply.tool_calls.size(); ++i) {
+      const ToolCall& call = reply.tool_calls[i];
+      if (cancelled()) return cancel();
+      // A call an earlier attempt began is run again (its result never got stored), but its
+      // event is out already.
+      if (!(resumed && i == next_call && done->calling)) {
+        RunEvent call_event;
+        call_event.mutable_tool_call()->set_call_id(call.id);
+        call_event.mutable_tool_call()->set_tool(call.name);
+        call_event.mutable_tool_call()->set_arguments_json(
+            TruncateUtf8(call.arguments_json, limits.max_tool_output_chars));
+        if (absl::Status s = emit({call_event}, std::nullopt, journal::Call(call.id)); !s.ok()) return stop(s);
+      }
 
       ToolOutcome result = RunTool(call, ws, limits, cancelled);
+      if (result.cancelled) return cancel();  // the command was killed: no result to keep
       std::vector<RunEvent> events(1);
       RunEvent::ToolResult* r = events[0].mutable_tool_result();
       r->set_call_id(call.id);
@@ -165,18 +225,20 @@ AgentOutcome RunAgent(const AgentInput& input, Model& model, Workspace& ws, cons
         }
         events.push_back(std::move(changed));
       }
-      if (absl::Status s = report(std::move(events)); !s.ok()) return stop(s);
-      if (result.cancelled) {
-        outcome.kind = AgentOutcome::Kind::kCancelled;
-        return outcome;
+      // Reading changes nothing.
+      const journal::Changes changes = call.name == kToolReadFiles ? journal::Changes{}
+                                                                   : CaptureChanges(ws, files, result.written);
+      if (absl::Status s = emit(std::move(events), std::nullopt, journal::Tool(call.id, result.output, result.written, changes));
+          !s.ok()) {
+        return stop(s);
       }
       conversation.push_back({.role = ChatMessage::Role::kTool, .content = result.output, .tool_call_id = call.id});
     }
 
     RunEvent finished;
     finished.mutable_iteration_finished()->set_iteration(iteration);
-    if (absl::Status s = report({finished}); !s.ok()) return stop(s);
-    if (std::optional<std::string> summary = ExtractSummary(reply->text)) {
+    if (absl::Status s = emit({finished}, std::nullopt, journal::End(iteration)); !s.ok()) return stop(s);
+    if (std::optional<std::string> summary = ExtractSummary(reply.text)) {
       outcome.kind = AgentOutcome::Kind::kSummary;
       outcome.summary = *std::move(summary);
       return outcome;

@@ -3,7 +3,8 @@
 //
 // The conversation is the system prompt, the project's recent messages, and the prompt. Each
 // iteration asks the model for its next turn and runs the tools it calls in the project's
-// workspace; every step is reported as RunEvents through `emit` as it happens. The loop ends
+// workspace; every step is reported as RunEvents through `emit` as it happens, with its journal
+// entry (journal.h), so a later attempt resumes after the last finished step. The loop ends
 // when the model's answer holds <task_summary>...</task_summary>, at max_iterations, when the
 // run is cancelled (checked between tool calls; a running command is killed), or when `emit`
 // fails (the lease was lost: the attempt stops without writing anything more).
@@ -33,10 +34,14 @@ struct AgentInput {
   std::string prompt;
   std::vector<ChatMessage> history;  // earlier user prompts and assistant answers, oldest first
   int max_iterations = 15;
+  // The run's journal from earlier attempts (see journal.h): the loop goes on after it.
+  std::vector<std::string> journal;
 };
 
-// Emit: stores events (and the iteration they belong to); an error stops the attempt.
-using Emit = std::function<absl::Status(std::vector<v1::RunEvent> events, std::optional<int> iteration)>;
+// Emit: stores events (and the iteration they belong to) and, when not empty, the journal step
+// they report (one transaction); an error stops the attempt.
+using Emit = std::function<absl::Status(std::vector<v1::RunEvent> events, std::optional<int> iteration,
+                                        const std::string& step)>;
 
 struct AgentOutcome {
   enum class Kind {

@@ -2,12 +2,14 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <thread>
 
 #include "common/ids.h"
 #include "services/orchestrator/builtin_model.h"
+#include "services/orchestrator/journal.h"
 #include "services/orchestrator/prompts.h"
 
 namespace qai::orchestrator {
@@ -46,13 +48,20 @@ class AgentTest : public ::testing::Test {
   void TearDown() override { std::filesystem::remove_all(root_); }
 
   AgentOutcome Run(Model& model, int max_iterations = 5, std::function<bool()> cancelled = [] { return false; }) {
-    return RunAgent({.prompt = "Build a page", .history = {{.role = ChatMessage::Role::kUser, .content = "earlier"}},
-                     .max_iterations = max_iterations},
+    return RunAgent({.prompt = "Build a page",
+                     .history = {{.role = ChatMessage::Role::kUser, .content = "earlier"}},
+                     .max_iterations = max_iterations,
+                     .journal = journal_},
                     model, *ws_, {.command = {.timeout = absl::Seconds(20)}}, cancelled,
-                    [this](std::vector<v1::RunEvent> events, std::optional<int> iteration) {
+                    [this](std::vector<v1::RunEvent> events, std::optional<int> iteration, const std::string& step) {
+                      // A crash after `emits_left` stored emits: this one and every later one fail.
+                      if (emits_left_ == 0) return absl::FailedPreconditionError("lease lost");
+                      if (emits_left_ > 0) --emits_left_;
+                      if (!emit_status_.ok()) return emit_status_;
                       for (auto& e : events) events_.push_back(std::move(e));
                       if (iteration) last_iteration_ = *iteration;
-                      return emit_status_;
+                      if (!step.empty()) journal_.push_back(step);
+                      return absl::OkStatus();
                     });
   }
 
@@ -61,7 +70,65 @@ class AgentTest : public ::testing::Test {
   std::vector<v1::RunEvent> events_;
   int last_iteration_ = 0;
   absl::Status emit_status_;
+  std::vector<std::string> journal_;  // the steps stored so far (fed to the next attempt)
+  int emits_left_ = -1;               // -1: no crash
 };
+
+// What the agent test scripts build: two files over three iterations, then a summary.
+std::vector<absl::StatusOr<ModelReply>> ThreeIterations() {
+  return {Call(kToolWriteFiles, R"({"files":[{"path":"index.html","content":"<h1>Hi</h1>"}]})"),
+          Call(kToolTerminal, R"({"command":"echo 'p { color: red }' > style.css && rm -f gone.txt"})", "call_2"),
+          ModelReply{.text = "Done. <task_summary>A page and its style.</task_summary>"}};
+}
+
+TEST_F(AgentTest, AResumedAttemptContinuesAfterTheLastStepWithoutAskingTheModelAgain) {
+  ASSERT_TRUE(ws_->WriteFile("gone.txt", "removed by the command").ok());
+  // The whole run, undisturbed, for reference.
+  {
+    ScriptedModel model(ThreeIterations());
+    ASSERT_EQ(Run(model).kind, AgentOutcome::Kind::kSummary);
+  }
+  const std::vector<v1::RunEvent> reference = events_;
+  const size_t steps = journal_.size();
+  ASSERT_EQ(steps, 3u * 3 + 2u * 2) << "start, model, end per iteration; call and result per tool call";
+
+  // Crash after every possible number of stored emits, then resume from the journal.
+  for (int crash_after = 1; crash_after < static_cast<int>(reference.size()); ++crash_after) {
+    SCOPED_TRACE("crash after " + std::to_string(crash_after) + " emits");
+    ASSERT_TRUE(ws_->Reset({{"gone.txt", "removed by the command"}}).ok());
+    events_.clear();
+    journal_.clear();
+    emits_left_ = crash_after;
+    ScriptedModel first(ThreeIterations());
+    ASSERT_EQ(Run(first).kind, AgentOutcome::Kind::kStopped);
+    const size_t asked = first.seen_.size();
+
+    // The machine is gone: the workspace comes back from the base state and the journal.
+    ASSERT_TRUE(journal::Rebuild({{"gone.txt", "removed by the command"}}, journal_, *ws_).ok());
+    emits_left_ = -1;
+    std::vector<absl::StatusOr<ModelReply>> script = ThreeIterations();
+    // Answers the journal holds were already paid for: the second attempt gets only the rest.
+    const size_t answered = std::count_if(journal_.begin(), journal_.end(),
+                                          [](const std::string& s) { return s.find("\"model\"") != std::string::npos; });
+    ASSERT_LE(answered, asked);
+    script.erase(script.begin(), script.begin() + static_cast<long>(answered));
+    ScriptedModel second(script);
+    AgentOutcome outcome = Run(second);
+    ASSERT_EQ(outcome.kind, AgentOutcome::Kind::kSummary) << outcome.status;
+    EXPECT_EQ(outcome.summary, "A page and its style.");
+    EXPECT_EQ(answered + second.seen_.size(), 3u) << "each model call made once in all";
+    if (!second.seen_.empty()) {
+      EXPECT_EQ(second.seen_[0].size(), 3 + 2 * answered) << "the journal's answers and results rejoin the conversation";
+    }
+    ASSERT_EQ(events_.size(), reference.size()) << "no event twice, none missing";
+    for (size_t i = 0; i < reference.size(); ++i) {
+      EXPECT_EQ(events_[i].event_case(), reference[i].event_case()) << "event " << i;
+    }
+    EXPECT_EQ(ws_->ReadFile("index.html").value_or(""), "<h1>Hi</h1>");
+    EXPECT_EQ(ws_->ReadFile("style.css").value_or(""), "p { color: red }\n");
+    EXPECT_TRUE(absl::IsNotFound(ws_->ReadFile("gone.txt").status())) << "a command's removal is replayed too";
+  }
+}
 
 TEST_F(AgentTest, RunsToolsReportsEveryStepAndEndsOnTheSummary) {
   ScriptedModel model({Call(kToolWriteFiles, R"({"files":[{"path":"index.html","content":"<h1>Hi</h1>"}]})"),
@@ -101,7 +168,7 @@ TEST_F(AgentTest, TheBuiltinsInstantRunIsOneIterationWithoutACommand) {
   BuiltinModel model;
   AgentOutcome out = RunAgent({.prompt = "Build a page for a bakery [[instant]]", .max_iterations = 15}, model, *ws_,
                               {}, [] { return false; },
-                              [this](std::vector<v1::RunEvent> events, std::optional<int>) {
+                              [this](std::vector<v1::RunEvent> events, std::optional<int>, const std::string&) {
                                 for (auto& e : events) events_.push_back(std::move(e));
                                 return absl::OkStatus();
                               });

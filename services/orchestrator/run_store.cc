@@ -93,6 +93,18 @@ absl::StatusOr<int64_t> AppendEvents(DbConnection& conn, const std::string& run_
   return static_cast<int64_t>(last);
 }
 
+// FilesJson: path -> content as a JSON object (invalid UTF-8 replaced; workspaces hold text).
+std::string FilesJson(const std::map<std::string, std::string>& files) {
+  nlohmann::json json = nlohmann::json::object();
+  for (const auto& [path, content] : files) json[path] = content;
+  return json.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+// DropSteps: a run's journal, once the run has ended.
+void DropSteps(DbConnection& conn, const std::string& run_id) {
+  conn.session() << "DELETE FROM orchestrator.run_steps WHERE run_id = CAST(:id AS uuid)", use(run_id);
+}
+
 void Notify(DbConnection& conn, const char* channel, const std::string& payload) {
   const std::string name = channel;  // SOCI binds by reference: no temporaries
   conn.session() << "SELECT pg_notify(:ch, :p)", use(name), use(payload);
@@ -228,12 +240,19 @@ absl::StatusOr<bool> RunStore::Heartbeat(const Lease& lease, absl::Duration leas
 }
 
 absl::StatusOr<int64_t> RunStore::Append(const Lease& lease, const std::vector<std::string>& events,
-                                         std::optional<int> iteration) {
+                                         std::optional<int> iteration, const std::string& step) {
   int64_t last = 0;
   absl::Status s = db_->Transaction([&](DbConnection& conn) -> absl::Status {
     absl::StatusOr<int64_t> appended = AppendEvents(conn, lease.run_id, &lease, events, iteration);
     if (!appended.ok()) return appended.status();
     last = *appended;
+    if (!step.empty()) {
+      // Numbered under the run row's lock (AppendEvents holds it), like the events.
+      conn.session() << "INSERT INTO orchestrator.run_steps (run_id, step, data)"
+                        " SELECT CAST(:id AS uuid), COALESCE(max(step), 0) + 1, CAST(:d AS jsonb)"
+                        " FROM orchestrator.run_steps WHERE run_id = CAST(:id2 AS uuid)",
+          use(lease.run_id), use(step), use(lease.run_id);
+    }
     return absl::OkStatus();
   });
   if (!s.ok()) return s;
@@ -267,6 +286,15 @@ absl::Status RunStore::Finish(const Lease& lease, const FinishParams& p) {
                       " result_message_id = CAST(:res AS uuid), sandbox_url = :url, lease_owner = '',"
                       " lease_expire_time = NULL WHERE id = CAST(:id AS uuid) RETURNING project_id::text",
         use(p.state), use(p.error), use(result, result_ind), use(p.sandbox_url), use(lease.run_id), into(project_id);
+    DropSteps(conn, lease.run_id);
+    if (p.workspace) {
+      const std::string files = FilesJson(*p.workspace);
+      conn.session() << "INSERT INTO orchestrator.workspaces (project_id, run_id, files)"
+                        " VALUES (CAST(:p AS uuid), CAST(:r AS uuid), CAST(:f AS jsonb))"
+                        " ON CONFLICT (project_id) DO UPDATE SET run_id = EXCLUDED.run_id, files = EXCLUDED.files,"
+                        " update_time = now()",
+          use(project_id), use(lease.run_id), use(files);
+    }
     if (!p.error_result.empty()) {
       absl::StatusOr<std::string> queued = common::EnqueueOutbox(
           conn, kOutboxTable, {.topic = kTopicRecordError, .payload = p.error_result, .ordering_key = project_id});
@@ -280,9 +308,7 @@ absl::Status RunStore::Finish(const Lease& lease, const FinishParams& p) {
 
 absl::Status RunStore::SaveSnapshot(const Lease& lease, const std::string& snapshot_id, const std::string& project_id,
                                     const std::map<std::string, std::string>& files) {
-  nlohmann::json json = nlohmann::json::object();
-  for (const auto& [path, content] : files) json[path] = content;
-  const std::string files_json = json.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  const std::string files_json = FilesJson(files);
   bool saved = false;
   const long long token = lease.token;
   absl::Status s = db_->Run([&](DbConnection& conn) -> absl::Status {
@@ -326,6 +352,7 @@ absl::StatusOr<RunRecord> RunStore::Cancel(const std::string& id, const std::str
       if (!appended.ok()) return appended.status();
       conn.session() << "UPDATE orchestrator.runs SET state = 5, end_time = now() WHERE id = CAST(:id AS uuid)",
           use(id);
+      DropSteps(conn, id);  // a requeued run may have some
       Notify(conn, kRunsChannel, id);  // the project's next run may go now
     } else if (out->state == kRunning && !out->cancel_requested) {
       conn.session() << "UPDATE orchestrator.runs SET cancel_requested = true WHERE id = CAST(:id AS uuid)", use(id);
@@ -388,6 +415,7 @@ absl::StatusOr<int> RunStore::RescueExpired(int max_attempts, const RescueEvents
         conn.session() << "UPDATE orchestrator.runs SET state = :st, end_time = now(), error = :err,"
                           " lease_owner = '', lease_expire_time = NULL WHERE id = CAST(:id AS uuid)",
             use(state), use(error), use(run.id);
+        DropSteps(conn, run.id);
         if (!run.cancel && events.error_result) {
           absl::StatusOr<std::string> queued =
               common::EnqueueOutbox(conn, kOutboxTable,
@@ -410,6 +438,43 @@ absl::StatusOr<int> RunStore::RescueExpired(int max_attempts, const RescueEvents
   });
   if (!s.ok()) return s;
   return rescued;
+}
+
+absl::StatusOr<std::vector<std::string>> RunStore::Steps(const std::string& run_id) {
+  std::vector<std::string> out;
+  absl::Status s = db_->Run([&](DbConnection& conn) -> absl::Status {
+    soci::rowset<std::string> rows =
+        (conn.session().prepare << "SELECT data::text FROM orchestrator.run_steps WHERE run_id = CAST(:id AS uuid)"
+                                   " ORDER BY step",
+         use(run_id));
+    out.assign(rows.begin(), rows.end());
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<std::optional<WorkspaceState>> RunStore::WorkspaceOf(const std::string& project_id, bool with_files) {
+  std::optional<WorkspaceState> out;
+  absl::Status s = db_->Run([&](DbConnection& conn) -> absl::Status {
+    out.reset();
+    std::string run_id, files;
+    const int with = with_files ? 1 : 0;
+    conn.session() << "SELECT run_id::text, CASE WHEN :with = 1 THEN files::text ELSE '{}' END"
+                      " FROM orchestrator.workspaces WHERE project_id = CAST(:p AS uuid)",
+        into(run_id), into(files), use(with), use(project_id);
+    if (!conn.session().got_data()) return absl::OkStatus();
+    nlohmann::json json = nlohmann::json::parse(files, nullptr, /*allow_exceptions=*/false);
+    if (!json.is_object()) return absl::InternalError("a workspace's files are not a JSON object");
+    WorkspaceState state{.run_id = run_id};
+    for (auto& [path, content] : json.items()) {
+      if (content.is_string()) state.files.emplace(path, content.get<std::string>());
+    }
+    out = std::move(state);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return out;
 }
 
 absl::Status RunStore::SetResultMessage(const std::string& run_id, const std::string& message_id) {

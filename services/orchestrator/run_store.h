@@ -88,6 +88,12 @@ struct StoredEvent {
   std::string event;  // serialized RunEvent payload
 };
 
+// WorkspaceState: the files a project's workspace holds after its last finished run.
+struct WorkspaceState {
+  std::string run_id;
+  std::map<std::string, std::string> files;
+};
+
 // Finish: the end of a run, written with its terminal event.
 struct FinishParams {
   int state = kSucceeded;  // kSucceeded, kFailed or kCancelled
@@ -97,6 +103,9 @@ struct FinishParams {
   std::string terminal_event;
   // kFailed: the ERROR message to store (outbox payload, see kTopicRecordError); empty: none.
   std::string error_result;
+  // The workspace's files as the run leaves them: the project's state from now on (none: the
+  // state stays what it was).
+  std::optional<std::map<std::string, std::string>> workspace;
 };
 
 class RunStore {
@@ -123,10 +132,18 @@ class RunStore {
   // Heartbeat: extends the lease; FAILED_PRECONDITION when it was lost. Returns whether a
   // cancel was asked.
   [[nodiscard]] absl::StatusOr<bool> Heartbeat(const Lease& lease, absl::Duration lease_for);
-  // Append: events of a running run (and its current iteration, when given);
+  // Append: events of a running run (and its current iteration, when given), and with them
+  // the next entry of the run's journal (a JSON document; empty: none), in one transaction;
   // FAILED_PRECONDITION when the lease was lost. Returns the new last sequence.
   [[nodiscard]] absl::StatusOr<int64_t> Append(const Lease& lease, const std::vector<std::string>& events,
-                                               std::optional<int> iteration = std::nullopt);
+                                               std::optional<int> iteration = std::nullopt,
+                                               const std::string& step = "");
+  // Steps: the run's journal, in order (kept until the run ends).
+  [[nodiscard]] absl::StatusOr<std::vector<std::string>> Steps(const std::string& run_id);
+  // WorkspaceOf: the project's workspace state (as its last finished run left it), if any;
+  // without its files unless asked.
+  [[nodiscard]] absl::StatusOr<std::optional<WorkspaceState>> WorkspaceOf(const std::string& project_id,
+                                                                          bool with_files);
   // Requeue: a transient fault: the run goes back to the queue, due after `delay`, with the
   // `retrying` event; FAILED_PRECONDITION when the lease was lost. refund_attempt: the attempt
   // does not count (its replica was stopped, nothing failed).

@@ -190,6 +190,36 @@ TEST_F(RunStoreTest, AFailedRunsErrorMessageIsWrittenWithItsEndOnly) {
   EXPECT_EQ(store_->Get(run.id)->result_message_id, message) << "a redelivery changes nothing";
 }
 
+TEST_F(RunStoreTest, TheJournalIsFencedKeptAcrossAttemptsAndDroppedAtTheEnd) {
+  const std::string project = common::NewUuid();
+  RunRecord run = MustStart(project);
+  auto c = Claim("w", absl::Milliseconds(50));
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(store_->Append(c->lease, {"a"}, 1, R"({"kind":"start","iteration":1})").ok());
+  ASSERT_TRUE(store_->Append(c->lease, {}, std::nullopt, R"({"kind":"model","iteration":1})").ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(120));
+  ASSERT_TRUE(store_->RescueExpired(3, kRescue).ok());
+  // The lapsed worker writes no step; the next attempt sees the journal as it was.
+  EXPECT_EQ(store_->Append(c->lease, {"b"}, std::nullopt, R"({"kind":"end","iteration":1})").status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  auto again = Claim();
+  ASSERT_TRUE(again);
+  auto steps = store_->Steps(run.id);
+  ASSERT_TRUE(steps.ok());
+  ASSERT_EQ(steps->size(), 2u);
+  EXPECT_NE((*steps)[1].find("model"), std::string::npos);
+  EXPECT_FALSE(*store_->WorkspaceOf(project, true)) << "no run of the project ended yet";
+  ASSERT_TRUE(store_->Finish(again->lease, {.state = kSucceeded, .terminal_event = "succeeded",
+                                            .workspace = std::map<std::string, std::string>{{"index.html", "hi"}}})
+                  .ok());
+  EXPECT_TRUE(store_->Steps(run.id)->empty()) << "the journal goes with the run's end";
+  auto state = store_->WorkspaceOf(project, true);
+  ASSERT_TRUE(state.ok() && *state);
+  EXPECT_EQ((*state)->run_id, run.id);
+  EXPECT_EQ((*state)->files, (std::map<std::string, std::string>{{"index.html", "hi"}}));
+  EXPECT_TRUE((*store_->WorkspaceOf(project, false))->files.empty()) << "only the id unless asked";
+}
+
 TEST_F(RunStoreTest, FinishedRunsEventsMoveToTheArchiveAndReadTheSame) {
   const std::string project = common::NewUuid();
   RunRecord done = MustStart(project);

@@ -6,6 +6,7 @@
 #include "common/log.h"
 #include "common/status.h"
 #include "services/orchestrator/events.h"
+#include "services/orchestrator/journal.h"
 #include "services/orchestrator/prompts.h"
 #include "services/orchestrator/utf8.h"
 
@@ -37,6 +38,7 @@ struct WorkerPool::Active {
   std::atomic<bool> lost{false};      // the lease is gone: write nothing more
   std::atomic<bool> release{false};   // this replica is stopping: hand the run back
   std::atomic<bool> ended{false};     // the run was handed back or finished: no more heartbeats
+  Workspace* workspace = nullptr;     // once open: its state is saved with the run's end
   bool Interrupted() const { return cancel || lost || release; }
 };
 
@@ -175,12 +177,13 @@ void WorkerPool::ArchiveFinished() {
   if (total > 0) Log(LogLevel::kInfo, "finished runs' events archived", {{"runs", total}});
 }
 
-absl::Status WorkerPool::Emit(Active& active, std::vector<v1::RunEvent> evs, std::optional<int> iteration) {
+absl::Status WorkerPool::Emit(Active& active, std::vector<v1::RunEvent> evs, std::optional<int> iteration,
+                              const std::string& step) {
   if (active.lost) return absl::FailedPreconditionError("lease lost");
   std::vector<std::string> payloads;
   payloads.reserve(evs.size());
   for (const v1::RunEvent& e : evs) payloads.push_back(e.SerializeAsString());
-  absl::StatusOr<int64_t> appended = store_->Append(active.lease, payloads, iteration);
+  absl::StatusOr<int64_t> appended = store_->Append(active.lease, payloads, iteration, step);
   if (appended.status().code() == absl::StatusCode::kFailedPrecondition) active.lost = true;
   return appended.status();
 }
@@ -190,6 +193,10 @@ void WorkerPool::Execute(const RunRecord& run, const std::shared_ptr<Active>& ac
   Log(LogLevel::kInfo, "run started", {{"run_id", run.id}, {"project_id", run.project_id}, {"attempt", run.attempt}});
   absl::StatusOr<std::unique_ptr<Workspace>> workspace = Workspace::Open(options_.sandbox_root, run.project_id);
   if (!workspace.ok()) return FailWithMessage(run, *active, absl::StrCat("workspace: ", workspace.status().message()));
+  absl::StatusOr<std::vector<std::string>> steps = store_->Steps(run.id);
+  if (!steps.ok()) return RetryOrFail(run, *active, steps.status());
+  if (absl::Status s = PrepareWorkspace(run, *steps, **workspace); !s.ok()) return RetryOrFail(run, *active, s);
+  active->workspace = workspace->get();
   absl::StatusOr<std::vector<ChatMessage>> history =
       messages_->History(run.project_id, run.message_id, options_.history_messages);
   if (history.status().code() == absl::StatusCode::kNotFound) {
@@ -199,10 +206,13 @@ void WorkerPool::Execute(const RunRecord& run, const std::shared_ptr<Active>& ac
   if (!history.ok()) return RetryOrFail(run, *active, history.status());
 
   AgentOutcome outcome = RunAgent(
-      {.prompt = run.prompt, .history = *std::move(history), .max_iterations = run.max_iterations}, *model_,
-      **workspace, options_.limits, [&] { return active->Interrupted(); },
-      [&](std::vector<v1::RunEvent> evs, std::optional<int> iteration) {
-        return Emit(*active, std::move(evs), iteration);
+      {.prompt = run.prompt,
+       .history = *std::move(history),
+       .max_iterations = run.max_iterations,
+       .journal = *std::move(steps)},
+      *model_, **workspace, options_.limits, [&] { return active->Interrupted(); },
+      [&](std::vector<v1::RunEvent> evs, std::optional<int> iteration, const std::string& step) {
+        return Emit(*active, std::move(evs), iteration, step);
       });
   if (active->lost) return;  // another worker has the run now
   const bool finished = outcome.kind == AgentOutcome::Kind::kSummary || outcome.kind == AgentOutcome::Kind::kNoSummary;
@@ -230,10 +240,41 @@ void WorkerPool::Execute(const RunRecord& run, const std::shared_ptr<Active>& ac
   }
 }
 
+absl::Status WorkerPool::PrepareWorkspace(const RunRecord& run, const std::vector<std::string>& steps,
+                                          Workspace& workspace) {
+  absl::StatusOr<std::optional<WorkspaceState>> state = store_->WorkspaceOf(run.project_id, /*with_files=*/false);
+  if (!state.ok()) return state.status();
+  // This directory is trusted only when it is known to hold the project's last state and the
+  // run has no steps yet: otherwise (another replica ran the project since, this attempt
+  // follows a crash, the machine is new) it is rebuilt from the database.
+  const std::string expected = *state ? (*state)->run_id : "empty";
+  if (!steps.empty() || workspace.Version() != expected) {
+    Log(LogLevel::kInfo, "rebuilding the workspace from the database",
+        {{"run_id", run.id}, {"steps", static_cast<int64_t>(steps.size())}});
+    if (*state) state = store_->WorkspaceOf(run.project_id, /*with_files=*/true);
+    if (!state.ok()) return state.status();
+    if (absl::Status s = journal::Rebuild(*state ? (*state)->files : journal::Files{}, steps, workspace); !s.ok()) {
+      return s;
+    }
+  }
+  // From now on the directory changes: until the run ends it holds no known state.
+  return workspace.SetVersion("");
+}
+
 void WorkerPool::Finish(const RunRecord& run, Active& active, FinishParams params) {
   const int state = params.state;
+  if (!params.workspace && active.workspace != nullptr) {
+    absl::StatusOr<std::map<std::string, std::string>> files = active.workspace->Snapshot();
+    if (files.ok()) params.workspace = *std::move(files);
+  }
+  const bool saves_workspace = params.workspace.has_value();
   absl::Status s = store_->Finish(active.lease, params);
   if (s.ok()) active.ended = true;
+  if (s.ok() && saves_workspace) {
+    if (absl::Status v = active.workspace->SetVersion(run.id); !v.ok()) {
+      Log(LogLevel::kWarn, "could not mark the workspace", {{"run_id", run.id}, {"error", std::string(v.message())}});
+    }
+  }
   if (!s.ok()) {
     // A lost lease means another worker owns the run; anything else is retried by the rescuer
     // once this lease lapses.
@@ -318,7 +359,8 @@ void WorkerPool::Succeed(const RunRecord& run, Active& active, const AgentOutcom
 
   Finish(run, active,
          {.state = kSucceeded, .result_message_id = *message, .sandbox_url = sandbox_url,
-          .terminal_event = events::Succeeded(title, response, summary, sandbox_url, *message)});
+          .terminal_event = events::Succeeded(title, response, summary, sandbox_url, *message),
+          .workspace = *std::move(files)});
 }
 
 }  // namespace qai::orchestrator

@@ -74,7 +74,11 @@ class WorkerPool {
   void Succeed(const RunRecord& run, Active& active, const AgentOutcome& outcome, Workspace& workspace);
   // StillHolds: renews the lease now; false when it is gone (or cannot be renewed right now).
   bool StillHolds(Active& active);
-  absl::Status Emit(Active& active, std::vector<v1::RunEvent> events, std::optional<int> iteration);
+  absl::Status Emit(Active& active, std::vector<v1::RunEvent> events, std::optional<int> iteration,
+                    const std::string& step);
+  // PrepareWorkspace: rebuilds the workspace from the database unless it is known to be
+  // current, then marks it as changing.
+  absl::Status PrepareWorkspace(const RunRecord& run, const std::vector<std::string>& steps, Workspace& workspace);
 
   RunStore* const store_;
   MessagesClient* const messages_;

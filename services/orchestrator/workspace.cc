@@ -15,6 +15,8 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -555,6 +557,55 @@ absl::StatusOr<std::map<std::string, std::string>> Workspace::Snapshot(const Sna
   SnapshotWalk walk{limits};
   if (absl::Status s = walk.Dir(root->get(), "", 0); !s.ok()) return s;
   return std::move(walk.files);
+}
+
+absl::Status Workspace::RemoveFile(std::string_view path) {
+  absl::StatusOr<std::vector<std::string>> parts = SplitPath(path);
+  if (!parts.ok()) return parts.status();
+  absl::StatusOr<Fd> parent = OpenParent(dir_, *parts, /*create=*/false, path);
+  if (absl::IsNotFound(parent.status())) return absl::OkStatus();
+  if (!parent.ok()) return parent.status();
+  if (::unlinkat(parent->get(), parts->back().c_str(), 0) != 0 && errno != ENOENT) {
+    return ErrnoStatus(errno, absl::StrCat("cannot remove \"", ToAbsl(path), "\""));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Workspace::Reset(const std::map<std::string, std::string>& files) {
+  std::error_code error;
+  // remove_all removes a symlink itself, never what it points to.
+  for (const auto& entry : std::filesystem::directory_iterator(dir_, error)) {
+    std::filesystem::remove_all(entry.path(), error);
+    if (error) return absl::InternalError(absl::StrCat("workspace: cannot clear ", entry.path().string(), ": ", error.message()));
+  }
+  if (error) return absl::InternalError(absl::StrCat("workspace: cannot list ", dir_, ": ", error.message()));
+  for (const auto& [path, content] : files) {
+    if (absl::Status s = WriteFile(path, content); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+std::string Workspace::Version() const {
+  std::ifstream in(dir_ + ".version");
+  std::string version;
+  std::getline(in, version);
+  return version;
+}
+
+absl::Status Workspace::SetVersion(std::string_view version) {
+  const std::string path = dir_ + ".version";
+  if (version.empty()) {
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT) return ErrnoStatus(errno, "workspace: cannot clear its version");
+    return absl::OkStatus();
+  }
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << version;
+    if (!out.flush()) return absl::InternalError("workspace: cannot write its version");
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) return ErrnoStatus(errno, "workspace: cannot write its version");
+  return absl::OkStatus();
 }
 
 }  // namespace qai::orchestrator

@@ -70,6 +70,16 @@ class Workspace {
   // store text); FAILED_PRECONDITION, naming the limit, when the limits are exceeded.
   [[nodiscard]] absl::StatusOr<std::map<std::string, std::string>> Snapshot(const SnapshotLimits& limits = {}) const;
 
+  // Rebuilding a workspace from what the database knows (see WorkerPool): RemoveFile deletes
+  // a file (the same path rules as WriteFile; a missing one is fine); Reset makes the
+  // workspace hold exactly `files`, everything else removed. Version names the state the
+  // directory is known to hold (kept next to it, out of the commands' reach when sandboxed);
+  // empty when unknown, e.g. while a run is changing it.
+  [[nodiscard]] absl::Status RemoveFile(std::string_view path);
+  [[nodiscard]] absl::Status Reset(const std::map<std::string, std::string>& files);
+  std::string Version() const;
+  [[nodiscard]] absl::Status SetVersion(std::string_view version);
+
  private:
   explicit Workspace(std::string dir) : dir_(std::move(dir)) {}
   std::string dir_;

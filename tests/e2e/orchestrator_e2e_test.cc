@@ -8,6 +8,8 @@
 #include <signal.h>
 
 #include <atomic>
+#include <filesystem>
+#include <set>
 #include <thread>
 
 #include "common/ids.h"
@@ -281,16 +283,19 @@ TEST_F(OrchestratorE2ETest, ManyWatchersOnAnotherReplicaSeeTheSameStream) {
   ASSERT_EQ(static_cast<int64_t>(seen[0].size()), run.last_sequence());
 }
 
-TEST_F(OrchestratorE2ETest, AKilledOrchestratorsRunFinishesOnceAfterRestart) {
+TEST_F(OrchestratorE2ETest, AKilledOrchestratorsRunResumesAfterItsLastStepOnceAfterRestart) {
   ppb::Project p = CreateProject("Build a bakery site [[sleep 4]]");
   std::vector<opb::Run> runs = WaitForRuns(p.id(), 1);
   ASSERT_EQ(runs.size(), 1u);
+  // Iteration 3 runs the builtin's check command (`sleep 4`): the page is written by then.
   ASSERT_TRUE(Eventually([&] {
     auto r = Runs(p.id());
-    return !r.empty() && r[0].state() == opb::Run::STATE_RUNNING && r[0].iteration() >= 1;
+    return !r.empty() && r[0].state() == opb::Run::STATE_RUNNING && r[0].iteration() >= 3;
   }));
   ASSERT_TRUE(orchestrators_[0].process->Kill().ok());
   ASSERT_TRUE(orchestrators_[0].process->Wait(absl::Seconds(10)).ok());
+  // The machine's disk is gone too: the workspace must come back from the database.
+  std::filesystem::remove_all(sandbox_);
   StartOrchestrator(0);
   opb::Run run = WaitForEnd(runs[0].id(), absl::Seconds(90));
   EXPECT_EQ(run.state(), opb::Run::STATE_SUCCEEDED) << run.error();
@@ -300,8 +305,23 @@ TEST_F(OrchestratorE2ETest, AKilledOrchestratorsRunFinishesOnceAfterRestart) {
   ASSERT_TRUE(Watch(run.id(), 0, &events).ok());
   for (size_t i = 0; i < events.size(); ++i) EXPECT_EQ(events[i].sequence(), static_cast<int64_t>(i + 1));
   bool retried = false;
-  for (const auto& e : events) retried = retried || e.has_retrying();
+  std::set<int> iterations;
+  int model_outputs = 0;
+  for (const auto& e : events) {
+    retried = retried || e.has_retrying();
+    if (e.has_iteration_started()) {
+      EXPECT_TRUE(iterations.insert(e.iteration_started().iteration()).second)
+          << "iteration " << e.iteration_started().iteration() << " started twice: the run did not resume";
+    }
+    model_outputs += e.has_model_output();
+  }
   EXPECT_TRUE(retried);
+  EXPECT_EQ(model_outputs, static_cast<int>(iterations.size())) << "one model call per iteration, none repeated";
+  // The page written before the crash is in the fragment, rebuilt from the journal.
+  std::vector<mpb::Message> messages = Messages(p.id());
+  ASSERT_EQ(messages.size(), 2u);
+  EXPECT_TRUE(messages[1].fragment().files().contains("index.html"));
+  EXPECT_EQ(Fetch(run.sandbox_url())->status, 200);
 }
 
 TEST_F(OrchestratorE2ETest, CancelStopsARunningCommand) {

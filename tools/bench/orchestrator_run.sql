@@ -5,8 +5,9 @@
 --   StartRun's transaction (RunStore::Start, with the queued event), a worker's claim (Claim,
 --   with the started event), the five appends of the run's one iteration (Append:
 --   iteration_started with the iteration number; model_output; tool_call; tool_result and
---   files_changed in one batch; iteration_finished), the snapshot (SaveSnapshot) and the end
---   (Finish, with the succeeded event). Each transaction is BEGIN ... COMMIT as DbPool sends it.
+--   files_changed in one batch; iteration_finished; each with its journal step), the snapshot
+--   (SaveSnapshot) and the end (Finish, with the succeeded event, dropping the journal and
+--   saving the project's workspace state). Each transaction is BEGIN ... COMMIT as DbPool sends it.
 -- Run it with -M extended: SOCI sends these as one-off statements with bound parameters, parsed
 -- at each execution, which is what pgbench's extended mode does.
 --
@@ -101,7 +102,13 @@ SELECT id::text, project_id::text, message_id::text, prompt, state::int, attempt
   FROM orchestrator.runs WHERE id = CAST(:claimed_id AS uuid);
 COMMIT;
 
--- The agent's one iteration: RunStore::Append, five times.
+-- RunWorker's preparation: the run's journal (empty on a first attempt) and the project's
+-- workspace state (RunStore::Steps, RunStore::WorkspaceOf without files).
+SELECT data::text FROM orchestrator.run_steps WHERE run_id = CAST(:run_id AS uuid) ORDER BY step;
+SELECT run_id::text, CASE WHEN 0 = 1 THEN files::text ELSE '{}' END
+  FROM orchestrator.workspaces WHERE project_id = CAST(:project_id AS uuid);
+
+-- The agent's one iteration: RunStore::Append, five times, each with its journal step.
 -- iteration_started
 BEGIN;
 \set n 1
@@ -115,6 +122,9 @@ INSERT INTO orchestrator.run_events (run_id, sequence, event)
 SELECT CAST(:claimed_id AS uuid), :first + o - 1, decode(p, 'base64')
   FROM unnest(CAST('{"YgIIAQ=="}' AS text[]))
        WITH ORDINALITY AS t(p, o);
+INSERT INTO orchestrator.run_steps (run_id, step, data)
+SELECT CAST(:claimed_id AS uuid), COALESCE(max(step), 0) + 1, CAST('{"kind":"start","iteration":1}' AS jsonb)
+  FROM orchestrator.run_steps WHERE run_id = CAST(:claimed_id AS uuid);
 SELECT pg_notify('qai_run_events', concat(CAST(:claimed_id AS text), ':', CAST(:last_sequence AS text)));
 COMMIT;
 -- model_output
@@ -129,6 +139,9 @@ INSERT INTO orchestrator.run_events (run_id, sequence, event)
 SELECT CAST(:claimed_id AS uuid), :first + o - 1, decode(p, 'base64')
   FROM unnest(CAST('{"am4KbFdyaXRpbmcgdGhlIHBhZ2UsIGFuZCBkb25lLgo8dGFza19zdW1tYXJ5PkJ1aWx0IGEgb25lLWZpbGUgQmVuY2ggUHJvamVjdCAxIHBhZ2UgKGluZGV4Lmh0bWwpLjwvdGFza19zdW1tYXJ5Pg=="}' AS text[]))
        WITH ORDINALITY AS t(p, o);
+INSERT INTO orchestrator.run_steps (run_id, step, data)
+SELECT CAST(:claimed_id AS uuid), COALESCE(max(step), 0) + 1, CAST('{"kind":"model","iteration":1,"text":"Writing the page, and done.\n<task_summary>Built a one-file Bench Project 1 page (index.html).</task_summary>","tool_calls":[{"id":"call_1","name":"createOrUpdateFiles","arguments":"{\"files\":[]}"}]}' AS jsonb)
+  FROM orchestrator.run_steps WHERE run_id = CAST(:claimed_id AS uuid);
 SELECT pg_notify('qai_run_events', concat(CAST(:claimed_id AS text), ':', CAST(:last_sequence AS text)));
 COMMIT;
 -- tool_call
@@ -143,6 +156,9 @@ INSERT INTO orchestrator.run_events (run_id, sequence, event)
 SELECT CAST(:claimed_id AS uuid), :first + o - 1, decode(p, 'base64')
   FROM unnest(CAST('{"cvIBCgZjYWxsXzESE2NyZWF0ZU9yVXBkYXRlRmlsZXMa0gF7ImZpbGVzIjpbeyJjb250ZW50IjoiPCFET0NUWVBFIGh0bWw+XG48aHRtbCBsYW5nPVwiZW5cIj5cbjxoZWFkPlxuPG1ldGEgY2hhcnNldD1cInV0Zi04XCI+XG48dGl0bGU+QmVuY2ggUHJvamVjdCAxPC90aXRsZT5cbjwvaGVhZD5cbjxib2R5PlxuPGgxPkJlbmNoIFByb2plY3QgMTwvaDE+XG48L2JvZHk+XG48L2h0bWw+XG4iLCJwYXRoIjoiaW5kZXguaHRtbCJ9XX0="}' AS text[]))
        WITH ORDINALITY AS t(p, o);
+INSERT INTO orchestrator.run_steps (run_id, step, data)
+SELECT CAST(:claimed_id AS uuid), COALESCE(max(step), 0) + 1, CAST('{"kind":"call","call_id":"call_1"}' AS jsonb)
+  FROM orchestrator.run_steps WHERE run_id = CAST(:claimed_id AS uuid);
 SELECT pg_notify('qai_run_events', concat(CAST(:claimed_id AS text), ':', CAST(:last_sequence AS text)));
 COMMIT;
 -- tool_result, files_changed
@@ -157,6 +173,9 @@ INSERT INTO orchestrator.run_events (run_id, sequence, event)
 SELECT CAST(:claimed_id AS uuid), :first + o - 1, decode(p, 'base64')
   FROM unnest(CAST('{"ei8KBmNhbGxfMRITY3JlYXRlT3JVcGRhdGVGaWxlcxoQd3JvdGUgaW5kZXguaHRtbA==","ggEMCgppbmRleC5odG1s"}' AS text[]))
        WITH ORDINALITY AS t(p, o);
+INSERT INTO orchestrator.run_steps (run_id, step, data)
+SELECT CAST(:claimed_id AS uuid), COALESCE(max(step), 0) + 1, CAST('{"kind":"tool","call_id":"call_1","output":"wrote index.html","written":["index.html"],"changes":{"index.html":"<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>Bench Project 1</title>\n</head>\n<body>\n<h1>Bench Project 1</h1>\n</body>\n</html>\n"}}' AS jsonb)
+  FROM orchestrator.run_steps WHERE run_id = CAST(:claimed_id AS uuid);
 SELECT pg_notify('qai_run_events', concat(CAST(:claimed_id AS text), ':', CAST(:last_sequence AS text)));
 COMMIT;
 -- iteration_finished
@@ -171,6 +190,9 @@ INSERT INTO orchestrator.run_events (run_id, sequence, event)
 SELECT CAST(:claimed_id AS uuid), :first + o - 1, decode(p, 'base64')
   FROM unnest(CAST('{"igECCAE="}' AS text[]))
        WITH ORDINALITY AS t(p, o);
+INSERT INTO orchestrator.run_steps (run_id, step, data)
+SELECT CAST(:claimed_id AS uuid), COALESCE(max(step), 0) + 1, CAST('{"kind":"end","iteration":1}' AS jsonb)
+  FROM orchestrator.run_steps WHERE run_id = CAST(:claimed_id AS uuid);
 SELECT pg_notify('qai_run_events', concat(CAST(:claimed_id AS text), ':', CAST(:last_sequence AS text)));
 COMMIT;
 
@@ -196,7 +218,12 @@ SELECT CAST(:claimed_id AS uuid), :first + o - 1, decode(p, 'base64')
 SELECT pg_notify('qai_run_events', concat(CAST(:claimed_id AS text), ':', CAST(:last_sequence AS text)));
 UPDATE orchestrator.runs SET state = :st, end_time = now(), error = '',
        result_message_id = CAST(:result_id AS uuid), sandbox_url = :url, lease_owner = '',
-       lease_expire_time = NULL WHERE id = CAST(:claimed_id AS uuid);
+       lease_expire_time = NULL WHERE id = CAST(:claimed_id AS uuid) RETURNING project_id::text;
+DELETE FROM orchestrator.run_steps WHERE run_id = CAST(:claimed_id AS uuid);
+INSERT INTO orchestrator.workspaces (project_id, run_id, files)
+VALUES (CAST(:claimed_project AS uuid), CAST(:claimed_id AS uuid),
+        CAST('{"index.html": "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>Bench Project 1</title>\n</head>\n<body>\n<h1>Bench Project 1</h1>\n</body>\n</html>\n"}' AS jsonb))
+    ON CONFLICT (project_id) DO UPDATE SET run_id = EXCLUDED.run_id, files = EXCLUDED.files, update_time = now();
 SELECT pg_notify('qai_runs', CAST(:claimed_id AS text));
 COMMIT;
 \else
