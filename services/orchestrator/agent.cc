@@ -6,6 +6,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "common/strings.h"
+#include "services/orchestrator/model_events.h"
 #include "services/orchestrator/prompts.h"
 #include "services/orchestrator/utf8.h"
 
@@ -125,12 +126,17 @@ AgentOutcome RunAgent(const AgentInput& input, Model& model, Workspace& ws, cons
     started.mutable_iteration_started()->set_iteration(iteration);
     if (absl::Status s = report({started}, iteration); !s.ok()) return stop(s);
 
-    absl::StatusOr<ModelReply> reply = model.Complete(conversation, tools);
-    if (!reply.ok()) return stop(reply.status());
-    if (!reply->text.empty()) {
-      RunEvent text;
-      text.mutable_model_output()->set_text(TruncateUtf8(reply->text, limits.max_tool_output_chars));
-      if (absl::Status s = report({text}); !s.ok()) return stop(s);
+    // The reply's text and the model's retries become events as they happen.
+    ModelEvents model_events([&](std::vector<RunEvent> events) { return report(std::move(events)); }, cancelled,
+                             limits.max_tool_output_chars);
+    absl::StatusOr<ModelReply> reply = model.Stream(conversation, tools, model_events);
+    if (absl::Status s = model_events.Finish(); !s.ok()) return stop(s);
+    if (!reply.ok()) {
+      if (reply.status().code() == absl::StatusCode::kCancelled && cancelled()) {
+        outcome.kind = AgentOutcome::Kind::kCancelled;
+        return outcome;
+      }
+      return stop(reply.status());
     }
     conversation.push_back({.role = ChatMessage::Role::kAssistant, .content = reply->text,
                             .tool_calls = reply->tool_calls});
