@@ -16,6 +16,8 @@ namespace mpb = ::qai::messages::v1;
 using common::Log;
 using common::LogLevel;
 
+constexpr char kErrorMessage[] = "Something went wrong. Please try again.";
+
 // Active: a run this replica is working on, and what the keeper learned about it.
 struct WorkerPool::Active {
   Lease lease;
@@ -245,7 +247,9 @@ void WorkerPool::FailWithMessage(const RunRecord& run, Active& active, const std
   mpb::RecordAgentResultRequest req;
   req.set_run_id(run.id);
   req.set_project_id(run.project_id);
-  req.set_content(absl::StrCat("Sorry, something went wrong: ", error));
+  // The reason (which may quote a model server or a tool) stays in the run and its `failed`
+  // event; the person who asked gets the plain message of the original product.
+  req.set_content(kErrorMessage);
   req.set_type(mpb::Message::TYPE_ERROR);
   absl::StatusOr<std::string> message = messages_->Record(req);
   if (!message.ok() && common::IsRetryable(message.status()) && run.attempt < options_.max_attempts) {
