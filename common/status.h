@@ -13,6 +13,7 @@
 // INTERNAL and UNKNOWN errors never reach a caller with their text: it is logged, and the
 // caller sees a generic message, so no SQL, stack or host name leaks.
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,8 @@ std::vector<FieldViolation> GetFieldViolations(const absl::Status& status);
 
 // WithRetryDelay: attaches a google.rpc.RetryInfo detail (for RESOURCE_EXHAUSTED/UNAVAILABLE).
 [[nodiscard]] absl::Status WithRetryDelay(absl::Status status, absl::Duration delay);
+// GetRetryDelay: the delay WithRetryDelay attached, if any.
+std::optional<absl::Duration> GetRetryDelay(const absl::Status& status);
 
 // ToGrpcStatus: the one mapping to the wire. Codes map one to one; details travel as a
 // serialized google.rpc.Status in error_details; INTERNAL/UNKNOWN messages are replaced.

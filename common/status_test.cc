@@ -158,6 +158,8 @@ TEST(StatusTest, RetryInfoSurvivesRoundTrip) {
 
   absl::Status back = FromGrpcStatus(g);
   EXPECT_EQ(back.code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(GetRetryDelay(back), absl::Milliseconds(1500));
+  EXPECT_EQ(GetRetryDelay(absl::UnavailableError("no delay")), std::nullopt);
   auto payload = back.GetPayload(kRetryInfoUrl);
   ASSERT_TRUE(payload.has_value());
   google::rpc::RetryInfo back_info;

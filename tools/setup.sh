@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build ccache pkg-config git ca-certificates
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
-  libsoci-dev libboost-dev libpq-dev libssl-dev nlohmann-json3-dev libcpp-httplib-dev
+  libsoci-dev libboost-dev libpq-dev libssl-dev nlohmann-json3-dev libcpp-httplib-dev libcurl4-openssl-dev
   postgresql postgresql-contrib iproute2 curl
   googletest libgtest-dev libgmock-dev
 )

@@ -7,6 +7,7 @@
 #include "absl/strings/strip.h"
 #include "common/strings.h"
 #include "services/orchestrator/journal.h"
+#include "services/orchestrator/model_events.h"
 #include "services/orchestrator/prompts.h"
 #include "services/orchestrator/utf8.h"
 
@@ -177,16 +178,18 @@ AgentOutcome RunAgent(const AgentInput& input, Model& model, Workspace& ws, cons
         started.mutable_iteration_started()->set_iteration(iteration);
         if (absl::Status s = emit({started}, iteration, journal::Start(iteration)); !s.ok()) return stop(s);
       }
-      absl::StatusOr<ModelReply> answer = model.Complete(conversation, tools);
-      if (!answer.ok()) return stop(answer.status());
+      // The reply's text and the model's retries become events as they happen; the answer
+      // itself is journaled once it is whole (a call cut off by a crash is made again).
+      ModelEvents model_events([&](std::vector<RunEvent> events) { return emit(std::move(events), std::nullopt, ""); },
+                               cancelled, limits.max_tool_output_chars);
+      absl::StatusOr<ModelReply> answer = model.Stream(conversation, tools, model_events);
+      if (absl::Status s = model_events.Finish(); !s.ok()) return stop(s);
+      if (!answer.ok()) {
+        if (answer.status().code() == absl::StatusCode::kCancelled && cancelled()) return cancel();
+        return stop(answer.status());
+      }
       reply = *std::move(answer);
-      std::vector<RunEvent> said;
-      if (!reply.text.empty()) {
-        said.emplace_back().mutable_model_output()->set_text(TruncateUtf8(reply.text, limits.max_tool_output_chars));
-      }
-      if (absl::Status s = emit(std::move(said), std::nullopt, journal::Model(iteration, reply)); !s.ok()) {
-        return stop(s);
-      }
+      if (absl::Status s = emit({}, std::nullopt, journal::Model(iteration, reply)); !s.ok()) return stop(s);
       conversation.push_back({.role = ChatMessage::Role::kAssistant, .content = reply.text,
                               .tool_calls = reply.tool_calls});
     }

@@ -3,8 +3,9 @@
 //
 // The conversation is the system prompt, the project's recent messages, and the prompt. Each
 // iteration asks the model for its next turn and runs the tools it calls in the project's
-// workspace; every step is reported as RunEvents through `emit` as it happens, with its journal
-// entry (journal.h), so a later attempt resumes after the last finished step. The loop ends
+// workspace; every step is reported as RunEvents through `emit` as it happens (the model's
+// text as it streams in, and its retries, through ModelEvents), with its journal entry
+// (journal.h), so a later attempt resumes after the last finished step. The loop ends
 // when the model's answer holds <task_summary>...</task_summary>, at max_iterations, when the
 // run is cancelled (checked between tool calls; a running command is killed), or when `emit`
 // fails (the lease was lost: the attempt stops without writing anything more).

@@ -36,6 +36,8 @@ void ToProto(const RunRecord& r, v1::Run& out) {
   out.set_result_message_id(r.result_message_id);
   out.set_sandbox_url(r.sandbox_url);
   out.set_last_sequence(r.last_sequence);
+  out.set_prompt_tokens(r.prompt_tokens);
+  out.set_completion_tokens(r.completion_tokens);
 }
 
 absl::Status RunHandlers::StartRun(const CallContext& call, const v1::StartRunRequest& req, v1::Run& resp) {

@@ -10,13 +10,13 @@
 #include "common/pg_listener.h"
 #include "common/projects_client.h"
 #include "common/server.h"
-#include "common/service_main.h"
 #include "common/outbox.h"
-#include "services/orchestrator/builtin_model.h"
+#include "common/service_main.h"
 #include "services/orchestrator/deliverers.h"
 #include "services/orchestrator/event_hub.h"
 #include "services/orchestrator/handlers.h"
 #include "services/orchestrator/messages_client.h"
+#include "services/orchestrator/model_config.h"
 #include "services/orchestrator/preview_server.h"
 #include "services/orchestrator/run_store.h"
 #include "services/orchestrator/service.h"
@@ -27,29 +27,26 @@ int main(int argc, char** argv) {
   using common::Log;
   using common::LogLevel;
   common::BlockShutdownSignals();
-  auto base = common::ServiceBase::Init(
-      "orchestrator", argc, argv,
-      {{.name = "projects-addr", .default_value = "localhost:50051", .help = "ProjectService target"},
-       {.name = "messages-addr", .default_value = "localhost:50052", .help = "MessageService target"},
-       {.name = "model-provider", .default_value = "builtin",
-        .help = "builtin (a deterministic offline stand-in; the only provider of this build)",
-        .validate = [](std::string_view v) -> std::string { return v == "builtin" ? "" : "must be builtin"; }},
-       {.name = "sandbox-root", .default_value = "/var/lib/qai/sandboxes", .help = "where project workspaces live"},
-       {.name = "preview-addr", .default_value = "0.0.0.0:8080", .help = "HTTP address of the preview server",
-        .validate = common::IsHostPort},
-       {.name = "preview-base-url", .help = "public URL of the preview server (default: http://localhost:<port>)"},
-       {.name = "workers", .default_value = "2", .help = "runs this replica works on at once",
-        .validate = common::IsIntIn(1, 64)},
-       {.name = "run-lease", .default_value = "30s", .help = "how long a run survives its worker going silent",
-        .validate = common::IsDuration},
-       {.name = "run-max-attempts", .default_value = "3", .help = "attempts of a run before it fails",
-        .validate = common::IsIntIn(1, 20)},
-       {.name = "command-timeout", .default_value = "120s", .help = "longest an agent's terminal command may run",
-        .validate = common::IsDuration},
-       {.name = "run-archive-after", .default_value = "1h",
-        .help = "a finished run's events move to the compact archive this long after it ended",
-        .validate = common::IsDuration}},
-      "0.0.0.0:50053");
+  std::vector<common::Option> options = {
+      {.name = "projects-addr", .default_value = "localhost:50051", .help = "ProjectService target"},
+      {.name = "messages-addr", .default_value = "localhost:50052", .help = "MessageService target"},
+      {.name = "sandbox-root", .default_value = "/var/lib/qai/sandboxes", .help = "where project workspaces live"},
+      {.name = "preview-addr", .default_value = "0.0.0.0:8080", .help = "HTTP address of the preview server",
+       .validate = common::IsHostPort},
+      {.name = "preview-base-url", .help = "public URL of the preview server (default: http://localhost:<port>)"},
+      {.name = "workers", .default_value = "2", .help = "runs this replica works on at once",
+       .validate = common::IsIntIn(1, 64)},
+      {.name = "run-lease", .default_value = "30s", .help = "how long a run survives its worker going silent",
+       .validate = common::IsDuration},
+      {.name = "run-max-attempts", .default_value = "3", .help = "attempts of a run before it fails",
+       .validate = common::IsIntIn(1, 20)},
+      {.name = "command-timeout", .default_value = "120s", .help = "longest an agent's terminal command may run",
+       .validate = common::IsDuration},
+      {.name = "run-archive-after", .default_value = "1h",
+       .help = "a finished run's events move to the compact archive this long after it ended",
+       .validate = common::IsDuration}};
+  for (common::Option& o : orchestrator::ModelOptions()) options.push_back(std::move(o));
+  auto base = common::ServiceBase::Init("orchestrator", argc, argv, std::move(options), "0.0.0.0:50053");
   if (!base.ok()) return common::ExitCodeFor(base.status());
   const common::Config& config = (*base)->config();
 
@@ -57,9 +54,17 @@ int main(int argc, char** argv) {
   common::OutboxRelay relay(
       (*base)->db(), common::OutboxOptionsFrom(config, orchestrator::kOutboxTable),
       orchestrator::MakeDeliverers(config.Get("messages-addr"), config.Get("api-key"), &store));
-  orchestrator::BuiltinModel model;
-  Log(LogLevel::kInfo, "model provider",
-      {{"provider", model.name()}, {"note", "a deterministic offline stand-in for a language model; no network"}});
+  absl::StatusOr<std::unique_ptr<orchestrator::Model>> model = orchestrator::MakeModel(config);
+  if (!model.ok()) return common::ExitCodeFor(model.status());
+  if (config.Get("model-provider") == "openai") {
+    Log(LogLevel::kInfo, "model provider",
+        {{"provider", (*model)->name()}, {"model", config.Get("openai-model")},
+         {"base_url", config.Get("openai-base-url")}, {"stream", config.GetBool("openai-stream")},
+         {"api_key", config.Get("openai-api-key").empty() ? "none" : "set"}});
+  } else {
+    Log(LogLevel::kInfo, "model provider",
+        {{"provider", (*model)->name()}, {"note", "a deterministic offline stand-in for a language model; no network"}});
+  }
   orchestrator::MessagesClient messages(common::MakeChannel(config.Get("messages-addr")), config.Get("api-key"));
   common::ProjectsClient projects(common::MakeChannel(config.Get("projects-addr")), config.Get("api-key"));
 
@@ -81,7 +86,7 @@ int main(int argc, char** argv) {
       .archive_after = config.GetDuration("run-archive-after"),
       .outbox_written = [&relay] { relay.Wake(); }};
   worker_options.limits.command.timeout = config.GetDuration("command-timeout");
-  orchestrator::WorkerPool pool(&store, &messages, &model, worker_options);
+  orchestrator::WorkerPool pool(&store, &messages, model->get(), worker_options);
 
   orchestrator::EventHub hub(&store, {});
   common::PgListener listener(

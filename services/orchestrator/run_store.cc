@@ -22,7 +22,8 @@ using soci::use;
 constexpr char kRunColumns[] =
     "id::text, project_id::text, message_id::text, prompt, state::int, attempt, iteration, max_iterations, "
     US("create_time") ", COALESCE(" US("start_time") ", 0), COALESCE(" US("end_time") ", 0), error, "
-    "COALESCE(result_message_id::text, ''), sandbox_url, last_sequence, cancel_requested::int";
+    "COALESCE(result_message_id::text, ''), sandbox_url, last_sequence, cancel_requested::int, prompt_tokens, "
+    "completion_tokens";
 
 RunRecord ReadRun(const soci::row& r) {
   RunRecord run;
@@ -43,6 +44,8 @@ RunRecord ReadRun(const soci::row& r) {
   run.sandbox_url = r.get<std::string>(13);
   run.last_sequence = r.get<long long>(14);
   run.cancel_requested = r.get<int>(15) != 0;
+  run.prompt_tokens = r.get<long long>(16);
+  run.completion_tokens = r.get<long long>(17);
   return run;
 }
 
@@ -257,6 +260,23 @@ absl::StatusOr<int64_t> RunStore::Append(const Lease& lease, const std::vector<s
   });
   if (!s.ok()) return s;
   return last;
+}
+
+absl::Status RunStore::AddUsage(const Lease& lease, int64_t prompt_tokens, int64_t completion_tokens) {
+  bool held = false;
+  // In a transaction, not Run(): an addition must not be repeated after a lost connection.
+  absl::Status s = db_->Transaction([&](DbConnection& conn) -> absl::Status {
+    const long long token = lease.token, prompt = prompt_tokens, completion = completion_tokens;
+    int one = 0;
+    conn.session() << "UPDATE orchestrator.runs SET prompt_tokens = prompt_tokens + :p,"
+                      " completion_tokens = completion_tokens + :c"
+                      " WHERE id = CAST(:id AS uuid) AND lease_token = :tok AND state = 2 RETURNING 1",
+        into(one), use(prompt), use(completion), use(lease.run_id), use(token);
+    held = conn.session().got_data();
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return held ? absl::OkStatus() : LeaseLost(lease);
 }
 
 absl::Status RunStore::Requeue(const Lease& lease, absl::Duration delay, const std::string& retrying_event,

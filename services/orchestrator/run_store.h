@@ -62,6 +62,8 @@ struct RunRecord {
   std::string sandbox_url;
   int64_t last_sequence = 0;
   bool cancel_requested = false;
+  int64_t prompt_tokens = 0;  // token usage of the run's model calls so far
+  int64_t completion_tokens = 0;
   bool Finished() const { return state == kSucceeded || state == kFailed || state == kCancelled; }
 };
 
@@ -144,6 +146,9 @@ class RunStore {
   // without its files unless asked.
   [[nodiscard]] absl::StatusOr<std::optional<WorkspaceState>> WorkspaceOf(const std::string& project_id,
                                                                           bool with_files);
+  // AddUsage: adds a model call's token usage to the run's; FAILED_PRECONDITION when the lease
+  // was lost.
+  [[nodiscard]] absl::Status AddUsage(const Lease& lease, int64_t prompt_tokens, int64_t completion_tokens);
   // Requeue: a transient fault: the run goes back to the queue, due after `delay`, with the
   // `retrying` event; FAILED_PRECONDITION when the lease was lost. refund_attempt: the attempt
   // does not count (its replica was stopped, nothing failed).

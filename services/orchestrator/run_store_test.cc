@@ -151,9 +151,27 @@ TEST_F(RunStoreTest, ALostLeaseFencesItsWorkerOut) {
   EXPECT_EQ(store_->SaveSnapshot(old->lease, common::NewUuid(), run.project_id, {{"a", "b"}}).code(),
             absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(store_->Requeue(old->lease, absl::ZeroDuration(), "r").code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(store_->AddUsage(old->lease, 100, 10).code(), absl::StatusCode::kFailedPrecondition);
   ASSERT_TRUE(store_->Append(fresh->lease, {"iteration 1 again"}, 1).ok());
   EXPECT_EQ(EventTexts(run.id), (std::vector<std::string>{"queued", "started 1", "iteration 1", "retrying 1",
                                                           "started 2", "iteration 1 again"}));
+}
+
+TEST_F(RunStoreTest, TokenUsageAddsUpOverCallsAndAttempts) {
+  RunRecord run = MustStart(common::NewUuid());
+  EXPECT_EQ(run.prompt_tokens, 0);
+  auto first = Claim();
+  ASSERT_TRUE(first);
+  ASSERT_TRUE(store_->AddUsage(first->lease, 100, 20).ok());
+  ASSERT_TRUE(store_->AddUsage(first->lease, 150, 30).ok());
+  ASSERT_TRUE(store_->Requeue(first->lease, absl::ZeroDuration(), "retrying").ok());
+  auto second = Claim();
+  ASSERT_TRUE(second);
+  ASSERT_TRUE(store_->AddUsage(second->lease, 7, 3).ok());
+  auto got = store_->Get(run.id);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->prompt_tokens, 257);
+  EXPECT_EQ(got->completion_tokens, 53);
 }
 
 TEST_F(RunStoreTest, RescueFailsARunThatUsedItsAttempts) {

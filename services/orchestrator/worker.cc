@@ -7,6 +7,7 @@
 #include "common/status.h"
 #include "services/orchestrator/events.h"
 #include "services/orchestrator/journal.h"
+#include "services/orchestrator/metered_model.h"
 #include "services/orchestrator/prompts.h"
 #include "services/orchestrator/utf8.h"
 
@@ -205,12 +206,18 @@ void WorkerPool::Execute(const RunRecord& run, const std::shared_ptr<Active>& ac
   }
   if (!history.ok()) return RetryOrFail(run, *active, history.status());
 
+  // Every model call's token usage is added to the run's as it comes back.
+  MeteredModel model(model_, [&](const TokenUsage& usage) {
+    absl::Status s = store_->AddUsage(active->lease, usage.prompt_tokens, usage.completion_tokens);
+    if (s.code() == absl::StatusCode::kFailedPrecondition) active->lost = true;
+    if (!s.ok()) Log(LogLevel::kWarn, "could not record token usage", {{"run_id", run.id}, {"error", std::string(s.message())}});
+  });
   AgentOutcome outcome = RunAgent(
       {.prompt = run.prompt,
        .history = *std::move(history),
        .max_iterations = run.max_iterations,
        .journal = *std::move(steps)},
-      *model_, **workspace, options_.limits, [&] { return active->Interrupted(); },
+      model, **workspace, options_.limits, [&] { return active->Interrupted(); },
       [&](std::vector<v1::RunEvent> evs, std::optional<int> iteration, const std::string& step) {
         return Emit(*active, std::move(evs), iteration, step);
       });
@@ -236,7 +243,7 @@ void WorkerPool::Execute(const RunRecord& run, const std::shared_ptr<Active>& ac
                                           " iterations without finishing"));
     case AgentOutcome::Kind::kSummary:
       if (outcome.files_written.empty()) return FailWithMessage(run, *active, "the agent finished without writing any files");
-      return Succeed(run, *active, outcome, **workspace);
+      return Succeed(run, *active, outcome, **workspace, model);
   }
 }
 
@@ -320,14 +327,15 @@ void WorkerPool::FailWithMessage(const RunRecord& run, Active& active, const std
   if (options_.outbox_written) options_.outbox_written();
 }
 
-void WorkerPool::Succeed(const RunRecord& run, Active& active, const AgentOutcome& outcome, Workspace& workspace) {
+void WorkerPool::Succeed(const RunRecord& run, Active& active, const AgentOutcome& outcome, Workspace& workspace,
+                         Model& model) {
   absl::StatusOr<std::map<std::string, std::string>> files = workspace.Snapshot();
   if (!files.ok()) return FailWithMessage(run, active, absl::StrCat("snapshot: ", files.status().message()));
 
   // The title and the friendly answer come from the model too; a fault there is no reason to
   // lose the work, so plain fallbacks stand in.
   auto ask = [&](const char* system, std::string fallback) {
-    absl::StatusOr<ModelReply> reply = model_->Complete(
+    absl::StatusOr<ModelReply> reply = model.Complete(
         {{.role = ChatMessage::Role::kSystem, .content = system}, {.role = ChatMessage::Role::kUser, .content = outcome.summary}},
         {});
     return reply.ok() && !reply->text.empty() ? reply->text : fallback;

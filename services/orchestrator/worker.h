@@ -71,7 +71,8 @@ class WorkerPool {
   void RetryOrFail(const RunRecord& run, Active& active, const absl::Status& fault);
   void FailWithMessage(const RunRecord& run, Active& active, const std::string& error);
   void ArchiveFinished();
-  void Succeed(const RunRecord& run, Active& active, const AgentOutcome& outcome, Workspace& workspace);
+  // Succeed: the title and response come from `model` (the run's metered one).
+  void Succeed(const RunRecord& run, Active& active, const AgentOutcome& outcome, Workspace& workspace, Model& model);
   // StillHolds: renews the lease now; false when it is gone (or cannot be renewed right now).
   bool StillHolds(Active& active);
   absl::Status Emit(Active& active, std::vector<v1::RunEvent> events, std::optional<int> iteration,

@@ -1,7 +1,8 @@
 // The whole suite as processes (qai-projects, qai-messages, qai-orchestrator with the builtin
 // model): a prompt end to end with its progress stream and preview; WatchRun replays and
 // follows on any replica, for many watchers; runs survive a killed orchestrator; cancel,
-// multitask, the iteration limit, follow-ups and old previews.
+// multitask, the iteration limit, follow-ups and old previews. And whole runs on the `openai`
+// provider against a scripted fake endpoint: retries, streaming, a malformed tool call, failure.
 
 #include <gtest/gtest.h>
 #include <httplib.h>
@@ -19,7 +20,9 @@
 #include "qai/projects/v1/projects.grpc.pb.h"
 #include "soci/postgresql/soci-postgresql.h"
 #include "soci/soci.h"
+#include "services/orchestrator/prompts.h"
 #include "tests/e2e/harness.h"
+#include "tests/support/fake_openai.h"
 #include "tests/support/paths.h"
 #include "tests/support/pg_server.h"
 
@@ -30,6 +33,7 @@ namespace ppb = qai::projects::v1;
 namespace mpb = qai::messages::v1;
 namespace opb = qai::orchestrator::v1;
 using grpc::StatusCode;
+using nlohmann::json;
 
 bool Eventually(const std::function<bool()>& done, absl::Duration timeout = absl::Seconds(30)) {
   const absl::Time until = absl::Now() + timeout;
@@ -82,6 +86,7 @@ class OrchestratorE2ETest : public ::testing::Test {
                 {"QAI_RUN_LEASE", "2s"},
                 {"QAI_DRAIN_TIMEOUT", "2s"}};
     env.insert(env.end(), extra.begin(), extra.end());
+    env.insert(env.end(), orchestrator_env_.begin(), orchestrator_env_.end());
     auto svc = StartService("services/orchestrator/qai-orchestrator", env);
     ASSERT_TRUE(svc.ok()) << svc.status();
     orchestrators_[i] = std::move(*svc);
@@ -196,6 +201,7 @@ class OrchestratorE2ETest : public ::testing::Test {
   }
 
   std::string db_url_, sandbox_;
+  EnvVars orchestrator_env_;  // more settings for the orchestrators, set before SetUp
   int projects_port_ = 0, messages_port_ = 0;
   std::vector<int> orchestrator_ports_;
   int preview_ports_[2] = {0, 0};
@@ -492,6 +498,138 @@ TEST_F(OrchestratorE2ETest, RunsAreTheirOwnersOnly) {
   start.set_message_id(common::NewUuid());
   start.set_prompt("x");
   EXPECT_EQ(stubs_[0]->StartRun(&start_ctx, start, &out).error_code(), StatusCode::PERMISSION_DENIED);
+}
+
+// OpenAiE2ETest: the orchestrator on the `openai` provider, against the scripted fake endpoint
+// this test process runs.
+class OpenAiE2ETest : public OrchestratorE2ETest {
+ protected:
+  static constexpr char kApiKey[] = "sk-e2e-0123456789abcdef";
+
+  void SetUp() override {
+    // The title and the friendly answer, whenever they are asked for (the agent's turns are
+    // scripted by each test).
+    fake_.SetFallback([](const FakeOpenAi::Request& r) {
+      const json& messages = r.json["messages"];
+      const std::string system = messages.empty() ? "" : messages[0].value("content", "");
+      if (system == orchestrator::kTitleSystemPrompt) return FakeOpenAi::Json("Fake Title");
+      if (system == orchestrator::kResponseSystemPrompt) return FakeOpenAi::Json("I built your page.");
+      return FakeOpenAi::Error(500, "the test's script ran out");
+    });
+    orchestrator_env_ = {{"QAI_MODEL_PROVIDER", "openai"},
+                         {"QAI_OPENAI_BASE_URL", fake_.base_url()},
+                         {"QAI_OPENAI_MODEL", "fake-model"},
+                         {"QAI_OPENAI_API_KEY", kApiKey},
+                         {"QAI_OPENAI_TIMEOUT", "10s"},
+                         {"QAI_MODEL_MAX_RETRIES", max_retries_},
+                         {"QAI_RUN_MAX_ATTEMPTS", run_max_attempts_}};
+    OrchestratorE2ETest::SetUp();
+  }
+
+  // Kinds: the events' kinds in order, with tool calls and retries named.
+  static std::vector<std::string> Kinds(const std::vector<opb::RunEvent>& events) {
+    std::vector<std::string> out;
+    for (const auto& e : events) {
+      if (e.has_iteration_started()) out.push_back("it" + std::to_string(e.iteration_started().iteration()));
+      if (e.has_retrying()) out.push_back("retrying " + std::to_string(e.retrying().delay().seconds()) + "s");
+      if (e.has_tool_call()) out.push_back(e.tool_call().call_id());
+      if (e.has_succeeded()) out.push_back("succeeded");
+      if (e.has_failed()) out.push_back("failed");
+    }
+    return out;
+  }
+
+  FakeOpenAi fake_;
+  std::string max_retries_ = "3", run_max_attempts_ = "3";
+};
+
+// OpenAiDownE2ETest: the same with fewer model retries and run attempts, for a model that
+// never answers.
+class OpenAiDownE2ETest : public OpenAiE2ETest {
+ protected:
+  OpenAiDownE2ETest() {
+    max_retries_ = "1";
+    run_max_attempts_ = "2";
+  }
+};
+
+TEST_F(OpenAiE2ETest, AWholeRunWithRetriesAStreamedAnswerAndAMalformedToolCall) {
+  fake_.Push(FakeOpenAi::Streamed(
+      {"I'll write ", "your page."},
+      {{"call_1", orchestrator::kToolWriteFiles,
+        R"({"files":[{"path":"index.html","content":"<h1>Fake Coffee</h1>"}]})"}}));
+  fake_.Push(FakeOpenAi::Error(500, "overloaded", "0"));
+  fake_.Push(FakeOpenAi::Error(502, "bad gateway", "0"));
+  fake_.Push(FakeOpenAi::Json("", {{"call_2", orchestrator::kToolTerminal, "{oops"}}));
+  fake_.Push(FakeOpenAi::Error(429, "Rate limit reached", "1"));
+  fake_.Push(FakeOpenAi::Streamed({"Done. ", "<task_summary>Built a coffee page.</task_summary>"}));
+
+  ppb::Project p = CreateProject("Build a landing page for a coffee shop");
+  std::vector<opb::Run> runs = WaitForRuns(p.id(), 1);
+  ASSERT_EQ(runs.size(), 1u);
+  std::vector<opb::RunEvent> events;
+  ASSERT_TRUE(Watch(runs[0].id(), 0, &events).ok());
+  ASSERT_FALSE(events.empty());
+  for (size_t i = 0; i < events.size(); ++i) EXPECT_EQ(events[i].sequence(), static_cast<int64_t>(i + 1));
+  EXPECT_EQ(Kinds(events), (std::vector<std::string>{"it1", "call_1", "it2", "retrying 0s", "retrying 0s", "call_2",
+                                                     "it3", "retrying 1s", "succeeded"}));
+  std::string streamed;
+  std::string malformed_result;
+  for (const auto& e : events) {
+    if (e.has_model_output()) streamed += e.model_output().text();
+    if (e.has_retrying()) {
+      EXPECT_NE(e.retrying().reason().find("model endpoint: HTTP"), std::string::npos);
+    }
+    if (e.has_tool_result() && e.tool_result().call_id() == "call_2") malformed_result = e.tool_result().output();
+  }
+  EXPECT_EQ(streamed, "I'll write your page.Done. <task_summary>Built a coffee page.</task_summary>");
+  EXPECT_EQ(malformed_result, "error: the arguments are not a JSON object");
+  const auto& done = events.back().succeeded();
+  EXPECT_EQ(done.title(), "Fake Title");
+  EXPECT_EQ(done.response(), "I built your page.");
+  EXPECT_EQ(done.summary(), "Built a coffee page.");
+
+  // 6 agent calls, a title and a response; Retry-After honoured; the key sent, never logged.
+  const std::vector<FakeOpenAi::Request> requests = fake_.requests();
+  ASSERT_EQ(requests.size(), 8u);
+  EXPECT_GE(requests[5].time - requests[4].time, absl::Seconds(1));
+  for (const auto& r : requests) {
+    EXPECT_EQ(r.json["model"], "fake-model");
+    EXPECT_EQ(r.headers.at("Authorization"), std::string("Bearer ") + kApiKey);
+  }
+  EXPECT_EQ(orchestrators_[0].process->Output().find(kApiKey), std::string::npos);
+
+  // Token usage: 5 answers of 10 + 5 tokens each (the failed calls cost nothing).
+  opb::Run run = WaitForEnd(runs[0].id());
+  EXPECT_EQ(run.state(), opb::Run::STATE_SUCCEEDED);
+  EXPECT_EQ(run.prompt_tokens(), 50);
+  EXPECT_EQ(run.completion_tokens(), 25);
+  std::vector<mpb::Message> messages = Messages(p.id());
+  ASSERT_EQ(messages.size(), 2u);
+  EXPECT_EQ(messages[1].content(), "I built your page.");
+  EXPECT_EQ(messages[1].fragment().files().at("index.html"), "<h1>Fake Coffee</h1>");
+}
+
+TEST_F(OpenAiDownE2ETest, AModelThatStaysDownFailsTheRunWithAnErrorMessage) {
+  fake_.SetFallback([](const FakeOpenAi::Request&) { return FakeOpenAi::Error(503, "down for good", "0"); });
+
+  ppb::Project p = CreateProject("Build a page");
+  std::vector<opb::Run> runs = WaitForRuns(p.id(), 1);
+  ASSERT_EQ(runs.size(), 1u);
+  std::vector<opb::RunEvent> events;
+  ASSERT_TRUE(Watch(runs[0].id(), 0, &events).ok());
+  // Each attempt: a call, its retry, a call; then the run is retried once (the second attempt
+  // resumes inside iteration 1: its start is journaled), and fails.
+  EXPECT_EQ(Kinds(events), (std::vector<std::string>{"it1", "retrying 0s", "retrying 0s", "retrying 0s", "failed"}));
+  opb::Run run = WaitForEnd(runs[0].id());
+  EXPECT_EQ(run.state(), opb::Run::STATE_FAILED);
+  EXPECT_EQ(run.attempt(), 2);
+  EXPECT_NE(run.error().find("HTTP 503: down for good"), std::string::npos) << run.error();
+  EXPECT_EQ(fake_.calls(), 4u);
+  std::vector<mpb::Message> messages;
+  ASSERT_TRUE(Eventually([&] { return (messages = Messages(p.id())).size() == 2; }));
+  EXPECT_EQ(messages[1].type(), mpb::Message::TYPE_ERROR);
+  EXPECT_EQ(messages[1].content(), "Something went wrong. Please try again.");
 }
 
 }  // namespace
