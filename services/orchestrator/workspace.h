@@ -19,6 +19,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "services/orchestrator/process.h"
 
 namespace qai::orchestrator {
 
@@ -26,16 +27,8 @@ struct CommandOptions {
   absl::Duration timeout = absl::Seconds(60);
   // Output (stdout and stderr interleaved) beyond this is dropped; the result says so.
   size_t max_output = 64 << 10;
-};
-
-struct CommandResult {
-  // Valid UTF-8: bytes that are not (and NULs) become U+FFFD, so the output can go into JSON,
-  // protobuf strings and PostgreSQL text as it is.
-  std::string output;
-  int exit_code = 0;  // the command's exit status; 128 + signal when killed
-  bool truncated = false;
-  bool timed_out = false;
-  bool cancelled = false;
+  // A command still printing after this many bytes is killed.
+  size_t max_output_read = 16 << 20;
 };
 
 struct SnapshotLimits {

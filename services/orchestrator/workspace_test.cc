@@ -335,6 +335,18 @@ TEST_F(WorkspaceTest, RunCapsOutputAndKeepsDraining) {
   EXPECT_FALSE(exact.truncated);
 }
 
+TEST_F(WorkspaceTest, RunKillsACommandThatPrintsWithoutEnd) {
+  const auto start = Clock::now();
+  CommandResult r = Run("yes", {.timeout = absl::Seconds(30), .max_output = 6, .max_output_read = 1 << 20});
+  EXPECT_TRUE(r.output_overflow);
+  EXPECT_TRUE(r.truncated);
+  EXPECT_FALSE(r.timed_out);
+  EXPECT_EQ(r.exit_code, 128 + SIGKILL);
+  EXPECT_TRUE(absl::EndsWith(r.output, "y\ny\ny\n")) << r.output;
+  EXPECT_LT(Clock::now() - start, std::chrono::seconds(3));
+  EXPECT_TRUE(NoChildrenLeft());
+}
+
 TEST_F(WorkspaceTest, RunMakesOutputValidUtf8) {
   CommandResult r = Run(R"(printf 'ok \xff\xfe caf\xc3\xa9 nul:\x00.')");
   EXPECT_EQ(r.output, "ok \xEF\xBF\xBD\xEF\xBF\xBD caf\xC3\xA9 nul:\xEF\xBF\xBD.");
