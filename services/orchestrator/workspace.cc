@@ -60,6 +60,13 @@ absl::StatusOr<std::vector<std::string>> SplitPath(std::string_view path) {
   return parts;
 }
 
+// Owner: whom a workspace and its files belong to: the service, or, once a sandbox has had it
+// handed over, the user its project's commands run as.
+struct Owner {
+  uid_t uid = 0;
+  gid_t gid = 0;
+};
+
 // OpenDir: the workspace directory itself, not following a symlink put in its place.
 absl::StatusOr<Fd> OpenDir(const std::string& dir) {
   Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
@@ -67,14 +74,36 @@ absl::StatusOr<Fd> OpenDir(const std::string& dir) {
   return fd;
 }
 
-// OpenChildDir: the directory `name` in `parent`, refusing a symlink. With `create`, a missing
-// one is made first.
-absl::StatusOr<Fd> OpenChildDir(int parent, const std::string& name, bool create, std::string_view path) {
-  if (create && ::mkdirat(parent, name.c_str(), 0755) != 0 && errno != EEXIST) {
+absl::StatusOr<Owner> OwnerOf(int dir_fd) {
+  struct stat st;
+  if (::fstat(dir_fd, &st) != 0) return ErrnoStatus(errno, "workspace: cannot stat the workspace");
+  return Owner{.uid = st.st_uid, .gid = st.st_gid};
+}
+
+// GiveTo: makes what fd names, which the service may have just created, owner's.
+absl::Status GiveTo(int fd, const struct stat& st, const Owner& owner, std::string_view path) {
+  if (st.st_uid == owner.uid && st.st_gid == owner.gid) return absl::OkStatus();
+  if (::fchown(fd, owner.uid, owner.gid) != 0) {
+    return ErrnoStatus(errno, absl::StrCat("cannot give \"", ToAbsl(path), "\" to the workspace's owner"));
+  }
+  return absl::OkStatus();
+}
+
+// OpenChildDir: the directory `name` in `parent`, refusing a symlink. With `create_for`, a
+// missing one is made first, owned by it.
+absl::StatusOr<Fd> OpenChildDir(int parent, const std::string& name, const Owner* create_for, std::string_view path) {
+  const bool created = create_for != nullptr && ::mkdirat(parent, name.c_str(), 0755) == 0;
+  if (create_for != nullptr && !created && errno != EEXIST) {
     return ErrnoStatus(errno, absl::StrCat("cannot create directory \"", name, "\" of ", ToAbsl(path)));
   }
   Fd fd(::openat(parent, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-  if (fd.valid()) return fd;
+  if (fd.valid()) {
+    struct stat st;
+    if (created && ::fstat(fd.get(), &st) == 0) {
+      if (absl::Status s = GiveTo(fd.get(), st, *create_for, path); !s.ok()) return s;
+    }
+    return fd;
+  }
   const int error = errno;
   struct stat st;
   if (::fstatat(parent, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
@@ -91,14 +120,23 @@ absl::StatusOr<Fd> OpenChildDir(int parent, const std::string& name, bool create
   return ErrnoStatus(error, absl::StrCat("cannot open directory \"", name, "\" of ", ToAbsl(path)));
 }
 
-// OpenParent: the directory that holds the last component of `parts`.
-absl::StatusOr<Fd> OpenParent(const std::string& dir, const std::vector<std::string>& parts, bool create,
-                              std::string_view path) {
+// Parent: the directory that holds the last component of a path, and the workspace's owner.
+struct Parent {
+  Fd fd;
+  Owner owner;
+};
+
+absl::StatusOr<Parent> OpenParent(const std::string& dir, const std::vector<std::string>& parts, bool create,
+                                  std::string_view path) {
   absl::StatusOr<Fd> current = OpenDir(dir);
-  for (size_t i = 0; current.ok() && i + 1 < parts.size(); ++i) {
-    current = OpenChildDir(current->get(), parts[i], create, path);
+  if (!current.ok()) return current.status();
+  absl::StatusOr<Owner> owner = OwnerOf(current->get());
+  if (!owner.ok()) return owner.status();
+  for (size_t i = 0; i + 1 < parts.size(); ++i) {
+    current = OpenChildDir(current->get(), parts[i], create ? &*owner : nullptr, path);
+    if (!current.ok()) return current.status();
   }
-  return current;
+  return Parent{.fd = *std::move(current), .owner = *owner};
 }
 
 // FileOpenError: the status for a failed open of the file `name` (the last component).
@@ -114,11 +152,64 @@ absl::Status FileOpenError(int error, std::string_view path) {
   return ErrnoStatus(error, absl::StrCat("cannot open \"", ToAbsl(path), "\""));
 }
 
-absl::Status RequireRegular(int fd, std::string_view path, struct stat* st) {
+// IsForeignLink: a file with other hard links that the workspace's owner does not own, which
+// may be a file from outside linked in (where the kernel lets users link others' files).
+bool IsForeignLink(const struct stat& st, const Owner& owner) { return st.st_nlink > 1 && st.st_uid != owner.uid; }
+
+// RequireOwnRegular: fd is a regular file, and not a foreign link.
+absl::Status RequireOwnRegular(int fd, const Owner& owner, std::string_view path, struct stat* st) {
   if (::fstat(fd, st) != 0) return ErrnoStatus(errno, absl::StrCat("cannot stat \"", ToAbsl(path), "\""));
   if (S_ISDIR(st->st_mode)) return absl::FailedPreconditionError(absl::StrCat("\"", ToAbsl(path), "\" is a directory"));
   if (!S_ISREG(st->st_mode)) {
     return absl::FailedPreconditionError(absl::StrCat("\"", ToAbsl(path), "\" is not a regular file"));
+  }
+  if (IsForeignLink(*st, owner)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("path \"", ToAbsl(path), "\" is a hard link to a file the workspace's owner does not own"));
+  }
+  return absl::OkStatus();
+}
+
+// ListDir: the names in a directory but "." and "..".
+absl::StatusOr<std::vector<std::string>> ListDir(int dir_fd) {
+  // fdopendir takes the descriptor; a duplicate keeps dir_fd the caller's.
+  const int dup = ::fcntl(dir_fd, F_DUPFD_CLOEXEC, 0);
+  if (dup < 0) return ErrnoStatus(errno, "workspace: dup");
+  DIR* d = ::fdopendir(dup);
+  if (d == nullptr) {
+    ::close(dup);
+    return ErrnoStatus(errno, "workspace: fdopendir");
+  }
+  std::vector<std::string> names;
+  while (dirent* e = ::readdir(d)) {
+    const std::string_view name = e->d_name;
+    if (name != "." && name != "..") names.emplace_back(name);
+  }
+  ::closedir(d);
+  return names;
+}
+
+// ChownTree: gives everything below dir_fd to user, except files with other hard links, which
+// may be files from outside (ReadFile and WriteFile refuse them then). Levels deeper than
+// Snapshot reads are left as they are.
+absl::Status ChownTree(int dir_fd, const SandboxUser& user, int depth) {
+  absl::StatusOr<std::vector<std::string>> names = ListDir(dir_fd);
+  if (!names.ok()) return names.status();
+  for (const std::string& name : *names) {
+    struct stat st;
+    if (::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;  // gone since
+    if (S_ISDIR(st.st_mode)) {
+      if (depth >= kMaxSnapshotDepth) continue;
+      Fd sub(::openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      if (!sub.valid()) continue;
+      if (absl::Status s = ChownTree(sub.get(), user, depth + 1); !s.ok()) return s;
+      if (::fchown(sub.get(), user.uid, user.gid) != 0) return ErrnoStatus(errno, absl::StrCat("workspace: chown ", name));
+      continue;
+    }
+    if (!S_ISLNK(st.st_mode) && st.st_nlink > 1) continue;
+    if (::fchownat(dir_fd, name.c_str(), user.uid, user.gid, AT_SYMLINK_NOFOLLOW) != 0 && errno != ENOENT) {
+      return ErrnoStatus(errno, absl::StrCat("workspace: chown ", name));
+    }
   }
   return absl::OkStatus();
 }
@@ -159,15 +250,20 @@ bool IsText(std::string_view content, bool is_prefix) {
   return false;
 }
 
-// CommandEnvironment: what commands see instead of the service's environment, which holds its
-// secrets (QAI_JWT_SECRET, QAI_API_KEY, QAI_DATABASE_URL, ...).
-std::vector<std::string> CommandEnvironment(const std::string& dir) {
-  return {
-      "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-      absl::StrCat("HOME=", dir),
-      "LANG=C.UTF-8",
-      "TERM=dumb",
-  };
+// RequireReachable: user can walk the path of dir down to it. Commands and the tools they run
+// (node resolving a module, bwrap binding the workspace) use its full path.
+absl::Status RequireReachable(const std::string& dir, const SandboxUser& user) {
+  for (size_t slash = dir.find('/', 1); slash != std::string::npos; slash = dir.find('/', slash + 1)) {
+    const std::string above = dir.substr(0, slash);
+    struct stat st;
+    if (::stat(above.c_str(), &st) != 0) return ErrnoStatus(errno, above);
+    const mode_t bit = st.st_uid == user.uid ? S_IXUSR : st.st_gid == user.gid ? S_IXGRP : S_IXOTH;
+    if ((st.st_mode & bit) == 0) {
+      return absl::FailedPreconditionError(absl::StrCat(above, " is not searchable by the sandbox's user (uid ", user.uid,
+                                                        "): the directories above the sandbox root need o+x"));
+    }
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -198,21 +294,22 @@ absl::StatusOr<std::unique_ptr<Workspace>> Workspace::Open(const std::string& ro
   }
   absl::StatusOr<Fd> fd = OpenDir(dir);  // refuses a symlink or a file in its place
   if (!fd.ok()) return fd.status();
-  return std::unique_ptr<Workspace>(new Workspace(std::move(dir)));
+  return std::unique_ptr<Workspace>(new Workspace(std::move(dir), absl::AsciiStrToLower(project_id)));
 }
 
 absl::Status Workspace::WriteFile(std::string_view path, std::string_view content) {
   absl::StatusOr<std::vector<std::string>> parts = SplitPath(path);
   if (!parts.ok()) return parts.status();
-  absl::StatusOr<Fd> parent = OpenParent(dir_, *parts, /*create=*/true, path);
+  absl::StatusOr<Parent> parent = OpenParent(dir_, *parts, /*create=*/true, path);
   if (!parent.ok()) return parent.status();
   // O_NOFOLLOW refuses a symlink (even a dangling one); O_NONBLOCK keeps a FIFO from blocking
   // the open; no O_TRUNC until the file is known to be a regular one.
-  Fd fd(::openat(parent->get(), parts->back().c_str(), O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
+  Fd fd(::openat(parent->fd.get(), parts->back().c_str(), O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
                  0644));
   if (!fd.valid()) return FileOpenError(errno, path);
   struct stat st;
-  if (absl::Status s = RequireRegular(fd.get(), path, &st); !s.ok()) return s;
+  if (absl::Status s = RequireOwnRegular(fd.get(), parent->owner, path, &st); !s.ok()) return s;
+  if (absl::Status s = GiveTo(fd.get(), st, parent->owner, path); !s.ok()) return s;
   if (::ftruncate(fd.get(), 0) != 0) return ErrnoStatus(errno, absl::StrCat("cannot truncate \"", ToAbsl(path), "\""));
   return WriteAll(fd.get(), content, path);
 }
@@ -220,12 +317,12 @@ absl::Status Workspace::WriteFile(std::string_view path, std::string_view conten
 absl::StatusOr<std::string> Workspace::ReadFile(std::string_view path, size_t max_bytes) const {
   absl::StatusOr<std::vector<std::string>> parts = SplitPath(path);
   if (!parts.ok()) return parts.status();
-  absl::StatusOr<Fd> parent = OpenParent(dir_, *parts, /*create=*/false, path);
+  absl::StatusOr<Parent> parent = OpenParent(dir_, *parts, /*create=*/false, path);
   if (!parent.ok()) return parent.status();
-  Fd fd(::openat(parent->get(), parts->back().c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+  Fd fd(::openat(parent->fd.get(), parts->back().c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
   if (!fd.valid()) return FileOpenError(errno, path);
   struct stat st;
-  if (absl::Status s = RequireRegular(fd.get(), path, &st); !s.ok()) return s;
+  if (absl::Status s = RequireOwnRegular(fd.get(), parent->owner, path, &st); !s.ok()) return s;
   auto too_big = [&] {
     return absl::OutOfRangeError(absl::StrCat("\"", ToAbsl(path), "\" is larger than ", max_bytes, " bytes"));
   };
@@ -238,25 +335,52 @@ absl::StatusOr<std::string> Workspace::ReadFile(std::string_view path, size_t ma
 
 CommandResult Workspace::Run(const std::string& command, const CommandOptions& options,
                              const std::function<bool()>& cancelled) const {
-  if (command.find('\0') != std::string::npos) {
+  auto fail = [](std::string message, int exit_code) {
     CommandResult result;
-    result.output = "workspace: the command contains NUL\n";
-    result.exit_code = 2;
+    result.output = std::move(message);
+    result.exit_code = exit_code;
     return result;
+  };
+  if (command.find('\0') != std::string::npos) return fail("workspace: the command contains NUL\n", 2);
+  const std::shared_ptr<const Sandbox> sandbox = options.sandbox != nullptr ? options.sandbox : Sandbox::Default();
+  const std::optional<SandboxUser> user = sandbox->UserFor(project_id_);
+  if (user) {
+    if (absl::Status s = RequireReachable(dir_, *user); !s.ok()) {
+      return fail(absl::StrCat("workspace: ", s.message(), "\n"), 126);
+    }
+    if (absl::Status s = HandTo(*user); !s.ok()) {
+      return fail(absl::StrCat("workspace: cannot give the workspace to the sandbox's user: ", s.message(), "\n"), 126);
+    }
   }
-  return RunProcess({.argv = {"/bin/bash", "-c", command},
-                     .env = CommandEnvironment(dir_),
-                     .dir = dir_,
-                     .timeout = options.timeout,
-                     .max_output = options.max_output,
-                     .max_output_read = options.max_output_read},
-                    cancelled);
+  ProcessSpec spec = sandbox->Wrap(dir_, user, command);
+  spec.timeout = options.timeout;
+  spec.max_output = options.max_output;
+  spec.max_output_read = options.max_output_read;
+  CommandResult result = RunProcess(spec, cancelled);
+  if (std::string why = sandbox->Explain(spec, result); !why.empty()) result.output.insert(0, why);
+  return result;
+}
+
+absl::Status Workspace::HandTo(const SandboxUser& user) const {
+  absl::StatusOr<Fd> root = OpenDir(dir_);
+  if (!root.ok()) return root.status();
+  struct stat st;
+  if (::fstat(root->get(), &st) != 0) return ErrnoStatus(errno, "cannot stat the workspace");
+  if (st.st_uid == user.uid && st.st_gid == user.gid && (st.st_mode & 07777) == 0700) return absl::OkStatus();
+  if (absl::Status s = ChownTree(root->get(), user, 0); !s.ok()) return s;
+  // The directory last: its owner says the hand-over is complete. 0700: in mode none, other
+  // projects' commands (other users) cannot even look in.
+  if (::fchown(root->get(), user.uid, user.gid) != 0 || ::fchmod(root->get(), 0700) != 0) {
+    return ErrnoStatus(errno, "cannot chown the workspace");
+  }
+  return absl::OkStatus();
 }
 
 namespace {
 
 struct SnapshotWalk {
   const SnapshotLimits& limits;
+  Owner owner;
   std::map<std::string, std::string> files;
   size_t bytes = 0;
 
@@ -266,21 +390,9 @@ struct SnapshotWalk {
           absl::StrCat("snapshot: directories nest deeper than ", kMaxSnapshotDepth, " levels at \"",
                        ToValidUtf8(prefix.substr(0, 200)), "\""));
     }
-    // fdopendir takes the descriptor; a duplicate keeps dir_fd the caller's.
-    const int dup = ::fcntl(dir_fd, F_DUPFD_CLOEXEC, 0);
-    if (dup < 0) return ErrnoStatus(errno, "snapshot: dup");
-    DIR* d = ::fdopendir(dup);
-    if (d == nullptr) {
-      ::close(dup);
-      return ErrnoStatus(errno, "snapshot: fdopendir");
-    }
-    std::vector<std::string> names;
-    while (dirent* e = ::readdir(d)) {
-      const std::string_view name = e->d_name;
-      if (name != "." && name != "..") names.emplace_back(name);
-    }
-    ::closedir(d);
-    for (const std::string& name : names) {
+    absl::StatusOr<std::vector<std::string>> names = ListDir(dir_fd);
+    if (!names.ok()) return names.status();
+    for (const std::string& name : *names) {
       if (absl::Status s = Entry(dir_fd, prefix, name, depth); !s.ok()) return s;
     }
     return absl::OkStatus();
@@ -301,7 +413,7 @@ struct SnapshotWalk {
     if (common::Utf8Length(path) < 0) return absl::OkStatus();
     Fd fd(::openat(dir_fd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
     if (!fd.valid()) return absl::OkStatus();
-    if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) return absl::OkStatus();
+    if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || IsForeignLink(st, owner)) return absl::OkStatus();
     const size_t remaining = limits.max_bytes - bytes;
     // Sniff first, so a large binary file is skipped without being read in full.
     absl::StatusOr<std::string> content = ReadUpTo(fd.get(), std::min(kSniffBytes, remaining + 1), path);
@@ -333,7 +445,9 @@ struct SnapshotWalk {
 absl::StatusOr<std::map<std::string, std::string>> Workspace::Snapshot(const SnapshotLimits& limits) const {
   absl::StatusOr<Fd> root = OpenDir(dir_);
   if (!root.ok()) return root.status();
-  SnapshotWalk walk{limits};
+  absl::StatusOr<Owner> owner = OwnerOf(root->get());
+  if (!owner.ok()) return owner.status();
+  SnapshotWalk walk{.limits = limits, .owner = *owner};
   if (absl::Status s = walk.Dir(root->get(), "", 0); !s.ok()) return s;
   return std::move(walk.files);
 }

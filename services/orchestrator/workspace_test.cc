@@ -34,6 +34,9 @@ class TempDir {
   TempDir() {
     std::string pattern = (fs::temp_directory_path() / "qai-ws-test.XXXXXX").string();
     path_ = ::mkdtemp(pattern.data());
+    // Commands run as the project's own user, who must be able to reach the workspace by its
+    // path, as under /var/lib/qai/sandboxes.
+    fs::permissions(path_, fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
   }
   ~TempDir() {
     std::error_code ignored;
