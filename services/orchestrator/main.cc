@@ -17,6 +17,7 @@
 #include "services/orchestrator/messages_client.h"
 #include "services/orchestrator/preview_server.h"
 #include "services/orchestrator/run_store.h"
+#include "services/orchestrator/sandbox_setup.h"
 #include "services/orchestrator/service.h"
 #include "services/orchestrator/worker.h"
 
@@ -27,7 +28,7 @@ int main(int argc, char** argv) {
   common::BlockShutdownSignals();
   auto base = common::ServiceBase::Init(
       "orchestrator", argc, argv,
-      {{.name = "projects-addr", .default_value = "localhost:50051", .help = "ProjectService target"},
+      orchestrator::WithSandboxOptions({{.name = "projects-addr", .default_value = "localhost:50051", .help = "ProjectService target"},
        {.name = "messages-addr", .default_value = "localhost:50052", .help = "MessageService target"},
        {.name = "model-provider", .default_value = "builtin",
         .help = "builtin (a deterministic offline stand-in; the only provider of this build)",
@@ -43,10 +44,14 @@ int main(int argc, char** argv) {
        {.name = "run-max-attempts", .default_value = "3", .help = "attempts of a run before it fails",
         .validate = common::IsIntIn(1, 20)},
        {.name = "command-timeout", .default_value = "120s", .help = "longest an agent's terminal command may run",
-        .validate = common::IsDuration}},
+        .validate = common::IsDuration}}),
       "0.0.0.0:50053");
   if (!base.ok()) return common::ExitCodeFor(base.status());
   const common::Config& config = (*base)->config();
+
+  auto sandbox = orchestrator::ChooseSandbox(config.Get("sandbox"), orchestrator::SandboxOptionsFrom(config),
+                                             config.Get("sandbox-root"));
+  if (!sandbox.ok()) return common::ExitCodeFor(sandbox.status());
 
   orchestrator::RunStore store((*base)->db());
   orchestrator::BuiltinModel model;
@@ -71,6 +76,7 @@ int main(int argc, char** argv) {
       .sandbox_root = config.Get("sandbox-root"),
       .preview_base_url = preview_base};
   worker_options.limits.command.timeout = config.GetDuration("command-timeout");
+  worker_options.limits.command.sandbox = sandbox->sandbox;
   orchestrator::WorkerPool pool(&store, &messages, &model, worker_options);
 
   orchestrator::EventHub hub(&store, {});

@@ -26,8 +26,10 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/config.h"
 #include "common/ids.h"
 #include "services/orchestrator/fd.h"
+#include "services/orchestrator/sandbox_setup.h"
 #include "services/orchestrator/workspace.h"
 
 namespace qai::orchestrator {
@@ -565,6 +567,99 @@ TEST(SandboxPolicyTest, ExplainsDeathsByTheLimitsSignals) {
   // A timeout or a cancel is the result's to report.
   EXPECT_EQ(explain({.exit_code = 143, .timed_out = true}), "");
   EXPECT_EQ(explain({.exit_code = 143, .cancelled = true}), "");
+}
+
+TEST(SandboxConfigTest, ReadsTheOptionsWithTheirDefaults) {
+  std::vector<common::Option> options = WithSandboxOptions({{.name = "other", .default_value = "x"}});
+  auto defaults = common::Config::Parse(options, 0, nullptr, [](const std::string&) { return std::nullopt; });
+  ASSERT_TRUE(defaults.ok()) << defaults.status();
+  EXPECT_EQ(defaults->Get("sandbox"), "auto");
+  EXPECT_EQ(defaults->Get("other"), "x");
+  SandboxOptions d = SandboxOptionsFrom(*defaults);
+  EXPECT_EQ(d.limits.cpu_time, absl::Seconds(60));
+  EXPECT_EQ(d.limits.memory_bytes, uint64_t{2} << 30);
+  EXPECT_EQ(d.limits.processes, 256u);
+  EXPECT_EQ(d.limits.file_bytes, uint64_t{128} << 20);
+  EXPECT_EQ(d.first_uid, 1000000000u);
+  EXPECT_EQ(d.uid_count, 1000000000u);
+
+  const std::map<std::string, std::string> env = {
+      {"QAI_SANDBOX", "bwrap"},           {"QAI_SANDBOX_CPU_TIME", "5s"},       {"QAI_SANDBOX_MEMORY_MB", "512"},
+      {"QAI_SANDBOX_PROCESSES", "64"},    {"QAI_SANDBOX_FILE_SIZE_MB", "10"},   {"QAI_SANDBOX_UIDS", "70000-70999"}};
+  auto set = common::Config::Parse(options, 0, nullptr, [&](const std::string& name) -> std::optional<std::string> {
+    auto it = env.find(name);
+    return it == env.end() ? std::nullopt : std::optional<std::string>(it->second);
+  });
+  ASSERT_TRUE(set.ok()) << set.status();
+  EXPECT_EQ(set->Get("sandbox"), "bwrap");
+  SandboxOptions s = SandboxOptionsFrom(*set);
+  EXPECT_EQ(s.limits.cpu_time, absl::Seconds(5));
+  EXPECT_EQ(s.limits.memory_bytes, uint64_t{512} << 20);
+  EXPECT_EQ(s.limits.processes, 64u);
+  EXPECT_EQ(s.limits.file_bytes, uint64_t{10} << 20);
+  EXPECT_EQ(s.first_uid, 70000u);
+  EXPECT_EQ(s.uid_count, 1000u);
+
+  for (const char* bad : {"--sandbox=maybe", "--sandbox-cpu-time=500ms", "--sandbox-memory-mb=10", "--sandbox-processes=0",
+                          "--sandbox-uids=5-4", "--sandbox-uids=0", "--sandbox-uids=x"}) {
+    const char* argv[] = {"qai-orchestrator", bad};
+    EXPECT_EQ(common::Config::Parse(options, 2, argv).status().code(), absl::StatusCode::kInvalidArgument) << bad;
+  }
+}
+
+TEST(SandboxConfigTest, ParsesUidRanges) {
+  uint32_t first = 0, count = 0;
+  EXPECT_TRUE(ParseUidRange("1000-1999", &first, &count));
+  EXPECT_EQ(first, 1000u);
+  EXPECT_EQ(count, 1000u);
+  EXPECT_TRUE(ParseUidRange("65534", &first, &count));
+  EXPECT_EQ(first, 65534u);
+  EXPECT_EQ(count, 1u);
+  for (const char* bad : {"", "-", "0", "0-10", "10-9", "1-4294967295", "a-b", "1-", " 5"}) {
+    EXPECT_FALSE(ParseUidRange(bad, &first, &count)) << bad;
+  }
+}
+
+// ChooseSandboxTest: the start-up choice, probing for real.
+class ChooseSandboxTest : public SandboxTest {};
+
+TEST_F(ChooseSandboxTest, AutoAndBwrapUseBubblewrapWhenItRuns) {
+  for (const char* requested : {"auto", "bwrap"}) {
+    auto choice = ChooseSandbox(requested, {}, tmp_ + "/sandboxes");
+    ASSERT_TRUE(choice.ok()) << choice.status();
+    EXPECT_EQ(choice->sandbox->mode(), SandboxMode::kBwrap) << requested;
+    EXPECT_EQ(choice->fallback_reason, "");
+  }
+  // The probe leaves nothing behind.
+  EXPECT_TRUE(fs::is_empty(tmp_ + "/sandboxes"));
+}
+
+TEST_F(ChooseSandboxTest, NoneIsNone) {
+  auto choice = ChooseSandbox("none", {}, tmp_ + "/sandboxes");
+  ASSERT_TRUE(choice.ok()) << choice.status();
+  EXPECT_EQ(choice->sandbox->mode(), SandboxMode::kNone);
+  EXPECT_EQ(choice->fallback_reason, "");
+}
+
+TEST_F(ChooseSandboxTest, ABwrapThatCannotRunFailsBwrapAndMakesAutoFallBack) {
+  const SandboxOptions broken{.bwrap = "/bin/false"};  // as when the kernel refuses its namespaces
+  auto bwrap = ChooseSandbox("bwrap", broken, tmp_ + "/sandboxes");
+  EXPECT_EQ(bwrap.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(absl::StrContains(bwrap.status().message(), "exit code 1")) << bwrap.status();
+  auto automatic = ChooseSandbox("auto", broken, tmp_ + "/sandboxes");
+  ASSERT_TRUE(automatic.ok()) << automatic.status();
+  EXPECT_EQ(automatic->sandbox->mode(), SandboxMode::kNone);
+  EXPECT_TRUE(absl::StrContains(automatic->fallback_reason, "sandbox bwrap: a probe command")) << automatic->fallback_reason;
+}
+
+TEST_F(ChooseSandboxTest, ARootTheSandboxUsersCannotReachFailsTheProbe) {
+  const std::string closed = tmp_ + "/closed";
+  fs::create_directories(closed);
+  fs::permissions(closed, fs::perms::owner_all);
+  auto choice = ChooseSandbox("none", {}, closed + "/sandboxes");
+  EXPECT_EQ(choice.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(absl::StrContains(choice.status().message(), closed + " is not searchable by the sandbox's user"))
+      << choice.status();
 }
 
 }  // namespace
