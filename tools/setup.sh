@@ -8,6 +8,8 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   libsoci-dev libboost-dev libpq-dev libssl-dev nlohmann-json3-dev libcpp-httplib-dev libcurl4-openssl-dev
   postgresql postgresql-contrib iproute2 curl
+  # the orchestrator's sandbox: bwrap (prlimit and setpriv come with util-linux)
+  bubblewrap util-linux
   googletest libgtest-dev libgmock-dev
 )
 

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "common/ids.h"
 #include "services/orchestrator/builtin_model.h"
 #include "services/orchestrator/journal.h"
@@ -213,6 +214,38 @@ TEST_F(AgentTest, CancelKillsTheRunningCommand) {
   canceller.join();
   EXPECT_EQ(out.kind, AgentOutcome::Kind::kCancelled);
   EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+}
+
+// A command the sandbox stopped reaches the model as an error saying why, however much it
+// printed (the model sees only the start of a long output).
+TEST_F(AgentTest, TheModelHearsWhyTheSandboxStoppedACommand) {
+  auto sandbox = Sandbox::Create({.limits = {.file_bytes = 1 << 20}});
+  ASSERT_TRUE(sandbox.ok()) << sandbox.status();
+  ScriptedModel model({Call(kToolTerminal, R"({"command":"head -c 100000000 /dev/zero | tr '\\0' x"})"),
+                       Call(kToolTerminal, R"({"command":"head -c 5000000 /dev/zero > big.bin"})", "call_2"),
+                       Call(kToolTerminal, R"({"command":"while :; do :; done"})", "call_3"),
+                       ModelReply{.text = "<task_summary>x</task_summary>"}});
+  const AgentLimits limits{
+      .command = {.timeout = absl::Milliseconds(500), .max_output_read = 1 << 20, .sandbox = *sandbox}};
+  AgentOutcome out = RunAgent({.prompt = "Break out", .max_iterations = 5}, model, *ws_, limits, [] { return false; },
+                              [this](std::vector<v1::RunEvent> events, std::optional<int>, const std::string&) {
+                                for (auto& e : events) events_.push_back(std::move(e));
+                                return absl::OkStatus();
+                              });
+  ASSERT_EQ(out.kind, AgentOutcome::Kind::kSummary) << out.status;
+  std::vector<std::string> heard;
+  for (const ChatMessage& m : model.seen_.back()) {
+    if (m.role == ChatMessage::Role::kTool) heard.push_back(m.content);
+  }
+  ASSERT_EQ(heard.size(), 3u);
+  EXPECT_TRUE(absl::StartsWith(heard[0], "[sandbox] exit code 137: killed for printing more than 1 MiB")) << heard[0].substr(0, 200);
+  EXPECT_TRUE(absl::StartsWith(heard[1], "[sandbox] exit code 153: killed by SIGXFSZ")) << heard[1];
+  EXPECT_TRUE(absl::EndsWith(heard[2], "[command timed out]")) << heard[2];
+  std::vector<int> exit_codes;
+  for (const auto& e : events_) {
+    if (e.has_tool_result()) exit_codes.push_back(e.tool_result().exit_code());
+  }
+  EXPECT_EQ(exit_codes, (std::vector<int>{137, 153, 143}));
 }
 
 TEST_F(AgentTest, AFailedEmitOrModelStopsTheAttempt) {

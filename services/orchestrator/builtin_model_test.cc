@@ -60,6 +60,9 @@ class BuiltinModelTest : public ::testing::Test {
   void SetUp() override {
     std::string pattern = (fs::temp_directory_path() / "qai-builtin-test.XXXXXX").string();
     root_ = ::mkdtemp(pattern.data());
+    // Commands run as the project's own user, who must be able to reach the workspace by its
+    // path, as under /var/lib/qai/sandboxes.
+    fs::permissions(root_, fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
     ws_ = OpenWorkspace(kProject);
   }
   void TearDown() override {

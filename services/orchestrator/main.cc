@@ -9,8 +9,8 @@
 #include "common/page_token.h"
 #include "common/pg_listener.h"
 #include "common/projects_client.h"
-#include "common/server.h"
 #include "common/outbox.h"
+#include "common/server.h"
 #include "common/service_main.h"
 #include "services/orchestrator/deliverers.h"
 #include "services/orchestrator/event_hub.h"
@@ -19,6 +19,7 @@
 #include "services/orchestrator/model_config.h"
 #include "services/orchestrator/preview_server.h"
 #include "services/orchestrator/run_store.h"
+#include "services/orchestrator/sandbox_setup.h"
 #include "services/orchestrator/service.h"
 #include "services/orchestrator/worker.h"
 
@@ -46,9 +47,14 @@ int main(int argc, char** argv) {
        .help = "a finished run's events move to the compact archive this long after it ended",
        .validate = common::IsDuration}};
   for (common::Option& o : orchestrator::ModelOptions()) options.push_back(std::move(o));
-  auto base = common::ServiceBase::Init("orchestrator", argc, argv, std::move(options), "0.0.0.0:50053");
+  auto base = common::ServiceBase::Init("orchestrator", argc, argv, orchestrator::WithSandboxOptions(std::move(options)),
+                                        "0.0.0.0:50053");
   if (!base.ok()) return common::ExitCodeFor(base.status());
   const common::Config& config = (*base)->config();
+
+  auto sandbox = orchestrator::ChooseSandbox(config.Get("sandbox"), orchestrator::SandboxOptionsFrom(config),
+                                             config.Get("sandbox-root"));
+  if (!sandbox.ok()) return common::ExitCodeFor(sandbox.status());
 
   orchestrator::RunStore store((*base)->db());
   common::OutboxRelay relay(
@@ -86,6 +92,7 @@ int main(int argc, char** argv) {
       .archive_after = config.GetDuration("run-archive-after"),
       .outbox_written = [&relay] { relay.Wake(); }};
   worker_options.limits.command.timeout = config.GetDuration("command-timeout");
+  worker_options.limits.command.sandbox = sandbox->sandbox;
   orchestrator::WorkerPool pool(&store, &messages, model->get(), worker_options);
 
   orchestrator::EventHub hub(&store, {});

@@ -2,18 +2,12 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/types.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -28,6 +22,7 @@
 #include "common/ids.h"
 #include "common/strings.h"
 #include "common/validation.h"
+#include "services/orchestrator/fd.h"
 #include "services/orchestrator/utf8.h"
 
 namespace qai::orchestrator {
@@ -40,45 +35,6 @@ constexpr size_t kMaxPathBytes = 512;
 constexpr int kMaxSnapshotDepth = 64;
 // What Snapshot reads of a file to decide whether it is text before reading all of it.
 constexpr size_t kSniffBytes = 8 << 10;
-// Run: how often the output pipe, the child, `cancelled` and the clock are looked at.
-constexpr auto kPollStep = std::chrono::milliseconds(50);
-// Run: between SIGTERM and SIGKILL for the process group.
-constexpr auto kTermGrace = std::chrono::seconds(1);
-// Run: how long output is still read after the command itself exited while something it left
-// in the background keeps the pipe open.
-constexpr auto kDrainAfterExit = std::chrono::milliseconds(200);
-// Run: after SIGKILL, how long to wait for the pipe to close (a process that left the group
-// with setsid can hold it open; it is not waited for).
-constexpr auto kKillWait = std::chrono::seconds(1);
-
-// Fd: owns a file descriptor.
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  Fd& operator=(Fd&& other) noexcept {
-    if (this != &other) {
-      Reset();
-      fd_ = std::exchange(other.fd_, -1);
-    }
-    return *this;
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() { Reset(); }
-
-  int get() const { return fd_; }
-  bool valid() const { return fd_ >= 0; }
-  int release() { return std::exchange(fd_, -1); }
-  void Reset() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  int fd_ = -1;
-};
 
 absl::Status ErrnoStatus(int error, std::string_view what) {
   return absl::ErrnoToStatus(error, ToAbsl(what));
@@ -107,6 +63,13 @@ absl::StatusOr<std::vector<std::string>> SplitPath(std::string_view path) {
   return parts;
 }
 
+// Owner: whom a workspace and its files belong to: the service, or, once a sandbox has had it
+// handed over, the user its project's commands run as.
+struct Owner {
+  uid_t uid = 0;
+  gid_t gid = 0;
+};
+
 // OpenDir: the workspace directory itself, not following a symlink put in its place.
 absl::StatusOr<Fd> OpenDir(const std::string& dir) {
   Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
@@ -114,14 +77,36 @@ absl::StatusOr<Fd> OpenDir(const std::string& dir) {
   return fd;
 }
 
-// OpenChildDir: the directory `name` in `parent`, refusing a symlink. With `create`, a missing
-// one is made first.
-absl::StatusOr<Fd> OpenChildDir(int parent, const std::string& name, bool create, std::string_view path) {
-  if (create && ::mkdirat(parent, name.c_str(), 0755) != 0 && errno != EEXIST) {
+absl::StatusOr<Owner> OwnerOf(int dir_fd) {
+  struct stat st;
+  if (::fstat(dir_fd, &st) != 0) return ErrnoStatus(errno, "workspace: cannot stat the workspace");
+  return Owner{.uid = st.st_uid, .gid = st.st_gid};
+}
+
+// GiveTo: makes what fd names, which the service may have just created, owner's.
+absl::Status GiveTo(int fd, const struct stat& st, const Owner& owner, std::string_view path) {
+  if (st.st_uid == owner.uid && st.st_gid == owner.gid) return absl::OkStatus();
+  if (::fchown(fd, owner.uid, owner.gid) != 0) {
+    return ErrnoStatus(errno, absl::StrCat("cannot give \"", ToAbsl(path), "\" to the workspace's owner"));
+  }
+  return absl::OkStatus();
+}
+
+// OpenChildDir: the directory `name` in `parent`, refusing a symlink. With `create_for`, a
+// missing one is made first, owned by it.
+absl::StatusOr<Fd> OpenChildDir(int parent, const std::string& name, const Owner* create_for, std::string_view path) {
+  const bool created = create_for != nullptr && ::mkdirat(parent, name.c_str(), 0755) == 0;
+  if (create_for != nullptr && !created && errno != EEXIST) {
     return ErrnoStatus(errno, absl::StrCat("cannot create directory \"", name, "\" of ", ToAbsl(path)));
   }
   Fd fd(::openat(parent, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-  if (fd.valid()) return fd;
+  if (fd.valid()) {
+    struct stat st;
+    if (created && ::fstat(fd.get(), &st) == 0) {
+      if (absl::Status s = GiveTo(fd.get(), st, *create_for, path); !s.ok()) return s;
+    }
+    return fd;
+  }
   const int error = errno;
   struct stat st;
   if (::fstatat(parent, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
@@ -138,14 +123,23 @@ absl::StatusOr<Fd> OpenChildDir(int parent, const std::string& name, bool create
   return ErrnoStatus(error, absl::StrCat("cannot open directory \"", name, "\" of ", ToAbsl(path)));
 }
 
-// OpenParent: the directory that holds the last component of `parts`.
-absl::StatusOr<Fd> OpenParent(const std::string& dir, const std::vector<std::string>& parts, bool create,
-                              std::string_view path) {
+// Parent: the directory that holds the last component of a path, and the workspace's owner.
+struct Parent {
+  Fd fd;
+  Owner owner;
+};
+
+absl::StatusOr<Parent> OpenParent(const std::string& dir, const std::vector<std::string>& parts, bool create,
+                                  std::string_view path) {
   absl::StatusOr<Fd> current = OpenDir(dir);
-  for (size_t i = 0; current.ok() && i + 1 < parts.size(); ++i) {
-    current = OpenChildDir(current->get(), parts[i], create, path);
+  if (!current.ok()) return current.status();
+  absl::StatusOr<Owner> owner = OwnerOf(current->get());
+  if (!owner.ok()) return owner.status();
+  for (size_t i = 0; i + 1 < parts.size(); ++i) {
+    current = OpenChildDir(current->get(), parts[i], create ? &*owner : nullptr, path);
+    if (!current.ok()) return current.status();
   }
-  return current;
+  return Parent{.fd = *std::move(current), .owner = *owner};
 }
 
 // FileOpenError: the status for a failed open of the file `name` (the last component).
@@ -161,11 +155,64 @@ absl::Status FileOpenError(int error, std::string_view path) {
   return ErrnoStatus(error, absl::StrCat("cannot open \"", ToAbsl(path), "\""));
 }
 
-absl::Status RequireRegular(int fd, std::string_view path, struct stat* st) {
+// IsForeignLink: a file with other hard links that the workspace's owner does not own, which
+// may be a file from outside linked in (where the kernel lets users link others' files).
+bool IsForeignLink(const struct stat& st, const Owner& owner) { return st.st_nlink > 1 && st.st_uid != owner.uid; }
+
+// RequireOwnRegular: fd is a regular file, and not a foreign link.
+absl::Status RequireOwnRegular(int fd, const Owner& owner, std::string_view path, struct stat* st) {
   if (::fstat(fd, st) != 0) return ErrnoStatus(errno, absl::StrCat("cannot stat \"", ToAbsl(path), "\""));
   if (S_ISDIR(st->st_mode)) return absl::FailedPreconditionError(absl::StrCat("\"", ToAbsl(path), "\" is a directory"));
   if (!S_ISREG(st->st_mode)) {
     return absl::FailedPreconditionError(absl::StrCat("\"", ToAbsl(path), "\" is not a regular file"));
+  }
+  if (IsForeignLink(*st, owner)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("path \"", ToAbsl(path), "\" is a hard link to a file the workspace's owner does not own"));
+  }
+  return absl::OkStatus();
+}
+
+// ListDir: the names in a directory but "." and "..".
+absl::StatusOr<std::vector<std::string>> ListDir(int dir_fd) {
+  // fdopendir takes the descriptor; a duplicate keeps dir_fd the caller's.
+  const int dup = ::fcntl(dir_fd, F_DUPFD_CLOEXEC, 0);
+  if (dup < 0) return ErrnoStatus(errno, "workspace: dup");
+  DIR* d = ::fdopendir(dup);
+  if (d == nullptr) {
+    ::close(dup);
+    return ErrnoStatus(errno, "workspace: fdopendir");
+  }
+  std::vector<std::string> names;
+  while (dirent* e = ::readdir(d)) {
+    const std::string_view name = e->d_name;
+    if (name != "." && name != "..") names.emplace_back(name);
+  }
+  ::closedir(d);
+  return names;
+}
+
+// ChownTree: gives everything below dir_fd to user, except files with other hard links, which
+// may be files from outside (ReadFile and WriteFile refuse them then). Levels deeper than
+// Snapshot reads are left as they are.
+absl::Status ChownTree(int dir_fd, const SandboxUser& user, int depth) {
+  absl::StatusOr<std::vector<std::string>> names = ListDir(dir_fd);
+  if (!names.ok()) return names.status();
+  for (const std::string& name : *names) {
+    struct stat st;
+    if (::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;  // gone since
+    if (S_ISDIR(st.st_mode)) {
+      if (depth >= kMaxSnapshotDepth) continue;
+      Fd sub(::openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      if (!sub.valid()) continue;
+      if (absl::Status s = ChownTree(sub.get(), user, depth + 1); !s.ok()) return s;
+      if (::fchown(sub.get(), user.uid, user.gid) != 0) return ErrnoStatus(errno, absl::StrCat("workspace: chown ", name));
+      continue;
+    }
+    if (!S_ISLNK(st.st_mode) && st.st_nlink > 1) continue;
+    if (::fchownat(dir_fd, name.c_str(), user.uid, user.gid, AT_SYMLINK_NOFOLLOW) != 0 && errno != ENOENT) {
+      return ErrnoStatus(errno, absl::StrCat("workspace: chown ", name));
+    }
   }
   return absl::OkStatus();
 }
@@ -206,59 +253,20 @@ bool IsText(std::string_view content, bool is_prefix) {
   return false;
 }
 
-// CommandEnvironment: what commands see instead of the service's environment, which holds its
-// secrets (QAI_JWT_SECRET, QAI_API_KEY, QAI_DATABASE_URL, ...).
-std::vector<std::string> CommandEnvironment(const std::string& dir) {
-  return {
-      "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-      absl::StrCat("HOME=", dir),
-      "LANG=C.UTF-8",
-      "TERM=dumb",
-  };
-}
-
-// ExitCode: the shell convention, 128 + signal for a killed process.
-int ExitCode(const siginfo_t& info) {
-  if (info.si_code == CLD_EXITED) return info.si_status;
-  return 128 + info.si_status;
-}
-
-// Spawn: `bash` with argv in dir, in a process group of its own, reading devnull and writing
-// out (stdout and stderr), with no other descriptor (some library may have opened one without
-// O_CLOEXEC: a socket, a database connection), and every signal at its default and unblocked
-// (ignored signals and the blocked mask survive exec; commands expect the defaults: a `yes`
-// piped into `head` must die of SIGPIPE). posix_spawn rather than fork: the child borrows the
-// service's memory until it execs instead of copying its page tables, which in a replica
-// holding thousands of watchers took milliseconds per command (8 ms at 220 MB). glibc returns
-// only once the child has exec'd, and reports a failure to enter dir or to exec as the result.
-// Returns 0 or an errno value.
-int Spawn(int devnull, int out, const char* dir, char* const argv[], char* const envp[], pid_t* pid) {
-  posix_spawn_file_actions_t actions;
-  posix_spawnattr_t attr;
-  if (int err = ::posix_spawn_file_actions_init(&actions); err != 0) return err;
-  if (int err = ::posix_spawnattr_init(&attr); err != 0) {
-    ::posix_spawn_file_actions_destroy(&actions);
-    return err;
+// RequireReachable: user can walk the path of dir down to it. Commands and the tools they run
+// (node resolving a module, bwrap binding the workspace) use its full path.
+absl::Status RequireReachable(const std::string& dir, const SandboxUser& user) {
+  for (size_t slash = dir.find('/', 1); slash != std::string::npos; slash = dir.find('/', slash + 1)) {
+    const std::string above = dir.substr(0, slash);
+    struct stat st;
+    if (::stat(above.c_str(), &st) != 0) return ErrnoStatus(errno, above);
+    const mode_t bit = st.st_uid == user.uid ? S_IXUSR : st.st_gid == user.gid ? S_IXGRP : S_IXOTH;
+    if ((st.st_mode & bit) == 0) {
+      return absl::FailedPreconditionError(absl::StrCat(above, " is not searchable by the sandbox's user (uid ", user.uid,
+                                                        "): the directories above the sandbox root need o+x"));
+    }
   }
-  sigset_t all, none;
-  sigfillset(&all);
-  sigemptyset(&none);
-  int err = 0;
-  for (int step : {::posix_spawn_file_actions_adddup2(&actions, devnull, STDIN_FILENO),
-                   ::posix_spawn_file_actions_adddup2(&actions, out, STDOUT_FILENO),
-                   ::posix_spawn_file_actions_adddup2(&actions, out, STDERR_FILENO),
-                   ::posix_spawn_file_actions_addclosefrom_np(&actions, 3),
-                   ::posix_spawn_file_actions_addchdir_np(&actions, dir),
-                   ::posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF |
-                                                         POSIX_SPAWN_SETSIGMASK),
-                   ::posix_spawnattr_setpgroup(&attr, 0), ::posix_spawnattr_setsigdefault(&attr, &all),
-                   ::posix_spawnattr_setsigmask(&attr, &none)}) {
-    if (err == 0) err = step;
-  }
-  if (err == 0) err = ::posix_spawn(pid, "/bin/bash", &actions, &attr, argv, envp);
-  ::posix_spawnattr_destroy(&attr);
-  ::posix_spawn_file_actions_destroy(&actions);
-  return err;
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -289,21 +297,22 @@ absl::StatusOr<std::unique_ptr<Workspace>> Workspace::Open(const std::string& ro
   }
   absl::StatusOr<Fd> fd = OpenDir(dir);  // refuses a symlink or a file in its place
   if (!fd.ok()) return fd.status();
-  return std::unique_ptr<Workspace>(new Workspace(std::move(dir)));
+  return std::unique_ptr<Workspace>(new Workspace(std::move(dir), absl::AsciiStrToLower(project_id)));
 }
 
 absl::Status Workspace::WriteFile(std::string_view path, std::string_view content) {
   absl::StatusOr<std::vector<std::string>> parts = SplitPath(path);
   if (!parts.ok()) return parts.status();
-  absl::StatusOr<Fd> parent = OpenParent(dir_, *parts, /*create=*/true, path);
+  absl::StatusOr<Parent> parent = OpenParent(dir_, *parts, /*create=*/true, path);
   if (!parent.ok()) return parent.status();
   // O_NOFOLLOW refuses a symlink (even a dangling one); O_NONBLOCK keeps a FIFO from blocking
   // the open; no O_TRUNC until the file is known to be a regular one.
-  Fd fd(::openat(parent->get(), parts->back().c_str(), O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
+  Fd fd(::openat(parent->fd.get(), parts->back().c_str(), O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
                  0644));
   if (!fd.valid()) return FileOpenError(errno, path);
   struct stat st;
-  if (absl::Status s = RequireRegular(fd.get(), path, &st); !s.ok()) return s;
+  if (absl::Status s = RequireOwnRegular(fd.get(), parent->owner, path, &st); !s.ok()) return s;
+  if (absl::Status s = GiveTo(fd.get(), st, parent->owner, path); !s.ok()) return s;
   if (::ftruncate(fd.get(), 0) != 0) return ErrnoStatus(errno, absl::StrCat("cannot truncate \"", ToAbsl(path), "\""));
   return WriteAll(fd.get(), content, path);
 }
@@ -311,12 +320,12 @@ absl::Status Workspace::WriteFile(std::string_view path, std::string_view conten
 absl::StatusOr<std::string> Workspace::ReadFile(std::string_view path, size_t max_bytes) const {
   absl::StatusOr<std::vector<std::string>> parts = SplitPath(path);
   if (!parts.ok()) return parts.status();
-  absl::StatusOr<Fd> parent = OpenParent(dir_, *parts, /*create=*/false, path);
+  absl::StatusOr<Parent> parent = OpenParent(dir_, *parts, /*create=*/false, path);
   if (!parent.ok()) return parent.status();
-  Fd fd(::openat(parent->get(), parts->back().c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+  Fd fd(::openat(parent->fd.get(), parts->back().c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
   if (!fd.valid()) return FileOpenError(errno, path);
   struct stat st;
-  if (absl::Status s = RequireRegular(fd.get(), path, &st); !s.ok()) return s;
+  if (absl::Status s = RequireOwnRegular(fd.get(), parent->owner, path, &st); !s.ok()) return s;
   auto too_big = [&] {
     return absl::OutOfRangeError(absl::StrCat("\"", ToAbsl(path), "\" is larger than ", max_bytes, " bytes"));
   };
@@ -329,155 +338,52 @@ absl::StatusOr<std::string> Workspace::ReadFile(std::string_view path, size_t ma
 
 CommandResult Workspace::Run(const std::string& command, const CommandOptions& options,
                              const std::function<bool()>& cancelled) const {
-  using Clock = std::chrono::steady_clock;
-  CommandResult result;
-  auto fail = [&](std::string message, int exit_code) {
+  auto fail = [](std::string message, int exit_code) {
+    CommandResult result;
     result.output = std::move(message);
     result.exit_code = exit_code;
     return result;
   };
   if (command.find('\0') != std::string::npos) return fail("workspace: the command contains NUL\n", 2);
-
-  // Everything the command needs is built before it is spawned.
-  std::vector<std::string> env = CommandEnvironment(dir_);
-  std::vector<char*> envp;
-  for (std::string& e : env) envp.push_back(e.data());
-  envp.push_back(nullptr);
-  std::string arg0 = "bash", arg1 = "-c", arg2 = command;
-  char* argv[] = {arg0.data(), arg1.data(), arg2.data(), nullptr};
-
-  Fd devnull(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-  if (!devnull.valid()) return fail(absl::StrCat("workspace: cannot open /dev/null: ", std::strerror(errno), "\n"), 127);
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) {
-    return fail(absl::StrCat("workspace: cannot create a pipe: ", std::strerror(errno), "\n"), 127);
-  }
-  Fd read_end(fds[0]), write_end(fds[1]);
-
-  pid_t pid = 0;
-  if (int err = Spawn(devnull.get(), write_end.get(), dir_.c_str(), argv, envp.data(), &pid); err != 0) {
-    return fail(absl::StrCat("workspace: cannot start the command: ", std::strerror(err), "\n"), 127);
-  }
-  // The child made the group before it exec'd; this is for a libc whose posix_spawn returns
-  // earlier, so that the group exists before any killpg below.
-  ::setpgid(pid, pid);
-#ifdef SYS_pidfd_open
-  Fd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));  // close-on-exec by definition
-#else
-  Fd pidfd;
-#endif
-  write_end.Reset();
-  devnull.Reset();
-  ::fcntl(read_end.get(), F_SETFL, ::fcntl(read_end.get(), F_GETFL) | O_NONBLOCK);
-
-  std::string output;
-  bool eof = false;
-  bool exited = false;  // the child is a zombie, not yet reaped: its pid, hence the group id, stays ours
-  siginfo_t exit_info{};
-  enum class Phase { kRunning, kTerminating, kKilled } phase = Phase::kRunning;
-  const Clock::time_point start = Clock::now();
-  // An infinite timeout would overflow the clock: a year will do.
-  const int64_t timeout_ms = std::clamp<int64_t>(absl::ToInt64Milliseconds(options.timeout), 0, int64_t{365} * 86400 * 1000);
-  const Clock::time_point deadline = start + std::chrono::milliseconds(timeout_ms);
-  Clock::time_point phase_since = start;
-  std::optional<Clock::time_point> exited_at;
-
-  auto term_group = [&](Clock::time_point now) {
-    ::killpg(pid, SIGTERM);
-    phase = Phase::kTerminating;
-    phase_since = now;
-  };
-  auto kill_group = [&](Clock::time_point now) {
-    ::killpg(pid, SIGKILL);
-    phase = Phase::kKilled;
-    phase_since = now;
-  };
-
-  while (true) {
-    // Drain what is there, keeping at most max_output bytes; the rest is read and dropped so a
-    // chatty command never blocks on a full pipe.
-    for (size_t reads = 0; !eof && reads < 64; ++reads) {
-      char buf[64 << 10];
-      const ssize_t n = ::read(read_end.get(), buf, sizeof buf);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) {
-        if (errno != EAGAIN) eof = true;
-        break;
-      }
-      if (n == 0) {
-        eof = true;
-        break;
-      }
-      const size_t room = options.max_output - std::min(options.max_output, output.size());
-      output.append(buf, std::min(room, static_cast<size_t>(n)));
-      if (static_cast<size_t>(n) > room) result.truncated = true;
+  const std::shared_ptr<const Sandbox> sandbox = options.sandbox != nullptr ? options.sandbox : Sandbox::Default();
+  const std::optional<SandboxUser> user = sandbox->UserFor(project_id_);
+  if (user) {
+    if (absl::Status s = RequireReachable(dir_, *user); !s.ok()) {
+      return fail(absl::StrCat("workspace: ", s.message(), "\n"), 126);
     }
-    if (!exited) {
-      siginfo_t info{};
-      if (::waitid(P_PID, pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0) {
-        if (info.si_pid == pid) {
-          exited = true;
-          exit_info = info;
-        }
-      } else if (errno != EINTR) {
-        exited = true;  // not ours to wait for (SIGCHLD ignored?): nothing more to learn
-        exit_info.si_code = CLD_KILLED;
-        exit_info.si_status = SIGKILL;
-      }
+    if (absl::Status s = HandTo(*user); !s.ok()) {
+      return fail(absl::StrCat("workspace: cannot give the workspace to the sandbox's user: ", s.message(), "\n"), 126);
     }
-    const Clock::time_point now = Clock::now();
-    if (exited && !exited_at) exited_at = now;
-    if (exited && eof) break;
-    if (phase == Phase::kRunning) {
-      if (cancelled && cancelled()) {
-        result.cancelled = true;
-        term_group(now);
-      } else if (now >= deadline) {
-        result.timed_out = true;
-        term_group(now);
-      } else if (exited && now - *exited_at >= kDrainAfterExit) {
-        term_group(now);  // something left in the background holds the pipe open
-      }
-    } else if (phase == Phase::kTerminating && now - phase_since >= kTermGrace) {
-      kill_group(now);
-    } else if (phase == Phase::kKilled && now - phase_since >= kKillWait) {
-      break;
-    }
-    // Wake for output, for the child's exit (through its pidfd, where the kernel has them),
-    // and at least every step for `cancelled` and the clocks.
-    pollfd waits[2];
-    nfds_t count = 0;
-    if (!eof) waits[count++] = {read_end.get(), POLLIN, 0};
-    if (!exited && pidfd.valid()) waits[count++] = {pidfd.get(), POLLIN, 0};
-    ::poll(waits, count, static_cast<int>(kPollStep.count()));
   }
-  // Whatever is left of the group (background jobs that closed their output) goes too. The
-  // child is still unreaped, so the group id cannot have been reused.
-  ::killpg(pid, SIGKILL);
-  read_end.Reset();
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (!exited) {  // left the loop in kKilled before the child was seen to exit
-    exit_info.si_code = WIFEXITED(status) ? CLD_EXITED : CLD_KILLED;
-    exit_info.si_status = WIFEXITED(status) ? WEXITSTATUS(status) : WIFSIGNALED(status) ? WTERMSIG(status) : SIGKILL;
-  }
-  result.exit_code = ExitCode(exit_info);
-  result.output = ToValidUtf8(output);
-  if (result.output.size() > options.max_output) {
-    // Replacement characters are longer than the bytes they replace; cut on a boundary.
-    size_t cut = options.max_output;
-    while (cut > 0 && (static_cast<unsigned char>(result.output[cut]) & 0xC0) == 0x80) --cut;
-    result.output.resize(cut);
-    result.truncated = true;
-  }
+  ProcessSpec spec = sandbox->Wrap(dir_, user, command);
+  spec.timeout = options.timeout;
+  spec.max_output = options.max_output;
+  spec.max_output_read = options.max_output_read;
+  CommandResult result = RunProcess(spec, cancelled);
+  if (std::string why = sandbox->Explain(spec, result); !why.empty()) result.output.insert(0, why);
   return result;
+}
+
+absl::Status Workspace::HandTo(const SandboxUser& user) const {
+  absl::StatusOr<Fd> root = OpenDir(dir_);
+  if (!root.ok()) return root.status();
+  struct stat st;
+  if (::fstat(root->get(), &st) != 0) return ErrnoStatus(errno, "cannot stat the workspace");
+  if (st.st_uid == user.uid && st.st_gid == user.gid && (st.st_mode & 07777) == 0700) return absl::OkStatus();
+  if (absl::Status s = ChownTree(root->get(), user, 0); !s.ok()) return s;
+  // The directory last: its owner says the hand-over is complete. 0700: in mode none, other
+  // projects' commands (other users) cannot even look in.
+  if (::fchown(root->get(), user.uid, user.gid) != 0 || ::fchmod(root->get(), 0700) != 0) {
+    return ErrnoStatus(errno, "cannot chown the workspace");
+  }
+  return absl::OkStatus();
 }
 
 namespace {
 
 struct SnapshotWalk {
   const SnapshotLimits& limits;
+  Owner owner;
   std::map<std::string, std::string> files;
   size_t bytes = 0;
 
@@ -487,21 +393,9 @@ struct SnapshotWalk {
           absl::StrCat("snapshot: directories nest deeper than ", kMaxSnapshotDepth, " levels at \"",
                        ToValidUtf8(prefix.substr(0, 200)), "\""));
     }
-    // fdopendir takes the descriptor; a duplicate keeps dir_fd the caller's.
-    const int dup = ::fcntl(dir_fd, F_DUPFD_CLOEXEC, 0);
-    if (dup < 0) return ErrnoStatus(errno, "snapshot: dup");
-    DIR* d = ::fdopendir(dup);
-    if (d == nullptr) {
-      ::close(dup);
-      return ErrnoStatus(errno, "snapshot: fdopendir");
-    }
-    std::vector<std::string> names;
-    while (dirent* e = ::readdir(d)) {
-      const std::string_view name = e->d_name;
-      if (name != "." && name != "..") names.emplace_back(name);
-    }
-    ::closedir(d);
-    for (const std::string& name : names) {
+    absl::StatusOr<std::vector<std::string>> names = ListDir(dir_fd);
+    if (!names.ok()) return names.status();
+    for (const std::string& name : *names) {
       if (absl::Status s = Entry(dir_fd, prefix, name, depth); !s.ok()) return s;
     }
     return absl::OkStatus();
@@ -522,7 +416,7 @@ struct SnapshotWalk {
     if (common::Utf8Length(path) < 0) return absl::OkStatus();
     Fd fd(::openat(dir_fd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
     if (!fd.valid()) return absl::OkStatus();
-    if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) return absl::OkStatus();
+    if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || IsForeignLink(st, owner)) return absl::OkStatus();
     const size_t remaining = limits.max_bytes - bytes;
     // Sniff first, so a large binary file is skipped without being read in full.
     absl::StatusOr<std::string> content = ReadUpTo(fd.get(), std::min(kSniffBytes, remaining + 1), path);
@@ -554,7 +448,9 @@ struct SnapshotWalk {
 absl::StatusOr<std::map<std::string, std::string>> Workspace::Snapshot(const SnapshotLimits& limits) const {
   absl::StatusOr<Fd> root = OpenDir(dir_);
   if (!root.ok()) return root.status();
-  SnapshotWalk walk{limits};
+  absl::StatusOr<Owner> owner = OwnerOf(root->get());
+  if (!owner.ok()) return owner.status();
+  SnapshotWalk walk{.limits = limits, .owner = *owner};
   if (absl::Status s = walk.Dir(root->get(), "", 0); !s.ok()) return s;
   return std::move(walk.files);
 }
@@ -562,10 +458,10 @@ absl::StatusOr<std::map<std::string, std::string>> Workspace::Snapshot(const Sna
 absl::Status Workspace::RemoveFile(std::string_view path) {
   absl::StatusOr<std::vector<std::string>> parts = SplitPath(path);
   if (!parts.ok()) return parts.status();
-  absl::StatusOr<Fd> parent = OpenParent(dir_, *parts, /*create=*/false, path);
+  absl::StatusOr<Parent> parent = OpenParent(dir_, *parts, /*create=*/false, path);
   if (absl::IsNotFound(parent.status())) return absl::OkStatus();
   if (!parent.ok()) return parent.status();
-  if (::unlinkat(parent->get(), parts->back().c_str(), 0) != 0 && errno != ENOENT) {
+  if (::unlinkat(parent->fd.get(), parts->back().c_str(), 0) != 0 && errno != ENOENT) {
     return ErrnoStatus(errno, absl::StrCat("cannot remove \"", ToAbsl(path), "\""));
   }
   return absl::OkStatus();

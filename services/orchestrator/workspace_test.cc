@@ -34,6 +34,9 @@ class TempDir {
   TempDir() {
     std::string pattern = (fs::temp_directory_path() / "qai-ws-test.XXXXXX").string();
     path_ = ::mkdtemp(pattern.data());
+    // Commands run as the project's own user, who must be able to reach the workspace by its
+    // path, as under /var/lib/qai/sandboxes.
+    fs::permissions(path_, fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
   }
   ~TempDir() {
     std::error_code ignored;
@@ -333,6 +336,18 @@ TEST_F(WorkspaceTest, RunCapsOutputAndKeepsDraining) {
   CommandResult exact = Run("printf 0123", {.max_output = 4});
   EXPECT_EQ(exact.output, "0123");
   EXPECT_FALSE(exact.truncated);
+}
+
+TEST_F(WorkspaceTest, RunKillsACommandThatPrintsWithoutEnd) {
+  const auto start = Clock::now();
+  CommandResult r = Run("yes", {.timeout = absl::Seconds(30), .max_output = 6, .max_output_read = 1 << 20});
+  EXPECT_TRUE(r.output_overflow);
+  EXPECT_TRUE(r.truncated);
+  EXPECT_FALSE(r.timed_out);
+  EXPECT_EQ(r.exit_code, 128 + SIGKILL);
+  EXPECT_TRUE(absl::EndsWith(r.output, "y\ny\ny\n")) << r.output;
+  EXPECT_LT(Clock::now() - start, std::chrono::seconds(3));
+  EXPECT_TRUE(NoChildrenLeft());
 }
 
 TEST_F(WorkspaceTest, RunMakesOutputValidUtf8) {

@@ -1,0 +1,50 @@
+#pragma once
+// Process: runs one program to its end the way the agent's commands run, whatever wraps them
+// (see sandbox.h): in a process group of its own, reading /dev/null, with stdout and stderr
+// interleaved into one capped output, a wall-clock timeout and a cancel callback. Whatever it
+// leaves behind in its group is killed once it ends.
+//
+//   CommandResult r = RunProcess({.argv = {"/bin/bash", "-c", "ls"}, .env = {"PATH=/usr/bin:/bin"},
+//                                 .dir = "/srv/work", .timeout = absl::Seconds(5)},
+//                                [] { return false; });
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+
+namespace qai::orchestrator {
+
+// CommandResult: how a command ended and what it printed.
+struct CommandResult {
+  // Valid UTF-8: bytes that are not (and NULs) become U+FFFD, so the output can go into JSON,
+  // protobuf strings and PostgreSQL text as it is.
+  std::string output;
+  int exit_code = 0;  // the command's exit status; 128 + signal when killed
+  bool truncated = false;
+  bool timed_out = false;
+  bool cancelled = false;
+  // It printed more than max_output_read bytes and was killed for it (SIGKILL).
+  bool output_overflow = false;
+};
+
+// ProcessSpec: what to run, where, and for how long.
+struct ProcessSpec {
+  std::vector<std::string> argv;  // argv[0] is the program's absolute path
+  std::vector<std::string> env;   // the whole environment, "NAME=value" each
+  std::string dir;                // the working directory
+  absl::Duration timeout = absl::Seconds(60);
+  // Output beyond max_output is read and dropped (the result says it was truncated), so a
+  // chatty command never blocks on a full pipe; past max_output_read bytes it is killed.
+  size_t max_output = 64 << 10;
+  size_t max_output_read = 16 << 20;
+};
+
+// RunProcess: runs spec. `cancelled` (may be empty) is polled while it runs; when it turns
+// true, or the timeout passes, the whole process group gets SIGTERM, and SIGKILL a second
+// later. Once the program itself exits, what it left in the group is killed too. Never
+// throws; a program that cannot start yields exit code 127 and the reason as its output.
+CommandResult RunProcess(const ProcessSpec& spec, const std::function<bool()>& cancelled);
+
+}  // namespace qai::orchestrator

@@ -1,0 +1,227 @@
+#include "services/orchestrator/sandbox.h"
+
+#include <signal.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+
+namespace qai::orchestrator {
+namespace {
+
+// Where the programs the sandbox is made of are looked for: the service's own PATH is not
+// trusted to name them.
+constexpr const char* kProgramDirs[] = {"/usr/bin", "/bin", "/usr/sbin", "/sbin", "/usr/local/bin"};
+constexpr char kShell[] = "/bin/bash";
+// The host's system directories, seen read-only in bwrap mode (a symlink, as /bin is to
+// usr/bin on a merged-/usr system, is copied as a symlink).
+constexpr const char* kSystemDirs[] = {"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"};
+// What programs read from /etc; nothing else of it (no shadow, no keys, no service
+// configuration) is in the sandbox. /etc/alternatives holds Debian's awk, editor, ... links.
+constexpr const char* kEtcFiles[] = {
+    "/etc/alternatives", "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d",
+    "/etc/passwd", "/etc/group", "/etc/nsswitch.conf", "/etc/hosts",
+    "/etc/localtime", "/etc/mime.types", "/etc/ssl/certs", "/etc/ssl/openssl.cnf",
+};
+
+std::string FindProgram(const std::string& name) {
+  for (const char* dir : kProgramDirs) {
+    std::string path = absl::StrCat(dir, "/", name);
+    if (::access(path.c_str(), X_OK) == 0) return path;
+  }
+  return "";
+}
+
+std::string HumanBytes(uint64_t bytes) {
+  for (auto [shift, unit] : {std::pair{30, "GiB"}, {20, "MiB"}, {10, "KiB"}}) {
+    if (bytes >= (uint64_t{1} << shift) && bytes % (uint64_t{1} << shift) == 0) {
+      return absl::StrCat(bytes >> shift, " ", unit);
+    }
+  }
+  return absl::StrCat(bytes, " bytes");
+}
+
+int64_t CpuSeconds(absl::Duration cpu_time) {
+  return static_cast<int64_t>(std::ceil(absl::ToDoubleSeconds(cpu_time)));
+}
+
+// Fnv1a: a hash that stays the same across builds and restarts (a workspace keeps its owner).
+uint64_t Fnv1a(std::string_view text) {
+  uint64_t h = 14695981039346656037ull;
+  for (char c : text) {
+    h ^= static_cast<unsigned char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+}  // namespace
+
+const char* SandboxModeName(SandboxMode mode) { return mode == SandboxMode::kBwrap ? "bwrap" : "none"; }
+
+absl::StatusOr<std::shared_ptr<const Sandbox>> Sandbox::Create(const SandboxOptions& options) {
+  const SandboxLimits& l = options.limits;
+  if (l.cpu_time < absl::Seconds(1)) return absl::InvalidArgumentError("sandbox: the CPU time limit is under 1s");
+  if (l.memory_bytes < (uint64_t{64} << 20)) return absl::InvalidArgumentError("sandbox: the memory limit is under 64 MiB");
+  if (l.processes < 4) return absl::InvalidArgumentError("sandbox: the processes limit is under 4");
+  if (l.file_bytes < (uint64_t{1} << 20)) return absl::InvalidArgumentError("sandbox: the file size limit is under 1 MiB");
+  if (options.first_uid == 0 || options.uid_count == 0 ||
+      uint64_t{options.first_uid} + options.uid_count - 1 > uint64_t{0xFFFFFFFE}) {
+    return absl::InvalidArgumentError("sandbox: the uid range must be within 1..4294967294");
+  }
+  auto missing = [](const std::string& program, const std::string& package) {
+    return absl::FailedPreconditionError(absl::StrCat("sandbox: ", program, " not found in /usr/bin, /bin, /usr/sbin, /sbin or /usr/local/bin (install ", package, ")"));
+  };
+  std::string prlimit = FindProgram("prlimit");
+  if (prlimit.empty()) return missing("prlimit", "util-linux");
+  std::string setpriv;
+  if (::geteuid() == 0) {
+    setpriv = FindProgram("setpriv");
+    if (setpriv.empty()) return missing("setpriv", "util-linux");
+  }
+  std::string bwrap;
+  if (options.mode == SandboxMode::kBwrap) {
+    bwrap = options.bwrap.empty() ? FindProgram("bwrap") : options.bwrap;
+    if (bwrap.empty()) return missing("bwrap", "bubblewrap");
+    if (::access(bwrap.c_str(), X_OK) != 0) {
+      return absl::FailedPreconditionError(absl::StrCat("sandbox: ", bwrap, ": ", std::strerror(errno)));
+    }
+  }
+  return std::shared_ptr<const Sandbox>(new Sandbox(options, std::move(prlimit), std::move(setpriv), std::move(bwrap)));
+}
+
+std::shared_ptr<const Sandbox> Sandbox::Default() {
+  static const std::shared_ptr<const Sandbox> sandbox = [] {
+    absl::StatusOr<std::shared_ptr<const Sandbox>> made = Create({});
+    if (made.ok()) return *std::move(made);
+    // util-linux missing: commands fail to start, saying which program is missing.
+    return std::shared_ptr<const Sandbox>(new Sandbox({}, "/usr/bin/prlimit", "/usr/bin/setpriv", ""));
+  }();
+  return sandbox;
+}
+
+Sandbox::Sandbox(SandboxOptions options, std::string prlimit, std::string setpriv, std::string bwrap)
+    : options_(std::move(options)),
+      switch_users_(::geteuid() == 0),
+      prlimit_(std::move(prlimit)),
+      setpriv_(std::move(setpriv)) {
+  if (bwrap.empty()) return;
+  const std::string private_size = absl::StrCat(options_.limits.file_bytes);
+  bwrap_prefix_ = {std::move(bwrap), "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent",
+                   // No controlling terminal to push input into (TIOCSTI).
+                   "--new-session", "--hostname", "qai-sandbox"};
+  for (const char* dir : kSystemDirs) {
+    struct stat st;
+    if (::lstat(dir, &st) != 0) continue;
+    if (S_ISLNK(st.st_mode)) {
+      char target[4096];
+      const ssize_t n = ::readlink(dir, target, sizeof target - 1);
+      if (n <= 0) continue;
+      bwrap_prefix_.insert(bwrap_prefix_.end(), {"--symlink", std::string(target, static_cast<size_t>(n)), dir});
+    } else if (S_ISDIR(st.st_mode)) {
+      bwrap_prefix_.insert(bwrap_prefix_.end(), {"--ro-bind", dir, dir});
+    }
+  }
+  for (const char* path : kEtcFiles) bwrap_prefix_.insert(bwrap_prefix_.end(), {"--ro-bind-try", path, path});
+  bwrap_prefix_.insert(bwrap_prefix_.end(), {"--proc", "/proc", "--dev", "/dev",                       //
+                                             "--size", private_size, "--tmpfs", "/dev/shm",            //
+                                             "--size", private_size, "--tmpfs", "/tmp"});
+}
+
+std::optional<SandboxUser> Sandbox::UserFor(std::string_view project_id) const {
+  if (!switch_users_) return std::nullopt;
+  const auto id = static_cast<uid_t>(options_.first_uid + Fnv1a(project_id) % options_.uid_count);
+  return SandboxUser{.uid = id, .gid = static_cast<gid_t>(id)};
+}
+
+ProcessSpec Sandbox::Wrap(const std::string& dir, const std::optional<SandboxUser>& user,
+                          const std::string& command) const {
+  ProcessSpec spec;
+  spec.dir = dir;
+  spec.env = {
+      "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+      absl::StrCat("HOME=", dir),
+      "LANG=C.UTF-8",
+      "TERM=dumb",
+  };
+  const SandboxLimits& l = options_.limits;
+  const int64_t cpu = CpuSeconds(l.cpu_time);
+  // Set while still root, so the hard limits cannot be raised again by the command.
+  spec.argv = {prlimit_,
+               absl::StrCat("--cpu=", cpu, ":", cpu + 1),
+               absl::StrCat("--as=", l.memory_bytes),
+               absl::StrCat("--nproc=", l.processes),
+               absl::StrCat("--fsize=", l.file_bytes),
+               "--core=0",
+               "--"};
+  if (user && switch_users_) {
+    spec.argv.insert(spec.argv.end(), {setpriv_, absl::StrCat("--reuid=", user->uid), absl::StrCat("--regid=", user->gid),
+                                       "--clear-groups", "--no-new-privs", "--pdeathsig=KILL", "--"});
+  }
+  if (!bwrap_prefix_.empty()) {
+    spec.argv.insert(spec.argv.end(), bwrap_prefix_.begin(), bwrap_prefix_.end());
+    // The workspace at its own path, so paths the model sees are the same in every mode; the
+    // rest of the sandbox's root is made read-only last.
+    spec.argv.insert(spec.argv.end(), {"--bind", dir, dir, "--chdir", dir, "--remount-ro", "/dev", "--remount-ro", "/", "--"});
+  }
+  spec.argv.insert(spec.argv.end(), {kShell, "-c", command});
+  return spec;
+}
+
+std::string Sandbox::Explain(const ProcessSpec& spec, const CommandResult& result) const {
+  if (result.output_overflow) {
+    return absl::StrCat("[sandbox] exit code ", result.exit_code, ": killed for printing more than ",
+                        HumanBytes(spec.max_output_read), "; only the first ", HumanBytes(spec.max_output), " are shown\n");
+  }
+  if (result.timed_out || result.cancelled) return "";
+  const int exit_code = result.exit_code;
+  if (exit_code <= 128 || exit_code > 128 + 64) return "";
+  const int signal = exit_code - 128;
+  const char* abbrev = ::sigabbrev_np(signal);
+  const std::string name = abbrev != nullptr ? absl::StrCat("SIG", abbrev) : absl::StrCat("signal ", signal);
+  const SandboxLimits& l = options_.limits;
+  std::string why;
+  switch (signal) {
+    case SIGXCPU:
+      why = absl::StrCat(": it used up its CPU time limit of ", CpuSeconds(l.cpu_time), " s");
+      break;
+    case SIGXFSZ:
+      why = absl::StrCat(": it tried to write a file larger than the limit of ", HumanBytes(l.file_bytes));
+      break;
+    case SIGKILL:
+      why = absl::StrCat(" (the CPU time limit of ", CpuSeconds(l.cpu_time),
+                         " s, running out of memory, or a kill -9 from the command itself)");
+      break;
+    case SIGSEGV:
+    case SIGBUS:
+    case SIGABRT:
+      why = absl::StrCat(" (it may have run out of memory: the limit is ", HumanBytes(l.memory_bytes),
+                         " of address space per process)");
+      break;
+    default:
+      break;
+  }
+  return absl::StrCat("[sandbox] exit code ", exit_code, ": killed by ", name, why, "\n");
+}
+
+nlohmann::json Sandbox::Describe() const {
+  const SandboxLimits& l = options_.limits;
+  nlohmann::json users = "the service's own (it is not root)";
+  if (switch_users_) {
+    users = absl::StrCat(options_.first_uid, "-", uint64_t{options_.first_uid} + options_.uid_count - 1, " (one per project)");
+  }
+  return {{"mode", std::string(SandboxModeName(options_.mode))},
+          {"cpu_time_s", CpuSeconds(l.cpu_time)},
+          {"memory", HumanBytes(l.memory_bytes)},
+          {"processes", l.processes},
+          {"file_size", HumanBytes(l.file_bytes)},
+          {"users", users}};
+}
+
+}  // namespace qai::orchestrator

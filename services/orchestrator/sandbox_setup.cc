@@ -1,0 +1,136 @@
+#include "services/orchestrator/sandbox_setup.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "absl/status/status.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "common/ids.h"
+#include "common/log.h"
+#include "common/strings.h"
+#include "services/orchestrator/workspace.h"
+
+namespace qai::orchestrator {
+namespace {
+
+using common::Log;
+using common::LogLevel;
+using common::ToAbsl;
+
+constexpr char kProbeCommand[] = "echo probe > probe.txt && cat probe.txt";
+constexpr absl::Duration kProbeTimeout = absl::Seconds(20);
+
+}  // namespace
+
+std::vector<common::Option> WithSandboxOptions(std::vector<common::Option> options) {
+  const SandboxOptions defaults;
+  options.insert(options.end(), {
+      {.name = "sandbox", .default_value = "auto",
+       .help = "how commands are confined: bwrap (bubblewrap; start-up fails without it), none (limits and a user of "
+               "their own only), auto (bwrap when it works here, else none with a warning)",
+       .validate = [](std::string_view v) -> std::string {
+         return v == "auto" || v == "bwrap" || v == "none" ? "" : "must be auto, bwrap or none";
+       }},
+      {.name = "sandbox-cpu-time", .default_value = "60s", .help = "CPU time of each process of a command",
+       .validate = [](std::string_view v) -> std::string {
+         if (std::string why = common::IsDuration(v); !why.empty()) return why;
+         absl::Duration d;
+         return absl::ParseDuration(ToAbsl(v), &d) && d >= absl::Seconds(1) ? "" : "must be at least 1s";
+       }},
+      {.name = "sandbox-memory-mb", .default_value = "2048", .help = "address space of each process of a command, in MiB",
+       .validate = common::IsIntIn(64, 1 << 24)},
+      {.name = "sandbox-processes", .default_value = "256",
+       .help = "processes (and threads) a project's commands may have at once",
+       .validate = common::IsIntIn(4, 1 << 22)},
+      {.name = "sandbox-file-size-mb", .default_value = "128",
+       .help = "the largest file a command may write, in MiB (and the size of its private /tmp in bwrap mode)",
+       .validate = common::IsIntIn(1, 1 << 24)},
+      {.name = "sandbox-uids", .default_value = absl::StrCat(defaults.first_uid, "-", defaults.first_uid + (defaults.uid_count - 1)),
+       .help = "when run as root: the uids (FIRST-LAST, or one) that projects' commands run as, one per project",
+       .validate = [](std::string_view v) -> std::string {
+         uint32_t first, count;
+         return ParseUidRange(v, &first, &count) ? "" : "must be FIRST-LAST or one uid, within 1..4294967294";
+       }},
+  });
+  return options;
+}
+
+SandboxOptions SandboxOptionsFrom(const common::Config& config) {
+  SandboxOptions options;
+  options.limits.cpu_time = config.GetDuration("sandbox-cpu-time");
+  options.limits.memory_bytes = static_cast<uint64_t>(config.GetInt("sandbox-memory-mb")) << 20;
+  options.limits.processes = static_cast<uint64_t>(config.GetInt("sandbox-processes"));
+  options.limits.file_bytes = static_cast<uint64_t>(config.GetInt("sandbox-file-size-mb")) << 20;
+  ParseUidRange(config.Get("sandbox-uids"), &options.first_uid, &options.uid_count);
+  return options;
+}
+
+bool ParseUidRange(std::string_view text, uint32_t* first, uint32_t* count) {
+  if (text.find_first_not_of("0123456789-") != std::string_view::npos) return false;
+  const size_t dash = text.find('-');
+  uint64_t low = 0, high = 0;
+  if (!absl::SimpleAtoi(ToAbsl(text.substr(0, dash)), &low)) return false;
+  high = low;
+  if (dash != std::string_view::npos && !absl::SimpleAtoi(ToAbsl(text.substr(dash + 1)), &high)) return false;
+  if (low < 1 || high < low || high > 0xFFFFFFFE) return false;
+  *first = static_cast<uint32_t>(low);
+  *count = static_cast<uint32_t>(high - low + 1);
+  return true;
+}
+
+absl::Status ProbeSandbox(const std::shared_ptr<const Sandbox>& sandbox, const std::string& root) {
+  absl::StatusOr<std::unique_ptr<Workspace>> ws = Workspace::Open(root, common::NewUuid());
+  if (!ws.ok()) return ws.status();
+  CommandResult r = (*ws)->Run(kProbeCommand, {.timeout = kProbeTimeout, .sandbox = sandbox}, nullptr);
+  std::error_code ignored;
+  std::filesystem::remove_all((*ws)->dir(), ignored);
+  if (r.exit_code == 0 && r.output == "probe\n") return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat("sandbox ", SandboxModeName(sandbox->mode()),
+                                                    ": a probe command in ", root, " ended with exit code ", r.exit_code,
+                                                    r.timed_out ? " (timed out)" : "", ": ",
+                                                    absl::StripTrailingAsciiWhitespace(r.output.substr(0, 2000))));
+}
+
+absl::StatusOr<SandboxChoice> ChooseSandbox(std::string_view requested, SandboxOptions options, const std::string& root) {
+  auto make = [&](SandboxMode mode) -> absl::StatusOr<std::shared_ptr<const Sandbox>> {
+    options.mode = mode;
+    absl::StatusOr<std::shared_ptr<const Sandbox>> sandbox = Sandbox::Create(options);
+    if (!sandbox.ok()) return sandbox.status();
+    if (absl::Status s = ProbeSandbox(*sandbox, root); !s.ok()) return s;
+    return sandbox;
+  };
+  SandboxChoice choice;
+  if (requested != "none") {
+    absl::StatusOr<std::shared_ptr<const Sandbox>> bwrap = make(SandboxMode::kBwrap);
+    if (bwrap.ok()) {
+      choice.sandbox = *std::move(bwrap);
+    } else if (requested == "bwrap") {
+      return bwrap.status();
+    } else {
+      choice.fallback_reason = std::string(bwrap.status().message());
+    }
+  }
+  if (choice.sandbox == nullptr) {
+    absl::StatusOr<std::shared_ptr<const Sandbox>> none = make(SandboxMode::kNone);
+    if (!none.ok()) return none.status();
+    choice.sandbox = *std::move(none);
+    Log(LogLevel::kWarn,
+        "sandbox: commands run WITHOUT bubblewrap: they can use the network, read what the host lets any user read, "
+        "write where any user may (/tmp), see other processes, and leave processes behind with setsid; install "
+        "bubblewrap (or set QAI_SANDBOX=bwrap to refuse to start without it)",
+        {{"requested", std::string(requested)},
+         {"reason", choice.fallback_reason.empty() ? "QAI_SANDBOX=none" : choice.fallback_reason}});
+  }
+  if (::geteuid() != 0) {
+    Log(LogLevel::kWarn,
+        "sandbox: the service is not root, so commands run as its own user: without bwrap they can read and write "
+        "everything it can, and the processes limit counts its own threads too");
+  }
+  Log(LogLevel::kInfo, "sandbox", choice.sandbox->Describe());
+  return choice;
+}
+
+}  // namespace qai::orchestrator
