@@ -543,6 +543,53 @@ class OpenAiE2ETest : public OrchestratorE2ETest {
   std::string max_retries_ = "3", run_max_attempts_ = "3";
 };
 
+TEST_F(OpenAiE2ETest, KilledBetweenStepsAndDuringAToolCallItResumesWithoutAskingAFinishedStepAgain) {
+  // 1: write the page; 2: a command (the first kill -9 lands while it runs); 3: a slow summary
+  // (the second kill -9 lands while it is asked: a call cut off is the one asked again); 4: it.
+  fake_.Push(FakeOpenAi::Json(
+      "Writing.", {{"call_1", orchestrator::kToolWriteFiles,
+                    R"({"files":[{"path":"index.html","content":"<h1>Resumed</h1>"}]})"}}));
+  fake_.Push(FakeOpenAi::Json("Checking.", {{"call_2", orchestrator::kToolTerminal, R"({"command":"sleep 3"})"}}));
+  FakeOpenAi::Reply slow = FakeOpenAi::Json("Done. <task_summary>A resumed page.</task_summary>");
+  slow.delay = absl::Seconds(20);
+  fake_.Push(slow);
+  fake_.Push(FakeOpenAi::Json("Done. <task_summary>A resumed page.</task_summary>"));
+
+  ppb::Project p = CreateProject("Build a page that survives crashes");
+  std::vector<opb::Run> runs = WaitForRuns(p.id(), 1);
+  ASSERT_EQ(runs.size(), 1u);
+  // During call_2's command: its tool_call event is out, its result is not.
+  ASSERT_TRUE(Eventually([&] { return fake_.requests().size() == 2; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));
+  RestartOrchestrator(0, {});
+  std::filesystem::remove_all(sandbox_);  // and the machine's disk with it: rebuilt from the journal
+  // Between steps: the third call is in flight.
+  ASSERT_TRUE(Eventually([&] { return fake_.requests().size() == 3; }, absl::Seconds(60)));
+  RestartOrchestrator(0, {});
+
+  opb::Run run = WaitForEnd(runs[0].id(), absl::Seconds(90));
+  ASSERT_EQ(run.state(), opb::Run::STATE_SUCCEEDED) << run.error();
+  EXPECT_EQ(run.attempt(), 3);
+  // Agent calls: three answered once each, and the one cut off asked again; then title and
+  // response. No answered call was asked again: every agent request's conversation is longer
+  // than the one before, except the repeat of the cut-off call.
+  const std::vector<FakeOpenAi::Request> requests = fake_.requests();
+  ASSERT_EQ(requests.size(), 6u);
+  std::vector<size_t> lengths;
+  for (size_t i = 0; i < 4; ++i) lengths.push_back(requests[i].json["messages"].size());
+  EXPECT_LT(lengths[0], lengths[1]);
+  EXPECT_LT(lengths[1], lengths[2]);
+  EXPECT_EQ(lengths[2], lengths[3]) << "the cut-off call, asked again with the same conversation";
+  std::vector<opb::RunEvent> events;
+  ASSERT_TRUE(Watch(run.id(), 0, &events).ok());
+  EXPECT_EQ(Kinds(events), (std::vector<std::string>{"it1", "call_1", "it2", "call_2", "retrying 0s", "it3",
+                                                     "retrying 0s", "succeeded"}))
+      << "each step's event once; the command cut off was run again without a second tool_call";
+  std::vector<mpb::Message> messages = Messages(p.id());
+  ASSERT_EQ(AssistantCount(messages), 1);
+  EXPECT_EQ(messages.back().fragment().files().at("index.html"), "<h1>Resumed</h1>");
+}
+
 // OpenAiDownE2ETest: the same with fewer model retries and run attempts, for a model that
 // never answers.
 class OpenAiDownE2ETest : public OpenAiE2ETest {
