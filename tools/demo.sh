@@ -20,6 +20,7 @@ QAI="$BIN/tools/qai/qai"
 started=$(date +%s)
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/qai-demo.XXXXXX")
+chmod 711 "$work"  # the sandbox's per-project users must reach the workspaces inside
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
