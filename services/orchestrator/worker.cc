@@ -38,7 +38,10 @@ struct WorkerPool::Active {
   std::atomic<bool> cancel{false};    // the run was asked to stop
   std::atomic<bool> lost{false};      // the lease is gone: write nothing more
   std::atomic<bool> release{false};   // this replica is stopping: hand the run back
-  std::atomic<bool> ended{false};     // the run was handed back or finished: no more heartbeats
+  // The worker is ending the run (finishing it or handing it back): no more heartbeats, so the
+  // keeper never renews, or reports as lost, a lease its own worker is just giving up. A lease
+  // lasts long enough for that last write; if it fails, the rescuer takes the run later.
+  std::atomic<bool> ending{false};
   Workspace* workspace = nullptr;     // once open: its state is saved with the run's end
   bool Interrupted() const { return cancel || lost || release; }
 };
@@ -103,7 +106,7 @@ void WorkerPool::Work(int index) {
       }
       active->cancel = (*claimed)->run.cancel_requested;
       Execute((*claimed)->run, active);
-      active->ended = true;
+      active->ending = true;
       {
         std::lock_guard lock(mu_);
         active_.erase(active->lease.run_id);
@@ -139,11 +142,11 @@ void WorkerPool::Keep() {
       for (auto& [id, a] : active_) active.push_back(a);
     }
     for (const auto& a : active) {
-      if (a->ended) continue;
+      if (a->ending) continue;
       absl::StatusOr<bool> cancel = store_->Heartbeat(a->lease, options_.lease);
       if (cancel.ok()) {
         if (*cancel) a->cancel = true;
-      } else if (cancel.status().code() == absl::StatusCode::kFailedPrecondition && !a->ended) {
+      } else if (cancel.status().code() == absl::StatusCode::kFailedPrecondition && !a->ending) {
         Log(LogLevel::kWarn, "lease lost; the run continues elsewhere", {{"run_id", a->lease.run_id}});
         a->lost = true;
       }
@@ -225,10 +228,10 @@ void WorkerPool::Execute(const RunRecord& run, const std::shared_ptr<Active>& ac
   const bool finished = outcome.kind == AgentOutcome::Kind::kSummary || outcome.kind == AgentOutcome::Kind::kNoSummary;
   if (active->release && !finished) {
     // This replica is stopping: the run goes back to the queue for another one, at once.
+    active->ending = true;
     absl::Status s = store_->Requeue(active->lease, absl::ZeroDuration(),
                                      events::Retrying(run.attempt, "its replica shut down", absl::ZeroDuration()),
                                      /*refund_attempt=*/true);
-    if (s.ok()) active->ended = true;
     if (!s.ok()) Log(LogLevel::kWarn, "could not hand a run back", {{"run_id", run.id}, {"error", std::string(s.message())}});
     return;
   }
@@ -275,8 +278,8 @@ void WorkerPool::Finish(const RunRecord& run, Active& active, FinishParams param
     if (files.ok()) params.workspace = *std::move(files);
   }
   const bool saves_workspace = params.workspace.has_value();
+  active.ending = true;
   absl::Status s = store_->Finish(active.lease, params);
-  if (s.ok()) active.ended = true;
   if (s.ok() && saves_workspace) {
     if (absl::Status v = active.workspace->SetVersion(run.id); !v.ok()) {
       Log(LogLevel::kWarn, "could not mark the workspace", {{"run_id", run.id}, {"error", std::string(v.message())}});
@@ -307,8 +310,8 @@ void WorkerPool::RetryOrFail(const RunRecord& run, Active& active, const absl::S
   Log(LogLevel::kWarn, "run attempt failed; retrying",
       {{"run_id", run.id}, {"attempt", run.attempt}, {"error", std::string(fault.message())},
        {"retry_in_ms", absl::ToInt64Milliseconds(delay)}});
+  active.ending = true;
   absl::Status s = store_->Requeue(active.lease, delay, events::Retrying(run.attempt, std::string(fault.message()), delay));
-  if (s.ok()) active.ended = true;
   if (!s.ok()) Log(LogLevel::kWarn, "could not requeue a run", {{"run_id", run.id}, {"error", std::string(s.message())}});
 }
 
