@@ -30,7 +30,7 @@ if ((${#missing[@]})); then
 fi
 
 # kubectl renders the k8s/ overlays in tests/deploy. A machine may carry its own build; Debian's
-# kubernetes-client is the fallback.
+# kubernetes-client (kubectl 1.20, kustomize v2.0.3, which k8s/ keeps to) is the fallback.
 if ! command -v kubectl >/dev/null 2>&1; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
 """Renders every overlay in k8s/overlays with `kubectl kustomize` and checks the objects.
+The kubectl is the one on PATH, or $QAI_KUBECTL when set.
 
 Rules checked (README, "Deploying on Kubernetes"):
 - every object has apiVersion, kind, metadata.name and the fields its kind needs; no Secret
@@ -30,6 +31,9 @@ import yaml
 SOURCE = os.environ.get("QAI_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD = os.environ.get("QAI_BUILD_DIR", os.path.join(SOURCE, "build"))
 OVERLAYS = sorted(os.listdir(os.path.join(SOURCE, "k8s", "overlays")))
+# kubectl from PATH: a machine's own build, or Debian's kubernetes-client (1.20, whose kustomize
+# is v2.0.3: k8s/ keeps to the syntax both understand). QAI_KUBECTL names another one to check.
+KUBECTL = os.environ.get("QAI_KUBECTL") or "kubectl"
 
 # The binary each QAI image runs, by the image's base name.
 BINARIES = {
@@ -74,9 +78,16 @@ def dig(obj, path):
 
 
 def render(overlay):
-    out = subprocess.run(["kubectl", "kustomize", os.path.join(SOURCE, "k8s", "overlays", overlay)],
-                         check=True, capture_output=True, text=True).stdout
-    return [d for d in yaml.safe_load_all(out) if d]
+    out = subprocess.run([KUBECTL, "kustomize", os.path.join(SOURCE, "k8s", "overlays", overlay)],
+                         capture_output=True, text=True)
+    if out.returncode != 0:
+        raise AssertionError(f"{KUBECTL} kustomize k8s/overlays/{overlay} failed:\n{out.stderr}")
+    return [d for d in yaml.safe_load_all(out.stdout) if d]
+
+
+def kubectl_version():
+    out = subprocess.run([KUBECTL, "version", "--client"], capture_output=True, text=True)
+    return " ".join((out.stdout + out.stderr).split())
 
 
 def options(binary):
@@ -303,6 +314,7 @@ class K8sTest(unittest.TestCase):
                                     for r in vhost["routes"]), svc)
 
     def test_counts(self):
+        print(f"{KUBECTL}: {kubectl_version()}", file=sys.stderr)
         for ov in self.each():
             counts = {}
             for o in ov.objects:
