@@ -11,6 +11,8 @@ packages=(
   # the orchestrator's sandbox: bwrap (prlimit and setpriv come with util-linux)
   bubblewrap util-linux
   googletest libgtest-dev libgmock-dev
+  # tests/deploy: Debian's python3 with PyYAML
+  python3 python3-yaml
 )
 
 missing=()
@@ -25,6 +27,14 @@ if ((${#missing[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# kubectl renders the k8s/ overlays in tests/deploy. A machine may carry its own build; Debian's
+# kubernetes-client (kubectl 1.20, kustomize v2.0.3, which k8s/ keeps to) is the fallback.
+if ! command -v kubectl >/dev/null 2>&1; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends kubernetes-client >/dev/null
 fi
 
 # Node.js (for buf, from the npm registry): the machine may already carry its own build with npm;

@@ -1,0 +1,327 @@
+#!/usr/bin/env python3
+"""Renders every overlay in k8s/overlays with `kubectl kustomize` and checks the objects.
+The kubectl is the one on PATH, or $QAI_KUBECTL when set.
+
+Rules checked (README, "Deploying on Kubernetes"):
+- every object has apiVersion, kind, metadata.name and the fields its kind needs; no Secret
+  is rendered (Secrets are created by hand, never committed);
+- every container has resource requests and limits, drops ALL capabilities, cannot escalate,
+  has a read-only root filesystem and runs as non-root, except the orchestrator's main
+  container, which runs as root with exactly ORCHESTRATOR_CAPS;
+- every long-running container has liveness and readiness probes; QAI's are native gRPC
+  probes on their port and their health service name;
+- every Service selects the pods of a Deployment or StatefulSet, on ports they expose;
+- every option a QAI binary lists in --help is set in its container's environment (its
+  ConfigMap or a Secret reference): a new option fails here until the manifest names it.
+  Required options must have a non-empty value or a non-optional Secret reference;
+- internal targets are dns:/// names of headless Services; grace periods exceed the drain
+  timeout; every Deployment has a PodDisruptionBudget and an HPA; every service pod migrates
+  first, and a qai-migrate Job exists;
+- Envoy's configuration has the grpc_web, cors and router filters, no wildcard origin, and no
+  timeout on WatchRun.
+"""
+import os
+import re
+import subprocess
+import sys
+import unittest
+
+import yaml
+
+SOURCE = os.environ.get("QAI_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
+BUILD = os.environ.get("QAI_BUILD_DIR", os.path.join(SOURCE, "build"))
+OVERLAYS = sorted(os.listdir(os.path.join(SOURCE, "k8s", "overlays")))
+# kubectl from PATH: a machine's own build, or Debian's kubernetes-client (1.20, whose kustomize
+# is v2.0.3: k8s/ keeps to the syntax both understand). QAI_KUBECTL names another one to check.
+KUBECTL = os.environ.get("QAI_KUBECTL") or "kubectl"
+
+# The binary each QAI image runs, by the image's base name.
+BINARIES = {
+    "projects": "services/projects/qai-projects",
+    "messages": "services/messages/qai-messages",
+    "orchestrator": "services/orchestrator/qai-orchestrator",
+    "migrate": "db/qai-migrate",
+}
+HEALTH = {
+    "projects": ("qai.projects.v1.ProjectService", 50051),
+    "messages": ("qai.messages.v1.MessageService", 50052),
+    "orchestrator": ("qai.orchestrator.v1.AgentOrchestrator", 50053),
+}
+ORCHESTRATOR_CAPS = {"CHOWN", "DAC_OVERRIDE", "FOWNER", "KILL", "SETGID", "SETUID"}
+
+# Fields each kind needs, as dotted paths.
+REQUIRED = {
+    "Namespace": [],
+    "ConfigMap": [],
+    "Service": ["spec.ports"],
+    "Deployment": ["spec.selector.matchLabels", "spec.template.metadata.labels", "spec.template.spec.containers"],
+    "StatefulSet": ["spec.serviceName", "spec.selector.matchLabels", "spec.template.metadata.labels",
+                    "spec.template.spec.containers", "spec.volumeClaimTemplates"],
+    "Job": ["spec.template.spec.containers", "spec.template.spec.restartPolicy"],
+    "PodDisruptionBudget": ["spec.selector.matchLabels"],
+    "HorizontalPodAutoscaler": ["spec.scaleTargetRef.kind", "spec.scaleTargetRef.name", "spec.maxReplicas"],
+    "NetworkPolicy": ["spec.podSelector", "spec.policyTypes"],
+}
+API_VERSIONS = {
+    "Namespace": "v1", "ConfigMap": "v1", "Service": "v1", "Deployment": "apps/v1",
+    "StatefulSet": "apps/v1", "Job": "batch/v1", "PodDisruptionBudget": "policy/v1",
+    "HorizontalPodAutoscaler": "autoscaling/v2", "NetworkPolicy": "networking.k8s.io/v1",
+}
+
+
+def dig(obj, path):
+    for key in path.split("."):
+        if not isinstance(obj, dict) or key not in obj:
+            return None
+        obj = obj[key]
+    return obj
+
+
+def render(overlay):
+    out = subprocess.run([KUBECTL, "kustomize", os.path.join(SOURCE, "k8s", "overlays", overlay)],
+                         capture_output=True, text=True)
+    if out.returncode != 0:
+        raise AssertionError(f"{KUBECTL} kustomize k8s/overlays/{overlay} failed:\n{out.stderr}")
+    return [d for d in yaml.safe_load_all(out.stdout) if d]
+
+
+def kubectl_version():
+    out = subprocess.run([KUBECTL, "version", "--client"], capture_output=True, text=True)
+    return " ".join((out.stdout + out.stderr).split())
+
+
+def options(binary):
+    """(env name, required) of every option `binary --help` lists."""
+    out = subprocess.run([os.path.join(BUILD, binary), "--help"], capture_output=True, text=True)
+    text = out.stdout + out.stderr
+    found = [(m.group(1), "(required)" in line)
+             for line in text.splitlines() for m in [re.search(r"\[(QAI_[A-Z0-9_]+)\]", line)] if m]
+    if not found:
+        raise AssertionError(f"{binary} --help lists no options:\n{text}")
+    return found
+
+
+def image_base(image):
+    return image.split("@")[0].rsplit("/", 1)[-1].split(":")[0]
+
+
+def workloads(objects):
+    """(owner object, pod spec) of every Deployment, StatefulSet and Job."""
+    return [(o, o["spec"]["template"]["spec"]) for o in objects if o["kind"] in ("Deployment", "StatefulSet", "Job")]
+
+
+def matches(selector, labels):
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
+class Overlay:
+    def __init__(self, name):
+        self.name = name
+        self.objects = render(name)
+        self.by_kind = {}
+        for o in self.objects:
+            self.by_kind.setdefault(o["kind"], {})[o["metadata"]["name"]] = o
+
+
+class K8sTest(unittest.TestCase):
+    overlays = {}
+
+    @classmethod
+    def setUpClass(cls):
+        cls.overlays = {name: Overlay(name) for name in OVERLAYS}
+        cls.options = {name: options(path) for name, path in BINARIES.items()}
+
+    def each(self):
+        return list(self.overlays.values())
+
+    def test_overlays_exist(self):
+        self.assertEqual(OVERLAYS, ["dev", "prod"])
+
+    def test_schema(self):
+        for ov in self.each():
+            for o in ov.objects:
+                what = f"{o.get('kind')}/{dig(o, 'metadata.name')}"
+                self.assertTrue(o.get("apiVersion") and o.get("kind") and dig(o, "metadata.name"), what)
+                self.assertNotEqual(o["kind"], "Secret", f"{what}: Secrets are created by hand, not committed")
+                self.assertIn(o["kind"], REQUIRED, f"{what}: a kind this test does not know")
+                self.assertEqual(o["apiVersion"], API_VERSIONS[o["kind"]], what)
+                for path in REQUIRED[o["kind"]]:
+                    self.assertIsNotNone(dig(o, path), f"{what}: {path} missing")
+                if o["kind"] in ("Deployment", "StatefulSet"):
+                    self.assertTrue(matches(o["spec"]["selector"]["matchLabels"], o["spec"]["template"]["metadata"]["labels"]),
+                                    f"{what}: selector does not match its pod labels")
+                if o["kind"] == "Job":
+                    self.assertIn(o["spec"]["template"]["spec"]["restartPolicy"], ("Never", "OnFailure"), what)
+                if o["kind"] == "PodDisruptionBudget":
+                    self.assertTrue("minAvailable" in o["spec"] or "maxUnavailable" in o["spec"], what)
+
+    def test_containers_are_locked_down(self):
+        for ov in self.each():
+            for owner, pod in workloads(ov.objects):
+                for c in pod.get("initContainers", []) + pod["containers"]:
+                    what = f"{owner['kind']}/{owner['metadata']['name']} container {c['name']}"
+                    for kind in ("requests", "limits"):
+                        for res in ("cpu", "memory"):
+                            self.assertIn(res, dig(c, f"resources.{kind}") or {}, f"{what}: resources.{kind}.{res}")
+                    sc = {**pod.get("securityContext", {}), **c.get("securityContext", {})}
+                    self.assertIs(sc.get("allowPrivilegeEscalation"), False, what)
+                    self.assertIs(sc.get("readOnlyRootFilesystem"), True, what)
+                    self.assertIn("ALL", dig(sc, "capabilities.drop") or [], what)
+                    self.assertEqual(dig(pod, "securityContext.seccompProfile.type"), "RuntimeDefault", what)
+                    if owner["metadata"]["name"] == "qai-orchestrator" and c["name"] == "orchestrator":
+                        # The documented exception: root, to give each project's commands a uid.
+                        self.assertEqual(sc.get("runAsUser"), 0, what)
+                        self.assertEqual(set(dig(sc, "capabilities.add") or []), ORCHESTRATOR_CAPS, what)
+                    else:
+                        self.assertIs(sc.get("runAsNonRoot"), True, what)
+                        self.assertNotEqual(sc.get("runAsUser"), 0, what)
+                        self.assertFalse(dig(sc, "capabilities.add"), what)
+
+    def test_probes(self):
+        for ov in self.each():
+            for owner, pod in workloads(ov.objects):
+                if owner["kind"] == "Job":
+                    continue
+                for c in pod["containers"]:
+                    what = f"{owner['metadata']['name']} container {c['name']}"
+                    self.assertIn("livenessProbe", c, what)
+                    self.assertIn("readinessProbe", c, what)
+                    base = image_base(c["image"])
+                    if base in HEALTH:
+                        for probe in ("livenessProbe", "readinessProbe"):
+                            self.assertEqual(c[probe].get("grpc"), {"port": HEALTH[base][1], "service": HEALTH[base][0]},
+                                             f"{what}: {probe}")
+                        self.assertIn(HEALTH[base][1], [p["containerPort"] for p in c["ports"]], what)
+
+    def test_services_select_pods(self):
+        for ov in self.each():
+            pods = [(o, pod) for o, pod in workloads(ov.objects) if o["kind"] != "Job"]
+            for svc in ov.by_kind.get("Service", {}).values():
+                what = f"Service/{svc['metadata']['name']}"
+                selector = svc["spec"].get("selector")
+                self.assertTrue(selector, f"{what} selects nothing")
+                chosen = [(o, pod) for o, pod in pods if matches(selector, o["spec"]["template"]["metadata"]["labels"])]
+                self.assertTrue(chosen, f"{what} selects no Deployment's or StatefulSet's pods")
+                for o, pod in chosen:
+                    ports = [p for c in pod["containers"] for p in c.get("ports", [])]
+                    for sp in svc["spec"]["ports"]:
+                        target = sp.get("targetPort", sp["port"])
+                        self.assertTrue(any(target in (p.get("name"), p["containerPort"]) for p in ports),
+                                        f"{what}: port {target} not exposed by {o['metadata']['name']}")
+
+    def test_every_option_is_configured(self):
+        for ov in self.each():
+            configmaps = ov.by_kind.get("ConfigMap", {})
+            for owner, pod in workloads(ov.objects):
+                for c in pod.get("initContainers", []) + pod["containers"]:
+                    command = (c.get("command") or [""])[0]
+                    base = "migrate" if command.endswith("qai-migrate") else image_base(c["image"])
+                    if base not in BINARIES:
+                        continue
+                    what = f"{owner['metadata']['name']} container {c['name']} ({BINARIES[base]})"
+                    values = {}  # env name -> (value or None for a Secret, required-able)
+                    for src in c.get("envFrom", []):
+                        self.assertIn("configMapRef", src, f"{what}: envFrom only from ConfigMaps (Secrets by key)")
+                        cm = configmaps.get(src["configMapRef"]["name"])
+                        self.assertIsNotNone(cm, f"{what}: ConfigMap {src['configMapRef']['name']} not rendered")
+                        values.update({k: (v, True) for k, v in cm.get("data", {}).items()})
+                    for e in c.get("env", []):
+                        ref = dig(e, "valueFrom.secretKeyRef")
+                        if ref is not None:
+                            values[e["name"]] = (None, not ref.get("optional", False))
+                        else:
+                            self.assertIn("value", e, f"{what}: {e['name']}")
+                            values[e["name"]] = (e["value"], True)
+                    for env, required in self.options[base]:
+                        self.assertIn(env, values, f"{what}: {env} (listed by --help) is not set")
+                        value, dependable = values[env]
+                        if required:
+                            self.assertTrue(dependable and (value is None or value.strip()),
+                                            f"{what}: {env} is required: a value or a non-optional Secret")
+                    unknown = {k for k in values if k.startswith("QAI_")} - {e for e, _ in self.options[base]}
+                    self.assertFalse(unknown, f"{what}: sets options the binary does not have")
+                    if base in HEALTH and c["name"] == base:
+                        drain = values["QAI_DRAIN_TIMEOUT"][0]
+                        self.assertRegex(drain, r"^\d+s$", what)
+                        self.assertGreater(pod["terminationGracePeriodSeconds"], int(drain[:-1]), what)
+                        for env, (value, _) in values.items():
+                            if env.endswith("_ADDR") and env not in ("QAI_LISTEN_ADDR", "QAI_METRICS_ADDR", "QAI_PREVIEW_ADDR"):
+                                m = re.fullmatch(r"dns:///([a-z0-9-]+):(\d+)", value or "")
+                                self.assertTrue(m, f"{what}: {env}={value} is not a dns:/// target")
+                                svc = ov.by_kind["Service"].get(m.group(1))
+                                self.assertIsNotNone(svc, f"{what}: {env}: no Service {m.group(1)}")
+                                self.assertEqual(svc["spec"].get("clusterIP"), "None", f"{what}: {env}: not headless")
+                                self.assertIn(int(m.group(2)), [p["port"] for p in svc["spec"]["ports"]], what)
+
+    def test_deployments_scale_and_migrate(self):
+        for ov in self.each():
+            pdbs = ov.by_kind.get("PodDisruptionBudget", {}).values()
+            hpas = ov.by_kind.get("HorizontalPodAutoscaler", {}).values()
+            for name, d in ov.by_kind["Deployment"].items():
+                labels = d["spec"]["template"]["metadata"]["labels"]
+                self.assertTrue(any(matches(p["spec"]["selector"]["matchLabels"], labels) for p in pdbs), f"{name}: no PDB")
+                self.assertTrue(any(h["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": name}
+                                    for h in hpas), f"{name}: no HPA")
+                pod = d["spec"]["template"]["spec"]
+                if image_base(pod["containers"][0]["image"]) in HEALTH:
+                    self.assertTrue(any((i.get("command") or [""])[0].endswith("qai-migrate") for i in pod.get("initContainers", [])),
+                                    f"{name}: does not migrate before it starts")
+            for hpa in hpas:
+                self.assertIn(hpa["spec"]["scaleTargetRef"]["name"], ov.by_kind["Deployment"], hpa["metadata"]["name"])
+            job = ov.by_kind.get("Job", {}).get("qai-migrate")
+            self.assertIsNotNone(job, "no qai-migrate Job")
+            self.assertEqual(image_base(job["spec"]["template"]["spec"]["containers"][0]["image"]), "migrate")
+
+    def test_network_policies(self):
+        for ov in self.each():
+            policies = ov.by_kind.get("NetworkPolicy", {})
+            deny = policies.get("qai-default-deny")
+            self.assertIsNotNone(deny, "no default deny")
+            self.assertEqual(deny["spec"]["podSelector"], {})
+            self.assertEqual(sorted(deny["spec"]["policyTypes"]), ["Egress", "Ingress"])
+            self.assertFalse(deny["spec"].get("ingress") or deny["spec"].get("egress"))
+            self.assertIn("qai-database", policies, "services cannot reach the database")
+            for p in policies.values():
+                for rule in p["spec"].get("ingress", []) + p["spec"].get("egress", []):
+                    self.assertTrue(rule.get("ports"), f"{p['metadata']['name']}: a rule open on every port")
+
+    def test_envoy(self):
+        for ov in self.each():
+            cm = next(v for k, v in ov.by_kind["ConfigMap"].items() if k.startswith("qai-envoy"))
+            envoy = yaml.safe_load(cm["data"]["envoy.yaml"])
+            hcm = envoy["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+            filters = [f["name"] for f in hcm["http_filters"]]
+            self.assertEqual(filters, ["envoy.filters.http.grpc_web", "envoy.filters.http.cors", "envoy.filters.http.router"])
+            vhost = hcm["route_config"]["virtual_hosts"][0]
+            cors = vhost["typed_per_filter_config"]["envoy.filters.http.cors"]
+            origins = cors["allow_origin_string_match"]
+            self.assertTrue(origins)
+            for o in origins:
+                self.assertEqual(list(o), ["exact"], f"CORS origins are listed exactly: {o}")
+                self.assertNotIn("*", o["exact"])
+            watch = next(r for r in vhost["routes"] if dig(r, "match.prefix") == "/qai.orchestrator.v1.AgentOrchestrator/WatchRun")
+            self.assertEqual(watch["route"]["timeout"], "0s")
+            self.assertEqual(watch["route"]["max_stream_duration"]["max_stream_duration"], "0s")
+            self.assertEqual(hcm.get("stream_idle_timeout"), "0s")
+            clusters = {c["name"]: c for c in envoy["static_resources"]["clusters"]}
+            for svc, (health, port) in HEALTH.items():
+                c = clusters[f"qai-{svc}"]
+                self.assertEqual((c["type"], c["lb_policy"]), ("STRICT_DNS", "ROUND_ROBIN"))
+                addr = c["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]["socket_address"]
+                self.assertEqual((addr["address"], addr["port_value"]), (f"qai-{svc}", port))
+                self.assertEqual(ov.by_kind["Service"][f"qai-{svc}"]["spec"].get("clusterIP"), "None")
+                self.assertTrue(any(dig(r, "match.prefix") == f"/{health}/" and r["route"]["cluster"] == f"qai-{svc}"
+                                    for r in vhost["routes"]), svc)
+
+    def test_counts(self):
+        print(f"{KUBECTL}: {kubectl_version()}", file=sys.stderr)
+        for ov in self.each():
+            counts = {}
+            for o in ov.objects:
+                counts[o["kind"]] = counts.get(o["kind"], 0) + 1
+            print(f"overlay {ov.name}: {len(ov.objects)} objects: "
+                  + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())), file=sys.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
