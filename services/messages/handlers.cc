@@ -87,6 +87,11 @@ absl::Status MessageHandlers::CreateMessage(const CallContext& call, const pb::C
   common::CheckUuid(bad, "project_id", req.project_id(), /*required=*/true);
   common::CheckText(bad, "content", req.content(), 1, kMaxPromptChars);
   common::CheckUuid(bad, "request_id", req.request_id(), /*required=*/false);
+  // Checked here so the caller hears of a bad one at once; StartRun fills in the defaults.
+  common::CheckRunSettings(*bounds_,
+                           {.max_iterations = req.max_iterations(), .model = req.model(),
+                            .timeout = req.has_run_timeout() ? &req.run_timeout() : nullptr},
+                           {.timeout = "run_timeout"}, bad);
   if (absl::Status s = bad.ToStatus(); !s.ok()) return s;
 
   // Nothing is written unless ProjectService vouches for the project and the caller.
@@ -105,6 +110,9 @@ absl::Status MessageHandlers::CreateMessage(const CallContext& call, const pb::C
   start.set_project_id(params.project_id);
   start.set_message_id(params.id);
   start.set_prompt(params.content);
+  start.set_max_iterations(req.max_iterations());
+  start.set_model(req.model());
+  if (req.has_run_timeout()) *start.mutable_timeout() = req.run_timeout();
   params.start_run_payload = start.SerializeAsString();
 
   absl::StatusOr<MessageRecord> created = store_->Create(params);

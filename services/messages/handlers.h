@@ -11,6 +11,7 @@
 #include "common/rpc.h"
 #include "qai/messages/v1/messages.pb.h"
 #include "common/projects_client.h"
+#include "common/run_settings.h"
 #include "services/messages/store.h"
 
 namespace qai::messages {
@@ -19,10 +20,15 @@ namespace pb = ::qai::messages::v1;
 
 class MessageHandlers {
  public:
-  // outbox_written is called after a committed change queued outbox rows (to wake the relay).
+  // outbox_written is called after a committed change queued outbox rows (to wake the relay);
+  // CreateMessage's run settings are checked against `bounds`.
   MessageHandlers(MessageStore* store, const common::ProjectsClient* projects, const common::PageTokenCodec* tokens,
-                  std::function<void()> outbox_written)
-      : store_(store), projects_(projects), tokens_(tokens), outbox_written_(std::move(outbox_written)) {}
+                  const common::RunBounds* bounds, std::function<void()> outbox_written)
+      : store_(store),
+        projects_(projects),
+        tokens_(tokens),
+        bounds_(bounds),
+        outbox_written_(std::move(outbox_written)) {}
 
   absl::Status CreateMessage(const common::CallContext& call, const pb::CreateMessageRequest& req, pb::Message& resp);
   absl::Status ListMessages(const common::CallContext& call, const pb::ListMessagesRequest& req,
@@ -36,6 +42,7 @@ class MessageHandlers {
   MessageStore* const store_;
   const common::ProjectsClient* const projects_;
   const common::PageTokenCodec* const tokens_;
+  const common::RunBounds* const bounds_;
   const std::function<void()> outbox_written_;
 };
 

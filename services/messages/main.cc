@@ -4,6 +4,7 @@
 #include "common/log.h"
 #include "common/outbox.h"
 #include "common/page_token.h"
+#include "common/run_settings.h"
 #include "common/server.h"
 #include "common/service_main.h"
 #include "services/messages/deliverers.h"
@@ -15,20 +16,25 @@
 int main(int argc, char** argv) {
   using namespace qai;
   common::BlockShutdownSignals();
-  auto base = common::ServiceBase::Init(
-      "messages", argc, argv,
-      {{.name = "projects-addr", .default_value = "localhost:50051", .help = "ProjectService target"},
-       {.name = "orchestrator-addr", .default_value = "localhost:50053", .help = "AgentOrchestrator target"}},
-      "0.0.0.0:50052");
+  std::vector<common::Option> options = {
+      {.name = "projects-addr", .default_value = "localhost:50051", .help = "ProjectService target"},
+      {.name = "orchestrator-addr", .default_value = "localhost:50053", .help = "AgentOrchestrator target"}};
+  // The orchestrator's bounds on run settings, so CreateMessage refuses a bad one at once.
+  for (std::vector<common::Option> more : {common::RunSettingsOptions(), common::DefaultModelOptions()}) {
+    for (common::Option& o : more) options.push_back(std::move(o));
+  }
+  auto base = common::ServiceBase::Init("messages", argc, argv, std::move(options), "0.0.0.0:50052");
   if (!base.ok()) return common::ExitCodeFor(base.status());
   const common::Config& config = (*base)->config();
+  absl::StatusOr<common::RunBounds> bounds = common::RunBoundsFrom(config);
+  if (!bounds.ok()) return common::ExitCodeFor(bounds.status());
 
   messages::MessageStore store((*base)->db());
   common::OutboxRelay relay((*base)->db(), common::OutboxOptionsFrom(config, messages::kOutboxTable),
                             messages::MakeDeliverers(config.Get("orchestrator-addr"), config.Get("api-key"), &store));
   common::ProjectsClient projects(common::MakeChannel(config.Get("projects-addr")), config.Get("api-key"));
   common::PageTokenCodec tokens(config.Get("jwt-secret"));
-  messages::MessageHandlers handlers(&store, &projects, &tokens, [&relay] { relay.Wake(); });
+  messages::MessageHandlers handlers(&store, &projects, &tokens, &*bounds, [&relay] { relay.Wake(); });
   messages::MessageServiceImpl service(&handlers, (*base)->rpc_env("qai.messages.v1.MessageService"));
 
   auto server = common::Server::Start({.listen_addr = config.Get("listen-addr"),

@@ -38,6 +38,9 @@ void ToProto(const RunRecord& r, v1::Run& out) {
   out.set_last_sequence(r.last_sequence);
   out.set_prompt_tokens(r.prompt_tokens);
   out.set_completion_tokens(r.completion_tokens);
+  out.set_model(r.model);
+  if (r.timeout > absl::ZeroDuration()) common::SetDuration(r.timeout, out.mutable_timeout());
+  out.set_steps(r.steps);
 }
 
 absl::Status RunHandlers::StartRun(const CallContext& call, const v1::StartRunRequest& req, v1::Run& resp) {
@@ -48,16 +51,20 @@ absl::Status RunHandlers::StartRun(const CallContext& call, const v1::StartRunRe
   common::CheckText(bad, "prompt", req.prompt(), 1, kMaxPromptChars);
   common::CheckUuid(bad, "request_id", req.request_id(), /*required=*/false);
   if (!v1::StartRunRequest::Multitask_IsValid(req.multitask())) bad.Add("multitask", "is not a known value");
-  if (req.max_iterations() < 0 || req.max_iterations() > kMaxIterations) {
-    bad.Add("max_iterations", absl::StrCat("must be between 1 and ", kMaxIterations, " (0 means ", kDefaultMaxIterations, ")"));
-  }
+  const common::RunSettings settings = common::CheckRunSettings(
+      *bounds_,
+      {.max_iterations = req.max_iterations(), .model = req.model(),
+       .timeout = req.has_timeout() ? &req.timeout() : nullptr},
+      {}, bad);
   if (absl::Status s = bad.ToStatus(); !s.ok()) return s;
   absl::StatusOr<RunRecord> run =
       store_->Start({.id = common::NewUuid(),
                      .project_id = req.project_id(),
                      .message_id = req.message_id(),
                      .prompt = req.prompt(),
-                     .max_iterations = req.max_iterations() == 0 ? kDefaultMaxIterations : req.max_iterations(),
+                     .max_iterations = settings.max_iterations,
+                     .model = settings.model,
+                     .timeout = settings.timeout,
                      .reject_if_active = req.multitask() == v1::StartRunRequest::MULTITASK_REJECT,
                      .queued_event = events::Queued()});
   if (!run.ok()) return run.status();

@@ -9,6 +9,7 @@
 #include "absl/status/status.h"
 #include "common/page_token.h"
 #include "common/projects_client.h"
+#include "common/run_settings.h"
 #include "common/rpc.h"
 #include "qai/orchestrator/v1/orchestrator.pb.h"
 #include "services/orchestrator/run_store.h"
@@ -17,10 +18,11 @@ namespace qai::orchestrator {
 
 class RunHandlers {
  public:
-  // run_queued is called after a run was queued here (to wake this replica's workers at once).
+  // run_queued is called after a run was queued here (to wake this replica's workers at once);
+  // StartRun's settings are checked against `bounds`.
   RunHandlers(RunStore* store, const common::ProjectsClient* projects, const common::PageTokenCodec* tokens,
-              std::function<void()> run_queued)
-      : store_(store), projects_(projects), tokens_(tokens), run_queued_(std::move(run_queued)) {}
+              const common::RunBounds* bounds, std::function<void()> run_queued)
+      : store_(store), projects_(projects), tokens_(tokens), bounds_(bounds), run_queued_(std::move(run_queued)) {}
 
   absl::Status StartRun(const common::CallContext& call, const v1::StartRunRequest& req, v1::Run& resp);
   absl::Status GetRun(const common::CallContext& call, const v1::GetRunRequest& req, v1::Run& resp);
@@ -35,13 +37,12 @@ class RunHandlers {
   RunStore* const store_;
   const common::ProjectsClient* const projects_;
   const common::PageTokenCodec* const tokens_;
+  const common::RunBounds* const bounds_;
   const std::function<void()> run_queued_;
 };
 
 void ToProto(const RunRecord& record, v1::Run& out);
 
 inline constexpr size_t kMaxPromptChars = 10000;
-inline constexpr int kDefaultMaxIterations = 15;
-inline constexpr int kMaxIterations = 50;
 
 }  // namespace qai::orchestrator

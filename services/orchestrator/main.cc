@@ -9,6 +9,7 @@
 #include "common/page_token.h"
 #include "common/pg_listener.h"
 #include "common/projects_client.h"
+#include "common/run_settings.h"
 #include "common/outbox.h"
 #include "common/server.h"
 #include "common/service_main.h"
@@ -47,10 +48,13 @@ int main(int argc, char** argv) {
        .help = "a finished run's events move to the compact archive this long after it ended",
        .validate = common::IsDuration}};
   for (common::Option& o : orchestrator::ModelOptions()) options.push_back(std::move(o));
+  for (common::Option& o : common::RunSettingsOptions()) options.push_back(std::move(o));
   auto base = common::ServiceBase::Init("orchestrator", argc, argv, orchestrator::WithSandboxOptions(std::move(options)),
                                         "0.0.0.0:50053");
   if (!base.ok()) return common::ExitCodeFor(base.status());
   const common::Config& config = (*base)->config();
+  absl::StatusOr<common::RunBounds> bounds = common::RunBoundsFrom(config);
+  if (!bounds.ok()) return common::ExitCodeFor(bounds.status());
 
   auto sandbox = orchestrator::ChooseSandbox(config.Get("sandbox"), orchestrator::SandboxOptionsFrom(config),
                                              config.Get("sandbox-root"));
@@ -114,7 +118,7 @@ int main(int argc, char** argv) {
       });
 
   common::PageTokenCodec tokens(config.Get("jwt-secret"));
-  orchestrator::RunHandlers handlers(&store, &projects, &tokens, [&pool] { pool.Wake(); });
+  orchestrator::RunHandlers handlers(&store, &projects, &tokens, &*bounds, [&pool] { pool.Wake(); });
   common::Executor watch_executor("watch", 4, 100000);
   orchestrator::AgentOrchestratorImpl service(&handlers, (*base)->rpc_env("qai.orchestrator.v1.AgentOrchestrator"),
                                               &hub, &watch_executor);

@@ -11,6 +11,7 @@
 // the observer says so. A provider that neither streams nor retries needs only Complete().
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -87,6 +88,11 @@ class Model {
     if (reply.ok() && !reply->text.empty()) observer.OnDelta(reply->text);
     return reply;
   }
+  // ForModel: this provider asking for the model named `model` instead of its configured one
+  // (a run's own choice, already checked against the allowed ones); nullptr when this instance
+  // serves that name as it is (it is the configured model, or the provider has but one model,
+  // as the builtin, which only records the name).
+  [[nodiscard]] virtual std::unique_ptr<Model> ForModel(const std::string& model) const { return nullptr; }
 };
 
 }  // namespace qai::orchestrator

@@ -3,6 +3,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "common/run_settings.h"
 #include "common/strings.h"
 #include "services/orchestrator/builtin_model.h"
 #include "services/orchestrator/openai_model.h"
@@ -10,12 +11,8 @@
 namespace qai::orchestrator {
 
 std::vector<common::Option> ModelOptions() {
-  return {
-      {.name = "model-provider", .default_value = "builtin",
-       .help = "builtin (a deterministic offline stand-in) or openai (an OpenAI-compatible endpoint)",
-       .validate = [](std::string_view v) -> std::string {
-         return v == "builtin" || v == "openai" ? "" : "must be builtin or openai";
-       }},
+  std::vector<common::Option> options = common::DefaultModelOptions();
+  std::vector<common::Option> openai = {
       {.name = "openai-base-url",
        .help = "openai: the API's base URL, up to its version (https://api.openai.com/v1, http://localhost:11434/v1)",
        .validate = [](std::string_view v) -> std::string {
@@ -25,7 +22,6 @@ std::vector<common::Option> ModelOptions() {
                     : "must start with http:// or https://";
        }},
       {.name = "openai-api-key", .help = "openai: the API key (empty for servers that want none)", .secret = true},
-      {.name = "openai-model", .help = "openai: the model to ask (gpt-4o-mini, qwen2.5-coder:7b, ...)"},
       {.name = "openai-stream", .default_value = "true", .help = "openai: stream answers (text shows as it comes)",
        .validate = common::IsBool},
       {.name = "openai-timeout", .default_value = "10m", .help = "openai: longest one request may take, answer included",
@@ -37,6 +33,8 @@ std::vector<common::Option> ModelOptions() {
        .help = "retries of a model call after a transient fault (429, 5xx, timeout), each a `retrying` event",
        .validate = common::IsIntIn(0, 20)},
   };
+  for (common::Option& o : openai) options.push_back(std::move(o));
+  return options;
 }
 
 absl::StatusOr<std::unique_ptr<Model>> MakeModel(const common::Config& config) {

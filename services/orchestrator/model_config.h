@@ -18,8 +18,9 @@
 
 namespace qai::orchestrator {
 
-// ModelOptions: model-provider, openai-base-url, openai-api-key, openai-model, openai-stream,
-// openai-timeout and model-max-retries.
+// ModelOptions: model-provider and openai-model (common::DefaultModelOptions, which the
+// messages service reads too), openai-base-url, openai-api-key, openai-stream, openai-timeout
+// and model-max-retries.
 std::vector<common::Option> ModelOptions();
 
 // MakeModel: the configured provider; INVALID_ARGUMENT naming the missing option when the

@@ -51,6 +51,13 @@ absl::Status WithContext(const absl::Status& s, std::string_view prefix) {
 
 OpenAiModel::OpenAiModel(OpenAiOptions options) : options_(std::move(options)), url_(CompletionsUrl(options_.base_url)) {}
 
+std::unique_ptr<Model> OpenAiModel::ForModel(const std::string& model) const {
+  if (model.empty() || model == options_.model) return nullptr;
+  OpenAiOptions options = options_;
+  options.model = model;
+  return std::make_unique<OpenAiModel>(std::move(options));
+}
+
 absl::StatusOr<ModelReply> OpenAiModel::Complete(const std::vector<ChatMessage>& conversation,
                                                  const std::vector<ToolSpec>& tools) {
   ModelObserver quiet;

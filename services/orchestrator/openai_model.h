@@ -56,6 +56,8 @@ class OpenAiModel : public Model {
                                                     const std::vector<ToolSpec>& tools) override;
   [[nodiscard]] absl::StatusOr<ModelReply> Stream(const std::vector<ChatMessage>& conversation,
                                                   const std::vector<ToolSpec>& tools, ModelObserver& observer) override;
+  // ForModel: the same endpoint and settings, asking for `model`.
+  [[nodiscard]] std::unique_ptr<Model> ForModel(const std::string& model) const override;
 
  private:
   // Try: one request and its answer.

@@ -95,6 +95,23 @@ TEST_F(OpenAiModelTest, AWholeAnswerWithToolCallsAndUsage) {
   EXPECT_EQ(request.json["tools"].size(), 3u);
 }
 
+TEST_F(OpenAiModelTest, ForModelAsksTheSameEndpointForAnotherModel) {
+  fake_.Push(FakeOpenAi::Json("first"));
+  fake_.Push(FakeOpenAi::Json("second"));
+  OpenAiModel configured(Options());
+  EXPECT_EQ(configured.ForModel(""), nullptr) << "the configured model: this instance";
+  EXPECT_EQ(configured.ForModel("fake-model"), nullptr);
+  std::unique_ptr<Model> other = configured.ForModel("fake-large");
+  ASSERT_NE(other, nullptr);
+  ASSERT_TRUE(other->Complete(kConversation, AgentTools()).ok());
+  ASSERT_TRUE(configured.Complete(kConversation, AgentTools()).ok());
+  const std::vector<FakeOpenAi::Request> requests = fake_.requests();
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_EQ(requests[0].json["model"], "fake-large");
+  EXPECT_EQ(requests[0].headers.at("Authorization"), "Bearer sk-test-0123456789");
+  EXPECT_EQ(requests[1].json["model"], "fake-model") << "the provider itself is unchanged";
+}
+
 TEST_F(OpenAiModelTest, AStreamedAnswerArrivesInOrderAsItComes) {
   FakeOpenAi::Reply streamed = FakeOpenAi::Streamed({"Let ", "me ", "write ", "it."},
                                                     {{"call_w", kToolWriteFiles, R"({"files":[{"path":"a","content":"b"}]})"},

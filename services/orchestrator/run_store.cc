@@ -23,7 +23,7 @@ constexpr char kRunColumns[] =
     "id::text, project_id::text, message_id::text, prompt, state::int, attempt, iteration, max_iterations, "
     US("create_time") ", COALESCE(" US("start_time") ", 0), COALESCE(" US("end_time") ", 0), error, "
     "COALESCE(result_message_id::text, ''), sandbox_url, last_sequence, cancel_requested::int, prompt_tokens, "
-    "completion_tokens";
+    "completion_tokens, model, timeout_us, steps";
 
 RunRecord ReadRun(const soci::row& r) {
   RunRecord run;
@@ -46,6 +46,9 @@ RunRecord ReadRun(const soci::row& r) {
   run.cancel_requested = r.get<int>(15) != 0;
   run.prompt_tokens = r.get<long long>(16);
   run.completion_tokens = r.get<long long>(17);
+  run.model = r.get<std::string>(18);
+  run.timeout = absl::Microseconds(r.get<long long>(19));
+  run.steps = r.get<int>(20);
   return run;
 }
 
@@ -133,9 +136,12 @@ absl::StatusOr<RunRecord> RunStore::Start(const StartParams& p) {
         return absl::FailedPreconditionError("the project has an active run (multitask is MULTITASK_REJECT)");
       }
     }
-    conn.session() << "INSERT INTO orchestrator.runs (id, project_id, message_id, prompt, state, max_iterations)"
-                      " VALUES (CAST(:id AS uuid), CAST(:p AS uuid), CAST(:m AS uuid), :prompt, 1, :max)",
-        use(p.id), use(p.project_id), use(p.message_id), use(p.prompt), use(p.max_iterations);
+    const long long timeout_us = absl::ToInt64Microseconds(p.timeout);
+    conn.session() << "INSERT INTO orchestrator.runs (id, project_id, message_id, prompt, state, max_iterations,"
+                      " model, timeout_us)"
+                      " VALUES (CAST(:id AS uuid), CAST(:p AS uuid), CAST(:m AS uuid), :prompt, 1, :max, :model, :tmo)",
+        use(p.id), use(p.project_id), use(p.message_id), use(p.prompt), use(p.max_iterations), use(p.model),
+        use(timeout_us);
     absl::StatusOr<int64_t> appended = AppendEvents(conn, p.id, nullptr, {p.queued_event}, std::nullopt);
     if (!appended.ok()) return appended.status();
     Notify(conn, kRunsChannel, p.id);
@@ -250,11 +256,14 @@ absl::StatusOr<int64_t> RunStore::Append(const Lease& lease, const std::vector<s
     if (!appended.ok()) return appended.status();
     last = *appended;
     if (!step.empty()) {
-      // Numbered under the run row's lock (AppendEvents holds it), like the events.
-      conn.session() << "INSERT INTO orchestrator.run_steps (run_id, step, data)"
-                        " SELECT CAST(:id AS uuid), COALESCE(max(step), 0) + 1, CAST(:d AS jsonb)"
-                        " FROM orchestrator.run_steps WHERE run_id = CAST(:id2 AS uuid)",
-          use(lease.run_id), use(step), use(lease.run_id);
+      // Counted and numbered under the run row's lock (AppendEvents holds it), like the events.
+      // The journal lives as long as the run does, so its steps are numbered by the count.
+      conn.session() << "WITH counted AS ("
+                        "  UPDATE orchestrator.runs SET steps = steps + 1 WHERE id = CAST(:id AS uuid)"
+                        "  RETURNING id, steps)"
+                        " INSERT INTO orchestrator.run_steps (run_id, step, data)"
+                        " SELECT id, steps, CAST(:d AS jsonb) FROM counted",
+          use(lease.run_id), use(step);
     }
     return absl::OkStatus();
   });

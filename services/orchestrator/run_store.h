@@ -64,6 +64,9 @@ struct RunRecord {
   bool cancel_requested = false;
   int64_t prompt_tokens = 0;  // token usage of the run's model calls so far
   int64_t completion_tokens = 0;
+  std::string model;  // "" for runs queued before runs had their own: the default
+  absl::Duration timeout = absl::ZeroDuration();  // from the first start; zero: none
+  int64_t steps = 0;  // journal steps recorded over all attempts
   bool Finished() const { return state == kSucceeded || state == kFailed || state == kCancelled; }
 };
 
@@ -73,6 +76,8 @@ struct StartParams {
   std::string message_id;
   std::string prompt;
   int max_iterations = 15;
+  std::string model;
+  absl::Duration timeout = absl::ZeroDuration();
   // Refuse (FAILED_PRECONDITION) instead of queueing while the project has an active run.
   bool reject_if_active = false;
   std::string queued_event;  // the first event
@@ -135,8 +140,9 @@ class RunStore {
   // cancel was asked.
   [[nodiscard]] absl::StatusOr<bool> Heartbeat(const Lease& lease, absl::Duration lease_for);
   // Append: events of a running run (and its current iteration, when given), and with them
-  // the next entry of the run's journal (a JSON document; empty: none), in one transaction;
-  // FAILED_PRECONDITION when the lease was lost. Returns the new last sequence.
+  // the next entry of the run's journal (a JSON document; empty: none, else counted in the
+  // run's steps), in one transaction; FAILED_PRECONDITION when the lease was lost. Returns the
+  // new last sequence.
   [[nodiscard]] absl::StatusOr<int64_t> Append(const Lease& lease, const std::vector<std::string>& events,
                                                std::optional<int> iteration = std::nullopt,
                                                const std::string& step = "");

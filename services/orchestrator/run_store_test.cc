@@ -238,6 +238,44 @@ TEST_F(RunStoreTest, TheJournalIsFencedKeptAcrossAttemptsAndDroppedAtTheEnd) {
   EXPECT_TRUE((*store_->WorkspaceOf(project, false))->files.empty()) << "only the id unless asked";
 }
 
+TEST_F(RunStoreTest, StepsAreCountedOverAttemptsAndOutliveTheJournal) {
+  RunRecord run = MustStart(common::NewUuid());
+  EXPECT_EQ(run.steps, 0);
+  auto c = Claim("w", absl::Milliseconds(50));
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(store_->Append(c->lease, {"a"}, 1, R"({"kind":"start","iteration":1})").ok());
+  ASSERT_TRUE(store_->Append(c->lease, {"b"}).ok()) << "events without a step";
+  ASSERT_TRUE(store_->Append(c->lease, {}, std::nullopt, R"({"kind":"model","iteration":1})").ok());
+  EXPECT_EQ(store_->Get(run.id)->steps, 2);
+  std::this_thread::sleep_for(std::chrono::milliseconds(120));
+  ASSERT_TRUE(store_->RescueExpired(3, kRescue).ok());
+  EXPECT_FALSE(store_->Append(c->lease, {}, std::nullopt, R"({"kind":"end","iteration":1})").ok());
+  EXPECT_EQ(store_->Get(run.id)->steps, 2) << "a fenced-out step is not counted";
+  auto again = Claim();
+  ASSERT_TRUE(again);
+  ASSERT_TRUE(store_->Append(again->lease, {}, std::nullopt, R"({"kind":"end","iteration":1})").ok());
+  EXPECT_EQ(store_->Steps(run.id)->size(), 3u) << "the journal goes on after the earlier attempt's steps";
+  ASSERT_TRUE(store_->Finish(again->lease, {.state = kSucceeded, .terminal_event = "succeeded"}).ok());
+  EXPECT_TRUE(store_->Steps(run.id)->empty());
+  EXPECT_EQ(store_->Get(run.id)->steps, 3) << "the count stays when the journal goes";
+}
+
+TEST_F(RunStoreTest, ARunKeepsItsModelAndTimeout) {
+  auto started = store_->Start({.id = common::NewUuid(), .project_id = common::NewUuid(),
+                                .message_id = common::NewUuid(), .prompt = "p", .max_iterations = 7,
+                                .model = "gpt-4o", .timeout = absl::Seconds(90) + absl::Microseconds(5),
+                                .queued_event = "queued"});
+  ASSERT_TRUE(started.ok()) << started.status();
+  auto c = Claim();
+  ASSERT_TRUE(c);
+  for (const RunRecord& run : {*started, c->run, *store_->Get(started->id)}) {
+    EXPECT_EQ(run.max_iterations, 7);
+    EXPECT_EQ(run.model, "gpt-4o");
+    EXPECT_EQ(run.timeout, absl::Seconds(90) + absl::Microseconds(5));
+  }
+  ASSERT_TRUE(c->run.start_time) << "the timeout counts from here";
+}
+
 TEST_F(RunStoreTest, FinishedRunsEventsMoveToTheArchiveAndReadTheSame) {
   const std::string project = common::NewUuid();
   RunRecord done = MustStart(project);

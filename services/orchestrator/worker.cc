@@ -43,7 +43,9 @@ struct WorkerPool::Active {
   // lasts long enough for that last write; if it fails, the rescuer takes the run later.
   std::atomic<bool> ending{false};
   Workspace* workspace = nullptr;     // once open: its state is saved with the run's end
-  bool Interrupted() const { return cancel || lost || release; }
+  absl::Time deadline = absl::InfiniteFuture();  // the run's timeout, from its first start
+  bool TimedOut() const { return absl::Now() >= deadline; }
+  bool Interrupted() const { return cancel || lost || release || TimedOut(); }
 };
 
 WorkerPool::WorkerPool(RunStore* store, MessagesClient* messages, Model* model, WorkerOptions options)
@@ -195,6 +197,8 @@ absl::Status WorkerPool::Emit(Active& active, std::vector<v1::RunEvent> evs, std
 void WorkerPool::Execute(const RunRecord& run, const std::shared_ptr<Active>& active) {
   common::RequestScope scope(run.id);
   Log(LogLevel::kInfo, "run started", {{"run_id", run.id}, {"project_id", run.project_id}, {"attempt", run.attempt}});
+  // Past it the agent stops as for a cancel (a running command is killed) and the run fails.
+  if (run.timeout > absl::ZeroDuration() && run.start_time) active->deadline = *run.start_time + run.timeout;
   absl::StatusOr<std::unique_ptr<Workspace>> workspace = Workspace::Open(options_.sandbox_root, run.project_id);
   if (!workspace.ok()) return FailWithMessage(run, *active, absl::StrCat("workspace: ", workspace.status().message()));
   absl::StatusOr<std::vector<std::string>> steps = store_->Steps(run.id);
@@ -209,8 +213,10 @@ void WorkerPool::Execute(const RunRecord& run, const std::shared_ptr<Active>& ac
   }
   if (!history.ok()) return RetryOrFail(run, *active, history.status());
 
-  // Every model call's token usage is added to the run's as it comes back.
-  MeteredModel model(model_, [&](const TokenUsage& usage) {
+  // The run's own model, if it asked for one; every call's token usage is added to the run's
+  // as it comes back.
+  const std::unique_ptr<Model> chosen = model_->ForModel(run.model);
+  MeteredModel model(chosen ? chosen.get() : model_, [&](const TokenUsage& usage) {
     absl::Status s = store_->AddUsage(active->lease, usage.prompt_tokens, usage.completion_tokens);
     if (s.code() == absl::StatusCode::kFailedPrecondition) active->lost = true;
     if (!s.ok()) Log(LogLevel::kWarn, "could not record token usage", {{"run_id", run.id}, {"error", std::string(s.message())}});
@@ -237,6 +243,10 @@ void WorkerPool::Execute(const RunRecord& run, const std::shared_ptr<Active>& ac
   }
   switch (outcome.kind) {
     case AgentOutcome::Kind::kCancelled:
+      if (!active->cancel && active->TimedOut()) {
+        return FailWithMessage(run, *active,
+                               absl::StrCat("the run took longer than its timeout of ", absl::FormatDuration(run.timeout)));
+      }
       return Finish(run, *active, {.state = kCancelled, .terminal_event = events::Cancelled()});
     case AgentOutcome::Kind::kStopped:
       return RetryOrFail(run, *active, outcome.status);

@@ -113,14 +113,15 @@ class MessagesE2ETest : public ::testing::Test {
     projects_stub_ = ppb::ProjectService::NewStub(projects_.Channel());
   }
 
-  void StartMessages() {
-    auto svc = StartService("services/messages/qai-messages",
-                            {{"QAI_DATABASE_URL", db_url_},
-                             {"QAI_LISTEN_ADDR", Local(messages_port_)},
-                             {"QAI_PROJECTS_ADDR", Local(projects_port_)},
-                             {"QAI_ORCHESTRATOR_ADDR", Local(orchestrator_port_)},
-                             // Retries stay frequent, so "delivered after the outage" is prompt.
-                             {"QAI_OUTBOX_MAX_BACKOFF", "1s"}});
+  void StartMessages(const EnvVars& extra = {}) {
+    EnvVars env{{"QAI_DATABASE_URL", db_url_},
+                {"QAI_LISTEN_ADDR", Local(messages_port_)},
+                {"QAI_PROJECTS_ADDR", Local(projects_port_)},
+                {"QAI_ORCHESTRATOR_ADDR", Local(orchestrator_port_)},
+                // Retries stay frequent, so "delivered after the outage" is prompt.
+                {"QAI_OUTBOX_MAX_BACKOFF", "1s"}};
+    env.insert(env.end(), extra.begin(), extra.end());
+    auto svc = StartService("services/messages/qai-messages", env);
     ASSERT_TRUE(svc.ok()) << svc.status();
     messages_ = std::move(*svc);
     stub_ = pb::MessageService::NewStub(messages_.Channel());
@@ -408,6 +409,54 @@ TEST_F(MessagesE2ETest, BadInputsNameTheirFields) {
   AsService(ctx);
   google::protobuf::Empty empty;
   EXPECT_EQ(ViolatedFields(stub_->PurgeProjectMessages(&ctx, purge, &empty)), std::vector<std::string>{"project_id"});
+}
+
+TEST_F(MessagesE2ETest, RunSettingsAreCheckedAgainstTheBoundsAndPassedOnToStartRun) {
+  ASSERT_TRUE(messages_.process->Kill().ok());
+  ASSERT_TRUE(messages_.process->Wait(absl::Seconds(10)).ok());
+  StartMessages({{"QAI_RUN_MAX_ITERATIONS", "20"}, {"QAI_RUN_MAX_TIMEOUT", "1h"}, {"QAI_MODEL_ALLOWED", "fast,slow"}});
+  FakeOrchestrator orchestrator;
+  auto server = StartOrchestrator(&orchestrator);
+  ppb::Project p = CreateProject("alice", "Build a shop");
+  ASSERT_TRUE(Eventually([&] { return orchestrator.starts().size() == 1; }));
+  // A prompt that asks for nothing leaves the defaults to the orchestrator.
+  const opb::StartRunRequest plain = orchestrator.starts()[0];
+  EXPECT_EQ(plain.max_iterations(), 0);
+  EXPECT_EQ(plain.model(), "");
+  EXPECT_FALSE(plain.has_timeout());
+
+  auto send = [&](int iterations, const std::string& model, int64_t timeout_seconds) {
+    grpc::ClientContext ctx;
+    AsUser(ctx, "alice");
+    pb::CreateMessageRequest req;
+    req.set_project_id(p.id());
+    req.set_content("Add a cart");
+    req.set_max_iterations(iterations);
+    req.set_model(model);
+    req.mutable_run_timeout()->set_seconds(timeout_seconds);
+    pb::Message out;
+    return stub_->CreateMessage(&ctx, req, &out);
+  };
+  grpc::Status refused = send(21, "huge", 3601);
+  EXPECT_EQ(refused.error_code(), StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(ViolatedFields(refused), (std::vector<std::string>{"max_iterations", "model", "run_timeout"}));
+  EXPECT_NE(refused.error_message().find("must be one of: builtin, fast, slow"), std::string::npos)
+      << refused.error_message();
+  EXPECT_EQ(ViolatedFields(send(-1, "", 0)), std::vector<std::string>{"max_iterations"});
+  EXPECT_EQ(ViolatedFields(send(0, "", -5)), std::vector<std::string>{"run_timeout"});
+  pb::ListMessagesResponse all;
+  ASSERT_TRUE(List("alice", p.id(), &all).ok());
+  EXPECT_EQ(all.messages_size(), 1) << "a refused message is not stored";
+
+  ASSERT_TRUE(send(20, "slow", 3600).ok());
+  ASSERT_TRUE(send(0, "builtin", 0).ok()) << "the default model is always allowed";
+  ASSERT_TRUE(Eventually([&] { return orchestrator.starts().size() == 3; }));
+  const opb::StartRunRequest chosen = orchestrator.starts()[1];
+  EXPECT_EQ(chosen.max_iterations(), 20);
+  EXPECT_EQ(chosen.model(), "slow");
+  EXPECT_EQ(chosen.timeout().seconds(), 3600);
+  EXPECT_EQ(orchestrator.starts()[2].model(), "builtin");
+  server->Shutdown();
 }
 
 TEST_F(MessagesE2ETest, OwnershipAndServiceOnlyCalls) {

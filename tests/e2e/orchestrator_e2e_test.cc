@@ -35,6 +35,16 @@ namespace opb = qai::orchestrator::v1;
 using grpc::StatusCode;
 using nlohmann::json;
 
+std::vector<std::string> ViolatedFields(const grpc::Status& status) {
+  std::vector<std::string> fields;
+  for (const auto& v : common::GetFieldViolations(common::FromGrpcStatus(status))) fields.push_back(v.field);
+  return fields;
+}
+
+absl::Time ToTime(const google::protobuf::Timestamp& t) {
+  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
+}
+
 bool Eventually(const std::function<bool()>& done, absl::Duration timeout = absl::Seconds(30)) {
   const absl::Time until = absl::Now() + timeout;
   while (!done()) {
@@ -61,12 +71,13 @@ class OrchestratorE2ETest : public ::testing::Test {
                                   {"QAI_ORCHESTRATOR_ADDR", Local(orchestrator_ports_[0])}});
     ASSERT_TRUE(projects.ok()) << projects.status();
     projects_ = std::move(*projects);
-    auto messages = StartService("services/messages/qai-messages",
-                                 {{"QAI_DATABASE_URL", db_url_},
-                                  {"QAI_LISTEN_ADDR", Local(messages_port_)},
-                                  {"QAI_PROJECTS_ADDR", Local(projects_port_)},
-                                  {"QAI_ORCHESTRATOR_ADDR", Local(orchestrator_ports_[0])},
-                                  {"QAI_OUTBOX_MAX_BACKOFF", "1s"}});
+    EnvVars messages_env{{"QAI_DATABASE_URL", db_url_},
+                         {"QAI_LISTEN_ADDR", Local(messages_port_)},
+                         {"QAI_PROJECTS_ADDR", Local(projects_port_)},
+                         {"QAI_ORCHESTRATOR_ADDR", Local(orchestrator_ports_[0])},
+                         {"QAI_OUTBOX_MAX_BACKOFF", "1s"}};
+    messages_env.insert(messages_env.end(), shared_env_.begin(), shared_env_.end());
+    auto messages = StartService("services/messages/qai-messages", messages_env);
     ASSERT_TRUE(messages.ok()) << messages.status();
     messages_ = std::move(*messages);
     orchestrators_.resize(2);
@@ -87,6 +98,7 @@ class OrchestratorE2ETest : public ::testing::Test {
                 {"QAI_DRAIN_TIMEOUT", "2s"}};
     env.insert(env.end(), extra.begin(), extra.end());
     env.insert(env.end(), orchestrator_env_.begin(), orchestrator_env_.end());
+    env.insert(env.end(), shared_env_.begin(), shared_env_.end());
     auto svc = StartService("services/orchestrator/qai-orchestrator", env);
     ASSERT_TRUE(svc.ok()) << svc.status();
     orchestrators_[i] = std::move(*svc);
@@ -160,12 +172,15 @@ class OrchestratorE2ETest : public ::testing::Test {
     return {resp.messages().begin(), resp.messages().end()};
   }
 
-  grpc::Status Send(const std::string& project, const std::string& content) {
+  // Send: a prompt, with the run settings `settings` puts in the request.
+  grpc::Status Send(const std::string& project, const std::string& content,
+                    const std::function<void(mpb::CreateMessageRequest&)>& settings = {}) {
     grpc::ClientContext ctx;
     AsUser(ctx, "alice");
     mpb::CreateMessageRequest req;
     req.set_project_id(project);
     req.set_content(content);
+    if (settings) settings(req);
     mpb::Message m;
     return messages_stub_->CreateMessage(&ctx, req, &m);
   }
@@ -202,6 +217,8 @@ class OrchestratorE2ETest : public ::testing::Test {
 
   std::string db_url_, sandbox_;
   EnvVars orchestrator_env_;  // more settings for the orchestrators, set before SetUp
+  // Settings of the messages service and the orchestrators alike (one ConfigMap), set before SetUp.
+  EnvVars shared_env_;
   int projects_port_ = 0, messages_port_ = 0;
   std::vector<int> orchestrator_ports_;
   int preview_ports_[2] = {0, 0};
@@ -500,6 +517,96 @@ TEST_F(OrchestratorE2ETest, RunsAreTheirOwnersOnly) {
   EXPECT_EQ(stubs_[0]->StartRun(&start_ctx, start, &out).error_code(), StatusCode::PERMISSION_DENIED);
 }
 
+// RunSettingsE2ETest: the suite with a model allowed besides the default and a lower longest
+// timeout.
+class RunSettingsE2ETest : public OrchestratorE2ETest {
+ protected:
+  RunSettingsE2ETest() { shared_env_ = {{"QAI_MODEL_ALLOWED", "fast"}, {"QAI_RUN_MAX_TIMEOUT", "1h"}}; }
+};
+
+TEST_F(RunSettingsE2ETest, APromptsSettingsReachItsRunAndTheRunCountsItsSteps) {
+  ppb::Project p = CreateProject("Build a landing page for a bakery");
+  std::vector<opb::Run> runs = WaitForRuns(p.id(), 1);
+  ASSERT_EQ(runs.size(), 1u);
+  opb::Run first = WaitForEnd(runs[0].id());
+  ASSERT_EQ(first.state(), opb::Run::STATE_SUCCEEDED) << first.error();
+  EXPECT_EQ(first.model(), "builtin") << "no model asked for: the default";
+  EXPECT_EQ(first.max_iterations(), 15);
+  EXPECT_EQ(first.timeout().seconds(), 1800);
+  // Its journal: each iteration's start, model answer and end, each tool call and each result.
+  std::vector<opb::RunEvent> events;
+  ASSERT_TRUE(Watch(first.id(), 0, &events).ok());
+  int64_t journaled = 0;
+  for (const auto& e : events) {
+    journaled += e.has_iteration_started() * 2 + e.has_iteration_finished() + e.has_tool_call() + e.has_tool_result();
+  }
+  EXPECT_GT(journaled, 0);
+  EXPECT_EQ(first.steps(), journaled) << "counted after the journal was dropped";
+
+  ASSERT_TRUE(Send(p.id(), "Add a pricing section", [](mpb::CreateMessageRequest& req) {
+                req.set_model("fast");
+                req.set_max_iterations(9);
+                req.mutable_run_timeout()->set_seconds(600);
+              }).ok());
+  runs = WaitForRuns(p.id(), 2);
+  ASSERT_EQ(runs.size(), 2u);
+  opb::Run second = WaitForEnd(runs[0].id());
+  EXPECT_EQ(second.state(), opb::Run::STATE_SUCCEEDED) << second.error();
+  EXPECT_EQ(second.model(), "fast") << "the builtin records the name it was asked for";
+  EXPECT_EQ(second.max_iterations(), 9);
+  EXPECT_EQ(second.timeout().seconds(), 600);
+  EXPECT_GT(second.steps(), 0);
+
+  // CreateMessage refuses what is out of bounds at once, and StartRun checks again.
+  grpc::Status refused = Send(p.id(), "Add a blog", [](mpb::CreateMessageRequest& req) {
+    req.set_model("huge");
+    req.mutable_run_timeout()->set_seconds(7200);
+  });
+  EXPECT_EQ(refused.error_code(), StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(ViolatedFields(refused), (std::vector<std::string>{"model", "run_timeout"}));
+  grpc::ClientContext ctx;
+  AsService(ctx);
+  opb::StartRunRequest start;
+  start.set_project_id(p.id());
+  start.set_message_id(common::NewUuid());
+  start.set_prompt("too much");
+  start.set_max_iterations(51);
+  start.set_model("huge");
+  start.mutable_timeout()->set_seconds(3601);
+  opb::Run out;
+  grpc::Status direct = stubs_[0]->StartRun(&ctx, start, &out);
+  EXPECT_EQ(direct.error_code(), StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(ViolatedFields(direct), (std::vector<std::string>{"max_iterations", "model", "timeout"}));
+  EXPECT_EQ(Runs(p.id()).size(), 2u);
+}
+
+TEST_F(OrchestratorE2ETest, ARunPastItsTimeoutFailsWithTheReasonAndAnErrorMessage) {
+  ppb::Project p = CreateProject("Build a small counter page [[instant]]");
+  std::vector<opb::Run> runs = WaitForRuns(p.id(), 1);
+  ASSERT_EQ(runs.size(), 1u);
+  ASSERT_EQ(WaitForEnd(runs[0].id()).state(), opb::Run::STATE_SUCCEEDED);
+  ASSERT_TRUE(Send(p.id(), "Add a long section [[sleep 30]]", [](mpb::CreateMessageRequest& req) {
+                req.mutable_run_timeout()->set_seconds(2);
+              }).ok());
+  runs = WaitForRuns(p.id(), 2);
+  ASSERT_EQ(runs.size(), 2u);
+  opb::Run run = WaitForEnd(runs[0].id());
+  EXPECT_EQ(run.state(), opb::Run::STATE_FAILED);
+  EXPECT_EQ(run.error(), "the run took longer than its timeout of 2s");
+  EXPECT_EQ(run.timeout().seconds(), 2);
+  EXPECT_LT(ToTime(run.end_time()) - ToTime(run.start_time()), absl::Seconds(10)) << "the sleep was killed";
+  std::vector<opb::RunEvent> events;
+  ASSERT_TRUE(Watch(run.id(), 0, &events).ok());
+  ASSERT_TRUE(events.back().has_failed());
+  EXPECT_EQ(events.back().failed().error(), run.error());
+  // The ERROR message goes out through the outbox, as for any failure.
+  std::vector<mpb::Message> messages;
+  ASSERT_TRUE(Eventually([&] { return (messages = Messages(p.id())).size() == 4; }));
+  EXPECT_EQ(messages[3].type(), mpb::Message::TYPE_ERROR);
+  EXPECT_EQ(messages[3].content(), "Something went wrong. Please try again.");
+  EXPECT_EQ(messages[3].run_id(), run.id());
+}
+
 // OpenAiE2ETest: the orchestrator on the `openai` provider, against the scripted fake endpoint
 // this test process runs.
 class OpenAiE2ETest : public OrchestratorE2ETest {
@@ -677,6 +784,49 @@ TEST_F(OpenAiDownE2ETest, AModelThatStaysDownFailsTheRunWithAnErrorMessage) {
   ASSERT_TRUE(Eventually([&] { return (messages = Messages(p.id())).size() == 2; }));
   EXPECT_EQ(messages[1].type(), mpb::Message::TYPE_ERROR);
   EXPECT_EQ(messages[1].content(), "Something went wrong. Please try again.");
+}
+
+// OpenAiModelChoiceE2ETest: the openai provider with a second model allowed.
+class OpenAiModelChoiceE2ETest : public OpenAiE2ETest {
+ protected:
+  OpenAiModelChoiceE2ETest() {
+    shared_env_ = {{"QAI_MODEL_PROVIDER", "openai"}, {"QAI_OPENAI_MODEL", "fake-model"},
+                   {"QAI_MODEL_ALLOWED", "fake-large"}};
+  }
+};
+
+TEST_F(OpenAiModelChoiceE2ETest, ARunAsksTheEndpointForTheModelItChose) {
+  // Every agent turn writes a page and finishes.
+  fake_.SetFallback([](const FakeOpenAi::Request& r) {
+    const json& messages = r.json["messages"];
+    const std::string system = messages.empty() ? "" : messages[0].value("content", "");
+    if (system == orchestrator::kTitleSystemPrompt) return FakeOpenAi::Json("Fake Title");
+    if (system == orchestrator::kResponseSystemPrompt) return FakeOpenAi::Json("I built your page.");
+    return FakeOpenAi::Json("<task_summary>Built it.</task_summary>",
+                            {{"call_1", orchestrator::kToolWriteFiles,
+                              R"({"files":[{"path":"index.html","content":"<h1>Hi</h1>"}]})"}});
+  });
+  ppb::Project p = CreateProject("Build a page");
+  std::vector<opb::Run> runs = WaitForRuns(p.id(), 1);
+  ASSERT_EQ(runs.size(), 1u);
+  opb::Run first = WaitForEnd(runs[0].id());
+  ASSERT_EQ(first.state(), opb::Run::STATE_SUCCEEDED) << first.error();
+  EXPECT_EQ(first.model(), "fake-model");
+  const size_t before = fake_.requests().size();
+  EXPECT_EQ(before, 3u) << "a turn, a title and a response";
+
+  ASSERT_TRUE(Send(p.id(), "Make it bigger", [](mpb::CreateMessageRequest& req) { req.set_model("fake-large"); }).ok());
+  runs = WaitForRuns(p.id(), 2);
+  ASSERT_EQ(runs.size(), 2u);
+  opb::Run second = WaitForEnd(runs[0].id());
+  ASSERT_EQ(second.state(), opb::Run::STATE_SUCCEEDED) << second.error();
+  EXPECT_EQ(second.model(), "fake-large");
+  const std::vector<FakeOpenAi::Request> requests = fake_.requests();
+  ASSERT_EQ(requests.size(), before + 3);
+  for (size_t i = 0; i < requests.size(); ++i) {
+    EXPECT_EQ(requests[i].json["model"], i < before ? "fake-model" : "fake-large") << "request " << i;
+  }
+  EXPECT_EQ(second.prompt_tokens(), 30) << "its turn, title and response, 10 each";
 }
 
 }  // namespace

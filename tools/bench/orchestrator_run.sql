@@ -37,11 +37,13 @@ SELECT id::text, project_id::text, message_id::text, prompt, state::int, attempt
        (EXTRACT(EPOCH FROM create_time) * 1000000)::bigint,
        COALESCE((EXTRACT(EPOCH FROM start_time) * 1000000)::bigint, 0),
        COALESCE((EXTRACT(EPOCH FROM end_time) * 1000000)::bigint, 0), error,
-       COALESCE(result_message_id::text, ''), sandbox_url, last_sequence, cancel_requested::int
+       COALESCE(result_message_id::text, ''), sandbox_url, last_sequence, cancel_requested::int, prompt_tokens,
+       completion_tokens, model, timeout_us, steps
   FROM orchestrator.runs
  WHERE message_id = CAST(:message_id AS uuid);
-INSERT INTO orchestrator.runs (id, project_id, message_id, prompt, state, max_iterations)
-VALUES (CAST(:run_id AS uuid), CAST(:project_id AS uuid), CAST(:message_id AS uuid), 'pgbench run [[instant]]', 1, :max);
+INSERT INTO orchestrator.runs (id, project_id, message_id, prompt, state, max_iterations, model, timeout_us)
+VALUES (CAST(:run_id AS uuid), CAST(:project_id AS uuid), CAST(:message_id AS uuid), 'pgbench run [[instant]]', 1, :max,
+        'builtin', 1800000000);
 \set n 1
 \set fenced 0
 UPDATE orchestrator.runs SET last_sequence = last_sequence + :n, iteration = COALESCE(CAST(NULL AS integer), iteration)
@@ -58,7 +60,8 @@ SELECT id::text, project_id::text, message_id::text, prompt, state::int, attempt
        (EXTRACT(EPOCH FROM create_time) * 1000000)::bigint,
        COALESCE((EXTRACT(EPOCH FROM start_time) * 1000000)::bigint, 0),
        COALESCE((EXTRACT(EPOCH FROM end_time) * 1000000)::bigint, 0), error,
-       COALESCE(result_message_id::text, ''), sandbox_url, last_sequence, cancel_requested::int
+       COALESCE(result_message_id::text, ''), sandbox_url, last_sequence, cancel_requested::int, prompt_tokens,
+       completion_tokens, model, timeout_us, steps
   FROM orchestrator.runs WHERE id = CAST(:run_id AS uuid);
 COMMIT;
 
@@ -98,7 +101,8 @@ SELECT id::text, project_id::text, message_id::text, prompt, state::int, attempt
        (EXTRACT(EPOCH FROM create_time) * 1000000)::bigint,
        COALESCE((EXTRACT(EPOCH FROM start_time) * 1000000)::bigint, 0),
        COALESCE((EXTRACT(EPOCH FROM end_time) * 1000000)::bigint, 0), error,
-       COALESCE(result_message_id::text, ''), sandbox_url, last_sequence, cancel_requested::int
+       COALESCE(result_message_id::text, ''), sandbox_url, last_sequence, cancel_requested::int, prompt_tokens,
+       completion_tokens, model, timeout_us, steps
   FROM orchestrator.runs WHERE id = CAST(:claimed_id AS uuid);
 COMMIT;
 
@@ -122,9 +126,10 @@ INSERT INTO orchestrator.run_events (run_id, sequence, event)
 SELECT CAST(:claimed_id AS uuid), :first + o - 1, decode(p, 'base64')
   FROM unnest(CAST('{"YgIIAQ=="}' AS text[]))
        WITH ORDINALITY AS t(p, o);
+WITH counted AS (UPDATE orchestrator.runs SET steps = steps + 1 WHERE id = CAST(:claimed_id AS uuid)
+                 RETURNING id, steps)
 INSERT INTO orchestrator.run_steps (run_id, step, data)
-SELECT CAST(:claimed_id AS uuid), COALESCE(max(step), 0) + 1, CAST('{"kind":"start","iteration":1}' AS jsonb)
-  FROM orchestrator.run_steps WHERE run_id = CAST(:claimed_id AS uuid);
+SELECT id, steps, CAST('{"kind":"start","iteration":1}' AS jsonb) FROM counted;
 SELECT pg_notify('qai_run_events', concat(CAST(:claimed_id AS text), ':', CAST(:last_sequence AS text)));
 COMMIT;
 -- model_output
@@ -139,9 +144,10 @@ INSERT INTO orchestrator.run_events (run_id, sequence, event)
 SELECT CAST(:claimed_id AS uuid), :first + o - 1, decode(p, 'base64')
   FROM unnest(CAST('{"am4KbFdyaXRpbmcgdGhlIHBhZ2UsIGFuZCBkb25lLgo8dGFza19zdW1tYXJ5PkJ1aWx0IGEgb25lLWZpbGUgQmVuY2ggUHJvamVjdCAxIHBhZ2UgKGluZGV4Lmh0bWwpLjwvdGFza19zdW1tYXJ5Pg=="}' AS text[]))
        WITH ORDINALITY AS t(p, o);
+WITH counted AS (UPDATE orchestrator.runs SET steps = steps + 1 WHERE id = CAST(:claimed_id AS uuid)
+                 RETURNING id, steps)
 INSERT INTO orchestrator.run_steps (run_id, step, data)
-SELECT CAST(:claimed_id AS uuid), COALESCE(max(step), 0) + 1, CAST('{"kind":"model","iteration":1,"text":"Writing the page, and done.\n<task_summary>Built a one-file Bench Project 1 page (index.html).</task_summary>","tool_calls":[{"id":"call_1","name":"createOrUpdateFiles","arguments":"{\"files\":[]}"}]}' AS jsonb)
-  FROM orchestrator.run_steps WHERE run_id = CAST(:claimed_id AS uuid);
+SELECT id, steps, CAST('{"kind":"model","iteration":1,"text":"Writing the page, and done.\n<task_summary>Built a one-file Bench Project 1 page (index.html).</task_summary>","tool_calls":[{"id":"call_1","name":"createOrUpdateFiles","arguments":"{\"files\":[]}"}]}' AS jsonb) FROM counted;
 SELECT pg_notify('qai_run_events', concat(CAST(:claimed_id AS text), ':', CAST(:last_sequence AS text)));
 COMMIT;
 -- tool_call
@@ -156,9 +162,10 @@ INSERT INTO orchestrator.run_events (run_id, sequence, event)
 SELECT CAST(:claimed_id AS uuid), :first + o - 1, decode(p, 'base64')
   FROM unnest(CAST('{"cvIBCgZjYWxsXzESE2NyZWF0ZU9yVXBkYXRlRmlsZXMa0gF7ImZpbGVzIjpbeyJjb250ZW50IjoiPCFET0NUWVBFIGh0bWw+XG48aHRtbCBsYW5nPVwiZW5cIj5cbjxoZWFkPlxuPG1ldGEgY2hhcnNldD1cInV0Zi04XCI+XG48dGl0bGU+QmVuY2ggUHJvamVjdCAxPC90aXRsZT5cbjwvaGVhZD5cbjxib2R5PlxuPGgxPkJlbmNoIFByb2plY3QgMTwvaDE+XG48L2JvZHk+XG48L2h0bWw+XG4iLCJwYXRoIjoiaW5kZXguaHRtbCJ9XX0="}' AS text[]))
        WITH ORDINALITY AS t(p, o);
+WITH counted AS (UPDATE orchestrator.runs SET steps = steps + 1 WHERE id = CAST(:claimed_id AS uuid)
+                 RETURNING id, steps)
 INSERT INTO orchestrator.run_steps (run_id, step, data)
-SELECT CAST(:claimed_id AS uuid), COALESCE(max(step), 0) + 1, CAST('{"kind":"call","call_id":"call_1"}' AS jsonb)
-  FROM orchestrator.run_steps WHERE run_id = CAST(:claimed_id AS uuid);
+SELECT id, steps, CAST('{"kind":"call","call_id":"call_1"}' AS jsonb) FROM counted;
 SELECT pg_notify('qai_run_events', concat(CAST(:claimed_id AS text), ':', CAST(:last_sequence AS text)));
 COMMIT;
 -- tool_result, files_changed
@@ -173,9 +180,10 @@ INSERT INTO orchestrator.run_events (run_id, sequence, event)
 SELECT CAST(:claimed_id AS uuid), :first + o - 1, decode(p, 'base64')
   FROM unnest(CAST('{"ei8KBmNhbGxfMRITY3JlYXRlT3JVcGRhdGVGaWxlcxoQd3JvdGUgaW5kZXguaHRtbA==","ggEMCgppbmRleC5odG1s"}' AS text[]))
        WITH ORDINALITY AS t(p, o);
+WITH counted AS (UPDATE orchestrator.runs SET steps = steps + 1 WHERE id = CAST(:claimed_id AS uuid)
+                 RETURNING id, steps)
 INSERT INTO orchestrator.run_steps (run_id, step, data)
-SELECT CAST(:claimed_id AS uuid), COALESCE(max(step), 0) + 1, CAST('{"kind":"tool","call_id":"call_1","output":"wrote index.html","written":["index.html"],"changes":{"index.html":"<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>Bench Project 1</title>\n</head>\n<body>\n<h1>Bench Project 1</h1>\n</body>\n</html>\n"}}' AS jsonb)
-  FROM orchestrator.run_steps WHERE run_id = CAST(:claimed_id AS uuid);
+SELECT id, steps, CAST('{"kind":"tool","call_id":"call_1","output":"wrote index.html","written":["index.html"],"changes":{"index.html":"<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>Bench Project 1</title>\n</head>\n<body>\n<h1>Bench Project 1</h1>\n</body>\n</html>\n"}}' AS jsonb) FROM counted;
 SELECT pg_notify('qai_run_events', concat(CAST(:claimed_id AS text), ':', CAST(:last_sequence AS text)));
 COMMIT;
 -- iteration_finished
@@ -190,9 +198,10 @@ INSERT INTO orchestrator.run_events (run_id, sequence, event)
 SELECT CAST(:claimed_id AS uuid), :first + o - 1, decode(p, 'base64')
   FROM unnest(CAST('{"igECCAE="}' AS text[]))
        WITH ORDINALITY AS t(p, o);
+WITH counted AS (UPDATE orchestrator.runs SET steps = steps + 1 WHERE id = CAST(:claimed_id AS uuid)
+                 RETURNING id, steps)
 INSERT INTO orchestrator.run_steps (run_id, step, data)
-SELECT CAST(:claimed_id AS uuid), COALESCE(max(step), 0) + 1, CAST('{"kind":"end","iteration":1}' AS jsonb)
-  FROM orchestrator.run_steps WHERE run_id = CAST(:claimed_id AS uuid);
+SELECT id, steps, CAST('{"kind":"end","iteration":1}' AS jsonb) FROM counted;
 SELECT pg_notify('qai_run_events', concat(CAST(:claimed_id AS text), ':', CAST(:last_sequence AS text)));
 COMMIT;
 

@@ -534,6 +534,25 @@ TEST_F(CliTest, MessagesSendPrintsTheMessageAndItsRequestId) {
   EXPECT_EQ(out_.str(), ToJsonLine(sent));
 }
 
+TEST_F(CliTest, MessagesSendPassesTheRunSettings) {
+  ASSERT_EQ(Run({"messages", "send", "--project", "p-1", "--content", "hi", "--max-iterations", "7", "--model",
+                 "gpt-4o", "--run-timeout", "90s"}),
+            kExitOk)
+      << err_.str();
+  auto request = messages_.last_request<pm::CreateMessageRequest>();
+  EXPECT_EQ(request.max_iterations(), 7);
+  EXPECT_EQ(request.model(), "gpt-4o");
+  EXPECT_EQ(request.run_timeout().seconds(), 90);
+  // Without them the server's defaults apply: nothing is sent.
+  ASSERT_EQ(Run({"messages", "send", "--project", "p-1", "--content", "hi"}), kExitOk);
+  request = messages_.last_request<pm::CreateMessageRequest>();
+  EXPECT_EQ(request.max_iterations(), 0);
+  EXPECT_EQ(request.model(), "");
+  EXPECT_FALSE(request.has_run_timeout());
+  EXPECT_EQ(Run({"messages", "send", "--project", "p-1", "--content", "hi", "--run-timeout", "soon"}), kExitUsage);
+  EXPECT_THAT(err_.str(), StartsWith("error: --run-timeout: "));
+}
+
 TEST_F(CliTest, MessagesSendArgumentErrors) {
   EXPECT_EQ(Run({"messages", "send", "--content", "hi"}), kExitUsage);
   EXPECT_THAT(err_.str(), StartsWith("error: missing --project\n\nusage: qai messages send --project ID --content TEXT"));

@@ -8,6 +8,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
+#include "common/config.h"
+#include "common/proto_time.h"
 #include "qai/messages/v1/messages.grpc.pb.h"
 #include "tools/qai/channel.h"
 #include "tools/qai/service_client.h"
@@ -36,6 +38,12 @@ int RunSend(const Invocation& inv) {
   request.set_project_id(inv.args.Get("project"));
   request.set_content(inv.args.Get("content"));
   request.set_request_id(client.options().request_id);
+  // The run's settings; the server checks them against its bounds and names a bad one.
+  request.set_max_iterations(static_cast<int32_t>(inv.args.GetInt("max-iterations")));
+  request.set_model(inv.args.Get("model"));
+  if (!inv.args.Get("run-timeout").empty()) {
+    common::SetDuration(inv.args.GetDuration("run-timeout"), request.mutable_run_timeout());
+  }
   Message message;
   auto context = client.NewContext("CreateMessage");
   if (grpc::Status status = client.stub().CreateMessage(context.get(), request, &message);
@@ -106,6 +114,13 @@ std::vector<CommandSpec> MessageCommands() {
       {.path = {"messages", "send"},
        .flags = {project,
                  {.name = "content", .value_name = "TEXT", .help = "the prompt", .required = true},
+                 {.name = "max-iterations", .value_name = "N",
+                  .help = "the run's iteration limit (default: the server's, 15)", .validate = IsInt32},
+                 {.name = "model", .value_name = "NAME",
+                  .help = "the run's model: the server's default or one it allows"},
+                 {.name = "run-timeout", .value_name = "DURATION",
+                  .help = "the longest the run may take, e.g. 10m (default: the server's, 30m)",
+                  .validate = common::IsDuration},
                  {.name = "watch",
                   .help = "then follow the run the prompt starts until it ends (exit 0 if it succeeded, 1 if not)"}},
        .summary = "add a prompt to a project's conversation; it starts an agent run (a repeat\n      with the same --request-id returns the first message)",

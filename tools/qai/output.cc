@@ -73,6 +73,16 @@ std::string FormatTimestamp(const google::protobuf::Timestamp& time) {
   return google::protobuf::util::TimeUtil::ToString(time);
 }
 
+absl::Time ToTime(const google::protobuf::Timestamp& time) {
+  return absl::FromUnixSeconds(time.seconds()) + absl::Nanoseconds(time.nanos());
+}
+
+absl::Duration ToDuration(const google::protobuf::Duration& duration) {
+  return absl::Seconds(duration.seconds()) + absl::Nanoseconds(duration.nanos());
+}
+
+std::string FormatElapsed(absl::Duration d) { return absl::FormatDuration(absl::Trunc(d, absl::Milliseconds(100))); }
+
 std::string ToJsonLine(const google::protobuf::Message& message) {
   std::string json;
   // Fails only for an Any of a type unknown here, which no QAI response contains.

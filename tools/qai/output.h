@@ -12,6 +12,8 @@
 #include <string>
 #include <string_view>
 
+#include "absl/time/time.h"
+#include "google/protobuf/duration.pb.h"
 #include "google/protobuf/message.h"
 #include "google/protobuf/timestamp.pb.h"
 #include "grpcpp/support/status.h"
@@ -35,6 +37,14 @@ std::string FormatMutationError(const grpc::Status& status, const std::string& r
 
 // FormatTimestamp: RFC 3339 in UTC ("2026-01-31T09:15:00.250Z"); "" for an unset time.
 std::string FormatTimestamp(const google::protobuf::Timestamp& time);
+
+// ToTime / ToDuration: the protobuf well-known types as absl's.
+absl::Time ToTime(const google::protobuf::Timestamp& time);
+absl::Duration ToDuration(const google::protobuf::Duration& duration);
+
+// FormatElapsed: a duration to a tenth of a second, as absl writes it ("8.4s", "25m3.1s", "2h",
+// "0").
+std::string FormatElapsed(absl::Duration d);
 
 // ToJsonLine: `message` as single-line protobuf JSON (lowerCamelCase names, unset fields
 // omitted), followed by a newline.

@@ -163,10 +163,6 @@ std::string Seconds(absl::Duration d) { return absl::StrFormat("%.1fs", absl::To
 // Delay: absl's form ("2.5s", "250ms"), and "0s" rather than a bare "0".
 std::string Delay(absl::Duration d) { return d == absl::ZeroDuration() ? "0s" : absl::FormatDuration(d); }
 
-absl::Time ToTime(const google::protobuf::Timestamp& t) {
-  return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
-}
-
 // HowLongText: " (3 iterations, 8.4s)", each part only when known; "" when neither is.
 std::string HowLongText(int iterations, std::optional<absl::Duration> took) {
   std::vector<std::string> parts;
@@ -309,8 +305,7 @@ void RunView::Event(const RunEvent& event) {
       break;
     case RunEvent::kRetrying: {
       const auto& retrying = event.retrying();
-      const absl::Duration delay =
-          absl::Seconds(retrying.delay().seconds()) + absl::Nanoseconds(retrying.delay().nanos());
+      const absl::Duration delay = ToDuration(retrying.delay());
       doing_ = absl::StrCat("retrying in ", Delay(delay), " (attempt ", retrying.attempt(), ")");
       LineLocked(time, 0,
                  Styled(kYellow, absl::StrCat("retrying (attempt ", retrying.attempt(), ") in ", Delay(delay), ": ",

@@ -5,6 +5,7 @@
 #include <ostream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "common/config.h"
 #include "qai/orchestrator/v1/orchestrator.grpc.pb.h"
 #include "tools/qai/channel.h"
@@ -39,7 +40,7 @@ int RunGet(const Invocation& inv) {
   if (grpc::Status status = client.stub().GetRun(context.get(), request, &run); !status.ok()) {
     return client.Fail(status);
   }
-  inv.out << (client.options().json ? ToJsonLine(run) : FormatRun(run));
+  inv.out << (client.options().json ? ToJsonLine(run) : FormatRun(run, absl::Now()));
   return kExitOk;
 }
 
@@ -51,7 +52,9 @@ int RunList(const Invocation& inv) {
   request.set_page_size(static_cast<int32_t>(inv.args.GetInt("page-size")));
   request.set_page_token(inv.args.Get("page-token"));
   return client.PrintPages("ListRuns", &AgentOrchestrator::Stub::ListRuns, request, all,
-                           [&](const ListRunsResponse& page) { for (const Run& run : page.runs()) inv.out << FormatRunRow(run); });
+                           [&](const ListRunsResponse& page) {
+                             for (const Run& run : page.runs()) inv.out << FormatRunRow(run, absl::Now());
+                           });
 }
 
 int RunCancel(const Invocation& inv) {
@@ -66,7 +69,7 @@ int RunCancel(const Invocation& inv) {
     return kExitRpcError;
   }
   inv.out << (client.options().json ? ToJsonLine(run)
-                                    : absl::StrCat(FormatRun(run), "request_id: ", request.request_id(), "\n"));
+                                    : absl::StrCat(FormatRun(run, absl::Now()), "request_id: ", request.request_id(), "\n"));
   return kExitOk;
 }
 
@@ -115,14 +118,28 @@ std::string RunStateName(Run::State state) {
   return name.starts_with("STATE_") ? name.substr(6) : name;
 }
 
-std::string FormatRun(const Run& run) {
+std::string FormatRun(const Run& run, absl::Time now) {
   std::string out = absl::StrCat("id: ", run.id(), "\n", "project_id: ", run.project_id(), "\n");
   if (!run.message_id().empty()) absl::StrAppend(&out, "message_id: ", run.message_id(), "\n");
   absl::StrAppend(&out, "state: ", RunStateName(run.state()), "\n", "attempt: ", run.attempt(), "\n",
-                  "iteration: ", run.iteration(), "/", run.max_iterations(), "\n",
+                  "iteration: ", run.iteration(), "/", run.max_iterations(), "\n", "steps: ", run.steps(), "\n");
+  if (!run.model().empty()) absl::StrAppend(&out, "model: ", run.model(), "\n");
+  absl::StrAppend(&out, "tokens: ", run.prompt_tokens(), " prompt, ", run.completion_tokens(), " completion\n",
                   "created: ", FormatTimestamp(run.create_time()), "\n");
   if (run.has_start_time()) absl::StrAppend(&out, "started: ", FormatTimestamp(run.start_time()), "\n");
   if (run.has_end_time()) absl::StrAppend(&out, "ended: ", FormatTimestamp(run.end_time()), "\n");
+  // Until the run starts (or ends without starting) the clocks run on `now`.
+  const absl::Time created = ToTime(run.create_time());
+  const bool ended = run.has_end_time();
+  const absl::Time end = ended ? ToTime(run.end_time()) : now;
+  if (run.has_start_time()) {
+    const absl::Time started = ToTime(run.start_time());
+    absl::StrAppend(&out, "queued_for: ", FormatElapsed(started - created), "\n",
+                    "ran_for: ", FormatElapsed(end - started), ended ? "" : " (so far)", "\n");
+  } else {
+    absl::StrAppend(&out, "queued_for: ", FormatElapsed(end - created), ended ? "" : " (so far)", "\n");
+  }
+  if (run.has_timeout()) absl::StrAppend(&out, "timeout: ", FormatElapsed(ToDuration(run.timeout())), "\n");
   if (!run.error().empty()) absl::StrAppend(&out, "error: ", FirstLine(run.error(), 1000), "\n");
   if (!run.result_message_id().empty()) absl::StrAppend(&out, "result_message_id: ", run.result_message_id(), "\n");
   if (!run.sandbox_url().empty()) absl::StrAppend(&out, "sandbox_url: ", run.sandbox_url(), "\n");
@@ -130,15 +147,20 @@ std::string FormatRun(const Run& run) {
   return out;
 }
 
-std::string FormatRunRow(const Run& run) {
+std::string FormatRunRow(const Run& run, absl::Time now) {
   std::string detail = "-";
   if (!run.sandbox_url().empty()) {
     detail = run.sandbox_url();
   } else if (!run.error().empty()) {
     detail = FirstLine(run.error(), 100);
   }
+  std::string ran_for = "-";
+  if (run.has_start_time()) {
+    ran_for = FormatElapsed((run.has_end_time() ? ToTime(run.end_time()) : now) - ToTime(run.start_time()));
+  }
   return absl::StrCat(run.id(), "  ", RunStateName(run.state()), "  ", run.iteration(), "/", run.max_iterations(),
-                      "  ", FormatTimestamp(run.create_time()), "  ", detail, "\n");
+                      "  ", run.model().empty() ? "-" : run.model(), "  ", ran_for, "  ",
+                      FormatTimestamp(run.create_time()), "  ", detail, "\n");
 }
 
 }  // namespace qai::cli

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/time/time.h"
 #include "qai/orchestrator/v1/orchestrator.pb.h"
 #include "tools/qai/args.h"
 
@@ -21,13 +22,16 @@ namespace qai::cli {
 std::vector<CommandSpec> RunCommands();
 
 // FormatRun: one "key: value" line per field that is set: id, project_id, message_id, state,
-// attempt, iteration (as N/MAX), created, started, ended, error, result_message_id,
-// sandbox_url, last_sequence.
-std::string FormatRun(const qai::orchestrator::v1::Run& run);
+// attempt, iteration (as N/MAX), steps, model, tokens ("P prompt, C completion"), created,
+// started, ended, queued_for (start - create), ran_for (end - start), timeout, error,
+// result_message_id, sandbox_url, last_sequence. A run still queued or running is timed up to
+// `now` ("12.3s (so far)").
+std::string FormatRun(const qai::orchestrator::v1::Run& run, absl::Time now);
 
-// FormatRunRow: "ID  STATE  ITERATION/MAX  CREATED  DETAIL" on one line, where DETAIL is the
-// preview URL of a succeeded run, the error of a failed one, else "-".
-std::string FormatRunRow(const qai::orchestrator::v1::Run& run);
+// FormatRunRow: "ID  STATE  ITERATION/MAX  MODEL  RAN_FOR  CREATED  DETAIL" on one line, where
+// RAN_FOR is how long the run has been running (up to `now` while it runs; "-" before it
+// starts) and DETAIL the preview URL of a succeeded run, the error of a failed one, else "-".
+std::string FormatRunRow(const qai::orchestrator::v1::Run& run, absl::Time now);
 
 // RunStateName: "RUNNING" for STATE_RUNNING, or the number of a state this build does not know.
 std::string RunStateName(qai::orchestrator::v1::Run::State state);

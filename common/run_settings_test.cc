@@ -1,0 +1,158 @@
+#include "common/run_settings.h"
+
+#include <map>
+#include <utility>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace qai::common {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+absl::StatusOr<Config> Parse(std::map<std::string, std::string> env) {
+  std::vector<Option> options = RunSettingsOptions();
+  for (Option& o : DefaultModelOptions()) options.push_back(std::move(o));
+  return Config::Parse(std::move(options), 0, nullptr, [env](const std::string& name) -> std::optional<std::string> {
+    auto it = env.find(name);
+    if (it == env.end()) return std::nullopt;
+    return it->second;
+  });
+}
+
+google::protobuf::Duration Proto(int64_t seconds, int32_t nanos = 0) {
+  google::protobuf::Duration d;
+  d.set_seconds(seconds);
+  d.set_nanos(nanos);
+  return d;
+}
+
+// Check: CheckRunSettings with the default field names; the fields it refused, with why.
+struct Checked {
+  RunSettings settings;
+  std::map<std::string, std::string> bad;
+};
+Checked Check(const RunBounds& bounds, const RequestedRunSettings& requested, const RunSettingFields& fields = {}) {
+  FieldViolations violations;
+  Checked out{.settings = CheckRunSettings(bounds, requested, fields, violations)};
+  for (const FieldViolation& v : GetFieldViolations(violations.ToStatus())) out.bad[v.field] = v.description;
+  return out;
+}
+
+TEST(RunBoundsTest, DefaultsAreFiftyIterationsThirtyMinutesUpToTwoHoursAndTheBuiltinModel) {
+  absl::StatusOr<Config> config = Parse({});
+  ASSERT_TRUE(config.ok()) << config.status();
+  absl::StatusOr<RunBounds> bounds = RunBoundsFrom(*config);
+  ASSERT_TRUE(bounds.ok()) << bounds.status();
+  EXPECT_EQ(bounds->max_iterations, 50);
+  EXPECT_EQ(bounds->DefaultIterations(), 15);
+  EXPECT_EQ(bounds->default_timeout, absl::Minutes(30));
+  EXPECT_EQ(bounds->max_timeout, absl::Hours(2));
+  EXPECT_EQ(bounds->default_model, "builtin");
+  EXPECT_TRUE(bounds->allowed_models.empty());
+}
+
+TEST(RunBoundsTest, ReadsTheVariablesAndTheOpenAiDefaultModel) {
+  absl::StatusOr<Config> config = Parse({{"QAI_RUN_MAX_ITERATIONS", "10"},
+                                         {"QAI_RUN_TIMEOUT", "5m"},
+                                         {"QAI_RUN_MAX_TIMEOUT", "1h"},
+                                         {"QAI_MODEL_ALLOWED", " gpt-4o , gpt-4o-mini,,"},
+                                         {"QAI_MODEL_PROVIDER", "openai"},
+                                         {"QAI_OPENAI_MODEL", "gpt-4o-mini"}});
+  ASSERT_TRUE(config.ok()) << config.status();
+  absl::StatusOr<RunBounds> bounds = RunBoundsFrom(*config);
+  ASSERT_TRUE(bounds.ok()) << bounds.status();
+  EXPECT_EQ(bounds->max_iterations, 10);
+  EXPECT_EQ(bounds->DefaultIterations(), 10) << "the default is lowered to the bound";
+  EXPECT_EQ(bounds->default_timeout, absl::Minutes(5));
+  EXPECT_EQ(bounds->max_timeout, absl::Hours(1));
+  EXPECT_EQ(bounds->default_model, "gpt-4o-mini");
+  EXPECT_THAT(bounds->allowed_models, ElementsAre("gpt-4o", "gpt-4o-mini"));
+}
+
+TEST(RunBoundsTest, BadBoundsStopTheStartNamingTheOption) {
+  const std::vector<std::pair<std::string, std::string>> bad = {{"QAI_RUN_MAX_ITERATIONS", "51"},
+                                                                {"QAI_RUN_MAX_ITERATIONS", "0"},
+                                                                {"QAI_RUN_TIMEOUT", "500ms"},
+                                                                {"QAI_RUN_MAX_TIMEOUT", "forever"}};
+  for (const auto& [name, value] : bad) {
+    absl::StatusOr<Config> config = Parse({{name, value}});
+    EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument) << name << "=" << value;
+    EXPECT_THAT(config.status().message(), HasSubstr(name));
+  }
+  absl::StatusOr<Config> config = Parse({{"QAI_RUN_TIMEOUT", "3h"}});
+  ASSERT_TRUE(config.ok()) << config.status();
+  absl::StatusOr<RunBounds> bounds = RunBoundsFrom(*config);
+  EXPECT_EQ(bounds.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(bounds.status().message(), HasSubstr("QAI_RUN_TIMEOUT"));
+  EXPECT_THAT(bounds.status().message(), HasSubstr("QAI_RUN_MAX_TIMEOUT"));
+}
+
+TEST(CheckRunSettingsTest, NothingAskedMeansTheDefaults) {
+  const RunBounds bounds{.default_model = "gpt-4o-mini"};
+  Checked c = Check(bounds, {});
+  EXPECT_TRUE(c.bad.empty());
+  EXPECT_EQ(c.settings.max_iterations, 15);
+  EXPECT_EQ(c.settings.model, "gpt-4o-mini");
+  EXPECT_EQ(c.settings.timeout, absl::Minutes(30));
+  const google::protobuf::Duration zero = Proto(0);
+  c = Check(bounds, {.timeout = &zero});
+  EXPECT_TRUE(c.bad.empty());
+  EXPECT_EQ(c.settings.timeout, absl::Minutes(30)) << "a zero timeout is the default too";
+}
+
+TEST(CheckRunSettingsTest, SettingsWithinTheBoundsAreKept) {
+  const RunBounds bounds{.max_iterations = 20, .default_model = "gpt-4o-mini", .allowed_models = {"gpt-4o"}};
+  for (const std::string model : {"gpt-4o", "gpt-4o-mini"}) {
+    const google::protobuf::Duration timeout = Proto(7200);
+    Checked c = Check(bounds, {.max_iterations = 20, .model = model, .timeout = &timeout});
+    EXPECT_TRUE(c.bad.empty()) << model;
+    EXPECT_EQ(c.settings.max_iterations, 20);
+    EXPECT_EQ(c.settings.model, model);
+    EXPECT_EQ(c.settings.timeout, absl::Hours(2));
+  }
+  const google::protobuf::Duration second = Proto(1);
+  Checked c = Check(bounds, {.max_iterations = 1, .timeout = &second});
+  EXPECT_TRUE(c.bad.empty());
+  EXPECT_EQ(c.settings.max_iterations, 1);
+  EXPECT_EQ(c.settings.timeout, absl::Seconds(1));
+}
+
+TEST(CheckRunSettingsTest, EachSettingOutOfBoundsIsNamedWithTheBounds) {
+  const RunBounds bounds{.max_iterations = 20, .default_model = "builtin", .allowed_models = {"fast", "slow"}};
+  const google::protobuf::Duration too_long = Proto(7201);
+  Checked c = Check(bounds, {.max_iterations = 21, .model = "huge", .timeout = &too_long});
+  EXPECT_EQ(c.bad["max_iterations"], "must be between 1 and 20 (0 means 15)");
+  EXPECT_EQ(c.bad["model"], "must be one of: builtin, fast, slow (empty means the default, builtin)");
+  EXPECT_EQ(c.bad["timeout"], "must be between 1s and 2h (unset means 30m)");
+  EXPECT_EQ(c.bad.size(), 3u);
+
+  const google::protobuf::Duration negative = Proto(-5), short_one = Proto(0, 999999999);
+  EXPECT_EQ(Check(bounds, {.max_iterations = -1}).bad.count("max_iterations"), 1u);
+  EXPECT_EQ(Check(bounds, {.timeout = &negative}).bad.count("timeout"), 1u);
+  EXPECT_EQ(Check(bounds, {.timeout = &short_one}).bad.count("timeout"), 1u);
+}
+
+TEST(CheckRunSettingsTest, AMalformedDurationIsRefused) {
+  const RunBounds bounds;
+  for (const google::protobuf::Duration& d : {Proto(5, -1), Proto(-5, 1), Proto(0, 1000000000)}) {
+    Checked c = Check(bounds, {.timeout = &d});
+    EXPECT_EQ(c.bad["timeout"], "is not a valid duration") << d.DebugString();
+  }
+}
+
+TEST(CheckRunSettingsTest, ViolationsUseTheRequestsFieldNames) {
+  const google::protobuf::Duration too_long = Proto(86400);
+  Checked c = Check(RunBounds{}, {.max_iterations = 99, .model = "x", .timeout = &too_long},
+                    {.timeout = "run_timeout"});
+  EXPECT_EQ(c.bad.count("max_iterations"), 1u);
+  EXPECT_EQ(c.bad.count("model"), 1u);
+  EXPECT_EQ(c.bad.count("run_timeout"), 1u);
+  EXPECT_EQ(c.bad.count("timeout"), 0u);
+}
+
+}  // namespace
+}  // namespace qai::common
