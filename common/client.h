@@ -12,14 +12,16 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "common/grpc_limits.h"
 #include "common/outbox.h"
 #include "common/status.h"
 #include "grpcpp/grpcpp.h"
 
 namespace qai::common {
 
-// MakeChannel: a channel to target ("host:port" or "dns:///host:port").
-std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target);
+// MakeChannel: a channel to target ("host:port" or "dns:///host:port"), with the message size
+// cap and keepalive of `limits` (the same as this service's server).
+std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target, const GrpcLimits& limits = {});
 
 // ServiceCallContext: metadata and deadline for an outgoing service-to-service call.
 void PrepareServiceCall(grpc::ClientContext& ctx, const std::string& api_key, const std::string& request_id,

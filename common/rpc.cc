@@ -27,6 +27,13 @@ std::string RequestIdFrom(const grpc::ServerContextBase& ctx) {
   return NewUuid();
 }
 
+absl::StatusOr<Principal> AdmitCall(const RpcEnv& env, const grpc::ServerContextBase& ctx) {
+  absl::StatusOr<Principal> principal = AuthenticateCall(*env.auth, ctx.client_metadata());
+  if (!principal.ok() || env.limiter == nullptr) return principal;
+  if (absl::Status s = env.limiter->Acquire(*principal); !s.ok()) return s;
+  return principal;
+}
+
 absl::Status RequireService(const CallContext& call, std::string_view method) {
   if (call.principal.role == Role::kService) return absl::OkStatus();
   return absl::PermissionDeniedError(absl::StrCat(ToAbsl(method), " is for services only"));
@@ -68,7 +75,7 @@ grpc::ServerUnaryReactor* ServeUnaryAsync(grpc::CallbackServerContext* ctx, cons
     reactor->Finish(ToGrpcStatus(s));
   };
 
-  absl::StatusOr<Principal> principal = AuthenticateCall(*env.auth, ctx->client_metadata());
+  absl::StatusOr<Principal> principal = AdmitCall(env, *ctx);
   if (!principal.ok()) {
     reply(principal.status());
     return reactor;

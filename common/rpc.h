@@ -1,7 +1,7 @@
 #pragma once
 // ServeUnary: the one way a unary RPC is served.
 //
-// It reads (or makes) the request id, authenticates the caller, runs the handler's blocking
+// It reads (or makes) the request id, authenticates the caller, applies its rate limit, runs the handler's blocking
 // work on an Executor with the request id on every log line, maps the result to a
 // grpc::Status, and writes one access-log line (method, code, duration_ms, principal).
 //
@@ -21,6 +21,7 @@
 #include "absl/time/time.h"
 #include "common/auth.h"
 #include "common/executor.h"
+#include "common/rate_limit.h"
 #include "grpcpp/grpcpp.h"
 
 namespace qai::common {
@@ -40,7 +41,14 @@ struct RpcEnv {
   std::string service;  // full proto service name, for the access log
   const Authenticator* auth = nullptr;
   Executor* executor = nullptr;
+  // Every call of a principal takes a token here (nullptr: no limit).
+  RateLimiter* limiter = nullptr;
 };
+
+// AdmitCall: authenticates the caller and takes a token of its rate limit: the principal, or
+// UNAUTHENTICATED, or RESOURCE_EXHAUSTED with a retry delay. Every RPC, unary or streaming,
+// starts with it.
+[[nodiscard]] absl::StatusOr<Principal> AdmitCall(const RpcEnv& env, const grpc::ServerContextBase& ctx);
 
 // RequestIdFrom: the caller's x-request-id if it is sane (1..128 printable ASCII), else a new UUID.
 std::string RequestIdFrom(const grpc::ServerContextBase& ctx);

@@ -25,6 +25,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/db_pool.h"
+#include "common/grpc_limits.h"
 #include "grpcpp/grpcpp.h"
 
 namespace qai::common {
@@ -44,9 +45,9 @@ struct ServerOptions {
   std::vector<std::pair<std::string, std::function<bool()>>> extra_health;
   absl::Duration health_interval = absl::Seconds(1);
   absl::Duration drain_timeout = absl::Seconds(10);
-  int max_receive_message_bytes = 4 << 20;
-  // Clients reconnect (and so rebalance over replicas) after this long.
-  absl::Duration max_connection_age = absl::Minutes(5);
+  // Message size cap, keepalive and connection age (clients reconnect, and so rebalance over
+  // replicas, after max_connection_age).
+  GrpcLimits grpc;
 };
 
 class Server {

@@ -33,6 +33,14 @@ std::vector<Option> ServiceOptions(std::vector<Option> extra, std::string_view d
       {.name = "outbox-stale-after", .default_value = "5m",
        .help = "an outbox row undelivered this long turns the `outbox` health check NOT_SERVING", .validate = IsDuration},
   };
+  // Limits (README, "Limits").
+  options.push_back({.name = "rate-limit", .default_value = "0",
+                     .help = "calls per second each user may make (a token bucket per principal; 0 = no limit)",
+                     .validate = IsIntIn(0, 1000000)});
+  options.push_back({.name = "rate-burst", .default_value = "20",
+                     .help = "calls a user may make at once before rate-limit applies (the bucket's size)",
+                     .validate = IsIntIn(1, 1000000)});
+  for (Option& o : GrpcLimitsOptions()) options.push_back(std::move(o));
   for (Option& o : extra) options.push_back(std::move(o));
   return options;
 }
@@ -62,6 +70,9 @@ absl::StatusOr<std::unique_ptr<ServiceBase>> ServiceBase::Init(std::string servi
   absl::StatusOr<std::unique_ptr<DbPool>> db = DbPool::Create({.url = c.Get("database-url"), .size = pool_size});
   if (!db.ok()) return db.status();
   base->db_ = std::move(*db);
+  base->limiter_ = std::make_unique<RateLimiter>(RateLimitOptions{
+      .rate = static_cast<double>(c.GetInt("rate-limit")), .burst = static_cast<double>(c.GetInt("rate-burst"))});
+  base->grpc_limits_ = GrpcLimitsFrom(c);
   base->executor_ = std::make_unique<Executor>("handlers", pool_size, static_cast<size_t>(c.GetInt("max-queued-calls")));
   return base;
 }

@@ -15,6 +15,8 @@
 #include "common/config.h"
 #include "common/db_pool.h"
 #include "common/executor.h"
+#include "common/grpc_limits.h"
+#include "common/rate_limit.h"
 #include "common/rpc.h"
 
 namespace qai::common {
@@ -39,7 +41,11 @@ class ServiceBase {
   DbPool* db() { return db_.get(); }
   Executor* executor() { return executor_.get(); }
   const Authenticator& auth() const { return *auth_; }
-  RpcEnv rpc_env(std::string proto_service) { return RpcEnv{std::move(proto_service), auth_.get(), executor_.get()}; }
+  // grpc_limits: for Server::Start and MakeChannel.
+  const GrpcLimits& grpc_limits() const { return grpc_limits_; }
+  RpcEnv rpc_env(std::string proto_service) {
+    return RpcEnv{std::move(proto_service), auth_.get(), executor_.get(), limiter_.get()};
+  }
 
  private:
   ServiceBase(Config config) : config_(std::move(config)) {}
@@ -47,6 +53,8 @@ class ServiceBase {
   std::unique_ptr<Authenticator> auth_;
   std::unique_ptr<DbPool> db_;
   std::unique_ptr<Executor> executor_;
+  std::unique_ptr<RateLimiter> limiter_;
+  GrpcLimits grpc_limits_;
 };
 
 // ExitCodeFor: prints a start-up error (or --help text) and returns the exit code to use.

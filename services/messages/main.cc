@@ -32,7 +32,7 @@ int main(int argc, char** argv) {
   messages::MessageStore store((*base)->db());
   common::OutboxRelay relay((*base)->db(), common::OutboxOptionsFrom(config, messages::kOutboxTable),
                             messages::MakeDeliverers(config.Get("orchestrator-addr"), config.Get("api-key"), &store));
-  common::ProjectsClient projects(common::MakeChannel(config.Get("projects-addr")), config.Get("api-key"));
+  common::ProjectsClient projects(common::MakeChannel(config.Get("projects-addr"), (*base)->grpc_limits()), config.Get("api-key"));
   common::PageTokenCodec tokens(config.Get("jwt-secret"));
   messages::MessageHandlers handlers(&store, &projects, &tokens, &*bounds, [&relay] { relay.Wake(); });
   messages::MessageServiceImpl service(&handlers, (*base)->rpc_env("qai.messages.v1.MessageService"));
@@ -44,7 +44,8 @@ int main(int argc, char** argv) {
                                        // A backlog shows on its own name; it never takes the
                                        // replica out of the load balancer.
                                        .extra_health = {{"outbox", [&relay] { return relay.Healthy(); }}},
-                                       .drain_timeout = config.GetDuration("drain-timeout")});
+                                       .drain_timeout = config.GetDuration("drain-timeout"),
+                                       .grpc = (*base)->grpc_limits()});
   if (!server.ok()) return common::ExitCodeFor(server.status());
   relay.Start();
 

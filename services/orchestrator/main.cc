@@ -75,8 +75,8 @@ int main(int argc, char** argv) {
     Log(LogLevel::kInfo, "model provider",
         {{"provider", (*model)->name()}, {"note", "a deterministic offline stand-in for a language model; no network"}});
   }
-  orchestrator::MessagesClient messages(common::MakeChannel(config.Get("messages-addr")), config.Get("api-key"));
-  common::ProjectsClient projects(common::MakeChannel(config.Get("projects-addr")), config.Get("api-key"));
+  orchestrator::MessagesClient messages(common::MakeChannel(config.Get("messages-addr"), (*base)->grpc_limits()), config.Get("api-key"));
+  common::ProjectsClient projects(common::MakeChannel(config.Get("projects-addr"), (*base)->grpc_limits()), config.Get("api-key"));
 
   auto preview = orchestrator::PreviewServer::Start(
       config.Get("preview-addr"),
@@ -127,7 +127,8 @@ int main(int argc, char** argv) {
                                        .health_names = {"qai.orchestrator.v1.AgentOrchestrator"},
                                        .db = (*base)->db(),
                                        .extra_health = {{"outbox", [&relay] { return relay.Healthy(); }}},
-                                       .drain_timeout = config.GetDuration("drain-timeout")});
+                                       .drain_timeout = config.GetDuration("drain-timeout"),
+                                       .grpc = (*base)->grpc_limits()});
   if (!server.ok()) return common::ExitCodeFor(server.status());
   if (absl::Status s = listener.Start(); !s.ok()) return common::ExitCodeFor(s);
   pool.Start();

@@ -1,5 +1,6 @@
 // qai-projects: the ProjectService server. See README.md for its configuration.
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "common/log.h"
@@ -11,6 +12,17 @@
 #include "services/projects/handlers.h"
 #include "services/projects/service.h"
 #include "services/projects/store.h"
+
+namespace {
+
+// ProjectsGrpcLimits: the service's limits, with messages no larger than 256 KiB: the largest
+// valid request (a 10,000-character prompt) is about 40 KB, and no reply comes near it.
+qai::common::GrpcLimits ProjectsGrpcLimits(qai::common::GrpcLimits limits) {
+  limits.max_message_bytes = std::min(limits.max_message_bytes, 256 << 10);
+  return limits;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   using namespace qai;
@@ -45,9 +57,7 @@ int main(int argc, char** argv) {
                                        // replica out of the load balancer.
                                        .extra_health = {{"outbox", [&relay] { return relay.Healthy(); }}},
                                        .drain_timeout = config.GetDuration("drain-timeout"),
-                                       // The largest valid request (a 10,000-character prompt)
-                                       // is about 40 KB; nothing bigger needs to be buffered.
-                                       .max_receive_message_bytes = 256 << 10});
+                                       .grpc = ProjectsGrpcLimits((*base)->grpc_limits())});
   if (!server.ok()) return common::ExitCodeFor(server.status());
   relay.Start();
 

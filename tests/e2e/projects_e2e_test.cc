@@ -12,6 +12,7 @@
 #include "common/ids.h"
 #include "common/status.h"
 #include "google/rpc/error_details.pb.h"
+#include "google/rpc/status.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
 #include "qai/messages/v1/messages.grpc.pb.h"
@@ -500,6 +501,49 @@ TEST_F(ProjectsE2ETest, SecondSigtermExitsWithoutDraining) {
   EXPECT_EQ(*code, 1);
   blocker.rollback();
   caller.join();
+}
+
+// QAI_RATE_LIMIT: a principal past its burst is refused with RESOURCE_EXHAUSTED and a
+// RetryInfo of the wait, while another principal (and a SERVICE one) is served; after that
+// wait the first one is served again.
+TEST_F(ProjectsE2ETest, RateLimitRefusesOnePrincipalWithARetryDelayAndServesAnother) {
+  ASSERT_TRUE(svc_.process->Signal(SIGTERM).ok());
+  ASSERT_EQ(svc_.process->Wait(absl::Seconds(10)).value_or(-999), 0);
+  StartProjects({{"QAI_RATE_LIMIT", "1"}, {"QAI_RATE_BURST", "3"}});
+  auto list = [&](const std::string& sub) {
+    grpc::ClientContext ctx;
+    AsUser(ctx, sub);
+    pb::ListProjectsResponse resp;
+    return stub_->ListProjects(&ctx, pb::ListProjectsRequest(), &resp);
+  };
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(list("alice").ok()) << i;
+  grpc::Status refused = list("alice");
+  ASSERT_EQ(refused.error_code(), StatusCode::RESOURCE_EXHAUSTED) << refused.error_message();
+  EXPECT_NE(refused.error_message().find("QAI_RATE_LIMIT"), std::string::npos) << refused.error_message();
+  std::optional<absl::Duration> delay = common::GetRetryDelay(common::FromGrpcStatus(refused));
+  ASSERT_TRUE(delay.has_value());
+  EXPECT_GT(*delay, absl::ZeroDuration());
+  EXPECT_LE(*delay, absl::Seconds(1));
+  // The detail is a standard google.rpc.RetryInfo in grpc-status-details-bin.
+  google::rpc::Status details;
+  ASSERT_TRUE(details.ParseFromString(refused.error_details()));
+  bool has_retry_info = false;
+  for (const auto& any : details.details()) has_retry_info = has_retry_info || any.Is<google::rpc::RetryInfo>();
+  EXPECT_TRUE(has_retry_info);
+
+  EXPECT_TRUE(list("bob").ok());
+  std::this_thread::sleep_for(absl::ToChronoMilliseconds(*delay + absl::Milliseconds(50)));
+  EXPECT_TRUE(list("alice").ok());
+}
+
+// A request larger than QAI_GRPC_MAX_MESSAGE_BYTES (capped at 256 KiB in qai-projects) is
+// refused by gRPC itself, before any handler reads it.
+TEST_F(ProjectsE2ETest, OverSizeRequestIsRefusedByGrpc) {
+  pb::Project p;
+  grpc::Status s = Create("alice", std::string(300 << 10, 'x'), &p);
+  EXPECT_EQ(s.error_code(), StatusCode::RESOURCE_EXHAUSTED) << s.error_message();
+  // The server is unharmed.
+  MustCreate("alice");
 }
 
 }  // namespace
