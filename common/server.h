@@ -25,6 +25,8 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/db_pool.h"
+#include "common/grpc_metrics.h"
+#include "common/metrics.h"
 #include "grpcpp/grpcpp.h"
 
 namespace qai::common {
@@ -47,6 +49,9 @@ struct ServerOptions {
   int max_receive_message_bytes = 4 << 20;
   // Clients reconnect (and so rebalance over replicas) after this long.
   absl::Duration max_connection_age = absl::Minutes(5);
+  // While it serves /metrics, every call is counted (GrpcServerMetrics): the services above,
+  // health and reflection. nullptr or not serving: no interceptor, no cost per call.
+  Metrics* metrics = nullptr;
 };
 
 class Server {
@@ -68,6 +73,7 @@ class Server {
   void SetExtraServing(const std::vector<bool>& serving);
 
   ServerOptions options_;
+  std::unique_ptr<GrpcServerMetrics> grpc_metrics_;  // outlives server_'s interceptors
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   std::mutex mu_;

@@ -4,8 +4,39 @@
 
 #include "absl/synchronization/mutex.h"
 #include "common/log.h"
+#include "prometheus/gauge.h"
 
 namespace qai::common {
+namespace {
+
+// ExportPoolGauges: the pool's counts, read at each scrape (a lock and four integers).
+Metrics::Hook ExportPoolGauges(Metrics& metrics, DbPool& db) {
+  auto& family = prometheus::BuildGauge()
+                     .Name("qai_db_pool_connections")
+                     .Help("Open database pool connections, lent out (in_use) or not (idle).")
+                     .Register(metrics.registry());
+  prometheus::Gauge& in_use = family.Add({{"state", "in_use"}});
+  prometheus::Gauge& idle = family.Add({{"state", "idle"}});
+  prometheus::Gauge& size = prometheus::BuildGauge()
+                                .Name("qai_db_pool_size")
+                                .Help("The most connections the database pool opens.")
+                                .Register(metrics.registry())
+                                .Add({});
+  prometheus::Gauge& waiting = prometheus::BuildGauge()
+                                   .Name("qai_db_pool_waiting")
+                                   .Help("Callers waiting for a database connection.")
+                                   .Register(metrics.registry())
+                                   .Add({});
+  return metrics.OnScrape([&db, &size, &in_use, &idle, &waiting] {
+    const DbPool::Stats stats = db.stats();
+    size.Set(stats.size);
+    in_use.Set(stats.in_use);
+    idle.Set(stats.open - stats.in_use);
+    waiting.Set(stats.waiting);
+  });
+}
+
+}  // namespace
 
 std::vector<Option> ServiceOptions(std::vector<Option> extra, std::string_view default_listen_addr) {
   std::vector<Option> options = {
@@ -50,9 +81,9 @@ absl::StatusOr<std::unique_ptr<ServiceBase>> ServiceBase::Init(std::string servi
   const Config& c = base->config_;
   InitLogging(service, ParseLogLevel(c.Get("log-level")));
   Log(LogLevel::kInfo, "starting", {{"config", c.Describe()}});
-  if (!c.Get("metrics-addr").empty()) {
-    Log(LogLevel::kWarn, "metrics-addr is set but this build serves no /metrics yet; ignored");
-  }
+  absl::StatusOr<std::unique_ptr<Metrics>> metrics = Metrics::Create(c.Get("metrics-addr"));
+  if (!metrics.ok()) return metrics.status();
+  base->metrics_ = std::move(*metrics);
 
   absl::StatusOr<Authenticator> auth = Authenticator::Create(c.Get("jwt-secret"), c.GetList("service-key-sha256"));
   if (!auth.ok()) return auth.status();
@@ -62,6 +93,7 @@ absl::StatusOr<std::unique_ptr<ServiceBase>> ServiceBase::Init(std::string servi
   absl::StatusOr<std::unique_ptr<DbPool>> db = DbPool::Create({.url = c.Get("database-url"), .size = pool_size});
   if (!db.ok()) return db.status();
   base->db_ = std::move(*db);
+  base->pool_gauges_ = ExportPoolGauges(*base->metrics_, *base->db_);
   base->executor_ = std::make_unique<Executor>("handlers", pool_size, static_cast<size_t>(c.GetInt("max-queued-calls")));
   return base;
 }

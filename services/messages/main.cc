@@ -24,7 +24,7 @@ int main(int argc, char** argv) {
   const common::Config& config = (*base)->config();
 
   messages::MessageStore store((*base)->db());
-  common::OutboxRelay relay((*base)->db(), common::OutboxOptionsFrom(config, messages::kOutboxTable),
+  common::OutboxRelay relay((*base)->db(), common::OutboxOptionsFrom(config, messages::kOutboxTable, (*base)->metrics()),
                             messages::MakeDeliverers(config.Get("orchestrator-addr"), config.Get("api-key"), &store));
   common::ProjectsClient projects(common::MakeChannel(config.Get("projects-addr")), config.Get("api-key"));
   common::PageTokenCodec tokens(config.Get("jwt-secret"));
@@ -38,7 +38,8 @@ int main(int argc, char** argv) {
                                        // A backlog shows on its own name; it never takes the
                                        // replica out of the load balancer.
                                        .extra_health = {{"outbox", [&relay] { return relay.Healthy(); }}},
-                                       .drain_timeout = config.GetDuration("drain-timeout")});
+                                       .drain_timeout = config.GetDuration("drain-timeout"),
+                                       .metrics = (*base)->metrics()});
   if (!server.ok()) return common::ExitCodeFor(server.status());
   relay.Start();
 

@@ -25,7 +25,7 @@ int main(int argc, char** argv) {
   if (!base.ok()) return common::ExitCodeFor(base.status());
   const common::Config& config = (*base)->config();
 
-  common::OutboxRelay relay((*base)->db(), common::OutboxOptionsFrom(config, projects::kOutboxTable),
+  common::OutboxRelay relay((*base)->db(), common::OutboxOptionsFrom(config, projects::kOutboxTable, (*base)->metrics()),
                             projects::MakeDeliverers({config.Get("messages-addr"), config.Get("orchestrator-addr"),
                                                       config.Get("api-key")}));
   auto pipeline = common::PgPipeline::Start(
@@ -47,7 +47,8 @@ int main(int argc, char** argv) {
                                        .drain_timeout = config.GetDuration("drain-timeout"),
                                        // The largest valid request (a 10,000-character prompt)
                                        // is about 40 KB; nothing bigger needs to be buffered.
-                                       .max_receive_message_bytes = 256 << 10});
+                                       .max_receive_message_bytes = 256 << 10,
+                                       .metrics = (*base)->metrics()});
   if (!server.ok()) return common::ExitCodeFor(server.status());
   relay.Start();
 
