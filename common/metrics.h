@@ -16,13 +16,13 @@
 //       .Help("...").Register((*metrics)->registry()).Add({});
 //   Metrics::Hook hook = (*metrics)->OnScrape([&] { in_use.Set(pool.stats().in_use); });
 
+#include <condition_variable>
 #include <functional>
 #include <list>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
-#include <condition_variable>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -38,7 +38,8 @@ namespace qai::common {
 class Metrics {
  public:
   // Hook: a registered callback; it is removed when the Hook is destroyed (and a call in
-  // progress has finished by then), so a hook never outlives what it reads.
+  // progress has finished by then), so a hook never outlives what it reads. The Metrics must
+  // outlive its hooks.
   class Hook {
    public:
     Hook() = default;
