@@ -50,7 +50,36 @@ OutboxRelay::OutboxRelay(DbPool* db, Options options, std::map<std::string, Deli
     : db_(db),
       options_(std::move(options)),
       deliverers_(std::move(deliverers)),
-      senders_("outbox", options_.parallel_deliveries, static_cast<size_t>(options_.batch_size)) {}
+      senders_("outbox", options_.parallel_deliveries, static_cast<size_t>(options_.batch_size)) {
+  if (options_.metrics != nullptr) instruments_.emplace(*options_.metrics, options_.table);
+}
+
+OutboxRelay::Instruments::Instruments(Metrics& metrics, const std::string& table)
+    : delivered(prometheus::BuildCounter()
+                    .Name("qai_outbox_delivered_total")
+                    .Help("Outbox rows delivered (and marked so) by this replica.")
+                    .Register(metrics.registry())
+                    .Add({{"table", table}})),
+      failures(prometheus::BuildCounter()
+                   .Name("qai_outbox_delivery_failures_total")
+                   .Help("Failed outbox delivery attempts by this replica (retried later, or parked).")
+                   .Register(metrics.registry())
+                   .Add({{"table", table}})),
+      pending(prometheus::BuildGauge()
+                  .Name("qai_outbox_pending")
+                  .Help("Undelivered, unparked outbox rows at the last maintenance pass.")
+                  .Register(metrics.registry())
+                  .Add({{"table", table}})),
+      parked(prometheus::BuildGauge()
+                 .Name("qai_outbox_parked")
+                 .Help("Outbox rows parked after a permanent failure, at the last maintenance pass.")
+                 .Register(metrics.registry())
+                 .Add({{"table", table}})),
+      oldest_pending_age(prometheus::BuildGauge()
+                             .Name("qai_outbox_oldest_pending_age_seconds")
+                             .Help("Age of the oldest pending outbox row at the last maintenance pass (0: none).")
+                             .Register(metrics.registry())
+                             .Add({{"table", table}})) {}
 
 OutboxRelay::~OutboxRelay() { Stop(); }
 
@@ -111,8 +140,10 @@ void OutboxRelay::Loop() {
 absl::StatusOr<int> OutboxRelay::RelayOnce() {
   if (!IsQualifiedIdentifier(options_.table)) return absl::InternalError("bad outbox table name");
   int delivered = 0;
+  int failed = 0;
   absl::Status s = db_->Transaction([&](DbConnection& conn) -> absl::Status {
     delivered = 0;
+    failed = 0;
     // Losing this transaction's commit in a crash only means its rows are delivered again,
     // which receivers absorb (they are idempotent on the row id), so it need not wait for its
     // WAL flush, and the service's own commits don't queue behind it.
@@ -221,6 +252,7 @@ absl::StatusOr<int> OutboxRelay::RelayOnce() {
         ++delivered;
         continue;
       }
+      ++failed;
       std::string error(results[i].message());
       // An unknown topic (UNIMPLEMENTED) may be one a newer replica wrote during a rolling
       // update: retried like the rest.
@@ -263,6 +295,10 @@ absl::StatusOr<int> OutboxRelay::RelayOnce() {
     return absl::OkStatus();
   });
   if (!s.ok()) return s;
+  if (instruments_) {
+    instruments_->delivered.Increment(delivered);
+    instruments_->failures.Increment(failed);
+  }
   return delivered;
 }
 
@@ -338,6 +374,11 @@ absl::Status OutboxRelay::MaintainOnce() {
     last_stats_ = stats.ok() ? std::optional<OutboxStats>(*stats) : std::nullopt;
   }
   if (!stats.ok()) return first_error.ok() ? stats.status() : first_error;
+  if (instruments_) {
+    instruments_->pending.Set(static_cast<double>(stats->pending));
+    instruments_->parked.Set(static_cast<double>(stats->parked));
+    instruments_->oldest_pending_age.Set(absl::ToDoubleSeconds(stats->oldest_pending_age));
+  }
   LogBacklog(*stats);
   return first_error;
 }
@@ -357,9 +398,10 @@ bool OutboxRelay::Healthy() const {
   return !last_stats_.has_value() || last_stats_->oldest_pending_age <= options_.stale_after;
 }
 
-OutboxRelay::Options OutboxOptionsFrom(const Config& config, std::string table) {
+OutboxRelay::Options OutboxOptionsFrom(const Config& config, std::string table, Metrics* metrics) {
   OutboxRelay::Options options;
   options.table = std::move(table);
+  options.metrics = metrics;
   options.max_backoff = config.GetDuration("outbox-max-backoff");
   options.prune_after = config.GetDuration("outbox-prune-after");
   options.stale_after = config.GetDuration("outbox-stale-after");

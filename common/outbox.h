@@ -37,10 +37,13 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "prometheus/counter.h"
+#include "prometheus/gauge.h"
 #include "common/config.h"
 #include "common/backoff.h"
 #include "common/db_pool.h"
 #include "common/executor.h"
+#include "common/metrics.h"
 
 namespace qai::common {
 
@@ -101,6 +104,9 @@ class OutboxRelay {
     int prune_batch = 1000;
     // A pending row older than this makes the relay unhealthy and its backlog line a warning.
     absl::Duration stale_after = absl::Minutes(5);
+    // Where the relay counts its deliveries and failures, and shows the backlog of its last
+    // maintenance pass (all labelled table=<table>); nullptr: nowhere. Must outlive the relay.
+    Metrics* metrics = nullptr;
   };
 
   OutboxRelay(DbPool* db, Options options, std::map<std::string, Deliverer> deliverers);
@@ -140,6 +146,16 @@ class OutboxRelay {
   absl::StatusOr<int64_t> PruneBacklog();
   void LogBacklog(const OutboxStats& stats) const;
 
+  // Instruments: the relay's metrics (Options::metrics), all labelled with its table.
+  struct Instruments {
+    explicit Instruments(Metrics& metrics, const std::string& table);
+    prometheus::Counter& delivered;
+    prometheus::Counter& failures;
+    prometheus::Gauge& pending;
+    prometheus::Gauge& parked;
+    prometheus::Gauge& oldest_pending_age;
+  };
+
   DbPool* const db_;
   const Options options_;
   const std::map<std::string, Deliverer> deliverers_;
@@ -152,11 +168,12 @@ class OutboxRelay {
   std::thread thread_;
   mutable std::mutex stats_mu_;
   std::optional<OutboxStats> last_stats_;  // guarded by stats_mu_
+  std::optional<Instruments> instruments_;
 };
 
 // OutboxOptionsFrom: relay options for `table` from the service configuration
-// (ServiceOptions' outbox-max-backoff, outbox-prune-after, outbox-stale-after); the rest keep
-// their defaults.
-OutboxRelay::Options OutboxOptionsFrom(const Config& config, std::string table);
+// (ServiceOptions' outbox-max-backoff, outbox-prune-after, outbox-stale-after) with its
+// metrics in `metrics`; the rest keep their defaults.
+OutboxRelay::Options OutboxOptionsFrom(const Config& config, std::string table, Metrics* metrics = nullptr);
 
 }  // namespace qai::common

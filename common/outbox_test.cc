@@ -22,6 +22,7 @@
 #include "common/log.h"
 #include "common/service_main.h"
 #include "tests/support/pg_server.h"
+#include "tests/support/scrape.h"
 
 namespace qai::common {
 namespace {
@@ -1047,6 +1048,40 @@ TEST(OutboxOptionsTest, FromServiceConfiguration) {
     absl::StatusOr<Config> refused = ParseServiceArgs({bad});
     EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument) << bad;
   }
+}
+
+}  // namespace
+}  // namespace qai::common
+
+namespace qai::common {
+namespace {
+
+TEST(OutboxMetricsTest, CountsDeliveriesAndFailuresAndShowsTheBacklog) {
+  auto pool = NewPool();
+  absl::StatusOr<std::unique_ptr<Metrics>> metrics = Metrics::Create("");
+  ASSERT_TRUE(metrics.ok());
+  Enqueue(*pool, "good", "a");
+  Enqueue(*pool, "good", "b");
+  Enqueue(*pool, "bad", "c");
+  Recorder good;
+  Recorder bad;
+  bad.result = absl::UnavailableError("receiver down");
+  OutboxRelay::Options options{.table = kTable, .base_backoff = absl::Seconds(10)};
+  options.metrics = metrics->get();
+  OutboxRelay relay(pool.get(), options, {{"good", good.Deliverer()}, {"bad", bad.Deliverer()}});
+  ASSERT_TRUE(relay.RelayOnce().ok());
+  ASSERT_TRUE(relay.MaintainOnce().ok());
+
+  const std::string text = (*metrics)->Render();
+  const std::map<std::string, std::string> table = {{"table", kTable}};
+  EXPECT_EQ(testing::SampleValue(text, "qai_outbox_delivered_total", table), 2);
+  EXPECT_EQ(testing::SampleValue(text, "qai_outbox_delivery_failures_total", table), 1);
+  EXPECT_EQ(testing::SampleValue(text, "qai_outbox_pending", table), 1);
+  EXPECT_EQ(testing::SampleValue(text, "qai_outbox_parked", table), 0);
+  std::optional<double> age = testing::SampleValue(text, "qai_outbox_oldest_pending_age_seconds", table);
+  ASSERT_TRUE(age.has_value());
+  EXPECT_GE(*age, 0);
+  EXPECT_LT(*age, 60);
 }
 
 }  // namespace

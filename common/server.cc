@@ -42,6 +42,13 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   for (grpc::Service* service : self->options_.services) builder.RegisterService(service);
+  if (self->options_.metrics != nullptr && self->options_.metrics->serving()) {
+    std::vector<std::string> names = self->options_.health_names;
+    names.push_back("grpc.health.v1.Health");
+    names.push_back("grpc.reflection.v1alpha.ServerReflection");
+    self->grpc_metrics_ = std::make_unique<GrpcServerMetrics>(self->options_.metrics->registry(), names);
+    builder.experimental().SetInterceptorCreators(self->grpc_metrics_->InterceptorFactories());
+  }
   self->server_ = builder.BuildAndStart();
   if (!self->server_ || self->port_ == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", self->options_.listen_addr));

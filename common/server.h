@@ -26,6 +26,8 @@
 #include "absl/time/time.h"
 #include "common/db_pool.h"
 #include "common/grpc_limits.h"
+#include "common/grpc_metrics.h"
+#include "common/metrics.h"
 #include "grpcpp/grpcpp.h"
 
 namespace qai::common {
@@ -48,6 +50,9 @@ struct ServerOptions {
   // Message size cap, keepalive and connection age (clients reconnect, and so rebalance over
   // replicas, after max_connection_age).
   GrpcLimits grpc;
+  // While it serves /metrics, every call is counted (GrpcServerMetrics): the services above,
+  // health and reflection. nullptr or not serving: no interceptor, no cost per call.
+  Metrics* metrics = nullptr;
 };
 
 class Server {
@@ -69,6 +74,7 @@ class Server {
   void SetExtraServing(const std::vector<bool>& serving);
 
   ServerOptions options_;
+  std::unique_ptr<GrpcServerMetrics> grpc_metrics_;  // outlives server_'s interceptors
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   std::mutex mu_;

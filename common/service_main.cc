@@ -4,15 +4,47 @@
 
 #include "absl/synchronization/mutex.h"
 #include "common/log.h"
+#include "prometheus/gauge.h"
 
 namespace qai::common {
+namespace {
+
+// ExportPoolGauges: the pool's counts, read at each scrape (a lock and four integers).
+Metrics::Hook ExportPoolGauges(Metrics& metrics, DbPool& db) {
+  auto& family = prometheus::BuildGauge()
+                     .Name("qai_db_pool_connections")
+                     .Help("Open database pool connections, lent out (in_use) or not (idle).")
+                     .Register(metrics.registry());
+  prometheus::Gauge& in_use = family.Add({{"state", "in_use"}});
+  prometheus::Gauge& idle = family.Add({{"state", "idle"}});
+  prometheus::Gauge& size = prometheus::BuildGauge()
+                                .Name("qai_db_pool_size")
+                                .Help("The most connections the database pool opens.")
+                                .Register(metrics.registry())
+                                .Add({});
+  prometheus::Gauge& waiting = prometheus::BuildGauge()
+                                   .Name("qai_db_pool_waiting")
+                                   .Help("Callers waiting for a database connection.")
+                                   .Register(metrics.registry())
+                                   .Add({});
+  return metrics.OnScrape([&db, &size, &in_use, &idle, &waiting] {
+    const DbPool::Stats stats = db.stats();
+    size.Set(stats.size);
+    in_use.Set(stats.in_use);
+    idle.Set(stats.open - stats.in_use);
+    waiting.Set(stats.waiting);
+  });
+}
+
+}  // namespace
 
 std::vector<Option> ServiceOptions(std::vector<Option> extra, std::string_view default_listen_addr) {
   std::vector<Option> options = {
       {.name = "database-url", .help = "libpq connection string or URI", .secret = true, .required = true},
       {.name = "listen-addr", .default_value = std::string(default_listen_addr), .help = "gRPC listen address (port 0 picks one)",
        .validate = IsHostPort},
-      {.name = "metrics-addr", .help = "Prometheus /metrics address (empty = off)"},
+      {.name = "metrics-addr", .help = "Prometheus /metrics address (port 0 picks one; empty = off)",
+       .validate = [](std::string_view v) -> std::string { return v.empty() ? "" : IsHostPort(v); }},
       {.name = "jwt-secret", .help = "HS256 key of end users' bearer tokens", .secret = true},
       {.name = "api-key", .help = "this service's key for calls to the others", .secret = true},
       {.name = "service-key-sha256", .help = "comma-separated SHA-256 digests of accepted service keys"},
@@ -58,9 +90,9 @@ absl::StatusOr<std::unique_ptr<ServiceBase>> ServiceBase::Init(std::string servi
   const Config& c = base->config_;
   InitLogging(service, ParseLogLevel(c.Get("log-level")));
   Log(LogLevel::kInfo, "starting", {{"config", c.Describe()}});
-  if (!c.Get("metrics-addr").empty()) {
-    Log(LogLevel::kWarn, "metrics-addr is set but this build serves no /metrics yet; ignored");
-  }
+  absl::StatusOr<std::unique_ptr<Metrics>> metrics = Metrics::Create(c.Get("metrics-addr"));
+  if (!metrics.ok()) return metrics.status();
+  base->metrics_ = std::move(*metrics);
 
   absl::StatusOr<Authenticator> auth = Authenticator::Create(c.Get("jwt-secret"), c.GetList("service-key-sha256"));
   if (!auth.ok()) return auth.status();
@@ -73,6 +105,7 @@ absl::StatusOr<std::unique_ptr<ServiceBase>> ServiceBase::Init(std::string servi
   base->limiter_ = std::make_unique<RateLimiter>(RateLimitOptions{
       .rate = static_cast<double>(c.GetInt("rate-limit")), .burst = static_cast<double>(c.GetInt("rate-burst"))});
   base->grpc_limits_ = GrpcLimitsFrom(c);
+  base->pool_gauges_ = ExportPoolGauges(*base->metrics_, *base->db_);
   base->executor_ = std::make_unique<Executor>("handlers", pool_size, static_cast<size_t>(c.GetInt("max-queued-calls")));
   return base;
 }

@@ -17,6 +17,7 @@
 #include "common/executor.h"
 #include "common/grpc_limits.h"
 #include "common/rate_limit.h"
+#include "common/metrics.h"
 #include "common/rpc.h"
 
 namespace qai::common {
@@ -30,7 +31,8 @@ std::vector<Option> ServiceOptions(std::vector<Option> extra = {},
 class ServiceBase {
  public:
   // Init: parses and validates the configuration, starts logging (its first line is the
-  // configuration, secrets masked), and builds the authenticator, pool and executor.
+  // configuration, secrets masked), starts the metrics server (metrics-addr, when set) and
+  // builds the authenticator, pool (its gauges included) and executor.
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<ServiceBase>> Init(std::string service, int argc,
                                                                            const char* const* argv,
                                                                            std::vector<Option> extra = {},
@@ -40,6 +42,9 @@ class ServiceBase {
   const Config& config() const { return config_; }
   DbPool* db() { return db_.get(); }
   Executor* executor() { return executor_.get(); }
+  // metrics: the service's registry (served on metrics-addr when set); pass it to
+  // Server::Start and to whatever registers instruments of its own.
+  Metrics* metrics() { return metrics_.get(); }
   const Authenticator& auth() const { return *auth_; }
   // grpc_limits: for Server::Start and MakeChannel.
   const GrpcLimits& grpc_limits() const { return grpc_limits_; }
@@ -50,8 +55,10 @@ class ServiceBase {
  private:
   ServiceBase(Config config) : config_(std::move(config)) {}
   Config config_;
+  std::unique_ptr<Metrics> metrics_;  // first: it outlives every hook
   std::unique_ptr<Authenticator> auth_;
   std::unique_ptr<DbPool> db_;
+  Metrics::Hook pool_gauges_;
   std::unique_ptr<Executor> executor_;
   std::unique_ptr<RateLimiter> limiter_;
   GrpcLimits grpc_limits_;

@@ -30,7 +30,7 @@ int main(int argc, char** argv) {
   if (!bounds.ok()) return common::ExitCodeFor(bounds.status());
 
   messages::MessageStore store((*base)->db());
-  common::OutboxRelay relay((*base)->db(), common::OutboxOptionsFrom(config, messages::kOutboxTable),
+  common::OutboxRelay relay((*base)->db(), common::OutboxOptionsFrom(config, messages::kOutboxTable, (*base)->metrics()),
                             messages::MakeDeliverers(config.Get("orchestrator-addr"), config.Get("api-key"), &store));
   common::ProjectsClient projects(common::MakeChannel(config.Get("projects-addr"), (*base)->grpc_limits()), config.Get("api-key"));
   common::PageTokenCodec tokens(config.Get("jwt-secret"));
@@ -45,7 +45,9 @@ int main(int argc, char** argv) {
                                        // replica out of the load balancer.
                                        .extra_health = {{"outbox", [&relay] { return relay.Healthy(); }}},
                                        .drain_timeout = config.GetDuration("drain-timeout"),
-                                       .grpc = (*base)->grpc_limits()});
+                                       .grpc = (*base)->grpc_limits(),
+
+                                       .metrics = (*base)->metrics()});
   if (!server.ok()) return common::ExitCodeFor(server.status());
   relay.Start();
 

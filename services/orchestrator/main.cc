@@ -19,6 +19,7 @@
 #include "services/orchestrator/messages_client.h"
 #include "services/orchestrator/model_config.h"
 #include "services/orchestrator/preview_server.h"
+#include "services/orchestrator/run_metrics.h"
 #include "services/orchestrator/run_store.h"
 #include "services/orchestrator/sandbox_setup.h"
 #include "services/orchestrator/service.h"
@@ -62,7 +63,7 @@ int main(int argc, char** argv) {
 
   orchestrator::RunStore store((*base)->db());
   common::OutboxRelay relay(
-      (*base)->db(), common::OutboxOptionsFrom(config, orchestrator::kOutboxTable),
+      (*base)->db(), common::OutboxOptionsFrom(config, orchestrator::kOutboxTable, (*base)->metrics()),
       orchestrator::MakeDeliverers(config.Get("messages-addr"), config.Get("api-key"), &store));
   absl::StatusOr<std::unique_ptr<orchestrator::Model>> model = orchestrator::MakeModel(config);
   if (!model.ok()) return common::ExitCodeFor(model.status());
@@ -75,6 +76,9 @@ int main(int argc, char** argv) {
     Log(LogLevel::kInfo, "model provider",
         {{"provider", (*model)->name()}, {"note", "a deterministic offline stand-in for a language model; no network"}});
   }
+  orchestrator::EventHub hub(&store, {});
+  orchestrator::RunMetrics run_metrics(*(*base)->metrics(), &store, &hub);
+  std::unique_ptr<orchestrator::Model> counted_model = run_metrics.Instrument(model->get());
   orchestrator::MessagesClient messages(common::MakeChannel(config.Get("messages-addr"), (*base)->grpc_limits()), config.Get("api-key"));
   common::ProjectsClient projects(common::MakeChannel(config.Get("projects-addr"), (*base)->grpc_limits()), config.Get("api-key"));
 
@@ -95,11 +99,10 @@ int main(int argc, char** argv) {
       .preview_base_url = preview_base,
       .archive_after = config.GetDuration("run-archive-after"),
       .outbox_written = [&relay] { relay.Wake(); }};
+  worker_options.metrics = &run_metrics;
   worker_options.limits.command.timeout = config.GetDuration("command-timeout");
   worker_options.limits.command.sandbox = sandbox->sandbox;
-  orchestrator::WorkerPool pool(&store, &messages, model->get(), worker_options);
-
-  orchestrator::EventHub hub(&store, {});
+  orchestrator::WorkerPool pool(&store, &messages, counted_model.get(), worker_options);
   common::PgListener listener(
       {.url = config.Get("database-url"),
        .channels = {orchestrator::kRunsChannel, orchestrator::kEventsChannel, orchestrator::kCancelChannel}},
@@ -128,7 +131,9 @@ int main(int argc, char** argv) {
                                        .db = (*base)->db(),
                                        .extra_health = {{"outbox", [&relay] { return relay.Healthy(); }}},
                                        .drain_timeout = config.GetDuration("drain-timeout"),
-                                       .grpc = (*base)->grpc_limits()});
+                                       .grpc = (*base)->grpc_limits(),
+
+                                       .metrics = (*base)->metrics()});
   if (!server.ok()) return common::ExitCodeFor(server.status());
   if (absl::Status s = listener.Start(); !s.ok()) return common::ExitCodeFor(s);
   pool.Start();

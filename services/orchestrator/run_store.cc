@@ -575,4 +575,17 @@ absl::StatusOr<int> RunStore::ArchiveEvents(absl::Time finished_before, int batc
   return archived;
 }
 
+absl::StatusOr<RunStore::QueueCounts> RunStore::CountQueue() {
+  long long queued = 0, due = 0, running = 0;
+  absl::Status s = db_->Run([&](DbConnection& conn) -> absl::Status {
+    conn.session() << "SELECT (SELECT count(*) FROM orchestrator.runs WHERE state = 1),"
+                      " (SELECT count(*) FROM orchestrator.runs WHERE state = 1 AND next_attempt_time <= now()),"
+                      " (SELECT count(*) FROM orchestrator.runs WHERE state = 2)",
+        soci::into(queued), soci::into(due), soci::into(running);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return QueueCounts{queued, due, running};
+}
+
 }  // namespace qai::orchestrator

@@ -197,6 +197,16 @@ class RunStore {
   // append to holds only recent work. Returns how many runs were archived.
   [[nodiscard]] absl::StatusOr<int> ArchiveEvents(absl::Time finished_before, int batch);
 
+  // QueueCounts: the runs queued (due now or waiting out a retry's backoff), due, and running,
+  // over every replica, counted through the partial indexes of queued and running runs (for
+  // metrics, so it never reads the finished runs).
+  struct QueueCounts {
+    int64_t queued = 0;
+    int64_t due = 0;
+    int64_t running = 0;
+  };
+  [[nodiscard]] absl::StatusOr<QueueCounts> CountQueue();
+
  private:
   common::DbPool* const db_;
 };

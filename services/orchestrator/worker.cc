@@ -96,8 +96,10 @@ void WorkerPool::Work(int index) {
       std::unique_lock lock(mu_);
       if (stopping_) return;
     }
+    const absl::Time claim_start = absl::Now();
     absl::StatusOr<std::optional<RunStore::Claimed>> claimed =
         store_->Claim(worker, options_.lease, [](int attempt) { return events::Started(attempt); });
+    if (options_.metrics != nullptr) options_.metrics->ObservedClaim(absl::Now() - claim_start, claimed);
     if (claimed.ok() && claimed->has_value()) {
       auto active = std::make_shared<Active>();
       active->lease = (*claimed)->lease;
@@ -290,6 +292,7 @@ void WorkerPool::Finish(const RunRecord& run, Active& active, FinishParams param
   const bool saves_workspace = params.workspace.has_value();
   active.ending = true;
   absl::Status s = store_->Finish(active.lease, params);
+  if (s.ok() && options_.metrics != nullptr) options_.metrics->RunFinished(state);
   if (s.ok() && saves_workspace) {
     if (absl::Status v = active.workspace->SetVersion(run.id); !v.ok()) {
       Log(LogLevel::kWarn, "could not mark the workspace", {{"run_id", run.id}, {"error", std::string(v.message())}});

@@ -25,6 +25,7 @@
 #include "absl/time/time.h"
 #include "services/orchestrator/agent.h"
 #include "services/orchestrator/messages_client.h"
+#include "services/orchestrator/run_metrics.h"
 #include "services/orchestrator/run_store.h"
 
 namespace qai::orchestrator {
@@ -45,6 +46,8 @@ struct WorkerOptions {
   absl::Duration archive_after = absl::Hours(1);
   // Called after an ERROR message was written to the outbox (to wake its relay).
   std::function<void()> outbox_written;
+  // Where claims and finished runs are counted; nullptr: nowhere.
+  RunMetrics* metrics = nullptr;
 };
 
 class WorkerPool {

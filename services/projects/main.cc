@@ -37,7 +37,7 @@ int main(int argc, char** argv) {
   if (!base.ok()) return common::ExitCodeFor(base.status());
   const common::Config& config = (*base)->config();
 
-  common::OutboxRelay relay((*base)->db(), common::OutboxOptionsFrom(config, projects::kOutboxTable),
+  common::OutboxRelay relay((*base)->db(), common::OutboxOptionsFrom(config, projects::kOutboxTable, (*base)->metrics()),
                             projects::MakeDeliverers({config.Get("messages-addr"), config.Get("orchestrator-addr"),
                                                       config.Get("api-key")}));
   auto pipeline = common::PgPipeline::Start(
@@ -57,7 +57,9 @@ int main(int argc, char** argv) {
                                        // replica out of the load balancer.
                                        .extra_health = {{"outbox", [&relay] { return relay.Healthy(); }}},
                                        .drain_timeout = config.GetDuration("drain-timeout"),
-                                       .grpc = ProjectsGrpcLimits((*base)->grpc_limits())});
+                                       .grpc = ProjectsGrpcLimits((*base)->grpc_limits()),
+
+                                       .metrics = (*base)->metrics()});
   if (!server.ok()) return common::ExitCodeFor(server.status());
   relay.Start();
 

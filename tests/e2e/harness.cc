@@ -1,5 +1,8 @@
 #include "tests/e2e/harness.h"
 
+#include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
+
 #include "common/auth.h"
 #include "common/jwt.h"
 #include "nlohmann/json.hpp"
@@ -27,6 +30,12 @@ absl::StatusOr<RunningService> StartService(const std::string& binary, EnvVars e
   }
   RunningService svc;
   svc.port = nlohmann::json::parse(*line).at("port").get<int>();
+  // Logged before `listening`, so already there when the service asked for metrics.
+  for (absl::string_view l : absl::StrSplit((*process)->Output(), '\n')) {
+    if (absl::StrContains(l, "\"msg\":\"metrics listening\"")) {
+      svc.metrics_port = nlohmann::json::parse(l).at("port").get<int>();
+    }
+  }
   svc.process = std::move(*process);
   return svc;
 }

@@ -19,6 +19,8 @@ inline constexpr char kServiceKey[] = "e2e-service-key";
 struct RunningService {
   std::unique_ptr<ChildProcess> process;
   int port = 0;
+  // The /metrics port, when QAI_METRICS_ADDR was given (0 otherwise).
+  int metrics_port = 0;
   std::string Address() const { return "127.0.0.1:" + std::to_string(port); }
   std::shared_ptr<grpc::Channel> Channel() const;
 };

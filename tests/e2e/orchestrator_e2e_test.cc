@@ -25,6 +25,7 @@
 #include "tests/support/fake_openai.h"
 #include "tests/support/paths.h"
 #include "tests/support/pg_server.h"
+#include "tests/support/scrape.h"
 
 namespace qai::testing {
 namespace {
@@ -609,6 +610,74 @@ TEST_F(OrchestratorE2ETest, ARunPastItsTimeoutFailsWithTheReasonAndAnErrorMessag
 
 // OpenAiE2ETest: the orchestrator on the `openai` provider, against the scripted fake endpoint
 // this test process runs.
+// The orchestrator's /metrics after one prompt end to end: the run counted by state, its
+// model calls, the watcher while it watched, and the WatchRun stream as a gRPC call.
+class MetricsE2ETest : public OrchestratorE2ETest {
+ protected:
+  void SetUp() override {
+    orchestrator_env_ = {{"QAI_METRICS_ADDR", "127.0.0.1:0"}};
+    OrchestratorE2ETest::SetUp();
+  }
+  std::string Scrape() {
+    absl::StatusOr<std::string> text = ScrapeMetrics(orchestrators_[0].metrics_port);
+    EXPECT_TRUE(text.ok()) << text.status();
+    return text.value_or("");
+  }
+};
+
+TEST_F(MetricsE2ETest, ARunItsModelCallsAndItsWatcherAreCounted) {
+  ASSERT_GT(orchestrators_[0].metrics_port, 0);
+  ppb::Project p = CreateProject("Build a landing page for a coffee shop [[sleep 8]]");
+  std::vector<opb::Run> runs = WaitForRuns(p.id(), 1);
+  ASSERT_EQ(runs.size(), 1u);
+  std::vector<opb::RunEvent> events;
+  grpc::Status watched;
+  std::thread watcher([&] { watched = Watch(runs[0].id(), 0, &events); });
+  // While the run works (its check command sleeps), the watcher shows, and the run runs.
+  Eventually([&] {
+    const std::string text = Scrape();
+    return SampleValue(text, "qai_watchers") == 1 && SampleValue(text, "qai_runs", {{"state", "running"}}) == 1;
+  });
+  std::string text = Scrape();
+  EXPECT_EQ(SampleValue(text, "qai_watchers"), 1) << text;
+  EXPECT_EQ(SampleValue(text, "qai_runs", {{"state", "running"}}), 1);
+  watcher.join();
+  ASSERT_TRUE(watched.ok()) << watched.error_message();
+  opb::Run run = WaitForEnd(runs[0].id());
+  ASSERT_EQ(run.state(), opb::Run::STATE_SUCCEEDED);
+
+  // The run counts are read every 5 s.
+  Eventually([&] {
+    text = Scrape();
+    return SampleValue(text, "qai_runs", {{"state", "running"}}) == 0 && SampleValue(text, "qai_watchers") == 0;
+  });
+  EXPECT_EQ(SampleValue(text, "qai_runs", {{"state", "queued"}}), 0);
+  EXPECT_EQ(SampleValue(text, "qai_run_queue_depth"), 0);
+  EXPECT_EQ(SampleValue(text, "qai_watchers"), 0);
+  EXPECT_EQ(SampleValue(text, "qai_runs_finished_total", {{"state", "succeeded"}}), 1);
+  EXPECT_EQ(SampleValue(text, "qai_runs_finished_total", {{"state", "failed"}}), 0);
+  EXPECT_EQ(SampleValue(text, "qai_run_claim_seconds_count", {{"result", "claimed"}}), 1);
+  // One call per iteration, then the title and the response; the builtin model counts no tokens.
+  EXPECT_EQ(SampleValue(text, "qai_model_call_seconds_count", {{"provider", "builtin"}, {"outcome", "OK"}}),
+            run.iteration() + 2);
+  EXPECT_EQ(SampleValue(text, "qai_model_prompt_tokens_total", {{"provider", "builtin"}}), run.prompt_tokens());
+  EXPECT_EQ(SampleValue(text, "qai_model_completion_tokens_total", {{"provider", "builtin"}}),
+            run.completion_tokens());
+
+  const std::map<std::string, std::string> watch = {{"grpc_type", "server_stream"},
+                                                    {"grpc_service", "qai.orchestrator.v1.AgentOrchestrator"},
+                                                    {"grpc_method", "WatchRun"},
+                                                    {"grpc_code", "OK"}};
+  EXPECT_EQ(SampleValue(text, "grpc_server_handled_total", watch), 1);
+  EXPECT_EQ(SampleValue(text, "grpc_server_handled_total",
+                        {{"grpc_type", "unary"},
+                         {"grpc_service", "qai.orchestrator.v1.AgentOrchestrator"},
+                         {"grpc_method", "StartRun"},
+                         {"grpc_code", "OK"}}),
+            1);
+  EXPECT_TRUE(SampleValue(text, "qai_outbox_delivered_total", {{"table", "orchestrator.outbox"}}).has_value());
+}
+
 class OpenAiE2ETest : public OrchestratorE2ETest {
  protected:
   static constexpr char kApiKey[] = "sk-e2e-0123456789abcdef";

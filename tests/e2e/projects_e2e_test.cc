@@ -22,6 +22,7 @@
 #include "tests/e2e/harness.h"
 #include "tests/support/paths.h"
 #include "tests/support/pg_server.h"
+#include "tests/support/scrape.h"
 
 namespace qai::testing {
 namespace {
@@ -235,6 +236,58 @@ TEST_F(ProjectsE2ETest, EveryRpcThroughAProjectsLife) {
     ASSERT_TRUE(stub_->DeleteProject(&ctx, req, &out).ok());
   }
   EXPECT_EQ(Get("alice", created.id()).error_code(), StatusCode::NOT_FOUND);
+}
+
+// QAI_METRICS_ADDR: after a known set of calls, /metrics counts exactly those, by method and
+// code, with the latency histogram's count to match, and the pool and outbox series are there.
+TEST_F(ProjectsE2ETest, MetricsCountTheCallsMade) {
+  StartProjects({{"QAI_METRICS_ADDR", "127.0.0.1:0"}, {"QAI_DB_POOL_SIZE", "6"}});
+  ASSERT_GT(svc_.metrics_port, 0) << svc_.process->Output();
+  pb::Project project;
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(Create("alice", "Build a todo app", &project).ok());
+  EXPECT_TRUE(Get("alice", project.id()).ok());
+  for (int i = 0; i < 2; ++i) EXPECT_EQ(Get("alice", common::NewUuid()).error_code(), StatusCode::NOT_FOUND);
+  EXPECT_EQ(Get("alice", "not-a-uuid").error_code(), StatusCode::INVALID_ARGUMENT);
+  {
+    grpc::ClientContext ctx;  // no credentials
+    pb::ListProjectsRequest req;
+    pb::ListProjectsResponse resp;
+    EXPECT_EQ(stub_->ListProjects(&ctx, req, &resp).error_code(), StatusCode::UNAUTHENTICATED);
+  }
+
+  absl::StatusOr<std::string> text = ScrapeMetrics(svc_.metrics_port);
+  ASSERT_TRUE(text.ok()) << text.status();
+  auto method = [](const std::string& name) {
+    return std::map<std::string, std::string>{
+        {"grpc_type", "unary"}, {"grpc_service", "qai.projects.v1.ProjectService"}, {"grpc_method", name}};
+  };
+  auto handled = [&](const std::string& name, const std::string& code) {
+    auto labels = method(name);
+    labels["grpc_code"] = code;
+    return SampleValue(*text, "grpc_server_handled_total", labels);
+  };
+  EXPECT_EQ(SampleValue(*text, "grpc_server_started_total", method("CreateProject")), 3);
+  EXPECT_EQ(handled("CreateProject", "OK"), 3);
+  EXPECT_EQ(SampleValue(*text, "grpc_server_handling_seconds_count", method("CreateProject")), 3);
+  EXPECT_EQ(SampleValue(*text, "grpc_server_started_total", method("GetProject")), 4);
+  EXPECT_EQ(handled("GetProject", "OK"), 1);
+  EXPECT_EQ(handled("GetProject", "NOT_FOUND"), 2);
+  EXPECT_EQ(handled("GetProject", "INVALID_ARGUMENT"), 1);
+  EXPECT_EQ(SampleValue(*text, "grpc_server_handling_seconds_count", method("GetProject")), 4);
+  EXPECT_EQ(handled("ListProjects", "UNAUTHENTICATED"), 1);
+  EXPECT_EQ(handled("ListProjects", "OK"), std::nullopt);  // a code appears once it happened
+  EXPECT_EQ(SampleValue(*text, "grpc_server_started_total", method("DeleteProject")), 0);
+  for (const auto& labels : SampleLabels(*text, "grpc_server_handled_total")) {
+    EXPECT_EQ(labels.size(), 4u);
+    EXPECT_NE(labels.at("grpc_method"), "");
+  }
+
+  EXPECT_EQ(SampleValue(*text, "qai_db_pool_size"), 6);
+  EXPECT_EQ(SampleValue(*text, "qai_db_pool_waiting"), 0);
+  EXPECT_TRUE(SampleValue(*text, "qai_db_pool_connections", {{"state", "in_use"}}).has_value());
+  EXPECT_TRUE(SampleValue(*text, "qai_db_pool_connections", {{"state", "idle"}}).has_value());
+  EXPECT_TRUE(SampleValue(*text, "qai_outbox_delivered_total", {{"table", "projects.outbox"}}).has_value());
+  EXPECT_TRUE(SampleValue(*text, "qai_outbox_pending", {{"table", "projects.outbox"}}).has_value());
 }
 
 TEST_F(ProjectsE2ETest, RepeatedRequestIdReturnsTheFirstProject) {
