@@ -28,6 +28,14 @@ class RunMetrics::InstrumentedModel : public Model {
     const auto start = std::chrono::steady_clock::now();
     return Count(start, inner_->Stream(conversation, tools, observer));
   }
+  // ForModel: the inner provider's model of that name, counted the same way.
+  [[nodiscard]] std::unique_ptr<Model> ForModel(const std::string& model) const override {
+    std::unique_ptr<Model> chosen = inner_->ForModel(model);
+    if (chosen == nullptr) return nullptr;
+    auto counted = std::make_unique<InstrumentedModel>(metrics_, chosen.get());
+    counted->owned_ = std::move(chosen);
+    return counted;
+  }
 
  private:
   absl::StatusOr<ModelReply> Count(std::chrono::steady_clock::time_point start, absl::StatusOr<ModelReply> reply) {
@@ -44,6 +52,7 @@ class RunMetrics::InstrumentedModel : public Model {
   }
 
   RunMetrics* const metrics_;
+  std::unique_ptr<Model> owned_;  // the inner model, when ForModel made it
   Model* const inner_;
   const std::string provider_;
   prometheus::Counter& prompt_tokens_;
