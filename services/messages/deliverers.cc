@@ -5,11 +5,11 @@
 
 namespace qai::messages {
 
-std::map<std::string, common::OutboxRelay::Deliverer> MakeDeliverers(const std::string& orchestrator_addr,
+std::map<std::string, common::OutboxRelay::Deliverer> MakeDeliverers(std::shared_ptr<grpc::Channel> orchestrator_channel,
                                                                      const std::string& api_key, MessageStore* store) {
   using orchestrator::v1::AgentOrchestrator;
   auto orchestrator =
-      std::shared_ptr<AgentOrchestrator::Stub>(AgentOrchestrator::NewStub(common::MakeChannel(orchestrator_addr)));
+      std::shared_ptr<AgentOrchestrator::Stub>(AgentOrchestrator::NewStub(std::move(orchestrator_channel)));
   std::map<std::string, common::OutboxRelay::Deliverer> out;
   out[kTopicStartRun] = common::UnaryDeliverer(
       orchestrator, &AgentOrchestrator::Stub::StartRun, api_key,

@@ -3,16 +3,18 @@
 // SERVICE principal, with the outbox row id as request id.
 
 #include <map>
+#include <memory>
 #include <string>
 
 #include "common/outbox.h"
+#include "grpcpp/channel.h"
 #include "services/messages/store.h"
 
 namespace qai::messages {
 
 // MakeDeliverers: one deliverer per topic the messages store writes. When the orchestrator
 // names the run a message started, it is recorded on the message.
-std::map<std::string, common::OutboxRelay::Deliverer> MakeDeliverers(const std::string& orchestrator_addr,
+std::map<std::string, common::OutboxRelay::Deliverer> MakeDeliverers(std::shared_ptr<grpc::Channel> orchestrator,
                                                                      const std::string& api_key, MessageStore* store);
 
 }  // namespace qai::messages

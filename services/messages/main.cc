@@ -31,7 +31,8 @@ int main(int argc, char** argv) {
 
   messages::MessageStore store((*base)->db());
   common::OutboxRelay relay((*base)->db(), common::OutboxOptionsFrom(config, messages::kOutboxTable, (*base)->metrics()),
-                            messages::MakeDeliverers(config.Get("orchestrator-addr"), config.Get("api-key"), &store));
+                            messages::MakeDeliverers(common::MakeChannel(config.Get("orchestrator-addr"), (*base)->grpc_limits()),
+                                                    config.Get("api-key"), &store));
   common::ProjectsClient projects(common::MakeChannel(config.Get("projects-addr"), (*base)->grpc_limits()), config.Get("api-key"));
   common::PageTokenCodec tokens(config.Get("jwt-secret"));
   messages::MessageHandlers handlers(&store, &projects, &tokens, &*bounds, [&relay] { relay.Wake(); });

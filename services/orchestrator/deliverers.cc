@@ -5,10 +5,10 @@
 
 namespace qai::orchestrator {
 
-std::map<std::string, common::OutboxRelay::Deliverer> MakeDeliverers(const std::string& messages_addr,
+std::map<std::string, common::OutboxRelay::Deliverer> MakeDeliverers(std::shared_ptr<grpc::Channel> messages_channel,
                                                                      const std::string& api_key, RunStore* store) {
   using messages::v1::MessageService;
-  auto messages = std::shared_ptr<MessageService::Stub>(MessageService::NewStub(common::MakeChannel(messages_addr)));
+  auto messages = std::shared_ptr<MessageService::Stub>(MessageService::NewStub(std::move(messages_channel)));
   std::map<std::string, common::OutboxRelay::Deliverer> out;
   out[kTopicRecordError] = common::UnaryDeliverer(
       messages, &MessageService::Stub::RecordAgentResult, api_key, nullptr,

@@ -11,9 +11,9 @@ std::map<std::string, common::OutboxRelay::Deliverer> MakeDeliverers(const Downs
   using messages::v1::MessageService;
   using orchestrator::v1::AgentOrchestrator;
   auto messages = std::shared_ptr<MessageService::Stub>(
-      MessageService::NewStub(common::MakeChannel(targets.messages_addr)));
+      MessageService::NewStub(common::MakeChannel(targets.messages_addr, targets.limits)));
   auto orchestrator = std::shared_ptr<AgentOrchestrator::Stub>(
-      AgentOrchestrator::NewStub(common::MakeChannel(targets.orchestrator_addr)));
+      AgentOrchestrator::NewStub(common::MakeChannel(targets.orchestrator_addr, targets.limits)));
 
   std::map<std::string, common::OutboxRelay::Deliverer> out;
   out[kTopicCreateMessage] = common::UnaryDeliverer(

@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "common/grpc_limits.h"
 #include "common/outbox.h"
 #include "grpcpp/grpcpp.h"
 
@@ -15,6 +16,7 @@ struct DownstreamTargets {
   std::string messages_addr;
   std::string orchestrator_addr;
   std::string api_key;
+  common::GrpcLimits limits;  // of the channels to them
 };
 
 // MakeDeliverers: one deliverer per topic the projects store writes.

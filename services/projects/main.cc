@@ -39,7 +39,7 @@ int main(int argc, char** argv) {
 
   common::OutboxRelay relay((*base)->db(), common::OutboxOptionsFrom(config, projects::kOutboxTable, (*base)->metrics()),
                             projects::MakeDeliverers({config.Get("messages-addr"), config.Get("orchestrator-addr"),
-                                                      config.Get("api-key")}));
+                                                      config.Get("api-key"), (*base)->grpc_limits()}));
   auto pipeline = common::PgPipeline::Start(
       {.url = config.Get("database-url"), .connections = static_cast<int>(config.GetInt("db-pipeline-connections"))},
       projects::ProjectStore::PipelineStatements());
