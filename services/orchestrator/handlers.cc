@@ -135,7 +135,8 @@ absl::Status RunHandlers::CancelProjectRuns(const CallContext& call, const v1::C
   FieldViolations bad;
   common::CheckUuid(bad, "project_id", req.project_id(), /*required=*/true);
   if (absl::Status s = bad.ToStatus(); !s.ok()) return s;
-  return store_->CancelProject(req.project_id(), events::Cancelled());
+  if (absl::Status s = store_->CancelProject(req.project_id(), events::Cancelled()); !s.ok()) return s;
+  return req.purge() ? store_->PurgeProject(req.project_id()) : absl::OkStatus();
 }
 
 }  // namespace qai::orchestrator

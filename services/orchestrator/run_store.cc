@@ -415,6 +415,14 @@ absl::Status RunStore::CancelProject(const std::string& project_id, const std::s
   return absl::OkStatus();
 }
 
+absl::Status RunStore::PurgeProject(const std::string& project_id) {
+  return db_->Transaction([&](DbConnection& conn) -> absl::Status {
+    conn.session() << "DELETE FROM orchestrator.snapshots WHERE project_id = CAST(:p AS uuid)", use(project_id);
+    conn.session() << "DELETE FROM orchestrator.workspaces WHERE project_id = CAST(:p AS uuid)", use(project_id);
+    return absl::OkStatus();
+  });
+}
+
 absl::StatusOr<int> RunStore::RescueExpired(int max_attempts, const RescueEvents& events) {
   int rescued = 0;
   absl::Status s = db_->Transaction([&](DbConnection& conn) -> absl::Status {

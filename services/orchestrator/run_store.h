@@ -174,6 +174,9 @@ class RunStore {
   [[nodiscard]] absl::StatusOr<RunRecord> Cancel(const std::string& id, const std::string& cancelled_event);
   // CancelProject: Cancel for every active run of the project.
   [[nodiscard]] absl::Status CancelProject(const std::string& project_id, const std::string& cancelled_event);
+  // PurgeProject: a deleted project's snapshots (so its previews stop) and saved workspace.
+  // Idempotent.
+  [[nodiscard]] absl::Status PurgeProject(const std::string& project_id);
 
   // RescueExpired: running runs whose lease lapsed (their worker died or hung) go back to the
   // queue with a `retrying` event, or end FAILED once they used max_attempts. Returns how many.

@@ -165,6 +165,7 @@ absl::Status ProjectHandlers::DeleteProject(const CallContext& call, const pb::D
   params.purge_payload = purge.SerializeAsString();
   orchestrator::v1::CancelProjectRunsRequest cancel;
   cancel.set_project_id(req.id());
+  cancel.set_purge(true);  // its previews go with it
   params.cancel_payload = cancel.SerializeAsString();
   if (absl::Status s = store_->Delete(params); !s.ok()) return s;
   outbox_written_();

@@ -444,6 +444,25 @@ TEST_F(OrchestratorE2ETest, ARunWhoseWorkerIsLostForTheLastTimeFailsWithAnErrorM
   EXPECT_EQ(Messages(p.id()).size(), 2u) << "exactly one";
 }
 
+TEST_F(OrchestratorE2ETest, ADeletedProjectsPreviewsStopServing) {
+  ppb::Project p = CreateProject("Build a small counter page");
+  std::vector<opb::Run> runs = WaitForRuns(p.id(), 1);
+  ASSERT_EQ(runs.size(), 1u);
+  opb::Run run = WaitForEnd(runs[0].id());
+  ASSERT_EQ(run.state(), opb::Run::STATE_SUCCEEDED) << run.error();
+  ASSERT_EQ(Fetch(run.sandbox_url())->status, 200);
+  {
+    grpc::ClientContext ctx;
+    AsUser(ctx, "alice");
+    ppb::DeleteProjectRequest req;
+    req.set_id(p.id());
+    google::protobuf::Empty empty;
+    ASSERT_TRUE(projects_stub_->DeleteProject(&ctx, req, &empty).ok());
+  }
+  // The projects outbox asks CancelProjectRuns with purge: the snapshots go.
+  EXPECT_TRUE(Eventually([&] { return Fetch(run.sandbox_url())->status == 404; }));
+}
+
 TEST_F(OrchestratorE2ETest, FinishedRunsEventsAreArchivedAndStillReplay) {
   RestartOrchestrator(0, {{"QAI_RUN_ARCHIVE_AFTER", "0s"}});
   ppb::Project p = CreateProject("Build a small counter page");
