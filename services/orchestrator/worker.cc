@@ -320,6 +320,10 @@ void WorkerPool::RetryOrFail(const RunRecord& run, Active& active, const absl::S
     std::lock_guard lock(mu_);  // the generator is shared by the workers
     delay = common::BackoffDelay(run.attempt - 1, options_.base_backoff, options_.max_backoff, rng_);
   }
+  // A server that said when to come back (Retry-After) is not asked sooner.
+  if (std::optional<absl::Duration> asked = common::GetRetryDelay(fault)) {
+    delay = std::max(delay, std::min(*asked, options_.max_backoff));
+  }
   Log(LogLevel::kWarn, "run attempt failed; retrying",
       {{"run_id", run.id}, {"attempt", run.attempt}, {"error", std::string(fault.message())},
        {"retry_in_ms", absl::ToInt64Milliseconds(delay)}});

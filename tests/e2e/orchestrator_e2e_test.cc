@@ -852,6 +852,18 @@ TEST_F(OpenAiE2ETest, AWholeRunWithRetriesAStreamedAnswerAndAMalformedToolCall) 
   EXPECT_EQ(messages[1].fragment().files().at("index.html"), "<h1>Fake Coffee</h1>");
 }
 
+TEST_F(OpenAiDownE2ETest, ARunRetriedAfterARateLimitWaitsAsLongAsTheServerAsked) {
+  fake_.SetFallback([](const FakeOpenAi::Request&) { return FakeOpenAi::Error(429, "slow down", "2"); });
+  ppb::Project p = CreateProject("Build a page");
+  std::vector<opb::Run> runs = WaitForRuns(p.id(), 1);
+  ASSERT_EQ(runs.size(), 1u);
+  std::vector<opb::RunEvent> events;
+  ASSERT_TRUE(Watch(runs[0].id(), 0, &events).ok());
+  // The model's own retry and the run's retry both wait the 2 s the server asked for (the run's
+  // backoff alone would be about 1 s).
+  EXPECT_EQ(Kinds(events), (std::vector<std::string>{"it1", "retrying 2s", "retrying 2s", "retrying 2s", "failed"}));
+}
+
 TEST_F(OpenAiDownE2ETest, AModelThatStaysDownFailsTheRunWithAnErrorMessage) {
   fake_.SetFallback([](const FakeOpenAi::Request&) { return FakeOpenAi::Error(503, "down for good", "0"); });
 
