@@ -40,6 +40,8 @@
 # (default: the newest /usr/lib/postgresql/*/bin), KEEP_WORK=1 keeps the temporary directory
 # (logs).
 set -euo pipefail
+bench_name=orchestrator_bench
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 bench_dir=$root/tools/bench
@@ -81,25 +83,6 @@ pg_dir=$work/pg
 pg_started=0
 pids=()  # every service and tool started, stopped in reverse order
 
-# as_postgres: PostgreSQL refuses to run as root, so as root its tools run as `postgres`.
-as_postgres() {
-  if [[ $EUID -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi
-}
-
-# stop_process PID: SIGTERM, then SIGKILL if it has not gone within 10 s.
-stop_process() {
-  local pid=$1
-  kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
-  kill -TERM "$pid" 2>/dev/null
-  for _ in $(seq 100); do
-    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
-    sleep 0.1
-  done
-  echo "orchestrator_bench: process $pid did not stop; killing it" >&2
-  kill -KILL "$pid" 2>/dev/null
-  wait "$pid" 2>/dev/null
-}
-
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
@@ -120,52 +103,13 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-fail() {
-  echo "orchestrator_bench: $*" >&2
-  exit 1
-}
-
-# free_port: a TCP port nobody listens on right now.
-free_port() {
-  local port
-  for _ in $(seq 50); do
-    port=$((20000 + RANDOM % 40000))
-    if [[ -z $(ss -Hltn "sport = :$port" 2>/dev/null) ]]; then echo "$port"; return 0; fi
-  done
-  fail "no free port found"
-}
-
-# wait_for_port PID LOG [PORT]: the TCP port PID listens on: PORT when given (a replica listens
-# on its preview port too), else its only one (from ss), or from a "listening" log line.
-wait_for_port() {
-  local pid=$1 log=$2 want=${3:-} port=""
-  for _ in $(seq 300); do
-    kill -0 "$pid" 2>/dev/null || { tail -n 20 "$log" >&2; fail "process $pid exited during start-up"; }
-    if [[ -n $want ]]; then
-      [[ -n $(ss -Hltn "sport = :$want" 2>/dev/null) ]] && port=$want
-    else
-      port=$(ss -Hltnp 2>/dev/null | awk -v tag="pid=$pid," 'index($0, tag) { n = split($4, a, ":"); print a[n]; exit }')
-      [[ -z $port ]] && port=$(grep -o '"listening"[^}]*' "$log" 2>/dev/null | grep -o '"port":[0-9]*' | head -n 1 | cut -d: -f2)
-    fi
-    [[ -n $port ]] && { echo "$port"; return 0; }
-    sleep 0.1
-  done
-  fail "process $pid did not start listening (log: $log)"
-}
-
 # stop_last: stops the most recently started process and forgets it.
 stop_last() {
   stop_process "${pids[-1]}"
   unset 'pids[-1]'
 }
 
-# json_field LINE KEY: the value of KEY in a flat one-line JSON object (numbers and plain strings).
-json_field() {
-  sed -n "s/.*\"$2\":\"\{0,1\}\([^,\"}]*\).*/\1/p" <<<"$1"
-}
-
 # calc EXPR: floating-point arithmetic.
-calc() { awk "BEGIN { printf \"%.10g\", $1 }"; }
 
 # verdict EXPR: PASS when the awk condition holds, else MISS (and counts the miss).
 misses=0
@@ -190,9 +134,7 @@ as_postgres "$pg_bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/server.log" -w -t 30 
   -o "-c listen_addresses=127.0.0.1 -p $pg_port -c unix_socket_directories=$pg_dir $pg_options" start \
   >/dev/null || { tail -n 20 "$pg_dir/server.log" >&2; fail "PostgreSQL did not start"; }
 pg_started=1
-psql_admin() { "$pg_bin/psql" -X -q -At -h 127.0.0.1 -p "$pg_port" -U postgres "$@"; }
 psql_admin -d postgres -c "CREATE DATABASE qai"
-psql_qai() { psql_admin -d qai "$@"; }
 database_url="host=127.0.0.1 port=$pg_port user=postgres dbname=qai"
 "$migrate" --database-url "$database_url" --log-level warn >"$work/migrate.log" 2>&1 ||
   { cat "$work/migrate.log" >&2; fail "qai-migrate failed"; }

@@ -18,6 +18,8 @@
 # QAI_PG_BIN (default: the newest /usr/lib/postgresql/*/bin), KEEP_WORK=1 keeps the temporary
 # directory (logs) for a look afterwards.
 set -euo pipefail
+bench_name=projects_bench
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 bench_dir=$root/tools/bench
@@ -51,25 +53,6 @@ pg_started=0
 service_pid=""
 sink_pid=""
 
-# as_postgres: PostgreSQL refuses to run as root, so as root its tools run as `postgres`.
-as_postgres() {
-  if [[ $EUID -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi
-}
-
-# stop_process PID NAME: SIGTERM, then SIGKILL if it has not gone within 10 s.
-stop_process() {
-  local pid=$1
-  kill -0 "$pid" 2>/dev/null || return 0
-  kill -TERM "$pid" 2>/dev/null
-  for _ in $(seq 100); do
-    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
-    sleep 0.1
-  done
-  echo "projects_bench: $2 did not stop; killing it" >&2
-  kill -KILL "$pid" 2>/dev/null
-  wait "$pid" 2>/dev/null
-}
-
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
@@ -91,28 +74,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-fail() {
-  echo "projects_bench: $*" >&2
-  exit 1
-}
-
-# free_port: a TCP port nobody listens on right now.
-free_port() {
-  local port
-  for _ in $(seq 50); do
-    port=$((20000 + RANDOM % 40000))
-    if [[ -z $(ss -Hltn "sport = :$port" 2>/dev/null) ]]; then echo "$port"; return 0; fi
-  done
-  fail "no free port found"
-}
-
-# json_field LINE KEY: the value of KEY in a flat one-line JSON object (numbers and plain strings).
-json_field() {
-  sed -n "s/.*\"$2\":\"\{0,1\}\([^,\"}]*\).*/\1/p" <<<"$1"
-}
-
 # calc EXPR: floating-point arithmetic.
-calc() { awk "BEGIN { printf \"%.10g\", $1 }"; }
 
 echo "== machine"
 echo "nproc:       $(nproc)"
@@ -131,9 +93,7 @@ as_postgres "$pg_bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/server.log" -w -t 30 
   -o "-c listen_addresses=127.0.0.1 -p $pg_port -c unix_socket_directories=$pg_dir" start \
   >/dev/null || { tail -n 20 "$pg_dir/server.log" >&2; fail "PostgreSQL did not start"; }
 pg_started=1
-psql_admin() { "$pg_bin/psql" -X -q -At -h 127.0.0.1 -p "$pg_port" -U postgres "$@"; }
 psql_admin -d postgres -c "CREATE DATABASE qai"
-psql_qai() { psql_admin -d qai "$@"; }
 database_url="host=127.0.0.1 port=$pg_port user=postgres dbname=qai"
 "$migrate" --database-url "$database_url" --log-level warn >"$work/migrate.log" 2>&1 ||
   { cat "$work/migrate.log" >&2; fail "qai-migrate failed"; }
@@ -142,20 +102,6 @@ echo "postgres:    $(psql_qai -c 'SHOW server_version') on 127.0.0.1:$pg_port, s
                             FROM pg_settings WHERE name IN ('fsync', 'synchronous_commit', 'shared_buffers',
                                                             'max_connections')")"
 echo "             (fsync and synchronous_commit on: every commit waits for its WAL flush)"
-
-# --- the messages sink and qai-projects ------------------------------------------------------
-# wait_for_port PID LOG: the TCP port PID listens on (from ss), or from a "listening" log line.
-wait_for_port() {
-  local pid=$1 log=$2 port=""
-  for _ in $(seq 150); do
-    kill -0 "$pid" 2>/dev/null || { tail -n 20 "$log" >&2; fail "process $pid exited during start-up"; }
-    port=$(ss -Hltnp 2>/dev/null | awk -v tag="pid=$pid," 'index($0, tag) { n = split($4, a, ":"); print a[n]; exit }')
-    [[ -z $port ]] && port=$(grep -o '"listening"[^}]*' "$log" 2>/dev/null | grep -o '"port":[0-9]*' | head -n 1 | cut -d: -f2)
-    [[ -n $port ]] && { echo "$port"; return 0; }
-    sleep 0.1
-  done
-  fail "process $pid did not start listening (log: $log)"
-}
 
 # qai-projects hands every new project to MessageService through its outbox; the sink accepts
 # those deliveries, as the real service would (see tools/loadgen/messages_sink.h).

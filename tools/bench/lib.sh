@@ -1,0 +1,64 @@
+# Helpers the benchmark scripts share. Source it after setting `bench_name` (what messages are
+# prefixed with) and, for psql_admin/psql_qai, `pg_bin` and `pg_port`.
+
+# as_postgres: runs a command as the postgres user when root (initdb and pg_ctl refuse root).
+as_postgres() {
+  if [[ $EUID -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+# stop_process PID [NAME]: SIGTERM, then SIGKILL after 10 s; reaps it.
+stop_process() {
+  local pid=$1
+  kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
+  kill -TERM "$pid" 2>/dev/null
+  for _ in $(seq 100); do
+    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
+    sleep 0.1
+  done
+  echo "$bench_name: ${2:-process $pid} did not stop; killing it" >&2
+  kill -KILL "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+}
+
+fail() {
+  echo "$bench_name: $*" >&2
+  exit 1
+}
+
+# free_port: a TCP port nobody listens on right now.
+free_port() {
+  local port
+  for _ in $(seq 50); do
+    port=$((20000 + RANDOM % 40000))
+    if [[ -z $(ss -Hltn "sport = :$port" 2>/dev/null) ]]; then echo "$port"; return 0; fi
+  done
+  fail "no free port found"
+}
+
+# wait_for_port PID LOG [PORT]: the TCP port PID listens on: PORT when given (a process that
+# listens on several), else its only one (from ss), or from a "listening" log line.
+wait_for_port() {
+  local pid=$1 log=$2 want=${3:-} port=""
+  for _ in $(seq 300); do
+    kill -0 "$pid" 2>/dev/null || { tail -n 20 "$log" >&2; fail "process $pid exited during start-up"; }
+    if [[ -n $want ]]; then
+      [[ -n $(ss -Hltn "sport = :$want" 2>/dev/null) ]] && port=$want
+    else
+      port=$(ss -Hltnp 2>/dev/null | awk -v tag="pid=$pid," 'index($0, tag) { n = split($4, a, ":"); print a[n]; exit }')
+      [[ -z $port ]] && port=$(grep -o '"listening"[^}]*' "$log" 2>/dev/null | grep -o '"port":[0-9]*' | head -n 1 | cut -d: -f2)
+    fi
+    [[ -n $port ]] && { echo "$port"; return 0; }
+    sleep 0.1
+  done
+  fail "process $pid did not start listening (log: $log)"
+}
+
+# json_field LINE NAME: a field of a one-line JSON object (numbers and plain strings).
+json_field() {
+  sed -n "s/.*\"$2\":\"\{0,1\}\([^,\"}]*\).*/\1/p" <<<"$1"
+}
+
+calc() { awk "BEGIN { printf \"%.10g\", $1 }"; }
+
+psql_admin() { "$pg_bin/psql" -X -q -At -h 127.0.0.1 -p "$pg_port" -U postgres "$@"; }
+psql_qai() { psql_admin -d qai "$@"; }
