@@ -14,6 +14,8 @@ packages=(
   googletest libgtest-dev libgmock-dev
   # tests/deploy: Debian's python3 with PyYAML
   python3 python3-yaml
+  # tests/web: the page in headless Chromium (driven by playwright-core from npm)
+  chromium fonts-dejavu-core
 )
 
 missing=()
@@ -46,14 +48,18 @@ if ! command -v npm >/dev/null 2>&1; then
   apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
 fi
 
-# buf (the protobuf linter) comes from the npm registry; it is kept inside the repository's
-# tools/node_modules so nothing global changes.
+# The npm packages of tools/package.json (buf, the web page's and proxy's Connect and protobuf
+# packages, esbuild, playwright-core) are kept inside tools/node_modules so nothing global
+# changes; they are installed again only when package.json changes.
 here=$(cd "$(dirname "$0")" && pwd)
-if [ ! -x "$here/node_modules/.bin/buf" ]; then
-  echo "setup: installing @bufbuild/buf from npm" >&2
-  # The version is pinned exactly in package.json (and buf pins its platform binary), so no
-  # lock file is kept: npm writes lock files without other platforms' optional packages,
-  # which `npm ci` then refuses.
+stamp="$here/node_modules/.qai-package-json.sha256"
+want=$(sha256sum "$here/package.json" | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "setup: installing tools/package.json's packages from npm" >&2
+  # Versions are pinned exactly in package.json, so no lock file is kept: npm writes lock files
+  # without other platforms' optional packages (buf's and esbuild's binaries), which `npm ci`
+  # then refuses.
   (cd "$here" && npm install --no-audit --no-fund --no-package-lock --loglevel=error)
+  echo "$want" >"$stamp"
 fi
 echo "setup: ok" >&2

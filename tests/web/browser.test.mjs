@@ -1,0 +1,161 @@
+// The web page (tools/web) in headless Chromium, through the local grpc-web proxy, against the
+// real services (run by with_stack.sh): list, create from a prompt, the run's progress live
+// from WatchRun, the fragment's preview, a follow-up, errors. The page is served at
+// http://localhost:3000 (an origin Envoy's CORS policy lists) by the test itself, so every call
+// it makes is a real cross-origin grpc-web request with its CORS preflight.
+// Writes a screenshot to $QAI_WEB_SCREENSHOT (default: build/web/screenshot.png) and prints its path.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync, existsSync, mkdirSync } from "node:fs";
+import { createRequire } from "node:module";
+import { join, extname, dirname } from "node:path";
+
+const require = createRequire(import.meta.url);
+const { chromium } = require(`${process.env.QAI_WEB_TOOLS}/node_modules/playwright-core`);
+const proxy = process.env.QAI_WEB_PROXY;
+const site = process.env.QAI_WEB_SITE;
+const screenshot = process.env.QAI_WEB_SCREENSHOT ?? join(site, "..", "screenshot.png");
+const RUN_TIMEOUT = 90_000;
+
+const TYPES = { ".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".map": "application/json" };
+let browser;
+
+// A page whose document comes from ORIGIN (served from the built site by the test), pointed at
+// the proxy with TOKEN; console errors and failed requests are collected.
+async function openPage(origin, token) {
+  const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+  // The page's document comes from the test, not from a loopback socket, so Chromium counts it
+  // as public and asks before it calls the proxy on 127.0.0.1 (Local Network Access): the
+  // user's "allow", as when the page and Envoy are served from one network.
+  await context.grantPermissions(["local-network-access"]);
+  await context.route(`${origin}/**`, (route) => {
+    const path = new URL(route.request().url()).pathname;
+    const file = join(site, path === "/" ? "index.html" : path);
+    if (!existsSync(file)) return route.fulfill({ status: 404, body: "" });
+    return route.fulfill({ status: 200, contentType: TYPES[extname(file)] ?? "application/octet-stream", body: readFileSync(file) });
+  });
+  const page = await context.newPage();
+  const problems = [];
+  page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+  page.on("console", (m) => m.type() === "error" && problems.push(`console: ${m.text()}`));
+  const query = new URLSearchParams({ api: proxy, token });
+  await page.goto(`${origin}/?${query}`);
+  return { page, problems, close: () => context.close() };
+}
+
+before(async () => {
+  browser = await chromium.launch({
+    executablePath: process.env.QAI_CHROMIUM ?? "/usr/bin/chromium",
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+});
+
+test("a project from a prompt: live progress, then its preview; a follow-up refines it", { timeout: 4 * RUN_TIMEOUT }, async () => {
+  const { page, problems, close } = await openPage("http://localhost:3000", process.env.QAI_WEB_TOKEN);
+  try {
+    // A new user: connected, no projects yet, no error.
+    await page.waitForFunction(() => document.getElementById("projects") !== null);
+    await page.waitForTimeout(300);
+    assert.equal(await page.locator("#projects li").count(), 0);
+    assert.equal(await page.locator("#error").isHidden(), true, await page.locator("#error").textContent());
+
+    // The builtin model's [[sleep 3]] makes the run's check take 3 s, so its progress is seen
+    // while it runs, not only after.
+    await page.fill("#prompt", "Build a landing page for a bakery with a menu and opening hours [[sleep 3]]");
+    await page.fill("#display-name", "Bakery");
+    await page.click("#create button[type=submit]");
+    await page.locator("#projects li", { hasText: "Bakery" }).waitFor();
+    await page.locator("#progress li", { hasText: "iteration 1" }).first().waitFor({ timeout: RUN_TIMEOUT });
+    await page.locator("#progress li", { hasText: "→ " }).first().waitFor({ timeout: RUN_TIMEOUT });
+    // Live: tool calls are on the page while the run is still running.
+    assert.equal(await page.locator("#run-state").textContent(), "running");
+    assert.equal(await page.locator("#progress li.end").count(), 0);
+
+    await page.locator("#progress li.end", { hasText: "succeeded" }).waitFor({ timeout: RUN_TIMEOUT });
+    await page.locator("#run-state", { hasText: "succeeded" }).waitFor();
+    const progress = await page.locator("#progress li").allTextContents();
+    for (const expected of [/^queued$/, /^started \(attempt 1\)$/, /^iteration 1$/, /^→ /, /^← .* exit 0/, /^files: /, /^succeeded$/]) {
+      assert.ok(progress.some((line) => expected.test(line)), `progress has ${expected}: ${progress.join(" | ")}`);
+    }
+
+    // The result: the agent's message in the conversation and the fragment's preview.
+    await page.locator("#conversation li.assistant").waitFor({ timeout: RUN_TIMEOUT });
+    await page.locator("#preview-pane").waitFor({ state: "visible" });
+    const url = await page.locator("#preview").getAttribute("src");
+    assert.match(url, /^http:\/\/localhost:\d+\//);
+    assert.equal(await page.locator("#preview-link").textContent(), url);
+    const preview = page.frameLocator("#preview");
+    await preview.locator("h1").waitFor({ timeout: 10_000 });
+    assert.match(await preview.locator("body").innerText(), /bakery/i);
+    assert.ok((await page.locator("#files li").count()) >= 1, "the fragment lists its files");
+    assert.notEqual(await page.locator("#fragment-title").textContent(), "");
+
+    assert.equal(await page.locator("#error").isHidden(), true, await page.locator("#error").textContent());
+    mkdirSync(dirname(screenshot), { recursive: true });
+    await page.screenshot({ path: screenshot, fullPage: true });
+    console.log(`screenshot: ${screenshot}`);
+
+    // A follow-up prompt starts a second run on the same project and a second preview.
+    await page.fill("#follow-up-prompt", "Add a section with customer reviews");
+    await page.click("#follow-up button[type=submit]");
+    await page.locator("#progress li.end", { hasText: "succeeded" }).waitFor({ timeout: RUN_TIMEOUT });
+    await page.locator("#conversation li.assistant").nth(1).waitFor({ timeout: RUN_TIMEOUT });
+    assert.equal(await page.locator("#conversation li").count(), 4);
+    const second = await page.locator("#preview").getAttribute("src");
+    assert.notEqual(second, url, "the follow-up's fragment is a new preview");
+    await preview.locator("body", { hasText: /review/i }).waitFor({ timeout: 10_000 });
+
+    // A bad prompt: the service's field error, shown by the page.
+    await page.fill("#prompt", "   ");
+    await page.click("#create button[type=submit]");
+    await page.locator("#error").waitFor({ state: "visible" });
+    const error = await page.locator("#error").textContent();
+    assert.match(error, /InvalidArgument|INVALID_ARGUMENT/i);
+    assert.match(error, /initial_prompt/);
+
+    assert.deepEqual(problems, []);
+  } finally {
+    await close();
+  }
+});
+
+test("a reload lists the projects from the server and shows the latest preview", async () => {
+  const { page, close } = await openPage("http://localhost:3000", process.env.QAI_WEB_TOKEN);
+  try {
+    const item = page.locator("#projects li", { hasText: "Bakery" });
+    await item.waitFor();
+    await item.click();
+    await page.locator("#conversation li").nth(3).waitFor();
+    await page.locator("#preview-pane").waitFor({ state: "visible" });
+    await page.frameLocator("#preview").locator("body", { hasText: /review/i }).waitFor({ timeout: 10_000 });
+  } finally {
+    await close();
+  }
+});
+
+test("another user sees none of it", async () => {
+  const { page, close } = await openPage("http://localhost:3000", process.env.QAI_WEB_OTHER_TOKEN);
+  try {
+    await page.waitForTimeout(500);
+    assert.equal(await page.locator("#projects li").count(), 0);
+    assert.equal(await page.locator("#error").isHidden(), true);
+  } finally {
+    await close();
+  }
+});
+
+test("a page from an origin Envoy does not list is refused by CORS", async () => {
+  const { page, problems, close } = await openPage("http://localhost:4000", process.env.QAI_WEB_TOKEN);
+  try {
+    await page.locator("#error").waitFor({ state: "visible" });
+    assert.equal(await page.locator("#projects li").count(), 0);
+    assert.ok(problems.some((p) => /CORS|Access-Control-Allow-Origin/i.test(p)), problems.join("\n"));
+  } finally {
+    await close();
+  }
+});

@@ -1,0 +1,312 @@
+// The QAI web page: lists your projects, creates one from a prompt, follows the agent's run live
+// (AgentOrchestrator.WatchRun, a server stream over grpc-web) and shows the fragment's preview.
+// It calls the services through a grpc-web proxy (Envoy in Kubernetes, tools/web/proxy.ts
+// locally) with Connect's grpc-web transport and the code protoc-gen-es generates from proto/.
+//
+// The API address and the token come from the form, or from the URL: ?api=...&token=...
+import { Code, ConnectError, createClient, type Client, type Interceptor } from "@connectrpc/connect";
+import { createGrpcWebTransport } from "@connectrpc/connect-web";
+import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
+import { ProjectService, type Project } from "./gen/qai/projects/v1/projects_pb";
+import { MessageService, Message_Role, Message_Type, ListMessagesRequest_View, type Fragment, type Message } from "./gen/qai/messages/v1/messages_pb";
+import { AgentOrchestrator, Run_State, type RunEvent } from "./gen/qai/orchestrator/v1/orchestrator_pb";
+import { BadRequestSchema, RetryInfoSchema } from "./gen/google/rpc/error_details_pb";
+
+// How long the page waits for what the services do in the background: the run a prompt starts
+// (through two outboxes) and the result message a finished run leaves.
+const WAIT_FOR_RUN_MS = 60_000;
+const POLL_MS = 250;
+// A watch that loses its stream (a replica going away) reconnects from the last event it saw.
+const WATCH_RECONNECTS = 20;
+// The progress list keeps the latest entries only; one model answer is one entry.
+const MAX_PROGRESS_ITEMS = 400;
+const MAX_ENTRY_CHARS = 2000;
+
+const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
+
+interface Clients {
+  projects: Client<typeof ProjectService>;
+  messages: Client<typeof MessageService>;
+  orchestrator: Client<typeof AgentOrchestrator>;
+}
+
+let clients: Clients | undefined;
+let selected: Project | undefined;
+let nextProjectsPage = "";
+let watch: AbortController | undefined;
+
+function connect(api: string, token: string): Clients {
+  const auth: Interceptor = (next) => (req) => {
+    if (token) req.header.set("authorization", `Bearer ${token}`);
+    req.header.set("x-request-id", crypto.randomUUID());
+    return next(req);
+  };
+  const transport = createGrpcWebTransport({ baseUrl: api.replace(/\/+$/, ""), interceptors: [auth] });
+  return {
+    projects: createClient(ProjectService, transport),
+    messages: createClient(MessageService, transport),
+    orchestrator: createClient(AgentOrchestrator, transport),
+  };
+}
+
+function describeError(err: unknown): string {
+  const e = ConnectError.from(err);
+  const lines = [`${Code[e.code]}: ${e.rawMessage}`];
+  for (const bad of e.findDetails(BadRequestSchema)) {
+    for (const v of bad.fieldViolations) lines.push(`  ${v.field}: ${v.description}`);
+  }
+  for (const retry of e.findDetails(RetryInfoSchema)) {
+    if (retry.retryDelay) lines.push(`  retry in ${Number(retry.retryDelay.seconds) + retry.retryDelay.nanos / 1e9} s`);
+  }
+  return lines.join("\n");
+}
+
+function showError(err: unknown) {
+  const box = $("error");
+  box.textContent = describeError(err);
+  box.hidden = false;
+}
+
+function clearError() {
+  $("error").hidden = true;
+}
+
+// Runs an action from a button or form; its failure is shown, never thrown into the console.
+function guarded(action: () => Promise<void>) {
+  return (event?: Event) => {
+    event?.preventDefault();
+    clearError();
+    action().catch((err) => {
+      if (!(err instanceof ConnectError && err.code === Code.Canceled)) showError(err);
+    });
+  };
+}
+
+function time(ts?: Timestamp): string {
+  return ts ? timestampDate(ts).toLocaleString() : "";
+}
+
+function el(tag: string, text: string, className = ""): HTMLElement {
+  const e = document.createElement(tag);
+  e.textContent = text;
+  if (className) e.className = className;
+  return e;
+}
+
+function need(): Clients {
+  if (!clients) throw new ConnectError("enter the API address and a token, then Connect", Code.FailedPrecondition);
+  return clients;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+// --- projects --------------------------------------------------------------------------------
+
+function projectItem(p: Project): HTMLElement {
+  const li = el("li", p.displayName || p.name);
+  li.dataset.id = p.id;
+  li.appendChild(el("small", `${p.name} · ${time(p.createTime)}`));
+  li.addEventListener("click", guarded(() => selectProject(p)));
+  if (selected?.id === p.id) li.classList.add("selected");
+  return li;
+}
+
+async function loadProjects(more = false) {
+  const { projects } = need();
+  const res = await projects.listProjects({ pageSize: 20, pageToken: more ? nextProjectsPage : "" });
+  const list = $("projects");
+  if (!more) list.replaceChildren();
+  for (const p of res.projects) list.appendChild(projectItem(p));
+  nextProjectsPage = res.nextPageToken;
+  $("more-projects").hidden = !nextProjectsPage;
+}
+
+async function createProject() {
+  const { projects } = need();
+  const prompt = $<HTMLTextAreaElement>("prompt");
+  const name = $<HTMLInputElement>("display-name");
+  const p = await projects.createProject({
+    initialPrompt: prompt.value,
+    displayName: name.value,
+    requestId: crypto.randomUUID(),
+  });
+  prompt.value = "";
+  name.value = "";
+  $("projects").prepend(projectItem(p));
+  await selectProject(p);
+  // The first prompt reaches the orchestrator through the projects and messages outboxes.
+  const { orchestrator } = need();
+  await watchRun(await waitFor(async () => (await orchestrator.listRuns({ projectId: p.id, pageSize: 1 })).runs[0]?.id));
+}
+
+async function selectProject(p: Project) {
+  selected = p;
+  watch?.abort();
+  for (const li of $("projects").children) li.classList.toggle("selected", (li as HTMLElement).dataset.id === p.id);
+  $("project-pane").hidden = false;
+  $("project-title").textContent = p.displayName || p.name;
+  $("progress").replaceChildren();
+  $("run-state").textContent = "";
+  $("preview-pane").hidden = true;
+  await loadConversation();
+  // The project's latest run, followed live while it is not over.
+  const [run] = (await need().orchestrator.listRuns({ projectId: p.id, pageSize: 1 })).runs;
+  if (run && (run.state === Run_State.QUEUED || run.state === Run_State.RUNNING)) void watchRun(run.id).catch(showError);
+}
+
+// --- conversation ----------------------------------------------------------------------------
+
+// The project's latest 50 messages, oldest first; the newest fragment is previewed.
+async function loadConversation(): Promise<Message[]> {
+  const { messages } = need();
+  const res = await messages.listMessages({
+    projectId: selected!.id,
+    pageSize: 50,
+    orderBy: "create_time desc",
+    view: ListMessagesRequest_View.FULL,
+  });
+  const list = $("conversation");
+  list.replaceChildren();
+  const ordered = [...res.messages].reverse();
+  for (const m of ordered) {
+    const assistant = m.role === Message_Role.ASSISTANT;
+    const li = el("li", m.content, assistant ? (m.type === Message_Type.ERROR ? "assistant error" : "assistant") : "user");
+    li.appendChild(el("small", `${assistant ? "agent" : "you"} · ${time(m.createTime)}`));
+    list.appendChild(li);
+  }
+  const latest = res.messages.find((m) => m.fragment);
+  if (latest?.fragment) showFragment(latest.fragment);
+  return res.messages;
+}
+
+async function sendFollowUp() {
+  const { messages } = need();
+  if (!selected) return;
+  const box = $<HTMLTextAreaElement>("follow-up-prompt");
+  const m = await messages.createMessage({ projectId: selected.id, content: box.value, requestId: crypto.randomUUID() });
+  box.value = "";
+  await loadConversation();
+  await watchRun(await waitFor(async () => (await messages.getMessage({ id: m.id })).runId));
+}
+
+// Polls until `get` yields a value (the services' outboxes deliver within moments).
+async function waitFor<T>(get: () => Promise<T | undefined | "">): Promise<T> {
+  const deadline = Date.now() + WAIT_FOR_RUN_MS;
+  for (;;) {
+    const value = await get();
+    if (value) return value as T;
+    if (Date.now() > deadline) throw new ConnectError("the run did not start in time", Code.DeadlineExceeded);
+    await sleep(POLL_MS);
+  }
+}
+
+// --- the run's progress ----------------------------------------------------------------------
+
+const clip = (s: string, max = MAX_ENTRY_CHARS) => (s.length > max ? `${s.slice(0, max)}…` : s);
+
+function describeEvent(ev: RunEvent): { text: string; end?: boolean; merge?: boolean } {
+  const e = ev.event;
+  switch (e.case) {
+    case "queued": return { text: "queued" };
+    case "started": return { text: `started (attempt ${e.value.attempt})` };
+    case "iterationStarted": return { text: `iteration ${e.value.iteration}` };
+    case "modelOutput": return { text: e.value.text, merge: true };
+    case "toolCall": return { text: `→ ${e.value.tool} ${clip(e.value.argumentsJson, 300)}` };
+    case "toolResult": return { text: `← ${e.value.tool} exit ${e.value.exitCode}${e.value.truncated ? " (truncated)" : ""}: ${e.value.output}` };
+    case "filesChanged": return { text: `files: ${e.value.paths.join(", ")}` };
+    case "iterationFinished": return { text: `iteration ${e.value.iteration} done` };
+    case "retrying": return { text: `retrying (attempt ${e.value.attempt}): ${e.value.reason}` };
+    case "succeeded": return { text: "succeeded", end: true };
+    case "failed": return { text: `failed: ${e.value.error}`, end: true };
+    case "cancelled": return { text: "cancelled", end: true };
+    default: return { text: "event" };
+  }
+}
+
+
+function showEvent(ev: RunEvent, lastWasOutput: boolean): boolean {
+  const list = $("progress");
+  const { text, end, merge } = describeEvent(ev);
+  const last = list.lastElementChild as HTMLElement | null;
+  if (merge && lastWasOutput && last) {
+    last.textContent = clip((last.textContent ?? "") + text);
+  } else {
+    list.appendChild(el("li", clip(text), end ? "end" : merge ? "output" : ""));
+    while (list.children.length > MAX_PROGRESS_ITEMS) list.firstElementChild!.remove();
+  }
+  list.scrollTop = list.scrollHeight;
+  return Boolean(merge);
+}
+
+// Follows the run's events until it ends; a dropped stream is resumed after the last event
+// seen, so nothing is shown twice or missed. Then shows the run's result.
+async function watchRun(runId: string) {
+  const { orchestrator } = need();
+  watch?.abort();
+  const controller = new AbortController();
+  watch = controller;
+  const project = selected;
+  $("progress").replaceChildren();
+  $("run-state").textContent = "running";
+  let after = 0n;
+  let ended = false;
+  let output = false;
+  for (let reconnects = 0; !ended; ) {
+    try {
+      for await (const ev of orchestrator.watchRun({ runId, afterSequence: after }, { signal: controller.signal })) {
+        after = ev.sequence;
+        output = showEvent(ev, output);
+        ended ||= describeEvent(ev).end === true;
+      }
+      ended = true; // the server ends the stream after the run's last event
+    } catch (err) {
+      if (controller.signal.aborted) return; // another run or project was chosen
+      if (ConnectError.from(err).code !== Code.Unavailable || ++reconnects > WATCH_RECONNECTS) throw err;
+      await sleep(POLL_MS);
+    }
+  }
+  const run = await orchestrator.getRun({ id: runId });
+  $("run-state").textContent = Run_State[run.state].toLowerCase();
+  if (selected !== project) return;
+  // The result message follows the run's end through the orchestrator's outbox.
+  await waitFor(async () => (await loadConversation()).some((m) => m.role === Message_Role.ASSISTANT && m.runId === runId));
+  void loadProjects().catch(showError);
+}
+
+// --- the preview -----------------------------------------------------------------------------
+
+function showFragment(f: Fragment) {
+  $("preview-pane").hidden = false;
+  $("fragment-title").textContent = f.title || "Preview";
+  const link = $<HTMLAnchorElement>("preview-link");
+  link.href = f.sandboxUrl;
+  link.textContent = f.sandboxUrl;
+  const frame = $<HTMLIFrameElement>("preview");
+  if (frame.src !== f.sandboxUrl) frame.src = f.sandboxUrl;
+  const files = $("files");
+  files.replaceChildren();
+  for (const [path, content] of Object.entries(f.files).sort()) files.appendChild(el("li", `${path} (${content.length} chars)`));
+}
+
+// --- start -----------------------------------------------------------------------------------
+
+function start() {
+  const params = new URLSearchParams(location.search);
+  const api = $<HTMLInputElement>("api");
+  const token = $<HTMLInputElement>("token");
+  api.value = params.get("api") ?? sessionStorage.getItem("qai.api") ?? location.origin;
+  token.value = params.get("token") ?? sessionStorage.getItem("qai.token") ?? "";
+  const onConnect = guarded(async () => {
+    sessionStorage.setItem("qai.api", api.value);
+    sessionStorage.setItem("qai.token", token.value);
+    clients = connect(api.value, token.value);
+    await loadProjects();
+  });
+  $("settings").addEventListener("submit", onConnect);
+  $("create").addEventListener("submit", guarded(createProject));
+  $("follow-up").addEventListener("submit", guarded(sendFollowUp));
+  $("more-projects").addEventListener("click", guarded(() => loadProjects(true)));
+  if (token.value) onConnect();
+}
+
+start();
