@@ -78,9 +78,13 @@ test("each service's routes reach that service", async () => {
 });
 
 test("a bad request's status and field violations come through", async () => {
-  const r = await call("/qai.projects.v1.ProjectService/CreateProject", { authorization: `Bearer ${token}` });
+  const r = await call("/qai.projects.v1.ProjectService/CreateProject", {
+    authorization: `Bearer ${token}`,
+    "x-request-id": "web-proxy-test-2",
+  });
   const trailers = Object.keys(r.trailers).length ? r.trailers : Object.fromEntries(r.headers);
   assert.equal(trailers["grpc-status"], "3");
+  assert.equal(trailers["x-request-id"], "web-proxy-test-2"); // the service's echo, on an error too
   assert.match(decodeURIComponent(trailers["grpc-message"]), /initial_prompt/);
   const details = Buffer.from(trailers["grpc-status-details-bin"], "base64").toString("latin1");
   assert.match(details, /type\.googleapis\.com\/google\.rpc\.BadRequest/);

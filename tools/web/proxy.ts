@@ -114,11 +114,21 @@ function forwardService(router: ConnectRouter, service: DescService, config: Env
       onHeader: (h: Headers) => copyHeaders(h, ctx.responseHeader),
       onTrailer: (t: Headers) => copyHeaders(t, ctx.responseTrailer),
     });
+    // A failed call's metadata (e.g. x-request-id, from a trailers-only answer) goes back too.
+    const passOn = (err: unknown, ctx: HandlerContext): never => {
+      if (err instanceof ConnectError) copyHeaders(err.metadata, ctx.responseTrailer);
+      throw err;
+    };
     if (method.methodKind === "unary") {
-      impl[method.localName] = (req: unknown, ctx: HandlerContext) => client[method.localName](req, callOptions(ctx));
+      impl[method.localName] = (req: unknown, ctx: HandlerContext) =>
+        client[method.localName](req, callOptions(ctx)).catch((err: unknown) => passOn(err, ctx));
     } else if (method.methodKind === "server_streaming") {
       impl[method.localName] = async function* (req: unknown, ctx: HandlerContext) {
-        yield* client[method.localName](req, callOptions(ctx));
+        try {
+          yield* client[method.localName](req, callOptions(ctx));
+        } catch (err) {
+          passOn(err, ctx);
+        }
       };
     } else {
       // grpc-web (HTTP/1.1 from a browser) carries unary and server-streaming calls only.
