@@ -285,6 +285,31 @@ class K8sTest(unittest.TestCase):
                 for rule in p["spec"].get("ingress", []) + p["spec"].get("egress", []):
                     self.assertTrue(rule.get("ports"), f"{p['metadata']['name']}: a rule open on every port")
 
+    def test_metrics_are_scraped(self):
+        """Every service serves /metrics on the port its pod declares, annotates and lets in."""
+        for ov in self.each():
+            policies = ov.by_kind.get("NetworkPolicy", {}).values()
+            services = [d for d in ov.by_kind["Deployment"].values()
+                        if d["spec"]["template"]["metadata"]["labels"].get("qai.dev/role") == "service"]
+            self.assertEqual(len(services), 3)
+            for d in services:
+                name = d["metadata"]["name"]
+                pod = d["spec"]["template"]
+                container = pod["spec"]["containers"][0]
+                env = {}
+                for ref in container.get("envFrom", []):
+                    env.update(ov.by_kind["ConfigMap"][ref["configMapRef"]["name"]]["data"])
+                addr = env.get("QAI_METRICS_ADDR", "")
+                self.assertRegex(addr, r"^0\.0\.0\.0:\d+$", f"{ov.name}/{name}: metrics off or not reachable")
+                port = int(addr.rsplit(":", 1)[1])
+                self.assertIn({"name": "metrics", "containerPort": port}, container["ports"], name)
+                notes = pod["metadata"].get("annotations", {})
+                self.assertEqual((notes.get("prometheus.io/scrape"), notes.get("prometheus.io/port"),
+                                  notes.get("prometheus.io/path")), ("true", str(port), "/metrics"), name)
+                let_in = [p for p in policies if matches(p["spec"]["podSelector"].get("matchLabels", {}), pod["metadata"]["labels"])
+                          and any(port in [x.get("port") for x in rule.get("ports", [])] for rule in p["spec"].get("ingress", []))]
+                self.assertTrue(let_in, f"{ov.name}/{name}: no NetworkPolicy lets the scrape in on {port}")
+
     def test_envoy(self):
         for ov in self.each():
             cm = next(v for k, v in ov.by_kind["ConfigMap"].items() if k.startswith("qai-envoy"))
