@@ -43,13 +43,13 @@ ENTRYPOINT ["/usr/local/bin/qai-migrate"]
 FROM runtime AS projects
 COPY --from=build /opt/qai/bin/qai-projects /usr/local/bin/qai-projects
 COPY --from=build /opt/qai/bin/qai-migrate /usr/local/bin/qai-migrate
-EXPOSE 50051
+EXPOSE 50051 9090
 ENTRYPOINT ["/usr/local/bin/qai-projects"]
 
 FROM runtime AS messages
 COPY --from=build /opt/qai/bin/qai-messages /usr/local/bin/qai-messages
 COPY --from=build /opt/qai/bin/qai-migrate /usr/local/bin/qai-migrate
-EXPOSE 50052
+EXPOSE 50052 9090
 ENTRYPOINT ["/usr/local/bin/qai-messages"]
 
 # The orchestrator runs agents' commands: bubblewrap confines them, prlimit and setpriv
@@ -65,5 +65,5 @@ RUN apt-get update \
 USER 10001:10001
 COPY --from=build /opt/qai/bin/qai-orchestrator /usr/local/bin/qai-orchestrator
 COPY --from=build /opt/qai/bin/qai-migrate /usr/local/bin/qai-migrate
-EXPOSE 50053 8080
+EXPOSE 50053 8080 9090
 ENTRYPOINT ["/usr/local/bin/qai-orchestrator"]
