@@ -1,21 +1,38 @@
 #include "services/orchestrator/deliverers.h"
 
 #include "common/client.h"
+#include "common/proto_time.h"
 #include "qai/messages/v1/messages.grpc.pb.h"
+#include "qai/orchestrator/v1/orchestrator.pb.h"
+#include "qai/projects/v1/projects.grpc.pb.h"
 
 namespace qai::orchestrator {
 
 std::map<std::string, common::OutboxRelay::Deliverer> MakeDeliverers(std::shared_ptr<grpc::Channel> messages_channel,
+                                                                     std::shared_ptr<grpc::Channel> projects_channel,
                                                                      const std::string& api_key, RunStore* store) {
   using messages::v1::MessageService;
+  using projects::v1::ProjectService;
   auto messages = std::shared_ptr<MessageService::Stub>(MessageService::NewStub(std::move(messages_channel)));
+  auto projects = std::shared_ptr<ProjectService::Stub>(ProjectService::NewStub(std::move(projects_channel)));
   std::map<std::string, common::OutboxRelay::Deliverer> out;
   out[kTopicRecordError] = common::UnaryDeliverer(
       messages, &MessageService::Stub::RecordAgentResult, api_key, nullptr,
       [store](const messages::v1::RecordAgentResultRequest& req, const messages::v1::Message& stored) {
         return store->SetResultMessage(req.run_id(), stored.id());
       });
+  out[kTopicRecordLatestRun] = common::UnaryDeliverer(projects, &ProjectService::Stub::RecordLatestRun, api_key);
   return out;
+}
+
+std::string LatestRunNews(const RunStateChange& change) {
+  projects::v1::RecordLatestRunRequest req;
+  req.set_project_id(change.project_id);
+  req.mutable_run()->set_id(change.run_id);
+  req.mutable_run()->set_state(v1::Run::State_Name(static_cast<v1::Run::State>(change.state)));
+  common::SetTimestamp(change.run_create_time, req.mutable_run_create_time());
+  req.set_sequence(change.sequence);
+  return req.SerializeAsString();
 }
 
 }  // namespace qai::orchestrator

@@ -1,6 +1,7 @@
 #pragma once
-// The orchestrator outbox's topics and how each is delivered: a failed run's ERROR message to
-// MessageService.RecordAgentResult (idempotent on the run id), as a SERVICE principal.
+// The orchestrator outbox's topics and how each is delivered, as a SERVICE principal: a failed
+// run's ERROR message to MessageService.RecordAgentResult (idempotent on the run id), and each
+// run's state changes to ProjectService.RecordLatestRun (Project.latest_run; older news ignored).
 
 #include <map>
 #include <memory>
@@ -15,6 +16,10 @@ namespace qai::orchestrator {
 // MakeDeliverers: one deliverer per topic RunStore writes. The stored message's id is
 // recorded on the run.
 std::map<std::string, common::OutboxRelay::Deliverer> MakeDeliverers(std::shared_ptr<grpc::Channel> messages,
+                                                                     std::shared_ptr<grpc::Channel> projects,
                                                                      const std::string& api_key, RunStore* store);
+
+// LatestRunNews: the RecordLatestRunRequest announcing a run's state change (RunStore's StateNews).
+std::string LatestRunNews(const RunStateChange& change);
 
 }  // namespace qai::orchestrator

@@ -61,13 +61,16 @@ int main(int argc, char** argv) {
                                              config.Get("sandbox-root"));
   if (!sandbox.ok()) return common::ExitCodeFor(sandbox.status());
 
-  orchestrator::RunStore store((*base)->db());
-  // One channel to MessageService: the agent's History and results, and the outbox's messages.
+  orchestrator::RunStore store((*base)->db(), orchestrator::LatestRunNews);
+  // One channel to each service: MessageService for the agent's History and results,
+  // ProjectService for who may see a project, and both for the outbox's rows.
   const std::shared_ptr<grpc::Channel> messages_channel =
       common::MakeChannel(config.Get("messages-addr"), (*base)->grpc_limits());
+  const std::shared_ptr<grpc::Channel> projects_channel =
+      common::MakeChannel(config.Get("projects-addr"), (*base)->grpc_limits());
   common::OutboxRelay relay(
       (*base)->db(), common::OutboxOptionsFrom(config, orchestrator::kOutboxTable, (*base)->metrics()),
-      orchestrator::MakeDeliverers(messages_channel, config.Get("api-key"), &store));
+      orchestrator::MakeDeliverers(messages_channel, projects_channel, config.Get("api-key"), &store));
   absl::StatusOr<std::unique_ptr<orchestrator::Model>> model = orchestrator::MakeModel(config);
   if (!model.ok()) return common::ExitCodeFor(model.status());
   if (config.Get("model-provider") == "openai") {
@@ -83,7 +86,7 @@ int main(int argc, char** argv) {
   orchestrator::RunMetrics run_metrics(*(*base)->metrics(), &store, &hub);
   std::unique_ptr<orchestrator::Model> counted_model = run_metrics.Instrument(model->get());
   orchestrator::MessagesClient messages(messages_channel, config.Get("api-key"));
-  common::ProjectsClient projects(common::MakeChannel(config.Get("projects-addr"), (*base)->grpc_limits()), config.Get("api-key"));
+  common::ProjectsClient projects(projects_channel, config.Get("api-key"));
 
   auto preview = orchestrator::PreviewServer::Start(
       config.Get("preview-addr"),

@@ -118,6 +118,20 @@ void Notify(DbConnection& conn, const char* channel, const std::string& payload)
 
 }  // namespace
 
+absl::Status RunStore::Announce(DbConnection& conn, const std::string& run_id, int state, int64_t sequence) {
+  if (!news_) return absl::OkStatus();
+  RunStateChange change{.run_id = run_id, .project_id = "", .state = state, .run_create_time = absl::InfinitePast(),
+                        .sequence = sequence};
+  long long create_us = 0;
+  conn.session() << "SELECT project_id::text, (extract(epoch FROM create_time) * 1000000)::bigint"
+                    " FROM orchestrator.runs WHERE id = CAST(:id AS uuid)",
+      into(change.project_id), into(create_us), use(run_id);
+  change.run_create_time = absl::FromUnixMicros(create_us);
+  return common::EnqueueOutbox(
+             conn, kOutboxTable, {.topic = kTopicRecordLatestRun, .payload = news_(change), .ordering_key = absl::StrCat("latest_run:", change.project_id)})
+      .status();
+}
+
 absl::StatusOr<RunRecord> RunStore::Start(const StartParams& p) {
   std::optional<RunRecord> out;
   absl::Status s = db_->Transaction([&](DbConnection& conn) -> absl::Status {
@@ -144,6 +158,7 @@ absl::StatusOr<RunRecord> RunStore::Start(const StartParams& p) {
         use(timeout_us);
     absl::StatusOr<int64_t> appended = AppendEvents(conn, p.id, nullptr, {p.queued_event}, std::nullopt);
     if (!appended.ok()) return appended.status();
+    if (absl::Status a = Announce(conn, p.id, kQueued, *appended); !a.ok()) return a;
     Notify(conn, kRunsChannel, p.id);
     out = SelectRun(conn, "WHERE id = CAST(:id AS uuid)", p.id);
     return absl::OkStatus();
@@ -220,6 +235,7 @@ absl::StatusOr<std::optional<RunStore::Claimed>> RunStore::Claim(
     Lease lease{id, token};
     absl::StatusOr<int64_t> appended = AppendEvents(conn, id, &lease, {started_event(attempt)}, std::nullopt);
     if (!appended.ok()) return appended.status();
+    if (absl::Status a = Announce(conn, id, kRunning, *appended); !a.ok()) return a;
     std::optional<RunRecord> run = SelectRun(conn, "WHERE id = CAST(:id AS uuid)", id);
     out = Claimed{*std::move(run), lease};
     return absl::OkStatus();
@@ -293,6 +309,7 @@ absl::Status RunStore::Requeue(const Lease& lease, absl::Duration delay, const s
   return db_->Transaction([&](DbConnection& conn) -> absl::Status {
     absl::StatusOr<int64_t> appended = AppendEvents(conn, lease.run_id, &lease, {retrying_event}, std::nullopt);
     if (!appended.ok()) return appended.status();
+    if (absl::Status a = Announce(conn, lease.run_id, kQueued, *appended); !a.ok()) return a;
     const long long delay_us = absl::ToInt64Microseconds(delay);
     const int refund = refund_attempt ? 1 : 0;
     conn.session() << "UPDATE orchestrator.runs SET state = 1, lease_owner = '', lease_expire_time = NULL,"
@@ -316,6 +333,7 @@ absl::Status RunStore::Finish(const Lease& lease, const FinishParams& p) {
                       " lease_expire_time = NULL WHERE id = CAST(:id AS uuid) RETURNING project_id::text",
         use(p.state), use(p.error), use(result, result_ind), use(p.sandbox_url), use(lease.run_id), into(project_id);
     DropSteps(conn, lease.run_id);
+    if (absl::Status a = Announce(conn, lease.run_id, p.state, *appended); !a.ok()) return a;
     if (p.workspace) {
       const std::string files = FilesJson(*p.workspace);
       conn.session() << "INSERT INTO orchestrator.workspaces (project_id, run_id, files)"
@@ -382,6 +400,7 @@ absl::StatusOr<RunRecord> RunStore::Cancel(const std::string& id, const std::str
       conn.session() << "UPDATE orchestrator.runs SET state = 5, end_time = now() WHERE id = CAST(:id AS uuid)",
           use(id);
       DropSteps(conn, id);  // a requeued run may have some
+      if (absl::Status a = Announce(conn, id, kCancelled, *appended); !a.ok()) return a;
       Notify(conn, kRunsChannel, id);  // the project's next run may go now
     } else if (out->state == kRunning && !out->cancel_requested) {
       conn.session() << "UPDATE orchestrator.runs SET cancel_requested = true WHERE id = CAST(:id AS uuid)", use(id);
@@ -453,6 +472,7 @@ absl::StatusOr<int> RunStore::RescueExpired(int max_attempts, const RescueEvents
                           " lease_owner = '', lease_expire_time = NULL WHERE id = CAST(:id AS uuid)",
             use(state), use(error), use(run.id);
         DropSteps(conn, run.id);
+        if (absl::Status a = Announce(conn, run.id, state, *appended); !a.ok()) return a;
         if (!run.cancel && events.error_result) {
           absl::StatusOr<std::string> queued =
               common::EnqueueOutbox(conn, kOutboxTable,
@@ -467,6 +487,7 @@ absl::StatusOr<int> RunStore::RescueExpired(int max_attempts, const RescueEvents
         conn.session() << "UPDATE orchestrator.runs SET state = 1, next_attempt_time = now(), lease_owner = '',"
                           " lease_expire_time = NULL WHERE id = CAST(:id AS uuid)",
             use(run.id);
+        if (absl::Status a = Announce(conn, run.id, kQueued, *appended); !a.ok()) return a;
       }
       Notify(conn, kRunsChannel, run.id);
       ++rescued;

@@ -44,6 +44,20 @@ inline constexpr char kCancelChannel[] = "qai_run_cancel";
 // (a serialized RecordAgentResultRequest), written in the transaction that fails the run.
 inline constexpr char kOutboxTable[] = "orchestrator.outbox";
 inline constexpr char kTopicRecordError[] = "messages.RecordAgentResult";
+// ... and every change of a run's state for ProjectService.RecordLatestRun (Project.latest_run),
+// written in the transaction of the change, keyed by project so they arrive in order.
+inline constexpr char kTopicRecordLatestRun[] = "projects.RecordLatestRun";
+
+// A run entered `state`; `sequence` is the run's last event sequence with that change.
+struct RunStateChange {
+  std::string run_id;
+  std::string project_id;
+  int state = 0;
+  absl::Time run_create_time;
+  int64_t sequence = 0;
+};
+// StateNews: the outbox payload announcing a state change (a serialized RecordLatestRunRequest).
+using StateNews = std::function<std::string(const RunStateChange&)>;
 
 struct RunRecord {
   std::string id;
@@ -117,7 +131,8 @@ struct FinishParams {
 
 class RunStore {
  public:
-  explicit RunStore(common::DbPool* db) : db_(db) {}
+  // With `news`, every state change also writes a kTopicRecordLatestRun outbox row.
+  explicit RunStore(common::DbPool* db, StateNews news = nullptr) : db_(db), news_(std::move(news)) {}
 
   // Start: queues a run with its `queued` event. A message that already has a run gets that
   // run back unchanged (whatever its state).
@@ -211,7 +226,11 @@ class RunStore {
   [[nodiscard]] absl::StatusOr<QueueCounts> CountQueue();
 
  private:
+  // Announce: the state change's outbox row (when there is a StateNews), in `conn`'s transaction.
+  absl::Status Announce(common::DbConnection& conn, const std::string& run_id, int state, int64_t sequence);
+
   common::DbPool* const db_;
+  const StateNews news_;
 };
 
 }  // namespace qai::orchestrator

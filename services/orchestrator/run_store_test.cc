@@ -7,6 +7,7 @@
 #include <set>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "common/ids.h"
 #include "tests/support/pg_server.h"
 
@@ -206,6 +207,52 @@ TEST_F(RunStoreTest, AFailedRunsErrorMessageIsWrittenWithItsEndOnly) {
   ASSERT_TRUE(store_->SetResultMessage(run.id, message).ok());
   ASSERT_TRUE(store_->SetResultMessage(run.id, common::NewUuid()).ok());
   EXPECT_EQ(store_->Get(run.id)->result_message_id, message) << "a redelivery changes nothing";
+}
+
+TEST_F(RunStoreTest, EveryStateChangeIsAnnouncedToTheProjectInItsTransaction) {
+  // A store that announces: each change's payload here is "<state> <sequence> <project>".
+  RunStore store(pool_.get(), [](const RunStateChange& c) {
+    return absl::StrCat(c.state, " ", c.sequence, " ", c.project_id, c.run_create_time > absl::UnixEpoch() ? "" : " no time");
+  });
+  auto news = [&] {
+    std::vector<std::string> out;
+    EXPECT_TRUE(pool_->Run([&](common::DbConnection& conn) -> absl::Status {
+                       soci::rowset<std::string> rows =
+                           (conn.session().prepare << "SELECT convert_from(payload, 'UTF8') || ' ' || ordering_key"
+                                                      " FROM orchestrator.outbox WHERE topic = 'projects.RecordLatestRun'"
+                                                      " ORDER BY seq");
+                       out.assign(rows.begin(), rows.end());
+                       return absl::OkStatus();
+                     })
+                    .ok());
+    return out;
+  };
+  const std::string p = common::NewUuid();
+  const std::string key = " latest_run:" + p;
+  auto started = store.Start({.id = common::NewUuid(), .project_id = p, .message_id = common::NewUuid(), .prompt = "x",
+                              .max_iterations = 5, .queued_event = "queued"});
+  ASSERT_TRUE(started.ok()) << started.status();
+  auto claimed = store.Claim("w", absl::Seconds(30), Started);
+  ASSERT_TRUE(claimed.ok() && *claimed);
+  ASSERT_TRUE(store.Requeue((*claimed)->lease, absl::ZeroDuration(), "retrying", false).ok());
+  auto again = store.Claim("w", absl::Seconds(30), Started);
+  ASSERT_TRUE(again.ok() && *again);
+  ASSERT_TRUE(store.Append((*again)->lease, {"progress"}, std::nullopt).ok());  // not a state change
+  ASSERT_TRUE(store.Finish((*again)->lease, {.state = kSucceeded, .terminal_event = "succeeded"}).ok());
+  auto queued = store.Start({.id = common::NewUuid(), .project_id = p, .message_id = common::NewUuid(), .prompt = "y",
+                             .max_iterations = 5, .queued_event = "queued"});
+  ASSERT_TRUE(queued.ok());
+  ASSERT_TRUE(store.Cancel(queued->id, "cancelled").ok());
+  EXPECT_EQ(news(), (std::vector<std::string>{"1 1 " + p + key, "2 2 " + p + key, "1 3 " + p + key, "2 4 " + p + key,
+                                              "3 6 " + p + key, "1 1 " + p + key, "5 2 " + p + key}));
+  // A worker that lost its lease announces nothing.
+  const size_t before = news().size();
+  auto third = store.Start({.id = common::NewUuid(), .project_id = p, .message_id = common::NewUuid(), .prompt = "z",
+                            .max_iterations = 5, .queued_event = "queued"});
+  auto lease = store.Claim("w", absl::Seconds(30), Started);
+  ASSERT_TRUE(lease.ok() && *lease);
+  EXPECT_FALSE(store.Finish({third->id, (*lease)->lease.token + 1}, {.state = kSucceeded, .terminal_event = "x"}).ok());
+  EXPECT_EQ(news().size(), before + 2) << "its queued and started only";
 }
 
 TEST_F(RunStoreTest, TheJournalIsFencedKeptAcrossAttemptsAndDroppedAtTheEnd) {

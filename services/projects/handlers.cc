@@ -172,4 +172,24 @@ absl::Status ProjectHandlers::DeleteProject(const CallContext& call, const pb::D
   return absl::OkStatus();
 }
 
+absl::Status ProjectHandlers::RecordLatestRun(const CallContext& call, const pb::RecordLatestRunRequest& req) {
+  if (absl::Status s = common::RequireService(call, "RecordLatestRun"); !s.ok()) return s;
+  FieldViolations bad;
+  common::CheckUuid(bad, "project_id", req.project_id(), /*required=*/true);
+  common::CheckUuid(bad, "run.id", req.run().id(), /*required=*/true);
+  orchestrator::v1::Run::State state = orchestrator::v1::Run::STATE_UNSPECIFIED;
+  if (!orchestrator::v1::Run::State_Parse(req.run().state(), &state) || state == orchestrator::v1::Run::STATE_UNSPECIFIED) {
+    bad.Add("run.state", "must name a qai.orchestrator.v1.Run.State, e.g. STATE_RUNNING");
+  }
+  if (!req.has_run_create_time()) bad.Add("run_create_time", "is required");
+  if (req.sequence() < 1) bad.Add("sequence", "must be at least 1");
+  if (absl::Status s = bad.ToStatus(); !s.ok()) return s;
+  absl::StatusOr<bool> changed = store_->RecordLatestRun({.project_id = req.project_id(),
+                                                          .run_id = req.run().id(),
+                                                          .state = req.run().state(),
+                                                          .run_create_time_us = TimeUtil::TimestampToMicroseconds(req.run_create_time()),
+                                                          .sequence = req.sequence()});
+  return changed.status();
+}
+
 }  // namespace qai::projects

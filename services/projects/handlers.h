@@ -31,6 +31,8 @@ class ProjectHandlers {
                             pb::ListProjectsResponse& resp);
   absl::Status UpdateProject(const common::CallContext& call, const pb::UpdateProjectRequest& req, pb::Project& resp);
   absl::Status DeleteProject(const common::CallContext& call, const pb::DeleteProjectRequest& req);
+  // SERVICE principals only (the orchestrator's outbox).
+  absl::Status RecordLatestRun(const common::CallContext& call, const pb::RecordLatestRunRequest& req);
 
  private:
   ProjectStore* const store_;

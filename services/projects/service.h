@@ -39,6 +39,11 @@ class ProjectServiceImpl final : public pb::ProjectService::CallbackService {
     return common::ServeUnary(ctx, env_, "DeleteProject",
                               [=, this](const common::CallContext& c) { return handlers_->DeleteProject(c, *req); });
   }
+  grpc::ServerUnaryReactor* RecordLatestRun(grpc::CallbackServerContext* ctx, const pb::RecordLatestRunRequest* req,
+                                            google::protobuf::Empty*) override {
+    return common::ServeUnary(ctx, env_, "RecordLatestRun",
+                              [=, this](const common::CallContext& c) { return handlers_->RecordLatestRun(c, *req); });
+  }
 
  private:
   ProjectHandlers* const handlers_;

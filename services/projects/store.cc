@@ -358,4 +358,28 @@ absl::Status ProjectStore::Delete(const DeleteParams& params) {
   });
 }
 
+absl::StatusOr<bool> ProjectStore::RecordLatestRun(const LatestRun& run) {
+  bool changed = false;
+  absl::Status s = db_->Run([&](DbConnection& conn) -> absl::Status {
+    std::string updated;
+    conn.session() << "WITH news AS (SELECT CAST(:p AS uuid) AS project, CAST(:r AS uuid) AS run, CAST(:st AS text) AS state,"
+                      "   timestamptz 'epoch' + CAST(:ct AS bigint) * interval '1 microsecond' AS run_create_time,"
+                      "   CAST(:seq AS bigint) AS sequence)"
+                      " UPDATE projects.projects p SET latest_run_id = news.run, latest_run_state = news.state,"
+                      "   latest_run_create_time = news.run_create_time, latest_run_sequence = news.sequence"
+                      " FROM news WHERE p.id = news.project AND p.delete_time IS NULL AND ("
+                      "   p.latest_run_id IS NULL"
+                      "   OR (p.latest_run_id = news.run AND p.latest_run_sequence < news.sequence)"
+                      "   OR (p.latest_run_id <> news.run"
+                      "       AND (p.latest_run_create_time, p.latest_run_id) < (news.run_create_time, news.run)))"
+                      " RETURNING p.id::text",
+        use(run.project_id), use(run.run_id), use(run.state), use(run.run_create_time_us), use(run.sequence),
+        into(updated);
+    changed = conn.session().got_data();
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return changed;
+}
+
 }  // namespace qai::projects

@@ -95,6 +95,15 @@ struct DeleteParams {
   std::string cancel_payload;
 };
 
+// One piece of news of a run, as the orchestrator reports it (RecordLatestRun).
+struct LatestRun {
+  std::string project_id;
+  std::string run_id;
+  std::string state;  // "STATE_QUEUED", ...
+  int64_t run_create_time_us = 0;  // microseconds since the epoch
+  int64_t sequence = 0;
+};
+
 using RecordCallback = std::function<void(absl::StatusOr<ProjectRecord>)>;
 
 class ProjectStore {
@@ -118,6 +127,10 @@ class ProjectStore {
   // Update: ABORTED when expected_version no longer matches.
   [[nodiscard]] absl::StatusOr<ProjectRecord> Update(const UpdateParams& params);
   [[nodiscard]] absl::Status Delete(const DeleteParams& params);
+  // RecordLatestRun: makes the run the project's latest_run unless the project shows newer news
+  // already (a later run, or this run at a higher sequence); neither the version (etag) nor the
+  // update time changes. An unknown or deleted project is left alone. Answers whether it changed.
+  [[nodiscard]] absl::StatusOr<bool> RecordLatestRun(const LatestRun& run);
 
  private:
   std::string NewSlug();

@@ -184,6 +184,50 @@ TEST_F(ProjectStoreTest, GetPlanStaysOnThePrimaryKeyAsTheTableGrows) {
   EXPECT_EQ(text.find("Seq Scan"), std::string::npos) << text;
 }
 
+TEST_F(ProjectStoreTest, LatestRunKeepsTheNewestNewsWhateverOrderItArrivesIn) {
+  ProjectRecord p = MustCreate("alice");
+  const std::string first = common::NewUuid(), second = common::NewUuid();
+  auto record = [&](const std::string& run, const std::string& state, int64_t created_us, int64_t sequence) {
+    auto changed = store_->RecordLatestRun({.project_id = p.id, .run_id = run, .state = state,
+                                            .run_create_time_us = created_us, .sequence = sequence});
+    EXPECT_TRUE(changed.ok()) << changed.status();
+    return changed.value_or(false);
+  };
+  auto latest = [&] {
+    auto got = store_->Get({"alice"}, p.id);
+    EXPECT_TRUE(got.ok()) << got.status();
+    return std::pair{got->latest_run_id, got->latest_run_state};
+  };
+  EXPECT_EQ(latest(), (std::pair<std::string, std::string>{"", ""}));
+
+  EXPECT_TRUE(record(first, "STATE_QUEUED", 1000, 1));
+  EXPECT_TRUE(record(first, "STATE_RUNNING", 1000, 2));
+  EXPECT_FALSE(record(first, "STATE_QUEUED", 1000, 1));  // late: older news of the same run
+  EXPECT_FALSE(record(first, "STATE_RUNNING", 1000, 2));  // a repeat
+  EXPECT_EQ(latest(), (std::pair{first, std::string("STATE_RUNNING")}));
+
+  EXPECT_TRUE(record(second, "STATE_QUEUED", 2000, 1));   // a later run replaces it
+  EXPECT_FALSE(record(first, "STATE_SUCCEEDED", 1000, 9));  // the earlier run's end, arriving late
+  EXPECT_EQ(latest(), (std::pair{second, std::string("STATE_QUEUED")}));
+  EXPECT_TRUE(record(second, "STATE_RUNNING", 2000, 2));
+  EXPECT_TRUE(record(second, "STATE_QUEUED", 2000, 5));    // retried after a lost worker
+  EXPECT_EQ(latest(), (std::pair{second, std::string("STATE_QUEUED")}));
+
+  // The news is not an edit: the etag and the update time stay.
+  auto got = store_->Get({"alice"}, p.id);
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->version, p.version);
+  EXPECT_EQ(got->update_time, p.update_time);
+
+  // A deleted or unknown project takes no news, without an error.
+  ASSERT_TRUE(store_->Delete({.actor = {"alice"}, .id = p.id}).ok());
+  EXPECT_FALSE(record(common::NewUuid(), "STATE_QUEUED", 3000, 1));
+  auto unknown = store_->RecordLatestRun({.project_id = common::NewUuid(), .run_id = first, .state = "STATE_QUEUED",
+                                          .run_create_time_us = 1, .sequence = 1});
+  ASSERT_TRUE(unknown.ok()) << unknown.status();
+  EXPECT_FALSE(*unknown);
+}
+
 TEST_F(ProjectStoreTest, UnknownIdIsNotFound) {
   EXPECT_EQ(store_->Get({"alice"}, common::NewUuid()).status().code(), absl::StatusCode::kNotFound);
 }

@@ -279,6 +279,47 @@ TEST_F(OrchestratorE2ETest, APromptEndToEnd) {
   std::vector<opb::RunEvent> none;
   ASSERT_TRUE(Watch(run.id(), run.last_sequence(), &none).ok());
   EXPECT_TRUE(none.empty());
+
+  // The project shows the run as its latest, ended (the orchestrator's outbox tells projects).
+  ppb::Project shown;
+  for (int i = 0; i < 200 && shown.latest_run().state() != "STATE_SUCCEEDED"; ++i) {
+    if (i > 0) absl::SleepFor(absl::Milliseconds(50));
+    grpc::ClientContext ctx;
+    AsUser(ctx, "alice");
+    ppb::GetProjectRequest req;
+    req.set_id(p.id());
+    ASSERT_TRUE(projects_stub_->GetProject(&ctx, req, &shown).ok());
+  }
+  EXPECT_EQ(shown.latest_run().id(), run.id());
+  EXPECT_EQ(shown.latest_run().state(), "STATE_SUCCEEDED");
+  EXPECT_EQ(shown.etag(), p.etag()) << "news of a run is not an edit of the project";
+}
+
+TEST_F(OrchestratorE2ETest, OnlyServicesMayRecordALatestRunAndBadNewsNamesItsFields) {
+  ppb::Project p = CreateProject("Build a page");
+  ppb::RecordLatestRunRequest req;
+  req.set_project_id(p.id());
+  req.mutable_run()->set_id(p.id());
+  req.mutable_run()->set_state("STATE_SUCCEEDED");
+  req.mutable_run_create_time()->set_seconds(1);
+  req.set_sequence(99);
+  {
+    grpc::ClientContext ctx;
+    AsUser(ctx, "alice");
+    google::protobuf::Empty out;
+    EXPECT_EQ(projects_stub_->RecordLatestRun(&ctx, req, &out).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  }
+  ppb::RecordLatestRunRequest bad;
+  bad.set_project_id("nope");
+  bad.mutable_run()->set_state("FINISHED");
+  grpc::ClientContext ctx;
+  ctx.AddMetadata("x-api-key", kServiceKey);
+  google::protobuf::Empty out;
+  grpc::Status s = projects_stub_->RecordLatestRun(&ctx, bad, &out);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  for (const char* field : {"project_id", "run.id", "run.state", "run_create_time", "sequence"}) {
+    EXPECT_NE(s.error_message().find(field), std::string::npos) << field << " in " << s.error_message();
+  }
 }
 
 TEST_F(OrchestratorE2ETest, ManyWatchersOnAnotherReplicaSeeTheSameStream) {

@@ -129,6 +129,8 @@ test("a reload lists the projects from the server and shows the latest preview",
   try {
     const item = page.locator("#projects li", { hasText: "Bakery" });
     await item.waitFor();
+    // The list shows each project's latest run (Project.latest_run, kept by the orchestrator).
+    assert.match(await item.locator("small").textContent(), /· succeeded$/);
     await item.click();
     await page.locator("#conversation li").nth(3).waitFor();
     await page.locator("#preview-pane").waitFor({ state: "visible" });

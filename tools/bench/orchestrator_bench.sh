@@ -219,6 +219,7 @@ run_pgbench() {
   # pgbench's runs (and any it left half-way at the deadline) go, so the tables stay as the
   # service left them.
   psql_qai -c "DELETE FROM orchestrator.runs WHERE prompt = 'pgbench run [[instant]]'" >/dev/null
+  psql_qai -c "DELETE FROM orchestrator.outbox WHERE trace_request_id = 'pgbench'" >/dev/null
 }
 
 # The disk's flush time, which bounds every commit, drifts on a shared machine: pgbench runs

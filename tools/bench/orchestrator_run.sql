@@ -7,7 +7,8 @@
 --   iteration_started with the iteration number; model_output; tool_call; tool_result and
 --   files_changed in one batch; iteration_finished; each with its journal step), the snapshot
 --   (SaveSnapshot) and the end (Finish, with the succeeded event, dropping the journal and
---   saving the project's workspace state). Each transaction is BEGIN ... COMMIT as DbPool sends it.
+--   saving the project's workspace state); start, claim and end each announce the run's state
+--   through the outbox (RunStore::Announce). Each transaction is BEGIN ... COMMIT as DbPool sends it.
 -- Run it with -M extended: SOCI sends these as one-off statements with bound parameters, parsed
 -- at each execution, which is what pgbench's extended mode does.
 --
@@ -55,6 +56,12 @@ SELECT CAST(:run_id AS uuid), :first + o - 1, decode(p, 'base64')
   FROM unnest(CAST('{"UgA="}' AS text[]))
        WITH ORDINALITY AS t(p, o);
 SELECT pg_notify('qai_run_events', concat(CAST(:run_id AS text), ':', CAST(:last_sequence AS text)));
+-- RunStore::Announce: the state change for ProjectService.RecordLatestRun, through the outbox.
+SELECT project_id::text, (extract(epoch FROM create_time) * 1000000)::bigint
+  FROM orchestrator.runs WHERE id = CAST(:run_id AS uuid);
+INSERT INTO orchestrator.outbox (id, topic, payload, trace_request_id, ordering_key)
+VALUES (gen_random_uuid(), 'projects.RecordLatestRun', decode('CiQ2ZjFjMWMzZS04YTUyLTRkOGUtOWEzNi0yYjFiMmMwZTdkMTESNAokNmYxYzFjM2UtOGE1Mi00ZDhlLTlhMzYtMmIxYjJjMGU3ZDExEgxTVEFURV9RVUVVRUQaBgj1zaTKBiAB', 'base64'),
+        'pgbench', concat('latest_run:', CAST(:project_id AS text)));
 SELECT pg_notify('qai_runs', CAST(:run_id AS text));
 SELECT id::text, project_id::text, message_id::text, prompt, state::int, attempt, iteration, max_iterations,
        (EXTRACT(EPOCH FROM create_time) * 1000000)::bigint,
@@ -97,6 +104,12 @@ SELECT CAST(:claimed_id AS uuid), :first + o - 1, decode(p, 'base64')
   FROM unnest(CAST('{"WgIIAQ=="}' AS text[]))
        WITH ORDINALITY AS t(p, o);
 SELECT pg_notify('qai_run_events', concat(CAST(:claimed_id AS text), ':', CAST(:last_sequence AS text)));
+-- RunStore::Announce: the state change for ProjectService.RecordLatestRun, through the outbox.
+SELECT project_id::text, (extract(epoch FROM create_time) * 1000000)::bigint
+  FROM orchestrator.runs WHERE id = CAST(:claimed_id AS uuid);
+INSERT INTO orchestrator.outbox (id, topic, payload, trace_request_id, ordering_key)
+VALUES (gen_random_uuid(), 'projects.RecordLatestRun', decode('CiQ2ZjFjMWMzZS04YTUyLTRkOGUtOWEzNi0yYjFiMmMwZTdkMTESNQokNmYxYzFjM2UtOGE1Mi00ZDhlLTlhMzYtMmIxYjJjMGU3ZDExEg1TVEFURV9SVU5OSU5HGgYI9c2kygYgAQ==', 'base64'),
+        'pgbench', concat('latest_run:', CAST(:claimed_project AS text)));
 SELECT id::text, project_id::text, message_id::text, prompt, state::int, attempt, iteration, max_iterations,
        (EXTRACT(EPOCH FROM create_time) * 1000000)::bigint,
        COALESCE((EXTRACT(EPOCH FROM start_time) * 1000000)::bigint, 0),
@@ -229,6 +242,12 @@ UPDATE orchestrator.runs SET state = :st, end_time = now(), error = '',
        result_message_id = CAST(:result_id AS uuid), sandbox_url = :url, lease_owner = '',
        lease_expire_time = NULL WHERE id = CAST(:claimed_id AS uuid) RETURNING project_id::text;
 DELETE FROM orchestrator.run_steps WHERE run_id = CAST(:claimed_id AS uuid);
+-- RunStore::Announce: the state change for ProjectService.RecordLatestRun, through the outbox.
+SELECT project_id::text, (extract(epoch FROM create_time) * 1000000)::bigint
+  FROM orchestrator.runs WHERE id = CAST(:claimed_id AS uuid);
+INSERT INTO orchestrator.outbox (id, topic, payload, trace_request_id, ordering_key)
+VALUES (gen_random_uuid(), 'projects.RecordLatestRun', decode('CiQ2ZjFjMWMzZS04YTUyLTRkOGUtOWEzNi0yYjFiMmMwZTdkMTESNwokNmYxYzFjM2UtOGE1Mi00ZDhlLTlhMzYtMmIxYjJjMGU3ZDExEg9TVEFURV9TVUNDRUVERUQaBgj1zaTKBiAB', 'base64'),
+        'pgbench', concat('latest_run:', CAST(:claimed_project AS text)));
 INSERT INTO orchestrator.workspaces (project_id, run_id, files)
 VALUES (CAST(:claimed_project AS uuid), CAST(:claimed_id AS uuid),
         CAST('{"index.html": "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>Bench Project 1</title>\n</head>\n<body>\n<h1>Bench Project 1</h1>\n</body>\n</html>\n"}' AS jsonb))

@@ -105,7 +105,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 function projectItem(p: Project): HTMLElement {
   const li = el("li", p.displayName || p.name);
   li.dataset.id = p.id;
-  li.appendChild(el("small", `${p.name} · ${time(p.createTime)}`));
+  const run = p.latestRun ? ` · ${p.latestRun.state.replace("STATE_", "").toLowerCase()}` : "";
+  li.appendChild(el("small", `${p.name} · ${time(p.createTime)}${run}`));
   li.addEventListener("click", guarded(() => selectProject(p)));
   if (selected?.id === p.id) li.classList.add("selected");
   return li;
