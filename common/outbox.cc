@@ -39,10 +39,18 @@ absl::StatusOr<std::string> EnqueueOutbox(DbConnection& conn, std::string_view t
   std::string id = NewUuid();
   std::string payload = absl::Base64Escape(message.payload);
   std::string trace = CurrentRequestId();
-  conn.session() << absl::StrCat("INSERT INTO ", ToAbsl(table),
-                                 " (id, topic, payload, trace_request_id, ordering_key)"
-                                 " VALUES (CAST(:id AS uuid), :topic, decode(:payload, 'base64'), :trace, :okey)"),
-      soci::use(id), soci::use(message.topic), soci::use(payload), soci::use(trace), soci::use(message.ordering_key);
+  if (message.author.empty()) {
+    conn.session() << absl::StrCat("INSERT INTO ", ToAbsl(table),
+                                   " (id, topic, payload, trace_request_id, ordering_key)"
+                                   " VALUES (CAST(:id AS uuid), :topic, decode(:payload, 'base64'), :trace, :okey)"),
+        soci::use(id), soci::use(message.topic), soci::use(payload), soci::use(trace), soci::use(message.ordering_key);
+  } else {
+    conn.session() << absl::StrCat("INSERT INTO ", ToAbsl(table),
+                                   " (id, topic, payload, trace_request_id, ordering_key, author)"
+                                   " VALUES (CAST(:id AS uuid), :topic, decode(:payload, 'base64'), :trace, :okey, :author)"),
+        soci::use(id), soci::use(message.topic), soci::use(payload), soci::use(trace), soci::use(message.ordering_key),
+        soci::use(message.author);
+  }
   return id;
 }
 

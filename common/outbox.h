@@ -54,6 +54,10 @@ struct OutboxMessage {
   // Messages with the same key are delivered in the order they were enqueued, each only after
   // the one before it was delivered (or parked). Empty: no ordering.
   std::string ordering_key;
+  // The principal the message acts for, kept in the table's `author` column so a service can
+  // count a principal's undelivered rows (only tables with that column, such as
+  // messages.outbox, take one). Empty: not recorded.
+  std::string author;
 };
 
 // OutboxRow: a claimed message. `id` is the request id the receiver deduplicates on.

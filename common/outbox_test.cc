@@ -645,6 +645,38 @@ TEST(OutboxOrderTest, PermanentFailureParksTheRow) {
   EXPECT_TRUE(State(*pool, next).delivered);
 }
 
+// A receiver over a quota (the orchestrator refusing a StartRun past a cap on active runs)
+// answers RESOURCE_EXHAUSTED: the row is kept and tried again with backoff until there is
+// room, never parked, and the later rows of its key wait behind it.
+TEST(OutboxOrderTest, AQuotaRefusalIsRetriedWithBackoffNotParked) {
+  auto pool = NewPool();
+  const std::string first = EnqueueKeyed(*pool, "start", "project-3");
+  const std::string second = EnqueueKeyed(*pool, "start", "project-3");
+  int calls = 0;
+  bool full = true;
+  OutboxRelay relay(pool.get(), {.table = kTable, .base_backoff = absl::Seconds(10)},
+                    {{"start", [&](const OutboxRow&) -> absl::Status {
+                        ++calls;
+                        return full ? absl::ResourceExhaustedError("too many active runs") : absl::OkStatus();
+                      }}});
+  for (int attempt = 1; attempt <= 3; ++attempt) {
+    ASSERT_TRUE(relay.RelayOnce().ok());
+    RowState state = State(*pool, first);
+    EXPECT_FALSE(state.delivered);
+    EXPECT_EQ(state.attempts, attempt);
+    EXPECT_EQ(state.last_error, "too many active runs");
+    EXPECT_GT(state.seconds_until_next, 1.0) << "backs off";
+    EXPECT_LT(state.seconds_until_next, 1e9) << "not parked";
+    EXPECT_EQ(State(*pool, second).attempts, 0) << "the next row of the key waits";
+    MakeDueNow(*pool);
+  }
+  EXPECT_EQ(calls, 3);
+  full = false;
+  ASSERT_TRUE(relay.RelayOnce().ok());
+  EXPECT_TRUE(State(*pool, first).delivered);
+  EXPECT_TRUE(State(*pool, second).delivered);
+}
+
 }  // namespace
 }  // namespace qai::common
 

@@ -56,6 +56,13 @@ std::vector<Option> RunSettingsOptions() {
        .validate = DurationAtLeast(kRunMinTimeout)},
       {.name = "model-allowed",
        .help = "comma-separated models a run may ask for besides the default (the provider's configured one)"},
+      {.name = "run-max-active-per-project", .default_value = "5",
+       .help = "the most runs queued or running at once for one project (0 = no cap)",
+       .validate = IsIntIn(0, kRunCapLimit)},
+      {.name = "run-max-active-per-principal", .default_value = "20",
+       .help = "the most runs queued or running at once for one principal, the prompts' author, over all their "
+               "projects (0 = no cap)",
+       .validate = IsIntIn(0, kRunCapLimit)},
   };
 }
 
@@ -64,7 +71,9 @@ absl::StatusOr<RunBounds> RunBoundsFrom(const Config& config) {
                    .default_timeout = config.GetDuration("run-timeout"),
                    .max_timeout = config.GetDuration("run-max-timeout"),
                    .default_model = config.Get("model-provider") == "openai" ? config.Get("openai-model")
-                                                                             : std::string(kBuiltinModel)};
+                                                                             : std::string(kBuiltinModel),
+                   .caps = {.per_project = config.GetInt("run-max-active-per-project"),
+                            .per_principal = config.GetInt("run-max-active-per-principal")}};
   for (std::string& model : config.GetList("model-allowed")) bounds.allowed_models.insert(std::move(model));
   if (bounds.default_timeout > bounds.max_timeout) {
     return absl::InvalidArgumentError(absl::StrCat("--run-timeout (", EnvName("run-timeout"), ") ",
@@ -111,6 +120,28 @@ RunSettings CheckRunSettings(const RunBounds& bounds, const RequestedRunSettings
     }
   }
   return out;
+}
+
+absl::Status CheckActiveRuns(const RunCaps& caps, std::string_view project_id, std::string_view author,
+                             const ActiveRuns& active) {
+  std::vector<QuotaViolation> violations;
+  std::vector<std::string> reasons;
+  auto check = [&](int64_t cap, int64_t count, std::string_view option, absl::string_view kind, absl::string_view id) {
+    if (cap <= 0 || count < cap) return;
+    violations.push_back({absl::StrCat(kind, ":", id),
+                          absl::StrCat("at most ", cap, " runs queued or running at once per ", kind, " (",
+                                       EnvName(option), "); it has ", count)});
+    reasons.push_back(absl::StrCat(kind, " ", id, " has ", count, " runs queued or running, the most ",
+                                   EnvName(option), " allows (", cap, ")"));
+  };
+  check(caps.per_project, active.project, "run-max-active-per-project", "project", ToAbsl(project_id));
+  if (!author.empty()) {
+    check(caps.per_principal, active.principal, "run-max-active-per-principal", "principal", ToAbsl(author));
+  }
+  if (violations.empty()) return absl::OkStatus();
+  return QuotaExceeded(
+      absl::StrCat("too many active runs: ", absl::StrJoin(reasons, "; "), "; wait for one to finish or cancel one"),
+      violations);
 }
 
 }  // namespace qai::common

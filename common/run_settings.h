@@ -13,10 +13,14 @@
 //                                           {.timeout = "run_timeout"}, bad);
 //   if (absl::Status s = bad.ToStatus(); !s.ok()) return s;
 //
+// Both services also enforce the caps on runs queued or running at once (RunCaps):
+// CheckActiveRuns says whether one more run fits, with the same RESOURCE_EXHAUSTED from both.
+//
 // A run's default model is the provider's configured one (QAI_OPENAI_MODEL with
 // QAI_MODEL_PROVIDER=openai, "builtin" for the builtin provider); it is always allowed, and so
 // is any model QAI_MODEL_ALLOWED names.
 
+#include <cstdint>
 #include <set>
 #include <string>
 #include <string_view>
@@ -39,6 +43,23 @@ inline constexpr absl::Duration kRunMinTimeout = absl::Seconds(1);
 // The model name of the builtin provider, its default.
 inline constexpr char kBuiltinModel[] = "builtin";
 
+// The largest value the caps may be set to.
+inline constexpr int64_t kRunCapLimit = 100000;
+
+// RunCaps: the most runs that may be QUEUED or RUNNING at once for one project, and for one
+// principal (the author of the prompts, over all their projects). 0 is no cap.
+struct RunCaps {
+  int64_t per_project = 5;
+  int64_t per_principal = 20;
+};
+
+// ActiveRuns: how many runs are queued or running (or on their way: a prompt whose StartRun
+// is not delivered yet) for a project and for a principal.
+struct ActiveRuns {
+  int64_t project = 0;
+  int64_t principal = 0;
+};
+
 // RunBounds: the operator's bounds on run settings, and the defaults within them.
 struct RunBounds {
   int max_iterations = kRunIterationsLimit;
@@ -46,6 +67,7 @@ struct RunBounds {
   absl::Duration max_timeout = absl::Hours(2);
   std::string default_model = kBuiltinModel;
   std::set<std::string> allowed_models;  // besides the default
+  RunCaps caps;
   // DefaultIterations: what a run gets when it asks for no number.
   int DefaultIterations() const;
 };
@@ -76,7 +98,8 @@ struct RunSettingFields {
 // default model (the orchestrator uses them; the messages service reads the default's name).
 std::vector<Option> DefaultModelOptions();
 
-// RunSettingsOptions: run-max-iterations, run-timeout, run-max-timeout and model-allowed.
+// RunSettingsOptions: run-max-iterations, run-timeout, run-max-timeout, model-allowed,
+// run-max-active-per-project and run-max-active-per-principal.
 std::vector<Option> RunSettingsOptions();
 
 // RunBoundsFrom: the bounds a configuration with both option sets above describes;
@@ -88,5 +111,12 @@ std::vector<Option> RunSettingsOptions();
 // to `bad` under its name in `fields` (the result is then meaningless).
 RunSettings CheckRunSettings(const RunBounds& bounds, const RequestedRunSettings& requested,
                              const RunSettingFields& fields, FieldViolations& bad);
+
+// CheckActiveRuns: OK when one more run of `project_id` by `author` stays within `caps`, given
+// the runs `active` now. Otherwise RESOURCE_EXHAUSTED naming each cap reached (its variable and
+// value) in the message and in a google.rpc.QuotaFailure detail, one violation per cap, with
+// subject "project:<id>" or "principal:<author>". An empty author counts against no principal.
+[[nodiscard]] absl::Status CheckActiveRuns(const RunCaps& caps, std::string_view project_id, std::string_view author,
+                                           const ActiveRuns& active);
 
 }  // namespace qai::common

@@ -53,6 +53,25 @@ TEST(RunBoundsTest, DefaultsAreFiftyIterationsThirtyMinutesUpToTwoHoursAndTheBui
   EXPECT_EQ(bounds->max_timeout, absl::Hours(2));
   EXPECT_EQ(bounds->default_model, "builtin");
   EXPECT_TRUE(bounds->allowed_models.empty());
+  EXPECT_EQ(bounds->caps.per_project, 5);
+  EXPECT_EQ(bounds->caps.per_principal, 20);
+}
+
+TEST(RunBoundsTest, ReadsTheCapsZeroIsNoCapAndBadOnesStopTheStart) {
+  absl::StatusOr<Config> config =
+      Parse({{"QAI_RUN_MAX_ACTIVE_PER_PROJECT", "2"}, {"QAI_RUN_MAX_ACTIVE_PER_PRINCIPAL", "0"}});
+  ASSERT_TRUE(config.ok()) << config.status();
+  absl::StatusOr<RunBounds> bounds = RunBoundsFrom(*config);
+  ASSERT_TRUE(bounds.ok()) << bounds.status();
+  EXPECT_EQ(bounds->caps.per_project, 2);
+  EXPECT_EQ(bounds->caps.per_principal, 0);
+  for (const char* name : {"QAI_RUN_MAX_ACTIVE_PER_PROJECT", "QAI_RUN_MAX_ACTIVE_PER_PRINCIPAL"}) {
+    for (const char* value : {"-1", "lots", "100001"}) {
+      absl::StatusOr<Config> bad = Parse({{name, value}});
+      EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument) << name << "=" << value;
+      EXPECT_THAT(bad.status().message(), HasSubstr(name));
+    }
+  }
 }
 
 TEST(RunBoundsTest, ReadsTheVariablesAndTheOpenAiDefaultModel) {
@@ -89,6 +108,42 @@ TEST(RunBoundsTest, BadBoundsStopTheStartNamingTheOption) {
   EXPECT_EQ(bounds.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(bounds.status().message(), HasSubstr("QAI_RUN_TIMEOUT"));
   EXPECT_THAT(bounds.status().message(), HasSubstr("QAI_RUN_MAX_TIMEOUT"));
+}
+
+TEST(CheckActiveRunsTest, OneMoreRunFitsBelowEachCap) {
+  const RunCaps caps{.per_project = 5, .per_principal = 20};
+  EXPECT_TRUE(CheckActiveRuns(caps, "p1", "alice", {.project = 4, .principal = 19}).ok());
+  EXPECT_TRUE(CheckActiveRuns(caps, "p1", "alice", {}).ok());
+  // No author: only the project's cap applies.
+  EXPECT_TRUE(CheckActiveRuns(caps, "p1", "", {.project = 4, .principal = 1000}).ok());
+  // 0 is no cap.
+  EXPECT_TRUE(CheckActiveRuns({.per_project = 0, .per_principal = 0}, "p1", "alice", {.project = 1000, .principal = 1000}).ok());
+}
+
+TEST(CheckActiveRunsTest, EachCapReachedIsNamedInTheMessageAndAQuotaFailure) {
+  const RunCaps caps{.per_project = 5, .per_principal = 20};
+  absl::Status project = CheckActiveRuns(caps, "p1", "alice", {.project = 5, .principal = 3});
+  EXPECT_EQ(project.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(project.message(), HasSubstr("project p1 has 5 runs queued or running"));
+  EXPECT_THAT(project.message(), HasSubstr("QAI_RUN_MAX_ACTIVE_PER_PROJECT allows (5)"));
+  std::vector<QuotaViolation> v = GetQuotaViolations(project);
+  ASSERT_EQ(v.size(), 1u);
+  EXPECT_EQ(v[0].subject, "project:p1");
+  EXPECT_EQ(v[0].description,
+            "at most 5 runs queued or running at once per project (QAI_RUN_MAX_ACTIVE_PER_PROJECT); it has 5");
+
+  absl::Status principal = CheckActiveRuns(caps, "p1", "alice", {.project = 0, .principal = 25});
+  EXPECT_EQ(principal.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(principal.message(), HasSubstr("principal alice has 25 runs queued or running"));
+  EXPECT_THAT(principal.message(), HasSubstr("QAI_RUN_MAX_ACTIVE_PER_PRINCIPAL allows (20)"));
+  v = GetQuotaViolations(principal);
+  ASSERT_EQ(v.size(), 1u);
+  EXPECT_EQ(v[0].subject, "principal:alice");
+
+  v = GetQuotaViolations(CheckActiveRuns(caps, "p1", "alice", {.project = 6, .principal = 20}));
+  ASSERT_EQ(v.size(), 2u);
+  EXPECT_EQ(v[0].subject, "project:p1");
+  EXPECT_EQ(v[1].subject, "principal:alice");
 }
 
 TEST(CheckRunSettingsTest, NothingAskedMeansTheDefaults) {

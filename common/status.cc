@@ -2,6 +2,7 @@
 
 #include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
+#include "common/strings.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
 
@@ -10,6 +11,7 @@ namespace {
 
 constexpr char kBadRequestUrl[] = "type.googleapis.com/google.rpc.BadRequest";
 constexpr char kRetryInfoUrl[] = "type.googleapis.com/google.rpc.RetryInfo";
+constexpr char kQuotaFailureUrl[] = "type.googleapis.com/google.rpc.QuotaFailure";
 
 }  // namespace
 
@@ -67,6 +69,29 @@ std::optional<absl::Duration> GetRetryDelay(const absl::Status& status) {
   return absl::Seconds(info.retry_delay().seconds()) + absl::Nanoseconds(info.retry_delay().nanos());
 }
 
+absl::Status QuotaExceeded(std::string_view message, const std::vector<QuotaViolation>& violations) {
+  google::rpc::QuotaFailure failure;
+  for (const QuotaViolation& v : violations) {
+    auto* out = failure.add_violations();
+    out->set_subject(v.subject);
+    out->set_description(v.description);
+  }
+  absl::Status status = absl::ResourceExhaustedError(ToAbsl(message));
+  status.SetPayload(kQuotaFailureUrl, absl::Cord(failure.SerializeAsString()));
+  return status;
+}
+
+std::vector<QuotaViolation> GetQuotaViolations(const absl::Status& status) {
+  std::vector<QuotaViolation> out;
+  if (auto payload = status.GetPayload(kQuotaFailureUrl)) {
+    google::rpc::QuotaFailure failure;
+    if (failure.ParseFromString(std::string(*payload))) {
+      for (const auto& v : failure.violations()) out.push_back({v.subject(), v.description()});
+    }
+  }
+  return out;
+}
+
 grpc::Status ToGrpcStatus(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
   const auto code = static_cast<grpc::StatusCode>(status.code());
@@ -78,7 +103,7 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
   rich.set_code(static_cast<int>(code));
   rich.set_message(message);
   status.ForEachPayload([&](absl::string_view url, const absl::Cord& payload) {
-    if (url != kBadRequestUrl && url != kRetryInfoUrl) return;
+    if (url != kBadRequestUrl && url != kRetryInfoUrl && url != kQuotaFailureUrl) return;
     auto* any = rich.add_details();
     any->set_type_url(std::string(url));
     any->set_value(std::string(payload));

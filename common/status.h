@@ -15,6 +15,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -52,6 +53,20 @@ std::vector<FieldViolation> GetFieldViolations(const absl::Status& status);
 [[nodiscard]] absl::Status WithRetryDelay(absl::Status status, absl::Duration delay);
 // GetRetryDelay: the delay WithRetryDelay attached, if any.
 std::optional<absl::Duration> GetRetryDelay(const absl::Status& status);
+
+// QuotaViolation: one quota a request ran into: its subject ("project:<id>", "principal:<id>")
+// and what the quota is.
+struct QuotaViolation {
+  std::string subject;
+  std::string description;
+};
+
+// QuotaExceeded: a RESOURCE_EXHAUSTED status with `message`, carrying the violations as a
+// google.rpc.QuotaFailure payload.
+[[nodiscard]] absl::Status QuotaExceeded(std::string_view message, const std::vector<QuotaViolation>& violations);
+
+// GetQuotaViolations: the quota violations a status carries (empty if none).
+std::vector<QuotaViolation> GetQuotaViolations(const absl::Status& status);
 
 // ToGrpcStatus: the one mapping to the wire. Codes map one to one; details travel as a
 // serialized google.rpc.Status in error_details; INTERNAL/UNKNOWN messages are replaced.

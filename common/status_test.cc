@@ -14,6 +14,7 @@ namespace {
 
 constexpr char kBadRequestUrl[] = "type.googleapis.com/google.rpc.BadRequest";
 constexpr char kRetryInfoUrl[] = "type.googleapis.com/google.rpc.RetryInfo";
+constexpr char kQuotaFailureUrl[] = "type.googleapis.com/google.rpc.QuotaFailure";
 
 google::rpc::Status RichStatus(const grpc::Status& status) {
   google::rpc::Status rich;
@@ -173,6 +174,36 @@ TEST(StatusTest, BadRequestAndRetryInfoTogether) {
   absl::Status back = FromGrpcStatus(ToGrpcStatus(s));
   EXPECT_EQ(GetFieldViolations(back).size(), 1u);
   EXPECT_TRUE(back.GetPayload(kRetryInfoUrl).has_value());
+}
+
+TEST(StatusTest, QuotaFailureSurvivesRoundTrip) {
+  absl::Status s = QuotaExceeded("too many runs", {{"project:p1", "at most 5 per project"},
+                                                   {"principal:alice", "at most 20 per principal"}});
+  EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(s.message(), "too many runs");
+  grpc::Status g = ToGrpcStatus(s);
+  EXPECT_EQ(g.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(g.error_message(), "too many runs");
+  google::rpc::Status rich = RichStatus(g);
+  ASSERT_EQ(rich.details_size(), 1);
+  EXPECT_EQ(rich.details(0).type_url(), kQuotaFailureUrl);
+  google::rpc::QuotaFailure failure;
+  ASSERT_TRUE(rich.details(0).UnpackTo(&failure));
+  ASSERT_EQ(failure.violations_size(), 2);
+  EXPECT_EQ(failure.violations(0).subject(), "project:p1");
+  EXPECT_EQ(failure.violations(1).description(), "at most 20 per principal");
+
+  absl::Status back = FromGrpcStatus(g);
+  EXPECT_EQ(back.code(), absl::StatusCode::kResourceExhausted);
+  std::vector<QuotaViolation> v = GetQuotaViolations(back);
+  ASSERT_EQ(v.size(), 2u);
+  EXPECT_EQ(v[0].subject, "project:p1");
+  EXPECT_EQ(v[0].description, "at most 5 per project");
+  EXPECT_EQ(v[1].subject, "principal:alice");
+  // And a second round trip (a service passing a downstream refusal on) keeps it.
+  EXPECT_EQ(GetQuotaViolations(FromGrpcStatus(ToGrpcStatus(back))).size(), 2u);
+  EXPECT_TRUE(GetQuotaViolations(absl::ResourceExhaustedError("plain")).empty());
+  EXPECT_TRUE(GetFieldViolations(back).empty());
 }
 
 TEST(StatusTest, FromGrpcStatusToleratesGarbageDetails) {

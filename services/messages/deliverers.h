@@ -13,7 +13,9 @@
 namespace qai::messages {
 
 // MakeDeliverers: one deliverer per topic the messages store writes. When the orchestrator
-// names the run a message started, it is recorded on the message.
+// names the run a message started, it is recorded on the message. A StartRun the orchestrator
+// refuses with RESOURCE_EXHAUSTED (a cap on active runs is reached) is not a final refusal:
+// the relay keeps the row and tries again with backoff until a run ends and makes room.
 std::map<std::string, common::OutboxRelay::Deliverer> MakeDeliverers(std::shared_ptr<grpc::Channel> orchestrator,
                                                                      const std::string& api_key, MessageStore* store);
 

@@ -4,6 +4,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/ids.h"
+#include "common/log.h"
 #include "common/proto_time.h"
 #include "common/strings.h"
 #include "common/validation.h"
@@ -106,10 +107,29 @@ absl::Status MessageHandlers::CreateMessage(const CallContext& call, const pb::C
                       // A service relays someone's prompt: the project's owner wrote it.
                       .author = call.principal.role == common::Role::kService ? *owner : call.principal.id,
                       .content = req.content()};
+  const common::RunCaps& caps = bounds_->caps;
+  if (call.principal.role != common::Role::kService && (caps.per_project > 0 || caps.per_principal > 0)) {
+    common::ActiveRuns active;  // unknown: the outbox's rows alone are counted
+    if (runs_ != nullptr) {
+      absl::StatusOr<common::ActiveRuns> counted = runs_->CountActive(call, params.project_id, params.author);
+      if (counted.ok()) {
+        active = *counted;
+      } else {
+        common::Log(common::LogLevel::kWarn,
+                    "cannot count the active runs; the caps are checked against the outbox alone (StartRun enforces them)",
+                    {{"project_id", params.project_id},
+                     {"code", absl::StatusCodeToString(counted.status().code())},
+                     {"error", std::string(counted.status().message())}});
+      }
+    }
+    params.cap_check = CreateParams::CapCheck{.caps = caps, .active = active};
+  }
   orchestrator::v1::StartRunRequest start;
   start.set_project_id(params.project_id);
   start.set_message_id(params.id);
   start.set_prompt(params.content);
+  // The principal the run counts against.
+  start.set_author(params.author);
   start.set_max_iterations(req.max_iterations());
   start.set_model(req.model());
   if (req.has_run_timeout()) *start.mutable_timeout() = req.run_timeout();

@@ -3,6 +3,14 @@
 // (naming every bad field), check who may see what (ProjectService decides for projects,
 // SERVICE principals alone may record results and purge), and translate between protos and
 // the store's records. No SQL here; no gRPC plumbing either (see service.h).
+//
+// CreateMessage refuses a user's prompt whose run would pass a cap on runs queued or running
+// at once (QAI_RUN_MAX_ACTIVE_PER_PROJECT, QAI_RUN_MAX_ACTIVE_PER_PRINCIPAL) with
+// RESOURCE_EXHAUSTED, before writing anything: the orchestrator's count (CountActiveRuns) plus
+// the StartRun rows still in this service's outbox. When the orchestrator cannot answer, the
+// prompt goes on with the outbox's count alone (StartRun enforces the caps again). A SERVICE
+// caller (the projects relay delivering a new project's first prompt, already accepted) is not
+// checked here; its run waits in the outbox while a cap is reached.
 
 #include <functional>
 
@@ -12,6 +20,7 @@
 #include "qai/messages/v1/messages.pb.h"
 #include "common/projects_client.h"
 #include "common/run_settings.h"
+#include "services/messages/runs_client.h"
 #include "services/messages/store.h"
 
 namespace qai::messages {
@@ -21,14 +30,17 @@ namespace pb = ::qai::messages::v1;
 class MessageHandlers {
  public:
   // outbox_written is called after a committed change queued outbox rows (to wake the relay);
-  // CreateMessage's run settings are checked against `bounds`.
+  // CreateMessage's run settings are checked against `bounds`, and a user's prompt against its
+  // caps on active runs, with the counts `runs` gives (nullptr: the outbox's rows only).
   MessageHandlers(MessageStore* store, const common::ProjectsClient* projects, const common::PageTokenCodec* tokens,
-                  const common::RunBounds* bounds, std::function<void()> outbox_written)
+                  const common::RunBounds* bounds, std::function<void()> outbox_written,
+                  const RunsClient* runs = nullptr)
       : store_(store),
         projects_(projects),
         tokens_(tokens),
         bounds_(bounds),
-        outbox_written_(std::move(outbox_written)) {}
+        outbox_written_(std::move(outbox_written)),
+        runs_(runs) {}
 
   absl::Status CreateMessage(const common::CallContext& call, const pb::CreateMessageRequest& req, pb::Message& resp);
   absl::Status ListMessages(const common::CallContext& call, const pb::ListMessagesRequest& req,
@@ -44,6 +56,7 @@ class MessageHandlers {
   const common::PageTokenCodec* const tokens_;
   const common::RunBounds* const bounds_;
   const std::function<void()> outbox_written_;
+  const RunsClient* const runs_;
 };
 
 // ToProto: a record as the API shows it.

@@ -9,6 +9,7 @@
 #include "common/service_main.h"
 #include "services/messages/deliverers.h"
 #include "services/messages/handlers.h"
+#include "services/messages/runs_client.h"
 #include "common/projects_client.h"
 #include "services/messages/service.h"
 #include "services/messages/store.h"
@@ -30,12 +31,15 @@ int main(int argc, char** argv) {
   if (!bounds.ok()) return common::ExitCodeFor(bounds.status());
 
   messages::MessageStore store((*base)->db());
+  // One channel to the orchestrator: the relay's StartRuns and CreateMessage's CountActiveRuns.
+  const std::shared_ptr<grpc::Channel> orchestrator_channel =
+      common::MakeChannel(config.Get("orchestrator-addr"), (*base)->grpc_limits());
   common::OutboxRelay relay((*base)->db(), common::OutboxOptionsFrom(config, messages::kOutboxTable, (*base)->metrics()),
-                            messages::MakeDeliverers(common::MakeChannel(config.Get("orchestrator-addr"), (*base)->grpc_limits()),
-                                                    config.Get("api-key"), &store));
+                            messages::MakeDeliverers(orchestrator_channel, config.Get("api-key"), &store));
+  messages::RunsClient runs(orchestrator_channel, config.Get("api-key"));
   common::ProjectsClient projects(common::MakeChannel(config.Get("projects-addr"), (*base)->grpc_limits()), config.Get("api-key"));
   common::PageTokenCodec tokens(config.Get("jwt-secret"));
-  messages::MessageHandlers handlers(&store, &projects, &tokens, &*bounds, [&relay] { relay.Wake(); });
+  messages::MessageHandlers handlers(&store, &projects, &tokens, &*bounds, [&relay] { relay.Wake(); }, &runs);
   messages::MessageServiceImpl service(&handlers, (*base)->rpc_env("qai.messages.v1.MessageService"));
 
   auto server = common::Server::Start({.listen_addr = config.Get("listen-addr"),

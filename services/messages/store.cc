@@ -91,6 +91,33 @@ absl::Status LockProject(DbConnection& conn, const std::string& project_id, bool
   return purged > 0 ? NotFound(absl::StrCat("project ", project_id)) : absl::OkStatus();
 }
 
+// CheckCaps: whether the project and the author have room for one more run: the runs active
+// elsewhere plus their StartRun rows still in the outbox (parked rows are not on their way).
+// Creates of one project, and of one author, wait for each other here, so two at once never
+// both take the last place.
+absl::Status CheckCaps(DbConnection& conn, const CreateParams& params) {
+  const CreateParams::CapCheck& check = *params.cap_check;
+  const std::string topic = kTopicStartRun;
+  common::ActiveRuns total = check.active;
+  long long n = 0;
+  // Project lock first, then author lock, in every Create: no two wait for each other's second.
+  if (check.caps.per_project > 0) {
+    conn.session() << "SELECT 1 FROM pg_advisory_xact_lock(hashtextextended(:p, 9))", use(params.project_id);
+    conn.session() << "SELECT count(*) FROM messages.outbox WHERE ordering_key = :p AND topic = :t"
+                      " AND deliver_time IS NULL AND next_attempt_time <> 'infinity'",
+        into(n), use(params.project_id), use(topic);
+    total.project += n;
+  }
+  if (check.caps.per_principal > 0 && !params.author.empty()) {
+    conn.session() << "SELECT 1 FROM pg_advisory_xact_lock(hashtextextended(:a, 10))", use(params.author);
+    conn.session() << "SELECT count(*) FROM messages.outbox WHERE author = :a AND topic = :t"
+                      " AND deliver_time IS NULL AND next_attempt_time <> 'infinity'",
+        into(n), use(params.author), use(topic);
+    total.principal += n;
+  }
+  return common::CheckActiveRuns(check.caps, params.project_id, params.author, total);
+}
+
 std::string FilesJson(const std::map<std::string, std::string>& files) {
   nlohmann::json out = nlohmann::json::object();
   for (const auto& [path, content] : files) out[path] = content;
@@ -125,13 +152,16 @@ absl::StatusOr<MessageRecord> MessageStore::Create(const CreateParams& params) {
         return absl::OkStatus();
       }
     }
+    if (params.cap_check) {
+      if (absl::Status s = CheckCaps(conn, params); !s.ok()) return s;
+    }
     conn.session() << "INSERT INTO messages.messages (id, project_id, owner, author, content, role, type)"
                       " VALUES (CAST(:id AS uuid), CAST(:p AS uuid), :o, :a, :c, :role, :type)",
         use(params.id), use(params.project_id), use(params.owner), use(params.author), use(params.content),
         use(kRoleUser), use(kTypeResult);
     // Keyed by project: a project's runs are requested in the order its prompts arrived.
-    absl::StatusOr<std::string> queued =
-        common::EnqueueOutbox(conn, kOutboxTable, {kTopicStartRun, params.start_run_payload, params.project_id});
+    absl::StatusOr<std::string> queued = common::EnqueueOutbox(
+        conn, kOutboxTable, {kTopicStartRun, params.start_run_payload, params.project_id, params.author});
     if (!queued.ok()) return queued.status();
     absl::StatusOr<std::optional<MessageRecord>> created = SelectOne(conn, "WHERE m.id = CAST(:id AS uuid)", params.id);
     if (!created.ok()) return created.status();

@@ -5,7 +5,8 @@
 // that asks the orchestrator to start its run, in one transaction. Writes for a project take a
 // shared advisory lock on it and purging takes it exclusively, so once a project's messages
 // are purged (and its tombstone written) nothing new is ever stored for it, even by a call that
-// checked the project just before it was deleted.
+// checked the project just before it was deleted. A USER message's outbox row records its
+// author, so CreateMessage can count the runs a project and an author have on their way.
 
 #include <cstdint>
 #include <map>
@@ -16,6 +17,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/db_pool.h"
+#include "common/run_settings.h"
 
 namespace qai::messages {
 
@@ -64,6 +66,16 @@ struct CreateParams {
   std::string content;
   // The serialized StartRunRequest the outbox delivers; the store does not look inside it.
   std::string start_run_payload;
+  // When set, the caps on runs queued or running at once apply to this prompt's run: the runs
+  // `active` elsewhere (the orchestrator's count; zeros when it could not say) plus the
+  // project's and the author's StartRun rows still in the outbox (not parked) must leave room
+  // for one more, else Create writes nothing and answers RESOURCE_EXHAUSTED. A repeated
+  // request id is answered with its first message before any cap is looked at.
+  struct CapCheck {
+    common::RunCaps caps;
+    common::ActiveRuns active;
+  };
+  std::optional<CapCheck> cap_check;
 };
 
 struct ListParams {
@@ -90,7 +102,8 @@ class MessageStore {
   explicit MessageStore(common::DbPool* db) : db_(db) {}
 
   // Create: the USER message and its StartRun outbox row. A repeated (principal, request_id)
-  // returns the first message; NOT_FOUND when the project's messages were purged.
+  // returns the first message; NOT_FOUND when the project's messages were purged;
+  // RESOURCE_EXHAUSTED when a cap of params.cap_check is reached (see CreateParams).
   [[nodiscard]] absl::StatusOr<MessageRecord> Create(const CreateParams& params);
   // Get: one message with its fragment; NOT_FOUND when unknown.
   [[nodiscard]] absl::StatusOr<MessageRecord> Get(const std::string& id);

@@ -41,6 +41,7 @@ void ToProto(const RunRecord& r, v1::Run& out) {
   out.set_model(r.model);
   if (r.timeout > absl::ZeroDuration()) common::SetDuration(r.timeout, out.mutable_timeout());
   out.set_steps(r.steps);
+  out.set_author(r.author);
 }
 
 absl::Status RunHandlers::StartRun(const CallContext& call, const v1::StartRunRequest& req, v1::Run& resp) {
@@ -50,6 +51,8 @@ absl::Status RunHandlers::StartRun(const CallContext& call, const v1::StartRunRe
   common::CheckUuid(bad, "message_id", req.message_id(), /*required=*/true);
   common::CheckText(bad, "prompt", req.prompt(), 1, kMaxPromptChars);
   common::CheckUuid(bad, "request_id", req.request_id(), /*required=*/false);
+  // StartRun is for services only, which pass on the prompt's author (the messages relay).
+  common::CheckText(bad, "author", req.author(), 0, kMaxAuthorChars);
   if (!v1::StartRunRequest::Multitask_IsValid(req.multitask())) bad.Add("multitask", "is not a known value");
   const common::RunSettings settings = common::CheckRunSettings(
       *bounds_,
@@ -66,7 +69,9 @@ absl::Status RunHandlers::StartRun(const CallContext& call, const v1::StartRunRe
                      .model = settings.model,
                      .timeout = settings.timeout,
                      .reject_if_active = req.multitask() == v1::StartRunRequest::MULTITASK_REJECT,
-                     .queued_event = events::Queued()});
+                     .queued_event = events::Queued(),
+                     .author = req.author(),
+                     .caps = bounds_->caps});
   if (!run.ok()) return run.status();
   run_queued_();
   ToProto(*run, resp);
@@ -137,6 +142,20 @@ absl::Status RunHandlers::CancelProjectRuns(const CallContext& call, const v1::C
   if (absl::Status s = bad.ToStatus(); !s.ok()) return s;
   if (absl::Status s = store_->CancelProject(req.project_id(), events::Cancelled()); !s.ok()) return s;
   return req.purge() ? store_->PurgeProject(req.project_id()) : absl::OkStatus();
+}
+
+absl::Status RunHandlers::CountActiveRuns(const CallContext& call, const v1::CountActiveRunsRequest& req,
+                                         v1::CountActiveRunsResponse& resp) {
+  if (absl::Status s = common::RequireService(call, "CountActiveRuns"); !s.ok()) return s;
+  FieldViolations bad;
+  common::CheckUuid(bad, "project_id", req.project_id(), /*required=*/true);
+  common::CheckText(bad, "author", req.author(), 0, kMaxAuthorChars);
+  if (absl::Status s = bad.ToStatus(); !s.ok()) return s;
+  absl::StatusOr<common::ActiveRuns> active = store_->CountActive(req.project_id(), req.author());
+  if (!active.ok()) return active.status();
+  resp.set_project_active(active->project);
+  resp.set_principal_active(active->principal);
+  return absl::OkStatus();
 }
 
 }  // namespace qai::orchestrator

@@ -29,6 +29,8 @@ class RunHandlers {
   absl::Status ListRuns(const common::CallContext& call, const v1::ListRunsRequest& req, v1::ListRunsResponse& resp);
   absl::Status CancelRun(const common::CallContext& call, const v1::CancelRunRequest& req, v1::Run& resp);
   absl::Status CancelProjectRuns(const common::CallContext& call, const v1::CancelProjectRunsRequest& req);
+  absl::Status CountActiveRuns(const common::CallContext& call, const v1::CountActiveRunsRequest& req,
+                               v1::CountActiveRunsResponse& resp);
 
   // VisibleRun: the run, if the caller may see it (NOT_FOUND otherwise, as for unknown runs).
   [[nodiscard]] absl::StatusOr<RunRecord> VisibleRun(const common::CallContext& call, const std::string& id) const;
@@ -44,5 +46,7 @@ class RunHandlers {
 void ToProto(const RunRecord& record, v1::Run& out);
 
 inline constexpr size_t kMaxPromptChars = 10000;
+// A principal id (a JWT subject) as StartRun's author may give it.
+inline constexpr size_t kMaxAuthorChars = 256;
 
 }  // namespace qai::orchestrator

@@ -23,7 +23,7 @@ constexpr char kRunColumns[] =
     "id::text, project_id::text, message_id::text, prompt, state::int, attempt, iteration, max_iterations, "
     US("create_time") ", COALESCE(" US("start_time") ", 0), COALESCE(" US("end_time") ", 0), error, "
     "COALESCE(result_message_id::text, ''), sandbox_url, last_sequence, cancel_requested::int, prompt_tokens, "
-    "completion_tokens, model, timeout_us, steps";
+    "completion_tokens, model, timeout_us, steps, author";
 
 RunRecord ReadRun(const soci::row& r) {
   RunRecord run;
@@ -49,6 +49,7 @@ RunRecord ReadRun(const soci::row& r) {
   run.model = r.get<std::string>(18);
   run.timeout = absl::Microseconds(r.get<long long>(19));
   run.steps = r.get<int>(20);
+  run.author = r.get<std::string>(21);
   return run;
 }
 
@@ -57,6 +58,23 @@ std::optional<RunRecord> SelectRun(DbConnection& conn, const char* where, const 
       (conn.session().prepare << absl::StrCat("SELECT ", kRunColumns, " FROM orchestrator.runs ", where), use(value));
   for (const soci::row& r : rows) return ReadRun(r);
   return std::nullopt;
+}
+
+// CountActiveRuns: the runs queued or running of the project and of the author (none when
+// empty), each counted through its partial index of active runs (runs_project_active,
+// runs_author_active).
+common::ActiveRuns CountActiveRuns(DbConnection& conn, const std::string& project_id, const std::string& author) {
+  common::ActiveRuns active;
+  long long n = 0;
+  conn.session() << "SELECT count(*) FROM orchestrator.runs WHERE project_id = CAST(:p AS uuid) AND state IN (1, 2)",
+      into(n), use(project_id);
+  active.project = n;
+  if (!author.empty()) {
+    conn.session() << "SELECT count(*) FROM orchestrator.runs WHERE author = :a AND state IN (1, 2)", into(n),
+        use(author);
+    active.principal = n;
+  }
+  return active;
 }
 
 absl::Status LeaseLost(const Lease& lease) {
@@ -142,20 +160,25 @@ absl::StatusOr<RunRecord> RunStore::Start(const StartParams& p) {
       out = std::move(existing);
       return absl::OkStatus();
     }
-    if (p.reject_if_active) {
-      int active = 0;
-      conn.session() << "SELECT count(*) FROM orchestrator.runs WHERE project_id = CAST(:p AS uuid) AND state IN (1, 2)",
-          into(active), use(p.project_id);
-      if (active > 0) {
-        return absl::FailedPreconditionError("the project has an active run (multitask is MULTITASK_REJECT)");
-      }
+    // The author's runs may be started in other projects at the same time: their count and the
+    // insert are serialised per author too. Always project lock first, then author lock, so two
+    // Starts never wait for each other's second lock.
+    const bool author_capped = !p.author.empty() && p.caps.per_principal > 0;
+    if (author_capped) {
+      conn.session() << "SELECT 1 FROM pg_advisory_xact_lock(hashtextextended(:a, 12))", use(p.author);
     }
+    const common::ActiveRuns active = CountActiveRuns(conn, p.project_id, author_capped ? p.author : "");
+    if (p.reject_if_active && active.project > 0) {
+      return absl::FailedPreconditionError("the project has an active run (multitask is MULTITASK_REJECT)");
+    }
+    if (absl::Status s = common::CheckActiveRuns(p.caps, p.project_id, p.author, active); !s.ok()) return s;
     const long long timeout_us = absl::ToInt64Microseconds(p.timeout);
     conn.session() << "INSERT INTO orchestrator.runs (id, project_id, message_id, prompt, state, max_iterations,"
-                      " model, timeout_us)"
-                      " VALUES (CAST(:id AS uuid), CAST(:p AS uuid), CAST(:m AS uuid), :prompt, 1, :max, :model, :tmo)",
+                      " model, timeout_us, author)"
+                      " VALUES (CAST(:id AS uuid), CAST(:p AS uuid), CAST(:m AS uuid), :prompt, 1, :max, :model, :tmo,"
+                      " :author)",
         use(p.id), use(p.project_id), use(p.message_id), use(p.prompt), use(p.max_iterations), use(p.model),
-        use(timeout_us);
+        use(timeout_us), use(p.author);
     absl::StatusOr<int64_t> appended = AppendEvents(conn, p.id, nullptr, {p.queued_event}, std::nullopt);
     if (!appended.ok()) return appended.status();
     if (absl::Status a = Announce(conn, p.id, kQueued, *appended); !a.ok()) return a;
@@ -165,6 +188,16 @@ absl::StatusOr<RunRecord> RunStore::Start(const StartParams& p) {
   });
   if (!s.ok()) return s;
   return *std::move(out);
+}
+
+absl::StatusOr<common::ActiveRuns> RunStore::CountActive(const std::string& project_id, const std::string& author) {
+  common::ActiveRuns out;
+  absl::Status s = db_->Run([&](DbConnection& conn) -> absl::Status {
+    out = CountActiveRuns(conn, project_id, author);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return out;
 }
 
 absl::StatusOr<RunRecord> RunStore::Get(const std::string& id) {

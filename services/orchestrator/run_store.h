@@ -24,6 +24,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/db_pool.h"
+#include "common/run_settings.h"
 
 namespace qai::orchestrator {
 
@@ -81,6 +82,7 @@ struct RunRecord {
   std::string model;  // "" for runs queued before runs had their own: the default
   absl::Duration timeout = absl::ZeroDuration();  // from the first start; zero: none
   int64_t steps = 0;  // journal steps recorded over all attempts
+  std::string author;  // the principal the run counts against; "" for none
   bool Finished() const { return state == kSucceeded || state == kFailed || state == kCancelled; }
 };
 
@@ -95,6 +97,12 @@ struct StartParams {
   // Refuse (FAILED_PRECONDITION) instead of queueing while the project has an active run.
   bool reject_if_active = false;
   std::string queued_event;  // the first event
+  // The principal the run counts against (the prompt's author); "": none, only the project's
+  // cap applies.
+  std::string author;
+  // The most runs queued or running at once per project and per author (0: no cap); a new run
+  // past one of them is refused with RESOURCE_EXHAUSTED (common::CheckActiveRuns).
+  common::RunCaps caps{.per_project = 0, .per_principal = 0};
 };
 
 // Lease: a worker's hold on a RUNNING run.
@@ -135,8 +143,15 @@ class RunStore {
   explicit RunStore(common::DbPool* db, StateNews news = nullptr) : db_(db), news_(std::move(news)) {}
 
   // Start: queues a run with its `queued` event. A message that already has a run gets that
-  // run back unchanged (whatever its state).
+  // run back unchanged (whatever its state, whatever the caps). A new run that would make the
+  // project's or the author's active runs exceed params.caps is refused (RESOURCE_EXHAUSTED
+  // with a QuotaFailure); the count and the insert are serialised per project and per author
+  // (transaction-scoped advisory locks), so concurrent Starts never get past a cap together.
   [[nodiscard]] absl::StatusOr<RunRecord> Start(const StartParams& params);
+  // CountActive: the runs queued or running now of the project and, when `author` is not empty,
+  // of the author (over every project).
+  [[nodiscard]] absl::StatusOr<common::ActiveRuns> CountActive(const std::string& project_id,
+                                                               const std::string& author);
   [[nodiscard]] absl::StatusOr<RunRecord> Get(const std::string& id);
   // List: a project's runs, newest first, after the keyset cursor (create_time µs, id).
   [[nodiscard]] absl::StatusOr<std::vector<RunRecord>> List(const std::string& project_id, int limit,

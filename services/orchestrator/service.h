@@ -48,6 +48,12 @@ class AgentOrchestratorImpl final : public v1::AgentOrchestrator::CallbackServic
     return common::ServeUnary(ctx, env_, "CancelProjectRuns",
                               [=, this](const common::CallContext& c) { return handlers_->CancelProjectRuns(c, *req); });
   }
+  grpc::ServerUnaryReactor* CountActiveRuns(grpc::CallbackServerContext* ctx, const v1::CountActiveRunsRequest* req,
+                                            v1::CountActiveRunsResponse* resp) override {
+    return common::ServeUnary(ctx, env_, "CountActiveRuns", [=, this](const common::CallContext& c) {
+      return handlers_->CountActiveRuns(c, *req, *resp);
+    });
+  }
 
  private:
   RunHandlers* const handlers_;

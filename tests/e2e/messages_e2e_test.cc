@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "common/ids.h"
+#include "common/run_settings.h"
 #include "common/status.h"
 #include "qai/messages/v1/messages.grpc.pb.h"
 #include "qai/orchestrator/v1/orchestrator.grpc.pb.h"
@@ -29,20 +30,51 @@ using grpc::StatusCode;
 
 // FakeOrchestrator records StartRun and CancelProjectRuns calls and, like the real one, answers
 // a repeated StartRun for a message with the same run.
+// It answers CountActiveRuns with the counts set by SetActive, and refuses every StartRun with
+// RESOURCE_EXHAUSTED while SetFull(true), as the real one does past a cap.
 class FakeOrchestrator final : public opb::AgentOrchestrator::CallbackService {
  public:
   grpc::ServerUnaryReactor* StartRun(grpc::CallbackServerContext* ctx, const opb::StartRunRequest* req,
                                      opb::Run* resp) override {
     std::lock_guard lock(mu_);
     starts_.push_back(*req);
+    auto* reactor = ctx->DefaultReactor();
+    if (full_) {
+      reactor->Finish(common::ToGrpcStatus(
+          common::QuotaExceeded("too many active runs", {{"project:" + req->project_id(), "at most 5"}})));
+      return reactor;
+    }
     auto [it, fresh] = runs_.try_emplace(req->message_id(), common::NewUuid());
     resp->set_id(it->second);
     resp->set_project_id(req->project_id());
     resp->set_message_id(req->message_id());
     resp->set_state(opb::Run::STATE_QUEUED);
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+  grpc::ServerUnaryReactor* CountActiveRuns(grpc::CallbackServerContext* ctx, const opb::CountActiveRunsRequest* req,
+                                            opb::CountActiveRunsResponse* resp) override {
+    {
+      std::lock_guard lock(mu_);
+      counts_.push_back(*req);
+      resp->set_project_active(active_.project);
+      resp->set_principal_active(active_.principal);
+    }
     auto* reactor = ctx->DefaultReactor();
     reactor->Finish(grpc::Status::OK);
     return reactor;
+  }
+  void SetActive(common::ActiveRuns active) {
+    std::lock_guard lock(mu_);
+    active_ = active;
+  }
+  void SetFull(bool full) {
+    std::lock_guard lock(mu_);
+    full_ = full;
+  }
+  std::vector<opb::CountActiveRunsRequest> counts() {
+    std::lock_guard lock(mu_);
+    return counts_;
   }
   grpc::ServerUnaryReactor* CancelProjectRuns(grpc::CallbackServerContext* ctx, const opb::CancelProjectRunsRequest* req,
                                               google::protobuf::Empty*) override {
@@ -73,6 +105,9 @@ class FakeOrchestrator final : public opb::AgentOrchestrator::CallbackService {
   std::vector<opb::StartRunRequest> starts_;
   std::vector<std::string> cancels_;
   std::map<std::string, std::string> runs_;
+  std::vector<opb::CountActiveRunsRequest> counts_;
+  common::ActiveRuns active_;
+  bool full_ = false;
 };
 
 // Eventually: polls until `done` holds or the timeout passes; returns whether it held.
@@ -83,6 +118,12 @@ bool Eventually(const std::function<bool()>& done, absl::Duration timeout = absl
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   return true;
+}
+
+std::vector<std::string> QuotaSubjects(const grpc::Status& status) {
+  std::vector<std::string> subjects;
+  for (const auto& v : common::GetQuotaViolations(common::FromGrpcStatus(status))) subjects.push_back(v.subject);
+  return subjects;
 }
 
 std::vector<std::string> ViolatedFields(const grpc::Status& status) {
@@ -564,6 +605,84 @@ TEST_F(MessagesE2ETest, DatabaseDownMeansUnavailableThenRecovers) {
   EXPECT_TRUE(Eventually([&] { return Send("alice", p.id(), "after").ok(); }));
   EXPECT_EQ(CountRows("SELECT count(*) FROM messages.messages"), 2);
   EXPECT_TRUE(messages_.process->Running());
+}
+
+TEST_F(MessagesE2ETest, APromptPastACapIsRefusedAtOnceAndWritesNothing) {
+  FakeOrchestrator orchestrator;
+  auto server = StartOrchestrator(&orchestrator);
+  ppb::Project p = CreateProject("alice", "Build a todo app");
+  WaitForMessages("alice", p.id(), 1);
+  ASSERT_TRUE(Eventually([&] { return CountRows("SELECT count(*) FROM messages.outbox WHERE deliver_time IS NULL") == 0; }));
+
+  // The orchestrator says the project has 5 runs queued or running (the default cap).
+  orchestrator.SetActive({.project = 5, .principal = 5});
+  grpc::Status s = Send("alice", p.id(), "Add a gallery");
+  EXPECT_EQ(s.error_code(), StatusCode::RESOURCE_EXHAUSTED) << s.error_message();
+  EXPECT_NE(s.error_message().find("QAI_RUN_MAX_ACTIVE_PER_PROJECT"), std::string::npos) << s.error_message();
+  EXPECT_EQ(QuotaSubjects(s), std::vector<std::string>{"project:" + p.id()});
+  ASSERT_FALSE(orchestrator.counts().empty());
+  EXPECT_EQ(orchestrator.counts().back().project_id(), p.id());
+  EXPECT_EQ(orchestrator.counts().back().author(), "alice");
+  // alice has 20 runs over her projects (the default cap per principal).
+  orchestrator.SetActive({.project = 0, .principal = 20});
+  const std::string request = common::NewUuid();
+  s = Send("alice", p.id(), "Add a gallery", nullptr, request);
+  EXPECT_EQ(s.error_code(), StatusCode::RESOURCE_EXHAUSTED) << s.error_message();
+  EXPECT_EQ(QuotaSubjects(s), std::vector<std::string>{"principal:alice"});
+  EXPECT_EQ(CountRows("SELECT count(*) FROM messages.messages"), 1) << "nothing written";
+  EXPECT_EQ(CountRows("SELECT count(*) FROM messages.outbox"), 1);
+  EXPECT_EQ(CountRows("SELECT count(*) FROM messages.idempotency WHERE request_id = '" + request + "'"), 0);
+
+  // Room again: the same request goes through, and its StartRun names its author.
+  orchestrator.SetActive({.project = 4, .principal = 19});
+  pb::Message sent;
+  ASSERT_TRUE(Send("alice", p.id(), "Add a gallery", &sent, request).ok());
+  ASSERT_TRUE(Eventually([&] { return orchestrator.starts().size() >= 2; }));
+  EXPECT_EQ(orchestrator.starts().back().message_id(), sent.id());
+  EXPECT_EQ(orchestrator.starts().back().author(), "alice");
+  server->Shutdown();
+}
+
+TEST_F(MessagesE2ETest, OrchestratorDownPromptsAreTakenAndTheirUndeliveredRowsCount) {
+  // No orchestrator listens: CreateMessage cannot ask it, and goes on with the outbox's count.
+  ppb::Project p = CreateProject("alice", "Build a blog");
+  WaitForMessages("alice", p.id(), 1);
+  for (int i = 0; i < 4; ++i) {
+    grpc::Status s = Send("alice", p.id(), "more " + std::to_string(i));
+    ASSERT_TRUE(s.ok()) << i << ": " << s.error_message();
+  }
+  // Five StartRuns of the project wait in the outbox: a sixth would pass the cap.
+  ASSERT_EQ(CountRows("SELECT count(*) FROM messages.outbox WHERE deliver_time IS NULL"), 5);
+  grpc::Status s = Send("alice", p.id(), "one too many");
+  EXPECT_EQ(s.error_code(), StatusCode::RESOURCE_EXHAUSTED) << s.error_message();
+  EXPECT_EQ(QuotaSubjects(s), std::vector<std::string>{"project:" + p.id()});
+  EXPECT_EQ(CountRows("SELECT count(*) FROM messages.messages"), 5);
+  // Once they are delivered, there is room again.
+  FakeOrchestrator orchestrator;
+  auto server = StartOrchestrator(&orchestrator);
+  ASSERT_TRUE(Eventually([&] { return CountRows("SELECT count(*) FROM messages.outbox WHERE deliver_time IS NULL") == 0; }));
+  EXPECT_TRUE(Send("alice", p.id(), "now there is room").ok());
+  server->Shutdown();
+}
+
+TEST_F(MessagesE2ETest, AStartRunRefusedPastACapStaysInTheOutboxUntilThereIsRoom) {
+  FakeOrchestrator orchestrator;
+  orchestrator.SetFull(true);
+  auto server = StartOrchestrator(&orchestrator);
+  ppb::Project p = CreateProject("alice", "Build a shop");
+  std::vector<pb::Message> messages = WaitForMessages("alice", p.id(), 1);
+  // Refused again and again (QAI_OUTBOX_MAX_BACKOFF is 1s here), never parked.
+  ASSERT_TRUE(Eventually([&] { return orchestrator.starts().size() >= 3; }));
+  EXPECT_EQ(CountRows("SELECT count(*) FROM messages.outbox WHERE deliver_time IS NULL"
+                      " AND next_attempt_time <> 'infinity' AND attempts >= 2 AND last_error LIKE '%too many%'"),
+            1);
+  orchestrator.SetFull(false);
+  ASSERT_TRUE(Eventually([&] {
+    pb::Message m;
+    return GetMessage("alice", messages[0].id(), &m).ok() && !m.run_id().empty();
+  }));
+  EXPECT_EQ(CountRows("SELECT count(*) FROM messages.outbox WHERE deliver_time IS NULL"), 0);
+  server->Shutdown();
 }
 
 }  // namespace

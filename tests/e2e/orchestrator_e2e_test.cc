@@ -578,6 +578,90 @@ TEST_F(OrchestratorE2ETest, RunsAreTheirOwnersOnly) {
   EXPECT_EQ(stubs_[0]->StartRun(&start_ctx, start, &out).error_code(), StatusCode::PERMISSION_DENIED);
 }
 
+// RunCapsE2ETest: the suite with at most 2 runs queued or running per project and 3 per
+// principal (one ConfigMap for qai-messages and qai-orchestrator).
+class RunCapsE2ETest : public OrchestratorE2ETest {
+ protected:
+  RunCapsE2ETest() {
+    shared_env_ = {{"QAI_RUN_MAX_ACTIVE_PER_PROJECT", "2"}, {"QAI_RUN_MAX_ACTIVE_PER_PRINCIPAL", "3"}};
+  }
+
+  grpc::Status CancelRun(const std::string& run_id) {
+    grpc::ClientContext ctx;
+    AsUser(ctx, "alice");
+    opb::CancelRunRequest req;
+    req.set_id(run_id);
+    opb::Run out;
+    return stubs_[0]->CancelRun(&ctx, req, &out);
+  }
+
+  static std::vector<std::string> QuotaSubjects(const grpc::Status& status) {
+    std::vector<std::string> out;
+    for (const auto& v : common::GetQuotaViolations(common::FromGrpcStatus(status))) out.push_back(v.subject);
+    return out;
+  }
+};
+
+TEST_F(RunCapsE2ETest, PromptsPastTheCapsAreRefusedAtOnceAndAnEndedRunMakesRoom) {
+  // Project p: a long run and one queued behind it, both alice's: p is at its cap.
+  ppb::Project p = CreateProject("Build a blog [[sleep 60]]");
+  ASSERT_EQ(WaitForRuns(p.id(), 1).size(), 1u);
+  ASSERT_TRUE(Send(p.id(), "Add a pricing section").ok());
+  std::vector<opb::Run> runs = WaitForRuns(p.id(), 2);
+  ASSERT_EQ(runs.size(), 2u);
+  EXPECT_EQ(runs[0].author(), "alice");
+  EXPECT_EQ(runs[1].author(), "alice") << "a new project's first prompt counts against its owner";
+  grpc::Status refused = Send(p.id(), "Add a gallery");
+  EXPECT_EQ(refused.error_code(), StatusCode::RESOURCE_EXHAUSTED) << refused.error_message();
+  EXPECT_NE(refused.error_message().find("QAI_RUN_MAX_ACTIVE_PER_PROJECT allows (2)"), std::string::npos)
+      << refused.error_message();
+  EXPECT_EQ(QuotaSubjects(refused), std::vector<std::string>{"project:" + p.id()});
+  EXPECT_EQ(Messages(p.id()).size(), 2u) << "the refused prompt was not stored";
+
+  // Project q: its first prompt is alice's third active run, at her cap.
+  ppb::Project q = CreateProject("Build a shop [[sleep 60]]");
+  ASSERT_EQ(WaitForRuns(q.id(), 1).size(), 1u);
+  refused = Send(q.id(), "Add a cart");
+  EXPECT_EQ(refused.error_code(), StatusCode::RESOURCE_EXHAUSTED) << refused.error_message();
+  EXPECT_EQ(QuotaSubjects(refused), std::vector<std::string>{"principal:alice"});
+  EXPECT_EQ(Messages(q.id()).size(), 1u);
+
+  // The orchestrator enforces the caps on its own too; the relay's repeat of an accepted
+  // StartRun still gets its run.
+  {
+    grpc::ClientContext ctx;
+    AsService(ctx);
+    opb::StartRunRequest req;
+    req.set_project_id(p.id());
+    req.set_message_id(common::NewUuid());
+    req.set_prompt("straight to the orchestrator");
+    req.set_author("bob");
+    opb::Run out;
+    grpc::Status direct = stubs_[0]->StartRun(&ctx, req, &out);
+    EXPECT_EQ(direct.error_code(), StatusCode::RESOURCE_EXHAUSTED) << direct.error_message();
+    EXPECT_EQ(QuotaSubjects(direct), std::vector<std::string>{"project:" + p.id()});
+    grpc::ClientContext again_ctx;
+    AsService(again_ctx);
+    req.set_message_id(runs[0].message_id());
+    req.set_prompt("Add a pricing section");
+    req.set_author("alice");
+    ASSERT_TRUE(stubs_[0]->StartRun(&again_ctx, req, &out).ok());
+    EXPECT_EQ(out.id(), runs[0].id());
+  }
+  EXPECT_EQ(Runs(p.id()).size(), 2u);
+
+  // Cancelling the queued run of p frees a place in p and one of alice's.
+  ASSERT_TRUE(CancelRun(runs[0].id()).ok());
+  ASSERT_EQ(WaitForEnd(runs[0].id()).state(), opb::Run::STATE_CANCELLED);
+  ASSERT_TRUE(Send(p.id(), "Add a gallery").ok());
+  runs = WaitForRuns(p.id(), 3);
+  ASSERT_EQ(runs.size(), 3u);
+  EXPECT_EQ(runs[0].state(), opb::Run::STATE_QUEUED);
+  EXPECT_EQ(runs[0].author(), "alice");
+  EXPECT_EQ(Send(q.id(), "Add a cart").error_code(), StatusCode::RESOURCE_EXHAUSTED) << "alice is at her cap again";
+  for (const opb::Run& r : {runs[0], runs[2], WaitForRuns(q.id(), 1)[0]}) ASSERT_TRUE(CancelRun(r.id()).ok());
+}
+
 // RunSettingsE2ETest: the suite with a model allowed besides the default and a lower longest
 // timeout.
 class RunSettingsE2ETest : public OrchestratorE2ETest {

@@ -64,9 +64,9 @@ test("a project from a prompt: live progress, then its preview; a follow-up refi
     assert.equal(await page.locator("#projects li").count(), 0);
     assert.equal(await page.locator("#error").isHidden(), true, await page.locator("#error").textContent());
 
-    // The builtin model's [[sleep 3]] makes the run's check take 3 s, so its progress is seen
+    // The builtin model's [[sleep 5]] makes the run's check take 5 s, so its progress is seen
     // while it runs, not only after.
-    await page.fill("#prompt", "Build a landing page for a bakery with a menu and opening hours [[sleep 3]]");
+    await page.fill("#prompt", "Build a landing page for a bakery with a menu and opening hours [[sleep 5]]");
     await page.fill("#display-name", "Bakery");
     await page.click("#create button[type=submit]");
     await page.locator("#projects li", { hasText: "Bakery" }).waitFor();
@@ -135,6 +135,30 @@ test("a reload lists the projects from the server and shows the latest preview",
     await page.locator("#conversation li").nth(3).waitFor();
     await page.locator("#preview-pane").waitFor({ state: "visible" });
     await page.frameLocator("#preview").locator("body", { hasText: /review/i }).waitFor({ timeout: 10_000 });
+  } finally {
+    await close();
+  }
+});
+
+test("a prompt past the cap on active runs is refused with the cap's reason", { timeout: 2 * RUN_TIMEOUT }, async () => {
+  const { page, problems, close } = await openPage("http://localhost:3000", process.env.QAI_WEB_TOKEN);
+  try {
+    await page.fill("#prompt", "Build a page for a florist [[sleep 3]]");
+    await page.fill("#display-name", "Florist");
+    await page.click("#create button[type=submit]");
+    await page.locator("#progress li", { hasText: "iteration 1" }).first().waitFor({ timeout: RUN_TIMEOUT });
+    // with_stack.sh allows one active run per project: a follow-up now is over the cap.
+    await page.fill("#follow-up-prompt", "Add a gallery");
+    await page.click("#follow-up button[type=submit]");
+    await page.locator("#error").waitFor({ state: "visible" });
+    const error = await page.locator("#error").textContent();
+    assert.match(error, /ResourceExhausted|RESOURCE_EXHAUSTED/i);
+    assert.match(error, /QAI_RUN_MAX_ACTIVE_PER_PROJECT/);
+    assert.match(error, /project:[0-9a-f-]{36}: /); // the QuotaFailure's subject, from grpc-status-details-bin
+    await page.locator("#progress li.end", { hasText: "succeeded" }).waitFor({ timeout: RUN_TIMEOUT });
+    await page.locator("#conversation li.assistant").waitFor({ timeout: RUN_TIMEOUT });
+    assert.equal(await page.locator("#conversation li").count(), 2, "the refused prompt was not stored");
+    assert.deepEqual(problems.filter((p) => !/429|Failed to load resource/.test(p)), []);
   } finally {
     await close();
   }

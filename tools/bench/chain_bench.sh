@@ -118,8 +118,10 @@ api_key=$(head -c 32 /dev/urandom | base64 | tr -d '/+=')
 api_key_sha256=$(printf '%s' "$api_key" | sha256sum | cut -d' ' -f1)
 # QAI_LOG_LEVEL=warn: access-log lines are info, and writing them is not what is measured.
 # Both services share one service key: qai-projects relays the initial prompt as a service.
+# The prompts pile up in one project on purpose (they measure the outbox): no caps on active runs.
 service_env=(PATH="$PATH" QAI_DATABASE_URL="$database_url" QAI_JWT_SECRET="$jwt_secret" QAI_LOG_LEVEL=warn
-             QAI_API_KEY="$api_key" QAI_SERVICE_KEY_SHA256="$api_key_sha256")
+             QAI_API_KEY="$api_key" QAI_SERVICE_KEY_SHA256="$api_key_sha256"
+             QAI_RUN_MAX_ACTIVE_PER_PROJECT=0 QAI_RUN_MAX_ACTIVE_PER_PRINCIPAL=0)
 env -i "${service_env[@]}" QAI_LISTEN_ADDR=127.0.0.1:0 QAI_PROJECTS_ADDR="127.0.0.1:$projects_port" \
   QAI_ORCHESTRATOR_ADDR="127.0.0.1:$orchestrator_port" "$messages" 2>"$work/messages.log" &
 messages_pid=$!

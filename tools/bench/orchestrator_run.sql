@@ -39,12 +39,14 @@ SELECT id::text, project_id::text, message_id::text, prompt, state::int, attempt
        COALESCE((EXTRACT(EPOCH FROM start_time) * 1000000)::bigint, 0),
        COALESCE((EXTRACT(EPOCH FROM end_time) * 1000000)::bigint, 0), error,
        COALESCE(result_message_id::text, ''), sandbox_url, last_sequence, cancel_requested::int, prompt_tokens,
-       completion_tokens, model, timeout_us, steps
+       completion_tokens, model, timeout_us, steps, author
   FROM orchestrator.runs
  WHERE message_id = CAST(:message_id AS uuid);
-INSERT INTO orchestrator.runs (id, project_id, message_id, prompt, state, max_iterations, model, timeout_us)
+-- The project's active runs, for its cap (the benchmark's StartRuns name no author).
+SELECT count(*) FROM orchestrator.runs WHERE project_id = CAST(:project_id AS uuid) AND state IN (1, 2);
+INSERT INTO orchestrator.runs (id, project_id, message_id, prompt, state, max_iterations, model, timeout_us, author)
 VALUES (CAST(:run_id AS uuid), CAST(:project_id AS uuid), CAST(:message_id AS uuid), 'pgbench run [[instant]]', 1, :max,
-        'builtin', 1800000000);
+        'builtin', 1800000000, '');
 \set n 1
 \set fenced 0
 UPDATE orchestrator.runs SET last_sequence = last_sequence + :n, iteration = COALESCE(CAST(NULL AS integer), iteration)
@@ -68,7 +70,7 @@ SELECT id::text, project_id::text, message_id::text, prompt, state::int, attempt
        COALESCE((EXTRACT(EPOCH FROM start_time) * 1000000)::bigint, 0),
        COALESCE((EXTRACT(EPOCH FROM end_time) * 1000000)::bigint, 0), error,
        COALESCE(result_message_id::text, ''), sandbox_url, last_sequence, cancel_requested::int, prompt_tokens,
-       completion_tokens, model, timeout_us, steps
+       completion_tokens, model, timeout_us, steps, author
   FROM orchestrator.runs WHERE id = CAST(:run_id AS uuid);
 COMMIT;
 
@@ -115,7 +117,7 @@ SELECT id::text, project_id::text, message_id::text, prompt, state::int, attempt
        COALESCE((EXTRACT(EPOCH FROM start_time) * 1000000)::bigint, 0),
        COALESCE((EXTRACT(EPOCH FROM end_time) * 1000000)::bigint, 0), error,
        COALESCE(result_message_id::text, ''), sandbox_url, last_sequence, cancel_requested::int, prompt_tokens,
-       completion_tokens, model, timeout_us, steps
+       completion_tokens, model, timeout_us, steps, author
   FROM orchestrator.runs WHERE id = CAST(:claimed_id AS uuid);
 COMMIT;
 

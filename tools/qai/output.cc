@@ -42,6 +42,10 @@ std::string FormatRpcError(const grpc::Status& status) {
       for (const auto& violation : bad_request.field_violations()) {
         absl::StrAppend(&out, "  ", violation.field(), ": ", violation.description(), "\n");
       }
+    } else if (google::rpc::QuotaFailure quota; detail.UnpackTo(&quota)) {
+      for (const auto& violation : quota.violations()) {
+        absl::StrAppend(&out, "  ", violation.subject(), ": ", violation.description(), "\n");
+      }
     } else if (google::rpc::RetryInfo retry; detail.UnpackTo(&retry)) {
       absl::StrAppend(&out, "  retry after: ",
                       google::protobuf::util::TimeUtil::ToString(retry.retry_delay()), "\n");

@@ -52,6 +52,17 @@ TEST(FormatRpcErrorTest, RetryDelay) {
             "error: RESOURCE_EXHAUSTED: slow down\n  retry after: 2s\n");
 }
 
+TEST(FormatRpcErrorTest, QuotaViolations) {
+  google::rpc::QuotaFailure quota;
+  auto* v = quota.add_violations();
+  v->set_subject("project:p-1");
+  v->set_description("at most 5 runs queued or running at once per project (QAI_RUN_MAX_ACTIVE_PER_PROJECT); it has 5");
+  EXPECT_EQ(FormatRpcError(RichStatus(grpc::StatusCode::RESOURCE_EXHAUSTED, "too many active runs", quota)),
+            "error: RESOURCE_EXHAUSTED: too many active runs\n"
+            "  project:p-1: at most 5 runs queued or running at once per project (QAI_RUN_MAX_ACTIVE_PER_PROJECT);"
+            " it has 5\n");
+}
+
 TEST(FormatRpcErrorTest, UnknownOrBrokenDetailsAreSkipped) {
   google::protobuf::Timestamp unrelated;
   EXPECT_EQ(FormatRpcError(RichStatus(grpc::StatusCode::INTERNAL, "oops", unrelated)),

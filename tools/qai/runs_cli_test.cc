@@ -44,6 +44,7 @@ opb::Run MakeRun(const std::string& id, opb::Run::State state, int i) {
   run.set_id(id);
   run.set_project_id("p-1");
   run.set_message_id(absl::StrCat("m-", i));
+  run.set_author("alice");
   run.set_state(state);
   run.set_attempt(1);
   run.set_iteration(3);
@@ -312,11 +313,11 @@ class RunsCliTest : public ::testing::Test {
 TEST_F(RunsCliTest, ListNewestFirstWithPages) {
   ASSERT_EQ(Run({"runs", "list", "--project", "p-1", "--page-size", "2"}), kExitOk) << err_.str();
   EXPECT_EQ(out_.str(),
-            "run-ok  SUCCEEDED  3/15  gpt-4o-mini  3s  2026-01-31T09:15:02Z  http://localhost:8080/snap-ok/\n"
-            "run-failed  FAILED  3/15  gpt-4o-mini  3s  2026-01-31T09:15:01Z  the iteration limit (15) was reached\n"
+            "run-ok  SUCCEEDED  alice  3/15  gpt-4o-mini  3s  2026-01-31T09:15:02Z  http://localhost:8080/snap-ok/\n"
+            "run-failed  FAILED  alice  3/15  gpt-4o-mini  3s  2026-01-31T09:15:01Z  the iteration limit (15) was reached\n"
             "next page: 2\n");
   ASSERT_EQ(Run({"runs", "list", "--project", "p-1", "--page-token", "2"}), kExitOk);
-  EXPECT_EQ(out_.str(), "run-cancelled  CANCELLED  3/15  gpt-4o-mini  3s  2026-01-31T09:15:00Z  -\n");
+  EXPECT_EQ(out_.str(), "run-cancelled  CANCELLED  alice  3/15  gpt-4o-mini  3s  2026-01-31T09:15:00Z  -\n");
   ASSERT_EQ(Run({"runs", "list", "--project", "p-1", "--page-size", "1", "--all"}), kExitOk);
   EXPECT_THAT(out_.str(), MatchesRegex("run-ok [^\n]*\nrun-failed [^\n]*\nrun-cancelled [^\n]*\n"));
   ASSERT_EQ(Run({"--json", "runs", "list", "--project", "p-1", "--all", "--page-size", "2"}), kExitOk);
@@ -329,6 +330,7 @@ TEST_F(RunsCliTest, GetShowsEveryField) {
             "id: run-ok\n"
             "project_id: p-1\n"
             "message_id: m-2\n"
+            "author: alice\n"
             "state: SUCCEEDED\n"
             "attempt: 1\n"
             "iteration: 3/15\n"
@@ -355,28 +357,30 @@ TEST(FormatRunTest, RunsUnderWayAreTimedUpToNow) {
   opb::Run queued = MakeRun("run-q", opb::Run::STATE_QUEUED, 0);
   EXPECT_THAT(FormatRun(queued, now), HasSubstr("\nqueued_for: 1m40.2s (so far)\ntimeout: 30m\n"));
   EXPECT_THAT(FormatRun(queued, now), Not(HasSubstr("ran_for")));
-  EXPECT_EQ(FormatRunRow(queued, now), "run-q  QUEUED  3/15  gpt-4o-mini  -  2026-01-31T09:15:00Z  -\n");
+  EXPECT_EQ(FormatRunRow(queued, now), "run-q  QUEUED  alice  3/15  gpt-4o-mini  -  2026-01-31T09:15:00Z  -\n");
   opb::Run running = MakeRun("run-r", opb::Run::STATE_RUNNING, 0);
   EXPECT_THAT(FormatRun(running, now), HasSubstr("\nqueued_for: 1s\nran_for: 1m39.2s (so far)\n"));
-  EXPECT_EQ(FormatRunRow(running, now), "run-r  RUNNING  3/15  gpt-4o-mini  1m39.2s  2026-01-31T09:15:00Z  -\n");
+  EXPECT_EQ(FormatRunRow(running, now), "run-r  RUNNING  alice  3/15  gpt-4o-mini  1m39.2s  2026-01-31T09:15:00Z  -\n");
   // A run cancelled before it started was only ever queued.
   opb::Run cancelled = MakeRun("run-c", opb::Run::STATE_CANCELLED, 0);
   cancelled.clear_start_time();
   EXPECT_THAT(FormatRun(cancelled, now), HasSubstr("\nqueued_for: 4s\n"));
 }
 
-TEST(FormatRunTest, RunsFromBeforeModelsAndTimeoutsShowNeither) {
+TEST(FormatRunTest, RunsFromBeforeModelsTimeoutsAndAuthorsShowNone) {
   opb::Run run = MakeRun("run-old", opb::Run::STATE_SUCCEEDED, 0);
   run.clear_model();
   run.clear_timeout();
+  run.clear_author();
   run.set_prompt_tokens(0);
   run.set_completion_tokens(0);
   const std::string text = FormatRun(run, absl::FromUnixSeconds(kT0 + 100));
   EXPECT_THAT(text, Not(HasSubstr("model:")));
   EXPECT_THAT(text, Not(HasSubstr("timeout:")));
+  EXPECT_THAT(text, Not(HasSubstr("author:")));
   EXPECT_THAT(text, HasSubstr("\ntokens: 0 prompt, 0 completion\n"));
   EXPECT_EQ(FormatRunRow(run, absl::FromUnixSeconds(kT0 + 100)),
-            "run-old  SUCCEEDED  3/15  -  3s  2026-01-31T09:15:00Z  http://localhost:8080/snap-0/\n");
+            "run-old  SUCCEEDED  -  3/15  -  3s  2026-01-31T09:15:00Z  http://localhost:8080/snap-0/\n");
 }
 
 TEST_F(RunsCliTest, CancelSendsARequestIdAndShowsIt) {

@@ -121,6 +121,7 @@ std::string RunStateName(Run::State state) {
 std::string FormatRun(const Run& run, absl::Time now) {
   std::string out = absl::StrCat("id: ", run.id(), "\n", "project_id: ", run.project_id(), "\n");
   if (!run.message_id().empty()) absl::StrAppend(&out, "message_id: ", run.message_id(), "\n");
+  if (!run.author().empty()) absl::StrAppend(&out, "author: ", run.author(), "\n");
   absl::StrAppend(&out, "state: ", RunStateName(run.state()), "\n", "attempt: ", run.attempt(), "\n",
                   "iteration: ", run.iteration(), "/", run.max_iterations(), "\n", "steps: ", run.steps(), "\n");
   if (!run.model().empty()) absl::StrAppend(&out, "model: ", run.model(), "\n");
@@ -158,7 +159,8 @@ std::string FormatRunRow(const Run& run, absl::Time now) {
   if (run.has_start_time()) {
     ran_for = FormatElapsed((run.has_end_time() ? ToTime(run.end_time()) : now) - ToTime(run.start_time()));
   }
-  return absl::StrCat(run.id(), "  ", RunStateName(run.state()), "  ", run.iteration(), "/", run.max_iterations(),
+  return absl::StrCat(run.id(), "  ", RunStateName(run.state()), "  ", run.author().empty() ? "-" : run.author(),
+                      "  ", run.iteration(), "/", run.max_iterations(),
                       "  ", run.model().empty() ? "-" : run.model(), "  ", ran_for, "  ",
                       FormatTimestamp(run.create_time()), "  ", detail, "\n");
 }

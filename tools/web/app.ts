@@ -10,7 +10,7 @@ import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
 import { ProjectService, type Project } from "./gen/qai/projects/v1/projects_pb";
 import { MessageService, Message_Role, Message_Type, ListMessagesRequest_View, type Fragment, type Message } from "./gen/qai/messages/v1/messages_pb";
 import { AgentOrchestrator, Run_State, type RunEvent } from "./gen/qai/orchestrator/v1/orchestrator_pb";
-import { BadRequestSchema, RetryInfoSchema } from "./gen/google/rpc/error_details_pb";
+import { BadRequestSchema, QuotaFailureSchema, RetryInfoSchema } from "./gen/google/rpc/error_details_pb";
 
 // How long the page waits for what the services do in the background: the run a prompt starts
 // (through two outboxes) and the result message a finished run leaves.
@@ -54,6 +54,9 @@ function describeError(err: unknown): string {
   const lines = [`${Code[e.code]}: ${e.rawMessage}`];
   for (const bad of e.findDetails(BadRequestSchema)) {
     for (const v of bad.fieldViolations) lines.push(`  ${v.field}: ${v.description}`);
+  }
+  for (const quota of e.findDetails(QuotaFailureSchema)) {
+    for (const v of quota.violations) lines.push(`  ${v.subject}: ${v.description}`);
   }
   for (const retry of e.findDetails(RetryInfoSchema)) {
     if (retry.retryDelay) lines.push(`  retry in ${Number(retry.retryDelay.seconds) + retry.retryDelay.nanos / 1e9} s`);
