@@ -7,5 +7,10 @@ bash tools/setup.sh
 source tools/lib/pg.sh
 start=$(date +%s)
 qai_build build
-ctest --test-dir build -j "$(nproc)" --output-on-failure --timeout 600 "$@"
+status=0
+ctest --test-dir build -j "$(nproc)" --output-on-failure --timeout 600 "$@" || status=$?
+# What some passing tests report (ctest keeps it in its log): the browser test's screenshot and
+# the rendered Kubernetes objects per overlay.
+grep -hE '^(screenshot: |overlay [a-z]+: [0-9]+ objects)' build/Testing/Temporary/LastTest.log 2>/dev/null | sed 's/^/tests: /' || true
 echo "tests: done in $(( $(date +%s) - start ))s"
+exit "$status"
