@@ -96,6 +96,7 @@ test("a project from a prompt: live progress, then its preview; a follow-up refi
     assert.notEqual(await page.locator("#fragment-title").textContent(), "");
 
     assert.equal(await page.locator("#error").isHidden(), true, await page.locator("#error").textContent());
+    assert.match(await page.locator("#projects li.selected small").textContent(), /· succeeded$/);
     mkdirSync(dirname(screenshot), { recursive: true });
     await page.screenshot({ path: screenshot, fullPage: true });
     console.log(`screenshot: ${screenshot}`);

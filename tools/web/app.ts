@@ -105,11 +105,13 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 // --- projects --------------------------------------------------------------------------------
 
+const stateName = (state: string) => state.replace("STATE_", "").toLowerCase();
+
 function projectItem(p: Project): HTMLElement {
   const li = el("li", p.displayName || p.name);
   li.dataset.id = p.id;
-  const run = p.latestRun ? ` · ${p.latestRun.state.replace("STATE_", "").toLowerCase()}` : "";
-  li.appendChild(el("small", `${p.name} · ${time(p.createTime)}${run}`));
+  li.dataset.label = `${p.name} · ${time(p.createTime)}`;
+  li.appendChild(el("small", li.dataset.label + (p.latestRun ? ` · ${stateName(p.latestRun.state)}` : "")));
   li.addEventListener("click", guarded(() => selectProject(p)));
   if (selected?.id === p.id) li.classList.add("selected");
   return li;
@@ -242,6 +244,15 @@ function showEvent(ev: RunEvent, lastWasOutput: boolean): boolean {
   return Boolean(merge);
 }
 
+// Shows a project's latest run state in the list as this page sees it (the list from the server
+// follows a moment later, through the orchestrator's outbox).
+function showRunState(projectId: string, state: string) {
+  for (const li of $("projects").children) {
+    const item = li as HTMLElement;
+    if (item.dataset.id === projectId) item.querySelector("small")!.textContent = `${item.dataset.label} · ${stateName(state)}`;
+  }
+}
+
 // Follows the run's events until it ends; a dropped stream is resumed after the last event
 // seen, so nothing is shown twice or missed. Then shows the run's result.
 async function watchRun(runId: string) {
@@ -271,10 +282,10 @@ async function watchRun(runId: string) {
   }
   const run = await orchestrator.getRun({ id: runId });
   $("run-state").textContent = Run_State[run.state].toLowerCase();
+  showRunState(run.projectId, Run_State[run.state]);
   if (selected !== project) return;
   // The result message follows the run's end through the orchestrator's outbox.
   await waitFor(async () => (await loadConversation()).some((m) => m.role === Message_Role.ASSISTANT && m.runId === runId));
-  void loadProjects().catch(showError);
 }
 
 // --- the preview -----------------------------------------------------------------------------
