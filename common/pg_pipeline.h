@@ -100,7 +100,8 @@ class PgPipeline {
   // short). When the queue is full, done runs at once with RESOURCE_EXHAUSTED.
   void Execute(std::string_view statement, std::vector<PgValue> params, Done done);
 
-  // Stop: fails what is queued, then joins the threads. Idempotent.
+  // Stop: refuses new work (UNAVAILABLE), lets the lanes finish what is queued, then joins the
+  // threads. Idempotent.
   void Stop();
 
  private:
