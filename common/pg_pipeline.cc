@@ -97,7 +97,7 @@ absl::StatusOr<PgRows> ToRows(PGresult* r) {
 // Lane: one connection and the thread that drives it.
 class PgPipeline::Lane {
  public:
-  explicit Lane(PgPipeline* pipeline) : pipeline_(pipeline), thread_([this] { Run(); }) {}
+  Lane(PgPipeline* pipeline, int index) : pipeline_(pipeline), index_(index), thread_([this] { Run(); }) {}
   ~Lane() {
     if (thread_.joinable()) thread_.join();
     if (conn_ != nullptr) PQfinish(conn_);
@@ -109,7 +109,9 @@ class PgPipeline::Lane {
  private:
   void Run() {
     std::vector<Item> batch;
-    while (pipeline_->NextBatch(batch)) {
+    bool ran = false;
+    while (pipeline_->NextBatch(index_, batch, ran)) {
+      ran = true;
       if (!EnsureConnected()) {
         for (Item& item : batch) item.done(absl::UnavailableError("database unavailable"));
       } else if (batch.size() == 1 || !RunGrouped(batch)) {
@@ -236,6 +238,7 @@ class PgPipeline::Lane {
   }
 
   PgPipeline* const pipeline_;
+  const int index_;
   PGconn* conn_ = nullptr;
   bool warned_ = false;
   std::thread thread_;
@@ -252,9 +255,11 @@ absl::StatusOr<std::unique_ptr<PgPipeline>> PgPipeline::Start(Options options, s
   if (options.connections < 1 || options.max_batch < 1 || options.max_queue < 1) {
     return absl::InvalidArgumentError("pipeline sizes must be positive");
   }
+  if (options.spill_after < absl::ZeroDuration()) return absl::InvalidArgumentError("spill_after is negative");
   std::unique_ptr<PgPipeline> pipeline(new PgPipeline(std::move(options), std::move(statements)));
+  for (int i = 0; i < pipeline->options_.connections; ++i) pipeline->idle_.push_back(std::make_unique<Idle>());
   for (int i = 0; i < pipeline->options_.connections; ++i) {
-    pipeline->lanes_.push_back(std::make_unique<Lane>(pipeline.get()));
+    pipeline->lanes_.push_back(std::make_unique<Lane>(pipeline.get(), i));
   }
   return pipeline;
 }
@@ -270,28 +275,89 @@ void PgPipeline::Execute(std::string_view statement, std::vector<PgValue> params
     done(absl::InternalError(absl::StrCat("unknown statement ", ToAbsl(statement))));
     return;
   }
-  bool stopping = false;
+  Idle* wake = nullptr;
+  bool stopping = false, queued = false;
   {
     std::lock_guard lock(mu_);
     stopping = stopping_;
     if (!stopping_ && queue_.size() < options_.max_queue) {
-      queue_.push_back({index, std::move(params), std::move(done)});
-      cv_.notify_one();
-      return;
+      queued = true;
+      queue_.push_back({index, std::move(params), std::move(done), Clock::now()});
+      // An idle lane is woken to take the queue when it may start at once, or, while lanes
+      // run, to watch the oldest statement's age when no lane does yet.
+      Clock::time_point unused;
+      if (MayStartLocked(queue_.back().queued, unused)) {
+        wake = IdleLaneLocked(/*watching_too=*/true);
+        if (wake != nullptr) {
+          wake->granted = true;
+          ++granted_;
+          ++running_;
+        }
+      } else if (timed_waiters_ == 0 && running_ > granted_) {
+        wake = IdleLaneLocked(/*watching_too=*/false);
+        if (wake != nullptr) {  // it waits timed once awake: count it now
+          wake->timed = true;
+          ++timed_waiters_;
+        }
+      }
     }
   }
+  if (wake != nullptr) wake->cv.notify_one();  // lanes and their Idle outlive every caller
+  if (queued) return;
   done(stopping ? absl::UnavailableError("shutting down")
                 : absl::ResourceExhaustedError("database queue full, retry later"));
 }
 
-bool PgPipeline::NextBatch(std::vector<Item>& batch) {
-  std::unique_lock lock(mu_);
-  cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+PgPipeline::Idle* PgPipeline::IdleLaneLocked(bool watching_too) {
+  for (auto& idle : idle_) {
+    if (idle->waiting && !idle->granted && (watching_too || !idle->timed)) return idle.get();
+  }
+  return nullptr;
+}
+
+bool PgPipeline::MayStartLocked(Clock::time_point now, Clock::time_point& wait_until) const {
+  wait_until = Clock::time_point::max();
   if (queue_.empty()) return false;
+  if (stopping_ || running_ == 0 || queue_.size() >= static_cast<size_t>(options_.max_batch)) return true;
+  wait_until = queue_.front().queued + absl::ToChronoNanoseconds(options_.spill_after);
+  return now >= wait_until;
+}
+
+bool PgPipeline::NextBatch(int lane, std::vector<Item>& batch, bool ran_batch) {
+  Idle& idle = *idle_[lane];
+  std::unique_lock lock(mu_);
+  if (ran_batch) --running_;
+  Clock::time_point wait_until;
+  idle.waiting = true;
+  for (;;) {
+    if (idle.granted) {  // the grant only kept others from waking a second lane: decide anew
+      idle.granted = false;
+      --granted_;
+      --running_;
+    }
+    if (idle.timed) {
+      idle.timed = false;
+      --timed_waiters_;
+    }
+    if (MayStartLocked(Clock::now(), wait_until)) break;
+    if (stopping_ && queue_.empty()) {
+      idle.waiting = false;
+      return false;
+    }
+    if (wait_until == Clock::time_point::max()) {
+      idle.cv.wait(lock);
+    } else {
+      idle.timed = true;
+      ++timed_waiters_;
+      idle.cv.wait_until(lock, wait_until);
+    }
+  }
+  idle.waiting = false;
   while (!queue_.empty() && batch.size() < static_cast<size_t>(options_.max_batch)) {
     batch.push_back(std::move(queue_.front()));
     queue_.pop_front();
   }
+  ++running_;
   return true;
 }
 
@@ -300,7 +366,7 @@ void PgPipeline::Stop() {
     std::lock_guard lock(mu_);
     stopping_ = true;
   }
-  cv_.notify_all();
+  for (auto& idle : idle_) idle->cv.notify_all();
   // Lanes finish what is queued before they return.
   for (auto& lane : lanes_) lane->Join();
 }

@@ -4,11 +4,17 @@
 // SOCI sends one statement per round trip from a thread that waits for it. For the calls a
 // service makes most (one self-contained statement per RPC) that wait costs more than the
 // statement: two thread wake-ups and a network round trip per call. A pipeline keeps a few
-// connections, each with its own thread; callers queue statements without blocking, and each
-// connection sends every statement waiting for it at once, as one implicit transaction (one
-// Sync: one commit, one WAL flush, for the whole batch), then hands each caller its rows. If
-// anything in a batch fails, the batch is rolled back and its statements are run again one by
-// one, each with its own Sync, so one bad statement never fails another caller's.
+// connections ("lanes"), each with its own thread; callers queue statements without blocking,
+// and a lane sends every statement waiting at once, as one implicit transaction (one Sync: one
+// commit, one WAL flush, for the whole batch), then hands each caller its rows. If anything in
+// a batch fails, the batch is rolled back and its statements are run again one by one, each
+// with its own Sync, so one bad statement never fails another caller's.
+//
+// Lanes are used sparingly: while one lane has a batch at the server, what arrives waits for
+// it and goes as the next batch, so batches grow with the load and each one costs a single
+// round trip, wake-up and commit. A further lane starts only when the queue holds a whole
+// batch (max_batch) or its oldest statement has waited spill_after (a slow statement or a
+// burst), so extra connections add parallelism only when waiting would cost more.
 //
 // Statements are prepared once per connection under a name. Every statement must be a
 // complete unit of work on its own (data-modifying CTEs make that easy), since batching puts
@@ -20,6 +26,7 @@
 
 #include <libpq-fe.h>
 
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -86,6 +93,8 @@ class PgPipeline {
     int connections = 4;
     int max_batch = 64;
     size_t max_queue = 4096;
+    // How long the oldest queued statement waits for a busy lane before an idle one starts.
+    absl::Duration spill_after = absl::Milliseconds(20);
   };
   using Done = std::function<void(absl::StatusOr<PgRows>)>;
 
@@ -105,23 +114,46 @@ class PgPipeline {
   void Stop();
 
  private:
+  using Clock = std::chrono::steady_clock;
   struct Item {
     int statement = 0;
     std::vector<PgValue> params;
     Done done;
+    Clock::time_point queued;
   };
   class Lane;
 
+  // Idle: how an idle lane waits. A lane woken to take the queue is `granted` and counts as
+  // running until it does, so one arrival never wakes two lanes.
+  struct Idle {
+    std::condition_variable cv;
+    bool waiting = false;
+    bool granted = false;
+    bool timed = false;  // watching the age of the queue's oldest statement
+  };
+
   explicit PgPipeline(Options options, std::vector<PgStatement> statements);
-  // NextBatch: blocks until work is queued (or stop); moves up to max_batch items into batch.
-  bool NextBatch(std::vector<Item>& batch);
+  // NextBatch: called by lane `lane` when idle (after its batch, if it ran one); blocks until
+  // it should take work (see the top of this file) and moves up to max_batch items into
+  // batch. False when stopping and nothing is left.
+  bool NextBatch(int lane, std::vector<Item>& batch, bool ran_batch);
+  // MayStartLocked: whether an idle lane should take the queue now, and if not, until when
+  // to wait (Clock::time_point::max(): until woken).
+  bool MayStartLocked(Clock::time_point now, Clock::time_point& wait_until) const;
+  // IdleLaneLocked: the idle lane with the lowest index that nobody has woken yet (nor asked
+  // to watch, unless watching_too), or null. Preferring low indexes keeps the work on as few
+  // connections as the load needs.
+  Idle* IdleLaneLocked(bool watching_too);
 
   const Options options_;
   const std::vector<PgStatement> statements_;
   std::mutex mu_;
-  std::condition_variable cv_;
   std::deque<Item> queue_;
   bool stopping_ = false;
+  int running_ = 0;        // lanes running a batch, or granted the queue
+  int granted_ = 0;        // lanes granted the queue, not yet awake
+  int timed_waiters_ = 0;  // idle lanes watching the age of the queue's oldest statement
+  std::vector<std::unique_ptr<Idle>> idle_;  // by lane
   std::vector<std::unique_ptr<Lane>> lanes_;
 };
 

@@ -5,6 +5,8 @@
 #include <atomic>
 #include <future>
 #include <latch>
+#include <mutex>
+#include <set>
 
 #include "soci/postgresql/soci-postgresql.h"
 #include "soci/soci.h"
@@ -18,6 +20,7 @@ const std::vector<PgStatement> kStatements = {
     {"get", "SELECT v FROM t WHERE k = CAST($1 AS int)"},
     {"sleep", "SELECT pg_sleep(CAST($1 AS float8))"},
     {"count", "SELECT count(*) FROM t"},
+    {"backend", "SELECT pg_backend_pid()"},
 };
 
 class PgPipelineTest : public ::testing::Test {
@@ -29,7 +32,11 @@ class PgPipelineTest : public ::testing::Test {
   }
 
   std::unique_ptr<PgPipeline> Start(int connections, size_t max_queue = 4096) {
-    auto p = PgPipeline::Start({.url = url_, .connections = connections, .max_queue = max_queue}, kStatements);
+    return Start({.url = url_, .connections = connections, .max_queue = max_queue});
+  }
+  std::unique_ptr<PgPipeline> Start(PgPipeline::Options options) {
+    options.url = url_;
+    auto p = PgPipeline::Start(std::move(options), kStatements);
     EXPECT_TRUE(p.ok()) << p.status();
     return std::move(*p);
   }
@@ -103,6 +110,70 @@ TEST_F(PgPipelineTest, ManyConcurrentCallersAllAnswered) {
   done.wait();
   EXPECT_EQ(ok.load(), kCalls);
   EXPECT_EQ(Run(*p, "count", {})->rows[0][0], std::to_string(kCalls));
+}
+
+// Work goes to the first lane while it keeps up: what arrives while it is busy waits for it
+// and goes as its next batch, instead of waking another connection per statement.
+TEST_F(PgPipelineTest, WorkStaysOnOneConnectionWhileItKeepsUp) {
+  auto p = Start({.connections = 4, .spill_after = absl::Hours(1)});
+  std::mutex mu;
+  std::set<std::string> backends;
+  for (int round = 0; round < 20; ++round) {
+    std::latch done(8);
+    for (int i = 0; i < 8; ++i) {
+      p->Execute("backend", {}, [&](absl::StatusOr<PgRows> r) {
+        ASSERT_TRUE(r.ok()) << r.status();
+        std::lock_guard lock(mu);
+        backends.insert(*r->rows[0][0]);
+        done.count_down();
+      });
+    }
+    done.wait();
+  }
+  EXPECT_EQ(backends.size(), 1u);
+}
+
+// A statement that holds its lane (a lock wait, a slow disk) does not hold the others: after
+// spill_after the oldest waiting statement goes out on another connection.
+TEST_F(PgPipelineTest, SlowStatementSpillsToAnotherLane) {
+  auto p = Start({.connections = 2, .spill_after = absl::Milliseconds(50)});
+  std::atomic<bool> slept{false};
+  std::promise<void> sleep_done;
+  p->Execute("sleep", {"1.5"}, [&](absl::StatusOr<PgRows> r) {
+    EXPECT_TRUE(r.ok()) << r.status();
+    slept = true;
+    sleep_done.set_value();
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the first lane has taken the sleep
+  const auto start = std::chrono::steady_clock::now();
+  absl::StatusOr<PgRows> count = Run(*p, "count", {});
+  ASSERT_TRUE(count.ok()) << count.status();
+  EXPECT_FALSE(slept.load()) << "the count waited for the sleep";
+  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(50));  // it waited spill_after
+  sleep_done.get_future().get();
+}
+
+// A whole batch waiting starts another lane at once, whatever spill_after says.
+TEST_F(PgPipelineTest, AFullBatchWaitingSpillsAtOnce) {
+  auto p = Start({.connections = 2, .max_batch = 4, .spill_after = absl::Hours(1)});
+  std::atomic<bool> slept{false};
+  std::promise<void> sleep_done;
+  p->Execute("sleep", {"1.5"}, [&](absl::StatusOr<PgRows>) {
+    slept = true;
+    sleep_done.set_value();
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  std::latch done(4);
+  std::atomic<int> answered_before_sleep{0};
+  for (int i = 0; i < 4; ++i) {
+    p->Execute("count", {}, [&](absl::StatusOr<PgRows> r) {
+      if (r.ok() && !slept.load()) answered_before_sleep++;
+      done.count_down();
+    });
+  }
+  done.wait();
+  EXPECT_EQ(answered_before_sleep.load(), 4);
+  sleep_done.get_future().get();
 }
 
 TEST_F(PgPipelineTest, FullQueueIsResourceExhausted) {

@@ -12,9 +12,15 @@
 #   limit = 1 / (1/health + 1/pgbench)
 # and the targets are: rate >= 0.75 x limit, and p99 <= 2 ms at 8 callers.
 #
+# A shared machine's speed drifts by tens of percent within minutes, so each caller count is
+# measured in ROUNDS rounds, each running everything once back to back; a round's ratio uses
+# that round's own health and pgbench rates, and the table shows medians (with every round's
+# ratio, to see the spread).
+#
 # It builds nothing. Everything it starts is stopped when it exits, also on error or Ctrl-C.
 # Settings (environment): BUILD_DIR (default build, relative to the repository root),
-# CALLER_COUNTS ("8 32"), CHANNELS (4), DURATION (10, seconds per run), WARMUP (2),
+# CALLER_COUNTS ("8 32"), ROUNDS (3), CHANNELS (4), DURATION (5, seconds per run), WARMUP (2),
+# RPCS ("health get-project create-project"; health is needed for the ratios),
 # QAI_PG_BIN (default: the newest /usr/lib/postgresql/*/bin), KEEP_WORK=1 keeps the temporary
 # directory (logs) for a look afterwards.
 set -euo pipefail
@@ -27,7 +33,8 @@ build=${BUILD_DIR:-build}
 [[ $build == /* ]] || build=$root/$build
 caller_counts=${CALLER_COUNTS:-8 32}
 channels=${CHANNELS:-4}
-duration=${DURATION:-10}
+duration=${DURATION:-5}
+rounds=${ROUNDS:-3}
 warmup=${WARMUP:-2}
 pg_bin=${QAI_PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}
 keep_work=${KEEP_WORK:-0}
@@ -161,71 +168,108 @@ wait_for_outbox() {
   return 0
 }
 
-declare -A rate errors calls p50 p99 tps pg_failed pg_latency
-rpc_names=(health get-project create-project)
+declare -A rate errors p50 p99 tps ratio
+read -r -a rpc_names <<<"${RPCS:-health get-project create-project}"
+
+# median V...: the middle value (the mean of the two middle ones for an even count).
+median() {
+  printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# loadgen_run METHOD N R: one closed-loop run of qai-loadgen; records its figures for round R.
+loadgen_run() {
+  local method=$1 n=$2 r=$3 line err_file=$work/loadgen-$1-$2-$3.err
+  line=$("$loadgen" --target "$target" --method "$method" --callers "$n" --channels "$channels" \
+           --duration "${duration}s" --warmup "${warmup}s" --token "$token" --project-id "$project_id" \
+           2>"$err_file") || true
+  [[ -n $line ]] || { cat "$err_file" >&2; fail "qai-loadgen $method failed"; }
+  echo "$line"
+  sed 's/^/    stderr: /' "$err_file" | head -n 5
+  rate[$method,$n,$r]=$(json_field "$line" rate)
+  errors[$method,$n,$r]=$(json_field "$line" errors)
+  p50[$method,$n,$r]=$(json_field "$line" p50_ms)
+  p99[$method,$n,$r]=$(json_field "$line" p99_ms)
+  if [[ $method == create-project ]]; then wait_for_outbox; fi
+}
+
+# pgbench_run SCRIPT N R: pgbench alone on SCRIPT's SQL; records its rate for round R.
+pgbench_run() {
+  local script=$1 n=$2 r=$3 out
+  out=$("$pg_bin/pgbench" -n -M prepared -c "$n" -j 2 -T "$duration" -f "$bench_dir/$script.sql" \
+          -D id="$project_id" -h 127.0.0.1 -p "$pg_port" -U postgres qai 2>&1) ||
+    { echo "$out" >&2; fail "pgbench $script failed"; }
+  tps[$script,$n,$r]=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' <<<"$out" | head -n 1)
+  echo "pgbench $script -c $n: tps=${tps[$script,$n,$r]}" \
+       "latency_avg_ms=$(sed -n 's/^latency average = \([0-9.]*\) ms.*/\1/p' <<<"$out")" \
+       "transactions=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' <<<"$out")" \
+       "failed=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' <<<"$out")"
+}
+
+# rounds_of ARRAY METHOD N: ARRAY's value for METHOD at N callers in every round, a line each.
+rounds_of() {
+  local -n values=$1
+  local r
+  for r in $(seq "$rounds"); do echo "${values[$2,$3,$r]}"; done
+}
+
+# pg_script METHOD: the pgbench script with METHOD's SQL (none for health).
+pg_script() {
+  case $1 in
+    get-project) echo get_project ;;
+    create-project) echo create_project ;;
+  esac
+}
 
 echo
-echo "== runs"
+echo "== runs ($rounds rounds per caller count; each round measures everything once, back to back)"
 for n in $caller_counts; do
-  for method in "${rpc_names[@]}"; do
-    err_file=$work/loadgen-$method-$n.err
-    line=$("$loadgen" --target "$target" --method "$method" --callers "$n" --channels "$channels" \
-             --duration "${duration}s" --warmup "${warmup}s" --token "$token" --project-id "$project_id" \
-             2>"$err_file") || true
-    [[ -n $line ]] || { cat "$err_file" >&2; fail "qai-loadgen $method failed"; }
-    echo "$line"
-    sed 's/^/    stderr: /' "$err_file" | head -n 5
-    rate[$method,$n]=$(json_field "$line" rate)
-    errors[$method,$n]=$(json_field "$line" errors)
-    calls[$method,$n]=$(json_field "$line" calls)
-    p50[$method,$n]=$(json_field "$line" p50_ms)
-    p99[$method,$n]=$(json_field "$line" p99_ms)
-    [[ $method == create-project ]] && wait_for_outbox
-  done
-  for script in get_project create_project; do
-    out=$("$pg_bin/pgbench" -n -M prepared -c "$n" -j 2 -T "$duration" -f "$bench_dir/$script.sql" \
-            -D id="$project_id" -h 127.0.0.1 -p "$pg_port" -U postgres qai 2>&1) ||
-      { echo "$out" >&2; fail "pgbench $script failed"; }
-    tps[$script,$n]=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' <<<"$out" | head -n 1)
-    pg_latency[$script,$n]=$(sed -n 's/^latency average = \([0-9.]*\) ms.*/\1/p' <<<"$out")
-    pg_failed[$script,$n]=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' <<<"$out")
-    echo "pgbench $script -c $n: tps=${tps[$script,$n]} latency_avg_ms=${pg_latency[$script,$n]}" \
-         "transactions=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' <<<"$out")" \
-         "failed=${pg_failed[$script,$n]:-0}"
+  for r in $(seq "$rounds"); do
+    echo "-- $n callers, round $r"
+    for method in "${rpc_names[@]}"; do loadgen_run "$method" "$n" "$r"; done
+    for method in "${rpc_names[@]}"; do
+      script=$(pg_script "$method")
+      [[ -n $script ]] || continue
+      pgbench_run "$script" "$n" "$r"
+      # This round's ratio: the RPC against the limit from this round's health and pgbench.
+      ratio[$method,$n,$r]=$(calc "${rate[$method,$n,$r]} * (1 / ${rate[health,$n,$r]} + 1 / ${tps[$script,$n,$r]})")
+    done
   done
 done
 
 # --- results ---------------------------------------------------------------------------------
 echo
-echo "== results (rates per second; limit = 1/(1/health + 1/pgbench); targets: ratio >= 0.75, p99 <= 2 ms at 8 callers)"
-printf '%-15s %7s %9s %6s %9s %9s %9s %6s %7s %7s  %-6s %-6s\n' \
-  rpc callers rate errors health pgbench limit ratio p50_ms p99_ms ratio p99
+echo "== results (medians of $rounds rounds; rates per second; limit = 1/(1/health + 1/pgbench);"
+echo "   ratio = median of the rounds' own ratios; targets: ratio >= 0.75, p99 <= 2 ms at 8 callers)"
+printf '%-15s %7s %9s %6s %9s %9s %9s %6s %7s %7s  %-6s %-6s %s\n' \
+  rpc callers rate errors health pgbench limit ratio p50_ms p99_ms ratio p99 "ratio by round"
 misses=0
 for method in "${rpc_names[@]}"; do
   for n in $caller_counts; do
-    health=${rate[health,$n]}
-    case $method in
-      get-project) pg=${tps[get_project,$n]} ;;
-      create-project) pg=${tps[create_project,$n]} ;;
-      *) pg="" ;;
-    esac
-    if [[ -n $pg ]]; then
+    health=$(median $(rounds_of rate health "$n"))
+    method_rate=$(median $(rounds_of rate "$method" "$n"))
+    error_count=$(rounds_of errors "$method" "$n" | awk '{ s += $1 } END { print s }')
+    script=$(pg_script "$method")
+    if [[ -n $script ]]; then
+      pg=$(median $(rounds_of tps "$script" "$n"))
       limit=$(calc "1 / (1 / $health + 1 / $pg)")
-      ratio=$(calc "${rate[$method,$n]} / $limit")
-      ratio_verdict=$(awk -v r="$ratio" 'BEGIN { print (r >= 0.75) ? "PASS" : "MISS" }')
+      method_ratio=$(median $(rounds_of ratio "$method" "$n"))
+      by_round=$(rounds_of ratio "$method" "$n" | awk '{ printf "%s%.2f", (NR > 1 ? " " : ""), $1 }')
+      ratio_verdict=$(awk -v r="$method_ratio" 'BEGIN { print (r >= 0.75) ? "PASS" : "MISS" }')
       pg_shown=$(printf '%.0f' "$pg")
     else
-      limit=$health ratio=1 ratio_verdict="-" pg_shown="-"
+      limit=$health method_ratio=1 ratio_verdict="-" pg_shown="-" by_round=""
     fi
+    method_p50=$(median $(rounds_of p50 "$method" "$n"))
+    method_p99=$(median $(rounds_of p99 "$method" "$n"))
     p99_verdict="-"
     if [[ $n -eq 8 ]]; then
-      p99_verdict=$(awk -v p="${p99[$method,$n]}" 'BEGIN { print (p <= 2.0) ? "PASS" : "MISS" }')
+      p99_verdict=$(awk -v p="$method_p99" 'BEGIN { print (p <= 2.0) ? "PASS" : "MISS" }')
     fi
     [[ $ratio_verdict == MISS ]] && misses=$((misses + 1))
     [[ $p99_verdict == MISS ]] && misses=$((misses + 1))
-    printf '%-15s %7s %9.0f %6s %9.0f %9s %9.0f %6.2f %7.3f %7.3f  %-6s %-6s\n' \
-      "$method" "$n" "${rate[$method,$n]}" "${errors[$method,$n]}" "$health" "$pg_shown" "$limit" "$ratio" \
-      "${p50[$method,$n]}" "${p99[$method,$n]}" "$ratio_verdict" "$p99_verdict"
+    printf '%-15s %7s %9.0f %6s %9.0f %9s %9.0f %6.2f %7.3f %7.3f  %-6s %-6s %s\n' \
+      "$method" "$n" "$method_rate" "$error_count" "$health" "$pg_shown" "$limit" "$method_ratio" \
+      "$method_p50" "$method_p99" "$ratio_verdict" "$p99_verdict" "$by_round"
   done
 done
 echo "(health rows: the limit is health itself, so only their p99 is a target)"
