@@ -170,6 +170,7 @@ wait_for_outbox() {
 
 declare -A rate errors p50 p99 tps ratio
 read -r -a rpc_names <<<"${RPCS:-health get-project create-project}"
+[[ " ${rpc_names[*]} " == *" health "* ]] || fail "RPCS must include health (the ratios need it)"
 
 # median V...: the middle value (the mean of the two middle ones for an even count).
 median() {
