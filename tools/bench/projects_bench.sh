@@ -38,6 +38,8 @@ rounds=${ROUNDS:-3}
 warmup=${WARMUP:-2}
 pg_bin=${QAI_PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}
 keep_work=${KEEP_WORK:-0}
+read -r -a rpc_names <<<"${RPCS:-health get-project create-project}"
+[[ " ${rpc_names[*]} " == *" health "* ]] || fail "RPCS must include health (the ratios need it)"
 
 # The programs read QAI_* variables as defaults; a stray one in the caller's environment
 # (a database URL, a pool size) must not change what is measured.
@@ -169,8 +171,6 @@ wait_for_outbox() {
 }
 
 declare -A rate errors p50 p99 tps ratio
-read -r -a rpc_names <<<"${RPCS:-health get-project create-project}"
-[[ " ${rpc_names[*]} " == *" health "* ]] || fail "RPCS must include health (the ratios need it)"
 
 # median V...: the middle value (the mean of the two middle ones for an even count).
 median() {
