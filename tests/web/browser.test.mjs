@@ -7,6 +7,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, existsSync, mkdirSync } from "node:fs";
+import { execFileSync } from "node:child_process";
 import { createRequire } from "node:module";
 import { join, extname, dirname } from "node:path";
 
@@ -160,6 +161,56 @@ test("a prompt past the cap on active runs is refused with the cap's reason", { 
     await page.locator("#conversation li.assistant").waitFor({ timeout: RUN_TIMEOUT });
     assert.equal(await page.locator("#conversation li").count(), 2, "the refused prompt was not stored");
     assert.deepEqual(problems.filter((p) => !/429|Failed to load resource/.test(p)), []);
+  } finally {
+    await close();
+  }
+});
+
+// The sequences of the events the progress list shows, as [first, last] per entry.
+async function shownSequences(page) {
+  return page.locator("#progress li").evaluateAll((items) => items.map((li) => [Number(li.dataset.first), Number(li.dataset.last)]));
+}
+
+test("a watch outlives a dropped connection and a restart of the orchestrator", { timeout: 2 * RUN_TIMEOUT }, async () => {
+  const { page, problems, close } = await openPage("http://localhost:3000", process.env.QAI_WEB_TOKEN);
+  try {
+    // The first WatchRun's connection is reset, as a proxy or a network dropping it would.
+    let resets = 0;
+    const watchUrl = "**/qai.orchestrator.v1.AgentOrchestrator/WatchRun";
+    await page.route(watchUrl, async (route) => {
+      if (route.request().method() !== "POST") return route.continue();
+      resets++;
+      await route.abort("connectionreset");
+      await page.unroute(watchUrl);
+    });
+    await page.fill("#prompt", "Build a page for a tea house [[sleep 5]]");
+    await page.fill("#display-name", "Tea House");
+    await page.click("#create button[type=submit]");
+    await page.locator("#progress li", { hasText: "→ " }).first().waitFor({ timeout: RUN_TIMEOUT });
+    assert.equal(resets, 1);
+
+    // While the check runs: the orchestrator stops (SIGTERM hands its run back to the queue and
+    // ends its watches with UNAVAILABLE) and starts again; the page reconnects after its last
+    // event and follows the run to its end on the new process.
+    assert.equal(await page.locator("#run-state").textContent(), "running");
+    execFileSync(process.env.QAI_WEB_ORCHESTRATOR, ["restart", "TERM"], { stdio: "inherit" });
+    await page.locator("#progress li.end", { hasText: "succeeded" }).waitFor({ timeout: RUN_TIMEOUT });
+    await page.locator("#run-state", { hasText: "succeeded" }).waitFor();
+    await page.locator("#conversation li.assistant").waitFor({ timeout: RUN_TIMEOUT });
+    await page.frameLocator("#preview").locator("body", { hasText: /tea house/i }).waitFor({ timeout: 10_000 });
+
+    const progress = await page.locator("#progress li").allTextContents();
+    assert.equal(progress.filter((line) => /^started \(attempt \d+\)$/.test(line)).length, 2,
+      `started once per process: ${progress.join(" | ")}`);
+    // Every event once, in order, none missed: the entries' sequences run 1, 2, 3, ... without a gap.
+    const sequences = await shownSequences(page);
+    assert.equal(sequences[0][0], 1);
+    for (let i = 1; i < sequences.length; i++) {
+      assert.equal(sequences[i][0], sequences[i - 1][1] + 1, `entry ${i}: ${JSON.stringify(sequences)}`);
+    }
+    assert.equal(await page.locator("#error").isHidden(), true, await page.locator("#error").textContent());
+    // What the browser logs for the reset and the refused reconnects, and nothing else.
+    assert.deepEqual(problems.filter((p) => !/Failed to load resource|ERR_CONNECTION_RESET/.test(p)), []);
   } finally {
     await close();
   }

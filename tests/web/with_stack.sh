@@ -8,7 +8,9 @@
 #
 # COMMAND sees QAI_WEB_PROXY (the proxy's URL), QAI_WEB_SITE (the page's files),
 # QAI_WEB_TOKEN and QAI_WEB_OTHER_TOKEN (two users' tokens), QAI_WEB_WORK (a directory it may
-# write to) and QAI_WEB_ENVOY (the Envoy configuration the proxy serves).
+# write to), QAI_WEB_ENVOY (the Envoy configuration the proxy serves) and
+# QAI_WEB_ORCHESTRATOR (tests/web/orchestrator.sh: `$QAI_WEB_ORCHESTRATOR restart KILL` stops
+# the orchestrator with SIGKILL and starts it again on the same addresses).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -22,6 +24,7 @@ pids=()
 cleanup() {
   local status=$?
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  "$here/orchestrator.sh" stop || true
   wait 2>/dev/null || true
   qai_pg_stop
   if [ "$status" != 0 ]; then
@@ -53,8 +56,11 @@ start() {
 }
 start projects "$QAI_PROJECTS_ADDR"
 start messages "$QAI_MESSAGES_ADDR"
-start orchestrator "$QAI_ORCHESTRATOR_ADDR" QAI_PREVIEW_ADDR="127.0.0.1:$(qai_free_port)" QAI_SANDBOX_ROOT="$work/sandboxes"
-for name in projects messages orchestrator; do qai_wait_listening "$work/$name.log" >/dev/null; done
+for name in projects messages; do qai_wait_listening "$work/$name.log" >/dev/null; done
+# The orchestrator is started through orchestrator.sh, with which a test restarts it.
+export QAI_WEB_WORK="$work" QAI_WEB_BUILD="$build" QAI_WEB_PREVIEW_ADDR="127.0.0.1:$(qai_free_port)"
+export QAI_WEB_ORCHESTRATOR="$here/orchestrator.sh"
+"$QAI_WEB_ORCHESTRATOR" start
 
 export QAI_WEB_ENVOY="$root/k8s/base/envoy/envoy.yaml"
 node "$build/web/proxy.cjs" --envoy "$QAI_WEB_ENVOY" --listen 127.0.0.1:0 \
@@ -64,7 +70,7 @@ pids+=($!)
 for _ in $(seq 1 200); do grep -q listening "$work/proxy.out" && break; sleep 0.05; done
 proxy=$(grep -o '"listening":"[^"]*"' "$work/proxy.out" | cut -d'"' -f4) || { cat "$work/proxy.log" >&2; exit 1; }
 
-export QAI_WEB_PROXY="http://$proxy" QAI_WEB_SITE="$build/web/site" QAI_WEB_WORK="$work"
+export QAI_WEB_PROXY="http://$proxy" QAI_WEB_SITE="$build/web/site"
 QAI_WEB_TOKEN=$("$build/tools/qai/qai" token --sub web-user --ttl 1h)
 QAI_WEB_OTHER_TOKEN=$("$build/tools/qai/qai" token --sub other-user --ttl 1h)
 export QAI_WEB_TOKEN QAI_WEB_OTHER_TOKEN

@@ -16,8 +16,11 @@ import { BadRequestSchema, QuotaFailureSchema, RetryInfoSchema } from "./gen/goo
 // (through two outboxes) and the result message a finished run leaves.
 const WAIT_FOR_RUN_MS = 60_000;
 const POLL_MS = 250;
-// A watch that loses its stream (a replica going away) reconnects from the last event it saw.
-const WATCH_RECONNECTS = 20;
+// A watch that loses its stream (a replica going away, a dropped connection) reconnects from the
+// last event it saw, waiting 250 ms, then twice as long each time up to 4 s; it gives up after
+// this many failures in a row (about 40 s without an event).
+const WATCH_RECONNECTS = 12;
+const WATCH_BACKOFF_MAX_MS = 4000;
 // The progress list keeps the latest entries only; one model answer is one entry.
 const MAX_PROGRESS_ITEMS = 400;
 const MAX_ENTRY_CHARS = 2000;
@@ -230,14 +233,19 @@ function describeEvent(ev: RunEvent): { text: string; end?: boolean; merge?: boo
 }
 
 
+// An entry carries the sequences of the events it shows (data-first, data-last; model output
+// merges consecutive events into one entry).
 function showEvent(ev: RunEvent, lastWasOutput: boolean): boolean {
   const list = $("progress");
   const { text, end, merge } = describeEvent(ev);
   const last = list.lastElementChild as HTMLElement | null;
   if (merge && lastWasOutput && last) {
     last.textContent = clip((last.textContent ?? "") + text);
+    last.dataset.last = String(ev.sequence);
   } else {
-    list.appendChild(el("li", clip(text), end ? "end" : merge ? "output" : ""));
+    const entry = el("li", clip(text), end ? "end" : merge ? "output" : "");
+    entry.dataset.first = entry.dataset.last = String(ev.sequence);
+    list.appendChild(entry);
     while (list.children.length > MAX_PROGRESS_ITEMS) list.firstElementChild!.remove();
   }
   list.scrollTop = list.scrollHeight;
@@ -253,6 +261,14 @@ function showRunState(projectId: string, state: string) {
   }
 }
 
+// streamLost: whether a watch's error means the stream broke rather than the call failing: the
+// service (or the proxy for it) said UNAVAILABLE, or the connection itself failed (fetch's
+// TypeError: a proxy that reset the stream, a network that dropped).
+function streamLost(err: unknown): boolean {
+  const e = ConnectError.from(err);
+  return e.code === Code.Unavailable || err instanceof TypeError || e.cause instanceof TypeError;
+}
+
 // Follows the run's events until it ends; a dropped stream is resumed after the last event
 // seen, so nothing is shown twice or missed. Then shows the run's result.
 async function watchRun(runId: string) {
@@ -266,18 +282,19 @@ async function watchRun(runId: string) {
   let after = 0n;
   let ended = false;
   let output = false;
-  for (let reconnects = 0; !ended; ) {
+  for (let failures = 0; !ended; ) {
     try {
       for await (const ev of orchestrator.watchRun({ runId, afterSequence: after }, { signal: controller.signal })) {
         after = ev.sequence;
+        failures = 0;
         output = showEvent(ev, output);
         ended ||= describeEvent(ev).end === true;
       }
       ended = true; // the server ends the stream after the run's last event
     } catch (err) {
       if (controller.signal.aborted) return; // another run or project was chosen
-      if (ConnectError.from(err).code !== Code.Unavailable || ++reconnects > WATCH_RECONNECTS) throw err;
-      await sleep(POLL_MS);
+      if (!streamLost(err) || ++failures > WATCH_RECONNECTS) throw err;
+      await sleep(Math.min(POLL_MS * 2 ** (failures - 1), WATCH_BACKOFF_MAX_MS));
     }
   }
   const run = await orchestrator.getRun({ id: runId });
