@@ -166,9 +166,15 @@ test("a prompt past the cap on active runs is refused with the cap's reason", { 
   }
 });
 
-// The sequences of the events the progress list shows, as [first, last] per entry.
-async function shownSequences(page) {
-  return page.locator("#progress li").evaluateAll((items) => items.map((li) => [Number(li.dataset.first), Number(li.dataset.last)]));
+// Every event of the run shown once, in order, none missed: the progress entries' sequences
+// (data-first, data-last) run 1, 2, 3, ... without a gap.
+async function assertEverySequenceOnce(page) {
+  const sequences = await page.locator("#progress li").evaluateAll(
+    (items) => items.map((li) => [Number(li.dataset.first), Number(li.dataset.last)]));
+  assert.equal(sequences[0][0], 1);
+  for (let i = 1; i < sequences.length; i++) {
+    assert.equal(sequences[i][0], sequences[i - 1][1] + 1, `entry ${i}: ${JSON.stringify(sequences)}`);
+  }
 }
 
 test("a watch outlives a dropped connection and a restart of the orchestrator", { timeout: 2 * RUN_TIMEOUT }, async () => {
@@ -193,7 +199,7 @@ test("a watch outlives a dropped connection and a restart of the orchestrator", 
     // ends its watches with UNAVAILABLE) and starts again; the page reconnects after its last
     // event and follows the run to its end on the new process.
     assert.equal(await page.locator("#run-state").textContent(), "running");
-    execFileSync(process.env.QAI_WEB_ORCHESTRATOR, ["restart", "TERM"], { stdio: "inherit" });
+    execFileSync(process.env.QAI_WEB_ORCHESTRATOR, ["restart", "KILL"], { stdio: "inherit" });
     await page.locator("#progress li.end", { hasText: "succeeded" }).waitFor({ timeout: RUN_TIMEOUT });
     await page.locator("#run-state", { hasText: "succeeded" }).waitFor();
     await page.locator("#conversation li.assistant").waitFor({ timeout: RUN_TIMEOUT });
@@ -202,15 +208,37 @@ test("a watch outlives a dropped connection and a restart of the orchestrator", 
     const progress = await page.locator("#progress li").allTextContents();
     assert.equal(progress.filter((line) => /^started \(attempt \d+\)$/.test(line)).length, 2,
       `started once per process: ${progress.join(" | ")}`);
-    // Every event once, in order, none missed: the entries' sequences run 1, 2, 3, ... without a gap.
-    const sequences = await shownSequences(page);
-    assert.equal(sequences[0][0], 1);
-    for (let i = 1; i < sequences.length; i++) {
-      assert.equal(sequences[i][0], sequences[i - 1][1] + 1, `entry ${i}: ${JSON.stringify(sequences)}`);
-    }
+    await assertEverySequenceOnce(page);
     assert.equal(await page.locator("#error").isHidden(), true, await page.locator("#error").textContent());
     // What the browser logs for the reset and the refused reconnects, and nothing else.
     assert.deepEqual(problems.filter((p) => !/Failed to load resource|ERR_CONNECTION_RESET/.test(p)), []);
+  } finally {
+    await close();
+  }
+});
+
+test("a watch outlives its orchestrator being killed mid-run", { timeout: 2 * RUN_TIMEOUT }, async () => {
+  const { page, problems, close } = await openPage("http://localhost:3000", process.env.QAI_WEB_TOKEN);
+  try {
+    await page.fill("#prompt", "Build a page for a cheese shop [[sleep 5]]");
+    await page.fill("#display-name", "Cheese Shop");
+    await page.click("#create button[type=submit]");
+    await page.locator("#progress li", { hasText: "→ " }).first().waitFor({ timeout: RUN_TIMEOUT });
+
+    // SIGKILL: the run's worker dies with it and its watch's stream breaks (the proxy says
+    // UNAVAILABLE). The page reconnects to the new process, which takes the run over once its
+    // lease lapses (QAI_RUN_LEASE, 5 s here) and finishes it.
+    execFileSync(process.env.QAI_WEB_ORCHESTRATOR, ["restart", "KILL"], { stdio: "inherit" });
+    await page.locator("#progress li.end", { hasText: "succeeded" }).waitFor({ timeout: RUN_TIMEOUT });
+    await page.locator("#run-state", { hasText: "succeeded" }).waitFor();
+    await page.frameLocator("#preview").locator("body", { hasText: /cheese shop/i }).waitFor({ timeout: 10_000 });
+
+    const progress = await page.locator("#progress li").allTextContents();
+    assert.ok(progress.some((line) => /^retrying \(attempt 1\): its worker stopped answering$/.test(line)), `the lapsed lease is retried: ${progress.join(" | ")}`);
+    assert.ok(progress.includes("started (attempt 2)"), progress.join(" | "));
+    await assertEverySequenceOnce(page);
+    assert.equal(await page.locator("#error").isHidden(), true, await page.locator("#error").textContent());
+    assert.deepEqual(problems.filter((p) => !/Failed to load resource/.test(p)), []);
   } finally {
     await close();
   }

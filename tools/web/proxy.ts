@@ -115,8 +115,16 @@ function forwardService(router: ConnectRouter, service: DescService, config: Env
       onTrailer: (t: Headers) => copyHeaders(t, ctx.responseTrailer),
     });
     // A failed call's metadata (e.g. x-request-id, from a trailers-only answer) goes back too.
+    // An upstream that goes away mid-call (a replica killed) takes its HTTP/2 streams with it,
+    // which connect-node reports as CANCELED; unless the browser cancelled, that is UNAVAILABLE
+    // for it (as gRPC clients report a lost connection): safe to retry, e.g. a WatchRun from its
+    // last event.
     const passOn = (err: unknown, ctx: HandlerContext): never => {
-      if (err instanceof ConnectError) copyHeaders(err.metadata, ctx.responseTrailer);
+      if (!(err instanceof ConnectError)) throw err;
+      copyHeaders(err.metadata, ctx.responseTrailer);
+      if (err.code === Code.Canceled && !ctx.signal.aborted) {
+        throw new ConnectError(`upstream lost: ${err.rawMessage}`, Code.Unavailable, err.metadata);
+      }
       throw err;
     };
     if (method.methodKind === "unary") {
