@@ -261,6 +261,11 @@ absl::StatusOr<std::unique_ptr<PgPipeline>> PgPipeline::Start(Options options, s
   for (int i = 0; i < pipeline->options_.connections; ++i) {
     pipeline->lanes_.push_back(std::make_unique<Lane>(pipeline.get(), i));
   }
+  // Every lane is idle before the first statement comes, so the first batch goes to the lowest
+  // lane like every later one (not to whichever thread happened to start first).
+  std::unique_lock lock(pipeline->mu_);
+  pipeline->lanes_started_cv_.wait(lock, [&] { return pipeline->lanes_started_ == pipeline->options_.connections; });
+  lock.unlock();
   return pipeline;
 }
 
@@ -326,7 +331,11 @@ bool PgPipeline::MayStartLocked(Clock::time_point now, Clock::time_point& wait_u
 bool PgPipeline::NextBatch(int lane, std::vector<Item>& batch, bool ran_batch) {
   Idle& idle = *idle_[lane];
   std::unique_lock lock(mu_);
-  if (ran_batch) --running_;
+  if (ran_batch) {
+    --running_;
+  } else if (++lanes_started_ == options_.connections) {  // the lane's first call
+    lanes_started_cv_.notify_all();
+  }
   Clock::time_point wait_until;
   idle.waiting = true;
   for (;;) {

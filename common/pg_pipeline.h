@@ -153,6 +153,8 @@ class PgPipeline {
   int running_ = 0;        // lanes running a batch, or granted the queue
   int granted_ = 0;        // lanes granted the queue, not yet awake
   int timed_waiters_ = 0;  // idle lanes watching the age of the queue's oldest statement
+  int lanes_started_ = 0;  // lanes that reached NextBatch (Start waits for all of them)
+  std::condition_variable lanes_started_cv_;
   std::vector<std::unique_ptr<Idle>> idle_;  // by lane
   std::vector<std::unique_ptr<Lane>> lanes_;
 };
