@@ -44,6 +44,13 @@ async function openPage(origin, token) {
   return { page, problems, close: () => context.close() };
 }
 
+// Creates a project from the page's form with PROMPT and NAME.
+async function createProject(page, prompt, name) {
+  await page.fill("#prompt", prompt);
+  await page.fill("#display-name", name);
+  await page.click("#create button[type=submit]");
+}
+
 before(async () => {
   browser = await chromium.launch({
     executablePath: process.env.QAI_CHROMIUM ?? "/usr/bin/chromium",
@@ -67,9 +74,7 @@ test("a project from a prompt: live progress, then its preview; a follow-up refi
 
     // The builtin model's [[sleep 5]] makes the run's check take 5 s, so its progress is seen
     // while it runs, not only after.
-    await page.fill("#prompt", "Build a landing page for a bakery with a menu and opening hours [[sleep 5]]");
-    await page.fill("#display-name", "Bakery");
-    await page.click("#create button[type=submit]");
+    await createProject(page, "Build a landing page for a bakery with a menu and opening hours [[sleep 5]]", "Bakery");
     await page.locator("#projects li", { hasText: "Bakery" }).waitFor();
     await page.locator("#progress li", { hasText: "iteration 1" }).first().waitFor({ timeout: RUN_TIMEOUT });
     await page.locator("#progress li", { hasText: "→ " }).first().waitFor({ timeout: RUN_TIMEOUT });
@@ -145,9 +150,7 @@ test("a reload lists the projects from the server and shows the latest preview",
 test("a prompt past the cap on active runs is refused with the cap's reason", { timeout: 2 * RUN_TIMEOUT }, async () => {
   const { page, problems, close } = await openPage("http://localhost:3000", process.env.QAI_WEB_TOKEN);
   try {
-    await page.fill("#prompt", "Build a page for a florist [[sleep 3]]");
-    await page.fill("#display-name", "Florist");
-    await page.click("#create button[type=submit]");
+    await createProject(page, "Build a page for a florist [[sleep 3]]", "Florist");
     await page.locator("#progress li", { hasText: "iteration 1" }).first().waitFor({ timeout: RUN_TIMEOUT });
     // with_stack.sh allows one active run per project: a follow-up now is over the cap.
     await page.fill("#follow-up-prompt", "Add a gallery");
@@ -189,9 +192,7 @@ test("a watch outlives a dropped connection and a restart of the orchestrator", 
       await route.abort("connectionreset");
       await page.unroute(watchUrl);
     });
-    await page.fill("#prompt", "Build a page for a tea house [[sleep 5]]");
-    await page.fill("#display-name", "Tea House");
-    await page.click("#create button[type=submit]");
+    await createProject(page, "Build a page for a tea house [[sleep 5]]", "Tea House");
     await page.locator("#progress li", { hasText: "→ " }).first().waitFor({ timeout: RUN_TIMEOUT });
     assert.equal(resets, 1);
 
@@ -220,9 +221,7 @@ test("a watch outlives a dropped connection and a restart of the orchestrator", 
 test("a watch outlives its orchestrator being killed mid-run", { timeout: 2 * RUN_TIMEOUT }, async () => {
   const { page, problems, close } = await openPage("http://localhost:3000", process.env.QAI_WEB_TOKEN);
   try {
-    await page.fill("#prompt", "Build a page for a cheese shop [[sleep 5]]");
-    await page.fill("#display-name", "Cheese Shop");
-    await page.click("#create button[type=submit]");
+    await createProject(page, "Build a page for a cheese shop [[sleep 5]]", "Cheese Shop");
     await page.locator("#progress li", { hasText: "→ " }).first().waitFor({ timeout: RUN_TIMEOUT });
 
     // SIGKILL: the run's worker dies with it and its watch's stream breaks (the proxy says
