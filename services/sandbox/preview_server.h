@@ -15,7 +15,7 @@
 
 #include "absl/status/statusor.h"
 
-namespace qai::orchestrator {
+namespace qai::sandbox {
 
 class PreviewServer {
  public:
@@ -36,4 +36,4 @@ class PreviewServer {
   int port_ = 0;
 };
 
-}  // namespace qai::orchestrator
+}  // namespace qai::sandbox

@@ -1,4 +1,4 @@
-#include "services/orchestrator/preview_server.h"
+#include "services/sandbox/preview_server.h"
 
 #include <httplib.h>
 
@@ -22,7 +22,7 @@
 #include "common/strings.h"
 #include "common/validation.h"
 
-namespace qai::orchestrator {
+namespace qai::sandbox {
 namespace {
 
 // Requests served at once, and accepted connections waiting for one of those threads; beyond
@@ -336,4 +336,4 @@ void PreviewServer::Stop() {
   impl_->thread.join();
 }
 
-}  // namespace qai::orchestrator
+}  // namespace qai::sandbox

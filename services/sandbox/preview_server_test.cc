@@ -1,4 +1,4 @@
-#include "services/orchestrator/preview_server.h"
+#include "services/sandbox/preview_server.h"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
@@ -17,7 +17,7 @@
 #include "absl/strings/ascii.h"
 #include "common/ids.h"
 
-namespace qai::orchestrator {
+namespace qai::sandbox {
 namespace {
 
 const std::string kSnapshot = common::NewUuid();
@@ -322,4 +322,4 @@ TEST(PreviewServerStartTest, RefusesBadAddressesAndBusyPorts) {
 }
 
 }  // namespace
-}  // namespace qai::orchestrator
+}  // namespace qai::sandbox
