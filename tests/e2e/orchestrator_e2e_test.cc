@@ -646,6 +646,18 @@ class RunCapsE2ETest : public OrchestratorE2ETest {
     return stubs_[0]->CancelRun(&ctx, req, &out);
   }
 
+  // WaitForDelivered: every StartRun of the messages outbox delivered. A run exists a moment
+  // before its row is marked delivered, and CreateMessage counts undelivered rows too (a
+  // prompt on its way): until then the same prompt counts twice.
+  void WaitForDelivered() {
+    ASSERT_TRUE(Eventually([&] {
+      soci::session sql(soci::postgresql, db_url_);
+      int pending = -1;
+      sql << "SELECT count(*) FROM messages.outbox WHERE deliver_time IS NULL", soci::into(pending);
+      return pending == 0;
+    }));
+  }
+
   static std::vector<std::string> QuotaSubjects(const grpc::Status& status) {
     std::vector<std::string> out;
     for (const auto& v : common::GetQuotaViolations(common::FromGrpcStatus(status))) out.push_back(v.subject);
@@ -662,6 +674,7 @@ TEST_F(RunCapsE2ETest, PromptsPastTheCapsAreRefusedAtOnceAndAnEndedRunMakesRoom)
   ASSERT_EQ(runs.size(), 2u);
   EXPECT_EQ(runs[0].author(), "alice");
   EXPECT_EQ(runs[1].author(), "alice") << "a new project's first prompt counts against its owner";
+  WaitForDelivered();
   grpc::Status refused = Send(p.id(), "Add a gallery");
   EXPECT_EQ(refused.error_code(), StatusCode::RESOURCE_EXHAUSTED) << refused.error_message();
   EXPECT_NE(refused.error_message().find("QAI_RUN_MAX_ACTIVE_PER_PROJECT allows (2)"), std::string::npos)
@@ -672,6 +685,7 @@ TEST_F(RunCapsE2ETest, PromptsPastTheCapsAreRefusedAtOnceAndAnEndedRunMakesRoom)
   // Project q: its first prompt is alice's third active run, at her cap.
   ppb::Project q = CreateProject("Build a shop [[sleep 60]]");
   ASSERT_EQ(WaitForRuns(q.id(), 1).size(), 1u);
+  WaitForDelivered();
   refused = Send(q.id(), "Add a cart");
   EXPECT_EQ(refused.error_code(), StatusCode::RESOURCE_EXHAUSTED) << refused.error_message();
   EXPECT_EQ(QuotaSubjects(refused), std::vector<std::string>{"principal:alice"});
