@@ -58,7 +58,7 @@ export QAI_ORCHESTRATOR_ADDR=${orchestrator_addr[0]}
 export QAI_SANDBOX_ADDR="127.0.0.1:$(qai_free_port)"
 preview_addr="127.0.0.1:$(qai_free_port)"
 
-step "qai-sandbox (bubblewrap: it refuses to start without isolation), qai-projects, qai-messages, two qai-orchestrator replicas"
+step "qai-sandbox (bubblewrap: it refuses to start without isolation), qai-projects, qai-messages, two qai-orchestrator replicas (as nobody)"
 # Workspaces live in the demo's temporary directory; previews are served from the snapshots.
 QAI_LISTEN_ADDR=$QAI_SANDBOX_ADDR QAI_PREVIEW_ADDR=$preview_addr QAI_SANDBOX_ROOT="$work/sandboxes" \
   "${as_service[@]}" "$BIN/services/sandbox/qai-sandbox" 2>"$work/sandbox.log" &
@@ -70,9 +70,13 @@ pids[0]=$!
 QAI_LISTEN_ADDR=$QAI_MESSAGES_ADDR "${as_service[@]}" "$BIN/services/messages/qai-messages" 2>"$work/messages.log" &
 pids[1]=$!
 # start_orchestrator N LOG: replica N (0 or 1) as pids[2 + N], logging to LOG. It runs no
-# command itself: its agents work in qai-sandbox's workspaces.
+# command itself (its agents work in qai-sandbox's workspaces), so it runs as nobody, with no
+# capabilities.
+unprivileged=()
+[ "$(id -u)" = 0 ] && unprivileged=(setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all --no-new-privs)
 start_orchestrator() {
-  QAI_LISTEN_ADDR=${orchestrator_addr[$1]} "${as_service[@]}" "$BIN/services/orchestrator/qai-orchestrator" 2>"$work/$2" &
+  QAI_LISTEN_ADDR=${orchestrator_addr[$1]} "${as_service[@]}" "${unprivileged[@]}" \
+    "$BIN/services/orchestrator/qai-orchestrator" 2>"$work/$2" &
   pids[2 + $1]=$!
   qai_wait_listening "$work/$2" >/dev/null
 }
