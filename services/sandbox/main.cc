@@ -5,12 +5,15 @@
 #include <unistd.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/pg_listener.h"
+#include "common/strings.h"
 #include "common/executor.h"
 #include "common/log.h"
 #include "common/server.h"
 #include "common/service_main.h"
 #include "services/sandbox/handlers.h"
-#include "services/sandbox/preview_server.h"
+#include "services/sandbox/preview/preview_server.h"
 #include "services/sandbox/sandbox_setup.h"
 #include "services/sandbox/service.h"
 #include "services/sandbox/store.h"
@@ -28,6 +31,8 @@ int main(int argc, char** argv) {
       {.name = "preview-addr", .default_value = "0.0.0.0:8080", .help = "HTTP address of the preview server",
        .validate = common::IsHostPort},
       {.name = "preview-base-url", .help = "public URL of the preview server (default: http://localhost:<port>)"},
+      {.name = "preview-cache-mib", .default_value = "256", .help = "memory for the snapshots the preview server keeps",
+       .validate = common::IsIntIn(1, 1 << 20)},
       {.name = "command-timeout", .default_value = "120s", .help = "the longest a command may run",
        .validate = common::IsDuration},
       {.name = "max-commands", .default_value = "32", .help = "commands this replica runs at once",
@@ -45,18 +50,30 @@ int main(int argc, char** argv) {
   sandbox::SandboxStore store((*base)->db());
   sandbox::Workspaces workspaces({.root = config.Get("sandbox-root"), .sandbox = choice->sandbox}, &store);
 
+  // The preview server keeps the snapshots it shows in memory (they never change); this reads
+  // one the first time.
   auto preview = sandbox::PreviewServer::Start(
-      config.Get("preview-addr"), [&store](const std::string& snapshot_id, const std::string& path) -> absl::StatusOr<std::string> {
-        absl::StatusOr<sandbox::SnapshotRecord> snapshot = store.GetSnapshot(snapshot_id);
-        if (!snapshot.ok()) return snapshot.status();
-        auto it = snapshot->files->find(path);
-        if (it == snapshot->files->end()) return absl::NotFoundError("no such file in this snapshot");
-        return it->second;
-      });
+      config.Get("preview-addr"),
+      [&store](const std::string& snapshot_id) -> absl::StatusOr<std::shared_ptr<const sandbox::PreviewSnapshot>> {
+        absl::StatusOr<sandbox::SnapshotRecord> stored = store.GetSnapshot(snapshot_id);
+        if (!stored.ok()) return stored.status();
+        return std::make_shared<const sandbox::PreviewSnapshot>(
+            sandbox::PreviewSnapshot{.files = *stored->files, .created = stored->create_time});
+      },
+      {.cache_bytes = static_cast<size_t>(config.GetInt("preview-cache-mib")) << 20});
   if (!preview.ok()) return common::ExitCodeFor(preview.status());
   std::string preview_base = config.Get("preview-base-url");
   if (preview_base.empty()) preview_base = absl::StrCat("http://localhost:", (*preview)->port());
   Log(LogLevel::kInfo, "preview server listening", {{"port", (*preview)->port()}, {"base_url", preview_base}});
+
+  // A purge on any replica reaches every replica's preview cache.
+  common::PgListener listener(
+      {.url = config.Get("database-url"), .channels = {sandbox::kSnapshotsPurgedChannel}},
+      [&](std::string_view, std::string_view payload) {
+        for (absl::string_view id : absl::StrSplit(common::ToAbsl(payload), ',')) (*preview)->ForgetSnapshot(std::string(id));
+      },
+      // A purge announced while the listener was down went unheard.
+      [&] { (*preview)->ForgetAll(); });
 
   sandbox::HandlerOptions handler_options{.replica = absl::StrCat("sandbox-", getpid()), .preview_base_url = preview_base};
   handler_options.limits.command_timeout = config.GetDuration("command-timeout");
@@ -75,9 +92,11 @@ int main(int argc, char** argv) {
                                        .grpc = (*base)->grpc_limits(),
                                        .metrics = (*base)->metrics()});
   if (!server.ok()) return common::ExitCodeFor(server.status());
+  if (absl::Status s = listener.Start(); !s.ok()) return common::ExitCodeFor(s);
 
   common::WaitForShutdownSignal();
   (*server)->Shutdown();
+  listener.Stop();
   commands.Shutdown();
   (*preview)->Stop();
   (*base)->executor()->Shutdown();

@@ -6,7 +6,12 @@
 
 #include <thread>
 
+#include <mutex>
+#include <set>
+
 #include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
+#include "common/pg_listener.h"
 #include "common/db_pool.h"
 #include "common/ids.h"
 #include "common/status.h"
@@ -286,6 +291,45 @@ TEST(SandboxStoreTest, EachProjectGetsAUidOfItsOwnOnceAndNeverOutsideTheRange) {
   for (int i = 0; i < 8; ++i) threads.emplace_back([&, i] { seen[i] = store.UserFor(d, 3000000000u, 1000).value_or(0); });
   for (auto& t : threads) t.join();
   for (uint32_t uid : seen) EXPECT_EQ(uid, seen[0]);
+}
+
+TEST(SandboxStoreTest, APurgeAnnouncesItsSnapshotsToEveryPreviewServer) {
+  const std::string url = testing::PgServer::Shared().CreateDatabase();
+  std::mutex mu;
+  std::vector<std::string> payloads;
+  common::PgListener listener({.url = url, .channels = {kSnapshotsPurgedChannel}},
+                              [&](std::string_view, std::string_view payload) {
+                                std::lock_guard lock(mu);
+                                payloads.emplace_back(payload);
+                              });
+  ASSERT_TRUE(listener.Start().ok());
+  for (int i = 0; i < 2000 && !listener.connected(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_TRUE(listener.connected());
+  auto pool = common::DbPool::Create({.url = url, .size = 2});
+  ASSERT_TRUE(pool.ok());
+  SandboxStore store(pool->get());
+  const std::string project = common::NewUuid();
+  std::set<std::string> saved;
+  for (size_t i = 0; i < kSnapshotsPerNotify + 20; ++i) {
+    const std::string id = common::NewUuid();
+    ASSERT_TRUE(store.SaveSnapshot({.id = id, .project_id = project, .files = std::make_shared<Files>()}).ok());
+    saved.insert(id);
+  }
+  ASSERT_TRUE(store.Purge(project).ok());
+  for (int i = 0; i < 2000; ++i) {
+    {
+      std::lock_guard lock(mu);
+      if (payloads.size() == 2) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  std::lock_guard lock(mu);
+  ASSERT_EQ(payloads.size(), 2u) << "in notifications of at most kSnapshotsPerNotify ids";
+  std::set<std::string> announced;
+  for (const std::string& payload : payloads) {
+    for (absl::string_view id : absl::StrSplit(payload, ',')) announced.emplace(id);
+  }
+  EXPECT_EQ(announced, saved);
 }
 
 }  // namespace

@@ -2,7 +2,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <vector>
+
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 
 namespace qai::sandbox {
 namespace {
@@ -125,7 +129,17 @@ absl::Status SandboxStore::Purge(const std::string& project_id) {
     conn.session() << "INSERT INTO sandbox.purged_projects (project_id) VALUES (CAST(:p AS uuid))"
                       " ON CONFLICT (project_id) DO NOTHING",
         use(project_id);
-    conn.session() << "DELETE FROM sandbox.snapshots WHERE project_id = CAST(:p AS uuid)", use(project_id);
+    std::vector<std::string> purged;
+    soci::rowset<std::string> rows =
+        (conn.session().prepare << "DELETE FROM sandbox.snapshots WHERE project_id = CAST(:p AS uuid) RETURNING id::text",
+         use(project_id));
+    for (const std::string& id : rows) purged.push_back(id);
+    const std::string channel = kSnapshotsPurgedChannel;
+    for (size_t i = 0; i < purged.size(); i += kSnapshotsPerNotify) {
+      const std::string ids =
+          absl::StrJoin(purged.begin() + i, purged.begin() + std::min(purged.size(), i + kSnapshotsPerNotify), ",");
+      conn.session() << "SELECT pg_notify(:ch, :ids)", use(channel), use(ids);
+    }
     return absl::OkStatus();
   });
 }

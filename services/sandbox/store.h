@@ -21,6 +21,11 @@
 
 namespace qai::sandbox {
 
+// NOTIFY channel: snapshots were deleted ("<id>,<id>,...", up to kSnapshotsPerNotify ids in one
+// notification), so every replica's preview server stops showing them from memory.
+inline constexpr char kSnapshotsPurgedChannel[] = "qai_snapshots_purged";
+inline constexpr size_t kSnapshotsPerNotify = 100;  // 3.7 KB: a payload must stay under 8000 bytes
+
 // Files: path -> content.
 using Files = std::map<std::string, std::string>;
 
@@ -50,7 +55,8 @@ class SandboxStore {
   // GetSnapshot: NOT_FOUND when there is no such snapshot.
   [[nodiscard]] absl::StatusOr<SnapshotRecord> GetSnapshot(const std::string& id);
 
-  // Purge: deletes the project's snapshots and leaves its tombstone; idempotent.
+  // Purge: deletes the project's snapshots (announced on kSnapshotsPurgedChannel at commit) and
+  // leaves its tombstone; idempotent.
   [[nodiscard]] absl::Status Purge(const std::string& project_id);
 
  private:

@@ -1,9 +1,11 @@
 #include "services/sandbox/workspaces.h"
 
+#include <algorithm>
 #include <limits>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "common/auth.h"
 
 namespace qai::sandbox {
@@ -16,6 +18,7 @@ struct Workspaces::Entry {
   bool marked = false;  // a version mark is on disk
   // Path -> digest of each file at the last look; nullopt beyond the snapshot limits.
   std::optional<std::map<std::string, std::string>> checkpoint;
+  std::atomic<int64_t> last_used_ns{0};  // for forgetting idle entries
 };
 
 namespace {
@@ -42,10 +45,14 @@ absl::StatusOr<WorkspaceInfo> Workspaces::Open(const std::string& project, int64
   std::shared_ptr<Entry> entry;
   {
     std::lock_guard lock(mu_);
-    std::shared_ptr<Entry>& slot = entries_[project_id];
-    if (slot == nullptr) slot = std::make_shared<Entry>();
-    entry = slot;
+    auto it = entries_.find(project_id);
+    if (it == entries_.end()) {
+      if (entries_.size() >= options_.max_open) ForgetIdleLocked();
+      it = entries_.emplace(project_id, std::make_shared<Entry>()).first;
+    }
+    entry = it->second;
   }
+  entry->last_used_ns = absl::GetCurrentTimeNanos();
   // Raise the fence before waiting for the operation lock: an older holder's command sees it
   // and is killed, so the lock comes free.
   int64_t held = entry->fence.load();
@@ -82,10 +89,26 @@ absl::StatusOr<Workspaces::Held> Workspaces::Hold(const std::string& project, in
   if (entry != nullptr) {
     std::unique_lock op(entry->op);
     if (entry->fence.load() > fence) return FencedOut(project_id);
-    if (entry->ws != nullptr && entry->fence.load() == fence) return Held{.entry = std::move(entry), .lock = std::move(op)};
+    if (entry->ws != nullptr && entry->fence.load() == fence) {
+      entry->last_used_ns = absl::GetCurrentTimeNanos();
+      return Held{.entry = std::move(entry), .lock = std::move(op)};
+    }
   }
   return absl::AbortedError(absl::StrCat("workspace of project ", project_id,
                                          " is not open on this replica for this fence: open it (and restore it) again"));
+}
+
+void Workspaces::ForgetIdleLocked() {
+  std::vector<std::pair<int64_t, std::string>> idle;
+  for (const auto& [id, entry] : entries_) {
+    // Held (an operation running) or referenced by a call under way: not idle.
+    if (entry.use_count() == 1) idle.emplace_back(entry->last_used_ns.load(), id);
+  }
+  std::sort(idle.begin(), idle.end());
+  for (const auto& [used, id] : idle) {
+    if (entries_.size() < options_.max_open) break;
+    entries_.erase(id);
+  }
 }
 
 absl::Status Workspaces::Touch(Entry& entry) {

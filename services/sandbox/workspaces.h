@@ -33,6 +33,10 @@ struct WorkspacesOptions {
   std::string root;  // the sandbox root (absolute)
   std::shared_ptr<const Sandbox> sandbox;
   SnapshotLimits snapshot_limits;
+  // Workspaces held in memory (each with its files' digests); beyond this, opening another
+  // forgets those idle longest (their directories and marks stay on disk: a later call on one
+  // is ABORTED and its holder opens it again).
+  size_t max_open = 4096;
 };
 
 // WorkspaceInfo: what Open and Restore report.
@@ -94,6 +98,9 @@ class Workspaces {
   absl::StatusOr<Held> Hold(const std::string& project_id, int64_t fence);
   // Touch: the workspace is about to change: its mark is cleared.
   absl::Status Touch(Entry& entry);
+  // ForgetIdleLocked: drops the entries idle longest, but never one in use, until at most
+  // max_open - 1 remain (mu_ held).
+  void ForgetIdleLocked();
   // Digests: the checkpoint of the workspace as it is now (nullopt beyond the limits).
   std::optional<std::map<std::string, std::string>> Digests(const Workspace& ws,
                                                             std::map<std::string, std::string>* files = nullptr) const;
