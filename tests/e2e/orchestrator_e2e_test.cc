@@ -90,6 +90,18 @@ class OrchestratorE2ETest : public ::testing::Test {
     messages_stub_ = mpb::MessageService::NewStub(messages_.Channel());
   }
 
+  // StartABakeryRunInItsCheck: a project whose run is in iteration 3, where the builtin's check
+  // command (`sleep 4`) runs in the sandbox: its page is written by then.
+  void StartABakeryRunInItsCheck(ppb::Project* p, std::vector<opb::Run>* runs) {
+    *p = CreateProject("Build a bakery site [[sleep 4]]");
+    *runs = WaitForRuns(p->id(), 1);
+    ASSERT_EQ(runs->size(), 1u);
+    ASSERT_TRUE(Eventually([&] {
+      auto r = Runs(p->id());
+      return !r.empty() && r[0].state() == opb::Run::STATE_RUNNING && r[0].iteration() >= 3;
+    }));
+  }
+
   // StartSandbox: qai-sandbox (bubblewrap, as shipped) on its port, its workspaces under sandbox_.
   void StartSandbox() {
     EnvVars env{{"QAI_DATABASE_URL", db_url_},
@@ -375,14 +387,10 @@ TEST_F(OrchestratorE2ETest, ManyWatchersOnAnotherReplicaSeeTheSameStream) {
 // it: the command's call fails, the run goes back to the queue, and the next attempt rebuilds
 // the workspace from the project's last state and the journal, then goes on after its last step.
 TEST_F(OrchestratorE2ETest, AKilledSandboxDuringACommandCostsOneAttemptAndNothingElse) {
-  ppb::Project p = CreateProject("Build a bakery site [[sleep 4]]");
-  std::vector<opb::Run> runs = WaitForRuns(p.id(), 1);
-  ASSERT_EQ(runs.size(), 1u);
-  // Iteration 3 runs the builtin's check command (`sleep 4`) in the sandbox.
-  ASSERT_TRUE(Eventually([&] {
-    auto r = Runs(p.id());
-    return !r.empty() && r[0].state() == opb::Run::STATE_RUNNING && r[0].iteration() >= 3;
-  }));
+  ppb::Project p;
+  std::vector<opb::Run> runs;
+  StartABakeryRunInItsCheck(&p, &runs);
+  ASSERT_FALSE(HasFatalFailure());
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   LoseSandboxMachine();
   opb::Run run = WaitForEnd(runs[0].id(), absl::Seconds(90));
@@ -400,14 +408,10 @@ TEST_F(OrchestratorE2ETest, AKilledSandboxDuringACommandCostsOneAttemptAndNothin
 }
 
 TEST_F(OrchestratorE2ETest, AKilledOrchestratorsRunResumesAfterItsLastStepOnceAfterRestart) {
-  ppb::Project p = CreateProject("Build a bakery site [[sleep 4]]");
-  std::vector<opb::Run> runs = WaitForRuns(p.id(), 1);
-  ASSERT_EQ(runs.size(), 1u);
-  // Iteration 3 runs the builtin's check command (`sleep 4`): the page is written by then.
-  ASSERT_TRUE(Eventually([&] {
-    auto r = Runs(p.id());
-    return !r.empty() && r[0].state() == opb::Run::STATE_RUNNING && r[0].iteration() >= 3;
-  }));
+  ppb::Project p;
+  std::vector<opb::Run> runs;
+  StartABakeryRunInItsCheck(&p, &runs);
+  ASSERT_FALSE(HasFatalFailure());
   ASSERT_TRUE(orchestrators_[0].process->Kill().ok());
   ASSERT_TRUE(orchestrators_[0].process->Wait(absl::Seconds(10)).ok());
   // The sandbox's machine is gone too: the workspace must come back from the database.
