@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The main job: installs what is needed, builds, starts a private PostgreSQL and the three QAI
-# services (two replicas of the orchestrator, with its builtin offline model and preview server),
-# and walks a project's life with the `qai` client.
+# The main job: installs what is needed, builds, starts a private PostgreSQL and the four QAI
+# services (two replicas of the orchestrator with its builtin offline model, and qai-sandbox,
+# where the agents' commands run under bubblewrap and previews are served), and walks a
+# project's life with the `qai` client.
 #
 # A prompt creates a project and the agent's progress streams live (`--watch`) while it builds
 # a web page; the page is fetched from its preview URL; a follow-up prompt adds to the same
@@ -53,19 +54,29 @@ as_service=(env QAI_API_KEY="$service_key" QAI_SERVICE_KEY_SHA256="$service_key_
 export QAI_PROJECTS_ADDR="127.0.0.1:$(qai_free_port)" QAI_MESSAGES_ADDR="127.0.0.1:$(qai_free_port)"
 # Two orchestrator replicas share the run queue; the other services and the client use the first.
 orchestrator_addr=("127.0.0.1:$(qai_free_port)" "127.0.0.1:$(qai_free_port)")
-preview_addr=("127.0.0.1:$(qai_free_port)" "127.0.0.1:$(qai_free_port)")
 export QAI_ORCHESTRATOR_ADDR=${orchestrator_addr[0]}
+export QAI_SANDBOX_ADDR="127.0.0.1:$(qai_free_port)"
+preview_addr="127.0.0.1:$(qai_free_port)"
 
-step "qai-projects, qai-messages and two qai-orchestrator replicas (builtin offline model, preview servers)"
+step "qai-sandbox (bubblewrap: it refuses to start without isolation), qai-projects, qai-messages, two qai-orchestrator replicas (as nobody)"
+# Workspaces live in the demo's temporary directory; previews are served from the snapshots.
+QAI_LISTEN_ADDR=$QAI_SANDBOX_ADDR QAI_PREVIEW_ADDR=$preview_addr QAI_SANDBOX_ROOT="$work/sandboxes" \
+  "${as_service[@]}" "$BIN/services/sandbox/qai-sandbox" 2>"$work/sandbox.log" &
+pids[4]=$!
+qai_wait_listening "$work/sandbox.log" >/dev/null
+grep '"msg":"sandbox"' "$work/sandbox.log" | head -n 1
 QAI_LISTEN_ADDR=$QAI_PROJECTS_ADDR "${as_service[@]}" "$BIN/services/projects/qai-projects" 2>"$work/projects.log" &
-pids+=($!)
+pids[0]=$!
 QAI_LISTEN_ADDR=$QAI_MESSAGES_ADDR "${as_service[@]}" "$BIN/services/messages/qai-messages" 2>"$work/messages.log" &
-pids+=($!)
-# start_orchestrator N LOG: replica N (0 or 1) as pids[2 + N], logging to LOG. Project
-# workspaces live in the demo's temporary directory; each replica serves previews on its own port.
+pids[1]=$!
+# start_orchestrator N LOG: replica N (0 or 1) as pids[2 + N], logging to LOG. It runs no
+# command itself (its agents work in qai-sandbox's workspaces), so it runs as nobody, with no
+# capabilities.
+unprivileged=()
+[ "$(id -u)" = 0 ] && unprivileged=(setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all --no-new-privs)
 start_orchestrator() {
-  QAI_LISTEN_ADDR=${orchestrator_addr[$1]} QAI_PREVIEW_ADDR=${preview_addr[$1]} QAI_SANDBOX_ROOT="$work/sandboxes" \
-    "${as_service[@]}" "$BIN/services/orchestrator/qai-orchestrator" 2>"$work/$2" &
+  QAI_LISTEN_ADDR=${orchestrator_addr[$1]} "${as_service[@]}" "${unprivileged[@]}" \
+    "$BIN/services/orchestrator/qai-orchestrator" 2>"$work/$2" &
   pids[2 + $1]=$!
   qai_wait_listening "$work/$2" >/dev/null
 }
@@ -73,7 +84,7 @@ start_orchestrator 0 orchestrator-0.log
 start_orchestrator 1 orchestrator-1.log
 for service in projects messages; do qai_wait_listening "$work/$service.log" >/dev/null; done
 echo "projects on $QAI_PROJECTS_ADDR, messages on $QAI_MESSAGES_ADDR"
-echo "orchestrator replicas on ${orchestrator_addr[0]} and ${orchestrator_addr[1]}, previews on ${preview_addr[0]} and ${preview_addr[1]}"
+echo "orchestrator replicas on ${orchestrator_addr[0]} and ${orchestrator_addr[1]}, sandbox on $QAI_SANDBOX_ADDR, previews on $preview_addr"
 echo "(logs: JSON lines; the first one is the configuration, secrets masked)"
 head -n 1 "$work/orchestrator-0.log"
 
@@ -197,10 +208,12 @@ run "$QAI" projects delete "$id"
 run "$QAI" projects get "$id" || true
 sleep 1
 psql -X -q -P pager=off "$QAI_PG_URL" -c "SELECT count(*) AS messages_left FROM messages.messages WHERE project_id = '$id'"
+echo "(and, through the orchestrator's outbox, qai-sandbox purged its workspace and snapshots: its previews are gone)"
+psql -X -q -P pager=off "$QAI_PG_URL" -c "SELECT count(*) AS snapshots_left FROM sandbox.snapshots WHERE project_id = '$id'"
 
 step "Graceful shutdown (SIGTERM drains in-flight calls, exits 0)"
-names=(qai-projects qai-messages "qai-orchestrator (replica 0)" "qai-orchestrator (replica 1)")
-for i in 3 2 1 0; do
+names=(qai-projects qai-messages "qai-orchestrator (replica 0)" "qai-orchestrator (replica 1)" qai-sandbox)
+for i in 3 2 4 1 0; do
   kill -TERM "${pids[$i]}"
   wait "${pids[$i]}" && echo "${names[$i]} exited 0"
 done

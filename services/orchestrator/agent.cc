@@ -9,12 +9,17 @@
 #include "services/orchestrator/journal.h"
 #include "services/orchestrator/model_events.h"
 #include "services/orchestrator/prompts.h"
-#include "services/orchestrator/utf8.h"
+#include "common/utf8.h"
 
 namespace qai::orchestrator {
+using common::ToValidUtf8;
+using common::TruncateUtf8;
 namespace {
 
 using v1::RunEvent;
+
+// The largest file a tool's journal entry keeps when changes are read file by file.
+constexpr size_t kMaxJournaledFileBytes = 3 << 20;
 
 struct ToolOutcome {
   std::string output;
@@ -24,8 +29,10 @@ struct ToolOutcome {
   bool cancelled = false;
 };
 
-ToolOutcome RunTool(const ToolCall& call, Workspace& ws, const AgentLimits& limits,
-                    const std::function<bool()>& cancelled) {
+// RunTool: the tool's outcome; an error only when the workspace could not be reached (the
+// attempt stops), never for what the model asked wrongly (its result says so).
+absl::StatusOr<ToolOutcome> RunTool(const ToolCall& call, Workspace& ws, const AgentLimits& limits,
+                                    const std::function<bool()>& cancelled) {
   ToolOutcome out;
   nlohmann::json args = nlohmann::json::parse(call.arguments_json, nullptr, /*allow_exceptions=*/false);
   auto fail = [&](std::string message) {
@@ -36,17 +43,25 @@ ToolOutcome RunTool(const ToolCall& call, Workspace& ws, const AgentLimits& limi
   if (!args.is_object()) return fail("error: the arguments are not a JSON object");
   if (call.name == kToolTerminal) {
     if (!args.contains("command") || !args["command"].is_string()) return fail("error: missing \"command\"");
-    CommandResult r = ws.Run(args["command"].get<std::string>(), limits.command, cancelled);
-    out.output = TruncateUtf8(r.output, limits.max_tool_output_chars, &out.truncated);
-    out.truncated = out.truncated || r.truncated;
-    out.exit_code = r.exit_code;
-    out.cancelled = r.cancelled;
-    if (r.timed_out) absl::StrAppend(&out.output, "\n[command timed out]");
+    const std::string command = args["command"].get<std::string>();
+    if (command.empty()) return fail("error: \"command\" is empty");
+    if (command.size() > limits.max_command_bytes) {
+      return fail(absl::StrCat("error: \"command\" is longer than ", limits.max_command_bytes, " bytes"));
+    }
+    if (command.find('\0') != std::string::npos) return fail("error: \"command\" contains NUL");
+    absl::StatusOr<CommandOutcome> r = ws.Run(command, cancelled);
+    if (!r.ok()) return r.status();
+    out.output = TruncateUtf8(r->output, limits.max_tool_output_chars, &out.truncated);
+    out.truncated = out.truncated || r->truncated;
+    out.exit_code = r->exit_code;
+    out.cancelled = r->cancelled;
+    if (r->timed_out) absl::StrAppend(&out.output, "\n[command timed out]");
     return out;
   }
   if (call.name == kToolWriteFiles) {
     if (!args.contains("files") || !args["files"].is_array()) return fail("error: missing \"files\"");
     std::vector<std::string> lines;
+    std::vector<std::pair<std::string, std::string>> files;
     for (const auto& f : args["files"]) {
       if (!f.is_object() || !f.contains("path") || !f["path"].is_string() || !f.contains("content") ||
           !f["content"].is_string()) {
@@ -54,14 +69,19 @@ ToolOutcome RunTool(const ToolCall& call, Workspace& ws, const AgentLimits& limi
         out.exit_code = 1;
         continue;
       }
-      const std::string path = f["path"].get<std::string>();
-      absl::Status s = ws.WriteFile(path, f["content"].get<std::string>());
-      if (s.ok()) {
-        out.written.push_back(path);
-        lines.push_back(absl::StrCat("wrote ", path));
-      } else {
-        lines.push_back(absl::StrCat("error: ", path, ": ", s.message()));
-        out.exit_code = 1;
+      files.emplace_back(f["path"].get<std::string>(), f["content"].get<std::string>());
+    }
+    if (!files.empty()) {
+      absl::StatusOr<std::vector<FileResult>> written = ws.WriteFiles(files);
+      if (!written.ok()) return written.status();
+      for (const FileResult& r : *written) {
+        if (r.error.empty()) {
+          out.written.push_back(r.path);
+          lines.push_back(absl::StrCat("wrote ", r.path));
+        } else {
+          lines.push_back(absl::StrCat("error: ", r.path, ": ", r.error));
+          out.exit_code = 1;
+        }
       }
     }
     out.output = TruncateUtf8(absl::StrJoin(lines, "\n"), limits.max_tool_output_chars, &out.truncated);
@@ -69,15 +89,20 @@ ToolOutcome RunTool(const ToolCall& call, Workspace& ws, const AgentLimits& limi
   }
   if (call.name == kToolReadFiles) {
     if (!args.contains("files") || !args["files"].is_array()) return fail("error: missing \"files\"");
-    nlohmann::json result = nlohmann::json::array();
+    std::vector<std::string> paths;
     for (const auto& p : args["files"]) {
-      if (!p.is_string()) continue;
-      const std::string path = p.get<std::string>();
-      absl::StatusOr<std::string> content = ws.ReadFile(path, limits.max_read_bytes);
-      if (content.ok()) {
-        result.push_back({{"path", path}, {"content", *content}});
-      } else {
-        result.push_back({{"path", path}, {"error", std::string(content.status().message())}});
+      if (p.is_string()) paths.push_back(p.get<std::string>());
+    }
+    nlohmann::json result = nlohmann::json::array();
+    if (!paths.empty()) {
+      absl::StatusOr<std::vector<FileResult>> read = ws.ReadFiles(paths, limits.max_read_bytes);
+      if (!read.ok()) return read.status();
+      for (const FileResult& r : *read) {
+        if (r.error.empty()) {
+          result.push_back({{"path", r.path}, {"content", r.content}});
+        } else {
+          result.push_back({{"path", r.path}, {"error", r.error}});
+        }
       }
     }
     out.output = TruncateUtf8(result.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
@@ -87,27 +112,20 @@ ToolOutcome RunTool(const ToolCall& call, Workspace& ws, const AgentLimits& limi
   return fail(absl::StrCat("error: unknown tool ", call.name));
 }
 
-// CaptureChanges: what a tool changed in the workspace, from its state before (`files`, then
-// updated). Without that state (over the snapshot limits) only the files the tool wrote count.
-journal::Changes CaptureChanges(const Workspace& ws, std::optional<journal::Files>& files,
-                                const std::vector<std::string>& written) {
-  absl::StatusOr<journal::Files> after = ws.Snapshot();
-  journal::Changes changes;
-  if (files && after.ok()) {
-    changes = journal::Diff(*files, *after);
-    files = *std::move(after);
-    return changes;
+// CaptureChanges: what a tool changed in the workspace (whatever made the change: a written
+// file or a command). When the workspace is too large to tell, the files the tool wrote count.
+absl::StatusOr<journal::Changes> CaptureChanges(Workspace& ws, const std::vector<std::string>& written) {
+  absl::StatusOr<std::optional<journal::Changes>> changes = ws.Changes();
+  if (!changes.ok()) return changes.status();
+  if (*changes) return **std::move(changes);
+  journal::Changes fallback;
+  if (written.empty()) return fallback;
+  absl::StatusOr<std::vector<FileResult>> read = ws.ReadFiles(written, kMaxJournaledFileBytes);
+  if (!read.ok()) return read.status();
+  for (FileResult& r : *read) {
+    if (r.error.empty()) fallback[r.path] = std::move(r.content);
   }
-  if (after.ok()) {
-    files = *std::move(after);
-  } else {
-    files.reset();
-  }
-  for (const std::string& path : written) {
-    absl::StatusOr<std::string> content = ws.ReadFile(path, SnapshotLimits{}.max_bytes);
-    if (content.ok()) changes[path] = *std::move(content);
-  }
-  return changes;
+  return fallback;
 }
 
 }  // namespace
@@ -157,12 +175,8 @@ AgentOutcome RunAgent(const AgentInput& input, Model& model, Workspace& ws, cons
   }
   const int first = done->phase == Phase::kNone ? 1 : done->phase == Phase::kEnded ? done->iteration + 1 : done->iteration;
 
-  // What the workspace holds before each tool call, so its changes can be journaled (whatever
-  // made them: a written file or a command). Without it (over the snapshot limits) only the
-  // files the tool wrote are.
-  std::optional<journal::Files> files;
-  if (absl::StatusOr<journal::Files> now = ws.Snapshot(); now.ok()) files = *std::move(now);
-
+  // The workspace counts changes from when the worker opened (or restored) it, so each tool's
+  // are its own.
   for (int iteration = first; iteration <= input.max_iterations; ++iteration) {
     outcome.iterations = iteration;
     const bool resumed = iteration == first && done->phase != Phase::kNone && done->phase != Phase::kEnded;
@@ -208,7 +222,9 @@ AgentOutcome RunAgent(const AgentInput& input, Model& model, Workspace& ws, cons
         if (absl::Status s = emit({call_event}, std::nullopt, journal::Call(call.id)); !s.ok()) return stop(s);
       }
 
-      ToolOutcome result = RunTool(call, ws, limits, cancelled);
+      absl::StatusOr<ToolOutcome> ran = RunTool(call, ws, limits, cancelled);
+      if (!ran.ok()) return stop(ran.status());
+      ToolOutcome& result = *ran;
       if (result.cancelled) return cancel();  // the command was killed: no result to keep
       std::vector<RunEvent> events(1);
       RunEvent::ToolResult* r = events[0].mutable_tool_result();
@@ -229,9 +245,10 @@ AgentOutcome RunAgent(const AgentInput& input, Model& model, Workspace& ws, cons
         events.push_back(std::move(changed));
       }
       // Reading changes nothing.
-      const journal::Changes changes = call.name == kToolReadFiles ? journal::Changes{}
-                                                                   : CaptureChanges(ws, files, result.written);
-      if (absl::Status s = emit(std::move(events), std::nullopt, journal::Tool(call.id, result.output, result.written, changes));
+      absl::StatusOr<journal::Changes> changes =
+          call.name == kToolReadFiles ? journal::Changes{} : CaptureChanges(ws, result.written);
+      if (!changes.ok()) return stop(changes.status());
+      if (absl::Status s = emit(std::move(events), std::nullopt, journal::Tool(call.id, result.output, result.written, *changes));
           !s.ok()) {
         return stop(s);
       }

@@ -26,7 +26,7 @@ namespace qai::orchestrator {
 
 
 struct AgentLimits {
-  CommandOptions command;                 // each terminal command
+  size_t max_command_bytes = 64 << 10;      // each terminal command's text
   size_t max_tool_output_chars = 16 << 10;  // what a tool result shows the model and the events
   size_t max_read_bytes = 256 << 10;        // each file readFiles returns
 };

@@ -12,6 +12,7 @@
 #include "services/orchestrator/builtin_model.h"
 #include "services/orchestrator/journal.h"
 #include "services/orchestrator/prompts.h"
+#include "services/orchestrator/test_sandbox.h"
 
 namespace qai::orchestrator {
 namespace {
@@ -41,19 +42,16 @@ ModelReply Call(std::string tool, std::string args, std::string id = "call_1") {
 class AgentTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    root_ = std::filesystem::temp_directory_path() / ("qai-agent-" + common::NewUuid());
-    auto ws = Workspace::Open(root_.string(), common::NewUuid());
-    ASSERT_TRUE(ws.ok()) << ws.status();
-    ws_ = std::move(*ws);
+    sandbox_ = std::make_unique<TestSandbox>();
+    ws_ = sandbox_->workspace.get();
   }
-  void TearDown() override { std::filesystem::remove_all(root_); }
 
   AgentOutcome Run(Model& model, int max_iterations = 5, std::function<bool()> cancelled = [] { return false; }) {
     return RunAgent({.prompt = "Build a page",
                      .history = {{.role = ChatMessage::Role::kUser, .content = "earlier"}},
                      .max_iterations = max_iterations,
                      .journal = journal_},
-                    model, *ws_, {.command = {.timeout = absl::Seconds(20)}}, cancelled,
+                    model, *ws_, {}, cancelled,
                     [this](std::vector<v1::RunEvent> events, std::optional<int> iteration, const std::string& step) {
                       // A crash after `emits_left` stored emits: this one and every later one fail.
                       if (emits_left_ == 0) return absl::FailedPreconditionError("lease lost");
@@ -66,8 +64,8 @@ class AgentTest : public ::testing::Test {
                     });
   }
 
-  std::filesystem::path root_;
-  std::unique_ptr<Workspace> ws_;
+  std::unique_ptr<TestSandbox> sandbox_;
+  SandboxWorkspace* ws_ = nullptr;
   std::vector<v1::RunEvent> events_;
   int last_iteration_ = 0;
   absl::Status emit_status_;
@@ -83,7 +81,7 @@ std::vector<absl::StatusOr<ModelReply>> ThreeIterations() {
 }
 
 TEST_F(AgentTest, AResumedAttemptContinuesAfterTheLastStepWithoutAskingTheModelAgain) {
-  ASSERT_TRUE(ws_->WriteFile("gone.txt", "removed by the command").ok());
+  sandbox_->Write("gone.txt", "removed by the command");
   // The whole run, undisturbed, for reference.
   {
     ScriptedModel model(ThreeIterations());
@@ -96,7 +94,7 @@ TEST_F(AgentTest, AResumedAttemptContinuesAfterTheLastStepWithoutAskingTheModelA
   // Crash after every possible number of stored emits, then resume from the journal.
   for (int crash_after = 1; crash_after < static_cast<int>(reference.size()); ++crash_after) {
     SCOPED_TRACE("crash after " + std::to_string(crash_after) + " emits");
-    ASSERT_TRUE(ws_->Reset({{"gone.txt", "removed by the command"}}).ok());
+    sandbox_->Reset({{"gone.txt", "removed by the command"}});
     events_.clear();
     journal_.clear();
     emits_left_ = crash_after;
@@ -105,7 +103,10 @@ TEST_F(AgentTest, AResumedAttemptContinuesAfterTheLastStepWithoutAskingTheModelA
     const size_t asked = first.seen_.size();
 
     // The machine is gone: the workspace comes back from the base state and the journal.
-    ASSERT_TRUE(journal::Rebuild({{"gone.txt", "removed by the command"}}, journal_, *ws_).ok());
+    absl::StatusOr<journal::Changes> changes = journal::NetChanges(journal_);
+    ASSERT_TRUE(changes.ok()) << changes.status();
+    changes->emplace("gone.txt", "removed by the command");  // the base, unless the journal changed it
+    ASSERT_TRUE(ws_->Restore("", *changes).ok());
     emits_left_ = -1;
     std::vector<absl::StatusOr<ModelReply>> script = ThreeIterations();
     // Answers the journal holds were already paid for: the second attempt gets only the rest.
@@ -125,9 +126,9 @@ TEST_F(AgentTest, AResumedAttemptContinuesAfterTheLastStepWithoutAskingTheModelA
     for (size_t i = 0; i < reference.size(); ++i) {
       EXPECT_EQ(events_[i].event_case(), reference[i].event_case()) << "event " << i;
     }
-    EXPECT_EQ(ws_->ReadFile("index.html").value_or(""), "<h1>Hi</h1>");
-    EXPECT_EQ(ws_->ReadFile("style.css").value_or(""), "p { color: red }\n");
-    EXPECT_TRUE(absl::IsNotFound(ws_->ReadFile("gone.txt").status())) << "a command's removal is replayed too";
+    EXPECT_EQ(sandbox_->Read("index.html").value_or(""), "<h1>Hi</h1>");
+    EXPECT_EQ(sandbox_->Read("style.css").value_or(""), "p { color: red }\n");
+    EXPECT_EQ(sandbox_->Read("gone.txt"), std::nullopt) << "a command's removal is replayed too";
   }
 }
 
@@ -142,7 +143,7 @@ TEST_F(AgentTest, RunsToolsReportsEveryStepAndEndsOnTheSummary) {
   EXPECT_EQ(out.files_written, std::set<std::string>{"index.html"});
   EXPECT_EQ(out.iterations, 4);
   EXPECT_EQ(last_iteration_, 4);
-  EXPECT_EQ(ws_->ReadFile("index.html").value_or(""), "<h1>Hi</h1>");
+  EXPECT_EQ(sandbox_->Read("index.html").value_or(""), "<h1>Hi</h1>");
   // The terminal's output went back to the model and into the events.
   bool cat_seen = false, files_changed = false, read_error = false;
   for (const auto& e : events_) {
@@ -219,15 +220,15 @@ TEST_F(AgentTest, CancelKillsTheRunningCommand) {
 // A command the sandbox stopped reaches the model as an error saying why, however much it
 // printed (the model sees only the start of a long output).
 TEST_F(AgentTest, TheModelHearsWhyTheSandboxStoppedACommand) {
-  auto sandbox = Sandbox::Create({.limits = {.file_bytes = 1 << 20}});
-  ASSERT_TRUE(sandbox.ok()) << sandbox.status();
+  TestSandbox limited({.limits = {.file_bytes = 1 << 20}, .handler_limits = {.max_output_read = 1 << 20}},
+                      absl::Milliseconds(500));
+  ASSERT_FALSE(HasFatalFailure());
   ScriptedModel model({Call(kToolTerminal, R"({"command":"head -c 100000000 /dev/zero | tr '\\0' x"})"),
                        Call(kToolTerminal, R"({"command":"head -c 5000000 /dev/zero > big.bin"})", "call_2"),
                        Call(kToolTerminal, R"({"command":"while :; do :; done"})", "call_3"),
                        ModelReply{.text = "<task_summary>x</task_summary>"}});
-  const AgentLimits limits{
-      .command = {.timeout = absl::Milliseconds(500), .max_output_read = 1 << 20, .sandbox = *sandbox}};
-  AgentOutcome out = RunAgent({.prompt = "Break out", .max_iterations = 5}, model, *ws_, limits, [] { return false; },
+  AgentOutcome out = RunAgent({.prompt = "Break out", .max_iterations = 5}, model, *limited.workspace, {},
+                              [] { return false; },
                               [this](std::vector<v1::RunEvent> events, std::optional<int>, const std::string&) {
                                 for (auto& e : events) events_.push_back(std::move(e));
                                 return absl::OkStatus();

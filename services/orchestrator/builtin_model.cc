@@ -19,9 +19,11 @@
 #include "nlohmann/json.hpp"
 #include "services/orchestrator/builtin_site.h"
 #include "services/orchestrator/prompts.h"
-#include "services/orchestrator/utf8.h"
+#include "common/utf8.h"
 
 namespace qai::orchestrator {
+using common::ToValidUtf8;
+using common::TruncateUtf8;
 namespace {
 
 using common::ToAbsl;

@@ -1,3 +1,4 @@
+#include "services/orchestrator/test_sandbox.h"
 #include "services/orchestrator/builtin_model.h"
 
 #include <gtest/gtest.h>
@@ -58,54 +59,58 @@ struct AgentRun {
 class BuiltinModelTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string pattern = (fs::temp_directory_path() / "qai-builtin-test.XXXXXX").string();
-    root_ = ::mkdtemp(pattern.data());
-    // Commands run as the project's own user, who must be able to reach the workspace by its
-    // path, as under /var/lib/qai/sandboxes.
-    fs::permissions(root_, fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
+    sandbox_ = std::make_unique<TestSandbox>();
+    ASSERT_FALSE(HasFatalFailure());
     ws_ = OpenWorkspace(kProject);
   }
-  void TearDown() override {
-    std::error_code ignored;
-    fs::remove_all(root_, ignored);
-  }
 
-  std::unique_ptr<Workspace> OpenWorkspace(const std::string& project) {
-    auto ws = Workspace::Open(root_, project);
-    EXPECT_TRUE(ws.ok()) << ws.status();
-    return ws.ok() ? *std::move(ws) : nullptr;
+  // OpenWorkspace: another project's workspace in the same sandbox service.
+  Workspace* OpenWorkspace(const std::string& project) {
+    auto ws = std::make_unique<SandboxWorkspace>(sandbox_->client.get(), project, 1);
+    absl::StatusOr<std::string> opened = ws->Open();
+    EXPECT_TRUE(opened.ok()) << opened.status();
+    workspaces_.push_back(std::move(ws));
+    return workspaces_.back().get();
   }
 
   std::string Execute(Workspace& ws, const ToolCall& call) {
     const json args = json::parse(call.arguments_json);
     if (call.name == kToolReadFiles) {
       json files = json::array();
-      for (const auto& path : args.at("files")) {
-        absl::StatusOr<std::string> content = ws.ReadFile(path.get<std::string>());
-        if (content.ok()) {
-          files.push_back({{"path", path}, {"content", *content}});
+      std::vector<std::string> paths;
+      for (const auto& path : args.at("files")) paths.push_back(path.get<std::string>());
+      absl::StatusOr<std::vector<FileResult>> read = ws.ReadFiles(paths, 1 << 20);
+      EXPECT_TRUE(read.ok()) << read.status();
+      for (const FileResult& r : read.value_or(std::vector<FileResult>{})) {
+        if (r.error.empty()) {
+          files.push_back({{"path", r.path}, {"content", r.content}});
         } else {
-          files.push_back({{"path", path}, {"error", content.status().ToString()}});
+          files.push_back({{"path", r.path}, {"error", r.error}});
         }
       }
       return json{{"files", files}}.dump();
     }
     if (call.name == kToolWriteFiles) {
+      std::vector<std::pair<std::string, std::string>> files;
       for (const auto& file : args.at("files")) {
-        absl::Status s = ws.WriteFile(file.at("path").get<std::string>(), file.at("content").get<std::string>());
-        EXPECT_TRUE(s.ok()) << s;
+        files.emplace_back(file.at("path").get<std::string>(), file.at("content").get<std::string>());
       }
+      absl::StatusOr<std::vector<FileResult>> written = ws.WriteFiles(files);
+      EXPECT_TRUE(written.ok()) << written.status();
+      for (const FileResult& r : written.value_or(std::vector<FileResult>{})) EXPECT_EQ(r.error, "") << r.path;
       return absl::StrCat("wrote ", args.at("files").size(), " files");
     }
     EXPECT_EQ(call.name, kToolTerminal);
-    CommandResult r = ws.Run(args.at("command").get<std::string>(), {.timeout = absl::Seconds(30)}, [] { return false; });
-    return json{{"exit_code", r.exit_code}, {"output", r.output}}.dump();
+    absl::StatusOr<CommandOutcome> r = ws.Run(args.at("command").get<std::string>(), [] { return false; });
+    EXPECT_TRUE(r.ok()) << r.status();
+    if (!r.ok()) return "";
+    return json{{"exit_code", r->exit_code}, {"output", r->output}}.dump();
   }
 
   // RunAgent: one run for `prompt` after `history`, until the model stops calling tools.
   AgentRun RunAgent(const std::string& prompt, std::vector<ChatMessage> history = {}, Workspace* ws = nullptr,
                int max_turns = 10) {
-    if (ws == nullptr) ws = ws_.get();
+    if (ws == nullptr) ws = ws_;
     AgentRun run;
     run.conversation.push_back(Msg(Role::kSystem, kAgentSystemPrompt));
     for (ChatMessage& m : history) run.conversation.push_back(std::move(m));
@@ -130,8 +135,8 @@ class BuiltinModelTest : public ::testing::Test {
   }
 
   std::string Read(const std::string& path) {
-    absl::StatusOr<std::string> content = ws_->ReadFile(path);
-    return content.ok() ? *content : "";
+    absl::StatusOr<std::vector<FileResult>> read = ws_->ReadFiles({path}, 1 << 20);
+    return read.ok() && read->at(0).error.empty() ? read->at(0).content : "";
   }
 
   std::string Ask(const char* system, const std::string& user) {
@@ -143,8 +148,9 @@ class BuiltinModelTest : public ::testing::Test {
   }
 
   BuiltinModel model_;
-  std::string root_;
-  std::unique_ptr<Workspace> ws_;
+  std::unique_ptr<TestSandbox> sandbox_;
+  std::vector<std::unique_ptr<SandboxWorkspace>> workspaces_;
+  Workspace* ws_ = nullptr;
 };
 
 TEST_F(BuiltinModelTest, IsNamedBuiltin) { EXPECT_EQ(model_.name(), "builtin"); }
@@ -287,16 +293,19 @@ TEST_F(BuiltinModelTest, ATodoAppKeepsItsItemsInLocalStorage) {
   EXPECT_TRUE(absl::StrContains(js, ".done = box.checked"));  // toggle
   EXPECT_FALSE(absl::StrContains(js, "innerHTML"));  // typed text never becomes markup
   // Where node is installed, the script must at least parse.
-  if (ws_->Run("command -v node", {}, nullptr).exit_code == 0) {
-    CommandResult check = ws_->Run("node --check app.js", {.timeout = absl::Seconds(30)}, nullptr);
-    EXPECT_EQ(check.exit_code, 0) << check.output;
+  absl::StatusOr<CommandOutcome> node = ws_->Run("command -v node", nullptr);
+  ASSERT_TRUE(node.ok()) << node.status();
+  if (node->exit_code == 0) {
+    absl::StatusOr<CommandOutcome> check = ws_->Run("node --check app.js", nullptr);
+    ASSERT_TRUE(check.ok()) << check.status();
+    EXPECT_EQ(check->exit_code, 0) << check->output;
   }
 }
 
 TEST_F(BuiltinModelTest, SameConversationSameReply) {
   AgentRun a = RunAgent("Build a landing page for a bakery with pricing");
   auto other = OpenWorkspace("0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d");
-  AgentRun b = RunAgent("Build a landing page for a bakery with pricing", {}, other.get());
+  AgentRun b = RunAgent("Build a landing page for a bakery with pricing", {}, other);
   ASSERT_EQ(a.replies.size(), b.replies.size());
   for (size_t i = 0; i < a.replies.size(); ++i) {
     EXPECT_EQ(a.replies[i].text, b.replies[i].text);
@@ -332,7 +341,9 @@ TEST_F(BuiltinModelTest, SleepDirectiveReplacesTheCheck) {
   // Only a number is taken: the directive cannot smuggle a command in.
   AgentRun evil = RunAgent("Build a page [[sleep 1; touch pwned]]");
   EXPECT_EQ(evil.replies[2].tool_calls[0].arguments_json, R"({"command":"ls -la && grep -c '<section' index.html"})");
-  EXPECT_EQ(ws_->ReadFile("pwned").status().code(), absl::StatusCode::kNotFound);
+  absl::StatusOr<std::vector<FileResult>> pwned = ws_->ReadFiles({"pwned"}, 1024);
+  ASSERT_TRUE(pwned.ok()) << pwned.status();
+  EXPECT_TRUE(absl::StrContains(pwned->at(0).error, "does not exist")) << pwned->at(0).error;
 }
 
 TEST_F(BuiltinModelTest, NoSummaryDirectiveNeverFinishes) {
@@ -358,9 +369,9 @@ TEST_F(BuiltinModelTest, NoFilesDirectiveWritesNothing) {
   }
   EXPECT_TRUE(run.last().tool_calls.empty());
   EXPECT_FALSE(run.Summary().empty());
-  auto files = ws_->Snapshot();
-  ASSERT_TRUE(files.ok());
-  EXPECT_TRUE(files->empty());
+  auto files = ws_->Changes();  // since the workspace was opened, empty
+  ASSERT_TRUE(files.ok() && files->has_value());
+  EXPECT_TRUE((*files)->empty());
 }
 
 TEST_F(BuiltinModelTest, InstantDirectiveWritesThePageAndFinishesInTheFirstTurn) {
@@ -383,9 +394,9 @@ TEST_F(BuiltinModelTest, InstantDirectiveWritesThePageAndFinishesInTheFirstTurn)
   EXPECT_TRUE(html.starts_with("<!DOCTYPE html>")) << html;
   EXPECT_TRUE(absl::StrContains(html, "<h1>Coffee Shop</h1>")) << html;
   EXPECT_FALSE(absl::StrContains(html, "instant"));
-  auto files = ws_->Snapshot();
-  ASSERT_TRUE(files.ok());
-  EXPECT_EQ(files->size(), 1u);
+  auto files = ws_->Changes();  // since the workspace was opened, empty
+  ASSERT_TRUE(files.ok() && files->has_value());
+  EXPECT_EQ((*files)->size(), 1u);
   // The same conversation gets the same reply.
   std::vector<ChatMessage> conversation = {Msg(Role::kSystem, kAgentSystemPrompt),
                                            Msg(Role::kUser, "Build a bakery site [[instant]]")};

@@ -12,9 +12,11 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "common/strings.h"
-#include "services/orchestrator/utf8.h"
+#include "common/utf8.h"
 
 namespace qai::orchestrator {
+using common::ToValidUtf8;
+using common::TruncateUtf8;
 namespace {
 
 using common::ToAbsl;

@@ -5,16 +5,20 @@
 #include "qai/messages/v1/messages.grpc.pb.h"
 #include "qai/orchestrator/v1/orchestrator.pb.h"
 #include "qai/projects/v1/projects.grpc.pb.h"
+#include "qai/sandbox/v1/sandbox.grpc.pb.h"
 
 namespace qai::orchestrator {
 
 std::map<std::string, common::OutboxRelay::Deliverer> MakeDeliverers(std::shared_ptr<grpc::Channel> messages_channel,
                                                                      std::shared_ptr<grpc::Channel> projects_channel,
+                                                                     std::shared_ptr<grpc::Channel> sandbox_channel,
                                                                      const std::string& api_key, RunStore* store) {
   using messages::v1::MessageService;
   using projects::v1::ProjectService;
   auto messages = std::shared_ptr<MessageService::Stub>(MessageService::NewStub(std::move(messages_channel)));
   auto projects = std::shared_ptr<ProjectService::Stub>(ProjectService::NewStub(std::move(projects_channel)));
+  auto sandbox_stub = std::shared_ptr<sandbox::v1::SandboxService::Stub>(
+      sandbox::v1::SandboxService::NewStub(std::move(sandbox_channel)));
   std::map<std::string, common::OutboxRelay::Deliverer> out;
   out[kTopicRecordError] = common::UnaryDeliverer(
       messages, &MessageService::Stub::RecordAgentResult, api_key, nullptr,
@@ -22,6 +26,7 @@ std::map<std::string, common::OutboxRelay::Deliverer> MakeDeliverers(std::shared
         return store->SetResultMessage(req.run_id(), stored.id());
       });
   out[kTopicRecordLatestRun] = common::UnaryDeliverer(projects, &ProjectService::Stub::RecordLatestRun, api_key);
+  out[kTopicPurgeSandbox] = common::UnaryDeliverer(sandbox_stub, &sandbox::v1::SandboxService::Stub::PurgeProject, api_key);
   return out;
 }
 

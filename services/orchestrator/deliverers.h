@@ -1,7 +1,8 @@
 #pragma once
 // The orchestrator outbox's topics and how each is delivered, as a SERVICE principal: a failed
-// run's ERROR message to MessageService.RecordAgentResult (idempotent on the run id), and each
-// run's state changes to ProjectService.RecordLatestRun (Project.latest_run; older news ignored).
+// run's ERROR message to MessageService.RecordAgentResult (idempotent on the run id), each
+// run's state changes to ProjectService.RecordLatestRun (Project.latest_run; older news ignored),
+// and a deleted project's purge to SandboxService.PurgeProject (idempotent).
 
 #include <map>
 #include <memory>
@@ -17,6 +18,7 @@ namespace qai::orchestrator {
 // recorded on the run.
 std::map<std::string, common::OutboxRelay::Deliverer> MakeDeliverers(std::shared_ptr<grpc::Channel> messages,
                                                                      std::shared_ptr<grpc::Channel> projects,
+                                                                     std::shared_ptr<grpc::Channel> sandbox,
                                                                      const std::string& api_key, RunStore* store);
 
 // LatestRunNews: the RecordLatestRunRequest announcing a run's state change (RunStore's StateNews).

@@ -94,19 +94,17 @@ absl::StatusOr<Replayed> Replay(const std::vector<std::string>& steps) {
   return r;
 }
 
-absl::Status Rebuild(const Files& base, const std::vector<std::string>& steps, Workspace& workspace) {
-  if (absl::Status s = workspace.Reset(base); !s.ok()) return s;
+absl::StatusOr<Changes> NetChanges(const std::vector<std::string>& steps) {
+  Changes net;
   for (size_t i = 0; i < steps.size(); ++i) {
     absl::StatusOr<json> j = Parse(steps[i], i);
     if (!j.ok()) return j.status();
     if ((*j)["kind"] != "tool" || !j->contains("changes") || !(*j)["changes"].is_object()) continue;
     for (const auto& [path, content] : (*j)["changes"].items()) {
-      absl::Status s = content.is_string() ? workspace.WriteFile(path, content.get<std::string>())
-                                           : workspace.RemoveFile(path);
-      if (!s.ok()) return s;
+      net[path] = content.is_string() ? std::optional(content.get<std::string>()) : std::nullopt;
     }
   }
-  return absl::OkStatus();
+  return net;
 }
 
 }  // namespace qai::orchestrator::journal

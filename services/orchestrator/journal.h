@@ -20,13 +20,13 @@
 
 #include "absl/status/statusor.h"
 #include "services/orchestrator/model.h"
-#include "services/orchestrator/workspace.h"
+#include "services/orchestrator/workspace.h"  // FileChanges
 
 namespace qai::orchestrator::journal {
 
 // Files: path -> content; a change to nullopt removes the file.
 using Files = std::map<std::string, std::string>;
-using Changes = std::map<std::string, std::optional<std::string>>;
+using Changes = FileChanges;
 
 std::string Start(int iteration);
 std::string Model(int iteration, const ModelReply& reply);
@@ -57,7 +57,8 @@ struct Replayed {
 };
 [[nodiscard]] absl::StatusOr<Replayed> Replay(const std::vector<std::string>& steps);
 
-// Rebuild: makes the workspace hold `base` plus every change the steps recorded.
-[[nodiscard]] absl::Status Rebuild(const Files& base, const std::vector<std::string>& steps, Workspace& workspace);
+// NetChanges: every change the steps recorded, the later one of a path winning: what turns the
+// project's last state into the workspace the steps left.
+[[nodiscard]] absl::StatusOr<Changes> NetChanges(const std::vector<std::string>& steps);
 
 }  // namespace qai::orchestrator::journal

@@ -1,5 +1,5 @@
-// qai-orchestrator: the AgentOrchestrator server, its workers and the preview server. See
-// README.md for its configuration.
+// qai-orchestrator: the AgentOrchestrator server and its workers, whose agents work in
+// qai-sandbox's workspaces. See README.md for its configuration.
 
 #include <unistd.h>
 
@@ -18,10 +18,9 @@
 #include "services/orchestrator/handlers.h"
 #include "services/orchestrator/messages_client.h"
 #include "services/orchestrator/model_config.h"
-#include "services/orchestrator/preview_server.h"
 #include "services/orchestrator/run_metrics.h"
 #include "services/orchestrator/run_store.h"
-#include "services/orchestrator/sandbox_setup.h"
+#include "services/orchestrator/sandbox_client.h"
 #include "services/orchestrator/service.h"
 #include "services/orchestrator/worker.h"
 
@@ -33,10 +32,8 @@ int main(int argc, char** argv) {
   std::vector<common::Option> options = {
       {.name = "projects-addr", .default_value = "localhost:50051", .help = "ProjectService target"},
       {.name = "messages-addr", .default_value = "localhost:50052", .help = "MessageService target"},
-      {.name = "sandbox-root", .default_value = "/var/lib/qai/sandboxes", .help = "where project workspaces live"},
-      {.name = "preview-addr", .default_value = "0.0.0.0:8080", .help = "HTTP address of the preview server",
-       .validate = common::IsHostPort},
-      {.name = "preview-base-url", .help = "public URL of the preview server (default: http://localhost:<port>)"},
+      {.name = "sandbox-addr", .default_value = "localhost:50054",
+       .help = "SandboxService target: where projects' workspaces are and their commands run"},
       {.name = "workers", .default_value = "2", .help = "runs this replica works on at once",
        .validate = common::IsIntIn(1, 64)},
       {.name = "run-lease", .default_value = "30s", .help = "how long a run survives its worker going silent",
@@ -50,16 +47,11 @@ int main(int argc, char** argv) {
        .validate = common::IsDuration}};
   for (common::Option& o : orchestrator::ModelOptions()) options.push_back(std::move(o));
   for (common::Option& o : common::RunSettingsOptions()) options.push_back(std::move(o));
-  auto base = common::ServiceBase::Init("orchestrator", argc, argv, orchestrator::WithSandboxOptions(std::move(options)),
-                                        "0.0.0.0:50053");
+  auto base = common::ServiceBase::Init("orchestrator", argc, argv, std::move(options), "0.0.0.0:50053");
   if (!base.ok()) return common::ExitCodeFor(base.status());
   const common::Config& config = (*base)->config();
   absl::StatusOr<common::RunBounds> bounds = common::RunBoundsFrom(config);
   if (!bounds.ok()) return common::ExitCodeFor(bounds.status());
-
-  auto sandbox = orchestrator::ChooseSandbox(config.Get("sandbox"), orchestrator::SandboxOptionsFrom(config),
-                                             config.Get("sandbox-root"));
-  if (!sandbox.ok()) return common::ExitCodeFor(sandbox.status());
 
   orchestrator::RunStore store((*base)->db(), orchestrator::LatestRunNews);
   // One channel to each service: MessageService for the agent's History and results,
@@ -68,9 +60,11 @@ int main(int argc, char** argv) {
       common::MakeChannel(config.Get("messages-addr"), (*base)->grpc_limits());
   const std::shared_ptr<grpc::Channel> projects_channel =
       common::MakeChannel(config.Get("projects-addr"), (*base)->grpc_limits());
+  const std::shared_ptr<grpc::Channel> sandbox_channel =
+      common::MakeChannel(config.Get("sandbox-addr"), (*base)->grpc_limits());
   common::OutboxRelay relay(
       (*base)->db(), common::OutboxOptionsFrom(config, orchestrator::kOutboxTable, (*base)->metrics()),
-      orchestrator::MakeDeliverers(messages_channel, projects_channel, config.Get("api-key"), &store));
+      orchestrator::MakeDeliverers(messages_channel, projects_channel, sandbox_channel, config.Get("api-key"), &store));
   absl::StatusOr<std::unique_ptr<orchestrator::Model>> model = orchestrator::MakeModel(config);
   if (!model.ok()) return common::ExitCodeFor(model.status());
   if (config.Get("model-provider") == "openai") {
@@ -88,26 +82,17 @@ int main(int argc, char** argv) {
   orchestrator::MessagesClient messages(messages_channel, config.Get("api-key"));
   common::ProjectsClient projects(projects_channel, config.Get("api-key"));
 
-  auto preview = orchestrator::PreviewServer::Start(
-      config.Get("preview-addr"),
-      [&store](const std::string& snapshot, const std::string& path) { return store.SnapshotFile(snapshot, path); });
-  if (!preview.ok()) return common::ExitCodeFor(preview.status());
-  std::string preview_base = config.Get("preview-base-url");
-  if (preview_base.empty()) preview_base = absl::StrCat("http://localhost:", (*preview)->port());
-  Log(LogLevel::kInfo, "preview server listening", {{"port", (*preview)->port()}, {"base_url", preview_base}});
+  orchestrator::SandboxClient sandbox(sandbox_channel, config.Get("api-key"), config.GetDuration("command-timeout"));
 
   orchestrator::WorkerOptions worker_options{
       .replica = absl::StrCat("orchestrator-", getpid()),
       .workers = static_cast<int>(config.GetInt("workers")),
       .lease = config.GetDuration("run-lease"),
       .max_attempts = static_cast<int>(config.GetInt("run-max-attempts")),
-      .sandbox_root = config.Get("sandbox-root"),
-      .preview_base_url = preview_base,
+      .sandbox = &sandbox,
       .archive_after = config.GetDuration("run-archive-after"),
       .outbox_written = [&relay] { relay.Wake(); }};
   worker_options.metrics = &run_metrics;
-  worker_options.limits.command.timeout = config.GetDuration("command-timeout");
-  worker_options.limits.command.sandbox = sandbox->sandbox;
   orchestrator::WorkerPool pool(&store, &messages, counted_model.get(), worker_options);
   common::PgListener listener(
       {.url = config.Get("database-url"),
@@ -153,7 +138,6 @@ int main(int argc, char** argv) {
   service.CloseWatches();
   (*server)->Shutdown();
   listener.Stop();
-  (*preview)->Stop();
   watch_executor.Shutdown();
   (*base)->executor()->Shutdown();
   Log(LogLevel::kInfo, "bye");

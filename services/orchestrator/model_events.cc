@@ -2,9 +2,11 @@
 
 #include "absl/time/clock.h"
 #include "services/orchestrator/events.h"
-#include "services/orchestrator/utf8.h"
+#include "common/utf8.h"
 
 namespace qai::orchestrator {
+using common::ToValidUtf8;
+using common::TruncateUtf8;
 
 ModelEvents::ModelEvents(Report report, std::function<bool()> cancelled, size_t max_text_bytes)
     : report_(std::move(report)), cancelled_(std::move(cancelled)), max_text_bytes_(max_text_bytes) {}

@@ -9,6 +9,7 @@
 
 #include "absl/time/clock.h"
 #include "common/ids.h"
+#include "services/orchestrator/test_sandbox.h"
 #include "services/orchestrator/agent.h"
 #include "services/orchestrator/openai_model.h"
 #include "services/orchestrator/prompts.h"
@@ -41,12 +42,9 @@ void ExpectPaired(const json& messages) {
 class OpenAiAgentTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    root_ = std::filesystem::temp_directory_path() / ("qai-openai-agent-" + common::NewUuid());
-    auto ws = Workspace::Open(root_.string(), common::NewUuid());
-    ASSERT_TRUE(ws.ok()) << ws.status();
-    ws_ = std::move(*ws);
+    sandbox_ = std::make_unique<TestSandbox>();
+    ws_ = sandbox_->workspace.get();
   }
-  void TearDown() override { std::filesystem::remove_all(root_); }
 
   OpenAiOptions Options() {
     return {.base_url = fake_.base_url(), .model = "fake", .timeout = absl::Seconds(10), .max_retries = 2,
@@ -54,8 +52,7 @@ class OpenAiAgentTest : public ::testing::Test {
   }
 
   AgentOutcome Run(OpenAiModel& model, std::function<bool()> cancelled = [] { return false; }) {
-    return RunAgent({.prompt = "Build a page saying hi", .max_iterations = 6}, model, *ws_,
-                    {.command = {.timeout = absl::Seconds(20)}}, cancelled,
+    return RunAgent({.prompt = "Build a page saying hi", .max_iterations = 6}, model, *ws_, {}, cancelled,
                     [this](std::vector<v1::RunEvent> events, std::optional<int>, const std::string&) {
                       for (auto& e : events) events_.push_back(std::move(e));
                       return absl::OkStatus();
@@ -74,8 +71,8 @@ class OpenAiAgentTest : public ::testing::Test {
   }
 
   FakeOpenAi fake_;
-  std::filesystem::path root_;
-  std::unique_ptr<Workspace> ws_;
+  std::unique_ptr<TestSandbox> sandbox_;
+  SandboxWorkspace* ws_ = nullptr;
   std::vector<v1::RunEvent> events_;
 };
 

@@ -5,6 +5,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/outbox.h"
+#include "qai/sandbox/v1/sandbox.pb.h"
 #include "common/status.h"
 
 namespace qai::orchestrator {
@@ -115,13 +116,6 @@ absl::StatusOr<int64_t> AppendEvents(DbConnection& conn, const std::string& run_
   const std::string channel = kEventsChannel, note = absl::StrCat(run_id, ":", last);
   conn.session() << "SELECT pg_notify(:ch, :note)", use(channel), use(note);
   return static_cast<int64_t>(last);
-}
-
-// FilesJson: path -> content as a JSON object (invalid UTF-8 replaced; workspaces hold text).
-std::string FilesJson(const std::map<std::string, std::string>& files) {
-  nlohmann::json json = nlohmann::json::object();
-  for (const auto& [path, content] : files) json[path] = content;
-  return json.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 // DropSteps: a run's journal, once the run has ended.
@@ -367,13 +361,12 @@ absl::Status RunStore::Finish(const Lease& lease, const FinishParams& p) {
         use(p.state), use(p.error), use(result, result_ind), use(p.sandbox_url), use(lease.run_id), into(project_id);
     DropSteps(conn, lease.run_id);
     if (absl::Status a = Announce(conn, lease.run_id, p.state, *appended); !a.ok()) return a;
-    if (p.workspace) {
-      const std::string files = FilesJson(*p.workspace);
-      conn.session() << "INSERT INTO orchestrator.workspaces (project_id, run_id, files)"
-                        " VALUES (CAST(:p AS uuid), CAST(:r AS uuid), CAST(:f AS jsonb))"
-                        " ON CONFLICT (project_id) DO UPDATE SET run_id = EXCLUDED.run_id, files = EXCLUDED.files,"
-                        " update_time = now()",
-          use(project_id), use(lease.run_id), use(files);
+    if (!p.workspace_snapshot_id.empty()) {
+      conn.session() << "INSERT INTO orchestrator.workspaces (project_id, run_id, snapshot_id)"
+                        " VALUES (CAST(:p AS uuid), CAST(:r AS uuid), CAST(:s AS uuid))"
+                        " ON CONFLICT (project_id) DO UPDATE SET run_id = EXCLUDED.run_id,"
+                        " snapshot_id = EXCLUDED.snapshot_id, update_time = now()",
+          use(project_id), use(lease.run_id), use(p.workspace_snapshot_id);
     }
     if (!p.error_result.empty()) {
       absl::StatusOr<std::string> queued = common::EnqueueOutbox(
@@ -384,42 +377,6 @@ absl::Status RunStore::Finish(const Lease& lease, const FinishParams& p) {
     Notify(conn, kRunsChannel, lease.run_id);
     return absl::OkStatus();
   });
-}
-
-absl::Status RunStore::SaveSnapshot(const Lease& lease, const std::string& snapshot_id, const std::string& project_id,
-                                    const std::map<std::string, std::string>& files) {
-  const std::string files_json = FilesJson(files);
-  bool saved = false;
-  const long long token = lease.token;
-  absl::Status s = db_->Run([&](DbConnection& conn) -> absl::Status {
-    std::string id;
-    // FOR SHARE: a rescue of the run (which locks it) waits for this insert or makes it fail,
-    // never both succeed. A retry after a lost connection finds its own row (DO UPDATE).
-    conn.session() << "INSERT INTO orchestrator.snapshots (id, run_id, project_id, files)"
-                      " SELECT CAST(:sid AS uuid), r.id, CAST(:p AS uuid), CAST(:f AS jsonb) FROM orchestrator.runs r"
-                      " WHERE r.id = CAST(:id AS uuid) AND r.lease_token = :tok AND r.state = 2 FOR SHARE OF r"
-                      " ON CONFLICT (id) DO UPDATE SET run_id = EXCLUDED.run_id RETURNING id::text",
-        into(id), use(snapshot_id), use(project_id), use(files_json), use(lease.run_id), use(token);
-    saved = conn.session().got_data();
-    return absl::OkStatus();
-  });
-  if (!s.ok()) return s;
-  return saved ? absl::OkStatus() : LeaseLost(lease);
-}
-
-absl::StatusOr<std::string> RunStore::SnapshotFile(const std::string& snapshot_id, const std::string& path) {
-  std::string content;
-  soci::indicator ind = soci::i_null;
-  bool found = false;
-  absl::Status s = db_->Run([&](DbConnection& conn) -> absl::Status {
-    conn.session() << "SELECT files ->> :path FROM orchestrator.snapshots WHERE id = CAST(:id AS uuid)",
-        into(content, ind), use(path), use(snapshot_id);
-    found = conn.session().got_data() && ind == soci::i_ok;
-    return absl::OkStatus();
-  });
-  if (!s.ok()) return s;
-  if (!found) return absl::NotFoundError("no such file in this snapshot");
-  return content;
 }
 
 absl::StatusOr<RunRecord> RunStore::Cancel(const std::string& id, const std::string& cancelled_event) {
@@ -468,10 +425,14 @@ absl::Status RunStore::CancelProject(const std::string& project_id, const std::s
 }
 
 absl::Status RunStore::PurgeProject(const std::string& project_id) {
+  sandbox::v1::PurgeProjectRequest purge;
+  purge.set_project_id(project_id);
   return db_->Transaction([&](DbConnection& conn) -> absl::Status {
-    conn.session() << "DELETE FROM orchestrator.snapshots WHERE project_id = CAST(:p AS uuid)", use(project_id);
     conn.session() << "DELETE FROM orchestrator.workspaces WHERE project_id = CAST(:p AS uuid)", use(project_id);
-    return absl::OkStatus();
+    return common::EnqueueOutbox(conn, kOutboxTable,
+                                 {.topic = kTopicPurgeSandbox, .payload = purge.SerializeAsString(),
+                                  .ordering_key = absl::StrCat("sandbox:", project_id)})
+        .status();
   });
 }
 
@@ -545,23 +506,15 @@ absl::StatusOr<std::vector<std::string>> RunStore::Steps(const std::string& run_
   return out;
 }
 
-absl::StatusOr<std::optional<WorkspaceState>> RunStore::WorkspaceOf(const std::string& project_id, bool with_files) {
+absl::StatusOr<std::optional<WorkspaceState>> RunStore::WorkspaceOf(const std::string& project_id) {
   std::optional<WorkspaceState> out;
   absl::Status s = db_->Run([&](DbConnection& conn) -> absl::Status {
     out.reset();
-    std::string run_id, files;
-    const int with = with_files ? 1 : 0;
-    conn.session() << "SELECT run_id::text, CASE WHEN :with = 1 THEN files::text ELSE '{}' END"
-                      " FROM orchestrator.workspaces WHERE project_id = CAST(:p AS uuid)",
-        into(run_id), into(files), use(with), use(project_id);
-    if (!conn.session().got_data()) return absl::OkStatus();
-    nlohmann::json json = nlohmann::json::parse(files, nullptr, /*allow_exceptions=*/false);
-    if (!json.is_object()) return absl::InternalError("a workspace's files are not a JSON object");
-    WorkspaceState state{.run_id = run_id};
-    for (auto& [path, content] : json.items()) {
-      if (content.is_string()) state.files.emplace(path, content.get<std::string>());
-    }
-    out = std::move(state);
+    WorkspaceState state;
+    conn.session() << "SELECT run_id::text, snapshot_id::text FROM orchestrator.workspaces"
+                      " WHERE project_id = CAST(:p AS uuid)",
+        into(state.run_id), into(state.snapshot_id), use(project_id);
+    if (conn.session().got_data()) out = std::move(state);
     return absl::OkStatus();
   });
   if (!s.ok()) return s;

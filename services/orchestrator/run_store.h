@@ -48,6 +48,9 @@ inline constexpr char kTopicRecordError[] = "messages.RecordAgentResult";
 // ... and every change of a run's state for ProjectService.RecordLatestRun (Project.latest_run),
 // written in the transaction of the change, keyed by project so they arrive in order.
 inline constexpr char kTopicRecordLatestRun[] = "projects.RecordLatestRun";
+// ... and a deleted project's purge for SandboxService.PurgeProject (its workspace, snapshots
+// and previews), written with the orchestrator's own purge of the project.
+inline constexpr char kTopicPurgeSandbox[] = "sandbox.PurgeProject";
 
 // A run entered `state`; `sequence` is the run's last event sequence with that change.
 struct RunStateChange {
@@ -117,10 +120,11 @@ struct StoredEvent {
   std::string event;  // serialized RunEvent payload
 };
 
-// WorkspaceState: the files a project's workspace holds after its last finished run.
+// WorkspaceState: the project's last state: the snapshot (in qai-sandbox) of its workspace as
+// its last finished run left it.
 struct WorkspaceState {
   std::string run_id;
-  std::map<std::string, std::string> files;
+  std::string snapshot_id;
 };
 
 // Finish: the end of a run, written with its terminal event.
@@ -132,9 +136,9 @@ struct FinishParams {
   std::string terminal_event;
   // kFailed: the ERROR message to store (outbox payload, see kTopicRecordError); empty: none.
   std::string error_result;
-  // The workspace's files as the run leaves them: the project's state from now on (none: the
-  // state stays what it was).
-  std::optional<std::map<std::string, std::string>> workspace;
+  // The snapshot of the workspace as the run leaves it: the project's state from now on
+  // (empty: the state stays what it was).
+  std::string workspace_snapshot_id;
 };
 
 class RunStore {
@@ -178,10 +182,8 @@ class RunStore {
                                                const std::string& step = "");
   // Steps: the run's journal, in order (kept until the run ends).
   [[nodiscard]] absl::StatusOr<std::vector<std::string>> Steps(const std::string& run_id);
-  // WorkspaceOf: the project's workspace state (as its last finished run left it), if any;
-  // without its files unless asked.
-  [[nodiscard]] absl::StatusOr<std::optional<WorkspaceState>> WorkspaceOf(const std::string& project_id,
-                                                                          bool with_files);
+  // WorkspaceOf: the project's workspace state (as its last finished run left it), if any.
+  [[nodiscard]] absl::StatusOr<std::optional<WorkspaceState>> WorkspaceOf(const std::string& project_id);
   // AddUsage: adds a model call's token usage to the run's; FAILED_PRECONDITION when the lease
   // was lost.
   [[nodiscard]] absl::Status AddUsage(const Lease& lease, int64_t prompt_tokens, int64_t completion_tokens);
@@ -192,20 +194,13 @@ class RunStore {
                                      bool refund_attempt = false);
   // Finish: ends the run with its terminal event; FAILED_PRECONDITION when the lease was lost.
   [[nodiscard]] absl::Status Finish(const Lease& lease, const FinishParams& params);
-  // SaveSnapshot: the files of a finished run, kept for the preview server.
-  [[nodiscard]] absl::Status SaveSnapshot(const Lease& lease, const std::string& snapshot_id,
-                                          const std::string& project_id,
-                                          const std::map<std::string, std::string>& files);
-  // SnapshotFile: one file of a snapshot; NOT_FOUND when the snapshot or the file is missing.
-  [[nodiscard]] absl::StatusOr<std::string> SnapshotFile(const std::string& snapshot_id, const std::string& path);
-
   // Cancel: a queued run ends CANCELLED at once (with its event); a running one is asked to
   // stop (its worker ends it between tool calls); a finished one is left as it is.
   [[nodiscard]] absl::StatusOr<RunRecord> Cancel(const std::string& id, const std::string& cancelled_event);
   // CancelProject: Cancel for every active run of the project.
   [[nodiscard]] absl::Status CancelProject(const std::string& project_id, const std::string& cancelled_event);
-  // PurgeProject: a deleted project's snapshots (so its previews stop) and saved workspace.
-  // Idempotent.
+  // PurgeProject: forgets a deleted project's saved workspace and asks qai-sandbox, through the
+  // outbox, to purge it (its snapshots, so its previews stop). Idempotent.
   [[nodiscard]] absl::Status PurgeProject(const std::string& project_id);
 
   // RescueExpired: running runs whose lease lapsed (their worker died or hung) go back to the

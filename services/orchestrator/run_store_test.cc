@@ -7,7 +7,9 @@
 #include <set>
 #include <thread>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "qai/sandbox/v1/sandbox.pb.h"
 #include "common/ids.h"
 #include "tests/support/pg_server.h"
 
@@ -149,8 +151,6 @@ TEST_F(RunStoreTest, ALostLeaseFencesItsWorkerOut) {
   EXPECT_EQ(store_->Append(old->lease, {"stale"}).status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(store_->Heartbeat(old->lease, absl::Seconds(30)).status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(store_->Finish(old->lease, {.state = kSucceeded, .terminal_event = "x"}).code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_EQ(store_->SaveSnapshot(old->lease, common::NewUuid(), run.project_id, {{"a", "b"}}).code(),
-            absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(store_->Requeue(old->lease, absl::ZeroDuration(), "r").code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(store_->AddUsage(old->lease, 100, 10).code(), absl::StatusCode::kFailedPrecondition);
   ASSERT_TRUE(store_->Append(fresh->lease, {"iteration 1 again"}, 1).ok());
@@ -273,16 +273,42 @@ TEST_F(RunStoreTest, TheJournalIsFencedKeptAcrossAttemptsAndDroppedAtTheEnd) {
   ASSERT_TRUE(steps.ok());
   ASSERT_EQ(steps->size(), 2u);
   EXPECT_NE((*steps)[1].find("model"), std::string::npos);
-  EXPECT_FALSE(*store_->WorkspaceOf(project, true)) << "no run of the project ended yet";
+  EXPECT_FALSE(*store_->WorkspaceOf(project)) << "no run of the project ended yet";
+  const std::string snapshot = common::NewUuid();
   ASSERT_TRUE(store_->Finish(again->lease, {.state = kSucceeded, .terminal_event = "succeeded",
-                                            .workspace = std::map<std::string, std::string>{{"index.html", "hi"}}})
+                                            .workspace_snapshot_id = snapshot})
                   .ok());
   EXPECT_TRUE(store_->Steps(run.id)->empty()) << "the journal goes with the run's end";
-  auto state = store_->WorkspaceOf(project, true);
+  auto state = store_->WorkspaceOf(project);
   ASSERT_TRUE(state.ok() && *state);
   EXPECT_EQ((*state)->run_id, run.id);
-  EXPECT_EQ((*state)->files, (std::map<std::string, std::string>{{"index.html", "hi"}}));
-  EXPECT_TRUE((*store_->WorkspaceOf(project, false))->files.empty()) << "only the id unless asked";
+  EXPECT_EQ((*state)->snapshot_id, snapshot);
+}
+
+TEST_F(RunStoreTest, APurgeForgetsTheWorkspaceAndAsksTheSandboxThroughTheOutbox) {
+  const std::string project = common::NewUuid();
+  MustStart(project);
+  auto c = Claim();
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(store_->Finish(c->lease, {.state = kSucceeded, .terminal_event = "succeeded",
+                                        .workspace_snapshot_id = common::NewUuid()})
+                  .ok());
+  ASSERT_TRUE(*store_->WorkspaceOf(project));
+  ASSERT_TRUE(store_->PurgeProject(project).ok());
+  EXPECT_FALSE(*store_->WorkspaceOf(project));
+  std::vector<std::string> purges;
+  ASSERT_TRUE(pool_->Run([&](common::DbConnection& conn) -> absl::Status {
+                       soci::rowset<std::string> rows =
+                           (conn.session().prepare << "SELECT encode(payload, 'hex') FROM orchestrator.outbox"
+                                                      " WHERE topic = 'sandbox.PurgeProject'");
+                       purges.assign(rows.begin(), rows.end());
+                       return absl::OkStatus();
+                     })
+                  .ok());
+  ASSERT_EQ(purges.size(), 1u);
+  sandbox::v1::PurgeProjectRequest purge;
+  ASSERT_TRUE(purge.ParseFromString(absl::HexStringToBytes(purges[0])));
+  EXPECT_EQ(purge.project_id(), project);
 }
 
 TEST_F(RunStoreTest, StepsAreCountedOverAttemptsAndOutliveTheJournal) {
@@ -402,17 +428,6 @@ TEST_F(RunStoreTest, CancelEndsQueuedRunsAndAsksRunningOnesToStop) {
   ASSERT_TRUE(store_->CancelProject(other, "cancelled").ok());
   EXPECT_EQ(store_->Get(x.id)->state, kCancelled);
   EXPECT_EQ(store_->Get(y.id)->state, kCancelled);
-}
-
-TEST_F(RunStoreTest, SnapshotsServeTheirFiles) {
-  RunRecord run = MustStart(common::NewUuid());
-  auto c = Claim();
-  ASSERT_TRUE(c);
-  const std::string snapshot = common::NewUuid();
-  ASSERT_TRUE(store_->SaveSnapshot(c->lease, snapshot, run.project_id, {{"index.html", "<h1>«hi»</h1>"}}).ok());
-  EXPECT_EQ(store_->SnapshotFile(snapshot, "index.html").value_or(""), "<h1>«hi»</h1>");
-  EXPECT_EQ(store_->SnapshotFile(snapshot, "missing.css").status().code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(store_->SnapshotFile(common::NewUuid(), "index.html").status().code(), absl::StatusCode::kNotFound);
 }
 
 TEST_F(RunStoreTest, ConcurrentWorkersNeverRunTwoRunsOfAProjectAtOnce) {

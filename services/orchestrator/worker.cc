@@ -9,9 +9,11 @@
 #include "services/orchestrator/journal.h"
 #include "services/orchestrator/metered_model.h"
 #include "services/orchestrator/prompts.h"
-#include "services/orchestrator/utf8.h"
+#include "common/utf8.h"
 
 namespace qai::orchestrator {
+using common::ToValidUtf8;
+using common::TruncateUtf8;
 
 namespace mpb = ::qai::messages::v1;
 using common::Log;
@@ -42,7 +44,7 @@ struct WorkerPool::Active {
   // keeper never renews, or reports as lost, a lease its own worker is just giving up. A lease
   // lasts long enough for that last write; if it fails, the rescuer takes the run later.
   std::atomic<bool> ending{false};
-  Workspace* workspace = nullptr;     // once open: its state is saved with the run's end
+  SandboxWorkspace* workspace = nullptr;  // once open: its state is saved with the run's end
   absl::Time deadline = absl::InfiniteFuture();  // the run's timeout, from its first start
   bool TimedOut() const { return absl::Now() >= deadline; }
   bool Interrupted() const { return cancel || lost || release || TimedOut(); }
@@ -201,12 +203,12 @@ void WorkerPool::Execute(const RunRecord& run, const std::shared_ptr<Active>& ac
   Log(LogLevel::kInfo, "run started", {{"run_id", run.id}, {"project_id", run.project_id}, {"attempt", run.attempt}});
   // Past it the agent stops as for a cancel (a running command is killed) and the run fails.
   if (run.timeout > absl::ZeroDuration() && run.start_time) active->deadline = *run.start_time + run.timeout;
-  absl::StatusOr<std::unique_ptr<Workspace>> workspace = Workspace::Open(options_.sandbox_root, run.project_id);
-  if (!workspace.ok()) return FailWithMessage(run, *active, absl::StrCat("workspace: ", workspace.status().message()));
+  // The run's lease token fences the workspace: a worker that lost the run can no longer touch it.
+  SandboxWorkspace workspace(options_.sandbox, run.project_id, active->lease.token);
   absl::StatusOr<std::vector<std::string>> steps = store_->Steps(run.id);
   if (!steps.ok()) return RetryOrFail(run, *active, steps.status());
-  if (absl::Status s = PrepareWorkspace(run, *steps, **workspace); !s.ok()) return RetryOrFail(run, *active, s);
-  active->workspace = workspace->get();
+  if (absl::Status s = PrepareWorkspace(run, *steps, workspace); !s.ok()) return RetryOrFail(run, *active, s);
+  active->workspace = &workspace;
   absl::StatusOr<std::vector<ChatMessage>> history =
       messages_->History(run.project_id, run.message_id, options_.history_messages);
   if (history.status().code() == absl::StatusCode::kNotFound) {
@@ -228,7 +230,7 @@ void WorkerPool::Execute(const RunRecord& run, const std::shared_ptr<Active>& ac
        .history = *std::move(history),
        .max_iterations = run.max_iterations,
        .journal = *std::move(steps)},
-      model, **workspace, options_.limits, [&] { return active->Interrupted(); },
+      model, workspace, options_.limits, [&] { return active->Interrupted(); },
       [&](std::vector<v1::RunEvent> evs, std::optional<int> iteration, const std::string& step) {
         return Emit(*active, std::move(evs), iteration, step);
       });
@@ -258,46 +260,42 @@ void WorkerPool::Execute(const RunRecord& run, const std::shared_ptr<Active>& ac
                                           " iterations without finishing"));
     case AgentOutcome::Kind::kSummary:
       if (outcome.files_written.empty()) return FailWithMessage(run, *active, "the agent finished without writing any files");
-      return Succeed(run, *active, outcome, **workspace, model);
+      return Succeed(run, *active, outcome, workspace, model);
   }
 }
 
 absl::Status WorkerPool::PrepareWorkspace(const RunRecord& run, const std::vector<std::string>& steps,
-                                          Workspace& workspace) {
-  absl::StatusOr<std::optional<WorkspaceState>> state = store_->WorkspaceOf(run.project_id, /*with_files=*/false);
+                                          SandboxWorkspace& workspace) {
+  absl::StatusOr<std::string> held = workspace.Open();
+  if (!held.ok()) return held.status();
+  absl::StatusOr<std::optional<WorkspaceState>> state = store_->WorkspaceOf(run.project_id);
   if (!state.ok()) return state.status();
-  // This directory is trusted only when it is known to hold the project's last state and the
-  // run has no steps yet: otherwise (another replica ran the project since, this attempt
-  // follows a crash, the machine is new) it is rebuilt from the database.
-  const std::string expected = *state ? (*state)->run_id : "empty";
-  if (!steps.empty() || workspace.Version() != expected) {
-    Log(LogLevel::kInfo, "rebuilding the workspace from the database",
-        {{"run_id", run.id}, {"steps", static_cast<int64_t>(steps.size())}});
-    if (*state) state = store_->WorkspaceOf(run.project_id, /*with_files=*/true);
-    if (!state.ok()) return state.status();
-    if (absl::Status s = journal::Rebuild(*state ? (*state)->files : journal::Files{}, steps, workspace); !s.ok()) {
-      return s;
-    }
-  }
-  // From now on the directory changes: until the run ends it holds no known state.
-  return workspace.SetVersion("");
+  // The sandbox's workspace is trusted only when it is known to hold the project's last state
+  // and the run has no steps yet: otherwise (the project ran elsewhere since, this attempt
+  // follows a crash, the sandbox replica is new) it is rebuilt from that state plus the journal.
+  const std::string head = *state ? (*state)->snapshot_id : "";
+  if (steps.empty() && !head.empty() && *held == head) return absl::OkStatus();
+  Log(LogLevel::kInfo, "rebuilding the workspace", {{"run_id", run.id}, {"steps", static_cast<int64_t>(steps.size())}});
+  absl::StatusOr<journal::Changes> changes = journal::NetChanges(steps);
+  if (!changes.ok()) return changes.status();
+  return workspace.Restore(head, *changes);
 }
 
 void WorkerPool::Finish(const RunRecord& run, Active& active, FinishParams params) {
   const int state = params.state;
-  if (!params.workspace && active.workspace != nullptr) {
-    absl::StatusOr<std::map<std::string, std::string>> files = active.workspace->Snapshot();
-    if (files.ok()) params.workspace = *std::move(files);
+  if (params.workspace_snapshot_id.empty() && active.workspace != nullptr) {
+    // Whatever the run left is the project's state from now on; when it cannot be saved (too
+    // large, the sandbox down), the next run starts from the previous one.
+    absl::StatusOr<SavedSnapshot> saved = active.workspace->Snapshot(common::NewUuid(), run.id);
+    if (saved.ok()) {
+      params.workspace_snapshot_id = saved->id;
+    } else {
+      Log(LogLevel::kWarn, "could not save the workspace", {{"run_id", run.id}, {"error", std::string(saved.status().message())}});
+    }
   }
-  const bool saves_workspace = params.workspace.has_value();
   active.ending = true;
   absl::Status s = store_->Finish(active.lease, params);
   if (s.ok() && options_.metrics != nullptr) options_.metrics->RunFinished(state);
-  if (s.ok() && saves_workspace) {
-    if (absl::Status v = active.workspace->SetVersion(run.id); !v.ok()) {
-      Log(LogLevel::kWarn, "could not mark the workspace", {{"run_id", run.id}, {"error", std::string(v.message())}});
-    }
-  }
   if (!s.ok()) {
     // A lost lease means another worker owns the run; anything else is retried by the rescuer
     // once this lease lapses.
@@ -347,10 +345,14 @@ void WorkerPool::FailWithMessage(const RunRecord& run, Active& active, const std
   if (options_.outbox_written) options_.outbox_written();
 }
 
-void WorkerPool::Succeed(const RunRecord& run, Active& active, const AgentOutcome& outcome, Workspace& workspace,
+void WorkerPool::Succeed(const RunRecord& run, Active& active, const AgentOutcome& outcome, SandboxWorkspace& workspace,
                          Model& model) {
-  absl::StatusOr<std::map<std::string, std::string>> files = workspace.Snapshot();
-  if (!files.ok()) return FailWithMessage(run, active, absl::StrCat("snapshot: ", files.status().message()));
+  // The snapshot's preview serves this version for good, whatever later runs change.
+  absl::StatusOr<SavedSnapshot> snapshot = workspace.Snapshot(common::NewUuid(), run.id);
+  if (absl::IsFailedPrecondition(snapshot.status())) {
+    return FailWithMessage(run, active, absl::StrCat("snapshot: ", snapshot.status().message()));
+  }
+  if (!snapshot.ok()) return RetryOrFail(run, active, snapshot.status());
 
   // The title and the friendly answer come from the model too; a fault there is no reason to
   // lose the work, so plain fallbacks stand in.
@@ -365,11 +367,7 @@ void WorkerPool::Succeed(const RunRecord& run, Active& active, const AgentOutcom
   const std::string response = TruncateUtf8(ask(kResponseSystemPrompt, outcome.summary), 100000);
   const std::string summary = TruncateUtf8(outcome.summary, 20000);
 
-  const std::string snapshot_id = common::NewUuid();
-  if (absl::Status s = store_->SaveSnapshot(active.lease, snapshot_id, run.project_id, *files); !s.ok()) {
-    return RetryOrFail(run, active, s);
-  }
-  const std::string sandbox_url = absl::StrCat(options_.preview_base_url, "/", snapshot_id, "/");
+  const std::string& sandbox_url = snapshot->preview_url;
   if (!StillHolds(active)) return;
 
   mpb::RecordAgentResultRequest req;
@@ -381,14 +379,14 @@ void WorkerPool::Succeed(const RunRecord& run, Active& active, const AgentOutcom
   fragment->set_sandbox_url(sandbox_url);
   fragment->set_title(title);
   fragment->set_summary(summary);
-  fragment->mutable_files()->insert(files->begin(), files->end());
+  fragment->mutable_files()->insert(snapshot->files.begin(), snapshot->files.end());
   absl::StatusOr<std::string> message = messages_->Record(req);
   if (!message.ok()) return RetryOrFail(run, active, message.status());
 
   Finish(run, active,
          {.state = kSucceeded, .result_message_id = *message, .sandbox_url = sandbox_url,
           .terminal_event = events::Succeeded(title, response, summary, sandbox_url, *message),
-          .workspace = *std::move(files)});
+          .workspace_snapshot_id = snapshot->id});
 }
 
 }  // namespace qai::orchestrator

@@ -27,6 +27,7 @@
 #include "services/orchestrator/messages_client.h"
 #include "services/orchestrator/run_metrics.h"
 #include "services/orchestrator/run_store.h"
+#include "services/orchestrator/sandbox_client.h"
 
 namespace qai::orchestrator {
 
@@ -38,8 +39,9 @@ struct WorkerOptions {
   int max_attempts = 3;
   absl::Duration base_backoff = absl::Seconds(1);
   absl::Duration max_backoff = absl::Seconds(30);
-  std::string sandbox_root;
-  std::string preview_base_url;  // a fragment's sandbox_url is <this>/<snapshot id>/
+  // Where projects' workspaces are (qai-sandbox); a fragment's sandbox_url is its snapshot's
+  // preview URL.
+  SandboxClient* sandbox = nullptr;
   size_t history_messages = 20;
   AgentLimits limits;
   // Finished runs' events are archived (RunStore::ArchiveEvents) this long after the run ended.
@@ -75,14 +77,15 @@ class WorkerPool {
   void FailWithMessage(const RunRecord& run, Active& active, const std::string& error);
   void ArchiveFinished();
   // Succeed: the title and response come from `model` (the run's metered one).
-  void Succeed(const RunRecord& run, Active& active, const AgentOutcome& outcome, Workspace& workspace, Model& model);
+  void Succeed(const RunRecord& run, Active& active, const AgentOutcome& outcome, SandboxWorkspace& workspace,
+               Model& model);
   // StillHolds: renews the lease now; false when it is gone (or cannot be renewed right now).
   bool StillHolds(Active& active);
   absl::Status Emit(Active& active, std::vector<v1::RunEvent> events, std::optional<int> iteration,
                     const std::string& step);
-  // PrepareWorkspace: rebuilds the workspace from the database unless it is known to be
-  // current, then marks it as changing.
-  absl::Status PrepareWorkspace(const RunRecord& run, const std::vector<std::string>& steps, Workspace& workspace);
+  // PrepareWorkspace: opens the project's workspace in the sandbox and rebuilds it from the
+  // project's last state and the run's journal unless it is known to be current.
+  absl::Status PrepareWorkspace(const RunRecord& run, const std::vector<std::string>& steps, SandboxWorkspace& workspace);
 
   RunStore* const store_;
   MessagesClient* const messages_;

@@ -8,6 +8,7 @@
   part of debian:bookworm-slim (Essential packages and apt's dependencies);
 - the images run as a non-root user.
 """
+import json
 import os
 import re
 import shlex
@@ -21,7 +22,7 @@ PREFIX = "/opt/qai"
 
 
 def parse_dockerfile(path):
-    """Stages in order: {name, base, packages, copies [(src, dest)], user}."""
+    """Stages in order: {name, base, packages, copies [(src, dest)], user, entrypoint}."""
     with open(path) as f:
         text = re.sub(r"\\\n", " ", f.read())
     stages, stage = [], None
@@ -33,7 +34,8 @@ def parse_dockerfile(path):
         word = word.upper()
         if word == "FROM":
             m = re.fullmatch(r"(\S+)(?:\s+AS\s+(\S+))?", rest.strip(), re.IGNORECASE)
-            stage = {"name": m.group(2), "base": m.group(1), "packages": [], "copies": [], "user": None}
+            stage = {"name": m.group(2), "base": m.group(1), "packages": [], "copies": [], "user": None,
+                     "entrypoint": None}
             stages.append(stage)
         elif word == "RUN":
             for command in re.split(r"&&|;", rest):
@@ -45,6 +47,8 @@ def parse_dockerfile(path):
             stage["copies"] += [(src, args[-1]) for src in args[:-1]]
         elif word == "USER":
             stage["user"] = rest.strip()
+        elif word == "ENTRYPOINT":
+            stage["entrypoint"] = json.loads(rest)
     return stages
 
 
@@ -118,7 +122,7 @@ class DockerfileTest(unittest.TestCase):
 
     def test_stages(self):
         self.assertEqual({s["base"] for s in self.stages if s["base"].startswith("debian")}, {"debian:bookworm-slim"})
-        self.assertEqual({s["name"] for s in self.images}, {"projects", "messages", "orchestrator", "migrate"})
+        self.assertEqual({s["name"] for s in self.images}, {"projects", "messages", "orchestrator", "sandbox", "migrate"})
         self.assertTrue(all(s["copies"] for s in self.images))
 
     def test_copied_binaries_are_installed(self):
@@ -151,9 +155,11 @@ class DockerfileTest(unittest.TestCase):
                     self.assertTrue(owners, f"{stage['name']}: {lib} ({src}) belongs to no Debian package")
                     self.assertTrue(owners & have, f"{stage['name']}: {src} loads {lib} from {owners}, not in the image")
 
-    def test_orchestrator_has_its_sandbox_tools(self):
-        orchestrator = next(s for s in self.images if s["name"] == "orchestrator")
-        self.assertLessEqual({"bubblewrap", "util-linux"}, set(orchestrator["packages"]))
+    def test_only_the_sandbox_has_sandbox_tools(self):
+        images = {s["name"]: s for s in self.images}
+        self.assertLessEqual({"bubblewrap", "util-linux", "tini"}, set(images["sandbox"]["packages"]))
+        self.assertEqual(images["sandbox"]["entrypoint"][:2], ["/usr/bin/tini", "--"], "tini reaps orphans as PID 1")
+        self.assertNotIn("bubblewrap", images["orchestrator"]["packages"], "the orchestrator runs no commands")
 
     def test_images_run_as_non_root(self):
         for stage in self.images:

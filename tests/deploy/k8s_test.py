@@ -6,8 +6,10 @@ Rules checked (README, "Deploying on Kubernetes"):
 - every object has apiVersion, kind, metadata.name and the fields its kind needs; no Secret
   is rendered (Secrets are created by hand, never committed);
 - every container has resource requests and limits, drops ALL capabilities, cannot escalate,
-  has a read-only root filesystem and runs as non-root, except the orchestrator's main
-  container, which runs as root with exactly ORCHESTRATOR_CAPS;
+  has a read-only root filesystem, runs as non-root under the RuntimeDefault seccomp profile,
+  except qai-sandbox's main container (the only privileged pods): root with exactly
+  SANDBOX_CAPS, its Localhost seccomp profile (k8s/base/sandbox/seccomp.json), AppArmor
+  unconfined, an unmasked /proc in a pod user namespace, for bubblewrap;
 - every long-running container has liveness and readiness probes; QAI's are native gRPC
   probes on their port and their health service name;
 - every Service selects the pods of a Deployment or StatefulSet, on ports they expose;
@@ -40,14 +42,16 @@ BINARIES = {
     "projects": "services/projects/qai-projects",
     "messages": "services/messages/qai-messages",
     "orchestrator": "services/orchestrator/qai-orchestrator",
+    "sandbox": "services/sandbox/qai-sandbox",
     "migrate": "db/qai-migrate",
 }
 HEALTH = {
     "projects": ("qai.projects.v1.ProjectService", 50051),
     "messages": ("qai.messages.v1.MessageService", 50052),
     "orchestrator": ("qai.orchestrator.v1.AgentOrchestrator", 50053),
+    "sandbox": ("qai.sandbox.v1.SandboxService", 50054),
 }
-ORCHESTRATOR_CAPS = {"CHOWN", "DAC_OVERRIDE", "FOWNER", "KILL", "SETGID", "SETUID"}
+SANDBOX_CAPS = {"CHOWN", "DAC_OVERRIDE", "FOWNER", "KILL", "SETGID", "SETUID"}
 
 # Fields each kind needs, as dotted paths.
 REQUIRED = {
@@ -167,11 +171,19 @@ class K8sTest(unittest.TestCase):
                     self.assertIs(sc.get("allowPrivilegeEscalation"), False, what)
                     self.assertIs(sc.get("readOnlyRootFilesystem"), True, what)
                     self.assertIn("ALL", dig(sc, "capabilities.drop") or [], what)
-                    self.assertEqual(dig(pod, "securityContext.seccompProfile.type"), "RuntimeDefault", what)
-                    if owner["metadata"]["name"] == "qai-orchestrator" and c["name"] == "orchestrator":
+                    sandbox_pod = owner["metadata"]["name"] == "qai-sandbox"
+                    if sandbox_pod:
+                        self.assertEqual(dig(pod, "securityContext.seccompProfile"),
+                                         {"type": "Localhost", "localhostProfile": "qai/sandbox-seccomp.json"}, what)
+                        self.assertEqual(dig(pod, "securityContext.appArmorProfile.type"), "Unconfined", what)
+                        self.assertIs(pod.get("hostUsers"), False, what)
+                    else:
+                        self.assertEqual(dig(pod, "securityContext.seccompProfile.type"), "RuntimeDefault", what)
+                    if sandbox_pod and c["name"] == "sandbox":
                         # The documented exception: root, to give each project's commands a uid.
                         self.assertEqual(sc.get("runAsUser"), 0, what)
-                        self.assertEqual(set(dig(sc, "capabilities.add") or []), ORCHESTRATOR_CAPS, what)
+                        self.assertEqual(set(dig(sc, "capabilities.add") or []), SANDBOX_CAPS, what)
+                        self.assertEqual(sc.get("procMount"), "Unmasked", what)
                     else:
                         self.assertIs(sc.get("runAsNonRoot"), True, what)
                         self.assertNotEqual(sc.get("runAsUser"), 0, what)
@@ -266,6 +278,13 @@ class K8sTest(unittest.TestCase):
                 if image_base(pod["containers"][0]["image"]) in HEALTH:
                     self.assertTrue(any((i.get("command") or [""])[0].endswith("qai-migrate") for i in pod.get("initContainers", [])),
                                     f"{name}: does not migrate before it starts")
+            sandbox = ov.by_kind.get("StatefulSet", {}).get("qai-sandbox")
+            self.assertIsNotNone(sandbox, "no sandbox tier")
+            labels = sandbox["spec"]["template"]["metadata"]["labels"]
+            self.assertTrue(any(matches(p["spec"]["selector"]["matchLabels"], labels) for p in pdbs), "qai-sandbox: no PDB")
+            self.assertTrue(any((i.get("command") or [""])[0].endswith("qai-migrate")
+                                for i in sandbox["spec"]["template"]["spec"].get("initContainers", [])),
+                            "qai-sandbox: does not migrate before it starts")
             for hpa in hpas:
                 self.assertIn(hpa["spec"]["scaleTargetRef"]["name"], ov.by_kind["Deployment"], hpa["metadata"]["name"])
             job = ov.by_kind.get("Job", {}).get("qai-migrate")
@@ -281,6 +300,17 @@ class K8sTest(unittest.TestCase):
             self.assertEqual(sorted(deny["spec"]["policyTypes"]), ["Egress", "Ingress"])
             self.assertFalse(deny["spec"].get("ingress") or deny["spec"].get("egress"))
             self.assertIn("qai-database", policies, "services cannot reach the database")
+            # qai-sandbox's gRPC port: the orchestrator's pods only; and nothing of its own goes out
+            # but to the database and DNS.
+            for p in policies.values():
+                selector = p["spec"]["podSelector"]
+                if matches(selector.get("matchLabels", {}), {"qai.dev/role": "sandbox", "app.kubernetes.io/name": "qai-sandbox"}) \
+                        and selector.get("matchLabels"):
+                    for rule in p["spec"].get("ingress", []):
+                        if any(x.get("port") == 50054 for x in rule["ports"]):
+                            self.assertEqual(rule["from"], [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "qai-orchestrator"}}}],
+                                             p["metadata"]["name"])
+                    self.assertFalse(p["spec"].get("egress"), f"{p['metadata']['name']}: the sandbox egresses")
             for p in policies.values():
                 for rule in p["spec"].get("ingress", []) + p["spec"].get("egress", []):
                     self.assertTrue(rule.get("ports"), f"{p['metadata']['name']}: a rule open on every port")
@@ -329,7 +359,11 @@ class K8sTest(unittest.TestCase):
             self.assertEqual(watch["route"]["max_stream_duration"]["max_stream_duration"], "0s")
             self.assertEqual(hcm.get("stream_idle_timeout"), "0s")
             clusters = {c["name"]: c for c in envoy["static_resources"]["clusters"]}
+            # Browsers never reach the sandbox: only the orchestrator calls it.
+            self.assertNotIn("qai-sandbox", clusters)
             for svc, (health, port) in HEALTH.items():
+                if svc == "sandbox":
+                    continue
                 c = clusters[f"qai-{svc}"]
                 self.assertEqual((c["type"], c["lb_policy"]), ("STRICT_DNS", "ROUND_ROBIN"))
                 addr = c["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]["socket_address"]

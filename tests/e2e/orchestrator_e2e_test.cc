@@ -81,20 +81,54 @@ class OrchestratorE2ETest : public ::testing::Test {
     auto messages = StartService("services/messages/qai-messages", messages_env);
     ASSERT_TRUE(messages.ok()) << messages.status();
     messages_ = std::move(*messages);
+    sandbox_port_ = FreePort();
+    preview_port_ = FreePort();
+    StartSandbox();
     orchestrators_.resize(2);
     StartOrchestrator(0);
     projects_stub_ = ppb::ProjectService::NewStub(projects_.Channel());
     messages_stub_ = mpb::MessageService::NewStub(messages_.Channel());
   }
 
+  // StartABakeryRunInItsCheck: a project whose run is in iteration 3, where the builtin's check
+  // command (`sleep 4`) runs in the sandbox: its page is written by then.
+  void StartABakeryRunInItsCheck(ppb::Project* p, std::vector<opb::Run>* runs) {
+    *p = CreateProject("Build a bakery site [[sleep 4]]");
+    *runs = WaitForRuns(p->id(), 1);
+    ASSERT_EQ(runs->size(), 1u);
+    ASSERT_TRUE(Eventually([&] {
+      auto r = Runs(p->id());
+      return !r.empty() && r[0].state() == opb::Run::STATE_RUNNING && r[0].iteration() >= 3;
+    }));
+  }
+
+  // StartSandbox: qai-sandbox (bubblewrap, as shipped) on its port, its workspaces under sandbox_.
+  void StartSandbox() {
+    EnvVars env{{"QAI_DATABASE_URL", db_url_},
+                {"QAI_LISTEN_ADDR", Local(sandbox_port_)},
+                {"QAI_SANDBOX_ROOT", sandbox_},
+                {"QAI_PREVIEW_ADDR", Local(preview_port_)},
+                {"QAI_DRAIN_TIMEOUT", "2s"}};
+    env.insert(env.end(), sandbox_env_.begin(), sandbox_env_.end());
+    auto svc = StartService("services/sandbox/qai-sandbox", env);
+    ASSERT_TRUE(svc.ok()) << svc.status();
+    sandbox_service_ = std::move(*svc);
+  }
+
+  // LoseSandboxMachine: the sandbox replica is killed (SIGKILL) and comes back on a new disk.
+  void LoseSandboxMachine() {
+    ASSERT_TRUE(sandbox_service_.process->Kill().ok());
+    ASSERT_TRUE(sandbox_service_.process->Wait(absl::Seconds(10)).ok());
+    std::filesystem::remove_all(sandbox_);
+    StartSandbox();
+  }
+
   void StartOrchestrator(int i, const EnvVars& extra = {}) {
-    preview_ports_[i] = FreePort();
     EnvVars env{{"QAI_DATABASE_URL", db_url_},
                 {"QAI_LISTEN_ADDR", Local(orchestrator_ports_[i])},
                 {"QAI_PROJECTS_ADDR", Local(projects_port_)},
                 {"QAI_MESSAGES_ADDR", Local(messages_port_)},
-                {"QAI_SANDBOX_ROOT", sandbox_},
-                {"QAI_PREVIEW_ADDR", Local(preview_ports_[i])},
+                {"QAI_SANDBOX_ADDR", Local(sandbox_port_)},
                 {"QAI_RUN_LEASE", "2s"},
                 {"QAI_DRAIN_TIMEOUT", "2s"}};
     env.insert(env.end(), extra.begin(), extra.end());
@@ -222,8 +256,9 @@ class OrchestratorE2ETest : public ::testing::Test {
   EnvVars shared_env_;
   int projects_port_ = 0, messages_port_ = 0;
   std::vector<int> orchestrator_ports_;
-  int preview_ports_[2] = {0, 0};
-  RunningService projects_, messages_;
+  int sandbox_port_ = 0, preview_port_ = 0;
+  EnvVars sandbox_env_;  // more settings for qai-sandbox, set before SetUp
+  RunningService projects_, messages_, sandbox_service_;
   std::vector<RunningService> orchestrators_;
   std::unique_ptr<ppb::ProjectService::Stub> projects_stub_;
   std::unique_ptr<mpb::MessageService::Stub> messages_stub_;
@@ -348,19 +383,39 @@ TEST_F(OrchestratorE2ETest, ManyWatchersOnAnotherReplicaSeeTheSameStream) {
   ASSERT_EQ(static_cast<int64_t>(seen[0].size()), run.last_sequence());
 }
 
+// The sandbox replica dies (SIGKILL) while the agent's command runs in it, and its disk with
+// it: the command's call fails, the run goes back to the queue, and the next attempt rebuilds
+// the workspace from the project's last state and the journal, then goes on after its last step.
+TEST_F(OrchestratorE2ETest, AKilledSandboxDuringACommandCostsOneAttemptAndNothingElse) {
+  ppb::Project p;
+  std::vector<opb::Run> runs;
+  StartABakeryRunInItsCheck(&p, &runs);
+  ASSERT_FALSE(HasFatalFailure());
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  LoseSandboxMachine();
+  opb::Run run = WaitForEnd(runs[0].id(), absl::Seconds(90));
+  EXPECT_EQ(run.state(), opb::Run::STATE_SUCCEEDED) << run.error();
+  EXPECT_EQ(run.attempt(), 2);
+  EXPECT_EQ(AssistantCount(Messages(p.id())), 1);
+  std::vector<opb::RunEvent> events;
+  ASSERT_TRUE(Watch(run.id(), 0, &events).ok());
+  for (size_t i = 0; i < events.size(); ++i) EXPECT_EQ(events[i].sequence(), static_cast<int64_t>(i + 1));
+  // The page the first attempt wrote before the kill is served from the new snapshot.
+  auto page = Fetch(run.sandbox_url());
+  ASSERT_TRUE(page);
+  EXPECT_EQ(page->status, 200);
+  EXPECT_NE(page->body.find("Bakery"), std::string::npos);
+}
+
 TEST_F(OrchestratorE2ETest, AKilledOrchestratorsRunResumesAfterItsLastStepOnceAfterRestart) {
-  ppb::Project p = CreateProject("Build a bakery site [[sleep 4]]");
-  std::vector<opb::Run> runs = WaitForRuns(p.id(), 1);
-  ASSERT_EQ(runs.size(), 1u);
-  // Iteration 3 runs the builtin's check command (`sleep 4`): the page is written by then.
-  ASSERT_TRUE(Eventually([&] {
-    auto r = Runs(p.id());
-    return !r.empty() && r[0].state() == opb::Run::STATE_RUNNING && r[0].iteration() >= 3;
-  }));
+  ppb::Project p;
+  std::vector<opb::Run> runs;
+  StartABakeryRunInItsCheck(&p, &runs);
+  ASSERT_FALSE(HasFatalFailure());
   ASSERT_TRUE(orchestrators_[0].process->Kill().ok());
   ASSERT_TRUE(orchestrators_[0].process->Wait(absl::Seconds(10)).ok());
-  // The machine's disk is gone too: the workspace must come back from the database.
-  std::filesystem::remove_all(sandbox_);
+  // The sandbox's machine is gone too: the workspace must come back from the database.
+  LoseSandboxMachine();
   StartOrchestrator(0);
   opb::Run run = WaitForEnd(runs[0].id(), absl::Seconds(90));
   EXPECT_EQ(run.state(), opb::Run::STATE_SUCCEEDED) << run.error();
@@ -595,6 +650,18 @@ class RunCapsE2ETest : public OrchestratorE2ETest {
     return stubs_[0]->CancelRun(&ctx, req, &out);
   }
 
+  // WaitForDelivered: every StartRun of the messages outbox delivered. A run exists a moment
+  // before its row is marked delivered, and CreateMessage counts undelivered rows too (a
+  // prompt on its way): until then the same prompt counts twice.
+  void WaitForDelivered() {
+    ASSERT_TRUE(Eventually([&] {
+      soci::session sql(soci::postgresql, db_url_);
+      int pending = -1;
+      sql << "SELECT count(*) FROM messages.outbox WHERE deliver_time IS NULL", soci::into(pending);
+      return pending == 0;
+    }));
+  }
+
   static std::vector<std::string> QuotaSubjects(const grpc::Status& status) {
     std::vector<std::string> out;
     for (const auto& v : common::GetQuotaViolations(common::FromGrpcStatus(status))) out.push_back(v.subject);
@@ -611,6 +678,7 @@ TEST_F(RunCapsE2ETest, PromptsPastTheCapsAreRefusedAtOnceAndAnEndedRunMakesRoom)
   ASSERT_EQ(runs.size(), 2u);
   EXPECT_EQ(runs[0].author(), "alice");
   EXPECT_EQ(runs[1].author(), "alice") << "a new project's first prompt counts against its owner";
+  WaitForDelivered();
   grpc::Status refused = Send(p.id(), "Add a gallery");
   EXPECT_EQ(refused.error_code(), StatusCode::RESOURCE_EXHAUSTED) << refused.error_message();
   EXPECT_NE(refused.error_message().find("QAI_RUN_MAX_ACTIVE_PER_PROJECT allows (2)"), std::string::npos)
@@ -621,6 +689,7 @@ TEST_F(RunCapsE2ETest, PromptsPastTheCapsAreRefusedAtOnceAndAnEndedRunMakesRoom)
   // Project q: its first prompt is alice's third active run, at her cap.
   ppb::Project q = CreateProject("Build a shop [[sleep 60]]");
   ASSERT_EQ(WaitForRuns(q.id(), 1).size(), 1u);
+  WaitForDelivered();
   refused = Send(q.id(), "Add a cart");
   EXPECT_EQ(refused.error_code(), StatusCode::RESOURCE_EXHAUSTED) << refused.error_message();
   EXPECT_EQ(QuotaSubjects(refused), std::vector<std::string>{"principal:alice"});
@@ -882,7 +951,7 @@ TEST_F(OpenAiE2ETest, KilledBetweenStepsAndDuringAToolCallItResumesWithoutAsking
   ASSERT_TRUE(Eventually([&] { return fake_.requests().size() == 2; }));
   std::this_thread::sleep_for(std::chrono::milliseconds(700));
   RestartOrchestrator(0, {});
-  std::filesystem::remove_all(sandbox_);  // and the machine's disk with it: rebuilt from the journal
+  LoseSandboxMachine();  // and the sandbox's machine with it: rebuilt from the journal
   // Between steps: the third call is in flight.
   ASSERT_TRUE(Eventually([&] { return fake_.requests().size() == 3; }, absl::Seconds(60)));
   RestartOrchestrator(0, {});

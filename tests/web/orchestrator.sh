@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # orchestrator.sh start | stop [SIGNAL] | restart [SIGNAL]: with_stack.sh's orchestrator.
-#   start    starts it on $QAI_ORCHESTRATOR_ADDR (previews on $QAI_WEB_PREVIEW_ADDR, sandboxes in
-#            $QAI_WEB_WORK), logging to a new file in $QAI_WEB_WORK; its pid goes to
+#   start    starts it on $QAI_ORCHESTRATOR_ADDR (its workspaces are qai-sandbox's, on
+#            $QAI_SANDBOX_ADDR), logging to a new file in $QAI_WEB_WORK; its pid goes to
 #            $QAI_WEB_WORK/orchestrator.pid. Returns once it listens.
 #   stop     sends SIGNAL (default TERM) and waits until it has exited.
-#   restart  stop, then start: same addresses, same sandboxes.
+#   restart  stop, then start: same addresses.
 # Reads what with_stack.sh exports (QAI_WEB_WORK, QAI_WEB_BUILD, the services' QAI_* settings).
 set -euo pipefail
 source "$(cd "$(dirname "$0")/../.." && pwd)/tools/lib/pg.sh"
@@ -23,8 +23,7 @@ stop() {
 start() {
   local log
   log=$QAI_WEB_WORK/orchestrator.$(date +%s%N).log
-  env QAI_LISTEN_ADDR="$QAI_ORCHESTRATOR_ADDR" QAI_LOG_LEVEL=info QAI_PREVIEW_ADDR="$QAI_WEB_PREVIEW_ADDR" \
-    QAI_SANDBOX_ROOT="$QAI_WEB_WORK/sandboxes" "$QAI_WEB_BUILD/services/orchestrator/qai-orchestrator" \
+  env QAI_LISTEN_ADDR="$QAI_ORCHESTRATOR_ADDR" QAI_LOG_LEVEL=info "$QAI_WEB_BUILD/services/orchestrator/qai-orchestrator" \
     </dev/null >"$log" 2>&1 &  # no pipe of the caller's: a test runner waits for its pipes to close
   echo $! >"$pid_file"
   qai_wait_listening "$log" >/dev/null

@@ -67,8 +67,18 @@ class ProxyMatchesEnvoy(unittest.TestCase):
         self.assertEqual(methods["/qai.orchestrator.v1.AgentOrchestrator/WatchRun"], "qai-orchestrator timeout=0ms")
         self.assertEqual(methods["/qai.projects.v1.ProjectService/CreateProject"], "qai-projects timeout=60000ms")
 
+    def test_the_sandbox_is_not_reachable_from_browsers(self):
+        sandbox = [p for p in proto_methods() if p.startswith("/qai.sandbox.")]
+        self.assertGreater(len(sandbox), 5)
+        for path in sandbox:
+            route = next((r for r in self.host["routes"]
+                          if (path == r["match"]["path"] if "path" in r["match"] else path.startswith(r["match"]["prefix"]))),
+                         None)
+            self.assertTrue(route is None or "route" not in route, f"{path}: Envoy routes it")
+
     def test_every_rpc_goes_where_envoy_sends_it(self):
-        paths = proto_methods()
+        # Every RPC a browser may call (the sandbox's are the orchestrator's alone).
+        paths = [p for p in proto_methods() if not p.startswith("/qai.sandbox.")]
         self.assertGreater(len(paths), 15)
         for path in paths:
             route = next((r for r in self.host["routes"]

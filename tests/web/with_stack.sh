@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs COMMAND against a whole private QAI stack, the way a browser meets it: PostgreSQL,
-# qai-migrate, qai-projects, qai-messages, qai-orchestrator (builtin offline model, preview
-# server) and the local grpc-web proxy (tools/web/proxy.ts, configured from Envoy's file).
+# qai-migrate, qai-projects, qai-messages, qai-sandbox (bubblewrap, the preview server),
+# qai-orchestrator (builtin offline model) and the local grpc-web proxy (tools/web/proxy.ts, configured from Envoy's file).
 # Everything lives in a temporary directory and is stopped after, pass or fail.
 #
 #   tests/web/with_stack.sh BUILD_DIR COMMAND...
@@ -47,7 +47,7 @@ export QAI_API_KEY="$service_key"
 QAI_SERVICE_KEY_SHA256=$(printf '%s' "$service_key" | sha256sum | cut -d' ' -f1)
 export QAI_SERVICE_KEY_SHA256
 export QAI_PROJECTS_ADDR="127.0.0.1:$(qai_free_port)" QAI_MESSAGES_ADDR="127.0.0.1:$(qai_free_port)" \
-  QAI_ORCHESTRATOR_ADDR="127.0.0.1:$(qai_free_port)"
+  QAI_ORCHESTRATOR_ADDR="127.0.0.1:$(qai_free_port)" QAI_SANDBOX_ADDR="127.0.0.1:$(qai_free_port)"
 
 # start NAME ADDR [VAR=VALUE...]: one service, logging to $work/NAME.log.
 start() {
@@ -58,9 +58,10 @@ start() {
 }
 start projects "$QAI_PROJECTS_ADDR"
 start messages "$QAI_MESSAGES_ADDR"
-for name in projects messages; do qai_wait_listening "$work/$name.log" >/dev/null; done
+start sandbox "$QAI_SANDBOX_ADDR" QAI_PREVIEW_ADDR="127.0.0.1:$(qai_free_port)" QAI_SANDBOX_ROOT="$work/sandboxes"
+for name in projects messages sandbox; do qai_wait_listening "$work/$name.log" >/dev/null; done
 # The orchestrator is started through orchestrator.sh, with which a test restarts it.
-export QAI_WEB_WORK="$work" QAI_WEB_BUILD="$build" QAI_WEB_PREVIEW_ADDR="127.0.0.1:$(qai_free_port)"
+export QAI_WEB_WORK="$work" QAI_WEB_BUILD="$build"
 export QAI_WEB_ORCHESTRATOR="$here/orchestrator.sh"
 "$QAI_WEB_ORCHESTRATOR" start
 

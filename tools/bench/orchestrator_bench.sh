@@ -2,9 +2,9 @@
 # orchestrator_bench.sh: the speed benchmarks of qai-orchestrator, in one sitting on one machine.
 #
 #   BUILD_DIR=build tools/bench/orchestrator_bench.sh   # after: ninja -C build qai-orchbench
-#                                                       #   qai-orchestrator qai-projects qai-messages qai-migrate qai
+#                                                       #   qai-orchestrator qai-sandbox qai-projects qai-messages qai-migrate qai
 #
-# It starts a private PostgreSQL, migrates it, starts qai-projects and qai-messages, and makes
+# It starts a private PostgreSQL, migrates it, starts qai-projects, qai-messages and qai-sandbox, and makes
 # the projects and first messages every run below answers (qai-orchbench --mode setup: through
 # CreateProject and both outboxes, with qai-messages pointed at a stand-in orchestrator, so no
 # run starts before its benchmark starts it). Then, with the model that answers at once (the
@@ -170,14 +170,21 @@ pids+=($!)
 echo "services:    qai-projects 127.0.0.1:$projects_port, qai-messages 127.0.0.1:$messages_port;" \
      "QAI_LOG_LEVEL=warn everywhere (no access log), pool sizes and relays at their defaults"
 
+# qai-sandbox (bwrap, as shipped): every run's workspace, commands and snapshot go through it.
+sandbox_port=$(free_port)
+env -i "${service_env[@]}" QAI_LISTEN_ADDR="127.0.0.1:$sandbox_port" QAI_SANDBOX_ROOT="$work/sandboxes" \
+  QAI_PREVIEW_ADDR="127.0.0.1:$(free_port)" "$build/services/sandbox/qai-sandbox" 2>"$work/sandbox.log" &
+pids+=($!)
+[[ $(wait_for_port "${pids[-1]}" "$work/sandbox.log" "$sandbox_port") == "$sandbox_port" ]] ||
+  fail "qai-sandbox did not listen on $sandbox_port"
+
 # start_orchestrator NAME WORKERS [PORT]: a replica, its log in $work/NAME.log; sets
 # orchestrator_port and orchestrator_pid.
 start_orchestrator() {
   local name=$1 workers=$2 port=${3:-$(free_port)}
-  mkdir -p "$work/sandboxes"
   env -i "${service_env[@]}" QAI_LISTEN_ADDR="127.0.0.1:$port" QAI_PROJECTS_ADDR="127.0.0.1:$projects_port" \
-    QAI_MESSAGES_ADDR="127.0.0.1:$messages_port" QAI_WORKERS="$workers" QAI_SANDBOX_ROOT="$work/sandboxes" \
-    QAI_PREVIEW_ADDR="127.0.0.1:$(free_port)" QAI_DRAIN_TIMEOUT=2s "$orchestrator" 2>"$work/$name.log" &
+    QAI_MESSAGES_ADDR="127.0.0.1:$messages_port" QAI_WORKERS="$workers" QAI_SANDBOX_ADDR="127.0.0.1:$sandbox_port" \
+    QAI_DRAIN_TIMEOUT=2s "$orchestrator" 2>"$work/$name.log" &
   orchestrator_pid=$!
   pids+=("$orchestrator_pid")
   orchestrator_port=$(wait_for_port "$orchestrator_pid" "$work/$name.log" "$port")
@@ -222,6 +229,7 @@ run_pgbench() {
   # service left them.
   psql_qai -c "DELETE FROM orchestrator.runs WHERE prompt = 'pgbench run [[instant]]'" >/dev/null
   psql_qai -c "DELETE FROM orchestrator.outbox WHERE trace_request_id = 'pgbench'" >/dev/null
+  psql_qai -c "DELETE FROM sandbox.snapshots s WHERE NOT EXISTS (SELECT 1 FROM orchestrator.runs r WHERE r.id = s.run_id)" >/dev/null
 }
 
 # The disk's flush time, which bounds every commit, drifts on a shared machine: pgbench runs

@@ -5,10 +5,12 @@
 --   StartRun's transaction (RunStore::Start, with the queued event), a worker's claim (Claim,
 --   with the started event), the five appends of the run's one iteration (Append:
 --   iteration_started with the iteration number; model_output; tool_call; tool_result and
---   files_changed in one batch; iteration_finished; each with its journal step), the snapshot
---   (SaveSnapshot) and the end (Finish, with the succeeded event, dropping the journal and
---   saving the project's workspace state); start, claim and end each announce the run's state
---   through the outbox (RunStore::Announce). Each transaction is BEGIN ... COMMIT as DbPool sends it.
+--   files_changed in one batch; iteration_finished; each with its journal step) and the end
+--   (Finish, with the succeeded event, dropping the journal and recording the project's last
+--   snapshot); start, claim and end each announce the run's state through the outbox
+--   (RunStore::Announce). And qai-sandbox's SQL for the same run, as services/sandbox/store.cc
+--   sends it: the project's user (SandboxStore::UserFor, at OpenWorkspace) and the snapshot
+--   (SaveSnapshot, at CreateSnapshot). Each transaction is BEGIN ... COMMIT as DbPool sends it.
 -- Run it with -M extended: SOCI sends these as one-off statements with bound parameters, parsed
 -- at each execution, which is what pgbench's extended mode does.
 --
@@ -124,8 +126,17 @@ COMMIT;
 -- RunWorker's preparation: the run's journal (empty on a first attempt) and the project's
 -- workspace state (RunStore::Steps, RunStore::WorkspaceOf without files).
 SELECT data::text FROM orchestrator.run_steps WHERE run_id = CAST(:run_id AS uuid) ORDER BY step;
-SELECT run_id::text, CASE WHEN 0 = 1 THEN files::text ELSE '{}' END
-  FROM orchestrator.workspaces WHERE project_id = CAST(:project_id AS uuid);
+SELECT run_id::text, snapshot_id::text FROM orchestrator.workspaces
+ WHERE project_id = CAST(:project_id AS uuid);
+-- qai-sandbox's OpenWorkspace: SandboxStore::UserFor (a new project: its uid is allocated).
+BEGIN;
+SELECT 1 FROM pg_advisory_xact_lock_shared(hashtextextended(:project_id, 21));
+SELECT count(*) FROM sandbox.purged_projects WHERE project_id = CAST(:project_id AS uuid);
+SELECT uid FROM sandbox.users WHERE project_id = CAST(:project_id AS uuid);
+INSERT INTO sandbox.users (project_id, uid) VALUES (CAST(:project_id AS uuid), 1000000000 + nextval('sandbox.user_index'))
+    ON CONFLICT (project_id) DO NOTHING;
+SELECT uid FROM sandbox.users WHERE project_id = CAST(:project_id AS uuid);
+COMMIT;
 
 -- The agent's one iteration: RunStore::Append, five times, each with its journal step.
 -- iteration_started
@@ -220,12 +231,17 @@ SELECT id, steps, CAST('{"kind":"end","iteration":1}' AS jsonb) FROM counted;
 SELECT pg_notify('qai_run_events', concat(CAST(:claimed_id AS text), ':', CAST(:last_sequence AS text)));
 COMMIT;
 
--- RunStore::SaveSnapshot (one statement, no transaction around it).
-INSERT INTO orchestrator.snapshots (id, run_id, project_id, files)
-SELECT CAST(:snapshot_id AS uuid), r.id, CAST(:claimed_project AS uuid),
-       CAST('{"index.html": "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>Bench Project 1</title>\n</head>\n<body>\n<h1>Bench Project 1</h1>\n</body>\n</html>\n"}' AS jsonb)
-  FROM orchestrator.runs r WHERE r.id = CAST(:claimed_id AS uuid) AND r.lease_token = :tok AND r.state = 2
-    ON CONFLICT (id) DO NOTHING RETURNING id::text;
+-- qai-sandbox's CreateSnapshot: SandboxStore::SaveSnapshot.
+BEGIN;
+SELECT 1 FROM pg_advisory_xact_lock_shared(hashtextextended(:claimed_project, 21));
+SELECT count(*) FROM sandbox.purged_projects WHERE project_id = CAST(:claimed_project AS uuid);
+INSERT INTO sandbox.snapshots (id, project_id, run_id, files)
+VALUES (CAST(:snapshot_id AS uuid), CAST(:claimed_project AS uuid), CAST(:claimed_id AS uuid),
+        CAST('{"index.html": "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>Bench Project 1</title>\n</head>\n<body>\n<h1>Bench Project 1</h1>\n</body>\n</html>\n"}' AS jsonb))
+    ON CONFLICT (id) DO NOTHING;
+SELECT project_id::text, COALESCE(run_id::text, ''), files::text, (EXTRACT(EPOCH FROM create_time) * 1000000)::bigint
+  FROM sandbox.snapshots WHERE id = CAST(:snapshot_id AS uuid);
+COMMIT;
 
 -- RunStore::Finish, with the succeeded event.
 BEGIN;
@@ -250,10 +266,10 @@ SELECT project_id::text, (extract(epoch FROM create_time) * 1000000)::bigint
 INSERT INTO orchestrator.outbox (id, topic, payload, trace_request_id, ordering_key)
 VALUES (gen_random_uuid(), 'projects.RecordLatestRun', decode('CiQ2ZjFjMWMzZS04YTUyLTRkOGUtOWEzNi0yYjFiMmMwZTdkMTESNwokNmYxYzFjM2UtOGE1Mi00ZDhlLTlhMzYtMmIxYjJjMGU3ZDExEg9TVEFURV9TVUNDRUVERUQaBgj1zaTKBiAB', 'base64'),
         'pgbench', concat('latest_run:', CAST(:claimed_project AS text)));
-INSERT INTO orchestrator.workspaces (project_id, run_id, files)
-VALUES (CAST(:claimed_project AS uuid), CAST(:claimed_id AS uuid),
-        CAST('{"index.html": "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>Bench Project 1</title>\n</head>\n<body>\n<h1>Bench Project 1</h1>\n</body>\n</html>\n"}' AS jsonb))
-    ON CONFLICT (project_id) DO UPDATE SET run_id = EXCLUDED.run_id, files = EXCLUDED.files, update_time = now();
+INSERT INTO orchestrator.workspaces (project_id, run_id, snapshot_id)
+VALUES (CAST(:claimed_project AS uuid), CAST(:claimed_id AS uuid), CAST(:snapshot_id AS uuid))
+    ON CONFLICT (project_id) DO UPDATE SET run_id = EXCLUDED.run_id, snapshot_id = EXCLUDED.snapshot_id,
+                                           update_time = now();
 SELECT pg_notify('qai_runs', CAST(:claimed_id AS text));
 COMMIT;
 \else

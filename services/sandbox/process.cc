@@ -1,4 +1,4 @@
-#include "services/orchestrator/process.h"
+#include "services/sandbox/process.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -16,10 +16,12 @@
 #include <optional>
 
 #include "absl/strings/str_cat.h"
-#include "services/orchestrator/fd.h"
-#include "services/orchestrator/utf8.h"
+#include "services/sandbox/fd.h"
+#include "common/utf8.h"
 
-namespace qai::orchestrator {
+namespace qai::sandbox {
+using common::ToValidUtf8;
+using common::TruncateUtf8;
 namespace {
 
 // How often the output pipe, the child, `cancelled` and the clock are looked at.
@@ -159,7 +161,9 @@ CommandResult RunProcess(const ProcessSpec& spec, const std::function<bool()>& c
       }
       read_total += static_cast<size_t>(n);
       const size_t room = spec.max_output - std::min(spec.max_output, output.size());
-      output.append(buf, std::min(room, static_cast<size_t>(n)));
+      const size_t kept = std::min(room, static_cast<size_t>(n));
+      output.append(buf, kept);
+      if (kept > 0 && spec.on_output) spec.on_output(std::string_view(buf, kept));
       if (static_cast<size_t>(n) > room) result.truncated = true;
     }
     if (!exited) {
@@ -228,4 +232,4 @@ CommandResult RunProcess(const ProcessSpec& spec, const std::function<bool()>& c
   return result;
 }
 
-}  // namespace qai::orchestrator
+}  // namespace qai::sandbox

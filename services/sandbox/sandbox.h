@@ -6,9 +6,10 @@
 // Always: a clean environment (PATH, HOME = the workspace, LANG, TERM; never the service's
 // secrets), and per-process limits on CPU time, address space, processes and file size, with
 // no core files. When the service runs as root, each project's commands also run as a user of
-// their own (a uid picked from a range by the project id, group the same number, no
-// supplementary groups, no_new_privs, killed if the service dies), so the process limit, which
-// the kernel does not enforce for root, holds, and one project cannot touch another's files.
+// their own (a uid allocated to the project from a range, see SandboxStore::UserFor; group the
+// same number, no supplementary groups, no_new_privs, killed if the service dies), so the
+// process limit, which the kernel does not enforce for root, holds, and one project cannot
+// touch another's files.
 // In bwrap mode the command also runs inside bubblewrap: new user, PID, network, IPC and UTS
 // namespaces (no network but its own loopback, no other process visible), the system's /usr
 // and libraries and a few /etc files read-only, a private /proc, /dev, /tmp and /dev/shm,
@@ -17,7 +18,7 @@
 //
 //   auto sandbox = Sandbox::Create({.mode = SandboxMode::kBwrap});
 //   if (!sandbox.ok()) ...;  // bwrap, prlimit or setpriv missing, or bad limits
-//   ProcessSpec spec = (*sandbox)->Wrap(dir, (*sandbox)->UserFor(project_id), "ls -la");
+//   ProcessSpec spec = (*sandbox)->Wrap(dir, SandboxUser{.uid = uid, .gid = uid}, "ls -la");
 
 #include <sys/types.h>
 
@@ -31,16 +32,16 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "nlohmann/json.hpp"
-#include "services/orchestrator/process.h"
+#include "services/sandbox/process.h"
 
-namespace qai::orchestrator {
+namespace qai::sandbox {
 
 enum class SandboxMode {
-  kBwrap,  // namespaces, through bubblewrap
-  kNone,   // no namespaces: limits, clean environment and (as root) a user of its own only
+  kBwrap,       // namespaces, through bubblewrap
+  kUnsafeNone,  // development only: no namespaces; limits, clean environment and (as root) a user of its own
 };
 
-// SandboxModeName: "bwrap" or "none".
+// SandboxModeName: "bwrap" or "unsafe-none".
 const char* SandboxModeName(SandboxMode mode);
 
 // SandboxLimits: what one command may use. Each limit holds per process (the processes limit
@@ -55,12 +56,11 @@ struct SandboxLimits {
 };
 
 struct SandboxOptions {
-  SandboxMode mode = SandboxMode::kNone;
+  SandboxMode mode = SandboxMode::kUnsafeNone;
   SandboxLimits limits;
-  // When the service runs as root, the commands of a project run as the uid (and gid)
-  // first_uid + hash(project id) % uid_count. Far above the ids of real users and of
-  // /etc/subuid ranges by default; a single uid (uid_count 1) is allowed, but then every
-  // project shares the processes limit and the others' files.
+  // When the service runs as root, the commands of a project run as a uid (and gid) of their
+  // own, allocated from first_uid .. first_uid + uid_count - 1: far above the ids of real users
+  // and of /etc/subuid ranges by default.
   uint32_t first_uid = 1000000000;
   uint32_t uid_count = 1000000000;
   // The bubblewrap program; empty: bwrap found in /usr/bin, /bin, /usr/sbin, /sbin or
@@ -80,16 +80,16 @@ class Sandbox {
   // FAILED_PRECONDITION when a program it needs is missing (bwrap from bubblewrap; prlimit,
   // and as root setpriv, from util-linux). It does not try them: see ChooseSandbox.
   [[nodiscard]] static absl::StatusOr<std::shared_ptr<const Sandbox>> Create(const SandboxOptions& options);
-  // Default: mode none with the default limits, for commands run without a sandbox of their
-  // own choosing (tests, tools); the service always chooses one at start-up.
+  // Default: mode unsafe-none with the default limits, for commands run without a sandbox of
+  // their own choosing (tests, tools); the service always chooses one at start-up.
   static std::shared_ptr<const Sandbox> Default();
 
   SandboxMode mode() const { return options_.mode; }
   const SandboxLimits& limits() const { return options_.limits; }
-
-  // UserFor: the user project_id's commands run as; nullopt when the service cannot switch
-  // users (it is not root), and commands run as the service's own.
-  std::optional<SandboxUser> UserFor(std::string_view project_id) const;
+  const SandboxOptions& options() const { return options_; }
+  // switches_users: the service is root, so each project's commands run as a user of its own;
+  // otherwise they run as the service's own user.
+  bool switches_users() const { return switch_users_; }
   // Wrap: what runs `bash -c command` in dir as user under this policy (the timeout and output
   // limits of the ProcessSpec are the caller's).
   ProcessSpec Wrap(const std::string& dir, const std::optional<SandboxUser>& user, const std::string& command) const;
@@ -111,4 +111,4 @@ class Sandbox {
   std::vector<std::string> bwrap_prefix_;
 };
 
-}  // namespace qai::orchestrator
+}  // namespace qai::sandbox

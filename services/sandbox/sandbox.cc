@@ -1,4 +1,4 @@
-#include "services/orchestrator/sandbox.h"
+#include "services/sandbox/sandbox.h"
 
 #include <signal.h>
 #include <string.h>
@@ -12,7 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 
-namespace qai::orchestrator {
+namespace qai::sandbox {
 namespace {
 
 // Where the programs the sandbox is made of are looked for: the service's own PATH is not
@@ -51,19 +51,9 @@ int64_t CpuSeconds(absl::Duration cpu_time) {
   return static_cast<int64_t>(std::ceil(absl::ToDoubleSeconds(cpu_time)));
 }
 
-// Fnv1a: a hash that stays the same across builds and restarts (a workspace keeps its owner).
-uint64_t Fnv1a(std::string_view text) {
-  uint64_t h = 14695981039346656037ull;
-  for (char c : text) {
-    h ^= static_cast<unsigned char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
-    h *= 1099511628211ull;
-  }
-  return h;
-}
-
 }  // namespace
 
-const char* SandboxModeName(SandboxMode mode) { return mode == SandboxMode::kBwrap ? "bwrap" : "none"; }
+const char* SandboxModeName(SandboxMode mode) { return mode == SandboxMode::kBwrap ? "bwrap" : "unsafe-none"; }
 
 absl::StatusOr<std::shared_ptr<const Sandbox>> Sandbox::Create(const SandboxOptions& options) {
   const SandboxLimits& l = options.limits;
@@ -132,12 +122,6 @@ Sandbox::Sandbox(SandboxOptions options, std::string prlimit, std::string setpri
   bwrap_prefix_.insert(bwrap_prefix_.end(), {"--proc", "/proc", "--dev", "/dev",                       //
                                              "--size", private_size, "--tmpfs", "/dev/shm",            //
                                              "--size", private_size, "--tmpfs", "/tmp"});
-}
-
-std::optional<SandboxUser> Sandbox::UserFor(std::string_view project_id) const {
-  if (!switch_users_) return std::nullopt;
-  const auto id = static_cast<uid_t>(options_.first_uid + Fnv1a(project_id) % options_.uid_count);
-  return SandboxUser{.uid = id, .gid = static_cast<gid_t>(id)};
 }
 
 ProcessSpec Sandbox::Wrap(const std::string& dir, const std::optional<SandboxUser>& user,
@@ -214,7 +198,8 @@ nlohmann::json Sandbox::Describe() const {
   const SandboxLimits& l = options_.limits;
   nlohmann::json users = "the service's own (it is not root)";
   if (switch_users_) {
-    users = absl::StrCat(options_.first_uid, "-", uint64_t{options_.first_uid} + options_.uid_count - 1, " (one per project)");
+    users = absl::StrCat(options_.first_uid, "-", uint64_t{options_.first_uid} + options_.uid_count - 1,
+                         " (one allocated per project)");
   }
   return {{"mode", std::string(SandboxModeName(options_.mode))},
           {"cpu_time_s", CpuSeconds(l.cpu_time)},
@@ -224,4 +209,4 @@ nlohmann::json Sandbox::Describe() const {
           {"users", users}};
 }
 
-}  // namespace qai::orchestrator
+}  // namespace qai::sandbox

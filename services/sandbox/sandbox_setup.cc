@@ -1,8 +1,8 @@
-#include "services/orchestrator/sandbox_setup.h"
+#include "services/sandbox/sandbox_setup.h"
 
 #include <unistd.h>
 
-#include <filesystem>
+#include <optional>
 
 #include "absl/status/status.h"
 #include "absl/strings/numbers.h"
@@ -11,15 +11,16 @@
 #include "common/ids.h"
 #include "common/log.h"
 #include "common/strings.h"
-#include "services/orchestrator/workspace.h"
+#include "services/sandbox/workspace.h"
 
-namespace qai::orchestrator {
+namespace qai::sandbox {
 namespace {
 
 using common::Log;
 using common::LogLevel;
 using common::ToAbsl;
 
+constexpr char kUnsafeNone[] = "unsafe-none";
 constexpr char kProbeCommand[] = "echo probe > probe.txt && cat probe.txt";
 constexpr absl::Duration kProbeTimeout = absl::Seconds(20);
 
@@ -28,11 +29,11 @@ constexpr absl::Duration kProbeTimeout = absl::Seconds(20);
 std::vector<common::Option> WithSandboxOptions(std::vector<common::Option> options) {
   const SandboxOptions defaults;
   options.insert(options.end(), {
-      {.name = "sandbox", .default_value = "auto",
-       .help = "how commands are confined: bwrap (bubblewrap; start-up fails without it), none (limits and a user of "
-               "their own only), auto (bwrap when it works here, else none with a warning)",
+      {.name = "sandbox", .default_value = "bwrap",
+       .help = "how commands are isolated: bwrap (bubblewrap; start-up fails when it does not run here) or, for "
+               "development only, unsafe-none (no isolation but limits and a user of their own)",
        .validate = [](std::string_view v) -> std::string {
-         return v == "auto" || v == "bwrap" || v == "none" ? "" : "must be auto, bwrap or none";
+         return v == "bwrap" || v == kUnsafeNone ? "" : "must be bwrap or unsafe-none";
        }},
       {.name = "sandbox-cpu-time", .default_value = "60s", .help = "CPU time of each process of a command",
        .validate = [](std::string_view v) -> std::string {
@@ -82,11 +83,13 @@ bool ParseUidRange(std::string_view text, uint32_t* first, uint32_t* count) {
 }
 
 absl::Status ProbeSandbox(const std::shared_ptr<const Sandbox>& sandbox, const std::string& root) {
-  absl::StatusOr<std::unique_ptr<Workspace>> ws = Workspace::Open(root, common::NewUuid());
+  if (absl::Status s = PrepareRoot(root); !s.ok()) return s;
+  std::optional<SandboxUser> user;
+  if (sandbox->switches_users()) user = SandboxUser{.uid = sandbox->options().first_uid, .gid = sandbox->options().first_uid};
+  absl::StatusOr<std::unique_ptr<Workspace>> ws = Workspace::Open(root, common::NewUuid(), user);
   if (!ws.ok()) return ws.status();
   CommandResult r = (*ws)->Run(kProbeCommand, {.timeout = kProbeTimeout, .sandbox = sandbox}, nullptr);
-  std::error_code ignored;
-  std::filesystem::remove_all((*ws)->dir(), ignored);
+  (void)(*ws)->Remove();
   if (r.exit_code == 0 && r.output == "probe\n") return absl::OkStatus();
   return absl::FailedPreconditionError(absl::StrCat("sandbox ", SandboxModeName(sandbox->mode()),
                                                     ": a probe command in ", root, " ended with exit code ", r.exit_code,
@@ -95,42 +98,34 @@ absl::Status ProbeSandbox(const std::shared_ptr<const Sandbox>& sandbox, const s
 }
 
 absl::StatusOr<SandboxChoice> ChooseSandbox(std::string_view requested, SandboxOptions options, const std::string& root) {
-  auto make = [&](SandboxMode mode) -> absl::StatusOr<std::shared_ptr<const Sandbox>> {
-    options.mode = mode;
-    absl::StatusOr<std::shared_ptr<const Sandbox>> sandbox = Sandbox::Create(options);
-    if (!sandbox.ok()) return sandbox.status();
-    if (absl::Status s = ProbeSandbox(*sandbox, root); !s.ok()) return s;
-    return sandbox;
-  };
-  SandboxChoice choice;
-  if (requested != "none") {
-    absl::StatusOr<std::shared_ptr<const Sandbox>> bwrap = make(SandboxMode::kBwrap);
-    if (bwrap.ok()) {
-      choice.sandbox = *std::move(bwrap);
-    } else if (requested == "bwrap") {
-      return bwrap.status();
-    } else {
-      choice.fallback_reason = std::string(bwrap.status().message());
-    }
+  if (requested != "bwrap" && requested != kUnsafeNone) {
+    return absl::InvalidArgumentError(absl::StrCat("sandbox: \"", std::string(requested), "\" must be bwrap or unsafe-none"));
   }
-  if (choice.sandbox == nullptr) {
-    absl::StatusOr<std::shared_ptr<const Sandbox>> none = make(SandboxMode::kNone);
-    if (!none.ok()) return none.status();
-    choice.sandbox = *std::move(none);
-    Log(LogLevel::kWarn,
-        "sandbox: commands run WITHOUT bubblewrap: they can use the network, read what the host lets any user read, "
-        "write where any user may (/tmp), see other processes, and leave processes behind with setsid; install "
-        "bubblewrap (or set QAI_SANDBOX=bwrap to refuse to start without it)",
-        {{"requested", std::string(requested)},
-         {"reason", choice.fallback_reason.empty() ? "QAI_SANDBOX=none" : choice.fallback_reason}});
+  SandboxChoice choice{.unsafe = requested == kUnsafeNone};
+  options.mode = choice.unsafe ? SandboxMode::kUnsafeNone : SandboxMode::kBwrap;
+  absl::StatusOr<std::shared_ptr<const Sandbox>> sandbox = Sandbox::Create(options);
+  if (!sandbox.ok()) return sandbox.status();
+  if (absl::Status s = ProbeSandbox(*sandbox, root); !s.ok()) {
+    if (choice.unsafe) return s;
+    return absl::FailedPreconditionError(absl::StrCat(
+        s.message(), " (qai-sandbox does not start without isolation: install bubblewrap and allow user namespaces, "
+                     "or, for development only, set QAI_SANDBOX=unsafe-none)"));
+  }
+  choice.sandbox = *std::move(sandbox);
+  if (choice.unsafe) {
+    Log(LogLevel::kError,
+        "sandbox: UNSAFE: QAI_SANDBOX=unsafe-none: commands run WITHOUT isolation: they can use the network (the "
+        "database and every service included), read what the host lets any user read, write where any user may, see "
+        "other processes and leave processes behind. For development only; health reports isolation NOT_SERVING",
+        {{"requested", std::string(requested)}});
   }
   if (::geteuid() != 0) {
     Log(LogLevel::kWarn,
-        "sandbox: the service is not root, so commands run as its own user: without bwrap they can read and write "
-        "everything it can, and the processes limit counts its own threads too");
+        "sandbox: the service is not root, so commands run as its own user: the processes limit counts its own "
+        "threads too, and all projects share one user");
   }
   Log(LogLevel::kInfo, "sandbox", choice.sandbox->Describe());
   return choice;
 }
 
-}  // namespace qai::orchestrator
+}  // namespace qai::sandbox

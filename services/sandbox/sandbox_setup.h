@@ -1,11 +1,13 @@
 #pragma once
-// Sandbox setup: the orchestrator's sandbox options, and the start-up choice between bwrap and
-// none, made by trying each: bubblewrap is used when it really runs a command here.
+// Sandbox setup: qai-sandbox's isolation options, and the start-up check that it isolates.
 //
-//   ... ServiceBase::Init("orchestrator", argc, argv, WithSandboxOptions({...the others...})) ...
+// It fails closed: the default, bwrap, must really run a command here (bubblewrap installed,
+// user namespaces allowed) or the service refuses to start. Running without isolation is a
+// development-only mode that must be named, QAI_SANDBOX=unsafe-none, and is loud about it.
+//
+//   ... ServiceBase::Init("sandbox", argc, argv, WithSandboxOptions({...the others...})) ...
 //   auto choice = ChooseSandbox(config.Get("sandbox"), SandboxOptionsFrom(config), sandbox_root);
-//   if (!choice.ok()) return ExitCodeFor(choice.status());  // e.g. QAI_SANDBOX=bwrap without bwrap
-//   worker_options.limits.command.sandbox = choice->sandbox;
+//   if (!choice.ok()) return ExitCodeFor(choice.status());  // no bwrap here: no service
 
 #include <memory>
 #include <string>
@@ -14,11 +16,11 @@
 
 #include "absl/status/statusor.h"
 #include "common/config.h"
-#include "services/orchestrator/sandbox.h"
+#include "services/sandbox/sandbox.h"
 
-namespace qai::orchestrator {
+namespace qai::sandbox {
 
-// WithSandboxOptions: options and --sandbox (QAI_SANDBOX: auto, bwrap or none),
+// WithSandboxOptions: options and --sandbox (QAI_SANDBOX: bwrap or unsafe-none),
 // --sandbox-cpu-time, --sandbox-memory-mb, --sandbox-processes, --sandbox-file-size-mb and
 // --sandbox-uids.
 std::vector<common::Option> WithSandboxOptions(std::vector<common::Option> options);
@@ -31,17 +33,18 @@ SandboxOptions SandboxOptionsFrom(const common::Config& config);
 // 1..4294967294.
 bool ParseUidRange(std::string_view text, uint32_t* first, uint32_t* count);
 
-// SandboxChoice: what commands run in, and, when auto could not have bwrap, why.
+// SandboxChoice: what commands run in.
 struct SandboxChoice {
   std::shared_ptr<const Sandbox> sandbox;
-  std::string fallback_reason;
+  // It isolates nothing (unsafe-none): health says so too.
+  bool unsafe = false;
 };
 
-// ChooseSandbox: for requested "bwrap", a bwrap sandbox that ran a probe command under root,
-// or FAILED_PRECONDITION saying why not; for "none", mode none (probed too); for "auto", bwrap
-// when its probe succeeds, else mode none and the reason. Logs the choice, with a warning for
-// any sandbox without bwrap, and one when the service is not root (commands then run as its
-// own user, and the processes limit counts the service's own threads).
+// ChooseSandbox: for "bwrap", a bwrap sandbox that ran a probe command under root, or
+// FAILED_PRECONDITION saying why not (never a fallback); for "unsafe-none", mode unsafe-none
+// (probed too), with an error-level log line saying what it does not isolate. Anything else
+// is INVALID_ARGUMENT. Warns too when the service is not root (commands then run as its own
+// user, and the processes limit counts the service's own threads).
 [[nodiscard]] absl::StatusOr<SandboxChoice> ChooseSandbox(std::string_view requested, SandboxOptions options,
                                                           const std::string& root);
 
@@ -49,4 +52,4 @@ struct SandboxChoice {
 // its own under root (removed again), else why not, with what the command printed.
 [[nodiscard]] absl::Status ProbeSandbox(const std::shared_ptr<const Sandbox>& sandbox, const std::string& root);
 
-}  // namespace qai::orchestrator
+}  // namespace qai::sandbox

@@ -1,8 +1,8 @@
-#include "services/orchestrator/utf8.h"
+#include "common/utf8.h"
 
 #include "common/validation.h"
 
-namespace qai::orchestrator {
+namespace qai::common {
 
 std::string ToValidUtf8(std::string_view in) {
   static constexpr std::string_view kReplacement = "\xEF\xBF\xBD";
@@ -30,4 +30,15 @@ std::string TruncateUtf8(std::string_view text, size_t max_bytes, bool* truncate
   return std::string(text.substr(0, end));
 }
 
-}  // namespace qai::orchestrator
+size_t CompleteUtf8Prefix(std::string_view text) {
+  // Look back at most 3 bytes for the lead byte of the last character.
+  for (size_t back = 1; back <= 4 && back <= text.size(); ++back) {
+    const auto c = static_cast<unsigned char>(text[text.size() - back]);
+    if ((c & 0xC0) == 0x80) continue;  // a continuation byte
+    const size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 1;
+    return len > back ? text.size() - back : text.size();
+  }
+  return text.size();
+}
+
+}  // namespace qai::common

@@ -8,7 +8,7 @@
 
 #include <utility>
 
-namespace qai::orchestrator {
+namespace qai::sandbox {
 
 class Fd {
  public:
@@ -38,4 +38,4 @@ class Fd {
   int fd_ = -1;
 };
 
-}  // namespace qai::orchestrator
+}  // namespace qai::sandbox

@@ -5,7 +5,7 @@
 #include <string>
 #include <string_view>
 
-namespace qai::orchestrator {
+namespace qai::common {
 
 // ToValidUtf8: text with every byte that is not part of a valid UTF-8 character, and every
 // NUL, replaced by U+FFFD. Valid text comes back unchanged.
@@ -15,4 +15,8 @@ std::string ToValidUtf8(std::string_view text);
 // given) says whether anything was cut.
 std::string TruncateUtf8(std::string_view text, size_t max_bytes, bool* truncated = nullptr);
 
-}  // namespace qai::orchestrator
+// CompleteUtf8Prefix: the length of text without a multi-byte character cut off at its end
+// (at most 3 bytes shorter), for text that arrives in pieces: the rest waits for the next one.
+size_t CompleteUtf8Prefix(std::string_view text);
+
+}  // namespace qai::common

@@ -10,11 +10,12 @@
 
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/time/time.h"
 
-namespace qai::orchestrator {
+namespace qai::sandbox {
 
 // CommandResult: how a command ended and what it printed.
 struct CommandResult {
@@ -27,6 +28,9 @@ struct CommandResult {
   bool cancelled = false;
   // It printed more than max_output_read bytes and was killed for it (SIGKILL).
   bool output_overflow = false;
+  // Why the sandbox stopped it, when it did (Workspace::Run fills it in and also puts it at
+  // the start of `output`); empty otherwise.
+  std::string explanation;
 };
 
 // ProcessSpec: what to run, where, and for how long.
@@ -39,6 +43,9 @@ struct ProcessSpec {
   // chatty command never blocks on a full pipe; past max_output_read bytes it is killed.
   size_t max_output = 64 << 10;
   size_t max_output_read = 16 << 20;
+  // Called with the kept output (at most max_output bytes in all, raw bytes) as it is read,
+  // on the calling thread; may be empty.
+  std::function<void(std::string_view)> on_output;
 };
 
 // RunProcess: runs spec. `cancelled` (may be empty) is polled while it runs; when it turns
@@ -47,4 +54,4 @@ struct ProcessSpec {
 // throws; a program that cannot start yields exit code 127 and the reason as its output.
 CommandResult RunProcess(const ProcessSpec& spec, const std::function<bool()>& cancelled);
 
-}  // namespace qai::orchestrator
+}  // namespace qai::sandbox

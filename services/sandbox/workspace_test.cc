@@ -1,4 +1,4 @@
-#include "services/orchestrator/workspace.h"
+#include "services/sandbox/workspace.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -21,7 +21,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 
-namespace qai::orchestrator {
+namespace qai::sandbox {
 namespace {
 
 namespace fs = std::filesystem;
@@ -52,7 +52,7 @@ class TempDir {
 class WorkspaceTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto ws = Workspace::Open(tmp_.path() + "/sandboxes", kProject);
+    auto ws = Workspace::Open(tmp_.path() + "/sandboxes", kProject, std::nullopt);
     ASSERT_TRUE(ws.ok()) << ws.status();
     ws_ = *std::move(ws);
     // Something outside the workspace that a symlink could point at.
@@ -114,16 +114,24 @@ bool NoChildrenLeft() { return ::waitpid(-1, nullptr, WNOHANG) < 0 && errno == E
 TEST(WorkspaceOpenTest, CreatesTheProjectDirectoryUnderTheRoot) {
   TempDir tmp;
   const std::string root = tmp.path() + "/a/b/sandboxes";
-  auto ws = Workspace::Open(root, kProject);
+  auto ws = Workspace::Open(root, kProject, std::nullopt);
   ASSERT_TRUE(ws.ok()) << ws.status();
-  EXPECT_EQ((*ws)->dir(), root + "/" + kProject);
+  EXPECT_EQ((*ws)->dir(), root + "/workspaces/" + kProject);
   struct stat st;
   ASSERT_EQ(::stat((*ws)->dir().c_str(), &st), 0);
   EXPECT_TRUE(S_ISDIR(st.st_mode));
-  EXPECT_EQ(st.st_mode & 0777, 0755u);
+  EXPECT_EQ(st.st_mode & 0777, 0700u) << "only its owner enters a workspace";
+  // The root and the workspaces' directory can be passed but not listed or written by others;
+  // the service's state cannot even be passed.
+  ASSERT_EQ(::stat(root.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0711u);
+  ASSERT_EQ(::stat((root + "/workspaces").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0711u);
+  ASSERT_EQ(::stat((root + "/state").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
   // Opening again finds the same directory, files and all.
   ASSERT_TRUE((*ws)->WriteFile("kept.txt", "still here").ok());
-  auto again = Workspace::Open(root, absl::AsciiStrToUpper(kProject));
+  auto again = Workspace::Open(root, absl::AsciiStrToUpper(kProject), std::nullopt);
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_EQ((*again)->dir(), (*ws)->dir());
   EXPECT_EQ(*(*again)->ReadFile("kept.txt"), "still here");
@@ -132,17 +140,17 @@ TEST(WorkspaceOpenTest, CreatesTheProjectDirectoryUnderTheRoot) {
 TEST(WorkspaceOpenTest, RefusesAProjectIdThatIsNotAUuid) {
   TempDir tmp;
   for (const char* id : {"", "..", "../etc", "x", "3f0c8a52-4a1e-4b8e-9a6f-2d7c1e5b9a1/", "3f0c8a52/4a1e-4b8e-9a6f-2d7c1e5b9a10"}) {
-    auto ws = Workspace::Open(tmp.path(), id);
+    auto ws = Workspace::Open(tmp.path(), id, std::nullopt);
     EXPECT_EQ(ws.status().code(), absl::StatusCode::kInvalidArgument) << id;
   }
-  EXPECT_EQ(Workspace::Open("", kProject).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Workspace::Open("", kProject, std::nullopt).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST(WorkspaceOpenTest, RefusesASymlinkInPlaceOfTheProjectDirectory) {
   TempDir tmp;
-  fs::create_directories(tmp.path() + "/root");
-  fs::create_directory_symlink("/etc", tmp.path() + "/root/" + kProject);
-  EXPECT_FALSE(Workspace::Open(tmp.path() + "/root", kProject).ok());
+  fs::create_directories(tmp.path() + "/root/workspaces");
+  fs::create_directory_symlink("/etc", tmp.path() + "/root/workspaces/" + kProject);
+  EXPECT_FALSE(Workspace::Open(tmp.path() + "/root", kProject, std::nullopt).ok());
 }
 
 TEST_F(WorkspaceTest, WritesReadsAndOverwritesFiles) {
@@ -469,4 +477,4 @@ TEST_F(WorkspaceTest, SnapshotEnforcesItsLimits) {
 }
 
 }  // namespace
-}  // namespace qai::orchestrator
+}  // namespace qai::sandbox

@@ -4,7 +4,7 @@
 // what only bwrap contains. The bwrap tests run under bwrap and fail where it cannot run; the
 // fallback's run with bwrap switched off. They need root (commands run as users of their own).
 
-#include "services/orchestrator/sandbox.h"
+#include "services/sandbox/sandbox.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -23,16 +23,17 @@
 #include <set>
 #include <thread>
 
+#include "absl/random/random.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/config.h"
 #include "common/ids.h"
-#include "services/orchestrator/fd.h"
-#include "services/orchestrator/sandbox_setup.h"
-#include "services/orchestrator/workspace.h"
+#include "services/sandbox/fd.h"
+#include "services/sandbox/sandbox_setup.h"
+#include "services/sandbox/workspace.h"
 
-namespace qai::orchestrator {
+namespace qai::sandbox {
 
 // Test names and failures show the mode by name.
 void PrintTo(SandboxMode mode, std::ostream* os) { *os << SandboxModeName(mode); }
@@ -178,14 +179,23 @@ class SandboxTest : public ::testing::Test {
     ASSERT_NE(ws_, nullptr);
   }
 
+  // OpenWorkspace: a project's workspace with a user of its own (as SandboxStore would
+  // allocate one: here a random uid of the range, so parallel tests do not share one).
   std::unique_ptr<Workspace> OpenWorkspace(const std::string& project) {
-    auto ws = Workspace::Open(tmp_ + "/sandboxes", project);
+    std::optional<SandboxUser> user;
+    if (sandbox_->switches_users()) {
+      const auto uid = static_cast<uid_t>(sandbox_->options().first_uid +
+                                          absl::Uniform<uint32_t>(bitgen_, 0, sandbox_->options().uid_count));
+      user = SandboxUser{.uid = uid, .gid = uid};
+      uids_.insert(uid);
+      users_[project] = uid;
+    }
+    auto ws = Workspace::Open(tmp_ + "/sandboxes", project, user);
     EXPECT_TRUE(ws.ok()) << ws.status();
-    if (auto user = sandbox_->UserFor(project)) uids_.insert(user->uid);
     return ws.ok() ? *std::move(ws) : nullptr;
   }
 
-  uid_t Uid() const { return sandbox_->UserFor(project_)->uid; }
+  uid_t Uid() const { return users_.at(project_); }
 
   CommandResult Run(const std::string& command, CommandOptions options = {.timeout = absl::Seconds(20)}) {
     options.sandbox = sandbox_;
@@ -212,6 +222,8 @@ class SandboxTest : public ::testing::Test {
   std::string project_;
   std::unique_ptr<Workspace> ws_;
   std::set<uid_t> uids_;
+  std::map<std::string, uid_t> users_;
+  absl::BitGen bitgen_;
 };
 
 // ContainmentTest: what every mode contains, run in each.
@@ -223,8 +235,8 @@ class ContainmentTest : public SandboxTest, public ::testing::WithParamInterface
   }
 };
 
-INSTANTIATE_TEST_SUITE_P(Sandbox, ContainmentTest, ::testing::Values(SandboxMode::kBwrap, SandboxMode::kNone),
-                         [](const auto& info) { return std::string(SandboxModeName(info.param)); });
+INSTANTIATE_TEST_SUITE_P(Sandbox, ContainmentTest, ::testing::Values(SandboxMode::kBwrap, SandboxMode::kUnsafeNone),
+                         [](const auto& info) { return info.param == SandboxMode::kBwrap ? "bwrap" : "unsafe_none"; });
 
 TEST_P(ContainmentTest, NormalCommandsAndTheFileToolsWork) {
   ASSERT_TRUE(ws_->WriteFile("index.html", "<h1>Hi</h1>\n").ok());
@@ -453,12 +465,12 @@ TEST_F(BwrapTest, NoProcessOutlivesTheCommandNorSeesTheHost) {
   EXPECT_TRUE(absl::StrContains(kill.output, "No such process")) << kill.output;
 }
 
-// FallbackTest: mode none, as when bwrap cannot run.
+// FallbackTest: mode unsafe-none, the development mode without bwrap.
 class FallbackTest : public SandboxTest {
  protected:
   void SetUp() override {
     SandboxTest::SetUp();
-    if (!HasFatalFailure()) Start(SandboxMode::kNone);
+    if (!HasFatalFailure()) Start(SandboxMode::kUnsafeNone);
   }
 };
 
@@ -492,20 +504,6 @@ TEST_F(FallbackTest, WhatOnlyBwrapContains) {
   EXPECT_EQ(ProcessesOf(Uid(), false), 1);  // TearDown kills it
 }
 
-TEST(SandboxPolicyTest, EachProjectHasAUserOfItsOwnInTheRange) {
-  auto sandbox = Sandbox::Create({.first_uid = 2000000000, .uid_count = 1000});
-  ASSERT_TRUE(sandbox.ok()) << sandbox.status();
-  const std::string a = "3f0c8a52-4a1e-4b8e-9a6f-2d7c1e5b9a10", b = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
-  auto ua = (*sandbox)->UserFor(a), ub = (*sandbox)->UserFor(b);
-  ASSERT_EQ(ua.has_value(), ::geteuid() == 0);
-  if (!ua) return;  // not root: commands run as the service's own user
-  EXPECT_GE(ua->uid, 2000000000u);
-  EXPECT_LT(ua->uid, 2000001000u);
-  EXPECT_EQ(ua->gid, ua->uid);
-  EXPECT_NE(ua->uid, ub->uid);
-  EXPECT_EQ((*sandbox)->UserFor(absl::AsciiStrToUpper(a))->uid, ua->uid);  // however it is spelt
-}
-
 TEST(SandboxPolicyTest, RefusesLimitsAndUidsOutOfBounds) {
   for (SandboxOptions bad : std::vector<SandboxOptions>{{.limits = {.cpu_time = absl::Milliseconds(500)}},
                                                         {.limits = {.memory_bytes = 1 << 20}},
@@ -521,7 +519,7 @@ TEST(SandboxPolicyTest, RefusesLimitsAndUidsOutOfBounds) {
 }
 
 TEST(SandboxPolicyTest, WrapsTheCommandInLimitsAUserAndBwrap) {
-  auto none = Sandbox::Create({.mode = SandboxMode::kNone});
+  auto none = Sandbox::Create({.mode = SandboxMode::kUnsafeNone});
   auto bwrap = Sandbox::Create({.mode = SandboxMode::kBwrap});
   ASSERT_TRUE(none.ok() && bwrap.ok()) << none.status() << bwrap.status();
   const SandboxUser user{.uid = 1000000007, .gid = 1000000007};
@@ -573,7 +571,7 @@ TEST(SandboxConfigTest, ReadsTheOptionsWithTheirDefaults) {
   std::vector<common::Option> options = WithSandboxOptions({{.name = "other", .default_value = "x"}});
   auto defaults = common::Config::Parse(options, 0, nullptr, [](const std::string&) { return std::nullopt; });
   ASSERT_TRUE(defaults.ok()) << defaults.status();
-  EXPECT_EQ(defaults->Get("sandbox"), "auto");
+  EXPECT_EQ(defaults->Get("sandbox"), "bwrap") << "isolation unless unsafe-none is named";
   EXPECT_EQ(defaults->Get("other"), "x");
   SandboxOptions d = SandboxOptionsFrom(*defaults);
   EXPECT_EQ(d.limits.cpu_time, absl::Seconds(60));
@@ -602,7 +600,7 @@ TEST(SandboxConfigTest, ReadsTheOptionsWithTheirDefaults) {
 
   for (const char* bad : {"--sandbox=maybe", "--sandbox-cpu-time=500ms", "--sandbox-memory-mb=10", "--sandbox-processes=0",
                           "--sandbox-uids=5-4", "--sandbox-uids=0", "--sandbox-uids=x"}) {
-    const char* argv[] = {"qai-orchestrator", bad};
+    const char* argv[] = {"qai-sandbox", bad};
     EXPECT_EQ(common::Config::Parse(options, 2, argv).status().code(), absl::StatusCode::kInvalidArgument) << bad;
   }
 }
@@ -623,44 +621,42 @@ TEST(SandboxConfigTest, ParsesUidRanges) {
 // ChooseSandboxTest: the start-up choice, probing for real.
 class ChooseSandboxTest : public SandboxTest {};
 
-TEST_F(ChooseSandboxTest, AutoAndBwrapUseBubblewrapWhenItRuns) {
-  for (const char* requested : {"auto", "bwrap"}) {
-    auto choice = ChooseSandbox(requested, {}, tmp_ + "/sandboxes");
-    ASSERT_TRUE(choice.ok()) << choice.status();
-    EXPECT_EQ(choice->sandbox->mode(), SandboxMode::kBwrap) << requested;
-    EXPECT_EQ(choice->fallback_reason, "");
-  }
-  // The probe leaves nothing behind.
-  EXPECT_TRUE(fs::is_empty(tmp_ + "/sandboxes"));
-}
-
-TEST_F(ChooseSandboxTest, NoneIsNone) {
-  auto choice = ChooseSandbox("none", {}, tmp_ + "/sandboxes");
+TEST_F(ChooseSandboxTest, BwrapIsTheDefaultAndUsesBubblewrap) {
+  auto choice = ChooseSandbox("bwrap", {}, tmp_ + "/sandboxes");
   ASSERT_TRUE(choice.ok()) << choice.status();
-  EXPECT_EQ(choice->sandbox->mode(), SandboxMode::kNone);
-  EXPECT_EQ(choice->fallback_reason, "");
+  EXPECT_EQ(choice->sandbox->mode(), SandboxMode::kBwrap);
+  EXPECT_FALSE(choice->unsafe);
+  // The probe leaves nothing behind.
+  EXPECT_TRUE(fs::is_empty(tmp_ + "/sandboxes/workspaces"));
 }
 
-TEST_F(ChooseSandboxTest, ABwrapThatCannotRunFailsBwrapAndMakesAutoFallBack) {
+TEST_F(ChooseSandboxTest, UnsafeNoneRunsOnlyWhenNamedAndSaysItIsUnsafe) {
+  auto choice = ChooseSandbox("unsafe-none", {}, tmp_ + "/sandboxes");
+  ASSERT_TRUE(choice.ok()) << choice.status();
+  EXPECT_EQ(choice->sandbox->mode(), SandboxMode::kUnsafeNone);
+  EXPECT_TRUE(choice->unsafe);
+  for (const char* old : {"none", "auto", ""}) {
+    EXPECT_EQ(ChooseSandbox(old, {}, tmp_ + "/sandboxes").status().code(), absl::StatusCode::kInvalidArgument) << old;
+  }
+}
+
+TEST_F(ChooseSandboxTest, ABwrapThatCannotRunRefusesToStartNeverFallsBack) {
   const SandboxOptions broken{.bwrap = "/bin/false"};  // as when the kernel refuses its namespaces
   auto bwrap = ChooseSandbox("bwrap", broken, tmp_ + "/sandboxes");
   EXPECT_EQ(bwrap.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_TRUE(absl::StrContains(bwrap.status().message(), "exit code 1")) << bwrap.status();
-  auto automatic = ChooseSandbox("auto", broken, tmp_ + "/sandboxes");
-  ASSERT_TRUE(automatic.ok()) << automatic.status();
-  EXPECT_EQ(automatic->sandbox->mode(), SandboxMode::kNone);
-  EXPECT_TRUE(absl::StrContains(automatic->fallback_reason, "sandbox bwrap: a probe command")) << automatic->fallback_reason;
+  EXPECT_TRUE(absl::StrContains(bwrap.status().message(), "does not start without isolation")) << bwrap.status();
 }
 
 TEST_F(ChooseSandboxTest, ARootTheSandboxUsersCannotReachFailsTheProbe) {
   const std::string closed = tmp_ + "/closed";
   fs::create_directories(closed);
   fs::permissions(closed, fs::perms::owner_all);
-  auto choice = ChooseSandbox("none", {}, closed + "/sandboxes");
+  auto choice = ChooseSandbox("unsafe-none", {}, closed + "/sandboxes");
   EXPECT_EQ(choice.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_TRUE(absl::StrContains(choice.status().message(), closed + " is not searchable by the sandbox's user"))
       << choice.status();
 }
 
 }  // namespace
-}  // namespace qai::orchestrator
+}  // namespace qai::sandbox

@@ -1,4 +1,4 @@
-#include "services/orchestrator/workspace.h"
+#include "services/sandbox/workspace.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -10,7 +10,6 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -19,18 +18,25 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "common/ids.h"
 #include "common/strings.h"
 #include "common/validation.h"
-#include "services/orchestrator/fd.h"
-#include "services/orchestrator/utf8.h"
+#include "services/sandbox/fd.h"
+#include "common/utf8.h"
 
-namespace qai::orchestrator {
+namespace qai::sandbox {
+using common::ToValidUtf8;
+using common::TruncateUtf8;
 namespace {
 
 using common::ToAbsl;
 
 constexpr size_t kMaxPathBytes = 512;
+// Below the sandbox root: the workspaces, and the service's own state (version marks), which
+// no project can reach.
+constexpr char kWorkspacesDir[] = "workspaces";
+constexpr char kStateDir[] = "state";
 // Deeper trees are refused by Snapshot: every level holds a descriptor open while it is walked.
 constexpr int kMaxSnapshotDepth = 64;
 // What Snapshot reads of a file to decide whether it is text before reading all of it.
@@ -271,33 +277,60 @@ absl::Status RequireReachable(const std::string& dir, const SandboxUser& user) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Workspace>> Workspace::Open(const std::string& root, const std::string& project_id) {
+absl::Status PrepareRoot(const std::string& root) {
+  if (root.empty() || root.front() != '/') return absl::InvalidArgumentError("sandbox root: must be an absolute path");
+  // mkdir -p; the components above the root are the operator's and may be symlinks.
+  std::string prefix = "/";
+  for (absl::string_view part : absl::StrSplit(root, '/', absl::SkipEmpty())) {
+    absl::StrAppend(&prefix, part, "/");
+    if (::mkdir(prefix.c_str(), 0711) != 0 && errno != EEXIST) {
+      return ErrnoStatus(errno, absl::StrCat("sandbox root: cannot create ", prefix));
+    }
+  }
+  absl::StatusOr<Fd> fd = OpenDir(root);
+  if (!fd.ok()) return fd.status();
+  struct stat st;
+  if (::fstat(fd->get(), &st) != 0) return ErrnoStatus(errno, root);
+  if (st.st_uid != ::geteuid()) {
+    return absl::FailedPreconditionError(absl::StrCat("sandbox root: ", root, " belongs to uid ", st.st_uid,
+                                                      ", not to this service (uid ", ::geteuid(), ")"));
+  }
+  // Searchable, but neither listable nor writable by anyone else: no project can see which
+  // other workspaces exist, nor rename or plant one.
+  if (::fchmod(fd->get(), 0711) != 0) return ErrnoStatus(errno, absl::StrCat("sandbox root: chmod ", root));
+  for (auto [name, mode] : {std::pair{kWorkspacesDir, mode_t{0711}}, std::pair{kStateDir, mode_t{0700}}}) {
+    if (::mkdirat(fd->get(), name, mode) != 0 && errno != EEXIST) {
+      return ErrnoStatus(errno, absl::StrCat("sandbox root: cannot create ", name));
+    }
+    Fd sub(::openat(fd->get(), name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!sub.valid()) return ErrnoStatus(errno, absl::StrCat("sandbox root: ", root, "/", name));
+    if (::fchown(sub.get(), ::geteuid(), ::getegid()) != 0 || ::fchmod(sub.get(), mode) != 0) {
+      return ErrnoStatus(errno, absl::StrCat("sandbox root: cannot own ", root, "/", name));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<Workspace>> Workspace::Open(const std::string& root, const std::string& project_id,
+                                                           std::optional<SandboxUser> owner) {
   if (!common::IsUuid(project_id)) {
     return absl::InvalidArgumentError("workspace: project_id must be a UUID");
   }
-  if (root.empty()) return absl::InvalidArgumentError("workspace: the sandbox root is empty");
-  // mkdir -p of the root; its own components are the operator's and may be symlinks. The
-  // result is absolute, so HOME and error messages do not depend on the current directory.
-  std::string prefix = "/";
-  if (root.front() != '/') {
-    char cwd[4096];
-    if (::getcwd(cwd, sizeof cwd) == nullptr) return ErrnoStatus(errno, "workspace: getcwd");
-    for (absl::string_view part : absl::StrSplit(cwd, '/', absl::SkipEmpty())) absl::StrAppend(&prefix, part, "/");
-  }
-  for (absl::string_view part : absl::StrSplit(root, '/', absl::SkipEmpty())) {
-    absl::StrAppend(&prefix, part, "/");
-    if (::mkdir(prefix.c_str(), 0755) != 0 && errno != EEXIST) {
-      return ErrnoStatus(errno, absl::StrCat("workspace: cannot create ", prefix));
-    }
-  }
-  // One directory per project whichever way its UUID was spelt.
-  std::string dir = absl::StrCat(prefix, absl::AsciiStrToLower(project_id));
-  if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
+  if (absl::Status s = PrepareRoot(root); !s.ok()) return s;
+  // One directory per project whichever way its UUID was spelt; only its owner may enter it.
+  const std::string id = absl::AsciiStrToLower(project_id);
+  std::string dir = absl::StrCat(root, "/", kWorkspacesDir, "/", id);
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
     return ErrnoStatus(errno, absl::StrCat("workspace: cannot create ", dir));
   }
   absl::StatusOr<Fd> fd = OpenDir(dir);  // refuses a symlink or a file in its place
   if (!fd.ok()) return fd.status();
-  return std::unique_ptr<Workspace>(new Workspace(std::move(dir), absl::AsciiStrToLower(project_id)));
+  std::unique_ptr<Workspace> ws(new Workspace(std::move(dir), absl::StrCat(root, "/", kStateDir, "/", id), owner));
+  // Handed over at once, before any file is written: never readable by another project.
+  if (owner) {
+    if (absl::Status s = ws->HandTo(*owner); !s.ok()) return s;
+  }
+  return ws;
 }
 
 absl::Status Workspace::WriteFile(std::string_view path, std::string_view content) {
@@ -346,7 +379,7 @@ CommandResult Workspace::Run(const std::string& command, const CommandOptions& o
   };
   if (command.find('\0') != std::string::npos) return fail("workspace: the command contains NUL\n", 2);
   const std::shared_ptr<const Sandbox> sandbox = options.sandbox != nullptr ? options.sandbox : Sandbox::Default();
-  const std::optional<SandboxUser> user = sandbox->UserFor(project_id_);
+  const std::optional<SandboxUser>& user = owner_;
   if (user) {
     if (absl::Status s = RequireReachable(dir_, *user); !s.ok()) {
       return fail(absl::StrCat("workspace: ", s.message(), "\n"), 126);
@@ -359,8 +392,10 @@ CommandResult Workspace::Run(const std::string& command, const CommandOptions& o
   spec.timeout = options.timeout;
   spec.max_output = options.max_output;
   spec.max_output_read = options.max_output_read;
+  spec.on_output = options.on_output;
   CommandResult result = RunProcess(spec, cancelled);
-  if (std::string why = sandbox->Explain(spec, result); !why.empty()) result.output.insert(0, why);
+  result.explanation = sandbox->Explain(spec, result);
+  if (!result.explanation.empty()) result.output.insert(0, result.explanation);
   return result;
 }
 
@@ -482,26 +517,35 @@ absl::Status Workspace::Reset(const std::map<std::string, std::string>& files) {
 }
 
 std::string Workspace::Version() const {
-  std::ifstream in(dir_ + ".version");
-  std::string version;
-  std::getline(in, version);
-  return version;
+  Fd fd(::open(version_path_.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+  if (!fd.valid()) return "";
+  absl::StatusOr<std::string> version = ReadUpTo(fd.get(), 128, version_path_);
+  return version.ok() ? std::string(absl::StripTrailingAsciiWhitespace(*version)) : "";
 }
 
 absl::Status Workspace::SetVersion(std::string_view version) {
-  const std::string path = dir_ + ".version";
-  if (version.empty()) {
-    if (::unlink(path.c_str()) != 0 && errno != ENOENT) return ErrnoStatus(errno, "workspace: cannot clear its version");
-    return absl::OkStatus();
+  // The state directory is the service's alone; O_NOFOLLOW and O_EXCL refuse anything planted
+  // there all the same.
+  if (::unlink(version_path_.c_str()) != 0 && errno != ENOENT) {
+    return ErrnoStatus(errno, "workspace: cannot clear its version");
   }
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << version;
-    if (!out.flush()) return absl::InternalError("workspace: cannot write its version");
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return ErrnoStatus(errno, "workspace: cannot write its version");
+  if (version.empty()) return absl::OkStatus();
+  const std::string tmp = version_path_ + ".tmp";
+  ::unlink(tmp.c_str());
+  Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+  if (!fd.valid()) return ErrnoStatus(errno, "workspace: cannot write its version");
+  if (absl::Status s = WriteAll(fd.get(), version, tmp); !s.ok()) return s;
+  if (::rename(tmp.c_str(), version_path_.c_str()) != 0) return ErrnoStatus(errno, "workspace: cannot write its version");
   return absl::OkStatus();
 }
 
-}  // namespace qai::orchestrator
+absl::Status Workspace::Remove() {
+  (void)SetVersion("");
+  std::error_code error;
+  // remove_all removes symlinks themselves, never what they point to.
+  std::filesystem::remove_all(dir_, error);
+  if (error) return absl::InternalError(absl::StrCat("workspace: cannot remove ", dir_, ": ", error.message()));
+  return absl::OkStatus();
+}
+
+}  // namespace qai::sandbox

@@ -1,0 +1,187 @@
+#include "services/orchestrator/sandbox_client.h"
+
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "common/client.h"
+#include "common/log.h"
+#include "common/status.h"
+
+namespace qai::orchestrator {
+namespace {
+
+namespace spb = sandbox::v1;
+
+// How often a running command's `cancelled` is looked at.
+constexpr auto kCancelPoll = std::chrono::milliseconds(50);
+// A command's call may take this much longer than the command itself (start-up, the kill).
+constexpr absl::Duration kCommandSlack = absl::Seconds(15);
+
+}  // namespace
+
+SandboxClient::SandboxClient(std::shared_ptr<grpc::Channel> channel, std::string api_key, absl::Duration command_timeout)
+    : stub(spb::SandboxService::NewStub(std::move(channel))),
+      api_key(std::move(api_key)),
+      command_timeout(command_timeout) {}
+
+void SandboxWorkspace::Prepare(grpc::ClientContext& ctx, absl::Duration timeout) const {
+  common::PrepareServiceCall(ctx, client_->api_key, common::CurrentRequestId(), timeout);
+}
+
+absl::StatusOr<std::string> SandboxWorkspace::Open() {
+  spb::OpenWorkspaceRequest req;
+  req.set_project_id(project_id_);
+  req.set_fence(fence_);
+  grpc::ClientContext ctx;
+  Prepare(ctx, client_->call_timeout);
+  spb::Workspace resp;
+  if (absl::Status s = common::FromGrpcStatus(client_->stub->OpenWorkspace(&ctx, req, &resp)); !s.ok()) return s;
+  return resp.snapshot_id();
+}
+
+absl::Status SandboxWorkspace::Restore(const std::string& snapshot_id, const FileChanges& changes) {
+  spb::RestoreSnapshotRequest req;
+  req.set_project_id(project_id_);
+  req.set_fence(fence_);
+  req.set_snapshot_id(snapshot_id);
+  for (const auto& [path, content] : changes) {
+    spb::FileChange* c = req.add_changes();
+    c->set_path(path);
+    if (content) c->set_content(*content);
+  }
+  grpc::ClientContext ctx;
+  Prepare(ctx, client_->call_timeout);
+  spb::Workspace resp;
+  return common::FromGrpcStatus(client_->stub->RestoreSnapshot(&ctx, req, &resp));
+}
+
+absl::StatusOr<SavedSnapshot> SandboxWorkspace::Snapshot(const std::string& snapshot_id, const std::string& run_id) {
+  spb::CreateSnapshotRequest req;
+  req.set_project_id(project_id_);
+  req.set_fence(fence_);
+  req.set_snapshot_id(snapshot_id);
+  req.set_run_id(run_id);
+  grpc::ClientContext ctx;
+  Prepare(ctx, client_->call_timeout);
+  spb::Snapshot resp;
+  if (absl::Status s = common::FromGrpcStatus(client_->stub->CreateSnapshot(&ctx, req, &resp)); !s.ok()) return s;
+  return SavedSnapshot{.id = resp.id(),
+                       .files = std::map<std::string, std::string>(resp.files().begin(), resp.files().end()),
+                       .preview_url = resp.preview_url()};
+}
+
+absl::StatusOr<CommandOutcome> SandboxWorkspace::Run(const std::string& command, const std::function<bool()>& cancelled) {
+  spb::RunCommandRequest req;
+  req.set_project_id(project_id_);
+  req.set_fence(fence_);
+  req.set_command(command);
+  const int64_t timeout_ns = absl::ToInt64Nanoseconds(client_->command_timeout);
+  req.mutable_timeout()->set_seconds(timeout_ns / 1000000000);
+  req.mutable_timeout()->set_nanos(static_cast<int32_t>(timeout_ns % 1000000000));
+  grpc::ClientContext ctx;
+  Prepare(ctx, client_->command_timeout + kCommandSlack);
+
+  // A cancel (or the run's timeout) cancels the call, which kills the command.
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  std::atomic<bool> cancelled_here{false};
+  std::thread watcher([&] {
+    std::unique_lock lock(mu);
+    while (!done) {
+      if (cancelled && cancelled()) {
+        cancelled_here = true;
+        ctx.TryCancel();
+        return;
+      }
+      cv.wait_for(lock, kCancelPoll);
+    }
+  });
+
+  CommandOutcome outcome;
+  std::string explanation;
+  std::unique_ptr<grpc::ClientReader<spb::RunCommandResponse>> reader = client_->stub->RunCommand(&ctx, req);
+  spb::RunCommandResponse piece;
+  while (reader->Read(&piece)) {
+    if (piece.has_end()) {
+      const spb::CommandEnd& end = piece.end();
+      outcome.exit_code = end.exit_code();
+      outcome.truncated = end.truncated();
+      outcome.timed_out = end.timed_out();
+      explanation = end.explanation();
+    } else {
+      outcome.output.append(piece.output());
+    }
+  }
+  const grpc::Status status = reader->Finish();
+  {
+    std::lock_guard lock(mu);
+    done = true;
+  }
+  cv.notify_all();
+  watcher.join();
+  if (cancelled_here || status.error_code() == grpc::StatusCode::CANCELLED) {
+    outcome.cancelled = true;
+    outcome.exit_code = 128 + 15;
+    return outcome;
+  }
+  if (absl::Status s = common::FromGrpcStatus(status); !s.ok()) return s;
+  outcome.output.insert(0, explanation);
+  return outcome;
+}
+
+absl::StatusOr<std::vector<FileResult>> SandboxWorkspace::WriteFiles(
+    const std::vector<std::pair<std::string, std::string>>& files) {
+  spb::WriteFilesRequest req;
+  req.set_project_id(project_id_);
+  req.set_fence(fence_);
+  for (const auto& [path, content] : files) {
+    spb::FileContent* f = req.add_files();
+    f->set_path(path);
+    f->set_content(content);
+  }
+  grpc::ClientContext ctx;
+  Prepare(ctx, client_->call_timeout);
+  spb::WriteFilesResponse resp;
+  if (absl::Status s = common::FromGrpcStatus(client_->stub->WriteFiles(&ctx, req, &resp)); !s.ok()) return s;
+  std::vector<FileResult> out;
+  for (const spb::FileResult& r : resp.results()) out.push_back({.path = r.path(), .error = r.error()});
+  return out;
+}
+
+absl::StatusOr<std::vector<FileResult>> SandboxWorkspace::ReadFiles(const std::vector<std::string>& paths,
+                                                                    size_t max_bytes) {
+  spb::ReadFilesRequest req;
+  req.set_project_id(project_id_);
+  req.set_fence(fence_);
+  for (const std::string& p : paths) req.add_paths(p);
+  req.set_max_file_bytes(static_cast<int64_t>(max_bytes));
+  grpc::ClientContext ctx;
+  Prepare(ctx, client_->call_timeout);
+  spb::ReadFilesResponse resp;
+  if (absl::Status s = common::FromGrpcStatus(client_->stub->ReadFiles(&ctx, req, &resp)); !s.ok()) return s;
+  std::vector<FileResult> out;
+  for (const spb::FileResult& r : resp.results()) {
+    out.push_back({.path = r.path(), .content = r.content(), .error = r.error()});
+  }
+  return out;
+}
+
+absl::StatusOr<std::optional<FileChanges>> SandboxWorkspace::Changes() {
+  spb::GetChangesRequest req;
+  req.set_project_id(project_id_);
+  req.set_fence(fence_);
+  grpc::ClientContext ctx;
+  Prepare(ctx, client_->call_timeout);
+  spb::GetChangesResponse resp;
+  if (absl::Status s = common::FromGrpcStatus(client_->stub->GetChanges(&ctx, req, &resp)); !s.ok()) return s;
+  if (resp.unknown()) return std::optional<FileChanges>();
+  FileChanges changes;
+  for (const spb::FileChange& c : resp.changes()) {
+    changes[c.path()] = c.has_content() ? std::optional(c.content()) : std::nullopt;
+  }
+  return std::optional<FileChanges>(std::move(changes));
+}
+
+}  // namespace qai::orchestrator

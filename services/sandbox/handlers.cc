@@ -1,0 +1,221 @@
+#include "services/sandbox/handlers.h"
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "common/proto_time.h"
+#include "common/status.h"
+#include "common/utf8.h"
+#include "common/validation.h"
+
+namespace qai::sandbox {
+namespace {
+
+using common::CallContext;
+using common::FieldViolations;
+
+void CheckWorkspace(FieldViolations& bad, const std::string& project_id, int64_t fence) {
+  common::CheckUuid(bad, "project_id", project_id, /*required=*/true);
+  if (fence <= 0) bad.Add("fence", "must be positive");
+}
+
+// CheckFiles: the count and total size of files a request carries.
+void CheckFiles(FieldViolations& bad, const std::string& field, size_t count, size_t bytes, const HandlerLimits& limits) {
+  if (count > limits.max_files) bad.Add(field, absl::StrCat("at most ", limits.max_files, " files"));
+  if (bytes > limits.max_request_bytes) {
+    bad.Add(field, absl::StrCat("at most ", limits.max_request_bytes, " bytes of content in all"));
+  }
+}
+
+void FillResult(const FileOutcome& f, v1::FileResult* out) {
+  out->set_path(f.path);
+  out->set_content(f.content);
+  if (!f.status.ok()) out->set_error(std::string(f.status.message()));
+}
+
+}  // namespace
+
+absl::Status SandboxHandlers::OpenWorkspace(const CallContext& call, const v1::OpenWorkspaceRequest& req,
+                                            v1::Workspace& resp) {
+  if (absl::Status s = common::RequireService(call, "OpenWorkspace"); !s.ok()) return s;
+  FieldViolations bad;
+  CheckWorkspace(bad, req.project_id(), req.fence());
+  if (absl::Status s = bad.ToStatus(); !s.ok()) return s;
+  absl::StatusOr<WorkspaceInfo> info = workspaces_->Open(req.project_id(), req.fence());
+  if (!info.ok()) return info.status();
+  resp.set_project_id(absl::AsciiStrToLower(req.project_id()));
+  resp.set_snapshot_id(info->snapshot_id);
+  resp.set_replica(options_.replica);
+  return absl::OkStatus();
+}
+
+absl::Status SandboxHandlers::RestoreSnapshot(const CallContext& call, const v1::RestoreSnapshotRequest& req,
+                                              v1::Workspace& resp) {
+  if (absl::Status s = common::RequireService(call, "RestoreSnapshot"); !s.ok()) return s;
+  FieldViolations bad;
+  CheckWorkspace(bad, req.project_id(), req.fence());
+  common::CheckUuid(bad, "snapshot_id", req.snapshot_id(), /*required=*/false);
+  size_t bytes = 0;
+  std::vector<Change> changes;
+  for (const v1::FileChange& c : req.changes()) {
+    bytes += c.content().size() + c.path().size();
+    changes.push_back({.path = c.path(), .content = c.has_content() ? std::optional(c.content()) : std::nullopt});
+  }
+  CheckFiles(bad, "changes", changes.size(), bytes, options_.limits);
+  if (absl::Status s = bad.ToStatus(); !s.ok()) return s;
+  absl::StatusOr<WorkspaceInfo> info = workspaces_->Restore(req.project_id(), req.fence(), req.snapshot_id(), changes);
+  if (!info.ok()) return info.status();
+  resp.set_project_id(absl::AsciiStrToLower(req.project_id()));
+  resp.set_snapshot_id(info->snapshot_id);
+  resp.set_replica(options_.replica);
+  return absl::OkStatus();
+}
+
+absl::Status SandboxHandlers::CheckRunCommand(const CallContext& call, const v1::RunCommandRequest& req) const {
+  if (absl::Status s = common::RequireService(call, "RunCommand"); !s.ok()) return s;
+  FieldViolations bad;
+  CheckWorkspace(bad, req.project_id(), req.fence());
+  if (req.command().empty()) bad.Add("command", "is required");
+  if (req.command().size() > options_.limits.max_command_bytes) {
+    bad.Add("command", absl::StrCat("at most ", options_.limits.max_command_bytes, " bytes"));
+  }
+  if (req.command().find('\0') != std::string::npos) bad.Add("command", "must not contain NUL");
+  if (req.has_timeout()) {
+    const absl::Duration t = absl::Seconds(req.timeout().seconds()) + absl::Nanoseconds(req.timeout().nanos());
+    if (t <= absl::ZeroDuration() || t > options_.limits.command_timeout) {
+      bad.Add("timeout", absl::StrCat("must be positive and at most ", absl::FormatDuration(options_.limits.command_timeout)));
+    }
+  }
+  if (req.max_output_bytes() < 0 || static_cast<uint64_t>(req.max_output_bytes()) > options_.limits.max_output) {
+    bad.Add("max_output_bytes", absl::StrCat("must be 0 (the default) to ", options_.limits.max_output));
+  }
+  return bad.ToStatus();
+}
+
+absl::Status SandboxHandlers::RunCommand(const CallContext& call, const v1::RunCommandRequest& req,
+                                         const std::function<void(std::string)>& output,
+                                         const std::function<bool()>& cancelled, v1::CommandEnd& end) {
+  if (absl::Status s = CheckRunCommand(call, req); !s.ok()) return s;
+  CommandOptions options{.timeout = options_.limits.command_timeout,
+                         .max_output = options_.limits.max_output,
+                         .max_output_read = options_.limits.max_output_read};
+  if (req.has_timeout()) {
+    options.timeout = absl::Seconds(req.timeout().seconds()) + absl::Nanoseconds(req.timeout().nanos());
+  }
+  if (req.max_output_bytes() > 0) options.max_output = static_cast<size_t>(req.max_output_bytes());
+  // Pieces go out as valid UTF-8; a character cut between two reads waits for the next one.
+  std::string pending;
+  options.on_output = [&](std::string_view piece) {
+    pending.append(piece);
+    const size_t complete = common::CompleteUtf8Prefix(pending);
+    if (complete == 0) return;
+    output(common::ToValidUtf8(std::string_view(pending).substr(0, complete)));
+    pending.erase(0, complete);
+  };
+  absl::StatusOr<CommandResult> result =
+      workspaces_->Run(req.project_id(), req.fence(), req.command(), std::move(options), cancelled);
+  if (!result.ok()) return result.status();
+  if (!pending.empty()) output(common::ToValidUtf8(pending));
+  if (result->cancelled) return absl::CancelledError("the command was cancelled");
+  end.set_exit_code(result->exit_code);
+  end.set_truncated(result->truncated);
+  end.set_timed_out(result->timed_out);
+  end.set_output_overflow(result->output_overflow);
+  end.set_explanation(result->explanation);
+  return absl::OkStatus();
+}
+
+absl::Status SandboxHandlers::WriteFiles(const CallContext& call, const v1::WriteFilesRequest& req,
+                                         v1::WriteFilesResponse& resp) {
+  if (absl::Status s = common::RequireService(call, "WriteFiles"); !s.ok()) return s;
+  FieldViolations bad;
+  CheckWorkspace(bad, req.project_id(), req.fence());
+  size_t bytes = 0;
+  std::vector<FileOutcome> files;
+  for (const v1::FileContent& f : req.files()) {
+    bytes += f.content().size() + f.path().size();
+    files.push_back({.path = f.path(), .content = f.content()});
+  }
+  CheckFiles(bad, "files", files.size(), bytes, options_.limits);
+  if (absl::Status s = bad.ToStatus(); !s.ok()) return s;
+  absl::StatusOr<std::vector<FileOutcome>> written = workspaces_->Write(req.project_id(), req.fence(), files);
+  if (!written.ok()) return written.status();
+  for (const FileOutcome& f : *written) FillResult(f, resp.add_results());
+  return absl::OkStatus();
+}
+
+absl::Status SandboxHandlers::ReadFiles(const CallContext& call, const v1::ReadFilesRequest& req,
+                                        v1::ReadFilesResponse& resp) {
+  if (absl::Status s = common::RequireService(call, "ReadFiles"); !s.ok()) return s;
+  FieldViolations bad;
+  CheckWorkspace(bad, req.project_id(), req.fence());
+  CheckFiles(bad, "paths", static_cast<size_t>(req.paths_size()), 0, options_.limits);
+  if (req.max_file_bytes() < 0 || static_cast<uint64_t>(req.max_file_bytes()) > options_.limits.max_file_bytes) {
+    bad.Add("max_file_bytes", absl::StrCat("must be 0 (the default) to ", options_.limits.max_file_bytes));
+  }
+  if (absl::Status s = bad.ToStatus(); !s.ok()) return s;
+  const size_t max_bytes = req.max_file_bytes() > 0 ? static_cast<size_t>(req.max_file_bytes()) : options_.limits.max_file_bytes;
+  // What is read must also fit the response: beyond max_request_bytes the rest is refused.
+  size_t budget = options_.limits.max_request_bytes;
+  const std::vector<std::string> paths(req.paths().begin(), req.paths().end());
+  absl::StatusOr<std::vector<FileOutcome>> read = workspaces_->Read(req.project_id(), req.fence(), paths, max_bytes);
+  if (!read.ok()) return read.status();
+  for (FileOutcome& f : *read) {
+    if (f.content.size() > budget) {
+      f.content.clear();
+      f.status = absl::OutOfRangeError("not read: the files before it fill the response");
+    }
+    budget -= f.content.size();
+    FillResult(f, resp.add_results());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SandboxHandlers::GetChanges(const CallContext& call, const v1::GetChangesRequest& req,
+                                         v1::GetChangesResponse& resp) {
+  if (absl::Status s = common::RequireService(call, "GetChanges"); !s.ok()) return s;
+  FieldViolations bad;
+  CheckWorkspace(bad, req.project_id(), req.fence());
+  if (absl::Status s = bad.ToStatus(); !s.ok()) return s;
+  absl::StatusOr<std::optional<std::vector<Change>>> changes = workspaces_->Changes(req.project_id(), req.fence());
+  if (!changes.ok()) return changes.status();
+  if (!*changes) {
+    resp.set_unknown(true);
+    return absl::OkStatus();
+  }
+  for (const Change& c : **changes) {
+    v1::FileChange* out = resp.add_changes();
+    out->set_path(c.path);
+    if (c.content) out->set_content(*c.content);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SandboxHandlers::CreateSnapshot(const CallContext& call, const v1::CreateSnapshotRequest& req,
+                                             v1::Snapshot& resp) {
+  if (absl::Status s = common::RequireService(call, "CreateSnapshot"); !s.ok()) return s;
+  FieldViolations bad;
+  CheckWorkspace(bad, req.project_id(), req.fence());
+  common::CheckUuid(bad, "snapshot_id", req.snapshot_id(), /*required=*/true);
+  common::CheckUuid(bad, "run_id", req.run_id(), /*required=*/false);
+  if (absl::Status s = bad.ToStatus(); !s.ok()) return s;
+  absl::StatusOr<SnapshotRecord> snapshot =
+      workspaces_->Snapshot(req.project_id(), req.fence(), req.snapshot_id(), absl::AsciiStrToLower(req.run_id()));
+  if (!snapshot.ok()) return snapshot.status();
+  resp.set_id(snapshot->id);
+  resp.set_project_id(snapshot->project_id);
+  resp.set_run_id(snapshot->run_id);
+  resp.mutable_files()->insert(snapshot->files->begin(), snapshot->files->end());
+  resp.set_preview_url(absl::StrCat(options_.preview_base_url, "/", snapshot->id, "/"));
+  common::SetTimestamp(snapshot->create_time, resp.mutable_create_time());
+  return absl::OkStatus();
+}
+
+absl::Status SandboxHandlers::PurgeProject(const CallContext& call, const v1::PurgeProjectRequest& req) {
+  if (absl::Status s = common::RequireService(call, "PurgeProject"); !s.ok()) return s;
+  FieldViolations bad;
+  common::CheckUuid(bad, "project_id", req.project_id(), /*required=*/true);
+  if (absl::Status s = bad.ToStatus(); !s.ok()) return s;
+  return workspaces_->Purge(req.project_id());
+}
+
+}  // namespace qai::sandbox

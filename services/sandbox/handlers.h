@@ -1,0 +1,67 @@
+#pragma once
+// SandboxHandlers: SandboxService's requests in, responses out: who may call (SERVICE
+// principals only), which fields are valid (each bad one named), and the limits a caller
+// cannot raise. The work is Workspaces'.
+//
+//   SandboxHandlers handlers(&workspaces, {.preview_base_url = "https://preview.example.com"});
+//   absl::Status s = handlers.OpenWorkspace(call, req, resp);
+
+#include <functional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "common/rpc.h"
+#include "qai/sandbox/v1/sandbox.pb.h"
+#include "services/sandbox/workspaces.h"
+
+namespace qai::sandbox {
+
+struct HandlerLimits {
+  absl::Duration command_timeout = absl::Seconds(120);  // the longest, and the default
+  size_t max_output = 64 << 10;                          // output sent back, the most and the default
+  size_t max_output_read = 16 << 20;                     // a command printing more is killed
+  size_t max_command_bytes = 64 << 10;
+  size_t max_files = 1000;            // per WriteFiles, ReadFiles or RestoreSnapshot
+  size_t max_file_bytes = 1 << 20;    // each file read, the most and the default
+  size_t max_request_bytes = 3 << 20; // file contents of one WriteFiles or RestoreSnapshot
+};
+
+struct HandlerOptions {
+  std::string replica;           // names this replica in responses
+  std::string preview_base_url;  // a snapshot's preview is <this>/<id>/
+  HandlerLimits limits;
+};
+
+class SandboxHandlers {
+ public:
+  SandboxHandlers(Workspaces* workspaces, HandlerOptions options)
+      : workspaces_(workspaces), options_(std::move(options)) {}
+
+  absl::Status OpenWorkspace(const common::CallContext& call, const v1::OpenWorkspaceRequest& req, v1::Workspace& resp);
+  absl::Status RestoreSnapshot(const common::CallContext& call, const v1::RestoreSnapshotRequest& req,
+                               v1::Workspace& resp);
+  // RunCommand: runs the command, calling `output` with each piece of its output (valid UTF-8)
+  // as it comes, and fills `end`. `cancelled` is polled while it runs.
+  absl::Status RunCommand(const common::CallContext& call, const v1::RunCommandRequest& req,
+                          const std::function<void(std::string)>& output, const std::function<bool()>& cancelled,
+                          v1::CommandEnd& end);
+  absl::Status WriteFiles(const common::CallContext& call, const v1::WriteFilesRequest& req,
+                          v1::WriteFilesResponse& resp);
+  absl::Status ReadFiles(const common::CallContext& call, const v1::ReadFilesRequest& req, v1::ReadFilesResponse& resp);
+  absl::Status GetChanges(const common::CallContext& call, const v1::GetChangesRequest& req,
+                          v1::GetChangesResponse& resp);
+  absl::Status CreateSnapshot(const common::CallContext& call, const v1::CreateSnapshotRequest& req,
+                              v1::Snapshot& resp);
+  absl::Status PurgeProject(const common::CallContext& call, const v1::PurgeProjectRequest& req);
+
+  // CheckRunCommand: the service-only and field checks of RunCommand, for its stream to answer
+  // at once.
+  absl::Status CheckRunCommand(const common::CallContext& call, const v1::RunCommandRequest& req) const;
+
+ private:
+  Workspaces* const workspaces_;
+  const HandlerOptions options_;
+};
+
+}  // namespace qai::sandbox

@@ -1,0 +1,105 @@
+// qai-sandbox: SandboxService (workspaces, commands, snapshots) and the preview server. It
+// refuses to start unless it isolates commands (see sandbox_setup.h). See README.md for its
+// configuration.
+
+#include <unistd.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/pg_listener.h"
+#include "common/strings.h"
+#include "common/executor.h"
+#include "common/log.h"
+#include "common/server.h"
+#include "common/service_main.h"
+#include "services/sandbox/handlers.h"
+#include "services/sandbox/preview/preview_server.h"
+#include "services/sandbox/sandbox_setup.h"
+#include "services/sandbox/service.h"
+#include "services/sandbox/store.h"
+#include "services/sandbox/workspaces.h"
+
+int main(int argc, char** argv) {
+  using namespace qai;
+  using common::Log;
+  using common::LogLevel;
+  common::BlockShutdownSignals();
+  std::vector<common::Option> options = {
+      {.name = "sandbox-root", .default_value = "/var/lib/qai/sandboxes",
+       .help = "where project workspaces live (absolute; made 0711 and owned by this service)",
+       .validate = [](std::string_view v) -> std::string { return !v.empty() && v.front() == '/' ? "" : "must be absolute"; }},
+      {.name = "preview-addr", .default_value = "0.0.0.0:8080", .help = "HTTP address of the preview server",
+       .validate = common::IsHostPort},
+      {.name = "preview-base-url", .help = "public URL of the preview server (default: http://localhost:<port>)"},
+      {.name = "preview-cache-mib", .default_value = "256", .help = "memory for the snapshots the preview server keeps",
+       .validate = common::IsIntIn(1, 1 << 20)},
+      {.name = "command-timeout", .default_value = "120s", .help = "the longest a command may run",
+       .validate = common::IsDuration},
+      {.name = "max-commands", .default_value = "32", .help = "commands this replica runs at once",
+       .validate = common::IsIntIn(1, 1024)},
+  };
+  auto base = common::ServiceBase::Init("sandbox", argc, argv, sandbox::WithSandboxOptions(std::move(options)),
+                                        "0.0.0.0:50054");
+  if (!base.ok()) return common::ExitCodeFor(base.status());
+  const common::Config& config = (*base)->config();
+
+  auto choice = sandbox::ChooseSandbox(config.Get("sandbox"), sandbox::SandboxOptionsFrom(config),
+                                       config.Get("sandbox-root"));
+  if (!choice.ok()) return common::ExitCodeFor(choice.status());
+
+  sandbox::SandboxStore store((*base)->db());
+  sandbox::Workspaces workspaces({.root = config.Get("sandbox-root"), .sandbox = choice->sandbox}, &store);
+
+  // The preview server keeps the snapshots it shows in memory (they never change); this reads
+  // one the first time.
+  auto preview = sandbox::PreviewServer::Start(
+      config.Get("preview-addr"),
+      [&store](const std::string& snapshot_id) -> absl::StatusOr<std::shared_ptr<const sandbox::PreviewSnapshot>> {
+        absl::StatusOr<sandbox::SnapshotRecord> stored = store.GetSnapshot(snapshot_id);
+        if (!stored.ok()) return stored.status();
+        return std::make_shared<const sandbox::PreviewSnapshot>(
+            sandbox::PreviewSnapshot{.files = *stored->files, .created = stored->create_time});
+      },
+      {.cache_bytes = static_cast<size_t>(config.GetInt("preview-cache-mib")) << 20});
+  if (!preview.ok()) return common::ExitCodeFor(preview.status());
+  std::string preview_base = config.Get("preview-base-url");
+  if (preview_base.empty()) preview_base = absl::StrCat("http://localhost:", (*preview)->port());
+  Log(LogLevel::kInfo, "preview server listening", {{"port", (*preview)->port()}, {"base_url", preview_base}});
+
+  // A purge on any replica reaches every replica's preview cache.
+  common::PgListener listener(
+      {.url = config.Get("database-url"), .channels = {sandbox::kSnapshotsPurgedChannel}},
+      [&](std::string_view, std::string_view payload) {
+        for (absl::string_view id : absl::StrSplit(common::ToAbsl(payload), ',')) (*preview)->ForgetSnapshot(std::string(id));
+      },
+      // A purge announced while the listener was down went unheard.
+      [&] { (*preview)->ForgetAll(); });
+
+  sandbox::HandlerOptions handler_options{.replica = absl::StrCat("sandbox-", getpid()), .preview_base_url = preview_base};
+  handler_options.limits.command_timeout = config.GetDuration("command-timeout");
+  sandbox::SandboxHandlers handlers(&workspaces, handler_options);
+  const int max_commands = static_cast<int>(config.GetInt("max-commands"));
+  common::Executor commands("commands", max_commands, static_cast<size_t>(max_commands));
+  sandbox::SandboxServiceImpl service(&handlers, (*base)->rpc_env("qai.sandbox.v1.SandboxService"), &commands);
+  const bool isolated = !choice->unsafe;
+  auto server = common::Server::Start({.listen_addr = config.Get("listen-addr"),
+                                       .services = {&service},
+                                       .health_names = {"qai.sandbox.v1.SandboxService"},
+                                       .db = (*base)->db(),
+                                       // NOT_SERVING in the unsafe mode, for monitoring to see.
+                                       .extra_health = {{"isolation", [isolated] { return isolated; }}},
+                                       .drain_timeout = config.GetDuration("drain-timeout"),
+                                       .grpc = (*base)->grpc_limits(),
+                                       .metrics = (*base)->metrics()});
+  if (!server.ok()) return common::ExitCodeFor(server.status());
+  if (absl::Status s = listener.Start(); !s.ok()) return common::ExitCodeFor(s);
+
+  common::WaitForShutdownSignal();
+  (*server)->Shutdown();
+  listener.Stop();
+  commands.Shutdown();
+  (*preview)->Stop();
+  (*base)->executor()->Shutdown();
+  Log(LogLevel::kInfo, "bye");
+  return 0;
+}

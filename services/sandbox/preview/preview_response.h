@@ -1,0 +1,46 @@
+#pragma once
+// RespondToRequest: what the preview server answers to one request head, as a static file
+// host does, with the snapshot files from a PreviewCache.
+//
+//   GET|HEAD /<snapshot id>/<path>   the file (an empty path or a trailing '/' is index.html)
+//
+// A file's response is immutable (Cache-Control: public, max-age=1 year, immutable), since a
+// snapshot's URL never shows other content; it carries a strong ETag (per content coding),
+// Last-Modified (when the snapshot was written), Accept-Ranges, and Vary: Accept-Encoding when
+// the file is sent compressed to some clients. Conditional requests (If-None-Match, then
+// If-Modified-Since) are answered 304; a single byte range 206 (uncompressed, and subject to
+// If-Range), an unsatisfiable one 416. Every response, errors too, carries a restrictive
+// Content-Security-Policy sandbox and nosniff, since the pages are model-written; errors are
+// not cached (no-cache). Methods other than GET and HEAD are 405.
+//
+// Request bodies are never read: a request announcing one (Content-Length other than 0, or
+// Transfer-Encoding) is answered and its connection closed, so no body can be taken for the
+// next request on that connection.
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "services/sandbox/preview/preview_cache.h"
+#include "services/sandbox/preview/preview_http.h"
+
+namespace qai::sandbox {
+
+// PreviewResponse: a response ready to be written.
+struct PreviewResponse {
+  int status = 0;
+  std::string head;       // status line and header fields, ending with the empty line
+  std::string_view body;  // empty for HEAD and 304; points into `owner` or static text
+  std::shared_ptr<const CachedSnapshot> owner;
+  bool close = false;     // the connection ends after this response
+};
+
+// RespondToRequest: the response to `request`. `may_keep_alive` is false when the connection
+// must end after this response anyway (its request quota is used up, the server is stopping).
+[[nodiscard]] PreviewResponse RespondToRequest(PreviewCache& cache, const RequestHead& request, bool may_keep_alive);
+
+// RespondToRefusedHead: the response to a head ParseRequestHead refused; it closes the
+// connection, since where the next request would start is unknown.
+[[nodiscard]] PreviewResponse RespondToRefusedHead(HeadParse result);
+
+}  // namespace qai::sandbox

@@ -1,0 +1,336 @@
+// SandboxService over gRPC, its real handlers, workspaces and store (tests/support's
+// LocalSandbox) against a private PostgreSQL: who may call, fences, changes, snapshots,
+// streaming, purges and uid allocation.
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include <mutex>
+#include <set>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
+#include "common/pg_listener.h"
+#include "common/db_pool.h"
+#include "common/ids.h"
+#include "common/status.h"
+#include "qai/sandbox/v1/sandbox.grpc.pb.h"
+#include "services/sandbox/store.h"
+#include "tests/support/local_sandbox.h"
+#include "tests/support/pg_server.h"
+
+namespace qai::sandbox {
+namespace {
+
+using grpc::StatusCode;
+
+class SandboxServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    db_url_ = testing::PgServer::Shared().CreateDatabase();
+    auto sandbox = testing::LocalSandbox::Start(db_url_, {.preview_base_url = "https://preview.test"});
+    ASSERT_TRUE(sandbox.ok()) << sandbox.status();
+    sandbox_ = *std::move(sandbox);
+    stub_ = v1::SandboxService::NewStub(sandbox_->channel());
+  }
+
+  void AsService(grpc::ClientContext& ctx) {
+    ctx.AddMetadata("x-api-key", sandbox_->api_key());
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  }
+
+  grpc::Status Open(int64_t fence, std::string* snapshot_id = nullptr, const std::string& project = "") {
+    grpc::ClientContext ctx;
+    AsService(ctx);
+    v1::OpenWorkspaceRequest req;
+    req.set_project_id(project.empty() ? project_ : project);
+    req.set_fence(fence);
+    v1::Workspace resp;
+    grpc::Status s = stub_->OpenWorkspace(&ctx, req, &resp);
+    if (snapshot_id != nullptr) *snapshot_id = resp.snapshot_id();
+    return s;
+  }
+
+  grpc::Status Write(int64_t fence, const std::string& path, const std::string& content) {
+    grpc::ClientContext ctx;
+    AsService(ctx);
+    v1::WriteFilesRequest req;
+    req.set_project_id(project_);
+    req.set_fence(fence);
+    v1::FileContent* f = req.add_files();
+    f->set_path(path);
+    f->set_content(content);
+    v1::WriteFilesResponse resp;
+    grpc::Status s = stub_->WriteFiles(&ctx, req, &resp);
+    if (s.ok()) {
+      EXPECT_EQ(resp.results(0).error(), "");
+    }
+    return s;
+  }
+
+  // Run: the command's streamed output, and its end (exit code -1 when none came).
+  grpc::Status Run(int64_t fence, const std::string& command, std::string* output, int* exit_code,
+                   std::vector<absl::Time>* arrivals = nullptr) {
+    grpc::ClientContext ctx;
+    AsService(ctx);
+    v1::RunCommandRequest req;
+    req.set_project_id(project_);
+    req.set_fence(fence);
+    req.set_command(command);
+    auto reader = stub_->RunCommand(&ctx, req);
+    v1::RunCommandResponse piece;
+    *exit_code = -1;
+    while (reader->Read(&piece)) {
+      if (arrivals != nullptr) arrivals->push_back(absl::Now());
+      if (piece.has_end()) {
+        *exit_code = piece.end().exit_code();
+      } else {
+        output->append(piece.output());
+      }
+    }
+    return reader->Finish();
+  }
+
+  std::map<std::string, std::optional<std::string>> Changes(int64_t fence) {
+    grpc::ClientContext ctx;
+    AsService(ctx);
+    v1::GetChangesRequest req;
+    req.set_project_id(project_);
+    req.set_fence(fence);
+    v1::GetChangesResponse resp;
+    grpc::Status s = stub_->GetChanges(&ctx, req, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    std::map<std::string, std::optional<std::string>> out;
+    for (const auto& c : resp.changes()) out[c.path()] = c.has_content() ? std::optional(c.content()) : std::nullopt;
+    return out;
+  }
+
+  grpc::Status Snapshot(int64_t fence, const std::string& id, v1::Snapshot* out) {
+    grpc::ClientContext ctx;
+    AsService(ctx);
+    v1::CreateSnapshotRequest req;
+    req.set_project_id(project_);
+    req.set_fence(fence);
+    req.set_snapshot_id(id);
+    return stub_->CreateSnapshot(&ctx, req, out);
+  }
+
+  grpc::Status Restore(int64_t fence, const std::string& snapshot_id, std::string* held) {
+    grpc::ClientContext ctx;
+    AsService(ctx);
+    v1::RestoreSnapshotRequest req;
+    req.set_project_id(project_);
+    req.set_fence(fence);
+    req.set_snapshot_id(snapshot_id);
+    v1::Workspace resp;
+    grpc::Status s = stub_->RestoreSnapshot(&ctx, req, &resp);
+    *held = resp.snapshot_id();
+    return s;
+  }
+
+  std::string db_url_;
+  std::string project_ = common::NewUuid();
+  std::unique_ptr<testing::LocalSandbox> sandbox_;
+  std::unique_ptr<v1::SandboxService::Stub> stub_;
+};
+
+TEST_F(SandboxServiceTest, OnlyTheServiceKeyGetsIn) {
+  grpc::ClientContext anonymous;
+  v1::OpenWorkspaceRequest req;
+  req.set_project_id(project_);
+  req.set_fence(1);
+  v1::Workspace resp;
+  EXPECT_EQ(stub_->OpenWorkspace(&anonymous, req, &resp).error_code(), StatusCode::UNAUTHENTICATED);
+  grpc::ClientContext wrong_key;
+  wrong_key.AddMetadata("x-api-key", "someone-else");
+  EXPECT_EQ(stub_->OpenWorkspace(&wrong_key, req, &resp).error_code(), StatusCode::UNAUTHENTICATED);
+  grpc::ClientContext user;
+  user.AddMetadata("authorization", "Bearer eyJhbGciOiJIUzI1NiJ9.e30.x");
+  EXPECT_EQ(stub_->OpenWorkspace(&user, req, &resp).error_code(), StatusCode::UNAUTHENTICATED);
+}
+
+TEST_F(SandboxServiceTest, BadFieldsAreNamedAndNothingIsDone) {
+  grpc::ClientContext ctx;
+  AsService(ctx);
+  v1::RunCommandRequest req;
+  req.set_project_id("../etc");
+  req.set_fence(0);
+  req.set_command(std::string("ls\0x", 4));
+  req.set_max_output_bytes(int64_t{1} << 40);
+  req.mutable_timeout()->set_seconds(100000);
+  auto reader = stub_->RunCommand(&ctx, req);
+  v1::RunCommandResponse piece;
+  EXPECT_FALSE(reader->Read(&piece));
+  grpc::Status s = reader->Finish();
+  ASSERT_EQ(s.error_code(), StatusCode::INVALID_ARGUMENT);
+  std::vector<std::string> fields;
+  for (const auto& v : common::GetFieldViolations(common::FromGrpcStatus(s))) fields.push_back(v.field);
+  EXPECT_EQ(fields, (std::vector<std::string>{"project_id", "fence", "command", "timeout", "max_output_bytes"}));
+}
+
+TEST_F(SandboxServiceTest, AWorkspaceNotOpenedHereIsAbortedSoItsCallerRestoresIt) {
+  EXPECT_EQ(Write(1, "index.html", "x").error_code(), StatusCode::ABORTED);
+  ASSERT_TRUE(Open(1).ok());
+  EXPECT_TRUE(Write(1, "index.html", "x").ok());
+  EXPECT_EQ(Write(2, "index.html", "x").error_code(), StatusCode::ABORTED) << "a fence that never opened it";
+}
+
+TEST_F(SandboxServiceTest, AHigherFenceTakesOverKillsTheOlderCommandAndFencesItOut) {
+  ASSERT_TRUE(Open(1).ok());
+  grpc::Status first;
+  std::string output;
+  int exit_code = 0;
+  const absl::Time start = absl::Now();
+  std::thread old_holder([&] { first = Run(1, "sleep 30", &output, &exit_code); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  ASSERT_TRUE(Open(2).ok());
+  old_holder.join();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(10)) << "the older command was killed, not waited for";
+  EXPECT_FALSE(first.ok());
+  EXPECT_EQ(Write(1, "index.html", "stale").error_code(), StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(Open(1).error_code(), StatusCode::FAILED_PRECONDITION) << "no going back to an older fence";
+  EXPECT_TRUE(Write(2, "index.html", "fresh").ok());
+}
+
+TEST_F(SandboxServiceTest, ChangesAreWhatAnythingChangedSinceTheLastLook) {
+  ASSERT_TRUE(Open(1).ok());
+  ASSERT_TRUE(Write(1, "a.txt", "written").ok());
+  EXPECT_EQ(Changes(1), (std::map<std::string, std::optional<std::string>>{{"a.txt", "written"}}));
+  std::string output;
+  int exit_code = 0;
+  ASSERT_TRUE(Run(1, "echo b > b.txt && rm a.txt && mkdir -p d && echo c > d/c.txt", &output, &exit_code).ok());
+  ASSERT_EQ(exit_code, 0) << output;
+  EXPECT_EQ(Changes(1), (std::map<std::string, std::optional<std::string>>{
+                            {"a.txt", std::nullopt}, {"b.txt", "b\n"}, {"d/c.txt", "c\n"}}));
+  EXPECT_TRUE(Changes(1).empty()) << "nothing since";
+}
+
+TEST_F(SandboxServiceTest, OutputComesAsItIsPrintedThenTheEnd) {
+  ASSERT_TRUE(Open(1).ok());
+  std::string output;
+  int exit_code = 0;
+  std::vector<absl::Time> arrivals;
+  ASSERT_TRUE(Run(1, "echo one; sleep 1; echo two; exit 3", &output, &exit_code, &arrivals).ok());
+  EXPECT_EQ(output, "one\ntwo\n");
+  EXPECT_EQ(exit_code, 3);
+  ASSERT_GE(arrivals.size(), 3u) << "one, two and the end, apart";
+  EXPECT_GE(arrivals.back() - arrivals.front(), absl::Milliseconds(800)) << "the first piece did not wait for the end";
+}
+
+TEST_F(SandboxServiceTest, SnapshotsAreIdempotentMarkTheWorkspaceAndRestore) {
+  ASSERT_TRUE(Open(1).ok());
+  ASSERT_TRUE(Write(1, "index.html", "<h1>v1</h1>").ok());
+  const std::string id = common::NewUuid();
+  v1::Snapshot first, again;
+  ASSERT_TRUE(Snapshot(1, id, &first).ok());
+  EXPECT_EQ(first.files().at("index.html"), "<h1>v1</h1>");
+  EXPECT_EQ(first.preview_url(), "https://preview.test/" + id + "/");
+  ASSERT_TRUE(Write(1, "index.html", "<h1>v2</h1>").ok());
+  ASSERT_TRUE(Snapshot(1, id, &again).ok());
+  EXPECT_EQ(again.files().at("index.html"), "<h1>v1</h1>") << "a repeat returns the first snapshot";
+  // The workspace changed since: a new holder learns it holds no known snapshot.
+  std::string held;
+  ASSERT_TRUE(Open(2, &held).ok());
+  EXPECT_EQ(held, "");
+  ASSERT_TRUE(Restore(2, id, &held).ok());
+  EXPECT_EQ(held, id);
+  ASSERT_TRUE(Open(3, &held).ok());
+  EXPECT_EQ(held, id) << "the mark survives until the next change";
+  std::string output;
+  int exit_code = 0;
+  ASSERT_TRUE(Run(3, "cat index.html", &output, &exit_code).ok());
+  EXPECT_EQ(output, "<h1>v1</h1>");
+  ASSERT_TRUE(Open(4, &held).ok());
+  EXPECT_EQ(held, "") << "a command may have changed it";
+}
+
+TEST_F(SandboxServiceTest, APurgedProjectIsGoneAndRefusedFromThenOn) {
+  ASSERT_TRUE(Open(1).ok());
+  ASSERT_TRUE(Write(1, "index.html", "<h1>bye</h1>").ok());
+  v1::Snapshot snapshot;
+  ASSERT_TRUE(Snapshot(1, common::NewUuid(), &snapshot).ok());
+  for (int i = 0; i < 2; ++i) {  // idempotent
+    grpc::ClientContext ctx;
+    AsService(ctx);
+    v1::PurgeProjectRequest req;
+    req.set_project_id(project_);
+    google::protobuf::Empty empty;
+    ASSERT_TRUE(stub_->PurgeProject(&ctx, req, &empty).ok());
+  }
+  EXPECT_EQ(Open(2).error_code(), StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(Write(1, "index.html", "x").error_code(), StatusCode::FAILED_PRECONDITION) << "the old holder is out too";
+  common::DbPool::Options options{.url = db_url_, .size = 1};
+  auto pool = common::DbPool::Create(options);
+  ASSERT_TRUE(pool.ok());
+  SandboxStore store(pool->get());
+  EXPECT_EQ(store.GetSnapshot(snapshot.id()).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store.SaveSnapshot({.id = common::NewUuid(), .project_id = project_, .files = std::make_shared<Files>()})
+                .status()
+                .code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST(SandboxStoreTest, EachProjectGetsAUidOfItsOwnOnceAndNeverOutsideTheRange) {
+  auto pool = common::DbPool::Create({.url = testing::PgServer::Shared().CreateDatabase(), .size = 4});
+  ASSERT_TRUE(pool.ok()) << pool.status();
+  SandboxStore store(pool->get());
+  const std::string a = common::NewUuid(), b = common::NewUuid(), c = common::NewUuid();
+  auto ua = store.UserFor(a, 2000000000, 2), ub = store.UserFor(b, 2000000000, 2);
+  ASSERT_TRUE(ua.ok() && ub.ok()) << ua.status() << ub.status();
+  EXPECT_NE(*ua, *ub);
+  EXPECT_GE(std::min(*ua, *ub), 2000000000u);
+  EXPECT_LE(std::max(*ua, *ub), 2000000001u);
+  EXPECT_EQ(store.UserFor(a, 2000000000, 2).value_or(0), *ua) << "the same user every time";
+  EXPECT_EQ(store.UserFor(c, 2000000000, 2).status().code(), absl::StatusCode::kResourceExhausted)
+      << "two projects never share a uid, even when the range runs out";
+  // Concurrent first calls for one project agree.
+  const std::string d = common::NewUuid();
+  std::vector<uint32_t> seen(8);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 8; ++i) threads.emplace_back([&, i] { seen[i] = store.UserFor(d, 3000000000u, 1000).value_or(0); });
+  for (auto& t : threads) t.join();
+  for (uint32_t uid : seen) EXPECT_EQ(uid, seen[0]);
+}
+
+TEST(SandboxStoreTest, APurgeAnnouncesItsSnapshotsToEveryPreviewServer) {
+  const std::string url = testing::PgServer::Shared().CreateDatabase();
+  std::mutex mu;
+  std::vector<std::string> payloads;
+  common::PgListener listener({.url = url, .channels = {kSnapshotsPurgedChannel}},
+                              [&](std::string_view, std::string_view payload) {
+                                std::lock_guard lock(mu);
+                                payloads.emplace_back(payload);
+                              });
+  ASSERT_TRUE(listener.Start().ok());
+  for (int i = 0; i < 2000 && !listener.connected(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_TRUE(listener.connected());
+  auto pool = common::DbPool::Create({.url = url, .size = 2});
+  ASSERT_TRUE(pool.ok());
+  SandboxStore store(pool->get());
+  const std::string project = common::NewUuid();
+  std::set<std::string> saved;
+  for (size_t i = 0; i < kSnapshotsPerNotify + 20; ++i) {
+    const std::string id = common::NewUuid();
+    ASSERT_TRUE(store.SaveSnapshot({.id = id, .project_id = project, .files = std::make_shared<Files>()}).ok());
+    saved.insert(id);
+  }
+  ASSERT_TRUE(store.Purge(project).ok());
+  for (int i = 0; i < 2000; ++i) {
+    {
+      std::lock_guard lock(mu);
+      if (payloads.size() == 2) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  std::lock_guard lock(mu);
+  ASSERT_EQ(payloads.size(), 2u) << "in notifications of at most kSnapshotsPerNotify ids";
+  std::set<std::string> announced;
+  for (const std::string& payload : payloads) {
+    for (absl::string_view id : absl::StrSplit(payload, ',')) announced.emplace(id);
+  }
+  EXPECT_EQ(announced, saved);
+}
+
+}  // namespace
+}  // namespace qai::sandbox

@@ -1,0 +1,252 @@
+#include "services/sandbox/workspaces.h"
+
+#include <algorithm>
+#include <limits>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/auth.h"
+
+namespace qai::sandbox {
+
+struct Workspaces::Entry {
+  // The holder's fence; raised by Open, and to the maximum by a purge.
+  std::atomic<int64_t> fence{0};
+  std::mutex op;  // one operation at a time; guards what follows
+  std::unique_ptr<Workspace> ws;
+  bool marked = false;  // a version mark is on disk
+  // Path -> digest of each file at the last look; nullopt beyond the snapshot limits.
+  std::optional<std::map<std::string, std::string>> checkpoint;
+  std::atomic<int64_t> last_used_ns{0};  // for forgetting idle entries
+};
+
+namespace {
+
+absl::Status FencedOut(const std::string& project_id) {
+  return absl::FailedPreconditionError(
+      absl::StrCat("workspace of project ", project_id, " is held by a newer holder (higher fence)"));
+}
+
+}  // namespace
+
+std::optional<std::map<std::string, std::string>> Workspaces::Digests(const Workspace& ws,
+                                                                      std::map<std::string, std::string>* files) const {
+  absl::StatusOr<std::map<std::string, std::string>> now = ws.Snapshot(options_.snapshot_limits);
+  if (!now.ok()) return std::nullopt;
+  std::map<std::string, std::string> digests;
+  for (const auto& [path, content] : *now) digests.emplace(path, common::Sha256Hex(content));
+  if (files != nullptr) *files = *std::move(now);
+  return digests;
+}
+
+absl::StatusOr<WorkspaceInfo> Workspaces::Open(const std::string& project, int64_t fence) {
+  const std::string project_id = absl::AsciiStrToLower(project);
+  std::shared_ptr<Entry> entry;
+  {
+    std::lock_guard lock(mu_);
+    auto it = entries_.find(project_id);
+    if (it == entries_.end()) {
+      if (entries_.size() >= options_.max_open) ForgetIdleLocked();
+      it = entries_.emplace(project_id, std::make_shared<Entry>()).first;
+    }
+    entry = it->second;
+  }
+  entry->last_used_ns = absl::GetCurrentTimeNanos();
+  // Raise the fence before waiting for the operation lock: an older holder's command sees it
+  // and is killed, so the lock comes free.
+  int64_t held = entry->fence.load();
+  while (held <= fence && !entry->fence.compare_exchange_weak(held, fence)) {
+  }
+  if (held > fence) return FencedOut(project_id);
+  std::unique_lock op(entry->op);
+  if (entry->fence.load() != fence) return FencedOut(project_id);
+  if (entry->ws == nullptr) {
+    // Allocated (and a purged project refused) whether or not this replica switches users.
+    const Sandbox& sandbox = *options_.sandbox;
+    absl::StatusOr<uint32_t> uid = store_->UserFor(project_id, sandbox.options().first_uid, sandbox.options().uid_count);
+    if (!uid.ok()) return uid.status();
+    std::optional<SandboxUser> user;
+    if (sandbox.switches_users()) user = SandboxUser{.uid = *uid, .gid = *uid};
+    absl::StatusOr<std::unique_ptr<Workspace>> ws = Workspace::Open(options_.root, project_id, user);
+    if (!ws.ok()) return ws.status();
+    entry->ws = *std::move(ws);
+  }
+  WorkspaceInfo info{.snapshot_id = entry->ws->Version()};
+  entry->marked = !info.snapshot_id.empty();
+  entry->checkpoint = Digests(*entry->ws);
+  return info;
+}
+
+absl::StatusOr<Workspaces::Held> Workspaces::Hold(const std::string& project, int64_t fence) {
+  const std::string project_id = absl::AsciiStrToLower(project);
+  std::shared_ptr<Entry> entry;
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = entries_.find(project_id); it != entries_.end()) entry = it->second;
+  }
+  if (entry != nullptr && entry->fence.load() > fence) return FencedOut(project_id);
+  if (entry != nullptr) {
+    std::unique_lock op(entry->op);
+    if (entry->fence.load() > fence) return FencedOut(project_id);
+    if (entry->ws != nullptr && entry->fence.load() == fence) {
+      entry->last_used_ns = absl::GetCurrentTimeNanos();
+      return Held{.entry = std::move(entry), .lock = std::move(op)};
+    }
+  }
+  return absl::AbortedError(absl::StrCat("workspace of project ", project_id,
+                                         " is not open on this replica for this fence: open it (and restore it) again"));
+}
+
+void Workspaces::ForgetIdleLocked() {
+  std::vector<std::pair<int64_t, std::string>> idle;
+  for (const auto& [id, entry] : entries_) {
+    // Held (an operation running) or referenced by a call under way: not idle.
+    if (entry.use_count() == 1) idle.emplace_back(entry->last_used_ns.load(), id);
+  }
+  std::sort(idle.begin(), idle.end());
+  for (const auto& [used, id] : idle) {
+    if (entries_.size() < options_.max_open) break;
+    entries_.erase(id);
+  }
+}
+
+absl::Status Workspaces::Touch(Entry& entry) {
+  if (!entry.marked) return absl::OkStatus();
+  if (absl::Status s = entry.ws->SetVersion(""); !s.ok()) return s;
+  entry.marked = false;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<WorkspaceInfo> Workspaces::Restore(const std::string& project_id, int64_t fence,
+                                                  const std::string& snapshot_id, const std::vector<Change>& changes) {
+  absl::StatusOr<Held> held = Hold(project_id, fence);
+  if (!held.ok()) return held.status();
+  Entry& entry = *held->entry;
+  std::shared_ptr<const Files> base = std::make_shared<Files>();
+  if (!snapshot_id.empty()) {
+    absl::StatusOr<SnapshotRecord> snapshot = store_->GetSnapshot(snapshot_id);
+    if (!snapshot.ok()) return snapshot.status();
+    if (snapshot->project_id != absl::AsciiStrToLower(project_id)) {
+      return absl::NotFoundError(absl::StrCat("snapshot ", snapshot_id, " not found for project ", project_id));
+    }
+    base = snapshot->files;
+  }
+  if (absl::Status s = Touch(entry); !s.ok()) return s;
+  if (absl::Status s = entry.ws->Reset(*base); !s.ok()) return s;
+  for (const Change& change : changes) {
+    absl::Status s = change.content ? entry.ws->WriteFile(change.path, *change.content) : entry.ws->RemoveFile(change.path);
+    if (!s.ok()) return s;
+  }
+  WorkspaceInfo info;
+  if (!snapshot_id.empty() && changes.empty()) {
+    if (absl::Status s = entry.ws->SetVersion(snapshot_id); !s.ok()) return s;
+    entry.marked = true;
+    info.snapshot_id = snapshot_id;
+  }
+  entry.checkpoint = Digests(*entry.ws);
+  return info;
+}
+
+absl::StatusOr<CommandResult> Workspaces::Run(const std::string& project_id, int64_t fence, const std::string& command,
+                                              CommandOptions options, const std::function<bool()>& cancelled) {
+  absl::StatusOr<Held> held = Hold(project_id, fence);
+  if (!held.ok()) return held.status();
+  Entry& entry = *held->entry;
+  if (absl::Status s = Touch(entry); !s.ok()) return s;
+  options.sandbox = options_.sandbox;
+  return entry.ws->Run(command, options, [&] { return entry.fence.load() != fence || (cancelled && cancelled()); });
+}
+
+absl::StatusOr<std::vector<FileOutcome>> Workspaces::Write(const std::string& project_id, int64_t fence,
+                                                           const std::vector<FileOutcome>& files) {
+  absl::StatusOr<Held> held = Hold(project_id, fence);
+  if (!held.ok()) return held.status();
+  Entry& entry = *held->entry;
+  if (absl::Status s = Touch(entry); !s.ok()) return s;
+  std::vector<FileOutcome> out;
+  for (const FileOutcome& f : files) {
+    out.push_back({.path = f.path, .status = entry.ws->WriteFile(f.path, f.content)});
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<FileOutcome>> Workspaces::Read(const std::string& project_id, int64_t fence,
+                                                          const std::vector<std::string>& paths, size_t max_bytes) {
+  absl::StatusOr<Held> held = Hold(project_id, fence);
+  if (!held.ok()) return held.status();
+  std::vector<FileOutcome> out;
+  for (const std::string& path : paths) {
+    absl::StatusOr<std::string> content = held->entry->ws->ReadFile(path, max_bytes);
+    out.push_back({.path = path, .content = content.ok() ? *std::move(content) : "", .status = content.status()});
+  }
+  return out;
+}
+
+absl::StatusOr<std::optional<std::vector<Change>>> Workspaces::Changes(const std::string& project_id, int64_t fence) {
+  absl::StatusOr<Held> held = Hold(project_id, fence);
+  if (!held.ok()) return held.status();
+  Entry& entry = *held->entry;
+  std::map<std::string, std::string> files;
+  std::optional<std::map<std::string, std::string>> now = Digests(*entry.ws, &files);
+  std::optional<std::map<std::string, std::string>> before = std::move(entry.checkpoint);
+  entry.checkpoint = now;
+  if (!before || !now) return std::optional<std::vector<Change>>();
+  std::vector<Change> changes;
+  for (const auto& [path, digest] : *now) {
+    auto it = before->find(path);
+    if (it == before->end() || it->second != digest) changes.push_back({.path = path, .content = files[path]});
+  }
+  for (const auto& [path, digest] : *before) {
+    if (!now->contains(path)) changes.push_back({.path = path, .content = std::nullopt});
+  }
+  return std::optional<std::vector<Change>>(std::move(changes));
+}
+
+absl::StatusOr<SnapshotRecord> Workspaces::Snapshot(const std::string& project_id, int64_t fence,
+                                                    const std::string& snapshot_id, const std::string& run_id) {
+  absl::StatusOr<Held> held = Hold(project_id, fence);
+  if (!held.ok()) return held.status();
+  Entry& entry = *held->entry;
+  absl::StatusOr<std::map<std::string, std::string>> files = entry.ws->Snapshot(options_.snapshot_limits);
+  if (!files.ok()) return files.status();
+  auto shared = std::make_shared<const Files>(*std::move(files));
+  absl::StatusOr<SnapshotRecord> saved = store_->SaveSnapshot(
+      {.id = absl::AsciiStrToLower(snapshot_id), .project_id = absl::AsciiStrToLower(project_id), .run_id = run_id,
+       .files = shared});
+  if (!saved.ok()) return saved.status();
+  // Marked only when what was stored is what the workspace holds (a repeat may have found an
+  // earlier snapshot).
+  if (*saved->files == *shared) {
+    if (absl::Status s = entry.ws->SetVersion(saved->id); !s.ok()) return s;
+    entry.marked = true;
+  }
+  std::map<std::string, std::string> digests;
+  for (const auto& [path, content] : *shared) digests.emplace(path, common::Sha256Hex(content));
+  entry.checkpoint = std::move(digests);
+  return saved;
+}
+
+absl::Status Workspaces::Purge(const std::string& project) {
+  const std::string project_id = absl::AsciiStrToLower(project);
+  if (absl::Status s = store_->Purge(project_id); !s.ok()) return s;
+  std::shared_ptr<Entry> entry;
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = entries_.find(project_id); it != entries_.end()) {
+      entry = it->second;
+      entries_.erase(it);
+    }
+  }
+  if (entry == nullptr) entry = std::make_shared<Entry>();
+  entry->fence.store(std::numeric_limits<int64_t>::max());  // whatever runs in it stops
+  std::lock_guard op(entry->op);
+  if (entry->ws == nullptr) {
+    absl::StatusOr<std::unique_ptr<Workspace>> ws = Workspace::Open(options_.root, project_id, std::nullopt);
+    if (!ws.ok()) return ws.status();
+    entry->ws = *std::move(ws);
+  }
+  return entry->ws->Remove();
+}
+
+}  // namespace qai::sandbox

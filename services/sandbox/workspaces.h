@@ -1,0 +1,114 @@
+#pragma once
+// Workspaces: the projects' workspaces this replica holds, each worked on by one fenced holder
+// at a time.
+//
+// A holder (a run's worker, fenced by its lease token) opens a workspace, then restores,
+// writes, reads, runs commands, lists changes and takes snapshots in it. A higher fence takes
+// the workspace over: a command of the older holder still running is killed, and the older
+// holder's calls are refused from then on. Operations on one workspace run one at a time.
+// What the workspace is known to hold (a snapshot id) is marked on disk, out of the projects'
+// reach, and cleared by the first change; so a replica that restarts still knows a workspace
+// it left untouched. Which files changed since the last look is tracked by their digests.
+//
+//   Workspaces workspaces({.root = "/var/lib/qai/sandboxes", .sandbox = sandbox}, &store);
+//   absl::StatusOr<WorkspaceInfo> info = workspaces.Open(project_id, fence);
+//   absl::StatusOr<CommandResult> r = workspaces.Run(project_id, fence, "ls", {...}, cancelled);
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "services/sandbox/store.h"
+#include "services/sandbox/workspace.h"
+
+namespace qai::sandbox {
+
+struct WorkspacesOptions {
+  std::string root;  // the sandbox root (absolute)
+  std::shared_ptr<const Sandbox> sandbox;
+  SnapshotLimits snapshot_limits;
+  // Workspaces held in memory (each with its files' digests); beyond this, opening another
+  // forgets those idle longest (their directories and marks stay on disk: a later call on one
+  // is ABORTED and its holder opens it again).
+  size_t max_open = 4096;
+};
+
+// WorkspaceInfo: what Open and Restore report.
+struct WorkspaceInfo {
+  std::string snapshot_id;  // the snapshot it is known to hold unchanged; empty when unknown
+};
+
+// Change: a file's new content, or (nullopt) its removal.
+struct Change {
+  std::string path;
+  std::optional<std::string> content;
+};
+
+// FileOutcome: one file of a write or read: content (reads) or an error.
+struct FileOutcome {
+  std::string path;
+  std::string content;
+  absl::Status status;
+};
+
+class Workspaces {
+ public:
+  Workspaces(WorkspacesOptions options, SandboxStore* store) : options_(std::move(options)), store_(store) {}
+
+  // Open: the project's workspace for the holder with `fence`, created (with the project's
+  // own user) if missing. FAILED_PRECONDITION when a higher fence holds it, or the project was
+  // purged.
+  [[nodiscard]] absl::StatusOr<WorkspaceInfo> Open(const std::string& project_id, int64_t fence);
+  // Restore: the workspace holds exactly the snapshot (none: nothing) plus the changes.
+  [[nodiscard]] absl::StatusOr<WorkspaceInfo> Restore(const std::string& project_id, int64_t fence,
+                                                      const std::string& snapshot_id, const std::vector<Change>& changes);
+  // Run: the command, as Workspace::Run, also killed when the holder is fenced out.
+  [[nodiscard]] absl::StatusOr<CommandResult> Run(const std::string& project_id, int64_t fence,
+                                                  const std::string& command, CommandOptions options,
+                                                  const std::function<bool()>& cancelled);
+  [[nodiscard]] absl::StatusOr<std::vector<FileOutcome>> Write(const std::string& project_id, int64_t fence,
+                                                               const std::vector<FileOutcome>& files);
+  [[nodiscard]] absl::StatusOr<std::vector<FileOutcome>> Read(const std::string& project_id, int64_t fence,
+                                                              const std::vector<std::string>& paths, size_t max_bytes);
+  // Changes: what changed since the last Open, Restore, Changes or Snapshot; nullopt when the
+  // workspace is (or was then) beyond the snapshot limits.
+  [[nodiscard]] absl::StatusOr<std::optional<std::vector<Change>>> Changes(const std::string& project_id, int64_t fence);
+  // Snapshot: stores the workspace's files as snapshot_id (idempotent) and marks the workspace
+  // as holding it.
+  [[nodiscard]] absl::StatusOr<SnapshotRecord> Snapshot(const std::string& project_id, int64_t fence,
+                                                        const std::string& snapshot_id, const std::string& run_id);
+  // Purge: removes the project's workspace here and its snapshots and user everywhere, and
+  // kills what runs in it.
+  [[nodiscard]] absl::Status Purge(const std::string& project_id);
+
+ private:
+  struct Entry;
+  // Held: the entry of an open workspace whose holder is `fence`, with its operation lock
+  // taken; ABORTED when it is not open here, FAILED_PRECONDITION when fenced out.
+  struct Held {
+    std::shared_ptr<Entry> entry;
+    std::unique_lock<std::mutex> lock;
+  };
+  absl::StatusOr<Held> Hold(const std::string& project_id, int64_t fence);
+  // Touch: the workspace is about to change: its mark is cleared.
+  absl::Status Touch(Entry& entry);
+  // ForgetIdleLocked: drops the entries idle longest, but never one in use, until at most
+  // max_open - 1 remain (mu_ held).
+  void ForgetIdleLocked();
+  // Digests: the checkpoint of the workspace as it is now (nullopt beyond the limits).
+  std::optional<std::map<std::string, std::string>> Digests(const Workspace& ws,
+                                                            std::map<std::string, std::string>* files = nullptr) const;
+
+  const WorkspacesOptions options_;
+  SandboxStore* const store_;
+  std::mutex mu_;
+  std::map<std::string, std::shared_ptr<Entry>> entries_;  // by project id (lower case)
+};
+
+}  // namespace qai::sandbox
