@@ -129,10 +129,10 @@ bool HasAll(const std::vector<std::string>& have) {
 // signalled only if it was still alive after its cgroup was read.
 void KillIfIn(pid_t pid, const std::string& marker) {
   Fd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
-  if (!pidfd.valid() && errno != ENOSYS) return;  // gone
+  if (!pidfd.valid() && errno == ESRCH) return;  // gone
   absl::StatusOr<std::string> cgroup = ReadText(absl::StrCat("/proc/", pid, "/cgroup"));
   if (!cgroup.ok() || cgroup->find(marker) == std::string::npos) return;
-  if (!pidfd.valid()) {  // a kernel before pidfds (5.3): the small race remains
+  if (!pidfd.valid()) {  // no pidfds (before Linux 5.3, or a seccomp filter): the small race remains
     ::kill(pid, SIGKILL);
     return;
   }
