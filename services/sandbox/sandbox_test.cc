@@ -489,7 +489,9 @@ TEST_F(FallbackTest, CommandsHaveNoPrivilegesAndCannotGainAny) {
 }
 
 // What README.md says the fallback does not block; if one of these starts to fail, the
-// fallback got stronger and the README should say so.
+// fallback got stronger and the README should say so. (These sandboxes have no cgroups, as
+// with QAI_SANDBOX_CGROUPS=off: with them, the process that left its group is killed too, see
+// cgroups_test.cc.)
 TEST_F(FallbackTest, WhatOnlyBwrapContains) {
   Listener host;
   ASSERT_TRUE(host.ok());
