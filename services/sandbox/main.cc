@@ -44,7 +44,7 @@ int main(int argc, char** argv) {
   const common::Config& config = (*base)->config();
 
   auto choice = sandbox::ChooseSandbox(config.Get("sandbox"), sandbox::SandboxOptionsFrom(config),
-                                       config.Get("sandbox-root"));
+                                       config.Get("sandbox-root"), sandbox::CgroupRequestFrom(config));
   if (!choice.ok()) return common::ExitCodeFor(choice.status());
 
   sandbox::SandboxStore store((*base)->db());
@@ -98,6 +98,8 @@ int main(int argc, char** argv) {
   (*server)->Shutdown();
   listener.Stop();
   commands.Shutdown();
+  // No command runs any more: the projects' cgroups go, and anything still in them.
+  if (choice->sandbox->cgroups() != nullptr) choice->sandbox->cgroups()->RemoveAll();
   (*preview)->Stop();
   (*base)->executor()->Shutdown();
   Log(LogLevel::kInfo, "bye");

@@ -141,6 +141,7 @@ CommandResult RunProcess(const ProcessSpec& spec, const std::function<bool()>& c
   };
   auto kill_group = [&](Clock::time_point now) {
     ::killpg(pid, SIGKILL);
+    if (spec.kill_rest) spec.kill_rest();  // an escapee holding the pipe open would keep us waiting
     phase = Phase::kKilled;
     phase_since = now;
   };
@@ -212,6 +213,7 @@ CommandResult RunProcess(const ProcessSpec& spec, const std::function<bool()>& c
   // Whatever is left of the group (background jobs that closed their output) goes too. The
   // child is still unreaped, so the group id cannot have been reused.
   ::killpg(pid, SIGKILL);
+  if (spec.kill_rest) spec.kill_rest();
   read_end.Reset();
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {

@@ -46,12 +46,17 @@ struct ProcessSpec {
   // Called with the kept output (at most max_output bytes in all, raw bytes) as it is read,
   // on the calling thread; may be empty.
   std::function<void(std::string_view)> on_output;
+  // Kills what the command started wherever it went, its process group or not (the project's
+  // cgroup: a process that called setsid is still in it); called, on the calling thread, with
+  // each SIGKILL to the group and once the program has ended. May be empty.
+  std::function<void()> kill_rest;
 };
 
 // RunProcess: runs spec. `cancelled` (may be empty) is polled while it runs; when it turns
 // true, or the timeout passes, the whole process group gets SIGTERM, and SIGKILL a second
-// later. Once the program itself exits, what it left in the group is killed too. Never
-// throws; a program that cannot start yields exit code 127 and the reason as its output.
+// later. Once the program itself exits, what it left in the group is killed too, and what
+// spec.kill_rest reaches. Never throws; a program that cannot start yields exit code 127 and
+// the reason as its output.
 CommandResult RunProcess(const ProcessSpec& spec, const std::function<bool()>& cancelled);
 
 }  // namespace qai::sandbox

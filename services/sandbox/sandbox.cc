@@ -19,6 +19,8 @@ namespace {
 // trusted to name them.
 constexpr const char* kProgramDirs[] = {"/usr/bin", "/bin", "/usr/sbin", "/sbin", "/usr/local/bin"};
 constexpr char kShell[] = "/bin/bash";
+// Runs the step that joins the project's cgroup: the smallest shell there is (dash on Debian).
+constexpr char kJoinShell[] = "/bin/sh";
 // The host's system directories, seen read-only in bwrap mode (a symlink, as /bin is to
 // usr/bin on a merged-/usr system, is copied as a symlink).
 constexpr const char* kSystemDirs[] = {"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"};
@@ -49,6 +51,17 @@ std::string HumanBytes(uint64_t bytes) {
 
 int64_t CpuSeconds(absl::Duration cpu_time) {
   return static_cast<int64_t>(std::ceil(absl::ToDoubleSeconds(cpu_time)));
+}
+
+// JoinScript: writes the shell's own pid into each of the n files named by its first n
+// arguments, then becomes the rest. The files are the service's (cgroups.h): nothing of the
+// project's is in the script or its arguments but the program line that follows them.
+std::string JoinScript(size_t n) {
+  std::string script = "{ ";
+  for (size_t i = 1; i <= n; ++i) absl::StrAppend(&script, i > 1 ? " && " : "", "echo $$ > \"${", i, "}\"");
+  absl::StrAppend(&script, "; } || { echo \"[sandbox] the command could not join its project's cgroup\" >&2; exit 126; }; ",
+                  "shift ", n, " && exec \"$@\"");
+  return script;
 }
 
 }  // namespace
@@ -125,7 +138,7 @@ Sandbox::Sandbox(SandboxOptions options, std::string prlimit, std::string setpri
 }
 
 ProcessSpec Sandbox::Wrap(const std::string& dir, const std::optional<SandboxUser>& user,
-                          const std::string& command) const {
+                          const std::string& command, const std::vector<std::string>& join) const {
   ProcessSpec spec;
   spec.dir = dir;
   spec.env = {
@@ -136,14 +149,21 @@ ProcessSpec Sandbox::Wrap(const std::string& dir, const std::optional<SandboxUse
   };
   const SandboxLimits& l = options_.limits;
   const int64_t cpu = CpuSeconds(l.cpu_time);
+  // The cgroup first, so that no process of the command was ever outside it: posix_spawn has
+  // no step between fork and exec to write the pid from (clone3's CLONE_INTO_CGROUP would, on
+  // v2 only, with a spawn of our own); a tiny shell costs about a millisecond.
+  if (!join.empty()) {
+    spec.argv = {kJoinShell, "-c", JoinScript(join.size()), "sh"};
+    spec.argv.insert(spec.argv.end(), join.begin(), join.end());
+  }
   // Set while still root, so the hard limits cannot be raised again by the command.
-  spec.argv = {prlimit_,
-               absl::StrCat("--cpu=", cpu, ":", cpu + 1),
-               absl::StrCat("--as=", l.memory_bytes),
-               absl::StrCat("--nproc=", l.processes),
-               absl::StrCat("--fsize=", l.file_bytes),
-               "--core=0",
-               "--"};
+  spec.argv.insert(spec.argv.end(), {prlimit_,
+                                     absl::StrCat("--cpu=", cpu, ":", cpu + 1),
+                                     absl::StrCat("--as=", l.memory_bytes),
+                                     absl::StrCat("--nproc=", l.processes),
+                                     absl::StrCat("--fsize=", l.file_bytes),
+                                     "--core=0",
+                                     "--"});
   if (user && switch_users_) {
     spec.argv.insert(spec.argv.end(), {setpriv_, absl::StrCat("--reuid=", user->uid), absl::StrCat("--regid=", user->gid),
                                        "--clear-groups", "--no-new-privs", "--pdeathsig=KILL", "--"});
@@ -158,13 +178,22 @@ ProcessSpec Sandbox::Wrap(const std::string& dir, const std::optional<SandboxUse
   return spec;
 }
 
-std::string Sandbox::Explain(const ProcessSpec& spec, const CommandResult& result) const {
+std::string Sandbox::Explain(const ProcessSpec& spec, const CommandResult& result, uint64_t oom_kills) const {
+  const int exit_code = result.exit_code;
   if (result.output_overflow) {
-    return absl::StrCat("[sandbox] exit code ", result.exit_code, ": killed for printing more than ",
+    return absl::StrCat("[sandbox] exit code ", exit_code, ": killed for printing more than ",
                         HumanBytes(spec.max_output_read), "; only the first ", HumanBytes(spec.max_output), " are shown\n");
   }
+  // Said even after a timeout: the result does not tell it, and the model may retry the same.
+  if (oom_kills > 0 && !result.cancelled) {
+    const std::string limit = options_.cgroups != nullptr ? HumanBytes(options_.cgroups->limits().memory_bytes) : "the limit";
+    const std::string who = exit_code == 128 + SIGKILL ? "killed"
+                            : oom_kills == 1           ? "one of its processes was killed"
+                                                       : absl::StrCat(oom_kills, " of its processes were killed");
+    return absl::StrCat("[sandbox] exit code ", exit_code, ": ", who, ": the project's commands used more than ", limit,
+                        " of memory together\n");
+  }
   if (result.timed_out || result.cancelled) return "";
-  const int exit_code = result.exit_code;
   if (exit_code <= 128 || exit_code > 128 + 64) return "";
   const int signal = exit_code - 128;
   const char* abbrev = ::sigabbrev_np(signal);
@@ -206,7 +235,8 @@ nlohmann::json Sandbox::Describe() const {
           {"memory", HumanBytes(l.memory_bytes)},
           {"processes", l.processes},
           {"file_size", HumanBytes(l.file_bytes)},
-          {"users", users}};
+          {"users", users},
+          {"cgroups", options_.cgroups != nullptr ? options_.cgroups->Describe() : nlohmann::json("off")}};
 }
 
 }  // namespace qai::sandbox

@@ -5,7 +5,8 @@
 //
 // Always: a clean environment (PATH, HOME = the workspace, LANG, TERM; never the service's
 // secrets), and per-process limits on CPU time, address space, processes and file size, with
-// no core files. When the service runs as root, each project's commands also run as a user of
+// no core files. With cgroups (cgroups.h), the command first joins its project's cgroup, whose
+// limits hold for all of the project's processes together. When the service runs as root, each project's commands also run as a user of
 // their own (a uid allocated to the project from a range, see SandboxStore::UserFor; group the
 // same number, no supplementary groups, no_new_privs, killed if the service dies), so the
 // process limit, which the kernel does not enforce for root, holds, and one project cannot
@@ -19,6 +20,7 @@
 //   auto sandbox = Sandbox::Create({.mode = SandboxMode::kBwrap});
 //   if (!sandbox.ok()) ...;  // bwrap, prlimit or setpriv missing, or bad limits
 //   ProcessSpec spec = (*sandbox)->Wrap(dir, SandboxUser{.uid = uid, .gid = uid}, "ls -la");
+//   // with cgroups: Wrap(dir, user, "ls -la", *(*sandbox)->cgroups()->Prepare(project_id))
 
 #include <sys/types.h>
 
@@ -32,6 +34,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "nlohmann/json.hpp"
+#include "services/sandbox/cgroups.h"
 #include "services/sandbox/process.h"
 
 namespace qai::sandbox {
@@ -66,6 +69,8 @@ struct SandboxOptions {
   // The bubblewrap program; empty: bwrap found in /usr/bin, /bin, /usr/sbin, /sbin or
   // /usr/local/bin.
   std::string bwrap;
+  // The projects' cgroups (set up by Cgroups::SetUp); null: none, the rlimits alone hold.
+  std::shared_ptr<Cgroups> cgroups;
 };
 
 // SandboxUser: whom a command runs as.
@@ -90,14 +95,21 @@ class Sandbox {
   // switches_users: the service is root, so each project's commands run as a user of its own;
   // otherwise they run as the service's own user.
   bool switches_users() const { return switch_users_; }
+  // cgroups: the projects' cgroups, or null.
+  Cgroups* cgroups() const { return options_.cgroups.get(); }
   // Wrap: what runs `bash -c command` in dir as user under this policy (the timeout and output
-  // limits of the ProcessSpec are the caller's).
-  ProcessSpec Wrap(const std::string& dir, const std::optional<SandboxUser>& user, const std::string& command) const;
+  // limits of the ProcessSpec are the caller's). With `join` (the cgroup.procs files of the
+  // project's cgroup, from Cgroups::Prepare), the first step, still the service's user, writes
+  // its own pid into each before anything else runs; should that fail, the command does not
+  // run (exit code 126).
+  ProcessSpec Wrap(const std::string& dir, const std::optional<SandboxUser>& user, const std::string& command,
+                   const std::vector<std::string>& join = {}) const;
   // Explain: a line for the model on why a command that ran as spec ended as it did when the
-  // sandbox had a hand in it: killed for its output, or by a signal (exit code 128 + signal),
-  // naming the limit it may have hit. "" otherwise, and for a timeout or a cancel, which the
-  // result itself reports.
-  std::string Explain(const ProcessSpec& spec, const CommandResult& result) const;
+  // sandbox had a hand in it: killed for its output, the kernel killing `oom_kills` of the
+  // project's processes for its memory limit while it ran, or a signal (exit code 128 +
+  // signal), naming the limit it may have hit. "" otherwise, and for a timeout or a cancel,
+  // which the result itself reports.
+  std::string Explain(const ProcessSpec& spec, const CommandResult& result, uint64_t oom_kills = 0) const;
   // Describe: mode, limits and users, for the start-up log.
   nlohmann::json Describe() const;
 

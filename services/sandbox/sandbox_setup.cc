@@ -21,13 +21,24 @@ using common::LogLevel;
 using common::ToAbsl;
 
 constexpr char kUnsafeNone[] = "unsafe-none";
+constexpr char kCgroupsRequired[] = "required";
+constexpr char kCgroupsOff[] = "off";
 constexpr char kProbeCommand[] = "echo probe > probe.txt && cat probe.txt";
 constexpr absl::Duration kProbeTimeout = absl::Seconds(20);
+
+// ParseCpus: "0" (no limit) or 0.01..4096 CPUs.
+bool ParseCpus(std::string_view text, double* cpus) {
+  double value = 0;
+  if (!absl::SimpleAtod(ToAbsl(text), &value) || !(value == 0 || (value >= 0.01 && value <= 4096))) return false;
+  *cpus = value;
+  return true;
+}
 
 }  // namespace
 
 std::vector<common::Option> WithSandboxOptions(std::vector<common::Option> options) {
   const SandboxOptions defaults;
+  const ProjectLimits defaults_cg;
   options.insert(options.end(), {
       {.name = "sandbox", .default_value = "bwrap",
        .help = "how commands are isolated: bwrap (bubblewrap; start-up fails when it does not run here) or, for "
@@ -55,6 +66,29 @@ std::vector<common::Option> WithSandboxOptions(std::vector<common::Option> optio
          uint32_t first, count;
          return ParseUidRange(v, &first, &count) ? "" : "must be FIRST-LAST or one uid, within 1..4294967294";
        }},
+      {.name = "sandbox-cgroups", .default_value = kCgroupsRequired,
+       .help = "limits for all of a project's processes together, through cgroups (v2 or v1, found at start-up): "
+               "required (start-up fails where no cgroup hierarchy can be written) or off (none; logged as an error)",
+       .validate = [](std::string_view v) -> std::string {
+         return v == kCgroupsRequired || v == kCgroupsOff ? "" : "must be required or off";
+       }},
+      {.name = "sandbox-project-memory-mb", .default_value = absl::StrCat(defaults_cg.memory_bytes >> 20),
+       .help = "memory of all of a project's processes together, in MiB, without swap (cgroups)",
+       .validate = common::IsIntIn(32, 1 << 24)},
+      {.name = "sandbox-project-pids", .default_value = absl::StrCat(defaults_cg.pids),
+       .help = "processes and threads of all of a project's commands together (cgroups)",
+       .validate = common::IsIntIn(8, 1 << 22)},
+      {.name = "sandbox-cpu-weight", .default_value = absl::StrCat(defaults_cg.cpu_weight),
+       .help = "a project's share of busy CPUs against the other projects', 1..10000 (cgroups: cpu.weight; "
+               "v1: cpu.shares = weight * 1024 / 100)",
+       .validate = common::IsIntIn(1, 10000)},
+      {.name = "sandbox-cpus", .default_value = "1",
+       .help = "the CPUs all of a project's processes may use together at most, e.g. 0.5 or 2 (cgroups: cpu.max; "
+               "v1: cpu.cfs_quota_us); 0: no limit",
+       .validate = [](std::string_view v) -> std::string {
+         double cpus = 0;
+         return ParseCpus(v, &cpus) ? "" : "must be 0 (no limit) or a number of CPUs from 0.01 to 4096";
+       }},
   });
   return options;
 }
@@ -67,6 +101,16 @@ SandboxOptions SandboxOptionsFrom(const common::Config& config) {
   options.limits.file_bytes = static_cast<uint64_t>(config.GetInt("sandbox-file-size-mb")) << 20;
   ParseUidRange(config.Get("sandbox-uids"), &options.first_uid, &options.uid_count);
   return options;
+}
+
+CgroupRequest CgroupRequestFrom(const common::Config& config) {
+  CgroupRequest request{.required = config.Get("sandbox-cgroups") != kCgroupsOff};
+  ProjectLimits& l = request.options.limits;
+  l.memory_bytes = static_cast<uint64_t>(config.GetInt("sandbox-project-memory-mb")) << 20;
+  l.pids = static_cast<uint64_t>(config.GetInt("sandbox-project-pids"));
+  l.cpu_weight = static_cast<uint32_t>(config.GetInt("sandbox-cpu-weight"));
+  ParseCpus(config.Get("sandbox-cpus"), &l.cpus);
+  return request;
 }
 
 bool ParseUidRange(std::string_view text, uint32_t* first, uint32_t* count) {
@@ -86,10 +130,12 @@ absl::Status ProbeSandbox(const std::shared_ptr<const Sandbox>& sandbox, const s
   if (absl::Status s = PrepareRoot(root); !s.ok()) return s;
   std::optional<SandboxUser> user;
   if (sandbox->switches_users()) user = SandboxUser{.uid = sandbox->options().first_uid, .gid = sandbox->options().first_uid};
-  absl::StatusOr<std::unique_ptr<Workspace>> ws = Workspace::Open(root, common::NewUuid(), user);
+  const std::string project = common::NewUuid();
+  absl::StatusOr<std::unique_ptr<Workspace>> ws = Workspace::Open(root, project, user);
   if (!ws.ok()) return ws.status();
   CommandResult r = (*ws)->Run(kProbeCommand, {.timeout = kProbeTimeout, .sandbox = sandbox}, nullptr);
   (void)(*ws)->Remove();
+  if (sandbox->cgroups() != nullptr) (void)sandbox->cgroups()->Remove(project);
   if (r.exit_code == 0 && r.output == "probe\n") return absl::OkStatus();
   return absl::FailedPreconditionError(absl::StrCat("sandbox ", SandboxModeName(sandbox->mode()),
                                                     ": a probe command in ", root, " ended with exit code ", r.exit_code,
@@ -97,19 +143,48 @@ absl::Status ProbeSandbox(const std::shared_ptr<const Sandbox>& sandbox, const s
                                                     absl::StripTrailingAsciiWhitespace(r.output.substr(0, 2000))));
 }
 
-absl::StatusOr<SandboxChoice> ChooseSandbox(std::string_view requested, SandboxOptions options, const std::string& root) {
+absl::StatusOr<SandboxChoice> ChooseSandbox(std::string_view requested, SandboxOptions options, const std::string& root,
+                                            const CgroupRequest& cgroups) {
   if (requested != "bwrap" && requested != kUnsafeNone) {
     return absl::InvalidArgumentError(absl::StrCat("sandbox: \"", std::string(requested), "\" must be bwrap or unsafe-none"));
   }
   SandboxChoice choice{.unsafe = requested == kUnsafeNone};
   options.mode = choice.unsafe ? SandboxMode::kUnsafeNone : SandboxMode::kBwrap;
+  if (cgroups.required) {
+    absl::StatusOr<std::shared_ptr<Cgroups>> set_up = Cgroups::SetUp(cgroups.options);
+    if (absl::IsInvalidArgument(set_up.status())) return set_up.status();
+    if (!set_up.ok()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          set_up.status().message(),
+          " (qai-sandbox does not start without limits for all of a project's processes: run it as root where "
+          "/sys/fs/cgroup is writable, cgroup v2 with cpu, memory and pids delegated to its cgroup, or v1; or, "
+          "accepting that one project can take the memory and CPUs of all, set QAI_SANDBOX_CGROUPS=off)"));
+    }
+    options.cgroups = *std::move(set_up);
+    Log(LogLevel::kInfo,
+        absl::StrCat("sandbox: cgroup ", CgroupVersionName(options.cgroups->version()),
+                     ": each project's processes are limited together"),
+        options.cgroups->Describe());
+  } else {
+    options.cgroups = nullptr;
+    Log(LogLevel::kError,
+        "sandbox: UNLIMITED: QAI_SANDBOX_CGROUPS=off: no limit holds for all of a project's processes together: "
+        "one project's commands can use all the memory (the kernel then kills whatever it picks, other projects' "
+        "commands or the service) and all the CPUs the service may, limited per process only; in unsafe-none mode "
+        "a process that leaves its process group survives its command");
+  }
+  // Whatever fails from here on leaves no cgroup behind.
+  auto fail = [&](absl::Status s) {
+    if (options.cgroups != nullptr) options.cgroups->RemoveAll();
+    return s;
+  };
   absl::StatusOr<std::shared_ptr<const Sandbox>> sandbox = Sandbox::Create(options);
-  if (!sandbox.ok()) return sandbox.status();
+  if (!sandbox.ok()) return fail(sandbox.status());
   if (absl::Status s = ProbeSandbox(*sandbox, root); !s.ok()) {
-    if (choice.unsafe) return s;
-    return absl::FailedPreconditionError(absl::StrCat(
+    if (choice.unsafe) return fail(s);
+    return fail(absl::FailedPreconditionError(absl::StrCat(
         s.message(), " (qai-sandbox does not start without isolation: install bubblewrap and allow user namespaces, "
-                     "or, for development only, set QAI_SANDBOX=unsafe-none)"));
+                     "or, for development only, set QAI_SANDBOX=unsafe-none)")));
   }
   choice.sandbox = *std::move(sandbox);
   if (choice.unsafe) {

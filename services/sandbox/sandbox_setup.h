@@ -5,9 +5,19 @@
 // user namespaces allowed) or the service refuses to start. Running without isolation is a
 // development-only mode that must be named, QAI_SANDBOX=unsafe-none, and is loud about it.
 //
+// The projects' cgroups (cgroups.h) fail closed the same way: QAI_SANDBOX_CGROUPS=required,
+// the default, refuses to start where no cgroup hierarchy can be written (not root, a
+// read-only /sys/fs/cgroup, controllers not delegated), and `off` must be named, logged as an
+// error. Why not quietly without: the rlimits hold per process, so without cgroups one
+// project's commands can take all the memory the service may use (the kernel then kills
+// whatever it picks, another project's command or the service itself), all its CPUs, and in
+// unsafe-none mode leave processes running after their command. An operator who accepts that
+// (a laptop without root, a cluster that cannot give the pod a writable cgroup) says so.
+//
 //   ... ServiceBase::Init("sandbox", argc, argv, WithSandboxOptions({...the others...})) ...
-//   auto choice = ChooseSandbox(config.Get("sandbox"), SandboxOptionsFrom(config), sandbox_root);
-//   if (!choice.ok()) return ExitCodeFor(choice.status());  // no bwrap here: no service
+//   auto choice = ChooseSandbox(config.Get("sandbox"), SandboxOptionsFrom(config), sandbox_root,
+//                               CgroupRequestFrom(config));
+//   if (!choice.ok()) return ExitCodeFor(choice.status());  // no bwrap or no cgroups here: no service
 
 #include <memory>
 #include <string>
@@ -21,13 +31,24 @@
 namespace qai::sandbox {
 
 // WithSandboxOptions: options and --sandbox (QAI_SANDBOX: bwrap or unsafe-none),
-// --sandbox-cpu-time, --sandbox-memory-mb, --sandbox-processes, --sandbox-file-size-mb and
-// --sandbox-uids.
+// --sandbox-cpu-time, --sandbox-memory-mb, --sandbox-processes, --sandbox-file-size-mb,
+// --sandbox-uids, and for the projects' cgroups --sandbox-cgroups (required or off),
+// --sandbox-project-memory-mb, --sandbox-project-pids, --sandbox-cpu-weight and --sandbox-cpus.
 std::vector<common::Option> WithSandboxOptions(std::vector<common::Option> options);
 
 // SandboxOptionsFrom: the limits and uids of a configuration that declared those options
-// (the mode is ChooseSandbox's).
+// (the mode and the cgroups are ChooseSandbox's).
 SandboxOptions SandboxOptionsFrom(const common::Config& config);
+
+// CgroupRequest: whether the projects' cgroups are required, and how to set them up.
+struct CgroupRequest {
+  bool required = true;  // false: QAI_SANDBOX_CGROUPS=off
+  CgroupOptions options;
+};
+
+// CgroupRequestFrom: --sandbox-cgroups and the project limits of a configuration that
+// declared them.
+CgroupRequest CgroupRequestFrom(const common::Config& config);
 
 // ParseUidRange: "FIRST-LAST" or a single uid; false when it is neither, or not within
 // 1..4294967294.
@@ -43,10 +64,13 @@ struct SandboxChoice {
 // ChooseSandbox: for "bwrap", a bwrap sandbox that ran a probe command under root, or
 // FAILED_PRECONDITION saying why not (never a fallback); for "unsafe-none", mode unsafe-none
 // (probed too), with an error-level log line saying what it does not isolate. Anything else
-// is INVALID_ARGUMENT. Warns too when the service is not root (commands then run as its own
+// is INVALID_ARGUMENT. With cgroups required, they are set up first (Cgroups::SetUp; logged:
+// which version, where, what limits) and the probe runs in a project cgroup; where they cannot
+// be, FAILED_PRECONDITION saying why. With cgroups off, an error-level log line says what that
+// leaves unbounded. Warns too when the service is not root (commands then run as its own
 // user, and the processes limit counts the service's own threads).
 [[nodiscard]] absl::StatusOr<SandboxChoice> ChooseSandbox(std::string_view requested, SandboxOptions options,
-                                                          const std::string& root);
+                                                          const std::string& root, const CgroupRequest& cgroups);
 
 // ProbeSandbox: OK when sandbox runs a command that writes and reads a file in a workspace of
 // its own under root (removed again), else why not, with what the command printed.

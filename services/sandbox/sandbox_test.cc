@@ -489,7 +489,9 @@ TEST_F(FallbackTest, CommandsHaveNoPrivilegesAndCannotGainAny) {
 }
 
 // What README.md says the fallback does not block; if one of these starts to fail, the
-// fallback got stronger and the README should say so.
+// fallback got stronger and the README should say so. (These sandboxes have no cgroups, as
+// with QAI_SANDBOX_CGROUPS=off: with them, the process that left its group is killed too, see
+// cgroups_test.cc.)
 TEST_F(FallbackTest, WhatOnlyBwrapContains) {
   Listener host;
   ASSERT_TRUE(host.ok());
@@ -539,6 +541,17 @@ TEST(SandboxPolicyTest, WrapsTheCommandInLimitsAUserAndBwrap) {
     EXPECT_EQ(has(spec, "--die-with-parent"), sandbox->mode() == SandboxMode::kBwrap);
     EXPECT_EQ(std::vector<std::string>(spec.argv.end() - 3, spec.argv.end()),
               (std::vector<std::string>{"/bin/bash", "-c", "ls -la"}));
+    // Joining a cgroup comes first, while still the service's user; its files are arguments,
+    // never part of the script.
+    const std::vector<std::string> join = {"/sys/fs/cgroup/memory/x/cgroup.procs", "/sys/fs/cgroup/pids/x/cgroup.procs"};
+    ProcessSpec joined = sandbox->Wrap("/srv/ws/p", user, "ls -la", join);
+    ASSERT_GT(joined.argv.size(), spec.argv.size() + 5);
+    EXPECT_EQ(joined.argv[0], "/bin/sh");
+    EXPECT_EQ(joined.argv[1], "-c");
+    EXPECT_FALSE(absl::StrContains(joined.argv[2], "/sys/fs/cgroup")) << joined.argv[2];
+    EXPECT_EQ(std::vector<std::string>(joined.argv.begin() + 3, joined.argv.begin() + 6),
+              (std::vector<std::string>{"sh", join[0], join[1]}));
+    EXPECT_EQ(std::vector<std::string>(joined.argv.begin() + 6, joined.argv.end()), spec.argv);
   }
 }
 
@@ -565,6 +578,24 @@ TEST(SandboxPolicyTest, ExplainsDeathsByTheLimitsSignals) {
   // A timeout or a cancel is the result's to report.
   EXPECT_EQ(explain({.exit_code = 143, .timed_out = true}), "");
   EXPECT_EQ(explain({.exit_code = 143, .cancelled = true}), "");
+  // The kernel's OOM kills in the project's cgroup while the command ran, whoever died.
+  auto cgroups = Cgroups::SetUp({.limits = {.memory_bytes = uint64_t{128} << 20},
+                                 .name = "qai-sandbox-test-" + common::NewUuid().substr(0, 8)});
+  ASSERT_TRUE(cgroups.ok()) << cgroups.status();
+  auto limited = Sandbox::Create({.cgroups = *cgroups});
+  ASSERT_TRUE(limited.ok());
+  auto explain_oom = [&](CommandResult r, uint64_t oom_kills) { return (*limited)->Explain(spec, r, oom_kills); };
+  EXPECT_EQ(explain_oom({.exit_code = 137}, 1),
+            "[sandbox] exit code 137: killed: the project's commands used more than 128 MiB of memory together\n");
+  EXPECT_EQ(explain_oom({.exit_code = 0}, 1),
+            "[sandbox] exit code 0: one of its processes was killed: the project's commands used more than 128 MiB of "
+            "memory together\n");
+  EXPECT_EQ(explain_oom({.exit_code = 2, .timed_out = true}, 3),
+            "[sandbox] exit code 2: 3 of its processes were killed: the project's commands used more than 128 MiB of "
+            "memory together\n");
+  EXPECT_EQ(explain_oom({.exit_code = 0}, 0), "");
+  EXPECT_EQ(explain_oom({.exit_code = 143, .cancelled = true}, 1), "");
+  (*cgroups)->RemoveAll();
 }
 
 TEST(SandboxConfigTest, ReadsTheOptionsWithTheirDefaults) {
@@ -580,10 +611,19 @@ TEST(SandboxConfigTest, ReadsTheOptionsWithTheirDefaults) {
   EXPECT_EQ(d.limits.file_bytes, uint64_t{128} << 20);
   EXPECT_EQ(d.first_uid, 1000000000u);
   EXPECT_EQ(d.uid_count, 1000000000u);
+  EXPECT_EQ(defaults->Get("sandbox-cgroups"), "required") << "per-project limits unless off is named";
+  CgroupRequest dc = CgroupRequestFrom(*defaults);
+  EXPECT_TRUE(dc.required);
+  EXPECT_EQ(dc.options.limits.memory_bytes, uint64_t{2} << 30);
+  EXPECT_EQ(dc.options.limits.pids, 256u);
+  EXPECT_EQ(dc.options.limits.cpu_weight, 100u);
+  EXPECT_EQ(dc.options.limits.cpus, 1.0);
 
   const std::map<std::string, std::string> env = {
       {"QAI_SANDBOX", "bwrap"},           {"QAI_SANDBOX_CPU_TIME", "5s"},       {"QAI_SANDBOX_MEMORY_MB", "512"},
-      {"QAI_SANDBOX_PROCESSES", "64"},    {"QAI_SANDBOX_FILE_SIZE_MB", "10"},   {"QAI_SANDBOX_UIDS", "70000-70999"}};
+      {"QAI_SANDBOX_PROCESSES", "64"},    {"QAI_SANDBOX_FILE_SIZE_MB", "10"},   {"QAI_SANDBOX_UIDS", "70000-70999"},
+      {"QAI_SANDBOX_CGROUPS", "off"},     {"QAI_SANDBOX_PROJECT_MEMORY_MB", "512"}, {"QAI_SANDBOX_PROJECT_PIDS", "100"},
+      {"QAI_SANDBOX_CPU_WEIGHT", "300"},  {"QAI_SANDBOX_CPUS", "0.5"}};
   auto set = common::Config::Parse(options, 0, nullptr, [&](const std::string& name) -> std::optional<std::string> {
     auto it = env.find(name);
     return it == env.end() ? std::nullopt : std::optional<std::string>(it->second);
@@ -597,9 +637,17 @@ TEST(SandboxConfigTest, ReadsTheOptionsWithTheirDefaults) {
   EXPECT_EQ(s.limits.file_bytes, uint64_t{10} << 20);
   EXPECT_EQ(s.first_uid, 70000u);
   EXPECT_EQ(s.uid_count, 1000u);
+  CgroupRequest sc = CgroupRequestFrom(*set);
+  EXPECT_FALSE(sc.required);
+  EXPECT_EQ(sc.options.limits.memory_bytes, uint64_t{512} << 20);
+  EXPECT_EQ(sc.options.limits.pids, 100u);
+  EXPECT_EQ(sc.options.limits.cpu_weight, 300u);
+  EXPECT_EQ(sc.options.limits.cpus, 0.5);
 
   for (const char* bad : {"--sandbox=maybe", "--sandbox-cpu-time=500ms", "--sandbox-memory-mb=10", "--sandbox-processes=0",
-                          "--sandbox-uids=5-4", "--sandbox-uids=0", "--sandbox-uids=x"}) {
+                          "--sandbox-uids=5-4", "--sandbox-uids=0", "--sandbox-uids=x", "--sandbox-cgroups=auto",
+                          "--sandbox-project-memory-mb=16", "--sandbox-project-pids=4", "--sandbox-cpu-weight=0",
+                          "--sandbox-cpu-weight=10001", "--sandbox-cpus=0.001", "--sandbox-cpus=-1", "--sandbox-cpus=one"}) {
     const char* argv[] = {"qai-sandbox", bad};
     EXPECT_EQ(common::Config::Parse(options, 2, argv).status().code(), absl::StatusCode::kInvalidArgument) << bad;
   }
@@ -618,31 +666,50 @@ TEST(SandboxConfigTest, ParsesUidRanges) {
   }
 }
 
-// ChooseSandboxTest: the start-up choice, probing for real.
-class ChooseSandboxTest : public SandboxTest {};
+// ChooseSandboxTest: the start-up choice, probing for real, with cgroups required (the
+// default) in a directory of the test's own.
+class ChooseSandboxTest : public SandboxTest {
+ protected:
+  void TearDown() override {
+    for (const auto& sandbox : chosen_) {
+      if (sandbox->cgroups() != nullptr) sandbox->cgroups()->RemoveAll();
+    }
+    SandboxTest::TearDown();
+  }
+
+  absl::StatusOr<SandboxChoice> Choose(std::string_view requested, SandboxOptions options, const std::string& root) {
+    auto choice = ChooseSandbox(requested, std::move(options), root,
+                                {.options = {.name = "qai-sandbox-test-" + common::NewUuid().substr(0, 8)}});
+    if (choice.ok()) chosen_.push_back(choice->sandbox);
+    return choice;
+  }
+
+  std::vector<std::shared_ptr<const Sandbox>> chosen_;
+};
 
 TEST_F(ChooseSandboxTest, BwrapIsTheDefaultAndUsesBubblewrap) {
-  auto choice = ChooseSandbox("bwrap", {}, tmp_ + "/sandboxes");
+  auto choice = Choose("bwrap", {}, tmp_ + "/sandboxes");
   ASSERT_TRUE(choice.ok()) << choice.status();
   EXPECT_EQ(choice->sandbox->mode(), SandboxMode::kBwrap);
   EXPECT_FALSE(choice->unsafe);
+  EXPECT_NE(choice->sandbox->cgroups(), nullptr) << "cgroups are required unless QAI_SANDBOX_CGROUPS=off";
   // The probe leaves nothing behind.
   EXPECT_TRUE(fs::is_empty(tmp_ + "/sandboxes/workspaces"));
 }
 
 TEST_F(ChooseSandboxTest, UnsafeNoneRunsOnlyWhenNamedAndSaysItIsUnsafe) {
-  auto choice = ChooseSandbox("unsafe-none", {}, tmp_ + "/sandboxes");
+  auto choice = Choose("unsafe-none", {}, tmp_ + "/sandboxes");
   ASSERT_TRUE(choice.ok()) << choice.status();
   EXPECT_EQ(choice->sandbox->mode(), SandboxMode::kUnsafeNone);
   EXPECT_TRUE(choice->unsafe);
   for (const char* old : {"none", "auto", ""}) {
-    EXPECT_EQ(ChooseSandbox(old, {}, tmp_ + "/sandboxes").status().code(), absl::StatusCode::kInvalidArgument) << old;
+    EXPECT_EQ(Choose(old, {}, tmp_ + "/sandboxes").status().code(), absl::StatusCode::kInvalidArgument) << old;
   }
 }
 
 TEST_F(ChooseSandboxTest, ABwrapThatCannotRunRefusesToStartNeverFallsBack) {
   const SandboxOptions broken{.bwrap = "/bin/false"};  // as when the kernel refuses its namespaces
-  auto bwrap = ChooseSandbox("bwrap", broken, tmp_ + "/sandboxes");
+  auto bwrap = Choose("bwrap", broken, tmp_ + "/sandboxes");
   EXPECT_EQ(bwrap.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_TRUE(absl::StrContains(bwrap.status().message(), "exit code 1")) << bwrap.status();
   EXPECT_TRUE(absl::StrContains(bwrap.status().message(), "does not start without isolation")) << bwrap.status();
@@ -652,7 +719,7 @@ TEST_F(ChooseSandboxTest, ARootTheSandboxUsersCannotReachFailsTheProbe) {
   const std::string closed = tmp_ + "/closed";
   fs::create_directories(closed);
   fs::permissions(closed, fs::perms::owner_all);
-  auto choice = ChooseSandbox("unsafe-none", {}, closed + "/sandboxes");
+  auto choice = Choose("unsafe-none", {}, closed + "/sandboxes");
   EXPECT_EQ(choice.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_TRUE(absl::StrContains(choice.status().message(), closed + " is not searchable by the sandbox's user"))
       << choice.status();

@@ -325,7 +325,7 @@ absl::StatusOr<std::unique_ptr<Workspace>> Workspace::Open(const std::string& ro
   }
   absl::StatusOr<Fd> fd = OpenDir(dir);  // refuses a symlink or a file in its place
   if (!fd.ok()) return fd.status();
-  std::unique_ptr<Workspace> ws(new Workspace(std::move(dir), absl::StrCat(root, "/", kStateDir, "/", id), owner));
+  std::unique_ptr<Workspace> ws(new Workspace(id, std::move(dir), absl::StrCat(root, "/", kStateDir, "/", id), owner));
   // Handed over at once, before any file is written: never readable by another project.
   if (owner) {
     if (absl::Status s = ws->HandTo(*owner); !s.ok()) return s;
@@ -388,13 +388,24 @@ CommandResult Workspace::Run(const std::string& command, const CommandOptions& o
       return fail(absl::StrCat("workspace: cannot give the workspace to the sandbox's user: ", s.message(), "\n"), 126);
     }
   }
-  ProcessSpec spec = sandbox->Wrap(dir_, user, command);
+  Cgroups* const cgroups = sandbox->cgroups();
+  std::vector<std::string> join;
+  uint64_t oom_kills = 0;
+  if (cgroups != nullptr) {
+    absl::StatusOr<std::vector<std::string>> procs = cgroups->Prepare(project_id_);
+    if (!procs.ok()) return fail(absl::StrCat("workspace: ", procs.status().message(), "\n"), 126);
+    join = *std::move(procs);
+    oom_kills = cgroups->OomKills(project_id_);
+  }
+  ProcessSpec spec = sandbox->Wrap(dir_, user, command, join);
   spec.timeout = options.timeout;
   spec.max_output = options.max_output;
   spec.max_output_read = options.max_output_read;
   spec.on_output = options.on_output;
+  if (cgroups != nullptr) spec.kill_rest = [cgroups, this] { cgroups->Kill(project_id_); };
   CommandResult result = RunProcess(spec, cancelled);
-  result.explanation = sandbox->Explain(spec, result);
+  if (cgroups != nullptr) oom_kills = cgroups->OomKills(project_id_) - oom_kills;
+  result.explanation = sandbox->Explain(spec, result, oom_kills);
   if (!result.explanation.empty()) result.output.insert(0, result.explanation);
   return result;
 }

@@ -75,9 +75,11 @@ class Workspace {
   // killed (SIGTERM, SIGKILL a second later). Background jobs do not outlive the command: once
   // it exits, the group is killed (in bwrap mode, everything it started). When the sandbox
   // runs the project's commands as a user of their own, the workspace is first handed to that
-  // user (once: its files too). A command the sandbox stopped (its output, a limit's signal)
-  // has a line saying why at the start of its output, where a caller that shortens the output
-  // does not cut it.
+  // user (once: its files too). With the sandbox's cgroups, the command runs in its project's
+  // cgroup, and once it ends everything left in that cgroup is killed too, whichever process
+  // group it is in. A command the sandbox stopped (its output, a limit's signal, the project's
+  // memory limit) has a line saying why at the start of its output, where a caller that
+  // shortens the output does not cut it.
   CommandResult Run(const std::string& command, const CommandOptions& options,
                     const std::function<bool()>& cancelled) const;
   // Snapshot: every regular file (relative path with '/' -> content), skipping `.git` and
@@ -99,12 +101,13 @@ class Workspace {
   [[nodiscard]] absl::Status Remove();
 
  private:
-  Workspace(std::string dir, std::string version_path, std::optional<SandboxUser> owner)
-      : dir_(std::move(dir)), version_path_(std::move(version_path)), owner_(owner) {}
+  Workspace(std::string project_id, std::string dir, std::string version_path, std::optional<SandboxUser> owner)
+      : project_id_(std::move(project_id)), dir_(std::move(dir)), version_path_(std::move(version_path)), owner_(owner) {}
   // HandTo: makes user the owner of the workspace and everything in it (a directory only it
   // can enter), unless it already is.
   absl::Status HandTo(const SandboxUser& user) const;
 
+  std::string project_id_;  // lower case
   std::string dir_;
   std::string version_path_;
   std::optional<SandboxUser> owner_;

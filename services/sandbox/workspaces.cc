@@ -241,6 +241,10 @@ absl::Status Workspaces::Purge(const std::string& project) {
   if (entry == nullptr) entry = std::make_shared<Entry>();
   entry->fence.store(std::numeric_limits<int64_t>::max());  // whatever runs in it stops
   std::lock_guard op(entry->op);
+  // Its processes first: one left behind could still be writing into the workspace.
+  if (Cgroups* cgroups = options_.sandbox->cgroups(); cgroups != nullptr) {
+    if (absl::Status s = cgroups->Remove(project_id); !s.ok()) return s;
+  }
   if (entry->ws == nullptr) {
     absl::StatusOr<std::unique_ptr<Workspace>> ws = Workspace::Open(options_.root, project_id, std::nullopt);
     if (!ws.ok()) return ws.status();

@@ -84,7 +84,7 @@ class Workspaces {
   [[nodiscard]] absl::StatusOr<SnapshotRecord> Snapshot(const std::string& project_id, int64_t fence,
                                                         const std::string& snapshot_id, const std::string& run_id);
   // Purge: removes the project's workspace here and its snapshots and user everywhere, and
-  // kills what runs in it.
+  // kills what runs in it (and removes its cgroup).
   [[nodiscard]] absl::Status Purge(const std::string& project_id);
 
  private:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # What a command costs through qai-sandbox, against launching the same bubblewrap command
-# directly (prlimit, setpriv, bwrap: qai-sandbox's own argv), side by side in one run: a private
-# PostgreSQL, qai-sandbox (bwrap), then tools/sandboxbench's rounds. Run as root, after a build.
+# directly (the project's cgroup, prlimit, setpriv, bwrap: qai-sandbox's own argv), side by side
+# in one run: a private PostgreSQL, qai-sandbox (bwrap), then tools/sandboxbench's rounds. Run as
+# root, after a build. QAI_SANDBOX_CGROUPS=off in the environment leaves the cgroups out of both.
 #
 #   bash tools/bench/sandbox_bench.sh [COMMANDS_PER_ROUND] [ROUNDS] [COMMAND]
 set -euo pipefail

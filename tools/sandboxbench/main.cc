@@ -1,18 +1,20 @@
 // qai-sandboxbench: what a command costs through qai-sandbox against the same command launched
-// directly the way qai-sandbox launches it (prlimit, setpriv, bubblewrap), side by side.
+// directly the way qai-sandbox launches it (its project's cgroup, prlimit, setpriv, bubblewrap),
+// side by side.
 //
 //   qai-sandboxbench --addr 127.0.0.1:50054 --key KEY [--commands 200] [--rounds 3] [--command true]
 //
 // Each round runs the commands one after another through RunCommand (a workspace opened once),
 // then as many directly (Workspace::Run with a bwrap sandbox, in a workspace of its own under a
-// temporary root), and prints each path's p50, p90 and p99 in ms and the p50 ratio; then the
-// medians over the rounds. It needs to run as root (a uid per project) with bubblewrap, as the
-// service does.
+// temporary root, in a cgroup of its own unless QAI_SANDBOX_CGROUPS=off, as for the service),
+// and prints each path's p50, p90 and p99 in ms and the p50 ratio; then the medians over the
+// rounds. It needs to run as root (a uid per project) with bubblewrap, as the service does.
 
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -112,7 +114,16 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
-  auto policy = sandbox::Sandbox::Create({.mode = sandbox::SandboxMode::kBwrap});
+  std::shared_ptr<sandbox::Cgroups> cgroups;
+  if (const char* off = std::getenv("QAI_SANDBOX_CGROUPS"); off == nullptr || std::string_view(off) != "off") {
+    auto set_up = sandbox::Cgroups::SetUp({.name = "qai-sandboxbench"});
+    if (!set_up.ok()) {
+      std::fprintf(stderr, "%s (or QAI_SANDBOX_CGROUPS=off)\n", std::string(set_up.status().message()).c_str());
+      return 1;
+    }
+    cgroups = *set_up;
+  }
+  auto policy = sandbox::Sandbox::Create({.mode = sandbox::SandboxMode::kBwrap, .cgroups = cgroups});
   if (!policy.ok()) {
     std::fprintf(stderr, "%s\n", std::string(policy.status().message()).c_str());
     return 1;
@@ -160,5 +171,6 @@ int main(int argc, char** argv) {
               each.c_str());
   std::error_code ignored;
   std::filesystem::remove_all(root, ignored);
+  if (cgroups != nullptr) cgroups->RemoveAll();
   return 0;
 }
