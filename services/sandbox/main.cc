@@ -14,6 +14,7 @@
 #include "common/service_main.h"
 #include "services/sandbox/handlers.h"
 #include "services/sandbox/preview/preview_server.h"
+#include "services/sandbox/process.h"
 #include "services/sandbox/sandbox_setup.h"
 #include "services/sandbox/service.h"
 #include "services/sandbox/store.h"
@@ -42,6 +43,8 @@ int main(int argc, char** argv) {
                                         "0.0.0.0:50054");
   if (!base.ok()) return common::ExitCodeFor(base.status());
   const common::Config& config = (*base)->config();
+  // What commands orphan comes here (as to PID 1 in a container) and is reaped.
+  sandbox::OrphanReaper reaper;
 
   auto choice = sandbox::ChooseSandbox(config.Get("sandbox"), sandbox::SandboxOptionsFrom(config),
                                        config.Get("sandbox-root"), sandbox::CgroupRequestFrom(config));

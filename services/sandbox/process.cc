@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -13,7 +14,11 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <optional>
+#include <set>
+#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "services/sandbox/fd.h"
@@ -79,7 +84,84 @@ int Spawn(int devnull, int out, const char* dir, char* const argv[], char* const
   return err;
 }
 
+// The children RunProcess waits for itself, which OrphanReaper must leave alone. A child is
+// added under the lock in the same step as it is spawned, so the reaper never sees it
+// unlisted, even when it exits at once.
+std::mutex& ChildrenMu() {
+  static std::mutex mu;
+  return mu;
+}
+std::set<pid_t>& WaitedFor() {
+  static std::set<pid_t>* const pids = new std::set<pid_t>;
+  return *pids;
+}
+
+// ZombieChildren: this process's exited, unreaped children, as /proc shows them.
+std::vector<pid_t> ZombieChildren() {
+  std::vector<pid_t> out;
+  const pid_t self = ::getpid();
+  std::error_code error;
+  for (std::filesystem::directory_iterator it("/proc", error), end; !error && it != end; it.increment(error)) {
+    const std::string name = it->path().filename();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in(it->path() / "stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    // "pid (comm) S ppid ...": comm may hold anything, so the fields start after the last ')'.
+    const size_t close = stat.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream fields(stat.substr(close + 1));
+    char state = '?';
+    pid_t ppid = 0;
+    fields >> state >> ppid;
+    if (state == 'Z' && ppid == self) out.push_back(static_cast<pid_t>(std::stol(name)));
+  }
+  return out;
+}
+
 }  // namespace
+
+OrphanReaper::OrphanReaper(absl::Duration every) {
+  ::prctl(PR_SET_CHILD_SUBREAPER, 1);
+  const auto step = std::chrono::milliseconds(std::max<int64_t>(1, absl::ToInt64Milliseconds(every)));
+  thread_ = std::thread([this, step] {
+    std::unique_lock lock(mu_);
+    while (!stopping_) {
+      lock.unlock();
+      ReapNow();
+      lock.lock();
+      cv_.wait_for(lock, step, [this] { return stopping_; });
+    }
+  });
+}
+
+OrphanReaper::~OrphanReaper() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+  // Orphans go where they went before; those already here are reaped.
+  ::prctl(PR_SET_CHILD_SUBREAPER, 0);
+  ReapNow();
+}
+
+int OrphanReaper::ReapNow() {
+  int reaped = 0;
+  std::lock_guard lock(ChildrenMu());
+  while (true) {
+    siginfo_t info{};
+    // The first exited child, left unreaped to look at.
+    if (::waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) != 0 || info.si_pid == 0) return reaped;
+    if (WaitedFor().contains(info.si_pid) || ::waitpid(info.si_pid, nullptr, WNOHANG) != info.si_pid) break;
+    ++reaped;
+  }
+  // The first is one RunProcess is about to reap: the others are found by their pids.
+  for (pid_t pid : ZombieChildren()) {
+    if (!WaitedFor().contains(pid) && ::waitpid(pid, nullptr, WNOHANG) == pid) ++reaped;
+  }
+  return reaped;
+}
 
 CommandResult RunProcess(const ProcessSpec& spec, const std::function<bool()>& cancelled) {
   using Clock = std::chrono::steady_clock;
@@ -106,8 +188,12 @@ CommandResult RunProcess(const ProcessSpec& spec, const std::function<bool()>& c
   Fd read_end(fds[0]), write_end(fds[1]);
 
   pid_t pid = 0;
-  if (int err = Spawn(devnull.get(), write_end.get(), spec.dir.c_str(), argv.data(), envp.data(), &pid); err != 0) {
-    return fail(absl::StrCat("cannot start the command: ", std::strerror(err), "\n"));
+  {
+    std::lock_guard lock(ChildrenMu());
+    if (int err = Spawn(devnull.get(), write_end.get(), spec.dir.c_str(), argv.data(), envp.data(), &pid); err != 0) {
+      return fail(absl::StrCat("cannot start the command: ", std::strerror(err), "\n"));
+    }
+    WaitedFor().insert(pid);
   }
   // The child made the group before it exec'd; this is for a libc whose posix_spawn returns
   // earlier, so that the group exists before any killpg below.
@@ -217,6 +303,10 @@ CommandResult RunProcess(const ProcessSpec& spec, const std::function<bool()>& c
   read_end.Reset();
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  {
+    std::lock_guard lock(ChildrenMu());
+    WaitedFor().erase(pid);
   }
   if (!exited) {  // left the loop in kKilled before the child was seen to exit
     exit_info.si_code = WIFEXITED(status) ? CLD_EXITED : CLD_KILLED;

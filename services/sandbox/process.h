@@ -8,9 +8,12 @@
 //                                 .dir = "/srv/work", .timeout = absl::Seconds(5)},
 //                                [] { return false; });
 
+#include <condition_variable>
 #include <functional>
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "absl/time/time.h"
@@ -58,5 +61,33 @@ struct ProcessSpec {
 // spec.kill_rest reaches. Never throws; a program that cannot start yields exit code 127 and
 // the reason as its output.
 CommandResult RunProcess(const ProcessSpec& spec, const std::function<bool()>& cancelled);
+
+// OrphanReaper: reaps this process's children that no RunProcess waits for. A command's
+// processes can outlive the one RunProcess started: bubblewrap's own init, PID 1 of the
+// command's PID namespace, exits a moment after the bwrap process that reports its status, so
+// every command orphans it. An orphan goes to the nearest child subreaper, else to PID 1,
+// which in a container is this service; left unreaped, each command's zombie would count
+// against its project's processes limit (after a few hundred commands the project could run
+// none) and hold a PID. The reaper makes this process a child subreaper, so orphans come here
+// wherever it runs, and reaps them every `every` until it is destroyed (then it is a subreaper
+// no more).
+//
+//   OrphanReaper reaper;  // for the life of the service
+class OrphanReaper {
+ public:
+  explicit OrphanReaper(absl::Duration every = absl::Milliseconds(500));
+  ~OrphanReaper();
+  OrphanReaper(const OrphanReaper&) = delete;
+  OrphanReaper& operator=(const OrphanReaper&) = delete;
+
+  // ReapNow: reaps the exited children no RunProcess waits for; returns how many.
+  static int ReapNow();
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
 
 }  // namespace qai::sandbox

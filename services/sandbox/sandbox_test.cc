@@ -21,6 +21,7 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "absl/random/random.h"
@@ -65,6 +66,25 @@ int ProcessesOf(uid_t uid, bool count_zombies = true) {
       if (stat.find(") Z ") != std::string::npos) continue;
     }
     ++found;
+  }
+  return found;
+}
+
+// Children: this test process's children, exited and unreaped ones included.
+int Children() {
+  int found = 0;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator("/proc", ec)) {
+    if (entry.path().filename().string().find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in(entry.path() / "stat");
+    std::string stat(std::istreambuf_iterator<char>(in), {});
+    const size_t close = stat.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream fields(stat.substr(close + 1));
+    char state = '?';
+    pid_t ppid = 0;
+    fields >> state >> ppid;
+    found += ppid == ::getpid();
   }
   return found;
 }
@@ -463,6 +483,47 @@ TEST_F(BwrapTest, NoProcessOutlivesTheCommandNorSeesTheHost) {
   CommandResult kill = Run(absl::StrCat("kill -0 ", ::getpid()));
   EXPECT_NE(kill.exit_code, 0);
   EXPECT_TRUE(absl::StrContains(kill.output, "No such process")) << kill.output;
+}
+
+// Where orphans come to the service (it is PID 1 in a container, or a subreaper), each
+// command's bwrap init would stay a zombie of the service, counted against the project's
+// processes limit: the reaper takes them.
+TEST_F(BwrapTest, WhatCommandsOrphanIsReaped) {
+  OrphanReaper reaper(absl::Milliseconds(20));
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(Run("setsid sleep 60 & echo ran").output, "ran\n");
+  for (int i = 0; i < 300 && (Children() > 0 || ProcessesOf(Uid()) > 0); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(Children(), 0);
+  EXPECT_EQ(ProcessesOf(Uid()), 0) << "zombies included";
+}
+
+TEST(OrphanReaperTest, ReapsOrphansButNeverAChildRunProcessWaitsFor) {
+  OrphanReaper reaper(absl::Milliseconds(1));
+  std::atomic<bool> stop = false;
+  std::thread eager([&] {
+    while (!stop) OrphanReaper::ReapNow();
+  });
+  std::atomic<int> wrong = 0;
+  std::vector<std::thread> runners;
+  for (int t = 0; t < 4; ++t) {
+    runners.emplace_back([&] {
+      for (int i = 0; i < 25; ++i) {
+        // Its own status, never taken by the reaper; and an orphan, left in a session of its own.
+        CommandResult r = RunProcess({.argv = {"/bin/sh", "-c", "setsid sleep 0.1 >/dev/null 2>&1 & exit 7"},
+                                      .env = {"PATH=/usr/bin:/bin"}, .dir = "/", .timeout = absl::Seconds(10)},
+                                     nullptr);
+        wrong += r.exit_code != 7;
+      }
+    });
+  }
+  for (std::thread& t : runners) t.join();
+  stop = true;
+  eager.join();
+  EXPECT_EQ(wrong, 0);
+  // The orphans end (0.1 s) and are reaped.
+  for (int i = 0; i < 500 && Children() > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(Children(), 0);
 }
 
 // FallbackTest: mode unsafe-none, the development mode without bwrap.

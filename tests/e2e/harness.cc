@@ -14,14 +14,14 @@ std::shared_ptr<grpc::Channel> RunningService::Channel() const {
   return grpc::CreateChannel(Address(), grpc::InsecureChannelCredentials());
 }
 
-absl::StatusOr<RunningService> StartService(const std::string& binary, EnvVars env) {
+absl::StatusOr<RunningService> StartService(const std::string& binary, EnvVars env, const SpawnOptions& options) {
   bool has_listen_addr = false;
   for (const auto& [name, value] : env) has_listen_addr = has_listen_addr || name == "QAI_LISTEN_ADDR";
   if (!has_listen_addr) env.emplace_back("QAI_LISTEN_ADDR", "127.0.0.1:0");
   env.emplace_back("QAI_JWT_SECRET", kJwtSecret);
   env.emplace_back("QAI_SERVICE_KEY_SHA256", common::Sha256Hex(kServiceKey));
   env.emplace_back("QAI_API_KEY", kServiceKey);
-  auto process = ChildProcess::Spawn(BinaryPath(binary), {}, std::move(env));
+  auto process = ChildProcess::Spawn(BinaryPath(binary), {}, std::move(env), options);
   if (!process.ok()) return process.status();
   absl::StatusOr<std::string> line = (*process)->WaitForLine("\"msg\":\"listening\"", absl::Seconds(20));
   if (!line.ok()) {

@@ -27,8 +27,10 @@ struct RunningService {
 
 // StartService: spawns a service binary (path relative to the build dir) on a free port (or
 // the QAI_LISTEN_ADDR given in env) with
-// the test's JWT secret and service key configured, and waits until it listens.
-[[nodiscard]] absl::StatusOr<RunningService> StartService(const std::string& binary, EnvVars env);
+// the test's JWT secret and service key configured, and waits until it listens. `options`
+// may start it through a wrapper (as another user, with fewer capabilities).
+[[nodiscard]] absl::StatusOr<RunningService> StartService(const std::string& binary, EnvVars env,
+                                                          const SpawnOptions& options = {});
 
 // Token: a bearer token for sub (an ADMIN when admin), signed with kJwtSecret.
 std::string Token(const std::string& sub, bool admin = false);

@@ -68,8 +68,8 @@ absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Spawn(std::string pr
   }
 
   // Everything the child needs is built before fork: after it only async-signal-safe calls.
-  std::string path = ResolveProgram(program);
-  std::vector<std::string> argv_storage;
+  std::vector<std::string> argv_storage = options.wrapper;
+  std::string path = ResolveProgram(argv_storage.empty() ? program : argv_storage.front());
   argv_storage.push_back(program);
   for (std::string& arg : args) argv_storage.push_back(std::move(arg));
   std::vector<char*> argv;
@@ -137,7 +137,8 @@ absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Spawn(std::string pr
     ::waitpid(pid, nullptr, 0);
     std::filesystem::remove_all(*dir);
     return absl::FailedPreconditionError(
-        absl::StrCat("cannot execute ", program, ": ", std::strerror(child_errno)));
+        absl::StrCat("cannot execute ", options.wrapper.empty() ? program : options.wrapper.front(), ": ",
+                     std::strerror(child_errno)));
   }
   return std::unique_ptr<ChildProcess>(new ChildProcess(pid, *dir, output_path));
 }

@@ -41,6 +41,13 @@ struct SpawnOptions {
   // SIGKILL the child when the spawning thread exits. Turn off when spawning from a thread
   // that ends before the child should.
   bool die_with_parent = true;
+  // A program line the child is started through, e.g. {"setpriv", "--reuid=10001", ..., "--"}
+  // to run it as another user: wrapper[0] (a path, or a name looked up on PATH) runs with
+  // wrapper[1..], then the program and its args. pid() is the wrapper's: the program's when
+  // the wrapper execs it (setpriv, env), its parent's when it forks (unshare --fork). A
+  // wrapper that changes the user or drops capabilities should set the parent-death signal
+  // again (setpriv --pdeathsig=KILL): the kernel clears it then.
+  std::vector<std::string> wrapper;
 };
 
 // ChildProcess: one spawned program. Thread-compatible; Wait, WaitForLine, Signal and Kill may

@@ -130,6 +130,16 @@ TEST(ChildProcessTest, WaitTimesOutAndKillReaps) {
   EXPECT_EQ((*child)->Wait(absl::Seconds(10)).value_or(0), -SIGKILL);
 }
 
+TEST(ChildProcessTest, AWrapperStartsTheProgramInItsOwnProcess) {
+  // `env` sets a variable and execs the program: the pid is the program's.
+  auto child = ChildProcess::Spawn("/bin/sh", {"-c", "echo $WRAPPED $$"}, {},
+                                   {.wrapper = {"env", "WRAPPED=yes"}});
+  ASSERT_TRUE(child.ok()) << child.status();
+  ASSERT_EQ((*child)->Wait(absl::Seconds(10)).value_or(-1), 0);
+  EXPECT_EQ((*child)->Output(), absl::StrCat("yes ", (*child)->pid(), "\n"));
+  EXPECT_FALSE(ChildProcess::Spawn("/bin/sh", {}, {}, {.wrapper = {"/nonexistent/wrapper"}}).ok());
+}
+
 TEST(ChildProcessTest, MissingProgramIsAnError) {
   auto child = ChildProcess::Spawn("/nonexistent/program", {});
   EXPECT_FALSE(child.ok());
