@@ -55,7 +55,12 @@ absl::StatusOr<ToolOutcome> RunTool(const ToolCall& call, Workspace& ws, const A
     out.truncated = out.truncated || r->truncated;
     out.exit_code = r->exit_code;
     out.cancelled = r->cancelled;
-    if (r->timed_out) absl::StrAppend(&out.output, "\n[command timed out]");
+    if (r->timed_out) {
+      absl::StrAppend(&out.output, "\n[command timed out]");
+    } else if (r->exit_code != 0 && !r->cancelled) {
+      // A command that fails silently must still tell the model it failed.
+      absl::StrAppend(&out.output, "\n[exit code ", r->exit_code, "]");
+    }
     return out;
   }
   if (call.name == kToolWriteFiles) {

@@ -249,6 +249,17 @@ TEST_F(AgentTest, TheModelHearsWhyTheSandboxStoppedACommand) {
   EXPECT_EQ(exit_codes, (std::vector<int>{137, 153, 143}));
 }
 
+TEST_F(AgentTest, ACommandThatFailsSilentlyStillTellsTheModelItFailed) {
+  ScriptedModel model({Call(kToolTerminal, R"({"command":"false"})"), Call(kToolTerminal, R"({"command":"true"})", "call_2"),
+                       ModelReply{.text = "<task_summary>x</task_summary>"}});
+  ASSERT_EQ(Run(model).kind, AgentOutcome::Kind::kSummary);
+  std::vector<std::string> heard;
+  for (const ChatMessage& m : model.seen_.back()) {
+    if (m.role == ChatMessage::Role::kTool) heard.push_back(m.content);
+  }
+  EXPECT_EQ(heard, (std::vector<std::string>{"\n[exit code 1]", ""}));
+}
+
 TEST_F(AgentTest, AFailedEmitOrModelStopsTheAttempt) {
   emit_status_ = absl::AbortedError("lease lost");
   ScriptedModel model({ModelReply{.text = "<task_summary>x</task_summary>"}});

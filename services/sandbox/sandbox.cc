@@ -74,9 +74,10 @@ absl::StatusOr<std::shared_ptr<const Sandbox>> Sandbox::Create(const SandboxOpti
   if (l.memory_bytes < (uint64_t{64} << 20)) return absl::InvalidArgumentError("sandbox: the memory limit is under 64 MiB");
   if (l.processes < 4) return absl::InvalidArgumentError("sandbox: the processes limit is under 4");
   if (l.file_bytes < (uint64_t{1} << 20)) return absl::InvalidArgumentError("sandbox: the file size limit is under 1 MiB");
-  if (options.first_uid == 0 || options.uid_count == 0 ||
+  if (options.first_uid == 0 || options.uid_count < 2 ||
       uint64_t{options.first_uid} + options.uid_count - 1 > uint64_t{0xFFFFFFFE}) {
-    return absl::InvalidArgumentError("sandbox: the uid range must be within 1..4294967294");
+    return absl::InvalidArgumentError(
+        "sandbox: the uid range must be within 1..4294967294 and hold at least 2 uids (the last is the start-up probe's)");
   }
   auto missing = [](const std::string& program, const std::string& package) {
     return absl::FailedPreconditionError(absl::StrCat("sandbox: ", program, " not found in /usr/bin, /bin, /usr/sbin, /sbin or /usr/local/bin (install ", package, ")"));

@@ -62,8 +62,10 @@ struct SandboxOptions {
   SandboxMode mode = SandboxMode::kUnsafeNone;
   SandboxLimits limits;
   // When the service runs as root, the commands of a project run as a uid (and gid) of their
-  // own, allocated from first_uid .. first_uid + uid_count - 1: far above the ids of real users
-  // and of /etc/subuid ranges by default.
+  // own, allocated from first_uid .. first_uid + uid_count - 2: far above the ids of real users
+  // and of /etc/subuid ranges by default. The last uid of the range, ProbeUid(), is no
+  // project's: the start-up probe runs as it, so a project's processes can never make a
+  // replica's start fail (its processes limit is per uid).
   uint32_t first_uid = 1000000000;
   uint32_t uid_count = 1000000000;
   // The bubblewrap program; empty: bwrap found in /usr/bin, /bin, /usr/sbin, /sbin or
@@ -95,6 +97,8 @@ class Sandbox {
   // switches_users: the service is root, so each project's commands run as a user of its own;
   // otherwise they run as the service's own user.
   bool switches_users() const { return switch_users_; }
+  // ProbeUid: the uid kept for the start-up probe (see SandboxOptions).
+  uint32_t ProbeUid() const { return options_.first_uid + options_.uid_count - 1; }
   // cgroups: the projects' cgroups, or null.
   Cgroups* cgroups() const { return options_.cgroups.get(); }
   // Wrap: what runs `bash -c command` in dir as user under this policy (the timeout and output

@@ -64,7 +64,7 @@ std::vector<common::Option> WithSandboxOptions(std::vector<common::Option> optio
        .help = "when run as root: the uids (FIRST-LAST, or one) that projects' commands run as, one per project",
        .validate = [](std::string_view v) -> std::string {
          uint32_t first, count;
-         return ParseUidRange(v, &first, &count) ? "" : "must be FIRST-LAST or one uid, within 1..4294967294";
+         return ParseUidRange(v, &first, &count) ? "" : "must be FIRST-LAST, within 1..4294967294, at least 2 uids (the last is the start-up probe's)";
        }},
       {.name = "sandbox-cgroups", .default_value = kCgroupsRequired,
        .help = "limits for all of a project's processes together, through cgroups (v2 or v1, found at start-up): "
@@ -116,11 +116,11 @@ CgroupRequest CgroupRequestFrom(const common::Config& config) {
 bool ParseUidRange(std::string_view text, uint32_t* first, uint32_t* count) {
   if (text.find_first_not_of("0123456789-") != std::string_view::npos) return false;
   const size_t dash = text.find('-');
+  if (dash == std::string_view::npos) return false;
   uint64_t low = 0, high = 0;
   if (!absl::SimpleAtoi(ToAbsl(text.substr(0, dash)), &low)) return false;
-  high = low;
-  if (dash != std::string_view::npos && !absl::SimpleAtoi(ToAbsl(text.substr(dash + 1)), &high)) return false;
-  if (low < 1 || high < low || high > 0xFFFFFFFE) return false;
+  if (!absl::SimpleAtoi(ToAbsl(text.substr(dash + 1)), &high)) return false;
+  if (low < 1 || high <= low || high > 0xFFFFFFFE) return false;
   *first = static_cast<uint32_t>(low);
   *count = static_cast<uint32_t>(high - low + 1);
   return true;
@@ -129,7 +129,7 @@ bool ParseUidRange(std::string_view text, uint32_t* first, uint32_t* count) {
 absl::Status ProbeSandbox(const std::shared_ptr<const Sandbox>& sandbox, const std::string& root) {
   if (absl::Status s = PrepareRoot(root); !s.ok()) return s;
   std::optional<SandboxUser> user;
-  if (sandbox->switches_users()) user = SandboxUser{.uid = sandbox->options().first_uid, .gid = sandbox->options().first_uid};
+  if (sandbox->switches_users()) user = SandboxUser{.uid = sandbox->ProbeUid(), .gid = sandbox->ProbeUid()};
   const std::string project = common::NewUuid();
   absl::StatusOr<std::unique_ptr<Workspace>> ws = Workspace::Open(root, project, user);
   if (!ws.ok()) return ws.status();

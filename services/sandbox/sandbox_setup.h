@@ -50,8 +50,8 @@ struct CgroupRequest {
 // declared them.
 CgroupRequest CgroupRequestFrom(const common::Config& config);
 
-// ParseUidRange: "FIRST-LAST" or a single uid; false when it is neither, or not within
-// 1..4294967294.
+// ParseUidRange: "FIRST-LAST" with LAST > FIRST (projects get all but the last, which the
+// start-up probe runs as); false otherwise, or when not within 1..4294967294.
 bool ParseUidRange(std::string_view text, uint32_t* first, uint32_t* count);
 
 // SandboxChoice: what commands run in.

@@ -719,10 +719,10 @@ TEST(SandboxConfigTest, ParsesUidRanges) {
   EXPECT_TRUE(ParseUidRange("1000-1999", &first, &count));
   EXPECT_EQ(first, 1000u);
   EXPECT_EQ(count, 1000u);
-  EXPECT_TRUE(ParseUidRange("65534", &first, &count));
-  EXPECT_EQ(first, 65534u);
-  EXPECT_EQ(count, 1u);
-  for (const char* bad : {"", "-", "0", "0-10", "10-9", "1-4294967295", "a-b", "1-", " 5"}) {
+  EXPECT_TRUE(ParseUidRange("65533-65534", &first, &count));
+  EXPECT_EQ(first, 65533u);
+  EXPECT_EQ(count, 2u);
+  for (const char* bad : {"", "-", "0", "0-10", "10-9", "1-4294967295", "a-b", "1-", " 5", "65534", "7-7"}) {
     EXPECT_FALSE(ParseUidRange(bad, &first, &count)) << bad;
   }
 }

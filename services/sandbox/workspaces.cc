@@ -64,7 +64,9 @@ absl::StatusOr<WorkspaceInfo> Workspaces::Open(const std::string& project, int64
   if (entry->ws == nullptr) {
     // Allocated (and a purged project refused) whether or not this replica switches users.
     const Sandbox& sandbox = *options_.sandbox;
-    absl::StatusOr<uint32_t> uid = store_->UserFor(project_id, sandbox.options().first_uid, sandbox.options().uid_count);
+    // The range's last uid is the probe's (Sandbox::ProbeUid), never a project's.
+    absl::StatusOr<uint32_t> uid =
+        store_->UserFor(project_id, sandbox.options().first_uid, sandbox.options().uid_count - 1);
     if (!uid.ok()) return uid.status();
     std::optional<SandboxUser> user;
     if (sandbox.switches_users()) user = SandboxUser{.uid = *uid, .gid = *uid};
