@@ -8,6 +8,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "common/auth.h"
 #include "common/ids.h"
 #include "common/log.h"
 #include "common/strings.h"
@@ -151,7 +152,12 @@ absl::StatusOr<SandboxChoice> ChooseSandbox(std::string_view requested, SandboxO
   SandboxChoice choice{.unsafe = requested == kUnsafeNone};
   options.mode = choice.unsafe ? SandboxMode::kUnsafeNone : SandboxMode::kBwrap;
   if (cgroups.required) {
-    absl::StatusOr<std::shared_ptr<Cgroups>> set_up = Cgroups::SetUp(cgroups.options);
+    // One parent per sandbox root: an instance sweeps up only what its predecessors on the same
+    // root left (a replica restarted on its disk), never judges by pid an instance it may not
+    // see (another PID namespace: containers sharing a cgroup, the attack tests' replicas).
+    CgroupOptions scoped = cgroups.options;
+    scoped.name = absl::StrCat(scoped.name, "-", common::Sha256Hex(root).substr(0, 12));
+    absl::StatusOr<std::shared_ptr<Cgroups>> set_up = Cgroups::SetUp(scoped);
     if (absl::IsInvalidArgument(set_up.status())) return set_up.status();
     if (!set_up.ok()) {
       return absl::FailedPreconditionError(absl::StrCat(
