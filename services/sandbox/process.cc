@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
@@ -55,7 +56,8 @@ int ExitCode(const siginfo_t& info) {
 // holding thousands of watchers took milliseconds per command (8 ms at 220 MB). glibc returns
 // only once the child has exec'd, and reports a failure to enter dir or to exec as the result.
 // Returns 0 or an errno value.
-int Spawn(int devnull, int out, const char* dir, char* const argv[], char* const envp[], pid_t* pid) {
+// fd3, when not -1, becomes the child's descriptor 3.
+int Spawn(int devnull, int out, int fd3, const char* dir, char* const argv[], char* const envp[], pid_t* pid) {
   posix_spawn_file_actions_t actions;
   posix_spawnattr_t attr;
   if (int err = ::posix_spawn_file_actions_init(&actions); err != 0) return err;
@@ -70,7 +72,8 @@ int Spawn(int devnull, int out, const char* dir, char* const argv[], char* const
   for (int step : {::posix_spawn_file_actions_adddup2(&actions, devnull, STDIN_FILENO),
                    ::posix_spawn_file_actions_adddup2(&actions, out, STDOUT_FILENO),
                    ::posix_spawn_file_actions_adddup2(&actions, out, STDERR_FILENO),
-                   ::posix_spawn_file_actions_addclosefrom_np(&actions, 3),
+                   fd3 >= 0 ? ::posix_spawn_file_actions_adddup2(&actions, fd3, 3) : 0,
+                   ::posix_spawn_file_actions_addclosefrom_np(&actions, fd3 >= 0 ? 4 : 3),
                    ::posix_spawn_file_actions_addchdir_np(&actions, dir),
                    ::posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF |
                                                          POSIX_SPAWN_SETSIGMASK),
@@ -186,11 +189,22 @@ CommandResult RunProcess(const ProcessSpec& spec, const std::function<bool()>& c
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) return fail(absl::StrCat("cannot create a pipe: ", std::strerror(errno), "\n"));
   Fd read_end(fds[0]), write_end(fds[1]);
+  Fd fd3;
+  if (!spec.fd3_data.empty()) {
+    // Its own file per command: a shared one's read offset would be shared too.
+    fd3 = Fd(::memfd_create("qai-fd3", MFD_CLOEXEC));
+    if (!fd3.valid() || ::pwrite(fd3.get(), spec.fd3_data.data(), spec.fd3_data.size(), 0) !=
+                            static_cast<ssize_t>(spec.fd3_data.size())) {
+      return fail(absl::StrCat("cannot prepare descriptor 3: ", std::strerror(errno), "\n"));
+    }
+  }
 
   pid_t pid = 0;
   {
     std::lock_guard lock(ChildrenMu());
-    if (int err = Spawn(devnull.get(), write_end.get(), spec.dir.c_str(), argv.data(), envp.data(), &pid); err != 0) {
+    if (int err = Spawn(devnull.get(), write_end.get(), fd3.valid() ? fd3.get() : -1, spec.dir.c_str(), argv.data(),
+                        envp.data(), &pid);
+        err != 0) {
       return fail(absl::StrCat("cannot start the command: ", std::strerror(err), "\n"));
     }
     WaitedFor().insert(pid);

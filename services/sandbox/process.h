@@ -53,6 +53,9 @@ struct ProcessSpec {
   // cgroup: a process that called setsid is still in it); called, on the calling thread, with
   // each SIGKILL to the group and once the program has ended. May be empty.
   std::function<void()> kill_rest;
+  // When not empty: the program gets a descriptor 3 to read this from (a memory file at its
+  // start), e.g. the seccomp program bubblewrap's `--seccomp 3` loads.
+  std::string fd3_data;
 };
 
 // RunProcess: runs spec. `cancelled` (may be empty) is polled while it runs; when it turns

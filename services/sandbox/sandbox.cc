@@ -11,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "services/sandbox/seccomp_filter.h"
 
 namespace qai::sandbox {
 namespace {
@@ -90,14 +91,20 @@ absl::StatusOr<std::shared_ptr<const Sandbox>> Sandbox::Create(const SandboxOpti
     if (setpriv.empty()) return missing("setpriv", "util-linux");
   }
   std::string bwrap;
+  std::string seccomp;
   if (options.mode == SandboxMode::kBwrap) {
     bwrap = options.bwrap.empty() ? FindProgram("bwrap") : options.bwrap;
     if (bwrap.empty()) return missing("bwrap", "bubblewrap");
     if (::access(bwrap.c_str(), X_OK) != 0) {
       return absl::FailedPreconditionError(absl::StrCat("sandbox: ", bwrap, ": ", std::strerror(errno)));
     }
+    absl::StatusOr<std::string> program = CommandSeccompProgram();
+    if (!program.ok()) return program.status();
+    seccomp = *std::move(program);
   }
-  return std::shared_ptr<const Sandbox>(new Sandbox(options, std::move(prlimit), std::move(setpriv), std::move(bwrap)));
+  std::shared_ptr<Sandbox> sandbox(new Sandbox(options, std::move(prlimit), std::move(setpriv), std::move(bwrap)));
+  sandbox->seccomp_program_ = std::move(seccomp);
+  return std::shared_ptr<const Sandbox>(std::move(sandbox));
 }
 
 std::shared_ptr<const Sandbox> Sandbox::Default() {
@@ -173,7 +180,13 @@ ProcessSpec Sandbox::Wrap(const std::string& dir, const std::optional<SandboxUse
     spec.argv.insert(spec.argv.end(), bwrap_prefix_.begin(), bwrap_prefix_.end());
     // The workspace at its own path, so paths the model sees are the same in every mode; the
     // rest of the sandbox's root is made read-only last.
-    spec.argv.insert(spec.argv.end(), {"--bind", dir, dir, "--chdir", dir, "--remount-ro", "/dev", "--remount-ro", "/", "--"});
+    spec.argv.insert(spec.argv.end(), {"--bind", dir, dir, "--chdir", dir, "--remount-ro", "/dev", "--remount-ro", "/"});
+    // The command's own seccomp filter (seccomp_filter.h), read from descriptor 3.
+    if (!seccomp_program_.empty()) {
+      spec.argv.insert(spec.argv.end(), {"--seccomp", "3"});
+      spec.fd3_data = seccomp_program_;
+    }
+    spec.argv.push_back("--");
   }
   spec.argv.insert(spec.argv.end(), {kShell, "-c", command});
   return spec;

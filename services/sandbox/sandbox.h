@@ -125,6 +125,8 @@ class Sandbox {
   std::string prlimit_, setpriv_;
   // bwrap and the arguments every command shares (system directories, private mounts).
   std::vector<std::string> bwrap_prefix_;
+  // bwrap mode: the compiled seccomp filter every command runs under (seccomp_filter.h).
+  std::string seccomp_program_;
 };
 
 }  // namespace qai::sandbox

@@ -433,6 +433,28 @@ class BwrapTest : public SandboxTest {
   }
 };
 
+// The command's own seccomp filter: the kernel's keyrings, io_uring and userfaultfd answer
+// EPERM, which they do not for the same user outside it (unsafe-none, FallbackTest below), and
+// clone3 is not there, so libc falls back to clone and ordinary programs still run.
+TEST_F(BwrapTest, CommandsRunUnderTheirSeccompFilter) {
+  // errno of syscall(nr, 0, 0, 0, 0), for each name (x86_64 and aarch64 numbers).
+  const std::string probe = R"(python3 -c '
+import ctypes, platform
+nr = {"x86_64": {"keyctl": 250, "io_uring_setup": 425, "userfaultfd": 323, "clone3": 435},
+      "aarch64": {"keyctl": 219, "io_uring_setup": 425, "userfaultfd": 282, "clone3": 435}}[platform.machine()]
+libc = ctypes.CDLL(None, use_errno=True)
+for name in ("keyctl", "io_uring_setup", "userfaultfd", "clone3"):
+    ctypes.set_errno(0)
+    libc.syscall(nr[name], 0, 0, 0, 0)
+    print(name, ctypes.get_errno())
+')";
+  CommandResult r = Run(probe);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output, "keyctl 1\nio_uring_setup 1\nuserfaultfd 1\nclone3 38\n");  // EPERM x3, ENOSYS
+  CommandResult ordinary = Run("sh -c 'echo child' && ls / > /dev/null && echo ok");
+  EXPECT_EQ(ordinary.output, "child\nok\n");
+}
+
 TEST_F(BwrapTest, TheNetworkIsUnreachable) {
   Listener host;
   ASSERT_TRUE(host.ok());
@@ -534,6 +556,21 @@ class FallbackTest : public SandboxTest {
     if (!HasFatalFailure()) Start(SandboxMode::kUnsafeNone);
   }
 };
+
+// Without bubblewrap there is no filter: the same probes reach the kernel (which is why the
+// seccomp test above can fail).
+TEST_F(FallbackTest, CommandsHaveNoSeccompFilterOfTheirOwn) {
+  CommandResult r = Run(R"(python3 -c '
+import ctypes, platform
+nr = {"x86_64": 250, "aarch64": 219}[platform.machine()]
+libc = ctypes.CDLL(None, use_errno=True)
+ctypes.set_errno(0)
+libc.syscall(nr, 0, -3, 0, 0)
+print(ctypes.get_errno())
+')");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output, "1\n") << "keyctl(KEYCTL_GET_KEYRING_ID) is not refused with EPERM here";
+}
 
 TEST_F(FallbackTest, CommandsCannotSignalTheService) {
   CommandResult r = Run(absl::StrCat("kill -0 ", ::getpid()));
