@@ -6,16 +6,17 @@
 // Always: a clean environment (PATH, HOME = the workspace, LANG, TERM; never the service's
 // secrets), and per-process limits on CPU time, address space, processes and file size, with
 // no core files. With cgroups (cgroups.h), the command first joins its project's cgroup, whose
-// limits hold for all of the project's processes together. When the service runs as root, each project's commands also run as a user of
-// their own (a uid allocated to the project from a range, see SandboxStore::UserFor; group the
-// same number, no supplementary groups, no_new_privs, killed if the service dies), so the
-// process limit, which the kernel does not enforce for root, holds, and one project cannot
-// touch another's files.
+// limits hold for all of the project's processes together. When the service runs as root,
+// each project's commands also run as a user of their own (a uid allocated to the project
+// from a range, see SandboxStore::UserFor; group the same number, no supplementary groups,
+// no_new_privs, killed if the service dies), so the process limit, which the kernel does not
+// enforce for root, holds, and one project cannot touch another's files.
 // In bwrap mode the command also runs inside bubblewrap: new user, PID, network, IPC and UTS
 // namespaces (no network but its own loopback, no other process visible), the system's /usr
 // and libraries and a few /etc files read-only, a private /proc, /dev, /tmp and /dev/shm,
-// the workspace the one writable directory of the host, and the whole sandbox killed when the
-// command ends or its parent dies. README.md lists what each mode blocks.
+// the workspace the one writable directory of the host, a seccomp filter of its own
+// (seccomp_filter.h), and the whole sandbox killed when the command ends or its parent dies.
+// README.md lists what each mode blocks.
 //
 //   auto sandbox = Sandbox::Create({.mode = SandboxMode::kBwrap});
 //   if (!sandbox.ok()) ...;  // bwrap, prlimit or setpriv missing, or bad limits
