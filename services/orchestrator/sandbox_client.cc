@@ -29,43 +29,42 @@ void SandboxWorkspace::Prepare(grpc::ClientContext& ctx, absl::Duration timeout)
   common::PrepareServiceCall(ctx, client_->api_key, common::CurrentRequestId(), timeout);
 }
 
-absl::StatusOr<std::string> SandboxWorkspace::Open() {
-  spb::OpenWorkspaceRequest req;
+template <typename Request, typename Response>
+absl::Status SandboxWorkspace::Call(
+    grpc::Status (spb::SandboxService::Stub::*method)(grpc::ClientContext*, const Request&, Response*), Request& req,
+    Response* resp) const {
   req.set_project_id(project_id_);
   req.set_fence(fence_);
   grpc::ClientContext ctx;
   Prepare(ctx, client_->call_timeout);
+  return common::FromGrpcStatus(((*client_->stub).*method)(&ctx, req, resp));
+}
+
+absl::StatusOr<std::string> SandboxWorkspace::Open() {
+  spb::OpenWorkspaceRequest req;
   spb::Workspace resp;
-  if (absl::Status s = common::FromGrpcStatus(client_->stub->OpenWorkspace(&ctx, req, &resp)); !s.ok()) return s;
+  if (absl::Status s = Call(&spb::SandboxService::Stub::OpenWorkspace, req, &resp); !s.ok()) return s;
   return resp.snapshot_id();
 }
 
 absl::Status SandboxWorkspace::Restore(const std::string& snapshot_id, const FileChanges& changes) {
   spb::RestoreSnapshotRequest req;
-  req.set_project_id(project_id_);
-  req.set_fence(fence_);
   req.set_snapshot_id(snapshot_id);
   for (const auto& [path, content] : changes) {
     spb::FileChange* c = req.add_changes();
     c->set_path(path);
     if (content) c->set_content(*content);
   }
-  grpc::ClientContext ctx;
-  Prepare(ctx, client_->call_timeout);
   spb::Workspace resp;
-  return common::FromGrpcStatus(client_->stub->RestoreSnapshot(&ctx, req, &resp));
+  return Call(&spb::SandboxService::Stub::RestoreSnapshot, req, &resp);
 }
 
 absl::StatusOr<SavedSnapshot> SandboxWorkspace::Snapshot(const std::string& snapshot_id, const std::string& run_id) {
   spb::CreateSnapshotRequest req;
-  req.set_project_id(project_id_);
-  req.set_fence(fence_);
   req.set_snapshot_id(snapshot_id);
   req.set_run_id(run_id);
-  grpc::ClientContext ctx;
-  Prepare(ctx, client_->call_timeout);
   spb::Snapshot resp;
-  if (absl::Status s = common::FromGrpcStatus(client_->stub->CreateSnapshot(&ctx, req, &resp)); !s.ok()) return s;
+  if (absl::Status s = Call(&spb::SandboxService::Stub::CreateSnapshot, req, &resp); !s.ok()) return s;
   return SavedSnapshot{.id = resp.id(),
                        .files = std::map<std::string, std::string>(resp.files().begin(), resp.files().end()),
                        .preview_url = resp.preview_url()};
@@ -134,17 +133,13 @@ absl::StatusOr<CommandOutcome> SandboxWorkspace::Run(const std::string& command,
 absl::StatusOr<std::vector<FileResult>> SandboxWorkspace::WriteFiles(
     const std::vector<std::pair<std::string, std::string>>& files) {
   spb::WriteFilesRequest req;
-  req.set_project_id(project_id_);
-  req.set_fence(fence_);
   for (const auto& [path, content] : files) {
     spb::FileContent* f = req.add_files();
     f->set_path(path);
     f->set_content(content);
   }
-  grpc::ClientContext ctx;
-  Prepare(ctx, client_->call_timeout);
   spb::WriteFilesResponse resp;
-  if (absl::Status s = common::FromGrpcStatus(client_->stub->WriteFiles(&ctx, req, &resp)); !s.ok()) return s;
+  if (absl::Status s = Call(&spb::SandboxService::Stub::WriteFiles, req, &resp); !s.ok()) return s;
   std::vector<FileResult> out;
   for (const spb::FileResult& r : resp.results()) out.push_back({.path = r.path(), .error = r.error()});
   return out;
@@ -153,14 +148,10 @@ absl::StatusOr<std::vector<FileResult>> SandboxWorkspace::WriteFiles(
 absl::StatusOr<std::vector<FileResult>> SandboxWorkspace::ReadFiles(const std::vector<std::string>& paths,
                                                                     size_t max_bytes) {
   spb::ReadFilesRequest req;
-  req.set_project_id(project_id_);
-  req.set_fence(fence_);
   for (const std::string& p : paths) req.add_paths(p);
   req.set_max_file_bytes(static_cast<int64_t>(max_bytes));
-  grpc::ClientContext ctx;
-  Prepare(ctx, client_->call_timeout);
   spb::ReadFilesResponse resp;
-  if (absl::Status s = common::FromGrpcStatus(client_->stub->ReadFiles(&ctx, req, &resp)); !s.ok()) return s;
+  if (absl::Status s = Call(&spb::SandboxService::Stub::ReadFiles, req, &resp); !s.ok()) return s;
   std::vector<FileResult> out;
   for (const spb::FileResult& r : resp.results()) {
     out.push_back({.path = r.path(), .content = r.content(), .error = r.error()});
@@ -170,12 +161,8 @@ absl::StatusOr<std::vector<FileResult>> SandboxWorkspace::ReadFiles(const std::v
 
 absl::StatusOr<std::optional<FileChanges>> SandboxWorkspace::Changes() {
   spb::GetChangesRequest req;
-  req.set_project_id(project_id_);
-  req.set_fence(fence_);
-  grpc::ClientContext ctx;
-  Prepare(ctx, client_->call_timeout);
   spb::GetChangesResponse resp;
-  if (absl::Status s = common::FromGrpcStatus(client_->stub->GetChanges(&ctx, req, &resp)); !s.ok()) return s;
+  if (absl::Status s = Call(&spb::SandboxService::Stub::GetChanges, req, &resp); !s.ok()) return s;
   if (resp.unknown()) return std::optional<FileChanges>();
   FileChanges changes;
   for (const spb::FileChange& c : resp.changes()) {

@@ -56,6 +56,12 @@ class SandboxWorkspace final : public Workspace {
 
  private:
   void Prepare(grpc::ClientContext& ctx, absl::Duration timeout) const;
+  // Call: a unary call on this workspace: req gets its project and fence, the call this
+  // service's key, the request id and call_timeout.
+  template <typename Request, typename Response>
+  absl::Status Call(grpc::Status (sandbox::v1::SandboxService::Stub::*method)(grpc::ClientContext*, const Request&,
+                                                                               Response*),
+                    Request& req, Response* resp) const;
 
   SandboxClient* const client_;
   const std::string project_id_;

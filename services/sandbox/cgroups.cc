@@ -25,6 +25,7 @@
 #include "common/ids.h"
 #include "common/log.h"
 #include "services/sandbox/cgroup_discovery.h"
+#include "services/sandbox/proc_stat.h"
 #include "services/sandbox/fd.h"
 
 namespace qai::sandbox {
@@ -192,15 +193,11 @@ std::vector<std::string> Subdirs(const std::string& dir) {
   return names;
 }
 
-// StartTime: when process pid started, in clock ticks since boot (field 22 of its stat), or
-// "" when there is no such process.
+// StartTime: when process pid started, in clock ticks since boot, or "" when there is no such
+// process.
 std::string StartTime(pid_t pid) {
-  absl::StatusOr<std::string> stat = ReadText(absl::StrCat("/proc/", pid, "/stat"));
-  if (!stat.ok()) return "";
-  const size_t comm_end = stat->rfind(')');  // the name may hold spaces and parentheses
-  if (comm_end == std::string::npos) return "";
-  std::vector<std::string> fields = absl::StrSplit(stat->substr(comm_end + 1), ' ', absl::SkipEmpty());
-  return fields.size() > 19 ? fields[19] : "";  // fields[0] is field 3, the state
+  std::optional<ProcStat> st = ReadProcStat(pid);
+  return st ? absl::StrCat(st->start_time) : "";
 }
 
 // InstanceName: this process as "<pid>-<start time>", a name no other process has had since

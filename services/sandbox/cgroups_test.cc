@@ -26,7 +26,9 @@
 #include "common/db_pool.h"
 #include "common/ids.h"
 #include "services/sandbox/sandbox.h"
+#include "services/sandbox/proc_stat.h"
 #include "services/sandbox/sandbox_setup.h"
+#include "services/sandbox/test_peak.h"
 #include "services/sandbox/store.h"
 #include "services/sandbox/workspace.h"
 #include "services/sandbox/workspaces.h"
@@ -61,29 +63,6 @@ int ProcessesOf(uid_t uid) {
   return found;
 }
 
-// Peak: the most of count() seen at once while it lives.
-class Peak {
- public:
-  explicit Peak(std::function<int()> count)
-      : thread_([this, count = std::move(count)] {
-          while (!stop_) {
-            peak_ = std::max(peak_.load(), count());
-            std::this_thread::sleep_for(std::chrono::milliseconds(2));
-          }
-        }) {}
-  ~Peak() { Stop(); }
-  int Stop() {
-    stop_ = true;
-    if (thread_.joinable()) thread_.join();
-    return peak_;
-  }
-
- private:
-  std::atomic<bool> stop_ = false;
-  std::atomic<int> peak_ = 0;
-  std::thread thread_;
-};
-
 // HasSubdirs: whether a cgroup has children (its own files are always there).
 bool HasSubdirs(const std::string& dir) {
   std::error_code ec;
@@ -102,11 +81,7 @@ uint64_t FieldOf(const std::string& path, std::string_view key) {
 }
 
 // ThisInstance: the test process as Cgroups names its instance, "<pid>-<start time>".
-std::string ThisInstance() {
-  const std::string stat = Slurp("/proc/self/stat");
-  std::vector<std::string> fields = absl::StrSplit(stat.substr(stat.rfind(')') + 1), ' ', absl::SkipEmpty());
-  return absl::StrCat(::getpid(), "-", fields.at(19));
-}
+std::string ThisInstance() { return absl::StrCat(::getpid(), "-", ReadProcStat(::getpid()).value().start_time); }
 
 ProjectLimits SmallLimits() { return {.memory_bytes = uint64_t{128} << 20, .pids = 32, .cpu_weight = 100, .cpus = 0}; }
 

@@ -94,7 +94,6 @@ absl::Status SandboxHandlers::CheckRunCommand(const CallContext& call, const v1:
 absl::Status SandboxHandlers::RunCommand(const CallContext& call, const v1::RunCommandRequest& req,
                                          const std::function<void(std::string)>& output,
                                          const std::function<bool()>& cancelled, v1::CommandEnd& end) {
-  if (absl::Status s = CheckRunCommand(call, req); !s.ok()) return s;
   CommandOptions options{.timeout = options_.limits.command_timeout,
                          .max_output = options_.limits.max_output,
                          .max_output_read = options_.limits.max_output_read};

@@ -41,8 +41,9 @@ class SandboxHandlers {
   absl::Status OpenWorkspace(const common::CallContext& call, const v1::OpenWorkspaceRequest& req, v1::Workspace& resp);
   absl::Status RestoreSnapshot(const common::CallContext& call, const v1::RestoreSnapshotRequest& req,
                                v1::Workspace& resp);
-  // RunCommand: runs the command, calling `output` with each piece of its output (valid UTF-8)
-  // as it comes, and fills `end`. `cancelled` is polled while it runs.
+  // RunCommand: runs the command of a request that passed CheckRunCommand, calling `output`
+  // with each piece of its output (valid UTF-8) as it comes, and fills `end`. `cancelled` is
+  // polled while it runs.
   absl::Status RunCommand(const common::CallContext& call, const v1::RunCommandRequest& req,
                           const std::function<void(std::string)>& output, const std::function<bool()>& cancelled,
                           v1::CommandEnd& end);
@@ -55,8 +56,8 @@ class SandboxHandlers {
                               v1::Snapshot& resp);
   absl::Status PurgeProject(const common::CallContext& call, const v1::PurgeProjectRequest& req);
 
-  // CheckRunCommand: the service-only and field checks of RunCommand, for its stream to answer
-  // at once.
+  // CheckRunCommand: the service-only and field checks of RunCommand, which its stream makes
+  // before it takes a command thread, so a bad request is answered at once.
   absl::Status CheckRunCommand(const common::CallContext& call, const v1::RunCommandRequest& req) const;
 
  private:

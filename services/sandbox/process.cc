@@ -15,14 +15,12 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <optional>
 #include <set>
-#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "services/sandbox/fd.h"
+#include "services/sandbox/proc_stat.h"
 #include "common/utf8.h"
 
 namespace qai::sandbox {
@@ -103,20 +101,9 @@ std::set<pid_t>& WaitedFor() {
 std::vector<pid_t> ZombieChildren() {
   std::vector<pid_t> out;
   const pid_t self = ::getpid();
-  std::error_code error;
-  for (std::filesystem::directory_iterator it("/proc", error), end; !error && it != end; it.increment(error)) {
-    const std::string name = it->path().filename();
-    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream in(it->path() / "stat");
-    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    // "pid (comm) S ppid ...": comm may hold anything, so the fields start after the last ')'.
-    const size_t close = stat.rfind(')');
-    if (close == std::string::npos) continue;
-    std::istringstream fields(stat.substr(close + 1));
-    char state = '?';
-    pid_t ppid = 0;
-    fields >> state >> ppid;
-    if (state == 'Z' && ppid == self) out.push_back(static_cast<pid_t>(std::stol(name)));
+  for (pid_t pid : ProcPids()) {
+    std::optional<ProcStat> st = ReadProcStat(pid);
+    if (st && st->state == 'Z' && st->ppid == self) out.push_back(pid);
   }
   return out;
 }

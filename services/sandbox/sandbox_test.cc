@@ -21,7 +21,6 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
-#include <sstream>
 #include <thread>
 
 #include "absl/random/random.h"
@@ -31,7 +30,9 @@
 #include "common/config.h"
 #include "common/ids.h"
 #include "services/sandbox/fd.h"
+#include "services/sandbox/proc_stat.h"
 #include "services/sandbox/sandbox_setup.h"
+#include "services/sandbox/test_peak.h"
 #include "services/sandbox/workspace.h"
 
 namespace qai::sandbox {
@@ -61,9 +62,8 @@ int ProcessesOf(uid_t uid, bool count_zombies = true) {
     struct stat st;
     if (::stat(entry.path().c_str(), &st) != 0 || st.st_uid != uid) continue;
     if (!count_zombies) {
-      std::ifstream in(entry.path() / "stat");
-      std::string stat(std::istreambuf_iterator<char>(in), {});
-      if (stat.find(") Z ") != std::string::npos) continue;
+      std::optional<ProcStat> st = ReadProcStat(std::stoi(name));
+      if (st && st->state == 'Z') continue;
     }
     ++found;
   }
@@ -73,18 +73,9 @@ int ProcessesOf(uid_t uid, bool count_zombies = true) {
 // Children: this test process's children, exited and unreaped ones included.
 int Children() {
   int found = 0;
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator("/proc", ec)) {
-    if (entry.path().filename().string().find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream in(entry.path() / "stat");
-    std::string stat(std::istreambuf_iterator<char>(in), {});
-    const size_t close = stat.rfind(')');
-    if (close == std::string::npos) continue;
-    std::istringstream fields(stat.substr(close + 1));
-    char state = '?';
-    pid_t ppid = 0;
-    fields >> state >> ppid;
-    found += ppid == ::getpid();
+  for (pid_t pid : ProcPids()) {
+    std::optional<ProcStat> st = ReadProcStat(pid);
+    found += st && st->ppid == ::getpid();
   }
   return found;
 }
@@ -100,26 +91,9 @@ int ProcessesLeftOf(uid_t uid) {
 }
 
 // PeakProcesses: the most processes of uid seen at once while it lives.
-class PeakProcesses {
+class PeakProcesses : public Peak {
  public:
-  explicit PeakProcesses(uid_t uid)
-      : thread_([this, uid] {
-          while (!stop_) {
-            peak_ = std::max(peak_.load(), ProcessesOf(uid));
-            std::this_thread::sleep_for(std::chrono::milliseconds(2));
-          }
-        }) {}
-  ~PeakProcesses() { Stop(); }
-  int Stop() {
-    stop_ = true;
-    if (thread_.joinable()) thread_.join();
-    return peak_;
-  }
-
- private:
-  std::atomic<bool> stop_ = false;
-  std::atomic<int> peak_ = 0;
-  std::thread thread_;
+  explicit PeakProcesses(uid_t uid) : Peak([uid] { return ProcessesOf(uid); }) {}
 };
 
 // Listener: a TCP socket on 127.0.0.1 of the host, to see whether a command reached it.

@@ -102,6 +102,19 @@ class OrchestratorE2ETest : public ::testing::Test {
     }));
   }
 
+  // ExpectResumedOnce: the run ends SUCCEEDED on its second attempt, with one ASSISTANT
+  // message and its events (into *events) numbered 1..N without a gap.
+  opb::Run ExpectResumedOnce(const std::string& run_id, const std::string& project_id,
+                             std::vector<opb::RunEvent>* events) {
+    opb::Run run = WaitForEnd(run_id, absl::Seconds(90));
+    EXPECT_EQ(run.state(), opb::Run::STATE_SUCCEEDED) << run.error();
+    EXPECT_EQ(run.attempt(), 2);
+    EXPECT_EQ(AssistantCount(Messages(project_id)), 1);
+    EXPECT_TRUE(Watch(run.id(), 0, events).ok());
+    for (size_t i = 0; i < events->size(); ++i) EXPECT_EQ((*events)[i].sequence(), static_cast<int64_t>(i + 1));
+    return run;
+  }
+
   // StartSandbox: qai-sandbox (bubblewrap, as shipped) on its port, its workspaces under sandbox_.
   void StartSandbox() {
     EnvVars env{{"QAI_DATABASE_URL", db_url_},
@@ -393,13 +406,9 @@ TEST_F(OrchestratorE2ETest, AKilledSandboxDuringACommandCostsOneAttemptAndNothin
   ASSERT_FALSE(HasFatalFailure());
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   LoseSandboxMachine();
-  opb::Run run = WaitForEnd(runs[0].id(), absl::Seconds(90));
-  EXPECT_EQ(run.state(), opb::Run::STATE_SUCCEEDED) << run.error();
-  EXPECT_EQ(run.attempt(), 2);
-  EXPECT_EQ(AssistantCount(Messages(p.id())), 1);
   std::vector<opb::RunEvent> events;
-  ASSERT_TRUE(Watch(run.id(), 0, &events).ok());
-  for (size_t i = 0; i < events.size(); ++i) EXPECT_EQ(events[i].sequence(), static_cast<int64_t>(i + 1));
+  opb::Run run = ExpectResumedOnce(runs[0].id(), p.id(), &events);
+  ASSERT_FALSE(HasFatalFailure());
   // The page the first attempt wrote before the kill is served from the new snapshot.
   auto page = Fetch(run.sandbox_url());
   ASSERT_TRUE(page);
@@ -417,13 +426,9 @@ TEST_F(OrchestratorE2ETest, AKilledOrchestratorsRunResumesAfterItsLastStepOnceAf
   // The sandbox's machine is gone too: the workspace must come back from the database.
   LoseSandboxMachine();
   StartOrchestrator(0);
-  opb::Run run = WaitForEnd(runs[0].id(), absl::Seconds(90));
-  EXPECT_EQ(run.state(), opb::Run::STATE_SUCCEEDED) << run.error();
-  EXPECT_EQ(run.attempt(), 2);
-  EXPECT_EQ(AssistantCount(Messages(p.id())), 1);
   std::vector<opb::RunEvent> events;
-  ASSERT_TRUE(Watch(run.id(), 0, &events).ok());
-  for (size_t i = 0; i < events.size(); ++i) EXPECT_EQ(events[i].sequence(), static_cast<int64_t>(i + 1));
+  opb::Run run = ExpectResumedOnce(runs[0].id(), p.id(), &events);
+  ASSERT_FALSE(HasFatalFailure());
   bool retried = false;
   std::set<int> iterations;
   int model_outputs = 0;

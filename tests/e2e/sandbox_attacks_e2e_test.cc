@@ -51,6 +51,7 @@
 #include "services/orchestrator/prompts.h"
 #include "soci/postgresql/soci-postgresql.h"
 #include "soci/soci.h"
+#include "services/sandbox/proc_stat.h"
 #include "tests/e2e/harness.h"
 #include "tests/support/fake_openai.h"
 #include "tests/support/paths.h"
@@ -133,11 +134,10 @@ std::vector<HostProcess> HostProcesses() {
     std::optional<std::string> stat = ReadHostFile(absl::StrCat("/proc/", name, "/stat"));
     std::optional<std::string> status = ReadHostFile(absl::StrCat("/proc/", name, "/status"));
     if (!stat || !status) continue;  // gone meanwhile
-    // "pid (comm) S ppid ...": comm may hold anything, so the fields start after the last ')'.
-    const size_t close = stat->rfind(')');
-    if (close == std::string::npos) continue;
-    std::istringstream fields(stat->substr(close + 1));
-    fields >> p.state >> p.ppid;
+    std::optional<sandbox::ProcStat> parsed = sandbox::ParseProcStat(*stat);
+    if (!parsed) continue;
+    p.state = parsed->state;
+    p.ppid = parsed->ppid;
     const size_t uid = status->find("\nUid:");
     if (uid != std::string::npos) p.uid = static_cast<uid_t>(std::strtoul(status->c_str() + uid + 5, nullptr, 10));
     std::string cmdline = ReadHostFile(absl::StrCat("/proc/", name, "/cmdline")).value_or("");
