@@ -23,8 +23,8 @@
 namespace qai::common {
 
 // ServiceOptions: the options every service takes, plus `extra`. Each service has its own
-// default port (projects 50051, messages 50052, orchestrator 50053), so the suite runs on one
-// machine with no configuration.
+// default port (projects 50051, messages 50052, orchestrator 50053, sandbox 50054), so the
+// suite runs on one machine with no configuration.
 std::vector<Option> ServiceOptions(std::vector<Option> extra = {},
                                    std::string_view default_listen_addr = "0.0.0.0:50051");
 
