@@ -116,8 +116,47 @@ Conn Connect(const std::string& conninfo, const std::atomic<bool>& stop, std::st
   return conn;
 }
 
-// Listen: LISTENs on every channel in one round trip, waiting in slices so a stop is seen.
-// The names were validated by Start(); they are quoted here all the same.
+// AwaitResults: waits (in slices, so a stop is seen) for every result of what was sent; false
+// (and `error`) when one failed, the connection did, or a stop came.
+bool AwaitResults(PGconn* conn, const std::atomic<bool>& stop, std::string& error) {
+  bool ok = true;
+  for (;;) {
+    while (PQisBusy(conn) == 0) {
+      Result result(PQgetResult(conn));
+      if (result == nullptr) return ok;  // every statement answered
+      const ExecStatusType status = PQresultStatus(result.get());
+      if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+        ok = false;
+        error = PQresultErrorMessage(result.get());
+      }
+    }
+    if (stop.load()) return false;
+    const int ready = WaitSocket(conn, POLLIN, kSliceMs);
+    if (ready < 0 || (ready > 0 && PQconsumeInput(conn) == 0)) {
+      error = ErrorOf(conn);
+      return false;
+    }
+  }
+}
+
+// Setup: runs the statements in order, each with its parameters.
+bool Setup(PGconn* conn, const std::vector<PgListener::Statement>& statements, const std::atomic<bool>& stop,
+           std::string& error) {
+  for (const PgListener::Statement& st : statements) {
+    std::vector<const char*> values;
+    for (const std::string& p : st.params) values.push_back(p.c_str());
+    if (PQsendQueryParams(conn, st.sql.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr,
+                          nullptr, 0) == 0) {
+      error = ErrorOf(conn);
+      return false;
+    }
+    if (!AwaitResults(conn, stop, error)) return false;
+  }
+  return true;
+}
+
+// Listen: LISTENs on every channel in one round trip. The names were validated by Start();
+// they are quoted here all the same.
 bool Listen(PGconn* conn, const std::vector<std::string>& channels, const std::atomic<bool>& stop,
             std::string& error) {
   std::string sql;
@@ -134,23 +173,7 @@ bool Listen(PGconn* conn, const std::vector<std::string>& channels, const std::a
     error = ErrorOf(conn);
     return false;
   }
-  bool ok = true;
-  for (;;) {
-    while (PQisBusy(conn) == 0) {
-      Result result(PQgetResult(conn));
-      if (result == nullptr) return ok;  // every statement answered
-      if (PQresultStatus(result.get()) != PGRES_COMMAND_OK) {
-        ok = false;
-        error = PQresultErrorMessage(result.get());
-      }
-    }
-    if (stop.load()) return false;
-    const int ready = WaitSocket(conn, POLLIN, kSliceMs);
-    if (ready < 0 || (ready > 0 && PQconsumeInput(conn) == 0)) {
-      error = ErrorOf(conn);
-      return false;
-    }
-  }
+  return AwaitResults(conn, stop, error);
 }
 
 struct NotifyDeleter {
@@ -224,7 +247,8 @@ void PgListener::Loop() {
     std::string error;
     Conn conn = Connect(conninfo, stop_, error);
     if (stop_.load()) break;
-    if (conn != nullptr && Listen(conn.get(), options_.channels, stop_, error)) {
+    if (conn != nullptr && Setup(conn.get(), options_.setup, stop_, error) &&
+        Listen(conn.get(), options_.channels, stop_, error)) {
       if (failures > 0) Log(LogLevel::kInfo, "listener: connected again", {{"failed_attempts", failures}});
       failures = 0;
       connected_.store(true);

@@ -4,7 +4,10 @@
 // One thread holds a libpq connection that LISTENs on the given channels and hands every
 // notification to `on_notify` (on that thread: keep it short). A lost connection is reopened
 // with backoff; notifications sent while it was down are lost, so `on_reconnect` runs after
-// every (re)connection for the owner to catch up from its tables.
+// every (re)connection for the owner to catch up from its tables. `setup` statements run on
+// every new connection before its LISTEN, such as taking a session lock that says this process
+// is alive (a statement that waits, as pg_advisory_lock does, is waited for; a stop cuts it
+// short).
 //
 //   PgListener listener({.url = url, .channels = {"qai_runs"}},
 //                       [](std::string_view channel, std::string_view payload) { ... },
@@ -25,9 +28,15 @@ namespace qai::common {
 
 class PgListener {
  public:
+  // Statement: SQL with $1, $2... bound to params (as text).
+  struct Statement {
+    std::string sql;
+    std::vector<std::string> params;
+  };
   struct Options {
     std::string url;  // libpq URI or keyword/value string
     std::vector<std::string> channels;  // plain identifiers ([a-z0-9_]+)
+    std::vector<Statement> setup;       // run in order on every new connection, before LISTEN
     absl::Duration max_backoff = absl::Seconds(5);
   };
   using OnNotify = std::function<void(std::string_view channel, std::string_view payload)>;

@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdlib>
+#include <memory>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
@@ -101,6 +103,52 @@ TEST(PgListenerTest, DeliversNotificationsOfEveryChannelWithTheirPayloads) {
   EXPECT_EQ(items[0], std::make_pair(std::string("qai_alpha"), std::string("run-1:7")));
   EXPECT_EQ(items[1], std::make_pair(std::string("qai_beta"), std::string("it's \"quoted\"; LISTEN x")));
   EXPECT_EQ(items[2], std::make_pair(std::string("qai_alpha"), std::string()));
+}
+
+// Count: one integer a query returns, on a connection of its own.
+int Count(const std::string& url, const std::string& sql, const std::string& param) {
+  PGconn* conn = PQconnectdb(url.c_str());
+  EXPECT_EQ(PQstatus(conn), CONNECTION_OK) << PQerrorMessage(conn);
+  const char* params[] = {param.c_str()};
+  PGresult* r = PQexecParams(conn, sql.c_str(), 1, nullptr, params, nullptr, nullptr, 0);
+  const int n = PQresultStatus(r) == PGRES_TUPLES_OK ? std::atoi(PQgetvalue(r, 0, 0)) : -1;
+  PQclear(r);
+  PQfinish(conn);
+  return n;
+}
+
+TEST(PgListenerTest, SetupStatementsRunWithTheirParametersOnTheListeningSession) {
+  const std::string url = PgServer::Shared().CreateDatabase(/*migrated=*/false);
+  Received received;
+  auto listener = std::make_unique<PgListener>(
+      PgListener::Options{.url = url,
+                          .channels = {"qai_alpha"},
+                          .setup = {{.sql = "SELECT set_config('application_name', $1, false)", .params = {"qai-setup-test"}},
+                                    {.sql = "SELECT pg_advisory_lock($1::integer, $2::integer)", .params = {"7", "9"}}}},
+      [&](std::string_view channel, std::string_view payload) { received.Add(channel, payload); });
+  ASSERT_TRUE(listener->Start().ok());
+  ASSERT_TRUE(WaitUntil([&] { return listener->connected(); }));
+  const std::string listening =
+      "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND query LIKE 'LISTEN%'";
+  EXPECT_EQ(Count(url, listening, "qai-setup-test"), 1) << "the session that listens ran the setup";
+  const std::string locked =
+      "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 7 AND objid = 9 AND granted"
+      " AND $1 <> ''";
+  EXPECT_EQ(Count(url, locked, "x"), 1);
+  Notify(url, "qai_alpha", "heard");
+  EXPECT_EQ(received.WaitFor(1).size(), 1u);
+  listener.reset();
+  EXPECT_TRUE(WaitUntil([&] { return Count(url, locked, "x") == 0; })) << "the session's lock went with it";
+}
+
+TEST(PgListenerTest, AFailingSetupStatementCountsAsAFailedConnection) {
+  const std::string url = PgServer::Shared().CreateDatabase(/*migrated=*/false);
+  PgListener listener({.url = url, .channels = {"qai_alpha"}, .setup = {{.sql = "SELECT no_such_function()"}},
+                       .max_backoff = absl::Milliseconds(100)},
+                      [](std::string_view, std::string_view) {});
+  ASSERT_TRUE(listener.Start().ok());
+  absl::SleepFor(absl::Seconds(1));
+  EXPECT_FALSE(listener.connected());
 }
 
 TEST(PgListenerTest, StartRefusesBadOptions) {

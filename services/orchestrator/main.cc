@@ -33,7 +33,8 @@ int main(int argc, char** argv) {
       {.name = "projects-addr", .default_value = "localhost:50051", .help = "ProjectService target"},
       {.name = "messages-addr", .default_value = "localhost:50052", .help = "MessageService target"},
       {.name = "sandbox-addr", .default_value = "localhost:50054",
-       .help = "SandboxService target: where projects' workspaces are and their commands run"},
+       .help = "SandboxService target reaching any replica of the sandbox tier (several: dns:///<headless service>:50054 "
+               "or ipv4:<host:port>,<host:port>); each project's calls then go to the replica that serves it"},
       {.name = "workers", .default_value = "2", .help = "runs this replica works on at once",
        .validate = common::IsIntIn(1, 64)},
       {.name = "run-lease", .default_value = "30s", .help = "how long a run survives its worker going silent",
@@ -82,7 +83,8 @@ int main(int argc, char** argv) {
   orchestrator::MessagesClient messages(messages_channel, config.Get("api-key"));
   common::ProjectsClient projects(projects_channel, config.Get("api-key"));
 
-  orchestrator::SandboxClient sandbox(sandbox_channel, config.Get("api-key"), config.GetDuration("command-timeout"));
+  orchestrator::SandboxClient sandbox(sandbox_channel, config.Get("api-key"), config.GetDuration("command-timeout"),
+                                      (*base)->grpc_limits());
 
   orchestrator::WorkerOptions worker_options{
       .replica = absl::StrCat("orchestrator-", getpid()),

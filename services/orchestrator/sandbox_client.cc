@@ -20,27 +20,51 @@ constexpr absl::Duration kCommandSlack = absl::Seconds(15);
 
 }  // namespace
 
-SandboxClient::SandboxClient(std::shared_ptr<grpc::Channel> channel, std::string api_key, absl::Duration command_timeout)
-    : stub(spb::SandboxService::NewStub(std::move(channel))),
-      api_key(std::move(api_key)),
-      command_timeout(command_timeout) {}
+SandboxClient::SandboxClient(std::shared_ptr<grpc::Channel> tier, std::string api_key, absl::Duration command_timeout,
+                             common::GrpcLimits limits)
+    : api_key(std::move(api_key)),
+      command_timeout(command_timeout),
+      limits_(limits),
+      tier_(spb::SandboxService::NewStub(std::move(tier))) {}
+
+std::shared_ptr<SandboxStub> SandboxClient::ReplicaAt(const std::string& address) {
+  if (address.empty()) return tier_;
+  std::lock_guard lock(mu_);
+  std::shared_ptr<SandboxStub>& stub = replicas_[address];
+  if (stub == nullptr) {
+    if (replicas_.size() > kMaxReplicas) {
+      // Stubs in use live on in their workspaces; the others are made again when needed.
+      std::erase_if(replicas_, [&](const auto& entry) { return entry.first != address; });
+    }
+    stub = spb::SandboxService::NewStub(common::MakeChannel(address, limits_));
+  }
+  return stub;
+}
 
 void SandboxWorkspace::Prepare(grpc::ClientContext& ctx, absl::Duration timeout) const {
   common::PrepareServiceCall(ctx, client_->api_key, common::CurrentRequestId(), timeout);
 }
 
 template <typename Request, typename Response>
-absl::Status SandboxWorkspace::Call(
-    grpc::Status (spb::SandboxService::Stub::*method)(grpc::ClientContext*, const Request&, Response*), Request& req,
-    Response* resp) const {
+absl::Status SandboxWorkspace::Call(grpc::Status (SandboxStub::*method)(grpc::ClientContext*, const Request&, Response*),
+                                    Request& req, Response* resp) const {
   req.set_project_id(project_id_);
   req.set_fence(fence_);
   grpc::ClientContext ctx;
   Prepare(ctx, client_->call_timeout);
-  return common::FromGrpcStatus(((*client_->stub).*method)(&ctx, req, resp));
+  return common::FromGrpcStatus(((*replica_).*method)(&ctx, req, resp));
 }
 
 absl::StatusOr<std::string> SandboxWorkspace::Open() {
+  spb::LocateWorkspaceRequest where;
+  where.set_project_id(project_id_);
+  spb::WorkspaceLocation location;
+  grpc::ClientContext ctx;
+  Prepare(ctx, client_->call_timeout);
+  if (absl::Status s = common::FromGrpcStatus(client_->tier()->LocateWorkspace(&ctx, where, &location)); !s.ok()) {
+    return s;
+  }
+  replica_ = client_->ReplicaAt(location.address());
   spb::OpenWorkspaceRequest req;
   spb::Workspace resp;
   if (absl::Status s = Call(&spb::SandboxService::Stub::OpenWorkspace, req, &resp); !s.ok()) return s;
@@ -100,7 +124,7 @@ absl::StatusOr<CommandOutcome> SandboxWorkspace::Run(const std::string& command,
 
   CommandOutcome outcome;
   std::string explanation;
-  std::unique_ptr<grpc::ClientReader<spb::RunCommandResponse>> reader = client_->stub->RunCommand(&ctx, req);
+  std::unique_ptr<grpc::ClientReader<spb::RunCommandResponse>> reader = replica_->RunCommand(&ctx, req);
   spb::RunCommandResponse piece;
   while (reader->Read(&piece)) {
     if (piece.has_end()) {

@@ -34,17 +34,33 @@ void FillResult(const FileOutcome& f, v1::FileResult* out) {
 
 }  // namespace
 
+absl::Status SandboxHandlers::LocateWorkspace(const CallContext& call, const v1::LocateWorkspaceRequest& req,
+                                              v1::WorkspaceLocation& resp) {
+  if (absl::Status s = common::RequireService(call, "LocateWorkspace"); !s.ok()) return s;
+  FieldViolations bad;
+  common::CheckUuid(bad, "project_id", req.project_id(), /*required=*/true);
+  if (absl::Status s = bad.ToStatus(); !s.ok()) return s;
+  const std::string project_id = absl::AsciiStrToLower(req.project_id());
+  absl::StatusOr<Replica> where = replicas_->Locate(project_id);
+  if (!where.ok()) return where.status();
+  resp.set_project_id(project_id);
+  resp.set_replica(where->name);
+  resp.set_address(where->address);
+  return absl::OkStatus();
+}
+
 absl::Status SandboxHandlers::OpenWorkspace(const CallContext& call, const v1::OpenWorkspaceRequest& req,
                                             v1::Workspace& resp) {
   if (absl::Status s = common::RequireService(call, "OpenWorkspace"); !s.ok()) return s;
   FieldViolations bad;
   CheckWorkspace(bad, req.project_id(), req.fence());
   if (absl::Status s = bad.ToStatus(); !s.ok()) return s;
+  if (absl::Status s = replicas_->Claim(absl::AsciiStrToLower(req.project_id()), options_.self.id); !s.ok()) return s;
   absl::StatusOr<WorkspaceInfo> info = workspaces_->Open(req.project_id(), req.fence());
   if (!info.ok()) return info.status();
   resp.set_project_id(absl::AsciiStrToLower(req.project_id()));
   resp.set_snapshot_id(info->snapshot_id);
-  resp.set_replica(options_.replica);
+  resp.set_replica(options_.self.name);
   return absl::OkStatus();
 }
 
@@ -66,7 +82,7 @@ absl::Status SandboxHandlers::RestoreSnapshot(const CallContext& call, const v1:
   if (!info.ok()) return info.status();
   resp.set_project_id(absl::AsciiStrToLower(req.project_id()));
   resp.set_snapshot_id(info->snapshot_id);
-  resp.set_replica(options_.replica);
+  resp.set_replica(options_.self.name);
   return absl::OkStatus();
 }
 

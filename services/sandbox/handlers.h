@@ -3,7 +3,8 @@
 // principals only), which fields are valid (each bad one named), and the limits a caller
 // cannot raise. The work is Workspaces'.
 //
-//   SandboxHandlers handlers(&workspaces, {.preview_base_url = "https://preview.example.com"});
+//   SandboxHandlers handlers(&workspaces, &replicas, {.self = membership->self(),
+//                                                     .preview_base_url = "https://preview.example.com"});
 //   absl::Status s = handlers.OpenWorkspace(call, req, resp);
 
 #include <functional>
@@ -13,6 +14,7 @@
 #include "absl/time/time.h"
 #include "common/rpc.h"
 #include "qai/sandbox/v1/sandbox.pb.h"
+#include "services/sandbox/replica_store.h"
 #include "services/sandbox/workspaces.h"
 
 namespace qai::sandbox {
@@ -28,16 +30,20 @@ struct HandlerLimits {
 };
 
 struct HandlerOptions {
-  std::string replica;           // names this replica in responses
+  Replica self;                  // this replica (its incarnation), which serves the workspaces it opens
   std::string preview_base_url;  // a snapshot's preview is <this>/<id>/
   HandlerLimits limits;
 };
 
 class SandboxHandlers {
  public:
-  SandboxHandlers(Workspaces* workspaces, HandlerOptions options)
-      : workspaces_(workspaces), options_(std::move(options)) {}
+  SandboxHandlers(Workspaces* workspaces, ReplicaStore* replicas, HandlerOptions options)
+      : workspaces_(workspaces), replicas_(replicas), options_(std::move(options)) {}
 
+  absl::Status LocateWorkspace(const common::CallContext& call, const v1::LocateWorkspaceRequest& req,
+                               v1::WorkspaceLocation& resp);
+  // OpenWorkspace: the project is served here from now on, unless another live replica
+  // serves it (ABORTED).
   absl::Status OpenWorkspace(const common::CallContext& call, const v1::OpenWorkspaceRequest& req, v1::Workspace& resp);
   absl::Status RestoreSnapshot(const common::CallContext& call, const v1::RestoreSnapshotRequest& req,
                                v1::Workspace& resp);
@@ -62,6 +68,7 @@ class SandboxHandlers {
 
  private:
   Workspaces* const workspaces_;
+  ReplicaStore* const replicas_;
   const HandlerOptions options_;
 };
 

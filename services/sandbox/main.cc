@@ -6,19 +6,31 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "common/pg_listener.h"
 #include "common/strings.h"
 #include "common/executor.h"
 #include "common/log.h"
 #include "common/server.h"
 #include "common/service_main.h"
 #include "services/sandbox/handlers.h"
+#include "services/sandbox/membership.h"
 #include "services/sandbox/preview/preview_server.h"
 #include "services/sandbox/process.h"
 #include "services/sandbox/sandbox_setup.h"
 #include "services/sandbox/service.h"
 #include "services/sandbox/store.h"
 #include "services/sandbox/workspaces.h"
+
+namespace {
+
+// ReplicaName: the configured name, or the host's (a StatefulSet's pod name).
+std::string ReplicaName(const std::string& configured) {
+  if (!configured.empty()) return configured;
+  char host[256] = {};
+  if (::gethostname(host, sizeof(host) - 1) != 0 || host[0] == '\0') return "qai-sandbox";
+  return host;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   using namespace qai;
@@ -38,6 +50,10 @@ int main(int argc, char** argv) {
        .validate = common::IsDuration},
       {.name = "max-commands", .default_value = "32", .help = "commands this replica runs at once",
        .validate = common::IsIntIn(1, 1024)},
+      {.name = "replica-name", .help = "this replica's name in the tier, stable across its restarts (default: the host name)"},
+      {.name = "replica-addr",
+       .help = "host:port the orchestrators call this replica at; required when the tier has more than one replica",
+       .validate = [](std::string_view v) -> std::string { return v.empty() ? "" : common::IsHostPort(v); }},
   };
   auto base = common::ServiceBase::Init("sandbox", argc, argv, sandbox::WithSandboxOptions(std::move(options)),
                                         "0.0.0.0:50054");
@@ -69,18 +85,26 @@ int main(int argc, char** argv) {
   if (preview_base.empty()) preview_base = absl::StrCat("http://localhost:", (*preview)->port());
   Log(LogLevel::kInfo, "preview server listening", {{"port", (*preview)->port()}, {"base_url", preview_base}});
 
-  // A purge on any replica reaches every replica's preview cache.
-  common::PgListener listener(
-      {.url = config.Get("database-url"), .channels = {sandbox::kSnapshotsPurgedChannel}},
-      [&](std::string_view, std::string_view payload) {
-        for (absl::string_view id : absl::StrSplit(common::ToAbsl(payload), ',')) (*preview)->ForgetSnapshot(std::string(id));
-      },
-      // A purge announced while the listener was down went unheard.
-      [&] { (*preview)->ForgetAll(); });
+  // The replica joins the tier: alive while its database session lasts; a purge on any replica
+  // reaches its workspaces and its preview cache.
+  sandbox::ReplicaStore replicas((*base)->db());
+  auto membership = sandbox::Membership::Start(
+      {.db_url = config.Get("database-url"), .name = ReplicaName(config.Get("replica-name")),
+       .address = config.Get("replica-addr")},
+      &replicas, &workspaces,
+      {.snapshots_purged =
+           [&](std::string_view ids) {
+             for (absl::string_view id : absl::StrSplit(common::ToAbsl(ids), ',')) {
+               (*preview)->ForgetSnapshot(std::string(id));
+             }
+           },
+       // A purge announced while the session was down went unheard.
+       .reconnected = [&] { (*preview)->ForgetAll(); }});
+  if (!membership.ok()) return common::ExitCodeFor(membership.status());
 
-  sandbox::HandlerOptions handler_options{.replica = absl::StrCat("sandbox-", getpid()), .preview_base_url = preview_base};
+  sandbox::HandlerOptions handler_options{.self = (*membership)->self(), .preview_base_url = preview_base};
   handler_options.limits.command_timeout = config.GetDuration("command-timeout");
-  sandbox::SandboxHandlers handlers(&workspaces, handler_options);
+  sandbox::SandboxHandlers handlers(&workspaces, &replicas, handler_options);
   const int max_commands = static_cast<int>(config.GetInt("max-commands"));
   common::Executor commands("commands", max_commands, static_cast<size_t>(max_commands));
   sandbox::SandboxServiceImpl service(&handlers, (*base)->rpc_env("qai.sandbox.v1.SandboxService"), &commands);
@@ -95,11 +119,10 @@ int main(int argc, char** argv) {
                                        .grpc = (*base)->grpc_limits(),
                                        .metrics = (*base)->metrics()});
   if (!server.ok()) return common::ExitCodeFor(server.status());
-  if (absl::Status s = listener.Start(); !s.ok()) return common::ExitCodeFor(s);
 
   common::WaitForShutdownSignal();
   (*server)->Shutdown();
-  listener.Stop();
+  (*membership)->Stop();
   commands.Shutdown();
   // No command runs any more: the projects' cgroups go, and anything still in them.
   if (choice->sandbox->cgroups() != nullptr) choice->sandbox->cgroups()->RemoveAll();

@@ -14,6 +14,12 @@ class SandboxServiceImpl final : public v1::SandboxService::CallbackService {
   SandboxServiceImpl(SandboxHandlers* handlers, common::RpcEnv env, common::Executor* commands)
       : handlers_(handlers), env_(std::move(env)), run_{.rpc = &env_, .handlers = handlers, .executor = commands} {}
 
+  grpc::ServerUnaryReactor* LocateWorkspace(grpc::CallbackServerContext* ctx, const v1::LocateWorkspaceRequest* req,
+                                            v1::WorkspaceLocation* resp) override {
+    return common::ServeUnary(ctx, env_, "LocateWorkspace", [=, this](const common::CallContext& c) {
+      return handlers_->LocateWorkspace(c, *req, *resp);
+    });
+  }
   grpc::ServerUnaryReactor* OpenWorkspace(grpc::CallbackServerContext* ctx, const v1::OpenWorkspaceRequest* req,
                                           v1::Workspace* resp) override {
     return common::ServeUnary(ctx, env_, "OpenWorkspace",

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/ids.h"
 
 namespace qai::sandbox {
 namespace {
@@ -134,6 +135,9 @@ absl::Status SandboxStore::Purge(const std::string& project_id) {
         (conn.session().prepare << "DELETE FROM sandbox.snapshots WHERE project_id = CAST(:p AS uuid) RETURNING id::text",
          use(project_id));
     for (const std::string& id : rows) purged.push_back(id);
+    conn.session() << "DELETE FROM sandbox.assignments WHERE project_id = CAST(:p AS uuid)", use(project_id);
+    const std::string project_channel = kProjectPurgedChannel;
+    conn.session() << "SELECT pg_notify(:ch, :p)", use(project_channel), use(project_id);
     const std::string channel = kSnapshotsPurgedChannel;
     for (size_t i = 0; i < purged.size(); i += kSnapshotsPerNotify) {
       const std::string ids =
@@ -142,6 +146,27 @@ absl::Status SandboxStore::Purge(const std::string& project_id) {
     }
     return absl::OkStatus();
   });
+}
+
+absl::StatusOr<std::vector<std::string>> SandboxStore::PurgedAmong(const std::vector<std::string>& project_ids) {
+  std::vector<std::string> purged;
+  // A uuid[] literal: the ids are checked to be UUIDs, so nothing in them needs quoting.
+  std::vector<std::string> ids;
+  for (const std::string& id : project_ids) {
+    if (common::IsUuid(id)) ids.push_back(id);
+  }
+  if (ids.empty()) return purged;
+  const std::string array = absl::StrCat("{", absl::StrJoin(ids, ","), "}");
+  absl::Status s = db_->Run([&](DbConnection& conn) -> absl::Status {
+    soci::rowset<std::string> rows =
+        (conn.session().prepare << "SELECT project_id::text FROM sandbox.purged_projects"
+                                   " WHERE project_id = ANY(CAST(:ids AS uuid[]))",
+         use(array));
+    for (const std::string& id : rows) purged.push_back(id);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return purged;
 }
 
 }  // namespace qai::sandbox

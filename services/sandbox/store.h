@@ -14,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -25,6 +26,10 @@ namespace qai::sandbox {
 // notification), so every replica's preview server stops showing them from memory.
 inline constexpr char kSnapshotsPurgedChannel[] = "qai_snapshots_purged";
 inline constexpr size_t kSnapshotsPerNotify = 100;  // 3.7 KB: a payload must stay under 8000 bytes
+
+// NOTIFY channel: a project was purged (its id), so every replica removes its copy of the
+// project's workspace.
+inline constexpr char kProjectPurgedChannel[] = "qai_project_purged";
 
 // Files: path -> content.
 using Files = std::map<std::string, std::string>;
@@ -56,8 +61,12 @@ class SandboxStore {
   [[nodiscard]] absl::StatusOr<SnapshotRecord> GetSnapshot(const std::string& id);
 
   // Purge: deletes the project's snapshots (announced on kSnapshotsPurgedChannel at commit) and
-  // leaves its tombstone; idempotent.
+  // its replica assignment, leaves its tombstone, and announces it on kProjectPurgedChannel;
+  // idempotent.
   [[nodiscard]] absl::Status Purge(const std::string& project_id);
+
+  // PurgedAmong: which of the projects were purged.
+  [[nodiscard]] absl::StatusOr<std::vector<std::string>> PurgedAmong(const std::vector<std::string>& project_ids);
 
  private:
   common::DbPool* const db_;

@@ -311,6 +311,21 @@ absl::Status PrepareRoot(const std::string& root) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::vector<std::string>> ProjectsIn(const std::string& root) {
+  const std::string dir = absl::StrCat(root, "/", kWorkspacesDir);
+  struct Closer {
+    void operator()(DIR* d) const { ::closedir(d); }
+  };
+  std::unique_ptr<DIR, Closer> d(::opendir(dir.c_str()));
+  if (d == nullptr && errno == ENOENT) return std::vector<std::string>();
+  if (d == nullptr) return ErrnoStatus(errno, absl::StrCat("workspaces: cannot list ", dir));
+  std::vector<std::string> projects;
+  while (const dirent* e = ::readdir(d.get())) {
+    if (common::IsUuid(e->d_name)) projects.emplace_back(e->d_name);
+  }
+  return projects;
+}
+
 absl::StatusOr<std::unique_ptr<Workspace>> Workspace::Open(const std::string& root, const std::string& project_id,
                                                            std::optional<SandboxUser> owner) {
   if (!common::IsUuid(project_id)) {

@@ -50,6 +50,9 @@ struct SnapshotLimits {
 // their modes; FAILED_PRECONDITION when the root belongs to someone else.
 [[nodiscard]] absl::Status PrepareRoot(const std::string& root);
 
+// ProjectsIn: the projects with a workspace under root (prepared by PrepareRoot).
+[[nodiscard]] absl::StatusOr<std::vector<std::string>> ProjectsIn(const std::string& root);
+
 class Workspace {
  public:
   // Open: the workspace of project_id (a UUID) under root (absolute; prepared by PrepareRoot),

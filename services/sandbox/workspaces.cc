@@ -232,15 +232,20 @@ absl::StatusOr<SnapshotRecord> Workspaces::Snapshot(const std::string& project_i
 absl::Status Workspaces::Purge(const std::string& project) {
   const std::string project_id = absl::AsciiStrToLower(project);
   if (absl::Status s = store_->Purge(project_id); !s.ok()) return s;
+  return Discard(project_id);
+}
+
+absl::Status Workspaces::Discard(const std::string& project) {
+  const std::string project_id = absl::AsciiStrToLower(project);
+  // The entry stays, fenced out for good (until it is forgotten as idle): a holder's later
+  // call is refused as fenced out, not asked to open the workspace again.
   std::shared_ptr<Entry> entry;
   {
     std::lock_guard lock(mu_);
-    if (auto it = entries_.find(project_id); it != entries_.end()) {
-      entry = it->second;
-      entries_.erase(it);
-    }
+    std::shared_ptr<Entry>& slot = entries_[project_id];
+    if (slot == nullptr) slot = std::make_shared<Entry>();
+    entry = slot;
   }
-  if (entry == nullptr) entry = std::make_shared<Entry>();
   entry->fence.store(std::numeric_limits<int64_t>::max());  // whatever runs in it stops
   std::lock_guard op(entry->op);
   // Its processes first: one left behind could still be writing into the workspace.
@@ -252,7 +257,21 @@ absl::Status Workspaces::Purge(const std::string& project) {
     if (!ws.ok()) return ws.status();
     entry->ws = *std::move(ws);
   }
-  return entry->ws->Remove();
+  absl::Status removed = entry->ws->Remove();
+  entry->ws.reset();
+  entry->checkpoint.reset();
+  return removed;
+}
+
+absl::StatusOr<int> Workspaces::DiscardPurged() {
+  absl::StatusOr<std::vector<std::string>> here = ProjectsIn(options_.root);
+  if (!here.ok()) return here.status();
+  absl::StatusOr<std::vector<std::string>> purged = store_->PurgedAmong(*here);
+  if (!purged.ok()) return purged.status();
+  for (const std::string& project_id : *purged) {
+    if (absl::Status s = Discard(project_id); !s.ok()) return s;
+  }
+  return static_cast<int>(purged->size());
 }
 
 }  // namespace qai::sandbox

@@ -83,9 +83,16 @@ class Workspaces {
   // as holding it.
   [[nodiscard]] absl::StatusOr<SnapshotRecord> Snapshot(const std::string& project_id, int64_t fence,
                                                         const std::string& snapshot_id, const std::string& run_id);
-  // Purge: removes the project's workspace here and its snapshots and user everywhere, and
-  // kills what runs in it (and removes its cgroup).
+  // Purge: removes the project's snapshots and assignment everywhere and its workspace here
+  // (other replicas hear of it: see Discard), and kills what runs in it (and removes its
+  // cgroup).
   [[nodiscard]] absl::Status Purge(const std::string& project_id);
+  // Discard: removes the project's workspace on this replica only (and kills what runs in it):
+  // another replica purged the project.
+  [[nodiscard]] absl::Status Discard(const std::string& project_id);
+  // DiscardPurged: discards every workspace here whose project was purged (a purge this
+  // replica missed hearing of); how many.
+  [[nodiscard]] absl::StatusOr<int> DiscardPurged();
 
  private:
   struct Entry;

@@ -241,6 +241,8 @@ class K8sTest(unittest.TestCase):
                         ref = dig(e, "valueFrom.secretKeyRef")
                         if ref is not None:
                             values[e["name"]] = (None, not ref.get("optional", False))
+                        elif dig(e, "valueFrom.fieldRef") is not None:
+                            values[e["name"]] = (None, True)  # the downward API: the pod's own name
                         else:
                             self.assertIn("value", e, f"{what}: {e['name']}")
                             values[e["name"]] = (e["value"], True)
@@ -257,7 +259,9 @@ class K8sTest(unittest.TestCase):
                         self.assertRegex(drain, r"^\d+s$", what)
                         self.assertGreater(pod["terminationGracePeriodSeconds"], int(drain[:-1]), what)
                         for env, (value, _) in values.items():
-                            if env.endswith("_ADDR") and env not in ("QAI_LISTEN_ADDR", "QAI_METRICS_ADDR", "QAI_PREVIEW_ADDR"):
+                            # Addresses served or advertised, not called.
+                            if env.endswith("_ADDR") and env not in ("QAI_LISTEN_ADDR", "QAI_METRICS_ADDR", "QAI_PREVIEW_ADDR",
+                                                                     "QAI_REPLICA_ADDR"):
                                 m = re.fullmatch(r"dns:///([a-z0-9-]+):(\d+)", value or "")
                                 self.assertTrue(m, f"{what}: {env}={value} is not a dns:/// target")
                                 svc = ov.by_kind["Service"].get(m.group(1))
@@ -285,8 +289,15 @@ class K8sTest(unittest.TestCase):
             self.assertTrue(any((i.get("command") or [""])[0].endswith("qai-migrate")
                                 for i in sandbox["spec"]["template"]["spec"].get("initContainers", [])),
                             "qai-sandbox: does not migrate before it starts")
+            self.assertGreaterEqual(sandbox["spec"]["replicas"], 2, "qai-sandbox: one replica's death stops every run")
+            self.assertTrue(any(h["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "qai-sandbox"}
+                                for h in hpas), "qai-sandbox: no HPA")
+            env = {e["name"]: e.get("value") for e in sandbox["spec"]["template"]["spec"]["containers"][0].get("env", [])}
+            self.assertEqual(env.get("QAI_REPLICA_ADDR"), f"$(POD_NAME).{sandbox['spec']['serviceName']}:50054",
+                             "qai-sandbox: each replica must advertise its stable DNS name")
             for hpa in hpas:
-                self.assertIn(hpa["spec"]["scaleTargetRef"]["name"], ov.by_kind["Deployment"], hpa["metadata"]["name"])
+                kind = hpa["spec"]["scaleTargetRef"]["kind"]
+                self.assertIn(hpa["spec"]["scaleTargetRef"]["name"], ov.by_kind[kind], hpa["metadata"]["name"])
             job = ov.by_kind.get("Job", {}).get("qai-migrate")
             self.assertIsNotNone(job, "no qai-migrate Job")
             self.assertEqual(image_base(job["spec"]["template"]["spec"]["containers"][0]["image"]), "migrate")

@@ -13,6 +13,8 @@
 #include <set>
 #include <thread>
 
+#include "absl/strings/match.h"
+#include "absl/strings/str_join.h"
 #include "common/ids.h"
 #include "common/status.h"
 #include "qai/messages/v1/messages.grpc.pb.h"
@@ -61,7 +63,6 @@ class OrchestratorE2ETest : public ::testing::Test {
  protected:
   void SetUp() override {
     db_url_ = PgServer::Shared().CreateDatabase();
-    sandbox_ = ::testing::TempDir() + "/qai-sandbox-" + common::NewUuid();
     projects_port_ = FreePort();
     messages_port_ = FreePort();
     orchestrator_ports_ = {FreePort(), FreePort()};
@@ -81,9 +82,13 @@ class OrchestratorE2ETest : public ::testing::Test {
     auto messages = StartService("services/messages/qai-messages", messages_env);
     ASSERT_TRUE(messages.ok()) << messages.status();
     messages_ = std::move(*messages);
-    sandbox_port_ = FreePort();
-    preview_port_ = FreePort();
-    StartSandbox();
+    sandboxes_.resize(sandbox_replicas_);
+    for (size_t i = 0; i < sandboxes_.size(); ++i) {
+      sandboxes_[i] = {.root = ::testing::TempDir() + "/qai-sandbox-" + common::NewUuid(),
+                       .port = FreePort(),
+                       .preview_port = FreePort()};
+      StartSandbox(i);
+    }
     orchestrators_.resize(2);
     StartOrchestrator(0);
     projects_stub_ = ppb::ProjectService::NewStub(projects_.Channel());
@@ -115,25 +120,52 @@ class OrchestratorE2ETest : public ::testing::Test {
     return run;
   }
 
-  // StartSandbox: qai-sandbox (bubblewrap, as shipped) on its port, its workspaces under sandbox_.
-  void StartSandbox() {
+  // StartSandbox: sandbox replica i (bubblewrap, as shipped), named sandbox-<i>, on its port, its
+  // workspaces under its root.
+  void StartSandbox(size_t i) {
+    SandboxReplica& r = sandboxes_[i];
     EnvVars env{{"QAI_DATABASE_URL", db_url_},
-                {"QAI_LISTEN_ADDR", Local(sandbox_port_)},
-                {"QAI_SANDBOX_ROOT", sandbox_},
-                {"QAI_PREVIEW_ADDR", Local(preview_port_)},
+                {"QAI_LISTEN_ADDR", Local(r.port)},
+                {"QAI_SANDBOX_ROOT", r.root},
+                {"QAI_PREVIEW_ADDR", Local(r.preview_port)},
+                {"QAI_REPLICA_NAME", absl::StrCat("sandbox-", i)},
                 {"QAI_DRAIN_TIMEOUT", "2s"}};
+    if (sandboxes_.size() > 1) env.push_back({"QAI_REPLICA_ADDR", Local(r.port)});
     env.insert(env.end(), sandbox_env_.begin(), sandbox_env_.end());
     auto svc = StartService("services/sandbox/qai-sandbox", env);
     ASSERT_TRUE(svc.ok()) << svc.status();
-    sandbox_service_ = std::move(*svc);
+    r.service = std::move(*svc);
   }
 
-  // LoseSandboxMachine: the sandbox replica is killed (SIGKILL) and comes back on a new disk.
+  // KillSandbox: sandbox replica i is killed (SIGKILL).
+  void KillSandbox(size_t i) {
+    ASSERT_TRUE(sandboxes_[i].service.process->Kill().ok());
+    ASSERT_TRUE(sandboxes_[i].service.process->Wait(absl::Seconds(10)).ok());
+  }
+
+  // LoseSandboxMachine: the (only) sandbox replica is killed and comes back on a new disk.
   void LoseSandboxMachine() {
-    ASSERT_TRUE(sandbox_service_.process->Kill().ok());
-    ASSERT_TRUE(sandbox_service_.process->Wait(absl::Seconds(10)).ok());
-    std::filesystem::remove_all(sandbox_);
-    StartSandbox();
+    KillSandbox(0);
+    std::filesystem::remove_all(sandboxes_[0].root);
+    StartSandbox(0);
+  }
+
+  // SandboxTarget: the orchestrators' way to the sandbox tier (any replica).
+  std::string SandboxTarget() const {
+    if (sandboxes_.size() == 1) return Local(sandboxes_[0].port);
+    std::vector<std::string> addrs;
+    for (const SandboxReplica& r : sandboxes_) addrs.push_back(Local(r.port));
+    return absl::StrCat("ipv4:", absl::StrJoin(addrs, ","));
+  }
+
+  // ServingReplica: the name of the sandbox replica the project is assigned to ("" none).
+  std::string ServingReplica(const std::string& project_id) {
+    soci::session s(soci::postgresql, db_url_);
+    std::string name;
+    s << "SELECT r.name FROM sandbox.assignments a JOIN sandbox.replicas r ON r.id = a.replica_id"
+         " WHERE a.project_id = CAST(:p AS uuid)",
+        soci::use(project_id), soci::into(name);
+    return name;
   }
 
   void StartOrchestrator(int i, const EnvVars& extra = {}) {
@@ -141,7 +173,7 @@ class OrchestratorE2ETest : public ::testing::Test {
                 {"QAI_LISTEN_ADDR", Local(orchestrator_ports_[i])},
                 {"QAI_PROJECTS_ADDR", Local(projects_port_)},
                 {"QAI_MESSAGES_ADDR", Local(messages_port_)},
-                {"QAI_SANDBOX_ADDR", Local(sandbox_port_)},
+                {"QAI_SANDBOX_ADDR", SandboxTarget()},
                 {"QAI_RUN_LEASE", "2s"},
                 {"QAI_DRAIN_TIMEOUT", "2s"}};
     env.insert(env.end(), extra.begin(), extra.end());
@@ -220,6 +252,15 @@ class OrchestratorE2ETest : public ::testing::Test {
     return {resp.messages().begin(), resp.messages().end()};
   }
 
+  grpc::Status DeleteProject(const std::string& project) {
+    grpc::ClientContext ctx;
+    AsUser(ctx, "alice");
+    ppb::DeleteProjectRequest req;
+    req.set_id(project);
+    google::protobuf::Empty empty;
+    return projects_stub_->DeleteProject(&ctx, req, &empty);
+  }
+
   // Send: a prompt, with the run settings `settings` puts in the request.
   grpc::Status Send(const std::string& project, const std::string& content,
                     const std::function<void(mpb::CreateMessageRequest&)>& settings = {}) {
@@ -263,15 +304,21 @@ class OrchestratorE2ETest : public ::testing::Test {
     return n;
   }
 
-  std::string db_url_, sandbox_;
+  struct SandboxReplica {
+    std::string root;
+    int port = 0, preview_port = 0;
+    RunningService service;
+  };
+  std::string db_url_;
   EnvVars orchestrator_env_;  // more settings for the orchestrators, set before SetUp
   // Settings of the messages service and the orchestrators alike (one ConfigMap), set before SetUp.
   EnvVars shared_env_;
   int projects_port_ = 0, messages_port_ = 0;
   std::vector<int> orchestrator_ports_;
-  int sandbox_port_ = 0, preview_port_ = 0;
+  size_t sandbox_replicas_ = 1;  // set before SetUp
+  std::vector<SandboxReplica> sandboxes_;
   EnvVars sandbox_env_;  // more settings for qai-sandbox, set before SetUp
-  RunningService projects_, messages_, sandbox_service_;
+  RunningService projects_, messages_;
   std::vector<RunningService> orchestrators_;
   std::unique_ptr<ppb::ProjectService::Stub> projects_stub_;
   std::unique_ptr<mpb::MessageService::Stub> messages_stub_;
@@ -416,6 +463,70 @@ TEST_F(OrchestratorE2ETest, AKilledSandboxDuringACommandCostsOneAttemptAndNothin
   EXPECT_NE(page->body.find("Bakery"), std::string::npos);
 }
 
+// The sandbox tier with two replicas, the orchestrators reaching it through both addresses.
+class TwoSandboxReplicasE2ETest : public OrchestratorE2ETest {
+ protected:
+  void SetUp() override {
+    sandbox_replicas_ = 2;
+    OrchestratorE2ETest::SetUp();
+  }
+};
+
+// The replica serving a project is killed (SIGKILL) during the agent's command and stays down:
+// the run's next attempt goes to the other replica, which rebuilds the workspace from the
+// project's last state and the journal; one ASSISTANT message, events without a gap, and the
+// page is served by the replica that took over.
+TEST_F(TwoSandboxReplicasE2ETest, AKilledReplicasRunResumesOnTheOtherOne) {
+  ppb::Project p;
+  std::vector<opb::Run> runs;
+  StartABakeryRunInItsCheck(&p, &runs);
+  ASSERT_FALSE(HasFatalFailure());
+  const std::string first = ServingReplica(p.id());
+  ASSERT_TRUE(first == "sandbox-0" || first == "sandbox-1") << first;
+  const size_t dead = first == "sandbox-0" ? 0 : 1, other = 1 - dead;
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  KillSandbox(dead);
+
+  std::vector<opb::RunEvent> events;
+  opb::Run run = ExpectResumedOnce(runs[0].id(), p.id(), &events);
+  ASSERT_FALSE(HasFatalFailure());
+  EXPECT_EQ(ServingReplica(p.id()), absl::StrCat("sandbox-", other));
+  const std::string rebuilt = absl::StrCat(sandboxes_[other].root, "/workspaces/", p.id(), "/index.html");
+  EXPECT_TRUE(std::filesystem::exists(rebuilt)) << rebuilt;
+  EXPECT_TRUE(absl::StrContains(run.sandbox_url(), absl::StrCat(":", sandboxes_[other].preview_port, "/")))
+      << run.sandbox_url();
+  auto page = Fetch(run.sandbox_url());
+  ASSERT_TRUE(page);
+  EXPECT_EQ(page->status, 200);
+  EXPECT_NE(page->body.find("Bakery"), std::string::npos);
+}
+
+// A project stays on its replica from one prompt to the next, and a purge on one replica
+// removes the project's workspace from the other too.
+TEST_F(TwoSandboxReplicasE2ETest, AProjectStaysOnItsReplicaAndIsPurgedEverywhere) {
+  ppb::Project p = CreateProject("Build a page for a shop");
+  std::vector<opb::Run> runs = WaitForRuns(p.id(), 1);
+  ASSERT_EQ(runs.size(), 1u);
+  ASSERT_EQ(WaitForEnd(runs[0].id()).state(), opb::Run::STATE_SUCCEEDED);
+  const std::string home = ServingReplica(p.id());
+  ASSERT_TRUE(home == "sandbox-0" || home == "sandbox-1") << home;
+  const size_t h = home == "sandbox-0" ? 0 : 1;
+  ASSERT_TRUE(Send(p.id(), "Now add a contact section").ok());
+  runs = WaitForRuns(p.id(), 2);
+  ASSERT_EQ(runs.size(), 2u);
+  EXPECT_EQ(WaitForEnd(runs[0].id()).state(), opb::Run::STATE_SUCCEEDED);
+  EXPECT_EQ(ServingReplica(p.id()), home);
+  // A copy of the workspace on the other replica (as one left behind when the project moved)
+  // goes with the project.
+  const std::string stale = absl::StrCat(sandboxes_[1 - h].root, "/workspaces/", p.id());
+  std::filesystem::create_directories(stale);
+  ASSERT_TRUE(DeleteProject(p.id()).ok());
+  const std::string warm = absl::StrCat(sandboxes_[h].root, "/workspaces/", p.id());
+  EXPECT_TRUE(Eventually([&] { return !std::filesystem::exists(warm) && !std::filesystem::exists(stale); }))
+      << "left: " << std::filesystem::exists(warm) << " " << std::filesystem::exists(stale);
+  EXPECT_EQ(ServingReplica(p.id()), "");
+}
+
 TEST_F(OrchestratorE2ETest, AKilledOrchestratorsRunResumesAfterItsLastStepOnceAfterRestart) {
   ppb::Project p;
   std::vector<opb::Run> runs;
@@ -552,14 +663,7 @@ TEST_F(OrchestratorE2ETest, ADeletedProjectsPreviewsStopServing) {
   opb::Run run = WaitForEnd(runs[0].id());
   ASSERT_EQ(run.state(), opb::Run::STATE_SUCCEEDED) << run.error();
   ASSERT_EQ(Fetch(run.sandbox_url())->status, 200);
-  {
-    grpc::ClientContext ctx;
-    AsUser(ctx, "alice");
-    ppb::DeleteProjectRequest req;
-    req.set_id(p.id());
-    google::protobuf::Empty empty;
-    ASSERT_TRUE(projects_stub_->DeleteProject(&ctx, req, &empty).ok());
-  }
+  ASSERT_TRUE(DeleteProject(p.id()).ok());
   // The projects outbox asks CancelProjectRuns with purge: the snapshots go.
   EXPECT_TRUE(Eventually([&] { return Fetch(run.sandbox_url())->status == 404; }));
 }

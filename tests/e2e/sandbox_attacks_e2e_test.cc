@@ -863,7 +863,7 @@ TEST_P(SandboxAttacksE2ETest, AForkStormStopsAtTheLimitAndHurtsNoOne) {
   const int sandbox_pid = sandbox_pid_;
   std::atomic<size_t> zombies_after_storm{999};
   Started bystander = Begin("bob", {Terminal("for i in 1 2 3 4 5 6; do echo tick $i; sleep 0.5; done")});
-  Outcome o = RunNew("mallory", {Terminal("for i in $(seq 300); do (sleep 1 &); done; echo storm-done"),
+  Outcome o = RunNew("mallory", {Terminal("for i in $(seq 300); do (sleep 10 &); done; echo storm-done"),
                                  Terminal("echo still-alive", [&](const json&) {
                                    Eventually([&] { return ZombieChildren(sandbox_pid).empty(); }, absl::Seconds(3));
                                    zombies_after_storm = ZombieChildren(sandbox_pid).size();

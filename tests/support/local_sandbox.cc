@@ -10,6 +10,7 @@
 #include "common/ids.h"
 #include "common/server.h"
 #include "services/sandbox/handlers.h"
+#include "services/sandbox/membership.h"
 #include "services/sandbox/service.h"
 #include "services/sandbox/store.h"
 #include "services/sandbox/workspaces.h"
@@ -23,6 +24,8 @@ struct LocalSandbox::Parts {
   std::unique_ptr<common::Executor> commands;
   std::unique_ptr<sandbox::SandboxStore> store;
   std::unique_ptr<sandbox::Workspaces> workspaces;
+  std::unique_ptr<sandbox::ReplicaStore> replicas;
+  std::unique_ptr<sandbox::Membership> membership;
   std::unique_ptr<sandbox::SandboxHandlers> handlers;
   std::unique_ptr<sandbox::SandboxServiceImpl> service;
   std::unique_ptr<common::Server> server;
@@ -47,9 +50,15 @@ absl::StatusOr<std::unique_ptr<LocalSandbox>> LocalSandbox::Start(const std::str
   p.store = std::make_unique<sandbox::SandboxStore>(p.db.get());
   p.workspaces = std::make_unique<sandbox::Workspaces>(sandbox::WorkspacesOptions{.root = out->root_, .sandbox = *sb},
                                                        p.store.get());
+  p.replicas = std::make_unique<sandbox::ReplicaStore>(p.db.get());
+  // The tier's only replica: reached at the address its callers were given.
+  auto membership = sandbox::Membership::Start({.db_url = db_url, .name = "local"}, p.replicas.get(), p.workspaces.get());
+  if (!membership.ok()) return membership.status();
+  p.membership = *std::move(membership);
   p.handlers = std::make_unique<sandbox::SandboxHandlers>(
-      p.workspaces.get(), sandbox::HandlerOptions{.replica = "local", .preview_base_url = options.preview_base_url,
-                                                  .limits = options.handler_limits});
+      p.workspaces.get(), p.replicas.get(),
+      sandbox::HandlerOptions{.self = p.membership->self(), .preview_base_url = options.preview_base_url,
+                              .limits = options.handler_limits});
   p.service = std::make_unique<sandbox::SandboxServiceImpl>(
       p.handlers.get(), common::RpcEnv{"qai.sandbox.v1.SandboxService", p.auth.get(), p.executor.get(), nullptr},
       p.commands.get());
@@ -64,6 +73,7 @@ LocalSandbox::~LocalSandbox() {
   if (parts_ != nullptr) {
     parts_->commands->Shutdown();
     parts_->executor->Shutdown();
+    if (parts_->membership != nullptr) parts_->membership->Stop();
   }
   std::error_code ignored;
   std::filesystem::remove_all(root_, ignored);
