@@ -65,10 +65,14 @@ struct PgStatement {
 //   PostgreSQL keeps that cached plan until the table is next analyzed, so a key lookup would
 //   turn into a full scan as the table grows. Service statements are key and index lookups, so
 //   sequential scans are priced out on these connections.
+// - No JIT: a statement that must still scan (a system view such as pg_locks, a table of a
+//   few rows) carries that price, which is far past jit_above_cost, and compiling it took
+//   ~130 ms of a 1 ms statement. These statements are all short.
 inline constexpr const char* kSessionSetup[] = {
     "SET statement_timeout = '15s'",
     "SET lock_timeout = '5s'",
     "SET enable_seqscan = off",
+    "SET jit = off",
 };
 
 // ConnectionAlive: whether an idle libpq connection is usable. PQstatus alone says OK until

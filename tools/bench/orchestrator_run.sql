@@ -9,8 +9,9 @@
 --   (Finish, with the succeeded event, dropping the journal and recording the project's last
 --   snapshot); start, claim and end each announce the run's state through the outbox
 --   (RunStore::Announce). And qai-sandbox's SQL for the same run, as services/sandbox/store.cc
---   sends it: the project's user (SandboxStore::UserFor, at OpenWorkspace) and the snapshot
---   (SaveSnapshot, at CreateSnapshot). Each transaction is BEGIN ... COMMIT as DbPool sends it.
+--   and services/sandbox/replica_store.cc send it: where the project lives (ReplicaStore::Locate,
+--   at LocateWorkspace), its claim and user (ReplicaStore::Claim, SandboxStore::UserFor, at
+--   OpenWorkspace) and the snapshot (SaveSnapshot, at CreateSnapshot). Each transaction is BEGIN ... COMMIT as DbPool sends it.
 -- Run it with -M extended: SOCI sends these as one-off statements with bound parameters, parsed
 -- at each execution, which is what pgbench's extended mode does.
 --
@@ -128,6 +129,36 @@ COMMIT;
 SELECT data::text FROM orchestrator.run_steps WHERE run_id = CAST(:run_id AS uuid) ORDER BY step;
 SELECT run_id::text, snapshot_id::text FROM orchestrator.workspaces
  WHERE project_id = CAST(:project_id AS uuid);
+-- qai-sandbox's LocateWorkspace (ReplicaStore::Locate: the project's live replica, none for a
+-- new project; the live replica that ranks first; its assignment) and OpenWorkspace's claim
+-- (ReplicaStore::Claim), against the replica qai-sandbox registered for the benchmark.
+SELECT r.id, r.name, r.address FROM sandbox.assignments a JOIN sandbox.replicas r ON r.id = a.replica_id
+ WHERE a.project_id = CAST(:project_id AS uuid) AND EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory'
+   AND l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+   AND l.classid = 1363233107 AND l.objid = CAST(r.id AS oid) AND l.objsubid = 2);
+SELECT count(*) FROM sandbox.purged_projects WHERE project_id = CAST(:project_id AS uuid);
+SELECT r.id AS replica_id, r.name, r.address FROM sandbox.replicas r WHERE EXISTS (SELECT 1 FROM pg_locks l
+   WHERE l.locktype = 'advisory' AND l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+   AND l.classid = 1363233107 AND l.objid = CAST(r.id AS oid) AND l.objsubid = 2)
+ ORDER BY md5(:project_id || '/' || r.name) DESC, r.id DESC LIMIT 1 \gset
+WITH v AS (SELECT CAST(:project_id AS uuid) AS project_id, CAST(:replica_id AS integer) AS replica_id)
+INSERT INTO sandbox.assignments AS a (project_id, replica_id)
+SELECT v.project_id, v.replica_id FROM v WHERE NOT EXISTS
+  (SELECT 1 FROM sandbox.purged_projects pp WHERE pp.project_id = v.project_id)
+ON CONFLICT (project_id) DO UPDATE SET replica_id = EXCLUDED.replica_id, assign_time = now()
+  WHERE a.replica_id = EXCLUDED.replica_id OR NOT EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory'
+   AND l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+   AND l.classid = 1363233107 AND l.objid = CAST(a.replica_id AS oid) AND l.objsubid = 2)
+RETURNING replica_id;
+WITH v AS (SELECT CAST(:project_id AS uuid) AS project_id, CAST(:replica_id AS integer) AS replica_id)
+INSERT INTO sandbox.assignments AS a (project_id, replica_id)
+SELECT v.project_id, v.replica_id FROM v WHERE NOT EXISTS
+  (SELECT 1 FROM sandbox.purged_projects pp WHERE pp.project_id = v.project_id)
+ON CONFLICT (project_id) DO UPDATE SET replica_id = EXCLUDED.replica_id, assign_time = now()
+  WHERE a.replica_id = EXCLUDED.replica_id OR NOT EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory'
+   AND l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+   AND l.classid = 1363233107 AND l.objid = CAST(a.replica_id AS oid) AND l.objsubid = 2)
+RETURNING replica_id;
 -- qai-sandbox's OpenWorkspace: SandboxStore::UserFor (a new project: its uid is allocated).
 BEGIN;
 SELECT 1 FROM pg_advisory_xact_lock_shared(hashtextextended(:project_id, 21));
