@@ -58,7 +58,7 @@ export QAI_ORCHESTRATOR_ADDR=${orchestrator_addr[0]}
 export QAI_SANDBOX_ADDR="127.0.0.1:$(qai_free_port)"
 preview_addr="127.0.0.1:$(qai_free_port)"
 
-step "qai-sandbox (bubblewrap and a cgroup per project: it refuses to start without them), qai-projects, qai-messages, two qai-orchestrator replicas (as nobody)"
+step "qai-sandbox (bubblewrap, a cgroup and a disk quota per project: it refuses to start without them), qai-projects, qai-messages, two qai-orchestrator replicas (as nobody)"
 # Workspaces live in the demo's temporary directory; previews are served from the snapshots.
 QAI_LISTEN_ADDR=$QAI_SANDBOX_ADDR QAI_PREVIEW_ADDR=$preview_addr QAI_SANDBOX_ROOT="$work/sandboxes" \
   "${as_service[@]}" "$BIN/services/sandbox/qai-sandbox" 2>"$work/sandbox.log" &
@@ -66,6 +66,7 @@ pids[4]=$!
 qai_wait_listening "$work/sandbox.log" >/dev/null
 grep '"msg":"sandbox"' "$work/sandbox.log" | head -n 1
 grep '"msg":"sandbox: cgroup' "$work/sandbox.log" | head -n 1
+grep '"msg":"sandbox: each workspace' "$work/sandbox.log" | head -n 1
 QAI_LISTEN_ADDR=$QAI_PROJECTS_ADDR "${as_service[@]}" "$BIN/services/projects/qai-projects" 2>"$work/projects.log" &
 pids[0]=$!
 QAI_LISTEN_ADDR=$QAI_MESSAGES_ADDR "${as_service[@]}" "$BIN/services/messages/qai-messages" 2>"$work/messages.log" &

@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "common/server.h"
 #include "common/service_main.h"
+#include "services/sandbox/disk_quota.h"
 #include "services/sandbox/handlers.h"
 #include "services/sandbox/membership.h"
 #include "services/sandbox/preview/preview_server.h"
@@ -36,6 +37,8 @@ int main(int argc, char** argv) {
   using namespace qai;
   using common::Log;
   using common::LogLevel;
+  // Before any thread: a mount namespace of its own, for the workspaces' disk quotas.
+  const absl::Status private_mounts = sandbox::EnterPrivateMounts();
   common::BlockShutdownSignals();
   std::vector<common::Option> options = {
       {.name = "sandbox-root", .default_value = "/var/lib/qai/sandboxes",
@@ -66,8 +69,12 @@ int main(int argc, char** argv) {
                                        config.Get("sandbox-root"), sandbox::CgroupRequestFrom(config));
   if (!choice.ok()) return common::ExitCodeFor(choice.status());
 
+  auto quota = sandbox::ChooseDiskQuota(config, config.Get("sandbox-root"), private_mounts);
+  if (!quota.ok()) return common::ExitCodeFor(quota.status());
+
   sandbox::SandboxStore store((*base)->db());
-  sandbox::Workspaces workspaces({.root = config.Get("sandbox-root"), .sandbox = choice->sandbox}, &store);
+  sandbox::Workspaces workspaces({.root = config.Get("sandbox-root"), .sandbox = choice->sandbox, .quota = *quota},
+                                 &store);
 
   // The preview server keeps the snapshots it shows in memory (they never change); this reads
   // one the first time.

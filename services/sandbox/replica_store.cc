@@ -146,6 +146,10 @@ absl::StatusOr<Replica> ReplicaStore::Locate(const std::string& project_id) {
 
 absl::Status ReplicaStore::Claim(const std::string& project_id, int self) {
   return db_->Run([&](DbConnection& conn) -> absl::Status {
+    // Mostly it is this replica's already (LocateWorkspace just said so): a read, no write.
+    if (std::optional<Replica> holder = Holder(conn, project_id); holder && holder->id == self) {
+      return absl::OkStatus();
+    }
     if (TryAssign(conn, project_id, self)) return absl::OkStatus();
     if (std::optional<Replica> holder = Holder(conn, project_id)) {
       return absl::AbortedError(absl::StrCat("project ", project_id, " is served by sandbox replica ", holder->name,

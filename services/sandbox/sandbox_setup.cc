@@ -24,6 +24,8 @@ using common::ToAbsl;
 constexpr char kUnsafeNone[] = "unsafe-none";
 constexpr char kCgroupsRequired[] = "required";
 constexpr char kCgroupsOff[] = "off";
+constexpr char kDiskTmpfs[] = "tmpfs";
+constexpr char kDiskOff[] = "off";
 constexpr char kProbeCommand[] = "echo probe > probe.txt && cat probe.txt";
 constexpr absl::Duration kProbeTimeout = absl::Seconds(20);
 
@@ -90,8 +92,43 @@ std::vector<common::Option> WithSandboxOptions(std::vector<common::Option> optio
          double cpus = 0;
          return ParseCpus(v, &cpus) ? "" : "must be 0 (no limit) or a number of CPUs from 0.01 to 4096";
        }},
+      {.name = "sandbox-disk", .default_value = kDiskTmpfs,
+       .help = "a disk quota per workspace: tmpfs (each workspace a filesystem of its own of that size; start-up fails "
+               "where it cannot be mounted) or off (none: a project can fill the disk; logged as an error)",
+       .validate = [](std::string_view v) -> std::string {
+         return v == kDiskTmpfs || v == kDiskOff ? "" : "must be tmpfs or off";
+       }},
+      {.name = "sandbox-disk-mb", .default_value = absl::StrCat(DiskQuota{}.bytes >> 20),
+       .help = "the most a project's workspace may hold, in MiB (memory: the pages count against the project's "
+               "cgroup, or the service's for files it writes)",
+       .validate = common::IsIntIn(1, 1 << 20)},
+      {.name = "sandbox-disk-files", .default_value = absl::StrCat(DiskQuota{}.files),
+       .help = "the most files, directories and links a project's workspace may hold",
+       .validate = common::IsIntIn(16, 100000000)},
+      {.name = "sandbox-disk-total-mb", .default_value = "4096",
+       .help = "the most this replica's workspaces may hold together, in MiB (memory); beyond it the workspaces "
+               "idle longest are dropped, to be restored from their snapshot when next used; 0: no bound",
+       .validate = common::IsIntIn(0, 1 << 30)},
   });
   return options;
+}
+
+absl::StatusOr<std::optional<DiskQuota>> ChooseDiskQuota(const common::Config& config, const std::string& root,
+                                                         const absl::Status& private_mounts) {
+  if (config.Get("sandbox-disk") == kDiskOff) {
+    Log(LogLevel::kError, "sandbox: QAI_SANDBOX_DISK=off: workspaces have no disk quota, so one project's commands "
+                          "can fill the disk under QAI_SANDBOX_ROOT for every project (only single files are bounded)",
+        {});
+    return std::optional<DiskQuota>();
+  }
+  const DiskQuota quota{.bytes = static_cast<uint64_t>(config.GetInt("sandbox-disk-mb")) << 20,
+                        .files = static_cast<uint64_t>(config.GetInt("sandbox-disk-files")),
+                        .total_bytes = static_cast<uint64_t>(config.GetInt("sandbox-disk-total-mb")) << 20};
+  if (absl::Status s = ProbeDiskQuota(root, private_mounts); !s.ok()) return s;
+  Log(LogLevel::kInfo, "sandbox: each workspace is a tmpfs of its own",
+      {{"max_bytes", static_cast<int64_t>(quota.bytes)}, {"max_files", static_cast<int64_t>(quota.files)},
+       {"max_total_bytes", static_cast<int64_t>(quota.total_bytes)}});
+  return std::optional<DiskQuota>(quota);
 }
 
 SandboxOptions SandboxOptionsFrom(const common::Config& config) {

@@ -20,20 +20,24 @@
 //   if (!choice.ok()) return ExitCodeFor(choice.status());  // no bwrap or no cgroups here: no service
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "common/config.h"
+#include "services/sandbox/disk_quota.h"
 #include "services/sandbox/sandbox.h"
 
 namespace qai::sandbox {
 
 // WithSandboxOptions: options and --sandbox (QAI_SANDBOX: bwrap or unsafe-none),
 // --sandbox-cpu-time, --sandbox-memory-mb, --sandbox-processes, --sandbox-file-size-mb,
-// --sandbox-uids, and for the projects' cgroups --sandbox-cgroups (required or off),
-// --sandbox-project-memory-mb, --sandbox-project-pids, --sandbox-cpu-weight and --sandbox-cpus.
+// --sandbox-uids, for the projects' cgroups --sandbox-cgroups (required or off),
+// --sandbox-project-memory-mb, --sandbox-project-pids, --sandbox-cpu-weight and --sandbox-cpus,
+// and for the workspaces' disk quota --sandbox-disk (tmpfs or off), --sandbox-disk-mb and
+// --sandbox-disk-files.
 std::vector<common::Option> WithSandboxOptions(std::vector<common::Option> options);
 
 // SandboxOptionsFrom: the limits and uids of a configuration that declared those options
@@ -71,6 +75,14 @@ struct SandboxChoice {
 // user, and the processes limit counts the service's own threads).
 [[nodiscard]] absl::StatusOr<SandboxChoice> ChooseSandbox(std::string_view requested, SandboxOptions options,
                                                           const std::string& root, const CgroupRequest& cgroups);
+
+// ChooseDiskQuota: the workspaces' disk quota of --sandbox-disk (tmpfs, the default: probed
+// under root, FAILED_PRECONDITION saying why where it cannot be mounted, never a silent
+// fallback; off: none, with an error-level log line saying what that leaves unbounded),
+// --sandbox-disk-mb and --sandbox-disk-files. private_mounts: what EnterPrivateMounts said.
+[[nodiscard]] absl::StatusOr<std::optional<DiskQuota>> ChooseDiskQuota(const common::Config& config,
+                                                                       const std::string& root,
+                                                                       const absl::Status& private_mounts);
 
 // ProbeSandbox: OK when sandbox runs a command that writes and reads a file in a workspace of
 // its own under root (removed again), else why not, with what the command printed.

@@ -327,7 +327,8 @@ absl::StatusOr<std::vector<std::string>> ProjectsIn(const std::string& root) {
 }
 
 absl::StatusOr<std::unique_ptr<Workspace>> Workspace::Open(const std::string& root, const std::string& project_id,
-                                                           std::optional<SandboxUser> owner) {
+                                                           std::optional<SandboxUser> owner,
+                                                           std::optional<DiskQuota> quota) {
   if (!common::IsUuid(project_id)) {
     return absl::InvalidArgumentError("workspace: project_id must be a UUID");
   }
@@ -341,6 +342,13 @@ absl::StatusOr<std::unique_ptr<Workspace>> Workspace::Open(const std::string& ro
   absl::StatusOr<Fd> fd = OpenDir(dir);  // refuses a symlink or a file in its place
   if (!fd.ok()) return fd.status();
   std::unique_ptr<Workspace> ws(new Workspace(id, std::move(dir), absl::StrCat(root, "/", kStateDir, "/", id), owner));
+  if (quota && !IsMountPoint(ws->dir_)) {
+    // What lay there (from before quotas, or a copy a crash left) would only hide beneath.
+    if (absl::Status s = ws->Reset({}); !s.ok()) return s;
+    absl::StatusOr<bool> mounted = MountQuota(ws->dir_, *quota, owner);
+    if (!mounted.ok()) return mounted.status();
+    if (absl::Status s = ws->SetVersion(""); !s.ok()) return s;
+  }
   // Handed over at once, before any file is written: never readable by another project.
   if (owner) {
     if (absl::Status s = ws->HandTo(*owner); !s.ok()) return s;
@@ -567,6 +575,7 @@ absl::Status Workspace::SetVersion(std::string_view version) {
 
 absl::Status Workspace::Remove() {
   (void)SetVersion("");
+  if (absl::Status s = UnmountQuota(dir_); !s.ok()) return s;
   std::error_code error;
   // remove_all removes symlinks themselves, never what they point to.
   std::filesystem::remove_all(dir_, error);

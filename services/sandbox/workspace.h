@@ -25,6 +25,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "services/sandbox/process.h"
+#include "services/sandbox/disk_quota.h"
 #include "services/sandbox/sandbox.h"
 
 namespace qai::sandbox {
@@ -58,9 +59,13 @@ class Workspace {
   // Open: the workspace of project_id (a UUID) under root (absolute; prepared by PrepareRoot),
   // created if missing and handed to owner (its files too). Without an owner (the service is
   // not root) commands run as the service's own user.
+  // With a quota, the workspace is a filesystem of that size of its own (disk_quota.h): mounted
+  // here when it is not yet (empty: what it was marked as holding is forgotten, and what lay
+  // in the directory beneath is removed first).
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<Workspace>> Open(const std::string& root,
                                                                        const std::string& project_id,
-                                                                       std::optional<SandboxUser> owner);
+                                                                       std::optional<SandboxUser> owner,
+                                                                       std::optional<DiskQuota> quota = std::nullopt);
 
   const std::string& dir() const { return dir_; }
 
@@ -100,7 +105,7 @@ class Workspace {
   [[nodiscard]] absl::Status Reset(const std::map<std::string, std::string>& files);
   std::string Version() const;
   [[nodiscard]] absl::Status SetVersion(std::string_view version);
-  // Remove: deletes the workspace and its mark.
+  // Remove: deletes the workspace (its quota's filesystem too) and its mark.
   [[nodiscard]] absl::Status Remove();
 
  private:

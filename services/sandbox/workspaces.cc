@@ -7,8 +7,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/auth.h"
+#include "common/log.h"
 
 namespace qai::sandbox {
+
+using common::Log;
+using common::LogLevel;
 
 struct Workspaces::Entry {
   // The holder's fence; raised by Open, and to the maximum by a purge.
@@ -70,13 +74,15 @@ absl::StatusOr<WorkspaceInfo> Workspaces::Open(const std::string& project, int64
     if (!uid.ok()) return uid.status();
     std::optional<SandboxUser> user;
     if (sandbox.switches_users()) user = SandboxUser{.uid = *uid, .gid = *uid};
-    absl::StatusOr<std::unique_ptr<Workspace>> ws = Workspace::Open(options_.root, project_id, user);
+    absl::StatusOr<std::unique_ptr<Workspace>> ws = Workspace::Open(options_.root, project_id, user, options_.quota);
     if (!ws.ok()) return ws.status();
     entry->ws = *std::move(ws);
   }
   WorkspaceInfo info{.snapshot_id = entry->ws->Version()};
   entry->marked = !info.snapshot_id.empty();
   entry->checkpoint = Digests(*entry->ws);
+  op.unlock();
+  MakeRoom();
   return info;
 }
 
@@ -98,6 +104,72 @@ absl::StatusOr<Workspaces::Held> Workspaces::Hold(const std::string& project, in
   }
   return absl::AbortedError(absl::StrCat("workspace of project ", project_id,
                                          " is not open on this replica for this fence: open it (and restore it) again"));
+}
+
+void Workspaces::MakeRoom() {
+  if (!options_.quota || options_.quota->total_bytes == 0) return;
+  const int64_t now = absl::GetCurrentTimeNanos();
+  int64_t last = last_room_ns_.load();
+  if (now - last < absl::ToInt64Nanoseconds(absl::Seconds(1)) || !last_room_ns_.compare_exchange_strong(last, now)) {
+    return;
+  }
+  absl::StatusOr<std::vector<std::string>> here = ProjectsIn(options_.root);
+  if (!here.ok()) return;
+  struct Mounted {
+    int64_t last_used_ns = 0;  // 0: forgotten, so idle longest
+    std::string project_id;
+    uint64_t bytes = 0;
+  };
+  std::vector<Mounted> idle;
+  uint64_t total = 0;
+  for (const std::string& id : *here) {
+    const std::string dir = absl::StrCat(options_.root, "/workspaces/", id);
+    if (!IsMountPoint(dir)) continue;
+    Mounted m{.project_id = id, .bytes = UsedBytes(dir)};
+    total += m.bytes;
+    {
+      std::lock_guard lock(mu_);
+      if (auto it = entries_.find(id); it != entries_.end()) {
+        if (it->second.use_count() > 1) continue;  // a call is under way on it
+        m.last_used_ns = it->second->last_used_ns.load();
+      }
+    }
+    idle.push_back(std::move(m));
+  }
+  if (total <= options_.quota->total_bytes) return;
+  std::sort(idle.begin(), idle.end(), [](const Mounted& a, const Mounted& b) { return a.last_used_ns < b.last_used_ns; });
+  for (const Mounted& m : idle) {
+    if (total <= options_.quota->total_bytes) break;
+    if (Drop(m.project_id)) total -= std::min(total, m.bytes);
+  }
+}
+
+bool Workspaces::Drop(const std::string& project_id) {
+  std::shared_ptr<Entry> entry;
+  {
+    std::lock_guard lock(mu_);
+    std::shared_ptr<Entry>& slot = entries_[project_id];
+    if (slot == nullptr) slot = std::make_shared<Entry>();
+    entry = slot;
+  }
+  std::unique_lock op(entry->op, std::try_to_lock);
+  if (!op.owns_lock()) return false;
+  if (entry->ws == nullptr) {
+    absl::StatusOr<std::unique_ptr<Workspace>> ws = Workspace::Open(options_.root, project_id, std::nullopt);
+    if (!ws.ok()) return false;
+    entry->ws = *std::move(ws);
+  }
+  const absl::Status removed = entry->ws->Remove();
+  // Not open here any more: its holder's next call is ABORTED, and Open makes it again.
+  entry->ws.reset();
+  entry->marked = false;
+  entry->checkpoint.reset();
+  if (!removed.ok()) {
+    Log(LogLevel::kWarn, "could not drop an idle workspace", {{"project_id", project_id}, {"error", std::string(removed.message())}});
+    return false;
+  }
+  Log(LogLevel::kInfo, "dropped an idle workspace to make room", {{"project_id", project_id}});
+  return true;
 }
 
 void Workspaces::ForgetIdleLocked() {
@@ -157,7 +229,16 @@ absl::StatusOr<CommandResult> Workspaces::Run(const std::string& project_id, int
   Entry& entry = *held->entry;
   if (absl::Status s = Touch(entry); !s.ok()) return s;
   options.sandbox = options_.sandbox;
-  return entry.ws->Run(command, options, [&] { return entry.fence.load() != fence || (cancelled && cancelled()); });
+  CommandResult result =
+      entry.ws->Run(command, options, [&] { return entry.fence.load() != fence || (cancelled && cancelled()); });
+  if (options_.quota) {
+    const std::string full = FullExplanation(entry.ws->dir(), *options_.quota);
+    result.explanation.insert(0, full);
+    result.output.insert(0, full);
+  }
+  held->lock.unlock();
+  MakeRoom();
+  return result;
 }
 
 absl::StatusOr<std::vector<FileOutcome>> Workspaces::Write(const std::string& project_id, int64_t fence,

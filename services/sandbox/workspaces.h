@@ -33,6 +33,10 @@ struct WorkspacesOptions {
   std::string root;  // the sandbox root (absolute)
   std::shared_ptr<const Sandbox> sandbox;
   SnapshotLimits snapshot_limits;
+  // Each workspace a filesystem of this size (disk_quota.h); none: directories of the root's.
+  // Beyond quota->total_bytes for all of them together, the workspaces idle longest are dropped
+  // (a later call on one is ABORTED: its holder opens and restores it again).
+  std::optional<DiskQuota> quota;
   // Workspaces held in memory (each with its files' digests); beyond this, opening another
   // forgets those idle longest (their directories and marks stay on disk: a later call on one
   // is ABORTED and its holder opens it again).
@@ -105,6 +109,11 @@ class Workspaces {
   absl::StatusOr<Held> Hold(const std::string& project_id, int64_t fence);
   // Touch: the workspace is about to change: its mark is cleared.
   absl::Status Touch(Entry& entry);
+  // MakeRoom: drops idle workspaces, longest idle first, while the workspaces' filesystems
+  // hold more than quota->total_bytes together; looks at most once a second.
+  void MakeRoom();
+  // Drop: removes the workspace's files here unless an operation runs on it; whether it did.
+  bool Drop(const std::string& project_id);
   // ForgetIdleLocked: drops the entries idle longest, but never one in use, until at most
   // max_open - 1 remain (mu_ held).
   void ForgetIdleLocked();
@@ -116,6 +125,7 @@ class Workspaces {
   SandboxStore* const store_;
   std::mutex mu_;
   std::map<std::string, std::shared_ptr<Entry>> entries_;  // by project id (lower case)
+  std::atomic<int64_t> last_room_ns_{0};                   // MakeRoom's last look
 };
 
 }  // namespace qai::sandbox

@@ -51,7 +51,7 @@ HEALTH = {
     "orchestrator": ("qai.orchestrator.v1.AgentOrchestrator", 50053),
     "sandbox": ("qai.sandbox.v1.SandboxService", 50054),
 }
-SANDBOX_CAPS = {"CHOWN", "DAC_OVERRIDE", "FOWNER", "KILL", "SETGID", "SETUID"}
+SANDBOX_CAPS = {"CHOWN", "DAC_OVERRIDE", "FOWNER", "KILL", "SETGID", "SETUID", "SYS_ADMIN"}
 
 # Fields each kind needs, as dotted paths.
 REQUIRED = {
@@ -60,7 +60,7 @@ REQUIRED = {
     "Service": ["spec.ports"],
     "Deployment": ["spec.selector.matchLabels", "spec.template.metadata.labels", "spec.template.spec.containers"],
     "StatefulSet": ["spec.serviceName", "spec.selector.matchLabels", "spec.template.metadata.labels",
-                    "spec.template.spec.containers", "spec.volumeClaimTemplates"],
+                    "spec.template.spec.containers"],
     "Job": ["spec.template.spec.containers", "spec.template.spec.restartPolicy"],
     "PodDisruptionBudget": ["spec.selector.matchLabels"],
     "HorizontalPodAutoscaler": ["spec.scaleTargetRef.kind", "spec.scaleTargetRef.name", "spec.maxReplicas"],

@@ -491,7 +491,9 @@ TEST_F(TwoSandboxReplicasE2ETest, AKilledReplicasRunResumesOnTheOtherOne) {
   opb::Run run = ExpectResumedOnce(runs[0].id(), p.id(), &events);
   ASSERT_FALSE(HasFatalFailure());
   EXPECT_EQ(ServingReplica(p.id()), absl::StrCat("sandbox-", other));
-  const std::string rebuilt = absl::StrCat(sandboxes_[other].root, "/workspaces/", p.id(), "/index.html");
+  // As that replica sees it: each workspace is a filesystem in its own mount namespace.
+  const std::string rebuilt = absl::StrCat("/proc/", sandboxes_[other].service.process->pid(), "/root",
+                                           sandboxes_[other].root, "/workspaces/", p.id(), "/index.html");
   EXPECT_TRUE(std::filesystem::exists(rebuilt)) << rebuilt;
   EXPECT_TRUE(absl::StrContains(run.sandbox_url(), absl::StrCat(":", sandboxes_[other].preview_port, "/")))
       << run.sandbox_url();

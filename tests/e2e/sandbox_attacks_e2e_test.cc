@@ -72,10 +72,13 @@ const char* DeploymentName(Deployment d) { return d == Deployment::kLocal ? "Loc
 // Test names and failures show the deployment by name.
 void PrintTo(Deployment d, std::ostream* os) { *os << DeploymentName(d); }
 
-// What Kubernetes grants qai-sandbox's container: root, every capability dropped but these.
-constexpr char kSandboxCapabilities[] = "-all,+chown,+dac_override,+fowner,+kill,+setgid,+setuid";
-// The same as a /proc/<pid>/status mask: CHOWN 0, DAC_OVERRIDE 1, FOWNER 3, KILL 5, SETGID 6, SETUID 7.
-constexpr uint64_t kSandboxCapabilityMask = (1 << 0) | (1 << 1) | (1 << 3) | (1 << 5) | (1 << 6) | (1 << 7);
+// What Kubernetes grants qai-sandbox's container: root, every capability dropped but these
+// (SYS_ADMIN for the workspaces' mounts; in the pod's own user namespace there, on the host here).
+constexpr char kSandboxCapabilities[] = "-all,+chown,+dac_override,+fowner,+kill,+setgid,+setuid,+sys_admin";
+// The same as a /proc/<pid>/status mask: CHOWN 0, DAC_OVERRIDE 1, FOWNER 3, KILL 5, SETGID 6, SETUID 7,
+// SYS_ADMIN 21.
+constexpr uint64_t kSandboxCapabilityMask =
+    (1 << 0) | (1 << 1) | (1 << 3) | (1 << 5) | (1 << 6) | (1 << 7) | (uint64_t{1} << 21);
 // The user the other services' images run as.
 constexpr char kServiceUid[] = "10001";
 // How many uids each test's qai-sandbox may give out. Each takes a range of its own, so that
@@ -85,6 +88,9 @@ constexpr uid_t kProjectUids = 10000;
 constexpr char kOpenAiKey[] = "sk-attacks-0123456789abcdef";
 // QAI_SANDBOX_FILE_SIZE_MB's default, in bytes.
 constexpr int64_t kFileSizeLimit = int64_t{128} << 20;
+// Each workspace's quota (QAI_SANDBOX_DISK_MB, QAI_SANDBOX_DISK_FILES): above one largest file.
+constexpr int64_t kDiskLimit = int64_t{160} << 20;
+constexpr int kFilesLimit = 2000;
 
 std::string Local(int port) { return absl::StrCat("127.0.0.1:", port); }
 
@@ -331,6 +337,8 @@ class SandboxAttacksE2ETest : public ::testing::TestWithParam<Deployment> {
                                  {"QAI_SANDBOX_UIDS", absl::StrCat(first_uid_, "-", first_uid_ + kProjectUids - 1)},
                                  {"QAI_PREVIEW_ADDR", Local(preview_port_)},
                                  {"QAI_COMMAND_TIMEOUT", "60s"},
+                                 {"QAI_SANDBOX_DISK_MB", absl::StrCat(kDiskLimit >> 20)},
+                                 {"QAI_SANDBOX_DISK_FILES", absl::StrCat(kFilesLimit)},
                                  {"QAI_DRAIN_TIMEOUT", "2s"}},
                                 sandbox_options);
     ASSERT_TRUE(sandbox.ok()) << sandbox.status();
@@ -579,13 +587,13 @@ class SandboxAttacksE2ETest : public ::testing::TestWithParam<Deployment> {
 
   // WaitForGate: a command that waits (up to 50 s) until the test calls OpenGate on its project.
   static std::string WaitForGate() { return "for i in $(seq 250); do [ -e gate ] && break; sleep 0.2; done"; }
-  void OpenGate(const Started& s) const { std::ofstream(Workspace(s.project_id) + "/gate") << "open\n"; }
+  void OpenGate(const Started& s) const { std::ofstream(Seen(Workspace(s.project_id)) + "/gate") << "open\n"; }
 
   // Victim: bob's project, whose run wrote secret.txt and index.html, both holding secret_.
   Outcome Victim() {
     Outcome v = RunNew("bob", {WriteFiles({{"secret.txt", secret_}})}, VictimPage());
     EXPECT_EQ(v.run.state(), opb::Run::STATE_SUCCEEDED) << v.run.error();
-    EXPECT_EQ(ReadHostFile(Workspace(v) + "/index.html").value_or(""), VictimPage());
+    EXPECT_EQ(ReadHostFile(Seen(Workspace(v)) + "/index.html").value_or(""), VictimPage());
     return v;
   }
   std::string VictimPage() const { return absl::StrCat("<h1>Victim ", secret_, "</h1>"); }
@@ -599,6 +607,9 @@ class SandboxAttacksE2ETest : public ::testing::TestWithParam<Deployment> {
 
   std::string Workspace(const Outcome& o) const { return Workspace(o.started.project_id); }
   std::string Workspace(const std::string& project_id) const { return absl::StrCat(root_, "/workspaces/", project_id); }
+  // Seen: a path as qai-sandbox sees it, through its root: each workspace is a filesystem
+  // mounted in its own mount namespace.
+  std::string Seen(const std::string& path) const { return absl::StrCat("/proc/", sandbox_pid_, "/root", path); }
 
   // ProjectUid: the uid qai-sandbox allocated to the project.
   int64_t ProjectUid(const std::string& project_id) {
@@ -695,7 +706,7 @@ TEST_P(SandboxAttacksE2ETest, ItCannotReadTheServicesEnvironments) {
 TEST_P(SandboxAttacksE2ETest, ItCannotListOtherProjectsWorkspaces) {
   Outcome victim = Victim();
   const std::string& victim_id = victim.started.project_id;
-  ASSERT_TRUE(HostPathExists(Workspace(victim)));
+  ASSERT_TRUE(HostPathExists(Seen(Workspace(victim))));
   Outcome o = RunNew("mallory", {Terminal("ls -la " + root_ + "/workspaces"), Terminal("ls -la .."),
                                  Terminal("ls -la " + root_), Terminal("ls -la " + root_ + "/state")});
   for (const char* id : {"t1", "t2", "t3", "t4"}) {
@@ -722,7 +733,7 @@ TEST_P(SandboxAttacksE2ETest, ItCannotReadAnotherProjectsFiles) {
     ExpectRefused(o, id);
   }
   // Nothing of the victim's reached the attacker's workspace or its snapshots.
-  for (const auto& entry : std::filesystem::recursive_directory_iterator(Workspace(o))) {
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(Seen(Workspace(o)))) {
     if (!entry.is_regular_file()) continue;
     EXPECT_FALSE(absl::StrContains(ReadHostFile(entry.path()).value_or(""), secret_)) << entry.path();
   }
@@ -753,11 +764,11 @@ TEST_P(SandboxAttacksE2ETest, ItCannotReplaceAnotherProjectsWorkspace) {
   for (const auto& entry : std::filesystem::directory_iterator(workspaces)) names.insert(entry.path().filename());
   EXPECT_EQ(names, (std::set<std::string>{victim_id, o.started.project_id}));
   struct stat st;
-  ASSERT_EQ(::lstat(Workspace(victim).c_str(), &st), 0);
+  ASSERT_EQ(::lstat(Seen(Workspace(victim)).c_str(), &st), 0);
   EXPECT_TRUE(S_ISDIR(st.st_mode));
   EXPECT_EQ(static_cast<int64_t>(st.st_uid), ProjectUid(victim_id));
   EXPECT_EQ(st.st_mode & 07777, 0700u);
-  EXPECT_EQ(ReadHostFile(Workspace(victim) + "/index.html").value_or(""), VictimPage());
+  EXPECT_EQ(ReadHostFile(Seen(Workspace(victim)) + "/index.html").value_or(""), VictimPage());
   // Its preview still serves its own page, and its next run finds its files.
   auto page = Fetch(victim.run.sandbox_url());
   ASSERT_TRUE(page);
@@ -1025,8 +1036,8 @@ TEST_P(SandboxAttacksE2ETest, TheFileToolsRefuseLinksAndPathsOutOfTheWorkspace) 
   // The machine: the system's files and the victim's as they were; the attacker's snapshot has
   // its page and nothing a link led to.
   EXPECT_EQ(HostFileDigest("/etc/passwd"), passwd);
-  EXPECT_EQ(ReadHostFile(vdir + "/index.html").value_or(""), VictimPage());
-  EXPECT_EQ(ReadHostFile(vdir + "/secret.txt").value_or(""), secret_);
+  EXPECT_EQ(ReadHostFile(Seen(vdir) + "/index.html").value_or(""), VictimPage());
+  EXPECT_EQ(ReadHostFile(Seen(vdir) + "/secret.txt").value_or(""), secret_);
   std::set<std::string> paths;
   for (const auto& [path, content] : SnapshotFiles(o.started.project_id)) paths.insert(path);
   EXPECT_EQ(paths, std::set<std::string>{"index.html"});
@@ -1068,7 +1079,7 @@ TEST_P(SandboxAttacksE2ETest, AHugeFileAndAFloodStopAtTheLimitsAndSaySo) {
   EXPECT_TRUE(absl::StartsWith(ModelSaw(o.started, "t1"), why)) << ModelSaw(o.started, "t1");
   EXPECT_EQ(o.Result("t2").output(), absl::StrCat(kFileSizeLimit, "\n"));
   struct stat st;
-  ASSERT_EQ(::stat((Workspace(o) + "/big.bin").c_str(), &st), 0);
+  ASSERT_EQ(::stat((Seen(Workspace(o)) + "/big.bin").c_str(), &st), 0);
   EXPECT_EQ(st.st_size, kFileSizeLimit);
   const ToolResult flood = o.Result("t3");
   EXPECT_EQ(flood.exit_code(), 137);
@@ -1077,6 +1088,36 @@ TEST_P(SandboxAttacksE2ETest, AHugeFileAndAFloodStopAtTheLimitsAndSaySo) {
   EXPECT_TRUE(flood.truncated());
   EXPECT_EQ(o.Result("t4").output(), "alive\n");
   EXPECT_EQ(o.run.state(), opb::Run::STATE_SUCCEEDED) << o.run.error();
+}
+
+// 15. Filling the disk: the workspace's quota stops it, in bytes and in files, and says so;
+// the project carries on once it cleans up, and another project never noticed.
+TEST_P(SandboxAttacksE2ETest, FillingTheDiskStopsAtTheWorkspacesQuota) {
+  Outcome o = RunNew("mallory", {Terminal("head -c 100M /dev/zero > a.bin; head -c 100M /dev/zero > b.bin; echo wrote"),
+                                 Terminal("cat a.bin b.bin | wc -c"),
+                                 Terminal("rm -f a.bin b.bin; for i in $(seq 5000); do : > f$i || break; done; echo made $i"),
+                                 Terminal("rm -f f*; echo alive > ok.txt && cat ok.txt")});
+  const ToolResult bytes = o.Result("t1");
+  EXPECT_TRUE(absl::StrContains(bytes.output(), "No space left on device")) << bytes.output();
+  const std::string why = "[sandbox] the workspace is full: it may hold at most 160 MiB in 2000 files and directories";
+  EXPECT_TRUE(absl::StartsWith(ModelSaw(o.started, "t1"), why)) << ModelSaw(o.started, "t1");
+  int64_t used = 0;
+  const std::string counted = o.Result("t2").output();  // after the explanation: still full
+  EXPECT_TRUE(absl::SimpleAtoi(absl::StripAsciiWhitespace(counted.substr(counted.rfind('\n', counted.size() - 2) + 1)),
+                               &used))
+      << counted;
+  EXPECT_LE(used, kDiskLimit);
+  EXPECT_GT(used, kDiskLimit - (int64_t{8} << 20)) << "it filled the quota";
+  const ToolResult files = o.Result("t3");
+  EXPECT_TRUE(absl::StrContains(files.output(), "No space left on device")) << files.output().substr(0, 300);
+  // The workspace's own directory is one of them.
+  EXPECT_TRUE(absl::StrContains(files.output(), absl::StrCat("f", kFilesLimit, ": No space left on device")))
+      << files.output().substr(0, 300);
+  EXPECT_TRUE(absl::StartsWith(ModelSaw(o.started, "t3"), why)) << ModelSaw(o.started, "t3").substr(0, 300);
+  EXPECT_EQ(o.Result("t4").output(), "alive\n");
+  EXPECT_EQ(o.run.state(), opb::Run::STATE_SUCCEEDED) << o.run.error();
+  Outcome other = RunNew("carol", {Terminal("head -c 50M /dev/zero > c.bin && echo other-fine")});
+  EXPECT_EQ(other.Result("t1").output(), "other-fine\n");
 }
 
 INSTANTIATE_TEST_SUITE_P(Deployments, SandboxAttacksE2ETest,

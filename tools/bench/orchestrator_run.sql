@@ -150,15 +150,10 @@ ON CONFLICT (project_id) DO UPDATE SET replica_id = EXCLUDED.replica_id, assign_
    AND l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
    AND l.classid = 1363233107 AND l.objid = CAST(a.replica_id AS oid) AND l.objsubid = 2)
 RETURNING replica_id;
-WITH v AS (SELECT CAST(:project_id AS uuid) AS project_id, CAST(:replica_id AS integer) AS replica_id)
-INSERT INTO sandbox.assignments AS a (project_id, replica_id)
-SELECT v.project_id, v.replica_id FROM v WHERE NOT EXISTS
-  (SELECT 1 FROM sandbox.purged_projects pp WHERE pp.project_id = v.project_id)
-ON CONFLICT (project_id) DO UPDATE SET replica_id = EXCLUDED.replica_id, assign_time = now()
-  WHERE a.replica_id = EXCLUDED.replica_id OR NOT EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory'
+SELECT r.id, r.name, r.address FROM sandbox.assignments a JOIN sandbox.replicas r ON r.id = a.replica_id
+ WHERE a.project_id = CAST(:project_id AS uuid) AND EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory'
    AND l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-   AND l.classid = 1363233107 AND l.objid = CAST(a.replica_id AS oid) AND l.objsubid = 2)
-RETURNING replica_id;
+   AND l.classid = 1363233107 AND l.objid = CAST(r.id AS oid) AND l.objsubid = 2);
 -- qai-sandbox's OpenWorkspace: SandboxStore::UserFor (a new project: its uid is allocated).
 BEGIN;
 SELECT 1 FROM pg_advisory_xact_lock_shared(hashtextextended(:project_id, 21));
