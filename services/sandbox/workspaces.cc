@@ -145,25 +145,11 @@ void Workspaces::MakeRoom() {
 }
 
 bool Workspaces::Drop(const std::string& project_id) {
-  std::shared_ptr<Entry> entry;
-  {
-    std::lock_guard lock(mu_);
-    std::shared_ptr<Entry>& slot = entries_[project_id];
-    if (slot == nullptr) slot = std::make_shared<Entry>();
-    entry = slot;
-  }
+  const std::shared_ptr<Entry> entry = EntryFor(project_id);
   std::unique_lock op(entry->op, std::try_to_lock);
   if (!op.owns_lock()) return false;
-  if (entry->ws == nullptr) {
-    absl::StatusOr<std::unique_ptr<Workspace>> ws = Workspace::Open(options_.root, project_id, std::nullopt);
-    if (!ws.ok()) return false;
-    entry->ws = *std::move(ws);
-  }
-  const absl::Status removed = entry->ws->Remove();
   // Not open here any more: its holder's next call is ABORTED, and Open makes it again.
-  entry->ws.reset();
-  entry->marked = false;
-  entry->checkpoint.reset();
+  const absl::Status removed = RemoveFiles(*entry, project_id);
   if (!removed.ok()) {
     Log(LogLevel::kWarn, "could not drop an idle workspace", {{"project_id", project_id}, {"error", std::string(removed.message())}});
     return false;
@@ -320,27 +306,33 @@ absl::Status Workspaces::Discard(const std::string& project) {
   const std::string project_id = absl::AsciiStrToLower(project);
   // The entry stays, fenced out for good (until it is forgotten as idle): a holder's later
   // call is refused as fenced out, not asked to open the workspace again.
-  std::shared_ptr<Entry> entry;
-  {
-    std::lock_guard lock(mu_);
-    std::shared_ptr<Entry>& slot = entries_[project_id];
-    if (slot == nullptr) slot = std::make_shared<Entry>();
-    entry = slot;
-  }
+  const std::shared_ptr<Entry> entry = EntryFor(project_id);
   entry->fence.store(std::numeric_limits<int64_t>::max());  // whatever runs in it stops
   std::lock_guard op(entry->op);
   // Its processes first: one left behind could still be writing into the workspace.
   if (Cgroups* cgroups = options_.sandbox->cgroups(); cgroups != nullptr) {
     if (absl::Status s = cgroups->Remove(project_id); !s.ok()) return s;
   }
-  if (entry->ws == nullptr) {
+  return RemoveFiles(*entry, project_id);
+}
+
+std::shared_ptr<Workspaces::Entry> Workspaces::EntryFor(const std::string& project_id) {
+  std::lock_guard lock(mu_);
+  std::shared_ptr<Entry>& slot = entries_[project_id];
+  if (slot == nullptr) slot = std::make_shared<Entry>();
+  return slot;
+}
+
+absl::Status Workspaces::RemoveFiles(Entry& entry, const std::string& project_id) {
+  if (entry.ws == nullptr) {
     absl::StatusOr<std::unique_ptr<Workspace>> ws = Workspace::Open(options_.root, project_id, std::nullopt);
     if (!ws.ok()) return ws.status();
-    entry->ws = *std::move(ws);
+    entry.ws = *std::move(ws);
   }
-  absl::Status removed = entry->ws->Remove();
-  entry->ws.reset();
-  entry->checkpoint.reset();
+  absl::Status removed = entry.ws->Remove();
+  entry.ws.reset();
+  entry.marked = false;
+  entry.checkpoint.reset();
   return removed;
 }
 

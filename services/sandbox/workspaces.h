@@ -114,6 +114,10 @@ class Workspaces {
   void MakeRoom();
   // Drop: removes the workspace's files here unless an operation runs on it; whether it did.
   bool Drop(const std::string& project_id);
+  // EntryFor: the project's entry, made if missing.
+  std::shared_ptr<Entry> EntryFor(const std::string& project_id);
+  // RemoveFiles: removes the workspace here (entry's op lock held); not open here afterwards.
+  absl::Status RemoveFiles(Entry& entry, const std::string& project_id);
   // ForgetIdleLocked: drops the entries idle longest, but never one in use, until at most
   // max_open - 1 remain (mu_ held).
   void ForgetIdleLocked();
