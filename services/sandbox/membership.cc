@@ -36,6 +36,8 @@ absl::StatusOr<std::unique_ptr<Membership>> Membership::Start(Options options, R
   absl::StatusOr<std::vector<Replica>> others = replicas->LiveOthers(m->self_.id);
   if (!others.ok()) return others.status();
   for (const Replica& other : *others) {
+    // The same name: this replica's previous start, whose session the database has not ended yet.
+    if (other.name == m->self_.name) continue;
     if (m->self_.address.empty() || other.address.empty()) {
       return absl::FailedPreconditionError(absl::StrCat(
           "sandbox replica ", m->self_.name, ": replica ", other.name,
