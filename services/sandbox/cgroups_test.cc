@@ -40,9 +40,15 @@ namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
+// Slurp: the file's content; "" when it cannot be read (a /proc file of a process that ended
+// while it was read fails with ESRCH, which libstdc++'s filebuf throws).
 std::string Slurp(const std::string& path) {
-  std::ifstream in(path);
-  return std::string(std::istreambuf_iterator<char>(in), {});
+  try {
+    std::ifstream in(path);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  } catch (const std::exception&) {
+    return "";
+  }
 }
 
 void Spew(const std::string& path, const std::string& text) { std::ofstream(path) << text; }

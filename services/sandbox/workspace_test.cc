@@ -81,10 +81,15 @@ int ProcessesWith(const std::string& needle) {
   for (const auto& entry : fs::directory_iterator("/proc")) {
     const std::string name = entry.path().filename();
     if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream in(entry.path() / "cmdline");
-    std::string cmdline(std::istreambuf_iterator<char>(in), {});
-    std::ifstream stat_in(entry.path() / "stat");
-    std::string stat(std::istreambuf_iterator<char>(stat_in), {});
+    std::string cmdline, stat;
+    try {  // a process that ends while it is read fails with ESRCH, which libstdc++ throws
+      std::ifstream in(entry.path() / "cmdline");
+      cmdline.assign(std::istreambuf_iterator<char>(in), {});
+      std::ifstream stat_in(entry.path() / "stat");
+      stat.assign(std::istreambuf_iterator<char>(stat_in), {});
+    } catch (const std::exception&) {
+      continue;
+    }
     const bool zombie = stat.find(") Z ") != std::string::npos;
     if (!zombie && cmdline.find(needle) != std::string::npos) ++found;
   }
