@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/strings.h"
+#include "services/sandbox/store.h"
 
 namespace qai::sandbox {
 namespace {
@@ -41,17 +42,6 @@ std::optional<Replica> Holder(DbConnection& conn, const std::string& project_id)
       into(r.id), into(r.name), into(r.address), use(project_id);
   if (!conn.session().got_data()) return std::nullopt;
   return r;
-}
-
-bool Purged(DbConnection& conn, const std::string& project_id) {
-  int purged = 0;
-  conn.session() << "SELECT count(*) FROM sandbox.purged_projects WHERE project_id = CAST(:p AS uuid)", into(purged),
-      use(project_id);
-  return purged > 0;
-}
-
-absl::Status PurgedError(const std::string& project_id) {
-  return absl::FailedPreconditionError(absl::StrCat("project ", project_id, " was deleted"));
 }
 
 // TryAssign: kAssign; whether the project is (now) `replica`'s.
@@ -129,7 +119,7 @@ absl::StatusOr<Replica> ReplicaStore::Locate(const std::string& project_id) {
     // Twice at most: a replica that dies between the choice and the assignment is passed over.
     for (int attempt = 0; attempt < 2 && !out; ++attempt) {
       if ((out = Holder(conn, project_id))) break;
-      if (Purged(conn, project_id)) return PurgedError(project_id);
+      if (absl::Status s = RefuseIfPurged(conn, project_id); !s.ok()) return s;
       Replica best;
       conn.session() << absl::StrCat("SELECT r.id, r.name, r.address FROM sandbox.replicas r WHERE ", AliveSql("r.id"),
                                      " ORDER BY md5(:p || '/' || r.name) DESC, r.id DESC LIMIT 1"),
@@ -155,7 +145,7 @@ absl::Status ReplicaStore::Claim(const std::string& project_id, int self) {
       return absl::AbortedError(absl::StrCat("project ", project_id, " is served by sandbox replica ", holder->name,
                                              " (", holder->address, "); locate it again"));
     }
-    if (Purged(conn, project_id)) return PurgedError(project_id);
+    if (absl::Status s = RefuseIfPurged(conn, project_id); !s.ok()) return s;
     return absl::AbortedError(absl::StrCat("project ", project_id, " changed replicas meanwhile; locate it again"));
   });
 }

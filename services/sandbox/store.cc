@@ -20,14 +20,6 @@ using soci::use;
 constexpr char kLockProjectShared[] = "SELECT 1 FROM pg_advisory_xact_lock_shared(hashtextextended(:p, 21))";
 constexpr char kLockProjectExclusive[] = "SELECT 1 FROM pg_advisory_xact_lock(hashtextextended(:p, 21))";
 
-absl::Status RefuseIfPurged(DbConnection& conn, const std::string& project_id) {
-  int purged = 0;
-  conn.session() << "SELECT count(*) FROM sandbox.purged_projects WHERE project_id = CAST(:p AS uuid)", into(purged),
-      use(project_id);
-  if (purged > 0) return absl::FailedPreconditionError(absl::StrCat("project ", project_id, " was deleted"));
-  return absl::OkStatus();
-}
-
 std::string FilesJson(const Files& files) {
   nlohmann::json json = nlohmann::json::object();
   for (const auto& [path, content] : files) json[path] = content;
@@ -60,6 +52,14 @@ absl::StatusOr<std::optional<SnapshotRecord>> ReadSnapshot(DbConnection& conn, c
 }
 
 }  // namespace
+
+absl::Status RefuseIfPurged(DbConnection& conn, const std::string& project_id) {
+  int purged = 0;
+  conn.session() << "SELECT count(*) FROM sandbox.purged_projects WHERE project_id = CAST(:p AS uuid)", into(purged),
+      use(project_id);
+  if (purged > 0) return absl::FailedPreconditionError(absl::StrCat("project ", project_id, " was deleted"));
+  return absl::OkStatus();
+}
 
 absl::StatusOr<uint32_t> SandboxStore::UserFor(const std::string& project_id, uint32_t first_uid, uint32_t count) {
   long long uid = 0;

@@ -43,6 +43,9 @@ struct SnapshotRecord {
   absl::Time create_time;
 };
 
+// RefuseIfPurged: FAILED_PRECONDITION when the project was purged (on conn, in its transaction).
+[[nodiscard]] absl::Status RefuseIfPurged(common::DbConnection& conn, const std::string& project_id);
+
 class SandboxStore {
  public:
   explicit SandboxStore(common::DbPool* db) : db_(db) {}
