@@ -1,6 +1,7 @@
 #include "services/orchestrator/agent.h"
 
 #include <nlohmann/json.hpp>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -179,6 +180,14 @@ AgentOutcome RunAgent(const AgentInput& input, Model& model, Workspace& ws, cons
     }
   }
   const int first = done->phase == Phase::kNone ? 1 : done->phase == Phase::kEnded ? done->iteration + 1 : done->iteration;
+  // The model's last answer while it waits to be journaled with the next step.
+  std::string answered;
+  auto with_answer = [&](std::string step) {
+    std::vector<std::string> steps;
+    if (!answered.empty()) steps.push_back(std::exchange(answered, ""));
+    steps.push_back(std::move(step));
+    return steps;
+  };
 
   // The workspace counts changes from when the worker opened (or restored) it, so each tool's
   // are its own.
@@ -195,11 +204,11 @@ AgentOutcome RunAgent(const AgentInput& input, Model& model, Workspace& ws, cons
       if (!resumed) {
         RunEvent started;
         started.mutable_iteration_started()->set_iteration(iteration);
-        if (absl::Status s = emit({started}, iteration, journal::Start(iteration)); !s.ok()) return stop(s);
+        if (absl::Status s = emit({started}, iteration, {journal::Start(iteration)}); !s.ok()) return stop(s);
       }
       // The reply's text and the model's retries become events as they happen; the answer
       // itself is journaled once it is whole (a call cut off by a crash is made again).
-      ModelEvents model_events([&](std::vector<RunEvent> events) { return emit(std::move(events), std::nullopt, ""); },
+      ModelEvents model_events([&](std::vector<RunEvent> events) { return emit(std::move(events), std::nullopt, {}); },
                                cancelled, limits.max_tool_output_chars);
       absl::StatusOr<ModelReply> answer = model.Stream(conversation, tools, model_events);
       if (absl::Status s = model_events.Finish(); !s.ok()) return stop(s);
@@ -208,7 +217,9 @@ AgentOutcome RunAgent(const AgentInput& input, Model& model, Workspace& ws, cons
         return stop(answer.status());
       }
       reply = *std::move(answer);
-      if (absl::Status s = emit({}, std::nullopt, journal::Model(iteration, reply)); !s.ok()) return stop(s);
+      // Journaled with what comes next (the first call, or the iteration's end), which follows
+      // at once: one write fewer, and a crash in between only asks the model again.
+      answered = journal::Model(iteration, reply);
       conversation.push_back({.role = ChatMessage::Role::kAssistant, .content = reply.text,
                               .tool_calls = reply.tool_calls});
     }
@@ -224,7 +235,9 @@ AgentOutcome RunAgent(const AgentInput& input, Model& model, Workspace& ws, cons
         call_event.mutable_tool_call()->set_tool(call.name);
         call_event.mutable_tool_call()->set_arguments_json(
             TruncateUtf8(call.arguments_json, limits.max_tool_output_chars));
-        if (absl::Status s = emit({call_event}, std::nullopt, journal::Call(call.id)); !s.ok()) return stop(s);
+        if (absl::Status s = emit({call_event}, std::nullopt, with_answer(journal::Call(call.id))); !s.ok()) {
+          return stop(s);
+        }
       }
 
       absl::StatusOr<ToolOutcome> ran = RunTool(call, ws, limits, cancelled);
@@ -253,7 +266,7 @@ AgentOutcome RunAgent(const AgentInput& input, Model& model, Workspace& ws, cons
       absl::StatusOr<journal::Changes> changes =
           call.name == kToolReadFiles ? journal::Changes{} : CaptureChanges(ws, result.written);
       if (!changes.ok()) return stop(changes.status());
-      if (absl::Status s = emit(std::move(events), std::nullopt, journal::Tool(call.id, result.output, result.written, *changes));
+      if (absl::Status s = emit(std::move(events), std::nullopt, {journal::Tool(call.id, result.output, result.written, *changes)});
           !s.ok()) {
         return stop(s);
       }
@@ -262,7 +275,7 @@ AgentOutcome RunAgent(const AgentInput& input, Model& model, Workspace& ws, cons
 
     RunEvent finished;
     finished.mutable_iteration_finished()->set_iteration(iteration);
-    if (absl::Status s = emit({finished}, std::nullopt, journal::End(iteration)); !s.ok()) return stop(s);
+    if (absl::Status s = emit({finished}, std::nullopt, with_answer(journal::End(iteration))); !s.ok()) return stop(s);
     if (std::optional<std::string> summary = ExtractSummary(reply.text)) {
       outcome.kind = AgentOutcome::Kind::kSummary;
       outcome.summary = *std::move(summary);

@@ -39,10 +39,10 @@ struct AgentInput {
   std::vector<std::string> journal;
 };
 
-// Emit: stores events (and the iteration they belong to) and, when not empty, the journal step
-// they report (one transaction); an error stops the attempt.
+// Emit: stores events (and the iteration they belong to) and the journal steps they report, in
+// order (one transaction); an error stops the attempt.
 using Emit = std::function<absl::Status(std::vector<v1::RunEvent> events, std::optional<int> iteration,
-                                        const std::string& step)>;
+                                        std::vector<std::string> steps)>;
 
 struct AgentOutcome {
   enum class Kind {

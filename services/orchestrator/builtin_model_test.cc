@@ -67,7 +67,7 @@ class BuiltinModelTest : public ::testing::Test {
   // OpenWorkspace: another project's workspace in the same sandbox service.
   Workspace* OpenWorkspace(const std::string& project) {
     auto ws = std::make_unique<SandboxWorkspace>(sandbox_->client.get(), project, 1);
-    absl::StatusOr<std::string> opened = ws->Open();
+    absl::StatusOr<HeldWorkspace> opened = ws->Open();
     EXPECT_TRUE(opened.ok()) << opened.status();
     workspaces_.push_back(std::move(ws));
     return workspaces_.back().get();

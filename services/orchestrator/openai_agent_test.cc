@@ -53,7 +53,7 @@ class OpenAiAgentTest : public ::testing::Test {
 
   AgentOutcome Run(OpenAiModel& model, std::function<bool()> cancelled = [] { return false; }) {
     return RunAgent({.prompt = "Build a page saying hi", .max_iterations = 6}, model, *ws_, {}, cancelled,
-                    [this](std::vector<v1::RunEvent> events, std::optional<int>, const std::string&) {
+                    [this](std::vector<v1::RunEvent> events, std::optional<int>, std::vector<std::string>) {
                       for (auto& e : events) events_.push_back(std::move(e));
                       return absl::OkStatus();
                     });

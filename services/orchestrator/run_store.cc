@@ -84,37 +84,48 @@ absl::Status LeaseLost(const Lease& lease) {
   return absl::FailedPreconditionError(absl::StrCat("lease on run ", lease.run_id, " lost"));
 }
 
+// Base64Array: a PostgreSQL text[] literal of the items in base64 (so nothing needs quoting).
+std::string Base64Array(const std::vector<std::string>& items) {
+  std::string out = "{";
+  for (size_t i = 0; i < items.size(); ++i) absl::StrAppend(&out, i ? "," : "", "\"", absl::Base64Escape(items[i]), "\"");
+  return out + "}";
+}
+
 // AppendEvents: numbers `events` after the run's last sequence and stores them, under the run
-// row's lock; with a lease, only while that lease holds (else LeaseLost). Announces them at
-// commit. Returns the new last sequence.
+// row's lock; with a lease, only while that lease holds (else LeaseLost). Adds `steps` to the
+// run's journal, numbered by the run's count of steps. Announces the events at commit. One
+// statement, so one round trip. Returns the new last sequence.
 absl::StatusOr<int64_t> AppendEvents(DbConnection& conn, const std::string& run_id, const Lease* lease,
-                                     const std::vector<std::string>& events, std::optional<int> iteration) {
-  const int n = static_cast<int>(events.size());
+                                     const std::vector<std::string>& events, std::optional<int> iteration,
+                                     const std::vector<std::string>& steps = {}) {
+  const int n = static_cast<int>(events.size()), j = static_cast<int>(steps.size());
   const int it = iteration.value_or(0);
   soci::indicator it_ind = iteration ? soci::i_ok : soci::i_null;
   const long long token = lease ? lease->token : 0;
   const int fenced = lease ? 1 : 0;
+  const std::string payloads = Base64Array(events), documents = Base64Array(steps), channel = kEventsChannel;
   long long last = 0;
-  conn.session() << "UPDATE orchestrator.runs SET last_sequence = last_sequence + :n,"
-                    " iteration = COALESCE(CAST(:it AS integer), iteration)"
-                    " WHERE id = CAST(:id AS uuid) AND (:fenced = 0 OR (lease_token = :tok AND state = 2))"
-                    " RETURNING last_sequence",
-      into(last), use(n), use(it, it_ind), use(run_id), use(fenced), use(token);
+  std::string announced;
+  soci::indicator announced_ind = soci::i_null;
+  conn.session() << "WITH r AS ("
+                    "  UPDATE orchestrator.runs SET last_sequence = last_sequence + :n,"
+                    "    iteration = COALESCE(CAST(:it AS integer), iteration), steps = steps + :j"
+                    "  WHERE id = CAST(:id AS uuid) AND (:fenced = 0 OR (lease_token = :tok AND state = 2))"
+                    "  RETURNING id, last_sequence, steps),"
+                    " e AS (INSERT INTO orchestrator.run_events (run_id, sequence, event)"
+                    "  SELECT r.id, r.last_sequence - :n + o, decode(p, 'base64')"
+                    "  FROM r, unnest(CAST(:payloads AS text[])) WITH ORDINALITY AS t(p, o)),"
+                    " s AS (INSERT INTO orchestrator.run_steps (run_id, step, data)"
+                    "  SELECT r.id, r.steps - :j + o, CAST(convert_from(decode(d, 'base64'), 'UTF8') AS jsonb)"
+                    "  FROM r, unnest(CAST(:documents AS text[])) WITH ORDINALITY AS t(d, o))"
+                    " SELECT r.last_sequence,"
+                    "  CAST(CASE WHEN :n > 0 THEN pg_notify(:ch, concat(CAST(:id AS text), ':', r.last_sequence)) END AS text)"
+                    " FROM r",
+      into(last), into(announced, announced_ind), use(n), use(it, it_ind), use(j), use(run_id), use(fenced),
+      use(token), use(n), use(payloads), use(j), use(documents), use(n), use(channel), use(run_id);
   if (!conn.session().got_data()) {
     return lease ? LeaseLost(*lease) : absl::NotFoundError(absl::StrCat("run ", run_id, " not found"));
   }
-  if (n == 0) return static_cast<int64_t>(last);
-  // One statement for the batch: the payloads as a base64 text array (no quoting needed).
-  std::string payloads = "{";
-  for (int i = 0; i < n; ++i) absl::StrAppend(&payloads, i ? "," : "", "\"", absl::Base64Escape(events[i]), "\"");
-  payloads += "}";
-  const long long first = last - n + 1;
-  conn.session() << "INSERT INTO orchestrator.run_events (run_id, sequence, event)"
-                    " SELECT CAST(:id AS uuid), :first + o - 1, decode(p, 'base64')"
-                    " FROM unnest(CAST(:payloads AS text[])) WITH ORDINALITY AS t(p, o)",
-      use(run_id), use(first), use(payloads);
-  const std::string channel = kEventsChannel, note = absl::StrCat(run_id, ":", last);
-  conn.session() << "SELECT pg_notify(:ch, :note)", use(channel), use(note);
   return static_cast<int64_t>(last);
 }
 
@@ -292,22 +303,12 @@ absl::StatusOr<bool> RunStore::Heartbeat(const Lease& lease, absl::Duration leas
 }
 
 absl::StatusOr<int64_t> RunStore::Append(const Lease& lease, const std::vector<std::string>& events,
-                                         std::optional<int> iteration, const std::string& step) {
+                                         std::optional<int> iteration, const std::vector<std::string>& steps) {
   int64_t last = 0;
   absl::Status s = db_->Transaction([&](DbConnection& conn) -> absl::Status {
-    absl::StatusOr<int64_t> appended = AppendEvents(conn, lease.run_id, &lease, events, iteration);
+    absl::StatusOr<int64_t> appended = AppendEvents(conn, lease.run_id, &lease, events, iteration, steps);
     if (!appended.ok()) return appended.status();
     last = *appended;
-    if (!step.empty()) {
-      // Counted and numbered under the run row's lock (AppendEvents holds it), like the events.
-      // The journal lives as long as the run does, so its steps are numbered by the count.
-      conn.session() << "WITH counted AS ("
-                        "  UPDATE orchestrator.runs SET steps = steps + 1 WHERE id = CAST(:id AS uuid)"
-                        "  RETURNING id, steps)"
-                        " INSERT INTO orchestrator.run_steps (run_id, step, data)"
-                        " SELECT id, steps, CAST(:d AS jsonb) FROM counted",
-          use(lease.run_id), use(step);
-    }
     return absl::OkStatus();
   });
   if (!s.ok()) return s;

@@ -174,12 +174,11 @@ class RunStore {
   // cancel was asked.
   [[nodiscard]] absl::StatusOr<bool> Heartbeat(const Lease& lease, absl::Duration lease_for);
   // Append: events of a running run (and its current iteration, when given), and with them
-  // the next entry of the run's journal (a JSON document; empty: none, else counted in the
-  // run's steps), in one transaction; FAILED_PRECONDITION when the lease was lost. Returns the
-  // new last sequence.
+  // the next entries of the run's journal (JSON documents, counted in the run's steps), in one
+  // transaction; FAILED_PRECONDITION when the lease was lost. Returns the new last sequence.
   [[nodiscard]] absl::StatusOr<int64_t> Append(const Lease& lease, const std::vector<std::string>& events,
                                                std::optional<int> iteration = std::nullopt,
-                                               const std::string& step = "");
+                                               const std::vector<std::string>& steps = {});
   // Steps: the run's journal, in order (kept until the run ends).
   [[nodiscard]] absl::StatusOr<std::vector<std::string>> Steps(const std::string& run_id);
   // WorkspaceOf: the project's workspace state (as its last finished run left it), if any.

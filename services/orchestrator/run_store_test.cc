@@ -260,12 +260,12 @@ TEST_F(RunStoreTest, TheJournalIsFencedKeptAcrossAttemptsAndDroppedAtTheEnd) {
   RunRecord run = MustStart(project);
   auto c = Claim("w", absl::Milliseconds(50));
   ASSERT_TRUE(c);
-  ASSERT_TRUE(store_->Append(c->lease, {"a"}, 1, R"({"kind":"start","iteration":1})").ok());
-  ASSERT_TRUE(store_->Append(c->lease, {}, std::nullopt, R"({"kind":"model","iteration":1})").ok());
+  ASSERT_TRUE(store_->Append(c->lease, {"a"}, 1, {R"({"kind":"start","iteration":1})"}).ok());
+  ASSERT_TRUE(store_->Append(c->lease, {}, std::nullopt, {R"({"kind":"model","iteration":1})"}).ok());
   std::this_thread::sleep_for(std::chrono::milliseconds(120));
   ASSERT_TRUE(store_->RescueExpired(3, kRescue).ok());
   // The lapsed worker writes no step; the next attempt sees the journal as it was.
-  EXPECT_EQ(store_->Append(c->lease, {"b"}, std::nullopt, R"({"kind":"end","iteration":1})").status().code(),
+  EXPECT_EQ(store_->Append(c->lease, {"b"}, std::nullopt, {R"({"kind":"end","iteration":1})"}).status().code(),
             absl::StatusCode::kFailedPrecondition);
   auto again = Claim();
   ASSERT_TRUE(again);
@@ -316,21 +316,27 @@ TEST_F(RunStoreTest, StepsAreCountedOverAttemptsAndOutliveTheJournal) {
   EXPECT_EQ(run.steps, 0);
   auto c = Claim("w", absl::Milliseconds(50));
   ASSERT_TRUE(c);
-  ASSERT_TRUE(store_->Append(c->lease, {"a"}, 1, R"({"kind":"start","iteration":1})").ok());
+  ASSERT_TRUE(store_->Append(c->lease, {"a"}, 1, {R"({"kind":"start","iteration":1})"}).ok());
   ASSERT_TRUE(store_->Append(c->lease, {"b"}).ok()) << "events without a step";
-  ASSERT_TRUE(store_->Append(c->lease, {}, std::nullopt, R"({"kind":"model","iteration":1})").ok());
+  ASSERT_TRUE(store_->Append(c->lease, {}, std::nullopt, {R"({"kind":"model","iteration":1})"}).ok());
   EXPECT_EQ(store_->Get(run.id)->steps, 2);
   std::this_thread::sleep_for(std::chrono::milliseconds(120));
   ASSERT_TRUE(store_->RescueExpired(3, kRescue).ok());
-  EXPECT_FALSE(store_->Append(c->lease, {}, std::nullopt, R"({"kind":"end","iteration":1})").ok());
+  EXPECT_FALSE(store_->Append(c->lease, {}, std::nullopt, {R"({"kind":"end","iteration":1})"}).ok());
   EXPECT_EQ(store_->Get(run.id)->steps, 2) << "a fenced-out step is not counted";
   auto again = Claim();
   ASSERT_TRUE(again);
-  ASSERT_TRUE(store_->Append(again->lease, {}, std::nullopt, R"({"kind":"end","iteration":1})").ok());
-  EXPECT_EQ(store_->Steps(run.id)->size(), 3u) << "the journal goes on after the earlier attempt's steps";
+  ASSERT_TRUE(store_->Append(again->lease, {"c"}, std::nullopt,
+                             {R"({"kind":"model","iteration":2})", R"({"kind":"end","iteration":2})"})
+                  .ok());
+  auto steps = store_->Steps(run.id);
+  ASSERT_TRUE(steps.ok());
+  ASSERT_EQ(steps->size(), 4u) << "the journal goes on after the earlier attempt's steps";
+  EXPECT_NE((*steps)[2].find("model"), std::string::npos) << "two steps at once, in their order";
+  EXPECT_NE((*steps)[3].find("end"), std::string::npos);
   ASSERT_TRUE(store_->Finish(again->lease, {.state = kSucceeded, .terminal_event = "succeeded"}).ok());
   EXPECT_TRUE(store_->Steps(run.id)->empty());
-  EXPECT_EQ(store_->Get(run.id)->steps, 3) << "the count stays when the journal goes";
+  EXPECT_EQ(store_->Get(run.id)->steps, 4) << "the count stays when the journal goes";
 }
 
 TEST_F(RunStoreTest, ARunKeepsItsModelAndTimeout) {

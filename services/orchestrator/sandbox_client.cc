@@ -55,7 +55,7 @@ absl::Status SandboxWorkspace::Call(grpc::Status (SandboxStub::*method)(grpc::Cl
   return common::FromGrpcStatus(((*replica_).*method)(&ctx, req, resp));
 }
 
-absl::StatusOr<std::string> SandboxWorkspace::Open() {
+absl::StatusOr<HeldWorkspace> SandboxWorkspace::Open() {
   spb::LocateWorkspaceRequest where;
   where.set_project_id(project_id_);
   spb::WorkspaceLocation location;
@@ -68,7 +68,7 @@ absl::StatusOr<std::string> SandboxWorkspace::Open() {
   spb::OpenWorkspaceRequest req;
   spb::Workspace resp;
   if (absl::Status s = Call(&spb::SandboxService::Stub::OpenWorkspace, req, &resp); !s.ok()) return s;
-  return resp.snapshot_id();
+  return HeldWorkspace{.snapshot_id = resp.snapshot_id(), .empty = resp.empty()};
 }
 
 absl::Status SandboxWorkspace::Restore(const std::string& snapshot_id, const FileChanges& changes) {

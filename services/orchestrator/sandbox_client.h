@@ -5,8 +5,8 @@
 //
 //   SandboxClient client(tier_channel, api_key);
 //   SandboxWorkspace ws(&client, project_id, lease.token);
-//   absl::StatusOr<std::string> held = ws.Open();                  // the snapshot it holds, or ""
-//   if (*held != head) ws.Restore(head, journal_changes);
+//   absl::StatusOr<HeldWorkspace> held = ws.Open();     // the snapshot it holds, or ""
+//   if (held->snapshot_id != head) ws.Restore(head, journal_changes);
 //   ... RunAgent(..., ws, ...) ...
 //   absl::StatusOr<SavedSnapshot> saved = ws.Snapshot(common::NewUuid(), run_id);
 
@@ -50,6 +50,12 @@ class SandboxClient {
   std::map<std::string, std::shared_ptr<SandboxStub>> replicas_;  // by address
 };
 
+// HeldWorkspace: what an opened workspace is known to hold.
+struct HeldWorkspace {
+  std::string snapshot_id;  // the snapshot it holds unchanged; "" unknown
+  bool empty = false;       // nothing at all
+};
+
 // SavedSnapshot: a snapshot CreateSnapshot stored.
 struct SavedSnapshot {
   std::string id;
@@ -62,9 +68,9 @@ class SandboxWorkspace final : public Workspace {
   SandboxWorkspace(SandboxClient* client, std::string project_id, int64_t fence)
       : client_(client), project_id_(std::move(project_id)), fence_(fence), replica_(client->tier()) {}
 
-  // Open: locates the project's replica, takes the workspace there (this fence) and says which
-  // snapshot it holds ("" unknown).
-  [[nodiscard]] absl::StatusOr<std::string> Open();
+  // Open: locates the project's replica, takes the workspace there (this fence) and says what
+  // it holds.
+  [[nodiscard]] absl::StatusOr<HeldWorkspace> Open();
   // Restore: the workspace holds the snapshot ("" none) plus the changes.
   [[nodiscard]] absl::Status Restore(const std::string& snapshot_id, const FileChanges& changes);
   // Snapshot: stores the workspace's files (idempotent on snapshot_id).

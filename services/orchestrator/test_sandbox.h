@@ -31,7 +31,7 @@ struct TestSandbox {
     service = *std::move(started);
     client = std::make_unique<SandboxClient>(service->channel(), service->api_key(), command_timeout);
     workspace = std::make_unique<SandboxWorkspace>(client.get(), project_id, 1);
-    absl::StatusOr<std::string> opened = workspace->Open();
+    absl::StatusOr<HeldWorkspace> opened = workspace->Open();
     if (!opened.ok()) ADD_FAILURE() << opened.status();
   }
 

@@ -1,5 +1,7 @@
 #include "services/orchestrator/worker.h"
 
+#include <chrono>
+
 #include "absl/strings/str_cat.h"
 #include "common/backoff.h"
 #include "common/ids.h"
@@ -46,6 +48,13 @@ struct WorkerPool::Active {
   std::atomic<bool> ending{false};
   SandboxWorkspace* workspace = nullptr;  // once open: its state is saved with the run's end
   absl::Time deadline = absl::InfiniteFuture();  // the run's timeout, from its first start
+  // Until when (steady clock) the lease surely holds: no other worker may take the run before
+  // then. Counted from when its last claim or renewal was sent, so clocks of other hosts
+  // never matter.
+  std::atomic<std::chrono::steady_clock::time_point> held_until{};
+  void Renewed(std::chrono::steady_clock::time_point sent, absl::Duration lease_for) {
+    held_until = sent + absl::ToChronoMicroseconds(lease_for);
+  }
   bool TimedOut() const { return absl::Now() >= deadline; }
   bool Interrupted() const { return cancel || lost || release || TimedOut(); }
 };
@@ -99,12 +108,14 @@ void WorkerPool::Work(int index) {
       if (stopping_) return;
     }
     const absl::Time claim_start = absl::Now();
+    const auto claim_sent = std::chrono::steady_clock::now();
     absl::StatusOr<std::optional<RunStore::Claimed>> claimed =
         store_->Claim(worker, options_.lease, [](int attempt) { return events::Started(attempt); });
     if (options_.metrics != nullptr) options_.metrics->ObservedClaim(absl::Now() - claim_start, claimed);
     if (claimed.ok() && claimed->has_value()) {
       auto active = std::make_shared<Active>();
       active->lease = (*claimed)->lease;
+      active->Renewed(claim_sent, options_.lease);
       {
         std::lock_guard lock(mu_);
         active_[active->lease.run_id] = active;
@@ -149,8 +160,10 @@ void WorkerPool::Keep() {
     }
     for (const auto& a : active) {
       if (a->ending) continue;
+      const auto sent = std::chrono::steady_clock::now();
       absl::StatusOr<bool> cancel = store_->Heartbeat(a->lease, options_.lease);
       if (cancel.ok()) {
+        a->Renewed(sent, options_.lease);
         if (*cancel) a->cancel = true;
       } else if (cancel.status().code() == absl::StatusCode::kFailedPrecondition && !a->ending) {
         Log(LogLevel::kWarn, "lease lost; the run continues elsewhere", {{"run_id", a->lease.run_id}});
@@ -188,12 +201,12 @@ void WorkerPool::ArchiveFinished() {
 }
 
 absl::Status WorkerPool::Emit(Active& active, std::vector<v1::RunEvent> evs, std::optional<int> iteration,
-                              const std::string& step) {
+                              const std::vector<std::string>& steps) {
   if (active.lost) return absl::FailedPreconditionError("lease lost");
   std::vector<std::string> payloads;
   payloads.reserve(evs.size());
   for (const v1::RunEvent& e : evs) payloads.push_back(e.SerializeAsString());
-  absl::StatusOr<int64_t> appended = store_->Append(active.lease, payloads, iteration, step);
+  absl::StatusOr<int64_t> appended = store_->Append(active.lease, payloads, iteration, steps);
   if (appended.status().code() == absl::StatusCode::kFailedPrecondition) active.lost = true;
   return appended.status();
 }
@@ -231,8 +244,8 @@ void WorkerPool::Execute(const RunRecord& run, const std::shared_ptr<Active>& ac
        .max_iterations = run.max_iterations,
        .journal = *std::move(steps)},
       model, workspace, options_.limits, [&] { return active->Interrupted(); },
-      [&](std::vector<v1::RunEvent> evs, std::optional<int> iteration, const std::string& step) {
-        return Emit(*active, std::move(evs), iteration, step);
+      [&](std::vector<v1::RunEvent> evs, std::optional<int> iteration, std::vector<std::string> steps) {
+        return Emit(*active, std::move(evs), iteration, steps);
       });
   if (active->lost) return;  // another worker has the run now
   const bool finished = outcome.kind == AgentOutcome::Kind::kSummary || outcome.kind == AgentOutcome::Kind::kNoSummary;
@@ -266,7 +279,7 @@ void WorkerPool::Execute(const RunRecord& run, const std::shared_ptr<Active>& ac
 
 absl::Status WorkerPool::PrepareWorkspace(const RunRecord& run, const std::vector<std::string>& steps,
                                           SandboxWorkspace& workspace) {
-  absl::StatusOr<std::string> held = workspace.Open();
+  absl::StatusOr<HeldWorkspace> held = workspace.Open();
   if (!held.ok()) return held.status();
   absl::StatusOr<std::optional<WorkspaceState>> state = store_->WorkspaceOf(run.project_id);
   if (!state.ok()) return state.status();
@@ -274,7 +287,9 @@ absl::Status WorkerPool::PrepareWorkspace(const RunRecord& run, const std::vecto
   // and the run has no steps yet: otherwise (the project ran elsewhere since, this attempt
   // follows a crash, the sandbox replica is new) it is rebuilt from that state plus the journal.
   const std::string head = *state ? (*state)->snapshot_id : "";
-  if (steps.empty() && !head.empty() && *held == head) return absl::OkStatus();
+  if (steps.empty() && !head.empty() && held->snapshot_id == head) return absl::OkStatus();
+  // A project's first run finds its new workspace empty, as it should be.
+  if (steps.empty() && head.empty() && held->empty) return absl::OkStatus();
   Log(LogLevel::kInfo, "rebuilding the workspace", {{"run_id", run.id}, {"steps", static_cast<int64_t>(steps.size())}});
   absl::StatusOr<journal::Changes> changes = journal::NetChanges(steps);
   if (!changes.ok()) return changes.status();
@@ -332,8 +347,12 @@ void WorkerPool::RetryOrFail(const RunRecord& run, Active& active, const absl::S
 
 bool WorkerPool::StillHolds(Active& active) {
   if (active.lost) return false;
+  // Most of the lease left (the keeper renews it every third of it): it holds, no need to ask.
+  const auto now = std::chrono::steady_clock::now();
+  if (now + absl::ToChronoMicroseconds(options_.lease / 2) < active.held_until.load()) return true;
   absl::StatusOr<bool> renewed = store_->Heartbeat(active.lease, options_.lease);
   if (renewed.status().code() == absl::StatusCode::kFailedPrecondition) active.lost = true;
+  if (renewed.ok()) active.Renewed(now, options_.lease);
   return renewed.ok();
 }
 

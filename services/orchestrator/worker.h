@@ -79,10 +79,11 @@ class WorkerPool {
   // Succeed: the title and response come from `model` (the run's metered one).
   void Succeed(const RunRecord& run, Active& active, const AgentOutcome& outcome, SandboxWorkspace& workspace,
                Model& model);
-  // StillHolds: renews the lease now; false when it is gone (or cannot be renewed right now).
+  // StillHolds: whether the lease is surely still this worker's: known locally while most of
+  // it is left, else renewed now; false when it is gone (or cannot be renewed right now).
   bool StillHolds(Active& active);
   absl::Status Emit(Active& active, std::vector<v1::RunEvent> events, std::optional<int> iteration,
-                    const std::string& step);
+                    const std::vector<std::string>& steps);
   // PrepareWorkspace: opens the project's workspace in the sandbox and rebuilds it from the
   // project's last state and the run's journal unless it is known to be current.
   absl::Status PrepareWorkspace(const RunRecord& run, const std::vector<std::string>& steps, SandboxWorkspace& workspace);

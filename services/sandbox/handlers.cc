@@ -61,6 +61,7 @@ absl::Status SandboxHandlers::OpenWorkspace(const CallContext& call, const v1::O
   resp.set_project_id(absl::AsciiStrToLower(req.project_id()));
   resp.set_snapshot_id(info->snapshot_id);
   resp.set_replica(options_.self.name);
+  resp.set_empty(info->empty);
   return absl::OkStatus();
 }
 

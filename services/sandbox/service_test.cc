@@ -40,7 +40,8 @@ class SandboxServiceTest : public ::testing::Test {
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
   }
 
-  grpc::Status Open(int64_t fence, std::string* snapshot_id = nullptr, const std::string& project = "") {
+  grpc::Status Open(int64_t fence, std::string* snapshot_id = nullptr, const std::string& project = "",
+                    bool* empty = nullptr) {
     grpc::ClientContext ctx;
     AsService(ctx);
     v1::OpenWorkspaceRequest req;
@@ -49,6 +50,7 @@ class SandboxServiceTest : public ::testing::Test {
     v1::Workspace resp;
     grpc::Status s = stub_->OpenWorkspace(&ctx, req, &resp);
     if (snapshot_id != nullptr) *snapshot_id = resp.snapshot_id();
+    if (empty != nullptr) *empty = resp.empty();
     return s;
   }
 
@@ -204,6 +206,22 @@ TEST_F(SandboxServiceTest, ChangesAreWhatAnythingChangedSinceTheLastLook) {
   EXPECT_EQ(Changes(1), (std::map<std::string, std::optional<std::string>>{
                             {"a.txt", std::nullopt}, {"b.txt", "b\n"}, {"d/c.txt", "c\n"}}));
   EXPECT_TRUE(Changes(1).empty()) << "nothing since";
+}
+
+TEST_F(SandboxServiceTest, ANewWorkspaceSaysItIsEmptyUntilAnythingIsInIt) {
+  bool empty = false;
+  ASSERT_TRUE(Open(1, nullptr, "", &empty).ok());
+  EXPECT_TRUE(empty) << "a new project's first run need not restore anything";
+  std::string output;
+  int exit_code = 0;
+  ASSERT_TRUE(Run(1, "mkdir .hidden", &output, &exit_code).ok());
+  ASSERT_EQ(exit_code, 0) << output;
+  ASSERT_TRUE(Open(2, nullptr, "", &empty).ok());
+  EXPECT_FALSE(empty) << "an empty directory is something too";
+  ASSERT_TRUE(Run(2, "rmdir .hidden", &output, &exit_code).ok());
+  ASSERT_TRUE(Write(2, "index.html", "<h1>hi</h1>").ok());
+  ASSERT_TRUE(Open(3, nullptr, "", &empty).ok());
+  EXPECT_FALSE(empty);
 }
 
 TEST_F(SandboxServiceTest, OutputComesAsItIsPrintedThenTheEnd) {

@@ -557,6 +557,25 @@ std::string Workspace::Version() const {
   return version.ok() ? std::string(absl::StripTrailingAsciiWhitespace(*version)) : "";
 }
 
+bool Workspace::Empty() const {
+  Fd fd(::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd.valid()) return false;
+  DIR* dir = ::fdopendir(fd.get());
+  if (dir == nullptr) return false;
+  fd.release();  // the DIR owns it now
+  bool empty = true;
+  errno = 0;
+  while (const dirent* e = ::readdir(dir)) {
+    if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) {
+      empty = false;
+      break;
+    }
+  }
+  if (errno != 0) empty = false;  // could not read it all
+  ::closedir(dir);
+  return empty;
+}
+
 absl::Status Workspace::SetVersion(std::string_view version) {
   // The state directory is the service's alone; O_NOFOLLOW and O_EXCL refuse anything planted
   // there all the same.

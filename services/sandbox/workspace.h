@@ -105,6 +105,8 @@ class Workspace {
   [[nodiscard]] absl::Status Reset(const std::map<std::string, std::string>& files);
   std::string Version() const;
   [[nodiscard]] absl::Status SetVersion(std::string_view version);
+  // Empty: the workspace holds nothing at all (false when that cannot be read).
+  bool Empty() const;
   // Remove: deletes the workspace (its quota's filesystem too) and its mark.
   [[nodiscard]] absl::Status Remove();
 

@@ -79,6 +79,7 @@ absl::StatusOr<WorkspaceInfo> Workspaces::Open(const std::string& project, int64
     entry->ws = *std::move(ws);
   }
   WorkspaceInfo info{.snapshot_id = entry->ws->Version()};
+  info.empty = info.snapshot_id.empty() && entry->ws->Empty();
   entry->marked = !info.snapshot_id.empty();
   entry->checkpoint = Digests(*entry->ws);
   op.unlock();

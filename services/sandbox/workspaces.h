@@ -46,6 +46,7 @@ struct WorkspacesOptions {
 // WorkspaceInfo: what Open and Restore report.
 struct WorkspaceInfo {
   std::string snapshot_id;  // the snapshot it is known to hold unchanged; empty when unknown
+  bool empty = false;       // it holds nothing at all
 };
 
 // Change: a file's new content, or (nullopt) its removal.

@@ -3,9 +3,11 @@
 -- (it mirrors run_store.cc: keep the two in step). One pgbench "transaction" is one whole run,
 -- so tps is runs per second:
 --   StartRun's transaction (RunStore::Start, with the queued event), a worker's claim (Claim,
---   with the started event), the five appends of the run's one iteration (Append:
---   iteration_started with the iteration number; model_output; tool_call; tool_result and
---   files_changed in one batch; iteration_finished; each with its journal step) and the end
+--   with the started event), the five appends of the run's one iteration (Append, each one
+--   statement: iteration_started with the iteration number and its journal step; model_output,
+--   the streamed text, without a step; tool_call with two steps, the model's answer and the
+--   call; tool_result and files_changed in one batch with the tool's step; iteration_finished
+--   with its step) and the end
 --   (Finish, with the succeeded event, dropping the journal and recording the project's last
 --   snapshot); start, claim and end each announce the run's state through the outbox
 --   (RunStore::Announce). And qai-sandbox's SQL for the same run, as services/sandbox/store.cc
@@ -51,16 +53,21 @@ INSERT INTO orchestrator.runs (id, project_id, message_id, prompt, state, max_it
 VALUES (CAST(:run_id AS uuid), CAST(:project_id AS uuid), CAST(:message_id AS uuid), 'pgbench run [[instant]]', 1, :max,
         'builtin', 1800000000, '');
 \set n 1
+\set j 0
 \set fenced 0
-UPDATE orchestrator.runs SET last_sequence = last_sequence + :n, iteration = COALESCE(CAST(NULL AS integer), iteration)
- WHERE id = CAST(:run_id AS uuid) AND (:fenced = 0 OR (lease_token = :tok AND state = 2))
- RETURNING last_sequence \gset
-\set first :last_sequence - :n + 1
-INSERT INTO orchestrator.run_events (run_id, sequence, event)
-SELECT CAST(:run_id AS uuid), :first + o - 1, decode(p, 'base64')
-  FROM unnest(CAST('{"UgA="}' AS text[]))
-       WITH ORDINALITY AS t(p, o);
-SELECT pg_notify('qai_run_events', concat(CAST(:run_id AS text), ':', CAST(:last_sequence AS text)));
+WITH r AS (UPDATE orchestrator.runs SET last_sequence = last_sequence + :n,
+                   iteration = COALESCE(CAST(NULL AS integer), iteration), steps = steps + :j
+            WHERE id = CAST(:run_id AS uuid) AND (:fenced = 0 OR (lease_token = :tok AND state = 2))
+            RETURNING id, last_sequence, steps),
+     e AS (INSERT INTO orchestrator.run_events (run_id, sequence, event)
+           SELECT r.id, r.last_sequence - :n + o, decode(p, 'base64')
+             FROM r, unnest(CAST('{"UgA="}' AS text[])) WITH ORDINALITY AS t(p, o)),
+     s AS (INSERT INTO orchestrator.run_steps (run_id, step, data)
+           SELECT r.id, r.steps - :j + o, CAST(convert_from(decode(d, 'base64'), 'UTF8') AS jsonb)
+             FROM r, unnest(CAST('{}' AS text[])) WITH ORDINALITY AS t(d, o))
+SELECT r.last_sequence,
+       CAST(CASE WHEN :n > 0 THEN pg_notify('qai_run_events', concat(CAST(:run_id AS text), ':', r.last_sequence)) END AS text)
+  FROM r;
 -- RunStore::Announce: the state change for ProjectService.RecordLatestRun, through the outbox.
 SELECT project_id::text, (extract(epoch FROM create_time) * 1000000)::bigint
   FROM orchestrator.runs WHERE id = CAST(:run_id AS uuid);
@@ -99,16 +106,21 @@ SELECT count(*) AS got, COALESCE(max(id), '') AS claimed_id, COALESCE(max(projec
   FROM claimed \gset
 \if :got
 \set n 1
+\set j 0
 \set fenced 1
-UPDATE orchestrator.runs SET last_sequence = last_sequence + :n, iteration = COALESCE(CAST(NULL AS integer), iteration)
- WHERE id = CAST(:claimed_id AS uuid) AND (:fenced = 0 OR (lease_token = :tok AND state = 2))
- RETURNING last_sequence \gset
-\set first :last_sequence - :n + 1
-INSERT INTO orchestrator.run_events (run_id, sequence, event)
-SELECT CAST(:claimed_id AS uuid), :first + o - 1, decode(p, 'base64')
-  FROM unnest(CAST('{"WgIIAQ=="}' AS text[]))
-       WITH ORDINALITY AS t(p, o);
-SELECT pg_notify('qai_run_events', concat(CAST(:claimed_id AS text), ':', CAST(:last_sequence AS text)));
+WITH r AS (UPDATE orchestrator.runs SET last_sequence = last_sequence + :n,
+                   iteration = COALESCE(CAST(NULL AS integer), iteration), steps = steps + :j
+            WHERE id = CAST(:claimed_id AS uuid) AND (:fenced = 0 OR (lease_token = :tok AND state = 2))
+            RETURNING id, last_sequence, steps),
+     e AS (INSERT INTO orchestrator.run_events (run_id, sequence, event)
+           SELECT r.id, r.last_sequence - :n + o, decode(p, 'base64')
+             FROM r, unnest(CAST('{"WgIIAQ=="}' AS text[])) WITH ORDINALITY AS t(p, o)),
+     s AS (INSERT INTO orchestrator.run_steps (run_id, step, data)
+           SELECT r.id, r.steps - :j + o, CAST(convert_from(decode(d, 'base64'), 'UTF8') AS jsonb)
+             FROM r, unnest(CAST('{}' AS text[])) WITH ORDINALITY AS t(d, o))
+SELECT r.last_sequence,
+       CAST(CASE WHEN :n > 0 THEN pg_notify('qai_run_events', concat(CAST(:claimed_id AS text), ':', r.last_sequence)) END AS text)
+  FROM r;
 -- RunStore::Announce: the state change for ProjectService.RecordLatestRun, through the outbox.
 SELECT project_id::text, (extract(epoch FROM create_time) * 1000000)::bigint
   FROM orchestrator.runs WHERE id = CAST(:claimed_id AS uuid);
@@ -164,97 +176,102 @@ INSERT INTO sandbox.users (project_id, uid) VALUES (CAST(:project_id AS uuid), 1
 SELECT uid FROM sandbox.users WHERE project_id = CAST(:project_id AS uuid);
 COMMIT;
 
--- The agent's one iteration: RunStore::Append, five times, each with its journal step.
+-- The agent's one iteration: RunStore::Append, five times (AppendEvents: one statement each).
 -- iteration_started
 BEGIN;
 \set n 1
 \set it 1
+\set j 1
 \set fenced 1
-UPDATE orchestrator.runs SET last_sequence = last_sequence + :n, iteration = COALESCE(CAST(:it AS integer), iteration)
- WHERE id = CAST(:claimed_id AS uuid) AND (:fenced = 0 OR (lease_token = :tok AND state = 2))
- RETURNING last_sequence \gset
-\set first :last_sequence - :n + 1
-INSERT INTO orchestrator.run_events (run_id, sequence, event)
-SELECT CAST(:claimed_id AS uuid), :first + o - 1, decode(p, 'base64')
-  FROM unnest(CAST('{"YgIIAQ=="}' AS text[]))
-       WITH ORDINALITY AS t(p, o);
-WITH counted AS (UPDATE orchestrator.runs SET steps = steps + 1 WHERE id = CAST(:claimed_id AS uuid)
-                 RETURNING id, steps)
-INSERT INTO orchestrator.run_steps (run_id, step, data)
-SELECT id, steps, CAST('{"kind":"start","iteration":1}' AS jsonb) FROM counted;
-SELECT pg_notify('qai_run_events', concat(CAST(:claimed_id AS text), ':', CAST(:last_sequence AS text)));
+WITH r AS (UPDATE orchestrator.runs SET last_sequence = last_sequence + :n,
+                   iteration = COALESCE(CAST(:it AS integer), iteration), steps = steps + :j
+            WHERE id = CAST(:claimed_id AS uuid) AND (:fenced = 0 OR (lease_token = :tok AND state = 2))
+            RETURNING id, last_sequence, steps),
+     e AS (INSERT INTO orchestrator.run_events (run_id, sequence, event)
+           SELECT r.id, r.last_sequence - :n + o, decode(p, 'base64')
+             FROM r, unnest(CAST('{"YgIIAQ=="}' AS text[])) WITH ORDINALITY AS t(p, o)),
+     s AS (INSERT INTO orchestrator.run_steps (run_id, step, data)
+           SELECT r.id, r.steps - :j + o, CAST(convert_from(decode(d, 'base64'), 'UTF8') AS jsonb)
+             FROM r, unnest(CAST('{"eyJraW5kIjoic3RhcnQiLCJpdGVyYXRpb24iOjF9"}' AS text[])) WITH ORDINALITY AS t(d, o))
+SELECT r.last_sequence,
+       CAST(CASE WHEN :n > 0 THEN pg_notify('qai_run_events', concat(CAST(:claimed_id AS text), ':', r.last_sequence)) END AS text)
+  FROM r;
 COMMIT;
 -- model_output
 BEGIN;
 \set n 1
+\set j 0
 \set fenced 1
-UPDATE orchestrator.runs SET last_sequence = last_sequence + :n, iteration = COALESCE(CAST(NULL AS integer), iteration)
- WHERE id = CAST(:claimed_id AS uuid) AND (:fenced = 0 OR (lease_token = :tok AND state = 2))
- RETURNING last_sequence \gset
-\set first :last_sequence - :n + 1
-INSERT INTO orchestrator.run_events (run_id, sequence, event)
-SELECT CAST(:claimed_id AS uuid), :first + o - 1, decode(p, 'base64')
-  FROM unnest(CAST('{"am4KbFdyaXRpbmcgdGhlIHBhZ2UsIGFuZCBkb25lLgo8dGFza19zdW1tYXJ5PkJ1aWx0IGEgb25lLWZpbGUgQmVuY2ggUHJvamVjdCAxIHBhZ2UgKGluZGV4Lmh0bWwpLjwvdGFza19zdW1tYXJ5Pg=="}' AS text[]))
-       WITH ORDINALITY AS t(p, o);
-WITH counted AS (UPDATE orchestrator.runs SET steps = steps + 1 WHERE id = CAST(:claimed_id AS uuid)
-                 RETURNING id, steps)
-INSERT INTO orchestrator.run_steps (run_id, step, data)
-SELECT id, steps, CAST('{"kind":"model","iteration":1,"text":"Writing the page, and done.\n<task_summary>Built a one-file Bench Project 1 page (index.html).</task_summary>","tool_calls":[{"id":"call_1","name":"createOrUpdateFiles","arguments":"{\"files\":[]}"}]}' AS jsonb) FROM counted;
-SELECT pg_notify('qai_run_events', concat(CAST(:claimed_id AS text), ':', CAST(:last_sequence AS text)));
+WITH r AS (UPDATE orchestrator.runs SET last_sequence = last_sequence + :n,
+                   iteration = COALESCE(CAST(NULL AS integer), iteration), steps = steps + :j
+            WHERE id = CAST(:claimed_id AS uuid) AND (:fenced = 0 OR (lease_token = :tok AND state = 2))
+            RETURNING id, last_sequence, steps),
+     e AS (INSERT INTO orchestrator.run_events (run_id, sequence, event)
+           SELECT r.id, r.last_sequence - :n + o, decode(p, 'base64')
+             FROM r, unnest(CAST('{"am4KbFdyaXRpbmcgdGhlIHBhZ2UsIGFuZCBkb25lLgo8dGFza19zdW1tYXJ5PkJ1aWx0IGEgb25lLWZpbGUgQmVuY2ggUHJvamVjdCAxIHBhZ2UgKGluZGV4Lmh0bWwpLjwvdGFza19zdW1tYXJ5Pg=="}' AS text[])) WITH ORDINALITY AS t(p, o)),
+     s AS (INSERT INTO orchestrator.run_steps (run_id, step, data)
+           SELECT r.id, r.steps - :j + o, CAST(convert_from(decode(d, 'base64'), 'UTF8') AS jsonb)
+             FROM r, unnest(CAST('{}' AS text[])) WITH ORDINALITY AS t(d, o))
+SELECT r.last_sequence,
+       CAST(CASE WHEN :n > 0 THEN pg_notify('qai_run_events', concat(CAST(:claimed_id AS text), ':', r.last_sequence)) END AS text)
+  FROM r;
 COMMIT;
 -- tool_call
 BEGIN;
 \set n 1
+\set j 2
 \set fenced 1
-UPDATE orchestrator.runs SET last_sequence = last_sequence + :n, iteration = COALESCE(CAST(NULL AS integer), iteration)
- WHERE id = CAST(:claimed_id AS uuid) AND (:fenced = 0 OR (lease_token = :tok AND state = 2))
- RETURNING last_sequence \gset
-\set first :last_sequence - :n + 1
-INSERT INTO orchestrator.run_events (run_id, sequence, event)
-SELECT CAST(:claimed_id AS uuid), :first + o - 1, decode(p, 'base64')
-  FROM unnest(CAST('{"cvIBCgZjYWxsXzESE2NyZWF0ZU9yVXBkYXRlRmlsZXMa0gF7ImZpbGVzIjpbeyJjb250ZW50IjoiPCFET0NUWVBFIGh0bWw+XG48aHRtbCBsYW5nPVwiZW5cIj5cbjxoZWFkPlxuPG1ldGEgY2hhcnNldD1cInV0Zi04XCI+XG48dGl0bGU+QmVuY2ggUHJvamVjdCAxPC90aXRsZT5cbjwvaGVhZD5cbjxib2R5PlxuPGgxPkJlbmNoIFByb2plY3QgMTwvaDE+XG48L2JvZHk+XG48L2h0bWw+XG4iLCJwYXRoIjoiaW5kZXguaHRtbCJ9XX0="}' AS text[]))
-       WITH ORDINALITY AS t(p, o);
-WITH counted AS (UPDATE orchestrator.runs SET steps = steps + 1 WHERE id = CAST(:claimed_id AS uuid)
-                 RETURNING id, steps)
-INSERT INTO orchestrator.run_steps (run_id, step, data)
-SELECT id, steps, CAST('{"kind":"call","call_id":"call_1"}' AS jsonb) FROM counted;
-SELECT pg_notify('qai_run_events', concat(CAST(:claimed_id AS text), ':', CAST(:last_sequence AS text)));
+WITH r AS (UPDATE orchestrator.runs SET last_sequence = last_sequence + :n,
+                   iteration = COALESCE(CAST(NULL AS integer), iteration), steps = steps + :j
+            WHERE id = CAST(:claimed_id AS uuid) AND (:fenced = 0 OR (lease_token = :tok AND state = 2))
+            RETURNING id, last_sequence, steps),
+     e AS (INSERT INTO orchestrator.run_events (run_id, sequence, event)
+           SELECT r.id, r.last_sequence - :n + o, decode(p, 'base64')
+             FROM r, unnest(CAST('{"cvIBCgZjYWxsXzESE2NyZWF0ZU9yVXBkYXRlRmlsZXMa0gF7ImZpbGVzIjpbeyJjb250ZW50IjoiPCFET0NUWVBFIGh0bWw+XG48aHRtbCBsYW5nPVwiZW5cIj5cbjxoZWFkPlxuPG1ldGEgY2hhcnNldD1cInV0Zi04XCI+XG48dGl0bGU+QmVuY2ggUHJvamVjdCAxPC90aXRsZT5cbjwvaGVhZD5cbjxib2R5PlxuPGgxPkJlbmNoIFByb2plY3QgMTwvaDE+XG48L2JvZHk+XG48L2h0bWw+XG4iLCJwYXRoIjoiaW5kZXguaHRtbCJ9XX0="}' AS text[])) WITH ORDINALITY AS t(p, o)),
+     s AS (INSERT INTO orchestrator.run_steps (run_id, step, data)
+           SELECT r.id, r.steps - :j + o, CAST(convert_from(decode(d, 'base64'), 'UTF8') AS jsonb)
+             FROM r, unnest(CAST('{"eyJraW5kIjoibW9kZWwiLCJpdGVyYXRpb24iOjEsInRleHQiOiJXcml0aW5nIHRoZSBwYWdlLCBhbmQgZG9uZS5cbjx0YXNrX3N1bW1hcnk+QnVpbHQgYSBvbmUtZmlsZSBCZW5jaCBQcm9qZWN0IDEgcGFnZSAoaW5kZXguaHRtbCkuPC90YXNrX3N1bW1hcnk+IiwidG9vbF9jYWxscyI6W3siaWQiOiJjYWxsXzEiLCJuYW1lIjoiY3JlYXRlT3JVcGRhdGVGaWxlcyIsImFyZ3VtZW50cyI6IntcImZpbGVzXCI6W119In1dfQ==","eyJraW5kIjoiY2FsbCIsImNhbGxfaWQiOiJjYWxsXzEifQ=="}' AS text[])) WITH ORDINALITY AS t(d, o))
+SELECT r.last_sequence,
+       CAST(CASE WHEN :n > 0 THEN pg_notify('qai_run_events', concat(CAST(:claimed_id AS text), ':', r.last_sequence)) END AS text)
+  FROM r;
 COMMIT;
 -- tool_result, files_changed
 BEGIN;
 \set n 2
+\set j 1
 \set fenced 1
-UPDATE orchestrator.runs SET last_sequence = last_sequence + :n, iteration = COALESCE(CAST(NULL AS integer), iteration)
- WHERE id = CAST(:claimed_id AS uuid) AND (:fenced = 0 OR (lease_token = :tok AND state = 2))
- RETURNING last_sequence \gset
-\set first :last_sequence - :n + 1
-INSERT INTO orchestrator.run_events (run_id, sequence, event)
-SELECT CAST(:claimed_id AS uuid), :first + o - 1, decode(p, 'base64')
-  FROM unnest(CAST('{"ei8KBmNhbGxfMRITY3JlYXRlT3JVcGRhdGVGaWxlcxoQd3JvdGUgaW5kZXguaHRtbA==","ggEMCgppbmRleC5odG1s"}' AS text[]))
-       WITH ORDINALITY AS t(p, o);
-WITH counted AS (UPDATE orchestrator.runs SET steps = steps + 1 WHERE id = CAST(:claimed_id AS uuid)
-                 RETURNING id, steps)
-INSERT INTO orchestrator.run_steps (run_id, step, data)
-SELECT id, steps, CAST('{"kind":"tool","call_id":"call_1","output":"wrote index.html","written":["index.html"],"changes":{"index.html":"<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>Bench Project 1</title>\n</head>\n<body>\n<h1>Bench Project 1</h1>\n</body>\n</html>\n"}}' AS jsonb) FROM counted;
-SELECT pg_notify('qai_run_events', concat(CAST(:claimed_id AS text), ':', CAST(:last_sequence AS text)));
+WITH r AS (UPDATE orchestrator.runs SET last_sequence = last_sequence + :n,
+                   iteration = COALESCE(CAST(NULL AS integer), iteration), steps = steps + :j
+            WHERE id = CAST(:claimed_id AS uuid) AND (:fenced = 0 OR (lease_token = :tok AND state = 2))
+            RETURNING id, last_sequence, steps),
+     e AS (INSERT INTO orchestrator.run_events (run_id, sequence, event)
+           SELECT r.id, r.last_sequence - :n + o, decode(p, 'base64')
+             FROM r, unnest(CAST('{"ei8KBmNhbGxfMRITY3JlYXRlT3JVcGRhdGVGaWxlcxoQd3JvdGUgaW5kZXguaHRtbA==","ggEMCgppbmRleC5odG1s"}' AS text[])) WITH ORDINALITY AS t(p, o)),
+     s AS (INSERT INTO orchestrator.run_steps (run_id, step, data)
+           SELECT r.id, r.steps - :j + o, CAST(convert_from(decode(d, 'base64'), 'UTF8') AS jsonb)
+             FROM r, unnest(CAST('{"eyJraW5kIjoidG9vbCIsImNhbGxfaWQiOiJjYWxsXzEiLCJvdXRwdXQiOiJ3cm90ZSBpbmRleC5odG1sIiwid3JpdHRlbiI6WyJpbmRleC5odG1sIl0sImNoYW5nZXMiOnsiaW5kZXguaHRtbCI6IjwhRE9DVFlQRSBodG1sPlxuPGh0bWwgbGFuZz1cImVuXCI+XG48aGVhZD5cbjxtZXRhIGNoYXJzZXQ9XCJ1dGYtOFwiPlxuPHRpdGxlPkJlbmNoIFByb2plY3QgMTwvdGl0bGU+XG48L2hlYWQ+XG48Ym9keT5cbjxoMT5CZW5jaCBQcm9qZWN0IDE8L2gxPlxuPC9ib2R5PlxuPC9odG1sPlxuIn19"}' AS text[])) WITH ORDINALITY AS t(d, o))
+SELECT r.last_sequence,
+       CAST(CASE WHEN :n > 0 THEN pg_notify('qai_run_events', concat(CAST(:claimed_id AS text), ':', r.last_sequence)) END AS text)
+  FROM r;
 COMMIT;
 -- iteration_finished
 BEGIN;
 \set n 1
+\set j 1
 \set fenced 1
-UPDATE orchestrator.runs SET last_sequence = last_sequence + :n, iteration = COALESCE(CAST(NULL AS integer), iteration)
- WHERE id = CAST(:claimed_id AS uuid) AND (:fenced = 0 OR (lease_token = :tok AND state = 2))
- RETURNING last_sequence \gset
-\set first :last_sequence - :n + 1
-INSERT INTO orchestrator.run_events (run_id, sequence, event)
-SELECT CAST(:claimed_id AS uuid), :first + o - 1, decode(p, 'base64')
-  FROM unnest(CAST('{"igECCAE="}' AS text[]))
-       WITH ORDINALITY AS t(p, o);
-WITH counted AS (UPDATE orchestrator.runs SET steps = steps + 1 WHERE id = CAST(:claimed_id AS uuid)
-                 RETURNING id, steps)
-INSERT INTO orchestrator.run_steps (run_id, step, data)
-SELECT id, steps, CAST('{"kind":"end","iteration":1}' AS jsonb) FROM counted;
-SELECT pg_notify('qai_run_events', concat(CAST(:claimed_id AS text), ':', CAST(:last_sequence AS text)));
+WITH r AS (UPDATE orchestrator.runs SET last_sequence = last_sequence + :n,
+                   iteration = COALESCE(CAST(NULL AS integer), iteration), steps = steps + :j
+            WHERE id = CAST(:claimed_id AS uuid) AND (:fenced = 0 OR (lease_token = :tok AND state = 2))
+            RETURNING id, last_sequence, steps),
+     e AS (INSERT INTO orchestrator.run_events (run_id, sequence, event)
+           SELECT r.id, r.last_sequence - :n + o, decode(p, 'base64')
+             FROM r, unnest(CAST('{"igECCAE="}' AS text[])) WITH ORDINALITY AS t(p, o)),
+     s AS (INSERT INTO orchestrator.run_steps (run_id, step, data)
+           SELECT r.id, r.steps - :j + o, CAST(convert_from(decode(d, 'base64'), 'UTF8') AS jsonb)
+             FROM r, unnest(CAST('{"eyJraW5kIjoiZW5kIiwiaXRlcmF0aW9uIjoxfQ=="}' AS text[])) WITH ORDINALITY AS t(d, o))
+SELECT r.last_sequence,
+       CAST(CASE WHEN :n > 0 THEN pg_notify('qai_run_events', concat(CAST(:claimed_id AS text), ':', r.last_sequence)) END AS text)
+  FROM r;
 COMMIT;
 
 -- qai-sandbox's CreateSnapshot: SandboxStore::SaveSnapshot.
@@ -272,16 +289,21 @@ COMMIT;
 -- RunStore::Finish, with the succeeded event.
 BEGIN;
 \set n 1
+\set j 0
 \set fenced 1
-UPDATE orchestrator.runs SET last_sequence = last_sequence + :n, iteration = COALESCE(CAST(NULL AS integer), iteration)
- WHERE id = CAST(:claimed_id AS uuid) AND (:fenced = 0 OR (lease_token = :tok AND state = 2))
- RETURNING last_sequence \gset
-\set first :last_sequence - :n + 1
-INSERT INTO orchestrator.run_events (run_id, sequence, event)
-SELECT CAST(:claimed_id AS uuid), :first + o - 1, decode(p, 'base64')
-  FROM unnest(CAST('{"mgGeAgoOT25lIEZpbGUgQmVuY2gSc0kgYnVpbHQgYSBvbmUtZmlsZSBCZW5jaCBQcm9qZWN0IDEgcGFnZS4gSGF2ZSBhIGxvb2sgYXQgdGhlIHByZXZpZXcgYW5kIHRlbGwgbWUgd2hhdCB5b3Ugd291bGQgbGlrZSB0byBjaGFuZ2UgbmV4dC4aM0J1aWx0IGEgb25lLWZpbGUgQmVuY2ggUHJvamVjdCAxIHBhZ2UgKGluZGV4Lmh0bWwpLiI8aHR0cDovL2xvY2FsaG9zdDo1MDcxNS8zMWU1ZGZkYS0xMDk1LTQwMjItYTNmOS1jYmU0YzYxYmIwZWUvKiQ2NTAxZjUwOC03MmUyLTQxM2QtYmRmYy0zNGM2OTAwMzQ0MDU="}' AS text[]))
-       WITH ORDINALITY AS t(p, o);
-SELECT pg_notify('qai_run_events', concat(CAST(:claimed_id AS text), ':', CAST(:last_sequence AS text)));
+WITH r AS (UPDATE orchestrator.runs SET last_sequence = last_sequence + :n,
+                   iteration = COALESCE(CAST(NULL AS integer), iteration), steps = steps + :j
+            WHERE id = CAST(:claimed_id AS uuid) AND (:fenced = 0 OR (lease_token = :tok AND state = 2))
+            RETURNING id, last_sequence, steps),
+     e AS (INSERT INTO orchestrator.run_events (run_id, sequence, event)
+           SELECT r.id, r.last_sequence - :n + o, decode(p, 'base64')
+             FROM r, unnest(CAST('{"mgGeAgoOT25lIEZpbGUgQmVuY2gSc0kgYnVpbHQgYSBvbmUtZmlsZSBCZW5jaCBQcm9qZWN0IDEgcGFnZS4gSGF2ZSBhIGxvb2sgYXQgdGhlIHByZXZpZXcgYW5kIHRlbGwgbWUgd2hhdCB5b3Ugd291bGQgbGlrZSB0byBjaGFuZ2UgbmV4dC4aM0J1aWx0IGEgb25lLWZpbGUgQmVuY2ggUHJvamVjdCAxIHBhZ2UgKGluZGV4Lmh0bWwpLiI8aHR0cDovL2xvY2FsaG9zdDo1MDcxNS8zMWU1ZGZkYS0xMDk1LTQwMjItYTNmOS1jYmU0YzYxYmIwZWUvKiQ2NTAxZjUwOC03MmUyLTQxM2QtYmRmYy0zNGM2OTAwMzQ0MDU="}' AS text[])) WITH ORDINALITY AS t(p, o)),
+     s AS (INSERT INTO orchestrator.run_steps (run_id, step, data)
+           SELECT r.id, r.steps - :j + o, CAST(convert_from(decode(d, 'base64'), 'UTF8') AS jsonb)
+             FROM r, unnest(CAST('{}' AS text[])) WITH ORDINALITY AS t(d, o))
+SELECT r.last_sequence,
+       CAST(CASE WHEN :n > 0 THEN pg_notify('qai_run_events', concat(CAST(:claimed_id AS text), ':', r.last_sequence)) END AS text)
+  FROM r;
 UPDATE orchestrator.runs SET state = :st, end_time = now(), error = '',
        result_message_id = CAST(:result_id AS uuid), sandbox_url = :url, lease_owner = '',
        lease_expire_time = NULL WHERE id = CAST(:claimed_id AS uuid) RETURNING project_id::text;
