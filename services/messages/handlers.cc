@@ -142,6 +142,20 @@ absl::Status MessageHandlers::CreateMessage(const CallContext& call, const pb::C
   return absl::OkStatus();
 }
 
+absl::Status MessageHandlers::CheckListable(const CallContext& call, const std::string& project_id) {
+  // A service (the orchestrator reading an agent's history) lists a project that has messages
+  // without a call to ProjectService: the messages name the project, and a deleted project's
+  // messages go with its purge.
+  if (call.principal.role == common::Role::kService) {
+    absl::StatusOr<std::optional<std::string>> owner = store_->ProjectOwner(project_id);
+    if (!owner.ok()) return owner.status();
+    if (owner->has_value()) return absl::OkStatus();
+  }
+  // Anyone else, and a project without messages: ProjectService says whether it exists and the
+  // caller may see it.
+  return projects_->ProjectOwner(call, project_id).status();
+}
+
 absl::Status MessageHandlers::ListMessages(const CallContext& call, const pb::ListMessagesRequest& req,
                                            pb::ListMessagesResponse& resp) {
   FieldViolations bad;
@@ -164,9 +178,7 @@ absl::Status MessageHandlers::ListMessages(const CallContext& call, const pb::Li
       common::DecodePosition(*tokens_, req.page_token(), scope);
   if (!after.ok()) return after.status();
   if (*after) params.after.emplace((*after)->micros, (*after)->id);
-  if (absl::StatusOr<std::string> owner = projects_->ProjectOwner(call, req.project_id()); !owner.ok()) {
-    return owner.status();
-  }
+  if (absl::Status s = CheckListable(call, req.project_id()); !s.ok()) return s;
   absl::StatusOr<std::vector<MessageRecord>> rows = store_->List(params);
   if (!rows.ok()) return rows.status();
   size_t bytes = 0;

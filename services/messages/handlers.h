@@ -51,6 +51,9 @@ class MessageHandlers {
   absl::Status PurgeProjectMessages(const common::CallContext& call, const pb::PurgeProjectMessagesRequest& req);
 
  private:
+  // CheckListable: OK when the caller may list the project's messages; NOT_FOUND otherwise.
+  absl::Status CheckListable(const common::CallContext& call, const std::string& project_id);
+
   MessageStore* const store_;
   const common::ProjectsClient* const projects_;
   const common::PageTokenCodec* const tokens_;

@@ -94,8 +94,9 @@ std::string Base64Array(const std::vector<std::string>& items) {
 // AppendEvents: numbers `events` after the run's last sequence and stores them, under the run
 // row's lock; with a lease, only while that lease holds (else LeaseLost). Adds `steps` to the
 // run's journal, numbered by the run's count of steps. Announces the events at commit. One
-// statement, so one round trip. Returns the new last sequence.
-absl::StatusOr<int64_t> AppendEvents(DbConnection& conn, const std::string& run_id, const Lease* lease,
+// statement, so one round trip. Returns the new last sequence, and what an announcement of
+// the run's state needs.
+absl::StatusOr<RunStore::Appended> AppendEvents(DbConnection& conn, const std::string& run_id, const Lease* lease,
                                      const std::vector<std::string>& events, std::optional<int> iteration,
                                      const std::vector<std::string>& steps = {}) {
   const int n = static_cast<int>(events.size()), j = static_cast<int>(steps.size());
@@ -104,29 +105,30 @@ absl::StatusOr<int64_t> AppendEvents(DbConnection& conn, const std::string& run_
   const long long token = lease ? lease->token : 0;
   const int fenced = lease ? 1 : 0;
   const std::string payloads = Base64Array(events), documents = Base64Array(steps), channel = kEventsChannel;
-  long long last = 0;
-  std::string announced;
+  long long last = 0, create_us = 0;
+  std::string project_id, announced;
   soci::indicator announced_ind = soci::i_null;
   conn.session() << "WITH r AS ("
                     "  UPDATE orchestrator.runs SET last_sequence = last_sequence + :n,"
                     "    iteration = COALESCE(CAST(:it AS integer), iteration), steps = steps + :j"
                     "  WHERE id = CAST(:id AS uuid) AND (:fenced = 0 OR (lease_token = :tok AND state = 2))"
-                    "  RETURNING id, last_sequence, steps),"
+                    "  RETURNING id, project_id, create_time, last_sequence, steps),"
                     " e AS (INSERT INTO orchestrator.run_events (run_id, sequence, event)"
                     "  SELECT r.id, r.last_sequence - :n + o, decode(p, 'base64')"
                     "  FROM r, unnest(CAST(:payloads AS text[])) WITH ORDINALITY AS t(p, o)),"
                     " s AS (INSERT INTO orchestrator.run_steps (run_id, step, data)"
                     "  SELECT r.id, r.steps - :j + o, CAST(convert_from(decode(d, 'base64'), 'UTF8') AS jsonb)"
                     "  FROM r, unnest(CAST(:documents AS text[])) WITH ORDINALITY AS t(d, o))"
-                    " SELECT r.last_sequence,"
+                    " SELECT r.last_sequence, r.project_id::text, (extract(epoch FROM r.create_time) * 1000000)::bigint,"
                     "  CAST(CASE WHEN :n > 0 THEN pg_notify(:ch, concat(CAST(:id AS text), ':', r.last_sequence)) END AS text)"
                     " FROM r",
-      into(last), into(announced, announced_ind), use(n), use(it, it_ind), use(j), use(run_id), use(fenced),
+      into(last), into(project_id), into(create_us), into(announced, announced_ind), use(n), use(it, it_ind), use(j), use(run_id), use(fenced),
       use(token), use(n), use(payloads), use(j), use(documents), use(n), use(channel), use(run_id);
   if (!conn.session().got_data()) {
     return lease ? LeaseLost(*lease) : absl::NotFoundError(absl::StrCat("run ", run_id, " not found"));
   }
-  return static_cast<int64_t>(last);
+  return RunStore::Appended{
+      .last = static_cast<int64_t>(last), .project_id = project_id, .run_create_time = absl::FromUnixMicros(create_us)};
 }
 
 // DropSteps: a run's journal, once the run has ended.
@@ -141,15 +143,10 @@ void Notify(DbConnection& conn, const char* channel, const std::string& payload)
 
 }  // namespace
 
-absl::Status RunStore::Announce(DbConnection& conn, const std::string& run_id, int state, int64_t sequence) {
+absl::Status RunStore::Announce(DbConnection& conn, const std::string& run_id, int state, const Appended& appended) {
   if (!news_) return absl::OkStatus();
-  RunStateChange change{.run_id = run_id, .project_id = "", .state = state, .run_create_time = absl::InfinitePast(),
-                        .sequence = sequence};
-  long long create_us = 0;
-  conn.session() << "SELECT project_id::text, (extract(epoch FROM create_time) * 1000000)::bigint"
-                    " FROM orchestrator.runs WHERE id = CAST(:id AS uuid)",
-      into(change.project_id), into(create_us), use(run_id);
-  change.run_create_time = absl::FromUnixMicros(create_us);
+  const RunStateChange change{.run_id = run_id, .project_id = appended.project_id, .state = state,
+                              .run_create_time = appended.run_create_time, .sequence = appended.last};
   return common::EnqueueOutbox(
              conn, kOutboxTable, {.topic = kTopicRecordLatestRun, .payload = news_(change), .ordering_key = absl::StrCat("latest_run:", change.project_id)})
       .status();
@@ -184,7 +181,7 @@ absl::StatusOr<RunRecord> RunStore::Start(const StartParams& p) {
                       " :author)",
         use(p.id), use(p.project_id), use(p.message_id), use(p.prompt), use(p.max_iterations), use(p.model),
         use(timeout_us), use(p.author);
-    absl::StatusOr<int64_t> appended = AppendEvents(conn, p.id, nullptr, {p.queued_event}, std::nullopt);
+    absl::StatusOr<Appended> appended = AppendEvents(conn, p.id, nullptr, {p.queued_event}, std::nullopt);
     if (!appended.ok()) return appended.status();
     if (absl::Status a = Announce(conn, p.id, kQueued, *appended); !a.ok()) return a;
     Notify(conn, kRunsChannel, p.id);
@@ -271,7 +268,7 @@ absl::StatusOr<std::optional<RunStore::Claimed>> RunStore::Claim(
         into(id), into(attempt), into(token), use(worker), use(lease_us);
     if (!conn.session().got_data()) return absl::OkStatus();
     Lease lease{id, token};
-    absl::StatusOr<int64_t> appended = AppendEvents(conn, id, &lease, {started_event(attempt)}, std::nullopt);
+    absl::StatusOr<Appended> appended = AppendEvents(conn, id, &lease, {started_event(attempt)}, std::nullopt);
     if (!appended.ok()) return appended.status();
     if (absl::Status a = Announce(conn, id, kRunning, *appended); !a.ok()) return a;
     std::optional<RunRecord> run = SelectRun(conn, "WHERE id = CAST(:id AS uuid)", id);
@@ -306,9 +303,9 @@ absl::StatusOr<int64_t> RunStore::Append(const Lease& lease, const std::vector<s
                                          std::optional<int> iteration, const std::vector<std::string>& steps) {
   int64_t last = 0;
   absl::Status s = db_->Transaction([&](DbConnection& conn) -> absl::Status {
-    absl::StatusOr<int64_t> appended = AppendEvents(conn, lease.run_id, &lease, events, iteration, steps);
+    absl::StatusOr<Appended> appended = AppendEvents(conn, lease.run_id, &lease, events, iteration, steps);
     if (!appended.ok()) return appended.status();
-    last = *appended;
+    last = appended->last;
     return absl::OkStatus();
   });
   if (!s.ok()) return s;
@@ -335,7 +332,7 @@ absl::Status RunStore::AddUsage(const Lease& lease, int64_t prompt_tokens, int64
 absl::Status RunStore::Requeue(const Lease& lease, absl::Duration delay, const std::string& retrying_event,
                                bool refund_attempt) {
   return db_->Transaction([&](DbConnection& conn) -> absl::Status {
-    absl::StatusOr<int64_t> appended = AppendEvents(conn, lease.run_id, &lease, {retrying_event}, std::nullopt);
+    absl::StatusOr<Appended> appended = AppendEvents(conn, lease.run_id, &lease, {retrying_event}, std::nullopt);
     if (!appended.ok()) return appended.status();
     if (absl::Status a = Announce(conn, lease.run_id, kQueued, *appended); !a.ok()) return a;
     const long long delay_us = absl::ToInt64Microseconds(delay);
@@ -351,7 +348,7 @@ absl::Status RunStore::Requeue(const Lease& lease, absl::Duration delay, const s
 
 absl::Status RunStore::Finish(const Lease& lease, const FinishParams& p) {
   return db_->Transaction([&](DbConnection& conn) -> absl::Status {
-    absl::StatusOr<int64_t> appended = AppendEvents(conn, lease.run_id, &lease, {p.terminal_event}, std::nullopt);
+    absl::StatusOr<Appended> appended = AppendEvents(conn, lease.run_id, &lease, {p.terminal_event}, std::nullopt);
     if (!appended.ok()) return appended.status();
     const std::string result = p.result_message_id;
     soci::indicator result_ind = result.empty() ? soci::i_null : soci::i_ok;
@@ -386,7 +383,7 @@ absl::StatusOr<RunRecord> RunStore::Cancel(const std::string& id, const std::str
     out = SelectRun(conn, "WHERE id = CAST(:id AS uuid) FOR UPDATE", id);
     if (!out) return absl::NotFoundError(absl::StrCat("run ", id, " not found"));
     if (out->state == kQueued) {
-      absl::StatusOr<int64_t> appended = AppendEvents(conn, id, nullptr, {cancelled_event}, std::nullopt);
+      absl::StatusOr<Appended> appended = AppendEvents(conn, id, nullptr, {cancelled_event}, std::nullopt);
       if (!appended.ok()) return appended.status();
       conn.session() << "UPDATE orchestrator.runs SET state = 5, end_time = now() WHERE id = CAST(:id AS uuid)",
           use(id);
@@ -460,7 +457,7 @@ absl::StatusOr<int> RunStore::RescueExpired(int max_attempts, const RescueEvents
       if (run.cancel || run.attempt >= max_attempts) {
         const int state = run.cancel ? kCancelled : kFailed;
         const std::string error = run.cancel ? "" : absl::StrCat("its worker was lost ", run.attempt, " times");
-        absl::StatusOr<int64_t> appended =
+        absl::StatusOr<Appended> appended =
             AppendEvents(conn, run.id, nullptr, {run.cancel ? events.cancelled : events.failed(error)}, std::nullopt);
         if (!appended.ok()) return appended.status();
         conn.session() << "UPDATE orchestrator.runs SET state = :st, end_time = now(), error = :err,"
@@ -477,7 +474,7 @@ absl::StatusOr<int> RunStore::RescueExpired(int max_attempts, const RescueEvents
           if (!queued.ok()) return queued.status();
         }
       } else {
-        absl::StatusOr<int64_t> appended = AppendEvents(conn, run.id, nullptr, {events.retrying(run.attempt)}, std::nullopt);
+        absl::StatusOr<Appended> appended = AppendEvents(conn, run.id, nullptr, {events.retrying(run.attempt)}, std::nullopt);
         if (!appended.ok()) return appended.status();
         conn.session() << "UPDATE orchestrator.runs SET state = 1, next_attempt_time = now(), lease_owner = '',"
                           " lease_expire_time = NULL WHERE id = CAST(:id AS uuid)",

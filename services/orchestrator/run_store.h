@@ -234,9 +234,17 @@ class RunStore {
   };
   [[nodiscard]] absl::StatusOr<QueueCounts> CountQueue();
 
+  // Appended: what AppendEvents wrote, and the run's fields an announcement needs.
+  struct Appended {
+    int64_t last = 0;  // the run's last sequence now
+    std::string project_id;
+    absl::Time run_create_time;
+  };
+
  private:
-  // Announce: the state change's outbox row (when there is a StateNews), in `conn`'s transaction.
-  absl::Status Announce(common::DbConnection& conn, const std::string& run_id, int state, int64_t sequence);
+  // Announce: the state change's outbox row (when there is a StateNews), in `conn`'s
+  // transaction, right after the events that report it.
+  absl::Status Announce(common::DbConnection& conn, const std::string& run_id, int state, const Appended& appended);
 
   common::DbPool* const db_;
   const StateNews news_;

@@ -200,11 +200,16 @@ class MessagesE2ETest : public ::testing::Test {
     return stub_->CreateMessage(&ctx, req, out ? out : &ignored);
   }
 
+  // List: as the user `sub`, or as a service when it is empty.
   grpc::Status List(const std::string& sub, const std::string& project, pb::ListMessagesResponse* out,
                     int page_size = 0, const std::string& token = "", const std::string& order_by = "",
                     pb::ListMessagesRequest::View view = pb::ListMessagesRequest::VIEW_UNSPECIFIED) {
     grpc::ClientContext ctx;
-    AsUser(ctx, sub);
+    if (sub.empty()) {
+      AsService(ctx);
+    } else {
+      AsUser(ctx, sub);
+    }
     pb::ListMessagesRequest req;
     req.set_project_id(project);
     req.set_page_size(page_size);
@@ -577,6 +582,7 @@ TEST_F(MessagesE2ETest, DeleteProjectPurgesMessagesAndCancelsRuns) {
   EXPECT_EQ(GetMessage("alice", messages[0].id()).error_code(), StatusCode::NOT_FOUND);
   pb::ListMessagesResponse page;
   EXPECT_EQ(List("alice", p.id(), &page).error_code(), StatusCode::NOT_FOUND);
+  EXPECT_EQ(List("", p.id(), &page).error_code(), StatusCode::NOT_FOUND) << "nor to the orchestrator";
   EXPECT_EQ(Send("alice", p.id(), "too late").error_code(), StatusCode::NOT_FOUND);
   EXPECT_EQ(Record(Result(p.id(), common::NewUuid())).error_code(), StatusCode::NOT_FOUND);
   server->Shutdown();
@@ -593,6 +599,22 @@ TEST_F(MessagesE2ETest, ProjectsDownMeansUnavailableAndNothingWritten) {
   EXPECT_EQ(CountRows("SELECT count(*) FROM messages.outbox"), 1);
   StartProjects();
   EXPECT_TRUE(Eventually([&] { return Send("alice", p.id(), "after").ok(); }));
+}
+
+TEST_F(MessagesE2ETest, AnAgentsHistoryNeedsNoProjectServiceButAnUnknownProjectDoes) {
+  ppb::Project p = CreateProject("alice", "x");
+  WaitForMessages("alice", p.id(), 1);
+  ASSERT_TRUE(projects_.process->Kill().ok());
+  ASSERT_TRUE(projects_.process->Wait(absl::Seconds(10)).ok());
+  pb::ListMessagesResponse page;
+  grpc::Status s = List("", p.id(), &page);
+  ASSERT_TRUE(s.ok()) << "a service reads a project with messages from the messages: " << s.error_message();
+  EXPECT_EQ(page.messages_size(), 1);
+  EXPECT_EQ(List("alice", p.id(), &page).error_code(), StatusCode::UNAVAILABLE) << "a user is vouched for by projects";
+  const std::string unknown = common::NewUuid();
+  EXPECT_EQ(List("", unknown, &page).error_code(), StatusCode::UNAVAILABLE) << "a project without messages is asked about";
+  StartProjects();
+  EXPECT_TRUE(Eventually([&] { return List("", unknown, &page).error_code() == StatusCode::NOT_FOUND; }));
 }
 
 TEST_F(MessagesE2ETest, DatabaseDownMeansUnavailableThenRecovers) {
