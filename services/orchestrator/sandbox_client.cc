@@ -3,6 +3,7 @@
 #include <condition_variable>
 #include <mutex>
 #include <thread>
+#include <utility>
 
 #include "common/client.h"
 #include "common/log.h"
@@ -68,6 +69,7 @@ absl::StatusOr<HeldWorkspace> SandboxWorkspace::Open() {
   spb::OpenWorkspaceRequest req;
   spb::Workspace resp;
   if (absl::Status s = Call(&spb::SandboxService::Stub::OpenWorkspace, req, &resp); !s.ok()) return s;
+  heard_ = {};  // the service's next look starts here
   return HeldWorkspace{.snapshot_id = resp.snapshot_id(), .empty = resp.empty()};
 }
 
@@ -80,6 +82,7 @@ absl::Status SandboxWorkspace::Restore(const std::string& snapshot_id, const Fil
     if (content) c->set_content(*content);
   }
   spb::Workspace resp;
+  heard_ = {};  // the service's next look starts here (or, if this fails, the workspace is rebuilt)
   return Call(&spb::SandboxService::Stub::RestoreSnapshot, req, &resp);
 }
 
@@ -89,6 +92,7 @@ absl::StatusOr<SavedSnapshot> SandboxWorkspace::Snapshot(const std::string& snap
   req.set_run_id(run_id);
   spb::Snapshot resp;
   if (absl::Status s = Call(&spb::SandboxService::Stub::CreateSnapshot, req, &resp); !s.ok()) return s;
+  heard_ = {};  // the service's next look starts here
   return SavedSnapshot{.id = resp.id(),
                        .files = std::map<std::string, std::string>(resp.files().begin(), resp.files().end()),
                        .preview_url = resp.preview_url()};
@@ -99,6 +103,7 @@ absl::StatusOr<CommandOutcome> SandboxWorkspace::Run(const std::string& command,
   req.set_project_id(project_id_);
   req.set_fence(fence_);
   req.set_command(command);
+  req.set_with_changes(true);
   const int64_t timeout_ns = absl::ToInt64Nanoseconds(client_->command_timeout);
   req.mutable_timeout()->set_seconds(timeout_ns / 1000000000);
   req.mutable_timeout()->set_nanos(static_cast<int32_t>(timeout_ns % 1000000000));
@@ -124,6 +129,7 @@ absl::StatusOr<CommandOutcome> SandboxWorkspace::Run(const std::string& command,
 
   CommandOutcome outcome;
   std::string explanation;
+  std::optional<spb::GetChangesResponse> report;
   std::unique_ptr<grpc::ClientReader<spb::RunCommandResponse>> reader = replica_->RunCommand(&ctx, req);
   spb::RunCommandResponse piece;
   while (reader->Read(&piece)) {
@@ -133,6 +139,7 @@ absl::StatusOr<CommandOutcome> SandboxWorkspace::Run(const std::string& command,
       outcome.truncated = end.truncated();
       outcome.timed_out = end.timed_out();
       explanation = end.explanation();
+      if (end.has_changes()) report = end.changes();
     } else {
       outcome.output.append(piece.output());
     }
@@ -144,6 +151,7 @@ absl::StatusOr<CommandOutcome> SandboxWorkspace::Run(const std::string& command,
   }
   cv.notify_all();
   watcher.join();
+  Hear(status.ok() && report ? &*report : nullptr);
   if (cancelled_here || status.error_code() == grpc::StatusCode::CANCELLED) {
     outcome.cancelled = true;
     outcome.exit_code = 128 + 15;
@@ -162,8 +170,11 @@ absl::StatusOr<std::vector<FileResult>> SandboxWorkspace::WriteFiles(
     f->set_path(path);
     f->set_content(content);
   }
+  req.set_with_changes(true);
   spb::WriteFilesResponse resp;
-  if (absl::Status s = Call(&spb::SandboxService::Stub::WriteFiles, req, &resp); !s.ok()) return s;
+  absl::Status s = Call(&spb::SandboxService::Stub::WriteFiles, req, &resp);
+  Hear(s.ok() && resp.has_changes() ? &resp.changes() : nullptr);
+  if (!s.ok()) return s;
   std::vector<FileResult> out;
   for (const spb::FileResult& r : resp.results()) out.push_back({.path = r.path(), .error = r.error()});
   return out;
@@ -183,16 +194,30 @@ absl::StatusOr<std::vector<FileResult>> SandboxWorkspace::ReadFiles(const std::v
   return out;
 }
 
-absl::StatusOr<std::optional<FileChanges>> SandboxWorkspace::Changes() {
-  spb::GetChangesRequest req;
-  spb::GetChangesResponse resp;
-  if (absl::Status s = Call(&spb::SandboxService::Stub::GetChanges, req, &resp); !s.ok()) return s;
-  if (resp.unknown()) return std::optional<FileChanges>();
-  FileChanges changes;
-  for (const spb::FileChange& c : resp.changes()) {
-    changes[c.path()] = c.has_content() ? std::optional(c.content()) : std::nullopt;
+void SandboxWorkspace::Hear(const spb::GetChangesResponse* report) {
+  if (report == nullptr) {
+    heard_.incomplete = true;
+    return;
   }
-  return std::optional<FileChanges>(std::move(changes));
+  heard_.any = true;
+  heard_.unknown = heard_.unknown || report->unknown();
+  for (const spb::FileChange& c : report->changes()) {
+    heard_.changes[c.path()] = c.has_content() ? std::optional(c.content()) : std::nullopt;
+  }
+}
+
+absl::StatusOr<std::optional<FileChanges>> SandboxWorkspace::Changes() {
+  if (!heard_.any || heard_.incomplete) {
+    // The rest comes from the service, after (and over) what was heard.
+    spb::GetChangesRequest req;
+    spb::GetChangesResponse resp;
+    if (absl::Status s = Call(&spb::SandboxService::Stub::GetChanges, req, &resp); !s.ok()) return s;
+    heard_.incomplete = false;
+    Hear(&resp);
+  }
+  Heard heard = std::exchange(heard_, {});
+  if (heard.unknown) return std::optional<FileChanges>();
+  return std::optional<FileChanges>(std::move(heard.changes));
 }
 
 }  // namespace qai::orchestrator

@@ -90,10 +90,23 @@ class SandboxWorkspace final : public Workspace {
   absl::Status Call(grpc::Status (SandboxStub::*method)(grpc::ClientContext*, const Request&, Response*), Request& req,
                     Response* resp) const;
 
+  // Heard: changes that writes and commands reported (with_changes) since the last Changes(),
+  // which hands them out without asking the service again, unless a call that may have
+  // changed files did not report (then it asks for the rest).
+  struct Heard {
+    FileChanges changes;
+    bool any = false;
+    bool unknown = false;
+    bool incomplete = false;
+  };
+  // Hear: adds a call's report of its changes; nullptr: the call did not report.
+  void Hear(const sandbox::v1::GetChangesResponse* report);
+
   SandboxClient* const client_;
   const std::string project_id_;
   const int64_t fence_;
   std::shared_ptr<SandboxStub> replica_;  // the project's replica, once Open located it
+  Heard heard_;
 };
 
 }  // namespace qai::orchestrator

@@ -137,6 +137,7 @@ absl::Status SandboxHandlers::RunCommand(const CallContext& call, const v1::RunC
   end.set_timed_out(result->timed_out);
   end.set_output_overflow(result->output_overflow);
   end.set_explanation(result->explanation);
+  if (req.with_changes()) ReportChanges(req.project_id(), req.fence(), end);
   return absl::OkStatus();
 }
 
@@ -156,6 +157,7 @@ absl::Status SandboxHandlers::WriteFiles(const CallContext& call, const v1::Writ
   absl::StatusOr<std::vector<FileOutcome>> written = workspaces_->Write(req.project_id(), req.fence(), files);
   if (!written.ok()) return written.status();
   for (const FileOutcome& f : *written) FillResult(f, resp.add_results());
+  if (req.with_changes()) ReportChanges(req.project_id(), req.fence(), resp);
   return absl::OkStatus();
 }
 
@@ -192,7 +194,11 @@ absl::Status SandboxHandlers::GetChanges(const CallContext& call, const v1::GetC
   FieldViolations bad;
   CheckWorkspace(bad, req.project_id(), req.fence());
   if (absl::Status s = bad.ToStatus(); !s.ok()) return s;
-  absl::StatusOr<std::optional<std::vector<Change>>> changes = workspaces_->Changes(req.project_id(), req.fence());
+  return FillChanges(req.project_id(), req.fence(), resp);
+}
+
+absl::Status SandboxHandlers::FillChanges(const std::string& project_id, int64_t fence, v1::GetChangesResponse& resp) {
+  absl::StatusOr<std::optional<std::vector<Change>>> changes = workspaces_->Changes(project_id, fence);
   if (!changes.ok()) return changes.status();
   if (!*changes) {
     resp.set_unknown(true);
@@ -204,6 +210,13 @@ absl::Status SandboxHandlers::GetChanges(const CallContext& call, const v1::GetC
     if (c.content) out->set_content(*c.content);
   }
   return absl::OkStatus();
+}
+
+template <typename Response>
+void SandboxHandlers::ReportChanges(const std::string& project_id, int64_t fence, Response& resp) {
+  // What was done is done: changes that cannot be read now are left to GetChanges.
+  v1::GetChangesResponse changes;
+  if (FillChanges(project_id, fence, changes).ok()) *resp.mutable_changes() = std::move(changes);
 }
 
 absl::Status SandboxHandlers::CreateSnapshot(const CallContext& call, const v1::CreateSnapshotRequest& req,

@@ -67,6 +67,13 @@ class SandboxHandlers {
   absl::Status CheckRunCommand(const common::CallContext& call, const v1::RunCommandRequest& req) const;
 
  private:
+  // FillChanges: the workspace's changes since the last look (GetChanges' answer).
+  absl::Status FillChanges(const std::string& project_id, int64_t fence, v1::GetChangesResponse& resp);
+  // ReportChanges: resp's `changes` (a WriteFiles or RunCommand with_changes), when they can be
+  // read; left unset otherwise.
+  template <typename Response>
+  void ReportChanges(const std::string& project_id, int64_t fence, Response& resp);
+
   Workspaces* const workspaces_;
   ReplicaStore* const replicas_;
   const HandlerOptions options_;

@@ -94,6 +94,13 @@ class SandboxServiceTest : public ::testing::Test {
     return reader->Finish();
   }
 
+  // AsMap: a GetChanges answer (or a with_changes report) as path -> content (nullopt: removed).
+  static std::map<std::string, std::optional<std::string>> AsMap(const v1::GetChangesResponse& resp) {
+    std::map<std::string, std::optional<std::string>> out;
+    for (const auto& c : resp.changes()) out[c.path()] = c.has_content() ? std::optional(c.content()) : std::nullopt;
+    return out;
+  }
+
   std::map<std::string, std::optional<std::string>> Changes(int64_t fence) {
     grpc::ClientContext ctx;
     AsService(ctx);
@@ -103,9 +110,7 @@ class SandboxServiceTest : public ::testing::Test {
     v1::GetChangesResponse resp;
     grpc::Status s = stub_->GetChanges(&ctx, req, &resp);
     EXPECT_TRUE(s.ok()) << s.error_message();
-    std::map<std::string, std::optional<std::string>> out;
-    for (const auto& c : resp.changes()) out[c.path()] = c.has_content() ? std::optional(c.content()) : std::nullopt;
-    return out;
+    return AsMap(resp);
   }
 
   grpc::Status Snapshot(int64_t fence, const std::string& id, v1::Snapshot* out) {
@@ -222,6 +227,52 @@ TEST_F(SandboxServiceTest, ANewWorkspaceSaysItIsEmptyUntilAnythingIsInIt) {
   ASSERT_TRUE(Write(2, "index.html", "<h1>hi</h1>").ok());
   ASSERT_TRUE(Open(3, nullptr, "", &empty).ok());
   EXPECT_FALSE(empty);
+}
+
+TEST_F(SandboxServiceTest, AWriteOrACommandWithChangesSaysWhatChangedAsGetChangesWould) {
+  ASSERT_TRUE(Open(1).ok());
+  ASSERT_TRUE(Write(1, "before.txt", "not reported, not looked at").ok());
+  {
+    grpc::ClientContext ctx;
+    AsService(ctx);
+    v1::WriteFilesRequest req;
+    req.set_project_id(project_);
+    req.set_fence(1);
+    req.set_with_changes(true);
+    v1::FileContent* f = req.add_files();
+    f->set_path("a.txt");
+    f->set_content("a");
+    v1::WriteFilesResponse resp;
+    ASSERT_TRUE(stub_->WriteFiles(&ctx, req, &resp).ok());
+    ASSERT_TRUE(resp.has_changes());
+    EXPECT_EQ(AsMap(resp.changes()), (std::map<std::string, std::optional<std::string>>{
+                                         {"a.txt", "a"}, {"before.txt", "not reported, not looked at"}}))
+        << "everything since the last look";
+  }
+  {
+    grpc::ClientContext ctx;
+    AsService(ctx);
+    v1::RunCommandRequest req;
+    req.set_project_id(project_);
+    req.set_fence(1);
+    req.set_command("rm a.txt && echo b > b.txt");
+    req.set_with_changes(true);
+    auto reader = stub_->RunCommand(&ctx, req);
+    v1::RunCommandResponse piece, end;
+    while (reader->Read(&piece)) {
+      if (piece.has_end()) end = piece;
+    }
+    ASSERT_TRUE(reader->Finish().ok());
+    ASSERT_TRUE(end.end().has_changes());
+    EXPECT_EQ(AsMap(end.end().changes()),
+              (std::map<std::string, std::optional<std::string>>{{"a.txt", std::nullopt}, {"b.txt", "b\n"}}));
+  }
+  EXPECT_TRUE(Changes(1).empty()) << "the reports were looks: nothing since";
+  std::string output;
+  int exit_code = 0;
+  ASSERT_TRUE(Run(1, "echo c > c.txt", &output, &exit_code).ok());
+  EXPECT_EQ(Changes(1), (std::map<std::string, std::optional<std::string>>{{"c.txt", "c\n"}}))
+      << "without with_changes, no look is taken";
 }
 
 TEST_F(SandboxServiceTest, OutputComesAsItIsPrintedThenTheEnd) {
