@@ -4,6 +4,7 @@
 #include <cmath>
 #include <latch>
 #include <map>
+#include <set>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -31,6 +32,16 @@ bool IsQualifiedIdentifier(std::string_view name) {
   return true;
 }
 
+// IsPermanent: a refusal of the request itself, which retrying cannot fix. A receiver that is
+// down, shutting down (CANCELLED), broken (INTERNAL, UNKNOWN) or misconfigured
+// (UNAUTHENTICATED) is retried; so is an unknown topic (UNIMPLEMENTED), which may be one a
+// newer replica wrote during a rolling update.
+bool IsPermanent(absl::StatusCode code) {
+  return code == absl::StatusCode::kInvalidArgument || code == absl::StatusCode::kNotFound ||
+         code == absl::StatusCode::kPermissionDenied || code == absl::StatusCode::kFailedPrecondition ||
+         code == absl::StatusCode::kOutOfRange;
+}
+
 }  // namespace
 
 absl::StatusOr<std::string> EnqueueOutbox(DbConnection& conn, std::string_view table,
@@ -54,10 +65,12 @@ absl::StatusOr<std::string> EnqueueOutbox(DbConnection& conn, std::string_view t
   return id;
 }
 
-OutboxRelay::OutboxRelay(DbPool* db, Options options, std::map<std::string, Deliverer> deliverers)
+OutboxRelay::OutboxRelay(DbPool* db, Options options, std::map<std::string, Deliverer> deliverers,
+                         std::map<std::string, BatchDeliverer> batch_deliverers)
     : db_(db),
       options_(std::move(options)),
       deliverers_(std::move(deliverers)),
+      batch_deliverers_(std::move(batch_deliverers)),
       senders_("outbox", options_.parallel_deliveries, static_cast<size_t>(options_.batch_size)) {
   if (options_.metrics != nullptr) instruments_.emplace(*options_.metrics, options_.table);
 }
@@ -214,43 +227,8 @@ absl::StatusOr<int> OutboxRelay::RelayOnce() {
       keys.push_back(r.get<std::string>(5));
       batch.push_back(std::move(row));
     }
-    // Deliveries of a batch go out side by side, except that the rows of one ordering key go
-    // one after another, in order, and stop at the first failure (the rest wait for it). One
-    // slow receiver costs the batch one call time, not one call time per row.
-    std::vector<std::vector<size_t>> groups;
-    {
-      std::map<std::string, size_t> group_of_key;
-      for (size_t i = 0; i < batch.size(); ++i) {
-        if (keys[i].empty()) {
-          groups.push_back({i});
-          continue;
-        }
-        auto [it, fresh] = group_of_key.try_emplace(keys[i], groups.size());
-        if (fresh) groups.emplace_back();
-        groups[it->second].push_back(i);
-      }
-    }
     const absl::Status not_attempted = absl::CancelledError("not attempted: an earlier row of its key failed");
-    std::vector<absl::Status> results(batch.size(), not_attempted);
-    {
-      std::latch finished(static_cast<std::ptrdiff_t>(groups.size()));
-      for (const std::vector<size_t>& group : groups) {
-        auto deliver = [&, group] {
-          for (size_t i : group) {
-            const OutboxRow& row = batch[i];
-            RequestScope scope(row.trace_request_id);
-            auto it = deliverers_.find(row.topic);
-            results[i] = it == deliverers_.end()
-                             ? absl::UnimplementedError(absl::StrCat("no deliverer for topic ", row.topic))
-                             : it->second(row);
-            if (!results[i].ok()) break;
-          }
-          finished.count_down();
-        };
-        if (!senders_.TrySubmit(deliver)) deliver();
-      }
-      finished.wait();
-    }
+    const std::vector<absl::Status> results = Deliver(batch, keys, not_attempted);
     std::string delivered_ids = "{";
     for (size_t i = 0; i < batch.size(); ++i) {
       const OutboxRow& row = batch[i];
@@ -262,15 +240,7 @@ absl::StatusOr<int> OutboxRelay::RelayOnce() {
       }
       ++failed;
       std::string error(results[i].message());
-      // An unknown topic (UNIMPLEMENTED) may be one a newer replica wrote during a rolling
-      // update: retried like the rest.
-      // Only a refusal of the request itself is final; a receiver that is down, shutting down
-      // (CANCELLED), broken (INTERNAL, UNKNOWN) or misconfigured (UNAUTHENTICATED) is retried.
-      const absl::StatusCode code = results[i].code();
-      const bool permanent = code == absl::StatusCode::kInvalidArgument || code == absl::StatusCode::kNotFound ||
-                             code == absl::StatusCode::kPermissionDenied ||
-                             code == absl::StatusCode::kFailedPrecondition || code == absl::StatusCode::kOutOfRange;
-      if (permanent) {
+      if (IsPermanent(results[i].code())) {
         conn.session() << absl::StrCat("UPDATE ", options_.table,
                                        " SET attempts = attempts + 1, last_error = :err, next_attempt_time = 'infinity'"
                                        " WHERE id = CAST(:id AS uuid)"),
@@ -308,6 +278,93 @@ absl::StatusOr<int> OutboxRelay::RelayOnce() {
     instruments_->failures.Increment(failed);
   }
   return delivered;
+}
+
+std::vector<absl::Status> OutboxRelay::Deliver(const std::vector<OutboxRow>& batch,
+                                              const std::vector<std::string>& keys,
+                                              const absl::Status& not_attempted) {
+  // Deliveries go out side by side, except that the rows of one ordering key go one after
+  // another, in order, and stop at the first failure (the rest wait for it). One slow receiver
+  // costs the pass one call time, not one call time per row.
+  std::vector<std::vector<size_t>> groups;
+  {
+    std::map<std::string, size_t> group_of_key;
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (keys[i].empty()) {
+        groups.push_back({i});
+        continue;
+      }
+      auto [it, fresh] = group_of_key.try_emplace(keys[i], groups.size());
+      if (fresh) groups.emplace_back();
+      groups[it->second].push_back(i);
+    }
+  }
+  // Groups of one topic that has a batch deliverer go together, one call per topic.
+  std::map<std::string, std::vector<size_t>> together;
+  std::vector<const std::vector<size_t>*> apart;
+  for (const std::vector<size_t>& group : groups) {
+    const std::string& topic = batch[group[0]].topic;
+    const bool one_topic = std::all_of(group.begin(), group.end(), [&](size_t i) { return batch[i].topic == topic; });
+    if (one_topic && batch_deliverers_.contains(topic)) {
+      std::vector<size_t>& rows = together[topic];
+      rows.insert(rows.end(), group.begin(), group.end());
+    } else {
+      apart.push_back(&group);
+    }
+  }
+  std::vector<absl::Status> results(batch.size(), not_attempted);
+  std::latch finished(static_cast<std::ptrdiff_t>(apart.size() + together.size()));
+  auto submit = [&](std::function<void()> task) {
+    auto run = [&finished, task = std::move(task)] {
+      task();
+      finished.count_down();
+    };
+    if (!senders_.TrySubmit(run)) run();
+  };
+  for (const std::vector<size_t>* group : apart) {
+    submit([&, group] {
+      for (size_t i : *group) {
+        results[i] = DeliverOne(batch[i]);
+        if (!results[i].ok()) break;
+      }
+    });
+  }
+  for (const auto& [topic, indices] : together) {
+    submit([&, topic = topic, indices = indices] { DeliverTogether(topic, batch, keys, indices, results); });
+  }
+  finished.wait();
+  return results;
+}
+
+void OutboxRelay::DeliverTogether(const std::string& topic, const std::vector<OutboxRow>& batch,
+                                  const std::vector<std::string>& keys, const std::vector<size_t>& indices,
+                                  std::vector<absl::Status>& results) {
+  std::vector<OutboxRow> rows;
+  for (size_t i : indices) rows.push_back(batch[i]);
+  absl::Status together;
+  {
+    RequestScope scope(rows.front().trace_request_id);
+    together = batch_deliverers_.at(topic)(rows);
+  }
+  const bool refused = IsPermanent(together.code()) || together.code() == absl::StatusCode::kUnimplemented;
+  if (!refused || !deliverers_.contains(topic)) {
+    for (size_t i : indices) results[i] = together;
+    return;
+  }
+  // One by one, each row with its own outcome; a key's rows stop at its first failure.
+  std::set<std::string> failed_keys;
+  for (size_t i : indices) {
+    if (!keys[i].empty() && failed_keys.contains(keys[i])) continue;
+    results[i] = DeliverOne(batch[i]);
+    if (!results[i].ok() && !keys[i].empty()) failed_keys.insert(keys[i]);
+  }
+}
+
+absl::Status OutboxRelay::DeliverOne(const OutboxRow& row) const {
+  RequestScope scope(row.trace_request_id);
+  auto it = deliverers_.find(row.topic);
+  if (it == deliverers_.end()) return absl::UnimplementedError(absl::StrCat("no deliverer for topic ", row.topic));
+  return it->second(row);
 }
 
 absl::StatusOr<int64_t> OutboxRelay::PruneOnce() {

@@ -32,6 +32,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/random/random.h"
 #include "absl/status/status.h"
@@ -88,6 +89,12 @@ class OutboxRelay {
  public:
   // A deliverer sends one row; OK means the receiver has it (then it is never sent again).
   using Deliverer = std::function<absl::Status(const OutboxRow& row)>;
+  // A batch deliverer sends several rows of its topic in one call, all or none. The rows of a
+  // pass whose ordering keys hold only that topic go together, so its receiver must not depend
+  // on their order within a call (e.g. newest-wins news). When the call is refused (a
+  // receiver without the batch call, or one row it will not take), the rows go one by one
+  // through the topic's deliverer, each with its own outcome.
+  using BatchDeliverer = std::function<absl::Status(const std::vector<OutboxRow>& rows)>;
 
   struct Options {
     std::string table;  // e.g. "projects.outbox"
@@ -113,7 +120,8 @@ class OutboxRelay {
     Metrics* metrics = nullptr;
   };
 
-  OutboxRelay(DbPool* db, Options options, std::map<std::string, Deliverer> deliverers);
+  OutboxRelay(DbPool* db, Options options, std::map<std::string, Deliverer> deliverers,
+              std::map<std::string, BatchDeliverer> batch_deliverers = {});
   ~OutboxRelay();
 
   // Start: a background thread relays until Stop(). Wake() makes it look at once (after this
@@ -146,6 +154,18 @@ class OutboxRelay {
 
  private:
   void Loop();
+  // Deliver: sends a claimed pass's rows (keys[i] is row i's ordering key) side by side, the
+  // rows of one key in order (stopping at its first failure); each row's outcome, or
+  // not_attempted when an earlier row of its key failed.
+  std::vector<absl::Status> Deliver(const std::vector<OutboxRow>& batch, const std::vector<std::string>& keys,
+                                    const absl::Status& not_attempted);
+  // DeliverTogether: rows `indices` of `batch`, all of `topic`, in one batch call, or one by
+  // one when it is refused; their outcomes go to `results`.
+  void DeliverTogether(const std::string& topic, const std::vector<OutboxRow>& batch,
+                       const std::vector<std::string>& keys, const std::vector<size_t>& indices,
+                       std::vector<absl::Status>& results);
+  // DeliverOne: one row through its topic's deliverer.
+  absl::Status DeliverOne(const OutboxRow& row) const;
   // PruneBacklog: PruneOnce until a short batch, Stop(), or the time budget; rows deleted.
   absl::StatusOr<int64_t> PruneBacklog();
   void LogBacklog(const OutboxStats& stats) const;
@@ -163,6 +183,7 @@ class OutboxRelay {
   DbPool* const db_;
   const Options options_;
   const std::map<std::string, Deliverer> deliverers_;
+  const std::map<std::string, BatchDeliverer> batch_deliverers_;
   absl::BitGen rng_;
   Executor senders_;
   std::mutex mu_;

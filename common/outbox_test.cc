@@ -623,6 +623,76 @@ TEST(OutboxOrderTest, AFailureStopsItsKeyOnly) {
   EXPECT_FALSE(State(*pool, second).delivered) << "still behind the first, which backs off";
 }
 
+// A topic with a batch deliverer goes in one call per pass, whatever its keys; a key that also
+// holds another topic goes row by row, in order, as before.
+TEST(OutboxBatchTest, ATopicsRowsGoTogetherInOneCall) {
+  auto pool = NewPool();
+  std::vector<std::string> news;
+  for (int i = 0; i < 5; ++i) {
+    news.push_back(EnqueueKeyed(*pool, "news", "latest:" + std::to_string(i % 3)));
+  }
+  const std::string mixed_news = EnqueueKeyed(*pool, "news", "project-9");
+  const std::string mixed_other = EnqueueKeyed(*pool, "other", "project-9");
+  std::mutex mu;
+  std::vector<size_t> call_sizes;
+  int single_news = 0, others = 0;
+  OutboxRelay relay(pool.get(), {.table = kTable},
+                    {{"news", [&](const OutboxRow&) {
+                        std::lock_guard lock(mu);
+                        ++single_news;
+                        return absl::OkStatus();
+                      }},
+                     {"other", [&](const OutboxRow&) {
+                        std::lock_guard lock(mu);
+                        ++others;
+                        return absl::OkStatus();
+                      }}},
+                    {{"news", [&](const std::vector<OutboxRow>& rows) {
+                        std::lock_guard lock(mu);
+                        call_sizes.push_back(rows.size());
+                        return absl::OkStatus();
+                      }}});
+  absl::StatusOr<int> delivered = relay.RelayOnce();
+  ASSERT_TRUE(delivered.ok()) << delivered.status();
+  EXPECT_EQ(*delivered, 7);
+  EXPECT_EQ(call_sizes, std::vector<size_t>{5}) << "five rows of three keys, one call";
+  EXPECT_EQ(single_news, 1) << "the news of a key that also holds another topic";
+  EXPECT_EQ(others, 1);
+  for (const std::string& id : news) EXPECT_TRUE(State(*pool, id).delivered);
+  EXPECT_TRUE(State(*pool, mixed_other).delivered);
+}
+
+// A batch call that fails for a while leaves every row of it for later; one the receiver
+// refuses (or does not know) is tried row by row, so one bad row parks alone.
+TEST(OutboxBatchTest, ARefusedBatchGoesRowByRowAndAFailedOneWaits) {
+  auto pool = NewPool();
+  const std::string good = EnqueueKeyed(*pool, "news", "latest:1");
+  const std::string bad = EnqueueKeyed(*pool, "news", "latest:2");
+  const std::string behind_bad = EnqueueKeyed(*pool, "news", "latest:2");
+  absl::Status batch_answer = absl::UnavailableError("receiver down");
+  std::atomic<int> batch_calls{0};
+  OutboxRelay relay(pool.get(), {.table = kTable},
+                    {{"news", [&](const OutboxRow& row) {
+                        return row.id == bad ? absl::InvalidArgumentError("not this one") : absl::OkStatus();
+                      }}},
+                    {{"news", [&](const std::vector<OutboxRow>&) {
+                        ++batch_calls;
+                        return batch_answer;
+                      }}});
+  ASSERT_TRUE(relay.RelayOnce().ok());
+  EXPECT_EQ(batch_calls, 1);
+  EXPECT_FALSE(State(*pool, good).delivered);
+  EXPECT_EQ(State(*pool, good).attempts, 1) << "retried later, with backoff";
+  for (const std::string& id : {good, bad, behind_bad}) MakeDue(*pool, id);
+  batch_answer = absl::InvalidArgumentError("one row is bad");
+  ASSERT_TRUE(relay.RelayOnce().ok());
+  EXPECT_TRUE(State(*pool, good).delivered);
+  EXPECT_GT(State(*pool, bad).seconds_until_next, 1e9) << "parked alone";
+  EXPECT_FALSE(State(*pool, behind_bad).delivered) << "the next row of its key was not sent in that pass";
+  ASSERT_TRUE(relay.RelayOnce().ok());
+  EXPECT_TRUE(State(*pool, behind_bad).delivered) << "and goes once its key is free";
+}
+
 // A failure retrying cannot fix parks the row (never sent again) and releases its key.
 TEST(OutboxOrderTest, PermanentFailureParksTheRow) {
   auto pool = NewPool();

@@ -1,6 +1,7 @@
 #include "services/orchestrator/deliverers.h"
 
 #include "common/client.h"
+#include "common/log.h"
 #include "common/proto_time.h"
 #include "qai/messages/v1/messages.grpc.pb.h"
 #include "qai/orchestrator/v1/orchestrator.pb.h"
@@ -27,6 +28,25 @@ std::map<std::string, common::OutboxRelay::Deliverer> MakeDeliverers(std::shared
       });
   out[kTopicRecordLatestRun] = common::UnaryDeliverer(projects, &ProjectService::Stub::RecordLatestRun, api_key);
   out[kTopicPurgeSandbox] = common::UnaryDeliverer(sandbox_stub, &sandbox::v1::SandboxService::Stub::PurgeProject, api_key);
+  return out;
+}
+
+std::map<std::string, common::OutboxRelay::BatchDeliverer> MakeBatchDeliverers(std::shared_ptr<grpc::Channel> projects,
+                                                                               const std::string& api_key) {
+  auto stub = std::shared_ptr<projects::v1::ProjectService::Stub>(projects::v1::ProjectService::NewStub(std::move(projects)));
+  std::map<std::string, common::OutboxRelay::BatchDeliverer> out;
+  out[kTopicRecordLatestRun] = [stub, api_key](const std::vector<common::OutboxRow>& rows) -> absl::Status {
+    projects::v1::RecordLatestRunsRequest req;
+    for (const common::OutboxRow& row : rows) {
+      if (!req.add_runs()->ParseFromString(row.payload)) {
+        return absl::InternalError(absl::StrCat("outbox row ", row.id, " has an unreadable payload"));
+      }
+    }
+    grpc::ClientContext ctx;
+    common::PrepareServiceCall(ctx, api_key, common::CurrentRequestId(), absl::Seconds(10));
+    google::protobuf::Empty empty;
+    return common::FromGrpcStatus(stub->RecordLatestRuns(&ctx, req, &empty));
+  };
   return out;
 }
 

@@ -1,8 +1,8 @@
 #pragma once
 // The orchestrator outbox's topics and how each is delivered, as a SERVICE principal: a failed
 // run's ERROR message to MessageService.RecordAgentResult (idempotent on the run id), each
-// run's state changes to ProjectService.RecordLatestRun (Project.latest_run; older news ignored),
-// and a deleted project's purge to SandboxService.PurgeProject (idempotent).
+// run's state changes to ProjectService.RecordLatestRuns, as many as a relay pass has in one
+// call (Project.latest_run; older news ignored), and a deleted project's purge to SandboxService.PurgeProject (idempotent).
 
 #include <map>
 #include <memory>
@@ -20,6 +20,10 @@ std::map<std::string, common::OutboxRelay::Deliverer> MakeDeliverers(std::shared
                                                                      std::shared_ptr<grpc::Channel> projects,
                                                                      std::shared_ptr<grpc::Channel> sandbox,
                                                                      const std::string& api_key, RunStore* store);
+
+// MakeBatchDeliverers: the topics delivered several rows to a call (the run news).
+std::map<std::string, common::OutboxRelay::BatchDeliverer> MakeBatchDeliverers(std::shared_ptr<grpc::Channel> projects,
+                                                                               const std::string& api_key);
 
 // LatestRunNews: the RecordLatestRunRequest announcing a run's state change (RunStore's StateNews).
 std::string LatestRunNews(const RunStateChange& change);

@@ -65,7 +65,8 @@ int main(int argc, char** argv) {
       common::MakeChannel(config.Get("sandbox-addr"), (*base)->grpc_limits());
   common::OutboxRelay relay(
       (*base)->db(), common::OutboxOptionsFrom(config, orchestrator::kOutboxTable, (*base)->metrics()),
-      orchestrator::MakeDeliverers(messages_channel, projects_channel, sandbox_channel, config.Get("api-key"), &store));
+      orchestrator::MakeDeliverers(messages_channel, projects_channel, sandbox_channel, config.Get("api-key"), &store),
+      orchestrator::MakeBatchDeliverers(projects_channel, config.Get("api-key")));
   absl::StatusOr<std::unique_ptr<orchestrator::Model>> model = orchestrator::MakeModel(config);
   if (!model.ok()) return common::ExitCodeFor(model.status());
   if (config.Get("model-provider") == "openai") {

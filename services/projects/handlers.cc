@@ -172,24 +172,49 @@ absl::Status ProjectHandlers::DeleteProject(const CallContext& call, const pb::D
   return absl::OkStatus();
 }
 
+namespace {
+
+// CheckLatestRun: one piece of run news, its fields named after `prefix`.
+void CheckLatestRun(FieldViolations& bad, const std::string& prefix, const pb::RecordLatestRunRequest& req) {
+  common::CheckUuid(bad, prefix + "project_id", req.project_id(), /*required=*/true);
+  common::CheckUuid(bad, prefix + "run.id", req.run().id(), /*required=*/true);
+  orchestrator::v1::Run::State state = orchestrator::v1::Run::STATE_UNSPECIFIED;
+  if (!orchestrator::v1::Run::State_Parse(req.run().state(), &state) || state == orchestrator::v1::Run::STATE_UNSPECIFIED) {
+    bad.Add(prefix + "run.state", "must name a qai.orchestrator.v1.Run.State, e.g. STATE_RUNNING");
+  }
+  if (!req.has_run_create_time()) bad.Add(prefix + "run_create_time", "is required");
+  if (req.sequence() < 1) bad.Add(prefix + "sequence", "must be at least 1");
+}
+
+LatestRun ToLatestRun(const pb::RecordLatestRunRequest& req) {
+  return {.project_id = req.project_id(),
+          .run_id = req.run().id(),
+          .state = req.run().state(),
+          .run_create_time_us = TimeUtil::TimestampToMicroseconds(req.run_create_time()),
+          .sequence = req.sequence()};
+}
+
+}  // namespace
+
 absl::Status ProjectHandlers::RecordLatestRun(const CallContext& call, const pb::RecordLatestRunRequest& req) {
   if (absl::Status s = common::RequireService(call, "RecordLatestRun"); !s.ok()) return s;
   FieldViolations bad;
-  common::CheckUuid(bad, "project_id", req.project_id(), /*required=*/true);
-  common::CheckUuid(bad, "run.id", req.run().id(), /*required=*/true);
-  orchestrator::v1::Run::State state = orchestrator::v1::Run::STATE_UNSPECIFIED;
-  if (!orchestrator::v1::Run::State_Parse(req.run().state(), &state) || state == orchestrator::v1::Run::STATE_UNSPECIFIED) {
-    bad.Add("run.state", "must name a qai.orchestrator.v1.Run.State, e.g. STATE_RUNNING");
-  }
-  if (!req.has_run_create_time()) bad.Add("run_create_time", "is required");
-  if (req.sequence() < 1) bad.Add("sequence", "must be at least 1");
+  CheckLatestRun(bad, "", req);
   if (absl::Status s = bad.ToStatus(); !s.ok()) return s;
-  absl::StatusOr<bool> changed = store_->RecordLatestRun({.project_id = req.project_id(),
-                                                          .run_id = req.run().id(),
-                                                          .state = req.run().state(),
-                                                          .run_create_time_us = TimeUtil::TimestampToMicroseconds(req.run_create_time()),
-                                                          .sequence = req.sequence()});
-  return changed.status();
+  return store_->RecordLatestRuns({ToLatestRun(req)}).status();
+}
+
+absl::Status ProjectHandlers::RecordLatestRuns(const CallContext& call, const pb::RecordLatestRunsRequest& req) {
+  if (absl::Status s = common::RequireService(call, "RecordLatestRuns"); !s.ok()) return s;
+  FieldViolations bad;
+  if (req.runs_size() > kMaxLatestRuns) bad.Add("runs", absl::StrCat("must be at most ", kMaxLatestRuns));
+  for (int i = 0; i < req.runs_size() && i < kMaxLatestRuns; ++i) {
+    CheckLatestRun(bad, absl::StrCat("runs[", i, "]."), req.runs(i));
+  }
+  if (absl::Status s = bad.ToStatus(); !s.ok()) return s;
+  std::vector<LatestRun> runs;
+  for (const pb::RecordLatestRunRequest& r : req.runs()) runs.push_back(ToLatestRun(r));
+  return store_->RecordLatestRuns(runs).status();
 }
 
 }  // namespace qai::projects

@@ -33,8 +33,11 @@ class ProjectHandlers {
   absl::Status DeleteProject(const common::CallContext& call, const pb::DeleteProjectRequest& req);
   // SERVICE principals only (the orchestrator's outbox).
   absl::Status RecordLatestRun(const common::CallContext& call, const pb::RecordLatestRunRequest& req);
+  absl::Status RecordLatestRuns(const common::CallContext& call, const pb::RecordLatestRunsRequest& req);
 
  private:
+  static constexpr int kMaxLatestRuns = 500;
+
   ProjectStore* const store_;
   const common::PageTokenCodec* const tokens_;
   const std::function<void()> outbox_written_;

@@ -44,6 +44,11 @@ class ProjectServiceImpl final : public pb::ProjectService::CallbackService {
     return common::ServeUnary(ctx, env_, "RecordLatestRun",
                               [=, this](const common::CallContext& c) { return handlers_->RecordLatestRun(c, *req); });
   }
+  grpc::ServerUnaryReactor* RecordLatestRuns(grpc::CallbackServerContext* ctx, const pb::RecordLatestRunsRequest* req,
+                                             google::protobuf::Empty*) override {
+    return common::ServeUnary(ctx, env_, "RecordLatestRuns",
+                              [=, this](const common::CallContext& c) { return handlers_->RecordLatestRuns(c, *req); });
+  }
 
  private:
   ProjectHandlers* const handlers_;

@@ -6,6 +6,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/ids.h"
 #include "common/log.h"
 #include "common/outbox.h"
@@ -358,13 +359,29 @@ absl::Status ProjectStore::Delete(const DeleteParams& params) {
   });
 }
 
-absl::StatusOr<bool> ProjectStore::RecordLatestRun(const LatestRun& run) {
-  bool changed = false;
+absl::StatusOr<int> ProjectStore::RecordLatestRuns(const std::vector<LatestRun>& runs) {
+  // The news as parallel arrays (array literals of uuids, enum names and numbers, all checked
+  // by the handler, so nothing needs quoting).
+  std::vector<std::string> projects, run_ids, states, create_times, sequences;
+  for (const LatestRun& r : runs) {
+    projects.push_back(r.project_id);
+    run_ids.push_back(r.run_id);
+    states.push_back(r.state);
+    create_times.push_back(absl::StrCat(r.run_create_time_us));
+    sequences.push_back(absl::StrCat(r.sequence));
+  }
+  auto array = [](const std::vector<std::string>& items) { return absl::StrCat("{", absl::StrJoin(items, ","), "}"); };
+  const std::string p = array(projects), r = array(run_ids), st = array(states), ct = array(create_times),
+                    seq = array(sequences);
+  int changed = 0;
   absl::Status s = db_->Run([&](DbConnection& conn) -> absl::Status {
-    std::string updated;
-    conn.session() << "WITH news AS (SELECT CAST(:p AS uuid) AS project, CAST(:r AS uuid) AS run, CAST(:st AS text) AS state,"
-                      "   timestamptz 'epoch' + CAST(:ct AS bigint) * interval '1 microsecond' AS run_create_time,"
-                      "   CAST(:seq AS bigint) AS sequence)"
+    // Each project's newest news first (a later run, then a higher sequence), as one by one.
+    conn.session() << "WITH given AS (SELECT * FROM unnest(CAST(:p AS uuid[]), CAST(:r AS uuid[]), CAST(:st AS text[]),"
+                      "   CAST(:ct AS bigint[]), CAST(:seq AS bigint[])) AS g(project, run, state, ct, sequence)),"
+                      " news AS (SELECT DISTINCT ON (project) project, run, state,"
+                      "   timestamptz 'epoch' + ct * interval '1 microsecond' AS run_create_time, sequence"
+                      "   FROM given ORDER BY project, ct DESC, run DESC, sequence DESC),"
+                      " changed AS ("
                       " UPDATE projects.projects p SET latest_run_id = news.run, latest_run_state = news.state,"
                       "   latest_run_create_time = news.run_create_time, latest_run_sequence = news.sequence"
                       " FROM news WHERE p.id = news.project AND p.delete_time IS NULL AND ("
@@ -372,10 +389,9 @@ absl::StatusOr<bool> ProjectStore::RecordLatestRun(const LatestRun& run) {
                       "   OR (p.latest_run_id = news.run AND p.latest_run_sequence < news.sequence)"
                       "   OR (p.latest_run_id <> news.run"
                       "       AND (p.latest_run_create_time, p.latest_run_id) < (news.run_create_time, news.run)))"
-                      " RETURNING p.id::text",
-        use(run.project_id), use(run.run_id), use(run.state), use(run.run_create_time_us), use(run.sequence),
-        into(updated);
-    changed = conn.session().got_data();
+                      " RETURNING p.id)"
+                      " SELECT count(*) FROM changed",
+        use(p), use(r), use(st), use(ct), use(seq), into(changed);
     return absl::OkStatus();
   });
   if (!s.ok()) return s;

@@ -127,10 +127,11 @@ class ProjectStore {
   // Update: ABORTED when expected_version no longer matches.
   [[nodiscard]] absl::StatusOr<ProjectRecord> Update(const UpdateParams& params);
   [[nodiscard]] absl::Status Delete(const DeleteParams& params);
-  // RecordLatestRun: makes the run the project's latest_run unless the project shows newer news
-  // already (a later run, or this run at a higher sequence); neither the version (etag) nor the
-  // update time changes. An unknown or deleted project is left alone. Answers whether it changed.
-  [[nodiscard]] absl::StatusOr<bool> RecordLatestRun(const LatestRun& run);
+  // RecordLatestRuns: makes each project's newest news of `runs` its latest_run, unless the
+  // project shows newer news already (a later run, or this run at a higher sequence); neither
+  // the version (etag) nor the update time changes. Unknown and deleted projects are left
+  // alone. One statement; answers how many projects changed.
+  [[nodiscard]] absl::StatusOr<int> RecordLatestRuns(const std::vector<LatestRun>& runs);
 
  private:
   std::string NewSlug();

@@ -188,10 +188,10 @@ TEST_F(ProjectStoreTest, LatestRunKeepsTheNewestNewsWhateverOrderItArrivesIn) {
   ProjectRecord p = MustCreate("alice");
   const std::string first = common::NewUuid(), second = common::NewUuid();
   auto record = [&](const std::string& run, const std::string& state, int64_t created_us, int64_t sequence) {
-    auto changed = store_->RecordLatestRun({.project_id = p.id, .run_id = run, .state = state,
-                                            .run_create_time_us = created_us, .sequence = sequence});
+    auto changed = store_->RecordLatestRuns({{.project_id = p.id, .run_id = run, .state = state,
+                                              .run_create_time_us = created_us, .sequence = sequence}});
     EXPECT_TRUE(changed.ok()) << changed.status();
-    return changed.value_or(false);
+    return changed.value_or(0) == 1;
   };
   auto latest = [&] {
     auto got = store_->Get({"alice"}, p.id);
@@ -222,10 +222,28 @@ TEST_F(ProjectStoreTest, LatestRunKeepsTheNewestNewsWhateverOrderItArrivesIn) {
   // A deleted or unknown project takes no news, without an error.
   ASSERT_TRUE(store_->Delete({.actor = {"alice"}, .id = p.id}).ok());
   EXPECT_FALSE(record(common::NewUuid(), "STATE_QUEUED", 3000, 1));
-  auto unknown = store_->RecordLatestRun({.project_id = common::NewUuid(), .run_id = first, .state = "STATE_QUEUED",
-                                          .run_create_time_us = 1, .sequence = 1});
+  auto unknown = store_->RecordLatestRuns({{.project_id = common::NewUuid(), .run_id = first, .state = "STATE_QUEUED",
+                                            .run_create_time_us = 1, .sequence = 1}});
   ASSERT_TRUE(unknown.ok()) << unknown.status();
-  EXPECT_FALSE(*unknown);
+  EXPECT_EQ(*unknown, 0);
+}
+
+TEST_F(ProjectStoreTest, NewsOfManyRunsAtOnceKeepsEachProjectsNewestInAnyOrder) {
+  ProjectRecord a = MustCreate("alice"), b = MustCreate("alice");
+  const std::string early = common::NewUuid(), late = common::NewUuid(), other = common::NewUuid();
+  // Two runs of a, the later one created later but reported first; one run of b, at two states.
+  auto changed = store_->RecordLatestRuns(
+      {{.project_id = a.id, .run_id = late, .state = "STATE_RUNNING", .run_create_time_us = 2000, .sequence = 2},
+       {.project_id = b.id, .run_id = other, .state = "STATE_SUCCEEDED", .run_create_time_us = 1500, .sequence = 7},
+       {.project_id = a.id, .run_id = early, .state = "STATE_SUCCEEDED", .run_create_time_us = 1000, .sequence = 9},
+       {.project_id = b.id, .run_id = other, .state = "STATE_RUNNING", .run_create_time_us = 1500, .sequence = 2},
+       {.project_id = common::NewUuid(), .run_id = early, .state = "STATE_QUEUED", .run_create_time_us = 1, .sequence = 1}});
+  ASSERT_TRUE(changed.ok()) << changed.status();
+  EXPECT_EQ(*changed, 2) << "two projects changed; the unknown one is left alone";
+  EXPECT_EQ(store_->Get({"alice"}, a.id)->latest_run_id, late);
+  EXPECT_EQ(store_->Get({"alice"}, a.id)->latest_run_state, "STATE_RUNNING");
+  EXPECT_EQ(store_->Get({"alice"}, b.id)->latest_run_state, "STATE_SUCCEEDED");
+  EXPECT_EQ(store_->RecordLatestRuns({}).value_or(-1), 0) << "no news is fine";
 }
 
 TEST_F(ProjectStoreTest, UnknownIdIsNotFound) {

@@ -577,23 +577,29 @@ bool Workspace::Empty() const {
 }
 
 absl::Status Workspace::SetVersion(std::string_view version) {
-  // The state directory is the service's alone; O_NOFOLLOW and O_EXCL refuse anything planted
-  // there all the same.
-  if (::unlink(version_path_.c_str()) != 0 && errno != ENOENT) {
-    return ErrnoStatus(errno, "workspace: cannot clear its version");
+  // Rewritten in place, not replaced: a file created and deleted with every run makes the
+  // filesystem (ext4) search ever longer for a free inode. A crash mid-write leaves a torn id,
+  // which names no snapshot, so the workspace counts as unknown, as it should. The state
+  // directory is the service's alone; O_NOFOLLOW and the regular-file check refuse anything
+  // planted there all the same.
+  const int flags = O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | (version.empty() ? 0 : O_CREAT);
+  Fd fd(::open(version_path_.c_str(), flags, 0600));
+  if (!fd.valid()) {
+    if (version.empty() && errno == ENOENT) return absl::OkStatus();  // no mark: nothing to clear
+    return ErrnoStatus(errno, "workspace: cannot write its version");
   }
-  if (version.empty()) return absl::OkStatus();
-  const std::string tmp = version_path_ + ".tmp";
-  ::unlink(tmp.c_str());
-  Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
-  if (!fd.valid()) return ErrnoStatus(errno, "workspace: cannot write its version");
-  if (absl::Status s = WriteAll(fd.get(), version, tmp); !s.ok()) return s;
-  if (::rename(tmp.c_str(), version_path_.c_str()) != 0) return ErrnoStatus(errno, "workspace: cannot write its version");
-  return absl::OkStatus();
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
+    return absl::FailedPreconditionError("workspace: its version mark is not a regular file");
+  }
+  if (::ftruncate(fd.get(), 0) != 0) return ErrnoStatus(errno, "workspace: cannot clear its version");
+  return WriteAll(fd.get(), version, version_path_);
 }
 
 absl::Status Workspace::Remove() {
-  (void)SetVersion("");
+  if (::unlink(version_path_.c_str()) != 0 && errno != ENOENT) {
+    return ErrnoStatus(errno, "workspace: cannot remove its version mark");
+  }
   if (absl::Status s = UnmountQuota(dir_); !s.ok()) return s;
   std::error_code error;
   // remove_all removes symlinks themselves, never what they point to.

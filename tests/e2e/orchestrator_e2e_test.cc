@@ -415,6 +415,28 @@ TEST_F(OrchestratorE2ETest, OnlyServicesMayRecordALatestRunAndBadNewsNamesItsFie
   for (const char* field : {"project_id", "run.id", "run.state", "run_create_time", "sequence"}) {
     EXPECT_NE(s.error_message().find(field), std::string::npos) << field << " in " << s.error_message();
   }
+  // Several at once: the same rules, each named by its place; nothing applied.
+  ppb::RecordLatestRunsRequest many;
+  *many.add_runs() = req;
+  *many.add_runs() = bad;
+  {
+    grpc::ClientContext user;
+    AsUser(user, "alice");
+    EXPECT_EQ(projects_stub_->RecordLatestRuns(&user, many, &out).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  }
+  grpc::ClientContext service;
+  service.AddMetadata("x-api-key", kServiceKey);
+  s = projects_stub_->RecordLatestRuns(&service, many, &out);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("runs[1].run.state"), std::string::npos) << s.error_message();
+  EXPECT_EQ(s.error_message().find("runs[0]"), std::string::npos) << s.error_message();
+  grpc::ClientContext reader;
+  AsUser(reader, "alice");
+  ppb::GetProjectRequest get;
+  get.set_id(p.id());
+  ppb::Project shown;
+  ASSERT_TRUE(projects_stub_->GetProject(&reader, get, &shown).ok());
+  EXPECT_NE(shown.latest_run().id(), p.id()) << "the valid news of a refused call was not applied";
 }
 
 TEST_F(OrchestratorE2ETest, ManyWatchersOnAnotherReplicaSeeTheSameStream) {

@@ -782,7 +782,8 @@ TEST_P(SandboxAttacksE2ETest, ItCannotReplaceAnotherProjectsWorkspace) {
 }
 
 // 5. Symlinks where the service keeps its marks of what a workspace holds
-// (<root>/state/<project>, written through <project>.tmp), where older layouts kept them (next
+// (<root>/state/<project>, rewritten in place; older versions wrote it through
+// <project>.tmp), where older layouts kept them (next
 // to the workspaces, as <project>.version, and in the workspace itself), pointing at files of
 // the system: the service writes its marks after it, and follows none.
 TEST_P(SandboxAttacksE2ETest, ItsSymlinksWhereTheServiceKeepsItsMarksChangeNothing) {
