@@ -3,6 +3,8 @@
 #include <sched.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <linux/magic.h>
+#include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -80,6 +82,18 @@ std::string FullExplanation(const std::string& dir, const DiskQuota& quota) {
   if (!no_bytes && !no_files) return "";
   return absl::StrCat("[sandbox] the workspace is full: it may hold at most ", quota.bytes >> 20, " MiB in ",
                       quota.files, " files and directories; remove what is not needed to go on\n");
+}
+
+absl::Status MountRootInMemory(const std::string& root) {
+  if (IsMountPoint(root)) {
+    struct statfs fs;
+    if (::statfs(root.c_str(), &fs) == 0 && fs.f_type == TMPFS_MAGIC) return absl::OkStatus();  // mounted already
+  }
+  const std::string options = absl::StrCat("size=64m,mode=0711,uid=", ::geteuid(), ",gid=", ::getegid());
+  if (::mount(kSource, root.c_str(), kFsType, MS_NOSUID | MS_NODEV | MS_NOEXEC, options.c_str()) != 0) {
+    return ErrnoStatus(errno, absl::StrCat("sandbox root: cannot mount a tmpfs on ", root));
+  }
+  return PrepareRoot(root);
 }
 
 absl::Status ProbeDiskQuota(const std::string& root, const absl::Status& private_mounts) {

@@ -55,6 +55,13 @@ uint64_t UsedBytes(const std::string& dir);
 // to tell the model ("[sandbox] ...\n"); "" otherwise.
 std::string FullExplanation(const std::string& dir, const DiskQuota& quota);
 
+// MountRootInMemory: mounts a tmpfs (owned by the service, 0711) on root, so that what the
+// service keeps beside the workspaces (their mount points, the marks of what they hold) lives
+// in memory too. Worth nothing once the workspaces' filesystems are gone, it goes with them;
+// and making a file or directory per project on a disk filesystem costs more and more under
+// churn (ext4 searches past every recently deleted inode for a free one).
+[[nodiscard]] absl::Status MountRootInMemory(const std::string& root);
+
 // ProbeDiskQuota: OK when a quota can be mounted under root (state/, prepared by PrepareRoot),
 // given what EnterPrivateMounts said; else FAILED_PRECONDITION saying why and what to do.
 [[nodiscard]] absl::Status ProbeDiskQuota(const std::string& root, const absl::Status& private_mounts);

@@ -125,6 +125,7 @@ absl::StatusOr<std::optional<DiskQuota>> ChooseDiskQuota(const common::Config& c
                         .files = static_cast<uint64_t>(config.GetInt("sandbox-disk-files")),
                         .total_bytes = static_cast<uint64_t>(config.GetInt("sandbox-disk-total-mb")) << 20};
   if (absl::Status s = ProbeDiskQuota(root, private_mounts); !s.ok()) return s;
+  if (absl::Status s = MountRootInMemory(root); !s.ok()) return s;
   Log(LogLevel::kInfo, "sandbox: each workspace is a tmpfs of its own",
       {{"max_bytes", static_cast<int64_t>(quota.bytes)}, {"max_files", static_cast<int64_t>(quota.files)},
        {"max_total_bytes", static_cast<int64_t>(quota.total_bytes)}});

@@ -541,11 +541,15 @@ TEST_F(TwoSandboxReplicasE2ETest, AProjectStaysOnItsReplicaAndIsPurgedEverywhere
   EXPECT_EQ(WaitForEnd(runs[0].id()).state(), opb::Run::STATE_SUCCEEDED);
   EXPECT_EQ(ServingReplica(p.id()), home);
   // A copy of the workspace on the other replica (as one left behind when the project moved)
-  // goes with the project.
-  const std::string stale = absl::StrCat(sandboxes_[1 - h].root, "/workspaces/", p.id());
+  // goes with the project. (Each replica's workspaces are in its own mount namespace.)
+  auto seen_by = [&](size_t i) {
+    return absl::StrCat("/proc/", sandboxes_[i].service.process->pid(), "/root", sandboxes_[i].root, "/workspaces/",
+                        p.id());
+  };
+  const std::string stale = seen_by(1 - h), warm = seen_by(h);
   std::filesystem::create_directories(stale);
+  ASSERT_TRUE(std::filesystem::exists(warm)) << warm;
   ASSERT_TRUE(DeleteProject(p.id()).ok());
-  const std::string warm = absl::StrCat(sandboxes_[h].root, "/workspaces/", p.id());
   EXPECT_TRUE(Eventually([&] { return !std::filesystem::exists(warm) && !std::filesystem::exists(stale); }))
       << "left: " << std::filesystem::exists(warm) << " " << std::filesystem::exists(stale);
   EXPECT_EQ(ServingReplica(p.id()), "");

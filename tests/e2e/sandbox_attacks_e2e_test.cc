@@ -761,7 +761,7 @@ TEST_P(SandboxAttacksE2ETest, ItCannotReplaceAnotherProjectsWorkspace) {
 
   // On the machine: the victim's workspace is where it was, its own, with its files.
   std::set<std::string> names;
-  for (const auto& entry : std::filesystem::directory_iterator(workspaces)) names.insert(entry.path().filename());
+  for (const auto& entry : std::filesystem::directory_iterator(Seen(workspaces))) names.insert(entry.path().filename());
   EXPECT_EQ(names, (std::set<std::string>{victim_id, o.started.project_id}));
   struct stat st;
   ASSERT_EQ(::lstat(Seen(Workspace(victim)).c_str(), &st), 0);
@@ -795,7 +795,7 @@ TEST_P(SandboxAttacksE2ETest, ItsSymlinksWhereTheServiceKeepsItsMarksChangeNothi
   const std::string state = root_ + "/state";
   // The mark names the snapshot the victim's preview shows.
   const std::string victim_snapshot = SnapshotOf(victim.run.sandbox_url());
-  ASSERT_EQ(ReadHostFile(absl::StrCat(state, "/", v)).value_or(""), victim_snapshot);
+  ASSERT_EQ(ReadHostFile(Seen(absl::StrCat(state, "/", v))).value_or(""), victim_snapshot);
   const std::string self = "$(basename \"$PWD\")";
   Outcome o = RunNew(
       "mallory",
@@ -817,14 +817,14 @@ TEST_P(SandboxAttacksE2ETest, ItsSymlinksWhereTheServiceKeepsItsMarksChangeNothi
   // The service's marks are its own files, the victim's unchanged; nothing was planted beside
   // the workspaces; the system's files are as they were.
   std::map<std::string, std::string> marks_now;
-  for (const auto& entry : std::filesystem::directory_iterator(state)) {
+  for (const auto& entry : std::filesystem::directory_iterator(Seen(state))) {
     EXPECT_TRUE(entry.is_regular_file() && !entry.is_symlink()) << entry.path();
     marks_now[entry.path().filename()] = ReadHostFile(entry.path()).value_or("");
   }
   EXPECT_EQ(marks_now, (std::map<std::string, std::string>{{v, victim_snapshot},
                                                           {o.started.project_id, SnapshotOf(o.run.sandbox_url())}}));
   std::set<std::string> beside;
-  for (const auto& entry : std::filesystem::directory_iterator(root_)) beside.insert(entry.path().filename());
+  for (const auto& entry : std::filesystem::directory_iterator(Seen(root_))) beside.insert(entry.path().filename());
   EXPECT_EQ(beside, (std::set<std::string>{"state", "workspaces"}));
   for (const std::string& f : etc) EXPECT_EQ(HostFileDigest(f), digests[f]) << f;
   // Both projects' next runs work, each on its own files.
