@@ -1,5 +1,6 @@
 #include "common/jwt.h"
 
+#include "common/json.h"
 #include "common/strings.h"
 
 #include <openssl/crypto.h>
@@ -51,7 +52,7 @@ std::optional<json> DecodeJsonObject(std::string_view part) {
   if (part.empty() || !IsBase64Url(part) || !absl::WebSafeBase64Unescape(ToAbsl(part), &raw)) {
     return std::nullopt;
   }
-  json parsed = json::parse(raw, /*cb=*/nullptr, /*allow_exceptions=*/false);
+  json parsed = ParseUntrustedJson(raw);
   if (parsed.is_discarded() || !parsed.is_object()) return std::nullopt;
   return parsed;
 }

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
+#include "common/json.h"
 #include "common/strings.h"
 #include "services/orchestrator/journal.h"
 #include "services/orchestrator/model_events.h"
@@ -35,13 +36,16 @@ struct ToolOutcome {
 absl::StatusOr<ToolOutcome> RunTool(const ToolCall& call, Workspace& ws, const AgentLimits& limits,
                                     const std::function<bool()>& cancelled) {
   ToolOutcome out;
-  nlohmann::json args = nlohmann::json::parse(call.arguments_json, nullptr, /*allow_exceptions=*/false);
+  const nlohmann::json args = common::ParseUntrustedJson(call.arguments_json);
   auto fail = [&](std::string message) {
     out.output = std::move(message);
     out.exit_code = 1;
     return out;
   };
-  if (!args.is_object()) return fail("error: the arguments are not a JSON object");
+  if (!args.is_object()) {
+    return fail(absl::StrCat("error: the arguments are not a JSON object (nested at most ", common::kMaxUntrustedJsonDepth,
+                             " levels deep)"));
+  }
   if (call.name == kToolTerminal) {
     if (!args.contains("command") || !args["command"].is_string()) return fail("error: missing \"command\"");
     const std::string command = args["command"].get<std::string>();

@@ -207,6 +207,22 @@ TEST_F(AgentTest, BadToolCallsAreAnsweredNotFatal) {
   EXPECT_EQ(errors, 3);
 }
 
+// Arguments (a JSON string) nested 100,000 deep: the model hears they are refused.
+TEST_F(AgentTest, ArgumentsNestedTooDeepAreRefusedToTheModel) {
+  const std::string deep = R"({"command":)" + std::string(100000, '[') + std::string(100000, ']') + "}";
+  ScriptedModel model({Call(kToolTerminal, deep), ModelReply{.text = "<task_summary>nothing</task_summary>"}});
+  AgentOutcome out = Run(model);
+  ASSERT_EQ(out.kind, AgentOutcome::Kind::kSummary);
+  const v1::RunEvent* result = nullptr;
+  for (const auto& e : events_) {
+    if (e.has_tool_result()) result = &e;
+  }
+  ASSERT_NE(result, nullptr);
+  EXPECT_EQ(result->tool_result().exit_code(), 1);
+  EXPECT_NE(result->tool_result().output().find("nested at most 100 levels"), std::string::npos)
+      << result->tool_result().output();
+}
+
 TEST_F(AgentTest, StopsAtTheIterationLimit) {
   ScriptedModel model({});
   AgentOutcome out = Run(model, 3);

@@ -5,6 +5,7 @@
 #include "absl/random/random.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "common/json.h"
 #include "absl/strings/str_format.h"
 #include "common/strings.h"
 #include "common/utf8.h"
@@ -107,6 +108,13 @@ absl::Status Malformed(std::string_view what) {
   return absl::InternalError(absl::StrCat("the model endpoint's answer is malformed: ", common::ToAbsl(what)));
 }
 
+// NotTooDeep: refuses a document nested deeper than any answer needs, before it is parsed
+// (common/json.h says why).
+absl::Status NotTooDeep(std::string_view document) {
+  if (!common::JsonNestedDeeperThan(document, common::kMaxUntrustedJsonDepth)) return absl::OkStatus();
+  return Malformed(absl::StrCat("JSON nested deeper than ", common::kMaxUntrustedJsonDepth, " levels"));
+}
+
 }  // namespace
 
 std::string ChatRequestBody(const std::string& model, const std::vector<ChatMessage>& conversation,
@@ -122,6 +130,7 @@ std::string ChatRequestBody(const std::string& model, const std::vector<ChatMess
 }
 
 absl::StatusOr<ModelReply> ParseChatCompletion(std::string_view body) {
+  if (absl::Status s = NotTooDeep(body); !s.ok()) return s;
   json v = json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (v.is_discarded()) return Malformed(absl::StrCat("not JSON: ", Clip(body.substr(0, 200))));
   if (std::optional<std::string> error = ReportedError(v)) {
@@ -190,6 +199,7 @@ absl::Status ChatStreamParser::Dispatch(std::string* text) {
 }
 
 absl::Status ChatStreamParser::OnChunk(std::string_view data, std::string* text) {
+  if (absl::Status s = NotTooDeep(data); !s.ok()) return s;
   json v = json::parse(data, nullptr, /*allow_exceptions=*/false);
   if (v.is_discarded() || !v.is_object()) return Malformed(absl::StrCat("an event is not JSON: ", Clip(data.substr(0, 200))));
   if (std::optional<std::string> error = ReportedError(v)) {
@@ -251,7 +261,7 @@ absl::StatusOr<ModelReply> ChatStreamParser::Finish() {
 }
 
 std::string ErrorMessage(std::string_view body) {
-  json v = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  json v = common::ParseUntrustedJson(body);
   if (v.is_object()) {
     if (std::optional<std::string> error = ReportedError(v)) return Clip(*error);
     for (const char* key : {"message", "detail"}) {

@@ -157,6 +157,25 @@ TEST(ChatStreamParserTest, AStreamCutShortIsUnavailable) {
   EXPECT_EQ(last->text, "end");
 }
 
+// A tool call whose arguments are an object nested 100,000 deep once took the orchestrator
+// down (the stack overflowed re-serialising them): now a clear error, whichever way it comes.
+TEST(ParseChatCompletionTest, ArgumentsNestedTooDeepAreAClearErrorNotACrash) {
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  const std::string call = R"({"id":"c1","type":"function","function":{"name":"terminal","arguments":{"x":)" + deep + "}}}";
+  auto whole = ParseChatCompletion(R"({"choices":[{"message":{"role":"assistant","tool_calls":[)" + call + "]}}]}");
+  EXPECT_EQ(whole.status().code(), absl::StatusCode::kInternal);
+  EXPECT_NE(whole.status().message().find("nested deeper than 100 levels"), absl::string_view::npos) << whole.status();
+  ChatStreamParser streamed;
+  std::string text;
+  absl::Status s = streamed.Feed(
+      Stream({R"({"choices":[{"delta":{"tool_calls":[{"index":0,"id":"c1","function":{"name":"terminal","arguments":)" +
+              deep + "}}]}}]}"},
+             false),
+      &text);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInternal);
+  EXPECT_NE(s.message().find("nested deeper"), absl::string_view::npos) << s;
+}
+
 TEST(ChatStreamParserTest, BadEventsAndReportedErrors) {
   ChatStreamParser bad;
   std::string text;

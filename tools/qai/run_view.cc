@@ -9,6 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "common/json.h"
 #include "absl/strings/strip.h"
 #include "common/strings.h"
 #include "nlohmann/json.hpp"
@@ -120,7 +121,7 @@ std::optional<std::string> JsonStringAfter(absl::string_view text, absl::string_
 // ({"files":["a", "b"]}) arguments; a last "..." when the arguments were cut short.
 std::vector<std::string> PathsOf(std::string_view tool, std::string_view arguments_json) {
   std::vector<std::string> paths;
-  const nlohmann::json args = nlohmann::json::parse(arguments_json, nullptr, /*allow_exceptions=*/false);
+  const nlohmann::json args = common::ParseUntrustedJson(arguments_json);
   if (args.is_object() && args.contains("files") && args["files"].is_array()) {
     for (const auto& f : args["files"]) {
       if (f.is_string()) {
@@ -184,7 +185,7 @@ std::string FirstLine(std::string_view text, size_t max_chars) {
 
 std::string SummarizeToolCall(std::string_view tool, std::string_view arguments_json, size_t max_chars) {
   if (tool == "terminal") {
-    const nlohmann::json args = nlohmann::json::parse(arguments_json, nullptr, /*allow_exceptions=*/false);
+    const nlohmann::json args = common::ParseUntrustedJson(arguments_json);
     std::optional<std::string> command;
     if (args.is_object() && args.contains("command") && args["command"].is_string()) {
       command = args["command"].get<std::string>();
@@ -202,7 +203,7 @@ std::string SummarizeToolCall(std::string_view tool, std::string_view arguments_
 
 std::string SummarizeToolOutput(std::string_view tool, std::string_view output, size_t max_chars) {
   if (tool == "readFiles") {
-    const nlohmann::json files = nlohmann::json::parse(output, nullptr, /*allow_exceptions=*/false);
+    const nlohmann::json files = common::ParseUntrustedJson(output);
     if (files.is_array()) {
       std::vector<std::string> parts;
       for (const auto& f : files) {

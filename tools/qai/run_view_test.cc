@@ -328,6 +328,9 @@ TEST(WatchViewTest, FinishFromARunThatEndedBeforeTheWatch) {
 }
 
 TEST(WatchSummaryTest, ToolCallTheCommandOrThePaths) {
+  // Arguments nested 100,000 deep (a hostile model's) are summarised, not parsed into a crash.
+  const std::string deep = R"({"files":)" + std::string(100000, '[') + std::string(100000, ']') + "}";
+  EXPECT_FALSE(SummarizeToolCall("readFiles", deep).empty());
   EXPECT_EQ(SummarizeToolCall("terminal", R"({"command":"npm test"})"), "npm test");
   EXPECT_EQ(SummarizeToolCall("terminal", R"({"command":"cd app\nnpm test\n"})"), "cd app (+1 line)");
   EXPECT_EQ(SummarizeToolCall("readFiles", R"({"files":["a.html","b.css"]})"), "a.html, b.css");
