@@ -42,10 +42,10 @@ absl::StatusOr<ToolOutcome> RunTool(const ToolCall& call, Workspace& ws, const A
     out.exit_code = 1;
     return out;
   };
-  if (!args.is_object()) {
-    return fail(absl::StrCat("error: the arguments are not a JSON object (nested at most ", common::kMaxUntrustedJsonDepth,
-                             " levels deep)"));
+  if (args.is_discarded() && common::JsonNestedDeeperThan(call.arguments_json, common::kMaxUntrustedJsonDepth)) {
+    return fail(absl::StrCat("error: the arguments nest deeper than ", common::kMaxUntrustedJsonDepth, " levels"));
   }
+  if (!args.is_object()) return fail("error: the arguments are not a JSON object");
   if (call.name == kToolTerminal) {
     if (!args.contains("command") || !args["command"].is_string()) return fail("error: missing \"command\"");
     const std::string command = args["command"].get<std::string>();

@@ -219,7 +219,7 @@ TEST_F(AgentTest, ArgumentsNestedTooDeepAreRefusedToTheModel) {
   }
   ASSERT_NE(result, nullptr);
   EXPECT_EQ(result->tool_result().exit_code(), 1);
-  EXPECT_NE(result->tool_result().output().find("nested at most 100 levels"), std::string::npos)
+  EXPECT_NE(result->tool_result().output().find("nest deeper than 100 levels"), std::string::npos)
       << result->tool_result().output();
 }
 
