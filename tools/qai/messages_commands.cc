@@ -1,3 +1,4 @@
+#include "tools/qai/printable.h"
 #include "tools/qai/messages_commands.h"
 
 #include <algorithm>
@@ -103,7 +104,10 @@ std::string Label(const std::string& name, std::string_view prefix, int value) {
 }
 
 // Continued: text whose later lines are indented, so that they cannot pass for fields.
-std::string Continued(const std::string& text) { return absl::StrReplaceAll(text, {{"\n", "\n  "}}); }
+// Printable first: the text is a user's or a model's.
+std::string Continued(const std::string& text) {
+  return absl::StrReplaceAll(Printable(text, /*keep_newlines=*/true), {{"\n", "\n  "}});
+}
 
 }  // namespace
 
@@ -142,18 +146,18 @@ std::string FormatMessage(const Message& message) {
       "id: ", message.id(), "\n",
       "role: ", Label(Message::Role_Name(message.role()), "ROLE_", message.role()), "\n",
       "type: ", Label(Message::Type_Name(message.type()), "TYPE_", message.type()), "\n");
-  if (!message.author().empty()) absl::StrAppend(&out, "author: ", message.author(), "\n");
+  if (!message.author().empty()) absl::StrAppend(&out, "author: ", Printable(message.author(), false), "\n");
   absl::StrAppend(&out, "created: ", FormatTimestamp(message.create_time()), "\n");
   if (!message.run_id().empty()) absl::StrAppend(&out, "run_id: ", message.run_id(), "\n");
   absl::StrAppend(&out, "content: ", Continued(message.content()), "\n");
   if (message.has_fragment()) {
     const Fragment& fragment = message.fragment();
     absl::StrAppend(&out, "fragment: ", Continued(fragment.title()), "\n",
-                    "  sandbox_url: ", fragment.sandbox_url(), "\n");
+                    "  sandbox_url: ", Printable(fragment.sandbox_url(), false), "\n");
     std::vector<std::string> paths;
     for (const auto& [path, content] : fragment.files()) paths.push_back(path);
     std::sort(paths.begin(), paths.end());
-    for (const std::string& path : paths) absl::StrAppend(&out, "  file: ", path, "\n");
+    for (const std::string& path : paths) absl::StrAppend(&out, "  file: ", Printable(path, false), "\n");
   }
   return out;
 }

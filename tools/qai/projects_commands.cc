@@ -1,3 +1,4 @@
+#include "tools/qai/printable.h"
 #include "tools/qai/projects_commands.h"
 
 #include <cstdint>
@@ -206,22 +207,23 @@ std::vector<CommandSpec> ProjectCommands() {
 }
 
 std::string FormatProject(const Project& project) {
-  std::string out = absl::StrCat("id: ", project.id(), "\n", "name: ", project.name(), "\n",
-                                 "display_name: ", project.display_name(), "\n",
-                                 "owner: ", project.owner(), "\n",
+  std::string out = absl::StrCat("id: ", Printable(project.id(), false), "\n",
+                                 "name: ", Printable(project.name(), false), "\n",
+                                 "display_name: ", Printable(project.display_name(), false), "\n",
+                                 "owner: ", Printable(project.owner(), false), "\n",
                                  "created: ", FormatTimestamp(project.create_time()), "\n",
                                  "updated: ", FormatTimestamp(project.update_time()), "\n",
-                                 "etag: ", project.etag(), "\n");
+                                 "etag: ", Printable(project.etag(), false), "\n");
   if (!project.latest_run().id().empty()) {
-    absl::StrAppend(&out, "latest_run: ", project.latest_run().id(), " ",
-                    project.latest_run().state(), "\n");
+    absl::StrAppend(&out, "latest_run: ", Printable(project.latest_run().id(), false), " ",
+                    Printable(project.latest_run().state(), false), "\n");
   }
   return out;
 }
 
 std::string FormatProjectRow(const Project& project) {
-  return absl::StrCat(project.id(), "  ", project.name(), "  ",
-                      project.display_name().empty() ? "-" : project.display_name(), "  ",
+  return absl::StrCat(Printable(project.id(), false), "  ", Printable(project.name(), false), "  ",
+                      project.display_name().empty() ? "-" : Printable(project.display_name(), false), "  ",
                       FormatTimestamp(project.update_time()), "\n");
 }
 

@@ -10,6 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/json.h"
+#include "tools/qai/printable.h"
 #include "absl/strings/strip.h"
 #include "common/strings.h"
 #include "nlohmann/json.hpp"
@@ -30,34 +31,6 @@ constexpr char kGreen[] = "1;32";
 constexpr char kRed[] = "1;31";
 constexpr char kYellow[] = "33";
 constexpr char kUrl[] = "1;4";
-
-// Printable: text from the server, safe to print: control characters, C0 and C1 (an escape
-// sequence in a command's output would drive the terminal), become '?', tabs spaces; newlines
-// stay only when `keep_newlines`, else they become spaces.
-std::string Printable(absl::string_view text, bool keep_newlines) {
-  std::string out;
-  out.reserve(text.size());
-  for (size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    const auto u = static_cast<unsigned char>(c);
-    if (u == 0xc2 && i + 1 < text.size() && static_cast<unsigned char>(text[i + 1]) < 0xa0 &&
-        static_cast<unsigned char>(text[i + 1]) >= 0x80) {
-      out += '?';  // U+0080..U+009F in UTF-8, e.g. the one-character CSI
-      ++i;
-    } else if (c == '\n') {
-      out += keep_newlines ? '\n' : ' ';
-    } else if (c == '\t') {
-      out += ' ';
-    } else if (c == '\r') {
-      continue;
-    } else if (u < 0x20 || u == 0x7f) {
-      out += '?';
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
 
 // Cut: at most max_chars characters (UTF-8 code points), "..." at the end of a cut text.
 std::string Cut(absl::string_view text, size_t max_chars) {
