@@ -105,6 +105,14 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::RunEvent>, public
     std::unique_lock lock(mu_);
     if (ended_) return;
     if (!run.ok()) return EndLocked(lock, run.status());
+    // A watcher resumes after an event it received: one past the run's last is a mistake (it
+    // would wait for events that never come), and refused.
+    if (last_sent_ > run->last_sequence) {
+      common::FieldViolations bad;
+      bad.Add("after_sequence", absl::StrCat("is past the run's last event (", run->last_sequence,
+                                             "); resume after the last sequence received"));
+      return EndLocked(lock, bad.ToStatus());
+    }
     if (run->Finished() && last_sent_ >= run->last_sequence) return EndLocked(lock, absl::OkStatus());
     known_last_ = run->last_sequence;
     subscription_ = env_.hub->Subscribe(run_id_, [this](int64_t last) {

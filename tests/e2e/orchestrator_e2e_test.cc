@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <limits>
 #include <set>
 #include <thread>
 
@@ -437,6 +438,27 @@ TEST_F(OrchestratorE2ETest, OnlyServicesMayRecordALatestRunAndBadNewsNamesItsFie
   ppb::Project shown;
   ASSERT_TRUE(projects_stub_->GetProject(&reader, get, &shown).ok());
   EXPECT_NE(shown.latest_run().id(), p.id()) << "the valid news of a refused call was not applied";
+}
+
+// A watch after a sequence the run never reached is refused at once, INT64_MAX included,
+// instead of waiting for events that never come.
+TEST_F(OrchestratorE2ETest, AWatchPastTheRunsLastEventIsRefusedAtOnce) {
+  ppb::Project p = CreateProject("Build a page [[sleep 3]]");
+  std::vector<opb::Run> runs = WaitForRuns(p.id(), 1);
+  ASSERT_EQ(runs.size(), 1u);
+  for (int64_t after : {std::numeric_limits<int64_t>::max(), int64_t{1000}}) {
+    std::vector<opb::RunEvent> events;
+    const absl::Time start = absl::Now();
+    grpc::Status s = Watch(runs[0].id(), after, &events);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << after << ": " << s.error_message();
+    EXPECT_NE(s.error_message().find("after_sequence"), std::string::npos) << s.error_message();
+    EXPECT_TRUE(events.empty());
+    EXPECT_LT(absl::Now() - start, absl::Seconds(2)) << "refused while the run still runs";
+  }
+  opb::Run ended = WaitForEnd(runs[0].id());
+  std::vector<opb::RunEvent> events;
+  EXPECT_TRUE(Watch(runs[0].id(), ended.last_sequence(), &events).ok()) << "after the last event: nothing, then the end";
+  EXPECT_TRUE(events.empty());
 }
 
 TEST_F(OrchestratorE2ETest, ManyWatchersOnAnotherReplicaSeeTheSameStream) {
