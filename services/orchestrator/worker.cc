@@ -36,6 +36,16 @@ std::string ErrorResult(const std::string& run_id, const std::string& project_id
 
 }  // namespace
 
+// InterruptedBy: a model call's observer that only says when to give up.
+class InterruptedBy final : public ModelObserver {
+ public:
+  explicit InterruptedBy(std::function<bool()> interrupted) : interrupted_(std::move(interrupted)) {}
+  bool Cancelled() override { return interrupted_(); }
+
+ private:
+  const std::function<bool()> interrupted_;
+};
+
 // Active: a run this replica is working on, and what the keeper learned about it.
 struct WorkerPool::Active {
   Lease lease;
@@ -374,11 +384,14 @@ void WorkerPool::Succeed(const RunRecord& run, Active& active, const AgentOutcom
   if (!snapshot.ok()) return RetryOrFail(run, active, snapshot.status());
 
   // The title and the friendly answer come from the model too; a fault there is no reason to
-  // lose the work, so plain fallbacks stand in.
+  // lose the work, so plain fallbacks stand in. Like every model call of the run, they stop as
+  // soon as the run is cancelled, times out or this replica drains (the fallbacks then too).
+  InterruptedBy interrupted([&] { return active.Interrupted(); });
   auto ask = [&](const char* system, std::string fallback) {
-    absl::StatusOr<ModelReply> reply = model.Complete(
+    if (active.Interrupted()) return fallback;
+    absl::StatusOr<ModelReply> reply = model.Stream(
         {{.role = ChatMessage::Role::kSystem, .content = system}, {.role = ChatMessage::Role::kUser, .content = outcome.summary}},
-        {});
+        {}, interrupted);
     return reply.ok() && !reply->text.empty() ? reply->text : fallback;
   };
   // Within MessageService's limits, so a talkative model cannot cost the run its result.
@@ -387,6 +400,11 @@ void WorkerPool::Succeed(const RunRecord& run, Active& active, const AgentOutcom
   const std::string summary = TruncateUtf8(outcome.summary, 20000);
 
   const std::string& sandbox_url = snapshot->preview_url;
+  // Cancelled while it finished: cancelled it is (what it made stays the project's state).
+  if (active.cancel) {
+    return Finish(run, active,
+                  {.state = kCancelled, .terminal_event = events::Cancelled(), .workspace_snapshot_id = snapshot->id});
+  }
   if (!StillHolds(active)) return;
 
   mpb::RecordAgentResultRequest req;

@@ -1148,6 +1148,36 @@ class OpenAiDownE2ETest : public OpenAiE2ETest {
   }
 };
 
+// The title and answer calls after the agent's work obey a cancel: a stalled endpoint no longer
+// holds the worker (and the run) for its timeout times its retries, twice.
+TEST_F(OpenAiE2ETest, ACancelStopsTheTitleAndAnswerCallsAtOnce) {
+  fake_.SetFallback([](const FakeOpenAi::Request&) {
+    FakeOpenAi::Reply stalled = FakeOpenAi::Json("A Title Too Late");
+    stalled.delay = absl::Seconds(30);
+    return stalled;
+  });
+  fake_.Push(FakeOpenAi::Json("Done. <task_summary>A page.</task_summary>",
+                              {{"call_1", orchestrator::kToolWriteFiles,
+                                R"({"files":[{"path":"index.html","content":"<h1>Hi</h1>"}]})"}}));
+  ppb::Project p = CreateProject("Build a page");
+  std::vector<opb::Run> runs = WaitForRuns(p.id(), 1);
+  ASSERT_EQ(runs.size(), 1u);
+  ASSERT_TRUE(Eventually([&] { return fake_.requests().size() >= 2; })) << "the title call is in flight";
+  const absl::Time cancelled = absl::Now();
+  {
+    grpc::ClientContext ctx;
+    AsUser(ctx, "alice");
+    opb::CancelRunRequest req;
+    req.set_id(runs[0].id());
+    opb::Run out;
+    ASSERT_TRUE(stubs_[0]->CancelRun(&ctx, req, &out).ok());
+  }
+  opb::Run ended = WaitForEnd(runs[0].id());
+  EXPECT_LT(absl::Now() - cancelled, absl::Seconds(5)) << "the stalled title call held the run";
+  EXPECT_EQ(fake_.requests().size(), 2u) << "no answer call after the cancel";
+  EXPECT_EQ(ended.state(), opb::Run::STATE_CANCELLED);
+}
+
 TEST_F(OpenAiE2ETest, AWholeRunWithRetriesAStreamedAnswerAndAMalformedToolCall) {
   fake_.Push(FakeOpenAi::Streamed(
       {"I'll write ", "your page."},
