@@ -135,6 +135,9 @@ absl::StatusOr<JwtClaims> VerifyJwt(std::string_view token, std::string_view sec
     return Malformed();
   }
   claims.subject = sub->get<std::string>();
+  if (claims.subject.size() > kMaxJwtSubjectChars) {
+    return absl::UnauthenticatedError(absl::StrCat("token subject longer than ", kMaxJwtSubjectChars, " characters"));
+  }
 
   auto exp = payload->find("exp");
   if (exp == payload->end()) return Malformed();

@@ -40,8 +40,13 @@ struct JwtClaims {
 // `roles` when non-empty. Used by tests and tooling that mint tokens for the services.
 [[nodiscard]] std::string SignJwt(const JwtClaims& claims, std::string_view secret);
 
+// The longest subject a token may name: a principal id is stored with what it writes (a run's
+// author), so a longer one would be accepted at the door and refused later, out of sight.
+inline constexpr size_t kMaxJwtSubjectChars = 256;
+
 // VerifyJwt: checks `token` against `secret` at time `now` and returns its claims. Refused with
 // UNAUTHENTICATED: a header whose `alg` is not exactly "HS256" ("unsupported token algorithm");
+// a `sub` longer than kMaxJwtSubjectChars ("token subject longer than 256 characters");
 // a signature mismatch, compared in constant time ("bad token signature"); `now` at or past
 // `exp` + `leeway` ("token expired") or before `nbf` - `leeway` ("token not yet valid");
 // anything structurally wrong — not three base64url parts, non-JSON, missing or mistyped `exp`

@@ -100,6 +100,15 @@ TEST(JwtTest, ExpiredRefusedBeyondLeeway) {
   ExpectUnauthenticated(VerifyJwt(token, kSecret, kNow, absl::ZeroDuration()), "token expired");
 }
 
+// A subject StartRun would refuse as a run's author is refused at the door, with its reason.
+TEST(JwtTest, ASubjectLongerThan256CharactersIsRefused) {
+  JwtClaims claims = ValidClaims();
+  claims.subject = std::string(kMaxJwtSubjectChars, 'u');
+  EXPECT_TRUE(VerifyJwt(SignJwt(claims, kSecret), kSecret, kNow).ok());
+  claims.subject += "u";
+  ExpectUnauthenticated(VerifyJwt(SignJwt(claims, kSecret), kSecret, kNow), "token subject longer than 256 characters");
+}
+
 TEST(JwtTest, NotYetValidRefused) {
   JwtClaims claims = ValidClaims();
   claims.not_before = kNow + absl::Minutes(5);

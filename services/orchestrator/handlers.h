@@ -7,6 +7,7 @@
 #include <functional>
 
 #include "absl/status/status.h"
+#include "common/jwt.h"
 #include "common/page_token.h"
 #include "common/projects_client.h"
 #include "common/run_settings.h"
@@ -47,6 +48,6 @@ void ToProto(const RunRecord& record, v1::Run& out);
 
 inline constexpr size_t kMaxPromptChars = 10000;
 // A principal id (a JWT subject) as StartRun's author may give it.
-inline constexpr size_t kMaxAuthorChars = 256;
+inline constexpr size_t kMaxAuthorChars = common::kMaxJwtSubjectChars;
 
 }  // namespace qai::orchestrator
