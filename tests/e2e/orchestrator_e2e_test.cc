@@ -253,6 +253,16 @@ class OrchestratorE2ETest : public ::testing::Test {
     return {resp.messages().begin(), resp.messages().end()};
   }
 
+  // CancelRun: as alice, on the first replica.
+  grpc::Status CancelRun(const std::string& run_id) {
+    grpc::ClientContext ctx;
+    AsUser(ctx, "alice");
+    opb::CancelRunRequest req;
+    req.set_id(run_id);
+    opb::Run out;
+    return stubs_[0]->CancelRun(&ctx, req, &out);
+  }
+
   grpc::Status DeleteProject(const std::string& project) {
     grpc::ClientContext ctx;
     AsUser(ctx, "alice");
@@ -619,12 +629,7 @@ TEST_F(OrchestratorE2ETest, CancelStopsARunningCommand) {
     return !r.empty() && r[0].state() == opb::Run::STATE_RUNNING && r[0].last_sequence() >= 8;
   }));
   const absl::Time asked = absl::Now();
-  grpc::ClientContext ctx;
-  AsUser(ctx, "alice");
-  opb::CancelRunRequest req;
-  req.set_id(runs[0].id());
-  opb::Run out;
-  ASSERT_TRUE(stubs_[0]->CancelRun(&ctx, req, &out).ok());
+  ASSERT_TRUE(CancelRun(runs[0].id()).ok());
   opb::Run run = WaitForEnd(runs[0].id());
   EXPECT_EQ(run.state(), opb::Run::STATE_CANCELLED);
   EXPECT_LT(absl::Now() - asked, absl::Seconds(15)) << "the sleep was killed, not waited out";
@@ -798,15 +803,6 @@ class RunCapsE2ETest : public OrchestratorE2ETest {
  protected:
   RunCapsE2ETest() {
     shared_env_ = {{"QAI_RUN_MAX_ACTIVE_PER_PROJECT", "2"}, {"QAI_RUN_MAX_ACTIVE_PER_PRINCIPAL", "3"}};
-  }
-
-  grpc::Status CancelRun(const std::string& run_id) {
-    grpc::ClientContext ctx;
-    AsUser(ctx, "alice");
-    opb::CancelRunRequest req;
-    req.set_id(run_id);
-    opb::Run out;
-    return stubs_[0]->CancelRun(&ctx, req, &out);
   }
 
   // WaitForDelivered: every StartRun of the messages outbox delivered. A run exists a moment
@@ -1164,14 +1160,7 @@ TEST_F(OpenAiE2ETest, ACancelStopsTheTitleAndAnswerCallsAtOnce) {
   ASSERT_EQ(runs.size(), 1u);
   ASSERT_TRUE(Eventually([&] { return fake_.requests().size() >= 2; })) << "the title call is in flight";
   const absl::Time cancelled = absl::Now();
-  {
-    grpc::ClientContext ctx;
-    AsUser(ctx, "alice");
-    opb::CancelRunRequest req;
-    req.set_id(runs[0].id());
-    opb::Run out;
-    ASSERT_TRUE(stubs_[0]->CancelRun(&ctx, req, &out).ok());
-  }
+  ASSERT_TRUE(CancelRun(runs[0].id()).ok());
   opb::Run ended = WaitForEnd(runs[0].id());
   EXPECT_LT(absl::Now() - cancelled, absl::Seconds(5)) << "the stalled title call held the run";
   EXPECT_EQ(fake_.requests().size(), 2u) << "no answer call after the cancel";
