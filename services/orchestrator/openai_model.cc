@@ -22,7 +22,6 @@ using common::Log;
 using common::LogLevel;
 
 constexpr size_t kMaxErrorBody = 64 << 10;      // enough for any error message
-constexpr size_t kMaxAnswerBytes = 32 << 20;    // a whole (non-streamed) answer
 constexpr absl::Duration kCancelPoll = absl::Milliseconds(50);
 
 std::string CompletionsUrl(std::string base) {
@@ -116,7 +115,7 @@ absl::StatusOr<ModelReply> OpenAiModel::Try(const std::string& body, ModelObserv
       }
       case Kind::kWhole:
         if (whole.size() + bytes.size() > kMaxAnswerBytes) {
-          refused = absl::InternalError("the model endpoint's answer is too large");
+          refused = TooLarge(absl::StrCat("over ", kMaxAnswerBytes >> 20, " MiB"));
           return false;
         }
         whole.append(bytes);

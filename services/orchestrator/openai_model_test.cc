@@ -265,6 +265,21 @@ TEST_F(OpenAiModelTest, BadJsonIsAClearErrorNotARetry) {
   EXPECT_NE(streamed.status().message().find("not JSON"), absl::string_view::npos) << streamed.status();
 }
 
+// An endpoint that streams one endless event once grew the orchestrator by 550 MB before it
+// gave up: the call now ends, unretried, once the event passes its cap.
+TEST_F(OpenAiModelTest, AnEndlessEventEndsTheCallAtOnceAndIsNotRetried) {
+  FakeOpenAi::Reply endless = FakeOpenAi::Streamed({"a"});
+  endless.chunks.assign(16, "data: " + std::string(1 << 20, 'x') + "\n");  // 16 MiB, never a blank line
+  fake_.Push(endless);
+  fake_.Push(FakeOpenAi::Streamed({"not asked"}));
+  auto reply = Call(Options());
+  EXPECT_EQ(reply.status().code(), absl::StatusCode::kInternal) << reply.status();
+  EXPECT_NE(reply.status().message().find("too large: an event of over 4 MiB"), absl::string_view::npos)
+      << reply.status();
+  EXPECT_EQ(fake_.calls(), 1u);
+  EXPECT_TRUE(recorder_.retries.empty());
+}
+
 TEST_F(OpenAiModelTest, ATruncatedStreamIsRetriedAndTheRetryStartsAfresh) {
   FakeOpenAi::Reply dropped = FakeOpenAi::Streamed({"Hel", "lo"});
   dropped.drop_after = 2;  // the role chunk and "Hel", then the connection drops

@@ -115,7 +115,13 @@ absl::Status NotTooDeep(std::string_view document) {
   return Malformed(absl::StrCat("JSON nested deeper than ", common::kMaxUntrustedJsonDepth, " levels"));
 }
 
+absl::Status TooManyCalls() { return TooLarge(absl::StrCat("more than ", kMaxToolCalls, " tool calls")); }
+
 }  // namespace
+
+absl::Status TooLarge(std::string_view what) {
+  return absl::InternalError(absl::StrCat("the model endpoint's answer is too large: ", common::ToAbsl(what)));
+}
 
 std::string ChatRequestBody(const std::string& model, const std::vector<ChatMessage>& conversation,
                             const std::vector<ToolSpec>& tools, bool stream) {
@@ -147,6 +153,7 @@ absl::StatusOr<ModelReply> ParseChatCompletion(std::string_view body) {
   ModelReply reply;
   if (message.contains("content")) reply.text = Text(message["content"]);
   if (message.contains("tool_calls") && message["tool_calls"].is_array()) {
+    if (message["tool_calls"].size() > kMaxToolCalls) return TooManyCalls();
     for (const json& c : message["tool_calls"]) {
       if (!c.is_object()) continue;
       ToolCall call;
@@ -183,7 +190,17 @@ absl::Status ChatStreamParser::Feed(std::string_view bytes, std::string* text) {
     // Comments (":" keep-alives), event:, id: and retry: lines say nothing a completion needs.
   }
   buffer_.erase(0, start);
+  // What is held is one event at most: its data so far and the line not yet ended.
+  if (data_.size() + buffer_.size() > kMaxEventBytes) {
+    return TooLarge(absl::StrCat("an event of over ", kMaxEventBytes >> 20, " MiB"));
+  }
   return absl::OkStatus();
+}
+
+absl::Status ChatStreamParser::Count(size_t bytes) {
+  answer_bytes_ += bytes;
+  if (answer_bytes_ <= kMaxAnswerBytes) return absl::OkStatus();
+  return TooLarge(absl::StrCat("over ", kMaxAnswerBytes >> 20, " MiB"));
 }
 
 absl::Status ChatStreamParser::Dispatch(std::string* text) {
@@ -209,12 +226,13 @@ absl::Status ChatStreamParser::OnChunk(std::string_view data, std::string* text)
   if (!v.contains("choices") || !v["choices"].is_array()) return absl::OkStatus();
   for (const json& choice : v["choices"]) {
     if (!choice.is_object()) continue;
-    if (choice.contains("index") && choice["index"].is_number_integer() && choice["index"].get<int>() != 0) continue;
+    if (choice.contains("index") && choice["index"].is_number_integer() && choice["index"].get<int64_t>() != 0) continue;
     if (choice.contains("finish_reason") && choice["finish_reason"].is_string()) finished_ = true;
     if (!choice.contains("delta") || !choice["delta"].is_object()) continue;
     const json& delta = choice["delta"];
     if (delta.contains("content")) {
       std::string piece = Text(delta["content"]);
+      if (absl::Status s = Count(piece.size()); !s.ok()) return s;
       reply_.text += piece;
       text->append(piece);
     }
@@ -222,20 +240,24 @@ absl::Status ChatStreamParser::OnChunk(std::string_view data, std::string* text)
     for (const json& c : delta["tool_calls"]) {
       if (!c.is_object()) continue;
       const std::string id = c.contains("id") && c["id"].is_string() ? c["id"].get<std::string>() : "";
-      int index;
+      int64_t index;
       if (c.contains("index") && c["index"].is_number_integer()) {
-        index = c["index"].get<int>();
+        index = c["index"].get<int64_t>();
       } else if (calls_.empty() || (!id.empty() && id != calls_.rbegin()->second.id)) {
         index = calls_.empty() ? 0 : calls_.rbegin()->first + 1;  // a server that numbers nothing
       } else {
         index = calls_.rbegin()->first;
       }
+      if (!calls_.contains(index) && calls_.size() == kMaxToolCalls) return TooManyCalls();
       PartialCall& call = calls_[index];
       if (!id.empty()) call.id = id;
       if (c.contains("function") && c["function"].is_object()) {
         const json& f = c["function"];
-        if (f.contains("name") && f["name"].is_string()) call.name += f["name"].get<std::string>();
-        if (f.contains("arguments")) call.arguments += Arguments(f["arguments"]);
+        std::string name = f.contains("name") && f["name"].is_string() ? f["name"].get<std::string>() : "";
+        std::string arguments = f.contains("arguments") ? Arguments(f["arguments"]) : "";
+        if (absl::Status s = Count(id.size() + name.size() + arguments.size()); !s.ok()) return s;
+        call.name += name;
+        call.arguments += arguments;
       }
     }
   }

@@ -15,6 +15,10 @@
 // arguments as sent, valid JSON or not: judging them is the agent's business (it answers a
 // malformed call with an error result). A call without an id gets a generated one, since each
 // tool result must name the call it answers.
+//
+// The endpoint is not trusted to be sane: an answer past the caps below, or JSON nested deeper
+// than common::kMaxUntrustedJsonDepth, is INTERNAL ("too large" or "malformed") and the call
+// ends at once, so a hostile or broken server costs a bounded amount of memory and stack.
 
 #include <map>
 #include <string>
@@ -26,6 +30,11 @@
 #include "services/orchestrator/model.h"
 
 namespace qai::orchestrator {
+
+// The caps on what one answer may hold.
+inline constexpr size_t kMaxAnswerBytes = 32 << 20;  // its text, tool names and arguments, or its whole body
+inline constexpr size_t kMaxEventBytes = 4 << 20;    // one server-sent event (an unfinished line included)
+inline constexpr size_t kMaxToolCalls = 128;         // tool calls in one answer
 
 // ChatRequestBody: the JSON request. `tools` may be empty (no tools offered). A streamed request
 // asks for the usage in the stream's last event (stream_options.include_usage).
@@ -52,6 +61,9 @@ class ChatStreamParser {
   };
   absl::Status Dispatch(std::string* text);
   absl::Status OnChunk(std::string_view json, std::string* text);
+  absl::Status Count(size_t bytes);  // adds to the answer's size; too large past the cap
+
+  size_t answer_bytes_ = 0;
 
   std::string buffer_;  // bytes not yet making a whole line
   std::string data_;    // the data lines of the event being read
@@ -59,8 +71,11 @@ class ChatStreamParser {
   bool done_ = false;
   bool finished_ = false;  // a choice had a finish_reason
   ModelReply reply_;
-  std::map<int, PartialCall> calls_;  // by the delta's index
+  std::map<int64_t, PartialCall> calls_;  // by the delta's index
 };
+
+// TooLarge: the error for an answer past a cap; `what` says which.
+absl::Status TooLarge(std::string_view what);
 
 // ErrorMessage: what an error answer's body says (OpenAI's error.message, or the other
 // shapes compatible servers use, or the text itself), cut to a readable length.

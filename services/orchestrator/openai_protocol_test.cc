@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "absl/strings/str_cat.h"
 #include "services/orchestrator/prompts.h"
 
 namespace qai::orchestrator {
@@ -187,6 +188,80 @@ TEST(ChatStreamParserTest, BadEventsAndReportedErrors) {
   s = error.Feed(Stream({R"({"error":{"message":"upstream died"}})"}, false), &text);
   EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable);
   EXPECT_NE(s.message().find("upstream died"), absl::string_view::npos);
+}
+
+// FeedUntilRefused: feeds `piece` again and again; the status that ends it and the bytes fed.
+std::pair<absl::Status, size_t> FeedUntilRefused(ChatStreamParser& parser, const std::string& piece,
+                                                 size_t give_up_after) {
+  std::string text;
+  size_t fed = 0;
+  for (absl::Status s; fed < give_up_after;) {
+    s = parser.Feed(piece, &text);
+    fed += piece.size();
+    if (!s.ok()) return {s, fed};
+  }
+  return {absl::OkStatus(), fed};
+}
+
+// An endless line, or an endless event of many lines, once grew the orchestrator by hundreds
+// of megabytes: what the parser holds is now one event of at most kMaxEventBytes.
+TEST(ChatStreamParserTest, AnEndlessLineOrEventIsRefusedPastTheEventCap) {
+  ChatStreamParser line;
+  auto [s, fed] = FeedUntilRefused(line, std::string(64 << 10, 'x'), 4 * kMaxEventBytes);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInternal);
+  EXPECT_NE(s.message().find("too large: an event of over 4 MiB"), absl::string_view::npos) << s;
+  EXPECT_LE(fed, kMaxEventBytes + (64 << 10));
+
+  ChatStreamParser event;
+  std::tie(s, fed) = FeedUntilRefused(event, "data: " + std::string(1000, 'y') + "\n", 4 * kMaxEventBytes);
+  EXPECT_NE(s.message().find("an event of over 4 MiB"), absl::string_view::npos) << s;
+  EXPECT_LE(fed, kMaxEventBytes + kMaxEventBytes / 100);  // each line's "data: " is not held
+
+  // Keep-alive comments are not kept, however many come.
+  ChatStreamParser comments;
+  std::tie(s, fed) = FeedUntilRefused(comments, ": keep-alive\n\n", 2 * kMaxEventBytes);
+  EXPECT_TRUE(s.ok()) << s;
+}
+
+// Many events, each small, add up to an answer: its text and the calls' arguments together stay
+// under kMaxAnswerBytes.
+TEST(ChatStreamParserTest, AnAnswerPastTheCapIsRefused) {
+  const std::string piece(1 << 20, 'a');
+  ChatStreamParser text;
+  auto [s, fed] = FeedUntilRefused(text, Stream({R"({"choices":[{"delta":{"content":")" + piece + "\"}}]}"}, false),
+                                   2 * kMaxAnswerBytes);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInternal);
+  EXPECT_NE(s.message().find("too large: over 32 MiB"), absl::string_view::npos) << s;
+  EXPECT_LE(fed, kMaxAnswerBytes + 2 * piece.size());
+
+  ChatStreamParser arguments;
+  std::tie(s, fed) = FeedUntilRefused(
+      arguments,
+      Stream({R"({"choices":[{"delta":{"tool_calls":[{"index":0,"function":{"arguments":")" + piece + "\"}}]}}]}"}, false),
+      2 * kMaxAnswerBytes);
+  EXPECT_NE(s.message().find("too large: over 32 MiB"), absl::string_view::npos) << s;
+  EXPECT_LE(fed, kMaxAnswerBytes + 2 * piece.size());
+}
+
+// Every new `index` once made a new call, any integer at all: an answer holds kMaxToolCalls.
+TEST(ChatStreamParserTest, ToolCallsAreCappedWhateverTheirIndex) {
+  ChatStreamParser parser;
+  std::string text;
+  absl::Status s;
+  size_t calls = 0;
+  for (int64_t index = INT64_MIN; s.ok() && calls <= kMaxToolCalls; index += int64_t{1} << 56, ++calls) {
+    s = parser.Feed(Stream({absl::StrCat(R"({"choices":[{"delta":{"tool_calls":[{"index":)", index,
+                                         R"(,"function":{"name":"terminal","arguments":"{}"}}]}}]})")},
+                           false),
+                    &text);
+  }
+  EXPECT_EQ(calls, kMaxToolCalls + 1);
+  EXPECT_NE(s.message().find("more than 128 tool calls"), absl::string_view::npos) << s;
+
+  std::string many = R"({"choices":[{"message":{"tool_calls":[)";
+  for (size_t i = 0; i <= kMaxToolCalls; ++i) many += std::string(i ? "," : "") + R"({"function":{"name":"terminal"}})";
+  auto whole = ParseChatCompletion(many + "]}}]}");
+  EXPECT_NE(whole.status().message().find("more than 128 tool calls"), absl::string_view::npos) << whole.status();
 }
 
 TEST(ErrorMessageTest, ReadsTheShapesServersUse) {
