@@ -57,6 +57,26 @@ void CheckFragment(FieldViolations& bad, const pb::Fragment& f) {
   if (bytes > kMaxFilesBytes) bad.Add("fragment.files", "are larger than 3 MiB in all");
 }
 
+// MessagesThatFit: how many of `rows` (at most `limit`) a page holds: the first always, then
+// while the page stays within kMaxPageBytes. A fragment's files count by the sizes stored with
+// it (plus each map entry's framing), so none has to be loaded to know.
+size_t MessagesThatFit(const std::vector<MessageRecord>& rows, size_t limit, bool with_files) {
+  constexpr size_t kFileEntryFraming = 12;  // a map entry's tags and lengths, at most
+  size_t bytes = 0, n = 0;
+  for (const MessageRecord& r : rows) {
+    if (n == limit) break;
+    pb::Message m;
+    ToProto(r, m);
+    bytes += m.ByteSizeLong();
+    if (with_files && r.fragment) {
+      bytes += static_cast<size_t>(r.fragment->files_bytes) + kFileEntryFraming * r.fragment->files_count;
+    }
+    if (n > 0 && bytes > kMaxPageBytes) break;
+    ++n;
+  }
+  return n;
+}
+
 }  // namespace
 
 void ToProto(const MessageRecord& r, pb::Message& out) {
@@ -170,10 +190,7 @@ absl::Status MessageHandlers::ListMessages(const CallContext& call, const pb::Li
   if (!page_size.ok()) return page_size.status();
   // A token continues only the order it was made for.
   const std::string scope = absl::StrCat("messages/project:", req.project_id(), newest_first ? "/desc" : "");
-  ListParams params{.project_id = req.project_id(),
-                    .limit = *page_size + 1,
-                    .newest_first = newest_first,
-                    .with_files = req.view() != pb::ListMessagesRequest::VIEW_BASIC};
+  ListParams params{.project_id = req.project_id(), .limit = *page_size + 1, .newest_first = newest_first};
   absl::StatusOr<std::optional<common::KeysetPosition>> after =
       common::DecodePosition(*tokens_, req.page_token(), scope);
   if (!after.ok()) return after.status();
@@ -181,20 +198,20 @@ absl::Status MessageHandlers::ListMessages(const CallContext& call, const pb::Li
   if (absl::Status s = CheckListable(call, req.project_id()); !s.ok()) return s;
   absl::StatusOr<std::vector<MessageRecord>> rows = store_->List(params);
   if (!rows.ok()) return rows.status();
-  size_t bytes = 0;
-  const MessageRecord* last = nullptr;
-  for (const MessageRecord& r : *rows) {
-    if (resp.messages_size() == *page_size) break;
-    pb::Message m;
-    ToProto(r, m);
-    bytes += m.ByteSizeLong();
-    if (resp.messages_size() > 0 && bytes > kMaxPageBytes) break;
-    *resp.add_messages() = std::move(m);
-    last = &r;
+  // The page is what fits, judged by the sizes the store read: files are loaded only for the
+  // messages that are sent, so a call costs what it returns, whatever the project stores.
+  const bool with_files = req.view() != pb::ListMessagesRequest::VIEW_BASIC;
+  const size_t fit = MessagesThatFit(*rows, static_cast<size_t>(*page_size), with_files);
+  const bool more = fit < rows->size();
+  rows->resize(fit);
+  if (with_files) {
+    if (absl::Status s = store_->LoadFiles(*rows); !s.ok()) return s;
   }
-  if (last != nullptr && resp.messages_size() < static_cast<int>(rows->size())) {
+  for (const MessageRecord& r : *rows) ToProto(r, *resp.add_messages());
+  if (more && !rows->empty()) {
+    const MessageRecord& last = rows->back();
     resp.set_next_page_token(
-        common::EncodePosition(*tokens_, scope, {absl::ToUnixMicros(last->create_time), last->id}));
+        common::EncodePosition(*tokens_, scope, {absl::ToUnixMicros(last.create_time), last.id}));
   }
   return absl::OkStatus();
 }

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "common/auth.h"
 #include "common/outbox.h"
 #include "common/status.h"
 #include "common/strings.h"
@@ -14,24 +15,21 @@ using common::DbConnection;
 using soci::into;
 using soci::use;
 
-// A message with its fragment (if any), in ReadMessage's order; FILES is the files column.
-#define SELECT_MESSAGE(FILES)                                                                      \
-  "SELECT m.id::text, m.project_id::text, m.owner, m.author, m.content, m.role::int, m.type::int," \
-  " COALESCE(m.run_id::text, ''), (EXTRACT(EPOCH FROM m.create_time) * 1000000)::bigint,"         \
-  " (EXTRACT(EPOCH FROM m.update_time) * 1000000)::bigint,"                                        \
-  " COALESCE(f.id::text, ''), COALESCE(f.sandbox_url, ''), COALESCE(f.title, ''),"                 \
-  " " FILES ", COALESCE(f.summary, ''),"                                                           \
-  " COALESCE((EXTRACT(EPOCH FROM f.create_time) * 1000000)::bigint, 0),"                           \
-  " COALESCE((EXTRACT(EPOCH FROM f.update_time) * 1000000)::bigint, 0)"                            \
-  " FROM messages.messages m LEFT JOIN messages.fragments f ON f.message_id = m.id "
-constexpr char kSelectMessage[] = SELECT_MESSAGE("COALESCE(f.files::text, '{}')");
-// The same without the fragments' files.
-constexpr char kSelectMessageBasic[] = SELECT_MESSAGE("'{}'");
+// A message with its fragment (if any) and the fragment's sizes, in ReadMessage's order.
+constexpr char kSelectMessage[] =
+    "SELECT m.id::text, m.project_id::text, m.owner, m.author, m.content, m.role::int, m.type::int,"
+    " COALESCE(m.run_id::text, ''), (EXTRACT(EPOCH FROM m.create_time) * 1000000)::bigint,"
+    " (EXTRACT(EPOCH FROM m.update_time) * 1000000)::bigint,"
+    " COALESCE(f.id::text, ''), COALESCE(f.sandbox_url, ''), COALESCE(f.title, ''),"
+    " COALESCE(f.files_bytes, 0), COALESCE(f.files_count, 0), COALESCE(f.summary, ''),"
+    " COALESCE((EXTRACT(EPOCH FROM f.create_time) * 1000000)::bigint, 0),"
+    " COALESCE((EXTRACT(EPOCH FROM f.update_time) * 1000000)::bigint, 0)"
+    " FROM messages.messages m LEFT JOIN messages.fragments f ON f.message_id = m.id ";
 
 // A µs count as a timestamptz, exactly.
 #define MICROS_TO_TS(param) "(timestamptz 'epoch' + " param " * interval '1 microsecond')"
 
-absl::StatusOr<MessageRecord> ReadMessage(const soci::row& r) {
+MessageRecord ReadMessage(const soci::row& r) {
   MessageRecord m;
   m.id = r.get<std::string>(0);
   m.project_id = r.get<std::string>(1);
@@ -49,30 +47,38 @@ absl::StatusOr<MessageRecord> ReadMessage(const soci::row& r) {
     f.message_id = m.id;
     f.sandbox_url = r.get<std::string>(11);
     f.title = r.get<std::string>(12);
-    nlohmann::json files = nlohmann::json::parse(r.get<std::string>(13), nullptr, /*allow_exceptions=*/false);
-    if (!files.is_object()) return absl::InternalError("a fragment's files are not a JSON object");
-    for (auto& [path, content] : files.items()) {
-      if (!content.is_string()) return absl::InternalError("a fragment file is not a string");
-      f.files.emplace(path, content.get<std::string>());
-    }
-    f.summary = r.get<std::string>(14);
-    f.create_time = absl::FromUnixMicros(r.get<long long>(15));
-    f.update_time = absl::FromUnixMicros(r.get<long long>(16));
+    f.files_bytes = r.get<long long>(13);
+    f.files_count = r.get<int>(14);
+    f.summary = r.get<std::string>(15);
+    f.create_time = absl::FromUnixMicros(r.get<long long>(16));
+    f.update_time = absl::FromUnixMicros(r.get<long long>(17));
     m.fragment = std::move(f);
   }
   return m;
 }
 
-// SelectOne: the message `where` (bound to `value`) finds, or nullopt.
-absl::StatusOr<std::optional<MessageRecord>> SelectOne(DbConnection& conn, const char* where,
-                                                       const std::string& value) {
+// LoadFragmentFiles: the files of the message's fragment, if it has one.
+void LoadFragmentFiles(DbConnection& conn, MessageRecord& m) {
+  if (!m.fragment || m.fragment->files_count == 0) return;
+  soci::rowset<soci::row> rows =
+      (conn.session().prepare << "SELECT ff.path, c.content FROM messages.fragment_files ff"
+                                 " JOIN messages.file_contents c"
+                                 " ON c.project_id = CAST(:p AS uuid) AND c.sha256 = ff.sha256"
+                                 " WHERE ff.fragment_id = CAST(:f AS uuid)",
+       use(m.project_id), use(m.fragment->id));
+  for (const soci::row& r : rows) m.fragment->files.emplace(r.get<std::string>(0), r.get<std::string>(1));
+}
+
+// SelectOne: the message `where` (bound to `value`) finds, with its fragment's files, or nullopt.
+std::optional<MessageRecord> SelectOne(DbConnection& conn, const char* where, const std::string& value) {
+  std::optional<MessageRecord> out;
   soci::rowset<soci::row> rows = (conn.session().prepare << absl::StrCat(kSelectMessage, where), use(value));
   for (const soci::row& r : rows) {
-    absl::StatusOr<MessageRecord> m = ReadMessage(r);
-    if (!m.ok()) return m.status();
-    return std::optional<MessageRecord>(*std::move(m));
+    out = ReadMessage(r);
+    break;
   }
-  return std::optional<MessageRecord>();
+  if (out) LoadFragmentFiles(conn, *out);
+  return out;
 }
 
 absl::Status NotFound(const std::string& what) { return absl::NotFoundError(absl::StrCat(what, " not found")); }
@@ -118,11 +124,42 @@ absl::Status CheckCaps(DbConnection& conn, const CreateParams& params) {
   return common::CheckActiveRuns(check.caps, params.project_id, params.author, total);
 }
 
-std::string FilesJson(const std::map<std::string, std::string>& files) {
-  nlohmann::json out = nlohmann::json::object();
-  for (const auto& [path, content] : files) out[path] = content;
+// StoreFiles: the fragment's files, each content once per project: the contents the project
+// does not have yet (sent only then), and each path with its content's hash.
+void StoreFiles(DbConnection& conn, const std::string& project_id, const FragmentRecord& f) {
+  nlohmann::json paths = nlohmann::json::object();  // path -> hash
+  std::map<std::string, const std::string*> contents;  // hash -> content
+  for (const auto& [path, content] : f.files) {
+    std::string hash = common::Sha256Hex(content);
+    paths[path] = hash;
+    contents.emplace(std::move(hash), &content);
+  }
+  nlohmann::json hashes = nlohmann::json::array();
+  for (const auto& [hash, content] : contents) hashes.push_back(hash);
   // Handlers accept only valid UTF-8 without NUL, which jsonb stores as is.
-  return out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  const std::string paths_json = paths.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  const std::string hashes_json = hashes.dump();
+  soci::rowset<std::string> known =
+      (conn.session().prepare << "SELECT encode(sha256, 'hex') FROM messages.file_contents"
+                                 " WHERE project_id = CAST(:p AS uuid) AND sha256 IN"
+                                 " (SELECT decode(h, 'hex') FROM jsonb_array_elements_text(CAST(:h AS jsonb)) h)",
+       use(project_id), use(hashes_json));
+  for (const std::string& hash : known) contents.erase(hash);
+  for (const auto& [hash, content] : contents) {
+    conn.session() << "INSERT INTO messages.file_contents (project_id, sha256, content)"
+                      " VALUES (CAST(:p AS uuid), decode(:h, 'hex'), :c) ON CONFLICT DO NOTHING",
+        use(project_id), use(hash), use(*content);
+  }
+  conn.session() << "INSERT INTO messages.fragment_files (fragment_id, path, sha256)"
+                    " SELECT CAST(:f AS uuid), e.key, decode(e.value, 'hex') FROM jsonb_each_text(CAST(:j AS jsonb)) e",
+      use(f.id), use(paths_json);
+}
+
+// FilesBytes: what FragmentRecord::files_bytes says of these files.
+int64_t FilesBytes(const std::map<std::string, std::string>& files) {
+  int64_t bytes = 0;
+  for (const auto& [path, content] : files) bytes += static_cast<int64_t>(path.size() + content.size());
+  return bytes;
 }
 
 }  // namespace
@@ -145,10 +182,9 @@ absl::StatusOr<MessageRecord> MessageStore::Create(const CreateParams& params) {
                                                                common::ToAbsl(method), ")"));
       }
       if (resource != params.id) {  // a repeat: the first request's message
-        absl::StatusOr<std::optional<MessageRecord>> first = SelectOne(conn, "WHERE m.id = CAST(:id AS uuid)", resource);
-        if (!first.ok()) return first.status();
-        if (!first->has_value()) return absl::NotFoundError("the message this request created was purged");
-        out = std::move(**first);
+        std::optional<MessageRecord> first = SelectOne(conn, "WHERE m.id = CAST(:id AS uuid)", resource);
+        if (!first) return absl::NotFoundError("the message this request created was purged");
+        out = std::move(*first);
         return absl::OkStatus();
       }
     }
@@ -163,9 +199,7 @@ absl::StatusOr<MessageRecord> MessageStore::Create(const CreateParams& params) {
     absl::StatusOr<std::string> queued = common::EnqueueOutbox(
         conn, kOutboxTable, {kTopicStartRun, params.start_run_payload, params.project_id, params.author});
     if (!queued.ok()) return queued.status();
-    absl::StatusOr<std::optional<MessageRecord>> created = SelectOne(conn, "WHERE m.id = CAST(:id AS uuid)", params.id);
-    if (!created.ok()) return created.status();
-    out = std::move(**created);
+    out = SelectOne(conn, "WHERE m.id = CAST(:id AS uuid)", params.id);
     return absl::OkStatus();
   });
   if (!s.ok()) return s;
@@ -175,9 +209,7 @@ absl::StatusOr<MessageRecord> MessageStore::Create(const CreateParams& params) {
 absl::StatusOr<MessageRecord> MessageStore::Get(const std::string& id) {
   std::optional<MessageRecord> out;
   absl::Status s = db_->Run([&](DbConnection& conn) -> absl::Status {
-    absl::StatusOr<std::optional<MessageRecord>> found = SelectOne(conn, "WHERE m.id = CAST(:id AS uuid)", id);
-    if (!found.ok()) return found.status();
-    out = std::move(*found);
+    out = SelectOne(conn, "WHERE m.id = CAST(:id AS uuid)", id);
     return absl::OkStatus();
   });
   if (!s.ok()) return s;
@@ -199,20 +231,26 @@ absl::StatusOr<std::vector<MessageRecord>> MessageStore::List(const ListParams& 
     const char* const cmp = params.newest_first ? "<" : ">";
     const char* const dir = params.newest_first ? " DESC" : "";
     const std::string query = absl::StrCat(
-        params.with_files ? kSelectMessage : kSelectMessageBasic,
+        kSelectMessage,
         "WHERE m.project_id = CAST(:p AS uuid) AND (m.create_time, m.id) ", cmp, " (" MICROS_TO_TS(":us"),
         ", CAST(:aid AS uuid)) ORDER BY m.project_id", dir, ", m.create_time", dir, ", m.id", dir, " LIMIT :n");
     soci::rowset<soci::row> rows =
         (conn.session().prepare << query, use(params.project_id), use(after_us), use(after_id), use(params.limit));
-    for (const soci::row& r : rows) {
-      absl::StatusOr<MessageRecord> m = ReadMessage(r);
-      if (!m.ok()) return m.status();
-      out.push_back(*std::move(m));
-    }
+    for (const soci::row& r : rows) out.push_back(ReadMessage(r));
     return absl::OkStatus();
   });
   if (!s.ok()) return s;
   return out;
+}
+
+absl::Status MessageStore::LoadFiles(std::vector<MessageRecord>& messages) {
+  return db_->Run([&](DbConnection& conn) -> absl::Status {
+    for (MessageRecord& m : messages) {
+      if (m.fragment) m.fragment->files.clear();
+      LoadFragmentFiles(conn, m);
+    }
+    return absl::OkStatus();
+  });
 }
 
 absl::StatusOr<MessageRecord> MessageStore::RecordResult(const ResultParams& params) {
@@ -231,19 +269,22 @@ absl::StatusOr<MessageRecord> MessageStore::RecordResult(const ResultParams& par
         use(kRoleAssistant), use(params.type), use(params.run_id);
     if (conn.session().got_data() && ind == soci::i_ok && params.fragment) {
       const FragmentRecord& f = *params.fragment;
-      std::string files = FilesJson(f.files);
-      conn.session() << "INSERT INTO messages.fragments (id, message_id, sandbox_url, title, files, summary)"
-                        " VALUES (CAST(:id AS uuid), CAST(:m AS uuid), :u, :t, CAST(:f AS jsonb), :s)",
-          use(f.id), use(params.id), use(f.sandbox_url), use(f.title), use(files), use(f.summary);
+      const long long files_bytes = FilesBytes(f.files);
+      const int files_count = static_cast<int>(f.files.size());
+      conn.session() << "INSERT INTO messages.fragments"
+                        " (id, message_id, sandbox_url, title, files_bytes, files_count, summary)"
+                        " VALUES (CAST(:id AS uuid), CAST(:m AS uuid), :u, :t, :b, :n, :s)",
+          use(f.id), use(params.id), use(f.sandbox_url), use(f.title), use(files_bytes), use(files_count),
+          use(f.summary);
+      StoreFiles(conn, params.project_id, f);
     }
-    absl::StatusOr<std::optional<MessageRecord>> result =
+    std::optional<MessageRecord> result =
         SelectOne(conn, "WHERE m.run_id = CAST(:run AS uuid) AND m.role = 2", params.run_id);
-    if (!result.ok()) return result.status();
-    if (!result->has_value()) return absl::AbortedError("run result vanished; retry");
-    if ((*result)->project_id != params.project_id) {
+    if (!result) return absl::AbortedError("run result vanished; retry");
+    if (result->project_id != params.project_id) {
       return common::InvalidField("run_id", "already has a result in another project");
     }
-    out = std::move(**result);
+    out = std::move(*result);
     return absl::OkStatus();
   });
   if (!s.ok()) return s;
@@ -279,8 +320,9 @@ absl::Status MessageStore::Purge(const std::string& project_id) {
     conn.session() << "INSERT INTO messages.purged_projects (project_id) VALUES (CAST(:p AS uuid))"
                       " ON CONFLICT DO NOTHING",
         use(project_id);
-    // Fragments go with their messages (ON DELETE CASCADE).
+    // Fragments go with their messages, and their files' paths with them (ON DELETE CASCADE).
     conn.session() << "DELETE FROM messages.messages WHERE project_id = CAST(:p AS uuid)", use(project_id);
+    conn.session() << "DELETE FROM messages.file_contents WHERE project_id = CAST(:p AS uuid)", use(project_id);
     // Runs not yet requested are not requested any more; the projects service cancels the rest.
     const std::string topic = kTopicStartRun;
     conn.session() << "DELETE FROM messages.outbox WHERE ordering_key = :p AND topic = :t AND deliver_time IS NULL",

@@ -7,6 +7,9 @@
 // are purged (and its tombstone written) nothing new is ever stored for it, even by a call that
 // checked the project just before it was deleted. A USER message's outbox row records its
 // author, so CreateMessage can count the runs a project and an author have on their way.
+//
+// A fragment's files are stored by content, once per project (messages.file_contents): a
+// result that leaves a file as the last one had it stores only its path and hash.
 
 #include <cstdint>
 #include <map>
@@ -36,7 +39,9 @@ struct FragmentRecord {
   std::string message_id;
   std::string sandbox_url;
   std::string title;
-  std::map<std::string, std::string> files;  // path -> content
+  std::map<std::string, std::string> files;  // path -> content (List leaves it empty: LoadFiles)
+  int64_t files_bytes = 0;                   // of the files' paths and contents, as stored
+  int files_count = 0;
   std::string summary;
   absl::Time create_time;
   absl::Time update_time;
@@ -84,7 +89,6 @@ struct ListParams {
   // Keyset cursor: the last message of the previous page (absent on the first page).
   std::optional<std::pair<int64_t, std::string>> after;  // (create_time µs, id)
   bool newest_first = false;
-  bool with_files = true;  // the fragments' files
 };
 
 struct ResultParams {
@@ -108,8 +112,11 @@ class MessageStore {
   // Get: one message with its fragment; NOT_FOUND when unknown.
   [[nodiscard]] absl::StatusOr<MessageRecord> Get(const std::string& id);
   // List: up to params.limit messages of a project after the cursor, oldest (or newest) first,
-  // with their fragments.
+  // with their fragments but not the fragments' files: their sizes tell what a page can hold
+  // before any is loaded.
   [[nodiscard]] absl::StatusOr<std::vector<MessageRecord>> List(const ListParams& params);
+  // LoadFiles: the files of the messages' fragments (of a project being purged: none).
+  [[nodiscard]] absl::Status LoadFiles(std::vector<MessageRecord>& messages);
   // RecordResult: the ASSISTANT message of a run and its fragment; if the run already has one,
   // that one, unchanged. NOT_FOUND when the project's messages were purged.
   [[nodiscard]] absl::StatusOr<MessageRecord> RecordResult(const ResultParams& params);

@@ -6,6 +6,9 @@
 #include <thread>
 
 #include "common/ids.h"
+#include "db/migrations.h"
+#include "db/migrator.h"
+#include "soci/postgresql/soci-postgresql.h"
 #include "tests/support/pg_server.h"
 
 namespace qai::messages {
@@ -153,6 +156,38 @@ TEST_F(MessageStoreTest, PurgeRemovesEverythingAndBlocksLaterWrites) {
   EXPECT_EQ(Create(project, "too late").status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(store_->RecordResult(Result(project, common::NewUuid(), "late")).status().code(),
             absl::StatusCode::kNotFound);
+}
+
+// Fragments stored before contents had a table of their own keep their files.
+TEST(MessageStoreMigrationTest, FragmentsWrittenBeforeFileContentsMoveOver) {
+  const std::string url = testing::PgServer::Shared().CreateDatabase(/*migrated=*/false);
+  std::vector<db::Migration> before;
+  for (const db::Migration& m : db::EmbeddedMigrations()) {
+    if (m.service != "messages" || m.version < 4) before.push_back(m);
+  }
+  ASSERT_TRUE(db::ApplyMigrations(url, before).ok());
+  const std::string project = common::NewUuid(), message = common::NewUuid(), fragment = common::NewUuid();
+  {
+    soci::session s(soci::postgresql, url);
+    s << "INSERT INTO messages.messages (id, project_id, owner, content, role, type) VALUES"
+         " (CAST(:m AS uuid), CAST(:p AS uuid), 'alice', 'done', 2, 1)",
+        soci::use(message), soci::use(project);
+    s << "INSERT INTO messages.fragments (id, message_id, files) VALUES (CAST(:f AS uuid), CAST(:m AS uuid),"
+         " '{\"index.html\": \"<h1>«hi»</h1>\", \"a.css\": \"x\", \"b.css\": \"x\"}')",
+        soci::use(fragment), soci::use(message);
+  }
+  ASSERT_TRUE(db::ApplyMigrations(url, db::EmbeddedMigrations()).ok());
+  auto pool = common::DbPool::Create({.url = url, .size = 1});
+  ASSERT_TRUE(pool.ok()) << pool.status();
+  MessageStore store(pool->get());
+  auto listed = store.List({.project_id = project});
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ(listed->at(0).fragment->files_count, 3);
+  EXPECT_EQ(listed->at(0).fragment->files_bytes, 10 + 15 + 5 + 1 + 5 + 1);  // "«" and "»" are two bytes each
+  ASSERT_TRUE(store.LoadFiles(*listed).ok());
+  EXPECT_EQ(listed->at(0).fragment->files,
+            (std::map<std::string, std::string>{{"index.html", "<h1>«hi»</h1>"}, {"a.css", "x"}, {"b.css", "x"}}));
 }
 
 TEST_F(MessageStoreTest, OwnerAndRunIdAreRecorded) {

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -19,6 +21,7 @@
 #include "tests/e2e/harness.h"
 #include "tests/support/paths.h"
 #include "tests/support/pg_server.h"
+#include "tests/support/proc_status.h"
 
 namespace qai::testing {
 namespace {
@@ -416,6 +419,63 @@ TEST_F(MessagesE2ETest, NewestFirstPagesAndTheBasicViewWithoutFiles) {
   ASSERT_TRUE(List("alice", p.id(), &full, 0, "", "create_time").ok());
   ASSERT_EQ(full.messages_size(), 5);
   EXPECT_EQ(full.messages(1).fragment().files().size(), 1u) << "the full view (the default) has the files";
+}
+
+// A project whose 40 results each hold a 3 MiB file, and four ListMessages{page_size: 100} at
+// once, grew qai-messages by ~900 MB: each call loaded every row's files before it cut the page
+// at 3 MiB. A call now costs what it returns, and the unchanged file is stored once.
+TEST_F(MessagesE2ETest, AListingCostsWhatItReturnsNotWhatTheProjectStores) {
+  ppb::Project p = CreateProject("alice", "first");
+  WaitForMessages("alice", p.id(), 1);
+  const std::string big((3 << 20) - 1024, 'b');
+  constexpr int kResults = 40;
+  for (int i = 0; i < kResults; ++i) {
+    pb::RecordAgentResultRequest r = Result(p.id(), common::NewUuid());
+    (*r.mutable_fragment()->mutable_files())["big.js"] = big;
+    ASSERT_TRUE(Record(r).ok());
+  }
+  EXPECT_LT(CountRows("SELECT sum(octet_length(content)) FROM messages.file_contents"), 4 << 20)
+      << "the file that did not change is stored once";
+
+  const int pid = messages_.process->pid();
+  std::ofstream(absl::StrCat("/proc/", pid, "/clear_refs")) << "5";  // the peak starts again from here
+  absl::StatusOr<int64_t> before = ProcessStatusKiB(pid, "VmRSS");
+  ASSERT_TRUE(before.ok()) << before.status();
+  std::atomic<int> full_pages = 0;
+  std::vector<std::thread> callers;
+  for (int i = 0; i < 4; ++i) {
+    callers.emplace_back([&] {
+      pb::ListMessagesResponse page;
+      grpc::Status s = List("alice", p.id(), &page, 100);
+      // The prompt and the first result: the next result would pass 3 MiB.
+      if (s.ok() && page.messages_size() == 2 && page.messages(1).fragment().files().at("big.js") == big &&
+          !page.next_page_token().empty()) {
+        ++full_pages;
+      }
+    });
+  }
+  for (std::thread& t : callers) t.join();
+  EXPECT_EQ(full_pages, 4);
+  absl::StatusOr<int64_t> peak = ProcessStatusKiB(pid, "VmHWM");
+  ASSERT_TRUE(peak.ok()) << peak.status();
+  EXPECT_LT(*peak - *before, 150 << 10) << "KiB more at the peak than before the four calls";
+
+  // Every message comes, each fragment with its files, a page at a time.
+  int messages = 0, pages = 0;
+  std::string token;
+  do {
+    pb::ListMessagesResponse page;
+    ASSERT_TRUE(List("alice", p.id(), &page, 100, token).ok());
+    for (const pb::Message& m : page.messages()) {
+      if (m.has_fragment()) {
+        EXPECT_EQ(m.fragment().files().size(), 2u);
+      }
+      ++messages;
+    }
+    token = page.next_page_token();
+    ASSERT_LT(++pages, 100);
+  } while (!token.empty());
+  EXPECT_EQ(messages, kResults + 1);
 }
 
 TEST_F(MessagesE2ETest, BadInputsNameTheirFields) {

@@ -49,7 +49,7 @@
 #include "tools/orchbench/idle_watchers.h"
 #include "tools/orchbench/latency.h"
 #include "tools/orchbench/probe_run.h"
-#include "tools/orchbench/proc_status.h"
+#include "tests/support/proc_status.h"
 #include "tools/orchbench/run_batch.h"
 #include "tools/orchbench/setup.h"
 #include "tools/orchbench/stamp.h"
@@ -346,7 +346,7 @@ int Watchers(const Config& config) {
   absl::StatusOr<ob::LatencyResult> latency_without = measure_latency();
   if (!latency_without.ok()) return Fail(latency_without.status());
   std::this_thread::sleep_for(absl::ToChronoNanoseconds(settle));
-  absl::StatusOr<int64_t> rss_before = ob::ProcessStatusKiB(*pid, "VmRSS");
+  absl::StatusOr<int64_t> rss_before = qai::testing::ProcessStatusKiB(*pid, "VmRSS");
   if (!rss_before.ok()) return Fail(rss_before.status());
 
   Say(absl::StrCat("opening ", count, " watchers on ", watched.size(), " runs"));
@@ -371,7 +371,7 @@ int Watchers(const Config& config) {
       exit_code = 1;
     }
     std::this_thread::sleep_for(absl::ToChronoNanoseconds(settle));
-    absl::StatusOr<int64_t> rss_open = ob::ProcessStatusKiB(*pid, "VmRSS");
+    absl::StatusOr<int64_t> rss_open = qai::testing::ProcessStatusKiB(*pid, "VmRSS");
     if (!rss_open.ok()) return Fail(rss_open.status());
     line["rss_before_kib"] = *rss_before;
     line["rss_open_kib"] = *rss_open;
@@ -413,7 +413,7 @@ int Watchers(const Config& config) {
     }
   }
   std::this_thread::sleep_for(absl::ToChronoNanoseconds(settle));
-  absl::StatusOr<int64_t> rss_closed = ob::ProcessStatusKiB(*pid, "VmRSS");
+  absl::StatusOr<int64_t> rss_closed = qai::testing::ProcessStatusKiB(*pid, "VmRSS");
   line["rss_closed_kib"] = rss_closed.value_or(-1);
   if (absl::Status s = (*probe)->End(); !s.ok()) Say(absl::StrCat("ending the probe run: ", s.ToString()));
   std::cout << line.dump() << std::endl;

@@ -1,4 +1,4 @@
-#include "tools/orchbench/proc_status.h"
+#include "tests/support/proc_status.h"
 
 #include <fstream>
 #include <sstream>
@@ -10,7 +10,7 @@
 #include "absl/strings/str_split.h"
 #include "common/strings.h"
 
-namespace qai::orchbench {
+namespace qai::testing {
 
 std::optional<int64_t> StatusKiB(std::string_view status_text, std::string_view field) {
   for (absl::string_view line : absl::StrSplit(common::ToAbsl(status_text), '\n')) {
@@ -35,4 +35,4 @@ absl::StatusOr<int64_t> ProcessStatusKiB(pid_t pid, std::string_view field) {
   return *kib;
 }
 
-}  // namespace qai::orchbench
+}  // namespace qai::testing

@@ -11,7 +11,7 @@
 
 #include "absl/status/statusor.h"
 
-namespace qai::orchbench {
+namespace qai::testing {
 
 // StatusKiB: the value of `field` ("VmRSS", "VmHWM", ...) in the text of a /proc/<pid>/status
 // file, in KiB; nullopt when the field is missing or not "<number> kB".
@@ -20,4 +20,4 @@ std::optional<int64_t> StatusKiB(std::string_view status_text, std::string_view 
 // ProcessStatusKiB: StatusKiB of a live process; NOT_FOUND when it is gone.
 [[nodiscard]] absl::StatusOr<int64_t> ProcessStatusKiB(pid_t pid, std::string_view field);
 
-}  // namespace qai::orchbench
+}  // namespace qai::testing

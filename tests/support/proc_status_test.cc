@@ -1,9 +1,9 @@
-#include "tools/orchbench/proc_status.h"
+#include "tests/support/proc_status.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-namespace qai::orchbench {
+namespace qai::testing {
 namespace {
 
 constexpr char kStatus[] =
@@ -29,4 +29,4 @@ TEST(ProcStatusTest, ReadsALiveProcess) {
 }
 
 }  // namespace
-}  // namespace qai::orchbench
+}  // namespace qai::testing
