@@ -20,7 +20,8 @@ Rules checked (README, "Deploying on Kubernetes"):
   timeout; every Deployment has a PodDisruptionBudget and an HPA; every service pod migrates
   first, and a qai-migrate Job exists;
 - Envoy's configuration has the grpc_web, cors and router filters, no wildcard origin, and no
-  timeout on WatchRun.
+  timeout on WatchRun; it routes by exact paths only (tests/web checks they are the public
+  RPCs) and removes x-api-key from every request.
 """
 import os
 import re
@@ -365,7 +366,10 @@ class K8sTest(unittest.TestCase):
             for o in origins:
                 self.assertEqual(list(o), ["exact"], f"CORS origins are listed exactly: {o}")
                 self.assertNotIn("*", o["exact"])
-            watch = next(r for r in vhost["routes"] if dig(r, "match.prefix") == "/qai.orchestrator.v1.AgentOrchestrator/WatchRun")
+            for r in vhost["routes"]:
+                self.assertEqual(list(r["match"]), ["path"], f"{ov.name}: {r['match']}: routes are exact paths")
+            self.assertIn("x-api-key", hcm["route_config"].get("request_headers_to_remove", []), ov.name)
+            watch = next(r for r in vhost["routes"] if dig(r, "match.path") == "/qai.orchestrator.v1.AgentOrchestrator/WatchRun")
             self.assertEqual(watch["route"]["timeout"], "0s")
             self.assertEqual(watch["route"]["max_stream_duration"]["max_stream_duration"], "0s")
             self.assertEqual(hcm.get("stream_idle_timeout"), "0s")
@@ -380,8 +384,11 @@ class K8sTest(unittest.TestCase):
                 addr = c["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]["socket_address"]
                 self.assertEqual((addr["address"], addr["port_value"]), (f"qai-{svc}", port))
                 self.assertEqual(ov.by_kind["Service"][f"qai-{svc}"]["spec"].get("clusterIP"), "None")
-                self.assertTrue(any(dig(r, "match.prefix") == f"/{health}/" and r["route"]["cluster"] == f"qai-{svc}"
-                                    for r in vhost["routes"]), svc)
+                self.assertTrue(any(dig(r, "match.path").startswith(f"/{health}/") and r["route"]["cluster"] == f"qai-{svc}"
+                                    for r in vhost["routes"] if "route" in r), svc)
+                for r in vhost["routes"]:
+                    if dig(r, "match.path").startswith(f"/{health}/"):
+                        self.assertEqual(r["route"]["cluster"], f"qai-{svc}", r["match"])
 
     def test_counts(self):
         print(f"{KUBECTL}: {kubectl_version()}", file=sys.stderr)
