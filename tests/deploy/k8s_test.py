@@ -20,7 +20,11 @@ Rules checked (README, "Deploying on Kubernetes"):
   timeout; every Deployment has a PodDisruptionBudget and an HPA; every service pod migrates
   first, and a qai-migrate Job exists;
 - Envoy's configuration has the grpc_web, cors and router filters, no wildcard origin, and no
-  timeout on WatchRun.
+  timeout on WatchRun; it routes by exact paths only (tests/web checks they are the public
+  RPCs) and removes x-api-key from every request;
+- prod's Envoy serves HTTPS only: its listener terminates TLS with the certificate of the
+  Secret EDGE_TLS_SECRET (type kubernetes.io/tls, mounted into the pod), its Service and probes
+  speak HTTPS, and its configuration is base's but for that; dev's serves plain text.
 """
 import os
 import re
@@ -51,6 +55,9 @@ HEALTH = {
     "orchestrator": ("qai.orchestrator.v1.AgentOrchestrator", 50053),
     "sandbox": ("qai.sandbox.v1.SandboxService", 50054),
 }
+# The Secret (kubernetes.io/tls: tls.crt, tls.key) prod's Envoy terminates TLS with; README,
+# "Deploying on Kubernetes", creates it.
+EDGE_TLS_SECRET = "qai-edge-tls"
 SANDBOX_CAPS = {"CHOWN", "DAC_OVERRIDE", "FOWNER", "KILL", "SETGID", "SETUID", "SYS_ADMIN"}
 
 # Fields each kind needs, as dotted paths.
@@ -365,7 +372,10 @@ class K8sTest(unittest.TestCase):
             for o in origins:
                 self.assertEqual(list(o), ["exact"], f"CORS origins are listed exactly: {o}")
                 self.assertNotIn("*", o["exact"])
-            watch = next(r for r in vhost["routes"] if dig(r, "match.prefix") == "/qai.orchestrator.v1.AgentOrchestrator/WatchRun")
+            for r in vhost["routes"]:
+                self.assertEqual(list(r["match"]), ["path"], f"{ov.name}: {r['match']}: routes are exact paths")
+            self.assertIn("x-api-key", hcm["route_config"].get("request_headers_to_remove", []), ov.name)
+            watch = next(r for r in vhost["routes"] if dig(r, "match.path") == "/qai.orchestrator.v1.AgentOrchestrator/WatchRun")
             self.assertEqual(watch["route"]["timeout"], "0s")
             self.assertEqual(watch["route"]["max_stream_duration"]["max_stream_duration"], "0s")
             self.assertEqual(hcm.get("stream_idle_timeout"), "0s")
@@ -380,8 +390,69 @@ class K8sTest(unittest.TestCase):
                 addr = c["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]["socket_address"]
                 self.assertEqual((addr["address"], addr["port_value"]), (f"qai-{svc}", port))
                 self.assertEqual(ov.by_kind["Service"][f"qai-{svc}"]["spec"].get("clusterIP"), "None")
-                self.assertTrue(any(dig(r, "match.prefix") == f"/{health}/" and r["route"]["cluster"] == f"qai-{svc}"
-                                    for r in vhost["routes"]), svc)
+                self.assertTrue(any(dig(r, "match.path").startswith(f"/{health}/") and r["route"]["cluster"] == f"qai-{svc}"
+                                    for r in vhost["routes"] if "route" in r), svc)
+                for r in vhost["routes"]:
+                    if dig(r, "match.path").startswith(f"/{health}/"):
+                        self.assertEqual(r["route"]["cluster"], f"qai-{svc}", r["match"])
+
+    def test_edge_tls(self):
+        """prod's Envoy listens with TLS only, from the Secret; dev's in plain text; the same
+        routes and clusters either way."""
+        configs = {}
+        for ov in self.each():
+            cm = next(v for k, v in ov.by_kind["ConfigMap"].items() if k.startswith("qai-envoy"))
+            envoy = yaml.safe_load(cm["data"]["envoy.yaml"])
+            configs[ov.name] = envoy
+            listeners = envoy["static_resources"]["listeners"]
+            self.assertEqual(len(listeners), 1, f"{ov.name}: one listener, so nothing is served around it")
+            chains = listeners[0]["filter_chains"]
+            self.assertEqual(len(chains), 1, ov.name)
+            port = listeners[0]["address"]["socket_address"]["port_value"]
+            deployment = ov.by_kind["Deployment"]["qai-envoy"]
+            pod = deployment["spec"]["template"]["spec"]
+            container = next(c for c in pod["containers"] if c["name"] == "envoy")
+            ports = {p.get("name"): p["containerPort"] for p in container["ports"]}
+            self.assertEqual(list(ports.values()), [port], f"{ov.name}: the pod exposes the listener's port alone")
+            service = ov.by_kind["Service"]["qai-envoy"]
+            for sp in service["spec"]["ports"]:
+                self.assertEqual(ports.get(sp["targetPort"], sp["targetPort"]), port, f"{ov.name}: {sp}")
+            let_in = [x.get("port") for r in ov.by_kind["NetworkPolicy"]["qai-envoy"]["spec"]["ingress"] for x in r["ports"]]
+            self.assertEqual(let_in, [port], ov.name)
+            schemes = {dig(container, f"{probe}.httpGet.scheme") or "HTTP" for probe in ("readinessProbe", "livenessProbe")}
+            tls = chains[0].get("transport_socket")
+            if ov.name == "dev":
+                self.assertIsNone(tls, "dev's Envoy serves plain text")
+                self.assertEqual(schemes, {"HTTP"})
+                continue
+            self.assertEqual(ov.name, "prod")
+            self.assertIsNotNone(tls, "prod's Envoy serves plain text")
+            context = tls["typed_config"]
+            self.assertEqual((tls["name"], context["@type"]), (
+                "envoy.transport_sockets.tls",
+                "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext"))
+            common = context["common_tls_context"]
+            self.assertEqual(common.get("alpn_protocols"), ["h2", "http/1.1"], "gRPC needs h2, browsers may use either")
+            [certificate] = common["tls_certificates"]
+            files = {certificate["certificate_chain"]["filename"], certificate["private_key"]["filename"]}
+            mounts = {v["name"]: os.path.normpath(m["mountPath"]) for v in pod["volumes"] for m in container["volumeMounts"]
+                      if m["name"] == v["name"] and dig(v, "secret.secretName") == EDGE_TLS_SECRET}
+            self.assertEqual(len(mounts), 1, f"prod: the Secret {EDGE_TLS_SECRET} is not mounted into Envoy")
+            [mount] = mounts.values()
+            self.assertEqual(files, {f"{mount}/tls.crt", f"{mount}/tls.key"})
+            self.assertEqual(schemes, {"HTTPS"})
+            self.assertEqual([sp["port"] for sp in service["spec"]["ports"]], [443])
+        # Apart from TLS, its port and the CORS origins (prod's front end), prod's configuration is
+        # base's (dev's), kept in step by hand.
+        prod, dev = configs["prod"], configs["dev"]
+        for envoy in (prod, dev):
+            listener = envoy["static_resources"]["listeners"][0]
+            listener["filter_chains"][0].pop("transport_socket", None)
+            listener["address"]["socket_address"]["port_value"] = "PORT"
+            hcm = listener["filter_chains"][0]["filters"][0]["typed_config"]
+            hcm["route_config"]["virtual_hosts"][0]["typed_per_filter_config"]["envoy.filters.http.cors"][
+                "allow_origin_string_match"] = "ORIGINS"
+        self.assertEqual(prod, dev, "k8s/overlays/prod/envoy/envoy.yaml differs from base's beyond TLS and origins")
 
     def test_counts(self):
         print(f"{KUBECTL}: {kubectl_version()}", file=sys.stderr)

@@ -2,7 +2,7 @@
 // requests get, byte for byte at the HTTP level, and that it is Envoy's routing and CORS.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { readFileSync, readdirSync } from "node:fs";
 import { createRequire } from "node:module";
 
 const require = createRequire(import.meta.url);
@@ -23,13 +23,25 @@ function frame(message = new Uint8Array(), flag = 0) {
   return out;
 }
 
-// A grpc-web call with an empty request message; answers the HTTP status, the headers, the data
-// frames and the trailers (parsed from the trailer frame).
-async function call(path, headers = {}) {
+// A protobuf message of string fields: {fieldNumber: value}. Every value here is shorter than
+// 128 bytes, so its length is one byte.
+function message(fields = {}) {
+  const parts = [];
+  for (const [number, value] of Object.entries(fields)) {
+    const bytes = new TextEncoder().encode(value);
+    assert.ok(bytes.length < 128);
+    parts.push(Uint8Array.of((Number(number) << 3) | 2, bytes.length), bytes);
+  }
+  return Buffer.concat(parts);
+}
+
+// A grpc-web call (an empty request message unless `body` is given); answers the HTTP status,
+// the headers, the data frames and the trailers (parsed from the trailer frame).
+async function call(path, headers = {}, request = new Uint8Array()) {
   const res = await fetch(proxy + path, {
     method: "POST",
     headers: { "content-type": "application/grpc-web+proto", "x-grpc-web": "1", ...headers },
-    body: frame(),
+    body: frame(request),
   });
   const body = new Uint8Array(await res.arrayBuffer());
   const frames = [];
@@ -96,6 +108,63 @@ test("what Envoy does not route is 404, as Envoy answers it", async () => {
     const r = await call(path);
     assert.equal(r.status, 404, path);
   }
+});
+
+// The RPCs the protos mark "Internal (SERVICE principals)": only a service key may call them.
+function internalRpcs() {
+  const paths = [];
+  const protos = new URL("../../proto/qai/", import.meta.url);
+  for (const dir of readdirSync(protos)) {
+    for (const file of readdirSync(new URL(`${dir}/v1/`, protos))) {
+      const text = readFileSync(new URL(`${dir}/v1/${file}`, protos), "utf8");
+      const pkg = /^package\s+([\w.]+);/m.exec(text)[1];
+      for (const [, service, body] of text.matchAll(/^service\s+(\w+)\s*\{(.*?)^\}/gms)) {
+        for (const [, comment, method] of body.matchAll(/((?:^\s*\/\/.*\n)*)^\s*rpc\s+(\w+)/gm)) {
+          if (/^\s*\/\/ Internal \(SERVICE principals\)/.test(comment)) paths.push(`/${pkg}.${service}/${method}`);
+        }
+      }
+    }
+  }
+  return paths;
+}
+
+function grpcStatus(r) {
+  return r.trailers["grpc-status"] ?? r.headers.get("grpc-status");
+}
+
+test("an internal RPC is not routed, even with a service key", async () => {
+  const internal = internalRpcs();
+  assert.ok(internal.includes("/qai.messages.v1.MessageService/PurgeProjectMessages"), internal.join(" "));
+  for (const path of internal) {
+    const r = await call(path, { "x-api-key": process.env.QAI_API_KEY });
+    assert.equal(r.status, 404, `${path}: ${JSON.stringify(r.trailers)}`);
+  }
+
+  // A project whose first message exists; purging it through the edge leaves it there.
+  const user = { authorization: `Bearer ${token}` };
+  const prompt = `edge purge test ${Date.now()}`;
+  const created = await call("/qai.projects.v1.ProjectService/CreateProject", user, message({ 1: prompt }));
+  assert.equal(grpcStatus(created), "0", JSON.stringify(created.trailers));
+  const project = Buffer.from(created.frames[0].subarray(2, 2 + created.frames[0][1])).toString();
+  const messages = () => call("/qai.messages.v1.MessageService/ListMessages", user, message({ 1: project }));
+  const holdsPrompt = (r) => grpcStatus(r) === "0" && r.frames.some((f) => Buffer.from(f).includes(prompt));
+  for (let i = 0; i < 200 && !holdsPrompt(await messages()); i++) await new Promise((ok) => setTimeout(ok, 50));
+  assert.ok(holdsPrompt(await messages()), "the project's first message never appeared");
+
+  const purge = await call("/qai.messages.v1.MessageService/PurgeProjectMessages",
+                           { ...user, "x-api-key": process.env.QAI_API_KEY }, message({ 1: project }));
+  assert.equal(purge.status, 404, JSON.stringify(purge.trailers));
+  assert.ok(holdsPrompt(await messages()), "the messages were purged through the edge");
+});
+
+test("x-api-key never reaches the services", async () => {
+  // A service key alone is no credential at the edge: the service sees none.
+  const keyOnly = await call("/qai.projects.v1.ProjectService/ListProjects", { "x-api-key": process.env.QAI_API_KEY });
+  assert.equal(grpcStatus(keyOnly), "16", JSON.stringify(keyOnly.trailers));
+  // A bad key would decide alone upstream (UNAUTHENTICATED); dropped, the user's token counts.
+  const withToken = await call("/qai.projects.v1.ProjectService/ListProjects",
+                               { authorization: `Bearer ${token}`, "x-api-key": "not-a-service-key" });
+  assert.equal(grpcStatus(withToken), "0", JSON.stringify(withToken.trailers));
 });
 
 test("the direct response", async () => {

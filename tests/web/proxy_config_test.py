@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The local grpc-web proxy (tools/web/proxy.ts) serves Envoy's routing and CORS: its effective
 configuration (`--print-config`) is compared with k8s/base/envoy/envoy.yaml read here on its
-own, and every RPC of the protos is routed where Envoy's first-match rules send it."""
+own, and every RPC of the protos is routed where Envoy's first-match rules send it. The edge
+routes the public RPCs only, each by its exact path, and drops x-api-key from every request."""
 import json
 import os
 import re
@@ -14,6 +15,21 @@ SOURCE = os.environ["QAI_SOURCE_DIR"]
 BUILD = os.environ["QAI_BUILD_DIR"]
 ENVOY = os.path.join(SOURCE, "k8s/base/envoy/envoy.yaml")
 
+# What a signed-in user calls (the web page, the qai CLI): all that the edge routes. Every other
+# RPC is internal, and its proto says so: a method comment opening "Internal (SERVICE
+# principals)", or a service comment saying every RPC is "for SERVICE principals only". A new
+# RPC goes here or gets that comment; test_every_rpc_is_classified fails until it does.
+PUBLIC = {
+    "/qai.projects.v1.ProjectService/" + m
+    for m in ("CreateProject", "GetProject", "ListProjects", "UpdateProject", "DeleteProject")
+} | {
+    "/qai.messages.v1.MessageService/" + m for m in ("CreateMessage", "ListMessages", "GetMessage")
+} | {
+    "/qai.orchestrator.v1.AgentOrchestrator/" + m for m in ("GetRun", "ListRuns", "WatchRun", "CancelRun")
+}
+INTERNAL_RPC = re.compile(r"^\s*// Internal \(SERVICE principals\)")
+INTERNAL_SERVICE = "for SERVICE principals only"
+
 
 def read(path):
     with open(path) as f:
@@ -24,17 +40,37 @@ def seconds_ms(value):
     return round(float(value.rstrip("s")) * 1000)
 
 
-def proto_methods():
-    """Every /package.Service/Method path of our protos (not the google/ and grpc/ subsets)."""
-    paths = []
+def proto_rpcs():
+    """{/package.Service/Method: internal?} for every RPC of our protos (not the google/ and grpc/
+    subsets); internal as the comments above the method or its service mark it."""
+    rpcs = {}
     for dirpath, _, files in os.walk(os.path.join(SOURCE, "proto/qai")):
         for name in files:
             text = read(os.path.join(dirpath, name))
             package = re.search(r"^package\s+([\w.]+);", text, re.M).group(1)
-            for service, body in re.findall(r"^service\s+(\w+)\s*\{(.*?)^\}", text, re.M | re.S):
-                for method in re.findall(r"^\s*rpc\s+(\w+)\s*\(", body, re.M):
-                    paths.append(f"/{package}.{service}/{method}")
-    return sorted(paths)
+            for service_comment, service, body in re.findall(r"((?:^//.*\n)*)^service\s+(\w+)\s*\{(.*?)^\}",
+                                                             text, re.M | re.S):
+                comment = []
+                for line in body.splitlines():
+                    if line.strip().startswith("//"):
+                        comment.append(line)
+                        continue
+                    m = re.match(r"^\s*rpc\s+(\w+)\s*\(", line)
+                    if m:
+                        internal = INTERNAL_SERVICE in service_comment or bool(comment and INTERNAL_RPC.match(comment[0]))
+                        rpcs[f"/{package}.{service}/{m.group(1)}"] = internal
+                    comment = []
+    return rpcs
+
+
+def proto_methods():
+    """Every /package.Service/Method path of our protos."""
+    return sorted(proto_rpcs())
+
+
+def required_service(handlers):
+    """The methods whose handler refuses any caller but a service (common::RequireService)."""
+    return set(re.findall(r'RequireService\(call, "(\w+)"\)', read(os.path.join(SOURCE, handlers))))
 
 
 class ProxyMatchesEnvoy(unittest.TestCase):
@@ -77,17 +113,54 @@ class ProxyMatchesEnvoy(unittest.TestCase):
             self.assertTrue(route is None or "route" not in route, f"{path}: Envoy routes it")
 
     def test_every_rpc_goes_where_envoy_sends_it(self):
-        # Every RPC a browser may call (the sandbox's are the orchestrator's alone).
-        paths = [p for p in proto_methods() if not p.startswith("/qai.sandbox.")]
-        self.assertGreater(len(paths), 15)
-        for path in paths:
+        # Every RPC of the three services a browser may call (the sandbox's are the orchestrator's
+        # alone): the public ones routed, the internal ones 404.
+        rpcs = {p: internal for p, internal in proto_rpcs().items() if not p.startswith("/qai.sandbox.")}
+        self.assertGreater(len(rpcs), 15)
+        for path, internal in rpcs.items():
             route = next((r for r in self.host["routes"]
                           if (path == r["match"]["path"] if "path" in r["match"] else path.startswith(r["match"]["prefix"]))),
                          None)
             want = "404" if route is None or "route" not in route else \
                 f'{route["route"]["cluster"]} timeout={seconds_ms(route["route"].get("timeout", "15s"))}ms'
             self.assertEqual(self.proxy["methods"].get(path), want, path)
-            self.assertNotEqual(want, "404", f"{path}: Envoy does not route it")
+            if internal:
+                self.assertEqual(want, "404", f"{path}: internal, yet Envoy routes it")
+            else:
+                self.assertNotEqual(want, "404", f"{path}: Envoy does not route it")
+
+    def test_every_rpc_is_classified(self):
+        rpcs = proto_rpcs()
+        internal = {p for p, i in rpcs.items() if i}
+        self.assertFalse(PUBLIC & internal, "public here, internal in its proto")
+        self.assertEqual(set(rpcs) - internal - PUBLIC, set(),
+                         "RPCs neither in PUBLIC nor marked internal in their proto: classify them")
+        self.assertEqual(PUBLIC - set(rpcs), set(), "PUBLIC names RPCs the protos lack")
+        # The marks agree with the handlers: what only a service may call is marked internal.
+        for service, handlers in (("/qai.projects.v1.ProjectService/", "services/projects/handlers.cc"),
+                                  ("/qai.messages.v1.MessageService/", "services/messages/handlers.cc"),
+                                  ("/qai.orchestrator.v1.AgentOrchestrator/", "services/orchestrator/handlers.cc")):
+            marked = {p[len(service):] for p in internal if p.startswith(service)}
+            self.assertEqual(marked, required_service(handlers), handlers)
+        self.assertTrue(all(i for p, i in rpcs.items() if p.startswith("/qai.sandbox.")))
+
+    def test_only_public_rpcs_are_routed_each_by_its_path(self):
+        routed = set()
+        for r in self.host["routes"]:
+            if "direct_response" in r:
+                continue
+            self.assertEqual(list(r["match"]), ["path"], f"{r['match']}: not an exact path")
+            self.assertIn(r["match"]["path"], PUBLIC, "an internal RPC is routed")
+            routed.add(r["match"]["path"])
+        self.assertEqual(routed, PUBLIC)
+        self.assertEqual({p for p, to in self.proxy["methods"].items() if to != "404"}, PUBLIC)
+
+    def test_x_api_key_is_dropped(self):
+        # On the route configuration, so every route drops it, those added later too.
+        dropped = self.hcm["route_config"].get("request_headers_to_remove", [])
+        self.assertIn("x-api-key", dropped)
+        self.assertEqual(self.proxy.get("requestHeadersToRemove"), dropped)
+        self.assertNotIn("x-api-key", self.host["typed_per_filter_config"]["envoy.filters.http.cors"]["allow_headers"])
 
     def test_cors_is_envoys(self):
         policy = self.host["typed_per_filter_config"]["envoy.filters.http.cors"]
@@ -108,16 +181,21 @@ class ProxyMatchesEnvoy(unittest.TestCase):
 
     def test_a_config_it_cannot_serve_is_refused(self):
         bad = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"envoy-bad-{os.getpid()}.yaml")
-        text = read(ENVOY).replace("- exact: http://localhost:3000", "- prefix: http://localhost")
-        with open(bad, "w") as f:
-            f.write(text)
-        try:
-            r = subprocess.run(["node", os.path.join(BUILD, "web/proxy.cjs"), "--envoy", bad, "--print-config"],
-                               capture_output=True, text=True)
-            self.assertNotEqual(r.returncode, 0)
-            self.assertIn("only exact origins", r.stderr)
-        finally:
-            os.remove(bad)
+        for old, new, error in (
+                ("- exact: http://localhost:3000", "- prefix: http://localhost", "only exact origins"),
+                # Header removal where the proxy would not look: refused, never ignored.
+                ('domains: ["*"]', 'domains: ["*"]\n                      request_headers_to_remove: [x-api-key]',
+                 "supported on route_config only")):
+            self.assertIn(old, read(ENVOY))
+            with open(bad, "w") as f:
+                f.write(read(ENVOY).replace(old, new))
+            try:
+                r = subprocess.run(["node", os.path.join(BUILD, "web/proxy.cjs"), "--envoy", bad, "--print-config"],
+                                   capture_output=True, text=True)
+                self.assertNotEqual(r.returncode, 0, error)
+                self.assertIn(error, r.stderr)
+            finally:
+                os.remove(bad)
 
 
 if __name__ == "__main__":

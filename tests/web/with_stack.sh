@@ -7,8 +7,9 @@
 #   tests/web/with_stack.sh BUILD_DIR COMMAND...
 #
 # COMMAND sees QAI_WEB_PROXY (the proxy's URL), QAI_WEB_SITE (the page's files),
-# QAI_WEB_TOKEN and QAI_WEB_OTHER_TOKEN (two users' tokens), QAI_WEB_WORK (a directory it may
-# write to), QAI_WEB_ENVOY (the Envoy configuration the proxy serves) and
+# QAI_WEB_TOKEN and QAI_WEB_OTHER_TOKEN (two users' tokens), QAI_API_KEY (a service key the
+# services accept), QAI_WEB_WORK (a directory it may write to), QAI_WEB_ENVOY (the Envoy
+# configuration the proxy serves) and
 # QAI_WEB_ORCHESTRATOR (tests/web/orchestrator.sh: `$QAI_WEB_ORCHESTRATOR restart KILL` stops
 # the orchestrator with SIGKILL and starts it again on the same addresses).
 set -euo pipefail

@@ -1,7 +1,7 @@
 // Reads the parts of k8s/base/envoy/envoy.yaml that decide what a browser sees: the grpc-web
-// listener's routes (match, cluster, timeout, direct responses), its CORS policy and its
-// clusters. The local proxy (proxy.ts) serves exactly this, so the browser path tested here is
-// the one Envoy serves in Kubernetes.
+// listener's routes (match, cluster, timeout, direct responses), the request headers it removes,
+// its CORS policy and its clusters. The local proxy (proxy.ts) serves exactly this, so the
+// browser path tested here is the one Envoy serves in Kubernetes.
 import { readFileSync } from "node:fs";
 import { parse } from "yaml";
 
@@ -33,6 +33,8 @@ export interface EnvoyConfig {
   listenPort: number;
   filters: string[];
   routes: Route[];
+  // The route configuration's request_headers_to_remove (lower case): never passed upstream.
+  requestHeadersToRemove: string[];
   cors: CorsPolicy;
   clusters: Cluster[];
 }
@@ -65,9 +67,17 @@ export function parseEnvoyConfig(text: string, listenerName = "grpc_web"): Envoy
   if (!listener) fail(`no listener named ${listenerName}`);
   const hcm = (listener.filter_chains?.[0]?.filters ?? []).find((f: any) => f.name === HCM)?.typed_config;
   if (!hcm) fail(`listener ${listenerName} has no ${HCM}`);
+  const removed = hcm.route_config?.request_headers_to_remove ?? [];
+  if (!Array.isArray(removed) || removed.some((h: unknown) => typeof h !== "string")) {
+    fail("route_config.request_headers_to_remove: a list of header names");
+  }
   const hosts = hcm.route_config?.virtual_hosts ?? [];
   if (hosts.length !== 1) fail(`expected one virtual host, found ${hosts.length}`);
   const host = hosts[0];
+  // Header removal is read from the route configuration only: one elsewhere is refused, not ignored.
+  if (host.request_headers_to_remove) {
+    fail(`virtual host ${host.name}: request_headers_to_remove is supported on route_config only`);
+  }
   const corsConfig = host.typed_per_filter_config?.[CORS];
   if (!corsConfig) fail(`virtual host ${host.name} has no ${CORS} policy`);
   const origins = (corsConfig.allow_origin_string_match ?? []).map((m: any) => {
@@ -76,6 +86,9 @@ export function parseEnvoyConfig(text: string, listenerName = "grpc_web"): Envoy
   });
   const routes: Route[] = (host.routes ?? []).map((r: any, i: number) => {
     const match = r.match ?? {};
+    if (r.request_headers_to_remove) {
+      fail(`routes[${i}]: request_headers_to_remove is supported on route_config only`);
+    }
     const route: Route = { timeoutMs: 0 };
     if (typeof match.path === "string") route.path = match.path;
     else if (typeof match.prefix === "string") route.prefix = match.prefix;
@@ -106,6 +119,7 @@ export function parseEnvoyConfig(text: string, listenerName = "grpc_web"): Envoy
     listenPort: Number(listener.address?.socket_address?.port_value),
     filters: (hcm.http_filters ?? []).map((f: any) => f.name),
     routes,
+    requestHeadersToRemove: removed.map((h: string) => h.toLowerCase()),
     cors: {
       origins,
       methods: list(corsConfig.allow_methods),

@@ -1,8 +1,9 @@
 // qai-web-proxy: a grpc-web proxy for running the web page against local services, standing in
 // for Envoy (which is what Kubernetes runs, k8s/base/envoy/envoy.yaml). It reads that same
 // file, so routing (first match by path or prefix, per-route timeouts, the /healthz direct
-// response, no route = 404) and CORS (the exact allowed origins, methods, allowed and exposed
-// headers, max age) are Envoy's; only the clusters' addresses are given here (--cluster).
+// response, no route = 404), the request headers it removes (x-api-key: never passed on) and
+// CORS (the exact allowed origins, methods, allowed and exposed headers, max age) are Envoy's;
+// only the clusters' addresses are given here (--cluster).
 //
 // Built on Connect (@connectrpc/connect-node): the browser's grpc-web calls are served by a
 // Connect router whose handlers call the upstream service over gRPC (HTTP/2), forwarding the
@@ -73,11 +74,12 @@ function parseArgs(argv: string[]): Options {
   return options;
 }
 
-// The headers passed upstream: what the browser sent, less the framing and hop-by-hop ones.
-function upstreamHeaders(incoming: Headers): Headers {
+// The headers passed upstream: what the browser sent, less the framing and hop-by-hop ones and
+// those Envoy's route configuration removes.
+function upstreamHeaders(incoming: Headers, removed: Set<string>): Headers {
   const out = new Headers();
   incoming.forEach((v, k) => {
-    if (!HOP_HEADERS.has(k) && !k.startsWith("access-control-")) out.set(k, v);
+    if (!HOP_HEADERS.has(k) && !removed.has(k) && !k.startsWith("access-control-")) out.set(k, v);
   });
   return out;
 }
@@ -98,6 +100,7 @@ function timeoutFor(route: Route, ctx: HandlerContext): number | undefined {
 
 function forwardService(router: ConnectRouter, service: DescService, config: EnvoyConfig, options: Options) {
   const impl: Record<string, unknown> = {};
+  const removed = new Set(config.requestHeadersToRemove);
   for (const method of service.methods) {
     const route = matchRoute(config.routes, `/${service.typeName}/${method.name}`);
     if (!route?.cluster) continue; // Envoy has no route for it: 404
@@ -108,7 +111,7 @@ function forwardService(router: ConnectRouter, service: DescService, config: Env
       writeMaxBytes: MAX_MESSAGE_BYTES,
     }));
     const callOptions = (ctx: HandlerContext) => ({
-      headers: upstreamHeaders(ctx.requestHeader),
+      headers: upstreamHeaders(ctx.requestHeader, removed),
       signal: ctx.signal,
       timeoutMs: timeoutFor(route, ctx),
       onHeader: (h: Headers) => copyHeaders(h, ctx.responseHeader),
@@ -145,7 +148,11 @@ function forwardService(router: ConnectRouter, service: DescService, config: Env
       };
     }
   }
-  if (Object.keys(impl).length) router.service(service, impl as any);
+  // Each routed method on its own (router.rpc): a service's unrouted methods then reach the
+  // fallback's 404, where router.service would answer them UNIMPLEMENTED itself.
+  for (const method of service.methods) {
+    if (impl[method.localName]) router.rpc(method, impl[method.localName] as any);
+  }
 }
 
 const CONTENT_TYPES: Record<string, string> = {
@@ -223,7 +230,13 @@ function describe(config: EnvoyConfig) {
       methods[path] = route?.cluster ? `${route.cluster} timeout=${route.timeoutMs}ms` : "404";
     }
   }
-  return { routes: config.routes, cors: config.cors, filters: config.filters, methods };
+  return {
+    routes: config.routes,
+    requestHeadersToRemove: config.requestHeadersToRemove,
+    cors: config.cors,
+    filters: config.filters,
+    methods,
+  };
 }
 
 const options = parseArgs(process.argv.slice(2));
