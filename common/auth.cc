@@ -72,21 +72,46 @@ std::string_view RoleName(Role role) {
 
 std::string Sha256Hex(std::string_view data) { return ToHex(Sha256(data)); }
 
+// ValidServiceName: lower-case letters, digits and '-', starting with a letter, at most 32.
+bool ValidServiceName(absl::string_view name) {
+  if (name.empty() || name.size() > 32 || !absl::ascii_islower(static_cast<unsigned char>(name[0]))) return false;
+  for (char c : name) {
+    if (!absl::ascii_islower(static_cast<unsigned char>(c)) && !absl::ascii_isdigit(static_cast<unsigned char>(c)) &&
+        c != '-') {
+      return false;
+    }
+  }
+  return true;
+}
+
 absl::StatusOr<Authenticator> Authenticator::Create(std::string jwt_secret,
                                                     std::vector<std::string> service_key_sha256) {
-  std::vector<Digest> keys;
+  std::vector<ServiceKey> keys;
   for (size_t i = 0; i < service_key_sha256.size(); ++i) {
     absl::string_view entry = absl::StripAsciiWhitespace(service_key_sha256[i]);
     if (entry.empty()) continue;
-    if (entry.size() != 64 || !IsHex(entry)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("QAI_SERVICE_KEY_SHA256 entry ", i + 1,
-                       " is not a 64-digit hex SHA-256 digest"));
+    const size_t eq = entry.find('=');
+    absl::string_view name = eq == absl::string_view::npos ? "" : absl::StripAsciiWhitespace(entry.substr(0, eq));
+    absl::string_view hex = eq == absl::string_view::npos ? entry : absl::StripAsciiWhitespace(entry.substr(eq + 1));
+    if (!ValidServiceName(name)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "QAI_SERVICE_KEY_SHA256 entry ", i + 1,
+          " must be <service>=<digest>, the service's name in lower-case letters, digits and '-'"));
     }
-    std::string bytes = absl::HexStringToBytes(entry);
-    Digest digest{};
-    std::copy(bytes.begin(), bytes.end(), digest.begin());
-    keys.push_back(digest);
+    if (hex.size() != 64 || !IsHex(hex)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("QAI_SERVICE_KEY_SHA256 entry ", i + 1, " is not a 64-digit hex SHA-256 digest"));
+    }
+    std::string bytes = absl::HexStringToBytes(hex);
+    ServiceKey key{.service = std::string(name)};
+    std::copy(bytes.begin(), bytes.end(), key.digest.begin());
+    for (const ServiceKey& other : keys) {
+      if (other.digest == key.digest && other.service != key.service) {
+        return absl::InvalidArgumentError(absl::StrCat("QAI_SERVICE_KEY_SHA256 entry ", i + 1, " gives the key of ",
+                                                       other.service, " to ", key.service, " too"));
+      }
+    }
+    keys.push_back(std::move(key));
   }
   return Authenticator(std::move(jwt_secret), std::move(keys));
 }
@@ -119,7 +144,7 @@ class Authenticator::TokenCache {
   absl::flat_hash_map<std::string, Entry> entries_;
 };
 
-Authenticator::Authenticator(std::string jwt_secret, std::vector<Digest> service_keys)
+Authenticator::Authenticator(std::string jwt_secret, std::vector<ServiceKey> service_keys)
     : jwt_secret_(std::move(jwt_secret)),
       service_keys_(std::move(service_keys)),
       verified_(std::make_shared<TokenCache>()) {}
@@ -137,18 +162,17 @@ absl::StatusOr<Principal> Authenticator::AuthenticateApiKey(std::string_view api
   Digest presented = Sha256(api_key);
   // Every digest is compared, and the match is selected without branching, so timing does not
   // reveal which (or whether an early) entry matched.
-  Digest matched{};
+  size_t matched = 0;
   unsigned char found = 0;
-  for (const Digest& accepted : service_keys_) {
-    unsigned char equal =
-        static_cast<unsigned char>(CRYPTO_memcmp(presented.data(), accepted.data(), 32) == 0);
-    unsigned char mask = static_cast<unsigned char>(-equal);
-    for (size_t b = 0; b < matched.size(); ++b) matched[b] |= accepted[b] & mask;
+  for (size_t i = 0; i < service_keys_.size(); ++i) {
+    const unsigned char equal = static_cast<unsigned char>(
+        CRYPTO_memcmp(presented.data(), service_keys_[i].digest.data(), presented.size()) == 0);
+    matched |= i & (size_t{0} - equal);
     found |= equal;
   }
   if (!found) return absl::UnauthenticatedError("invalid api key");
-  return Principal{.id = absl::StrCat("service:", ToHex(matched).substr(0, 12)),
-                   .role = Role::kService};
+  const std::string& service = service_keys_[matched].service;
+  return Principal{.id = absl::StrCat("service:", service), .role = Role::kService, .service = service};
 }
 
 absl::StatusOr<Principal> Authenticator::AuthenticateBearer(std::string_view authorization,

@@ -2,12 +2,14 @@
 // Authentication: who is calling a QAI service.
 //
 // End users send `authorization: Bearer <HS256 JWT>`; services calling each other send
-// `x-api-key: <key>`, of which the server knows only SHA-256 digests. A server builds one
+// `x-api-key: <key>`, of which the server knows only SHA-256 digests, each under the name of
+// the service that holds the key ("orchestrator=<digest>"), so a call says which service made it
+// and each internal RPC can name the services that may call it (common/rpc.h, ServiceCallers). A server builds one
 // Authenticator at start-up and asks it about each call; exemptions (health checks) and
 // authorization (who may touch what) are the caller's business.
 //
 //   absl::StatusOr<qai::common::Authenticator> auth =
-//       qai::common::Authenticator::Create(jwt_secret, service_key_digests);
+//       qai::common::Authenticator::Create(jwt_secret, {"orchestrator=" + Sha256Hex(key)});
 //   if (!auth.ok()) { ... configuration error, exit ... }
 //   absl::StatusOr<qai::common::Principal> who =
 //       qai::common::AuthenticateCall(*auth, context->client_metadata());
@@ -33,11 +35,11 @@ namespace qai::common {
 enum class Role { kUser, kAdmin, kService };
 
 // Principal: an authenticated caller. `id` is the JWT subject for users and admins, and
-// "service:" plus the first 12 hex digits of the key's digest for services, so logs can tell
-// keys apart without revealing them.
+// "service:<name>" for services, `service` then being the name its key was given.
 struct Principal {
   std::string id;
   Role role;
+  std::string service = "";
 };
 
 // RoleName: the upper-case name used in logs and protos: "USER", "ADMIN" or "SERVICE".
@@ -52,16 +54,18 @@ struct Principal {
 class Authenticator {
  public:
   // Create: validates the configuration. An empty `jwt_secret` means bearer tokens are refused.
-  // Each `service_key_sha256` entry is a 64-digit hex SHA-256 digest (either case, surrounding
-  // whitespace ignored, empty entries skipped so a split of an empty variable is fine); anything
-  // else is INVALID_ARGUMENT naming QAI_SERVICE_KEY_SHA256, so a typo fails at start-up rather
-  // than locking every service out.
+  // Each `service_key_sha256` entry is `<service>=<digest>`: the name of the service holding
+  // the key (lower-case letters, digits and '-', at most 32; a name may have several keys, for
+  // rotation) and its 64-digit hex SHA-256 digest (either case, surrounding whitespace ignored,
+  // empty entries skipped so a split of an empty variable is fine); anything else, a digest
+  // without a name included, is INVALID_ARGUMENT naming QAI_SERVICE_KEY_SHA256, so a typo fails
+  // at start-up rather than locking every service out, and no key is anonymous.
   [[nodiscard]] static absl::StatusOr<Authenticator> Create(
       std::string jwt_secret, std::vector<std::string> service_key_sha256);
 
   // Authenticate: `authorization` and `api_key` are the header values when present. An api key,
   // when present, decides alone: its digest is compared with every accepted digest in constant
-  // time, giving a kService principal. Otherwise a "Bearer <jwt>" value (scheme in any case) is
+  // time, giving a kService principal of the name the digest was given. Otherwise a "Bearer <jwt>" value (scheme in any case) is
   // verified at `now`, giving kAdmin when `roles` contains "admin" and kUser otherwise. No
   // credentials, or bad ones, give UNAUTHENTICATED with a message that never repeats them.
   [[nodiscard]] absl::StatusOr<Principal> Authenticate(
@@ -70,17 +74,21 @@ class Authenticator {
 
  private:
   using Digest = std::array<unsigned char, 32>;
+  struct ServiceKey {
+    Digest digest;
+    std::string service;
+  };
 
   class TokenCache;
 
-  Authenticator(std::string jwt_secret, std::vector<Digest> service_keys);
+  Authenticator(std::string jwt_secret, std::vector<ServiceKey> service_keys);
 
   absl::StatusOr<Principal> AuthenticateApiKey(std::string_view api_key) const;
   absl::StatusOr<Principal> AuthenticateBearer(std::string_view authorization,
                                                absl::Time now) const;
 
   std::string jwt_secret_;
-  std::vector<Digest> service_keys_;
+  std::vector<ServiceKey> service_keys_;
   // Tokens already verified: a client sends the same token on every call, and checking its
   // signature and parsing its JSON each time costs more than the rest of a cheap RPC.
   std::shared_ptr<TokenCache> verified_;

@@ -20,7 +20,8 @@ const absl::Time kNow = absl::FromUnixSeconds(1'700'000'000);
 Authenticator MakeAuthenticator(std::string secret = std::string(kSecret)) {
   absl::StatusOr<Authenticator> auth = Authenticator::Create(
       std::move(secret),
-      {Sha256Hex(kOtherServiceKey), absl::AsciiStrToUpper(Sha256Hex(kServiceKey)) + "  "});
+      {"messages=" + Sha256Hex(kOtherServiceKey), " orchestrator = " + absl::AsciiStrToUpper(Sha256Hex(kServiceKey)) + "  ",
+       "orchestrator=" + Sha256Hex("the orchestrator's next key")});
   EXPECT_TRUE(auth.ok()) << auth.status();
   return *std::move(auth);
 }
@@ -128,16 +129,21 @@ TEST(AuthTest, EmptyJwtSecretRefusesBearer) {
   EXPECT_TRUE(auth.Authenticate(std::nullopt, kServiceKey, kNow).ok());
 }
 
-TEST(AuthTest, ApiKeyGivesService) {
+// A key names the service that holds it (a service may hold two while one replaces the other).
+TEST(AuthTest, ApiKeyGivesTheServiceItWasNamedFor) {
   Authenticator auth = MakeAuthenticator();
   absl::StatusOr<Principal> who = auth.Authenticate(std::nullopt, kServiceKey, kNow);
   ASSERT_TRUE(who.ok()) << who.status();
   EXPECT_EQ(who->role, Role::kService);
-  EXPECT_EQ(who->id, absl::StrCat("service:", Sha256Hex(kServiceKey).substr(0, 12)));
+  EXPECT_EQ(who->id, "service:orchestrator");
+  EXPECT_EQ(who->service, "orchestrator");
 
   who = auth.Authenticate(std::nullopt, kOtherServiceKey, kNow);
   ASSERT_TRUE(who.ok()) << who.status();
-  EXPECT_EQ(who->id, absl::StrCat("service:", Sha256Hex(kOtherServiceKey).substr(0, 12)));
+  EXPECT_EQ(who->service, "messages");
+  who = auth.Authenticate(std::nullopt, "the orchestrator's next key", kNow);
+  ASSERT_TRUE(who.ok()) << who.status();
+  EXPECT_EQ(who->service, "orchestrator");
 }
 
 TEST(AuthTest, BadApiKeyRefusedEvenWithGoodToken) {
@@ -159,17 +165,35 @@ TEST(AuthTest, NoServiceKeysRefusesEveryKey) {
 }
 
 TEST(AuthTest, BadDigestConfigRejected) {
-  std::string good = Sha256Hex(kServiceKey);
-  for (const std::string& digest :
-       {good.substr(1), good + "0", std::string(63, 'a') + "g", std::string("not-hex"),
-        absl::StrCat(good.substr(0, 62), "0x")}) {
+  std::string good = "projects=" + Sha256Hex(kServiceKey);
+  for (const std::string& entry :
+       {good.substr(0, good.size() - 1), good + "0", "projects=" + std::string(63, 'a') + "g",
+        std::string("projects=not-hex"), absl::StrCat(good.substr(0, good.size() - 2), "0x")}) {
     absl::StatusOr<Authenticator> auth =
-        Authenticator::Create(std::string(kSecret), {good, digest});
-    ASSERT_FALSE(auth.ok()) << digest;
+        Authenticator::Create(std::string(kSecret), {good, entry});
+    ASSERT_FALSE(auth.ok()) << entry;
     EXPECT_EQ(auth.status().code(), absl::StatusCode::kInvalidArgument);
-    EXPECT_NE(std::string(auth.status().message()).find("QAI_SERVICE_KEY_SHA256"),
-              std::string::npos);
+    EXPECT_EQ(auth.status().message(), "QAI_SERVICE_KEY_SHA256 entry 2 is not a 64-digit hex SHA-256 digest");
   }
+}
+
+// A key without a name would let its holder call every internal RPC of every service: refused
+// at start-up, as is one key given to two services.
+TEST(AuthTest, AKeyMustNameItsServiceAndOnlyOne) {
+  const std::string digest = Sha256Hex(kServiceKey);
+  for (const std::string& entry : {digest, "=" + digest, "Orchestrator=" + digest, "9lives=" + digest,
+                                   "a_b=" + digest, std::string(33, 'a') + "=" + digest}) {
+    absl::StatusOr<Authenticator> auth = Authenticator::Create(std::string(kSecret), {entry});
+    ASSERT_FALSE(auth.ok()) << entry;
+    EXPECT_EQ(auth.status().message(),
+              "QAI_SERVICE_KEY_SHA256 entry 1 must be <service>=<digest>, the service's name in lower-case "
+              "letters, digits and '-'");
+  }
+  absl::StatusOr<Authenticator> shared =
+      Authenticator::Create(std::string(kSecret), {"projects=" + digest, "messages=" + digest});
+  ASSERT_FALSE(shared.ok());
+  EXPECT_EQ(shared.status().message(), "QAI_SERVICE_KEY_SHA256 entry 2 gives the key of projects to messages too");
+  EXPECT_TRUE(Authenticator::Create(std::string(kSecret), {"a-1=" + digest, "a-1=" + digest}).ok());
 }
 
 TEST(AuthTest, MissingCredentials) {

@@ -1,5 +1,7 @@
 #include "common/rpc.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "common/ids.h"
 #include "common/log.h"
@@ -27,9 +29,25 @@ std::string RequestIdFrom(const grpc::ServerContextBase& ctx) {
   return NewUuid();
 }
 
-absl::StatusOr<Principal> AdmitCall(const RpcEnv& env, const grpc::ServerContextBase& ctx) {
+// MayCall: whether `principal`, if a service, is one of the method's callers.
+absl::Status MayCall(const RpcEnv& env, const Principal& principal, std::string_view method) {
+  if (principal.role != Role::kService) return absl::OkStatus();
+  if (env.callers != nullptr) {
+    auto it = env.callers->find(method);
+    if (it != env.callers->end() &&
+        std::find(it->second.begin(), it->second.end(), principal.service) != it->second.end()) {
+      return absl::OkStatus();
+    }
+  }
+  return absl::PermissionDeniedError(
+      absl::StrCat(ToAbsl(method), " may not be called with the ", principal.service, " service's key"));
+}
+
+absl::StatusOr<Principal> AdmitCall(const RpcEnv& env, const grpc::ServerContextBase& ctx, std::string_view method) {
   absl::StatusOr<Principal> principal = AuthenticateCall(*env.auth, ctx.client_metadata());
-  if (!principal.ok() || env.limiter == nullptr) return principal;
+  if (!principal.ok()) return principal;
+  if (absl::Status s = MayCall(env, *principal, method); !s.ok()) return s;
+  if (env.limiter == nullptr) return principal;
   if (absl::Status s = env.limiter->Acquire(*principal); !s.ok()) return s;
   return principal;
 }
@@ -75,7 +93,7 @@ grpc::ServerUnaryReactor* ServeUnaryAsync(grpc::CallbackServerContext* ctx, cons
     reactor->Finish(ToGrpcStatus(s));
   };
 
-  absl::StatusOr<Principal> principal = AdmitCall(env, *ctx);
+  absl::StatusOr<Principal> principal = AdmitCall(env, *ctx, method);
   if (!principal.ok()) {
     reply(principal.status());
     return reactor;

@@ -13,9 +13,11 @@
 //   }
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
@@ -36,6 +38,11 @@ struct CallContext {
   absl::Time deadline = absl::InfiniteFuture();
 };
 
+// ServiceCallers: for each method a service key may call, the services whose keys may (by the
+// names QAI_SERVICE_KEY_SHA256 gives them). A method not listed takes no service key at all, so
+// a leaked key reaches only what its own service needs.
+using ServiceCallers = std::map<std::string, std::vector<std::string>, std::less<>>;
+
 // RpcEnv: what every RPC of a server shares.
 struct RpcEnv {
   std::string service;  // full proto service name, for the access log
@@ -43,12 +50,16 @@ struct RpcEnv {
   Executor* executor = nullptr;
   // Every call of a principal takes a token here (nullptr: no limit).
   RateLimiter* limiter = nullptr;
+  // Who may call what with a service key (nullptr: no one).
+  const ServiceCallers* callers = nullptr;
 };
 
-// AdmitCall: authenticates the caller and takes a token of its rate limit: the principal, or
-// UNAUTHENTICATED, or RESOURCE_EXHAUSTED with a retry delay. Every RPC, unary or streaming,
-// starts with it.
-[[nodiscard]] absl::StatusOr<Principal> AdmitCall(const RpcEnv& env, const grpc::ServerContextBase& ctx);
+// AdmitCall: authenticates the caller of `method`, refuses a service whose key may not call it
+// (PERMISSION_DENIED), and takes a token of the caller's rate limit: the principal, or
+// UNAUTHENTICATED, PERMISSION_DENIED, or RESOURCE_EXHAUSTED with a retry delay. Every RPC, unary
+// or streaming, starts with it.
+[[nodiscard]] absl::StatusOr<Principal> AdmitCall(const RpcEnv& env, const grpc::ServerContextBase& ctx,
+                                                  std::string_view method);
 
 // RequestIdFrom: the caller's x-request-id if it is sane (1..128 printable ASCII), else a new UUID.
 std::string RequestIdFrom(const grpc::ServerContextBase& ctx);

@@ -48,8 +48,10 @@ class ServiceBase {
   const Authenticator& auth() const { return *auth_; }
   // grpc_limits: for Server::Start and MakeChannel.
   const GrpcLimits& grpc_limits() const { return grpc_limits_; }
-  RpcEnv rpc_env(std::string proto_service) {
-    return RpcEnv{std::move(proto_service), auth_.get(), executor_.get(), limiter_.get()};
+  // rpc_env: for the service's RPCs; `callers` (kept alive by the caller) says which services
+  // may call which of them.
+  RpcEnv rpc_env(std::string proto_service, const ServiceCallers* callers) {
+    return RpcEnv{std::move(proto_service), auth_.get(), executor_.get(), limiter_.get(), callers};
   }
 
  private:

@@ -15,6 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/setup.sh
 source tools/lib/pg.sh
+source tools/lib/keys.sh
 qai_build build >/dev/null
 BIN=build
 QAI="$BIN/tools/qai/qai"
@@ -46,11 +47,13 @@ export QAI_JWT_SECRET="demo-secret-$(date +%s)-$RANDOM"
 step "Migrations"
 run "$BIN/db/qai-migrate" 2>&1 | grep -v '"msg":"starting"' || true
 
-# Services call each other with an API key; each accepts the keys whose SHA-256 it knows. Only
-# the services get it: the `qai` client below calls as demo-user, with a bearer token.
-service_key="demo-service-key-$RANDOM$RANDOM"
-service_key_sha256=$(printf '%s' "$service_key" | sha256sum | cut -d' ' -f1)
-as_service=(env QAI_API_KEY="$service_key" QAI_SERVICE_KEY_SHA256="$service_key_sha256")
+# Services call each other with a key of their own; each accepts the keys whose SHA-256 it
+# knows, under the name of the service holding it, and lets each name call only what that
+# service needs. Only the services get keys: the `qai` client below calls as demo-user, with a
+# bearer token.
+qai_service_keys
+# as_service NAME: the environment NAME's process starts with.
+as_service() { echo env "QAI_API_KEY=$(qai_service_key "$1")"; }
 export QAI_PROJECTS_ADDR="127.0.0.1:$(qai_free_port)" QAI_MESSAGES_ADDR="127.0.0.1:$(qai_free_port)"
 # Two orchestrator replicas share the run queue; the other services and the client use the first.
 orchestrator_addr=("127.0.0.1:$(qai_free_port)" "127.0.0.1:$(qai_free_port)")
@@ -61,15 +64,15 @@ preview_addr="127.0.0.1:$(qai_free_port)"
 step "qai-sandbox (bubblewrap, a cgroup and a disk quota per project: it refuses to start without them), qai-projects, qai-messages, two qai-orchestrator replicas (as nobody)"
 # Workspaces live in the demo's temporary directory; previews are served from the snapshots.
 QAI_LISTEN_ADDR=$QAI_SANDBOX_ADDR QAI_PREVIEW_ADDR=$preview_addr QAI_SANDBOX_ROOT="$work/sandboxes" \
-  "${as_service[@]}" "$BIN/services/sandbox/qai-sandbox" 2>"$work/sandbox.log" &
+  $(as_service sandbox) "$BIN/services/sandbox/qai-sandbox" 2>"$work/sandbox.log" &
 pids[4]=$!
 qai_wait_listening "$work/sandbox.log" >/dev/null
 grep '"msg":"sandbox"' "$work/sandbox.log" | head -n 1
 grep '"msg":"sandbox: cgroup' "$work/sandbox.log" | head -n 1
 grep '"msg":"sandbox: each workspace' "$work/sandbox.log" | head -n 1
-QAI_LISTEN_ADDR=$QAI_PROJECTS_ADDR "${as_service[@]}" "$BIN/services/projects/qai-projects" 2>"$work/projects.log" &
+QAI_LISTEN_ADDR=$QAI_PROJECTS_ADDR $(as_service projects) "$BIN/services/projects/qai-projects" 2>"$work/projects.log" &
 pids[0]=$!
-QAI_LISTEN_ADDR=$QAI_MESSAGES_ADDR "${as_service[@]}" "$BIN/services/messages/qai-messages" 2>"$work/messages.log" &
+QAI_LISTEN_ADDR=$QAI_MESSAGES_ADDR $(as_service messages) "$BIN/services/messages/qai-messages" 2>"$work/messages.log" &
 pids[1]=$!
 # start_orchestrator N LOG: replica N (0 or 1) as pids[2 + N], logging to LOG. It runs no
 # command itself (its agents work in qai-sandbox's workspaces), so it runs as nobody, with no
@@ -77,7 +80,7 @@ pids[1]=$!
 unprivileged=()
 [ "$(id -u)" = 0 ] && unprivileged=(setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all --no-new-privs)
 start_orchestrator() {
-  QAI_LISTEN_ADDR=${orchestrator_addr[$1]} "${as_service[@]}" "${unprivileged[@]}" \
+  QAI_LISTEN_ADDR=${orchestrator_addr[$1]} $(as_service orchestrator) "${unprivileged[@]}" \
     "$BIN/services/orchestrator/qai-orchestrator" 2>"$work/$2" &
   pids[2 + $1]=$!
   qai_wait_listening "$work/$2" >/dev/null

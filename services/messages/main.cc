@@ -7,6 +7,7 @@
 #include "common/run_settings.h"
 #include "common/server.h"
 #include "common/service_main.h"
+#include "services/messages/callers.h"
 #include "services/messages/deliverers.h"
 #include "services/messages/handlers.h"
 #include "services/messages/runs_client.h"
@@ -40,7 +41,9 @@ int main(int argc, char** argv) {
   common::ProjectsClient projects(common::MakeChannel(config.Get("projects-addr"), (*base)->grpc_limits()), config.Get("api-key"));
   common::PageTokenCodec tokens(config.Get("jwt-secret"));
   messages::MessageHandlers handlers(&store, &projects, &tokens, &*bounds, [&relay] { relay.Wake(); }, &runs);
-  messages::MessageServiceImpl service(&handlers, (*base)->rpc_env("qai.messages.v1.MessageService"));
+  const common::RpcEnv rpc_env =
+      (*base)->rpc_env("qai.messages.v1.MessageService", &messages::ServiceCallers());
+  messages::MessageServiceImpl service(&handlers, rpc_env);
 
   auto server = common::Server::Start({.listen_addr = config.Get("listen-addr"),
                                        .services = {&service},

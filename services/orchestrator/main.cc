@@ -13,6 +13,7 @@
 #include "common/outbox.h"
 #include "common/server.h"
 #include "common/service_main.h"
+#include "services/orchestrator/callers.h"
 #include "services/orchestrator/deliverers.h"
 #include "services/orchestrator/event_hub.h"
 #include "services/orchestrator/handlers.h"
@@ -117,7 +118,9 @@ int main(int argc, char** argv) {
   common::PageTokenCodec tokens(config.Get("jwt-secret"));
   orchestrator::RunHandlers handlers(&store, &projects, &tokens, &*bounds, [&pool] { pool.Wake(); });
   common::Executor watch_executor("watch", 4, 100000);
-  orchestrator::AgentOrchestratorImpl service(&handlers, (*base)->rpc_env("qai.orchestrator.v1.AgentOrchestrator"),
+  const common::RpcEnv rpc_env =
+      (*base)->rpc_env("qai.orchestrator.v1.AgentOrchestrator", &orchestrator::ServiceCallers());
+  orchestrator::AgentOrchestratorImpl service(&handlers, rpc_env,
                                               &hub, &watch_executor);
   auto server = common::Server::Start({.listen_addr = config.Get("listen-addr"),
                                        .services = {&service},

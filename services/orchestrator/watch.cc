@@ -23,7 +23,7 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::RunEvent>, public
     if (auto deadline = ctx->deadline(); deadline != std::chrono::system_clock::time_point::max()) {
       call_.deadline = absl::FromChrono(deadline);
     }
-    absl::StatusOr<common::Principal> principal = common::AdmitCall(*env.rpc, *ctx);
+    absl::StatusOr<common::Principal> principal = common::AdmitCall(*env.rpc, *ctx, "WatchRun");
     if (!principal.ok()) {
       End(principal.status());
       return;

@@ -8,6 +8,7 @@
 #include "common/page_token.h"
 #include "common/server.h"
 #include "common/service_main.h"
+#include "services/projects/callers.h"
 #include "services/projects/deliverers.h"
 #include "services/projects/handlers.h"
 #include "services/projects/service.h"
@@ -47,7 +48,9 @@ int main(int argc, char** argv) {
   projects::ProjectStore store((*base)->db(), pipeline->get());
   common::PageTokenCodec tokens(config.Get("jwt-secret"));
   projects::ProjectHandlers handlers(&store, &tokens, [&relay] { relay.Wake(); });
-  projects::ProjectServiceImpl service(&handlers, (*base)->rpc_env("qai.projects.v1.ProjectService"));
+  const common::RpcEnv rpc_env =
+      (*base)->rpc_env("qai.projects.v1.ProjectService", &projects::ServiceCallers());
+  projects::ProjectServiceImpl service(&handlers, rpc_env);
 
   auto server = common::Server::Start({.listen_addr = config.Get("listen-addr"),
                                        .services = {&service},

@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "common/server.h"
 #include "common/service_main.h"
+#include "services/sandbox/callers.h"
 #include "services/sandbox/disk_quota.h"
 #include "services/sandbox/handlers.h"
 #include "services/sandbox/membership.h"
@@ -114,7 +115,9 @@ int main(int argc, char** argv) {
   sandbox::SandboxHandlers handlers(&workspaces, &replicas, handler_options);
   const int max_commands = static_cast<int>(config.GetInt("max-commands"));
   common::Executor commands("commands", max_commands, static_cast<size_t>(max_commands));
-  sandbox::SandboxServiceImpl service(&handlers, (*base)->rpc_env("qai.sandbox.v1.SandboxService"), &commands);
+  const common::RpcEnv rpc_env =
+      (*base)->rpc_env("qai.sandbox.v1.SandboxService", &sandbox::ServiceCallers());
+  sandbox::SandboxServiceImpl service(&handlers, rpc_env, &commands);
   const bool isolated = !choice->unsafe;
   auto server = common::Server::Start({.listen_addr = config.Get("listen-addr"),
                                        .services = {&service},

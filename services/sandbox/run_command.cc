@@ -16,7 +16,7 @@ class RunCommandReactor final : public grpc::ServerWriteReactor<v1::RunCommandRe
       : env_(env), req_(req), start_(absl::Now()) {
     call_.request_id = common::RequestIdFrom(*ctx);
     ctx->AddInitialMetadata("x-request-id", call_.request_id);
-    absl::StatusOr<common::Principal> principal = common::AdmitCall(*env.rpc, *ctx);
+    absl::StatusOr<common::Principal> principal = common::AdmitCall(*env.rpc, *ctx, "RunCommand");
     if (!principal.ok()) {
       EndNow(principal.status());
       return;

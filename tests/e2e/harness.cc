@@ -1,6 +1,8 @@
 #include "tests/e2e/harness.h"
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 
 #include "common/auth.h"
@@ -14,13 +16,30 @@ std::shared_ptr<grpc::Channel> RunningService::Channel() const {
   return grpc::CreateChannel(Address(), grpc::InsecureChannelCredentials());
 }
 
+std::string ServiceKey(std::string_view service) { return "e2e-service-key-" + std::string(service); }
+
+namespace {
+
+// ServiceKeyDigests: QAI_SERVICE_KEY_SHA256 for every service's key.
+std::string ServiceKeyDigests() {
+  std::vector<std::string> entries;
+  for (const char* name : {"projects", "messages", "orchestrator", "sandbox"}) {
+    entries.push_back(absl::StrCat(name, "=", common::Sha256Hex(ServiceKey(name))));
+  }
+  return absl::StrJoin(entries, ",");
+}
+
+}  // namespace
+
 absl::StatusOr<RunningService> StartService(const std::string& binary, EnvVars env, const SpawnOptions& options) {
   bool has_listen_addr = false;
   for (const auto& [name, value] : env) has_listen_addr = has_listen_addr || name == "QAI_LISTEN_ADDR";
   if (!has_listen_addr) env.emplace_back("QAI_LISTEN_ADDR", "127.0.0.1:0");
   env.emplace_back("QAI_JWT_SECRET", kJwtSecret);
-  env.emplace_back("QAI_SERVICE_KEY_SHA256", common::Sha256Hex(kServiceKey));
-  env.emplace_back("QAI_API_KEY", kServiceKey);
+  // services/<name>/qai-<name>: the service's own key.
+  const std::vector<std::string> parts = absl::StrSplit(binary, '/');
+  env.emplace_back("QAI_SERVICE_KEY_SHA256", ServiceKeyDigests());
+  if (parts.size() == 3 && parts[0] == "services") env.emplace_back("QAI_API_KEY", ServiceKey(parts[1]));
   auto process = ChildProcess::Spawn(BinaryPath(binary), {}, std::move(env), options);
   if (!process.ok()) return process.status();
   absl::StatusOr<std::string> line = (*process)->WaitForLine("\"msg\":\"listening\"", absl::Seconds(20));
@@ -54,6 +73,8 @@ void AsAdmin(grpc::ClientContext& ctx, const std::string& sub) {
   ctx.AddMetadata("authorization", "Bearer " + Token(sub, true));
 }
 
-void AsService(grpc::ClientContext& ctx) { ctx.AddMetadata("x-api-key", kServiceKey); }
+void AsService(grpc::ClientContext& ctx, std::string_view service) {
+  ctx.AddMetadata("x-api-key", ServiceKey(service));
+}
 
 }  // namespace qai::testing

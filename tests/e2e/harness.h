@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "absl/status/statusor.h"
 #include "grpcpp/grpcpp.h"
@@ -14,7 +15,9 @@
 namespace qai::testing {
 
 inline constexpr char kJwtSecret[] = "e2e-jwt-secret-0123456789abcdef";
-inline constexpr char kServiceKey[] = "e2e-service-key";
+// ServiceKey: the key the named service ("projects", "messages", "orchestrator", "sandbox")
+// holds; every service started here accepts each of them under its name.
+std::string ServiceKey(std::string_view service);
 
 struct RunningService {
   std::unique_ptr<ChildProcess> process;
@@ -26,8 +29,8 @@ struct RunningService {
 };
 
 // StartService: spawns a service binary (path relative to the build dir) on a free port (or
-// the QAI_LISTEN_ADDR given in env) with
-// the test's JWT secret and service key configured, and waits until it listens. `options`
+// the QAI_LISTEN_ADDR given in env) with the test's JWT secret, its own service key (named by
+// the binary's folder) and every service's digest configured, and waits until it listens. `options`
 // may start it through a wrapper (as another user, with fewer capabilities).
 [[nodiscard]] absl::StatusOr<RunningService> StartService(const std::string& binary, EnvVars env,
                                                           const SpawnOptions& options = {});
@@ -38,6 +41,7 @@ std::string Token(const std::string& sub, bool admin = false);
 // Metadata helpers for a client context.
 void AsUser(grpc::ClientContext& ctx, const std::string& sub);
 void AsAdmin(grpc::ClientContext& ctx, const std::string& sub);
-void AsService(grpc::ClientContext& ctx);
+// AsService: calls with the named service's key.
+void AsService(grpc::ClientContext& ctx, std::string_view service);
 
 }  // namespace qai::testing

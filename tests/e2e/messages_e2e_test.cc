@@ -209,7 +209,7 @@ class MessagesE2ETest : public ::testing::Test {
                     pb::ListMessagesRequest::View view = pb::ListMessagesRequest::VIEW_UNSPECIFIED) {
     grpc::ClientContext ctx;
     if (sub.empty()) {
-      AsService(ctx);
+      AsService(ctx, "orchestrator");
     } else {
       AsUser(ctx, sub);
     }
@@ -236,7 +236,7 @@ class MessagesE2ETest : public ::testing::Test {
                       const std::string& user = "") {
     grpc::ClientContext ctx;
     if (user.empty()) {
-      AsService(ctx);
+      AsService(ctx, "orchestrator");
     } else {
       AsUser(ctx, user);
     }
@@ -512,7 +512,7 @@ TEST_F(MessagesE2ETest, BadInputsNameTheirFields) {
 
   pb::PurgeProjectMessagesRequest purge;
   grpc::ClientContext ctx;
-  AsService(ctx);
+  AsService(ctx, "projects");
   google::protobuf::Empty empty;
   EXPECT_EQ(ViolatedFields(stub_->PurgeProjectMessages(&ctx, purge, &empty)), std::vector<std::string>{"project_id"});
 }
@@ -596,6 +596,24 @@ TEST_F(MessagesE2ETest, OwnershipAndServiceOnlyCalls) {
   purge.set_project_id(p.id());
   google::protobuf::Empty empty;
   EXPECT_EQ(stub_->PurgeProjectMessages(&ctx, purge, &empty).error_code(), StatusCode::PERMISSION_DENIED);
+  // A service key reaches only what its service needs: the orchestrator's cannot purge (only
+  // DeleteProject, through qai-projects, does), the sandbox's cannot read anyone's messages.
+  {
+    grpc::ClientContext as_orchestrator;
+    AsService(as_orchestrator, "orchestrator");
+    grpc::Status s = stub_->PurgeProjectMessages(&as_orchestrator, purge, &empty);
+    EXPECT_EQ(s.error_code(), StatusCode::PERMISSION_DENIED);
+    EXPECT_EQ(s.error_message(), "PurgeProjectMessages may not be called with the orchestrator service's key");
+    grpc::ClientContext as_sandbox;
+    AsService(as_sandbox, "sandbox");
+    pb::ListMessagesRequest list;
+    list.set_project_id(p.id());
+    EXPECT_EQ(stub_->ListMessages(&as_sandbox, list, &page).error_code(), StatusCode::PERMISSION_DENIED);
+    grpc::ClientContext as_projects;
+    AsService(as_projects, "projects");
+    EXPECT_EQ(stub_->RecordAgentResult(&as_projects, Result(p.id(), common::NewUuid()), &messages[0]).error_code(),
+              StatusCode::PERMISSION_DENIED);
+  }
   EXPECT_EQ(CountRows("SELECT count(*) FROM messages.messages"), 1) << "refused calls change nothing";
 }
 

@@ -419,7 +419,7 @@ TEST_F(OrchestratorE2ETest, OnlyServicesMayRecordALatestRunAndBadNewsNamesItsFie
   bad.set_project_id("nope");
   bad.mutable_run()->set_state("FINISHED");
   grpc::ClientContext ctx;
-  ctx.AddMetadata("x-api-key", kServiceKey);
+  AsService(ctx, "orchestrator");
   google::protobuf::Empty out;
   grpc::Status s = projects_stub_->RecordLatestRun(&ctx, bad, &out);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
@@ -436,7 +436,7 @@ TEST_F(OrchestratorE2ETest, OnlyServicesMayRecordALatestRunAndBadNewsNamesItsFie
     EXPECT_EQ(projects_stub_->RecordLatestRuns(&user, many, &out).error_code(), grpc::StatusCode::PERMISSION_DENIED);
   }
   grpc::ClientContext service;
-  service.AddMetadata("x-api-key", kServiceKey);
+  AsService(service, "orchestrator");
   s = projects_stub_->RecordLatestRuns(&service, many, &out);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_NE(s.error_message().find("runs[1].run.state"), std::string::npos) << s.error_message();
@@ -646,7 +646,7 @@ TEST_F(OrchestratorE2ETest, ASecondPromptQueuesBehindTheActiveRunOrIsRejected) {
   EXPECT_EQ(runs[0].state(), opb::Run::STATE_QUEUED);
   {
     grpc::ClientContext ctx;
-    AsService(ctx);
+    AsService(ctx, "messages");
     opb::StartRunRequest req;
     req.set_project_id(p.id());
     req.set_message_id(common::NewUuid());
@@ -854,7 +854,7 @@ TEST_F(RunCapsE2ETest, PromptsPastTheCapsAreRefusedAtOnceAndAnEndedRunMakesRoom)
   // StartRun still gets its run.
   {
     grpc::ClientContext ctx;
-    AsService(ctx);
+    AsService(ctx, "messages");
     opb::StartRunRequest req;
     req.set_project_id(p.id());
     req.set_message_id(common::NewUuid());
@@ -865,7 +865,7 @@ TEST_F(RunCapsE2ETest, PromptsPastTheCapsAreRefusedAtOnceAndAnEndedRunMakesRoom)
     EXPECT_EQ(direct.error_code(), StatusCode::RESOURCE_EXHAUSTED) << direct.error_message();
     EXPECT_EQ(QuotaSubjects(direct), std::vector<std::string>{"project:" + p.id()});
     grpc::ClientContext again_ctx;
-    AsService(again_ctx);
+    AsService(again_ctx, "messages");
     req.set_message_id(runs[0].message_id());
     req.set_prompt("Add a pricing section");
     req.set_author("alice");
@@ -934,7 +934,7 @@ TEST_F(RunSettingsE2ETest, APromptsSettingsReachItsRunAndTheRunCountsItsSteps) {
   EXPECT_EQ(refused.error_code(), StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(ViolatedFields(refused), (std::vector<std::string>{"model", "run_timeout"}));
   grpc::ClientContext ctx;
-  AsService(ctx);
+  AsService(ctx, "messages");
   opb::StartRunRequest start;
   start.set_project_id(p.id());
   start.set_message_id(common::NewUuid());

@@ -429,7 +429,7 @@ TEST_F(ProjectsE2ETest, InitialPromptIsDeliveredOnceMessagesIsUp) {
   EXPECT_EQ(calls[0].request.project_id(), p.id());
   EXPECT_EQ(calls[0].request.content(), "Make a portfolio site");
   EXPECT_TRUE(common::IsUuid(calls[0].request.request_id()));
-  EXPECT_EQ(calls[0].api_key, kServiceKey);
+  EXPECT_EQ(calls[0].api_key, ServiceKey("projects"));
   // Delivered rows are not sent again.
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
   EXPECT_EQ(fake.calls().size(), 1u);

@@ -648,7 +648,7 @@ class SandboxAttacksE2ETest : public ::testing::TestWithParam<Deployment> {
 
   // Secrets: what no command may ever print: the services' keys and database.
   std::vector<std::string> Secrets() const {
-    std::vector<std::string> out = {"QAI_", kJwtSecret, kServiceKey, kOpenAiKey, db_url_};
+    std::vector<std::string> out = {"QAI_", kJwtSecret, ServiceKey("orchestrator"), kOpenAiKey, db_url_};
     for (absl::string_view part : absl::StrSplit(db_url_, ' ')) {
       if (absl::ConsumePrefix(&part, "dbname=")) out.emplace_back(part);
     }
@@ -898,22 +898,28 @@ TEST_P(SandboxAttacksE2ETest, AForkStormStopsAtTheLimitAndHurtsNoOne) {
 // 8. Many ordinary commands: each is reaped.
 TEST_P(SandboxAttacksE2ETest, ManyCommandsLeaveNoZombies) {
   const int sandbox_pid = sandbox_pid_;
-  constexpr size_t kCommands = 300;
-  Turn many;
-  for (size_t i = 0; i < kCommands; ++i) many.calls.push_back({orchestrator::kToolTerminal, {{"command", "true"}}});
+  // 300 commands, in answers of 100 (an answer holds at most kMaxToolCalls).
+  constexpr size_t kAnswers = 3, kPerAnswer = 100;
+  std::vector<Turn> turns(kAnswers);
+  for (Turn& many : turns) {
+    for (size_t i = 0; i < kPerAnswer; ++i) many.calls.push_back({orchestrator::kToolTerminal, {{"command", "true"}}});
+  }
   std::mutex mu;
   std::vector<HostProcess> zombies, children;
-  Outcome o = RunNew("mallory", {std::move(many), Terminal("echo done", [&](const json&) {
-                                   // What a command orphans is reaped within a moment.
-                                   Eventually([&] { return Children(sandbox_pid).empty(); }, absl::Seconds(3));
-                                   std::lock_guard lock(mu);
-                                   zombies = ZombieChildren(sandbox_pid);
-                                   children = Children(sandbox_pid);
-                                 })});
+  turns.push_back(Terminal("echo done", [&](const json&) {
+    // What a command orphans is reaped within a moment.
+    Eventually([&] { return Children(sandbox_pid).empty(); }, absl::Seconds(3));
+    std::lock_guard lock(mu);
+    zombies = ZombieChildren(sandbox_pid);
+    children = Children(sandbox_pid);
+  }));
+  Outcome o = RunNew("mallory", std::move(turns));
   ASSERT_EQ(o.run.state(), opb::Run::STATE_SUCCEEDED) << o.run.error();
-  for (size_t i = 1; i <= kCommands; ++i) {
-    const ToolResult r = o.Result(CallId(1, i, kCommands));
-    EXPECT_EQ(r.exit_code(), 0) << "command " << i << ": " << r.output();
+  for (size_t answer = 1; answer <= kAnswers; ++answer) {
+    for (size_t i = 1; i <= kPerAnswer; ++i) {
+      const ToolResult r = o.Result(CallId(answer, i, kPerAnswer));
+      EXPECT_EQ(r.exit_code(), 0) << "answer " << answer << ", command " << i << ": " << r.output();
+    }
   }
   std::lock_guard lock(mu);
   EXPECT_TRUE(zombies.empty()) << Describe(zombies);

@@ -9,6 +9,7 @@
 #include "common/executor.h"
 #include "common/ids.h"
 #include "common/server.h"
+#include "services/sandbox/callers.h"
 #include "services/sandbox/handlers.h"
 #include "services/sandbox/membership.h"
 #include "services/sandbox/service.h"
@@ -42,7 +43,7 @@ absl::StatusOr<std::unique_ptr<LocalSandbox>> LocalSandbox::Start(const std::str
   auto db = common::DbPool::Create({.url = db_url, .size = 4});
   if (!db.ok()) return db.status();
   p.db = *std::move(db);
-  auto auth = common::Authenticator::Create("", {common::Sha256Hex(out->api_key_)});
+  auto auth = common::Authenticator::Create("", {"orchestrator=" + common::Sha256Hex(out->api_key_)});
   if (!auth.ok()) return auth.status();
   p.auth = std::make_unique<common::Authenticator>(*std::move(auth));
   p.executor = std::make_unique<common::Executor>("handlers", 4, 1000);
@@ -60,7 +61,8 @@ absl::StatusOr<std::unique_ptr<LocalSandbox>> LocalSandbox::Start(const std::str
       sandbox::HandlerOptions{.self = p.membership->self(), .preview_base_url = options.preview_base_url,
                               .limits = options.handler_limits});
   p.service = std::make_unique<sandbox::SandboxServiceImpl>(
-      p.handlers.get(), common::RpcEnv{"qai.sandbox.v1.SandboxService", p.auth.get(), p.executor.get(), nullptr},
+      p.handlers.get(), common::RpcEnv{"qai.sandbox.v1.SandboxService", p.auth.get(), p.executor.get(), nullptr,
+                                        &sandbox::ServiceCallers()},
       p.commands.get());
   auto server = common::Server::Start({.listen_addr = "127.0.0.1:0", .services = {p.service.get()}});
   if (!server.ok()) return server.status();

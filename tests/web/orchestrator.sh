@@ -8,6 +8,7 @@
 # Reads what with_stack.sh exports (QAI_WEB_WORK, QAI_WEB_BUILD, the services' QAI_* settings).
 set -euo pipefail
 source "$(cd "$(dirname "$0")/../.." && pwd)/tools/lib/pg.sh"
+source "$(cd "$(dirname "$0")/../.." && pwd)/tools/lib/keys.sh"
 pid_file=$QAI_WEB_WORK/orchestrator.pid
 
 stop() {
@@ -23,7 +24,8 @@ stop() {
 start() {
   local log
   log=$QAI_WEB_WORK/orchestrator.$(date +%s%N).log
-  env QAI_LISTEN_ADDR="$QAI_ORCHESTRATOR_ADDR" QAI_LOG_LEVEL=info "$QAI_WEB_BUILD/services/orchestrator/qai-orchestrator" \
+  env QAI_LISTEN_ADDR="$QAI_ORCHESTRATOR_ADDR" QAI_LOG_LEVEL=info QAI_API_KEY="$(qai_service_key orchestrator)" \
+    "$QAI_WEB_BUILD/services/orchestrator/qai-orchestrator" \
     </dev/null >"$log" 2>&1 &  # no pipe of the caller's: a test runner waits for its pipes to close
   echo $! >"$pid_file"
   qai_wait_listening "$log" >/dev/null

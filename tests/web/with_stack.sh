@@ -18,6 +18,7 @@ root=$(cd "$here/../.." && pwd)
 build=$(cd "$1" && pwd)
 shift
 source "$root/tools/lib/pg.sh"
+source "$root/tools/lib/keys.sh"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/qai-web.XXXXXX")
 chmod 711 "$work"  # the sandbox's per-project users must reach the workspaces inside
@@ -43,10 +44,10 @@ export QAI_RUN_MAX_ACTIVE_PER_PROJECT=1
 export QAI_RUN_LEASE=5s
 "$build/db/qai-migrate" 2>"$work/migrate.log"
 
-service_key="web-test-key-$RANDOM$RANDOM"
-export QAI_API_KEY="$service_key"
-QAI_SERVICE_KEY_SHA256=$(printf '%s' "$service_key" | sha256sum | cut -d' ' -f1)
-export QAI_SERVICE_KEY_SHA256
+qai_service_keys
+# A service key for tests to try at the edge (qai-projects'): it must never get through.
+QAI_API_KEY=$(qai_service_key projects)
+export QAI_API_KEY
 export QAI_PROJECTS_ADDR="127.0.0.1:$(qai_free_port)" QAI_MESSAGES_ADDR="127.0.0.1:$(qai_free_port)" \
   QAI_ORCHESTRATOR_ADDR="127.0.0.1:$(qai_free_port)" QAI_SANDBOX_ADDR="127.0.0.1:$(qai_free_port)"
 
@@ -54,7 +55,8 @@ export QAI_PROJECTS_ADDR="127.0.0.1:$(qai_free_port)" QAI_MESSAGES_ADDR="127.0.0
 start() {
   local name=$1 addr=$2
   shift 2
-  env QAI_LISTEN_ADDR="$addr" QAI_LOG_LEVEL=info "$@" "$build/services/$name/qai-$name" 2>"$work/$name.log" &
+  env QAI_LISTEN_ADDR="$addr" QAI_LOG_LEVEL=info QAI_API_KEY="$(qai_service_key "$name")" "$@" \
+    "$build/services/$name/qai-$name" 2>"$work/$name.log" &
   pids+=($!)
 }
 start projects "$QAI_PROJECTS_ADDR"

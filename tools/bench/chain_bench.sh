@@ -25,6 +25,7 @@
 set -euo pipefail
 bench_name=chain_bench
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/keys.sh"
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 build=${BUILD_DIR:-build}
@@ -114,21 +115,21 @@ projects_port=$(free_port)
 orchestrator_port=$(free_port)
 [[ $orchestrator_port != "$projects_port" ]] || orchestrator_port=$(free_port)
 jwt_secret=$(head -c 32 /dev/urandom | base64 | tr -d '/+=')
-api_key=$(head -c 32 /dev/urandom | base64 | tr -d '/+=')
-api_key_sha256=$(printf '%s' "$api_key" | sha256sum | cut -d' ' -f1)
+qai_service_keys
 # QAI_LOG_LEVEL=warn: access-log lines are info, and writing them is not what is measured.
-# Both services share one service key: qai-projects relays the initial prompt as a service.
+# Each service holds its own key: qai-projects relays the initial prompt with it.
 # The prompts pile up in one project on purpose (they measure the outbox): no caps on active runs.
 service_env=(PATH="$PATH" QAI_DATABASE_URL="$database_url" QAI_JWT_SECRET="$jwt_secret" QAI_LOG_LEVEL=warn
-             QAI_API_KEY="$api_key" QAI_SERVICE_KEY_SHA256="$api_key_sha256"
+             QAI_SERVICE_KEY_SHA256="$QAI_SERVICE_KEY_SHA256"
              QAI_RUN_MAX_ACTIVE_PER_PROJECT=0 QAI_RUN_MAX_ACTIVE_PER_PRINCIPAL=0)
-env -i "${service_env[@]}" QAI_LISTEN_ADDR=127.0.0.1:0 QAI_PROJECTS_ADDR="127.0.0.1:$projects_port" \
-  QAI_ORCHESTRATOR_ADDR="127.0.0.1:$orchestrator_port" "$messages" 2>"$work/messages.log" &
+env -i "${service_env[@]}" QAI_API_KEY="$(qai_service_key messages)" QAI_LISTEN_ADDR=127.0.0.1:0 \
+  QAI_PROJECTS_ADDR="127.0.0.1:$projects_port" QAI_ORCHESTRATOR_ADDR="127.0.0.1:$orchestrator_port" \
+  "$messages" 2>"$work/messages.log" &
 messages_pid=$!
 messages_port=$(wait_for_port "$messages_pid" "$work/messages.log")
 # Nothing here deletes a project, so qai-projects never calls the orchestrator; port 1 is closed.
-env -i "${service_env[@]}" QAI_LISTEN_ADDR="127.0.0.1:$projects_port" QAI_MESSAGES_ADDR="127.0.0.1:$messages_port" \
-  QAI_ORCHESTRATOR_ADDR=127.0.0.1:1 "$projects" 2>"$work/projects.log" &
+env -i "${service_env[@]}" QAI_API_KEY="$(qai_service_key projects)" QAI_LISTEN_ADDR="127.0.0.1:$projects_port" \
+  QAI_MESSAGES_ADDR="127.0.0.1:$messages_port" QAI_ORCHESTRATOR_ADDR=127.0.0.1:1 "$projects" 2>"$work/projects.log" &
 projects_pid=$!
 [[ $(wait_for_port "$projects_pid" "$work/projects.log") == "$projects_port" ]] ||
   fail "qai-projects did not listen on $projects_port"

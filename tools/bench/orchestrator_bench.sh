@@ -42,6 +42,7 @@
 set -euo pipefail
 bench_name=orchestrator_bench
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/keys.sh"
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 bench_dir=$root/tools/bench
@@ -149,21 +150,21 @@ projects_port=$(free_port)
 stand_in_port=$(free_port)
 [[ $stand_in_port != "$projects_port" ]] || stand_in_port=$(free_port)
 jwt_secret=$(head -c 32 /dev/urandom | base64 | tr -d '/+=')
-api_key=$(head -c 32 /dev/urandom | base64 | tr -d '/+=')
-api_key_sha256=$(printf '%s' "$api_key" | sha256sum | cut -d' ' -f1)
+qai_service_keys
 # QAI_LOG_LEVEL=warn: access-log lines and "run started/finished" are info; writing hundreds a
-# second is not what is measured. All services share one service key.
+# second is not what is measured. Each service holds its own key (QAI_API_KEY, set per start).
 # Part 3 queues 99 runs behind one in a single project: no caps on active runs.
 service_env=(PATH="$PATH" QAI_DATABASE_URL="$database_url" QAI_JWT_SECRET="$jwt_secret" QAI_LOG_LEVEL=warn
-             QAI_API_KEY="$api_key" QAI_SERVICE_KEY_SHA256="$api_key_sha256"
+             QAI_SERVICE_KEY_SHA256="$QAI_SERVICE_KEY_SHA256"
              QAI_RUN_MAX_ACTIVE_PER_PROJECT=0 QAI_RUN_MAX_ACTIVE_PER_PRINCIPAL=0)
-env -i "${service_env[@]}" QAI_LISTEN_ADDR=127.0.0.1:0 QAI_PROJECTS_ADDR="127.0.0.1:$projects_port" \
-  QAI_ORCHESTRATOR_ADDR="127.0.0.1:$stand_in_port" "$messages" 2>"$work/messages.log" &
+env -i "${service_env[@]}" QAI_API_KEY="$(qai_service_key messages)" QAI_LISTEN_ADDR=127.0.0.1:0 \
+  QAI_PROJECTS_ADDR="127.0.0.1:$projects_port" QAI_ORCHESTRATOR_ADDR="127.0.0.1:$stand_in_port" \
+  "$messages" 2>"$work/messages.log" &
 pids+=($!)
 messages_port=$(wait_for_port "${pids[-1]}" "$work/messages.log")
 # Nothing here deletes a project, so qai-projects never calls the orchestrator; port 1 is closed.
-env -i "${service_env[@]}" QAI_LISTEN_ADDR="127.0.0.1:$projects_port" QAI_MESSAGES_ADDR="127.0.0.1:$messages_port" \
-  QAI_ORCHESTRATOR_ADDR=127.0.0.1:1 "$projects" 2>"$work/projects.log" &
+env -i "${service_env[@]}" QAI_API_KEY="$(qai_service_key projects)" QAI_LISTEN_ADDR="127.0.0.1:$projects_port" \
+  QAI_MESSAGES_ADDR="127.0.0.1:$messages_port" QAI_ORCHESTRATOR_ADDR=127.0.0.1:1 "$projects" 2>"$work/projects.log" &
 pids+=($!)
 [[ $(wait_for_port "${pids[-1]}" "$work/projects.log") == "$projects_port" ]] ||
   fail "qai-projects did not listen on $projects_port"
@@ -172,7 +173,8 @@ echo "services:    qai-projects 127.0.0.1:$projects_port, qai-messages 127.0.0.1
 
 # qai-sandbox (bwrap, as shipped): every run's workspace, commands and snapshot go through it.
 sandbox_port=$(free_port)
-env -i "${service_env[@]}" QAI_LISTEN_ADDR="127.0.0.1:$sandbox_port" QAI_SANDBOX_ROOT="$work/sandboxes" \
+env -i "${service_env[@]}" QAI_API_KEY="$(qai_service_key sandbox)" QAI_LISTEN_ADDR="127.0.0.1:$sandbox_port" \
+  QAI_SANDBOX_ROOT="$work/sandboxes" \
   QAI_PREVIEW_ADDR="127.0.0.1:$(free_port)" "$build/services/sandbox/qai-sandbox" 2>"$work/sandbox.log" &
 pids+=($!)
 [[ $(wait_for_port "${pids[-1]}" "$work/sandbox.log" "$sandbox_port") == "$sandbox_port" ]] ||
@@ -182,7 +184,8 @@ pids+=($!)
 # orchestrator_port and orchestrator_pid.
 start_orchestrator() {
   local name=$1 workers=$2 port=${3:-$(free_port)}
-  env -i "${service_env[@]}" QAI_LISTEN_ADDR="127.0.0.1:$port" QAI_PROJECTS_ADDR="127.0.0.1:$projects_port" \
+  env -i "${service_env[@]}" QAI_API_KEY="$(qai_service_key orchestrator)" QAI_LISTEN_ADDR="127.0.0.1:$port" \
+    QAI_PROJECTS_ADDR="127.0.0.1:$projects_port" \
     QAI_MESSAGES_ADDR="127.0.0.1:$messages_port" QAI_WORKERS="$workers" QAI_SANDBOX_ADDR="127.0.0.1:$sandbox_port" \
     QAI_DRAIN_TIMEOUT=2s "$orchestrator" 2>"$work/$name.log" &
   orchestrator_pid=$!
@@ -195,6 +198,9 @@ start_orchestrator() {
 part() { [[ " $parts " == *" $1 "* ]]; }
 
 token=$("$qai" token --sub bench-user --jwt-secret "$jwt_secret")
+# StartRun goes with qai-messages' key, as its relay sends it; runs are read as an admin.
+messages_key=$(qai_service_key messages)
+admin_token=$("$qai" token --sub bench-admin --admin --jwt-secret "$jwt_secret")
 plan=""
 if part 1; then
   for w in $worker_counts; do plan+="|runs-$w=$runs=Build a page for bench project {n} [[instant]]"; done
@@ -242,7 +248,7 @@ for w in $worker_counts; do
   run_pgbench "$w" "$half" before
   tps_before=$tps
   start_orchestrator "orchestrator-w$w" "$w"
-  line=$("$orchbench" --mode runs --orchestrator "127.0.0.1:$orchestrator_port" --api-key "$api_key" \
+  line=$("$orchbench" --mode runs --orchestrator "127.0.0.1:$orchestrator_port" --api-key "$messages_key" --token "$admin_token" \
            --database-url "$database_url" --prompts "$work/runs-$w.tsv" --callers "$callers" --workers "$w" \
            2>"$work/runs-$w.err") || true
   stop_last
@@ -263,7 +269,7 @@ echo
 echo "== 2. event append -> watcher latency ($events events at $rate/s, after 20 unmeasured; two replicas)"
 same_port=$(free_port)
 other_port=$(free_port)
-"$orchbench" --mode latency --database-url "$database_url" --api-key "$api_key" --events "$events" --rate "$rate" \
+"$orchbench" --mode latency --database-url "$database_url" --api-key "$messages_key" --token "$admin_token" --events "$events" --rate "$rate" \
   --replicas "same=127.0.0.1:$same_port,other=127.0.0.1:$other_port" >"$work/latency.out" 2>"$work/latency.err" &
 pids+=($!)
 latency_pid=$!
@@ -287,7 +293,7 @@ if part 3; then
 echo
 echo "== 3. $watchers idle watchers on one replica over $channels connections"
 watch_port=$(free_port)
-"$orchbench" --mode watchers --database-url "$database_url" --api-key "$api_key" --events "$events" --rate "$rate" \
+"$orchbench" --mode watchers --database-url "$database_url" --api-key "$messages_key" --token "$admin_token" --events "$events" --rate "$rate" \
   --orchestrator "127.0.0.1:$watch_port" --pid-file "$work/watch.pid" --watchers "$watchers" --channels "$channels" \
   --hold "$work/hold.tsv" --probes "$work/probe.tsv" >"$work/watchers.out" 2>"$work/watchers.err" &
 pids+=($!)

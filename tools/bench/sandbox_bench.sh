@@ -10,6 +10,7 @@ cd "$(dirname "$0")/../.."
 source tools/lib/pg.sh
 bench_name=sandbox_bench
 source tools/bench/lib.sh
+source tools/lib/keys.sh
 build=${BUILD:-build}
 [ -x "$build/tools/sandboxbench/qai-sandboxbench" ] || fail "build first (ninja -C $build)"
 
@@ -25,10 +26,11 @@ trap cleanup EXIT INT TERM
 
 qai_pg_start
 QAI_DATABASE_URL=$QAI_PG_URL QAI_SERVICES=sandbox "$build/db/qai-migrate" >/dev/null 2>&1
-key="bench-key-$RANDOM$RANDOM"
+qai_service_keys
+key=$(qai_service_key orchestrator)  # the bench calls as the orchestrator does
 addr="127.0.0.1:$(free_port)"
 QAI_DATABASE_URL=$QAI_PG_URL QAI_LISTEN_ADDR=$addr QAI_PREVIEW_ADDR="127.0.0.1:0" QAI_SANDBOX_ROOT="$work/sandboxes" \
-  QAI_SERVICE_KEY_SHA256=$(printf %s "$key" | sha256sum | cut -d' ' -f1) \
+  QAI_SERVICE_KEY_SHA256="$QAI_SERVICE_KEY_SHA256" \
   "$build/services/sandbox/qai-sandbox" 2>"$work/sandbox.log" &
 sandbox_pid=$!
 qai_wait_listening "$work/sandbox.log" >/dev/null || { cat "$work/sandbox.log" >&2; fail "qai-sandbox did not start"; }

@@ -28,6 +28,11 @@ void AsService(grpc::ClientContext& ctx, const std::string& api_key, absl::Durat
   if (timeout != absl::InfiniteDuration()) ctx.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
 }
 
+void AsReader(grpc::ClientContext& ctx, const std::string& token, absl::Duration timeout) {
+  ctx.AddMetadata("authorization", "Bearer " + token);
+  if (timeout != absl::InfiniteDuration()) ctx.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+}
+
 absl::StatusOr<opb::Run> Orchestrator::StartRun(const Prompt& prompt) const {
   grpc::ClientContext ctx;
   AsService(ctx, api_key_);
@@ -42,7 +47,7 @@ absl::StatusOr<opb::Run> Orchestrator::StartRun(const Prompt& prompt) const {
 
 absl::StatusOr<opb::Run> Orchestrator::GetRun(const std::string& run_id) const {
   grpc::ClientContext ctx;
-  AsService(ctx, api_key_);
+  AsReader(ctx, token_);
   opb::GetRunRequest req;
   req.set_id(run_id);
   opb::Run run;

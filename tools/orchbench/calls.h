@@ -1,6 +1,7 @@
 #pragma once
-// The AgentOrchestrator calls qai-orchbench makes, as a SERVICE principal (x-api-key), the way
-// qai-messages' outbox relay calls StartRun.
+// The AgentOrchestrator calls qai-orchbench makes: StartRun with qai-messages' key (x-api-key),
+// the way its outbox relay calls it; reads (GetRun, WatchRun) as an admin (a bearer token),
+// since no service's key may make them.
 
 #include <memory>
 #include <string>
@@ -26,11 +27,16 @@ std::vector<std::shared_ptr<grpc::Channel>> MakeChannels(const std::string& targ
 
 // AsService: the call carries the service key and ends after `timeout` (none when infinite).
 void AsService(grpc::ClientContext& ctx, const std::string& api_key, absl::Duration timeout = absl::Seconds(10));
+// AsReader: the call carries the (admin's) bearer token and ends after `timeout`.
+void AsReader(grpc::ClientContext& ctx, const std::string& token, absl::Duration timeout = absl::Seconds(10));
 
 class Orchestrator {
  public:
-  Orchestrator(const std::shared_ptr<grpc::Channel>& channel, std::string api_key)
-      : stub_(orchestrator::v1::AgentOrchestrator::NewStub(channel)), api_key_(std::move(api_key)) {}
+  // api_key: qai-messages' (StartRun); token: an admin's (GetRun).
+  Orchestrator(const std::shared_ptr<grpc::Channel>& channel, std::string api_key, std::string token)
+      : stub_(orchestrator::v1::AgentOrchestrator::NewStub(channel)),
+        api_key_(std::move(api_key)),
+        token_(std::move(token)) {}
 
   [[nodiscard]] absl::StatusOr<orchestrator::v1::Run> StartRun(const Prompt& prompt) const;
   [[nodiscard]] absl::StatusOr<orchestrator::v1::Run> GetRun(const std::string& run_id) const;
@@ -40,11 +46,12 @@ class Orchestrator {
                                                                  absl::Duration timeout) const;
 
   orchestrator::v1::AgentOrchestrator::Stub& stub() const { return *stub_; }
-  const std::string& api_key() const { return api_key_; }
+  const std::string& token() const { return token_; }
 
  private:
   std::unique_ptr<orchestrator::v1::AgentOrchestrator::Stub> stub_;
   std::string api_key_;
+  std::string token_;
 };
 
 // ReadPrompts: the lines "<project id>\t<message id>\t<prompt>" of a file written by

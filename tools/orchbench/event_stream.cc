@@ -7,9 +7,9 @@ namespace qai::orchbench {
 
 namespace opb = ::qai::orchestrator::v1;
 
-EventStream::EventStream(const std::shared_ptr<grpc::Channel>& channel, const std::string& api_key,
+EventStream::EventStream(const std::shared_ptr<grpc::Channel>& channel, const std::string& token,
                          const std::string& run_id, int64_t after) {
-  AsService(ctx_, api_key, absl::InfiniteDuration());
+  AsReader(ctx_, token, absl::InfiniteDuration());
   opb::WatchRunRequest req;
   req.set_run_id(run_id);
   req.set_after_sequence(after);

@@ -2,7 +2,7 @@
 // EventStream: one WatchRun stream read on a thread of its own, noting the steady-clock instant
 // each event arrived (right after gRPC handed it over), for latency measurements.
 //
-//   EventStream stream(channel, api_key, run_id, /*after=*/0);
+//   EventStream stream(channel, admin_token, run_id, /*after=*/0);
 //   stream.WaitUntil([](const auto& got) { return !got.empty() && got.back().terminal; }, absl::Seconds(30));
 //   for (const EventStream::Received& e : stream.Received()) ...
 
@@ -33,7 +33,7 @@ class EventStream {
   };
 
   // Opens the stream at once (after_sequence = after).
-  EventStream(const std::shared_ptr<grpc::Channel>& channel, const std::string& api_key, const std::string& run_id,
+  EventStream(const std::shared_ptr<grpc::Channel>& channel, const std::string& token, const std::string& run_id,
               int64_t after);
   // Cancels the stream if it is still open, and waits for its thread.
   ~EventStream();

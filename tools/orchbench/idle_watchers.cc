@@ -15,8 +15,8 @@ class IdleWatchers::Watcher final : public grpc::ClientReadReactor<opb::RunEvent
  public:
   Watcher(IdleWatchers* owner, std::string run_id) : owner_(owner), run_id_(std::move(run_id)) {}
 
-  void Start(opb::AgentOrchestrator::Stub& stub, const std::string& api_key) {
-    AsService(ctx_, api_key, absl::InfiniteDuration());
+  void Start(opb::AgentOrchestrator::Stub& stub, const std::string& token) {
+    AsReader(ctx_, token, absl::InfiniteDuration());
     req_.set_run_id(run_id_);
     stub.async()->WatchRun(&ctx_, &req_, this);
     StartRead(&event_);
@@ -56,8 +56,8 @@ class IdleWatchers::Watcher final : public grpc::ClientReadReactor<opb::RunEvent
   std::atomic<bool> done_{false};
 };
 
-IdleWatchers::IdleWatchers(std::vector<std::shared_ptr<grpc::Channel>> channels, std::string api_key)
-    : channels_(std::move(channels)), api_key_(std::move(api_key)) {
+IdleWatchers::IdleWatchers(std::vector<std::shared_ptr<grpc::Channel>> channels, std::string token)
+    : channels_(std::move(channels)), token_(std::move(token)) {
   for (const auto& channel : channels_) stubs_.push_back(opb::AgentOrchestrator::NewStub(channel));
 }
 
@@ -83,7 +83,7 @@ void IdleWatchers::Open(const std::vector<std::string>& run_ids, int count) {
       watchers_.push_back(std::make_unique<Watcher>(this, run_ids[index % run_ids.size()]));
       w = watchers_.back().get();
     }
-    w->Start(*stubs_[index % stubs_.size()], api_key_);
+    w->Start(*stubs_[index % stubs_.size()], token_);
   }
 }
 

@@ -2,7 +2,7 @@
 // IdleWatchers: many WatchRun streams held open at once with gRPC's callback API (no thread per
 // stream), spread round-robin over a few channels, each counting the events it received.
 //
-//   IdleWatchers watchers(MakeChannels(target, 8), api_key);
+//   IdleWatchers watchers(MakeChannels(target, 8), admin_token);
 //   watchers.Open({run_a, run_b}, 10000);          // watcher i watches runs[i % runs.size()]
 //   watchers.WaitUntilCaughtUp({{run_a, 16}, {run_b, 1}}, absl::Seconds(60));
 //   ... the streams idle ...
@@ -24,7 +24,7 @@ namespace qai::orchbench {
 
 class IdleWatchers {
  public:
-  IdleWatchers(std::vector<std::shared_ptr<grpc::Channel>> channels, std::string api_key);
+  IdleWatchers(std::vector<std::shared_ptr<grpc::Channel>> channels, std::string token);
   // Cancels the streams still open and waits until every one has ended.
   ~IdleWatchers();
 
@@ -53,7 +53,7 @@ class IdleWatchers {
 
   const std::vector<std::shared_ptr<grpc::Channel>> channels_;
   std::vector<std::unique_ptr<orchestrator::v1::AgentOrchestrator::Stub>> stubs_;
-  const std::string api_key_;
+  const std::string token_;  // an admin's bearer token
   mutable std::mutex mu_;
   std::condition_variable ended_cv_;
   std::vector<std::unique_ptr<Watcher>> watchers_;

@@ -129,7 +129,7 @@ int Runs(const Config& config) {
   if (!db.ok()) return Fail(db.status());
   auto channel = grpc::CreateChannel(config.Get("orchestrator"), grpc::InsecureChannelCredentials());
   if (!Connect(channel, absl::Seconds(30))) return Fail(absl::UnavailableError("cannot reach --orchestrator"));
-  ob::Orchestrator orchestrator(channel, config.Get("api-key"));
+  ob::Orchestrator orchestrator(channel, config.Get("api-key"), config.Get("token"));
   absl::StatusOr<ob::BatchResult> r =
       ob::RunBatch(orchestrator, **db,
                    {.prompts = *std::move(prompts), .callers = static_cast<int>(config.GetInt("callers")),
@@ -188,7 +188,7 @@ int Latency(const Config& config) {
   for (const auto& [label, addr] : replicas) {
     auto channel = grpc::CreateChannel(addr, grpc::InsecureChannelCredentials());
     if (!Connect(channel, absl::Seconds(60))) return Fail(absl::UnavailableError(absl::StrCat("cannot reach ", addr)));
-    streams.push_back(std::make_unique<ob::EventStream>(channel, config.Get("api-key"), (*probe)->run_id(),
+    streams.push_back(std::make_unique<ob::EventStream>(channel, config.Get("token"), (*probe)->run_id(),
                                                         (*probe)->last_sequence()));
     raw.push_back(streams.back().get());
   }
@@ -252,7 +252,7 @@ ProbeFigures RunProbes(const ob::Orchestrator& orchestrator, const std::shared_p
       ++f.failures;
       continue;
     }
-    ob::EventStream stream(channel, orchestrator.api_key(), run->id(), 0);
+    ob::EventStream stream(channel, orchestrator.token(), run->id(), 0);
     const bool ended =
         stream.WaitUntil([](const auto& got) { return !got.empty() && got.back().terminal; }, absl::Seconds(60));
     absl::StatusOr<opb::Run> done = orchestrator.WaitForEnd(run->id(), absl::Seconds(10));
@@ -303,7 +303,7 @@ int Watchers(const Config& config) {
   const int64_t nofile = RaiseFileLimit();
   auto channel = grpc::CreateChannel(config.Get("orchestrator"), grpc::InsecureChannelCredentials());
   if (!Connect(channel, absl::Seconds(60))) return Fail(absl::UnavailableError("cannot reach --orchestrator"));
-  ob::Orchestrator orchestrator(channel, config.Get("api-key"));
+  ob::Orchestrator orchestrator(channel, config.Get("api-key"), config.Get("token"));
   absl::StatusOr<pid_t> pid = ReadPid(config.Get("pid-file"), absl::Seconds(10));
   if (!pid.ok()) return Fail(pid.status());
 
@@ -311,7 +311,7 @@ int Watchers(const Config& config) {
   absl::StatusOr<opb::Run> long_run = orchestrator.StartRun(hold->front());
   if (!long_run.ok()) return Fail(long_run.status());
   {
-    ob::EventStream stream(channel, orchestrator.api_key(), long_run->id(), 0);
+    ob::EventStream stream(channel, orchestrator.token(), long_run->id(), 0);
     if (!stream.WaitUntil([](const auto& got) { return !got.empty() && got.back().tool == "terminal"; },
                           absl::Seconds(60))) {
       return Fail(absl::DeadlineExceededError("the long run did not reach its command"));
@@ -336,7 +336,7 @@ int Watchers(const Config& config) {
   const std::vector<ob::Prompt> with_prompts(probes->begin() + static_cast<long>(probes->size() / 2), probes->end());
   const ob::LatencyOptions latency_options = LatencyFlags(config);
   auto measure_latency = [&]() -> absl::StatusOr<ob::LatencyResult> {
-    ob::EventStream stream(channel, orchestrator.api_key(), (*probe)->run_id(), (*probe)->last_sequence());
+    ob::EventStream stream(channel, orchestrator.token(), (*probe)->run_id(), (*probe)->last_sequence());
     return ob::MeasureLatency(**probe, {&stream}, latency_options);
   };
   const absl::Duration settle = config.GetDuration("settle");
@@ -359,7 +359,7 @@ int Watchers(const Config& config) {
   ordered_json line = {{"mode", "watchers"}, {"watchers", count}, {"channels", channel_count},
                        {"runs_watched", watched.size()}, {"rlimit_nofile", nofile}};
   {
-    ob::IdleWatchers watchers(channels, orchestrator.api_key());
+    ob::IdleWatchers watchers(channels, orchestrator.token());
     const absl::Time open_start = absl::Now();
     watchers.Open(watched, count);
     const bool caught_up = watchers.WaitUntilCaughtUp(last_sequences, absl::Minutes(3));
@@ -433,7 +433,7 @@ int Run(int argc, char** argv) {
                         ? ""
                         : "must be setup, runs, latency or watchers";
            }},
-          {.name = "api-key", .help = "service key for the orchestrator (x-api-key)", .secret = true},
+          {.name = "api-key", .help = "qai-messages' service key, for StartRun (x-api-key)", .secret = true},
           {.name = "database-url", .help = "the orchestrator's database (runs, latency, watchers)", .secret = true},
           {.name = "orchestrator", .help = "an orchestrator replica, host:port (runs, watchers)"},
           {.name = "timeout", .default_value = "600s", .help = "setup: for the messages; runs: for the batch",

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_cat.h"
+
 #include <mutex>
 #include <set>
 
@@ -17,7 +19,7 @@ namespace {
 namespace opb = ::qai::orchestrator::v1;
 
 constexpr int kReplay = 5;
-constexpr char kKey[] = "test-key";
+constexpr char kToken[] = "test-token";
 
 class FakeOrchestrator final : public opb::AgentOrchestrator::CallbackService {
  public:
@@ -88,8 +90,8 @@ class FakeOrchestrator final : public opb::AgentOrchestrator::CallbackService {
     auto* stream = new Stream(this, req->run_id());
     {
       std::lock_guard lock(mu_);
-      auto key = ctx->client_metadata().find("x-api-key");
-      if (key == ctx->client_metadata().end() || key->second != kKey) ++without_key_;
+      auto auth = ctx->client_metadata().find("authorization");
+      if (auth == ctx->client_metadata().end() || auth->second != absl::StrCat("Bearer ", kToken)) ++without_token_;
       streams_.insert(stream);
       ++opened_;
     }
@@ -114,16 +116,16 @@ class FakeOrchestrator final : public opb::AgentOrchestrator::CallbackService {
     std::lock_guard lock(mu_);
     return opened_;
   }
-  int without_key() {
+  int without_token() {
     std::lock_guard lock(mu_);
-    return without_key_;
+    return without_token_;
   }
 
  private:
   std::mutex mu_;
   std::set<Stream*> streams_;
   int opened_ = 0;
-  int without_key_ = 0;
+  int without_token_ = 0;
 };
 
 class WatchClientsTest : public ::testing::Test {
@@ -144,7 +146,7 @@ class WatchClientsTest : public ::testing::Test {
 };
 
 TEST_F(WatchClientsTest, IdleWatchersCatchUpIdleAndEnd) {
-  IdleWatchers watchers(MakeChannels(Target(), 3), kKey);
+  IdleWatchers watchers(MakeChannels(Target(), 3), kToken);
   watchers.Open({"run-a", "run-b"}, 30);
   ASSERT_TRUE(watchers.WaitUntilCaughtUp({{"run-a", kReplay}, {"run-b", kReplay}}, absl::Seconds(20)));
   IdleWatchers::Counts idle = watchers.counts();
@@ -152,7 +154,7 @@ TEST_F(WatchClientsTest, IdleWatchersCatchUpIdleAndEnd) {
   EXPECT_EQ(idle.ended, 0);
   EXPECT_EQ(idle.events, 30 * kReplay);
   EXPECT_EQ(service_.open(), 30);
-  EXPECT_EQ(service_.without_key(), 0);
+  EXPECT_EQ(service_.without_token(), 0);
 
   service_.EndAll();
   ASSERT_TRUE(watchers.WaitUntilEnded(absl::Seconds(20)));
@@ -164,7 +166,7 @@ TEST_F(WatchClientsTest, IdleWatchersCatchUpIdleAndEnd) {
 
 TEST_F(WatchClientsTest, IdleWatchersCancelTheirStreamsWhenDestroyed) {
   {
-    IdleWatchers watchers(MakeChannels(Target(), 2), kKey);
+    IdleWatchers watchers(MakeChannels(Target(), 2), kToken);
     watchers.Open({"run-a"}, 10);
     ASSERT_TRUE(watchers.WaitUntilCaughtUp({{"run-a", kReplay}}, absl::Seconds(20)));
   }
@@ -175,7 +177,7 @@ TEST_F(WatchClientsTest, IdleWatchersCancelTheirStreamsWhenDestroyed) {
 
 TEST_F(WatchClientsTest, EventStreamNotesEveryEventAndItsArrival) {
   auto channel = grpc::CreateChannel(Target(), grpc::InsecureChannelCredentials());
-  EventStream stream(channel, kKey, "run-a", 0);
+  EventStream stream(channel, kToken, "run-a", 0);
   ASSERT_TRUE(stream.WaitUntil([](const auto& got) { return got.size() == kReplay; }, absl::Seconds(20)));
   service_.EndAll();
   ASSERT_TRUE(stream.WaitUntil([](const auto& got) { return !got.empty() && got.back().terminal; }, absl::Seconds(20)));

@@ -1,0 +1,18 @@
+#pragma once
+// Which services' keys may call which of AgentOrchestrator's RPCs (common/rpc.h, ServiceCallers). An
+// RPC missing here takes no service key; users are checked by the handlers.
+
+#include "common/rpc.h"
+
+namespace qai::orchestrator {
+
+inline const common::ServiceCallers& ServiceCallers() {
+  static const common::ServiceCallers callers = {
+      {"StartRun", {"messages"}},
+      {"CountActiveRuns", {"messages"}},  // CreateMessage's caps
+      {"CancelProjectRuns", {"projects"}},  // DeleteProject
+  };
+  return callers;
+}
+
+}  // namespace qai::orchestrator
