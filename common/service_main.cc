@@ -77,6 +77,24 @@ std::vector<Option> ServiceOptions(std::vector<Option> extra, std::string_view d
   return options;
 }
 
+Option PageTokenKeyOption() {
+  return {.name = "page-token-key",
+          .help = "HMAC key of page tokens: at least 32 bytes, the same on every replica, not the JWT secret",
+          .secret = true,
+          .required = true,
+          .validate = [](std::string_view v) -> std::string {
+            return v.size() >= 32 ? "" : "must be at least 32 bytes (say, openssl rand -hex 32)";
+          }};
+}
+
+absl::StatusOr<PageTokenCodec> PageTokensFrom(const Config& config) {
+  const std::string& key = config.Get("page-token-key");
+  if (key == config.Get("jwt-secret")) {
+    return absl::InvalidArgumentError("QAI_PAGE_TOKEN_KEY must not be QAI_JWT_SECRET: page tokens have a key of their own");
+  }
+  return PageTokenCodec(key);
+}
+
 absl::StatusOr<std::unique_ptr<ServiceBase>> ServiceBase::Init(std::string service, int argc,
                                                                const char* const* argv,
                                                                std::vector<Option> extra,

@@ -18,6 +18,7 @@
 #include "common/grpc_limits.h"
 #include "common/rate_limit.h"
 #include "common/metrics.h"
+#include "common/page_token.h"
 #include "common/rpc.h"
 
 namespace qai::common {
@@ -27,6 +28,12 @@ namespace qai::common {
 // suite runs on one machine with no configuration.
 std::vector<Option> ServiceOptions(std::vector<Option> extra = {},
                                    std::string_view default_listen_addr = "0.0.0.0:50051");
+
+// PageTokenKeyOption: QAI_PAGE_TOKEN_KEY, the HMAC key of the page tokens of a service that
+// pages (at least 32 bytes, the same on every replica); PageTokensFrom: their codec, refusing a
+// key that is the JWT secret (a page token must never be a way to learn or use the token key).
+Option PageTokenKeyOption();
+[[nodiscard]] absl::StatusOr<PageTokenCodec> PageTokensFrom(const Config& config);
 
 class ServiceBase {
  public:

@@ -51,7 +51,7 @@ run "$BIN/db/qai-migrate" 2>&1 | grep -v '"msg":"starting"' || true
 # knows, under the name of the service holding it, and lets each name call only what that
 # service needs. Only the services get keys: the `qai` client below calls as demo-user, with a
 # bearer token.
-qai_service_keys
+qai_stack_keys
 # as_service NAME: the environment NAME's process starts with.
 as_service() { echo env "QAI_API_KEY=$(qai_service_key "$1")"; }
 export QAI_PROJECTS_ADDR="127.0.0.1:$(qai_free_port)" QAI_MESSAGES_ADDR="127.0.0.1:$(qai_free_port)"

@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   using namespace qai;
   common::BlockShutdownSignals();
   std::vector<common::Option> options = {
+      common::PageTokenKeyOption(),
       {.name = "projects-addr", .default_value = "localhost:50051", .help = "ProjectService target"},
       {.name = "orchestrator-addr", .default_value = "localhost:50053", .help = "AgentOrchestrator target"}};
   // The orchestrator's bounds on run settings, so CreateMessage refuses a bad one at once.
@@ -39,8 +40,9 @@ int main(int argc, char** argv) {
                             messages::MakeDeliverers(orchestrator_channel, config.Get("api-key"), &store));
   messages::RunsClient runs(orchestrator_channel, config.Get("api-key"));
   common::ProjectsClient projects(common::MakeChannel(config.Get("projects-addr"), (*base)->grpc_limits()), config.Get("api-key"));
-  common::PageTokenCodec tokens(config.Get("jwt-secret"));
-  messages::MessageHandlers handlers(&store, &projects, &tokens, &*bounds, [&relay] { relay.Wake(); }, &runs);
+  absl::StatusOr<common::PageTokenCodec> tokens = common::PageTokensFrom(config);
+  if (!tokens.ok()) return common::ExitCodeFor(tokens.status());
+  messages::MessageHandlers handlers(&store, &projects, &*tokens, &*bounds, [&relay] { relay.Wake(); }, &runs);
   const common::RpcEnv rpc_env =
       (*base)->rpc_env("qai.messages.v1.MessageService", &messages::ServiceCallers());
   messages::MessageServiceImpl service(&handlers, rpc_env);

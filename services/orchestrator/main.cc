@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
   using common::LogLevel;
   common::BlockShutdownSignals();
   std::vector<common::Option> options = {
+      common::PageTokenKeyOption(),
       {.name = "projects-addr", .default_value = "localhost:50051", .help = "ProjectService target"},
       {.name = "messages-addr", .default_value = "localhost:50052", .help = "MessageService target"},
       {.name = "sandbox-addr", .default_value = "localhost:50054",
@@ -115,8 +116,9 @@ int main(int argc, char** argv) {
         pool.Wake();
       });
 
-  common::PageTokenCodec tokens(config.Get("jwt-secret"));
-  orchestrator::RunHandlers handlers(&store, &projects, &tokens, &*bounds, [&pool] { pool.Wake(); });
+  absl::StatusOr<common::PageTokenCodec> tokens = common::PageTokensFrom(config);
+  if (!tokens.ok()) return common::ExitCodeFor(tokens.status());
+  orchestrator::RunHandlers handlers(&store, &projects, &*tokens, &*bounds, [&pool] { pool.Wake(); });
   common::Executor watch_executor("watch", 4, 100000);
   const common::RpcEnv rpc_env =
       (*base)->rpc_env("qai.orchestrator.v1.AgentOrchestrator", &orchestrator::ServiceCallers());

@@ -30,7 +30,8 @@ int main(int argc, char** argv) {
   common::BlockShutdownSignals();
   auto base = common::ServiceBase::Init(
       "projects", argc, argv,
-      {{.name = "messages-addr", .default_value = "localhost:50052", .help = "MessageService target"},
+      {common::PageTokenKeyOption(),
+       {.name = "messages-addr", .default_value = "localhost:50052", .help = "MessageService target"},
        {.name = "orchestrator-addr", .default_value = "localhost:50053", .help = "AgentOrchestrator target"},
        {.name = "db-pipeline-connections", .default_value = "4",
         .help = "connections that batch the hottest statements (GetProject, CreateProject)",
@@ -46,8 +47,9 @@ int main(int argc, char** argv) {
       projects::ProjectStore::PipelineStatements());
   if (!pipeline.ok()) return common::ExitCodeFor(pipeline.status());
   projects::ProjectStore store((*base)->db(), pipeline->get());
-  common::PageTokenCodec tokens(config.Get("jwt-secret"));
-  projects::ProjectHandlers handlers(&store, &tokens, [&relay] { relay.Wake(); });
+  absl::StatusOr<common::PageTokenCodec> tokens = common::PageTokensFrom(config);
+  if (!tokens.ok()) return common::ExitCodeFor(tokens.status());
+  projects::ProjectHandlers handlers(&store, &*tokens, [&relay] { relay.Wake(); });
   const common::RpcEnv rpc_env =
       (*base)->rpc_env("qai.projects.v1.ProjectService", &projects::ServiceCallers());
   projects::ProjectServiceImpl service(&handlers, rpc_env);

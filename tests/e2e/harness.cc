@@ -20,6 +20,14 @@ std::string ServiceKey(std::string_view service) { return "e2e-service-key-" + s
 
 namespace {
 
+// AddDefault: sets `name` unless env has it.
+void AddDefault(EnvVars& env, const std::string& name, const std::string& value) {
+  for (const auto& [n, v] : env) {
+    if (n == name) return;
+  }
+  env.emplace_back(name, value);
+}
+
 // ServiceKeyDigests: QAI_SERVICE_KEY_SHA256 for every service's key.
 std::string ServiceKeyDigests() {
   std::vector<std::string> entries;
@@ -35,7 +43,8 @@ absl::StatusOr<RunningService> StartService(const std::string& binary, EnvVars e
   bool has_listen_addr = false;
   for (const auto& [name, value] : env) has_listen_addr = has_listen_addr || name == "QAI_LISTEN_ADDR";
   if (!has_listen_addr) env.emplace_back("QAI_LISTEN_ADDR", "127.0.0.1:0");
-  env.emplace_back("QAI_JWT_SECRET", kJwtSecret);
+  AddDefault(env, "QAI_JWT_SECRET", kJwtSecret);
+  AddDefault(env, "QAI_PAGE_TOKEN_KEY", kPageTokenKey);
   // services/<name>/qai-<name>: the service's own key.
   const std::vector<std::string> parts = absl::StrSplit(binary, '/');
   env.emplace_back("QAI_SERVICE_KEY_SHA256", ServiceKeyDigests());

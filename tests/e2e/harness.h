@@ -15,6 +15,8 @@
 namespace qai::testing {
 
 inline constexpr char kJwtSecret[] = "e2e-jwt-secret-0123456789abcdef";
+// The page tokens' key, unless a test gives QAI_PAGE_TOKEN_KEY.
+inline constexpr char kPageTokenKey[] = "e2e-page-token-key-0123456789abcdef";
 // ServiceKey: the key the named service ("projects", "messages", "orchestrator", "sandbox")
 // holds; every service started here accepts each of them under its name.
 std::string ServiceKey(std::string_view service);

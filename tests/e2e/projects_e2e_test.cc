@@ -2,6 +2,7 @@
 // the outbox hop to a fake MessageService, a database restart under a running server, and a
 // graceful SIGTERM.
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -10,6 +11,7 @@
 #include <thread>
 
 #include "common/ids.h"
+#include "common/page_token.h"
 #include "common/status.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
@@ -384,6 +386,40 @@ TEST_F(ProjectsE2ETest, CallersMustAuthenticate) {
     grpc::ClientContext ctx;
     ctx.AddMetadata("x-api-key", "wrong key");
     EXPECT_EQ(stub_->GetProject(&ctx, req, &out).error_code(), StatusCode::UNAUTHENTICATED);
+  }
+}
+
+// Page tokens were signed with the users' token key: they have a key of their own, which a
+// service refuses to start without (or with the JWT secret as it).
+TEST_F(ProjectsE2ETest, PageTokensHaveAKeyOfTheirOwn) {
+  for (int i = 0; i < 3; ++i) MustCreate("alice");
+  pb::ListProjectsRequest req;
+  req.set_page_size(1);
+  pb::ListProjectsResponse page;
+  {
+    grpc::ClientContext ctx;
+    AsUser(ctx, "alice");
+    ASSERT_TRUE(stub_->ListProjects(&ctx, req, &page).ok());
+    ASSERT_FALSE(page.next_page_token().empty());
+  }
+  // The same position, signed with the JWT secret, is a forgery.
+  common::PageTokenCodec with_jwt_secret(kJwtSecret);
+  req.set_page_token(common::EncodePosition(with_jwt_secret, "projects/owner:alice",
+                                            {absl::ToUnixMicros(absl::Now()), common::NewUuid()}));
+  grpc::ClientContext ctx;
+  AsUser(ctx, "alice");
+  EXPECT_EQ(ViolatedFields(stub_->ListProjects(&ctx, req, &page)), std::vector<std::string>{"page_token"});
+
+  const std::string secret = "a-jwt-secret-of-more-than-32-bytes-0123456789";
+  for (const auto& [key, error] : std::vector<std::pair<std::string, std::string>>{
+           {secret, "QAI_PAGE_TOKEN_KEY must not be QAI_JWT_SECRET"},
+           {"short", "QAI_PAGE_TOKEN_KEY): must be at least 32 bytes"},
+           {"", "QAI_PAGE_TOKEN_KEY"}}) {
+    absl::StatusOr<RunningService> refused =
+        StartService("services/projects/qai-projects",
+                     {{"QAI_DATABASE_URL", db_url_}, {"QAI_JWT_SECRET", secret}, {"QAI_PAGE_TOKEN_KEY", key}});
+    ASSERT_FALSE(refused.ok()) << key;
+    EXPECT_THAT(std::string(refused.status().message()), ::testing::HasSubstr(error));
   }
 }
 

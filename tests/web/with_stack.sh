@@ -44,7 +44,7 @@ export QAI_RUN_MAX_ACTIVE_PER_PROJECT=1
 export QAI_RUN_LEASE=5s
 "$build/db/qai-migrate" 2>"$work/migrate.log"
 
-qai_service_keys
+qai_stack_keys
 # A service key for tests to try at the edge (qai-projects'): it must never get through.
 QAI_API_KEY=$(qai_service_key projects)
 export QAI_API_KEY

@@ -124,6 +124,7 @@ jwt_secret=$(head -c 32 /dev/urandom | base64 | tr -d '/+=')
 # closed, so a stray call would fail fast.
 env -i PATH="$PATH" \
   QAI_DATABASE_URL="$database_url" QAI_LISTEN_ADDR=127.0.0.1:0 QAI_JWT_SECRET="$jwt_secret" \
+  QAI_PAGE_TOKEN_KEY="$(head -c 32 /dev/urandom | base64 | tr -d '/+=')" \
   QAI_LOG_LEVEL=warn QAI_MESSAGES_ADDR="127.0.0.1:$sink_port" QAI_ORCHESTRATOR_ADDR=127.0.0.1:1 \
   "$projects" 2>"$work/projects.log" &
 service_pid=$!

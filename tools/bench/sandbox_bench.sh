@@ -26,7 +26,7 @@ trap cleanup EXIT INT TERM
 
 qai_pg_start
 QAI_DATABASE_URL=$QAI_PG_URL QAI_SERVICES=sandbox "$build/db/qai-migrate" >/dev/null 2>&1
-qai_service_keys
+qai_stack_keys
 key=$(qai_service_key orchestrator)  # the bench calls as the orchestrator does
 addr="127.0.0.1:$(free_port)"
 QAI_DATABASE_URL=$QAI_PG_URL QAI_LISTEN_ADDR=$addr QAI_PREVIEW_ADDR="127.0.0.1:0" QAI_SANDBOX_ROOT="$work/sandboxes" \

@@ -1,11 +1,12 @@
-# Service keys for a local stack (sourced): a fresh key per service, and the digests every
-# service accepts, each under its service's name (QAI_SERVICE_KEY_SHA256, README "Security").
+# Keys for a local stack (sourced): a fresh key per service, the digests every service accepts,
+# each under its service's name (QAI_SERVICE_KEY_SHA256), and the page tokens' key
+# (QAI_PAGE_TOKEN_KEY). README, "Security".
 #
 #   source tools/lib/keys.sh
-#   qai_service_keys                                  # exports QAI_SERVICE_KEY_SHA256
+#   qai_stack_keys                        # exports QAI_SERVICE_KEY_SHA256 and QAI_PAGE_TOKEN_KEY
 #   env QAI_API_KEY="$(qai_service_key messages)" build/services/messages/qai-messages
 
-qai_service_keys() {
+qai_stack_keys() {
   local name key entries=()
   for name in projects messages orchestrator sandbox; do
     key="qai-$name-$(head -c 24 /dev/urandom | base64 | tr -d '/+=')"
@@ -13,11 +14,12 @@ qai_service_keys() {
     entries+=("$name=$(printf %s "$key" | sha256sum | cut -d' ' -f1)")
   done
   QAI_SERVICE_KEY_SHA256=$(IFS=,; echo "${entries[*]}")
-  export QAI_SERVICE_KEY_SHA256
+  QAI_PAGE_TOKEN_KEY=$(head -c 32 /dev/urandom | base64 | tr -d '/+=')
+  export QAI_SERVICE_KEY_SHA256 QAI_PAGE_TOKEN_KEY
 }
 
-# qai_service_key NAME: the key qai_service_keys made for NAME.
+# qai_service_key NAME: the key qai_stack_keys made for NAME.
 qai_service_key() {
   local var="QAI_KEY_${1^^}"
-  printf %s "${!var:?qai_service_keys first}"
+  printf %s "${!var:?qai_stack_keys first}"
 }
