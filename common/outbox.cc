@@ -245,6 +245,9 @@ absl::StatusOr<int> OutboxRelay::RelayOnce() {
                                        " SET attempts = attempts + 1, last_error = :err, next_attempt_time = 'infinity'"
                                        " WHERE id = CAST(:id AS uuid)"),
             soci::use(error), soci::use(row.id);
+        if (auto handler = options_.on_parked.find(row.topic); handler != options_.on_parked.end()) {
+          if (absl::Status told = handler->second(conn, row, results[i]); !told.ok()) return told;
+        }
         Log(LogLevel::kError, "outbox delivery failed for good; row parked",
             {{"table", options_.table}, {"topic", row.topic}, {"outbox_id", row.id},
              {"code", absl::StatusCodeToString(results[i].code())}, {"error", error}});

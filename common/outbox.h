@@ -95,6 +95,10 @@ class OutboxRelay {
   // receiver without the batch call, or one row it will not take), the rows go one by one
   // through the topic's deliverer, each with its own outcome.
   using BatchDeliverer = std::function<absl::Status(const std::vector<OutboxRow>& rows)>;
+  // A parked handler tells whoever is waiting for a row that it will never be delivered (e.g.
+  // the author of a prompt that cannot run), on `conn` in the transaction that parks the row:
+  // both happen or neither. `why` is the receiver's refusal.
+  using ParkedHandler = std::function<absl::Status(DbConnection& conn, const OutboxRow& row, const absl::Status& why)>;
 
   struct Options {
     std::string table;  // e.g. "projects.outbox"
@@ -118,6 +122,8 @@ class OutboxRelay {
     // Where the relay counts its deliveries and failures, and shows the backlog of its last
     // maintenance pass (all labelled table=<table>); nullptr: nowhere. Must outlive the relay.
     Metrics* metrics = nullptr;
+    // Per topic: what to do, besides parking it, when a row is refused for good.
+    std::map<std::string, ParkedHandler> on_parked;
   };
 
   OutboxRelay(DbPool* db, Options options, std::map<std::string, Deliverer> deliverers,

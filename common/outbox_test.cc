@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/ids.h"
 #include "common/log.h"
@@ -713,6 +714,34 @@ TEST(OutboxOrderTest, PermanentFailureParksTheRow) {
   EXPECT_EQ(parked.last_error, "receiver refuses this request");
   EXPECT_GT(parked.seconds_until_next, 1e9);  // 'infinity'
   EXPECT_TRUE(State(*pool, next).delivered);
+}
+
+// A parked row's handler runs in the transaction that parks it, with the refusal: once per
+// row, and when it fails the row is not parked either (both or neither), and is tried again.
+TEST(OutboxOrderTest, AParkedRowsHandlerRunsWithThePark) {
+  auto pool = NewPool();
+  const std::string bad = EnqueueKeyed(*pool, "bad", "project-3");
+  std::vector<std::string> told;
+  bool handler_fails = true;
+  OutboxRelay::Options options{.table = kTable};
+  options.on_parked["bad"] = [&](DbConnection& conn, const OutboxRow& row, const absl::Status& why) -> absl::Status {
+    if (handler_fails) return absl::UnavailableError("cannot tell now");
+    int n = 0;
+    conn.session() << "SELECT count(*)::int FROM projects.outbox WHERE id = CAST(:id AS uuid)"
+                      " AND next_attempt_time = 'infinity'",
+        soci::use(row.id), soci::into(n);
+    told.push_back(absl::StrCat(row.id, " ", why.message(), " parked=", n));
+    return absl::OkStatus();
+  };
+  OutboxRelay relay(pool.get(), options,
+                    {{"bad", [](const OutboxRow&) { return absl::NotFoundError("no such thing"); }}});
+  EXPECT_FALSE(relay.RelayOnce().ok());
+  EXPECT_FALSE(State(*pool, bad).delivered);
+  EXPECT_EQ(State(*pool, bad).attempts, 0) << "the park was rolled back with the handler";
+  handler_fails = false;
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(relay.RelayOnce().ok());
+  EXPECT_EQ(told, std::vector<std::string>{absl::StrCat(bad, " no such thing parked=1")});
+  EXPECT_GT(State(*pool, bad).seconds_until_next, 1e9);
 }
 
 // A receiver over a quota (the orchestrator refusing a StartRun past a cap on active runs)

@@ -29,6 +29,10 @@ absl::StatusOr<std::string> ProjectsClient::ProjectOwner(const CallContext& call
   switch (status.error_code()) {
     case grpc::StatusCode::NOT_FOUND:
       return absl::NotFoundError(absl::StrCat("project ", project_id, " not found"));
+    case grpc::StatusCode::UNAUTHENTICATED:
+      // The caller's own token, refused (it expired since the caller's call began).
+      if (as_caller) return absl::UnauthenticatedError(status.error_message());
+      [[fallthrough]];
     case grpc::StatusCode::DEADLINE_EXCEEDED:
       if (absl::Now() >= call.deadline) return absl::DeadlineExceededError("deadline passed while checking the project");
       [[fallthrough]];

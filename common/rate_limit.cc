@@ -37,6 +37,17 @@ absl::Duration RateLimiter::TryTake(const std::string& key) {
   return absl::ZeroDuration();
 }
 
+absl::Duration RateLimiter::Wait(const std::string& key) const {
+  if (!enabled()) return absl::ZeroDuration();
+  const absl::Time now = clock_();
+  std::lock_guard lock(mu_);
+  auto it = buckets_.find(key);
+  if (it == buckets_.end()) return absl::ZeroDuration();
+  const absl::Duration interval = absl::Seconds(1) / options_.rate;
+  const absl::Duration over = (std::max(it->second.tat, now) + interval - now) - interval * options_.burst;
+  return std::max(over, absl::ZeroDuration());
+}
+
 absl::Status RateLimiter::Acquire(const Principal& principal) {
   if (!enabled() || principal.role == Role::kService) return absl::OkStatus();
   const absl::Duration wait = TryTake(std::string(RoleName(principal.role)) + ":" + principal.id);

@@ -52,6 +52,8 @@ class RateLimiter {
 
   // TryTake: the token bucket itself: zero when a token was taken, else the wait until one is.
   [[nodiscard]] absl::Duration TryTake(const std::string& key);
+  // Wait: how long until `key`'s bucket has a token (zero when it has one now); takes nothing.
+  [[nodiscard]] absl::Duration Wait(const std::string& key) const;
 
   // tracked: buckets held now (for tests and logs).
   size_t tracked() const;

@@ -61,6 +61,25 @@ TEST(RateLimiterTest, WaitingTheRetryDelayFindsAToken) {
   EXPECT_EQ(limiter.TryTake("k"), absl::ZeroDuration());
 }
 
+// Wait tells how long until a bucket has a token without taking one: the auth-failure throttle
+// asks it before every call and takes a token only when a call fails.
+TEST(RateLimiterTest, WaitTakesNothingAndTellsWhenATokenIsThere) {
+  FakeClock t;
+  RateLimiter limiter({.rate = 1, .burst = 2}, t.clock());
+  EXPECT_EQ(limiter.Wait("k"), absl::ZeroDuration());  // never seen: a full bucket
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(limiter.Wait("k"), absl::ZeroDuration());
+  ASSERT_EQ(limiter.TryTake("k"), absl::ZeroDuration());
+  EXPECT_EQ(limiter.Wait("k"), absl::ZeroDuration());  // one token left
+  ASSERT_EQ(limiter.TryTake("k"), absl::ZeroDuration());
+  EXPECT_EQ(limiter.Wait("k"), absl::Seconds(1));
+  t.now += absl::Milliseconds(400);
+  EXPECT_EQ(limiter.Wait("k"), absl::Milliseconds(600));
+  t.now += absl::Milliseconds(600);
+  EXPECT_EQ(limiter.Wait("k"), absl::ZeroDuration());
+  EXPECT_EQ(limiter.TryTake("k"), absl::ZeroDuration());
+  EXPECT_EQ(RateLimiter({.rate = 0, .burst = 1}).Wait("k"), absl::ZeroDuration());
+}
+
 TEST(RateLimiterTest, PrincipalsHaveTheirOwnBucketsAndServicesAreExempt) {
   FakeClock t;
   RateLimiter limiter({.rate = 1, .burst = 1}, t.clock());

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/ids.h"
 #include "common/log.h"
@@ -43,8 +45,37 @@ absl::Status MayCall(const RpcEnv& env, const Principal& principal, std::string_
       absl::StrCat(ToAbsl(method), " may not be called with the ", principal.service, " service's key"));
 }
 
-absl::StatusOr<Principal> AdmitCall(const RpcEnv& env, const grpc::ServerContextBase& ctx, std::string_view method) {
+std::string CallSource(const grpc::ServerContextBase& ctx) {
+  if (std::optional<std::string_view> xff = Header(ctx, "x-forwarded-for"); xff && !xff->empty()) {
+    const size_t comma = xff->rfind(',');
+    return std::string(absl::StripAsciiWhitespace(ToAbsl(comma == std::string_view::npos ? *xff : xff->substr(comma + 1))));
+  }
+  // "ipv4:10.0.0.7:51234", "ipv6:[::1]:51234", "unix:/path".
+  std::string peer = ctx.peer();
+  const size_t colon = peer.rfind(':');
+  if (absl::StartsWith(peer, "ipv") && colon != std::string::npos && colon > 5) peer.resize(colon);
+  return peer;
+}
+
+// Authenticate: AuthenticateCall, throttled per source when env.auth_failures is set.
+absl::StatusOr<Principal> Authenticate(const RpcEnv& env, const grpc::ServerContextBase& ctx) {
+  if (env.auth_failures == nullptr) return AuthenticateCall(*env.auth, ctx.client_metadata());
+  const std::string source = CallSource(ctx);
+  if (const absl::Duration wait = env.auth_failures->Wait(source); wait > absl::ZeroDuration()) {
+    return WithRetryDelay(
+        absl::ResourceExhaustedError(absl::StrCat("too many failed authentications from ", source, "; retry in ",
+                                                  absl::FormatDuration(wait))),
+        wait);
+  }
   absl::StatusOr<Principal> principal = AuthenticateCall(*env.auth, ctx.client_metadata());
+  if (principal.status().code() == absl::StatusCode::kUnauthenticated) {
+    (void)env.auth_failures->TryTake(source);
+  }
+  return principal;
+}
+
+absl::StatusOr<Principal> AdmitCall(const RpcEnv& env, const grpc::ServerContextBase& ctx, std::string_view method) {
+  absl::StatusOr<Principal> principal = Authenticate(env, ctx);
   if (!principal.ok()) return principal;
   if (absl::Status s = MayCall(env, *principal, method); !s.ok()) return s;
   if (env.limiter == nullptr) return principal;

@@ -52,12 +52,20 @@ struct RpcEnv {
   RateLimiter* limiter = nullptr;
   // Who may call what with a service key (nullptr: no one).
   const ServiceCallers* callers = nullptr;
+  // Failed authentications per source address (nullptr: not throttled): once a source's bucket
+  // is empty its calls are refused before their credentials are looked at.
+  RateLimiter* auth_failures = nullptr;
 };
 
-// AdmitCall: authenticates the caller of `method`, refuses a service whose key may not call it
-// (PERMISSION_DENIED), and takes a token of the caller's rate limit: the principal, or
-// UNAUTHENTICATED, PERMISSION_DENIED, or RESOURCE_EXHAUSTED with a retry delay. Every RPC, unary
-// or streaming, starts with it.
+// CallSource: the address a call comes from: the last x-forwarded-for entry (the edge proxy
+// appends the address it saw), else the peer's address, without its port.
+std::string CallSource(const grpc::ServerContextBase& ctx);
+
+// AdmitCall: authenticates the caller of `method` (unless its source has failed too often:
+// RESOURCE_EXHAUSTED with a retry delay, and a failure counts against its source), refuses a
+// service whose key may not call it (PERMISSION_DENIED), and takes a token of the caller's rate
+// limit: the principal, or UNAUTHENTICATED, PERMISSION_DENIED, or RESOURCE_EXHAUSTED with a
+// retry delay. Every RPC, unary or streaming, starts with it.
 [[nodiscard]] absl::StatusOr<Principal> AdmitCall(const RpcEnv& env, const grpc::ServerContextBase& ctx,
                                                   std::string_view method);
 

@@ -66,10 +66,10 @@ std::vector<Option> ServiceOptions(std::vector<Option> extra, std::string_view d
        .help = "an outbox row undelivered this long turns the `outbox` health check NOT_SERVING", .validate = IsDuration},
   };
   // Limits (README, "Limits").
-  options.push_back({.name = "rate-limit", .default_value = "0",
-                     .help = "calls per second each user may make (a token bucket per principal; 0 = no limit)",
+  options.push_back({.name = "rate-limit", .default_value = "20",
+                     .help = "calls per second each user may make on this replica (a token bucket per principal; 0 = no limit)",
                      .validate = IsIntIn(0, 1000000)});
-  options.push_back({.name = "rate-burst", .default_value = "20",
+  options.push_back({.name = "rate-burst", .default_value = "40",
                      .help = "calls a user may make at once before rate-limit applies (the bucket's size)",
                      .validate = IsIntIn(1, 1000000)});
   for (Option& o : GrpcLimitsOptions()) options.push_back(std::move(o));
@@ -122,6 +122,7 @@ absl::StatusOr<std::unique_ptr<ServiceBase>> ServiceBase::Init(std::string servi
   base->db_ = std::move(*db);
   base->limiter_ = std::make_unique<RateLimiter>(RateLimitOptions{
       .rate = static_cast<double>(c.GetInt("rate-limit")), .burst = static_cast<double>(c.GetInt("rate-burst"))});
+  base->auth_failures_ = std::make_unique<RateLimiter>(kAuthFailures);
   base->grpc_limits_ = GrpcLimitsFrom(c);
   base->pool_gauges_ = ExportPoolGauges(*base->metrics_, *base->db_);
   base->executor_ = std::make_unique<Executor>("handlers", pool_size, static_cast<size_t>(c.GetInt("max-queued-calls")));

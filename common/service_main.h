@@ -58,8 +58,12 @@ class ServiceBase {
   // rpc_env: for the service's RPCs; `callers` (kept alive by the caller) says which services
   // may call which of them.
   RpcEnv rpc_env(std::string proto_service, const ServiceCallers* callers) {
-    return RpcEnv{std::move(proto_service), auth_.get(), executor_.get(), limiter_.get(), callers};
+    return RpcEnv{std::move(proto_service), auth_.get(), executor_.get(), limiter_.get(), callers,
+                  auth_failures_.get()};
   }
+
+  // Failed authentications a source may make: 30 at once, then one a second (README, "Limits").
+  static constexpr RateLimitOptions kAuthFailures = {.rate = 1, .burst = 30};
 
  private:
   ServiceBase(Config config) : config_(std::move(config)) {}
@@ -70,6 +74,7 @@ class ServiceBase {
   Metrics::Hook pool_gauges_;
   std::unique_ptr<Executor> executor_;
   std::unique_ptr<RateLimiter> limiter_;
+  std::unique_ptr<RateLimiter> auth_failures_;
   GrpcLimits grpc_limits_;
 };
 

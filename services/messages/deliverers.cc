@@ -22,4 +22,14 @@ std::map<std::string, common::OutboxRelay::Deliverer> MakeDeliverers(std::shared
   return out;
 }
 
+std::map<std::string, common::OutboxRelay::ParkedHandler> MakeParkedHandlers() {
+  std::map<std::string, common::OutboxRelay::ParkedHandler> out;
+  out[kTopicStartRun] = [](common::DbConnection& conn, const common::OutboxRow& row, const absl::Status& why) {
+    orchestrator::v1::StartRunRequest req;
+    if (!req.ParseFromString(row.payload)) return absl::OkStatus();  // not ours to explain
+    return RecordPromptNotRun(conn, row.id, req.message_id(), std::string(why.message()));
+  };
+  return out;
+}
+
 }  // namespace qai::messages

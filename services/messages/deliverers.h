@@ -19,4 +19,8 @@ namespace qai::messages {
 std::map<std::string, common::OutboxRelay::Deliverer> MakeDeliverers(std::shared_ptr<grpc::Channel> orchestrator,
                                                                      const std::string& api_key, MessageStore* store);
 
+// MakeParkedHandlers: a StartRun the orchestrator refuses for good (a setting it will not take,
+// say) leaves an ERROR message in the prompt's project with the reason, written with the park.
+std::map<std::string, common::OutboxRelay::ParkedHandler> MakeParkedHandlers();
+
 }  // namespace qai::messages

@@ -36,7 +36,10 @@ int main(int argc, char** argv) {
   // One channel to the orchestrator: the relay's StartRuns and CreateMessage's CountActiveRuns.
   const std::shared_ptr<grpc::Channel> orchestrator_channel =
       common::MakeChannel(config.Get("orchestrator-addr"), (*base)->grpc_limits());
-  common::OutboxRelay relay((*base)->db(), common::OutboxOptionsFrom(config, messages::kOutboxTable, (*base)->metrics()),
+  common::OutboxRelay::Options relay_options =
+      common::OutboxOptionsFrom(config, messages::kOutboxTable, (*base)->metrics());
+  relay_options.on_parked = messages::MakeParkedHandlers();
+  common::OutboxRelay relay((*base)->db(), std::move(relay_options),
                             messages::MakeDeliverers(orchestrator_channel, config.Get("api-key"), &store));
   messages::RunsClient runs(orchestrator_channel, config.Get("api-key"));
   common::ProjectsClient projects(common::MakeChannel(config.Get("projects-addr"), (*base)->grpc_limits()), config.Get("api-key"));

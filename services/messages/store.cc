@@ -291,6 +291,30 @@ absl::StatusOr<MessageRecord> MessageStore::RecordResult(const ResultParams& par
   return *std::move(out);
 }
 
+absl::Status RecordPromptNotRun(DbConnection& conn, const std::string& id, const std::string& message_id,
+                                std::string_view why) {
+  std::string project_id, owner;
+  conn.session() << "SELECT project_id::text, owner FROM messages.messages WHERE id = CAST(:m AS uuid)",
+      into(project_id), into(owner), use(message_id);
+  if (!conn.session().got_data()) return absl::OkStatus();
+  // A try, not a wait: a purge holds the project's lock while it deletes outbox rows, this
+  // transaction one of them; a project being purged has no one left to tell.
+  int locked = 0;
+  conn.session() << "SELECT pg_try_advisory_xact_lock_shared(hashtextextended(:p, 7))::int", into(locked),
+      use(project_id);
+  if (locked == 0) return absl::OkStatus();
+  int purged = 0;
+  conn.session() << "SELECT count(*) FROM messages.purged_projects WHERE project_id = CAST(:p AS uuid)",
+      into(purged), use(project_id);
+  if (purged > 0) return absl::OkStatus();
+  const std::string content = absl::StrCat("This prompt could not run: ", std::string(why));
+  conn.session() << "INSERT INTO messages.messages (id, project_id, owner, author, content, role, type)"
+                    " VALUES (CAST(:id AS uuid), CAST(:p AS uuid), :o, '', :c, :role, :type)"
+                    " ON CONFLICT (id) DO NOTHING",
+      use(id), use(project_id), use(owner), use(content), use(kRoleAssistant), use(kTypeError);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::optional<std::string>> MessageStore::ProjectOwner(const std::string& project_id) {
   std::optional<std::string> owner;
   absl::Status s = db_->Run([&](DbConnection& conn) -> absl::Status {

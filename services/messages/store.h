@@ -101,6 +101,13 @@ struct ResultParams {
   std::optional<FragmentRecord> fragment;  // its id is chosen by the caller
 };
 
+// RecordPromptNotRun: on conn, in the transaction that parks a prompt's StartRun row for good,
+// an ERROR message in the prompt's project telling its author why it will not run, so no prompt
+// fails in silence. Idempotent on `id` (the outbox row's); nothing when the prompt is gone or its
+// project is being or was purged (no one is left to tell).
+[[nodiscard]] absl::Status RecordPromptNotRun(common::DbConnection& conn, const std::string& id,
+                                              const std::string& message_id, std::string_view why);
+
 class MessageStore {
  public:
   explicit MessageStore(common::DbPool* db) : db_(db) {}

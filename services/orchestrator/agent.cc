@@ -218,6 +218,7 @@ AgentOutcome RunAgent(const AgentInput& input, Model& model, Workspace& ws, cons
       if (absl::Status s = model_events.Finish(); !s.ok()) return stop(s);
       if (!answer.ok()) {
         if (answer.status().code() == absl::StatusCode::kCancelled && cancelled()) return cancel();
+        outcome.model_fault = true;
         return stop(answer.status());
       }
       reply = *std::move(answer);

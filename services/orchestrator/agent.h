@@ -56,6 +56,7 @@ struct AgentOutcome {
   std::set<std::string> files_written;  // paths this attempt wrote
   int iterations = 0;
   absl::Status status;  // kStopped: why
+  bool model_fault = false;  // kStopped: the model's call failed (else the database or the sandbox)
 };
 
 // RunAgent: the loop described above.

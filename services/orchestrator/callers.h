@@ -9,7 +9,7 @@ namespace qai::orchestrator {
 inline const common::ServiceCallers& ServiceCallers() {
   static const common::ServiceCallers callers = {
       {"StartRun", {"messages"}},
-      {"CountActiveRuns", {"messages"}},  // CreateMessage's caps
+      {"CountActiveRuns", {"messages", "projects"}},  // CreateMessage's and CreateProject's caps
       {"CancelProjectRuns", {"projects"}},  // DeleteProject
   };
   return callers;

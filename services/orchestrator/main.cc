@@ -47,6 +47,13 @@ int main(int argc, char** argv) {
        .validate = common::IsDuration},
       {.name = "run-archive-after", .default_value = "1h",
        .help = "a finished run's events move to the compact archive this long after it ended",
+       .validate = common::IsDuration},
+      {.name = "watch-max-per-principal", .default_value = "16",
+       .help = "WatchRun streams one user may hold open on this replica (0 = no cap)",
+       .validate = common::IsIntIn(0, 100000)},
+      {.name = "watch-recheck", .default_value = "60s",
+       .help = "a WatchRun stream asks again whether its caller may see the run (the token still valid, the "
+               "project still theirs) before reading on, once this long has passed",
        .validate = common::IsDuration}};
   for (common::Option& o : orchestrator::ModelOptions()) options.push_back(std::move(o));
   for (common::Option& o : common::RunSettingsOptions()) options.push_back(std::move(o));
@@ -122,8 +129,10 @@ int main(int argc, char** argv) {
   common::Executor watch_executor("watch", 4, 100000);
   const common::RpcEnv rpc_env =
       (*base)->rpc_env("qai.orchestrator.v1.AgentOrchestrator", &orchestrator::ServiceCallers());
-  orchestrator::AgentOrchestratorImpl service(&handlers, rpc_env,
-                                              &hub, &watch_executor);
+  orchestrator::AgentOrchestratorImpl service(
+      &handlers, rpc_env, &hub, &watch_executor,
+      {.max_per_principal = static_cast<int>(config.GetInt("watch-max-per-principal")),
+       .recheck_after = config.GetDuration("watch-recheck")});
   auto server = common::Server::Start({.listen_addr = config.Get("listen-addr"),
                                        .services = {&service},
                                        .health_names = {"qai.orchestrator.v1.AgentOrchestrator"},

@@ -234,6 +234,14 @@ absl::StatusOr<std::vector<RunRecord>> RunStore::List(const std::string& project
   return out;
 }
 
+absl::Status RunStore::Ping() {
+  return db_->Run([](DbConnection& conn) -> absl::Status {
+    int one = 0;
+    conn.session() << "SELECT 1", into(one);
+    return absl::OkStatus();
+  });
+}
+
 absl::StatusOr<std::optional<RunStore::Claimed>> RunStore::Claim(
     const std::string& worker, absl::Duration lease_for, const std::function<std::string(int)>& started_event) {
   std::optional<Claimed> out;
@@ -250,22 +258,34 @@ absl::StatusOr<std::optional<RunStore::Claimed>> RunStore::Claim(
     // claim with a thousand queued. Without sorts and bitmap scans, for this transaction only,
     // the ordered walk is the plan left.
     conn.session() << "SELECT set_config('enable_sort', 'off', true), set_config('enable_bitmapscan', 'off', true)";
-    // The earliest queued run of a project with nothing running, skipping runs another worker
-    // is claiming right now. A later run of the same project waits for the earlier one, even
-    // one that is backing off, so a project's prompts run in the order they came.
-    conn.session() << "WITH next AS ("
-                      "  SELECT r.id FROM orchestrator.runs r"
-                      "  WHERE r.state = 1 AND r.next_attempt_time <= now()"
-                      "    AND NOT EXISTS (SELECT 1 FROM orchestrator.runs a WHERE a.project_id = r.project_id AND a.state = 2)"
-                      "    AND NOT EXISTS (SELECT 1 FROM orchestrator.runs e WHERE e.project_id = r.project_id"
-                      "                    AND e.state = 1 AND e.queue_seq < r.queue_seq)"
-                      "  ORDER BY r.queue_seq LIMIT 1 FOR UPDATE SKIP LOCKED)"
-                      " UPDATE orchestrator.runs r SET state = 2, attempt = r.attempt + 1,"
-                      "   start_time = COALESCE(r.start_time, now()), lease_owner = :w,"
-                      "   lease_token = nextval('orchestrator.lease_tokens'),"
-                      "   lease_expire_time = now() + :us * interval '1 microsecond'"
-                      " FROM next WHERE r.id = next.id RETURNING r.id::text, r.attempt, r.lease_token",
-        into(id), into(attempt), into(token), use(worker), use(lease_us);
+    // Fair between authors: first the queue's earliest run of an author with nothing running
+    // (an ordered walk of the queue that stops at the first it may take), else the one of the
+    // author with the fewest running runs, earliest first (only authors that hold some of the
+    // fleet are left then). Either way the earliest queued run of a project with nothing running,
+    // skipping runs another worker is claiming right now: a later run of the same project waits
+    // for the earlier one, even one that is backing off, so a project's prompts run in order.
+    constexpr char kAuthorRunning[] = "SELECT 1 FROM orchestrator.runs w WHERE w.author = r.author AND w.state = 2";
+    for (const std::string& pick :
+         {absl::StrCat("AND NOT EXISTS (", kAuthorRunning, ") ORDER BY r.queue_seq"),
+          absl::StrCat("ORDER BY (SELECT count(*) FROM (", kAuthorRunning, ") running), r.queue_seq")}) {
+      conn.session() << absl::StrCat(
+                            "WITH next AS ("
+                            "  SELECT r.id FROM orchestrator.runs r"
+                            "  WHERE r.state = 1 AND r.next_attempt_time <= now()"
+                            "    AND NOT EXISTS (SELECT 1 FROM orchestrator.runs a WHERE a.project_id = r.project_id"
+                            "                    AND a.state = 2)"
+                            "    AND NOT EXISTS (SELECT 1 FROM orchestrator.runs e WHERE e.project_id = r.project_id"
+                            "                    AND e.state = 1 AND e.queue_seq < r.queue_seq) ",
+                            pick,
+                            "  LIMIT 1 FOR UPDATE SKIP LOCKED)"
+                            " UPDATE orchestrator.runs r SET state = 2, attempt = r.attempt + 1,"
+                            "   start_time = COALESCE(r.start_time, now()), lease_owner = :w,"
+                            "   lease_token = nextval('orchestrator.lease_tokens'),"
+                            "   lease_expire_time = now() + :us * interval '1 microsecond'"
+                            " FROM next WHERE r.id = next.id RETURNING r.id::text, r.attempt, r.lease_token"),
+          into(id), into(attempt), into(token), use(worker), use(lease_us);
+      if (conn.session().got_data()) break;
+    }
     if (!conn.session().got_data()) return absl::OkStatus();
     Lease lease{id, token};
     absl::StatusOr<Appended> appended = AppendEvents(conn, id, &lease, {started_event(attempt)}, std::nullopt);

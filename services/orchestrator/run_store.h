@@ -157,6 +157,8 @@ class RunStore {
   [[nodiscard]] absl::StatusOr<common::ActiveRuns> CountActive(const std::string& project_id,
                                                                const std::string& author);
   [[nodiscard]] absl::StatusOr<RunRecord> Get(const std::string& id);
+  // Ping: whether the database answers (UNAVAILABLE when it cannot be reached).
+  [[nodiscard]] absl::Status Ping();
   // List: a project's runs, newest first, after the keyset cursor (create_time µs, id).
   [[nodiscard]] absl::StatusOr<std::vector<RunRecord>> List(const std::string& project_id, int limit,
                                                             std::optional<std::pair<int64_t, std::string>> before);

@@ -39,6 +39,14 @@ class RunStoreTest : public ::testing::Test {
     return r.value_or(RunRecord{});
   }
 
+  // MustStartBy: a run of `author` in a project of its own.
+  RunRecord MustStartBy(const std::string& author) {
+    auto r = store_->Start({.id = common::NewUuid(), .project_id = common::NewUuid(), .message_id = common::NewUuid(),
+                            .prompt = "Build a site", .max_iterations = 5, .queued_event = "queued", .author = author});
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.value_or(RunRecord{});
+  }
+
   std::optional<RunStore::Claimed> Claim(const std::string& worker = "w1", absl::Duration lease = absl::Seconds(30)) {
     auto c = store_->Claim(worker, lease, Started);
     EXPECT_TRUE(c.ok()) << c.status();
@@ -481,6 +489,26 @@ TEST_F(RunStoreTest, ConcurrentWorkersNeverRunTwoRunsOfAProjectAtOnce) {
 // walk the queue in order and stop at the first run it may take: planned from those
 // statistics, it compared every queued run with every other and sorted them all (about 0.2 s
 // per claim with 1000 queued, where it takes well under a millisecond).
+// Claims are fair between authors: the author with the fewest running runs first, then the
+// earliest queued. Alice queues six prompts, then Bob one: with two workers Bob's run starts
+// second, not seventh; Carol, arriving later still, goes ahead of Alice's queue too.
+TEST_F(RunStoreTest, ClaimsAreFairBetweenAuthors) {
+  std::vector<RunRecord> alice;
+  for (int i = 0; i < 6; ++i) alice.push_back(MustStartBy("alice"));
+  const RunRecord bob = MustStartBy("bob");
+  auto claimed = [&] {
+    std::optional<RunStore::Claimed> c = Claim();
+    return c ? c->run.id : "nothing";
+  };
+  EXPECT_EQ(claimed(), alice[0].id);
+  EXPECT_EQ(claimed(), bob.id) << "bob has nothing running";
+  EXPECT_EQ(claimed(), alice[1].id) << "alice 1 running, bob 1, and only alice waits";
+  const RunRecord carol1 = MustStartBy("carol"), carol2 = MustStartBy("carol");
+  EXPECT_EQ(claimed(), carol1.id) << "carol has nothing running";
+  EXPECT_EQ(claimed(), carol2.id) << "carol runs 1, alice 2";
+  EXPECT_EQ(claimed(), alice[2].id) << "both run 2: the earliest";
+}
+
 TEST_F(RunStoreTest, AClaimStaysQuickWithADeepQueueTheStatisticsDoNotKnowAbout) {
   const std::string project = common::NewUuid();
   const RunRecord first = MustStart(project);

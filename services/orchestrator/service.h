@@ -11,9 +11,11 @@ namespace qai::orchestrator {
 
 class AgentOrchestratorImpl final : public v1::AgentOrchestrator::CallbackService {
  public:
-  AgentOrchestratorImpl(RunHandlers* handlers, common::RpcEnv env, EventHub* hub, common::Executor* watch_executor)
-      : handlers_(handlers), env_(std::move(env)),
-        watch_{.rpc = &env_, .handlers = handlers, .hub = hub, .executor = watch_executor, .registry = &watches_} {}
+  AgentOrchestratorImpl(RunHandlers* handlers, common::RpcEnv env, EventHub* hub, common::Executor* watch_executor,
+                        WatchLimits limits = WatchLimits())
+      : handlers_(handlers), env_(std::move(env)), watches_(limits.max_per_principal),
+        watch_{.rpc = &env_, .handlers = handlers, .hub = hub, .executor = watch_executor, .registry = &watches_,
+               .recheck_after = limits.recheck_after} {}
 
   // CloseWatches: ends every WatchRun stream (at shutdown; clients reconnect elsewhere).
   void CloseWatches() { watches_.CloseAll(); }

@@ -7,6 +7,7 @@
 #include "common/log.h"
 #include "common/proto_time.h"
 #include "common/status.h"
+#include "common/strings.h"
 #include "common/validation.h"
 #include "services/orchestrator/events.h"
 
@@ -17,7 +18,6 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::RunEvent>, public
  public:
   WatchReactor(grpc::CallbackServerContext* ctx, const v1::WatchRunRequest& req, const WatchEnv& env)
       : env_(env), run_id_(req.run_id()), last_sent_(req.after_sequence()), start_(absl::Now()) {
-    env_.registry->Add(this);
     call_.request_id = common::RequestIdFrom(*ctx);
     ctx->AddInitialMetadata("x-request-id", call_.request_id);
     if (auto deadline = ctx->deadline(); deadline != std::chrono::system_clock::time_point::max()) {
@@ -29,6 +29,13 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::RunEvent>, public
       return;
     }
     call_.principal = *std::move(principal);
+    const std::string holder = call_.principal.role == common::Role::kService
+                                   ? ""
+                                   : absl::StrCat(common::ToAbsl(common::RoleName(call_.principal.role)), ":", call_.principal.id);
+    if (absl::Status s = env_.registry->Add(this, holder); !s.ok()) {
+      End(s);
+      return;
+    }
     const auto& md = ctx->client_metadata();
     if (auto it = md.find("authorization"); it != md.end()) call_.authorization.assign(it->second.data(), it->second.size());
     common::FieldViolations bad;
@@ -105,6 +112,7 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::RunEvent>, public
     std::unique_lock lock(mu_);
     if (ended_) return;
     if (!run.ok()) return EndLocked(lock, run.status());
+    checked_ = absl::Now();
     // A watcher resumes after an event it received: one past the run's last is a mistake (it
     // would wait for events that never come), and refused.
     if (last_sent_ > run->last_sequence) {
@@ -145,6 +153,7 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::RunEvent>, public
   }
 
   void Read(int64_t after, uint64_t announcements) {
+    if (absl::Status s = RecheckIfDue(); !s.ok()) return End(s);
     absl::StatusOr<std::vector<StoredEvent>> stored = env_.hub->Read(run_id_, after, env_.batch);
     std::unique_lock lock(mu_);
     reading_ = false;
@@ -162,6 +171,25 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::RunEvent>, public
       batch_.push_back(std::move(event));
     }
     PumpLocked(lock);
+  }
+
+  // RecheckIfDue: whether the caller may still see the run, asked again once recheck_after has
+  // passed since the last answer (on the executor: it may call ProjectService).
+  absl::Status RecheckIfDue() {
+    {
+      std::lock_guard lock(mu_);
+      if (absl::Now() - checked_ < env_.recheck_after) return absl::OkStatus();
+    }
+    // The token first, here: an expired one is never sent on to ProjectService.
+    if (!call_.authorization.empty()) {
+      absl::StatusOr<common::Principal> still = env_.rpc->auth->Authenticate(call_.authorization, std::nullopt, absl::Now());
+      if (!still.ok()) return still.status();
+    }
+    absl::StatusOr<RunRecord> run = env_.handlers->VisibleRun(call_, run_id_);
+    if (!run.ok()) return run.status();
+    std::lock_guard lock(mu_);
+    checked_ = absl::Now();
+    return absl::OkStatus();
   }
 
   void End(const absl::Status& status) {
@@ -195,25 +223,39 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::RunEvent>, public
   bool ended_ = false;
   bool done_ = false;
   int jobs_ = 0;
+  absl::Time checked_;  // when the caller was last found allowed to see the run
   std::optional<EventHub::Subscription> subscription_;
   const absl::Time start_;
 };
 
 }  // namespace
 
-void WatchRegistry::Add(Stream* stream) {
+absl::Status WatchRegistry::Add(Stream* stream, const std::string& principal) {
   bool close = false;
   {
     std::lock_guard lock(mu_);
-    streams_.insert(stream);
+    if (!principal.empty()) {
+      int& held = per_principal_[principal];
+      if (max_per_principal_ > 0 && held >= max_per_principal_) {
+        return absl::ResourceExhaustedError(absl::StrCat(
+            "too many open WatchRun streams (QAI_WATCH_MAX_PER_PRINCIPAL ", max_per_principal_,
+            " on this replica); close one first"));
+      }
+      ++held;
+    }
+    streams_.emplace(stream, principal);
     close = closing_;
   }
   if (close) stream->Close();
+  return absl::OkStatus();
 }
 
 void WatchRegistry::Remove(Stream* stream) {
   std::lock_guard lock(mu_);
-  streams_.erase(stream);
+  auto it = streams_.find(stream);
+  if (it == streams_.end()) return;
+  if (!it->second.empty() && --per_principal_[it->second] == 0) per_principal_.erase(it->second);
+  streams_.erase(it);
 }
 
 void WatchRegistry::CloseAll() {
@@ -221,7 +263,7 @@ void WatchRegistry::CloseAll() {
   // it is being closed.
   std::lock_guard lock(mu_);
   closing_ = true;
-  for (Stream* stream : streams_) stream->Close();
+  for (const auto& [stream, principal] : streams_) stream->Close();
 }
 
 bool WatchRegistry::closing() const {

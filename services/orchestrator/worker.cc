@@ -155,9 +155,17 @@ void WorkerPool::Work(int index) {
 void WorkerPool::Keep() {
   const absl::Duration period = options_.lease / 3;
   absl::Time next_rescue = absl::Now();
-  const RunStore::RescueEvents rescue{
-      [](int attempt) { return events::Retrying(attempt, "its worker stopped answering", absl::ZeroDuration()); },
-      [](const std::string& error) { return events::Failed(error); }, events::Cancelled(), ErrorResult};
+  // Since when the database has answered every call of this loop (a refusal is an answer; only
+  // UNAVAILABLE means it could not be reached). From the start, as after an outage, the runs'
+  // own workers get a whole lease to renew before anyone's run is rescued.
+  absl::Time reachable_since = absl::Now();
+  auto saw = [&](const absl::Status& s) {
+    if (s.code() == absl::StatusCode::kUnavailable) {
+      reachable_since = absl::InfiniteFuture();
+    } else if (reachable_since == absl::InfiniteFuture()) {
+      reachable_since = absl::Now();
+    }
+  };
   for (;;) {
     std::vector<std::shared_ptr<Active>> active;
     {
@@ -172,6 +180,7 @@ void WorkerPool::Keep() {
       if (a->ending) continue;
       const auto sent = std::chrono::steady_clock::now();
       absl::StatusOr<bool> cancel = store_->Heartbeat(a->lease, options_.lease);
+      saw(cancel.status());
       if (cancel.ok()) {
         a->Renewed(sent, options_.lease);
         if (*cancel) a->cancel = true;
@@ -182,12 +191,7 @@ void WorkerPool::Keep() {
     }
     if (absl::Now() >= next_rescue) {
       next_rescue = absl::Now() + options_.lease / 2;
-      absl::StatusOr<int> rescued = store_->RescueExpired(options_.max_attempts, rescue);
-      if (rescued.ok() && *rescued > 0) {
-        Log(LogLevel::kWarn, "runs of lost workers requeued or failed", {{"runs", *rescued}});
-        Wake();
-        if (options_.outbox_written) options_.outbox_written();
-      }
+      saw(RescueLostRuns(reachable_since));
       ArchiveFinished();
     }
   }
@@ -276,7 +280,7 @@ void WorkerPool::Execute(const RunRecord& run, const std::shared_ptr<Active>& ac
       }
       return Finish(run, *active, {.state = kCancelled, .terminal_event = events::Cancelled()});
     case AgentOutcome::Kind::kStopped:
-      return RetryOrFail(run, *active, outcome.status);
+      return RetryOrFail(run, *active, outcome.status, outcome.model_fault);
     case AgentOutcome::Kind::kNoSummary:
       return FailWithMessage(run, *active,
                              absl::StrCat("the agent reached its limit of ", run.max_iterations,
@@ -330,13 +334,13 @@ void WorkerPool::Finish(const RunRecord& run, Active& active, FinishParams param
   Log(LogLevel::kInfo, "run finished", {{"run_id", run.id}, {"state", state}});
 }
 
-void WorkerPool::RetryOrFail(const RunRecord& run, Active& active, const absl::Status& fault) {
+void WorkerPool::RetryOrFail(const RunRecord& run, Active& active, const absl::Status& fault, bool model_fault) {
   if (active.lost) return;
   const bool transient = common::IsRetryable(fault);
-  if (!transient || run.attempt >= options_.max_attempts) {
-    return FailWithMessage(run, active,
-                           transient ? absl::StrCat("gave up after ", run.attempt, " attempts: ", fault.message())
-                                     : std::string(fault.message()));
+  if (!transient) return FailWithMessage(run, active, std::string(fault.message()));
+  if (!model_fault) return HandBack(run, active, fault);
+  if (run.attempt >= options_.max_attempts) {
+    return FailWithMessage(run, active, absl::StrCat("gave up after ", run.attempt, " attempts: ", fault.message()));
   }
   absl::Duration delay;
   {
@@ -353,6 +357,48 @@ void WorkerPool::RetryOrFail(const RunRecord& run, Active& active, const absl::S
   active.ending = true;
   absl::Status s = store_->Requeue(active.lease, delay, events::Retrying(run.attempt, std::string(fault.message()), delay));
   if (!s.ok()) Log(LogLevel::kWarn, "could not requeue a run", {{"run_id", run.id}, {"error", std::string(s.message())}});
+}
+
+void WorkerPool::HandBack(const RunRecord& run, Active& active, const absl::Status& fault) {
+  if (active.TimedOut()) {
+    return FailWithMessage(run, active, absl::StrCat("gave up at its timeout of ", absl::FormatDuration(run.timeout),
+                                                     ": ", fault.message()));
+  }
+  absl::Duration delay;
+  {
+    std::lock_guard lock(mu_);
+    delay = common::BackoffDelay(2, options_.base_backoff, options_.max_backoff, rng_);
+  }
+  Log(LogLevel::kWarn, "a dependency failed; the run waits for it without losing an attempt",
+      {{"run_id", run.id}, {"error", std::string(fault.message())}, {"retry_in_ms", absl::ToInt64Milliseconds(delay)}});
+  active.ending = true;
+  const std::string retrying = events::Retrying(run.attempt, std::string(fault.message()), delay);
+  for (;;) {
+    absl::Status s = store_->Requeue(active.lease, delay, retrying, /*refund_attempt=*/true);
+    // Done, or the run is another worker's now (the lease lapsed and was rescued meanwhile).
+    if (s.ok() || s.code() == absl::StatusCode::kFailedPrecondition) return;
+    // The database is down too: this worker keeps the run until it can give it back (its
+    // lease is safe for a whole lease after the database returns, see RescueLostRuns).
+    if (active.release) {
+      Log(LogLevel::kWarn, "could not hand a run back", {{"run_id", run.id}, {"error", std::string(s.message())}});
+      return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+}
+
+absl::Status WorkerPool::RescueLostRuns(absl::Time reachable_since) {
+  if (absl::Now() - reachable_since < options_.lease) return store_->Ping();
+  const RunStore::RescueEvents rescue{
+      [](int attempt) { return events::Retrying(attempt, "its worker stopped answering", absl::ZeroDuration()); },
+      [](const std::string& error) { return events::Failed(error); }, events::Cancelled(), ErrorResult};
+  absl::StatusOr<int> rescued = store_->RescueExpired(options_.max_attempts, rescue);
+  if (rescued.ok() && *rescued > 0) {
+    Log(LogLevel::kWarn, "runs of lost workers requeued or failed", {{"runs", *rescued}});
+    Wake();
+    if (options_.outbox_written) options_.outbox_written();
+  }
+  return rescued.status();
 }
 
 bool WorkerPool::StillHolds(Active& active) {

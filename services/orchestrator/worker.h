@@ -73,7 +73,17 @@ class WorkerPool {
   void Keep();
   void Execute(const RunRecord& run, const std::shared_ptr<Active>& active);
   void Finish(const RunRecord& run, Active& active, FinishParams params);
-  void RetryOrFail(const RunRecord& run, Active& active, const absl::Status& fault);
+  // RetryOrFail: after a fault, the run fails (a fault retrying cannot fix), goes back to the
+  // queue costing an attempt (the model's transient faults, up to max_attempts), or goes back
+  // without costing one (HandBack: a QAI service or the database briefly down).
+  void RetryOrFail(const RunRecord& run, Active& active, const absl::Status& fault, bool model_fault = false);
+  // HandBack: the run back to the queue with its attempt given back, to wait (up to its timeout)
+  // for a dependency to return; asked again until the database takes it.
+  void HandBack(const RunRecord& run, Active& active, const absl::Status& fault);
+  // RescueLostRuns: the rescuer's pass over lapsed leases, once the database has been reachable
+  // for a whole lease since `reachable_since` (after an outage, the runs' own workers get that
+  // long to renew their leases first). Returns what the database answered.
+  absl::Status RescueLostRuns(absl::Time reachable_since);
   void FailWithMessage(const RunRecord& run, Active& active, const std::string& error);
   void ArchiveFinished();
   // Succeed: the title and response come from `model` (the run's metered one).

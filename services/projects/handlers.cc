@@ -76,12 +76,22 @@ void ProjectHandlers::CreateProject(const CallContext& call, const pb::CreatePro
   first_message.set_content(req.initial_prompt());
   params.initial_message_payload = first_message.SerializeAsString();
 
-  store_->CreateAsync(std::move(params), [this, &resp, reply = std::move(reply)](absl::StatusOr<ProjectRecord> created) {
-    if (!created.ok()) return reply(created.status());
-    outbox_written_();
-    ToProto(*created, resp);
-    reply(absl::OkStatus());
-  });
+  auto create = [this, &resp, reply = std::move(reply)](CreateParams params, absl::Status room) mutable {
+    if (!room.ok()) return reply(room);
+    store_->CreateAsync(std::move(params), [this, &resp, reply = std::move(reply)](absl::StatusOr<ProjectRecord> created) {
+      if (!created.ok()) return reply(created.status());
+      outbox_written_();
+      ToProto(*created, resp);
+      reply(absl::OkStatus());
+    });
+  };
+  // The first prompt counts against the author's cap on active runs as every later one does.
+  if (room_ == nullptr) return create(std::move(params), absl::OkStatus());
+  const std::string project_id = params.id;
+  room_->Check(call, project_id,
+               [create = std::move(create), params = std::move(params)](absl::Status room) mutable {
+                 create(std::move(params), std::move(room));
+               });
 }
 
 void ProjectHandlers::GetProject(const CallContext& call, const pb::GetProjectRequest& req, pb::Project& resp,

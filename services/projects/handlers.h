@@ -9,6 +9,7 @@
 #include "common/page_token.h"
 #include "common/rpc.h"
 #include "qai/projects/v1/projects.pb.h"
+#include "services/projects/run_room.h"
 #include "services/projects/store.h"
 
 namespace qai::projects {
@@ -18,9 +19,10 @@ namespace pb = ::qai::projects::v1;
 class ProjectHandlers {
  public:
   // outbox_written is called after a committed change queued outbox rows (to wake the relay).
+  // room (may be null: no cap) says whether a CreateProject's author may start another run.
   ProjectHandlers(ProjectStore* store, const common::PageTokenCodec* tokens,
-                  std::function<void()> outbox_written)
-      : store_(store), tokens_(tokens), outbox_written_(std::move(outbox_written)) {}
+                  std::function<void()> outbox_written, const RunRoom* room = nullptr)
+      : store_(store), tokens_(tokens), outbox_written_(std::move(outbox_written)), room_(room) {}
 
   // Create and Get never block: they answer through `reply` (see common::ServeUnaryAsync).
   void CreateProject(const common::CallContext& call, const pb::CreateProjectRequest& req, pb::Project& resp,
@@ -41,6 +43,7 @@ class ProjectHandlers {
   ProjectStore* const store_;
   const common::PageTokenCodec* const tokens_;
   const std::function<void()> outbox_written_;
+  const RunRoom* const room_;
 };
 
 // EtagOf: the etag of a record version; ParseEtag its inverse (nullopt for anything else).

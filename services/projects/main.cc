@@ -5,8 +5,10 @@
 
 #include "common/log.h"
 #include "common/outbox.h"
+#include "common/client.h"
 #include "common/page_token.h"
 #include "common/server.h"
+#include "common/run_settings.h"
 #include "common/service_main.h"
 #include "services/projects/callers.h"
 #include "services/projects/deliverers.h"
@@ -23,6 +25,15 @@ qai::common::GrpcLimits ProjectsGrpcLimits(qai::common::GrpcLimits limits) {
   return limits;
 }
 
+// RunCapOption: run-max-active-per-principal, as qai-messages and qai-orchestrator declare it
+// (common/run_settings.h; in Kubernetes all three read it from the qai-run-settings ConfigMap).
+qai::common::Option RunCapOption() {
+  for (qai::common::Option& o : qai::common::RunSettingsOptions()) {
+    if (o.name == "run-max-active-per-principal") return o;
+  }
+  std::abort();  // a renamed option: caught by every test that starts qai-projects
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -35,7 +46,8 @@ int main(int argc, char** argv) {
        {.name = "orchestrator-addr", .default_value = "localhost:50053", .help = "AgentOrchestrator target"},
        {.name = "db-pipeline-connections", .default_value = "4",
         .help = "connections that batch the hottest statements (GetProject, CreateProject)",
-        .validate = common::IsIntIn(1, 64)}});
+        .validate = common::IsIntIn(1, 64)},
+       RunCapOption()});
   if (!base.ok()) return common::ExitCodeFor(base.status());
   const common::Config& config = (*base)->config();
 
@@ -49,7 +61,10 @@ int main(int argc, char** argv) {
   projects::ProjectStore store((*base)->db(), pipeline->get());
   absl::StatusOr<common::PageTokenCodec> tokens = common::PageTokensFrom(config);
   if (!tokens.ok()) return common::ExitCodeFor(tokens.status());
-  projects::ProjectHandlers handlers(&store, &*tokens, [&relay] { relay.Wake(); });
+  // CreateProject asks the orchestrator whether its author may start another run (RunRoom).
+  projects::RunRoom room(common::MakeChannel(config.Get("orchestrator-addr"), (*base)->grpc_limits()),
+                         config.Get("api-key"), config.GetInt("run-max-active-per-principal"));
+  projects::ProjectHandlers handlers(&store, &*tokens, [&relay] { relay.Wake(); }, &room);
   const common::RpcEnv rpc_env =
       (*base)->rpc_env("qai.projects.v1.ProjectService", &projects::ServiceCallers());
   projects::ProjectServiceImpl service(&handlers, rpc_env);

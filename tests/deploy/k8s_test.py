@@ -248,6 +248,12 @@ class K8sTest(unittest.TestCase):
                         ref = dig(e, "valueFrom.secretKeyRef")
                         if ref is not None:
                             values[e["name"]] = (None, not ref.get("optional", False))
+                        elif dig(e, "valueFrom.configMapKeyRef") is not None:
+                            cm_ref = dig(e, "valueFrom.configMapKeyRef")
+                            cm = configmaps.get(cm_ref["name"])
+                            self.assertIsNotNone(cm, f"{what}: ConfigMap {cm_ref['name']} not rendered")
+                            self.assertIn(cm_ref["key"], cm.get("data", {}), f"{what}: {e['name']}")
+                            values[e["name"]] = (cm["data"][cm_ref["key"]], True)
                         elif dig(e, "valueFrom.fieldRef") is not None:
                             values[e["name"]] = (None, True)  # the downward API: the pod's own name
                         else:
@@ -308,6 +314,19 @@ class K8sTest(unittest.TestCase):
             job = ov.by_kind.get("Job", {}).get("qai-migrate")
             self.assertIsNotNone(job, "no qai-migrate Job")
             self.assertEqual(image_base(job["spec"]["template"]["spec"]["containers"][0]["image"]), "migrate")
+
+    def test_rate_limit_across_replicas(self):
+        # The rate limit is per replica (README, "Limits"): a user's ceiling over the cluster is
+        # maxReplicas x QAI_RATE_LIMIT, which the README states as 50 calls/s.
+        for ov in self.each():
+            hpas = {h["spec"]["scaleTargetRef"]["name"]: h for h in ov.by_kind.get("HorizontalPodAutoscaler", {}).values()}
+            for name in ("qai-projects", "qai-messages", "qai-orchestrator"):
+                # The generated ConfigMap's name carries a hash of its contents.
+                env = next(cm["data"] for n, cm in ov.by_kind["ConfigMap"].items() if name in (n, n.rsplit("-", 1)[0]))
+                rate, burst = int(env["QAI_RATE_LIMIT"]), int(env["QAI_RATE_BURST"])
+                self.assertGreater(rate, 0, f"{ov.name}/{name}: rate limiting off")
+                self.assertLessEqual(hpas[name]["spec"]["maxReplicas"] * rate, 50, f"{ov.name}/{name}")
+                self.assertLessEqual(hpas[name]["spec"]["maxReplicas"] * burst, 100, f"{ov.name}/{name}")
 
     def test_network_policies(self):
         for ov in self.each():

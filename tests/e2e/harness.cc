@@ -45,6 +45,9 @@ absl::StatusOr<RunningService> StartService(const std::string& binary, EnvVars e
   if (!has_listen_addr) env.emplace_back("QAI_LISTEN_ADDR", "127.0.0.1:0");
   AddDefault(env, "QAI_JWT_SECRET", kJwtSecret);
   AddDefault(env, "QAI_PAGE_TOKEN_KEY", kPageTokenKey);
+  // Tests poll faster than any client should; the tests of the limits set them.
+  AddDefault(env, "QAI_RATE_LIMIT", "0");
+  std::erase_if(env, [](const auto& e) { return e.second == kUnset; });
   // services/<name>/qai-<name>: the service's own key.
   const std::vector<std::string> parts = absl::StrSplit(binary, '/');
   env.emplace_back("QAI_SERVICE_KEY_SHA256", ServiceKeyDigests());

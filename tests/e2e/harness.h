@@ -30,6 +30,10 @@ struct RunningService {
   std::shared_ptr<grpc::Channel> Channel() const;
 };
 
+// A value in StartService's env that leaves the variable unset (the service's default applies
+// where the harness would set one of its own, as QAI_RATE_LIMIT=0).
+inline constexpr char kUnset[] = "<unset>";
+
 // StartService: spawns a service binary (path relative to the build dir) on a free port (or
 // the QAI_LISTEN_ADDR given in env) with the test's JWT secret, its own service key (named by
 // the binary's folder) and every service's digest configured, and waits until it listens. `options`

@@ -4,6 +4,7 @@
 // multitask, the iteration limit, follow-ups and old previews. And whole runs on the `openai`
 // provider against a scripted fake endpoint: retries, streaming, a malformed tool call, failure.
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <signal.h>
@@ -17,6 +18,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
 #include "common/ids.h"
+#include "common/jwt.h"
 #include "common/status.h"
 #include "qai/messages/v1/messages.grpc.pb.h"
 #include "qai/orchestrator/v1/orchestrator.grpc.pb.h"
@@ -67,11 +69,14 @@ class OrchestratorE2ETest : public ::testing::Test {
     projects_port_ = FreePort();
     messages_port_ = FreePort();
     orchestrator_ports_ = {FreePort(), FreePort()};
-    auto projects = StartService("services/projects/qai-projects",
-                                 {{"QAI_DATABASE_URL", db_url_},
-                                  {"QAI_LISTEN_ADDR", Local(projects_port_)},
-                                  {"QAI_MESSAGES_ADDR", Local(messages_port_)},
-                                  {"QAI_ORCHESTRATOR_ADDR", Local(orchestrator_ports_[0])}});
+    EnvVars projects_env{{"QAI_DATABASE_URL", db_url_},
+                         {"QAI_LISTEN_ADDR", Local(projects_port_)},
+                         {"QAI_MESSAGES_ADDR", Local(messages_port_)},
+                         {"QAI_ORCHESTRATOR_ADDR", Local(orchestrator_ports_[0])}};
+    for (const auto& [name, value] : shared_env_) {
+      if (name == "QAI_RUN_MAX_ACTIVE_PER_PRINCIPAL") projects_env.emplace_back(name, value);
+    }
+    auto projects = StartService("services/projects/qai-projects", projects_env);
     ASSERT_TRUE(projects.ok()) << projects.status();
     projects_ = std::move(*projects);
     EnvVars messages_env{{"QAI_DATABASE_URL", db_url_},
@@ -108,13 +113,14 @@ class OrchestratorE2ETest : public ::testing::Test {
     }));
   }
 
-  // ExpectResumedOnce: the run ends SUCCEEDED on its second attempt, with one ASSISTANT
-  // message and its events (into *events) numbered 1..N without a gap.
+  // ExpectResumedOnce: the run ends SUCCEEDED on attempt `attempt` (2 after its worker was
+  // lost; 1 after a dependency failed, which costs no attempt), with one ASSISTANT message and
+  // its events (into *events) numbered 1..N without a gap.
   opb::Run ExpectResumedOnce(const std::string& run_id, const std::string& project_id,
-                             std::vector<opb::RunEvent>* events) {
+                             std::vector<opb::RunEvent>* events, int attempt = 2) {
     opb::Run run = WaitForEnd(run_id, absl::Seconds(90));
     EXPECT_EQ(run.state(), opb::Run::STATE_SUCCEEDED) << run.error();
-    EXPECT_EQ(run.attempt(), 2);
+    EXPECT_EQ(run.attempt(), attempt);
     EXPECT_EQ(AssistantCount(Messages(project_id)), 1);
     EXPECT_TRUE(Watch(run.id(), 0, events).ok());
     for (size_t i = 0; i < events->size(); ++i) EXPECT_EQ((*events)[i].sequence(), static_cast<int64_t>(i + 1));
@@ -471,8 +477,79 @@ TEST_F(OrchestratorE2ETest, AWatchPastTheRunsLastEventIsRefusedAtOnce) {
   EXPECT_TRUE(events.empty());
 }
 
+// WatchRun streams are capped per principal on each replica (QAI_WATCH_MAX_PER_PRINCIPAL): past
+// the cap a stream is refused at once; another user is not affected, and a closed stream frees
+// its place.
+TEST_F(OrchestratorE2ETest, WatchStreamsAreCappedPerPrincipal) {
+  RestartOrchestrator(0, {{"QAI_WATCH_MAX_PER_PRINCIPAL", "2"}});
+  ppb::Project mine = CreateProject("Build a page [[sleep 20]]");
+  ppb::Project bobs = CreateProject("Build a page [[sleep 20]]", "bob");
+  const std::string run = WaitForRuns(mine.id(), 1).at(0).id();
+  std::vector<opb::Run> bob_runs;
+  ASSERT_TRUE(Eventually([&] { return (bob_runs = Runs(bobs.id(), 0, "bob")).size() == 1; }));
+  struct Stream {
+    grpc::ClientContext ctx;
+    std::unique_ptr<grpc::ClientReader<opb::RunEvent>> reader;
+  };
+  // open: a stream of `run_id` as `sub`; OK once its first event arrived, else how it ended.
+  auto open = [&](Stream& s, const std::string& sub, const std::string& run_id) {
+    AsUser(s.ctx, sub);
+    opb::WatchRunRequest req;
+    req.set_run_id(run_id);
+    s.reader = stubs_[0]->WatchRun(&s.ctx, req);
+    opb::RunEvent first;
+    return s.reader->Read(&first) ? grpc::Status::OK : s.reader->Finish();
+  };
+  Stream a, b, c, d, e;
+  ASSERT_TRUE(open(a, "alice", run).ok());
+  ASSERT_TRUE(open(b, "alice", run).ok());
+  grpc::Status refused = open(c, "alice", run);
+  EXPECT_EQ(refused.error_code(), StatusCode::RESOURCE_EXHAUSTED) << refused.error_message();
+  EXPECT_THAT(refused.error_message(), ::testing::HasSubstr("QAI_WATCH_MAX_PER_PRINCIPAL"));
+  EXPECT_TRUE(open(d, "bob", bob_runs[0].id()).ok()) << "another user";
+  a.ctx.TryCancel();
+  (void)a.reader->Finish();
+  EXPECT_TRUE(Eventually([&] {
+    Stream again;
+    const bool ok = open(again, "alice", run).ok();
+    again.ctx.TryCancel();
+    if (ok) (void)again.reader->Finish();
+    return ok;
+  })) << "a closed stream frees its place";
+  for (Stream* s : {&b, &d}) s->ctx.TryCancel();
+  for (Stream* s : {&b, &d}) (void)s->reader->Finish();
+}
+
+// A stream outlives no token: once QAI_WATCH_RECHECK has passed it asks again, before reading
+// on, whether its caller may still see the run, and ends UNAUTHENTICATED when the token it was
+// opened with has expired (never sending the expired token on); the run itself goes on.
+TEST_F(OrchestratorE2ETest, AWatchEndsOnceItsTokenHasExpired) {
+  RestartOrchestrator(0, {{"QAI_WATCH_RECHECK", "1s"}});
+  ppb::Project p;
+  std::vector<opb::Run> runs;
+  StartABakeryRunInItsCheck(&p, &runs);  // its events go on after a 4 s check
+  // Valid for about 2 s more: tokens are accepted up to 30 s past their exp.
+  const common::JwtClaims claims{.subject = "alice", .expires = absl::Now() - absl::Seconds(28),
+                                 .issued_at = absl::Now() - absl::Seconds(60)};
+  grpc::ClientContext ctx;
+  ctx.AddMetadata("authorization", "Bearer " + common::SignJwt(claims, kJwtSecret));
+  opb::WatchRunRequest req;
+  req.set_run_id(runs[0].id());
+  auto reader = stubs_[0]->WatchRun(&ctx, req);
+  std::vector<opb::RunEvent> events;
+  for (opb::RunEvent e; reader->Read(&e);) events.push_back(e);
+  grpc::Status s = reader->Finish();
+  EXPECT_EQ(s.error_code(), StatusCode::UNAUTHENTICATED) << s.error_message();
+  ASSERT_FALSE(events.empty()) << "the stream was open";
+  EXPECT_FALSE(events.back().has_succeeded()) << "it ran to the end on an expired token";
+  EXPECT_EQ(WaitForEnd(runs[0].id()).state(), opb::Run::STATE_SUCCEEDED);
+  EXPECT_THAT(projects_.process->Output(), ::testing::Not(::testing::HasSubstr("token expired")));
+}
+
 TEST_F(OrchestratorE2ETest, ManyWatchersOnAnotherReplicaSeeTheSameStream) {
-  StartOrchestrator(1);
+  // All 200 are alice's.
+  RestartOrchestrator(0, {{"QAI_WATCH_MAX_PER_PRINCIPAL", "0"}});
+  StartOrchestrator(1, {{"QAI_WATCH_MAX_PER_PRINCIPAL", "0"}});
   ppb::Project p = CreateProject("Build a portfolio site [[sleep 2]]");
   std::vector<opb::Run> runs = WaitForRuns(p.id(), 1);
   ASSERT_EQ(runs.size(), 1u);
@@ -498,9 +575,10 @@ TEST_F(OrchestratorE2ETest, ManyWatchersOnAnotherReplicaSeeTheSameStream) {
 }
 
 // The sandbox replica dies (SIGKILL) while the agent's command runs in it, and its disk with
-// it: the command's call fails, the run goes back to the queue, and the next attempt rebuilds
-// the workspace from the project's last state and the journal, then goes on after its last step.
-TEST_F(OrchestratorE2ETest, AKilledSandboxDuringACommandCostsOneAttemptAndNothingElse) {
+// it: the command's call fails, the run goes back to the queue (its attempt given back: the
+// sandbox is a dependency, not the run's worker), and it resumes by rebuilding the workspace
+// from the project's last state and the journal, then goes on after its last step.
+TEST_F(OrchestratorE2ETest, AKilledSandboxDuringACommandCostsNoAttemptAndNothingElse) {
   ppb::Project p;
   std::vector<opb::Run> runs;
   StartABakeryRunInItsCheck(&p, &runs);
@@ -508,7 +586,7 @@ TEST_F(OrchestratorE2ETest, AKilledSandboxDuringACommandCostsOneAttemptAndNothin
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   LoseSandboxMachine();
   std::vector<opb::RunEvent> events;
-  opb::Run run = ExpectResumedOnce(runs[0].id(), p.id(), &events);
+  opb::Run run = ExpectResumedOnce(runs[0].id(), p.id(), &events, /*attempt=*/1);
   ASSERT_FALSE(HasFatalFailure());
   // The page the first attempt wrote before the kill is served from the new snapshot.
   auto page = Fetch(run.sandbox_url());
@@ -542,7 +620,7 @@ TEST_F(TwoSandboxReplicasE2ETest, AKilledReplicasRunResumesOnTheOtherOne) {
   KillSandbox(dead);
 
   std::vector<opb::RunEvent> events;
-  opb::Run run = ExpectResumedOnce(runs[0].id(), p.id(), &events);
+  opb::Run run = ExpectResumedOnce(runs[0].id(), p.id(), &events, /*attempt=*/1);
   ASSERT_FALSE(HasFatalFailure());
   EXPECT_EQ(ServingReplica(p.id()), absl::StrCat("sandbox-", other));
   // As that replica sees it: each workspace is a filesystem in its own mount namespace.
@@ -723,6 +801,85 @@ TEST_F(OrchestratorE2ETest, ADeletedProjectsPreviewsStopServing) {
   EXPECT_TRUE(Eventually([&] { return Fetch(run.sandbox_url())->status == 404; }));
 }
 
+// A project deleted while its run works (its page written, its check running) serves nothing
+// once the purge has gone through, whatever the run did next: the sandbox tier's tombstone
+// refuses a snapshot saved after the purge, so no preview of it comes back later.
+TEST_F(OrchestratorE2ETest, AProjectDeletedMidRunServesNothingWhateverTheRunDidNext) {
+  ppb::Project p;
+  std::vector<opb::Run> runs;
+  StartABakeryRunInItsCheck(&p, &runs);
+  ASSERT_TRUE(DeleteProject(p.id()).ok());
+  // The run is no one's to see now: its end is read from the database.
+  int state = 0;
+  std::string url;
+  ASSERT_TRUE(Eventually([&] {
+    soci::session s(soci::postgresql, db_url_);
+    s << "SELECT state, sandbox_url FROM orchestrator.runs WHERE id = CAST(:id AS uuid)", soci::into(state),
+        soci::into(url), soci::use(runs[0].id());
+    return state >= opb::Run::STATE_SUCCEEDED;
+  }, absl::Seconds(60))) << state;
+  auto snapshots = [&] {
+    soci::session s(soci::postgresql, db_url_);
+    int n = -1, purged = 0;
+    s << "SELECT count(*) FROM sandbox.snapshots WHERE project_id = CAST(:p AS uuid)", soci::into(n), soci::use(p.id());
+    s << "SELECT count(*) FROM sandbox.purged_projects WHERE project_id = CAST(:p AS uuid)", soci::into(purged),
+        soci::use(p.id());
+    return purged == 1 ? n : -1;
+  };
+  ASSERT_TRUE(Eventually([&] { return snapshots() == 0; })) << snapshots();
+  if (!url.empty()) {
+    EXPECT_EQ(Fetch(url)->status, 404);
+  }
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  EXPECT_EQ(snapshots(), 0) << "a snapshot came back after the purge";
+}
+
+// A prompt the orchestrator refuses for good after qai-messages accepted it (here the two
+// disagree on the iteration limit, as while a new ConfigMap rolls out) is not silent: its
+// author finds an ERROR message with the reason in the conversation, and no run.
+TEST_F(OrchestratorE2ETest, APromptThatCannotRunLeavesAnErrorMessage) {
+  RestartOrchestrator(0, {{"QAI_RUN_MAX_ITERATIONS", "5"}});
+  ppb::Project p = CreateProject("Build a page");
+  ASSERT_EQ(WaitForEnd(WaitForRuns(p.id(), 1).at(0).id()).state(), opb::Run::STATE_SUCCEEDED);
+  ASSERT_TRUE(Send(p.id(), "Add a footer", [](mpb::CreateMessageRequest& r) { r.set_max_iterations(20); }).ok());
+  std::vector<mpb::Message> messages;
+  ASSERT_TRUE(Eventually([&] {
+    messages = Messages(p.id());
+    return messages.size() == 4 && messages.back().type() == mpb::Message::TYPE_ERROR;
+  })) << messages.size();
+  EXPECT_THAT(messages.back().content(), ::testing::HasSubstr("This prompt could not run"));
+  EXPECT_THAT(messages.back().content(), ::testing::HasSubstr("max_iterations"));
+  EXPECT_EQ(messages.back().role(), mpb::Message::ROLE_ASSISTANT);
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  EXPECT_EQ(Messages(p.id()).size(), 4u) << "exactly one";
+  EXPECT_EQ(Runs(p.id()).size(), 1u);
+}
+
+// A QAI service or PostgreSQL briefly down never fails a run, nor costs it an attempt (only the
+// loss of its own worker does): with one attempt allowed, a run outlives its sandbox replica's
+// restart, and another the database going away for longer than the run lease; both succeed on
+// attempt 1.
+TEST_F(OrchestratorE2ETest, BriefOutagesOfDependenciesCostARunNothing) {
+  RestartOrchestrator(0, {{"QAI_RUN_MAX_ATTEMPTS", "1"}, {"QAI_RUN_LEASE", "2s"}});
+  ppb::Project p;
+  std::vector<opb::Run> runs;
+  StartABakeryRunInItsCheck(&p, &runs);
+  KillSandbox(0);
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  StartSandbox(0);
+  opb::Run run = WaitForEnd(runs[0].id(), absl::Seconds(90));
+  EXPECT_EQ(run.state(), opb::Run::STATE_SUCCEEDED) << run.error();
+  EXPECT_EQ(run.attempt(), 1);
+
+  StartABakeryRunInItsCheck(&p, &runs);
+  ASSERT_TRUE(PgServer::Shared().Stop().ok());
+  std::this_thread::sleep_for(std::chrono::seconds(5));  // 2.5 leases
+  ASSERT_TRUE(PgServer::Shared().Start().ok());
+  run = WaitForEnd(runs[0].id(), absl::Seconds(90));
+  EXPECT_EQ(run.state(), opb::Run::STATE_SUCCEEDED) << run.error();
+  EXPECT_EQ(run.attempt(), 1);
+}
+
 TEST_F(OrchestratorE2ETest, FinishedRunsEventsAreArchivedAndStillReplay) {
   RestartOrchestrator(0, {{"QAI_RUN_ARCHIVE_AFTER", "0s"}});
   ppb::Project p = CreateProject("Build a small counter page");
@@ -849,6 +1006,23 @@ TEST_F(RunCapsE2ETest, PromptsPastTheCapsAreRefusedAtOnceAndAnEndedRunMakesRoom)
   EXPECT_EQ(refused.error_code(), StatusCode::RESOURCE_EXHAUSTED) << refused.error_message();
   EXPECT_EQ(QuotaSubjects(refused), std::vector<std::string>{"principal:alice"});
   EXPECT_EQ(Messages(q.id()).size(), 1u);
+
+  // A new project's first prompt counts too: refused at once, and no project is made.
+  {
+    grpc::ClientContext ctx;
+    AsUser(ctx, "alice");
+    ppb::CreateProjectRequest req;
+    req.set_initial_prompt("Build a third site");
+    ppb::Project r;
+    refused = projects_stub_->CreateProject(&ctx, req, &r);
+    EXPECT_EQ(refused.error_code(), StatusCode::RESOURCE_EXHAUSTED) << refused.error_message();
+    EXPECT_EQ(QuotaSubjects(refused), std::vector<std::string>{"principal:alice"});
+    grpc::ClientContext list_ctx;
+    AsUser(list_ctx, "alice");
+    ppb::ListProjectsResponse listed;
+    ASSERT_TRUE(projects_stub_->ListProjects(&list_ctx, ppb::ListProjectsRequest(), &listed).ok());
+    EXPECT_EQ(listed.projects_size(), 2);
+  }
 
   // The orchestrator enforces the caps on its own too; the relay's repeat of an accepted
   // StartRun still gets its run.

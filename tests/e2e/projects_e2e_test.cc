@@ -625,6 +625,69 @@ TEST_F(ProjectsE2ETest, RateLimitRefusesOnePrincipalWithARetryDelayAndServesAnot
   EXPECT_TRUE(list("alice").ok());
 }
 
+// Rate limiting is on by default (QAI_RATE_LIMIT 20/s, QAI_RATE_BURST 40): one user calling as
+// fast as it can is refused once its burst is spent, while the tokens it was given stay within
+// the burst plus the refill over the time it took.
+TEST_F(ProjectsE2ETest, RateLimitIsOnByDefault) {
+  ASSERT_TRUE(svc_.process->Signal(SIGTERM).ok());
+  ASSERT_EQ(svc_.process->Wait(absl::Seconds(10)).value_or(-999), 0);
+  StartProjects({{"QAI_RATE_LIMIT", kUnset}});
+  const absl::Time start = absl::Now();
+  int served = 0, refused = 0;
+  for (int i = 0; i < 200; ++i) {
+    grpc::ClientContext ctx;
+    AsUser(ctx, "alice");
+    pb::ListProjectsResponse resp;
+    grpc::Status s = stub_->ListProjects(&ctx, pb::ListProjectsRequest(), &resp);
+    if (s.ok()) {
+      ++served;
+    } else {
+      ASSERT_EQ(s.error_code(), StatusCode::RESOURCE_EXHAUSTED) << s.error_message();
+      ++refused;
+    }
+  }
+  const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  EXPECT_GE(served, 40);
+  EXPECT_LE(served, 40 + 20 * seconds + 1) << "in " << seconds << " s";
+  if (seconds < 7) {
+    EXPECT_GT(refused, 0);
+  }
+}
+
+// Wrong credentials are throttled per source (the last x-forwarded-for entry, which the edge
+// appends, else the peer): after 30 failures a source's calls are refused before their
+// credentials are read, good ones included, until a second has passed; other sources are
+// served; the wrong keys never reach the log.
+TEST_F(ProjectsE2ETest, FailedAuthenticationsAreThrottledPerSourceAndNeverLogged) {
+  // list: ListProjects from `source` (none: the peer) with one credential header.
+  auto list = [&](const std::string& source, const std::string& header, const std::string& value) {
+    grpc::ClientContext ctx;
+    if (!source.empty()) ctx.AddMetadata("x-forwarded-for", "10.9.9.9, " + source);
+    ctx.AddMetadata(header, value);
+    pb::ListProjectsResponse resp;
+    return stub_->ListProjects(&ctx, pb::ListProjectsRequest(), &resp);
+  };
+  const std::string alice = "Bearer " + Token("alice");
+  for (int i = 0; i < 30; ++i) {
+    grpc::Status s = i % 2 == 0 ? list("203.0.113.7", "x-api-key", "guessed-key-" + std::to_string(i))
+                                : list("203.0.113.7", "authorization", "Bearer guessed-token-" + std::to_string(i));
+    ASSERT_EQ(s.error_code(), StatusCode::UNAUTHENTICATED) << i << ": " << s.error_message();
+  }
+  grpc::Status refused = list("203.0.113.7", "authorization", alice);
+  ASSERT_EQ(refused.error_code(), StatusCode::RESOURCE_EXHAUSTED) << refused.error_message();
+  EXPECT_THAT(refused.error_message(), ::testing::HasSubstr("too many failed authentications from 203.0.113.7"));
+  std::optional<absl::Duration> delay = common::GetRetryDelay(common::FromGrpcStatus(refused));
+  ASSERT_TRUE(delay.has_value());
+  EXPECT_GT(*delay, absl::ZeroDuration());
+  EXPECT_LE(*delay, absl::Seconds(1));
+
+  EXPECT_TRUE(list("198.51.100.2", "authorization", alice).ok()) << "another source";
+  EXPECT_TRUE(list("", "authorization", alice).ok()) << "the peer itself";
+  std::this_thread::sleep_for(absl::ToChronoMilliseconds(*delay + absl::Milliseconds(50)));
+  EXPECT_TRUE(list("203.0.113.7", "authorization", alice).ok()) << "after the delay";
+  EXPECT_THAT(svc_.process->Output(), ::testing::Not(::testing::HasSubstr("guessed-")));
+}
+
 // A request larger than QAI_GRPC_MAX_MESSAGE_BYTES (capped at 256 KiB in qai-projects) is
 // refused by gRPC itself, before any handler reads it.
 TEST_F(ProjectsE2ETest, OverSizeRequestIsRefusedByGrpc) {

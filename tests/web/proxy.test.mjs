@@ -206,3 +206,23 @@ test("another origin gets no CORS grant", async () => {
     assert.equal(r.headers.get("access-control-allow-origin"), null, origin);
   }
 });
+
+// Last: it leaves this machine's address throttled for a second. Failed authentications count
+// against the address the proxy saw, whatever x-forwarded-for the browser sends: after at most 30
+// (fewer if earlier tests failed some) every call is refused, a good token's too, with a retry
+// delay, and served once it has passed.
+test("failed authentications are throttled per browser address, not per claimed one", async () => {
+  const list = (headers) => call("/qai.projects.v1.ProjectService/ListProjects", headers);
+  let failed = 0;
+  for (; failed <= 30; ++failed) {
+    const r = await list({ authorization: `Bearer guessed-${failed}`, "x-forwarded-for": `198.51.100.${failed}` });
+    if (grpcStatus(r) === "8") break;
+    assert.equal(grpcStatus(r), "16", JSON.stringify(r.trailers));
+  }
+  assert.ok(failed > 0 && failed <= 30, `throttled after ${failed} failures`);
+  const refused = await list({ authorization: `Bearer ${token}`, "x-forwarded-for": "198.51.100.200" });
+  assert.equal(grpcStatus(refused), "8", JSON.stringify(refused.trailers));
+  assert.match(decodeURIComponent(refused.trailers["grpc-message"]), /too many failed authentications from 127\.0\.0\.1/);
+  await new Promise((resolve) => setTimeout(resolve, 1100));
+  assert.equal(grpcStatus(await list({ authorization: `Bearer ${token}` })), "0");
+});

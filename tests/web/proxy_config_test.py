@@ -162,6 +162,12 @@ class ProxyMatchesEnvoy(unittest.TestCase):
         self.assertEqual(self.proxy.get("requestHeadersToRemove"), dropped)
         self.assertNotIn("x-api-key", self.host["typed_per_filter_config"]["envoy.filters.http.cors"]["allow_headers"])
 
+    def test_the_client_address_is_appended(self):
+        # The services throttle failed authentications per source: the last x-forwarded-for
+        # entry, which only Envoy's use_remote_address makes trustworthy.
+        self.assertIs(self.hcm.get("use_remote_address"), True)
+        self.assertIs(self.proxy.get("useRemoteAddress"), True)
+
     def test_cors_is_envoys(self):
         policy = self.host["typed_per_filter_config"]["envoy.filters.http.cors"]
         split = lambda s: [x.strip() for x in s.split(",") if x.strip()]

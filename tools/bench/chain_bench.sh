@@ -118,10 +118,11 @@ jwt_secret=$(head -c 32 /dev/urandom | base64 | tr -d '/+=')
 qai_stack_keys
 # QAI_LOG_LEVEL=warn: access-log lines are info, and writing them is not what is measured.
 # Each service holds its own key: qai-projects relays the initial prompt with it.
-# The prompts pile up in one project on purpose (they measure the outbox): no caps on active runs.
+# The prompts pile up in one project on purpose (they measure the outbox): no caps on active runs,
+# and no rate limit (one user makes them all).
 service_env=(PATH="$PATH" QAI_DATABASE_URL="$database_url" QAI_JWT_SECRET="$jwt_secret" QAI_LOG_LEVEL=warn
              QAI_SERVICE_KEY_SHA256="$QAI_SERVICE_KEY_SHA256" QAI_PAGE_TOKEN_KEY="$QAI_PAGE_TOKEN_KEY"
-             QAI_RUN_MAX_ACTIVE_PER_PROJECT=0 QAI_RUN_MAX_ACTIVE_PER_PRINCIPAL=0)
+             QAI_RUN_MAX_ACTIVE_PER_PROJECT=0 QAI_RUN_MAX_ACTIVE_PER_PRINCIPAL=0 QAI_RATE_LIMIT=0)
 env -i "${service_env[@]}" QAI_API_KEY="$(qai_service_key messages)" QAI_LISTEN_ADDR=127.0.0.1:0 \
   QAI_PROJECTS_ADDR="127.0.0.1:$projects_port" QAI_ORCHESTRATOR_ADDR="127.0.0.1:$orchestrator_port" \
   "$messages" 2>"$work/messages.log" &

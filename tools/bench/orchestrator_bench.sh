@@ -153,10 +153,11 @@ jwt_secret=$(head -c 32 /dev/urandom | base64 | tr -d '/+=')
 qai_stack_keys
 # QAI_LOG_LEVEL=warn: access-log lines and "run started/finished" are info; writing hundreds a
 # second is not what is measured. Each service holds its own key (QAI_API_KEY, set per start).
-# Part 3 queues 99 runs behind one in a single project: no caps on active runs.
+# Part 3 queues 99 runs behind one in a single project: no caps on active runs, and no rate
+# limit (one user makes them all).
 service_env=(PATH="$PATH" QAI_DATABASE_URL="$database_url" QAI_JWT_SECRET="$jwt_secret" QAI_LOG_LEVEL=warn
              QAI_SERVICE_KEY_SHA256="$QAI_SERVICE_KEY_SHA256" QAI_PAGE_TOKEN_KEY="$QAI_PAGE_TOKEN_KEY"
-             QAI_RUN_MAX_ACTIVE_PER_PROJECT=0 QAI_RUN_MAX_ACTIVE_PER_PRINCIPAL=0)
+             QAI_RUN_MAX_ACTIVE_PER_PROJECT=0 QAI_RUN_MAX_ACTIVE_PER_PRINCIPAL=0 QAI_RATE_LIMIT=0)
 env -i "${service_env[@]}" QAI_API_KEY="$(qai_service_key messages)" QAI_LISTEN_ADDR=127.0.0.1:0 \
   QAI_PROJECTS_ADDR="127.0.0.1:$projects_port" QAI_ORCHESTRATOR_ADDR="127.0.0.1:$stand_in_port" \
   "$messages" 2>"$work/messages.log" &
@@ -181,13 +182,14 @@ pids+=($!)
   fail "qai-sandbox did not listen on $sandbox_port"
 
 # start_orchestrator NAME WORKERS [PORT]: a replica, its log in $work/NAME.log; sets
-# orchestrator_port and orchestrator_pid.
+# orchestrator_port and orchestrator_pid. QAI_WATCH_MAX_PER_PRINCIPAL=0: the watchers of part 3
+# are one reader's.
 start_orchestrator() {
   local name=$1 workers=$2 port=${3:-$(free_port)}
   env -i "${service_env[@]}" QAI_API_KEY="$(qai_service_key orchestrator)" QAI_LISTEN_ADDR="127.0.0.1:$port" \
     QAI_PROJECTS_ADDR="127.0.0.1:$projects_port" \
     QAI_MESSAGES_ADDR="127.0.0.1:$messages_port" QAI_WORKERS="$workers" QAI_SANDBOX_ADDR="127.0.0.1:$sandbox_port" \
-    QAI_DRAIN_TIMEOUT=2s "$orchestrator" 2>"$work/$name.log" &
+    QAI_DRAIN_TIMEOUT=2s QAI_WATCH_MAX_PER_PRINCIPAL=0 "$orchestrator" 2>"$work/$name.log" &
   orchestrator_pid=$!
   pids+=("$orchestrator_pid")
   orchestrator_port=$(wait_for_port "$orchestrator_pid" "$work/$name.log" "$port")

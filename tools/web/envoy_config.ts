@@ -35,6 +35,9 @@ export interface EnvoyConfig {
   routes: Route[];
   // The route configuration's request_headers_to_remove (lower case): never passed upstream.
   requestHeadersToRemove: string[];
+  // use_remote_address: the address a request came from is appended to x-forwarded-for, so the
+  // services can tell browsers apart (their failed-authentication throttle is per source).
+  useRemoteAddress: boolean;
   cors: CorsPolicy;
   clusters: Cluster[];
 }
@@ -120,6 +123,7 @@ export function parseEnvoyConfig(text: string, listenerName = "grpc_web"): Envoy
     filters: (hcm.http_filters ?? []).map((f: any) => f.name),
     routes,
     requestHeadersToRemove: removed.map((h: string) => h.toLowerCase()),
+    useRemoteAddress: hcm.use_remote_address === true,
     cors: {
       origins,
       methods: list(corsConfig.allow_methods),

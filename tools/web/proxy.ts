@@ -171,6 +171,14 @@ function serveStatic(dir: string, req: IncomingMessage, res: ServerResponse): bo
   return true;
 }
 
+// appendForwardedFor: as Envoy with use_remote_address: the address the request came from goes
+// last in x-forwarded-for, whatever the client put there itself.
+function appendForwardedFor(req: IncomingMessage) {
+  const remote = (req.socket.remoteAddress ?? "").replace(/^::ffff:/, "");
+  const sent = req.headers["x-forwarded-for"];
+  req.headers["x-forwarded-for"] = sent ? `${sent}, ${remote}` : remote;
+}
+
 function startProxy(options: Options, config: EnvoyConfig) {
   const grpcWeb = connectNodeAdapter({
     grpc: false,
@@ -202,6 +210,7 @@ function startProxy(options: Options, config: EnvoyConfig) {
         res.end(route.direct.body);
         return;
       }
+      if (config.useRemoteAddress) appendForwardedFor(req);
       grpcWeb(req, res);
     });
   });
@@ -233,6 +242,7 @@ function describe(config: EnvoyConfig) {
   return {
     routes: config.routes,
     requestHeadersToRemove: config.requestHeadersToRemove,
+    useRemoteAddress: config.useRemoteAddress,
     cors: config.cors,
     filters: config.filters,
     methods,
