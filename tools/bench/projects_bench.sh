@@ -122,8 +122,9 @@ jwt_secret=$(head -c 32 /dev/urandom | base64 | tr -d '/+=')
 # QAI_LOG_LEVEL=warn: access-log lines are info; at 10^4 calls/s writing them would be a
 # benchmark of the logger. The orchestrator is never called (nothing is deleted); port 1 is
 # closed, so a stray call would fail fast. QAI_RATE_LIMIT=0: the load comes from a few users on
-# purpose, and the limiter is not what is measured.
-env -i PATH="$PATH" QAI_RATE_LIMIT=0 \
+# purpose, and the limiter is not what is measured; QAI_RUN_MAX_ACTIVE_PER_PRINCIPAL=0: no
+# orchestrator is asked for room before a CreateProject.
+env -i PATH="$PATH" QAI_RATE_LIMIT=0 QAI_RUN_MAX_ACTIVE_PER_PRINCIPAL=0 \
   QAI_DATABASE_URL="$database_url" QAI_LISTEN_ADDR=127.0.0.1:0 QAI_JWT_SECRET="$jwt_secret" \
   QAI_PAGE_TOKEN_KEY="$(head -c 32 /dev/urandom | base64 | tr -d '/+=')" \
   QAI_LOG_LEVEL=warn QAI_MESSAGES_ADDR="127.0.0.1:$sink_port" QAI_ORCHESTRATOR_ADDR=127.0.0.1:1 \
