@@ -124,12 +124,17 @@ class Authenticator::TokenCache {
     Principal principal;
     absl::Time valid_from;
     absl::Time valid_until;
+    // The verifier's keys when the token was verified: a key withdrawn since is not trusted.
+    uint64_t keys_version;
   };
 
-  std::optional<Principal> Find(absl::string_view token, absl::Time now) {
+  std::optional<Principal> Find(absl::string_view token, absl::Time now, uint64_t keys_version) {
     std::lock_guard lock(mu_);
     auto it = entries_.find(token);
-    if (it == entries_.end() || now < it->second.valid_from || now >= it->second.valid_until) return std::nullopt;
+    if (it == entries_.end() || now < it->second.valid_from || now >= it->second.valid_until ||
+        it->second.keys_version != keys_version) {
+      return std::nullopt;
+    }
     return it->second.principal;
   }
   void Put(absl::string_view token, Entry entry) {
@@ -187,7 +192,8 @@ absl::StatusOr<Principal> Authenticator::AuthenticateBearer(std::string_view aut
     return absl::UnauthenticatedError("bearer tokens are not accepted by this server");
   }
   absl::string_view token = absl::StripLeadingAsciiWhitespace(value.substr(kScheme.size()));
-  if (std::optional<Principal> known = verified_->Find(token, now)) return *std::move(known);
+  const uint64_t keys_version = tokens_->keys_version();
+  if (std::optional<Principal> known = verified_->Find(token, now, keys_version)) return *std::move(known);
   absl::StatusOr<JwtClaims> claims = tokens_->Verify(ToStd(token), now);
   if (!claims.ok()) return claims.status();
 
@@ -200,7 +206,8 @@ absl::StatusOr<Principal> Authenticator::AuthenticateBearer(std::string_view aut
   const absl::Duration leeway = tokens_->policy().leeway;
   absl::Time from = claims->not_before ? *claims->not_before : absl::InfinitePast();
   from = std::max(from, claims->issued_at);
-  verified_->Put(token, {principal, from == absl::InfinitePast() ? from : from - leeway, claims->expires + leeway});
+  verified_->Put(token,
+                 {principal, from == absl::InfinitePast() ? from : from - leeway, claims->expires + leeway, keys_version});
   return principal;
 }
 

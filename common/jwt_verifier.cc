@@ -4,6 +4,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/base64url.h"
 #include "common/jwt_signature.h"
 #include "common/strings.h"
 
@@ -77,11 +78,16 @@ absl::StatusOr<HmacKey> ChooseSigningKey(const std::vector<HmacKey>& keys, std::
 }
 
 absl::StatusOr<std::shared_ptr<const JwtVerifier>> JwtVerifier::Create(std::vector<HmacKey> hmac_keys,
+                                                                       std::shared_ptr<JwksCache> jwks,
                                                                        JwtPolicy policy) {
   if (absl::Status s = CheckHmacKeys(hmac_keys); !s.ok()) return s;
-  if (hmac_keys.empty()) return absl::InvalidArgumentError("no token keys: set QAI_JWT_SECRET");
-  return std::shared_ptr<const JwtVerifier>(new JwtVerifier(std::move(hmac_keys), std::move(policy)));
+  if (hmac_keys.empty() && jwks == nullptr) {
+    return absl::InvalidArgumentError("no token keys: set QAI_JWT_SECRET or QAI_JWT_JWKS");
+  }
+  return std::shared_ptr<const JwtVerifier>(new JwtVerifier(std::move(hmac_keys), std::move(jwks), std::move(policy)));
 }
+
+uint64_t JwtVerifier::keys_version() const { return jwks_ == nullptr ? 0 : jwks_->version(); }
 
 absl::Status JwtVerifier::VerifyHmac(const JwtParts& parts) const {
   const HmacKey* key = nullptr;
@@ -102,13 +108,33 @@ absl::Status JwtVerifier::VerifyHmac(const JwtParts& parts) const {
   return absl::OkStatus();
 }
 
+absl::Status JwtVerifier::VerifyPublic(const JwtParts& parts, JwsAlg alg) const {
+  std::optional<std::string> signature = Base64UrlDecode(parts.signature);
+  if (!signature.has_value()) return absl::UnauthenticatedError("bad token signature");
+  std::shared_ptr<const JwkSet> keys = jwks_->Keys();
+  absl::StatusOr<const Jwk*> key = keys == nullptr ? absl::StatusOr<const Jwk*>(absl::NotFoundError("")) : keys->Find(parts.kid, alg);
+  if (absl::IsNotFound(key.status())) {
+    // A key the set lacks may be a new one (the provider rotated): the set is reloaded, rarely.
+    keys = jwks_->KeysAfterMiss();
+    if (keys == nullptr) return absl::UnauthenticatedError("token keys not loaded yet");
+    key = keys->Find(parts.kid, alg);
+  }
+  if (!key.ok()) return absl::UnauthenticatedError(key.status().message());
+  if (!VerifyWithPublicKey(alg, (*key)->key.get(), parts.signing_input, *signature)) {
+    return absl::UnauthenticatedError("bad token signature");
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<JwtClaims> JwtVerifier::Verify(std::string_view token, absl::Time now) const {
   absl::StatusOr<JwtParts> parts = SplitJwt(token);
   if (!parts.ok()) return parts.status();
-  // Nothing from the payload is trusted until the signature matches.
+  // Each algorithm has its own keys; nothing from the payload is trusted until one verifies.
   const std::optional<JwsAlg> alg = ParseJwsAlg(parts->alg);
-  if (alg != JwsAlg::kHs256 || hmac_keys_.empty()) return absl::UnauthenticatedError("unsupported token algorithm");
-  if (absl::Status s = VerifyHmac(*parts); !s.ok()) return s;
+  absl::Status signature = absl::UnauthenticatedError("unsupported token algorithm");
+  if (alg == JwsAlg::kHs256 && !hmac_keys_.empty()) signature = VerifyHmac(*parts);
+  if ((alg == JwsAlg::kRs256 || alg == JwsAlg::kEs256) && jwks_ != nullptr) signature = VerifyPublic(*parts, *alg);
+  if (!signature.ok()) return signature;
   return ReadClaims(parts->payload, policy_, now);
 }
 

@@ -1,11 +1,13 @@
 #pragma once
 // JwtVerifier: checks a bearer token's signature with the key it names and its claims with the
-// policy. HS256 tokens are checked with shared secrets (development; several, by `kid`, while
-// one replaces another); a token is only ever checked with a key of its `alg`'s kind.
+// policy. RS256 and ES256 tokens are checked with an identity provider's public keys (a
+// JwksCache); HS256 tokens with shared secrets (development; several, by `kid`, while one
+// replaces another). A token is only ever checked with a key of its `alg`'s kind: an HS256 token
+// never with a public key (whose bytes anyone has), an RS256 or ES256 one never with a secret.
 //
 //   absl::StatusOr<std::vector<HmacKey>> keys = ParseHmacKeys(getenv("QAI_JWT_SECRET"));
 //   absl::StatusOr<std::shared_ptr<const JwtVerifier>> verifier =
-//       JwtVerifier::Create(*keys, {.issuer = "https://issuer.example"});
+//       JwtVerifier::Create(*keys, jwks_cache, {.issuer = "https://issuer.example"});
 //   absl::StatusOr<JwtClaims> claims = (*verifier)->Verify(token, absl::Now());
 //
 // Thread-safe: Verify may be called from any number of threads.
@@ -17,7 +19,9 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/jwks_cache.h"
 #include "common/jwt.h"
+#include "common/jwt_signature.h"
 
 namespace qai::common {
 
@@ -48,27 +52,38 @@ struct HmacKey {
 class JwtVerifier {
  public:
   // Create: a verifier of HS256 tokens keyed by `hmac_keys` (checked as ParseHmacKeys does)
-  // under `policy`. Without any key it is INVALID_ARGUMENT: there is no mode that accepts
-  // tokens unchecked.
+  // and of RS256 and ES256 tokens keyed by `jwks` (when not null), under `policy`. Without any
+  // key it is INVALID_ARGUMENT: there is no mode that accepts tokens unchecked.
   [[nodiscard]] static absl::StatusOr<std::shared_ptr<const JwtVerifier>> Create(std::vector<HmacKey> hmac_keys,
+                                                                                 std::shared_ptr<JwksCache> jwks,
                                                                                  JwtPolicy policy);
+  [[nodiscard]] static absl::StatusOr<std::shared_ptr<const JwtVerifier>> Create(std::vector<HmacKey> hmac_keys,
+                                                                                 JwtPolicy policy) {
+    return Create(std::move(hmac_keys), nullptr, std::move(policy));
+  }
 
   // Verify: the claims of `token` at `now`, or UNAUTHENTICATED (messages as in jwt.h, plus):
   // an `alg` this verifier has no key for, "none" included ("unsupported token algorithm");
-  // a `kid` naming no key ("unknown token key"); no `kid` while more than one key could match
-  // ("token names no key (kid) and several could verify it"); a signature that does not verify
-  // ("bad token signature").
+  // a `kid` naming no key, even after reloading the key set ("unknown token key"); no key set
+  // loaded yet ("token keys not loaded yet"); a key of another algorithm ("token algorithm does
+  // not match its key"); no `kid` while more than one key could match ("token names no key (kid)
+  // and several could verify it"); a signature that does not verify ("bad token signature").
   [[nodiscard]] absl::StatusOr<JwtClaims> Verify(std::string_view token, absl::Time now) const;
 
   const JwtPolicy& policy() const { return policy_; }
+  // keys_version: changes whenever the public keys change, so that a token verified with a key
+  // since withdrawn is checked again rather than remembered.
+  uint64_t keys_version() const;
 
  private:
-  JwtVerifier(std::vector<HmacKey> hmac_keys, JwtPolicy policy)
-      : hmac_keys_(std::move(hmac_keys)), policy_(std::move(policy)) {}
+  JwtVerifier(std::vector<HmacKey> hmac_keys, std::shared_ptr<JwksCache> jwks, JwtPolicy policy)
+      : hmac_keys_(std::move(hmac_keys)), jwks_(std::move(jwks)), policy_(std::move(policy)) {}
 
   absl::Status VerifyHmac(const JwtParts& parts) const;
+  absl::Status VerifyPublic(const JwtParts& parts, JwsAlg alg) const;
 
   std::vector<HmacKey> hmac_keys_;
+  std::shared_ptr<JwksCache> jwks_;
   JwtPolicy policy_;
 };
 
