@@ -112,7 +112,8 @@ absl::Status JwtVerifier::VerifyPublic(const JwtParts& parts, JwsAlg alg) const 
   std::optional<std::string> signature = Base64UrlDecode(parts.signature);
   if (!signature.has_value()) return absl::UnauthenticatedError("bad token signature");
   std::shared_ptr<const JwkSet> keys = jwks_->Keys();
-  absl::StatusOr<const Jwk*> key = keys == nullptr ? absl::StatusOr<const Jwk*>(absl::NotFoundError("")) : keys->Find(parts.kid, alg);
+  absl::StatusOr<const Jwk*> key = absl::NotFoundError("no keys yet");
+  if (keys != nullptr) key = keys->Find(parts.kid, alg);
   if (absl::IsNotFound(key.status())) {
     // A key the set lacks may be a new one (the provider rotated): the set is reloaded, rarely.
     keys = jwks_->KeysAfterMiss();
