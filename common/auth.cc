@@ -14,7 +14,6 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/container/flat_hash_map.h"
-#include "common/jwt.h"
 #include "common/strings.h"
 
 namespace qai::common {
@@ -84,7 +83,7 @@ bool ValidServiceName(absl::string_view name) {
   return true;
 }
 
-absl::StatusOr<Authenticator> Authenticator::Create(std::string jwt_secret,
+absl::StatusOr<Authenticator> Authenticator::Create(std::shared_ptr<const JwtVerifier> tokens,
                                                     std::vector<std::string> service_key_sha256) {
   std::vector<ServiceKey> keys;
   for (size_t i = 0; i < service_key_sha256.size(); ++i) {
@@ -113,7 +112,7 @@ absl::StatusOr<Authenticator> Authenticator::Create(std::string jwt_secret,
     }
     keys.push_back(std::move(key));
   }
-  return Authenticator(std::move(jwt_secret), std::move(keys));
+  return Authenticator(std::move(tokens), std::move(keys));
 }
 
 // TokenCache: verified tokens and how long they stay valid. Bounded: when full it starts over,
@@ -125,12 +124,17 @@ class Authenticator::TokenCache {
     Principal principal;
     absl::Time valid_from;
     absl::Time valid_until;
+    // The verifier's keys when the token was verified: a key withdrawn since is not trusted.
+    uint64_t keys_version;
   };
 
-  std::optional<Principal> Find(absl::string_view token, absl::Time now) {
+  std::optional<Principal> Find(absl::string_view token, absl::Time now, uint64_t keys_version) {
     std::lock_guard lock(mu_);
     auto it = entries_.find(token);
-    if (it == entries_.end() || now < it->second.valid_from || now >= it->second.valid_until) return std::nullopt;
+    if (it == entries_.end() || now < it->second.valid_from || now >= it->second.valid_until ||
+        it->second.keys_version != keys_version) {
+      return std::nullopt;
+    }
     return it->second.principal;
   }
   void Put(absl::string_view token, Entry entry) {
@@ -144,8 +148,8 @@ class Authenticator::TokenCache {
   absl::flat_hash_map<std::string, Entry> entries_;
 };
 
-Authenticator::Authenticator(std::string jwt_secret, std::vector<ServiceKey> service_keys)
-    : jwt_secret_(std::move(jwt_secret)),
+Authenticator::Authenticator(std::shared_ptr<const JwtVerifier> tokens, std::vector<ServiceKey> service_keys)
+    : tokens_(std::move(tokens)),
       service_keys_(std::move(service_keys)),
       verified_(std::make_shared<TokenCache>()) {}
 
@@ -184,13 +188,13 @@ absl::StatusOr<Principal> Authenticator::AuthenticateBearer(std::string_view aut
       !absl::ascii_isspace(static_cast<unsigned char>(value[kScheme.size()]))) {
     return absl::UnauthenticatedError("unsupported authorization scheme: expected Bearer <token>");
   }
-  if (jwt_secret_.empty()) {
+  if (tokens_ == nullptr) {
     return absl::UnauthenticatedError("bearer tokens are not accepted by this server");
   }
   absl::string_view token = absl::StripLeadingAsciiWhitespace(value.substr(kScheme.size()));
-  if (std::optional<Principal> known = verified_->Find(token, now)) return *std::move(known);
-  constexpr absl::Duration kLeeway = absl::Seconds(30);
-  absl::StatusOr<JwtClaims> claims = VerifyJwt(ToStd(token), jwt_secret_, now, kLeeway);
+  const uint64_t keys_version = tokens_->keys_version();
+  if (std::optional<Principal> known = verified_->Find(token, now, keys_version)) return *std::move(known);
+  absl::StatusOr<JwtClaims> claims = tokens_->Verify(ToStd(token), now);
   if (!claims.ok()) return claims.status();
 
   Role role = Role::kUser;
@@ -198,9 +202,12 @@ absl::StatusOr<Principal> Authenticator::AuthenticateBearer(std::string_view aut
     if (name == "admin") role = Role::kAdmin;
   }
   Principal principal{.id = std::move(claims->subject), .role = role};
-  // The same window VerifyJwt applies: from nbf - leeway until exp + leeway.
-  verified_->Put(token, {principal, claims->not_before ? *claims->not_before - kLeeway : absl::InfinitePast(),
-                         claims->expires + kLeeway});
+  // The window Verify applies: from nbf (or iat) - leeway until exp + leeway.
+  const absl::Duration leeway = tokens_->policy().leeway;
+  absl::Time from = claims->not_before ? *claims->not_before : absl::InfinitePast();
+  from = std::max(from, claims->issued_at);
+  verified_->Put(token,
+                 {principal, from == absl::InfinitePast() ? from : from - leeway, claims->expires + leeway, keys_version});
   return principal;
 }
 

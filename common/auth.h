@@ -1,7 +1,7 @@
 #pragma once
 // Authentication: who is calling a QAI service.
 //
-// End users send `authorization: Bearer <HS256 JWT>`; services calling each other send
+// End users send `authorization: Bearer <JWT>` (common/jwt_verifier.h); services calling each other send
 // `x-api-key: <key>`, of which the server knows only SHA-256 digests, each under the name of
 // the service that holds the key ("orchestrator=<digest>"), so a call says which service made it
 // and each internal RPC can name the services that may call it (common/rpc.h, ServiceCallers). A server builds one
@@ -9,7 +9,7 @@
 // authorization (who may touch what) are the caller's business.
 //
 //   absl::StatusOr<qai::common::Authenticator> auth =
-//       qai::common::Authenticator::Create(jwt_secret, {"orchestrator=" + Sha256Hex(key)});
+//       qai::common::Authenticator::Create(verifier, {"orchestrator=" + Sha256Hex(key)});
 //   if (!auth.ok()) { ... configuration error, exit ... }
 //   absl::StatusOr<qai::common::Principal> who =
 //       qai::common::AuthenticateCall(*auth, context->client_metadata());
@@ -27,6 +27,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/jwt_verifier.h"
 
 namespace qai::common {
 
@@ -53,7 +54,7 @@ struct Principal {
 // Immutable after Create and cheap to share between threads.
 class Authenticator {
  public:
-  // Create: validates the configuration. An empty `jwt_secret` means bearer tokens are refused.
+  // Create: validates the configuration. A null `tokens` means bearer tokens are refused.
   // Each `service_key_sha256` entry is `<service>=<digest>`: the name of the service holding
   // the key (lower-case letters, digits and '-', at most 32; a name may have several keys, for
   // rotation) and its 64-digit hex SHA-256 digest (either case, surrounding whitespace ignored,
@@ -61,7 +62,7 @@ class Authenticator {
   // without a name included, is INVALID_ARGUMENT naming QAI_SERVICE_KEY_SHA256, so a typo fails
   // at start-up rather than locking every service out, and no key is anonymous.
   [[nodiscard]] static absl::StatusOr<Authenticator> Create(
-      std::string jwt_secret, std::vector<std::string> service_key_sha256);
+      std::shared_ptr<const JwtVerifier> tokens, std::vector<std::string> service_key_sha256);
 
   // Authenticate: `authorization` and `api_key` are the header values when present. An api key,
   // when present, decides alone: its digest is compared with every accepted digest in constant
@@ -81,13 +82,13 @@ class Authenticator {
 
   class TokenCache;
 
-  Authenticator(std::string jwt_secret, std::vector<ServiceKey> service_keys);
+  Authenticator(std::shared_ptr<const JwtVerifier> tokens, std::vector<ServiceKey> service_keys);
 
   absl::StatusOr<Principal> AuthenticateApiKey(std::string_view api_key) const;
   absl::StatusOr<Principal> AuthenticateBearer(std::string_view authorization,
                                                absl::Time now) const;
 
-  std::string jwt_secret_;
+  std::shared_ptr<const JwtVerifier> tokens_;
   std::vector<ServiceKey> service_keys_;
   // Tokens already verified: a client sends the same token on every call, and checking its
   // signature and parsing its JSON each time costs more than the rest of a cheap RPC.

@@ -8,18 +8,27 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/jwt.h"
+#include "common/jwt_verifier.h"
 
 namespace qai::common {
 namespace {
 
-constexpr std::string_view kSecret = "jwt-secret-for-tests";
+constexpr std::string_view kSecret = "jwt-secret-for-tests-0123456789abcdef";
 constexpr std::string_view kServiceKey = "service-key-abcdef";
 constexpr std::string_view kOtherServiceKey = "another-service-key";
 const absl::Time kNow = absl::FromUnixSeconds(1'700'000'000);
 
+// Tokens: a verifier of HS256 tokens keyed by `secret` (none when empty).
+std::shared_ptr<const JwtVerifier> Tokens(std::string secret = std::string(kSecret)) {
+  if (secret.empty()) return nullptr;
+  absl::StatusOr<std::shared_ptr<const JwtVerifier>> verifier = JwtVerifier::Create({{"", std::move(secret)}}, {});
+  EXPECT_TRUE(verifier.ok()) << verifier.status();
+  return verifier.value_or(nullptr);
+}
+
 Authenticator MakeAuthenticator(std::string secret = std::string(kSecret)) {
   absl::StatusOr<Authenticator> auth = Authenticator::Create(
-      std::move(secret),
+      Tokens(std::move(secret)),
       {"messages=" + Sha256Hex(kOtherServiceKey), " orchestrator = " + absl::AsciiStrToUpper(Sha256Hex(kServiceKey)) + "  ",
        "orchestrator=" + Sha256Hex("the orchestrator's next key")});
   EXPECT_TRUE(auth.ok()) << auth.status();
@@ -120,7 +129,7 @@ TEST(AuthTest, BadBearerTokensRefused) {
   EXPECT_EQ(std::string(who.status().message()), "token expired");
 }
 
-TEST(AuthTest, EmptyJwtSecretRefusesBearer) {
+TEST(AuthTest, NoTokenKeysRefusesBearer) {
   Authenticator auth = MakeAuthenticator("");
   // Even a token "signed" with the empty key must not pass.
   ExpectUnauthenticated(auth.Authenticate(absl::StrCat("Bearer ", Token({"admin"}, "")),
@@ -159,7 +168,7 @@ TEST(AuthTest, BadApiKeyRefusedEvenWithGoodToken) {
 }
 
 TEST(AuthTest, NoServiceKeysRefusesEveryKey) {
-  absl::StatusOr<Authenticator> auth = Authenticator::Create(std::string(kSecret), {"", "  "});
+  absl::StatusOr<Authenticator> auth = Authenticator::Create(Tokens(), {"", "  "});
   ASSERT_TRUE(auth.ok()) << auth.status();
   ExpectUnauthenticated(auth->Authenticate(std::nullopt, kServiceKey, kNow));
 }
@@ -170,7 +179,7 @@ TEST(AuthTest, BadDigestConfigRejected) {
        {good.substr(0, good.size() - 1), good + "0", "projects=" + std::string(63, 'a') + "g",
         std::string("projects=not-hex"), absl::StrCat(good.substr(0, good.size() - 2), "0x")}) {
     absl::StatusOr<Authenticator> auth =
-        Authenticator::Create(std::string(kSecret), {good, entry});
+        Authenticator::Create(Tokens(), {good, entry});
     ASSERT_FALSE(auth.ok()) << entry;
     EXPECT_EQ(auth.status().code(), absl::StatusCode::kInvalidArgument);
     EXPECT_EQ(auth.status().message(), "QAI_SERVICE_KEY_SHA256 entry 2 is not a 64-digit hex SHA-256 digest");
@@ -183,17 +192,17 @@ TEST(AuthTest, AKeyMustNameItsServiceAndOnlyOne) {
   const std::string digest = Sha256Hex(kServiceKey);
   for (const std::string& entry : {digest, "=" + digest, "Orchestrator=" + digest, "9lives=" + digest,
                                    "a_b=" + digest, std::string(33, 'a') + "=" + digest}) {
-    absl::StatusOr<Authenticator> auth = Authenticator::Create(std::string(kSecret), {entry});
+    absl::StatusOr<Authenticator> auth = Authenticator::Create(Tokens(), {entry});
     ASSERT_FALSE(auth.ok()) << entry;
     EXPECT_EQ(auth.status().message(),
               "QAI_SERVICE_KEY_SHA256 entry 1 must be <service>=<digest>, the service's name in lower-case "
               "letters, digits and '-'");
   }
   absl::StatusOr<Authenticator> shared =
-      Authenticator::Create(std::string(kSecret), {"projects=" + digest, "messages=" + digest});
+      Authenticator::Create(Tokens(), {"projects=" + digest, "messages=" + digest});
   ASSERT_FALSE(shared.ok());
   EXPECT_EQ(shared.status().message(), "QAI_SERVICE_KEY_SHA256 entry 2 gives the key of projects to messages too");
-  EXPECT_TRUE(Authenticator::Create(std::string(kSecret), {"a-1=" + digest, "a-1=" + digest}).ok());
+  EXPECT_TRUE(Authenticator::Create(Tokens(), {"a-1=" + digest, "a-1=" + digest}).ok());
 }
 
 TEST(AuthTest, MissingCredentials) {

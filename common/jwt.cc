@@ -1,19 +1,14 @@
 #include "common/jwt.h"
 
-#include "common/json.h"
-#include "common/strings.h"
-
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-
 #include <cmath>
 #include <cstdint>
 #include <limits>
 
 #include "absl/status/status.h"
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "common/base64url.h"
+#include "common/json.h"
+#include "common/jwt_signature.h"
 #include "nlohmann/json.hpp"
 
 namespace qai::common {
@@ -21,38 +16,15 @@ namespace {
 
 using nlohmann::json;
 
-// Real tokens are a few hundred bytes; the cap bounds the work an anonymous caller can cause.
-constexpr size_t kMaxTokenBytes = 8 * 1024;
+// A key id names a key among a few; the cap keeps a header from carrying anything bigger.
+constexpr size_t kMaxKidChars = 256;
 
 absl::Status Malformed() { return absl::UnauthenticatedError("malformed token"); }
 
-std::string HmacSha256(std::string_view key, std::string_view data) {
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int mac_len = 0;
-  const unsigned char* result =
-      HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-           reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac, &mac_len);
-  if (result == nullptr) return {};
-  return std::string(reinterpret_cast<const char*>(mac), mac_len);
-}
-
-// absl's decoder tolerates padding and other characters; JWT allows only the bare alphabet,
-// and being strict keeps exactly one spelling of every token valid.
-bool IsBase64Url(std::string_view s) {
-  for (char c : s) {
-    bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '_';
-    if (!ok) return false;
-  }
-  return true;
-}
-
 std::optional<json> DecodeJsonObject(std::string_view part) {
-  std::string raw;
-  if (part.empty() || !IsBase64Url(part) || !absl::WebSafeBase64Unescape(ToAbsl(part), &raw)) {
-    return std::nullopt;
-  }
-  json parsed = ParseUntrustedJson(raw);
+  std::optional<std::string> raw = Base64UrlDecode(part);
+  if (part.empty() || !raw.has_value()) return std::nullopt;
+  json parsed = ParseUntrustedJson(*raw);
   if (parsed.is_discarded() || !parsed.is_object()) return std::nullopt;
   return parsed;
 }
@@ -76,61 +48,19 @@ std::optional<absl::Time> ReadNumericDate(const json& value) {
   return std::nullopt;
 }
 
-}  // namespace
-
-std::string SignJwt(const JwtClaims& claims, std::string_view secret) {
-  json payload = {{"sub", claims.subject},
-                  {"exp", absl::ToUnixSeconds(claims.expires)},
-                  {"iat", absl::ToUnixSeconds(claims.issued_at)}};
-  if (claims.not_before.has_value()) payload["nbf"] = absl::ToUnixSeconds(*claims.not_before);
-  if (!claims.roles.empty()) payload["roles"] = claims.roles;
-
-  std::string signing_input =
-      absl::StrCat(absl::WebSafeBase64Escape(R"({"alg":"HS256","typ":"JWT"})"), ".",
-                   absl::WebSafeBase64Escape(payload.dump()));
-  std::string signature = absl::WebSafeBase64Escape(HmacSha256(secret, signing_input));
-  return absl::StrCat(signing_input, ".", signature);
+// ReadTime: the NumericDate claim `name`; nullopt inside when absent, an error when mistyped.
+absl::StatusOr<std::optional<absl::Time>> ReadTime(const json& payload, const char* name) {
+  auto it = payload.find(name);
+  if (it == payload.end()) return std::optional<absl::Time>();
+  std::optional<absl::Time> time = ReadNumericDate(*it);
+  if (!time.has_value()) return Malformed();
+  return time;
 }
 
-absl::StatusOr<JwtClaims> VerifyJwt(std::string_view token, std::string_view secret,
-                                    absl::Time now, absl::Duration leeway) {
-  if (secret.empty()) return absl::UnauthenticatedError("token verification is not configured");
-  if (token.size() > kMaxTokenBytes) return Malformed();
-
-  std::vector<std::string_view> parts;
-  for (size_t start = 0;;) {
-    size_t dot = token.find('.', start);
-    parts.push_back(token.substr(start, dot == std::string_view::npos ? dot : dot - start));
-    if (dot == std::string_view::npos || parts.size() > 3) break;
-    start = dot + 1;
-  }
-  if (parts.size() != 3) return Malformed();
-
-  // The header is checked before the signature so an algorithm-confusion attempt is reported
-  // as such, but nothing from the payload is trusted until the signature matches.
-  std::optional<json> header = DecodeJsonObject(parts[0]);
-  if (!header.has_value()) return Malformed();
-  auto alg = header->find("alg");
-  if (alg == header->end() || !alg->is_string() || alg->get_ref<const std::string&>() != "HS256") {
-    return absl::UnauthenticatedError("unsupported token algorithm");
-  }
-
-  // Comparing base64url text instead of decoded bytes also rejects non-canonical spellings
-  // of a valid signature.
-  std::string_view signing_input = token.substr(0, parts[0].size() + 1 + parts[1].size());
-  std::string expected = absl::WebSafeBase64Escape(HmacSha256(secret, signing_input));
-  if (expected.empty() || parts[2].size() != expected.size() ||
-      CRYPTO_memcmp(parts[2].data(), expected.data(), expected.size()) != 0) {
-    return absl::UnauthenticatedError("bad token signature");
-  }
-
-  std::optional<json> payload = DecodeJsonObject(parts[1]);
-  if (!payload.has_value()) return Malformed();
-
-  JwtClaims claims;
-  auto sub = payload->find("sub");
+absl::Status ReadSubject(const json& payload, JwtClaims& claims) {
+  auto sub = payload.find("sub");
   // A NUL would cut the principal id short wherever it is passed as a C string (SQL params).
-  if (sub == payload->end() || !sub->is_string() || sub->get_ref<const std::string&>().empty() ||
+  if (sub == payload.end() || !sub->is_string() || sub->get_ref<const std::string&>().empty() ||
       sub->get_ref<const std::string&>().find('\0') != std::string::npos) {
     return Malformed();
   }
@@ -138,37 +68,142 @@ absl::StatusOr<JwtClaims> VerifyJwt(std::string_view token, std::string_view sec
   if (claims.subject.size() > kMaxJwtSubjectChars) {
     return absl::UnauthenticatedError(absl::StrCat("token subject longer than ", kMaxJwtSubjectChars, " characters"));
   }
+  return absl::OkStatus();
+}
 
-  auto exp = payload->find("exp");
-  if (exp == payload->end()) return Malformed();
-  std::optional<absl::Time> expires = ReadNumericDate(*exp);
-  if (!expires.has_value()) return Malformed();
-  claims.expires = *expires;
+absl::Status ReadTimes(const json& payload, JwtClaims& claims) {
+  absl::StatusOr<std::optional<absl::Time>> exp = ReadTime(payload, "exp");
+  if (!exp.ok()) return exp.status();
+  if (!exp->has_value()) return Malformed();
+  claims.expires = **exp;
+  absl::StatusOr<std::optional<absl::Time>> nbf = ReadTime(payload, "nbf");
+  if (!nbf.ok()) return nbf.status();
+  claims.not_before = *nbf;
+  absl::StatusOr<std::optional<absl::Time>> iat = ReadTime(payload, "iat");
+  if (!iat.ok()) return iat.status();
+  claims.issued_at = iat->value_or(absl::InfinitePast());
+  return absl::OkStatus();
+}
 
-  if (auto nbf = payload->find("nbf"); nbf != payload->end()) {
-    claims.not_before = ReadNumericDate(*nbf);
-    if (!claims.not_before.has_value()) return Malformed();
+// ReadStrings: a claim that is an array of strings (or, when `single` allows it, one string).
+absl::Status ReadStrings(const json& payload, const char* name, bool single, std::vector<std::string>& out) {
+  auto it = payload.find(name);
+  if (it == payload.end()) return absl::OkStatus();
+  if (single && it->is_string()) {
+    out.push_back(it->get<std::string>());
+    return absl::OkStatus();
   }
-
-  claims.issued_at = absl::InfinitePast();
-  if (auto iat = payload->find("iat"); iat != payload->end()) {
-    std::optional<absl::Time> issued_at = ReadNumericDate(*iat);
-    if (!issued_at.has_value()) return Malformed();
-    claims.issued_at = *issued_at;
+  if (!it->is_array()) return Malformed();
+  for (const json& item : *it) {
+    if (!item.is_string()) return Malformed();
+    out.push_back(item.get<std::string>());
   }
+  return absl::OkStatus();
+}
 
-  if (auto roles = payload->find("roles"); roles != payload->end()) {
-    if (!roles->is_array()) return Malformed();
-    for (const json& role : *roles) {
-      if (!role.is_string()) return Malformed();
-      claims.roles.push_back(role.get<std::string>());
-    }
+absl::Status ReadIssuer(const json& payload, JwtClaims& claims) {
+  auto iss = payload.find("iss");
+  if (iss == payload.end()) return absl::OkStatus();
+  if (!iss->is_string()) return Malformed();
+  claims.issuer = iss->get<std::string>();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<JwtClaims> ParseClaims(std::string_view payload) {
+  std::optional<json> body = DecodeJsonObject(payload);
+  if (!body.has_value()) return Malformed();
+  JwtClaims claims;
+  for (absl::Status s : {ReadSubject(*body, claims), ReadTimes(*body, claims), ReadIssuer(*body, claims),
+                         ReadStrings(*body, "aud", true, claims.audience),
+                         ReadStrings(*body, "roles", false, claims.roles)}) {
+    if (!s.ok()) return s;
   }
+  return claims;
+}
 
-  if (now >= claims.expires + leeway) return absl::UnauthenticatedError("token expired");
-  if (claims.not_before.has_value() && now < *claims.not_before - leeway) {
+absl::Status CheckTimes(const JwtClaims& claims, const JwtPolicy& policy, absl::Time now) {
+  if (now >= claims.expires + policy.leeway) return absl::UnauthenticatedError("token expired");
+  if (claims.not_before.has_value() && now < *claims.not_before - policy.leeway) {
     return absl::UnauthenticatedError("token not yet valid");
   }
+  const bool has_iat = claims.issued_at != absl::InfinitePast();
+  if (has_iat && now < claims.issued_at - policy.leeway) {
+    return absl::UnauthenticatedError("token issued in the future");
+  }
+  if (claims.expires - (has_iat ? claims.issued_at : now) > policy.max_lifetime) {
+    return absl::UnauthenticatedError(
+        absl::StrCat("token lifetime longer than ", absl::FormatDuration(policy.max_lifetime)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckParties(const JwtClaims& claims, const JwtPolicy& policy) {
+  if (!policy.issuer.empty() && claims.issuer != policy.issuer) {
+    return absl::UnauthenticatedError("token issuer not accepted");
+  }
+  if (policy.audiences.empty()) return absl::OkStatus();
+  for (const std::string& aud : claims.audience) {
+    for (const std::string& accepted : policy.audiences) {
+      if (aud == accepted) return absl::OkStatus();
+    }
+  }
+  return absl::UnauthenticatedError("token audience not accepted");
+}
+
+absl::StatusOr<json> ReadHeader(std::string_view part) {
+  std::optional<json> header = DecodeJsonObject(part);
+  if (!header.has_value()) return Malformed();
+  if (header->contains("crit")) return absl::UnauthenticatedError("unsupported token header");
+  auto alg = header->find("alg");
+  if (alg == header->end() || !alg->is_string()) return absl::UnauthenticatedError("unsupported token algorithm");
+  auto kid = header->find("kid");
+  if (kid != header->end() && (!kid->is_string() || kid->get_ref<const std::string&>().size() > kMaxKidChars)) {
+    return Malformed();
+  }
+  return *std::move(header);
+}
+
+}  // namespace
+
+std::string SignJwt(const JwtClaims& claims, std::string_view secret, std::string_view kid) {
+  json payload = {{"sub", claims.subject},
+                  {"exp", absl::ToUnixSeconds(claims.expires)},
+                  {"iat", absl::ToUnixSeconds(claims.issued_at)}};
+  if (claims.not_before.has_value()) payload["nbf"] = absl::ToUnixSeconds(*claims.not_before);
+  if (!claims.roles.empty()) payload["roles"] = claims.roles;
+  if (!claims.issuer.empty()) payload["iss"] = claims.issuer;
+  if (claims.audience.size() == 1) payload["aud"] = claims.audience.front();
+  if (claims.audience.size() > 1) payload["aud"] = claims.audience;
+
+  std::string header = R"({"alg":"HS256","typ":"JWT"})";
+  if (!kid.empty()) header = json{{"alg", "HS256"}, {"kid", kid}, {"typ", "JWT"}}.dump();
+  std::string signing_input = absl::StrCat(Base64UrlEncode(header), ".", Base64UrlEncode(payload.dump()));
+  std::string signature = Base64UrlEncode(HmacSha256(secret, signing_input));
+  return absl::StrCat(signing_input, ".", signature);
+}
+
+absl::StatusOr<JwtParts> SplitJwt(std::string_view token) {
+  if (token.size() > kMaxJwtBytes) return Malformed();
+  const size_t first = token.find('.');
+  const size_t second = first == std::string_view::npos ? first : token.find('.', first + 1);
+  if (second == std::string_view::npos || token.find('.', second + 1) != std::string_view::npos) return Malformed();
+
+  absl::StatusOr<json> header = ReadHeader(token.substr(0, first));
+  if (!header.ok()) return header.status();
+  JwtParts parts{.alg = (*header)["alg"].get<std::string>(),
+                 .kid = std::nullopt,
+                 .signing_input = token.substr(0, second),
+                 .signature = token.substr(second + 1),
+                 .payload = token.substr(first + 1, second - first - 1)};
+  if (auto kid = header->find("kid"); kid != header->end()) parts.kid = kid->get<std::string>();
+  return parts;
+}
+
+absl::StatusOr<JwtClaims> ReadClaims(std::string_view payload, const JwtPolicy& policy, absl::Time now) {
+  absl::StatusOr<JwtClaims> claims = ParseClaims(payload);
+  if (!claims.ok()) return claims.status();
+  if (absl::Status s = CheckTimes(*claims, policy, now); !s.ok()) return s;
+  if (absl::Status s = CheckParties(*claims, policy); !s.ok()) return s;
   return claims;
 }
 

@@ -10,11 +10,12 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/jwt_verifier.h"
 
 namespace qai::common {
 namespace {
 
-constexpr std::string_view kSecret = "test-secret-0123456789";
+constexpr std::string_view kSecret = "test-secret-0123456789-of-32-bytes-or-more";
 const absl::Time kNow = absl::FromUnixSeconds(1'700'000'000);
 
 JwtClaims ValidClaims() {
@@ -45,6 +46,21 @@ std::string SignRaw(std::string_view payload_json, std::string_view secret = kSe
                       B64(std::string_view(reinterpret_cast<const char*>(mac), mac_len)));
 }
 
+// Verify: `token` checked as a service keyed by kSecret alone checks it at kNow.
+absl::StatusOr<JwtClaims> Verify(std::string_view token, absl::Duration leeway = absl::Seconds(30)) {
+  absl::StatusOr<std::shared_ptr<const JwtVerifier>> verifier =
+      JwtVerifier::Create({{"", std::string(kSecret)}}, {.leeway = leeway});
+  if (!verifier.ok()) return verifier.status();
+  return (*verifier)->Verify(token, kNow);
+}
+
+absl::StatusOr<JwtClaims> VerifyWith(std::string_view token, JwtPolicy policy) {
+  absl::StatusOr<std::shared_ptr<const JwtVerifier>> verifier =
+      JwtVerifier::Create({{"", std::string(kSecret)}}, std::move(policy));
+  if (!verifier.ok()) return verifier.status();
+  return (*verifier)->Verify(token, kNow);
+}
+
 std::string Exp() { return absl::StrCat(absl::ToUnixSeconds(kNow + absl::Hours(1))); }
 
 void ExpectUnauthenticated(const absl::StatusOr<JwtClaims>& result, std::string_view message) {
@@ -56,7 +72,7 @@ void ExpectUnauthenticated(const absl::StatusOr<JwtClaims>& result, std::string_
 TEST(JwtTest, RoundTripKeepsClaims) {
   std::string token = SignJwt(ValidClaims(), kSecret);
   EXPECT_EQ(std::vector<std::string>(absl::StrSplit(token, '.')).size(), 3u);
-  absl::StatusOr<JwtClaims> claims = VerifyJwt(token, kSecret, kNow);
+  absl::StatusOr<JwtClaims> claims = Verify(token);
   ASSERT_TRUE(claims.ok()) << claims.status();
   EXPECT_EQ(claims->subject, "user-42");
   EXPECT_EQ(claims->roles, (std::vector<std::string>{"reader", "admin"}));
@@ -83,7 +99,7 @@ TEST(JwtTest, OptionalClaimsOmitted) {
   ASSERT_TRUE(absl::WebSafeBase64Unescape(parts[1], &payload));
   EXPECT_EQ(payload.find("nbf"), std::string::npos);
   EXPECT_EQ(payload.find("roles"), std::string::npos);
-  absl::StatusOr<JwtClaims> verified = VerifyJwt(token, kSecret, kNow);
+  absl::StatusOr<JwtClaims> verified = Verify(token);
   ASSERT_TRUE(verified.ok()) << verified.status();
   EXPECT_TRUE(verified->roles.empty());
   EXPECT_FALSE(verified->not_before.has_value());
@@ -92,34 +108,34 @@ TEST(JwtTest, OptionalClaimsOmitted) {
 TEST(JwtTest, ExpiredRefusedBeyondLeeway) {
   JwtClaims claims = ValidClaims();
   claims.expires = kNow - absl::Seconds(31);
-  ExpectUnauthenticated(VerifyJwt(SignJwt(claims, kSecret), kSecret, kNow), "token expired");
+  ExpectUnauthenticated(Verify(SignJwt(claims, kSecret)), "token expired");
   // Within the leeway the token is still good; with no leeway it is not.
   claims.expires = kNow - absl::Seconds(10);
   std::string token = SignJwt(claims, kSecret);
-  EXPECT_TRUE(VerifyJwt(token, kSecret, kNow).ok());
-  ExpectUnauthenticated(VerifyJwt(token, kSecret, kNow, absl::ZeroDuration()), "token expired");
+  EXPECT_TRUE(Verify(token).ok());
+  ExpectUnauthenticated(Verify(token, absl::ZeroDuration()), "token expired");
 }
 
 // A subject StartRun would refuse as a run's author is refused at the door, with its reason.
 TEST(JwtTest, ASubjectLongerThan256CharactersIsRefused) {
   JwtClaims claims = ValidClaims();
   claims.subject = std::string(kMaxJwtSubjectChars, 'u');
-  EXPECT_TRUE(VerifyJwt(SignJwt(claims, kSecret), kSecret, kNow).ok());
+  EXPECT_TRUE(Verify(SignJwt(claims, kSecret)).ok());
   claims.subject += "u";
-  ExpectUnauthenticated(VerifyJwt(SignJwt(claims, kSecret), kSecret, kNow), "token subject longer than 256 characters");
+  ExpectUnauthenticated(Verify(SignJwt(claims, kSecret)), "token subject longer than 256 characters");
 }
 
 TEST(JwtTest, NotYetValidRefused) {
   JwtClaims claims = ValidClaims();
   claims.not_before = kNow + absl::Minutes(5);
-  ExpectUnauthenticated(VerifyJwt(SignJwt(claims, kSecret), kSecret, kNow), "token not yet valid");
+  ExpectUnauthenticated(Verify(SignJwt(claims, kSecret)), "token not yet valid");
   claims.not_before = kNow + absl::Seconds(10);
-  EXPECT_TRUE(VerifyJwt(SignJwt(claims, kSecret), kSecret, kNow).ok());
+  EXPECT_TRUE(Verify(SignJwt(claims, kSecret)).ok());
 }
 
 TEST(JwtTest, OtherSecretRefused) {
   std::string token = SignJwt(ValidClaims(), "some-other-secret");
-  ExpectUnauthenticated(VerifyJwt(token, kSecret, kNow), "bad token signature");
+  ExpectUnauthenticated(Verify(token), "bad token signature");
 }
 
 TEST(JwtTest, ChangedPayloadRefused) {
@@ -127,29 +143,29 @@ TEST(JwtTest, ChangedPayloadRefused) {
   size_t payload_start = token.find('.') + 1;
   // Flip one character of the payload to another valid base64url character.
   token[payload_start + 3] = token[payload_start + 3] == 'A' ? 'B' : 'A';
-  ExpectUnauthenticated(VerifyJwt(token, kSecret, kNow), "bad token signature");
+  ExpectUnauthenticated(Verify(token), "bad token signature");
 }
 
 TEST(JwtTest, ChangedSignatureRefused) {
   std::string token = SignJwt(ValidClaims(), kSecret);
   token.back() = token.back() == 'A' ? 'B' : 'A';
-  ExpectUnauthenticated(VerifyJwt(token, kSecret, kNow), "bad token signature");
+  ExpectUnauthenticated(Verify(token), "bad token signature");
   // A truncated signature is refused too, not compared as a prefix.
   std::string truncated = SignJwt(ValidClaims(), kSecret);
   truncated.pop_back();
-  ExpectUnauthenticated(VerifyJwt(truncated, kSecret, kNow), "bad token signature");
+  ExpectUnauthenticated(Verify(truncated), "bad token signature");
 }
 
 TEST(JwtTest, AlgNoneRefused) {
   std::string payload = absl::StrCat(R"({"sub":"attacker","roles":["admin"],"exp":)",
                                      absl::ToUnixSeconds(kNow + absl::Hours(1)), "}");
   std::string header = R"({"alg":"none","typ":"JWT"})";
-  ExpectUnauthenticated(VerifyJwt(Parts(header, payload, ""), kSecret, kNow),
+  ExpectUnauthenticated(Verify(Parts(header, payload, "")),
                         "unsupported token algorithm");
-  ExpectUnauthenticated(VerifyJwt(Parts(header, payload, "c2ln"), kSecret, kNow),
+  ExpectUnauthenticated(Verify(Parts(header, payload, "c2ln")),
                         "unsupported token algorithm");
   // Two parts, as some libraries emit for "none", are structurally malformed.
-  ExpectUnauthenticated(VerifyJwt(absl::StrCat(B64(header), ".", B64(payload)), kSecret, kNow),
+  ExpectUnauthenticated(Verify(absl::StrCat(B64(header), ".", B64(payload))),
                         "malformed token");
 }
 
@@ -160,7 +176,7 @@ TEST(JwtTest, OtherAlgorithmsRefused) {
        {R"({"alg":"HS512","typ":"JWT"})", R"({"alg":"hs256"})", R"({"typ":"JWT"})",
         R"({"alg":256})", R"({"alg":"RS256"})"}) {
     ExpectUnauthenticated(
-        VerifyJwt(absl::StrCat(B64(header), ".", parts[1], ".", parts[2]), kSecret, kNow),
+        Verify(absl::StrCat(B64(header), ".", parts[1], ".", parts[2])),
         "unsupported token algorithm");
   }
 }
@@ -179,13 +195,13 @@ TEST(JwtTest, MalformedStructureRefused) {
            absl::StrCat(B64("[1,2]"), ".", parts[1], ".", parts[2]),  // not an object
            std::string(10'000, 'a'),
        }) {
-    ExpectUnauthenticated(VerifyJwt(token, kSecret, kNow), "malformed token");
+    ExpectUnauthenticated(Verify(token), "malformed token");
   }
 }
 
 TEST(JwtTest, IndependentlySignedTokenAccepted) {
   absl::StatusOr<JwtClaims> claims =
-      VerifyJwt(SignRaw(absl::StrCat(R"({"sub":"u1","exp":)", Exp(), "}")), kSecret, kNow);
+      Verify(SignRaw(absl::StrCat(R"({"sub":"u1","exp":)", Exp(), "}")));
   ASSERT_TRUE(claims.ok()) << claims.status();
   EXPECT_EQ(claims->subject, "u1");
   EXPECT_EQ(claims->issued_at, absl::InfinitePast());
@@ -210,15 +226,8 @@ TEST(JwtTest, MalformedPayloadRefused) {
            absl::StrCat(R"({"sub":"u1","exp":)", exp, R"(,"roles":["admin",1]})"),
        }) {
     SCOPED_TRACE(payload);
-    ExpectUnauthenticated(VerifyJwt(SignRaw(payload), kSecret, kNow), "malformed token");
+    ExpectUnauthenticated(Verify(SignRaw(payload)), "malformed token");
   }
-}
-
-TEST(JwtTest, EmptySecretRefusesEverything) {
-  std::string token = SignRaw(absl::StrCat(R"({"sub":"u1","exp":)", Exp(), "}"), "");
-  absl::StatusOr<JwtClaims> claims = VerifyJwt(token, "", kNow);
-  ASSERT_FALSE(claims.ok());
-  EXPECT_EQ(claims.status().code(), absl::StatusCode::kUnauthenticated);
 }
 
 TEST(JwtTest, ErrorsNeverEchoTokenOrSecret) {
@@ -228,7 +237,7 @@ TEST(JwtTest, ErrorsNeverEchoTokenOrSecret) {
   for (const std::string& token :
        {SignJwt(expired, kSecret), SignJwt(ValidClaims(), "other-secret"), good.substr(1),
         SignRaw(R"({"sub":"u1"})"), Parts(R"({"alg":"none"})", R"({"sub":"u1"})", "")}) {
-    absl::StatusOr<JwtClaims> result = VerifyJwt(token, kSecret, kNow);
+    absl::StatusOr<JwtClaims> result = Verify(token);
     ASSERT_FALSE(result.ok());
     std::string message(result.status().message());
     EXPECT_EQ(message.find(kSecret), std::string::npos) << message;
@@ -238,6 +247,96 @@ TEST(JwtTest, ErrorsNeverEchoTokenOrSecret) {
       }
     }
   }
+}
+
+TEST(JwtTest, IssuerMustBeTheConfiguredOne) {
+  JwtClaims claims = ValidClaims();
+  claims.issuer = "https://issuer.example";
+  const JwtPolicy policy{.issuer = "https://issuer.example"};
+  absl::StatusOr<JwtClaims> verified = VerifyWith(SignJwt(claims, kSecret), policy);
+  ASSERT_TRUE(verified.ok()) << verified.status();
+  EXPECT_EQ(verified->issuer, "https://issuer.example");
+  claims.issuer = "https://issuer.example/";  // exactly, not a prefix or a near miss
+  ExpectUnauthenticated(VerifyWith(SignJwt(claims, kSecret), policy), "token issuer not accepted");
+  claims.issuer = "";
+  ExpectUnauthenticated(VerifyWith(SignJwt(claims, kSecret), policy), "token issuer not accepted");
+  // Unconfigured, any issuer (or none) passes.
+  EXPECT_TRUE(Verify(SignJwt(claims, kSecret)).ok());
+  ExpectUnauthenticated(Verify(SignRaw(absl::StrCat(R"({"sub":"u1","iss":7,"exp":)", Exp(), "}"))), "malformed token");
+}
+
+TEST(JwtTest, AudienceMustNameAConfiguredOne) {
+  const JwtPolicy policy{.audiences = {"qai", "qai-staging"}};
+  JwtClaims claims = ValidClaims();
+  for (std::vector<std::string> audience :
+       std::vector<std::vector<std::string>>{{"qai"}, {"other", "qai-staging"}}) {
+    claims.audience = audience;
+    absl::StatusOr<JwtClaims> verified = VerifyWith(SignJwt(claims, kSecret), policy);
+    ASSERT_TRUE(verified.ok()) << verified.status();
+    EXPECT_EQ(verified->audience, audience);
+  }
+  for (std::vector<std::string> audience : std::vector<std::vector<std::string>>{{}, {"other"}, {"QAI", "qai "}}) {
+    claims.audience = audience;
+    ExpectUnauthenticated(VerifyWith(SignJwt(claims, kSecret), policy), "token audience not accepted");
+  }
+  for (const char* aud : {R"(7)", R"(["qai",7])", R"({"qai":1})"}) {
+    ExpectUnauthenticated(
+        VerifyWith(SignRaw(absl::StrCat(R"({"sub":"u1","aud":)", aud, R"(,"exp":)", Exp(), "}")), policy),
+        "malformed token");
+  }
+}
+
+TEST(JwtTest, LifetimeLongerThanTheMaximumRefused) {
+  JwtClaims claims = ValidClaims();
+  claims.issued_at = kNow;
+  claims.expires = kNow + absl::Hours(24);
+  EXPECT_TRUE(Verify(SignJwt(claims, kSecret)).ok());
+  claims.expires += absl::Seconds(1);
+  ExpectUnauthenticated(Verify(SignJwt(claims, kSecret)), "token lifetime longer than 24h");
+  // Without iat, what is left of it counts.
+  ExpectUnauthenticated(Verify(SignRaw(absl::StrCat(R"({"sub":"u1","exp":)",
+                                                    absl::ToUnixSeconds(kNow + absl::Hours(25)), "}"))),
+                        "token lifetime longer than 24h");
+  EXPECT_TRUE(Verify(SignRaw(absl::StrCat(R"({"sub":"u1","exp":)", absl::ToUnixSeconds(kNow + absl::Hours(23)), "}")))
+                  .ok());
+  // An old iat cannot stretch it either: exp - iat counts, not what is left.
+  claims.issued_at = kNow - absl::Hours(20);
+  claims.expires = kNow + absl::Hours(5);
+  ExpectUnauthenticated(Verify(SignJwt(claims, kSecret)), "token lifetime longer than 24h");
+  claims.issued_at = kNow;
+  claims.expires = kNow + absl::Minutes(61);
+  ExpectUnauthenticated(VerifyWith(SignJwt(claims, kSecret), {.max_lifetime = absl::Hours(1)}),
+                        "token lifetime longer than 1h");
+}
+
+TEST(JwtTest, IssuedInTheFutureRefusedBeyondLeeway) {
+  JwtClaims claims = ValidClaims();
+  claims.not_before.reset();
+  claims.issued_at = kNow + absl::Seconds(20);
+  EXPECT_TRUE(Verify(SignJwt(claims, kSecret)).ok());
+  claims.issued_at = kNow + absl::Minutes(2);
+  ExpectUnauthenticated(Verify(SignJwt(claims, kSecret)), "token issued in the future");
+}
+
+TEST(JwtTest, HeaderExtensionsAndOddKidsRefused) {
+  const std::string payload = absl::StrCat(R"({"sub":"u1","exp":)", Exp(), "}");
+  std::vector<std::string> parts = absl::StrSplit(SignRaw(payload), '.');
+  // The signature does not matter: the header is refused first.
+  ExpectUnauthenticated(Verify(Parts(R"({"alg":"HS256","crit":["b64"],"b64":false})", payload, parts[2])),
+                        "unsupported token header");
+  for (std::string kid : {std::string("7"), std::string("null"), absl::StrCat("\"", std::string(257, 'k'), "\"")}) {
+    ExpectUnauthenticated(Verify(Parts(absl::StrCat(R"({"alg":"HS256","kid":)", kid, "}"), payload, parts[2])),
+                          "malformed token");
+  }
+}
+
+TEST(JwtTest, SignedKidIsInTheHeader) {
+  std::string token = SignJwt(ValidClaims(), kSecret, "2025-06");
+  absl::StatusOr<JwtParts> parts = SplitJwt(token);
+  ASSERT_TRUE(parts.ok()) << parts.status();
+  EXPECT_EQ(parts->alg, "HS256");
+  EXPECT_EQ(parts->kid, "2025-06");
+  EXPECT_FALSE(SplitJwt(SignJwt(ValidClaims(), kSecret))->kid.has_value());
 }
 
 }  // namespace

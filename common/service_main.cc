@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "absl/synchronization/mutex.h"
+#include "common/jwt_options.h"
 #include "common/log.h"
 #include "prometheus/gauge.h"
 
@@ -45,7 +46,6 @@ std::vector<Option> ServiceOptions(std::vector<Option> extra, std::string_view d
        .validate = IsHostPort},
       {.name = "metrics-addr", .help = "Prometheus /metrics address (port 0 picks one; empty = off)",
        .validate = [](std::string_view v) -> std::string { return v.empty() ? "" : IsHostPort(v); }},
-      {.name = "jwt-secret", .help = "HS256 key of end users' bearer tokens", .secret = true},
       {.name = "api-key", .help = "this service's key for calls to the others", .secret = true},
       {.name = "service-key-sha256", .help = "comma-separated SHA-256 digests of accepted service keys"},
       {.name = "log-level", .default_value = "info", .help = "debug, info, warn or error",
@@ -65,6 +65,7 @@ std::vector<Option> ServiceOptions(std::vector<Option> extra, std::string_view d
       {.name = "outbox-stale-after", .default_value = "5m",
        .help = "an outbox row undelivered this long turns the `outbox` health check NOT_SERVING", .validate = IsDuration},
   };
+  for (Option& o : JwtOptions()) options.push_back(std::move(o));
   // Limits (README, "Limits").
   options.push_back({.name = "rate-limit", .default_value = "20",
                      .help = "calls per second each user may make on this replica (a token bucket per principal; 0 = no limit)",
@@ -89,7 +90,10 @@ Option PageTokenKeyOption() {
 
 absl::StatusOr<PageTokenCodec> PageTokensFrom(const Config& config) {
   const std::string& key = config.Get("page-token-key");
-  if (key == config.Get("jwt-secret")) {
+  absl::StatusOr<std::vector<HmacKey>> jwt_keys = ParseHmacKeys(config.Get("jwt-secret"));
+  bool shared = key == config.Get("jwt-secret");
+  for (const HmacKey& jwt_key : jwt_keys.value_or(std::vector<HmacKey>{})) shared = shared || key == jwt_key.secret;
+  if (shared) {
     return absl::InvalidArgumentError("QAI_PAGE_TOKEN_KEY must not be QAI_JWT_SECRET: page tokens have a key of their own");
   }
   return PageTokenCodec(key);
@@ -98,7 +102,8 @@ absl::StatusOr<PageTokenCodec> PageTokensFrom(const Config& config) {
 absl::StatusOr<std::unique_ptr<ServiceBase>> ServiceBase::Init(std::string service, int argc,
                                                                const char* const* argv,
                                                                std::vector<Option> extra,
-                                                               std::string_view default_listen_addr) {
+                                                               std::string_view default_listen_addr,
+                                                               UserTokens users) {
   // Debian's abseil is built with mutex deadlock detection on, a debugging aid that costs every
   // lock gRPC takes a graph update.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
@@ -112,7 +117,9 @@ absl::StatusOr<std::unique_ptr<ServiceBase>> ServiceBase::Init(std::string servi
   if (!metrics.ok()) return metrics.status();
   base->metrics_ = std::move(*metrics);
 
-  absl::StatusOr<Authenticator> auth = Authenticator::Create(c.Get("jwt-secret"), c.GetList("service-key-sha256"));
+  absl::StatusOr<std::shared_ptr<const JwtVerifier>> tokens = JwtVerifierFrom(c, users == UserTokens::kRequired);
+  if (!tokens.ok()) return tokens.status();
+  absl::StatusOr<Authenticator> auth = Authenticator::Create(*std::move(tokens), c.GetList("service-key-sha256"));
   if (!auth.ok()) return auth.status();
   base->auth_ = std::make_unique<Authenticator>(std::move(*auth));
 

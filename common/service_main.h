@@ -35,16 +35,22 @@ std::vector<Option> ServiceOptions(std::vector<Option> extra = {},
 Option PageTokenKeyOption();
 [[nodiscard]] absl::StatusOr<PageTokenCodec> PageTokensFrom(const Config& config);
 
+// UserTokens: whether a service's users sign in with bearer tokens, so that QAI_JWT_SECRET (or
+// another source of token keys) must be set, or only services call it (qai-sandbox): then none
+// need be, and bearer tokens are refused.
+enum class UserTokens { kRequired, kNotServed };
+
 class ServiceBase {
  public:
   // Init: parses and validates the configuration, starts logging (its first line is the
   // configuration, secrets masked), starts the metrics server (metrics-addr, when set) and
-  // builds the authenticator, pool (its gauges included) and executor.
+  // builds the authenticator (bearer tokens as `users` says), pool (its gauges included) and executor.
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<ServiceBase>> Init(std::string service, int argc,
                                                                            const char* const* argv,
                                                                            std::vector<Option> extra = {},
                                                                            std::string_view default_listen_addr =
-                                                                               "0.0.0.0:50051");
+                                                                               "0.0.0.0:50051",
+                                                                           UserTokens users = UserTokens::kRequired);
 
   const Config& config() const { return config_; }
   DbPool* db() { return db_.get(); }

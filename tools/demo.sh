@@ -43,7 +43,7 @@ qai_pg_start
 echo "listening on 127.0.0.1:$QAI_PG_PORT"
 
 export QAI_DATABASE_URL="$QAI_PG_URL"
-export QAI_JWT_SECRET="demo-secret-$(date +%s)-$RANDOM"
+export QAI_JWT_SECRET="$(qai_secret)"
 step "Migrations"
 run "$BIN/db/qai-migrate" 2>&1 | grep -v '"msg":"starting"' || true
 

@@ -59,8 +59,9 @@ int main(int argc, char** argv) {
        .help = "host:port the orchestrators call this replica at; required when the tier has more than one replica",
        .validate = [](std::string_view v) -> std::string { return v.empty() ? "" : common::IsHostPort(v); }},
   };
+  // Only the orchestrator calls it: no user signs in here.
   auto base = common::ServiceBase::Init("sandbox", argc, argv, sandbox::WithSandboxOptions(std::move(options)),
-                                        "0.0.0.0:50054");
+                                        "0.0.0.0:50054", common::UserTokens::kNotServed);
   if (!base.ok()) return common::ExitCodeFor(base.status());
   const common::Config& config = (*base)->config();
   // What commands orphan comes here (as to PID 1 in a container) and is reaped.

@@ -14,7 +14,8 @@
 
 namespace qai::testing {
 
-inline constexpr char kJwtSecret[] = "e2e-jwt-secret-0123456789abcdef";
+// The services' QAI_JWT_SECRET, unless a test gives one (at least 32 bytes, as they demand).
+inline constexpr char kJwtSecret[] = "e2e-jwt-secret-0123456789abcdef-0123456789";
 // The page tokens' key, unless a test gives QAI_PAGE_TOKEN_KEY.
 inline constexpr char kPageTokenKey[] = "e2e-page-token-key-0123456789abcdef";
 // ServiceKey: the key the named service ("projects", "messages", "orchestrator", "sandbox")

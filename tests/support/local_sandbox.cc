@@ -43,7 +43,7 @@ absl::StatusOr<std::unique_ptr<LocalSandbox>> LocalSandbox::Start(const std::str
   auto db = common::DbPool::Create({.url = db_url, .size = 4});
   if (!db.ok()) return db.status();
   p.db = *std::move(db);
-  auto auth = common::Authenticator::Create("", {"orchestrator=" + common::Sha256Hex(out->api_key_)});
+  auto auth = common::Authenticator::Create(nullptr, {"orchestrator=" + common::Sha256Hex(out->api_key_)});
   if (!auth.ok()) return auth.status();
   p.auth = std::make_unique<common::Authenticator>(*std::move(auth));
   p.executor = std::make_unique<common::Executor>("handlers", 4, 1000);

@@ -37,7 +37,7 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 qai_pg_start
-export QAI_DATABASE_URL="$QAI_PG_URL" QAI_JWT_SECRET="web-test-secret-$RANDOM$RANDOM" QAI_LOG_LEVEL=warn
+export QAI_DATABASE_URL="$QAI_PG_URL" QAI_JWT_SECRET="$(qai_secret)" QAI_LOG_LEVEL=warn
 # One active run per project, so a test can meet the cap (a QuotaFailure through grpc-web).
 export QAI_RUN_MAX_ACTIVE_PER_PROJECT=1
 # A killed orchestrator's run is taken over once its lease lapses: 5 s, so a test can wait for it.

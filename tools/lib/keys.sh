@@ -23,3 +23,9 @@ qai_service_key() {
   local var="QAI_KEY_${1^^}"
   printf %s "${!var:?qai_stack_keys first}"
 }
+
+# qai_secret: a fresh random secret, 64 hex digits (32 bytes of entropy; the services refuse an
+# HS256 key shorter than 32 bytes), e.g. export QAI_JWT_SECRET=$(qai_secret).
+qai_secret() {
+  head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n'
+}

@@ -173,8 +173,12 @@ TEST(ParseCommandLineTest, UsageErrors) {
       {{"runs", "get", "r", "--orchestrator-addr="}, "missing --orchestrator-addr (QAI_ORCHESTRATOR_ADDR)"},
       {{"messages", "send", "--project", "p", "--content", "c", "--watch=1"}, "--watch takes no value"},
       {{"token", "--sub", "u1"}, "missing --jwt-secret (QAI_JWT_SECRET)"},
-      {{"token", "--sub", "u1", "--jwt-secret", "s", "--ttl", "0s"},
+      {{"token", "--sub", "u1", "--jwt-secret", std::string(32, 's'), "--ttl", "0s"},
        "--ttl: must be longer than zero"},
+      {{"token", "--sub", "u1", "--jwt-secret", "short"},
+       "--jwt-secret (QAI_JWT_SECRET): QAI_JWT_SECRET is shorter than 32 bytes (make one with: openssl rand -hex 32)"},
+      {{"token", "--sub", "u1", "--jwt-secret", "a=" + std::string(32, 's') + ",b=short"},
+       "--jwt-secret (QAI_JWT_SECRET): QAI_JWT_SECRET entry 2 is shorter than 32 bytes (make one with: openssl rand -hex 32)"},
   };
   for (const Case& c : cases) {
     CommandLine line = Parse(c.args);
@@ -185,7 +189,7 @@ TEST(ParseCommandLineTest, UsageErrors) {
 TEST(ParseCommandLineTest, EmptyEnvironmentSecretIsMissing) {
   EXPECT_EQ(Parse({"token", "--sub", "u1"}, {{"QAI_JWT_SECRET", ""}}).error,
             "missing --jwt-secret (QAI_JWT_SECRET)");
-  EXPECT_EQ(Parse({"token", "--sub", "u1"}, {{"QAI_JWT_SECRET", "s"}}).error, "");
+  EXPECT_EQ(Parse({"token", "--sub", "u1"}, {{"QAI_JWT_SECRET", std::string(32, 's')}}).error, "");
 }
 
 TEST(UsageTest, ScopedToTheWordsGiven) {

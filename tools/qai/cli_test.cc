@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/jwt.h"
+#include "common/jwt_verifier.h"
 #include "gmock/gmock.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
@@ -288,22 +289,64 @@ TEST_F(CliTest, BadUsageExitsTwoWithUsage) {
   EXPECT_EQ(fake_.calls(), 0);
 }
 
+// Verify: the claims of `token` (a line of `qai token`'s output) as a service keyed by `secret`
+// reads them.
+absl::StatusOr<common::JwtClaims> Verify(std::string token, const std::string& secret,
+                                         common::JwtPolicy policy = {}) {
+  if (token.ends_with("\n")) token.pop_back();
+  absl::StatusOr<std::vector<common::HmacKey>> keys = common::ParseHmacKeys(secret);
+  if (!keys.ok()) return keys.status();
+  absl::StatusOr<std::shared_ptr<const common::JwtVerifier>> verifier =
+      common::JwtVerifier::Create(*keys, std::move(policy));
+  if (!verifier.ok()) return verifier.status();
+  return (*verifier)->Verify(token, absl::Now());
+}
+
+constexpr char kDevSecret[] = "dev-secret-of-at-least-32-bytes-0123456789";
+
 TEST_F(CliTest, TokenVerifiesWithTheSameSecret) {
-  env_["QAI_JWT_SECRET"] = "dev-secret";
+  env_["QAI_JWT_SECRET"] = kDevSecret;
   ASSERT_EQ(Run({"token", "--sub", "user-42", "--admin", "--ttl", "1h"}), kExitOk) << err_.str();
   std::string token = out_.str();
   ASSERT_TRUE(token.ends_with("\n"));
-  token.pop_back();
-  absl::StatusOr<common::JwtClaims> claims =
-      common::VerifyJwt(token, "dev-secret", absl::Now());
+  absl::StatusOr<common::JwtClaims> claims = Verify(token, kDevSecret);
   ASSERT_TRUE(claims.ok()) << claims.status();
   EXPECT_EQ(claims->subject, "user-42");
   EXPECT_THAT(claims->roles, ElementsAre("admin"));
   EXPECT_LE(claims->expires, absl::Now() + absl::Hours(1));
   EXPECT_GT(claims->expires, absl::Now() + absl::Minutes(59));
 
-  ASSERT_EQ(Run({"token", "--sub", "u", "--jwt-secret", "flag-secret", "--json"}), kExitOk);
+  ASSERT_EQ(Run({"token", "--sub", "u", "--jwt-secret", std::string(32, 'f'), "--json"}), kExitOk);
   EXPECT_THAT(out_.str(), MatchesRegex("\\{\"token\":\"[^\"]+\"\\}\n"));
+}
+
+// While one key replaces another, the services hold both by name; --kid picks the signer.
+TEST_F(CliTest, TokenSignsWithTheNamedKey) {
+  const std::string old_key(32, 'o'), new_key(32, 'n');
+  const std::string both = "2024=" + old_key + ",2025=" + new_key;
+  env_["QAI_JWT_SECRET"] = both;
+  ASSERT_EQ(Run({"token", "--sub", "u", "--kid", "2025"}), kExitOk) << err_.str();
+  EXPECT_TRUE(Verify(out_.str(), both).ok());
+  EXPECT_TRUE(Verify(out_.str(), "2025=" + new_key).ok());
+  EXPECT_FALSE(Verify(out_.str(), "2024=" + old_key).ok());
+
+  EXPECT_EQ(Run({"token", "--sub", "u"}), kExitUsage);
+  EXPECT_THAT(err_.str(), HasSubstr("QAI_JWT_SECRET holds several keys: name one (kid)"));
+  EXPECT_EQ(Run({"token", "--sub", "u", "--kid", "2026"}), kExitUsage);
+  EXPECT_THAT(err_.str(), HasSubstr("QAI_JWT_SECRET has no key of that name (kid)"));
+  EXPECT_EQ(Run({"token", "--sub", "u", "--kid", "k", "--jwt-secret", old_key}), kExitUsage);
+  EXPECT_THAT(err_.str(), HasSubstr("QAI_JWT_SECRET names no key: give it as kid=secret"));
+}
+
+TEST_F(CliTest, TokenCarriesIssuerAndAudience) {
+  env_["QAI_JWT_SECRET"] = kDevSecret;
+  env_["QAI_JWT_ISSUER"] = "https://dev.example";
+  ASSERT_EQ(Run({"token", "--sub", "u", "--audience", "qai"}), kExitOk) << err_.str();
+  absl::StatusOr<common::JwtClaims> claims =
+      Verify(out_.str(), kDevSecret, {.issuer = "https://dev.example", .audiences = {"qai"}});
+  ASSERT_TRUE(claims.ok()) << claims.status();
+  EXPECT_EQ(claims->issuer, "https://dev.example");
+  EXPECT_THAT(claims->audience, ElementsAre("qai"));
 }
 
 TEST_F(CliTest, GetSendsCredentialsAndRequestId) {
