@@ -985,7 +985,9 @@ TEST_F(RunCapsE2ETest, PromptsPastTheCapsAreRefusedAtOnceAndAnEndedRunMakesRoom)
   // Project p: a long run and one queued behind it, both alice's: p is at its cap.
   ppb::Project p = CreateProject("Build a blog [[sleep 60]]");
   ASSERT_EQ(WaitForRuns(p.id(), 1).size(), 1u);
-  ASSERT_TRUE(Send(p.id(), "Add a pricing section").ok());
+  WaitForDelivered();
+  const grpc::Status second = Send(p.id(), "Add a pricing section");
+  ASSERT_TRUE(second.ok()) << second.error_message();
   std::vector<opb::Run> runs = WaitForRuns(p.id(), 2);
   ASSERT_EQ(runs.size(), 2u);
   EXPECT_EQ(runs[0].author(), "alice");
