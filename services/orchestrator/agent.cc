@@ -6,11 +6,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
-#include "common/json.h"
 #include "common/strings.h"
 #include "services/orchestrator/journal.h"
 #include "services/orchestrator/model_events.h"
 #include "services/orchestrator/prompts.h"
+#include "services/orchestrator/tool_args.h"
 #include "common/utf8.h"
 
 namespace qai::orchestrator {
@@ -31,95 +31,80 @@ struct ToolOutcome {
   bool cancelled = false;
 };
 
+ToolOutcome Failed(std::string message) {
+  ToolOutcome out;
+  out.output = std::move(message);
+  out.exit_code = 1;
+  return out;
+}
+
+absl::StatusOr<ToolOutcome> RunTerminal(const TerminalArgs& args, Workspace& ws, const AgentLimits& limits,
+                                        const std::function<bool()>& cancelled) {
+  ToolOutcome out;
+  absl::StatusOr<CommandOutcome> r = ws.Run(args.command, cancelled);
+  if (!r.ok()) return r.status();
+  out.output = TruncateUtf8(r->output, limits.max_tool_output_chars, &out.truncated);
+  out.truncated = out.truncated || r->truncated;
+  out.exit_code = r->exit_code;
+  out.cancelled = r->cancelled;
+  if (r->timed_out) {
+    absl::StrAppend(&out.output, "\n[command timed out]");
+  } else if (r->exit_code != 0 && !r->cancelled) {
+    // A command that fails silently must still tell the model it failed.
+    absl::StrAppend(&out.output, "\n[exit code ", r->exit_code, "]");
+  }
+  return out;
+}
+
+absl::StatusOr<ToolOutcome> WriteFiles(const WriteFilesArgs& args, Workspace& ws, const AgentLimits& limits) {
+  ToolOutcome out;
+  std::vector<std::string> lines(args.malformed, "error: each file needs a string path and content");
+  if (args.malformed > 0) out.exit_code = 1;
+  if (!args.files.empty()) {
+    absl::StatusOr<std::vector<FileResult>> written = ws.WriteFiles(args.files);
+    if (!written.ok()) return written.status();
+    for (const FileResult& r : *written) {
+      if (r.error.empty()) {
+        out.written.push_back(r.path);
+        lines.push_back(absl::StrCat("wrote ", r.path));
+      } else {
+        lines.push_back(absl::StrCat("error: ", r.path, ": ", r.error));
+        out.exit_code = 1;
+      }
+    }
+  }
+  out.output = TruncateUtf8(absl::StrJoin(lines, "\n"), limits.max_tool_output_chars, &out.truncated);
+  return out;
+}
+
+absl::StatusOr<ToolOutcome> ReadFiles(const ReadFilesArgs& args, Workspace& ws, const AgentLimits& limits) {
+  ToolOutcome out;
+  nlohmann::json result = nlohmann::json::array();
+  if (!args.paths.empty()) {
+    absl::StatusOr<std::vector<FileResult>> read = ws.ReadFiles(args.paths, limits.max_read_bytes);
+    if (!read.ok()) return read.status();
+    for (const FileResult& r : *read) {
+      if (r.error.empty()) {
+        result.push_back({{"path", r.path}, {"content", r.content}});
+      } else {
+        result.push_back({{"path", r.path}, {"error", r.error}});
+      }
+    }
+  }
+  out.output = TruncateUtf8(result.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+                            limits.max_read_bytes * 4, &out.truncated);
+  return out;
+}
+
 // RunTool: the tool's outcome; an error only when the workspace could not be reached (the
 // attempt stops), never for what the model asked wrongly (its result says so).
 absl::StatusOr<ToolOutcome> RunTool(const ToolCall& call, Workspace& ws, const AgentLimits& limits,
                                     const std::function<bool()>& cancelled) {
-  ToolOutcome out;
-  const nlohmann::json args = common::ParseUntrustedJson(call.arguments_json);
-  auto fail = [&](std::string message) {
-    out.output = std::move(message);
-    out.exit_code = 1;
-    return out;
-  };
-  if (args.is_discarded() && common::JsonNestedDeeperThan(call.arguments_json, common::kMaxUntrustedJsonDepth)) {
-    return fail(absl::StrCat("error: the arguments nest deeper than ", common::kMaxUntrustedJsonDepth, " levels"));
-  }
-  if (!args.is_object()) return fail("error: the arguments are not a JSON object");
-  if (call.name == kToolTerminal) {
-    if (!args.contains("command") || !args["command"].is_string()) return fail("error: missing \"command\"");
-    const std::string command = args["command"].get<std::string>();
-    if (command.empty()) return fail("error: \"command\" is empty");
-    if (command.size() > limits.max_command_bytes) {
-      return fail(absl::StrCat("error: \"command\" is longer than ", limits.max_command_bytes, " bytes"));
-    }
-    if (command.find('\0') != std::string::npos) return fail("error: \"command\" contains NUL");
-    absl::StatusOr<CommandOutcome> r = ws.Run(command, cancelled);
-    if (!r.ok()) return r.status();
-    out.output = TruncateUtf8(r->output, limits.max_tool_output_chars, &out.truncated);
-    out.truncated = out.truncated || r->truncated;
-    out.exit_code = r->exit_code;
-    out.cancelled = r->cancelled;
-    if (r->timed_out) {
-      absl::StrAppend(&out.output, "\n[command timed out]");
-    } else if (r->exit_code != 0 && !r->cancelled) {
-      // A command that fails silently must still tell the model it failed.
-      absl::StrAppend(&out.output, "\n[exit code ", r->exit_code, "]");
-    }
-    return out;
-  }
-  if (call.name == kToolWriteFiles) {
-    if (!args.contains("files") || !args["files"].is_array()) return fail("error: missing \"files\"");
-    std::vector<std::string> lines;
-    std::vector<std::pair<std::string, std::string>> files;
-    for (const auto& f : args["files"]) {
-      if (!f.is_object() || !f.contains("path") || !f["path"].is_string() || !f.contains("content") ||
-          !f["content"].is_string()) {
-        lines.push_back("error: each file needs a string path and content");
-        out.exit_code = 1;
-        continue;
-      }
-      files.emplace_back(f["path"].get<std::string>(), f["content"].get<std::string>());
-    }
-    if (!files.empty()) {
-      absl::StatusOr<std::vector<FileResult>> written = ws.WriteFiles(files);
-      if (!written.ok()) return written.status();
-      for (const FileResult& r : *written) {
-        if (r.error.empty()) {
-          out.written.push_back(r.path);
-          lines.push_back(absl::StrCat("wrote ", r.path));
-        } else {
-          lines.push_back(absl::StrCat("error: ", r.path, ": ", r.error));
-          out.exit_code = 1;
-        }
-      }
-    }
-    out.output = TruncateUtf8(absl::StrJoin(lines, "\n"), limits.max_tool_output_chars, &out.truncated);
-    return out;
-  }
-  if (call.name == kToolReadFiles) {
-    if (!args.contains("files") || !args["files"].is_array()) return fail("error: missing \"files\"");
-    std::vector<std::string> paths;
-    for (const auto& p : args["files"]) {
-      if (p.is_string()) paths.push_back(p.get<std::string>());
-    }
-    nlohmann::json result = nlohmann::json::array();
-    if (!paths.empty()) {
-      absl::StatusOr<std::vector<FileResult>> read = ws.ReadFiles(paths, limits.max_read_bytes);
-      if (!read.ok()) return read.status();
-      for (const FileResult& r : *read) {
-        if (r.error.empty()) {
-          result.push_back({{"path", r.path}, {"content", r.content}});
-        } else {
-          result.push_back({{"path", r.path}, {"error", r.error}});
-        }
-      }
-    }
-    out.output = TruncateUtf8(result.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
-                     limits.max_read_bytes * 4, &out.truncated);
-    return out;
-  }
-  return fail(absl::StrCat("error: unknown tool ", call.name));
+  ToolArgs args = ParseToolArgs(call, limits.max_command_bytes);
+  if (const auto* terminal = std::get_if<TerminalArgs>(&args)) return RunTerminal(*terminal, ws, limits, cancelled);
+  if (const auto* files = std::get_if<WriteFilesArgs>(&args)) return WriteFiles(*files, ws, limits);
+  if (const auto* files = std::get_if<ReadFilesArgs>(&args)) return ReadFiles(*files, ws, limits);
+  return Failed(std::get<ToolArgsError>(std::move(args)).message);
 }
 
 // CaptureChanges: what a tool changed in the workspace (whatever made the change: a written
