@@ -1,5 +1,7 @@
 #include "services/orchestrator/openai_protocol.h"
 
+#include <limits>
+
 #include <nlohmann/json.hpp>
 
 #include "absl/random/random.h"
@@ -244,7 +246,11 @@ absl::Status ChatStreamParser::OnChunk(std::string_view data, std::string* text)
       if (c.contains("index") && c["index"].is_number_integer()) {
         index = c["index"].get<int64_t>();
       } else if (calls_.empty() || (!id.empty() && id != calls_.rbegin()->second.id)) {
-        index = calls_.empty() ? 0 : calls_.rbegin()->first + 1;  // a server that numbers nothing
+        // A server that numbers nothing: the next number, if the last call left one.
+        if (!calls_.empty() && calls_.rbegin()->first == std::numeric_limits<int64_t>::max()) {
+          return Malformed("a new tool call after the largest index");
+        }
+        index = calls_.empty() ? 0 : calls_.rbegin()->first + 1;
       } else {
         index = calls_.rbegin()->first;
       }

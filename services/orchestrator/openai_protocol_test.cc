@@ -264,6 +264,34 @@ TEST(ChatStreamParserTest, ToolCallsAreCappedWhateverTheirIndex) {
   EXPECT_NE(whole.status().message().find("more than 128 tool calls"), absl::string_view::npos) << whole.status();
 }
 
+// An unnumbered call with a new id after a call numbered INT64_MAX once took the number past it:
+// a signed overflow, undefined behaviour (UBSan's report, on tests/fuzz/corpus/model_sse/
+// index_overflow, is how it showed).
+TEST(ChatStreamParserTest, AnUnnumberedCallAfterTheLargestIndexIsMalformed) {
+  ChatStreamParser parser;
+  std::string text;
+  absl::Status s = parser.Feed(
+      Stream({R"({"choices":[{"delta":{"tool_calls":[{"index":9223372036854775807,"id":"a"}]}}]})",
+              R"({"choices":[{"delta":{"tool_calls":[{"id":"b"}]}}]})"},
+             false),
+      &text);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInternal);
+  EXPECT_NE(s.message().find("malformed: a new tool call after the largest index"), absl::string_view::npos) << s;
+
+  // The same call again (no id, or its own) still adds to it.
+  ChatStreamParser same;
+  s = same.Feed(Stream({R"({"choices":[{"delta":{"tool_calls":[{"index":9223372036854775807,"id":"a"}]}}]})",
+                        R"({"choices":[{"delta":{"tool_calls":[{"function":{"arguments":"{}"}}]}}]})",
+                        R"({"choices":[{"delta":{"tool_calls":[{"id":"a","function":{"name":"terminal"}}]}}]})"}),
+                &text);
+  ASSERT_TRUE(s.ok()) << s;
+  auto reply = same.Finish();
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  ASSERT_EQ(reply->tool_calls.size(), 1u);
+  EXPECT_EQ(reply->tool_calls[0].name, "terminal");
+  EXPECT_EQ(reply->tool_calls[0].arguments_json, "{}");
+}
+
 TEST(ErrorMessageTest, ReadsTheShapesServersUse) {
   EXPECT_EQ(ErrorMessage(R"({"error":{"message":"Invalid model","type":"invalid_request_error"}})"), "Invalid model");
   EXPECT_EQ(ErrorMessage(R"({"error":"model not found"})"), "model not found");
