@@ -36,7 +36,9 @@ interface Clients {
 let clients: Clients | undefined;
 let selected: Project | undefined;
 let nextProjectsPage = "";
-let watch: AbortController | undefined;
+// The run being followed; a second watchRun of the same run (a new project's first run is
+// found by both selectProject and createProject) leaves the first one be.
+let watch: { runId: string; controller: AbortController } | undefined;
 
 function connect(api: string, token: string): Clients {
   const auth: Interceptor = (next) => (req) => {
@@ -150,7 +152,7 @@ async function createProject() {
 
 async function selectProject(p: Project) {
   selected = p;
-  watch?.abort();
+  watch?.controller.abort();
   for (const li of $("projects").children) li.classList.toggle("selected", (li as HTMLElement).dataset.id === p.id);
   $("project-pane").hidden = false;
   $("project-title").textContent = p.displayName || p.name;
@@ -269,33 +271,45 @@ function streamLost(err: unknown): boolean {
   return e.code === Code.Unavailable || err instanceof TypeError || e.cause instanceof TypeError;
 }
 
-// Follows the run's events until it ends; a dropped stream is resumed after the last event
-// seen, so nothing is shown twice or missed. Then shows the run's result.
-async function watchRun(runId: string) {
+// Shows the run's events until its last one (true) or until the watch is aborted (false): a
+// dropped stream is resumed after the last event seen, so nothing is shown twice or missed.
+async function followEvents(runId: string, signal: AbortSignal): Promise<boolean> {
   const { orchestrator } = need();
-  watch?.abort();
-  const controller = new AbortController();
-  watch = controller;
-  const project = selected;
-  $("progress").replaceChildren();
-  $("run-state").textContent = "running";
   let after = 0n;
-  let ended = false;
   let output = false;
-  for (let failures = 0; !ended; ) {
+  let ended = false;
+  for (let failures = 0; ; ) {
     try {
-      for await (const ev of orchestrator.watchRun({ runId, afterSequence: after }, { signal: controller.signal })) {
+      for await (const ev of orchestrator.watchRun({ runId, afterSequence: after }, { signal })) {
         after = ev.sequence;
         failures = 0;
         output = showEvent(ev, output);
         ended ||= describeEvent(ev).end === true;
       }
-      ended = true; // the server ends the stream after the run's last event
+      return true; // the server ends the stream after the run's last event
     } catch (err) {
-      if (controller.signal.aborted) return; // another run or project was chosen
+      if (signal.aborted) return false; // another run or project was chosen
+      if (ended && streamLost(err)) return true;
       if (!streamLost(err) || ++failures > WATCH_RECONNECTS) throw err;
       await sleep(Math.min(POLL_MS * 2 ** (failures - 1), WATCH_BACKOFF_MAX_MS));
     }
+  }
+}
+
+// Follows the run's events until it ends, then shows the run's result.
+async function watchRun(runId: string) {
+  const { orchestrator } = need();
+  if (watch?.runId === runId && !watch.controller.signal.aborted) return;
+  watch?.controller.abort();
+  const controller = new AbortController();
+  watch = { runId, controller };
+  const project = selected;
+  $("progress").replaceChildren();
+  $("run-state").textContent = "running";
+  try {
+    if (!(await followEvents(runId, controller.signal))) return;
+  } finally {
+    if (watch?.controller === controller) watch = undefined;
   }
   const run = await orchestrator.getRun({ id: runId });
   $("run-state").textContent = Run_State[run.state].toLowerCase();
