@@ -77,13 +77,16 @@ void ProjectHandlers::CreateProject(const CallContext& call, const pb::CreatePro
   params.initial_message_payload = first_message.SerializeAsString();
 
   auto create = [this, &resp, reply = std::move(reply)](CreateParams params, absl::Status room) mutable {
-    if (!room.ok()) return reply(room);
-    store_->CreateAsync(std::move(params), [this, &resp, reply = std::move(reply)](absl::StatusOr<ProjectRecord> created) {
-      if (!created.ok()) return reply(created.status());
+    auto answer = [this, &resp, reply = std::move(reply)](absl::StatusOr<ProjectRecord> project) {
+      if (!project.ok()) return reply(project.status());
       outbox_written_();
-      ToProto(*created, resp);
+      ToProto(*project, resp);
       reply(absl::OkStatus());
-    });
+    };
+    // A repeat of a request that made its project answers that project, even at the cap.
+    if (!room.ok() && !params.request_id.empty()) return store_->FindCreatedAsync(params, room, std::move(answer));
+    if (!room.ok()) return answer(room);
+    store_->CreateAsync(std::move(params), std::move(answer));
   };
   // The first prompt counts against the author's cap on active runs as every later one does.
   if (room_ == nullptr) return create(std::move(params), absl::OkStatus());

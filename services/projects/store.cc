@@ -231,16 +231,16 @@ void ProjectStore::CreateAttempt(std::shared_ptr<const CreateParams> params, int
                        }
                        if (!r.ok()) return done(r.status());
                        if (r->rows.size() == 1) return done(ParseRecord(r->rows[0], 0));
-                       FindRequest(*params, done);  // a repeated request id
+                       // A repeated request id (its record cannot vanish but by a retry).
+                       FindCreatedAsync(*params, absl::AbortedError("request record vanished; retry"), done);
                      });
 }
 
-void ProjectStore::FindRequest(const CreateParams& params, RecordCallback done) {
-  std::string id = params.id;
+void ProjectStore::FindCreatedAsync(const CreateParams& params, absl::Status absent, RecordCallback done) {
   pipeline_->Execute(kFindRequestStatement, {params.actor.id, params.request_id},
-                     [done = std::move(done)](absl::StatusOr<common::PgRows> r) {
+                     [absent = std::move(absent), done = std::move(done)](absl::StatusOr<common::PgRows> r) {
                        if (!r.ok()) return done(r.status());
-                       if (r->rows.empty()) return done(absl::AbortedError("request record vanished; retry"));
+                       if (r->rows.empty()) return done(absent);
                        const auto& row = r->rows[0];
                        if (row[0].value_or("") != "CreateProject") return done(RequestIdReused(row[0].value_or("")));
                        // The first request's project was deleted since.

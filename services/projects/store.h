@@ -117,6 +117,9 @@ class ProjectStore {
   // the initial prompt in one statement; a repeated request id yields the first project.
   // `done` runs on a pipeline thread.
   void CreateAsync(CreateParams params, RecordCallback done);
+  // FindCreatedAsync: the project an earlier CreateAsync with params' actor and request id
+  // made, as a repeat of it would answer; `absent` when there was none.
+  void FindCreatedAsync(const CreateParams& params, absl::Status absent, RecordCallback done);
   // GetAsync: NOT_FOUND when unknown, deleted, or not visible to the actor.
   void GetAsync(const Actor& actor, const std::string& id, RecordCallback done);
 
@@ -136,7 +139,6 @@ class ProjectStore {
  private:
   std::string NewSlug();
   void CreateAttempt(std::shared_ptr<const CreateParams> params, int attempt, RecordCallback done);
-  void FindRequest(const CreateParams& params, RecordCallback done);
 
   common::DbPool* const db_;
   common::PgPipeline* const pipeline_;

@@ -192,11 +192,13 @@ class OrchestratorE2ETest : public ::testing::Test {
     stubs_[i] = opb::AgentOrchestrator::NewStub(orchestrators_[i].Channel());
   }
 
-  ppb::Project CreateProject(const std::string& prompt, const std::string& sub = "alice") {
+  ppb::Project CreateProject(const std::string& prompt, const std::string& sub = "alice",
+                             const std::string& request_id = "") {
     grpc::ClientContext ctx;
     AsUser(ctx, sub);
     ppb::CreateProjectRequest req;
     req.set_initial_prompt(prompt);
+    req.set_request_id(request_id);
     ppb::Project p;
     grpc::Status s = projects_stub_->CreateProject(&ctx, req, &p);
     EXPECT_TRUE(s.ok()) << s.error_message();
@@ -1001,7 +1003,8 @@ TEST_F(RunCapsE2ETest, PromptsPastTheCapsAreRefusedAtOnceAndAnEndedRunMakesRoom)
   EXPECT_EQ(Messages(p.id()).size(), 2u) << "the refused prompt was not stored";
 
   // Project q: its first prompt is alice's third active run, at her cap.
-  ppb::Project q = CreateProject("Build a shop [[sleep 60]]");
+  const std::string q_request = common::NewUuid();
+  ppb::Project q = CreateProject("Build a shop [[sleep 60]]", "alice", q_request);
   ASSERT_EQ(WaitForRuns(q.id(), 1).size(), 1u);
   WaitForDelivered();
   refused = Send(q.id(), "Add a cart");
@@ -1025,6 +1028,8 @@ TEST_F(RunCapsE2ETest, PromptsPastTheCapsAreRefusedAtOnceAndAnEndedRunMakesRoom)
     ASSERT_TRUE(projects_stub_->ListProjects(&list_ctx, ppb::ListProjectsRequest(), &listed).ok());
     EXPECT_EQ(listed.projects_size(), 2);
   }
+  // A repeat of q's CreateProject (its answer lost, say) still answers q, cap or not.
+  EXPECT_EQ(CreateProject("Build a shop [[sleep 60]]", "alice", q_request).id(), q.id());
 
   // The orchestrator enforces the caps on its own too; the relay's repeat of an accepted
   // StartRun still gets its run.
