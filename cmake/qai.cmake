@@ -7,8 +7,9 @@ function(qai_test name)
   if(NOT T_TIMEOUT)
     set(T_TIMEOUT 300)
   endif()
+  set(env "QAI_BUILD_DIR=${CMAKE_BINARY_DIR}" "QAI_SOURCE_DIR=${CMAKE_SOURCE_DIR}" ${qai_sanitizer_env})
   gtest_discover_tests(${name}
     DISCOVERY_MODE PRE_TEST
     PROPERTIES TIMEOUT ${T_TIMEOUT} LABELS "${T_LABELS}"
-               ENVIRONMENT "QAI_BUILD_DIR=${CMAKE_BINARY_DIR};QAI_SOURCE_DIR=${CMAKE_SOURCE_DIR}")
+               ENVIRONMENT "${env}")
 endfunction()

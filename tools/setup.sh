@@ -13,6 +13,9 @@ packages=(
   # qai-sandbox: bwrap (prlimit and setpriv come with util-linux)
   bubblewrap util-linux
   googletest libgtest-dev libgmock-dev
+  # the sanitizer tree and the fuzz targets (tests/fuzz): clang with its ASan, UBSan and
+  # libFuzzer runtimes
+  clang libclang-rt-14-dev
   # tests/deploy: Debian's python3 with PyYAML
   python3 python3-yaml
   # tests/web: the page in headless Chromium (driven by playwright-core from npm)

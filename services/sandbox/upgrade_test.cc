@@ -30,11 +30,12 @@ TEST(SandboxUpgradeTest, OldPreviewsAndWorkspacesMoveToTheSandboxWithTheirIds) {
   const std::string url = testing::PgServer::Shared().CreateDatabase(/*migrated=*/false);
   ASSERT_TRUE(db::ApplyMigrations(url, BeforeTheSandbox()).ok());
   const std::string project = common::NewUuid(), run = common::NewUuid(), preview = common::NewUuid();
+  const std::string message = common::NewUuid();
   {
     soci::session sql(soci::postgresql, url);
     sql << "INSERT INTO orchestrator.runs (id, project_id, message_id, prompt, state, max_iterations)"
            " VALUES (CAST(:r AS uuid), CAST(:p AS uuid), CAST(:m AS uuid), 'Build it', 3, 15)",
-        soci::use(run), soci::use(project), soci::use(common::NewUuid());
+        soci::use(run), soci::use(project), soci::use(message);
     sql << "INSERT INTO orchestrator.snapshots (id, run_id, project_id, files)"
            " VALUES (CAST(:s AS uuid), CAST(:r AS uuid), CAST(:p AS uuid), '{\"index.html\": \"<h1>old</h1>\"}')",
         soci::use(preview), soci::use(run), soci::use(project);
