@@ -25,7 +25,7 @@
 #include "qai/projects/v1/projects.grpc.pb.h"
 #include "soci/postgresql/soci-postgresql.h"
 #include "soci/soci.h"
-#include "services/orchestrator/prompts.h"
+#include "services/orchestrator/model/prompts.h"
 #include "tests/e2e/harness.h"
 #include "tests/support/fake_openai.h"
 #include "tests/support/paths.h"

@@ -48,7 +48,7 @@
 #include "qai/messages/v1/messages.grpc.pb.h"
 #include "qai/orchestrator/v1/orchestrator.grpc.pb.h"
 #include "qai/projects/v1/projects.grpc.pb.h"
-#include "services/orchestrator/prompts.h"
+#include "services/orchestrator/model/prompts.h"
 #include "soci/postgresql/soci-postgresql.h"
 #include "soci/soci.h"
 #include "services/sandbox/proc_stat.h"

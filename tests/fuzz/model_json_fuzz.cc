@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "services/orchestrator/openai_protocol.h"
+#include "services/orchestrator/model/openai_protocol.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view body(reinterpret_cast<const char*>(data), size);

@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-#include "services/orchestrator/openai_protocol.h"
+#include "services/orchestrator/model/openai_protocol.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 2) return 0;

@@ -7,8 +7,8 @@
 #include <string>
 #include <variant>
 
-#include "services/orchestrator/prompts.h"
-#include "services/orchestrator/tool_args.h"
+#include "services/orchestrator/model/prompts.h"
+#include "services/orchestrator/agent/tool_args.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;

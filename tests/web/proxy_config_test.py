@@ -139,7 +139,7 @@ class ProxyMatchesEnvoy(unittest.TestCase):
         # The marks agree with the handlers: what only a service may call is marked internal.
         for service, handlers in (("/qai.projects.v1.ProjectService/", "services/projects/handlers.cc"),
                                   ("/qai.messages.v1.MessageService/", "services/messages/handlers.cc"),
-                                  ("/qai.orchestrator.v1.AgentOrchestrator/", "services/orchestrator/handlers.cc")):
+                                  ("/qai.orchestrator.v1.AgentOrchestrator/", "services/orchestrator/api/handlers.cc")):
             marked = {p[len(service):] for p in internal if p.startswith(service)}
             self.assertEqual(marked, required_service(handlers), handlers)
         self.assertTrue(all(i for p, i in rpcs.items() if p.startswith("/qai.sandbox.")))

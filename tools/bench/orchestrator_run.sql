@@ -1,5 +1,5 @@
 -- pgbench script: the SQL of one run through qai-orchestrator's queue with the builtin's
--- [[instant]] model, statement for statement as services/orchestrator/run_store.cc sends them
+-- [[instant]] model, statement for statement as services/orchestrator/store/run_store.cc sends them
 -- (it mirrors run_store.cc: keep the two in step). One pgbench "transaction" is one whole run,
 -- so tps is runs per second:
 --   StartRun's transaction (RunStore::Start, with the queued event), a worker's claim (Claim,

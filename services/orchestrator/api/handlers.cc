@@ -1,0 +1,161 @@
+#include "services/orchestrator/api/handlers.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/ids.h"
+#include "common/proto_time.h"
+#include "common/validation.h"
+#include "services/orchestrator/store/events.h"
+
+namespace qai::orchestrator {
+namespace {
+
+using common::CallContext;
+using common::FieldViolations;
+
+// CheckProject: whether the caller may see the project (services may see every project).
+absl::Status CheckProject(const common::ProjectsClient& projects, const CallContext& call,
+                          const std::string& project_id) {
+  if (call.principal.role == common::Role::kService) return absl::OkStatus();
+  return projects.ProjectOwner(call, project_id).status();
+}
+
+}  // namespace
+
+void ToProto(const RunRecord& r, v1::Run& out) {
+  out.set_id(r.id);
+  out.set_project_id(r.project_id);
+  out.set_message_id(r.message_id);
+  out.set_state(static_cast<v1::Run::State>(r.state));
+  out.set_attempt(r.attempt);
+  out.set_iteration(r.iteration);
+  out.set_max_iterations(r.max_iterations);
+  common::SetTimestamp(r.create_time, out.mutable_create_time());
+  if (r.start_time) common::SetTimestamp(*r.start_time, out.mutable_start_time());
+  if (r.end_time) common::SetTimestamp(*r.end_time, out.mutable_end_time());
+  out.set_error(r.error);
+  out.set_result_message_id(r.result_message_id);
+  out.set_sandbox_url(r.sandbox_url);
+  out.set_last_sequence(r.last_sequence);
+  out.set_prompt_tokens(r.prompt_tokens);
+  out.set_completion_tokens(r.completion_tokens);
+  out.set_model(r.model);
+  if (r.timeout > absl::ZeroDuration()) common::SetDuration(r.timeout, out.mutable_timeout());
+  out.set_steps(r.steps);
+  out.set_author(r.author);
+}
+
+absl::Status RunHandlers::StartRun(const CallContext& call, const v1::StartRunRequest& req, v1::Run& resp) {
+  if (absl::Status s = common::RequireService(call, "StartRun"); !s.ok()) return s;
+  FieldViolations bad;
+  common::CheckUuid(bad, "project_id", req.project_id(), /*required=*/true);
+  common::CheckUuid(bad, "message_id", req.message_id(), /*required=*/true);
+  common::CheckText(bad, "prompt", req.prompt(), 1, kMaxPromptChars);
+  common::CheckUuid(bad, "request_id", req.request_id(), /*required=*/false);
+  // StartRun is for services only, which pass on the prompt's author (the messages relay).
+  common::CheckText(bad, "author", req.author(), 0, kMaxAuthorChars);
+  if (!v1::StartRunRequest::Multitask_IsValid(req.multitask())) bad.Add("multitask", "is not a known value");
+  const common::RunSettings settings = common::CheckRunSettings(
+      *bounds_,
+      {.max_iterations = req.max_iterations(), .model = req.model(),
+       .timeout = req.has_timeout() ? &req.timeout() : nullptr},
+      {}, bad);
+  if (absl::Status s = bad.ToStatus(); !s.ok()) return s;
+  absl::StatusOr<RunRecord> run =
+      store_->Start({.id = common::NewUuid(),
+                     .project_id = req.project_id(),
+                     .message_id = req.message_id(),
+                     .prompt = req.prompt(),
+                     .max_iterations = settings.max_iterations,
+                     .model = settings.model,
+                     .timeout = settings.timeout,
+                     .reject_if_active = req.multitask() == v1::StartRunRequest::MULTITASK_REJECT,
+                     .queued_event = events::Queued(),
+                     .author = req.author(),
+                     .caps = bounds_->caps});
+  if (!run.ok()) return run.status();
+  run_queued_();
+  ToProto(*run, resp);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<RunRecord> RunHandlers::VisibleRun(const CallContext& call, const std::string& id) const {
+  absl::StatusOr<RunRecord> run = store_->Get(id);
+  if (!run.ok()) return run.status();
+  absl::Status visible = CheckProject(*projects_, call, run->project_id);
+  if (visible.code() == absl::StatusCode::kNotFound) return absl::NotFoundError(absl::StrCat("run ", id, " not found"));
+  if (!visible.ok()) return visible;
+  return run;
+}
+
+absl::Status RunHandlers::GetRun(const CallContext& call, const v1::GetRunRequest& req, v1::Run& resp) {
+  FieldViolations bad;
+  common::CheckUuid(bad, "id", req.id(), /*required=*/true);
+  if (absl::Status s = bad.ToStatus(); !s.ok()) return s;
+  absl::StatusOr<RunRecord> run = VisibleRun(call, req.id());
+  if (!run.ok()) return run.status();
+  ToProto(*run, resp);
+  return absl::OkStatus();
+}
+
+absl::Status RunHandlers::ListRuns(const CallContext& call, const v1::ListRunsRequest& req, v1::ListRunsResponse& resp) {
+  FieldViolations bad;
+  common::CheckUuid(bad, "project_id", req.project_id(), /*required=*/true);
+  if (absl::Status s = bad.ToStatus(); !s.ok()) return s;
+  absl::StatusOr<int> page_size = common::NormalizePageSize(req.page_size());
+  if (!page_size.ok()) return page_size.status();
+  const std::string scope = absl::StrCat("runs/project:", req.project_id());
+  absl::StatusOr<std::optional<common::KeysetPosition>> after =
+      common::DecodePosition(*tokens_, req.page_token(), scope);
+  if (!after.ok()) return after.status();
+  std::optional<std::pair<int64_t, std::string>> before;
+  if (*after) before.emplace((*after)->micros, (*after)->id);
+  if (absl::Status s = CheckProject(*projects_, call, req.project_id()); !s.ok()) return s;
+  absl::StatusOr<std::vector<RunRecord>> runs = store_->List(req.project_id(), *page_size + 1, before);
+  if (!runs.ok()) return runs.status();
+  const bool more = static_cast<int>(runs->size()) > *page_size;
+  if (more) runs->pop_back();
+  for (const RunRecord& r : *runs) ToProto(r, *resp.add_runs());
+  if (more) {
+    resp.set_next_page_token(
+        common::EncodePosition(*tokens_, scope, {absl::ToUnixMicros(runs->back().create_time), runs->back().id}));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RunHandlers::CancelRun(const CallContext& call, const v1::CancelRunRequest& req, v1::Run& resp) {
+  FieldViolations bad;
+  common::CheckUuid(bad, "id", req.id(), /*required=*/true);
+  common::CheckUuid(bad, "request_id", req.request_id(), /*required=*/false);
+  if (absl::Status s = bad.ToStatus(); !s.ok()) return s;
+  if (absl::StatusOr<RunRecord> visible = VisibleRun(call, req.id()); !visible.ok()) return visible.status();
+  // Idempotent by nature: a repeat finds the run cancelled (or being cancelled) already.
+  absl::StatusOr<RunRecord> run = store_->Cancel(req.id(), events::Cancelled());
+  if (!run.ok()) return run.status();
+  ToProto(*run, resp);
+  return absl::OkStatus();
+}
+
+absl::Status RunHandlers::CancelProjectRuns(const CallContext& call, const v1::CancelProjectRunsRequest& req) {
+  if (absl::Status s = common::RequireService(call, "CancelProjectRuns"); !s.ok()) return s;
+  FieldViolations bad;
+  common::CheckUuid(bad, "project_id", req.project_id(), /*required=*/true);
+  if (absl::Status s = bad.ToStatus(); !s.ok()) return s;
+  if (absl::Status s = store_->CancelProject(req.project_id(), events::Cancelled()); !s.ok()) return s;
+  return req.purge() ? store_->PurgeProject(req.project_id()) : absl::OkStatus();
+}
+
+absl::Status RunHandlers::CountActiveRuns(const CallContext& call, const v1::CountActiveRunsRequest& req,
+                                         v1::CountActiveRunsResponse& resp) {
+  if (absl::Status s = common::RequireService(call, "CountActiveRuns"); !s.ok()) return s;
+  FieldViolations bad;
+  common::CheckUuid(bad, "project_id", req.project_id(), /*required=*/true);
+  common::CheckText(bad, "author", req.author(), 0, kMaxAuthorChars);
+  if (absl::Status s = bad.ToStatus(); !s.ok()) return s;
+  absl::StatusOr<common::ActiveRuns> active = store_->CountActive(req.project_id(), req.author());
+  if (!active.ok()) return active.status();
+  resp.set_project_active(active->project);
+  resp.set_principal_active(active->principal);
+  return absl::OkStatus();
+}
+
+}  // namespace qai::orchestrator

@@ -1,0 +1,63 @@
+#include "services/orchestrator/runs/deliverers.h"
+
+#include "common/client.h"
+#include "common/log.h"
+#include "common/proto_time.h"
+#include "qai/messages/v1/messages.grpc.pb.h"
+#include "qai/orchestrator/v1/orchestrator.pb.h"
+#include "qai/projects/v1/projects.grpc.pb.h"
+#include "qai/sandbox/v1/sandbox.grpc.pb.h"
+
+namespace qai::orchestrator {
+
+std::map<std::string, common::OutboxRelay::Deliverer> MakeDeliverers(std::shared_ptr<grpc::Channel> messages_channel,
+                                                                     std::shared_ptr<grpc::Channel> projects_channel,
+                                                                     std::shared_ptr<grpc::Channel> sandbox_channel,
+                                                                     const std::string& api_key, RunStore* store) {
+  using messages::v1::MessageService;
+  using projects::v1::ProjectService;
+  auto messages = std::shared_ptr<MessageService::Stub>(MessageService::NewStub(std::move(messages_channel)));
+  auto projects = std::shared_ptr<ProjectService::Stub>(ProjectService::NewStub(std::move(projects_channel)));
+  auto sandbox_stub = std::shared_ptr<sandbox::v1::SandboxService::Stub>(
+      sandbox::v1::SandboxService::NewStub(std::move(sandbox_channel)));
+  std::map<std::string, common::OutboxRelay::Deliverer> out;
+  out[kTopicRecordError] = common::UnaryDeliverer(
+      messages, &MessageService::Stub::RecordAgentResult, api_key, nullptr,
+      [store](const messages::v1::RecordAgentResultRequest& req, const messages::v1::Message& stored) {
+        return store->SetResultMessage(req.run_id(), stored.id());
+      });
+  out[kTopicRecordLatestRun] = common::UnaryDeliverer(projects, &ProjectService::Stub::RecordLatestRun, api_key);
+  out[kTopicPurgeSandbox] = common::UnaryDeliverer(sandbox_stub, &sandbox::v1::SandboxService::Stub::PurgeProject, api_key);
+  return out;
+}
+
+std::map<std::string, common::OutboxRelay::BatchDeliverer> MakeBatchDeliverers(std::shared_ptr<grpc::Channel> projects,
+                                                                               const std::string& api_key) {
+  auto stub = std::shared_ptr<projects::v1::ProjectService::Stub>(projects::v1::ProjectService::NewStub(std::move(projects)));
+  std::map<std::string, common::OutboxRelay::BatchDeliverer> out;
+  out[kTopicRecordLatestRun] = [stub, api_key](const std::vector<common::OutboxRow>& rows) -> absl::Status {
+    projects::v1::RecordLatestRunsRequest req;
+    for (const common::OutboxRow& row : rows) {
+      if (!req.add_runs()->ParseFromString(row.payload)) {
+        return absl::InternalError(absl::StrCat("outbox row ", row.id, " has an unreadable payload"));
+      }
+    }
+    grpc::ClientContext ctx;
+    common::PrepareServiceCall(ctx, api_key, common::CurrentRequestId(), absl::Seconds(10));
+    google::protobuf::Empty empty;
+    return common::FromGrpcStatus(stub->RecordLatestRuns(&ctx, req, &empty));
+  };
+  return out;
+}
+
+std::string LatestRunNews(const RunStateChange& change) {
+  projects::v1::RecordLatestRunRequest req;
+  req.set_project_id(change.project_id);
+  req.mutable_run()->set_id(change.run_id);
+  req.mutable_run()->set_state(v1::Run::State_Name(static_cast<v1::Run::State>(change.state)));
+  common::SetTimestamp(change.run_create_time, req.mutable_run_create_time());
+  req.set_sequence(change.sequence);
+  return req.SerializeAsString();
+}
+
+}  // namespace qai::orchestrator

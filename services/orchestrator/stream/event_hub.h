@@ -1,0 +1,82 @@
+#pragma once
+// EventHub: one replica's fan-out of run events to its watchers.
+//
+// The replica's one PgListener feeds it every `qai_run_events` notification ("<run id>:<last
+// sequence>"). For a run that has watchers, the hub reads the new events from the table once
+// (on its own executor, never on the listener's thread), keeps the newest ones in a bounded
+// per-run cache, and tells each watcher "the run now has events up to N". Watchers pull at their
+// own pace with Read(): from the cache when it still holds what they need, else from the table,
+// so a slow watcher costs only itself and nothing is buffered per watcher.
+//
+//   auto sub = hub.Subscribe(run_id, [](int64_t last_sequence) { ...wake the watcher... });
+//   absl::StatusOr<std::vector<StoredEvent>> batch = hub.Read(run_id, after, 64);
+//   hub.Unsubscribe(sub);
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/executor.h"
+#include "services/orchestrator/store/run_store.h"
+
+namespace qai::orchestrator {
+
+class EventHub {
+ public:
+  struct Options {
+    size_t cached_events_per_run = 256;
+    int read_threads = 2;
+  };
+  // store must outlive the hub.
+  EventHub(RunStore* store, Options options);
+  ~EventHub();
+
+  using Subscription = uint64_t;
+  // Subscribe: `on_new` runs (on a hub thread; keep it short, never block) whenever the run's
+  // last sequence grows past what was announced before, and once after a reconnect.
+  // Calls for one subscription never overlap, and the sequences they pass never go down.
+  Subscription Subscribe(const std::string& run_id, std::function<void(int64_t last_sequence)> on_new);
+  // Unsubscribe: once it returns, the subscription's `on_new` is not running and never runs
+  // again: it waits for a call in progress, so never call it while holding a lock that `on_new`
+  // takes (calling it from that `on_new` itself is fine). The last subscription of a run drops
+  // the run's cache. Unknown subscriptions are ignored.
+  void Unsubscribe(Subscription subscription);
+
+  // Read: up to `limit` events of the run with sequence > after, in order (cache or table).
+  [[nodiscard]] absl::StatusOr<std::vector<StoredEvent>> Read(const std::string& run_id, int64_t after, int limit);
+
+  // OnNotify: a `qai_run_events` payload from the listener. Never blocks.
+  void OnNotify(std::string_view payload);
+  // OnReconnect: notifications may have been missed: every watched run is re-read.
+  void OnReconnect();
+
+  size_t watched_runs() const;
+  size_t subscriptions() const;
+
+ private:
+  struct Run;
+  struct Subscriber;
+  // Schedule: a refresh of the run (one at a time per run; news during one makes it go round
+  // again). When readers_ is full the run waits in pending_. Needs mu_.
+  void Schedule(const std::shared_ptr<Run>& run);
+  // Refresh: reads the run's new events into its cache and tells its subscribers, on readers_.
+  void Refresh(const std::shared_ptr<Run>& run);
+  RunStore* const store_;
+  const Options options_;
+  mutable std::mutex mu_;
+  std::map<std::string, std::shared_ptr<Run>> runs_;
+  std::map<Subscription, std::string> subscription_runs_;
+  Subscription next_subscription_ = 1;
+  // Runs whose refresh did not fit into readers_' queue; a finishing refresh submits them.
+  std::deque<std::shared_ptr<Run>> pending_;
+  bool stopping_ = false;
+  common::Executor readers_;
+};
+
+}  // namespace qai::orchestrator
