@@ -42,7 +42,7 @@
 #include "common/db_pool.h"
 #include "common/ids.h"
 #include "nlohmann/json.hpp"
-#include "services/orchestrator/run_store.h"
+#include "services/orchestrator/store/run_store.h"
 #include "tools/chainbench/recording_orchestrator.h"
 #include "tools/orchbench/calls.h"
 #include "tools/orchbench/event_stream.h"

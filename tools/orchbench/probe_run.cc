@@ -2,7 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/ids.h"
-#include "services/orchestrator/events.h"
+#include "services/orchestrator/store/events.h"
 #include "tools/orchbench/stamp.h"
 
 namespace qai::orchbench {

@@ -17,7 +17,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "services/orchestrator/run_store.h"
+#include "services/orchestrator/store/run_store.h"
 
 namespace qai::orchbench {
 
