@@ -106,7 +106,7 @@ absl::Status MessageHandlers::CreateMessage(const CallContext& call, const pb::C
                                             pb::Message& resp) {
   FieldViolations bad;
   common::CheckUuid(bad, "project_id", req.project_id(), /*required=*/true);
-  common::CheckText(bad, "content", req.content(), 1, kMaxPromptChars);
+  common::CheckText(bad, "content", req.content(), 1, common::kMaxPromptChars);
   common::CheckUuid(bad, "request_id", req.request_id(), /*required=*/false);
   // Checked here so the caller hears of a bad one at once; StartRun fills in the defaults.
   common::CheckRunSettings(*bounds_,

@@ -65,8 +65,8 @@ class MessageHandlers {
 // ToProto: a record as the API shows it.
 void ToProto(const MessageRecord& record, pb::Message& out);
 
-// Limits. A prompt is API.md's; the rest keep one result within the 4 MiB a server accepts.
-inline constexpr size_t kMaxPromptChars = 10000;
+// Limits that keep one result within the 4 MiB a server accepts (a prompt's is
+// common::kMaxPromptChars).
 inline constexpr size_t kMaxResultChars = 100000;
 inline constexpr size_t kMaxTitleChars = 200;
 inline constexpr size_t kMaxSummaryChars = 20000;

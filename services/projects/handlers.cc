@@ -64,7 +64,7 @@ void ToProto(const ProjectRecord& r, pb::Project& out) {
 void ProjectHandlers::CreateProject(const CallContext& call, const pb::CreateProjectRequest& req, pb::Project& resp,
                                     common::Reply reply) {
   FieldViolations bad;
-  common::CheckText(bad, "initial_prompt", req.initial_prompt(), 1, kMaxPromptChars);
+  common::CheckText(bad, "initial_prompt", req.initial_prompt(), 1, common::kMaxPromptChars);
   common::CheckText(bad, "display_name", req.display_name(), 0, kMaxDisplayNameChars);
   common::CheckUuid(bad, "request_id", req.request_id(), /*required=*/false);
   if (absl::Status s = bad.ToStatus(); !s.ok()) return reply(s);

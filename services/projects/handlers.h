@@ -53,8 +53,7 @@ std::optional<int64_t> ParseEtag(std::string_view etag);
 // ToProto: a record as the API shows it.
 void ToProto(const ProjectRecord& record, pb::Project& out);
 
-// Limits of API.md.
-inline constexpr size_t kMaxPromptChars = 10000;
+// Limits of docs/api.md.
 inline constexpr size_t kMaxDisplayNameChars = 100;
 
 }  // namespace qai::projects

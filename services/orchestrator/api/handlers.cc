@@ -49,7 +49,7 @@ absl::Status RunHandlers::StartRun(const CallContext& call, const v1::StartRunRe
   FieldViolations bad;
   common::CheckUuid(bad, "project_id", req.project_id(), /*required=*/true);
   common::CheckUuid(bad, "message_id", req.message_id(), /*required=*/true);
-  common::CheckText(bad, "prompt", req.prompt(), 1, kMaxPromptChars);
+  common::CheckText(bad, "prompt", req.prompt(), 1, common::kMaxPromptChars);
   common::CheckUuid(bad, "request_id", req.request_id(), /*required=*/false);
   // StartRun is for services only, which pass on the prompt's author (the messages relay).
   common::CheckText(bad, "author", req.author(), 0, kMaxAuthorChars);

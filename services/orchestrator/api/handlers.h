@@ -46,7 +46,6 @@ class RunHandlers {
 
 void ToProto(const RunRecord& record, v1::Run& out);
 
-inline constexpr size_t kMaxPromptChars = 10000;
 // A principal id (a JWT subject) as StartRun's author may give it.
 inline constexpr size_t kMaxAuthorChars = common::kMaxJwtSubjectChars;
 
