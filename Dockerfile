@@ -63,7 +63,7 @@ ENTRYPOINT ["/usr/local/bin/qai-orchestrator"]
 # qai-sandbox runs agents' commands: bubblewrap confines them, prlimit and setpriv (util-linux)
 # set their limits and users, and tini, as PID 1, reaps whatever they orphan. The image's user
 # is qai; the Kubernetes manifest runs it as root with six capabilities so each project's
-# commands get a uid of their own (README: "Deploying on Kubernetes").
+# commands get a uid of their own (docs/operations.md: "Deploying on Kubernetes").
 FROM runtime AS sandbox
 USER root
 RUN apt-get update \

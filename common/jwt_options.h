@@ -1,5 +1,5 @@
 #pragma once
-// The options that say which bearer tokens a service accepts (README, "Running a service"):
+// The options that say which bearer tokens a service accepts (docs/operations.md, "Running a service"):
 // QAI_JWT_JWKS, QAI_JWT_SECRET, QAI_JWT_ISSUER, QAI_JWT_AUDIENCE and QAI_JWT_MAX_LIFETIME.
 //
 //   std::vector<Option> options = JwtOptions();            // part of ServiceOptions

@@ -46,7 +46,7 @@ std::string EncodePosition(const PageTokenCodec& codec, std::string_view scope, 
                                                                           std::string_view token,
                                                                           std::string_view scope);
 
-// Page sizes as API.md sets them: 0 → 20, above 100 → 100, negative → INVALID_ARGUMENT.
+// Page sizes as docs/api.md sets them: 0 → 20, above 100 → 100, negative → INVALID_ARGUMENT.
 [[nodiscard]] absl::StatusOr<int> NormalizePageSize(int page_size);
 
 }  // namespace qai::common

@@ -47,7 +47,8 @@ std::vector<Option> ServiceOptions(std::vector<Option> extra, std::string_view d
       {.name = "metrics-addr", .help = "Prometheus /metrics address (port 0 picks one; empty = off)",
        .validate = [](std::string_view v) -> std::string { return v.empty() ? "" : IsHostPort(v); }},
       {.name = "api-key", .help = "this service's key for calls to the others", .secret = true},
-      {.name = "service-key-sha256", .help = "comma-separated SHA-256 digests of accepted service keys"},
+      {.name = "service-key-sha256",
+       .help = "the accepted service keys: comma-separated <service>=<SHA-256 hex digest> entries"},
       {.name = "log-level", .default_value = "info", .help = "debug, info, warn or error",
        .validate = [](std::string_view v) -> std::string {
          return v == "debug" || v == "info" || v == "warn" || v == "error" ? "" : "must be debug, info, warn or error";
@@ -66,7 +67,7 @@ std::vector<Option> ServiceOptions(std::vector<Option> extra, std::string_view d
        .help = "an outbox row undelivered this long turns the `outbox` health check NOT_SERVING", .validate = IsDuration},
   };
   for (Option& o : JwtOptions()) options.push_back(std::move(o));
-  // Limits (README, "Limits").
+  // Limits (docs/operations.md, "Limits").
   options.push_back({.name = "rate-limit", .default_value = "20",
                      .help = "calls per second each user may make on this replica (a token bucket per principal; 0 = no limit)",
                      .validate = IsIntIn(0, 1000000)});

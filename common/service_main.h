@@ -68,7 +68,7 @@ class ServiceBase {
                   auth_failures_.get()};
   }
 
-  // Failed authentications a source may make: 30 at once, then one a second (README, "Limits").
+  // Failed authentications a source may make: 30 at once, then one a second (docs/operations.md, "Limits").
   static constexpr RateLimitOptions kAuthFailures = {.rate = 1, .burst = 30};
 
  private:

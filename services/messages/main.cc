@@ -1,4 +1,4 @@
-// qai-messages: the MessageService server. See README.md for its configuration.
+// qai-messages: the MessageService server. See docs/operations.md for its configuration.
 
 #include "common/client.h"
 #include "common/log.h"

@@ -1,5 +1,5 @@
 // qai-orchestrator: the AgentOrchestrator server and its workers, whose agents work in
-// qai-sandbox's workspaces. See README.md for its configuration.
+// qai-sandbox's workspaces. See docs/operations.md for its configuration.
 
 #include <unistd.h>
 

@@ -1,4 +1,4 @@
-// qai-projects: the ProjectService server. See README.md for its configuration.
+// qai-projects: the ProjectService server. See docs/operations.md for its configuration.
 
 #include <algorithm>
 #include <cstdlib>

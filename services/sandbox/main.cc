@@ -1,5 +1,5 @@
 // qai-sandbox: SandboxService (workspaces, commands, snapshots) and the preview server. It
-// refuses to start unless it isolates commands (see sandbox_setup.h). See README.md for its
+// refuses to start unless it isolates commands (see sandbox_setup.h). See docs/operations.md for its
 // configuration.
 
 #include <unistd.h>

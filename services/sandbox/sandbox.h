@@ -16,7 +16,7 @@
 // and libraries and a few /etc files read-only, a private /proc, /dev, /tmp and /dev/shm,
 // the workspace the one writable directory of the host, a seccomp filter of its own
 // (seccomp_filter.h), and the whole sandbox killed when the command ends or its parent dies.
-// README.md lists what each mode blocks.
+// docs/architecture.md ("The sandbox") lists what each mode blocks.
 //
 //   auto sandbox = Sandbox::Create({.mode = SandboxMode::kBwrap});
 //   if (!sandbox.ok()) ...;  // bwrap, prlimit or setpriv missing, or bad limits

@@ -560,8 +560,8 @@ TEST_F(FallbackTest, CommandsHaveNoPrivilegesAndCannotGainAny) {
                                    "\nGroups:\t \nCapPrm:\t0000000000000000\nCapEff:\t0000000000000000\nNoNewPrivs:\t1\n"));
 }
 
-// What README.md says the fallback does not block; if one of these starts to fail, the
-// fallback got stronger and the README should say so. (These sandboxes have no cgroups, as
+// What docs/architecture.md ("The sandbox") says the fallback does not block; if one of these
+// starts to fail, the fallback got stronger and the docs should say so. (These sandboxes have no cgroups, as
 // with QAI_SANDBOX_CGROUPS=off: with them, the process that left its group is killed too, see
 // cgroups_test.cc.)
 TEST_F(FallbackTest, WhatOnlyBwrapContains) {

@@ -2,7 +2,7 @@
 """Renders every overlay in k8s/overlays with `kubectl kustomize` and checks the objects.
 The kubectl is the one on PATH, or $QAI_KUBECTL when set.
 
-Rules checked (README, "Deploying on Kubernetes"):
+Rules checked (docs/operations.md, "Deploying on Kubernetes"):
 - every object has apiVersion, kind, metadata.name and the fields its kind needs; no Secret
   is rendered (Secrets are created by hand, never committed);
 - every container has resource requests and limits, drops ALL capabilities, cannot escalate,
@@ -55,7 +55,7 @@ HEALTH = {
     "orchestrator": ("qai.orchestrator.v1.AgentOrchestrator", 50053),
     "sandbox": ("qai.sandbox.v1.SandboxService", 50054),
 }
-# The Secret (kubernetes.io/tls: tls.crt, tls.key) prod's Envoy terminates TLS with; README,
+# The Secret (kubernetes.io/tls: tls.crt, tls.key) prod's Envoy terminates TLS with; docs/operations.md,
 # "Deploying on Kubernetes", creates it.
 EDGE_TLS_SECRET = "qai-edge-tls"
 SANDBOX_CAPS = {"CHOWN", "DAC_OVERRIDE", "FOWNER", "KILL", "SETGID", "SETUID", "SYS_ADMIN"}
@@ -316,8 +316,8 @@ class K8sTest(unittest.TestCase):
             self.assertEqual(image_base(job["spec"]["template"]["spec"]["containers"][0]["image"]), "migrate")
 
     def test_rate_limit_across_replicas(self):
-        # The rate limit is per replica (README, "Limits"): a user's ceiling over the cluster is
-        # maxReplicas x QAI_RATE_LIMIT, which the README states as 50 calls/s.
+        # The rate limit is per replica (docs/operations.md, "Limits"): a user's ceiling over the cluster is
+        # maxReplicas x QAI_RATE_LIMIT, which docs/operations.md states as 50 calls/s.
         for ov in self.each():
             hpas = {h["spec"]["scaleTargetRef"]["name"]: h for h in ov.by_kind.get("HorizontalPodAutoscaler", {}).values()}
             for name in ("qai-projects", "qai-messages", "qai-orchestrator"):

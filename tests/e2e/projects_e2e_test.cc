@@ -1,4 +1,4 @@
-// qai-projects as a process, called over gRPC: every RPC, the bad inputs of API.md, auth,
+// qai-projects as a process, called over gRPC: every RPC, the bad inputs of docs/api.md, auth,
 // the outbox hop to a fake MessageService, a database restart under a running server, and a
 // graceful SIGTERM.
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# claim_bench.sh: what a fair claim costs with a deep queue (README, Benchmarks).
+# claim_bench.sh: what a fair claim costs with a deep queue (docs/benchmarks.md).
 #
 #   BUILD_DIR=build tools/bench/claim_bench.sh [QUEUED] [AUTHORS]     # after: ninja -C build qai-migrate
 #

@@ -11,7 +11,7 @@
 namespace qai::cli {
 namespace {
 
-// RichStatus: what a QAI server sends for INVALID_ARGUMENT (see API.md, AIP-193).
+// RichStatus: what a QAI server sends for INVALID_ARGUMENT (see docs/api.md, AIP-193).
 grpc::Status RichStatus(grpc::StatusCode code, const std::string& message,
                         const google::protobuf::Message& detail) {
   google::rpc::Status rich;

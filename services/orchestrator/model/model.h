@@ -74,7 +74,7 @@ class ModelObserver {
 class Model {
  public:
   virtual ~Model() = default;
-  // name: what the logs and the README call this provider (e.g. "builtin").
+  // name: what the logs and the docs call this provider (e.g. "builtin").
   virtual std::string name() const = 0;
   // Complete: the model's next turn. UNAVAILABLE or RESOURCE_EXHAUSTED for faults worth retrying.
   [[nodiscard]] virtual absl::StatusOr<ModelReply> Complete(const std::vector<ChatMessage>& conversation,
