@@ -14,16 +14,16 @@
 #include "common/server.h"
 #include "common/service_main.h"
 #include "services/orchestrator/api/callers.h"
-#include "services/orchestrator/runs/deliverers.h"
-#include "services/orchestrator/stream/event_hub.h"
 #include "services/orchestrator/api/handlers.h"
-#include "services/orchestrator/runs/messages_client.h"
-#include "services/orchestrator/model/model_config.h"
-#include "services/orchestrator/runs/run_metrics.h"
-#include "services/orchestrator/store/run_store.h"
-#include "services/orchestrator/runs/sandbox_client.h"
 #include "services/orchestrator/api/service.h"
+#include "services/orchestrator/model/model_config.h"
+#include "services/orchestrator/runs/deliverers.h"
+#include "services/orchestrator/runs/messages_client.h"
+#include "services/orchestrator/runs/run_metrics.h"
+#include "services/orchestrator/runs/sandbox_client.h"
 #include "services/orchestrator/runs/worker.h"
+#include "services/orchestrator/store/run_store.h"
+#include "services/orchestrator/stream/event_hub.h"
 
 int main(int argc, char** argv) {
   using namespace qai;

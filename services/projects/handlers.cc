@@ -77,16 +77,21 @@ void ProjectHandlers::CreateProject(const CallContext& call, const pb::CreatePro
   params.initial_message_payload = first_message.SerializeAsString();
 
   auto create = [this, &resp, reply = std::move(reply)](CreateParams params, absl::Status room) mutable {
-    auto answer = [this, &resp, reply = std::move(reply)](absl::StatusOr<ProjectRecord> project) {
+    auto answer = [&resp, reply = std::move(reply)](absl::StatusOr<ProjectRecord> project) {
       if (!project.ok()) return reply(project.status());
-      outbox_written_();
       ToProto(*project, resp);
       reply(absl::OkStatus());
     };
-    // A repeat of a request that made its project answers that project, even at the cap.
-    if (!room.ok() && !params.request_id.empty()) return store_->FindCreatedAsync(params, room, std::move(answer));
-    if (!room.ok()) return answer(room);
-    store_->CreateAsync(std::move(params), std::move(answer));
+    if (room.ok()) {
+      auto created = [this, answer = std::move(answer)](absl::StatusOr<ProjectRecord> project) {
+        if (project.ok()) outbox_written_();
+        answer(std::move(project));
+      };
+      return store_->CreateAsync(std::move(params), std::move(created));
+    }
+    // At the cap, a repeat of a request that made its project still answers that project.
+    if (params.request_id.empty()) return answer(std::move(room));
+    store_->FindCreatedAsync(params, std::move(room), std::move(answer));
   };
   // The first prompt counts against the author's cap on active runs as every later one does.
   if (room_ == nullptr) return create(std::move(params), absl::OkStatus());
