@@ -4,16 +4,16 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
-#include <mutex>
 #include <iterator>
+#include <mutex>
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/container/flat_hash_map.h"
 #include "common/strings.h"
 
 namespace qai::common {
@@ -73,10 +73,11 @@ std::string Sha256Hex(std::string_view data) { return ToHex(Sha256(data)); }
 
 // ValidServiceName: lower-case letters, digits and '-', starting with a letter, at most 32.
 bool ValidServiceName(absl::string_view name) {
-  if (name.empty() || name.size() > 32 || !absl::ascii_islower(static_cast<unsigned char>(name[0]))) return false;
+  if (name.empty() || name.size() > 32 || !absl::ascii_islower(static_cast<unsigned char>(name[0])))
+    return false;
   for (char c : name) {
-    if (!absl::ascii_islower(static_cast<unsigned char>(c)) && !absl::ascii_isdigit(static_cast<unsigned char>(c)) &&
-        c != '-') {
+    if (!absl::ascii_islower(static_cast<unsigned char>(c)) &&
+        !absl::ascii_isdigit(static_cast<unsigned char>(c)) && c != '-') {
       return false;
     }
   }
@@ -90,24 +91,27 @@ absl::StatusOr<Authenticator> Authenticator::Create(std::shared_ptr<const JwtVer
     absl::string_view entry = absl::StripAsciiWhitespace(service_key_sha256[i]);
     if (entry.empty()) continue;
     const size_t eq = entry.find('=');
-    absl::string_view name = eq == absl::string_view::npos ? "" : absl::StripAsciiWhitespace(entry.substr(0, eq));
-    absl::string_view hex = eq == absl::string_view::npos ? entry : absl::StripAsciiWhitespace(entry.substr(eq + 1));
+    absl::string_view name =
+        eq == absl::string_view::npos ? "" : absl::StripAsciiWhitespace(entry.substr(0, eq));
+    absl::string_view hex =
+        eq == absl::string_view::npos ? entry : absl::StripAsciiWhitespace(entry.substr(eq + 1));
     if (!ValidServiceName(name)) {
       return absl::InvalidArgumentError(absl::StrCat(
           "QAI_SERVICE_KEY_SHA256 entry ", i + 1,
           " must be <service>=<digest>, the service's name in lower-case letters, digits and '-'"));
     }
     if (hex.size() != 64 || !IsHex(hex)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("QAI_SERVICE_KEY_SHA256 entry ", i + 1, " is not a 64-digit hex SHA-256 digest"));
+      return absl::InvalidArgumentError(absl::StrCat("QAI_SERVICE_KEY_SHA256 entry ", i + 1,
+                                                     " is not a 64-digit hex SHA-256 digest"));
     }
     std::string bytes = absl::HexStringToBytes(hex);
     ServiceKey key{.service = std::string(name)};
     std::copy(bytes.begin(), bytes.end(), key.digest.begin());
     for (const ServiceKey& other : keys) {
       if (other.digest == key.digest && other.service != key.service) {
-        return absl::InvalidArgumentError(absl::StrCat("QAI_SERVICE_KEY_SHA256 entry ", i + 1, " gives the key of ",
-                                                       other.service, " to ", key.service, " too"));
+        return absl::InvalidArgumentError(absl::StrCat("QAI_SERVICE_KEY_SHA256 entry ", i + 1,
+                                                       " gives the key of ", other.service, " to ",
+                                                       key.service, " too"));
       }
     }
     keys.push_back(std::move(key));
@@ -148,7 +152,8 @@ class Authenticator::TokenCache {
   absl::flat_hash_map<std::string, Entry> entries_;
 };
 
-Authenticator::Authenticator(std::shared_ptr<const JwtVerifier> tokens, std::vector<ServiceKey> service_keys)
+Authenticator::Authenticator(std::shared_ptr<const JwtVerifier> tokens,
+                             std::vector<ServiceKey> service_keys)
     : tokens_(std::move(tokens)),
       service_keys_(std::move(service_keys)),
       verified_(std::make_shared<TokenCache>()) {}
@@ -176,7 +181,8 @@ absl::StatusOr<Principal> Authenticator::AuthenticateApiKey(std::string_view api
   }
   if (!found) return absl::UnauthenticatedError("invalid api key");
   const std::string& service = service_keys_[matched].service;
-  return Principal{.id = absl::StrCat("service:", service), .role = Role::kService, .service = service};
+  return Principal{
+      .id = absl::StrCat("service:", service), .role = Role::kService, .service = service};
 }
 
 absl::StatusOr<Principal> Authenticator::AuthenticateBearer(std::string_view authorization,
@@ -193,7 +199,8 @@ absl::StatusOr<Principal> Authenticator::AuthenticateBearer(std::string_view aut
   }
   absl::string_view token = absl::StripLeadingAsciiWhitespace(value.substr(kScheme.size()));
   const uint64_t keys_version = tokens_->keys_version();
-  if (std::optional<Principal> known = verified_->Find(token, now, keys_version)) return *std::move(known);
+  if (std::optional<Principal> known = verified_->Find(token, now, keys_version))
+    return *std::move(known);
   absl::StatusOr<JwtClaims> claims = tokens_->Verify(ToStd(token), now);
   if (!claims.ok()) return claims.status();
 
@@ -206,8 +213,8 @@ absl::StatusOr<Principal> Authenticator::AuthenticateBearer(std::string_view aut
   const absl::Duration leeway = tokens_->policy().leeway;
   absl::Time from = claims->not_before ? *claims->not_before : absl::InfinitePast();
   from = std::max(from, claims->issued_at);
-  verified_->Put(token,
-                 {principal, from == absl::InfinitePast() ? from : from - leeway, claims->expires + leeway, keys_version});
+  verified_->Put(token, {principal, from == absl::InfinitePast() ? from : from - leeway,
+                         claims->expires + leeway, keys_version});
   return principal;
 }
 

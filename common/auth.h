@@ -1,12 +1,12 @@
 #pragma once
 // Authentication: who is calling a QAI service.
 //
-// End users send `authorization: Bearer <JWT>` (common/jwt_verifier.h); services calling each other send
-// `x-api-key: <key>`, of which the server knows only SHA-256 digests, each under the name of
+// End users send `authorization: Bearer <JWT>` (common/jwt_verifier.h); services calling each other
+// send `x-api-key: <key>`, of which the server knows only SHA-256 digests, each under the name of
 // the service that holds the key ("orchestrator=<digest>"), so a call says which service made it
-// and each internal RPC can name the services that may call it (common/rpc.h, ServiceCallers). A server builds one
-// Authenticator at start-up and asks it about each call; exemptions (health checks) and
-// authorization (who may touch what) are the caller's business.
+// and each internal RPC can name the services that may call it (common/rpc.h, ServiceCallers). A
+// server builds one Authenticator at start-up and asks it about each call; exemptions (health
+// checks) and authorization (who may touch what) are the caller's business.
 //
 //   absl::StatusOr<qai::common::Authenticator> auth =
 //       qai::common::Authenticator::Create(verifier, {"orchestrator=" + Sha256Hex(key)});
@@ -15,6 +15,8 @@
 //       qai::common::AuthenticateCall(*auth, context->client_metadata());
 //   if (!who.ok()) { ... finish with UNAUTHENTICATED ... }
 
+#include <grpcpp/support/string_ref.h>
+
 #include <array>
 #include <map>
 #include <memory>
@@ -22,8 +24,6 @@
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <grpcpp/support/string_ref.h>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -66,9 +66,10 @@ class Authenticator {
 
   // Authenticate: `authorization` and `api_key` are the header values when present. An api key,
   // when present, decides alone: its digest is compared with every accepted digest in constant
-  // time, giving a kService principal of the name the digest was given. Otherwise a "Bearer <jwt>" value (scheme in any case) is
-  // verified at `now`, giving kAdmin when `roles` contains "admin" and kUser otherwise. No
-  // credentials, or bad ones, give UNAUTHENTICATED with a message that never repeats them.
+  // time, giving a kService principal of the name the digest was given. Otherwise a "Bearer <jwt>"
+  // value (scheme in any case) is verified at `now`, giving kAdmin when `roles` contains "admin"
+  // and kUser otherwise. No credentials, or bad ones, give UNAUTHENTICATED with a message that
+  // never repeats them.
   [[nodiscard]] absl::StatusOr<Principal> Authenticate(
       std::optional<std::string_view> authorization, std::optional<std::string_view> api_key,
       absl::Time now) const;

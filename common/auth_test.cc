@@ -21,7 +21,8 @@ const absl::Time kNow = absl::FromUnixSeconds(1'700'000'000);
 // Tokens: a verifier of HS256 tokens keyed by `secret` (none when empty).
 std::shared_ptr<const JwtVerifier> Tokens(std::string secret = std::string(kSecret)) {
   if (secret.empty()) return nullptr;
-  absl::StatusOr<std::shared_ptr<const JwtVerifier>> verifier = JwtVerifier::Create({{"", std::move(secret)}}, {});
+  absl::StatusOr<std::shared_ptr<const JwtVerifier>> verifier =
+      JwtVerifier::Create({{"", std::move(secret)}}, {});
   EXPECT_TRUE(verifier.ok()) << verifier.status();
   return verifier.value_or(nullptr);
 }
@@ -29,7 +30,8 @@ std::shared_ptr<const JwtVerifier> Tokens(std::string secret = std::string(kSecr
 Authenticator MakeAuthenticator(std::string secret = std::string(kSecret)) {
   absl::StatusOr<Authenticator> auth = Authenticator::Create(
       Tokens(std::move(secret)),
-      {"messages=" + Sha256Hex(kOtherServiceKey), " orchestrator = " + absl::AsciiStrToUpper(Sha256Hex(kServiceKey)) + "  ",
+      {"messages=" + Sha256Hex(kOtherServiceKey),
+       " orchestrator = " + absl::AsciiStrToUpper(Sha256Hex(kServiceKey)) + "  ",
        "orchestrator=" + Sha256Hex("the orchestrator's next key")});
   EXPECT_TRUE(auth.ok()) << auth.status();
   return *std::move(auth);
@@ -72,12 +74,16 @@ TEST(AuthTest, RememberedTokenStillExpires) {
   Authenticator auth = MakeAuthenticator();
   const std::string header = absl::StrCat("Bearer ", Token());
   ASSERT_TRUE(auth.Authenticate(header, std::nullopt, kNow).ok());
-  absl::StatusOr<Principal> again = auth.Authenticate(header, std::nullopt, kNow + absl::Minutes(59));
+  absl::StatusOr<Principal> again =
+      auth.Authenticate(header, std::nullopt, kNow + absl::Minutes(59));
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_EQ(again->id, "user-7");
   // exp is kNow + 1h, plus 30 s of leeway.
-  EXPECT_TRUE(auth.Authenticate(header, std::nullopt, kNow + absl::Hours(1) + absl::Seconds(29)).ok());
-  EXPECT_EQ(auth.Authenticate(header, std::nullopt, kNow + absl::Hours(1) + absl::Seconds(30)).status().code(),
+  EXPECT_TRUE(
+      auth.Authenticate(header, std::nullopt, kNow + absl::Hours(1) + absl::Seconds(29)).ok());
+  EXPECT_EQ(auth.Authenticate(header, std::nullopt, kNow + absl::Hours(1) + absl::Seconds(30))
+                .status()
+                .code(),
             absl::StatusCode::kUnauthenticated);
   // A token that failed is not remembered as good: a tampered one stays refused.
   std::string tampered = header;
@@ -92,17 +98,16 @@ TEST(AuthTest, AdminRoleGivesAdmin) {
   ASSERT_TRUE(who.ok()) << who.status();
   EXPECT_EQ(who->role, Role::kAdmin);
   // A token cannot make itself a service.
-  who = MakeAuthenticator().Authenticate(absl::StrCat("Bearer ", Token({"service"})),
-                                         std::nullopt, kNow);
+  who = MakeAuthenticator().Authenticate(absl::StrCat("Bearer ", Token({"service"})), std::nullopt,
+                                         kNow);
   ASSERT_TRUE(who.ok()) << who.status();
   EXPECT_EQ(who->role, Role::kUser);
 }
 
 TEST(AuthTest, SchemeIsCaseInsensitive) {
   for (std::string_view scheme : {"bearer ", "BEARER ", "BeArEr  "}) {
-    absl::StatusOr<Principal> who =
-        MakeAuthenticator().Authenticate(absl::StrCat(std::string(scheme), Token()),
-                                         std::nullopt, kNow);
+    absl::StatusOr<Principal> who = MakeAuthenticator().Authenticate(
+        absl::StrCat(std::string(scheme), Token()), std::nullopt, kNow);
     ASSERT_TRUE(who.ok()) << scheme << who.status();
     EXPECT_EQ(who->id, "user-7");
   }
@@ -132,8 +137,8 @@ TEST(AuthTest, BadBearerTokensRefused) {
 TEST(AuthTest, NoTokenKeysRefusesBearer) {
   Authenticator auth = MakeAuthenticator("");
   // Even a token "signed" with the empty key must not pass.
-  ExpectUnauthenticated(auth.Authenticate(absl::StrCat("Bearer ", Token({"admin"}, "")),
-                                          std::nullopt, kNow));
+  ExpectUnauthenticated(
+      auth.Authenticate(absl::StrCat("Bearer ", Token({"admin"}, "")), std::nullopt, kNow));
   // Services still get in.
   EXPECT_TRUE(auth.Authenticate(std::nullopt, kServiceKey, kNow).ok());
 }
@@ -158,8 +163,7 @@ TEST(AuthTest, ApiKeyGivesTheServiceItWasNamedFor) {
 TEST(AuthTest, BadApiKeyRefusedEvenWithGoodToken) {
   Authenticator auth = MakeAuthenticator();
   for (std::string_view key : {"nope", "", "service-key-abcdeF"}) {
-    absl::StatusOr<Principal> who =
-        auth.Authenticate(absl::StrCat("Bearer ", Token()), key, kNow);
+    absl::StatusOr<Principal> who = auth.Authenticate(absl::StrCat("Bearer ", Token()), key, kNow);
     ExpectUnauthenticated(who);
     EXPECT_EQ(std::string(who.status().message()), "invalid api key");
   }
@@ -178,11 +182,11 @@ TEST(AuthTest, BadDigestConfigRejected) {
   for (const std::string& entry :
        {good.substr(0, good.size() - 1), good + "0", "projects=" + std::string(63, 'a') + "g",
         std::string("projects=not-hex"), absl::StrCat(good.substr(0, good.size() - 2), "0x")}) {
-    absl::StatusOr<Authenticator> auth =
-        Authenticator::Create(Tokens(), {good, entry});
+    absl::StatusOr<Authenticator> auth = Authenticator::Create(Tokens(), {good, entry});
     ASSERT_FALSE(auth.ok()) << entry;
     EXPECT_EQ(auth.status().code(), absl::StatusCode::kInvalidArgument);
-    EXPECT_EQ(auth.status().message(), "QAI_SERVICE_KEY_SHA256 entry 2 is not a 64-digit hex SHA-256 digest");
+    EXPECT_EQ(auth.status().message(),
+              "QAI_SERVICE_KEY_SHA256 entry 2 is not a 64-digit hex SHA-256 digest");
   }
 }
 
@@ -190,18 +194,21 @@ TEST(AuthTest, BadDigestConfigRejected) {
 // at start-up, as is one key given to two services.
 TEST(AuthTest, AKeyMustNameItsServiceAndOnlyOne) {
   const std::string digest = Sha256Hex(kServiceKey);
-  for (const std::string& entry : {digest, "=" + digest, "Orchestrator=" + digest, "9lives=" + digest,
-                                   "a_b=" + digest, std::string(33, 'a') + "=" + digest}) {
+  for (const std::string& entry :
+       {digest, "=" + digest, "Orchestrator=" + digest, "9lives=" + digest, "a_b=" + digest,
+        std::string(33, 'a') + "=" + digest}) {
     absl::StatusOr<Authenticator> auth = Authenticator::Create(Tokens(), {entry});
     ASSERT_FALSE(auth.ok()) << entry;
     EXPECT_EQ(auth.status().message(),
-              "QAI_SERVICE_KEY_SHA256 entry 1 must be <service>=<digest>, the service's name in lower-case "
+              "QAI_SERVICE_KEY_SHA256 entry 1 must be <service>=<digest>, the service's name in "
+              "lower-case "
               "letters, digits and '-'");
   }
   absl::StatusOr<Authenticator> shared =
       Authenticator::Create(Tokens(), {"projects=" + digest, "messages=" + digest});
   ASSERT_FALSE(shared.ok());
-  EXPECT_EQ(shared.status().message(), "QAI_SERVICE_KEY_SHA256 entry 2 gives the key of projects to messages too");
+  EXPECT_EQ(shared.status().message(),
+            "QAI_SERVICE_KEY_SHA256 entry 2 gives the key of projects to messages too");
   EXPECT_TRUE(Authenticator::Create(Tokens(), {"a-1=" + digest, "a-1=" + digest}).ok());
 }
 
@@ -216,8 +223,8 @@ TEST(AuthTest, MissingCredentials) {
 TEST(AuthTest, ErrorsNeverEchoCredentials) {
   Authenticator auth = MakeAuthenticator();
   std::string forged = Token({"admin"}, "wrong-secret");
-  std::string expired = SignJwt(
-      {.subject = "user-7", .expires = kNow - absl::Hours(1), .issued_at = kNow}, kSecret);
+  std::string expired =
+      SignJwt({.subject = "user-7", .expires = kNow - absl::Hours(1), .issued_at = kNow}, kSecret);
   std::vector<absl::StatusOr<Principal>> results = {
       auth.Authenticate(absl::StrCat("Bearer ", forged), std::nullopt, kNow),
       auth.Authenticate(absl::StrCat("Bearer ", expired), std::nullopt, kNow),
@@ -238,13 +245,12 @@ TEST(AuthTest, ErrorsNeverEchoCredentials) {
 TEST(AuthTest, AuthenticateCallReadsMetadata) {
   Authenticator auth = MakeAuthenticator();
   // Real tokens expire relative to absl::Now(), which AuthenticateCall uses.
-  std::string token = absl::StrCat(
-      "Bearer ", SignJwt({.subject = "user-9",
-                          .expires = absl::Now() + absl::Hours(1),
-                          .issued_at = absl::Now()},
-                         kSecret));
-  std::multimap<grpc::string_ref, grpc::string_ref> metadata = {
-      {"authorization", token}, {"user-agent", "test"}};
+  std::string token = absl::StrCat("Bearer ", SignJwt({.subject = "user-9",
+                                                       .expires = absl::Now() + absl::Hours(1),
+                                                       .issued_at = absl::Now()},
+                                                      kSecret));
+  std::multimap<grpc::string_ref, grpc::string_ref> metadata = {{"authorization", token},
+                                                                {"user-agent", "test"}};
   absl::StatusOr<Principal> who = AuthenticateCall(auth, metadata);
   ASSERT_TRUE(who.ok()) << who.status();
   EXPECT_EQ(who->id, "user-9");

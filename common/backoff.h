@@ -8,6 +8,7 @@ namespace qai::common {
 
 // BackoffDelay: the wait before attempt `attempts + 1`: base * 2^attempts capped at max, with
 // "equal jitter" (between half and all of it), so failing rows spread out instead of marching.
-absl::Duration BackoffDelay(int attempts, absl::Duration base, absl::Duration max, absl::BitGen& rng);
+absl::Duration BackoffDelay(int attempts, absl::Duration base, absl::Duration max,
+                            absl::BitGen& rng);
 
 }  // namespace qai::common

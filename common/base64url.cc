@@ -8,7 +8,8 @@ namespace {
 
 bool IsBase64UrlAlphabet(std::string_view s) {
   for (char c : s) {
-    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                    c == '-' || c == '_';
     if (!ok) return false;
   }
   return true;
@@ -16,11 +17,14 @@ bool IsBase64UrlAlphabet(std::string_view s) {
 
 }  // namespace
 
-std::string Base64UrlEncode(std::string_view bytes) { return absl::WebSafeBase64Escape(ToAbsl(bytes)); }
+std::string Base64UrlEncode(std::string_view bytes) {
+  return absl::WebSafeBase64Escape(ToAbsl(bytes));
+}
 
 std::optional<std::string> Base64UrlDecode(std::string_view text) {
   std::string bytes;
-  if (!IsBase64UrlAlphabet(text) || !absl::WebSafeBase64Unescape(ToAbsl(text), &bytes)) return std::nullopt;
+  if (!IsBase64UrlAlphabet(text) || !absl::WebSafeBase64Unescape(ToAbsl(text), &bytes))
+    return std::nullopt;
   // absl ignores the unused low bits of the last character; re-encoding finds them.
   if (Base64UrlEncode(bytes) != text) return std::nullopt;
   return bytes;

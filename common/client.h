@@ -7,8 +7,8 @@
 
 #include <functional>
 #include <memory>
-#include <type_traits>
 #include <string>
+#include <type_traits>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
@@ -21,11 +21,12 @@ namespace qai::common {
 
 // MakeChannel: a channel to target ("host:port" or "dns:///host:port"), with the message size
 // cap and keepalive of `limits` (the same as this service's server).
-std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target, const GrpcLimits& limits = {});
+std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target,
+                                           const GrpcLimits& limits = {});
 
 // ServiceCallContext: metadata and deadline for an outgoing service-to-service call.
-void PrepareServiceCall(grpc::ClientContext& ctx, const std::string& api_key, const std::string& request_id,
-                        absl::Duration timeout);
+void PrepareServiceCall(grpc::ClientContext& ctx, const std::string& api_key,
+                        const std::string& request_id, absl::Duration timeout);
 
 // UnaryDeliverer: an outbox deliverer that parses a row's payload as Request, lets `adjust`
 // complete it (e.g. set its request id to the row's id), and calls `method` on `stub` as this
@@ -36,13 +37,14 @@ void PrepareServiceCall(grpc::ClientContext& ctx, const std::string& api_key, co
 //       stub, &MessageService::Stub::CreateMessage, api_key,
 //       [](const OutboxRow& row, CreateMessageRequest& req) { req.set_request_id(row.id); });
 template <typename Stub, typename Request, typename Response>
-OutboxRelay::Deliverer UnaryDeliverer(std::shared_ptr<Stub> stub,
-                                      grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&, Response*),
-                                      std::string api_key,
-                                      std::type_identity_t<std::function<void(const OutboxRow&, Request&)>> adjust = nullptr,
-                                      std::type_identity_t<std::function<absl::Status(const Request&, const Response&)>>
-                                          after = nullptr,
-                                      absl::Duration timeout = absl::Seconds(10)) {
+OutboxRelay::Deliverer UnaryDeliverer(
+    std::shared_ptr<Stub> stub,
+    grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&, Response*),
+    std::string api_key,
+    std::type_identity_t<std::function<void(const OutboxRow&, Request&)>> adjust = nullptr,
+    std::type_identity_t<std::function<absl::Status(const Request&, const Response&)>> after =
+        nullptr,
+    absl::Duration timeout = absl::Seconds(10)) {
   return [=](const OutboxRow& row) -> absl::Status {
     Request request;
     if (!request.ParseFromString(row.payload)) {

@@ -15,7 +15,8 @@ namespace qai::common {
 
 std::string EnvName(std::string_view option_name) {
   std::string env = "QAI_";
-  for (char c : option_name) env += c == '-' ? '_' : absl::ascii_toupper(static_cast<unsigned char>(c));
+  for (char c : option_name)
+    env += c == '-' ? '_' : absl::ascii_toupper(static_cast<unsigned char>(c));
   return env;
 }
 
@@ -47,8 +48,8 @@ std::optional<bool> ParseBool(std::string_view value) {
 
 }  // namespace
 
-absl::StatusOr<Config> Config::Parse(std::vector<Option> options, int argc,
-                                     const char* const* argv, const EnvLookup& env) {
+absl::StatusOr<Config> Config::Parse(std::vector<Option> options, int argc, const char* const* argv,
+                                     const EnvLookup& env) {
   Config config;
   for (Option& o : options) {
     std::string name = o.name;
@@ -94,8 +95,7 @@ absl::StatusOr<Config> Config::Parse(std::vector<Option> options, int argc,
       entry.value = entry.option.default_value;
     }
     if (entry.option.required && absl::StripAsciiWhitespace(entry.value).empty()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--", name, " (", env_name, ") is required"));
+      return absl::InvalidArgumentError(absl::StrCat("--", name, " (", env_name, ") is required"));
     }
     if (entry.option.validate && !entry.value.empty()) {
       if (std::string why = entry.option.validate(entry.value); !why.empty()) {

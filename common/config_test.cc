@@ -32,7 +32,9 @@ absl::StatusOr<Config> ParseArgs(std::vector<Option> options, std::vector<std::s
 
 std::vector<Option> Options() {
   return {{.name = "database-url", .help = "libpq URL", .secret = true, .required = true},
-          {.name = "listen-addr", .default_value = "0.0.0.0:50051", .help = "gRPC address",
+          {.name = "listen-addr",
+           .default_value = "0.0.0.0:50051",
+           .help = "gRPC address",
            .validate = IsHostPort},
           {.name = "pool-size", .default_value = "16", .help = "connections", .validate = IsInt},
           {.name = "timeout", .default_value = "5s", .help = "timeout", .validate = IsDuration},
@@ -65,7 +67,8 @@ TEST(ConfigTest, FlagWithEqualsSign) {
 }
 
 TEST(ConfigTest, FlagWithSeparateValue) {
-  auto config = ParseArgs(Options(), {"--database-url", "postgres://a", "--listen-addr", "127.0.0.1:9"});
+  auto config =
+      ParseArgs(Options(), {"--database-url", "postgres://a", "--listen-addr", "127.0.0.1:9"});
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->Get("database-url"), "postgres://a");
   EXPECT_EQ(config->Get("listen-addr"), "127.0.0.1:9");
@@ -78,20 +81,22 @@ TEST(ConfigTest, ValueMayContainEqualsSign) {
 }
 
 TEST(ConfigTest, EnvironmentFallback) {
-  auto config = ParseArgs(Options(), {}, {{"QAI_DATABASE_URL", "from-env"}, {"QAI_POOL_SIZE", "7"}});
+  auto config =
+      ParseArgs(Options(), {}, {{"QAI_DATABASE_URL", "from-env"}, {"QAI_POOL_SIZE", "7"}});
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->Get("database-url"), "from-env");
   EXPECT_EQ(config->GetInt("pool-size"), 7);
 }
 
 TEST(ConfigTest, FlagBeatsEnvBeatsDefault) {
-  auto config = ParseArgs(Options(), {"--database-url=flag", "--pool-size=3"},
-                          {{"QAI_DATABASE_URL", "env"}, {"QAI_POOL_SIZE", "8"}, {"QAI_TIMEOUT", "2s"}});
+  auto config =
+      ParseArgs(Options(), {"--database-url=flag", "--pool-size=3"},
+                {{"QAI_DATABASE_URL", "env"}, {"QAI_POOL_SIZE", "8"}, {"QAI_TIMEOUT", "2s"}});
   ASSERT_TRUE(config.ok()) << config.status();
-  EXPECT_EQ(config->Get("database-url"), "flag");  // flag over env
-  EXPECT_EQ(config->GetInt("pool-size"), 3);        // flag over env and default
+  EXPECT_EQ(config->Get("database-url"), "flag");               // flag over env
+  EXPECT_EQ(config->GetInt("pool-size"), 3);                    // flag over env and default
   EXPECT_EQ(config->GetDuration("timeout"), absl::Seconds(2));  // env over default
-  EXPECT_EQ(config->Get("listen-addr"), "0.0.0.0:50051");      // default
+  EXPECT_EQ(config->Get("listen-addr"), "0.0.0.0:50051");       // default
   EXPECT_FALSE(config->GetBool("verbose"));
 }
 
@@ -103,8 +108,10 @@ TEST(ConfigTest, EnvSetToEmptyOverridesDefault) {
 }
 
 TEST(ConfigTest, UnknownFlagIsInvalidArgument) {
-  ExpectInvalidNaming(ParseArgs(Options(), {"--database-url=x", "--no-such-flag=1"}), "no-such-flag", "");
-  ExpectInvalidNaming(ParseArgs(Options(), {"--database-url=x", "--no-such-flag"}), "no-such-flag", "");
+  ExpectInvalidNaming(ParseArgs(Options(), {"--database-url=x", "--no-such-flag=1"}),
+                      "no-such-flag", "");
+  ExpectInvalidNaming(ParseArgs(Options(), {"--database-url=x", "--no-such-flag"}), "no-such-flag",
+                      "");
 }
 
 TEST(ConfigTest, PositionalArgumentIsInvalidArgument) {
@@ -115,7 +122,8 @@ TEST(ConfigTest, PositionalArgumentIsInvalidArgument) {
 }
 
 TEST(ConfigTest, MissingValueIsInvalidArgumentNamingTheFlag) {
-  ExpectInvalidNaming(ParseArgs(Options(), {"--database-url=x", "--pool-size"}), "--pool-size", "QAI_POOL_SIZE");
+  ExpectInvalidNaming(ParseArgs(Options(), {"--database-url=x", "--pool-size"}), "--pool-size",
+                      "QAI_POOL_SIZE");
 }
 
 TEST(ConfigTest, MissingValueAlsoNamesEnvVar) {
@@ -125,7 +133,8 @@ TEST(ConfigTest, MissingValueAlsoNamesEnvVar) {
 
 TEST(ConfigTest, RequiredButMissingOrBlank) {
   ExpectInvalidNaming(ParseArgs(Options(), {}), "database-url", "QAI_DATABASE_URL");
-  ExpectInvalidNaming(ParseArgs(Options(), {"--database-url="}), "database-url", "QAI_DATABASE_URL");
+  ExpectInvalidNaming(ParseArgs(Options(), {"--database-url="}), "database-url",
+                      "QAI_DATABASE_URL");
   ExpectInvalidNaming(ParseArgs(Options(), {}, {{"QAI_DATABASE_URL", "   "}}), "database-url",
                       "QAI_DATABASE_URL");
 }
@@ -135,12 +144,12 @@ TEST(ConfigTest, FailedValidatorNamesOptionEnvVarAndReason) {
   ExpectInvalidNaming(config, "pool-size", "QAI_POOL_SIZE");
   EXPECT_NE(config.status().message().find("integer"), absl::string_view::npos) << config.status();
 
-  ExpectInvalidNaming(ParseArgs(Options(), {"--database-url=x"}, {{"QAI_TIMEOUT", "soon"}}), "timeout",
-                      "QAI_TIMEOUT");
+  ExpectInvalidNaming(ParseArgs(Options(), {"--database-url=x"}, {{"QAI_TIMEOUT", "soon"}}),
+                      "timeout", "QAI_TIMEOUT");
   ExpectInvalidNaming(ParseArgs(Options(), {"--database-url=x", "--verbose", "maybe"}), "verbose",
                       "QAI_VERBOSE");
-  ExpectInvalidNaming(ParseArgs(Options(), {"--database-url=x", "--listen-addr=nohost"}), "listen-addr",
-                      "QAI_LISTEN_ADDR");
+  ExpectInvalidNaming(ParseArgs(Options(), {"--database-url=x", "--listen-addr=nohost"}),
+                      "listen-addr", "QAI_LISTEN_ADDR");
 }
 
 TEST(ConfigTest, ValidatorAlsoChecksDefaults) {
@@ -190,8 +199,8 @@ TEST(ConfigTest, GetListTrimsAndDropsEmpties) {
 }
 
 TEST(ConfigTest, TypedGetters) {
-  auto config = ParseArgs(Options(), {"--database-url=x", "--pool-size=-12", "--timeout=250ms",
-                                      "--verbose=YES"});
+  auto config = ParseArgs(
+      Options(), {"--database-url=x", "--pool-size=-12", "--timeout=250ms", "--verbose=YES"});
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->GetInt("pool-size"), -12);
   EXPECT_EQ(config->GetDuration("timeout"), absl::Milliseconds(250));
@@ -229,10 +238,12 @@ TEST(ConfigValidatorsTest, IsBool) {
 }
 
 TEST(ConfigValidatorsTest, IsHostPort) {
-  for (const char* ok : {"localhost:50051", "0.0.0.0:0", "127.0.0.1:65535", "[::1]:8080", "db.internal:5432"}) {
+  for (const char* ok :
+       {"localhost:50051", "0.0.0.0:0", "127.0.0.1:65535", "[::1]:8080", "db.internal:5432"}) {
     EXPECT_EQ(IsHostPort(ok), "") << ok;
   }
-  for (const char* bad : {"", "localhost", ":80", "host:", "host:65536", "host:-1", "host:http", "host:80x"}) {
+  for (const char* bad :
+       {"", "localhost", ":80", "host:", "host:65536", "host:-1", "host:http", "host:80x"}) {
     EXPECT_NE(IsHostPort(bad), "") << bad;
   }
 }

@@ -3,8 +3,8 @@
 #include <libpq-fe.h>
 
 #include <algorithm>
-#include <cstring>
 #include <cctype>
+#include <cstring>
 #include <memory>
 #include <regex>
 #include <vector>
@@ -30,7 +30,8 @@ std::vector<std::string> SecretsOf(std::string_view url) {
        it != std::sregex_iterator(); ++it) {
     std::string value = (*it)[1].str();
     secrets.push_back(value);
-    if (value.size() >= 2 && value.front() == '\'') secrets.push_back(value.substr(1, value.size() - 2));
+    if (value.size() >= 2 && value.front() == '\'')
+      secrets.push_back(value.substr(1, value.size() - 2));
   }
   std::vector<std::string> decoded;
   for (const std::string& secret : secrets) {
@@ -79,12 +80,13 @@ absl::StatusOr<std::string> ConnectString(std::string_view database_url) {
   // attempt, and an established connection whose peer vanished without closing it. The URL's
   // own values win.
   static constexpr std::pair<const char*, const char*> kDefaults[] = {
-      {"connect_timeout", "5"},     {"keepalives", "1"},        {"keepalives_idle", "30"},
+      {"connect_timeout", "5"},      {"keepalives", "1"},       {"keepalives_idle", "30"},
       {"keepalives_interval", "10"}, {"keepalives_count", "3"}, {"tcp_user_timeout", "30000"},
   };
   for (PQconninfoOption* option = options.get(); option->keyword != nullptr; ++option) {
     for (const auto& [keyword, value] : kDefaults) {
-      if (option->val == nullptr && std::string_view(option->keyword) == keyword) option->val = strdup(value);
+      if (option->val == nullptr && std::string_view(option->keyword) == keyword)
+        option->val = strdup(value);
     }
   }
   std::string result;

@@ -23,7 +23,8 @@ std::string SqlState(const std::exception& e) {
 
 absl::Status MapDbError(const std::exception& e) {
   if (const auto* soci_error = dynamic_cast<const soci::soci_error*>(&e);
-      soci_error != nullptr && soci_error->get_error_category() == soci::soci_error::connection_error) {
+      soci_error != nullptr &&
+      soci_error->get_error_category() == soci::soci_error::connection_error) {
     return absl::UnavailableError("database unavailable");
   }
   return StatusFromSqlState(SqlState(e), e.what());
@@ -67,9 +68,8 @@ absl::StatusOr<DbPool::Lease> DbPool::Acquire() {
   {
     std::unique_lock lock(mu_);
     ++waiting_;
-    const bool got = available_.wait_for(lock, absl::ToChronoMilliseconds(options_.acquire_timeout), [&] {
-      return !idle_.empty() || open_ < options_.size;
-    });
+    const bool got = available_.wait_for(lock, absl::ToChronoMilliseconds(options_.acquire_timeout),
+                                         [&] { return !idle_.empty() || open_ < options_.size; });
     --waiting_;
     if (!got) return absl::UnavailableError("database busy: no connection free in time");
     if (!idle_.empty()) {

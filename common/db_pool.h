@@ -44,7 +44,8 @@ class DbConnection {
   template <typename T>
   T& Prepared() {
     auto& slot = prepared_[std::type_index(typeid(T))];
-    if (!slot) slot = std::shared_ptr<void>(new T(*session_), [](void* p) { delete static_cast<T*>(p); });
+    if (!slot)
+      slot = std::shared_ptr<void>(new T(*session_), [](void* p) { delete static_cast<T*>(p); });
     return *static_cast<T*>(slot.get());
   }
 

@@ -22,8 +22,10 @@ namespace {
 using qai::testing::PgServer;
 
 std::unique_ptr<DbPool> NewPool(int size = 4, absl::Duration acquire_timeout = absl::Seconds(5)) {
-  absl::StatusOr<std::unique_ptr<DbPool>> pool = DbPool::Create(
-      {.url = PgServer::Shared().CreateDatabase(), .size = size, .acquire_timeout = acquire_timeout});
+  absl::StatusOr<std::unique_ptr<DbPool>> pool =
+      DbPool::Create({.url = PgServer::Shared().CreateDatabase(),
+                      .size = size,
+                      .acquire_timeout = acquire_timeout});
   if (!pool.ok()) throw std::runtime_error(pool.status().ToString());
   return std::move(*pool);
 }
@@ -62,13 +64,16 @@ TEST(DbPoolPingTest, LockWaitsAreBounded) {
 
 void CreateItems(DbPool& pool) {
   ASSERT_TRUE(pool.Run([](DbConnection& conn) {
-                    conn.session() << "CREATE TABLE items (id integer PRIMARY KEY, name text NOT NULL)";
+                    conn.session()
+                        << "CREATE TABLE items (id integer PRIMARY KEY, name text NOT NULL)";
                     return absl::OkStatus();
-                  }).ok());
+                  })
+                  .ok());
 }
 
 void Insert(DbConnection& conn, int id, const std::string& name) {
-  conn.session() << "INSERT INTO items (id, name) VALUES (:id, :name)", soci::use(id), soci::use(name);
+  conn.session() << "INSERT INTO items (id, name) VALUES (:id, :name)", soci::use(id),
+      soci::use(name);
 }
 
 long long CountItems(DbPool& pool) {
@@ -83,14 +88,16 @@ long long CountItems(DbPool& pool) {
 
 TEST(DbPoolTest, CreateValidatesOptions) {
   EXPECT_EQ(DbPool::Create({.url = ""}).status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(DbPool::Create({.url = "host=x", .size = 0}).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(DbPool::Create({.url = "host=x", .size = 0}).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 TEST(DbPoolTest, UnreachableDatabaseIsUnavailableNotFatal) {
   // Connections open lazily: the pool can be created while the database is down.
-  auto pool = DbPool::Create({.url = "host=127.0.0.1 port=1 user=postgres dbname=none connect_timeout=2",
-                              .size = 1,
-                              .acquire_timeout = absl::Seconds(1)});
+  auto pool =
+      DbPool::Create({.url = "host=127.0.0.1 port=1 user=postgres dbname=none connect_timeout=2",
+                      .size = 1,
+                      .acquire_timeout = absl::Seconds(1)});
   ASSERT_TRUE(pool.ok()) << pool.status();
   EXPECT_EQ((*pool)->Ping().code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ((*pool)->Transaction([](DbConnection&) { return absl::OkStatus(); }).code(),
@@ -169,7 +176,8 @@ TEST(DbPoolTest, UniqueViolationIsAlreadyExists) {
   ASSERT_TRUE(pool->Transaction([](DbConnection& conn) {
                     Insert(conn, 1, "one");
                     return absl::OkStatus();
-                  }).ok());
+                  })
+                  .ok());
   absl::Status s = pool->Transaction([](DbConnection& conn) {
     Insert(conn, 2, "two");
     Insert(conn, 1, "again");
@@ -180,7 +188,9 @@ TEST(DbPoolTest, UniqueViolationIsAlreadyExists) {
 }
 
 TEST(DbPoolTest, MapDbErrorBySqlState) {
-  auto code = [](const char* state) { return MapDbError(soci::postgresql_soci_error("msg", state)).code(); };
+  auto code = [](const char* state) {
+    return MapDbError(soci::postgresql_soci_error("msg", state)).code();
+  };
   EXPECT_EQ(code("23505"), absl::StatusCode::kAlreadyExists);
   EXPECT_EQ(code("40001"), absl::StatusCode::kAborted);
   EXPECT_EQ(code("40P01"), absl::StatusCode::kAborted);
@@ -190,7 +200,8 @@ TEST(DbPoolTest, MapDbErrorBySqlState) {
   EXPECT_EQ(code("57014"), absl::StatusCode::kUnavailable);
   EXPECT_EQ(code("55P03"), absl::StatusCode::kUnavailable);
   EXPECT_EQ(code("42P01"), absl::StatusCode::kInternal);
-  absl::Status internal = MapDbError(soci::postgresql_soci_error("relation secret_table does not exist", "42P01"));
+  absl::Status internal =
+      MapDbError(soci::postgresql_soci_error("relation secret_table does not exist", "42P01"));
   EXPECT_EQ(std::string(internal.message()).find("secret_table"), std::string::npos);
   EXPECT_EQ(MapDbError(std::runtime_error("x")).code(), absl::StatusCode::kInternal);
   EXPECT_EQ(SqlState(soci::postgresql_soci_error("m", "23505")), "23505");
@@ -237,7 +248,8 @@ TEST(DbPoolTest, ReleaseWakesWaitingAcquire) {
     second_conn.set_value(second.ok() ? &**second : nullptr);
   });
   const absl::Time deadline = absl::Now() + absl::Seconds(5);
-  while (pool->stats().waiting == 0 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(1));
+  while (pool->stats().waiting == 0 && absl::Now() < deadline)
+    absl::SleepFor(absl::Milliseconds(1));
   DbPool::Stats stats = pool->stats();
   EXPECT_EQ(stats.waiting, 1);
   EXPECT_EQ(stats.in_use, 1);
@@ -285,7 +297,8 @@ struct AddOne {
   int out = 0;
   soci::statement statement;
   explicit AddOne(soci::session& sql)
-      : statement((sql.prepare << "SELECT CAST(:in AS integer) + 1", soci::use(in), soci::into(out))) {
+      : statement(
+            (sql.prepare << "SELECT CAST(:in AS integer) + 1", soci::use(in), soci::into(out))) {
     constructed.fetch_add(1);
   }
   int Run(int value) {
@@ -307,7 +320,8 @@ TEST(DbPoolTest, PreparedIsOneInstancePerConnection) {
                       EXPECT_EQ(&conn.Prepared<AddOne>(), &add);
                       EXPECT_EQ(add.Run(i), i + 1);
                       return absl::OkStatus();
-                    }).ok());
+                    })
+                    .ok());
   }
   EXPECT_EQ(AddOne::constructed.load(), 1);
 
@@ -354,7 +368,11 @@ TEST(DbPoolRestartTest, ReconnectsAfterRestart) {
   CreateItems(*pool);
   WarmConnections(*pool, 1);
   AddOne::constructed = 0;
-  ASSERT_TRUE(pool->Run([](DbConnection& conn) { return conn.Prepared<AddOne>().Run(1) == 2 ? absl::OkStatus() : absl::InternalError("bad"); }).ok());
+  ASSERT_TRUE(pool->Run([](DbConnection& conn) {
+                    return conn.Prepared<AddOne>().Run(1) == 2 ? absl::OkStatus()
+                                                               : absl::InternalError("bad");
+                  })
+                  .ok());
   ASSERT_EQ(AddOne::constructed.load(), 1);
 
   ASSERT_TRUE(PgServer::Shared().Restart().ok());
@@ -366,7 +384,11 @@ TEST(DbPoolRestartTest, ReconnectsAfterRestart) {
   EXPECT_TRUE(s.ok()) << s;
   EXPECT_EQ(CountItems(*pool), 1);
   // The new session has a fresh prepared bundle (the old statements died with the old session).
-  ASSERT_TRUE(pool->Run([](DbConnection& conn) { return conn.Prepared<AddOne>().Run(5) == 6 ? absl::OkStatus() : absl::InternalError("bad"); }).ok());
+  ASSERT_TRUE(pool->Run([](DbConnection& conn) {
+                    return conn.Prepared<AddOne>().Run(5) == 6 ? absl::OkStatus()
+                                                               : absl::InternalError("bad");
+                  })
+                  .ok());
   EXPECT_EQ(AddOne::constructed.load(), 2);
   EXPECT_TRUE(pool->Ping().ok());
 }

@@ -90,7 +90,8 @@ TEST(ExecutorTest, SpaceFreesUpAfterWorkIsTaken) {
   EXPECT_FALSE(executor.TrySubmit([] {}));
   release.count_down();
   auto deadline = std::chrono::steady_clock::now() + 5s;
-  while (executor.queued() > 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
+  while (executor.queued() > 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(1ms);
   EXPECT_TRUE(executor.TrySubmit([] {}));
 }
 
@@ -115,7 +116,8 @@ TEST(ExecutorTest, ShutdownFinishesQueuedWorkThenRefuses) {
     ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "Shutdown never started refusing";
     std::this_thread::sleep_for(1ms);
   }
-  EXPECT_EQ(shutdown.wait_for(50ms), std::future_status::timeout) << "Shutdown must wait for queued work";
+  EXPECT_EQ(shutdown.wait_for(50ms), std::future_status::timeout)
+      << "Shutdown must wait for queued work";
   release.count_down();
   ASSERT_EQ(shutdown.wait_for(5s), std::future_status::ready);
   EXPECT_EQ(ran.load(), 5 + accepted_late);

@@ -26,7 +26,8 @@ std::string TypeName(bool client_streaming, bool server_streaming) {
 // out (before the client can see it, so a scrape after the reply counts the call).
 class CallMetrics : public grpc::experimental::Interceptor {
  public:
-  CallMetrics(GrpcServerMetrics* metrics, GrpcServerMetrics::Method* method, grpc::ServerContextBase* ctx)
+  CallMetrics(GrpcServerMetrics* metrics, GrpcServerMetrics::Method* method,
+              grpc::ServerContextBase* ctx)
       : metrics_(metrics), method_(method), ctx_(ctx), start_(std::chrono::steady_clock::now()) {
     method_->started->Increment();
   }
@@ -47,8 +48,9 @@ class CallMetrics : public grpc::experimental::Interceptor {
  private:
   void Handle(grpc::StatusCode code) {
     handled_ = true;
-    metrics_->Handled(*method_, code,
-                      std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count());
+    metrics_->Handled(
+        *method_, code,
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count());
   }
 
   GrpcServerMetrics* const metrics_;
@@ -62,7 +64,8 @@ class Factory : public grpc::experimental::ServerInterceptorFactoryInterface {
  public:
   explicit Factory(GrpcServerMetrics* metrics) : metrics_(metrics) {}
   grpc::experimental::Interceptor* CreateServerInterceptor(ServerRpcInfo* info) override {
-    return new CallMetrics(metrics_, &metrics_->MethodFor(info->method() == nullptr ? "" : info->method()),
+    return new CallMetrics(metrics_,
+                           &metrics_->MethodFor(info->method() == nullptr ? "" : info->method()),
                            info->server_context());
   }
 
@@ -72,7 +75,8 @@ class Factory : public grpc::experimental::ServerInterceptorFactoryInterface {
 
 }  // namespace
 
-GrpcServerMetrics::GrpcServerMetrics(prometheus::Registry& registry, const std::vector<std::string>& services)
+GrpcServerMetrics::GrpcServerMetrics(prometheus::Registry& registry,
+                                     const std::vector<std::string>& services)
     : started_(prometheus::BuildCounter()
                    .Name("grpc_server_started_total")
                    .Help("RPCs started on the server.")
@@ -91,7 +95,8 @@ GrpcServerMetrics::GrpcServerMetrics(prometheus::Registry& registry, const std::
     if (service == nullptr) continue;
     for (int i = 0; i < service->method_count(); ++i) {
       const google::protobuf::MethodDescriptor* m = service->method(i);
-      std::unique_ptr<Method>& slot = methods_[absl::StrCat("/", service->full_name(), "/", m->name())];
+      std::unique_ptr<Method>& slot =
+          methods_[absl::StrCat("/", service->full_name(), "/", m->name())];
       if (slot == nullptr) {
         slot = Make({{"grpc_type", TypeName(m->client_streaming(), m->server_streaming())},
                      {"grpc_service", service->full_name()},
@@ -99,7 +104,8 @@ GrpcServerMetrics::GrpcServerMetrics(prometheus::Registry& registry, const std::
       }
     }
   }
-  unknown_ = Make({{"grpc_type", "unknown"}, {"grpc_service", "unknown"}, {"grpc_method", "unknown"}});
+  unknown_ =
+      Make({{"grpc_type", "unknown"}, {"grpc_service", "unknown"}, {"grpc_method", "unknown"}});
 }
 
 std::unique_ptr<GrpcServerMetrics::Method> GrpcServerMetrics::Make(prometheus::Labels labels) {
@@ -124,7 +130,8 @@ GrpcServerMetrics::Method& GrpcServerMetrics::MethodFor(std::string_view path) {
 
 void GrpcServerMetrics::Handled(Method& method, grpc::StatusCode code, double seconds) {
   int index = static_cast<int>(code);
-  if (index < 0 || index >= static_cast<int>(method.handled.size())) index = grpc::StatusCode::UNKNOWN;
+  if (index < 0 || index >= static_cast<int>(method.handled.size()))
+    index = grpc::StatusCode::UNKNOWN;
   prometheus::Counter* counter = method.handled[index].load(std::memory_order_acquire);
   if (counter == nullptr) {
     // Family::Add is idempotent and thread-safe: racing first calls get the same counter.

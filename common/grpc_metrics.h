@@ -11,8 +11,8 @@
 // descriptor pool; a call to any other path counts under grpc_service="unknown",
 // grpc_method="unknown", so callers cannot make new series. grpc_code is the status code's
 // canonical name (OK, INVALID_ARGUMENT, ...); a call the client cancelled (or that ends
-// without a status) counts as CANCELLED, whatever its handler answered. Every method starts with zero calls, so rates work
-// from the first scrape.
+// without a status) counts as CANCELLED, whatever its handler answered. Every method starts with
+// zero calls, so rates work from the first scrape.
 //
 //   GrpcServerMetrics grpc_metrics(registry, {"qai.projects.v1.ProjectService", ...});
 //   builder.experimental().SetInterceptorCreators(grpc_metrics.InterceptorFactories());
@@ -47,7 +47,8 @@ class GrpcServerMetrics {
   GrpcServerMetrics(prometheus::Registry& registry, const std::vector<std::string>& services);
 
   // InterceptorFactories: what ServerBuilder::experimental().SetInterceptorCreators takes.
-  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> InterceptorFactories();
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
+  InterceptorFactories();
 
   // MethodFor: the instruments of a "/package.Service/Method" path (the "unknown" ones for
   // paths of other services).
@@ -61,7 +62,8 @@ class GrpcServerMetrics {
   prometheus::Family<prometheus::Counter>& started_;
   prometheus::Family<prometheus::Counter>& handled_;
   prometheus::Family<prometheus::Histogram>& handling_;
-  absl::flat_hash_map<std::string, std::unique_ptr<Method>> methods_;  // by path; fixed after construction
+  absl::flat_hash_map<std::string, std::unique_ptr<Method>>
+      methods_;  // by path; fixed after construction
   std::unique_ptr<Method> unknown_;
 };
 

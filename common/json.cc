@@ -28,7 +28,8 @@ bool JsonNestedDeeperThan(std::string_view text, int max_depth) {
 }
 
 nlohmann::json ParseUntrustedJson(std::string_view text, int max_depth) {
-  if (JsonNestedDeeperThan(text, max_depth)) return nlohmann::json(nlohmann::json::value_t::discarded);
+  if (JsonNestedDeeperThan(text, max_depth))
+    return nlohmann::json(nlohmann::json::value_t::discarded);
   return nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
 }
 

@@ -8,9 +8,8 @@
 //   nlohmann::json args = ParseUntrustedJson(call.arguments_json);
 //   if (!args.is_object()) ... not JSON, too deep, or not an object: say so
 
-#include <string_view>
-
 #include <nlohmann/json.hpp>
+#include <string_view>
 
 namespace qai::common {
 

@@ -14,7 +14,8 @@ std::string Nested(int depth, char open = '[', char close = ']') {
 TEST(JsonTest, DepthCountsArraysAndObjectsButNotStrings) {
   EXPECT_FALSE(JsonNestedDeeperThan(R"({"a":[{"b":[]}]})", 4));
   EXPECT_TRUE(JsonNestedDeeperThan(R"({"a":[{"b":[]}]})", 3));
-  EXPECT_FALSE(JsonNestedDeeperThan(R"({"s":"[[[[[[\"{{{{"})", 1)) << "brackets in strings, escaped quotes too";
+  EXPECT_FALSE(JsonNestedDeeperThan(R"({"s":"[[[[[[\"{{{{"})", 1))
+      << "brackets in strings, escaped quotes too";
   EXPECT_FALSE(JsonNestedDeeperThan(Nested(3) + Nested(3), 3)) << "siblings, not nesting";
 }
 

@@ -2,7 +2,8 @@
 // JwkSet: the public keys of a JSON Web Key Set (RFC 7517), as an identity provider publishes
 // them (Clerk, Auth0, Keycloak, ...: https://<domain>/.well-known/jwks.json), ready for OpenSSL.
 //
-//   absl::StatusOr<JwkSet> set = JwkSet::Parse(R"({"keys":[{"kty":"RSA","kid":"k1","n":"...","e":"AQAB"}]})");
+//   absl::StatusOr<JwkSet> set =
+//   JwkSet::Parse(R"({"keys":[{"kty":"RSA","kid":"k1","n":"...","e":"AQAB"}]})");
 //   absl::StatusOr<const Jwk*> key = set->Find("k1", JwsAlg::kRs256);
 //   bool good = VerifyWithPublicKey(JwsAlg::kRs256, (*key)->key.get(), signing_input, signature);
 //
@@ -44,7 +45,8 @@ class JwkSet {
   [[nodiscard]] static absl::StatusOr<JwkSet> Parse(std::string_view json);
 
   const std::vector<Jwk>& keys() const { return keys_; }
-  // skipped: why keys were left out ("key 3 (kid \"enc-1\"): use \"enc\", not \"sig\""), for the log.
+  // skipped: why keys were left out ("key 3 (kid \"enc-1\"): use \"enc\", not \"sig\""), for the
+  // log.
   const std::vector<std::string>& skipped() const { return skipped_; }
 
   // Find: the one key that may verify a token of `alg` naming `kid` (nullopt: no kid). NOT_FOUND
@@ -52,7 +54,8 @@ class JwkSet {
   // otherwise UNAUTHENTICATED: the key named is for another algorithm ("token algorithm does not
   // match its key"), no key is for `alg` ("unknown token key"), or, without a kid, several are
   // ("token names no key (kid) and several could verify it").
-  [[nodiscard]] absl::StatusOr<const Jwk*> Find(const std::optional<std::string>& kid, JwsAlg alg) const;
+  [[nodiscard]] absl::StatusOr<const Jwk*> Find(const std::optional<std::string>& kid,
+                                                JwsAlg alg) const;
 
  private:
   std::vector<Jwk> keys_;

@@ -18,7 +18,8 @@ nlohmann::json Kids(const JwkSet& set) {
 
 }  // namespace
 
-absl::StatusOr<std::shared_ptr<JwksCache>> JwksCache::Start(JwksCacheOptions options, bool require_first) {
+absl::StatusOr<std::shared_ptr<JwksCache>> JwksCache::Start(JwksCacheOptions options,
+                                                            bool require_first) {
   std::shared_ptr<JwksCache> cache(new JwksCache(std::move(options)));
   absl::Status first = cache->Load(/*rate_limited=*/false);
   if (!first.ok() && require_first) return first;
@@ -62,7 +63,8 @@ absl::Status JwksCache::Load(bool rate_limited) {
       while (loading_) changed_.Wait(&mu_);
       return absl::OkStatus();
     }
-    if (rate_limited && absl::Now() - last_load_ < options_.refetch_interval) return absl::OkStatus();
+    if (rate_limited && absl::Now() - last_load_ < options_.refetch_interval)
+      return absl::OkStatus();
     loading_ = true;
     last_load_ = absl::Now();
     ++loads_;
@@ -75,7 +77,8 @@ absl::Status JwksCache::Load(bool rate_limited) {
     changed_.SignalAll();
     return absl::CancelledError("stopping");
   }
-  absl::StatusOr<JwkSet> set = doc.ok() ? JwkSet::Parse(doc->body) : absl::StatusOr<JwkSet>(doc.status());
+  absl::StatusOr<JwkSet> set =
+      doc.ok() ? JwkSet::Parse(doc->body) : absl::StatusOr<JwkSet>(doc.status());
   if (!set.ok()) {
     Failed(set.status());
     return set.status();
@@ -85,10 +88,12 @@ absl::Status JwksCache::Load(bool rate_limited) {
 }
 
 void JwksCache::Loaded(JwkSet set, const std::string& body, std::optional<absl::Duration> max_age) {
-  const absl::Duration fresh =
-      std::clamp(max_age.value_or(options_.default_refresh), options_.min_refresh, options_.max_refresh);
-  nlohmann::json fields = {{"source", options_.source},     {"keys", set.keys().size()},
-                           {"kids", Kids(set)},             {"skipped", set.skipped()},
+  const absl::Duration fresh = std::clamp(max_age.value_or(options_.default_refresh),
+                                          options_.min_refresh, options_.max_refresh);
+  nlohmann::json fields = {{"source", options_.source},
+                           {"keys", set.keys().size()},
+                           {"kids", Kids(set)},
+                           {"skipped", set.skipped()},
                            {"fresh_for", absl::FormatDuration(fresh)}};
   bool changed = false;
   {
@@ -104,7 +109,8 @@ void JwksCache::Loaded(JwkSet set, const std::string& body, std::optional<absl::
     }
     changed_.SignalAll();
   }
-  Log(changed ? LogLevel::kInfo : LogLevel::kDebug, changed ? "token keys loaded" : "token keys unchanged", fields);
+  Log(changed ? LogLevel::kInfo : LogLevel::kDebug,
+      changed ? "token keys loaded" : "token keys unchanged", fields);
 }
 
 void JwksCache::Failed(const absl::Status& error) {
@@ -120,8 +126,11 @@ void JwksCache::Failed(const absl::Status& error) {
   }
   // Without keys, every token the provider signs is refused: that is an error, not a warning.
   Log(kept ? LogLevel::kWarn : LogLevel::kError,
-      kept ? "token keys not refreshed: the last good ones stay in use" : "token keys not loaded: provider tokens refused",
-      {{"source", options_.source}, {"error", std::string(error.message())}, {"retry_in", absl::FormatDuration(retry)}});
+      kept ? "token keys not refreshed: the last good ones stay in use"
+           : "token keys not loaded: provider tokens refused",
+      {{"source", options_.source},
+       {"error", std::string(error.message())},
+       {"retry_in", absl::FormatDuration(retry)}});
 }
 
 void JwksCache::Refresh() {

@@ -5,9 +5,10 @@
 // keeps the last good keys and is retried with backoff; every load is logged (how many keys,
 // their kids, the error), never a token.
 //
-//   auto cache = JwksCache::Start({.source = url, .load = *JwksLoaderFor(url)}, /*require_first=*/false);
-//   std::shared_ptr<const JwkSet> keys = (*cache)->Keys();          // nullptr until a load worked
-//   if (keys == nullptr || !keys->Find(kid, alg).ok()) keys = (*cache)->KeysAfterMiss();
+//   auto cache = JwksCache::Start({.source = url, .load = *JwksLoaderFor(url)},
+//   /*require_first=*/false); std::shared_ptr<const JwkSet> keys = (*cache)->Keys();          //
+//   nullptr until a load worked if (keys == nullptr || !keys->Find(kid, alg).ok()) keys =
+//   (*cache)->KeysAfterMiss();
 //
 // Thread-safe. The destructor stops the refreshing thread (cancelling a fetch under way).
 

@@ -74,8 +74,8 @@ absl::Status VerifyWith(const std::shared_ptr<JwksCache>& cache, const TestSigni
   absl::StatusOr<std::shared_ptr<const JwtVerifier>> verifier =
       JwtVerifier::Create({}, cache, {.issuer = "https://issuer.example"});
   if (!verifier.ok()) return verifier.status();
-  const std::string token =
-      key.Sign(ClaimsJson("alice", absl::Now(), absl::Minutes(5), {{"iss", "https://issuer.example"}}));
+  const std::string token = key.Sign(
+      ClaimsJson("alice", absl::Now(), absl::Minutes(5), {{"iss", "https://issuer.example"}}));
   return (*verifier)->Verify(token, absl::Now()).status();
 }
 

@@ -51,13 +51,16 @@ Url SplitUrl(std::string_view url) {
 absl::Status CheckUrl(std::string_view url) {
   const Url parts = SplitUrl(url);
   if (parts.host.find('@') != std::string::npos) {
-    return absl::InvalidArgumentError("QAI_JWT_JWKS must not carry user:password@ (key sets are public)");
+    return absl::InvalidArgumentError(
+        "QAI_JWT_JWKS must not carry user:password@ (key sets are public)");
   }
   if (parts.host.empty()) return absl::InvalidArgumentError("QAI_JWT_JWKS has no host");
-  const bool loopback = parts.host == "127.0.0.1" || parts.host == "[::1]" || parts.host == "localhost";
+  const bool loopback =
+      parts.host == "127.0.0.1" || parts.host == "[::1]" || parts.host == "localhost";
   if (parts.scheme == "https" || (parts.scheme == "http" && loopback)) return absl::OkStatus();
   return absl::InvalidArgumentError(
-      "QAI_JWT_JWKS must be an https:// URL (http:// only to 127.0.0.1, [::1] or localhost) or a file");
+      "QAI_JWT_JWKS must be an https:// URL (http:// only to 127.0.0.1, [::1] or localhost) or a "
+      "file");
 }
 
 absl::StatusOr<JwksDocument> ReadJwksFile(const std::string& path, size_t max_bytes) {
@@ -118,14 +121,15 @@ struct SlistFree {
   void operator()(curl_slist* l) const { curl_slist_free_all(l); }
 };
 
-void SetOptions(CURL* c, const std::string& url, const JwksFetchOptions& options, Transfer& t, curl_slist* headers,
-                char* error) {
+void SetOptions(CURL* c, const std::string& url, const JwksFetchOptions& options, Transfer& t,
+                curl_slist* headers, char* error) {
   curl_easy_setopt(c, CURLOPT_URL, url.c_str());
   curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
   curl_easy_setopt(c, CURLOPT_USERAGENT, "qai-jwks");
   curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, absl::StartsWithIgnoreCase(url, "https:") ? "https" : "http");
+  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR,
+                   absl::StartsWithIgnoreCase(url, "https:") ? "https" : "http");
   curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(options.max_bytes));
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, OnBody);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &t);
@@ -136,18 +140,23 @@ void SetOptions(CURL* c, const std::string& url, const JwksFetchOptions& options
   curl_easy_setopt(c, CURLOPT_XFERINFODATA, &t);
   curl_easy_setopt(c, CURLOPT_ERRORBUFFER, error);
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);  // many threads: no SIGALRM for timeouts
-  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(absl::ToInt64Milliseconds(options.connect_timeout)));
-  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(absl::ToInt64Milliseconds(options.timeout)));
+  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
+                   static_cast<long>(absl::ToInt64Milliseconds(options.connect_timeout)));
+  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS,
+                   static_cast<long>(absl::ToInt64Milliseconds(options.timeout)));
 }
 
-absl::Status TransferError(CURLcode code, const Transfer& t, const char* error, const std::string& url,
-                           size_t max_bytes) {
+absl::Status TransferError(CURLcode code, const Transfer& t, const char* error,
+                           const std::string& url, size_t max_bytes) {
   if (t.too_large || code == CURLE_FILESIZE_EXCEEDED) {
-    return absl::ResourceExhaustedError(absl::StrCat(url, ": key set larger than ", max_bytes, " bytes"));
+    return absl::ResourceExhaustedError(
+        absl::StrCat(url, ": key set larger than ", max_bytes, " bytes"));
   }
   const std::string detail = error[0] != '\0' ? error : curl_easy_strerror(code);
-  if (code == CURLE_ABORTED_BY_CALLBACK) return absl::CancelledError(absl::StrCat(url, ": cancelled"));
-  if (code == CURLE_OPERATION_TIMEDOUT) return absl::DeadlineExceededError(absl::StrCat(url, ": ", detail));
+  if (code == CURLE_ABORTED_BY_CALLBACK)
+    return absl::CancelledError(absl::StrCat(url, ": cancelled"));
+  if (code == CURLE_OPERATION_TIMEDOUT)
+    return absl::DeadlineExceededError(absl::StrCat(url, ": ", detail));
   return absl::UnavailableError(absl::StrCat(url, ": ", detail));
 }
 
@@ -158,9 +167,8 @@ bool IsJwksUrl(std::string_view source) { return source.find("://") != std::stri
 absl::StatusOr<JwksLoader> JwksLoaderFor(std::string_view source, JwksFetchOptions options) {
   if (source.empty()) return absl::InvalidArgumentError("QAI_JWT_JWKS is empty");
   if (!IsJwksUrl(source)) {
-    return JwksLoader([path = std::string(source), max = options.max_bytes](const std::function<bool()>&) {
-      return ReadJwksFile(path, max);
-    });
+    return JwksLoader([path = std::string(source), max = options.max_bytes](
+                          const std::function<bool()>&) { return ReadJwksFile(path, max); });
   }
   if (absl::Status s = CheckUrl(source); !s.ok()) return s;
   return JwksLoader([url = std::string(source), options](const std::function<bool()>& cancelled) {
@@ -174,8 +182,10 @@ absl::StatusOr<JwksDocument> FetchJwks(const std::string& url, const JwksFetchOp
   static std::once_flag once;
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
   std::unique_ptr<CURL, CurlFree> curl(curl_easy_init());
-  std::unique_ptr<curl_slist, SlistFree> headers(curl_slist_append(nullptr, "Accept: application/json"));
-  if (curl == nullptr || headers == nullptr) return absl::ResourceExhaustedError("cannot start a transfer");
+  std::unique_ptr<curl_slist, SlistFree> headers(
+      curl_slist_append(nullptr, "Accept: application/json"));
+  if (curl == nullptr || headers == nullptr)
+    return absl::ResourceExhaustedError("cannot start a transfer");
   Transfer t{.max_bytes = options.max_bytes, .cancelled = &cancelled};
   char error[CURL_ERROR_SIZE] = {0};
   SetOptions(curl.get(), url, options, t, headers.get(), error);
@@ -191,7 +201,8 @@ std::optional<absl::Duration> CacheControlMaxAge(std::string_view cache_control)
   std::optional<int64_t> seconds;
   for (absl::string_view directive : absl::StrSplit(ToAbsl(cache_control), ',')) {
     directive = absl::StripAsciiWhitespace(directive);
-    if (absl::EqualsIgnoreCase(directive, "no-cache") || absl::EqualsIgnoreCase(directive, "no-store")) {
+    if (absl::EqualsIgnoreCase(directive, "no-cache") ||
+        absl::EqualsIgnoreCase(directive, "no-store")) {
       seconds = 0;
       continue;
     }

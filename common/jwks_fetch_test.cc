@@ -18,10 +18,10 @@
 namespace qai::common {
 namespace {
 
-using ::testing::HasSubstr;
 using qai::testing::ClaimsJson;
 using qai::testing::JwksJson;
 using qai::testing::TestSigningKey;
+using ::testing::HasSubstr;
 
 constexpr char kIssuer[] = "https://issuer.example";
 
@@ -51,7 +51,8 @@ class Provider {
     server_.stop();
     thread_.join();
   }
-  void Serve(std::string body, std::string cache_control = "public, max-age=3600", int status = 200) {
+  void Serve(std::string body, std::string cache_control = "public, max-age=3600",
+             int status = 200) {
     std::lock_guard lock(mu_);
     body_ = std::move(body);
     cache_control_ = std::move(cache_control);
@@ -61,7 +62,9 @@ class Provider {
     std::lock_guard lock(mu_);
     delay_ = delay;
   }
-  std::string url() const { return absl::StrCat("http://127.0.0.1:", port_, "/.well-known/jwks.json"); }
+  std::string url() const {
+    return absl::StrCat("http://127.0.0.1:", port_, "/.well-known/jwks.json");
+  }
   int requests() const { return requests_; }
 
  private:
@@ -108,20 +111,24 @@ TEST(JwksFetchTest, ErrorsOversizedAndSlowAnswersRefused) {
   provider.Serve(std::string(2 << 20, ' '));
   absl::StatusOr<JwksDocument> large = FetchJwks(provider.url(), {}, kNeverCancelled);
   ASSERT_FALSE(large.ok());
-  EXPECT_THAT(std::string(large.status().message()), HasSubstr("key set larger than 1048576 bytes"));
+  EXPECT_THAT(std::string(large.status().message()),
+              HasSubstr("key set larger than 1048576 bytes"));
 
   provider.Serve("{}");
   provider.Delay(absl::Seconds(2));
-  absl::StatusOr<JwksDocument> slow = FetchJwks(provider.url(), {.timeout = absl::Milliseconds(300)}, kNeverCancelled);
+  absl::StatusOr<JwksDocument> slow =
+      FetchJwks(provider.url(), {.timeout = absl::Milliseconds(300)}, kNeverCancelled);
   EXPECT_EQ(slow.status().code(), absl::StatusCode::kDeadlineExceeded) << slow.status();
   std::atomic<bool> cancel = true;
-  absl::StatusOr<JwksDocument> cancelled = FetchJwks(provider.url(), {}, [&] { return cancel.load(); });
+  absl::StatusOr<JwksDocument> cancelled =
+      FetchJwks(provider.url(), {}, [&] { return cancel.load(); });
   EXPECT_EQ(cancelled.status().code(), absl::StatusCode::kCancelled) << cancelled.status();
 }
 
 TEST(JwksFetchTest, UrlsMustBeHttpsOrLoopback) {
-  for (std::string ok : {"https://clerk.example.com/.well-known/jwks.json", "HTTPS://idp.example:8443/keys",
-                         "http://127.0.0.1:8080/jwks.json", "http://localhost/jwks", "http://[::1]:9/jwks"}) {
+  for (std::string ok :
+       {"https://clerk.example.com/.well-known/jwks.json", "HTTPS://idp.example:8443/keys",
+        "http://127.0.0.1:8080/jwks.json", "http://localhost/jwks", "http://[::1]:9/jwks"}) {
     EXPECT_TRUE(JwksLoaderFor(ok).ok()) << ok;
   }
   for (std::string bad : {"http://idp.example/jwks.json", "http://127.0.0.1.evil.example/jwks",
@@ -151,12 +158,14 @@ TEST(JwksFetchTest, FilesAreReadWhole) {
 
 TEST(JwksFetchTest, CacheControlMaxAge) {
   EXPECT_EQ(CacheControlMaxAge("max-age=60"), absl::Seconds(60));
-  EXPECT_EQ(CacheControlMaxAge("public, Max-Age=\"3600\", stale-while-revalidate=60"), absl::Seconds(3600));
+  EXPECT_EQ(CacheControlMaxAge("public, Max-Age=\"3600\", stale-while-revalidate=60"),
+            absl::Seconds(3600));
   EXPECT_EQ(CacheControlMaxAge("max-age=600, max-age=60"), absl::Seconds(60));
   EXPECT_EQ(CacheControlMaxAge("no-cache"), absl::ZeroDuration());
   EXPECT_EQ(CacheControlMaxAge("max-age=600, no-store"), absl::ZeroDuration());
   EXPECT_EQ(CacheControlMaxAge("max-age=99999999999999999999"), absl::Hours(365 * 24));
-  for (std::string nothing : {"", "public", "max-age=", "max-age=-5", "max-age=1h", "s-maxage=60"}) {
+  for (std::string nothing :
+       {"", "public", "max-age=", "max-age=-5", "max-age=1h", "s-maxage=60"}) {
     EXPECT_EQ(CacheControlMaxAge(nothing), std::nullopt) << nothing;
   }
 }
@@ -169,15 +178,19 @@ TEST(JwksFetchTest, KeysFromAUrlFollowRotationAndSurviveOutages) {
   absl::StatusOr<JwksLoader> loader = JwksLoaderFor(provider.url());
   ASSERT_TRUE(loader.ok()) << loader.status();
   absl::StatusOr<std::shared_ptr<JwksCache>> cache = JwksCache::Start(
-      {.source = provider.url(), .load = *loader, .refetch_interval = absl::Milliseconds(200),
+      {.source = provider.url(),
+       .load = *loader,
+       .refetch_interval = absl::Milliseconds(200),
        .retry_min = absl::Minutes(1)},  // no retry of its own while the test counts requests
       false);
   ASSERT_TRUE(cache.ok()) << cache.status();
-  absl::StatusOr<std::shared_ptr<const JwtVerifier>> verifier = JwtVerifier::Create({}, *cache, {.issuer = kIssuer});
+  absl::StatusOr<std::shared_ptr<const JwtVerifier>> verifier =
+      JwtVerifier::Create({}, *cache, {.issuer = kIssuer});
   ASSERT_TRUE(verifier.ok()) << verifier.status();
   auto verify = [&](const TestSigningKey& key) {
-    return (*verifier)->Verify(key.Sign(ClaimsJson("alice", absl::Now(), absl::Minutes(5), {{"iss", kIssuer}})),
-                               absl::Now());
+    return (*verifier)->Verify(
+        key.Sign(ClaimsJson("alice", absl::Now(), absl::Minutes(5), {{"iss", kIssuer}})),
+        absl::Now());
   };
   EXPECT_TRUE(verify(OldKey()).ok());
   EXPECT_EQ(provider.requests(), 1);

@@ -10,10 +10,10 @@
 namespace qai::common {
 namespace {
 
-using ::testing::HasSubstr;
+using nlohmann::json;
 using qai::testing::JwksJson;
 using qai::testing::TestSigningKey;
-using nlohmann::json;
+using ::testing::HasSubstr;
 
 const TestSigningKey& Rsa() {
   static const TestSigningKey key = TestSigningKey::Rsa("rsa-1");
@@ -41,7 +41,8 @@ TEST(JwksTest, ParsesRsaAndP256Keys) {
   EXPECT_TRUE(Verifies(set->keys()[0], Rsa()));
   EXPECT_TRUE(Verifies(set->keys()[1], Ec()));
   // A key verifies only its own algorithm, and only its own signatures.
-  EXPECT_FALSE(VerifyWithPublicKey(JwsAlg::kEs256, set->keys()[0].key.get(), "x", Ec().SignatureOf("x")));
+  EXPECT_FALSE(
+      VerifyWithPublicKey(JwsAlg::kEs256, set->keys()[0].key.get(), "x", Ec().SignatureOf("x")));
   EXPECT_FALSE(Verifies(set->keys()[0], TestSigningKey::Rsa("other")));
 }
 
@@ -64,11 +65,12 @@ TEST(JwksTest, KeysForOtherUsesAlgorithmsOrTypesAreSkippedWithAReason) {
   ASSERT_TRUE(set.ok()) << set.status();
   ASSERT_EQ(set->keys().size(), 1u);
   EXPECT_EQ(set->keys()[0].kid, "ec-1");
-  EXPECT_THAT(set->skipped(), ::testing::ElementsAre(
-                                  "key 1 (kid \"enc-1\"): use \"enc\", not \"sig\"",
-                                  "key 2 (kid \"rs512\"): alg \"RS512\": a RSA key verifies RS256 only",
-                                  "key 3 (kid \"p384\"): crv \"P-384\": only P-256 keys verify tokens",
-                                  "key 4 (kid \"hmac\"): kty \"oct\": only RSA and EC keys verify tokens"));
+  EXPECT_THAT(set->skipped(),
+              ::testing::ElementsAre(
+                  "key 1 (kid \"enc-1\"): use \"enc\", not \"sig\"",
+                  "key 2 (kid \"rs512\"): alg \"RS512\": a RSA key verifies RS256 only",
+                  "key 3 (kid \"p384\"): crv \"P-384\": only P-256 keys verify tokens",
+                  "key 4 (kid \"hmac\"): kty \"oct\": only RSA and EC keys verify tokens"));
 }
 
 TEST(JwksTest, BrokenKeysAreSkipped) {
@@ -83,14 +85,17 @@ TEST(JwksTest, BrokenKeysAreSkipped) {
   json numeric_kid = Rsa().Jwk();
   numeric_kid["kid"] = 7;
   json weak = TestSigningKey::Rsa("weak", 1024).Jwk();
-  absl::StatusOr<JwkSet> set = JwkSet::Parse(JwksJson({off_curve, padded, short_x, numeric_kid, weak, Rsa().Jwk()}));
+  absl::StatusOr<JwkSet> set =
+      JwkSet::Parse(JwksJson({off_curve, padded, short_x, numeric_kid, weak, Rsa().Jwk()}));
   ASSERT_TRUE(set.ok()) << set.status();
   ASSERT_EQ(set->keys().size(), 1u);
   EXPECT_EQ(set->keys()[0].kid, "rsa-1");
-  EXPECT_THAT(set->skipped(), ::testing::ElementsAre(HasSubstr("not a point on P-256"), HasSubstr("`n` is not base64url"),
-                                                     HasSubstr("`x` and `y` must be 32 bytes each"),
-                                                     HasSubstr("`kid` is not a string"),
-                                                     "key 5 (kid \"weak\"): an RSA modulus of 1024 bits (2048 to 8192 verify)"));
+  EXPECT_THAT(
+      set->skipped(),
+      ::testing::ElementsAre(
+          HasSubstr("not a point on P-256"), HasSubstr("`n` is not base64url"),
+          HasSubstr("`x` and `y` must be 32 bytes each"), HasSubstr("`kid` is not a string"),
+          "key 5 (kid \"weak\"): an RSA modulus of 1024 bits (2048 to 8192 verify)"));
 }
 
 TEST(JwksTest, DocumentsWithoutUsableKeysRefused) {
@@ -100,7 +105,8 @@ TEST(JwksTest, DocumentsWithoutUsableKeysRefused) {
            {R"({"keys":{}})", "JWKS has no `keys` array"},
            {R"({"keys":[]})", "JWKS has no usable RS256 or ES256 key"},
            {R"({"keys":[{"kty":"oct","k":"c2VjcmV0"}]})",
-            "JWKS has no usable RS256 or ES256 key (key 1: kty \"oct\": only RSA and EC keys verify tokens)"},
+            "JWKS has no usable RS256 or ES256 key (key 1: kty \"oct\": only RSA and EC keys "
+            "verify tokens)"},
        }) {
     absl::StatusOr<JwkSet> set = JwkSet::Parse(text);
     ASSERT_FALSE(set.ok()) << text;
@@ -108,7 +114,8 @@ TEST(JwksTest, DocumentsWithoutUsableKeysRefused) {
     EXPECT_EQ(std::string(set.status().message()), error);
   }
   std::vector<json> many(kMaxJwks + 1, Ec().Jwk());
-  EXPECT_EQ(std::string(JwkSet::Parse(JwksJson(many)).status().message()), "JWKS has more than 64 keys");
+  EXPECT_EQ(std::string(JwkSet::Parse(JwksJson(many)).status().message()),
+            "JWKS has more than 64 keys");
 }
 
 TEST(JwksTest, FindChoosesByKidAndAlgorithm) {
@@ -127,7 +134,8 @@ TEST(JwksTest, FindChoosesByKidAndAlgorithm) {
   EXPECT_EQ(mismatch.status().code(), absl::StatusCode::kUnauthenticated);
   EXPECT_EQ(std::string(mismatch.status().message()), "token algorithm does not match its key");
   // No HS256 key ever comes from a key set.
-  EXPECT_EQ(set->Find(std::nullopt, JwsAlg::kHs256).status().code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(set->Find(std::nullopt, JwsAlg::kHs256).status().code(),
+            absl::StatusCode::kUnauthenticated);
 }
 
 }  // namespace

@@ -66,7 +66,8 @@ absl::Status ReadSubject(const json& payload, JwtClaims& claims) {
   }
   claims.subject = sub->get<std::string>();
   if (claims.subject.size() > kMaxJwtSubjectChars) {
-    return absl::UnauthenticatedError(absl::StrCat("token subject longer than ", kMaxJwtSubjectChars, " characters"));
+    return absl::UnauthenticatedError(
+        absl::StrCat("token subject longer than ", kMaxJwtSubjectChars, " characters"));
   }
   return absl::OkStatus();
 }
@@ -86,7 +87,8 @@ absl::Status ReadTimes(const json& payload, JwtClaims& claims) {
 }
 
 // ReadStrings: a claim that is an array of strings (or, when `single` allows it, one string).
-absl::Status ReadStrings(const json& payload, const char* name, bool single, std::vector<std::string>& out) {
+absl::Status ReadStrings(const json& payload, const char* name, bool single,
+                         std::vector<std::string>& out) {
   auto it = payload.find(name);
   if (it == payload.end()) return absl::OkStatus();
   if (single && it->is_string()) {
@@ -113,9 +115,10 @@ absl::StatusOr<JwtClaims> ParseClaims(std::string_view payload) {
   std::optional<json> body = DecodeJsonObject(payload);
   if (!body.has_value()) return Malformed();
   JwtClaims claims;
-  for (absl::Status s : {ReadSubject(*body, claims), ReadTimes(*body, claims), ReadIssuer(*body, claims),
-                         ReadStrings(*body, "aud", true, claims.audience),
-                         ReadStrings(*body, "roles", false, claims.roles)}) {
+  for (absl::Status s :
+       {ReadSubject(*body, claims), ReadTimes(*body, claims), ReadIssuer(*body, claims),
+        ReadStrings(*body, "aud", true, claims.audience),
+        ReadStrings(*body, "roles", false, claims.roles)}) {
     if (!s.ok()) return s;
   }
   return claims;
@@ -155,9 +158,11 @@ absl::StatusOr<json> ReadHeader(std::string_view part) {
   if (!header.has_value()) return Malformed();
   if (header->contains("crit")) return absl::UnauthenticatedError("unsupported token header");
   auto alg = header->find("alg");
-  if (alg == header->end() || !alg->is_string()) return absl::UnauthenticatedError("unsupported token algorithm");
+  if (alg == header->end() || !alg->is_string())
+    return absl::UnauthenticatedError("unsupported token algorithm");
   auto kid = header->find("kid");
-  if (kid != header->end() && (!kid->is_string() || kid->get_ref<const std::string&>().size() > kMaxKidChars)) {
+  if (kid != header->end() &&
+      (!kid->is_string() || kid->get_ref<const std::string&>().size() > kMaxKidChars)) {
     return Malformed();
   }
   return *std::move(header);
@@ -177,7 +182,8 @@ std::string SignJwt(const JwtClaims& claims, std::string_view secret, std::strin
 
   std::string header = R"({"alg":"HS256","typ":"JWT"})";
   if (!kid.empty()) header = json{{"alg", "HS256"}, {"kid", kid}, {"typ", "JWT"}}.dump();
-  std::string signing_input = absl::StrCat(Base64UrlEncode(header), ".", Base64UrlEncode(payload.dump()));
+  std::string signing_input =
+      absl::StrCat(Base64UrlEncode(header), ".", Base64UrlEncode(payload.dump()));
   std::string signature = Base64UrlEncode(HmacSha256(secret, signing_input));
   return absl::StrCat(signing_input, ".", signature);
 }
@@ -186,7 +192,8 @@ absl::StatusOr<JwtParts> SplitJwt(std::string_view token) {
   if (token.size() > kMaxJwtBytes) return Malformed();
   const size_t first = token.find('.');
   const size_t second = first == std::string_view::npos ? first : token.find('.', first + 1);
-  if (second == std::string_view::npos || token.find('.', second + 1) != std::string_view::npos) return Malformed();
+  if (second == std::string_view::npos || token.find('.', second + 1) != std::string_view::npos)
+    return Malformed();
 
   absl::StatusOr<json> header = ReadHeader(token.substr(0, first));
   if (!header.ok()) return header.status();
@@ -199,7 +206,8 @@ absl::StatusOr<JwtParts> SplitJwt(std::string_view token) {
   return parts;
 }
 
-absl::StatusOr<JwtClaims> ReadClaims(std::string_view payload, const JwtPolicy& policy, absl::Time now) {
+absl::StatusOr<JwtClaims> ReadClaims(std::string_view payload, const JwtPolicy& policy,
+                                     absl::Time now) {
   absl::StatusOr<JwtClaims> claims = ParseClaims(payload);
   if (!claims.ok()) return claims.status();
   if (absl::Status s = CheckTimes(*claims, policy, now); !s.ok()) return s;

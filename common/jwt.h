@@ -44,7 +44,8 @@ struct JwtClaims {
 // its header when not empty. The payload has `sub`, `exp`, `iat`, plus `nbf` when set, `roles`
 // when non-empty, `iss` when not empty and `aud` (one audience as a string, several as an
 // array) when not empty. Used by tests and tooling that mint development tokens.
-[[nodiscard]] std::string SignJwt(const JwtClaims& claims, std::string_view secret, std::string_view kid = "");
+[[nodiscard]] std::string SignJwt(const JwtClaims& claims, std::string_view secret,
+                                  std::string_view kid = "");
 
 // The longest subject a token may name: a principal id is stored with what it writes (a run's
 // author), so a longer one would be accepted at the door and refused later, out of sight.
@@ -93,6 +94,7 @@ struct JwtPolicy {
 // issued in the future"); a lifetime over the policy's ("token lifetime longer than 24h");
 // `iss` other than the policy's ("token issuer not accepted"); no accepted audience ("token
 // audience not accepted").
-[[nodiscard]] absl::StatusOr<JwtClaims> ReadClaims(std::string_view payload, const JwtPolicy& policy, absl::Time now);
+[[nodiscard]] absl::StatusOr<JwtClaims> ReadClaims(std::string_view payload,
+                                                   const JwtPolicy& policy, absl::Time now);
 
 }  // namespace qai::common

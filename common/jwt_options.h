@@ -1,6 +1,7 @@
 #pragma once
-// The options that say which bearer tokens a service accepts (docs/operations.md, "Running a service"):
-// QAI_JWT_JWKS, QAI_JWT_SECRET, QAI_JWT_ISSUER, QAI_JWT_AUDIENCE and QAI_JWT_MAX_LIFETIME.
+// The options that say which bearer tokens a service accepts (docs/operations.md, "Running a
+// service"): QAI_JWT_JWKS, QAI_JWT_SECRET, QAI_JWT_ISSUER, QAI_JWT_AUDIENCE and
+// QAI_JWT_MAX_LIFETIME.
 //
 //   std::vector<Option> options = JwtOptions();            // part of ServiceOptions
 //   absl::StatusOr<std::shared_ptr<const JwtVerifier>> tokens =
@@ -26,6 +27,7 @@ std::vector<Option> JwtOptions();
 // an error: the service starts, refuses provider tokens ("token keys not loaded yet") and logs
 // each failed attempt while it retries (backoff up to 5 minutes, or at once when a token comes,
 // at most every 30 s).
-[[nodiscard]] absl::StatusOr<std::shared_ptr<const JwtVerifier>> JwtVerifierFrom(const Config& config, bool required);
+[[nodiscard]] absl::StatusOr<std::shared_ptr<const JwtVerifier>> JwtVerifierFrom(
+    const Config& config, bool required);
 
 }  // namespace qai::common

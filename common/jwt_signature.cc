@@ -51,9 +51,12 @@ bool KeyFits(JwsAlg alg, EVP_PKEY* key) {
 
 bool DigestVerify(EVP_PKEY* key, std::string_view signing_input, std::string_view signature) {
   std::unique_ptr<EVP_MD_CTX, MdCtxFree> ctx(EVP_MD_CTX_new());
-  if (ctx == nullptr || EVP_DigestVerifyInit(ctx.get(), nullptr, EVP_sha256(), nullptr, key) != 1) return false;
-  return EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(signature.data()), signature.size(),
-                          reinterpret_cast<const unsigned char*>(signing_input.data()), signing_input.size()) == 1;
+  if (ctx == nullptr || EVP_DigestVerifyInit(ctx.get(), nullptr, EVP_sha256(), nullptr, key) != 1)
+    return false;
+  return EVP_DigestVerify(ctx.get(), reinterpret_cast<const unsigned char*>(signature.data()),
+                          signature.size(),
+                          reinterpret_cast<const unsigned char*>(signing_input.data()),
+                          signing_input.size()) == 1;
 }
 
 }  // namespace
@@ -80,13 +83,15 @@ std::string_view JwsAlgName(JwsAlg alg) {
 std::string HmacSha256(std::string_view key, std::string_view data) {
   unsigned char mac[EVP_MAX_MD_SIZE];
   unsigned int mac_len = 0;
-  const unsigned char* result = HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-                                     reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac, &mac_len);
+  const unsigned char* result =
+      HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+           reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac, &mac_len);
   if (result == nullptr) return {};
   return std::string(reinterpret_cast<const char*>(mac), mac_len);
 }
 
-bool VerifyHs256(std::string_view signing_input, std::string_view signature, std::string_view secret) {
+bool VerifyHs256(std::string_view signing_input, std::string_view signature,
+                 std::string_view secret) {
   if (secret.empty()) return false;
   const std::string mac = HmacSha256(secret, signing_input);
   if (mac.empty()) return false;
@@ -96,7 +101,8 @@ bool VerifyHs256(std::string_view signing_input, std::string_view signature, std
          CRYPTO_memcmp(signature.data(), expected.data(), expected.size()) == 0;
 }
 
-bool VerifyWithPublicKey(JwsAlg alg, EVP_PKEY* key, std::string_view signing_input, std::string_view signature) {
+bool VerifyWithPublicKey(JwsAlg alg, EVP_PKEY* key, std::string_view signing_input,
+                         std::string_view signature) {
   if (!KeyFits(alg, key)) return false;
   if (alg == JwsAlg::kRs256) {
     if (signature.size() != static_cast<size_t>(EVP_PKEY_get_size(key))) return false;

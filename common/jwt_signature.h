@@ -5,7 +5,8 @@
 //
 //   std::optional<JwsAlg> alg = ParseJwsAlg(parts.alg);
 //   bool good = *alg == JwsAlg::kHs256 ? VerifyHs256(parts.signing_input, parts.signature, secret)
-//                                      : VerifyWithPublicKey(*alg, key, parts.signing_input, bytes);
+//                                      : VerifyWithPublicKey(*alg, key, parts.signing_input,
+//                                      bytes);
 
 #include <openssl/evp.h>
 
@@ -28,7 +29,8 @@ enum class JwsAlg { kHs256, kRs256, kEs256 };
 // VerifyHs256: whether `signature` (base64url text) is the HS256 signature of `signing_input`
 // under `secret`, compared in constant time on the canonical spelling (so no other spelling
 // of a valid signature passes). An empty secret verifies nothing.
-[[nodiscard]] bool VerifyHs256(std::string_view signing_input, std::string_view signature, std::string_view secret);
+[[nodiscard]] bool VerifyHs256(std::string_view signing_input, std::string_view signature,
+                               std::string_view secret);
 
 // VerifyWithPublicKey: whether `signature` (raw bytes) is the RS256 or ES256 signature of
 // `signing_input` under `key`. The key must be of the algorithm's type (RSA for RS256, EC for

@@ -47,7 +47,8 @@ std::string SignRaw(std::string_view payload_json, std::string_view secret = kSe
 }
 
 // Verify: `token` checked as a service keyed by kSecret alone checks it at kNow.
-absl::StatusOr<JwtClaims> Verify(std::string_view token, absl::Duration leeway = absl::Seconds(30)) {
+absl::StatusOr<JwtClaims> Verify(std::string_view token,
+                                 absl::Duration leeway = absl::Seconds(30)) {
   absl::StatusOr<std::shared_ptr<const JwtVerifier>> verifier =
       JwtVerifier::Create({{"", std::string(kSecret)}}, {.leeway = leeway});
   if (!verifier.ok()) return verifier.status();
@@ -122,7 +123,8 @@ TEST(JwtTest, ASubjectLongerThan256CharactersIsRefused) {
   claims.subject = std::string(kMaxJwtSubjectChars, 'u');
   EXPECT_TRUE(Verify(SignJwt(claims, kSecret)).ok());
   claims.subject += "u";
-  ExpectUnauthenticated(Verify(SignJwt(claims, kSecret)), "token subject longer than 256 characters");
+  ExpectUnauthenticated(Verify(SignJwt(claims, kSecret)),
+                        "token subject longer than 256 characters");
 }
 
 TEST(JwtTest, NotYetValidRefused) {
@@ -160,24 +162,19 @@ TEST(JwtTest, AlgNoneRefused) {
   std::string payload = absl::StrCat(R"({"sub":"attacker","roles":["admin"],"exp":)",
                                      absl::ToUnixSeconds(kNow + absl::Hours(1)), "}");
   std::string header = R"({"alg":"none","typ":"JWT"})";
-  ExpectUnauthenticated(Verify(Parts(header, payload, "")),
-                        "unsupported token algorithm");
-  ExpectUnauthenticated(Verify(Parts(header, payload, "c2ln")),
-                        "unsupported token algorithm");
+  ExpectUnauthenticated(Verify(Parts(header, payload, "")), "unsupported token algorithm");
+  ExpectUnauthenticated(Verify(Parts(header, payload, "c2ln")), "unsupported token algorithm");
   // Two parts, as some libraries emit for "none", are structurally malformed.
-  ExpectUnauthenticated(Verify(absl::StrCat(B64(header), ".", B64(payload))),
-                        "malformed token");
+  ExpectUnauthenticated(Verify(absl::StrCat(B64(header), ".", B64(payload))), "malformed token");
 }
 
 TEST(JwtTest, OtherAlgorithmsRefused) {
   std::string good = SignJwt(ValidClaims(), kSecret);
   std::vector<std::string> parts = absl::StrSplit(good, '.');
-  for (std::string_view header :
-       {R"({"alg":"HS512","typ":"JWT"})", R"({"alg":"hs256"})", R"({"typ":"JWT"})",
-        R"({"alg":256})", R"({"alg":"RS256"})"}) {
-    ExpectUnauthenticated(
-        Verify(absl::StrCat(B64(header), ".", parts[1], ".", parts[2])),
-        "unsupported token algorithm");
+  for (std::string_view header : {R"({"alg":"HS512","typ":"JWT"})", R"({"alg":"hs256"})",
+                                  R"({"typ":"JWT"})", R"({"alg":256})", R"({"alg":"RS256"})"}) {
+    ExpectUnauthenticated(Verify(absl::StrCat(B64(header), ".", parts[1], ".", parts[2])),
+                          "unsupported token algorithm");
   }
 }
 
@@ -189,7 +186,7 @@ TEST(JwtTest, MalformedStructureRefused) {
            std::string("abc"),
            absl::StrCat(parts[0], ".", parts[1]),
            absl::StrCat(good, ".", parts[2]),
-           absl::StrCat("!!!.", parts[1], ".", parts[2]),        // header not base64url
+           absl::StrCat("!!!.", parts[1], ".", parts[2]),          // header not base64url
            absl::StrCat(parts[0], "=.", parts[1], ".", parts[2]),  // padding not allowed
            absl::StrCat(B64("not json"), ".", parts[1], ".", parts[2]),
            absl::StrCat(B64("[1,2]"), ".", parts[1], ".", parts[2]),  // not an object
@@ -212,13 +209,13 @@ TEST(JwtTest, MalformedPayloadRefused) {
   for (const std::string& payload : {
            std::string("not json"),
            std::string(R"(["sub","exp"])"),
-           absl::StrCat(R"({"sub":"u1"})"),                          // exp missing
-           absl::StrCat(R"({"sub":"u1","exp":")", exp, R"("})"),     // exp a string
+           absl::StrCat(R"({"sub":"u1"})"),                       // exp missing
+           absl::StrCat(R"({"sub":"u1","exp":")", exp, R"("})"),  // exp a string
            absl::StrCat(R"({"sub":"u1","exp":null})"),
-           absl::StrCat(R"({"sub":"u1","exp":1e300})"),              // out of range
-           absl::StrCat(R"({"exp":)", exp, "}"),                     // sub missing
-           absl::StrCat(R"({"sub":"","exp":)", exp, "}"),            // sub empty
-           absl::StrCat(R"({"sub":7,"exp":)", exp, "}"),             // sub not a string
+           absl::StrCat(R"({"sub":"u1","exp":1e300})"),                  // out of range
+           absl::StrCat(R"({"exp":)", exp, "}"),                         // sub missing
+           absl::StrCat(R"({"sub":"","exp":)", exp, "}"),                // sub empty
+           absl::StrCat(R"({"sub":7,"exp":)", exp, "}"),                 // sub not a string
            absl::StrCat(R"({"sub":"alice\u0000bob","exp":)", exp, "}"),  // NUL in sub
            absl::StrCat(R"({"sub":"u1","exp":)", exp, R"(,"nbf":"soon"})"),
            absl::StrCat(R"({"sub":"u1","exp":)", exp, R"(,"iat":"now"})"),
@@ -262,7 +259,8 @@ TEST(JwtTest, IssuerMustBeTheConfiguredOne) {
   ExpectUnauthenticated(VerifyWith(SignJwt(claims, kSecret), policy), "token issuer not accepted");
   // Unconfigured, any issuer (or none) passes.
   EXPECT_TRUE(Verify(SignJwt(claims, kSecret)).ok());
-  ExpectUnauthenticated(Verify(SignRaw(absl::StrCat(R"({"sub":"u1","iss":7,"exp":)", Exp(), "}"))), "malformed token");
+  ExpectUnauthenticated(Verify(SignRaw(absl::StrCat(R"({"sub":"u1","iss":7,"exp":)", Exp(), "}"))),
+                        "malformed token");
 }
 
 TEST(JwtTest, AudienceMustNameAConfiguredOne) {
@@ -275,13 +273,16 @@ TEST(JwtTest, AudienceMustNameAConfiguredOne) {
     ASSERT_TRUE(verified.ok()) << verified.status();
     EXPECT_EQ(verified->audience, audience);
   }
-  for (std::vector<std::string> audience : std::vector<std::vector<std::string>>{{}, {"other"}, {"QAI", "qai "}}) {
+  for (std::vector<std::string> audience :
+       std::vector<std::vector<std::string>>{{}, {"other"}, {"QAI", "qai "}}) {
     claims.audience = audience;
-    ExpectUnauthenticated(VerifyWith(SignJwt(claims, kSecret), policy), "token audience not accepted");
+    ExpectUnauthenticated(VerifyWith(SignJwt(claims, kSecret), policy),
+                          "token audience not accepted");
   }
   for (const char* aud : {R"(7)", R"(["qai",7])", R"({"qai":1})"}) {
     ExpectUnauthenticated(
-        VerifyWith(SignRaw(absl::StrCat(R"({"sub":"u1","aud":)", aud, R"(,"exp":)", Exp(), "}")), policy),
+        VerifyWith(SignRaw(absl::StrCat(R"({"sub":"u1","aud":)", aud, R"(,"exp":)", Exp(), "}")),
+                   policy),
         "malformed token");
   }
 }
@@ -294,10 +295,12 @@ TEST(JwtTest, LifetimeLongerThanTheMaximumRefused) {
   claims.expires += absl::Seconds(1);
   ExpectUnauthenticated(Verify(SignJwt(claims, kSecret)), "token lifetime longer than 24h");
   // Without iat, what is left of it counts.
-  ExpectUnauthenticated(Verify(SignRaw(absl::StrCat(R"({"sub":"u1","exp":)",
-                                                    absl::ToUnixSeconds(kNow + absl::Hours(25)), "}"))),
-                        "token lifetime longer than 24h");
-  EXPECT_TRUE(Verify(SignRaw(absl::StrCat(R"({"sub":"u1","exp":)", absl::ToUnixSeconds(kNow + absl::Hours(23)), "}")))
+  ExpectUnauthenticated(
+      Verify(SignRaw(
+          absl::StrCat(R"({"sub":"u1","exp":)", absl::ToUnixSeconds(kNow + absl::Hours(25)), "}"))),
+      "token lifetime longer than 24h");
+  EXPECT_TRUE(Verify(SignRaw(absl::StrCat(R"({"sub":"u1","exp":)",
+                                          absl::ToUnixSeconds(kNow + absl::Hours(23)), "}")))
                   .ok());
   // An old iat cannot stretch it either: exp - iat counts, not what is left.
   claims.issued_at = kNow - absl::Hours(20);
@@ -322,11 +325,14 @@ TEST(JwtTest, HeaderExtensionsAndOddKidsRefused) {
   const std::string payload = absl::StrCat(R"({"sub":"u1","exp":)", Exp(), "}");
   std::vector<std::string> parts = absl::StrSplit(SignRaw(payload), '.');
   // The signature does not matter: the header is refused first.
-  ExpectUnauthenticated(Verify(Parts(R"({"alg":"HS256","crit":["b64"],"b64":false})", payload, parts[2])),
-                        "unsupported token header");
-  for (std::string kid : {std::string("7"), std::string("null"), absl::StrCat("\"", std::string(257, 'k'), "\"")}) {
-    ExpectUnauthenticated(Verify(Parts(absl::StrCat(R"({"alg":"HS256","kid":)", kid, "}"), payload, parts[2])),
-                          "malformed token");
+  ExpectUnauthenticated(
+      Verify(Parts(R"({"alg":"HS256","crit":["b64"],"b64":false})", payload, parts[2])),
+      "unsupported token header");
+  for (std::string kid :
+       {std::string("7"), std::string("null"), absl::StrCat("\"", std::string(257, 'k'), "\"")}) {
+    ExpectUnauthenticated(
+        Verify(Parts(absl::StrCat(R"({"alg":"HS256","kid":)", kid, "}"), payload, parts[2])),
+        "malformed token");
   }
 }
 

@@ -16,7 +16,8 @@ constexpr size_t kMaxHmacKidChars = 24;
 bool IsHmacKid(absl::string_view kid) {
   if (kid.empty() || kid.size() > kMaxHmacKidChars) return false;
   for (char c : kid) {
-    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-') return false;
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-')
+      return false;
   }
   return true;
 }
@@ -27,7 +28,8 @@ std::optional<std::vector<HmacKey>> NamedEntries(std::string_view value) {
   for (absl::string_view entry : absl::StrSplit(ToAbsl(value), ',')) {
     entry = absl::StripAsciiWhitespace(entry);
     const size_t eq = entry.find('=');
-    if (eq == absl::string_view::npos || !IsHmacKid(entry.substr(0, eq)) || eq + 1 == entry.size()) {
+    if (eq == absl::string_view::npos || !IsHmacKid(entry.substr(0, eq)) ||
+        eq + 1 == entry.size()) {
       return std::nullopt;
     }
     keys.push_back({std::string(entry.substr(0, eq)), std::string(entry.substr(eq + 1))});
@@ -37,13 +39,16 @@ std::optional<std::vector<HmacKey>> NamedEntries(std::string_view value) {
 
 absl::Status CheckHmacKeys(const std::vector<HmacKey>& keys) {
   if (keys.size() > kMaxHmacKeys) {
-    return absl::InvalidArgumentError(absl::StrCat("QAI_JWT_SECRET has more than ", kMaxHmacKeys, " keys"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("QAI_JWT_SECRET has more than ", kMaxHmacKeys, " keys"));
   }
   for (size_t i = 0; i < keys.size(); ++i) {
-    const std::string which = keys.size() == 1 ? "QAI_JWT_SECRET" : absl::StrCat("QAI_JWT_SECRET entry ", i + 1);
+    const std::string which =
+        keys.size() == 1 ? "QAI_JWT_SECRET" : absl::StrCat("QAI_JWT_SECRET entry ", i + 1);
     if (keys[i].secret.size() < kMinHmacKeyBytes) {
-      return absl::InvalidArgumentError(absl::StrCat(which, " is shorter than ", kMinHmacKeyBytes,
-                                                     " bytes (make one with: openssl rand -hex 32)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(which, " is shorter than ", kMinHmacKeyBytes,
+                       " bytes (make one with: openssl rand -hex 32)"));
     }
     for (size_t j = 0; j < i; ++j) {
       if (keys[j].kid == keys[i].kid) {
@@ -58,7 +63,8 @@ absl::Status CheckHmacKeys(const std::vector<HmacKey>& keys) {
 
 absl::StatusOr<std::vector<HmacKey>> ParseHmacKeys(std::string_view value) {
   if (value.empty()) return std::vector<HmacKey>();
-  std::vector<HmacKey> keys = NamedEntries(value).value_or(std::vector<HmacKey>{{"", std::string(value)}});
+  std::vector<HmacKey> keys =
+      NamedEntries(value).value_or(std::vector<HmacKey>{{"", std::string(value)}});
   if (absl::Status s = CheckHmacKeys(keys); !s.ok()) return s;
   return keys;
 }
@@ -66,7 +72,8 @@ absl::StatusOr<std::vector<HmacKey>> ParseHmacKeys(std::string_view value) {
 absl::StatusOr<HmacKey> ChooseSigningKey(const std::vector<HmacKey>& keys, std::string_view kid) {
   if (keys.empty()) return absl::InvalidArgumentError("QAI_JWT_SECRET holds no key");
   if (kid.empty()) {
-    if (keys.size() > 1) return absl::InvalidArgumentError("QAI_JWT_SECRET holds several keys: name one (kid)");
+    if (keys.size() > 1)
+      return absl::InvalidArgumentError("QAI_JWT_SECRET holds several keys: name one (kid)");
     return keys.front();
   }
   for (const HmacKey& key : keys) {
@@ -77,14 +84,14 @@ absl::StatusOr<HmacKey> ChooseSigningKey(const std::vector<HmacKey>& keys, std::
                                         : "QAI_JWT_SECRET has no key of that name (kid)");
 }
 
-absl::StatusOr<std::shared_ptr<const JwtVerifier>> JwtVerifier::Create(std::vector<HmacKey> hmac_keys,
-                                                                       std::shared_ptr<JwksCache> jwks,
-                                                                       JwtPolicy policy) {
+absl::StatusOr<std::shared_ptr<const JwtVerifier>> JwtVerifier::Create(
+    std::vector<HmacKey> hmac_keys, std::shared_ptr<JwksCache> jwks, JwtPolicy policy) {
   if (absl::Status s = CheckHmacKeys(hmac_keys); !s.ok()) return s;
   if (hmac_keys.empty() && jwks == nullptr) {
     return absl::InvalidArgumentError("no token keys: set QAI_JWT_SECRET or QAI_JWT_JWKS");
   }
-  return std::shared_ptr<const JwtVerifier>(new JwtVerifier(std::move(hmac_keys), std::move(jwks), std::move(policy)));
+  return std::shared_ptr<const JwtVerifier>(
+      new JwtVerifier(std::move(hmac_keys), std::move(jwks), std::move(policy)));
 }
 
 uint64_t JwtVerifier::keys_version() const { return jwks_ == nullptr ? 0 : jwks_->version(); }
@@ -134,7 +141,8 @@ absl::StatusOr<JwtClaims> JwtVerifier::Verify(std::string_view token, absl::Time
   const std::optional<JwsAlg> alg = ParseJwsAlg(parts->alg);
   absl::Status signature = absl::UnauthenticatedError("unsupported token algorithm");
   if (alg == JwsAlg::kHs256 && !hmac_keys_.empty()) signature = VerifyHmac(*parts);
-  if ((alg == JwsAlg::kRs256 || alg == JwsAlg::kEs256) && jwks_ != nullptr) signature = VerifyPublic(*parts, *alg);
+  if ((alg == JwsAlg::kRs256 || alg == JwsAlg::kEs256) && jwks_ != nullptr)
+    signature = VerifyPublic(*parts, *alg);
   if (!signature.ok()) return signature;
   return ReadClaims(parts->payload, policy_, now);
 }

@@ -47,18 +47,18 @@ struct HmacKey {
 // ChooseSigningKey: the key of `keys` (as ParseHmacKeys gives them) that mints a token naming
 // `kid`: the key of that name; or, with `kid` empty, the only key there is. INVALID_ARGUMENT
 // otherwise: no keys, no key of that name (an unnamed secret has none), or several to choose from.
-[[nodiscard]] absl::StatusOr<HmacKey> ChooseSigningKey(const std::vector<HmacKey>& keys, std::string_view kid);
+[[nodiscard]] absl::StatusOr<HmacKey> ChooseSigningKey(const std::vector<HmacKey>& keys,
+                                                       std::string_view kid);
 
 class JwtVerifier {
  public:
   // Create: a verifier of HS256 tokens keyed by `hmac_keys` (checked as ParseHmacKeys does)
   // and of RS256 and ES256 tokens keyed by `jwks` (when not null), under `policy`. Without any
   // key it is INVALID_ARGUMENT: there is no mode that accepts tokens unchecked.
-  [[nodiscard]] static absl::StatusOr<std::shared_ptr<const JwtVerifier>> Create(std::vector<HmacKey> hmac_keys,
-                                                                                 std::shared_ptr<JwksCache> jwks,
-                                                                                 JwtPolicy policy);
-  [[nodiscard]] static absl::StatusOr<std::shared_ptr<const JwtVerifier>> Create(std::vector<HmacKey> hmac_keys,
-                                                                                 JwtPolicy policy) {
+  [[nodiscard]] static absl::StatusOr<std::shared_ptr<const JwtVerifier>> Create(
+      std::vector<HmacKey> hmac_keys, std::shared_ptr<JwksCache> jwks, JwtPolicy policy);
+  [[nodiscard]] static absl::StatusOr<std::shared_ptr<const JwtVerifier>> Create(
+      std::vector<HmacKey> hmac_keys, JwtPolicy policy) {
     return Create(std::move(hmac_keys), nullptr, std::move(policy));
   }
 

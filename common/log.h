@@ -27,7 +27,8 @@ void InitLogging(std::string service, LogLevel min_level = LogLevel::kInfo);
 LogLevel ParseLogLevel(std::string_view name);
 
 // Log: writes one line atomically (lines from several threads never interleave).
-void Log(LogLevel level, std::string_view msg, const nlohmann::json& fields = nlohmann::json::object());
+void Log(LogLevel level, std::string_view msg,
+         const nlohmann::json& fields = nlohmann::json::object());
 
 // LogEnabled: whether a line at `level` would be written (to skip building its fields).
 bool LogEnabled(LogLevel level);

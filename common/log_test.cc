@@ -27,8 +27,8 @@ class LogTest : public ::testing::Test {
 };
 
 TEST_F(LogTest, LineIsJsonWithStandardFields) {
-  nlohmann::json line = ParseLine(FormatLogLine(LogLevel::kWarn, "slow query",
-                                                {{"duration_ms", 12.5}, {"table", "projects"}, {"n", 3}}));
+  nlohmann::json line = ParseLine(FormatLogLine(
+      LogLevel::kWarn, "slow query", {{"duration_ms", 12.5}, {"table", "projects"}, {"n", 3}}));
   ASSERT_TRUE(line.is_object());
   EXPECT_EQ(line["level"], "warn");
   EXPECT_EQ(line["service"], "log-test");
@@ -60,7 +60,8 @@ TEST_F(LogTest, ParseLogLevel) {
 
 TEST_F(LogTest, SpecialCharactersAreEscaped) {
   const std::string msg = "quote \" backslash \\ newline \n tab \t ctrl \x01 end";
-  nlohmann::json line = ParseLine(FormatLogLine(LogLevel::kInfo, msg, {{"k", "}\n{\"level\":\"x\"}"}}));
+  nlohmann::json line =
+      ParseLine(FormatLogLine(LogLevel::kInfo, msg, {{"k", "}\n{\"level\":\"x\"}"}}));
   EXPECT_EQ(line["msg"], msg);
   EXPECT_EQ(line["level"], "info");
 }
@@ -146,7 +147,8 @@ TEST_F(LogTest, ConcurrentLinesDoNotInterleave) {
   std::vector<std::thread> threads;
   for (int t = 0; t < 8; ++t) {
     threads.emplace_back([t] {
-      for (int i = 0; i < 50; ++i) Log(LogLevel::kInfo, std::string(200, static_cast<char>('a' + t)), {{"i", i}});
+      for (int i = 0; i < 50; ++i)
+        Log(LogLevel::kInfo, std::string(200, static_cast<char>('a' + t)), {{"i", i}});
     });
   }
   for (auto& t : threads) t.join();

@@ -48,7 +48,8 @@ absl::StatusOr<std::unique_ptr<Metrics>> Metrics::Create(const std::string& addr
   const std::vector<int> ports = self->exposer_->GetListeningPorts();
   self->port_ = ports.empty() ? 0 : ports.front();
   self->exposer_->RegisterCollectable(self->scraped_);
-  Log(LogLevel::kInfo, "metrics listening", {{"addr", addr}, {"port", self->port_}, {"path", "/metrics"}});
+  Log(LogLevel::kInfo, "metrics listening",
+      {{"addr", addr}, {"port", self->port_}, {"path", "/metrics"}});
   return self;
 }
 
@@ -74,7 +75,8 @@ Metrics::Hook Metrics::OnScrape(std::function<void()> update) {
 Metrics::Hook Metrics::Every(absl::Duration interval, std::function<void()> update) {
   if (!serving()) return Hook();
   std::lock_guard lock(periodic_mu_);
-  auto it = periodic_.insert(periodic_.end(), Periodic{interval, std::move(update), absl::InfinitePast()});
+  auto it = periodic_.insert(periodic_.end(),
+                             Periodic{interval, std::move(update), absl::InfinitePast()});
   if (!periodic_thread_.joinable()) periodic_thread_ = std::thread([this] { RunPeriodic(); });
   periodic_cv_.notify_all();
   return Hook([this, it] {

@@ -29,7 +29,12 @@ TEST(MetricsTest, OffWithoutAnAddressButTheRegistryWorks) {
   ASSERT_NE(metrics, nullptr);
   EXPECT_FALSE(metrics->serving());
   EXPECT_EQ(metrics->port(), 0);
-  prometheus::BuildCounter().Name("qai_test_total").Help("t").Register(metrics->registry()).Add({{"k", "v"}}).Increment(3);
+  prometheus::BuildCounter()
+      .Name("qai_test_total")
+      .Help("t")
+      .Register(metrics->registry())
+      .Add({{"k", "v"}})
+      .Increment(3);
   EXPECT_EQ(SampleValue(metrics->Render(), "qai_test_total", {{"k", "v"}}), 3);
   // Nothing samples periodically when nobody can scrape.
   std::atomic<int> runs = 0;
@@ -40,7 +45,11 @@ TEST(MetricsTest, OffWithoutAnAddressButTheRegistryWorks) {
 
 TEST(MetricsTest, ScrapeHooksRunBeforeEachScrapeUntilRemoved) {
   auto metrics = MustCreate("");
-  prometheus::Gauge& gauge = prometheus::BuildGauge().Name("qai_test_gauge").Help("t").Register(metrics->registry()).Add({});
+  prometheus::Gauge& gauge = prometheus::BuildGauge()
+                                 .Name("qai_test_gauge")
+                                 .Help("t")
+                                 .Register(metrics->registry())
+                                 .Add({});
   int value = 0;
   {
     Metrics::Hook hook = metrics->OnScrape([&] { gauge.Set(++value); });
@@ -55,7 +64,11 @@ TEST(MetricsTest, ServesOverHttpOnAPickedPortAndRunsPeriodicUpdates) {
   ASSERT_NE(metrics, nullptr);
   ASSERT_TRUE(metrics->serving());
   ASSERT_GT(metrics->port(), 0);
-  prometheus::Gauge& gauge = prometheus::BuildGauge().Name("qai_test_periodic").Help("t").Register(metrics->registry()).Add({});
+  prometheus::Gauge& gauge = prometheus::BuildGauge()
+                                 .Name("qai_test_periodic")
+                                 .Help("t")
+                                 .Register(metrics->registry())
+                                 .Add({});
   std::atomic<int> runs = 0;
   Metrics::Hook hook = metrics->Every(absl::Milliseconds(20), [&] { gauge.Set(++runs); });
   const absl::Time until = absl::Now() + absl::Seconds(5);
@@ -73,7 +86,8 @@ TEST(MetricsTest, ServesOverHttpOnAPickedPortAndRunsPeriodicUpdates) {
 
 TEST(MetricsTest, AnAddressThatCannotBeBoundIsAnError) {
   auto first = MustCreate("127.0.0.1:0");
-  absl::StatusOr<std::unique_ptr<Metrics>> second = Metrics::Create("127.0.0.1:" + std::to_string(first->port()));
+  absl::StatusOr<std::unique_ptr<Metrics>> second =
+      Metrics::Create("127.0.0.1:" + std::to_string(first->port()));
   EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable);
 }
 
@@ -85,7 +99,8 @@ TEST(GrpcServerMetricsTest, CountsEveryCallByMethodAndCode) {
   absl::StatusOr<std::unique_ptr<Server>> server =
       Server::Start({.listen_addr = "127.0.0.1:0", .metrics = metrics.get()});
   ASSERT_TRUE(server.ok()) << server.status();
-  auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string((*server)->port()), grpc::InsecureChannelCredentials());
+  auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string((*server)->port()),
+                                     grpc::InsecureChannelCredentials());
   auto health = grpc::health::v1::Health::NewStub(channel);
   auto check = [&](const std::string& service) {
     grpc::ClientContext ctx;
@@ -118,8 +133,9 @@ TEST(GrpcServerMetricsTest, CountsEveryCallByMethodAndCode) {
   }
 
   std::string text;
-  const std::map<std::string, std::string> watch = {
-      {"grpc_type", "server_stream"}, {"grpc_service", "grpc.health.v1.Health"}, {"grpc_method", "Watch"}};
+  const std::map<std::string, std::string> watch = {{"grpc_type", "server_stream"},
+                                                    {"grpc_service", "grpc.health.v1.Health"},
+                                                    {"grpc_method", "Watch"}};
   auto with_code = [](std::map<std::string, std::string> labels, const std::string& code) {
     labels["grpc_code"] = code;
     return labels;
@@ -130,20 +146,23 @@ TEST(GrpcServerMetricsTest, CountsEveryCallByMethodAndCode) {
     absl::StatusOr<std::string> scraped = testing::ScrapeMetrics(metrics->port());
     ASSERT_TRUE(scraped.ok()) << scraped.status();
     text = *scraped;
-  } while (!SampleValue(text, "grpc_server_handled_total", with_code(watch, "CANCELLED")) && absl::Now() < until);
+  } while (!SampleValue(text, "grpc_server_handled_total", with_code(watch, "CANCELLED")) &&
+           absl::Now() < until);
 
   const std::map<std::string, std::string> check_labels = {
       {"grpc_type", "unary"}, {"grpc_service", "grpc.health.v1.Health"}, {"grpc_method", "Check"}};
   EXPECT_EQ(SampleValue(text, "grpc_server_started_total", check_labels), 5);
   EXPECT_EQ(SampleValue(text, "grpc_server_handled_total", with_code(check_labels, "OK")), 3);
-  EXPECT_EQ(SampleValue(text, "grpc_server_handled_total", with_code(check_labels, "NOT_FOUND")), 2);
+  EXPECT_EQ(SampleValue(text, "grpc_server_handled_total", with_code(check_labels, "NOT_FOUND")),
+            2);
   EXPECT_EQ(SampleValue(text, "grpc_server_handling_seconds_count", check_labels), 5);
   auto inf_bucket = check_labels;
   inf_bucket["le"] = "+Inf";
   EXPECT_EQ(SampleValue(text, "grpc_server_handling_seconds_bucket", inf_bucket), 5);
 
   EXPECT_EQ(SampleValue(text, "grpc_server_started_total", watch), 1);
-  EXPECT_EQ(SampleValue(text, "grpc_server_handled_total", with_code(watch, "CANCELLED")), 1) << text;
+  EXPECT_EQ(SampleValue(text, "grpc_server_handled_total", with_code(watch, "CANCELLED")), 1)
+      << text;
 
   const std::map<std::string, std::string> unknown = {
       {"grpc_type", "unknown"}, {"grpc_service", "unknown"}, {"grpc_method", "unknown"}};
@@ -158,8 +177,8 @@ TEST(GrpcServerMetricsTest, CountsEveryCallByMethodAndCode) {
   // No label value came from the callers: every series is one of the known methods'.
   for (const auto& labels : testing::SampleLabels(text, "grpc_server_started_total")) {
     const std::string& service = labels.at("grpc_service");
-    EXPECT_TRUE(service == "grpc.health.v1.Health" || service == "grpc.reflection.v1alpha.ServerReflection" ||
-                service == "unknown")
+    EXPECT_TRUE(service == "grpc.health.v1.Health" ||
+                service == "grpc.reflection.v1alpha.ServerReflection" || service == "unknown")
         << service;
   }
   (*server)->Shutdown();

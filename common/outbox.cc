@@ -24,8 +24,8 @@ constexpr absl::Duration kPruneBudget = absl::Seconds(1);
 bool IsQualifiedIdentifier(std::string_view name) {
   if (name.empty() || name.size() > 127) return false;
   for (char c : name) {
-    if (!(std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) ||
-          c == '_' || c == '.')) {
+    if (!(std::islower(static_cast<unsigned char>(c)) ||
+          std::isdigit(static_cast<unsigned char>(c)) || c == '_' || c == '.')) {
       return false;
     }
   }
@@ -38,8 +38,8 @@ bool IsQualifiedIdentifier(std::string_view name) {
 // newer replica wrote during a rolling update.
 bool IsPermanent(absl::StatusCode code) {
   return code == absl::StatusCode::kInvalidArgument || code == absl::StatusCode::kNotFound ||
-         code == absl::StatusCode::kPermissionDenied || code == absl::StatusCode::kFailedPrecondition ||
-         code == absl::StatusCode::kOutOfRange;
+         code == absl::StatusCode::kPermissionDenied ||
+         code == absl::StatusCode::kFailedPrecondition || code == absl::StatusCode::kOutOfRange;
 }
 
 }  // namespace
@@ -51,16 +51,19 @@ absl::StatusOr<std::string> EnqueueOutbox(DbConnection& conn, std::string_view t
   std::string payload = absl::Base64Escape(message.payload);
   std::string trace = CurrentRequestId();
   if (message.author.empty()) {
-    conn.session() << absl::StrCat("INSERT INTO ", ToAbsl(table),
-                                   " (id, topic, payload, trace_request_id, ordering_key)"
-                                   " VALUES (CAST(:id AS uuid), :topic, decode(:payload, 'base64'), :trace, :okey)"),
-        soci::use(id), soci::use(message.topic), soci::use(payload), soci::use(trace), soci::use(message.ordering_key);
+    conn.session() << absl::StrCat(
+        "INSERT INTO ", ToAbsl(table),
+        " (id, topic, payload, trace_request_id, ordering_key)"
+        " VALUES (CAST(:id AS uuid), :topic, decode(:payload, 'base64'), :trace, :okey)"),
+        soci::use(id), soci::use(message.topic), soci::use(payload), soci::use(trace),
+        soci::use(message.ordering_key);
   } else {
-    conn.session() << absl::StrCat("INSERT INTO ", ToAbsl(table),
-                                   " (id, topic, payload, trace_request_id, ordering_key, author)"
-                                   " VALUES (CAST(:id AS uuid), :topic, decode(:payload, 'base64'), :trace, :okey, :author)"),
-        soci::use(id), soci::use(message.topic), soci::use(payload), soci::use(trace), soci::use(message.ordering_key),
-        soci::use(message.author);
+    conn.session() << absl::StrCat(
+        "INSERT INTO ", ToAbsl(table),
+        " (id, topic, payload, trace_request_id, ordering_key, author)"
+        " VALUES (CAST(:id AS uuid), :topic, decode(:payload, 'base64'), :trace, :okey, :author)"),
+        soci::use(id), soci::use(message.topic), soci::use(payload), soci::use(trace),
+        soci::use(message.ordering_key), soci::use(message.author);
   }
   return id;
 }
@@ -81,26 +84,29 @@ OutboxRelay::Instruments::Instruments(Metrics& metrics, const std::string& table
                     .Help("Outbox rows delivered (and marked so) by this replica.")
                     .Register(metrics.registry())
                     .Add({{"table", table}})),
-      failures(prometheus::BuildCounter()
-                   .Name("qai_outbox_delivery_failures_total")
-                   .Help("Failed outbox delivery attempts by this replica (retried later, or parked).")
-                   .Register(metrics.registry())
-                   .Add({{"table", table}})),
+      failures(
+          prometheus::BuildCounter()
+              .Name("qai_outbox_delivery_failures_total")
+              .Help("Failed outbox delivery attempts by this replica (retried later, or parked).")
+              .Register(metrics.registry())
+              .Add({{"table", table}})),
       pending(prometheus::BuildGauge()
                   .Name("qai_outbox_pending")
                   .Help("Undelivered, unparked outbox rows at the last maintenance pass.")
                   .Register(metrics.registry())
                   .Add({{"table", table}})),
-      parked(prometheus::BuildGauge()
-                 .Name("qai_outbox_parked")
-                 .Help("Outbox rows parked after a permanent failure, at the last maintenance pass.")
-                 .Register(metrics.registry())
-                 .Add({{"table", table}})),
-      oldest_pending_age(prometheus::BuildGauge()
-                             .Name("qai_outbox_oldest_pending_age_seconds")
-                             .Help("Age of the oldest pending outbox row at the last maintenance pass (0: none).")
-                             .Register(metrics.registry())
-                             .Add({{"table", table}})) {}
+      parked(
+          prometheus::BuildGauge()
+              .Name("qai_outbox_parked")
+              .Help("Outbox rows parked after a permanent failure, at the last maintenance pass.")
+              .Register(metrics.registry())
+              .Add({{"table", table}})),
+      oldest_pending_age(
+          prometheus::BuildGauge()
+              .Name("qai_outbox_oldest_pending_age_seconds")
+              .Help("Age of the oldest pending outbox row at the last maintenance pass (0: none).")
+              .Register(metrics.registry())
+              .Add({{"table", table}})) {}
 
 OutboxRelay::~OutboxRelay() { Stop(); }
 
@@ -151,9 +157,12 @@ void OutboxRelay::Loop() {
     // written meanwhile make up the next batch.
     if (delivered.ok() && *delivered > 0) continue;
     std::unique_lock lock(mu_);
-    if (cv_.wait_for(lock, absl::ToChronoMilliseconds(options_.linger), [&] { return stop_; })) return;
-    const absl::Duration until_maintenance = std::max(next_maintenance - absl::Now(), absl::ZeroDuration());
-    cv_.wait_for(lock, absl::ToChronoMilliseconds(std::min(options_.poll_interval, until_maintenance)),
+    if (cv_.wait_for(lock, absl::ToChronoMilliseconds(options_.linger), [&] { return stop_; }))
+      return;
+    const absl::Duration until_maintenance =
+        std::max(next_maintenance - absl::Now(), absl::ZeroDuration());
+    cv_.wait_for(lock,
+                 absl::ToChronoMilliseconds(std::min(options_.poll_interval, until_maintenance)),
                  [&] { return stop_ || woken_; });
   }
 }
@@ -179,10 +188,12 @@ absl::StatusOr<int> OutboxRelay::RelayOnce() {
     // reads the rows of the locked keys and of no key.
     std::string candidate_keys = "{";
     {
-      soci::rowset<std::string> keys = (conn.session().prepare << absl::StrCat(
-          "SELECT DISTINCT ordering_key FROM (SELECT ordering_key FROM ", options_.table,
-          " WHERE deliver_time IS NULL AND next_attempt_time <= now() AND ordering_key <> ''"
-          " ORDER BY seq LIMIT :n) due"), soci::use(options_.batch_size));
+      soci::rowset<std::string> keys =
+          (conn.session().prepare << absl::StrCat(
+               "SELECT DISTINCT ordering_key FROM (SELECT ordering_key FROM ", options_.table,
+               " WHERE deliver_time IS NULL AND next_attempt_time <= now() AND ordering_key <> ''"
+               " ORDER BY seq LIMIT :n) due"),
+           soci::use(options_.batch_size));
       bool first = true;
       for (const std::string& key : keys) {
         // Keys are our own ids (UUIDs), but they are quoted for the array literal anyway.
@@ -199,20 +210,26 @@ absl::StatusOr<int> OutboxRelay::RelayOnce() {
     std::string locked_keys = "{}";
     {
       soci::indicator ind = soci::i_null;
-      conn.session() << absl::StrCat("SELECT CAST(array_agg(k) AS text) FROM unnest(CAST(:keys AS text[])) k"
-                                     " WHERE pg_try_advisory_xact_lock(hashtextextended('", options_.table,
-                                     ":' || k, 0))"),
+      conn.session() << absl::StrCat(
+          "SELECT CAST(array_agg(k) AS text) FROM unnest(CAST(:keys AS text[])) k"
+          " WHERE pg_try_advisory_xact_lock(hashtextextended('",
+          options_.table, ":' || k, 0))"),
           soci::into(locked_keys, ind), soci::use(candidate_keys);
       if (ind != soci::i_ok) locked_keys = "{}";
     }
-    soci::rowset<soci::row> rows = (conn.session().prepare << absl::StrCat(
-        "SELECT o.id::text, o.topic, encode(o.payload, 'base64'), o.trace_request_id, o.attempts, o.ordering_key FROM ",
-        options_.table, " o WHERE o.deliver_time IS NULL AND o.next_attempt_time <= now()"
-        " AND (o.ordering_key = '' OR (o.ordering_key = ANY(CAST(:keys AS text[])) AND NOT EXISTS (SELECT 1 FROM ",
-        options_.table, " e WHERE e.ordering_key = o.ordering_key AND e.seq < o.seq AND e.deliver_time IS NULL"
-        "   AND e.next_attempt_time > now() AND e.next_attempt_time <> 'infinity')))"
-        " ORDER BY o.seq LIMIT :n FOR UPDATE OF o SKIP LOCKED"),
-        soci::use(locked_keys), soci::use(options_.batch_size));
+    soci::rowset<soci::row> rows =
+        (conn.session().prepare << absl::StrCat(
+             "SELECT o.id::text, o.topic, encode(o.payload, 'base64'), o.trace_request_id, "
+             "o.attempts, o.ordering_key FROM ",
+             options_.table,
+             " o WHERE o.deliver_time IS NULL AND o.next_attempt_time <= now()"
+             " AND (o.ordering_key = '' OR (o.ordering_key = ANY(CAST(:keys AS text[])) AND NOT "
+             "EXISTS (SELECT 1 FROM ",
+             options_.table,
+             " e WHERE e.ordering_key = o.ordering_key AND e.seq < o.seq AND e.deliver_time IS NULL"
+             "   AND e.next_attempt_time > now() AND e.next_attempt_time <> 'infinity')))"
+             " ORDER BY o.seq LIMIT :n FOR UPDATE OF o SKIP LOCKED"),
+         soci::use(locked_keys), soci::use(options_.batch_size));
     std::vector<OutboxRow> batch;
     std::vector<std::string> keys;
     for (const soci::row& r : rows) {
@@ -227,7 +244,8 @@ absl::StatusOr<int> OutboxRelay::RelayOnce() {
       keys.push_back(r.get<std::string>(5));
       batch.push_back(std::move(row));
     }
-    const absl::Status not_attempted = absl::CancelledError("not attempted: an earlier row of its key failed");
+    const absl::Status not_attempted =
+        absl::CancelledError("not attempted: an earlier row of its key failed");
     const std::vector<absl::Status> results = Deliver(batch, keys, not_attempted);
     std::string delivered_ids = "{";
     for (size_t i = 0; i < batch.size(); ++i) {
@@ -241,19 +259,25 @@ absl::StatusOr<int> OutboxRelay::RelayOnce() {
       ++failed;
       std::string error(results[i].message());
       if (IsPermanent(results[i].code())) {
-        conn.session() << absl::StrCat("UPDATE ", options_.table,
-                                       " SET attempts = attempts + 1, last_error = :err, next_attempt_time = 'infinity'"
-                                       " WHERE id = CAST(:id AS uuid)"),
+        conn.session() << absl::StrCat(
+            "UPDATE ", options_.table,
+            " SET attempts = attempts + 1, last_error = :err, next_attempt_time = 'infinity'"
+            " WHERE id = CAST(:id AS uuid)"),
             soci::use(error), soci::use(row.id);
-        if (auto handler = options_.on_parked.find(row.topic); handler != options_.on_parked.end()) {
+        if (auto handler = options_.on_parked.find(row.topic);
+            handler != options_.on_parked.end()) {
           if (absl::Status told = handler->second(conn, row, results[i]); !told.ok()) return told;
         }
         Log(LogLevel::kError, "outbox delivery failed for good; row parked",
-            {{"table", options_.table}, {"topic", row.topic}, {"outbox_id", row.id},
-             {"code", absl::StatusCodeToString(results[i].code())}, {"error", error}});
+            {{"table", options_.table},
+             {"topic", row.topic},
+             {"outbox_id", row.id},
+             {"code", absl::StatusCodeToString(results[i].code())},
+             {"error", error}});
         continue;
       }
-      const absl::Duration delay = BackoffDelay(row.attempts, options_.base_backoff, options_.max_backoff, rng_);
+      const absl::Duration delay =
+          BackoffDelay(row.attempts, options_.base_backoff, options_.max_backoff, rng_);
       const int64_t delay_us = absl::ToInt64Microseconds(delay);
       conn.session() << absl::StrCat("UPDATE ", options_.table,
                                      " SET attempts = attempts + 1, last_error = :err,"
@@ -261,16 +285,20 @@ absl::StatusOr<int> OutboxRelay::RelayOnce() {
                                      " WHERE id = CAST(:id AS uuid)"),
           soci::use(error), soci::use(delay_us), soci::use(row.id);
       Log(LogLevel::kWarn, "outbox delivery failed; will retry",
-          {{"table", options_.table}, {"topic", row.topic}, {"outbox_id", row.id},
-           {"attempt", row.attempts + 1}, {"retry_in_ms", absl::ToInt64Milliseconds(delay)},
+          {{"table", options_.table},
+           {"topic", row.topic},
+           {"outbox_id", row.id},
+           {"attempt", row.attempts + 1},
+           {"retry_in_ms", absl::ToInt64Milliseconds(delay)},
            {"error", error}});
     }
     delivered_ids += "}";
     if (delivered > 0) {
       // The ids are our own UUIDs from the rows just read, bound as one array parameter.
-      conn.session() << absl::StrCat("UPDATE ", options_.table,
-                                     " SET deliver_time = now(), attempts = attempts + 1, last_error = ''"
-                                     " WHERE id = ANY(CAST(:ids AS uuid[]))"),
+      conn.session() << absl::StrCat(
+          "UPDATE ", options_.table,
+          " SET deliver_time = now(), attempts = attempts + 1, last_error = ''"
+          " WHERE id = ANY(CAST(:ids AS uuid[]))"),
           soci::use(delivered_ids);
     }
     return absl::OkStatus();
@@ -284,8 +312,8 @@ absl::StatusOr<int> OutboxRelay::RelayOnce() {
 }
 
 std::vector<absl::Status> OutboxRelay::Deliver(const std::vector<OutboxRow>& batch,
-                                              const std::vector<std::string>& keys,
-                                              const absl::Status& not_attempted) {
+                                               const std::vector<std::string>& keys,
+                                               const absl::Status& not_attempted) {
   // Deliveries go out side by side, except that the rows of one ordering key go one after
   // another, in order, and stop at the first failure (the rest wait for it). One slow receiver
   // costs the pass one call time, not one call time per row.
@@ -307,7 +335,8 @@ std::vector<absl::Status> OutboxRelay::Deliver(const std::vector<OutboxRow>& bat
   std::vector<const std::vector<size_t>*> apart;
   for (const std::vector<size_t>& group : groups) {
     const std::string& topic = batch[group[0]].topic;
-    const bool one_topic = std::all_of(group.begin(), group.end(), [&](size_t i) { return batch[i].topic == topic; });
+    const bool one_topic =
+        std::all_of(group.begin(), group.end(), [&](size_t i) { return batch[i].topic == topic; });
     if (one_topic && batch_deliverers_.contains(topic)) {
       std::vector<size_t>& rows = together[topic];
       rows.insert(rows.end(), group.begin(), group.end());
@@ -333,14 +362,17 @@ std::vector<absl::Status> OutboxRelay::Deliver(const std::vector<OutboxRow>& bat
     });
   }
   for (const auto& [topic, indices] : together) {
-    submit([&, topic = topic, indices = indices] { DeliverTogether(topic, batch, keys, indices, results); });
+    submit([&, topic = topic, indices = indices] {
+      DeliverTogether(topic, batch, keys, indices, results);
+    });
   }
   finished.wait();
   return results;
 }
 
 void OutboxRelay::DeliverTogether(const std::string& topic, const std::vector<OutboxRow>& batch,
-                                  const std::vector<std::string>& keys, const std::vector<size_t>& indices,
+                                  const std::vector<std::string>& keys,
+                                  const std::vector<size_t>& indices,
                                   std::vector<absl::Status>& results) {
   std::vector<OutboxRow> rows;
   for (size_t i : indices) rows.push_back(batch[i]);
@@ -349,7 +381,8 @@ void OutboxRelay::DeliverTogether(const std::string& topic, const std::vector<Ou
     RequestScope scope(rows.front().trace_request_id);
     together = batch_deliverers_.at(topic)(rows);
   }
-  const bool refused = IsPermanent(together.code()) || together.code() == absl::StatusCode::kUnimplemented;
+  const bool refused =
+      IsPermanent(together.code()) || together.code() == absl::StatusCode::kUnimplemented;
   if (!refused || !deliverers_.contains(topic)) {
     for (size_t i : indices) results[i] = together;
     return;
@@ -366,7 +399,8 @@ void OutboxRelay::DeliverTogether(const std::string& topic, const std::vector<Ou
 absl::Status OutboxRelay::DeliverOne(const OutboxRow& row) const {
   RequestScope scope(row.trace_request_id);
   auto it = deliverers_.find(row.topic);
-  if (it == deliverers_.end()) return absl::UnimplementedError(absl::StrCat("no deliverer for topic ", row.topic));
+  if (it == deliverers_.end())
+    return absl::UnimplementedError(absl::StrCat("no deliverer for topic ", row.topic));
   return it->second(row);
 }
 
@@ -381,11 +415,12 @@ absl::StatusOr<int64_t> OutboxRelay::PruneOnce() {
     // `deliver_time < ...` also excludes undelivered and parked rows (deliver_time NULL), and
     // lets the subquery read the delivered rows' index (0002). SKIP LOCKED: relays of other
     // replicas pruning at the same moment take other rows instead of waiting for these.
-    soci::statement statement = (conn.session().prepare << absl::StrCat(
-        "DELETE FROM ", options_.table, " WHERE id IN (SELECT id FROM ", options_.table,
-        " WHERE deliver_time < now() - :us * interval '1 microsecond'"
-        " LIMIT :n FOR UPDATE SKIP LOCKED)"),
-        soci::use(after_us), soci::use(options_.prune_batch));
+    soci::statement statement =
+        (conn.session().prepare << absl::StrCat(
+             "DELETE FROM ", options_.table, " WHERE id IN (SELECT id FROM ", options_.table,
+             " WHERE deliver_time < now() - :us * interval '1 microsecond'"
+             " LIMIT :n FOR UPDATE SKIP LOCKED)"),
+         soci::use(after_us), soci::use(options_.prune_batch));
     statement.execute(true);
     deleted = statement.get_affected_rows();
     return absl::OkStatus();
@@ -419,7 +454,8 @@ absl::StatusOr<OutboxStats> OutboxRelay::Stats() {
         " count(*) FILTER (WHERE next_attempt_time = 'infinity'),"
         " COALESCE(EXTRACT(EPOCH FROM GREATEST(now() - min(create_time)"
         "   FILTER (WHERE next_attempt_time <> 'infinity'), interval '0')), 0)::float8"
-        " FROM ", options_.table, " WHERE deliver_time IS NULL"),
+        " FROM ",
+        options_.table, " WHERE deliver_time IS NULL"),
         soci::into(stats.pending), soci::into(stats.parked), soci::into(oldest_s);
     stats.oldest_pending_age = absl::Seconds(oldest_s);
     return absl::OkStatus();
@@ -458,7 +494,8 @@ void OutboxRelay::LogBacklog(const OutboxStats& stats) const {
       {{"table", options_.table},
        {"pending", stats.pending},
        {"parked", stats.parked},
-       {"oldest_pending_age_s", std::round(absl::ToDoubleSeconds(stats.oldest_pending_age) * 1000) / 1000}});
+       {"oldest_pending_age_s",
+        std::round(absl::ToDoubleSeconds(stats.oldest_pending_age) * 1000) / 1000}});
 }
 
 bool OutboxRelay::Healthy() const {

@@ -38,13 +38,13 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "prometheus/counter.h"
-#include "prometheus/gauge.h"
-#include "common/config.h"
 #include "common/backoff.h"
+#include "common/config.h"
 #include "common/db_pool.h"
 #include "common/executor.h"
 #include "common/metrics.h"
+#include "prometheus/counter.h"
+#include "prometheus/gauge.h"
 
 namespace qai::common {
 
@@ -98,7 +98,8 @@ class OutboxRelay {
   // A parked handler tells whoever is waiting for a row that it will never be delivered (e.g.
   // the author of a prompt that cannot run), on `conn` in the transaction that parks the row:
   // both happen or neither. `why` is the receiver's refusal.
-  using ParkedHandler = std::function<absl::Status(DbConnection& conn, const OutboxRow& row, const absl::Status& why)>;
+  using ParkedHandler = std::function<absl::Status(DbConnection& conn, const OutboxRow& row,
+                                                   const absl::Status& why)>;
 
   struct Options {
     std::string table;  // e.g. "projects.outbox"
@@ -163,7 +164,8 @@ class OutboxRelay {
   // Deliver: sends a claimed pass's rows (keys[i] is row i's ordering key) side by side, the
   // rows of one key in order (stopping at its first failure); each row's outcome, or
   // not_attempted when an earlier row of its key failed.
-  std::vector<absl::Status> Deliver(const std::vector<OutboxRow>& batch, const std::vector<std::string>& keys,
+  std::vector<absl::Status> Deliver(const std::vector<OutboxRow>& batch,
+                                    const std::vector<std::string>& keys,
                                     const absl::Status& not_attempted);
   // DeliverTogether: rows `indices` of `batch`, all of `topic`, in one batch call, or one by
   // one when it is refused; their outcomes go to `results`.
@@ -205,6 +207,7 @@ class OutboxRelay {
 // OutboxOptionsFrom: relay options for `table` from the service configuration
 // (ServiceOptions' outbox-max-backoff, outbox-prune-after, outbox-stale-after) with its
 // metrics in `metrics`; the rest keep their defaults.
-OutboxRelay::Options OutboxOptionsFrom(const Config& config, std::string table, Metrics* metrics = nullptr);
+OutboxRelay::Options OutboxOptionsFrom(const Config& config, std::string table,
+                                       Metrics* metrics = nullptr);
 
 }  // namespace qai::common

@@ -3,14 +3,14 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cmath>
+#include <condition_variable>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
-#include <cmath>
-#include <condition_variable>
-#include <limits>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -42,7 +42,8 @@ std::unique_ptr<DbPool> NewPool(int size = 4) {
 std::string Enqueue(DbPool& pool, const std::string& topic, const std::string& payload) {
   std::string id;
   absl::Status s = pool.Transaction([&](DbConnection& conn) -> absl::Status {
-    absl::StatusOr<std::string> enqueued = EnqueueOutbox(conn, kTable, {.topic = topic, .payload = payload});
+    absl::StatusOr<std::string> enqueued =
+        EnqueueOutbox(conn, kTable, {.topic = topic, .payload = payload});
     if (!enqueued.ok()) return enqueued.status();
     id = *enqueued;
     return absl::OkStatus();
@@ -64,15 +65,16 @@ RowState State(DbPool& pool, const std::string& id) {
   RowState state;
   absl::Status s = pool.Run([&](DbConnection& conn) {
     int n = 0;
-    conn.session() << "SELECT count(*)::int FROM projects.outbox WHERE id = CAST(:id AS uuid)", soci::use(id),
-        soci::into(n);
+    conn.session() << "SELECT count(*)::int FROM projects.outbox WHERE id = CAST(:id AS uuid)",
+        soci::use(id), soci::into(n);
     state.exists = n == 1;
     if (!state.exists) return absl::OkStatus();
     int delivered = 0, due = 0;
-    conn.session() << "SELECT attempts, (deliver_time IS NOT NULL)::int, (next_attempt_time <= now())::int,"
-                      " CASE WHEN next_attempt_time = 'infinity' THEN 'Infinity'::float8"
-                      " ELSE EXTRACT(EPOCH FROM next_attempt_time - now())::float8 END, last_error"
-                      " FROM projects.outbox WHERE id = CAST(:id AS uuid)",
+    conn.session()
+        << "SELECT attempts, (deliver_time IS NOT NULL)::int, (next_attempt_time <= now())::int,"
+           " CASE WHEN next_attempt_time = 'infinity' THEN 'Infinity'::float8"
+           " ELSE EXTRACT(EPOCH FROM next_attempt_time - now())::float8 END, last_error"
+           " FROM projects.outbox WHERE id = CAST(:id AS uuid)",
         soci::use(id), soci::into(state.attempts), soci::into(delivered), soci::into(due),
         soci::into(state.seconds_until_next), soci::into(state.last_error);
     state.delivered = delivered == 1;
@@ -87,13 +89,15 @@ void MakeDueNow(DbPool& pool) {
   ASSERT_TRUE(pool.Run([](DbConnection& conn) {
                     conn.session() << "UPDATE projects.outbox SET next_attempt_time = now()";
                     return absl::OkStatus();
-                  }).ok());
+                  })
+                  .ok());
 }
 
 std::string BinaryPayload() {
   std::string payload;
   for (int round = 0; round < 2; ++round) {
-    for (int b = 0; b < 256; ++b) payload.push_back(static_cast<char>(b));  // includes 0x00 and 0xff
+    for (int b = 0; b < 256; ++b)
+      payload.push_back(static_cast<char>(b));  // includes 0x00 and 0xff
   }
   payload += std::string("\x00\x00\xff\xff", 4);
   return payload;  // 516 bytes: PostgreSQL's base64 output wraps at 76 characters
@@ -136,7 +140,8 @@ TEST(OutboxTest, EnqueueIsAtomicWithTheChange) {
   std::string outbox_id;
   const std::string project_id = NewUuid();
   absl::Status s = pool->Transaction([&](DbConnection& conn) -> absl::Status {
-    conn.session() << "INSERT INTO projects.projects (id, name, owner) VALUES (CAST(:id AS uuid), 'p', 'alice')",
+    conn.session() << "INSERT INTO projects.projects (id, name, owner) VALUES (CAST(:id AS uuid), "
+                      "'p', 'alice')",
         soci::use(project_id);
     absl::StatusOr<std::string> id = EnqueueOutbox(conn, kTable, {.topic = "t", .payload = "p"});
     if (!id.ok()) return id.status();
@@ -148,9 +153,11 @@ TEST(OutboxTest, EnqueueIsAtomicWithTheChange) {
   EXPECT_FALSE(State(*pool, outbox_id).exists);
   int projects = -1;
   ASSERT_TRUE(pool->Run([&](DbConnection& conn) {
-                    conn.session() << "SELECT count(*)::int FROM projects.projects", soci::into(projects);
+                    conn.session() << "SELECT count(*)::int FROM projects.projects",
+                        soci::into(projects);
                     return absl::OkStatus();
-                  }).ok());
+                  })
+                  .ok());
   EXPECT_EQ(projects, 0);
 
   // A SQL failure later in the same transaction also takes the message with it.
@@ -168,7 +175,8 @@ TEST(OutboxTest, EnqueueIsAtomicWithTheChange) {
 TEST(OutboxTest, BadTableNameRefused) {
   auto pool = NewPool();
   absl::Status s = pool->Transaction([](DbConnection& conn) -> absl::Status {
-    return EnqueueOutbox(conn, "projects.outbox; DROP TABLE projects.projects", {.topic = "t", .payload = "p"})
+    return EnqueueOutbox(conn, "projects.outbox; DROP TABLE projects.projects",
+                         {.topic = "t", .payload = "p"})
         .status();
   });
   EXPECT_EQ(s.code(), absl::StatusCode::kInternal);
@@ -228,7 +236,8 @@ TEST(OutboxTest, PayloadSizesRoundTrip) {
     sent[Enqueue(*pool, "t", payload)] = payload;
   }
   Recorder recorder;
-  OutboxRelay relay(pool.get(), {.table = kTable, .batch_size = 100}, {{"t", recorder.Deliverer()}});
+  OutboxRelay relay(pool.get(), {.table = kTable, .batch_size = 100},
+                    {{"t", recorder.Deliverer()}});
   ASSERT_TRUE(relay.RelayOnce().ok());
   ASSERT_EQ(recorder.rows.size(), sent.size());
   for (const OutboxRow& row : recorder.rows) {
@@ -241,9 +250,10 @@ TEST(OutboxTest, FailedDeliveryIsRetriedLaterWithBackoff) {
   const std::string id = Enqueue(*pool, "runs.notify", "payload");
   Recorder recorder;
   recorder.result = absl::UnavailableError("receiver down");
-  OutboxRelay relay(pool.get(),
-                    {.table = kTable, .base_backoff = absl::Seconds(10), .max_backoff = absl::Seconds(60)},
-                    {{"runs.notify", recorder.Deliverer()}});
+  OutboxRelay relay(
+      pool.get(),
+      {.table = kTable, .base_backoff = absl::Seconds(10), .max_backoff = absl::Seconds(60)},
+      {{"runs.notify", recorder.Deliverer()}});
   absl::StatusOr<int> delivered = relay.RelayOnce();
   ASSERT_TRUE(delivered.ok()) << delivered.status();
   EXPECT_EQ(*delivered, 0);
@@ -383,8 +393,8 @@ TEST(OutboxTest, ConcurrentRelaysDeliverEachRowExactlyOnce) {
     return pool->Transaction([&](DbConnection& conn) -> absl::Status {
       for (int i = first; i < first + count; ++i) {
         const std::string key = i % 3 == 0 ? "key-" + std::to_string(i % kKeys) : "";
-        absl::StatusOr<std::string> id =
-            EnqueueOutbox(conn, kTable, {.topic = "t", .payload = std::to_string(i), .ordering_key = key});
+        absl::StatusOr<std::string> id = EnqueueOutbox(
+            conn, kTable, {.topic = "t", .payload = std::to_string(i), .ordering_key = key});
         if (!id.ok()) return id.status();
         std::lock_guard lock(ids_mu);
         ids.push_back(*id);
@@ -409,7 +419,8 @@ TEST(OutboxTest, ConcurrentRelaysDeliverEachRowExactlyOnce) {
     std::this_thread::sleep_for(std::chrono::microseconds(200));  // keep the relays overlapping
     return absl::OkStatus();
   };
-  const OutboxRelay::Options options = {.table = kTable, .batch_size = 16, .poll_interval = absl::Milliseconds(20)};
+  const OutboxRelay::Options options = {
+      .table = kTable, .batch_size = 16, .poll_interval = absl::Milliseconds(20)};
   OutboxRelay first(pool.get(), options, {{"t", deliver}});
   OutboxRelay second(pool.get(), options, {{"t", deliver}});
   first.Start();
@@ -445,11 +456,13 @@ TEST(OutboxTest, ConcurrentRelaysDeliverEachRowExactlyOnce) {
   // Every row is marked delivered after its one attempt; nothing is left for anyone.
   int undelivered = -1, retried = -1;
   ASSERT_TRUE(pool->Run([&](DbConnection& conn) {
-                    conn.session() << "SELECT count(*) FILTER (WHERE deliver_time IS NULL)::int,"
-                                      " count(*) FILTER (WHERE attempts <> 1)::int FROM projects.outbox",
+                    conn.session()
+                        << "SELECT count(*) FILTER (WHERE deliver_time IS NULL)::int,"
+                           " count(*) FILTER (WHERE attempts <> 1)::int FROM projects.outbox",
                         soci::into(undelivered), soci::into(retried);
                     return absl::OkStatus();
-                  }).ok());
+                  })
+                  .ok());
   EXPECT_EQ(undelivered, 0);
   EXPECT_EQ(retried, 0);
   EXPECT_EQ(first.RelayOnce().value(), 0);
@@ -491,7 +504,8 @@ TEST(OutboxTest, StartWakeStopDeliversWithoutWaitingForPoll) {
 
   // Wait for the delivery to be committed, then check it is recorded.
   const absl::Time deadline = absl::Now() + absl::Seconds(5);
-  while (!State(*pool, id).delivered && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(10));
+  while (!State(*pool, id).delivered && absl::Now() < deadline)
+    absl::SleepFor(absl::Milliseconds(10));
   EXPECT_TRUE(State(*pool, id).delivered);
 }
 
@@ -521,21 +535,24 @@ namespace {
 std::string EnqueueKeyed(DbPool& pool, const std::string& topic, const std::string& key) {
   std::string id;
   EXPECT_TRUE(pool.Transaction([&](DbConnection& conn) -> absl::Status {
-                    absl::StatusOr<std::string> enqueued =
-                        EnqueueOutbox(conn, kTable, {.topic = topic, .payload = "p", .ordering_key = key});
+                    absl::StatusOr<std::string> enqueued = EnqueueOutbox(
+                        conn, kTable, {.topic = topic, .payload = "p", .ordering_key = key});
                     if (!enqueued.ok()) return enqueued.status();
                     id = *enqueued;
                     return absl::OkStatus();
-                  }).ok());
+                  })
+                  .ok());
   return id;
 }
 
 void MakeDue(DbPool& pool, const std::string& id) {
   ASSERT_TRUE(pool.Run([&](DbConnection& conn) {
-                    conn.session() << "UPDATE projects.outbox SET next_attempt_time = now() WHERE id = CAST(:id AS uuid)",
+                    conn.session() << "UPDATE projects.outbox SET next_attempt_time = now() WHERE "
+                                      "id = CAST(:id AS uuid)",
                         soci::use(id);
                     return absl::OkStatus();
-                  }).ok());
+                  })
+                  .ok());
 }
 
 // Rows of one key go out in the order written, each only after the one before it: a failed
@@ -559,8 +576,9 @@ TEST(OutboxOrderTest, RowsOfOneKeyAreDeliveredInOrder) {
       return absl::OkStatus();
     };
   };
-  OutboxRelay relay(pool.get(), {.table = kTable},
-                    {{"a", record("a", &fail_a)}, {"b", record("b", nullptr)}, {"c", record("c", nullptr)}});
+  OutboxRelay relay(
+      pool.get(), {.table = kTable},
+      {{"a", record("a", &fail_a)}, {"b", record("b", nullptr)}, {"c", record("c", nullptr)}});
   ASSERT_TRUE(relay.RelayOnce().ok());
   EXPECT_EQ(order, std::vector<std::string>{"c"});
   EXPECT_FALSE(State(*pool, second).delivered);
@@ -580,11 +598,12 @@ TEST(OutboxOrderTest, AKeysBurstGoesOutInOnePassInOrder) {
   }
   std::mutex mu;
   std::vector<std::string> ids_in_order;
-  OutboxRelay relay(pool.get(), {.table = kTable}, {{"t", [&](const OutboxRow& row) -> absl::Status {
-                                                      std::lock_guard lock(mu);
-                                                      ids_in_order.push_back(row.id);
-                                                      return absl::OkStatus();
-                                                    }}});
+  OutboxRelay relay(pool.get(), {.table = kTable},
+                    {{"t", [&](const OutboxRow& row) -> absl::Status {
+                        std::lock_guard lock(mu);
+                        ids_in_order.push_back(row.id);
+                        return absl::OkStatus();
+                      }}});
   absl::StatusOr<int> delivered = relay.RelayOnce();
   ASSERT_TRUE(delivered.ok()) << delivered.status();
   EXPECT_EQ(*delivered, 40);
@@ -594,10 +613,12 @@ TEST(OutboxOrderTest, AKeysBurstGoesOutInOnePassInOrder) {
     int64_t seq = 0;
     std::string key;
     ASSERT_TRUE(pool->Run([&](common::DbConnection& c) {
-      c.session() << "SELECT seq, ordering_key FROM " << kTable << " WHERE id = CAST(:id AS uuid)", soci::into(seq),
-          soci::into(key), soci::use(id);
-      return absl::OkStatus();
-    }).ok());
+                      c.session() << "SELECT seq, ordering_key FROM " << kTable
+                                  << " WHERE id = CAST(:id AS uuid)",
+                          soci::into(seq), soci::into(key), soci::use(id);
+                      return absl::OkStatus();
+                    })
+                    .ok());
     EXPECT_GT(seq, last_seq[key]) << key;
     last_seq[key] = seq;
   }
@@ -638,12 +659,14 @@ TEST(OutboxBatchTest, ATopicsRowsGoTogetherInOneCall) {
   std::vector<size_t> call_sizes;
   int single_news = 0, others = 0;
   OutboxRelay relay(pool.get(), {.table = kTable},
-                    {{"news", [&](const OutboxRow&) {
+                    {{"news",
+                      [&](const OutboxRow&) {
                         std::lock_guard lock(mu);
                         ++single_news;
                         return absl::OkStatus();
                       }},
-                     {"other", [&](const OutboxRow&) {
+                     {"other",
+                      [&](const OutboxRow&) {
                         std::lock_guard lock(mu);
                         ++others;
                         return absl::OkStatus();
@@ -673,8 +696,10 @@ TEST(OutboxBatchTest, ARefusedBatchGoesRowByRowAndAFailedOneWaits) {
   absl::Status batch_answer = absl::UnavailableError("receiver down");
   std::atomic<int> batch_calls{0};
   OutboxRelay relay(pool.get(), {.table = kTable},
-                    {{"news", [&](const OutboxRow& row) {
-                        return row.id == bad ? absl::InvalidArgumentError("not this one") : absl::OkStatus();
+                    {{"news",
+                      [&](const OutboxRow& row) {
+                        return row.id == bad ? absl::InvalidArgumentError("not this one")
+                                             : absl::OkStatus();
                       }}},
                     {{"news", [&](const std::vector<OutboxRow>&) {
                         ++batch_calls;
@@ -689,7 +714,8 @@ TEST(OutboxBatchTest, ARefusedBatchGoesRowByRowAndAFailedOneWaits) {
   ASSERT_TRUE(relay.RelayOnce().ok());
   EXPECT_TRUE(State(*pool, good).delivered);
   EXPECT_GT(State(*pool, bad).seconds_until_next, 1e9) << "parked alone";
-  EXPECT_FALSE(State(*pool, behind_bad).delivered) << "the next row of its key was not sent in that pass";
+  EXPECT_FALSE(State(*pool, behind_bad).delivered)
+      << "the next row of its key was not sent in that pass";
   ASSERT_TRUE(relay.RelayOnce().ok());
   EXPECT_TRUE(State(*pool, behind_bad).delivered) << "and goes once its key is free";
 }
@@ -701,7 +727,8 @@ TEST(OutboxOrderTest, PermanentFailureParksTheRow) {
   const std::string next = EnqueueKeyed(*pool, "good", "project-2");
   int bad_calls = 0;
   OutboxRelay relay(pool.get(), {.table = kTable},
-                    {{"bad", [&](const OutboxRow&) -> absl::Status {
+                    {{"bad",
+                      [&](const OutboxRow&) -> absl::Status {
                         ++bad_calls;
                         return absl::InvalidArgumentError("receiver refuses this request");
                       }},
@@ -724,7 +751,8 @@ TEST(OutboxOrderTest, AParkedRowsHandlerRunsWithThePark) {
   std::vector<std::string> told;
   bool handler_fails = true;
   OutboxRelay::Options options{.table = kTable};
-  options.on_parked["bad"] = [&](DbConnection& conn, const OutboxRow& row, const absl::Status& why) -> absl::Status {
+  options.on_parked["bad"] = [&](DbConnection& conn, const OutboxRow& row,
+                                 const absl::Status& why) -> absl::Status {
     if (handler_fails) return absl::UnavailableError("cannot tell now");
     int n = 0;
     conn.session() << "SELECT count(*)::int FROM projects.outbox WHERE id = CAST(:id AS uuid)"
@@ -733,8 +761,9 @@ TEST(OutboxOrderTest, AParkedRowsHandlerRunsWithThePark) {
     told.push_back(absl::StrCat(row.id, " ", why.message(), " parked=", n));
     return absl::OkStatus();
   };
-  OutboxRelay relay(pool.get(), options,
-                    {{"bad", [](const OutboxRow&) { return absl::NotFoundError("no such thing"); }}});
+  OutboxRelay relay(
+      pool.get(), options,
+      {{"bad", [](const OutboxRow&) { return absl::NotFoundError("no such thing"); }}});
   EXPECT_FALSE(relay.RelayOnce().ok());
   EXPECT_FALSE(State(*pool, bad).delivered);
   EXPECT_EQ(State(*pool, bad).attempts, 0) << "the park was rolled back with the handler";
@@ -756,7 +785,8 @@ TEST(OutboxOrderTest, AQuotaRefusalIsRetriedWithBackoffNotParked) {
   OutboxRelay relay(pool.get(), {.table = kTable, .base_backoff = absl::Seconds(10)},
                     {{"start", [&](const OutboxRow&) -> absl::Status {
                         ++calls;
-                        return full ? absl::ResourceExhaustedError("too many active runs") : absl::OkStatus();
+                        return full ? absl::ResourceExhaustedError("too many active runs")
+                                    : absl::OkStatus();
                       }}});
   for (int attempt = 1; attempt <= 3; ++attempt) {
     ASSERT_TRUE(relay.RelayOnce().ok());
@@ -801,7 +831,8 @@ void ExecForId(DbPool& pool, const std::string& sql, const std::string& id) {
 
 // ExecForIdAgo: a statement on one row, `:id` bound to it and `:ago` to an interval such as
 // "2 hours".
-void ExecForIdAgo(DbPool& pool, const std::string& sql, const std::string& id, const std::string& ago) {
+void ExecForIdAgo(DbPool& pool, const std::string& sql, const std::string& id,
+                  const std::string& ago) {
   absl::Status s = pool.Run([&](DbConnection& conn) {
     conn.session() << sql, soci::use(id, "id"), soci::use(ago, "ago");
     return absl::OkStatus();
@@ -812,17 +843,19 @@ void ExecForIdAgo(DbPool& pool, const std::string& sql, const std::string& id, c
 // Rows in the outbox of each kind, delivered or created `ago`.
 std::string EnqueueDelivered(DbPool& pool, const std::string& delivered_ago) {
   const std::string id = Enqueue(pool, "t", "p");
-  ExecForIdAgo(pool,
-               "UPDATE projects.outbox SET attempts = 1, deliver_time = now() - CAST(:ago AS interval)"
-               " WHERE id = CAST(:id AS uuid)",
-               id, delivered_ago);
+  ExecForIdAgo(
+      pool,
+      "UPDATE projects.outbox SET attempts = 1, deliver_time = now() - CAST(:ago AS interval)"
+      " WHERE id = CAST(:id AS uuid)",
+      id, delivered_ago);
   return id;
 }
 
 std::string EnqueueCreated(DbPool& pool, const std::string& created_ago) {
   const std::string id = Enqueue(pool, "t", "p");
   ExecForIdAgo(pool,
-               "UPDATE projects.outbox SET create_time = now() - CAST(:ago AS interval) WHERE id = CAST(:id AS uuid)",
+               "UPDATE projects.outbox SET create_time = now() - CAST(:ago AS interval) WHERE id = "
+               "CAST(:id AS uuid)",
                id, created_ago);
   return id;
 }
@@ -830,7 +863,8 @@ std::string EnqueueCreated(DbPool& pool, const std::string& created_ago) {
 std::string EnqueueParked(DbPool& pool, const std::string& created_ago) {
   const std::string id = EnqueueCreated(pool, created_ago);
   ExecForId(pool,
-            "UPDATE projects.outbox SET attempts = 1, last_error = 'refused', next_attempt_time = 'infinity'"
+            "UPDATE projects.outbox SET attempts = 1, last_error = 'refused', next_attempt_time = "
+            "'infinity'"
             " WHERE id = CAST(:id AS uuid)",
             id);
   return id;
@@ -844,13 +878,16 @@ int64_t IndexScans(DbPool& pool, const std::string& index) {
   EXPECT_TRUE(pool.Run([](DbConnection& conn) {
                     conn.session() << "SELECT pg_stat_force_next_flush()";
                     return absl::OkStatus();
-                  }).ok());
+                  })
+                  .ok());
   EXPECT_TRUE(pool.Run([&](DbConnection& conn) {
-                    conn.session() << "SELECT COALESCE((SELECT idx_scan FROM pg_stat_user_indexes"
-                                      " WHERE schemaname = 'projects' AND indexrelname = :name), -1)",
+                    conn.session()
+                        << "SELECT COALESCE((SELECT idx_scan FROM pg_stat_user_indexes"
+                           " WHERE schemaname = 'projects' AND indexrelname = :name), -1)",
                         soci::use(index), soci::into(scans);
                     return absl::OkStatus();
-                  }).ok());
+                  })
+                  .ok());
   return scans;
 }
 
@@ -864,7 +901,8 @@ TEST(OutboxPruneTest, DeletesOnlyOldDeliveredRowsInBatches) {
   const std::string old_pending = EnqueueCreated(*pool, "3 days");
   const std::string old_parked = EnqueueParked(*pool, "3 days");
 
-  OutboxRelay relay(pool.get(), {.table = kTable, .prune_after = absl::Hours(1), .prune_batch = 2}, {});
+  OutboxRelay relay(pool.get(), {.table = kTable, .prune_after = absl::Hours(1), .prune_batch = 2},
+                    {});
   EXPECT_EQ(relay.PruneOnce().value(), 2);
   EXPECT_EQ(relay.PruneOnce().value(), 2);
   EXPECT_EQ(relay.PruneOnce().value(), 1);
@@ -891,7 +929,8 @@ TEST(OutboxPruneTest, DeletesOnlyOldDeliveredRowsInBatches) {
   ASSERT_TRUE(pool->Run([&](DbConnection& conn) {
                     conn.session() << "SELECT count(*)::int FROM projects.outbox", soci::into(rows);
                     return absl::OkStatus();
-                  }).ok());
+                  })
+                  .ok());
   EXPECT_EQ(rows, 3);  // just_delivered, old_pending, old_parked
 
   OutboxRelay bad(pool.get(), {.table = "projects.outbox x"}, {});
@@ -930,7 +969,8 @@ TEST(OutboxPruneTest, StartedRelayPrunesEveryMaintenanceInterval) {
     const std::string old_delivered = EnqueueDelivered(*pool, "2 hours");
     const std::string recent = EnqueueDelivered(*pool, "1 minute");
     const absl::Time deadline = absl::Now() + absl::Seconds(5);
-    while (State(*pool, old_delivered).exists && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(10));
+    while (State(*pool, old_delivered).exists && absl::Now() < deadline)
+      absl::SleepFor(absl::Milliseconds(10));
     EXPECT_FALSE(State(*pool, old_delivered).exists) << "round " << round;
     EXPECT_TRUE(State(*pool, recent).exists) << "round " << round;
   }
@@ -950,13 +990,16 @@ TEST(OutboxStatsTest, CountsPendingParkedAndTheOldestPendingAge) {
   EnqueueCreated(*pool, "90 seconds");
   // Waiting for a retry is still pending.
   const std::string retrying = EnqueueCreated(*pool, "30 seconds");
-  ExecForId(*pool, "UPDATE projects.outbox SET attempts = 3, next_attempt_time = now() + interval '1 hour'"
-                   " WHERE id = CAST(:id AS uuid)", retrying);
+  ExecForId(*pool,
+            "UPDATE projects.outbox SET attempts = 3, next_attempt_time = now() + interval '1 hour'"
+            " WHERE id = CAST(:id AS uuid)",
+            retrying);
   // Older rows that are parked or delivered count as pending no more.
   EnqueueParked(*pool, "2 hours");
   EnqueueParked(*pool, "3 hours");
   const std::string delivered = EnqueueCreated(*pool, "4 hours");
-  ExecForId(*pool, "UPDATE projects.outbox SET deliver_time = now() WHERE id = CAST(:id AS uuid)", delivered);
+  ExecForId(*pool, "UPDATE projects.outbox SET deliver_time = now() WHERE id = CAST(:id AS uuid)",
+            delivered);
 
   stats = relay.Stats();
   ASSERT_TRUE(stats.ok()) << stats.status();
@@ -1003,7 +1046,8 @@ TEST(OutboxHealthTest, UnhealthyWhileAPendingRowIsOlderThanStaleAfter) {
   auto pool = NewPool();
   Recorder recorder;
   recorder.result = absl::UnavailableError("receiver down");
-  OutboxRelay relay(pool.get(), {.table = kTable, .stale_after = absl::Minutes(1)}, {{"t", recorder.Deliverer()}});
+  OutboxRelay relay(pool.get(), {.table = kTable, .stale_after = absl::Minutes(1)},
+                    {{"t", recorder.Deliverer()}});
   EXPECT_TRUE(relay.Healthy()) << "before the first pass";
   ASSERT_TRUE(relay.MaintainOnce().ok());
   EXPECT_TRUE(relay.Healthy()) << "empty";
@@ -1014,7 +1058,9 @@ TEST(OutboxHealthTest, UnhealthyWhileAPendingRowIsOlderThanStaleAfter) {
   ASSERT_TRUE(relay.MaintainOnce().ok());
   EXPECT_TRUE(relay.Healthy());
 
-  ExecForId(*pool, "UPDATE projects.outbox SET create_time = now() - interval '2 minutes' WHERE id = CAST(:id AS uuid)",
+  ExecForId(*pool,
+            "UPDATE projects.outbox SET create_time = now() - interval '2 minutes' WHERE id = "
+            "CAST(:id AS uuid)",
             young);
   EXPECT_TRUE(relay.Healthy()) << "changes with the next pass only";
   ASSERT_TRUE(relay.MaintainOnce().ok());
@@ -1086,13 +1132,15 @@ TEST(OutboxTest, PoisonRowBacksOffUpToTheCapWhileOthersAreDelivered) {
   auto pool = NewPool();
   const std::string poison = EnqueueKeyed(*pool, "poison", "project-poison");
   std::set<std::string> others;
-  for (int i = 0; i < 50; ++i) others.insert(EnqueueKeyed(*pool, "t", "project-" + std::to_string(i)));
+  for (int i = 0; i < 50; ++i)
+    others.insert(EnqueueKeyed(*pool, "t", "project-" + std::to_string(i)));
   std::mutex mu;
   std::map<std::string, int> delivered;
   int poison_calls = 0;
   const absl::Duration base = absl::Seconds(1);
   const absl::Duration max = absl::Seconds(8);
-  OutboxRelay relay(pool.get(), {.table = kTable, .batch_size = 16, .base_backoff = base, .max_backoff = max},
+  OutboxRelay relay(pool.get(),
+                    {.table = kTable, .batch_size = 16, .base_backoff = base, .max_backoff = max},
                     {{"poison",
                       [&](const OutboxRow&) {
                         std::lock_guard lock(mu);
@@ -1120,9 +1168,12 @@ TEST(OutboxTest, PoisonRowBacksOffUpToTheCapWhileOthersAreDelivered) {
     ASSERT_EQ(state.attempts, attempts_seen + 1);
     attempts_seen = state.attempts;
     const absl::Duration full = std::min(base * std::ldexp(1.0, attempts_seen - 1), max);
-    EXPECT_GE(state.seconds_until_next, absl::ToDoubleSeconds(full / 2) - kTolerance) << "attempt " << attempts_seen;
-    EXPECT_LE(state.seconds_until_next, absl::ToDoubleSeconds(full) + kTolerance) << "attempt " << attempts_seen;
-    EXPECT_LE(state.seconds_until_next, absl::ToDoubleSeconds(max) + kTolerance) << "attempt " << attempts_seen;
+    EXPECT_GE(state.seconds_until_next, absl::ToDoubleSeconds(full / 2) - kTolerance)
+        << "attempt " << attempts_seen;
+    EXPECT_LE(state.seconds_until_next, absl::ToDoubleSeconds(full) + kTolerance)
+        << "attempt " << attempts_seen;
+    EXPECT_LE(state.seconds_until_next, absl::ToDoubleSeconds(max) + kTolerance)
+        << "attempt " << attempts_seen;
     waits.push_back(state.seconds_until_next);
   }
   EXPECT_GE(attempts_seen, 8);
@@ -1148,12 +1199,13 @@ absl::StatusOr<Config> ParseServiceArgs(std::vector<std::string> args,
                                         std::map<std::string, std::string> env = {}) {
   std::vector<const char*> argv = {"service", "--database-url=host=nowhere"};
   for (const std::string& a : args) argv.push_back(a.c_str());
-  return Config::Parse(ServiceOptions(), static_cast<int>(argv.size()), argv.data(),
-                       [env = std::move(env)](const std::string& name) -> std::optional<std::string> {
-                         auto it = env.find(name);
-                         if (it == env.end()) return std::nullopt;
-                         return it->second;
-                       });
+  return Config::Parse(
+      ServiceOptions(), static_cast<int>(argv.size()), argv.data(),
+      [env = std::move(env)](const std::string& name) -> std::optional<std::string> {
+        auto it = env.find(name);
+        if (it == env.end()) return std::nullopt;
+        return it->second;
+      });
 }
 
 TEST(OutboxOptionsTest, FromServiceConfiguration) {
@@ -1164,7 +1216,8 @@ TEST(OutboxOptionsTest, FromServiceConfiguration) {
   EXPECT_EQ(options.max_backoff, absl::Seconds(60));
   EXPECT_EQ(options.prune_after, absl::Hours(24));
   EXPECT_EQ(options.stale_after, absl::Minutes(5));
-  EXPECT_EQ(options.batch_size, OutboxRelay::Options().batch_size) << "the rest keep their defaults";
+  EXPECT_EQ(options.batch_size, OutboxRelay::Options().batch_size)
+      << "the rest keep their defaults";
 
   config = ParseServiceArgs({"--outbox-max-backoff=5s", "--outbox-prune-after", "2h"},
                             {{"QAI_OUTBOX_STALE_AFTER", "90s"}});
@@ -1175,7 +1228,8 @@ TEST(OutboxOptionsTest, FromServiceConfiguration) {
   EXPECT_EQ(options.prune_after, absl::Hours(2));
   EXPECT_EQ(options.stale_after, absl::Seconds(90));
 
-  for (const char* bad : {"--outbox-max-backoff=soon", "--outbox-prune-after=-1h", "--outbox-stale-after=5"}) {
+  for (const char* bad :
+       {"--outbox-max-backoff=soon", "--outbox-prune-after=-1h", "--outbox-stale-after=5"}) {
     absl::StatusOr<Config> refused = ParseServiceArgs({bad});
     EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument) << bad;
   }
@@ -1209,7 +1263,8 @@ TEST(OutboxMetricsTest, CountsDeliveriesAndFailuresAndShowsTheBacklog) {
   EXPECT_EQ(testing::SampleValue(text, "qai_outbox_delivery_failures_total", table), 1);
   EXPECT_EQ(testing::SampleValue(text, "qai_outbox_pending", table), 1);
   EXPECT_EQ(testing::SampleValue(text, "qai_outbox_parked", table), 0);
-  std::optional<double> age = testing::SampleValue(text, "qai_outbox_oldest_pending_age_seconds", table);
+  std::optional<double> age =
+      testing::SampleValue(text, "qai_outbox_oldest_pending_age_seconds", table);
   ASSERT_TRUE(age.has_value());
   EXPECT_GE(*age, 0);
   EXPECT_LT(*age, 60);

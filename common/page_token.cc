@@ -1,17 +1,14 @@
 #include "common/page_token.h"
 
-#include "common/ids.h"
-
-#include "absl/strings/str_split.h"
-
-#include "absl/strings/numbers.h"
-
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/ids.h"
 #include "common/status.h"
 #include "common/strings.h"
 
@@ -24,7 +21,8 @@ absl::Status BadToken() { return InvalidField("page_token", "is not a token this
 
 }  // namespace
 
-PageTokenCodec::PageTokenCodec(std::string_view key) : key_(absl::StrCat("qai-page-token\x1f", ToAbsl(key))) {}
+PageTokenCodec::PageTokenCodec(std::string_view key)
+    : key_(absl::StrCat("qai-page-token\x1f", ToAbsl(key))) {}
 
 std::string PageTokenCodec::Mac(std::string_view scope, std::string_view cursor) const {
   const std::string message = absl::StrCat(scope.size(), ":", ToAbsl(scope), ToAbsl(cursor));
@@ -39,12 +37,13 @@ std::string PageTokenCodec::Encode(std::string_view scope, std::string_view curs
   return absl::WebSafeBase64Escape(absl::StrCat(Mac(scope, cursor), ToAbsl(cursor)));
 }
 
-absl::StatusOr<std::string> PageTokenCodec::Decode(std::string_view token, std::string_view scope) const {
+absl::StatusOr<std::string> PageTokenCodec::Decode(std::string_view token,
+                                                   std::string_view scope) const {
   std::string raw;
   // Only the canonical spelling is accepted: base64 decoders ignore a last character's
   // unused bits, so without this check a changed character could still decode.
-  if (token.size() > 4096 || !absl::WebSafeBase64Unescape(ToAbsl(token), &raw) || raw.size() < kMacBytes ||
-      absl::WebSafeBase64Escape(raw) != ToAbsl(token)) {
+  if (token.size() > 4096 || !absl::WebSafeBase64Unescape(ToAbsl(token), &raw) ||
+      raw.size() < kMacBytes || absl::WebSafeBase64Escape(raw) != ToAbsl(token)) {
     return BadToken();
   }
   std::string cursor = raw.substr(kMacBytes);
@@ -59,11 +58,13 @@ absl::StatusOr<int> NormalizePageSize(int page_size) {
   return page_size > 100 ? 100 : page_size;
 }
 
-std::string EncodePosition(const PageTokenCodec& codec, std::string_view scope, const KeysetPosition& position) {
+std::string EncodePosition(const PageTokenCodec& codec, std::string_view scope,
+                           const KeysetPosition& position) {
   return codec.Encode(scope, absl::StrCat(position.micros, "/", position.id));
 }
 
-absl::StatusOr<std::optional<KeysetPosition>> DecodePosition(const PageTokenCodec& codec, std::string_view token,
+absl::StatusOr<std::optional<KeysetPosition>> DecodePosition(const PageTokenCodec& codec,
+                                                             std::string_view token,
                                                              std::string_view scope) {
   if (token.empty()) return std::optional<KeysetPosition>();
   absl::StatusOr<std::string> cursor = codec.Decode(token, scope);

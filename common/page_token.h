@@ -25,7 +25,8 @@ class PageTokenCodec {
   explicit PageTokenCodec(std::string_view key);
 
   std::string Encode(std::string_view scope, std::string_view cursor) const;
-  [[nodiscard]] absl::StatusOr<std::string> Decode(std::string_view token, std::string_view scope) const;
+  [[nodiscard]] absl::StatusOr<std::string> Decode(std::string_view token,
+                                                   std::string_view scope) const;
 
  private:
   std::string Mac(std::string_view scope, std::string_view cursor) const;
@@ -41,10 +42,10 @@ struct KeysetPosition {
 
 // EncodePosition / DecodePosition: a position as a page token of `scope`. An empty token is
 // the first page (nullopt); a bad one is INVALID_ARGUMENT naming page_token.
-std::string EncodePosition(const PageTokenCodec& codec, std::string_view scope, const KeysetPosition& position);
-[[nodiscard]] absl::StatusOr<std::optional<KeysetPosition>> DecodePosition(const PageTokenCodec& codec,
-                                                                          std::string_view token,
-                                                                          std::string_view scope);
+std::string EncodePosition(const PageTokenCodec& codec, std::string_view scope,
+                           const KeysetPosition& position);
+[[nodiscard]] absl::StatusOr<std::optional<KeysetPosition>> DecodePosition(
+    const PageTokenCodec& codec, std::string_view token, std::string_view scope);
 
 // Page sizes as docs/api.md sets them: 0 → 20, above 100 → 100, negative → INVALID_ARGUMENT.
 [[nodiscard]] absl::StatusOr<int> NormalizePageSize(int page_size);

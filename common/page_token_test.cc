@@ -12,7 +12,8 @@ namespace qai::common {
 namespace {
 
 constexpr char kScope[] = "projects/owner:alice";
-constexpr char kWebSafeAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+constexpr char kWebSafeAlphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 void ExpectBadToken(const absl::StatusOr<std::string>& decoded, const std::string& context = "") {
   ASSERT_FALSE(decoded.ok()) << context << " decoded to \"" << *decoded << "\"";
@@ -68,7 +69,8 @@ TEST(PageTokenTest, ScopeAndCursorBoundaryIsUnambiguous) {
 // into every other character, calling check(tampered, position, token, cursor).
 template <typename Check>
 void ForEachChangedCharacter(const PageTokenCodec& codec, Check check) {
-  for (std::string cursor : {std::string("cursor-12"), std::string("cursor-123"), std::string("cursor-1234")}) {
+  for (std::string cursor :
+       {std::string("cursor-12"), std::string("cursor-123"), std::string("cursor-1234")}) {
     const std::string token = codec.Encode(kScope, cursor);
     ASSERT_TRUE(codec.Decode(token, kScope).ok());
     for (size_t i = 0; i < token.size(); ++i) {
@@ -96,7 +98,8 @@ TEST(PageTokenTest, TruncatedOrExtendedRefused) {
   PageTokenCodec codec("secret-key");
   const std::string token = codec.Encode(kScope, "some-cursor-value");
   for (size_t len = 0; len < token.size(); ++len) {
-    ExpectBadToken(codec.Decode(token.substr(0, len), kScope), "prefix of length " + std::to_string(len));
+    ExpectBadToken(codec.Decode(token.substr(0, len), kScope),
+                   "prefix of length " + std::to_string(len));
   }
   ExpectBadToken(codec.Decode(token + "A", kScope), "appended A");
   ExpectBadToken(codec.Decode(token + "AAAA", kScope), "appended AAAA");
@@ -104,9 +107,10 @@ TEST(PageTokenTest, TruncatedOrExtendedRefused) {
 
 TEST(PageTokenTest, GarbageRefused) {
   PageTokenCodec codec("secret-key");
-  for (std::string garbage : {std::string("not a token!"), std::string("%%%%"), std::string("\xff\xfe\x00", 3),
-                              std::string("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"), std::string(5000, 'A'),
-                              std::string("0")}) {
+  for (std::string garbage :
+       {std::string("not a token!"), std::string("%%%%"), std::string("\xff\xfe\x00", 3),
+        std::string("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"), std::string(5000, 'A'),
+        std::string("0")}) {
     ExpectBadToken(codec.Decode(garbage, kScope), garbage.substr(0, 40));
   }
 }
@@ -172,13 +176,16 @@ TEST(KeysetPositionTest, RoundTripsAndRefusesOtherCursors) {
   PageTokenCodec codec("secret");
   const std::string id = "0b5c8c58-8f9e-4a1e-9c59-0e9a8f5f6a11";
   std::string token = EncodePosition(codec, "runs/project:x", {1795331533123456, id});
-  absl::StatusOr<std::optional<KeysetPosition>> back = DecodePosition(codec, token, "runs/project:x");
+  absl::StatusOr<std::optional<KeysetPosition>> back =
+      DecodePosition(codec, token, "runs/project:x");
   ASSERT_TRUE(back.ok()) << back.status();
   ASSERT_TRUE(back->has_value());
   EXPECT_EQ((*back)->micros, 1795331533123456);
   EXPECT_EQ((*back)->id, id);
-  EXPECT_FALSE(DecodePosition(codec, "", "runs/project:x")->has_value()) << "no token: the first page";
-  EXPECT_EQ(DecodePosition(codec, token, "runs/project:y").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_FALSE(DecodePosition(codec, "", "runs/project:x")->has_value())
+      << "no token: the first page";
+  EXPECT_EQ(DecodePosition(codec, token, "runs/project:y").status().code(),
+            absl::StatusCode::kInvalidArgument);
   // A validly signed cursor of another shape is still refused.
   EXPECT_EQ(DecodePosition(codec, codec.Encode("s", "not-a-position"), "s").status().code(),
             absl::StatusCode::kInvalidArgument);

@@ -60,7 +60,8 @@ int WaitSocket(PGconn* conn, short events, int timeout_ms) {
 
 // ConnectTimeout: the connection's connect_timeout (libpq enforces it only in PQconnectdb).
 absl::Duration ConnectTimeout(PGconn* conn) {
-  std::unique_ptr<PQconninfoOption, decltype(&PQconninfoFree)> options(PQconninfo(conn), &PQconninfoFree);
+  std::unique_ptr<PQconninfoOption, decltype(&PQconninfoFree)> options(PQconninfo(conn),
+                                                                       &PQconninfoFree);
   for (PQconninfoOption* o = options.get(); o != nullptr && o->keyword != nullptr; ++o) {
     int seconds = 0;
     if (std::string_view(o->keyword) == "connect_timeout" && o->val != nullptr &&
@@ -80,7 +81,9 @@ void LogNotice(void*, const char* message) {
   Log(LogLevel::kInfo, "listener: database notice", {{"notice", text}});
 }
 
-std::string ErrorOf(PGconn* conn) { return conn != nullptr ? PQerrorMessage(conn) : "out of memory"; }
+std::string ErrorOf(PGconn* conn) {
+  return conn != nullptr ? PQerrorMessage(conn) : "out of memory";
+}
 
 // Connect: a new connection, opened without blocking: a stop is seen within a slice, and
 // connect_timeout holds even for a server that never answers. nullptr (and `error`) on failure.
@@ -105,7 +108,8 @@ Conn Connect(const std::string& conninfo, const std::atomic<bool>& stop, std::st
       return nullptr;
     }
     // The socket can change between polls (libpq tries the next host or address).
-    const int ready = WaitSocket(conn.get(), polling == PGRES_POLLING_READING ? POLLIN : POLLOUT, kSliceMs);
+    const int ready =
+        WaitSocket(conn.get(), polling == PGRES_POLLING_READING ? POLLIN : POLLOUT, kSliceMs);
     if (ready < 0) {
       error = "connection socket failed";
       return nullptr;
@@ -140,13 +144,13 @@ bool AwaitResults(PGconn* conn, const std::atomic<bool>& stop, std::string& erro
 }
 
 // Setup: runs the statements in order, each with its parameters.
-bool Setup(PGconn* conn, const std::vector<PgListener::Statement>& statements, const std::atomic<bool>& stop,
-           std::string& error) {
+bool Setup(PGconn* conn, const std::vector<PgListener::Statement>& statements,
+           const std::atomic<bool>& stop, std::string& error) {
   for (const PgListener::Statement& st : statements) {
     std::vector<const char*> values;
     for (const std::string& p : st.params) values.push_back(p.c_str());
-    if (PQsendQueryParams(conn, st.sql.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr,
-                          nullptr, 0) == 0) {
+    if (PQsendQueryParams(conn, st.sql.c_str(), static_cast<int>(values.size()), nullptr,
+                          values.data(), nullptr, nullptr, 0) == 0) {
       error = ErrorOf(conn);
       return false;
     }
@@ -182,7 +186,8 @@ struct NotifyDeleter {
 
 // Serve: hands every notification to on_notify until the connection fails (returns why) or
 // a stop (returns "").
-std::string Serve(PGconn* conn, const PgListener::OnNotify& on_notify, const std::atomic<bool>& stop) {
+std::string Serve(PGconn* conn, const PgListener::OnNotify& on_notify,
+                  const std::atomic<bool>& stop) {
   for (;;) {
     while (std::unique_ptr<PGnotify, NotifyDeleter> n{PQnotifies(conn)}) {
       on_notify(n->relname != nullptr ? n->relname : "", n->extra != nullptr ? n->extra : "");
@@ -199,14 +204,18 @@ std::string Serve(PGconn* conn, const PgListener::OnNotify& on_notify, const std
 }  // namespace
 
 PgListener::PgListener(Options options, OnNotify on_notify, std::function<void()> on_reconnect)
-    : options_(std::move(options)), on_notify_(std::move(on_notify)), on_reconnect_(std::move(on_reconnect)) {}
+    : options_(std::move(options)),
+      on_notify_(std::move(on_notify)),
+      on_reconnect_(std::move(on_reconnect)) {}
 
 PgListener::~PgListener() { Stop(); }
 
 absl::Status PgListener::Start() {
-  if (thread_.joinable() || stop_.load()) return absl::FailedPreconditionError("listener already started");
+  if (thread_.joinable() || stop_.load())
+    return absl::FailedPreconditionError("listener already started");
   if (options_.url.empty()) return absl::InvalidArgumentError("listener: database url is empty");
-  if (absl::StatusOr<std::string> connect = ConnectString(options_.url); !connect.ok()) return connect.status();
+  if (absl::StatusOr<std::string> connect = ConnectString(options_.url); !connect.ok())
+    return connect.status();
   if (options_.channels.empty()) return absl::InvalidArgumentError("listener: no channels");
   for (const std::string& channel : options_.channels) {
     if (!IsPlainIdentifier(channel)) {
@@ -238,8 +247,10 @@ void PgListener::Loop() {
   // Sleep: `d`, cut short by Stop().
   auto sleep = [&](absl::Duration d) {
     const absl::Time until = absl::Now() + d;
-    for (absl::Duration left = d; left > absl::ZeroDuration() && !stop_.load(); left = until - absl::Now()) {
-      std::this_thread::sleep_for(absl::ToChronoMicroseconds(std::min(left, absl::Milliseconds(kSliceMs))));
+    for (absl::Duration left = d; left > absl::ZeroDuration() && !stop_.load();
+         left = until - absl::Now()) {
+      std::this_thread::sleep_for(
+          absl::ToChronoMicroseconds(std::min(left, absl::Milliseconds(kSliceMs))));
     }
   };
 
@@ -249,14 +260,16 @@ void PgListener::Loop() {
     if (stop_.load()) break;
     if (conn != nullptr && Setup(conn.get(), options_.setup, stop_, error) &&
         Listen(conn.get(), options_.channels, stop_, error)) {
-      if (failures > 0) Log(LogLevel::kInfo, "listener: connected again", {{"failed_attempts", failures}});
+      if (failures > 0)
+        Log(LogLevel::kInfo, "listener: connected again", {{"failed_attempts", failures}});
       failures = 0;
       connected_.store(true);
       if (on_reconnect_) on_reconnect_();
       error = Serve(conn.get(), on_notify_, stop_);
       connected_.store(false);
       if (stop_.load()) break;
-      Log(LogLevel::kWarn, "listener: connection lost", {{"error", RedactSecrets(error, options_.url)}});
+      Log(LogLevel::kWarn, "listener: connection lost",
+          {{"error", RedactSecrets(error, options_.url)}});
     } else {
       if (stop_.load()) break;  // Listen gave up because of the stop
       if (failures == 0) {

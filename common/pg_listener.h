@@ -34,7 +34,7 @@ class PgListener {
     std::vector<std::string> params;
   };
   struct Options {
-    std::string url;  // libpq URI or keyword/value string
+    std::string url;                    // libpq URI or keyword/value string
     std::vector<std::string> channels;  // plain identifiers ([a-z0-9_]+)
     std::vector<Statement> setup;       // run in order on every new connection, before LISTEN
     absl::Duration max_backoff = absl::Seconds(5);

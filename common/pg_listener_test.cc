@@ -8,11 +8,11 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <cstdlib>
-#include <memory>
 #include <chrono>
 #include <condition_variable>
+#include <cstdlib>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <utility>
@@ -37,7 +37,8 @@ class Received {
     cv_.notify_all();
   }
   // WaitFor: the items once there are at least n (fewer after the timeout).
-  std::vector<std::pair<std::string, std::string>> WaitFor(size_t n, absl::Duration timeout = absl::Seconds(10)) {
+  std::vector<std::pair<std::string, std::string>> WaitFor(
+      size_t n, absl::Duration timeout = absl::Seconds(10)) {
     std::unique_lock lock(mu_);
     cv_.wait_for(lock, absl::ToChronoMilliseconds(timeout), [&] { return items_.size() >= n; });
     return items_;
@@ -63,7 +64,8 @@ void Notify(const std::string& url, const std::string& channel, const std::strin
   PGconn* conn = PQconnectdb(url.c_str());
   ASSERT_EQ(PQstatus(conn), CONNECTION_OK) << PQerrorMessage(conn);
   const char* params[] = {channel.c_str(), payload.c_str()};
-  PGresult* r = PQexecParams(conn, "SELECT pg_notify($1, $2)", 2, nullptr, params, nullptr, nullptr, 0);
+  PGresult* r =
+      PQexecParams(conn, "SELECT pg_notify($1, $2)", 2, nullptr, params, nullptr, nullptr, 0);
   EXPECT_EQ(PQresultStatus(r), PGRES_TUPLES_OK) << PQerrorMessage(conn);
   PQclear(r);
   PQfinish(conn);
@@ -87,9 +89,10 @@ TEST(PgListenerTest, DeliversNotificationsOfEveryChannelWithTheirPayloads) {
   const std::string url = PgServer::Shared().CreateDatabase(/*migrated=*/false);
   Received received;
   std::atomic<int> connections{0};
-  PgListener listener({.url = url, .channels = {"qai_alpha", "qai_beta"}},
-                      [&](std::string_view channel, std::string_view payload) { received.Add(channel, payload); },
-                      [&] { ++connections; });
+  PgListener listener(
+      {.url = url, .channels = {"qai_alpha", "qai_beta"}},
+      [&](std::string_view channel, std::string_view payload) { received.Add(channel, payload); },
+      [&] { ++connections; });
   ASSERT_TRUE(listener.Start().ok());
   ASSERT_TRUE(WaitUntil([&] { return listener.connected(); }));
   EXPECT_EQ(connections.load(), 1) << "on_reconnect runs after the first connection too";
@@ -101,7 +104,8 @@ TEST(PgListenerTest, DeliversNotificationsOfEveryChannelWithTheirPayloads) {
   auto items = received.WaitFor(3);
   ASSERT_EQ(items.size(), 3u);
   EXPECT_EQ(items[0], std::make_pair(std::string("qai_alpha"), std::string("run-1:7")));
-  EXPECT_EQ(items[1], std::make_pair(std::string("qai_beta"), std::string("it's \"quoted\"; LISTEN x")));
+  EXPECT_EQ(items[1],
+            std::make_pair(std::string("qai_beta"), std::string("it's \"quoted\"; LISTEN x")));
   EXPECT_EQ(items[2], std::make_pair(std::string("qai_alpha"), std::string()));
 }
 
@@ -123,8 +127,10 @@ TEST(PgListenerTest, SetupStatementsRunWithTheirParametersOnTheListeningSession)
   auto listener = std::make_unique<PgListener>(
       PgListener::Options{.url = url,
                           .channels = {"qai_alpha"},
-                          .setup = {{.sql = "SELECT set_config('application_name', $1, false)", .params = {"qai-setup-test"}},
-                                    {.sql = "SELECT pg_advisory_lock($1::integer, $2::integer)", .params = {"7", "9"}}}},
+                          .setup = {{.sql = "SELECT set_config('application_name', $1, false)",
+                                     .params = {"qai-setup-test"}},
+                                    {.sql = "SELECT pg_advisory_lock($1::integer, $2::integer)",
+                                     .params = {"7", "9"}}}},
       [&](std::string_view channel, std::string_view payload) { received.Add(channel, payload); });
   ASSERT_TRUE(listener->Start().ok());
   ASSERT_TRUE(WaitUntil([&] { return listener->connected(); }));
@@ -132,18 +138,22 @@ TEST(PgListenerTest, SetupStatementsRunWithTheirParametersOnTheListeningSession)
       "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND query LIKE 'LISTEN%'";
   EXPECT_EQ(Count(url, listening, "qai-setup-test"), 1) << "the session that listens ran the setup";
   const std::string locked =
-      "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 7 AND objid = 9 AND granted"
+      "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 7 AND objid = 9 AND "
+      "granted"
       " AND $1 <> ''";
   EXPECT_EQ(Count(url, locked, "x"), 1);
   Notify(url, "qai_alpha", "heard");
   EXPECT_EQ(received.WaitFor(1).size(), 1u);
   listener.reset();
-  EXPECT_TRUE(WaitUntil([&] { return Count(url, locked, "x") == 0; })) << "the session's lock went with it";
+  EXPECT_TRUE(WaitUntil([&] { return Count(url, locked, "x") == 0; }))
+      << "the session's lock went with it";
 }
 
 TEST(PgListenerTest, AFailingSetupStatementCountsAsAFailedConnection) {
   const std::string url = PgServer::Shared().CreateDatabase(/*migrated=*/false);
-  PgListener listener({.url = url, .channels = {"qai_alpha"}, .setup = {{.sql = "SELECT no_such_function()"}},
+  PgListener listener({.url = url,
+                       .channels = {"qai_alpha"},
+                       .setup = {{.sql = "SELECT no_such_function()"}},
                        .max_backoff = absl::Milliseconds(100)},
                       [](std::string_view, std::string_view) {});
   ASSERT_TRUE(listener.Start().ok());
@@ -154,9 +164,9 @@ TEST(PgListenerTest, AFailingSetupStatementCountsAsAFailedConnection) {
 TEST(PgListenerTest, StartRefusesBadOptions) {
   auto on_notify = [](std::string_view, std::string_view) {};
   const std::string url = "host=127.0.0.1 port=1 dbname=x";
-  for (const std::string& bad : {std::string(), std::string("Qai_runs"), std::string("qai-runs"),
-                                std::string("qai runs"), std::string("x; DROP TABLE t"), std::string("\"q\""),
-                                std::string(64, 'a')}) {
+  for (const std::string& bad :
+       {std::string(), std::string("Qai_runs"), std::string("qai-runs"), std::string("qai runs"),
+        std::string("x; DROP TABLE t"), std::string("\"q\""), std::string(64, 'a')}) {
     PgListener listener({.url = url, .channels = {"qai_ok", bad}}, on_notify);
     absl::Status s = listener.Start();
     EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << "channel " << bad;
@@ -166,7 +176,8 @@ TEST(PgListenerTest, StartRefusesBadOptions) {
   EXPECT_EQ(no_channels.Start().code(), absl::StatusCode::kInvalidArgument);
   PgListener no_url({.url = "", .channels = {"qai_ok"}}, on_notify);
   EXPECT_EQ(no_url.Start().code(), absl::StatusCode::kInvalidArgument);
-  PgListener bad_url({.url = "postgresql://u:secret@host/db?bogus_option=1", .channels = {"qai_ok"}}, on_notify);
+  PgListener bad_url(
+      {.url = "postgresql://u:secret@host/db?bogus_option=1", .channels = {"qai_ok"}}, on_notify);
   absl::Status s = bad_url.Start();
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(s.message().find("secret"), absl::string_view::npos) << s;
@@ -179,7 +190,8 @@ TEST(PgListenerTest, StartRefusesBadOptions) {
 
 TEST(PgListenerTest, StopIsPromptWhileConnected) {
   const std::string url = PgServer::Shared().CreateDatabase(/*migrated=*/false);
-  PgListener listener({.url = url, .channels = {"qai_runs"}}, [](std::string_view, std::string_view) {});
+  PgListener listener({.url = url, .channels = {"qai_runs"}},
+                      [](std::string_view, std::string_view) {});
   ASSERT_TRUE(listener.Start().ok());
   ASSERT_TRUE(WaitUntil([&] { return listener.connected(); }));
   const auto start = Clock::now();
@@ -230,16 +242,18 @@ TEST(PgListenerTest, LogsAFailureStreakOnceAndWithoutThePassword) {
   const int port = UnusedPort();
   ::testing::internal::CaptureStderr();
   {
-    PgListener listener({.url = absl::StrCat("postgresql://postgres:pa55word@127.0.0.1:", port, "/x"),
-                         .channels = {"qai_runs"},
-                         .max_backoff = absl::Milliseconds(40)},
-                        [](std::string_view, std::string_view) {});
+    PgListener listener(
+        {.url = absl::StrCat("postgresql://postgres:pa55word@127.0.0.1:", port, "/x"),
+         .channels = {"qai_runs"},
+         .max_backoff = absl::Milliseconds(40)},
+        [](std::string_view, std::string_view) {});
     ASSERT_TRUE(listener.Start().ok());
     absl::SleepFor(absl::Milliseconds(600));  // several attempts
   }
   const std::string log = ::testing::internal::GetCapturedStderr();
   size_t lines = 0;
-  for (size_t at = log.find("cannot connect"); at != std::string::npos; at = log.find("cannot connect", at + 1)) {
+  for (size_t at = log.find("cannot connect"); at != std::string::npos;
+       at = log.find("cannot connect", at + 1)) {
     ++lines;
   }
   EXPECT_EQ(lines, 1u) << log;
@@ -264,9 +278,10 @@ TEST(PgListenerRestartTest, ReconnectsAfterTheServerCameBackAndCatchesUp) {
   const std::string url = PgServer::Shared().CreateDatabase(/*migrated=*/false);
   Received received;
   std::atomic<int> connections{0};
-  PgListener listener({.url = url, .channels = {"qai_runs"}, .max_backoff = absl::Milliseconds(200)},
-                      [&](std::string_view channel, std::string_view payload) { received.Add(channel, payload); },
-                      [&] { ++connections; });
+  PgListener listener(
+      {.url = url, .channels = {"qai_runs"}, .max_backoff = absl::Milliseconds(200)},
+      [&](std::string_view channel, std::string_view payload) { received.Add(channel, payload); },
+      [&] { ++connections; });
   ASSERT_TRUE(listener.Start().ok());
   ASSERT_TRUE(WaitUntil([&] { return listener.connected(); }));
   Notify(url, "qai_runs", "before");
@@ -291,9 +306,10 @@ TEST(PgListenerRestartTest, ReconnectsAfterAFastRestart) {
   const std::string url = PgServer::Shared().CreateDatabase(/*migrated=*/false);
   Received received;
   std::atomic<int> connections{0};
-  PgListener listener({.url = url, .channels = {"qai_runs"}, .max_backoff = absl::Milliseconds(200)},
-                      [&](std::string_view channel, std::string_view payload) { received.Add(channel, payload); },
-                      [&] { ++connections; });
+  PgListener listener(
+      {.url = url, .channels = {"qai_runs"}, .max_backoff = absl::Milliseconds(200)},
+      [&](std::string_view channel, std::string_view payload) { received.Add(channel, payload); },
+      [&] { ++connections; });
   ASSERT_TRUE(listener.Start().ok());
   ASSERT_TRUE(WaitUntil([&] { return listener.connected(); }));
   ASSERT_TRUE(PgServer::Shared().Restart().ok());

@@ -13,8 +13,8 @@ namespace qai::common {
 absl::StatusCode CodeForSqlState(std::string_view state) {
   // Class 08: connection exceptions; 57P0x: the server is shutting down or starting up;
   // 57014 and 55P03: a statement or lock wait that ran out of time.
-  if (absl::StartsWith(ToAbsl(state), "08") || absl::StartsWith(ToAbsl(state), "57P") || state == "57014" ||
-      state == "55P03") {
+  if (absl::StartsWith(ToAbsl(state), "08") || absl::StartsWith(ToAbsl(state), "57P") ||
+      state == "57014" || state == "55P03") {
     return absl::StatusCode::kUnavailable;
   }
   if (state == "23505") return absl::StatusCode::kAlreadyExists;
@@ -31,7 +31,8 @@ absl::Status StatusFromSqlState(std::string_view state, std::string_view message
     case absl::StatusCode::kAborted:
       return absl::AbortedError("concurrent update; retry");
     default:
-      Log(LogLevel::kError, "database error", {{"sqlstate", std::string(state)}, {"error", std::string(message)}});
+      Log(LogLevel::kError, "database error",
+          {{"sqlstate", std::string(state)}, {"error", std::string(message)}});
       return absl::InternalError("database error");
   }
 }
@@ -97,7 +98,8 @@ absl::StatusOr<PgRows> ToRows(PGresult* r) {
 // Lane: one connection and the thread that drives it.
 class PgPipeline::Lane {
  public:
-  Lane(PgPipeline* pipeline, int index) : pipeline_(pipeline), index_(index), thread_([this] { Run(); }) {}
+  Lane(PgPipeline* pipeline, int index)
+      : pipeline_(pipeline), index_(index), thread_([this] { Run(); }) {}
   ~Lane() {
     if (thread_.joinable()) thread_.join();
     if (conn_ != nullptr) PQfinish(conn_);
@@ -161,8 +163,8 @@ class PgPipeline::Lane {
     std::vector<const char*> values;
     values.reserve(item.params.size());
     for (const PgValue& v : item.params) values.push_back(v ? v->c_str() : nullptr);
-    return PQsendQueryPrepared(conn_, st.name.c_str(), static_cast<int>(values.size()), values.data(), nullptr,
-                               nullptr, 0) == 1;
+    return PQsendQueryPrepared(conn_, st.name.c_str(), static_cast<int>(values.size()),
+                               values.data(), nullptr, nullptr, 0) == 1;
   }
 
   // NextResult: the next result of the current statement, and its terminating NULL consumed.
@@ -180,7 +182,8 @@ class PgPipeline::Lane {
   void FailBroken(std::vector<Item>& batch, size_t from) {
     // Lost mid-batch: whether a commit happened is unknown, as with any lost connection;
     // callers retry with their request ids.
-    for (size_t i = from; i < batch.size(); ++i) batch[i].done(absl::UnavailableError("database unavailable"));
+    for (size_t i = from; i < batch.size(); ++i)
+      batch[i].done(absl::UnavailableError("database unavailable"));
     if (conn_ != nullptr) PQfinish(conn_);
     conn_ = nullptr;
   }
@@ -247,7 +250,8 @@ class PgPipeline::Lane {
 PgPipeline::PgPipeline(Options options, std::vector<PgStatement> statements)
     : options_(std::move(options)), statements_(std::move(statements)) {}
 
-absl::StatusOr<std::unique_ptr<PgPipeline>> PgPipeline::Start(Options options, std::vector<PgStatement> statements) {
+absl::StatusOr<std::unique_ptr<PgPipeline>> PgPipeline::Start(Options options,
+                                                              std::vector<PgStatement> statements) {
   if (options.url.empty()) return absl::InvalidArgumentError("database url is empty");
   absl::StatusOr<std::string> connect = ConnectString(options.url);
   if (!connect.ok()) return connect.status();
@@ -255,16 +259,19 @@ absl::StatusOr<std::unique_ptr<PgPipeline>> PgPipeline::Start(Options options, s
   if (options.connections < 1 || options.max_batch < 1 || options.max_queue < 1) {
     return absl::InvalidArgumentError("pipeline sizes must be positive");
   }
-  if (options.spill_after < absl::ZeroDuration()) return absl::InvalidArgumentError("spill_after is negative");
+  if (options.spill_after < absl::ZeroDuration())
+    return absl::InvalidArgumentError("spill_after is negative");
   std::unique_ptr<PgPipeline> pipeline(new PgPipeline(std::move(options), std::move(statements)));
-  for (int i = 0; i < pipeline->options_.connections; ++i) pipeline->idle_.push_back(std::make_unique<Idle>());
+  for (int i = 0; i < pipeline->options_.connections; ++i)
+    pipeline->idle_.push_back(std::make_unique<Idle>());
   for (int i = 0; i < pipeline->options_.connections; ++i) {
     pipeline->lanes_.push_back(std::make_unique<Lane>(pipeline.get(), i));
   }
   // Every lane is idle before the first statement comes, so the first batch goes to the lowest
   // lane like every later one (not to whichever thread happened to start first).
   std::unique_lock lock(pipeline->mu_);
-  pipeline->lanes_started_cv_.wait(lock, [&] { return pipeline->lanes_started_ == pipeline->options_.connections; });
+  pipeline->lanes_started_cv_.wait(
+      lock, [&] { return pipeline->lanes_started_ == pipeline->options_.connections; });
   lock.unlock();
   return pipeline;
 }
@@ -323,7 +330,8 @@ PgPipeline::Idle* PgPipeline::IdleLaneLocked(bool watching_too) {
 bool PgPipeline::MayStartLocked(Clock::time_point now, Clock::time_point& wait_until) const {
   wait_until = Clock::time_point::max();
   if (queue_.empty()) return false;
-  if (stopping_ || running_ == 0 || queue_.size() >= static_cast<size_t>(options_.max_batch)) return true;
+  if (stopping_ || running_ == 0 || queue_.size() >= static_cast<size_t>(options_.max_batch))
+    return true;
   wait_until = queue_.front().queued + absl::ToChronoNanoseconds(options_.spill_after);
   return now >= wait_until;
 }

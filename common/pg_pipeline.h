@@ -104,8 +104,8 @@ class PgPipeline {
 
   // Start: validates the options and starts the connection threads. Connections open on
   // first need, so the database may still be down.
-  [[nodiscard]] static absl::StatusOr<std::unique_ptr<PgPipeline>> Start(Options options,
-                                                                          std::vector<PgStatement> statements);
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<PgPipeline>> Start(
+      Options options, std::vector<PgStatement> statements);
   // The destructor stops the threads; queued statements fail with UNAVAILABLE.
   ~PgPipeline();
 

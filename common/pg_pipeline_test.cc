@@ -41,9 +41,11 @@ class PgPipelineTest : public ::testing::Test {
     return std::move(*p);
   }
 
-  static absl::StatusOr<PgRows> Run(PgPipeline& p, std::string_view st, std::vector<PgValue> params) {
+  static absl::StatusOr<PgRows> Run(PgPipeline& p, std::string_view st,
+                                    std::vector<PgValue> params) {
     std::promise<absl::StatusOr<PgRows>> done;
-    p.Execute(st, std::move(params), [&](absl::StatusOr<PgRows> r) { done.set_value(std::move(r)); });
+    p.Execute(st, std::move(params),
+              [&](absl::StatusOr<PgRows> r) { done.set_value(std::move(r)); });
     return done.get_future().get();
   }
 
@@ -81,7 +83,8 @@ TEST_F(PgPipelineTest, OneFailureInABatchFailsOnlyItsOwnStatement) {
   p->Execute("sleep", {"0.3"}, [&](absl::StatusOr<PgRows>) { slept.set_value(); });
   std::vector<std::promise<absl::StatusOr<PgRows>>> results(10);
   for (int i = 0; i < 10; ++i) {
-    p->Execute("insert", {std::to_string(i), "v"}, [&, i](absl::StatusOr<PgRows> r) { results[i].set_value(std::move(r)); });
+    p->Execute("insert", {std::to_string(i), "v"},
+               [&, i](absl::StatusOr<PgRows> r) { results[i].set_value(std::move(r)); });
   }
   slept.get_future().get();
   for (int i = 0; i < 10; ++i) {
@@ -144,12 +147,14 @@ TEST_F(PgPipelineTest, SlowStatementSpillsToAnotherLane) {
     slept = true;
     sleep_done.set_value();
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the first lane has taken the sleep
+  std::this_thread::sleep_for(
+      std::chrono::milliseconds(100));  // the first lane has taken the sleep
   const auto start = std::chrono::steady_clock::now();
   absl::StatusOr<PgRows> count = Run(*p, "count", {});
   ASSERT_TRUE(count.ok()) << count.status();
   EXPECT_FALSE(slept.load()) << "the count waited for the sleep";
-  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(50));  // it waited spill_after
+  EXPECT_GE(std::chrono::steady_clock::now() - start,
+            std::chrono::milliseconds(50));  // it waited spill_after
   sleep_done.get_future().get();
 }
 
@@ -201,14 +206,16 @@ TEST_F(PgPipelineTest, StopFinishesQueuedWorkThenRefuses) {
   auto p = Start(1);
   std::atomic<int> answered{0};
   p->Execute("sleep", {"0.2"}, [&](absl::StatusOr<PgRows> r) { answered += r.ok(); });
-  for (int i = 0; i < 5; ++i) p->Execute("count", {}, [&](absl::StatusOr<PgRows> r) { answered += r.ok(); });
+  for (int i = 0; i < 5; ++i)
+    p->Execute("count", {}, [&](absl::StatusOr<PgRows> r) { answered += r.ok(); });
   p->Stop();
   EXPECT_EQ(answered.load(), 6);
   EXPECT_EQ(Run(*p, "count", {}).status().code(), absl::StatusCode::kUnavailable);
 }
 
 TEST_F(PgPipelineTest, BadUrlIsUnavailableNotAHang) {
-  auto p = PgPipeline::Start({.url = "host=127.0.0.1 port=1 dbname=x connect_timeout=2"}, kStatements);
+  auto p =
+      PgPipeline::Start({.url = "host=127.0.0.1 port=1 dbname=x connect_timeout=2"}, kStatements);
   ASSERT_TRUE(p.ok());
   EXPECT_EQ(Run(**p, "count", {}).status().code(), absl::StatusCode::kUnavailable);
 }

@@ -9,8 +9,10 @@
 
 namespace qai::common {
 
-ProjectsClient::ProjectsClient(std::shared_ptr<grpc::Channel> channel, std::string api_key, absl::Duration timeout)
-    : stub_(projects::v1::ProjectService::NewStub(std::move(channel))), api_key_(std::move(api_key)),
+ProjectsClient::ProjectsClient(std::shared_ptr<grpc::Channel> channel, std::string api_key,
+                               absl::Duration timeout)
+    : stub_(projects::v1::ProjectService::NewStub(std::move(channel))),
+      api_key_(std::move(api_key)),
       timeout_(timeout) {}
 
 absl::StatusOr<std::string> ProjectsClient::ProjectOwner(const CallContext& call,
@@ -34,14 +36,15 @@ absl::StatusOr<std::string> ProjectsClient::ProjectOwner(const CallContext& call
       if (as_caller) return absl::UnauthenticatedError(status.error_message());
       [[fallthrough]];
     case grpc::StatusCode::DEADLINE_EXCEEDED:
-      if (absl::Now() >= call.deadline) return absl::DeadlineExceededError("deadline passed while checking the project");
+      if (absl::Now() >= call.deadline)
+        return absl::DeadlineExceededError("deadline passed while checking the project");
       [[fallthrough]];
     default:
       // Anything else is ProjectService's trouble (or a key it does not accept), not the caller's.
       Log(LogLevel::kWarn, "projects service call failed",
-                  {{"code", status.error_code()}, {"error", status.error_message()}});
+          {{"code", status.error_code()}, {"error", status.error_message()}});
       return WithRetryDelay(absl::UnavailableError("projects service unavailable; retry"),
-                                    absl::Milliseconds(500));
+                            absl::Milliseconds(500));
   }
 }
 

@@ -8,7 +8,9 @@
 namespace qai::common {
 
 RateLimiter::RateLimiter(RateLimitOptions options, Clock clock)
-    : options_{.rate = options.rate, .burst = std::max(1.0, options.burst), .max_principals = options.max_principals},
+    : options_{.rate = options.rate,
+               .burst = std::max(1.0, options.burst),
+               .max_principals = options.max_principals},
       clock_(std::move(clock)) {}
 
 absl::Duration RateLimiter::TryTake(const std::string& key) {
@@ -44,7 +46,8 @@ absl::Duration RateLimiter::Wait(const std::string& key) const {
   auto it = buckets_.find(key);
   if (it == buckets_.end()) return absl::ZeroDuration();
   const absl::Duration interval = absl::Seconds(1) / options_.rate;
-  const absl::Duration over = (std::max(it->second.tat, now) + interval - now) - interval * options_.burst;
+  const absl::Duration over =
+      (std::max(it->second.tat, now) + interval - now) - interval * options_.burst;
   return std::max(over, absl::ZeroDuration());
 }
 
@@ -54,8 +57,8 @@ absl::Status RateLimiter::Acquire(const Principal& principal) {
   if (wait == absl::ZeroDuration()) return absl::OkStatus();
   return WithRetryDelay(
       absl::ResourceExhaustedError(absl::StrFormat(
-          "rate limit exceeded (QAI_RATE_LIMIT %g calls/s, QAI_RATE_BURST %g); retry in %s", options_.rate,
-          options_.burst, absl::FormatDuration(wait))),
+          "rate limit exceeded (QAI_RATE_LIMIT %g calls/s, QAI_RATE_BURST %g); retry in %s",
+          options_.rate, options_.burst, absl::FormatDuration(wait))),
       wait);
 }
 

@@ -41,7 +41,8 @@ class RateLimiter {
   using Clock = std::function<absl::Time()>;
 
   // RateLimiter: `clock` is the time source (tests pass a fake one).
-  explicit RateLimiter(RateLimitOptions options, Clock clock = [] { return absl::Now(); });
+  explicit RateLimiter(
+      RateLimitOptions options, Clock clock = [] { return absl::Now(); });
 
   // enabled: whether any call can ever be refused.
   bool enabled() const { return options_.rate > 0; }
@@ -60,7 +61,7 @@ class RateLimiter {
 
  private:
   struct Bucket {
-    absl::Time tat;  // when the bucket is full again
+    absl::Time tat;                        // when the bucket is full again
     std::list<std::string>::iterator lru;  // position in lru_ (front = most recently used)
   };
 

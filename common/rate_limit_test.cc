@@ -20,7 +20,8 @@ struct FakeClock {
 
 TEST(RateLimiterTest, OffWhenRateIsZero) {
   RateLimiter limiter({.rate = 0, .burst = 1});
-  for (int i = 0; i < 100; ++i) EXPECT_TRUE(limiter.Acquire({.id = "alice", .role = Role::kUser}).ok());
+  for (int i = 0; i < 100; ++i)
+    EXPECT_TRUE(limiter.Acquire({.id = "alice", .role = Role::kUser}).ok());
   EXPECT_EQ(limiter.tracked(), 0u);
 }
 
@@ -88,7 +89,8 @@ TEST(RateLimiterTest, PrincipalsHaveTheirOwnBucketsAndServicesAreExempt) {
   EXPECT_TRUE(limiter.Acquire({.id = "bob", .role = Role::kUser}).ok());
   // The same subject as an admin is another principal.
   EXPECT_TRUE(limiter.Acquire({.id = "alice", .role = Role::kAdmin}).ok());
-  for (int i = 0; i < 50; ++i) EXPECT_TRUE(limiter.Acquire({.id = "service:abc", .role = Role::kService}).ok());
+  for (int i = 0; i < 50; ++i)
+    EXPECT_TRUE(limiter.Acquire({.id = "service:abc", .role = Role::kService}).ok());
   EXPECT_EQ(limiter.tracked(), 3u);
 }
 

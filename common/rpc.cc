@@ -41,14 +41,15 @@ absl::Status MayCall(const RpcEnv& env, const Principal& principal, std::string_
       return absl::OkStatus();
     }
   }
-  return absl::PermissionDeniedError(
-      absl::StrCat(ToAbsl(method), " may not be called with the ", principal.service, " service's key"));
+  return absl::PermissionDeniedError(absl::StrCat(ToAbsl(method), " may not be called with the ",
+                                                  principal.service, " service's key"));
 }
 
 std::string CallSource(const grpc::ServerContextBase& ctx) {
   if (std::optional<std::string_view> xff = Header(ctx, "x-forwarded-for"); xff && !xff->empty()) {
     const size_t comma = xff->rfind(',');
-    return std::string(absl::StripAsciiWhitespace(ToAbsl(comma == std::string_view::npos ? *xff : xff->substr(comma + 1))));
+    return std::string(absl::StripAsciiWhitespace(
+        ToAbsl(comma == std::string_view::npos ? *xff : xff->substr(comma + 1))));
   }
   // "ipv4:10.0.0.7:51234", "ipv6:[::1]:51234", "unix:/path".
   std::string peer = ctx.peer();
@@ -63,8 +64,8 @@ absl::StatusOr<Principal> Authenticate(const RpcEnv& env, const grpc::ServerCont
   const std::string source = CallSource(ctx);
   if (const absl::Duration wait = env.auth_failures->Wait(source); wait > absl::ZeroDuration()) {
     return WithRetryDelay(
-        absl::ResourceExhaustedError(absl::StrCat("too many failed authentications from ", source, "; retry in ",
-                                                  absl::FormatDuration(wait))),
+        absl::ResourceExhaustedError(absl::StrCat("too many failed authentications from ", source,
+                                                  "; retry in ", absl::FormatDuration(wait))),
         wait);
   }
   absl::StatusOr<Principal> principal = AuthenticateCall(*env.auth, ctx.client_metadata());
@@ -74,7 +75,8 @@ absl::StatusOr<Principal> Authenticate(const RpcEnv& env, const grpc::ServerCont
   return principal;
 }
 
-absl::StatusOr<Principal> AdmitCall(const RpcEnv& env, const grpc::ServerContextBase& ctx, std::string_view method) {
+absl::StatusOr<Principal> AdmitCall(const RpcEnv& env, const grpc::ServerContextBase& ctx,
+                                    std::string_view method) {
   absl::StatusOr<Principal> principal = Authenticate(env, ctx);
   if (!principal.ok()) return principal;
   if (absl::Status s = MayCall(env, *principal, method); !s.ok()) return s;
@@ -113,10 +115,12 @@ grpc::ServerUnaryReactor* ServeUnaryAsync(grpc::CallbackServerContext* ctx, cons
   call->request_id = RequestIdFrom(*ctx);
   ctx->AddInitialMetadata("x-request-id", call->request_id);
   const std::chrono::system_clock::time_point deadline = ctx->deadline();
-  if (deadline != std::chrono::system_clock::time_point::max()) call->deadline = absl::FromChrono(deadline);
+  if (deadline != std::chrono::system_clock::time_point::max())
+    call->deadline = absl::FromChrono(deadline);
 
   // env outlives every call (it belongs to the service object), so it is held by pointer.
-  Reply reply = [reactor, env = &env, method = std::string(method), start_time, call](const absl::Status& s) {
+  Reply reply = [reactor, env = &env, method = std::string(method), start_time,
+                 call](const absl::Status& s) {
     {
       RequestScope scope(call->request_id);
       LogRpc(*env, method, s, start_time, call->principal.id);
@@ -139,25 +143,27 @@ grpc::ServerUnaryReactor* ServeUnaryAsync(grpc::CallbackServerContext* ctx, cons
 grpc::ServerUnaryReactor* ServeUnary(grpc::CallbackServerContext* ctx, const RpcEnv& env,
                                      std::string_view method,
                                      std::function<absl::Status(const CallContext&)> work) {
-  return ServeUnaryAsync(ctx, env, method, [ctx, executor = env.executor, work = std::move(work)](
-                                               const CallContext& call, Reply reply) {
-    // Handlers that block run on the executor, never on gRPC's threads.
-    auto job = [ctx, call, work, reply] {
-      absl::Status s;
-      if (ctx->IsCancelled()) {
-        s = absl::CancelledError("call cancelled before it was served");
-      } else if (absl::Now() >= call.deadline) {
-        s = absl::DeadlineExceededError("deadline passed before the call was served");
-      } else {
-        RequestScope scope(call.request_id);
-        s = work(call);
-      }
-      reply(s);
-    };
-    if (!executor->TrySubmit(std::move(job))) {
-      reply(WithRetryDelay(absl::ResourceExhaustedError("server busy, retry later"), absl::Milliseconds(100)));
-    }
-  });
+  return ServeUnaryAsync(
+      ctx, env, method,
+      [ctx, executor = env.executor, work = std::move(work)](const CallContext& call, Reply reply) {
+        // Handlers that block run on the executor, never on gRPC's threads.
+        auto job = [ctx, call, work, reply] {
+          absl::Status s;
+          if (ctx->IsCancelled()) {
+            s = absl::CancelledError("call cancelled before it was served");
+          } else if (absl::Now() >= call.deadline) {
+            s = absl::DeadlineExceededError("deadline passed before the call was served");
+          } else {
+            RequestScope scope(call.request_id);
+            s = work(call);
+          }
+          reply(s);
+        };
+        if (!executor->TrySubmit(std::move(job))) {
+          reply(WithRetryDelay(absl::ResourceExhaustedError("server busy, retry later"),
+                               absl::Milliseconds(100)));
+        }
+      });
 }
 
 }  // namespace qai::common

@@ -1,9 +1,9 @@
 #pragma once
 // ServeUnary: the one way a unary RPC is served.
 //
-// It reads (or makes) the request id, authenticates the caller, applies its rate limit, runs the handler's blocking
-// work on an Executor with the request id on every log line, maps the result to a
-// grpc::Status, and writes one access-log line (method, code, duration_ms, principal).
+// It reads (or makes) the request id, authenticates the caller, applies its rate limit, runs the
+// handler's blocking work on an Executor with the request id on every log line, maps the result to
+// a grpc::Status, and writes one access-log line (method, code, duration_ms, principal).
 //
 //   grpc::ServerUnaryReactor* GetProject(grpc::CallbackServerContext* ctx,
 //                                        const GetProjectRequest* req, Project* resp) override {
@@ -66,7 +66,8 @@ std::string CallSource(const grpc::ServerContextBase& ctx);
 // service whose key may not call it (PERMISSION_DENIED), and takes a token of the caller's rate
 // limit: the principal, or UNAUTHENTICATED, PERMISSION_DENIED, or RESOURCE_EXHAUSTED with a
 // retry delay. Every RPC, unary or streaming, starts with it.
-[[nodiscard]] absl::StatusOr<Principal> AdmitCall(const RpcEnv& env, const grpc::ServerContextBase& ctx,
+[[nodiscard]] absl::StatusOr<Principal> AdmitCall(const RpcEnv& env,
+                                                  const grpc::ServerContextBase& ctx,
                                                   std::string_view method);
 
 // RequestIdFrom: the caller's x-request-id if it is sane (1..128 printable ASCII), else a new UUID.

@@ -116,7 +116,7 @@ RunSettings CheckRunSettings(const RunBounds& bounds, const RequestedRunSettings
 // the runs `active` now. Otherwise RESOURCE_EXHAUSTED naming each cap reached (its variable and
 // value) in the message and in a google.rpc.QuotaFailure detail, one violation per cap, with
 // subject "project:<id>" or "principal:<author>". An empty author counts against no principal.
-[[nodiscard]] absl::Status CheckActiveRuns(const RunCaps& caps, std::string_view project_id, std::string_view author,
-                                           const ActiveRuns& active);
+[[nodiscard]] absl::Status CheckActiveRuns(const RunCaps& caps, std::string_view project_id,
+                                           std::string_view author, const ActiveRuns& active);
 
 }  // namespace qai::common

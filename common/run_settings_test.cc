@@ -16,11 +16,12 @@ using ::testing::HasSubstr;
 absl::StatusOr<Config> Parse(std::map<std::string, std::string> env) {
   std::vector<Option> options = RunSettingsOptions();
   for (Option& o : DefaultModelOptions()) options.push_back(std::move(o));
-  return Config::Parse(std::move(options), 0, nullptr, [env](const std::string& name) -> std::optional<std::string> {
-    auto it = env.find(name);
-    if (it == env.end()) return std::nullopt;
-    return it->second;
-  });
+  return Config::Parse(std::move(options), 0, nullptr,
+                       [env](const std::string& name) -> std::optional<std::string> {
+                         auto it = env.find(name);
+                         if (it == env.end()) return std::nullopt;
+                         return it->second;
+                       });
 }
 
 google::protobuf::Duration Proto(int64_t seconds, int32_t nanos = 0) {
@@ -35,10 +36,12 @@ struct Checked {
   RunSettings settings;
   std::map<std::string, std::string> bad;
 };
-Checked Check(const RunBounds& bounds, const RequestedRunSettings& requested, const RunSettingFields& fields = {}) {
+Checked Check(const RunBounds& bounds, const RequestedRunSettings& requested,
+              const RunSettingFields& fields = {}) {
   FieldViolations violations;
   Checked out{.settings = CheckRunSettings(bounds, requested, fields, violations)};
-  for (const FieldViolation& v : GetFieldViolations(violations.ToStatus())) out.bad[v.field] = v.description;
+  for (const FieldViolation& v : GetFieldViolations(violations.ToStatus()))
+    out.bad[v.field] = v.description;
   return out;
 }
 
@@ -117,7 +120,9 @@ TEST(CheckActiveRunsTest, OneMoreRunFitsBelowEachCap) {
   // No author: only the project's cap applies.
   EXPECT_TRUE(CheckActiveRuns(caps, "p1", "", {.project = 4, .principal = 1000}).ok());
   // 0 is no cap.
-  EXPECT_TRUE(CheckActiveRuns({.per_project = 0, .per_principal = 0}, "p1", "alice", {.project = 1000, .principal = 1000}).ok());
+  EXPECT_TRUE(CheckActiveRuns({.per_project = 0, .per_principal = 0}, "p1", "alice",
+                              {.project = 1000, .principal = 1000})
+                  .ok());
 }
 
 TEST(CheckActiveRunsTest, EachCapReachedIsNamedInTheMessageAndAQuotaFailure) {
@@ -130,7 +135,8 @@ TEST(CheckActiveRunsTest, EachCapReachedIsNamedInTheMessageAndAQuotaFailure) {
   ASSERT_EQ(v.size(), 1u);
   EXPECT_EQ(v[0].subject, "project:p1");
   EXPECT_EQ(v[0].description,
-            "at most 5 runs queued or running at once per project (QAI_RUN_MAX_ACTIVE_PER_PROJECT); it has 5");
+            "at most 5 runs queued or running at once per project "
+            "(QAI_RUN_MAX_ACTIVE_PER_PROJECT); it has 5");
 
   absl::Status principal = CheckActiveRuns(caps, "p1", "alice", {.project = 0, .principal = 25});
   EXPECT_EQ(principal.code(), absl::StatusCode::kResourceExhausted);
@@ -160,7 +166,8 @@ TEST(CheckRunSettingsTest, NothingAskedMeansTheDefaults) {
 }
 
 TEST(CheckRunSettingsTest, SettingsWithinTheBoundsAreKept) {
-  const RunBounds bounds{.max_iterations = 20, .default_model = "gpt-4o-mini", .allowed_models = {"gpt-4o"}};
+  const RunBounds bounds{
+      .max_iterations = 20, .default_model = "gpt-4o-mini", .allowed_models = {"gpt-4o"}};
   for (const std::string model : {"gpt-4o", "gpt-4o-mini"}) {
     const google::protobuf::Duration timeout = Proto(7200);
     Checked c = Check(bounds, {.max_iterations = 20, .model = model, .timeout = &timeout});
@@ -177,11 +184,13 @@ TEST(CheckRunSettingsTest, SettingsWithinTheBoundsAreKept) {
 }
 
 TEST(CheckRunSettingsTest, EachSettingOutOfBoundsIsNamedWithTheBounds) {
-  const RunBounds bounds{.max_iterations = 20, .default_model = "builtin", .allowed_models = {"fast", "slow"}};
+  const RunBounds bounds{
+      .max_iterations = 20, .default_model = "builtin", .allowed_models = {"fast", "slow"}};
   const google::protobuf::Duration too_long = Proto(7201);
   Checked c = Check(bounds, {.max_iterations = 21, .model = "huge", .timeout = &too_long});
   EXPECT_EQ(c.bad["max_iterations"], "must be between 1 and 20 (0 means 15)");
-  EXPECT_EQ(c.bad["model"], "must be one of: builtin, fast, slow (empty means the default, builtin)");
+  EXPECT_EQ(c.bad["model"],
+            "must be one of: builtin, fast, slow (empty means the default, builtin)");
   EXPECT_EQ(c.bad["timeout"], "must be between 1s and 2h (unset means 30m)");
   EXPECT_EQ(c.bad.size(), 3u);
 

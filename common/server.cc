@@ -27,13 +27,17 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
   std::unique_ptr<Server> self(new Server());
   self->options_ = std::move(options);
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(self->options_.listen_addr, grpc::InsecureServerCredentials(), &self->port_);
+  builder.AddListeningPort(self->options_.listen_addr, grpc::InsecureServerCredentials(),
+                           &self->port_);
   const GrpcLimits& limits = self->options_.grpc;
   builder.SetMaxReceiveMessageSize(limits.max_message_bytes);
   builder.SetMaxSendMessageSize(limits.max_message_bytes);
-  auto ms = [](absl::Duration d) { return static_cast<int>(std::min<int64_t>(absl::ToInt64Milliseconds(d), INT_MAX)); };
+  auto ms = [](absl::Duration d) {
+    return static_cast<int>(std::min<int64_t>(absl::ToInt64Milliseconds(d), INT_MAX));
+  };
   builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS, ms(limits.max_connection_age));
-  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS, ms(limits.max_connection_age_grace));
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
+                             ms(limits.max_connection_age_grace));
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, ms(limits.keepalive_time));
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, ms(limits.keepalive_timeout));
   // Clients' keepalive pings (every grpc-keepalive-time, at least 10 s) are welcome, even on a
@@ -46,7 +50,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
     std::vector<std::string> names = self->options_.health_names;
     names.push_back("grpc.health.v1.Health");
     names.push_back("grpc.reflection.v1alpha.ServerReflection");
-    self->grpc_metrics_ = std::make_unique<GrpcServerMetrics>(self->options_.metrics->registry(), names);
+    self->grpc_metrics_ =
+        std::make_unique<GrpcServerMetrics>(self->options_.metrics->registry(), names);
     builder.experimental().SetInterceptorCreators(self->grpc_metrics_->InterceptorFactories());
   }
   self->server_ = builder.BuildAndStart();
@@ -89,7 +94,8 @@ void Server::SetExtraServing(const std::vector<bool>& serving) {
     last_extra_serving_[i] = serving[i];
     const std::string& name = options_.extra_health[i].first;
     health->SetServingStatus(name, serving[i]);
-    Log(serving[i] ? LogLevel::kInfo : LogLevel::kWarn, "health", {{"check", name}, {"serving", serving[i]}});
+    Log(serving[i] ? LogLevel::kInfo : LogLevel::kWarn, "health",
+        {{"check", name}, {"serving", serving[i]}});
   }
 }
 
@@ -103,7 +109,8 @@ void Server::WatchHealth() {
     if (stopping_) break;
     if (options_.db != nullptr) SetServing(db_ok);
     SetExtraServing(extra);
-    stop_cv_.wait_for(lock, absl::ToChronoMilliseconds(options_.health_interval), [&] { return stopping_; });
+    stop_cv_.wait_for(lock, absl::ToChronoMilliseconds(options_.health_interval),
+                      [&] { return stopping_; });
   }
 }
 
@@ -119,7 +126,8 @@ void Server::Shutdown() {
   }
   stop_cv_.notify_all();
   if (health_thread_.joinable()) health_thread_.join();
-  Log(LogLevel::kInfo, "draining", {{"deadline_ms", absl::ToInt64Milliseconds(options_.drain_timeout)}});
+  Log(LogLevel::kInfo, "draining",
+      {{"deadline_ms", absl::ToInt64Milliseconds(options_.drain_timeout)}});
   server_->Shutdown(absl::ToChronoTime(absl::Now() + options_.drain_timeout));
   server_->Wait();
   Log(LogLevel::kInfo, "stopped");

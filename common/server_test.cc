@@ -22,8 +22,8 @@ using grpc::health::v1::HealthCheckResponse;
 class HealthClient {
  public:
   explicit HealthClient(int port)
-      : stub_(Health::NewStub(
-            grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()))) {}
+      : stub_(Health::NewStub(grpc::CreateChannel("127.0.0.1:" + std::to_string(port),
+                                                  grpc::InsecureChannelCredentials()))) {}
 
   // Check: the status of `service`; SERVICE_UNKNOWN when the call fails (e.g. NOT_FOUND).
   HealthCheckResponse::ServingStatus Check(const std::string& service) {
@@ -37,7 +37,8 @@ class HealthClient {
   }
 
   // WaitFor: Check until it answers `want` or `timeout` passes; returns the last answer.
-  HealthCheckResponse::ServingStatus WaitFor(const std::string& service, HealthCheckResponse::ServingStatus want,
+  HealthCheckResponse::ServingStatus WaitFor(const std::string& service,
+                                             HealthCheckResponse::ServingStatus want,
                                              absl::Duration timeout = absl::Seconds(5)) {
     const absl::Time until = absl::Now() + timeout;
     HealthCheckResponse::ServingStatus status = Check(service);
@@ -102,7 +103,8 @@ TEST(ServerHealthTest, ExtraChecksAnswerOnTheirOwnNamesOnly) {
 // database that answers does not make a failing check SERVING, one that is down does not
 // make a passing check NOT_SERVING.
 TEST(ServerHealthTest, DatabaseHealthLeavesExtraChecksAlone) {
-  auto up = DbPool::Create({.url = qai::testing::PgServer::Shared().CreateDatabase(/*migrated=*/false), .size = 1});
+  auto up = DbPool::Create(
+      {.url = qai::testing::PgServer::Shared().CreateDatabase(/*migrated=*/false), .size = 1});
   ASSERT_TRUE(up.ok()) << up.status();
   auto server = Server::Start({.listen_addr = "127.0.0.1:0",
                                .health_names = {kServiceName},

@@ -16,9 +16,9 @@
 #include "common/db_pool.h"
 #include "common/executor.h"
 #include "common/grpc_limits.h"
-#include "common/rate_limit.h"
 #include "common/metrics.h"
 #include "common/page_token.h"
+#include "common/rate_limit.h"
 #include "common/rpc.h"
 
 namespace qai::common {
@@ -44,13 +44,12 @@ class ServiceBase {
  public:
   // Init: parses and validates the configuration, starts logging (its first line is the
   // configuration, secrets masked), starts the metrics server (metrics-addr, when set) and
-  // builds the authenticator (bearer tokens as `users` says), pool (its gauges included) and executor.
-  [[nodiscard]] static absl::StatusOr<std::unique_ptr<ServiceBase>> Init(std::string service, int argc,
-                                                                           const char* const* argv,
-                                                                           std::vector<Option> extra = {},
-                                                                           std::string_view default_listen_addr =
-                                                                               "0.0.0.0:50051",
-                                                                           UserTokens users = UserTokens::kRequired);
+  // builds the authenticator (bearer tokens as `users` says), pool (its gauges included) and
+  // executor.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<ServiceBase>> Init(
+      std::string service, int argc, const char* const* argv, std::vector<Option> extra = {},
+      std::string_view default_listen_addr = "0.0.0.0:50051",
+      UserTokens users = UserTokens::kRequired);
 
   const Config& config() const { return config_; }
   DbPool* db() { return db_.get(); }
@@ -64,11 +63,12 @@ class ServiceBase {
   // rpc_env: for the service's RPCs; `callers` (kept alive by the caller) says which services
   // may call which of them.
   RpcEnv rpc_env(std::string proto_service, const ServiceCallers* callers) {
-    return RpcEnv{std::move(proto_service), auth_.get(), executor_.get(), limiter_.get(), callers,
-                  auth_failures_.get()};
+    return RpcEnv{std::move(proto_service), auth_.get(), executor_.get(),
+                  limiter_.get(),           callers,     auth_failures_.get()};
   }
 
-  // Failed authentications a source may make: 30 at once, then one a second (docs/operations.md, "Limits").
+  // Failed authentications a source may make: 30 at once, then one a second (docs/operations.md,
+  // "Limits").
   static constexpr RateLimitOptions kAuthFailures = {.rate = 1, .burst = 30};
 
  private:

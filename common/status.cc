@@ -47,7 +47,8 @@ std::vector<FieldViolation> GetFieldViolations(const absl::Status& status) {
   if (auto payload = status.GetPayload(kBadRequestUrl)) {
     google::rpc::BadRequest bad_request;
     if (bad_request.ParseFromString(std::string(*payload))) {
-      for (const auto& v : bad_request.field_violations()) out.push_back({v.field(), v.description()});
+      for (const auto& v : bad_request.field_violations())
+        out.push_back({v.field(), v.description()});
     }
   }
   return out;
@@ -66,10 +67,12 @@ std::optional<absl::Duration> GetRetryDelay(const absl::Status& status) {
   auto payload = status.GetPayload(kRetryInfoUrl);
   google::rpc::RetryInfo info;
   if (!payload || !info.ParseFromString(std::string(*payload))) return std::nullopt;
-  return absl::Seconds(info.retry_delay().seconds()) + absl::Nanoseconds(info.retry_delay().nanos());
+  return absl::Seconds(info.retry_delay().seconds()) +
+         absl::Nanoseconds(info.retry_delay().nanos());
 }
 
-absl::Status QuotaExceeded(std::string_view message, const std::vector<QuotaViolation>& violations) {
+absl::Status QuotaExceeded(std::string_view message,
+                           const std::vector<QuotaViolation>& violations) {
   google::rpc::QuotaFailure failure;
   for (const QuotaViolation& v : violations) {
     auto* out = failure.add_violations();

@@ -63,7 +63,8 @@ struct QuotaViolation {
 
 // QuotaExceeded: a RESOURCE_EXHAUSTED status with `message`, carrying the violations as a
 // google.rpc.QuotaFailure payload.
-[[nodiscard]] absl::Status QuotaExceeded(std::string_view message, const std::vector<QuotaViolation>& violations);
+[[nodiscard]] absl::Status QuotaExceeded(std::string_view message,
+                                         const std::vector<QuotaViolation>& violations);
 
 // GetQuotaViolations: the quota violations a status carries (empty if none).
 std::vector<QuotaViolation> GetQuotaViolations(const absl::Status& status);

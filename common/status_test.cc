@@ -69,7 +69,8 @@ TEST(StatusTest, NoViolationsOnPlainStatus) {
 }
 
 TEST(StatusTest, ToGrpcStatusCarriesBadRequest) {
-  absl::Status s = InvalidFields({{"name", "must not be empty"}, {"page_size", "must not be negative"}});
+  absl::Status s =
+      InvalidFields({{"name", "must not be empty"}, {"page_size", "must not be negative"}});
   grpc::Status g = ToGrpcStatus(s);
   EXPECT_EQ(g.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(g.error_message(), std::string(s.message()));
@@ -126,7 +127,8 @@ TEST(StatusTest, InternalAndUnknownMessagesAreReplaced) {
     EXPECT_EQ(g.error_details().find("relation"), std::string::npos);
   }
   // Other codes keep their text.
-  EXPECT_EQ(ToGrpcStatus(absl::NotFoundError("project p not found")).error_message(), "project p not found");
+  EXPECT_EQ(ToGrpcStatus(absl::NotFoundError("project p not found")).error_message(),
+            "project p not found");
 }
 
 TEST(StatusTest, InternalWithPayloadDoesNotLeakInRichStatus) {
@@ -145,7 +147,8 @@ TEST(StatusTest, UnrelatedPayloadsAreNotSent) {
 }
 
 TEST(StatusTest, RetryInfoSurvivesRoundTrip) {
-  absl::Status s = WithRetryDelay(absl::UnavailableError("database busy"), absl::Milliseconds(1500));
+  absl::Status s =
+      WithRetryDelay(absl::UnavailableError("database busy"), absl::Milliseconds(1500));
   EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable);
   grpc::Status g = ToGrpcStatus(s);
   EXPECT_EQ(g.error_code(), grpc::StatusCode::UNAVAILABLE);
@@ -177,8 +180,9 @@ TEST(StatusTest, BadRequestAndRetryInfoTogether) {
 }
 
 TEST(StatusTest, QuotaFailureSurvivesRoundTrip) {
-  absl::Status s = QuotaExceeded("too many runs", {{"project:p1", "at most 5 per project"},
-                                                   {"principal:alice", "at most 20 per principal"}});
+  absl::Status s = QuotaExceeded(
+      "too many runs",
+      {{"project:p1", "at most 5 per project"}, {"principal:alice", "at most 20 per principal"}});
   EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted);
   EXPECT_EQ(s.message(), "too many runs");
   grpc::Status g = ToGrpcStatus(s);

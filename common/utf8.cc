@@ -10,7 +10,11 @@ std::string ToValidUtf8(std::string_view in) {
   out.reserve(in.size());
   for (size_t i = 0; i < in.size();) {
     const auto c = static_cast<unsigned char>(in[i]);
-    const size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+    const size_t len = c < 0x80           ? 1
+                       : (c >> 5) == 0x6  ? 2
+                       : (c >> 4) == 0xe  ? 3
+                       : (c >> 3) == 0x1e ? 4
+                                          : 0;
     if (c != 0 && len > 0 && i + len <= in.size() && common::Utf8Length(in.substr(i, len)) == 1) {
       out.append(in.substr(i, len));
       i += len;
@@ -35,7 +39,11 @@ size_t CompleteUtf8Prefix(std::string_view text) {
   for (size_t back = 1; back <= 4 && back <= text.size(); ++back) {
     const auto c = static_cast<unsigned char>(text[text.size() - back]);
     if ((c & 0xC0) == 0x80) continue;  // a continuation byte
-    const size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 1;
+    const size_t len = c < 0x80           ? 1
+                       : (c >> 5) == 0x6  ? 2
+                       : (c >> 4) == 0xe  ? 3
+                       : (c >> 3) == 0x1e ? 4
+                                          : 1;
     return len > back ? text.size() - back : text.size();
   }
   return text.size();

@@ -22,7 +22,9 @@ TEST(Utf8Test, ACharacterCutAtTheEndWaitsForTheNextPiece) {
 
 TEST(Utf8Test, InvalidBytesAndNulBecomeReplacementCharacters) {
   EXPECT_EQ(ToValidUtf8("ok"), "ok");
-  EXPECT_EQ(ToValidUtf8(std::string("a\0b", 3)), "a\xEF\xBF\xBD" "b");
+  EXPECT_EQ(ToValidUtf8(std::string("a\0b", 3)),
+            "a\xEF\xBF\xBD"
+            "b");
   EXPECT_EQ(ToValidUtf8("\xFF"), "\xEF\xBF\xBD");
 }
 

@@ -11,7 +11,11 @@ long Utf8Length(std::string_view text) {
   long chars = 0;
   for (size_t i = 0; i < text.size();) {
     const auto c = static_cast<unsigned char>(text[i]);
-    const size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+    const size_t len = c < 0x80           ? 1
+                       : (c >> 5) == 0x6  ? 2
+                       : (c >> 4) == 0xe  ? 3
+                       : (c >> 3) == 0x1e ? 4
+                                          : 0;
     if (len == 0 || i + len > text.size()) return -1;
     uint32_t code_point = len == 1 ? c : c & (0x7f >> len);
     for (size_t k = 1; k < len; ++k) {
@@ -31,8 +35,8 @@ long Utf8Length(std::string_view text) {
   return chars;
 }
 
-void CheckText(FieldViolations& bad, std::string_view field, std::string_view value, size_t min_chars,
-               size_t max_chars) {
+void CheckText(FieldViolations& bad, std::string_view field, std::string_view value,
+               size_t min_chars, size_t max_chars) {
   const long chars = Utf8Length(value);
   if (chars < 0) {
     bad.Add(std::string(field), "must be valid UTF-8");
@@ -50,11 +54,13 @@ void CheckText(FieldViolations& bad, std::string_view field, std::string_view va
   if (static_cast<size_t>(chars) < min_chars) {
     bad.Add(std::string(field), absl::StrCat("must be at least ", min_chars, " characters"));
   } else if (static_cast<size_t>(chars) > max_chars) {
-    bad.Add(std::string(field), absl::StrCat("must be at most ", max_chars, " characters (got ", chars, ")"));
+    bad.Add(std::string(field),
+            absl::StrCat("must be at most ", max_chars, " characters (got ", chars, ")"));
   }
 }
 
-void CheckUuid(FieldViolations& bad, std::string_view field, std::string_view value, bool required) {
+void CheckUuid(FieldViolations& bad, std::string_view field, std::string_view value,
+               bool required) {
   if (value.empty()) {
     if (required) bad.Add(std::string(field), "is required");
     return;

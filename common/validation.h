@@ -15,8 +15,8 @@ inline constexpr size_t kMaxPromptChars = 10000;
 
 // CheckText: at most max_chars Unicode characters of valid UTF-8; when min_chars > 0, also
 // present and not only whitespace.
-void CheckText(FieldViolations& bad, std::string_view field, std::string_view value, size_t min_chars,
-               size_t max_chars);
+void CheckText(FieldViolations& bad, std::string_view field, std::string_view value,
+               size_t min_chars, size_t max_chars);
 
 // CheckUuid: a canonical UUID; required ones must be present.
 void CheckUuid(FieldViolations& bad, std::string_view field, std::string_view value, bool required);

@@ -35,20 +35,20 @@ TEST(Utf8LengthTest, Ascii) {
 }
 
 TEST(Utf8LengthTest, MultiByteCountsCharacters) {
-  EXPECT_EQ(Utf8Length("\xc3\xa9"), 1);                       // é
-  EXPECT_EQ(Utf8Length("caf\xc3\xa9"), 4);                    // café
-  EXPECT_EQ(Utf8Length("\xe6\x97\xa5\xe6\x9c\xac"), 2);        // 日本
-  EXPECT_EQ(Utf8Length("\xf0\x9f\x98\x80"), 1);                // 😀
+  EXPECT_EQ(Utf8Length("\xc3\xa9"), 1);                  // é
+  EXPECT_EQ(Utf8Length("caf\xc3\xa9"), 4);               // café
+  EXPECT_EQ(Utf8Length("\xe6\x97\xa5\xe6\x9c\xac"), 2);  // 日本
+  EXPECT_EQ(Utf8Length("\xf0\x9f\x98\x80"), 1);          // 😀
   EXPECT_EQ(Utf8Length("a\xc3\xa9\xe6\x97\xa5\xf0\x9f\x98\x80z"), 5);
 }
 
 TEST(Utf8LengthTest, InvalidSequences) {
   EXPECT_EQ(Utf8Length("\xff"), -1);
-  EXPECT_EQ(Utf8Length("\x80"), -1);                  // lone continuation byte
-  EXPECT_EQ(Utf8Length("abc\xc3"), -1);               // truncated 2-byte sequence
-  EXPECT_EQ(Utf8Length("\xe6\x97"), -1);              // truncated 3-byte sequence
-  EXPECT_EQ(Utf8Length("\xf0\x9f\x98"), -1);          // truncated 4-byte sequence
-  EXPECT_EQ(Utf8Length("\xc3\x28"), -1);              // bad continuation
+  EXPECT_EQ(Utf8Length("\x80"), -1);          // lone continuation byte
+  EXPECT_EQ(Utf8Length("abc\xc3"), -1);       // truncated 2-byte sequence
+  EXPECT_EQ(Utf8Length("\xe6\x97"), -1);      // truncated 3-byte sequence
+  EXPECT_EQ(Utf8Length("\xf0\x9f\x98"), -1);  // truncated 4-byte sequence
+  EXPECT_EQ(Utf8Length("\xc3\x28"), -1);      // bad continuation
   EXPECT_EQ(Utf8Length("\xe6\x97\x41"), -1);
   EXPECT_EQ(Utf8Length("\xf8\x88\x80\x80\x80"), -1);  // 5-byte form
 }
@@ -104,7 +104,8 @@ TEST(CheckTextTest, TooShort) {
 }
 
 TEST(CheckTextTest, TooLongCountsCharactersNotBytes) {
-  EXPECT_TRUE(Text(Repeat("\xc3\xa9", 100), 1, 100).empty()) << "100 x e-acute is 200 bytes but 100 chars";
+  EXPECT_TRUE(Text(Repeat("\xc3\xa9", 100), 1, 100).empty())
+      << "100 x e-acute is 200 bytes but 100 chars";
   EXPECT_TRUE(Text(Repeat("\xf0\x9f\x98\x80", 100), 1, 100).empty());
   EXPECT_TRUE(Text(Repeat("\xe6\x97\xa5", 100), 1, 100).empty());
 
@@ -154,8 +155,9 @@ TEST(CheckUuidTest, RequiredMissing) {
 TEST(CheckUuidTest, OptionalMissing) { EXPECT_TRUE(Uuid("", false).empty()); }
 
 TEST(CheckUuidTest, Malformed) {
-  for (const char* bad : {"x", "123e4567e89b42d3a456426614174000", "123e4567-e89b-42d3-a456-42661417400g",
-                          " 123e4567-e89b-42d3-a456-426614174000"}) {
+  for (const char* bad :
+       {"x", "123e4567e89b42d3a456426614174000", "123e4567-e89b-42d3-a456-42661417400g",
+        " 123e4567-e89b-42d3-a456-426614174000"}) {
     for (bool required : {true, false}) {
       auto v = Uuid(bad, required);
       ASSERT_EQ(v.size(), 1u) << bad;

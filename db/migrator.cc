@@ -21,10 +21,10 @@
 #include "soci/soci.h"
 
 namespace qai::db {
-using common::RedactSecrets;
 using common::CodeForSqlState;
 using common::ConnectString;
 using common::NativeConnection;
+using common::RedactSecrets;
 namespace {
 
 absl::Status ErrorStatus(soci::session& sql, std::string_view sql_state, std::string_view what,
@@ -33,9 +33,11 @@ absl::Status ErrorStatus(soci::session& sql, std::string_view sql_state, std::st
   if (PGconn* conn = NativeConnection(sql); conn == nullptr || PQstatus(conn) == CONNECTION_BAD) {
     code = absl::StatusCode::kUnavailable;
   }
-  return absl::Status(code, absl::StrCat(std::string(step), " failed",
-                                         sql_state.empty() ? "" : absl::StrCat(" (SQLSTATE ", std::string(sql_state), ")"),
-                                         ": ", RedactSecrets(std::string(what), url)));
+  return absl::Status(
+      code, absl::StrCat(
+                std::string(step), " failed",
+                sql_state.empty() ? "" : absl::StrCat(" (SQLSTATE ", std::string(sql_state), ")"),
+                ": ", RedactSecrets(std::string(what), url)));
 }
 
 // Runs a migration's script as written: several statements, and text that SOCI would take for
@@ -52,8 +54,9 @@ std::optional<std::pair<std::string, std::string>> ExecuteScript(soci::session& 
   }
   const char* state = result ? PQresultErrorField(result.get(), PG_DIAG_SQLSTATE) : nullptr;
   const char* message = result ? PQresultErrorMessage(result.get()) : PQerrorMessage(conn);
-  return std::make_pair(std::string(state != nullptr ? state : ""),
-                        std::string(message != nullptr && *message != '\0' ? message : PQerrorMessage(conn)));
+  return std::make_pair(
+      std::string(state != nullptr ? state : ""),
+      std::string(message != nullptr && *message != '\0' ? message : PQerrorMessage(conn)));
 }
 
 }  // namespace
@@ -73,7 +76,8 @@ absl::StatusOr<int> ApplyMigrations(std::string_view database_url,
   }
   for (const std::string& service : only_services) {
     if (!known_services.contains(service)) {
-      return absl::InvalidArgumentError(absl::StrCat("no migrations for service \"", service, "\""));
+      return absl::InvalidArgumentError(
+          absl::StrCat("no migrations for service \"", service, "\""));
     }
   }
   std::vector<const Migration*> selected;

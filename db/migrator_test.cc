@@ -16,8 +16,8 @@
 #include "tests/support/pg_server.h"
 
 namespace qai::db {
-using common::RedactSecrets;
 using common::ConnectString;
+using common::RedactSecrets;
 namespace {
 
 using ::qai::testing::PgServer;

@@ -8,7 +8,7 @@ namespace qai::messages {
 
 inline const common::ServiceCallers& ServiceCallers() {
   static const common::ServiceCallers callers = {
-      {"CreateMessage", {"projects"}},  // a project's first prompt, for its owner
+      {"CreateMessage", {"projects"}},     // a project's first prompt, for its owner
       {"ListMessages", {"orchestrator"}},  // an agent's history
       {"RecordAgentResult", {"orchestrator"}},
       {"PurgeProjectMessages", {"projects"}},  // DeleteProject

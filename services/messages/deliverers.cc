@@ -5,17 +5,21 @@
 
 namespace qai::messages {
 
-std::map<std::string, common::OutboxRelay::Deliverer> MakeDeliverers(std::shared_ptr<grpc::Channel> orchestrator_channel,
-                                                                     const std::string& api_key, MessageStore* store) {
+std::map<std::string, common::OutboxRelay::Deliverer> MakeDeliverers(
+    std::shared_ptr<grpc::Channel> orchestrator_channel, const std::string& api_key,
+    MessageStore* store) {
   using orchestrator::v1::AgentOrchestrator;
-  auto orchestrator =
-      std::shared_ptr<AgentOrchestrator::Stub>(AgentOrchestrator::NewStub(std::move(orchestrator_channel)));
+  auto orchestrator = std::shared_ptr<AgentOrchestrator::Stub>(
+      AgentOrchestrator::NewStub(std::move(orchestrator_channel)));
   std::map<std::string, common::OutboxRelay::Deliverer> out;
   out[kTopicStartRun] = common::UnaryDeliverer(
       orchestrator, &AgentOrchestrator::Stub::StartRun, api_key,
       // StartRun is idempotent on the message id; the row id makes the request id stable too.
-      [](const common::OutboxRow& row, orchestrator::v1::StartRunRequest& req) { req.set_request_id(row.id); },
-      [store](const orchestrator::v1::StartRunRequest& req, const orchestrator::v1::Run& run) -> absl::Status {
+      [](const common::OutboxRow& row, orchestrator::v1::StartRunRequest& req) {
+        req.set_request_id(row.id);
+      },
+      [store](const orchestrator::v1::StartRunRequest& req,
+              const orchestrator::v1::Run& run) -> absl::Status {
         if (run.id().empty()) return absl::OkStatus();
         return store->SetRunId(req.message_id(), run.id());
       });
@@ -24,7 +28,8 @@ std::map<std::string, common::OutboxRelay::Deliverer> MakeDeliverers(std::shared
 
 std::map<std::string, common::OutboxRelay::ParkedHandler> MakeParkedHandlers() {
   std::map<std::string, common::OutboxRelay::ParkedHandler> out;
-  out[kTopicStartRun] = [](common::DbConnection& conn, const common::OutboxRow& row, const absl::Status& why) {
+  out[kTopicStartRun] = [](common::DbConnection& conn, const common::OutboxRow& row,
+                           const absl::Status& why) {
     orchestrator::v1::StartRunRequest req;
     if (!req.ParseFromString(row.payload)) return absl::OkStatus();  // not ours to explain
     return RecordPromptNotRun(conn, row.id, req.message_id(), std::string(why.message()));

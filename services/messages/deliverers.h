@@ -16,8 +16,8 @@ namespace qai::messages {
 // names the run a message started, it is recorded on the message. A StartRun the orchestrator
 // refuses with RESOURCE_EXHAUSTED (a cap on active runs is reached) is not a final refusal:
 // the relay keeps the row and tries again with backoff until a run ends and makes room.
-std::map<std::string, common::OutboxRelay::Deliverer> MakeDeliverers(std::shared_ptr<grpc::Channel> orchestrator,
-                                                                     const std::string& api_key, MessageStore* store);
+std::map<std::string, common::OutboxRelay::Deliverer> MakeDeliverers(
+    std::shared_ptr<grpc::Channel> orchestrator, const std::string& api_key, MessageStore* store);
 
 // MakeParkedHandlers: a StartRun the orchestrator refuses for good (a setting it will not take,
 // say) leaves an ERROR message in the prompt's project with the reason, written with the park.

@@ -23,7 +23,8 @@ bool Visible(const CallContext& call, const std::string& owner) {
 
 // SafePath: a relative path inside the workspace: no leading '/', no '..' or empty segments.
 bool SafePath(std::string_view path) {
-  if (path.empty() || path.front() == '/' || absl::StrContains(common::ToAbsl(path), '\\')) return false;
+  if (path.empty() || path.front() == '/' || absl::StrContains(common::ToAbsl(path), '\\'))
+    return false;
   for (absl::string_view part : absl::StrSplit(common::ToAbsl(path), '/')) {
     if (part.empty() || part == "." || part == "..") return false;
   }
@@ -48,10 +49,12 @@ void CheckFragment(FieldViolations& bad, const pb::Fragment& f) {
     const long path_chars = common::Utf8Length(path);
     if (path_chars < 0 || path_chars > static_cast<long>(kMaxPathChars) || !SafePath(path) ||
         path.find('\0') != std::string::npos) {
-      bad.Add("fragment.files", "holds a path that is not a relative path of at most 512 characters without '..'");
+      bad.Add("fragment.files",
+              "holds a path that is not a relative path of at most 512 characters without '..'");
     } else {
       // File contents are stored as JSON text, which holds valid UTF-8 without NUL.
-      common::CheckText(bad, absl::StrCat("fragment.files[", path, "]"), content, 0, kMaxFilesBytes);
+      common::CheckText(bad, absl::StrCat("fragment.files[", path, "]"), content, 0,
+                        kMaxFilesBytes);
     }
   }
   if (bytes > kMaxFilesBytes) bad.Add("fragment.files", "are larger than 3 MiB in all");
@@ -69,7 +72,8 @@ size_t MessagesThatFit(const std::vector<MessageRecord>& rows, size_t limit, boo
     ToProto(r, m);
     bytes += m.ByteSizeLong();
     if (with_files && r.fragment) {
-      bytes += static_cast<size_t>(r.fragment->files_bytes) + kFileEntryFraming * r.fragment->files_count;
+      bytes += static_cast<size_t>(r.fragment->files_bytes) +
+               kFileEntryFraming * r.fragment->files_count;
     }
     if (n > 0 && bytes > kMaxPageBytes) break;
     ++n;
@@ -102,7 +106,8 @@ void ToProto(const MessageRecord& r, pb::Message& out) {
   }
 }
 
-absl::Status MessageHandlers::CreateMessage(const CallContext& call, const pb::CreateMessageRequest& req,
+absl::Status MessageHandlers::CreateMessage(const CallContext& call,
+                                            const pb::CreateMessageRequest& req,
                                             pb::Message& resp) {
   FieldViolations bad;
   common::CheckUuid(bad, "project_id", req.project_id(), /*required=*/true);
@@ -110,7 +115,8 @@ absl::Status MessageHandlers::CreateMessage(const CallContext& call, const pb::C
   common::CheckUuid(bad, "request_id", req.request_id(), /*required=*/false);
   // Checked here so the caller hears of a bad one at once; StartRun fills in the defaults.
   common::CheckRunSettings(*bounds_,
-                           {.max_iterations = req.max_iterations(), .model = req.model(),
+                           {.max_iterations = req.max_iterations(),
+                            .model = req.model(),
                             .timeout = req.has_run_timeout() ? &req.run_timeout() : nullptr},
                            {.timeout = "run_timeout"}, bad);
   if (absl::Status s = bad.ToStatus(); !s.ok()) return s;
@@ -119,24 +125,28 @@ absl::Status MessageHandlers::CreateMessage(const CallContext& call, const pb::C
   absl::StatusOr<std::string> owner = projects_->ProjectOwner(call, req.project_id());
   if (!owner.ok()) return owner.status();
 
-  CreateParams params{.principal = call.principal.id,
-                      .request_id = req.request_id(),
-                      .id = common::NewUuid(),
-                      .project_id = req.project_id(),
-                      .owner = *owner,
-                      // A service relays someone's prompt: the project's owner wrote it.
-                      .author = call.principal.role == common::Role::kService ? *owner : call.principal.id,
-                      .content = req.content()};
+  CreateParams params{
+      .principal = call.principal.id,
+      .request_id = req.request_id(),
+      .id = common::NewUuid(),
+      .project_id = req.project_id(),
+      .owner = *owner,
+      // A service relays someone's prompt: the project's owner wrote it.
+      .author = call.principal.role == common::Role::kService ? *owner : call.principal.id,
+      .content = req.content()};
   const common::RunCaps& caps = bounds_->caps;
-  if (call.principal.role != common::Role::kService && (caps.per_project > 0 || caps.per_principal > 0)) {
+  if (call.principal.role != common::Role::kService &&
+      (caps.per_project > 0 || caps.per_principal > 0)) {
     common::ActiveRuns active;  // unknown: the outbox's rows alone are counted
     if (runs_ != nullptr) {
-      absl::StatusOr<common::ActiveRuns> counted = runs_->CountActive(call, params.project_id, params.author);
+      absl::StatusOr<common::ActiveRuns> counted =
+          runs_->CountActive(call, params.project_id, params.author);
       if (counted.ok()) {
         active = *counted;
       } else {
         common::Log(common::LogLevel::kWarn,
-                    "cannot count the active runs; the caps are checked against the outbox alone (StartRun enforces them)",
+                    "cannot count the active runs; the caps are checked against the outbox alone "
+                    "(StartRun enforces them)",
                     {{"project_id", params.project_id},
                      {"code", absl::StatusCodeToString(counted.status().code())},
                      {"error", std::string(counted.status().message())}});
@@ -162,7 +172,8 @@ absl::Status MessageHandlers::CreateMessage(const CallContext& call, const pb::C
   return absl::OkStatus();
 }
 
-absl::Status MessageHandlers::CheckListable(const CallContext& call, const std::string& project_id) {
+absl::Status MessageHandlers::CheckListable(const CallContext& call,
+                                            const std::string& project_id) {
   // A service (the orchestrator reading an agent's history) lists a project that has messages
   // without a call to ProjectService: the messages name the project, and a deleted project's
   // messages go with its purge.
@@ -176,7 +187,8 @@ absl::Status MessageHandlers::CheckListable(const CallContext& call, const std::
   return projects_->ProjectOwner(call, project_id).status();
 }
 
-absl::Status MessageHandlers::ListMessages(const CallContext& call, const pb::ListMessagesRequest& req,
+absl::Status MessageHandlers::ListMessages(const CallContext& call,
+                                           const pb::ListMessagesRequest& req,
                                            pb::ListMessagesResponse& resp) {
   FieldViolations bad;
   common::CheckUuid(bad, "project_id", req.project_id(), /*required=*/true);
@@ -184,13 +196,16 @@ absl::Status MessageHandlers::ListMessages(const CallContext& call, const pb::Li
   if (!newest_first && !req.order_by().empty() && req.order_by() != "create_time") {
     bad.Add("order_by", "must be \"create_time\" or \"create_time desc\"");
   }
-  if (!pb::ListMessagesRequest::View_IsValid(req.view())) bad.Add("view", "must be VIEW_FULL or VIEW_BASIC");
+  if (!pb::ListMessagesRequest::View_IsValid(req.view()))
+    bad.Add("view", "must be VIEW_FULL or VIEW_BASIC");
   if (absl::Status s = bad.ToStatus(); !s.ok()) return s;
   absl::StatusOr<int> page_size = common::NormalizePageSize(req.page_size());
   if (!page_size.ok()) return page_size.status();
   // A token continues only the order it was made for.
-  const std::string scope = absl::StrCat("messages/project:", req.project_id(), newest_first ? "/desc" : "");
-  ListParams params{.project_id = req.project_id(), .limit = *page_size + 1, .newest_first = newest_first};
+  const std::string scope =
+      absl::StrCat("messages/project:", req.project_id(), newest_first ? "/desc" : "");
+  ListParams params{
+      .project_id = req.project_id(), .limit = *page_size + 1, .newest_first = newest_first};
   absl::StatusOr<std::optional<common::KeysetPosition>> after =
       common::DecodePosition(*tokens_, req.page_token(), scope);
   if (!after.ok()) return after.status();
@@ -223,12 +238,14 @@ absl::Status MessageHandlers::GetMessage(const CallContext& call, const pb::GetM
   if (absl::Status s = bad.ToStatus(); !s.ok()) return s;
   absl::StatusOr<MessageRecord> found = store_->Get(req.id());
   if (!found.ok()) return found.status();
-  if (!Visible(call, found->owner)) return absl::NotFoundError(absl::StrCat("message ", req.id(), " not found"));
+  if (!Visible(call, found->owner))
+    return absl::NotFoundError(absl::StrCat("message ", req.id(), " not found"));
   ToProto(*found, resp);
   return absl::OkStatus();
 }
 
-absl::Status MessageHandlers::RecordAgentResult(const CallContext& call, const pb::RecordAgentResultRequest& req,
+absl::Status MessageHandlers::RecordAgentResult(const CallContext& call,
+                                                const pb::RecordAgentResultRequest& req,
                                                 pb::Message& resp) {
   if (absl::Status s = common::RequireService(call, "RecordAgentResult"); !s.ok()) return s;
   FieldViolations bad;

@@ -16,10 +16,10 @@
 
 #include "absl/status/status.h"
 #include "common/page_token.h"
-#include "common/rpc.h"
-#include "qai/messages/v1/messages.pb.h"
 #include "common/projects_client.h"
+#include "common/rpc.h"
 #include "common/run_settings.h"
+#include "qai/messages/v1/messages.pb.h"
 #include "services/messages/runs_client.h"
 #include "services/messages/store.h"
 
@@ -32,9 +32,9 @@ class MessageHandlers {
   // outbox_written is called after a committed change queued outbox rows (to wake the relay);
   // CreateMessage's run settings are checked against `bounds`, and a user's prompt against its
   // caps on active runs, with the counts `runs` gives (nullptr: the outbox's rows only).
-  MessageHandlers(MessageStore* store, const common::ProjectsClient* projects, const common::PageTokenCodec* tokens,
-                  const common::RunBounds* bounds, std::function<void()> outbox_written,
-                  const RunsClient* runs = nullptr)
+  MessageHandlers(MessageStore* store, const common::ProjectsClient* projects,
+                  const common::PageTokenCodec* tokens, const common::RunBounds* bounds,
+                  std::function<void()> outbox_written, const RunsClient* runs = nullptr)
       : store_(store),
         projects_(projects),
         tokens_(tokens),
@@ -42,13 +42,16 @@ class MessageHandlers {
         outbox_written_(std::move(outbox_written)),
         runs_(runs) {}
 
-  absl::Status CreateMessage(const common::CallContext& call, const pb::CreateMessageRequest& req, pb::Message& resp);
+  absl::Status CreateMessage(const common::CallContext& call, const pb::CreateMessageRequest& req,
+                             pb::Message& resp);
   absl::Status ListMessages(const common::CallContext& call, const pb::ListMessagesRequest& req,
                             pb::ListMessagesResponse& resp);
-  absl::Status GetMessage(const common::CallContext& call, const pb::GetMessageRequest& req, pb::Message& resp);
-  absl::Status RecordAgentResult(const common::CallContext& call, const pb::RecordAgentResultRequest& req,
-                                 pb::Message& resp);
-  absl::Status PurgeProjectMessages(const common::CallContext& call, const pb::PurgeProjectMessagesRequest& req);
+  absl::Status GetMessage(const common::CallContext& call, const pb::GetMessageRequest& req,
+                          pb::Message& resp);
+  absl::Status RecordAgentResult(const common::CallContext& call,
+                                 const pb::RecordAgentResultRequest& req, pb::Message& resp);
+  absl::Status PurgeProjectMessages(const common::CallContext& call,
+                                    const pb::PurgeProjectMessagesRequest& req);
 
  private:
   // CheckListable: OK when the caller may list the project's messages; NOT_FOUND otherwise.

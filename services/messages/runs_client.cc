@@ -7,7 +7,8 @@
 
 namespace qai::messages {
 
-RunsClient::RunsClient(std::shared_ptr<grpc::Channel> channel, std::string api_key, absl::Duration timeout)
+RunsClient::RunsClient(std::shared_ptr<grpc::Channel> channel, std::string api_key,
+                       absl::Duration timeout)
     : stub_(orchestrator::v1::AgentOrchestrator::NewStub(std::move(channel))),
       api_key_(std::move(api_key)),
       timeout_(timeout) {}
@@ -16,12 +17,14 @@ absl::StatusOr<common::ActiveRuns> RunsClient::CountActive(const common::CallCon
                                                            const std::string& project_id,
                                                            const std::string& author) const {
   grpc::ClientContext ctx;
-  common::PrepareServiceCall(ctx, api_key_, call.request_id, std::min(timeout_, call.deadline - absl::Now()));
+  common::PrepareServiceCall(ctx, api_key_, call.request_id,
+                             std::min(timeout_, call.deadline - absl::Now()));
   orchestrator::v1::CountActiveRunsRequest req;
   req.set_project_id(project_id);
   req.set_author(author);
   orchestrator::v1::CountActiveRunsResponse resp;
-  if (absl::Status s = common::FromGrpcStatus(stub_->CountActiveRuns(&ctx, req, &resp)); !s.ok()) return s;
+  if (absl::Status s = common::FromGrpcStatus(stub_->CountActiveRuns(&ctx, req, &resp)); !s.ok())
+    return s;
   return common::ActiveRuns{.project = resp.project_active(), .principal = resp.principal_active()};
 }
 

@@ -21,7 +21,8 @@ namespace qai::messages {
 class RunsClient {
  public:
   // timeout: the longest CreateMessage waits for the answer (never beyond its own deadline).
-  RunsClient(std::shared_ptr<grpc::Channel> channel, std::string api_key, absl::Duration timeout = absl::Seconds(1));
+  RunsClient(std::shared_ptr<grpc::Channel> channel, std::string api_key,
+             absl::Duration timeout = absl::Seconds(1));
 
   // CountActive: the runs queued or running of the project and of `author` (none when empty);
   // the orchestrator's error when it cannot say (UNAVAILABLE while it is down or unreachable).

@@ -66,13 +66,16 @@ void LoadFragmentFiles(DbConnection& conn, MessageRecord& m) {
                                  " ON c.project_id = CAST(:p AS uuid) AND c.sha256 = ff.sha256"
                                  " WHERE ff.fragment_id = CAST(:f AS uuid)",
        use(m.project_id), use(m.fragment->id));
-  for (const soci::row& r : rows) m.fragment->files.emplace(r.get<std::string>(0), r.get<std::string>(1));
+  for (const soci::row& r : rows)
+    m.fragment->files.emplace(r.get<std::string>(0), r.get<std::string>(1));
 }
 
 // SelectOne: the message `where` (bound to `value`) finds, with its fragment's files, or nullopt.
-std::optional<MessageRecord> SelectOne(DbConnection& conn, const char* where, const std::string& value) {
+std::optional<MessageRecord> SelectOne(DbConnection& conn, const char* where,
+                                       const std::string& value) {
   std::optional<MessageRecord> out;
-  soci::rowset<soci::row> rows = (conn.session().prepare << absl::StrCat(kSelectMessage, where), use(value));
+  soci::rowset<soci::row> rows =
+      (conn.session().prepare << absl::StrCat(kSelectMessage, where), use(value));
   for (const soci::row& r : rows) {
     out = ReadMessage(r);
     break;
@@ -81,18 +84,22 @@ std::optional<MessageRecord> SelectOne(DbConnection& conn, const char* where, co
   return out;
 }
 
-absl::Status NotFound(const std::string& what) { return absl::NotFoundError(absl::StrCat(what, " not found")); }
+absl::Status NotFound(const std::string& what) {
+  return absl::NotFoundError(absl::StrCat(what, " not found"));
+}
 
 // LockProject: serialises this transaction's writes for a project against its purge (shared
 // for writers, exclusive for the purge), then refuses a purged project.
 absl::Status LockProject(DbConnection& conn, const std::string& project_id, bool exclusive) {
   int locked = 0;
-  conn.session() << (exclusive ? "SELECT 1 FROM pg_advisory_xact_lock(hashtextextended(:p, 7))"
-                               : "SELECT 1 FROM pg_advisory_xact_lock_shared(hashtextextended(:p, 7))"),
+  conn.session() << (exclusive
+                         ? "SELECT 1 FROM pg_advisory_xact_lock(hashtextextended(:p, 7))"
+                         : "SELECT 1 FROM pg_advisory_xact_lock_shared(hashtextextended(:p, 7))"),
       into(locked), use(project_id);
   if (exclusive) return absl::OkStatus();
   int purged = 0;
-  conn.session() << "SELECT count(*) FROM messages.purged_projects WHERE project_id = CAST(:p AS uuid)",
+  conn.session()
+      << "SELECT count(*) FROM messages.purged_projects WHERE project_id = CAST(:p AS uuid)",
       into(purged), use(project_id);
   return purged > 0 ? NotFound(absl::StrCat("project ", project_id)) : absl::OkStatus();
 }
@@ -108,14 +115,16 @@ absl::Status CheckCaps(DbConnection& conn, const CreateParams& params) {
   long long n = 0;
   // Project lock first, then author lock, in every Create: no two wait for each other's second.
   if (check.caps.per_project > 0) {
-    conn.session() << "SELECT 1 FROM pg_advisory_xact_lock(hashtextextended(:p, 9))", use(params.project_id);
+    conn.session() << "SELECT 1 FROM pg_advisory_xact_lock(hashtextextended(:p, 9))",
+        use(params.project_id);
     conn.session() << "SELECT count(*) FROM messages.outbox WHERE ordering_key = :p AND topic = :t"
                       " AND deliver_time IS NULL AND next_attempt_time <> 'infinity'",
         into(n), use(params.project_id), use(topic);
     total.project += n;
   }
   if (check.caps.per_principal > 0 && !params.author.empty()) {
-    conn.session() << "SELECT 1 FROM pg_advisory_xact_lock(hashtextextended(:a, 10))", use(params.author);
+    conn.session() << "SELECT 1 FROM pg_advisory_xact_lock(hashtextextended(:a, 10))",
+        use(params.author);
     conn.session() << "SELECT count(*) FROM messages.outbox WHERE author = :a AND topic = :t"
                       " AND deliver_time IS NULL AND next_attempt_time <> 'infinity'",
         into(n), use(params.author), use(topic);
@@ -127,7 +136,7 @@ absl::Status CheckCaps(DbConnection& conn, const CreateParams& params) {
 // StoreFiles: the fragment's files, each content once per project: the contents the project
 // does not have yet (sent only then), and each path with its content's hash.
 void StoreFiles(DbConnection& conn, const std::string& project_id, const FragmentRecord& f) {
-  nlohmann::json paths = nlohmann::json::object();  // path -> hash
+  nlohmann::json paths = nlohmann::json::object();     // path -> hash
   std::map<std::string, const std::string*> contents;  // hash -> content
   for (const auto& [path, content] : f.files) {
     std::string hash = common::Sha256Hex(content);
@@ -137,12 +146,14 @@ void StoreFiles(DbConnection& conn, const std::string& project_id, const Fragmen
   nlohmann::json hashes = nlohmann::json::array();
   for (const auto& [hash, content] : contents) hashes.push_back(hash);
   // Handlers accept only valid UTF-8 without NUL, which jsonb stores as is.
-  const std::string paths_json = paths.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  const std::string paths_json =
+      paths.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   const std::string hashes_json = hashes.dump();
   soci::rowset<std::string> known =
-      (conn.session().prepare << "SELECT encode(sha256, 'hex') FROM messages.file_contents"
-                                 " WHERE project_id = CAST(:p AS uuid) AND sha256 IN"
-                                 " (SELECT decode(h, 'hex') FROM jsonb_array_elements_text(CAST(:h AS jsonb)) h)",
+      (conn.session().prepare
+           << "SELECT encode(sha256, 'hex') FROM messages.file_contents"
+              " WHERE project_id = CAST(:p AS uuid) AND sha256 IN"
+              " (SELECT decode(h, 'hex') FROM jsonb_array_elements_text(CAST(:h AS jsonb)) h)",
        use(project_id), use(hashes_json));
   for (const std::string& hash : known) contents.erase(hash);
   for (const auto& [hash, content] : contents) {
@@ -151,14 +162,16 @@ void StoreFiles(DbConnection& conn, const std::string& project_id, const Fragmen
         use(project_id), use(hash), use(*content);
   }
   conn.session() << "INSERT INTO messages.fragment_files (fragment_id, path, sha256)"
-                    " SELECT CAST(:f AS uuid), e.key, decode(e.value, 'hex') FROM jsonb_each_text(CAST(:j AS jsonb)) e",
+                    " SELECT CAST(:f AS uuid), e.key, decode(e.value, 'hex') FROM "
+                    "jsonb_each_text(CAST(:j AS jsonb)) e",
       use(f.id), use(paths_json);
 }
 
 // FilesBytes: what FragmentRecord::files_bytes says of these files.
 int64_t FilesBytes(const std::map<std::string, std::string>& files) {
   int64_t bytes = 0;
-  for (const auto& [path, content] : files) bytes += static_cast<int64_t>(path.size() + content.size());
+  for (const auto& [path, content] : files)
+    bytes += static_cast<int64_t>(path.size() + content.size());
   return bytes;
 }
 
@@ -168,21 +181,26 @@ absl::StatusOr<MessageRecord> MessageStore::Create(const CreateParams& params) {
   std::optional<MessageRecord> out;
   absl::Status s = db_->Transaction([&](DbConnection& conn) -> absl::Status {
     out.reset();
-    if (absl::Status locked = LockProject(conn, params.project_id, false); !locked.ok()) return locked;
+    if (absl::Status locked = LockProject(conn, params.project_id, false); !locked.ok())
+      return locked;
     if (!params.request_id.empty()) {
-      conn.session() << "INSERT INTO messages.idempotency (principal, request_id, method, resource_id)"
-                        " VALUES (:p, CAST(:r AS uuid), 'CreateMessage', CAST(:m AS uuid)) ON CONFLICT DO NOTHING",
+      conn.session()
+          << "INSERT INTO messages.idempotency (principal, request_id, method, resource_id)"
+             " VALUES (:p, CAST(:r AS uuid), 'CreateMessage', CAST(:m AS uuid)) ON CONFLICT DO "
+             "NOTHING",
           use(params.principal), use(params.request_id), use(params.id);
       std::string method, resource;
       conn.session() << "SELECT method, resource_id::text FROM messages.idempotency"
                         " WHERE principal = :p AND request_id = CAST(:r AS uuid)",
           into(method), into(resource), use(params.principal), use(params.request_id);
       if (method != "CreateMessage") {
-        return common::InvalidField("request_id", absl::StrCat("was already used for a different call (",
-                                                               common::ToAbsl(method), ")"));
+        return common::InvalidField(
+            "request_id",
+            absl::StrCat("was already used for a different call (", common::ToAbsl(method), ")"));
       }
       if (resource != params.id) {  // a repeat: the first request's message
-        std::optional<MessageRecord> first = SelectOne(conn, "WHERE m.id = CAST(:id AS uuid)", resource);
+        std::optional<MessageRecord> first =
+            SelectOne(conn, "WHERE m.id = CAST(:id AS uuid)", resource);
         if (!first) return absl::NotFoundError("the message this request created was purged");
         out = std::move(*first);
         return absl::OkStatus();
@@ -191,13 +209,15 @@ absl::StatusOr<MessageRecord> MessageStore::Create(const CreateParams& params) {
     if (params.cap_check) {
       if (absl::Status s = CheckCaps(conn, params); !s.ok()) return s;
     }
-    conn.session() << "INSERT INTO messages.messages (id, project_id, owner, author, content, role, type)"
-                      " VALUES (CAST(:id AS uuid), CAST(:p AS uuid), :o, :a, :c, :role, :type)",
-        use(params.id), use(params.project_id), use(params.owner), use(params.author), use(params.content),
-        use(kRoleUser), use(kTypeResult);
+    conn.session()
+        << "INSERT INTO messages.messages (id, project_id, owner, author, content, role, type)"
+           " VALUES (CAST(:id AS uuid), CAST(:p AS uuid), :o, :a, :c, :role, :type)",
+        use(params.id), use(params.project_id), use(params.owner), use(params.author),
+        use(params.content), use(kRoleUser), use(kTypeResult);
     // Keyed by project: a project's runs are requested in the order its prompts arrived.
     absl::StatusOr<std::string> queued = common::EnqueueOutbox(
-        conn, kOutboxTable, {kTopicStartRun, params.start_run_payload, params.project_id, params.author});
+        conn, kOutboxTable,
+        {kTopicStartRun, params.start_run_payload, params.project_id, params.author});
     if (!queued.ok()) return queued.status();
     out = SelectOne(conn, "WHERE m.id = CAST(:id AS uuid)", params.id);
     return absl::OkStatus();
@@ -223,19 +243,21 @@ absl::StatusOr<std::vector<MessageRecord>> MessageStore::List(const ListParams& 
     out.clear();
     // The first page starts before every real row: below them oldest first (1970), above them
     // newest first (year 9999).
-    long long after_us = params.after ? params.after->first : (params.newest_first ? 253402300799999999LL : 0);
-    std::string after_id = params.after ? params.after->second
-                                        : (params.newest_first ? "ffffffff-ffff-ffff-ffff-ffffffffffff"
-                                                               : "00000000-0000-0000-0000-000000000000");
+    long long after_us =
+        params.after ? params.after->first : (params.newest_first ? 253402300799999999LL : 0);
+    std::string after_id = params.after
+                               ? params.after->second
+                               : (params.newest_first ? "ffffffff-ffff-ffff-ffff-ffffffffffff"
+                                                      : "00000000-0000-0000-0000-000000000000");
     // Only constants go into the text; the values are bound.
     const char* const cmp = params.newest_first ? "<" : ">";
     const char* const dir = params.newest_first ? " DESC" : "";
     const std::string query = absl::StrCat(
-        kSelectMessage,
-        "WHERE m.project_id = CAST(:p AS uuid) AND (m.create_time, m.id) ", cmp, " (" MICROS_TO_TS(":us"),
-        ", CAST(:aid AS uuid)) ORDER BY m.project_id", dir, ", m.create_time", dir, ", m.id", dir, " LIMIT :n");
-    soci::rowset<soci::row> rows =
-        (conn.session().prepare << query, use(params.project_id), use(after_us), use(after_id), use(params.limit));
+        kSelectMessage, "WHERE m.project_id = CAST(:p AS uuid) AND (m.create_time, m.id) ", cmp,
+        " (" MICROS_TO_TS(":us"), ", CAST(:aid AS uuid)) ORDER BY m.project_id", dir,
+        ", m.create_time", dir, ", m.id", dir, " LIMIT :n");
+    soci::rowset<soci::row> rows = (conn.session().prepare << query, use(params.project_id),
+                                    use(after_us), use(after_id), use(params.limit));
     for (const soci::row& r : rows) out.push_back(ReadMessage(r));
     return absl::OkStatus();
   });
@@ -257,16 +279,19 @@ absl::StatusOr<MessageRecord> MessageStore::RecordResult(const ResultParams& par
   std::optional<MessageRecord> out;
   absl::Status s = db_->Transaction([&](DbConnection& conn) -> absl::Status {
     out.reset();
-    if (absl::Status locked = LockProject(conn, params.project_id, false); !locked.ok()) return locked;
+    if (absl::Status locked = LockProject(conn, params.project_id, false); !locked.ok())
+      return locked;
     // The unique index on (run_id) of ASSISTANT messages makes a repeat (even a concurrent one)
     // insert nothing.
     std::string inserted;
     soci::indicator ind = soci::i_null;
-    conn.session() << "INSERT INTO messages.messages (id, project_id, owner, author, content, role, type, run_id)"
-                      " VALUES (CAST(:id AS uuid), CAST(:p AS uuid), :o, '', :c, :role, :type, CAST(:run AS uuid))"
+    conn.session() << "INSERT INTO messages.messages (id, project_id, owner, author, content, "
+                      "role, type, run_id)"
+                      " VALUES (CAST(:id AS uuid), CAST(:p AS uuid), :o, '', :c, :role, :type, "
+                      "CAST(:run AS uuid))"
                       " ON CONFLICT (run_id) WHERE role = 2 DO NOTHING RETURNING id::text",
-        into(inserted, ind), use(params.id), use(params.project_id), use(params.owner), use(params.content),
-        use(kRoleAssistant), use(params.type), use(params.run_id);
+        into(inserted, ind), use(params.id), use(params.project_id), use(params.owner),
+        use(params.content), use(kRoleAssistant), use(params.type), use(params.run_id);
     if (conn.session().got_data() && ind == soci::i_ok && params.fragment) {
       const FragmentRecord& f = *params.fragment;
       const long long files_bytes = FilesBytes(f.files);
@@ -274,8 +299,8 @@ absl::StatusOr<MessageRecord> MessageStore::RecordResult(const ResultParams& par
       conn.session() << "INSERT INTO messages.fragments"
                         " (id, message_id, sandbox_url, title, files_bytes, files_count, summary)"
                         " VALUES (CAST(:id AS uuid), CAST(:m AS uuid), :u, :t, :b, :n, :s)",
-          use(f.id), use(params.id), use(f.sandbox_url), use(f.title), use(files_bytes), use(files_count),
-          use(f.summary);
+          use(f.id), use(params.id), use(f.sandbox_url), use(f.title), use(files_bytes),
+          use(files_count), use(f.summary);
       StoreFiles(conn, params.project_id, f);
     }
     std::optional<MessageRecord> result =
@@ -291,31 +316,35 @@ absl::StatusOr<MessageRecord> MessageStore::RecordResult(const ResultParams& par
   return *std::move(out);
 }
 
-absl::Status RecordPromptNotRun(DbConnection& conn, const std::string& id, const std::string& message_id,
-                                std::string_view why) {
+absl::Status RecordPromptNotRun(DbConnection& conn, const std::string& id,
+                                const std::string& message_id, std::string_view why) {
   std::string project_id, owner;
-  conn.session() << "SELECT project_id::text, owner FROM messages.messages WHERE id = CAST(:m AS uuid)",
+  conn.session()
+      << "SELECT project_id::text, owner FROM messages.messages WHERE id = CAST(:m AS uuid)",
       into(project_id), into(owner), use(message_id);
   if (!conn.session().got_data()) return absl::OkStatus();
   // A try, not a wait: a purge holds the project's lock while it deletes outbox rows, this
   // transaction one of them; a project being purged has no one left to tell.
   int locked = 0;
-  conn.session() << "SELECT pg_try_advisory_xact_lock_shared(hashtextextended(:p, 7))::int", into(locked),
-      use(project_id);
+  conn.session() << "SELECT pg_try_advisory_xact_lock_shared(hashtextextended(:p, 7))::int",
+      into(locked), use(project_id);
   if (locked == 0) return absl::OkStatus();
   int purged = 0;
-  conn.session() << "SELECT count(*) FROM messages.purged_projects WHERE project_id = CAST(:p AS uuid)",
+  conn.session()
+      << "SELECT count(*) FROM messages.purged_projects WHERE project_id = CAST(:p AS uuid)",
       into(purged), use(project_id);
   if (purged > 0) return absl::OkStatus();
   const std::string content = absl::StrCat("This prompt could not run: ", std::string(why));
-  conn.session() << "INSERT INTO messages.messages (id, project_id, owner, author, content, role, type)"
-                    " VALUES (CAST(:id AS uuid), CAST(:p AS uuid), :o, '', :c, :role, :type)"
-                    " ON CONFLICT (id) DO NOTHING",
+  conn.session()
+      << "INSERT INTO messages.messages (id, project_id, owner, author, content, role, type)"
+         " VALUES (CAST(:id AS uuid), CAST(:p AS uuid), :o, '', :c, :role, :type)"
+         " ON CONFLICT (id) DO NOTHING",
       use(id), use(project_id), use(owner), use(content), use(kRoleAssistant), use(kTypeError);
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::optional<std::string>> MessageStore::ProjectOwner(const std::string& project_id) {
+absl::StatusOr<std::optional<std::string>> MessageStore::ProjectOwner(
+    const std::string& project_id) {
   std::optional<std::string> owner;
   absl::Status s = db_->Run([&](DbConnection& conn) -> absl::Status {
     std::string found;
@@ -331,8 +360,10 @@ absl::StatusOr<std::optional<std::string>> MessageStore::ProjectOwner(const std:
 
 absl::Status MessageStore::SetRunId(const std::string& message_id, const std::string& run_id) {
   return db_->Run([&](DbConnection& conn) -> absl::Status {
-    conn.session() << "UPDATE messages.messages SET run_id = CAST(:run AS uuid), update_time = clock_timestamp()"
-                      " WHERE id = CAST(:id AS uuid) AND role = 1 AND run_id IS DISTINCT FROM CAST(:run AS uuid)",
+    conn.session() << "UPDATE messages.messages SET run_id = CAST(:run AS uuid), update_time = "
+                      "clock_timestamp()"
+                      " WHERE id = CAST(:id AS uuid) AND role = 1 AND run_id IS DISTINCT FROM "
+                      "CAST(:run AS uuid)",
         use(run_id), use(message_id), use(run_id);
     return absl::OkStatus();
   });
@@ -345,11 +376,14 @@ absl::Status MessageStore::Purge(const std::string& project_id) {
                       " ON CONFLICT DO NOTHING",
         use(project_id);
     // Fragments go with their messages, and their files' paths with them (ON DELETE CASCADE).
-    conn.session() << "DELETE FROM messages.messages WHERE project_id = CAST(:p AS uuid)", use(project_id);
-    conn.session() << "DELETE FROM messages.file_contents WHERE project_id = CAST(:p AS uuid)", use(project_id);
+    conn.session() << "DELETE FROM messages.messages WHERE project_id = CAST(:p AS uuid)",
+        use(project_id);
+    conn.session() << "DELETE FROM messages.file_contents WHERE project_id = CAST(:p AS uuid)",
+        use(project_id);
     // Runs not yet requested are not requested any more; the projects service cancels the rest.
     const std::string topic = kTopicStartRun;
-    conn.session() << "DELETE FROM messages.outbox WHERE ordering_key = :p AND topic = :t AND deliver_time IS NULL",
+    conn.session() << "DELETE FROM messages.outbox WHERE ordering_key = :p AND topic = :t AND "
+                      "deliver_time IS NULL",
         use(project_id), use(topic);
     return absl::OkStatus();
   });

@@ -128,7 +128,8 @@ class MessageStore {
   // that one, unchanged. NOT_FOUND when the project's messages were purged.
   [[nodiscard]] absl::StatusOr<MessageRecord> RecordResult(const ResultParams& params);
   // ProjectOwner: the owner recorded on the project's messages, if it has any.
-  [[nodiscard]] absl::StatusOr<std::optional<std::string>> ProjectOwner(const std::string& project_id);
+  [[nodiscard]] absl::StatusOr<std::optional<std::string>> ProjectOwner(
+      const std::string& project_id);
   // SetRunId: the run a USER message started (once the orchestrator has named it).
   [[nodiscard]] absl::Status SetRunId(const std::string& message_id, const std::string& run_id);
   // Purge: removes a project's messages, fragments and undelivered run requests, and keeps a

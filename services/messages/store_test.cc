@@ -17,34 +17,51 @@ namespace {
 class MessageStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto pool = common::DbPool::Create({.url = testing::PgServer::Shared().CreateDatabase(), .size = 8});
+    auto pool =
+        common::DbPool::Create({.url = testing::PgServer::Shared().CreateDatabase(), .size = 8});
     ASSERT_TRUE(pool.ok()) << pool.status();
     pool_ = std::move(*pool);
     store_ = std::make_unique<MessageStore>(pool_.get());
   }
 
   absl::StatusOr<MessageRecord> Create(const std::string& project, const std::string& content,
-                                       const std::string& request_id = "", const std::string& principal = "alice") {
-    return store_->Create({.principal = principal, .request_id = request_id, .id = common::NewUuid(),
-                           .project_id = project, .owner = "alice", .author = "alice", .content = content,
+                                       const std::string& request_id = "",
+                                       const std::string& principal = "alice") {
+    return store_->Create({.principal = principal,
+                           .request_id = request_id,
+                           .id = common::NewUuid(),
+                           .project_id = project,
+                           .owner = "alice",
+                           .author = "alice",
+                           .content = content,
                            .start_run_payload = "start " + content});
   }
 
   int64_t Count(const std::string& sql) {
     int64_t n = -1;
-    EXPECT_TRUE(pool_->Run([&](common::DbConnection& c) {
-      c.session() << sql, soci::into(n);
-      return absl::OkStatus();
-    }).ok());
+    EXPECT_TRUE(pool_
+                    ->Run([&](common::DbConnection& c) {
+                      c.session() << sql, soci::into(n);
+                      return absl::OkStatus();
+                    })
+                    .ok());
     return n;
   }
 
-  ResultParams Result(const std::string& project, const std::string& run, const std::string& content) {
-    return {.id = common::NewUuid(), .run_id = run, .project_id = project, .owner = "alice", .content = content,
+  ResultParams Result(const std::string& project, const std::string& run,
+                      const std::string& content) {
+    return {.id = common::NewUuid(),
+            .run_id = run,
+            .project_id = project,
+            .owner = "alice",
+            .content = content,
             .type = kTypeResult,
-            .fragment = FragmentRecord{.id = common::NewUuid(), .sandbox_url = "http://preview/x", .title = "Todo",
-                                       .files = {{"app/page.tsx", "export default () => «ü»;\n"}, {"README.md", "# hi"}},
-                                       .summary = "made a page"}};
+            .fragment = FragmentRecord{
+                .id = common::NewUuid(),
+                .sandbox_url = "http://preview/x",
+                .title = "Todo",
+                .files = {{"app/page.tsx", "export default () => «ü»;\n"}, {"README.md", "# hi"}},
+                .summary = "made a page"}};
   }
 
   std::unique_ptr<common::DbPool> pool_;
@@ -61,7 +78,8 @@ TEST_F(MessageStoreTest, CreateWritesTheMessageAndItsStartRunRowTogether) {
   EXPECT_EQ(m->author, "alice");
   EXPECT_EQ(m->run_id, "");
   EXPECT_FALSE(m->fragment.has_value());
-  EXPECT_EQ(Count("SELECT count(*) FROM messages.outbox WHERE topic = 'orchestrator.StartRun' AND ordering_key = '" +
+  EXPECT_EQ(Count("SELECT count(*) FROM messages.outbox WHERE topic = 'orchestrator.StartRun' AND "
+                  "ordering_key = '" +
                   project + "' AND payload = 'start Build a todo app'::bytea"),
             1);
   auto got = store_->Get(m->id);
@@ -75,7 +93,8 @@ TEST_F(MessageStoreTest, RepeatedRequestIdReturnsTheFirstMessageEvenConcurrently
   const std::string project = common::NewUuid(), request = common::NewUuid();
   std::vector<std::thread> threads;
   std::vector<absl::StatusOr<MessageRecord>> results(8, absl::UnknownError("unset"));
-  for (int i = 0; i < 8; ++i) threads.emplace_back([&, i] { results[i] = Create(project, "hello", request); });
+  for (int i = 0; i < 8; ++i)
+    threads.emplace_back([&, i] { results[i] = Create(project, "hello", request); });
   for (auto& t : threads) t.join();
   std::set<std::string> ids;
   for (const auto& r : results) {
@@ -103,8 +122,10 @@ TEST_F(MessageStoreTest, ListPagesOldestFirstAndStayExactUnderInserts) {
   // A message written between pages comes after everything already listed.
   ids.push_back(Create(project, "late")->id);
   const MessageRecord& last = page1->back();
-  auto page2 = store_->List({.project_id = project, .limit = 10,
-                             .after = std::make_pair(absl::ToUnixMicros(last.create_time), last.id)});
+  auto page2 =
+      store_->List({.project_id = project,
+                    .limit = 10,
+                    .after = std::make_pair(absl::ToUnixMicros(last.create_time), last.id)});
   ASSERT_TRUE(page2.ok()) << page2.status();
   ASSERT_EQ(page2->size(), 3u);
   for (int i = 0; i < 3; ++i) EXPECT_EQ((*page2)[i].id, ids[3 + i]);
@@ -126,7 +147,8 @@ TEST_F(MessageStoreTest, RecordResultIsIdempotentOnTheRunAndKeepsItsFragment) {
   std::vector<std::thread> threads;
   std::vector<absl::StatusOr<MessageRecord>> repeats(6, absl::UnknownError("unset"));
   for (int i = 0; i < 6; ++i) {
-    threads.emplace_back([&, i] { repeats[i] = store_->RecordResult(Result(project, run, "another text")); });
+    threads.emplace_back(
+        [&, i] { repeats[i] = store_->RecordResult(Result(project, run, "another text")); });
   }
   for (auto& t : threads) t.join();
   for (const auto& r : repeats) {
@@ -149,9 +171,11 @@ TEST_F(MessageStoreTest, PurgeRemovesEverythingAndBlocksLaterWrites) {
   ASSERT_TRUE(Create(keep, "other project").ok());
   ASSERT_TRUE(store_->Purge(project).ok());
   ASSERT_TRUE(store_->Purge(project).ok()) << "purge is idempotent";
-  EXPECT_EQ(Count("SELECT count(*) FROM messages.messages WHERE project_id = '" + project + "'"), 0);
+  EXPECT_EQ(Count("SELECT count(*) FROM messages.messages WHERE project_id = '" + project + "'"),
+            0);
   EXPECT_EQ(Count("SELECT count(*) FROM messages.fragments"), 0);
-  EXPECT_EQ(Count("SELECT count(*) FROM messages.outbox WHERE ordering_key = '" + project + "'"), 0);
+  EXPECT_EQ(Count("SELECT count(*) FROM messages.outbox WHERE ordering_key = '" + project + "'"),
+            0);
   EXPECT_EQ(Count("SELECT count(*) FROM messages.messages WHERE project_id = '" + keep + "'"), 1);
   EXPECT_EQ(Create(project, "too late").status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(store_->RecordResult(Result(project, common::NewUuid(), "late")).status().code(),
@@ -166,13 +190,15 @@ TEST(MessageStoreMigrationTest, FragmentsWrittenBeforeFileContentsMoveOver) {
     if (m.service != "messages" || m.version < 4) before.push_back(m);
   }
   ASSERT_TRUE(db::ApplyMigrations(url, before).ok());
-  const std::string project = common::NewUuid(), message = common::NewUuid(), fragment = common::NewUuid();
+  const std::string project = common::NewUuid(), message = common::NewUuid(),
+                    fragment = common::NewUuid();
   {
     soci::session s(soci::postgresql, url);
     s << "INSERT INTO messages.messages (id, project_id, owner, content, role, type) VALUES"
          " (CAST(:m AS uuid), CAST(:p AS uuid), 'alice', 'done', 2, 1)",
         soci::use(message), soci::use(project);
-    s << "INSERT INTO messages.fragments (id, message_id, files) VALUES (CAST(:f AS uuid), CAST(:m AS uuid),"
+    s << "INSERT INTO messages.fragments (id, message_id, files) VALUES (CAST(:f AS uuid), CAST(:m "
+         "AS uuid),"
          " '{\"index.html\": \"<h1>«hi»</h1>\", \"a.css\": \"x\", \"b.css\": \"x\"}')",
         soci::use(fragment), soci::use(message);
   }
@@ -184,10 +210,12 @@ TEST(MessageStoreMigrationTest, FragmentsWrittenBeforeFileContentsMoveOver) {
   ASSERT_TRUE(listed.ok()) << listed.status();
   ASSERT_EQ(listed->size(), 1u);
   EXPECT_EQ(listed->at(0).fragment->files_count, 3);
-  EXPECT_EQ(listed->at(0).fragment->files_bytes, 10 + 15 + 5 + 1 + 5 + 1);  // "«" and "»" are two bytes each
+  EXPECT_EQ(listed->at(0).fragment->files_bytes,
+            10 + 15 + 5 + 1 + 5 + 1);  // "«" and "»" are two bytes each
   ASSERT_TRUE(store.LoadFiles(*listed).ok());
   EXPECT_EQ(listed->at(0).fragment->files,
-            (std::map<std::string, std::string>{{"index.html", "<h1>«hi»</h1>"}, {"a.css", "x"}, {"b.css", "x"}}));
+            (std::map<std::string, std::string>{
+                {"index.html", "<h1>«hi»</h1>"}, {"a.css", "x"}, {"b.css", "x"}}));
 }
 
 TEST_F(MessageStoreTest, OwnerAndRunIdAreRecorded) {
@@ -201,12 +229,17 @@ TEST_F(MessageStoreTest, OwnerAndRunIdAreRecorded) {
 }
 
 TEST_F(MessageStoreTest, DatabaseDownIsUnavailableAndWritesNothing) {
-  auto pool = common::DbPool::Create({.url = "host=127.0.0.1 port=1 dbname=x user=x connect_timeout=2", .size = 1,
-                                      .acquire_timeout = absl::Seconds(2)});
+  auto pool =
+      common::DbPool::Create({.url = "host=127.0.0.1 port=1 dbname=x user=x connect_timeout=2",
+                              .size = 1,
+                              .acquire_timeout = absl::Seconds(2)});
   ASSERT_TRUE(pool.ok());
   MessageStore down(pool->get());
-  auto r = down.Create({.principal = "alice", .id = common::NewUuid(), .project_id = common::NewUuid(),
-                        .owner = "alice", .content = "x"});
+  auto r = down.Create({.principal = "alice",
+                        .id = common::NewUuid(),
+                        .project_id = common::NewUuid(),
+                        .owner = "alice",
+                        .content = "x"});
   EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable) << r.status();
 }
 

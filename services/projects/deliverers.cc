@@ -7,7 +7,8 @@
 
 namespace qai::projects {
 
-std::map<std::string, common::OutboxRelay::Deliverer> MakeDeliverers(const DownstreamTargets& targets) {
+std::map<std::string, common::OutboxRelay::Deliverer> MakeDeliverers(
+    const DownstreamTargets& targets) {
   using messages::v1::MessageService;
   using orchestrator::v1::AgentOrchestrator;
   auto messages = std::shared_ptr<MessageService::Stub>(
@@ -19,12 +20,14 @@ std::map<std::string, common::OutboxRelay::Deliverer> MakeDeliverers(const Downs
   out[kTopicCreateMessage] = common::UnaryDeliverer(
       messages, &MessageService::Stub::CreateMessage, targets.api_key,
       // The receiver deduplicates on this id: a redelivery returns the first message.
-      [](const common::OutboxRow& row, messages::v1::CreateMessageRequest& req) { req.set_request_id(row.id); });
+      [](const common::OutboxRow& row, messages::v1::CreateMessageRequest& req) {
+        req.set_request_id(row.id);
+      });
   // Purging and cancelling are idempotent by nature: a redelivery changes nothing.
-  out[kTopicPurgeMessages] =
-      common::UnaryDeliverer(messages, &MessageService::Stub::PurgeProjectMessages, targets.api_key);
-  out[kTopicCancelRuns] =
-      common::UnaryDeliverer(orchestrator, &AgentOrchestrator::Stub::CancelProjectRuns, targets.api_key);
+  out[kTopicPurgeMessages] = common::UnaryDeliverer(
+      messages, &MessageService::Stub::PurgeProjectMessages, targets.api_key);
+  out[kTopicCancelRuns] = common::UnaryDeliverer(
+      orchestrator, &AgentOrchestrator::Stub::CancelProjectRuns, targets.api_key);
   return out;
 }
 

@@ -20,6 +20,7 @@ struct DownstreamTargets {
 };
 
 // MakeDeliverers: one deliverer per topic the projects store writes.
-std::map<std::string, common::OutboxRelay::Deliverer> MakeDeliverers(const DownstreamTargets& targets);
+std::map<std::string, common::OutboxRelay::Deliverer> MakeDeliverers(
+    const DownstreamTargets& targets);
 
 }  // namespace qai::projects

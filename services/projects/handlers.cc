@@ -41,7 +41,7 @@ std::optional<int64_t> ParseEtag(std::string_view etag) {
 
 // CheckEtag: an optional etag; sets expected when one is given and valid.
 static void CheckEtag(FieldViolations& bad, std::string_view field, std::string_view etag,
-               std::optional<int64_t>& expected) {
+                      std::optional<int64_t>& expected) {
   if (etag.empty()) return;
   expected = ParseEtag(etag);
   if (!expected) bad.Add(std::string(field), "is not an etag this service issued");
@@ -61,22 +61,26 @@ void ToProto(const ProjectRecord& r, pb::Project& out) {
   }
 }
 
-void ProjectHandlers::CreateProject(const CallContext& call, const pb::CreateProjectRequest& req, pb::Project& resp,
-                                    common::Reply reply) {
+void ProjectHandlers::CreateProject(const CallContext& call, const pb::CreateProjectRequest& req,
+                                    pb::Project& resp, common::Reply reply) {
   FieldViolations bad;
   common::CheckText(bad, "initial_prompt", req.initial_prompt(), 1, common::kMaxPromptChars);
   common::CheckText(bad, "display_name", req.display_name(), 0, kMaxDisplayNameChars);
   common::CheckUuid(bad, "request_id", req.request_id(), /*required=*/false);
   if (absl::Status s = bad.ToStatus(); !s.ok()) return reply(s);
 
-  CreateParams params{.actor = ActorOf(call), .id = common::NewUuid(), .display_name = req.display_name(),
-                      .request_id = req.request_id(), .trace_request_id = call.request_id};
+  CreateParams params{.actor = ActorOf(call),
+                      .id = common::NewUuid(),
+                      .display_name = req.display_name(),
+                      .request_id = req.request_id(),
+                      .trace_request_id = call.request_id};
   messages::v1::CreateMessageRequest first_message;
   first_message.set_project_id(params.id);
   first_message.set_content(req.initial_prompt());
   params.initial_message_payload = first_message.SerializeAsString();
 
-  auto create = [this, &resp, reply = std::move(reply)](CreateParams params, absl::Status room) mutable {
+  auto create = [this, &resp, reply = std::move(reply)](CreateParams params,
+                                                        absl::Status room) mutable {
     auto answer = [&resp, reply = std::move(reply)](absl::StatusOr<ProjectRecord> project) {
       if (!project.ok()) return reply(project.status());
       ToProto(*project, resp);
@@ -102,19 +106,21 @@ void ProjectHandlers::CreateProject(const CallContext& call, const pb::CreatePro
                });
 }
 
-void ProjectHandlers::GetProject(const CallContext& call, const pb::GetProjectRequest& req, pb::Project& resp,
-                                 common::Reply reply) {
+void ProjectHandlers::GetProject(const CallContext& call, const pb::GetProjectRequest& req,
+                                 pb::Project& resp, common::Reply reply) {
   FieldViolations bad;
   common::CheckUuid(bad, "id", req.id(), /*required=*/true);
   if (absl::Status s = bad.ToStatus(); !s.ok()) return reply(s);
-  store_->GetAsync(ActorOf(call), req.id(), [&resp, reply = std::move(reply)](absl::StatusOr<ProjectRecord> found) {
-    if (!found.ok()) return reply(found.status());
-    ToProto(*found, resp);
-    reply(absl::OkStatus());
-  });
+  store_->GetAsync(ActorOf(call), req.id(),
+                   [&resp, reply = std::move(reply)](absl::StatusOr<ProjectRecord> found) {
+                     if (!found.ok()) return reply(found.status());
+                     ToProto(*found, resp);
+                     reply(absl::OkStatus());
+                   });
 }
 
-absl::Status ProjectHandlers::ListProjects(const CallContext& call, const pb::ListProjectsRequest& req,
+absl::Status ProjectHandlers::ListProjects(const CallContext& call,
+                                           const pb::ListProjectsRequest& req,
                                            pb::ListProjectsResponse& resp) {
   absl::StatusOr<int> page_size = common::NormalizePageSize(req.page_size());
   if (!page_size.ok()) return page_size.status();
@@ -129,12 +135,14 @@ absl::Status ProjectHandlers::ListProjects(const CallContext& call, const pb::Li
   for (const ProjectRecord& r : page->projects) ToProto(r, *resp.add_projects());
   if (page->more && !page->projects.empty()) {
     const ProjectRecord& last = page->projects.back();
-    resp.set_next_page_token(common::EncodePosition(*tokens_, scope, {absl::ToUnixMicros(last.update_time), last.id}));
+    resp.set_next_page_token(
+        common::EncodePosition(*tokens_, scope, {absl::ToUnixMicros(last.update_time), last.id}));
   }
   return absl::OkStatus();
 }
 
-absl::Status ProjectHandlers::UpdateProject(const CallContext& call, const pb::UpdateProjectRequest& req,
+absl::Status ProjectHandlers::UpdateProject(const CallContext& call,
+                                            const pb::UpdateProjectRequest& req,
                                             pb::Project& resp) {
   FieldViolations bad;
   if (!req.has_project()) {
@@ -148,7 +156,8 @@ absl::Status ProjectHandlers::UpdateProject(const CallContext& call, const pb::U
     if (path == "display_name") {
       set_display_name = true;
     } else {
-      bad.Add("update_mask", absl::StrCat("names \"", path, "\", which cannot be updated (only display_name)"));
+      bad.Add("update_mask",
+              absl::StrCat("names \"", path, "\", which cannot be updated (only display_name)"));
     }
   }
   if (set_display_name) {
@@ -159,8 +168,11 @@ absl::Status ProjectHandlers::UpdateProject(const CallContext& call, const pb::U
   CheckEtag(bad, "project.etag", project.etag(), expected_version);
   if (absl::Status s = bad.ToStatus(); !s.ok()) return s;
 
-  UpdateParams params{.actor = ActorOf(call), .id = project.id(), .display_name = std::nullopt,
-                      .expected_version = expected_version, .request_id = req.request_id()};
+  UpdateParams params{.actor = ActorOf(call),
+                      .id = project.id(),
+                      .display_name = std::nullopt,
+                      .expected_version = expected_version,
+                      .request_id = req.request_id()};
   if (set_display_name) params.display_name = project.display_name();
   absl::StatusOr<ProjectRecord> updated = store_->Update(params);
   if (!updated.ok()) return updated.status();
@@ -168,7 +180,8 @@ absl::Status ProjectHandlers::UpdateProject(const CallContext& call, const pb::U
   return absl::OkStatus();
 }
 
-absl::Status ProjectHandlers::DeleteProject(const CallContext& call, const pb::DeleteProjectRequest& req) {
+absl::Status ProjectHandlers::DeleteProject(const CallContext& call,
+                                            const pb::DeleteProjectRequest& req) {
   FieldViolations bad;
   common::CheckUuid(bad, "id", req.id(), /*required=*/true);
   common::CheckUuid(bad, "request_id", req.request_id(), /*required=*/false);
@@ -176,8 +189,12 @@ absl::Status ProjectHandlers::DeleteProject(const CallContext& call, const pb::D
   CheckEtag(bad, "etag", req.etag(), expected_version);
   if (absl::Status s = bad.ToStatus(); !s.ok()) return s;
 
-  DeleteParams params{.actor = ActorOf(call), .id = req.id(), .expected_version = expected_version,
-                      .request_id = req.request_id(), .purge_payload = "", .cancel_payload = ""};
+  DeleteParams params{.actor = ActorOf(call),
+                      .id = req.id(),
+                      .expected_version = expected_version,
+                      .request_id = req.request_id(),
+                      .purge_payload = "",
+                      .cancel_payload = ""};
   messages::v1::PurgeProjectMessagesRequest purge;
   purge.set_project_id(req.id());
   params.purge_payload = purge.SerializeAsString();
@@ -193,11 +210,13 @@ absl::Status ProjectHandlers::DeleteProject(const CallContext& call, const pb::D
 namespace {
 
 // CheckLatestRun: one piece of run news, its fields named after `prefix`.
-void CheckLatestRun(FieldViolations& bad, const std::string& prefix, const pb::RecordLatestRunRequest& req) {
+void CheckLatestRun(FieldViolations& bad, const std::string& prefix,
+                    const pb::RecordLatestRunRequest& req) {
   common::CheckUuid(bad, prefix + "project_id", req.project_id(), /*required=*/true);
   common::CheckUuid(bad, prefix + "run.id", req.run().id(), /*required=*/true);
   orchestrator::v1::Run::State state = orchestrator::v1::Run::STATE_UNSPECIFIED;
-  if (!orchestrator::v1::Run::State_Parse(req.run().state(), &state) || state == orchestrator::v1::Run::STATE_UNSPECIFIED) {
+  if (!orchestrator::v1::Run::State_Parse(req.run().state(), &state) ||
+      state == orchestrator::v1::Run::STATE_UNSPECIFIED) {
     bad.Add(prefix + "run.state", "must name a qai.orchestrator.v1.Run.State, e.g. STATE_RUNNING");
   }
   if (!req.has_run_create_time()) bad.Add(prefix + "run_create_time", "is required");
@@ -214,7 +233,8 @@ LatestRun ToLatestRun(const pb::RecordLatestRunRequest& req) {
 
 }  // namespace
 
-absl::Status ProjectHandlers::RecordLatestRun(const CallContext& call, const pb::RecordLatestRunRequest& req) {
+absl::Status ProjectHandlers::RecordLatestRun(const CallContext& call,
+                                              const pb::RecordLatestRunRequest& req) {
   if (absl::Status s = common::RequireService(call, "RecordLatestRun"); !s.ok()) return s;
   FieldViolations bad;
   CheckLatestRun(bad, "", req);
@@ -222,10 +242,12 @@ absl::Status ProjectHandlers::RecordLatestRun(const CallContext& call, const pb:
   return store_->RecordLatestRuns({ToLatestRun(req)}).status();
 }
 
-absl::Status ProjectHandlers::RecordLatestRuns(const CallContext& call, const pb::RecordLatestRunsRequest& req) {
+absl::Status ProjectHandlers::RecordLatestRuns(const CallContext& call,
+                                               const pb::RecordLatestRunsRequest& req) {
   if (absl::Status s = common::RequireService(call, "RecordLatestRuns"); !s.ok()) return s;
   FieldViolations bad;
-  if (req.runs_size() > kMaxLatestRuns) bad.Add("runs", absl::StrCat("must be at most ", kMaxLatestRuns));
+  if (req.runs_size() > kMaxLatestRuns)
+    bad.Add("runs", absl::StrCat("must be at most ", kMaxLatestRuns));
   for (int i = 0; i < req.runs_size() && i < kMaxLatestRuns; ++i) {
     CheckLatestRun(bad, absl::StrCat("runs[", i, "]."), req.runs(i));
   }

@@ -25,17 +25,20 @@ class ProjectHandlers {
       : store_(store), tokens_(tokens), outbox_written_(std::move(outbox_written)), room_(room) {}
 
   // Create and Get never block: they answer through `reply` (see common::ServeUnaryAsync).
-  void CreateProject(const common::CallContext& call, const pb::CreateProjectRequest& req, pb::Project& resp,
-                     common::Reply reply);
-  void GetProject(const common::CallContext& call, const pb::GetProjectRequest& req, pb::Project& resp,
-                  common::Reply reply);
+  void CreateProject(const common::CallContext& call, const pb::CreateProjectRequest& req,
+                     pb::Project& resp, common::Reply reply);
+  void GetProject(const common::CallContext& call, const pb::GetProjectRequest& req,
+                  pb::Project& resp, common::Reply reply);
   absl::Status ListProjects(const common::CallContext& call, const pb::ListProjectsRequest& req,
                             pb::ListProjectsResponse& resp);
-  absl::Status UpdateProject(const common::CallContext& call, const pb::UpdateProjectRequest& req, pb::Project& resp);
+  absl::Status UpdateProject(const common::CallContext& call, const pb::UpdateProjectRequest& req,
+                             pb::Project& resp);
   absl::Status DeleteProject(const common::CallContext& call, const pb::DeleteProjectRequest& req);
   // SERVICE principals only (the orchestrator's outbox).
-  absl::Status RecordLatestRun(const common::CallContext& call, const pb::RecordLatestRunRequest& req);
-  absl::Status RecordLatestRuns(const common::CallContext& call, const pb::RecordLatestRunsRequest& req);
+  absl::Status RecordLatestRun(const common::CallContext& call,
+                               const pb::RecordLatestRunRequest& req);
+  absl::Status RecordLatestRuns(const common::CallContext& call,
+                                const pb::RecordLatestRunsRequest& req);
 
  private:
   static constexpr int kMaxLatestRuns = 500;

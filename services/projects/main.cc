@@ -3,12 +3,12 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include "common/client.h"
 #include "common/log.h"
 #include "common/outbox.h"
-#include "common/client.h"
 #include "common/page_token.h"
-#include "common/server.h"
 #include "common/run_settings.h"
+#include "common/server.h"
 #include "common/service_main.h"
 #include "services/projects/callers.h"
 #include "services/projects/deliverers.h"
@@ -42,44 +42,54 @@ int main(int argc, char** argv) {
   auto base = common::ServiceBase::Init(
       "projects", argc, argv,
       {common::PageTokenKeyOption(),
-       {.name = "messages-addr", .default_value = "localhost:50052", .help = "MessageService target"},
-       {.name = "orchestrator-addr", .default_value = "localhost:50053", .help = "AgentOrchestrator target"},
-       {.name = "db-pipeline-connections", .default_value = "4",
+       {.name = "messages-addr",
+        .default_value = "localhost:50052",
+        .help = "MessageService target"},
+       {.name = "orchestrator-addr",
+        .default_value = "localhost:50053",
+        .help = "AgentOrchestrator target"},
+       {.name = "db-pipeline-connections",
+        .default_value = "4",
         .help = "connections that batch the hottest statements (GetProject, CreateProject)",
         .validate = common::IsIntIn(1, 64)},
        RunCapOption()});
   if (!base.ok()) return common::ExitCodeFor(base.status());
   const common::Config& config = (*base)->config();
 
-  common::OutboxRelay relay((*base)->db(), common::OutboxOptionsFrom(config, projects::kOutboxTable, (*base)->metrics()),
-                            projects::MakeDeliverers({config.Get("messages-addr"), config.Get("orchestrator-addr"),
-                                                      config.Get("api-key"), (*base)->grpc_limits()}));
+  common::OutboxRelay relay(
+      (*base)->db(), common::OutboxOptionsFrom(config, projects::kOutboxTable, (*base)->metrics()),
+      projects::MakeDeliverers({config.Get("messages-addr"), config.Get("orchestrator-addr"),
+                                config.Get("api-key"), (*base)->grpc_limits()}));
   auto pipeline = common::PgPipeline::Start(
-      {.url = config.Get("database-url"), .connections = static_cast<int>(config.GetInt("db-pipeline-connections"))},
+      {.url = config.Get("database-url"),
+       .connections = static_cast<int>(config.GetInt("db-pipeline-connections"))},
       projects::ProjectStore::PipelineStatements());
   if (!pipeline.ok()) return common::ExitCodeFor(pipeline.status());
   projects::ProjectStore store((*base)->db(), pipeline->get());
   absl::StatusOr<common::PageTokenCodec> tokens = common::PageTokensFrom(config);
   if (!tokens.ok()) return common::ExitCodeFor(tokens.status());
   // CreateProject asks the orchestrator whether its author may start another run (RunRoom).
-  projects::RunRoom room(common::MakeChannel(config.Get("orchestrator-addr"), (*base)->grpc_limits()),
-                         config.Get("api-key"), config.GetInt("run-max-active-per-principal"));
-  projects::ProjectHandlers handlers(&store, &*tokens, [&relay] { relay.Wake(); }, &room);
+  projects::RunRoom room(
+      common::MakeChannel(config.Get("orchestrator-addr"), (*base)->grpc_limits()),
+      config.Get("api-key"), config.GetInt("run-max-active-per-principal"));
+  projects::ProjectHandlers handlers(
+      &store, &*tokens, [&relay] { relay.Wake(); }, &room);
   const common::RpcEnv rpc_env =
       (*base)->rpc_env("qai.projects.v1.ProjectService", &projects::ServiceCallers());
   projects::ProjectServiceImpl service(&handlers, rpc_env);
 
-  auto server = common::Server::Start({.listen_addr = config.Get("listen-addr"),
-                                       .services = {&service},
-                                       .health_names = {"qai.projects.v1.ProjectService"},
-                                       .db = (*base)->db(),
-                                       // A backlog shows on its own name; it never takes the
-                                       // replica out of the load balancer.
-                                       .extra_health = {{"outbox", [&relay] { return relay.Healthy(); }}},
-                                       .drain_timeout = config.GetDuration("drain-timeout"),
-                                       .grpc = ProjectsGrpcLimits((*base)->grpc_limits()),
+  auto server =
+      common::Server::Start({.listen_addr = config.Get("listen-addr"),
+                             .services = {&service},
+                             .health_names = {"qai.projects.v1.ProjectService"},
+                             .db = (*base)->db(),
+                             // A backlog shows on its own name; it never takes the
+                             // replica out of the load balancer.
+                             .extra_health = {{"outbox", [&relay] { return relay.Healthy(); }}},
+                             .drain_timeout = config.GetDuration("drain-timeout"),
+                             .grpc = ProjectsGrpcLimits((*base)->grpc_limits()),
 
-                                       .metrics = (*base)->metrics()});
+                             .metrics = (*base)->metrics()});
   if (!server.ok()) return common::ExitCodeFor(server.status());
   relay.Start();
 

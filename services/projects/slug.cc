@@ -9,17 +9,19 @@ namespace qai::projects {
 namespace {
 
 constexpr std::array<const char*, 48> kAdjectives = {
-    "brave", "calm", "clever", "cosmic", "crisp", "daring", "eager", "fancy", "fierce", "gentle",
-    "glad", "golden", "happy", "humble", "jolly", "keen", "kind", "lively", "lucky", "merry",
-    "mighty", "nimble", "noble", "plucky", "polite", "proud", "quick", "quiet", "rapid", "rosy",
-    "shiny", "silent", "silver", "sleek", "smart", "snowy", "sunny", "swift", "tidy", "vivid",
-    "warm", "wise", "witty", "zany", "zesty", "bold", "bright", "cheerful"};
+    "brave",  "calm",   "clever", "cosmic", "crisp",  "daring", "eager",  "fancy",
+    "fierce", "gentle", "glad",   "golden", "happy",  "humble", "jolly",  "keen",
+    "kind",   "lively", "lucky",  "merry",  "mighty", "nimble", "noble",  "plucky",
+    "polite", "proud",  "quick",  "quiet",  "rapid",  "rosy",   "shiny",  "silent",
+    "silver", "sleek",  "smart",  "snowy",  "sunny",  "swift",  "tidy",   "vivid",
+    "warm",   "wise",   "witty",  "zany",   "zesty",  "bold",   "bright", "cheerful"};
 constexpr std::array<const char*, 48> kAnimals = {
-    "otter", "falcon", "panda", "tiger", "koala", "lynx", "heron", "badger", "beaver", "bison",
-    "camel", "cobra", "crane", "dingo", "dolphin", "eagle", "ferret", "gecko", "gibbon", "hare",
-    "hedgehog", "ibis", "jaguar", "lemur", "llama", "marmot", "moose", "narwhal", "ocelot", "orca",
-    "owl", "parrot", "pelican", "puffin", "quokka", "raven", "salmon", "seal", "sloth", "swan",
-    "tapir", "toucan", "walrus", "whale", "wombat", "yak", "zebra", "fox"};
+    "otter",   "falcon", "panda",  "tiger",   "koala",    "lynx",  "heron",   "badger",
+    "beaver",  "bison",  "camel",  "cobra",   "crane",    "dingo", "dolphin", "eagle",
+    "ferret",  "gecko",  "gibbon", "hare",    "hedgehog", "ibis",  "jaguar",  "lemur",
+    "llama",   "marmot", "moose",  "narwhal", "ocelot",   "orca",  "owl",     "parrot",
+    "pelican", "puffin", "quokka", "raven",   "salmon",   "seal",  "sloth",   "swan",
+    "tapir",   "toucan", "walrus", "whale",   "wombat",   "yak",   "zebra",   "fox"};
 
 template <size_t N>
 bool Contains(const std::array<const char*, N>& words, std::string_view w) {
@@ -32,7 +34,8 @@ bool Contains(const std::array<const char*, N>& words, std::string_view w) {
 }  // namespace
 
 std::string GenerateSlug(absl::BitGenRef rng) {
-  return absl::StrFormat("%s-%s-%04x", kAdjectives[absl::Uniform<size_t>(rng, 0, kAdjectives.size())],
+  return absl::StrFormat("%s-%s-%04x",
+                         kAdjectives[absl::Uniform<size_t>(rng, 0, kAdjectives.size())],
                          kAnimals[absl::Uniform<size_t>(rng, 0, kAnimals.size())],
                          absl::Uniform<unsigned>(rng, 0, 0x10000));
 }

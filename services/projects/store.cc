@@ -22,12 +22,13 @@ using soci::into;
 using soci::use;
 
 // The columns of a ProjectRecord, in RowBinding/ParseRecord order; `p` qualifies them.
-#define PROJECT_COLUMNS_OF(p)                                                         \
-  p "id::text AS id, " p "name AS name, " p "display_name AS display_name, "          \
-  p "owner AS owner, (EXTRACT(EPOCH FROM " p "create_time) * 1000000)::bigint AS create_us, " \
-  "(EXTRACT(EPOCH FROM " p "update_time) * 1000000)::bigint AS update_us, "           \
-  p "version AS version, COALESCE(" p "latest_run_id::text, '') AS run_id, "           \
-  p "latest_run_state AS run_state"
+#define PROJECT_COLUMNS_OF(p)                                                   \
+  p "id::text AS id, " p "name AS name, " p "display_name AS display_name, " p  \
+    "owner AS owner, (EXTRACT(EPOCH FROM " p                                    \
+    "create_time) * 1000000)::bigint AS create_us, "                            \
+    "(EXTRACT(EPOCH FROM " p "update_time) * 1000000)::bigint AS update_us, " p \
+    "version AS version, COALESCE(" p "latest_run_id::text, '') AS run_id, " p  \
+    "latest_run_state AS run_state"
 #define PROJECT_COLUMNS PROJECT_COLUMNS_OF("")
 
 constexpr char kGetStatement[] = "projects.get";
@@ -43,16 +44,23 @@ struct RowBinding {
   long long create_us = 0, update_us = 0, version = 0;
 
   ProjectRecord ToRecord() const {
-    return ProjectRecord{id, name, display_name, owner, absl::FromUnixMicros(create_us),
-                         absl::FromUnixMicros(update_us), version, run_id, run_state};
+    return ProjectRecord{id,
+                         name,
+                         display_name,
+                         owner,
+                         absl::FromUnixMicros(create_us),
+                         absl::FromUnixMicros(update_us),
+                         version,
+                         run_id,
+                         run_state};
   }
 };
 
 // BindRow: binds a PROJECT_COLUMNS row to r, for a prepared statement or a one-shot query.
 template <typename Query>
 Query&& BindRow(Query&& q, RowBinding& r) {
-  q, into(r.id), into(r.name), into(r.display_name), into(r.owner), into(r.create_us), into(r.update_us),
-      into(r.version), into(r.run_id), into(r.run_state);
+  q, into(r.id), into(r.name), into(r.display_name), into(r.owner), into(r.create_us),
+      into(r.update_us), into(r.version), into(r.run_id), into(r.run_state);
   return std::forward<Query>(q);
 }
 
@@ -65,21 +73,24 @@ struct ListStatement {
   RowBinding row;
   soci::statement st;
   ListStatement(soci::session& s, bool by_owner)
-      : st(BindRow(by_owner
-                       ? (s.prepare << "SELECT " PROJECT_COLUMNS " FROM projects.projects"
-                                       " WHERE owner = :owner AND delete_time IS NULL"
-                                       " AND (update_time, id) < (" MICROS_TO_TS(":us") ", CAST(:aid AS uuid))"
-                                       // Ordering by owner too (one value here) leaves the
-                                       // owner index as the only one that yields this order, so
-                                       // a plan cached on a small table cannot go elsewhere.
-                                       " ORDER BY owner, update_time DESC, id DESC LIMIT :lim",
-                          use(owner), use(after_us), use(after_id), use(limit))
-                       : (s.prepare << "SELECT " PROJECT_COLUMNS " FROM projects.projects"
-                                       " WHERE delete_time IS NULL"
-                                       " AND (update_time, id) < (" MICROS_TO_TS(":us") ", CAST(:aid AS uuid))"
-                                       " ORDER BY update_time DESC, id DESC LIMIT :lim",
-                          use(after_us), use(after_id), use(limit)),
-                   row)) {}
+      : st(BindRow(
+            by_owner
+                ? (s.prepare << "SELECT " PROJECT_COLUMNS " FROM projects.projects"
+                                " WHERE owner = :owner AND delete_time IS NULL"
+                                " AND (update_time, id) < (" MICROS_TO_TS(
+                                    ":us") ", CAST(:aid AS uuid))"
+                                           // Ordering by owner too (one value here) leaves the
+                                           // owner index as the only one that yields this order, so
+                                           // a plan cached on a small table cannot go elsewhere.
+                                           " ORDER BY owner, update_time DESC, id DESC LIMIT :lim",
+                   use(owner), use(after_us), use(after_id), use(limit))
+                : (s.prepare << "SELECT " PROJECT_COLUMNS " FROM projects.projects"
+                                " WHERE delete_time IS NULL"
+                                " AND (update_time, id) < (" MICROS_TO_TS(
+                                    ":us") ", CAST(:aid AS uuid))"
+                                           " ORDER BY update_time DESC, id DESC LIMIT :lim",
+                   use(after_us), use(after_id), use(limit)),
+            row)) {}
 };
 struct ListByOwnerStatement : ListStatement {
   explicit ListByOwnerStatement(soci::session& s) : ListStatement(s, true) {}
@@ -92,12 +103,15 @@ struct ClaimRequestStatement {
   std::string principal, request_id, method, resource_id;
   soci::statement st;
   explicit ClaimRequestStatement(soci::session& s)
-      : st((s.prepare << "INSERT INTO projects.idempotency (principal, request_id, method, resource_id)"
-                         " VALUES (:p, CAST(:r AS uuid), :m, CAST(:res AS uuid)) ON CONFLICT DO NOTHING",
+      : st((s.prepare
+                << "INSERT INTO projects.idempotency (principal, request_id, method, resource_id)"
+                   " VALUES (:p, CAST(:r AS uuid), :m, CAST(:res AS uuid)) ON CONFLICT DO NOTHING",
             use(principal), use(request_id), use(method), use(resource_id))) {}
 };
 
-bool Visible(const Actor& actor, const std::string& owner) { return !actor.owner_scoped || owner == actor.id; }
+bool Visible(const Actor& actor, const std::string& owner) {
+  return !actor.owner_scoped || owner == actor.id;
+}
 
 // ParseRecord: a PROJECT_COLUMNS row from the pipeline, starting at column `at`.
 absl::StatusOr<ProjectRecord> ParseRecord(const std::vector<common::PgValue>& row, size_t at) {
@@ -108,8 +122,15 @@ absl::StatusOr<ProjectRecord> ParseRecord(const std::vector<common::PgValue>& ro
       !absl::SimpleAtoi(text(6), &version)) {
     return absl::InternalError("unexpected project row values");
   }
-  return ProjectRecord{text(0), text(1), text(2), text(3), absl::FromUnixMicros(create_us),
-                       absl::FromUnixMicros(update_us), version, text(7), text(8)};
+  return ProjectRecord{text(0),
+                       text(1),
+                       text(2),
+                       text(3),
+                       absl::FromUnixMicros(create_us),
+                       absl::FromUnixMicros(update_us),
+                       version,
+                       text(7),
+                       text(8)};
 }
 
 // Wait: the blocking form of an asynchronous store call.
@@ -158,7 +179,8 @@ absl::StatusOr<PriorRequest> ClaimRequest(DbConnection& conn, const std::string&
 // LockRow: the project row, locked for update, if the actor may see it.
 absl::StatusOr<RowBinding> LockRow(DbConnection& conn, const Actor& actor, const std::string& id) {
   RowBinding row;
-  BindRow(conn.session() << "SELECT " PROJECT_COLUMNS " FROM projects.projects"
+  BindRow(conn.session() << "SELECT " PROJECT_COLUMNS
+                            " FROM projects.projects"
                             " WHERE id = CAST(:id AS uuid) AND delete_time IS NULL FOR UPDATE",
           row),
       use(id);
@@ -178,8 +200,9 @@ std::vector<common::PgStatement> ProjectStore::PipelineStatements() {
       // Deletion is returned, not filtered on: `delete_time IS NULL` in the WHERE clause lets
       // the planner pick a partial list index (scanning it whole for the id) when the plan is
       // cached while the table is small. With the id alone only the primary key fits.
-      {kGetStatement, "SELECT " PROJECT_COLUMNS ", delete_time IS NULL AS live FROM projects.projects"
-                      " WHERE id = CAST($1 AS uuid)"},
+      {kGetStatement,
+       "SELECT " PROJECT_COLUMNS ", delete_time IS NULL AS live FROM projects.projects"
+       " WHERE id = CAST($1 AS uuid)"},
       // One statement, so one atomic unit: the request-id record (when there is a request id),
       // the project only if that record is new, and the outbox row only if the project is.
       // A taken slug fails the whole statement (unique violation) and is retried with another.
@@ -193,17 +216,19 @@ std::vector<common::PgStatement> ProjectStore::PipelineStatements() {
        "  INSERT INTO projects.projects (id, name, display_name, owner)"
        "  SELECT CAST($1 AS uuid), CAST($2 AS text), CAST($3 AS text), CAST($4 AS text)"
        "  WHERE CAST($5 AS uuid) IS NULL OR EXISTS (SELECT 1 FROM claim)"
-       "  RETURNING " PROJECT_COLUMNS
-       "), announce AS ("
+       "  RETURNING " PROJECT_COLUMNS "), announce AS ("
        "  INSERT INTO projects.outbox (id, topic, payload, trace_request_id, ordering_key)"
-       "  SELECT CAST($6 AS uuid), CAST($7 AS text), decode(CAST($8 AS text), 'base64'), CAST($9 AS text),"
+       "  SELECT CAST($6 AS uuid), CAST($7 AS text), decode(CAST($8 AS text), 'base64'), CAST($9 "
+       "AS text),"
        "         CAST($1 AS text)"
        "  FROM project"
        ") SELECT * FROM project"},
       {kFindRequestStatement,
-       "SELECT i.method, " PROJECT_COLUMNS_OF("p.") ", p.delete_time IS NULL AS live"
-       " FROM projects.idempotency i LEFT JOIN projects.projects p ON p.id = i.resource_id"
-       " WHERE i.principal = CAST($1 AS text) AND i.request_id = CAST($2 AS uuid)"},
+       "SELECT i.method, " PROJECT_COLUMNS_OF(
+           "p.") ", p.delete_time IS NULL AS live"
+                 " FROM projects.idempotency i LEFT JOIN projects.projects p ON p.id = "
+                 "i.resource_id"
+                 " WHERE i.principal = CAST($1 AS text) AND i.request_id = CAST($2 AS uuid)"},
   };
 }
 
@@ -211,7 +236,8 @@ void ProjectStore::CreateAsync(CreateParams params, RecordCallback done) {
   CreateAttempt(std::make_shared<const CreateParams>(std::move(params)), 0, std::move(done));
 }
 
-void ProjectStore::CreateAttempt(std::shared_ptr<const CreateParams> params, int attempt, RecordCallback done) {
+void ProjectStore::CreateAttempt(std::shared_ptr<const CreateParams> params, int attempt,
+                                 RecordCallback done) {
   std::vector<common::PgValue> values = {
       params->id,
       NewSlug(),
@@ -223,42 +249,48 @@ void ProjectStore::CreateAttempt(std::shared_ptr<const CreateParams> params, int
       absl::Base64Escape(params->initial_message_payload),
       params->trace_request_id,
   };
-  pipeline_->Execute(kCreateStatement, std::move(values),
-                     [this, params, attempt, done = std::move(done)](absl::StatusOr<common::PgRows> r) {
-                       if (!r.ok() && r.status().code() == absl::StatusCode::kAlreadyExists && attempt < 8) {
-                         CreateAttempt(params, attempt + 1, done);  // the slug was taken
-                         return;
-                       }
-                       if (!r.ok()) return done(r.status());
-                       if (r->rows.size() == 1) return done(ParseRecord(r->rows[0], 0));
-                       // A repeated request id (its record cannot vanish but by a retry).
-                       FindCreatedAsync(*params, absl::AbortedError("request record vanished; retry"), done);
-                     });
+  pipeline_->Execute(
+      kCreateStatement, std::move(values),
+      [this, params, attempt, done = std::move(done)](absl::StatusOr<common::PgRows> r) {
+        if (!r.ok() && r.status().code() == absl::StatusCode::kAlreadyExists && attempt < 8) {
+          CreateAttempt(params, attempt + 1, done);  // the slug was taken
+          return;
+        }
+        if (!r.ok()) return done(r.status());
+        if (r->rows.size() == 1) return done(ParseRecord(r->rows[0], 0));
+        // A repeated request id (its record cannot vanish but by a retry).
+        FindCreatedAsync(*params, absl::AbortedError("request record vanished; retry"), done);
+      });
 }
 
-void ProjectStore::FindCreatedAsync(const CreateParams& params, absl::Status absent, RecordCallback done) {
-  pipeline_->Execute(kFindRequestStatement, {params.actor.id, params.request_id},
-                     [absent = std::move(absent), done = std::move(done)](absl::StatusOr<common::PgRows> r) {
-                       if (!r.ok()) return done(r.status());
-                       if (r->rows.empty()) return done(absent);
-                       const auto& row = r->rows[0];
-                       if (row[0].value_or("") != "CreateProject") return done(RequestIdReused(row[0].value_or("")));
-                       // The first request's project was deleted since.
-                       if (!row[1] || row.back() != "t") {
-                         return done(absl::NotFoundError("the project this request created was deleted"));
-                       }
-                       done(ParseRecord(row, 1));
-                     });
+void ProjectStore::FindCreatedAsync(const CreateParams& params, absl::Status absent,
+                                    RecordCallback done) {
+  pipeline_->Execute(
+      kFindRequestStatement, {params.actor.id, params.request_id},
+      [absent = std::move(absent), done = std::move(done)](absl::StatusOr<common::PgRows> r) {
+        if (!r.ok()) return done(r.status());
+        if (r->rows.empty()) return done(absent);
+        const auto& row = r->rows[0];
+        if (row[0].value_or("") != "CreateProject")
+          return done(RequestIdReused(row[0].value_or("")));
+        // The first request's project was deleted since.
+        if (!row[1] || row.back() != "t") {
+          return done(absl::NotFoundError("the project this request created was deleted"));
+        }
+        done(ParseRecord(row, 1));
+      });
 }
 
 void ProjectStore::GetAsync(const Actor& actor, const std::string& id, RecordCallback done) {
-  pipeline_->Execute(kGetStatement, {id}, [actor, id, done = std::move(done)](absl::StatusOr<common::PgRows> r) {
-    if (!r.ok()) return done(r.status());
-    if (r->rows.empty() || r->rows[0].back() != "t") return done(NotFound(id));  // unknown or deleted
-    absl::StatusOr<ProjectRecord> record = ParseRecord(r->rows[0], 0);
-    if (record.ok() && !Visible(actor, record->owner)) return done(NotFound(id));
-    done(std::move(record));
-  });
+  pipeline_->Execute(kGetStatement, {id},
+                     [actor, id, done = std::move(done)](absl::StatusOr<common::PgRows> r) {
+                       if (!r.ok()) return done(r.status());
+                       if (r->rows.empty() || r->rows[0].back() != "t")
+                         return done(NotFound(id));  // unknown or deleted
+                       absl::StatusOr<ProjectRecord> record = ParseRecord(r->rows[0], 0);
+                       if (record.ok() && !Visible(actor, record->owner)) return done(NotFound(id));
+                       done(std::move(record));
+                     });
 }
 
 absl::StatusOr<ProjectRecord> ProjectStore::Create(const CreateParams& params) {
@@ -317,10 +349,11 @@ absl::StatusOr<ProjectRecord> ProjectStore::Update(const UpdateParams& params) {
     }
     std::string display_name = params.display_name.value_or(row->display_name);
     RowBinding out;
-    BindRow(conn.session() << "UPDATE projects.projects SET display_name = :dn, version = version + 1,"
-                              " update_time = GREATEST(now(), update_time + interval '1 microsecond')"
-                              " WHERE id = CAST(:id AS uuid) RETURNING " PROJECT_COLUMNS,
-            out),
+    BindRow(
+        conn.session() << "UPDATE projects.projects SET display_name = :dn, version = version + 1,"
+                          " update_time = GREATEST(now(), update_time + interval '1 microsecond')"
+                          " WHERE id = CAST(:id AS uuid) RETURNING " PROJECT_COLUMNS,
+        out),
         use(display_name), use(params.id);
     updated = out.ToRecord();
     return absl::OkStatus();
@@ -336,9 +369,8 @@ absl::Status ProjectStore::Delete(const DeleteParams& params) {
           ClaimRequest(conn, params.actor.id, params.request_id, "DeleteProject", params.id);
       if (!prior.ok()) return prior.status();
       if (!prior->claimed) {
-        return prior->resource_id == params.id
-                   ? absl::OkStatus()
-                   : RequestIdReused("another project");
+        return prior->resource_id == params.id ? absl::OkStatus()
+                                               : RequestIdReused("another project");
       }
     }
     absl::StatusOr<RowBinding> row = LockRow(conn, params.actor, params.id);
@@ -352,7 +384,8 @@ absl::Status ProjectStore::Delete(const DeleteParams& params) {
     for (auto [topic, payload] : {std::pair{kTopicPurgeMessages, &params.purge_payload},
                                   std::pair{kTopicCancelRuns, &params.cancel_payload}}) {
       // Keyed by project: these go out only after the project's initial prompt did.
-      absl::StatusOr<std::string> queued = common::EnqueueOutbox(conn, kOutboxTable, {topic, *payload, params.id});
+      absl::StatusOr<std::string> queued =
+          common::EnqueueOutbox(conn, kOutboxTable, {topic, *payload, params.id});
       if (!queued.ok()) return queued.status();
     }
     return absl::OkStatus();
@@ -370,27 +403,34 @@ absl::StatusOr<int> ProjectStore::RecordLatestRuns(const std::vector<LatestRun>&
     create_times.push_back(absl::StrCat(r.run_create_time_us));
     sequences.push_back(absl::StrCat(r.sequence));
   }
-  auto array = [](const std::vector<std::string>& items) { return absl::StrCat("{", absl::StrJoin(items, ","), "}"); };
-  const std::string p = array(projects), r = array(run_ids), st = array(states), ct = array(create_times),
-                    seq = array(sequences);
+  auto array = [](const std::vector<std::string>& items) {
+    return absl::StrCat("{", absl::StrJoin(items, ","), "}");
+  };
+  const std::string p = array(projects), r = array(run_ids), st = array(states),
+                    ct = array(create_times), seq = array(sequences);
   int changed = 0;
   absl::Status s = db_->Run([&](DbConnection& conn) -> absl::Status {
     // Each project's newest news first (a later run, then a higher sequence), as one by one.
-    conn.session() << "WITH given AS (SELECT * FROM unnest(CAST(:p AS uuid[]), CAST(:r AS uuid[]), CAST(:st AS text[]),"
-                      "   CAST(:ct AS bigint[]), CAST(:seq AS bigint[])) AS g(project, run, state, ct, sequence)),"
-                      " news AS (SELECT DISTINCT ON (project) project, run, state,"
-                      "   timestamptz 'epoch' + ct * interval '1 microsecond' AS run_create_time, sequence"
-                      "   FROM given ORDER BY project, ct DESC, run DESC, sequence DESC),"
-                      " changed AS ("
-                      " UPDATE projects.projects p SET latest_run_id = news.run, latest_run_state = news.state,"
-                      "   latest_run_create_time = news.run_create_time, latest_run_sequence = news.sequence"
-                      " FROM news WHERE p.id = news.project AND p.delete_time IS NULL AND ("
-                      "   p.latest_run_id IS NULL"
-                      "   OR (p.latest_run_id = news.run AND p.latest_run_sequence < news.sequence)"
-                      "   OR (p.latest_run_id <> news.run"
-                      "       AND (p.latest_run_create_time, p.latest_run_id) < (news.run_create_time, news.run)))"
-                      " RETURNING p.id)"
-                      " SELECT count(*) FROM changed",
+    conn.session()
+        << "WITH given AS (SELECT * FROM unnest(CAST(:p AS uuid[]), CAST(:r AS uuid[]), CAST(:st "
+           "AS text[]),"
+           "   CAST(:ct AS bigint[]), CAST(:seq AS bigint[])) AS g(project, run, state, ct, "
+           "sequence)),"
+           " news AS (SELECT DISTINCT ON (project) project, run, state,"
+           "   timestamptz 'epoch' + ct * interval '1 microsecond' AS run_create_time, sequence"
+           "   FROM given ORDER BY project, ct DESC, run DESC, sequence DESC),"
+           " changed AS ("
+           " UPDATE projects.projects p SET latest_run_id = news.run, latest_run_state = "
+           "news.state,"
+           "   latest_run_create_time = news.run_create_time, latest_run_sequence = news.sequence"
+           " FROM news WHERE p.id = news.project AND p.delete_time IS NULL AND ("
+           "   p.latest_run_id IS NULL"
+           "   OR (p.latest_run_id = news.run AND p.latest_run_sequence < news.sequence)"
+           "   OR (p.latest_run_id <> news.run"
+           "       AND (p.latest_run_create_time, p.latest_run_id) < (news.run_create_time, "
+           "news.run)))"
+           " RETURNING p.id)"
+           " SELECT count(*) FROM changed",
         use(p), use(r), use(st), use(ct), use(seq), into(changed);
     return absl::OkStatus();
   });

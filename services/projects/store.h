@@ -99,7 +99,7 @@ struct DeleteParams {
 struct LatestRun {
   std::string project_id;
   std::string run_id;
-  std::string state;  // "STATE_QUEUED", ...
+  std::string state;               // "STATE_QUEUED", ...
   int64_t run_create_time_us = 0;  // microseconds since the epoch
   int64_t sequence = 0;
 };

@@ -19,25 +19,31 @@ class ProjectStoreTest : public ::testing::Test {
     auto pool = common::DbPool::Create({.url = url_, .size = 8});
     ASSERT_TRUE(pool.ok()) << pool.status();
     pool_ = std::move(*pool);
-    auto pipeline = common::PgPipeline::Start({.url = url_, .connections = 2}, ProjectStore::PipelineStatements());
+    auto pipeline = common::PgPipeline::Start({.url = url_, .connections = 2},
+                                              ProjectStore::PipelineStatements());
     ASSERT_TRUE(pipeline.ok()) << pipeline.status();
     pipeline_ = std::move(*pipeline);
     store_ = std::make_unique<ProjectStore>(pool_.get(), pipeline_.get());
   }
 
   ProjectRecord MustCreate(const std::string& owner, const std::string& request_id = "") {
-    auto r = store_->Create({.actor = {owner}, .id = common::NewUuid(), .display_name = "site",
-                             .request_id = request_id, .initial_message_payload = "payload"});
+    auto r = store_->Create({.actor = {owner},
+                             .id = common::NewUuid(),
+                             .display_name = "site",
+                             .request_id = request_id,
+                             .initial_message_payload = "payload"});
     EXPECT_TRUE(r.ok()) << r.status();
     return r.value_or(ProjectRecord{});
   }
 
   int64_t CountRows(const std::string& sql) {
     int64_t n = -1;
-    EXPECT_TRUE(pool_->Run([&](common::DbConnection& c) {
-      c.session() << sql, soci::into(n);
-      return absl::OkStatus();
-    }).ok());
+    EXPECT_TRUE(pool_
+                    ->Run([&](common::DbConnection& c) {
+                      c.session() << sql, soci::into(n);
+                      return absl::OkStatus();
+                    })
+                    .ok());
     return n;
   }
 
@@ -52,14 +58,16 @@ TEST_F(ProjectStoreTest, CreateGetUpdateDelete) {
   EXPECT_EQ(p.owner, "alice");
   EXPECT_EQ(p.display_name, "site");
   EXPECT_EQ(p.version, 1);
-  EXPECT_EQ(CountRows("SELECT count(*) FROM projects.outbox WHERE topic = 'messages.CreateMessage'"), 1);
+  EXPECT_EQ(
+      CountRows("SELECT count(*) FROM projects.outbox WHERE topic = 'messages.CreateMessage'"), 1);
 
   auto got = store_->Get({"alice"}, p.id);
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(got->name, p.name);
   EXPECT_EQ(got->create_time, p.create_time);
 
-  auto updated = store_->Update({.actor = {"alice"}, .id = p.id, .display_name = "renamed", .expected_version = 1});
+  auto updated = store_->Update(
+      {.actor = {"alice"}, .id = p.id, .display_name = "renamed", .expected_version = 1});
   ASSERT_TRUE(updated.ok()) << updated.status();
   EXPECT_EQ(updated->display_name, "renamed");
   EXPECT_EQ(updated->version, 2);
@@ -69,7 +77,8 @@ TEST_F(ProjectStoreTest, CreateGetUpdateDelete) {
   EXPECT_EQ(store_->Get({"alice"}, p.id).status().code(), absl::StatusCode::kNotFound);
   // Soft delete: the row stays, and the downstream hops are queued with it.
   EXPECT_EQ(CountRows("SELECT count(*) FROM projects.projects WHERE delete_time IS NOT NULL"), 1);
-  EXPECT_EQ(CountRows("SELECT count(*) FROM projects.outbox WHERE topic <> 'messages.CreateMessage'"), 2);
+  EXPECT_EQ(
+      CountRows("SELECT count(*) FROM projects.outbox WHERE topic <> 'messages.CreateMessage'"), 2);
   EXPECT_EQ(store_->Delete({.actor = {"alice"}, .id = p.id}).code(), absl::StatusCode::kNotFound);
 }
 
@@ -87,8 +96,11 @@ TEST_F(ProjectStoreTest, OwnersSeeOnlyTheirOwn) {
 
 TEST_F(ProjectStoreTest, EtagConflictIsAborted) {
   ProjectRecord p = MustCreate("alice");
-  ASSERT_TRUE(store_->Update({.actor = {"alice"}, .id = p.id, .display_name = "one", .expected_version = 1}).ok());
-  auto stale = store_->Update({.actor = {"alice"}, .id = p.id, .display_name = "two", .expected_version = 1});
+  ASSERT_TRUE(
+      store_->Update({.actor = {"alice"}, .id = p.id, .display_name = "one", .expected_version = 1})
+          .ok());
+  auto stale = store_->Update(
+      {.actor = {"alice"}, .id = p.id, .display_name = "two", .expected_version = 1});
   EXPECT_EQ(stale.status().code(), absl::StatusCode::kAborted);
   EXPECT_EQ(store_->Delete({.actor = {"alice"}, .id = p.id, .expected_version = 1}).code(),
             absl::StatusCode::kAborted);
@@ -131,7 +143,8 @@ TEST_F(ProjectStoreTest, RepeatedRequestIdReturnsFirstResult) {
   // The same id from another principal is another request.
   EXPECT_NE(MustCreate("bob", rid).id, first.id);
   // Reusing it for a different call is refused.
-  auto wrong = store_->Update({.actor = {"alice"}, .id = first.id, .display_name = "x", .request_id = rid});
+  auto wrong =
+      store_->Update({.actor = {"alice"}, .id = first.id, .display_name = "x", .request_id = rid});
   EXPECT_EQ(wrong.status().code(), absl::StatusCode::kInvalidArgument);
 }
 
@@ -141,7 +154,9 @@ TEST_F(ProjectStoreTest, ConcurrentDuplicateCreatesMakeOneProject) {
   std::vector<std::string> ids(8);
   for (int i = 0; i < 8; ++i) {
     threads.emplace_back([&, i] {
-      auto r = store_->Create({.actor = {"alice"}, .id = common::NewUuid(), .request_id = rid,
+      auto r = store_->Create({.actor = {"alice"},
+                               .id = common::NewUuid(),
+                               .request_id = rid,
                                .initial_message_payload = "p"});
       ids[i] = r.ok() ? r->id : "error: " + std::string(r.status().message());
     });
@@ -157,7 +172,8 @@ TEST_F(ProjectStoreTest, DeleteWithRequestIdIsIdempotent) {
   const std::string rid = common::NewUuid();
   ASSERT_TRUE(store_->Delete({.actor = {"alice"}, .id = p.id, .request_id = rid}).ok());
   EXPECT_TRUE(store_->Delete({.actor = {"alice"}, .id = p.id, .request_id = rid}).ok());
-  EXPECT_EQ(CountRows("SELECT count(*) FROM projects.outbox WHERE topic <> 'messages.CreateMessage'"), 2);
+  EXPECT_EQ(
+      CountRows("SELECT count(*) FROM projects.outbox WHERE topic <> 'messages.CreateMessage'"), 2);
 }
 
 // A connection keeps a statement's plan from when the table was small. GetProject's must still
@@ -173,9 +189,11 @@ TEST_F(ProjectStoreTest, GetPlanStaysOnThePrimaryKeyAsTheTableGrows) {
   for (const char* setup_sql : common::kSessionSetup) sql << setup_sql;
   sql << "PREPARE get_project(text) AS " + get_sql;
   const std::string id = MustCreate("alice").id;
-  for (int i = 0; i < 8; ++i) sql << "EXECUTE get_project('" + id + "')";  // past the custom-plan phase
+  for (int i = 0; i < 8; ++i)
+    sql << "EXECUTE get_project('" + id + "')";  // past the custom-plan phase
   sql << "INSERT INTO projects.projects (id, name, owner)"
-         " SELECT gen_random_uuid(), 'bulk-' || g, 'owner-' || (g % 50) FROM generate_series(1, 20000) g";
+         " SELECT gen_random_uuid(), 'bulk-' || g, 'owner-' || (g % 50) FROM generate_series(1, "
+         "20000) g";
   soci::rowset<std::string> plan = (sql.prepare << "EXPLAIN EXECUTE get_project('" + id + "')");
   std::string text;
   for (const std::string& line : plan) text += line + "\n";
@@ -187,9 +205,13 @@ TEST_F(ProjectStoreTest, GetPlanStaysOnThePrimaryKeyAsTheTableGrows) {
 TEST_F(ProjectStoreTest, LatestRunKeepsTheNewestNewsWhateverOrderItArrivesIn) {
   ProjectRecord p = MustCreate("alice");
   const std::string first = common::NewUuid(), second = common::NewUuid();
-  auto record = [&](const std::string& run, const std::string& state, int64_t created_us, int64_t sequence) {
-    auto changed = store_->RecordLatestRuns({{.project_id = p.id, .run_id = run, .state = state,
-                                              .run_create_time_us = created_us, .sequence = sequence}});
+  auto record = [&](const std::string& run, const std::string& state, int64_t created_us,
+                    int64_t sequence) {
+    auto changed = store_->RecordLatestRuns({{.project_id = p.id,
+                                              .run_id = run,
+                                              .state = state,
+                                              .run_create_time_us = created_us,
+                                              .sequence = sequence}});
     EXPECT_TRUE(changed.ok()) << changed.status();
     return changed.value_or(0) == 1;
   };
@@ -202,15 +224,15 @@ TEST_F(ProjectStoreTest, LatestRunKeepsTheNewestNewsWhateverOrderItArrivesIn) {
 
   EXPECT_TRUE(record(first, "STATE_QUEUED", 1000, 1));
   EXPECT_TRUE(record(first, "STATE_RUNNING", 1000, 2));
-  EXPECT_FALSE(record(first, "STATE_QUEUED", 1000, 1));  // late: older news of the same run
+  EXPECT_FALSE(record(first, "STATE_QUEUED", 1000, 1));   // late: older news of the same run
   EXPECT_FALSE(record(first, "STATE_RUNNING", 1000, 2));  // a repeat
   EXPECT_EQ(latest(), (std::pair{first, std::string("STATE_RUNNING")}));
 
-  EXPECT_TRUE(record(second, "STATE_QUEUED", 2000, 1));   // a later run replaces it
+  EXPECT_TRUE(record(second, "STATE_QUEUED", 2000, 1));     // a later run replaces it
   EXPECT_FALSE(record(first, "STATE_SUCCEEDED", 1000, 9));  // the earlier run's end, arriving late
   EXPECT_EQ(latest(), (std::pair{second, std::string("STATE_QUEUED")}));
   EXPECT_TRUE(record(second, "STATE_RUNNING", 2000, 2));
-  EXPECT_TRUE(record(second, "STATE_QUEUED", 2000, 5));    // retried after a lost worker
+  EXPECT_TRUE(record(second, "STATE_QUEUED", 2000, 5));  // retried after a lost worker
   EXPECT_EQ(latest(), (std::pair{second, std::string("STATE_QUEUED")}));
 
   // The news is not an edit: the etag and the update time stay.
@@ -222,8 +244,11 @@ TEST_F(ProjectStoreTest, LatestRunKeepsTheNewestNewsWhateverOrderItArrivesIn) {
   // A deleted or unknown project takes no news, without an error.
   ASSERT_TRUE(store_->Delete({.actor = {"alice"}, .id = p.id}).ok());
   EXPECT_FALSE(record(common::NewUuid(), "STATE_QUEUED", 3000, 1));
-  auto unknown = store_->RecordLatestRuns({{.project_id = common::NewUuid(), .run_id = first, .state = "STATE_QUEUED",
-                                            .run_create_time_us = 1, .sequence = 1}});
+  auto unknown = store_->RecordLatestRuns({{.project_id = common::NewUuid(),
+                                            .run_id = first,
+                                            .state = "STATE_QUEUED",
+                                            .run_create_time_us = 1,
+                                            .sequence = 1}});
   ASSERT_TRUE(unknown.ok()) << unknown.status();
   EXPECT_EQ(*unknown, 0);
 }
@@ -232,12 +257,31 @@ TEST_F(ProjectStoreTest, NewsOfManyRunsAtOnceKeepsEachProjectsNewestInAnyOrder) 
   ProjectRecord a = MustCreate("alice"), b = MustCreate("alice");
   const std::string early = common::NewUuid(), late = common::NewUuid(), other = common::NewUuid();
   // Two runs of a, the later one created later but reported first; one run of b, at two states.
-  auto changed = store_->RecordLatestRuns(
-      {{.project_id = a.id, .run_id = late, .state = "STATE_RUNNING", .run_create_time_us = 2000, .sequence = 2},
-       {.project_id = b.id, .run_id = other, .state = "STATE_SUCCEEDED", .run_create_time_us = 1500, .sequence = 7},
-       {.project_id = a.id, .run_id = early, .state = "STATE_SUCCEEDED", .run_create_time_us = 1000, .sequence = 9},
-       {.project_id = b.id, .run_id = other, .state = "STATE_RUNNING", .run_create_time_us = 1500, .sequence = 2},
-       {.project_id = common::NewUuid(), .run_id = early, .state = "STATE_QUEUED", .run_create_time_us = 1, .sequence = 1}});
+  auto changed = store_->RecordLatestRuns({{.project_id = a.id,
+                                            .run_id = late,
+                                            .state = "STATE_RUNNING",
+                                            .run_create_time_us = 2000,
+                                            .sequence = 2},
+                                           {.project_id = b.id,
+                                            .run_id = other,
+                                            .state = "STATE_SUCCEEDED",
+                                            .run_create_time_us = 1500,
+                                            .sequence = 7},
+                                           {.project_id = a.id,
+                                            .run_id = early,
+                                            .state = "STATE_SUCCEEDED",
+                                            .run_create_time_us = 1000,
+                                            .sequence = 9},
+                                           {.project_id = b.id,
+                                            .run_id = other,
+                                            .state = "STATE_RUNNING",
+                                            .run_create_time_us = 1500,
+                                            .sequence = 2},
+                                           {.project_id = common::NewUuid(),
+                                            .run_id = early,
+                                            .state = "STATE_QUEUED",
+                                            .run_create_time_us = 1,
+                                            .sequence = 1}});
   ASSERT_TRUE(changed.ok()) << changed.status();
   EXPECT_EQ(*changed, 2) << "two projects changed; the unknown one is left alone";
   EXPECT_EQ(store_->Get({"alice"}, a.id)->latest_run_id, late);

@@ -8,14 +8,10 @@ namespace qai::sandbox {
 
 inline const common::ServiceCallers& ServiceCallers() {
   static const common::ServiceCallers callers = {
-      {"LocateWorkspace", {"orchestrator"}},
-      {"OpenWorkspace", {"orchestrator"}},
-      {"RestoreSnapshot", {"orchestrator"}},
-      {"RunCommand", {"orchestrator"}},
-      {"WriteFiles", {"orchestrator"}},
-      {"ReadFiles", {"orchestrator"}},
-      {"GetChanges", {"orchestrator"}},
-      {"CreateSnapshot", {"orchestrator"}},
+      {"LocateWorkspace", {"orchestrator"}}, {"OpenWorkspace", {"orchestrator"}},
+      {"RestoreSnapshot", {"orchestrator"}}, {"RunCommand", {"orchestrator"}},
+      {"WriteFiles", {"orchestrator"}},      {"ReadFiles", {"orchestrator"}},
+      {"GetChanges", {"orchestrator"}},      {"CreateSnapshot", {"orchestrator"}},
       {"PurgeProject", {"orchestrator"}},
   };
   return callers;

@@ -17,7 +17,8 @@ std::string Unescape(absl::string_view text) {
   for (size_t i = 0; i < text.size(); ++i) {
     auto octal = [&](size_t at) { return text[at] >= '0' && text[at] <= '7'; };
     if (text[i] == '\\' && i + 3 < text.size() && octal(i + 1) && octal(i + 2) && octal(i + 3)) {
-      out += static_cast<char>((text[i + 1] - '0') * 64 + (text[i + 2] - '0') * 8 + (text[i + 3] - '0'));
+      out += static_cast<char>((text[i + 1] - '0') * 64 + (text[i + 2] - '0') * 8 +
+                               (text[i + 3] - '0'));
       i += 3;
     } else {
       out += text[i];
@@ -39,10 +40,13 @@ std::vector<Mount> CgroupMounts(std::string_view mountinfo) {
     std::vector<absl::string_view> fields = absl::StrSplit(line, ' ');
     // id parent major:minor root point options [optional...] - type source super-options
     auto dash = std::find(fields.begin(), fields.end(), "-");
-    if (fields.size() < 10 || dash == fields.end() || fields.end() - dash < 4 || dash - fields.begin() < 6) continue;
+    if (fields.size() < 10 || dash == fields.end() || fields.end() - dash < 4 ||
+        dash - fields.begin() < 6)
+      continue;
     const absl::string_view type = dash[1];
     if (type != "cgroup" && type != "cgroup2") continue;
-    Mount m{.root = Unescape(fields[3]), .point = Unescape(fields[4]), .unified = type == "cgroup2"};
+    Mount m{
+        .root = Unescape(fields[3]), .point = Unescape(fields[4]), .unified = type == "cgroup2"};
     for (absl::string_view option : absl::StrSplit(dash[3], ',')) m.options.emplace(option);
     mounts.push_back(std::move(m));
   }
@@ -59,7 +63,8 @@ bool Below(const std::string& root, const std::string& path, std::string* relati
     *relative = "/";
     return true;
   }
-  if (path.size() > root.size() && path.compare(0, root.size(), root) == 0 && path[root.size()] == '/') {
+  if (path.size() > root.size() && path.compare(0, root.size(), root) == 0 &&
+      path[root.size()] == '/') {
     *relative = path.substr(root.size());
     return true;
   }
@@ -84,7 +89,8 @@ std::vector<CgroupPlace> OwnCgroups(std::string_view mountinfo, std::string_view
     const bool unified = parts[0] == "0" && parts[1].empty();
     std::vector<std::string> controllers;
     if (!unified) {
-      for (absl::string_view c : absl::StrSplit(parts[1], ',', absl::SkipEmpty())) controllers.emplace_back(c);
+      for (absl::string_view c : absl::StrSplit(parts[1], ',', absl::SkipEmpty()))
+        controllers.emplace_back(c);
       if (controllers.empty()) continue;
     }
     const std::string path(parts[2]);
@@ -96,7 +102,8 @@ std::vector<CgroupPlace> OwnCgroups(std::string_view mountinfo, std::string_view
       }
       std::string relative;
       if (!Below(m.root, path, &relative)) continue;
-      places.push_back({.dir = Join(m.point, relative), .controllers = controllers, .unified = unified});
+      places.push_back(
+          {.dir = Join(m.point, relative), .controllers = controllers, .unified = unified});
       break;
     }
   }

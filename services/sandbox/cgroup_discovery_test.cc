@@ -35,24 +35,29 @@ TEST(OwnCgroupsTest, AV1HostWithEachControllerMountedApartAndAnEmptyUnifiedHiera
       "9:name=systemd:/\n8:pids:/\n4:memory:/process_api/72b0f2d2\n2:cpuacct:/\n1:cpu:/\n0::/\n"
       "7:blkio:/\n";  // mounted nowhere: left out
   EXPECT_EQ(OwnCgroups(mountinfo, self),
-            (std::vector<CgroupPlace>{{.dir = "/sys/fs/cgroup/systemd", .controllers = {"name=systemd"}},
-                                      {.dir = "/sys/fs/cgroup/pids", .controllers = {"pids"}},
-                                      {.dir = "/sys/fs/cgroup/memory/process_api/72b0f2d2", .controllers = {"memory"}},
-                                      {.dir = "/sys/fs/cgroup/cpuacct", .controllers = {"cpuacct"}},
-                                      {.dir = "/sys/fs/cgroup/cpu", .controllers = {"cpu"}},
-                                      {.dir = "/sys/fs/cgroup/unified", .unified = true}}));
+            (std::vector<CgroupPlace>{
+                {.dir = "/sys/fs/cgroup/systemd", .controllers = {"name=systemd"}},
+                {.dir = "/sys/fs/cgroup/pids", .controllers = {"pids"}},
+                {.dir = "/sys/fs/cgroup/memory/process_api/72b0f2d2", .controllers = {"memory"}},
+                {.dir = "/sys/fs/cgroup/cpuacct", .controllers = {"cpuacct"}},
+                {.dir = "/sys/fs/cgroup/cpu", .controllers = {"cpu"}},
+                {.dir = "/sys/fs/cgroup/unified", .unified = true}}));
 }
 
 TEST(OwnCgroupsTest, AV2KubernetesNodeAndAPodWithACgroupNamespace) {
   const char node[] =
       "30 23 0:26 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:4 - cgroup2 cgroup2 "
       "rw,nsdelegate,memory_recursiveprot\n";
-  EXPECT_EQ(OwnCgroups(node, "0::/kubepods.slice/kubepods-pod1.slice/cri-containerd-ab12.scope\n"),
-            (std::vector<CgroupPlace>{
-                {.dir = "/sys/fs/cgroup/kubepods.slice/kubepods-pod1.slice/cri-containerd-ab12.scope", .unified = true}}));
+  EXPECT_EQ(
+      OwnCgroups(node, "0::/kubepods.slice/kubepods-pod1.slice/cri-containerd-ab12.scope\n"),
+      (std::vector<CgroupPlace>{
+          {.dir = "/sys/fs/cgroup/kubepods.slice/kubepods-pod1.slice/cri-containerd-ab12.scope",
+           .unified = true}}));
   // In the pod's own cgroup namespace its cgroup is the root, mounted as /sys/fs/cgroup.
-  const char pod[] = "1201 1190 0:26 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime - cgroup2 cgroup rw\n";
-  EXPECT_EQ(OwnCgroups(pod, "0::/\n"), (std::vector<CgroupPlace>{{.dir = "/sys/fs/cgroup", .unified = true}}));
+  const char pod[] =
+      "1201 1190 0:26 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime - cgroup2 cgroup rw\n";
+  EXPECT_EQ(OwnCgroups(pod, "0::/\n"),
+            (std::vector<CgroupPlace>{{.dir = "/sys/fs/cgroup", .unified = true}}));
 }
 
 TEST(OwnCgroupsTest, AContainerThatSeesOnlyItsSubtree) {
@@ -60,20 +65,25 @@ TEST(OwnCgroupsTest, AContainerThatSeesOnlyItsSubtree) {
   // hierarchy; /proc/self/cgroup shows the host's full path.
   const char mountinfo[] =
       "700 690 0:32 /docker/ab12 /sys/fs/cgroup/memory ro,nosuid - cgroup cgroup rw,memory\n"
-      "701 690 0:29 /docker/ab12 /sys/fs/cgroup/cpu,cpuacct ro,nosuid - cgroup cgroup rw,cpu,cpuacct\n"
+      "701 690 0:29 /docker/ab12 /sys/fs/cgroup/cpu,cpuacct ro,nosuid - cgroup cgroup "
+      "rw,cpu,cpuacct\n"
       "702 690 0:36 /docker/ab12 /sys/fs/cgroup/pids ro,nosuid - cgroup cgroup rw,pids\n";
-  EXPECT_EQ(OwnCgroups(mountinfo, "4:memory:/docker/ab12/app\n2:cpu,cpuacct:/docker/ab12\n8:pids:/elsewhere\n"),
-            (std::vector<CgroupPlace>{{.dir = "/sys/fs/cgroup/memory/app", .controllers = {"memory"}},
-                                      {.dir = "/sys/fs/cgroup/cpu,cpuacct", .controllers = {"cpu", "cpuacct"}}}));
+  EXPECT_EQ(
+      OwnCgroups(mountinfo,
+                 "4:memory:/docker/ab12/app\n2:cpu,cpuacct:/docker/ab12\n8:pids:/elsewhere\n"),
+      (std::vector<CgroupPlace>{
+          {.dir = "/sys/fs/cgroup/memory/app", .controllers = {"memory"}},
+          {.dir = "/sys/fs/cgroup/cpu,cpuacct", .controllers = {"cpu", "cpuacct"}}}));
 }
 
 TEST(OwnCgroupsTest, EscapedPathsOptionalFieldsAndRepeatedMounts) {
   const char mountinfo[] =
       "50 31 0:40 / /mnt/cg\\040v2 rw,relatime shared:9 master:2 - cgroup2 none rw\n"
       "51 31 0:40 / /mnt/second rw,relatime - cgroup2 none rw\n"  // the same hierarchy again
-      "52 31 0:41 / /mnt/x rw - cgroup\n"                          // cut short: ignored
+      "52 31 0:41 / /mnt/x rw - cgroup\n"                         // cut short: ignored
       "garbage\n";
-  EXPECT_EQ(OwnCgroups(mountinfo, "0::/a:b/c\n"), (std::vector<CgroupPlace>{{.dir = "/mnt/cg v2/a:b/c", .unified = true}}));
+  EXPECT_EQ(OwnCgroups(mountinfo, "0::/a:b/c\n"),
+            (std::vector<CgroupPlace>{{.dir = "/mnt/cg v2/a:b/c", .unified = true}}));
   EXPECT_TRUE(OwnCgroups("", "0::/\n").empty());
   EXPECT_TRUE(OwnCgroups(mountinfo, "").empty());
 }

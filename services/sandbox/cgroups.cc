@@ -25,8 +25,8 @@
 #include "common/ids.h"
 #include "common/log.h"
 #include "services/sandbox/cgroup_discovery.h"
-#include "services/sandbox/proc_stat.h"
 #include "services/sandbox/fd.h"
+#include "services/sandbox/proc_stat.h"
 
 namespace qai::sandbox {
 namespace {
@@ -88,7 +88,8 @@ absl::Status MakeDir(const std::string& path) {
   if (::mkdir(path.c_str(), 0755) == 0) return absl::OkStatus();
   const int error = errno;
   struct stat st;
-  if (error == EEXIST && ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return absl::OkStatus();
+  if (error == EEXIST && ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+    return absl::OkStatus();
   return ErrnoError(error == EEXIST ? ENOTDIR : error, absl::StrCat("cannot create ", path));
 }
 
@@ -108,7 +109,8 @@ uint64_t Field(const std::string& path, absl::string_view key) {
   absl::StatusOr<std::string> text = ReadText(path);
   if (!text.ok()) return 0;
   for (absl::string_view line : absl::StrSplit(*text, '\n', absl::SkipEmpty())) {
-    std::pair<absl::string_view, absl::string_view> kv = absl::StrSplit(line, absl::MaxSplits(' ', 1));
+    std::pair<absl::string_view, absl::string_view> kv =
+        absl::StrSplit(line, absl::MaxSplits(' ', 1));
     uint64_t value = 0;
     if (kv.first == key && absl::SimpleAtoi(kv.second, &value)) return value;
   }
@@ -116,12 +118,14 @@ uint64_t Field(const std::string& path, absl::string_view key) {
 }
 
 std::vector<std::string> Words(absl::string_view text) {
-  return absl::StrSplit(absl::StripAsciiWhitespace(text), absl::ByAnyChar(" \n"), absl::SkipEmpty());
+  return absl::StrSplit(absl::StripAsciiWhitespace(text), absl::ByAnyChar(" \n"),
+                        absl::SkipEmpty());
 }
 
 bool HasAll(const std::vector<std::string>& have) {
-  return std::all_of(std::begin(kNeeded), std::end(kNeeded),
-                     [&](const char* c) { return std::find(have.begin(), have.end(), c) != have.end(); });
+  return std::all_of(std::begin(kNeeded), std::end(kNeeded), [&](const char* c) {
+    return std::find(have.begin(), have.end(), c) != have.end();
+  });
 }
 
 // KillIfIn: SIGKILL to pid if it is (still) a process of the cgroup named by marker, as its
@@ -133,7 +137,8 @@ void KillIfIn(pid_t pid, const std::string& marker) {
   if (!pidfd.valid() && errno == ESRCH) return;  // gone
   absl::StatusOr<std::string> cgroup = ReadText(absl::StrCat("/proc/", pid, "/cgroup"));
   if (!cgroup.ok() || cgroup->find(marker) == std::string::npos) return;
-  if (!pidfd.valid()) {  // no pidfds (before Linux 5.3, or a seccomp filter): the small race remains
+  if (!pidfd
+           .valid()) {  // no pidfds (before Linux 5.3, or a seccomp filter): the small race remains
     ::kill(pid, SIGKILL);
     return;
   }
@@ -210,28 +215,35 @@ bool Gone(const std::string& name) {
   std::pair<std::string, std::string> parts = absl::StrSplit(name, absl::MaxSplits('-', 1));
   pid_t pid = 0;
   uint64_t ticks = 0;
-  if (!absl::SimpleAtoi(parts.first, &pid) || pid <= 0 || !absl::SimpleAtoi(parts.second, &ticks)) return false;
+  if (!absl::SimpleAtoi(parts.first, &pid) || pid <= 0 || !absl::SimpleAtoi(parts.second, &ticks))
+    return false;
   return StartTime(pid) != parts.second;
 }
 
 }  // namespace
 
-const char* CgroupVersionName(CgroupVersion version) { return version == CgroupVersion::kV2 ? "v2" : "v1"; }
+const char* CgroupVersionName(CgroupVersion version) {
+  return version == CgroupVersion::kV2 ? "v2" : "v1";
+}
 
 Cgroups::Cgroups(CgroupOptions options, CgroupVersion version, std::vector<Hierarchy> hierarchies)
     : options_(std::move(options)), version_(version), hierarchies_(std::move(hierarchies)) {}
 
 absl::StatusOr<std::shared_ptr<Cgroups>> Cgroups::SetUp(const CgroupOptions& options) {
   const ProjectLimits& l = options.limits;
-  if (l.memory_bytes < (uint64_t{32} << 20)) return absl::InvalidArgumentError("cgroups: the project memory limit is under 32 MiB");
-  if (l.pids < 8) return absl::InvalidArgumentError("cgroups: the project processes limit is under 8");
-  if (l.cpu_weight < 1 || l.cpu_weight > 10000) return absl::InvalidArgumentError("cgroups: the CPU weight must be 1..10000");
+  if (l.memory_bytes < (uint64_t{32} << 20))
+    return absl::InvalidArgumentError("cgroups: the project memory limit is under 32 MiB");
+  if (l.pids < 8)
+    return absl::InvalidArgumentError("cgroups: the project processes limit is under 8");
+  if (l.cpu_weight < 1 || l.cpu_weight > 10000)
+    return absl::InvalidArgumentError("cgroups: the CPU weight must be 1..10000");
   if (!(l.cpus == 0 || (l.cpus >= 0.01 && l.cpus <= 4096))) {
     return absl::InvalidArgumentError("cgroups: the CPU limit must be 0 (none) or 0.01..4096");
   }
   if (options.name.empty() || options.name.find('/') != std::string::npos || options.name == "." ||
       options.name == ".." || options.name == kServiceLeaf) {
-    return absl::InvalidArgumentError(absl::StrCat("cgroups: \"", options.name, "\" cannot name a cgroup directory"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("cgroups: \"", options.name, "\" cannot name a cgroup directory"));
   }
   absl::StatusOr<std::string> mountinfo = ReadText(options.mountinfo);
   if (!mountinfo.ok()) return mountinfo.status();
@@ -251,9 +263,10 @@ absl::StatusOr<std::shared_ptr<Cgroups>> Cgroups::SetUp(const CgroupOptions& opt
     } else if (HasAll(Words(*controllers))) {
       return SetUpV2(options, place.dir);
     } else {
-      why_not.push_back(absl::StrCat("cgroup v2 at ", place.dir, " has \"", absl::StripAsciiWhitespace(*controllers),
-                                     "\" in cgroup.controllers, not all of cpu, memory and pids (they are not "
-                                     "delegated to the service's cgroup)"));
+      why_not.push_back(absl::StrCat(
+          "cgroup v2 at ", place.dir, " has \"", absl::StripAsciiWhitespace(*controllers),
+          "\" in cgroup.controllers, not all of cpu, memory and pids (they are not "
+          "delegated to the service's cgroup)"));
     }
   }
   if (!unified_seen) why_not.push_back("no cgroup v2 hierarchy holding the service is mounted");
@@ -262,30 +275,38 @@ absl::StatusOr<std::shared_ptr<Cgroups>> Cgroups::SetUp(const CgroupOptions& opt
   std::vector<std::string> missing;
   for (const char* controller : {"cpu", "memory", "pids", "cpuacct"}) {
     auto place = std::find_if(places.begin(), places.end(), [&](const CgroupPlace& p) {
-      return !p.unified && std::find(p.controllers.begin(), p.controllers.end(), controller) != p.controllers.end();
+      return !p.unified && std::find(p.controllers.begin(), p.controllers.end(), controller) !=
+                               p.controllers.end();
     });
     if (place == places.end()) {
-      if (std::string_view(controller) != "cpuacct") missing.emplace_back(controller);  // cpuacct: only for CpuUsage
+      if (std::string_view(controller) != "cpuacct")
+        missing.emplace_back(controller);  // cpuacct: only for CpuUsage
       continue;
     }
     const std::string parent = absl::StrCat(place->dir, "/", options.name);
-    auto same = std::find_if(v1.begin(), v1.end(), [&](const Hierarchy& h) { return h.parent == parent; });
+    auto same =
+        std::find_if(v1.begin(), v1.end(), [&](const Hierarchy& h) { return h.parent == parent; });
     if (same != v1.end()) {
       same->controllers.emplace_back(controller);
     } else {
-      v1.push_back({.parent = parent, .base = absl::StrCat(parent, "/", InstanceName()), .controllers = {controller}});
+      v1.push_back({.parent = parent,
+                    .base = absl::StrCat(parent, "/", InstanceName()),
+                    .controllers = {controller}});
     }
   }
   if (missing.empty()) return SetUpV1(options, std::move(v1));
-  why_not.push_back(absl::StrCat("no cgroup v1 hierarchy holding the service is mounted for ", absl::StrJoin(missing, ", ")));
-  return absl::FailedPreconditionError(
-      absl::StrCat("cgroups: no hierarchy to limit projects in (", options.mountinfo, ", ", options.self_cgroup,
-                   "): ", absl::StrJoin(why_not, "; ")));
+  why_not.push_back(absl::StrCat("no cgroup v1 hierarchy holding the service is mounted for ",
+                                 absl::StrJoin(missing, ", ")));
+  return absl::FailedPreconditionError(absl::StrCat("cgroups: no hierarchy to limit projects in (",
+                                                    options.mountinfo, ", ", options.self_cgroup,
+                                                    "): ", absl::StrJoin(why_not, "; ")));
 }
 
-absl::StatusOr<std::shared_ptr<Cgroups>> Cgroups::SetUpV2(const CgroupOptions& options, std::string own) {
+absl::StatusOr<std::shared_ptr<Cgroups>> Cgroups::SetUpV2(const CgroupOptions& options,
+                                                          std::string own) {
   // A service restarted in the same cgroup finds itself in the leaf its predecessor made.
-  if (Basename(own) == kServiceLeaf && Exists(absl::StrCat(Parent(own), "/", options.name))) own = Parent(own);
+  if (Basename(own) == kServiceLeaf && Exists(absl::StrCat(Parent(own), "/", options.name)))
+    own = Parent(own);
   std::string moved_to;
   absl::StatusOr<std::string> enabled = ReadText(own + "/cgroup.subtree_control");
   if (!enabled.ok()) return enabled.status();
@@ -303,20 +324,24 @@ absl::StatusOr<std::shared_ptr<Cgroups>> Cgroups::SetUpV2(const CgroupOptions& o
         for (pid_t pid : pids) {
           const int error = WriteRaw(leaf + "/cgroup.procs", absl::StrCat(pid));
           if (error != 0 && error != ESRCH) {
-            return ErrnoError(error, absl::StrCat("cannot move process ", pid, " from ", own, " into ", leaf));
+            return ErrnoError(
+                error, absl::StrCat("cannot move process ", pid, " from ", own, " into ", leaf));
           }
         }
       }
       if (!ReadPids(own + "/cgroup.procs").empty()) {
-        return absl::FailedPreconditionError(
-            absl::StrCat("cgroups: processes keep appearing in ", own, " while they are moved into ", leaf));
+        return absl::FailedPreconditionError(absl::StrCat(
+            "cgroups: processes keep appearing in ", own, " while they are moved into ", leaf));
       }
       moved_to = leaf;
     }
-    if (absl::Status s = WriteText(own + "/cgroup.subtree_control", "+cpu +memory +pids"); !s.ok()) return s;
+    if (absl::Status s = WriteText(own + "/cgroup.subtree_control", "+cpu +memory +pids"); !s.ok())
+      return s;
   }
   const std::string parent = absl::StrCat(own, "/", options.name);
-  Hierarchy h{.parent = parent, .base = absl::StrCat(parent, "/", InstanceName()), .controllers = {"cpu", "memory", "pids"}};
+  Hierarchy h{.parent = parent,
+              .base = absl::StrCat(parent, "/", InstanceName()),
+              .controllers = {"cpu", "memory", "pids"}};
   std::shared_ptr<Cgroups> cgroups(new Cgroups(options, CgroupVersion::kV2, {h}));
   if (absl::Status s = cgroups->MakeBase(h); !s.ok()) return s;
   cgroups->can_kill_ = Exists(h.base + "/cgroup.kill");
@@ -326,15 +351,19 @@ absl::StatusOr<std::shared_ptr<Cgroups>> Cgroups::SetUpV2(const CgroupOptions& o
   return cgroups;
 }
 
-absl::StatusOr<std::shared_ptr<Cgroups>> Cgroups::SetUpV1(const CgroupOptions& options, std::vector<Hierarchy> hierarchies) {
-  std::shared_ptr<Cgroups> cgroups(new Cgroups(options, CgroupVersion::kV1, std::move(hierarchies)));
+absl::StatusOr<std::shared_ptr<Cgroups>> Cgroups::SetUpV1(const CgroupOptions& options,
+                                                          std::vector<Hierarchy> hierarchies) {
+  std::shared_ptr<Cgroups> cgroups(
+      new Cgroups(options, CgroupVersion::kV1, std::move(hierarchies)));
   for (const Hierarchy& h : cgroups->hierarchies_) {
     if (absl::Status s = cgroups->MakeBase(h); !s.ok()) return s;
   }
   const std::string cpu = cgroups->Of("cpu")->base;
   if (options.limits.cpus > 0 && !Exists(cpu + "/cpu.cfs_quota_us")) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "cgroups: ", cpu, " has no cpu.cfs_quota_us (a kernel without CFS bandwidth control): set the CPU limit to 0"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("cgroups: ", cpu,
+                     " has no cpu.cfs_quota_us (a kernel without CFS bandwidth control): set the "
+                     "CPU limit to 0"));
   }
   cgroups->limits_swap_ = Exists(cgroups->Of("memory")->base + "/memory.memsw.limit_in_bytes");
   cgroups->SweepGone();
@@ -345,7 +374,9 @@ absl::Status Cgroups::MakeBase(const Hierarchy& h) const {
   for (const std::string& dir : {h.parent, h.base}) {
     if (absl::Status s = MakeDir(dir); !s.ok()) return s;
     if (version_ == CgroupVersion::kV2) {
-      if (absl::Status s = WriteText(dir + "/cgroup.subtree_control", "+cpu +memory +pids"); !s.ok()) return s;
+      if (absl::Status s = WriteText(dir + "/cgroup.subtree_control", "+cpu +memory +pids");
+          !s.ok())
+        return s;
     }
   }
   return absl::OkStatus();
@@ -363,22 +394,28 @@ void Cgroups::SweepGone() const {
     // Its commands' processes first (in unsafe-none mode some may have outlived it), then its
     // directories, in every hierarchy.
     for (const std::string& project : Subdirs(absl::StrCat(pids->parent, "/", name))) {
-      KillAll(absl::StrCat(pids->parent, "/", name, "/", project), absl::StrCat("/", name, "/", project, "\n"), can_kill_);
+      KillAll(absl::StrCat(pids->parent, "/", name, "/", project),
+              absl::StrCat("/", name, "/", project, "\n"), can_kill_);
     }
     int left = 0;
     for (const Hierarchy& h : hierarchies_) {
       const std::string dir = absl::StrCat(h.parent, "/", name);
-      for (const std::string& project : Subdirs(dir)) left += RemoveDir(absl::StrCat(dir, "/", project)) != 0;
+      for (const std::string& project : Subdirs(dir))
+        left += RemoveDir(absl::StrCat(dir, "/", project)) != 0;
       left += RemoveDir(dir) != 0;
     }
-    Log(left == 0 ? LogLevel::kInfo : LogLevel::kWarn, "sandbox: removed the cgroups a stopped qai-sandbox left",
-        {{"instance", name}, {"dir", absl::StrCat(pids->parent, "/", name)}, {"not_removed", left}});
+    Log(left == 0 ? LogLevel::kInfo : LogLevel::kWarn,
+        "sandbox: removed the cgroups a stopped qai-sandbox left",
+        {{"instance", name},
+         {"dir", absl::StrCat(pids->parent, "/", name)},
+         {"not_removed", left}});
   }
 }
 
 const Cgroups::Hierarchy* Cgroups::Of(const std::string& controller) const {
   for (const Hierarchy& h : hierarchies_) {
-    if (std::find(h.controllers.begin(), h.controllers.end(), controller) != h.controllers.end()) return &h;
+    if (std::find(h.controllers.begin(), h.controllers.end(), controller) != h.controllers.end())
+      return &h;
   }
   return nullptr;
 }
@@ -389,7 +426,8 @@ std::string Cgroups::Dir(const std::string& project_id, const std::string& contr
 }
 
 absl::StatusOr<std::vector<std::string>> Cgroups::Prepare(const std::string& project_id) {
-  if (!common::IsUuid(project_id)) return absl::InvalidArgumentError("cgroups: a project id must be a UUID");
+  if (!common::IsUuid(project_id))
+    return absl::InvalidArgumentError("cgroups: a project id must be a UUID");
   const std::string id = absl::AsciiStrToLower(project_id);
   bool created = false;
   std::vector<std::string> procs;
@@ -400,7 +438,8 @@ absl::StatusOr<std::vector<std::string>> Cgroups::Prepare(const std::string& pro
       if (absl::Status s = MakeBase(h); !s.ok()) return s;
       error = ::mkdir(dir.c_str(), 0755) == 0 ? 0 : errno;
     }
-    if (error != 0 && error != EEXIST) return ErrnoError(error, absl::StrCat("cannot create ", dir));
+    if (error != 0 && error != EEXIST)
+      return ErrnoError(error, absl::StrCat("cannot create ", dir));
     created = created || error == 0;
     procs.push_back(dir + "/cgroup.procs");
   }
@@ -431,9 +470,11 @@ absl::Status Cgroups::WriteLimits(const std::string& id) const {
     // memsw (memory + swap) may never be below the memory limit: lifted first, then set to it.
     if (limits_swap_) writes.emplace_back(memory + "/memory.memsw.limit_in_bytes", "-1");
     writes.emplace_back(memory + "/memory.limit_in_bytes", absl::StrCat(l.memory_bytes));
-    if (limits_swap_) writes.emplace_back(memory + "/memory.memsw.limit_in_bytes", absl::StrCat(l.memory_bytes));
+    if (limits_swap_)
+      writes.emplace_back(memory + "/memory.memsw.limit_in_bytes", absl::StrCat(l.memory_bytes));
     writes.emplace_back(pids + "/pids.max", absl::StrCat(l.pids));
-    writes.emplace_back(cpu + "/cpu.shares", absl::StrCat(std::max<uint64_t>(2, uint64_t{l.cpu_weight} * 1024 / 100)));
+    writes.emplace_back(cpu + "/cpu.shares",
+                        absl::StrCat(std::max<uint64_t>(2, uint64_t{l.cpu_weight} * 1024 / 100)));
     if (Exists(cpu + "/cpu.cfs_quota_us")) {
       writes.emplace_back(cpu + "/cpu.cfs_period_us", absl::StrCat(kCpuPeriodUs));
       writes.emplace_back(cpu + "/cpu.cfs_quota_us", quota.empty() ? "-1" : quota);
@@ -463,7 +504,8 @@ absl::StatusOr<absl::Duration> Cgroups::CpuUsage(const std::string& project_id) 
   if (!usage.ok()) return usage.status();
   uint64_t ns = 0;
   if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(*usage), &ns)) {
-    return absl::InternalError(absl::StrCat("cgroups: ", dir, "/cpuacct.usage holds \"", *usage, "\""));
+    return absl::InternalError(
+        absl::StrCat("cgroups: ", dir, "/cpuacct.usage holds \"", *usage, "\""));
   }
   return absl::Nanoseconds(ns);
 }
@@ -475,16 +517,19 @@ std::vector<pid_t> Cgroups::Processes(const std::string& project_id) const {
 bool Cgroups::Kill(const std::string& project_id) const {
   // How the kernel names the cgroup in /proc/<pid>/cgroup, whatever lies above it.
   const std::string id = absl::AsciiStrToLower(project_id);
-  return KillAll(Dir(id, "pids"), absl::StrCat("/", Basename(Of("pids")->base), "/", id, "\n"), can_kill_);
+  return KillAll(Dir(id, "pids"), absl::StrCat("/", Basename(Of("pids")->base), "/", id, "\n"),
+                 can_kill_);
 }
 
 absl::Status Cgroups::Remove(const std::string& project_id) {
-  if (!common::IsUuid(project_id)) return absl::InvalidArgumentError("cgroups: a project id must be a UUID");
+  if (!common::IsUuid(project_id))
+    return absl::InvalidArgumentError("cgroups: a project id must be a UUID");
   const std::string id = absl::AsciiStrToLower(project_id);
   Kill(id);
   for (const Hierarchy& h : hierarchies_) {
     const std::string dir = absl::StrCat(h.base, "/", id);
-    if (int error = RemoveDir(dir); error != 0) return ErrnoError(error, absl::StrCat("cannot remove ", dir));
+    if (int error = RemoveDir(dir); error != 0)
+      return ErrnoError(error, absl::StrCat("cannot remove ", dir));
   }
   std::lock_guard lock(mu_);
   prepared_.erase(id);
@@ -498,7 +543,8 @@ void Cgroups::RemoveAll() {
     projects = prepared_;
   }
   for (const std::string& id : projects) {
-    if (absl::Status s = Remove(id); !s.ok()) Log(LogLevel::kWarn, "sandbox: a project's cgroup stays", {{"error", s.ToString()}});
+    if (absl::Status s = Remove(id); !s.ok())
+      Log(LogLevel::kWarn, "sandbox: a project's cgroup stays", {{"error", s.ToString()}});
   }
   // The projects' directory stays while another instance uses it (a second replica on one host).
   for (const Hierarchy& h : hierarchies_) {
@@ -519,7 +565,8 @@ nlohmann::json Cgroups::Describe() const {
       {"project_pids", l.pids},
       {"cpu_weight", l.cpu_weight},
       {"cpus", l.cpus > 0 ? nlohmann::json(l.cpus) : nlohmann::json("no limit")},
-      {"kill", version_ == CgroupVersion::kV2 && can_kill_ ? "cgroup.kill" : "SIGKILL to each process"},
+      {"kill",
+       version_ == CgroupVersion::kV2 && can_kill_ ? "cgroup.kill" : "SIGKILL to each process"},
   };
   if (!moved_to_.empty()) described["service_moved_to"] = moved_to_;
   return described;

@@ -127,7 +127,8 @@ class Cgroups {
   };
 
   Cgroups(CgroupOptions options, CgroupVersion version, std::vector<Hierarchy> hierarchies);
-  static absl::StatusOr<std::shared_ptr<Cgroups>> SetUpV2(const CgroupOptions& options, std::string own);
+  static absl::StatusOr<std::shared_ptr<Cgroups>> SetUpV2(const CgroupOptions& options,
+                                                          std::string own);
   static absl::StatusOr<std::shared_ptr<Cgroups>> SetUpV1(const CgroupOptions& options,
                                                           std::vector<Hierarchy> hierarchies);
   // MakeBase: creates a hierarchy's projects' directory (again, should another instance sharing
@@ -143,9 +144,9 @@ class Cgroups {
   const CgroupOptions options_;
   const CgroupVersion version_;
   const std::vector<Hierarchy> hierarchies_;
-  bool can_kill_ = false;    // v2's cgroup.kill is there (Linux 5.14)
-  bool limits_swap_ = false; // memory.swap.max or memory.memsw.* is there
-  std::string moved_to_;     // v2: the leaf the service's processes were moved into, if any
+  bool can_kill_ = false;     // v2's cgroup.kill is there (Linux 5.14)
+  bool limits_swap_ = false;  // memory.swap.max or memory.memsw.* is there
+  std::string moved_to_;      // v2: the leaf the service's processes were moved into, if any
   mutable std::mutex mu_;
   std::set<std::string> prepared_;  // projects whose limits this service wrote
 };

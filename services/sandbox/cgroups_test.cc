@@ -25,11 +25,11 @@
 #include "absl/strings/str_split.h"
 #include "common/db_pool.h"
 #include "common/ids.h"
-#include "services/sandbox/sandbox.h"
 #include "services/sandbox/proc_stat.h"
+#include "services/sandbox/sandbox.h"
 #include "services/sandbox/sandbox_setup.h"
-#include "services/sandbox/test_peak.h"
 #include "services/sandbox/store.h"
+#include "services/sandbox/test_peak.h"
 #include "services/sandbox/workspace.h"
 #include "services/sandbox/workspaces.h"
 #include "tests/support/pg_server.h"
@@ -60,8 +60,8 @@ int ProcessesOf(uid_t uid) {
   for (const auto& entry : fs::directory_iterator("/proc", ec)) {
     const std::string name = entry.path().filename();
     struct stat st;
-    if (name.find_first_not_of("0123456789") != std::string::npos || ::stat(entry.path().c_str(), &st) != 0 ||
-        st.st_uid != uid) {
+    if (name.find_first_not_of("0123456789") != std::string::npos ||
+        ::stat(entry.path().c_str(), &st) != 0 || st.st_uid != uid) {
       continue;
     }
     if (Slurp(entry.path() / "stat").find(") Z ") == std::string::npos) ++found;
@@ -87,9 +87,13 @@ uint64_t FieldOf(const std::string& path, std::string_view key) {
 }
 
 // ThisInstance: the test process as Cgroups names its instance, "<pid>-<start time>".
-std::string ThisInstance() { return absl::StrCat(::getpid(), "-", ReadProcStat(::getpid()).value().start_time); }
+std::string ThisInstance() {
+  return absl::StrCat(::getpid(), "-", ReadProcStat(::getpid()).value().start_time);
+}
 
-ProjectLimits SmallLimits() { return {.memory_bytes = uint64_t{128} << 20, .pids = 32, .cpu_weight = 100, .cpus = 0}; }
+ProjectLimits SmallLimits() {
+  return {.memory_bytes = uint64_t{128} << 20, .pids = 32, .cpu_weight = 100, .cpus = 0};
+}
 
 // CgroupTest: the projects' cgroups of this test alone (a directory of its own below the test
 // process's cgroups), a sandbox using them, and projects' workspaces with users of their own;
@@ -124,8 +128,10 @@ class CgroupTest : public ::testing::Test {
     ASSERT_TRUE(cgroups.ok()) << cgroups.status();
     cgroups_ = *cgroups;
     auto sandbox = Sandbox::Create({.mode = mode,
-                                    .limits = {.cpu_time = absl::Seconds(30), .memory_bytes = uint64_t{4} << 30,
-                                               .processes = 10000, .file_bytes = uint64_t{16} << 20},
+                                    .limits = {.cpu_time = absl::Seconds(30),
+                                               .memory_bytes = uint64_t{4} << 30,
+                                               .processes = 10000,
+                                               .file_bytes = uint64_t{16} << 20},
                                     .cgroups = cgroups_});
     ASSERT_TRUE(sandbox.ok()) << sandbox.status();
     sandbox_ = *sandbox;
@@ -135,8 +141,9 @@ class CgroupTest : public ::testing::Test {
   }
 
   std::unique_ptr<Workspace> Open(const std::string& project) {
-    const auto uid = static_cast<uid_t>(sandbox_->options().first_uid +
-                                        absl::Uniform<uint32_t>(bitgen_, 0, sandbox_->options().uid_count));
+    const auto uid =
+        static_cast<uid_t>(sandbox_->options().first_uid +
+                           absl::Uniform<uint32_t>(bitgen_, 0, sandbox_->options().uid_count));
     uids_.insert(uid);
     users_[project] = uid;
     auto ws = Workspace::Open(tmp_ + "/sandboxes", project, SandboxUser{.uid = uid, .gid = uid});
@@ -164,8 +171,8 @@ class CgroupTest : public ::testing::Test {
     for (const auto& entry : fs::directory_iterator("/proc", ec)) {
       const std::string name = entry.path().filename();
       struct stat st;
-      if (name.find_first_not_of("0123456789") == std::string::npos && ::stat(entry.path().c_str(), &st) == 0 &&
-          st.st_uid == uid) {
+      if (name.find_first_not_of("0123456789") == std::string::npos &&
+          ::stat(entry.path().c_str(), &st) == 0 && st.st_uid == uid) {
         ::kill(std::stoi(name), SIGKILL);
       }
     }
@@ -186,15 +193,19 @@ class CgroupTest : public ::testing::Test {
 // What the cgroups hold in each mode.
 class CgroupLimitTest : public CgroupTest, public ::testing::WithParamInterface<SandboxMode> {};
 
-INSTANTIATE_TEST_SUITE_P(Sandbox, CgroupLimitTest, ::testing::Values(SandboxMode::kBwrap, SandboxMode::kUnsafeNone),
-                         [](const auto& info) { return info.param == SandboxMode::kBwrap ? "bwrap" : "unsafe_none"; });
+INSTANTIATE_TEST_SUITE_P(Sandbox, CgroupLimitTest,
+                         ::testing::Values(SandboxMode::kBwrap, SandboxMode::kUnsafeNone),
+                         [](const auto& info) {
+                           return info.param == SandboxMode::kBwrap ? "bwrap" : "unsafe_none";
+                         });
 
 TEST_P(CgroupLimitTest, AThousandBackgroundSleepsStopAtTheProjectsProcessLimitAndOthersRunOn) {
   Start(GetParam());
   const std::string pids_dir = cgroups_->Dir(project_, "pids");
   Peak peak([this] { return ProcessesOf(Uid()); });
   CommandResult r;
-  std::thread bomb([&] { r = Run("for i in $(seq 1000); do sleep 1000 & done; wait", absl::Seconds(3)); });
+  std::thread bomb(
+      [&] { r = Run("for i in $(seq 1000); do sleep 1000 & done; wait", absl::Seconds(3)); });
   // Meanwhile another project starts twenty processes of its own as if nothing happened.
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   const std::string other = common::NewUuid();
@@ -238,9 +249,11 @@ TEST_P(CgroupLimitTest, TwoProcessesOverTheProjectsMemoryTogetherAreOomKilledAnd
 
   CommandResult both = Run(absl::StrCat(kHog, " & ", kHog, " & wait"));
   EXPECT_GE(cgroups_->OomKills(project_), 1u);
-  EXPECT_TRUE(absl::StartsWith(both.output, absl::StrCat("[sandbox] exit code ", both.exit_code, ": ")))
+  EXPECT_TRUE(
+      absl::StartsWith(both.output, absl::StrCat("[sandbox] exit code ", both.exit_code, ": ")))
       << both.output;
-  EXPECT_TRUE(absl::StrContains(both.output, "killed: the project's commands used more than 128 MiB of memory together\n"))
+  EXPECT_TRUE(absl::StrContains(
+      both.output, "killed: the project's commands used more than 128 MiB of memory together\n"))
       << both.output;
   EXPECT_EQ(both.explanation, both.output.substr(0, both.explanation.size()));
   // The next command has its memory back.
@@ -278,13 +291,15 @@ TEST_F(CgroupTest, AProcessThatLeftItsGroupIsKilledAtTheEndInUnsafeNone) {
 }
 
 TEST_F(CgroupTest, LimitsAreWrittenAndCommandsCannotLeaveTheirCgroup) {
-  ProjectLimits limits{.memory_bytes = uint64_t{256} << 20, .pids = 64, .cpu_weight = 50, .cpus = 1.5};
+  ProjectLimits limits{
+      .memory_bytes = uint64_t{256} << 20, .pids = 64, .cpu_weight = 50, .cpus = 1.5};
   Start(SandboxMode::kUnsafeNone, limits);
-  const std::string memory = cgroups_->Dir(project_, "memory"), pids = cgroups_->Dir(project_, "pids"),
-                    cpu = cgroups_->Dir(project_, "cpu");
+  const std::string memory = cgroups_->Dir(project_, "memory"),
+                    pids = cgroups_->Dir(project_, "pids"), cpu = cgroups_->Dir(project_, "cpu");
   EXPECT_FALSE(fs::exists(pids)) << "made on the first command";
   // The command sees itself in its project's cgroup, and cannot move out of it.
-  CommandResult r = Run("cat /proc/self/cgroup; echo $$ > " + fs::path(pids).parent_path().string() + "/cgroup.procs");
+  CommandResult r = Run("cat /proc/self/cgroup; echo $$ > " +
+                        fs::path(pids).parent_path().string() + "/cgroup.procs");
   EXPECT_NE(r.exit_code, 0);
   EXPECT_TRUE(absl::StrContains(r.output, "/" + project_ + "\n")) << r.output;
   EXPECT_TRUE(absl::StrContains(r.output, "Permission denied")) << r.output;
@@ -316,19 +331,23 @@ TEST_F(CgroupTest, AJoinThatFailsRunsNothing) {
                                     {tmp_ + "/no-such-cgroup/cgroup.procs"});
   CommandResult r = RunProcess(spec, nullptr);
   EXPECT_EQ(r.exit_code, 126);
-  EXPECT_TRUE(absl::StrContains(r.output, "[sandbox] the command could not join its project's cgroup")) << r.output;
+  EXPECT_TRUE(
+      absl::StrContains(r.output, "[sandbox] the command could not join its project's cgroup"))
+      << r.output;
   EXPECT_FALSE(absl::StrContains(r.output, "ran")) << r.output;
 }
 
 TEST_F(CgroupTest, APurgeRemovesTheProjectsCgroupAndWhatRunsInIt) {
   Start(SandboxMode::kUnsafeNone);
-  auto db = common::DbPool::Create({.url = testing::PgServer::Shared().CreateDatabase(), .size = 2});
+  auto db =
+      common::DbPool::Create({.url = testing::PgServer::Shared().CreateDatabase(), .size = 2});
   ASSERT_TRUE(db.ok()) << db.status();
   SandboxStore store(db->get());
   Workspaces workspaces({.root = tmp_ + "/sandboxes", .sandbox = sandbox_}, &store);
   const std::string project = common::NewUuid();
   ASSERT_TRUE(workspaces.Open(project, 1).ok());
-  absl::StatusOr<CommandResult> r = workspaces.Run(project, 1, "echo hi", {.timeout = absl::Seconds(10)}, nullptr);
+  absl::StatusOr<CommandResult> r =
+      workspaces.Run(project, 1, "echo hi", {.timeout = absl::Seconds(10)}, nullptr);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->output, "hi\n");
   const std::string dir = cgroups_->Dir(project, "pids");
@@ -340,7 +359,8 @@ TEST_F(CgroupTest, APurgeRemovesTheProjectsCgroupAndWhatRunsInIt) {
 TEST_F(CgroupTest, SetUpFindsThisMachinesHierarchyAndSaysWhichOne) {
   Start(SandboxMode::kUnsafeNone);
   const std::string described = cgroups_->Describe().dump();
-  EXPECT_TRUE(absl::StrContains(described, absl::StrCat("\"version\":\"", CgroupVersionName(cgroups_->version()), "\"")))
+  EXPECT_TRUE(absl::StrContains(
+      described, absl::StrCat("\"version\":\"", CgroupVersionName(cgroups_->version()), "\"")))
       << described;
   for (const std::string& base : Bases()) {
     EXPECT_TRUE(absl::EndsWith(base, "/" + name_)) << base;
@@ -386,7 +406,10 @@ class FakeMachineTest : public CgroupTest {
   CgroupOptions Fake(const std::string& mountinfo, const std::string& self) {
     Spew(tmp_ + "/mountinfo", mountinfo);
     Spew(tmp_ + "/cgroup", self);
-    return {.limits = SmallLimits(), .name = name_, .mountinfo = tmp_ + "/mountinfo", .self_cgroup = tmp_ + "/cgroup"};
+    return {.limits = SmallLimits(),
+            .name = name_,
+            .mountinfo = tmp_ + "/mountinfo",
+            .self_cgroup = tmp_ + "/cgroup"};
   }
 };
 
@@ -395,15 +418,20 @@ TEST_F(FakeMachineTest, NoUsableHierarchyIsAnErrorThatSaysWhy) {
   const std::string v2 = tmp_ + "/unified";
   fs::create_directories(v2);
   Spew(v2 + "/cgroup.controllers", "\n");
-  auto none = Cgroups::SetUp(Fake(absl::StrCat("41 31 0:38 / ", v2, " rw,relatime - cgroup2 cgroup2 rw\n"), "0::/\n"));
+  auto none = Cgroups::SetUp(
+      Fake(absl::StrCat("41 31 0:38 / ", v2, " rw,relatime - cgroup2 cgroup2 rw\n"), "0::/\n"));
   EXPECT_EQ(none.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_TRUE(absl::StrContains(none.status().message(), "not all of cpu, memory and pids")) << none.status();
-  EXPECT_TRUE(absl::StrContains(none.status().message(), "no cgroup v1 hierarchy holding the service is mounted for cpu, memory, pids"))
+  EXPECT_TRUE(absl::StrContains(none.status().message(), "not all of cpu, memory and pids"))
+      << none.status();
+  EXPECT_TRUE(absl::StrContains(
+      none.status().message(),
+      "no cgroup v1 hierarchy holding the service is mounted for cpu, memory, pids"))
       << none.status();
   // Nothing mounted at all.
   auto nothing = Cgroups::SetUp(Fake("", ""));
   EXPECT_EQ(nothing.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_TRUE(absl::StrContains(nothing.status().message(), "no cgroup v2 hierarchy")) << nothing.status();
+  EXPECT_TRUE(absl::StrContains(nothing.status().message(), "no cgroup v2 hierarchy"))
+      << nothing.status();
 }
 
 TEST_F(FakeMachineTest, AHierarchyThatCannotBeWrittenIsAnError) {
@@ -417,7 +445,8 @@ TEST_F(FakeMachineTest, AHierarchyThatCannotBeWrittenIsAnError) {
   }
   auto set_up = Cgroups::SetUp(Fake(mountinfo, "3:pids:/\n2:memory:/\n1:cpu:/\n"));
   EXPECT_EQ(set_up.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_TRUE(absl::StrContains(set_up.status().message(), "cannot create " + tmp_)) << set_up.status();
+  EXPECT_TRUE(absl::StrContains(set_up.status().message(), "cannot create " + tmp_))
+      << set_up.status();
 }
 
 TEST_F(FakeMachineTest, OnV2TheServiceMovesIntoALeafAndControllersAreEnabled) {
@@ -434,7 +463,8 @@ TEST_F(FakeMachineTest, OnV2TheServiceMovesIntoALeafAndControllersAreEnabled) {
   Spew(own + "/" + name_ + "/cgroup.subtree_control", "");
   Spew(instance + "/cgroup.subtree_control", "");
   Spew(own + "/service/cgroup.controllers", "cpu memory pids\n");
-  const std::string mountinfo = absl::StrCat("1201 1190 0:26 / ", own, " rw,nosuid - cgroup2 cgroup rw\n");
+  const std::string mountinfo =
+      absl::StrCat("1201 1190 0:26 / ", own, " rw,nosuid - cgroup2 cgroup rw\n");
   auto set_up = Cgroups::SetUp(Fake(mountinfo, "0::/\n"));
   ASSERT_TRUE(set_up.ok()) << set_up.status();
   EXPECT_EQ((*set_up)->version(), CgroupVersion::kV2);
@@ -457,45 +487,56 @@ TEST_F(FakeMachineTest, OnV2TheServiceMovesIntoALeafAndControllersAreEnabled) {
   Spew(own + "/service/cgroup.procs", "");
   auto stuck = Cgroups::SetUp(Fake(mountinfo, "0::/\n"));
   EXPECT_EQ(stuck.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_TRUE(absl::StrContains(stuck.status().message(), "processes keep appearing")) << stuck.status();
+  EXPECT_TRUE(absl::StrContains(stuck.status().message(), "processes keep appearing"))
+      << stuck.status();
   EXPECT_EQ(Slurp(own + "/service/cgroup.procs"), "1");
 }
 
 TEST_F(FakeMachineTest, LimitsOutOfBoundsAreRefused) {
-  for (ProjectLimits bad : {ProjectLimits{.memory_bytes = 1 << 20}, ProjectLimits{.pids = 2}, ProjectLimits{.cpu_weight = 0},
-                            ProjectLimits{.cpu_weight = 10001}, ProjectLimits{.cpus = 0.001}, ProjectLimits{.cpus = -1}}) {
-    EXPECT_EQ(Cgroups::SetUp({.limits = bad, .name = name_}).status().code(), absl::StatusCode::kInvalidArgument);
+  for (ProjectLimits bad : {ProjectLimits{.memory_bytes = 1 << 20}, ProjectLimits{.pids = 2},
+                            ProjectLimits{.cpu_weight = 0}, ProjectLimits{.cpu_weight = 10001},
+                            ProjectLimits{.cpus = 0.001}, ProjectLimits{.cpus = -1}}) {
+    EXPECT_EQ(Cgroups::SetUp({.limits = bad, .name = name_}).status().code(),
+              absl::StatusCode::kInvalidArgument);
   }
   for (const char* name : {"", "a/b", "..", "service"}) {
-    EXPECT_EQ(Cgroups::SetUp({.name = name}).status().code(), absl::StatusCode::kInvalidArgument) << name;
+    EXPECT_EQ(Cgroups::SetUp({.name = name}).status().code(), absl::StatusCode::kInvalidArgument)
+        << name;
   }
 }
 
 // The start-up choice: cgroups required unless `off` is named, and the version logged.
 TEST_F(FakeMachineTest, StartUpLogsTheVersionAndRefusesWithoutCgroupsUnlessOff) {
   ::testing::internal::CaptureStderr();
-  auto required = ChooseSandbox("unsafe-none", {}, tmp_ + "/sandboxes", {.options = {.limits = SmallLimits(), .name = name_}});
+  auto required = ChooseSandbox("unsafe-none", {}, tmp_ + "/sandboxes",
+                                {.options = {.limits = SmallLimits(), .name = name_}});
   std::string log = ::testing::internal::GetCapturedStderr();
   ASSERT_TRUE(required.ok()) << required.status() << log;
   cgroups_ = required->sandbox->options().cgroups;  // TearDown removes them
   Cgroups* cgroups = cgroups_.get();
   ASSERT_NE(cgroups, nullptr);
-  EXPECT_TRUE(absl::StrContains(log, absl::StrCat("\"msg\":\"sandbox: cgroup ", CgroupVersionName(cgroups->version()),
-                                                  ": each project's processes are limited together\"")))
+  EXPECT_TRUE(absl::StrContains(
+      log, absl::StrCat("\"msg\":\"sandbox: cgroup ", CgroupVersionName(cgroups->version()),
+                        ": each project's processes are limited together\"")))
       << log;
-  EXPECT_TRUE(absl::StrContains(log, absl::StrCat("\"version\":\"", CgroupVersionName(cgroups->version()), "\""))) << log;
+  EXPECT_TRUE(absl::StrContains(
+      log, absl::StrCat("\"version\":\"", CgroupVersionName(cgroups->version()), "\"")))
+      << log;
   // The probe's project cgroup is gone again.
   const std::string base = fs::path(cgroups->Dir(common::NewUuid(), "pids")).parent_path();
   EXPECT_TRUE(absl::EndsWith(base, "/" + ThisInstance())) << base;
   EXPECT_FALSE(HasSubdirs(base)) << base;
 
   const CgroupOptions unusable = Fake("", "");
-  auto refused = ChooseSandbox("unsafe-none", {}, tmp_ + "/sandboxes", {.required = true, .options = unusable});
+  auto refused = ChooseSandbox("unsafe-none", {}, tmp_ + "/sandboxes",
+                               {.required = true, .options = unusable});
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_TRUE(absl::StrContains(refused.status().message(), "set QAI_SANDBOX_CGROUPS=off")) << refused.status();
+  EXPECT_TRUE(absl::StrContains(refused.status().message(), "set QAI_SANDBOX_CGROUPS=off"))
+      << refused.status();
 
   ::testing::internal::CaptureStderr();
-  auto off = ChooseSandbox("unsafe-none", {}, tmp_ + "/sandboxes", {.required = false, .options = unusable});
+  auto off = ChooseSandbox("unsafe-none", {}, tmp_ + "/sandboxes",
+                           {.required = false, .options = unusable});
   log = ::testing::internal::GetCapturedStderr();
   ASSERT_TRUE(off.ok()) << off.status();
   EXPECT_EQ(off->sandbox->cgroups(), nullptr);

@@ -1,9 +1,9 @@
 #include "services/sandbox/disk_quota.h"
 
+#include <linux/magic.h>
 #include <sched.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
-#include <linux/magic.h>
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -20,7 +20,9 @@ namespace {
 constexpr char kFsType[] = "tmpfs";
 constexpr char kSource[] = "qai-workspace";
 
-absl::Status ErrnoStatus(int error, const std::string& what) { return absl::ErrnoToStatus(error, what); }
+absl::Status ErrnoStatus(int error, const std::string& what) {
+  return absl::ErrnoToStatus(error, what);
+}
 
 }  // namespace
 
@@ -28,7 +30,8 @@ absl::Status EnterPrivateMounts() {
   if (::unshare(CLONE_NEWNS) != 0) {
     return absl::FailedPreconditionError(
         absl::StrCat("cannot make a mount namespace of its own (", std::strerror(errno),
-                     "): the workspaces' disk quotas need CAP_SYS_ADMIN (root; in Kubernetes, the pod's own user "
+                     "): the workspaces' disk quotas need CAP_SYS_ADMIN (root; in Kubernetes, the "
+                     "pod's own user "
                      "namespace and SYS_ADMIN)"));
   }
   // Nothing mounted here reaches the host, nor anything of the host's after this moment.
@@ -45,12 +48,13 @@ bool IsMountPoint(const std::string& dir) {
   return self.st_dev != parent.st_dev || self.st_ino == parent.st_ino;
 }
 
-absl::StatusOr<bool> MountQuota(const std::string& dir, const DiskQuota& quota, std::optional<SandboxUser> owner) {
+absl::StatusOr<bool> MountQuota(const std::string& dir, const DiskQuota& quota,
+                                std::optional<SandboxUser> owner) {
   if (IsMountPoint(dir)) return false;
   const uint32_t uid = owner ? owner->uid : ::geteuid();
   const uint32_t gid = owner ? owner->gid : ::getegid();
-  const std::string options = absl::StrCat("size=", quota.bytes, ",nr_inodes=", quota.files, ",mode=0700,uid=", uid,
-                                           ",gid=", gid, ",huge=never");
+  const std::string options = absl::StrCat("size=", quota.bytes, ",nr_inodes=", quota.files,
+                                           ",mode=0700,uid=", uid, ",gid=", gid, ",huge=never");
   if (::mount(kSource, dir.c_str(), kFsType, MS_NOSUID | MS_NODEV, options.c_str()) != 0) {
     return ErrnoStatus(errno, absl::StrCat("workspace: cannot mount its quota on ", dir));
   }
@@ -80,17 +84,21 @@ std::string FullExplanation(const std::string& dir, const DiskQuota& quota) {
   const bool no_bytes = static_cast<uint64_t>(st.f_bavail) * st.f_frsize < kSlackBytes;
   const bool no_files = st.f_favail == 0;
   if (!no_bytes && !no_files) return "";
-  return absl::StrCat("[sandbox] the workspace is full: it may hold at most ", quota.bytes >> 20, " MiB in ",
-                      quota.files, " files and directories; remove what is not needed to go on\n");
+  return absl::StrCat("[sandbox] the workspace is full: it may hold at most ", quota.bytes >> 20,
+                      " MiB in ", quota.files,
+                      " files and directories; remove what is not needed to go on\n");
 }
 
 absl::Status MountRootInMemory(const std::string& root) {
   if (IsMountPoint(root)) {
     struct statfs fs;
-    if (::statfs(root.c_str(), &fs) == 0 && fs.f_type == TMPFS_MAGIC) return absl::OkStatus();  // mounted already
+    if (::statfs(root.c_str(), &fs) == 0 && fs.f_type == TMPFS_MAGIC)
+      return absl::OkStatus();  // mounted already
   }
-  const std::string options = absl::StrCat("size=64m,mode=0711,uid=", ::geteuid(), ",gid=", ::getegid());
-  if (::mount(kSource, root.c_str(), kFsType, MS_NOSUID | MS_NODEV | MS_NOEXEC, options.c_str()) != 0) {
+  const std::string options =
+      absl::StrCat("size=64m,mode=0711,uid=", ::geteuid(), ",gid=", ::getegid());
+  if (::mount(kSource, root.c_str(), kFsType, MS_NOSUID | MS_NODEV | MS_NOEXEC, options.c_str()) !=
+      0) {
     return ErrnoStatus(errno, absl::StrCat("sandbox root: cannot mount a tmpfs on ", root));
   }
   return PrepareRoot(root);
@@ -100,14 +108,16 @@ absl::Status ProbeDiskQuota(const std::string& root, const absl::Status& private
   if (!private_mounts.ok()) return private_mounts;
   if (absl::Status s = PrepareRoot(root); !s.ok()) return s;
   const std::string dir = absl::StrCat(root, "/state/disk-quota-probe");
-  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return ErrnoStatus(errno, "disk quota probe");
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
+    return ErrnoStatus(errno, "disk quota probe");
   absl::StatusOr<bool> mounted = MountQuota(dir, {.bytes = 4096, .files = 8}, std::nullopt);
   absl::Status result = mounted.status();
   if (mounted.ok()) result = UnmountQuota(dir);
   ::rmdir(dir.c_str());
   if (!result.ok()) {
-    return absl::FailedPreconditionError(absl::StrCat("sandbox: the workspaces' disk quotas cannot be mounted (",
-                                                      result.message(), "); QAI_SANDBOX_DISK=off runs without them"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("sandbox: the workspaces' disk quotas cannot be mounted (", result.message(),
+                     "); QAI_SANDBOX_DISK=off runs without them"));
   }
   return absl::OkStatus();
 }

@@ -64,6 +64,7 @@ std::string FullExplanation(const std::string& dir, const DiskQuota& quota);
 
 // ProbeDiskQuota: OK when a quota can be mounted under root (state/, prepared by PrepareRoot),
 // given what EnterPrivateMounts said; else FAILED_PRECONDITION saying why and what to do.
-[[nodiscard]] absl::Status ProbeDiskQuota(const std::string& root, const absl::Status& private_mounts);
+[[nodiscard]] absl::Status ProbeDiskQuota(const std::string& root,
+                                          const absl::Status& private_mounts);
 
 }  // namespace qai::sandbox

@@ -28,7 +28,8 @@ class DiskQuotaTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_TRUE(kPrivateMounts.ok()) << kPrivateMounts << " (these tests need root)";
-    auto pool = common::DbPool::Create({.url = testing::PgServer::Shared().CreateDatabase(), .size = 2});
+    auto pool =
+        common::DbPool::Create({.url = testing::PgServer::Shared().CreateDatabase(), .size = 2});
     ASSERT_TRUE(pool.ok()) << pool.status();
     pool_ = *std::move(pool);
     store_ = std::make_unique<SandboxStore>(pool_.get());
@@ -44,8 +45,8 @@ class DiskQuotaTest : public ::testing::Test {
   }
 
   std::unique_ptr<Workspaces> Make(DiskQuota quota) {
-    return std::make_unique<Workspaces>(WorkspacesOptions{.root = root_, .sandbox = sandbox_, .quota = quota},
-                                        store_.get());
+    return std::make_unique<Workspaces>(
+        WorkspacesOptions{.root = root_, .sandbox = sandbox_, .quota = quota}, store_.get());
   }
   std::string NewProject() { return projects_.emplace_back(common::NewUuid()); }
   std::string Dir(const std::string& project) const { return root_ + "/workspaces/" + project; }
@@ -65,12 +66,16 @@ TEST_F(DiskQuotaTest, AWorkspaceHoldsNoMoreThanItsQuotaInBytesAndFiles) {
   auto wrote = workspaces->Write(p, 1, {{.path = "big.txt", .content = std::string(2 << 20, 'x')}});
   ASSERT_TRUE(wrote.ok());
   EXPECT_FALSE((*wrote)[0].status.ok()) << "the service's own writes count too";
-  auto r = workspaces->Run(p, 1, "rm -f big.txt; head -c 2M /dev/zero > zero.bin; echo rc=$?", {}, nullptr);
+  auto r = workspaces->Run(p, 1, "rm -f big.txt; head -c 2M /dev/zero > zero.bin; echo rc=$?", {},
+                           nullptr);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_TRUE(absl::StrContains(r->output, "No space left on device")) << r->output;
-  EXPECT_TRUE(absl::StartsWith(r->explanation, "[sandbox] the workspace is full: it may hold at most 1 MiB in 40 files"))
+  EXPECT_TRUE(absl::StartsWith(
+      r->explanation, "[sandbox] the workspace is full: it may hold at most 1 MiB in 40 files"))
       << r->explanation;
-  r = workspaces->Run(p, 1, "rm -f zero.bin; for i in $(seq 100); do : > f$i || break; done; echo made $i", {}, nullptr);
+  r = workspaces->Run(
+      p, 1, "rm -f zero.bin; for i in $(seq 100); do : > f$i || break; done; echo made $i", {},
+      nullptr);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_TRUE(absl::StrContains(r->output, "f40: No space left on device")) << r->output;
   r = workspaces->Run(p, 1, "rm -f f*; echo fine > ok && cat ok", {}, nullptr);
@@ -110,7 +115,8 @@ TEST_F(DiskQuotaTest, IdleWorkspacesMakeRoomBeyondTheTotalLongestIdleFirst) {
   ASSERT_TRUE(workspaces->Run(newer, 1, "true", {}, nullptr).ok());  // the next look
   EXPECT_FALSE(IsMountPoint(Dir(older))) << "dropped: idle longest";
   EXPECT_TRUE(IsMountPoint(Dir(newer)));
-  EXPECT_EQ(workspaces->Run(older, 1, "ls", {}, nullptr).status().code(), absl::StatusCode::kAborted)
+  EXPECT_EQ(workspaces->Run(older, 1, "ls", {}, nullptr).status().code(),
+            absl::StatusCode::kAborted)
       << "its holder must open and restore it again";
   auto reopened = workspaces->Open(older, 2);
   ASSERT_TRUE(reopened.ok()) << reopened.status();

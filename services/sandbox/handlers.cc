@@ -19,8 +19,10 @@ void CheckWorkspace(FieldViolations& bad, const std::string& project_id, int64_t
 }
 
 // CheckFiles: the count and total size of files a request carries.
-void CheckFiles(FieldViolations& bad, const std::string& field, size_t count, size_t bytes, const HandlerLimits& limits) {
-  if (count > limits.max_files) bad.Add(field, absl::StrCat("at most ", limits.max_files, " files"));
+void CheckFiles(FieldViolations& bad, const std::string& field, size_t count, size_t bytes,
+                const HandlerLimits& limits) {
+  if (count > limits.max_files)
+    bad.Add(field, absl::StrCat("at most ", limits.max_files, " files"));
   if (bytes > limits.max_request_bytes) {
     bad.Add(field, absl::StrCat("at most ", limits.max_request_bytes, " bytes of content in all"));
   }
@@ -34,7 +36,8 @@ void FillResult(const FileOutcome& f, v1::FileResult* out) {
 
 }  // namespace
 
-absl::Status SandboxHandlers::LocateWorkspace(const CallContext& call, const v1::LocateWorkspaceRequest& req,
+absl::Status SandboxHandlers::LocateWorkspace(const CallContext& call,
+                                              const v1::LocateWorkspaceRequest& req,
                                               v1::WorkspaceLocation& resp) {
   if (absl::Status s = common::RequireService(call, "LocateWorkspace"); !s.ok()) return s;
   FieldViolations bad;
@@ -49,13 +52,16 @@ absl::Status SandboxHandlers::LocateWorkspace(const CallContext& call, const v1:
   return absl::OkStatus();
 }
 
-absl::Status SandboxHandlers::OpenWorkspace(const CallContext& call, const v1::OpenWorkspaceRequest& req,
+absl::Status SandboxHandlers::OpenWorkspace(const CallContext& call,
+                                            const v1::OpenWorkspaceRequest& req,
                                             v1::Workspace& resp) {
   if (absl::Status s = common::RequireService(call, "OpenWorkspace"); !s.ok()) return s;
   FieldViolations bad;
   CheckWorkspace(bad, req.project_id(), req.fence());
   if (absl::Status s = bad.ToStatus(); !s.ok()) return s;
-  if (absl::Status s = replicas_->Claim(absl::AsciiStrToLower(req.project_id()), options_.self.id); !s.ok()) return s;
+  if (absl::Status s = replicas_->Claim(absl::AsciiStrToLower(req.project_id()), options_.self.id);
+      !s.ok())
+    return s;
   absl::StatusOr<WorkspaceInfo> info = workspaces_->Open(req.project_id(), req.fence());
   if (!info.ok()) return info.status();
   resp.set_project_id(absl::AsciiStrToLower(req.project_id()));
@@ -65,7 +71,8 @@ absl::Status SandboxHandlers::OpenWorkspace(const CallContext& call, const v1::O
   return absl::OkStatus();
 }
 
-absl::Status SandboxHandlers::RestoreSnapshot(const CallContext& call, const v1::RestoreSnapshotRequest& req,
+absl::Status SandboxHandlers::RestoreSnapshot(const CallContext& call,
+                                              const v1::RestoreSnapshotRequest& req,
                                               v1::Workspace& resp) {
   if (absl::Status s = common::RequireService(call, "RestoreSnapshot"); !s.ok()) return s;
   FieldViolations bad;
@@ -75,11 +82,13 @@ absl::Status SandboxHandlers::RestoreSnapshot(const CallContext& call, const v1:
   std::vector<Change> changes;
   for (const v1::FileChange& c : req.changes()) {
     bytes += c.content().size() + c.path().size();
-    changes.push_back({.path = c.path(), .content = c.has_content() ? std::optional(c.content()) : std::nullopt});
+    changes.push_back(
+        {.path = c.path(), .content = c.has_content() ? std::optional(c.content()) : std::nullopt});
   }
   CheckFiles(bad, "changes", changes.size(), bytes, options_.limits);
   if (absl::Status s = bad.ToStatus(); !s.ok()) return s;
-  absl::StatusOr<WorkspaceInfo> info = workspaces_->Restore(req.project_id(), req.fence(), req.snapshot_id(), changes);
+  absl::StatusOr<WorkspaceInfo> info =
+      workspaces_->Restore(req.project_id(), req.fence(), req.snapshot_id(), changes);
   if (!info.ok()) return info.status();
   resp.set_project_id(absl::AsciiStrToLower(req.project_id()));
   resp.set_snapshot_id(info->snapshot_id);
@@ -87,7 +96,8 @@ absl::Status SandboxHandlers::RestoreSnapshot(const CallContext& call, const v1:
   return absl::OkStatus();
 }
 
-absl::Status SandboxHandlers::CheckRunCommand(const CallContext& call, const v1::RunCommandRequest& req) const {
+absl::Status SandboxHandlers::CheckRunCommand(const CallContext& call,
+                                              const v1::RunCommandRequest& req) const {
   if (absl::Status s = common::RequireService(call, "RunCommand"); !s.ok()) return s;
   FieldViolations bad;
   CheckWorkspace(bad, req.project_id(), req.fence());
@@ -97,25 +107,31 @@ absl::Status SandboxHandlers::CheckRunCommand(const CallContext& call, const v1:
   }
   if (req.command().find('\0') != std::string::npos) bad.Add("command", "must not contain NUL");
   if (req.has_timeout()) {
-    const absl::Duration t = absl::Seconds(req.timeout().seconds()) + absl::Nanoseconds(req.timeout().nanos());
+    const absl::Duration t =
+        absl::Seconds(req.timeout().seconds()) + absl::Nanoseconds(req.timeout().nanos());
     if (t <= absl::ZeroDuration() || t > options_.limits.command_timeout) {
-      bad.Add("timeout", absl::StrCat("must be positive and at most ", absl::FormatDuration(options_.limits.command_timeout)));
+      bad.Add("timeout", absl::StrCat("must be positive and at most ",
+                                      absl::FormatDuration(options_.limits.command_timeout)));
     }
   }
-  if (req.max_output_bytes() < 0 || static_cast<uint64_t>(req.max_output_bytes()) > options_.limits.max_output) {
-    bad.Add("max_output_bytes", absl::StrCat("must be 0 (the default) to ", options_.limits.max_output));
+  if (req.max_output_bytes() < 0 ||
+      static_cast<uint64_t>(req.max_output_bytes()) > options_.limits.max_output) {
+    bad.Add("max_output_bytes",
+            absl::StrCat("must be 0 (the default) to ", options_.limits.max_output));
   }
   return bad.ToStatus();
 }
 
 absl::Status SandboxHandlers::RunCommand(const CallContext& call, const v1::RunCommandRequest& req,
                                          const std::function<void(std::string)>& output,
-                                         const std::function<bool()>& cancelled, v1::CommandEnd& end) {
+                                         const std::function<bool()>& cancelled,
+                                         v1::CommandEnd& end) {
   CommandOptions options{.timeout = options_.limits.command_timeout,
                          .max_output = options_.limits.max_output,
                          .max_output_read = options_.limits.max_output_read};
   if (req.has_timeout()) {
-    options.timeout = absl::Seconds(req.timeout().seconds()) + absl::Nanoseconds(req.timeout().nanos());
+    options.timeout =
+        absl::Seconds(req.timeout().seconds()) + absl::Nanoseconds(req.timeout().nanos());
   }
   if (req.max_output_bytes() > 0) options.max_output = static_cast<size_t>(req.max_output_bytes());
   // Pieces go out as valid UTF-8; a character cut between two reads waits for the next one.
@@ -154,7 +170,8 @@ absl::Status SandboxHandlers::WriteFiles(const CallContext& call, const v1::Writ
   }
   CheckFiles(bad, "files", files.size(), bytes, options_.limits);
   if (absl::Status s = bad.ToStatus(); !s.ok()) return s;
-  absl::StatusOr<std::vector<FileOutcome>> written = workspaces_->Write(req.project_id(), req.fence(), files);
+  absl::StatusOr<std::vector<FileOutcome>> written =
+      workspaces_->Write(req.project_id(), req.fence(), files);
   if (!written.ok()) return written.status();
   for (const FileOutcome& f : *written) FillResult(f, resp.add_results());
   if (req.with_changes()) ReportChanges(req.project_id(), req.fence(), resp);
@@ -167,15 +184,19 @@ absl::Status SandboxHandlers::ReadFiles(const CallContext& call, const v1::ReadF
   FieldViolations bad;
   CheckWorkspace(bad, req.project_id(), req.fence());
   CheckFiles(bad, "paths", static_cast<size_t>(req.paths_size()), 0, options_.limits);
-  if (req.max_file_bytes() < 0 || static_cast<uint64_t>(req.max_file_bytes()) > options_.limits.max_file_bytes) {
-    bad.Add("max_file_bytes", absl::StrCat("must be 0 (the default) to ", options_.limits.max_file_bytes));
+  if (req.max_file_bytes() < 0 ||
+      static_cast<uint64_t>(req.max_file_bytes()) > options_.limits.max_file_bytes) {
+    bad.Add("max_file_bytes",
+            absl::StrCat("must be 0 (the default) to ", options_.limits.max_file_bytes));
   }
   if (absl::Status s = bad.ToStatus(); !s.ok()) return s;
-  const size_t max_bytes = req.max_file_bytes() > 0 ? static_cast<size_t>(req.max_file_bytes()) : options_.limits.max_file_bytes;
+  const size_t max_bytes = req.max_file_bytes() > 0 ? static_cast<size_t>(req.max_file_bytes())
+                                                    : options_.limits.max_file_bytes;
   // What is read must also fit the response: beyond max_request_bytes the rest is refused.
   size_t budget = options_.limits.max_request_bytes;
   const std::vector<std::string> paths(req.paths().begin(), req.paths().end());
-  absl::StatusOr<std::vector<FileOutcome>> read = workspaces_->Read(req.project_id(), req.fence(), paths, max_bytes);
+  absl::StatusOr<std::vector<FileOutcome>> read =
+      workspaces_->Read(req.project_id(), req.fence(), paths, max_bytes);
   if (!read.ok()) return read.status();
   for (FileOutcome& f : *read) {
     if (f.content.size() > budget) {
@@ -197,8 +218,10 @@ absl::Status SandboxHandlers::GetChanges(const CallContext& call, const v1::GetC
   return FillChanges(req.project_id(), req.fence(), resp);
 }
 
-absl::Status SandboxHandlers::FillChanges(const std::string& project_id, int64_t fence, v1::GetChangesResponse& resp) {
-  absl::StatusOr<std::optional<std::vector<Change>>> changes = workspaces_->Changes(project_id, fence);
+absl::Status SandboxHandlers::FillChanges(const std::string& project_id, int64_t fence,
+                                          v1::GetChangesResponse& resp) {
+  absl::StatusOr<std::optional<std::vector<Change>>> changes =
+      workspaces_->Changes(project_id, fence);
   if (!changes.ok()) return changes.status();
   if (!*changes) {
     resp.set_unknown(true);
@@ -219,7 +242,8 @@ void SandboxHandlers::ReportChanges(const std::string& project_id, int64_t fence
   if (FillChanges(project_id, fence, changes).ok()) *resp.mutable_changes() = std::move(changes);
 }
 
-absl::Status SandboxHandlers::CreateSnapshot(const CallContext& call, const v1::CreateSnapshotRequest& req,
+absl::Status SandboxHandlers::CreateSnapshot(const CallContext& call,
+                                             const v1::CreateSnapshotRequest& req,
                                              v1::Snapshot& resp) {
   if (absl::Status s = common::RequireService(call, "CreateSnapshot"); !s.ok()) return s;
   FieldViolations bad;
@@ -227,8 +251,8 @@ absl::Status SandboxHandlers::CreateSnapshot(const CallContext& call, const v1::
   common::CheckUuid(bad, "snapshot_id", req.snapshot_id(), /*required=*/true);
   common::CheckUuid(bad, "run_id", req.run_id(), /*required=*/false);
   if (absl::Status s = bad.ToStatus(); !s.ok()) return s;
-  absl::StatusOr<SnapshotRecord> snapshot =
-      workspaces_->Snapshot(req.project_id(), req.fence(), req.snapshot_id(), absl::AsciiStrToLower(req.run_id()));
+  absl::StatusOr<SnapshotRecord> snapshot = workspaces_->Snapshot(
+      req.project_id(), req.fence(), req.snapshot_id(), absl::AsciiStrToLower(req.run_id()));
   if (!snapshot.ok()) return snapshot.status();
   resp.set_id(snapshot->id);
   resp.set_project_id(snapshot->project_id);
@@ -239,7 +263,8 @@ absl::Status SandboxHandlers::CreateSnapshot(const CallContext& call, const v1::
   return absl::OkStatus();
 }
 
-absl::Status SandboxHandlers::PurgeProject(const CallContext& call, const v1::PurgeProjectRequest& req) {
+absl::Status SandboxHandlers::PurgeProject(const CallContext& call,
+                                           const v1::PurgeProjectRequest& req) {
   if (absl::Status s = common::RequireService(call, "PurgeProject"); !s.ok()) return s;
   FieldViolations bad;
   common::CheckUuid(bad, "project_id", req.project_id(), /*required=*/true);

@@ -4,7 +4,8 @@
 // cannot raise. The work is Workspaces'.
 //
 //   SandboxHandlers handlers(&workspaces, &replicas, {.self = membership->self(),
-//                                                     .preview_base_url = "https://preview.example.com"});
+//                                                     .preview_base_url =
+//                                                     "https://preview.example.com"});
 //   absl::Status s = handlers.OpenWorkspace(call, req, resp);
 
 #include <functional>
@@ -21,16 +22,16 @@ namespace qai::sandbox {
 
 struct HandlerLimits {
   absl::Duration command_timeout = absl::Seconds(120);  // the longest, and the default
-  size_t max_output = 64 << 10;                          // output sent back, the most and the default
-  size_t max_output_read = 16 << 20;                     // a command printing more is killed
+  size_t max_output = 64 << 10;       // output sent back, the most and the default
+  size_t max_output_read = 16 << 20;  // a command printing more is killed
   size_t max_command_bytes = 64 << 10;
-  size_t max_files = 1000;            // per WriteFiles, ReadFiles or RestoreSnapshot
-  size_t max_file_bytes = 1 << 20;    // each file read, the most and the default
-  size_t max_request_bytes = 3 << 20; // file contents of one WriteFiles or RestoreSnapshot
+  size_t max_files = 1000;             // per WriteFiles, ReadFiles or RestoreSnapshot
+  size_t max_file_bytes = 1 << 20;     // each file read, the most and the default
+  size_t max_request_bytes = 3 << 20;  // file contents of one WriteFiles or RestoreSnapshot
 };
 
 struct HandlerOptions {
-  Replica self;                  // this replica (its incarnation), which serves the workspaces it opens
+  Replica self;  // this replica (its incarnation), which serves the workspaces it opens
   std::string preview_base_url;  // a snapshot's preview is <this>/<id>/
   HandlerLimits limits;
 };
@@ -40,22 +41,24 @@ class SandboxHandlers {
   SandboxHandlers(Workspaces* workspaces, ReplicaStore* replicas, HandlerOptions options)
       : workspaces_(workspaces), replicas_(replicas), options_(std::move(options)) {}
 
-  absl::Status LocateWorkspace(const common::CallContext& call, const v1::LocateWorkspaceRequest& req,
-                               v1::WorkspaceLocation& resp);
+  absl::Status LocateWorkspace(const common::CallContext& call,
+                               const v1::LocateWorkspaceRequest& req, v1::WorkspaceLocation& resp);
   // OpenWorkspace: the project is served here from now on, unless another live replica
   // serves it (ABORTED).
-  absl::Status OpenWorkspace(const common::CallContext& call, const v1::OpenWorkspaceRequest& req, v1::Workspace& resp);
-  absl::Status RestoreSnapshot(const common::CallContext& call, const v1::RestoreSnapshotRequest& req,
-                               v1::Workspace& resp);
+  absl::Status OpenWorkspace(const common::CallContext& call, const v1::OpenWorkspaceRequest& req,
+                             v1::Workspace& resp);
+  absl::Status RestoreSnapshot(const common::CallContext& call,
+                               const v1::RestoreSnapshotRequest& req, v1::Workspace& resp);
   // RunCommand: runs the command of a request that passed CheckRunCommand, calling `output`
   // with each piece of its output (valid UTF-8) as it comes, and fills `end`. `cancelled` is
   // polled while it runs.
   absl::Status RunCommand(const common::CallContext& call, const v1::RunCommandRequest& req,
-                          const std::function<void(std::string)>& output, const std::function<bool()>& cancelled,
-                          v1::CommandEnd& end);
+                          const std::function<void(std::string)>& output,
+                          const std::function<bool()>& cancelled, v1::CommandEnd& end);
   absl::Status WriteFiles(const common::CallContext& call, const v1::WriteFilesRequest& req,
                           v1::WriteFilesResponse& resp);
-  absl::Status ReadFiles(const common::CallContext& call, const v1::ReadFilesRequest& req, v1::ReadFilesResponse& resp);
+  absl::Status ReadFiles(const common::CallContext& call, const v1::ReadFilesRequest& req,
+                         v1::ReadFilesResponse& resp);
   absl::Status GetChanges(const common::CallContext& call, const v1::GetChangesRequest& req,
                           v1::GetChangesResponse& resp);
   absl::Status CreateSnapshot(const common::CallContext& call, const v1::CreateSnapshotRequest& req,
@@ -64,11 +67,13 @@ class SandboxHandlers {
 
   // CheckRunCommand: the service-only and field checks of RunCommand, which its stream makes
   // before it takes a command thread, so a bad request is answered at once.
-  absl::Status CheckRunCommand(const common::CallContext& call, const v1::RunCommandRequest& req) const;
+  absl::Status CheckRunCommand(const common::CallContext& call,
+                               const v1::RunCommandRequest& req) const;
 
  private:
   // FillChanges: the workspace's changes since the last look (GetChanges' answer).
-  absl::Status FillChanges(const std::string& project_id, int64_t fence, v1::GetChangesResponse& resp);
+  absl::Status FillChanges(const std::string& project_id, int64_t fence,
+                           v1::GetChangesResponse& resp);
   // ReportChanges: resp's `changes` (a WriteFiles or RunCommand with_changes), when they can be
   // read; left unset otherwise.
   template <typename Response>

@@ -11,24 +11,28 @@ namespace qai::sandbox {
 using common::Log;
 using common::LogLevel;
 
-absl::StatusOr<std::unique_ptr<Membership>> Membership::Start(Options options, ReplicaStore* replicas,
-                                                               Workspaces* workspaces, Hooks hooks) {
+absl::StatusOr<std::unique_ptr<Membership>> Membership::Start(Options options,
+                                                              ReplicaStore* replicas,
+                                                              Workspaces* workspaces, Hooks hooks) {
   absl::StatusOr<Replica> self = replicas->Register(options.name, options.address);
   if (!self.ok()) return self.status();
-  std::unique_ptr<Membership> m(new Membership(*std::move(self), replicas, workspaces, std::move(hooks)));
+  std::unique_ptr<Membership> m(
+      new Membership(*std::move(self), replicas, workspaces, std::move(hooks)));
   m->listener_ = std::make_unique<common::PgListener>(
       common::PgListener::Options{.url = options.db_url,
                                   .channels = {kSnapshotsPurgedChannel, kProjectPurgedChannel},
                                   .setup = ReplicaStore::LockStatements(m->self_.id)},
-      [raw = m.get()](std::string_view channel, std::string_view payload) { raw->OnNotify(channel, payload); },
+      [raw = m.get()](std::string_view channel, std::string_view payload) {
+        raw->OnNotify(channel, payload);
+      },
       [raw = m.get()] { raw->OnConnect(); });
   if (absl::Status s = m->listener_->Start(); !s.ok()) return s;
   const absl::Time deadline = absl::Now() + options.start_timeout;
   while (!m->alive()) {
     if (absl::Now() > deadline) {
-      return absl::UnavailableError(absl::StrCat("sandbox replica ", m->self_.name, ": could not join the tier within ",
-                                                 absl::FormatDuration(options.start_timeout),
-                                                 " (its database session did not come up)"));
+      return absl::UnavailableError(absl::StrCat(
+          "sandbox replica ", m->self_.name, ": could not join the tier within ",
+          absl::FormatDuration(options.start_timeout), " (its database session did not come up)"));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
@@ -39,10 +43,11 @@ absl::StatusOr<std::unique_ptr<Membership>> Membership::Start(Options options, R
     // The same name: this replica's previous start, whose session the database has not ended yet.
     if (other.name == m->self_.name) continue;
     if (m->self_.address.empty() || other.address.empty()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "sandbox replica ", m->self_.name, ": replica ", other.name,
-          " runs too, and a tier of several replicas needs QAI_REPLICA_ADDR on each (", m->self_.name, ": \"",
-          m->self_.address, "\", ", other.name, ": \"", other.address, "\")"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("sandbox replica ", m->self_.name, ": replica ", other.name,
+                       " runs too, and a tier of several replicas needs QAI_REPLICA_ADDR on each (",
+                       m->self_.name, ": \"", m->self_.address, "\", ", other.name, ": \"",
+                       other.address, "\")"));
     }
   }
   Log(LogLevel::kInfo, "joined the sandbox tier",
@@ -69,11 +74,13 @@ void Membership::OnNotify(std::string_view channel, std::string_view payload) {
 
 void Membership::OnConnect() {
   if (absl::Status s = replicas_->Reregister(self_); !s.ok()) {
-    Log(LogLevel::kWarn, "could not register the replica again", {{"error", std::string(s.message())}});
+    Log(LogLevel::kWarn, "could not register the replica again",
+        {{"error", std::string(s.message())}});
   }
   absl::StatusOr<int> discarded = workspaces_->DiscardPurged();
   if (!discarded.ok()) {
-    Log(LogLevel::kWarn, "could not discard purged projects' workspaces", {{"error", std::string(discarded.status().message())}});
+    Log(LogLevel::kWarn, "could not discard purged projects' workspaces",
+        {{"error", std::string(discarded.status().message())}});
   } else if (*discarded > 0) {
     Log(LogLevel::kInfo, "discarded purged projects' workspaces", {{"count", *discarded}});
   }

@@ -37,8 +37,10 @@ class Membership {
     std::function<void()> reconnected;                           // after the catch-up
   };
 
-  [[nodiscard]] static absl::StatusOr<std::unique_ptr<Membership>> Start(Options options, ReplicaStore* replicas,
-                                                                         Workspaces* workspaces, Hooks hooks = {});
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<Membership>> Start(Options options,
+                                                                         ReplicaStore* replicas,
+                                                                         Workspaces* workspaces,
+                                                                         Hooks hooks = {});
   ~Membership();  // Stop()s
 
   const Replica& self() const { return self_; }
@@ -49,7 +51,10 @@ class Membership {
 
  private:
   Membership(Replica self, ReplicaStore* replicas, Workspaces* workspaces, Hooks hooks)
-      : self_(std::move(self)), replicas_(replicas), workspaces_(workspaces), hooks_(std::move(hooks)) {}
+      : self_(std::move(self)),
+        replicas_(replicas),
+        workspaces_(workspaces),
+        hooks_(std::move(hooks)) {}
   void OnNotify(std::string_view channel, std::string_view payload);
   void OnConnect();
 

@@ -32,15 +32,18 @@ class MembershipTest : public ::testing::Test {
     root_ = fs::temp_directory_path() / ("qai-membership-" + common::NewUuid());
     auto sandbox = Sandbox::Create({.mode = SandboxMode::kUnsafeNone});
     ASSERT_TRUE(sandbox.ok()) << sandbox.status();
-    workspaces_ = std::make_unique<Workspaces>(WorkspacesOptions{.root = root_.string(), .sandbox = *sandbox}, store_.get());
+    workspaces_ = std::make_unique<Workspaces>(
+        WorkspacesOptions{.root = root_.string(), .sandbox = *sandbox}, store_.get());
   }
   void TearDown() override {
     std::error_code ignored;
     fs::remove_all(root_, ignored);
   }
 
-  absl::StatusOr<std::unique_ptr<Membership>> Join(const std::string& name, const std::string& address) {
-    return Membership::Start({.db_url = url_, .name = name, .address = address}, replicas_.get(), workspaces_.get());
+  absl::StatusOr<std::unique_ptr<Membership>> Join(const std::string& name,
+                                                   const std::string& address) {
+    return Membership::Start({.db_url = url_, .name = name, .address = address}, replicas_.get(),
+                             workspaces_.get());
   }
 
   std::string url_;
@@ -58,9 +61,11 @@ TEST_F(MembershipTest, AReplicaWithoutAnAddressMustBeTheTiersOnlyOne) {
   EXPECT_TRUE(*replicas_->Alive((*alone)->self().id));
   auto refused = Join("b", "b:50054");
   ASSERT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition) << refused.status();
-  EXPECT_TRUE(absl::StrContains(refused.status().message(), "QAI_REPLICA_ADDR")) << refused.status();
+  EXPECT_TRUE(absl::StrContains(refused.status().message(), "QAI_REPLICA_ADDR"))
+      << refused.status();
   auto restarted = Join("a", "");
-  ASSERT_TRUE(restarted.ok()) << "its own previous start, not yet gone, is no other replica: " << restarted.status();
+  ASSERT_TRUE(restarted.ok()) << "its own previous start, not yet gone, is no other replica: "
+                              << restarted.status();
   const int first = (*alone)->self().id, second = (*restarted)->self().id;
   (*alone)->Stop();
   restarted->reset();
@@ -85,15 +90,18 @@ TEST_F(MembershipTest, APurgeMissedWhileDownRemovesTheWorkspaceWhenTheReplicaJoi
   auto m = Join("a", "");
   ASSERT_TRUE(m.ok()) << m.status();
   const fs::path workspaces = root_ / "workspaces";
-  for (int i = 0; i < 500 && fs::exists(workspaces / purged); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  for (int i = 0; i < 500 && fs::exists(workspaces / purged); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   EXPECT_FALSE(fs::exists(workspaces / purged));
   EXPECT_TRUE(fs::exists(workspaces / kept / "index.html"));
   // And a purge announced while it runs.
   ASSERT_TRUE(store_->Purge(kept).ok());
-  for (int i = 0; i < 500 && fs::exists(workspaces / kept); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  for (int i = 0; i < 500 && fs::exists(workspaces / kept); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   EXPECT_FALSE(fs::exists(workspaces / kept));
-  EXPECT_EQ(workspaces_->Write(kept, 1, {{.path = "index.html", .content = "again"}}).status().code(),
-            absl::StatusCode::kFailedPrecondition)
+  EXPECT_EQ(
+      workspaces_->Write(kept, 1, {{.path = "index.html", .content = "again"}}).status().code(),
+      absl::StatusCode::kFailedPrecondition)
       << "its holder is fenced out";
 }
 

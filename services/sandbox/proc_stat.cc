@@ -17,7 +17,8 @@ std::optional<ProcStat> ParseProcStat(std::string_view text) {
   const size_t close = text.rfind(')');
   if (close == std::string_view::npos) return std::nullopt;
   // fields[0] is field 3 (the state), so field N is fields[N - 3].
-  std::vector<absl::string_view> fields = absl::StrSplit(common::ToAbsl(text.substr(close + 1)), ' ', absl::SkipEmpty());
+  std::vector<absl::string_view> fields =
+      absl::StrSplit(common::ToAbsl(text.substr(close + 1)), ' ', absl::SkipEmpty());
   ProcStat st;
   if (fields.size() < 20 || fields[0].size() != 1 || !absl::SimpleAtoi(fields[1], &st.ppid) ||
       !absl::SimpleAtoi(fields[19], &st.start_time)) {

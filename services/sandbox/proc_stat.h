@@ -18,7 +18,7 @@
 namespace qai::sandbox {
 
 struct ProcStat {
-  char state = '?';         // R, S, D, Z, ...
+  char state = '?';  // R, S, D, Z, ...
   pid_t ppid = 0;
   uint64_t start_time = 0;  // clock ticks since boot (field 22)
 };

@@ -19,9 +19,9 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "common/utf8.h"
 #include "services/sandbox/fd.h"
 #include "services/sandbox/proc_stat.h"
-#include "common/utf8.h"
 
 namespace qai::sandbox {
 using common::ToValidUtf8;
@@ -55,7 +55,8 @@ int ExitCode(const siginfo_t& info) {
 // only once the child has exec'd, and reports a failure to enter dir or to exec as the result.
 // Returns 0 or an errno value.
 // fd3, when not -1, becomes the child's descriptor 3.
-int Spawn(int devnull, int out, int fd3, const char* dir, char* const argv[], char* const envp[], pid_t* pid) {
+int Spawn(int devnull, int out, int fd3, const char* dir, char* const argv[], char* const envp[],
+          pid_t* pid) {
   posix_spawn_file_actions_t actions;
   posix_spawnattr_t attr;
   if (int err = ::posix_spawn_file_actions_init(&actions); err != 0) return err;
@@ -67,16 +68,17 @@ int Spawn(int devnull, int out, int fd3, const char* dir, char* const argv[], ch
   sigfillset(&all);
   sigemptyset(&none);
   int err = 0;
-  for (int step : {::posix_spawn_file_actions_adddup2(&actions, devnull, STDIN_FILENO),
-                   ::posix_spawn_file_actions_adddup2(&actions, out, STDOUT_FILENO),
-                   ::posix_spawn_file_actions_adddup2(&actions, out, STDERR_FILENO),
-                   fd3 >= 0 ? ::posix_spawn_file_actions_adddup2(&actions, fd3, 3) : 0,
-                   ::posix_spawn_file_actions_addclosefrom_np(&actions, fd3 >= 0 ? 4 : 3),
-                   ::posix_spawn_file_actions_addchdir_np(&actions, dir),
-                   ::posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF |
-                                                         POSIX_SPAWN_SETSIGMASK),
-                   ::posix_spawnattr_setpgroup(&attr, 0), ::posix_spawnattr_setsigdefault(&attr, &all),
-                   ::posix_spawnattr_setsigmask(&attr, &none)}) {
+  for (int step :
+       {::posix_spawn_file_actions_adddup2(&actions, devnull, STDIN_FILENO),
+        ::posix_spawn_file_actions_adddup2(&actions, out, STDOUT_FILENO),
+        ::posix_spawn_file_actions_adddup2(&actions, out, STDERR_FILENO),
+        fd3 >= 0 ? ::posix_spawn_file_actions_adddup2(&actions, fd3, 3) : 0,
+        ::posix_spawn_file_actions_addclosefrom_np(&actions, fd3 >= 0 ? 4 : 3),
+        ::posix_spawn_file_actions_addchdir_np(&actions, dir),
+        ::posix_spawnattr_setflags(
+            &attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK),
+        ::posix_spawnattr_setpgroup(&attr, 0), ::posix_spawnattr_setsigdefault(&attr, &all),
+        ::posix_spawnattr_setsigmask(&attr, &none)}) {
     if (err == 0) err = step;
   }
   if (err == 0) err = ::posix_spawn(pid, argv[0], &actions, &attr, argv, envp);
@@ -112,7 +114,8 @@ std::vector<pid_t> ZombieChildren() {
 
 OrphanReaper::OrphanReaper(absl::Duration every) {
   ::prctl(PR_SET_CHILD_SUBREAPER, 1);
-  const auto step = std::chrono::milliseconds(std::max<int64_t>(1, absl::ToInt64Milliseconds(every)));
+  const auto step =
+      std::chrono::milliseconds(std::max<int64_t>(1, absl::ToInt64Milliseconds(every)));
   thread_ = std::thread([this, step] {
     std::unique_lock lock(mu_);
     while (!stopping_) {
@@ -142,8 +145,11 @@ int OrphanReaper::ReapNow() {
   while (true) {
     siginfo_t info{};
     // The first exited child, left unreaped to look at.
-    if (::waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) != 0 || info.si_pid == 0) return reaped;
-    if (WaitedFor().contains(info.si_pid) || ::waitpid(info.si_pid, nullptr, WNOHANG) != info.si_pid) break;
+    if (::waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) != 0 || info.si_pid == 0)
+      return reaped;
+    if (WaitedFor().contains(info.si_pid) ||
+        ::waitpid(info.si_pid, nullptr, WNOHANG) != info.si_pid)
+      break;
     ++reaped;
   }
   // The first is one RunProcess is about to reap: the others are found by their pids.
@@ -172,9 +178,11 @@ CommandResult RunProcess(const ProcessSpec& spec, const std::function<bool()>& c
   envp.push_back(nullptr);
 
   Fd devnull(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-  if (!devnull.valid()) return fail(absl::StrCat("cannot open /dev/null: ", std::strerror(errno), "\n"));
+  if (!devnull.valid())
+    return fail(absl::StrCat("cannot open /dev/null: ", std::strerror(errno), "\n"));
   int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) return fail(absl::StrCat("cannot create a pipe: ", std::strerror(errno), "\n"));
+  if (::pipe2(fds, O_CLOEXEC) != 0)
+    return fail(absl::StrCat("cannot create a pipe: ", std::strerror(errno), "\n"));
   Fd read_end(fds[0]), write_end(fds[1]);
   Fd fd3;
   if (!spec.fd3_data.empty()) {
@@ -189,8 +197,8 @@ CommandResult RunProcess(const ProcessSpec& spec, const std::function<bool()>& c
   pid_t pid = 0;
   {
     std::lock_guard lock(ChildrenMu());
-    if (int err = Spawn(devnull.get(), write_end.get(), fd3.valid() ? fd3.get() : -1, spec.dir.c_str(), argv.data(),
-                        envp.data(), &pid);
+    if (int err = Spawn(devnull.get(), write_end.get(), fd3.valid() ? fd3.get() : -1,
+                        spec.dir.c_str(), argv.data(), envp.data(), &pid);
         err != 0) {
       return fail(absl::StrCat("cannot start the command: ", std::strerror(err), "\n"));
     }
@@ -211,12 +219,14 @@ CommandResult RunProcess(const ProcessSpec& spec, const std::function<bool()>& c
   std::string output;
   size_t read_total = 0;
   bool eof = false;
-  bool exited = false;  // the child is a zombie, not yet reaped: its pid, hence the group id, stays ours
+  bool exited =
+      false;  // the child is a zombie, not yet reaped: its pid, hence the group id, stays ours
   siginfo_t exit_info{};
   enum class Phase { kRunning, kTerminating, kKilled } phase = Phase::kRunning;
   const Clock::time_point start = Clock::now();
   // An infinite timeout would overflow the clock: a year will do.
-  const int64_t timeout_ms = std::clamp<int64_t>(absl::ToInt64Milliseconds(spec.timeout), 0, int64_t{365} * 86400 * 1000);
+  const int64_t timeout_ms =
+      std::clamp<int64_t>(absl::ToInt64Milliseconds(spec.timeout), 0, int64_t{365} * 86400 * 1000);
   const Clock::time_point deadline = start + std::chrono::milliseconds(timeout_ms);
   Clock::time_point phase_since = start;
   std::optional<Clock::time_point> exited_at;
@@ -311,7 +321,9 @@ CommandResult RunProcess(const ProcessSpec& spec, const std::function<bool()>& c
   }
   if (!exited) {  // left the loop in kKilled before the child was seen to exit
     exit_info.si_code = WIFEXITED(status) ? CLD_EXITED : CLD_KILLED;
-    exit_info.si_status = WIFEXITED(status) ? WEXITSTATUS(status) : WIFSIGNALED(status) ? WTERMSIG(status) : SIGKILL;
+    exit_info.si_status = WIFEXITED(status)     ? WEXITSTATUS(status)
+                          : WIFSIGNALED(status) ? WTERMSIG(status)
+                                                : SIGKILL;
   }
   result.exit_code = ExitCode(exit_info);
   result.output = ToValidUtf8(output);

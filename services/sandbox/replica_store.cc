@@ -18,7 +18,9 @@ std::string AliveSql(std::string_view id_expr) {
   return absl::StrCat(
       "EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted"
       " AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
-      " AND l.classid = ", ReplicaStore::kLockClass, " AND l.objid = CAST(", common::ToAbsl(id_expr), " AS oid) AND l.objsubid = 2)");
+      " AND l.classid = ",
+      ReplicaStore::kLockClass, " AND l.objid = CAST(", common::ToAbsl(id_expr),
+      " AS oid) AND l.objsubid = 2)");
 }
 
 // Assign: the project goes to `:r` unless a live other replica has it or it was purged; the row
@@ -29,16 +31,17 @@ const std::string kAssign = absl::StrCat(
     " SELECT v.project_id, v.replica_id FROM v WHERE NOT EXISTS"
     "   (SELECT 1 FROM sandbox.purged_projects pp WHERE pp.project_id = v.project_id)"
     " ON CONFLICT (project_id) DO UPDATE SET replica_id = EXCLUDED.replica_id, assign_time = now()"
-    "   WHERE a.replica_id = EXCLUDED.replica_id OR NOT ", AliveSql("a.replica_id"),
-    " RETURNING replica_id");
+    "   WHERE a.replica_id = EXCLUDED.replica_id OR NOT ",
+    AliveSql("a.replica_id"), " RETURNING replica_id");
 
 // Holder: the live replica the project is assigned to, if any.
 std::optional<Replica> Holder(DbConnection& conn, const std::string& project_id) {
   Replica r;
   conn.session() << absl::StrCat(
-                        "SELECT r.id, r.name, r.address FROM sandbox.assignments a"
-                        " JOIN sandbox.replicas r ON r.id = a.replica_id"
-                        " WHERE a.project_id = CAST(:p AS uuid) AND ", AliveSql("r.id")),
+      "SELECT r.id, r.name, r.address FROM sandbox.assignments a"
+      " JOIN sandbox.replicas r ON r.id = a.replica_id"
+      " WHERE a.project_id = CAST(:p AS uuid) AND ",
+      AliveSql("r.id")),
       into(r.id), into(r.name), into(r.address), use(project_id);
   if (!conn.session().got_data()) return std::nullopt;
   return r;
@@ -53,15 +56,18 @@ bool TryAssign(DbConnection& conn, const std::string& project_id, int replica) {
 
 }  // namespace
 
-absl::StatusOr<Replica> ReplicaStore::Register(const std::string& name, const std::string& address) {
+absl::StatusOr<Replica> ReplicaStore::Register(const std::string& name,
+                                               const std::string& address) {
   Replica self{.name = name, .address = address};
   absl::Status s = db_->Transaction([&](DbConnection& conn) -> absl::Status {
     const long long forget_s = absl::ToInt64Seconds(kForgetAfter);
-    conn.session() << absl::StrCat("DELETE FROM sandbox.replicas r"
-                                   " WHERE r.start_time < now() - make_interval(secs => :s) AND NOT ", AliveSql("r.id")),
+    conn.session() << absl::StrCat(
+        "DELETE FROM sandbox.replicas r"
+        " WHERE r.start_time < now() - make_interval(secs => :s) AND NOT ",
+        AliveSql("r.id")),
         use(forget_s);
-    conn.session() << "INSERT INTO sandbox.replicas (name, address) VALUES (:n, :a) RETURNING id", into(self.id),
-        use(name), use(address);
+    conn.session() << "INSERT INTO sandbox.replicas (name, address) VALUES (:n, :a) RETURNING id",
+        into(self.id), use(name), use(address);
     return absl::OkStatus();
   });
   if (!s.ok()) return s;
@@ -80,17 +86,20 @@ absl::Status ReplicaStore::Reregister(const Replica& self) {
 std::vector<common::PgListener::Statement> ReplicaStore::LockStatements(int id) {
   return {
       // Ignored on a Unix socket, where the kernel tells of a dead peer at once.
-      {.sql = "SELECT set_config('tcp_keepalives_idle', '10', false), set_config('tcp_keepalives_interval', '5', false),"
+      {.sql = "SELECT set_config('tcp_keepalives_idle', '10', false), "
+              "set_config('tcp_keepalives_interval', '5', false),"
               " set_config('tcp_keepalives_count', '3', false)"},
-      {.sql = "SELECT pg_advisory_lock($1::integer, $2::integer)", .params = {absl::StrCat(kLockClass), absl::StrCat(id)}},
+      {.sql = "SELECT pg_advisory_lock($1::integer, $2::integer)",
+       .params = {absl::StrCat(kLockClass), absl::StrCat(id)}},
   };
 }
 
 absl::StatusOr<bool> ReplicaStore::Alive(int id) {
   int alive = 0;
   absl::Status s = db_->Run([&](DbConnection& conn) -> absl::Status {
-    conn.session() << absl::StrCat("SELECT CASE WHEN ", sandbox::AliveSql(":id"), " THEN 1 ELSE 0 END"), into(alive),
-        use(id);
+    conn.session() << absl::StrCat("SELECT CASE WHEN ", sandbox::AliveSql(":id"),
+                                   " THEN 1 ELSE 0 END"),
+        into(alive), use(id);
     return absl::OkStatus();
   });
   if (!s.ok()) return s;
@@ -100,12 +109,15 @@ absl::StatusOr<bool> ReplicaStore::Alive(int id) {
 absl::StatusOr<std::vector<Replica>> ReplicaStore::LiveOthers(int self) {
   std::vector<Replica> out;
   absl::Status s = db_->Run([&](DbConnection& conn) -> absl::Status {
-    soci::rowset<soci::row> rows = (conn.session().prepare << absl::StrCat(
-                                        "SELECT r.id, r.name, r.address FROM sandbox.replicas r WHERE r.id <> :id AND ",
-                                        AliveSql("r.id"), " ORDER BY r.id"),
-                                    use(self));
+    soci::rowset<soci::row> rows =
+        (conn.session().prepare << absl::StrCat(
+             "SELECT r.id, r.name, r.address FROM sandbox.replicas r WHERE r.id <> :id AND ",
+             AliveSql("r.id"), " ORDER BY r.id"),
+         use(self));
     for (const soci::row& row : rows) {
-      out.push_back({.id = row.get<int>(0), .name = row.get<std::string>(1), .address = row.get<std::string>(2)});
+      out.push_back({.id = row.get<int>(0),
+                     .name = row.get<std::string>(1),
+                     .address = row.get<std::string>(2)});
     }
     return absl::OkStatus();
   });
@@ -121,13 +133,17 @@ absl::StatusOr<Replica> ReplicaStore::Locate(const std::string& project_id) {
       if ((out = Holder(conn, project_id))) break;
       if (absl::Status s = RefuseIfPurged(conn, project_id); !s.ok()) return s;
       Replica best;
-      conn.session() << absl::StrCat("SELECT r.id, r.name, r.address FROM sandbox.replicas r WHERE ", AliveSql("r.id"),
-                                     " ORDER BY md5(:p || '/' || r.name) DESC, r.id DESC LIMIT 1"),
+      conn.session() << absl::StrCat(
+          "SELECT r.id, r.name, r.address FROM sandbox.replicas r WHERE ", AliveSql("r.id"),
+          " ORDER BY md5(:p || '/' || r.name) DESC, r.id DESC LIMIT 1"),
           into(best.id), into(best.name), into(best.address), use(project_id);
-      if (!conn.session().got_data()) return absl::UnavailableError("no sandbox replica is running");
+      if (!conn.session().got_data())
+        return absl::UnavailableError("no sandbox replica is running");
       if (TryAssign(conn, project_id, best.id)) out = best;
     }
-    if (!out) return absl::UnavailableError(absl::StrCat("project ", project_id, " could not be placed on a replica"));
+    if (!out)
+      return absl::UnavailableError(
+          absl::StrCat("project ", project_id, " could not be placed on a replica"));
     return absl::OkStatus();
   });
   if (!s.ok()) return s;
@@ -142,11 +158,13 @@ absl::Status ReplicaStore::Claim(const std::string& project_id, int self) {
     }
     if (TryAssign(conn, project_id, self)) return absl::OkStatus();
     if (std::optional<Replica> holder = Holder(conn, project_id)) {
-      return absl::AbortedError(absl::StrCat("project ", project_id, " is served by sandbox replica ", holder->name,
-                                             " (", holder->address, "); locate it again"));
+      return absl::AbortedError(absl::StrCat("project ", project_id,
+                                             " is served by sandbox replica ", holder->name, " (",
+                                             holder->address, "); locate it again"));
     }
     if (absl::Status s = RefuseIfPurged(conn, project_id); !s.ok()) return s;
-    return absl::AbortedError(absl::StrCat("project ", project_id, " changed replicas meanwhile; locate it again"));
+    return absl::AbortedError(
+        absl::StrCat("project ", project_id, " changed replicas meanwhile; locate it again"));
   });
 }
 

@@ -10,10 +10,11 @@
 // under its name gets its projects back, their workspaces still warm.
 //
 //   ReplicaStore replicas(pool);
-//   absl::StatusOr<Replica> self = replicas.Register("qai-sandbox-0", "qai-sandbox-0.qai-sandbox:50054");
-//   listener options: .setup = {ReplicaStore::LockStatement(self->id)}
-//   absl::StatusOr<Replica> owner = replicas.Locate(project_id);   // any replica may answer
-//   absl::Status s = replicas.Claim(project_id, self->id);         // before working on it
+//   absl::StatusOr<Replica> self = replicas.Register("qai-sandbox-0",
+//   "qai-sandbox-0.qai-sandbox:50054"); listener options: .setup =
+//   {ReplicaStore::LockStatement(self->id)} absl::StatusOr<Replica> owner =
+//   replicas.Locate(project_id);   // any replica may answer absl::Status s =
+//   replicas.Claim(project_id, self->id);         // before working on it
 
 #include <string>
 #include <vector>
@@ -44,7 +45,8 @@ class ReplicaStore {
 
   // Register: a new incarnation of the replica `name` at `address`, alive once a session runs
   // LockStatements(id). Forgets dead incarnations started over kForgetAfter ago.
-  [[nodiscard]] absl::StatusOr<Replica> Register(const std::string& name, const std::string& address);
+  [[nodiscard]] absl::StatusOr<Replica> Register(const std::string& name,
+                                                 const std::string& address);
   // Reregister: the incarnation's row again, if it was forgotten while its session was down.
   [[nodiscard]] absl::Status Reregister(const Replica& self);
   // LockStatements: what keeps incarnation `id` alive while its session lasts (waits while an

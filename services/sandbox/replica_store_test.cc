@@ -36,10 +36,12 @@ class ReplicaStoreTest : public ::testing::Test {
     absl::StatusOr<Replica> r = replicas_->Register(name, name + ":50054");
     EXPECT_TRUE(r.ok()) << r.status();
     auto session = std::make_unique<common::PgListener>(
-        common::PgListener::Options{.url = url_, .channels = {"qai_test"}, .setup = ReplicaStore::LockStatements(r->id)},
+        common::PgListener::Options{
+            .url = url_, .channels = {"qai_test"}, .setup = ReplicaStore::LockStatements(r->id)},
         [](std::string_view, std::string_view) {});
     EXPECT_TRUE(session->Start().ok());
-    for (int i = 0; i < 500 && !session->connected(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    for (int i = 0; i < 500 && !session->connected(); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
     EXPECT_TRUE(session->connected());
     sessions_[r->id] = std::move(session);
     return *r;
@@ -49,7 +51,8 @@ class ReplicaStoreTest : public ::testing::Test {
   // goes (and the lock with it) a moment after.
   void Kill(const Replica& r) {
     sessions_.erase(r.id);
-    for (int i = 0; i < 500 && *replicas_->Alive(r.id); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    for (int i = 0; i < 500 && *replicas_->Alive(r.id); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
 
   std::string Located(const std::string& project) {
@@ -59,7 +62,8 @@ class ReplicaStoreTest : public ::testing::Test {
   }
 
   // ProjectRankedFirstFor: a project that replica `name` ranks first for among `names`.
-  std::string ProjectRankedFirstFor(const std::string& name, const std::vector<std::string>& names) {
+  std::string ProjectRankedFirstFor(const std::string& name,
+                                    const std::vector<std::string>& names) {
     soci::session sql(soci::postgresql, url_);
     for (;;) {
       const std::string p = common::NewUuid();
@@ -84,7 +88,8 @@ class ReplicaStoreTest : public ::testing::Test {
 TEST_F(ReplicaStoreTest, AReplicaIsAliveExactlyWhileItsSessionHoldsTheLock) {
   absl::StatusOr<Replica> registered = replicas_->Register("a", "a:1");
   ASSERT_TRUE(registered.ok());
-  EXPECT_FALSE(*replicas_->Alive(registered->id)) << "registered, but no session holds its lock yet";
+  EXPECT_FALSE(*replicas_->Alive(registered->id))
+      << "registered, but no session holds its lock yet";
   Replica a = Start("b");
   EXPECT_TRUE(*replicas_->Alive(a.id));
   Kill(a);
@@ -110,7 +115,8 @@ TEST_F(ReplicaStoreTest, AProjectStaysOnItsLiveReplicaWhateverJoins) {
 TEST_F(ReplicaStoreTest, ProjectsSpreadOverTheLiveReplicas) {
   for (const char* name : {"a", "b", "c"}) Start(name);
   std::map<std::string, int> per_replica;
-  for (int i = 0; i < 60; ++i) ++per_replica[Located(absl::StrFormat("00000000-0000-4000-8000-%012d", i))];
+  for (int i = 0; i < 60; ++i)
+    ++per_replica[Located(absl::StrFormat("00000000-0000-4000-8000-%012d", i))];
   ASSERT_EQ(per_replica.size(), 3u);
   for (const auto& [name, n] : per_replica) EXPECT_GE(n, 10) << name;
 }
@@ -127,7 +133,8 @@ TEST_F(ReplicaStoreTest, AProjectMovesWhenItsReplicaDiesAndComesBackToItsNameAft
   Replica again = Start("a");
   EXPECT_NE(again.id, a.id) << "a new incarnation";
   EXPECT_EQ(Located(moves), "b") << "it stays where it went";
-  EXPECT_EQ(Located(waits), "a") << "not located while a was down: back on a, its workspace still warm there";
+  EXPECT_EQ(Located(waits), "a")
+      << "not located while a was down: back on a, its workspace still warm there";
 }
 
 TEST_F(ReplicaStoreTest, AClaimIsRefusedWhileAnotherLiveReplicaServesTheProject) {
@@ -157,7 +164,8 @@ TEST_F(ReplicaStoreTest, APurgedProjectIsPlacedNowhere) {
   EXPECT_EQ(replicas_->Claim(p, a.id).code(), absl::StatusCode::kFailedPrecondition);
   soci::session sql(soci::postgresql, url_);
   int assigned = -1;
-  sql << "SELECT count(*) FROM sandbox.assignments WHERE project_id = CAST(:p AS uuid)", soci::use(p), soci::into(assigned);
+  sql << "SELECT count(*) FROM sandbox.assignments WHERE project_id = CAST(:p AS uuid)",
+      soci::use(p), soci::into(assigned);
   EXPECT_EQ(assigned, 0);
 }
 
@@ -166,12 +174,14 @@ TEST_F(ReplicaStoreTest, LongDeadIncarnationsAreForgottenWithTheirAssignments) {
   const std::string p = common::NewUuid();
   ASSERT_EQ(Located(p), "a");
   Kill(old_dead);
-  absl::StatusOr<Replica> young_dead = replicas_->Register("b", "b:1");  // not yet locked: may be starting
+  absl::StatusOr<Replica> young_dead =
+      replicas_->Register("b", "b:1");  // not yet locked: may be starting
   ASSERT_TRUE(young_dead.ok());
   Replica alive_old = Start("c");
   {
     soci::session sql(soci::postgresql, url_);
-    sql << "UPDATE sandbox.replicas SET start_time = now() - interval '2 hours' WHERE id IN (:a, :c)",
+    sql << "UPDATE sandbox.replicas SET start_time = now() - interval '2 hours' WHERE id IN (:a, "
+           ":c)",
         soci::use(old_dead.id), soci::use(alive_old.id);
   }
   ASSERT_TRUE(replicas_->Register("d", "d:1").ok());
@@ -179,10 +189,12 @@ TEST_F(ReplicaStoreTest, LongDeadIncarnationsAreForgottenWithTheirAssignments) {
   std::vector<int> ids(10);
   sql << "SELECT id FROM sandbox.replicas ORDER BY id", soci::into(ids);
   EXPECT_EQ(std::count(ids.begin(), ids.end(), old_dead.id), 0) << "dead for long: forgotten";
-  EXPECT_EQ(std::count(ids.begin(), ids.end(), young_dead->id), 1) << "young: it may be about to take its lock";
+  EXPECT_EQ(std::count(ids.begin(), ids.end(), young_dead->id), 1)
+      << "young: it may be about to take its lock";
   EXPECT_EQ(std::count(ids.begin(), ids.end(), alive_old.id), 1) << "alive";
   int assigned = -1;
-  sql << "SELECT count(*) FROM sandbox.assignments WHERE project_id = CAST(:p AS uuid)", soci::use(p), soci::into(assigned);
+  sql << "SELECT count(*) FROM sandbox.assignments WHERE project_id = CAST(:p AS uuid)",
+      soci::use(p), soci::into(assigned);
   EXPECT_EQ(assigned, 0);
   EXPECT_EQ(Located(p), "c");
   // A replica whose row was forgotten while its session was down registers it again.

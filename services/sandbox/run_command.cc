@@ -12,7 +12,8 @@ namespace {
 
 class RunCommandReactor final : public grpc::ServerWriteReactor<v1::RunCommandResponse> {
  public:
-  RunCommandReactor(grpc::CallbackServerContext* ctx, const v1::RunCommandRequest& req, const RunCommandEnv& env)
+  RunCommandReactor(grpc::CallbackServerContext* ctx, const v1::RunCommandRequest& req,
+                    const RunCommandEnv& env)
       : env_(env), req_(req), start_(absl::Now()) {
     call_.request_id = common::RequestIdFrom(*ctx);
     ctx->AddInitialMetadata("x-request-id", call_.request_id);
@@ -29,8 +30,9 @@ class RunCommandReactor final : public grpc::ServerWriteReactor<v1::RunCommandRe
     running_ = true;
     if (!env_.executor->TrySubmit([this] { Work(); })) {
       running_ = false;
-      EndNow(common::WithRetryDelay(absl::ResourceExhaustedError("too many commands running here; retry later"),
-                                    absl::Milliseconds(500)));
+      EndNow(common::WithRetryDelay(
+          absl::ResourceExhaustedError("too many commands running here; retry later"),
+          absl::Milliseconds(500)));
     }
   }
 

@@ -42,7 +42,8 @@ namespace qai::sandbox {
 
 enum class SandboxMode {
   kBwrap,       // namespaces, through bubblewrap
-  kUnsafeNone,  // development only: no namespaces; limits, clean environment and (as root) a user of its own
+  kUnsafeNone,  // development only: no namespaces; limits, clean environment and (as root) a user
+                // of its own
 };
 
 // SandboxModeName: "bwrap" or "unsafe-none".
@@ -87,7 +88,8 @@ class Sandbox {
   // Create: the policy for options; INVALID_ARGUMENT for limits or a uid range out of bounds,
   // FAILED_PRECONDITION when a program it needs is missing (bwrap from bubblewrap; prlimit,
   // and as root setpriv, from util-linux). It does not try them: see ChooseSandbox.
-  [[nodiscard]] static absl::StatusOr<std::shared_ptr<const Sandbox>> Create(const SandboxOptions& options);
+  [[nodiscard]] static absl::StatusOr<std::shared_ptr<const Sandbox>> Create(
+      const SandboxOptions& options);
   // Default: mode unsafe-none with the default limits, for commands run without a sandbox of
   // their own choosing (tests, tools); the service always chooses one at start-up.
   static std::shared_ptr<const Sandbox> Default();
@@ -107,14 +109,15 @@ class Sandbox {
   // project's cgroup, from Cgroups::Prepare), the first step, still the service's user, writes
   // its own pid into each before anything else runs; should that fail, the command does not
   // run (exit code 126).
-  ProcessSpec Wrap(const std::string& dir, const std::optional<SandboxUser>& user, const std::string& command,
-                   const std::vector<std::string>& join = {}) const;
+  ProcessSpec Wrap(const std::string& dir, const std::optional<SandboxUser>& user,
+                   const std::string& command, const std::vector<std::string>& join = {}) const;
   // Explain: a line for the model on why a command that ran as spec ended as it did when the
   // sandbox had a hand in it: killed for its output, the kernel killing `oom_kills` of the
   // project's processes for its memory limit while it ran, or a signal (exit code 128 +
   // signal), naming the limit it may have hit. "" otherwise, and for a timeout or a cancel,
   // which the result itself reports.
-  std::string Explain(const ProcessSpec& spec, const CommandResult& result, uint64_t oom_kills = 0) const;
+  std::string Explain(const ProcessSpec& spec, const CommandResult& result,
+                      uint64_t oom_kills = 0) const;
   // Describe: mode, limits and users, for the start-up log.
   nlohmann::json Describe() const;
 

@@ -17,7 +17,8 @@
 //   ... ServiceBase::Init("sandbox", argc, argv, WithSandboxOptions({...the others...})) ...
 //   auto choice = ChooseSandbox(config.Get("sandbox"), SandboxOptionsFrom(config), sandbox_root,
 //                               CgroupRequestFrom(config));
-//   if (!choice.ok()) return ExitCodeFor(choice.status());  // no bwrap or no cgroups here: no service
+//   if (!choice.ok()) return ExitCodeFor(choice.status());  // no bwrap or no cgroups here: no
+//   service
 
 #include <memory>
 #include <optional>
@@ -73,19 +74,21 @@ struct SandboxChoice {
 // be, FAILED_PRECONDITION saying why. With cgroups off, an error-level log line says what that
 // leaves unbounded. Warns too when the service is not root (commands then run as its own
 // user, and the processes limit counts the service's own threads).
-[[nodiscard]] absl::StatusOr<SandboxChoice> ChooseSandbox(std::string_view requested, SandboxOptions options,
-                                                          const std::string& root, const CgroupRequest& cgroups);
+[[nodiscard]] absl::StatusOr<SandboxChoice> ChooseSandbox(std::string_view requested,
+                                                          SandboxOptions options,
+                                                          const std::string& root,
+                                                          const CgroupRequest& cgroups);
 
 // ChooseDiskQuota: the workspaces' disk quota of --sandbox-disk (tmpfs, the default: probed
 // under root, FAILED_PRECONDITION saying why where it cannot be mounted, never a silent
 // fallback; off: none, with an error-level log line saying what that leaves unbounded),
 // --sandbox-disk-mb and --sandbox-disk-files. private_mounts: what EnterPrivateMounts said.
-[[nodiscard]] absl::StatusOr<std::optional<DiskQuota>> ChooseDiskQuota(const common::Config& config,
-                                                                       const std::string& root,
-                                                                       const absl::Status& private_mounts);
+[[nodiscard]] absl::StatusOr<std::optional<DiskQuota>> ChooseDiskQuota(
+    const common::Config& config, const std::string& root, const absl::Status& private_mounts);
 
 // ProbeSandbox: OK when sandbox runs a command that writes and reads a file in a workspace of
 // its own under root (removed again), else why not, with what the command printed.
-[[nodiscard]] absl::Status ProbeSandbox(const std::shared_ptr<const Sandbox>& sandbox, const std::string& root);
+[[nodiscard]] absl::Status ProbeSandbox(const std::shared_ptr<const Sandbox>& sandbox,
+                                        const std::string& root);
 
 }  // namespace qai::sandbox

@@ -48,7 +48,9 @@ using Clock = std::chrono::steady_clock;
 constexpr char kSecret[] = "top secret";
 
 SandboxLimits TestLimits() {
-  return {.cpu_time = absl::Seconds(10), .memory_bytes = uint64_t{2} << 30, .processes = 32,
+  return {.cpu_time = absl::Seconds(10),
+          .memory_bytes = uint64_t{2} << 30,
+          .processes = 32,
           .file_bytes = uint64_t{1} << 20};
 }
 
@@ -104,7 +106,8 @@ class Listener {
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     socklen_t len = sizeof addr;
-    if (::bind(fd_.get(), reinterpret_cast<sockaddr*>(&addr), len) != 0 || ::listen(fd_.get(), 8) != 0 ||
+    if (::bind(fd_.get(), reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
+        ::listen(fd_.get(), 8) != 0 ||
         ::getsockname(fd_.get(), reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
       fd_.Reset();
     }
@@ -178,8 +181,9 @@ class SandboxTest : public ::testing::Test {
   std::unique_ptr<Workspace> OpenWorkspace(const std::string& project) {
     std::optional<SandboxUser> user;
     if (sandbox_->switches_users()) {
-      const auto uid = static_cast<uid_t>(sandbox_->options().first_uid +
-                                          absl::Uniform<uint32_t>(bitgen_, 0, sandbox_->options().uid_count));
+      const auto uid =
+          static_cast<uid_t>(sandbox_->options().first_uid +
+                             absl::Uniform<uint32_t>(bitgen_, 0, sandbox_->options().uid_count));
       user = SandboxUser{.uid = uid, .gid = uid};
       uids_.insert(uid);
       users_[project] = uid;
@@ -191,7 +195,8 @@ class SandboxTest : public ::testing::Test {
 
   uid_t Uid() const { return users_.at(project_); }
 
-  CommandResult Run(const std::string& command, CommandOptions options = {.timeout = absl::Seconds(20)}) {
+  CommandResult Run(const std::string& command,
+                    CommandOptions options = {.timeout = absl::Seconds(20)}) {
     options.sandbox = sandbox_;
     return ws_->Run(command, options, nullptr);
   }
@@ -202,8 +207,8 @@ class SandboxTest : public ::testing::Test {
     for (const auto& entry : fs::directory_iterator("/proc", ec)) {
       const std::string name = entry.path().filename();
       struct stat st;
-      if (name.find_first_not_of("0123456789") != std::string::npos || ::stat(entry.path().c_str(), &st) != 0 ||
-          st.st_uid != uid) {
+      if (name.find_first_not_of("0123456789") != std::string::npos ||
+          ::stat(entry.path().c_str(), &st) != 0 || st.st_uid != uid) {
         continue;
       }
       ::kill(std::stoi(name), SIGKILL);
@@ -229,22 +234,27 @@ class ContainmentTest : public SandboxTest, public ::testing::WithParamInterface
   }
 };
 
-INSTANTIATE_TEST_SUITE_P(Sandbox, ContainmentTest, ::testing::Values(SandboxMode::kBwrap, SandboxMode::kUnsafeNone),
-                         [](const auto& info) { return info.param == SandboxMode::kBwrap ? "bwrap" : "unsafe_none"; });
+INSTANTIATE_TEST_SUITE_P(Sandbox, ContainmentTest,
+                         ::testing::Values(SandboxMode::kBwrap, SandboxMode::kUnsafeNone),
+                         [](const auto& info) {
+                           return info.param == SandboxMode::kBwrap ? "bwrap" : "unsafe_none";
+                         });
 
 TEST_P(ContainmentTest, NormalCommandsAndTheFileToolsWork) {
   ASSERT_TRUE(ws_->WriteFile("index.html", "<h1>Hi</h1>\n").ok());
-  CommandResult r = Run(
-      "set -e; ls; cat index.html; echo more >> index.html; mkdir -p src && printf 'echo from a script\\n' > src/run.sh; "
-      "sh src/run.sh; echo 'a b' | awk '{print $2}'; pwd; id -u; echo $HOME");
+  CommandResult r =
+      Run("set -e; ls; cat index.html; echo more >> index.html; mkdir -p src && printf 'echo from "
+          "a script\\n' > src/run.sh; "
+          "sh src/run.sh; echo 'a b' | awk '{print $2}'; pwd; id -u; echo $HOME");
   EXPECT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_EQ(r.output, absl::StrCat("index.html\n<h1>Hi</h1>\nfrom a script\nb\n", ws_->dir(), "\n", Uid(), "\n",
-                                   ws_->dir(), "\n"));
+  EXPECT_EQ(r.output, absl::StrCat("index.html\n<h1>Hi</h1>\nfrom a script\nb\n", ws_->dir(), "\n",
+                                   Uid(), "\n", ws_->dir(), "\n"));
   // The file tools and the commands share the files both ways.
   EXPECT_EQ(*ws_->ReadFile("index.html"), "<h1>Hi</h1>\nmore\n");
   EXPECT_EQ(*ws_->ReadFile("src/run.sh"), "echo from a script\n");
   ASSERT_TRUE(ws_->WriteFile("src/new/deep.txt", "deep").ok());
-  EXPECT_EQ(Run("cat src/new/deep.txt && echo x >> src/new/deep.txt && rm index.html").exit_code, 0);
+  EXPECT_EQ(Run("cat src/new/deep.txt && echo x >> src/new/deep.txt && rm index.html").exit_code,
+            0);
   EXPECT_EQ(*ws_->ReadFile("src/new/deep.txt"), "deepx\n");
   // The workspace is the project user's, and only theirs.
   struct stat st;
@@ -257,7 +267,8 @@ TEST_P(ContainmentTest, NormalCommandsAndTheFileToolsWork) {
 
 TEST_P(ContainmentTest, NodeRunsWhereItIsInstalled) {
   const bool installed = fs::exists("/usr/bin/node") || fs::exists("/usr/local/bin/node");
-  CommandResult r = Run("command -v node >/dev/null || { echo 'no node'; exit 0; }; node -e 'console.log(6 * 7)'");
+  CommandResult r = Run(
+      "command -v node >/dev/null || { echo 'no node'; exit 0; }; node -e 'console.log(6 * 7)'");
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(r.output, installed ? "42\n" : "no node\n");
 }
@@ -272,12 +283,14 @@ TEST_P(ContainmentTest, PathTraversalIsRefused) {
   EXPECT_FALSE(absl::StrContains(read.output, kSecret)) << read.output;
   CommandResult write = Run("echo pwned > ../../outside/new.txt");
   EXPECT_NE(write.exit_code, 0);
-  EXPECT_TRUE(absl::StrContains(write.output, "new.txt")) << write.output;  // the shell says what failed
+  EXPECT_TRUE(absl::StrContains(write.output, "new.txt"))
+      << write.output;  // the shell says what failed
   EXPECT_FALSE(fs::exists(outside_ + "/new.txt"));
 }
 
 TEST_P(ContainmentTest, ASymlinkEscapeIsContained) {
-  CommandResult r = Run("ln -s " + outside_ + "/secret.txt link.txt && ln -s " + outside_ + " out && cat link.txt");
+  CommandResult r = Run("ln -s " + outside_ + "/secret.txt link.txt && ln -s " + outside_ +
+                        " out && cat link.txt");
   EXPECT_NE(r.exit_code, 0);
   EXPECT_FALSE(absl::StrContains(r.output, kSecret)) << r.output;
   CommandResult write = Run("echo pwned > out/new.txt");
@@ -302,7 +315,8 @@ TEST_P(ContainmentTest, ReadingOutsideTheWorkspaceFails) {
   // Nor another project's workspace.
   std::unique_ptr<Workspace> other = OpenWorkspace(common::NewUuid());
   ASSERT_TRUE(other->WriteFile("private.txt", kSecret).ok());
-  ASSERT_EQ(other->Run("true", {.sandbox = sandbox_}, nullptr).exit_code, 0);  // handed to its own user
+  ASSERT_EQ(other->Run("true", {.sandbox = sandbox_}, nullptr).exit_code,
+            0);  // handed to its own user
   CommandResult r = Run("cat " + other->dir() + "/private.txt");
   EXPECT_NE(r.exit_code, 0);
   EXPECT_FALSE(absl::StrContains(r.output, kSecret)) << r.output;
@@ -311,8 +325,9 @@ TEST_P(ContainmentTest, ReadingOutsideTheWorkspaceFails) {
 TEST_P(ContainmentTest, WritingOutsideTheWorkspaceFails) {
   std::unique_ptr<Workspace> other = OpenWorkspace(common::NewUuid());
   ASSERT_EQ(other->Run("true", {.sandbox = sandbox_}, nullptr).exit_code, 0);
-  for (const std::string& path : {outside_ + "/new.txt", std::string("/usr/local/qai-sandbox-test"),
-                                  std::string("/etc/qai-sandbox-test"), other->dir() + "/new.txt"}) {
+  for (const std::string& path :
+       {outside_ + "/new.txt", std::string("/usr/local/qai-sandbox-test"),
+        std::string("/etc/qai-sandbox-test"), other->dir() + "/new.txt"}) {
     CommandResult r = Run("echo pwned > " + path);
     EXPECT_NE(r.exit_code, 0) << path;
     EXPECT_TRUE(absl::StrContains(r.output, path)) << r.output;
@@ -329,19 +344,23 @@ TEST_P(ContainmentTest, AForkBombIsBoundedAndCleanedUp) {
   EXPECT_LE(peak.Stop(), static_cast<int>(TestLimits().processes));
   EXPECT_TRUE(r.timed_out);
   EXPECT_NE(r.exit_code, 0);
-  EXPECT_TRUE(absl::StrContains(r.output, "fork: retry: Resource temporarily unavailable")) << r.output;
+  EXPECT_TRUE(absl::StrContains(r.output, "fork: retry: Resource temporarily unavailable"))
+      << r.output;
   EXPECT_LT(elapsed, std::chrono::seconds(5));
 }
 
 TEST_P(ContainmentTest, A100MBPrinterIsCutOffAtTheCap) {
   const auto start = Clock::now();
-  CommandResult r = Run("head -c 100000000 /dev/zero | tr '\\0' x; echo done",
-                        {.timeout = absl::Seconds(30), .max_output = 64 << 10, .max_output_read = 1 << 20});
+  CommandResult r =
+      Run("head -c 100000000 /dev/zero | tr '\\0' x; echo done",
+          {.timeout = absl::Seconds(30), .max_output = 64 << 10, .max_output_read = 1 << 20});
   const auto elapsed = Clock::now() - start;
   EXPECT_TRUE(r.output_overflow);
   EXPECT_TRUE(r.truncated);
   EXPECT_EQ(r.exit_code, 128 + SIGKILL);
-  const std::string why = "[sandbox] exit code 137: killed for printing more than 1 MiB; only the first 64 KiB are shown\n";
+  const std::string why =
+      "[sandbox] exit code 137: killed for printing more than 1 MiB; only the first 64 KiB are "
+      "shown\n";
   ASSERT_TRUE(absl::StartsWith(r.output, why)) << r.output.substr(0, 200);
   EXPECT_EQ(r.output.substr(why.size()), std::string(64 << 10, 'x'));
   EXPECT_LT(elapsed, std::chrono::seconds(3));
@@ -367,7 +386,9 @@ TEST_P(ContainmentTest, TheCpuTimeLimitStopsABusyCommand) {
   CommandResult r = Run("while :; do :; done", {.timeout = absl::Seconds(20)});
   EXPECT_FALSE(r.timed_out);
   EXPECT_EQ(r.exit_code, 128 + SIGXCPU);
-  EXPECT_TRUE(absl::StartsWith(r.output, "[sandbox] exit code 152: killed by SIGXCPU: it used up its CPU time limit of 1 s\n"))
+  EXPECT_TRUE(absl::StartsWith(
+      r.output,
+      "[sandbox] exit code 152: killed by SIGXCPU: it used up its CPU time limit of 1 s\n"))
       << r.output;
   EXPECT_LT(Clock::now() - start, std::chrono::seconds(10));
 }
@@ -375,8 +396,9 @@ TEST_P(ContainmentTest, TheCpuTimeLimitStopsABusyCommand) {
 TEST_P(ContainmentTest, TheFileSizeLimitStopsAHugeFile) {
   CommandResult r = Run("head -c 5000000 /dev/zero > big.bin");
   EXPECT_EQ(r.exit_code, 128 + SIGXFSZ);
-  EXPECT_TRUE(absl::StartsWith(
-      r.output, "[sandbox] exit code 153: killed by SIGXFSZ: it tried to write a file larger than the limit of 1 MiB\n"))
+  EXPECT_TRUE(absl::StartsWith(r.output,
+                               "[sandbox] exit code 153: killed by SIGXFSZ: it tried to write a "
+                               "file larger than the limit of 1 MiB\n"))
       << r.output;
   EXPECT_EQ(fs::file_size(ws_->dir() + "/big.bin"), uintmax_t{1} << 20);
 }
@@ -395,7 +417,8 @@ TEST_P(ContainmentTest, TheLimitsCannotBeRaised) {
   CommandResult r = Run("ulimit -H -u unlimited");
   EXPECT_NE(r.exit_code, 0);
   EXPECT_TRUE(absl::StrContains(r.output, "Operation not permitted")) << r.output;
-  EXPECT_EQ(Run("ulimit -u; ulimit -f; ulimit -t; ulimit -c").output, "32\n1024\n10\n0\n");  // -f in KiB
+  EXPECT_EQ(Run("ulimit -u; ulimit -f; ulimit -t; ulimit -c").output,
+            "32\n1024\n10\n0\n");  // -f in KiB
 }
 
 // BwrapTest: what only bubblewrap contains.
@@ -424,7 +447,8 @@ for name in ("keyctl", "io_uring_setup", "userfaultfd", "clone3"):
 ')";
   CommandResult r = Run(probe);
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_EQ(r.output, "keyctl 1\nio_uring_setup 1\nuserfaultfd 1\nclone3 38\n");  // EPERM x3, ENOSYS
+  EXPECT_EQ(r.output,
+            "keyctl 1\nio_uring_setup 1\nuserfaultfd 1\nclone3 38\n");  // EPERM x3, ENOSYS
   CommandResult ordinary = Run("sh -c 'echo child' && ls / > /dev/null && echo ok");
   EXPECT_EQ(ordinary.output, "child\nok\n");
 }
@@ -434,7 +458,8 @@ TEST_F(BwrapTest, TheNetworkIsUnreachable) {
   ASSERT_TRUE(host.ok());
   CommandResult local = Run(absl::StrCat("echo hello > /dev/tcp/127.0.0.1/", host.port()));
   EXPECT_NE(local.exit_code, 0);
-  EXPECT_TRUE(absl::StrContains(local.output, "Connection refused")) << local.output;  // its own loopback
+  EXPECT_TRUE(absl::StrContains(local.output, "Connection refused"))
+      << local.output;  // its own loopback
   EXPECT_FALSE(host.Connected(std::chrono::milliseconds(200)));
   const auto start = Clock::now();
   CommandResult remote = Run("echo hello > /dev/tcp/1.1.1.1/80");
@@ -465,13 +490,16 @@ TEST_F(BwrapTest, OnlyTheSystemAndTheWorkspaceAreThere) {
   EXPECT_EQ(Run("echo x > /tmp/" + name + " && cat /tmp/" + name).output, "x\n");
   EXPECT_FALSE(fs::exists("/tmp/" + name));
   EXPECT_NE(Run("test -e /tmp/" + name).exit_code, 0);
-  CommandResult full = Run("for i in 1 2 3; do head -c 900000 /dev/zero > /tmp/f$i || exit 1; done");
+  CommandResult full =
+      Run("for i in 1 2 3; do head -c 900000 /dev/zero > /tmp/f$i || exit 1; done");
   EXPECT_NE(full.exit_code, 0);
   EXPECT_TRUE(absl::StrContains(full.output, "No space left on device")) << full.output;
 }
 
 TEST_F(BwrapTest, NoProcessOutlivesTheCommandNorSeesTheHost) {
-  CommandResult r = Run("setsid sleep 77.4242 > /dev/null 2>&1 & nohup sleep 77.4343 > /dev/null 2>&1 & sleep 0.2; ls -d /proc/[0-9]* | wc -l");
+  CommandResult r =
+      Run("setsid sleep 77.4242 > /dev/null 2>&1 & nohup sleep 77.4343 > /dev/null 2>&1 & sleep "
+          "0.2; ls -d /proc/[0-9]* | wc -l");
   EXPECT_EQ(r.exit_code, 0);
   EXPECT_LE(std::stoi(r.output), 8) << r.output;  // bwrap, bash, the two sleeps, ls, wc
   EXPECT_EQ(ProcessesLeftOf(Uid()), 0);
@@ -506,9 +534,12 @@ TEST(OrphanReaperTest, ReapsOrphansButNeverAChildRunProcessWaitsFor) {
     runners.emplace_back([&] {
       for (int i = 0; i < 25; ++i) {
         // Its own status, never taken by the reaper; and an orphan, left in a session of its own.
-        CommandResult r = RunProcess({.argv = {"/bin/sh", "-c", "setsid sleep 0.1 >/dev/null 2>&1 & exit 7"},
-                                      .env = {"PATH=/usr/bin:/bin"}, .dir = "/", .timeout = absl::Seconds(10)},
-                                     nullptr);
+        CommandResult r =
+            RunProcess({.argv = {"/bin/sh", "-c", "setsid sleep 0.1 >/dev/null 2>&1 & exit 7"},
+                        .env = {"PATH=/usr/bin:/bin"},
+                        .dir = "/",
+                        .timeout = absl::Seconds(10)},
+                       nullptr);
         wrong += r.exit_code != 7;
       }
     });
@@ -518,7 +549,8 @@ TEST(OrphanReaperTest, ReapsOrphansButNeverAChildRunProcessWaitsFor) {
   eager.join();
   EXPECT_EQ(wrong, 0);
   // The orphans end (0.1 s) and are reaped.
-  for (int i = 0; i < 500 && Children() > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  for (int i = 0; i < 500 && Children() > 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   EXPECT_EQ(Children(), 0);
 }
 
@@ -556,14 +588,17 @@ TEST_F(FallbackTest, CommandsHaveNoPrivilegesAndCannotGainAny) {
   // no_new_privs: a setuid program (su, mount) runs with the caller's rights.
   CommandResult r = Run("grep -E '^(Uid|Groups|CapPrm|CapEff|NoNewPrivs)' /proc/self/status");
   const std::string uid = absl::StrCat(Uid());
-  EXPECT_EQ(r.output, absl::StrCat("Uid:\t", uid, "\t", uid, "\t", uid, "\t", uid,
-                                   "\nGroups:\t \nCapPrm:\t0000000000000000\nCapEff:\t0000000000000000\nNoNewPrivs:\t1\n"));
+  EXPECT_EQ(
+      r.output,
+      absl::StrCat(
+          "Uid:\t", uid, "\t", uid, "\t", uid, "\t", uid,
+          "\nGroups:\t \nCapPrm:\t0000000000000000\nCapEff:\t0000000000000000\nNoNewPrivs:\t1\n"));
 }
 
 // What docs/architecture.md ("The sandbox") says the fallback does not block; if one of these
-// starts to fail, the fallback got stronger and the docs should say so. (These sandboxes have no cgroups, as
-// with QAI_SANDBOX_CGROUPS=off: with them, the process that left its group is killed too, see
-// cgroups_test.cc.)
+// starts to fail, the fallback got stronger and the docs should say so. (These sandboxes have no
+// cgroups, as with QAI_SANDBOX_CGROUPS=off: with them, the process that left its group is killed
+// too, see cgroups_test.cc.)
 TEST_F(FallbackTest, WhatOnlyBwrapContains) {
   Listener host;
   ASSERT_TRUE(host.ok());
@@ -574,22 +609,25 @@ TEST_F(FallbackTest, WhatOnlyBwrapContains) {
   EXPECT_EQ(Run("echo x > " + name).exit_code, 0);
   EXPECT_TRUE(fs::exists(name));
   fs::remove(name);
-  EXPECT_EQ(Run("setsid sleep 77.4444 > /dev/null 2>&1 & sleep 0.3").exit_code, 0);  // time to leave the group
+  EXPECT_EQ(Run("setsid sleep 77.4444 > /dev/null 2>&1 & sleep 0.3").exit_code,
+            0);                             // time to leave the group
   EXPECT_EQ(ProcessesOf(Uid(), false), 1);  // TearDown kills it
 }
 
 TEST(SandboxPolicyTest, RefusesLimitsAndUidsOutOfBounds) {
-  for (SandboxOptions bad : std::vector<SandboxOptions>{{.limits = {.cpu_time = absl::Milliseconds(500)}},
-                                                        {.limits = {.memory_bytes = 1 << 20}},
-                                                        {.limits = {.processes = 1}},
-                                                        {.limits = {.file_bytes = 100}},
-                                                        {.first_uid = 0},
-                                                        {.uid_count = 0},
-                                                        {.first_uid = 4294967294u, .uid_count = 2}}) {
+  for (SandboxOptions bad :
+       std::vector<SandboxOptions>{{.limits = {.cpu_time = absl::Milliseconds(500)}},
+                                   {.limits = {.memory_bytes = 1 << 20}},
+                                   {.limits = {.processes = 1}},
+                                   {.limits = {.file_bytes = 100}},
+                                   {.first_uid = 0},
+                                   {.uid_count = 0},
+                                   {.first_uid = 4294967294u, .uid_count = 2}}) {
     EXPECT_EQ(Sandbox::Create(bad).status().code(), absl::StatusCode::kInvalidArgument);
   }
-  EXPECT_EQ(Sandbox::Create({.mode = SandboxMode::kBwrap, .bwrap = "/nonexistent/bwrap"}).status().code(),
-            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(
+      Sandbox::Create({.mode = SandboxMode::kBwrap, .bwrap = "/nonexistent/bwrap"}).status().code(),
+      absl::StatusCode::kFailedPrecondition);
 }
 
 TEST(SandboxPolicyTest, WrapsTheCommandInLimitsAUserAndBwrap) {
@@ -603,11 +641,13 @@ TEST(SandboxPolicyTest, WrapsTheCommandInLimitsAUserAndBwrap) {
   for (const auto& sandbox : {*none, *bwrap}) {
     ProcessSpec spec = sandbox->Wrap("/srv/ws/p", user, "ls -la");
     EXPECT_EQ(spec.dir, "/srv/ws/p");
-    EXPECT_EQ(spec.env, (std::vector<std::string>{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-                                                  "HOME=/srv/ws/p", "LANG=C.UTF-8", "TERM=dumb"}));
+    EXPECT_EQ(spec.env, (std::vector<std::string>{
+                            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                            "HOME=/srv/ws/p", "LANG=C.UTF-8", "TERM=dumb"}));
     EXPECT_TRUE(absl::EndsWith(spec.argv[0], "/prlimit"));
-    EXPECT_TRUE(has(spec, "--cpu=60:61") && has(spec, "--as=2147483648") && has(spec, "--nproc=256") &&
-                has(spec, "--fsize=134217728") && has(spec, "--core=0"));
+    EXPECT_TRUE(has(spec, "--cpu=60:61") && has(spec, "--as=2147483648") &&
+                has(spec, "--nproc=256") && has(spec, "--fsize=134217728") &&
+                has(spec, "--core=0"));
     EXPECT_EQ(has(spec, "--reuid=1000000007"), ::geteuid() == 0);
     EXPECT_EQ(has(spec, "--unshare-all"), sandbox->mode() == SandboxMode::kBwrap);
     EXPECT_EQ(has(spec, "--die-with-parent"), sandbox->mode() == SandboxMode::kBwrap);
@@ -615,7 +655,8 @@ TEST(SandboxPolicyTest, WrapsTheCommandInLimitsAUserAndBwrap) {
               (std::vector<std::string>{"/bin/bash", "-c", "ls -la"}));
     // Joining a cgroup comes first, while still the service's user; its files are arguments,
     // never part of the script.
-    const std::vector<std::string> join = {"/sys/fs/cgroup/memory/x/cgroup.procs", "/sys/fs/cgroup/pids/x/cgroup.procs"};
+    const std::vector<std::string> join = {"/sys/fs/cgroup/memory/x/cgroup.procs",
+                                           "/sys/fs/cgroup/pids/x/cgroup.procs"};
     ProcessSpec joined = sandbox->Wrap("/srv/ws/p", user, "ls -la", join);
     ASSERT_GT(joined.argv.size(), spec.argv.size() + 5);
     EXPECT_EQ(joined.argv[0], "/bin/sh");
@@ -635,18 +676,23 @@ TEST(SandboxPolicyTest, ExplainsDeathsByTheLimitsSignals) {
   EXPECT_EQ(explain({.exit_code = 0}), "");
   EXPECT_EQ(explain({.exit_code = 1}), "");
   EXPECT_EQ(explain({.exit_code = 128}), "");
-  EXPECT_EQ(explain({.exit_code = 152}), "[sandbox] exit code 152: killed by SIGXCPU: it used up its CPU time limit of 60 s\n");
+  EXPECT_EQ(explain({.exit_code = 152}),
+            "[sandbox] exit code 152: killed by SIGXCPU: it used up its CPU time limit of 60 s\n");
   EXPECT_EQ(explain({.exit_code = 153}),
-            "[sandbox] exit code 153: killed by SIGXFSZ: it tried to write a file larger than the limit of 128 MiB\n");
+            "[sandbox] exit code 153: killed by SIGXFSZ: it tried to write a file larger than the "
+            "limit of 128 MiB\n");
   EXPECT_EQ(explain({.exit_code = 134}),
-            "[sandbox] exit code 134: killed by SIGABRT (it may have run out of memory: the limit is 2 GiB of address "
+            "[sandbox] exit code 134: killed by SIGABRT (it may have run out of memory: the limit "
+            "is 2 GiB of address "
             "space per process)\n");
   EXPECT_EQ(explain({.exit_code = 137}),
-            "[sandbox] exit code 137: killed by SIGKILL (the CPU time limit of 60 s, running out of memory, or a kill -9 "
+            "[sandbox] exit code 137: killed by SIGKILL (the CPU time limit of 60 s, running out "
+            "of memory, or a kill -9 "
             "from the command itself)\n");
   EXPECT_EQ(explain({.exit_code = 130}), "[sandbox] exit code 130: killed by SIGINT\n");
   EXPECT_EQ(explain({.exit_code = 137, .output_overflow = true}),
-            "[sandbox] exit code 137: killed for printing more than 16 MiB; only the first 64 KiB are shown\n");
+            "[sandbox] exit code 137: killed for printing more than 16 MiB; only the first 64 KiB "
+            "are shown\n");
   // A timeout or a cancel is the result's to report.
   EXPECT_EQ(explain({.exit_code = 143, .timed_out = true}), "");
   EXPECT_EQ(explain({.exit_code = 143, .cancelled = true}), "");
@@ -656,14 +702,19 @@ TEST(SandboxPolicyTest, ExplainsDeathsByTheLimitsSignals) {
   ASSERT_TRUE(cgroups.ok()) << cgroups.status();
   auto limited = Sandbox::Create({.cgroups = *cgroups});
   ASSERT_TRUE(limited.ok());
-  auto explain_oom = [&](CommandResult r, uint64_t oom_kills) { return (*limited)->Explain(spec, r, oom_kills); };
+  auto explain_oom = [&](CommandResult r, uint64_t oom_kills) {
+    return (*limited)->Explain(spec, r, oom_kills);
+  };
   EXPECT_EQ(explain_oom({.exit_code = 137}, 1),
-            "[sandbox] exit code 137: killed: the project's commands used more than 128 MiB of memory together\n");
+            "[sandbox] exit code 137: killed: the project's commands used more than 128 MiB of "
+            "memory together\n");
   EXPECT_EQ(explain_oom({.exit_code = 0}, 1),
-            "[sandbox] exit code 0: one of its processes was killed: the project's commands used more than 128 MiB of "
+            "[sandbox] exit code 0: one of its processes was killed: the project's commands used "
+            "more than 128 MiB of "
             "memory together\n");
   EXPECT_EQ(explain_oom({.exit_code = 2, .timed_out = true}, 3),
-            "[sandbox] exit code 2: 3 of its processes were killed: the project's commands used more than 128 MiB of "
+            "[sandbox] exit code 2: 3 of its processes were killed: the project's commands used "
+            "more than 128 MiB of "
             "memory together\n");
   EXPECT_EQ(explain_oom({.exit_code = 0}, 0), "");
   EXPECT_EQ(explain_oom({.exit_code = 143, .cancelled = true}, 1), "");
@@ -671,8 +722,10 @@ TEST(SandboxPolicyTest, ExplainsDeathsByTheLimitsSignals) {
 }
 
 TEST(SandboxConfigTest, ReadsTheOptionsWithTheirDefaults) {
-  std::vector<common::Option> options = WithSandboxOptions({{.name = "other", .default_value = "x"}});
-  auto defaults = common::Config::Parse(options, 0, nullptr, [](const std::string&) { return std::nullopt; });
+  std::vector<common::Option> options =
+      WithSandboxOptions({{.name = "other", .default_value = "x"}});
+  auto defaults =
+      common::Config::Parse(options, 0, nullptr, [](const std::string&) { return std::nullopt; });
   ASSERT_TRUE(defaults.ok()) << defaults.status();
   EXPECT_EQ(defaults->Get("sandbox"), "bwrap") << "isolation unless unsafe-none is named";
   EXPECT_EQ(defaults->Get("other"), "x");
@@ -683,7 +736,8 @@ TEST(SandboxConfigTest, ReadsTheOptionsWithTheirDefaults) {
   EXPECT_EQ(d.limits.file_bytes, uint64_t{128} << 20);
   EXPECT_EQ(d.first_uid, 1000000000u);
   EXPECT_EQ(d.uid_count, 1000000000u);
-  EXPECT_EQ(defaults->Get("sandbox-cgroups"), "required") << "per-project limits unless off is named";
+  EXPECT_EQ(defaults->Get("sandbox-cgroups"), "required")
+      << "per-project limits unless off is named";
   CgroupRequest dc = CgroupRequestFrom(*defaults);
   EXPECT_TRUE(dc.required);
   EXPECT_EQ(dc.options.limits.memory_bytes, uint64_t{2} << 30);
@@ -691,15 +745,22 @@ TEST(SandboxConfigTest, ReadsTheOptionsWithTheirDefaults) {
   EXPECT_EQ(dc.options.limits.cpu_weight, 100u);
   EXPECT_EQ(dc.options.limits.cpus, 1.0);
 
-  const std::map<std::string, std::string> env = {
-      {"QAI_SANDBOX", "bwrap"},           {"QAI_SANDBOX_CPU_TIME", "5s"},       {"QAI_SANDBOX_MEMORY_MB", "512"},
-      {"QAI_SANDBOX_PROCESSES", "64"},    {"QAI_SANDBOX_FILE_SIZE_MB", "10"},   {"QAI_SANDBOX_UIDS", "70000-70999"},
-      {"QAI_SANDBOX_CGROUPS", "off"},     {"QAI_SANDBOX_PROJECT_MEMORY_MB", "512"}, {"QAI_SANDBOX_PROJECT_PIDS", "100"},
-      {"QAI_SANDBOX_CPU_WEIGHT", "300"},  {"QAI_SANDBOX_CPUS", "0.5"}};
-  auto set = common::Config::Parse(options, 0, nullptr, [&](const std::string& name) -> std::optional<std::string> {
-    auto it = env.find(name);
-    return it == env.end() ? std::nullopt : std::optional<std::string>(it->second);
-  });
+  const std::map<std::string, std::string> env = {{"QAI_SANDBOX", "bwrap"},
+                                                  {"QAI_SANDBOX_CPU_TIME", "5s"},
+                                                  {"QAI_SANDBOX_MEMORY_MB", "512"},
+                                                  {"QAI_SANDBOX_PROCESSES", "64"},
+                                                  {"QAI_SANDBOX_FILE_SIZE_MB", "10"},
+                                                  {"QAI_SANDBOX_UIDS", "70000-70999"},
+                                                  {"QAI_SANDBOX_CGROUPS", "off"},
+                                                  {"QAI_SANDBOX_PROJECT_MEMORY_MB", "512"},
+                                                  {"QAI_SANDBOX_PROJECT_PIDS", "100"},
+                                                  {"QAI_SANDBOX_CPU_WEIGHT", "300"},
+                                                  {"QAI_SANDBOX_CPUS", "0.5"}};
+  auto set = common::Config::Parse(
+      options, 0, nullptr, [&](const std::string& name) -> std::optional<std::string> {
+        auto it = env.find(name);
+        return it == env.end() ? std::nullopt : std::optional<std::string>(it->second);
+      });
   ASSERT_TRUE(set.ok()) << set.status();
   EXPECT_EQ(set->Get("sandbox"), "bwrap");
   SandboxOptions s = SandboxOptionsFrom(*set);
@@ -716,12 +777,16 @@ TEST(SandboxConfigTest, ReadsTheOptionsWithTheirDefaults) {
   EXPECT_EQ(sc.options.limits.cpu_weight, 300u);
   EXPECT_EQ(sc.options.limits.cpus, 0.5);
 
-  for (const char* bad : {"--sandbox=maybe", "--sandbox-cpu-time=500ms", "--sandbox-memory-mb=10", "--sandbox-processes=0",
-                          "--sandbox-uids=5-4", "--sandbox-uids=0", "--sandbox-uids=x", "--sandbox-cgroups=auto",
-                          "--sandbox-project-memory-mb=16", "--sandbox-project-pids=4", "--sandbox-cpu-weight=0",
-                          "--sandbox-cpu-weight=10001", "--sandbox-cpus=0.001", "--sandbox-cpus=-1", "--sandbox-cpus=one"}) {
+  for (const char* bad :
+       {"--sandbox=maybe", "--sandbox-cpu-time=500ms", "--sandbox-memory-mb=10",
+        "--sandbox-processes=0", "--sandbox-uids=5-4", "--sandbox-uids=0", "--sandbox-uids=x",
+        "--sandbox-cgroups=auto", "--sandbox-project-memory-mb=16", "--sandbox-project-pids=4",
+        "--sandbox-cpu-weight=0", "--sandbox-cpu-weight=10001", "--sandbox-cpus=0.001",
+        "--sandbox-cpus=-1", "--sandbox-cpus=one"}) {
     const char* argv[] = {"qai-sandbox", bad};
-    EXPECT_EQ(common::Config::Parse(options, 2, argv).status().code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_EQ(common::Config::Parse(options, 2, argv).status().code(),
+              absl::StatusCode::kInvalidArgument)
+        << bad;
   }
 }
 
@@ -733,7 +798,8 @@ TEST(SandboxConfigTest, ParsesUidRanges) {
   EXPECT_TRUE(ParseUidRange("65533-65534", &first, &count));
   EXPECT_EQ(first, 65533u);
   EXPECT_EQ(count, 2u);
-  for (const char* bad : {"", "-", "0", "0-10", "10-9", "1-4294967295", "a-b", "1-", " 5", "65534", "7-7"}) {
+  for (const char* bad :
+       {"", "-", "0", "0-10", "10-9", "1-4294967295", "a-b", "1-", " 5", "65534", "7-7"}) {
     EXPECT_FALSE(ParseUidRange(bad, &first, &count)) << bad;
   }
 }
@@ -749,9 +815,11 @@ class ChooseSandboxTest : public SandboxTest {
     SandboxTest::TearDown();
   }
 
-  absl::StatusOr<SandboxChoice> Choose(std::string_view requested, SandboxOptions options, const std::string& root) {
-    auto choice = ChooseSandbox(requested, std::move(options), root,
-                                {.options = {.name = "qai-sandbox-test-" + common::NewUuid().substr(0, 8)}});
+  absl::StatusOr<SandboxChoice> Choose(std::string_view requested, SandboxOptions options,
+                                       const std::string& root) {
+    auto choice =
+        ChooseSandbox(requested, std::move(options), root,
+                      {.options = {.name = "qai-sandbox-test-" + common::NewUuid().substr(0, 8)}});
     if (choice.ok()) chosen_.push_back(choice->sandbox);
     return choice;
   }
@@ -764,7 +832,8 @@ TEST_F(ChooseSandboxTest, BwrapIsTheDefaultAndUsesBubblewrap) {
   ASSERT_TRUE(choice.ok()) << choice.status();
   EXPECT_EQ(choice->sandbox->mode(), SandboxMode::kBwrap);
   EXPECT_FALSE(choice->unsafe);
-  EXPECT_NE(choice->sandbox->cgroups(), nullptr) << "cgroups are required unless QAI_SANDBOX_CGROUPS=off";
+  EXPECT_NE(choice->sandbox->cgroups(), nullptr)
+      << "cgroups are required unless QAI_SANDBOX_CGROUPS=off";
   // The probe leaves nothing behind.
   EXPECT_TRUE(fs::is_empty(tmp_ + "/sandboxes/workspaces"));
 }
@@ -775,7 +844,9 @@ TEST_F(ChooseSandboxTest, UnsafeNoneRunsOnlyWhenNamedAndSaysItIsUnsafe) {
   EXPECT_EQ(choice->sandbox->mode(), SandboxMode::kUnsafeNone);
   EXPECT_TRUE(choice->unsafe);
   for (const char* old : {"none", "auto", ""}) {
-    EXPECT_EQ(Choose(old, {}, tmp_ + "/sandboxes").status().code(), absl::StatusCode::kInvalidArgument) << old;
+    EXPECT_EQ(Choose(old, {}, tmp_ + "/sandboxes").status().code(),
+              absl::StatusCode::kInvalidArgument)
+        << old;
   }
 }
 
@@ -784,7 +855,8 @@ TEST_F(ChooseSandboxTest, ABwrapThatCannotRunRefusesToStartNeverFallsBack) {
   auto bwrap = Choose("bwrap", broken, tmp_ + "/sandboxes");
   EXPECT_EQ(bwrap.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_TRUE(absl::StrContains(bwrap.status().message(), "exit code 1")) << bwrap.status();
-  EXPECT_TRUE(absl::StrContains(bwrap.status().message(), "does not start without isolation")) << bwrap.status();
+  EXPECT_TRUE(absl::StrContains(bwrap.status().message(), "does not start without isolation"))
+      << bwrap.status();
 }
 
 TEST_F(ChooseSandboxTest, ARootTheSandboxUsersCannotReachFailsTheProbe) {
@@ -793,7 +865,8 @@ TEST_F(ChooseSandboxTest, ARootTheSandboxUsersCannotReachFailsTheProbe) {
   fs::permissions(closed, fs::perms::owner_all);
   auto choice = Choose("unsafe-none", {}, closed + "/sandboxes");
   EXPECT_EQ(choice.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_TRUE(absl::StrContains(choice.status().message(), closed + " is not searchable by the sandbox's user"))
+  EXPECT_TRUE(absl::StrContains(choice.status().message(),
+                                closed + " is not searchable by the sandbox's user"))
       << choice.status();
 }
 

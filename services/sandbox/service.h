@@ -12,54 +12,71 @@ namespace qai::sandbox {
 class SandboxServiceImpl final : public v1::SandboxService::CallbackService {
  public:
   SandboxServiceImpl(SandboxHandlers* handlers, common::RpcEnv env, common::Executor* commands)
-      : handlers_(handlers), env_(std::move(env)), run_{.rpc = &env_, .handlers = handlers, .executor = commands} {}
+      : handlers_(handlers),
+        env_(std::move(env)),
+        run_{.rpc = &env_, .handlers = handlers, .executor = commands} {}
 
-  grpc::ServerUnaryReactor* LocateWorkspace(grpc::CallbackServerContext* ctx, const v1::LocateWorkspaceRequest* req,
+  grpc::ServerUnaryReactor* LocateWorkspace(grpc::CallbackServerContext* ctx,
+                                            const v1::LocateWorkspaceRequest* req,
                                             v1::WorkspaceLocation* resp) override {
-    return common::ServeUnary(ctx, env_, "LocateWorkspace", [=, this](const common::CallContext& c) {
-      return handlers_->LocateWorkspace(c, *req, *resp);
-    });
+    return common::ServeUnary(ctx, env_, "LocateWorkspace",
+                              [=, this](const common::CallContext& c) {
+                                return handlers_->LocateWorkspace(c, *req, *resp);
+                              });
   }
-  grpc::ServerUnaryReactor* OpenWorkspace(grpc::CallbackServerContext* ctx, const v1::OpenWorkspaceRequest* req,
+  grpc::ServerUnaryReactor* OpenWorkspace(grpc::CallbackServerContext* ctx,
+                                          const v1::OpenWorkspaceRequest* req,
                                           v1::Workspace* resp) override {
-    return common::ServeUnary(ctx, env_, "OpenWorkspace",
-                              [=, this](const common::CallContext& c) { return handlers_->OpenWorkspace(c, *req, *resp); });
-  }
-  grpc::ServerUnaryReactor* RestoreSnapshot(grpc::CallbackServerContext* ctx, const v1::RestoreSnapshotRequest* req,
-                                            v1::Workspace* resp) override {
-    return common::ServeUnary(ctx, env_, "RestoreSnapshot", [=, this](const common::CallContext& c) {
-      return handlers_->RestoreSnapshot(c, *req, *resp);
+    return common::ServeUnary(ctx, env_, "OpenWorkspace", [=, this](const common::CallContext& c) {
+      return handlers_->OpenWorkspace(c, *req, *resp);
     });
   }
-  grpc::ServerWriteReactor<v1::RunCommandResponse>* RunCommand(grpc::CallbackServerContext* ctx,
-                                                              const v1::RunCommandRequest* req) override {
+  grpc::ServerUnaryReactor* RestoreSnapshot(grpc::CallbackServerContext* ctx,
+                                            const v1::RestoreSnapshotRequest* req,
+                                            v1::Workspace* resp) override {
+    return common::ServeUnary(ctx, env_, "RestoreSnapshot",
+                              [=, this](const common::CallContext& c) {
+                                return handlers_->RestoreSnapshot(c, *req, *resp);
+                              });
+  }
+  grpc::ServerWriteReactor<v1::RunCommandResponse>* RunCommand(
+      grpc::CallbackServerContext* ctx, const v1::RunCommandRequest* req) override {
     return StartRunCommand(ctx, req, run_);
   }
-  grpc::ServerUnaryReactor* WriteFiles(grpc::CallbackServerContext* ctx, const v1::WriteFilesRequest* req,
+  grpc::ServerUnaryReactor* WriteFiles(grpc::CallbackServerContext* ctx,
+                                       const v1::WriteFilesRequest* req,
                                        v1::WriteFilesResponse* resp) override {
-    return common::ServeUnary(ctx, env_, "WriteFiles",
-                              [=, this](const common::CallContext& c) { return handlers_->WriteFiles(c, *req, *resp); });
+    return common::ServeUnary(ctx, env_, "WriteFiles", [=, this](const common::CallContext& c) {
+      return handlers_->WriteFiles(c, *req, *resp);
+    });
   }
-  grpc::ServerUnaryReactor* ReadFiles(grpc::CallbackServerContext* ctx, const v1::ReadFilesRequest* req,
+  grpc::ServerUnaryReactor* ReadFiles(grpc::CallbackServerContext* ctx,
+                                      const v1::ReadFilesRequest* req,
                                       v1::ReadFilesResponse* resp) override {
-    return common::ServeUnary(ctx, env_, "ReadFiles",
-                              [=, this](const common::CallContext& c) { return handlers_->ReadFiles(c, *req, *resp); });
+    return common::ServeUnary(ctx, env_, "ReadFiles", [=, this](const common::CallContext& c) {
+      return handlers_->ReadFiles(c, *req, *resp);
+    });
   }
-  grpc::ServerUnaryReactor* GetChanges(grpc::CallbackServerContext* ctx, const v1::GetChangesRequest* req,
+  grpc::ServerUnaryReactor* GetChanges(grpc::CallbackServerContext* ctx,
+                                       const v1::GetChangesRequest* req,
                                        v1::GetChangesResponse* resp) override {
-    return common::ServeUnary(ctx, env_, "GetChanges",
-                              [=, this](const common::CallContext& c) { return handlers_->GetChanges(c, *req, *resp); });
+    return common::ServeUnary(ctx, env_, "GetChanges", [=, this](const common::CallContext& c) {
+      return handlers_->GetChanges(c, *req, *resp);
+    });
   }
-  grpc::ServerUnaryReactor* CreateSnapshot(grpc::CallbackServerContext* ctx, const v1::CreateSnapshotRequest* req,
+  grpc::ServerUnaryReactor* CreateSnapshot(grpc::CallbackServerContext* ctx,
+                                           const v1::CreateSnapshotRequest* req,
                                            v1::Snapshot* resp) override {
     return common::ServeUnary(ctx, env_, "CreateSnapshot", [=, this](const common::CallContext& c) {
       return handlers_->CreateSnapshot(c, *req, *resp);
     });
   }
-  grpc::ServerUnaryReactor* PurgeProject(grpc::CallbackServerContext* ctx, const v1::PurgeProjectRequest* req,
+  grpc::ServerUnaryReactor* PurgeProject(grpc::CallbackServerContext* ctx,
+                                         const v1::PurgeProjectRequest* req,
                                          google::protobuf::Empty*) override {
-    return common::ServeUnary(ctx, env_, "PurgeProject",
-                              [=, this](const common::CallContext& c) { return handlers_->PurgeProject(c, *req); });
+    return common::ServeUnary(ctx, env_, "PurgeProject", [=, this](const common::CallContext& c) {
+      return handlers_->PurgeProject(c, *req);
+    });
   }
 
  private:

@@ -4,16 +4,15 @@
 
 #include <gtest/gtest.h>
 
-#include <thread>
-
 #include <mutex>
 #include <set>
+#include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
-#include "common/pg_listener.h"
 #include "common/db_pool.h"
 #include "common/ids.h"
+#include "common/pg_listener.h"
 #include "common/status.h"
 #include "qai/sandbox/v1/sandbox.grpc.pb.h"
 #include "services/sandbox/store.h"
@@ -29,7 +28,8 @@ class SandboxServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
     db_url_ = testing::PgServer::Shared().CreateDatabase();
-    auto sandbox = testing::LocalSandbox::Start(db_url_, {.preview_base_url = "https://preview.test"});
+    auto sandbox =
+        testing::LocalSandbox::Start(db_url_, {.preview_base_url = "https://preview.test"});
     ASSERT_TRUE(sandbox.ok()) << sandbox.status();
     sandbox_ = *std::move(sandbox);
     stub_ = v1::SandboxService::NewStub(sandbox_->channel());
@@ -40,8 +40,8 @@ class SandboxServiceTest : public ::testing::Test {
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
   }
 
-  grpc::Status Open(int64_t fence, std::string* snapshot_id = nullptr, const std::string& project = "",
-                    bool* empty = nullptr) {
+  grpc::Status Open(int64_t fence, std::string* snapshot_id = nullptr,
+                    const std::string& project = "", bool* empty = nullptr) {
     grpc::ClientContext ctx;
     AsService(ctx);
     v1::OpenWorkspaceRequest req;
@@ -95,9 +95,11 @@ class SandboxServiceTest : public ::testing::Test {
   }
 
   // AsMap: a GetChanges answer (or a with_changes report) as path -> content (nullopt: removed).
-  static std::map<std::string, std::optional<std::string>> AsMap(const v1::GetChangesResponse& resp) {
+  static std::map<std::string, std::optional<std::string>> AsMap(
+      const v1::GetChangesResponse& resp) {
     std::map<std::string, std::optional<std::string>> out;
-    for (const auto& c : resp.changes()) out[c.path()] = c.has_content() ? std::optional(c.content()) : std::nullopt;
+    for (const auto& c : resp.changes())
+      out[c.path()] = c.has_content() ? std::optional(c.content()) : std::nullopt;
     return out;
   }
 
@@ -172,15 +174,18 @@ TEST_F(SandboxServiceTest, BadFieldsAreNamedAndNothingIsDone) {
   grpc::Status s = reader->Finish();
   ASSERT_EQ(s.error_code(), StatusCode::INVALID_ARGUMENT);
   std::vector<std::string> fields;
-  for (const auto& v : common::GetFieldViolations(common::FromGrpcStatus(s))) fields.push_back(v.field);
-  EXPECT_EQ(fields, (std::vector<std::string>{"project_id", "fence", "command", "timeout", "max_output_bytes"}));
+  for (const auto& v : common::GetFieldViolations(common::FromGrpcStatus(s)))
+    fields.push_back(v.field);
+  EXPECT_EQ(fields, (std::vector<std::string>{"project_id", "fence", "command", "timeout",
+                                              "max_output_bytes"}));
 }
 
 TEST_F(SandboxServiceTest, AWorkspaceNotOpenedHereIsAbortedSoItsCallerRestoresIt) {
   EXPECT_EQ(Write(1, "index.html", "x").error_code(), StatusCode::ABORTED);
   ASSERT_TRUE(Open(1).ok());
   EXPECT_TRUE(Write(1, "index.html", "x").ok());
-  EXPECT_EQ(Write(2, "index.html", "x").error_code(), StatusCode::ABORTED) << "a fence that never opened it";
+  EXPECT_EQ(Write(2, "index.html", "x").error_code(), StatusCode::ABORTED)
+      << "a fence that never opened it";
 }
 
 TEST_F(SandboxServiceTest, AHigherFenceTakesOverKillsTheOlderCommandAndFencesItOut) {
@@ -193,10 +198,12 @@ TEST_F(SandboxServiceTest, AHigherFenceTakesOverKillsTheOlderCommandAndFencesItO
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   ASSERT_TRUE(Open(2).ok());
   old_holder.join();
-  EXPECT_LT(absl::Now() - start, absl::Seconds(10)) << "the older command was killed, not waited for";
+  EXPECT_LT(absl::Now() - start, absl::Seconds(10))
+      << "the older command was killed, not waited for";
   EXPECT_FALSE(first.ok());
   EXPECT_EQ(Write(1, "index.html", "stale").error_code(), StatusCode::FAILED_PRECONDITION);
-  EXPECT_EQ(Open(1).error_code(), StatusCode::FAILED_PRECONDITION) << "no going back to an older fence";
+  EXPECT_EQ(Open(1).error_code(), StatusCode::FAILED_PRECONDITION)
+      << "no going back to an older fence";
   EXPECT_TRUE(Write(2, "index.html", "fresh").ok());
 }
 
@@ -206,7 +213,9 @@ TEST_F(SandboxServiceTest, ChangesAreWhatAnythingChangedSinceTheLastLook) {
   EXPECT_EQ(Changes(1), (std::map<std::string, std::optional<std::string>>{{"a.txt", "written"}}));
   std::string output;
   int exit_code = 0;
-  ASSERT_TRUE(Run(1, "echo b > b.txt && rm a.txt && mkdir -p d && echo c > d/c.txt", &output, &exit_code).ok());
+  ASSERT_TRUE(
+      Run(1, "echo b > b.txt && rm a.txt && mkdir -p d && echo c > d/c.txt", &output, &exit_code)
+          .ok());
   ASSERT_EQ(exit_code, 0) << output;
   EXPECT_EQ(Changes(1), (std::map<std::string, std::optional<std::string>>{
                             {"a.txt", std::nullopt}, {"b.txt", "b\n"}, {"d/c.txt", "c\n"}}));
@@ -245,8 +254,9 @@ TEST_F(SandboxServiceTest, AWriteOrACommandWithChangesSaysWhatChangedAsGetChange
     v1::WriteFilesResponse resp;
     ASSERT_TRUE(stub_->WriteFiles(&ctx, req, &resp).ok());
     ASSERT_TRUE(resp.has_changes());
-    EXPECT_EQ(AsMap(resp.changes()), (std::map<std::string, std::optional<std::string>>{
-                                         {"a.txt", "a"}, {"before.txt", "not reported, not looked at"}}))
+    EXPECT_EQ(AsMap(resp.changes()),
+              (std::map<std::string, std::optional<std::string>>{
+                  {"a.txt", "a"}, {"before.txt", "not reported, not looked at"}}))
         << "everything since the last look";
   }
   {
@@ -264,8 +274,8 @@ TEST_F(SandboxServiceTest, AWriteOrACommandWithChangesSaysWhatChangedAsGetChange
     }
     ASSERT_TRUE(reader->Finish().ok());
     ASSERT_TRUE(end.end().has_changes());
-    EXPECT_EQ(AsMap(end.end().changes()),
-              (std::map<std::string, std::optional<std::string>>{{"a.txt", std::nullopt}, {"b.txt", "b\n"}}));
+    EXPECT_EQ(AsMap(end.end().changes()), (std::map<std::string, std::optional<std::string>>{
+                                              {"a.txt", std::nullopt}, {"b.txt", "b\n"}}));
   }
   EXPECT_TRUE(Changes(1).empty()) << "the reports were looks: nothing since";
   std::string output;
@@ -284,7 +294,8 @@ TEST_F(SandboxServiceTest, OutputComesAsItIsPrintedThenTheEnd) {
   EXPECT_EQ(output, "one\ntwo\n");
   EXPECT_EQ(exit_code, 3);
   ASSERT_GE(arrivals.size(), 3u) << "one, two and the end, apart";
-  EXPECT_GE(arrivals.back() - arrivals.front(), absl::Milliseconds(800)) << "the first piece did not wait for the end";
+  EXPECT_GE(arrivals.back() - arrivals.front(), absl::Milliseconds(800))
+      << "the first piece did not wait for the end";
 }
 
 TEST_F(SandboxServiceTest, SnapshotsAreIdempotentMarkTheWorkspaceAndRestore) {
@@ -328,20 +339,25 @@ TEST_F(SandboxServiceTest, APurgedProjectIsGoneAndRefusedFromThenOn) {
     ASSERT_TRUE(stub_->PurgeProject(&ctx, req, &empty).ok());
   }
   EXPECT_EQ(Open(2).error_code(), StatusCode::FAILED_PRECONDITION);
-  EXPECT_EQ(Write(1, "index.html", "x").error_code(), StatusCode::FAILED_PRECONDITION) << "the old holder is out too";
+  EXPECT_EQ(Write(1, "index.html", "x").error_code(), StatusCode::FAILED_PRECONDITION)
+      << "the old holder is out too";
   common::DbPool::Options options{.url = db_url_, .size = 1};
   auto pool = common::DbPool::Create(options);
   ASSERT_TRUE(pool.ok());
   SandboxStore store(pool->get());
   EXPECT_EQ(store.GetSnapshot(snapshot.id()).status().code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(store.SaveSnapshot({.id = common::NewUuid(), .project_id = project_, .files = std::make_shared<Files>()})
-                .status()
-                .code(),
-            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(
+      store
+          .SaveSnapshot(
+              {.id = common::NewUuid(), .project_id = project_, .files = std::make_shared<Files>()})
+          .status()
+          .code(),
+      absl::StatusCode::kFailedPrecondition);
 }
 
 TEST(SandboxStoreTest, EachProjectGetsAUidOfItsOwnOnceAndNeverOutsideTheRange) {
-  auto pool = common::DbPool::Create({.url = testing::PgServer::Shared().CreateDatabase(), .size = 4});
+  auto pool =
+      common::DbPool::Create({.url = testing::PgServer::Shared().CreateDatabase(), .size = 4});
   ASSERT_TRUE(pool.ok()) << pool.status();
   SandboxStore store(pool->get());
   const std::string a = common::NewUuid(), b = common::NewUuid(), c = common::NewUuid();
@@ -357,7 +373,8 @@ TEST(SandboxStoreTest, EachProjectGetsAUidOfItsOwnOnceAndNeverOutsideTheRange) {
   const std::string d = common::NewUuid();
   std::vector<uint32_t> seen(8);
   std::vector<std::thread> threads;
-  for (int i = 0; i < 8; ++i) threads.emplace_back([&, i] { seen[i] = store.UserFor(d, 3000000000u, 1000).value_or(0); });
+  for (int i = 0; i < 8; ++i)
+    threads.emplace_back([&, i] { seen[i] = store.UserFor(d, 3000000000u, 1000).value_or(0); });
   for (auto& t : threads) t.join();
   for (uint32_t uid : seen) EXPECT_EQ(uid, seen[0]);
 }
@@ -372,7 +389,8 @@ TEST(SandboxStoreTest, APurgeAnnouncesItsSnapshotsToEveryPreviewServer) {
                                 payloads.emplace_back(payload);
                               });
   ASSERT_TRUE(listener.Start().ok());
-  for (int i = 0; i < 2000 && !listener.connected(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  for (int i = 0; i < 2000 && !listener.connected(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   ASSERT_TRUE(listener.connected());
   auto pool = common::DbPool::Create({.url = url, .size = 2});
   ASSERT_TRUE(pool.ok());
@@ -381,7 +399,9 @@ TEST(SandboxStoreTest, APurgeAnnouncesItsSnapshotsToEveryPreviewServer) {
   std::set<std::string> saved;
   for (size_t i = 0; i < kSnapshotsPerNotify + 20; ++i) {
     const std::string id = common::NewUuid();
-    ASSERT_TRUE(store.SaveSnapshot({.id = id, .project_id = project, .files = std::make_shared<Files>()}).ok());
+    ASSERT_TRUE(
+        store.SaveSnapshot({.id = id, .project_id = project, .files = std::make_shared<Files>()})
+            .ok());
     saved.insert(id);
   }
   ASSERT_TRUE(store.Purge(project).ok());

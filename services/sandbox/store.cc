@@ -1,8 +1,7 @@
 #include "services/sandbox/store.h"
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
+#include <nlohmann/json.hpp>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -17,8 +16,10 @@ using soci::into;
 using soci::use;
 
 // The advisory lock class of a project's writes (shared) and its purge (exclusive).
-constexpr char kLockProjectShared[] = "SELECT 1 FROM pg_advisory_xact_lock_shared(hashtextextended(:p, 21))";
-constexpr char kLockProjectExclusive[] = "SELECT 1 FROM pg_advisory_xact_lock(hashtextextended(:p, 21))";
+constexpr char kLockProjectShared[] =
+    "SELECT 1 FROM pg_advisory_xact_lock_shared(hashtextextended(:p, 21))";
+constexpr char kLockProjectExclusive[] =
+    "SELECT 1 FROM pg_advisory_xact_lock(hashtextextended(:p, 21))";
 
 std::string FilesJson(const Files& files) {
   nlohmann::json json = nlohmann::json::object();
@@ -37,7 +38,8 @@ absl::StatusOr<std::shared_ptr<const Files>> ParseFiles(const std::string& text)
 }
 
 // ReadSnapshot: the snapshot `id`, if there is one.
-absl::StatusOr<std::optional<SnapshotRecord>> ReadSnapshot(DbConnection& conn, const std::string& id) {
+absl::StatusOr<std::optional<SnapshotRecord>> ReadSnapshot(DbConnection& conn,
+                                                           const std::string& id) {
   std::string project_id, run_id, files;
   long long create_us = 0;
   conn.session() << "SELECT project_id::text, COALESCE(run_id::text, ''), files::text,"
@@ -47,7 +49,10 @@ absl::StatusOr<std::optional<SnapshotRecord>> ReadSnapshot(DbConnection& conn, c
   if (!conn.session().got_data()) return std::nullopt;
   absl::StatusOr<std::shared_ptr<const Files>> parsed = ParseFiles(files);
   if (!parsed.ok()) return parsed.status();
-  return SnapshotRecord{.id = id, .project_id = project_id, .run_id = run_id, .files = *std::move(parsed),
+  return SnapshotRecord{.id = id,
+                        .project_id = project_id,
+                        .run_id = run_id,
+                        .files = *std::move(parsed),
                         .create_time = absl::FromUnixMicros(create_us)};
 }
 
@@ -55,35 +60,40 @@ absl::StatusOr<std::optional<SnapshotRecord>> ReadSnapshot(DbConnection& conn, c
 
 absl::Status RefuseIfPurged(DbConnection& conn, const std::string& project_id) {
   int purged = 0;
-  conn.session() << "SELECT count(*) FROM sandbox.purged_projects WHERE project_id = CAST(:p AS uuid)", into(purged),
-      use(project_id);
-  if (purged > 0) return absl::FailedPreconditionError(absl::StrCat("project ", project_id, " was deleted"));
+  conn.session()
+      << "SELECT count(*) FROM sandbox.purged_projects WHERE project_id = CAST(:p AS uuid)",
+      into(purged), use(project_id);
+  if (purged > 0)
+    return absl::FailedPreconditionError(absl::StrCat("project ", project_id, " was deleted"));
   return absl::OkStatus();
 }
 
-absl::StatusOr<uint32_t> SandboxStore::UserFor(const std::string& project_id, uint32_t first_uid, uint32_t count) {
+absl::StatusOr<uint32_t> SandboxStore::UserFor(const std::string& project_id, uint32_t first_uid,
+                                               uint32_t count) {
   long long uid = 0;
   absl::Status s = db_->Transaction([&](DbConnection& conn) -> absl::Status {
     conn.session() << kLockProjectShared, use(project_id);
     if (absl::Status s = RefuseIfPurged(conn, project_id); !s.ok()) return s;
-    conn.session() << "SELECT uid FROM sandbox.users WHERE project_id = CAST(:p AS uuid)", into(uid), use(project_id);
+    conn.session() << "SELECT uid FROM sandbox.users WHERE project_id = CAST(:p AS uuid)",
+        into(uid), use(project_id);
     if (conn.session().got_data()) return absl::OkStatus();
     const long long first = first_uid;
     conn.session() << "INSERT INTO sandbox.users (project_id, uid)"
                       " VALUES (CAST(:p AS uuid), :first + nextval('sandbox.user_index'))"
                       " ON CONFLICT (project_id) DO NOTHING",
         use(project_id), use(first);
-    conn.session() << "SELECT uid FROM sandbox.users WHERE project_id = CAST(:p AS uuid)", into(uid), use(project_id);
+    conn.session() << "SELECT uid FROM sandbox.users WHERE project_id = CAST(:p AS uuid)",
+        into(uid), use(project_id);
     return absl::OkStatus();
   });
   if (!s.ok()) return s;
   // A uid outside today's range (allocated under another configuration, or past its end)
   // is never handed out: two projects must not share one.
   if (uid < first_uid || uid > static_cast<long long>(first_uid) + count - 1) {
-    return absl::ResourceExhaustedError(absl::StrCat("sandbox: project ", project_id, " has uid ", uid,
-                                                     ", outside QAI_SANDBOX_UIDS (", first_uid, "-",
-                                                     static_cast<long long>(first_uid) + count - 1,
-                                                     "): the range is used up or was changed"));
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "sandbox: project ", project_id, " has uid ", uid, ", outside QAI_SANDBOX_UIDS (",
+        first_uid, "-", static_cast<long long>(first_uid) + count - 1,
+        "): the range is used up or was changed"));
   }
   return static_cast<uint32_t>(uid);
 }
@@ -95,14 +105,16 @@ absl::StatusOr<SnapshotRecord> SandboxStore::SaveSnapshot(const SnapshotRecord& 
     conn.session() << kLockProjectShared, use(snapshot.project_id);
     if (absl::Status s = RefuseIfPurged(conn, snapshot.project_id); !s.ok()) return s;
     soci::indicator run_ind = snapshot.run_id.empty() ? soci::i_null : soci::i_ok;
-    conn.session() << "INSERT INTO sandbox.snapshots (id, project_id, run_id, files)"
-                      " VALUES (CAST(:id AS uuid), CAST(:p AS uuid), CAST(:r AS uuid), CAST(:f AS jsonb))"
-                      " ON CONFLICT (id) DO NOTHING",
+    conn.session()
+        << "INSERT INTO sandbox.snapshots (id, project_id, run_id, files)"
+           " VALUES (CAST(:id AS uuid), CAST(:p AS uuid), CAST(:r AS uuid), CAST(:f AS jsonb))"
+           " ON CONFLICT (id) DO NOTHING",
         use(snapshot.id), use(snapshot.project_id), use(snapshot.run_id, run_ind), use(files);
     absl::StatusOr<std::optional<SnapshotRecord>> stored = ReadSnapshot(conn, snapshot.id);
     if (!stored.ok()) return stored.status();
     if (!*stored || (*stored)->project_id != snapshot.project_id) {
-      return absl::AlreadyExistsError(absl::StrCat("snapshot ", snapshot.id, " belongs to another project"));
+      return absl::AlreadyExistsError(
+          absl::StrCat("snapshot ", snapshot.id, " belongs to another project"));
     }
     out = **std::move(stored);
     return absl::OkStatus();
@@ -132,23 +144,27 @@ absl::Status SandboxStore::Purge(const std::string& project_id) {
         use(project_id);
     std::vector<std::string> purged;
     soci::rowset<std::string> rows =
-        (conn.session().prepare << "DELETE FROM sandbox.snapshots WHERE project_id = CAST(:p AS uuid) RETURNING id::text",
+        (conn.session().prepare << "DELETE FROM sandbox.snapshots WHERE project_id = CAST(:p AS "
+                                   "uuid) RETURNING id::text",
          use(project_id));
     for (const std::string& id : rows) purged.push_back(id);
-    conn.session() << "DELETE FROM sandbox.assignments WHERE project_id = CAST(:p AS uuid)", use(project_id);
+    conn.session() << "DELETE FROM sandbox.assignments WHERE project_id = CAST(:p AS uuid)",
+        use(project_id);
     const std::string project_channel = kProjectPurgedChannel;
     conn.session() << "SELECT pg_notify(:ch, :p)", use(project_channel), use(project_id);
     const std::string channel = kSnapshotsPurgedChannel;
     for (size_t i = 0; i < purged.size(); i += kSnapshotsPerNotify) {
       const std::string ids =
-          absl::StrJoin(purged.begin() + i, purged.begin() + std::min(purged.size(), i + kSnapshotsPerNotify), ",");
+          absl::StrJoin(purged.begin() + i,
+                        purged.begin() + std::min(purged.size(), i + kSnapshotsPerNotify), ",");
       conn.session() << "SELECT pg_notify(:ch, :ids)", use(channel), use(ids);
     }
     return absl::OkStatus();
   });
 }
 
-absl::StatusOr<std::vector<std::string>> SandboxStore::PurgedAmong(const std::vector<std::string>& project_ids) {
+absl::StatusOr<std::vector<std::string>> SandboxStore::PurgedAmong(
+    const std::vector<std::string>& project_ids) {
   std::vector<std::string> purged;
   // A uuid[] literal: the ids are checked to be UUIDs, so nothing in them needs quoting.
   std::vector<std::string> ids;

@@ -44,7 +44,8 @@ struct SnapshotRecord {
 };
 
 // RefuseIfPurged: FAILED_PRECONDITION when the project was purged (on conn, in its transaction).
-[[nodiscard]] absl::Status RefuseIfPurged(common::DbConnection& conn, const std::string& project_id);
+[[nodiscard]] absl::Status RefuseIfPurged(common::DbConnection& conn,
+                                          const std::string& project_id);
 
 class SandboxStore {
  public:
@@ -53,7 +54,8 @@ class SandboxStore {
   // UserFor: the uid allocated to the project, allocating the next one of first_uid ..
   // first_uid + count - 1 on its first call. FAILED_PRECONDITION for a purged project;
   // RESOURCE_EXHAUSTED when the range is used up.
-  [[nodiscard]] absl::StatusOr<uint32_t> UserFor(const std::string& project_id, uint32_t first_uid, uint32_t count);
+  [[nodiscard]] absl::StatusOr<uint32_t> UserFor(const std::string& project_id, uint32_t first_uid,
+                                                 uint32_t count);
 
   // SaveSnapshot: stores the snapshot unless one with its id exists (then that one is
   // returned: a repeat is harmless). ALREADY_EXISTS when the id belongs to another project;
@@ -69,7 +71,8 @@ class SandboxStore {
   [[nodiscard]] absl::Status Purge(const std::string& project_id);
 
   // PurgedAmong: which of the projects were purged.
-  [[nodiscard]] absl::StatusOr<std::vector<std::string>> PurgedAmong(const std::vector<std::string>& project_ids);
+  [[nodiscard]] absl::StatusOr<std::vector<std::string>> PurgedAmong(
+      const std::vector<std::string>& project_ids);
 
  private:
   common::DbPool* const db_;

@@ -29,18 +29,22 @@ std::vector<db::Migration> BeforeTheSandbox() {
 TEST(SandboxUpgradeTest, OldPreviewsAndWorkspacesMoveToTheSandboxWithTheirIds) {
   const std::string url = testing::PgServer::Shared().CreateDatabase(/*migrated=*/false);
   ASSERT_TRUE(db::ApplyMigrations(url, BeforeTheSandbox()).ok());
-  const std::string project = common::NewUuid(), run = common::NewUuid(), preview = common::NewUuid();
+  const std::string project = common::NewUuid(), run = common::NewUuid(),
+                    preview = common::NewUuid();
   const std::string message = common::NewUuid();
   {
     soci::session sql(soci::postgresql, url);
-    sql << "INSERT INTO orchestrator.runs (id, project_id, message_id, prompt, state, max_iterations)"
+    sql << "INSERT INTO orchestrator.runs (id, project_id, message_id, prompt, state, "
+           "max_iterations)"
            " VALUES (CAST(:r AS uuid), CAST(:p AS uuid), CAST(:m AS uuid), 'Build it', 3, 15)",
         soci::use(run), soci::use(project), soci::use(message);
     sql << "INSERT INTO orchestrator.snapshots (id, run_id, project_id, files)"
-           " VALUES (CAST(:s AS uuid), CAST(:r AS uuid), CAST(:p AS uuid), '{\"index.html\": \"<h1>old</h1>\"}')",
+           " VALUES (CAST(:s AS uuid), CAST(:r AS uuid), CAST(:p AS uuid), '{\"index.html\": "
+           "\"<h1>old</h1>\"}')",
         soci::use(preview), soci::use(run), soci::use(project);
     sql << "INSERT INTO orchestrator.workspaces (project_id, run_id, files)"
-           " VALUES (CAST(:p AS uuid), CAST(:r AS uuid), '{\"index.html\": \"<h1>old</h1>\", \"notes.md\": \"x\"}')",
+           " VALUES (CAST(:p AS uuid), CAST(:r AS uuid), '{\"index.html\": \"<h1>old</h1>\", "
+           "\"notes.md\": \"x\"}')",
         soci::use(project), soci::use(run);
   }
   auto applied = db::ApplyMigrations(url, db::EmbeddedMigrations());
@@ -58,17 +62,20 @@ TEST(SandboxUpgradeTest, OldPreviewsAndWorkspacesMoveToTheSandboxWithTheirIds) {
   // The project's last state is a snapshot now, which the orchestrator names.
   soci::session sql(soci::postgresql, url);
   std::string state_id;
-  sql << "SELECT snapshot_id::text FROM orchestrator.workspaces WHERE project_id = CAST(:p AS uuid)",
+  sql << "SELECT snapshot_id::text FROM orchestrator.workspaces WHERE project_id = CAST(:p AS "
+         "uuid)",
       soci::into(state_id), soci::use(project);
   absl::StatusOr<SnapshotRecord> state = store.GetSnapshot(state_id);
   ASSERT_TRUE(state.ok()) << state.status();
   EXPECT_EQ(*state->files, (Files{{"index.html", "<h1>old</h1>"}, {"notes.md", "x"}}));
   // Nothing is left behind in the orchestrator's schema.
   int tables = -1, columns = -1;
-  sql << "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'orchestrator' AND table_name = 'snapshots'",
+  sql << "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'orchestrator' AND "
+         "table_name = 'snapshots'",
       soci::into(tables);
   sql << "SELECT count(*) FROM information_schema.columns"
-         " WHERE table_schema = 'orchestrator' AND table_name = 'workspaces' AND column_name = 'files'",
+         " WHERE table_schema = 'orchestrator' AND table_name = 'workspaces' AND column_name = "
+         "'files'",
       soci::into(columns);
   EXPECT_EQ(tables, 0);
   EXPECT_EQ(columns, 0);

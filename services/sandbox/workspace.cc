@@ -21,9 +21,9 @@
 #include "absl/strings/strip.h"
 #include "common/ids.h"
 #include "common/strings.h"
+#include "common/utf8.h"
 #include "common/validation.h"
 #include "services/sandbox/fd.h"
-#include "common/utf8.h"
 
 namespace qai::sandbox {
 using common::ToValidUtf8;
@@ -52,10 +52,12 @@ absl::StatusOr<std::vector<std::string>> SplitPath(std::string_view path) {
   auto refuse = [&](std::string_view why) {
     // The message must itself be valid text, whatever the path was.
     const std::string shown = ToValidUtf8(path.substr(0, 80));
-    return absl::InvalidArgumentError(absl::StrCat("path \"", shown, path.size() > 80 ? "…" : "", "\" ", ToAbsl(why)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("path \"", shown, path.size() > 80 ? "…" : "", "\" ", ToAbsl(why)));
   };
   if (path.empty()) return refuse("is empty");
-  if (path.size() > kMaxPathBytes) return refuse(absl::StrCat("is longer than ", kMaxPathBytes, " bytes"));
+  if (path.size() > kMaxPathBytes)
+    return refuse(absl::StrCat("is longer than ", kMaxPathBytes, " bytes"));
   if (path.find('\0') != std::string_view::npos) return refuse("contains NUL");
   if (common::Utf8Length(path) < 0) return refuse("is not valid UTF-8");
   if (path.front() == '/') return refuse("is absolute");
@@ -93,17 +95,20 @@ absl::StatusOr<Owner> OwnerOf(int dir_fd) {
 absl::Status GiveTo(int fd, const struct stat& st, const Owner& owner, std::string_view path) {
   if (st.st_uid == owner.uid && st.st_gid == owner.gid) return absl::OkStatus();
   if (::fchown(fd, owner.uid, owner.gid) != 0) {
-    return ErrnoStatus(errno, absl::StrCat("cannot give \"", ToAbsl(path), "\" to the workspace's owner"));
+    return ErrnoStatus(errno,
+                       absl::StrCat("cannot give \"", ToAbsl(path), "\" to the workspace's owner"));
   }
   return absl::OkStatus();
 }
 
 // OpenChildDir: the directory `name` in `parent`, refusing a symlink. With `create_for`, a
 // missing one is made first, owned by it.
-absl::StatusOr<Fd> OpenChildDir(int parent, const std::string& name, const Owner* create_for, std::string_view path) {
+absl::StatusOr<Fd> OpenChildDir(int parent, const std::string& name, const Owner* create_for,
+                                std::string_view path) {
   const bool created = create_for != nullptr && ::mkdirat(parent, name.c_str(), 0755) == 0;
   if (create_for != nullptr && !created && errno != EEXIST) {
-    return ErrnoStatus(errno, absl::StrCat("cannot create directory \"", name, "\" of ", ToAbsl(path)));
+    return ErrnoStatus(errno,
+                       absl::StrCat("cannot create directory \"", name, "\" of ", ToAbsl(path)));
   }
   Fd fd(::openat(parent, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (fd.valid()) {
@@ -125,7 +130,8 @@ absl::StatusOr<Fd> OpenChildDir(int parent, const std::string& name, const Owner
           absl::StrCat("path \"", ToAbsl(path), "\": \"", name, "\" is not a directory"));
     }
   }
-  if (error == ENOENT) return absl::NotFoundError(absl::StrCat("\"", ToAbsl(path), "\" does not exist"));
+  if (error == ENOENT)
+    return absl::NotFoundError(absl::StrCat("\"", ToAbsl(path), "\" does not exist"));
   return ErrnoStatus(error, absl::StrCat("cannot open directory \"", name, "\" of ", ToAbsl(path)));
 }
 
@@ -135,8 +141,8 @@ struct Parent {
   Owner owner;
 };
 
-absl::StatusOr<Parent> OpenParent(const std::string& dir, const std::vector<std::string>& parts, bool create,
-                                  std::string_view path) {
+absl::StatusOr<Parent> OpenParent(const std::string& dir, const std::vector<std::string>& parts,
+                                  bool create, std::string_view path) {
   absl::StatusOr<Fd> current = OpenDir(dir);
   if (!current.ok()) return current.status();
   absl::StatusOr<Owner> owner = OwnerOf(current->get());
@@ -150,31 +156,39 @@ absl::StatusOr<Parent> OpenParent(const std::string& dir, const std::vector<std:
 
 // FileOpenError: the status for a failed open of the file `name` (the last component).
 absl::Status FileOpenError(int error, std::string_view path) {
-  if (error == ELOOP) return absl::InvalidArgumentError(absl::StrCat("path \"", ToAbsl(path), "\" is a symlink"));
-  if (error == ENOENT) return absl::NotFoundError(absl::StrCat("\"", ToAbsl(path), "\" does not exist"));
+  if (error == ELOOP)
+    return absl::InvalidArgumentError(absl::StrCat("path \"", ToAbsl(path), "\" is a symlink"));
+  if (error == ENOENT)
+    return absl::NotFoundError(absl::StrCat("\"", ToAbsl(path), "\" does not exist"));
   if (error == EISDIR) {
     return absl::FailedPreconditionError(absl::StrCat("\"", ToAbsl(path), "\" is a directory"));
   }
   if (error == ENXIO) {  // a FIFO nobody reads
-    return absl::FailedPreconditionError(absl::StrCat("\"", ToAbsl(path), "\" is not a regular file"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("\"", ToAbsl(path), "\" is not a regular file"));
   }
   return ErrnoStatus(error, absl::StrCat("cannot open \"", ToAbsl(path), "\""));
 }
 
 // IsForeignLink: a file with other hard links that the workspace's owner does not own, which
 // may be a file from outside linked in (where the kernel lets users link others' files).
-bool IsForeignLink(const struct stat& st, const Owner& owner) { return st.st_nlink > 1 && st.st_uid != owner.uid; }
+bool IsForeignLink(const struct stat& st, const Owner& owner) {
+  return st.st_nlink > 1 && st.st_uid != owner.uid;
+}
 
 // RequireOwnRegular: fd is a regular file, and not a foreign link.
 absl::Status RequireOwnRegular(int fd, const Owner& owner, std::string_view path, struct stat* st) {
-  if (::fstat(fd, st) != 0) return ErrnoStatus(errno, absl::StrCat("cannot stat \"", ToAbsl(path), "\""));
-  if (S_ISDIR(st->st_mode)) return absl::FailedPreconditionError(absl::StrCat("\"", ToAbsl(path), "\" is a directory"));
+  if (::fstat(fd, st) != 0)
+    return ErrnoStatus(errno, absl::StrCat("cannot stat \"", ToAbsl(path), "\""));
+  if (S_ISDIR(st->st_mode))
+    return absl::FailedPreconditionError(absl::StrCat("\"", ToAbsl(path), "\" is a directory"));
   if (!S_ISREG(st->st_mode)) {
-    return absl::FailedPreconditionError(absl::StrCat("\"", ToAbsl(path), "\" is not a regular file"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("\"", ToAbsl(path), "\" is not a regular file"));
   }
   if (IsForeignLink(*st, owner)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("path \"", ToAbsl(path), "\" is a hard link to a file the workspace's owner does not own"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "path \"", ToAbsl(path), "\" is a hard link to a file the workspace's owner does not own"));
   }
   return absl::OkStatus();
 }
@@ -212,11 +226,13 @@ absl::Status ChownTree(int dir_fd, const SandboxUser& user, int depth) {
       Fd sub(::openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
       if (!sub.valid()) continue;
       if (absl::Status s = ChownTree(sub.get(), user, depth + 1); !s.ok()) return s;
-      if (::fchown(sub.get(), user.uid, user.gid) != 0) return ErrnoStatus(errno, absl::StrCat("workspace: chown ", name));
+      if (::fchown(sub.get(), user.uid, user.gid) != 0)
+        return ErrnoStatus(errno, absl::StrCat("workspace: chown ", name));
       continue;
     }
     if (!S_ISLNK(st.st_mode) && st.st_nlink > 1) continue;
-    if (::fchownat(dir_fd, name.c_str(), user.uid, user.gid, AT_SYMLINK_NOFOLLOW) != 0 && errno != ENOENT) {
+    if (::fchownat(dir_fd, name.c_str(), user.uid, user.gid, AT_SYMLINK_NOFOLLOW) != 0 &&
+        errno != ENOENT) {
       return ErrnoStatus(errno, absl::StrCat("workspace: chown ", name));
     }
   }
@@ -262,14 +278,16 @@ bool IsText(std::string_view content, bool is_prefix) {
 // RequireReachable: user can walk the path of dir down to it. Commands and the tools they run
 // (node resolving a module, bwrap binding the workspace) use its full path.
 absl::Status RequireReachable(const std::string& dir, const SandboxUser& user) {
-  for (size_t slash = dir.find('/', 1); slash != std::string::npos; slash = dir.find('/', slash + 1)) {
+  for (size_t slash = dir.find('/', 1); slash != std::string::npos;
+       slash = dir.find('/', slash + 1)) {
     const std::string above = dir.substr(0, slash);
     struct stat st;
     if (::stat(above.c_str(), &st) != 0) return ErrnoStatus(errno, above);
     const mode_t bit = st.st_uid == user.uid ? S_IXUSR : st.st_gid == user.gid ? S_IXGRP : S_IXOTH;
     if ((st.st_mode & bit) == 0) {
-      return absl::FailedPreconditionError(absl::StrCat(above, " is not searchable by the sandbox's user (uid ", user.uid,
-                                                        "): the directories above the sandbox root need o+x"));
+      return absl::FailedPreconditionError(
+          absl::StrCat(above, " is not searchable by the sandbox's user (uid ", user.uid,
+                       "): the directories above the sandbox root need o+x"));
     }
   }
   return absl::OkStatus();
@@ -278,7 +296,8 @@ absl::Status RequireReachable(const std::string& dir, const SandboxUser& user) {
 }  // namespace
 
 absl::Status PrepareRoot(const std::string& root) {
-  if (root.empty() || root.front() != '/') return absl::InvalidArgumentError("sandbox root: must be an absolute path");
+  if (root.empty() || root.front() != '/')
+    return absl::InvalidArgumentError("sandbox root: must be an absolute path");
   // mkdir -p; the components above the root are the operator's and may be symlinks.
   std::string prefix = "/";
   for (absl::string_view part : absl::StrSplit(root, '/', absl::SkipEmpty())) {
@@ -292,13 +311,16 @@ absl::Status PrepareRoot(const std::string& root) {
   struct stat st;
   if (::fstat(fd->get(), &st) != 0) return ErrnoStatus(errno, root);
   if (st.st_uid != ::geteuid()) {
-    return absl::FailedPreconditionError(absl::StrCat("sandbox root: ", root, " belongs to uid ", st.st_uid,
-                                                      ", not to this service (uid ", ::geteuid(), ")"));
+    return absl::FailedPreconditionError(absl::StrCat("sandbox root: ", root, " belongs to uid ",
+                                                      st.st_uid, ", not to this service (uid ",
+                                                      ::geteuid(), ")"));
   }
   // Searchable, but neither listable nor writable by anyone else: no project can see which
   // other workspaces exist, nor rename or plant one.
-  if (::fchmod(fd->get(), 0711) != 0) return ErrnoStatus(errno, absl::StrCat("sandbox root: chmod ", root));
-  for (auto [name, mode] : {std::pair{kWorkspacesDir, mode_t{0711}}, std::pair{kStateDir, mode_t{0700}}}) {
+  if (::fchmod(fd->get(), 0711) != 0)
+    return ErrnoStatus(errno, absl::StrCat("sandbox root: chmod ", root));
+  for (auto [name, mode] :
+       {std::pair{kWorkspacesDir, mode_t{0711}}, std::pair{kStateDir, mode_t{0700}}}) {
     if (::mkdirat(fd->get(), name, mode) != 0 && errno != EEXIST) {
       return ErrnoStatus(errno, absl::StrCat("sandbox root: cannot create ", name));
     }
@@ -326,7 +348,8 @@ absl::StatusOr<std::vector<std::string>> ProjectsIn(const std::string& root) {
   return projects;
 }
 
-absl::StatusOr<std::unique_ptr<Workspace>> Workspace::Open(const std::string& root, const std::string& project_id,
+absl::StatusOr<std::unique_ptr<Workspace>> Workspace::Open(const std::string& root,
+                                                           const std::string& project_id,
                                                            std::optional<SandboxUser> owner,
                                                            std::optional<DiskQuota> quota) {
   if (!common::IsUuid(project_id)) {
@@ -341,7 +364,8 @@ absl::StatusOr<std::unique_ptr<Workspace>> Workspace::Open(const std::string& ro
   }
   absl::StatusOr<Fd> fd = OpenDir(dir);  // refuses a symlink or a file in its place
   if (!fd.ok()) return fd.status();
-  std::unique_ptr<Workspace> ws(new Workspace(id, std::move(dir), absl::StrCat(root, "/", kStateDir, "/", id), owner));
+  std::unique_ptr<Workspace> ws(
+      new Workspace(id, std::move(dir), absl::StrCat(root, "/", kStateDir, "/", id), owner));
   if (quota && !IsMountPoint(ws->dir_)) {
     // What lay there (from before quotas, or a copy a crash left) would only hide beneath.
     if (absl::Status s = ws->Reset({}); !s.ok()) return s;
@@ -363,13 +387,14 @@ absl::Status Workspace::WriteFile(std::string_view path, std::string_view conten
   if (!parent.ok()) return parent.status();
   // O_NOFOLLOW refuses a symlink (even a dangling one); O_NONBLOCK keeps a FIFO from blocking
   // the open; no O_TRUNC until the file is known to be a regular one.
-  Fd fd(::openat(parent->fd.get(), parts->back().c_str(), O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
-                 0644));
+  Fd fd(::openat(parent->fd.get(), parts->back().c_str(),
+                 O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644));
   if (!fd.valid()) return FileOpenError(errno, path);
   struct stat st;
   if (absl::Status s = RequireOwnRegular(fd.get(), parent->owner, path, &st); !s.ok()) return s;
   if (absl::Status s = GiveTo(fd.get(), st, parent->owner, path); !s.ok()) return s;
-  if (::ftruncate(fd.get(), 0) != 0) return ErrnoStatus(errno, absl::StrCat("cannot truncate \"", ToAbsl(path), "\""));
+  if (::ftruncate(fd.get(), 0) != 0)
+    return ErrnoStatus(errno, absl::StrCat("cannot truncate \"", ToAbsl(path), "\""));
   return WriteAll(fd.get(), content, path);
 }
 
@@ -378,16 +403,19 @@ absl::StatusOr<std::string> Workspace::ReadFile(std::string_view path, size_t ma
   if (!parts.ok()) return parts.status();
   absl::StatusOr<Parent> parent = OpenParent(dir_, *parts, /*create=*/false, path);
   if (!parent.ok()) return parent.status();
-  Fd fd(::openat(parent->fd.get(), parts->back().c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+  Fd fd(::openat(parent->fd.get(), parts->back().c_str(),
+                 O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
   if (!fd.valid()) return FileOpenError(errno, path);
   struct stat st;
   if (absl::Status s = RequireOwnRegular(fd.get(), parent->owner, path, &st); !s.ok()) return s;
   auto too_big = [&] {
-    return absl::OutOfRangeError(absl::StrCat("\"", ToAbsl(path), "\" is larger than ", max_bytes, " bytes"));
+    return absl::OutOfRangeError(
+        absl::StrCat("\"", ToAbsl(path), "\" is larger than ", max_bytes, " bytes"));
   };
   if (static_cast<uint64_t>(st.st_size) > max_bytes) return too_big();
   // The file may grow between fstat and read: one byte more tells.
-  absl::StatusOr<std::string> content = ReadUpTo(fd.get(), std::max(max_bytes, max_bytes + 1), path);
+  absl::StatusOr<std::string> content =
+      ReadUpTo(fd.get(), std::max(max_bytes, max_bytes + 1), path);
   if (content.ok() && content->size() > max_bytes) return too_big();
   return content;
 }
@@ -400,15 +428,19 @@ CommandResult Workspace::Run(const std::string& command, const CommandOptions& o
     result.exit_code = exit_code;
     return result;
   };
-  if (command.find('\0') != std::string::npos) return fail("workspace: the command contains NUL\n", 2);
-  const std::shared_ptr<const Sandbox> sandbox = options.sandbox != nullptr ? options.sandbox : Sandbox::Default();
+  if (command.find('\0') != std::string::npos)
+    return fail("workspace: the command contains NUL\n", 2);
+  const std::shared_ptr<const Sandbox> sandbox =
+      options.sandbox != nullptr ? options.sandbox : Sandbox::Default();
   const std::optional<SandboxUser>& user = owner_;
   if (user) {
     if (absl::Status s = RequireReachable(dir_, *user); !s.ok()) {
       return fail(absl::StrCat("workspace: ", s.message(), "\n"), 126);
     }
     if (absl::Status s = HandTo(*user); !s.ok()) {
-      return fail(absl::StrCat("workspace: cannot give the workspace to the sandbox's user: ", s.message(), "\n"), 126);
+      return fail(absl::StrCat("workspace: cannot give the workspace to the sandbox's user: ",
+                               s.message(), "\n"),
+                  126);
     }
   }
   Cgroups* const cgroups = sandbox->cgroups();
@@ -438,7 +470,8 @@ absl::Status Workspace::HandTo(const SandboxUser& user) const {
   if (!root.ok()) return root.status();
   struct stat st;
   if (::fstat(root->get(), &st) != 0) return ErrnoStatus(errno, "cannot stat the workspace");
-  if (st.st_uid == user.uid && st.st_gid == user.gid && (st.st_mode & 07777) == 0700) return absl::OkStatus();
+  if (st.st_uid == user.uid && st.st_gid == user.gid && (st.st_mode & 07777) == 0700)
+    return absl::OkStatus();
   if (absl::Status s = ChownTree(root->get(), user, 0); !s.ok()) return s;
   // The directory last: its owner says the hand-over is complete. 0700: in mode none, other
   // projects' commands (other users) cannot even look in.
@@ -458,9 +491,9 @@ struct SnapshotWalk {
 
   absl::Status Dir(int dir_fd, const std::string& prefix, int depth) {
     if (depth > kMaxSnapshotDepth) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("snapshot: directories nest deeper than ", kMaxSnapshotDepth, " levels at \"",
-                       ToValidUtf8(prefix.substr(0, 200)), "\""));
+      return absl::FailedPreconditionError(absl::StrCat("snapshot: directories nest deeper than ",
+                                                        kMaxSnapshotDepth, " levels at \"",
+                                                        ToValidUtf8(prefix.substr(0, 200)), "\""));
     }
     absl::StatusOr<std::vector<std::string>> names = ListDir(dir_fd);
     if (!names.ok()) return names.status();
@@ -472,7 +505,8 @@ struct SnapshotWalk {
 
   absl::Status Entry(int dir_fd, const std::string& prefix, const std::string& name, int depth) {
     struct stat st;
-    if (::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return absl::OkStatus();  // gone since
+    if (::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0)
+      return absl::OkStatus();  // gone since
     const std::string path = prefix + name;
     if (S_ISDIR(st.st_mode)) {
       if (name == ".git" || name == "node_modules") return absl::OkStatus();
@@ -485,10 +519,12 @@ struct SnapshotWalk {
     if (common::Utf8Length(path) < 0) return absl::OkStatus();
     Fd fd(::openat(dir_fd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
     if (!fd.valid()) return absl::OkStatus();
-    if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || IsForeignLink(st, owner)) return absl::OkStatus();
+    if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || IsForeignLink(st, owner))
+      return absl::OkStatus();
     const size_t remaining = limits.max_bytes - bytes;
     // Sniff first, so a large binary file is skipped without being read in full.
-    absl::StatusOr<std::string> content = ReadUpTo(fd.get(), std::min(kSniffBytes, remaining + 1), path);
+    absl::StatusOr<std::string> content =
+        ReadUpTo(fd.get(), std::min(kSniffBytes, remaining + 1), path);
     if (!content.ok()) return content.status();
     const bool short_read = content->size() < std::min(kSniffBytes, remaining + 1);
     if (!IsText(*content, /*is_prefix=*/!short_read)) return absl::OkStatus();
@@ -498,8 +534,8 @@ struct SnapshotWalk {
       content->append(*rest);
     }
     if (content->size() > remaining) {
-      return absl::FailedPreconditionError(absl::StrCat("snapshot: files exceed max_bytes (", limits.max_bytes,
-                                                        " bytes) at \"", path, "\""));
+      return absl::FailedPreconditionError(absl::StrCat(
+          "snapshot: files exceed max_bytes (", limits.max_bytes, " bytes) at \"", path, "\""));
     }
     if (!IsText(*content, /*is_prefix=*/false)) return absl::OkStatus();
     if (files.size() >= limits.max_files) {
@@ -514,7 +550,8 @@ struct SnapshotWalk {
 
 }  // namespace
 
-absl::StatusOr<std::map<std::string, std::string>> Workspace::Snapshot(const SnapshotLimits& limits) const {
+absl::StatusOr<std::map<std::string, std::string>> Workspace::Snapshot(
+    const SnapshotLimits& limits) const {
   absl::StatusOr<Fd> root = OpenDir(dir_);
   if (!root.ok()) return root.status();
   absl::StatusOr<Owner> owner = OwnerOf(root->get());
@@ -541,9 +578,13 @@ absl::Status Workspace::Reset(const std::map<std::string, std::string>& files) {
   // remove_all removes a symlink itself, never what it points to.
   for (const auto& entry : std::filesystem::directory_iterator(dir_, error)) {
     std::filesystem::remove_all(entry.path(), error);
-    if (error) return absl::InternalError(absl::StrCat("workspace: cannot clear ", entry.path().string(), ": ", error.message()));
+    if (error)
+      return absl::InternalError(
+          absl::StrCat("workspace: cannot clear ", entry.path().string(), ": ", error.message()));
   }
-  if (error) return absl::InternalError(absl::StrCat("workspace: cannot list ", dir_, ": ", error.message()));
+  if (error)
+    return absl::InternalError(
+        absl::StrCat("workspace: cannot list ", dir_, ": ", error.message()));
   for (const auto& [path, content] : files) {
     if (absl::Status s = WriteFile(path, content); !s.ok()) return s;
   }
@@ -582,7 +623,8 @@ absl::Status Workspace::SetVersion(std::string_view version) {
   // which names no snapshot, so the workspace counts as unknown, as it should. The state
   // directory is the service's alone; O_NOFOLLOW and the regular-file check refuse anything
   // planted there all the same.
-  const int flags = O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | (version.empty() ? 0 : O_CREAT);
+  const int flags =
+      O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | (version.empty() ? 0 : O_CREAT);
   Fd fd(::open(version_path_.c_str(), flags, 0600));
   if (!fd.valid()) {
     if (version.empty() && errno == ENOENT) return absl::OkStatus();  // no mark: nothing to clear
@@ -592,7 +634,8 @@ absl::Status Workspace::SetVersion(std::string_view version) {
   if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
     return absl::FailedPreconditionError("workspace: its version mark is not a regular file");
   }
-  if (::ftruncate(fd.get(), 0) != 0) return ErrnoStatus(errno, "workspace: cannot clear its version");
+  if (::ftruncate(fd.get(), 0) != 0)
+    return ErrnoStatus(errno, "workspace: cannot clear its version");
   return WriteAll(fd.get(), version, version_path_);
 }
 
@@ -604,7 +647,9 @@ absl::Status Workspace::Remove() {
   std::error_code error;
   // remove_all removes symlinks themselves, never what they point to.
   std::filesystem::remove_all(dir_, error);
-  if (error) return absl::InternalError(absl::StrCat("workspace: cannot remove ", dir_, ": ", error.message()));
+  if (error)
+    return absl::InternalError(
+        absl::StrCat("workspace: cannot remove ", dir_, ": ", error.message()));
   return absl::OkStatus();
 }
 

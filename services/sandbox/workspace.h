@@ -5,27 +5,29 @@
 // user (mode 0700) from its creation; it outlives runs, so a follow-up prompt edits what the
 // previous run built. The root (0711) and workspaces/ (0711) belong to the service, so no
 // project can list, rename or plant a workspace; the service's marks (which snapshot a
-// workspace holds) live in <root>/state (0700), out of every project's reach. Paths the model names are confined to it: absolute
-// paths, `..` and symlinks leading outside are refused. Commands run in it under a Sandbox
-// (sandbox.h: clean environment, resource limits, a user of the project's own, bubblewrap when
-// chosen), with a timeout and capped output, and are killed when the run is cancelled.
+// workspace holds) live in <root>/state (0700), out of every project's reach. Paths the model names
+// are confined to it: absolute paths, `..` and symlinks leading outside are refused. Commands run
+// in it under a Sandbox (sandbox.h: clean environment, resource limits, a user of the project's
+// own, bubblewrap when chosen), with a timeout and capped output, and are killed when the run is
+// cancelled.
 //
-//   auto ws = Workspace::Open("/var/lib/qai/sandboxes", project_id, SandboxUser{.uid = 1000000007, .gid = 1000000007});
+//   auto ws = Workspace::Open("/var/lib/qai/sandboxes", project_id, SandboxUser{.uid = 1000000007,
+//   .gid = 1000000007});
 //   (*ws)->WriteFile("index.html", "<h1>Hi</h1>");
 //   CommandResult r = (*ws)->Run("ls -la", {.timeout = absl::Seconds(30), .sandbox = sandbox},
 //                                [] { return false; });
 
 #include <functional>
 #include <map>
-#include <optional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "services/sandbox/process.h"
 #include "services/sandbox/disk_quota.h"
+#include "services/sandbox/process.h"
 #include "services/sandbox/sandbox.h"
 
 namespace qai::sandbox {
@@ -62,10 +64,9 @@ class Workspace {
   // With a quota, the workspace is a filesystem of that size of its own (disk_quota.h): mounted
   // here when it is not yet (empty: what it was marked as holding is forgotten, and what lay
   // in the directory beneath is removed first).
-  [[nodiscard]] static absl::StatusOr<std::unique_ptr<Workspace>> Open(const std::string& root,
-                                                                       const std::string& project_id,
-                                                                       std::optional<SandboxUser> owner,
-                                                                       std::optional<DiskQuota> quota = std::nullopt);
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<Workspace>> Open(
+      const std::string& root, const std::string& project_id, std::optional<SandboxUser> owner,
+      std::optional<DiskQuota> quota = std::nullopt);
 
   const std::string& dir() const { return dir_; }
 
@@ -77,7 +78,8 @@ class Workspace {
   // way. The same rules hold for ReadFile.
   [[nodiscard]] absl::Status WriteFile(std::string_view path, std::string_view content);
   // ReadFile: a file's content; NOT_FOUND when missing; OUT_OF_RANGE when over max_bytes.
-  [[nodiscard]] absl::StatusOr<std::string> ReadFile(std::string_view path, size_t max_bytes = 1 << 20) const;
+  [[nodiscard]] absl::StatusOr<std::string> ReadFile(std::string_view path,
+                                                     size_t max_bytes = 1 << 20) const;
   // Run: `bash -c command` in the workspace under options.sandbox. `cancelled` is polled while
   // it runs; when it turns true, or the timeout passes, the command's whole process group is
   // killed (SIGTERM, SIGKILL a second later). Background jobs do not outlive the command: once
@@ -94,7 +96,8 @@ class Workspace {
   // `node_modules`, symlinks, files ReadFile would refuse, and binary files (with a NUL byte or
   // not valid UTF-8: fragments store text); FAILED_PRECONDITION, naming the limit, when the
   // limits are exceeded.
-  [[nodiscard]] absl::StatusOr<std::map<std::string, std::string>> Snapshot(const SnapshotLimits& limits = {}) const;
+  [[nodiscard]] absl::StatusOr<std::map<std::string, std::string>> Snapshot(
+      const SnapshotLimits& limits = {}) const;
 
   // Rebuilding a workspace from what the database knows (see WorkerPool): RemoveFile deletes
   // a file (the same path rules as WriteFile; a missing one is fine); Reset makes the
@@ -111,8 +114,12 @@ class Workspace {
   [[nodiscard]] absl::Status Remove();
 
  private:
-  Workspace(std::string project_id, std::string dir, std::string version_path, std::optional<SandboxUser> owner)
-      : project_id_(std::move(project_id)), dir_(std::move(dir)), version_path_(std::move(version_path)), owner_(owner) {}
+  Workspace(std::string project_id, std::string dir, std::string version_path,
+            std::optional<SandboxUser> owner)
+      : project_id_(std::move(project_id)),
+        dir_(std::move(dir)),
+        version_path_(std::move(version_path)),
+        owner_(owner) {}
   // HandTo: makes user the owner of the workspace and everything in it (a directory only it
   // can enter), unless it already is.
   absl::Status HandTo(const SandboxUser& user) const;

@@ -144,11 +144,13 @@ TEST(WorkspaceOpenTest, CreatesTheProjectDirectoryUnderTheRoot) {
 
 TEST(WorkspaceOpenTest, RefusesAProjectIdThatIsNotAUuid) {
   TempDir tmp;
-  for (const char* id : {"", "..", "../etc", "x", "3f0c8a52-4a1e-4b8e-9a6f-2d7c1e5b9a1/", "3f0c8a52/4a1e-4b8e-9a6f-2d7c1e5b9a10"}) {
+  for (const char* id : {"", "..", "../etc", "x", "3f0c8a52-4a1e-4b8e-9a6f-2d7c1e5b9a1/",
+                         "3f0c8a52/4a1e-4b8e-9a6f-2d7c1e5b9a10"}) {
     auto ws = Workspace::Open(tmp.path(), id, std::nullopt);
     EXPECT_EQ(ws.status().code(), absl::StatusCode::kInvalidArgument) << id;
   }
-  EXPECT_EQ(Workspace::Open("", kProject, std::nullopt).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Workspace::Open("", kProject, std::nullopt).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 TEST(WorkspaceOpenTest, RefusesASymlinkInPlaceOfTheProjectDirectory) {
@@ -183,7 +185,8 @@ TEST_F(WorkspaceTest, ReadFileReportsMissingLargeAndNonFiles) {
   ASSERT_TRUE(ws_->WriteFile("dir/file.txt", "x").ok());
   EXPECT_EQ(ws_->ReadFile("dir").status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(ws_->WriteFile("dir", "x").code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_EQ(ws_->WriteFile("dir/file.txt/below", "x").code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(ws_->WriteFile("dir/file.txt/below", "x").code(),
+            absl::StatusCode::kFailedPrecondition);
   // A FIFO must neither block nor be read.
   ASSERT_EQ(::mkfifo((ws_->dir() + "/pipe").c_str(), 0644), 0);
   EXPECT_EQ(ws_->ReadFile("pipe").status().code(), absl::StatusCode::kFailedPrecondition);
@@ -211,7 +214,8 @@ TEST_F(WorkspaceTest, RefusesPathsOutsideTheWorkspace) {
     EXPECT_EQ(ws_->WriteFile(path, "x").code(), absl::StatusCode::kInvalidArgument) << path;
     EXPECT_EQ(ws_->ReadFile(path).status().code(), absl::StatusCode::kInvalidArgument) << path;
   }
-  const std::string longest = std::string(200, 'a') + "/" + std::string(200, 'b') + "/" + std::string(110, 'c');
+  const std::string longest =
+      std::string(200, 'a') + "/" + std::string(200, 'b') + "/" + std::string(110, 'c');
   ASSERT_EQ(longest.size(), 512u);
   EXPECT_TRUE(ws_->WriteFile(longest, "longest allowed").ok());
   EXPECT_FALSE(fs::exists(tmp_.path() + "/sandboxes/x"));
@@ -220,8 +224,10 @@ TEST_F(WorkspaceTest, RefusesPathsOutsideTheWorkspace) {
 
 TEST_F(WorkspaceTest, RefusesASymlinkedDirectoryPointingOutside) {
   // What a command like `ln -s /etc out` leaves behind.
-  ASSERT_EQ(Run("ln -s " + outside_ + " out && mkdir -p real && ln -s ../../.. real/up").exit_code, 0);
-  for (const char* path : {"out/secret.txt", "out/new.txt", "real/up/outside/secret.txt", "out/sub/new.txt"}) {
+  ASSERT_EQ(Run("ln -s " + outside_ + " out && mkdir -p real && ln -s ../../.. real/up").exit_code,
+            0);
+  for (const char* path :
+       {"out/secret.txt", "out/new.txt", "real/up/outside/secret.txt", "out/sub/new.txt"}) {
     EXPECT_EQ(ws_->ReadFile(path).status().code(), absl::StatusCode::kInvalidArgument) << path;
     EXPECT_EQ(ws_->WriteFile(path, "pwned").code(), absl::StatusCode::kInvalidArgument) << path;
   }
@@ -231,7 +237,8 @@ TEST_F(WorkspaceTest, RefusesASymlinkedDirectoryPointingOutside) {
 }
 
 TEST_F(WorkspaceTest, RefusesASymlinkedFile) {
-  ASSERT_EQ(Run("ln -s " + outside_ + "/secret.txt link.txt && ln -s " + outside_ + "/created.txt dangling.txt")
+  ASSERT_EQ(Run("ln -s " + outside_ + "/secret.txt link.txt && ln -s " + outside_ +
+                "/created.txt dangling.txt")
                 .exit_code,
             0);
   EXPECT_EQ(ws_->ReadFile("link.txt").status().code(), absl::StatusCode::kInvalidArgument);
@@ -285,7 +292,8 @@ TEST_F(WorkspaceTest, RunGivesCommandsAMinimalEnvironmentWithoutSecrets) {
   EXPECT_TRUE(absl::StrContains(r.output, "HOME=" + ws_->dir() + "\n")) << r.output;
   EXPECT_TRUE(absl::StrContains(r.output, "LANG=C.UTF-8\n"));
   EXPECT_TRUE(absl::StrContains(r.output, "TERM=dumb\n"));
-  EXPECT_TRUE(absl::StrContains(r.output, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"));
+  EXPECT_TRUE(absl::StrContains(
+      r.output, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"));
 }
 
 TEST_F(WorkspaceTest, RunTimeoutKillsTheCommand) {
@@ -303,7 +311,8 @@ TEST_F(WorkspaceTest, RunTimeoutKillsTheCommand) {
 
 TEST_F(WorkspaceTest, RunTimeoutKillsTheWholeGroupEvenWhenSigtermIsIgnored) {
   const auto start = Clock::now();
-  CommandResult r = Run("trap '' TERM; sleep 30.4242 & sleep 30.4243; echo never", {.timeout = absl::Milliseconds(200)});
+  CommandResult r = Run("trap '' TERM; sleep 30.4242 & sleep 30.4243; echo never",
+                        {.timeout = absl::Milliseconds(200)});
   const auto elapsed = Clock::now() - start;
   EXPECT_TRUE(r.timed_out);
   EXPECT_EQ(r.exit_code, 128 + SIGKILL);  // bash ignored SIGTERM: SIGKILL a second later
@@ -354,7 +363,8 @@ TEST_F(WorkspaceTest, RunCapsOutputAndKeepsDraining) {
 
 TEST_F(WorkspaceTest, RunKillsACommandThatPrintsWithoutEnd) {
   const auto start = Clock::now();
-  CommandResult r = Run("yes", {.timeout = absl::Seconds(30), .max_output = 6, .max_output_read = 1 << 20});
+  CommandResult r =
+      Run("yes", {.timeout = absl::Seconds(30), .max_output = 6, .max_output_read = 1 << 20});
   EXPECT_TRUE(r.output_overflow);
   EXPECT_TRUE(r.truncated);
   EXPECT_FALSE(r.timed_out);
@@ -420,7 +430,8 @@ TEST_F(WorkspaceTest, RunLeaksNoDescriptorsIntoCommandsOrTheService) {
   CommandResult r = Run("ls /proc/$$/fd; true");  // `; true`: bash stays, ls lists its descriptors
   EXPECT_EQ(r.exit_code, 0);
   std::set<std::string> fds;
-  for (absl::string_view line : absl::StrSplit(r.output, '\n', absl::SkipEmpty())) fds.emplace(line);
+  for (absl::string_view line : absl::StrSplit(r.output, '\n', absl::SkipEmpty()))
+    fds.emplace(line);
   EXPECT_EQ(fds, (std::set<std::string>{"0", "1", "2"})) << r.output;
   Run("sleep 5", {.timeout = absl::Milliseconds(100)});
   ws_->Run("sleep 5", {}, [] { return true; });
@@ -446,7 +457,8 @@ TEST_F(WorkspaceTest, SnapshotHasTheTextFilesOnly) {
   ASSERT_TRUE(ws_->WriteFile("latin1.txt", "caf\xe9").ok());
   ASSERT_TRUE(ws_->WriteFile("big-binary.bin", std::string(100000, '\0')).ok());
   ASSERT_TRUE(ws_->WriteFile("empty.txt", "").ok());
-  ASSERT_EQ(Run("ln -s " + outside_ + " out && ln -s " + outside_ + "/secret.txt secret.txt && ln -s index.html alias.html && mkfifo fifo")
+  ASSERT_EQ(Run("ln -s " + outside_ + " out && ln -s " + outside_ +
+                "/secret.txt secret.txt && ln -s index.html alias.html && mkfifo fifo")
                 .exit_code,
             0);
   auto snapshot = ws_->Snapshot();
@@ -461,7 +473,8 @@ TEST_F(WorkspaceTest, SnapshotHasTheTextFilesOnly) {
 }
 
 TEST_F(WorkspaceTest, SnapshotEnforcesItsLimits) {
-  for (int i = 0; i < 5; ++i) ASSERT_TRUE(ws_->WriteFile(absl::StrCat("f", i, ".txt"), "0123456789").ok());
+  for (int i = 0; i < 5; ++i)
+    ASSERT_TRUE(ws_->WriteFile(absl::StrCat("f", i, ".txt"), "0123456789").ok());
   EXPECT_TRUE(ws_->Snapshot({.max_files = 5, .max_bytes = 50}).ok());
   auto files = ws_->Snapshot({.max_files = 4, .max_bytes = 1000});
   EXPECT_EQ(files.status().code(), absl::StatusCode::kFailedPrecondition);

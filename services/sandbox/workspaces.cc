@@ -28,14 +28,14 @@ struct Workspaces::Entry {
 namespace {
 
 absl::Status FencedOut(const std::string& project_id) {
-  return absl::FailedPreconditionError(
-      absl::StrCat("workspace of project ", project_id, " is held by a newer holder (higher fence)"));
+  return absl::FailedPreconditionError(absl::StrCat("workspace of project ", project_id,
+                                                    " is held by a newer holder (higher fence)"));
 }
 
 }  // namespace
 
-std::optional<std::map<std::string, std::string>> Workspaces::Digests(const Workspace& ws,
-                                                                      std::map<std::string, std::string>* files) const {
+std::optional<std::map<std::string, std::string>> Workspaces::Digests(
+    const Workspace& ws, std::map<std::string, std::string>* files) const {
   absl::StatusOr<std::map<std::string, std::string>> now = ws.Snapshot(options_.snapshot_limits);
   if (!now.ok()) return std::nullopt;
   std::map<std::string, std::string> digests;
@@ -74,7 +74,8 @@ absl::StatusOr<WorkspaceInfo> Workspaces::Open(const std::string& project, int64
     if (!uid.ok()) return uid.status();
     std::optional<SandboxUser> user;
     if (sandbox.switches_users()) user = SandboxUser{.uid = *uid, .gid = *uid};
-    absl::StatusOr<std::unique_ptr<Workspace>> ws = Workspace::Open(options_.root, project_id, user, options_.quota);
+    absl::StatusOr<std::unique_ptr<Workspace>> ws =
+        Workspace::Open(options_.root, project_id, user, options_.quota);
     if (!ws.ok()) return ws.status();
     entry->ws = *std::move(ws);
   }
@@ -103,15 +104,17 @@ absl::StatusOr<Workspaces::Held> Workspaces::Hold(const std::string& project, in
       return Held{.entry = std::move(entry), .lock = std::move(op)};
     }
   }
-  return absl::AbortedError(absl::StrCat("workspace of project ", project_id,
-                                         " is not open on this replica for this fence: open it (and restore it) again"));
+  return absl::AbortedError(
+      absl::StrCat("workspace of project ", project_id,
+                   " is not open on this replica for this fence: open it (and restore it) again"));
 }
 
 void Workspaces::MakeRoom() {
   if (!options_.quota || options_.quota->total_bytes == 0) return;
   const int64_t now = absl::GetCurrentTimeNanos();
   int64_t last = last_room_ns_.load();
-  if (now - last < absl::ToInt64Nanoseconds(absl::Seconds(1)) || !last_room_ns_.compare_exchange_strong(last, now)) {
+  if (now - last < absl::ToInt64Nanoseconds(absl::Seconds(1)) ||
+      !last_room_ns_.compare_exchange_strong(last, now)) {
     return;
   }
   absl::StatusOr<std::vector<std::string>> here = ProjectsIn(options_.root);
@@ -138,7 +141,8 @@ void Workspaces::MakeRoom() {
     idle.push_back(std::move(m));
   }
   if (total <= options_.quota->total_bytes) return;
-  std::sort(idle.begin(), idle.end(), [](const Mounted& a, const Mounted& b) { return a.last_used_ns < b.last_used_ns; });
+  std::sort(idle.begin(), idle.end(),
+            [](const Mounted& a, const Mounted& b) { return a.last_used_ns < b.last_used_ns; });
   for (const Mounted& m : idle) {
     if (total <= options_.quota->total_bytes) break;
     if (Drop(m.project_id)) total -= std::min(total, m.bytes);
@@ -152,7 +156,8 @@ bool Workspaces::Drop(const std::string& project_id) {
   // Not open here any more: its holder's next call is ABORTED, and Open makes it again.
   const absl::Status removed = RemoveFiles(*entry, project_id);
   if (!removed.ok()) {
-    Log(LogLevel::kWarn, "could not drop an idle workspace", {{"project_id", project_id}, {"error", std::string(removed.message())}});
+    Log(LogLevel::kWarn, "could not drop an idle workspace",
+        {{"project_id", project_id}, {"error", std::string(removed.message())}});
     return false;
   }
   Log(LogLevel::kInfo, "dropped an idle workspace to make room", {{"project_id", project_id}});
@@ -180,7 +185,8 @@ absl::Status Workspaces::Touch(Entry& entry) {
 }
 
 absl::StatusOr<WorkspaceInfo> Workspaces::Restore(const std::string& project_id, int64_t fence,
-                                                  const std::string& snapshot_id, const std::vector<Change>& changes) {
+                                                  const std::string& snapshot_id,
+                                                  const std::vector<Change>& changes) {
   absl::StatusOr<Held> held = Hold(project_id, fence);
   if (!held.ok()) return held.status();
   Entry& entry = *held->entry;
@@ -189,14 +195,16 @@ absl::StatusOr<WorkspaceInfo> Workspaces::Restore(const std::string& project_id,
     absl::StatusOr<SnapshotRecord> snapshot = store_->GetSnapshot(snapshot_id);
     if (!snapshot.ok()) return snapshot.status();
     if (snapshot->project_id != absl::AsciiStrToLower(project_id)) {
-      return absl::NotFoundError(absl::StrCat("snapshot ", snapshot_id, " not found for project ", project_id));
+      return absl::NotFoundError(
+          absl::StrCat("snapshot ", snapshot_id, " not found for project ", project_id));
     }
     base = snapshot->files;
   }
   if (absl::Status s = Touch(entry); !s.ok()) return s;
   if (absl::Status s = entry.ws->Reset(*base); !s.ok()) return s;
   for (const Change& change : changes) {
-    absl::Status s = change.content ? entry.ws->WriteFile(change.path, *change.content) : entry.ws->RemoveFile(change.path);
+    absl::Status s = change.content ? entry.ws->WriteFile(change.path, *change.content)
+                                    : entry.ws->RemoveFile(change.path);
     if (!s.ok()) return s;
   }
   WorkspaceInfo info;
@@ -209,15 +217,16 @@ absl::StatusOr<WorkspaceInfo> Workspaces::Restore(const std::string& project_id,
   return info;
 }
 
-absl::StatusOr<CommandResult> Workspaces::Run(const std::string& project_id, int64_t fence, const std::string& command,
-                                              CommandOptions options, const std::function<bool()>& cancelled) {
+absl::StatusOr<CommandResult> Workspaces::Run(const std::string& project_id, int64_t fence,
+                                              const std::string& command, CommandOptions options,
+                                              const std::function<bool()>& cancelled) {
   absl::StatusOr<Held> held = Hold(project_id, fence);
   if (!held.ok()) return held.status();
   Entry& entry = *held->entry;
   if (absl::Status s = Touch(entry); !s.ok()) return s;
   options.sandbox = options_.sandbox;
-  CommandResult result =
-      entry.ws->Run(command, options, [&] { return entry.fence.load() != fence || (cancelled && cancelled()); });
+  CommandResult result = entry.ws->Run(
+      command, options, [&] { return entry.fence.load() != fence || (cancelled && cancelled()); });
   if (options_.quota) {
     const std::string full = FullExplanation(entry.ws->dir(), *options_.quota);
     result.explanation.insert(0, full);
@@ -228,7 +237,8 @@ absl::StatusOr<CommandResult> Workspaces::Run(const std::string& project_id, int
   return result;
 }
 
-absl::StatusOr<std::vector<FileOutcome>> Workspaces::Write(const std::string& project_id, int64_t fence,
+absl::StatusOr<std::vector<FileOutcome>> Workspaces::Write(const std::string& project_id,
+                                                           int64_t fence,
                                                            const std::vector<FileOutcome>& files) {
   absl::StatusOr<Held> held = Hold(project_id, fence);
   if (!held.ok()) return held.status();
@@ -241,19 +251,24 @@ absl::StatusOr<std::vector<FileOutcome>> Workspaces::Write(const std::string& pr
   return out;
 }
 
-absl::StatusOr<std::vector<FileOutcome>> Workspaces::Read(const std::string& project_id, int64_t fence,
-                                                          const std::vector<std::string>& paths, size_t max_bytes) {
+absl::StatusOr<std::vector<FileOutcome>> Workspaces::Read(const std::string& project_id,
+                                                          int64_t fence,
+                                                          const std::vector<std::string>& paths,
+                                                          size_t max_bytes) {
   absl::StatusOr<Held> held = Hold(project_id, fence);
   if (!held.ok()) return held.status();
   std::vector<FileOutcome> out;
   for (const std::string& path : paths) {
     absl::StatusOr<std::string> content = held->entry->ws->ReadFile(path, max_bytes);
-    out.push_back({.path = path, .content = content.ok() ? *std::move(content) : "", .status = content.status()});
+    out.push_back({.path = path,
+                   .content = content.ok() ? *std::move(content) : "",
+                   .status = content.status()});
   }
   return out;
 }
 
-absl::StatusOr<std::optional<std::vector<Change>>> Workspaces::Changes(const std::string& project_id, int64_t fence) {
+absl::StatusOr<std::optional<std::vector<Change>>> Workspaces::Changes(
+    const std::string& project_id, int64_t fence) {
   absl::StatusOr<Held> held = Hold(project_id, fence);
   if (!held.ok()) return held.status();
   Entry& entry = *held->entry;
@@ -265,7 +280,8 @@ absl::StatusOr<std::optional<std::vector<Change>>> Workspaces::Changes(const std
   std::vector<Change> changes;
   for (const auto& [path, digest] : *now) {
     auto it = before->find(path);
-    if (it == before->end() || it->second != digest) changes.push_back({.path = path, .content = files[path]});
+    if (it == before->end() || it->second != digest)
+      changes.push_back({.path = path, .content = files[path]});
   }
   for (const auto& [path, digest] : *before) {
     if (!now->contains(path)) changes.push_back({.path = path, .content = std::nullopt});
@@ -274,16 +290,20 @@ absl::StatusOr<std::optional<std::vector<Change>>> Workspaces::Changes(const std
 }
 
 absl::StatusOr<SnapshotRecord> Workspaces::Snapshot(const std::string& project_id, int64_t fence,
-                                                    const std::string& snapshot_id, const std::string& run_id) {
+                                                    const std::string& snapshot_id,
+                                                    const std::string& run_id) {
   absl::StatusOr<Held> held = Hold(project_id, fence);
   if (!held.ok()) return held.status();
   Entry& entry = *held->entry;
-  absl::StatusOr<std::map<std::string, std::string>> files = entry.ws->Snapshot(options_.snapshot_limits);
+  absl::StatusOr<std::map<std::string, std::string>> files =
+      entry.ws->Snapshot(options_.snapshot_limits);
   if (!files.ok()) return files.status();
   auto shared = std::make_shared<const Files>(*std::move(files));
-  absl::StatusOr<SnapshotRecord> saved = store_->SaveSnapshot(
-      {.id = absl::AsciiStrToLower(snapshot_id), .project_id = absl::AsciiStrToLower(project_id), .run_id = run_id,
-       .files = shared});
+  absl::StatusOr<SnapshotRecord> saved =
+      store_->SaveSnapshot({.id = absl::AsciiStrToLower(snapshot_id),
+                            .project_id = absl::AsciiStrToLower(project_id),
+                            .run_id = run_id,
+                            .files = shared});
   if (!saved.ok()) return saved.status();
   // Marked only when what was stored is what the workspace holds (a repeat may have found an
   // earlier snapshot).
@@ -326,7 +346,8 @@ std::shared_ptr<Workspaces::Entry> Workspaces::EntryFor(const std::string& proje
 
 absl::Status Workspaces::RemoveFiles(Entry& entry, const std::string& project_id) {
   if (entry.ws == nullptr) {
-    absl::StatusOr<std::unique_ptr<Workspace>> ws = Workspace::Open(options_.root, project_id, std::nullopt);
+    absl::StatusOr<std::unique_ptr<Workspace>> ws =
+        Workspace::Open(options_.root, project_id, std::nullopt);
     if (!ws.ok()) return ws.status();
     entry.ws = *std::move(ws);
   }

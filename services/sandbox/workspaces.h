@@ -64,7 +64,8 @@ struct FileOutcome {
 
 class Workspaces {
  public:
-  Workspaces(WorkspacesOptions options, SandboxStore* store) : options_(std::move(options)), store_(store) {}
+  Workspaces(WorkspacesOptions options, SandboxStore* store)
+      : options_(std::move(options)), store_(store) {}
 
   // Open: the project's workspace for the holder with `fence`, created (with the project's
   // own user) if missing. FAILED_PRECONDITION when a higher fence holds it, or the project was
@@ -72,22 +73,29 @@ class Workspaces {
   [[nodiscard]] absl::StatusOr<WorkspaceInfo> Open(const std::string& project_id, int64_t fence);
   // Restore: the workspace holds exactly the snapshot (none: nothing) plus the changes.
   [[nodiscard]] absl::StatusOr<WorkspaceInfo> Restore(const std::string& project_id, int64_t fence,
-                                                      const std::string& snapshot_id, const std::vector<Change>& changes);
+                                                      const std::string& snapshot_id,
+                                                      const std::vector<Change>& changes);
   // Run: the command, as Workspace::Run, also killed when the holder is fenced out.
   [[nodiscard]] absl::StatusOr<CommandResult> Run(const std::string& project_id, int64_t fence,
-                                                  const std::string& command, CommandOptions options,
+                                                  const std::string& command,
+                                                  CommandOptions options,
                                                   const std::function<bool()>& cancelled);
-  [[nodiscard]] absl::StatusOr<std::vector<FileOutcome>> Write(const std::string& project_id, int64_t fence,
-                                                               const std::vector<FileOutcome>& files);
-  [[nodiscard]] absl::StatusOr<std::vector<FileOutcome>> Read(const std::string& project_id, int64_t fence,
-                                                              const std::vector<std::string>& paths, size_t max_bytes);
+  [[nodiscard]] absl::StatusOr<std::vector<FileOutcome>> Write(
+      const std::string& project_id, int64_t fence, const std::vector<FileOutcome>& files);
+  [[nodiscard]] absl::StatusOr<std::vector<FileOutcome>> Read(const std::string& project_id,
+                                                              int64_t fence,
+                                                              const std::vector<std::string>& paths,
+                                                              size_t max_bytes);
   // Changes: what changed since the last Open, Restore, Changes or Snapshot; nullopt when the
   // workspace is (or was then) beyond the snapshot limits.
-  [[nodiscard]] absl::StatusOr<std::optional<std::vector<Change>>> Changes(const std::string& project_id, int64_t fence);
+  [[nodiscard]] absl::StatusOr<std::optional<std::vector<Change>>> Changes(
+      const std::string& project_id, int64_t fence);
   // Snapshot: stores the workspace's files as snapshot_id (idempotent) and marks the workspace
   // as holding it.
-  [[nodiscard]] absl::StatusOr<SnapshotRecord> Snapshot(const std::string& project_id, int64_t fence,
-                                                        const std::string& snapshot_id, const std::string& run_id);
+  [[nodiscard]] absl::StatusOr<SnapshotRecord> Snapshot(const std::string& project_id,
+                                                        int64_t fence,
+                                                        const std::string& snapshot_id,
+                                                        const std::string& run_id);
   // Purge: removes the project's snapshots and assignment everywhere and its workspace here
   // (other replicas hear of it: see Discard), and kills what runs in it (and removes its
   // cgroup).
@@ -123,8 +131,8 @@ class Workspaces {
   // max_open - 1 remain (mu_ held).
   void ForgetIdleLocked();
   // Digests: the checkpoint of the workspace as it is now (nullopt beyond the limits).
-  std::optional<std::map<std::string, std::string>> Digests(const Workspace& ws,
-                                                            std::map<std::string, std::string>* files = nullptr) const;
+  std::optional<std::map<std::string, std::string>> Digests(
+      const Workspace& ws, std::map<std::string, std::string>* files = nullptr) const;
 
   const WorkspacesOptions options_;
   SandboxStore* const store_;

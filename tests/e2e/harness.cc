@@ -4,7 +4,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-
 #include "common/auth.h"
 #include "common/jwt.h"
 #include "nlohmann/json.hpp"
@@ -16,7 +15,9 @@ std::shared_ptr<grpc::Channel> RunningService::Channel() const {
   return grpc::CreateChannel(Address(), grpc::InsecureChannelCredentials());
 }
 
-std::string ServiceKey(std::string_view service) { return "e2e-service-key-" + std::string(service); }
+std::string ServiceKey(std::string_view service) {
+  return "e2e-service-key-" + std::string(service);
+}
 
 namespace {
 
@@ -39,9 +40,11 @@ std::string ServiceKeyDigests() {
 
 }  // namespace
 
-absl::StatusOr<RunningService> StartService(const std::string& binary, EnvVars env, const SpawnOptions& options) {
+absl::StatusOr<RunningService> StartService(const std::string& binary, EnvVars env,
+                                            const SpawnOptions& options) {
   bool has_listen_addr = false;
-  for (const auto& [name, value] : env) has_listen_addr = has_listen_addr || name == "QAI_LISTEN_ADDR";
+  for (const auto& [name, value] : env)
+    has_listen_addr = has_listen_addr || name == "QAI_LISTEN_ADDR";
   if (!has_listen_addr) env.emplace_back("QAI_LISTEN_ADDR", "127.0.0.1:0");
   AddDefault(env, "QAI_JWT_SECRET", kJwtSecret);
   AddDefault(env, "QAI_PAGE_TOKEN_KEY", kPageTokenKey);
@@ -51,10 +54,12 @@ absl::StatusOr<RunningService> StartService(const std::string& binary, EnvVars e
   // services/<name>/qai-<name>: the service's own key.
   const std::vector<std::string> parts = absl::StrSplit(binary, '/');
   env.emplace_back("QAI_SERVICE_KEY_SHA256", ServiceKeyDigests());
-  if (parts.size() == 3 && parts[0] == "services") env.emplace_back("QAI_API_KEY", ServiceKey(parts[1]));
+  if (parts.size() == 3 && parts[0] == "services")
+    env.emplace_back("QAI_API_KEY", ServiceKey(parts[1]));
   auto process = ChildProcess::Spawn(BinaryPath(binary), {}, std::move(env), options);
   if (!process.ok()) return process.status();
-  absl::StatusOr<std::string> line = (*process)->WaitForLine("\"msg\":\"listening\"", absl::Seconds(20));
+  absl::StatusOr<std::string> line =
+      (*process)->WaitForLine("\"msg\":\"listening\"", absl::Seconds(20));
   if (!line.ok()) {
     return absl::Status(line.status().code(),
                         std::string(line.status().message()) + "\n" + (*process)->Output());
@@ -72,7 +77,8 @@ absl::StatusOr<RunningService> StartService(const std::string& binary, EnvVars e
 }
 
 std::string Token(const std::string& sub, bool admin) {
-  common::JwtClaims claims{.subject = sub, .expires = absl::Now() + absl::Hours(1), .issued_at = absl::Now()};
+  common::JwtClaims claims{
+      .subject = sub, .expires = absl::Now() + absl::Hours(1), .issued_at = absl::Now()};
   if (admin) claims.roles = {"admin"};
   return common::SignJwt(claims, kJwtSecret);
 }

@@ -37,7 +37,8 @@ const TestSigningKey& Ec() {
 }
 
 // ProviderClaims: what the provider puts in a session token for `sub`.
-std::string ProviderClaims(const std::string& sub, nlohmann::json extra = {{"iss", kIssuer}, {"aud", kAudience}}) {
+std::string ProviderClaims(const std::string& sub,
+                           nlohmann::json extra = {{"iss", kIssuer}, {"aud", kAudience}}) {
   return ClaimsJson(sub, absl::Now(), absl::Minutes(5), extra);
 }
 
@@ -61,7 +62,8 @@ class IdentityE2ETest : public ::testing::Test {
                    {"QAI_JWT_ISSUER", kIssuer},
                    {"QAI_JWT_AUDIENCE", kAudience}};
     for (auto& [name, value] : extra) {
-      auto same = std::find_if(env.begin(), env.end(), [&](const auto& e) { return e.first == name; });
+      auto same =
+          std::find_if(env.begin(), env.end(), [&](const auto& e) { return e.first == name; });
       if (same != env.end()) {
         same->second = value;
       } else {
@@ -73,7 +75,8 @@ class IdentityE2ETest : public ::testing::Test {
 
   // Start: qai-projects with Env(extra) (fails the test if it does not start).
   void Start(EnvVars extra) {
-    absl::StatusOr<RunningService> svc = StartService("services/projects/qai-projects", Env(std::move(extra)));
+    absl::StatusOr<RunningService> svc =
+        StartService("services/projects/qai-projects", Env(std::move(extra)));
     ASSERT_TRUE(svc.ok()) << svc.status();
     svc_ = *std::move(svc);
     stub_ = pb::ProjectService::NewStub(svc_.Channel());
@@ -114,19 +117,25 @@ TEST_F(IdentityE2ETest, ProviderTokensGetInAndNothingElseDoes) {
   // An HS256 token, signed with some key (the harness' secret, which this service does not hold)
   // or with the provider's public key (which anyone has), is never checked with a public key.
   ExpectRefused(Token("mallory", true), "unsupported token algorithm");
-  ExpectRefused(Hs256Token(R"({"alg":"HS256","kid":"ins_2rsa"})", ProviderClaims("mallory"), Rsa().PublicPem()),
+  ExpectRefused(Hs256Token(R"({"alg":"HS256","kid":"ins_2rsa"})", ProviderClaims("mallory"),
+                           Rsa().PublicPem()),
                 "unsupported token algorithm");
-  ExpectRefused(Rsa().SignWithHeader(R"({"alg":"none","kid":"ins_2rsa"})", ProviderClaims("mallory")),
-                "unsupported token algorithm");
+  ExpectRefused(
+      Rsa().SignWithHeader(R"({"alg":"none","kid":"ins_2rsa"})", ProviderClaims("mallory")),
+      "unsupported token algorithm");
   // Another key claiming the provider's kid, another issuer, another audience.
-  ExpectRefused(TestSigningKey::Rsa("ins_2rsa").Sign(ProviderClaims("mallory")), "bad token signature");
-  ExpectRefused(Rsa().Sign(ProviderClaims("mallory", {{"iss", "https://evil.example"}, {"aud", kAudience}})),
-                "token issuer not accepted");
+  ExpectRefused(TestSigningKey::Rsa("ins_2rsa").Sign(ProviderClaims("mallory")),
+                "bad token signature");
+  ExpectRefused(
+      Rsa().Sign(ProviderClaims("mallory", {{"iss", "https://evil.example"}, {"aud", kAudience}})),
+      "token issuer not accepted");
   ExpectRefused(Ec().Sign(ProviderClaims("mallory", {{"iss", kIssuer}, {"aud", "another-app"}})),
                 "token audience not accepted");
-  ExpectRefused(Ec().Sign(ClaimsJson("mallory", absl::Now(), absl::Hours(48), {{"iss", kIssuer}, {"aud", kAudience}})),
+  ExpectRefused(Ec().Sign(ClaimsJson("mallory", absl::Now(), absl::Hours(48),
+                                     {{"iss", kIssuer}, {"aud", kAudience}})),
                 "token lifetime longer than 24h");
-  ExpectRefused(TestSigningKey::Ec("ins_3new").Sign(ProviderClaims("mallory")), "unknown token key");
+  ExpectRefused(TestSigningKey::Ec("ins_3new").Sign(ProviderClaims("mallory")),
+                "unknown token key");
 }
 
 // During development both may be set: the provider's tokens and `qai token`'s (which then
@@ -134,7 +143,10 @@ TEST_F(IdentityE2ETest, ProviderTokensGetInAndNothingElseDoes) {
 TEST_F(IdentityE2ETest, ProviderAndDevelopmentTokensTogether) {
   Start({{"QAI_JWT_SECRET", kJwtSecret}});
   const absl::Time now = absl::Now();
-  common::JwtClaims dev{.subject = "dev", .expires = now + absl::Hours(1), .issued_at = now, .issuer = kIssuer,
+  common::JwtClaims dev{.subject = "dev",
+                        .expires = now + absl::Hours(1),
+                        .issued_at = now,
+                        .issuer = kIssuer,
                         .audience = {kAudience}};
   pb::Project project;
   grpc::Status status = Create(common::SignJwt(dev, kJwtSecret), &project);
@@ -152,16 +164,20 @@ TEST_F(IdentityE2ETest, BadTokenConfigurationsStopTheService) {
     std::string error;
   };
   for (const Case& c : std::vector<Case>{
-           {{{"QAI_JWT_JWKS", ""}, {"QAI_JWT_SECRET", "short-secret"}}, "QAI_JWT_SECRET is shorter than 32 bytes"},
+           {{{"QAI_JWT_JWKS", ""}, {"QAI_JWT_SECRET", "short-secret"}},
+            "QAI_JWT_SECRET is shorter than 32 bytes"},
            {{{"QAI_JWT_JWKS", ""}, {"QAI_JWT_SECRET", absl::StrCat("a=", secret, ",a=", secret)}},
             "QAI_JWT_SECRET entry 2 has the key id of entry 1"},
-           {{{"QAI_JWT_JWKS", ""}, {"QAI_JWT_SECRET", ""}}, "QAI_JWT_JWKS or QAI_JWT_SECRET must be set"},
+           {{{"QAI_JWT_JWKS", ""}, {"QAI_JWT_SECRET", ""}},
+            "QAI_JWT_JWKS or QAI_JWT_SECRET must be set"},
            {{{"QAI_JWT_ISSUER", ""}}, "QAI_JWT_ISSUER must be set with QAI_JWT_JWKS"},
            {{{"QAI_JWT_JWKS", dir_ + "/missing.json"}}, "QAI_JWT_JWKS: cannot read"},
-           {{{"QAI_JWT_JWKS", "http://idp.example/jwks.json"}}, "QAI_JWT_JWKS must be an https:// URL"},
+           {{{"QAI_JWT_JWKS", "http://idp.example/jwks.json"}},
+            "QAI_JWT_JWKS must be an https:// URL"},
            {{{"QAI_JWT_MAX_LIFETIME", "0s"}}, "QAI_JWT_MAX_LIFETIME"},
        }) {
-    absl::StatusOr<RunningService> refused = StartService("services/projects/qai-projects", Env(c.env));
+    absl::StatusOr<RunningService> refused =
+        StartService("services/projects/qai-projects", Env(c.env));
     ASSERT_FALSE(refused.ok()) << c.error;
     EXPECT_THAT(std::string(refused.status().message()), HasSubstr(c.error));
     EXPECT_THAT(std::string(refused.status().message()), ::testing::Not(HasSubstr("short-secret")));

@@ -37,14 +37,14 @@ using grpc::StatusCode;
 // RESOURCE_EXHAUSTED while SetFull(true), as the real one does past a cap.
 class FakeOrchestrator final : public opb::AgentOrchestrator::CallbackService {
  public:
-  grpc::ServerUnaryReactor* StartRun(grpc::CallbackServerContext* ctx, const opb::StartRunRequest* req,
-                                     opb::Run* resp) override {
+  grpc::ServerUnaryReactor* StartRun(grpc::CallbackServerContext* ctx,
+                                     const opb::StartRunRequest* req, opb::Run* resp) override {
     std::lock_guard lock(mu_);
     starts_.push_back(*req);
     auto* reactor = ctx->DefaultReactor();
     if (full_) {
-      reactor->Finish(common::ToGrpcStatus(
-          common::QuotaExceeded("too many active runs", {{"project:" + req->project_id(), "at most 5"}})));
+      reactor->Finish(common::ToGrpcStatus(common::QuotaExceeded(
+          "too many active runs", {{"project:" + req->project_id(), "at most 5"}})));
       return reactor;
     }
     auto [it, fresh] = runs_.try_emplace(req->message_id(), common::NewUuid());
@@ -55,7 +55,8 @@ class FakeOrchestrator final : public opb::AgentOrchestrator::CallbackService {
     reactor->Finish(grpc::Status::OK);
     return reactor;
   }
-  grpc::ServerUnaryReactor* CountActiveRuns(grpc::CallbackServerContext* ctx, const opb::CountActiveRunsRequest* req,
+  grpc::ServerUnaryReactor* CountActiveRuns(grpc::CallbackServerContext* ctx,
+                                            const opb::CountActiveRunsRequest* req,
                                             opb::CountActiveRunsResponse* resp) override {
     {
       std::lock_guard lock(mu_);
@@ -79,7 +80,8 @@ class FakeOrchestrator final : public opb::AgentOrchestrator::CallbackService {
     std::lock_guard lock(mu_);
     return counts_;
   }
-  grpc::ServerUnaryReactor* CancelProjectRuns(grpc::CallbackServerContext* ctx, const opb::CancelProjectRunsRequest* req,
+  grpc::ServerUnaryReactor* CancelProjectRuns(grpc::CallbackServerContext* ctx,
+                                              const opb::CancelProjectRunsRequest* req,
                                               google::protobuf::Empty*) override {
     {
       std::lock_guard lock(mu_);
@@ -125,13 +127,15 @@ bool Eventually(const std::function<bool()>& done, absl::Duration timeout = absl
 
 std::vector<std::string> QuotaSubjects(const grpc::Status& status) {
   std::vector<std::string> subjects;
-  for (const auto& v : common::GetQuotaViolations(common::FromGrpcStatus(status))) subjects.push_back(v.subject);
+  for (const auto& v : common::GetQuotaViolations(common::FromGrpcStatus(status)))
+    subjects.push_back(v.subject);
   return subjects;
 }
 
 std::vector<std::string> ViolatedFields(const grpc::Status& status) {
   std::vector<std::string> fields;
-  for (const auto& v : common::GetFieldViolations(common::FromGrpcStatus(status))) fields.push_back(v.field);
+  for (const auto& v : common::GetFieldViolations(common::FromGrpcStatus(status)))
+    fields.push_back(v.field);
   return fields;
 }
 
@@ -204,9 +208,10 @@ class MessagesE2ETest : public ::testing::Test {
   }
 
   // List: as the user `sub`, or as a service when it is empty.
-  grpc::Status List(const std::string& sub, const std::string& project, pb::ListMessagesResponse* out,
-                    int page_size = 0, const std::string& token = "", const std::string& order_by = "",
-                    pb::ListMessagesRequest::View view = pb::ListMessagesRequest::VIEW_UNSPECIFIED) {
+  grpc::Status List(
+      const std::string& sub, const std::string& project, pb::ListMessagesResponse* out,
+      int page_size = 0, const std::string& token = "", const std::string& order_by = "",
+      pb::ListMessagesRequest::View view = pb::ListMessagesRequest::VIEW_UNSPECIFIED) {
     grpc::ClientContext ctx;
     if (sub.empty()) {
       AsService(ctx, "orchestrator");
@@ -222,7 +227,8 @@ class MessagesE2ETest : public ::testing::Test {
     return stub_->ListMessages(&ctx, req, out);
   }
 
-  grpc::Status GetMessage(const std::string& sub, const std::string& id, pb::Message* out = nullptr) {
+  grpc::Status GetMessage(const std::string& sub, const std::string& id,
+                          pb::Message* out = nullptr) {
     grpc::ClientContext ctx;
     AsUser(ctx, sub);
     pb::GetMessageRequest req;
@@ -245,7 +251,8 @@ class MessagesE2ETest : public ::testing::Test {
   }
 
   // FirstMessages: the project's messages once it has at least n (as its owner sees them).
-  std::vector<pb::Message> WaitForMessages(const std::string& sub, const std::string& project, int n) {
+  std::vector<pb::Message> WaitForMessages(const std::string& sub, const std::string& project,
+                                           int n) {
     pb::ListMessagesResponse resp;
     Eventually([&] {
       resp.Clear();
@@ -396,7 +403,9 @@ TEST_F(MessagesE2ETest, NewestFirstPagesAndTheBasicViewWithoutFiles) {
   int pages = 0;
   do {
     pb::ListMessagesResponse page;
-    ASSERT_TRUE(List("alice", p.id(), &page, 2, token, "create_time desc", pb::ListMessagesRequest::VIEW_BASIC).ok());
+    ASSERT_TRUE(List("alice", p.id(), &page, 2, token, "create_time desc",
+                     pb::ListMessagesRequest::VIEW_BASIC)
+                    .ok());
     for (const auto& m : page.messages()) {
       contents.push_back(m.content());
       if (m.has_fragment()) {
@@ -409,16 +418,18 @@ TEST_F(MessagesE2ETest, NewestFirstPagesAndTheBasicViewWithoutFiles) {
     if (pages == 0) {
       // A token continues only its own order.
       pb::ListMessagesResponse other;
-      EXPECT_EQ(ViolatedFields(List("alice", p.id(), &other, 2, token)), std::vector<std::string>{"page_token"});
+      EXPECT_EQ(ViolatedFields(List("alice", p.id(), &other, 2, token)),
+                std::vector<std::string>{"page_token"});
     }
     ASSERT_LT(++pages, 10);
   } while (!token.empty());
-  EXPECT_EQ(contents,
-            (std::vector<std::string>{"more 2", "more 1", "more 0", "Your todo app is ready.", "first"}));
+  EXPECT_EQ(contents, (std::vector<std::string>{"more 2", "more 1", "more 0",
+                                                "Your todo app is ready.", "first"}));
   pb::ListMessagesResponse full;
   ASSERT_TRUE(List("alice", p.id(), &full, 0, "", "create_time").ok());
   ASSERT_EQ(full.messages_size(), 5);
-  EXPECT_EQ(full.messages(1).fragment().files().size(), 1u) << "the full view (the default) has the files";
+  EXPECT_EQ(full.messages(1).fragment().files().size(), 1u)
+      << "the full view (the default) has the files";
 }
 
 // A project whose 40 results each hold a 3 MiB file, and four ListMessages{page_size: 100} at
@@ -438,7 +449,8 @@ TEST_F(MessagesE2ETest, AListingCostsWhatItReturnsNotWhatTheProjectStores) {
       << "the file that did not change is stored once";
 
   const int pid = messages_.process->pid();
-  std::ofstream(absl::StrCat("/proc/", pid, "/clear_refs")) << "5";  // the peak starts again from here
+  std::ofstream(absl::StrCat("/proc/", pid, "/clear_refs"))
+      << "5";  // the peak starts again from here
   absl::StatusOr<int64_t> before = ProcessStatusKiB(pid, "VmRSS");
   ASSERT_TRUE(before.ok()) << before.status();
   std::atomic<int> full_pages = 0;
@@ -448,7 +460,8 @@ TEST_F(MessagesE2ETest, AListingCostsWhatItReturnsNotWhatTheProjectStores) {
       pb::ListMessagesResponse page;
       grpc::Status s = List("alice", p.id(), &page, 100);
       // The prompt and the first result: the next result would pass 3 MiB.
-      if (s.ok() && page.messages_size() == 2 && page.messages(1).fragment().files().at("big.js") == big &&
+      if (s.ok() && page.messages_size() == 2 &&
+          page.messages(1).fragment().files().at("big.js") == big &&
           !page.next_page_token().empty()) {
         ++full_pages;
       }
@@ -484,14 +497,19 @@ TEST_F(MessagesE2ETest, BadInputsNameTheirFields) {
   grpc::Status s = Send("alice", "not-a-uuid", "   ", &out, "nope");
   EXPECT_EQ(s.error_code(), StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(ViolatedFields(s), (std::vector<std::string>{"project_id", "content", "request_id"}));
-  EXPECT_EQ(ViolatedFields(Send("alice", p.id(), std::string(10001, 'a'))), std::vector<std::string>{"content"});
+  EXPECT_EQ(ViolatedFields(Send("alice", p.id(), std::string(10001, 'a'))),
+            std::vector<std::string>{"content"});
   EXPECT_EQ(ViolatedFields(Send("alice", p.id(), "")), std::vector<std::string>{"content"});
-  EXPECT_EQ(ViolatedFields(Send("alice", p.id(), std::string("nul \0 inside", 13))), std::vector<std::string>{"content"});
-  EXPECT_TRUE(Send("alice", p.id(), std::string(10000, 'a')).ok()) << "10,000 characters is the limit, not over it";
+  EXPECT_EQ(ViolatedFields(Send("alice", p.id(), std::string("nul \0 inside", 13))),
+            std::vector<std::string>{"content"});
+  EXPECT_TRUE(Send("alice", p.id(), std::string(10000, 'a')).ok())
+      << "10,000 characters is the limit, not over it";
 
   pb::ListMessagesResponse page;
-  EXPECT_EQ(ViolatedFields(List("alice", p.id(), &page, -1)), std::vector<std::string>{"page_size"});
-  EXPECT_EQ(ViolatedFields(List("alice", p.id(), &page, 0, "garbage")), std::vector<std::string>{"page_token"});
+  EXPECT_EQ(ViolatedFields(List("alice", p.id(), &page, -1)),
+            std::vector<std::string>{"page_size"});
+  EXPECT_EQ(ViolatedFields(List("alice", p.id(), &page, 0, "garbage")),
+            std::vector<std::string>{"page_token"});
   EXPECT_EQ(ViolatedFields(List("alice", "", &page)), std::vector<std::string>{"project_id"});
   EXPECT_EQ(ViolatedFields(List("alice", p.id(), &page, 0, "", "create_time; drop table",
                                 static_cast<pb::ListMessagesRequest::View>(7))),
@@ -504,8 +522,8 @@ TEST_F(MessagesE2ETest, BadInputsNameTheirFields) {
   (*bad.mutable_fragment()->mutable_files())["../etc/passwd"] = "x";
   bad.mutable_fragment()->set_sandbox_url("javascript:alert(1)");
   EXPECT_EQ(ViolatedFields(Record(bad)),
-            (std::vector<std::string>{"run_id", "project_id", "content", "type", "fragment.sandbox_url",
-                                      "fragment.files"}));
+            (std::vector<std::string>{"run_id", "project_id", "content", "type",
+                                      "fragment.sandbox_url", "fragment.files"}));
   pb::RecordAgentResultRequest error_with_fragment = Result(p.id(), common::NewUuid());
   error_with_fragment.set_type(pb::Message::TYPE_ERROR);
   EXPECT_EQ(ViolatedFields(Record(error_with_fragment)), std::vector<std::string>{"fragment"});
@@ -514,13 +532,16 @@ TEST_F(MessagesE2ETest, BadInputsNameTheirFields) {
   grpc::ClientContext ctx;
   AsService(ctx, "projects");
   google::protobuf::Empty empty;
-  EXPECT_EQ(ViolatedFields(stub_->PurgeProjectMessages(&ctx, purge, &empty)), std::vector<std::string>{"project_id"});
+  EXPECT_EQ(ViolatedFields(stub_->PurgeProjectMessages(&ctx, purge, &empty)),
+            std::vector<std::string>{"project_id"});
 }
 
 TEST_F(MessagesE2ETest, RunSettingsAreCheckedAgainstTheBoundsAndPassedOnToStartRun) {
   ASSERT_TRUE(messages_.process->Kill().ok());
   ASSERT_TRUE(messages_.process->Wait(absl::Seconds(10)).ok());
-  StartMessages({{"QAI_RUN_MAX_ITERATIONS", "20"}, {"QAI_RUN_MAX_TIMEOUT", "1h"}, {"QAI_MODEL_ALLOWED", "fast,slow"}});
+  StartMessages({{"QAI_RUN_MAX_ITERATIONS", "20"},
+                 {"QAI_RUN_MAX_TIMEOUT", "1h"},
+                 {"QAI_MODEL_ALLOWED", "fast,slow"}});
   FakeOrchestrator orchestrator;
   auto server = StartOrchestrator(&orchestrator);
   ppb::Project p = CreateProject("alice", "Build a shop");
@@ -545,7 +566,8 @@ TEST_F(MessagesE2ETest, RunSettingsAreCheckedAgainstTheBoundsAndPassedOnToStartR
   };
   grpc::Status refused = send(21, "huge", 3601);
   EXPECT_EQ(refused.error_code(), StatusCode::INVALID_ARGUMENT);
-  EXPECT_EQ(ViolatedFields(refused), (std::vector<std::string>{"max_iterations", "model", "run_timeout"}));
+  EXPECT_EQ(ViolatedFields(refused),
+            (std::vector<std::string>{"max_iterations", "model", "run_timeout"}));
   EXPECT_NE(refused.error_message().find("must be one of: builtin, fast, slow"), std::string::npos)
       << refused.error_message();
   EXPECT_EQ(ViolatedFields(send(-1, "", 0)), std::vector<std::string>{"max_iterations"});
@@ -573,7 +595,8 @@ TEST_F(MessagesE2ETest, OwnershipAndServiceOnlyCalls) {
   pb::ListMessagesResponse page;
   EXPECT_EQ(List("mallory", p.id(), &page).error_code(), StatusCode::NOT_FOUND);
   EXPECT_EQ(GetMessage("mallory", messages[0].id()).error_code(), StatusCode::NOT_FOUND);
-  EXPECT_EQ(Send("alice", common::NewUuid(), "no such project").error_code(), StatusCode::NOT_FOUND);
+  EXPECT_EQ(Send("alice", common::NewUuid(), "no such project").error_code(),
+            StatusCode::NOT_FOUND);
   {  // An admin sees it.
     grpc::ClientContext ctx;
     AsAdmin(ctx, "root");
@@ -589,13 +612,15 @@ TEST_F(MessagesE2ETest, OwnershipAndServiceOnlyCalls) {
     pb::Message m;
     EXPECT_EQ(stub_->GetMessage(&ctx, req, &m).error_code(), StatusCode::UNAUTHENTICATED);
   }
-  EXPECT_EQ(Record(Result(p.id(), common::NewUuid()), nullptr, "alice").error_code(), StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(Record(Result(p.id(), common::NewUuid()), nullptr, "alice").error_code(),
+            StatusCode::PERMISSION_DENIED);
   grpc::ClientContext ctx;
   AsUser(ctx, "alice");
   pb::PurgeProjectMessagesRequest purge;
   purge.set_project_id(p.id());
   google::protobuf::Empty empty;
-  EXPECT_EQ(stub_->PurgeProjectMessages(&ctx, purge, &empty).error_code(), StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(stub_->PurgeProjectMessages(&ctx, purge, &empty).error_code(),
+            StatusCode::PERMISSION_DENIED);
   // A service key reaches only what its service needs: the orchestrator's cannot purge (only
   // DeleteProject, through qai-projects, does), the sandbox's cannot read anyone's messages.
   {
@@ -603,18 +628,23 @@ TEST_F(MessagesE2ETest, OwnershipAndServiceOnlyCalls) {
     AsService(as_orchestrator, "orchestrator");
     grpc::Status s = stub_->PurgeProjectMessages(&as_orchestrator, purge, &empty);
     EXPECT_EQ(s.error_code(), StatusCode::PERMISSION_DENIED);
-    EXPECT_EQ(s.error_message(), "PurgeProjectMessages may not be called with the orchestrator service's key");
+    EXPECT_EQ(s.error_message(),
+              "PurgeProjectMessages may not be called with the orchestrator service's key");
     grpc::ClientContext as_sandbox;
     AsService(as_sandbox, "sandbox");
     pb::ListMessagesRequest list;
     list.set_project_id(p.id());
-    EXPECT_EQ(stub_->ListMessages(&as_sandbox, list, &page).error_code(), StatusCode::PERMISSION_DENIED);
+    EXPECT_EQ(stub_->ListMessages(&as_sandbox, list, &page).error_code(),
+              StatusCode::PERMISSION_DENIED);
     grpc::ClientContext as_projects;
     AsService(as_projects, "projects");
-    EXPECT_EQ(stub_->RecordAgentResult(&as_projects, Result(p.id(), common::NewUuid()), &messages[0]).error_code(),
-              StatusCode::PERMISSION_DENIED);
+    EXPECT_EQ(
+        stub_->RecordAgentResult(&as_projects, Result(p.id(), common::NewUuid()), &messages[0])
+            .error_code(),
+        StatusCode::PERMISSION_DENIED);
   }
-  EXPECT_EQ(CountRows("SELECT count(*) FROM messages.messages"), 1) << "refused calls change nothing";
+  EXPECT_EQ(CountRows("SELECT count(*) FROM messages.messages"), 1)
+      << "refused calls change nothing";
 }
 
 TEST_F(MessagesE2ETest, RecordAgentResultTwiceStoresOneMessage) {
@@ -635,7 +665,8 @@ TEST_F(MessagesE2ETest, RecordAgentResultTwiceStoresOneMessage) {
   std::vector<pb::Message> messages = WaitForMessages("alice", p.id(), 2);
   ASSERT_EQ(messages.size(), 2u);
   EXPECT_EQ(messages[1].id(), first.id());
-  EXPECT_EQ(messages[1].fragment().files().at("app/page.tsx"), "export default function Page() { return <ul/>; }\n");
+  EXPECT_EQ(messages[1].fragment().files().at("app/page.tsx"),
+            "export default function Page() { return <ul/>; }\n");
 }
 
 TEST_F(MessagesE2ETest, DeleteProjectPurgesMessagesAndCancelsRuns) {
@@ -660,7 +691,8 @@ TEST_F(MessagesE2ETest, DeleteProjectPurgesMessagesAndCancelsRuns) {
   EXPECT_EQ(GetMessage("alice", messages[0].id()).error_code(), StatusCode::NOT_FOUND);
   pb::ListMessagesResponse page;
   EXPECT_EQ(List("alice", p.id(), &page).error_code(), StatusCode::NOT_FOUND);
-  EXPECT_EQ(List("", p.id(), &page).error_code(), StatusCode::NOT_FOUND) << "nor to the orchestrator";
+  EXPECT_EQ(List("", p.id(), &page).error_code(), StatusCode::NOT_FOUND)
+      << "nor to the orchestrator";
   EXPECT_EQ(Send("alice", p.id(), "too late").error_code(), StatusCode::NOT_FOUND);
   EXPECT_EQ(Record(Result(p.id(), common::NewUuid())).error_code(), StatusCode::NOT_FOUND);
   server->Shutdown();
@@ -686,13 +718,17 @@ TEST_F(MessagesE2ETest, AnAgentsHistoryNeedsNoProjectServiceButAnUnknownProjectD
   ASSERT_TRUE(projects_.process->Wait(absl::Seconds(10)).ok());
   pb::ListMessagesResponse page;
   grpc::Status s = List("", p.id(), &page);
-  ASSERT_TRUE(s.ok()) << "a service reads a project with messages from the messages: " << s.error_message();
+  ASSERT_TRUE(s.ok()) << "a service reads a project with messages from the messages: "
+                      << s.error_message();
   EXPECT_EQ(page.messages_size(), 1);
-  EXPECT_EQ(List("alice", p.id(), &page).error_code(), StatusCode::UNAVAILABLE) << "a user is vouched for by projects";
+  EXPECT_EQ(List("alice", p.id(), &page).error_code(), StatusCode::UNAVAILABLE)
+      << "a user is vouched for by projects";
   const std::string unknown = common::NewUuid();
-  EXPECT_EQ(List("", unknown, &page).error_code(), StatusCode::UNAVAILABLE) << "a project without messages is asked about";
+  EXPECT_EQ(List("", unknown, &page).error_code(), StatusCode::UNAVAILABLE)
+      << "a project without messages is asked about";
   StartProjects();
-  EXPECT_TRUE(Eventually([&] { return List("", unknown, &page).error_code() == StatusCode::NOT_FOUND; }));
+  EXPECT_TRUE(
+      Eventually([&] { return List("", unknown, &page).error_code() == StatusCode::NOT_FOUND; }));
 }
 
 TEST_F(MessagesE2ETest, DatabaseDownMeansUnavailableThenRecovers) {
@@ -712,13 +748,16 @@ TEST_F(MessagesE2ETest, APromptPastACapIsRefusedAtOnceAndWritesNothing) {
   auto server = StartOrchestrator(&orchestrator);
   ppb::Project p = CreateProject("alice", "Build a todo app");
   WaitForMessages("alice", p.id(), 1);
-  ASSERT_TRUE(Eventually([&] { return CountRows("SELECT count(*) FROM messages.outbox WHERE deliver_time IS NULL") == 0; }));
+  ASSERT_TRUE(Eventually([&] {
+    return CountRows("SELECT count(*) FROM messages.outbox WHERE deliver_time IS NULL") == 0;
+  }));
 
   // The orchestrator says the project has 5 runs queued or running (the default cap).
   orchestrator.SetActive({.project = 5, .principal = 5});
   grpc::Status s = Send("alice", p.id(), "Add a gallery");
   EXPECT_EQ(s.error_code(), StatusCode::RESOURCE_EXHAUSTED) << s.error_message();
-  EXPECT_NE(s.error_message().find("QAI_RUN_MAX_ACTIVE_PER_PROJECT"), std::string::npos) << s.error_message();
+  EXPECT_NE(s.error_message().find("QAI_RUN_MAX_ACTIVE_PER_PROJECT"), std::string::npos)
+      << s.error_message();
   EXPECT_EQ(QuotaSubjects(s), std::vector<std::string>{"project:" + p.id()});
   ASSERT_FALSE(orchestrator.counts().empty());
   EXPECT_EQ(orchestrator.counts().back().project_id(), p.id());
@@ -731,7 +770,9 @@ TEST_F(MessagesE2ETest, APromptPastACapIsRefusedAtOnceAndWritesNothing) {
   EXPECT_EQ(QuotaSubjects(s), std::vector<std::string>{"principal:alice"});
   EXPECT_EQ(CountRows("SELECT count(*) FROM messages.messages"), 1) << "nothing written";
   EXPECT_EQ(CountRows("SELECT count(*) FROM messages.outbox"), 1);
-  EXPECT_EQ(CountRows("SELECT count(*) FROM messages.idempotency WHERE request_id = '" + request + "'"), 0);
+  EXPECT_EQ(
+      CountRows("SELECT count(*) FROM messages.idempotency WHERE request_id = '" + request + "'"),
+      0);
 
   // Room again: the same request goes through, and its StartRun names its author.
   orchestrator.SetActive({.project = 4, .principal = 19});
@@ -760,7 +801,9 @@ TEST_F(MessagesE2ETest, OrchestratorDownPromptsAreTakenAndTheirUndeliveredRowsCo
   // Once they are delivered, there is room again.
   FakeOrchestrator orchestrator;
   auto server = StartOrchestrator(&orchestrator);
-  ASSERT_TRUE(Eventually([&] { return CountRows("SELECT count(*) FROM messages.outbox WHERE deliver_time IS NULL") == 0; }));
+  ASSERT_TRUE(Eventually([&] {
+    return CountRows("SELECT count(*) FROM messages.outbox WHERE deliver_time IS NULL") == 0;
+  }));
   EXPECT_TRUE(Send("alice", p.id(), "now there is room").ok());
   server->Shutdown();
 }
@@ -774,7 +817,8 @@ TEST_F(MessagesE2ETest, AStartRunRefusedPastACapStaysInTheOutboxUntilThereIsRoom
   // Refused again and again (QAI_OUTBOX_MAX_BACKOFF is 1s here), never parked.
   ASSERT_TRUE(Eventually([&] { return orchestrator.starts().size() >= 3; }));
   EXPECT_EQ(CountRows("SELECT count(*) FROM messages.outbox WHERE deliver_time IS NULL"
-                      " AND next_attempt_time <> 'infinity' AND attempts >= 2 AND last_error LIKE '%too many%'"),
+                      " AND next_attempt_time <> 'infinity' AND attempts >= 2 AND last_error LIKE "
+                      "'%too many%'"),
             1);
   orchestrator.SetFull(false);
   ASSERT_TRUE(Eventually([&] {

@@ -23,9 +23,9 @@
 #include "qai/messages/v1/messages.grpc.pb.h"
 #include "qai/orchestrator/v1/orchestrator.grpc.pb.h"
 #include "qai/projects/v1/projects.grpc.pb.h"
+#include "services/orchestrator/model/prompts.h"
 #include "soci/postgresql/soci-postgresql.h"
 #include "soci/soci.h"
-#include "services/orchestrator/model/prompts.h"
 #include "tests/e2e/harness.h"
 #include "tests/support/fake_openai.h"
 #include "tests/support/paths.h"
@@ -43,7 +43,8 @@ using nlohmann::json;
 
 std::vector<std::string> ViolatedFields(const grpc::Status& status) {
   std::vector<std::string> fields;
-  for (const auto& v : common::GetFieldViolations(common::FromGrpcStatus(status))) fields.push_back(v.field);
+  for (const auto& v : common::GetFieldViolations(common::FromGrpcStatus(status)))
+    fields.push_back(v.field);
   return fields;
 }
 
@@ -123,7 +124,8 @@ class OrchestratorE2ETest : public ::testing::Test {
     EXPECT_EQ(run.attempt(), attempt);
     EXPECT_EQ(AssistantCount(Messages(project_id)), 1);
     EXPECT_TRUE(Watch(run.id(), 0, events).ok());
-    for (size_t i = 0; i < events->size(); ++i) EXPECT_EQ((*events)[i].sequence(), static_cast<int64_t>(i + 1));
+    for (size_t i = 0; i < events->size(); ++i)
+      EXPECT_EQ((*events)[i].sequence(), static_cast<int64_t>(i + 1));
     return run;
   }
 
@@ -205,7 +207,8 @@ class OrchestratorE2ETest : public ::testing::Test {
     return p;
   }
 
-  std::vector<opb::Run> Runs(const std::string& project, int replica = 0, const std::string& sub = "alice") {
+  std::vector<opb::Run> Runs(const std::string& project, int replica = 0,
+                             const std::string& sub = "alice") {
     grpc::ClientContext ctx;
     AsUser(ctx, sub);
     opb::ListRunsRequest req;
@@ -230,14 +233,16 @@ class OrchestratorE2ETest : public ::testing::Test {
           AsUser(ctx, "alice");
           opb::GetRunRequest req;
           req.set_id(run_id);
-          return stubs_[0]->GetRun(&ctx, req, &run).ok() && run.state() >= opb::Run::STATE_SUCCEEDED;
+          return stubs_[0]->GetRun(&ctx, req, &run).ok() &&
+                 run.state() >= opb::Run::STATE_SUCCEEDED;
         },
         timeout);
     return run;
   }
 
   // Watch: every event of the stream, and its final status.
-  grpc::Status Watch(const std::string& run_id, int64_t after, std::vector<opb::RunEvent>* events, int replica = 0) {
+  grpc::Status Watch(const std::string& run_id, int64_t after, std::vector<opb::RunEvent>* events,
+                     int replica = 0) {
     grpc::ClientContext ctx;
     AsUser(ctx, "alice");
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(90));
@@ -312,8 +317,8 @@ class OrchestratorE2ETest : public ::testing::Test {
   int64_t EventRows(const std::string& run_id) {
     soci::session s(soci::postgresql, db_url_);
     int64_t n = -1;
-    s << "SELECT count(*) FROM orchestrator.run_events WHERE run_id = CAST(:id AS uuid)", soci::use(run_id),
-        soci::into(n);
+    s << "SELECT count(*) FROM orchestrator.run_events WHERE run_id = CAST(:id AS uuid)",
+        soci::use(run_id), soci::into(n);
     return n;
   }
 
@@ -352,7 +357,8 @@ TEST_F(OrchestratorE2ETest, APromptEndToEnd) {
   grpc::Status watched = Watch(runs[0].id(), 0, &events);
   ASSERT_TRUE(watched.ok()) << watched.error_message();
   ASSERT_FALSE(events.empty());
-  for (size_t i = 0; i < events.size(); ++i) EXPECT_EQ(events[i].sequence(), static_cast<int64_t>(i + 1));
+  for (size_t i = 0; i < events.size(); ++i)
+    EXPECT_EQ(events[i].sequence(), static_cast<int64_t>(i + 1));
   EXPECT_TRUE(events.front().has_queued());
   bool tool_call = false, tool_result = false, files = false;
   for (const auto& e : events) {
@@ -421,7 +427,8 @@ TEST_F(OrchestratorE2ETest, OnlyServicesMayRecordALatestRunAndBadNewsNamesItsFie
     grpc::ClientContext ctx;
     AsUser(ctx, "alice");
     google::protobuf::Empty out;
-    EXPECT_EQ(projects_stub_->RecordLatestRun(&ctx, req, &out).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+    EXPECT_EQ(projects_stub_->RecordLatestRun(&ctx, req, &out).error_code(),
+              grpc::StatusCode::PERMISSION_DENIED);
   }
   ppb::RecordLatestRunRequest bad;
   bad.set_project_id("nope");
@@ -432,7 +439,8 @@ TEST_F(OrchestratorE2ETest, OnlyServicesMayRecordALatestRunAndBadNewsNamesItsFie
   grpc::Status s = projects_stub_->RecordLatestRun(&ctx, bad, &out);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   for (const char* field : {"project_id", "run.id", "run.state", "run_create_time", "sequence"}) {
-    EXPECT_NE(s.error_message().find(field), std::string::npos) << field << " in " << s.error_message();
+    EXPECT_NE(s.error_message().find(field), std::string::npos)
+        << field << " in " << s.error_message();
   }
   // Several at once: the same rules, each named by its place; nothing applied.
   ppb::RecordLatestRunsRequest many;
@@ -441,7 +449,8 @@ TEST_F(OrchestratorE2ETest, OnlyServicesMayRecordALatestRunAndBadNewsNamesItsFie
   {
     grpc::ClientContext user;
     AsUser(user, "alice");
-    EXPECT_EQ(projects_stub_->RecordLatestRuns(&user, many, &out).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+    EXPECT_EQ(projects_stub_->RecordLatestRuns(&user, many, &out).error_code(),
+              grpc::StatusCode::PERMISSION_DENIED);
   }
   grpc::ClientContext service;
   AsService(service, "orchestrator");
@@ -468,14 +477,16 @@ TEST_F(OrchestratorE2ETest, AWatchPastTheRunsLastEventIsRefusedAtOnce) {
     std::vector<opb::RunEvent> events;
     const absl::Time start = absl::Now();
     grpc::Status s = Watch(runs[0].id(), after, &events);
-    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << after << ": " << s.error_message();
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+        << after << ": " << s.error_message();
     EXPECT_NE(s.error_message().find("after_sequence"), std::string::npos) << s.error_message();
     EXPECT_TRUE(events.empty());
     EXPECT_LT(absl::Now() - start, absl::Seconds(2)) << "refused while the run still runs";
   }
   opb::Run ended = WaitForEnd(runs[0].id());
   std::vector<opb::RunEvent> events;
-  EXPECT_TRUE(Watch(runs[0].id(), ended.last_sequence(), &events).ok()) << "after the last event: nothing, then the end";
+  EXPECT_TRUE(Watch(runs[0].id(), ended.last_sequence(), &events).ok())
+      << "after the last event: nothing, then the end";
   EXPECT_TRUE(events.empty());
 }
 
@@ -531,7 +542,8 @@ TEST_F(OrchestratorE2ETest, AWatchEndsOnceItsTokenHasExpired) {
   std::vector<opb::Run> runs;
   StartABakeryRunInItsCheck(&p, &runs);  // its events go on after a 4 s check
   // Valid for about 2 s more: tokens are accepted up to 30 s past their exp.
-  const common::JwtClaims claims{.subject = "alice", .expires = absl::Now() - absl::Seconds(28),
+  const common::JwtClaims claims{.subject = "alice",
+                                 .expires = absl::Now() - absl::Seconds(28),
                                  .issued_at = absl::Now() - absl::Seconds(60)};
   grpc::ClientContext ctx;
   ctx.AddMetadata("authorization", "Bearer " + common::SignJwt(claims, kJwtSecret));
@@ -626,10 +638,12 @@ TEST_F(TwoSandboxReplicasE2ETest, AKilledReplicasRunResumesOnTheOtherOne) {
   ASSERT_FALSE(HasFatalFailure());
   EXPECT_EQ(ServingReplica(p.id()), absl::StrCat("sandbox-", other));
   // As that replica sees it: each workspace is a filesystem in its own mount namespace.
-  const std::string rebuilt = absl::StrCat("/proc/", sandboxes_[other].service.process->pid(), "/root",
-                                           sandboxes_[other].root, "/workspaces/", p.id(), "/index.html");
+  const std::string rebuilt =
+      absl::StrCat("/proc/", sandboxes_[other].service.process->pid(), "/root",
+                   sandboxes_[other].root, "/workspaces/", p.id(), "/index.html");
   EXPECT_TRUE(std::filesystem::exists(rebuilt)) << rebuilt;
-  EXPECT_TRUE(absl::StrContains(run.sandbox_url(), absl::StrCat(":", sandboxes_[other].preview_port, "/")))
+  EXPECT_TRUE(
+      absl::StrContains(run.sandbox_url(), absl::StrCat(":", sandboxes_[other].preview_port, "/")))
       << run.sandbox_url();
   auto page = Fetch(run.sandbox_url());
   ASSERT_TRUE(page);
@@ -655,15 +669,17 @@ TEST_F(TwoSandboxReplicasE2ETest, AProjectStaysOnItsReplicaAndIsPurgedEverywhere
   // A copy of the workspace on the other replica (as one left behind when the project moved)
   // goes with the project. (Each replica's workspaces are in its own mount namespace.)
   auto seen_by = [&](size_t i) {
-    return absl::StrCat("/proc/", sandboxes_[i].service.process->pid(), "/root", sandboxes_[i].root, "/workspaces/",
-                        p.id());
+    return absl::StrCat("/proc/", sandboxes_[i].service.process->pid(), "/root", sandboxes_[i].root,
+                        "/workspaces/", p.id());
   };
   const std::string stale = seen_by(1 - h), warm = seen_by(h);
   std::filesystem::create_directories(stale);
   ASSERT_TRUE(std::filesystem::exists(warm)) << warm;
   ASSERT_TRUE(DeleteProject(p.id()).ok());
-  EXPECT_TRUE(Eventually([&] { return !std::filesystem::exists(warm) && !std::filesystem::exists(stale); }))
-      << "left: " << std::filesystem::exists(warm) << " " << std::filesystem::exists(stale);
+  EXPECT_TRUE(Eventually([&] {
+    return !std::filesystem::exists(warm) && !std::filesystem::exists(stale);
+  })) << "left: "
+      << std::filesystem::exists(warm) << " " << std::filesystem::exists(stale);
   EXPECT_EQ(ServingReplica(p.id()), "");
 }
 
@@ -687,12 +703,14 @@ TEST_F(OrchestratorE2ETest, AKilledOrchestratorsRunResumesAfterItsLastStepOnceAf
     retried = retried || e.has_retrying();
     if (e.has_iteration_started()) {
       EXPECT_TRUE(iterations.insert(e.iteration_started().iteration()).second)
-          << "iteration " << e.iteration_started().iteration() << " started twice: the run did not resume";
+          << "iteration " << e.iteration_started().iteration()
+          << " started twice: the run did not resume";
     }
     model_outputs += e.has_model_output();
   }
   EXPECT_TRUE(retried);
-  EXPECT_EQ(model_outputs, static_cast<int>(iterations.size())) << "one model call per iteration, none repeated";
+  EXPECT_EQ(model_outputs, static_cast<int>(iterations.size()))
+      << "one model call per iteration, none repeated";
   // The page written before the crash is in the fragment, rebuilt from the journal.
   std::vector<mpb::Message> messages = Messages(p.id());
   ASSERT_EQ(messages.size(), 2u);
@@ -739,7 +757,8 @@ TEST_F(OrchestratorE2ETest, ASecondPromptQueuesBehindTheActiveRunOrIsRejected) {
   opb::Run first = WaitForEnd(runs[1].id());
   EXPECT_EQ(first.state(), opb::Run::STATE_SUCCEEDED);
   EXPECT_EQ(second.state(), opb::Run::STATE_SUCCEEDED);
-  EXPECT_GE(absl::FromUnixSeconds(second.start_time().seconds()), absl::FromUnixSeconds(first.end_time().seconds()));
+  EXPECT_GE(absl::FromUnixSeconds(second.start_time().seconds()),
+            absl::FromUnixSeconds(first.end_time().seconds()));
 
   // The follow-up built on the first run's files, and the first preview still shows its own.
   auto before = Fetch(first.sandbox_url());
@@ -748,9 +767,11 @@ TEST_F(OrchestratorE2ETest, ASecondPromptQueuesBehindTheActiveRunOrIsRejected) {
   EXPECT_EQ(before->status, 200);
   EXPECT_EQ(after->status, 200);
   EXPECT_NE(before->body, after->body);
-  EXPECT_EQ(before->body.find("id=\"pricing\""), std::string::npos) << "the old preview is the old version";
+  EXPECT_EQ(before->body.find("id=\"pricing\""), std::string::npos)
+      << "the old preview is the old version";
   EXPECT_NE(after->body.find("id=\"pricing\""), std::string::npos);
-  EXPECT_NE(after->body.find("Blog"), std::string::npos) << "the follow-up kept the first run's page";
+  EXPECT_NE(after->body.find("Blog"), std::string::npos)
+      << "the follow-up kept the first run's page";
 }
 
 TEST_F(OrchestratorE2ETest, TheIterationLimitEndsTheRunWithAnErrorMessage) {
@@ -767,7 +788,8 @@ TEST_F(OrchestratorE2ETest, TheIterationLimitEndsTheRunWithAnErrorMessage) {
   EXPECT_EQ(messages[1].type(), mpb::Message::TYPE_ERROR);
   EXPECT_EQ(messages[1].content(), "Something went wrong. Please try again.");
   EXPECT_EQ(messages[1].run_id(), run.id());
-  ASSERT_TRUE(Eventually([&] { return WaitForEnd(run.id()).result_message_id() == messages[1].id(); }));
+  ASSERT_TRUE(
+      Eventually([&] { return WaitForEnd(run.id()).result_message_id() == messages[1].id(); }));
 }
 
 TEST_F(OrchestratorE2ETest, ARunWhoseWorkerIsLostForTheLastTimeFailsWithAnErrorMessage) {
@@ -779,7 +801,8 @@ TEST_F(OrchestratorE2ETest, ARunWhoseWorkerIsLostForTheLastTimeFailsWithAnErrorM
     auto r = Runs(p.id());
     return !r.empty() && r[0].state() == opb::Run::STATE_RUNNING;
   }));
-  RestartOrchestrator(0, {{"QAI_RUN_MAX_ATTEMPTS", "1"}});  // kill -9 mid-run: its only attempt is lost
+  RestartOrchestrator(
+      0, {{"QAI_RUN_MAX_ATTEMPTS", "1"}});  // kill -9 mid-run: its only attempt is lost
   opb::Run run = WaitForEnd(runs[0].id());
   EXPECT_EQ(run.state(), opb::Run::STATE_FAILED);
   EXPECT_NE(run.error().find("lost 1 times"), std::string::npos) << run.error();
@@ -814,18 +837,22 @@ TEST_F(OrchestratorE2ETest, AProjectDeletedMidRunServesNothingWhateverTheRunDidN
   // The run is no one's to see now: its end is read from the database.
   int state = 0;
   std::string url;
-  ASSERT_TRUE(Eventually([&] {
-    soci::session s(soci::postgresql, db_url_);
-    s << "SELECT state, sandbox_url FROM orchestrator.runs WHERE id = CAST(:id AS uuid)", soci::into(state),
-        soci::into(url), soci::use(runs[0].id());
-    return state >= opb::Run::STATE_SUCCEEDED;
-  }, absl::Seconds(60))) << state;
+  ASSERT_TRUE(Eventually(
+      [&] {
+        soci::session s(soci::postgresql, db_url_);
+        s << "SELECT state, sandbox_url FROM orchestrator.runs WHERE id = CAST(:id AS uuid)",
+            soci::into(state), soci::into(url), soci::use(runs[0].id());
+        return state >= opb::Run::STATE_SUCCEEDED;
+      },
+      absl::Seconds(60)))
+      << state;
   auto snapshots = [&] {
     soci::session s(soci::postgresql, db_url_);
     int n = -1, purged = 0;
-    s << "SELECT count(*) FROM sandbox.snapshots WHERE project_id = CAST(:p AS uuid)", soci::into(n), soci::use(p.id());
-    s << "SELECT count(*) FROM sandbox.purged_projects WHERE project_id = CAST(:p AS uuid)", soci::into(purged),
-        soci::use(p.id());
+    s << "SELECT count(*) FROM sandbox.snapshots WHERE project_id = CAST(:p AS uuid)",
+        soci::into(n), soci::use(p.id());
+    s << "SELECT count(*) FROM sandbox.purged_projects WHERE project_id = CAST(:p AS uuid)",
+        soci::into(purged), soci::use(p.id());
     return purged == 1 ? n : -1;
   };
   ASSERT_TRUE(Eventually([&] { return snapshots() == 0; })) << snapshots();
@@ -843,7 +870,9 @@ TEST_F(OrchestratorE2ETest, APromptThatCannotRunLeavesAnErrorMessage) {
   RestartOrchestrator(0, {{"QAI_RUN_MAX_ITERATIONS", "5"}});
   ppb::Project p = CreateProject("Build a page");
   ASSERT_EQ(WaitForEnd(WaitForRuns(p.id(), 1).at(0).id()).state(), opb::Run::STATE_SUCCEEDED);
-  ASSERT_TRUE(Send(p.id(), "Add a footer", [](mpb::CreateMessageRequest& r) { r.set_max_iterations(20); }).ok());
+  ASSERT_TRUE(Send(p.id(), "Add a footer", [](mpb::CreateMessageRequest& r) {
+                r.set_max_iterations(20);
+              }).ok());
   std::vector<mpb::Message> messages;
   ASSERT_TRUE(Eventually([&] {
     messages = Messages(p.id());
@@ -920,7 +949,8 @@ TEST_F(OrchestratorE2ETest, SigtermEndsStreamsAtOnceAndHandsTheRunBack) {
   ASSERT_TRUE(orchestrators_[0].process->Signal(SIGTERM).ok());
   watcher.join();
   EXPECT_EQ(watched.error_code(), StatusCode::UNAVAILABLE) << watched.error_message();
-  EXPECT_LT(absl::Now() - sent, absl::Seconds(5)) << "the stream did not wait for the drain deadline";
+  EXPECT_LT(absl::Now() - sent, absl::Seconds(5))
+      << "the stream did not wait for the drain deadline";
   absl::StatusOr<int> code = orchestrators_[0].process->Wait(absl::Seconds(10));
   ASSERT_TRUE(code.ok()) << code.status();
   EXPECT_EQ(*code, 0);
@@ -932,7 +962,8 @@ TEST_F(OrchestratorE2ETest, SigtermEndsStreamsAtOnceAndHandsTheRunBack) {
     opb::GetRunRequest req;
     req.set_id(runs[0].id());
     opb::Run run;
-    return stubs_[1]->GetRun(&ctx, req, &run).ok() && run.state() == opb::Run::STATE_RUNNING && run.attempt() == 1;
+    return stubs_[1]->GetRun(&ctx, req, &run).ok() && run.state() == opb::Run::STATE_RUNNING &&
+           run.attempt() == 1;
   }));
 }
 
@@ -953,7 +984,8 @@ TEST_F(OrchestratorE2ETest, RunsAreTheirOwnersOnly) {
   start.set_project_id(p.id());
   start.set_message_id(common::NewUuid());
   start.set_prompt("x");
-  EXPECT_EQ(stubs_[0]->StartRun(&start_ctx, start, &out).error_code(), StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(stubs_[0]->StartRun(&start_ctx, start, &out).error_code(),
+            StatusCode::PERMISSION_DENIED);
 }
 
 // RunCapsE2ETest: the suite with at most 2 runs queued or running per project and 3 per
@@ -961,7 +993,8 @@ TEST_F(OrchestratorE2ETest, RunsAreTheirOwnersOnly) {
 class RunCapsE2ETest : public OrchestratorE2ETest {
  protected:
   RunCapsE2ETest() {
-    shared_env_ = {{"QAI_RUN_MAX_ACTIVE_PER_PROJECT", "2"}, {"QAI_RUN_MAX_ACTIVE_PER_PRINCIPAL", "3"}};
+    shared_env_ = {{"QAI_RUN_MAX_ACTIVE_PER_PROJECT", "2"},
+                   {"QAI_RUN_MAX_ACTIVE_PER_PRINCIPAL", "3"}};
   }
 
   // WaitForDelivered: every StartRun of the messages outbox delivered. A run exists a moment
@@ -978,7 +1011,8 @@ class RunCapsE2ETest : public OrchestratorE2ETest {
 
   static std::vector<std::string> QuotaSubjects(const grpc::Status& status) {
     std::vector<std::string> out;
-    for (const auto& v : common::GetQuotaViolations(common::FromGrpcStatus(status))) out.push_back(v.subject);
+    for (const auto& v : common::GetQuotaViolations(common::FromGrpcStatus(status)))
+      out.push_back(v.subject);
     return out;
   }
 };
@@ -997,7 +1031,8 @@ TEST_F(RunCapsE2ETest, PromptsPastTheCapsAreRefusedAtOnceAndAnEndedRunMakesRoom)
   WaitForDelivered();
   grpc::Status refused = Send(p.id(), "Add a gallery");
   EXPECT_EQ(refused.error_code(), StatusCode::RESOURCE_EXHAUSTED) << refused.error_message();
-  EXPECT_NE(refused.error_message().find("QAI_RUN_MAX_ACTIVE_PER_PROJECT allows (2)"), std::string::npos)
+  EXPECT_NE(refused.error_message().find("QAI_RUN_MAX_ACTIVE_PER_PROJECT allows (2)"),
+            std::string::npos)
       << refused.error_message();
   EXPECT_EQ(QuotaSubjects(refused), std::vector<std::string>{"project:" + p.id()});
   EXPECT_EQ(Messages(p.id()).size(), 2u) << "the refused prompt was not stored";
@@ -1063,15 +1098,19 @@ TEST_F(RunCapsE2ETest, PromptsPastTheCapsAreRefusedAtOnceAndAnEndedRunMakesRoom)
   ASSERT_EQ(runs.size(), 3u);
   EXPECT_EQ(runs[0].state(), opb::Run::STATE_QUEUED);
   EXPECT_EQ(runs[0].author(), "alice");
-  EXPECT_EQ(Send(q.id(), "Add a cart").error_code(), StatusCode::RESOURCE_EXHAUSTED) << "alice is at her cap again";
-  for (const opb::Run& r : {runs[0], runs[2], WaitForRuns(q.id(), 1)[0]}) ASSERT_TRUE(CancelRun(r.id()).ok());
+  EXPECT_EQ(Send(q.id(), "Add a cart").error_code(), StatusCode::RESOURCE_EXHAUSTED)
+      << "alice is at her cap again";
+  for (const opb::Run& r : {runs[0], runs[2], WaitForRuns(q.id(), 1)[0]})
+    ASSERT_TRUE(CancelRun(r.id()).ok());
 }
 
 // RunSettingsE2ETest: the suite with a model allowed besides the default and a lower longest
 // timeout.
 class RunSettingsE2ETest : public OrchestratorE2ETest {
  protected:
-  RunSettingsE2ETest() { shared_env_ = {{"QAI_MODEL_ALLOWED", "fast"}, {"QAI_RUN_MAX_TIMEOUT", "1h"}}; }
+  RunSettingsE2ETest() {
+    shared_env_ = {{"QAI_MODEL_ALLOWED", "fast"}, {"QAI_RUN_MAX_TIMEOUT", "1h"}};
+  }
 };
 
 TEST_F(RunSettingsE2ETest, APromptsSettingsReachItsRunAndTheRunCountsItsSteps) {
@@ -1088,7 +1127,8 @@ TEST_F(RunSettingsE2ETest, APromptsSettingsReachItsRunAndTheRunCountsItsSteps) {
   ASSERT_TRUE(Watch(first.id(), 0, &events).ok());
   int64_t journaled = 0;
   for (const auto& e : events) {
-    journaled += e.has_iteration_started() * 2 + e.has_iteration_finished() + e.has_tool_call() + e.has_tool_result();
+    journaled += e.has_iteration_started() * 2 + e.has_iteration_finished() + e.has_tool_call() +
+                 e.has_tool_result();
   }
   EXPECT_GT(journaled, 0);
   EXPECT_EQ(first.steps(), journaled) << "counted after the journal was dropped";
@@ -1126,7 +1166,8 @@ TEST_F(RunSettingsE2ETest, APromptsSettingsReachItsRunAndTheRunCountsItsSteps) {
   opb::Run out;
   grpc::Status direct = stubs_[0]->StartRun(&ctx, start, &out);
   EXPECT_EQ(direct.error_code(), StatusCode::INVALID_ARGUMENT);
-  EXPECT_EQ(ViolatedFields(direct), (std::vector<std::string>{"max_iterations", "model", "timeout"}));
+  EXPECT_EQ(ViolatedFields(direct),
+            (std::vector<std::string>{"max_iterations", "model", "timeout"}));
   EXPECT_EQ(Runs(p.id()).size(), 2u);
 }
 
@@ -1144,7 +1185,8 @@ TEST_F(OrchestratorE2ETest, ARunPastItsTimeoutFailsWithTheReasonAndAnErrorMessag
   EXPECT_EQ(run.state(), opb::Run::STATE_FAILED);
   EXPECT_EQ(run.error(), "the run took longer than its timeout of 2s");
   EXPECT_EQ(run.timeout().seconds(), 2);
-  EXPECT_LT(ToTime(run.end_time()) - ToTime(run.start_time()), absl::Seconds(10)) << "the sleep was killed";
+  EXPECT_LT(ToTime(run.end_time()) - ToTime(run.start_time()), absl::Seconds(10))
+      << "the sleep was killed";
   std::vector<opb::RunEvent> events;
   ASSERT_TRUE(Watch(run.id(), 0, &events).ok());
   ASSERT_TRUE(events.back().has_failed());
@@ -1185,7 +1227,8 @@ TEST_F(MetricsE2ETest, ARunItsModelCallsAndItsWatcherAreCounted) {
   // While the run works (its check command sleeps), the watcher shows, and the run runs.
   Eventually([&] {
     const std::string text = Scrape();
-    return SampleValue(text, "qai_watchers") == 1 && SampleValue(text, "qai_runs", {{"state", "running"}}) == 1;
+    return SampleValue(text, "qai_watchers") == 1 &&
+           SampleValue(text, "qai_runs", {{"state", "running"}}) == 1;
   });
   std::string text = Scrape();
   EXPECT_EQ(SampleValue(text, "qai_watchers"), 1) << text;
@@ -1198,7 +1241,8 @@ TEST_F(MetricsE2ETest, ARunItsModelCallsAndItsWatcherAreCounted) {
   // The run counts are read every 5 s.
   Eventually([&] {
     text = Scrape();
-    return SampleValue(text, "qai_runs", {{"state", "running"}}) == 0 && SampleValue(text, "qai_watchers") == 0;
+    return SampleValue(text, "qai_runs", {{"state", "running"}}) == 0 &&
+           SampleValue(text, "qai_watchers") == 0;
   });
   EXPECT_EQ(SampleValue(text, "qai_runs", {{"state", "queued"}}), 0);
   EXPECT_EQ(SampleValue(text, "qai_run_queue_depth"), 0);
@@ -1207,16 +1251,19 @@ TEST_F(MetricsE2ETest, ARunItsModelCallsAndItsWatcherAreCounted) {
   EXPECT_EQ(SampleValue(text, "qai_runs_finished_total", {{"state", "failed"}}), 0);
   EXPECT_EQ(SampleValue(text, "qai_run_claim_seconds_count", {{"result", "claimed"}}), 1);
   // One call per iteration, then the title and the response; the builtin model counts no tokens.
-  EXPECT_EQ(SampleValue(text, "qai_model_call_seconds_count", {{"provider", "builtin"}, {"outcome", "OK"}}),
+  EXPECT_EQ(SampleValue(text, "qai_model_call_seconds_count",
+                        {{"provider", "builtin"}, {"outcome", "OK"}}),
             run.iteration() + 2);
-  EXPECT_EQ(SampleValue(text, "qai_model_prompt_tokens_total", {{"provider", "builtin"}}), run.prompt_tokens());
+  EXPECT_EQ(SampleValue(text, "qai_model_prompt_tokens_total", {{"provider", "builtin"}}),
+            run.prompt_tokens());
   EXPECT_EQ(SampleValue(text, "qai_model_completion_tokens_total", {{"provider", "builtin"}}),
             run.completion_tokens());
 
-  const std::map<std::string, std::string> watch = {{"grpc_type", "server_stream"},
-                                                    {"grpc_service", "qai.orchestrator.v1.AgentOrchestrator"},
-                                                    {"grpc_method", "WatchRun"},
-                                                    {"grpc_code", "OK"}};
+  const std::map<std::string, std::string> watch = {
+      {"grpc_type", "server_stream"},
+      {"grpc_service", "qai.orchestrator.v1.AgentOrchestrator"},
+      {"grpc_method", "WatchRun"},
+      {"grpc_code", "OK"}};
   EXPECT_EQ(SampleValue(text, "grpc_server_handled_total", watch), 1);
   EXPECT_EQ(SampleValue(text, "grpc_server_handled_total",
                         {{"grpc_type", "unary"},
@@ -1224,7 +1271,8 @@ TEST_F(MetricsE2ETest, ARunItsModelCallsAndItsWatcherAreCounted) {
                          {"grpc_method", "StartRun"},
                          {"grpc_code", "OK"}}),
             1);
-  EXPECT_TRUE(SampleValue(text, "qai_outbox_delivered_total", {{"table", "orchestrator.outbox"}}).has_value());
+  EXPECT_TRUE(SampleValue(text, "qai_outbox_delivered_total", {{"table", "orchestrator.outbox"}})
+                  .has_value());
 }
 
 class OpenAiE2ETest : public OrchestratorE2ETest {
@@ -1238,7 +1286,8 @@ class OpenAiE2ETest : public OrchestratorE2ETest {
       const json& messages = r.json["messages"];
       const std::string system = messages.empty() ? "" : messages[0].value("content", "");
       if (system == orchestrator::kTitleSystemPrompt) return FakeOpenAi::Json("Fake Title");
-      if (system == orchestrator::kResponseSystemPrompt) return FakeOpenAi::Json("I built your page.");
+      if (system == orchestrator::kResponseSystemPrompt)
+        return FakeOpenAi::Json("I built your page.");
       return FakeOpenAi::Error(500, "the test's script ran out");
     });
     orchestrator_env_ = {{"QAI_MODEL_PROVIDER", "openai"},
@@ -1255,8 +1304,10 @@ class OpenAiE2ETest : public OrchestratorE2ETest {
   static std::vector<std::string> Kinds(const std::vector<opb::RunEvent>& events) {
     std::vector<std::string> out;
     for (const auto& e : events) {
-      if (e.has_iteration_started()) out.push_back("it" + std::to_string(e.iteration_started().iteration()));
-      if (e.has_retrying()) out.push_back("retrying " + std::to_string(e.retrying().delay().seconds()) + "s");
+      if (e.has_iteration_started())
+        out.push_back("it" + std::to_string(e.iteration_started().iteration()));
+      if (e.has_retrying())
+        out.push_back("retrying " + std::to_string(e.retrying().delay().seconds()) + "s");
       if (e.has_tool_call()) out.push_back(e.tool_call().call_id());
       if (e.has_succeeded()) out.push_back("succeeded");
       if (e.has_failed()) out.push_back("failed");
@@ -1268,13 +1319,15 @@ class OpenAiE2ETest : public OrchestratorE2ETest {
   std::string max_retries_ = "3", run_max_attempts_ = "3";
 };
 
-TEST_F(OpenAiE2ETest, KilledBetweenStepsAndDuringAToolCallItResumesWithoutAskingAFinishedStepAgain) {
+TEST_F(OpenAiE2ETest,
+       KilledBetweenStepsAndDuringAToolCallItResumesWithoutAskingAFinishedStepAgain) {
   // 1: write the page; 2: a command (the first kill -9 lands while it runs); 3: a slow summary
   // (the second kill -9 lands while it is asked: a call cut off is the one asked again); 4: it.
   fake_.Push(FakeOpenAi::Json(
       "Writing.", {{"call_1", orchestrator::kToolWriteFiles,
                     R"({"files":[{"path":"index.html","content":"<h1>Resumed</h1>"}]})"}}));
-  fake_.Push(FakeOpenAi::Json("Checking.", {{"call_2", orchestrator::kToolTerminal, R"({"command":"sleep 3"})"}}));
+  fake_.Push(FakeOpenAi::Json(
+      "Checking.", {{"call_2", orchestrator::kToolTerminal, R"({"command":"sleep 3"})"}}));
   FakeOpenAi::Reply slow = FakeOpenAi::Json("Done. <task_summary>A resumed page.</task_summary>");
   slow.delay = absl::Seconds(20);
   fake_.Push(slow);
@@ -1307,8 +1360,9 @@ TEST_F(OpenAiE2ETest, KilledBetweenStepsAndDuringAToolCallItResumesWithoutAsking
   EXPECT_EQ(lengths[2], lengths[3]) << "the cut-off call, asked again with the same conversation";
   std::vector<opb::RunEvent> events;
   ASSERT_TRUE(Watch(run.id(), 0, &events).ok());
-  EXPECT_EQ(Kinds(events), (std::vector<std::string>{"it1", "call_1", "it2", "call_2", "retrying 0s", "it3",
-                                                     "retrying 0s", "succeeded"}))
+  EXPECT_EQ(Kinds(events),
+            (std::vector<std::string>{"it1", "call_1", "it2", "call_2", "retrying 0s", "it3",
+                                      "retrying 0s", "succeeded"}))
       << "each step's event once; the command cut off was run again without a second tool_call";
   std::vector<mpb::Message> messages = Messages(p.id());
   ASSERT_EQ(AssistantCount(messages), 1);
@@ -1339,7 +1393,8 @@ TEST_F(OpenAiE2ETest, ACancelStopsTheTitleAndAnswerCallsAtOnce) {
   ppb::Project p = CreateProject("Build a page");
   std::vector<opb::Run> runs = WaitForRuns(p.id(), 1);
   ASSERT_EQ(runs.size(), 1u);
-  ASSERT_TRUE(Eventually([&] { return fake_.requests().size() >= 2; })) << "the title call is in flight";
+  ASSERT_TRUE(Eventually([&] { return fake_.requests().size() >= 2; }))
+      << "the title call is in flight";
   const absl::Time cancelled = absl::Now();
   ASSERT_TRUE(CancelRun(runs[0].id()).ok());
   opb::Run ended = WaitForEnd(runs[0].id());
@@ -1365,9 +1420,11 @@ TEST_F(OpenAiE2ETest, AWholeRunWithRetriesAStreamedAnswerAndAMalformedToolCall) 
   std::vector<opb::RunEvent> events;
   ASSERT_TRUE(Watch(runs[0].id(), 0, &events).ok());
   ASSERT_FALSE(events.empty());
-  for (size_t i = 0; i < events.size(); ++i) EXPECT_EQ(events[i].sequence(), static_cast<int64_t>(i + 1));
-  EXPECT_EQ(Kinds(events), (std::vector<std::string>{"it1", "call_1", "it2", "retrying 0s", "retrying 0s", "call_2",
-                                                     "it3", "retrying 1s", "succeeded"}));
+  for (size_t i = 0; i < events.size(); ++i)
+    EXPECT_EQ(events[i].sequence(), static_cast<int64_t>(i + 1));
+  EXPECT_EQ(Kinds(events),
+            (std::vector<std::string>{"it1", "call_1", "it2", "retrying 0s", "retrying 0s",
+                                      "call_2", "it3", "retrying 1s", "succeeded"}));
   std::string streamed;
   std::string malformed_result;
   for (const auto& e : events) {
@@ -1375,9 +1432,11 @@ TEST_F(OpenAiE2ETest, AWholeRunWithRetriesAStreamedAnswerAndAMalformedToolCall) 
     if (e.has_retrying()) {
       EXPECT_NE(e.retrying().reason().find("model endpoint: HTTP"), std::string::npos);
     }
-    if (e.has_tool_result() && e.tool_result().call_id() == "call_2") malformed_result = e.tool_result().output();
+    if (e.has_tool_result() && e.tool_result().call_id() == "call_2")
+      malformed_result = e.tool_result().output();
   }
-  EXPECT_EQ(streamed, "I'll write your page.Done. <task_summary>Built a coffee page.</task_summary>");
+  EXPECT_EQ(streamed,
+            "I'll write your page.Done. <task_summary>Built a coffee page.</task_summary>");
   EXPECT_EQ(malformed_result, "error: the arguments are not a JSON object");
   const auto& done = events.back().succeeded();
   EXPECT_EQ(done.title(), "Fake Title");
@@ -1406,7 +1465,8 @@ TEST_F(OpenAiE2ETest, AWholeRunWithRetriesAStreamedAnswerAndAMalformedToolCall) 
 }
 
 TEST_F(OpenAiDownE2ETest, ARunRetriedAfterARateLimitWaitsAsLongAsTheServerAsked) {
-  fake_.SetFallback([](const FakeOpenAi::Request&) { return FakeOpenAi::Error(429, "slow down", "2"); });
+  fake_.SetFallback(
+      [](const FakeOpenAi::Request&) { return FakeOpenAi::Error(429, "slow down", "2"); });
   ppb::Project p = CreateProject("Build a page");
   std::vector<opb::Run> runs = WaitForRuns(p.id(), 1);
   ASSERT_EQ(runs.size(), 1u);
@@ -1414,11 +1474,13 @@ TEST_F(OpenAiDownE2ETest, ARunRetriedAfterARateLimitWaitsAsLongAsTheServerAsked)
   ASSERT_TRUE(Watch(runs[0].id(), 0, &events).ok());
   // The model's own retry and the run's retry both wait the 2 s the server asked for (the run's
   // backoff alone would be about 1 s).
-  EXPECT_EQ(Kinds(events), (std::vector<std::string>{"it1", "retrying 2s", "retrying 2s", "retrying 2s", "failed"}));
+  EXPECT_EQ(Kinds(events), (std::vector<std::string>{"it1", "retrying 2s", "retrying 2s",
+                                                     "retrying 2s", "failed"}));
 }
 
 TEST_F(OpenAiDownE2ETest, AModelThatStaysDownFailsTheRunWithAnErrorMessage) {
-  fake_.SetFallback([](const FakeOpenAi::Request&) { return FakeOpenAi::Error(503, "down for good", "0"); });
+  fake_.SetFallback(
+      [](const FakeOpenAi::Request&) { return FakeOpenAi::Error(503, "down for good", "0"); });
 
   ppb::Project p = CreateProject("Build a page");
   std::vector<opb::Run> runs = WaitForRuns(p.id(), 1);
@@ -1427,7 +1489,8 @@ TEST_F(OpenAiDownE2ETest, AModelThatStaysDownFailsTheRunWithAnErrorMessage) {
   ASSERT_TRUE(Watch(runs[0].id(), 0, &events).ok());
   // Each attempt: a call, its retry, a call; then the run is retried once (the second attempt
   // resumes inside iteration 1: its start is journaled), and fails.
-  EXPECT_EQ(Kinds(events), (std::vector<std::string>{"it1", "retrying 0s", "retrying 0s", "retrying 0s", "failed"}));
+  EXPECT_EQ(Kinds(events), (std::vector<std::string>{"it1", "retrying 0s", "retrying 0s",
+                                                     "retrying 0s", "failed"}));
   opb::Run run = WaitForEnd(runs[0].id());
   EXPECT_EQ(run.state(), opb::Run::STATE_FAILED);
   EXPECT_EQ(run.attempt(), 2);
@@ -1443,7 +1506,8 @@ TEST_F(OpenAiDownE2ETest, AModelThatStaysDownFailsTheRunWithAnErrorMessage) {
 class OpenAiModelChoiceE2ETest : public OpenAiE2ETest {
  protected:
   OpenAiModelChoiceE2ETest() {
-    shared_env_ = {{"QAI_MODEL_PROVIDER", "openai"}, {"QAI_OPENAI_MODEL", "fake-model"},
+    shared_env_ = {{"QAI_MODEL_PROVIDER", "openai"},
+                   {"QAI_OPENAI_MODEL", "fake-model"},
                    {"QAI_MODEL_ALLOWED", "fake-large"}};
   }
 };
@@ -1454,7 +1518,8 @@ TEST_F(OpenAiModelChoiceE2ETest, ARunAsksTheEndpointForTheModelItChose) {
     const json& messages = r.json["messages"];
     const std::string system = messages.empty() ? "" : messages[0].value("content", "");
     if (system == orchestrator::kTitleSystemPrompt) return FakeOpenAi::Json("Fake Title");
-    if (system == orchestrator::kResponseSystemPrompt) return FakeOpenAi::Json("I built your page.");
+    if (system == orchestrator::kResponseSystemPrompt)
+      return FakeOpenAi::Json("I built your page.");
     return FakeOpenAi::Json("<task_summary>Built it.</task_summary>",
                             {{"call_1", orchestrator::kToolWriteFiles,
                               R"({"files":[{"path":"index.html","content":"<h1>Hi</h1>"}]})"}});
@@ -1468,7 +1533,9 @@ TEST_F(OpenAiModelChoiceE2ETest, ARunAsksTheEndpointForTheModelItChose) {
   const size_t before = fake_.requests().size();
   EXPECT_EQ(before, 3u) << "a turn, a title and a response";
 
-  ASSERT_TRUE(Send(p.id(), "Make it bigger", [](mpb::CreateMessageRequest& req) { req.set_model("fake-large"); }).ok());
+  ASSERT_TRUE(Send(p.id(), "Make it bigger", [](mpb::CreateMessageRequest& req) {
+                req.set_model("fake-large");
+              }).ok());
   runs = WaitForRuns(p.id(), 2);
   ASSERT_EQ(runs.size(), 2u);
   opb::Run second = WaitForEnd(runs[0].id());
@@ -1477,7 +1544,8 @@ TEST_F(OpenAiModelChoiceE2ETest, ARunAsksTheEndpointForTheModelItChose) {
   const std::vector<FakeOpenAi::Request> requests = fake_.requests();
   ASSERT_EQ(requests.size(), before + 3);
   for (size_t i = 0; i < requests.size(); ++i) {
-    EXPECT_EQ(requests[i].json["model"], i < before ? "fake-model" : "fake-large") << "request " << i;
+    EXPECT_EQ(requests[i].json["model"], i < before ? "fake-model" : "fake-large")
+        << "request " << i;
   }
   EXPECT_EQ(second.prompt_tokens(), 30) << "its turn, title and response, 10 each";
 }

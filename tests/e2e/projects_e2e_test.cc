@@ -40,7 +40,8 @@ class FakeMessages final : public mpb::MessageService::CallbackService {
     mpb::CreateMessageRequest request;
     std::string api_key;
   };
-  grpc::ServerUnaryReactor* CreateMessage(grpc::CallbackServerContext* ctx, const mpb::CreateMessageRequest* req,
+  grpc::ServerUnaryReactor* CreateMessage(grpc::CallbackServerContext* ctx,
+                                          const mpb::CreateMessageRequest* req,
                                           mpb::Message* resp) override {
     std::string key;
     if (auto it = ctx->client_metadata().find("x-api-key"); it != ctx->client_metadata().end()) {
@@ -77,7 +78,8 @@ class FakeMessages final : public mpb::MessageService::CallbackService {
 
 std::vector<std::string> ViolatedFields(const grpc::Status& status) {
   std::vector<std::string> fields;
-  for (const auto& v : common::GetFieldViolations(common::FromGrpcStatus(status))) fields.push_back(v.field);
+  for (const auto& v : common::GetFieldViolations(common::FromGrpcStatus(status)))
+    fields.push_back(v.field);
   return fields;
 }
 
@@ -102,7 +104,8 @@ class ProjectsE2ETest : public ::testing::Test {
 
   std::unique_ptr<grpc::Server> StartFakeMessages(FakeMessages* fake) {
     grpc::ServerBuilder builder;
-    builder.AddListeningPort("127.0.0.1:" + std::to_string(messages_port_), grpc::InsecureServerCredentials());
+    builder.AddListeningPort("127.0.0.1:" + std::to_string(messages_port_),
+                             grpc::InsecureServerCredentials());
     builder.RegisterService(fake);
     return builder.BuildAndStart();
   }
@@ -227,7 +230,8 @@ TEST_F(ProjectsE2ETest, EveryRpcThroughAProjectsLife) {
   EXPECT_EQ(renamed.display_name(), "Renamed");
   EXPECT_NE(renamed.etag(), created.etag());
   // The old etag is stale now.
-  EXPECT_EQ(Rename("alice", created.id(), "Again", created.etag()).error_code(), StatusCode::ABORTED);
+  EXPECT_EQ(Rename("alice", created.id(), "Again", created.etag()).error_code(),
+            StatusCode::ABORTED);
   {
     grpc::ClientContext ctx;
     AsUser(ctx, "alice");
@@ -248,7 +252,8 @@ TEST_F(ProjectsE2ETest, MetricsCountTheCallsMade) {
   pb::Project project;
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(Create("alice", "Build a todo app", &project).ok());
   EXPECT_TRUE(Get("alice", project.id()).ok());
-  for (int i = 0; i < 2; ++i) EXPECT_EQ(Get("alice", common::NewUuid()).error_code(), StatusCode::NOT_FOUND);
+  for (int i = 0; i < 2; ++i)
+    EXPECT_EQ(Get("alice", common::NewUuid()).error_code(), StatusCode::NOT_FOUND);
   EXPECT_EQ(Get("alice", "not-a-uuid").error_code(), StatusCode::INVALID_ARGUMENT);
   {
     grpc::ClientContext ctx;  // no credentials
@@ -260,8 +265,9 @@ TEST_F(ProjectsE2ETest, MetricsCountTheCallsMade) {
   absl::StatusOr<std::string> text = ScrapeMetrics(svc_.metrics_port);
   ASSERT_TRUE(text.ok()) << text.status();
   auto method = [](const std::string& name) {
-    return std::map<std::string, std::string>{
-        {"grpc_type", "unary"}, {"grpc_service", "qai.projects.v1.ProjectService"}, {"grpc_method", name}};
+    return std::map<std::string, std::string>{{"grpc_type", "unary"},
+                                              {"grpc_service", "qai.projects.v1.ProjectService"},
+                                              {"grpc_method", name}};
   };
   auto handled = [&](const std::string& name, const std::string& code) {
     auto labels = method(name);
@@ -288,7 +294,8 @@ TEST_F(ProjectsE2ETest, MetricsCountTheCallsMade) {
   EXPECT_EQ(SampleValue(*text, "qai_db_pool_waiting"), 0);
   EXPECT_TRUE(SampleValue(*text, "qai_db_pool_connections", {{"state", "in_use"}}).has_value());
   EXPECT_TRUE(SampleValue(*text, "qai_db_pool_connections", {{"state", "idle"}}).has_value());
-  EXPECT_TRUE(SampleValue(*text, "qai_outbox_delivered_total", {{"table", "projects.outbox"}}).has_value());
+  EXPECT_TRUE(
+      SampleValue(*text, "qai_outbox_delivered_total", {{"table", "projects.outbox"}}).has_value());
   EXPECT_TRUE(SampleValue(*text, "qai_outbox_pending", {{"table", "projects.outbox"}}).has_value());
 }
 
@@ -309,11 +316,13 @@ TEST_F(ProjectsE2ETest, BadInputsNameTheirFields) {
   EXPECT_NE(s.error_message().find("initial_prompt"), std::string::npos);
 
   EXPECT_EQ(ViolatedFields(Create("alice", "", &out)), std::vector<std::string>{"initial_prompt"});
-  EXPECT_EQ(ViolatedFields(Create("alice", std::string(10001, 'x'), &out)), std::vector<std::string>{"initial_prompt"});
+  EXPECT_EQ(ViolatedFields(Create("alice", std::string(10001, 'x'), &out)),
+            std::vector<std::string>{"initial_prompt"});
   EXPECT_TRUE(Create("alice", std::string(10000, 'x'), &out).ok());
   // Several bad fields at once are all named.
   s = Create("alice", std::string(10001, 'x'), &out, "not-a-uuid", std::string(101, 'n'));
-  EXPECT_EQ(ViolatedFields(s), (std::vector<std::string>{"initial_prompt", "display_name", "request_id"}));
+  EXPECT_EQ(ViolatedFields(s),
+            (std::vector<std::string>{"initial_prompt", "display_name", "request_id"}));
 
   EXPECT_EQ(ViolatedFields(Get("alice", "not-a-uuid")), std::vector<std::string>{"id"});
   EXPECT_EQ(ViolatedFields(Get("alice", "")), std::vector<std::string>{"id"});
@@ -324,7 +333,8 @@ TEST_F(ProjectsE2ETest, BadInputsNameTheirFields) {
     pb::ListProjectsRequest req;
     req.set_page_size(-1);
     pb::ListProjectsResponse resp;
-    EXPECT_EQ(ViolatedFields(stub_->ListProjects(&ctx, req, &resp)), std::vector<std::string>{"page_size"});
+    EXPECT_EQ(ViolatedFields(stub_->ListProjects(&ctx, req, &resp)),
+              std::vector<std::string>{"page_size"});
   }
   for (std::string token : {"garbage", "", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}) {
     if (token.empty()) continue;
@@ -333,7 +343,8 @@ TEST_F(ProjectsE2ETest, BadInputsNameTheirFields) {
     pb::ListProjectsRequest req;
     req.set_page_token(token);
     pb::ListProjectsResponse resp;
-    EXPECT_EQ(ViolatedFields(stub_->ListProjects(&ctx, req, &resp)), std::vector<std::string>{"page_token"});
+    EXPECT_EQ(ViolatedFields(stub_->ListProjects(&ctx, req, &resp)),
+              std::vector<std::string>{"page_token"});
   }
   {  // A page size above 100 is lowered, not refused.
     grpc::ClientContext ctx;
@@ -359,7 +370,8 @@ TEST_F(ProjectsE2ETest, BadInputsNameTheirFields) {
     AsUser(ctx, "alice");
     pb::UpdateProjectRequest req;
     pb::Project resp;
-    EXPECT_EQ(ViolatedFields(stub_->UpdateProject(&ctx, req, &resp)), std::vector<std::string>{"project"});
+    EXPECT_EQ(ViolatedFields(stub_->UpdateProject(&ctx, req, &resp)),
+              std::vector<std::string>{"project"});
   }
   {  // 5 MB is refused by the transport before any handler runs.
     s = Create("alice", std::string(5 << 20, 'x'), &out);
@@ -408,16 +420,17 @@ TEST_F(ProjectsE2ETest, PageTokensHaveAKeyOfTheirOwn) {
                                             {absl::ToUnixMicros(absl::Now()), common::NewUuid()}));
   grpc::ClientContext ctx;
   AsUser(ctx, "alice");
-  EXPECT_EQ(ViolatedFields(stub_->ListProjects(&ctx, req, &page)), std::vector<std::string>{"page_token"});
+  EXPECT_EQ(ViolatedFields(stub_->ListProjects(&ctx, req, &page)),
+            std::vector<std::string>{"page_token"});
 
   const std::string secret = "a-jwt-secret-of-more-than-32-bytes-0123456789";
   for (const auto& [key, error] : std::vector<std::pair<std::string, std::string>>{
            {secret, "QAI_PAGE_TOKEN_KEY must not be QAI_JWT_SECRET"},
            {"short", "QAI_PAGE_TOKEN_KEY): must be at least 32 bytes"},
            {"", "QAI_PAGE_TOKEN_KEY"}}) {
-    absl::StatusOr<RunningService> refused =
-        StartService("services/projects/qai-projects",
-                     {{"QAI_DATABASE_URL", db_url_}, {"QAI_JWT_SECRET", secret}, {"QAI_PAGE_TOKEN_KEY", key}});
+    absl::StatusOr<RunningService> refused = StartService(
+        "services/projects/qai-projects",
+        {{"QAI_DATABASE_URL", db_url_}, {"QAI_JWT_SECRET", secret}, {"QAI_PAGE_TOKEN_KEY", key}});
     ASSERT_FALSE(refused.ok()) << key;
     EXPECT_THAT(std::string(refused.status().message()), ::testing::HasSubstr(error));
   }
@@ -505,7 +518,8 @@ TEST_F(ProjectsE2ETest, StaleOutboxShowsOnItsOwnHealthNameOnly) {
   ASSERT_TRUE(svc_.process->Signal(SIGTERM).ok());
   ASSERT_EQ(svc_.process->Wait(absl::Seconds(10)).value_or(-999), 0);
   StartProjects({{"QAI_OUTBOX_STALE_AFTER", "2m"}});
-  absl::StatusOr<std::string> backlog = svc_.process->WaitForLine("\"msg\":\"outbox backlog\"", absl::Seconds(10));
+  absl::StatusOr<std::string> backlog =
+      svc_.process->WaitForLine("\"msg\":\"outbox backlog\"", absl::Seconds(10));
   ASSERT_TRUE(backlog.ok()) << backlog.status();
   EXPECT_NE(backlog->find("\"level\":\"warn\""), std::string::npos) << *backlog;
   EXPECT_NE(backlog->find("\"pending\":1"), std::string::npos) << *backlog;
@@ -521,12 +535,14 @@ TEST_F(ProjectsE2ETest, StaleOutboxShowsOnItsOwnHealthNameOnly) {
   };
   // The health thread takes the relay's verdict on its next interval (1 s).
   const absl::Time deadline = absl::Now() + absl::Seconds(10);
-  while (check("outbox") != grpc::health::v1::HealthCheckResponse::NOT_SERVING && absl::Now() < deadline) {
+  while (check("outbox") != grpc::health::v1::HealthCheckResponse::NOT_SERVING &&
+         absl::Now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   EXPECT_EQ(check("outbox"), grpc::health::v1::HealthCheckResponse::NOT_SERVING);
   EXPECT_EQ(check(""), grpc::health::v1::HealthCheckResponse::SERVING);
-  EXPECT_EQ(check("qai.projects.v1.ProjectService"), grpc::health::v1::HealthCheckResponse::SERVING);
+  EXPECT_EQ(check("qai.projects.v1.ProjectService"),
+            grpc::health::v1::HealthCheckResponse::SERVING);
   EXPECT_TRUE(Get("alice", p.id()).ok());
 }
 
@@ -550,11 +566,13 @@ TEST_F(ProjectsE2ETest, SigtermLetsInFlightCallsFinish) {
   // Hold the project's row lock so that an UpdateProject is in flight when SIGTERM arrives.
   soci::session blocker(soci::postgresql, db_url_);
   blocker.begin();
-  blocker << "SELECT 1 FROM projects.projects WHERE id = CAST(:id AS uuid) FOR UPDATE", soci::use(p.id());
+  blocker << "SELECT 1 FROM projects.projects WHERE id = CAST(:id AS uuid) FOR UPDATE",
+      soci::use(p.id());
 
   grpc::Status update_status;
   pb::Project updated;
-  std::thread caller([&] { update_status = Rename("alice", p.id(), "finished during drain", "", &updated); });
+  std::thread caller(
+      [&] { update_status = Rename("alice", p.id(), "finished during drain", "", &updated); });
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   ASSERT_TRUE(svc_.process->Signal(SIGTERM).ok());
   ASSERT_TRUE(svc_.process->WaitForLine("\"msg\":\"draining\"", absl::Seconds(5)).ok());
@@ -579,7 +597,8 @@ TEST_F(ProjectsE2ETest, SecondSigtermExitsWithoutDraining) {
   pb::Project p = MustCreate("alice");
   soci::session blocker(soci::postgresql, db_url_);
   blocker.begin();
-  blocker << "SELECT 1 FROM projects.projects WHERE id = CAST(:id AS uuid) FOR UPDATE", soci::use(p.id());
+  blocker << "SELECT 1 FROM projects.projects WHERE id = CAST(:id AS uuid) FOR UPDATE",
+      soci::use(p.id());
   std::thread caller([&] { (void)Rename("alice", p.id(), "never"); });
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   ASSERT_TRUE(svc_.process->Signal(SIGTERM).ok());
@@ -608,7 +627,8 @@ TEST_F(ProjectsE2ETest, RateLimitRefusesOnePrincipalWithARetryDelayAndServesAnot
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(list("alice").ok()) << i;
   grpc::Status refused = list("alice");
   ASSERT_EQ(refused.error_code(), StatusCode::RESOURCE_EXHAUSTED) << refused.error_message();
-  EXPECT_NE(refused.error_message().find("QAI_RATE_LIMIT"), std::string::npos) << refused.error_message();
+  EXPECT_NE(refused.error_message().find("QAI_RATE_LIMIT"), std::string::npos)
+      << refused.error_message();
   std::optional<absl::Duration> delay = common::GetRetryDelay(common::FromGrpcStatus(refused));
   ASSERT_TRUE(delay.has_value());
   EXPECT_GT(*delay, absl::ZeroDuration());
@@ -617,7 +637,8 @@ TEST_F(ProjectsE2ETest, RateLimitRefusesOnePrincipalWithARetryDelayAndServesAnot
   google::rpc::Status details;
   ASSERT_TRUE(details.ParseFromString(refused.error_details()));
   bool has_retry_info = false;
-  for (const auto& any : details.details()) has_retry_info = has_retry_info || any.Is<google::rpc::RetryInfo>();
+  for (const auto& any : details.details())
+    has_retry_info = has_retry_info || any.Is<google::rpc::RetryInfo>();
   EXPECT_TRUE(has_retry_info);
 
   EXPECT_TRUE(list("bob").ok());
@@ -669,13 +690,16 @@ TEST_F(ProjectsE2ETest, FailedAuthenticationsAreThrottledPerSourceAndNeverLogged
   };
   const std::string alice = "Bearer " + Token("alice");
   for (int i = 0; i < 30; ++i) {
-    grpc::Status s = i % 2 == 0 ? list("203.0.113.7", "x-api-key", "guessed-key-" + std::to_string(i))
-                                : list("203.0.113.7", "authorization", "Bearer guessed-token-" + std::to_string(i));
+    grpc::Status s =
+        i % 2 == 0
+            ? list("203.0.113.7", "x-api-key", "guessed-key-" + std::to_string(i))
+            : list("203.0.113.7", "authorization", "Bearer guessed-token-" + std::to_string(i));
     ASSERT_EQ(s.error_code(), StatusCode::UNAUTHENTICATED) << i << ": " << s.error_message();
   }
   grpc::Status refused = list("203.0.113.7", "authorization", alice);
   ASSERT_EQ(refused.error_code(), StatusCode::RESOURCE_EXHAUSTED) << refused.error_message();
-  EXPECT_THAT(refused.error_message(), ::testing::HasSubstr("too many failed authentications from 203.0.113.7"));
+  EXPECT_THAT(refused.error_message(),
+              ::testing::HasSubstr("too many failed authentications from 203.0.113.7"));
   std::optional<absl::Duration> delay = common::GetRetryDelay(common::FromGrpcStatus(refused));
   ASSERT_TRUE(delay.has_value());
   EXPECT_GT(*delay, absl::ZeroDuration());

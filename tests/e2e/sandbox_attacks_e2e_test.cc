@@ -49,9 +49,9 @@
 #include "qai/orchestrator/v1/orchestrator.grpc.pb.h"
 #include "qai/projects/v1/projects.grpc.pb.h"
 #include "services/orchestrator/model/prompts.h"
+#include "services/sandbox/proc_stat.h"
 #include "soci/postgresql/soci-postgresql.h"
 #include "soci/soci.h"
-#include "services/sandbox/proc_stat.h"
 #include "tests/e2e/harness.h"
 #include "tests/support/fake_openai.h"
 #include "tests/support/paths.h"
@@ -68,15 +68,18 @@ using ToolResult = opb::RunEvent::ToolResult;
 
 enum class Deployment { kLocal, kKubernetes };
 
-const char* DeploymentName(Deployment d) { return d == Deployment::kLocal ? "Local" : "Kubernetes"; }
+const char* DeploymentName(Deployment d) {
+  return d == Deployment::kLocal ? "Local" : "Kubernetes";
+}
 // Test names and failures show the deployment by name.
 void PrintTo(Deployment d, std::ostream* os) { *os << DeploymentName(d); }
 
 // What Kubernetes grants qai-sandbox's container: root, every capability dropped but these
 // (SYS_ADMIN for the workspaces' mounts; in the pod's own user namespace there, on the host here).
-constexpr char kSandboxCapabilities[] = "-all,+chown,+dac_override,+fowner,+kill,+setgid,+setuid,+sys_admin";
-// The same as a /proc/<pid>/status mask: CHOWN 0, DAC_OVERRIDE 1, FOWNER 3, KILL 5, SETGID 6, SETUID 7,
-// SYS_ADMIN 21.
+constexpr char kSandboxCapabilities[] =
+    "-all,+chown,+dac_override,+fowner,+kill,+setgid,+setuid,+sys_admin";
+// The same as a /proc/<pid>/status mask: CHOWN 0, DAC_OVERRIDE 1, FOWNER 3, KILL 5, SETGID 6,
+// SETUID 7, SYS_ADMIN 21.
 constexpr uint64_t kSandboxCapabilityMask =
     (1 << 0) | (1 << 1) | (1 << 3) | (1 << 5) | (1 << 6) | (1 << 7) | (uint64_t{1} << 21);
 // The user the other services' images run as.
@@ -133,7 +136,8 @@ struct HostProcess {
 std::vector<HostProcess> HostProcesses() {
   std::vector<HostProcess> out;
   std::error_code error;
-  for (std::filesystem::directory_iterator it("/proc", error), end; !error && it != end; it.increment(error)) {
+  for (std::filesystem::directory_iterator it("/proc", error), end; !error && it != end;
+       it.increment(error)) {
     const std::string name = it->path().filename();
     HostProcess p;
     if (!absl::SimpleAtoi(name, &p.pid)) continue;
@@ -145,7 +149,8 @@ std::vector<HostProcess> HostProcesses() {
     p.state = parsed->state;
     p.ppid = parsed->ppid;
     const size_t uid = status->find("\nUid:");
-    if (uid != std::string::npos) p.uid = static_cast<uid_t>(std::strtoul(status->c_str() + uid + 5, nullptr, 10));
+    if (uid != std::string::npos)
+      p.uid = static_cast<uid_t>(std::strtoul(status->c_str() + uid + 5, nullptr, 10));
     std::string cmdline = ReadHostFile(absl::StrCat("/proc/", name, "/cmdline")).value_or("");
     std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
     p.cmdline = std::move(cmdline);
@@ -162,7 +167,6 @@ std::vector<HostProcess> ProcessesWhere(const std::function<bool(const HostProce
   return out;
 }
 
-
 std::vector<HostProcess> ZombieChildren(int parent) {
   return ProcessesWhere([&](const HostProcess& p) { return p.ppid == parent && p.state == 'Z'; });
 }
@@ -174,7 +178,8 @@ std::vector<HostProcess> Children(int parent) {
 std::string Describe(const std::vector<HostProcess>& processes) {
   std::vector<std::string> lines;
   for (const HostProcess& p : processes) {
-    lines.push_back(absl::StrCat(p.pid, " ppid=", p.ppid, " state=", std::string(1, p.state), " uid=", p.uid, " ", p.cmdline));
+    lines.push_back(absl::StrCat(p.pid, " ppid=", p.ppid, " state=", std::string(1, p.state),
+                                 " uid=", p.uid, " ", p.cmdline));
   }
   return absl::StrJoin(lines, "\n");
 }
@@ -184,22 +189,26 @@ std::string StatusField(int pid, const std::string& field) {
   std::optional<std::string> status = ReadHostFile(absl::StrCat("/proc/", pid, "/status"));
   if (!status) return "";
   for (absl::string_view line : absl::StrSplit(*status, '\n')) {
-    if (absl::ConsumePrefix(&line, field + ":")) return std::string(absl::StripAsciiWhitespace(line));
+    if (absl::ConsumePrefix(&line, field + ":"))
+      return std::string(absl::StripAsciiWhitespace(line));
   }
   return "";
 }
 
 size_t Count(std::string_view text, std::string_view needle) {
   size_t n = 0;
-  for (size_t at = text.find(needle); at != std::string_view::npos; at = text.find(needle, at + needle.size())) ++n;
+  for (size_t at = text.find(needle); at != std::string_view::npos;
+       at = text.find(needle, at + needle.size()))
+    ++n;
   return n;
 }
 
 uint64_t Hex(const std::string& text) { return std::strtoull(text.c_str(), nullptr, 16); }
 
 // Refusals: what a command says when the system refused it.
-constexpr const char* kRefusals[] = {"No such file or directory", "Permission denied", "Read-only file system",
-                                     "Operation not permitted", "Invalid cross-device link"};
+constexpr const char* kRefusals[] = {"No such file or directory", "Permission denied",
+                                     "Read-only file system", "Operation not permitted",
+                                     "Invalid cross-device link"};
 
 // Call: one tool call of a scripted turn.
 struct Call {
@@ -215,7 +224,8 @@ struct Turn {
 };
 
 Turn Terminal(const std::string& command, std::function<void(const json&)> before = {}) {
-  return {.calls = {{orchestrator::kToolTerminal, {{"command", command}}}}, .before = std::move(before)};
+  return {.calls = {{orchestrator::kToolTerminal, {{"command", command}}}},
+          .before = std::move(before)};
 }
 
 Turn WriteFiles(const std::vector<std::pair<std::string, std::string>>& files) {
@@ -237,7 +247,8 @@ std::string CallId(size_t turn, size_t call, size_t calls) {
 // ToolOutput: what the conversation `messages` shows the model as the result of call_id.
 std::optional<std::string> ToolOutput(const json& messages, const std::string& call_id) {
   for (const json& m : messages) {
-    if (m.value("role", "") == "tool" && m.value("tool_call_id", "") == call_id) return m.value("content", "");
+    if (m.value("role", "") == "tool" && m.value("tool_call_id", "") == call_id)
+      return m.value("content", "");
   }
   return std::nullopt;
 }
@@ -272,7 +283,8 @@ struct Outcome {
     for (const opb::RunEvent& e : events) {
       if (e.has_tool_result() && e.tool_result().call_id() == call_id) return e.tool_result();
     }
-    ADD_FAILURE() << "no tool_result for " << call_id << " in run " << run.id() << " (" << run.error() << ")";
+    ADD_FAILURE() << "no tool_result for " << call_id << " in run " << run.id() << " ("
+                  << run.error() << ")";
     return {};
   }
 };
@@ -296,19 +308,32 @@ class SandboxAttacksE2ETest : public ::testing::TestWithParam<Deployment> {
     // As the images' user, no capabilities, no way to gain any.
     SpawnOptions unprivileged;
     if (k8s) {
-      unprivileged.wrapper = {"setpriv", absl::StrCat("--reuid=", kServiceUid), absl::StrCat("--regid=", kServiceUid),
-                              "--clear-groups", "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs",
-                              "--pdeathsig=KILL", "--"};
+      unprivileged.wrapper = {"setpriv",
+                              absl::StrCat("--reuid=", kServiceUid),
+                              absl::StrCat("--regid=", kServiceUid),
+                              "--clear-groups",
+                              "--inh-caps=-all",
+                              "--bounding-set=-all",
+                              "--no-new-privs",
+                              "--pdeathsig=KILL",
+                              "--"};
     }
     // As the first process of a container: PID 1 of a PID namespace of its own (so orphaned
     // processes are its to reap), root with the manifest's capabilities only. Dropping
     // capabilities clears the parent-death signal, so it is set again.
     SpawnOptions sandbox_options;
     if (k8s) {
-      sandbox_options.wrapper = {"unshare", "--pid", "--fork", "--kill-child", "--mount-proc",
-                                 "setpriv", absl::StrCat("--inh-caps=", kSandboxCapabilities),
-                                 absl::StrCat("--bounding-set=", kSandboxCapabilities), "--no-new-privs",
-                                 "--pdeathsig=KILL", "--"};
+      sandbox_options.wrapper = {"unshare",
+                                 "--pid",
+                                 "--fork",
+                                 "--kill-child",
+                                 "--mount-proc",
+                                 "setpriv",
+                                 absl::StrCat("--inh-caps=", kSandboxCapabilities),
+                                 absl::StrCat("--bounding-set=", kSandboxCapabilities),
+                                 "--no-new-privs",
+                                 "--pdeathsig=KILL",
+                                 "--"};
     }
 
     auto projects = StartService("services/projects/qai-projects",
@@ -329,18 +354,19 @@ class SandboxAttacksE2ETest : public ::testing::TestWithParam<Deployment> {
     auto messages = StartService("services/messages/qai-messages", messages_env, unprivileged);
     ASSERT_TRUE(messages.ok()) << messages.status();
     messages_ = std::move(*messages);
-    auto sandbox = StartService("services/sandbox/qai-sandbox",
-                                {{"QAI_DATABASE_URL", db_url_},
-                                 {"QAI_LISTEN_ADDR", Local(sandbox_port_)},
-                                 {"QAI_SANDBOX", "bwrap"},
-                                 {"QAI_SANDBOX_ROOT", root_},
-                                 {"QAI_SANDBOX_UIDS", absl::StrCat(first_uid_, "-", first_uid_ + kProjectUids - 1)},
-                                 {"QAI_PREVIEW_ADDR", Local(preview_port_)},
-                                 {"QAI_COMMAND_TIMEOUT", "60s"},
-                                 {"QAI_SANDBOX_DISK_MB", absl::StrCat(kDiskLimit >> 20)},
-                                 {"QAI_SANDBOX_DISK_FILES", absl::StrCat(kFilesLimit)},
-                                 {"QAI_DRAIN_TIMEOUT", "2s"}},
-                                sandbox_options);
+    auto sandbox = StartService(
+        "services/sandbox/qai-sandbox",
+        {{"QAI_DATABASE_URL", db_url_},
+         {"QAI_LISTEN_ADDR", Local(sandbox_port_)},
+         {"QAI_SANDBOX", "bwrap"},
+         {"QAI_SANDBOX_ROOT", root_},
+         {"QAI_SANDBOX_UIDS", absl::StrCat(first_uid_, "-", first_uid_ + kProjectUids - 1)},
+         {"QAI_PREVIEW_ADDR", Local(preview_port_)},
+         {"QAI_COMMAND_TIMEOUT", "60s"},
+         {"QAI_SANDBOX_DISK_MB", absl::StrCat(kDiskLimit >> 20)},
+         {"QAI_SANDBOX_DISK_FILES", absl::StrCat(kFilesLimit)},
+         {"QAI_DRAIN_TIMEOUT", "2s"}},
+        sandbox_options);
     ASSERT_TRUE(sandbox.ok()) << sandbox.status();
     sandbox_ = std::move(*sandbox);
     sandbox_pid_ = sandbox_.process->pid();
@@ -349,7 +375,8 @@ class SandboxAttacksE2ETest : public ::testing::TestWithParam<Deployment> {
       ASSERT_EQ(children.size(), 1u) << Describe(children);
       sandbox_pid_ = children[0].pid;
       ASSERT_TRUE(absl::StrContains(children[0].cmdline, "qai-sandbox")) << children[0].cmdline;
-      ASSERT_EQ(StatusField(sandbox_pid_, "NSpid"), absl::StrCat(sandbox_pid_, "\t1")) << "PID 1 of its namespace";
+      ASSERT_EQ(StatusField(sandbox_pid_, "NSpid"), absl::StrCat(sandbox_pid_, "\t1"))
+          << "PID 1 of its namespace";
     }
     EnvVars orchestrator_env = {{"QAI_DATABASE_URL", db_url_},
                                 {"QAI_LISTEN_ADDR", Local(orchestrator_port_)},
@@ -364,7 +391,8 @@ class SandboxAttacksE2ETest : public ::testing::TestWithParam<Deployment> {
                                 {"QAI_RUN_LEASE", "10s"},
                                 {"QAI_DRAIN_TIMEOUT", "2s"}};
     orchestrator_env.insert(orchestrator_env.end(), model_env.begin(), model_env.end());
-    auto orchestrator = StartService("services/orchestrator/qai-orchestrator", orchestrator_env, unprivileged);
+    auto orchestrator =
+        StartService("services/orchestrator/qai-orchestrator", orchestrator_env, unprivileged);
     ASSERT_TRUE(orchestrator.ok()) << orchestrator.status();
     orchestrator_ = std::move(*orchestrator);
 
@@ -377,7 +405,8 @@ class SandboxAttacksE2ETest : public ::testing::TestWithParam<Deployment> {
     if (k8s) {
       for (const RunningService* svc : {&projects_, &messages_, &orchestrator_}) {
         const int pid = svc->process->pid();
-        ASSERT_TRUE(absl::StartsWith(StatusField(pid, "Uid"), absl::StrCat(kServiceUid, "\t"))) << StatusField(pid, "Uid");
+        ASSERT_TRUE(absl::StartsWith(StatusField(pid, "Uid"), absl::StrCat(kServiceUid, "\t")))
+            << StatusField(pid, "Uid");
         ASSERT_EQ(Hex(StatusField(pid, "CapEff")), 0u);
         ASSERT_EQ(Hex(StatusField(pid, "CapPrm")), 0u);
         ASSERT_EQ(StatusField(pid, "NoNewPrivs"), "1");
@@ -402,16 +431,20 @@ class SandboxAttacksE2ETest : public ::testing::TestWithParam<Deployment> {
     if (sandbox_.process != nullptr) {
       const int pid = sandbox_pid_;
       EXPECT_TRUE(Eventually([&] { return ZombieChildren(pid).empty(); }, absl::Seconds(5)))
-          << "zombie children of qai-sandbox:\n" << Describe(ZombieChildren(pid));
+          << "zombie children of qai-sandbox:\n"
+          << Describe(ZombieChildren(pid));
     }
     EXPECT_TRUE(Eventually([&] { return ProjectProcesses().empty(); }, absl::Seconds(10)))
-        << "processes of projects' users:\n" << Describe(ProjectProcesses());
+        << "processes of projects' users:\n"
+        << Describe(ProjectProcesses());
     if (HasFailure()) {
       for (const RunningService* svc : {&sandbox_, &orchestrator_}) {
         if (svc->process == nullptr) continue;
         std::string out = svc->process->Output();
         if (out.size() > 6000) out = "..." + out.substr(out.size() - 6000);
-        std::cerr << "---- " << (svc == &sandbox_ ? "qai-sandbox" : "qai-orchestrator") << " log (tail)\n" << out << "\n";
+        std::cerr << "---- " << (svc == &sandbox_ ? "qai-sandbox" : "qai-orchestrator")
+                  << " log (tail)\n"
+                  << out << "\n";
       }
     }
     orchestrator_ = {};
@@ -441,7 +474,8 @@ class SandboxAttacksE2ETest : public ::testing::TestWithParam<Deployment> {
     const std::string prompt = LastUserMessage(messages, &user);
     // The turns answered so far: the assistant's messages after the prompt.
     size_t answered = 0;
-    for (size_t i = user + 1; i < messages.size(); ++i) answered += messages[i].value("role", "") == "assistant";
+    for (size_t i = user + 1; i < messages.size(); ++i)
+      answered += messages[i].value("role", "") == "assistant";
     std::vector<Turn> turns;
     std::string page;
     {
@@ -455,14 +489,16 @@ class SandboxAttacksE2ETest : public ::testing::TestWithParam<Deployment> {
       if (turn.before) turn.before(messages);
       std::vector<FakeOpenAi::ToolCall> calls;
       for (size_t c = 0; c < turn.calls.size(); ++c) {
-        calls.push_back({CallId(answered + 1, c + 1, turn.calls.size()), turn.calls[c].tool, turn.calls[c].arguments.dump()});
+        calls.push_back({CallId(answered + 1, c + 1, turn.calls.size()), turn.calls[c].tool,
+                         turn.calls[c].arguments.dump()});
       }
       return FakeOpenAi::Json("", calls);
     }
     if (answered == turns.size() && !page.empty()) {
       return FakeOpenAi::Json(
           "Done. <task_summary>Built the page.</task_summary>",
-          {{"done", orchestrator::kToolWriteFiles, json{{"files", {{{"path", "index.html"}, {"content", page}}}}}.dump()}});
+          {{"done", orchestrator::kToolWriteFiles,
+            json{{"files", {{{"path", "index.html"}, {"content", page}}}}}.dump()}});
     }
     return FakeOpenAi::Error(400, "no script for this conversation");
   }
@@ -501,7 +537,8 @@ class SandboxAttacksE2ETest : public ::testing::TestWithParam<Deployment> {
   // --- projects and runs ---
 
   // Begin: a new project of owner whose first prompt runs `turns` (then writes page).
-  Started Begin(const std::string& owner, std::vector<Turn> turns, const std::string& page = "<h1>mine</h1>") {
+  Started Begin(const std::string& owner, std::vector<Turn> turns,
+                const std::string& page = "<h1>mine</h1>") {
     Started s{.owner = owner, .marker = absl::StrCat("attack-", common::NewUuid())};
     Script(s.marker, std::move(turns), page);
     grpc::ClientContext ctx;
@@ -519,7 +556,8 @@ class SandboxAttacksE2ETest : public ::testing::TestWithParam<Deployment> {
   }
 
   // BeginFollowUp: the project's next prompt, running `turns`.
-  Started BeginFollowUp(const Started& project, std::vector<Turn> turns, const std::string& page = "<h1>mine</h1>") {
+  Started BeginFollowUp(const Started& project, std::vector<Turn> turns,
+                        const std::string& page = "<h1>mine</h1>") {
     Started s = project;
     s.marker = absl::StrCat("attack-", common::NewUuid());
     Script(s.marker, std::move(turns), page);
@@ -556,16 +594,19 @@ class SandboxAttacksE2ETest : public ::testing::TestWithParam<Deployment> {
       AsUser(get_ctx, s.owner);
       opb::GetRunRequest get;
       get.set_id(s.run_id);
-      return orchestrator_stub_->GetRun(&get_ctx, get, &o.run).ok() && o.run.state() >= opb::Run::STATE_SUCCEEDED;
+      return orchestrator_stub_->GetRun(&get_ctx, get, &o.run).ok() &&
+             o.run.state() >= opb::Run::STATE_SUCCEEDED;
     }));
     return o;
   }
 
-  Outcome RunNew(const std::string& owner, std::vector<Turn> turns, const std::string& page = "<h1>mine</h1>") {
+  Outcome RunNew(const std::string& owner, std::vector<Turn> turns,
+                 const std::string& page = "<h1>mine</h1>") {
     return Finish(Begin(owner, std::move(turns), page));
   }
 
-  Outcome RunFollowUp(const Started& project, std::vector<Turn> turns, const std::string& page = "<h1>mine</h1>") {
+  Outcome RunFollowUp(const Started& project, std::vector<Turn> turns,
+                      const std::string& page = "<h1>mine</h1>") {
     return Finish(BeginFollowUp(project, std::move(turns), page));
   }
 
@@ -586,8 +627,12 @@ class SandboxAttacksE2ETest : public ::testing::TestWithParam<Deployment> {
   }
 
   // WaitForGate: a command that waits (up to 50 s) until the test calls OpenGate on its project.
-  static std::string WaitForGate() { return "for i in $(seq 250); do [ -e gate ] && break; sleep 0.2; done"; }
-  void OpenGate(const Started& s) const { std::ofstream(Seen(Workspace(s.project_id)) + "/gate") << "open\n"; }
+  static std::string WaitForGate() {
+    return "for i in $(seq 250); do [ -e gate ] && break; sleep 0.2; done";
+  }
+  void OpenGate(const Started& s) const {
+    std::ofstream(Seen(Workspace(s.project_id)) + "/gate") << "open\n";
+  }
 
   // Victim: bob's project, whose run wrote secret.txt and index.html, both holding secret_.
   Outcome Victim() {
@@ -602,20 +647,27 @@ class SandboxAttacksE2ETest : public ::testing::TestWithParam<Deployment> {
 
   // ProjectProcesses: every process running as one of this qai-sandbox's projects' users.
   std::vector<HostProcess> ProjectProcesses() const {
-    return ProcessesWhere([&](const HostProcess& p) { return p.uid >= first_uid_ && p.uid < first_uid_ + kProjectUids; });
+    return ProcessesWhere([&](const HostProcess& p) {
+      return p.uid >= first_uid_ && p.uid < first_uid_ + kProjectUids;
+    });
   }
 
   std::string Workspace(const Outcome& o) const { return Workspace(o.started.project_id); }
-  std::string Workspace(const std::string& project_id) const { return absl::StrCat(root_, "/workspaces/", project_id); }
+  std::string Workspace(const std::string& project_id) const {
+    return absl::StrCat(root_, "/workspaces/", project_id);
+  }
   // Seen: a path as qai-sandbox sees it, through its root: each workspace is a filesystem
   // mounted in its own mount namespace.
-  std::string Seen(const std::string& path) const { return absl::StrCat("/proc/", sandbox_pid_, "/root", path); }
+  std::string Seen(const std::string& path) const {
+    return absl::StrCat("/proc/", sandbox_pid_, "/root", path);
+  }
 
   // ProjectUid: the uid qai-sandbox allocated to the project.
   int64_t ProjectUid(const std::string& project_id) {
     soci::session s(soci::postgresql, db_url_);
     int64_t uid = -1;
-    s << "SELECT uid FROM sandbox.users WHERE project_id = CAST(:p AS uuid)", soci::use(project_id), soci::into(uid);
+    s << "SELECT uid FROM sandbox.users WHERE project_id = CAST(:p AS uuid)", soci::use(project_id),
+        soci::into(uid);
     return uid;
   }
 
@@ -624,7 +676,9 @@ class SandboxAttacksE2ETest : public ::testing::TestWithParam<Deployment> {
     soci::session s(soci::postgresql, db_url_);
     std::map<std::string, std::string> files;
     soci::rowset<std::string> rows =
-        (s.prepare << "SELECT files::text FROM sandbox.snapshots WHERE project_id = CAST(:p AS uuid)", soci::use(project_id));
+        (s.prepare
+             << "SELECT files::text FROM sandbox.snapshots WHERE project_id = CAST(:p AS uuid)",
+         soci::use(project_id));
     for (const std::string& row : rows) {
       const json parsed = json::parse(row);
       for (const auto& [path, content] : parsed.items()) files[path] = content.get<std::string>();
@@ -648,7 +702,8 @@ class SandboxAttacksE2ETest : public ::testing::TestWithParam<Deployment> {
 
   // Secrets: what no command may ever print: the services' keys and database.
   std::vector<std::string> Secrets() const {
-    std::vector<std::string> out = {"QAI_", kJwtSecret, ServiceKey("orchestrator"), kOpenAiKey, db_url_};
+    std::vector<std::string> out = {"QAI_", kJwtSecret, ServiceKey("orchestrator"), kOpenAiKey,
+                                    db_url_};
     for (absl::string_view part : absl::StrSplit(db_url_, ' ')) {
       if (absl::ConsumePrefix(&part, "dbname=")) out.emplace_back(part);
     }
@@ -658,7 +713,8 @@ class SandboxAttacksE2ETest : public ::testing::TestWithParam<Deployment> {
   // ExpectNoSecrets: text holds none of Secrets().
   void ExpectNoSecrets(const std::string& text, const std::string& what) const {
     for (const std::string& secret : Secrets()) {
-      EXPECT_FALSE(absl::StrContains(text, secret)) << what << " shows \"" << secret << "\":\n" << text;
+      EXPECT_FALSE(absl::StrContains(text, secret)) << what << " shows \"" << secret << "\":\n"
+                                                    << text;
     }
   }
 
@@ -666,13 +722,15 @@ class SandboxAttacksE2ETest : public ::testing::TestWithParam<Deployment> {
   const std::string secret_ = absl::StrCat("victim-secret-", common::NewUuid());
   uid_t first_uid_ = 0;  // of the uids qai-sandbox gives projects
   int sandbox_pid_ = 0;  // qai-sandbox's own (sandbox_.process may be the wrapper's)
-  int projects_port_ = 0, messages_port_ = 0, orchestrator_port_ = 0, sandbox_port_ = 0, preview_port_ = 0;
+  int projects_port_ = 0, messages_port_ = 0, orchestrator_port_ = 0, sandbox_port_ = 0,
+      preview_port_ = 0;
   RunningService projects_, messages_, sandbox_, orchestrator_;
   std::unique_ptr<ppb::ProjectService::Stub> projects_stub_;
   std::unique_ptr<mpb::MessageService::Stub> messages_stub_;
   std::unique_ptr<opb::AgentOrchestrator::Stub> orchestrator_stub_;
   std::mutex mu_;
-  std::map<std::string, std::pair<std::vector<Turn>, std::string>> scripts_;  // by marker; guarded by mu_
+  std::map<std::string, std::pair<std::vector<Turn>, std::string>>
+      scripts_;  // by marker; guarded by mu_
   // Last, so that it stops answering before what its answers read is gone.
   FakeOpenAi fake_;
 };
@@ -681,22 +739,25 @@ class SandboxAttacksE2ETest : public ::testing::TestWithParam<Deployment> {
 TEST_P(SandboxAttacksE2ETest, ItCannotReadTheServicesEnvironments) {
   const int orchestrator_pid = orchestrator_.process->pid(), sandbox_pid = sandbox_pid_;
   // There is something to steal: root sees it.
-  ASSERT_TRUE(absl::StrContains(ReadHostFile(absl::StrCat("/proc/", orchestrator_pid, "/environ")).value_or(""),
-                                "QAI_DATABASE_URL="));
-  ASSERT_TRUE(absl::StrContains(ReadHostFile(absl::StrCat("/proc/", sandbox_pid, "/environ")).value_or(""),
-                                "QAI_DATABASE_URL="));
-  Outcome o = RunNew("mallory", {Terminal("env"),
-                                 Terminal("cat /proc/*/environ | tr '\\0' '\\n' | grep QAI_"),
-                                 Terminal(absl::StrCat("cat /proc/", orchestrator_pid, "/environ")),
-                                 Terminal(absl::StrCat("cat /proc/", sandbox_pid, "/environ")),
-                                 Terminal("cat /proc/1/environ; echo; cat /proc/$PPID/environ")});
+  ASSERT_TRUE(absl::StrContains(
+      ReadHostFile(absl::StrCat("/proc/", orchestrator_pid, "/environ")).value_or(""),
+      "QAI_DATABASE_URL="));
+  ASSERT_TRUE(
+      absl::StrContains(ReadHostFile(absl::StrCat("/proc/", sandbox_pid, "/environ")).value_or(""),
+                        "QAI_DATABASE_URL="));
+  Outcome o = RunNew("mallory",
+                     {Terminal("env"), Terminal("cat /proc/*/environ | tr '\\0' '\\n' | grep QAI_"),
+                      Terminal(absl::StrCat("cat /proc/", orchestrator_pid, "/environ")),
+                      Terminal(absl::StrCat("cat /proc/", sandbox_pid, "/environ")),
+                      Terminal("cat /proc/1/environ; echo; cat /proc/$PPID/environ")});
   for (const char* id : {"t1", "t2", "t3", "t4", "t5"}) {
     ExpectNoSecrets(o.Result(id).output(), id);
     ExpectNoSecrets(ModelSaw(o.started, id), id);
   }
   // Its own environment is the clean one.
   EXPECT_EQ(o.Result("t1").exit_code(), 0);
-  EXPECT_TRUE(absl::StrContains(o.Result("t1").output(), "HOME=" + Workspace(o))) << o.Result("t1").output();
+  EXPECT_TRUE(absl::StrContains(o.Result("t1").output(), "HOME=" + Workspace(o)))
+      << o.Result("t1").output();
   EXPECT_NE(o.Result("t2").exit_code(), 0) << "grep found a QAI_ variable";
   ExpectRefused(o, "t3");
   ExpectRefused(o, "t4");
@@ -707,15 +768,19 @@ TEST_P(SandboxAttacksE2ETest, ItCannotListOtherProjectsWorkspaces) {
   Outcome victim = Victim();
   const std::string& victim_id = victim.started.project_id;
   ASSERT_TRUE(HostPathExists(Seen(Workspace(victim))));
-  Outcome o = RunNew("mallory", {Terminal("ls -la " + root_ + "/workspaces"), Terminal("ls -la .."),
-                                 Terminal("ls -la " + root_), Terminal("ls -la " + root_ + "/state")});
+  Outcome o =
+      RunNew("mallory", {Terminal("ls -la " + root_ + "/workspaces"), Terminal("ls -la .."),
+                         Terminal("ls -la " + root_), Terminal("ls -la " + root_ + "/state")});
   for (const char* id : {"t1", "t2", "t3", "t4"}) {
-    EXPECT_FALSE(absl::StrContains(o.Result(id).output(), victim_id)) << id << ":\n" << o.Result(id).output();
+    EXPECT_FALSE(absl::StrContains(o.Result(id).output(), victim_id)) << id << ":\n"
+                                                                      << o.Result(id).output();
   }
   // It sees its own workspace at most, or is told no.
   for (const char* id : {"t1", "t2"}) {
     const std::string seen = ModelSaw(o.started, id);
-    EXPECT_TRUE(absl::StrContains(seen, o.started.project_id) || absl::StrContains(seen, "Permission denied")) << seen;
+    EXPECT_TRUE(absl::StrContains(seen, o.started.project_id) ||
+                absl::StrContains(seen, "Permission denied"))
+        << seen;
   }
   ExpectRefused(o, "t4");
 }
@@ -724,9 +789,10 @@ TEST_P(SandboxAttacksE2ETest, ItCannotListOtherProjectsWorkspaces) {
 TEST_P(SandboxAttacksE2ETest, ItCannotReadAnotherProjectsFiles) {
   Outcome victim = Victim();
   const std::string dir = Workspace(victim);
-  Outcome o = RunNew("mallory", {Terminal("cat " + dir + "/index.html"), Terminal("cat " + dir + "/secret.txt"),
-                                 Terminal("cp -r " + dir + " stolen && ls -R stolen"),
-                                 Terminal("cat ../" + victim.started.project_id + "/secret.txt")});
+  Outcome o = RunNew(
+      "mallory", {Terminal("cat " + dir + "/index.html"), Terminal("cat " + dir + "/secret.txt"),
+                  Terminal("cp -r " + dir + " stolen && ls -R stolen"),
+                  Terminal("cat ../" + victim.started.project_id + "/secret.txt")});
   for (const char* id : {"t1", "t2", "t3", "t4"}) {
     EXPECT_FALSE(absl::StrContains(o.Result(id).output(), secret_)) << id;
     EXPECT_FALSE(absl::StrContains(ModelSaw(o.started, id), secret_)) << id;
@@ -735,7 +801,8 @@ TEST_P(SandboxAttacksE2ETest, ItCannotReadAnotherProjectsFiles) {
   // Nothing of the victim's reached the attacker's workspace or its snapshots.
   for (const auto& entry : std::filesystem::recursive_directory_iterator(Seen(Workspace(o)))) {
     if (!entry.is_regular_file()) continue;
-    EXPECT_FALSE(absl::StrContains(ReadHostFile(entry.path()).value_or(""), secret_)) << entry.path();
+    EXPECT_FALSE(absl::StrContains(ReadHostFile(entry.path()).value_or(""), secret_))
+        << entry.path();
   }
   for (const auto& [path, content] : SnapshotFiles(o.started.project_id)) {
     EXPECT_FALSE(absl::StrContains(content, secret_)) << path;
@@ -747,13 +814,14 @@ TEST_P(SandboxAttacksE2ETest, ItCannotReplaceAnotherProjectsWorkspace) {
   Outcome victim = Victim();
   const std::string& victim_id = victim.started.project_id;
   const std::string workspaces = root_ + "/workspaces";
-  Outcome o = RunNew("mallory",
-                     {Terminal(absl::StrCat("mv ../", victim_id, " ../x")),
-                      Terminal(absl::StrCat("mv ", workspaces, "/", victim_id, " ", workspaces, "/x")),
-                      Terminal(absl::StrCat("mkdir -p ", workspaces, "/", victim_id, " && echo '<h1>pwned</h1>' > ",
-                                            workspaces, "/", victim_id, "/index.html")),
-                      Terminal(absl::StrCat("rm -r ", workspaces, "/", victim_id)),
-                      Terminal(absl::StrCat("ln -s \"$PWD\" ", workspaces, "/x-link"))});
+  Outcome o = RunNew(
+      "mallory", {Terminal(absl::StrCat("mv ../", victim_id, " ../x")),
+                  Terminal(absl::StrCat("mv ", workspaces, "/", victim_id, " ", workspaces, "/x")),
+                  Terminal(absl::StrCat("mkdir -p ", workspaces, "/", victim_id,
+                                        " && echo '<h1>pwned</h1>' > ", workspaces, "/", victim_id,
+                                        "/index.html")),
+                  Terminal(absl::StrCat("rm -r ", workspaces, "/", victim_id)),
+                  Terminal(absl::StrCat("ln -s \"$PWD\" ", workspaces, "/x-link"))});
   for (const char* id : {"t1", "t2", "t4"}) ExpectRefused(o, id);
   // Making a directory or a link where it may write: its own private /tmp, when the sandbox
   // root is under /tmp as in tools/demo.sh.
@@ -761,7 +829,8 @@ TEST_P(SandboxAttacksE2ETest, ItCannotReplaceAnotherProjectsWorkspace) {
 
   // On the machine: the victim's workspace is where it was, its own, with its files.
   std::set<std::string> names;
-  for (const auto& entry : std::filesystem::directory_iterator(Seen(workspaces))) names.insert(entry.path().filename());
+  for (const auto& entry : std::filesystem::directory_iterator(Seen(workspaces)))
+    names.insert(entry.path().filename());
   EXPECT_EQ(names, (std::set<std::string>{victim_id, o.started.project_id}));
   struct stat st;
   ASSERT_EQ(::lstat(Seen(Workspace(victim)).c_str(), &st), 0);
@@ -774,7 +843,8 @@ TEST_P(SandboxAttacksE2ETest, ItCannotReplaceAnotherProjectsWorkspace) {
   ASSERT_TRUE(page);
   EXPECT_EQ(page->status, 200);
   EXPECT_EQ(page->body, VictimPage());
-  Outcome next = RunFollowUp(victim.started, {ReadFiles({"index.html", "secret.txt"}), Terminal("cat index.html")},
+  Outcome next = RunFollowUp(victim.started,
+                             {ReadFiles({"index.html", "secret.txt"}), Terminal("cat index.html")},
                              VictimPage());
   EXPECT_EQ(next.run.state(), opb::Run::STATE_SUCCEEDED) << next.run.error();
   EXPECT_TRUE(absl::StrContains(next.Result("t1").output(), secret_)) << next.Result("t1").output();
@@ -798,15 +868,16 @@ TEST_P(SandboxAttacksE2ETest, ItsSymlinksWhereTheServiceKeepsItsMarksChangeNothi
   ASSERT_EQ(ReadHostFile(Seen(absl::StrCat(state, "/", v))).value_or(""), victim_snapshot);
   const std::string self = "$(basename \"$PWD\")";
   Outcome o = RunNew(
-      "mallory",
-      {Terminal(absl::StrCat("ln -s /etc/passwd ", state, "/", v, ".tmp\n",             //
-                             "ln -sf /etc/passwd ", state, "/", v, "\n",                 //
-                             "ln -s /etc/shadow ", state, "/", v, ".version.tmp\n",      //
-                             "ln -s /etc/passwd ", state, "/", self, ".tmp")),
-       Terminal(absl::StrCat("ln -s /etc/shadow ", root_, "/", v, ".version.tmp && ln -s /etc/shadow ", root_, "/", self,
-                             ".version.tmp")),
-       Terminal("ln -s /etc/passwd .version && ln -s /etc/shadow .version.tmp && ln -s /etc/passwd index.html.tmp && "
-                "echo planted")});
+      "mallory", {Terminal(absl::StrCat("ln -s /etc/passwd ", state, "/", v, ".tmp\n",          //
+                                        "ln -sf /etc/passwd ", state, "/", v, "\n",             //
+                                        "ln -s /etc/shadow ", state, "/", v, ".version.tmp\n",  //
+                                        "ln -s /etc/passwd ", state, "/", self, ".tmp")),
+                  Terminal(absl::StrCat("ln -s /etc/shadow ", root_, "/", v,
+                                        ".version.tmp && ln -s /etc/shadow ", root_, "/", self,
+                                        ".version.tmp")),
+                  Terminal("ln -s /etc/passwd .version && ln -s /etc/shadow .version.tmp && ln -s "
+                           "/etc/passwd index.html.tmp && "
+                           "echo planted")});
   const ToolResult marks = o.Result("t1");
   ExpectRefused(o, "t1");
   EXPECT_EQ(Count(marks.output(), "ln: failed"), 4) << marks.output();
@@ -821,10 +892,12 @@ TEST_P(SandboxAttacksE2ETest, ItsSymlinksWhereTheServiceKeepsItsMarksChangeNothi
     EXPECT_TRUE(entry.is_regular_file() && !entry.is_symlink()) << entry.path();
     marks_now[entry.path().filename()] = ReadHostFile(entry.path()).value_or("");
   }
-  EXPECT_EQ(marks_now, (std::map<std::string, std::string>{{v, victim_snapshot},
-                                                          {o.started.project_id, SnapshotOf(o.run.sandbox_url())}}));
+  EXPECT_EQ(marks_now,
+            (std::map<std::string, std::string>{
+                {v, victim_snapshot}, {o.started.project_id, SnapshotOf(o.run.sandbox_url())}}));
   std::set<std::string> beside;
-  for (const auto& entry : std::filesystem::directory_iterator(Seen(root_))) beside.insert(entry.path().filename());
+  for (const auto& entry : std::filesystem::directory_iterator(Seen(root_)))
+    beside.insert(entry.path().filename());
   EXPECT_EQ(beside, (std::set<std::string>{"state", "workspaces"}));
   for (const std::string& f : etc) EXPECT_EQ(HostFileDigest(f), digests[f]) << f;
   // Both projects' next runs work, each on its own files.
@@ -849,15 +922,14 @@ TEST_P(SandboxAttacksE2ETest, ItLeavesNoProcessBehind) {
       {Terminal("id -u"),
        Terminal("setsid sleep 300 & nohup sleep 301 >/dev/null 2>&1 & "
                 "(setsid bash -c 'trap \"\" HUP TERM; exec sleep 302' &); sleep 0.5; echo started"),
-       Terminal("ps -eo pid,args",
-                [&](const json& messages) {
-                  const std::string printed = ToolOutput(messages, "t1").value_or("");
-                  std::lock_guard lock(mu);
-                  if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(printed), &uid)) return;
-                  auto of_uid = [&](const HostProcess& p) { return p.uid == static_cast<uid_t>(uid); };
-                  Eventually([&] { return ProcessesWhere(of_uid).empty(); }, absl::Seconds(3));
-                  remaining = ProcessesWhere(of_uid);
-                })});
+       Terminal("ps -eo pid,args", [&](const json& messages) {
+         const std::string printed = ToolOutput(messages, "t1").value_or("");
+         std::lock_guard lock(mu);
+         if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(printed), &uid)) return;
+         auto of_uid = [&](const HostProcess& p) { return p.uid == static_cast<uid_t>(uid); };
+         Eventually([&] { return ProcessesWhere(of_uid).empty(); }, absl::Seconds(3));
+         remaining = ProcessesWhere(of_uid);
+       })});
   EXPECT_EQ(o.Result("t2").exit_code(), 0);
   EXPECT_EQ(o.Result("t2").output(), "started\n");
   std::lock_guard lock(mu);
@@ -866,7 +938,8 @@ TEST_P(SandboxAttacksE2ETest, ItLeavesNoProcessBehind) {
   ASSERT_TRUE(remaining.has_value());
   EXPECT_TRUE(remaining->empty()) << "left after the command ended:\n" << Describe(*remaining);
   EXPECT_FALSE(absl::StrContains(o.Result("t3").output(), "sleep 30")) << o.Result("t3").output();
-  for (const HostProcess& p : ProjectProcesses()) EXPECT_FALSE(absl::StrContains(p.cmdline, "sleep 30")) << p.cmdline;
+  for (const HostProcess& p : ProjectProcesses())
+    EXPECT_FALSE(absl::StrContains(p.cmdline, "sleep 30")) << p.cmdline;
 }
 
 // 7. Processes without end: the processes limit stops them, and neither this project nor
@@ -874,15 +947,19 @@ TEST_P(SandboxAttacksE2ETest, ItLeavesNoProcessBehind) {
 TEST_P(SandboxAttacksE2ETest, AForkStormStopsAtTheLimitAndHurtsNoOne) {
   const int sandbox_pid = sandbox_pid_;
   std::atomic<size_t> zombies_after_storm{999};
-  Started bystander = Begin("bob", {Terminal("for i in 1 2 3 4 5 6; do echo tick $i; sleep 0.5; done")});
-  Outcome o = RunNew("mallory", {Terminal("for i in $(seq 300); do (sleep 10 &); done; echo storm-done"),
-                                 Terminal("echo still-alive", [&](const json&) {
-                                   Eventually([&] { return ZombieChildren(sandbox_pid).empty(); }, absl::Seconds(3));
-                                   zombies_after_storm = ZombieChildren(sandbox_pid).size();
-                                 })});
+  Started bystander =
+      Begin("bob", {Terminal("for i in 1 2 3 4 5 6; do echo tick $i; sleep 0.5; done")});
+  Outcome o =
+      RunNew("mallory", {Terminal("for i in $(seq 300); do (sleep 10 &); done; echo storm-done"),
+                         Terminal("echo still-alive", [&](const json&) {
+                           Eventually([&] { return ZombieChildren(sandbox_pid).empty(); },
+                                      absl::Seconds(3));
+                           zombies_after_storm = ZombieChildren(sandbox_pid).size();
+                         })});
   const ToolResult storm = o.Result("t1");
-  EXPECT_TRUE(absl::StrContains(storm.output(), "Resource temporarily unavailable")) << "the processes limit fired:\n"
-                                                                                      << storm.output();
+  EXPECT_TRUE(absl::StrContains(storm.output(), "Resource temporarily unavailable"))
+      << "the processes limit fired:\n"
+      << storm.output();
   EXPECT_EQ(zombies_after_storm, 0u);
   EXPECT_EQ(o.Result("t2").exit_code(), 0);
   EXPECT_EQ(o.Result("t2").output(), "still-alive\n");
@@ -902,7 +979,8 @@ TEST_P(SandboxAttacksE2ETest, ManyCommandsLeaveNoZombies) {
   constexpr size_t kAnswers = 3, kPerAnswer = 100;
   std::vector<Turn> turns(kAnswers);
   for (Turn& many : turns) {
-    for (size_t i = 0; i < kPerAnswer; ++i) many.calls.push_back({orchestrator::kToolTerminal, {{"command", "true"}}});
+    for (size_t i = 0; i < kPerAnswer; ++i)
+      many.calls.push_back({orchestrator::kToolTerminal, {{"command", "true"}}});
   }
   std::mutex mu;
   std::vector<HostProcess> zombies, children;
@@ -923,26 +1001,32 @@ TEST_P(SandboxAttacksE2ETest, ManyCommandsLeaveNoZombies) {
   }
   std::lock_guard lock(mu);
   EXPECT_TRUE(zombies.empty()) << Describe(zombies);
-  EXPECT_TRUE(children.empty()) << "qai-sandbox's children between commands:\n" << Describe(children);
+  EXPECT_TRUE(children.empty()) << "qai-sandbox's children between commands:\n"
+                                << Describe(children);
 }
 
 // 9. The services' ports, PostgreSQL's, the model endpoint's and a cloud's metadata service.
 TEST_P(SandboxAttacksE2ETest, ItCannotConnectToAnyService) {
-  const std::vector<int> ports = {orchestrator_port_, sandbox_port_, PgServer::Shared().port(), projects_port_,
-                                  messages_port_,     preview_port_, fake_.port()};
-  Outcome o = RunNew(
-      "mallory",
-      {Terminal(absl::StrCat("for p in ", absl::StrJoin(ports, " "),
-                             "; do if timeout 5 bash -c \"exec 3<>/dev/tcp/127.0.0.1/$p\" 2>/dev/null; then echo \"port $p: open\"; "
-                             "else echo \"port $p: closed\"; fi; done")),
-       Terminal(absl::StrCat("exec 3<>/dev/tcp/127.0.0.1/", PgServer::Shared().port())),
-       Terminal("timeout 5 bash -c 'exec 3<>/dev/tcp/169.254.169.254/80'")});
+  const std::vector<int> ports = {orchestrator_port_, sandbox_port_,  PgServer::Shared().port(),
+                                  projects_port_,     messages_port_, preview_port_,
+                                  fake_.port()};
+  Outcome o =
+      RunNew("mallory",
+             {Terminal(absl::StrCat("for p in ", absl::StrJoin(ports, " "),
+                                    "; do if timeout 5 bash -c \"exec 3<>/dev/tcp/127.0.0.1/$p\" "
+                                    "2>/dev/null; then echo \"port $p: open\"; "
+                                    "else echo \"port $p: closed\"; fi; done")),
+              Terminal(absl::StrCat("exec 3<>/dev/tcp/127.0.0.1/", PgServer::Shared().port())),
+              Terminal("timeout 5 bash -c 'exec 3<>/dev/tcp/169.254.169.254/80'")});
   const std::string scan = o.Result("t1").output();
-  for (int port : ports) EXPECT_TRUE(absl::StrContains(scan, absl::StrCat("port ", port, ": closed\n"))) << scan;
+  for (int port : ports)
+    EXPECT_TRUE(absl::StrContains(scan, absl::StrCat("port ", port, ": closed\n"))) << scan;
   EXPECT_FALSE(absl::StrContains(scan, "open")) << scan;
   const std::string pg = ModelSaw(o.started, "t2");
   EXPECT_NE(o.Result("t2").exit_code(), 0);
-  EXPECT_TRUE(absl::StrContains(pg, "Connection refused") || absl::StrContains(pg, "Network is unreachable")) << pg;
+  EXPECT_TRUE(absl::StrContains(pg, "Connection refused") ||
+              absl::StrContains(pg, "Network is unreachable"))
+      << pg;
   EXPECT_NE(o.Result("t3").exit_code(), 0) << o.Result("t3").output();
 }
 
@@ -951,19 +1035,24 @@ TEST_P(SandboxAttacksE2ETest, ItCannotSeeAnotherProjectsCommands) {
   const std::string marker = absl::StrCat("victim-command-", common::NewUuid());
   Started victim = Begin("bob", {Terminal(WaitForGate() + "; echo " + marker)});
   auto victim_running = [&] {
-    return !ProcessesWhere([&](const HostProcess& p) { return absl::StrContains(p.cmdline, marker); }).empty();
+    return !ProcessesWhere([&](const HostProcess& p) {
+              return absl::StrContains(p.cmdline, marker);
+            }).empty();
   };
   ASSERT_TRUE(Eventually(victim_running)) << "the victim's command never ran";
-  Outcome o = RunNew("mallory", {Terminal("ps -eo user,pid,args"), Terminal("cat /proc/[0-9]*/cmdline | tr '\\0' ' '"),
-                                 Terminal("ls /proc")});
+  Outcome o = RunNew("mallory",
+                     {Terminal("ps -eo user,pid,args"),
+                      Terminal("cat /proc/[0-9]*/cmdline | tr '\\0' ' '"), Terminal("ls /proc")});
   EXPECT_TRUE(victim_running()) << "the victim's command ran all along";
   OpenGate(victim);
   for (const char* id : {"t1", "t2", "t3"}) {
-    EXPECT_FALSE(absl::StrContains(o.Result(id).output(), marker)) << id << ":\n" << o.Result(id).output();
+    EXPECT_FALSE(absl::StrContains(o.Result(id).output(), marker)) << id << ":\n"
+                                                                   << o.Result(id).output();
     EXPECT_FALSE(absl::StrContains(ModelSaw(o.started, id), marker)) << id;
   }
   EXPECT_EQ(o.Result("t1").exit_code(), 0);
-  EXPECT_TRUE(absl::StrContains(o.Result("t1").output(), "ps -eo user,pid,args")) << "it sees its own";
+  EXPECT_TRUE(absl::StrContains(o.Result("t1").output(), "ps -eo user,pid,args"))
+      << "it sees its own";
   Outcome v = Finish(victim);
   EXPECT_EQ(v.Result("t1").exit_code(), 0);
   EXPECT_EQ(v.Result("t1").output(), marker + "\n");
@@ -972,33 +1061,46 @@ TEST_P(SandboxAttacksE2ETest, ItCannotSeeAnotherProjectsCommands) {
 // 11. Secrets of the system, writing outside the workspace, and privileges.
 TEST_P(SandboxAttacksE2ETest, ItCannotReadSecretsWriteOutsideOrGainPrivileges) {
   const std::string tag = absl::StrCat("qai-attack-", common::NewUuid());
-  const std::vector<std::string> dirs = {"/tmp", "/var/tmp", "/dev/shm", "/usr", "/etc", root_, "/"};
+  const std::vector<std::string> dirs = {"/tmp", "/var/tmp", "/dev/shm", "/usr",
+                                         "/etc", root_,      "/"};
   std::string writes;
   for (const std::string& d : dirs) {
-    absl::StrAppend(&writes, "echo x > ", d == "/" ? "" : d, "/", tag, " && echo 'wrote ", d, "'\n");
+    absl::StrAppend(&writes, "echo x > ", d == "/" ? "" : d, "/", tag, " && echo 'wrote ", d,
+                    "'\n");
   }
-  Outcome o = RunNew("mallory", {Terminal("cat /etc/shadow"), Terminal(writes),
-                                 Terminal("id; grep -E '^(Cap(Inh|Prm|Eff|Bnd|Amb)|NoNewPrivs):' /proc/self/status"),
-                                 Terminal("unshare --user --map-root-user id -u"), Terminal("ls -a /tmp /dev/shm")});
+  Outcome o =
+      RunNew("mallory",
+             {Terminal("cat /etc/shadow"), Terminal(writes),
+              Terminal("id; grep -E '^(Cap(Inh|Prm|Eff|Bnd|Amb)|NoNewPrivs):' /proc/self/status"),
+              Terminal("unshare --user --map-root-user id -u"), Terminal("ls -a /tmp /dev/shm")});
   ExpectRefused(o, "t1");
   EXPECT_FALSE(absl::StrContains(o.Result("t1").output(), "root:")) << o.Result("t1").output();
-  // Nothing was written on the machine (a private /tmp and /dev/shm may take the file for the command's life).
+  // Nothing was written on the machine (a private /tmp and /dev/shm may take the file for the
+  // command's life).
   for (const std::string& d : dirs) {
     EXPECT_FALSE(HostPathExists(absl::StrCat(d == "/" ? "" : d, "/", tag))) << d;
   }
   const std::string wrote = ModelSaw(o.started, "t2");
-  EXPECT_TRUE(absl::StrContains(wrote, "Read-only file system") || absl::StrContains(wrote, "Permission denied")) << wrote;
-  for (const char* d : {"/usr", "/etc", "/var/tmp"}) EXPECT_FALSE(absl::StrContains(wrote, absl::StrCat("wrote ", d, "\n"))) << wrote;
-  EXPECT_FALSE(absl::StrContains(o.Result("t5").output(), tag)) << "gone with the command:\n" << o.Result("t5").output();
+  EXPECT_TRUE(absl::StrContains(wrote, "Read-only file system") ||
+              absl::StrContains(wrote, "Permission denied"))
+      << wrote;
+  for (const char* d : {"/usr", "/etc", "/var/tmp"})
+    EXPECT_FALSE(absl::StrContains(wrote, absl::StrCat("wrote ", d, "\n"))) << wrote;
+  EXPECT_FALSE(absl::StrContains(o.Result("t5").output(), tag)) << "gone with the command:\n"
+                                                                << o.Result("t5").output();
 
   const std::string who = o.Result("t3").output();
   const int64_t uid = ProjectUid(o.started.project_id);
-  EXPECT_TRUE(absl::StartsWith(who, absl::StrCat("uid=", uid, " gid=", uid, " groups=", uid, "\n"))) << who;
+  EXPECT_TRUE(absl::StartsWith(who, absl::StrCat("uid=", uid, " gid=", uid, " groups=", uid, "\n")))
+      << who;
   for (const char* set : {"CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"}) {
-    EXPECT_TRUE(absl::StrContains(who, absl::StrCat(set, ":\t0000000000000000\n"))) << set << " in\n" << who;
+    EXPECT_TRUE(absl::StrContains(who, absl::StrCat(set, ":\t0000000000000000\n")))
+        << set << " in\n"
+        << who;
   }
   EXPECT_TRUE(absl::StrContains(who, "NoNewPrivs:\t1\n")) << who;
-  EXPECT_NE(o.Result("t4").exit_code(), 0) << "a user namespace of its own: " << o.Result("t4").output();
+  EXPECT_NE(o.Result("t4").exit_code(), 0)
+      << "a user namespace of its own: " << o.Result("t4").output();
   EXPECT_FALSE(absl::StartsWith(o.Result("t4").output(), "0\n"));
 }
 
@@ -1011,11 +1113,14 @@ TEST_P(SandboxAttacksE2ETest, TheFileToolsRefuseLinksAndPathsOutOfTheWorkspace) 
   const std::string vdir = Workspace(victim);
   Outcome o = RunNew(
       "mallory",
-      {Terminal(absl::StrCat("ln -s /etc/passwd passwd.txt && ln -s ", vdir, "/secret.txt stolen.txt && ln -s ", vdir,
+      {Terminal(absl::StrCat("ln -s /etc/passwd passwd.txt && ln -s ", vdir,
+                             "/secret.txt stolen.txt && ln -s ", vdir,
                              " victim && ln -s /etc etc && echo linked")),
-       Terminal(absl::StrCat("ln /etc/passwd hard-passwd.txt; ln ", vdir, "/secret.txt hard-stolen.txt")),
-       ReadFiles({"passwd.txt", "stolen.txt", "victim/secret.txt", "etc/passwd", "hard-passwd.txt", "hard-stolen.txt",
-                  absl::StrCat("../", v, "/secret.txt"), "/etc/passwd", vdir + "/secret.txt"}),
+       Terminal(absl::StrCat("ln /etc/passwd hard-passwd.txt; ln ", vdir,
+                             "/secret.txt hard-stolen.txt")),
+       ReadFiles({"passwd.txt", "stolen.txt", "victim/secret.txt", "etc/passwd", "hard-passwd.txt",
+                  "hard-stolen.txt", absl::StrCat("../", v, "/secret.txt"), "/etc/passwd",
+                  vdir + "/secret.txt"}),
        WriteFiles({{"passwd.txt", "pwned"},
                    {"stolen.txt", "pwned"},
                    {"victim/index.html", "pwned"},
@@ -1058,14 +1163,19 @@ TEST_P(SandboxAttacksE2ETest, KillAllReachesOnlyItsOwnProcesses) {
   const std::string marker = absl::StrCat("bystander-", common::NewUuid());
   Started bystander = Begin("bob", {Terminal(WaitForGate() + "; echo " + marker)});
   ASSERT_TRUE(Eventually([&] {
-    return !ProcessesWhere([&](const HostProcess& p) { return absl::StrContains(p.cmdline, marker); }).empty();
+    return !ProcessesWhere([&](const HostProcess& p) {
+              return absl::StrContains(p.cmdline, marker);
+            }).empty();
   }));
-  Outcome o = RunNew("mallory", {Terminal("sleep 30 & kill -9 -1; echo after-kill"), Terminal("echo alive")});
+  Outcome o = RunNew("mallory",
+                     {Terminal("sleep 30 & kill -9 -1; echo after-kill"), Terminal("echo alive")});
   OpenGate(bystander);
   const ToolResult kill = o.Result("t1");
-  EXPECT_TRUE(kill.exit_code() == 0 || kill.exit_code() == 137) << kill.exit_code() << ": " << kill.output();
+  EXPECT_TRUE(kill.exit_code() == 0 || kill.exit_code() == 137)
+      << kill.exit_code() << ": " << kill.output();
   if (kill.exit_code() == 137) {
-    EXPECT_TRUE(absl::StartsWith(kill.output(), "[sandbox] exit code 137: killed by SIGKILL")) << kill.output();
+    EXPECT_TRUE(absl::StartsWith(kill.output(), "[sandbox] exit code 137: killed by SIGKILL"))
+        << kill.output();
   }
   EXPECT_EQ(o.Result("t2").output(), "alive\n");
   Outcome b = Finish(bystander);
@@ -1076,12 +1186,14 @@ TEST_P(SandboxAttacksE2ETest, KillAllReachesOnlyItsOwnProcesses) {
 
 // 14. A file larger than the limit, and output without end: stopped, and the model told why.
 TEST_P(SandboxAttacksE2ETest, AHugeFileAndAFloodStopAtTheLimitsAndSaySo) {
-  Outcome o = RunNew("mallory", {Terminal("head -c 200M /dev/zero > big.bin"), Terminal("stat -c %s big.bin"),
-                                 Terminal("yes flood | head -c 100M"), Terminal("echo alive")});
+  Outcome o = RunNew("mallory",
+                     {Terminal("head -c 200M /dev/zero > big.bin"), Terminal("stat -c %s big.bin"),
+                      Terminal("yes flood | head -c 100M"), Terminal("echo alive")});
   const ToolResult big = o.Result("t1");
   EXPECT_EQ(big.exit_code(), 153);
   const std::string why =
-      "[sandbox] exit code 153: killed by SIGXFSZ: it tried to write a file larger than the limit of 128 MiB\n";
+      "[sandbox] exit code 153: killed by SIGXFSZ: it tried to write a file larger than the limit "
+      "of 128 MiB\n";
   EXPECT_TRUE(absl::StartsWith(big.output(), why)) << big.output();
   EXPECT_TRUE(absl::StartsWith(ModelSaw(o.started, "t1"), why)) << ModelSaw(o.started, "t1");
   EXPECT_EQ(o.Result("t2").output(), absl::StrCat(kFileSizeLimit, "\n"));
@@ -1090,7 +1202,8 @@ TEST_P(SandboxAttacksE2ETest, AHugeFileAndAFloodStopAtTheLimitsAndSaySo) {
   EXPECT_EQ(st.st_size, kFileSizeLimit);
   const ToolResult flood = o.Result("t3");
   EXPECT_EQ(flood.exit_code(), 137);
-  EXPECT_TRUE(absl::StartsWith(flood.output(), "[sandbox] exit code 137: killed for printing more than 16 MiB"))
+  EXPECT_TRUE(absl::StartsWith(flood.output(),
+                               "[sandbox] exit code 137: killed for printing more than 16 MiB"))
       << flood.output().substr(0, 300);
   EXPECT_TRUE(flood.truncated());
   EXPECT_EQ(o.Result("t4").output(), "alive\n");
@@ -1100,27 +1213,34 @@ TEST_P(SandboxAttacksE2ETest, AHugeFileAndAFloodStopAtTheLimitsAndSaySo) {
 // 15. Filling the disk: the workspace's quota stops it, in bytes and in files, and says so;
 // the project carries on once it cleans up, and another project never noticed.
 TEST_P(SandboxAttacksE2ETest, FillingTheDiskStopsAtTheWorkspacesQuota) {
-  Outcome o = RunNew("mallory", {Terminal("head -c 100M /dev/zero > a.bin; head -c 100M /dev/zero > b.bin; echo wrote"),
-                                 Terminal("cat a.bin b.bin | wc -c"),
-                                 Terminal("rm -f a.bin b.bin; for i in $(seq 5000); do : > f$i || break; done; echo made $i"),
-                                 Terminal("rm -f f*; echo alive > ok.txt && cat ok.txt")});
+  Outcome o = RunNew(
+      "mallory",
+      {Terminal("head -c 100M /dev/zero > a.bin; head -c 100M /dev/zero > b.bin; echo wrote"),
+       Terminal("cat a.bin b.bin | wc -c"),
+       Terminal("rm -f a.bin b.bin; for i in $(seq 5000); do : > f$i || break; done; echo made $i"),
+       Terminal("rm -f f*; echo alive > ok.txt && cat ok.txt")});
   const ToolResult bytes = o.Result("t1");
   EXPECT_TRUE(absl::StrContains(bytes.output(), "No space left on device")) << bytes.output();
-  const std::string why = "[sandbox] the workspace is full: it may hold at most 160 MiB in 2000 files and directories";
+  const std::string why =
+      "[sandbox] the workspace is full: it may hold at most 160 MiB in 2000 files and directories";
   EXPECT_TRUE(absl::StartsWith(ModelSaw(o.started, "t1"), why)) << ModelSaw(o.started, "t1");
   int64_t used = 0;
   const std::string counted = o.Result("t2").output();  // after the explanation: still full
-  EXPECT_TRUE(absl::SimpleAtoi(absl::StripAsciiWhitespace(counted.substr(counted.rfind('\n', counted.size() - 2) + 1)),
-                               &used))
+  EXPECT_TRUE(absl::SimpleAtoi(
+      absl::StripAsciiWhitespace(counted.substr(counted.rfind('\n', counted.size() - 2) + 1)),
+      &used))
       << counted;
   EXPECT_LE(used, kDiskLimit);
   EXPECT_GT(used, kDiskLimit - (int64_t{8} << 20)) << "it filled the quota";
   const ToolResult files = o.Result("t3");
-  EXPECT_TRUE(absl::StrContains(files.output(), "No space left on device")) << files.output().substr(0, 300);
-  // The workspace's own directory is one of them.
-  EXPECT_TRUE(absl::StrContains(files.output(), absl::StrCat("f", kFilesLimit, ": No space left on device")))
+  EXPECT_TRUE(absl::StrContains(files.output(), "No space left on device"))
       << files.output().substr(0, 300);
-  EXPECT_TRUE(absl::StartsWith(ModelSaw(o.started, "t3"), why)) << ModelSaw(o.started, "t3").substr(0, 300);
+  // The workspace's own directory is one of them.
+  EXPECT_TRUE(absl::StrContains(files.output(),
+                                absl::StrCat("f", kFilesLimit, ": No space left on device")))
+      << files.output().substr(0, 300);
+  EXPECT_TRUE(absl::StartsWith(ModelSaw(o.started, "t3"), why))
+      << ModelSaw(o.started, "t3").substr(0, 300);
   EXPECT_EQ(o.Result("t4").output(), "alive\n");
   EXPECT_EQ(o.run.state(), opb::Run::STATE_SUCCEEDED) << o.run.error();
   Outcome other = RunNew("carol", {Terminal("head -c 50M /dev/zero > c.bin && echo other-fine")});
@@ -1129,7 +1249,9 @@ TEST_P(SandboxAttacksE2ETest, FillingTheDiskStopsAtTheWorkspacesQuota) {
 
 INSTANTIATE_TEST_SUITE_P(Deployments, SandboxAttacksE2ETest,
                          ::testing::Values(Deployment::kLocal, Deployment::kKubernetes),
-                         [](const ::testing::TestParamInfo<Deployment>& info) { return DeploymentName(info.param); });
+                         [](const ::testing::TestParamInfo<Deployment>& info) {
+                           return DeploymentName(info.param);
+                         });
 
 }  // namespace
 }  // namespace qai::testing

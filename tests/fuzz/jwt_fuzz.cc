@@ -29,8 +29,9 @@ const absl::Time kNow = absl::FromUnixSeconds(1'700'000'000);
 // A verifier of HS256 tokens under two keys, as during a rotation.
 const JwtVerifier& Verifier() {
   static const auto* verifier = [] {
-    auto created = JwtVerifier::Create({{.kid = "old", .secret = std::string(32, 'o')}, {.kid = "new", .secret = kSecret}},
-                                       {.issuer = "https://issuer.example", .audiences = {"qai"}});
+    auto created = JwtVerifier::Create(
+        {{.kid = "old", .secret = std::string(32, 'o')}, {.kid = "new", .secret = kSecret}},
+        {.issuer = "https://issuer.example", .audiences = {"qai"}});
     if (!created.ok()) __builtin_trap();
     return new std::shared_ptr<const JwtVerifier>(*std::move(created));
   }();
@@ -57,7 +58,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       break;
     default:
       (void)Verifier().Verify(
-          Signed(input, R"({"sub":"u","exp":1700000600,"iat":1700000000,"iss":"https://issuer.example","aud":"qai"})"),
+          Signed(
+              input,
+              R"({"sub":"u","exp":1700000600,"iat":1700000000,"iss":"https://issuer.example","aud":"qai"})"),
           kNow);
       break;
   }

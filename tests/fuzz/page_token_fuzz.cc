@@ -16,7 +16,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view scope = "projects/owner:alice";
   if (data[0] % 2 == 0) {
     if (codec.Decode(input, scope).ok()) __builtin_trap();
-    if (qai::common::DecodePosition(codec, input, scope).value_or(std::nullopt).has_value()) __builtin_trap();
+    if (qai::common::DecodePosition(codec, input, scope).value_or(std::nullopt).has_value())
+      __builtin_trap();
   } else if (input.size() <= 3000) {  // tokens longer than 4096 characters are refused
     const std::string token = codec.Encode(scope, input);
     auto cursor = codec.Decode(token, scope);

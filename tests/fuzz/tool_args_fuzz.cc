@@ -7,12 +7,13 @@
 #include <string>
 #include <variant>
 
-#include "services/orchestrator/model/prompts.h"
 #include "services/orchestrator/agent/tool_args.h"
+#include "services/orchestrator/model/prompts.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
-  static const char* const kTools[] = {qai::orchestrator::kToolTerminal, qai::orchestrator::kToolWriteFiles,
+  static const char* const kTools[] = {qai::orchestrator::kToolTerminal,
+                                       qai::orchestrator::kToolWriteFiles,
                                        qai::orchestrator::kToolReadFiles, "unknownTool"};
   constexpr size_t kMaxCommandBytes = 4096;
   const qai::orchestrator::ToolCall call{
@@ -23,11 +24,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const auto args = qai::orchestrator::ParseToolArgs(call, kMaxCommandBytes);
   if (const auto* terminal = std::get_if<qai::orchestrator::TerminalArgs>(&args)) {
     const std::string& command = terminal->command;
-    if (command.empty() || command.size() > kMaxCommandBytes || command.find('\0') != std::string::npos) {
+    if (command.empty() || command.size() > kMaxCommandBytes ||
+        command.find('\0') != std::string::npos) {
       __builtin_trap();
     }
   }
-  if (const auto* error = std::get_if<qai::orchestrator::ToolArgsError>(&args); error && error->message.empty()) {
+  if (const auto* error = std::get_if<qai::orchestrator::ToolArgsError>(&args);
+      error && error->message.empty()) {
     __builtin_trap();
   }
   return 0;

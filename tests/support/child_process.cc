@@ -50,13 +50,14 @@ void CloseFdsFrom(int first, int keep) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Spawn(std::string program,
-                                                                   std::vector<std::string> args,
-                                                                   EnvVars env,
-                                                                   const SpawnOptions& options) {
+                                                                  std::vector<std::string> args,
+                                                                  EnvVars env,
+                                                                  const SpawnOptions& options) {
   absl::StatusOr<std::string> dir = MakeTempDir("qai-child-");
   if (!dir.ok()) return dir.status();
   std::string output_path = *dir + "/output.log";
-  int out_fd = ::open(output_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+  int out_fd =
+      ::open(output_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
   int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   int error_pipe[2] = {-1, -1};
   if (out_fd < 0 || null_fd < 0 || ::pipe2(error_pipe, O_CLOEXEC) != 0) {
@@ -137,8 +138,8 @@ absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Spawn(std::string pr
     ::waitpid(pid, nullptr, 0);
     std::filesystem::remove_all(*dir);
     return absl::FailedPreconditionError(
-        absl::StrCat("cannot execute ", options.wrapper.empty() ? program : options.wrapper.front(), ": ",
-                     std::strerror(child_errno)));
+        absl::StrCat("cannot execute ", options.wrapper.empty() ? program : options.wrapper.front(),
+                     ": ", std::strerror(child_errno)));
   }
   return std::unique_ptr<ChildProcess>(new ChildProcess(pid, *dir, output_path));
 }
@@ -202,8 +203,8 @@ absl::StatusOr<std::string> ChildProcess::WaitForLine(std::string_view needle,
     }
     if (exited.has_value()) {
       return absl::FailedPreconditionError(
-          absl::StrCat("process ", pid_, " exited (", *exited, ") without printing \"", std::string(needle),
-                       "\"; output:\n", OutputTail()));
+          absl::StrCat("process ", pid_, " exited (", *exited, ") without printing \"",
+                       std::string(needle), "\"; output:\n", OutputTail()));
     }
     if (absl::Now() >= deadline) {
       return absl::DeadlineExceededError(
@@ -240,8 +241,8 @@ absl::StatusOr<int> ChildProcess::Wait(absl::Duration timeout) {
   while (true) {
     if (std::optional<int> code = Poll(); code.has_value()) return *code;
     if (absl::Now() >= deadline) {
-      return absl::DeadlineExceededError(absl::StrCat(
-          "process ", pid_, " still running after ", absl::FormatDuration(timeout)));
+      return absl::DeadlineExceededError(
+          absl::StrCat("process ", pid_, " still running after ", absl::FormatDuration(timeout)));
     }
     absl::SleepFor(pause);
     pause = std::min(pause * 2, absl::Milliseconds(25));

@@ -4,8 +4,8 @@
 //
 //   FakeOpenAi fake;                                   // listening on a free port
 //   fake.Push(FakeOpenAi::Error(500, "overloaded"));   // the first request gets a 500
-//   fake.Push(FakeOpenAi::Streamed({"Hel", "lo"}, {{"call_1", "terminal", R"({"command":"ls"})"}}));
-//   OpenAiModel model({.base_url = fake.base_url(), .model = "fake"});
+//   fake.Push(FakeOpenAi::Streamed({"Hel", "lo"}, {{"call_1", "terminal",
+//   R"({"command":"ls"})"}})); OpenAiModel model({.base_url = fake.base_url(), .model = "fake"});
 //   ... fake.requests() holds every request it got, in order ...
 //
 // Each POST /v1/chat/completions takes the next reply of the script; when the script is empty,
@@ -60,14 +60,16 @@ class FakeOpenAi {
   };
 
   // Json: a whole chat.completion answer.
-  static Reply Json(const std::string& text, const std::vector<ToolCall>& calls = {}, Usage usage = {10, 5});
+  static Reply Json(const std::string& text, const std::vector<ToolCall>& calls = {},
+                    Usage usage = {10, 5});
   // Streamed: the same answer as a stream: a role chunk, one chunk per text piece, each tool call
   // in three chunks (id and name, then its arguments in two halves), a finish chunk, a usage
   // chunk and [DONE].
-  static Reply Streamed(const std::vector<std::string>& pieces, const std::vector<ToolCall>& calls = {},
-                        Usage usage = {10, 5});
+  static Reply Streamed(const std::vector<std::string>& pieces,
+                        const std::vector<ToolCall>& calls = {}, Usage usage = {10, 5});
   // Error: an error status with an OpenAI-shaped error body and, when given, Retry-After.
-  static Reply Error(int status, const std::string& message, std::optional<std::string> retry_after = std::nullopt);
+  static Reply Error(int status, const std::string& message,
+                     std::optional<std::string> retry_after = std::nullopt);
   // Raw: any status and body (e.g. a 200 that is not JSON).
   static Reply Raw(int status, std::string body, std::string content_type = "application/json");
 

@@ -25,8 +25,8 @@ struct LocalSandboxOptions {
 
 class LocalSandbox {
  public:
-  [[nodiscard]] static absl::StatusOr<std::unique_ptr<LocalSandbox>> Start(const std::string& db_url,
-                                                                          LocalSandboxOptions options = {});
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<LocalSandbox>> Start(
+      const std::string& db_url, LocalSandboxOptions options = {});
   ~LocalSandbox();
 
   std::shared_ptr<grpc::Channel> channel() const;

@@ -76,7 +76,8 @@ absl::StatusOr<std::string> FindPgBin() {
 }
 
 std::string FindRunuser() {
-  for (const char* path : {"/usr/sbin/runuser", "/sbin/runuser", "/usr/bin/runuser", "/bin/runuser"}) {
+  for (const char* path :
+       {"/usr/sbin/runuser", "/sbin/runuser", "/usr/bin/runuser", "/bin/runuser"}) {
     if (::access(path, X_OK) == 0) return path;
   }
   return "runuser";
@@ -93,7 +94,8 @@ bool ReachableByOthers(const fs::path& dir) {
 }
 
 std::string QuoteConf(std::string_view value) {
-  return absl::StrCat("'", absl::StrReplaceAll(std::string(value), {{"'", "''"}, {"\\", "\\\\"}}), "'");
+  return absl::StrCat("'", absl::StrReplaceAll(std::string(value), {{"'", "''"}, {"\\", "\\\\"}}),
+                      "'");
 }
 
 std::string ReadFrom(const std::string& path, std::streamoff offset) {
@@ -156,15 +158,16 @@ PgServer& PgServer::Shared() {
     });
   });
   if (!status->ok()) {
-    throw std::runtime_error(absl::StrCat("shared PostgreSQL server failed to start: ",
-                                          status->ToString()));
+    throw std::runtime_error(
+        absl::StrCat("shared PostgreSQL server failed to start: ", status->ToString()));
   }
   return *server;
 }
 
 std::string PgServer::Url(std::string_view database) const {
   // Keyword/value rather than a URI: SOCI 4.0 mangles URIs (see common/database_url.h).
-  return absl::StrCat("host=127.0.0.1 port=", port_, " user=postgres dbname=", std::string(database));
+  return absl::StrCat("host=127.0.0.1 port=", port_,
+                      " user=postgres dbname=", std::string(database));
 }
 
 std::string PgServer::LogTail(int lines) const {
@@ -229,16 +232,16 @@ absl::Status PgServer::Init() {
   }
 
   std::string pg_ctl = absl::StrCat(bin_dir_, "/pg_ctl");
-  absl::StatusOr<std::unique_ptr<ChildProcess>> guard = ChildProcess::Spawn(
-      "/bin/sh",
-      {"-c", kGuardScript, "qai-pg-guard", absl::StrCat(::getpid()), data_dir_, dir_, pg_ctl,
-       run_as_postgres_ ? FindRunuser() : ""},
-      {}, {.working_dir = "", .die_with_parent = false});
+  absl::StatusOr<std::unique_ptr<ChildProcess>> guard =
+      ChildProcess::Spawn("/bin/sh",
+                          {"-c", kGuardScript, "qai-pg-guard", absl::StrCat(::getpid()), data_dir_,
+                           dir_, pg_ctl, run_as_postgres_ ? FindRunuser() : ""},
+                          {}, {.working_dir = "", .die_with_parent = false});
   if (guard.ok()) guard_ = std::move(*guard);  // best effort: only matters after a crash
 
   if (absl::Status status = RunTool("initdb",
-                                    {"-D", data_dir_, "--auth=trust", "--no-sync", "-U",
-                                     "postgres", "-E", "UTF8", "--locale=C"},
+                                    {"-D", data_dir_, "--auth=trust", "--no-sync", "-U", "postgres",
+                                     "-E", "UTF8", "--locale=C"},
                                     absl::Minutes(3));
       !status.ok()) {
     return status;
@@ -285,8 +288,8 @@ absl::Status PgServer::Start() {
 
 absl::Status PgServer::Stop() {
   if (!running_) return absl::OkStatus();
-  absl::Status status =
-      RunTool("pg_ctl", {"-D", data_dir_, "-m", "fast", "-w", "-t", "120", "stop"}, absl::Minutes(3));
+  absl::Status status = RunTool(
+      "pg_ctl", {"-D", data_dir_, "-m", "fast", "-w", "-t", "120", "stop"}, absl::Minutes(3));
   if (status.ok()) running_ = false;
   return status;
 }
@@ -302,8 +305,8 @@ absl::Status PgServer::Execute(std::string_view database, const std::string& sta
     sql << statement;
     return absl::OkStatus();
   } catch (const std::exception& e) {
-    return absl::InternalError(absl::StrCat(statement, " on ", std::string(database), ": ", e.what(),
-                                            "\n--- server log tail ---\n", LogTail()));
+    return absl::InternalError(absl::StrCat(statement, " on ", std::string(database), ": ",
+                                            e.what(), "\n--- server log tail ---\n", LogTail()));
   }
 }
 
@@ -316,15 +319,18 @@ absl::Status PgServer::EnsureTemplate() {
       !status.ok()) {
     return status;
   }
-  if (absl::Status status = Execute("postgres", absl::StrCat("CREATE DATABASE ", kTemplateDatabase));
+  if (absl::Status status =
+          Execute("postgres", absl::StrCat("CREATE DATABASE ", kTemplateDatabase));
       !status.ok()) {
     return status;
   }
-  absl::StatusOr<int> applied = db::ApplyMigrations(Url(kTemplateDatabase), db::EmbeddedMigrations());
+  absl::StatusOr<int> applied =
+      db::ApplyMigrations(Url(kTemplateDatabase), db::EmbeddedMigrations());
   if (!applied.ok()) {
-    return absl::Status(applied.status().code(),
-                        absl::StrCat("migrating the template database: ", applied.status().message(),
-                                     "\n--- server log tail ---\n", LogTail()));
+    return absl::Status(
+        applied.status().code(),
+        absl::StrCat("migrating the template database: ", applied.status().message(),
+                     "\n--- server log tail ---\n", LogTail()));
   }
   template_ready_ = true;
   return absl::OkStatus();

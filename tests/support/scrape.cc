@@ -28,7 +28,8 @@ std::optional<Sample> ParseLine(std::string_view line) {
     ++i;
     while (i < line.size() && line[i] != '}') {
       const size_t eq = line.find('=', i);
-      if (eq == std::string_view::npos || eq + 1 >= line.size() || line[eq + 1] != '"') return std::nullopt;
+      if (eq == std::string_view::npos || eq + 1 >= line.size() || line[eq + 1] != '"')
+        return std::nullopt;
       std::string key(line.substr(i, eq - i));
       std::string value;
       size_t j = eq + 2;
@@ -63,8 +64,11 @@ absl::StatusOr<std::string> ScrapeMetrics(int port) {
   httplib::Client client("127.0.0.1", port);
   client.set_read_timeout(10, 0);
   httplib::Result result = client.Get("/metrics");
-  if (!result) return absl::UnavailableError(absl::StrCat("scrape failed: ", httplib::to_string(result.error())));
-  if (result->status != 200) return absl::UnavailableError(absl::StrCat("scrape answered ", result->status));
+  if (!result)
+    return absl::UnavailableError(
+        absl::StrCat("scrape failed: ", httplib::to_string(result.error())));
+  if (result->status != 200)
+    return absl::UnavailableError(absl::StrCat("scrape answered ", result->status));
   return result->body;
 }
 
@@ -76,7 +80,8 @@ std::optional<double> SampleValue(std::string_view text, std::string_view name,
   return std::nullopt;
 }
 
-std::vector<std::map<std::string, std::string>> SampleLabels(std::string_view text, std::string_view name) {
+std::vector<std::map<std::string, std::string>> SampleLabels(std::string_view text,
+                                                             std::string_view name) {
   std::vector<std::map<std::string, std::string>> labels;
   for (Sample& sample : Samples(text, name)) labels.push_back(std::move(sample.labels));
   return labels;

@@ -24,6 +24,7 @@ std::optional<double> SampleValue(std::string_view text, std::string_view name,
                                   const std::map<std::string, std::string>& labels = {});
 
 // SampleLabels: the label sets of every sample named `name`, in order.
-std::vector<std::map<std::string, std::string>> SampleLabels(std::string_view text, std::string_view name);
+std::vector<std::map<std::string, std::string>> SampleLabels(std::string_view text,
+                                                             std::string_view name);
 
 }  // namespace qai::testing

@@ -85,8 +85,8 @@ TEST(PgServerTest, UnmigratedDatabaseIsEmpty) {
 }
 
 TEST(ChildProcessTest, WaitForLineThenSignal) {
-  auto child = ChildProcess::Spawn("/bin/sh", {"-c", "echo starting; echo hello $GREETING; sleep 30"},
-                                   {{"GREETING", "world"}});
+  auto child = ChildProcess::Spawn(
+      "/bin/sh", {"-c", "echo starting; echo hello $GREETING; sleep 30"}, {{"GREETING", "world"}});
   ASSERT_TRUE(child.ok()) << child.status();
   absl::StatusOr<std::string> line = (*child)->WaitForLine("hello", absl::Seconds(10));
   ASSERT_TRUE(line.ok()) << line.status();

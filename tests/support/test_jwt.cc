@@ -19,13 +19,17 @@ struct PkeyFree {
   void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
 };
 
-std::string Bytes(const unsigned char* data, size_t size) { return std::string(reinterpret_cast<const char*>(data), size); }
+std::string Bytes(const unsigned char* data, size_t size) {
+  return std::string(reinterpret_cast<const char*>(data), size);
+}
 
 // BnParam: a big-number parameter of `key`, big-endian, left-padded to `width` bytes (0: as is).
 std::string BnParam(EVP_PKEY* key, const char* name, int width = 0) {
   BIGNUM* bn = nullptr;
-  if (EVP_PKEY_get_bn_param(key, name, &bn) != 1) throw std::runtime_error(absl::StrCat("no key parameter ", name));
-  std::string out(width > 0 ? static_cast<size_t>(width) : static_cast<size_t>(BN_num_bytes(bn)), '\0');
+  if (EVP_PKEY_get_bn_param(key, name, &bn) != 1)
+    throw std::runtime_error(absl::StrCat("no key parameter ", name));
+  std::string out(width > 0 ? static_cast<size_t>(width) : static_cast<size_t>(BN_num_bytes(bn)),
+                  '\0');
   BN_bn2binpad(bn, reinterpret_cast<unsigned char*>(out.data()), static_cast<int>(out.size()));
   BN_free(bn);
   return out;
@@ -74,7 +78,8 @@ nlohmann::json TestSigningKey::Jwk() const {
 
 std::string TestSigningKey::PublicPem() const {
   BIO* bio = BIO_new(BIO_s_mem());
-  if (bio == nullptr || PEM_write_bio_PUBKEY(bio, key_.get()) != 1) throw std::runtime_error("PEM export failed");
+  if (bio == nullptr || PEM_write_bio_PUBKEY(bio, key_.get()) != 1)
+    throw std::runtime_error("PEM export failed");
   char* data = nullptr;
   const long size = BIO_get_mem_data(bio, &data);
   std::string pem(data, static_cast<size_t>(size));
@@ -87,7 +92,8 @@ std::string TestSigningKey::SignatureOf(std::string_view data, bool der) const {
   size_t size = 0;
   std::string out;
   if (ctx != nullptr && EVP_DigestSignInit(ctx, nullptr, EVP_sha256(), nullptr, key_.get()) == 1 &&
-      EVP_DigestSign(ctx, nullptr, &size, reinterpret_cast<const unsigned char*>(data.data()), data.size()) == 1) {
+      EVP_DigestSign(ctx, nullptr, &size, reinterpret_cast<const unsigned char*>(data.data()),
+                     data.size()) == 1) {
     out.resize(size);
     if (EVP_DigestSign(ctx, reinterpret_cast<unsigned char*>(out.data()), &size,
                        reinterpret_cast<const unsigned char*>(data.data()), data.size()) != 1) {
@@ -106,7 +112,8 @@ std::string TestSigningKey::Sign(std::string_view payload_json) const {
   return SignWithHeader(header.dump(), payload_json);
 }
 
-std::string TestSigningKey::SignWithHeader(std::string_view header_json, std::string_view payload_json) const {
+std::string TestSigningKey::SignWithHeader(std::string_view header_json,
+                                           std::string_view payload_json) const {
   const std::string input = absl::StrCat(Base64Url(header_json), ".", Base64Url(payload_json));
   return absl::StrCat(input, ".", Base64Url(SignatureOf(input)));
 }
@@ -115,9 +122,12 @@ std::string Base64Url(std::string_view bytes) {
   return absl::WebSafeBase64Escape(absl::string_view(bytes.data(), bytes.size()));
 }
 
-std::string JwksJson(const std::vector<nlohmann::json>& keys) { return nlohmann::json{{"keys", keys}}.dump(); }
+std::string JwksJson(const std::vector<nlohmann::json>& keys) {
+  return nlohmann::json{{"keys", keys}}.dump();
+}
 
-std::string ClaimsJson(std::string_view sub, absl::Time now, absl::Duration ttl, const nlohmann::json& extra) {
+std::string ClaimsJson(std::string_view sub, absl::Time now, absl::Duration ttl,
+                       const nlohmann::json& extra) {
   nlohmann::json claims = {{"sub", std::string(sub)},
                            {"iat", absl::ToUnixSeconds(now)},
                            {"exp", absl::ToUnixSeconds(now + ttl)}};
@@ -125,12 +135,13 @@ std::string ClaimsJson(std::string_view sub, absl::Time now, absl::Duration ttl,
   return claims.dump();
 }
 
-std::string Hs256Token(std::string_view header_json, std::string_view payload_json, std::string_view secret) {
+std::string Hs256Token(std::string_view header_json, std::string_view payload_json,
+                       std::string_view secret) {
   const std::string input = absl::StrCat(Base64Url(header_json), ".", Base64Url(payload_json));
   unsigned char mac[EVP_MAX_MD_SIZE];
   unsigned int size = 0;
-  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()), reinterpret_cast<const unsigned char*>(input.data()),
-       input.size(), mac, &size);
+  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
+       reinterpret_cast<const unsigned char*>(input.data()), input.size(), mac, &size);
   return absl::StrCat(input, ".", Base64Url(Bytes(mac, size)));
 }
 

@@ -36,7 +36,8 @@ class TestSigningKey {
   // PublicPem: the public key as PEM (SubjectPublicKeyInfo): what an attacker has.
   std::string PublicPem() const;
 
-  // Sign: `payload_json` under the header {"alg":alg(),"kid":kid(),"typ":"JWT"} (no kid when empty).
+  // Sign: `payload_json` under the header {"alg":alg(),"kid":kid(),"typ":"JWT"} (no kid when
+  // empty).
   std::string Sign(std::string_view payload_json) const;
   // SignWithHeader: `payload_json` under `header_json`, signed with this key as alg() does.
   std::string SignWithHeader(std::string_view header_json, std::string_view payload_json) const;
@@ -60,6 +61,7 @@ std::string JwksJson(const std::vector<nlohmann::json>& keys);
 std::string ClaimsJson(std::string_view sub, absl::Time now, absl::Duration ttl,
                        const nlohmann::json& extra = nlohmann::json::object());
 // Hs256Token: `payload_json` under `header_json`, HMAC-SHA-256 keyed by `secret`.
-std::string Hs256Token(std::string_view header_json, std::string_view payload_json, std::string_view secret);
+std::string Hs256Token(std::string_view header_json, std::string_view payload_json,
+                       std::string_view secret);
 
 }  // namespace qai::testing

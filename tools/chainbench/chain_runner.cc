@@ -30,7 +30,8 @@ struct Sent {
 // index and fills that slot only, so the slots need no lock.
 class Phase {
  public:
-  Phase(const ChainOptions& options, pb::MessageService::StubInterface& stub, std::string name, int count)
+  Phase(const ChainOptions& options, pb::MessageService::StubInterface& stub, std::string name,
+        int count)
       : options_(options), stub_(stub), name_(std::move(name)), sent_(static_cast<size_t>(count)) {}
 
   void Run() {
@@ -64,13 +65,16 @@ class Phase {
       request.set_content(slot.content);
       request.set_request_id(common::NewUuid());
       grpc::ClientContext context;
-      context.set_deadline(std::chrono::system_clock::now() + absl::ToChronoNanoseconds(options_.timeout));
-      if (!options_.token.empty()) context.AddMetadata("authorization", absl::StrCat("Bearer ", options_.token));
+      context.set_deadline(std::chrono::system_clock::now() +
+                           absl::ToChronoNanoseconds(options_.timeout));
+      if (!options_.token.empty())
+        context.AddMetadata("authorization", absl::StrCat("Bearer ", options_.token));
       pb::Message message;
       const auto start = Clock::now();
       const grpc::Status status = stub_.CreateMessage(&context, request, &message);
       slot.returned = Clock::now();
-      slot.call_nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(slot.returned - start).count();
+      slot.call_nanos =
+          std::chrono::duration_cast<std::chrono::nanoseconds>(slot.returned - start).count();
       if (status.ok()) {
         slot.ok = true;
         slot.message_id = message.id();
@@ -78,7 +82,8 @@ class Phase {
         std::fprintf(stderr, "qai-chainbench: CreateMessage failed: code %d: %s\n",
                      static_cast<int>(status.error_code()), status.error_message().c_str());
       }
-      if (options_.think > absl::ZeroDuration()) std::this_thread::sleep_for(absl::ToChronoNanoseconds(options_.think));
+      if (options_.think > absl::ZeroDuration())
+        std::this_thread::sleep_for(absl::ToChronoNanoseconds(options_.think));
     }
   }
 
@@ -92,12 +97,14 @@ class Phase {
 };
 
 // AwaitStartRuns: waits for the StartRuns of a phase's messages; returns how many never came.
-int64_t AwaitStartRuns(const ChainOptions& options, RecordingOrchestrator& orchestrator, const Phase& phase,
-                       const char* name) {
-  std::vector<std::string> missing = orchestrator.WaitFor(phase.CreatedIds(), options.arrival_timeout);
+int64_t AwaitStartRuns(const ChainOptions& options, RecordingOrchestrator& orchestrator,
+                       const Phase& phase, const char* name) {
+  std::vector<std::string> missing =
+      orchestrator.WaitFor(phase.CreatedIds(), options.arrival_timeout);
   if (!missing.empty()) {
-    std::fprintf(stderr, "qai-chainbench: %zu %s messages got no StartRun within %s (first: %s)\n", missing.size(),
-                 name, absl::FormatDuration(options.arrival_timeout).c_str(), missing.front().c_str());
+    std::fprintf(stderr, "qai-chainbench: %zu %s messages got no StartRun within %s (first: %s)\n",
+                 missing.size(), name, absl::FormatDuration(options.arrival_timeout).c_str(),
+                 missing.front().c_str());
   }
   return static_cast<int64_t>(missing.size());
 }
@@ -123,7 +130,8 @@ ChainResult RunChain(const ChainOptions& options, pb::MessageService::StubInterf
       if (!s.ok) continue;
       expected.insert(s.message_id);
       auto it = arrivals.find(s.message_id);
-      if (it != arrivals.end() && (it->second.project_id != options.project_id || it->second.prompt != s.content)) {
+      if (it != arrivals.end() &&
+          (it->second.project_id != options.project_id || it->second.prompt != s.content)) {
         ++result.mismatched;
       }
     }
@@ -140,7 +148,8 @@ ChainResult RunChain(const ChainOptions& options, pb::MessageService::StubInterf
     create.push_back(s.call_nanos);
     if (auto it = arrivals.find(s.message_id); it != arrivals.end()) {
       const Clock::time_point arrived = it->second.first;
-      chain.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(arrived - s.returned).count());
+      chain.push_back(
+          std::chrono::duration_cast<std::chrono::nanoseconds>(arrived - s.returned).count());
       if (!first_arrival || arrived < *first_arrival) first_arrival = arrived;
       if (!last_arrival || arrived > *last_arrival) last_arrival = arrived;
     }

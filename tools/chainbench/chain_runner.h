@@ -9,8 +9,9 @@
 // process measures both ends, so the difference needs no clock synchronisation. It may be
 // negative: the relay can deliver before the reply has reached the caller.
 //
-//   auto orchestrator = RecordingOrchestrator::Start("127.0.0.1:0");   // messages' QAI_ORCHESTRATOR_ADDR
-//   ChainResult r = RunChain({.project_id = id, .token = token, .prompts = 1000}, *stub, **orchestrator);
+//   auto orchestrator = RecordingOrchestrator::Start("127.0.0.1:0");   // messages'
+//   QAI_ORCHESTRATOR_ADDR ChainResult r = RunChain({.project_id = id, .token = token, .prompts =
+//   1000}, *stub, **orchestrator);
 
 #include <cstdint>
 #include <string>
@@ -76,12 +77,16 @@ struct ChainResult {
 
   // ok: whether the run counts: every call succeeded, every StartRun arrived exactly once and
   // carried what was sent.
-  bool ok() const { return errors == 0 && missing == 0 && duplicates == 0 && mismatched == 0 && created > 0; }
+  bool ok() const {
+    return errors == 0 && missing == 0 && duplicates == 0 && mismatched == 0 && created > 0;
+  }
 };
 
 // RunChain: the warm-up phase, then the measured one. `known` messages (e.g. a project's
 // initial prompt) are not counted as unmatched. The stub and orchestrator must outlive the call.
-[[nodiscard]] ChainResult RunChain(const ChainOptions& options, qai::messages::v1::MessageService::StubInterface& stub,
-                                   RecordingOrchestrator& orchestrator, const std::vector<std::string>& known = {});
+[[nodiscard]] ChainResult RunChain(const ChainOptions& options,
+                                   qai::messages::v1::MessageService::StubInterface& stub,
+                                   RecordingOrchestrator& orchestrator,
+                                   const std::vector<std::string>& known = {});
 
 }  // namespace qai::chainbench

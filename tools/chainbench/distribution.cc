@@ -16,7 +16,8 @@ Summary Summarize(std::vector<int64_t> nanos) {
   std::sort(nanos.begin(), nanos.end());
   const auto n = static_cast<int64_t>(nanos.size());
   auto at = [&](double q) {
-    const auto rank = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(q * static_cast<double>(n))));
+    const auto rank =
+        std::max<int64_t>(1, static_cast<int64_t>(std::ceil(q * static_cast<double>(n))));
     return Millis(nanos[static_cast<size_t>(std::min(rank, n) - 1)]);
   };
   // Summed as long double: 1000 samples of seconds in nanoseconds fit an int64 too, but the

@@ -3,7 +3,8 @@
 // tools/bench/chain_bench.sh.
 //
 //   qai-chainbench --target 127.0.0.1:50052 --orchestrator-listen 127.0.0.1:50053
-//       --project 3f0c... --jwt-secret "$secret" --sub alice --prompts 1000 --concurrency 1 [--think 50ms]
+//       --project 3f0c... --jwt-secret "$secret" --sub alice --prompts 1000 --concurrency 1
+//       [--think 50ms]
 //
 // It serves a recording AgentOrchestrator on --orchestrator-listen (qai-messages'
 // QAI_ORCHESTRATOR_ADDR must point there), waits until the StartRuns of the project's USER
@@ -54,8 +55,9 @@ std::string IsCount(std::string_view value, int64_t min) {
 
 // PendingMessages: the project's USER messages that have no run yet (MessageService fills in
 // run_id when StartRun answers), read as its owner.
-absl::StatusOr<std::vector<std::string>> PendingMessages(pb::MessageService::Stub& stub, const std::string& project_id,
-                                                      const std::string& token) {
+absl::StatusOr<std::vector<std::string>> PendingMessages(pb::MessageService::Stub& stub,
+                                                         const std::string& project_id,
+                                                         const std::string& token) {
   std::vector<std::string> ids;
   pb::ListMessagesRequest request;
   request.set_project_id(project_id);
@@ -67,7 +69,8 @@ absl::StatusOr<std::vector<std::string>> PendingMessages(pb::MessageService::Stu
     pb::ListMessagesResponse response;
     grpc::Status status = stub.ListMessages(&context, request, &response);
     if (!status.ok()) {
-      return absl::UnavailableError(absl::StrCat("ListMessages: code ", static_cast<int>(status.error_code()), ": ",
+      return absl::UnavailableError(absl::StrCat("ListMessages: code ",
+                                                 static_cast<int>(status.error_code()), ": ",
                                                  status.error_message()));
     }
     for (const pb::Message& m : response.messages()) {
@@ -84,29 +87,49 @@ int Run(int argc, char** argv) {
   absl::StatusOr<Config> config = Config::Parse(
       {
           {.name = "target", .help = "qai-messages address, host:port", .required = true},
-          {.name = "orchestrator-listen", .default_value = "127.0.0.1:0",
-           .help = "where the recording AgentOrchestrator listens (qai-messages' QAI_ORCHESTRATOR_ADDR)"},
-          {.name = "project", .help = "the project the prompts go to (owned by the token's subject)",
+          {.name = "orchestrator-listen",
+           .default_value = "127.0.0.1:0",
+           .help = "where the recording AgentOrchestrator listens (qai-messages' "
+                   "QAI_ORCHESTRATOR_ADDR)"},
+          {.name = "project",
+           .help = "the project the prompts go to (owned by the token's subject)",
            .required = true},
-          {.name = "prompts", .default_value = "1000", .help = "measured prompts",
+          {.name = "prompts",
+           .default_value = "1000",
+           .help = "measured prompts",
            .validate = [](std::string_view v) { return IsCount(v, 1); }},
-          {.name = "concurrency", .default_value = "1", .help = "closed-loop callers",
+          {.name = "concurrency",
+           .default_value = "1",
+           .help = "closed-loop callers",
            .validate = [](std::string_view v) { return IsCount(v, 1); }},
-          {.name = "think", .default_value = "0s", .help = "a caller's pause after each call (0: closed loop)",
+          {.name = "think",
+           .default_value = "0s",
+           .help = "a caller's pause after each call (0: closed loop)",
            .validate = qai::common::IsDuration},
-          {.name = "warmup", .default_value = "50", .help = "unmeasured prompts before them",
+          {.name = "warmup",
+           .default_value = "50",
+           .help = "unmeasured prompts before them",
            .validate = [](std::string_view v) { return IsCount(v, 0); }},
-          {.name = "timeout", .default_value = "10s", .help = "deadline of each CreateMessage",
+          {.name = "timeout",
+           .default_value = "10s",
+           .help = "deadline of each CreateMessage",
            .validate = qai::common::IsDuration},
-          {.name = "arrival-timeout", .default_value = "30s",
-           .help = "how long StartRuns may take to arrive after the last call", .validate = qai::common::IsDuration},
-          {.name = "backlog-timeout", .default_value = "60s",
+          {.name = "arrival-timeout",
+           .default_value = "30s",
+           .help = "how long StartRuns may take to arrive after the last call",
+           .validate = qai::common::IsDuration},
+          {.name = "backlog-timeout",
+           .default_value = "60s",
            .help = "how long the project's earlier messages may take to reach StartRun",
            .validate = qai::common::IsDuration},
-          {.name = "linger", .default_value = "1s", .help = "listening for late duplicates after the last StartRun",
+          {.name = "linger",
+           .default_value = "1s",
+           .help = "listening for late duplicates after the last StartRun",
            .validate = qai::common::IsDuration},
           {.name = "token", .help = "bearer token (JWT) of the project's owner", .secret = true},
-          {.name = "jwt-secret", .help = "mint a token with this HS256 key when --token is empty", .secret = true},
+          {.name = "jwt-secret",
+           .help = "mint a token with this HS256 key when --token is empty",
+           .secret = true},
           {.name = "sub", .default_value = "chainbench", .help = "subject of a minted token"},
       },
       argc, argv);
@@ -132,13 +155,15 @@ int Run(int argc, char** argv) {
   if (options.token.empty() && !config->Get("jwt-secret").empty()) {
     const absl::Time now = absl::Now();
     options.token = qai::common::SignJwt(
-        {.subject = config->Get("sub"), .expires = now + absl::Hours(1), .issued_at = now}, config->Get("jwt-secret"));
+        {.subject = config->Get("sub"), .expires = now + absl::Hours(1), .issued_at = now},
+        config->Get("jwt-secret"));
   }
 
   absl::StatusOr<std::unique_ptr<RecordingOrchestrator>> orchestrator =
       RecordingOrchestrator::Start(config->Get("orchestrator-listen"));
   if (!orchestrator.ok()) {
-    std::fprintf(stderr, "qai-chainbench: %s\n", std::string(orchestrator.status().message()).c_str());
+    std::fprintf(stderr, "qai-chainbench: %s\n",
+                 std::string(orchestrator.status().message()).c_str());
     return 1;
   }
   auto channel = grpc::CreateChannel(config->Get("target"), grpc::InsecureChannelCredentials());
@@ -151,16 +176,19 @@ int Run(int argc, char** argv) {
   // The project's earlier prompts go first: their runs are started in order, so a prompt of
   // this run would queue behind one still retrying.
   const absl::Time backlog_start = absl::Now();
-  absl::StatusOr<std::vector<std::string>> backlog = PendingMessages(*stub, options.project_id, options.token);
+  absl::StatusOr<std::vector<std::string>> backlog =
+      PendingMessages(*stub, options.project_id, options.token);
   if (!backlog.ok()) {
     std::fprintf(stderr, "qai-chainbench: cannot list the project's messages: %s\n",
                  std::string(backlog.status().message()).c_str());
     return 1;
   }
-  if (std::vector<std::string> missing = (*orchestrator)->WaitFor(*backlog, config->GetDuration("backlog-timeout"));
+  if (std::vector<std::string> missing =
+          (*orchestrator)->WaitFor(*backlog, config->GetDuration("backlog-timeout"));
       !missing.empty()) {
-    std::fprintf(stderr, "qai-chainbench: %zu pending messages of the project got no StartRun within %s\n",
-                 missing.size(), absl::FormatDuration(config->GetDuration("backlog-timeout")).c_str());
+    std::fprintf(
+        stderr, "qai-chainbench: %zu pending messages of the project got no StartRun within %s\n",
+        missing.size(), absl::FormatDuration(config->GetDuration("backlog-timeout")).c_str());
     return 1;
   }
   const double backlog_wait_ms = absl::ToDoubleMilliseconds(absl::Now() - backlog_start);

@@ -15,7 +15,8 @@ class RecordingService final : public opb::AgentOrchestrator::CallbackService {
  public:
   explicit RecordingService(RecordingOrchestrator* records) : records_(records) {}
 
-  grpc::ServerUnaryReactor* StartRun(grpc::CallbackServerContext* context, const opb::StartRunRequest* request,
+  grpc::ServerUnaryReactor* StartRun(grpc::CallbackServerContext* context,
+                                     const opb::StartRunRequest* request,
                                      opb::Run* response) override {
     const auto now = std::chrono::steady_clock::now();
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
@@ -23,7 +24,8 @@ class RecordingService final : public opb::AgentOrchestrator::CallbackService {
       reactor->Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "message_id is required"));
       return reactor;
     }
-    response->set_id(records_->Record(now, request->project_id(), request->message_id(), request->prompt()));
+    response->set_id(
+        records_->Record(now, request->project_id(), request->message_id(), request->prompt()));
     response->set_project_id(request->project_id());
     response->set_message_id(request->message_id());
     response->set_state(opb::Run::STATE_QUEUED);
@@ -39,7 +41,8 @@ class RecordingService final : public opb::AgentOrchestrator::CallbackService {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<RecordingOrchestrator>> RecordingOrchestrator::Start(const std::string& listen_addr) {
+absl::StatusOr<std::unique_ptr<RecordingOrchestrator>> RecordingOrchestrator::Start(
+    const std::string& listen_addr) {
   std::unique_ptr<RecordingOrchestrator> orchestrator(new RecordingOrchestrator());
   orchestrator->service_ = std::make_unique<RecordingService>(orchestrator.get());
   grpc::ServerBuilder builder;
@@ -56,14 +59,18 @@ RecordingOrchestrator::~RecordingOrchestrator() {
   if (server_) server_->Shutdown();
 }
 
-std::string RecordingOrchestrator::Record(std::chrono::steady_clock::time_point now, const std::string& project_id,
-                                          const std::string& message_id, const std::string& prompt) {
+std::string RecordingOrchestrator::Record(std::chrono::steady_clock::time_point now,
+                                          const std::string& project_id,
+                                          const std::string& message_id,
+                                          const std::string& prompt) {
   std::string run_id;
   {
     std::lock_guard lock(mu_);
     auto [it, fresh] = arrivals_.try_emplace(message_id);
     Arrival& arrival = it->second;
-    if (fresh) arrival = Arrival{.first = now, .project_id = project_id, .prompt = prompt, .run_id = common::NewUuid()};
+    if (fresh)
+      arrival = Arrival{
+          .first = now, .project_id = project_id, .prompt = prompt, .run_id = common::NewUuid()};
     ++arrival.calls;
     run_id = arrival.run_id;
   }

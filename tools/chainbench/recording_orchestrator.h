@@ -40,14 +40,16 @@ struct Arrival {
 class RecordingOrchestrator {
  public:
   // Start: serves on `listen_addr` (port 0 picks a free one) until destroyed.
-  [[nodiscard]] static absl::StatusOr<std::unique_ptr<RecordingOrchestrator>> Start(const std::string& listen_addr);
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<RecordingOrchestrator>> Start(
+      const std::string& listen_addr);
   ~RecordingOrchestrator();
 
   int port() const { return port_; }
 
   // WaitFor: waits until a StartRun for every message in `message_ids` has arrived, at most
   // `timeout`; returns those still missing (empty: all arrived).
-  [[nodiscard]] std::vector<std::string> WaitFor(const std::vector<std::string>& message_ids, absl::Duration timeout);
+  [[nodiscard]] std::vector<std::string> WaitFor(const std::vector<std::string>& message_ids,
+                                                 absl::Duration timeout);
 
   // Arrivals: a copy of every record, by message id.
   std::map<std::string, Arrival> Arrivals();

@@ -21,11 +21,12 @@ class RecordingOrchestratorTest : public ::testing::Test {
     auto started = RecordingOrchestrator::Start("127.0.0.1:0");
     ASSERT_TRUE(started.ok()) << started.status();
     orchestrator_ = std::move(*started);
-    stub_ = opb::AgentOrchestrator::NewStub(grpc::CreateChannel(absl::StrCat("127.0.0.1:", orchestrator_->port()),
-                                                                grpc::InsecureChannelCredentials()));
+    stub_ = opb::AgentOrchestrator::NewStub(grpc::CreateChannel(
+        absl::StrCat("127.0.0.1:", orchestrator_->port()), grpc::InsecureChannelCredentials()));
   }
 
-  grpc::Status StartRun(const std::string& message_id, opb::Run* run, const std::string& prompt = "p") {
+  grpc::Status StartRun(const std::string& message_id, opb::Run* run,
+                        const std::string& prompt = "p") {
     grpc::ClientContext context;
     opb::StartRunRequest request;
     request.set_project_id("project-1");

@@ -37,7 +37,7 @@ class LatencyHistogram {
   int64_t ValueAtQuantile(double q) const;
 
  private:
-  static constexpr int kSubBucketBits = 7;                      // 128 buckets per octave
+  static constexpr int kSubBucketBits = 7;                        // 128 buckets per octave
   static constexpr int kLinearLimit = 1 << (kSubBucketBits + 1);  // 256: exact below this
   static constexpr int kBuckets = kLinearLimit + (36 - kSubBucketBits - 1) * (1 << kSubBucketBits);
 

@@ -23,7 +23,8 @@ TEST(LatencyHistogramTest, SmallValuesAreExact) {
 }
 
 TEST(LatencyHistogramTest, LargeValuesStayWithinRelativeError) {
-  for (int64_t v : {int64_t{256}, int64_t{257}, int64_t{1000}, int64_t{123456}, int64_t{987654321}}) {
+  for (int64_t v :
+       {int64_t{256}, int64_t{257}, int64_t{1000}, int64_t{123456}, int64_t{987654321}}) {
     LatencyHistogram h;
     h.Record(v);
     h.Record(v * 2);  // so the reported value comes from the bucket, not from max()

@@ -41,7 +41,8 @@ class Run {
 
   void ReportError(const grpc::Status& status) {
     if (printed_errors_.fetch_add(1, std::memory_order_relaxed) >= options_.errors_to_print) return;
-    std::fprintf(stderr, "qai-loadgen: %s failed: code %d: %s\n", std::string(MethodName(options_.method)).c_str(),
+    std::fprintf(stderr, "qai-loadgen: %s failed: code %d: %s\n",
+                 std::string(MethodName(options_.method)).c_str(),
                  static_cast<int>(status.error_code()), status.error_message().c_str());
   }
 
@@ -89,15 +90,18 @@ class Caller {
     switch (run_->options().method) {
       case Method::kHealth:
         health_response_.Clear();
-        stubs_->health->async()->Check(context_.get(), &health_request_, &health_response_, std::move(done));
+        stubs_->health->async()->Check(context_.get(), &health_request_, &health_response_,
+                                       std::move(done));
         break;
       case Method::kGetProject:
         project_.Clear();
-        stubs_->projects->async()->GetProject(context_.get(), &get_request_, &project_, std::move(done));
+        stubs_->projects->async()->GetProject(context_.get(), &get_request_, &project_,
+                                              std::move(done));
         break;
       case Method::kCreateProject:
         project_.Clear();
-        stubs_->projects->async()->CreateProject(context_.get(), &create_request_, &project_, std::move(done));
+        stubs_->projects->async()->CreateProject(context_.get(), &create_request_, &project_,
+                                                 std::move(done));
         break;
     }
   }
@@ -119,7 +123,8 @@ class Caller {
     if (measured) {
       ++calls_;
       if (status.ok()) {
-        latencies_.Record(std::chrono::duration_cast<std::chrono::microseconds>(now - start_).count());
+        latencies_.Record(
+            std::chrono::duration_cast<std::chrono::microseconds>(now - start_).count());
       } else {
         ++errors_;
       }
@@ -157,14 +162,18 @@ std::optional<Method> ParseMethod(std::string_view name) {
 
 std::string_view MethodName(Method method) {
   switch (method) {
-    case Method::kHealth: return "health";
-    case Method::kGetProject: return "get-project";
-    case Method::kCreateProject: return "create-project";
+    case Method::kHealth:
+      return "health";
+    case Method::kGetProject:
+      return "get-project";
+    case Method::kCreateProject:
+      return "create-project";
   }
   return "unknown";
 }
 
-LoadResult RunLoad(const LoadOptions& options, const std::vector<std::shared_ptr<grpc::Channel>>& channels) {
+LoadResult RunLoad(const LoadOptions& options,
+                   const std::vector<std::shared_ptr<grpc::Channel>>& channels) {
   std::vector<std::unique_ptr<Stubs>> stubs;
   for (const auto& channel : channels) stubs.push_back(std::make_unique<Stubs>(channel));
 

@@ -61,7 +61,9 @@ struct LoadResult {
   LatencyHistogram latencies;
 
   // SuccessRate: successful calls per second.
-  double SuccessRate() const { return seconds > 0 ? static_cast<double>(calls - errors) / seconds : 0; }
+  double SuccessRate() const {
+    return seconds > 0 ? static_cast<double>(calls - errors) / seconds : 0;
+  }
 };
 
 // RunLoad: runs options.warmup + options.duration, then waits for the calls still in flight,

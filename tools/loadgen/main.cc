@@ -104,21 +104,35 @@ double Millis(int64_t micros) { return std::round(static_cast<double>(micros)) /
 int Run(int argc, char** argv) {
   absl::StatusOr<Config> config = Config::Parse(
       {
-          {.name = "target", .help = "server address, host:port (required unless --serve-messages)"},
-          {.name = "method", .default_value = "health", .help = "health, get-project or create-project",
+          {.name = "target",
+           .help = "server address, host:port (required unless --serve-messages)"},
+          {.name = "method",
+           .default_value = "health",
+           .help = "health, get-project or create-project",
            .validate = IsMethod},
-          {.name = "callers", .default_value = "8", .help = "concurrent closed-loop callers",
+          {.name = "callers",
+           .default_value = "8",
+           .help = "concurrent closed-loop callers",
            .validate = IsPositiveInt},
-          {.name = "channels", .default_value = "2", .help = "distinct connections the callers share",
+          {.name = "channels",
+           .default_value = "2",
+           .help = "distinct connections the callers share",
            .validate = IsPositiveInt},
-          {.name = "duration", .default_value = "10s", .help = "measured time",
+          {.name = "duration",
+           .default_value = "10s",
+           .help = "measured time",
            .validate = qai::common::IsDuration},
-          {.name = "warmup", .default_value = "2s", .help = "unmeasured time before it",
+          {.name = "warmup",
+           .default_value = "2s",
+           .help = "unmeasured time before it",
            .validate = qai::common::IsDuration},
-          {.name = "timeout", .default_value = "5s", .help = "deadline of each call",
+          {.name = "timeout",
+           .default_value = "5s",
+           .help = "deadline of each call",
            .validate = qai::common::IsDuration},
           {.name = "token", .help = "bearer token (JWT) sent with every call", .secret = true},
-          {.name = "jwt-secret", .help = "mint a token with this HS256 key when --token is empty",
+          {.name = "jwt-secret",
+           .help = "mint a token with this HS256 key when --token is empty",
            .secret = true},
           {.name = "sub", .default_value = "loadgen", .help = "subject of a minted token"},
           {.name = "project-id", .help = "project read by get-project (default: create one)"},
@@ -160,7 +174,8 @@ int Run(int argc, char** argv) {
   }
 
   const int channel_count = static_cast<int>(config->GetInt("channels"));
-  std::vector<std::shared_ptr<grpc::Channel>> channels = MakeChannels(config->Get("target"), channel_count);
+  std::vector<std::shared_ptr<grpc::Channel>> channels =
+      MakeChannels(config->Get("target"), channel_count);
   // Connecting is not part of what is measured.
   for (const auto& channel : channels) {
     if (!channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(10))) {

@@ -20,7 +20,8 @@ namespace qai::loadgen {
 class MessagesSink {
  public:
   // Start: listens on `listen_addr` (port 0 picks a free one) until the sink is destroyed.
-  [[nodiscard]] static absl::StatusOr<std::unique_ptr<MessagesSink>> Start(const std::string& listen_addr);
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<MessagesSink>> Start(
+      const std::string& listen_addr);
   ~MessagesSink();
 
   int port() const { return port_; }

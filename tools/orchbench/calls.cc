@@ -25,12 +25,14 @@ std::vector<std::shared_ptr<grpc::Channel>> MakeChannels(const std::string& targ
 
 void AsService(grpc::ClientContext& ctx, const std::string& api_key, absl::Duration timeout) {
   ctx.AddMetadata("x-api-key", api_key);
-  if (timeout != absl::InfiniteDuration()) ctx.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  if (timeout != absl::InfiniteDuration())
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
 }
 
 void AsReader(grpc::ClientContext& ctx, const std::string& token, absl::Duration timeout) {
   ctx.AddMetadata("authorization", "Bearer " + token);
-  if (timeout != absl::InfiniteDuration()) ctx.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  if (timeout != absl::InfiniteDuration())
+    ctx.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
 }
 
 absl::StatusOr<opb::Run> Orchestrator::StartRun(const Prompt& prompt) const {
@@ -64,13 +66,15 @@ absl::Status Orchestrator::CancelProjectRuns(const std::string& project_id) cons
   return common::FromGrpcStatus(stub_->CancelProjectRuns(&ctx, req, &empty));
 }
 
-absl::StatusOr<opb::Run> Orchestrator::WaitForEnd(const std::string& run_id, absl::Duration timeout) const {
+absl::StatusOr<opb::Run> Orchestrator::WaitForEnd(const std::string& run_id,
+                                                  absl::Duration timeout) const {
   const absl::Time until = absl::Now() + timeout;
   for (;;) {
     absl::StatusOr<opb::Run> run = GetRun(run_id);
     if (!run.ok()) return run.status();
     if (run->state() >= opb::Run::STATE_SUCCEEDED) return run;
-    if (absl::Now() > until) return absl::DeadlineExceededError(absl::StrCat("run ", run_id, " did not end"));
+    if (absl::Now() > until)
+      return absl::DeadlineExceededError(absl::StrCat("run ", run_id, " did not end"));
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
 }

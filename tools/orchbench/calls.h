@@ -26,14 +26,17 @@ struct Prompt {
 std::vector<std::shared_ptr<grpc::Channel>> MakeChannels(const std::string& target, int count);
 
 // AsService: the call carries the service key and ends after `timeout` (none when infinite).
-void AsService(grpc::ClientContext& ctx, const std::string& api_key, absl::Duration timeout = absl::Seconds(10));
+void AsService(grpc::ClientContext& ctx, const std::string& api_key,
+               absl::Duration timeout = absl::Seconds(10));
 // AsReader: the call carries the (admin's) bearer token and ends after `timeout`.
-void AsReader(grpc::ClientContext& ctx, const std::string& token, absl::Duration timeout = absl::Seconds(10));
+void AsReader(grpc::ClientContext& ctx, const std::string& token,
+              absl::Duration timeout = absl::Seconds(10));
 
 class Orchestrator {
  public:
   // api_key: qai-messages' (StartRun); token: an admin's (GetRun).
-  Orchestrator(const std::shared_ptr<grpc::Channel>& channel, std::string api_key, std::string token)
+  Orchestrator(const std::shared_ptr<grpc::Channel>& channel, std::string api_key,
+               std::string token)
       : stub_(orchestrator::v1::AgentOrchestrator::NewStub(channel)),
         api_key_(std::move(api_key)),
         token_(std::move(token)) {}

@@ -25,14 +25,16 @@ EventStream::~EventStream() {
 
 void EventStream::Cancel() { ctx_.TryCancel(); }
 
-void EventStream::Read(std::unique_ptr<opb::AgentOrchestrator::Stub> stub, opb::WatchRunRequest req) {
+void EventStream::Read(std::unique_ptr<opb::AgentOrchestrator::Stub> stub,
+                       opb::WatchRunRequest req) {
   std::unique_ptr<grpc::ClientReader<opb::RunEvent>> reader = stub->WatchRun(&ctx_, req);
   opb::RunEvent event;
   while (reader->Read(&event)) {
     const int64_t now = SteadyNanos();
     Received r{.sequence = event.sequence(),
                .arrival_ns = now,
-               .time = absl::FromUnixSeconds(event.time().seconds()) + absl::Nanoseconds(event.time().nanos()),
+               .time = absl::FromUnixSeconds(event.time().seconds()) +
+                       absl::Nanoseconds(event.time().nanos()),
                .terminal = event.has_succeeded() || event.has_failed() || event.has_cancelled()};
     if (event.has_model_output()) r.text = event.model_output().text();
     if (event.has_tool_call()) r.tool = event.tool_call().tool();
@@ -50,7 +52,8 @@ void EventStream::Read(std::unique_ptr<opb::AgentOrchestrator::Stub> stub, opb::
   changed_.notify_all();
 }
 
-bool EventStream::WaitUntil(const std::function<bool(const std::vector<Received>&)>& done, absl::Duration timeout) {
+bool EventStream::WaitUntil(const std::function<bool(const std::vector<Received>&)>& done,
+                            absl::Duration timeout) {
   std::unique_lock lock(mu_);
   bool result = false;
   changed_.wait_for(lock, absl::ToChronoNanoseconds(timeout), [&] {

@@ -94,13 +94,15 @@ void IdleWatchers::Ended(Watcher* watcher, const grpc::Status& status) {
     if (status.ok()) {
       ++ended_ok_;
     } else if (first_error_.empty()) {
-      first_error_ = absl::StrCat("code ", static_cast<int>(status.error_code()), ": ", status.error_message());
+      first_error_ = absl::StrCat("code ", static_cast<int>(status.error_code()), ": ",
+                                  status.error_message());
     }
   }
   ended_cv_.notify_all();
 }
 
-bool IdleWatchers::WaitUntilCaughtUp(const std::map<std::string, int64_t>& last_sequences, absl::Duration timeout) {
+bool IdleWatchers::WaitUntilCaughtUp(const std::map<std::string, int64_t>& last_sequences,
+                                     absl::Duration timeout) {
   const absl::Time until = absl::Now() + timeout;
   for (;;) {
     bool all = true;
@@ -132,7 +134,9 @@ bool IdleWatchers::WaitUntilEnded(absl::Duration timeout) {
 
 IdleWatchers::Counts IdleWatchers::counts() const {
   std::lock_guard lock(mu_);
-  Counts c{.opened = static_cast<int>(watchers_.size()), .ended = ended_, .ended_ok = ended_ok_,
+  Counts c{.opened = static_cast<int>(watchers_.size()),
+           .ended = ended_,
+           .ended_ok = ended_ok_,
            .first_error = first_error_};
   for (const auto& w : watchers_) {
     c.saw_terminal += w->terminal() ? 1 : 0;

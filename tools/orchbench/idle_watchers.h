@@ -33,17 +33,18 @@ class IdleWatchers {
 
   // WaitUntilCaughtUp: until every open stream received the events of its run up to the given
   // sequence (or ended); false on timeout.
-  bool WaitUntilCaughtUp(const std::map<std::string, int64_t>& last_sequences, absl::Duration timeout);
+  bool WaitUntilCaughtUp(const std::map<std::string, int64_t>& last_sequences,
+                         absl::Duration timeout);
   // WaitUntilEnded: until every stream ended; false on timeout.
   bool WaitUntilEnded(absl::Duration timeout);
 
   struct Counts {
     int opened = 0;
     int ended = 0;
-    int ended_ok = 0;          // with status OK
-    int saw_terminal = 0;      // received their run's terminal event
-    int64_t events = 0;        // received in all
-    std::string first_error;   // of the first stream that ended with an error
+    int ended_ok = 0;         // with status OK
+    int saw_terminal = 0;     // received their run's terminal event
+    int64_t events = 0;       // received in all
+    std::string first_error;  // of the first stream that ended with an error
   };
   Counts counts() const;
 

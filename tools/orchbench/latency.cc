@@ -19,7 +19,8 @@ bool HasIndex(const std::vector<EventStream::Received>& got, int64_t index) {
 
 }  // namespace
 
-absl::StatusOr<LatencyResult> MeasureLatency(ProbeRun& probe, const std::vector<EventStream*>& streams,
+absl::StatusOr<LatencyResult> MeasureLatency(ProbeRun& probe,
+                                             const std::vector<EventStream*>& streams,
                                              const LatencyOptions& options) {
   LatencyResult result;
   // Warm-up: one event at a time until every stream has one, which proves each is subscribed
@@ -30,10 +31,12 @@ absl::StatusOr<LatencyResult> MeasureLatency(ProbeRun& probe, const std::vector<
     if (absl::StatusOr<ProbeRun::Sent> s = probe.Append(index); !s.ok()) return s.status();
     bool all = true;
     for (EventStream* stream : streams) {
-      all = all && stream->WaitUntil([&](const auto& got) { return HasIndex(got, index); }, absl::Milliseconds(500));
+      all = all && stream->WaitUntil([&](const auto& got) { return HasIndex(got, index); },
+                                     absl::Milliseconds(500));
     }
     if (all) break;
-    if (absl::Now() > until) return absl::DeadlineExceededError("a stream did not receive the warm-up events");
+    if (absl::Now() > until)
+      return absl::DeadlineExceededError("a stream did not receive the warm-up events");
   }
   for (int i = 1; i < options.warmup; ++i) {
     if (absl::StatusOr<ProbeRun::Sent> s = probe.Append(++index); !s.ok()) return s.status();
@@ -46,7 +49,8 @@ absl::StatusOr<LatencyResult> MeasureLatency(ProbeRun& probe, const std::vector<
   const int64_t start_ns = SteadyNanos();
   for (int i = 0; i < options.events; ++i) {
     const int64_t due = start_ns + i * period_ns;
-    if (const int64_t wait = due - SteadyNanos(); wait > 0) std::this_thread::sleep_for(std::chrono::nanoseconds(wait));
+    if (const int64_t wait = due - SteadyNanos(); wait > 0)
+      std::this_thread::sleep_for(std::chrono::nanoseconds(wait));
     absl::StatusOr<ProbeRun::Sent> s = probe.Append(first + i);
     if (!s.ok()) return s.status();
     sent[static_cast<size_t>(i)] = *s;

@@ -37,7 +37,8 @@ struct LatencyResult {
   std::vector<StreamLatency> streams;
 };
 
-[[nodiscard]] absl::StatusOr<LatencyResult> MeasureLatency(ProbeRun& probe, const std::vector<EventStream*>& streams,
+[[nodiscard]] absl::StatusOr<LatencyResult> MeasureLatency(ProbeRun& probe,
+                                                           const std::vector<EventStream*>& streams,
                                                            const LatencyOptions& options);
 
 }  // namespace qai::orchbench

@@ -9,7 +9,8 @@ namespace qai::orchbench {
 
 namespace events = ::qai::orchestrator::events;
 
-absl::StatusOr<std::unique_ptr<ProbeRun>> ProbeRun::Claim(orchestrator::RunStore* store, absl::Duration lease) {
+absl::StatusOr<std::unique_ptr<ProbeRun>> ProbeRun::Claim(orchestrator::RunStore* store,
+                                                          absl::Duration lease) {
   absl::StatusOr<orchestrator::RunRecord> run = store->Start({.id = common::NewUuid(),
                                                               .project_id = common::NewUuid(),
                                                               .message_id = common::NewUuid(),
@@ -20,16 +21,19 @@ absl::StatusOr<std::unique_ptr<ProbeRun>> ProbeRun::Claim(orchestrator::RunStore
   absl::StatusOr<std::optional<orchestrator::RunStore::Claimed>> claimed =
       store->Claim("qai-orchbench", lease, [](int attempt) { return events::Started(attempt); });
   if (!claimed.ok()) return claimed.status();
-  if (!claimed->has_value()) return absl::FailedPreconditionError("a worker claimed the probe run first");
+  if (!claimed->has_value())
+    return absl::FailedPreconditionError("a worker claimed the probe run first");
   if ((*claimed)->run.id != run->id) {
-    absl::Status back = store->Requeue((*claimed)->lease, absl::ZeroDuration(),
-                                       events::Retrying((*claimed)->run.attempt, "claimed by qai-orchbench by mistake",
-                                                        absl::ZeroDuration()));
-    return absl::FailedPreconditionError(absl::StrCat("another run (", (*claimed)->run.id,
-                                                      ") was queued before the probe run; it went back: ",
-                                                      back.ToString()));
+    absl::Status back = store->Requeue(
+        (*claimed)->lease, absl::ZeroDuration(),
+        events::Retrying((*claimed)->run.attempt, "claimed by qai-orchbench by mistake",
+                         absl::ZeroDuration()));
+    return absl::FailedPreconditionError(
+        absl::StrCat("another run (", (*claimed)->run.id,
+                     ") was queued before the probe run; it went back: ", back.ToString()));
   }
-  return std::unique_ptr<ProbeRun>(new ProbeRun(store, (*claimed)->lease, lease, (*claimed)->run.last_sequence));
+  return std::unique_ptr<ProbeRun>(
+      new ProbeRun(store, (*claimed)->lease, lease, (*claimed)->run.last_sequence));
 }
 
 absl::StatusOr<ProbeRun::Sent> ProbeRun::Append(int64_t index) {
@@ -47,7 +51,8 @@ absl::StatusOr<ProbeRun::Sent> ProbeRun::Append(int64_t index) {
 absl::Status ProbeRun::Heartbeat() { return store_->Heartbeat(lease_, lease_for_).status(); }
 
 absl::Status ProbeRun::End() {
-  return store_->Finish(lease_, {.state = orchestrator::kCancelled, .terminal_event = events::Cancelled()});
+  return store_->Finish(lease_,
+                        {.state = orchestrator::kCancelled, .terminal_event = events::Cancelled()});
 }
 
 }  // namespace qai::orchbench

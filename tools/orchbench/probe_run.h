@@ -25,8 +25,8 @@ class ProbeRun {
  public:
   // Claim: FAILED_PRECONDITION when the claim found another run first (that run is put back
   // in the queue at once) or none.
-  [[nodiscard]] static absl::StatusOr<std::unique_ptr<ProbeRun>> Claim(orchestrator::RunStore* store,
-                                                                       absl::Duration lease);
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<ProbeRun>> Claim(
+      orchestrator::RunStore* store, absl::Duration lease);
 
   const std::string& run_id() const { return lease_.run_id; }
   int64_t last_sequence() const { return last_sequence_; }
@@ -44,7 +44,8 @@ class ProbeRun {
   [[nodiscard]] absl::Status End();
 
  private:
-  ProbeRun(orchestrator::RunStore* store, orchestrator::Lease lease, absl::Duration lease_for, int64_t last)
+  ProbeRun(orchestrator::RunStore* store, orchestrator::Lease lease, absl::Duration lease_for,
+           int64_t last)
       : store_(store), lease_(std::move(lease)), lease_for_(lease_for), last_sequence_(last) {}
 
   orchestrator::RunStore* const store_;

@@ -17,11 +17,14 @@ using soci::use;
 #define US(col) "(EXTRACT(EPOCH FROM " col ") * 1000000)::bigint"
 
 // UuidArray: ids as a PostgreSQL array literal, to bind as one text parameter.
-std::string UuidArray(const std::vector<std::string>& ids) { return absl::StrCat("{", absl::StrJoin(ids, ","), "}"); }
+std::string UuidArray(const std::vector<std::string>& ids) {
+  return absl::StrCat("{", absl::StrJoin(ids, ","), "}");
+}
 
 }  // namespace
 
-absl::StatusOr<BatchResult> RunBatch(const Orchestrator& orchestrator, common::DbPool& db, const BatchOptions& options) {
+absl::StatusOr<BatchResult> RunBatch(const Orchestrator& orchestrator, common::DbPool& db,
+                                     const BatchOptions& options) {
   BatchResult result;
   std::vector<std::string> run_ids;
   std::mutex mu;
@@ -52,7 +55,8 @@ absl::StatusOr<BatchResult> RunBatch(const Orchestrator& orchestrator, common::D
   for (;;) {
     int active = 0;
     absl::Status s = db.Run([&](common::DbConnection& conn) -> absl::Status {
-      conn.session() << "SELECT count(*) FROM orchestrator.runs WHERE id = ANY(CAST(:ids AS uuid[])) AND state IN (1, 2)",
+      conn.session() << "SELECT count(*) FROM orchestrator.runs WHERE id = ANY(CAST(:ids AS "
+                        "uuid[])) AND state IN (1, 2)",
           into(active), use(ids);
       return absl::OkStatus();
     });
@@ -74,7 +78,8 @@ absl::StatusOr<BatchResult> RunBatch(const Orchestrator& orchestrator, common::D
          use(ids));
     for (const soci::row& r : rows) {
       const int state = r.get<int>(0);
-      const int64_t create = r.get<long long>(1), start = r.get<long long>(2), end = r.get<long long>(3);
+      const int64_t create = r.get<long long>(1), start = r.get<long long>(2),
+                    end = r.get<long long>(3);
       result.succeeded += state == 3;
       result.failed += state == 4;
       result.cancelled += state == 5;
@@ -91,7 +96,8 @@ absl::StatusOr<BatchResult> RunBatch(const Orchestrator& orchestrator, common::D
   if (!s.ok()) return s;
   if (last_end > first_create) {
     result.seconds = static_cast<double>(last_end - first_create) / 1e6;
-    result.rate = static_cast<double>(result.succeeded + result.failed + result.cancelled) / result.seconds;
+    result.rate =
+        static_cast<double>(result.succeeded + result.failed + result.cancelled) / result.seconds;
   }
   result.queued = chainbench::Summarize(std::move(queued));
   result.worked = chainbench::Summarize(std::move(worked));

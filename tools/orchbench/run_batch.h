@@ -33,16 +33,16 @@ struct BatchResult {
   int succeeded = 0;
   int failed = 0;
   int cancelled = 0;
-  int unfinished = 0;  // still queued or running at the timeout
-  double start_seconds = 0;  // the StartRun calls, first to last (this process's clock)
-  double seconds = 0;        // first create to last end
-  double rate = 0;           // finished runs per second over `seconds`
+  int unfinished = 0;          // still queued or running at the timeout
+  double start_seconds = 0;    // the StartRun calls, first to last (this process's clock)
+  double seconds = 0;          // first create to last end
+  double rate = 0;             // finished runs per second over `seconds`
   chainbench::Summary queued;  // start - create of each run
   chainbench::Summary worked;  // end - start
   chainbench::Summary total;   // end - create
 };
 
-[[nodiscard]] absl::StatusOr<BatchResult> RunBatch(const Orchestrator& orchestrator, common::DbPool& db,
-                                                   const BatchOptions& options);
+[[nodiscard]] absl::StatusOr<BatchResult> RunBatch(const Orchestrator& orchestrator,
+                                                   common::DbPool& db, const BatchOptions& options);
 
 }  // namespace qai::orchbench

@@ -21,15 +21,19 @@ absl::StatusOr<std::vector<SetupGroup>> ParsePlan(std::string_view plan) {
   for (absl::string_view part : absl::StrSplit(common::ToAbsl(plan), '|', absl::SkipWhitespace())) {
     std::vector<std::string> fields = absl::StrSplit(part, absl::MaxSplits('=', 2));
     SetupGroup g;
-    if (fields.size() != 3 || fields[0].empty() || !absl::SimpleAtoi(fields[1], &g.count) || g.count < 1 ||
-        fields[2].empty()) {
-      return absl::InvalidArgumentError(absl::StrCat("plan: \"", part, "\" is not name=count=prompt"));
+    if (fields.size() != 3 || fields[0].empty() || !absl::SimpleAtoi(fields[1], &g.count) ||
+        g.count < 1 || fields[2].empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("plan: \"", part, "\" is not name=count=prompt"));
     }
-    if (fields[0].find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-_") != std::string::npos) {
-      return absl::InvalidArgumentError(absl::StrCat("plan: the name \"", fields[0], "\" is not [a-z0-9-_]+"));
+    if (fields[0].find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-_") !=
+        std::string::npos) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("plan: the name \"", fields[0], "\" is not [a-z0-9-_]+"));
     }
     if (!names.insert(fields[0]).second) {
-      return absl::InvalidArgumentError(absl::StrCat("plan: the name \"", fields[0], "\" comes twice"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("plan: the name \"", fields[0], "\" comes twice"));
     }
     g.name = fields[0];
     g.prompt = fields[2];
@@ -95,8 +99,9 @@ absl::StatusOr<std::map<std::string, std::vector<Prompt>>> CreatePrompts(
     for (const Wanted& w : wanted) here += by_project.contains(w.project_id) ? 1 : 0;
     if (here == wanted.size()) break;
     if (absl::Now() > until) {
-      return absl::DeadlineExceededError(absl::StrCat(wanted.size() - here, " of ", wanted.size(),
-                                                      " projects' first messages did not ask for a run in time"));
+      return absl::DeadlineExceededError(
+          absl::StrCat(wanted.size() - here, " of ", wanted.size(),
+                       " projects' first messages did not ask for a run in time"));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }

@@ -25,7 +25,8 @@ TEST(SetupTest, ParsesAPlan) {
 }
 
 TEST(SetupTest, RefusesBadPlans) {
-  for (const char* plan : {"", "a=1", "a=0=x", "a=x=y", "=1=x", "a=1=", "A=1=x", "a/b=1=x", "a=1=x|a=2=y"}) {
+  for (const char* plan :
+       {"", "a=1", "a=0=x", "a=x=y", "=1=x", "a=1=", "A=1=x", "a/b=1=x", "a=1=x|a=2=y"}) {
     EXPECT_EQ(ParsePlan(plan).status().code(), absl::StatusCode::kInvalidArgument) << plan;
   }
 }

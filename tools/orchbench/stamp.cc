@@ -16,11 +16,14 @@ constexpr char kPrefix[] = "qai-orchbench";
 }  // namespace
 
 int64_t SteadyNanos() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
       .count();
 }
 
-std::string StampText(int64_t index, int64_t sent_ns) { return absl::StrCat(kPrefix, " ", index, " ", sent_ns); }
+std::string StampText(int64_t index, int64_t sent_ns) {
+  return absl::StrCat(kPrefix, " ", index, " ", sent_ns);
+}
 
 std::optional<Stamp> ParseStamp(std::string_view text) {
   std::vector<absl::string_view> parts = absl::StrSplit(common::ToAbsl(text), ' ');

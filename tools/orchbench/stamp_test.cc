@@ -15,8 +15,9 @@ TEST(StampTest, RoundTrips) {
 }
 
 TEST(StampTest, OtherTextIsNoStamp) {
-  for (const char* text : {"", "Let me look at what the workspace already has.", "qai-orchbench 1", "qai-orchbench x 5",
-                           "qai-orchbench 1 2 3", "qai-orchbench -1 5", "other 1 5"}) {
+  for (const char* text :
+       {"", "Let me look at what the workspace already has.", "qai-orchbench 1",
+        "qai-orchbench x 5", "qai-orchbench 1 2 3", "qai-orchbench -1 5", "other 1 5"}) {
     EXPECT_FALSE(ParseStamp(text).has_value()) << text;
   }
 }

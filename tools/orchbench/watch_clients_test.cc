@@ -3,11 +3,10 @@
 
 #include <gtest/gtest.h>
 
-#include "absl/strings/str_cat.h"
-
 #include <mutex>
 #include <set>
 
+#include "absl/strings/str_cat.h"
 #include "tools/orchbench/calls.h"
 #include "tools/orchbench/event_stream.h"
 #include "tools/orchbench/idle_watchers.h"
@@ -25,7 +24,8 @@ class FakeOrchestrator final : public opb::AgentOrchestrator::CallbackService {
  public:
   class Stream final : public grpc::ServerWriteReactor<opb::RunEvent> {
    public:
-    Stream(FakeOrchestrator* owner, std::string run_id) : owner_(owner), run_id_(std::move(run_id)) {}
+    Stream(FakeOrchestrator* owner, std::string run_id)
+        : owner_(owner), run_id_(std::move(run_id)) {}
     void Next() {
       std::lock_guard lock(mu_);
       WriteLocked();
@@ -91,7 +91,8 @@ class FakeOrchestrator final : public opb::AgentOrchestrator::CallbackService {
     {
       std::lock_guard lock(mu_);
       auto auth = ctx->client_metadata().find("authorization");
-      if (auth == ctx->client_metadata().end() || auth->second != absl::StrCat("Bearer ", kToken)) ++without_token_;
+      if (auth == ctx->client_metadata().end() || auth->second != absl::StrCat("Bearer ", kToken))
+        ++without_token_;
       streams_.insert(stream);
       ++opened_;
     }
@@ -137,7 +138,9 @@ class WatchClientsTest : public ::testing::Test {
     server_ = builder.BuildAndStart();
     ASSERT_NE(server_, nullptr);
   }
-  void TearDown() override { server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(5))); }
+  void TearDown() override {
+    server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+  }
   std::string Target() const { return "127.0.0.1:" + std::to_string(port_); }
 
   FakeOrchestrator service_;
@@ -148,7 +151,8 @@ class WatchClientsTest : public ::testing::Test {
 TEST_F(WatchClientsTest, IdleWatchersCatchUpIdleAndEnd) {
   IdleWatchers watchers(MakeChannels(Target(), 3), kToken);
   watchers.Open({"run-a", "run-b"}, 30);
-  ASSERT_TRUE(watchers.WaitUntilCaughtUp({{"run-a", kReplay}, {"run-b", kReplay}}, absl::Seconds(20)));
+  ASSERT_TRUE(
+      watchers.WaitUntilCaughtUp({{"run-a", kReplay}, {"run-b", kReplay}}, absl::Seconds(20)));
   IdleWatchers::Counts idle = watchers.counts();
   EXPECT_EQ(idle.opened, 30);
   EXPECT_EQ(idle.ended, 0);
@@ -170,7 +174,8 @@ TEST_F(WatchClientsTest, IdleWatchersCancelTheirStreamsWhenDestroyed) {
     watchers.Open({"run-a"}, 10);
     ASSERT_TRUE(watchers.WaitUntilCaughtUp({{"run-a", kReplay}}, absl::Seconds(20)));
   }
-  for (int i = 0; i < 200 && service_.open() > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  for (int i = 0; i < 200 && service_.open() > 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   EXPECT_EQ(service_.open(), 0);
   EXPECT_EQ(service_.opened(), 10);
 }
@@ -178,9 +183,11 @@ TEST_F(WatchClientsTest, IdleWatchersCancelTheirStreamsWhenDestroyed) {
 TEST_F(WatchClientsTest, EventStreamNotesEveryEventAndItsArrival) {
   auto channel = grpc::CreateChannel(Target(), grpc::InsecureChannelCredentials());
   EventStream stream(channel, kToken, "run-a", 0);
-  ASSERT_TRUE(stream.WaitUntil([](const auto& got) { return got.size() == kReplay; }, absl::Seconds(20)));
+  ASSERT_TRUE(
+      stream.WaitUntil([](const auto& got) { return got.size() == kReplay; }, absl::Seconds(20)));
   service_.EndAll();
-  ASSERT_TRUE(stream.WaitUntil([](const auto& got) { return !got.empty() && got.back().terminal; }, absl::Seconds(20)));
+  ASSERT_TRUE(stream.WaitUntil([](const auto& got) { return !got.empty() && got.back().terminal; },
+                               absl::Seconds(20)));
   std::vector<EventStream::Received> got = stream.received();
   ASSERT_EQ(got.size(), static_cast<size_t>(kReplay + 1));
   for (size_t i = 0; i < got.size(); ++i) {
@@ -194,7 +201,8 @@ TEST_F(WatchClientsTest, EventStreamNotesEveryEventAndItsArrival) {
   EXPECT_EQ(stamp->index, 3);
   EXPECT_EQ(stamp->sent_ns, 42);
   EXPECT_TRUE(got.back().terminal);
-  for (int i = 0; i < 200 && !stream.status(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  for (int i = 0; i < 200 && !stream.status(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   ASSERT_TRUE(stream.status().has_value());
   EXPECT_TRUE(stream.status()->ok());
 }

@@ -42,7 +42,8 @@ std::map<std::string, std::string> ReadTree(const std::filesystem::path& dir) {
 
 int Usage(const char* why) {
   std::cerr << "qai-previewbench: " << why
-            << "\nusage: qai-previewbench --dir DIR [--listen HOST:PORT] [--snapshot-id UUID] [--threads N]\n";
+            << "\nusage: qai-previewbench --dir DIR [--listen HOST:PORT] [--snapshot-id UUID] "
+               "[--threads N]\n";
   return 2;
 }
 
@@ -91,7 +92,9 @@ int main(int argc, char** argv) {
     std::cerr << "qai-previewbench: " << server.status() << "\n";
     return 1;
   }
-  std::cout << nlohmann::json{{"msg", "listening"}, {"port", (*server)->port()}, {"snapshot_id", snapshot_id},
+  std::cout << nlohmann::json{{"msg", "listening"},
+                              {"port", (*server)->port()},
+                              {"snapshot_id", snapshot_id},
                               {"files", snapshot->files.size()}}
                    .dump()
             << std::endl;

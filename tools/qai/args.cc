@@ -160,8 +160,8 @@ CommandLine ParseCommandLine(const CliSpec& cli, std::span<const std::string> ar
     return line;
   }
   if (positionals.size() > command.positionals.size()) {
-    line.error = absl::StrCat("unexpected argument \"", positionals[command.positionals.size()],
-                              "\"");
+    line.error =
+        absl::StrCat("unexpected argument \"", positionals[command.positionals.size()], "\"");
     return line;
   }
   for (const auto* flags : {&cli.global_flags, &command.flags}) {

@@ -40,8 +40,8 @@ TEST(ParseCommandLineTest, PicksCommandAndPositionals) {
 }
 
 TEST(ParseCommandLineTest, GlobalFlagsAnywhereAndBothValueForms) {
-  CommandLine line = Parse({"--json", "projects", "--timeout=3s", "list", "--all",
-                            "--page-size", "7", "--projects-addr", "h:1"});
+  CommandLine line = Parse({"--json", "projects", "--timeout=3s", "list", "--all", "--page-size",
+                            "7", "--projects-addr", "h:1"});
   ASSERT_EQ(line.error, "");
   EXPECT_TRUE(line.args.Switch("json"));
   EXPECT_TRUE(line.args.Switch("all"));
@@ -54,19 +54,19 @@ TEST(ParseCommandLineTest, GlobalFlagsAnywhereAndBothValueForms) {
 TEST(ParseCommandLineTest, FlagBeatsEnvironmentBeatsDefault) {
   EXPECT_EQ(Parse({"projects", "get", "x"}).args.Get("projects-addr"), "localhost:50051");
   EXPECT_EQ(Parse({"projects", "get", "x"}).args.Get("messages-addr"), "localhost:50052");
-  EXPECT_EQ(Parse({"projects", "get", "x"}, {{"QAI_MESSAGES_ADDR", "env:4"}}).args.Get("messages-addr"),
-            "env:4");
+  EXPECT_EQ(
+      Parse({"projects", "get", "x"}, {{"QAI_MESSAGES_ADDR", "env:4"}}).args.Get("messages-addr"),
+      "env:4");
   EXPECT_EQ(Parse({"projects", "get", "x"}).args.GetDuration("timeout"), absl::Seconds(10));
-  const std::map<std::string, std::string> env = {{"QAI_PROJECTS_ADDR", "env:2"},
-                                                  {"QAI_TOKEN", "tok"},
-                                                  {"QAI_API_KEY", "key"}};
+  const std::map<std::string, std::string> env = {
+      {"QAI_PROJECTS_ADDR", "env:2"}, {"QAI_TOKEN", "tok"}, {"QAI_API_KEY", "key"}};
   CommandLine from_env = Parse({"projects", "get", "x"}, env);
   EXPECT_EQ(from_env.args.Get("projects-addr"), "env:2");
   EXPECT_EQ(from_env.args.Get("token"), "tok");
   EXPECT_EQ(from_env.args.Get("api-key"), "key");
-  EXPECT_EQ(Parse({"projects", "get", "x", "--projects-addr", "flag:3"}, env)
-                .args.Get("projects-addr"),
-            "flag:3");
+  EXPECT_EQ(
+      Parse({"projects", "get", "x", "--projects-addr", "flag:3"}, env).args.Get("projects-addr"),
+      "flag:3");
 }
 
 TEST(ParseCommandLineTest, RunsAndWatch) {
@@ -78,13 +78,14 @@ TEST(ParseCommandLineTest, RunsAndWatch) {
   EXPECT_EQ(watch.args.GetInt("after"), 0);
   EXPECT_EQ(watch.args.Get("orchestrator-addr"), "localhost:50053");
 
-  CommandLine resumed = Parse({"runs", "watch", "run-1", "--after", "12"},
-                              {{"QAI_ORCHESTRATOR_ADDR", "env:5"}});
+  CommandLine resumed =
+      Parse({"runs", "watch", "run-1", "--after", "12"}, {{"QAI_ORCHESTRATOR_ADDR", "env:5"}});
   ASSERT_EQ(resumed.error, "");
   EXPECT_THAT(resumed.command->path, ElementsAre("runs", "watch"));
   EXPECT_EQ(resumed.args.GetInt("after"), 12);
   EXPECT_EQ(resumed.args.Get("orchestrator-addr"), "env:5");
-  EXPECT_EQ(Parse({"runs", "get", "r", "--orchestrator-addr", "flag:6"}, {{"QAI_ORCHESTRATOR_ADDR", "env:5"}})
+  EXPECT_EQ(Parse({"runs", "get", "r", "--orchestrator-addr", "flag:6"},
+                  {{"QAI_ORCHESTRATOR_ADDR", "env:5"}})
                 .args.Get("orchestrator-addr"),
             "flag:6");
 
@@ -96,7 +97,8 @@ TEST(ParseCommandLineTest, RunsAndWatch) {
 
   EXPECT_TRUE(Parse({"projects", "create", "--prompt", "p", "--watch"}).args.Switch("watch"));
   EXPECT_FALSE(Parse({"projects", "create", "--prompt", "p"}).args.Switch("watch"));
-  EXPECT_TRUE(Parse({"messages", "send", "--project", "p", "--content", "c", "--watch"}).args.Switch("watch"));
+  EXPECT_TRUE(Parse({"messages", "send", "--project", "p", "--content", "c", "--watch"})
+                  .args.Switch("watch"));
 }
 
 TEST(ParseCommandLineTest, DoubleDashEndsFlags) {
@@ -142,8 +144,7 @@ TEST(ParseCommandLineTest, UsageErrors) {
       {{"projects", "get", "a", "b"}, "unexpected argument \"b\""},
       {{"projects", "get", "a", "--bogus"}, "unknown flag --bogus"},
       {{"projects", "get", "a", "--bogus=1"}, "unknown flag --bogus"},
-      {{"projects", "--all", "list"},
-       "unknown flag --all (command flags go after the command)"},
+      {{"projects", "--all", "list"}, "unknown flag --all (command flags go after the command)"},
       {{"projects", "list", "--all=yes"}, "--all takes no value"},
       {{"projects", "list", "--page-size"}, "--page-size needs a value (N)"},
       {{"projects", "list", "--page-size", "ten"}, "--page-size: must be an integer"},
@@ -156,7 +157,8 @@ TEST(ParseCommandLineTest, UsageErrors) {
        "--wait: must be a duration such as 500ms, 5s or 1m"},
       {{"messages", "send", "--content", "c"}, "missing --project"},
       {{"messages", "send", "--project", "p"}, "missing --content"},
-      {{"messages", "list", "--project", "p", "--page-size", "3000000000"}, "--page-size: is out of range"},
+      {{"messages", "list", "--project", "p", "--page-size", "3000000000"},
+       "--page-size: is out of range"},
       {{"messages", "list", "--project", "p", "--messages-addr="},
        "missing --messages-addr (QAI_MESSAGES_ADDR)"},
       {{"projects", "get", "a", "--projects-addr="}, "missing --projects-addr (QAI_PROJECTS_ADDR)"},
@@ -170,15 +172,19 @@ TEST(ParseCommandLineTest, UsageErrors) {
       {{"watch", "r", "s"}, "unexpected argument \"s\""},
       {{"watch", "r", "--after", "-1"}, "--after: must not be negative"},
       {{"watch", "r", "--after", "ten"}, "--after: must be an integer"},
-      {{"runs", "get", "r", "--orchestrator-addr="}, "missing --orchestrator-addr (QAI_ORCHESTRATOR_ADDR)"},
-      {{"messages", "send", "--project", "p", "--content", "c", "--watch=1"}, "--watch takes no value"},
+      {{"runs", "get", "r", "--orchestrator-addr="},
+       "missing --orchestrator-addr (QAI_ORCHESTRATOR_ADDR)"},
+      {{"messages", "send", "--project", "p", "--content", "c", "--watch=1"},
+       "--watch takes no value"},
       {{"token", "--sub", "u1"}, "missing --jwt-secret (QAI_JWT_SECRET)"},
       {{"token", "--sub", "u1", "--jwt-secret", std::string(32, 's'), "--ttl", "0s"},
        "--ttl: must be longer than zero"},
       {{"token", "--sub", "u1", "--jwt-secret", "short"},
-       "--jwt-secret (QAI_JWT_SECRET): QAI_JWT_SECRET is shorter than 32 bytes (make one with: openssl rand -hex 32)"},
+       "--jwt-secret (QAI_JWT_SECRET): QAI_JWT_SECRET is shorter than 32 bytes (make one with: "
+       "openssl rand -hex 32)"},
       {{"token", "--sub", "u1", "--jwt-secret", "a=" + std::string(32, 's') + ",b=short"},
-       "--jwt-secret (QAI_JWT_SECRET): QAI_JWT_SECRET entry 2 is shorter than 32 bytes (make one with: openssl rand -hex 32)"},
+       "--jwt-secret (QAI_JWT_SECRET): QAI_JWT_SECRET entry 2 is shorter than 32 bytes (make one "
+       "with: openssl rand -hex 32)"},
   };
   for (const Case& c : cases) {
     CommandLine line = Parse(c.args);
@@ -197,13 +203,17 @@ TEST(UsageTest, ScopedToTheWordsGiven) {
   std::string all = Usage(cli, {});
   EXPECT_THAT(all, HasSubstr("usage: qai COMMAND"));
   EXPECT_THAT(all, HasSubstr("token --sub ID [--admin] [--ttl DURATION] [--jwt-secret SECRET]"));
-  EXPECT_THAT(all, HasSubstr("projects create --prompt TEXT [--display-name NAME] [--wait DURATION] [--watch]"));
-  EXPECT_THAT(all, HasSubstr("runs list --project ID [--page-size N] [--page-token TOKEN] [--all]"));
+  EXPECT_THAT(
+      all,
+      HasSubstr("projects create --prompt TEXT [--display-name NAME] [--wait DURATION] [--watch]"));
+  EXPECT_THAT(all,
+              HasSubstr("runs list --project ID [--page-size N] [--page-token TOKEN] [--all]"));
   EXPECT_THAT(all, HasSubstr("runs watch RUN_ID [--after N]"));
   EXPECT_THAT(all, HasSubstr("\n  watch RUN_ID [--after N]\n"));
   EXPECT_THAT(all, HasSubstr("[QAI_ORCHESTRATOR_ADDR] (default localhost:50053)"));
   EXPECT_THAT(all, HasSubstr("messages send --project ID --content TEXT"));
-  EXPECT_THAT(all, HasSubstr("messages list --project ID [--page-size N] [--page-token TOKEN] [--all]"));
+  EXPECT_THAT(all,
+              HasSubstr("messages list --project ID [--page-size N] [--page-token TOKEN] [--all]"));
   EXPECT_THAT(all, HasSubstr("[QAI_MESSAGES_ADDR] (default localhost:50052)"));
   EXPECT_THAT(all, HasSubstr("--projects-addr ADDR"));
   EXPECT_THAT(all, HasSubstr("[QAI_PROJECTS_ADDR] (default localhost:50051)"));
@@ -216,8 +226,8 @@ TEST(UsageTest, ScopedToTheWordsGiven) {
 
   const std::vector<std::string> list = {"projects", "list"};
   std::string leaf = Usage(cli, list);
-  EXPECT_THAT(leaf, HasSubstr(
-      "usage: qai projects list [--page-size N] [--page-token TOKEN] [--all] [global options]"));
+  EXPECT_THAT(leaf, HasSubstr("usage: qai projects list [--page-size N] [--page-token TOKEN] "
+                              "[--all] [global options]"));
   EXPECT_THAT(leaf, HasSubstr("--all"));
   EXPECT_THAT(leaf, HasSubstr("global options (anywhere on the line):"));
 }

@@ -26,7 +26,8 @@ Connection::Connection(const GlobalOptions& options, std::string target, std::os
     : options_(options),
       target_(std::move(target)),
       log_(log),
-      channel_(grpc::CreateCustomChannel(target_, grpc::InsecureChannelCredentials(), ChannelArgs())) {}
+      channel_(
+          grpc::CreateCustomChannel(target_, grpc::InsecureChannelCredentials(), ChannelArgs())) {}
 
 std::unique_ptr<grpc::ClientContext> Connection::NewContext(std::string_view method) const {
   auto context = std::make_unique<grpc::ClientContext>();

@@ -30,7 +30,8 @@ int RunCli(std::span<const std::string> args, const common::EnvLookup& env, std:
     err << "error: " << line.error << "\n\n" << Usage(cli, line.words);
     return kExitUsage;
   }
-  const int code = line.command->run(Invocation{.args = line.args, .out = out, .err = err, .terminal = terminal});
+  const int code = line.command->run(
+      Invocation{.args = line.args, .out = out, .err = err, .terminal = terminal});
   if (code == kExitUsage) err << "\n" << Usage(cli, line.words);
   return code;
 }

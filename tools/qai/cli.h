@@ -3,7 +3,8 @@
 // handler, kept out of main() so tests can run whole command lines.
 //
 //   std::vector<std::string> args(argv + 1, argv + argc);
-//   return qai::cli::RunCli(args, qai::common::ProcessEnv, std::cout, std::cerr, qai::cli::StdoutTerminal());
+//   return qai::cli::RunCli(args, qai::common::ProcessEnv, std::cout, std::cerr,
+//   qai::cli::StdoutTerminal());
 
 #include <iosfwd>
 #include <span>

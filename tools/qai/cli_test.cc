@@ -385,7 +385,8 @@ TEST_F(CliTest, CreateShowsFieldViolations) {
 
 TEST_F(CliTest, MutationsSendAFreshRequestIdAndShowIt) {
   ASSERT_EQ(Run({"projects", "create", "--prompt", "a todo app", "--display-name", "Todos"}),
-            kExitOk) << err_.str();
+            kExitOk)
+      << err_.str();
   auto request = fake_.last_request<pb::CreateProjectRequest>();
   EXPECT_EQ(request.initial_prompt(), "a todo app");
   EXPECT_EQ(request.display_name(), "Todos");
@@ -394,7 +395,8 @@ TEST_F(CliTest, MutationsSendAFreshRequestIdAndShowIt) {
   EXPECT_EQ(fake_.last_metadata()["x-request-id"], first) << "one id traces and deduplicates";
   pb::Project created = MakeProject(0);
   created.set_display_name("Todos");
-  EXPECT_THAT(out_.str(), StartsWith(absl::StrCat(FormatProject(created), "request_id: ", first, "\n")));
+  EXPECT_THAT(out_.str(),
+              StartsWith(absl::StrCat(FormatProject(created), "request_id: ", first, "\n")));
 
   ASSERT_EQ(Run({"projects", "create", "--prompt", "a todo app"}), kExitOk);
   EXPECT_NE(fake_.last_request<pb::CreateProjectRequest>().request_id(), first)
@@ -420,15 +422,17 @@ TEST_F(CliTest, MutationsPassTheGivenRequestId) {
   EXPECT_EQ(fake_.last_metadata()["x-request-id"], id);
   ASSERT_EQ(Run({"--request-id", id, "projects", "delete", "id-1"}), kExitOk);
   EXPECT_EQ(fake_.last_request<pb::DeleteProjectRequest>().request_id(), id);
-  ASSERT_EQ(Run({"messages", "send", "--project", "p-1", "--content", "hi", "--request-id", id}), kExitOk);
+  ASSERT_EQ(Run({"messages", "send", "--project", "p-1", "--content", "hi", "--request-id", id}),
+            kExitOk);
   EXPECT_EQ(messages_.last_request<pm::CreateMessageRequest>().request_id(), id);
 }
 
 TEST_F(CliTest, AMutationThatMayBeRepeatedNamesItsRequestId) {
   EXPECT_EQ(Run({"projects", "delete", "id-down"}), kExitRpcError);
   const std::string id = fake_.last_request<pb::DeleteProjectRequest>().request_id();
-  EXPECT_EQ(err_.str(), absl::StrCat("error: UNAVAILABLE: database unavailable; retry\n", "request_id: ", id,
-                                     " (repeat with --request-id ", id, ": it takes effect at most once)\n"));
+  EXPECT_EQ(err_.str(),
+            absl::StrCat("error: UNAVAILABLE: database unavailable; retry\n", "request_id: ", id,
+                         " (repeat with --request-id ", id, ": it takes effect at most once)\n"));
   EXPECT_EQ(out_.str(), "");
 }
 
@@ -477,7 +481,6 @@ TEST_F(CliTest, UnreachableServerIsUnavailable) {
   EXPECT_THAT(err_.str(), StartsWith("error: UNAVAILABLE"));
 }
 
-
 // --- projects create shows the first message ------------------------------------------------
 
 // FirstMessageOfNewProject: what FakeMessages lists for the project FakeProjects creates.
@@ -510,7 +513,8 @@ TEST_F(CliTest, CreateShowsTheFirstMessageOnceItAppears) {
 
 TEST_F(CliTest, CreateJsonIsTheProjectThenTheMessage) {
   ASSERT_EQ(Run({"--json", "projects", "create", "--prompt", "a todo app"}), kExitOk) << err_.str();
-  EXPECT_EQ(out_.str(), absl::StrCat(ToJsonLine(MakeProject(0)), ToJsonLine(FirstMessageOfNewProject())));
+  EXPECT_EQ(out_.str(),
+            absl::StrCat(ToJsonLine(MakeProject(0)), ToJsonLine(FirstMessageOfNewProject())));
 }
 
 TEST_F(CliTest, CreateWithWaitZeroDoesNotAsk) {
@@ -526,8 +530,9 @@ TEST_F(CliTest, CreateSaysWhenTheFirstMessageIsLate) {
   ASSERT_EQ(Run({"projects", "create", "--prompt", "p", "--wait", "350ms"}), kExitOk)
       << "the project was created";
   const absl::Duration took = absl::Now() - start;
-  EXPECT_EQ(err_.str(), "warning: the project's first message has not appeared within 350ms; "
-                        "see `qai messages list --project id-0`\n");
+  EXPECT_EQ(err_.str(),
+            "warning: the project's first message has not appeared within 350ms; "
+            "see `qai messages list --project id-0`\n");
   EXPECT_THAT(out_.str(), StartsWith(FormatProject(MakeProject(0))));
   EXPECT_THAT(out_.str(), Not(HasSubstr("first message")));
   // Asked at once and every 100 ms after: 4 calls in 350 ms, fewer when calls are slow.
@@ -540,14 +545,16 @@ TEST_F(CliTest, CreateSaysWhenTheFirstMessageIsLate) {
 TEST_F(CliTest, CreateWarnsWhenTheFirstMessageCannotBeRead) {
   messages_.set_new_project_status(grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "not yours"));
   ASSERT_EQ(Run({"projects", "create", "--prompt", "p"}), kExitOk);
-  EXPECT_EQ(err_.str(), "warning: cannot show the project's first message: PERMISSION_DENIED: not yours\n");
+  EXPECT_EQ(err_.str(),
+            "warning: cannot show the project's first message: PERMISSION_DENIED: not yours\n");
   EXPECT_EQ(messages_.calls(), 1) << "only an empty list is waited out";
 }
 
 TEST_F(CliTest, MessagesAddrFlagBeatsTheEnvironment) {
   const std::string good = env_["QAI_MESSAGES_ADDR"];
   env_["QAI_MESSAGES_ADDR"] = "127.0.0.1:1";
-  ASSERT_EQ(Run({"messages", "list", "--project", "p-1", "--messages-addr", good}), kExitOk) << err_.str();
+  ASSERT_EQ(Run({"messages", "list", "--project", "p-1", "--messages-addr", good}), kExitOk)
+      << err_.str();
   EXPECT_EQ(messages_.calls(), 1);
   EXPECT_EQ(Run({"messages", "list", "--project", "p-1", "--timeout", "5s"}), kExitRpcError);
   EXPECT_THAT(err_.str(), StartsWith("error: UNAVAILABLE"));
@@ -570,16 +577,18 @@ TEST_F(CliTest, MessagesSendPrintsTheMessageAndItsRequestId) {
 
   pm::Message sent = MakeMessage(FakeMessages::kSent);
   sent.set_content("Add a dark mode");
-  EXPECT_EQ(out_.str(), absl::StrCat(FormatMessage(sent), "request_id: ", request.request_id(), "\n"));
+  EXPECT_EQ(out_.str(),
+            absl::StrCat(FormatMessage(sent), "request_id: ", request.request_id(), "\n"));
   EXPECT_EQ(err_.str(), "");
 
-  ASSERT_EQ(Run({"messages", "send", "--project", "p-1", "--content", "Add a dark mode", "--json"}), kExitOk);
+  ASSERT_EQ(Run({"messages", "send", "--project", "p-1", "--content", "Add a dark mode", "--json"}),
+            kExitOk);
   EXPECT_EQ(out_.str(), ToJsonLine(sent));
 }
 
 TEST_F(CliTest, MessagesSendPassesTheRunSettings) {
-  ASSERT_EQ(Run({"messages", "send", "--project", "p-1", "--content", "hi", "--max-iterations", "7", "--model",
-                 "gpt-4o", "--run-timeout", "90s"}),
+  ASSERT_EQ(Run({"messages", "send", "--project", "p-1", "--content", "hi", "--max-iterations", "7",
+                 "--model", "gpt-4o", "--run-timeout", "90s"}),
             kExitOk)
       << err_.str();
   auto request = messages_.last_request<pm::CreateMessageRequest>();
@@ -592,19 +601,26 @@ TEST_F(CliTest, MessagesSendPassesTheRunSettings) {
   EXPECT_EQ(request.max_iterations(), 0);
   EXPECT_EQ(request.model(), "");
   EXPECT_FALSE(request.has_run_timeout());
-  EXPECT_EQ(Run({"messages", "send", "--project", "p-1", "--content", "hi", "--run-timeout", "soon"}), kExitUsage);
+  EXPECT_EQ(
+      Run({"messages", "send", "--project", "p-1", "--content", "hi", "--run-timeout", "soon"}),
+      kExitUsage);
   EXPECT_THAT(err_.str(), StartsWith("error: --run-timeout: "));
 }
 
 TEST_F(CliTest, MessagesSendArgumentErrors) {
   EXPECT_EQ(Run({"messages", "send", "--content", "hi"}), kExitUsage);
-  EXPECT_THAT(err_.str(), StartsWith("error: missing --project\n\nusage: qai messages send --project ID --content TEXT"));
+  EXPECT_THAT(
+      err_.str(),
+      StartsWith(
+          "error: missing --project\n\nusage: qai messages send --project ID --content TEXT"));
   EXPECT_EQ(Run({"messages", "send", "--project", "p-1"}), kExitUsage);
   EXPECT_THAT(err_.str(), StartsWith("error: missing --content\n"));
   EXPECT_EQ(Run({"messages", "send", "p-1", "hi"}), kExitUsage);
   EXPECT_THAT(err_.str(), StartsWith("error: unexpected argument \"p-1\"\n"));
   EXPECT_EQ(Run({"messages"}), kExitUsage);
-  EXPECT_THAT(err_.str(), StartsWith("error: \"qai messages\" needs a subcommand\n\nusage: qai messages COMMAND"));
+  EXPECT_THAT(
+      err_.str(),
+      StartsWith("error: \"qai messages\" needs a subcommand\n\nusage: qai messages COMMAND"));
   EXPECT_EQ(messages_.calls(), 0);
   EXPECT_EQ(out_.str(), "");
 }
@@ -612,15 +628,17 @@ TEST_F(CliTest, MessagesSendArgumentErrors) {
 TEST_F(CliTest, MessagesSendFailureThatMayBeRepeated) {
   EXPECT_EQ(Run({"messages", "send", "--project", "p-down", "--content", "hi"}), kExitRpcError);
   const std::string id = messages_.last_request<pm::CreateMessageRequest>().request_id();
-  EXPECT_EQ(err_.str(), absl::StrCat("error: UNAVAILABLE: projects service unavailable; retry\n", "request_id: ", id,
-                                     " (repeat with --request-id ", id, ": it takes effect at most once)\n"));
+  EXPECT_EQ(err_.str(), absl::StrCat("error: UNAVAILABLE: projects service unavailable; retry\n",
+                                     "request_id: ", id, " (repeat with --request-id ", id,
+                                     ": it takes effect at most once)\n"));
   EXPECT_EQ(out_.str(), "");
 }
 
 TEST_F(CliTest, MessagesListOnePageShowsTheNextToken) {
-  ASSERT_EQ(Run({"messages", "list", "--project", "p-1", "--page-size", "2"}), kExitOk) << err_.str();
-  EXPECT_EQ(out_.str(), absl::StrCat(FormatMessage(MakeMessage(0)), "\n", FormatMessage(MakeMessage(1)),
-                                     "\nnext page: 2\n"));
+  ASSERT_EQ(Run({"messages", "list", "--project", "p-1", "--page-size", "2"}), kExitOk)
+      << err_.str();
+  EXPECT_EQ(out_.str(), absl::StrCat(FormatMessage(MakeMessage(0)), "\n",
+                                     FormatMessage(MakeMessage(1)), "\nnext page: 2\n"));
   auto request = messages_.last_request<pm::ListMessagesRequest>();
   EXPECT_EQ(request.project_id(), "p-1");
   EXPECT_EQ(request.page_size(), 2);

@@ -13,7 +13,8 @@
 
 namespace qai::cli {
 
-// GlobalFlags: --projects-addr, --messages-addr, --orchestrator-addr, --token, --api-key, --timeout, --json,
+// GlobalFlags: --projects-addr, --messages-addr, --orchestrator-addr, --token, --api-key,
+// --timeout, --json,
 // --request-id, --verbose.
 std::vector<FlagSpec> GlobalFlags();
 

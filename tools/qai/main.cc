@@ -10,5 +10,6 @@
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
-  return qai::cli::RunCli(args, qai::common::ProcessEnv, std::cout, std::cerr, qai::cli::StdoutTerminal());
+  return qai::cli::RunCli(args, qai::common::ProcessEnv, std::cout, std::cerr,
+                          qai::cli::StdoutTerminal());
 }

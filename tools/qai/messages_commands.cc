@@ -1,4 +1,3 @@
-#include "tools/qai/printable.h"
 #include "tools/qai/messages_commands.h"
 
 #include <algorithm>
@@ -13,9 +12,10 @@
 #include "common/proto_time.h"
 #include "qai/messages/v1/messages.grpc.pb.h"
 #include "tools/qai/channel.h"
-#include "tools/qai/service_client.h"
 #include "tools/qai/output.h"
+#include "tools/qai/printable.h"
 #include "tools/qai/run_follow.h"
+#include "tools/qai/service_client.h"
 
 namespace qai::cli {
 namespace {
@@ -30,7 +30,8 @@ using qai::messages::v1::MessageService;
 // MessagesClient: the state one `messages` command needs to make its calls.
 class MessagesClient : public ServiceClient<MessageService> {
  public:
-  explicit MessagesClient(const Invocation& inv) : ServiceClient(inv, &GlobalOptions::messages_addr, "MessageService") {}
+  explicit MessagesClient(const Invocation& inv)
+      : ServiceClient(inv, &GlobalOptions::messages_addr, "MessageService") {}
 };
 
 int RunSend(const Invocation& inv) {
@@ -52,9 +53,9 @@ int RunSend(const Invocation& inv) {
     inv.err << FormatMutationError(status, request.request_id());
     return kExitRpcError;
   }
-  inv.out << (client.options().json
-                  ? ToJsonLine(message)
-                  : absl::StrCat(FormatMessage(message), "request_id: ", request.request_id(), "\n"));
+  inv.out << (client.options().json ? ToJsonLine(message)
+                                    : absl::StrCat(FormatMessage(message),
+                                                   "request_id: ", request.request_id(), "\n"));
   if (!inv.args.Switch("watch")) return kExitOk;
   if (!client.options().json) inv.out << "\n";
   return ShowPromptRun(inv, client.options(), request.project_id(), message.id());
@@ -112,28 +113,37 @@ std::string Continued(const std::string& text) {
 }  // namespace
 
 std::vector<CommandSpec> MessageCommands() {
-  const FlagSpec project{.name = "project", .value_name = "ID", .help = "the project's id",
-                         .required = true};
+  const FlagSpec project{
+      .name = "project", .value_name = "ID", .help = "the project's id", .required = true};
   return {
       {.path = {"messages", "send"},
        .flags = {project,
                  {.name = "content", .value_name = "TEXT", .help = "the prompt", .required = true},
-                 {.name = "max-iterations", .value_name = "N",
-                  .help = "the run's iteration limit (default: the server's, 15)", .validate = IsInt32},
-                 {.name = "model", .value_name = "NAME",
+                 {.name = "max-iterations",
+                  .value_name = "N",
+                  .help = "the run's iteration limit (default: the server's, 15)",
+                  .validate = IsInt32},
+                 {.name = "model",
+                  .value_name = "NAME",
                   .help = "the run's model: the server's default or one it allows"},
-                 {.name = "run-timeout", .value_name = "DURATION",
+                 {.name = "run-timeout",
+                  .value_name = "DURATION",
                   .help = "the longest the run may take, e.g. 10m (default: the server's, 30m)",
                   .validate = common::IsDuration},
                  {.name = "watch",
-                  .help = "then follow the run the prompt starts until it ends (exit 0 if it succeeded, 1 if not)"}},
-       .summary = "add a prompt to a project's conversation; it starts an agent run (a repeat\n      with the same --request-id returns the first message)",
+                  .help = "then follow the run the prompt starts until it ends (exit 0 if it "
+                          "succeeded, 1 if not)"}},
+       .summary = "add a prompt to a project's conversation; it starts an agent run (a repeat\n    "
+                  "  with the same --request-id returns the first message)",
        .run = RunSend},
       {.path = {"messages", "list"},
        .flags = {project,
-                 {.name = "page-size", .value_name = "N", .help = "messages per page",
+                 {.name = "page-size",
+                  .value_name = "N",
+                  .help = "messages per page",
                   .validate = IsInt32},
-                 {.name = "page-token", .value_name = "TOKEN",
+                 {.name = "page-token",
+                  .value_name = "TOKEN",
                   .help = "continue from a previous `next page`"},
                  {.name = "all", .help = "follow the pages to the end"}},
        .summary = "show a project's conversation, oldest first",
@@ -146,7 +156,8 @@ std::string FormatMessage(const Message& message) {
       "id: ", message.id(), "\n",
       "role: ", Label(Message::Role_Name(message.role()), "ROLE_", message.role()), "\n",
       "type: ", Label(Message::Type_Name(message.type()), "TYPE_", message.type()), "\n");
-  if (!message.author().empty()) absl::StrAppend(&out, "author: ", Printable(message.author(), false), "\n");
+  if (!message.author().empty())
+    absl::StrAppend(&out, "author: ", Printable(message.author(), false), "\n");
   absl::StrAppend(&out, "created: ", FormatTimestamp(message.create_time()), "\n");
   if (!message.run_id().empty()) absl::StrAppend(&out, "run_id: ", message.run_id(), "\n");
   absl::StrAppend(&out, "content: ", Continued(message.content()), "\n");
@@ -157,7 +168,8 @@ std::string FormatMessage(const Message& message) {
     std::vector<std::string> paths;
     for (const auto& [path, content] : fragment.files()) paths.push_back(path);
     std::sort(paths.begin(), paths.end());
-    for (const std::string& path : paths) absl::StrAppend(&out, "  file: ", Printable(path, false), "\n");
+    for (const std::string& path : paths)
+      absl::StrAppend(&out, "  file: ", Printable(path, false), "\n");
   }
   return out;
 }
@@ -178,7 +190,8 @@ FirstMessage WaitForFirstMessage(const GlobalOptions& options, std::ostream& log
     const grpc::Status status = stub->ListMessages(context.get(), request, &response);
     if (status.ok() && response.messages_size() > 0) return {.message = response.messages(0)};
     const bool out_of_time = absl::Now() >= until;
-    if (!status.ok() && !(status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED && out_of_time)) {
+    if (!status.ok() &&
+        !(status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED && out_of_time)) {
       return {.status = status};
     }
     if (out_of_time) return {};

@@ -36,9 +36,9 @@ TEST(FormatRpcErrorTest, FieldViolationsFromBadRequest) {
   auto* v2 = bad_request.add_field_violations();
   v2->set_field("display_name");
   v2->set_description("at most 100 characters");
-  grpc::Status status = RichStatus(grpc::StatusCode::INVALID_ARGUMENT,
-                                   "initial_prompt must not be blank; display_name too long",
-                                   bad_request);
+  grpc::Status status =
+      RichStatus(grpc::StatusCode::INVALID_ARGUMENT,
+                 "initial_prompt must not be blank; display_name too long", bad_request);
   EXPECT_EQ(FormatRpcError(status),
             "error: INVALID_ARGUMENT: initial_prompt must not be blank; display_name too long\n"
             "  initial_prompt: must not be blank\n"
@@ -56,10 +56,14 @@ TEST(FormatRpcErrorTest, QuotaViolations) {
   google::rpc::QuotaFailure quota;
   auto* v = quota.add_violations();
   v->set_subject("project:p-1");
-  v->set_description("at most 5 runs queued or running at once per project (QAI_RUN_MAX_ACTIVE_PER_PROJECT); it has 5");
-  EXPECT_EQ(FormatRpcError(RichStatus(grpc::StatusCode::RESOURCE_EXHAUSTED, "too many active runs", quota)),
+  v->set_description(
+      "at most 5 runs queued or running at once per project (QAI_RUN_MAX_ACTIVE_PER_PROJECT); it "
+      "has 5");
+  EXPECT_EQ(FormatRpcError(
+                RichStatus(grpc::StatusCode::RESOURCE_EXHAUSTED, "too many active runs", quota)),
             "error: RESOURCE_EXHAUSTED: too many active runs\n"
-            "  project:p-1: at most 5 runs queued or running at once per project (QAI_RUN_MAX_ACTIVE_PER_PROJECT);"
+            "  project:p-1: at most 5 runs queued or running at once per project "
+            "(QAI_RUN_MAX_ACTIVE_PER_PROJECT);"
             " it has 5\n");
 }
 
@@ -81,10 +85,11 @@ TEST(FormatMutationErrorTest, RequestIdOnlyWhenARepeatMakesSense) {
                   " (repeat with --request-id " + id + ": it takes effect at most once)\n");
   }
   // A refusal is final: the same request would be refused again.
-  for (grpc::StatusCode code : {grpc::StatusCode::INVALID_ARGUMENT, grpc::StatusCode::NOT_FOUND,
-                                grpc::StatusCode::ABORTED, grpc::StatusCode::PERMISSION_DENIED,
-                                grpc::StatusCode::FAILED_PRECONDITION}) {
-    EXPECT_EQ(FormatMutationError(grpc::Status(code, "m"), id), FormatRpcError(grpc::Status(code, "m")));
+  for (grpc::StatusCode code :
+       {grpc::StatusCode::INVALID_ARGUMENT, grpc::StatusCode::NOT_FOUND, grpc::StatusCode::ABORTED,
+        grpc::StatusCode::PERMISSION_DENIED, grpc::StatusCode::FAILED_PRECONDITION}) {
+    EXPECT_EQ(FormatMutationError(grpc::Status(code, "m"), id),
+              FormatRpcError(grpc::Status(code, "m")));
   }
 }
 
@@ -198,11 +203,12 @@ TEST(MessageFormatTest, ErrorTypeAndUnknownRole) {
 TEST(MessageFormatTest, JsonHasFileContents) {
   qai::messages::v1::Message m = SampleMessage();
   (*m.mutable_fragment()->mutable_files())["a.txt"] = "hello";
-  EXPECT_EQ(ToJsonLine(m),
-            R"({"id":"7d2e0c41-0000-4000-8000-000000000002","projectId":"5b0f3c1e-0000-4000-8000-000000000001",)"
-            R"("content":"Build a todo app","role":"ROLE_USER","type":"TYPE_RESULT","runId":"r1",)"
-            R"("createTime":"2026-01-31T09:15:00Z","fragment":{"files":{"a.txt":"hello"}},"author":"user-42"})"
-            "\n");
+  EXPECT_EQ(
+      ToJsonLine(m),
+      R"({"id":"7d2e0c41-0000-4000-8000-000000000002","projectId":"5b0f3c1e-0000-4000-8000-000000000001",)"
+      R"("content":"Build a todo app","role":"ROLE_USER","type":"TYPE_RESULT","runId":"r1",)"
+      R"("createTime":"2026-01-31T09:15:00Z","fragment":{"files":{"a.txt":"hello"}},"author":"user-42"})"
+      "\n");
 }
 
 }  // namespace

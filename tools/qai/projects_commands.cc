@@ -1,4 +1,3 @@
-#include "tools/qai/printable.h"
 #include "tools/qai/projects_commands.h"
 
 #include <cstdint>
@@ -12,11 +11,12 @@
 #include "common/config.h"
 #include "qai/projects/v1/projects.grpc.pb.h"
 #include "tools/qai/channel.h"
-#include "tools/qai/service_client.h"
 #include "tools/qai/global_options.h"
 #include "tools/qai/messages_commands.h"
 #include "tools/qai/output.h"
+#include "tools/qai/printable.h"
 #include "tools/qai/run_follow.h"
+#include "tools/qai/service_client.h"
 
 namespace qai::cli {
 namespace {
@@ -34,7 +34,8 @@ using qai::projects::v1::UpdateProjectRequest;
 // ProjectsClient: the state one `projects` command needs to make its calls.
 class ProjectsClient : public ServiceClient<ProjectService> {
  public:
-  explicit ProjectsClient(const Invocation& inv) : ServiceClient(inv, &GlobalOptions::projects_addr, "ProjectService") {}
+  explicit ProjectsClient(const Invocation& inv)
+      : ServiceClient(inv, &GlobalOptions::projects_addr, "ProjectService") {}
 
   // FailMutation: reports a failed mutation, with its request id when a repeat makes sense.
   int FailMutation(const grpc::Status& status) const {
@@ -54,7 +55,8 @@ class ProjectsClient : public ServiceClient<ProjectService> {
   int PrintMutated(const grpc::Status& status, const Project& project) const {
     if (!status.ok()) return FailMutation(status);
     inv_.out << (options_.json ? ToJsonLine(project)
-                               : absl::StrCat(FormatProject(project), "request_id: ", options_.request_id, "\n"));
+                               : absl::StrCat(FormatProject(project),
+                                              "request_id: ", options_.request_id, "\n"));
     return kExitOk;
   }
 };
@@ -76,15 +78,18 @@ std::optional<Message> PrintFirstMessage(const Invocation& inv, const GlobalOpti
   if (wait <= absl::ZeroDuration()) return std::nullopt;
   FirstMessage first = WaitForFirstMessage(options, inv.err, project_id, wait);
   if (first.message) {
-    inv.out << (options.json ? ToJsonLine(*first.message)
-                             : absl::StrCat("\nfirst message:\n", Indented(FormatMessage(*first.message))));
+    inv.out << (options.json
+                    ? ToJsonLine(*first.message)
+                    : absl::StrCat("\nfirst message:\n", Indented(FormatMessage(*first.message))));
   } else if (!first.status.ok()) {
     inv.err << "warning: cannot show the project's first message: "
             << StatusCodeName(first.status.error_code())
-            << (first.status.error_message().empty() ? "" : ": ") << first.status.error_message() << "\n";
+            << (first.status.error_message().empty() ? "" : ": ") << first.status.error_message()
+            << "\n";
   } else {
-    inv.err << "warning: the project's first message has not appeared within " << absl::FormatDuration(wait)
-            << "; see `qai messages list --project " << project_id << "`\n";
+    inv.err << "warning: the project's first message has not appeared within "
+            << absl::FormatDuration(wait) << "; see `qai messages list --project " << project_id
+            << "`\n";
   }
   return first.message;
 }
@@ -102,7 +107,8 @@ int RunCreate(const Invocation& inv) {
   request.set_request_id(client.options().request_id);
   Project project;
   auto context = client.NewContext("CreateProject");
-  if (int code = client.PrintMutated(client.stub().CreateProject(context.get(), request, &project), project);
+  if (int code = client.PrintMutated(client.stub().CreateProject(context.get(), request, &project),
+                                     project);
       code != kExitOk) {
     return code;
   }
@@ -132,7 +138,10 @@ int RunList(const Invocation& inv) {
   request.set_page_size(static_cast<int32_t>(inv.args.GetInt("page-size")));
   request.set_page_token(inv.args.Get("page-token"));
   return client.PrintPages("ListProjects", &ProjectService::Stub::ListProjects, request, all,
-                           [&](const ListProjectsResponse& page) { for (const Project& project : page.projects()) inv.out << FormatProjectRow(project); });
+                           [&](const ListProjectsResponse& page) {
+                             for (const Project& project : page.projects())
+                               inv.out << FormatProjectRow(project);
+                           });
 }
 
 int RunRename(const Invocation& inv) {
@@ -145,7 +154,8 @@ int RunRename(const Invocation& inv) {
   request.set_request_id(client.options().request_id);
   Project project;
   auto context = client.NewContext("UpdateProject");
-  return client.PrintMutated(client.stub().UpdateProject(context.get(), request, &project), project);
+  return client.PrintMutated(client.stub().UpdateProject(context.get(), request, &project),
+                             project);
 }
 
 int RunDelete(const Invocation& inv) {
@@ -160,7 +170,8 @@ int RunDelete(const Invocation& inv) {
       !status.ok()) {
     return client.FailMutation(status);
   }
-  inv.out << (client.options().json ? ToJsonLine(empty) : absl::StrCat("deleted ", request.id(), "\n"));
+  inv.out << (client.options().json ? ToJsonLine(empty)
+                                    : absl::StrCat("deleted ", request.id(), "\n"));
   return kExitOk;
 }
 
@@ -169,37 +180,47 @@ int RunDelete(const Invocation& inv) {
 std::vector<CommandSpec> ProjectCommands() {
   return {
       {.path = {"projects", "create"},
-       .flags = {{.name = "prompt", .value_name = "TEXT", .help = "the first prompt",
-                  .required = true},
-                 {.name = "display-name", .value_name = "NAME", .help = "human-chosen name"},
-                 {.name = "wait", .value_name = "DURATION",
-                  .help = "how long to wait for the first message to show it (0: do not)",
-                  .default_value = "5s", .required = true, .validate = common::IsDuration},
-                 {.name = "watch",
-                  .help = "then follow the first run live until it ends (exit 0 if it succeeded, 1 if not)"}},
-       .summary = "create a project and show its first message; the prompt starts the first\n      agent run (a repeat with the same --request-id returns the first result)",
+       .flags =
+           {{.name = "prompt", .value_name = "TEXT", .help = "the first prompt", .required = true},
+            {.name = "display-name", .value_name = "NAME", .help = "human-chosen name"},
+            {.name = "wait",
+             .value_name = "DURATION",
+             .help = "how long to wait for the first message to show it (0: do not)",
+             .default_value = "5s",
+             .required = true,
+             .validate = common::IsDuration},
+            {.name = "watch",
+             .help = "then follow the first run live until it ends (exit 0 if it succeeded, 1 if "
+                     "not)"}},
+       .summary = "create a project and show its first message; the prompt starts the first\n      "
+                  "agent run (a repeat with the same --request-id returns the first result)",
        .run = RunCreate},
       {.path = {"projects", "get"},
        .positionals = {"ID"},
        .summary = "show one project",
        .run = RunGet},
       {.path = {"projects", "list"},
-       .flags = {{.name = "page-size", .value_name = "N", .help = "projects per page",
+       .flags = {{.name = "page-size",
+                  .value_name = "N",
+                  .help = "projects per page",
                   .validate = IsInt32},
-                 {.name = "page-token", .value_name = "TOKEN",
+                 {.name = "page-token",
+                  .value_name = "TOKEN",
                   .help = "continue from a previous `next page`"},
                  {.name = "all", .help = "follow the pages to the end"}},
        .summary = "list your projects, most recently updated first",
        .run = RunList},
       {.path = {"projects", "rename"},
        .positionals = {"ID", "NAME"},
-       .flags = {{.name = "etag", .value_name = "ETAG",
+       .flags = {{.name = "etag",
+                  .value_name = "ETAG",
                   .help = "rename only if the project still has this etag"}},
        .summary = "change a project's display name",
        .run = RunRename},
       {.path = {"projects", "delete"},
        .positionals = {"ID"},
-       .flags = {{.name = "etag", .value_name = "ETAG",
+       .flags = {{.name = "etag",
+                  .value_name = "ETAG",
                   .help = "delete only if the project still has this etag"}},
        .summary = "delete a project, its messages and its runs (idempotent with --request-id)",
        .run = RunDelete},
@@ -222,9 +243,10 @@ std::string FormatProject(const Project& project) {
 }
 
 std::string FormatProjectRow(const Project& project) {
-  return absl::StrCat(Printable(project.id(), false), "  ", Printable(project.name(), false), "  ",
-                      project.display_name().empty() ? "-" : Printable(project.display_name(), false), "  ",
-                      FormatTimestamp(project.update_time()), "\n");
+  return absl::StrCat(
+      Printable(project.id(), false), "  ", Printable(project.name(), false), "  ",
+      project.display_name().empty() ? "-" : Printable(project.display_name(), false), "  ",
+      FormatTimestamp(project.update_time()), "\n");
 }
 
 }  // namespace qai::cli

@@ -66,16 +66,18 @@ bool Ended(const Run& run) {
 }
 
 std::string Brief(const grpc::Status& status) {
-  return absl::StrCat(StatusCodeName(status.error_code()), status.error_message().empty() ? "" : ": ",
-                      status.error_message());
+  return absl::StrCat(StatusCodeName(status.error_code()),
+                      status.error_message().empty() ? "" : ": ", status.error_message());
 }
 
 RunViewOptions ViewOptions(const Invocation& inv, const GlobalOptions& options) {
-  return {.json = options.json, .live = inv.terminal.tty && !options.json, .columns = inv.terminal.columns};
+  return {.json = options.json,
+          .live = inv.terminal.tty && !options.json,
+          .columns = inv.terminal.columns};
 }
 
-int Follow(const Invocation& inv, const GlobalOptions& options, const std::string& run_id, int64_t after,
-           RunView& view, Ticker& ticker) {
+int Follow(const Invocation& inv, const GlobalOptions& options, const std::string& run_id,
+           int64_t after, RunView& view, Ticker& ticker) {
   view.Header(run_id);
   const int code = FollowRun(options, run_id, {.after_sequence = after}, view, inv.err);
   ticker.Stop();
@@ -96,8 +98,8 @@ bool IsStreamBreak(const grpc::Status& status) {
   }
 }
 
-int FollowRun(const GlobalOptions& options, const std::string& run_id, const FollowOptions& follow, RunView& view,
-              std::ostream& err) {
+int FollowRun(const GlobalOptions& options, const std::string& run_id, const FollowOptions& follow,
+              RunView& view, std::ostream& err) {
   Connection connection(options, options.orchestrator_addr, err);
   std::unique_ptr<AgentOrchestrator::Stub> stub = AgentOrchestrator::NewStub(connection.channel());
   int64_t after = follow.after_sequence;
@@ -151,15 +153,16 @@ int FollowRun(const GlobalOptions& options, const std::string& run_id, const Fol
 
     if (++reconnects > follow.max_reconnects) {
       view.Close();
-      err << "error: the run's stream broke " << follow.max_reconnects + 1 << " times in a row (" << why
-          << "); resume with `qai runs watch " << run_id << " --after " << after << "`\n";
+      err << "error: the run's stream broke " << follow.max_reconnects + 1 << " times in a row ("
+          << why << "); resume with `qai runs watch " << run_id << " --after " << after << "`\n";
       return kExitRpcError;
     }
     absl::Duration backoff = follow.first_backoff;
     for (int i = 1; i < reconnects && backoff < follow.max_backoff; ++i) backoff *= 2;
     backoff = std::min(backoff, follow.max_backoff);
-    view.Note(absl::StrCat("qai: the stream broke (", why, "); reconnecting after event ", after, " in ",
-                           absl::FormatDuration(backoff), " (", reconnects, "/", follow.max_reconnects, ")"));
+    view.Note(absl::StrCat("qai: the stream broke (", why, "); reconnecting after event ", after,
+                           " in ", absl::FormatDuration(backoff), " (", reconnects, "/",
+                           follow.max_reconnects, ")"));
     absl::SleepFor(backoff);
   }
 }
@@ -184,8 +187,9 @@ FoundRun WaitForRun(const GlobalOptions& options, std::ostream& log, const std::
       }
     }
     const bool out_of_time = absl::Now() >= until;
-    const bool waitable = status.ok() || status.error_code() == grpc::StatusCode::UNAVAILABLE ||
-                          (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED && out_of_time);
+    const bool waitable =
+        status.ok() || status.error_code() == grpc::StatusCode::UNAVAILABLE ||
+        (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED && out_of_time);
     if (!waitable) return {.status = status};
     if (out_of_time) return {.status = status};
     absl::SleepFor(std::min(kRunPoll, until - absl::Now()));
@@ -193,14 +197,15 @@ FoundRun WaitForRun(const GlobalOptions& options, std::ostream& log, const std::
   }
 }
 
-int ShowRun(const Invocation& inv, const GlobalOptions& options, const std::string& run_id, int64_t after_sequence) {
+int ShowRun(const Invocation& inv, const GlobalOptions& options, const std::string& run_id,
+            int64_t after_sequence) {
   RunView view(inv.out, inv.err, ViewOptions(inv, options));
   Ticker ticker(view, ViewOptions(inv, options).live);
   return Follow(inv, options, run_id, after_sequence, view, ticker);
 }
 
-int ShowPromptRun(const Invocation& inv, const GlobalOptions& options, const std::string& project_id,
-                  const std::string& message_id) {
+int ShowPromptRun(const Invocation& inv, const GlobalOptions& options,
+                  const std::string& project_id, const std::string& message_id) {
   RunView view(inv.out, inv.err, ViewOptions(inv, options));
   Ticker ticker(view, ViewOptions(inv, options).live);
   view.Waiting("waiting for the run to start");
@@ -212,7 +217,8 @@ int ShowPromptRun(const Invocation& inv, const GlobalOptions& options, const std
       inv.err << FormatRpcError(found.status);
     } else {
       inv.err << "error: no run of message " << message_id << " has appeared within "
-              << absl::FormatDuration(kRunAppearWait) << "; see `qai runs list --project " << project_id << "`\n";
+              << absl::FormatDuration(kRunAppearWait) << "; see `qai runs list --project "
+              << project_id << "`\n";
     }
     return kExitRpcError;
   }

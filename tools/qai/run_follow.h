@@ -43,8 +43,8 @@ bool IsStreamBreak(const grpc::Status& status);
 // outcome while the run goes on) is opened again after the last sequence shown, after a backoff,
 // so nothing is missed or repeated; each reconnect is a Note on the view. Another error is
 // printed to `err`. Returns the view's exit code: 0 when the run succeeded, 1 otherwise.
-[[nodiscard]] int FollowRun(const GlobalOptions& options, const std::string& run_id, const FollowOptions& follow,
-                            RunView& view, std::ostream& err);
+[[nodiscard]] int FollowRun(const GlobalOptions& options, const std::string& run_id,
+                            const FollowOptions& follow, RunView& view, std::ostream& err);
 
 // FoundRun: what WaitForRun found.
 struct FoundRun {
@@ -62,17 +62,18 @@ inline constexpr absl::Duration kRunAppearWait = absl::Seconds(30);
 // WaitForRun: asks AgentOrchestrator.ListRuns for the project's newest runs at once and then
 // every kRunPoll, until one of them was started by `message_id`, or `wait` has passed. A failed
 // call ends the wait, except UNAVAILABLE (the orchestrator may be starting).
-[[nodiscard]] FoundRun WaitForRun(const GlobalOptions& options, std::ostream& log, const std::string& project_id,
-                                  const std::string& message_id, absl::Duration wait);
+[[nodiscard]] FoundRun WaitForRun(const GlobalOptions& options, std::ostream& log,
+                                  const std::string& project_id, const std::string& message_id,
+                                  absl::Duration wait);
 
 // ShowRun: `qai watch`: a RunView on the invocation's output (live on a terminal, with a status
 // line ticking ten times a second), a header naming the run, then FollowRun. Returns its code.
-[[nodiscard]] int ShowRun(const Invocation& inv, const GlobalOptions& options, const std::string& run_id,
-                          int64_t after_sequence);
+[[nodiscard]] int ShowRun(const Invocation& inv, const GlobalOptions& options,
+                          const std::string& run_id, int64_t after_sequence);
 
 // ShowPromptRun: `--watch` of `projects create` and `messages send`: waits (up to
 // kRunAppearWait) for the run that `message_id` started, then ShowRun from its first event.
-[[nodiscard]] int ShowPromptRun(const Invocation& inv, const GlobalOptions& options, const std::string& project_id,
-                                const std::string& message_id);
+[[nodiscard]] int ShowPromptRun(const Invocation& inv, const GlobalOptions& options,
+                                const std::string& project_id, const std::string& message_id);
 
 }  // namespace qai::cli

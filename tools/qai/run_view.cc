@@ -9,12 +9,12 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "common/json.h"
-#include "tools/qai/printable.h"
 #include "absl/strings/strip.h"
+#include "common/json.h"
 #include "common/strings.h"
 #include "nlohmann/json.hpp"
 #include "tools/qai/output.h"
+#include "tools/qai/printable.h"
 
 namespace qai::cli {
 namespace {
@@ -54,7 +54,8 @@ std::string Cut(absl::string_view text, size_t max_chars) {
 
 // JsonStringAfter: the value of the JSON string that follows `"key":` at or after `from` in
 // text that may be cut short (then the part that is there); npos in `*next` when none.
-std::optional<std::string> JsonStringAfter(absl::string_view text, absl::string_view key, size_t from, size_t* next) {
+std::optional<std::string> JsonStringAfter(absl::string_view text, absl::string_view key,
+                                           size_t from, size_t* next) {
   const std::string quoted = absl::StrCat("\"", key, "\"");
   size_t at = text.find(quoted, from);
   while (at != absl::string_view::npos) {
@@ -77,10 +78,18 @@ std::optional<std::string> JsonStringAfter(absl::string_view text, absl::string_
     if (text[i] == '\\' && i + 1 < text.size()) {
       ++i;
       switch (text[i]) {
-        case 'n': value += '\n'; break;
-        case 't': value += '\t'; break;
-        case 'u': i += std::min<size_t>(4, text.size() - i - 1); value += '?'; break;
-        default: value += text[i];
+        case 'n':
+          value += '\n';
+          break;
+        case 't':
+          value += '\t';
+          break;
+        case 'u':
+          i += std::min<size_t>(4, text.size() - i - 1);
+          value += '?';
+          break;
+        default:
+          value += text[i];
       }
     } else {
       value += text[i];
@@ -108,7 +117,8 @@ std::vector<std::string> PathsOf(std::string_view tool, std::string_view argumen
   if (!args.is_discarded() || tool != "createOrUpdateFiles") return paths;
   // The server caps the arguments it reports, so a call that writes big files arrives cut.
   size_t next = 0;
-  while (std::optional<std::string> path = JsonStringAfter(common::ToAbsl(arguments_json), "path", next, &next)) {
+  while (std::optional<std::string> path =
+             JsonStringAfter(common::ToAbsl(arguments_json), "path", next, &next)) {
     paths.push_back(*std::move(path));
     if (next == absl::string_view::npos) break;
   }
@@ -135,12 +145,15 @@ std::string WithMoreLines(const std::string& first, size_t more, size_t max_char
 std::string Seconds(absl::Duration d) { return absl::StrFormat("%.1fs", absl::ToDoubleSeconds(d)); }
 
 // Delay: absl's form ("2.5s", "250ms"), and "0s" rather than a bare "0".
-std::string Delay(absl::Duration d) { return d == absl::ZeroDuration() ? "0s" : absl::FormatDuration(d); }
+std::string Delay(absl::Duration d) {
+  return d == absl::ZeroDuration() ? "0s" : absl::FormatDuration(d);
+}
 
 // HowLongText: " (3 iterations, 8.4s)", each part only when known; "" when neither is.
 std::string HowLongText(int iterations, std::optional<absl::Duration> took) {
   std::vector<std::string> parts;
-  if (iterations > 0) parts.push_back(iterations == 1 ? "1 iteration" : absl::StrCat(iterations, " iterations"));
+  if (iterations > 0)
+    parts.push_back(iterations == 1 ? "1 iteration" : absl::StrCat(iterations, " iterations"));
   if (took) parts.push_back(Seconds(*took));
   return parts.empty() ? "" : absl::StrCat(" (", absl::StrJoin(parts, ", "), ")");
 }
@@ -156,7 +169,8 @@ std::string FirstLine(std::string_view text, size_t max_chars) {
   return "";
 }
 
-std::string SummarizeToolCall(std::string_view tool, std::string_view arguments_json, size_t max_chars) {
+std::string SummarizeToolCall(std::string_view tool, std::string_view arguments_json,
+                              size_t max_chars) {
   if (tool == "terminal") {
     const nlohmann::json args = common::ParseUntrustedJson(arguments_json);
     std::optional<std::string> command;
@@ -166,7 +180,8 @@ std::string SummarizeToolCall(std::string_view tool, std::string_view arguments_
       size_t next = 0;
       command = JsonStringAfter(common::ToAbsl(arguments_json), "command", 0, &next);
     }
-    if (command) return WithMoreLines(FirstLine(*command, max_chars), MoreLines(*command), max_chars);
+    if (command)
+      return WithMoreLines(FirstLine(*command, max_chars), MoreLines(*command), max_chars);
   } else if (tool == "createOrUpdateFiles" || tool == "readFiles") {
     std::vector<std::string> paths = PathsOf(tool, arguments_json);
     if (!paths.empty()) return Cut(Printable(absl::StrJoin(paths, ", "), false), max_chars);
@@ -183,7 +198,8 @@ std::string SummarizeToolOutput(std::string_view tool, std::string_view output, 
         if (!f.is_object() || !f.contains("path") || !f["path"].is_string()) continue;
         std::string part = f["path"].get<std::string>();
         if (f.contains("content") && f["content"].is_string()) {
-          absl::StrAppend(&part, " (", f["content"].get_ref<const std::string&>().size(), " bytes)");
+          absl::StrAppend(&part, " (", f["content"].get_ref<const std::string&>().size(),
+                          " bytes)");
         } else if (f.contains("error") && f["error"].is_string()) {
           absl::StrAppend(&part, ": ", f["error"].get<std::string>());
         }
@@ -226,10 +242,15 @@ void RunView::Event(const RunEvent& event) {
     out_ << ToJsonLine(event);
     out_.flush();
     switch (event.event_case()) {
-      case RunEvent::kSucceeded: succeeded_ = true; [[fallthrough]];
+      case RunEvent::kSucceeded:
+        succeeded_ = true;
+        [[fallthrough]];
       case RunEvent::kFailed:
-      case RunEvent::kCancelled: ended_ = true; break;
-      default: break;
+      case RunEvent::kCancelled:
+        ended_ = true;
+        break;
+      default:
+        break;
     }
     return;
   }
@@ -249,13 +270,17 @@ void RunView::Event(const RunEvent& event) {
       LineLocked(time, 0, Styled(kBold, absl::StrCat("iteration ", iteration_)));
       break;
     case RunEvent::kModelOutput:
-      LineLocked(time, 2, absl::StrCat(Styled(kDim, "model: "), FirstLine(event.model_output().text(), 100)));
+      LineLocked(
+          time, 2,
+          absl::StrCat(Styled(kDim, "model: "), FirstLine(event.model_output().text(), 100)));
       break;
     case RunEvent::kToolCall: {
       const auto& call = event.tool_call();
       const std::string summary = SummarizeToolCall(call.tool(), call.arguments_json());
-      doing_ = absl::StrCat("iteration ", iteration_, ": ", FirstLine(call.tool(), 40), " ", summary);
-      LineLocked(time, 2, absl::StrCat(Styled(kDim, "call "), FirstLine(call.tool(), 40), ": ", summary));
+      doing_ =
+          absl::StrCat("iteration ", iteration_, ": ", FirstLine(call.tool(), 40), " ", summary);
+      LineLocked(time, 2,
+                 absl::StrCat(Styled(kDim, "call "), FirstLine(call.tool(), 40), ": ", summary));
       break;
     }
     case RunEvent::kToolResult: {
@@ -264,15 +289,17 @@ void RunView::Event(const RunEvent& event) {
       const std::string exit = absl::StrCat("exit ", result.exit_code());
       LineLocked(time, 2,
                  absl::StrCat(Styled(kDim, "result "), FirstLine(result.tool(), 40), " (",
-                              result.exit_code() == 0 ? exit : Styled(kRed, exit), "): ",
-                              SummarizeToolOutput(result.tool(), result.output()),
+                              result.exit_code() == 0 ? exit : Styled(kRed, exit),
+                              "): ", SummarizeToolOutput(result.tool(), result.output()),
                               result.truncated() ? " [output truncated]" : ""));
       break;
     }
     case RunEvent::kFilesChanged:
-      LineLocked(time, 2,
-                 absl::StrCat(Styled(kDim, "files changed: "),
-                              Cut(Printable(absl::StrJoin(event.files_changed().paths(), ", "), false), 200)));
+      LineLocked(
+          time, 2,
+          absl::StrCat(
+              Styled(kDim, "files changed: "),
+              Cut(Printable(absl::StrJoin(event.files_changed().paths(), ", "), false), 200)));
       break;
     case RunEvent::kIterationFinished:
       // The next line (an iteration starting, or the outcome) says as much.
@@ -281,22 +308,25 @@ void RunView::Event(const RunEvent& event) {
       const auto& retrying = event.retrying();
       const absl::Duration delay = ToDuration(retrying.delay());
       doing_ = absl::StrCat("retrying in ", Delay(delay), " (attempt ", retrying.attempt(), ")");
-      LineLocked(time, 0,
-                 Styled(kYellow, absl::StrCat("retrying (attempt ", retrying.attempt(), ") in ", Delay(delay), ": ",
-                                              FirstLine(retrying.reason(), 160))));
+      LineLocked(
+          time, 0,
+          Styled(kYellow, absl::StrCat("retrying (attempt ", retrying.attempt(), ") in ",
+                                       Delay(delay), ": ", FirstLine(retrying.reason(), 160))));
       break;
     }
     case RunEvent::kSucceeded: {
       const auto& done = event.succeeded();
       ended_ = succeeded_ = true;
-      std::string text = absl::StrCat(Styled(kGreen, "succeeded"), ": ", FirstLine(done.title(), 200),
-                                      HowLong(ToTime(time)), "\n");
+      std::string text = absl::StrCat(Styled(kGreen, "succeeded"), ": ",
+                                      FirstLine(done.title(), 200), HowLong(ToTime(time)), "\n");
       const std::string response = Printable(absl::StripAsciiWhitespace(done.response()), true);
       if (!response.empty()) {
-        for (absl::string_view line : absl::StrSplit(response, '\n')) absl::StrAppend(&text, "  ", line, "\n");
+        for (absl::string_view line : absl::StrSplit(response, '\n'))
+          absl::StrAppend(&text, "  ", line, "\n");
       }
       if (!done.sandbox_url().empty()) {
-        absl::StrAppend(&text, Styled(kBold, "preview: "), Styled(kUrl, Printable(done.sandbox_url(), false)), "\n");
+        absl::StrAppend(&text, Styled(kBold, "preview: "),
+                        Styled(kUrl, Printable(done.sandbox_url(), false)), "\n");
       }
       OutcomeLocked(text);
       break;
@@ -337,7 +367,8 @@ void RunView::FinishFrom(const Run& run) {
   if (succeeded_) {
     text = absl::StrCat(Styled(kGreen, "succeeded"), how, "\n");
     if (!run.sandbox_url().empty()) {
-      absl::StrAppend(&text, Styled(kBold, "preview: "), Styled(kUrl, Printable(run.sandbox_url(), false)), "\n");
+      absl::StrAppend(&text, Styled(kBold, "preview: "),
+                      Styled(kUrl, Printable(run.sandbox_url(), false)), "\n");
     }
   } else if (run.state() == Run::STATE_FAILED) {
     text = FailedText(run.error(), how);
@@ -391,7 +422,8 @@ int64_t RunView::last_sequence() const {
   return last_sequence_;
 }
 
-void RunView::LineLocked(const google::protobuf::Timestamp& time, int indent, const std::string& text) {
+void RunView::LineLocked(const google::protobuf::Timestamp& time, int indent,
+                         const std::string& text) {
   ClearStatusLocked();
   const absl::Duration offset = std::max(absl::ZeroDuration(), ToTime(time) - start_);
   out_ << Styled(kDim, absl::StrFormat("[%6.1fs]", absl::ToDoubleSeconds(offset))) << " "
@@ -409,8 +441,8 @@ void RunView::OutcomeLocked(const std::string& text) {
 std::string RunView::StatusLocked(absl::Time now) const {
   const absl::Time since = start_ != absl::InfinitePast() ? start_ : first_tick_;
   const absl::Duration elapsed = std::max(absl::ZeroDuration(), now - since);
-  const std::string text =
-      absl::StrCat(std::string(1, kFrames[frame_ % sizeof(kFrames)]), " ", Seconds(elapsed), "  ", doing_);
+  const std::string text = absl::StrCat(std::string(1, kFrames[frame_ % sizeof(kFrames)]), " ",
+                                        Seconds(elapsed), "  ", doing_);
   return Cut(text, static_cast<size_t>(std::max(options_.columns - 1, 10)));
 }
 

@@ -42,11 +42,13 @@ struct RunViewOptions {
 // `terminal`, the paths of `createOrUpdateFiles` and `readFiles`, else the arguments as they
 // are. Arguments cut short by the server's cap (not valid JSON any more) are summarised from
 // what is there. At most `max_chars` characters.
-std::string SummarizeToolCall(std::string_view tool, std::string_view arguments_json, size_t max_chars = 100);
+std::string SummarizeToolCall(std::string_view tool, std::string_view arguments_json,
+                              size_t max_chars = 100);
 
 // SummarizeToolOutput: the first non-empty line of a tool's output, or for `readFiles` (a JSON
 // list of files) each path with its size or error; at most `max_chars` characters.
-std::string SummarizeToolOutput(std::string_view tool, std::string_view output, size_t max_chars = 100);
+std::string SummarizeToolOutput(std::string_view tool, std::string_view output,
+                                size_t max_chars = 100);
 
 // FirstLine: the first non-blank line of `text`, trimmed, cut to `max_chars` characters (UTF-8
 // aware) with "..." when cut.

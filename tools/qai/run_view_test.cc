@@ -80,7 +80,8 @@ Script WholeRun() {
   return s;
 }
 
-std::string Render(const std::vector<RunEvent>& events, RunViewOptions options = {}, int* exit_code = nullptr) {
+std::string Render(const std::vector<RunEvent>& events, RunViewOptions options = {},
+                   int* exit_code = nullptr) {
   std::ostringstream out, err;
   RunView view(out, err, options);
   for (const RunEvent& e : events) view.Event(e);
@@ -124,11 +125,13 @@ TEST(WatchViewTest, PlainLinesOneEventEach) {
 
 TEST(WatchViewTest, FailedAndCancelledExitOne) {
   Script failed = WholeRun();
-  failed.Add(3000).mutable_failed()->set_error("the iteration limit (3) was reached\nwithout a summary");
+  failed.Add(3000).mutable_failed()->set_error(
+      "the iteration limit (3) was reached\nwithout a summary");
   int code = -1;
   EXPECT_EQ(Render(failed.events(), {}, &code),
             absl::StrCat(kWholeRunLines,
-                         "\nfailed: the iteration limit (3) was reached (3 iterations, 3.0s)\n  without a summary\n"));
+                         "\nfailed: the iteration limit (3) was reached (3 iterations, 3.0s)\n  "
+                         "without a summary\n"));
   EXPECT_EQ(code, 1);
 
   Script cancelled;
@@ -174,10 +177,12 @@ TEST(WatchViewTest, RetryingShowsTheReasonAndDelay) {
   retrying->mutable_delay()->set_seconds(2);
   retrying->mutable_delay()->set_nanos(500000000);
   EXPECT_EQ(Render(s.events()),
-            "[   0.0s] queued\n[   1.5s] retrying (attempt 2) in 2.5s: model: UNAVAILABLE: simulated outage\n");
+            "[   0.0s] queued\n[   1.5s] retrying (attempt 2) in 2.5s: model: UNAVAILABLE: "
+            "simulated outage\n");
   retrying->mutable_delay()->Clear();
   retrying->set_reason("its replica shut down");
-  EXPECT_EQ(Render({s.events()[1]}), "[   0.0s] retrying (attempt 2) in 0s: its replica shut down\n");
+  EXPECT_EQ(Render({s.events()[1]}),
+            "[   0.0s] retrying (attempt 2) in 0s: its replica shut down\n");
 }
 
 TEST(WatchViewTest, AFailedToolShowsItsExitCode) {
@@ -188,7 +193,8 @@ TEST(WatchViewTest, AFailedToolShowsItsExitCode) {
   result->set_exit_code(2);
   result->set_truncated(true);
   EXPECT_EQ(Render(s.events()),
-            "[   0.0s]   result terminal (exit 2): grep: index.html: No such file or directory [output truncated]\n");
+            "[   0.0s]   result terminal (exit 2): grep: index.html: No such file or directory "
+            "[output truncated]\n");
 }
 
 TEST(WatchViewTest, JsonIsOneLinePerEventAndNothingElse) {
@@ -231,8 +237,11 @@ TEST(WatchViewTest, ToolOutputCannotDriveTheTerminal) {
   Script s;
   auto* result = s.Add(0).mutable_tool_result();
   result->set_tool("terminal");
-  result->set_output("\033[2Jcleared\tscreen\r \xc2\x9b" "2J \xc2\xa0ok");
-  EXPECT_EQ(Render(s.events()), "[   0.0s]   result terminal (exit 0): ?[2Jcleared screen ?2J \xc2\xa0ok\n")
+  result->set_output(
+      "\033[2Jcleared\tscreen\r \xc2\x9b"
+      "2J \xc2\xa0ok");
+  EXPECT_EQ(Render(s.events()),
+            "[   0.0s]   result terminal (exit 0): ?[2Jcleared screen ?2J \xc2\xa0ok\n")
       << "C0 and C1 controls are replaced, other characters kept";
 }
 
@@ -258,7 +267,8 @@ TEST(WatchViewTest, LiveRedrawsAStatusLineInPlace) {
   RunEvent call = s.Add(12000);
   auto* tool_call = call.mutable_tool_call();
   tool_call->set_tool("terminal");
-  tool_call->set_arguments_json(R"({"command":"npm run build && npm run test -- --coverage --reporter=verbose"})");
+  tool_call->set_arguments_json(
+      R"({"command":"npm run build && npm run test -- --coverage --reporter=verbose"})");
   view.Event(call);
   out.str("");
   view.Tick(absl::FromUnixSeconds(kT0 + 13));
@@ -266,8 +276,10 @@ TEST(WatchViewTest, LiveRedrawsAStatusLineInPlace) {
 
   out.str("");
   view.Note("qai: the stream broke (UNAVAILABLE); reconnecting after event 17 in 250ms (1/10)");
-  EXPECT_EQ(out.str(), "\r\033[2K\r\033[2K\\ 13.0s  iteration 3: terminal npm run build && npm run ...");
-  EXPECT_EQ(err.str(), "qai: the stream broke (UNAVAILABLE); reconnecting after event 17 in 250ms (1/10)\n");
+  EXPECT_EQ(out.str(),
+            "\r\033[2K\r\033[2K\\ 13.0s  iteration 3: terminal npm run build && npm run ...");
+  EXPECT_EQ(err.str(),
+            "qai: the stream broke (UNAVAILABLE); reconnecting after event 17 in 250ms (1/10)\n");
 
   out.str("");
   RunEvent done = s.Add(14000);
@@ -329,28 +341,36 @@ TEST(WatchViewTest, FinishFromARunThatEndedBeforeTheWatch) {
 
 TEST(WatchSummaryTest, ToolCallTheCommandOrThePaths) {
   // Arguments nested 100,000 deep (a hostile model's) are summarised, not parsed into a crash.
-  const std::string deep = R"({"files":)" + std::string(100000, '[') + std::string(100000, ']') + "}";
+  const std::string deep =
+      R"({"files":)" + std::string(100000, '[') + std::string(100000, ']') + "}";
   EXPECT_FALSE(SummarizeToolCall("readFiles", deep).empty());
   EXPECT_EQ(SummarizeToolCall("terminal", R"({"command":"npm test"})"), "npm test");
-  EXPECT_EQ(SummarizeToolCall("terminal", R"({"command":"cd app\nnpm test\n"})"), "cd app (+1 line)");
+  EXPECT_EQ(SummarizeToolCall("terminal", R"({"command":"cd app\nnpm test\n"})"),
+            "cd app (+1 line)");
   EXPECT_EQ(SummarizeToolCall("readFiles", R"({"files":["a.html","b.css"]})"), "a.html, b.css");
-  EXPECT_EQ(SummarizeToolCall("createOrUpdateFiles", R"({"files":[{"path":"a.html","content":"x"}]})"), "a.html");
-  EXPECT_EQ(SummarizeToolCall("search", R"({"query":"cats"})"), R"({"query":"cats"})") << "unknown tools as they are";
+  EXPECT_EQ(
+      SummarizeToolCall("createOrUpdateFiles", R"({"files":[{"path":"a.html","content":"x"}]})"),
+      "a.html");
+  EXPECT_EQ(SummarizeToolCall("search", R"({"query":"cats"})"), R"({"query":"cats"})")
+      << "unknown tools as they are";
   EXPECT_EQ(SummarizeToolCall("terminal", "not json"), "not json");
 }
 
 TEST(WatchSummaryTest, ToolCallArgumentsCutShortByTheServer) {
   // The server caps the arguments it reports (16 KiB): big files arrive as broken JSON.
-  const std::string cut = absl::StrCat(R"({"files":[{"path":"index.html","content":")", std::string(100, 'x'),
-                                       R"("},{"path":"app.js","content":"con)");
+  const std::string cut =
+      absl::StrCat(R"({"files":[{"path":"index.html","content":")", std::string(100, 'x'),
+                   R"("},{"path":"app.js","content":"con)");
   EXPECT_EQ(SummarizeToolCall("createOrUpdateFiles", cut), "index.html, app.js, ...");
-  EXPECT_EQ(SummarizeToolCall("terminal", R"({"command":"echo \"hi\" && sle)"), "echo \"hi\" && sle");
+  EXPECT_EQ(SummarizeToolCall("terminal", R"({"command":"echo \"hi\" && sle)"),
+            "echo \"hi\" && sle");
 }
 
 TEST(WatchSummaryTest, ToolCallCutToTheLimit) {
   const std::string command = absl::StrCat(R"({"command":")", std::string(200, 'a'), R"("})");
   EXPECT_EQ(SummarizeToolCall("terminal", command, 10), "aaaaaaa...");
-  EXPECT_EQ(FirstLine("\n  \n  héllo wörld  \nmore", 8), "héllo...") << "cut by characters, not bytes";
+  EXPECT_EQ(FirstLine("\n  \n  héllo wörld  \nmore", 8), "héllo...")
+      << "cut by characters, not bytes";
   EXPECT_EQ(FirstLine("héllo", 5), "héllo");
 }
 
@@ -358,8 +378,10 @@ TEST(WatchSummaryTest, ToolOutputFirstLineOrTheFilesRead) {
   EXPECT_EQ(SummarizeToolOutput("terminal", ""), "(no output)");
   EXPECT_EQ(SummarizeToolOutput("terminal", "ok\n"), "ok");
   EXPECT_EQ(SummarizeToolOutput("terminal", "a\n\nb\nc\n"), "a (+2 lines)");
-  EXPECT_EQ(SummarizeToolOutput("readFiles", R"([{"path":"index.html","content":"12345"},{"path":"x","error":"nope"}])"),
-            "index.html (5 bytes), x: nope");
+  EXPECT_EQ(
+      SummarizeToolOutput(
+          "readFiles", R"([{"path":"index.html","content":"12345"},{"path":"x","error":"nope"}])"),
+      "index.html (5 bytes), x: nope");
   EXPECT_EQ(SummarizeToolOutput("readFiles", R"([{"path":"index.html","content":"12)"),
             R"([{"path":"index.html","content":"12)")
       << "a cut-short list as it is";

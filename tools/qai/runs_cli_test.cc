@@ -107,7 +107,8 @@ std::vector<opb::RunEvent> Events(const std::string& run_id, const std::string& 
 class FakeOrchestrator final : public opb::AgentOrchestrator::Service {
  public:
   FakeOrchestrator() {
-    runs_ = {MakeRun("run-ok", opb::Run::STATE_SUCCEEDED, 2), MakeRun("run-failed", opb::Run::STATE_FAILED, 1),
+    runs_ = {MakeRun("run-ok", opb::Run::STATE_SUCCEEDED, 2),
+             MakeRun("run-failed", opb::Run::STATE_FAILED, 1),
              MakeRun("run-cancelled", opb::Run::STATE_CANCELLED, 0)};
     runs_[0].set_sandbox_url("http://localhost:8080/snap-ok/");
     events_["run-ok"] = Events("run-ok", "succeeded");
@@ -115,7 +116,8 @@ class FakeOrchestrator final : public opb::AgentOrchestrator::Service {
     events_["run-cancelled"] = Events("run-cancelled", "cancelled");
   }
 
-  grpc::Status GetRun(grpc::ServerContext* context, const opb::GetRunRequest* request, opb::Run* response) override {
+  grpc::Status GetRun(grpc::ServerContext* context, const opb::GetRunRequest* request,
+                      opb::Run* response) override {
     std::lock_guard lock(mu_);
     for (const opb::Run& run : runs_) {
       if (run.id() == request->id()) {
@@ -132,7 +134,8 @@ class FakeOrchestrator final : public opb::AgentOrchestrator::Service {
                         opb::ListRunsResponse* response) override {
     std::lock_guard lock(mu_);
     ++list_calls_;
-    if (request->project_id() == "p-denied") return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "not yours");
+    if (request->project_id() == "p-denied")
+      return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "not yours");
     std::vector<opb::Run> runs;
     if (request->project_id() == appear_project_ && list_calls_ > appear_after_) {
       opb::Run run = runs_[0];
@@ -175,7 +178,8 @@ class FakeOrchestrator final : public opb::AgentOrchestrator::Service {
     int sent = 0;
     for (const opb::RunEvent& e : events) {
       if (e.sequence() <= request->after_sequence()) continue;
-      if (sent == send_before_break) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "replica restarting");
+      if (sent == send_before_break)
+        return grpc::Status(grpc::StatusCode::UNAVAILABLE, "replica restarting");
       writer->Write(e);
       ++sent;
     }
@@ -272,7 +276,8 @@ class RunsCliTest : public ::testing::Test {
     server_ = builder.BuildAndStart();
     ASSERT_NE(server_, nullptr);
     address_ = absl::StrCat("127.0.0.1:", port);
-    for (const char* name : {"QAI_PROJECTS_ADDR", "QAI_MESSAGES_ADDR", "QAI_ORCHESTRATOR_ADDR"}) env_[name] = address_;
+    for (const char* name : {"QAI_PROJECTS_ADDR", "QAI_MESSAGES_ADDR", "QAI_ORCHESTRATOR_ADDR"})
+      env_[name] = address_;
   }
   void TearDown() override { server_->Shutdown(); }
 
@@ -313,14 +318,18 @@ class RunsCliTest : public ::testing::Test {
 TEST_F(RunsCliTest, ListNewestFirstWithPages) {
   ASSERT_EQ(Run({"runs", "list", "--project", "p-1", "--page-size", "2"}), kExitOk) << err_.str();
   EXPECT_EQ(out_.str(),
-            "run-ok  SUCCEEDED  alice  3/15  gpt-4o-mini  3s  2026-01-31T09:15:02Z  http://localhost:8080/snap-ok/\n"
-            "run-failed  FAILED  alice  3/15  gpt-4o-mini  3s  2026-01-31T09:15:01Z  the iteration limit (15) was reached\n"
+            "run-ok  SUCCEEDED  alice  3/15  gpt-4o-mini  3s  2026-01-31T09:15:02Z  "
+            "http://localhost:8080/snap-ok/\n"
+            "run-failed  FAILED  alice  3/15  gpt-4o-mini  3s  2026-01-31T09:15:01Z  the iteration "
+            "limit (15) was reached\n"
             "next page: 2\n");
   ASSERT_EQ(Run({"runs", "list", "--project", "p-1", "--page-token", "2"}), kExitOk);
-  EXPECT_EQ(out_.str(), "run-cancelled  CANCELLED  alice  3/15  gpt-4o-mini  3s  2026-01-31T09:15:00Z  -\n");
+  EXPECT_EQ(out_.str(),
+            "run-cancelled  CANCELLED  alice  3/15  gpt-4o-mini  3s  2026-01-31T09:15:00Z  -\n");
   ASSERT_EQ(Run({"runs", "list", "--project", "p-1", "--page-size", "1", "--all"}), kExitOk);
   EXPECT_THAT(out_.str(), MatchesRegex("run-ok [^\n]*\nrun-failed [^\n]*\nrun-cancelled [^\n]*\n"));
-  ASSERT_EQ(Run({"--json", "runs", "list", "--project", "p-1", "--all", "--page-size", "2"}), kExitOk);
+  ASSERT_EQ(Run({"--json", "runs", "list", "--project", "p-1", "--all", "--page-size", "2"}),
+            kExitOk);
   EXPECT_THAT(out_.str(), MatchesRegex("(\\{\"runs\":[^\n]*\\}\n){2}"));
 }
 
@@ -357,10 +366,12 @@ TEST(FormatRunTest, RunsUnderWayAreTimedUpToNow) {
   opb::Run queued = MakeRun("run-q", opb::Run::STATE_QUEUED, 0);
   EXPECT_THAT(FormatRun(queued, now), HasSubstr("\nqueued_for: 1m40.2s (so far)\ntimeout: 30m\n"));
   EXPECT_THAT(FormatRun(queued, now), Not(HasSubstr("ran_for")));
-  EXPECT_EQ(FormatRunRow(queued, now), "run-q  QUEUED  alice  3/15  gpt-4o-mini  -  2026-01-31T09:15:00Z  -\n");
+  EXPECT_EQ(FormatRunRow(queued, now),
+            "run-q  QUEUED  alice  3/15  gpt-4o-mini  -  2026-01-31T09:15:00Z  -\n");
   opb::Run running = MakeRun("run-r", opb::Run::STATE_RUNNING, 0);
   EXPECT_THAT(FormatRun(running, now), HasSubstr("\nqueued_for: 1s\nran_for: 1m39.2s (so far)\n"));
-  EXPECT_EQ(FormatRunRow(running, now), "run-r  RUNNING  alice  3/15  gpt-4o-mini  1m39.2s  2026-01-31T09:15:00Z  -\n");
+  EXPECT_EQ(FormatRunRow(running, now),
+            "run-r  RUNNING  alice  3/15  gpt-4o-mini  1m39.2s  2026-01-31T09:15:00Z  -\n");
   // A run cancelled before it started was only ever queued.
   opb::Run cancelled = MakeRun("run-c", opb::Run::STATE_CANCELLED, 0);
   cancelled.clear_start_time();
@@ -379,8 +390,9 @@ TEST(FormatRunTest, RunsFromBeforeModelsTimeoutsAndAuthorsShowNone) {
   EXPECT_THAT(text, Not(HasSubstr("timeout:")));
   EXPECT_THAT(text, Not(HasSubstr("author:")));
   EXPECT_THAT(text, HasSubstr("\ntokens: 0 prompt, 0 completion\n"));
-  EXPECT_EQ(FormatRunRow(run, absl::FromUnixSeconds(kT0 + 100)),
-            "run-old  SUCCEEDED  -  3/15  -  3s  2026-01-31T09:15:00Z  http://localhost:8080/snap-0/\n");
+  EXPECT_EQ(
+      FormatRunRow(run, absl::FromUnixSeconds(kT0 + 100)),
+      "run-old  SUCCEEDED  -  3/15  -  3s  2026-01-31T09:15:00Z  http://localhost:8080/snap-0/\n");
 }
 
 TEST_F(RunsCliTest, CancelSendsARequestIdAndShowsIt) {
@@ -418,7 +430,8 @@ TEST_F(RunsCliTest, WatchFollowsTheRunToItsOutcome) {
 TEST_F(RunsCliTest, WatchExitsOneWhenTheRunFailedOrWasCancelled) {
   EXPECT_EQ(Run({"watch", "run-failed"}), kExitRpcError);
   EXPECT_EQ(out_.str(), WatchOutput("run-failed"));
-  EXPECT_THAT(out_.str(), HasSubstr("\nfailed: the iteration limit (15) was reached (1 iteration, 7.0s)\n"));
+  EXPECT_THAT(out_.str(),
+              HasSubstr("\nfailed: the iteration limit (15) was reached (1 iteration, 7.0s)\n"));
   EXPECT_EQ(Run({"watch", "run-cancelled"}), kExitRpcError);
   EXPECT_THAT(out_.str(), HasSubstr("\ncancelled (1 iteration, 7.0s)\n"));
   EXPECT_EQ(err_.str(), "");
@@ -438,8 +451,10 @@ TEST_F(RunsCliTest, ABrokenStreamResumesAfterTheLastSequence) {
   EXPECT_THAT(orchestrator_.afters(), ElementsAre(0, 3, 6));
   EXPECT_EQ(out_.str(), WatchOutput("run-ok")) << "nothing missed, nothing repeated";
   EXPECT_EQ(err_.str(),
-            "qai: the stream broke (UNAVAILABLE: replica restarting); reconnecting after event 3 in 250ms (1/10)\n"
-            "qai: the stream broke (UNAVAILABLE: replica restarting); reconnecting after event 6 in 250ms (1/10)\n")
+            "qai: the stream broke (UNAVAILABLE: replica restarting); reconnecting after event 3 "
+            "in 250ms (1/10)\n"
+            "qai: the stream broke (UNAVAILABLE: replica restarting); reconnecting after event 6 "
+            "in 250ms (1/10)\n")
       << "events in between reset the count";
 }
 
@@ -457,9 +472,12 @@ TEST_F(RunsCliTest, WatchAfterASequence) {
 
 TEST_F(RunsCliTest, WatchAfterTheEndShowsTheOutcomeFromTheRun) {
   ASSERT_EQ(Run({"watch", "run-ok", "--after", "8"}), kExitOk) << err_.str();
-  EXPECT_EQ(out_.str(), "watching run run-ok\n\nsucceeded (3 iterations, 4.0s)\npreview: http://localhost:8080/snap-ok/\n");
+  EXPECT_EQ(out_.str(),
+            "watching run run-ok\n\nsucceeded (3 iterations, 4.0s)\npreview: "
+            "http://localhost:8080/snap-ok/\n");
   EXPECT_EQ(Run({"watch", "run-failed", "--after", "8"}), kExitRpcError);
-  EXPECT_THAT(out_.str(), HasSubstr("\nfailed: the iteration limit (15) was reached (3 iterations, 4.0s)\n"));
+  EXPECT_THAT(out_.str(),
+              HasSubstr("\nfailed: the iteration limit (15) was reached (3 iterations, 4.0s)\n"));
   EXPECT_EQ(err_.str(), "");
 }
 
@@ -471,27 +489,32 @@ TEST_F(RunsCliTest, WatchOfAnUnknownRunFails) {
 
 TEST_F(RunsCliTest, FollowRunGivesUpAfterBoundedReconnects) {
   orchestrator_.BreakStreams(/*breaks=*/100, /*after=*/0);
-  GlobalOptions options{.orchestrator_addr = address_, .timeout = absl::Seconds(5), .request_id = "rid"};
+  GlobalOptions options{
+      .orchestrator_addr = address_, .timeout = absl::Seconds(5), .request_id = "rid"};
   std::ostringstream out, err;
   RunView view(out, err, {});
   const int code = FollowRun(options, "run-ok",
-                             {.max_reconnects = 3, .first_backoff = absl::Milliseconds(1),
+                             {.max_reconnects = 3,
+                              .first_backoff = absl::Milliseconds(1),
                               .max_backoff = absl::Milliseconds(4)},
                              view, err);
   EXPECT_EQ(code, kExitRpcError);
   EXPECT_THAT(orchestrator_.afters(), ElementsAre(0, 0, 0, 0));
   EXPECT_THAT(err.str(), HasSubstr("reconnecting after event 0 in 1ms (1/3)\n"));
   EXPECT_THAT(err.str(), HasSubstr("reconnecting after event 0 in 4ms (3/3)\n"));
-  EXPECT_THAT(err.str(), HasSubstr("error: the run's stream broke 4 times in a row (UNAVAILABLE: replica restarting); "
-                                   "resume with `qai runs watch run-ok --after 0`\n"));
+  EXPECT_THAT(
+      err.str(),
+      HasSubstr("error: the run's stream broke 4 times in a row (UNAVAILABLE: replica restarting); "
+                "resume with `qai runs watch run-ok --after 0`\n"));
 }
 
 TEST_F(RunsCliTest, FollowRunWaitsForAReplicaThatIsDown) {
-  GlobalOptions options{.orchestrator_addr = "127.0.0.1:1", .timeout = absl::Seconds(5), .request_id = "rid"};
+  GlobalOptions options{
+      .orchestrator_addr = "127.0.0.1:1", .timeout = absl::Seconds(5), .request_id = "rid"};
   std::ostringstream out, err;
   RunView view(out, err, {});
-  const int code = FollowRun(options, "run-ok",
-                             {.max_reconnects = 2, .first_backoff = absl::Milliseconds(1)}, view, err);
+  const int code = FollowRun(
+      options, "run-ok", {.max_reconnects = 2, .first_backoff = absl::Milliseconds(1)}, view, err);
   EXPECT_EQ(code, kExitRpcError);
   EXPECT_THAT(err.str(), HasSubstr("(2/2)"));
   EXPECT_THAT(err.str(), HasSubstr("error: the run's stream broke 3 times in a row (UNAVAILABLE"));
@@ -499,7 +522,8 @@ TEST_F(RunsCliTest, FollowRunWaitsForAReplicaThatIsDown) {
 
 TEST_F(RunsCliTest, CreateWatchFollowsTheFirstRun) {
   orchestrator_.RunAppears("p-new", "m-first", /*polls=*/2);
-  ASSERT_EQ(Run({"projects", "create", "--prompt", "a coffee shop", "--watch"}), kExitOk) << err_.str();
+  ASSERT_EQ(Run({"projects", "create", "--prompt", "a coffee shop", "--watch"}), kExitOk)
+      << err_.str();
   EXPECT_EQ(orchestrator_.list_calls(), 3) << "two polls without the run, then the run";
   EXPECT_THAT(out_.str(), StartsWith("id: p-new\n"));
   EXPECT_THAT(out_.str(), HasSubstr("\nfirst message:\n  id: m-first\n"));
@@ -514,14 +538,17 @@ TEST_F(RunsCliTest, CreateWatchFollowsTheFirstRun) {
 
 TEST_F(RunsCliTest, CreateWatchNeedsTheFirstMessage) {
   EXPECT_EQ(Run({"projects", "create", "--prompt", "p", "--watch", "--wait", "0"}), kExitUsage);
-  EXPECT_THAT(err_.str(), StartsWith("error: --watch follows the run of the first message: --wait must be more than 0\n"
-                                     "\nusage: qai projects create"));
+  EXPECT_THAT(
+      err_.str(),
+      StartsWith("error: --watch follows the run of the first message: --wait must be more than 0\n"
+                 "\nusage: qai projects create"));
   EXPECT_EQ(orchestrator_.list_calls(), 0);
 }
 
 TEST_F(RunsCliTest, SendWatchFollowsTheRunItStarted) {
   orchestrator_.RunAppears("p-1", "m-sent", /*polls=*/0);
-  EXPECT_EQ(Run({"messages", "send", "--project", "p-1", "--content", "add a menu", "--watch"}), kExitOk)
+  EXPECT_EQ(Run({"messages", "send", "--project", "p-1", "--content", "add a menu", "--watch"}),
+            kExitOk)
       << err_.str();
   EXPECT_THAT(out_.str(), StartsWith("id: m-sent\n"));
   EXPECT_THAT(out_.str(), HasSubstr("\n\nwatching run run-ok\n"));
@@ -529,7 +556,8 @@ TEST_F(RunsCliTest, SendWatchFollowsTheRunItStarted) {
 }
 
 TEST_F(RunsCliTest, SendWatchStopsAtAnErrorOtherThanUnavailable) {
-  EXPECT_EQ(Run({"messages", "send", "--project", "p-denied", "--content", "hi", "--watch"}), kExitRpcError);
+  EXPECT_EQ(Run({"messages", "send", "--project", "p-denied", "--content", "hi", "--watch"}),
+            kExitRpcError);
   EXPECT_THAT(out_.str(), StartsWith("id: m-sent\n")) << "the message was sent all the same";
   EXPECT_EQ(err_.str(), "error: PERMISSION_DENIED: not yours\n");
   EXPECT_EQ(orchestrator_.list_calls(), 1);

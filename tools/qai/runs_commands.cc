@@ -9,11 +9,11 @@
 #include "common/config.h"
 #include "qai/orchestrator/v1/orchestrator.grpc.pb.h"
 #include "tools/qai/channel.h"
-#include "tools/qai/service_client.h"
 #include "tools/qai/global_options.h"
 #include "tools/qai/output.h"
 #include "tools/qai/run_follow.h"
 #include "tools/qai/run_view.h"
+#include "tools/qai/service_client.h"
 
 namespace qai::cli {
 namespace {
@@ -28,7 +28,8 @@ using qai::orchestrator::v1::Run;
 // RunsClient: the state one `runs` command needs to make its calls.
 class RunsClient : public ServiceClient<AgentOrchestrator> {
  public:
-  explicit RunsClient(const Invocation& inv) : ServiceClient(inv, &GlobalOptions::orchestrator_addr, "AgentOrchestrator") {}
+  explicit RunsClient(const Invocation& inv)
+      : ServiceClient(inv, &GlobalOptions::orchestrator_addr, "AgentOrchestrator") {}
 };
 
 int RunGet(const Invocation& inv) {
@@ -53,7 +54,8 @@ int RunList(const Invocation& inv) {
   request.set_page_token(inv.args.Get("page-token"));
   return client.PrintPages("ListRuns", &AgentOrchestrator::Stub::ListRuns, request, all,
                            [&](const ListRunsResponse& page) {
-                             for (const Run& run : page.runs()) inv.out << FormatRunRow(run, absl::Now());
+                             for (const Run& run : page.runs())
+                               inv.out << FormatRunRow(run, absl::Now());
                            });
 }
 
@@ -69,7 +71,8 @@ int RunCancel(const Invocation& inv) {
     return kExitRpcError;
   }
   inv.out << (client.options().json ? ToJsonLine(run)
-                                    : absl::StrCat(FormatRun(run, absl::Now()), "request_id: ", request.request_id(), "\n"));
+                                    : absl::StrCat(FormatRun(run, absl::Now()),
+                                                   "request_id: ", request.request_id(), "\n"));
   return kExitOk;
 }
 
@@ -86,29 +89,45 @@ std::string NonNegativeInt(std::string_view value) {
 }  // namespace
 
 std::vector<CommandSpec> RunCommands() {
-  const FlagSpec after{.name = "after", .value_name = "N",
-                       .help = "show only the events after sequence N (a watch that broke off resumes there)",
-                       .default_value = "0", .required = true, .validate = NonNegativeInt};
+  const FlagSpec after{
+      .name = "after",
+      .value_name = "N",
+      .help = "show only the events after sequence N (a watch that broke off resumes there)",
+      .default_value = "0",
+      .required = true,
+      .validate = NonNegativeInt};
   const char* const kWatchSummary =
       "follow a run's progress live until it ends; exit 0 if it succeeded, 1 if it\n"
       "      failed or was cancelled (a broken stream is resumed where it stopped)";
   return {
       {.path = {"runs", "list"},
-       .flags = {{.name = "project", .value_name = "ID", .help = "the project's id", .required = true},
-                 {.name = "page-size", .value_name = "N", .help = "runs per page", .validate = IsInt32},
-                 {.name = "page-token", .value_name = "TOKEN", .help = "continue from a previous `next page`"},
-                 {.name = "all", .help = "follow the pages to the end"}},
+       .flags =
+           {{.name = "project", .value_name = "ID", .help = "the project's id", .required = true},
+            {.name = "page-size", .value_name = "N", .help = "runs per page", .validate = IsInt32},
+            {.name = "page-token",
+             .value_name = "TOKEN",
+             .help = "continue from a previous `next page`"},
+            {.name = "all", .help = "follow the pages to the end"}},
        .summary = "list a project's agent runs, newest first",
        .run = RunList},
-      {.path = {"runs", "get"}, .positionals = {"RUN_ID"}, .summary = "show one run", .run = RunGet},
+      {.path = {"runs", "get"},
+       .positionals = {"RUN_ID"},
+       .summary = "show one run",
+       .run = RunGet},
       {.path = {"runs", "cancel"},
        .positionals = {"RUN_ID"},
        .summary = "cancel a run (a finished run is shown unchanged)",
        .run = RunCancel},
-      {.path = {"runs", "watch"}, .positionals = {"RUN_ID"}, .flags = {after}, .summary = kWatchSummary,
+      {.path = {"runs", "watch"},
+       .positionals = {"RUN_ID"},
+       .flags = {after},
+       .summary = kWatchSummary,
        .run = RunWatch},
-      {.path = {"watch"}, .positionals = {"RUN_ID"}, .flags = {after},
-       .summary = "the same as `runs watch`", .run = RunWatch},
+      {.path = {"watch"},
+       .positionals = {"RUN_ID"},
+       .flags = {after},
+       .summary = "the same as `runs watch`",
+       .run = RunWatch},
   };
 }
 
@@ -122,12 +141,14 @@ std::string FormatRun(const Run& run, absl::Time now) {
   std::string out = absl::StrCat("id: ", run.id(), "\n", "project_id: ", run.project_id(), "\n");
   if (!run.message_id().empty()) absl::StrAppend(&out, "message_id: ", run.message_id(), "\n");
   if (!run.author().empty()) absl::StrAppend(&out, "author: ", run.author(), "\n");
-  absl::StrAppend(&out, "state: ", RunStateName(run.state()), "\n", "attempt: ", run.attempt(), "\n",
-                  "iteration: ", run.iteration(), "/", run.max_iterations(), "\n", "steps: ", run.steps(), "\n");
+  absl::StrAppend(&out, "state: ", RunStateName(run.state()), "\n", "attempt: ", run.attempt(),
+                  "\n", "iteration: ", run.iteration(), "/", run.max_iterations(), "\n",
+                  "steps: ", run.steps(), "\n");
   if (!run.model().empty()) absl::StrAppend(&out, "model: ", run.model(), "\n");
-  absl::StrAppend(&out, "tokens: ", run.prompt_tokens(), " prompt, ", run.completion_tokens(), " completion\n",
-                  "created: ", FormatTimestamp(run.create_time()), "\n");
-  if (run.has_start_time()) absl::StrAppend(&out, "started: ", FormatTimestamp(run.start_time()), "\n");
+  absl::StrAppend(&out, "tokens: ", run.prompt_tokens(), " prompt, ", run.completion_tokens(),
+                  " completion\n", "created: ", FormatTimestamp(run.create_time()), "\n");
+  if (run.has_start_time())
+    absl::StrAppend(&out, "started: ", FormatTimestamp(run.start_time()), "\n");
   if (run.has_end_time()) absl::StrAppend(&out, "ended: ", FormatTimestamp(run.end_time()), "\n");
   // Until the run starts (or ends without starting) the clocks run on `now`.
   const absl::Time created = ToTime(run.create_time());
@@ -138,11 +159,14 @@ std::string FormatRun(const Run& run, absl::Time now) {
     absl::StrAppend(&out, "queued_for: ", FormatElapsed(started - created), "\n",
                     "ran_for: ", FormatElapsed(end - started), ended ? "" : " (so far)", "\n");
   } else {
-    absl::StrAppend(&out, "queued_for: ", FormatElapsed(end - created), ended ? "" : " (so far)", "\n");
+    absl::StrAppend(&out, "queued_for: ", FormatElapsed(end - created), ended ? "" : " (so far)",
+                    "\n");
   }
-  if (run.has_timeout()) absl::StrAppend(&out, "timeout: ", FormatElapsed(ToDuration(run.timeout())), "\n");
+  if (run.has_timeout())
+    absl::StrAppend(&out, "timeout: ", FormatElapsed(ToDuration(run.timeout())), "\n");
   if (!run.error().empty()) absl::StrAppend(&out, "error: ", FirstLine(run.error(), 1000), "\n");
-  if (!run.result_message_id().empty()) absl::StrAppend(&out, "result_message_id: ", run.result_message_id(), "\n");
+  if (!run.result_message_id().empty())
+    absl::StrAppend(&out, "result_message_id: ", run.result_message_id(), "\n");
   if (!run.sandbox_url().empty()) absl::StrAppend(&out, "sandbox_url: ", run.sandbox_url(), "\n");
   absl::StrAppend(&out, "last_sequence: ", run.last_sequence(), "\n");
   return out;
@@ -157,12 +181,13 @@ std::string FormatRunRow(const Run& run, absl::Time now) {
   }
   std::string ran_for = "-";
   if (run.has_start_time()) {
-    ran_for = FormatElapsed((run.has_end_time() ? ToTime(run.end_time()) : now) - ToTime(run.start_time()));
+    ran_for = FormatElapsed((run.has_end_time() ? ToTime(run.end_time()) : now) -
+                            ToTime(run.start_time()));
   }
-  return absl::StrCat(run.id(), "  ", RunStateName(run.state()), "  ", run.author().empty() ? "-" : run.author(),
-                      "  ", run.iteration(), "/", run.max_iterations(),
-                      "  ", run.model().empty() ? "-" : run.model(), "  ", ran_for, "  ",
-                      FormatTimestamp(run.create_time()), "  ", detail, "\n");
+  return absl::StrCat(run.id(), "  ", RunStateName(run.state()), "  ",
+                      run.author().empty() ? "-" : run.author(), "  ", run.iteration(), "/",
+                      run.max_iterations(), "  ", run.model().empty() ? "-" : run.model(), "  ",
+                      ran_for, "  ", FormatTimestamp(run.create_time()), "  ", detail, "\n");
 }
 
 }  // namespace qai::cli

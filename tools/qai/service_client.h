@@ -36,12 +36,14 @@ class ServiceClient {
   // "next page:" hint), following next_page_token to the end when `all`.
   template <typename Request, typename Response, typename Rows>
   int PrintPages(std::string_view method,
-                 grpc::Status (Service::Stub::*rpc)(grpc::ClientContext*, const Request&, Response*),
+                 grpc::Status (Service::Stub::*rpc)(grpc::ClientContext*, const Request&,
+                                                    Response*),
                  Request request, bool all, Rows rows) {
     while (true) {
       Response response;
       auto context = NewContext(method);
-      if (grpc::Status status = ((*stub_).*rpc)(context.get(), request, &response); !status.ok()) return Fail(status);
+      if (grpc::Status status = ((*stub_).*rpc)(context.get(), request, &response); !status.ok())
+        return Fail(status);
       if (options_.json) {
         inv_.out << ToJsonLine(response);
       } else {

@@ -19,8 +19,8 @@ Terminal StdoutTerminal() {
   int columns = 0;
   if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &size) == 0 && size.ws_col > 0) {
     terminal.columns = size.ws_col;
-  } else if (const char* env = std::getenv("COLUMNS"); env != nullptr && absl::SimpleAtoi(env, &columns) &&
-                                                        columns > 0) {
+  } else if (const char* env = std::getenv("COLUMNS");
+             env != nullptr && absl::SimpleAtoi(env, &columns) && columns > 0) {
     terminal.columns = columns;
   }
   return terminal;

@@ -25,7 +25,8 @@ std::string IsHmacKeys(std::string_view value) {
 }
 
 int RunToken(const Invocation& inv) {
-  absl::StatusOr<std::vector<common::HmacKey>> keys = common::ParseHmacKeys(inv.args.Get("jwt-secret"));
+  absl::StatusOr<std::vector<common::HmacKey>> keys =
+      common::ParseHmacKeys(inv.args.Get("jwt-secret"));
   absl::StatusOr<common::HmacKey> key =
       keys.ok() ? common::ChooseSigningKey(*keys, inv.args.Get("kid")) : keys.status();
   if (!key.ok()) {
@@ -61,19 +62,32 @@ CommandSpec TokenCommand() {
       .positionals = {},
       .flags =
           {
-              {.name = "sub", .value_name = "ID", .help = "principal id (the JWT subject)",
+              {.name = "sub",
+               .value_name = "ID",
+               .help = "principal id (the JWT subject)",
                .required = true},
               {.name = "admin", .help = "add the admin role"},
-              {.name = "ttl", .value_name = "DURATION", .help = "lifetime of the token",
-               .default_value = "24h", .validate = IsPositiveDuration},
-              {.name = "jwt-secret", .value_name = "SECRET",
-               .help = "HS256 signing key: the services' QAI_JWT_SECRET (one secret, or kid=secret,...)",
-               .env = "QAI_JWT_SECRET", .required = true, .validate = IsHmacKeys},
-              {.name = "kid", .value_name = "KID",
+              {.name = "ttl",
+               .value_name = "DURATION",
+               .help = "lifetime of the token",
+               .default_value = "24h",
+               .validate = IsPositiveDuration},
+              {.name = "jwt-secret",
+               .value_name = "SECRET",
+               .help = "HS256 signing key: the services' QAI_JWT_SECRET (one secret, or "
+                       "kid=secret,...)",
+               .env = "QAI_JWT_SECRET",
+               .required = true,
+               .validate = IsHmacKeys},
+              {.name = "kid",
+               .value_name = "KID",
                .help = "which of QAI_JWT_SECRET's named keys signs, named in the token's header"},
-              {.name = "issuer", .value_name = "ISS", .help = "the token's `iss` (QAI_JWT_ISSUER, when the services check one)",
+              {.name = "issuer",
+               .value_name = "ISS",
+               .help = "the token's `iss` (QAI_JWT_ISSUER, when the services check one)",
                .env = "QAI_JWT_ISSUER"},
-              {.name = "audience", .value_name = "AUD",
+              {.name = "audience",
+               .value_name = "AUD",
                .help = "the token's `aud` (one of QAI_JWT_AUDIENCE, when the services check them)"},
           },
       .summary = "print a development bearer token (HS256 JWT) for --token / QAI_TOKEN",

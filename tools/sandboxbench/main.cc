@@ -2,7 +2,8 @@
 // directly the way qai-sandbox launches it (its project's cgroup, prlimit, setpriv, bubblewrap),
 // side by side.
 //
-//   qai-sandboxbench --addr 127.0.0.1:50054 --key KEY [--commands 200] [--rounds 3] [--command true]
+//   qai-sandboxbench --addr 127.0.0.1:50054 --key KEY [--commands 200] [--rounds 3] [--command
+//   true]
 //
 // Each round runs the commands one after another through RunCommand (a workspace opened once),
 // then as many directly (Workspace::Run with a bwrap sandbox, in a workspace of its own under a
@@ -69,7 +70,8 @@ double Percentile(std::vector<double> ms, double p) {
 double Median(std::vector<double> v) { return Percentile(std::move(v), 0.5); }
 
 // ViaService: one command's wall time through RunCommand, in ms; negative on failure.
-double ViaService(sandbox::v1::SandboxService::Stub& stub, const Args& a, const std::string& project) {
+double ViaService(sandbox::v1::SandboxService::Stub& stub, const Args& a,
+                  const std::string& project) {
   grpc::ClientContext ctx;
   common::PrepareServiceCall(ctx, a.key, common::NewUuid(), absl::Seconds(60));
   sandbox::v1::RunCommandRequest req;
@@ -86,7 +88,8 @@ double ViaService(sandbox::v1::SandboxService::Stub& stub, const Args& a, const 
   const grpc::Status status = reader->Finish();
   const double ms = absl::ToDoubleMilliseconds(absl::Now() - start);
   if (!status.ok() || exit_code != 0) {
-    std::fprintf(stderr, "via service: %s (exit code %d)\n", status.error_message().c_str(), exit_code);
+    std::fprintf(stderr, "via service: %s (exit code %d)\n", status.error_message().c_str(),
+                 exit_code);
     return -1;
   }
   return ms;
@@ -97,7 +100,10 @@ double ViaService(sandbox::v1::SandboxService::Stub& stub, const Args& a, const 
 int main(int argc, char** argv) {
   Args a;
   if (!Parse(argc, argv, &a)) {
-    std::fprintf(stderr, "usage: %s --addr HOST:PORT --key KEY [--commands N] [--rounds N] [--command CMD]\n", argv[0]);
+    std::fprintf(
+        stderr,
+        "usage: %s --addr HOST:PORT --key KEY [--commands N] [--rounds N] [--command CMD]\n",
+        argv[0]);
     return 2;
   }
   auto stub = sandbox::v1::SandboxService::NewStub(common::MakeChannel(a.addr));
@@ -115,22 +121,27 @@ int main(int argc, char** argv) {
     }
   }
   std::shared_ptr<sandbox::Cgroups> cgroups;
-  if (const char* off = std::getenv("QAI_SANDBOX_CGROUPS"); off == nullptr || std::string_view(off) != "off") {
+  if (const char* off = std::getenv("QAI_SANDBOX_CGROUPS");
+      off == nullptr || std::string_view(off) != "off") {
     auto set_up = sandbox::Cgroups::SetUp({.name = "qai-sandboxbench"});
     if (!set_up.ok()) {
-      std::fprintf(stderr, "%s (or QAI_SANDBOX_CGROUPS=off)\n", std::string(set_up.status().message()).c_str());
+      std::fprintf(stderr, "%s (or QAI_SANDBOX_CGROUPS=off)\n",
+                   std::string(set_up.status().message()).c_str());
       return 1;
     }
     cgroups = *set_up;
   }
-  auto policy = sandbox::Sandbox::Create({.mode = sandbox::SandboxMode::kBwrap, .cgroups = cgroups});
+  auto policy =
+      sandbox::Sandbox::Create({.mode = sandbox::SandboxMode::kBwrap, .cgroups = cgroups});
   if (!policy.ok()) {
     std::fprintf(stderr, "%s\n", std::string(policy.status().message()).c_str());
     return 1;
   }
-  const std::string root = (std::filesystem::temp_directory_path() / ("qai-sandboxbench-" + common::NewUuid())).string();
+  const std::string root =
+      (std::filesystem::temp_directory_path() / ("qai-sandboxbench-" + common::NewUuid())).string();
   std::optional<sandbox::SandboxUser> user;
-  if ((*policy)->switches_users()) user = sandbox::SandboxUser{.uid = 1999999990, .gid = 1999999990};
+  if ((*policy)->switches_users())
+    user = sandbox::SandboxUser{.uid = 1999999990, .gid = 1999999990};
   auto ws = sandbox::Workspace::Open(root, common::NewUuid(), user);
   if (!ws.ok()) {
     std::fprintf(stderr, "%s\n", std::string(ws.status().message()).c_str());
@@ -148,7 +159,8 @@ int main(int argc, char** argv) {
     }
     for (int i = 0; i < a.commands; ++i) {
       const absl::Time start = absl::Now();
-      sandbox::CommandResult r = (*ws)->Run(a.command, {.timeout = absl::Seconds(60), .sandbox = *policy}, nullptr);
+      sandbox::CommandResult r =
+          (*ws)->Run(a.command, {.timeout = absl::Seconds(60), .sandbox = *policy}, nullptr);
       if (r.exit_code != 0) {
         std::fprintf(stderr, "direct: exit code %d: %s\n", r.exit_code, r.output.c_str());
         return 1;
@@ -156,19 +168,22 @@ int main(int argc, char** argv) {
       direct.push_back(absl::ToDoubleMilliseconds(absl::Now() - start));
     }
     for (auto [name, v] : {std::pair{"service", &service}, std::pair{"direct", &direct}}) {
-      std::printf("%-6d %-8s %9.2f %9.2f %9.2f\n", round, name, Percentile(*v, 0.5), Percentile(*v, 0.9),
-                  Percentile(*v, 0.99));
+      std::printf("%-6d %-8s %9.2f %9.2f %9.2f\n", round, name, Percentile(*v, 0.5),
+                  Percentile(*v, 0.9), Percentile(*v, 0.99));
     }
     service_p50.push_back(Percentile(service, 0.5));
     direct_p50.push_back(Percentile(direct, 0.5));
     ratios.push_back(service_p50.back() / direct_p50.back());
   }
   std::string each;
-  for (double r : ratios) absl::StrAppend(&each, each.empty() ? "" : " ", absl::StrFormat("%.2f", r));
-  std::printf("\ncommand %s, %d per path per round: p50 service %.2f ms, direct %.2f ms (medians over %d rounds); "
-              "service/direct at p50: %.2f (rounds: %s), target <= 1.2\n",
-              a.command.c_str(), a.commands, Median(service_p50), Median(direct_p50), a.rounds, Median(ratios),
-              each.c_str());
+  for (double r : ratios)
+    absl::StrAppend(&each, each.empty() ? "" : " ", absl::StrFormat("%.2f", r));
+  std::printf(
+      "\ncommand %s, %d per path per round: p50 service %.2f ms, direct %.2f ms (medians over %d "
+      "rounds); "
+      "service/direct at p50: %.2f (rounds: %s), target <= 1.2\n",
+      a.command.c_str(), a.commands, Median(service_p50), Median(direct_p50), a.rounds,
+      Median(ratios), each.c_str());
   std::error_code ignored;
   std::filesystem::remove_all(root, ignored);
   if (cgroups != nullptr) cgroups->RemoveAll();

@@ -7,11 +7,11 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "common/strings.h"
+#include "common/utf8.h"
 #include "services/orchestrator/agent/journal.h"
 #include "services/orchestrator/agent/model_events.h"
-#include "services/orchestrator/model/prompts.h"
 #include "services/orchestrator/agent/tool_args.h"
-#include "common/utf8.h"
+#include "services/orchestrator/model/prompts.h"
 
 namespace qai::orchestrator {
 using common::ToValidUtf8;
@@ -38,7 +38,8 @@ ToolOutcome Failed(std::string message) {
   return out;
 }
 
-absl::StatusOr<ToolOutcome> RunTerminal(const TerminalArgs& args, Workspace& ws, const AgentLimits& limits,
+absl::StatusOr<ToolOutcome> RunTerminal(const TerminalArgs& args, Workspace& ws,
+                                        const AgentLimits& limits,
                                         const std::function<bool()>& cancelled) {
   ToolOutcome out;
   absl::StatusOr<CommandOutcome> r = ws.Run(args.command, cancelled);
@@ -56,9 +57,11 @@ absl::StatusOr<ToolOutcome> RunTerminal(const TerminalArgs& args, Workspace& ws,
   return out;
 }
 
-absl::StatusOr<ToolOutcome> WriteFiles(const WriteFilesArgs& args, Workspace& ws, const AgentLimits& limits) {
+absl::StatusOr<ToolOutcome> WriteFiles(const WriteFilesArgs& args, Workspace& ws,
+                                       const AgentLimits& limits) {
   ToolOutcome out;
-  std::vector<std::string> lines(args.malformed, "error: each file needs a string path and content");
+  std::vector<std::string> lines(args.malformed,
+                                 "error: each file needs a string path and content");
   if (args.malformed > 0) out.exit_code = 1;
   if (!args.files.empty()) {
     absl::StatusOr<std::vector<FileResult>> written = ws.WriteFiles(args.files);
@@ -73,11 +76,13 @@ absl::StatusOr<ToolOutcome> WriteFiles(const WriteFilesArgs& args, Workspace& ws
       }
     }
   }
-  out.output = TruncateUtf8(absl::StrJoin(lines, "\n"), limits.max_tool_output_chars, &out.truncated);
+  out.output =
+      TruncateUtf8(absl::StrJoin(lines, "\n"), limits.max_tool_output_chars, &out.truncated);
   return out;
 }
 
-absl::StatusOr<ToolOutcome> ReadFiles(const ReadFilesArgs& args, Workspace& ws, const AgentLimits& limits) {
+absl::StatusOr<ToolOutcome> ReadFiles(const ReadFilesArgs& args, Workspace& ws,
+                                      const AgentLimits& limits) {
   ToolOutcome out;
   nlohmann::json result = nlohmann::json::array();
   if (!args.paths.empty()) {
@@ -101,7 +106,8 @@ absl::StatusOr<ToolOutcome> ReadFiles(const ReadFilesArgs& args, Workspace& ws, 
 absl::StatusOr<ToolOutcome> RunTool(const ToolCall& call, Workspace& ws, const AgentLimits& limits,
                                     const std::function<bool()>& cancelled) {
   ToolArgs args = ParseToolArgs(call, limits.max_command_bytes);
-  if (const auto* terminal = std::get_if<TerminalArgs>(&args)) return RunTerminal(*terminal, ws, limits, cancelled);
+  if (const auto* terminal = std::get_if<TerminalArgs>(&args))
+    return RunTerminal(*terminal, ws, limits, cancelled);
   if (const auto* files = std::get_if<WriteFilesArgs>(&args)) return WriteFiles(*files, ws, limits);
   if (const auto* files = std::get_if<ReadFilesArgs>(&args)) return ReadFiles(*files, ws, limits);
   return Failed(std::get<ToolArgsError>(std::move(args)).message);
@@ -109,7 +115,8 @@ absl::StatusOr<ToolOutcome> RunTool(const ToolCall& call, Workspace& ws, const A
 
 // CaptureChanges: what a tool changed in the workspace (whatever made the change: a written
 // file or a command). When the workspace is too large to tell, the files the tool wrote count.
-absl::StatusOr<journal::Changes> CaptureChanges(Workspace& ws, const std::vector<std::string>& written) {
+absl::StatusOr<journal::Changes> CaptureChanges(Workspace& ws,
+                                                const std::vector<std::string>& written) {
   absl::StatusOr<std::optional<journal::Changes>> changes = ws.Changes();
   if (!changes.ok()) return changes.status();
   if (*changes) return **std::move(changes);
@@ -131,13 +138,15 @@ std::optional<std::string> ExtractSummary(std::string_view text) {
   const size_t start = open + std::string_view("<task_summary>").size();
   const size_t close = text.find("</task_summary>", start);
   if (close == std::string_view::npos) return std::nullopt;
-  std::string summary(absl::StripAsciiWhitespace(common::ToAbsl(text.substr(start, close - start))));
+  std::string summary(
+      absl::StripAsciiWhitespace(common::ToAbsl(text.substr(start, close - start))));
   if (summary.empty()) return std::nullopt;
   return summary;
 }
 
-AgentOutcome RunAgent(const AgentInput& input, Model& model, Workspace& ws, const AgentLimits& limits,
-                      const std::function<bool()>& cancelled, const Emit& emit) {
+AgentOutcome RunAgent(const AgentInput& input, Model& model, Workspace& ws,
+                      const AgentLimits& limits, const std::function<bool()>& cancelled,
+                      const Emit& emit) {
   AgentOutcome outcome;
   auto stop = [&](absl::Status status) {
     outcome.kind = AgentOutcome::Kind::kStopped;
@@ -148,7 +157,8 @@ AgentOutcome RunAgent(const AgentInput& input, Model& model, Workspace& ws, cons
     outcome.kind = AgentOutcome::Kind::kCancelled;
     return outcome;
   };
-  std::vector<ChatMessage> conversation = {{.role = ChatMessage::Role::kSystem, .content = kAgentSystemPrompt}};
+  std::vector<ChatMessage> conversation = {
+      {.role = ChatMessage::Role::kSystem, .content = kAgentSystemPrompt}};
   conversation.insert(conversation.end(), input.history.begin(), input.history.end());
   conversation.push_back({.role = ChatMessage::Role::kUser, .content = input.prompt});
   const std::vector<ToolSpec> tools = AgentTools();
@@ -168,7 +178,9 @@ AgentOutcome RunAgent(const AgentInput& input, Model& model, Workspace& ws, cons
       return outcome;
     }
   }
-  const int first = done->phase == Phase::kNone ? 1 : done->phase == Phase::kEnded ? done->iteration + 1 : done->iteration;
+  const int first = done->phase == Phase::kNone    ? 1
+                    : done->phase == Phase::kEnded ? done->iteration + 1
+                                                   : done->iteration;
   // The model's last answer while it waits to be journaled with the next step.
   std::string answered;
   auto with_answer = [&](std::string step) {
@@ -182,7 +194,8 @@ AgentOutcome RunAgent(const AgentInput& input, Model& model, Workspace& ws, cons
   // are its own.
   for (int iteration = first; iteration <= input.max_iterations; ++iteration) {
     outcome.iterations = iteration;
-    const bool resumed = iteration == first && done->phase != Phase::kNone && done->phase != Phase::kEnded;
+    const bool resumed =
+        iteration == first && done->phase != Phase::kNone && done->phase != Phase::kEnded;
     ModelReply reply;
     size_t next_call = 0;
     if (resumed && done->phase == Phase::kAnswered) {
@@ -193,12 +206,14 @@ AgentOutcome RunAgent(const AgentInput& input, Model& model, Workspace& ws, cons
       if (!resumed) {
         RunEvent started;
         started.mutable_iteration_started()->set_iteration(iteration);
-        if (absl::Status s = emit({started}, iteration, {journal::Start(iteration)}); !s.ok()) return stop(s);
+        if (absl::Status s = emit({started}, iteration, {journal::Start(iteration)}); !s.ok())
+          return stop(s);
       }
       // The reply's text and the model's retries become events as they happen; the answer
       // itself is journaled once it is whole (a call cut off by a crash is made again).
-      ModelEvents model_events([&](std::vector<RunEvent> events) { return emit(std::move(events), std::nullopt, {}); },
-                               cancelled, limits.max_tool_output_chars);
+      ModelEvents model_events(
+          [&](std::vector<RunEvent> events) { return emit(std::move(events), std::nullopt, {}); },
+          cancelled, limits.max_tool_output_chars);
       absl::StatusOr<ModelReply> answer = model.Stream(conversation, tools, model_events);
       if (absl::Status s = model_events.Finish(); !s.ok()) return stop(s);
       if (!answer.ok()) {
@@ -210,7 +225,8 @@ AgentOutcome RunAgent(const AgentInput& input, Model& model, Workspace& ws, cons
       // Journaled with what comes next (the first call, or the iteration's end), which follows
       // at once: one write fewer, and a crash in between only asks the model again.
       answered = journal::Model(iteration, reply);
-      conversation.push_back({.role = ChatMessage::Role::kAssistant, .content = reply.text,
+      conversation.push_back({.role = ChatMessage::Role::kAssistant,
+                              .content = reply.text,
                               .tool_calls = reply.tool_calls});
     }
 
@@ -225,7 +241,8 @@ AgentOutcome RunAgent(const AgentInput& input, Model& model, Workspace& ws, cons
         call_event.mutable_tool_call()->set_tool(call.name);
         call_event.mutable_tool_call()->set_arguments_json(
             TruncateUtf8(call.arguments_json, limits.max_tool_output_chars));
-        if (absl::Status s = emit({call_event}, std::nullopt, with_answer(journal::Call(call.id))); !s.ok()) {
+        if (absl::Status s = emit({call_event}, std::nullopt, with_answer(journal::Call(call.id)));
+            !s.ok()) {
           return stop(s);
         }
       }
@@ -256,16 +273,20 @@ AgentOutcome RunAgent(const AgentInput& input, Model& model, Workspace& ws, cons
       absl::StatusOr<journal::Changes> changes =
           call.name == kToolReadFiles ? journal::Changes{} : CaptureChanges(ws, result.written);
       if (!changes.ok()) return stop(changes.status());
-      if (absl::Status s = emit(std::move(events), std::nullopt, {journal::Tool(call.id, result.output, result.written, *changes)});
+      if (absl::Status s = emit(std::move(events), std::nullopt,
+                                {journal::Tool(call.id, result.output, result.written, *changes)});
           !s.ok()) {
         return stop(s);
       }
-      conversation.push_back({.role = ChatMessage::Role::kTool, .content = result.output, .tool_call_id = call.id});
+      conversation.push_back(
+          {.role = ChatMessage::Role::kTool, .content = result.output, .tool_call_id = call.id});
     }
 
     RunEvent finished;
     finished.mutable_iteration_finished()->set_iteration(iteration);
-    if (absl::Status s = emit({finished}, std::nullopt, with_answer(journal::End(iteration))); !s.ok()) return stop(s);
+    if (absl::Status s = emit({finished}, std::nullopt, with_answer(journal::End(iteration)));
+        !s.ok())
+      return stop(s);
     if (std::optional<std::string> summary = ExtractSummary(reply.text)) {
       outcome.kind = AgentOutcome::Kind::kSummary;
       outcome.summary = *std::move(summary);

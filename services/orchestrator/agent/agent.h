@@ -19,11 +19,10 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "qai/orchestrator/v1/orchestrator.pb.h"
-#include "services/orchestrator/model/model.h"
 #include "services/orchestrator/agent/workspace.h"
+#include "services/orchestrator/model/model.h"
 
 namespace qai::orchestrator {
-
 
 struct AgentLimits {
   size_t max_command_bytes = 64 << 10;      // each terminal command's text
@@ -41,27 +40,29 @@ struct AgentInput {
 
 // Emit: stores events (and the iteration they belong to) and the journal steps they report, in
 // order (one transaction); an error stops the attempt.
-using Emit = std::function<absl::Status(std::vector<v1::RunEvent> events, std::optional<int> iteration,
-                                        std::vector<std::string> steps)>;
+using Emit =
+    std::function<absl::Status(std::vector<v1::RunEvent> events, std::optional<int> iteration,
+                               std::vector<std::string> steps)>;
 
 struct AgentOutcome {
   enum class Kind {
-    kSummary,      // the model finished with a summary
-    kNoSummary,    // max_iterations reached without one
+    kSummary,    // the model finished with a summary
+    kNoSummary,  // max_iterations reached without one
     kCancelled,
-    kStopped,      // emit failed (lease lost) or the model failed: see status
+    kStopped,  // emit failed (lease lost) or the model failed: see status
   };
   Kind kind = Kind::kNoSummary;
   std::string summary;
   std::set<std::string> files_written;  // paths this attempt wrote
   int iterations = 0;
-  absl::Status status;  // kStopped: why
+  absl::Status status;       // kStopped: why
   bool model_fault = false;  // kStopped: the model's call failed (else the database or the sandbox)
 };
 
 // RunAgent: the loop described above.
-AgentOutcome RunAgent(const AgentInput& input, Model& model, Workspace& workspace, const AgentLimits& limits,
-                      const std::function<bool()>& cancelled, const Emit& emit);
+AgentOutcome RunAgent(const AgentInput& input, Model& model, Workspace& workspace,
+                      const AgentLimits& limits, const std::function<bool()>& cancelled,
+                      const Emit& emit);
 
 // ExtractSummary: the text inside <task_summary>...</task_summary>, if the text has one.
 std::optional<std::string> ExtractSummary(std::string_view text);

@@ -9,8 +9,8 @@
 
 #include "absl/strings/match.h"
 #include "common/ids.h"
-#include "services/orchestrator/model/builtin_model.h"
 #include "services/orchestrator/agent/journal.h"
+#include "services/orchestrator/model/builtin_model.h"
 #include "services/orchestrator/model/prompts.h"
 #include "services/orchestrator/runs/test_sandbox.h"
 
@@ -20,7 +20,8 @@ namespace {
 // ScriptedModel: replies from a script, one per call; records the conversations it saw.
 class ScriptedModel : public Model {
  public:
-  explicit ScriptedModel(std::vector<absl::StatusOr<ModelReply>> script) : script_(std::move(script)) {}
+  explicit ScriptedModel(std::vector<absl::StatusOr<ModelReply>> script)
+      : script_(std::move(script)) {}
   std::string name() const override { return "scripted"; }
   absl::StatusOr<ModelReply> Complete(const std::vector<ChatMessage>& conversation,
                                       const std::vector<ToolSpec>& tools) override {
@@ -36,7 +37,9 @@ class ScriptedModel : public Model {
 };
 
 ModelReply Call(std::string tool, std::string args, std::string id = "call_1") {
-  return ModelReply{.tool_calls = {{.id = std::move(id), .name = std::move(tool), .arguments_json = std::move(args)}}};
+  return ModelReply{
+      .tool_calls = {
+          {.id = std::move(id), .name = std::move(tool), .arguments_json = std::move(args)}}};
 }
 
 class AgentTest : public ::testing::Test {
@@ -46,13 +49,16 @@ class AgentTest : public ::testing::Test {
     ws_ = sandbox_->workspace.get();
   }
 
-  AgentOutcome Run(Model& model, int max_iterations = 5, std::function<bool()> cancelled = [] { return false; }) {
+  AgentOutcome Run(
+      Model& model, int max_iterations = 5,
+      std::function<bool()> cancelled = [] { return false; }) {
     return RunAgent({.prompt = "Build a page",
                      .history = {{.role = ChatMessage::Role::kUser, .content = "earlier"}},
                      .max_iterations = max_iterations,
                      .journal = journal_},
                     model, *ws_, {}, cancelled,
-                    [this](std::vector<v1::RunEvent> events, std::optional<int> iteration, std::vector<std::string> steps) {
+                    [this](std::vector<v1::RunEvent> events, std::optional<int> iteration,
+                           std::vector<std::string> steps) {
                       // A crash after `emits_left` stored emits: this one and every later one fail.
                       if (emits_left_ == 0) return absl::FailedPreconditionError("lease lost");
                       if (emits_left_ > 0) --emits_left_;
@@ -78,7 +84,8 @@ class AgentTest : public ::testing::Test {
 // What the agent test scripts build: two files over three iterations, then a summary.
 std::vector<absl::StatusOr<ModelReply>> ThreeIterations() {
   return {Call(kToolWriteFiles, R"({"files":[{"path":"index.html","content":"<h1>Hi</h1>"}]})"),
-          Call(kToolTerminal, R"({"command":"echo 'p { color: red }' > style.css && rm -f gone.txt"})", "call_2"),
+          Call(kToolTerminal,
+               R"({"command":"echo 'p { color: red }' > style.css && rm -f gone.txt"})", "call_2"),
           ModelReply{.text = "Done. <task_summary>A page and its style.</task_summary>"}};
 }
 
@@ -92,7 +99,8 @@ TEST_F(AgentTest, AResumedAttemptContinuesAfterTheLastStepWithoutAskingTheModelA
   const std::vector<v1::RunEvent> reference = events_;
   const int reference_emits = emits_;
   const size_t steps = journal_.size();
-  ASSERT_EQ(steps, 3u * 3 + 2u * 2) << "start, model, end per iteration; call and result per tool call";
+  ASSERT_EQ(steps, 3u * 3 + 2u * 2)
+      << "start, model, end per iteration; call and result per tool call";
 
   // Crash after every possible number of stored emits, then resume from the journal.
   for (int crash_after = 1; crash_after < reference_emits; ++crash_after) {
@@ -108,13 +116,15 @@ TEST_F(AgentTest, AResumedAttemptContinuesAfterTheLastStepWithoutAskingTheModelA
     // The machine is gone: the workspace comes back from the base state and the journal.
     absl::StatusOr<journal::Changes> changes = journal::NetChanges(journal_);
     ASSERT_TRUE(changes.ok()) << changes.status();
-    changes->emplace("gone.txt", "removed by the command");  // the base, unless the journal changed it
+    changes->emplace("gone.txt",
+                     "removed by the command");  // the base, unless the journal changed it
     ASSERT_TRUE(ws_->Restore("", *changes).ok());
     emits_left_ = -1;
     std::vector<absl::StatusOr<ModelReply>> script = ThreeIterations();
     // Answers the journal holds were already paid for: the second attempt gets only the rest.
-    const size_t answered = std::count_if(journal_.begin(), journal_.end(),
-                                          [](const std::string& s) { return s.find("\"model\"") != std::string::npos; });
+    const size_t answered = std::count_if(
+        journal_.begin(), journal_.end(),
+        [](const std::string& s) { return s.find("\"model\"") != std::string::npos; });
     ASSERT_LE(answered, asked);
     script.erase(script.begin(), script.begin() + static_cast<long>(answered));
     ScriptedModel second(script);
@@ -123,7 +133,8 @@ TEST_F(AgentTest, AResumedAttemptContinuesAfterTheLastStepWithoutAskingTheModelA
     EXPECT_EQ(outcome.summary, "A page and its style.");
     EXPECT_EQ(answered + second.seen_.size(), 3u) << "each model call made once in all";
     if (!second.seen_.empty()) {
-      EXPECT_EQ(second.seen_[0].size(), 3 + 2 * answered) << "the journal's answers and results rejoin the conversation";
+      EXPECT_EQ(second.seen_[0].size(), 3 + 2 * answered)
+          << "the journal's answers and results rejoin the conversation";
     }
     // The text of a model call cut off before its answer was journaled is streamed again when
     // the call is made again; every other event comes exactly once.
@@ -144,10 +155,11 @@ TEST_F(AgentTest, AResumedAttemptContinuesAfterTheLastStepWithoutAskingTheModelA
 }
 
 TEST_F(AgentTest, RunsToolsReportsEveryStepAndEndsOnTheSummary) {
-  ScriptedModel model({Call(kToolWriteFiles, R"({"files":[{"path":"index.html","content":"<h1>Hi</h1>"}]})"),
-                       Call(kToolTerminal, R"({"command":"cat index.html"})", "call_2"),
-                       Call(kToolReadFiles, R"({"files":["index.html","missing.txt"]})", "call_3"),
-                       ModelReply{.text = "Done. <task_summary>A page saying hi.</task_summary>"}});
+  ScriptedModel model(
+      {Call(kToolWriteFiles, R"({"files":[{"path":"index.html","content":"<h1>Hi</h1>"}]})"),
+       Call(kToolTerminal, R"({"command":"cat index.html"})", "call_2"),
+       Call(kToolReadFiles, R"({"files":["index.html","missing.txt"]})", "call_3"),
+       ModelReply{.text = "Done. <task_summary>A page saying hi.</task_summary>"}});
   AgentOutcome out = Run(model);
   ASSERT_EQ(out.kind, AgentOutcome::Kind::kSummary) << out.status;
   EXPECT_EQ(out.summary, "A page saying hi.");
@@ -164,7 +176,8 @@ TEST_F(AgentTest, RunsToolsReportsEveryStepAndEndsOnTheSummary) {
     if (e.has_tool_result() && e.tool_result().call_id() == "call_3") {
       read_error = e.tool_result().output().find("missing.txt") != std::string::npos;
     }
-    files_changed = files_changed || (e.has_files_changed() && e.files_changed().paths(0) == "index.html");
+    files_changed =
+        files_changed || (e.has_files_changed() && e.files_changed().paths(0) == "index.html");
   }
   EXPECT_TRUE(cat_seen && files_changed && read_error);
   // The conversation: system prompt, history, prompt, then the turns.
@@ -179,12 +192,13 @@ TEST_F(AgentTest, RunsToolsReportsEveryStepAndEndsOnTheSummary) {
 
 TEST_F(AgentTest, TheBuiltinsInstantRunIsOneIterationWithoutACommand) {
   BuiltinModel model;
-  AgentOutcome out = RunAgent({.prompt = "Build a page for a bakery [[instant]]", .max_iterations = 15}, model, *ws_,
-                              {}, [] { return false; },
-                              [this](std::vector<v1::RunEvent> events, std::optional<int>, std::vector<std::string>) {
-                                for (auto& e : events) events_.push_back(std::move(e));
-                                return absl::OkStatus();
-                              });
+  AgentOutcome out = RunAgent(
+      {.prompt = "Build a page for a bakery [[instant]]", .max_iterations = 15}, model, *ws_, {},
+      [] { return false; },
+      [this](std::vector<v1::RunEvent> events, std::optional<int>, std::vector<std::string>) {
+        for (auto& e : events) events_.push_back(std::move(e));
+        return absl::OkStatus();
+      });
   ASSERT_EQ(out.kind, AgentOutcome::Kind::kSummary) << out.status;
   EXPECT_EQ(out.iterations, 1);
   EXPECT_EQ(out.files_written, std::set<std::string>{"index.html"});
@@ -192,13 +206,15 @@ TEST_F(AgentTest, TheBuiltinsInstantRunIsOneIterationWithoutACommand) {
   ASSERT_EQ(events_.size(), 6u);
   EXPECT_TRUE(events_[2].has_tool_call());
   EXPECT_EQ(events_[2].tool_call().tool(), kToolWriteFiles);
-  for (const auto& e : events_) EXPECT_FALSE(e.has_tool_call() && e.tool_call().tool() == kToolTerminal);
+  for (const auto& e : events_)
+    EXPECT_FALSE(e.has_tool_call() && e.tool_call().tool() == kToolTerminal);
 }
 
 TEST_F(AgentTest, BadToolCallsAreAnsweredNotFatal) {
-  ScriptedModel model({Call(kToolTerminal, "not json"), Call("rm_rf", "{}", "call_2"),
-                       Call(kToolWriteFiles, R"({"files":[{"path":"../escape","content":"x"}]})", "call_3"),
-                       ModelReply{.text = "<task_summary>nothing</task_summary>"}});
+  ScriptedModel model(
+      {Call(kToolTerminal, "not json"), Call("rm_rf", "{}", "call_2"),
+       Call(kToolWriteFiles, R"({"files":[{"path":"../escape","content":"x"}]})", "call_3"),
+       ModelReply{.text = "<task_summary>nothing</task_summary>"}});
   AgentOutcome out = Run(model);
   ASSERT_EQ(out.kind, AgentOutcome::Kind::kSummary);
   EXPECT_TRUE(out.files_written.empty());
@@ -209,8 +225,10 @@ TEST_F(AgentTest, BadToolCallsAreAnsweredNotFatal) {
 
 // Arguments (a JSON string) nested 100,000 deep: the model hears they are refused.
 TEST_F(AgentTest, ArgumentsNestedTooDeepAreRefusedToTheModel) {
-  const std::string deep = R"({"command":)" + std::string(100000, '[') + std::string(100000, ']') + "}";
-  ScriptedModel model({Call(kToolTerminal, deep), ModelReply{.text = "<task_summary>nothing</task_summary>"}});
+  const std::string deep =
+      R"({"command":)" + std::string(100000, '[') + std::string(100000, ']') + "}";
+  ScriptedModel model(
+      {Call(kToolTerminal, deep), ModelReply{.text = "<task_summary>nothing</task_summary>"}});
   AgentOutcome out = Run(model);
   ASSERT_EQ(out.kind, AgentOutcome::Kind::kSummary);
   const v1::RunEvent* result = nullptr;
@@ -247,26 +265,31 @@ TEST_F(AgentTest, CancelKillsTheRunningCommand) {
 // A command the sandbox stopped reaches the model as an error saying why, however much it
 // printed (the model sees only the start of a long output).
 TEST_F(AgentTest, TheModelHearsWhyTheSandboxStoppedACommand) {
-  TestSandbox limited({.limits = {.file_bytes = 1 << 20}, .handler_limits = {.max_output_read = 1 << 20}},
-                      absl::Milliseconds(500));
+  TestSandbox limited(
+      {.limits = {.file_bytes = 1 << 20}, .handler_limits = {.max_output_read = 1 << 20}},
+      absl::Milliseconds(500));
   ASSERT_FALSE(HasFatalFailure());
-  ScriptedModel model({Call(kToolTerminal, R"({"command":"head -c 100000000 /dev/zero | tr '\\0' x"})"),
-                       Call(kToolTerminal, R"({"command":"head -c 5000000 /dev/zero > big.bin"})", "call_2"),
-                       Call(kToolTerminal, R"({"command":"while :; do :; done"})", "call_3"),
-                       ModelReply{.text = "<task_summary>x</task_summary>"}});
-  AgentOutcome out = RunAgent({.prompt = "Break out", .max_iterations = 5}, model, *limited.workspace, {},
-                              [] { return false; },
-                              [this](std::vector<v1::RunEvent> events, std::optional<int>, std::vector<std::string>) {
-                                for (auto& e : events) events_.push_back(std::move(e));
-                                return absl::OkStatus();
-                              });
+  ScriptedModel model(
+      {Call(kToolTerminal, R"({"command":"head -c 100000000 /dev/zero | tr '\\0' x"})"),
+       Call(kToolTerminal, R"({"command":"head -c 5000000 /dev/zero > big.bin"})", "call_2"),
+       Call(kToolTerminal, R"({"command":"while :; do :; done"})", "call_3"),
+       ModelReply{.text = "<task_summary>x</task_summary>"}});
+  AgentOutcome out = RunAgent(
+      {.prompt = "Break out", .max_iterations = 5}, model, *limited.workspace, {},
+      [] { return false; },
+      [this](std::vector<v1::RunEvent> events, std::optional<int>, std::vector<std::string>) {
+        for (auto& e : events) events_.push_back(std::move(e));
+        return absl::OkStatus();
+      });
   ASSERT_EQ(out.kind, AgentOutcome::Kind::kSummary) << out.status;
   std::vector<std::string> heard;
   for (const ChatMessage& m : model.seen_.back()) {
     if (m.role == ChatMessage::Role::kTool) heard.push_back(m.content);
   }
   ASSERT_EQ(heard.size(), 3u);
-  EXPECT_TRUE(absl::StartsWith(heard[0], "[sandbox] exit code 137: killed for printing more than 1 MiB")) << heard[0].substr(0, 200);
+  EXPECT_TRUE(
+      absl::StartsWith(heard[0], "[sandbox] exit code 137: killed for printing more than 1 MiB"))
+      << heard[0].substr(0, 200);
   EXPECT_TRUE(absl::StartsWith(heard[1], "[sandbox] exit code 153: killed by SIGXFSZ")) << heard[1];
   EXPECT_TRUE(absl::EndsWith(heard[2], "[command timed out]")) << heard[2];
   std::vector<int> exit_codes;
@@ -277,7 +300,8 @@ TEST_F(AgentTest, TheModelHearsWhyTheSandboxStoppedACommand) {
 }
 
 TEST_F(AgentTest, ACommandThatFailsSilentlyStillTellsTheModelItFailed) {
-  ScriptedModel model({Call(kToolTerminal, R"({"command":"false"})"), Call(kToolTerminal, R"({"command":"true"})", "call_2"),
+  ScriptedModel model({Call(kToolTerminal, R"({"command":"false"})"),
+                       Call(kToolTerminal, R"({"command":"true"})", "call_2"),
                        ModelReply{.text = "<task_summary>x</task_summary>"}});
   ASSERT_EQ(Run(model).kind, AgentOutcome::Kind::kSummary);
   std::vector<std::string> heard;

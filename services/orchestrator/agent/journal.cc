@@ -30,16 +30,24 @@ std::string Model(int iteration, const ModelReply& reply) {
   for (const ToolCall& c : reply.tool_calls) {
     calls.push_back({{"id", c.id}, {"name", c.name}, {"arguments", c.arguments_json}});
   }
-  return Dump({{"kind", "model"}, {"iteration", iteration}, {"text", reply.text}, {"tool_calls", calls}});
+  return Dump(
+      {{"kind", "model"}, {"iteration", iteration}, {"text", reply.text}, {"tool_calls", calls}});
 }
 
-std::string Call(const std::string& call_id) { return Dump({{"kind", "call"}, {"call_id", call_id}}); }
+std::string Call(const std::string& call_id) {
+  return Dump({{"kind", "call"}, {"call_id", call_id}});
+}
 
-std::string Tool(const std::string& call_id, const std::string& output, const std::vector<std::string>& written,
-                 const Changes& changes) {
+std::string Tool(const std::string& call_id, const std::string& output,
+                 const std::vector<std::string>& written, const Changes& changes) {
   json files = json::object();
-  for (const auto& [path, content] : changes) files[path] = content ? json(*content) : json(nullptr);
-  return Dump({{"kind", "tool"}, {"call_id", call_id}, {"output", output}, {"written", written}, {"changes", files}});
+  for (const auto& [path, content] : changes)
+    files[path] = content ? json(*content) : json(nullptr);
+  return Dump({{"kind", "tool"},
+               {"call_id", call_id},
+               {"output", output},
+               {"written", written},
+               {"changes", files}});
 }
 
 Changes Diff(const Files& before, const Files& after) {
@@ -71,14 +79,18 @@ absl::StatusOr<Replayed> Replay(const std::vector<std::string>& steps) {
       r.iteration = j->value("iteration", 0);
       r.reply = {.text = j->value("text", "")};
       for (const json& c : j->value("tool_calls", json::array())) {
-        r.reply.tool_calls.push_back({.id = c.value("id", ""), .name = c.value("name", ""),
+        r.reply.tool_calls.push_back({.id = c.value("id", ""),
+                                      .name = c.value("name", ""),
                                       .arguments_json = c.value("arguments", "")});
       }
       r.answered = 0;
-      r.turns.push_back({.role = ChatMessage::Role::kAssistant, .content = r.reply.text, .tool_calls = r.reply.tool_calls});
+      r.turns.push_back({.role = ChatMessage::Role::kAssistant,
+                         .content = r.reply.text,
+                         .tool_calls = r.reply.tool_calls});
     } else if (kind == "tool") {
       ++r.answered;
-      r.turns.push_back({.role = ChatMessage::Role::kTool, .content = j->value("output", ""),
+      r.turns.push_back({.role = ChatMessage::Role::kTool,
+                         .content = j->value("output", ""),
                          .tool_call_id = j->value("call_id", "")});
       for (const json& p : j->value("written", json::array())) {
         if (p.is_string()) r.written.push_back(p.get<std::string>());
@@ -88,7 +100,8 @@ absl::StatusOr<Replayed> Replay(const std::vector<std::string>& steps) {
     } else if (kind == "end") {
       r.phase = Replayed::Phase::kEnded;
     } else {
-      return absl::DataLossError(absl::StrCat("journal step ", i + 1, " has an unknown kind \"", kind, "\""));
+      return absl::DataLossError(
+          absl::StrCat("journal step ", i + 1, " has an unknown kind \"", kind, "\""));
     }
   }
   return r;

@@ -8,7 +8,8 @@
 //   {"kind":"call","call_id":"c1"}                                   a tool call began
 //   {"kind":"tool","call_id":"c1","output":"...","written":["a.html"],
 //    "changes":{"a.html":"<new content>","old.css":null}}          a tool's result and the
-//                                                                    files it changed (null: removed)
+//                                                                    files it changed (null:
+//                                                                    removed)
 //   {"kind":"end","iteration":2}                                     iteration 2 finished
 //
 // The workspace a resumed run needs is the project's last state plus every step's changes.
@@ -19,8 +20,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "services/orchestrator/model/model.h"
 #include "services/orchestrator/agent/workspace.h"  // FileChanges
+#include "services/orchestrator/model/model.h"
 
 namespace qai::orchestrator::journal {
 
@@ -31,8 +32,8 @@ using Changes = FileChanges;
 std::string Start(int iteration);
 std::string Model(int iteration, const ModelReply& reply);
 std::string Call(const std::string& call_id);
-std::string Tool(const std::string& call_id, const std::string& output, const std::vector<std::string>& written,
-                 const Changes& changes);
+std::string Tool(const std::string& call_id, const std::string& output,
+                 const std::vector<std::string>& written, const Changes& changes);
 std::string End(int iteration);
 
 // Diff: what turns `before` into `after`.
@@ -41,10 +42,10 @@ Changes Diff(const Files& before, const Files& after);
 // Replayed: where a journal leaves a run.
 struct Replayed {
   enum class Phase {
-    kNone,     // nothing was done: start at iteration 1
-    kStarted,  // `iteration` began; its model call has no answer yet
-    kAnswered, // the model answered (`reply`); `answered` of its tool calls have their result
-    kEnded,    // `iteration` finished (with `reply`)
+    kNone,      // nothing was done: start at iteration 1
+    kStarted,   // `iteration` began; its model call has no answer yet
+    kAnswered,  // the model answered (`reply`); `answered` of its tool calls have their result
+    kEnded,     // `iteration` finished (with `reply`)
   };
   Phase phase = Phase::kNone;
   int iteration = 0;

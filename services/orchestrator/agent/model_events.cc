@@ -1,15 +1,17 @@
 #include "services/orchestrator/agent/model_events.h"
 
 #include "absl/time/clock.h"
-#include "services/orchestrator/store/events.h"
 #include "common/utf8.h"
+#include "services/orchestrator/store/events.h"
 
 namespace qai::orchestrator {
 using common::ToValidUtf8;
 using common::TruncateUtf8;
 
 ModelEvents::ModelEvents(Report report, std::function<bool()> cancelled, size_t max_text_bytes)
-    : report_(std::move(report)), cancelled_(std::move(cancelled)), max_text_bytes_(max_text_bytes) {}
+    : report_(std::move(report)),
+      cancelled_(std::move(cancelled)),
+      max_text_bytes_(max_text_bytes) {}
 
 void ModelEvents::OnDelta(std::string_view text) {
   if (cut_) return;

@@ -92,7 +92,8 @@ TEST_F(ModelEventsTest, AFailedReportStopsTheCall) {
 class WholeModel : public Model {
  public:
   std::string name() const override { return "whole"; }
-  absl::StatusOr<ModelReply> Complete(const std::vector<ChatMessage>&, const std::vector<ToolSpec>&) override {
+  absl::StatusOr<ModelReply> Complete(const std::vector<ChatMessage>&,
+                                      const std::vector<ToolSpec>&) override {
     return ModelReply{.text = "all at once"};
   }
 };

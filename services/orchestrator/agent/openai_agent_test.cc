@@ -9,10 +9,10 @@
 
 #include "absl/time/clock.h"
 #include "common/ids.h"
-#include "services/orchestrator/runs/test_sandbox.h"
 #include "services/orchestrator/agent/agent.h"
 #include "services/orchestrator/model/openai_model.h"
 #include "services/orchestrator/model/prompts.h"
+#include "services/orchestrator/runs/test_sandbox.h"
 #include "tests/support/fake_openai.h"
 
 namespace qai::orchestrator {
@@ -33,7 +33,8 @@ void ExpectPaired(const json& messages) {
         for (const json& c : m["tool_calls"]) open.insert(c["id"].get<std::string>());
       }
     } else if (m["role"] == "tool") {
-      EXPECT_EQ(open.erase(m["tool_call_id"].get<std::string>()), 1u) << "a tool result for no call: " << m.dump();
+      EXPECT_EQ(open.erase(m["tool_call_id"].get<std::string>()), 1u)
+          << "a tool result for no call: " << m.dump();
     }
   }
   EXPECT_TRUE(open.empty()) << "unanswered tool calls at the end";
@@ -47,16 +48,22 @@ class OpenAiAgentTest : public ::testing::Test {
   }
 
   OpenAiOptions Options() {
-    return {.base_url = fake_.base_url(), .model = "fake", .timeout = absl::Seconds(10), .max_retries = 2,
-            .base_backoff = absl::Milliseconds(10), .max_backoff = absl::Seconds(1)};
+    return {.base_url = fake_.base_url(),
+            .model = "fake",
+            .timeout = absl::Seconds(10),
+            .max_retries = 2,
+            .base_backoff = absl::Milliseconds(10),
+            .max_backoff = absl::Seconds(1)};
   }
 
-  AgentOutcome Run(OpenAiModel& model, std::function<bool()> cancelled = [] { return false; }) {
-    return RunAgent({.prompt = "Build a page saying hi", .max_iterations = 6}, model, *ws_, {}, cancelled,
-                    [this](std::vector<v1::RunEvent> events, std::optional<int>, std::vector<std::string>) {
-                      for (auto& e : events) events_.push_back(std::move(e));
-                      return absl::OkStatus();
-                    });
+  AgentOutcome Run(
+      OpenAiModel& model, std::function<bool()> cancelled = [] { return false; }) {
+    return RunAgent(
+        {.prompt = "Build a page saying hi", .max_iterations = 6}, model, *ws_, {}, cancelled,
+        [this](std::vector<v1::RunEvent> events, std::optional<int>, std::vector<std::string>) {
+          for (auto& e : events) events_.push_back(std::move(e));
+          return absl::OkStatus();
+        });
   }
 
   // TextOf: the model_output text of an iteration, pieced together.
@@ -77,11 +84,15 @@ class OpenAiAgentTest : public ::testing::Test {
 };
 
 TEST_F(OpenAiAgentTest, SeveralTurnsWithARetryAndAMalformedToolCall) {
-  fake_.Push(FakeOpenAi::Streamed({"I'll write ", "the page."},
-                                  {{"call_1", kToolWriteFiles, R"({"files":[{"path":"index.html","content":"<h1>Hi</h1>"}]})"}}));
+  fake_.Push(
+      FakeOpenAi::Streamed({"I'll write ", "the page."},
+                           {{"call_1", kToolWriteFiles,
+                             R"({"files":[{"path":"index.html","content":"<h1>Hi</h1>"}]})"}}));
   fake_.Push(FakeOpenAi::Error(500, "flaky", "0"));
-  fake_.Push(FakeOpenAi::Json("", {{"call_2", kToolTerminal, "{not json"}, {"call_3", "deleteEverything", "{}"}}));
-  fake_.Push(FakeOpenAi::Streamed({"Checking."}, {{"call_4", kToolTerminal, R"({"command":"cat index.html"})"}}));
+  fake_.Push(FakeOpenAi::Json(
+      "", {{"call_2", kToolTerminal, "{not json"}, {"call_3", "deleteEverything", "{}"}}));
+  fake_.Push(FakeOpenAi::Streamed({"Checking."},
+                                  {{"call_4", kToolTerminal, R"({"command":"cat index.html"})"}}));
   fake_.Push(FakeOpenAi::Json("Done. <task_summary>A page saying hi.</task_summary>"));
   OpenAiModel model(Options());
   AgentOutcome out = Run(model);
@@ -97,16 +108,19 @@ TEST_F(OpenAiAgentTest, SeveralTurnsWithARetryAndAMalformedToolCall) {
   std::vector<std::string> kinds;
   std::map<std::string, v1::RunEvent::ToolResult> results;
   for (const auto& e : events_) {
-    if (e.has_iteration_started()) kinds.push_back("it" + std::to_string(e.iteration_started().iteration()));
+    if (e.has_iteration_started())
+      kinds.push_back("it" + std::to_string(e.iteration_started().iteration()));
     if (e.has_retrying()) {
       kinds.push_back("retrying");
       EXPECT_EQ(e.retrying().attempt(), 1);
-      EXPECT_NE(e.retrying().reason().find("HTTP 500: flaky"), std::string::npos) << e.retrying().reason();
+      EXPECT_NE(e.retrying().reason().find("HTTP 500: flaky"), std::string::npos)
+          << e.retrying().reason();
     }
     if (e.has_tool_call()) kinds.push_back(e.tool_call().call_id());
     if (e.has_tool_result()) results[e.tool_result().call_id()] = e.tool_result();
   }
-  EXPECT_EQ(kinds, (std::vector<std::string>{"it1", "call_1", "it2", "retrying", "call_2", "call_3", "it3", "call_4", "it4"}));
+  EXPECT_EQ(kinds, (std::vector<std::string>{"it1", "call_1", "it2", "retrying", "call_2", "call_3",
+                                             "it3", "call_4", "it4"}));
   EXPECT_EQ(results["call_1"].exit_code(), 0);
   EXPECT_EQ(results["call_2"].exit_code(), 1);
   EXPECT_EQ(results["call_2"].output(), "error: the arguments are not a JSON object");
@@ -123,9 +137,10 @@ TEST_F(OpenAiAgentTest, SeveralTurnsWithARetryAndAMalformedToolCall) {
   ASSERT_GE(fourth.size(), 3u);
   const json& malformed = fourth[fourth.size() - 3];
   EXPECT_EQ(malformed["tool_calls"][0]["function"]["arguments"], "{not json");
-  EXPECT_EQ(fourth[fourth.size() - 2], json({{"role", "tool"},
-                                             {"content", "error: the arguments are not a JSON object"},
-                                             {"tool_call_id", "call_2"}}));
+  EXPECT_EQ(fourth[fourth.size() - 2],
+            json({{"role", "tool"},
+                  {"content", "error: the arguments are not a JSON object"},
+                  {"tool_call_id", "call_2"}}));
   EXPECT_EQ(fourth.back()["tool_call_id"], "call_3");
   EXPECT_EQ(requests[4].json["messages"].back()["content"], "<h1>Hi</h1>");
 }

@@ -14,7 +14,8 @@ using nlohmann::json;
 ToolArgsError Error(std::string message) { return {.message = std::move(message)}; }
 
 ToolArgs Terminal(const json& args, size_t max_command_bytes) {
-  if (!args.contains("command") || !args["command"].is_string()) return Error("error: missing \"command\"");
+  if (!args.contains("command") || !args["command"].is_string())
+    return Error("error: missing \"command\"");
   std::string command = args["command"].get<std::string>();
   if (command.empty()) return Error("error: \"command\" is empty");
   if (command.size() > max_command_bytes) {
@@ -25,7 +26,8 @@ ToolArgs Terminal(const json& args, size_t max_command_bytes) {
 }
 
 ToolArgs WriteFiles(const json& args) {
-  if (!args.contains("files") || !args["files"].is_array()) return Error("error: missing \"files\"");
+  if (!args.contains("files") || !args["files"].is_array())
+    return Error("error: missing \"files\"");
   WriteFilesArgs out;
   for (const json& f : args["files"]) {
     if (!f.is_object() || !f.contains("path") || !f["path"].is_string() || !f.contains("content") ||
@@ -39,7 +41,8 @@ ToolArgs WriteFiles(const json& args) {
 }
 
 ToolArgs ReadFiles(const json& args) {
-  if (!args.contains("files") || !args["files"].is_array()) return Error("error: missing \"files\"");
+  if (!args.contains("files") || !args["files"].is_array())
+    return Error("error: missing \"files\"");
   ReadFilesArgs out;
   for (const json& p : args["files"]) {
     if (p.is_string()) out.paths.push_back(p.get<std::string>());
@@ -51,8 +54,10 @@ ToolArgs ReadFiles(const json& args) {
 
 ToolArgs ParseToolArgs(const ToolCall& call, size_t max_command_bytes) {
   const json args = common::ParseUntrustedJson(call.arguments_json);
-  if (args.is_discarded() && common::JsonNestedDeeperThan(call.arguments_json, common::kMaxUntrustedJsonDepth)) {
-    return Error(absl::StrCat("error: the arguments nest deeper than ", common::kMaxUntrustedJsonDepth, " levels"));
+  if (args.is_discarded() &&
+      common::JsonNestedDeeperThan(call.arguments_json, common::kMaxUntrustedJsonDepth)) {
+    return Error(absl::StrCat("error: the arguments nest deeper than ",
+                              common::kMaxUntrustedJsonDepth, " levels"));
   }
   if (!args.is_object()) return Error("error: the arguments are not a JSON object");
   if (call.name == kToolTerminal) return Terminal(args, max_command_bytes);

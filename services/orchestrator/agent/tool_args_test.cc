@@ -8,8 +8,9 @@ namespace qai::orchestrator {
 namespace {
 
 ToolArgs Parse(std::string name, std::string arguments, size_t max_command_bytes = 64) {
-  return ParseToolArgs({.id = "call_1", .name = std::move(name), .arguments_json = std::move(arguments)},
-                       max_command_bytes);
+  return ParseToolArgs(
+      {.id = "call_1", .name = std::move(name), .arguments_json = std::move(arguments)},
+      max_command_bytes);
 }
 
 // The error message the arguments get, or "" when they are accepted.
@@ -39,23 +40,28 @@ TEST(ParseToolArgsTest, ReadsEachToolsArguments) {
 
 TEST(ParseToolArgsTest, RefusesWhatIsNotAnObject) {
   EXPECT_EQ(ErrorOf(Parse(kToolTerminal, "ls")), "error: the arguments are not a JSON object");
-  EXPECT_EQ(ErrorOf(Parse(kToolTerminal, R"(["ls"])")), "error: the arguments are not a JSON object");
+  EXPECT_EQ(ErrorOf(Parse(kToolTerminal, R"(["ls"])")),
+            "error: the arguments are not a JSON object");
   EXPECT_EQ(ErrorOf(Parse(kToolTerminal, "")), "error: the arguments are not a JSON object");
   const std::string deep = R"({"command":)" + std::string(101, '[') + std::string(101, ']') + "}";
-  EXPECT_EQ(ErrorOf(Parse(kToolTerminal, deep)), "error: the arguments nest deeper than 100 levels");
+  EXPECT_EQ(ErrorOf(Parse(kToolTerminal, deep)),
+            "error: the arguments nest deeper than 100 levels");
 }
 
 TEST(ParseToolArgsTest, RefusesBadCommands) {
   EXPECT_EQ(ErrorOf(Parse(kToolTerminal, R"({"cmd":"ls"})")), "error: missing \"command\"");
   EXPECT_EQ(ErrorOf(Parse(kToolTerminal, R"({"command":["ls"]})")), "error: missing \"command\"");
   EXPECT_EQ(ErrorOf(Parse(kToolTerminal, R"({"command":""})")), "error: \"command\" is empty");
-  EXPECT_EQ(ErrorOf(Parse(kToolTerminal, R"({"command":"ls\u0000rm"})")), "error: \"command\" contains NUL");
-  EXPECT_EQ(ErrorOf(Parse(kToolTerminal, R"({"command":"12345"})", 4)), "error: \"command\" is longer than 4 bytes");
+  EXPECT_EQ(ErrorOf(Parse(kToolTerminal, R"({"command":"ls\u0000rm"})")),
+            "error: \"command\" contains NUL");
+  EXPECT_EQ(ErrorOf(Parse(kToolTerminal, R"({"command":"12345"})", 4)),
+            "error: \"command\" is longer than 4 bytes");
   EXPECT_EQ(ErrorOf(Parse(kToolTerminal, R"({"command":"1234"})", 4)), "");
 }
 
 TEST(ParseToolArgsTest, RefusesMissingFilesAndUnknownTools) {
-  EXPECT_EQ(ErrorOf(Parse(kToolWriteFiles, R"({"files":{"path":"a"}})")), "error: missing \"files\"");
+  EXPECT_EQ(ErrorOf(Parse(kToolWriteFiles, R"({"files":{"path":"a"}})")),
+            "error: missing \"files\"");
   EXPECT_EQ(ErrorOf(Parse(kToolReadFiles, "{}")), "error: missing \"files\"");
   EXPECT_EQ(ErrorOf(Parse("rm", R"({"files":[]})")), "error: unknown tool rm");
 }

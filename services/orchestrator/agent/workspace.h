@@ -5,7 +5,8 @@
 // unreachable, or the workspace moved): the attempt then stops and the run is retried.
 //
 //   absl::StatusOr<CommandOutcome> r = workspace.Run("ls -la", cancelled);
-//   absl::StatusOr<std::vector<FileResult>> w = workspace.WriteFiles({{"index.html", "<h1>Hi</h1>"}});
+//   absl::StatusOr<std::vector<FileResult>> w = workspace.WriteFiles({{"index.html",
+//   "<h1>Hi</h1>"}});
 
 #include <functional>
 #include <map>
@@ -43,12 +44,12 @@ class Workspace {
   virtual ~Workspace() = default;
   // Run: `bash -c command` in the workspace; killed when `cancelled` turns true (then the
   // outcome says cancelled).
-  [[nodiscard]] virtual absl::StatusOr<CommandOutcome> Run(const std::string& command,
-                                                           const std::function<bool()>& cancelled) = 0;
+  [[nodiscard]] virtual absl::StatusOr<CommandOutcome> Run(
+      const std::string& command, const std::function<bool()>& cancelled) = 0;
   [[nodiscard]] virtual absl::StatusOr<std::vector<FileResult>> WriteFiles(
       const std::vector<std::pair<std::string, std::string>>& files) = 0;
-  [[nodiscard]] virtual absl::StatusOr<std::vector<FileResult>> ReadFiles(const std::vector<std::string>& paths,
-                                                                          size_t max_bytes) = 0;
+  [[nodiscard]] virtual absl::StatusOr<std::vector<FileResult>> ReadFiles(
+      const std::vector<std::string>& paths, size_t max_bytes) = 0;
   // Changes: what changed since the last look (whatever changed it); nullopt when the
   // workspace is too large to tell.
   [[nodiscard]] virtual absl::StatusOr<std::optional<FileChanges>> Changes() = 0;

@@ -1,6 +1,6 @@
 #pragma once
-// Which services' keys may call which of AgentOrchestrator's RPCs (common/rpc.h, ServiceCallers). An
-// RPC missing here takes no service key; users are checked by the handlers.
+// Which services' keys may call which of AgentOrchestrator's RPCs (common/rpc.h, ServiceCallers).
+// An RPC missing here takes no service key; users are checked by the handlers.
 
 #include "common/rpc.h"
 
@@ -10,7 +10,7 @@ inline const common::ServiceCallers& ServiceCallers() {
   static const common::ServiceCallers callers = {
       {"StartRun", {"messages"}},
       {"CountActiveRuns", {"messages", "projects"}},  // CreateMessage's and CreateProject's caps
-      {"CancelProjectRuns", {"projects"}},  // DeleteProject
+      {"CancelProjectRuns", {"projects"}},            // DeleteProject
   };
   return callers;
 }

@@ -44,7 +44,8 @@ void ToProto(const RunRecord& r, v1::Run& out) {
   out.set_author(r.author);
 }
 
-absl::Status RunHandlers::StartRun(const CallContext& call, const v1::StartRunRequest& req, v1::Run& resp) {
+absl::Status RunHandlers::StartRun(const CallContext& call, const v1::StartRunRequest& req,
+                                   v1::Run& resp) {
   if (absl::Status s = common::RequireService(call, "StartRun"); !s.ok()) return s;
   FieldViolations bad;
   common::CheckUuid(bad, "project_id", req.project_id(), /*required=*/true);
@@ -53,12 +54,14 @@ absl::Status RunHandlers::StartRun(const CallContext& call, const v1::StartRunRe
   common::CheckUuid(bad, "request_id", req.request_id(), /*required=*/false);
   // StartRun is for services only, which pass on the prompt's author (the messages relay).
   common::CheckText(bad, "author", req.author(), 0, kMaxAuthorChars);
-  if (!v1::StartRunRequest::Multitask_IsValid(req.multitask())) bad.Add("multitask", "is not a known value");
-  const common::RunSettings settings = common::CheckRunSettings(
-      *bounds_,
-      {.max_iterations = req.max_iterations(), .model = req.model(),
-       .timeout = req.has_timeout() ? &req.timeout() : nullptr},
-      {}, bad);
+  if (!v1::StartRunRequest::Multitask_IsValid(req.multitask()))
+    bad.Add("multitask", "is not a known value");
+  const common::RunSettings settings =
+      common::CheckRunSettings(*bounds_,
+                               {.max_iterations = req.max_iterations(),
+                                .model = req.model(),
+                                .timeout = req.has_timeout() ? &req.timeout() : nullptr},
+                               {}, bad);
   if (absl::Status s = bad.ToStatus(); !s.ok()) return s;
   absl::StatusOr<RunRecord> run =
       store_->Start({.id = common::NewUuid(),
@@ -78,16 +81,19 @@ absl::Status RunHandlers::StartRun(const CallContext& call, const v1::StartRunRe
   return absl::OkStatus();
 }
 
-absl::StatusOr<RunRecord> RunHandlers::VisibleRun(const CallContext& call, const std::string& id) const {
+absl::StatusOr<RunRecord> RunHandlers::VisibleRun(const CallContext& call,
+                                                  const std::string& id) const {
   absl::StatusOr<RunRecord> run = store_->Get(id);
   if (!run.ok()) return run.status();
   absl::Status visible = CheckProject(*projects_, call, run->project_id);
-  if (visible.code() == absl::StatusCode::kNotFound) return absl::NotFoundError(absl::StrCat("run ", id, " not found"));
+  if (visible.code() == absl::StatusCode::kNotFound)
+    return absl::NotFoundError(absl::StrCat("run ", id, " not found"));
   if (!visible.ok()) return visible;
   return run;
 }
 
-absl::Status RunHandlers::GetRun(const CallContext& call, const v1::GetRunRequest& req, v1::Run& resp) {
+absl::Status RunHandlers::GetRun(const CallContext& call, const v1::GetRunRequest& req,
+                                 v1::Run& resp) {
   FieldViolations bad;
   common::CheckUuid(bad, "id", req.id(), /*required=*/true);
   if (absl::Status s = bad.ToStatus(); !s.ok()) return s;
@@ -97,7 +103,8 @@ absl::Status RunHandlers::GetRun(const CallContext& call, const v1::GetRunReques
   return absl::OkStatus();
 }
 
-absl::Status RunHandlers::ListRuns(const CallContext& call, const v1::ListRunsRequest& req, v1::ListRunsResponse& resp) {
+absl::Status RunHandlers::ListRuns(const CallContext& call, const v1::ListRunsRequest& req,
+                                   v1::ListRunsResponse& resp) {
   FieldViolations bad;
   common::CheckUuid(bad, "project_id", req.project_id(), /*required=*/true);
   if (absl::Status s = bad.ToStatus(); !s.ok()) return s;
@@ -110,24 +117,27 @@ absl::Status RunHandlers::ListRuns(const CallContext& call, const v1::ListRunsRe
   std::optional<std::pair<int64_t, std::string>> before;
   if (*after) before.emplace((*after)->micros, (*after)->id);
   if (absl::Status s = CheckProject(*projects_, call, req.project_id()); !s.ok()) return s;
-  absl::StatusOr<std::vector<RunRecord>> runs = store_->List(req.project_id(), *page_size + 1, before);
+  absl::StatusOr<std::vector<RunRecord>> runs =
+      store_->List(req.project_id(), *page_size + 1, before);
   if (!runs.ok()) return runs.status();
   const bool more = static_cast<int>(runs->size()) > *page_size;
   if (more) runs->pop_back();
   for (const RunRecord& r : *runs) ToProto(r, *resp.add_runs());
   if (more) {
-    resp.set_next_page_token(
-        common::EncodePosition(*tokens_, scope, {absl::ToUnixMicros(runs->back().create_time), runs->back().id}));
+    resp.set_next_page_token(common::EncodePosition(
+        *tokens_, scope, {absl::ToUnixMicros(runs->back().create_time), runs->back().id}));
   }
   return absl::OkStatus();
 }
 
-absl::Status RunHandlers::CancelRun(const CallContext& call, const v1::CancelRunRequest& req, v1::Run& resp) {
+absl::Status RunHandlers::CancelRun(const CallContext& call, const v1::CancelRunRequest& req,
+                                    v1::Run& resp) {
   FieldViolations bad;
   common::CheckUuid(bad, "id", req.id(), /*required=*/true);
   common::CheckUuid(bad, "request_id", req.request_id(), /*required=*/false);
   if (absl::Status s = bad.ToStatus(); !s.ok()) return s;
-  if (absl::StatusOr<RunRecord> visible = VisibleRun(call, req.id()); !visible.ok()) return visible.status();
+  if (absl::StatusOr<RunRecord> visible = VisibleRun(call, req.id()); !visible.ok())
+    return visible.status();
   // Idempotent by nature: a repeat finds the run cancelled (or being cancelled) already.
   absl::StatusOr<RunRecord> run = store_->Cancel(req.id(), events::Cancelled());
   if (!run.ok()) return run.status();
@@ -135,17 +145,20 @@ absl::Status RunHandlers::CancelRun(const CallContext& call, const v1::CancelRun
   return absl::OkStatus();
 }
 
-absl::Status RunHandlers::CancelProjectRuns(const CallContext& call, const v1::CancelProjectRunsRequest& req) {
+absl::Status RunHandlers::CancelProjectRuns(const CallContext& call,
+                                            const v1::CancelProjectRunsRequest& req) {
   if (absl::Status s = common::RequireService(call, "CancelProjectRuns"); !s.ok()) return s;
   FieldViolations bad;
   common::CheckUuid(bad, "project_id", req.project_id(), /*required=*/true);
   if (absl::Status s = bad.ToStatus(); !s.ok()) return s;
-  if (absl::Status s = store_->CancelProject(req.project_id(), events::Cancelled()); !s.ok()) return s;
+  if (absl::Status s = store_->CancelProject(req.project_id(), events::Cancelled()); !s.ok())
+    return s;
   return req.purge() ? store_->PurgeProject(req.project_id()) : absl::OkStatus();
 }
 
-absl::Status RunHandlers::CountActiveRuns(const CallContext& call, const v1::CountActiveRunsRequest& req,
-                                         v1::CountActiveRunsResponse& resp) {
+absl::Status RunHandlers::CountActiveRuns(const CallContext& call,
+                                          const v1::CountActiveRunsRequest& req,
+                                          v1::CountActiveRunsResponse& resp) {
   if (absl::Status s = common::RequireService(call, "CountActiveRuns"); !s.ok()) return s;
   FieldViolations bad;
   common::CheckUuid(bad, "project_id", req.project_id(), /*required=*/true);

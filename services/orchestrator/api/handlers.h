@@ -10,8 +10,8 @@
 #include "common/jwt.h"
 #include "common/page_token.h"
 #include "common/projects_client.h"
-#include "common/run_settings.h"
 #include "common/rpc.h"
+#include "common/run_settings.h"
 #include "qai/orchestrator/v1/orchestrator.pb.h"
 #include "services/orchestrator/store/run_store.h"
 
@@ -21,20 +21,31 @@ class RunHandlers {
  public:
   // run_queued is called after a run was queued here (to wake this replica's workers at once);
   // StartRun's settings are checked against `bounds`.
-  RunHandlers(RunStore* store, const common::ProjectsClient* projects, const common::PageTokenCodec* tokens,
-              const common::RunBounds* bounds, std::function<void()> run_queued)
-      : store_(store), projects_(projects), tokens_(tokens), bounds_(bounds), run_queued_(std::move(run_queued)) {}
+  RunHandlers(RunStore* store, const common::ProjectsClient* projects,
+              const common::PageTokenCodec* tokens, const common::RunBounds* bounds,
+              std::function<void()> run_queued)
+      : store_(store),
+        projects_(projects),
+        tokens_(tokens),
+        bounds_(bounds),
+        run_queued_(std::move(run_queued)) {}
 
-  absl::Status StartRun(const common::CallContext& call, const v1::StartRunRequest& req, v1::Run& resp);
+  absl::Status StartRun(const common::CallContext& call, const v1::StartRunRequest& req,
+                        v1::Run& resp);
   absl::Status GetRun(const common::CallContext& call, const v1::GetRunRequest& req, v1::Run& resp);
-  absl::Status ListRuns(const common::CallContext& call, const v1::ListRunsRequest& req, v1::ListRunsResponse& resp);
-  absl::Status CancelRun(const common::CallContext& call, const v1::CancelRunRequest& req, v1::Run& resp);
-  absl::Status CancelProjectRuns(const common::CallContext& call, const v1::CancelProjectRunsRequest& req);
-  absl::Status CountActiveRuns(const common::CallContext& call, const v1::CountActiveRunsRequest& req,
+  absl::Status ListRuns(const common::CallContext& call, const v1::ListRunsRequest& req,
+                        v1::ListRunsResponse& resp);
+  absl::Status CancelRun(const common::CallContext& call, const v1::CancelRunRequest& req,
+                         v1::Run& resp);
+  absl::Status CancelProjectRuns(const common::CallContext& call,
+                                 const v1::CancelProjectRunsRequest& req);
+  absl::Status CountActiveRuns(const common::CallContext& call,
+                               const v1::CountActiveRunsRequest& req,
                                v1::CountActiveRunsResponse& resp);
 
   // VisibleRun: the run, if the caller may see it (NOT_FOUND otherwise, as for unknown runs).
-  [[nodiscard]] absl::StatusOr<RunRecord> VisibleRun(const common::CallContext& call, const std::string& id) const;
+  [[nodiscard]] absl::StatusOr<RunRecord> VisibleRun(const common::CallContext& call,
+                                                     const std::string& id) const;
 
  private:
   RunStore* const store_;

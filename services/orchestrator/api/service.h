@@ -11,50 +11,64 @@ namespace qai::orchestrator {
 
 class AgentOrchestratorImpl final : public v1::AgentOrchestrator::CallbackService {
  public:
-  AgentOrchestratorImpl(RunHandlers* handlers, common::RpcEnv env, EventHub* hub, common::Executor* watch_executor,
-                        WatchLimits limits = WatchLimits())
-      : handlers_(handlers), env_(std::move(env)), watches_(limits.max_per_principal),
-        watch_{.rpc = &env_, .handlers = handlers, .hub = hub, .executor = watch_executor, .registry = &watches_,
+  AgentOrchestratorImpl(RunHandlers* handlers, common::RpcEnv env, EventHub* hub,
+                        common::Executor* watch_executor, WatchLimits limits = WatchLimits())
+      : handlers_(handlers),
+        env_(std::move(env)),
+        watches_(limits.max_per_principal),
+        watch_{.rpc = &env_,
+               .handlers = handlers,
+               .hub = hub,
+               .executor = watch_executor,
+               .registry = &watches_,
                .recheck_after = limits.recheck_after} {}
 
   // CloseWatches: ends every WatchRun stream (at shutdown; clients reconnect elsewhere).
   void CloseWatches() { watches_.CloseAll(); }
 
-  grpc::ServerUnaryReactor* StartRun(grpc::CallbackServerContext* ctx, const v1::StartRunRequest* req,
-                                     v1::Run* resp) override {
-    return common::ServeUnary(ctx, env_, "StartRun",
-                              [=, this](const common::CallContext& c) { return handlers_->StartRun(c, *req, *resp); });
+  grpc::ServerUnaryReactor* StartRun(grpc::CallbackServerContext* ctx,
+                                     const v1::StartRunRequest* req, v1::Run* resp) override {
+    return common::ServeUnary(ctx, env_, "StartRun", [=, this](const common::CallContext& c) {
+      return handlers_->StartRun(c, *req, *resp);
+    });
   }
   grpc::ServerUnaryReactor* GetRun(grpc::CallbackServerContext* ctx, const v1::GetRunRequest* req,
                                    v1::Run* resp) override {
-    return common::ServeUnary(ctx, env_, "GetRun",
-                              [=, this](const common::CallContext& c) { return handlers_->GetRun(c, *req, *resp); });
+    return common::ServeUnary(ctx, env_, "GetRun", [=, this](const common::CallContext& c) {
+      return handlers_->GetRun(c, *req, *resp);
+    });
   }
-  grpc::ServerUnaryReactor* ListRuns(grpc::CallbackServerContext* ctx, const v1::ListRunsRequest* req,
+  grpc::ServerUnaryReactor* ListRuns(grpc::CallbackServerContext* ctx,
+                                     const v1::ListRunsRequest* req,
                                      v1::ListRunsResponse* resp) override {
-    return common::ServeUnary(ctx, env_, "ListRuns",
-                              [=, this](const common::CallContext& c) { return handlers_->ListRuns(c, *req, *resp); });
+    return common::ServeUnary(ctx, env_, "ListRuns", [=, this](const common::CallContext& c) {
+      return handlers_->ListRuns(c, *req, *resp);
+    });
   }
   grpc::ServerWriteReactor<v1::RunEvent>* WatchRun(grpc::CallbackServerContext* ctx,
-                                                    const v1::WatchRunRequest* req) override {
+                                                   const v1::WatchRunRequest* req) override {
     return StartWatch(ctx, req, watch_);
   }
-  grpc::ServerUnaryReactor* CancelRun(grpc::CallbackServerContext* ctx, const v1::CancelRunRequest* req,
-                                      v1::Run* resp) override {
-    return common::ServeUnary(ctx, env_, "CancelRun",
-                              [=, this](const common::CallContext& c) { return handlers_->CancelRun(c, *req, *resp); });
+  grpc::ServerUnaryReactor* CancelRun(grpc::CallbackServerContext* ctx,
+                                      const v1::CancelRunRequest* req, v1::Run* resp) override {
+    return common::ServeUnary(ctx, env_, "CancelRun", [=, this](const common::CallContext& c) {
+      return handlers_->CancelRun(c, *req, *resp);
+    });
   }
   grpc::ServerUnaryReactor* CancelProjectRuns(grpc::CallbackServerContext* ctx,
                                               const v1::CancelProjectRunsRequest* req,
                                               google::protobuf::Empty*) override {
-    return common::ServeUnary(ctx, env_, "CancelProjectRuns",
-                              [=, this](const common::CallContext& c) { return handlers_->CancelProjectRuns(c, *req); });
+    return common::ServeUnary(
+        ctx, env_, "CancelProjectRuns",
+        [=, this](const common::CallContext& c) { return handlers_->CancelProjectRuns(c, *req); });
   }
-  grpc::ServerUnaryReactor* CountActiveRuns(grpc::CallbackServerContext* ctx, const v1::CountActiveRunsRequest* req,
+  grpc::ServerUnaryReactor* CountActiveRuns(grpc::CallbackServerContext* ctx,
+                                            const v1::CountActiveRunsRequest* req,
                                             v1::CountActiveRunsResponse* resp) override {
-    return common::ServeUnary(ctx, env_, "CountActiveRuns", [=, this](const common::CallContext& c) {
-      return handlers_->CountActiveRuns(c, *req, *resp);
-    });
+    return common::ServeUnary(ctx, env_, "CountActiveRuns",
+                              [=, this](const common::CallContext& c) {
+                                return handlers_->CountActiveRuns(c, *req, *resp);
+                              });
   }
 
  private:

@@ -14,9 +14,11 @@
 namespace qai::orchestrator {
 namespace {
 
-class WatchReactor final : public grpc::ServerWriteReactor<v1::RunEvent>, public WatchRegistry::Stream {
+class WatchReactor final : public grpc::ServerWriteReactor<v1::RunEvent>,
+                           public WatchRegistry::Stream {
  public:
-  WatchReactor(grpc::CallbackServerContext* ctx, const v1::WatchRunRequest& req, const WatchEnv& env)
+  WatchReactor(grpc::CallbackServerContext* ctx, const v1::WatchRunRequest& req,
+               const WatchEnv& env)
       : env_(env), run_id_(req.run_id()), last_sent_(req.after_sequence()), start_(absl::Now()) {
     call_.request_id = common::RequestIdFrom(*ctx);
     ctx->AddInitialMetadata("x-request-id", call_.request_id);
@@ -29,15 +31,18 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::RunEvent>, public
       return;
     }
     call_.principal = *std::move(principal);
-    const std::string holder = call_.principal.role == common::Role::kService
-                                   ? ""
-                                   : absl::StrCat(common::ToAbsl(common::RoleName(call_.principal.role)), ":", call_.principal.id);
+    const std::string holder =
+        call_.principal.role == common::Role::kService
+            ? ""
+            : absl::StrCat(common::ToAbsl(common::RoleName(call_.principal.role)), ":",
+                           call_.principal.id);
     if (absl::Status s = env_.registry->Add(this, holder); !s.ok()) {
       End(s);
       return;
     }
     const auto& md = ctx->client_metadata();
-    if (auto it = md.find("authorization"); it != md.end()) call_.authorization.assign(it->second.data(), it->second.size());
+    if (auto it = md.find("authorization"); it != md.end())
+      call_.authorization.assign(it->second.data(), it->second.size());
     common::FieldViolations bad;
     common::CheckUuid(bad, "run_id", run_id_, /*required=*/true);
     if (req.after_sequence() < 0) bad.Add("after_sequence", "must not be negative");
@@ -62,7 +67,8 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::RunEvent>, public
 
   void Close() override {
     std::unique_lock lock(mu_);
-    EndLocked(lock, absl::UnavailableError("this replica is shutting down; reconnect with your last sequence"));
+    EndLocked(lock, absl::UnavailableError(
+                        "this replica is shutting down; reconnect with your last sequence"));
   }
 
   void OnCancel() override {
@@ -102,8 +108,9 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::RunEvent>, public
     if (!env_.executor->TrySubmit(job)) {
       std::unique_lock lock(mu_);
       --jobs_;
-      EndLocked(lock, common::WithRetryDelay(absl::ResourceExhaustedError("server busy, retry later"),
-                                             absl::Milliseconds(200)));
+      EndLocked(lock,
+                common::WithRetryDelay(absl::ResourceExhaustedError("server busy, retry later"),
+                                       absl::Milliseconds(200)));
     }
   }
 
@@ -121,7 +128,8 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::RunEvent>, public
                                              "); resume after the last sequence received"));
       return EndLocked(lock, bad.ToStatus());
     }
-    if (run->Finished() && last_sent_ >= run->last_sequence) return EndLocked(lock, absl::OkStatus());
+    if (run->Finished() && last_sent_ >= run->last_sequence)
+      return EndLocked(lock, absl::OkStatus());
     known_last_ = run->last_sequence;
     subscription_ = env_.hub->Subscribe(run_id_, [this](int64_t last) {
       std::unique_lock inner(mu_);
@@ -164,7 +172,8 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::RunEvent>, public
     if (stored->empty() && announcements == announcements_) known_last_ = last_sent_;
     for (const StoredEvent& e : *stored) {
       v1::RunEvent event;
-      if (!event.ParseFromString(e.event)) return EndLocked(lock, absl::InternalError("unreadable event"));
+      if (!event.ParseFromString(e.event))
+        return EndLocked(lock, absl::InternalError("unreadable event"));
       event.set_run_id(run_id_);
       event.set_sequence(e.sequence);
       common::SetTimestamp(e.time, event.mutable_time());
@@ -182,7 +191,8 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::RunEvent>, public
     }
     // The token first, here: an expired one is never sent on to ProjectService.
     if (!call_.authorization.empty()) {
-      absl::StatusOr<common::Principal> still = env_.rpc->auth->Authenticate(call_.authorization, std::nullopt, absl::Now());
+      absl::StatusOr<common::Principal> still =
+          env_.rpc->auth->Authenticate(call_.authorization, std::nullopt, absl::Now());
       if (!still.ok()) return still.status();
     }
     absl::StatusOr<RunRecord> run = env_.handlers->VisibleRun(call_, run_id_);
@@ -215,8 +225,8 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::RunEvent>, public
   common::CallContext call_;
   std::mutex mu_;
   int64_t last_sent_;
-  int64_t known_last_ = 0;        // the newest sequence known to exist
-  uint64_t announcements_ = 0;    // how many times the hub announced new events
+  int64_t known_last_ = 0;      // the newest sequence known to exist
+  uint64_t announcements_ = 0;  // how many times the hub announced new events
   std::deque<v1::RunEvent> batch_;
   bool writing_ = false;
   bool reading_ = false;
@@ -237,9 +247,9 @@ absl::Status WatchRegistry::Add(Stream* stream, const std::string& principal) {
     if (!principal.empty()) {
       int& held = per_principal_[principal];
       if (max_per_principal_ > 0 && held >= max_per_principal_) {
-        return absl::ResourceExhaustedError(absl::StrCat(
-            "too many open WatchRun streams (QAI_WATCH_MAX_PER_PRINCIPAL ", max_per_principal_,
-            " on this replica); close one first"));
+        return absl::ResourceExhaustedError(
+            absl::StrCat("too many open WatchRun streams (QAI_WATCH_MAX_PER_PRINCIPAL ",
+                         max_per_principal_, " on this replica); close one first"));
       }
       ++held;
     }
@@ -271,8 +281,9 @@ bool WatchRegistry::closing() const {
   return closing_;
 }
 
-grpc::ServerWriteReactor<v1::RunEvent>* StartWatch(grpc::CallbackServerContext* ctx, const v1::WatchRunRequest* req,
-                                                    const WatchEnv& env) {
+grpc::ServerWriteReactor<v1::RunEvent>* StartWatch(grpc::CallbackServerContext* ctx,
+                                                   const v1::WatchRunRequest* req,
+                                                   const WatchEnv& env) {
   return new WatchReactor(ctx, *req, env);
 }
 

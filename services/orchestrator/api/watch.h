@@ -8,9 +8,9 @@
 // when it catches up it reads on from the table. Reads happen on the executor, never on gRPC's
 // threads.
 
+#include <map>
 #include <memory>
 #include <mutex>
-#include <map>
 #include <string>
 #include <vector>
 
@@ -18,8 +18,8 @@
 #include "common/rpc.h"
 #include "grpcpp/grpcpp.h"
 #include "qai/orchestrator/v1/orchestrator.pb.h"
-#include "services/orchestrator/stream/event_hub.h"
 #include "services/orchestrator/api/handlers.h"
+#include "services/orchestrator/stream/event_hub.h"
 
 namespace qai::orchestrator {
 
@@ -72,7 +72,8 @@ struct WatchLimits {
 };
 
 // StartWatch: the reactor for one WatchRun call (it deletes itself when done).
-grpc::ServerWriteReactor<v1::RunEvent>* StartWatch(grpc::CallbackServerContext* ctx, const v1::WatchRunRequest* req,
-                                                    const WatchEnv& env);
+grpc::ServerWriteReactor<v1::RunEvent>* StartWatch(grpc::CallbackServerContext* ctx,
+                                                   const v1::WatchRunRequest* req,
+                                                   const WatchEnv& env);
 
 }  // namespace qai::orchestrator

@@ -16,10 +16,10 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "common/strings.h"
+#include "common/utf8.h"
 #include "nlohmann/json.hpp"
 #include "services/orchestrator/model/builtin_site.h"
 #include "services/orchestrator/model/prompts.h"
-#include "common/utf8.h"
 
 namespace qai::orchestrator {
 using common::ToValidUtf8;
@@ -47,7 +47,8 @@ struct Directives {
 bool IsDuration(std::string_view s) {
   const size_t dot = s.find('.');
   auto digits = [](std::string_view d, size_t max) {
-    return !d.empty() && d.size() <= max && std::all_of(d.begin(), d.end(), [](char c) { return c >= '0' && c <= '9'; });
+    return !d.empty() && d.size() <= max &&
+           std::all_of(d.begin(), d.end(), [](char c) { return c >= '0' && c <= '9'; });
   };
   if (dot == std::string_view::npos) return digits(s, 6);
   return digits(s.substr(0, dot), 6) && digits(s.substr(dot + 1), 3);
@@ -55,17 +56,21 @@ bool IsDuration(std::string_view s) {
 
 Directives ParseDirectives(std::string_view text) {
   Directives d;
-  for (size_t open = text.find("[["); open != std::string_view::npos; open = text.find("[[", open + 2)) {
+  for (size_t open = text.find("[["); open != std::string_view::npos;
+       open = text.find("[[", open + 2)) {
     const size_t close = text.find("]]", open + 2);
     if (close == std::string_view::npos) break;
-    const std::string inner = absl::AsciiStrToLower(ToAbsl(text.substr(open + 2, close - open - 2)));
-    std::vector<std::string> words = absl::StrSplit(inner, absl::ByAnyChar(" \t"), absl::SkipEmpty());
+    const std::string inner =
+        absl::AsciiStrToLower(ToAbsl(text.substr(open + 2, close - open - 2)));
+    std::vector<std::string> words =
+        absl::StrSplit(inner, absl::ByAnyChar(" \t"), absl::SkipEmpty());
     if (words.size() == 2 && words[0] == "sleep" && IsDuration(words[1])) d.sleep = words[1];
     if (words.size() == 1 && words[0] == "no-summary") d.no_summary = true;
     if (words.size() == 1 && words[0] == "no-files") d.no_files = true;
     if (words.size() == 1 && words[0] == "instant") d.instant = true;
     int n = 0;
-    if (words.size() == 2 && words[0] == "flaky" && absl::SimpleAtoi(words[1], &n) && n > 0) d.flaky = std::min(n, 1000);
+    if (words.size() == 2 && words[0] == "flaky" && absl::SimpleAtoi(words[1], &n) && n > 0)
+      d.flaky = std::min(n, 1000);
   }
   return d;
 }
@@ -74,7 +79,8 @@ Directives ParseDirectives(std::string_view text) {
 bool SimulatedOutage(const std::vector<ChatMessage>& conversation, size_t last_user, int n) {
   std::string key;
   for (size_t i = 0; i <= last_user; ++i) {
-    absl::StrAppend(&key, static_cast<int>(conversation[i].role), "\x1f", conversation[i].content, "\x1e");
+    absl::StrAppend(&key, static_cast<int>(conversation[i].role), "\x1f", conversation[i].content,
+                    "\x1e");
   }
   static std::mutex mu;
   static auto* failures = new std::map<size_t, int>();
@@ -92,26 +98,30 @@ bool SimulatedOutage(const std::vector<ChatMessage>& conversation, size_t last_u
 // to half a page would break it, so the builtin writes a new one instead.
 bool LooksLikeHtml(std::string_view text) {
   const std::string head = absl::AsciiStrToLower(ToAbsl(text.substr(0, 4096)));
-  const std::string tail = absl::AsciiStrToLower(ToAbsl(text.substr(text.size() - std::min<size_t>(text.size(), 4096))));
+  const std::string tail =
+      absl::AsciiStrToLower(ToAbsl(text.substr(text.size() - std::min<size_t>(text.size(), 4096))));
   return (absl::StrContains(head, "<!doctype html") || absl::StrContains(head, "<html")) &&
          absl::StrContains(tail, "</html>");
 }
 
 // HtmlInJson: the HTML document among the strings of a JSON value; one tied to index.html
 // (`{"path":"index.html","content":...}` or `{"index.html":...}`) first.
-void HtmlInJson(const nlohmann::json& j, std::optional<std::string>& tied, std::optional<std::string>& any) {
+void HtmlInJson(const nlohmann::json& j, std::optional<std::string>& tied,
+                std::optional<std::string>& any) {
   if (j.is_string()) {
     const auto& s = j.get_ref<const std::string&>();
     if (!any && LooksLikeHtml(s)) any = s;
   } else if (j.is_object()) {
     auto path = j.find("path");
     auto content = j.find("content");
-    if (!tied && path != j.end() && content != j.end() && path->is_string() && content->is_string() &&
-        path->get_ref<const std::string&>() == "index.html" && LooksLikeHtml(content->get_ref<const std::string&>())) {
+    if (!tied && path != j.end() && content != j.end() && path->is_string() &&
+        content->is_string() && path->get_ref<const std::string&>() == "index.html" &&
+        LooksLikeHtml(content->get_ref<const std::string&>())) {
       tied = content->get<std::string>();
     }
     auto named = j.find("index.html");
-    if (!tied && named != j.end() && named->is_string() && LooksLikeHtml(named->get_ref<const std::string&>())) {
+    if (!tied && named != j.end() && named->is_string() &&
+        LooksLikeHtml(named->get_ref<const std::string&>())) {
       tied = named->get<std::string>();
     }
     for (const auto& [unused, value] : j.items()) HtmlInJson(value, tied, any);
@@ -163,7 +173,8 @@ std::optional<std::string> ReadResult(const std::vector<ChatMessage>& conversati
 // Replies
 
 ToolCall Call(int n, const char* tool, const nlohmann::json& arguments) {
-  return {absl::StrCat("call_", n), tool, arguments.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)};
+  return {absl::StrCat("call_", n), tool,
+          arguments.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)};
 }
 
 ModelReply WithCall(std::string text, ToolCall call) {
@@ -182,12 +193,13 @@ ModelReply InstantTurn(const std::string& request, int next) {
   const std::string subject = SubjectOf(request);
   // A summary is plain text between tags: no angle brackets from the prompt.
   const std::string summary =
-      absl::StrCat("Built a one-file ", absl::StrReplaceAll(subject, {{"<", ""}, {">", ""}}), " page (index.html).");
+      absl::StrCat("Built a one-file ", absl::StrReplaceAll(subject, {{"<", ""}, {">", ""}}),
+                   " page (index.html).");
   if (next > 1) return Finish("Done: the page is written.", summary);
   const std::string escaped = HtmlEscape(subject);
-  const std::string page = absl::StrCat("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>",
-                                        escaped, "</title>\n</head>\n<body>\n<h1>", escaped,
-                                        "</h1>\n</body>\n</html>\n");
+  const std::string page = absl::StrCat(
+      "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>", escaped,
+      "</title>\n</head>\n<body>\n<h1>", escaped, "</h1>\n</body>\n</html>\n");
   ModelReply reply = Finish("Writing the page, and done.", summary);
   nlohmann::json files = nlohmann::json::array();
   files.push_back(nlohmann::json{{"path", "index.html"}, {"content", page}});
@@ -203,7 +215,8 @@ absl::StatusOr<ModelReply> AgentTurn(const std::vector<ChatMessage>& conversatio
       break;
     }
   }
-  if (last_user == conversation.size()) return absl::InvalidArgumentError("builtin: the conversation has no request");
+  if (last_user == conversation.size())
+    return absl::InvalidArgumentError("builtin: the conversation has no request");
   const std::string request = ToValidUtf8(conversation[last_user].content);
   const Directives directives = ParseDirectives(request);
   if (directives.flaky > 0 && SimulatedOutage(conversation, last_user, directives.flaky)) {
@@ -224,16 +237,20 @@ absl::StatusOr<ModelReply> AgentTurn(const std::vector<ChatMessage>& conversatio
     return WithCall("Let me look at what the workspace already has.",
                     Call(next, kToolReadFiles, {{"files", nlohmann::json::array({"index.html"})}}));
   }
-  const std::string previous = last_turn->tool_calls.empty() ? "" : last_turn->tool_calls.back().name;
-  const std::string check = directives.sleep ? absl::StrCat("sleep ", *directives.sleep) : kCheckCommand;
+  const std::string previous =
+      last_turn->tool_calls.empty() ? "" : last_turn->tool_calls.back().name;
+  const std::string check =
+      directives.sleep ? absl::StrCat("sleep ", *directives.sleep) : kCheckCommand;
 
   if (previous == kToolReadFiles && !directives.no_files) {
     std::optional<std::string> read = ReadResult(conversation, last_user + 1);
     std::optional<std::string> page = read ? ExistingPage(*read) : std::nullopt;
     const SitePlan plan = PlanSite(request, page);
     nlohmann::json files = nlohmann::json::array();
-    for (const SiteFile& f : plan.files) files.push_back(nlohmann::json{{"path", f.path}, {"content", f.content}});
-    return WithCall(page ? "index.html is there: I will add to that page." : "There is no page yet: writing one.",
+    for (const SiteFile& f : plan.files)
+      files.push_back(nlohmann::json{{"path", f.path}, {"content", f.content}});
+    return WithCall(page ? "index.html is there: I will add to that page."
+                         : "There is no page yet: writing one.",
                     Call(next, kToolWriteFiles, {{"files", files}}));
   }
   if (previous == kToolReadFiles || previous == kToolWriteFiles) {
@@ -256,7 +273,8 @@ absl::StatusOr<ModelReply> AgentTurn(const std::vector<ChatMessage>& conversatio
 
 // SummaryText: the summary without its tags, on one line.
 std::string SummaryText(std::string_view text) {
-  std::string s = absl::StrReplaceAll(ToAbsl(ToValidUtf8(text)), {{kSummaryOpen, " "}, {kSummaryClose, " "}});
+  std::string s =
+      absl::StrReplaceAll(ToAbsl(ToValidUtf8(text)), {{kSummaryOpen, " "}, {kSummaryClose, " "}});
   for (char& c : s) {
     if (c == '\n' || c == '\r' || c == '\t') c = ' ';
   }
@@ -265,16 +283,17 @@ std::string SummaryText(std::string_view text) {
 
 const std::set<std::string_view>& SummaryVerbs() {
   static const auto* verbs = new std::set<std::string_view>{
-      "built", "build", "created", "create", "made", "make", "added", "add", "updated", "update", "designed",
-      "wrote", "implemented", "changed", "improved", "extended", "generated", "set", "setup", "rebuilt",
-      "expanded", "refreshed", "redesigned", "looked", "checked", "prepared", "put"};
+      "built",     "build",      "created",   "create",   "made",     "make",        "added",
+      "add",       "updated",    "update",    "designed", "wrote",    "implemented", "changed",
+      "improved",  "extended",   "generated", "set",      "setup",    "rebuilt",     "expanded",
+      "refreshed", "redesigned", "looked",    "checked",  "prepared", "put"};
   return *verbs;
 }
 
 std::string Title(std::string_view summary) {
-  static const std::set<std::string_view> kStop = {"a", "an", "the", "to", "for", "of", "with", "and", "in", "on",
-                                                    "my", "your", "our", "its", "it", "that", "this", "i", "we",
-                                                    "you", "up", "at", "by", "from", "as", "new"};
+  static const std::set<std::string_view> kStop = {
+      "a",   "an", "the",  "to",   "for", "of", "with", "and", "in", "on", "my",   "your", "our",
+      "its", "it", "that", "this", "i",   "we", "you",  "up",  "at", "by", "from", "as",   "new"};
   std::vector<std::string> title;
   bool leading = true;
   for (std::string& w : Words(SummaryText(summary))) {
@@ -282,7 +301,8 @@ std::string Title(std::string_view summary) {
     if (kStop.count(lower)) continue;
     if (leading && SummaryVerbs().count(lower)) continue;
     leading = false;
-    if (absl::ascii_islower(static_cast<unsigned char>(w[0]))) w[0] = absl::ascii_toupper(static_cast<unsigned char>(w[0]));
+    if (absl::ascii_islower(static_cast<unsigned char>(w[0])))
+      w[0] = absl::ascii_toupper(static_cast<unsigned char>(w[0]));
     title.push_back(std::move(w));
     if (title.size() == 3) break;
   }
@@ -290,11 +310,13 @@ std::string Title(std::string_view summary) {
 }
 
 std::string Response(std::string_view summary) {
-  constexpr char kInvite[] = "Have a look at the preview and tell me what you would like to change next.";
+  constexpr char kInvite[] =
+      "Have a look at the preview and tell me what you would like to change next.";
   std::string text = SummaryText(summary);
   // The first sentence ("example.com" does not end one), without parentheses and markdown.
   for (size_t i = 0; i < text.size(); ++i) {
-    if ((text[i] == '.' || text[i] == '!' || text[i] == '?') && (i + 1 == text.size() || text[i + 1] == ' ')) {
+    if ((text[i] == '.' || text[i] == '!' || text[i] == '?') &&
+        (i + 1 == text.size() || text[i + 1] == ' ')) {
       text.resize(i);
       break;
     }
@@ -303,13 +325,15 @@ std::string Response(std::string_view summary) {
   int depth = 0;
   for (char c : text) {
     if (c == '(') ++depth;
-    if (depth == 0 && c != '*' && c != '`' && c != '#' && c != '<' && c != '>' && c != '_' && c != '[' && c != ']') {
+    if (depth == 0 && c != '*' && c != '`' && c != '#' && c != '<' && c != '>' && c != '_' &&
+        c != '[' && c != ']') {
       plain += c;
     }
     if (c == ')' && depth > 0) --depth;
   }
   std::vector<std::string> words = absl::StrSplit(plain, ' ', absl::SkipEmpty());
-  while (!words.empty() && (words.front() == "-" || words.front() == "+")) words.erase(words.begin());
+  while (!words.empty() && (words.front() == "-" || words.front() == "+"))
+    words.erase(words.begin());
   if (words.size() > 40) words.resize(40);  // a long summary makes a short answer
   std::string sentence = absl::StrJoin(words, " ");
   if (sentence.size() > 300) {  // one long word: cut it on a character boundary
@@ -346,9 +370,12 @@ absl::StatusOr<ModelReply> BuiltinModel::Complete(const std::vector<ChatMessage>
   }
   const std::string& system = conversation.front().content;
   if (absl::StartsWith(system, kAgentSystemPrompt)) return AgentTurn(conversation);
-  if (absl::StartsWith(system, kTitleSystemPrompt)) return ModelReply{Title(LastUserContent(conversation)), {}};
-  if (absl::StartsWith(system, kResponseSystemPrompt)) return ModelReply{Response(LastUserContent(conversation)), {}};
-  return absl::InvalidArgumentError("builtin: unknown conversation (the system prompt is not one of prompts.h)");
+  if (absl::StartsWith(system, kTitleSystemPrompt))
+    return ModelReply{Title(LastUserContent(conversation)), {}};
+  if (absl::StartsWith(system, kResponseSystemPrompt))
+    return ModelReply{Response(LastUserContent(conversation)), {}};
+  return absl::InvalidArgumentError(
+      "builtin: unknown conversation (the system prompt is not one of prompts.h)");
 }
 
 }  // namespace qai::orchestrator

@@ -21,7 +21,8 @@
 //                                      builtin_site.h). The read's result may be the file's text
 //                                      or any JSON holding it as a string, but must hold all of
 //                                      it: a page cut short counts as no page.
-//   3. after createOrUpdateFiles    -> terminal {"command":"ls -la && grep -c '<section' index.html"}
+//   3. after createOrUpdateFiles    -> terminal {"command":"ls -la && grep -c '<section'
+//   index.html"}
 //   4. after terminal               -> no tool calls; one sentence, then
 //                                      <task_summary>what was built or changed</task_summary>
 // Tool call ids are "call_<n>", n counting the assistant turns of the run from 1. The same

@@ -1,4 +1,3 @@
-#include "services/orchestrator/runs/test_sandbox.h"
 #include "services/orchestrator/model/builtin_model.h"
 
 #include <gtest/gtest.h>
@@ -13,8 +12,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "nlohmann/json.hpp"
-#include "services/orchestrator/model/prompts.h"
 #include "services/orchestrator/agent/workspace.h"
+#include "services/orchestrator/model/prompts.h"
+#include "services/orchestrator/runs/test_sandbox.h"
 
 namespace qai::orchestrator {
 namespace {
@@ -34,7 +34,8 @@ ChatMessage Msg(Role role, std::string content) {
 
 size_t Count(const std::string& text, std::string_view needle) {
   size_t n = 0;
-  for (size_t pos = text.find(needle); pos != std::string::npos; pos = text.find(needle, pos + 1)) ++n;
+  for (size_t pos = text.find(needle); pos != std::string::npos; pos = text.find(needle, pos + 1))
+    ++n;
   return n;
 }
 
@@ -93,23 +94,26 @@ class BuiltinModelTest : public ::testing::Test {
     if (call.name == kToolWriteFiles) {
       std::vector<std::pair<std::string, std::string>> files;
       for (const auto& file : args.at("files")) {
-        files.emplace_back(file.at("path").get<std::string>(), file.at("content").get<std::string>());
+        files.emplace_back(file.at("path").get<std::string>(),
+                           file.at("content").get<std::string>());
       }
       absl::StatusOr<std::vector<FileResult>> written = ws.WriteFiles(files);
       EXPECT_TRUE(written.ok()) << written.status();
-      for (const FileResult& r : written.value_or(std::vector<FileResult>{})) EXPECT_EQ(r.error, "") << r.path;
+      for (const FileResult& r : written.value_or(std::vector<FileResult>{}))
+        EXPECT_EQ(r.error, "") << r.path;
       return absl::StrCat("wrote ", args.at("files").size(), " files");
     }
     EXPECT_EQ(call.name, kToolTerminal);
-    absl::StatusOr<CommandOutcome> r = ws.Run(args.at("command").get<std::string>(), [] { return false; });
+    absl::StatusOr<CommandOutcome> r =
+        ws.Run(args.at("command").get<std::string>(), [] { return false; });
     EXPECT_TRUE(r.ok()) << r.status();
     if (!r.ok()) return "";
     return json{{"exit_code", r->exit_code}, {"output", r->output}}.dump();
   }
 
   // RunAgent: one run for `prompt` after `history`, until the model stops calling tools.
-  AgentRun RunAgent(const std::string& prompt, std::vector<ChatMessage> history = {}, Workspace* ws = nullptr,
-               int max_turns = 10) {
+  AgentRun RunAgent(const std::string& prompt, std::vector<ChatMessage> history = {},
+                    Workspace* ws = nullptr, int max_turns = 10) {
     if (ws == nullptr) ws = ws_;
     AgentRun run;
     run.conversation.push_back(Msg(Role::kSystem, kAgentSystemPrompt));
@@ -140,7 +144,8 @@ class BuiltinModelTest : public ::testing::Test {
   }
 
   std::string Ask(const char* system, const std::string& user) {
-    absl::StatusOr<ModelReply> reply = model_.Complete({Msg(Role::kSystem, system), Msg(Role::kUser, user)}, {});
+    absl::StatusOr<ModelReply> reply =
+        model_.Complete({Msg(Role::kSystem, system), Msg(Role::kUser, user)}, {});
     EXPECT_TRUE(reply.ok()) << reply.status();
     if (!reply.ok()) return "";
     EXPECT_TRUE(reply->tool_calls.empty());
@@ -171,13 +176,15 @@ TEST_F(BuiltinModelTest, BuildsAPageThroughTheToolProtocol) {
   ASSERT_EQ(run.replies[2].tool_calls.size(), 1u);
   EXPECT_EQ(run.replies[2].tool_calls[0].id, "call_3");
   EXPECT_EQ(run.replies[2].tool_calls[0].name, kToolTerminal);
-  EXPECT_EQ(run.replies[2].tool_calls[0].arguments_json, R"({"command":"ls -la && grep -c '<section' index.html"})");
+  EXPECT_EQ(run.replies[2].tool_calls[0].arguments_json,
+            R"({"command":"ls -la && grep -c '<section' index.html"})");
   // 4: the summary, and no more tools.
   EXPECT_TRUE(run.last().tool_calls.empty());
   EXPECT_TRUE(absl::StrContains(run.last().text, "<task_summary>")) << run.last().text;
   EXPECT_TRUE(run.last().text.ends_with("</task_summary>"));
   EXPECT_EQ(run.Summary(),
-            "Built a Coffee Shop landing page with About, Menu and Contact sections (index.html, styles.css, app.js).");
+            "Built a Coffee Shop landing page with About, Menu and Contact sections (index.html, "
+            "styles.css, app.js).");
 
   const std::string html = Read("index.html");
   EXPECT_TRUE(html.starts_with("<!DOCTYPE html>"));
@@ -199,7 +206,8 @@ TEST_F(BuiltinModelTest, EscapesThePrompt) {
   AgentRun run = RunAgent("Build a page for <script>alert('x')</script>");
   const std::string html = Read("index.html");
   EXPECT_FALSE(absl::StrContains(html, "<script>alert"));
-  EXPECT_TRUE(absl::StrContains(html, "<h1>&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;</h1>")) << html;
+  EXPECT_TRUE(absl::StrContains(html, "<h1>&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;</h1>"))
+      << html;
   EXPECT_FALSE(absl::StrContains(run.Summary(), "<"));
 }
 
@@ -207,8 +215,9 @@ TEST_F(BuiltinModelTest, AFollowUpBuildsOnThePreviousPage) {
   AgentRun first = RunAgent("Build a landing page for a coffee shop");
   const std::string before = Read("index.html");
   // The project's history as the next run sees it: the request and the answer.
-  AgentRun second = RunAgent("Add a photo gallery",
-                        {Msg(Role::kUser, "Build a landing page for a coffee shop"), Msg(Role::kAssistant, first.last().text)});
+  AgentRun second =
+      RunAgent("Add a photo gallery", {Msg(Role::kUser, "Build a landing page for a coffee shop"),
+                                       Msg(Role::kAssistant, first.last().text)});
   ASSERT_EQ(second.replies.size(), 4u);
   EXPECT_EQ(second.replies[0].tool_calls[0].id, "call_1");  // ids count this run's turns
   const std::string after = Read("index.html");
@@ -218,7 +227,8 @@ TEST_F(BuiltinModelTest, AFollowUpBuildsOnThePreviousPage) {
   }
   EXPECT_TRUE(absl::StrContains(after, "<h1>Coffee Shop</h1>"));
   EXPECT_TRUE(absl::StrContains(second.tool_outputs, "styles.css\\n5\\n")) << second.tool_outputs;
-  EXPECT_TRUE(second.Summary().starts_with("Updated the Coffee Shop page: added a Gallery section")) << second.Summary();
+  EXPECT_TRUE(second.Summary().starts_with("Updated the Coffee Shop page: added a Gallery section"))
+      << second.Summary();
   // And once more: the page keeps growing.
   RunAgent("Also add customer testimonials");
   EXPECT_EQ(Count(Read("index.html"), "<section"), Count(before, "<section") + 2);
@@ -227,8 +237,10 @@ TEST_F(BuiltinModelTest, AFollowUpBuildsOnThePreviousPage) {
 
 // PageWrittenAfterRead: the index.html the model writes for `request` when its readFiles call
 // got `read_result`.
-std::string PageWrittenAfterRead(BuiltinModel& model, const std::string& request, const std::string& read_result) {
-  std::vector<ChatMessage> conversation = {Msg(Role::kSystem, kAgentSystemPrompt), Msg(Role::kUser, request)};
+std::string PageWrittenAfterRead(BuiltinModel& model, const std::string& request,
+                                 const std::string& read_result) {
+  std::vector<ChatMessage> conversation = {Msg(Role::kSystem, kAgentSystemPrompt),
+                                           Msg(Role::kUser, request)};
   absl::StatusOr<ModelReply> read = model.Complete(conversation, AgentTools());
   EXPECT_TRUE(read.ok() && read->tool_calls.size() == 1);
   if (!read.ok() || read->tool_calls.size() != 1) return "";
@@ -251,27 +263,32 @@ TEST_F(BuiltinModelTest, AFollowUpReadsWhicheverWayTheLoopReturnsTheFile) {
   RunAgent("Build a landing page for a coffee shop");
   const std::string page = Read("index.html");
   // The file's text as it is, with a line before it.
-  std::string html = PageWrittenAfterRead(model_, "add a blog", absl::StrCat("index.html:\n", page));
+  std::string html =
+      PageWrittenAfterRead(model_, "add a blog", absl::StrCat("index.html:\n", page));
   EXPECT_TRUE(absl::StrContains(html, "id=\"blog\""));
   EXPECT_TRUE(absl::StrContains(html, "id=\"menu\""));
   EXPECT_TRUE(html.starts_with("<!DOCTYPE html>"));
   // JSON of other shapes.
-  for (const json& result : {json{{"index.html", page}}, json::array({json{{"path", "index.html"}, {"content", page}}}),
-                             json{{"results", {{{"file", "index.html"}, {"text", page}}}}}}) {
+  for (const json& result :
+       {json{{"index.html", page}}, json::array({json{{"path", "index.html"}, {"content", page}}}),
+        json{{"results", {{{"file", "index.html"}, {"text", page}}}}}}) {
     html = PageWrittenAfterRead(model_, "add a blog", result.dump());
     EXPECT_TRUE(absl::StrContains(html, "id=\"blog\"")) << result.dump().substr(0, 80);
     EXPECT_TRUE(absl::StrContains(html, "id=\"menu\"")) << result.dump().substr(0, 80);
   }
   // A missing file, an error, or a page cut short by a capped result: a new page, not half of
   // the old one with something glued on.
-  for (const std::string& result :
-       {std::string(R"({"files":[{"path":"index.html","error":"NOT_FOUND: \"index.html\" does not exist"}]})"),
-        std::string("error: index.html: no such file"), page.substr(0, page.size() / 2),
-        [&] {  // JSON cut just after the page: it no longer parses, and the text is still escaped
-          const std::string dumped = json{{"files", {{{"content", page}, {"path", "index.html"}}}}}.dump();
-          return dumped.substr(0, dumped.size() - 10);
-        }(),
-        absl::StrCat("index.html: ", json(page).dump())}) {
+  for (
+      const std::string& result :
+      {std::string(
+           R"({"files":[{"path":"index.html","error":"NOT_FOUND: \"index.html\" does not exist"}]})"),
+       std::string("error: index.html: no such file"), page.substr(0, page.size() / 2),
+       [&] {  // JSON cut just after the page: it no longer parses, and the text is still escaped
+         const std::string dumped =
+             json{{"files", {{{"content", page}, {"path", "index.html"}}}}}.dump();
+         return dumped.substr(0, dumped.size() - 10);
+       }(),
+       absl::StrCat("index.html: ", json(page).dump())}) {
     html = PageWrittenAfterRead(model_, "add a blog", result);
     EXPECT_TRUE(absl::StrContains(html, "id=\"blog\"")) << result.substr(0, 80);
     EXPECT_FALSE(absl::StrContains(html, "id=\"menu\"")) << result.substr(0, 80);
@@ -289,9 +306,9 @@ TEST_F(BuiltinModelTest, ATodoAppKeepsItsItemsInLocalStorage) {
   const std::string js = Read("app.js");
   EXPECT_TRUE(absl::StrContains(js, "localStorage.setItem"));
   EXPECT_TRUE(absl::StrContains(js, "localStorage.getItem"));
-  EXPECT_TRUE(absl::StrContains(js, "items.splice"));  // remove
+  EXPECT_TRUE(absl::StrContains(js, "items.splice"));         // remove
   EXPECT_TRUE(absl::StrContains(js, ".done = box.checked"));  // toggle
-  EXPECT_FALSE(absl::StrContains(js, "innerHTML"));  // typed text never becomes markup
+  EXPECT_FALSE(absl::StrContains(js, "innerHTML"));           // typed text never becomes markup
   // Where node is installed, the script must at least parse.
   absl::StatusOr<CommandOutcome> node = ws_->Run("command -v node", nullptr);
   ASSERT_TRUE(node.ok()) << node.status();
@@ -313,12 +330,14 @@ TEST_F(BuiltinModelTest, SameConversationSameReply) {
     for (size_t k = 0; k < a.replies[i].tool_calls.size(); ++k) {
       EXPECT_EQ(a.replies[i].tool_calls[k].id, b.replies[i].tool_calls[k].id);
       EXPECT_EQ(a.replies[i].tool_calls[k].name, b.replies[i].tool_calls[k].name);
-      EXPECT_EQ(a.replies[i].tool_calls[k].arguments_json, b.replies[i].tool_calls[k].arguments_json);
+      EXPECT_EQ(a.replies[i].tool_calls[k].arguments_json,
+                b.replies[i].tool_calls[k].arguments_json);
     }
   }
   // Asking again at any point of the run gives the same turn.
   for (size_t end = 2; end <= a.conversation.size(); ++end) {
-    std::vector<ChatMessage> prefix(a.conversation.begin(), a.conversation.begin() + static_cast<long>(end));
+    std::vector<ChatMessage> prefix(a.conversation.begin(),
+                                    a.conversation.begin() + static_cast<long>(end));
     if (prefix.back().role == Role::kAssistant) continue;
     absl::StatusOr<ModelReply> x = model_.Complete(prefix, AgentTools());
     absl::StatusOr<ModelReply> y = model_.Complete(prefix, AgentTools());
@@ -340,7 +359,8 @@ TEST_F(BuiltinModelTest, SleepDirectiveReplacesTheCheck) {
   EXPECT_FALSE(absl::StrContains(run.Summary(), "sleep"));
   // Only a number is taken: the directive cannot smuggle a command in.
   AgentRun evil = RunAgent("Build a page [[sleep 1; touch pwned]]");
-  EXPECT_EQ(evil.replies[2].tool_calls[0].arguments_json, R"({"command":"ls -la && grep -c '<section' index.html"})");
+  EXPECT_EQ(evil.replies[2].tool_calls[0].arguments_json,
+            R"({"command":"ls -la && grep -c '<section' index.html"})");
   absl::StatusOr<std::vector<FileResult>> pwned = ws_->ReadFiles({"pwned"}, 1024);
   ASSERT_TRUE(pwned.ok()) << pwned.status();
   EXPECT_TRUE(absl::StrContains(pwned->at(0).error, "does not exist")) << pwned->at(0).error;
@@ -386,7 +406,8 @@ TEST_F(BuiltinModelTest, InstantDirectiveWritesThePageAndFinishesInTheFirstTurn)
   const size_t open = first.text.find("<task_summary>");
   ASSERT_NE(open, std::string::npos) << first.text;
   const std::string summary = first.text.substr(open);
-  EXPECT_EQ(summary, "<task_summary>Built a one-file Coffee Shop page (index.html).</task_summary>");
+  EXPECT_EQ(summary,
+            "<task_summary>Built a one-file Coffee Shop page (index.html).</task_summary>");
   EXPECT_TRUE(run.replies[1].tool_calls.empty());
   EXPECT_TRUE(absl::StrContains(run.replies[1].text, summary));
   // One file, without the directive; no command ran.
@@ -408,8 +429,9 @@ TEST_F(BuiltinModelTest, InstantDirectiveWritesThePageAndFinishesInTheFirstTurn)
 }
 
 TEST_F(BuiltinModelTest, FlakyDirectiveFailsTheFirstCalls) {
-  const std::vector<ChatMessage> conversation = {Msg(Role::kSystem, kAgentSystemPrompt),
-                                                 Msg(Role::kUser, "Build a flaky test page [[flaky 2]]")};
+  const std::vector<ChatMessage> conversation = {
+      Msg(Role::kSystem, kAgentSystemPrompt),
+      Msg(Role::kUser, "Build a flaky test page [[flaky 2]]")};
   for (int i = 0; i < 2; ++i) {
     absl::StatusOr<ModelReply> reply = model_.Complete(conversation, AgentTools());
     EXPECT_EQ(reply.status().code(), absl::StatusCode::kUnavailable);
@@ -427,16 +449,21 @@ TEST_F(BuiltinModelTest, FlakyDirectiveFailsTheFirstCalls) {
 }
 
 TEST_F(BuiltinModelTest, TitleIsAtMostThreeWordsInTitleCase) {
-  EXPECT_EQ(Ask(kTitleSystemPrompt, "Built a Coffee Shop landing page with About, Menu and Contact sections (index.html)."),
-            "Coffee Shop Landing");
-  EXPECT_EQ(Ask(kTitleSystemPrompt, "Updated the Coffee Shop page: added a Gallery section."), "Coffee Shop Page");
-  EXPECT_EQ(Ask(kTitleSystemPrompt, "<task_summary>created a todo app with local storage</task_summary>"),
-            "Todo App Local");
+  EXPECT_EQ(
+      Ask(kTitleSystemPrompt,
+          "Built a Coffee Shop landing page with About, Menu and Contact sections (index.html)."),
+      "Coffee Shop Landing");
+  EXPECT_EQ(Ask(kTitleSystemPrompt, "Updated the Coffee Shop page: added a Gallery section."),
+            "Coffee Shop Page");
+  EXPECT_EQ(
+      Ask(kTitleSystemPrompt, "<task_summary>created a todo app with local storage</task_summary>"),
+      "Todo App Local");
   EXPECT_EQ(Ask(kTitleSystemPrompt, ""), "New Website");
   EXPECT_EQ(Ask(kTitleSystemPrompt, "Built the “Cozy” — café ✨ page."), "Cozy Café Page");
-  for (const std::string& summary : std::vector<std::string>{"Built a page for &&& !!! ???", "x", "Built an A-B-C-D-E test.",
-                                    "Made the ünïcode café page, really.", "1 2 3 4 5 6",
-                                                             "Built a “Cozy” — café page 🎉 ok"}) {
+  for (const std::string& summary :
+       std::vector<std::string>{"Built a page for &&& !!! ???", "x", "Built an A-B-C-D-E test.",
+                                "Made the ünïcode café page, really.", "1 2 3 4 5 6",
+                                "Built a “Cozy” — café page 🎉 ok"}) {
     const std::string title = Ask(kTitleSystemPrompt, summary);
     std::vector<std::string> words = absl::StrSplit(title, ' ');
     EXPECT_GE(words.size(), 1u) << summary;
@@ -455,32 +482,42 @@ TEST_F(BuiltinModelTest, TitleIsAtMostThreeWordsInTitleCase) {
 int Sentences(const std::string& text) {
   int n = 0;
   for (size_t i = 0; i < text.size(); ++i) {
-    if ((text[i] == '.' || text[i] == '!' || text[i] == '?') && (i + 1 == text.size() || text[i + 1] == ' ')) ++n;
+    if ((text[i] == '.' || text[i] == '!' || text[i] == '?') &&
+        (i + 1 == text.size() || text[i + 1] == ' '))
+      ++n;
   }
   return n;
 }
 
 TEST_F(BuiltinModelTest, ResponseIsOneToThreeFriendlySentences) {
   EXPECT_EQ(Ask(kResponseSystemPrompt,
-                "Built a Coffee Shop landing page with About, Menu and Contact sections (index.html, styles.css, app.js)."),
-            "I built a Coffee Shop landing page with About, Menu and Contact sections. Have a look at the preview and "
+                "Built a Coffee Shop landing page with About, Menu and Contact sections "
+                "(index.html, styles.css, app.js)."),
+            "I built a Coffee Shop landing page with About, Menu and Contact sections. Have a look "
+            "at the preview and "
             "tell me what you would like to change next.");
-  for (const std::string& summary : std::vector<std::string>{"", "A todo app.", "**Created** a `counter` app. It has + and - buttons! And a reset?",
-        "<task_summary>Updated the Coffee Shop page: added a Gallery section (index.html).</task_summary>",
-        "# Heading\n- built a thing\n- with example.com links", std::string(5000, 'w')}) {
+  for (const std::string& summary : std::vector<std::string>{
+           "", "A todo app.", "**Created** a `counter` app. It has + and - buttons! And a reset?",
+           "<task_summary>Updated the Coffee Shop page: added a Gallery section "
+           "(index.html).</task_summary>",
+           "# Heading\n- built a thing\n- with example.com links", std::string(5000, 'w')}) {
     const std::string response = Ask(kResponseSystemPrompt, summary);
     EXPECT_GE(Sentences(response), 1) << response;
     EXPECT_LE(Sentences(response), 3) << response;
     EXPECT_FALSE(absl::StrContains(response, "\n")) << response;
-    for (const char* markdown : {"*", "`", "#", "<", ">"}) EXPECT_FALSE(absl::StrContains(response, markdown)) << response;
+    for (const char* markdown : {"*", "`", "#", "<", ">"})
+      EXPECT_FALSE(absl::StrContains(response, markdown)) << response;
     EXPECT_LT(response.size(), 6000u);
   }
 }
 
 TEST_F(BuiltinModelTest, RefusesConversationsItDoesNotKnow) {
   EXPECT_EQ(model_.Complete({}, {}).status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(model_.Complete({Msg(Role::kUser, "hi")}, {}).status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(model_.Complete({Msg(Role::kSystem, "You are a pirate."), Msg(Role::kUser, "hi")}, {}).status().code(),
+  EXPECT_EQ(model_.Complete({Msg(Role::kUser, "hi")}, {}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(model_.Complete({Msg(Role::kSystem, "You are a pirate."), Msg(Role::kUser, "hi")}, {})
+                .status()
+                .code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(model_.Complete({Msg(Role::kSystem, kAgentSystemPrompt)}, AgentTools()).status().code(),
             absl::StatusCode::kInvalidArgument);

@@ -32,7 +32,6 @@ constexpr size_t kMaxSubjectWords = 6;
 
 std::string Lower(std::string_view text) { return absl::AsciiStrToLower(ToAbsl(text)); }
 
-
 // Token: a whitespace-separated word without the punctuation around it; `ends_clause` when a
 // comma, colon or semicolon followed it ("a coffee shop: menu, prices").
 struct Token {
@@ -42,16 +41,19 @@ struct Token {
 
 std::vector<Token> Tokens(std::string_view text) {
   static constexpr std::string_view kAsciiPunct = ".,;:!?\"'()[]{}*`";
-  static constexpr std::string_view kQuotes[] = {"\xE2\x80\x9C", "\xE2\x80\x9D", "\xE2\x80\x98", "\xE2\x80\x99"};
+  static constexpr std::string_view kQuotes[] = {"\xE2\x80\x9C", "\xE2\x80\x9D", "\xE2\x80\x98",
+                                                 "\xE2\x80\x99"};
   std::vector<Token> out;
-  for (absl::string_view raw : absl::StrSplit(ToAbsl(text), absl::ByAnyChar(" \t\r\n\v\f"), absl::SkipEmpty())) {
+  for (absl::string_view raw :
+       absl::StrSplit(ToAbsl(text), absl::ByAnyChar(" \t\r\n\v\f"), absl::SkipEmpty())) {
     std::string_view t(raw.data(), raw.size());
     const bool ends_clause = t.ends_with(",") || t.ends_with(":") || t.ends_with(";");
     bool changed = true;
     while (changed && !t.empty()) {
       changed = false;
       if (kAsciiPunct.find(t.front()) != std::string_view::npos) t.remove_prefix(1), changed = true;
-      if (!t.empty() && kAsciiPunct.find(t.back()) != std::string_view::npos) t.remove_suffix(1), changed = true;
+      if (!t.empty() && kAsciiPunct.find(t.back()) != std::string_view::npos)
+        t.remove_suffix(1), changed = true;
       for (std::string_view q : kQuotes) {
         if (t.starts_with(q)) t.remove_prefix(q.size()), changed = true;
         if (t.ends_with(q)) t.remove_suffix(q.size()), changed = true;
@@ -67,7 +69,8 @@ std::string_view FirstSentence(std::string_view text) {
   for (size_t i = 0; i < text.size(); ++i) {
     const char c = text[i];
     if (c == '\n') return text.substr(0, i);
-    if ((c == '.' || c == '!' || c == '?') && (i + 1 == text.size() || absl::ascii_isspace(text[i + 1]))) {
+    if ((c == '.' || c == '!' || c == '?') &&
+        (i + 1 == text.size() || absl::ascii_isspace(text[i + 1]))) {
       // Only once there is something before it: "... for a coffee shop."
       if (i > 0) return text.substr(0, i);
     }
@@ -81,17 +84,23 @@ std::string Normalized(std::string_view text) {
   return absl::StrCat(" ", Lower(absl::StrJoin(Words(text), " ")), " ");
 }
 
-bool In(const std::set<std::string_view>& words, const std::string& token) { return words.count(Lower(token)) > 0; }
+bool In(const std::set<std::string_view>& words, const std::string& token) {
+  return words.count(Lower(token)) > 0;
+}
 
 // TitleCase: "coffee shop" -> "Coffee Shop"; words already spelt with capitals ("ACME",
 // "iPhone") stay as written; short joining words stay small after the first.
 std::string TitleCase(const std::vector<std::string>& words) {
-  static const std::set<std::string_view> kSmall = {"a", "an", "and", "at", "by", "for", "in", "of", "on", "or", "the", "to"};
+  static const std::set<std::string_view> kSmall = {"a",  "an", "and", "at", "by",  "for",
+                                                    "in", "of", "on",  "or", "the", "to"};
   std::vector<std::string> out;
   for (size_t i = 0; i < words.size(); ++i) {
     std::string w = words[i];
-    const bool lower = std::none_of(w.begin(), w.end(), [](char c) { return absl::ascii_isupper(static_cast<unsigned char>(c)); });
-    if (lower && !(i > 0 && In(kSmall, w))) w[0] = absl::ascii_toupper(static_cast<unsigned char>(w[0]));
+    const bool lower = std::none_of(w.begin(), w.end(), [](char c) {
+      return absl::ascii_isupper(static_cast<unsigned char>(c));
+    });
+    if (lower && !(i > 0 && In(kSmall, w)))
+      w[0] = absl::ascii_toupper(static_cast<unsigned char>(w[0]));
     out.push_back(std::move(w));
   }
   return absl::StrJoin(out, " ");
@@ -101,25 +110,33 @@ std::string TitleCase(const std::vector<std::string>& words) {
 std::vector<std::string> SubjectWords(std::string_view request) {
   // What people put before the thing they want.
   static const std::set<std::string_view> kLead = {
-      "please", "pls", "can", "could", "would", "will", "you", "u", "i", "i'd", "id", "we", "we'd", "want", "wanna",
-      "need", "like", "love", "to", "let's", "lets", "me", "us", "for", "build", "create", "make", "generate",
-      "design", "write", "develop", "code", "craft", "produce", "put", "together", "set", "up", "add", "give",
-      "show", "implement", "change", "update", "improve", "modify", "adjust", "tweak", "include", "insert",
-      "also", "now", "then", "and", "another", "a", "an", "the", "my", "our", "your", "some", "simple", "small",
-      "basic", "nice", "beautiful", "modern", "cool", "clean", "new", "quick", "little", "single", "one",
-      "responsive", "static", "minimal", "minimalist", "pretty", "fancy", "stylish", "elegant", "sleek", "great",
-      "good", "professional", "awesome", "amazing", "colorful", "colourful"};
-  static const std::set<std::string_view> kArticles = {"a", "an", "the", "my", "our", "your", "this", "that"};
+      "please",   "pls",        "can",          "could",     "would",   "will",       "you",
+      "u",        "i",          "i'd",          "id",        "we",      "we'd",       "want",
+      "wanna",    "need",       "like",         "love",      "to",      "let's",      "lets",
+      "me",       "us",         "for",          "build",     "create",  "make",       "generate",
+      "design",   "write",      "develop",      "code",      "craft",   "produce",    "put",
+      "together", "set",        "up",           "add",       "give",    "show",       "implement",
+      "change",   "update",     "improve",      "modify",    "adjust",  "tweak",      "include",
+      "insert",   "also",       "now",          "then",      "and",     "another",    "a",
+      "an",       "the",        "my",           "our",       "your",    "some",       "simple",
+      "small",    "basic",      "nice",         "beautiful", "modern",  "cool",       "clean",
+      "new",      "quick",      "little",       "single",    "one",     "responsive", "static",
+      "minimal",  "minimalist", "pretty",       "fancy",     "stylish", "elegant",    "sleek",
+      "great",    "good",       "professional", "awesome",   "amazing", "colorful",   "colourful"};
+  static const std::set<std::string_view> kArticles = {"a",   "an",   "the",  "my",
+                                                       "our", "your", "this", "that"};
   // Kinds of page: "landing page for X" is about X.
   static const std::set<std::string_view> kPageWords = {
-      "landing", "page", "pages", "website", "websites", "web", "site", "homepage", "home", "webpage",
-      "one-page", "onepage", "app", "application", "portfolio", "blog", "dashboard", "storefront", "tool"};
+      "landing",   "page", "pages",     "website",    "websites", "web", "site",
+      "homepage",  "home", "webpage",   "one-page",   "onepage",  "app", "application",
+      "portfolio", "blog", "dashboard", "storefront", "tool"};
   // Page words that say nothing at the end of a subject ("coffee shop landing page").
-  static const std::set<std::string_view> kTrailing = {"landing", "page", "pages", "website", "site",
-                                                       "homepage", "webpage", "one-page", "onepage"};
+  static const std::set<std::string_view> kTrailing = {
+      "landing", "page", "pages", "website", "site", "homepage", "webpage", "one-page", "onepage"};
   static const std::set<std::string_view> kStops = {
-      "with", "that", "which", "where", "who", "using", "including", "featuring", "and", "to", "in", "on",
-      "so", "but", "showing", "containing", "having", "plus", "&", "-", "–", "—", "where", "from", "at", "like"};
+      "with", "that", "which", "where", "who",   "using",   "including",  "featuring", "and",
+      "to",   "in",   "on",    "so",    "but",   "showing", "containing", "having",    "plus",
+      "&",    "-",    "–",     "—",     "where", "from",    "at",         "like"};
   static const std::set<std::string_view> kAbout = {"for", "about"};
 
   const std::vector<Token> tokens = Tokens(FirstSentence(request));
@@ -154,14 +171,16 @@ std::vector<std::string> SubjectWords(std::string_view request) {
     if (!In(kAbout, words[i])) continue;
     const bool page_before = std::all_of(words.begin(), words.begin() + static_cast<long>(i),
                                          [&](const std::string& w) { return In(kPageWords, w); });
-    if (page_before) return tidy(std::vector<std::string>(words.begin() + static_cast<long>(i) + 1, words.end()));
+    if (page_before)
+      return tidy(std::vector<std::string>(words.begin() + static_cast<long>(i) + 1, words.end()));
     break;
   }
   std::vector<std::string> subject = tidy(words);
   if (!subject.empty()) return subject;
   // "a landing page with a menu for a bakery": the part after "for".
   for (size_t i = 0; i < words.size(); ++i) {
-    if (In(kAbout, words[i])) return tidy(std::vector<std::string>(words.begin() + static_cast<long>(i) + 1, words.end()));
+    if (In(kAbout, words[i]))
+      return tidy(std::vector<std::string>(words.begin() + static_cast<long>(i) + 1, words.end()));
   }
   return {};
 }
@@ -191,7 +210,8 @@ std::string PlainText(std::string_view text) {
 
 std::string JoinLabels(const std::vector<std::string>& labels) {
   if (labels.size() <= 1) return labels.empty() ? "" : labels[0];
-  return absl::StrCat(absl::StrJoin(labels.begin(), labels.end() - 1, ", "), " and ", labels.back());
+  return absl::StrCat(absl::StrJoin(labels.begin(), labels.end() - 1, ", "), " and ",
+                      labels.back());
 }
 
 std::string IndefiniteArticle(std::string_view word) {
@@ -201,7 +221,19 @@ std::string IndefiniteArticle(std::string_view word) {
 // ---------------------------------------------------------------------------------------------
 // Sections
 
-enum class Kind { kFeatures, kAbout, kMenu, kGallery, kPricing, kTestimonials, kBlog, kTodo, kCounter, kCalculator, kContact };
+enum class Kind {
+  kFeatures,
+  kAbout,
+  kMenu,
+  kGallery,
+  kPricing,
+  kTestimonials,
+  kBlog,
+  kTodo,
+  kCounter,
+  kCalculator,
+  kContact
+};
 
 struct KindInfo {
   Kind kind;
@@ -215,22 +247,60 @@ struct KindInfo {
 // Kinds: every section kind, in the order sections appear on a page.
 const std::vector<KindInfo>& Kinds() {
   static const auto* kinds = new std::vector<KindInfo>{
-      {Kind::kFeatures, "features", "Features", false, false, {"feature", "features", "services", "benefits"}},
-      {Kind::kAbout, "about", "About", false, false, {"about", "story", "team", "mission", "history"}},
-      {Kind::kMenu, "menu", "Menu", false, false,
-       {"menu", "prices", "price list", "coffee", "cafe", "café", "restaurant", "bakery", "pizzeria", "pizza",
-        "bistro", "bar", "food", "drinks", "dishes", "tea"}},
-      {Kind::kGallery, "gallery", "Gallery", false, false,
-       {"gallery", "photos", "photo", "pictures", "images", "portfolio", "photography", "photographer"}},
-      {Kind::kPricing, "pricing", "Pricing", false, false, {"pricing", "plans", "subscription", "subscriptions", "tiers", "saas"}},
-      {Kind::kTestimonials, "testimonials", "Reviews", false, false,
+      {Kind::kFeatures,
+       "features",
+       "Features",
+       false,
+       false,
+       {"feature", "features", "services", "benefits"}},
+      {Kind::kAbout,
+       "about",
+       "About",
+       false,
+       false,
+       {"about", "story", "team", "mission", "history"}},
+      {Kind::kMenu,
+       "menu",
+       "Menu",
+       false,
+       false,
+       {"menu", "prices", "price list", "coffee", "cafe", "café", "restaurant", "bakery",
+        "pizzeria", "pizza", "bistro", "bar", "food", "drinks", "dishes", "tea"}},
+      {Kind::kGallery,
+       "gallery",
+       "Gallery",
+       false,
+       false,
+       {"gallery", "photos", "photo", "pictures", "images", "portfolio", "photography",
+        "photographer"}},
+      {Kind::kPricing,
+       "pricing",
+       "Pricing",
+       false,
+       false,
+       {"pricing", "plans", "subscription", "subscriptions", "tiers", "saas"}},
+      {Kind::kTestimonials,
+       "testimonials",
+       "Reviews",
+       false,
+       false,
        {"testimonial", "testimonials", "reviews", "review", "quotes"}},
       {Kind::kBlog, "blog", "Blog", false, false, {"blog", "posts", "articles", "news"}},
-      {Kind::kTodo, "todo", "To-do list", true, true, {"todo", "todos", "to do", "task list", "tasks", "checklist"}},
+      {Kind::kTodo,
+       "todo",
+       "To-do list",
+       true,
+       true,
+       {"todo", "todos", "to do", "task list", "tasks", "checklist"}},
       {Kind::kCounter, "counter", "Counter", true, true, {"counter", "tally"}},
       {Kind::kCalculator, "calculator", "Calculator", true, true, {"calculator", "calc"}},
-      {Kind::kContact, "contact", "Contact", false, true,
-       {"contact", "form", "email", "newsletter", "signup", "sign up", "booking", "reservation", "reservations"}},
+      {Kind::kContact,
+       "contact",
+       "Contact",
+       false,
+       true,
+       {"contact", "form", "email", "newsletter", "signup", "sign up", "booking", "reservation",
+        "reservations"}},
   };
   return *kinds;
 }
@@ -257,7 +327,8 @@ std::string SectionHtml(Kind kind, const std::string& s) {
   switch (kind) {
     case Kind::kFeatures:
       return absl::StrCat(R"(    <section id="features" class="block">
-      <h2>Why )", s, R"(</h2>
+      <h2>Why )",
+                          s, R"(</h2>
       <div class="cards">
         <article class="card"><h3>Made with care</h3><p>Every detail is thought through, from your first visit to your last.</p></article>
         <article class="card"><h3>Fast and simple</h3><p>Everything you need is a click away, on any device.</p></article>
@@ -266,9 +337,13 @@ std::string SectionHtml(Kind kind, const std::string& s) {
     </section>
 )");
     case Kind::kAbout:
-      return absl::StrCat(R"(    <section id="about" class="block">
-      <h2>About )", s, R"(</h2>
-      <p>)", s, R"( started with a simple idea: do one thing really well, and share it with as many people as possible.</p>
+      return absl::StrCat(
+          R"(    <section id="about" class="block">
+      <h2>About )",
+          s, R"(</h2>
+      <p>)",
+          s,
+          R"( started with a simple idea: do one thing really well, and share it with as many people as possible.</p>
       <p>We are a small, dedicated team, and we still care about the same things as on the first day.</p>
     </section>
 )");
@@ -286,13 +361,16 @@ std::string SectionHtml(Kind kind, const std::string& s) {
 )";
     case Kind::kGallery: {
       std::string tiles;
-      const char* captions[] = {"Morning light", "Details", "Our place", "Behind the scenes", "Favourites", "Evenings"};
+      const char* captions[] = {"Morning light",     "Details",    "Our place",
+                                "Behind the scenes", "Favourites", "Evenings"};
       for (int i = 0; i < 6; ++i) {
-        absl::StrAppend(&tiles, "        <figure class=\"tile tile-", i + 1, "\"><figcaption>", captions[i],
-                        "</figcaption></figure>\n");
+        absl::StrAppend(&tiles, "        <figure class=\"tile tile-", i + 1, "\"><figcaption>",
+                        captions[i], "</figcaption></figure>\n");
       }
-      return absl::StrCat("    <section id=\"gallery\" class=\"block\">\n      <h2>Gallery</h2>\n      <div class=\"gallery\">\n",
-                          tiles, "      </div>\n    </section>\n");
+      return absl::StrCat(
+          "    <section id=\"gallery\" class=\"block\">\n      <h2>Gallery</h2>\n      <div "
+          "class=\"gallery\">\n",
+          tiles, "      </div>\n    </section>\n");
     }
     case Kind::kPricing:
       return R"(    <section id="pricing" class="block">
@@ -305,11 +383,14 @@ std::string SectionHtml(Kind kind, const std::string& s) {
     </section>
 )";
     case Kind::kTestimonials:
-      return absl::StrCat(R"(    <section id="testimonials" class="block">
+      return absl::StrCat(
+          R"(    <section id="testimonials" class="block">
       <h2>What people say</h2>
       <div class="cards">
         <blockquote class="card quote"><p>“Exactly what I was looking for. I keep coming back.”</p><footer>Sam R.</footer></blockquote>
-        <blockquote class="card quote"><p>“)", s, R"( made my week. Friendly, quick and simply good.”</p><footer>Priya K.</footer></blockquote>
+        <blockquote class="card quote"><p>“)",
+          s,
+          R"( made my week. Friendly, quick and simply good.”</p><footer>Priya K.</footer></blockquote>
         <blockquote class="card quote"><p>“I have recommended it to all my friends.”</p><footer>Jonas M.</footer></blockquote>
       </div>
     </section>
@@ -357,15 +438,17 @@ std::string SectionHtml(Kind kind, const std::string& s) {
         const char* face;
         const char* cls;
       };
-      static constexpr Key kKeys[] = {
-          {"C", "C", "wide"}, {"/", "÷", "op"}, {"*", "×", "op"},  {"7", "7", ""}, {"8", "8", ""},
-          {"9", "9", ""},     {"-", "−", "op"}, {"4", "4", ""},    {"5", "5", ""}, {"6", "6", ""},
-          {"+", "+", "op"},   {"1", "1", ""},   {"2", "2", ""},    {"3", "3", ""}, {".", ".", ""},
-          {"0", "0", "wide"}, {"=", "=", "op wide"}};
+      static constexpr Key kKeys[] = {{"C", "C", "wide"}, {"/", "÷", "op"},     {"*", "×", "op"},
+                                      {"7", "7", ""},     {"8", "8", ""},       {"9", "9", ""},
+                                      {"-", "−", "op"},   {"4", "4", ""},       {"5", "5", ""},
+                                      {"6", "6", ""},     {"+", "+", "op"},     {"1", "1", ""},
+                                      {"2", "2", ""},     {"3", "3", ""},       {".", ".", ""},
+                                      {"0", "0", "wide"}, {"=", "=", "op wide"}};
       std::string keys;
       for (const Key& k : kKeys) {
         absl::StrAppend(&keys, "          <button type=\"button\" data-key=\"", k.key, "\"",
-                        *k.cls ? absl::StrCat(" class=\"", k.cls, "\"") : "", ">", k.face, "</button>\n");
+                        *k.cls ? absl::StrCat(" class=\"", k.cls, "\"") : "", ">", k.face,
+                        "</button>\n");
       }
       return absl::StrCat(R"(    <section id="calculator" class="block">
       <h2>Calculator</h2>
@@ -393,9 +476,11 @@ std::string SectionHtml(Kind kind, const std::string& s) {
 }
 
 // NoteSection: a follow-up that names no known section gets one with its own words.
-std::string NoteSection(const std::string& id, const std::string& heading, const std::string& request) {
-  return absl::StrCat("    <section id=\"", id, "\" class=\"block\">\n      <h2>", HtmlEscape(heading),
-                      "</h2>\n      <p>", HtmlEscape(request), "</p>\n    </section>\n");
+std::string NoteSection(const std::string& id, const std::string& heading,
+                        const std::string& request) {
+  return absl::StrCat("    <section id=\"", id, "\" class=\"block\">\n      <h2>",
+                      HtmlEscape(heading), "</h2>\n      <p>", HtmlEscape(request),
+                      "</p>\n    </section>\n");
 }
 
 std::string NavLink(const std::string& id, const std::string& label) {
@@ -503,7 +588,8 @@ input, textarea { font: inherit; padding: .65rem .8rem; border: 1px solid var(--
 }
 )css";
 
-constexpr char kScript[] = R"js(// The interactive parts of the page QAI's builtin model wrote. Each part starts only when its
+constexpr char kScript[] =
+    R"js(// The interactive parts of the page QAI's builtin model wrote. Each part starts only when its
 // markup is on the page, so one script serves every page.
 (function () {
   'use strict';
@@ -738,40 +824,54 @@ std::string FreshPage(const std::string& subject, const std::vector<Kind>& kinds
     absl::StrAppend(&sections, SectionHtml(k, s));
   }
   const std::string first = kinds.empty() ? "top" : Info(kinds.front()).id;
-  const std::string cta = tool ? absl::StrCat("<a class=\"button\" href=\"#", first, "\">Get started</a>")
-                          : contact ? "<a class=\"button\" href=\"#contact\">Get in touch</a>"
-                                    : absl::StrCat("<a class=\"button\" href=\"#", first, "\">Learn more</a>");
-  const std::string lead = tool ? "Everything runs right here in your browser, and your data stays on this device."
-                                : absl::StrCat("Welcome to ", s, ". Take a look around, and say hello whenever you like.");
+  const std::string cta =
+      tool      ? absl::StrCat("<a class=\"button\" href=\"#", first, "\">Get started</a>")
+      : contact ? "<a class=\"button\" href=\"#contact\">Get in touch</a>"
+                : absl::StrCat("<a class=\"button\" href=\"#", first, "\">Learn more</a>");
+  const std::string lead =
+      tool ? "Everything runs right here in your browser, and your data stays on this device."
+           : absl::StrCat("Welcome to ", s,
+                          ". Take a look around, and say hello whenever you like.");
   return absl::StrCat(R"(<!DOCTYPE html>
 <html lang="en">
 <head>
   <meta charset="utf-8">
   <meta name="viewport" content="width=device-width, initial-scale=1">
   <meta name="generator" content="QAI builtin">
-  <title>)", s, R"(</title>
+  <title>)",
+                      s, R"(</title>
   <link rel="stylesheet" href="styles.css">
 </head>
 <body>
   <header class="site-header">
-    <a class="brand" href="#top">)", s, R"(</a>
+    <a class="brand" href="#top">)",
+                      s, R"(</a>
     <nav aria-label="Sections">
-)", nav, "      ", kNavEnd, R"(
+)",
+                      nav, "      ", kNavEnd, R"(
     </nav>
   </header>
   <main>
     <section class="hero" id="top">
-      <p class="eyebrow">)", tool ? "Works in your browser" : "Welcome", R"(</p>
-      <h1>)", s, R"(</h1>
-      <p class="lead">)", lead, R"(</p>
-      )", cta, R"(
+      <p class="eyebrow">)",
+                      tool ? "Works in your browser" : "Welcome", R"(</p>
+      <h1>)",
+                      s, R"(</h1>
+      <p class="lead">)",
+                      lead, R"(</p>
+      )",
+                      cta, R"(
     </section>
-)", sections, "    ", kSectionsEnd, R"(
+)",
+                      sections, "    ", kSectionsEnd, R"(
   </main>
   <footer class="site-footer">
-    <p>)", s, R"( · made with QAI</p>
+    <p>)",
+                      s, R"( · made with QAI</p>
   </footer>
-)", NeedsScript(kinds) ? "  <script src=\"app.js\" defer></script>\n" : "", R"(</body>
+)",
+                      NeedsScript(kinds) ? "  <script src=\"app.js\" defer></script>\n" : "",
+                      R"(</body>
 </html>
 )");
 }
@@ -793,7 +893,8 @@ void InsertBeforeLine(std::string& html, size_t pos, std::string_view text) {
 
 std::set<std::string> IdsIn(const std::string& html) {
   std::set<std::string> ids;
-  for (size_t pos = html.find("id=\""); pos != std::string::npos; pos = html.find("id=\"", pos + 4)) {
+  for (size_t pos = html.find("id=\""); pos != std::string::npos;
+       pos = html.find("id=\"", pos + 4)) {
     const size_t end = html.find('"', pos + 4);
     if (end == std::string::npos) break;
     ids.insert(html.substr(pos + 4, end - pos - 4));
@@ -804,7 +905,8 @@ std::set<std::string> IdsIn(const std::string& html) {
 size_t CountCaseless(const std::string& html, std::string_view needle) {
   const std::string lower = Lower(html);
   size_t n = 0;
-  for (size_t pos = lower.find(needle); pos != std::string::npos; pos = lower.find(needle, pos + 1)) ++n;
+  for (size_t pos = lower.find(needle); pos != std::string::npos; pos = lower.find(needle, pos + 1))
+    ++n;
   return n;
 }
 
@@ -815,7 +917,8 @@ std::string TitleOf(const std::string& html) {
   const size_t close = Lower(html).find("</title>", open);
   if (close == std::string::npos) return "";
   std::string title = html.substr(open + 7, close - open - 7);
-  title = absl::StrReplaceAll(title, {{"&lt;", "<"}, {"&gt;", ">"}, {"&quot;", "\""}, {"&#39;", "'"}, {"&amp;", "&"}});
+  title = absl::StrReplaceAll(
+      title, {{"&lt;", "<"}, {"&gt;", ">"}, {"&quot;", "\""}, {"&#39;", "'"}, {"&amp;", "&"}});
   return std::string(absl::StripAsciiWhitespace(title));
 }
 
@@ -845,9 +948,10 @@ SitePlan NewSite(const std::string& request) {
   for (Kind k : kinds) labels.emplace_back(Info(k).label);
   for (const SiteFile& f : plan.files) paths.push_back(f.path);
   const std::string shown = PlainText(subject);
-  plan.summary = absl::StrCat("Built ", IndefiniteArticle(shown), " ", shown, " ", PageNoun(request), " with ",
-                              labels.size() == 1 ? "a " : "", JoinLabels(labels),
-                              labels.size() == 1 ? " section" : " sections", " (", absl::StrJoin(paths, ", "), ").");
+  plan.summary = absl::StrCat("Built ", IndefiniteArticle(shown), " ", shown, " ",
+                              PageNoun(request), " with ", labels.size() == 1 ? "a " : "",
+                              JoinLabels(labels), labels.size() == 1 ? " section" : " sections",
+                              " (", absl::StrJoin(paths, ", "), ").");
   return plan;
 }
 
@@ -864,7 +968,8 @@ SitePlan ExtendSite(const std::string& request, std::string html) {
     if (!ids.count(Info(k).id)) kinds.push_back(k);
   }
   // The page's own subject goes into sections that name it.
-  const std::string s = HtmlEscape(old_subject.empty() ? std::string(kFallbackSubject) : old_subject);
+  const std::string s =
+      HtmlEscape(old_subject.empty() ? std::string(kFallbackSubject) : old_subject);
   std::string sections, nav;
   std::vector<std::string> labels;
   for (Kind k : kinds) {
@@ -891,7 +996,8 @@ SitePlan ExtendSite(const std::string& request, std::string html) {
     }
   }
   if (ours) {
-    if (const size_t at = html.find(kNavEnd); at != std::string::npos) InsertBeforeLine(html, at, nav);
+    if (const size_t at = html.find(kNavEnd); at != std::string::npos)
+      InsertBeforeLine(html, at, nav);
     InsertBeforeLine(html, html.find(kSectionsEnd), sections);
   } else {
     size_t at = FindCaseless(html, "</main>", true);
@@ -900,7 +1006,8 @@ SitePlan ExtendSite(const std::string& request, std::string html) {
     if (at == std::string::npos) at = html.size();
     InsertBeforeLine(html, at, sections);
   }
-  const bool script = NeedsScript(kinds) || FindCaseless(html, "data-widget=", false) != std::string::npos;
+  const bool script =
+      NeedsScript(kinds) || FindCaseless(html, "data-widget=", false) != std::string::npos;
   if (script && FindCaseless(html, absl::StrCat("src=\"", js, "\""), false) == std::string::npos) {
     const std::string tag = absl::StrCat("  <script src=\"", js, "\" defer></script>\n");
     size_t at = FindCaseless(html, "</body>", true);
@@ -918,11 +1025,12 @@ SitePlan ExtendSite(const std::string& request, std::string html) {
   if (script) plan.files.push_back({js, kScript});
   std::vector<std::string> paths;
   for (const SiteFile& f : plan.files) paths.push_back(f.path);
-  plan.summary = absl::StrCat("Updated the ", old_subject.empty() ? "existing" : old_subject, " page: added ",
-                              labels.size() == 1 ? "a " : "", JoinLabels(labels),
-                              labels.size() == 1 ? " section" : " sections", " and kept its ", old_sections,
-                              old_sections == 1 ? " earlier section" : " earlier sections", " (",
-                              absl::StrJoin(paths, ", "), ").");
+  plan.summary =
+      absl::StrCat("Updated the ", old_subject.empty() ? "existing" : old_subject, " page: added ",
+                   labels.size() == 1 ? "a " : "", JoinLabels(labels),
+                   labels.size() == 1 ? " section" : " sections", " and kept its ", old_sections,
+                   old_sections == 1 ? " earlier section" : " earlier sections", " (",
+                   absl::StrJoin(paths, ", "), ").");
   return plan;
 }
 
@@ -933,17 +1041,22 @@ std::vector<std::string> Words(std::string_view text) {
   std::string word;
   for (size_t i = 0; i < text.size();) {
     const auto c = static_cast<unsigned char>(text[i]);
-    size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 1;
+    size_t len = c < 0x80           ? 1
+                 : (c >> 5) == 0x6  ? 2
+                 : (c >> 4) == 0xe  ? 3
+                 : (c >> 3) == 0x1e ? 4
+                                    : 1;
     len = std::min(len, text.size() - i);
     uint32_t cp = len == 1 ? c : c & (0x7f >> len);
-    for (size_t k = 1; k < len; ++k) cp = (cp << 6) | (static_cast<unsigned char>(text[i + k]) & 0x3f);
+    for (size_t k = 1; k < len; ++k)
+      cp = (cp << 6) | (static_cast<unsigned char>(text[i + k]) & 0x3f);
     const bool letter =
         c < 0x80 ? absl::ascii_isalnum(c)
-                 : cp >= 0xC0 && cp != 0xD7 && cp != 0xF7 &&   // × ÷
-                       !(cp >= 0x2000 && cp <= 0x2BFF) &&     // punctuation, symbols, arrows, shapes
-                       !(cp >= 0x3000 && cp <= 0x303F) &&     // CJK punctuation
-                       !(cp >= 0xFE30 && cp <= 0xFE4F) && !(cp >= 0xFF00 && cp <= 0xFF0F) && cp != 0xFFFD &&
-                       cp < 0x1F000;                          // emoji and pictographs
+                 : cp >= 0xC0 && cp != 0xD7 && cp != 0xF7 &&  // × ÷
+                       !(cp >= 0x2000 && cp <= 0x2BFF) &&  // punctuation, symbols, arrows, shapes
+                       !(cp >= 0x3000 && cp <= 0x303F) &&  // CJK punctuation
+                       !(cp >= 0xFE30 && cp <= 0xFE4F) && !(cp >= 0xFF00 && cp <= 0xFF0F) &&
+                       cp != 0xFFFD && cp < 0x1F000;  // emoji and pictographs
     if (letter) {
       word.append(text.substr(i, len));
     } else if (!word.empty()) {
@@ -961,12 +1074,23 @@ std::string HtmlEscape(std::string_view text) {
   out.reserve(text.size());
   for (char c : text) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;

@@ -11,7 +11,8 @@ namespace {
 
 size_t Count(const std::string& text, std::string_view needle) {
   size_t n = 0;
-  for (size_t pos = text.find(needle); pos != std::string::npos; pos = text.find(needle, pos + 1)) ++n;
+  for (size_t pos = text.find(needle); pos != std::string::npos; pos = text.find(needle, pos + 1))
+    ++n;
   return n;
 }
 
@@ -48,13 +49,15 @@ TEST(BuiltinSiteTest, SubjectComesFromThePrompt) {
 }
 
 TEST(BuiltinSiteTest, WordsAreLettersAndDigitsInAnyScript) {
-  EXPECT_EQ(Words("To-do “lists”! café 2024 — ✨ naïve×2 日本語。"),
-            (std::vector<std::string>{"To", "do", "lists", "café", "2024", "naïve", "2", "日本語"}));
+  EXPECT_EQ(
+      Words("To-do “lists”! café 2024 — ✨ naïve×2 日本語。"),
+      (std::vector<std::string>{"To", "do", "lists", "café", "2024", "naïve", "2", "日本語"}));
   EXPECT_TRUE(Words(" ... ").empty());
 }
 
 TEST(BuiltinSiteTest, NewPageHasTitleHeadingAndKeywordSections) {
-  SitePlan plan = PlanSite("Build a landing page for a coffee shop with testimonials and pricing", std::nullopt);
+  SitePlan plan = PlanSite("Build a landing page for a coffee shop with testimonials and pricing",
+                           std::nullopt);
   ASSERT_GE(plan.files.size(), 2u);
   EXPECT_EQ(plan.files[0].path, "index.html");
   const std::string& html = plan.files[0].content;
@@ -70,7 +73,8 @@ TEST(BuiltinSiteTest, NewPageHasTitleHeadingAndKeywordSections) {
   ASSERT_NE(FileNamed(plan, "styles.css"), nullptr);
   EXPECT_TRUE(absl::StrContains(FileNamed(plan, "styles.css")->content, "@media"));
   EXPECT_EQ(plan.summary,
-            "Built a Coffee Shop landing page with Menu, Pricing and Reviews sections (index.html, styles.css).");
+            "Built a Coffee Shop landing page with Menu, Pricing and Reviews sections (index.html, "
+            "styles.css).");
 }
 
 TEST(BuiltinSiteTest, DefaultSectionsFillAPlainPrompt) {
@@ -85,8 +89,10 @@ TEST(BuiltinSiteTest, DefaultSectionsFillAPlainPrompt) {
 }
 
 TEST(BuiltinSiteTest, ToolsStandAloneWithTheirScript) {
-  for (const auto& [prompt, widget] : std::vector<std::pair<std::string, std::string>>{
-           {"Create a todo app", "todo"}, {"Build a click counter", "counter"}, {"Make a calculator", "calculator"}}) {
+  for (const auto& [prompt, widget] :
+       std::vector<std::pair<std::string, std::string>>{{"Create a todo app", "todo"},
+                                                        {"Build a click counter", "counter"},
+                                                        {"Make a calculator", "calculator"}}) {
     SitePlan plan = PlanSite(prompt, std::nullopt);
     const std::string& html = plan.files[0].content;
     EXPECT_TRUE(absl::StrContains(html, absl::StrCat("data-widget=\"", widget, "\""))) << prompt;
@@ -96,7 +102,8 @@ TEST(BuiltinSiteTest, ToolsStandAloneWithTheirScript) {
 }
 
 TEST(BuiltinSiteTest, EscapesThePromptEverywhere) {
-  SitePlan plan = PlanSite("Build a page for <script>alert(1)</script> & \"friends\"", std::nullopt);
+  SitePlan plan =
+      PlanSite("Build a page for <script>alert(1)</script> & \"friends\"", std::nullopt);
   const std::string& html = plan.files[0].content;
   EXPECT_FALSE(absl::StrContains(html, "<script>alert"));
   EXPECT_TRUE(absl::StrContains(html, "&lt;script&gt;alert(1)&lt;/script&gt;")) << html;
@@ -107,7 +114,8 @@ TEST(BuiltinSiteTest, EscapesThePromptEverywhere) {
 }
 
 TEST(BuiltinSiteTest, FollowUpKeepsThePageAndAddsItsSection) {
-  const std::string first = PlanSite("Build a landing page for a coffee shop", std::nullopt).files[0].content;
+  const std::string first =
+      PlanSite("Build a landing page for a coffee shop", std::nullopt).files[0].content;
   SitePlan plan = PlanSite("Now add a photo gallery", first);
   const std::string& html = plan.files[0].content;
   EXPECT_EQ(Count(html, "<section"), Count(first, "<section") + 1);
@@ -119,11 +127,14 @@ TEST(BuiltinSiteTest, FollowUpKeepsThePageAndAddsItsSection) {
     at = html.find(std::string(line), at);
     ASSERT_NE(at, std::string::npos) << line;
   }
-  EXPECT_TRUE(plan.summary.starts_with("Updated the Coffee Shop page: added a Gallery section and kept its 4 earlier sections"))
+  EXPECT_TRUE(plan.summary.starts_with(
+      "Updated the Coffee Shop page: added a Gallery section and kept its 4 earlier sections"))
       << plan.summary;
   // A request that names no known section gets one with its own words.
   SitePlan hours = PlanSite("Add opening hours: Mon-Fri 8-18", html);
-  EXPECT_TRUE(absl::StrContains(hours.files[0].content, "<section id=\"opening-hours\" class=\"block\">\n      <h2>Opening Hours</h2>"));
+  EXPECT_TRUE(absl::StrContains(
+      hours.files[0].content,
+      "<section id=\"opening-hours\" class=\"block\">\n      <h2>Opening Hours</h2>"));
   EXPECT_TRUE(absl::StrContains(hours.files[0].content, "Mon-Fri 8-18"));
   SitePlan again = PlanSite("Add opening hours", hours.files[0].content);
   EXPECT_TRUE(absl::StrContains(again.files[0].content, "id=\"opening-hours-2\""));
@@ -133,35 +144,47 @@ TEST(BuiltinSiteTest, FollowUpKeepsThePageAndAddsItsSection) {
 }
 
 TEST(BuiltinSiteTest, FollowUpAddsTheScriptWhenANewSectionNeedsIt) {
-  const std::string first = PlanSite("Build a website about birds with a gallery, blog and testimonials", std::nullopt).files[0].content;
+  const std::string first =
+      PlanSite("Build a website about birds with a gallery, blog and testimonials", std::nullopt)
+          .files[0]
+          .content;
   EXPECT_FALSE(absl::StrContains(first, "app.js"));
   SitePlan plan = PlanSite("Add a todo list", first);
-  EXPECT_TRUE(absl::StrContains(plan.files[0].content, "<script src=\"app.js\" defer></script>\n</body>"));
+  EXPECT_TRUE(
+      absl::StrContains(plan.files[0].content, "<script src=\"app.js\" defer></script>\n</body>"));
   ASSERT_NE(FileNamed(plan, "app.js"), nullptr);
-  EXPECT_EQ(Count(PlanSite("Add a counter", plan.files[0].content).files[0].content, "src=\"app.js\""), 1u);
+  EXPECT_EQ(
+      Count(PlanSite("Add a counter", plan.files[0].content).files[0].content, "src=\"app.js\""),
+      1u);
 }
 
 TEST(BuiltinSiteTest, AForeignPageGetsItsSectionsWithOwnAssets) {
   const std::string page =
-      "<!doctype html>\n<html>\n<head>\n<title>Tom &amp; Jerry</title>\n<link rel=\"stylesheet\" href=\"styles.css\">\n"
+      "<!doctype html>\n<html>\n<head>\n<title>Tom &amp; Jerry</title>\n<link rel=\"stylesheet\" "
+      "href=\"styles.css\">\n"
       "</head>\n<body>\n<main>\n<h1>Tom &amp; Jerry</h1>\n</main>\n</body>\n</html>\n";
   SitePlan plan = PlanSite("add a contact form", page);
   const std::string& html = plan.files[0].content;
   EXPECT_TRUE(absl::StrContains(html, "<section id=\"contact\""));
   EXPECT_LT(html.find("id=\"contact\""), html.find("</main>"));
-  EXPECT_TRUE(absl::StrContains(html, "<link rel=\"stylesheet\" href=\"qai-builtin.css\">\n</head>"));
+  EXPECT_TRUE(
+      absl::StrContains(html, "<link rel=\"stylesheet\" href=\"qai-builtin.css\">\n</head>"));
   EXPECT_TRUE(absl::StrContains(html, "<script src=\"qai-builtin.js\" defer></script>\n</body>"));
   EXPECT_EQ(FileNamed(plan, "styles.css"), nullptr);  // the page's own are left alone
   EXPECT_EQ(FileNamed(plan, "app.js"), nullptr);
   EXPECT_NE(FileNamed(plan, "qai-builtin.css"), nullptr);
   EXPECT_NE(FileNamed(plan, "qai-builtin.js"), nullptr);
-  EXPECT_TRUE(plan.summary.starts_with("Updated the Tom & Jerry page: added a Contact section")) << plan.summary;
+  EXPECT_TRUE(plan.summary.starts_with("Updated the Tom & Jerry page: added a Contact section"))
+      << plan.summary;
 }
 
 TEST(BuiltinSiteTest, IsAPureFunction) {
-  const std::string first = PlanSite("Build a landing page for a coffee shop", std::nullopt).files[0].content;
-  EXPECT_EQ(first, PlanSite("Build a landing page for a coffee shop", std::nullopt).files[0].content);
-  EXPECT_EQ(PlanSite("add a gallery", first).files[0].content, PlanSite("add a gallery", first).files[0].content);
+  const std::string first =
+      PlanSite("Build a landing page for a coffee shop", std::nullopt).files[0].content;
+  EXPECT_EQ(first,
+            PlanSite("Build a landing page for a coffee shop", std::nullopt).files[0].content);
+  EXPECT_EQ(PlanSite("add a gallery", first).files[0].content,
+            PlanSite("add a gallery", first).files[0].content);
 }
 
 }  // namespace

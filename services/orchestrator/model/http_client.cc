@@ -39,8 +39,10 @@ size_t OnHeader(char* data, size_t size, size_t count, void* user) {
   if (line.starts_with("HTTP/")) {
     t->head.headers.clear();  // an interim answer (100 Continue) or a redirect came before
   } else if (size_t colon = line.find(':'); colon != std::string_view::npos) {
-    std::string name = absl::AsciiStrToLower(absl::StripAsciiWhitespace(common::ToAbsl(line.substr(0, colon))));
-    t->head.headers[name] = std::string(absl::StripAsciiWhitespace(common::ToAbsl(line.substr(colon + 1))));
+    std::string name =
+        absl::AsciiStrToLower(absl::StripAsciiWhitespace(common::ToAbsl(line.substr(0, colon))));
+    t->head.headers[name] =
+        std::string(absl::StripAsciiWhitespace(common::ToAbsl(line.substr(colon + 1))));
   }
   return size * count;
 }
@@ -62,9 +64,12 @@ int OnProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
   return (*t->cancelled)() ? 1 : 0;
 }
 
-absl::Status TransportError(CURLcode code, const Transfer& t, const HttpRequest& request, const char* detail) {
+absl::Status TransportError(CURLcode code, const Transfer& t, const HttpRequest& request,
+                            const char* detail) {
   const bool ours = code == CURLE_ABORTED_BY_CALLBACK || (code == CURLE_WRITE_ERROR && t.refused);
-  if (!ours) Log(LogLevel::kWarn, "HTTP request failed", {{"error", detail[0] ? detail : curl_easy_strerror(code)}});
+  if (!ours)
+    Log(LogLevel::kWarn, "HTTP request failed",
+        {{"error", detail[0] ? detail : curl_easy_strerror(code)}});
   // curl_easy_strerror names the kind of fault and never the host; `detail` may name it.
   const std::string what = curl_easy_strerror(code);
   switch (code) {
@@ -99,14 +104,17 @@ std::string HttpHead::Header(const std::string& lower_name) const {
 
 std::optional<absl::Duration> RetryAfter(const HttpHead& head, absl::Time now) {
   double value = 0;
-  if (absl::SimpleAtod(head.Header("retry-after-ms"), &value) && value >= 0 && std::isfinite(value)) {
+  if (absl::SimpleAtod(head.Header("retry-after-ms"), &value) && value >= 0 &&
+      std::isfinite(value)) {
     return absl::Milliseconds(value);
   }
   const std::string retry_after = head.Header("retry-after");
-  if (absl::SimpleAtod(retry_after, &value) && value >= 0 && std::isfinite(value)) return absl::Seconds(value);
+  if (absl::SimpleAtod(retry_after, &value) && value >= 0 && std::isfinite(value))
+    return absl::Seconds(value);
   absl::Time when;
   std::string error;
-  if (absl::ParseTime("%a, %d %b %Y %H:%M:%S GMT", retry_after, absl::UTCTimeZone(), &when, &error)) {
+  if (absl::ParseTime("%a, %d %b %Y %H:%M:%S GMT", retry_after, absl::UTCTimeZone(), &when,
+                      &error)) {
     return std::max(absl::ZeroDuration(), when - now);
   }
   return std::nullopt;
@@ -127,10 +135,12 @@ absl::StatusOr<HttpHead> HttpPost(const HttpRequest& request, const HttpSink& si
     return grown != nullptr;
   };
   for (const std::string& h : request.headers) {
-    if (!add_header(h)) return absl::ResourceExhaustedError("could not build the request's headers");
+    if (!add_header(h))
+      return absl::ResourceExhaustedError("could not build the request's headers");
   }
   // No "Expect: 100-continue" round trip for larger bodies: every server answers a POST anyway.
-  if (!add_header("Expect:")) return absl::ResourceExhaustedError("could not build the request's headers");
+  if (!add_header("Expect:"))
+    return absl::ResourceExhaustedError("could not build the request's headers");
 
   Transfer t{.curl = curl.get(), .sink = &sink, .cancelled = &cancelled};
   char error[CURL_ERROR_SIZE] = {0};
@@ -151,8 +161,10 @@ absl::StatusOr<HttpHead> HttpPost(const HttpRequest& request, const HttpSink& si
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);  // worker threads: no SIGALRM for timeouts
   curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
   curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
-                   static_cast<long>(absl::ToInt64Milliseconds(std::min(request.connect_timeout, request.timeout))));
-  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(absl::ToInt64Milliseconds(request.timeout)));
+                   static_cast<long>(absl::ToInt64Milliseconds(
+                       std::min(request.connect_timeout, request.timeout))));
+  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS,
+                   static_cast<long>(absl::ToInt64Milliseconds(request.timeout)));
   curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 
   const CURLcode code = curl_easy_perform(c);

@@ -4,7 +4,8 @@
 //   HttpRequest req{.url = "https://api.example.com/v1/chat/completions",
 //                   .headers = {"Content-Type: application/json"}, .body = json,
 //                   .timeout = absl::Seconds(30)};
-//   absl::StatusOr<HttpHead> head = HttpPost(req, [&](const HttpHead& head, std::string_view bytes) {
+//   absl::StatusOr<HttpHead> head = HttpPost(req, [&](const HttpHead& head, std::string_view bytes)
+//   {
 //     ... consume bytes; return false to stop ...
 //   }, [] { return false; });
 //

@@ -26,7 +26,8 @@ class MeteredModel : public Model {
     return Meter(inner_->Complete(conversation, tools));
   }
   [[nodiscard]] absl::StatusOr<ModelReply> Stream(const std::vector<ChatMessage>& conversation,
-                                                  const std::vector<ToolSpec>& tools, ModelObserver& observer) override {
+                                                  const std::vector<ToolSpec>& tools,
+                                                  ModelObserver& observer) override {
     return Meter(inner_->Stream(conversation, tools, observer));
   }
 

@@ -77,13 +77,13 @@ class Model {
   // name: what the logs and the docs call this provider (e.g. "builtin").
   virtual std::string name() const = 0;
   // Complete: the model's next turn. UNAVAILABLE or RESOURCE_EXHAUSTED for faults worth retrying.
-  [[nodiscard]] virtual absl::StatusOr<ModelReply> Complete(const std::vector<ChatMessage>& conversation,
-                                                            const std::vector<ToolSpec>& tools) = 0;
+  [[nodiscard]] virtual absl::StatusOr<ModelReply> Complete(
+      const std::vector<ChatMessage>& conversation, const std::vector<ToolSpec>& tools) = 0;
   // Stream: Complete(), reporting to `observer` as it goes. This default reports the whole text
   // as one delta once the reply is there.
-  [[nodiscard]] virtual absl::StatusOr<ModelReply> Stream(const std::vector<ChatMessage>& conversation,
-                                                          const std::vector<ToolSpec>& tools,
-                                                          ModelObserver& observer) {
+  [[nodiscard]] virtual absl::StatusOr<ModelReply> Stream(
+      const std::vector<ChatMessage>& conversation, const std::vector<ToolSpec>& tools,
+      ModelObserver& observer) {
     absl::StatusOr<ModelReply> reply = Complete(conversation, tools);
     if (reply.ok() && !reply->text.empty()) observer.OnDelta(reply->text);
     return reply;
@@ -92,7 +92,9 @@ class Model {
   // (a run's own choice, already checked against the allowed ones); nullptr when this instance
   // serves that name as it is (it is the configured model, or the provider has but one model,
   // as the builtin, which only records the name).
-  [[nodiscard]] virtual std::unique_ptr<Model> ForModel(const std::string& model) const { return nullptr; }
+  [[nodiscard]] virtual std::unique_ptr<Model> ForModel(const std::string& model) const {
+    return nullptr;
+  }
 };
 
 }  // namespace qai::orchestrator

@@ -8,11 +8,12 @@ namespace qai::orchestrator {
 namespace {
 
 absl::StatusOr<common::Config> Parse(std::map<std::string, std::string> env) {
-  return common::Config::Parse(ModelOptions(), 0, nullptr, [env](const std::string& name) -> std::optional<std::string> {
-    auto it = env.find(name);
-    if (it == env.end()) return std::nullopt;
-    return it->second;
-  });
+  return common::Config::Parse(ModelOptions(), 0, nullptr,
+                               [env](const std::string& name) -> std::optional<std::string> {
+                                 auto it = env.find(name);
+                                 if (it == env.end()) return std::nullopt;
+                                 return it->second;
+                               });
 }
 
 TEST(ModelConfigTest, BuiltinByDefault) {
@@ -28,11 +29,14 @@ TEST(ModelConfigTest, OpenAiNeedsABaseUrlAndAModel) {
   ASSERT_TRUE(config.ok()) << config.status();
   auto model = MakeModel(*config);
   EXPECT_EQ(model.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(model.status().message().find("QAI_OPENAI_BASE_URL"), absl::string_view::npos) << model.status();
+  EXPECT_NE(model.status().message().find("QAI_OPENAI_BASE_URL"), absl::string_view::npos)
+      << model.status();
 
-  config = Parse({{"QAI_MODEL_PROVIDER", "openai"}, {"QAI_OPENAI_BASE_URL", "http://localhost:11434/v1"}});
+  config = Parse(
+      {{"QAI_MODEL_PROVIDER", "openai"}, {"QAI_OPENAI_BASE_URL", "http://localhost:11434/v1"}});
   ASSERT_TRUE(config.ok());
-  EXPECT_NE(MakeModel(*config).status().message().find("QAI_OPENAI_MODEL"), absl::string_view::npos);
+  EXPECT_NE(MakeModel(*config).status().message().find("QAI_OPENAI_MODEL"),
+            absl::string_view::npos);
 
   config = Parse({{"QAI_MODEL_PROVIDER", "openai"},
                   {"QAI_OPENAI_BASE_URL", "http://localhost:11434/v1"},

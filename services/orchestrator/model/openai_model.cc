@@ -21,7 +21,7 @@ namespace {
 using common::Log;
 using common::LogLevel;
 
-constexpr size_t kMaxErrorBody = 64 << 10;      // enough for any error message
+constexpr size_t kMaxErrorBody = 64 << 10;  // enough for any error message
 constexpr absl::Duration kCancelPoll = absl::Milliseconds(50);
 
 std::string CompletionsUrl(std::string base) {
@@ -42,13 +42,15 @@ bool WaitUnlessCancelled(absl::Duration delay, ModelObserver& observer) {
 // WithContext: a status with its message prefixed, its code and retry delay kept.
 absl::Status WithContext(const absl::Status& s, std::string_view prefix) {
   absl::Status out(s.code(), absl::StrCat(common::ToAbsl(prefix), s.message()));
-  if (std::optional<absl::Duration> delay = common::GetRetryDelay(s)) return common::WithRetryDelay(out, *delay);
+  if (std::optional<absl::Duration> delay = common::GetRetryDelay(s))
+    return common::WithRetryDelay(out, *delay);
   return out;
 }
 
 }  // namespace
 
-OpenAiModel::OpenAiModel(OpenAiOptions options) : options_(std::move(options)), url_(CompletionsUrl(options_.base_url)) {}
+OpenAiModel::OpenAiModel(OpenAiOptions options)
+    : options_(std::move(options)), url_(CompletionsUrl(options_.base_url)) {}
 
 std::unique_ptr<Model> OpenAiModel::ForModel(const std::string& model) const {
   if (model.empty() || model == options_.model) return nullptr;
@@ -64,7 +66,8 @@ absl::StatusOr<ModelReply> OpenAiModel::Complete(const std::vector<ChatMessage>&
 }
 
 absl::StatusOr<ModelReply> OpenAiModel::Stream(const std::vector<ChatMessage>& conversation,
-                                               const std::vector<ToolSpec>& tools, ModelObserver& observer) {
+                                               const std::vector<ToolSpec>& tools,
+                                               ModelObserver& observer) {
   const std::string body = ChatRequestBody(options_.model, conversation, tools, options_.stream);
   for (int attempt = 1;; ++attempt) {
     absl::StatusOr<ModelReply> reply = Try(body, observer);
@@ -75,9 +78,12 @@ absl::StatusOr<ModelReply> OpenAiModel::Stream(const std::vector<ChatMessage>& c
       return attempt == 1 ? fault : WithContext(fault, absl::StrCat("after ", attempt, " tries: "));
     }
     const std::optional<absl::Duration> asked = common::GetRetryDelay(fault);
-    const absl::Duration delay = asked ? std::min(*asked, options_.max_backoff) : Backoff(attempt - 1);
+    const absl::Duration delay =
+        asked ? std::min(*asked, options_.max_backoff) : Backoff(attempt - 1);
     Log(LogLevel::kWarn, "model call failed; retrying",
-        {{"attempt", attempt}, {"error", std::string(fault.message())}, {"retry_in_ms", absl::ToInt64Milliseconds(delay)}});
+        {{"attempt", attempt},
+         {"error", std::string(fault.message())},
+         {"retry_in_ms", absl::ToInt64Milliseconds(delay)}});
     observer.OnRetry(attempt, common::ToStd(fault.message()), delay);
     if (!WaitUnlessCancelled(delay, observer)) return absl::CancelledError("cancelled");
   }
@@ -86,11 +92,13 @@ absl::StatusOr<ModelReply> OpenAiModel::Stream(const std::vector<ChatMessage>& c
 absl::StatusOr<ModelReply> OpenAiModel::Try(const std::string& body, ModelObserver& observer) {
   HttpRequest request{.url = url_,
                       .headers = {"Content-Type: application/json",
-                                  options_.stream ? "Accept: text/event-stream, application/json" : "Accept: application/json"},
+                                  options_.stream ? "Accept: text/event-stream, application/json"
+                                                  : "Accept: application/json"},
                       .body = body,
                       .connect_timeout = options_.connect_timeout,
                       .timeout = options_.timeout};
-  if (!options_.api_key.empty()) request.headers.push_back(absl::StrCat("Authorization: Bearer ", options_.api_key));
+  if (!options_.api_key.empty())
+    request.headers.push_back(absl::StrCat("Authorization: Bearer ", options_.api_key));
 
   // The body is an event stream, a whole JSON answer, or (not 2xx) an error to report.
   enum class Kind { kUnknown, kEvents, kWhole, kError } kind = Kind::kUnknown;
@@ -100,8 +108,8 @@ absl::StatusOr<ModelReply> OpenAiModel::Try(const std::string& body, ModelObserv
   absl::Status refused;
   auto sink = [&](const HttpHead& head, std::string_view bytes) {
     if (kind == Kind::kUnknown) {
-      const bool event_stream =
-          absl::StrContains(absl::AsciiStrToLower(head.Header("content-type")), "text/event-stream");
+      const bool event_stream = absl::StrContains(
+          absl::AsciiStrToLower(head.Header("content-type")), "text/event-stream");
       kind = head.status / 100 != 2 ? Kind::kError : (event_stream ? Kind::kEvents : Kind::kWhole);
     }
     switch (kind) {
@@ -121,7 +129,8 @@ absl::StatusOr<ModelReply> OpenAiModel::Try(const std::string& body, ModelObserv
         whole.append(bytes);
         return true;
       default:
-        if (error_body.size() < kMaxErrorBody) error_body.append(bytes.substr(0, kMaxErrorBody - error_body.size()));
+        if (error_body.size() < kMaxErrorBody)
+          error_body.append(bytes.substr(0, kMaxErrorBody - error_body.size()));
         return true;
     }
   };
@@ -139,7 +148,8 @@ absl::StatusOr<ModelReply> OpenAiModel::Try(const std::string& body, ModelObserv
         return absl::UnavailableError(absl::StrCat("model endpoint: ", s.message()));
     }
   }
-  if (head->status / 100 != 2) return StatusFor(head->status, error_body, RetryAfter(*head, absl::Now()));
+  if (head->status / 100 != 2)
+    return StatusFor(head->status, error_body, RetryAfter(*head, absl::Now()));
 
   absl::StatusOr<ModelReply> reply;
   if (kind == Kind::kEvents) {
@@ -152,15 +162,18 @@ absl::StatusOr<ModelReply> OpenAiModel::Try(const std::string& body, ModelObserv
   } else {
     reply = ParseChatCompletion(whole);
   }
-  if (!reply.ok()) return absl::Status(reply.status().code(), Redact(std::string(reply.status().message())));
-  if (reply->text.size() > delivered) observer.OnDelta(std::string_view(reply->text).substr(delivered));
+  if (!reply.ok())
+    return absl::Status(reply.status().code(), Redact(std::string(reply.status().message())));
+  if (reply->text.size() > delivered)
+    observer.OnDelta(std::string_view(reply->text).substr(delivered));
   return reply;
 }
 
 absl::Status OpenAiModel::StatusFor(int http_status, const std::string& error_body,
                                     const std::optional<absl::Duration>& retry_after) {
   std::string detail = error_body.empty() ? "" : Redact(ErrorMessage(error_body));
-  const std::string message = absl::StrCat("model endpoint: HTTP ", http_status, detail.empty() ? "" : ": ", detail);
+  const std::string message =
+      absl::StrCat("model endpoint: HTTP ", http_status, detail.empty() ? "" : ": ", detail);
   absl::Status status;
   switch (http_status) {
     case 429:

@@ -55,14 +55,16 @@ class OpenAiModel : public Model {
   [[nodiscard]] absl::StatusOr<ModelReply> Complete(const std::vector<ChatMessage>& conversation,
                                                     const std::vector<ToolSpec>& tools) override;
   [[nodiscard]] absl::StatusOr<ModelReply> Stream(const std::vector<ChatMessage>& conversation,
-                                                  const std::vector<ToolSpec>& tools, ModelObserver& observer) override;
+                                                  const std::vector<ToolSpec>& tools,
+                                                  ModelObserver& observer) override;
   // ForModel: the same endpoint and settings, asking for `model`.
   [[nodiscard]] std::unique_ptr<Model> ForModel(const std::string& model) const override;
 
  private:
   // Try: one request and its answer.
   absl::StatusOr<ModelReply> Try(const std::string& body, ModelObserver& observer);
-  absl::Status StatusFor(int http_status, const std::string& error_body, const std::optional<absl::Duration>& retry_after);
+  absl::Status StatusFor(int http_status, const std::string& error_body,
+                         const std::optional<absl::Duration>& retry_after);
   // Redact: text with the API key blanked out.
   std::string Redact(std::string text) const;
   absl::Duration Backoff(int retry);

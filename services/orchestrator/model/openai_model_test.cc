@@ -47,8 +47,9 @@ class Recorder : public ModelObserver {
   std::optional<absl::Time> cancel_at;
 };
 
-const std::vector<ChatMessage> kConversation = {{.role = ChatMessage::Role::kSystem, .content = "sys"},
-                                                {.role = ChatMessage::Role::kUser, .content = "Build a page"}};
+const std::vector<ChatMessage> kConversation = {
+    {.role = ChatMessage::Role::kSystem, .content = "sys"},
+    {.role = ChatMessage::Role::kUser, .content = "Build a page"}};
 
 class OpenAiModelTest : public ::testing::Test {
  protected:
@@ -71,7 +72,8 @@ class OpenAiModelTest : public ::testing::Test {
 };
 
 TEST_F(OpenAiModelTest, AWholeAnswerWithToolCallsAndUsage) {
-  fake_.Push(FakeOpenAi::Json("Reading first.", {{"call_a", kToolReadFiles, R"({"files":["index.html"]})"}}, {120, 30}));
+  fake_.Push(FakeOpenAi::Json(
+      "Reading first.", {{"call_a", kToolReadFiles, R"({"files":["index.html"]})"}}, {120, 30}));
   OpenAiOptions options = Options();
   options.stream = false;
   auto reply = Call(options);
@@ -113,10 +115,11 @@ TEST_F(OpenAiModelTest, ForModelAsksTheSameEndpointForAnotherModel) {
 }
 
 TEST_F(OpenAiModelTest, AStreamedAnswerArrivesInOrderAsItComes) {
-  FakeOpenAi::Reply streamed = FakeOpenAi::Streamed({"Let ", "me ", "write ", "it."},
-                                                    {{"call_w", kToolWriteFiles, R"({"files":[{"path":"a","content":"b"}]})"},
-                                                     {"call_t", kToolTerminal, R"({"command":"ls"})"}},
-                                                    {200, 40});
+  FakeOpenAi::Reply streamed = FakeOpenAi::Streamed(
+      {"Let ", "me ", "write ", "it."},
+      {{"call_w", kToolWriteFiles, R"({"files":[{"path":"a","content":"b"}]})"},
+       {"call_t", kToolTerminal, R"({"command":"ls"})"}},
+      {200, 40});
   streamed.chunk_delay = absl::Milliseconds(40);
   fake_.Push(streamed);
   const absl::Time start = absl::Now();
@@ -157,7 +160,8 @@ TEST_F(OpenAiModelTest, ServerErrorsAreRetriedWithBackoffThenRecover) {
   ASSERT_EQ(recorder_.retries.size(), 2u);
   EXPECT_EQ(recorder_.retries[0].attempt, 1);
   EXPECT_EQ(recorder_.retries[1].attempt, 2);
-  EXPECT_NE(recorder_.retries[0].reason.find("HTTP 500: internal hiccup"), std::string::npos) << recorder_.retries[0].reason;
+  EXPECT_NE(recorder_.retries[0].reason.find("HTTP 500: internal hiccup"), std::string::npos)
+      << recorder_.retries[0].reason;
   EXPECT_NE(recorder_.retries[1].reason.find("HTTP 502"), std::string::npos);
   // Exponential with jitter: 10..20 ms, then 20..40 ms; each wait honoured.
   EXPECT_GE(recorder_.retries[0].delay, absl::Milliseconds(10));
@@ -198,20 +202,24 @@ TEST_F(OpenAiModelTest, RetryAfterIsCapped) {
 }
 
 TEST_F(OpenAiModelTest, FailsForGoodAfterTheLastRetry) {
-  fake_.SetFallback([](const FakeOpenAi::Request&) { return FakeOpenAi::Error(503, "still down", "0"); });
+  fake_.SetFallback(
+      [](const FakeOpenAi::Request&) { return FakeOpenAi::Error(503, "still down", "0"); });
   OpenAiOptions options = Options();
   options.max_retries = 2;
   auto reply = Call(options);
   EXPECT_EQ(reply.status().code(), absl::StatusCode::kUnavailable);
-  EXPECT_NE(reply.status().message().find("after 3 tries"), absl::string_view::npos) << reply.status();
-  EXPECT_NE(reply.status().message().find("HTTP 503: still down"), absl::string_view::npos) << reply.status();
+  EXPECT_NE(reply.status().message().find("after 3 tries"), absl::string_view::npos)
+      << reply.status();
+  EXPECT_NE(reply.status().message().find("HTTP 503: still down"), absl::string_view::npos)
+      << reply.status();
   EXPECT_EQ(common::GetRetryDelay(reply.status()), absl::ZeroDuration());
   EXPECT_EQ(fake_.calls(), 3u);
   EXPECT_EQ(recorder_.retries.size(), 2u);
 }
 
 TEST_F(OpenAiModelTest, RateLimitsThatLastAreResourceExhausted) {
-  fake_.SetFallback([](const FakeOpenAi::Request&) { return FakeOpenAi::Error(429, "slow down", "0"); });
+  fake_.SetFallback(
+      [](const FakeOpenAi::Request&) { return FakeOpenAi::Error(429, "slow down", "0"); });
   OpenAiOptions options = Options();
   options.max_retries = 0;
   auto reply = Call(options);
@@ -225,9 +233,11 @@ TEST_F(OpenAiModelTest, ClientErrorsAreClearAndNotRetried) {
     int status;
     absl::StatusCode code;
   };
-  for (Case c : {Case{400, absl::StatusCode::kInvalidArgument}, Case{401, absl::StatusCode::kUnauthenticated},
-                 Case{403, absl::StatusCode::kPermissionDenied}, Case{404, absl::StatusCode::kNotFound},
-                 Case{418, absl::StatusCode::kFailedPrecondition}}) {
+  for (Case c :
+       {Case{400, absl::StatusCode::kInvalidArgument},
+        Case{401, absl::StatusCode::kUnauthenticated},
+        Case{403, absl::StatusCode::kPermissionDenied}, Case{404, absl::StatusCode::kNotFound},
+        Case{418, absl::StatusCode::kFailedPrecondition}}) {
     FakeOpenAi fake;
     // A server that echoes the key: the key must not reach the error.
     fake.Push(FakeOpenAi::Error(c.status, "Incorrect API key provided: sk-test-0123456789."));
@@ -238,7 +248,9 @@ TEST_F(OpenAiModelTest, ClientErrorsAreClearAndNotRetried) {
     auto reply = model.Stream(kConversation, AgentTools(), recorder);
     EXPECT_EQ(reply.status().code(), c.code) << c.status << ": " << reply.status();
     const std::string message(reply.status().message());
-    EXPECT_NE(message.find("HTTP " + std::to_string(c.status) + ": Incorrect API key provided: ***."), std::string::npos)
+    EXPECT_NE(
+        message.find("HTTP " + std::to_string(c.status) + ": Incorrect API key provided: ***."),
+        std::string::npos)
         << message;
     EXPECT_EQ(message.find("sk-test"), std::string::npos) << message;
     EXPECT_EQ(message.find("127.0.0.1"), std::string::npos) << message;
@@ -253,7 +265,8 @@ TEST_F(OpenAiModelTest, BadJsonIsAClearErrorNotARetry) {
   options.stream = false;
   auto reply = Call(options);
   EXPECT_EQ(reply.status().code(), absl::StatusCode::kInternal);
-  EXPECT_NE(reply.status().message().find("malformed: not JSON"), absl::string_view::npos) << reply.status();
+  EXPECT_NE(reply.status().message().find("malformed: not JSON"), absl::string_view::npos)
+      << reply.status();
   EXPECT_EQ(fake_.calls(), 1u);
 
   // Bad JSON inside a stream, too.
@@ -262,19 +275,22 @@ TEST_F(OpenAiModelTest, BadJsonIsAClearErrorNotARetry) {
   fake_.Push(bad_event);
   auto streamed = Call(Options());
   EXPECT_EQ(streamed.status().code(), absl::StatusCode::kInternal) << streamed.status();
-  EXPECT_NE(streamed.status().message().find("not JSON"), absl::string_view::npos) << streamed.status();
+  EXPECT_NE(streamed.status().message().find("not JSON"), absl::string_view::npos)
+      << streamed.status();
 }
 
 // An endpoint that streams one endless event once grew the orchestrator by 550 MB before it
 // gave up: the call now ends, unretried, once the event passes its cap.
 TEST_F(OpenAiModelTest, AnEndlessEventEndsTheCallAtOnceAndIsNotRetried) {
   FakeOpenAi::Reply endless = FakeOpenAi::Streamed({"a"});
-  endless.chunks.assign(16, "data: " + std::string(1 << 20, 'x') + "\n");  // 16 MiB, never a blank line
+  endless.chunks.assign(16,
+                        "data: " + std::string(1 << 20, 'x') + "\n");  // 16 MiB, never a blank line
   fake_.Push(endless);
   fake_.Push(FakeOpenAi::Streamed({"not asked"}));
   auto reply = Call(Options());
   EXPECT_EQ(reply.status().code(), absl::StatusCode::kInternal) << reply.status();
-  EXPECT_NE(reply.status().message().find("too large: an event of over 4 MiB"), absl::string_view::npos)
+  EXPECT_NE(reply.status().message().find("too large: an event of over 4 MiB"),
+            absl::string_view::npos)
       << reply.status();
   EXPECT_EQ(fake_.calls(), 1u);
   EXPECT_TRUE(recorder_.retries.empty());
@@ -292,8 +308,10 @@ TEST_F(OpenAiModelTest, ATruncatedStreamIsRetriedAndTheRetryStartsAfresh) {
   ASSERT_TRUE(reply.ok()) << reply.status();
   EXPECT_EQ(reply->text, "Hello");
   ASSERT_EQ(recorder_.retries.size(), 2u);
-  EXPECT_NE(recorder_.retries[0].reason.find("cut short"), std::string::npos) << recorder_.retries[0].reason;
-  EXPECT_NE(recorder_.retries[1].reason.find("cut short"), std::string::npos) << recorder_.retries[1].reason;
+  EXPECT_NE(recorder_.retries[0].reason.find("cut short"), std::string::npos)
+      << recorder_.retries[0].reason;
+  EXPECT_NE(recorder_.retries[1].reason.find("cut short"), std::string::npos)
+      << recorder_.retries[1].reason;
   EXPECT_EQ(recorder_.deltas, (std::vector<std::string>{"Hel", "Hel", "lo", "Hel", "lo"}));
 }
 
@@ -307,7 +325,8 @@ TEST_F(OpenAiModelTest, ASlowAnswerTimesOut) {
   const absl::Time start = absl::Now();
   auto reply = Call(options);
   EXPECT_EQ(reply.status().code(), absl::StatusCode::kUnavailable) << reply.status();
-  EXPECT_NE(reply.status().message().find("within 300ms"), absl::string_view::npos) << reply.status();
+  EXPECT_NE(reply.status().message().find("within 300ms"), absl::string_view::npos)
+      << reply.status();
   EXPECT_LT(absl::Now() - start, absl::Seconds(2));
 }
 
@@ -322,7 +341,8 @@ TEST_F(OpenAiModelTest, ASlowStreamTimesOutAndIsRetried) {
   ASSERT_TRUE(reply.ok()) << reply.status();
   EXPECT_EQ(reply->text, "quick");
   ASSERT_EQ(recorder_.retries.size(), 1u);
-  EXPECT_NE(recorder_.retries[0].reason.find("within"), std::string::npos) << recorder_.retries[0].reason;
+  EXPECT_NE(recorder_.retries[0].reason.find("within"), std::string::npos)
+      << recorder_.retries[0].reason;
 }
 
 TEST_F(OpenAiModelTest, ACancelEndsTheWaitAndTheRequest) {

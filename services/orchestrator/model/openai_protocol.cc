@@ -1,14 +1,13 @@
 #include "services/orchestrator/model/openai_protocol.h"
 
 #include <limits>
-
 #include <nlohmann/json.hpp>
 
 #include "absl/random/random.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "common/json.h"
 #include "absl/strings/str_format.h"
+#include "common/json.h"
 #include "common/strings.h"
 #include "common/utf8.h"
 
@@ -42,7 +41,9 @@ json MessageJson(const ChatMessage& m) {
     out["content"] = m.content.empty() ? json(nullptr) : json(m.content);
     json calls = json::array();
     for (const ToolCall& c : m.tool_calls) {
-      calls.push_back({{"id", c.id}, {"type", "function"}, {"function", {{"name", c.name}, {"arguments", c.arguments_json}}}});
+      calls.push_back({{"id", c.id},
+                       {"type", "function"},
+                       {"function", {{"name", c.name}, {"arguments", c.arguments_json}}}});
     }
     out["tool_calls"] = std::move(calls);
   } else {
@@ -56,7 +57,8 @@ json ToolJson(const ToolSpec& t) {
   json schema = json::parse(t.parameters_json_schema, nullptr, /*allow_exceptions=*/false);
   if (!schema.is_object()) schema = {{"type", "object"}};
   return {{"type", "function"},
-          {"function", {{"name", t.name}, {"description", t.description}, {"parameters", std::move(schema)}}}};
+          {"function",
+           {{"name", t.name}, {"description", t.description}, {"parameters", std::move(schema)}}}};
 }
 
 std::string NewCallId() {
@@ -70,7 +72,8 @@ std::string Text(const json& v) {
   std::string out;
   if (v.is_array()) {
     for (const json& part : v) {
-      if (part.is_object() && part.contains("text") && part["text"].is_string()) out += part["text"].get<std::string>();
+      if (part.is_object() && part.contains("text") && part["text"].is_string())
+        out += part["text"].get<std::string>();
     }
   }
   return out;
@@ -90,7 +93,8 @@ int64_t Count(const json& usage, const char* key) {
 
 TokenUsage Usage(const json& usage) {
   if (!usage.is_object()) return {};
-  return {.prompt_tokens = Count(usage, "prompt_tokens"), .completion_tokens = Count(usage, "completion_tokens")};
+  return {.prompt_tokens = Count(usage, "prompt_tokens"),
+          .completion_tokens = Count(usage, "completion_tokens")};
 }
 
 // ReportedError: the error an answer reports in place of a completion, if it does.
@@ -98,31 +102,39 @@ std::optional<std::string> ReportedError(const json& v) {
   if (!v.is_object() || !v.contains("error") || v["error"].is_null()) return std::nullopt;
   const json& e = v["error"];
   if (e.is_string()) return e.get<std::string>();
-  if (e.is_object() && e.contains("message") && e["message"].is_string()) return e["message"].get<std::string>();
+  if (e.is_object() && e.contains("message") && e["message"].is_string())
+    return e["message"].get<std::string>();
   return e.dump();
 }
 
 std::string Clip(std::string_view text) {
-  return TruncateUtf8(ToValidUtf8(common::ToStd(absl::StripAsciiWhitespace(common::ToAbsl(text)))), kMaxErrorChars);
+  return TruncateUtf8(ToValidUtf8(common::ToStd(absl::StripAsciiWhitespace(common::ToAbsl(text)))),
+                      kMaxErrorChars);
 }
 
 absl::Status Malformed(std::string_view what) {
-  return absl::InternalError(absl::StrCat("the model endpoint's answer is malformed: ", common::ToAbsl(what)));
+  return absl::InternalError(
+      absl::StrCat("the model endpoint's answer is malformed: ", common::ToAbsl(what)));
 }
 
 // NotTooDeep: refuses a document nested deeper than any answer needs, before it is parsed
 // (common/json.h says why).
 absl::Status NotTooDeep(std::string_view document) {
-  if (!common::JsonNestedDeeperThan(document, common::kMaxUntrustedJsonDepth)) return absl::OkStatus();
-  return Malformed(absl::StrCat("JSON nested deeper than ", common::kMaxUntrustedJsonDepth, " levels"));
+  if (!common::JsonNestedDeeperThan(document, common::kMaxUntrustedJsonDepth))
+    return absl::OkStatus();
+  return Malformed(
+      absl::StrCat("JSON nested deeper than ", common::kMaxUntrustedJsonDepth, " levels"));
 }
 
-absl::Status TooManyCalls() { return TooLarge(absl::StrCat("more than ", kMaxToolCalls, " tool calls")); }
+absl::Status TooManyCalls() {
+  return TooLarge(absl::StrCat("more than ", kMaxToolCalls, " tool calls"));
+}
 
 }  // namespace
 
 absl::Status TooLarge(std::string_view what) {
-  return absl::InternalError(absl::StrCat("the model endpoint's answer is too large: ", common::ToAbsl(what)));
+  return absl::InternalError(
+      absl::StrCat("the model endpoint's answer is too large: ", common::ToAbsl(what)));
 }
 
 std::string ChatRequestBody(const std::string& model, const std::vector<ChatMessage>& conversation,
@@ -142,9 +154,11 @@ absl::StatusOr<ModelReply> ParseChatCompletion(std::string_view body) {
   json v = json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (v.is_discarded()) return Malformed(absl::StrCat("not JSON: ", Clip(body.substr(0, 200))));
   if (std::optional<std::string> error = ReportedError(v)) {
-    return absl::UnavailableError(absl::StrCat("the model endpoint reported an error: ", Clip(*error)));
+    return absl::UnavailableError(
+        absl::StrCat("the model endpoint reported an error: ", Clip(*error)));
   }
-  if (!v.is_object() || !v.contains("choices") || !v["choices"].is_array() || v["choices"].empty()) {
+  if (!v.is_object() || !v.contains("choices") || !v["choices"].is_array() ||
+      v["choices"].empty()) {
     return Malformed("no choices");
   }
   const json& choice = v["choices"][0];
@@ -220,15 +234,19 @@ absl::Status ChatStreamParser::Dispatch(std::string* text) {
 absl::Status ChatStreamParser::OnChunk(std::string_view data, std::string* text) {
   if (absl::Status s = NotTooDeep(data); !s.ok()) return s;
   json v = json::parse(data, nullptr, /*allow_exceptions=*/false);
-  if (v.is_discarded() || !v.is_object()) return Malformed(absl::StrCat("an event is not JSON: ", Clip(data.substr(0, 200))));
+  if (v.is_discarded() || !v.is_object())
+    return Malformed(absl::StrCat("an event is not JSON: ", Clip(data.substr(0, 200))));
   if (std::optional<std::string> error = ReportedError(v)) {
-    return absl::UnavailableError(absl::StrCat("the model endpoint reported an error mid-answer: ", Clip(*error)));
+    return absl::UnavailableError(
+        absl::StrCat("the model endpoint reported an error mid-answer: ", Clip(*error)));
   }
   if (v.contains("usage") && v["usage"].is_object()) reply_.usage = Usage(v["usage"]);
   if (!v.contains("choices") || !v["choices"].is_array()) return absl::OkStatus();
   for (const json& choice : v["choices"]) {
     if (!choice.is_object()) continue;
-    if (choice.contains("index") && choice["index"].is_number_integer() && choice["index"].get<int64_t>() != 0) continue;
+    if (choice.contains("index") && choice["index"].is_number_integer() &&
+        choice["index"].get<int64_t>() != 0)
+      continue;
     if (choice.contains("finish_reason") && choice["finish_reason"].is_string()) finished_ = true;
     if (!choice.contains("delta") || !choice["delta"].is_object()) continue;
     const json& delta = choice["delta"];
@@ -241,7 +259,8 @@ absl::Status ChatStreamParser::OnChunk(std::string_view data, std::string* text)
     if (!delta.contains("tool_calls") || !delta["tool_calls"].is_array()) continue;
     for (const json& c : delta["tool_calls"]) {
       if (!c.is_object()) continue;
-      const std::string id = c.contains("id") && c["id"].is_string() ? c["id"].get<std::string>() : "";
+      const std::string id =
+          c.contains("id") && c["id"].is_string() ? c["id"].get<std::string>() : "";
       int64_t index;
       if (c.contains("index") && c["index"].is_number_integer()) {
         index = c["index"].get<int64_t>();
@@ -259,7 +278,8 @@ absl::Status ChatStreamParser::OnChunk(std::string_view data, std::string* text)
       if (!id.empty()) call.id = id;
       if (c.contains("function") && c["function"].is_object()) {
         const json& f = c["function"];
-        std::string name = f.contains("name") && f["name"].is_string() ? f["name"].get<std::string>() : "";
+        std::string name =
+            f.contains("name") && f["name"].is_string() ? f["name"].get<std::string>() : "";
         std::string arguments = f.contains("arguments") ? Arguments(f["arguments"]) : "";
         if (absl::Status s = Count(id.size() + name.size() + arguments.size()); !s.ok()) return s;
         call.name += name;
@@ -277,13 +297,15 @@ absl::StatusOr<ModelReply> ChatStreamParser::Finish() {
     std::string text;
     absl::Status last = buffer_.empty() ? absl::OkStatus() : Feed("\n", &text);
     if (last.ok()) last = Dispatch(&text);
-    if (!done_ && !finished_) return absl::UnavailableError("the model's streamed answer was cut short");
+    if (!done_ && !finished_)
+      return absl::UnavailableError("the model's streamed answer was cut short");
     if (!last.ok()) return last;
   }
   ModelReply reply = std::move(reply_);
   for (auto& [index, c] : calls_) {
-    reply.tool_calls.push_back(
-        {.id = c.id.empty() ? NewCallId() : c.id, .name = std::move(c.name), .arguments_json = std::move(c.arguments)});
+    reply.tool_calls.push_back({.id = c.id.empty() ? NewCallId() : c.id,
+                                .name = std::move(c.name),
+                                .arguments_json = std::move(c.arguments)});
   }
   return reply;
 }
@@ -293,7 +315,8 @@ std::string ErrorMessage(std::string_view body) {
   if (v.is_object()) {
     if (std::optional<std::string> error = ReportedError(v)) return Clip(*error);
     for (const char* key : {"message", "detail"}) {
-      if (v.contains(key)) return Clip(v[key].is_string() ? v[key].get<std::string>() : v[key].dump());
+      if (v.contains(key))
+        return Clip(v[key].is_string() ? v[key].get<std::string>() : v[key].dump());
     }
   }
   return Clip(body);

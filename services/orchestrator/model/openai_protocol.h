@@ -32,9 +32,11 @@
 namespace qai::orchestrator {
 
 // The caps on what one answer may hold.
-inline constexpr size_t kMaxAnswerBytes = 32 << 20;  // its text, tool names and arguments, or its whole body
-inline constexpr size_t kMaxEventBytes = 4 << 20;    // one server-sent event (an unfinished line included)
-inline constexpr size_t kMaxToolCalls = 128;         // tool calls in one answer
+inline constexpr size_t kMaxAnswerBytes =
+    32 << 20;  // its text, tool names and arguments, or its whole body
+inline constexpr size_t kMaxEventBytes =
+    4 << 20;                                  // one server-sent event (an unfinished line included)
+inline constexpr size_t kMaxToolCalls = 128;  // tool calls in one answer
 
 // ChatRequestBody: the JSON request. `tools` may be empty (no tools offered). A streamed request
 // asks for the usage in the stream's last event (stream_options.include_usage).

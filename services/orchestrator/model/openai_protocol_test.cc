@@ -1,6 +1,7 @@
 #include "services/orchestrator/model/openai_protocol.h"
 
 #include <gtest/gtest.h>
+
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
@@ -24,7 +25,9 @@ TEST(ChatRequestBodyTest, CarriesTheConversationToolsAndStreamingOptions) {
       {.role = ChatMessage::Role::kSystem, .content = "be brief"},
       {.role = ChatMessage::Role::kUser, .content = "hi \xff"},  // not UTF-8: replaced, not thrown
       {.role = ChatMessage::Role::kAssistant,
-       .tool_calls = {{.id = "call_1", .name = "terminal", .arguments_json = R"({"command":"ls"})"}}},
+       .tool_calls = {{.id = "call_1",
+                       .name = "terminal",
+                       .arguments_json = R"({"command":"ls"})"}}},
       {.role = ChatMessage::Role::kTool, .content = "index.html", .tool_call_id = "call_1"},
       {.role = ChatMessage::Role::kAssistant, .content = "done"},
   };
@@ -37,10 +40,12 @@ TEST(ChatRequestBodyTest, CarriesTheConversationToolsAndStreamingOptions) {
   EXPECT_EQ(body["messages"][1]["role"], "user");
   const json& call = body["messages"][2];
   EXPECT_TRUE(call["content"].is_null());
-  EXPECT_EQ(call["tool_calls"][0], json({{"id", "call_1"},
-                                         {"type", "function"},
-                                         {"function", {{"name", "terminal"}, {"arguments", R"({"command":"ls"})"}}}}));
-  EXPECT_EQ(body["messages"][3], json({{"role", "tool"}, {"content", "index.html"}, {"tool_call_id", "call_1"}}));
+  EXPECT_EQ(call["tool_calls"][0],
+            json({{"id", "call_1"},
+                  {"type", "function"},
+                  {"function", {{"name", "terminal"}, {"arguments", R"({"command":"ls"})"}}}}));
+  EXPECT_EQ(body["messages"][3],
+            json({{"role", "tool"}, {"content", "index.html"}, {"tool_call_id", "call_1"}}));
   EXPECT_EQ(body["messages"][4], json({{"role", "assistant"}, {"content", "done"}}));
   ASSERT_EQ(body["tools"].size(), 3u);
   EXPECT_EQ(body["tools"][0]["type"], "function");
@@ -54,7 +59,8 @@ TEST(ChatRequestBodyTest, CarriesTheConversationToolsAndStreamingOptions) {
 }
 
 TEST(ParseChatCompletionTest, ReadsTextToolCallsAndUsage) {
-  auto reply = ParseChatCompletion(R"({"choices":[{"index":0,"message":{"role":"assistant","content":"ok",
+  auto reply =
+      ParseChatCompletion(R"({"choices":[{"index":0,"message":{"role":"assistant","content":"ok",
       "tool_calls":[{"id":"c1","type":"function","function":{"name":"terminal","arguments":"{\"command\":\"ls\"}"}},
                     {"type":"function","function":{"name":"readFiles","arguments":{"files":["a"]}}}]},
       "finish_reason":"tool_calls"}],"usage":{"prompt_tokens":12,"completion_tokens":7,"total_tokens":19}})");
@@ -71,7 +77,8 @@ TEST(ParseChatCompletionTest, ReadsTextToolCallsAndUsage) {
   EXPECT_EQ(reply->usage.prompt_tokens, 12);
   EXPECT_EQ(reply->usage.completion_tokens, 7);
 
-  auto null_content = ParseChatCompletion(R"({"choices":[{"message":{"role":"assistant","content":null}}]})");
+  auto null_content =
+      ParseChatCompletion(R"({"choices":[{"message":{"role":"assistant","content":null}}]})");
   ASSERT_TRUE(null_content.ok());
   EXPECT_EQ(null_content->text, "");
   EXPECT_TRUE(null_content->usage.empty());
@@ -84,9 +91,11 @@ TEST(ParseChatCompletionTest, ReadsTextToolCallsAndUsage) {
 TEST(ParseChatCompletionTest, MalformedAnswersAreClearErrors) {
   auto not_json = ParseChatCompletion("<html>Bad gateway</html>");
   EXPECT_EQ(not_json.status().code(), absl::StatusCode::kInternal);
-  EXPECT_NE(not_json.status().message().find("not JSON"), absl::string_view::npos) << not_json.status();
+  EXPECT_NE(not_json.status().message().find("not JSON"), absl::string_view::npos)
+      << not_json.status();
   EXPECT_EQ(ParseChatCompletion(R"({"choices":[]})").status().code(), absl::StatusCode::kInternal);
-  EXPECT_EQ(ParseChatCompletion(R"({"choices":[{"text":"legacy"}]})").status().code(), absl::StatusCode::kInternal);
+  EXPECT_EQ(ParseChatCompletion(R"({"choices":[{"text":"legacy"}]})").status().code(),
+            absl::StatusCode::kInternal);
   auto error = ParseChatCompletion(R"({"error":{"message":"model overloaded"}})");
   EXPECT_EQ(error.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_NE(error.status().message().find("model overloaded"), absl::string_view::npos);
@@ -95,16 +104,17 @@ TEST(ParseChatCompletionTest, MalformedAnswersAreClearErrors) {
 TEST(ChatStreamParserTest, AccumulatesDeltasAndToolCallsFedAByteAtATime) {
   const std::string stream =
       ": keep-alive\r\n\r\n" +
-      Stream({R"({"choices":[{"index":0,"delta":{"role":"assistant","content":""}}]})",
-              R"({"choices":[{"index":0,"delta":{"content":"Hel"}}]})",
-              R"({"choices":[{"index":0,"delta":{"content":"lo ☕"}}]})",
-              R"({"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"c1","type":"function","function":{"name":"terminal","arguments":""}}]}}]})",
-              R"({"choices":[{"index":0,"delta":{"tool_calls":[{"index":1,"id":"c2","function":{"name":"readFiles","arguments":"{\"fi"}}]}}]})",
-              R"({"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"command\":"}}]}}]})",
-              R"({"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"\"ls\"}"}}]}}]})",
-              R"({"choices":[{"index":0,"delta":{"tool_calls":[{"index":1,"function":{"arguments":"les\":[]}"}}]}}]})",
-              R"({"choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]})",
-              R"({"choices":[],"usage":{"prompt_tokens":30,"completion_tokens":9,"total_tokens":39}})"});
+      Stream(
+          {R"({"choices":[{"index":0,"delta":{"role":"assistant","content":""}}]})",
+           R"({"choices":[{"index":0,"delta":{"content":"Hel"}}]})",
+           R"({"choices":[{"index":0,"delta":{"content":"lo ☕"}}]})",
+           R"({"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"c1","type":"function","function":{"name":"terminal","arguments":""}}]}}]})",
+           R"({"choices":[{"index":0,"delta":{"tool_calls":[{"index":1,"id":"c2","function":{"name":"readFiles","arguments":"{\"fi"}}]}}]})",
+           R"({"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"command\":"}}]}}]})",
+           R"({"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"\"ls\"}"}}]}}]})",
+           R"({"choices":[{"index":0,"delta":{"tool_calls":[{"index":1,"function":{"arguments":"les\":[]}"}}]}}]})",
+           R"({"choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]})",
+           R"({"choices":[],"usage":{"prompt_tokens":30,"completion_tokens":9,"total_tokens":39}})"});
   ChatStreamParser parser;
   std::string text;
   for (char c : stream) ASSERT_TRUE(parser.Feed(std::string_view(&c, 1), &text).ok());
@@ -125,9 +135,14 @@ TEST(ChatStreamParserTest, AccumulatesDeltasAndToolCallsFedAByteAtATime) {
 TEST(ChatStreamParserTest, TextArrivesPerFeed) {
   ChatStreamParser parser;
   std::string first, second;
-  ASSERT_TRUE(parser.Feed(Stream({R"({"choices":[{"delta":{"content":"a"}}]})"}, false) + "data: {\"choi", &first).ok());
+  ASSERT_TRUE(
+      parser
+          .Feed(Stream({R"({"choices":[{"delta":{"content":"a"}}]})"}, false) + "data: {\"choi",
+                &first)
+          .ok());
   EXPECT_EQ(first, "a");
-  ASSERT_TRUE(parser.Feed("ces\":[{\"delta\":{\"content\":\"b\"}}]}\n\ndata: [DONE]\n\n", &second).ok());
+  ASSERT_TRUE(
+      parser.Feed("ces\":[{\"delta\":{\"content\":\"b\"}}]}\n\ndata: [DONE]\n\n", &second).ok());
   EXPECT_EQ(second, "b");
   auto reply = parser.Finish();
   ASSERT_TRUE(reply.ok());
@@ -138,20 +153,32 @@ TEST(ChatStreamParserTest, TextArrivesPerFeed) {
 TEST(ChatStreamParserTest, AStreamCutShortIsUnavailable) {
   ChatStreamParser parser;
   std::string text;
-  ASSERT_TRUE(parser.Feed(Stream({R"({"choices":[{"delta":{"content":"par"}}]})"}, false) + "data: {\"cho", &text).ok());
+  ASSERT_TRUE(
+      parser
+          .Feed(Stream({R"({"choices":[{"delta":{"content":"par"}}]})"}, false) + "data: {\"cho",
+                &text)
+          .ok());
   auto reply = parser.Finish();
   EXPECT_EQ(reply.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_NE(reply.status().message().find("cut short"), absl::string_view::npos);
 
   // A server that closes after the finish_reason without [DONE] has said everything.
   ChatStreamParser no_done;
-  ASSERT_TRUE(no_done.Feed(Stream({R"({"choices":[{"delta":{"content":"x"},"finish_reason":"stop"}]})"}, false), &text).ok());
+  ASSERT_TRUE(
+      no_done
+          .Feed(
+              Stream({R"({"choices":[{"delta":{"content":"x"},"finish_reason":"stop"}]})"}, false),
+              &text)
+          .ok());
   EXPECT_TRUE(no_done.Finish().ok());
 
   // ... even when its last event lacks the blank line: Finish reads it.
   ChatStreamParser unterminated;
   text.clear();
-  ASSERT_TRUE(unterminated.Feed(R"(data: {"choices":[{"delta":{"content":"end"},"finish_reason":"stop"}]})", &text).ok());
+  ASSERT_TRUE(
+      unterminated
+          .Feed(R"(data: {"choices":[{"delta":{"content":"end"},"finish_reason":"stop"}]})", &text)
+          .ok());
   EXPECT_EQ(text, "");
   auto last = unterminated.Finish();
   ASSERT_TRUE(last.ok()) << last.status();
@@ -162,16 +189,21 @@ TEST(ChatStreamParserTest, AStreamCutShortIsUnavailable) {
 // down (the stack overflowed re-serialising them): now a clear error, whichever way it comes.
 TEST(ParseChatCompletionTest, ArgumentsNestedTooDeepAreAClearErrorNotACrash) {
   const std::string deep = std::string(100000, '[') + std::string(100000, ']');
-  const std::string call = R"({"id":"c1","type":"function","function":{"name":"terminal","arguments":{"x":)" + deep + "}}}";
-  auto whole = ParseChatCompletion(R"({"choices":[{"message":{"role":"assistant","tool_calls":[)" + call + "]}}]}");
+  const std::string call =
+      R"({"id":"c1","type":"function","function":{"name":"terminal","arguments":{"x":)" + deep +
+      "}}}";
+  auto whole = ParseChatCompletion(R"({"choices":[{"message":{"role":"assistant","tool_calls":[)" +
+                                   call + "]}}]}");
   EXPECT_EQ(whole.status().code(), absl::StatusCode::kInternal);
-  EXPECT_NE(whole.status().message().find("nested deeper than 100 levels"), absl::string_view::npos) << whole.status();
+  EXPECT_NE(whole.status().message().find("nested deeper than 100 levels"), absl::string_view::npos)
+      << whole.status();
   ChatStreamParser streamed;
   std::string text;
   absl::Status s = streamed.Feed(
-      Stream({R"({"choices":[{"delta":{"tool_calls":[{"index":0,"id":"c1","function":{"name":"terminal","arguments":)" +
-              deep + "}}]}}]}"},
-             false),
+      Stream(
+          {R"({"choices":[{"delta":{"tool_calls":[{"index":0,"id":"c1","function":{"name":"terminal","arguments":)" +
+           deep + "}}]}}]}"},
+          false),
       &text);
   EXPECT_EQ(s.code(), absl::StatusCode::kInternal);
   EXPECT_NE(s.message().find("nested deeper"), absl::string_view::npos) << s;
@@ -213,7 +245,8 @@ TEST(ChatStreamParserTest, AnEndlessLineOrEventIsRefusedPastTheEventCap) {
   EXPECT_LE(fed, kMaxEventBytes + (64 << 10));
 
   ChatStreamParser event;
-  std::tie(s, fed) = FeedUntilRefused(event, "data: " + std::string(1000, 'y') + "\n", 4 * kMaxEventBytes);
+  std::tie(s, fed) =
+      FeedUntilRefused(event, "data: " + std::string(1000, 'y') + "\n", 4 * kMaxEventBytes);
   EXPECT_NE(s.message().find("an event of over 4 MiB"), absl::string_view::npos) << s;
   EXPECT_LE(fed, kMaxEventBytes + kMaxEventBytes / 100);  // each line's "data: " is not held
 
@@ -228,8 +261,9 @@ TEST(ChatStreamParserTest, AnEndlessLineOrEventIsRefusedPastTheEventCap) {
 TEST(ChatStreamParserTest, AnAnswerPastTheCapIsRefused) {
   const std::string piece(1 << 20, 'a');
   ChatStreamParser text;
-  auto [s, fed] = FeedUntilRefused(text, Stream({R"({"choices":[{"delta":{"content":")" + piece + "\"}}]}"}, false),
-                                   2 * kMaxAnswerBytes);
+  auto [s, fed] = FeedUntilRefused(
+      text, Stream({R"({"choices":[{"delta":{"content":")" + piece + "\"}}]}"}, false),
+      2 * kMaxAnswerBytes);
   EXPECT_EQ(s.code(), absl::StatusCode::kInternal);
   EXPECT_NE(s.message().find("too large: over 32 MiB"), absl::string_view::npos) << s;
   EXPECT_LE(fed, kMaxAnswerBytes + 2 * piece.size());
@@ -237,7 +271,9 @@ TEST(ChatStreamParserTest, AnAnswerPastTheCapIsRefused) {
   ChatStreamParser arguments;
   std::tie(s, fed) = FeedUntilRefused(
       arguments,
-      Stream({R"({"choices":[{"delta":{"tool_calls":[{"index":0,"function":{"arguments":")" + piece + "\"}}]}}]}"}, false),
+      Stream({R"({"choices":[{"delta":{"tool_calls":[{"index":0,"function":{"arguments":")" +
+              piece + "\"}}]}}]}"},
+             false),
       2 * kMaxAnswerBytes);
   EXPECT_NE(s.message().find("too large: over 32 MiB"), absl::string_view::npos) << s;
   EXPECT_LE(fed, kMaxAnswerBytes + 2 * piece.size());
@@ -249,19 +285,23 @@ TEST(ChatStreamParserTest, ToolCallsAreCappedWhateverTheirIndex) {
   std::string text;
   absl::Status s;
   size_t calls = 0;
-  for (int64_t index = INT64_MIN; s.ok() && calls <= kMaxToolCalls; index += int64_t{1} << 56, ++calls) {
-    s = parser.Feed(Stream({absl::StrCat(R"({"choices":[{"delta":{"tool_calls":[{"index":)", index,
-                                         R"(,"function":{"name":"terminal","arguments":"{}"}}]}}]})")},
-                           false),
-                    &text);
+  for (int64_t index = INT64_MIN; s.ok() && calls <= kMaxToolCalls;
+       index += int64_t{1} << 56, ++calls) {
+    s = parser.Feed(
+        Stream({absl::StrCat(R"({"choices":[{"delta":{"tool_calls":[{"index":)", index,
+                             R"(,"function":{"name":"terminal","arguments":"{}"}}]}}]})")},
+               false),
+        &text);
   }
   EXPECT_EQ(calls, kMaxToolCalls + 1);
   EXPECT_NE(s.message().find("more than 128 tool calls"), absl::string_view::npos) << s;
 
   std::string many = R"({"choices":[{"message":{"tool_calls":[)";
-  for (size_t i = 0; i <= kMaxToolCalls; ++i) many += std::string(i ? "," : "") + R"({"function":{"name":"terminal"}})";
+  for (size_t i = 0; i <= kMaxToolCalls; ++i)
+    many += std::string(i ? "," : "") + R"({"function":{"name":"terminal"}})";
   auto whole = ParseChatCompletion(many + "]}}]}");
-  EXPECT_NE(whole.status().message().find("more than 128 tool calls"), absl::string_view::npos) << whole.status();
+  EXPECT_NE(whole.status().message().find("more than 128 tool calls"), absl::string_view::npos)
+      << whole.status();
 }
 
 // An unnumbered call with a new id after a call numbered INT64_MAX once took the number past it:
@@ -276,14 +316,18 @@ TEST(ChatStreamParserTest, AnUnnumberedCallAfterTheLargestIndexIsMalformed) {
              false),
       &text);
   EXPECT_EQ(s.code(), absl::StatusCode::kInternal);
-  EXPECT_NE(s.message().find("malformed: a new tool call after the largest index"), absl::string_view::npos) << s;
+  EXPECT_NE(s.message().find("malformed: a new tool call after the largest index"),
+            absl::string_view::npos)
+      << s;
 
   // The same call again (no id, or its own) still adds to it.
   ChatStreamParser same;
-  s = same.Feed(Stream({R"({"choices":[{"delta":{"tool_calls":[{"index":9223372036854775807,"id":"a"}]}}]})",
-                        R"({"choices":[{"delta":{"tool_calls":[{"function":{"arguments":"{}"}}]}}]})",
-                        R"({"choices":[{"delta":{"tool_calls":[{"id":"a","function":{"name":"terminal"}}]}}]})"}),
-                &text);
+  s = same.Feed(
+      Stream(
+          {R"({"choices":[{"delta":{"tool_calls":[{"index":9223372036854775807,"id":"a"}]}}]})",
+           R"({"choices":[{"delta":{"tool_calls":[{"function":{"arguments":"{}"}}]}}]})",
+           R"({"choices":[{"delta":{"tool_calls":[{"id":"a","function":{"name":"terminal"}}]}}]})"}),
+      &text);
   ASSERT_TRUE(s.ok()) << s;
   auto reply = same.Finish();
   ASSERT_TRUE(reply.ok()) << reply.status();
@@ -293,7 +337,8 @@ TEST(ChatStreamParserTest, AnUnnumberedCallAfterTheLargestIndexIsMalformed) {
 }
 
 TEST(ErrorMessageTest, ReadsTheShapesServersUse) {
-  EXPECT_EQ(ErrorMessage(R"({"error":{"message":"Invalid model","type":"invalid_request_error"}})"), "Invalid model");
+  EXPECT_EQ(ErrorMessage(R"({"error":{"message":"Invalid model","type":"invalid_request_error"}})"),
+            "Invalid model");
   EXPECT_EQ(ErrorMessage(R"({"error":"model not found"})"), "model not found");
   EXPECT_EQ(ErrorMessage(R"({"object":"error","message":"too long","code":400})"), "too long");
   EXPECT_EQ(ErrorMessage(R"({"detail":"Not Found"})"), "Not Found");

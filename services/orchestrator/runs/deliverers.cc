@@ -10,36 +10,44 @@
 
 namespace qai::orchestrator {
 
-std::map<std::string, common::OutboxRelay::Deliverer> MakeDeliverers(std::shared_ptr<grpc::Channel> messages_channel,
-                                                                     std::shared_ptr<grpc::Channel> projects_channel,
-                                                                     std::shared_ptr<grpc::Channel> sandbox_channel,
-                                                                     const std::string& api_key, RunStore* store) {
+std::map<std::string, common::OutboxRelay::Deliverer> MakeDeliverers(
+    std::shared_ptr<grpc::Channel> messages_channel,
+    std::shared_ptr<grpc::Channel> projects_channel, std::shared_ptr<grpc::Channel> sandbox_channel,
+    const std::string& api_key, RunStore* store) {
   using messages::v1::MessageService;
   using projects::v1::ProjectService;
-  auto messages = std::shared_ptr<MessageService::Stub>(MessageService::NewStub(std::move(messages_channel)));
-  auto projects = std::shared_ptr<ProjectService::Stub>(ProjectService::NewStub(std::move(projects_channel)));
+  auto messages =
+      std::shared_ptr<MessageService::Stub>(MessageService::NewStub(std::move(messages_channel)));
+  auto projects =
+      std::shared_ptr<ProjectService::Stub>(ProjectService::NewStub(std::move(projects_channel)));
   auto sandbox_stub = std::shared_ptr<sandbox::v1::SandboxService::Stub>(
       sandbox::v1::SandboxService::NewStub(std::move(sandbox_channel)));
   std::map<std::string, common::OutboxRelay::Deliverer> out;
-  out[kTopicRecordError] = common::UnaryDeliverer(
-      messages, &MessageService::Stub::RecordAgentResult, api_key, nullptr,
-      [store](const messages::v1::RecordAgentResultRequest& req, const messages::v1::Message& stored) {
-        return store->SetResultMessage(req.run_id(), stored.id());
-      });
-  out[kTopicRecordLatestRun] = common::UnaryDeliverer(projects, &ProjectService::Stub::RecordLatestRun, api_key);
-  out[kTopicPurgeSandbox] = common::UnaryDeliverer(sandbox_stub, &sandbox::v1::SandboxService::Stub::PurgeProject, api_key);
+  out[kTopicRecordError] =
+      common::UnaryDeliverer(messages, &MessageService::Stub::RecordAgentResult, api_key, nullptr,
+                             [store](const messages::v1::RecordAgentResultRequest& req,
+                                     const messages::v1::Message& stored) {
+                               return store->SetResultMessage(req.run_id(), stored.id());
+                             });
+  out[kTopicRecordLatestRun] =
+      common::UnaryDeliverer(projects, &ProjectService::Stub::RecordLatestRun, api_key);
+  out[kTopicPurgeSandbox] = common::UnaryDeliverer(
+      sandbox_stub, &sandbox::v1::SandboxService::Stub::PurgeProject, api_key);
   return out;
 }
 
-std::map<std::string, common::OutboxRelay::BatchDeliverer> MakeBatchDeliverers(std::shared_ptr<grpc::Channel> projects,
-                                                                               const std::string& api_key) {
-  auto stub = std::shared_ptr<projects::v1::ProjectService::Stub>(projects::v1::ProjectService::NewStub(std::move(projects)));
+std::map<std::string, common::OutboxRelay::BatchDeliverer> MakeBatchDeliverers(
+    std::shared_ptr<grpc::Channel> projects, const std::string& api_key) {
+  auto stub = std::shared_ptr<projects::v1::ProjectService::Stub>(
+      projects::v1::ProjectService::NewStub(std::move(projects)));
   std::map<std::string, common::OutboxRelay::BatchDeliverer> out;
-  out[kTopicRecordLatestRun] = [stub, api_key](const std::vector<common::OutboxRow>& rows) -> absl::Status {
+  out[kTopicRecordLatestRun] =
+      [stub, api_key](const std::vector<common::OutboxRow>& rows) -> absl::Status {
     projects::v1::RecordLatestRunsRequest req;
     for (const common::OutboxRow& row : rows) {
       if (!req.add_runs()->ParseFromString(row.payload)) {
-        return absl::InternalError(absl::StrCat("outbox row ", row.id, " has an unreadable payload"));
+        return absl::InternalError(
+            absl::StrCat("outbox row ", row.id, " has an unreadable payload"));
       }
     }
     grpc::ClientContext ctx;

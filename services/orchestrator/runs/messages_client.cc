@@ -9,8 +9,11 @@ namespace qai::orchestrator {
 
 namespace mpb = ::qai::messages::v1;
 
-MessagesClient::MessagesClient(std::shared_ptr<grpc::Channel> channel, std::string api_key, absl::Duration timeout)
-    : stub_(mpb::MessageService::NewStub(std::move(channel))), api_key_(std::move(api_key)), timeout_(timeout) {}
+MessagesClient::MessagesClient(std::shared_ptr<grpc::Channel> channel, std::string api_key,
+                               absl::Duration timeout)
+    : stub_(mpb::MessageService::NewStub(std::move(channel))),
+      api_key_(std::move(api_key)),
+      timeout_(timeout) {}
 
 absl::StatusOr<std::vector<ChatMessage>> MessagesClient::History(const std::string& project_id,
                                                                  const std::string& message_id,
@@ -31,7 +34,8 @@ absl::StatusOr<std::vector<ChatMessage>> MessagesClient::History(const std::stri
     req.set_order_by("create_time desc");
     req.set_view(mpb::ListMessagesRequest::VIEW_BASIC);
     mpb::ListMessagesResponse resp;
-    if (absl::Status s = common::FromGrpcStatus(stub_->ListMessages(&ctx, req, &resp)); !s.ok()) return s;
+    if (absl::Status s = common::FromGrpcStatus(stub_->ListMessages(&ctx, req, &resp)); !s.ok())
+      return s;
     for (const mpb::Message& m : resp.messages()) {
       if (!found) {
         found = m.id() == message_id;
@@ -45,7 +49,8 @@ absl::StatusOr<std::vector<ChatMessage>> MessagesClient::History(const std::stri
       } else {
         turn.role = ChatMessage::Role::kAssistant;
         if (m.has_fragment() && !m.fragment().summary().empty()) {
-          absl::StrAppend(&turn.content, "\n<task_summary>", m.fragment().summary(), "</task_summary>");
+          absl::StrAppend(&turn.content, "\n<task_summary>", m.fragment().summary(),
+                          "</task_summary>");
         }
       }
       newest_first.push_back(std::move(turn));
@@ -57,15 +62,19 @@ absl::StatusOr<std::vector<ChatMessage>> MessagesClient::History(const std::stri
     return absl::FailedPreconditionError("over 100,000 messages were sent after the run's own");
   }
   // The run's message is gone (its project was deleted meanwhile): there is nothing to do.
-  if (!found) return absl::NotFoundError(absl::StrCat("message ", message_id, " not found in its project"));
+  if (!found)
+    return absl::NotFoundError(absl::StrCat("message ", message_id, " not found in its project"));
   return std::vector<ChatMessage>(newest_first.rbegin(), newest_first.rend());
 }
 
-absl::StatusOr<std::string> MessagesClient::Record(const mpb::RecordAgentResultRequest& request) const {
+absl::StatusOr<std::string> MessagesClient::Record(
+    const mpb::RecordAgentResultRequest& request) const {
   grpc::ClientContext ctx;
   common::PrepareServiceCall(ctx, api_key_, common::CurrentRequestId(), timeout_);
   mpb::Message stored;
-  if (absl::Status s = common::FromGrpcStatus(stub_->RecordAgentResult(&ctx, request, &stored)); !s.ok()) return s;
+  if (absl::Status s = common::FromGrpcStatus(stub_->RecordAgentResult(&ctx, request, &stored));
+      !s.ok())
+    return s;
   return stored.id();
 }
 

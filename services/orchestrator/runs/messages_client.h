@@ -26,7 +26,8 @@ class MessagesClient {
                                                                  size_t max_messages) const;
 
   // Record: RecordAgentResult (idempotent on the run id); returns the stored message's id.
-  [[nodiscard]] absl::StatusOr<std::string> Record(const messages::v1::RecordAgentResultRequest& request) const;
+  [[nodiscard]] absl::StatusOr<std::string> Record(
+      const messages::v1::RecordAgentResultRequest& request) const;
 
  private:
   std::unique_ptr<messages::v1::MessageService::Stub> stub_;

@@ -24,7 +24,8 @@ class RunMetrics::InstrumentedModel : public Model {
     return Count(start, inner_->Complete(conversation, tools));
   }
   [[nodiscard]] absl::StatusOr<ModelReply> Stream(const std::vector<ChatMessage>& conversation,
-                                                  const std::vector<ToolSpec>& tools, ModelObserver& observer) override {
+                                                  const std::vector<ToolSpec>& tools,
+                                                  ModelObserver& observer) override {
     const auto start = std::chrono::steady_clock::now();
     return Count(start, inner_->Stream(conversation, tools, observer));
   }
@@ -38,11 +39,14 @@ class RunMetrics::InstrumentedModel : public Model {
   }
 
  private:
-  absl::StatusOr<ModelReply> Count(std::chrono::steady_clock::time_point start, absl::StatusOr<ModelReply> reply) {
-    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  absl::StatusOr<ModelReply> Count(std::chrono::steady_clock::time_point start,
+                                   absl::StatusOr<ModelReply> reply) {
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     metrics_->model_calls_
-        .Add({{"provider", provider_}, {"outcome", absl::StatusCodeToString(reply.status().code())}},
-             common::LatencyBuckets())
+        .Add(
+            {{"provider", provider_}, {"outcome", absl::StatusCodeToString(reply.status().code())}},
+            common::LatencyBuckets())
         .Observe(seconds);
     if (reply.ok()) {
       prompt_tokens_.Increment(static_cast<double>(reply->usage.prompt_tokens));
@@ -59,7 +63,8 @@ class RunMetrics::InstrumentedModel : public Model {
   prometheus::Counter& completion_tokens_;
 };
 
-RunMetrics::RunMetrics(common::Metrics& metrics, RunStore* store, EventHub* hub, absl::Duration queue_interval)
+RunMetrics::RunMetrics(common::Metrics& metrics, RunStore* store, EventHub* hub,
+                       absl::Duration queue_interval)
     : store_(store),
       runs_(prometheus::BuildGauge()
                 .Name("qai_runs")
@@ -85,10 +90,11 @@ RunMetrics::RunMetrics(common::Metrics& metrics, RunStore* store, EventHub* hub,
                     .Help("Open WatchRun streams following live events on this replica.")
                     .Register(metrics.registry())
                     .Add({})),
-      model_calls_(prometheus::BuildHistogram()
-                       .Name("qai_model_call_seconds")
-                       .Help("Model calls (retries inside a call included), by provider and outcome.")
-                       .Register(metrics.registry())),
+      model_calls_(
+          prometheus::BuildHistogram()
+              .Name("qai_model_call_seconds")
+              .Help("Model calls (retries inside a call included), by provider and outcome.")
+              .Register(metrics.registry())),
       prompt_tokens_(prometheus::BuildCounter()
                          .Name("qai_model_prompt_tokens_total")
                          .Help("Prompt tokens the model provider reported.")
@@ -98,26 +104,34 @@ RunMetrics::RunMetrics(common::Metrics& metrics, RunStore* store, EventHub* hub,
                              .Help("Completion tokens the model provider reported.")
                              .Register(metrics.registry())) {
   for (const char* state : {"succeeded", "failed", "cancelled"}) finished_.Add({{"state", state}});
-  for (const char* result : {"claimed", "empty", "error"}) claim_.Add({{"result", result}}, common::LatencyBuckets());
-  watchers_hook_ = metrics.OnScrape([this, hub] { watchers_.Set(static_cast<double>(hub->subscriptions())); });
+  for (const char* result : {"claimed", "empty", "error"})
+    claim_.Add({{"result", result}}, common::LatencyBuckets());
+  watchers_hook_ =
+      metrics.OnScrape([this, hub] { watchers_.Set(static_cast<double>(hub->subscriptions())); });
   queue_hook_ = metrics.Every(queue_interval, [this] {
     if (absl::Status s = RefreshQueue(); !s.ok()) {
-      common::Log(common::LogLevel::kDebug, "cannot count runs", {{"error", std::string(s.message())}});
+      common::Log(common::LogLevel::kDebug, "cannot count runs",
+                  {{"error", std::string(s.message())}});
     }
   });
 }
 
-void RunMetrics::ObservedClaim(absl::Duration took, const absl::StatusOr<std::optional<RunStore::Claimed>>& claimed) {
+void RunMetrics::ObservedClaim(absl::Duration took,
+                               const absl::StatusOr<std::optional<RunStore::Claimed>>& claimed) {
   const char* result = !claimed.ok() ? "error" : claimed->has_value() ? "claimed" : "empty";
   claim_.Add({{"result", result}}, common::LatencyBuckets()).Observe(absl::ToDoubleSeconds(took));
 }
 
 void RunMetrics::RunFinished(int state) {
-  const char* name = state == kSucceeded ? "succeeded" : state == kCancelled ? "cancelled" : "failed";
+  const char* name = state == kSucceeded   ? "succeeded"
+                     : state == kCancelled ? "cancelled"
+                                           : "failed";
   finished_.Add({{"state", name}}).Increment();
 }
 
-std::unique_ptr<Model> RunMetrics::Instrument(Model* inner) { return std::make_unique<InstrumentedModel>(this, inner); }
+std::unique_ptr<Model> RunMetrics::Instrument(Model* inner) {
+  return std::make_unique<InstrumentedModel>(this, inner);
+}
 
 absl::Status RunMetrics::RefreshQueue() {
   absl::StatusOr<RunStore::QueueCounts> counts = store_->CountQueue();

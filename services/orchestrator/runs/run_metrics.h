@@ -3,11 +3,12 @@
 //
 //   qai_runs{state="queued"|"running"}        runs in each active state, every replica's
 //   qai_run_queue_depth                        queued runs that are due (not waiting out a backoff)
-//   qai_runs_finished_total{state}             runs this replica's workers ended (succeeded, failed, cancelled)
-//   qai_run_claim_seconds{result}              RunStore::Claim calls (claimed, empty, error)
-//   qai_watchers                               open WatchRun subscriptions on this replica
-//   qai_model_call_seconds{provider, outcome}  model calls (outcome: the status code, OK, UNAVAILABLE, ...)
-//   qai_model_prompt_tokens_total{provider}, qai_model_completion_tokens_total{provider}
+//   qai_runs_finished_total{state}             runs this replica's workers ended (succeeded,
+//   failed, cancelled) qai_run_claim_seconds{result}              RunStore::Claim calls (claimed,
+//   empty, error) qai_watchers                               open WatchRun subscriptions on this
+//   replica qai_model_call_seconds{provider, outcome}  model calls (outcome: the status code, OK,
+//   UNAVAILABLE, ...) qai_model_prompt_tokens_total{provider},
+//   qai_model_completion_tokens_total{provider}
 //
 // The run counts are a query (RunStore::CountQueue), read every `queue_interval` on the
 // metrics thread while /metrics is served; the watchers are read at each scrape.
@@ -27,9 +28,9 @@
 #include "prometheus/family.h"
 #include "prometheus/gauge.h"
 #include "prometheus/histogram.h"
-#include "services/orchestrator/stream/event_hub.h"
 #include "services/orchestrator/model/model.h"
 #include "services/orchestrator/store/run_store.h"
+#include "services/orchestrator/stream/event_hub.h"
 
 namespace qai::orchestrator {
 
@@ -40,7 +41,8 @@ class RunMetrics {
              absl::Duration queue_interval = absl::Seconds(5));
 
   // ObservedClaim: one Claim call took `took` and claimed a run, found none, or failed.
-  void ObservedClaim(absl::Duration took, const absl::StatusOr<std::optional<RunStore::Claimed>>& claimed);
+  void ObservedClaim(absl::Duration took,
+                     const absl::StatusOr<std::optional<RunStore::Claimed>>& claimed);
   // RunFinished: this replica ended a run in `state` (kSucceeded, kFailed or kCancelled).
   void RunFinished(int state);
   // Instrument: `inner` (which must outlive the result) with each call's latency, outcome and

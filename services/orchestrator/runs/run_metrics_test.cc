@@ -15,8 +15,10 @@ using testing::SampleValue;
 class FixedModel : public Model {
  public:
   std::string name() const override { return "fixed"; }
-  absl::StatusOr<ModelReply> Complete(const std::vector<ChatMessage>&, const std::vector<ToolSpec>&) override {
-    if (!fail) return ModelReply{.text = "hi", .usage = {.prompt_tokens = 100, .completion_tokens = 7}};
+  absl::StatusOr<ModelReply> Complete(const std::vector<ChatMessage>&,
+                                      const std::vector<ToolSpec>&) override {
+    if (!fail)
+      return ModelReply{.text = "hi", .usage = {.prompt_tokens = 100, .completion_tokens = 7}};
     return absl::UnavailableError("provider down");
   }
   bool fail = false;
@@ -25,7 +27,8 @@ class FixedModel : public Model {
 class RunMetricsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto pool = common::DbPool::Create({.url = qai::testing::PgServer::Shared().CreateDatabase(), .size = 4});
+    auto pool = common::DbPool::Create(
+        {.url = qai::testing::PgServer::Shared().CreateDatabase(), .size = 4});
     ASSERT_TRUE(pool.ok()) << pool.status();
     pool_ = std::move(*pool);
     store_ = std::make_unique<RunStore>(pool_.get());
@@ -37,8 +40,12 @@ class RunMetricsTest : public ::testing::Test {
   }
 
   RunRecord MustStart(const std::string& project) {
-    auto r = store_->Start({.id = common::NewUuid(), .project_id = project, .message_id = common::NewUuid(),
-                            .prompt = "Build a site", .max_iterations = 5, .queued_event = "queued"});
+    auto r = store_->Start({.id = common::NewUuid(),
+                            .project_id = project,
+                            .message_id = common::NewUuid(),
+                            .prompt = "Build a site",
+                            .max_iterations = 5,
+                            .queued_event = "queued"});
     EXPECT_TRUE(r.ok()) << r.status();
     return r.value_or(RunRecord{});
   }
@@ -60,8 +67,12 @@ TEST_F(RunMetricsTest, CountsModelCallsByOutcomeAndTheirTokens) {
   EXPECT_EQ(model->Complete({}, {}).status().code(), absl::StatusCode::kUnavailable);
 
   const std::string text = metrics_->Render();
-  EXPECT_EQ(SampleValue(text, "qai_model_call_seconds_count", {{"provider", "fixed"}, {"outcome", "OK"}}), 2);
-  EXPECT_EQ(SampleValue(text, "qai_model_call_seconds_count", {{"provider", "fixed"}, {"outcome", "UNAVAILABLE"}}), 1);
+  EXPECT_EQ(
+      SampleValue(text, "qai_model_call_seconds_count", {{"provider", "fixed"}, {"outcome", "OK"}}),
+      2);
+  EXPECT_EQ(SampleValue(text, "qai_model_call_seconds_count",
+                        {{"provider", "fixed"}, {"outcome", "UNAVAILABLE"}}),
+            1);
   EXPECT_EQ(SampleValue(text, "qai_model_prompt_tokens_total", {{"provider", "fixed"}}), 200);
   EXPECT_EQ(SampleValue(text, "qai_model_completion_tokens_total", {{"provider", "fixed"}}), 14);
 }

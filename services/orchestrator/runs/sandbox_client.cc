@@ -21,8 +21,8 @@ constexpr absl::Duration kCommandSlack = absl::Seconds(15);
 
 }  // namespace
 
-SandboxClient::SandboxClient(std::shared_ptr<grpc::Channel> tier, std::string api_key, absl::Duration command_timeout,
-                             common::GrpcLimits limits)
+SandboxClient::SandboxClient(std::shared_ptr<grpc::Channel> tier, std::string api_key,
+                             absl::Duration command_timeout, common::GrpcLimits limits)
     : api_key(std::move(api_key)),
       command_timeout(command_timeout),
       limits_(limits),
@@ -47,7 +47,8 @@ void SandboxWorkspace::Prepare(grpc::ClientContext& ctx, absl::Duration timeout)
 }
 
 template <typename Request, typename Response>
-absl::Status SandboxWorkspace::Call(grpc::Status (SandboxStub::*method)(grpc::ClientContext*, const Request&, Response*),
+absl::Status SandboxWorkspace::Call(grpc::Status (SandboxStub::*method)(grpc::ClientContext*,
+                                                                        const Request&, Response*),
                                     Request& req, Response* resp) const {
   req.set_project_id(project_id_);
   req.set_fence(fence_);
@@ -62,13 +63,16 @@ absl::StatusOr<HeldWorkspace> SandboxWorkspace::Open() {
   spb::WorkspaceLocation location;
   grpc::ClientContext ctx;
   Prepare(ctx, client_->call_timeout);
-  if (absl::Status s = common::FromGrpcStatus(client_->tier()->LocateWorkspace(&ctx, where, &location)); !s.ok()) {
+  if (absl::Status s =
+          common::FromGrpcStatus(client_->tier()->LocateWorkspace(&ctx, where, &location));
+      !s.ok()) {
     return s;
   }
   replica_ = client_->ReplicaAt(location.address());
   spb::OpenWorkspaceRequest req;
   spb::Workspace resp;
-  if (absl::Status s = Call(&spb::SandboxService::Stub::OpenWorkspace, req, &resp); !s.ok()) return s;
+  if (absl::Status s = Call(&spb::SandboxService::Stub::OpenWorkspace, req, &resp); !s.ok())
+    return s;
   heard_ = {};  // the service's next look starts here
   return HeldWorkspace{.snapshot_id = resp.snapshot_id(), .empty = resp.empty()};
 }
@@ -86,19 +90,23 @@ absl::Status SandboxWorkspace::Restore(const std::string& snapshot_id, const Fil
   return Call(&spb::SandboxService::Stub::RestoreSnapshot, req, &resp);
 }
 
-absl::StatusOr<SavedSnapshot> SandboxWorkspace::Snapshot(const std::string& snapshot_id, const std::string& run_id) {
+absl::StatusOr<SavedSnapshot> SandboxWorkspace::Snapshot(const std::string& snapshot_id,
+                                                         const std::string& run_id) {
   spb::CreateSnapshotRequest req;
   req.set_snapshot_id(snapshot_id);
   req.set_run_id(run_id);
   spb::Snapshot resp;
-  if (absl::Status s = Call(&spb::SandboxService::Stub::CreateSnapshot, req, &resp); !s.ok()) return s;
+  if (absl::Status s = Call(&spb::SandboxService::Stub::CreateSnapshot, req, &resp); !s.ok())
+    return s;
   heard_ = {};  // the service's next look starts here
-  return SavedSnapshot{.id = resp.id(),
-                       .files = std::map<std::string, std::string>(resp.files().begin(), resp.files().end()),
-                       .preview_url = resp.preview_url()};
+  return SavedSnapshot{
+      .id = resp.id(),
+      .files = std::map<std::string, std::string>(resp.files().begin(), resp.files().end()),
+      .preview_url = resp.preview_url()};
 }
 
-absl::StatusOr<CommandOutcome> SandboxWorkspace::Run(const std::string& command, const std::function<bool()>& cancelled) {
+absl::StatusOr<CommandOutcome> SandboxWorkspace::Run(const std::string& command,
+                                                     const std::function<bool()>& cancelled) {
   spb::RunCommandRequest req;
   req.set_project_id(project_id_);
   req.set_fence(fence_);
@@ -130,7 +138,8 @@ absl::StatusOr<CommandOutcome> SandboxWorkspace::Run(const std::string& command,
   CommandOutcome outcome;
   std::string explanation;
   std::optional<spb::GetChangesResponse> report;
-  std::unique_ptr<grpc::ClientReader<spb::RunCommandResponse>> reader = replica_->RunCommand(&ctx, req);
+  std::unique_ptr<grpc::ClientReader<spb::RunCommandResponse>> reader =
+      replica_->RunCommand(&ctx, req);
   spb::RunCommandResponse piece;
   while (reader->Read(&piece)) {
     if (piece.has_end()) {
@@ -176,12 +185,13 @@ absl::StatusOr<std::vector<FileResult>> SandboxWorkspace::WriteFiles(
   Hear(s.ok() && resp.has_changes() ? &resp.changes() : nullptr);
   if (!s.ok()) return s;
   std::vector<FileResult> out;
-  for (const spb::FileResult& r : resp.results()) out.push_back({.path = r.path(), .error = r.error()});
+  for (const spb::FileResult& r : resp.results())
+    out.push_back({.path = r.path(), .error = r.error()});
   return out;
 }
 
-absl::StatusOr<std::vector<FileResult>> SandboxWorkspace::ReadFiles(const std::vector<std::string>& paths,
-                                                                    size_t max_bytes) {
+absl::StatusOr<std::vector<FileResult>> SandboxWorkspace::ReadFiles(
+    const std::vector<std::string>& paths, size_t max_bytes) {
   spb::ReadFilesRequest req;
   for (const std::string& p : paths) req.add_paths(p);
   req.set_max_file_bytes(static_cast<int64_t>(max_bytes));
@@ -211,7 +221,8 @@ absl::StatusOr<std::optional<FileChanges>> SandboxWorkspace::Changes() {
     // The rest comes from the service, after (and over) what was heard.
     spb::GetChangesRequest req;
     spb::GetChangesResponse resp;
-    if (absl::Status s = Call(&spb::SandboxService::Stub::GetChanges, req, &resp); !s.ok()) return s;
+    if (absl::Status s = Call(&spb::SandboxService::Stub::GetChanges, req, &resp); !s.ok())
+      return s;
     heard_.incomplete = false;
     Hear(&resp);
   }

@@ -30,7 +30,8 @@ using SandboxStub = sandbox::v1::SandboxService::Stub;
 class SandboxClient {
  public:
   SandboxClient(std::shared_ptr<grpc::Channel> tier, std::string api_key,
-                absl::Duration command_timeout = absl::Seconds(120), common::GrpcLimits limits = {});
+                absl::Duration command_timeout = absl::Seconds(120),
+                common::GrpcLimits limits = {});
 
   // tier: a stub that reaches any replica.
   const std::shared_ptr<SandboxStub>& tier() const { return tier_; }
@@ -38,7 +39,7 @@ class SandboxClient {
   std::shared_ptr<SandboxStub> ReplicaAt(const std::string& address);
 
   const std::string api_key;
-  const absl::Duration command_timeout;          // asked of every command
+  const absl::Duration command_timeout;             // asked of every command
   absl::Duration call_timeout = absl::Seconds(60);  // every other call
 
  private:
@@ -66,7 +67,10 @@ struct SavedSnapshot {
 class SandboxWorkspace final : public Workspace {
  public:
   SandboxWorkspace(SandboxClient* client, std::string project_id, int64_t fence)
-      : client_(client), project_id_(std::move(project_id)), fence_(fence), replica_(client->tier()) {}
+      : client_(client),
+        project_id_(std::move(project_id)),
+        fence_(fence),
+        replica_(client->tier()) {}
 
   // Open: locates the project's replica, takes the workspace there (this fence) and says what
   // it holds.
@@ -74,12 +78,15 @@ class SandboxWorkspace final : public Workspace {
   // Restore: the workspace holds the snapshot ("" none) plus the changes.
   [[nodiscard]] absl::Status Restore(const std::string& snapshot_id, const FileChanges& changes);
   // Snapshot: stores the workspace's files (idempotent on snapshot_id).
-  [[nodiscard]] absl::StatusOr<SavedSnapshot> Snapshot(const std::string& snapshot_id, const std::string& run_id);
+  [[nodiscard]] absl::StatusOr<SavedSnapshot> Snapshot(const std::string& snapshot_id,
+                                                       const std::string& run_id);
 
-  absl::StatusOr<CommandOutcome> Run(const std::string& command, const std::function<bool()>& cancelled) override;
+  absl::StatusOr<CommandOutcome> Run(const std::string& command,
+                                     const std::function<bool()>& cancelled) override;
   absl::StatusOr<std::vector<FileResult>> WriteFiles(
       const std::vector<std::pair<std::string, std::string>>& files) override;
-  absl::StatusOr<std::vector<FileResult>> ReadFiles(const std::vector<std::string>& paths, size_t max_bytes) override;
+  absl::StatusOr<std::vector<FileResult>> ReadFiles(const std::vector<std::string>& paths,
+                                                    size_t max_bytes) override;
   absl::StatusOr<std::optional<FileChanges>> Changes() override;
 
  private:
@@ -87,8 +94,9 @@ class SandboxWorkspace final : public Workspace {
   // Call: a unary call on this workspace: req gets its project and fence, the call this
   // service's key, the request id and call_timeout.
   template <typename Request, typename Response>
-  absl::Status Call(grpc::Status (SandboxStub::*method)(grpc::ClientContext*, const Request&, Response*), Request& req,
-                    Response* resp) const;
+  absl::Status Call(grpc::Status (SandboxStub::*method)(grpc::ClientContext*, const Request&,
+                                                        Response*),
+                    Request& req, Response* resp) const;
 
   // Heard: changes that writes and commands reported (with_changes) since the last Changes(),
   // which hands them out without asking the service again, unless a call that may have

@@ -1,13 +1,14 @@
 // SandboxWorkspace against a real qai-sandbox: the changes its writes and commands report are
 // handed out without another call, and what a call did not report is asked for.
 
+#include "services/orchestrator/runs/sandbox_client.h"
+
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <chrono>
 #include <thread>
 
-#include "services/orchestrator/runs/sandbox_client.h"
 #include "services/orchestrator/runs/test_sandbox.h"
 
 namespace qai::orchestrator {

@@ -22,14 +22,17 @@
 namespace qai::orchestrator {
 
 struct TestSandbox {
-  explicit TestSandbox(testing::LocalSandboxOptions options = {}, absl::Duration command_timeout = absl::Seconds(20)) {
-    auto started = testing::LocalSandbox::Start(testing::PgServer::Shared().CreateDatabase(), std::move(options));
+  explicit TestSandbox(testing::LocalSandboxOptions options = {},
+                       absl::Duration command_timeout = absl::Seconds(20)) {
+    auto started = testing::LocalSandbox::Start(testing::PgServer::Shared().CreateDatabase(),
+                                                std::move(options));
     if (!started.ok()) {
       ADD_FAILURE() << started.status();
       return;
     }
     service = *std::move(started);
-    client = std::make_unique<SandboxClient>(service->channel(), service->api_key(), command_timeout);
+    client =
+        std::make_unique<SandboxClient>(service->channel(), service->api_key(), command_timeout);
     workspace = std::make_unique<SandboxWorkspace>(client.get(), project_id, 1);
     absl::StatusOr<HeldWorkspace> opened = workspace->Open();
     if (!opened.ok()) ADD_FAILURE() << opened.status();

@@ -7,11 +7,11 @@
 #include "common/ids.h"
 #include "common/log.h"
 #include "common/status.h"
-#include "services/orchestrator/store/events.h"
+#include "common/utf8.h"
 #include "services/orchestrator/agent/journal.h"
 #include "services/orchestrator/model/metered_model.h"
 #include "services/orchestrator/model/prompts.h"
-#include "common/utf8.h"
+#include "services/orchestrator/store/events.h"
 
 namespace qai::orchestrator {
 using common::ToValidUtf8;
@@ -39,7 +39,8 @@ std::string ErrorResult(const std::string& run_id, const std::string& project_id
 // InterruptedBy: a model call's observer that only says when to give up.
 class InterruptedBy final : public ModelObserver {
  public:
-  explicit InterruptedBy(std::function<bool()> interrupted) : interrupted_(std::move(interrupted)) {}
+  explicit InterruptedBy(std::function<bool()> interrupted)
+      : interrupted_(std::move(interrupted)) {}
   bool Cancelled() override { return interrupted_(); }
 
  private:
@@ -49,14 +50,14 @@ class InterruptedBy final : public ModelObserver {
 // Active: a run this replica is working on, and what the keeper learned about it.
 struct WorkerPool::Active {
   Lease lease;
-  std::atomic<bool> cancel{false};    // the run was asked to stop
-  std::atomic<bool> lost{false};      // the lease is gone: write nothing more
-  std::atomic<bool> release{false};   // this replica is stopping: hand the run back
+  std::atomic<bool> cancel{false};   // the run was asked to stop
+  std::atomic<bool> lost{false};     // the lease is gone: write nothing more
+  std::atomic<bool> release{false};  // this replica is stopping: hand the run back
   // The worker is ending the run (finishing it or handing it back): no more heartbeats, so the
   // keeper never renews, or reports as lost, a lease its own worker is just giving up. A lease
   // lasts long enough for that last write; if it fails, the rescuer takes the run later.
   std::atomic<bool> ending{false};
-  SandboxWorkspace* workspace = nullptr;  // once open: its state is saved with the run's end
+  SandboxWorkspace* workspace = nullptr;         // once open: its state is saved with the run's end
   absl::Time deadline = absl::InfiniteFuture();  // the run's timeout, from its first start
   // Until when (steady clock) the lease surely holds: no other worker may take the run before
   // then. Counted from when its last claim or renewal was sent, so clocks of other hosts
@@ -69,7 +70,8 @@ struct WorkerPool::Active {
   bool Interrupted() const { return cancel || lost || release || TimedOut(); }
 };
 
-WorkerPool::WorkerPool(RunStore* store, MessagesClient* messages, Model* model, WorkerOptions options)
+WorkerPool::WorkerPool(RunStore* store, MessagesClient* messages, Model* model,
+                       WorkerOptions options)
     : store_(store), messages_(messages), model_(model), options_(std::move(options)) {}
 
 WorkerPool::~WorkerPool() { Stop(); }
@@ -121,7 +123,8 @@ void WorkerPool::Work(int index) {
     const auto claim_sent = std::chrono::steady_clock::now();
     absl::StatusOr<std::optional<RunStore::Claimed>> claimed =
         store_->Claim(worker, options_.lease, [](int attempt) { return events::Started(attempt); });
-    if (options_.metrics != nullptr) options_.metrics->ObservedClaim(absl::Now() - claim_start, claimed);
+    if (options_.metrics != nullptr)
+      options_.metrics->ObservedClaim(absl::Now() - claim_start, claimed);
     if (claimed.ok() && claimed->has_value()) {
       auto active = std::make_shared<Active>();
       active->lease = (*claimed)->lease;
@@ -141,7 +144,8 @@ void WorkerPool::Work(int index) {
       continue;  // there may be more
     }
     if (!claimed.ok()) {
-      Log(LogLevel::kWarn, "claiming a run failed", {{"error", std::string(claimed.status().message())}});
+      Log(LogLevel::kWarn, "claiming a run failed",
+          {{"error", std::string(claimed.status().message())}});
     }
     // Every idle worker wakes on a wake-up (a burst of runs needs them all), and one that was
     // claiming while it came looks again at once.
@@ -185,7 +189,8 @@ void WorkerPool::Keep() {
         a->Renewed(sent, options_.lease);
         if (*cancel) a->cancel = true;
       } else if (cancel.status().code() == absl::StatusCode::kFailedPrecondition && !a->ending) {
-        Log(LogLevel::kWarn, "lease lost; the run continues elsewhere", {{"run_id", a->lease.run_id}});
+        Log(LogLevel::kWarn, "lease lost; the run continues elsewhere",
+            {{"run_id", a->lease.run_id}});
         a->lost = true;
       }
     }
@@ -203,9 +208,11 @@ void WorkerPool::ArchiveFinished() {
   // A bounded amount per pass, so a large backlog (after an upgrade, or a long outage) is worked
   // off over several passes without holding up the keeper's heartbeats.
   for (int i = 0; i < 10; ++i) {
-    absl::StatusOr<int> archived = store_->ArchiveEvents(absl::Now() - options_.archive_after, kBatch);
+    absl::StatusOr<int> archived =
+        store_->ArchiveEvents(absl::Now() - options_.archive_after, kBatch);
     if (!archived.ok()) {
-      Log(LogLevel::kWarn, "archiving finished runs' events failed", {{"error", std::string(archived.status().message())}});
+      Log(LogLevel::kWarn, "archiving finished runs' events failed",
+          {{"error", std::string(archived.status().message())}});
       break;
     }
     total += *archived;
@@ -214,8 +221,8 @@ void WorkerPool::ArchiveFinished() {
   if (total > 0) Log(LogLevel::kInfo, "finished runs' events archived", {{"runs", total}});
 }
 
-absl::Status WorkerPool::Emit(Active& active, std::vector<v1::RunEvent> evs, std::optional<int> iteration,
-                              const std::vector<std::string>& steps) {
+absl::Status WorkerPool::Emit(Active& active, std::vector<v1::RunEvent> evs,
+                              std::optional<int> iteration, const std::vector<std::string>& steps) {
   if (active.lost) return absl::FailedPreconditionError("lease lost");
   std::vector<std::string> payloads;
   payloads.reserve(evs.size());
@@ -227,14 +234,17 @@ absl::Status WorkerPool::Emit(Active& active, std::vector<v1::RunEvent> evs, std
 
 void WorkerPool::Execute(const RunRecord& run, const std::shared_ptr<Active>& active) {
   common::RequestScope scope(run.id);
-  Log(LogLevel::kInfo, "run started", {{"run_id", run.id}, {"project_id", run.project_id}, {"attempt", run.attempt}});
+  Log(LogLevel::kInfo, "run started",
+      {{"run_id", run.id}, {"project_id", run.project_id}, {"attempt", run.attempt}});
   // Past it the agent stops as for a cancel (a running command is killed) and the run fails.
-  if (run.timeout > absl::ZeroDuration() && run.start_time) active->deadline = *run.start_time + run.timeout;
+  if (run.timeout > absl::ZeroDuration() && run.start_time)
+    active->deadline = *run.start_time + run.timeout;
   // The run's lease token fences the workspace: a worker that lost the run can no longer touch it.
   SandboxWorkspace workspace(options_.sandbox, run.project_id, active->lease.token);
   absl::StatusOr<std::vector<std::string>> steps = store_->Steps(run.id);
   if (!steps.ok()) return RetryOrFail(run, *active, steps.status());
-  if (absl::Status s = PrepareWorkspace(run, *steps, workspace); !s.ok()) return RetryOrFail(run, *active, s);
+  if (absl::Status s = PrepareWorkspace(run, *steps, workspace); !s.ok())
+    return RetryOrFail(run, *active, s);
   active->workspace = &workspace;
   absl::StatusOr<std::vector<ChatMessage>> history =
       messages_->History(run.project_id, run.message_id, options_.history_messages);
@@ -250,7 +260,9 @@ void WorkerPool::Execute(const RunRecord& run, const std::shared_ptr<Active>& ac
   MeteredModel model(chosen ? chosen.get() : model_, [&](const TokenUsage& usage) {
     absl::Status s = store_->AddUsage(active->lease, usage.prompt_tokens, usage.completion_tokens);
     if (s.code() == absl::StatusCode::kFailedPrecondition) active->lost = true;
-    if (!s.ok()) Log(LogLevel::kWarn, "could not record token usage", {{"run_id", run.id}, {"error", std::string(s.message())}});
+    if (!s.ok())
+      Log(LogLevel::kWarn, "could not record token usage",
+          {{"run_id", run.id}, {"error", std::string(s.message())}});
   });
   AgentOutcome outcome = RunAgent(
       {.prompt = run.prompt,
@@ -258,25 +270,31 @@ void WorkerPool::Execute(const RunRecord& run, const std::shared_ptr<Active>& ac
        .max_iterations = run.max_iterations,
        .journal = *std::move(steps)},
       model, workspace, options_.limits, [&] { return active->Interrupted(); },
-      [&](std::vector<v1::RunEvent> evs, std::optional<int> iteration, std::vector<std::string> steps) {
+      [&](std::vector<v1::RunEvent> evs, std::optional<int> iteration,
+          std::vector<std::string> steps) {
         return Emit(*active, std::move(evs), iteration, steps);
       });
   if (active->lost) return;  // another worker has the run now
-  const bool finished = outcome.kind == AgentOutcome::Kind::kSummary || outcome.kind == AgentOutcome::Kind::kNoSummary;
+  const bool finished = outcome.kind == AgentOutcome::Kind::kSummary ||
+                        outcome.kind == AgentOutcome::Kind::kNoSummary;
   if (active->release && !finished) {
     // This replica is stopping: the run goes back to the queue for another one, at once.
     active->ending = true;
-    absl::Status s = store_->Requeue(active->lease, absl::ZeroDuration(),
-                                     events::Retrying(run.attempt, "its replica shut down", absl::ZeroDuration()),
-                                     /*refund_attempt=*/true);
-    if (!s.ok()) Log(LogLevel::kWarn, "could not hand a run back", {{"run_id", run.id}, {"error", std::string(s.message())}});
+    absl::Status s = store_->Requeue(
+        active->lease, absl::ZeroDuration(),
+        events::Retrying(run.attempt, "its replica shut down", absl::ZeroDuration()),
+        /*refund_attempt=*/true);
+    if (!s.ok())
+      Log(LogLevel::kWarn, "could not hand a run back",
+          {{"run_id", run.id}, {"error", std::string(s.message())}});
     return;
   }
   switch (outcome.kind) {
     case AgentOutcome::Kind::kCancelled:
       if (!active->cancel && active->TimedOut()) {
         return FailWithMessage(run, *active,
-                               absl::StrCat("the run took longer than its timeout of ", absl::FormatDuration(run.timeout)));
+                               absl::StrCat("the run took longer than its timeout of ",
+                                            absl::FormatDuration(run.timeout)));
       }
       return Finish(run, *active, {.state = kCancelled, .terminal_event = events::Cancelled()});
     case AgentOutcome::Kind::kStopped:
@@ -286,12 +304,14 @@ void WorkerPool::Execute(const RunRecord& run, const std::shared_ptr<Active>& ac
                              absl::StrCat("the agent reached its limit of ", run.max_iterations,
                                           " iterations without finishing"));
     case AgentOutcome::Kind::kSummary:
-      if (outcome.files_written.empty()) return FailWithMessage(run, *active, "the agent finished without writing any files");
+      if (outcome.files_written.empty())
+        return FailWithMessage(run, *active, "the agent finished without writing any files");
       return Succeed(run, *active, outcome, workspace, model);
   }
 }
 
-absl::Status WorkerPool::PrepareWorkspace(const RunRecord& run, const std::vector<std::string>& steps,
+absl::Status WorkerPool::PrepareWorkspace(const RunRecord& run,
+                                          const std::vector<std::string>& steps,
                                           SandboxWorkspace& workspace) {
   absl::StatusOr<HeldWorkspace> held = workspace.Open();
   if (!held.ok()) return held.status();
@@ -304,7 +324,8 @@ absl::Status WorkerPool::PrepareWorkspace(const RunRecord& run, const std::vecto
   if (steps.empty() && !head.empty() && held->snapshot_id == head) return absl::OkStatus();
   // A project's first run finds its new workspace empty, as it should be.
   if (steps.empty() && head.empty() && held->empty) return absl::OkStatus();
-  Log(LogLevel::kInfo, "rebuilding the workspace", {{"run_id", run.id}, {"steps", static_cast<int64_t>(steps.size())}});
+  Log(LogLevel::kInfo, "rebuilding the workspace",
+      {{"run_id", run.id}, {"steps", static_cast<int64_t>(steps.size())}});
   absl::StatusOr<journal::Changes> changes = journal::NetChanges(steps);
   if (!changes.ok()) return changes.status();
   return workspace.Restore(head, *changes);
@@ -319,7 +340,8 @@ void WorkerPool::Finish(const RunRecord& run, Active& active, FinishParams param
     if (saved.ok()) {
       params.workspace_snapshot_id = saved->id;
     } else {
-      Log(LogLevel::kWarn, "could not save the workspace", {{"run_id", run.id}, {"error", std::string(saved.status().message())}});
+      Log(LogLevel::kWarn, "could not save the workspace",
+          {{"run_id", run.id}, {"error", std::string(saved.status().message())}});
     }
   }
   active.ending = true;
@@ -328,41 +350,51 @@ void WorkerPool::Finish(const RunRecord& run, Active& active, FinishParams param
   if (!s.ok()) {
     // A lost lease means another worker owns the run; anything else is retried by the rescuer
     // once this lease lapses.
-    Log(LogLevel::kWarn, "could not finish a run", {{"run_id", run.id}, {"error", std::string(s.message())}});
+    Log(LogLevel::kWarn, "could not finish a run",
+        {{"run_id", run.id}, {"error", std::string(s.message())}});
     return;
   }
   Log(LogLevel::kInfo, "run finished", {{"run_id", run.id}, {"state", state}});
 }
 
-void WorkerPool::RetryOrFail(const RunRecord& run, Active& active, const absl::Status& fault, bool model_fault) {
+void WorkerPool::RetryOrFail(const RunRecord& run, Active& active, const absl::Status& fault,
+                             bool model_fault) {
   if (active.lost) return;
   const bool transient = common::IsRetryable(fault);
   if (!transient) return FailWithMessage(run, active, std::string(fault.message()));
   if (!model_fault) return HandBack(run, active, fault);
   if (run.attempt >= options_.max_attempts) {
-    return FailWithMessage(run, active, absl::StrCat("gave up after ", run.attempt, " attempts: ", fault.message()));
+    return FailWithMessage(
+        run, active, absl::StrCat("gave up after ", run.attempt, " attempts: ", fault.message()));
   }
   absl::Duration delay;
   {
     std::lock_guard lock(mu_);  // the generator is shared by the workers
-    delay = common::BackoffDelay(run.attempt - 1, options_.base_backoff, options_.max_backoff, rng_);
+    delay =
+        common::BackoffDelay(run.attempt - 1, options_.base_backoff, options_.max_backoff, rng_);
   }
   // A server that said when to come back (Retry-After) is not asked sooner.
   if (std::optional<absl::Duration> asked = common::GetRetryDelay(fault)) {
     delay = std::max(delay, std::min(*asked, options_.max_backoff));
   }
   Log(LogLevel::kWarn, "run attempt failed; retrying",
-      {{"run_id", run.id}, {"attempt", run.attempt}, {"error", std::string(fault.message())},
+      {{"run_id", run.id},
+       {"attempt", run.attempt},
+       {"error", std::string(fault.message())},
        {"retry_in_ms", absl::ToInt64Milliseconds(delay)}});
   active.ending = true;
-  absl::Status s = store_->Requeue(active.lease, delay, events::Retrying(run.attempt, std::string(fault.message()), delay));
-  if (!s.ok()) Log(LogLevel::kWarn, "could not requeue a run", {{"run_id", run.id}, {"error", std::string(s.message())}});
+  absl::Status s = store_->Requeue(
+      active.lease, delay, events::Retrying(run.attempt, std::string(fault.message()), delay));
+  if (!s.ok())
+    Log(LogLevel::kWarn, "could not requeue a run",
+        {{"run_id", run.id}, {"error", std::string(s.message())}});
 }
 
 void WorkerPool::HandBack(const RunRecord& run, Active& active, const absl::Status& fault) {
   if (active.TimedOut()) {
-    return FailWithMessage(run, active, absl::StrCat("gave up at its timeout of ", absl::FormatDuration(run.timeout),
-                                                     ": ", fault.message()));
+    return FailWithMessage(run, active,
+                           absl::StrCat("gave up at its timeout of ",
+                                        absl::FormatDuration(run.timeout), ": ", fault.message()));
   }
   absl::Duration delay;
   {
@@ -370,7 +402,9 @@ void WorkerPool::HandBack(const RunRecord& run, Active& active, const absl::Stat
     delay = common::BackoffDelay(2, options_.base_backoff, options_.max_backoff, rng_);
   }
   Log(LogLevel::kWarn, "a dependency failed; the run waits for it without losing an attempt",
-      {{"run_id", run.id}, {"error", std::string(fault.message())}, {"retry_in_ms", absl::ToInt64Milliseconds(delay)}});
+      {{"run_id", run.id},
+       {"error", std::string(fault.message())},
+       {"retry_in_ms", absl::ToInt64Milliseconds(delay)}});
   active.ending = true;
   const std::string retrying = events::Retrying(run.attempt, std::string(fault.message()), delay);
   for (;;) {
@@ -380,7 +414,8 @@ void WorkerPool::HandBack(const RunRecord& run, Active& active, const absl::Stat
     // The database is down too: this worker keeps the run until it can give it back (its
     // lease is safe for a whole lease after the database returns, see RescueLostRuns).
     if (active.release) {
-      Log(LogLevel::kWarn, "could not hand a run back", {{"run_id", run.id}, {"error", std::string(s.message())}});
+      Log(LogLevel::kWarn, "could not hand a run back",
+          {{"run_id", run.id}, {"error", std::string(s.message())}});
       return;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
@@ -390,8 +425,11 @@ void WorkerPool::HandBack(const RunRecord& run, Active& active, const absl::Stat
 absl::Status WorkerPool::RescueLostRuns(absl::Time reachable_since) {
   if (absl::Now() - reachable_since < options_.lease) return store_->Ping();
   const RunStore::RescueEvents rescue{
-      [](int attempt) { return events::Retrying(attempt, "its worker stopped answering", absl::ZeroDuration()); },
-      [](const std::string& error) { return events::Failed(error); }, events::Cancelled(), ErrorResult};
+      [](int attempt) {
+        return events::Retrying(attempt, "its worker stopped answering", absl::ZeroDuration());
+      },
+      [](const std::string& error) { return events::Failed(error); }, events::Cancelled(),
+      ErrorResult};
   absl::StatusOr<int> rescued = store_->RescueExpired(options_.max_attempts, rescue);
   if (rescued.ok() && *rescued > 0) {
     Log(LogLevel::kWarn, "runs of lost workers requeued or failed", {{"runs", *rescued}});
@@ -415,13 +453,15 @@ bool WorkerPool::StillHolds(Active& active) {
 void WorkerPool::FailWithMessage(const RunRecord& run, Active& active, const std::string& error) {
   // The ERROR message goes out through the outbox, written with the run's end: both or neither.
   Finish(run, active,
-         {.state = kFailed, .error = error, .terminal_event = events::Failed(error),
+         {.state = kFailed,
+          .error = error,
+          .terminal_event = events::Failed(error),
           .error_result = ErrorResult(run.id, run.project_id)});
   if (options_.outbox_written) options_.outbox_written();
 }
 
-void WorkerPool::Succeed(const RunRecord& run, Active& active, const AgentOutcome& outcome, SandboxWorkspace& workspace,
-                         Model& model) {
+void WorkerPool::Succeed(const RunRecord& run, Active& active, const AgentOutcome& outcome,
+                         SandboxWorkspace& workspace, Model& model) {
   // The snapshot's preview serves this version for good, whatever later runs change.
   absl::StatusOr<SavedSnapshot> snapshot = workspace.Snapshot(common::NewUuid(), run.id);
   if (absl::IsFailedPrecondition(snapshot.status())) {
@@ -435,9 +475,10 @@ void WorkerPool::Succeed(const RunRecord& run, Active& active, const AgentOutcom
   InterruptedBy interrupted([&] { return active.Interrupted(); });
   auto ask = [&](const char* system, std::string fallback) {
     if (active.Interrupted()) return fallback;
-    absl::StatusOr<ModelReply> reply = model.Stream(
-        {{.role = ChatMessage::Role::kSystem, .content = system}, {.role = ChatMessage::Role::kUser, .content = outcome.summary}},
-        {}, interrupted);
+    absl::StatusOr<ModelReply> reply =
+        model.Stream({{.role = ChatMessage::Role::kSystem, .content = system},
+                      {.role = ChatMessage::Role::kUser, .content = outcome.summary}},
+                     {}, interrupted);
     return reply.ok() && !reply->text.empty() ? reply->text : fallback;
   };
   // Within MessageService's limits, so a talkative model cannot cost the run its result.
@@ -449,7 +490,9 @@ void WorkerPool::Succeed(const RunRecord& run, Active& active, const AgentOutcom
   // Cancelled while it finished: cancelled it is (what it made stays the project's state).
   if (active.cancel) {
     return Finish(run, active,
-                  {.state = kCancelled, .terminal_event = events::Cancelled(), .workspace_snapshot_id = snapshot->id});
+                  {.state = kCancelled,
+                   .terminal_event = events::Cancelled(),
+                   .workspace_snapshot_id = snapshot->id});
   }
   if (!StillHolds(active)) return;
 
@@ -467,7 +510,9 @@ void WorkerPool::Succeed(const RunRecord& run, Active& active, const AgentOutcom
   if (!message.ok()) return RetryOrFail(run, active, message.status());
 
   Finish(run, active,
-         {.state = kSucceeded, .result_message_id = *message, .sandbox_url = sandbox_url,
+         {.state = kSucceeded,
+          .result_message_id = *message,
+          .sandbox_url = sandbox_url,
           .terminal_event = events::Succeeded(title, response, summary, sandbox_url, *message),
           .workspace_snapshot_id = snapshot->id});
 }

@@ -4,12 +4,12 @@
 // Each worker claims a due run (RunStore::Claim), runs the agent in the project's workspace,
 // and ends the run: SUCCEEDED (the files snapshotted for the preview server, the ASSISTANT
 // message and its fragment stored through MessageService), FAILED (an ERROR message sent
-// through the outbox, written with the run's end) or CANCELLED. Workers wake when a run becomes due (NOTIFY, see Wake) and otherwise poll.
-// A keeper thread renews every lease this replica holds, notices cancels and lost leases, and
-// rescues runs whose worker elsewhere died (lapsed leases). Transient faults (model or
-// MessageService unavailable) put the run back in the queue with exponential backoff and
-// jitter, up to max_attempts. Stop() hands running runs back to the queue at once, so another
-// replica continues them.
+// through the outbox, written with the run's end) or CANCELLED. Workers wake when a run becomes due
+// (NOTIFY, see Wake) and otherwise poll. A keeper thread renews every lease this replica holds,
+// notices cancels and lost leases, and rescues runs whose worker elsewhere died (lapsed leases).
+// Transient faults (model or MessageService unavailable) put the run back in the queue with
+// exponential backoff and jitter, up to max_attempts. Stop() hands running runs back to the queue
+// at once, so another replica continues them.
 
 #include <atomic>
 #include <condition_variable>
@@ -26,8 +26,8 @@
 #include "services/orchestrator/agent/agent.h"
 #include "services/orchestrator/runs/messages_client.h"
 #include "services/orchestrator/runs/run_metrics.h"
-#include "services/orchestrator/store/run_store.h"
 #include "services/orchestrator/runs/sandbox_client.h"
+#include "services/orchestrator/store/run_store.h"
 
 namespace qai::orchestrator {
 
@@ -76,7 +76,8 @@ class WorkerPool {
   // RetryOrFail: after a fault, the run fails (a fault retrying cannot fix), goes back to the
   // queue costing an attempt (the model's transient faults, up to max_attempts), or goes back
   // without costing one (HandBack: a QAI service or the database briefly down).
-  void RetryOrFail(const RunRecord& run, Active& active, const absl::Status& fault, bool model_fault = false);
+  void RetryOrFail(const RunRecord& run, Active& active, const absl::Status& fault,
+                   bool model_fault = false);
   // HandBack: the run back to the queue with its attempt given back, to wait (up to its timeout)
   // for a dependency to return; asked again until the database takes it.
   void HandBack(const RunRecord& run, Active& active, const absl::Status& fault);
@@ -87,8 +88,8 @@ class WorkerPool {
   void FailWithMessage(const RunRecord& run, Active& active, const std::string& error);
   void ArchiveFinished();
   // Succeed: the title and response come from `model` (the run's metered one).
-  void Succeed(const RunRecord& run, Active& active, const AgentOutcome& outcome, SandboxWorkspace& workspace,
-               Model& model);
+  void Succeed(const RunRecord& run, Active& active, const AgentOutcome& outcome,
+               SandboxWorkspace& workspace, Model& model);
   // StillHolds: whether the lease is surely still this worker's: known locally while most of
   // it is left, else renewed now; false when it is gone (or cannot be renewed right now).
   bool StillHolds(Active& active);
@@ -96,7 +97,8 @@ class WorkerPool {
                     const std::vector<std::string>& steps);
   // PrepareWorkspace: opens the project's workspace in the sandbox and rebuilds it from the
   // project's last state and the run's journal unless it is known to be current.
-  absl::Status PrepareWorkspace(const RunRecord& run, const std::vector<std::string>& steps, SandboxWorkspace& workspace);
+  absl::Status PrepareWorkspace(const RunRecord& run, const std::vector<std::string>& steps,
+                                SandboxWorkspace& workspace);
 
   RunStore* const store_;
   MessagesClient* const messages_;

@@ -25,8 +25,9 @@ std::string Retrying(int attempt, const std::string& reason, absl::Duration dela
   return e.SerializeAsString();
 }
 
-std::string Succeeded(const std::string& title, const std::string& response, const std::string& summary,
-                      const std::string& sandbox_url, const std::string& message_id) {
+std::string Succeeded(const std::string& title, const std::string& response,
+                      const std::string& summary, const std::string& sandbox_url,
+                      const std::string& message_id) {
   v1::RunEvent e;
   auto* s = e.mutable_succeeded();
   s->set_title(title);

@@ -25,25 +25,33 @@ std::string Started(int attempt) { return "started " + std::to_string(attempt); 
 class RunCapsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto pool = common::DbPool::Create({.url = testing::PgServer::Shared().CreateDatabase(), .size = 8});
+    auto pool =
+        common::DbPool::Create({.url = testing::PgServer::Shared().CreateDatabase(), .size = 8});
     ASSERT_TRUE(pool.ok()) << pool.status();
     pool_ = std::move(*pool);
     store_ = std::make_unique<RunStore>(pool_.get());
   }
 
-  absl::StatusOr<RunRecord> Start(const std::string& project, const std::string& author, common::RunCaps caps,
+  absl::StatusOr<RunRecord> Start(const std::string& project, const std::string& author,
+                                  common::RunCaps caps,
                                   const std::string& message = common::NewUuid()) {
-    return store_->Start({.id = common::NewUuid(), .project_id = project, .message_id = message,
-                          .prompt = "Build a site", .max_iterations = 5, .queued_event = "queued",
-                          .author = author, .caps = caps});
+    return store_->Start({.id = common::NewUuid(),
+                          .project_id = project,
+                          .message_id = message,
+                          .prompt = "Build a site",
+                          .max_iterations = 5,
+                          .queued_event = "queued",
+                          .author = author,
+                          .caps = caps});
   }
 
   int64_t Count(const std::string& sql) {
     long long n = -1;
-    EXPECT_TRUE(pool_->Run([&](common::DbConnection& conn) -> absl::Status {
-                       conn.session() << sql, soci::into(n);
-                       return absl::OkStatus();
-                     })
+    EXPECT_TRUE(pool_
+                    ->Run([&](common::DbConnection& conn) -> absl::Status {
+                      conn.session() << sql, soci::into(n);
+                      return absl::OkStatus();
+                    })
                     .ok());
     return n;
   }
@@ -55,7 +63,8 @@ class RunCapsTest : public ::testing::Test {
 // Subjects: the QuotaFailure subjects a status carries.
 std::vector<std::string> Subjects(const absl::Status& status) {
   std::vector<std::string> out;
-  for (const common::QuotaViolation& v : common::GetQuotaViolations(status)) out.push_back(v.subject);
+  for (const common::QuotaViolation& v : common::GetQuotaViolations(status))
+    out.push_back(v.subject);
   return out;
 }
 
@@ -68,7 +77,8 @@ TEST_F(RunCapsTest, TheRunPastTheProjectCapIsRefusedNamingTheProject) {
   EXPECT_NE(refused.status().message().find("QAI_RUN_MAX_ACTIVE_PER_PROJECT"), std::string::npos)
       << refused.status();
   EXPECT_EQ(Subjects(refused.status()), std::vector<std::string>{"project:" + project});
-  EXPECT_EQ(Count("SELECT count(*) FROM orchestrator.runs"), 3) << "nothing was written for the refused run";
+  EXPECT_EQ(Count("SELECT count(*) FROM orchestrator.runs"), 3)
+      << "nothing was written for the refused run";
   EXPECT_EQ(Count("SELECT count(*) FROM orchestrator.run_events"), 3);
   // Another project has its own cap.
   EXPECT_TRUE(Start(common::NewUuid(), "alice", caps).ok());
@@ -97,7 +107,8 @@ TEST_F(RunCapsTest, ThePrincipalCapCountsTheAuthorsRunsInEveryProject) {
   // Both caps reached: both are named.
   const common::RunCaps tight{.per_project = 2, .per_principal = 3};
   refused = Start(p1, "alice", tight);
-  EXPECT_EQ(Subjects(refused.status()), (std::vector<std::string>{"project:" + p1, "principal:alice"}));
+  EXPECT_EQ(Subjects(refused.status()),
+            (std::vector<std::string>{"project:" + p1, "principal:alice"}));
 }
 
 TEST_F(RunCapsTest, AFinishedOrCancelledRunFreesASlot) {
@@ -114,7 +125,8 @@ TEST_F(RunCapsTest, AFinishedOrCancelledRunFreesASlot) {
   ASSERT_EQ((*claimed)->run.id, a->id);
   ASSERT_EQ(Start(project, "alice", caps).status().code(), absl::StatusCode::kResourceExhausted)
       << "a RUNNING run counts too";
-  ASSERT_TRUE(store_->Finish((*claimed)->lease, {.state = kSucceeded, .terminal_event = "succeeded"}).ok());
+  ASSERT_TRUE(
+      store_->Finish((*claimed)->lease, {.state = kSucceeded, .terminal_event = "succeeded"}).ok());
   absl::StatusOr<RunRecord> c = Start(project, "alice", caps);
   ASSERT_TRUE(c.ok()) << c.status();
   ASSERT_EQ(Start(project, "alice", caps).status().code(), absl::StatusCode::kResourceExhausted);
@@ -126,7 +138,8 @@ TEST_F(RunCapsTest, AFinishedOrCancelledRunFreesASlot) {
 
   // alice has c and d active; her third slot is free in another project, not a fourth.
   ASSERT_TRUE(Start(common::NewUuid(), "alice", caps).ok());
-  EXPECT_EQ(Subjects(Start(common::NewUuid(), "alice", caps).status()), std::vector<std::string>{"principal:alice"});
+  EXPECT_EQ(Subjects(Start(common::NewUuid(), "alice", caps).status()),
+            std::vector<std::string>{"principal:alice"});
 }
 
 TEST_F(RunCapsTest, ARepeatOfAnAcceptedStartReturnsItsRunEvenAtTheCap) {
@@ -161,7 +174,8 @@ TEST_F(RunCapsTest, ConcurrentStartsNeverGetPastTheCaps) {
   for (int i = 0; i < 24; ++i) {
     threads.emplace_back([&, i] {
       const bool same_project = i % 2 == 0;
-      absl::StatusOr<RunRecord> r = Start(same_project ? project : common::NewUuid(), "alice", caps);
+      absl::StatusOr<RunRecord> r =
+          Start(same_project ? project : common::NewUuid(), "alice", caps);
       if (r.ok()) {
         ++accepted;
         if (same_project) ++accepted_in_project;
@@ -178,8 +192,11 @@ TEST_F(RunCapsTest, ConcurrentStartsNeverGetPastTheCaps) {
   EXPECT_EQ(accepted, 5);
   EXPECT_EQ(refused, 19);
   EXPECT_LE(accepted_in_project, 3);
-  EXPECT_EQ(Count("SELECT count(*) FROM orchestrator.runs WHERE author = 'alice' AND state IN (1, 2)"), 5);
-  EXPECT_LE(Count("SELECT count(*) FROM orchestrator.runs WHERE project_id = '" + project + "'"), 3);
+  EXPECT_EQ(
+      Count("SELECT count(*) FROM orchestrator.runs WHERE author = 'alice' AND state IN (1, 2)"),
+      5);
+  EXPECT_LE(Count("SELECT count(*) FROM orchestrator.runs WHERE project_id = '" + project + "'"),
+            3);
 
   // The project cap alone, under contention: exactly the cap.
   const std::string crowded = common::NewUuid();
@@ -187,12 +204,14 @@ TEST_F(RunCapsTest, ConcurrentStartsNeverGetPastTheCaps) {
   threads.clear();
   for (int i = 0; i < 16; ++i) {
     threads.emplace_back([&, i] {
-      if (Start(crowded, "user-" + std::to_string(i), {.per_project = 4, .per_principal = 20}).ok()) ++in_crowded;
+      if (Start(crowded, "user-" + std::to_string(i), {.per_project = 4, .per_principal = 20}).ok())
+        ++in_crowded;
     });
   }
   for (std::thread& t : threads) t.join();
   EXPECT_EQ(in_crowded, 4);
-  EXPECT_EQ(Count("SELECT count(*) FROM orchestrator.runs WHERE project_id = '" + crowded + "'"), 4);
+  EXPECT_EQ(Count("SELECT count(*) FROM orchestrator.runs WHERE project_id = '" + crowded + "'"),
+            4);
 }
 
 TEST_F(RunCapsTest, CountActiveCountsQueuedAndRunningRunsOnly) {
@@ -208,7 +227,8 @@ TEST_F(RunCapsTest, CountActiveCountsQueuedAndRunningRunsOnly) {
   ASSERT_TRUE(counts.ok()) << counts.status();
   EXPECT_EQ(counts->project, 3);
   EXPECT_EQ(counts->principal, 3);
-  ASSERT_TRUE(store_->Finish((*claimed)->lease, {.state = kSucceeded, .terminal_event = "succeeded"}).ok());
+  ASSERT_TRUE(
+      store_->Finish((*claimed)->lease, {.state = kSucceeded, .terminal_event = "succeeded"}).ok());
   counts = store_->CountActive(p1, "alice");
   EXPECT_EQ(counts->principal, 2);
   counts = store_->CountActive(p2, "");
@@ -220,20 +240,22 @@ TEST_F(RunCapsTest, CountActiveCountsQueuedAndRunningRunsOnly) {
 // cost it nothing) once sequential scans are out of the picture; the project's likewise.
 TEST_F(RunCapsTest, TheCountsUseThePartialIndexesOfActiveRuns) {
   std::string plan;
-  ASSERT_TRUE(pool_->Transaction([&](common::DbConnection& conn) -> absl::Status {
-                       conn.session() << "SET LOCAL enable_seqscan = off";
-                       const std::string author = "alice", project = common::NewUuid();
-                       for (const char* sql : {"EXPLAIN SELECT count(*) FROM orchestrator.runs"
-                                               " WHERE author = :v AND state IN (1, 2)",
-                                               "EXPLAIN SELECT count(*) FROM orchestrator.runs"
-                                               " WHERE project_id = CAST(:v AS uuid) AND state IN (1, 2)"}) {
-                         const std::string& value = plan.empty() ? author : project;
-                         soci::rowset<std::string> rows = (conn.session().prepare << sql, soci::use(value));
-                         for (const std::string& line : rows) plan += line + "\n";
-                       }
-                       return absl::OkStatus();
-                     })
-                  .ok());
+  ASSERT_TRUE(
+      pool_
+          ->Transaction([&](common::DbConnection& conn) -> absl::Status {
+            conn.session() << "SET LOCAL enable_seqscan = off";
+            const std::string author = "alice", project = common::NewUuid();
+            for (const char* sql : {"EXPLAIN SELECT count(*) FROM orchestrator.runs"
+                                    " WHERE author = :v AND state IN (1, 2)",
+                                    "EXPLAIN SELECT count(*) FROM orchestrator.runs"
+                                    " WHERE project_id = CAST(:v AS uuid) AND state IN (1, 2)"}) {
+              const std::string& value = plan.empty() ? author : project;
+              soci::rowset<std::string> rows = (conn.session().prepare << sql, soci::use(value));
+              for (const std::string& line : rows) plan += line + "\n";
+            }
+            return absl::OkStatus();
+          })
+          .ok());
   EXPECT_NE(plan.find("runs_author_active"), std::string::npos) << plan;
   EXPECT_NE(plan.find("runs_project_active"), std::string::npos) << plan;
 }
@@ -256,9 +278,10 @@ class RunHandlersCapsTest : public RunCapsTest {
     return req;
   }
 
-  common::CallContext service_{.principal = {.id = "service:messages", .role = common::Role::kService},
-                               .request_id = "r1"};
-  common::CallContext user_{.principal = {.id = "alice", .role = common::Role::kUser}, .request_id = "r2"};
+  common::CallContext service_{
+      .principal = {.id = "service:messages", .role = common::Role::kService}, .request_id = "r1"};
+  common::CallContext user_{.principal = {.id = "alice", .role = common::Role::kUser},
+                            .request_id = "r2"};
   common::RunBounds bounds_;
   std::unique_ptr<RunHandlers> handlers_;
 };
@@ -272,12 +295,15 @@ TEST_F(RunHandlersCapsTest, StartRunPastTheCapIsResourceExhaustedWithAQuotaFailu
   ASSERT_TRUE(handlers_->StartRun(service_, Request(project, "alice"), run).ok());
 
   v1::Run refused_run;
-  const absl::Status refused = handlers_->StartRun(service_, Request(project, "alice"), refused_run);
+  const absl::Status refused =
+      handlers_->StartRun(service_, Request(project, "alice"), refused_run);
   const grpc::Status wire = common::ToGrpcStatus(refused);
   EXPECT_EQ(wire.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
-  EXPECT_NE(wire.error_message().find("project " + project + " has 2 runs queued or running"), std::string::npos)
+  EXPECT_NE(wire.error_message().find("project " + project + " has 2 runs queued or running"),
+            std::string::npos)
       << wire.error_message();
-  EXPECT_NE(wire.error_message().find("QAI_RUN_MAX_ACTIVE_PER_PROJECT allows (2)"), std::string::npos)
+  EXPECT_NE(wire.error_message().find("QAI_RUN_MAX_ACTIVE_PER_PROJECT allows (2)"),
+            std::string::npos)
       << wire.error_message();
   google::rpc::Status rich;
   ASSERT_TRUE(rich.ParseFromString(wire.error_details()));
@@ -307,14 +333,17 @@ TEST_F(RunHandlersCapsTest, CountActiveRunsIsForServicesAndCountsAProjectAndAnAu
   EXPECT_EQ(resp.project_active(), 1);
   EXPECT_EQ(resp.principal_active(), 2);
 
-  EXPECT_EQ(handlers_->CountActiveRuns(user_, req, resp).code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(handlers_->CountActiveRuns(user_, req, resp).code(),
+            absl::StatusCode::kPermissionDenied);
   req.set_project_id("not-a-uuid");
-  EXPECT_EQ(handlers_->CountActiveRuns(service_, req, resp).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(handlers_->CountActiveRuns(service_, req, resp).code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 TEST_F(RunHandlersCapsTest, StartRunRefusesAnOverlongAuthor) {
   v1::Run run;
-  const absl::Status s = handlers_->StartRun(service_, Request(common::NewUuid(), std::string(257, 'a')), run);
+  const absl::Status s =
+      handlers_->StartRun(service_, Request(common::NewUuid(), std::string(257, 'a')), run);
   ASSERT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   ASSERT_EQ(common::GetFieldViolations(s).size(), 1u);
   EXPECT_EQ(common::GetFieldViolations(s)[0].field, "author");

@@ -5,8 +5,8 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/outbox.h"
-#include "qai/sandbox/v1/sandbox.pb.h"
 #include "common/status.h"
+#include "qai/sandbox/v1/sandbox.pb.h"
 
 namespace qai::orchestrator {
 namespace {
@@ -54,9 +54,11 @@ RunRecord ReadRun(const soci::row& r) {
   return run;
 }
 
-std::optional<RunRecord> SelectRun(DbConnection& conn, const char* where, const std::string& value) {
-  soci::rowset<soci::row> rows =
-      (conn.session().prepare << absl::StrCat("SELECT ", kRunColumns, " FROM orchestrator.runs ", where), use(value));
+std::optional<RunRecord> SelectRun(DbConnection& conn, const char* where,
+                                   const std::string& value) {
+  soci::rowset<soci::row> rows = (conn.session().prepare << absl::StrCat(
+                                      "SELECT ", kRunColumns, " FROM orchestrator.runs ", where),
+                                  use(value));
   for (const soci::row& r : rows) return ReadRun(r);
   return std::nullopt;
 }
@@ -64,15 +66,18 @@ std::optional<RunRecord> SelectRun(DbConnection& conn, const char* where, const 
 // CountActiveRuns: the runs queued or running of the project and of the author (none when
 // empty), each counted through its partial index of active runs (runs_project_active,
 // runs_author_active).
-common::ActiveRuns CountActiveRuns(DbConnection& conn, const std::string& project_id, const std::string& author) {
+common::ActiveRuns CountActiveRuns(DbConnection& conn, const std::string& project_id,
+                                   const std::string& author) {
   common::ActiveRuns active;
   long long n = 0;
-  conn.session() << "SELECT count(*) FROM orchestrator.runs WHERE project_id = CAST(:p AS uuid) AND state IN (1, 2)",
+  conn.session() << "SELECT count(*) FROM orchestrator.runs WHERE project_id = CAST(:p AS uuid) "
+                    "AND state IN (1, 2)",
       into(n), use(project_id);
   active.project = n;
   if (!author.empty()) {
-    conn.session() << "SELECT count(*) FROM orchestrator.runs WHERE author = :a AND state IN (1, 2)", into(n),
-        use(author);
+    conn.session()
+        << "SELECT count(*) FROM orchestrator.runs WHERE author = :a AND state IN (1, 2)",
+        into(n), use(author);
     active.principal = n;
   }
   return active;
@@ -87,7 +92,8 @@ absl::Status LeaseLost(const Lease& lease) {
 // Base64Array: a PostgreSQL text[] literal of the items in base64 (so nothing needs quoting).
 std::string Base64Array(const std::vector<std::string>& items) {
   std::string out = "{";
-  for (size_t i = 0; i < items.size(); ++i) absl::StrAppend(&out, i ? "," : "", "\"", absl::Base64Escape(items[i]), "\"");
+  for (size_t i = 0; i < items.size(); ++i)
+    absl::StrAppend(&out, i ? "," : "", "\"", absl::Base64Escape(items[i]), "\"");
   return out + "}";
 }
 
@@ -96,44 +102,54 @@ std::string Base64Array(const std::vector<std::string>& items) {
 // run's journal, numbered by the run's count of steps. Announces the events at commit. One
 // statement, so one round trip. Returns the new last sequence, and what an announcement of
 // the run's state needs.
-absl::StatusOr<RunStore::Appended> AppendEvents(DbConnection& conn, const std::string& run_id, const Lease* lease,
-                                     const std::vector<std::string>& events, std::optional<int> iteration,
-                                     const std::vector<std::string>& steps = {}) {
+absl::StatusOr<RunStore::Appended> AppendEvents(DbConnection& conn, const std::string& run_id,
+                                                const Lease* lease,
+                                                const std::vector<std::string>& events,
+                                                std::optional<int> iteration,
+                                                const std::vector<std::string>& steps = {}) {
   const int n = static_cast<int>(events.size()), j = static_cast<int>(steps.size());
   const int it = iteration.value_or(0);
   soci::indicator it_ind = iteration ? soci::i_ok : soci::i_null;
   const long long token = lease ? lease->token : 0;
   const int fenced = lease ? 1 : 0;
-  const std::string payloads = Base64Array(events), documents = Base64Array(steps), channel = kEventsChannel;
+  const std::string payloads = Base64Array(events), documents = Base64Array(steps),
+                    channel = kEventsChannel;
   long long last = 0, create_us = 0;
   std::string project_id, announced;
   soci::indicator announced_ind = soci::i_null;
-  conn.session() << "WITH r AS ("
-                    "  UPDATE orchestrator.runs SET last_sequence = last_sequence + :n,"
-                    "    iteration = COALESCE(CAST(:it AS integer), iteration), steps = steps + :j"
-                    "  WHERE id = CAST(:id AS uuid) AND (:fenced = 0 OR (lease_token = :tok AND state = 2))"
-                    "  RETURNING id, project_id, create_time, last_sequence, steps),"
-                    " e AS (INSERT INTO orchestrator.run_events (run_id, sequence, event)"
-                    "  SELECT r.id, r.last_sequence - :n + o, decode(p, 'base64')"
-                    "  FROM r, unnest(CAST(:payloads AS text[])) WITH ORDINALITY AS t(p, o)),"
-                    " s AS (INSERT INTO orchestrator.run_steps (run_id, step, data)"
-                    "  SELECT r.id, r.steps - :j + o, CAST(convert_from(decode(d, 'base64'), 'UTF8') AS jsonb)"
-                    "  FROM r, unnest(CAST(:documents AS text[])) WITH ORDINALITY AS t(d, o))"
-                    " SELECT r.last_sequence, r.project_id::text, (extract(epoch FROM r.create_time) * 1000000)::bigint,"
-                    "  CAST(CASE WHEN :n > 0 THEN pg_notify(:ch, concat(CAST(:id AS text), ':', r.last_sequence)) END AS text)"
-                    " FROM r",
-      into(last), into(project_id), into(create_us), into(announced, announced_ind), use(n), use(it, it_ind), use(j), use(run_id), use(fenced),
-      use(token), use(n), use(payloads), use(j), use(documents), use(n), use(channel), use(run_id);
+  conn.session()
+      << "WITH r AS ("
+         "  UPDATE orchestrator.runs SET last_sequence = last_sequence + :n,"
+         "    iteration = COALESCE(CAST(:it AS integer), iteration), steps = steps + :j"
+         "  WHERE id = CAST(:id AS uuid) AND (:fenced = 0 OR (lease_token = :tok AND state = 2))"
+         "  RETURNING id, project_id, create_time, last_sequence, steps),"
+         " e AS (INSERT INTO orchestrator.run_events (run_id, sequence, event)"
+         "  SELECT r.id, r.last_sequence - :n + o, decode(p, 'base64')"
+         "  FROM r, unnest(CAST(:payloads AS text[])) WITH ORDINALITY AS t(p, o)),"
+         " s AS (INSERT INTO orchestrator.run_steps (run_id, step, data)"
+         "  SELECT r.id, r.steps - :j + o, CAST(convert_from(decode(d, 'base64'), 'UTF8') AS jsonb)"
+         "  FROM r, unnest(CAST(:documents AS text[])) WITH ORDINALITY AS t(d, o))"
+         " SELECT r.last_sequence, r.project_id::text, (extract(epoch FROM r.create_time) * "
+         "1000000)::bigint,"
+         "  CAST(CASE WHEN :n > 0 THEN pg_notify(:ch, concat(CAST(:id AS text), ':', "
+         "r.last_sequence)) END AS text)"
+         " FROM r",
+      into(last), into(project_id), into(create_us), into(announced, announced_ind), use(n),
+      use(it, it_ind), use(j), use(run_id), use(fenced), use(token), use(n), use(payloads), use(j),
+      use(documents), use(n), use(channel), use(run_id);
   if (!conn.session().got_data()) {
-    return lease ? LeaseLost(*lease) : absl::NotFoundError(absl::StrCat("run ", run_id, " not found"));
+    return lease ? LeaseLost(*lease)
+                 : absl::NotFoundError(absl::StrCat("run ", run_id, " not found"));
   }
-  return RunStore::Appended{
-      .last = static_cast<int64_t>(last), .project_id = project_id, .run_create_time = absl::FromUnixMicros(create_us)};
+  return RunStore::Appended{.last = static_cast<int64_t>(last),
+                            .project_id = project_id,
+                            .run_create_time = absl::FromUnixMicros(create_us)};
 }
 
 // DropSteps: a run's journal, once the run has ended.
 void DropSteps(DbConnection& conn, const std::string& run_id) {
-  conn.session() << "DELETE FROM orchestrator.run_steps WHERE run_id = CAST(:id AS uuid)", use(run_id);
+  conn.session() << "DELETE FROM orchestrator.run_steps WHERE run_id = CAST(:id AS uuid)",
+      use(run_id);
 }
 
 void Notify(DbConnection& conn, const char* channel, const std::string& payload) {
@@ -143,12 +159,18 @@ void Notify(DbConnection& conn, const char* channel, const std::string& payload)
 
 }  // namespace
 
-absl::Status RunStore::Announce(DbConnection& conn, const std::string& run_id, int state, const Appended& appended) {
+absl::Status RunStore::Announce(DbConnection& conn, const std::string& run_id, int state,
+                                const Appended& appended) {
   if (!news_) return absl::OkStatus();
-  const RunStateChange change{.run_id = run_id, .project_id = appended.project_id, .state = state,
-                              .run_create_time = appended.run_create_time, .sequence = appended.last};
-  return common::EnqueueOutbox(
-             conn, kOutboxTable, {.topic = kTopicRecordLatestRun, .payload = news_(change), .ordering_key = absl::StrCat("latest_run:", change.project_id)})
+  const RunStateChange change{.run_id = run_id,
+                              .project_id = appended.project_id,
+                              .state = state,
+                              .run_create_time = appended.run_create_time,
+                              .sequence = appended.last};
+  return common::EnqueueOutbox(conn, kOutboxTable,
+                               {.topic = kTopicRecordLatestRun,
+                                .payload = news_(change),
+                                .ordering_key = absl::StrCat("latest_run:", change.project_id)})
       .status();
 }
 
@@ -157,7 +179,8 @@ absl::StatusOr<RunRecord> RunStore::Start(const StartParams& p) {
   absl::Status s = db_->Transaction([&](DbConnection& conn) -> absl::Status {
     out.reset();
     // Serialises StartRuns of a project, so "is a run active?" and the insert agree.
-    conn.session() << "SELECT 1 FROM pg_advisory_xact_lock(hashtextextended(:p, 11))", use(p.project_id);
+    conn.session() << "SELECT 1 FROM pg_advisory_xact_lock(hashtextextended(:p, 11))",
+        use(p.project_id);
     if (auto existing = SelectRun(conn, "WHERE message_id = CAST(:m AS uuid)", p.message_id)) {
       out = std::move(existing);
       return absl::OkStatus();
@@ -167,21 +190,28 @@ absl::StatusOr<RunRecord> RunStore::Start(const StartParams& p) {
     // Starts never wait for each other's second lock.
     const bool author_capped = !p.author.empty() && p.caps.per_principal > 0;
     if (author_capped) {
-      conn.session() << "SELECT 1 FROM pg_advisory_xact_lock(hashtextextended(:a, 12))", use(p.author);
+      conn.session() << "SELECT 1 FROM pg_advisory_xact_lock(hashtextextended(:a, 12))",
+          use(p.author);
     }
-    const common::ActiveRuns active = CountActiveRuns(conn, p.project_id, author_capped ? p.author : "");
+    const common::ActiveRuns active =
+        CountActiveRuns(conn, p.project_id, author_capped ? p.author : "");
     if (p.reject_if_active && active.project > 0) {
-      return absl::FailedPreconditionError("the project has an active run (multitask is MULTITASK_REJECT)");
+      return absl::FailedPreconditionError(
+          "the project has an active run (multitask is MULTITASK_REJECT)");
     }
-    if (absl::Status s = common::CheckActiveRuns(p.caps, p.project_id, p.author, active); !s.ok()) return s;
+    if (absl::Status s = common::CheckActiveRuns(p.caps, p.project_id, p.author, active); !s.ok())
+      return s;
     const long long timeout_us = absl::ToInt64Microseconds(p.timeout);
-    conn.session() << "INSERT INTO orchestrator.runs (id, project_id, message_id, prompt, state, max_iterations,"
+    conn.session() << "INSERT INTO orchestrator.runs (id, project_id, message_id, prompt, state, "
+                      "max_iterations,"
                       " model, timeout_us, author)"
-                      " VALUES (CAST(:id AS uuid), CAST(:p AS uuid), CAST(:m AS uuid), :prompt, 1, :max, :model, :tmo,"
+                      " VALUES (CAST(:id AS uuid), CAST(:p AS uuid), CAST(:m AS uuid), :prompt, 1, "
+                      ":max, :model, :tmo,"
                       " :author)",
-        use(p.id), use(p.project_id), use(p.message_id), use(p.prompt), use(p.max_iterations), use(p.model),
-        use(timeout_us), use(p.author);
-    absl::StatusOr<Appended> appended = AppendEvents(conn, p.id, nullptr, {p.queued_event}, std::nullopt);
+        use(p.id), use(p.project_id), use(p.message_id), use(p.prompt), use(p.max_iterations),
+        use(p.model), use(timeout_us), use(p.author);
+    absl::StatusOr<Appended> appended =
+        AppendEvents(conn, p.id, nullptr, {p.queued_event}, std::nullopt);
     if (!appended.ok()) return appended.status();
     if (absl::Status a = Announce(conn, p.id, kQueued, *appended); !a.ok()) return a;
     Notify(conn, kRunsChannel, p.id);
@@ -192,7 +222,8 @@ absl::StatusOr<RunRecord> RunStore::Start(const StartParams& p) {
   return *std::move(out);
 }
 
-absl::StatusOr<common::ActiveRuns> RunStore::CountActive(const std::string& project_id, const std::string& author) {
+absl::StatusOr<common::ActiveRuns> RunStore::CountActive(const std::string& project_id,
+                                                         const std::string& author) {
   common::ActiveRuns out;
   absl::Status s = db_->Run([&](DbConnection& conn) -> absl::Status {
     out = CountActiveRuns(conn, project_id, author);
@@ -213,8 +244,9 @@ absl::StatusOr<RunRecord> RunStore::Get(const std::string& id) {
   return *std::move(out);
 }
 
-absl::StatusOr<std::vector<RunRecord>> RunStore::List(const std::string& project_id, int limit,
-                                                      std::optional<std::pair<int64_t, std::string>> before) {
+absl::StatusOr<std::vector<RunRecord>> RunStore::List(
+    const std::string& project_id, int limit,
+    std::optional<std::pair<int64_t, std::string>> before) {
   std::vector<RunRecord> out;
   absl::Status s = db_->Run([&](DbConnection& conn) -> absl::Status {
     out.clear();
@@ -223,8 +255,10 @@ absl::StatusOr<std::vector<RunRecord>> RunStore::List(const std::string& project
     std::string before_id = before ? before->second : "ffffffff-ffff-ffff-ffff-ffffffffffff";
     soci::rowset<soci::row> rows =
         (conn.session().prepare << absl::StrCat(
-             "SELECT ", kRunColumns, " FROM orchestrator.runs WHERE project_id = CAST(:p AS uuid)"
-             " AND (create_time, id) < (timestamptz 'epoch' + :us * interval '1 microsecond', CAST(:bid AS uuid))"
+             "SELECT ", kRunColumns,
+             " FROM orchestrator.runs WHERE project_id = CAST(:p AS uuid)"
+             " AND (create_time, id) < (timestamptz 'epoch' + :us * interval '1 microsecond', "
+             "CAST(:bid AS uuid))"
              " ORDER BY project_id, create_time DESC, id DESC LIMIT :n"),
          use(project_id), use(before_us), use(before_id), use(limit));
     for (const soci::row& r : rows) out.push_back(ReadRun(r));
@@ -243,7 +277,8 @@ absl::Status RunStore::Ping() {
 }
 
 absl::StatusOr<std::optional<RunStore::Claimed>> RunStore::Claim(
-    const std::string& worker, absl::Duration lease_for, const std::function<std::string(int)>& started_event) {
+    const std::string& worker, absl::Duration lease_for,
+    const std::function<std::string(int)>& started_event) {
   std::optional<Claimed> out;
   absl::Status s = db_->Transaction([&](DbConnection& conn) -> absl::Status {
     out.reset();
@@ -258,7 +293,8 @@ absl::StatusOr<std::optional<RunStore::Claimed>> RunStore::Claim(
     // claim with a thousand queued. Without sorts and bitmap scans, for this transaction only,
     // the ordered walk is the plan left. (The fair pick below must still sort; its cost, made
     // huge by enable_sort off, would otherwise have it JIT-compiled: 0.8 s instead of 10 ms.)
-    conn.session() << "SELECT set_config('enable_sort', 'off', true), set_config('enable_bitmapscan', 'off', true),"
+    conn.session() << "SELECT set_config('enable_sort', 'off', true), "
+                      "set_config('enable_bitmapscan', 'off', true),"
                       " set_config('jit', 'off', true)";
     // Fair between authors: first the queue's earliest run of an author with nothing running
     // (an ordered walk of the queue that stops at the first it may take), else the one of the
@@ -266,31 +302,34 @@ absl::StatusOr<std::optional<RunStore::Claimed>> RunStore::Claim(
     // fleet are left then). Either way the earliest queued run of a project with nothing running,
     // skipping runs another worker is claiming right now: a later run of the same project waits
     // for the earlier one, even one that is backing off, so a project's prompts run in order.
-    constexpr char kAuthorRunning[] = "SELECT 1 FROM orchestrator.runs w WHERE w.author = r.author AND w.state = 2";
+    constexpr char kAuthorRunning[] =
+        "SELECT 1 FROM orchestrator.runs w WHERE w.author = r.author AND w.state = 2";
     for (const std::string& pick :
          {absl::StrCat("AND NOT EXISTS (", kAuthorRunning, ") ORDER BY r.queue_seq"),
-          absl::StrCat("ORDER BY (SELECT count(*) FROM (", kAuthorRunning, ") running), r.queue_seq")}) {
+          absl::StrCat("ORDER BY (SELECT count(*) FROM (", kAuthorRunning,
+                       ") running), r.queue_seq")}) {
       conn.session() << absl::StrCat(
-                            "WITH next AS ("
-                            "  SELECT r.id FROM orchestrator.runs r"
-                            "  WHERE r.state = 1 AND r.next_attempt_time <= now()"
-                            "    AND NOT EXISTS (SELECT 1 FROM orchestrator.runs a WHERE a.project_id = r.project_id"
-                            "                    AND a.state = 2)"
-                            "    AND NOT EXISTS (SELECT 1 FROM orchestrator.runs e WHERE e.project_id = r.project_id"
-                            "                    AND e.state = 1 AND e.queue_seq < r.queue_seq) ",
-                            pick,
-                            "  LIMIT 1 FOR UPDATE SKIP LOCKED)"
-                            " UPDATE orchestrator.runs r SET state = 2, attempt = r.attempt + 1,"
-                            "   start_time = COALESCE(r.start_time, now()), lease_owner = :w,"
-                            "   lease_token = nextval('orchestrator.lease_tokens'),"
-                            "   lease_expire_time = now() + :us * interval '1 microsecond'"
-                            " FROM next WHERE r.id = next.id RETURNING r.id::text, r.attempt, r.lease_token"),
+          "WITH next AS ("
+          "  SELECT r.id FROM orchestrator.runs r"
+          "  WHERE r.state = 1 AND r.next_attempt_time <= now()"
+          "    AND NOT EXISTS (SELECT 1 FROM orchestrator.runs a WHERE a.project_id = r.project_id"
+          "                    AND a.state = 2)"
+          "    AND NOT EXISTS (SELECT 1 FROM orchestrator.runs e WHERE e.project_id = r.project_id"
+          "                    AND e.state = 1 AND e.queue_seq < r.queue_seq) ",
+          pick,
+          "  LIMIT 1 FOR UPDATE SKIP LOCKED)"
+          " UPDATE orchestrator.runs r SET state = 2, attempt = r.attempt + 1,"
+          "   start_time = COALESCE(r.start_time, now()), lease_owner = :w,"
+          "   lease_token = nextval('orchestrator.lease_tokens'),"
+          "   lease_expire_time = now() + :us * interval '1 microsecond'"
+          " FROM next WHERE r.id = next.id RETURNING r.id::text, r.attempt, r.lease_token"),
           into(id), into(attempt), into(token), use(worker), use(lease_us);
       if (conn.session().got_data()) break;
     }
     if (!conn.session().got_data()) return absl::OkStatus();
     Lease lease{id, token};
-    absl::StatusOr<Appended> appended = AppendEvents(conn, id, &lease, {started_event(attempt)}, std::nullopt);
+    absl::StatusOr<Appended> appended =
+        AppendEvents(conn, id, &lease, {started_event(attempt)}, std::nullopt);
     if (!appended.ok()) return appended.status();
     if (absl::Status a = Announce(conn, id, kRunning, *appended); !a.ok()) return a;
     std::optional<RunRecord> run = SelectRun(conn, "WHERE id = CAST(:id AS uuid)", id);
@@ -310,8 +349,10 @@ absl::StatusOr<bool> RunStore::Heartbeat(const Lease& lease, absl::Duration leas
   absl::Status s = db_->Run([&](DbConnection& conn) -> absl::Status {
     const long long lease_us = absl::ToInt64Microseconds(lease_for);
     const long long token = lease.token;
-    conn.session() << "UPDATE orchestrator.runs SET lease_expire_time = now() + :us * interval '1 microsecond'"
-                      " WHERE id = CAST(:id AS uuid) AND lease_token = :tok AND state = 2 RETURNING cancel_requested::int",
+    conn.session()
+        << "UPDATE orchestrator.runs SET lease_expire_time = now() + :us * interval '1 microsecond'"
+           " WHERE id = CAST(:id AS uuid) AND lease_token = :tok AND state = 2 RETURNING "
+           "cancel_requested::int",
         into(cancel), use(lease_us), use(lease.run_id), use(token);
     found = conn.session().got_data();
     return absl::OkStatus();
@@ -322,10 +363,12 @@ absl::StatusOr<bool> RunStore::Heartbeat(const Lease& lease, absl::Duration leas
 }
 
 absl::StatusOr<int64_t> RunStore::Append(const Lease& lease, const std::vector<std::string>& events,
-                                         std::optional<int> iteration, const std::vector<std::string>& steps) {
+                                         std::optional<int> iteration,
+                                         const std::vector<std::string>& steps) {
   int64_t last = 0;
   absl::Status s = db_->Transaction([&](DbConnection& conn) -> absl::Status {
-    absl::StatusOr<Appended> appended = AppendEvents(conn, lease.run_id, &lease, events, iteration, steps);
+    absl::StatusOr<Appended> appended =
+        AppendEvents(conn, lease.run_id, &lease, events, iteration, steps);
     if (!appended.ok()) return appended.status();
     last = appended->last;
     return absl::OkStatus();
@@ -334,15 +377,17 @@ absl::StatusOr<int64_t> RunStore::Append(const Lease& lease, const std::vector<s
   return last;
 }
 
-absl::Status RunStore::AddUsage(const Lease& lease, int64_t prompt_tokens, int64_t completion_tokens) {
+absl::Status RunStore::AddUsage(const Lease& lease, int64_t prompt_tokens,
+                                int64_t completion_tokens) {
   bool held = false;
   // In a transaction, not Run(): an addition must not be repeated after a lost connection.
   absl::Status s = db_->Transaction([&](DbConnection& conn) -> absl::Status {
     const long long token = lease.token, prompt = prompt_tokens, completion = completion_tokens;
     int one = 0;
-    conn.session() << "UPDATE orchestrator.runs SET prompt_tokens = prompt_tokens + :p,"
-                      " completion_tokens = completion_tokens + :c"
-                      " WHERE id = CAST(:id AS uuid) AND lease_token = :tok AND state = 2 RETURNING 1",
+    conn.session()
+        << "UPDATE orchestrator.runs SET prompt_tokens = prompt_tokens + :p,"
+           " completion_tokens = completion_tokens + :c"
+           " WHERE id = CAST(:id AS uuid) AND lease_token = :tok AND state = 2 RETURNING 1",
         into(one), use(prompt), use(completion), use(lease.run_id), use(token);
     held = conn.session().got_data();
     return absl::OkStatus();
@@ -351,17 +396,20 @@ absl::Status RunStore::AddUsage(const Lease& lease, int64_t prompt_tokens, int64
   return held ? absl::OkStatus() : LeaseLost(lease);
 }
 
-absl::Status RunStore::Requeue(const Lease& lease, absl::Duration delay, const std::string& retrying_event,
-                               bool refund_attempt) {
+absl::Status RunStore::Requeue(const Lease& lease, absl::Duration delay,
+                               const std::string& retrying_event, bool refund_attempt) {
   return db_->Transaction([&](DbConnection& conn) -> absl::Status {
-    absl::StatusOr<Appended> appended = AppendEvents(conn, lease.run_id, &lease, {retrying_event}, std::nullopt);
+    absl::StatusOr<Appended> appended =
+        AppendEvents(conn, lease.run_id, &lease, {retrying_event}, std::nullopt);
     if (!appended.ok()) return appended.status();
     if (absl::Status a = Announce(conn, lease.run_id, kQueued, *appended); !a.ok()) return a;
     const long long delay_us = absl::ToInt64Microseconds(delay);
     const int refund = refund_attempt ? 1 : 0;
-    conn.session() << "UPDATE orchestrator.runs SET state = 1, lease_owner = '', lease_expire_time = NULL,"
-                      " attempt = attempt - :refund,"
-                      " next_attempt_time = now() + :us * interval '1 microsecond' WHERE id = CAST(:id AS uuid)",
+    conn.session()
+        << "UPDATE orchestrator.runs SET state = 1, lease_owner = '', lease_expire_time = NULL,"
+           " attempt = attempt - :refund,"
+           " next_attempt_time = now() + :us * interval '1 microsecond' WHERE id = CAST(:id AS "
+           "uuid)",
         use(refund), use(delay_us), use(lease.run_id);
     Notify(conn, kRunsChannel, lease.run_id);
     return absl::OkStatus();
@@ -370,15 +418,18 @@ absl::Status RunStore::Requeue(const Lease& lease, absl::Duration delay, const s
 
 absl::Status RunStore::Finish(const Lease& lease, const FinishParams& p) {
   return db_->Transaction([&](DbConnection& conn) -> absl::Status {
-    absl::StatusOr<Appended> appended = AppendEvents(conn, lease.run_id, &lease, {p.terminal_event}, std::nullopt);
+    absl::StatusOr<Appended> appended =
+        AppendEvents(conn, lease.run_id, &lease, {p.terminal_event}, std::nullopt);
     if (!appended.ok()) return appended.status();
     const std::string result = p.result_message_id;
     soci::indicator result_ind = result.empty() ? soci::i_null : soci::i_ok;
     std::string project_id;
-    conn.session() << "UPDATE orchestrator.runs SET state = :st, end_time = now(), error = :err,"
-                      " result_message_id = CAST(:res AS uuid), sandbox_url = :url, lease_owner = '',"
-                      " lease_expire_time = NULL WHERE id = CAST(:id AS uuid) RETURNING project_id::text",
-        use(p.state), use(p.error), use(result, result_ind), use(p.sandbox_url), use(lease.run_id), into(project_id);
+    conn.session()
+        << "UPDATE orchestrator.runs SET state = :st, end_time = now(), error = :err,"
+           " result_message_id = CAST(:res AS uuid), sandbox_url = :url, lease_owner = '',"
+           " lease_expire_time = NULL WHERE id = CAST(:id AS uuid) RETURNING project_id::text",
+        use(p.state), use(p.error), use(result, result_ind), use(p.sandbox_url), use(lease.run_id),
+        into(project_id);
     DropSteps(conn, lease.run_id);
     if (absl::Status a = Announce(conn, lease.run_id, p.state, *appended); !a.ok()) return a;
     if (!p.workspace_snapshot_id.empty()) {
@@ -390,7 +441,8 @@ absl::Status RunStore::Finish(const Lease& lease, const FinishParams& p) {
     }
     if (!p.error_result.empty()) {
       absl::StatusOr<std::string> queued = common::EnqueueOutbox(
-          conn, kOutboxTable, {.topic = kTopicRecordError, .payload = p.error_result, .ordering_key = project_id});
+          conn, kOutboxTable,
+          {.topic = kTopicRecordError, .payload = p.error_result, .ordering_key = project_id});
       if (!queued.ok()) return queued.status();
     }
     // The project's next queued run may go now.
@@ -399,21 +451,26 @@ absl::Status RunStore::Finish(const Lease& lease, const FinishParams& p) {
   });
 }
 
-absl::StatusOr<RunRecord> RunStore::Cancel(const std::string& id, const std::string& cancelled_event) {
+absl::StatusOr<RunRecord> RunStore::Cancel(const std::string& id,
+                                           const std::string& cancelled_event) {
   std::optional<RunRecord> out;
   absl::Status s = db_->Transaction([&](DbConnection& conn) -> absl::Status {
     out = SelectRun(conn, "WHERE id = CAST(:id AS uuid) FOR UPDATE", id);
     if (!out) return absl::NotFoundError(absl::StrCat("run ", id, " not found"));
     if (out->state == kQueued) {
-      absl::StatusOr<Appended> appended = AppendEvents(conn, id, nullptr, {cancelled_event}, std::nullopt);
+      absl::StatusOr<Appended> appended =
+          AppendEvents(conn, id, nullptr, {cancelled_event}, std::nullopt);
       if (!appended.ok()) return appended.status();
-      conn.session() << "UPDATE orchestrator.runs SET state = 5, end_time = now() WHERE id = CAST(:id AS uuid)",
+      conn.session() << "UPDATE orchestrator.runs SET state = 5, end_time = now() WHERE id = "
+                        "CAST(:id AS uuid)",
           use(id);
       DropSteps(conn, id);  // a requeued run may have some
       if (absl::Status a = Announce(conn, id, kCancelled, *appended); !a.ok()) return a;
       Notify(conn, kRunsChannel, id);  // the project's next run may go now
     } else if (out->state == kRunning && !out->cancel_requested) {
-      conn.session() << "UPDATE orchestrator.runs SET cancel_requested = true WHERE id = CAST(:id AS uuid)", use(id);
+      conn.session()
+          << "UPDATE orchestrator.runs SET cancel_requested = true WHERE id = CAST(:id AS uuid)",
+          use(id);
       Notify(conn, kCancelChannel, id);
     } else {
       return absl::OkStatus();
@@ -425,14 +482,16 @@ absl::StatusOr<RunRecord> RunStore::Cancel(const std::string& id, const std::str
   return *std::move(out);
 }
 
-absl::Status RunStore::CancelProject(const std::string& project_id, const std::string& cancelled_event) {
+absl::Status RunStore::CancelProject(const std::string& project_id,
+                                     const std::string& cancelled_event) {
   std::vector<std::string> active;
   absl::Status s = db_->Run([&](DbConnection& conn) -> absl::Status {
     active.clear();
-    soci::rowset<std::string> rows = (conn.session().prepare << "SELECT id::text FROM orchestrator.runs"
-                                                                " WHERE project_id = CAST(:p AS uuid) AND state IN (1, 2)"
-                                                                " ORDER BY queue_seq DESC",
-                                      use(project_id));
+    soci::rowset<std::string> rows =
+        (conn.session().prepare << "SELECT id::text FROM orchestrator.runs"
+                                   " WHERE project_id = CAST(:p AS uuid) AND state IN (1, 2)"
+                                   " ORDER BY queue_seq DESC",
+         use(project_id));
     for (const std::string& id : rows) active.push_back(id);
     return absl::OkStatus();
   });
@@ -448,9 +507,11 @@ absl::Status RunStore::PurgeProject(const std::string& project_id) {
   sandbox::v1::PurgeProjectRequest purge;
   purge.set_project_id(project_id);
   return db_->Transaction([&](DbConnection& conn) -> absl::Status {
-    conn.session() << "DELETE FROM orchestrator.workspaces WHERE project_id = CAST(:p AS uuid)", use(project_id);
+    conn.session() << "DELETE FROM orchestrator.workspaces WHERE project_id = CAST(:p AS uuid)",
+        use(project_id);
     return common::EnqueueOutbox(conn, kOutboxTable,
-                                 {.topic = kTopicPurgeSandbox, .payload = purge.SerializeAsString(),
+                                 {.topic = kTopicPurgeSandbox,
+                                  .payload = purge.SerializeAsString(),
                                   .ordering_key = absl::StrCat("sandbox:", project_id)})
         .status();
   });
@@ -458,70 +519,80 @@ absl::Status RunStore::PurgeProject(const std::string& project_id) {
 
 absl::StatusOr<int> RunStore::RescueExpired(int max_attempts, const RescueEvents& events) {
   int rescued = 0;
-  absl::Status s = db_->Transaction([&](DbConnection& conn) -> absl::Status {
-    rescued = 0;
-    struct Lapsed {
-      std::string id;
-      std::string project_id;
-      int attempt;
-      int cancel;
-    };
-    std::vector<Lapsed> lapsed;
-    soci::rowset<soci::row> rows =
-        (conn.session().prepare << "SELECT id::text, project_id::text, attempt, cancel_requested::int"
-                                   " FROM orchestrator.runs WHERE state = 2 AND lease_expire_time < now()"
-                                   " ORDER BY lease_expire_time LIMIT 100 FOR UPDATE SKIP LOCKED");
-    for (const soci::row& r : rows) {
-      lapsed.push_back({r.get<std::string>(0), r.get<std::string>(1), r.get<int>(2), r.get<int>(3)});
-    }
-    for (const Lapsed& run : lapsed) {
-      // The dead worker's lease token stays on the row, but the state change fences it out.
-      if (run.cancel || run.attempt >= max_attempts) {
-        const int state = run.cancel ? kCancelled : kFailed;
-        const std::string error = run.cancel ? "" : absl::StrCat("its worker was lost ", run.attempt, " times");
-        absl::StatusOr<Appended> appended =
-            AppendEvents(conn, run.id, nullptr, {run.cancel ? events.cancelled : events.failed(error)}, std::nullopt);
-        if (!appended.ok()) return appended.status();
-        conn.session() << "UPDATE orchestrator.runs SET state = :st, end_time = now(), error = :err,"
-                          " lease_owner = '', lease_expire_time = NULL WHERE id = CAST(:id AS uuid)",
-            use(state), use(error), use(run.id);
-        DropSteps(conn, run.id);
-        if (absl::Status a = Announce(conn, run.id, state, *appended); !a.ok()) return a;
-        if (!run.cancel && events.error_result) {
-          absl::StatusOr<std::string> queued =
-              common::EnqueueOutbox(conn, kOutboxTable,
-                                    {.topic = kTopicRecordError,
-                                     .payload = events.error_result(run.id, run.project_id),
-                                     .ordering_key = run.project_id});
-          if (!queued.ok()) return queued.status();
+  absl::Status s =
+      db_->Transaction([&](DbConnection& conn) -> absl::Status {
+        rescued = 0;
+        struct Lapsed {
+          std::string id;
+          std::string project_id;
+          int attempt;
+          int cancel;
+        };
+        std::vector<Lapsed> lapsed;
+        soci::rowset<soci::row> rows =
+            (conn.session().prepare
+             << "SELECT id::text, project_id::text, attempt, cancel_requested::int"
+                " FROM orchestrator.runs WHERE state = 2 AND lease_expire_time < now()"
+                " ORDER BY lease_expire_time LIMIT 100 FOR UPDATE SKIP LOCKED");
+        for (const soci::row& r : rows) {
+          lapsed.push_back(
+              {r.get<std::string>(0), r.get<std::string>(1), r.get<int>(2), r.get<int>(3)});
         }
-      } else {
-        absl::StatusOr<Appended> appended = AppendEvents(conn, run.id, nullptr, {events.retrying(run.attempt)}, std::nullopt);
-        if (!appended.ok()) return appended.status();
-        conn.session() << "UPDATE orchestrator.runs SET state = 1, next_attempt_time = now(), lease_owner = '',"
-                          " lease_expire_time = NULL WHERE id = CAST(:id AS uuid)",
-            use(run.id);
-        if (absl::Status a = Announce(conn, run.id, kQueued, *appended); !a.ok()) return a;
-      }
-      Notify(conn, kRunsChannel, run.id);
-      ++rescued;
-    }
-    return absl::OkStatus();
-  });
+        for (const Lapsed& run : lapsed) {
+          // The dead worker's lease token stays on the row, but the state change fences it out.
+          if (run.cancel || run.attempt >= max_attempts) {
+            const int state = run.cancel ? kCancelled : kFailed;
+            const std::string error =
+                run.cancel ? "" : absl::StrCat("its worker was lost ", run.attempt, " times");
+            absl::StatusOr<Appended> appended =
+                AppendEvents(conn, run.id, nullptr,
+                             {run.cancel ? events.cancelled : events.failed(error)}, std::nullopt);
+            if (!appended.ok()) return appended.status();
+            conn.session()
+                << "UPDATE orchestrator.runs SET state = :st, end_time = now(), error = :err,"
+                   " lease_owner = '', lease_expire_time = NULL WHERE id = CAST(:id AS uuid)",
+                use(state), use(error), use(run.id);
+            DropSteps(conn, run.id);
+            if (absl::Status a = Announce(conn, run.id, state, *appended); !a.ok()) return a;
+            if (!run.cancel && events.error_result) {
+              absl::StatusOr<std::string> queued =
+                  common::EnqueueOutbox(conn, kOutboxTable,
+                                        {.topic = kTopicRecordError,
+                                         .payload = events.error_result(run.id, run.project_id),
+                                         .ordering_key = run.project_id});
+              if (!queued.ok()) return queued.status();
+            }
+          } else {
+            absl::StatusOr<Appended> appended =
+                AppendEvents(conn, run.id, nullptr, {events.retrying(run.attempt)}, std::nullopt);
+            if (!appended.ok()) return appended.status();
+            conn.session() << "UPDATE orchestrator.runs SET state = 1, next_attempt_time = now(), "
+                              "lease_owner = '',"
+                              " lease_expire_time = NULL WHERE id = CAST(:id AS uuid)",
+                use(run.id);
+            if (absl::Status a = Announce(conn, run.id, kQueued, *appended); !a.ok()) return a;
+          }
+          Notify(conn, kRunsChannel, run.id);
+          ++rescued;
+        }
+        return absl::OkStatus();
+      });
   if (!s.ok()) return s;
   return rescued;
 }
 
 absl::StatusOr<std::vector<std::string>> RunStore::Steps(const std::string& run_id) {
   std::vector<std::string> out;
-  absl::Status s = db_->Run([&](DbConnection& conn) -> absl::Status {
-    soci::rowset<std::string> rows =
-        (conn.session().prepare << "SELECT data::text FROM orchestrator.run_steps WHERE run_id = CAST(:id AS uuid)"
-                                   " ORDER BY step",
-         use(run_id));
-    out.assign(rows.begin(), rows.end());
-    return absl::OkStatus();
-  });
+  absl::Status s =
+      db_->Run([&](DbConnection& conn) -> absl::Status {
+        soci::rowset<std::string> rows =
+            (conn.session().prepare
+                 << "SELECT data::text FROM orchestrator.run_steps WHERE run_id = CAST(:id AS uuid)"
+                    " ORDER BY step",
+             use(run_id));
+        out.assign(rows.begin(), rows.end());
+        return absl::OkStatus();
+      });
   if (!s.ok()) return s;
   return out;
 }
@@ -550,7 +621,8 @@ absl::Status RunStore::SetResultMessage(const std::string& run_id, const std::st
   });
 }
 
-absl::StatusOr<std::vector<StoredEvent>> RunStore::Events(const std::string& run_id, int64_t after, int limit) {
+absl::StatusOr<std::vector<StoredEvent>> RunStore::Events(const std::string& run_id, int64_t after,
+                                                          int limit) {
   std::vector<StoredEvent> out;
   absl::Status s = db_->Run([&](DbConnection& conn) -> absl::Status {
     out.clear();
@@ -572,7 +644,8 @@ absl::StatusOr<std::vector<StoredEvent>> RunStore::Events(const std::string& run
       e.sequence = r.get<long long>(0);
       e.time = absl::FromUnixMicros(r.get<long long>(1));
       // PostgreSQL wraps base64 at 76 characters; the unescape skips the newlines.
-      if (!absl::Base64Unescape(r.get<std::string>(2), &e.event)) return absl::InternalError("unreadable event");
+      if (!absl::Base64Unescape(r.get<std::string>(2), &e.event))
+        return absl::InternalError("unreadable event");
       out.push_back(std::move(e));
     }
     return absl::OkStatus();
@@ -614,7 +687,8 @@ absl::StatusOr<RunStore::QueueCounts> RunStore::CountQueue() {
   long long queued = 0, due = 0, running = 0;
   absl::Status s = db_->Run([&](DbConnection& conn) -> absl::Status {
     conn.session() << "SELECT (SELECT count(*) FROM orchestrator.runs WHERE state = 1),"
-                      " (SELECT count(*) FROM orchestrator.runs WHERE state = 1 AND next_attempt_time <= now()),"
+                      " (SELECT count(*) FROM orchestrator.runs WHERE state = 1 AND "
+                      "next_attempt_time <= now()),"
                       " (SELECT count(*) FROM orchestrator.runs WHERE state = 2)",
         soci::into(queued), soci::into(due), soci::into(running);
     return absl::OkStatus();

@@ -84,7 +84,7 @@ struct RunRecord {
   int64_t completion_tokens = 0;
   std::string model;  // "" for runs queued before runs had their own: the default
   absl::Duration timeout = absl::ZeroDuration();  // from the first start; zero: none
-  int64_t steps = 0;  // journal steps recorded over all attempts
+  int64_t steps = 0;                              // journal steps recorded over all attempts
   std::string author;  // the principal the run counts against; "" for none
   bool Finished() const { return state == kSucceeded || state == kFailed || state == kCancelled; }
 };
@@ -144,7 +144,8 @@ struct FinishParams {
 class RunStore {
  public:
   // With `news`, every state change also writes a kTopicRecordLatestRun outbox row.
-  explicit RunStore(common::DbPool* db, StateNews news = nullptr) : db_(db), news_(std::move(news)) {}
+  explicit RunStore(common::DbPool* db, StateNews news = nullptr)
+      : db_(db), news_(std::move(news)) {}
 
   // Start: queues a run with its `queued` event. A message that already has a run gets that
   // run back unchanged (whatever its state, whatever the caps). A new run that would make the
@@ -160,8 +161,9 @@ class RunStore {
   // Ping: whether the database answers (UNAVAILABLE when it cannot be reached).
   [[nodiscard]] absl::Status Ping();
   // List: a project's runs, newest first, after the keyset cursor (create_time µs, id).
-  [[nodiscard]] absl::StatusOr<std::vector<RunRecord>> List(const std::string& project_id, int limit,
-                                                            std::optional<std::pair<int64_t, std::string>> before);
+  [[nodiscard]] absl::StatusOr<std::vector<RunRecord>> List(
+      const std::string& project_id, int limit,
+      std::optional<std::pair<int64_t, std::string>> before);
 
   // Claim: the next due run whose project has no running run (the earliest queued of its
   // project), now RUNNING under a new lease for `lease_for`, with its `started` event built
@@ -170,36 +172,43 @@ class RunStore {
     RunRecord run;
     Lease lease;
   };
-  [[nodiscard]] absl::StatusOr<std::optional<Claimed>> Claim(const std::string& worker, absl::Duration lease_for,
-                                                             const std::function<std::string(int attempt)>& started_event);
+  [[nodiscard]] absl::StatusOr<std::optional<Claimed>> Claim(
+      const std::string& worker, absl::Duration lease_for,
+      const std::function<std::string(int attempt)>& started_event);
   // Heartbeat: extends the lease; FAILED_PRECONDITION when it was lost. Returns whether a
   // cancel was asked.
   [[nodiscard]] absl::StatusOr<bool> Heartbeat(const Lease& lease, absl::Duration lease_for);
   // Append: events of a running run (and its current iteration, when given), and with them
   // the next entries of the run's journal (JSON documents, counted in the run's steps), in one
   // transaction; FAILED_PRECONDITION when the lease was lost. Returns the new last sequence.
-  [[nodiscard]] absl::StatusOr<int64_t> Append(const Lease& lease, const std::vector<std::string>& events,
+  [[nodiscard]] absl::StatusOr<int64_t> Append(const Lease& lease,
+                                               const std::vector<std::string>& events,
                                                std::optional<int> iteration = std::nullopt,
                                                const std::vector<std::string>& steps = {});
   // Steps: the run's journal, in order (kept until the run ends).
   [[nodiscard]] absl::StatusOr<std::vector<std::string>> Steps(const std::string& run_id);
   // WorkspaceOf: the project's workspace state (as its last finished run left it), if any.
-  [[nodiscard]] absl::StatusOr<std::optional<WorkspaceState>> WorkspaceOf(const std::string& project_id);
+  [[nodiscard]] absl::StatusOr<std::optional<WorkspaceState>> WorkspaceOf(
+      const std::string& project_id);
   // AddUsage: adds a model call's token usage to the run's; FAILED_PRECONDITION when the lease
   // was lost.
-  [[nodiscard]] absl::Status AddUsage(const Lease& lease, int64_t prompt_tokens, int64_t completion_tokens);
+  [[nodiscard]] absl::Status AddUsage(const Lease& lease, int64_t prompt_tokens,
+                                      int64_t completion_tokens);
   // Requeue: a transient fault: the run goes back to the queue, due after `delay`, with the
   // `retrying` event; FAILED_PRECONDITION when the lease was lost. refund_attempt: the attempt
   // does not count (its replica was stopped, nothing failed).
-  [[nodiscard]] absl::Status Requeue(const Lease& lease, absl::Duration delay, const std::string& retrying_event,
+  [[nodiscard]] absl::Status Requeue(const Lease& lease, absl::Duration delay,
+                                     const std::string& retrying_event,
                                      bool refund_attempt = false);
   // Finish: ends the run with its terminal event; FAILED_PRECONDITION when the lease was lost.
   [[nodiscard]] absl::Status Finish(const Lease& lease, const FinishParams& params);
   // Cancel: a queued run ends CANCELLED at once (with its event); a running one is asked to
   // stop (its worker ends it between tool calls); a finished one is left as it is.
-  [[nodiscard]] absl::StatusOr<RunRecord> Cancel(const std::string& id, const std::string& cancelled_event);
+  [[nodiscard]] absl::StatusOr<RunRecord> Cancel(const std::string& id,
+                                                 const std::string& cancelled_event);
   // CancelProject: Cancel for every active run of the project.
-  [[nodiscard]] absl::Status CancelProject(const std::string& project_id, const std::string& cancelled_event);
+  [[nodiscard]] absl::Status CancelProject(const std::string& project_id,
+                                           const std::string& cancelled_event);
   // PurgeProject: forgets a deleted project's saved workspace and asks qai-sandbox, through the
   // outbox, to purge it (its snapshots, so its previews stop). Idempotent.
   [[nodiscard]] absl::Status PurgeProject(const std::string& project_id);
@@ -211,16 +220,19 @@ class RunStore {
     std::function<std::string(const std::string& error)> failed;
     std::string cancelled;  // for a run that was asked to stop anyway
     // The ERROR message of a run failed here (outbox payload, see kTopicRecordError).
-    std::function<std::string(const std::string& run_id, const std::string& project_id)> error_result;
+    std::function<std::string(const std::string& run_id, const std::string& project_id)>
+        error_result;
   };
   [[nodiscard]] absl::StatusOr<int> RescueExpired(int max_attempts, const RescueEvents& events);
 
   // SetResultMessage: the message a failed run's outbox row stored (once; later calls change
   // nothing).
-  [[nodiscard]] absl::Status SetResultMessage(const std::string& run_id, const std::string& message_id);
+  [[nodiscard]] absl::Status SetResultMessage(const std::string& run_id,
+                                              const std::string& message_id);
 
   // Events: up to `limit` events of a run with sequence > after, in order (archived or not).
-  [[nodiscard]] absl::StatusOr<std::vector<StoredEvent>> Events(const std::string& run_id, int64_t after, int limit);
+  [[nodiscard]] absl::StatusOr<std::vector<StoredEvent>> Events(const std::string& run_id,
+                                                                int64_t after, int limit);
   // ArchiveEvents: the events of up to `batch` runs that finished before `finished_before` move
   // out of the event table into one compact row per run (Events reads both), so the table runs
   // append to holds only recent work. Returns how many runs were archived.
@@ -246,7 +258,8 @@ class RunStore {
  private:
   // Announce: the state change's outbox row (when there is a StateNews), in `conn`'s
   // transaction, right after the events that report it.
-  absl::Status Announce(common::DbConnection& conn, const std::string& run_id, int state, const Appended& appended);
+  absl::Status Announce(common::DbConnection& conn, const std::string& run_id, int state,
+                        const Appended& appended);
 
   common::DbPool* const db_;
   const StateNews news_;

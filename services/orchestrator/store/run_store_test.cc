@@ -9,8 +9,8 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
-#include "qai/sandbox/v1/sandbox.pb.h"
 #include "common/ids.h"
+#include "qai/sandbox/v1/sandbox.pb.h"
 #include "tests/support/pg_server.h"
 
 namespace qai::orchestrator {
@@ -18,13 +18,15 @@ namespace {
 
 std::string Started(int attempt) { return "started " + std::to_string(attempt); }
 std::string Retrying(int attempt) { return "retrying " + std::to_string(attempt); }
-const RunStore::RescueEvents kRescue{Retrying, [](const std::string& error) { return "failed: " + error; }, "cancelled",
-                                     [](const std::string& run, const std::string&) { return "error for " + run; }};
+const RunStore::RescueEvents kRescue{
+    Retrying, [](const std::string& error) { return "failed: " + error; }, "cancelled",
+    [](const std::string& run, const std::string&) { return "error for " + run; }};
 
 class RunStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto pool = common::DbPool::Create({.url = testing::PgServer::Shared().CreateDatabase(), .size = 8});
+    auto pool =
+        common::DbPool::Create({.url = testing::PgServer::Shared().CreateDatabase(), .size = 8});
     ASSERT_TRUE(pool.ok()) << pool.status();
     pool_ = std::move(*pool);
     store_ = std::make_unique<RunStore>(pool_.get());
@@ -32,8 +34,12 @@ class RunStoreTest : public ::testing::Test {
 
   RunRecord MustStart(const std::string& project, const std::string& message = common::NewUuid(),
                       bool reject = false) {
-    auto r = store_->Start({.id = common::NewUuid(), .project_id = project, .message_id = message,
-                            .prompt = "Build a site", .max_iterations = 5, .reject_if_active = reject,
+    auto r = store_->Start({.id = common::NewUuid(),
+                            .project_id = project,
+                            .message_id = message,
+                            .prompt = "Build a site",
+                            .max_iterations = 5,
+                            .reject_if_active = reject,
                             .queued_event = "queued"});
     EXPECT_TRUE(r.ok()) << r.status();
     return r.value_or(RunRecord{});
@@ -41,13 +47,19 @@ class RunStoreTest : public ::testing::Test {
 
   // MustStartBy: a run of `author` in a project of its own.
   RunRecord MustStartBy(const std::string& author) {
-    auto r = store_->Start({.id = common::NewUuid(), .project_id = common::NewUuid(), .message_id = common::NewUuid(),
-                            .prompt = "Build a site", .max_iterations = 5, .queued_event = "queued", .author = author});
+    auto r = store_->Start({.id = common::NewUuid(),
+                            .project_id = common::NewUuid(),
+                            .message_id = common::NewUuid(),
+                            .prompt = "Build a site",
+                            .max_iterations = 5,
+                            .queued_event = "queued",
+                            .author = author});
     EXPECT_TRUE(r.ok()) << r.status();
     return r.value_or(RunRecord{});
   }
 
-  std::optional<RunStore::Claimed> Claim(const std::string& worker = "w1", absl::Duration lease = absl::Seconds(30)) {
+  std::optional<RunStore::Claimed> Claim(const std::string& worker = "w1",
+                                         absl::Duration lease = absl::Seconds(30)) {
     auto c = store_->Claim(worker, lease, Started);
     EXPECT_TRUE(c.ok()) << c.status();
     return c.ok() ? *c : std::nullopt;
@@ -68,13 +80,15 @@ class RunStoreTest : public ::testing::Test {
   // Outbox: the payloads of the orchestrator's outbox rows, in write order.
   std::vector<std::string> Outbox() {
     std::vector<std::string> out;
-    EXPECT_TRUE(pool_->Run([&](common::DbConnection& conn) -> absl::Status {
-                       soci::rowset<std::string> rows =
-                           (conn.session().prepare << "SELECT convert_from(payload, 'UTF8') FROM orchestrator.outbox"
-                                                      " WHERE topic = 'messages.RecordAgentResult' ORDER BY seq");
-                       out.assign(rows.begin(), rows.end());
-                       return absl::OkStatus();
-                     })
+    EXPECT_TRUE(pool_
+                    ->Run([&](common::DbConnection& conn) -> absl::Status {
+                      soci::rowset<std::string> rows =
+                          (conn.session().prepare
+                           << "SELECT convert_from(payload, 'UTF8') FROM orchestrator.outbox"
+                              " WHERE topic = 'messages.RecordAgentResult' ORDER BY seq");
+                      out.assign(rows.begin(), rows.end());
+                      return absl::OkStatus();
+                    })
                     .ok());
     return out;
   }
@@ -82,11 +96,13 @@ class RunStoreTest : public ::testing::Test {
   // EventRows: how many rows of run_events the run has.
   int64_t EventRows(const std::string& run_id) {
     long long n = -1;
-    EXPECT_TRUE(pool_->Run([&](common::DbConnection& conn) -> absl::Status {
-                       conn.session() << "SELECT count(*) FROM orchestrator.run_events WHERE run_id = CAST(:id AS uuid)",
-                           soci::use(run_id), soci::into(n);
-                       return absl::OkStatus();
-                     })
+    EXPECT_TRUE(pool_
+                    ->Run([&](common::DbConnection& conn) -> absl::Status {
+                      conn.session() << "SELECT count(*) FROM orchestrator.run_events WHERE run_id "
+                                        "= CAST(:id AS uuid)",
+                          soci::use(run_id), soci::into(n);
+                      return absl::OkStatus();
+                    })
                     .ok());
     return n;
   }
@@ -113,8 +129,12 @@ TEST_F(RunStoreTest, StartIsIdempotentOnTheMessageAndQueues) {
 TEST_F(RunStoreTest, RejectRefusesWhileTheProjectHasAnActiveRun) {
   const std::string project = common::NewUuid();
   MustStart(project);
-  auto rejected = store_->Start({.id = common::NewUuid(), .project_id = project, .message_id = common::NewUuid(),
-                                 .prompt = "x", .reject_if_active = true, .queued_event = "queued"});
+  auto rejected = store_->Start({.id = common::NewUuid(),
+                                 .project_id = project,
+                                 .message_id = common::NewUuid(),
+                                 .prompt = "x",
+                                 .reject_if_active = true,
+                                 .queued_event = "queued"});
   EXPECT_EQ(rejected.status().code(), absl::StatusCode::kFailedPrecondition);
   MustStart(common::NewUuid(), common::NewUuid(), /*reject=*/true);  // another project is free
 }
@@ -131,7 +151,8 @@ TEST_F(RunStoreTest, OneRunningRunPerProjectInArrivalOrder) {
   ASSERT_TRUE(second);
   EXPECT_EQ(second->run.id, c.id) << "p1's second run waits for its first";
   EXPECT_FALSE(Claim("w3"));
-  ASSERT_TRUE(store_->Finish(first->lease, {.state = kSucceeded, .terminal_event = "succeeded"}).ok());
+  ASSERT_TRUE(
+      store_->Finish(first->lease, {.state = kSucceeded, .terminal_event = "succeeded"}).ok());
   auto third = Claim("w3");
   ASSERT_TRUE(third);
   EXPECT_EQ(third->run.id, b.id);
@@ -156,14 +177,19 @@ TEST_F(RunStoreTest, ALostLeaseFencesItsWorkerOut) {
   EXPECT_EQ(fresh->run.attempt, 2);
   EXPECT_NE(fresh->lease.token, old->lease.token);
   // The first worker wakes up and tries to go on: every write is refused.
-  EXPECT_EQ(store_->Append(old->lease, {"stale"}).status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_EQ(store_->Heartbeat(old->lease, absl::Seconds(30)).status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_EQ(store_->Finish(old->lease, {.state = kSucceeded, .terminal_event = "x"}).code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_EQ(store_->Requeue(old->lease, absl::ZeroDuration(), "r").code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(store_->Append(old->lease, {"stale"}).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(store_->Heartbeat(old->lease, absl::Seconds(30)).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(store_->Finish(old->lease, {.state = kSucceeded, .terminal_event = "x"}).code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(store_->Requeue(old->lease, absl::ZeroDuration(), "r").code(),
+            absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(store_->AddUsage(old->lease, 100, 10).code(), absl::StatusCode::kFailedPrecondition);
   ASSERT_TRUE(store_->Append(fresh->lease, {"iteration 1 again"}, 1).ok());
-  EXPECT_EQ(EventTexts(run.id), (std::vector<std::string>{"queued", "started 1", "iteration 1", "retrying 1",
-                                                          "started 2", "iteration 1 again"}));
+  EXPECT_EQ(EventTexts(run.id),
+            (std::vector<std::string>{"queued", "started 1", "iteration 1", "retrying 1",
+                                      "started 2", "iteration 1 again"}));
 }
 
 TEST_F(RunStoreTest, TokenUsageAddsUpOverCallsAndAttempts) {
@@ -195,7 +221,8 @@ TEST_F(RunStoreTest, RescueFailsARunThatUsedItsAttempts) {
   EXPECT_EQ(got->state, kFailed);
   EXPECT_NE(got->error.find("lost 2 times"), std::string::npos) << got->error;
   EXPECT_FALSE(Claim());
-  EXPECT_EQ(Outbox(), std::vector<std::string>{"error for " + run.id}) << "its ERROR message goes out with the failure";
+  EXPECT_EQ(Outbox(), std::vector<std::string>{"error for " + run.id})
+      << "its ERROR message goes out with the failure";
 }
 
 TEST_F(RunStoreTest, AFailedRunsErrorMessageIsWrittenWithItsEndOnly) {
@@ -203,12 +230,18 @@ TEST_F(RunStoreTest, AFailedRunsErrorMessageIsWrittenWithItsEndOnly) {
   auto c = Claim();
   ASSERT_TRUE(c);
   // A worker that lost its lease writes neither the end nor the message.
-  ASSERT_TRUE(store_->Finish({run.id, c->lease.token + 1},
-                             {.state = kFailed, .error = "x", .terminal_event = "failed", .error_result = "late"})
-                  .code() == absl::StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(
+      store_
+          ->Finish(
+              {run.id, c->lease.token + 1},
+              {.state = kFailed, .error = "x", .terminal_event = "failed", .error_result = "late"})
+          .code() == absl::StatusCode::kFailedPrecondition);
   EXPECT_TRUE(Outbox().empty());
-  ASSERT_TRUE(store_->Finish(c->lease, {.state = kFailed, .error = "boom", .terminal_event = "failed",
-                                        .error_result = "sorry"})
+  ASSERT_TRUE(store_
+                  ->Finish(c->lease, {.state = kFailed,
+                                      .error = "boom",
+                                      .terminal_event = "failed",
+                                      .error_result = "sorry"})
                   .ok());
   EXPECT_EQ(Outbox(), std::vector<std::string>{"sorry"});
   const std::string message = common::NewUuid();
@@ -220,46 +253,67 @@ TEST_F(RunStoreTest, AFailedRunsErrorMessageIsWrittenWithItsEndOnly) {
 TEST_F(RunStoreTest, EveryStateChangeIsAnnouncedToTheProjectInItsTransaction) {
   // A store that announces: each change's payload here is "<state> <sequence> <project>".
   RunStore store(pool_.get(), [](const RunStateChange& c) {
-    return absl::StrCat(c.state, " ", c.sequence, " ", c.project_id, c.run_create_time > absl::UnixEpoch() ? "" : " no time");
+    return absl::StrCat(c.state, " ", c.sequence, " ", c.project_id,
+                        c.run_create_time > absl::UnixEpoch() ? "" : " no time");
   });
   auto news = [&] {
     std::vector<std::string> out;
-    EXPECT_TRUE(pool_->Run([&](common::DbConnection& conn) -> absl::Status {
-                       soci::rowset<std::string> rows =
-                           (conn.session().prepare << "SELECT convert_from(payload, 'UTF8') || ' ' || ordering_key"
-                                                      " FROM orchestrator.outbox WHERE topic = 'projects.RecordLatestRun'"
-                                                      " ORDER BY seq");
-                       out.assign(rows.begin(), rows.end());
-                       return absl::OkStatus();
-                     })
+    EXPECT_TRUE(pool_
+                    ->Run([&](common::DbConnection& conn) -> absl::Status {
+                      soci::rowset<std::string> rows =
+                          (conn.session().prepare
+                           << "SELECT convert_from(payload, 'UTF8') || ' ' || ordering_key"
+                              " FROM orchestrator.outbox WHERE topic = 'projects.RecordLatestRun'"
+                              " ORDER BY seq");
+                      out.assign(rows.begin(), rows.end());
+                      return absl::OkStatus();
+                    })
                     .ok());
     return out;
   };
   const std::string p = common::NewUuid();
   const std::string key = " latest_run:" + p;
-  auto started = store.Start({.id = common::NewUuid(), .project_id = p, .message_id = common::NewUuid(), .prompt = "x",
-                              .max_iterations = 5, .queued_event = "queued"});
+  auto started = store.Start({.id = common::NewUuid(),
+                              .project_id = p,
+                              .message_id = common::NewUuid(),
+                              .prompt = "x",
+                              .max_iterations = 5,
+                              .queued_event = "queued"});
   ASSERT_TRUE(started.ok()) << started.status();
   auto claimed = store.Claim("w", absl::Seconds(30), Started);
   ASSERT_TRUE(claimed.ok() && *claimed);
   ASSERT_TRUE(store.Requeue((*claimed)->lease, absl::ZeroDuration(), "retrying", false).ok());
   auto again = store.Claim("w", absl::Seconds(30), Started);
   ASSERT_TRUE(again.ok() && *again);
-  ASSERT_TRUE(store.Append((*again)->lease, {"progress"}, std::nullopt).ok());  // not a state change
-  ASSERT_TRUE(store.Finish((*again)->lease, {.state = kSucceeded, .terminal_event = "succeeded"}).ok());
-  auto queued = store.Start({.id = common::NewUuid(), .project_id = p, .message_id = common::NewUuid(), .prompt = "y",
-                             .max_iterations = 5, .queued_event = "queued"});
+  ASSERT_TRUE(
+      store.Append((*again)->lease, {"progress"}, std::nullopt).ok());  // not a state change
+  ASSERT_TRUE(
+      store.Finish((*again)->lease, {.state = kSucceeded, .terminal_event = "succeeded"}).ok());
+  auto queued = store.Start({.id = common::NewUuid(),
+                             .project_id = p,
+                             .message_id = common::NewUuid(),
+                             .prompt = "y",
+                             .max_iterations = 5,
+                             .queued_event = "queued"});
   ASSERT_TRUE(queued.ok());
   ASSERT_TRUE(store.Cancel(queued->id, "cancelled").ok());
-  EXPECT_EQ(news(), (std::vector<std::string>{"1 1 " + p + key, "2 2 " + p + key, "1 3 " + p + key, "2 4 " + p + key,
-                                              "3 6 " + p + key, "1 1 " + p + key, "5 2 " + p + key}));
+  EXPECT_EQ(news(), (std::vector<std::string>{"1 1 " + p + key, "2 2 " + p + key, "1 3 " + p + key,
+                                              "2 4 " + p + key, "3 6 " + p + key, "1 1 " + p + key,
+                                              "5 2 " + p + key}));
   // A worker that lost its lease announces nothing.
   const size_t before = news().size();
-  auto third = store.Start({.id = common::NewUuid(), .project_id = p, .message_id = common::NewUuid(), .prompt = "z",
-                            .max_iterations = 5, .queued_event = "queued"});
+  auto third = store.Start({.id = common::NewUuid(),
+                            .project_id = p,
+                            .message_id = common::NewUuid(),
+                            .prompt = "z",
+                            .max_iterations = 5,
+                            .queued_event = "queued"});
   auto lease = store.Claim("w", absl::Seconds(30), Started);
   ASSERT_TRUE(lease.ok() && *lease);
-  EXPECT_FALSE(store.Finish({third->id, (*lease)->lease.token + 1}, {.state = kSucceeded, .terminal_event = "x"}).ok());
+  EXPECT_FALSE(store
+                   .Finish({third->id, (*lease)->lease.token + 1},
+                           {.state = kSucceeded, .terminal_event = "x"})
+                   .ok());
   EXPECT_EQ(news().size(), before + 2) << "its queued and started only";
 }
 
@@ -269,11 +323,14 @@ TEST_F(RunStoreTest, TheJournalIsFencedKeptAcrossAttemptsAndDroppedAtTheEnd) {
   auto c = Claim("w", absl::Milliseconds(50));
   ASSERT_TRUE(c);
   ASSERT_TRUE(store_->Append(c->lease, {"a"}, 1, {R"({"kind":"start","iteration":1})"}).ok());
-  ASSERT_TRUE(store_->Append(c->lease, {}, std::nullopt, {R"({"kind":"model","iteration":1})"}).ok());
+  ASSERT_TRUE(
+      store_->Append(c->lease, {}, std::nullopt, {R"({"kind":"model","iteration":1})"}).ok());
   std::this_thread::sleep_for(std::chrono::milliseconds(120));
   ASSERT_TRUE(store_->RescueExpired(3, kRescue).ok());
   // The lapsed worker writes no step; the next attempt sees the journal as it was.
-  EXPECT_EQ(store_->Append(c->lease, {"b"}, std::nullopt, {R"({"kind":"end","iteration":1})"}).status().code(),
+  EXPECT_EQ(store_->Append(c->lease, {"b"}, std::nullopt, {R"({"kind":"end","iteration":1})"})
+                .status()
+                .code(),
             absl::StatusCode::kFailedPrecondition);
   auto again = Claim();
   ASSERT_TRUE(again);
@@ -283,8 +340,10 @@ TEST_F(RunStoreTest, TheJournalIsFencedKeptAcrossAttemptsAndDroppedAtTheEnd) {
   EXPECT_NE((*steps)[1].find("model"), std::string::npos);
   EXPECT_FALSE(*store_->WorkspaceOf(project)) << "no run of the project ended yet";
   const std::string snapshot = common::NewUuid();
-  ASSERT_TRUE(store_->Finish(again->lease, {.state = kSucceeded, .terminal_event = "succeeded",
-                                            .workspace_snapshot_id = snapshot})
+  ASSERT_TRUE(store_
+                  ->Finish(again->lease, {.state = kSucceeded,
+                                          .terminal_event = "succeeded",
+                                          .workspace_snapshot_id = snapshot})
                   .ok());
   EXPECT_TRUE(store_->Steps(run.id)->empty()) << "the journal goes with the run's end";
   auto state = store_->WorkspaceOf(project);
@@ -298,20 +357,24 @@ TEST_F(RunStoreTest, APurgeForgetsTheWorkspaceAndAsksTheSandboxThroughTheOutbox)
   MustStart(project);
   auto c = Claim();
   ASSERT_TRUE(c);
-  ASSERT_TRUE(store_->Finish(c->lease, {.state = kSucceeded, .terminal_event = "succeeded",
-                                        .workspace_snapshot_id = common::NewUuid()})
+  ASSERT_TRUE(store_
+                  ->Finish(c->lease, {.state = kSucceeded,
+                                      .terminal_event = "succeeded",
+                                      .workspace_snapshot_id = common::NewUuid()})
                   .ok());
   ASSERT_TRUE(*store_->WorkspaceOf(project));
   ASSERT_TRUE(store_->PurgeProject(project).ok());
   EXPECT_FALSE(*store_->WorkspaceOf(project));
   std::vector<std::string> purges;
-  ASSERT_TRUE(pool_->Run([&](common::DbConnection& conn) -> absl::Status {
-                       soci::rowset<std::string> rows =
-                           (conn.session().prepare << "SELECT encode(payload, 'hex') FROM orchestrator.outbox"
-                                                      " WHERE topic = 'sandbox.PurgeProject'");
-                       purges.assign(rows.begin(), rows.end());
-                       return absl::OkStatus();
-                     })
+  ASSERT_TRUE(pool_
+                  ->Run([&](common::DbConnection& conn) -> absl::Status {
+                    soci::rowset<std::string> rows =
+                        (conn.session().prepare
+                         << "SELECT encode(payload, 'hex') FROM orchestrator.outbox"
+                            " WHERE topic = 'sandbox.PurgeProject'");
+                    purges.assign(rows.begin(), rows.end());
+                    return absl::OkStatus();
+                  })
                   .ok());
   ASSERT_EQ(purges.size(), 1u);
   sandbox::v1::PurgeProjectRequest purge;
@@ -326,31 +389,39 @@ TEST_F(RunStoreTest, StepsAreCountedOverAttemptsAndOutliveTheJournal) {
   ASSERT_TRUE(c);
   ASSERT_TRUE(store_->Append(c->lease, {"a"}, 1, {R"({"kind":"start","iteration":1})"}).ok());
   ASSERT_TRUE(store_->Append(c->lease, {"b"}).ok()) << "events without a step";
-  ASSERT_TRUE(store_->Append(c->lease, {}, std::nullopt, {R"({"kind":"model","iteration":1})"}).ok());
+  ASSERT_TRUE(
+      store_->Append(c->lease, {}, std::nullopt, {R"({"kind":"model","iteration":1})"}).ok());
   EXPECT_EQ(store_->Get(run.id)->steps, 2);
   std::this_thread::sleep_for(std::chrono::milliseconds(120));
   ASSERT_TRUE(store_->RescueExpired(3, kRescue).ok());
-  EXPECT_FALSE(store_->Append(c->lease, {}, std::nullopt, {R"({"kind":"end","iteration":1})"}).ok());
+  EXPECT_FALSE(
+      store_->Append(c->lease, {}, std::nullopt, {R"({"kind":"end","iteration":1})"}).ok());
   EXPECT_EQ(store_->Get(run.id)->steps, 2) << "a fenced-out step is not counted";
   auto again = Claim();
   ASSERT_TRUE(again);
-  ASSERT_TRUE(store_->Append(again->lease, {"c"}, std::nullopt,
-                             {R"({"kind":"model","iteration":2})", R"({"kind":"end","iteration":2})"})
+  ASSERT_TRUE(store_
+                  ->Append(again->lease, {"c"}, std::nullopt,
+                           {R"({"kind":"model","iteration":2})", R"({"kind":"end","iteration":2})"})
                   .ok());
   auto steps = store_->Steps(run.id);
   ASSERT_TRUE(steps.ok());
   ASSERT_EQ(steps->size(), 4u) << "the journal goes on after the earlier attempt's steps";
   EXPECT_NE((*steps)[2].find("model"), std::string::npos) << "two steps at once, in their order";
   EXPECT_NE((*steps)[3].find("end"), std::string::npos);
-  ASSERT_TRUE(store_->Finish(again->lease, {.state = kSucceeded, .terminal_event = "succeeded"}).ok());
+  ASSERT_TRUE(
+      store_->Finish(again->lease, {.state = kSucceeded, .terminal_event = "succeeded"}).ok());
   EXPECT_TRUE(store_->Steps(run.id)->empty());
   EXPECT_EQ(store_->Get(run.id)->steps, 4) << "the count stays when the journal goes";
 }
 
 TEST_F(RunStoreTest, ARunKeepsItsModelAndTimeout) {
-  auto started = store_->Start({.id = common::NewUuid(), .project_id = common::NewUuid(),
-                                .message_id = common::NewUuid(), .prompt = "p", .max_iterations = 7,
-                                .model = "gpt-4o", .timeout = absl::Seconds(90) + absl::Microseconds(5),
+  auto started = store_->Start({.id = common::NewUuid(),
+                                .project_id = common::NewUuid(),
+                                .message_id = common::NewUuid(),
+                                .prompt = "p",
+                                .max_iterations = 7,
+                                .model = "gpt-4o",
+                                .timeout = absl::Seconds(90) + absl::Microseconds(5),
                                 .queued_event = "queued"});
   ASSERT_TRUE(started.ok()) << started.status();
   auto c = Claim();
@@ -410,7 +481,8 @@ TEST_F(RunStoreTest, AHandedBackRunKeepsItsAttempts) {
   RunRecord run = MustStart(common::NewUuid());
   auto c = Claim();
   ASSERT_TRUE(c);
-  ASSERT_TRUE(store_->Requeue(c->lease, absl::ZeroDuration(), "retrying", /*refund_attempt=*/true).ok());
+  ASSERT_TRUE(
+      store_->Requeue(c->lease, absl::ZeroDuration(), "retrying", /*refund_attempt=*/true).ok());
   auto again = Claim();
   ASSERT_TRUE(again);
   EXPECT_EQ(again->run.attempt, 1) << "a replica's shutdown is not a failed attempt";
@@ -475,7 +547,8 @@ TEST_F(RunStoreTest, ConcurrentWorkersNeverRunTwoRunsOfAProjectAtOnce) {
           std::lock_guard lock(mu);
           running_projects.erase((*c)->run.project_id);
         }
-        EXPECT_TRUE(store_->Finish((*c)->lease, {.state = kSucceeded, .terminal_event = "ok"}).ok());
+        EXPECT_TRUE(
+            store_->Finish((*c)->lease, {.state = kSucceeded, .terminal_event = "ok"}).ok());
       }
     });
   }
@@ -513,12 +586,16 @@ TEST_F(RunStoreTest, AClaimStaysQuickWithADeepQueueTheStatisticsDoNotKnowAbout) 
   const std::string project = common::NewUuid();
   const RunRecord first = MustStart(project);
   MustStart(project);  // behind the first, in its project
-  ASSERT_TRUE(pool_->Run([](common::DbConnection& conn) -> absl::Status {
-                     conn.session() << "INSERT INTO orchestrator.runs (id, project_id, message_id, prompt, state,"
-                                       " max_iterations) SELECT gen_random_uuid(), gen_random_uuid(),"
-                                       " gen_random_uuid(), 'burst', 1, 5 FROM generate_series(1, 1000)";
-                     return absl::OkStatus();
-                   }).ok());
+  ASSERT_TRUE(
+      pool_
+          ->Run([](common::DbConnection& conn) -> absl::Status {
+            conn.session()
+                << "INSERT INTO orchestrator.runs (id, project_id, message_id, prompt, state,"
+                   " max_iterations) SELECT gen_random_uuid(), gen_random_uuid(),"
+                   " gen_random_uuid(), 'burst', 1, 5 FROM generate_series(1, 1000)";
+            return absl::OkStatus();
+          })
+          .ok());
   absl::Duration fastest = absl::InfiniteDuration();
   std::set<std::string> claimed_projects;
   for (int i = 0; i < 3; ++i) {

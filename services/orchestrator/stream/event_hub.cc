@@ -26,7 +26,8 @@ std::optional<std::pair<std::string, int64_t>> ParsePayload(std::string_view pay
   const std::string_view digits = payload.substr(colon + 1);
   // Digits only (SimpleAtoi alone would take signs and spaces); 18 of them fit in int64_t.
   if (!common::IsUuid(run) || digits.empty() || digits.size() > 18) return std::nullopt;
-  if (!std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) return std::nullopt;
+  if (!std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return std::nullopt;
   int64_t sequence = 0;
   if (!absl::SimpleAtoi(common::ToAbsl(digits), &sequence) || sequence <= 0) return std::nullopt;
   return std::make_pair(absl::AsciiStrToLower(common::ToAbsl(run)), sequence);
@@ -83,7 +84,8 @@ EventHub::~EventHub() {
   readers_.Shutdown();
 }
 
-EventHub::Subscription EventHub::Subscribe(const std::string& run_id, std::function<void(int64_t)> on_new) {
+EventHub::Subscription EventHub::Subscribe(const std::string& run_id,
+                                           std::function<void(int64_t)> on_new) {
   const std::string key = RunKey(run_id);
   std::lock_guard lock(mu_);
   std::shared_ptr<Run>& run = runs_[key];
@@ -122,7 +124,8 @@ void EventHub::Unsubscribe(Subscription subscription) {
   subscriber->active = false;
 }
 
-absl::StatusOr<std::vector<StoredEvent>> EventHub::Read(const std::string& run_id, int64_t after, int limit) {
+absl::StatusOr<std::vector<StoredEvent>> EventHub::Read(const std::string& run_id, int64_t after,
+                                                        int limit) {
   if (limit <= 0) return std::vector<StoredEvent>();
   {
     std::lock_guard lock(mu_);
@@ -234,7 +237,8 @@ void EventHub::Refresh(const std::shared_ptr<Run>& run) {
         }
         const bool full = static_cast<int>(page->size()) == kPageSize;
         for (StoredEvent& e : *page) fresh.push_back(std::move(e));
-        if (fresh.size() > capacity) fresh.erase(fresh.begin(), fresh.end() - static_cast<ptrdiff_t>(capacity));
+        if (fresh.size() > capacity)
+          fresh.erase(fresh.begin(), fresh.end() - static_cast<ptrdiff_t>(capacity));
         if (!full) break;
         after = fresh.back().sequence;
       }
@@ -259,7 +263,8 @@ void EventHub::Refresh(const std::shared_ptr<Run>& run) {
         for (StoredEvent& e : fresh) cache.push_back(std::move(e));
         while (cache.size() > capacity) cache.pop_front();
       }
-      const int64_t last = std::max(known, run->cache.empty() ? int64_t{0} : run->cache.back().sequence);
+      const int64_t last =
+          std::max(known, run->cache.empty() ? int64_t{0} : run->cache.back().sequence);
       run->known = std::max(run->known, last);
       if (last > run->announced || reannounce) {
         run->announced = std::max(run->announced, last);

@@ -41,7 +41,8 @@ class EventHub {
   // Subscribe: `on_new` runs (on a hub thread; keep it short, never block) whenever the run's
   // last sequence grows past what was announced before, and once after a reconnect.
   // Calls for one subscription never overlap, and the sequences they pass never go down.
-  Subscription Subscribe(const std::string& run_id, std::function<void(int64_t last_sequence)> on_new);
+  Subscription Subscribe(const std::string& run_id,
+                         std::function<void(int64_t last_sequence)> on_new);
   // Unsubscribe: once it returns, the subscription's `on_new` is not running and never runs
   // again: it waits for a call in progress, so never call it while holding a lock that `on_new`
   // takes (calling it from that `on_new` itself is fine). The last subscription of a run drops
@@ -49,7 +50,8 @@ class EventHub {
   void Unsubscribe(Subscription subscription);
 
   // Read: up to `limit` events of the run with sequence > after, in order (cache or table).
-  [[nodiscard]] absl::StatusOr<std::vector<StoredEvent>> Read(const std::string& run_id, int64_t after, int limit);
+  [[nodiscard]] absl::StatusOr<std::vector<StoredEvent>> Read(const std::string& run_id,
+                                                              int64_t after, int limit);
 
   // OnNotify: a `qai_run_events` payload from the listener. Never blocks.
   void OnNotify(std::string_view payload);

@@ -56,8 +56,11 @@ class EventHubTest : public ::testing::Test {
 
   // A running run (events 1 "queued" and 2 "started 1") and its lease.
   RunStore::Claimed RunningRun() {
-    auto run = store_->Start({.id = common::NewUuid(), .project_id = common::NewUuid(),
-                              .message_id = common::NewUuid(), .prompt = "p", .queued_event = "queued"});
+    auto run = store_->Start({.id = common::NewUuid(),
+                              .project_id = common::NewUuid(),
+                              .message_id = common::NewUuid(),
+                              .prompt = "p",
+                              .queued_event = "queued"});
     EXPECT_TRUE(run.ok()) << run.status();
     auto claimed = store_->Claim("w", absl::Seconds(60), Started);
     EXPECT_TRUE(claimed.ok() && claimed->has_value());
@@ -231,11 +234,14 @@ TEST_F(EventHubTest, ReadsNewEventsFromTheCacheAndOlderOnesFromTheTable) {
   EXPECT_EQ((*page)[2].sequence, 5);
 
   // With the rows gone from the table, only the cache (10..14) can answer.
-  ASSERT_TRUE(pool_->Run([&](common::DbConnection& conn) {
-                     conn.session() << "DELETE FROM orchestrator.run_events WHERE run_id = CAST(:id AS uuid)",
-                         soci::use(c.lease.run_id);
-                     return absl::OkStatus();
-                   }).ok());
+  ASSERT_TRUE(pool_
+                  ->Run([&](common::DbConnection& conn) {
+                    conn.session()
+                        << "DELETE FROM orchestrator.run_events WHERE run_id = CAST(:id AS uuid)",
+                        soci::use(c.lease.run_id);
+                    return absl::OkStatus();
+                  })
+                  .ok());
   auto cached = hub.Read(c.lease.run_id, 9, 100);
   ASSERT_TRUE(cached.ok());
   ASSERT_EQ(cached->size(), 5u);
@@ -252,7 +258,8 @@ TEST_F(EventHubTest, ReadsNewEventsFromTheCacheAndOlderOnesFromTheTable) {
   auto older = hub.Read(c.lease.run_id, 8, 100);
   ASSERT_TRUE(older.ok());
   EXPECT_TRUE(older->empty()) << "sequence 9 is not cached, so the (emptied) table answered";
-  EXPECT_TRUE(hub.Read(c.lease.run_id, 9, 0).value_or(std::vector<StoredEvent>{StoredEvent{}}).empty());
+  EXPECT_TRUE(
+      hub.Read(c.lease.run_id, 9, 0).value_or(std::vector<StoredEvent>{StoredEvent{}}).empty());
 }
 
 TEST_F(EventHubTest, ReadsOfUnwatchedRunsGoToTheTable) {
@@ -273,9 +280,10 @@ TEST_F(EventHubTest, MalformedNotificationsAreIgnored) {
   hub.Subscribe(c.lease.run_id, latest.Callback());
   const std::string id = c.lease.run_id;
   for (const std::string& bad :
-       {std::string(), std::string(":"), id, id + ":", id + ":abc", id + ":-3", id + ":0", id + ": 5", id + ":5 ",
-        id + ":+5", id + ":0x10", id + ":99999999999999999999999", id + ":5:6", std::string("not-a-uuid:5"), std::string(":5"),
-        id.substr(1) + ":5", std::string("\xff\xfe\0:1", 5), std::string(100000, ':'), std::string(100000, '7')}) {
+       {std::string(), std::string(":"), id, id + ":", id + ":abc", id + ":-3", id + ":0",
+        id + ": 5", id + ":5 ", id + ":+5", id + ":0x10", id + ":99999999999999999999999",
+        id + ":5:6", std::string("not-a-uuid:5"), std::string(":5"), id.substr(1) + ":5",
+        std::string("\xff\xfe\0:1", 5), std::string(100000, ':'), std::string(100000, '7')}) {
     hub.OnNotify(bad);
   }
   absl::SleepFor(absl::Milliseconds(200));
@@ -403,9 +411,10 @@ TEST_F(EventHubTest, NotificationsBeyondTheReadQueueStillWakeEveryRun) {
 TEST_F(EventHubTest, EndToEndAnAppendWakesASubscriberThroughThePgListener) {
   Latest latest;
   EventHub hub(store_.get(), {});
-  common::PgListener listener({.url = url_, .channels = {kEventsChannel}},
-                              [&](std::string_view, std::string_view payload) { hub.OnNotify(payload); },
-                              [&] { hub.OnReconnect(); });
+  common::PgListener listener(
+      {.url = url_, .channels = {kEventsChannel}},
+      [&](std::string_view, std::string_view payload) { hub.OnNotify(payload); },
+      [&] { hub.OnReconnect(); });
   ASSERT_TRUE(listener.Start().ok());
   ASSERT_TRUE(WaitUntil([&] { return listener.connected(); }));
   RunStore::Claimed c = RunningRun();

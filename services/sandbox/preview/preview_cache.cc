@@ -97,7 +97,8 @@ const TypeInfo& TypeOf(std::string_view path) {
 std::optional<std::string> Gzip(std::string_view in) {
   z_stream z{};
   // windowBits 15 + 16: a gzip wrapper rather than zlib's.
-  if (deflateInit2(&z, kGzipLevel, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) return std::nullopt;
+  if (deflateInit2(&z, kGzipLevel, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+    return std::nullopt;
   std::string out(deflateBound(&z, static_cast<uLong>(in.size())), '\0');
   z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
   z.avail_in = static_cast<uInt>(in.size());
@@ -131,7 +132,9 @@ std::string ETagOf(std::string_view content) {
   return absl::StrCat("\"", common::Sha256Hex(content).substr(0, 32), "\"");
 }
 
-size_t EncodedBytes(const std::string& body, const std::string& etag) { return body.size() + etag.size(); }
+size_t EncodedBytes(const std::string& body, const std::string& etag) {
+  return body.size() + etag.size();
+}
 
 }  // namespace
 
@@ -164,7 +167,8 @@ struct PreviewCache::Flight {
 PreviewCache::PreviewCache(PreviewLoader loader, Options options)
     : loader_(std::move(loader)), options_(options) {}
 
-absl::StatusOr<std::shared_ptr<const CachedSnapshot>> PreviewCache::Get(const std::string& snapshot_id) {
+absl::StatusOr<std::shared_ptr<const CachedSnapshot>> PreviewCache::Get(
+    const std::string& snapshot_id) {
   std::shared_ptr<Flight> flight;
   std::shared_ptr<const CachedSnapshot> stale;
   {
@@ -175,7 +179,8 @@ absl::StatusOr<std::shared_ptr<const CachedSnapshot>> PreviewCache::Get(const st
     if (it != entries_.end()) {
       lru_.splice(lru_.begin(), lru_, it->second.lru);
       // A reload under way: the copy in memory is still right in all likelihood.
-      if (now - it->second.checked < options_.max_age || in_flight != flights_.end()) return it->second.snapshot;
+      if (now - it->second.checked < options_.max_age || in_flight != flights_.end())
+        return it->second.snapshot;
       stale = it->second.snapshot;
     }
     if (in_flight != flights_.end()) {
@@ -201,7 +206,8 @@ absl::StatusOr<std::shared_ptr<const CachedSnapshot>> PreviewCache::Get(const st
     } else if (result.status().code() == absl::StatusCode::kNotFound) {
       EraseLocked(snapshot_id);
     } else if (stale != nullptr) {
-      common::Log(common::LogLevel::kWarn, "preview: reloading a snapshot failed; serving the copy in memory",
+      common::Log(common::LogLevel::kWarn,
+                  "preview: reloading a snapshot failed; serving the copy in memory",
                   {{"snapshot_id", snapshot_id}, {"error", result.status().ToString()}});
       if (auto it = entries_.find(snapshot_id); it != entries_.end()) it->second.checked = now;
       result = stale;
@@ -216,7 +222,8 @@ absl::StatusOr<std::shared_ptr<const CachedSnapshot>> PreviewCache::Get(const st
   return result;
 }
 
-absl::StatusOr<std::shared_ptr<const CachedSnapshot>> PreviewCache::Load(const std::string& snapshot_id) {
+absl::StatusOr<std::shared_ptr<const CachedSnapshot>> PreviewCache::Load(
+    const std::string& snapshot_id) {
   absl::StatusOr<std::shared_ptr<const PreviewSnapshot>> source = absl::UnknownError("not loaded");
   {
     std::lock_guard lock(mu_);
@@ -252,16 +259,18 @@ absl::StatusOr<std::shared_ptr<const CachedSnapshot>> PreviewCache::Load(const s
   return std::shared_ptr<const CachedSnapshot>(std::move(snapshot));
 }
 
-std::optional<EncodedBody> PreviewCache::Encoded(const CachedSnapshot& snapshot, const PreviewFile& file,
-                                                 Coding coding) {
+std::optional<EncodedBody> PreviewCache::Encoded(const CachedSnapshot& snapshot,
+                                                 const PreviewFile& file, Coding coding) {
   if (coding == Coding::kIdentity || !file.compressible_) return std::nullopt;
   PreviewFile::Compressed& slot = file.compressed_[coding == Coding::kGzip ? 0 : 1];
   std::call_once(slot.once, [&] {
-    std::optional<std::string> body = coding == Coding::kGzip ? Gzip(file.content_) : Brotli(file.content_);
+    std::optional<std::string> body =
+        coding == Coding::kGzip ? Gzip(file.content_) : Brotli(file.content_);
     if (!body || body->size() >= file.content_.size()) return;
     slot.body = std::move(*body);
     // "<hash>-gzip" inside the quotes: a tag of its own, still naming the content.
-    slot.etag = absl::StrCat(file.etag_.substr(0, file.etag_.size() - 1), "-", common::ToAbsl(CodingName(coding)), "\"");
+    slot.etag = absl::StrCat(file.etag_.substr(0, file.etag_.size() - 1), "-",
+                             common::ToAbsl(CodingName(coding)), "\"");
     slot.smaller = true;
     std::lock_guard lock(mu_);
     auto it = entries_.find(snapshot.id_);
@@ -295,21 +304,24 @@ PreviewCache::Stats PreviewCache::stats() const {
   return Stats{.bytes = bytes_, .snapshots = entries_.size(), .loads = loads_};
 }
 
-void PreviewCache::InsertLocked(const std::string& snapshot_id, std::shared_ptr<const CachedSnapshot> snapshot,
-                                absl::Time now) {
+void PreviewCache::InsertLocked(const std::string& snapshot_id,
+                                std::shared_ptr<const CachedSnapshot> snapshot, absl::Time now) {
   EraseLocked(snapshot_id);
   size_t bytes = kSnapshotOverhead + snapshot_id.size();
   for (const auto& [path, file] : snapshot->files_) {
     bytes += kFileOverhead + path.size() + file.content_.size() + file.etag_.size();
   }
   if (bytes > options_.max_bytes) {
-    common::Log(common::LogLevel::kWarn, "preview: snapshot larger than the cache; served without keeping it",
-                {{"snapshot_id", snapshot_id}, {"bytes", bytes}, {"max_bytes", options_.max_bytes}});
+    common::Log(
+        common::LogLevel::kWarn,
+        "preview: snapshot larger than the cache; served without keeping it",
+        {{"snapshot_id", snapshot_id}, {"bytes", bytes}, {"max_bytes", options_.max_bytes}});
     return;
   }
   lru_.push_front(snapshot_id);
-  entries_.emplace(snapshot_id, Entry{.snapshot = std::move(snapshot), .bytes = bytes, .checked = now,
-                                      .lru = lru_.begin()});
+  entries_.emplace(
+      snapshot_id,
+      Entry{.snapshot = std::move(snapshot), .bytes = bytes, .checked = now, .lru = lru_.begin()});
   bytes_ += bytes;
   EvictLocked();
 }

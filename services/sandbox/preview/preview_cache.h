@@ -48,8 +48,8 @@ struct PreviewSnapshot {
 
 // PreviewLoader: a whole snapshot; NOT_FOUND when there is no such snapshot (the server
 // answers 404), any other error when it cannot be read now (503).
-using PreviewLoader =
-    std::function<absl::StatusOr<std::shared_ptr<const PreviewSnapshot>>(const std::string& snapshot_id)>;
+using PreviewLoader = std::function<absl::StatusOr<std::shared_ptr<const PreviewSnapshot>>(
+    const std::string& snapshot_id)>;
 
 // Coding: the content codings a file is sent in.
 enum class Coding { kIdentity, kGzip, kBrotli };
@@ -142,15 +142,16 @@ class PreviewCache {
 
   // Get: the snapshot, from memory or loaded now (see the overview). When a reload of an
   // expired snapshot fails with anything but NOT_FOUND, the copy in memory is served on.
-  [[nodiscard]] absl::StatusOr<std::shared_ptr<const CachedSnapshot>> Get(const std::string& snapshot_id);
+  [[nodiscard]] absl::StatusOr<std::shared_ptr<const CachedSnapshot>> Get(
+      const std::string& snapshot_id);
 
   // Encoded: `file` of `snapshot` compressed with `coding` (gzip or brotli), made on the
   // first call (concurrent callers wait for that one compression); nullopt when the file is
   // not compressible or the result is no smaller. Brotli runs at its best quality, 11, for
   // files up to 128 KiB (about 1 ms of CPU per KiB, once) and at 5 above, so the largest
   // snapshot file costs a first visitor well under a second.
-  [[nodiscard]] std::optional<EncodedBody> Encoded(const CachedSnapshot& snapshot, const PreviewFile& file,
-                                                   Coding coding);
+  [[nodiscard]] std::optional<EncodedBody> Encoded(const CachedSnapshot& snapshot,
+                                                   const PreviewFile& file, Coding coding);
 
   // Forget: drops the snapshot (deleted), also from a load under way, so the next request
   // loads it again. ForgetAll: drops everything (deletions may have been missed).
@@ -169,7 +170,8 @@ class PreviewCache {
   };
 
   absl::StatusOr<std::shared_ptr<const CachedSnapshot>> Load(const std::string& snapshot_id);
-  void InsertLocked(const std::string& snapshot_id, std::shared_ptr<const CachedSnapshot> snapshot, absl::Time now);
+  void InsertLocked(const std::string& snapshot_id, std::shared_ptr<const CachedSnapshot> snapshot,
+                    absl::Time now);
   void EraseLocked(const std::string& snapshot_id);
   void EvictLocked();
 

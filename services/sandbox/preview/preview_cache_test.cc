@@ -23,7 +23,8 @@ using testing::Unbrotli;
 std::string Page(size_t bytes) {
   std::string out;
   for (int i = 0; out.size() < bytes; ++i) {
-    absl::StrAppend(&out, "<li class=\"item\"><a href=\"#s", i, "\">Section ", i, "</a> of the page</li>\n");
+    absl::StrAppend(&out, "<li class=\"item\"><a href=\"#s", i, "\">Section ", i,
+                    "</a> of the page</li>\n");
   }
   out.resize(bytes);
   return out;
@@ -39,9 +40,11 @@ std::string Noise(size_t bytes) {
 // FakeStore: snapshots a test can add, fail and delete, counting the loads.
 class FakeStore {
  public:
-  void Put(const std::string& id, std::map<std::string, std::string> files, absl::Time created = absl::Now()) {
+  void Put(const std::string& id, std::map<std::string, std::string> files,
+           absl::Time created = absl::Now()) {
     std::lock_guard lock(mu_);
-    snapshots_[id] = std::make_shared<const PreviewSnapshot>(PreviewSnapshot{std::move(files), created});
+    snapshots_[id] =
+        std::make_shared<const PreviewSnapshot>(PreviewSnapshot{std::move(files), created});
   }
   void Delete(const std::string& id) {
     std::lock_guard lock(mu_);
@@ -149,20 +152,25 @@ TEST(PreviewCacheTest, FailuresAreNotRemembered) {
 }
 
 TEST(PreviewCacheTest, AFailingLoaderNeverLeavesWaitersHanging) {
-  PreviewCache cache([](const std::string&) -> absl::StatusOr<std::shared_ptr<const PreviewSnapshot>> {
-    throw std::runtime_error("boom");
-  }, {});
+  PreviewCache cache(
+      [](const std::string&) -> absl::StatusOr<std::shared_ptr<const PreviewSnapshot>> {
+        throw std::runtime_error("boom");
+      },
+      {});
   EXPECT_EQ(cache.Get(common::NewUuid()).status().code(), absl::StatusCode::kInternal);
-  PreviewCache null_cache([](const std::string&) -> absl::StatusOr<std::shared_ptr<const PreviewSnapshot>> {
-    return nullptr;
-  }, {});
+  PreviewCache null_cache(
+      [](const std::string&) -> absl::StatusOr<std::shared_ptr<const PreviewSnapshot>> {
+        return nullptr;
+      },
+      {});
   EXPECT_EQ(null_cache.Get(common::NewUuid()).status().code(), absl::StatusCode::kInternal);
 }
 
 TEST(PreviewCacheTest, EvictsTheLeastRecentlyUsedToStayWithinItsBytes) {
   FakeStore store;
   const std::string a = common::NewUuid(), b = common::NewUuid(), c = common::NewUuid();
-  for (const std::string& id : {a, b, c}) store.Put(id, {{"index.html", std::string(40 << 10, 'x')}});
+  for (const std::string& id : {a, b, c})
+    store.Put(id, {{"index.html", std::string(40 << 10, 'x')}});
   // Room for two of them.
   PreviewCache cache(store.Loader(), {.max_bytes = 100 << 10});
   ASSERT_TRUE(cache.Get(a).ok());
@@ -214,7 +222,8 @@ TEST(PreviewCacheTest, CompressesOncePerFileAndCodingAndCountsTheBytes) {
   EXPECT_NE(gz->etag, index.etag());
   EXPECT_NE(br->etag, gz->etag);
   EXPECT_EQ(gz->etag.substr(0, 33), index.etag().substr(0, 33));
-  EXPECT_EQ(cache.stats().bytes, before + gz->body.size() + gz->etag.size() + br->body.size() + br->etag.size());
+  EXPECT_EQ(cache.stats().bytes,
+            before + gz->body.size() + gz->etag.size() + br->body.size() + br->etag.size());
   // The second time is the same body, not a new compression.
   EXPECT_EQ(cache.Encoded(*s, index, Coding::kGzip)->body.data(), gz->body.data());
 
@@ -238,7 +247,9 @@ TEST(PreviewCacheTest, ConcurrentRequestsForACodingCompressOnce) {
   std::vector<std::thread> threads;
   std::vector<const char*> bodies(6);
   for (int i = 0; i < 6; ++i) {
-    threads.emplace_back([&, i] { bodies[i] = cache.Encoded(*s, *s->Find("index.html"), Coding::kBrotli)->body.data(); });
+    threads.emplace_back([&, i] {
+      bodies[i] = cache.Encoded(*s, *s->Find("index.html"), Coding::kBrotli)->body.data();
+    });
   }
   for (std::thread& t : threads) t.join();
   for (const char* body : bodies) EXPECT_EQ(body, bodies[0]);

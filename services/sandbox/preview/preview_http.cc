@@ -19,8 +19,21 @@ using common::ToAbsl;
 bool IsTchar(unsigned char c) {
   if (absl::ascii_isalnum(c)) return true;
   switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+': case '-':
-    case '.': case '^': case '_': case '`': case '|': case '~':
+    case '!':
+    case '#':
+    case '$':
+    case '%':
+    case '&':
+    case '\'':
+    case '*':
+    case '+':
+    case '-':
+    case '.':
+    case '^':
+    case '_':
+    case '`':
+    case '|':
+    case '~':
       return true;
     default:
       return false;
@@ -41,7 +54,9 @@ std::string_view TrimOws(std::string_view s) {
   return s;
 }
 
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) { return absl::EqualsIgnoreCase(ToAbsl(a), ToAbsl(b)); }
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  return absl::EqualsIgnoreCase(ToAbsl(a), ToAbsl(b));
+}
 
 // Line: the line starting at `pos` without its terminator, and where the next one starts;
 // nullopt when no LF follows yet.
@@ -59,8 +74,8 @@ std::optional<Line> NextLine(std::string_view in, size_t pos) {
 
 // ParseVersion: "HTTP/1.1" -> 1 (the minor version); the HeadParse refusal otherwise.
 HeadParse ParseVersion(std::string_view v, int& minor) {
-  if (v.size() != 8 || !absl::StartsWith(ToAbsl(v), "HTTP/") || !absl::ascii_isdigit(v[5]) || v[6] != '.' ||
-      !absl::ascii_isdigit(v[7])) {
+  if (v.size() != 8 || !absl::StartsWith(ToAbsl(v), "HTTP/") || !absl::ascii_isdigit(v[5]) ||
+      v[6] != '.' || !absl::ascii_isdigit(v[7])) {
     return HeadParse::kBadRequest;
   }
   if (v[5] != '1') return HeadParse::kVersionNotSupported;
@@ -148,7 +163,9 @@ HeadParse ParseRequestHead(std::string_view in, const HeadLimits& limits, Reques
     ++pos;
   }
   std::optional<Line> line = NextLine(in, pos);
-  if (!line) return in.size() - pos > limits.max_request_line ? HeadParse::kUriTooLong : HeadParse::kIncomplete;
+  if (!line)
+    return in.size() - pos > limits.max_request_line ? HeadParse::kUriTooLong
+                                                     : HeadParse::kIncomplete;
   if (line->text.size() > limits.max_request_line) return HeadParse::kUriTooLong;
 
   const size_t sp1 = line->text.find(' ');
@@ -160,18 +177,22 @@ HeadParse ParseRequestHead(std::string_view in, const HeadLimits& limits, Reques
   for (unsigned char c : head.target) {
     if (c <= ' ' || c == 0x7f) return HeadParse::kBadRequest;
   }
-  if (HeadParse v = ParseVersion(line->text.substr(sp2 + 1), head.minor_version); v != HeadParse::kComplete) return v;
+  if (HeadParse v = ParseVersion(line->text.substr(sp2 + 1), head.minor_version);
+      v != HeadParse::kComplete)
+    return v;
 
   for (pos = line->next;;) {
     line = NextLine(in, pos);
-    if (!line) return in.size() > limits.max_head ? HeadParse::kFieldsTooLarge : HeadParse::kIncomplete;
+    if (!line)
+      return in.size() > limits.max_head ? HeadParse::kFieldsTooLarge : HeadParse::kIncomplete;
     if (line->next > limits.max_head) return HeadParse::kFieldsTooLarge;
     pos = line->next;
     if (line->text.empty()) break;
     const std::string_view text = line->text;
     // Obsolete line folding (a line starting with whitespace) is refused (RFC 9112 5.2).
     const size_t colon = text.find(':');
-    if (colon == std::string_view::npos || !IsToken(text.substr(0, colon))) return HeadParse::kBadRequest;
+    if (colon == std::string_view::npos || !IsToken(text.substr(0, colon)))
+      return HeadParse::kBadRequest;
     const std::string_view value = TrimOws(text.substr(colon + 1));
     for (unsigned char c : value) {
       if ((c < 0x20 && c != '\t') || c == 0x7f) return HeadParse::kBadRequest;
@@ -251,14 +272,16 @@ std::optional<SnapshotPath> ParseSnapshotPath(std::string_view path) {
 
 bool HasToken(std::string_view list, std::string_view token) {
   for (absl::string_view member : absl::StrSplit(ToAbsl(list), ',')) {
-    if (EqualsIgnoreCase(TrimOws(std::string_view(member.data(), member.size())), token)) return true;
+    if (EqualsIgnoreCase(TrimOws(std::string_view(member.data(), member.size())), token))
+      return true;
   }
   return false;
 }
 
 ByteRangeRequest ParseByteRange(std::string_view value, uint64_t length) {
   const size_t eq = value.find('=');
-  if (eq == std::string_view::npos || !EqualsIgnoreCase(TrimOws(value.substr(0, eq)), "bytes")) return {};
+  if (eq == std::string_view::npos || !EqualsIgnoreCase(TrimOws(value.substr(0, eq)), "bytes"))
+    return {};
   std::string_view spec;
   int specs = 0;
   for (absl::string_view member : absl::StrSplit(ToAbsl(value.substr(eq + 1)), ',')) {
@@ -276,7 +299,9 @@ ByteRangeRequest ParseByteRange(std::string_view value, uint64_t length) {
     const std::optional<uint64_t> suffix = ParseDigits(last_text);
     if (!suffix) return {};
     if (*suffix == 0 || length == 0) return {.kind = ByteRangeRequest::kUnsatisfiable};
-    return {.kind = ByteRangeRequest::kSatisfiable, .first = length > *suffix ? length - *suffix : 0, .last = length - 1};
+    return {.kind = ByteRangeRequest::kSatisfiable,
+            .first = length > *suffix ? length - *suffix : 0,
+            .last = length - 1};
   }
   const std::optional<uint64_t> first = ParseDigits(first_text);
   if (!first) return {};
@@ -288,7 +313,8 @@ ByteRangeRequest ParseByteRange(std::string_view value, uint64_t length) {
     last = *parsed;
   }
   if (*first >= length) return {.kind = ByteRangeRequest::kUnsatisfiable};
-  return {.kind = ByteRangeRequest::kSatisfiable, .first = *first, .last = std::min(last, length - 1)};
+  return {
+      .kind = ByteRangeRequest::kSatisfiable, .first = *first, .last = std::min(last, length - 1)};
 }
 
 std::string ContentRange(uint64_t first, uint64_t last, uint64_t length) {
@@ -302,7 +328,8 @@ bool IfNoneMatchMatches(std::string_view value, std::string_view etag) {
   if (!ours) return false;
   size_t pos = 0;
   while (pos < value.size()) {
-    while (pos < value.size() && (value[pos] == ' ' || value[pos] == '\t' || value[pos] == ',')) ++pos;
+    while (pos < value.size() && (value[pos] == ' ' || value[pos] == '\t' || value[pos] == ','))
+      ++pos;
     if (pos >= value.size()) break;
     if (value.substr(pos, 2) == "W/") pos += 2;
     if (pos >= value.size() || value[pos] != '"') return false;
@@ -317,10 +344,12 @@ bool IfNoneMatchMatches(std::string_view value, std::string_view etag) {
   return false;
 }
 
-bool IfRangeMatches(std::string_view value, std::string_view etag, std::optional<absl::Time> last_modified) {
+bool IfRangeMatches(std::string_view value, std::string_view etag,
+                    std::optional<absl::Time> last_modified) {
   value = TrimOws(value);
   if (absl::StartsWith(ToAbsl(value), "W/")) return false;
-  if (!value.empty() && value.front() == '"') return value == etag && !absl::StartsWith(ToAbsl(etag), "W/");
+  if (!value.empty() && value.front() == '"')
+    return value == etag && !absl::StartsWith(ToAbsl(etag), "W/");
   const std::optional<absl::Time> date = ParseHttpDate(value);
   return date && last_modified && *date == *last_modified;
 }
@@ -339,16 +368,22 @@ CodingWeights ParseAcceptEncoding(std::optional<std::string_view> value) {
       const std::string_view param = TrimOws(std::string_view(parts[i].data(), parts[i].size()));
       if (param.size() >= 2 && (param[0] == 'q' || param[0] == 'Q') && param[1] == '=') {
         const std::optional<int> parsed = ParseQvalue(TrimOws(param.substr(2)));
-        if (!parsed) valid = false;
-        else q = *parsed;
+        if (!parsed)
+          valid = false;
+        else
+          q = *parsed;
       }
     }
     if (!valid) continue;  // a member we cannot read says nothing
     int* slot = nullptr;
-    if (EqualsIgnoreCase(coding, "br")) slot = &brotli;
-    else if (EqualsIgnoreCase(coding, "gzip") || EqualsIgnoreCase(coding, "x-gzip")) slot = &gzip;
-    else if (EqualsIgnoreCase(coding, "identity")) slot = &identity;
-    else if (coding == "*") slot = &star;
+    if (EqualsIgnoreCase(coding, "br"))
+      slot = &brotli;
+    else if (EqualsIgnoreCase(coding, "gzip") || EqualsIgnoreCase(coding, "x-gzip"))
+      slot = &gzip;
+    else if (EqualsIgnoreCase(coding, "identity"))
+      slot = &identity;
+    else if (coding == "*")
+      slot = &star;
     if (slot != nullptr) *slot = std::max(*slot, q);
   }
   out.brotli = brotli >= 0 ? brotli : std::max(star, 0);

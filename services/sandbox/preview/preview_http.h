@@ -38,7 +38,7 @@ struct HeadLimits {
 struct RequestHead {
   std::string_view method;
   std::string_view target;
-  int minor_version = 1;  // HTTP/1.<minor_version>
+  int minor_version = 1;                                              // HTTP/1.<minor_version>
   std::vector<std::pair<std::string_view, std::string_view>> fields;  // values without OWS
   size_t length = 0;  // bytes of the head, up to and including its empty line
 
@@ -49,12 +49,12 @@ struct RequestHead {
 };
 
 enum class HeadParse {
-  kIncomplete,              // no empty line yet, and within the limits: read more
-  kComplete,                // `head` is filled in
-  kBadRequest,              // 400: not an HTTP/1.x request head
-  kUriTooLong,              // 414
-  kFieldsTooLarge,          // 431
-  kVersionNotSupported,     // 505: HTTP/2 and later spoken as text, or HTTP/0.x
+  kIncomplete,           // no empty line yet, and within the limits: read more
+  kComplete,             // `head` is filled in
+  kBadRequest,           // 400: not an HTTP/1.x request head
+  kUriTooLong,           // 414
+  kFieldsTooLarge,       // 431
+  kVersionNotSupported,  // 505: HTTP/2 and later spoken as text, or HTTP/0.x
 };
 
 // ParseRequestHead: the head at the start of `in` (bytes after it, a pipelined request, are
@@ -62,7 +62,8 @@ enum class HeadParse {
 // name with spaces or without its colon, obsolete line folding and control characters in
 // values are refused rather than guessed at, since guessing differently from a proxy in front
 // is how requests get smuggled. `head` is reused so its vector keeps its capacity.
-[[nodiscard]] HeadParse ParseRequestHead(std::string_view in, const HeadLimits& limits, RequestHead& head);
+[[nodiscard]] HeadParse ParseRequestHead(std::string_view in, const HeadLimits& limits,
+                                         RequestHead& head);
 
 // HeadParseStatus: the status code answering a refused head (400, 414, 431 or 505).
 [[nodiscard]] int HeadParseStatus(HeadParse result);
@@ -89,9 +90,9 @@ struct SnapshotPath {
 // ByteRangeRequest: what a Range header asks of a representation `length` bytes long.
 struct ByteRangeRequest {
   enum Kind {
-    kIgnore,          // no Range, another unit, a syntax error, or several ranges: answer 200
-    kSatisfiable,     // answer 206 with bytes [first, last]
-    kUnsatisfiable,   // answer 416 with "Content-Range: bytes */<length>"
+    kIgnore,         // no Range, another unit, a syntax error, or several ranges: answer 200
+    kSatisfiable,    // answer 206 with bytes [first, last]
+    kUnsatisfiable,  // answer 416 with "Content-Range: bytes */<length>"
   };
   Kind kind = kIgnore;
   uint64_t first = 0;

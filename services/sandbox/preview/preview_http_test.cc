@@ -13,7 +13,8 @@ HeadParse Parse(std::string_view in, RequestHead& head, const HeadLimits& limits
 
 TEST(PreviewHttpTest, ParsesARequestHeadAndLeavesThePipelinedRest) {
   const std::string in =
-      "GET /a/b?c=1 HTTP/1.1\r\nHost: x\r\nAccept-Encoding:  gzip, br \r\nX-Empty:\r\n\r\nGET /next HTTP/1.1\r\n";
+      "GET /a/b?c=1 HTTP/1.1\r\nHost: x\r\nAccept-Encoding:  gzip, br \r\nX-Empty:\r\n\r\nGET "
+      "/next HTTP/1.1\r\n";
   RequestHead head;
   ASSERT_EQ(Parse(in, head), HeadParse::kComplete);
   EXPECT_EQ(head.method, "GET");
@@ -33,8 +34,8 @@ TEST(PreviewHttpTest, ParsesARequestHeadAndLeavesThePipelinedRest) {
 
 TEST(PreviewHttpTest, AnIncompleteHeadAsksForMore) {
   RequestHead head;
-  for (std::string_view in : {"", "GE", "GET / HTTP/1.1", "GET / HTTP/1.1\r\n", "GET / HTTP/1.1\r\nHost: x\r\n",
-                              "GET / HTTP/1.1\r\nHost: x\r\n\r"}) {
+  for (std::string_view in : {"", "GE", "GET / HTTP/1.1", "GET / HTTP/1.1\r\n",
+                              "GET / HTTP/1.1\r\nHost: x\r\n", "GET / HTTP/1.1\r\nHost: x\r\n\r"}) {
     EXPECT_EQ(Parse(in, head), HeadParse::kIncomplete) << in;
   }
 }
@@ -42,16 +43,16 @@ TEST(PreviewHttpTest, AnIncompleteHeadAsksForMore) {
 TEST(PreviewHttpTest, RefusesMalformedHeads) {
   RequestHead head;
   const std::string_view bad[] = {
-      "GET /\r\n\r\n",                               // no version
-      "GET  / HTTP/1.1\r\n\r\n",                     // two spaces
-      "G(T / HTTP/1.1\r\n\r\n",                      // not a token
-      "GET / HTTP/1.1 \r\n\r\n",                     // trailing space
-      "GET /a\rb HTTP/1.1\r\n\r\n",                  // bare CR in the target
+      "GET /\r\n\r\n",               // no version
+      "GET  / HTTP/1.1\r\n\r\n",     // two spaces
+      "G(T / HTTP/1.1\r\n\r\n",      // not a token
+      "GET / HTTP/1.1 \r\n\r\n",     // trailing space
+      "GET /a\rb HTTP/1.1\r\n\r\n",  // bare CR in the target
       "GET / FTP/1.1\r\n\r\n",
-      "GET / HTTP/1.1\r\nHost x\r\n\r\n",            // no colon
-      "GET / HTTP/1.1\r\nHost : x\r\n\r\n",          // space before the colon
+      "GET / HTTP/1.1\r\nHost x\r\n\r\n",              // no colon
+      "GET / HTTP/1.1\r\nHost : x\r\n\r\n",            // space before the colon
       "GET / HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n",  // obsolete folding
-      "GET / HTTP/1.1\r\nX: a\x01b\r\n\r\n",         // control character
+      "GET / HTTP/1.1\r\nX: a\x01b\r\n\r\n",           // control character
   };
   for (std::string_view in : bad) EXPECT_EQ(Parse(in, head), HeadParse::kBadRequest) << in;
   EXPECT_EQ(Parse("GET / HTTP/2.0\r\n\r\n", head), HeadParse::kVersionNotSupported);
@@ -73,7 +74,8 @@ TEST(PreviewHttpTest, BoundsTheRequestLineTheHeadAndTheFieldCount) {
   EXPECT_EQ(Parse(big + "\r\n\r\n", head, limits), HeadParse::kFieldsTooLarge);
   EXPECT_EQ(HeadParseStatus(HeadParse::kFieldsTooLarge), 431);
   // Too many fields.
-  EXPECT_EQ(Parse("GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n", head, limits), HeadParse::kComplete);
+  EXPECT_EQ(Parse("GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n", head, limits),
+            HeadParse::kComplete);
   EXPECT_EQ(Parse("GET / HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n\r\n", head, limits),
             HeadParse::kFieldsTooLarge);
 }
@@ -97,9 +99,9 @@ TEST(PreviewHttpTest, SnapshotPathsStayInsideTheirSnapshot) {
   EXPECT_EQ(p->file, "css/site.css");
   EXPECT_EQ(ParseSnapshotPath("/" + id + "/")->file, "index.html");
   EXPECT_EQ(ParseSnapshotPath("/" + id + "/docs/")->file, "docs/index.html");
-  for (const std::string& bad : {"/" + id, std::string("/x/index.html"), "/" + id + "/../a", "/" + id + "/a//b",
-                                 "/" + id + "/./a", "/" + id + "//etc/passwd", "/" + id + "/a\\b",
-                                 "/" + id + "/a\nb", "/" + id + "/\xff.html"}) {
+  for (const std::string& bad : {"/" + id, std::string("/x/index.html"), "/" + id + "/../a",
+                                 "/" + id + "/a//b", "/" + id + "/./a", "/" + id + "//etc/passwd",
+                                 "/" + id + "/a\\b", "/" + id + "/a\nb", "/" + id + "/\xff.html"}) {
     EXPECT_EQ(ParseSnapshotPath(bad), std::nullopt) << bad;
   }
 }
@@ -112,7 +114,8 @@ TEST(PreviewHttpTest, ConnectionTokens) {
 
 TEST(PreviewHttpTest, SingleByteRanges) {
   using K = ByteRangeRequest;
-  auto check = [](std::string_view value, uint64_t length, K::Kind kind, uint64_t first = 0, uint64_t last = 0) {
+  auto check = [](std::string_view value, uint64_t length, K::Kind kind, uint64_t first = 0,
+                  uint64_t last = 0) {
     const ByteRangeRequest r = ParseByteRange(value, length);
     EXPECT_EQ(r.kind, kind) << value;
     if (kind == K::kSatisfiable) {
@@ -123,10 +126,10 @@ TEST(PreviewHttpTest, SingleByteRanges) {
   check("bytes=0-4", 10, K::kSatisfiable, 0, 4);
   check("bytes=5-", 10, K::kSatisfiable, 5, 9);
   check("bytes=-3", 10, K::kSatisfiable, 7, 9);
-  check("bytes=-30", 10, K::kSatisfiable, 0, 9);       // more than there is: all of it
-  check("bytes=8-100", 10, K::kSatisfiable, 8, 9);     // past the end: to the end
+  check("bytes=-30", 10, K::kSatisfiable, 0, 9);    // more than there is: all of it
+  check("bytes=8-100", 10, K::kSatisfiable, 8, 9);  // past the end: to the end
   check("Bytes = 2-3", 10, K::kSatisfiable, 2, 3);
-  check("bytes=2-3,", 10, K::kSatisfiable, 2, 3);      // an empty list member
+  check("bytes=2-3,", 10, K::kSatisfiable, 2, 3);  // an empty list member
   check("bytes=9-9", 10, K::kSatisfiable, 9, 9);
   check("bytes=0-99999999999999999999999", 10, K::kSatisfiable, 0, 9);
   check("bytes=10-", 10, K::kUnsatisfiable);
@@ -136,8 +139,8 @@ TEST(PreviewHttpTest, SingleByteRanges) {
   check("bytes=-5", 0, K::kUnsatisfiable);
   check("bytes=99999999999999999999999-", 10, K::kUnsatisfiable);
   // Ignored: another unit, bad syntax, a backwards range, several ranges.
-  for (std::string_view ignored : {"", "items=0-1", "bytes=", "bytes=a-b", "bytes=1", "bytes=5-1", "bytes=-",
-                                   "bytes=0-1,3-4", "bytes=+1-2", "bytes=1-2-3"}) {
+  for (std::string_view ignored : {"", "items=0-1", "bytes=", "bytes=a-b", "bytes=1", "bytes=5-1",
+                                   "bytes=-", "bytes=0-1,3-4", "bytes=+1-2", "bytes=1-2-3"}) {
     check(ignored, 10, K::kIgnore);
   }
   EXPECT_EQ(ContentRange(2, 5, 10), "bytes 2-5/10");

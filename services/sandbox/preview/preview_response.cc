@@ -23,18 +23,30 @@ constexpr std::string_view kNoCache = "no-cache";
 
 std::string_view Reason(int status) {
   switch (status) {
-    case 200: return "OK";
-    case 206: return "Partial Content";
-    case 304: return "Not Modified";
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 414: return "URI Too Long";
-    case 416: return "Range Not Satisfiable";
-    case 431: return "Request Header Fields Too Large";
-    case 503: return "Service Unavailable";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Internal Server Error";
+    case 200:
+      return "OK";
+    case 206:
+      return "Partial Content";
+    case 304:
+      return "Not Modified";
+    case 400:
+      return "Bad Request";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 414:
+      return "URI Too Long";
+    case 416:
+      return "Range Not Satisfiable";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 503:
+      return "Service Unavailable";
+    case 505:
+      return "HTTP Version Not Supported";
+    default:
+      return "Internal Server Error";
   }
 }
 
@@ -104,13 +116,20 @@ PreviewResponse Text(int status, std::string_view text, Connection connection, b
 
 std::string_view ErrorText(int status) {
   switch (status) {
-    case 404: return "not found\n";
-    case 405: return "method not allowed\n";
-    case 414: return "request target too long\n";
-    case 431: return "request header fields too large\n";
-    case 503: return "preview unavailable, try again\n";
-    case 505: return "HTTP/1.1 only\n";
-    default: return "bad request\n";
+    case 404:
+      return "not found\n";
+    case 405:
+      return "method not allowed\n";
+    case 414:
+      return "request target too long\n";
+    case 431:
+      return "request header fields too large\n";
+    case 503:
+      return "preview unavailable, try again\n";
+    case 505:
+      return "HTTP/1.1 only\n";
+    default:
+      return "bad request\n";
   }
 }
 
@@ -123,12 +142,13 @@ struct Representation {
 
 // Negotiate: the coding the client prefers most among those it accepts and the file has a
 // (smaller) compressed body for; brotli wins a tie, being the smaller.
-Representation Negotiate(PreviewCache& cache, const CachedSnapshot& snapshot, const PreviewFile& file,
-                         std::optional<std::string_view> accept_encoding) {
+Representation Negotiate(PreviewCache& cache, const CachedSnapshot& snapshot,
+                         const PreviewFile& file, std::optional<std::string_view> accept_encoding) {
   Representation identity{.coding = Coding::kIdentity, .body = file.content(), .etag = file.etag()};
   if (!file.compressible()) return identity;
   const CodingWeights weights = ParseAcceptEncoding(accept_encoding);
-  std::pair<Coding, int> order[] = {{Coding::kBrotli, weights.brotli}, {Coding::kGzip, weights.gzip}};
+  std::pair<Coding, int> order[] = {{Coding::kBrotli, weights.brotli},
+                                    {Coding::kGzip, weights.gzip}};
   if (weights.gzip > weights.brotli) std::swap(order[0], order[1]);
   for (const auto& [coding, weight] : order) {
     if (weight == 0 || weight < weights.identity) continue;
@@ -147,7 +167,8 @@ std::optional<bool> ContentLengthIsZero(const RequestHead& request) {
   std::optional<std::string_view> seen;
   for (const auto& [name, value] : request.fields) {
     if (!absl::EqualsIgnoreCase(common::ToAbsl(name), "Content-Length")) continue;
-    if (value.empty() || value.find_first_not_of("0123456789") != std::string_view::npos) return std::nullopt;
+    if (value.empty() || value.find_first_not_of("0123456789") != std::string_view::npos)
+      return std::nullopt;
     if (seen && *seen != value) return std::nullopt;
     seen = value;
   }
@@ -161,17 +182,20 @@ PreviewResponse RespondToRefusedHead(HeadParse result) {
   return Text(status, ErrorText(status), {.keep_alive = false, .http10 = false}, false);
 }
 
-PreviewResponse RespondToRequest(PreviewCache& cache, const RequestHead& request, bool may_keep_alive) {
+PreviewResponse RespondToRequest(PreviewCache& cache, const RequestHead& request,
+                                 bool may_keep_alive) {
   const std::optional<std::string_view> connection_field = request.Field("Connection");
   const bool http10 = request.minor_version == 0;
-  Connection connection{.keep_alive = http10 ? connection_field && HasToken(*connection_field, "keep-alive")
-                                             : !(connection_field && HasToken(*connection_field, "close")),
-                        .http10 = http10};
+  Connection connection{
+      .keep_alive = http10 ? connection_field && HasToken(*connection_field, "keep-alive")
+                           : !(connection_field && HasToken(*connection_field, "close")),
+      .http10 = http10};
   connection.keep_alive = connection.keep_alive && may_keep_alive;
   const bool head_only = request.method == "HEAD";
 
   const std::optional<bool> no_body = ContentLengthIsZero(request);
-  if (!no_body) return Text(400, ErrorText(400), {.keep_alive = false, .http10 = http10}, head_only);
+  if (!no_body)
+    return Text(400, ErrorText(400), {.keep_alive = false, .http10 = http10}, head_only);
   if (!*no_body || request.FieldCount("Transfer-Encoding") > 0) connection.keep_alive = false;
   // HTTP/1.1 requires exactly one Host (RFC 9112 3.2); more than one is a smuggling attempt.
   const size_t hosts = request.FieldCount("Host");
@@ -186,7 +210,8 @@ PreviewResponse RespondToRequest(PreviewCache& cache, const RequestHead& request
   if (!target) return Text(404, ErrorText(404), connection, head_only);
   absl::StatusOr<std::shared_ptr<const CachedSnapshot>> snapshot = cache.Get(target->snapshot_id);
   if (!snapshot.ok()) {
-    if (snapshot.status().code() == absl::StatusCode::kNotFound) return Text(404, ErrorText(404), connection, head_only);
+    if (snapshot.status().code() == absl::StatusCode::kNotFound)
+      return Text(404, ErrorText(404), connection, head_only);
     common::Log(common::LogLevel::kWarn, "preview: loading a snapshot failed",
                 {{"snapshot_id", target->snapshot_id}, {"error", snapshot.status().ToString()}});
     return Text(503, ErrorText(503), connection, head_only);
@@ -212,7 +237,8 @@ PreviewResponse RespondToRequest(PreviewCache& cache, const RequestHead& request
   const Representation chosen =
       range.kind == ByteRangeRequest::kIgnore
           ? Negotiate(cache, snap, *file, request.Field("Accept-Encoding"))
-          : Representation{.coding = Coding::kIdentity, .body = file->content(), .etag = file->etag()};
+          : Representation{
+                .coding = Coding::kIdentity, .body = file->content(), .etag = file->etag()};
 
   // The validators and caching fields of this representation, which a 304 repeats.
   auto validators = [&](Head& head) {

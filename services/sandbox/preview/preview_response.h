@@ -32,12 +32,13 @@ struct PreviewResponse {
   std::string head;       // status line and header fields, ending with the empty line
   std::string_view body;  // empty for HEAD and 304; points into `owner` or static text
   std::shared_ptr<const CachedSnapshot> owner;
-  bool close = false;     // the connection ends after this response
+  bool close = false;  // the connection ends after this response
 };
 
 // RespondToRequest: the response to `request`. `may_keep_alive` is false when the connection
 // must end after this response anyway (its request quota is used up, the server is stopping).
-[[nodiscard]] PreviewResponse RespondToRequest(PreviewCache& cache, const RequestHead& request, bool may_keep_alive);
+[[nodiscard]] PreviewResponse RespondToRequest(PreviewCache& cache, const RequestHead& request,
+                                               bool may_keep_alive);
 
 // RespondToRefusedHead: the response to a head ParseRequestHead refused; it closes the
 // connection, since where the next request would start is unknown.

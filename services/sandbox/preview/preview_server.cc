@@ -67,7 +67,7 @@ struct Connection {
   State state = State::kParked;
   Clock::time_point deadline;
 
-  std::string in;  // received, not yet answered
+  std::string in;      // received, not yet answered
   size_t scanned = 0;  // in[0, scanned) holds no end of a head
   Clock::time_point head_started;
   PreviewResponse out;
@@ -115,17 +115,21 @@ Io Flush(Connection& c) {
 absl::StatusOr<std::pair<std::string, int>> SplitHostPort(std::string_view addr) {
   const size_t colon = addr.rfind(':');
   if (colon == std::string_view::npos) {
-    return absl::InvalidArgumentError(absl::StrCat("preview address \"", common::ToAbsl(addr), "\" is not host:port"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("preview address \"", common::ToAbsl(addr), "\" is not host:port"));
   }
   std::string host(addr.substr(0, colon));
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
   if (host.empty()) host = "0.0.0.0";
   const std::string_view port_text = addr.substr(colon + 1);
   int port = -1;
   if (port_text.empty() || port_text.size() > 5 ||
-      !std::all_of(port_text.begin(), port_text.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
+      !std::all_of(port_text.begin(), port_text.end(),
+                   [](char c) { return c >= '0' && c <= '9'; }) ||
       !absl::SimpleAtoi(common::ToAbsl(port_text), &port) || port > 65535) {
-    return absl::InvalidArgumentError(absl::StrCat("preview address \"", common::ToAbsl(addr), "\" has no valid port"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("preview address \"", common::ToAbsl(addr), "\" has no valid port"));
   }
   return std::make_pair(std::move(host), port);
 }
@@ -139,7 +143,8 @@ absl::StatusOr<int> Listen(const std::string& host, int port) {
   addrinfo* found = nullptr;
   const std::string service = std::to_string(port);
   if (int rc = ::getaddrinfo(host.c_str(), service.c_str(), &hints, &found); rc != 0) {
-    return absl::UnavailableError(absl::StrCat("preview server: cannot resolve ", host, ": ", gai_strerror(rc)));
+    return absl::UnavailableError(
+        absl::StrCat("preview server: cannot resolve ", host, ": ", gai_strerror(rc)));
   }
   int error = 0;
   int fd = -1;
@@ -160,8 +165,8 @@ absl::StatusOr<int> Listen(const std::string& host, int port) {
   }
   ::freeaddrinfo(found);
   if (fd < 0) {
-    return absl::UnavailableError(absl::StrCat("preview server: cannot listen on ", host, ":", port, ": ",
-                                               std::strerror(error)));
+    return absl::UnavailableError(absl::StrCat("preview server: cannot listen on ", host, ":", port,
+                                               ": ", std::strerror(error)));
   }
   return fd;
 }
@@ -179,7 +184,8 @@ int BoundPort(int fd) {
 
 struct PreviewServer::Impl {
   Impl(Loader loader, const PreviewServerOptions& o)
-      : options(o), cache(std::move(loader), {.max_bytes = o.cache_bytes, .max_age = o.cache_max_age}) {}
+      : options(o),
+        cache(std::move(loader), {.max_bytes = o.cache_bytes, .max_age = o.cache_max_age}) {}
 
   void Work();
   void Accept();
@@ -261,7 +267,8 @@ void PreviewServer::Impl::Accept() {
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;
       if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO) continue;
       // Out of descriptors or memory: the sweep tries again in a moment.
-      common::Log(common::LogLevel::kWarn, "preview server: accept failed", {{"error", std::strerror(errno)}});
+      common::Log(common::LogLevel::kWarn, "preview server: accept failed",
+                  {{"error", std::strerror(errno)}});
       std::lock_guard lock(mu);
       listener_armed = false;
       return;
@@ -366,7 +373,8 @@ bool PreviewServer::Impl::HeadMayBeComplete(Connection& c) const {
   // trickles in is not parsed again on every read. Past the request line's limit the parser
   // decides, since it refuses a head before its end.
   const size_t from = c.scanned > 2 ? c.scanned - 2 : 0;
-  const bool end = c.in.find("\n\n", from) != std::string::npos || c.in.find("\n\r\n", from) != std::string::npos;
+  const bool end = c.in.find("\n\n", from) != std::string::npos ||
+                   c.in.find("\n\r\n", from) != std::string::npos;
   c.scanned = c.in.size();
   return end || c.in.size() > options.head_limits.max_request_line;
 }
@@ -400,8 +408,9 @@ void PreviewServer::Impl::Drive(Connection& c) {
         // request now would mostly cost a read that finds nothing). A pipelined request
         // already read is picked up through EPOLLOUT, which is ready at once.
         const bool pipelined = !c.in.empty();
-        const Clock::time_point deadline = pipelined ? c.head_started + ToChrono(options.read_timeout)
-                                                     : Clock::now() + ToChrono(options.keep_alive_timeout);
+        const Clock::time_point deadline =
+            pipelined ? c.head_started + ToChrono(options.read_timeout)
+                      : Clock::now() + ToChrono(options.keep_alive_timeout);
         if (!Park(c, pipelined ? EPOLLIN | EPOLLOUT : EPOLLIN, deadline)) Close(c);
         return;
       }
@@ -422,16 +431,18 @@ void PreviewServer::Impl::Drive(Connection& c) {
       }
     }
 
-    const HeadParse parsed = HeadMayBeComplete(c) ? ParseRequestHead(c.in, options.head_limits, request)
-                                                  : HeadParse::kIncomplete;
+    const HeadParse parsed = HeadMayBeComplete(c)
+                                 ? ParseRequestHead(c.in, options.head_limits, request)
+                                 : HeadParse::kIncomplete;
     if (parsed == HeadParse::kIncomplete) {
       switch (ReadMore(c)) {
         case Io::kDone:
           continue;
         case Io::kBlocked: {
           // Between requests the idle timeout applies; within one, the time since its first byte.
-          const Clock::time_point deadline = c.in.empty() ? Clock::now() + ToChrono(options.keep_alive_timeout)
-                                                          : c.head_started + ToChrono(options.read_timeout);
+          const Clock::time_point deadline =
+              c.in.empty() ? Clock::now() + ToChrono(options.keep_alive_timeout)
+                           : c.head_started + ToChrono(options.read_timeout);
           if (!Park(c, EPOLLIN, deadline)) Close(c);
           return;
         }
@@ -442,7 +453,8 @@ void PreviewServer::Impl::Drive(Connection& c) {
     }
 
     if (parsed == HeadParse::kComplete) {
-      const bool may_keep_alive = ++c.served < options.keep_alive_requests && !stopping.load(std::memory_order_relaxed);
+      const bool may_keep_alive =
+          ++c.served < options.keep_alive_requests && !stopping.load(std::memory_order_relaxed);
       c.out = RespondToRequest(cache, request, may_keep_alive);
       c.in.erase(0, request.length);
       c.scanned = 0;
@@ -455,13 +467,15 @@ void PreviewServer::Impl::Drive(Connection& c) {
   }
 }
 
-absl::StatusOr<std::unique_ptr<PreviewServer>> PreviewServer::Start(const std::string& listen_addr, Loader loader,
+absl::StatusOr<std::unique_ptr<PreviewServer>> PreviewServer::Start(const std::string& listen_addr,
+                                                                    Loader loader,
                                                                     PreviewServerOptions options) {
   absl::StatusOr<std::pair<std::string, int>> addr = SplitHostPort(listen_addr);
   if (!addr.ok()) return addr.status();
   if (!loader) return absl::InvalidArgumentError("preview server: no loader");
   if (options.threads < 1 || options.max_connections < 1 || options.keep_alive_requests < 1) {
-    return absl::InvalidArgumentError("preview server: threads, max_connections and keep_alive_requests must be >= 1");
+    return absl::InvalidArgumentError(
+        "preview server: threads, max_connections and keep_alive_requests must be >= 1");
   }
 
   std::unique_ptr<PreviewServer> preview(new PreviewServer());
@@ -479,11 +493,14 @@ absl::StatusOr<std::unique_ptr<PreviewServer>> PreviewServer::Start(const std::s
       if (fd >= 0) ::close(fd);
     }
     impl.listen_fd = impl.epoll_fd = impl.wake_fd = impl.timer_fd = -1;
-    return absl::InternalError(absl::StrCat("preview server: ", common::ToAbsl(what), ": ", std::strerror(error)));
+    return absl::InternalError(
+        absl::StrCat("preview server: ", common::ToAbsl(what), ": ", std::strerror(error)));
   };
-  if (impl.epoll_fd < 0 || impl.wake_fd < 0 || impl.timer_fd < 0) return fail("cannot create its descriptors");
+  if (impl.epoll_fd < 0 || impl.wake_fd < 0 || impl.timer_fd < 0)
+    return fail("cannot create its descriptors");
   const auto nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(kSweepInterval).count();
-  itimerspec every{.it_interval = {.tv_sec = 0, .tv_nsec = nanos}, .it_value = {.tv_sec = 0, .tv_nsec = nanos}};
+  itimerspec every{.it_interval = {.tv_sec = 0, .tv_nsec = nanos},
+                   .it_value = {.tv_sec = 0, .tv_nsec = nanos}};
   // The wake descriptor stays readable once written, so it wakes every thread in turn.
   epoll_event wake{.events = EPOLLIN, .data = {.u64 = kWake}};
   epoll_event timer{.events = EPOLLIN | EPOLLONESHOT, .data = {.u64 = kTimer}};
@@ -521,7 +538,9 @@ void PreviewServer::Stop() {
   }
 }
 
-void PreviewServer::ForgetSnapshot(const std::string& snapshot_id) { impl_->cache.Forget(snapshot_id); }
+void PreviewServer::ForgetSnapshot(const std::string& snapshot_id) {
+  impl_->cache.Forget(snapshot_id);
+}
 
 void PreviewServer::ForgetAll() { impl_->cache.ForgetAll(); }
 

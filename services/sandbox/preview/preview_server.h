@@ -51,9 +51,8 @@ class PreviewServer {
   using Loader = PreviewLoader;
 
   // Start: listens on host:port (port 0 picks one) and serves on its own threads.
-  [[nodiscard]] static absl::StatusOr<std::unique_ptr<PreviewServer>> Start(const std::string& listen_addr,
-                                                                            Loader loader,
-                                                                            PreviewServerOptions options = {});
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<PreviewServer>> Start(
+      const std::string& listen_addr, Loader loader, PreviewServerOptions options = {});
   ~PreviewServer();  // Stop()s
   int port() const { return port_; }
   // Stop: stops listening and closes every connection, waiting for requests being answered.

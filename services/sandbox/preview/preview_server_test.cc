@@ -38,7 +38,8 @@ const absl::Time kCreated = absl::FromUnixSeconds(1700000000);
 std::string BigPage() {
   std::string out = "<html><body>\n";
   for (int i = 0; out.size() < 20000; ++i) {
-    absl::StrAppend(&out, "<p class=\"row\">Row ", i, " of the table, with <a href=\"#r", i, "\">a link</a></p>\n");
+    absl::StrAppend(&out, "<p class=\"row\">Row ", i, " of the table, with <a href=\"#r", i,
+                    "\">a link</a></p>\n");
   }
   return out + "</body></html>\n";
 }
@@ -66,7 +67,8 @@ class FakeSnapshots {
 
   void Put(const std::string& id, std::map<std::string, std::string> files) {
     std::lock_guard lock(mu_);
-    snapshots_[id] = std::make_shared<const PreviewSnapshot>(PreviewSnapshot{std::move(files), kCreated});
+    snapshots_[id] =
+        std::make_shared<const PreviewSnapshot>(PreviewSnapshot{std::move(files), kCreated});
   }
   void SetDelay(std::chrono::milliseconds delay) { delay_ = delay; }
   void SetBroken(bool broken) { broken_ = broken; }
@@ -155,9 +157,11 @@ class RawConnection {
     RawResponse out;
     out.head = buffer_.substr(0, end + 4);
     buffer_.erase(0, end + 4);
-    if (!absl::SimpleAtoi(absl::string_view(out.head).substr(9, 3), &out.status)) return std::nullopt;
+    if (!absl::SimpleAtoi(absl::string_view(out.head).substr(9, 3), &out.status))
+      return std::nullopt;
     size_t length = 0;
-    if (!no_body && out.status != 304 && !absl::SimpleAtoi(out.Header("Content-Length"), &length)) return std::nullopt;
+    if (!no_body && out.status != 304 && !absl::SimpleAtoi(out.Header("Content-Length"), &length))
+      return std::nullopt;
     while (buffer_.size() < length) {
       if (!Fill()) return std::nullopt;
     }
@@ -230,7 +234,8 @@ class PreviewServerTest : public ::testing::Test {
 
   void ExpectSecurityHeaders(const httplib::Result& res) {
     EXPECT_EQ(res->get_header_value("X-Content-Type-Options"), "nosniff");
-    EXPECT_EQ(res->get_header_value("Content-Security-Policy"), "sandbox allow-scripts allow-forms");
+    EXPECT_EQ(res->get_header_value("Content-Security-Policy"),
+              "sandbox allow-scripts allow-forms");
     EXPECT_TRUE(res->has_header("Date"));
   }
   void ExpectFileHeaders(const httplib::Result& res) {
@@ -313,7 +318,7 @@ TEST_F(PreviewServerTest, AnythingElseIsNotFoundWithoutReachingTheLoader) {
   const std::string refused[] = {
       "/",
       "/index.html",
-      "/" + kSnapshot,                           // no slash after the id
+      "/" + kSnapshot,  // no slash after the id
       "/not-a-uuid/index.html",
       "/" + kSnapshot.substr(1) + "/index.html",
       "/../" + kSnapshot + "/index.html",
@@ -322,12 +327,12 @@ TEST_F(PreviewServerTest, AnythingElseIsNotFoundWithoutReachingTheLoader) {
       Path("./index.html"),
       Path("%2e%2e/" + other + "/index.html"),
       Path("css/%2E%2E/index.html"),
-      Path("/etc/passwd"),                       // a leading '/' after the id
+      Path("/etc/passwd"),  // a leading '/' after the id
       Path("css//site.css"),
       Path("a%00b.html"),
       Path("a%0ab.html"),
-      Path("a%5cb.html"),                        // a backslash
-      Path("%ff%fe.html"),                       // not UTF-8
+      Path("a%5cb.html"),   // a backslash
+      Path("%ff%fe.html"),  // not UTF-8
   };
   for (const std::string& path : refused) {
     auto res = client_->Get(path.c_str());
@@ -457,15 +462,9 @@ TEST_F(PreviewServerTest, CompressesByAcceptEncodingOncePerFile) {
     std::string encoding;
   };
   const Case cases[] = {
-      {"gzip, deflate, br", "br"},
-      {"gzip", "gzip"},
-      {"x-gzip", "gzip"},
-      {"br;q=0.5, gzip;q=0.8", "gzip"},
-      {"gzip;q=0, br", "br"},
-      {"br;q=0, gzip;q=0", ""},
-      {"gzip;q=0.5, identity", ""},
-      {"deflate", ""},
-      {"", ""},
+      {"gzip, deflate, br", "br"},      {"gzip", "gzip"},       {"x-gzip", "gzip"},
+      {"br;q=0.5, gzip;q=0.8", "gzip"}, {"gzip;q=0, br", "br"}, {"br;q=0, gzip;q=0", ""},
+      {"gzip;q=0.5, identity", ""},     {"deflate", ""},        {"", ""},
   };
   std::map<std::string, std::string> tags;
   for (const Case& c : cases) {
@@ -478,9 +477,10 @@ TEST_F(PreviewServerTest, CompressesByAcceptEncodingOncePerFile) {
     EXPECT_EQ(res->get_header_value("Vary"), "Accept-Encoding");
     EXPECT_EQ(res->get_header_value("Content-Length"), std::to_string(res->body.size()));
     ExpectFileHeaders(res);
-    std::optional<std::string> decoded = c.encoding == "br"     ? Unbrotli(res->body)
-                                         : c.encoding == "gzip" ? Gunzip(res->body)
-                                                                : std::optional<std::string>(res->body);
+    std::optional<std::string> decoded = c.encoding == "br" ? Unbrotli(res->body)
+                                         : c.encoding == "gzip"
+                                             ? Gunzip(res->body)
+                                             : std::optional<std::string>(res->body);
     EXPECT_EQ(decoded, page) << c.accept;
     if (!c.encoding.empty()) {
       EXPECT_LT(res->body.size(), page.size() / 3) << c.accept;
@@ -491,7 +491,8 @@ TEST_F(PreviewServerTest, CompressesByAcceptEncodingOncePerFile) {
   ASSERT_EQ(tags.size(), 3u);
   EXPECT_NE(tags["br"], tags["gzip"]);
   EXPECT_NE(tags["br"], tags[""]);
-  auto revalidated = client_->Get(Path("big.html").c_str(), {{"Accept-Encoding", "gzip"}, {"If-None-Match", tags["gzip"]}});
+  auto revalidated = client_->Get(Path("big.html").c_str(),
+                                  {{"Accept-Encoding", "gzip"}, {"If-None-Match", tags["gzip"]}});
   ASSERT_TRUE(revalidated);
   EXPECT_EQ(revalidated->status, 304);
   EXPECT_EQ(revalidated->get_header_value("ETag"), tags["gzip"]);
@@ -513,14 +514,17 @@ TEST_F(PreviewServerTest, HeadAnswersWithTheHeadersOnly) {
     ASSERT_TRUE(head);
     EXPECT_EQ(head->status, 200);
     EXPECT_TRUE(head->body.empty());
-    EXPECT_EQ(head->get_header_value("Content-Length"), get->get_header_value("Content-Length")) << accept;
-    EXPECT_EQ(head->get_header_value("Content-Encoding"), get->get_header_value("Content-Encoding"));
+    EXPECT_EQ(head->get_header_value("Content-Length"), get->get_header_value("Content-Length"))
+        << accept;
+    EXPECT_EQ(head->get_header_value("Content-Encoding"),
+              get->get_header_value("Content-Encoding"));
     EXPECT_EQ(head->get_header_value("ETag"), get->get_header_value("ETag"));
     ExpectFileHeaders(head);
   }
   // On the wire: no body follows, so a second request on the connection is read right.
   RawConnection raw(server_->port());
-  ASSERT_TRUE(raw.Send("HEAD " + Path("app.js") + " HTTP/1.1\r\nHost: x\r\n\r\n" + Get(Path("notes.txt"))));
+  ASSERT_TRUE(
+      raw.Send("HEAD " + Path("app.js") + " HTTP/1.1\r\nHost: x\r\n\r\n" + Get(Path("notes.txt"))));
   std::optional<RawResponse> head = raw.Read(/*no_body=*/true);
   ASSERT_TRUE(head);
   EXPECT_EQ(head->Header("Content-Length"), "22");
@@ -572,7 +576,8 @@ TEST_F(PreviewServerTest, RangesAreOfTheUncompressedBodyAndFollowIfRange) {
   const std::string etag = full->get_header_value("ETag");
   const std::string length = std::to_string(page.size());
   // A client that accepts brotli still gets identity bytes for a range.
-  auto part = client_->Get(Path("big.html").c_str(), {{"Range", "bytes=100-199"}, {"Accept-Encoding", "br, gzip"}});
+  auto part = client_->Get(Path("big.html").c_str(),
+                           {{"Range", "bytes=100-199"}, {"Accept-Encoding", "br, gzip"}});
   ASSERT_TRUE(part);
   EXPECT_EQ(part->status, 206);
   EXPECT_FALSE(part->has_header("Content-Encoding"));
@@ -588,7 +593,8 @@ TEST_F(PreviewServerTest, RangesAreOfTheUncompressedBodyAndFollowIfRange) {
       {FormatHttpDate(kCreated + absl::Seconds(1)), 200},
   };
   for (const auto& [if_range, status] : if_ranges) {
-    auto res = client_->Get(Path("big.html").c_str(), {{"Range", "bytes=0-9"}, {"If-Range", if_range}});
+    auto res =
+        client_->Get(Path("big.html").c_str(), {{"Range", "bytes=0-9"}, {"If-Range", if_range}});
     ASSERT_TRUE(res);
     EXPECT_EQ(res->status, status) << if_range;
     EXPECT_EQ(res->body, status == 206 ? page.substr(0, 10) : page) << if_range;
@@ -687,7 +693,8 @@ TEST_F(PreviewServerTest, ARequestWithABodyIsAnsweredAndItsConnectionClosed) {
   // A GET whose body is a second request, and a refused POST whose body is one.
   for (const std::string& method : {std::string("GET"), std::string("POST")}) {
     RawConnection raw(server_->port());
-    ASSERT_TRUE(raw.Send(method + " " + Path("index.html") + " HTTP/1.1\r\nHost: x\r\nContent-Length: " +
+    ASSERT_TRUE(raw.Send(method + " " + Path("index.html") +
+                         " HTTP/1.1\r\nHost: x\r\nContent-Length: " +
                          std::to_string(hidden.size()) + "\r\n\r\n" + hidden));
     const std::string out = raw.ReadAll();
     EXPECT_EQ(Count(out, "HTTP/1.1 "), 1u) << out;
@@ -696,7 +703,8 @@ TEST_F(PreviewServerTest, ARequestWithABodyIsAnsweredAndItsConnectionClosed) {
   }
   // Chunked bodies too.
   RawConnection raw(server_->port());
-  ASSERT_TRUE(raw.Send("GET " + Path("index.html") + " HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" +
+  ASSERT_TRUE(raw.Send("GET " + Path("index.html") +
+                       " HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" +
                        absl::StrCat(absl::Hex(hidden.size())) + "\r\n" + hidden + "\r\n0\r\n\r\n"));
   const std::string out = raw.ReadAll();
   EXPECT_EQ(Count(out, "HTTP/1.1 "), 1u) << out;
@@ -704,7 +712,8 @@ TEST_F(PreviewServerTest, ARequestWithABodyIsAnsweredAndItsConnectionClosed) {
   // A body the client is still sending when the answer comes is read and dropped, so the
   // answer is not lost to a reset.
   RawConnection slow(server_->port());
-  ASSERT_TRUE(slow.Send("POST " + Path("index.html") + " HTTP/1.1\r\nHost: x\r\nContent-Length: 300000\r\n\r\n"));
+  ASSERT_TRUE(slow.Send("POST " + Path("index.html") +
+                        " HTTP/1.1\r\nHost: x\r\nContent-Length: 300000\r\n\r\n"));
   std::optional<RawResponse> refused = slow.Read();
   ASSERT_TRUE(refused);
   EXPECT_EQ(refused->status, 405);
@@ -728,8 +737,8 @@ TEST_F(PreviewServerTest, RefusesMalformedAndOversizedHeads) {
        }(),
        431},
       {"GET / HTTP/1.1\r\nHost : x\r\n\r\n", 400},
-      {"GET " + Path("app.js") + " HTTP/1.1\r\n\r\n", 400},                          // no Host
-      {"GET " + Path("app.js") + " HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400},    // two
+      {"GET " + Path("app.js") + " HTTP/1.1\r\n\r\n", 400},                        // no Host
+      {"GET " + Path("app.js") + " HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400},  // two
       {"GET " + Path("app.js") + " HTTP/1.1\r\nHost: a\r\nContent-Length: x\r\n\r\n", 400},
       {"GET " + Path("app.js") + " HTTP/2.0\r\nHost: a\r\n\r\n", 505},
   };
@@ -753,7 +762,9 @@ TEST_F(PreviewServerTest, RefusesMalformedAndOversizedHeads) {
 }
 
 TEST_F(PreviewServerTest, IdleAndSlowClientsHoldNoThread) {
-  StartServer({.threads = 2, .keep_alive_timeout = absl::Milliseconds(400), .read_timeout = absl::Milliseconds(400)});
+  StartServer({.threads = 2,
+               .keep_alive_timeout = absl::Milliseconds(400),
+               .read_timeout = absl::Milliseconds(400)});
   // Many more connections than threads: idle ones, and ones stuck in the middle of a head.
   std::vector<std::unique_ptr<RawConnection>> idle;
   for (int i = 0; i < 20; ++i) {
@@ -817,10 +828,13 @@ TEST(PreviewServerStartTest, RefusesBadAddressesAndBusyPorts) {
   auto loader = [](const std::string&) -> absl::StatusOr<std::shared_ptr<const PreviewSnapshot>> {
     return std::make_shared<const PreviewSnapshot>(PreviewSnapshot{.files = {{"a.txt", "x"}}});
   };
-  for (const char* bad : {"", "127.0.0.1", "127.0.0.1:", "127.0.0.1:x", "127.0.0.1:65536", "127.0.0.1:-1"}) {
-    EXPECT_EQ(PreviewServer::Start(bad, loader).status().code(), absl::StatusCode::kInvalidArgument) << bad;
+  for (const char* bad :
+       {"", "127.0.0.1", "127.0.0.1:", "127.0.0.1:x", "127.0.0.1:65536", "127.0.0.1:-1"}) {
+    EXPECT_EQ(PreviewServer::Start(bad, loader).status().code(), absl::StatusCode::kInvalidArgument)
+        << bad;
   }
-  EXPECT_EQ(PreviewServer::Start("127.0.0.1:0", nullptr).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(PreviewServer::Start("127.0.0.1:0", nullptr).status().code(),
+            absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(PreviewServer::Start("127.0.0.1:0", loader, {.threads = 0}).status().code(),
             absl::StatusCode::kInvalidArgument);
   auto first = PreviewServer::Start("127.0.0.1:0", loader);

@@ -43,7 +43,8 @@ inline std::optional<std::string> Unbrotli(std::string_view in) {
     uint8_t buf[16384];
     size_t available_out = sizeof(buf);
     uint8_t* next_out = buf;
-    rc = BrotliDecoderDecompressStream(state, &available_in, &next_in, &available_out, &next_out, nullptr);
+    rc = BrotliDecoderDecompressStream(state, &available_in, &next_in, &available_out, &next_out,
+                                       nullptr);
     out.append(reinterpret_cast<char*>(buf), sizeof(buf) - available_out);
   }
   BrotliDecoderDestroyInstance(state);
