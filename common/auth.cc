@@ -14,6 +14,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 #include "common/strings.h"
 
 namespace qai::common {
@@ -201,33 +202,30 @@ absl::StatusOr<Principal> Authenticator::AuthenticateBearer(std::string_view aut
   const uint64_t keys_version = tokens_->keys_version();
   if (std::optional<Principal> known = verified_->Find(token, now, keys_version))
     return *std::move(known);
-  absl::StatusOr<JwtClaims> claims = tokens_->Verify(ToStd(token), now);
-  if (!claims.ok()) return claims.status();
+  QAI_ASSIGN_OR_RETURN(JwtClaims claims, tokens_->Verify(ToStd(token), now));
 
   Role role = Role::kUser;
-  for (const std::string& name : claims->roles) {
+  for (const std::string& name : claims.roles) {
     if (name == "admin") role = Role::kAdmin;
   }
-  Principal principal{.id = std::move(claims->subject), .role = role};
+  Principal principal{.id = std::move(claims.subject), .role = role};
   // The window Verify applies: from nbf (or iat) - leeway until exp + leeway.
   const absl::Duration leeway = tokens_->policy().leeway;
-  absl::Time from = claims->not_before ? *claims->not_before : absl::InfinitePast();
-  from = std::max(from, claims->issued_at);
+  absl::Time from = claims.not_before ? *claims.not_before : absl::InfinitePast();
+  from = std::max(from, claims.issued_at);
   verified_->Put(token, {principal, from == absl::InfinitePast() ? from : from - leeway,
-                         claims->expires + leeway, keys_version});
+                         claims.expires + leeway, keys_version});
   return principal;
 }
 
 absl::StatusOr<Principal> AuthenticateCall(
     const Authenticator& authenticator,
     const std::multimap<grpc::string_ref, grpc::string_ref>& client_metadata) {
-  absl::StatusOr<std::optional<std::string_view>> authorization =
-      SingleHeader(client_metadata, "authorization");
-  if (!authorization.ok()) return authorization.status();
-  absl::StatusOr<std::optional<std::string_view>> api_key =
-      SingleHeader(client_metadata, "x-api-key");
-  if (!api_key.ok()) return api_key.status();
-  return authenticator.Authenticate(*authorization, *api_key, absl::Now());
+  QAI_ASSIGN_OR_RETURN(std::optional<std::string_view> authorization,
+                       SingleHeader(client_metadata, "authorization"));
+  QAI_ASSIGN_OR_RETURN(std::optional<std::string_view> api_key,
+                       SingleHeader(client_metadata, "x-api-key"));
+  return authenticator.Authenticate(authorization, api_key, absl::Now());
 }
 
 }  // namespace qai::common

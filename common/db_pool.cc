@@ -5,6 +5,7 @@
 #include "common/database_url.h"
 #include "common/log.h"
 #include "common/pg_pipeline.h"
+#include "common/status_macros.h"
 #include "soci/postgresql/soci-postgresql.h"
 
 namespace qai::common {
@@ -34,9 +35,8 @@ absl::StatusOr<std::unique_ptr<DbPool>> DbPool::Create(Options options) {
   if (options.url.empty()) return absl::InvalidArgumentError("database url is empty");
   if (options.size < 1) return absl::InvalidArgumentError("database pool size must be at least 1");
   // SOCI cannot parse libpq URIs itself; the converted form is what every connection uses.
-  absl::StatusOr<std::string> connect = ConnectString(options.url);
-  if (!connect.ok()) return connect.status();
-  options.url = std::move(*connect);
+  QAI_ASSIGN_OR_RETURN(std::string connect, ConnectString(options.url));
+  options.url = std::move(connect);
   return std::unique_ptr<DbPool>(new DbPool(std::move(options)));
 }
 
@@ -124,9 +124,8 @@ absl::Status DbPool::Attempt(const std::function<absl::Status(DbConnection&)>& f
                              bool transactional, bool& connection_lost, bool& commit_sent) {
   connection_lost = false;
   commit_sent = false;
-  absl::StatusOr<Lease> lease = Acquire();
-  if (!lease.ok()) return lease.status();
-  DbConnection& conn = **lease;
+  QAI_ASSIGN_OR_RETURN(Lease lease, Acquire());
+  DbConnection& conn = *lease;
   try {
     if (!transactional) {
       absl::Status s = fn(conn);
@@ -144,14 +143,14 @@ absl::Status DbPool::Attempt(const std::function<absl::Status(DbConnection&)>& f
   } catch (const std::exception& e) {
     if (conn.pg() == nullptr || PQstatus(conn.pg()) != CONNECTION_OK) {
       connection_lost = true;
-      lease->Discard();
+      lease.Discard();
       return absl::UnavailableError("database unavailable");
     }
     absl::Status mapped = MapDbError(e);
     try {
       if (transactional) conn.session().rollback();
     } catch (const std::exception&) {
-      lease->Discard();
+      lease.Discard();
     }
     return mapped;
   }

@@ -9,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "common/base64url.h"
 #include "common/json.h"
+#include "common/status_macros.h"
 #include "common/strings.h"
 #include "nlohmann/json.hpp"
 
@@ -80,18 +81,16 @@ std::shared_ptr<EVP_PKEY> FromParams(const char* type, OSSL_PARAM* params) {
 }
 
 absl::StatusOr<std::shared_ptr<EVP_PKEY>> RsaKey(const json& jwk) {
-  absl::StatusOr<std::string> n = Bytes(jwk, "n");
-  if (!n.ok()) return n.status();
-  absl::StatusOr<std::string> e = Bytes(jwk, "e");
-  if (!e.ok()) return e.status();
-  Bn bn_n = ToBn(*n), bn_e = ToBn(*e);
+  QAI_ASSIGN_OR_RETURN(std::string n, Bytes(jwk, "n"));
+  QAI_ASSIGN_OR_RETURN(std::string e, Bytes(jwk, "e"));
+  Bn bn_n = ToBn(n), bn_e = ToBn(e);
   if (bn_n == nullptr || bn_e == nullptr) return Unusable("out of memory");
   const int bits = BN_num_bits(bn_n.get());
   if (bits < kMinRsaBits || bits > kMaxRsaBits) {
     return Unusable(absl::StrCat("an RSA modulus of ", bits, " bits (", kMinRsaBits, " to ",
                                  kMaxRsaBits, " verify)"));
   }
-  if (e->size() > 8) return Unusable("`e` longer than 8 bytes");
+  if (e.size() > 8) return Unusable("`e` longer than 8 bytes");
   std::unique_ptr<OSSL_PARAM_BLD, ParamBldFree> build(OSSL_PARAM_BLD_new());
   if (build == nullptr ||
       OSSL_PARAM_BLD_push_BN(build.get(), OSSL_PKEY_PARAM_RSA_N, bn_n.get()) != 1 ||
@@ -105,14 +104,12 @@ absl::StatusOr<std::shared_ptr<EVP_PKEY>> RsaKey(const json& jwk) {
 }
 
 absl::StatusOr<std::shared_ptr<EVP_PKEY>> P256Key(const json& jwk) {
-  absl::StatusOr<std::string> x = Bytes(jwk, "x");
-  if (!x.ok()) return x.status();
-  absl::StatusOr<std::string> y = Bytes(jwk, "y");
-  if (!y.ok()) return y.status();
-  if (x->size() != kP256CoordinateBytes || y->size() != kP256CoordinateBytes) {
+  QAI_ASSIGN_OR_RETURN(std::string x, Bytes(jwk, "x"));
+  QAI_ASSIGN_OR_RETURN(std::string y, Bytes(jwk, "y"));
+  if (x.size() != kP256CoordinateBytes || y.size() != kP256CoordinateBytes) {
     return Unusable("`x` and `y` must be 32 bytes each");
   }
-  std::string point = absl::StrCat("\x04", *x, *y);  // uncompressed: 0x04 || x || y
+  std::string point = absl::StrCat("\x04", x, y);  // uncompressed: 0x04 || x || y
   char group[] = "prime256v1";
   OSSL_PARAM params[] = {
       OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, group, 0),
@@ -161,12 +158,10 @@ absl::StatusOr<Jwk> ParseKey(const json& jwk) {
   std::optional<std::string> kid = StringMember(jwk, "kid");
   if (!kid.has_value() || kid->size() > kMaxJwkKidChars)
     return Unusable("`kid` is not a string of at most 256 characters");
-  absl::StatusOr<JwsAlg> alg = KeyAlg(jwk);
-  if (!alg.ok()) return alg.status();
-  absl::StatusOr<std::shared_ptr<EVP_PKEY>> key =
-      *alg == JwsAlg::kRs256 ? RsaKey(jwk) : P256Key(jwk);
-  if (!key.ok()) return key.status();
-  return Jwk{.kid = *std::move(kid), .alg = *alg, .key = *std::move(key)};
+  QAI_ASSIGN_OR_RETURN(JwsAlg alg, KeyAlg(jwk));
+  QAI_ASSIGN_OR_RETURN(std::shared_ptr<EVP_PKEY> key,
+                       alg == JwsAlg::kRs256 ? RsaKey(jwk) : P256Key(jwk));
+  return Jwk{.kid = *std::move(kid), .alg = alg, .key = std::move(key)};
 }
 
 std::string KeyName(size_t index, const json& jwk) {

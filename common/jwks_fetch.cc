@@ -13,6 +13,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/status_macros.h"
 #include "common/strings.h"
 
 namespace qai::common {
@@ -170,7 +171,7 @@ absl::StatusOr<JwksLoader> JwksLoaderFor(std::string_view source, JwksFetchOptio
     return JwksLoader([path = std::string(source), max = options.max_bytes](
                           const std::function<bool()>&) { return ReadJwksFile(path, max); });
   }
-  if (absl::Status s = CheckUrl(source); !s.ok()) return s;
+  QAI_RETURN_IF_ERROR(CheckUrl(source));
   return JwksLoader([url = std::string(source), options](const std::function<bool()>& cancelled) {
     return FetchJwks(url, options, cancelled);
   });

@@ -9,6 +9,7 @@
 #include "common/base64url.h"
 #include "common/json.h"
 #include "common/jwt_signature.h"
+#include "common/status_macros.h"
 #include "nlohmann/json.hpp"
 
 namespace qai::common {
@@ -73,16 +74,13 @@ absl::Status ReadSubject(const json& payload, JwtClaims& claims) {
 }
 
 absl::Status ReadTimes(const json& payload, JwtClaims& claims) {
-  absl::StatusOr<std::optional<absl::Time>> exp = ReadTime(payload, "exp");
-  if (!exp.ok()) return exp.status();
-  if (!exp->has_value()) return Malformed();
-  claims.expires = **exp;
-  absl::StatusOr<std::optional<absl::Time>> nbf = ReadTime(payload, "nbf");
-  if (!nbf.ok()) return nbf.status();
-  claims.not_before = *nbf;
-  absl::StatusOr<std::optional<absl::Time>> iat = ReadTime(payload, "iat");
-  if (!iat.ok()) return iat.status();
-  claims.issued_at = iat->value_or(absl::InfinitePast());
+  QAI_ASSIGN_OR_RETURN(std::optional<absl::Time> exp, ReadTime(payload, "exp"));
+  if (!exp.has_value()) return Malformed();
+  claims.expires = *exp;
+  QAI_ASSIGN_OR_RETURN(std::optional<absl::Time> nbf, ReadTime(payload, "nbf"));
+  claims.not_before = nbf;
+  QAI_ASSIGN_OR_RETURN(std::optional<absl::Time> iat, ReadTime(payload, "iat"));
+  claims.issued_at = iat.value_or(absl::InfinitePast());
   return absl::OkStatus();
 }
 
@@ -195,23 +193,21 @@ absl::StatusOr<JwtParts> SplitJwt(std::string_view token) {
   if (second == std::string_view::npos || token.find('.', second + 1) != std::string_view::npos)
     return Malformed();
 
-  absl::StatusOr<json> header = ReadHeader(token.substr(0, first));
-  if (!header.ok()) return header.status();
-  JwtParts parts{.alg = (*header)["alg"].get<std::string>(),
+  QAI_ASSIGN_OR_RETURN(json header, ReadHeader(token.substr(0, first)));
+  JwtParts parts{.alg = header["alg"].get<std::string>(),
                  .kid = std::nullopt,
                  .signing_input = token.substr(0, second),
                  .signature = token.substr(second + 1),
                  .payload = token.substr(first + 1, second - first - 1)};
-  if (auto kid = header->find("kid"); kid != header->end()) parts.kid = kid->get<std::string>();
+  if (auto kid = header.find("kid"); kid != header.end()) parts.kid = kid->get<std::string>();
   return parts;
 }
 
 absl::StatusOr<JwtClaims> ReadClaims(std::string_view payload, const JwtPolicy& policy,
                                      absl::Time now) {
-  absl::StatusOr<JwtClaims> claims = ParseClaims(payload);
-  if (!claims.ok()) return claims.status();
-  if (absl::Status s = CheckTimes(*claims, policy, now); !s.ok()) return s;
-  if (absl::Status s = CheckParties(*claims, policy); !s.ok()) return s;
+  QAI_ASSIGN_OR_RETURN(JwtClaims claims, ParseClaims(payload));
+  QAI_RETURN_IF_ERROR(CheckTimes(claims, policy, now));
+  QAI_RETURN_IF_ERROR(CheckParties(claims, policy));
   return claims;
 }
 

@@ -5,6 +5,7 @@
 #include "common/jwks_cache.h"
 #include "common/jwks_fetch.h"
 #include "common/log.h"
+#include "common/status_macros.h"
 
 namespace qai::common {
 namespace {
@@ -37,10 +38,9 @@ absl::StatusOr<std::shared_ptr<JwksCache>> JwksFrom(const std::string& source,
         "QAI_JWT_AUDIENCE is empty: tokens the issuer made for other applications are accepted "
         "too");
   }
-  absl::StatusOr<JwksLoader> loader = JwksLoaderFor(source);
-  if (!loader.ok()) return loader.status();
+  QAI_ASSIGN_OR_RETURN(JwksLoader loader, JwksLoaderFor(source));
   absl::StatusOr<std::shared_ptr<JwksCache>> cache = JwksCache::Start(
-      {.source = source, .load = *std::move(loader)}, /*require_first=*/!IsJwksUrl(source));
+      {.source = source, .load = std::move(loader)}, /*require_first=*/!IsJwksUrl(source));
   if (!cache.ok())
     return absl::InvalidArgumentError(absl::StrCat("QAI_JWT_JWKS: ", cache.status().message()));
   return cache;
@@ -75,10 +75,9 @@ std::vector<Option> JwtOptions() {
 
 absl::StatusOr<std::shared_ptr<const JwtVerifier>> JwtVerifierFrom(const Config& config,
                                                                    bool required) {
-  absl::StatusOr<std::vector<HmacKey>> hmac = ParseHmacKeys(config.Get("jwt-secret"));
-  if (!hmac.ok()) return hmac.status();
+  QAI_ASSIGN_OR_RETURN(std::vector<HmacKey> hmac, ParseHmacKeys(config.Get("jwt-secret")));
   const std::string& jwks_source = config.Get("jwt-jwks");
-  if (hmac->empty() && jwks_source.empty()) {
+  if (hmac.empty() && jwks_source.empty()) {
     if (!required) return std::shared_ptr<const JwtVerifier>();
     return absl::InvalidArgumentError(
         "QAI_JWT_JWKS or QAI_JWT_SECRET must be set: this service's users sign in with bearer "
@@ -87,15 +86,14 @@ absl::StatusOr<std::shared_ptr<const JwtVerifier>> JwtVerifierFrom(const Config&
   JwtPolicy policy{.issuer = config.Get("jwt-issuer"),
                    .audiences = config.GetList("jwt-audience"),
                    .max_lifetime = config.GetDuration("jwt-max-lifetime")};
-  absl::StatusOr<std::shared_ptr<JwksCache>> jwks = JwksFrom(jwks_source, policy);
-  if (!jwks.ok()) return jwks.status();
+  QAI_ASSIGN_OR_RETURN(std::shared_ptr<JwksCache> jwks, JwksFrom(jwks_source, policy));
   Log(LogLevel::kInfo, "bearer tokens",
-      {{"hs256_keys", hmac->size()},
+      {{"hs256_keys", hmac.size()},
        {"jwks", jwks_source},
        {"issuer", policy.issuer},
        {"audiences", policy.audiences},
        {"max_lifetime", absl::FormatDuration(policy.max_lifetime)}});
-  return JwtVerifier::Create(*std::move(hmac), *std::move(jwks), std::move(policy));
+  return JwtVerifier::Create(std::move(hmac), std::move(jwks), std::move(policy));
 }
 
 }  // namespace qai::common

@@ -6,6 +6,7 @@
 #include "absl/strings/str_split.h"
 #include "common/base64url.h"
 #include "common/jwt_signature.h"
+#include "common/status_macros.h"
 #include "common/strings.h"
 
 namespace qai::common {
@@ -65,7 +66,7 @@ absl::StatusOr<std::vector<HmacKey>> ParseHmacKeys(std::string_view value) {
   if (value.empty()) return std::vector<HmacKey>();
   std::vector<HmacKey> keys =
       NamedEntries(value).value_or(std::vector<HmacKey>{{"", std::string(value)}});
-  if (absl::Status s = CheckHmacKeys(keys); !s.ok()) return s;
+  QAI_RETURN_IF_ERROR(CheckHmacKeys(keys));
   return keys;
 }
 
@@ -86,7 +87,7 @@ absl::StatusOr<HmacKey> ChooseSigningKey(const std::vector<HmacKey>& keys, std::
 
 absl::StatusOr<std::shared_ptr<const JwtVerifier>> JwtVerifier::Create(
     std::vector<HmacKey> hmac_keys, std::shared_ptr<JwksCache> jwks, JwtPolicy policy) {
-  if (absl::Status s = CheckHmacKeys(hmac_keys); !s.ok()) return s;
+  QAI_RETURN_IF_ERROR(CheckHmacKeys(hmac_keys));
   if (hmac_keys.empty() && jwks == nullptr) {
     return absl::InvalidArgumentError("no token keys: set QAI_JWT_SECRET or QAI_JWT_JWKS");
   }
@@ -135,16 +136,15 @@ absl::Status JwtVerifier::VerifyPublic(const JwtParts& parts, JwsAlg alg) const 
 }
 
 absl::StatusOr<JwtClaims> JwtVerifier::Verify(std::string_view token, absl::Time now) const {
-  absl::StatusOr<JwtParts> parts = SplitJwt(token);
-  if (!parts.ok()) return parts.status();
+  QAI_ASSIGN_OR_RETURN(JwtParts parts, SplitJwt(token));
   // Each algorithm has its own keys; nothing from the payload is trusted until one verifies.
-  const std::optional<JwsAlg> alg = ParseJwsAlg(parts->alg);
+  const std::optional<JwsAlg> alg = ParseJwsAlg(parts.alg);
   absl::Status signature = absl::UnauthenticatedError("unsupported token algorithm");
-  if (alg == JwsAlg::kHs256 && !hmac_keys_.empty()) signature = VerifyHmac(*parts);
+  if (alg == JwsAlg::kHs256 && !hmac_keys_.empty()) signature = VerifyHmac(parts);
   if ((alg == JwsAlg::kRs256 || alg == JwsAlg::kEs256) && jwks_ != nullptr)
-    signature = VerifyPublic(*parts, *alg);
+    signature = VerifyPublic(parts, *alg);
   if (!signature.ok()) return signature;
-  return ReadClaims(parts->payload, policy_, now);
+  return ReadClaims(parts.payload, policy_, now);
 }
 
 }  // namespace qai::common

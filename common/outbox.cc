@@ -11,6 +11,7 @@
 #include "common/ids.h"
 #include "common/log.h"
 #include "common/status.h"
+#include "common/status_macros.h"
 #include "common/strings.h"
 
 namespace qai::common {
@@ -266,7 +267,7 @@ absl::StatusOr<int> OutboxRelay::RelayOnce() {
             soci::use(error), soci::use(row.id);
         if (auto handler = options_.on_parked.find(row.topic);
             handler != options_.on_parked.end()) {
-          if (absl::Status told = handler->second(conn, row, results[i]); !told.ok()) return told;
+          QAI_RETURN_IF_ERROR(handler->second(conn, row, results[i]));
         }
         Log(LogLevel::kError, "outbox delivery failed for good; row parked",
             {{"table", options_.table},
@@ -433,10 +434,9 @@ absl::StatusOr<int64_t> OutboxRelay::PruneBacklog() {
   const absl::Time until = absl::Now() + kPruneBudget;
   int64_t total = 0;
   for (;;) {
-    absl::StatusOr<int64_t> deleted = PruneOnce();
-    if (!deleted.ok()) return deleted.status();
-    total += *deleted;
-    if (*deleted < options_.prune_batch || absl::Now() >= until) return total;
+    QAI_ASSIGN_OR_RETURN(int64_t deleted, PruneOnce());
+    total += deleted;
+    if (deleted < options_.prune_batch || absl::Now() >= until) return total;
     std::lock_guard lock(mu_);
     if (stop_) return total;
   }

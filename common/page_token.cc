@@ -10,6 +10,7 @@
 #include "absl/strings/str_split.h"
 #include "common/ids.h"
 #include "common/status.h"
+#include "common/status_macros.h"
 #include "common/strings.h"
 
 namespace qai::common {
@@ -67,9 +68,8 @@ absl::StatusOr<std::optional<KeysetPosition>> DecodePosition(const PageTokenCode
                                                              std::string_view token,
                                                              std::string_view scope) {
   if (token.empty()) return std::optional<KeysetPosition>();
-  absl::StatusOr<std::string> cursor = codec.Decode(token, scope);
-  if (!cursor.ok()) return cursor.status();
-  std::pair<std::string, std::string> parts = absl::StrSplit(*cursor, absl::MaxSplits('/', 1));
+  QAI_ASSIGN_OR_RETURN(std::string cursor, codec.Decode(token, scope));
+  std::pair<std::string, std::string> parts = absl::StrSplit(cursor, absl::MaxSplits('/', 1));
   KeysetPosition position{.id = parts.second};
   if (!absl::SimpleAtoi(parts.first, &position.micros) || !IsUuid(position.id)) {
     return InvalidField("page_token", "is not a token this list returned");

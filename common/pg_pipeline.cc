@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/database_url.h"
 #include "common/log.h"
+#include "common/status_macros.h"
 #include "common/strings.h"
 
 namespace qai::common {
@@ -253,9 +254,8 @@ PgPipeline::PgPipeline(Options options, std::vector<PgStatement> statements)
 absl::StatusOr<std::unique_ptr<PgPipeline>> PgPipeline::Start(Options options,
                                                               std::vector<PgStatement> statements) {
   if (options.url.empty()) return absl::InvalidArgumentError("database url is empty");
-  absl::StatusOr<std::string> connect = ConnectString(options.url);
-  if (!connect.ok()) return connect.status();
-  options.url = *std::move(connect);
+  QAI_ASSIGN_OR_RETURN(std::string connect, ConnectString(options.url));
+  options.url = std::move(connect);
   if (options.connections < 1 || options.max_batch < 1 || options.max_queue < 1) {
     return absl::InvalidArgumentError("pipeline sizes must be positive");
   }

@@ -13,7 +13,7 @@
 // refusal would only delay durable work that is retried anyway.
 //
 //   RateLimiter limiter({.rate = 10, .burst = 20});
-//   if (absl::Status s = limiter.Acquire(call.principal); !s.ok()) return s;
+//   QAI_RETURN_IF_ERROR(limiter.Acquire(call.principal));
 
 #include <cstddef>
 #include <functional>
@@ -25,6 +25,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "common/auth.h"
+#include "common/status_macros.h"
 
 namespace qai::common {
 

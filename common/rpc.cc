@@ -8,6 +8,7 @@
 #include "common/ids.h"
 #include "common/log.h"
 #include "common/status.h"
+#include "common/status_macros.h"
 #include "common/strings.h"
 
 namespace qai::common {
@@ -79,9 +80,9 @@ absl::StatusOr<Principal> AdmitCall(const RpcEnv& env, const grpc::ServerContext
                                     std::string_view method) {
   absl::StatusOr<Principal> principal = Authenticate(env, ctx);
   if (!principal.ok()) return principal;
-  if (absl::Status s = MayCall(env, *principal, method); !s.ok()) return s;
+  QAI_RETURN_IF_ERROR(MayCall(env, *principal, method));
   if (env.limiter == nullptr) return principal;
-  if (absl::Status s = env.limiter->Acquire(*principal); !s.ok()) return s;
+  QAI_RETURN_IF_ERROR(env.limiter->Acquire(*principal));
   return principal;
 }
 

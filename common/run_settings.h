@@ -11,7 +11,7 @@
 //   FieldViolations bad;
 //   RunSettings settings = CheckRunSettings(*bounds, {.max_iterations = req.max_iterations(), ...},
 //                                           {.timeout = "run_timeout"}, bad);
-//   if (absl::Status s = bad.ToStatus(); !s.ok()) return s;
+//   QAI_RETURN_IF_ERROR(bad.ToStatus());
 //
 // Both services also enforce the caps on runs queued or running at once (RunCaps):
 // CheckActiveRuns says whether one more run fits, with the same RESOURCE_EXHAUSTED from both.
@@ -30,6 +30,7 @@
 #include "absl/time/time.h"
 #include "common/config.h"
 #include "common/status.h"
+#include "common/status_macros.h"
 #include "google/protobuf/duration.pb.h"
 
 namespace qai::common {

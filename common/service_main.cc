@@ -5,6 +5,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/jwt_options.h"
 #include "common/log.h"
+#include "common/status_macros.h"
 #include "prometheus/gauge.h"
 
 namespace qai::common {
@@ -141,24 +142,21 @@ absl::StatusOr<std::unique_ptr<ServiceBase>> ServiceBase::Init(std::string servi
   // Debian's abseil is built with mutex deadlock detection on, a debugging aid that costs every
   // lock gRPC takes a graph update.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
-  absl::StatusOr<Config> config =
-      Config::Parse(ServiceOptions(std::move(extra), default_listen_addr), argc, argv);
-  if (!config.ok()) return config.status();
-  std::unique_ptr<ServiceBase> base(new ServiceBase(std::move(*config)));
+  QAI_ASSIGN_OR_RETURN(
+      Config config,
+      Config::Parse(ServiceOptions(std::move(extra), default_listen_addr), argc, argv));
+  std::unique_ptr<ServiceBase> base(new ServiceBase(std::move(config)));
   const Config& c = base->config_;
   InitLogging(service, ParseLogLevel(c.Get("log-level")));
   Log(LogLevel::kInfo, "starting", {{"config", c.Describe()}});
-  absl::StatusOr<std::unique_ptr<Metrics>> metrics = Metrics::Create(c.Get("metrics-addr"));
-  if (!metrics.ok()) return metrics.status();
-  base->metrics_ = std::move(*metrics);
+  QAI_ASSIGN_OR_RETURN(std::unique_ptr<Metrics> metrics, Metrics::Create(c.Get("metrics-addr")));
+  base->metrics_ = std::move(metrics);
 
-  absl::StatusOr<std::shared_ptr<const JwtVerifier>> tokens =
-      JwtVerifierFrom(c, users == UserTokens::kRequired);
-  if (!tokens.ok()) return tokens.status();
-  absl::StatusOr<Authenticator> auth =
-      Authenticator::Create(*std::move(tokens), c.GetList("service-key-sha256"));
-  if (!auth.ok()) return auth.status();
-  base->auth_ = std::make_unique<Authenticator>(std::move(*auth));
+  QAI_ASSIGN_OR_RETURN(std::shared_ptr<const JwtVerifier> tokens,
+                       JwtVerifierFrom(c, users == UserTokens::kRequired));
+  QAI_ASSIGN_OR_RETURN(Authenticator auth,
+                       Authenticator::Create(std::move(tokens), c.GetList("service-key-sha256")));
+  base->auth_ = std::make_unique<Authenticator>(std::move(auth));
 
   const int pool_size = static_cast<int>(c.GetInt("db-pool-size"));
   absl::StatusOr<std::unique_ptr<DbPool>> db =

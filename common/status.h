@@ -6,7 +6,7 @@
 //
 //   qai::common::FieldViolations bad;
 //   if (req.name().empty()) bad.Add("name", "must not be empty");
-//   if (absl::Status s = bad.ToStatus(); !s.ok()) return s;
+//   QAI_RETURN_IF_ERROR(bad.ToStatus());
 //   ...
 //   reactor->Finish(qai::common::ToGrpcStatus(status));
 //
@@ -20,6 +20,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "common/status_macros.h"
 #include "grpcpp/support/status.h"
 
 namespace qai::common {

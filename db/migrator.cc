@@ -17,6 +17,7 @@
 #include "common/database_url.h"
 #include "common/db_pool.h"
 #include "common/pg_pipeline.h"
+#include "common/status_macros.h"
 #include "soci/postgresql/soci-postgresql.h"
 #include "soci/soci.h"
 
@@ -91,11 +92,10 @@ absl::StatusOr<int> ApplyMigrations(std::string_view database_url,
     return std::tie(a->service, a->version) < std::tie(b->service, b->version);
   });
 
-  absl::StatusOr<std::string> connect_string = ConnectString(database_url);
-  if (!connect_string.ok()) return connect_string.status();
+  QAI_ASSIGN_OR_RETURN(std::string connect_string, ConnectString(database_url));
   std::unique_ptr<soci::session> session;
   try {
-    session = std::make_unique<soci::session>(soci::postgresql, *connect_string);
+    session = std::make_unique<soci::session>(soci::postgresql, connect_string);
   } catch (const std::exception& e) {
     return absl::UnavailableError(
         absl::StrCat("cannot connect to the database: ", RedactSecrets(e.what(), database_url)));

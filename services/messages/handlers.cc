@@ -6,6 +6,7 @@
 #include "common/ids.h"
 #include "common/log.h"
 #include "common/proto_time.h"
+#include "common/status_macros.h"
 #include "common/strings.h"
 #include "common/validation.h"
 #include "qai/orchestrator/v1/orchestrator.pb.h"
@@ -119,20 +120,19 @@ absl::Status MessageHandlers::CreateMessage(const CallContext& call,
                             .model = req.model(),
                             .timeout = req.has_run_timeout() ? &req.run_timeout() : nullptr},
                            {.timeout = "run_timeout"}, bad);
-  if (absl::Status s = bad.ToStatus(); !s.ok()) return s;
+  QAI_RETURN_IF_ERROR(bad.ToStatus());
 
   // Nothing is written unless ProjectService vouches for the project and the caller.
-  absl::StatusOr<std::string> owner = projects_->ProjectOwner(call, req.project_id());
-  if (!owner.ok()) return owner.status();
+  QAI_ASSIGN_OR_RETURN(std::string owner, projects_->ProjectOwner(call, req.project_id()));
 
   CreateParams params{
       .principal = call.principal.id,
       .request_id = req.request_id(),
       .id = common::NewUuid(),
       .project_id = req.project_id(),
-      .owner = *owner,
+      .owner = owner,
       // A service relays someone's prompt: the project's owner wrote it.
-      .author = call.principal.role == common::Role::kService ? *owner : call.principal.id,
+      .author = call.principal.role == common::Role::kService ? owner : call.principal.id,
       .content = req.content()};
   const common::RunCaps& caps = bounds_->caps;
   if (call.principal.role != common::Role::kService &&
@@ -165,10 +165,9 @@ absl::Status MessageHandlers::CreateMessage(const CallContext& call,
   if (req.has_run_timeout()) *start.mutable_timeout() = req.run_timeout();
   params.start_run_payload = start.SerializeAsString();
 
-  absl::StatusOr<MessageRecord> created = store_->Create(params);
-  if (!created.ok()) return created.status();
+  QAI_ASSIGN_OR_RETURN(MessageRecord created, store_->Create(params));
   outbox_written_();
-  ToProto(*created, resp);
+  ToProto(created, resp);
   return absl::OkStatus();
 }
 
@@ -178,9 +177,8 @@ absl::Status MessageHandlers::CheckListable(const CallContext& call,
   // without a call to ProjectService: the messages name the project, and a deleted project's
   // messages go with its purge.
   if (call.principal.role == common::Role::kService) {
-    absl::StatusOr<std::optional<std::string>> owner = store_->ProjectOwner(project_id);
-    if (!owner.ok()) return owner.status();
-    if (owner->has_value()) return absl::OkStatus();
+    QAI_ASSIGN_OR_RETURN(std::optional<std::string> owner, store_->ProjectOwner(project_id));
+    if (owner.has_value()) return absl::OkStatus();
   }
   // Anyone else, and a project without messages: ProjectService says whether it exists and the
   // caller may see it.
@@ -198,33 +196,30 @@ absl::Status MessageHandlers::ListMessages(const CallContext& call,
   }
   if (!pb::ListMessagesRequest::View_IsValid(req.view()))
     bad.Add("view", "must be VIEW_FULL or VIEW_BASIC");
-  if (absl::Status s = bad.ToStatus(); !s.ok()) return s;
-  absl::StatusOr<int> page_size = common::NormalizePageSize(req.page_size());
-  if (!page_size.ok()) return page_size.status();
+  QAI_RETURN_IF_ERROR(bad.ToStatus());
+  QAI_ASSIGN_OR_RETURN(int page_size, common::NormalizePageSize(req.page_size()));
   // A token continues only the order it was made for.
   const std::string scope =
       absl::StrCat("messages/project:", req.project_id(), newest_first ? "/desc" : "");
   ListParams params{
-      .project_id = req.project_id(), .limit = *page_size + 1, .newest_first = newest_first};
-  absl::StatusOr<std::optional<common::KeysetPosition>> after =
-      common::DecodePosition(*tokens_, req.page_token(), scope);
-  if (!after.ok()) return after.status();
-  if (*after) params.after.emplace((*after)->micros, (*after)->id);
-  if (absl::Status s = CheckListable(call, req.project_id()); !s.ok()) return s;
-  absl::StatusOr<std::vector<MessageRecord>> rows = store_->List(params);
-  if (!rows.ok()) return rows.status();
+      .project_id = req.project_id(), .limit = page_size + 1, .newest_first = newest_first};
+  QAI_ASSIGN_OR_RETURN(std::optional<common::KeysetPosition> after,
+                       common::DecodePosition(*tokens_, req.page_token(), scope));
+  if (after) params.after.emplace(after->micros, after->id);
+  QAI_RETURN_IF_ERROR(CheckListable(call, req.project_id()));
+  QAI_ASSIGN_OR_RETURN(std::vector<MessageRecord> rows, store_->List(params));
   // The page is what fits, judged by the sizes the store read: files are loaded only for the
   // messages that are sent, so a call costs what it returns, whatever the project stores.
   const bool with_files = req.view() != pb::ListMessagesRequest::VIEW_BASIC;
-  const size_t fit = MessagesThatFit(*rows, static_cast<size_t>(*page_size), with_files);
-  const bool more = fit < rows->size();
-  rows->resize(fit);
+  const size_t fit = MessagesThatFit(rows, static_cast<size_t>(page_size), with_files);
+  const bool more = fit < rows.size();
+  rows.resize(fit);
   if (with_files) {
-    if (absl::Status s = store_->LoadFiles(*rows); !s.ok()) return s;
+    QAI_RETURN_IF_ERROR(store_->LoadFiles(rows));
   }
-  for (const MessageRecord& r : *rows) ToProto(r, *resp.add_messages());
-  if (more && !rows->empty()) {
-    const MessageRecord& last = rows->back();
+  for (const MessageRecord& r : rows) ToProto(r, *resp.add_messages());
+  if (more && !rows.empty()) {
+    const MessageRecord& last = rows.back();
     resp.set_next_page_token(
         common::EncodePosition(*tokens_, scope, {absl::ToUnixMicros(last.create_time), last.id}));
   }
@@ -235,19 +230,18 @@ absl::Status MessageHandlers::GetMessage(const CallContext& call, const pb::GetM
                                          pb::Message& resp) {
   FieldViolations bad;
   common::CheckUuid(bad, "id", req.id(), /*required=*/true);
-  if (absl::Status s = bad.ToStatus(); !s.ok()) return s;
-  absl::StatusOr<MessageRecord> found = store_->Get(req.id());
-  if (!found.ok()) return found.status();
-  if (!Visible(call, found->owner))
+  QAI_RETURN_IF_ERROR(bad.ToStatus());
+  QAI_ASSIGN_OR_RETURN(MessageRecord found, store_->Get(req.id()));
+  if (!Visible(call, found.owner))
     return absl::NotFoundError(absl::StrCat("message ", req.id(), " not found"));
-  ToProto(*found, resp);
+  ToProto(found, resp);
   return absl::OkStatus();
 }
 
 absl::Status MessageHandlers::RecordAgentResult(const CallContext& call,
                                                 const pb::RecordAgentResultRequest& req,
                                                 pb::Message& resp) {
-  if (absl::Status s = common::RequireService(call, "RecordAgentResult"); !s.ok()) return s;
+  QAI_RETURN_IF_ERROR(common::RequireService(call, "RecordAgentResult"));
   FieldViolations bad;
   common::CheckUuid(bad, "run_id", req.run_id(), /*required=*/true);
   common::CheckUuid(bad, "project_id", req.project_id(), /*required=*/true);
@@ -259,21 +253,19 @@ absl::Status MessageHandlers::RecordAgentResult(const CallContext& call,
     if (req.type() == pb::Message::TYPE_ERROR) bad.Add("fragment", "is only for TYPE_RESULT");
     CheckFragment(bad, req.fragment());
   }
-  if (absl::Status s = bad.ToStatus(); !s.ok()) return s;
+  QAI_RETURN_IF_ERROR(bad.ToStatus());
 
   // The run was started by a message of this project, which names the owner; a project
   // without messages is asked about.
-  absl::StatusOr<std::optional<std::string>> owner = store_->ProjectOwner(req.project_id());
-  if (!owner.ok()) return owner.status();
-  if (!owner->has_value()) {
-    absl::StatusOr<std::string> asked = projects_->ProjectOwner(call, req.project_id());
-    if (!asked.ok()) return asked.status();
-    *owner = *asked;
+  QAI_ASSIGN_OR_RETURN(std::optional<std::string> owner, store_->ProjectOwner(req.project_id()));
+  if (!owner.has_value()) {
+    QAI_ASSIGN_OR_RETURN(std::string asked, projects_->ProjectOwner(call, req.project_id()));
+    owner = asked;
   }
   ResultParams params{.id = common::NewUuid(),
                       .run_id = req.run_id(),
                       .project_id = req.project_id(),
-                      .owner = **owner,
+                      .owner = *owner,
                       .content = req.content(),
                       .type = req.type()};
   if (req.has_fragment()) {
@@ -284,18 +276,17 @@ absl::Status MessageHandlers::RecordAgentResult(const CallContext& call,
                                      .files = {f.files().begin(), f.files().end()},
                                      .summary = f.summary()};
   }
-  absl::StatusOr<MessageRecord> recorded = store_->RecordResult(params);
-  if (!recorded.ok()) return recorded.status();
-  ToProto(*recorded, resp);
+  QAI_ASSIGN_OR_RETURN(MessageRecord recorded, store_->RecordResult(params));
+  ToProto(recorded, resp);
   return absl::OkStatus();
 }
 
 absl::Status MessageHandlers::PurgeProjectMessages(const CallContext& call,
                                                    const pb::PurgeProjectMessagesRequest& req) {
-  if (absl::Status s = common::RequireService(call, "PurgeProjectMessages"); !s.ok()) return s;
+  QAI_RETURN_IF_ERROR(common::RequireService(call, "PurgeProjectMessages"));
   FieldViolations bad;
   common::CheckUuid(bad, "project_id", req.project_id(), /*required=*/true);
-  if (absl::Status s = bad.ToStatus(); !s.ok()) return s;
+  QAI_RETURN_IF_ERROR(bad.ToStatus());
   return store_->Purge(req.project_id());
 }
 

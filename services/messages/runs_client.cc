@@ -4,6 +4,7 @@
 
 #include "common/client.h"
 #include "common/status.h"
+#include "common/status_macros.h"
 
 namespace qai::messages {
 
@@ -23,8 +24,7 @@ absl::StatusOr<common::ActiveRuns> RunsClient::CountActive(const common::CallCon
   req.set_project_id(project_id);
   req.set_author(author);
   orchestrator::v1::CountActiveRunsResponse resp;
-  if (absl::Status s = common::FromGrpcStatus(stub_->CountActiveRuns(&ctx, req, &resp)); !s.ok())
-    return s;
+  QAI_RETURN_IF_ERROR(common::FromGrpcStatus(stub_->CountActiveRuns(&ctx, req, &resp)));
   return common::ActiveRuns{.project = resp.project_active(), .principal = resp.principal_active()};
 }
 

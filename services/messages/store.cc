@@ -6,6 +6,7 @@
 #include "common/auth.h"
 #include "common/outbox.h"
 #include "common/status.h"
+#include "common/status_macros.h"
 #include "common/strings.h"
 
 namespace qai::messages {
@@ -181,8 +182,7 @@ absl::StatusOr<MessageRecord> MessageStore::Create(const CreateParams& params) {
   std::optional<MessageRecord> out;
   absl::Status s = db_->Transaction([&](DbConnection& conn) -> absl::Status {
     out.reset();
-    if (absl::Status locked = LockProject(conn, params.project_id, false); !locked.ok())
-      return locked;
+    QAI_RETURN_IF_ERROR(LockProject(conn, params.project_id, false));
     if (!params.request_id.empty()) {
       conn.session()
           << "INSERT INTO messages.idempotency (principal, request_id, method, resource_id)"
@@ -207,7 +207,7 @@ absl::StatusOr<MessageRecord> MessageStore::Create(const CreateParams& params) {
       }
     }
     if (params.cap_check) {
-      if (absl::Status s = CheckCaps(conn, params); !s.ok()) return s;
+      QAI_RETURN_IF_ERROR(CheckCaps(conn, params));
     }
     conn.session()
         << "INSERT INTO messages.messages (id, project_id, owner, author, content, role, type)"
@@ -279,8 +279,7 @@ absl::StatusOr<MessageRecord> MessageStore::RecordResult(const ResultParams& par
   std::optional<MessageRecord> out;
   absl::Status s = db_->Transaction([&](DbConnection& conn) -> absl::Status {
     out.reset();
-    if (absl::Status locked = LockProject(conn, params.project_id, false); !locked.ok())
-      return locked;
+    QAI_RETURN_IF_ERROR(LockProject(conn, params.project_id, false));
     // The unique index on (run_id) of ASSISTANT messages makes a repeat (even a concurrent one)
     // insert nothing.
     std::string inserted;
@@ -371,7 +370,7 @@ absl::Status MessageStore::SetRunId(const std::string& message_id, const std::st
 
 absl::Status MessageStore::Purge(const std::string& project_id) {
   return db_->Transaction([&](DbConnection& conn) -> absl::Status {
-    if (absl::Status locked = LockProject(conn, project_id, true); !locked.ok()) return locked;
+    QAI_RETURN_IF_ERROR(LockProject(conn, project_id, true));
     conn.session() << "INSERT INTO messages.purged_projects (project_id) VALUES (CAST(:p AS uuid))"
                       " ON CONFLICT DO NOTHING",
         use(project_id);

@@ -5,6 +5,7 @@
 #include "absl/strings/str_split.h"
 #include "common/ids.h"
 #include "common/proto_time.h"
+#include "common/status_macros.h"
 #include "common/strings.h"
 #include "common/validation.h"
 #include "google/protobuf/util/time_util.h"
@@ -122,19 +123,16 @@ void ProjectHandlers::GetProject(const CallContext& call, const pb::GetProjectRe
 absl::Status ProjectHandlers::ListProjects(const CallContext& call,
                                            const pb::ListProjectsRequest& req,
                                            pb::ListProjectsResponse& resp) {
-  absl::StatusOr<int> page_size = common::NormalizePageSize(req.page_size());
-  if (!page_size.ok()) return page_size.status();
-  ListParams params{.actor = ActorOf(call), .page_size = *page_size};
+  QAI_ASSIGN_OR_RETURN(int page_size, common::NormalizePageSize(req.page_size()));
+  ListParams params{.actor = ActorOf(call), .page_size = page_size};
   const std::string scope = ListScope(params.actor);
-  absl::StatusOr<std::optional<common::KeysetPosition>> after =
-      common::DecodePosition(*tokens_, req.page_token(), scope);
-  if (!after.ok()) return after.status();
-  if (*after) params.after.emplace((*after)->micros, (*after)->id);
-  absl::StatusOr<ListResult> page = store_->List(params);
-  if (!page.ok()) return page.status();
-  for (const ProjectRecord& r : page->projects) ToProto(r, *resp.add_projects());
-  if (page->more && !page->projects.empty()) {
-    const ProjectRecord& last = page->projects.back();
+  QAI_ASSIGN_OR_RETURN(std::optional<common::KeysetPosition> after,
+                       common::DecodePosition(*tokens_, req.page_token(), scope));
+  if (after) params.after.emplace(after->micros, after->id);
+  QAI_ASSIGN_OR_RETURN(ListResult page, store_->List(params));
+  for (const ProjectRecord& r : page.projects) ToProto(r, *resp.add_projects());
+  if (page.more && !page.projects.empty()) {
+    const ProjectRecord& last = page.projects.back();
     resp.set_next_page_token(
         common::EncodePosition(*tokens_, scope, {absl::ToUnixMicros(last.update_time), last.id}));
   }
@@ -166,7 +164,7 @@ absl::Status ProjectHandlers::UpdateProject(const CallContext& call,
   common::CheckUuid(bad, "request_id", req.request_id(), /*required=*/false);
   std::optional<int64_t> expected_version;
   CheckEtag(bad, "project.etag", project.etag(), expected_version);
-  if (absl::Status s = bad.ToStatus(); !s.ok()) return s;
+  QAI_RETURN_IF_ERROR(bad.ToStatus());
 
   UpdateParams params{.actor = ActorOf(call),
                       .id = project.id(),
@@ -174,9 +172,8 @@ absl::Status ProjectHandlers::UpdateProject(const CallContext& call,
                       .expected_version = expected_version,
                       .request_id = req.request_id()};
   if (set_display_name) params.display_name = project.display_name();
-  absl::StatusOr<ProjectRecord> updated = store_->Update(params);
-  if (!updated.ok()) return updated.status();
-  ToProto(*updated, resp);
+  QAI_ASSIGN_OR_RETURN(ProjectRecord updated, store_->Update(params));
+  ToProto(updated, resp);
   return absl::OkStatus();
 }
 
@@ -187,7 +184,7 @@ absl::Status ProjectHandlers::DeleteProject(const CallContext& call,
   common::CheckUuid(bad, "request_id", req.request_id(), /*required=*/false);
   std::optional<int64_t> expected_version;
   CheckEtag(bad, "etag", req.etag(), expected_version);
-  if (absl::Status s = bad.ToStatus(); !s.ok()) return s;
+  QAI_RETURN_IF_ERROR(bad.ToStatus());
 
   DeleteParams params{.actor = ActorOf(call),
                       .id = req.id(),
@@ -202,7 +199,7 @@ absl::Status ProjectHandlers::DeleteProject(const CallContext& call,
   cancel.set_project_id(req.id());
   cancel.set_purge(true);  // its previews go with it
   params.cancel_payload = cancel.SerializeAsString();
-  if (absl::Status s = store_->Delete(params); !s.ok()) return s;
+  QAI_RETURN_IF_ERROR(store_->Delete(params));
   outbox_written_();
   return absl::OkStatus();
 }
@@ -235,23 +232,23 @@ LatestRun ToLatestRun(const pb::RecordLatestRunRequest& req) {
 
 absl::Status ProjectHandlers::RecordLatestRun(const CallContext& call,
                                               const pb::RecordLatestRunRequest& req) {
-  if (absl::Status s = common::RequireService(call, "RecordLatestRun"); !s.ok()) return s;
+  QAI_RETURN_IF_ERROR(common::RequireService(call, "RecordLatestRun"));
   FieldViolations bad;
   CheckLatestRun(bad, "", req);
-  if (absl::Status s = bad.ToStatus(); !s.ok()) return s;
+  QAI_RETURN_IF_ERROR(bad.ToStatus());
   return store_->RecordLatestRuns({ToLatestRun(req)}).status();
 }
 
 absl::Status ProjectHandlers::RecordLatestRuns(const CallContext& call,
                                                const pb::RecordLatestRunsRequest& req) {
-  if (absl::Status s = common::RequireService(call, "RecordLatestRuns"); !s.ok()) return s;
+  QAI_RETURN_IF_ERROR(common::RequireService(call, "RecordLatestRuns"));
   FieldViolations bad;
   if (req.runs_size() > kMaxLatestRuns)
     bad.Add("runs", absl::StrCat("must be at most ", kMaxLatestRuns));
   for (int i = 0; i < req.runs_size() && i < kMaxLatestRuns; ++i) {
     CheckLatestRun(bad, absl::StrCat("runs[", i, "]."), req.runs(i));
   }
-  if (absl::Status s = bad.ToStatus(); !s.ok()) return s;
+  QAI_RETURN_IF_ERROR(bad.ToStatus());
   std::vector<LatestRun> runs;
   for (const pb::RecordLatestRunRequest& r : req.runs()) runs.push_back(ToLatestRun(r));
   return store_->RecordLatestRuns(runs).status();

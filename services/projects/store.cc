@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "common/outbox.h"
 #include "common/status.h"
+#include "common/status_macros.h"
 #include "common/strings.h"
 #include "services/projects/slug.h"
 
@@ -329,25 +330,23 @@ absl::StatusOr<ProjectRecord> ProjectStore::Update(const UpdateParams& params) {
   ProjectRecord updated;
   absl::Status s = db_->Transaction([&](DbConnection& conn) -> absl::Status {
     if (!params.request_id.empty()) {
-      absl::StatusOr<PriorRequest> prior =
-          ClaimRequest(conn, params.actor.id, params.request_id, "UpdateProject", params.id);
-      if (!prior.ok()) return prior.status();
-      if (!prior->claimed) {
-        if (prior->resource_id != params.id) {
+      QAI_ASSIGN_OR_RETURN(
+          PriorRequest prior,
+          ClaimRequest(conn, params.actor.id, params.request_id, "UpdateProject", params.id));
+      if (!prior.claimed) {
+        if (prior.resource_id != params.id) {
           return RequestIdReused("another project");
         }
-        absl::StatusOr<RowBinding> row = LockRow(conn, params.actor, params.id);
-        if (!row.ok()) return row.status();
-        updated = row->ToRecord();
+        QAI_ASSIGN_OR_RETURN(RowBinding row, LockRow(conn, params.actor, params.id));
+        updated = row.ToRecord();
         return absl::OkStatus();
       }
     }
-    absl::StatusOr<RowBinding> row = LockRow(conn, params.actor, params.id);
-    if (!row.ok()) return row.status();
-    if (params.expected_version && *params.expected_version != row->version) {
+    QAI_ASSIGN_OR_RETURN(RowBinding row, LockRow(conn, params.actor, params.id));
+    if (params.expected_version && *params.expected_version != row.version) {
       return absl::AbortedError("etag mismatch: the project changed since it was read");
     }
-    std::string display_name = params.display_name.value_or(row->display_name);
+    std::string display_name = params.display_name.value_or(row.display_name);
     RowBinding out;
     BindRow(
         conn.session() << "UPDATE projects.projects SET display_name = :dn, version = version + 1,"
@@ -365,17 +364,16 @@ absl::StatusOr<ProjectRecord> ProjectStore::Update(const UpdateParams& params) {
 absl::Status ProjectStore::Delete(const DeleteParams& params) {
   return db_->Transaction([&](DbConnection& conn) -> absl::Status {
     if (!params.request_id.empty()) {
-      absl::StatusOr<PriorRequest> prior =
-          ClaimRequest(conn, params.actor.id, params.request_id, "DeleteProject", params.id);
-      if (!prior.ok()) return prior.status();
-      if (!prior->claimed) {
-        return prior->resource_id == params.id ? absl::OkStatus()
-                                               : RequestIdReused("another project");
+      QAI_ASSIGN_OR_RETURN(
+          PriorRequest prior,
+          ClaimRequest(conn, params.actor.id, params.request_id, "DeleteProject", params.id));
+      if (!prior.claimed) {
+        return prior.resource_id == params.id ? absl::OkStatus()
+                                              : RequestIdReused("another project");
       }
     }
-    absl::StatusOr<RowBinding> row = LockRow(conn, params.actor, params.id);
-    if (!row.ok()) return row.status();
-    if (params.expected_version && *params.expected_version != row->version) {
+    QAI_ASSIGN_OR_RETURN(RowBinding row, LockRow(conn, params.actor, params.id));
+    if (params.expected_version && *params.expected_version != row.version) {
       return absl::AbortedError("etag mismatch: the project changed since it was read");
     }
     conn.session() << "UPDATE projects.projects SET delete_time = now(), version = version + 1"

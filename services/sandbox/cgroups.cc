@@ -24,6 +24,7 @@
 #include "absl/strings/strip.h"
 #include "common/ids.h"
 #include "common/log.h"
+#include "common/status_macros.h"
 #include "services/sandbox/cgroup_discovery.h"
 #include "services/sandbox/fd.h"
 #include "services/sandbox/proc_stat.h"
@@ -245,11 +246,9 @@ absl::StatusOr<std::shared_ptr<Cgroups>> Cgroups::SetUp(const CgroupOptions& opt
     return absl::InvalidArgumentError(
         absl::StrCat("cgroups: \"", options.name, "\" cannot name a cgroup directory"));
   }
-  absl::StatusOr<std::string> mountinfo = ReadText(options.mountinfo);
-  if (!mountinfo.ok()) return mountinfo.status();
-  absl::StatusOr<std::string> self = ReadText(options.self_cgroup);
-  if (!self.ok()) return self.status();
-  const std::vector<CgroupPlace> places = OwnCgroups(*mountinfo, *self);
+  QAI_ASSIGN_OR_RETURN(std::string mountinfo, ReadText(options.mountinfo));
+  QAI_ASSIGN_OR_RETURN(std::string self, ReadText(options.self_cgroup));
+  const std::vector<CgroupPlace> places = OwnCgroups(mountinfo, self);
 
   std::vector<std::string> why_not;
   // v2 first: where it has the controllers, no v1 hierarchy can have them too.
@@ -308,14 +307,13 @@ absl::StatusOr<std::shared_ptr<Cgroups>> Cgroups::SetUpV2(const CgroupOptions& o
   if (Basename(own) == kServiceLeaf && Exists(absl::StrCat(Parent(own), "/", options.name)))
     own = Parent(own);
   std::string moved_to;
-  absl::StatusOr<std::string> enabled = ReadText(own + "/cgroup.subtree_control");
-  if (!enabled.ok()) return enabled.status();
-  if (!HasAll(Words(*enabled))) {
+  QAI_ASSIGN_OR_RETURN(std::string enabled, ReadText(own + "/cgroup.subtree_control"));
+  if (!HasAll(Words(enabled))) {
     // Only the root cgroup (which has no cgroup.type) may hold processes and give controllers
     // to its children at once.
     if (Exists(own + "/cgroup.type") && !ReadPids(own + "/cgroup.procs").empty()) {
       const std::string leaf = absl::StrCat(own, "/", kServiceLeaf);
-      if (absl::Status s = MakeDir(leaf); !s.ok()) return s;
+      QAI_RETURN_IF_ERROR(MakeDir(leaf));
       // The processes are the service's own and its siblings' (a container's init); a
       // process forked meanwhile is in the next read.
       for (int round = 0; round < 100; ++round) {
@@ -335,15 +333,14 @@ absl::StatusOr<std::shared_ptr<Cgroups>> Cgroups::SetUpV2(const CgroupOptions& o
       }
       moved_to = leaf;
     }
-    if (absl::Status s = WriteText(own + "/cgroup.subtree_control", "+cpu +memory +pids"); !s.ok())
-      return s;
+    QAI_RETURN_IF_ERROR(WriteText(own + "/cgroup.subtree_control", "+cpu +memory +pids"));
   }
   const std::string parent = absl::StrCat(own, "/", options.name);
   Hierarchy h{.parent = parent,
               .base = absl::StrCat(parent, "/", InstanceName()),
               .controllers = {"cpu", "memory", "pids"}};
   std::shared_ptr<Cgroups> cgroups(new Cgroups(options, CgroupVersion::kV2, {h}));
-  if (absl::Status s = cgroups->MakeBase(h); !s.ok()) return s;
+  QAI_RETURN_IF_ERROR(cgroups->MakeBase(h));
   cgroups->can_kill_ = Exists(h.base + "/cgroup.kill");
   cgroups->limits_swap_ = Exists(h.base + "/memory.swap.max");
   cgroups->moved_to_ = std::move(moved_to);
@@ -356,7 +353,7 @@ absl::StatusOr<std::shared_ptr<Cgroups>> Cgroups::SetUpV1(const CgroupOptions& o
   std::shared_ptr<Cgroups> cgroups(
       new Cgroups(options, CgroupVersion::kV1, std::move(hierarchies)));
   for (const Hierarchy& h : cgroups->hierarchies_) {
-    if (absl::Status s = cgroups->MakeBase(h); !s.ok()) return s;
+    QAI_RETURN_IF_ERROR(cgroups->MakeBase(h));
   }
   const std::string cpu = cgroups->Of("cpu")->base;
   if (options.limits.cpus > 0 && !Exists(cpu + "/cpu.cfs_quota_us")) {
@@ -372,11 +369,9 @@ absl::StatusOr<std::shared_ptr<Cgroups>> Cgroups::SetUpV1(const CgroupOptions& o
 
 absl::Status Cgroups::MakeBase(const Hierarchy& h) const {
   for (const std::string& dir : {h.parent, h.base}) {
-    if (absl::Status s = MakeDir(dir); !s.ok()) return s;
+    QAI_RETURN_IF_ERROR(MakeDir(dir));
     if (version_ == CgroupVersion::kV2) {
-      if (absl::Status s = WriteText(dir + "/cgroup.subtree_control", "+cpu +memory +pids");
-          !s.ok())
-        return s;
+      QAI_RETURN_IF_ERROR(WriteText(dir + "/cgroup.subtree_control", "+cpu +memory +pids"));
     }
   }
   return absl::OkStatus();
@@ -435,7 +430,7 @@ absl::StatusOr<std::vector<std::string>> Cgroups::Prepare(const std::string& pro
     const std::string dir = absl::StrCat(h.base, "/", id);
     int error = ::mkdir(dir.c_str(), 0755) == 0 ? 0 : errno;
     if (error == ENOENT) {  // another instance sharing the projects' directory removed it
-      if (absl::Status s = MakeBase(h); !s.ok()) return s;
+      QAI_RETURN_IF_ERROR(MakeBase(h));
       error = ::mkdir(dir.c_str(), 0755) == 0 ? 0 : errno;
     }
     if (error != 0 && error != EEXIST)
@@ -447,7 +442,7 @@ absl::StatusOr<std::vector<std::string>> Cgroups::Prepare(const std::string& pro
     std::lock_guard lock(mu_);
     if (!created && prepared_.contains(id)) return procs;
   }
-  if (absl::Status s = WriteLimits(id); !s.ok()) return s;
+  QAI_RETURN_IF_ERROR(WriteLimits(id));
   std::lock_guard lock(mu_);
   prepared_.insert(id);
   return procs;
@@ -481,7 +476,7 @@ absl::Status Cgroups::WriteLimits(const std::string& id) const {
     }
   }
   for (const auto& [file, value] : writes) {
-    if (absl::Status s = WriteText(file, value); !s.ok()) return s;
+    QAI_RETURN_IF_ERROR(WriteText(file, value));
   }
   return absl::OkStatus();
 }
@@ -500,12 +495,11 @@ absl::StatusOr<absl::Duration> Cgroups::CpuUsage(const std::string& project_id) 
   }
   const std::string dir = Dir(project_id, "cpuacct");
   if (dir.empty()) return absl::UnimplementedError("cgroups: no cpuacct hierarchy is mounted");
-  absl::StatusOr<std::string> usage = ReadText(dir + "/cpuacct.usage");
-  if (!usage.ok()) return usage.status();
+  QAI_ASSIGN_OR_RETURN(std::string usage, ReadText(dir + "/cpuacct.usage"));
   uint64_t ns = 0;
-  if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(*usage), &ns)) {
+  if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(usage), &ns)) {
     return absl::InternalError(
-        absl::StrCat("cgroups: ", dir, "/cpuacct.usage holds \"", *usage, "\""));
+        absl::StrCat("cgroups: ", dir, "/cpuacct.usage holds \"", usage, "\""));
   }
   return absl::Nanoseconds(ns);
 }

@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 #include "services/sandbox/workspace.h"
 
 namespace qai::sandbox {
@@ -106,7 +107,7 @@ absl::Status MountRootInMemory(const std::string& root) {
 
 absl::Status ProbeDiskQuota(const std::string& root, const absl::Status& private_mounts) {
   if (!private_mounts.ok()) return private_mounts;
-  if (absl::Status s = PrepareRoot(root); !s.ok()) return s;
+  QAI_RETURN_IF_ERROR(PrepareRoot(root));
   const std::string dir = absl::StrCat(root, "/state/disk-quota-probe");
   if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
     return ErrnoStatus(errno, "disk quota probe");

@@ -4,6 +4,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/proto_time.h"
 #include "common/status.h"
+#include "common/status_macros.h"
 #include "common/utf8.h"
 #include "common/validation.h"
 
@@ -39,42 +40,38 @@ void FillResult(const FileOutcome& f, v1::FileResult* out) {
 absl::Status SandboxHandlers::LocateWorkspace(const CallContext& call,
                                               const v1::LocateWorkspaceRequest& req,
                                               v1::WorkspaceLocation& resp) {
-  if (absl::Status s = common::RequireService(call, "LocateWorkspace"); !s.ok()) return s;
+  QAI_RETURN_IF_ERROR(common::RequireService(call, "LocateWorkspace"));
   FieldViolations bad;
   common::CheckUuid(bad, "project_id", req.project_id(), /*required=*/true);
-  if (absl::Status s = bad.ToStatus(); !s.ok()) return s;
+  QAI_RETURN_IF_ERROR(bad.ToStatus());
   const std::string project_id = absl::AsciiStrToLower(req.project_id());
-  absl::StatusOr<Replica> where = replicas_->Locate(project_id);
-  if (!where.ok()) return where.status();
+  QAI_ASSIGN_OR_RETURN(Replica where, replicas_->Locate(project_id));
   resp.set_project_id(project_id);
-  resp.set_replica(where->name);
-  resp.set_address(where->address);
+  resp.set_replica(where.name);
+  resp.set_address(where.address);
   return absl::OkStatus();
 }
 
 absl::Status SandboxHandlers::OpenWorkspace(const CallContext& call,
                                             const v1::OpenWorkspaceRequest& req,
                                             v1::Workspace& resp) {
-  if (absl::Status s = common::RequireService(call, "OpenWorkspace"); !s.ok()) return s;
+  QAI_RETURN_IF_ERROR(common::RequireService(call, "OpenWorkspace"));
   FieldViolations bad;
   CheckWorkspace(bad, req.project_id(), req.fence());
-  if (absl::Status s = bad.ToStatus(); !s.ok()) return s;
-  if (absl::Status s = replicas_->Claim(absl::AsciiStrToLower(req.project_id()), options_.self.id);
-      !s.ok())
-    return s;
-  absl::StatusOr<WorkspaceInfo> info = workspaces_->Open(req.project_id(), req.fence());
-  if (!info.ok()) return info.status();
+  QAI_RETURN_IF_ERROR(bad.ToStatus());
+  QAI_RETURN_IF_ERROR(replicas_->Claim(absl::AsciiStrToLower(req.project_id()), options_.self.id));
+  QAI_ASSIGN_OR_RETURN(WorkspaceInfo info, workspaces_->Open(req.project_id(), req.fence()));
   resp.set_project_id(absl::AsciiStrToLower(req.project_id()));
-  resp.set_snapshot_id(info->snapshot_id);
+  resp.set_snapshot_id(info.snapshot_id);
   resp.set_replica(options_.self.name);
-  resp.set_empty(info->empty);
+  resp.set_empty(info.empty);
   return absl::OkStatus();
 }
 
 absl::Status SandboxHandlers::RestoreSnapshot(const CallContext& call,
                                               const v1::RestoreSnapshotRequest& req,
                                               v1::Workspace& resp) {
-  if (absl::Status s = common::RequireService(call, "RestoreSnapshot"); !s.ok()) return s;
+  QAI_RETURN_IF_ERROR(common::RequireService(call, "RestoreSnapshot"));
   FieldViolations bad;
   CheckWorkspace(bad, req.project_id(), req.fence());
   common::CheckUuid(bad, "snapshot_id", req.snapshot_id(), /*required=*/false);
@@ -86,19 +83,18 @@ absl::Status SandboxHandlers::RestoreSnapshot(const CallContext& call,
         {.path = c.path(), .content = c.has_content() ? std::optional(c.content()) : std::nullopt});
   }
   CheckFiles(bad, "changes", changes.size(), bytes, options_.limits);
-  if (absl::Status s = bad.ToStatus(); !s.ok()) return s;
-  absl::StatusOr<WorkspaceInfo> info =
-      workspaces_->Restore(req.project_id(), req.fence(), req.snapshot_id(), changes);
-  if (!info.ok()) return info.status();
+  QAI_RETURN_IF_ERROR(bad.ToStatus());
+  QAI_ASSIGN_OR_RETURN(WorkspaceInfo info, workspaces_->Restore(req.project_id(), req.fence(),
+                                                                req.snapshot_id(), changes));
   resp.set_project_id(absl::AsciiStrToLower(req.project_id()));
-  resp.set_snapshot_id(info->snapshot_id);
+  resp.set_snapshot_id(info.snapshot_id);
   resp.set_replica(options_.self.name);
   return absl::OkStatus();
 }
 
 absl::Status SandboxHandlers::CheckRunCommand(const CallContext& call,
                                               const v1::RunCommandRequest& req) const {
-  if (absl::Status s = common::RequireService(call, "RunCommand"); !s.ok()) return s;
+  QAI_RETURN_IF_ERROR(common::RequireService(call, "RunCommand"));
   FieldViolations bad;
   CheckWorkspace(bad, req.project_id(), req.fence());
   if (req.command().empty()) bad.Add("command", "is required");
@@ -143,23 +139,23 @@ absl::Status SandboxHandlers::RunCommand(const CallContext& call, const v1::RunC
     output(common::ToValidUtf8(std::string_view(pending).substr(0, complete)));
     pending.erase(0, complete);
   };
-  absl::StatusOr<CommandResult> result =
-      workspaces_->Run(req.project_id(), req.fence(), req.command(), std::move(options), cancelled);
-  if (!result.ok()) return result.status();
+  QAI_ASSIGN_OR_RETURN(CommandResult result,
+                       workspaces_->Run(req.project_id(), req.fence(), req.command(),
+                                        std::move(options), cancelled));
   if (!pending.empty()) output(common::ToValidUtf8(pending));
-  if (result->cancelled) return absl::CancelledError("the command was cancelled");
-  end.set_exit_code(result->exit_code);
-  end.set_truncated(result->truncated);
-  end.set_timed_out(result->timed_out);
-  end.set_output_overflow(result->output_overflow);
-  end.set_explanation(result->explanation);
+  if (result.cancelled) return absl::CancelledError("the command was cancelled");
+  end.set_exit_code(result.exit_code);
+  end.set_truncated(result.truncated);
+  end.set_timed_out(result.timed_out);
+  end.set_output_overflow(result.output_overflow);
+  end.set_explanation(result.explanation);
   if (req.with_changes()) ReportChanges(req.project_id(), req.fence(), end);
   return absl::OkStatus();
 }
 
 absl::Status SandboxHandlers::WriteFiles(const CallContext& call, const v1::WriteFilesRequest& req,
                                          v1::WriteFilesResponse& resp) {
-  if (absl::Status s = common::RequireService(call, "WriteFiles"); !s.ok()) return s;
+  QAI_RETURN_IF_ERROR(common::RequireService(call, "WriteFiles"));
   FieldViolations bad;
   CheckWorkspace(bad, req.project_id(), req.fence());
   size_t bytes = 0;
@@ -169,18 +165,17 @@ absl::Status SandboxHandlers::WriteFiles(const CallContext& call, const v1::Writ
     files.push_back({.path = f.path(), .content = f.content()});
   }
   CheckFiles(bad, "files", files.size(), bytes, options_.limits);
-  if (absl::Status s = bad.ToStatus(); !s.ok()) return s;
-  absl::StatusOr<std::vector<FileOutcome>> written =
-      workspaces_->Write(req.project_id(), req.fence(), files);
-  if (!written.ok()) return written.status();
-  for (const FileOutcome& f : *written) FillResult(f, resp.add_results());
+  QAI_RETURN_IF_ERROR(bad.ToStatus());
+  QAI_ASSIGN_OR_RETURN(std::vector<FileOutcome> written,
+                       workspaces_->Write(req.project_id(), req.fence(), files));
+  for (const FileOutcome& f : written) FillResult(f, resp.add_results());
   if (req.with_changes()) ReportChanges(req.project_id(), req.fence(), resp);
   return absl::OkStatus();
 }
 
 absl::Status SandboxHandlers::ReadFiles(const CallContext& call, const v1::ReadFilesRequest& req,
                                         v1::ReadFilesResponse& resp) {
-  if (absl::Status s = common::RequireService(call, "ReadFiles"); !s.ok()) return s;
+  QAI_RETURN_IF_ERROR(common::RequireService(call, "ReadFiles"));
   FieldViolations bad;
   CheckWorkspace(bad, req.project_id(), req.fence());
   CheckFiles(bad, "paths", static_cast<size_t>(req.paths_size()), 0, options_.limits);
@@ -189,16 +184,15 @@ absl::Status SandboxHandlers::ReadFiles(const CallContext& call, const v1::ReadF
     bad.Add("max_file_bytes",
             absl::StrCat("must be 0 (the default) to ", options_.limits.max_file_bytes));
   }
-  if (absl::Status s = bad.ToStatus(); !s.ok()) return s;
+  QAI_RETURN_IF_ERROR(bad.ToStatus());
   const size_t max_bytes = req.max_file_bytes() > 0 ? static_cast<size_t>(req.max_file_bytes())
                                                     : options_.limits.max_file_bytes;
   // What is read must also fit the response: beyond max_request_bytes the rest is refused.
   size_t budget = options_.limits.max_request_bytes;
   const std::vector<std::string> paths(req.paths().begin(), req.paths().end());
-  absl::StatusOr<std::vector<FileOutcome>> read =
-      workspaces_->Read(req.project_id(), req.fence(), paths, max_bytes);
-  if (!read.ok()) return read.status();
-  for (FileOutcome& f : *read) {
+  QAI_ASSIGN_OR_RETURN(std::vector<FileOutcome> read,
+                       workspaces_->Read(req.project_id(), req.fence(), paths, max_bytes));
+  for (FileOutcome& f : read) {
     if (f.content.size() > budget) {
       f.content.clear();
       f.status = absl::OutOfRangeError("not read: the files before it fill the response");
@@ -211,23 +205,22 @@ absl::Status SandboxHandlers::ReadFiles(const CallContext& call, const v1::ReadF
 
 absl::Status SandboxHandlers::GetChanges(const CallContext& call, const v1::GetChangesRequest& req,
                                          v1::GetChangesResponse& resp) {
-  if (absl::Status s = common::RequireService(call, "GetChanges"); !s.ok()) return s;
+  QAI_RETURN_IF_ERROR(common::RequireService(call, "GetChanges"));
   FieldViolations bad;
   CheckWorkspace(bad, req.project_id(), req.fence());
-  if (absl::Status s = bad.ToStatus(); !s.ok()) return s;
+  QAI_RETURN_IF_ERROR(bad.ToStatus());
   return FillChanges(req.project_id(), req.fence(), resp);
 }
 
 absl::Status SandboxHandlers::FillChanges(const std::string& project_id, int64_t fence,
                                           v1::GetChangesResponse& resp) {
-  absl::StatusOr<std::optional<std::vector<Change>>> changes =
-      workspaces_->Changes(project_id, fence);
-  if (!changes.ok()) return changes.status();
-  if (!*changes) {
+  QAI_ASSIGN_OR_RETURN(std::optional<std::vector<Change>> changes,
+                       workspaces_->Changes(project_id, fence));
+  if (!changes) {
     resp.set_unknown(true);
     return absl::OkStatus();
   }
-  for (const Change& c : **changes) {
+  for (const Change& c : *changes) {
     v1::FileChange* out = resp.add_changes();
     out->set_path(c.path);
     if (c.content) out->set_content(*c.content);
@@ -245,30 +238,30 @@ void SandboxHandlers::ReportChanges(const std::string& project_id, int64_t fence
 absl::Status SandboxHandlers::CreateSnapshot(const CallContext& call,
                                              const v1::CreateSnapshotRequest& req,
                                              v1::Snapshot& resp) {
-  if (absl::Status s = common::RequireService(call, "CreateSnapshot"); !s.ok()) return s;
+  QAI_RETURN_IF_ERROR(common::RequireService(call, "CreateSnapshot"));
   FieldViolations bad;
   CheckWorkspace(bad, req.project_id(), req.fence());
   common::CheckUuid(bad, "snapshot_id", req.snapshot_id(), /*required=*/true);
   common::CheckUuid(bad, "run_id", req.run_id(), /*required=*/false);
-  if (absl::Status s = bad.ToStatus(); !s.ok()) return s;
-  absl::StatusOr<SnapshotRecord> snapshot = workspaces_->Snapshot(
-      req.project_id(), req.fence(), req.snapshot_id(), absl::AsciiStrToLower(req.run_id()));
-  if (!snapshot.ok()) return snapshot.status();
-  resp.set_id(snapshot->id);
-  resp.set_project_id(snapshot->project_id);
-  resp.set_run_id(snapshot->run_id);
-  resp.mutable_files()->insert(snapshot->files->begin(), snapshot->files->end());
-  resp.set_preview_url(absl::StrCat(options_.preview_base_url, "/", snapshot->id, "/"));
-  common::SetTimestamp(snapshot->create_time, resp.mutable_create_time());
+  QAI_RETURN_IF_ERROR(bad.ToStatus());
+  QAI_ASSIGN_OR_RETURN(SnapshotRecord snapshot,
+                       workspaces_->Snapshot(req.project_id(), req.fence(), req.snapshot_id(),
+                                             absl::AsciiStrToLower(req.run_id())));
+  resp.set_id(snapshot.id);
+  resp.set_project_id(snapshot.project_id);
+  resp.set_run_id(snapshot.run_id);
+  resp.mutable_files()->insert(snapshot.files->begin(), snapshot.files->end());
+  resp.set_preview_url(absl::StrCat(options_.preview_base_url, "/", snapshot.id, "/"));
+  common::SetTimestamp(snapshot.create_time, resp.mutable_create_time());
   return absl::OkStatus();
 }
 
 absl::Status SandboxHandlers::PurgeProject(const CallContext& call,
                                            const v1::PurgeProjectRequest& req) {
-  if (absl::Status s = common::RequireService(call, "PurgeProject"); !s.ok()) return s;
+  QAI_RETURN_IF_ERROR(common::RequireService(call, "PurgeProject"));
   FieldViolations bad;
   common::CheckUuid(bad, "project_id", req.project_id(), /*required=*/true);
-  if (absl::Status s = bad.ToStatus(); !s.ok()) return s;
+  QAI_RETURN_IF_ERROR(bad.ToStatus());
   return workspaces_->Purge(req.project_id());
 }
 

@@ -10,6 +10,7 @@
 #include "common/log.h"
 #include "common/server.h"
 #include "common/service_main.h"
+#include "common/status_macros.h"
 #include "common/strings.h"
 #include "services/sandbox/callers.h"
 #include "services/sandbox/disk_quota.h"
@@ -103,10 +104,9 @@ int main(int argc, char** argv) {
       config.Get("preview-addr"),
       [&store](const std::string& snapshot_id)
           -> absl::StatusOr<std::shared_ptr<const sandbox::PreviewSnapshot>> {
-        absl::StatusOr<sandbox::SnapshotRecord> stored = store.GetSnapshot(snapshot_id);
-        if (!stored.ok()) return stored.status();
+        QAI_ASSIGN_OR_RETURN(sandbox::SnapshotRecord stored, store.GetSnapshot(snapshot_id));
         return std::make_shared<const sandbox::PreviewSnapshot>(
-            sandbox::PreviewSnapshot{.files = *stored->files, .created = stored->create_time});
+            sandbox::PreviewSnapshot{.files = *stored.files, .created = stored.create_time});
       },
       {.cache_bytes = static_cast<size_t>(config.GetInt("preview-cache-mib")) << 20});
   if (!preview.ok()) return common::ExitCodeFor(preview.status());

@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/log.h"
+#include "common/status_macros.h"
 
 namespace qai::sandbox {
 
@@ -14,10 +15,9 @@ using common::LogLevel;
 absl::StatusOr<std::unique_ptr<Membership>> Membership::Start(Options options,
                                                               ReplicaStore* replicas,
                                                               Workspaces* workspaces, Hooks hooks) {
-  absl::StatusOr<Replica> self = replicas->Register(options.name, options.address);
-  if (!self.ok()) return self.status();
+  QAI_ASSIGN_OR_RETURN(Replica self, replicas->Register(options.name, options.address));
   std::unique_ptr<Membership> m(
-      new Membership(*std::move(self), replicas, workspaces, std::move(hooks)));
+      new Membership(std::move(self), replicas, workspaces, std::move(hooks)));
   m->listener_ = std::make_unique<common::PgListener>(
       common::PgListener::Options{.url = options.db_url,
                                   .channels = {kSnapshotsPurgedChannel, kProjectPurgedChannel},
@@ -26,7 +26,7 @@ absl::StatusOr<std::unique_ptr<Membership>> Membership::Start(Options options,
         raw->OnNotify(channel, payload);
       },
       [raw = m.get()] { raw->OnConnect(); });
-  if (absl::Status s = m->listener_->Start(); !s.ok()) return s;
+  QAI_RETURN_IF_ERROR(m->listener_->Start());
   const absl::Time deadline = absl::Now() + options.start_timeout;
   while (!m->alive()) {
     if (absl::Now() > deadline) {
@@ -37,9 +37,8 @@ absl::StatusOr<std::unique_ptr<Membership>> Membership::Start(Options options,
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   // A replica without an address is reached at the tier's: it must be the tier's only one.
-  absl::StatusOr<std::vector<Replica>> others = replicas->LiveOthers(m->self_.id);
-  if (!others.ok()) return others.status();
-  for (const Replica& other : *others) {
+  QAI_ASSIGN_OR_RETURN(std::vector<Replica> others, replicas->LiveOthers(m->self_.id));
+  for (const Replica& other : others) {
     // The same name: this replica's previous start, whose session the database has not ended yet.
     if (other.name == m->self_.name) continue;
     if (m->self_.address.empty() || other.address.empty()) {

@@ -3,6 +3,7 @@
 #include <optional>
 
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 #include "common/strings.h"
 #include "services/sandbox/store.h"
 
@@ -131,7 +132,7 @@ absl::StatusOr<Replica> ReplicaStore::Locate(const std::string& project_id) {
     // Twice at most: a replica that dies between the choice and the assignment is passed over.
     for (int attempt = 0; attempt < 2 && !out; ++attempt) {
       if ((out = Holder(conn, project_id))) break;
-      if (absl::Status s = RefuseIfPurged(conn, project_id); !s.ok()) return s;
+      QAI_RETURN_IF_ERROR(RefuseIfPurged(conn, project_id));
       Replica best;
       conn.session() << absl::StrCat(
           "SELECT r.id, r.name, r.address FROM sandbox.replicas r WHERE ", AliveSql("r.id"),
@@ -162,7 +163,7 @@ absl::Status ReplicaStore::Claim(const std::string& project_id, int self) {
                                              " is served by sandbox replica ", holder->name, " (",
                                              holder->address, "); locate it again"));
     }
-    if (absl::Status s = RefuseIfPurged(conn, project_id); !s.ok()) return s;
+    QAI_RETURN_IF_ERROR(RefuseIfPurged(conn, project_id));
     return absl::AbortedError(
         absl::StrCat("project ", project_id, " changed replicas meanwhile; locate it again"));
   });

@@ -11,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 #include "services/sandbox/seccomp_filter.h"
 
 namespace qai::sandbox {
@@ -112,9 +113,8 @@ absl::StatusOr<std::shared_ptr<const Sandbox>> Sandbox::Create(const SandboxOpti
       return absl::FailedPreconditionError(
           absl::StrCat("sandbox: ", bwrap, ": ", std::strerror(errno)));
     }
-    absl::StatusOr<std::string> program = CommandSeccompProgram();
-    if (!program.ok()) return program.status();
-    seccomp = *std::move(program);
+    QAI_ASSIGN_OR_RETURN(std::string program, CommandSeccompProgram());
+    seccomp = std::move(program);
   }
   std::shared_ptr<Sandbox> sandbox(
       new Sandbox(options, std::move(prlimit), std::move(setpriv), std::move(bwrap)));

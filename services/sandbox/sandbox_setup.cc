@@ -11,6 +11,7 @@
 #include "common/auth.h"
 #include "common/ids.h"
 #include "common/log.h"
+#include "common/status_macros.h"
 #include "common/strings.h"
 #include "services/sandbox/workspace.h"
 
@@ -170,8 +171,8 @@ absl::StatusOr<std::optional<DiskQuota>> ChooseDiskQuota(const common::Config& c
                         .files = static_cast<uint64_t>(config.GetInt("sandbox-disk-files")),
                         .total_bytes = static_cast<uint64_t>(config.GetInt("sandbox-disk-total-mb"))
                                        << 20};
-  if (absl::Status s = ProbeDiskQuota(root, private_mounts); !s.ok()) return s;
-  if (absl::Status s = MountRootInMemory(root); !s.ok()) return s;
+  QAI_RETURN_IF_ERROR(ProbeDiskQuota(root, private_mounts));
+  QAI_RETURN_IF_ERROR(MountRootInMemory(root));
   Log(LogLevel::kInfo, "sandbox: each workspace is a tmpfs of its own",
       {{"max_bytes", static_cast<int64_t>(quota.bytes)},
        {"max_files", static_cast<int64_t>(quota.files)},
@@ -213,16 +214,14 @@ bool ParseUidRange(std::string_view text, uint32_t* first, uint32_t* count) {
 }
 
 absl::Status ProbeSandbox(const std::shared_ptr<const Sandbox>& sandbox, const std::string& root) {
-  if (absl::Status s = PrepareRoot(root); !s.ok()) return s;
+  QAI_RETURN_IF_ERROR(PrepareRoot(root));
   std::optional<SandboxUser> user;
   if (sandbox->switches_users())
     user = SandboxUser{.uid = sandbox->ProbeUid(), .gid = sandbox->ProbeUid()};
   const std::string project = common::NewUuid();
-  absl::StatusOr<std::unique_ptr<Workspace>> ws = Workspace::Open(root, project, user);
-  if (!ws.ok()) return ws.status();
-  CommandResult r =
-      (*ws)->Run(kProbeCommand, {.timeout = kProbeTimeout, .sandbox = sandbox}, nullptr);
-  (void)(*ws)->Remove();
+  QAI_ASSIGN_OR_RETURN(std::unique_ptr<Workspace> ws, Workspace::Open(root, project, user));
+  CommandResult r = ws->Run(kProbeCommand, {.timeout = kProbeTimeout, .sandbox = sandbox}, nullptr);
+  (void)ws->Remove();
   if (sandbox->cgroups() != nullptr) (void)sandbox->cgroups()->Remove(project);
   if (r.exit_code == 0 && r.output == "probe\n") return absl::OkStatus();
   return absl::FailedPreconditionError(

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/ids.h"
+#include "common/status_macros.h"
 
 namespace qai::sandbox {
 namespace {
@@ -47,12 +48,11 @@ absl::StatusOr<std::optional<SnapshotRecord>> ReadSnapshot(DbConnection& conn,
                     " FROM sandbox.snapshots WHERE id = CAST(:id AS uuid)",
       into(project_id), into(run_id), into(files), into(create_us), use(id);
   if (!conn.session().got_data()) return std::nullopt;
-  absl::StatusOr<std::shared_ptr<const Files>> parsed = ParseFiles(files);
-  if (!parsed.ok()) return parsed.status();
+  QAI_ASSIGN_OR_RETURN(std::shared_ptr<const Files> parsed, ParseFiles(files));
   return SnapshotRecord{.id = id,
                         .project_id = project_id,
                         .run_id = run_id,
-                        .files = *std::move(parsed),
+                        .files = std::move(parsed),
                         .create_time = absl::FromUnixMicros(create_us)};
 }
 
@@ -73,7 +73,7 @@ absl::StatusOr<uint32_t> SandboxStore::UserFor(const std::string& project_id, ui
   long long uid = 0;
   absl::Status s = db_->Transaction([&](DbConnection& conn) -> absl::Status {
     conn.session() << kLockProjectShared, use(project_id);
-    if (absl::Status s = RefuseIfPurged(conn, project_id); !s.ok()) return s;
+    QAI_RETURN_IF_ERROR(RefuseIfPurged(conn, project_id));
     conn.session() << "SELECT uid FROM sandbox.users WHERE project_id = CAST(:p AS uuid)",
         into(uid), use(project_id);
     if (conn.session().got_data()) return absl::OkStatus();
@@ -103,20 +103,19 @@ absl::StatusOr<SnapshotRecord> SandboxStore::SaveSnapshot(const SnapshotRecord& 
   const std::string files = FilesJson(snapshot.files ? *snapshot.files : Files{});
   absl::Status s = db_->Transaction([&](DbConnection& conn) -> absl::Status {
     conn.session() << kLockProjectShared, use(snapshot.project_id);
-    if (absl::Status s = RefuseIfPurged(conn, snapshot.project_id); !s.ok()) return s;
+    QAI_RETURN_IF_ERROR(RefuseIfPurged(conn, snapshot.project_id));
     soci::indicator run_ind = snapshot.run_id.empty() ? soci::i_null : soci::i_ok;
     conn.session()
         << "INSERT INTO sandbox.snapshots (id, project_id, run_id, files)"
            " VALUES (CAST(:id AS uuid), CAST(:p AS uuid), CAST(:r AS uuid), CAST(:f AS jsonb))"
            " ON CONFLICT (id) DO NOTHING",
         use(snapshot.id), use(snapshot.project_id), use(snapshot.run_id, run_ind), use(files);
-    absl::StatusOr<std::optional<SnapshotRecord>> stored = ReadSnapshot(conn, snapshot.id);
-    if (!stored.ok()) return stored.status();
-    if (!*stored || (*stored)->project_id != snapshot.project_id) {
+    QAI_ASSIGN_OR_RETURN(std::optional<SnapshotRecord> stored, ReadSnapshot(conn, snapshot.id));
+    if (!stored || stored->project_id != snapshot.project_id) {
       return absl::AlreadyExistsError(
           absl::StrCat("snapshot ", snapshot.id, " belongs to another project"));
     }
-    out = **std::move(stored);
+    out = *std::move(stored);
     return absl::OkStatus();
   });
   if (!s.ok()) return s;
@@ -126,9 +125,8 @@ absl::StatusOr<SnapshotRecord> SandboxStore::SaveSnapshot(const SnapshotRecord& 
 absl::StatusOr<SnapshotRecord> SandboxStore::GetSnapshot(const std::string& id) {
   std::optional<SnapshotRecord> out;
   absl::Status s = db_->Run([&](DbConnection& conn) -> absl::Status {
-    absl::StatusOr<std::optional<SnapshotRecord>> read = ReadSnapshot(conn, id);
-    if (!read.ok()) return read.status();
-    out = *std::move(read);
+    QAI_ASSIGN_OR_RETURN(std::optional<SnapshotRecord> read, ReadSnapshot(conn, id));
+    out = std::move(read);
     return absl::OkStatus();
   });
   if (!s.ok()) return s;

@@ -20,6 +20,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "common/ids.h"
+#include "common/status_macros.h"
 #include "common/strings.h"
 #include "common/utf8.h"
 #include "common/validation.h"
@@ -114,7 +115,7 @@ absl::StatusOr<Fd> OpenChildDir(int parent, const std::string& name, const Owner
   if (fd.valid()) {
     struct stat st;
     if (created && ::fstat(fd.get(), &st) == 0) {
-      if (absl::Status s = GiveTo(fd.get(), st, *create_for, path); !s.ok()) return s;
+      QAI_RETURN_IF_ERROR(GiveTo(fd.get(), st, *create_for, path));
     }
     return fd;
   }
@@ -143,15 +144,13 @@ struct Parent {
 
 absl::StatusOr<Parent> OpenParent(const std::string& dir, const std::vector<std::string>& parts,
                                   bool create, std::string_view path) {
-  absl::StatusOr<Fd> current = OpenDir(dir);
-  if (!current.ok()) return current.status();
-  absl::StatusOr<Owner> owner = OwnerOf(current->get());
-  if (!owner.ok()) return owner.status();
+  QAI_ASSIGN_OR_RETURN(Fd current, OpenDir(dir));
+  QAI_ASSIGN_OR_RETURN(Owner owner, OwnerOf(current.get()));
   for (size_t i = 0; i + 1 < parts.size(); ++i) {
-    current = OpenChildDir(current->get(), parts[i], create ? &*owner : nullptr, path);
-    if (!current.ok()) return current.status();
+    QAI_ASSIGN_OR_RETURN(current,
+                         OpenChildDir(current.get(), parts[i], create ? &owner : nullptr, path));
   }
-  return Parent{.fd = *std::move(current), .owner = *owner};
+  return Parent{.fd = std::move(current), .owner = owner};
 }
 
 // FileOpenError: the status for a failed open of the file `name` (the last component).
@@ -216,16 +215,15 @@ absl::StatusOr<std::vector<std::string>> ListDir(int dir_fd) {
 // may be files from outside (ReadFile and WriteFile refuse them then). Levels deeper than
 // Snapshot reads are left as they are.
 absl::Status ChownTree(int dir_fd, const SandboxUser& user, int depth) {
-  absl::StatusOr<std::vector<std::string>> names = ListDir(dir_fd);
-  if (!names.ok()) return names.status();
-  for (const std::string& name : *names) {
+  QAI_ASSIGN_OR_RETURN(std::vector<std::string> names, ListDir(dir_fd));
+  for (const std::string& name : names) {
     struct stat st;
     if (::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;  // gone since
     if (S_ISDIR(st.st_mode)) {
       if (depth >= kMaxSnapshotDepth) continue;
       Fd sub(::openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
       if (!sub.valid()) continue;
-      if (absl::Status s = ChownTree(sub.get(), user, depth + 1); !s.ok()) return s;
+      QAI_RETURN_IF_ERROR(ChownTree(sub.get(), user, depth + 1));
       if (::fchown(sub.get(), user.uid, user.gid) != 0)
         return ErrnoStatus(errno, absl::StrCat("workspace: chown ", name));
       continue;
@@ -306,10 +304,9 @@ absl::Status PrepareRoot(const std::string& root) {
       return ErrnoStatus(errno, absl::StrCat("sandbox root: cannot create ", prefix));
     }
   }
-  absl::StatusOr<Fd> fd = OpenDir(root);
-  if (!fd.ok()) return fd.status();
+  QAI_ASSIGN_OR_RETURN(Fd fd, OpenDir(root));
   struct stat st;
-  if (::fstat(fd->get(), &st) != 0) return ErrnoStatus(errno, root);
+  if (::fstat(fd.get(), &st) != 0) return ErrnoStatus(errno, root);
   if (st.st_uid != ::geteuid()) {
     return absl::FailedPreconditionError(absl::StrCat("sandbox root: ", root, " belongs to uid ",
                                                       st.st_uid, ", not to this service (uid ",
@@ -317,14 +314,14 @@ absl::Status PrepareRoot(const std::string& root) {
   }
   // Searchable, but neither listable nor writable by anyone else: no project can see which
   // other workspaces exist, nor rename or plant one.
-  if (::fchmod(fd->get(), 0711) != 0)
+  if (::fchmod(fd.get(), 0711) != 0)
     return ErrnoStatus(errno, absl::StrCat("sandbox root: chmod ", root));
   for (auto [name, mode] :
        {std::pair{kWorkspacesDir, mode_t{0711}}, std::pair{kStateDir, mode_t{0700}}}) {
-    if (::mkdirat(fd->get(), name, mode) != 0 && errno != EEXIST) {
+    if (::mkdirat(fd.get(), name, mode) != 0 && errno != EEXIST) {
       return ErrnoStatus(errno, absl::StrCat("sandbox root: cannot create ", name));
     }
-    Fd sub(::openat(fd->get(), name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    Fd sub(::openat(fd.get(), name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!sub.valid()) return ErrnoStatus(errno, absl::StrCat("sandbox root: ", root, "/", name));
     if (::fchown(sub.get(), ::geteuid(), ::getegid()) != 0 || ::fchmod(sub.get(), mode) != 0) {
       return ErrnoStatus(errno, absl::StrCat("sandbox root: cannot own ", root, "/", name));
@@ -355,7 +352,7 @@ absl::StatusOr<std::unique_ptr<Workspace>> Workspace::Open(const std::string& ro
   if (!common::IsUuid(project_id)) {
     return absl::InvalidArgumentError("workspace: project_id must be a UUID");
   }
-  if (absl::Status s = PrepareRoot(root); !s.ok()) return s;
+  QAI_RETURN_IF_ERROR(PrepareRoot(root));
   // One directory per project whichever way its UUID was spelt; only its owner may enter it.
   const std::string id = absl::AsciiStrToLower(project_id);
   std::string dir = absl::StrCat(root, "/", kWorkspacesDir, "/", id);
@@ -368,46 +365,41 @@ absl::StatusOr<std::unique_ptr<Workspace>> Workspace::Open(const std::string& ro
       new Workspace(id, std::move(dir), absl::StrCat(root, "/", kStateDir, "/", id), owner));
   if (quota && !IsMountPoint(ws->dir_)) {
     // What lay there (from before quotas, or a copy a crash left) would only hide beneath.
-    if (absl::Status s = ws->Reset({}); !s.ok()) return s;
-    absl::StatusOr<bool> mounted = MountQuota(ws->dir_, *quota, owner);
-    if (!mounted.ok()) return mounted.status();
-    if (absl::Status s = ws->SetVersion(""); !s.ok()) return s;
+    QAI_RETURN_IF_ERROR(ws->Reset({}));
+    QAI_RETURN_IF_ERROR(MountQuota(ws->dir_, *quota, owner));
+    QAI_RETURN_IF_ERROR(ws->SetVersion(""));
   }
   // Handed over at once, before any file is written: never readable by another project.
   if (owner) {
-    if (absl::Status s = ws->HandTo(*owner); !s.ok()) return s;
+    QAI_RETURN_IF_ERROR(ws->HandTo(*owner));
   }
   return ws;
 }
 
 absl::Status Workspace::WriteFile(std::string_view path, std::string_view content) {
-  absl::StatusOr<std::vector<std::string>> parts = SplitPath(path);
-  if (!parts.ok()) return parts.status();
-  absl::StatusOr<Parent> parent = OpenParent(dir_, *parts, /*create=*/true, path);
-  if (!parent.ok()) return parent.status();
+  QAI_ASSIGN_OR_RETURN(std::vector<std::string> parts, SplitPath(path));
+  QAI_ASSIGN_OR_RETURN(Parent parent, OpenParent(dir_, parts, /*create=*/true, path));
   // O_NOFOLLOW refuses a symlink (even a dangling one); O_NONBLOCK keeps a FIFO from blocking
   // the open; no O_TRUNC until the file is known to be a regular one.
-  Fd fd(::openat(parent->fd.get(), parts->back().c_str(),
+  Fd fd(::openat(parent.fd.get(), parts.back().c_str(),
                  O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644));
   if (!fd.valid()) return FileOpenError(errno, path);
   struct stat st;
-  if (absl::Status s = RequireOwnRegular(fd.get(), parent->owner, path, &st); !s.ok()) return s;
-  if (absl::Status s = GiveTo(fd.get(), st, parent->owner, path); !s.ok()) return s;
+  QAI_RETURN_IF_ERROR(RequireOwnRegular(fd.get(), parent.owner, path, &st));
+  QAI_RETURN_IF_ERROR(GiveTo(fd.get(), st, parent.owner, path));
   if (::ftruncate(fd.get(), 0) != 0)
     return ErrnoStatus(errno, absl::StrCat("cannot truncate \"", ToAbsl(path), "\""));
   return WriteAll(fd.get(), content, path);
 }
 
 absl::StatusOr<std::string> Workspace::ReadFile(std::string_view path, size_t max_bytes) const {
-  absl::StatusOr<std::vector<std::string>> parts = SplitPath(path);
-  if (!parts.ok()) return parts.status();
-  absl::StatusOr<Parent> parent = OpenParent(dir_, *parts, /*create=*/false, path);
-  if (!parent.ok()) return parent.status();
-  Fd fd(::openat(parent->fd.get(), parts->back().c_str(),
+  QAI_ASSIGN_OR_RETURN(std::vector<std::string> parts, SplitPath(path));
+  QAI_ASSIGN_OR_RETURN(Parent parent, OpenParent(dir_, parts, /*create=*/false, path));
+  Fd fd(::openat(parent.fd.get(), parts.back().c_str(),
                  O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
   if (!fd.valid()) return FileOpenError(errno, path);
   struct stat st;
-  if (absl::Status s = RequireOwnRegular(fd.get(), parent->owner, path, &st); !s.ok()) return s;
+  QAI_RETURN_IF_ERROR(RequireOwnRegular(fd.get(), parent.owner, path, &st));
   auto too_big = [&] {
     return absl::OutOfRangeError(
         absl::StrCat("\"", ToAbsl(path), "\" is larger than ", max_bytes, " bytes"));
@@ -466,16 +458,15 @@ CommandResult Workspace::Run(const std::string& command, const CommandOptions& o
 }
 
 absl::Status Workspace::HandTo(const SandboxUser& user) const {
-  absl::StatusOr<Fd> root = OpenDir(dir_);
-  if (!root.ok()) return root.status();
+  QAI_ASSIGN_OR_RETURN(Fd root, OpenDir(dir_));
   struct stat st;
-  if (::fstat(root->get(), &st) != 0) return ErrnoStatus(errno, "cannot stat the workspace");
+  if (::fstat(root.get(), &st) != 0) return ErrnoStatus(errno, "cannot stat the workspace");
   if (st.st_uid == user.uid && st.st_gid == user.gid && (st.st_mode & 07777) == 0700)
     return absl::OkStatus();
-  if (absl::Status s = ChownTree(root->get(), user, 0); !s.ok()) return s;
+  QAI_RETURN_IF_ERROR(ChownTree(root.get(), user, 0));
   // The directory last: its owner says the hand-over is complete. 0700: in mode none, other
   // projects' commands (other users) cannot even look in.
-  if (::fchown(root->get(), user.uid, user.gid) != 0 || ::fchmod(root->get(), 0700) != 0) {
+  if (::fchown(root.get(), user.uid, user.gid) != 0 || ::fchmod(root.get(), 0700) != 0) {
     return ErrnoStatus(errno, "cannot chown the workspace");
   }
   return absl::OkStatus();
@@ -495,10 +486,9 @@ struct SnapshotWalk {
                                                         kMaxSnapshotDepth, " levels at \"",
                                                         ToValidUtf8(prefix.substr(0, 200)), "\""));
     }
-    absl::StatusOr<std::vector<std::string>> names = ListDir(dir_fd);
-    if (!names.ok()) return names.status();
-    for (const std::string& name : *names) {
-      if (absl::Status s = Entry(dir_fd, prefix, name, depth); !s.ok()) return s;
+    QAI_ASSIGN_OR_RETURN(std::vector<std::string> names, ListDir(dir_fd));
+    for (const std::string& name : names) {
+      QAI_RETURN_IF_ERROR(Entry(dir_fd, prefix, name, depth));
     }
     return absl::OkStatus();
   }
@@ -523,27 +513,26 @@ struct SnapshotWalk {
       return absl::OkStatus();
     const size_t remaining = limits.max_bytes - bytes;
     // Sniff first, so a large binary file is skipped without being read in full.
-    absl::StatusOr<std::string> content =
-        ReadUpTo(fd.get(), std::min(kSniffBytes, remaining + 1), path);
-    if (!content.ok()) return content.status();
-    const bool short_read = content->size() < std::min(kSniffBytes, remaining + 1);
-    if (!IsText(*content, /*is_prefix=*/!short_read)) return absl::OkStatus();
-    if (!short_read && content->size() <= remaining) {
-      absl::StatusOr<std::string> rest = ReadUpTo(fd.get(), remaining + 1 - content->size(), path);
-      if (!rest.ok()) return rest.status();
-      content->append(*rest);
+    QAI_ASSIGN_OR_RETURN(std::string content,
+                         ReadUpTo(fd.get(), std::min(kSniffBytes, remaining + 1), path));
+    const bool short_read = content.size() < std::min(kSniffBytes, remaining + 1);
+    if (!IsText(content, /*is_prefix=*/!short_read)) return absl::OkStatus();
+    if (!short_read && content.size() <= remaining) {
+      QAI_ASSIGN_OR_RETURN(std::string rest,
+                           ReadUpTo(fd.get(), remaining + 1 - content.size(), path));
+      content.append(rest);
     }
-    if (content->size() > remaining) {
+    if (content.size() > remaining) {
       return absl::FailedPreconditionError(absl::StrCat(
           "snapshot: files exceed max_bytes (", limits.max_bytes, " bytes) at \"", path, "\""));
     }
-    if (!IsText(*content, /*is_prefix=*/false)) return absl::OkStatus();
+    if (!IsText(content, /*is_prefix=*/false)) return absl::OkStatus();
     if (files.size() >= limits.max_files) {
       return absl::FailedPreconditionError(
           absl::StrCat("snapshot: more than max_files (", limits.max_files, ") files"));
     }
-    bytes += content->size();
-    files.emplace(path, *std::move(content));
+    bytes += content.size();
+    files.emplace(path, std::move(content));
     return absl::OkStatus();
   }
 };
@@ -552,22 +541,19 @@ struct SnapshotWalk {
 
 absl::StatusOr<std::map<std::string, std::string>> Workspace::Snapshot(
     const SnapshotLimits& limits) const {
-  absl::StatusOr<Fd> root = OpenDir(dir_);
-  if (!root.ok()) return root.status();
-  absl::StatusOr<Owner> owner = OwnerOf(root->get());
-  if (!owner.ok()) return owner.status();
-  SnapshotWalk walk{.limits = limits, .owner = *owner};
-  if (absl::Status s = walk.Dir(root->get(), "", 0); !s.ok()) return s;
+  QAI_ASSIGN_OR_RETURN(Fd root, OpenDir(dir_));
+  QAI_ASSIGN_OR_RETURN(Owner owner, OwnerOf(root.get()));
+  SnapshotWalk walk{.limits = limits, .owner = owner};
+  QAI_RETURN_IF_ERROR(walk.Dir(root.get(), "", 0));
   return std::move(walk.files);
 }
 
 absl::Status Workspace::RemoveFile(std::string_view path) {
-  absl::StatusOr<std::vector<std::string>> parts = SplitPath(path);
-  if (!parts.ok()) return parts.status();
-  absl::StatusOr<Parent> parent = OpenParent(dir_, *parts, /*create=*/false, path);
+  QAI_ASSIGN_OR_RETURN(std::vector<std::string> parts, SplitPath(path));
+  absl::StatusOr<Parent> parent = OpenParent(dir_, parts, /*create=*/false, path);
   if (absl::IsNotFound(parent.status())) return absl::OkStatus();
   if (!parent.ok()) return parent.status();
-  if (::unlinkat(parent->fd.get(), parts->back().c_str(), 0) != 0 && errno != ENOENT) {
+  if (::unlinkat(parent->fd.get(), parts.back().c_str(), 0) != 0 && errno != ENOENT) {
     return ErrnoStatus(errno, absl::StrCat("cannot remove \"", ToAbsl(path), "\""));
   }
   return absl::OkStatus();
@@ -586,7 +572,7 @@ absl::Status Workspace::Reset(const std::map<std::string, std::string>& files) {
     return absl::InternalError(
         absl::StrCat("workspace: cannot list ", dir_, ": ", error.message()));
   for (const auto& [path, content] : files) {
-    if (absl::Status s = WriteFile(path, content); !s.ok()) return s;
+    QAI_RETURN_IF_ERROR(WriteFile(path, content));
   }
   return absl::OkStatus();
 }
@@ -643,7 +629,7 @@ absl::Status Workspace::Remove() {
   if (::unlink(version_path_.c_str()) != 0 && errno != ENOENT) {
     return ErrnoStatus(errno, "workspace: cannot remove its version mark");
   }
-  if (absl::Status s = UnmountQuota(dir_); !s.ok()) return s;
+  QAI_RETURN_IF_ERROR(UnmountQuota(dir_));
   std::error_code error;
   // remove_all removes symlinks themselves, never what they point to.
   std::filesystem::remove_all(dir_, error);

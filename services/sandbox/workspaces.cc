@@ -8,6 +8,7 @@
 #include "absl/time/clock.h"
 #include "common/auth.h"
 #include "common/log.h"
+#include "common/status_macros.h"
 
 namespace qai::sandbox {
 
@@ -69,15 +70,13 @@ absl::StatusOr<WorkspaceInfo> Workspaces::Open(const std::string& project, int64
     // Allocated (and a purged project refused) whether or not this replica switches users.
     const Sandbox& sandbox = *options_.sandbox;
     // The range's last uid is the probe's (Sandbox::ProbeUid), never a project's.
-    absl::StatusOr<uint32_t> uid =
-        store_->UserFor(project_id, sandbox.options().first_uid, sandbox.options().uid_count - 1);
-    if (!uid.ok()) return uid.status();
+    QAI_ASSIGN_OR_RETURN(uint32_t uid, store_->UserFor(project_id, sandbox.options().first_uid,
+                                                       sandbox.options().uid_count - 1));
     std::optional<SandboxUser> user;
-    if (sandbox.switches_users()) user = SandboxUser{.uid = *uid, .gid = *uid};
-    absl::StatusOr<std::unique_ptr<Workspace>> ws =
-        Workspace::Open(options_.root, project_id, user, options_.quota);
-    if (!ws.ok()) return ws.status();
-    entry->ws = *std::move(ws);
+    if (sandbox.switches_users()) user = SandboxUser{.uid = uid, .gid = uid};
+    QAI_ASSIGN_OR_RETURN(std::unique_ptr<Workspace> ws,
+                         Workspace::Open(options_.root, project_id, user, options_.quota));
+    entry->ws = std::move(ws);
   }
   WorkspaceInfo info{.snapshot_id = entry->ws->Version()};
   info.empty = info.snapshot_id.empty() && entry->ws->Empty();
@@ -179,7 +178,7 @@ void Workspaces::ForgetIdleLocked() {
 
 absl::Status Workspaces::Touch(Entry& entry) {
   if (!entry.marked) return absl::OkStatus();
-  if (absl::Status s = entry.ws->SetVersion(""); !s.ok()) return s;
+  QAI_RETURN_IF_ERROR(entry.ws->SetVersion(""));
   entry.marked = false;
   return absl::OkStatus();
 }
@@ -187,21 +186,19 @@ absl::Status Workspaces::Touch(Entry& entry) {
 absl::StatusOr<WorkspaceInfo> Workspaces::Restore(const std::string& project_id, int64_t fence,
                                                   const std::string& snapshot_id,
                                                   const std::vector<Change>& changes) {
-  absl::StatusOr<Held> held = Hold(project_id, fence);
-  if (!held.ok()) return held.status();
-  Entry& entry = *held->entry;
+  QAI_ASSIGN_OR_RETURN(Held held, Hold(project_id, fence));
+  Entry& entry = *held.entry;
   std::shared_ptr<const Files> base = std::make_shared<Files>();
   if (!snapshot_id.empty()) {
-    absl::StatusOr<SnapshotRecord> snapshot = store_->GetSnapshot(snapshot_id);
-    if (!snapshot.ok()) return snapshot.status();
-    if (snapshot->project_id != absl::AsciiStrToLower(project_id)) {
+    QAI_ASSIGN_OR_RETURN(SnapshotRecord snapshot, store_->GetSnapshot(snapshot_id));
+    if (snapshot.project_id != absl::AsciiStrToLower(project_id)) {
       return absl::NotFoundError(
           absl::StrCat("snapshot ", snapshot_id, " not found for project ", project_id));
     }
-    base = snapshot->files;
+    base = snapshot.files;
   }
-  if (absl::Status s = Touch(entry); !s.ok()) return s;
-  if (absl::Status s = entry.ws->Reset(*base); !s.ok()) return s;
+  QAI_RETURN_IF_ERROR(Touch(entry));
+  QAI_RETURN_IF_ERROR(entry.ws->Reset(*base));
   for (const Change& change : changes) {
     absl::Status s = change.content ? entry.ws->WriteFile(change.path, *change.content)
                                     : entry.ws->RemoveFile(change.path);
@@ -209,7 +206,7 @@ absl::StatusOr<WorkspaceInfo> Workspaces::Restore(const std::string& project_id,
   }
   WorkspaceInfo info;
   if (!snapshot_id.empty() && changes.empty()) {
-    if (absl::Status s = entry.ws->SetVersion(snapshot_id); !s.ok()) return s;
+    QAI_RETURN_IF_ERROR(entry.ws->SetVersion(snapshot_id));
     entry.marked = true;
     info.snapshot_id = snapshot_id;
   }
@@ -220,10 +217,9 @@ absl::StatusOr<WorkspaceInfo> Workspaces::Restore(const std::string& project_id,
 absl::StatusOr<CommandResult> Workspaces::Run(const std::string& project_id, int64_t fence,
                                               const std::string& command, CommandOptions options,
                                               const std::function<bool()>& cancelled) {
-  absl::StatusOr<Held> held = Hold(project_id, fence);
-  if (!held.ok()) return held.status();
-  Entry& entry = *held->entry;
-  if (absl::Status s = Touch(entry); !s.ok()) return s;
+  QAI_ASSIGN_OR_RETURN(Held held, Hold(project_id, fence));
+  Entry& entry = *held.entry;
+  QAI_RETURN_IF_ERROR(Touch(entry));
   options.sandbox = options_.sandbox;
   CommandResult result = entry.ws->Run(
       command, options, [&] { return entry.fence.load() != fence || (cancelled && cancelled()); });
@@ -232,7 +228,7 @@ absl::StatusOr<CommandResult> Workspaces::Run(const std::string& project_id, int
     result.explanation.insert(0, full);
     result.output.insert(0, full);
   }
-  held->lock.unlock();
+  held.lock.unlock();
   MakeRoom();
   return result;
 }
@@ -240,10 +236,9 @@ absl::StatusOr<CommandResult> Workspaces::Run(const std::string& project_id, int
 absl::StatusOr<std::vector<FileOutcome>> Workspaces::Write(const std::string& project_id,
                                                            int64_t fence,
                                                            const std::vector<FileOutcome>& files) {
-  absl::StatusOr<Held> held = Hold(project_id, fence);
-  if (!held.ok()) return held.status();
-  Entry& entry = *held->entry;
-  if (absl::Status s = Touch(entry); !s.ok()) return s;
+  QAI_ASSIGN_OR_RETURN(Held held, Hold(project_id, fence));
+  Entry& entry = *held.entry;
+  QAI_RETURN_IF_ERROR(Touch(entry));
   std::vector<FileOutcome> out;
   for (const FileOutcome& f : files) {
     out.push_back({.path = f.path, .status = entry.ws->WriteFile(f.path, f.content)});
@@ -255,11 +250,10 @@ absl::StatusOr<std::vector<FileOutcome>> Workspaces::Read(const std::string& pro
                                                           int64_t fence,
                                                           const std::vector<std::string>& paths,
                                                           size_t max_bytes) {
-  absl::StatusOr<Held> held = Hold(project_id, fence);
-  if (!held.ok()) return held.status();
+  QAI_ASSIGN_OR_RETURN(Held held, Hold(project_id, fence));
   std::vector<FileOutcome> out;
   for (const std::string& path : paths) {
-    absl::StatusOr<std::string> content = held->entry->ws->ReadFile(path, max_bytes);
+    absl::StatusOr<std::string> content = held.entry->ws->ReadFile(path, max_bytes);
     out.push_back({.path = path,
                    .content = content.ok() ? *std::move(content) : "",
                    .status = content.status()});
@@ -269,9 +263,8 @@ absl::StatusOr<std::vector<FileOutcome>> Workspaces::Read(const std::string& pro
 
 absl::StatusOr<std::optional<std::vector<Change>>> Workspaces::Changes(
     const std::string& project_id, int64_t fence) {
-  absl::StatusOr<Held> held = Hold(project_id, fence);
-  if (!held.ok()) return held.status();
-  Entry& entry = *held->entry;
+  QAI_ASSIGN_OR_RETURN(Held held, Hold(project_id, fence));
+  Entry& entry = *held.entry;
   std::map<std::string, std::string> files;
   std::optional<std::map<std::string, std::string>> now = Digests(*entry.ws, &files);
   std::optional<std::map<std::string, std::string>> before = std::move(entry.checkpoint);
@@ -292,13 +285,10 @@ absl::StatusOr<std::optional<std::vector<Change>>> Workspaces::Changes(
 absl::StatusOr<SnapshotRecord> Workspaces::Snapshot(const std::string& project_id, int64_t fence,
                                                     const std::string& snapshot_id,
                                                     const std::string& run_id) {
-  absl::StatusOr<Held> held = Hold(project_id, fence);
-  if (!held.ok()) return held.status();
-  Entry& entry = *held->entry;
-  absl::StatusOr<std::map<std::string, std::string>> files =
-      entry.ws->Snapshot(options_.snapshot_limits);
-  if (!files.ok()) return files.status();
-  auto shared = std::make_shared<const Files>(*std::move(files));
+  QAI_ASSIGN_OR_RETURN(Held held, Hold(project_id, fence));
+  Entry& entry = *held.entry;
+  QAI_ASSIGN_OR_RETURN(Files files, entry.ws->Snapshot(options_.snapshot_limits));
+  auto shared = std::make_shared<const Files>(std::move(files));
   absl::StatusOr<SnapshotRecord> saved =
       store_->SaveSnapshot({.id = absl::AsciiStrToLower(snapshot_id),
                             .project_id = absl::AsciiStrToLower(project_id),
@@ -308,7 +298,7 @@ absl::StatusOr<SnapshotRecord> Workspaces::Snapshot(const std::string& project_i
   // Marked only when what was stored is what the workspace holds (a repeat may have found an
   // earlier snapshot).
   if (*saved->files == *shared) {
-    if (absl::Status s = entry.ws->SetVersion(saved->id); !s.ok()) return s;
+    QAI_RETURN_IF_ERROR(entry.ws->SetVersion(saved->id));
     entry.marked = true;
   }
   std::map<std::string, std::string> digests;
@@ -319,7 +309,7 @@ absl::StatusOr<SnapshotRecord> Workspaces::Snapshot(const std::string& project_i
 
 absl::Status Workspaces::Purge(const std::string& project) {
   const std::string project_id = absl::AsciiStrToLower(project);
-  if (absl::Status s = store_->Purge(project_id); !s.ok()) return s;
+  QAI_RETURN_IF_ERROR(store_->Purge(project_id));
   return Discard(project_id);
 }
 
@@ -332,7 +322,7 @@ absl::Status Workspaces::Discard(const std::string& project) {
   std::lock_guard op(entry->op);
   // Its processes first: one left behind could still be writing into the workspace.
   if (Cgroups* cgroups = options_.sandbox->cgroups(); cgroups != nullptr) {
-    if (absl::Status s = cgroups->Remove(project_id); !s.ok()) return s;
+    QAI_RETURN_IF_ERROR(cgroups->Remove(project_id));
   }
   return RemoveFiles(*entry, project_id);
 }
@@ -346,10 +336,9 @@ std::shared_ptr<Workspaces::Entry> Workspaces::EntryFor(const std::string& proje
 
 absl::Status Workspaces::RemoveFiles(Entry& entry, const std::string& project_id) {
   if (entry.ws == nullptr) {
-    absl::StatusOr<std::unique_ptr<Workspace>> ws =
-        Workspace::Open(options_.root, project_id, std::nullopt);
-    if (!ws.ok()) return ws.status();
-    entry.ws = *std::move(ws);
+    QAI_ASSIGN_OR_RETURN(std::unique_ptr<Workspace> ws,
+                         Workspace::Open(options_.root, project_id, std::nullopt));
+    entry.ws = std::move(ws);
   }
   absl::Status removed = entry.ws->Remove();
   entry.ws.reset();
@@ -359,14 +348,12 @@ absl::Status Workspaces::RemoveFiles(Entry& entry, const std::string& project_id
 }
 
 absl::StatusOr<int> Workspaces::DiscardPurged() {
-  absl::StatusOr<std::vector<std::string>> here = ProjectsIn(options_.root);
-  if (!here.ok()) return here.status();
-  absl::StatusOr<std::vector<std::string>> purged = store_->PurgedAmong(*here);
-  if (!purged.ok()) return purged.status();
-  for (const std::string& project_id : *purged) {
-    if (absl::Status s = Discard(project_id); !s.ok()) return s;
+  QAI_ASSIGN_OR_RETURN(std::vector<std::string> here, ProjectsIn(options_.root));
+  QAI_ASSIGN_OR_RETURN(std::vector<std::string> purged, store_->PurgedAmong(here));
+  for (const std::string& project_id : purged) {
+    QAI_RETURN_IF_ERROR(Discard(project_id));
   }
-  return static_cast<int>(purged->size());
+  return static_cast<int>(purged.size());
 }
 
 }  // namespace qai::sandbox

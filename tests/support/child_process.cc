@@ -15,6 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/status_macros.h"
 #include "tests/support/paths.h"
 
 extern char** environ;
@@ -53,9 +54,8 @@ absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Spawn(std::string pr
                                                                   std::vector<std::string> args,
                                                                   EnvVars env,
                                                                   const SpawnOptions& options) {
-  absl::StatusOr<std::string> dir = MakeTempDir("qai-child-");
-  if (!dir.ok()) return dir.status();
-  std::string output_path = *dir + "/output.log";
+  QAI_ASSIGN_OR_RETURN(std::string dir, MakeTempDir("qai-child-"));
+  std::string output_path = dir + "/output.log";
   int out_fd =
       ::open(output_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
   int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -64,7 +64,7 @@ absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Spawn(std::string pr
     int saved = errno;
     if (out_fd >= 0) ::close(out_fd);
     if (null_fd >= 0) ::close(null_fd);
-    std::filesystem::remove_all(*dir);
+    std::filesystem::remove_all(dir);
     return absl::InternalError(absl::StrCat("spawn setup: ", std::strerror(saved)));
   }
 
@@ -124,7 +124,7 @@ absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Spawn(std::string pr
   ::close(error_pipe[1]);
   if (pid < 0) {
     ::close(error_pipe[0]);
-    std::filesystem::remove_all(*dir);
+    std::filesystem::remove_all(dir);
     return absl::InternalError(absl::StrCat("fork: ", std::strerror(fork_errno)));
   }
   ::setpgid(pid, pid);  // also from here, so the group exists before we ever signal it
@@ -136,12 +136,12 @@ absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Spawn(std::string pr
   ::close(error_pipe[0]);
   if (n > 0) {
     ::waitpid(pid, nullptr, 0);
-    std::filesystem::remove_all(*dir);
+    std::filesystem::remove_all(dir);
     return absl::FailedPreconditionError(
         absl::StrCat("cannot execute ", options.wrapper.empty() ? program : options.wrapper.front(),
                      ": ", std::strerror(child_errno)));
   }
-  return std::unique_ptr<ChildProcess>(new ChildProcess(pid, *dir, output_path));
+  return std::unique_ptr<ChildProcess>(new ChildProcess(pid, dir, output_path));
 }
 
 ChildProcess::ChildProcess(int pid, std::string dir, std::string output_path)

@@ -19,6 +19,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
+#include "common/status_macros.h"
 #include "db/migrations.h"
 #include "db/migrator.h"
 #include "soci/postgresql/soci-postgresql.h"
@@ -199,24 +200,22 @@ absl::Status PgServer::RunTool(std::string_view tool, std::vector<std::string> a
 }
 
 absl::Status PgServer::Init() {
-  absl::StatusOr<std::string> bin = FindPgBin();
-  if (!bin.ok()) return bin.status();
-  bin_dir_ = *bin;
+  QAI_ASSIGN_OR_RETURN(std::string bin, FindPgBin());
+  bin_dir_ = bin;
   run_as_postgres_ = ::geteuid() == 0;
 
-  absl::StatusOr<std::string> dir = MakeTempDir("qai-pg-");
-  if (!dir.ok()) return dir.status();
+  QAI_ASSIGN_OR_RETURN(std::string dir, MakeTempDir("qai-pg-"));
   // The unix socket path must fit in sockaddr_un, and as root the postgres user must be able to
   // reach the directory; /tmp satisfies both when $TMPDIR does not.
   constexpr size_t kSocketNameLength = sizeof("/.s.PGSQL.65535");
-  if (dir->size() + kSocketNameLength > sizeof(sockaddr_un{}.sun_path) ||
-      (run_as_postgres_ && !ReachableByOthers(*dir))) {
-    fs::remove_all(*dir);
+  if (dir.size() + kSocketNameLength > sizeof(sockaddr_un{}.sun_path) ||
+      (run_as_postgres_ && !ReachableByOthers(dir))) {
+    fs::remove_all(dir);
     char pattern[] = "/tmp/qai-pg-XXXXXX";
     if (::mkdtemp(pattern) == nullptr) return absl::InternalError("mkdtemp /tmp/qai-pg-XXXXXX");
-    *dir = pattern;
+    dir = pattern;
   }
-  dir_ = *dir;
+  dir_ = dir;
   data_dir_ = dir_ + "/data";
   log_path_ = dir_ + "/server.log";
 
@@ -295,7 +294,7 @@ absl::Status PgServer::Stop() {
 }
 
 absl::Status PgServer::Restart() {
-  if (absl::Status status = Stop(); !status.ok()) return status;
+  QAI_RETURN_IF_ERROR(Stop());
   return Start();
 }
 
@@ -314,16 +313,9 @@ absl::Status PgServer::EnsureTemplate() {
   std::lock_guard lock(template_mutex_);
   if (template_ready_) return absl::OkStatus();
   // Names are ours, never input: identifiers cannot be bound parameters.
-  if (absl::Status status =
-          Execute("postgres", absl::StrCat("DROP DATABASE IF EXISTS ", kTemplateDatabase));
-      !status.ok()) {
-    return status;
-  }
-  if (absl::Status status =
-          Execute("postgres", absl::StrCat("CREATE DATABASE ", kTemplateDatabase));
-      !status.ok()) {
-    return status;
-  }
+  QAI_RETURN_IF_ERROR(
+      Execute("postgres", absl::StrCat("DROP DATABASE IF EXISTS ", kTemplateDatabase)));
+  QAI_RETURN_IF_ERROR(Execute("postgres", absl::StrCat("CREATE DATABASE ", kTemplateDatabase)));
   absl::StatusOr<int> applied =
       db::ApplyMigrations(Url(kTemplateDatabase), db::EmbeddedMigrations());
   if (!applied.ok()) {
@@ -341,10 +333,10 @@ absl::StatusOr<std::string> PgServer::TryCreateDatabase(bool migrated) {
   std::string name = absl::StrCat("qai_test_", next_database_.fetch_add(1));
   std::string statement = absl::StrCat("CREATE DATABASE ", name);
   if (migrated) {
-    if (absl::Status status = EnsureTemplate(); !status.ok()) return status;
+    QAI_RETURN_IF_ERROR(EnsureTemplate());
     absl::StrAppend(&statement, " TEMPLATE ", kTemplateDatabase);
   }
-  if (absl::Status status = Execute("postgres", statement); !status.ok()) return status;
+  QAI_RETURN_IF_ERROR(Execute("postgres", statement));
   return Url(name);
 }
 

@@ -7,6 +7,7 @@
 #include "absl/strings/str_split.h"
 #include "common/ids.h"
 #include "common/status.h"
+#include "common/status_macros.h"
 
 namespace qai::orchbench {
 
@@ -43,7 +44,7 @@ absl::StatusOr<opb::Run> Orchestrator::StartRun(const Prompt& prompt) const {
   req.set_message_id(prompt.message_id);
   req.set_prompt(prompt.prompt);
   opb::Run run;
-  if (absl::Status s = common::FromGrpcStatus(stub_->StartRun(&ctx, req, &run)); !s.ok()) return s;
+  QAI_RETURN_IF_ERROR(common::FromGrpcStatus(stub_->StartRun(&ctx, req, &run)));
   return run;
 }
 
@@ -53,7 +54,7 @@ absl::StatusOr<opb::Run> Orchestrator::GetRun(const std::string& run_id) const {
   opb::GetRunRequest req;
   req.set_id(run_id);
   opb::Run run;
-  if (absl::Status s = common::FromGrpcStatus(stub_->GetRun(&ctx, req, &run)); !s.ok()) return s;
+  QAI_RETURN_IF_ERROR(common::FromGrpcStatus(stub_->GetRun(&ctx, req, &run)));
   return run;
 }
 
@@ -70,9 +71,8 @@ absl::StatusOr<opb::Run> Orchestrator::WaitForEnd(const std::string& run_id,
                                                   absl::Duration timeout) const {
   const absl::Time until = absl::Now() + timeout;
   for (;;) {
-    absl::StatusOr<opb::Run> run = GetRun(run_id);
-    if (!run.ok()) return run.status();
-    if (run->state() >= opb::Run::STATE_SUCCEEDED) return run;
+    QAI_ASSIGN_OR_RETURN(opb::Run run, GetRun(run_id));
+    if (run.state() >= opb::Run::STATE_SUCCEEDED) return run;
     if (absl::Now() > until)
       return absl::DeadlineExceededError(absl::StrCat("run ", run_id, " did not end"));
     std::this_thread::sleep_for(std::chrono::milliseconds(20));

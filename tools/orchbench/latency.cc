@@ -3,6 +3,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 #include "tools/orchbench/stamp.h"
 
 namespace qai::orchbench {
@@ -51,9 +52,8 @@ absl::StatusOr<LatencyResult> MeasureLatency(ProbeRun& probe,
     const int64_t due = start_ns + i * period_ns;
     if (const int64_t wait = due - SteadyNanos(); wait > 0)
       std::this_thread::sleep_for(std::chrono::nanoseconds(wait));
-    absl::StatusOr<ProbeRun::Sent> s = probe.Append(first + i);
-    if (!s.ok()) return s.status();
-    sent[static_cast<size_t>(i)] = *s;
+    QAI_ASSIGN_OR_RETURN(ProbeRun::Sent s, probe.Append(first + i));
+    sent[static_cast<size_t>(i)] = s;
   }
   result.seconds = static_cast<double>(sent.back().committed_ns - sent.front().sent_ns) / 1e9;
   std::vector<int64_t> append;

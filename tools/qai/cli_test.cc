@@ -15,6 +15,7 @@
 #include "absl/time/clock.h"
 #include "common/jwt.h"
 #include "common/jwt_verifier.h"
+#include "common/status_macros.h"
 #include "gmock/gmock.h"
 #include "google/rpc/error_details.pb.h"
 #include "google/rpc/status.pb.h"
@@ -294,12 +295,10 @@ TEST_F(CliTest, BadUsageExitsTwoWithUsage) {
 absl::StatusOr<common::JwtClaims> Verify(std::string token, const std::string& secret,
                                          common::JwtPolicy policy = {}) {
   if (token.ends_with("\n")) token.pop_back();
-  absl::StatusOr<std::vector<common::HmacKey>> keys = common::ParseHmacKeys(secret);
-  if (!keys.ok()) return keys.status();
-  absl::StatusOr<std::shared_ptr<const common::JwtVerifier>> verifier =
-      common::JwtVerifier::Create(*keys, std::move(policy));
-  if (!verifier.ok()) return verifier.status();
-  return (*verifier)->Verify(token, absl::Now());
+  QAI_ASSIGN_OR_RETURN(std::vector<common::HmacKey> keys, common::ParseHmacKeys(secret));
+  QAI_ASSIGN_OR_RETURN(std::shared_ptr<const common::JwtVerifier> verifier,
+                       common::JwtVerifier::Create(keys, std::move(policy)));
+  return verifier->Verify(token, absl::Now());
 }
 
 constexpr char kDevSecret[] = "dev-secret-of-at-least-32-bytes-0123456789";

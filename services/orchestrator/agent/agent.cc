@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
+#include "common/status_macros.h"
 #include "common/strings.h"
 #include "common/utf8.h"
 #include "services/orchestrator/agent/journal.h"
@@ -42,17 +43,16 @@ absl::StatusOr<ToolOutcome> RunTerminal(const TerminalArgs& args, Workspace& ws,
                                         const AgentLimits& limits,
                                         const std::function<bool()>& cancelled) {
   ToolOutcome out;
-  absl::StatusOr<CommandOutcome> r = ws.Run(args.command, cancelled);
-  if (!r.ok()) return r.status();
-  out.output = TruncateUtf8(r->output, limits.max_tool_output_chars, &out.truncated);
-  out.truncated = out.truncated || r->truncated;
-  out.exit_code = r->exit_code;
-  out.cancelled = r->cancelled;
-  if (r->timed_out) {
+  QAI_ASSIGN_OR_RETURN(CommandOutcome r, ws.Run(args.command, cancelled));
+  out.output = TruncateUtf8(r.output, limits.max_tool_output_chars, &out.truncated);
+  out.truncated = out.truncated || r.truncated;
+  out.exit_code = r.exit_code;
+  out.cancelled = r.cancelled;
+  if (r.timed_out) {
     absl::StrAppend(&out.output, "\n[command timed out]");
-  } else if (r->exit_code != 0 && !r->cancelled) {
+  } else if (r.exit_code != 0 && !r.cancelled) {
     // A command that fails silently must still tell the model it failed.
-    absl::StrAppend(&out.output, "\n[exit code ", r->exit_code, "]");
+    absl::StrAppend(&out.output, "\n[exit code ", r.exit_code, "]");
   }
   return out;
 }
@@ -64,9 +64,8 @@ absl::StatusOr<ToolOutcome> WriteFiles(const WriteFilesArgs& args, Workspace& ws
                                  "error: each file needs a string path and content");
   if (args.malformed > 0) out.exit_code = 1;
   if (!args.files.empty()) {
-    absl::StatusOr<std::vector<FileResult>> written = ws.WriteFiles(args.files);
-    if (!written.ok()) return written.status();
-    for (const FileResult& r : *written) {
+    QAI_ASSIGN_OR_RETURN(std::vector<FileResult> written, ws.WriteFiles(args.files));
+    for (const FileResult& r : written) {
       if (r.error.empty()) {
         out.written.push_back(r.path);
         lines.push_back(absl::StrCat("wrote ", r.path));
@@ -86,9 +85,9 @@ absl::StatusOr<ToolOutcome> ReadFiles(const ReadFilesArgs& args, Workspace& ws,
   ToolOutcome out;
   nlohmann::json result = nlohmann::json::array();
   if (!args.paths.empty()) {
-    absl::StatusOr<std::vector<FileResult>> read = ws.ReadFiles(args.paths, limits.max_read_bytes);
-    if (!read.ok()) return read.status();
-    for (const FileResult& r : *read) {
+    QAI_ASSIGN_OR_RETURN(std::vector<FileResult> read,
+                         ws.ReadFiles(args.paths, limits.max_read_bytes));
+    for (const FileResult& r : read) {
       if (r.error.empty()) {
         result.push_back({{"path", r.path}, {"content", r.content}});
       } else {
@@ -117,14 +116,12 @@ absl::StatusOr<ToolOutcome> RunTool(const ToolCall& call, Workspace& ws, const A
 // file or a command). When the workspace is too large to tell, the files the tool wrote count.
 absl::StatusOr<journal::Changes> CaptureChanges(Workspace& ws,
                                                 const std::vector<std::string>& written) {
-  absl::StatusOr<std::optional<journal::Changes>> changes = ws.Changes();
-  if (!changes.ok()) return changes.status();
-  if (*changes) return **std::move(changes);
+  QAI_ASSIGN_OR_RETURN(std::optional<journal::Changes> changes, ws.Changes());
+  if (changes) return *std::move(changes);
   journal::Changes fallback;
   if (written.empty()) return fallback;
-  absl::StatusOr<std::vector<FileResult>> read = ws.ReadFiles(written, kMaxJournaledFileBytes);
-  if (!read.ok()) return read.status();
-  for (FileResult& r : *read) {
+  QAI_ASSIGN_OR_RETURN(std::vector<FileResult> read, ws.ReadFiles(written, kMaxJournaledFileBytes));
+  for (FileResult& r : read) {
     if (r.error.empty()) fallback[r.path] = std::move(r.content);
   }
   return fallback;

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 
 namespace qai::orchestrator::journal {
 namespace {
@@ -65,20 +66,19 @@ Changes Diff(const Files& before, const Files& after) {
 absl::StatusOr<Replayed> Replay(const std::vector<std::string>& steps) {
   Replayed r;
   for (size_t i = 0; i < steps.size(); ++i) {
-    absl::StatusOr<json> j = Parse(steps[i], i);
-    if (!j.ok()) return j.status();
-    const std::string kind = (*j)["kind"].get<std::string>();
+    QAI_ASSIGN_OR_RETURN(json j, Parse(steps[i], i));
+    const std::string kind = j["kind"].get<std::string>();
     r.calling = kind == "call";
     if (kind == "start") {
       r.phase = Replayed::Phase::kStarted;
-      r.iteration = j->value("iteration", 0);
+      r.iteration = j.value("iteration", 0);
       r.reply = {};
       r.answered = 0;
     } else if (kind == "model") {
       r.phase = Replayed::Phase::kAnswered;
-      r.iteration = j->value("iteration", 0);
-      r.reply = {.text = j->value("text", "")};
-      for (const json& c : j->value("tool_calls", json::array())) {
+      r.iteration = j.value("iteration", 0);
+      r.reply = {.text = j.value("text", "")};
+      for (const json& c : j.value("tool_calls", json::array())) {
         r.reply.tool_calls.push_back({.id = c.value("id", ""),
                                       .name = c.value("name", ""),
                                       .arguments_json = c.value("arguments", "")});
@@ -90,9 +90,9 @@ absl::StatusOr<Replayed> Replay(const std::vector<std::string>& steps) {
     } else if (kind == "tool") {
       ++r.answered;
       r.turns.push_back({.role = ChatMessage::Role::kTool,
-                         .content = j->value("output", ""),
-                         .tool_call_id = j->value("call_id", "")});
-      for (const json& p : j->value("written", json::array())) {
+                         .content = j.value("output", ""),
+                         .tool_call_id = j.value("call_id", "")});
+      for (const json& p : j.value("written", json::array())) {
         if (p.is_string()) r.written.push_back(p.get<std::string>());
       }
     } else if (kind == "call") {
@@ -110,10 +110,9 @@ absl::StatusOr<Replayed> Replay(const std::vector<std::string>& steps) {
 absl::StatusOr<Changes> NetChanges(const std::vector<std::string>& steps) {
   Changes net;
   for (size_t i = 0; i < steps.size(); ++i) {
-    absl::StatusOr<json> j = Parse(steps[i], i);
-    if (!j.ok()) return j.status();
-    if ((*j)["kind"] != "tool" || !j->contains("changes") || !(*j)["changes"].is_object()) continue;
-    for (const auto& [path, content] : (*j)["changes"].items()) {
+    QAI_ASSIGN_OR_RETURN(json j, Parse(steps[i], i));
+    if (j["kind"] != "tool" || !j.contains("changes") || !j["changes"].is_object()) continue;
+    for (const auto& [path, content] : j["changes"].items()) {
       net[path] = content.is_string() ? std::optional(content.get<std::string>()) : std::nullopt;
     }
   }

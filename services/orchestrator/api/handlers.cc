@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/ids.h"
 #include "common/proto_time.h"
+#include "common/status_macros.h"
 #include "common/validation.h"
 #include "services/orchestrator/store/events.h"
 
@@ -46,7 +47,7 @@ void ToProto(const RunRecord& r, v1::Run& out) {
 
 absl::Status RunHandlers::StartRun(const CallContext& call, const v1::StartRunRequest& req,
                                    v1::Run& resp) {
-  if (absl::Status s = common::RequireService(call, "StartRun"); !s.ok()) return s;
+  QAI_RETURN_IF_ERROR(common::RequireService(call, "StartRun"));
   FieldViolations bad;
   common::CheckUuid(bad, "project_id", req.project_id(), /*required=*/true);
   common::CheckUuid(bad, "message_id", req.message_id(), /*required=*/true);
@@ -62,7 +63,7 @@ absl::Status RunHandlers::StartRun(const CallContext& call, const v1::StartRunRe
                                 .model = req.model(),
                                 .timeout = req.has_timeout() ? &req.timeout() : nullptr},
                                {}, bad);
-  if (absl::Status s = bad.ToStatus(); !s.ok()) return s;
+  QAI_RETURN_IF_ERROR(bad.ToStatus());
   absl::StatusOr<RunRecord> run =
       store_->Start({.id = common::NewUuid(),
                      .project_id = req.project_id(),
@@ -83,9 +84,8 @@ absl::Status RunHandlers::StartRun(const CallContext& call, const v1::StartRunRe
 
 absl::StatusOr<RunRecord> RunHandlers::VisibleRun(const CallContext& call,
                                                   const std::string& id) const {
-  absl::StatusOr<RunRecord> run = store_->Get(id);
-  if (!run.ok()) return run.status();
-  absl::Status visible = CheckProject(*projects_, call, run->project_id);
+  QAI_ASSIGN_OR_RETURN(RunRecord run, store_->Get(id));
+  absl::Status visible = CheckProject(*projects_, call, run.project_id);
   if (visible.code() == absl::StatusCode::kNotFound)
     return absl::NotFoundError(absl::StrCat("run ", id, " not found"));
   if (!visible.ok()) return visible;
@@ -96,10 +96,9 @@ absl::Status RunHandlers::GetRun(const CallContext& call, const v1::GetRunReques
                                  v1::Run& resp) {
   FieldViolations bad;
   common::CheckUuid(bad, "id", req.id(), /*required=*/true);
-  if (absl::Status s = bad.ToStatus(); !s.ok()) return s;
-  absl::StatusOr<RunRecord> run = VisibleRun(call, req.id());
-  if (!run.ok()) return run.status();
-  ToProto(*run, resp);
+  QAI_RETURN_IF_ERROR(bad.ToStatus());
+  QAI_ASSIGN_OR_RETURN(RunRecord run, VisibleRun(call, req.id()));
+  ToProto(run, resp);
   return absl::OkStatus();
 }
 
@@ -107,25 +106,22 @@ absl::Status RunHandlers::ListRuns(const CallContext& call, const v1::ListRunsRe
                                    v1::ListRunsResponse& resp) {
   FieldViolations bad;
   common::CheckUuid(bad, "project_id", req.project_id(), /*required=*/true);
-  if (absl::Status s = bad.ToStatus(); !s.ok()) return s;
-  absl::StatusOr<int> page_size = common::NormalizePageSize(req.page_size());
-  if (!page_size.ok()) return page_size.status();
+  QAI_RETURN_IF_ERROR(bad.ToStatus());
+  QAI_ASSIGN_OR_RETURN(int page_size, common::NormalizePageSize(req.page_size()));
   const std::string scope = absl::StrCat("runs/project:", req.project_id());
-  absl::StatusOr<std::optional<common::KeysetPosition>> after =
-      common::DecodePosition(*tokens_, req.page_token(), scope);
-  if (!after.ok()) return after.status();
+  QAI_ASSIGN_OR_RETURN(std::optional<common::KeysetPosition> after,
+                       common::DecodePosition(*tokens_, req.page_token(), scope));
   std::optional<std::pair<int64_t, std::string>> before;
-  if (*after) before.emplace((*after)->micros, (*after)->id);
-  if (absl::Status s = CheckProject(*projects_, call, req.project_id()); !s.ok()) return s;
-  absl::StatusOr<std::vector<RunRecord>> runs =
-      store_->List(req.project_id(), *page_size + 1, before);
-  if (!runs.ok()) return runs.status();
-  const bool more = static_cast<int>(runs->size()) > *page_size;
-  if (more) runs->pop_back();
-  for (const RunRecord& r : *runs) ToProto(r, *resp.add_runs());
+  if (after) before.emplace(after->micros, after->id);
+  QAI_RETURN_IF_ERROR(CheckProject(*projects_, call, req.project_id()));
+  QAI_ASSIGN_OR_RETURN(std::vector<RunRecord> runs,
+                       store_->List(req.project_id(), page_size + 1, before));
+  const bool more = static_cast<int>(runs.size()) > page_size;
+  if (more) runs.pop_back();
+  for (const RunRecord& r : runs) ToProto(r, *resp.add_runs());
   if (more) {
     resp.set_next_page_token(common::EncodePosition(
-        *tokens_, scope, {absl::ToUnixMicros(runs->back().create_time), runs->back().id}));
+        *tokens_, scope, {absl::ToUnixMicros(runs.back().create_time), runs.back().id}));
   }
   return absl::OkStatus();
 }
@@ -135,39 +131,37 @@ absl::Status RunHandlers::CancelRun(const CallContext& call, const v1::CancelRun
   FieldViolations bad;
   common::CheckUuid(bad, "id", req.id(), /*required=*/true);
   common::CheckUuid(bad, "request_id", req.request_id(), /*required=*/false);
-  if (absl::Status s = bad.ToStatus(); !s.ok()) return s;
+  QAI_RETURN_IF_ERROR(bad.ToStatus());
   if (absl::StatusOr<RunRecord> visible = VisibleRun(call, req.id()); !visible.ok())
     return visible.status();
   // Idempotent by nature: a repeat finds the run cancelled (or being cancelled) already.
-  absl::StatusOr<RunRecord> run = store_->Cancel(req.id(), events::Cancelled());
-  if (!run.ok()) return run.status();
-  ToProto(*run, resp);
+  QAI_ASSIGN_OR_RETURN(RunRecord run, store_->Cancel(req.id(), events::Cancelled()));
+  ToProto(run, resp);
   return absl::OkStatus();
 }
 
 absl::Status RunHandlers::CancelProjectRuns(const CallContext& call,
                                             const v1::CancelProjectRunsRequest& req) {
-  if (absl::Status s = common::RequireService(call, "CancelProjectRuns"); !s.ok()) return s;
+  QAI_RETURN_IF_ERROR(common::RequireService(call, "CancelProjectRuns"));
   FieldViolations bad;
   common::CheckUuid(bad, "project_id", req.project_id(), /*required=*/true);
-  if (absl::Status s = bad.ToStatus(); !s.ok()) return s;
-  if (absl::Status s = store_->CancelProject(req.project_id(), events::Cancelled()); !s.ok())
-    return s;
+  QAI_RETURN_IF_ERROR(bad.ToStatus());
+  QAI_RETURN_IF_ERROR(store_->CancelProject(req.project_id(), events::Cancelled()));
   return req.purge() ? store_->PurgeProject(req.project_id()) : absl::OkStatus();
 }
 
 absl::Status RunHandlers::CountActiveRuns(const CallContext& call,
                                           const v1::CountActiveRunsRequest& req,
                                           v1::CountActiveRunsResponse& resp) {
-  if (absl::Status s = common::RequireService(call, "CountActiveRuns"); !s.ok()) return s;
+  QAI_RETURN_IF_ERROR(common::RequireService(call, "CountActiveRuns"));
   FieldViolations bad;
   common::CheckUuid(bad, "project_id", req.project_id(), /*required=*/true);
   common::CheckText(bad, "author", req.author(), 0, kMaxAuthorChars);
-  if (absl::Status s = bad.ToStatus(); !s.ok()) return s;
-  absl::StatusOr<common::ActiveRuns> active = store_->CountActive(req.project_id(), req.author());
-  if (!active.ok()) return active.status();
-  resp.set_project_active(active->project);
-  resp.set_principal_active(active->principal);
+  QAI_RETURN_IF_ERROR(bad.ToStatus());
+  QAI_ASSIGN_OR_RETURN(common::ActiveRuns active,
+                       store_->CountActive(req.project_id(), req.author()));
+  resp.set_project_active(active.project);
+  resp.set_principal_active(active.principal);
   return absl::OkStatus();
 }
 

@@ -7,6 +7,7 @@
 #include "common/log.h"
 #include "common/proto_time.h"
 #include "common/status.h"
+#include "common/status_macros.h"
 #include "common/strings.h"
 #include "common/validation.h"
 #include "services/orchestrator/store/events.h"
@@ -191,12 +192,11 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::RunEvent>,
     }
     // The token first, here: an expired one is never sent on to ProjectService.
     if (!call_.authorization.empty()) {
-      absl::StatusOr<common::Principal> still =
-          env_.rpc->auth->Authenticate(call_.authorization, std::nullopt, absl::Now());
-      if (!still.ok()) return still.status();
+      QAI_ASSIGN_OR_RETURN(
+          common::Principal still,
+          env_.rpc->auth->Authenticate(call_.authorization, std::nullopt, absl::Now()));
     }
-    absl::StatusOr<RunRecord> run = env_.handlers->VisibleRun(call_, run_id_);
-    if (!run.ok()) return run.status();
+    QAI_ASSIGN_OR_RETURN(RunRecord run, env_.handlers->VisibleRun(call_, run_id_));
     std::lock_guard lock(mu_);
     checked_ = absl::Now();
     return absl::OkStatus();

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/json.h"
+#include "common/status_macros.h"
 #include "common/strings.h"
 #include "common/utf8.h"
 
@@ -150,7 +151,7 @@ std::string ChatRequestBody(const std::string& model, const std::vector<ChatMess
 }
 
 absl::StatusOr<ModelReply> ParseChatCompletion(std::string_view body) {
-  if (absl::Status s = NotTooDeep(body); !s.ok()) return s;
+  QAI_RETURN_IF_ERROR(NotTooDeep(body));
   json v = json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (v.is_discarded()) return Malformed(absl::StrCat("not JSON: ", Clip(body.substr(0, 200))));
   if (std::optional<std::string> error = ReportedError(v)) {
@@ -195,7 +196,7 @@ absl::Status ChatStreamParser::Feed(std::string_view bytes, std::string* text) {
     if (line.ends_with('\r')) line.remove_suffix(1);
     if (line.empty()) {
       // A blank line ends an event.
-      if (absl::Status s = Dispatch(text); !s.ok()) return s;
+      QAI_RETURN_IF_ERROR(Dispatch(text));
     } else if (line.starts_with("data:")) {
       line.remove_prefix(5);
       if (line.starts_with(' ')) line.remove_prefix(1);
@@ -232,7 +233,7 @@ absl::Status ChatStreamParser::Dispatch(std::string* text) {
 }
 
 absl::Status ChatStreamParser::OnChunk(std::string_view data, std::string* text) {
-  if (absl::Status s = NotTooDeep(data); !s.ok()) return s;
+  QAI_RETURN_IF_ERROR(NotTooDeep(data));
   json v = json::parse(data, nullptr, /*allow_exceptions=*/false);
   if (v.is_discarded() || !v.is_object())
     return Malformed(absl::StrCat("an event is not JSON: ", Clip(data.substr(0, 200))));
@@ -252,7 +253,7 @@ absl::Status ChatStreamParser::OnChunk(std::string_view data, std::string* text)
     const json& delta = choice["delta"];
     if (delta.contains("content")) {
       std::string piece = Text(delta["content"]);
-      if (absl::Status s = Count(piece.size()); !s.ok()) return s;
+      QAI_RETURN_IF_ERROR(Count(piece.size()));
       reply_.text += piece;
       text->append(piece);
     }
@@ -281,7 +282,7 @@ absl::Status ChatStreamParser::OnChunk(std::string_view data, std::string* text)
         std::string name =
             f.contains("name") && f["name"].is_string() ? f["name"].get<std::string>() : "";
         std::string arguments = f.contains("arguments") ? Arguments(f["arguments"]) : "";
-        if (absl::Status s = Count(id.size() + name.size() + arguments.size()); !s.ok()) return s;
+        QAI_RETURN_IF_ERROR(Count(id.size() + name.size() + arguments.size()));
         call.name += name;
         call.arguments += arguments;
       }

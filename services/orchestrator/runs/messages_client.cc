@@ -4,6 +4,7 @@
 #include "common/client.h"
 #include "common/log.h"
 #include "common/status.h"
+#include "common/status_macros.h"
 
 namespace qai::orchestrator {
 
@@ -34,8 +35,7 @@ absl::StatusOr<std::vector<ChatMessage>> MessagesClient::History(const std::stri
     req.set_order_by("create_time desc");
     req.set_view(mpb::ListMessagesRequest::VIEW_BASIC);
     mpb::ListMessagesResponse resp;
-    if (absl::Status s = common::FromGrpcStatus(stub_->ListMessages(&ctx, req, &resp)); !s.ok())
-      return s;
+    QAI_RETURN_IF_ERROR(common::FromGrpcStatus(stub_->ListMessages(&ctx, req, &resp)));
     for (const mpb::Message& m : resp.messages()) {
       if (!found) {
         found = m.id() == message_id;
@@ -72,9 +72,7 @@ absl::StatusOr<std::string> MessagesClient::Record(
   grpc::ClientContext ctx;
   common::PrepareServiceCall(ctx, api_key_, common::CurrentRequestId(), timeout_);
   mpb::Message stored;
-  if (absl::Status s = common::FromGrpcStatus(stub_->RecordAgentResult(&ctx, request, &stored));
-      !s.ok())
-    return s;
+  QAI_RETURN_IF_ERROR(common::FromGrpcStatus(stub_->RecordAgentResult(&ctx, request, &stored)));
   return stored.id();
 }
 

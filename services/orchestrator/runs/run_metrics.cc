@@ -4,6 +4,7 @@
 
 #include "absl/status/status.h"
 #include "common/log.h"
+#include "common/status_macros.h"
 
 namespace qai::orchestrator {
 
@@ -134,11 +135,10 @@ std::unique_ptr<Model> RunMetrics::Instrument(Model* inner) {
 }
 
 absl::Status RunMetrics::RefreshQueue() {
-  absl::StatusOr<RunStore::QueueCounts> counts = store_->CountQueue();
-  if (!counts.ok()) return counts.status();
-  queued_.Set(static_cast<double>(counts->queued));
-  running_.Set(static_cast<double>(counts->running));
-  queue_depth_.Set(static_cast<double>(counts->due));
+  QAI_ASSIGN_OR_RETURN(RunStore::QueueCounts counts, store_->CountQueue());
+  queued_.Set(static_cast<double>(counts.queued));
+  running_.Set(static_cast<double>(counts.running));
+  queue_depth_.Set(static_cast<double>(counts.due));
   return absl::OkStatus();
 }
 

@@ -8,6 +8,7 @@
 #include "common/client.h"
 #include "common/log.h"
 #include "common/status.h"
+#include "common/status_macros.h"
 
 namespace qai::orchestrator {
 namespace {
@@ -63,16 +64,12 @@ absl::StatusOr<HeldWorkspace> SandboxWorkspace::Open() {
   spb::WorkspaceLocation location;
   grpc::ClientContext ctx;
   Prepare(ctx, client_->call_timeout);
-  if (absl::Status s =
-          common::FromGrpcStatus(client_->tier()->LocateWorkspace(&ctx, where, &location));
-      !s.ok()) {
-    return s;
-  }
+  QAI_RETURN_IF_ERROR(
+      common::FromGrpcStatus(client_->tier()->LocateWorkspace(&ctx, where, &location)));
   replica_ = client_->ReplicaAt(location.address());
   spb::OpenWorkspaceRequest req;
   spb::Workspace resp;
-  if (absl::Status s = Call(&spb::SandboxService::Stub::OpenWorkspace, req, &resp); !s.ok())
-    return s;
+  QAI_RETURN_IF_ERROR(Call(&spb::SandboxService::Stub::OpenWorkspace, req, &resp));
   heard_ = {};  // the service's next look starts here
   return HeldWorkspace{.snapshot_id = resp.snapshot_id(), .empty = resp.empty()};
 }
@@ -96,8 +93,7 @@ absl::StatusOr<SavedSnapshot> SandboxWorkspace::Snapshot(const std::string& snap
   req.set_snapshot_id(snapshot_id);
   req.set_run_id(run_id);
   spb::Snapshot resp;
-  if (absl::Status s = Call(&spb::SandboxService::Stub::CreateSnapshot, req, &resp); !s.ok())
-    return s;
+  QAI_RETURN_IF_ERROR(Call(&spb::SandboxService::Stub::CreateSnapshot, req, &resp));
   heard_ = {};  // the service's next look starts here
   return SavedSnapshot{
       .id = resp.id(),
@@ -166,7 +162,7 @@ absl::StatusOr<CommandOutcome> SandboxWorkspace::Run(const std::string& command,
     outcome.exit_code = 128 + 15;
     return outcome;
   }
-  if (absl::Status s = common::FromGrpcStatus(status); !s.ok()) return s;
+  QAI_RETURN_IF_ERROR(common::FromGrpcStatus(status));
   outcome.output.insert(0, explanation);
   return outcome;
 }
@@ -196,7 +192,7 @@ absl::StatusOr<std::vector<FileResult>> SandboxWorkspace::ReadFiles(
   for (const std::string& p : paths) req.add_paths(p);
   req.set_max_file_bytes(static_cast<int64_t>(max_bytes));
   spb::ReadFilesResponse resp;
-  if (absl::Status s = Call(&spb::SandboxService::Stub::ReadFiles, req, &resp); !s.ok()) return s;
+  QAI_RETURN_IF_ERROR(Call(&spb::SandboxService::Stub::ReadFiles, req, &resp));
   std::vector<FileResult> out;
   for (const spb::FileResult& r : resp.results()) {
     out.push_back({.path = r.path(), .content = r.content(), .error = r.error()});
@@ -221,8 +217,7 @@ absl::StatusOr<std::optional<FileChanges>> SandboxWorkspace::Changes() {
     // The rest comes from the service, after (and over) what was heard.
     spb::GetChangesRequest req;
     spb::GetChangesResponse resp;
-    if (absl::Status s = Call(&spb::SandboxService::Stub::GetChanges, req, &resp); !s.ok())
-      return s;
+    QAI_RETURN_IF_ERROR(Call(&spb::SandboxService::Stub::GetChanges, req, &resp));
     heard_.incomplete = false;
     Hear(&resp);
   }

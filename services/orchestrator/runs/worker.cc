@@ -7,6 +7,7 @@
 #include "common/ids.h"
 #include "common/log.h"
 #include "common/status.h"
+#include "common/status_macros.h"
 #include "common/utf8.h"
 #include "services/orchestrator/agent/journal.h"
 #include "services/orchestrator/model/metered_model.h"
@@ -313,22 +314,19 @@ void WorkerPool::Execute(const RunRecord& run, const std::shared_ptr<Active>& ac
 absl::Status WorkerPool::PrepareWorkspace(const RunRecord& run,
                                           const std::vector<std::string>& steps,
                                           SandboxWorkspace& workspace) {
-  absl::StatusOr<HeldWorkspace> held = workspace.Open();
-  if (!held.ok()) return held.status();
-  absl::StatusOr<std::optional<WorkspaceState>> state = store_->WorkspaceOf(run.project_id);
-  if (!state.ok()) return state.status();
+  QAI_ASSIGN_OR_RETURN(HeldWorkspace held, workspace.Open());
+  QAI_ASSIGN_OR_RETURN(std::optional<WorkspaceState> state, store_->WorkspaceOf(run.project_id));
   // The sandbox's workspace is trusted only when it is known to hold the project's last state
   // and the run has no steps yet: otherwise (the project ran elsewhere since, this attempt
   // follows a crash, the sandbox replica is new) it is rebuilt from that state plus the journal.
-  const std::string head = *state ? (*state)->snapshot_id : "";
-  if (steps.empty() && !head.empty() && held->snapshot_id == head) return absl::OkStatus();
+  const std::string head = state ? state->snapshot_id : "";
+  if (steps.empty() && !head.empty() && held.snapshot_id == head) return absl::OkStatus();
   // A project's first run finds its new workspace empty, as it should be.
-  if (steps.empty() && head.empty() && held->empty) return absl::OkStatus();
+  if (steps.empty() && head.empty() && held.empty) return absl::OkStatus();
   Log(LogLevel::kInfo, "rebuilding the workspace",
       {{"run_id", run.id}, {"steps", static_cast<int64_t>(steps.size())}});
-  absl::StatusOr<journal::Changes> changes = journal::NetChanges(steps);
-  if (!changes.ok()) return changes.status();
-  return workspace.Restore(head, *changes);
+  QAI_ASSIGN_OR_RETURN(journal::Changes changes, journal::NetChanges(steps));
+  return workspace.Restore(head, changes);
 }
 
 void WorkerPool::Finish(const RunRecord& run, Active& active, FinishParams params) {

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/outbox.h"
 #include "common/status.h"
+#include "common/status_macros.h"
 #include "qai/sandbox/v1/sandbox.pb.h"
 
 namespace qai::orchestrator {
@@ -199,8 +200,7 @@ absl::StatusOr<RunRecord> RunStore::Start(const StartParams& p) {
       return absl::FailedPreconditionError(
           "the project has an active run (multitask is MULTITASK_REJECT)");
     }
-    if (absl::Status s = common::CheckActiveRuns(p.caps, p.project_id, p.author, active); !s.ok())
-      return s;
+    QAI_RETURN_IF_ERROR(common::CheckActiveRuns(p.caps, p.project_id, p.author, active));
     const long long timeout_us = absl::ToInt64Microseconds(p.timeout);
     conn.session() << "INSERT INTO orchestrator.runs (id, project_id, message_id, prompt, state, "
                       "max_iterations,"
@@ -213,7 +213,7 @@ absl::StatusOr<RunRecord> RunStore::Start(const StartParams& p) {
     absl::StatusOr<Appended> appended =
         AppendEvents(conn, p.id, nullptr, {p.queued_event}, std::nullopt);
     if (!appended.ok()) return appended.status();
-    if (absl::Status a = Announce(conn, p.id, kQueued, *appended); !a.ok()) return a;
+    QAI_RETURN_IF_ERROR(Announce(conn, p.id, kQueued, *appended));
     Notify(conn, kRunsChannel, p.id);
     out = SelectRun(conn, "WHERE id = CAST(:id AS uuid)", p.id);
     return absl::OkStatus();
@@ -331,7 +331,7 @@ absl::StatusOr<std::optional<RunStore::Claimed>> RunStore::Claim(
     absl::StatusOr<Appended> appended =
         AppendEvents(conn, id, &lease, {started_event(attempt)}, std::nullopt);
     if (!appended.ok()) return appended.status();
-    if (absl::Status a = Announce(conn, id, kRunning, *appended); !a.ok()) return a;
+    QAI_RETURN_IF_ERROR(Announce(conn, id, kRunning, *appended));
     std::optional<RunRecord> run = SelectRun(conn, "WHERE id = CAST(:id AS uuid)", id);
     out = Claimed{*std::move(run), lease};
     return absl::OkStatus();
@@ -367,10 +367,9 @@ absl::StatusOr<int64_t> RunStore::Append(const Lease& lease, const std::vector<s
                                          const std::vector<std::string>& steps) {
   int64_t last = 0;
   absl::Status s = db_->Transaction([&](DbConnection& conn) -> absl::Status {
-    absl::StatusOr<Appended> appended =
-        AppendEvents(conn, lease.run_id, &lease, events, iteration, steps);
-    if (!appended.ok()) return appended.status();
-    last = appended->last;
+    QAI_ASSIGN_OR_RETURN(Appended appended,
+                         AppendEvents(conn, lease.run_id, &lease, events, iteration, steps));
+    last = appended.last;
     return absl::OkStatus();
   });
   if (!s.ok()) return s;
@@ -402,7 +401,7 @@ absl::Status RunStore::Requeue(const Lease& lease, absl::Duration delay,
     absl::StatusOr<Appended> appended =
         AppendEvents(conn, lease.run_id, &lease, {retrying_event}, std::nullopt);
     if (!appended.ok()) return appended.status();
-    if (absl::Status a = Announce(conn, lease.run_id, kQueued, *appended); !a.ok()) return a;
+    QAI_RETURN_IF_ERROR(Announce(conn, lease.run_id, kQueued, *appended));
     const long long delay_us = absl::ToInt64Microseconds(delay);
     const int refund = refund_attempt ? 1 : 0;
     conn.session()
@@ -431,7 +430,7 @@ absl::Status RunStore::Finish(const Lease& lease, const FinishParams& p) {
         use(p.state), use(p.error), use(result, result_ind), use(p.sandbox_url), use(lease.run_id),
         into(project_id);
     DropSteps(conn, lease.run_id);
-    if (absl::Status a = Announce(conn, lease.run_id, p.state, *appended); !a.ok()) return a;
+    QAI_RETURN_IF_ERROR(Announce(conn, lease.run_id, p.state, *appended));
     if (!p.workspace_snapshot_id.empty()) {
       conn.session() << "INSERT INTO orchestrator.workspaces (project_id, run_id, snapshot_id)"
                         " VALUES (CAST(:p AS uuid), CAST(:r AS uuid), CAST(:s AS uuid))"
@@ -465,7 +464,7 @@ absl::StatusOr<RunRecord> RunStore::Cancel(const std::string& id,
                         "CAST(:id AS uuid)",
           use(id);
       DropSteps(conn, id);  // a requeued run may have some
-      if (absl::Status a = Announce(conn, id, kCancelled, *appended); !a.ok()) return a;
+      QAI_RETURN_IF_ERROR(Announce(conn, id, kCancelled, *appended));
       Notify(conn, kRunsChannel, id);  // the project's next run may go now
     } else if (out->state == kRunning && !out->cancel_requested) {
       conn.session()
@@ -553,7 +552,7 @@ absl::StatusOr<int> RunStore::RescueExpired(int max_attempts, const RescueEvents
                    " lease_owner = '', lease_expire_time = NULL WHERE id = CAST(:id AS uuid)",
                 use(state), use(error), use(run.id);
             DropSteps(conn, run.id);
-            if (absl::Status a = Announce(conn, run.id, state, *appended); !a.ok()) return a;
+            QAI_RETURN_IF_ERROR(Announce(conn, run.id, state, *appended));
             if (!run.cancel && events.error_result) {
               absl::StatusOr<std::string> queued =
                   common::EnqueueOutbox(conn, kOutboxTable,
@@ -570,7 +569,7 @@ absl::StatusOr<int> RunStore::RescueExpired(int max_attempts, const RescueEvents
                               "lease_owner = '',"
                               " lease_expire_time = NULL WHERE id = CAST(:id AS uuid)",
                 use(run.id);
-            if (absl::Status a = Announce(conn, run.id, kQueued, *appended); !a.ok()) return a;
+            QAI_RETURN_IF_ERROR(Announce(conn, run.id, kQueued, *appended));
           }
           Notify(conn, kRunsChannel, run.id);
           ++rescued;

@@ -24,6 +24,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
+#include "common/status_macros.h"
 #include "common/strings.h"
 #include "services/sandbox/preview/preview_response.h"
 
@@ -470,8 +471,7 @@ void PreviewServer::Impl::Drive(Connection& c) {
 absl::StatusOr<std::unique_ptr<PreviewServer>> PreviewServer::Start(const std::string& listen_addr,
                                                                     Loader loader,
                                                                     PreviewServerOptions options) {
-  absl::StatusOr<std::pair<std::string, int>> addr = SplitHostPort(listen_addr);
-  if (!addr.ok()) return addr.status();
+  QAI_ASSIGN_OR_RETURN(auto addr, SplitHostPort(listen_addr));
   if (!loader) return absl::InvalidArgumentError("preview server: no loader");
   if (options.threads < 1 || options.max_connections < 1 || options.keep_alive_requests < 1) {
     return absl::InvalidArgumentError(
@@ -481,9 +481,8 @@ absl::StatusOr<std::unique_ptr<PreviewServer>> PreviewServer::Start(const std::s
   std::unique_ptr<PreviewServer> preview(new PreviewServer());
   preview->impl_ = std::make_unique<Impl>(std::move(loader), options);
   Impl& impl = *preview->impl_;
-  absl::StatusOr<int> listen_fd = Listen(addr->first, addr->second);
-  if (!listen_fd.ok()) return listen_fd.status();
-  impl.listen_fd = *listen_fd;
+  QAI_ASSIGN_OR_RETURN(int listen_fd, Listen(addr.first, addr.second));
+  impl.listen_fd = listen_fd;
   impl.epoll_fd = ::epoll_create1(EPOLL_CLOEXEC);
   impl.wake_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   impl.timer_fd = ::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
@@ -514,7 +513,7 @@ absl::StatusOr<std::unique_ptr<PreviewServer>> PreviewServer::Start(const std::s
   preview->port_ = BoundPort(impl.listen_fd);
   for (int i = 0; i < options.threads; ++i) impl.threads.emplace_back([&impl] { impl.Work(); });
   common::Log(common::LogLevel::kInfo, "preview server listening",
-              {{"addr", absl::StrCat(addr->first, ":", preview->port_)},
+              {{"addr", absl::StrCat(addr.first, ":", preview->port_)},
                {"threads", options.threads},
                {"cache_bytes", options.cache_bytes}});
   return preview;
