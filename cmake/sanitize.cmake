@@ -8,6 +8,10 @@
 # The code is instrumented for libFuzzer's coverage too (-fsanitize=fuzzer-no-link), so one tree
 # serves both; only the fuzz targets link libFuzzer's main. -O1 with line tables keeps reports
 # readable and the cold build short.
+#
+# Our own code (qai_warnings, which has -Werror) is also checked by clang's thread-safety analysis:
+# a member ABSL_GUARDED_BY a mutex that is read or written without it fails the build. gcc has no
+# such analysis, so this tree is where it runs.
 option(QAI_SANITIZE "Build with ASan + UBSan (clang) and the fuzz targets" OFF)
 
 if(QAI_SANITIZE)
@@ -20,6 +24,7 @@ if(QAI_SANITIZE)
                      -fno-omit-frame-pointer)
   add_compile_options(${qai_sanitizers} -fsanitize=fuzzer-no-link)
   add_link_options(${qai_sanitizers})
+  target_compile_options(qai_warnings INTERFACE -Wthread-safety)
   # What the tests run with (qai_test): a report ends the process with a stack trace.
   set(qai_sanitizer_env
       "ASAN_OPTIONS=detect_stack_use_after_return=1:check_initialization_order=1:strict_string_checks=1"

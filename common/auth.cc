@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <iterator>
-#include <mutex>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
@@ -14,6 +13,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "common/status_macros.h"
 #include "common/strings.h"
 
@@ -134,7 +134,7 @@ class Authenticator::TokenCache {
   };
 
   std::optional<Principal> Find(absl::string_view token, absl::Time now, uint64_t keys_version) {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     auto it = entries_.find(token);
     if (it == entries_.end() || now < it->second.valid_from || now >= it->second.valid_until ||
         it->second.keys_version != keys_version) {
@@ -143,14 +143,14 @@ class Authenticator::TokenCache {
     return it->second.principal;
   }
   void Put(absl::string_view token, Entry entry) {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (entries_.size() >= kMaxEntries) entries_.clear();
     entries_.insert_or_assign(std::string(token), std::move(entry));
   }
 
  private:
-  std::mutex mu_;
-  absl::flat_hash_map<std::string, Entry> entries_;
+  absl::Mutex mu_;
+  absl::flat_hash_map<std::string, Entry> entries_ ABSL_GUARDED_BY(mu_);
 };
 
 Authenticator::Authenticator(std::shared_ptr<const JwtVerifier> tokens,

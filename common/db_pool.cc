@@ -66,10 +66,12 @@ absl::Status DbPool::Open(DbConnection& conn) {
 absl::StatusOr<DbPool::Lease> DbPool::Acquire() {
   std::unique_ptr<DbConnection> conn;
   {
-    std::unique_lock lock(mu_);
+    absl::MutexLock lock(&mu_);
     ++waiting_;
-    const bool got = available_.wait_for(lock, absl::ToChronoMilliseconds(options_.acquire_timeout),
-                                         [&] { return !idle_.empty() || open_ < options_.size; });
+    const absl::Time deadline = absl::Now() + options_.acquire_timeout;
+    while (!ConnectionFree() && !available_.WaitWithDeadline(&mu_, deadline)) {
+    }
+    const bool got = ConnectionFree();
     --waiting_;
     if (!got) return absl::UnavailableError("database busy: no connection free in time");
     if (!idle_.empty()) {
@@ -108,7 +110,7 @@ void DbPool::Release(std::unique_ptr<DbConnection> conn, bool discard) {
   }
   std::unique_ptr<DbConnection> closing;
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     --in_use_;
     if (discard) {
       --open_;
@@ -117,7 +119,7 @@ void DbPool::Release(std::unique_ptr<DbConnection> conn, bool discard) {
       idle_.push_back(std::move(conn));
     }
   }
-  available_.notify_one();
+  available_.Signal();
 }
 
 absl::Status DbPool::Attempt(const std::function<absl::Status(DbConnection&)>& fn,
@@ -159,11 +161,11 @@ absl::Status DbPool::Attempt(const std::function<absl::Status(DbConnection&)>& f
 void DbPool::DropIdle() {
   std::vector<std::unique_ptr<DbConnection>> closing;
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     open_ -= static_cast<int>(idle_.size());
     closing.swap(idle_);
   }
-  available_.notify_all();
+  available_.SignalAll();
 }
 
 absl::Status DbPool::Run(const std::function<absl::Status(DbConnection&)>& fn) {
@@ -185,7 +187,7 @@ absl::Status DbPool::Transaction(const std::function<absl::Status(DbConnection&)
 }
 
 absl::Status DbPool::Ping() {
-  std::lock_guard lock(ping_mu_);
+  absl::MutexLock lock(&ping_mu_);
   if (!ping_conn_ || !ConnectionAlive(ping_conn_->pg())) {
     ping_conn_ = std::make_unique<DbConnection>();
     if (absl::Status s = Open(*ping_conn_); !s.ok()) {
@@ -204,7 +206,7 @@ absl::Status DbPool::Ping() {
 }
 
 DbPool::Stats DbPool::stats() const {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   return {options_.size, open_, in_use_, waiting_};
 }
 

@@ -15,10 +15,8 @@
 
 #include <libpq-fe.h>
 
-#include <condition_variable>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <typeindex>
 #include <unordered_map>
@@ -26,6 +24,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "soci/soci.h"
 
@@ -138,15 +137,20 @@ class DbPool {
   absl::Status Attempt(const std::function<absl::Status(DbConnection&)>& fn, bool transactional,
                        bool& connection_lost, bool& commit_sent);
 
+  // ConnectionFree: whether Acquire can take an idle connection or open a new one.
+  bool ConnectionFree() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return !idle_.empty() || open_ < options_.size;
+  }
+
   const Options options_;
-  mutable std::mutex mu_;
-  std::condition_variable available_;
-  std::vector<std::unique_ptr<DbConnection>> idle_;
-  int open_ = 0;
-  int in_use_ = 0;
-  int waiting_ = 0;
-  std::mutex ping_mu_;
-  std::unique_ptr<DbConnection> ping_conn_;
+  mutable absl::Mutex mu_;
+  absl::CondVar available_;
+  std::vector<std::unique_ptr<DbConnection>> idle_ ABSL_GUARDED_BY(mu_);
+  int open_ ABSL_GUARDED_BY(mu_) = 0;
+  int in_use_ ABSL_GUARDED_BY(mu_) = 0;
+  int waiting_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Mutex ping_mu_;
+  std::unique_ptr<DbConnection> ping_conn_ ABSL_GUARDED_BY(ping_mu_);
 };
 
 }  // namespace qai::common

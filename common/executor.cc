@@ -12,30 +12,30 @@ Executor::~Executor() { Shutdown(); }
 
 bool Executor::TrySubmit(std::function<void()> fn) {
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (stopping_ || queue_.size() >= max_queue_) return false;
     queue_.push_back(std::move(fn));
   }
-  cv_.notify_one();
+  cv_.Signal();
   return true;
 }
 
 void Executor::Shutdown() {
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (stopping_ && threads_.empty()) return;
     stopping_ = true;
   }
-  cv_.notify_all();
+  cv_.SignalAll();
   for (auto& t : threads_) {
     if (t.joinable()) t.join();
   }
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   threads_.clear();
 }
 
 size_t Executor::queued() const {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   return queue_.size();
 }
 
@@ -43,8 +43,8 @@ void Executor::Work() {
   for (;;) {
     std::function<void()> fn;
     {
-      std::unique_lock lock(mu_);
-      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      absl::MutexLock lock(&mu_);
+      while (!stopping_ && queue_.empty()) cv_.Wait(&mu_);
       if (queue_.empty()) return;
       fn = std::move(queue_.front());
       queue_.pop_front();

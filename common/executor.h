@@ -8,13 +8,13 @@
 //   Executor executor("db", 16, 1024);
 //   if (!executor.TrySubmit([] { ... })) { ... overloaded ... }
 
-#include <condition_variable>
 #include <deque>
 #include <functional>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "absl/synchronization/mutex.h"
 
 namespace qai::common {
 
@@ -37,10 +37,11 @@ class Executor {
 
   const std::string name_;
   const size_t max_queue_;
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::function<void()>> queue_;
-  bool stopping_ = false;
+  mutable absl::Mutex mu_;
+  absl::CondVar cv_;
+  std::deque<std::function<void()>> queue_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  // Written by the constructor and Shutdown only, which the owner calls from one thread.
   std::vector<std::thread> threads_;
 };
 

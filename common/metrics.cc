@@ -56,42 +56,42 @@ absl::StatusOr<std::unique_ptr<Metrics>> Metrics::Create(const std::string& addr
 Metrics::~Metrics() {
   exposer_.reset();  // no scrape runs from here on
   {
-    std::lock_guard lock(periodic_mu_);
+    absl::MutexLock lock(&periodic_mu_);
     stop_ = true;
   }
-  periodic_cv_.notify_all();
+  periodic_cv_.SignalAll();
   if (periodic_thread_.joinable()) periodic_thread_.join();
 }
 
 Metrics::Hook Metrics::OnScrape(std::function<void()> update) {
-  std::lock_guard lock(scrape_mu_);
+  absl::MutexLock lock(&scrape_mu_);
   auto it = scrape_hooks_.insert(scrape_hooks_.end(), std::move(update));
   return Hook([this, it] {
-    std::lock_guard lock(scrape_mu_);
+    absl::MutexLock lock(&scrape_mu_);
     scrape_hooks_.erase(it);
   });
 }
 
 Metrics::Hook Metrics::Every(absl::Duration interval, std::function<void()> update) {
   if (!serving()) return Hook();
-  std::lock_guard lock(periodic_mu_);
+  absl::MutexLock lock(&periodic_mu_);
   auto it = periodic_.insert(periodic_.end(),
                              Periodic{interval, std::move(update), absl::InfinitePast()});
   if (!periodic_thread_.joinable()) periodic_thread_ = std::thread([this] { RunPeriodic(); });
-  periodic_cv_.notify_all();
+  periodic_cv_.SignalAll();
   return Hook([this, it] {
-    std::lock_guard lock(periodic_mu_);
+    absl::MutexLock lock(&periodic_mu_);
     periodic_.erase(it);
   });
 }
 
 void Metrics::RunScrapeHooks() {
-  std::lock_guard lock(scrape_mu_);
+  absl::MutexLock lock(&scrape_mu_);
   for (const auto& update : scrape_hooks_) update();
 }
 
 void Metrics::RunPeriodic() {
-  std::unique_lock lock(periodic_mu_);
+  absl::MutexLock lock(&periodic_mu_);
   while (!stop_) {
     absl::Time next = absl::InfiniteFuture();
     for (Periodic& p : periodic_) {
@@ -104,9 +104,9 @@ void Metrics::RunPeriodic() {
       next = std::min(next, p.next);
     }
     if (next == absl::InfiniteFuture()) {
-      periodic_cv_.wait(lock);
+      periodic_cv_.Wait(&periodic_mu_);
     } else {
-      periodic_cv_.wait_until(lock, absl::ToChronoTime(next));
+      periodic_cv_.WaitWithDeadline(&periodic_mu_, next);
     }
   }
 }

@@ -16,15 +16,14 @@
 //       .Help("...").Register((*metrics)->registry()).Add({});
 //   Metrics::Hook hook = (*metrics)->OnScrape([&] { in_use.Set(pool.stats().in_use); });
 
-#include <condition_variable>
 #include <functional>
 #include <list>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "prometheus/histogram.h"
 #include "prometheus/registry.h"
@@ -84,22 +83,22 @@ class Metrics {
   class Scraped;
 
   Metrics() = default;
-  void RunScrapeHooks();
-  void RunPeriodic();
+  void RunScrapeHooks() ABSL_LOCKS_EXCLUDED(scrape_mu_);
+  void RunPeriodic() ABSL_LOCKS_EXCLUDED(periodic_mu_);
 
   std::shared_ptr<prometheus::Registry> registry_ = std::make_shared<prometheus::Registry>();
   std::shared_ptr<Scraped> scraped_;
   std::unique_ptr<prometheus::Exposer> exposer_;
   int port_ = 0;
 
-  std::mutex scrape_mu_;  // held while the scrape hooks run, so removal waits for them
-  std::list<std::function<void()>> scrape_hooks_;
+  absl::Mutex scrape_mu_;  // held while the scrape hooks run, so removal waits for them
+  std::list<std::function<void()>> scrape_hooks_ ABSL_GUARDED_BY(scrape_mu_);
 
-  std::mutex periodic_mu_;  // held while a periodic update runs
-  std::condition_variable periodic_cv_;
-  std::list<Periodic> periodic_;
-  bool stop_ = false;
-  std::thread periodic_thread_;
+  absl::Mutex periodic_mu_;  // held while a periodic update runs
+  absl::CondVar periodic_cv_;
+  std::list<Periodic> periodic_ ABSL_GUARDED_BY(periodic_mu_);
+  bool stop_ ABSL_GUARDED_BY(periodic_mu_) = false;
+  std::thread periodic_thread_ ABSL_GUARDED_BY(periodic_mu_);
 };
 
 // LatencyBuckets: the histogram buckets (seconds) of QAI's latencies, 0.5 ms to 60 s.

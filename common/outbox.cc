@@ -117,18 +117,18 @@ void OutboxRelay::Start() {
 
 void OutboxRelay::Wake() {
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     woken_ = true;
   }
-  cv_.notify_all();
+  cv_.SignalAll();
 }
 
 void OutboxRelay::Stop() {
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     stop_ = true;
   }
-  cv_.notify_all();
+  cv_.SignalAll();
   if (thread_.joinable()) thread_.join();
 }
 
@@ -136,7 +136,7 @@ void OutboxRelay::Loop() {
   absl::Time next_maintenance = absl::InfinitePast();
   for (;;) {
     {
-      std::lock_guard lock(mu_);
+      absl::MutexLock lock(&mu_);
       if (stop_) return;
       woken_ = false;
     }
@@ -157,14 +157,16 @@ void OutboxRelay::Loop() {
     // ordering key (a project's second prompt waits for its first). Look again at once; rows
     // written meanwhile make up the next batch.
     if (delivered.ok() && *delivered > 0) continue;
-    std::unique_lock lock(mu_);
-    if (cv_.wait_for(lock, absl::ToChronoMilliseconds(options_.linger), [&] { return stop_; }))
-      return;
+    absl::MutexLock lock(&mu_);
+    const absl::Time linger_end = absl::Now() + options_.linger;
+    while (!stop_ && !cv_.WaitWithDeadline(&mu_, linger_end)) {
+    }
+    if (stop_) return;
     const absl::Duration until_maintenance =
         std::max(next_maintenance - absl::Now(), absl::ZeroDuration());
-    cv_.wait_for(lock,
-                 absl::ToChronoMilliseconds(std::min(options_.poll_interval, until_maintenance)),
-                 [&] { return stop_ || woken_; });
+    const absl::Time poll_end = absl::Now() + std::min(options_.poll_interval, until_maintenance);
+    while (!stop_ && !woken_ && !cv_.WaitWithDeadline(&mu_, poll_end)) {
+    }
   }
 }
 
@@ -437,7 +439,7 @@ absl::StatusOr<int64_t> OutboxRelay::PruneBacklog() {
     QAI_ASSIGN_OR_RETURN(int64_t deleted, PruneOnce());
     total += deleted;
     if (deleted < options_.prune_batch || absl::Now() >= until) return total;
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (stop_) return total;
   }
 }
@@ -474,7 +476,7 @@ absl::Status OutboxRelay::MaintainOnce() {
   }
   absl::StatusOr<OutboxStats> stats = Stats();
   {
-    std::lock_guard lock(stats_mu_);
+    absl::MutexLock lock(&stats_mu_);
     last_stats_ = stats.ok() ? std::optional<OutboxStats>(*stats) : std::nullopt;
   }
   if (!stats.ok()) return first_error.ok() ? stats.status() : first_error;
@@ -499,7 +501,7 @@ void OutboxRelay::LogBacklog(const OutboxStats& stats) const {
 }
 
 bool OutboxRelay::Healthy() const {
-  std::lock_guard lock(stats_mu_);
+  absl::MutexLock lock(&stats_mu_);
   return !last_stats_.has_value() || last_stats_->oldest_pending_age <= options_.stale_after;
 }
 

@@ -25,10 +25,8 @@
 // the index of 0002 (delivered rows by deliver_time, for pruning).
 
 #include <atomic>
-#include <condition_variable>
 #include <functional>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -37,6 +35,7 @@
 #include "absl/random/random.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/backoff.h"
 #include "common/config.h"
@@ -194,13 +193,13 @@ class OutboxRelay {
   const std::map<std::string, BatchDeliverer> batch_deliverers_;
   absl::BitGen rng_;
   Executor senders_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;
-  bool woken_ = false;
+  absl::Mutex mu_;
+  absl::CondVar cv_;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  bool woken_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;
-  mutable std::mutex stats_mu_;
-  std::optional<OutboxStats> last_stats_;  // guarded by stats_mu_
+  mutable absl::Mutex stats_mu_;
+  std::optional<OutboxStats> last_stats_ ABSL_GUARDED_BY(stats_mu_);
   std::optional<Instruments> instruments_;
 };
 

@@ -269,10 +269,11 @@ absl::StatusOr<std::unique_ptr<PgPipeline>> PgPipeline::Start(Options options,
   }
   // Every lane is idle before the first statement comes, so the first batch goes to the lowest
   // lane like every later one (not to whichever thread happened to start first).
-  std::unique_lock lock(pipeline->mu_);
-  pipeline->lanes_started_cv_.wait(
-      lock, [&] { return pipeline->lanes_started_ == pipeline->options_.connections; });
-  lock.unlock();
+  {
+    absl::MutexLock lock(&pipeline->mu_);
+    while (pipeline->lanes_started_ != pipeline->options_.connections)
+      pipeline->lanes_started_cv_.Wait(&pipeline->mu_);
+  }
   return pipeline;
 }
 
@@ -290,7 +291,7 @@ void PgPipeline::Execute(std::string_view statement, std::vector<PgValue> params
   Idle* wake = nullptr;
   bool stopping = false, queued = false;
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     stopping = stopping_;
     if (!stopping_ && queue_.size() < options_.max_queue) {
       queued = true;
@@ -314,7 +315,7 @@ void PgPipeline::Execute(std::string_view statement, std::vector<PgValue> params
       }
     }
   }
-  if (wake != nullptr) wake->cv.notify_one();  // lanes and their Idle outlive every caller
+  if (wake != nullptr) wake->cv.Signal();  // lanes and their Idle outlive every caller
   if (queued) return;
   done(stopping ? absl::UnavailableError("shutting down")
                 : absl::ResourceExhaustedError("database queue full, retry later"));
@@ -338,11 +339,11 @@ bool PgPipeline::MayStartLocked(Clock::time_point now, Clock::time_point& wait_u
 
 bool PgPipeline::NextBatch(int lane, std::vector<Item>& batch, bool ran_batch) {
   Idle& idle = *idle_[lane];
-  std::unique_lock lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (ran_batch) {
     --running_;
   } else if (++lanes_started_ == options_.connections) {  // the lane's first call
-    lanes_started_cv_.notify_all();
+    lanes_started_cv_.SignalAll();
   }
   Clock::time_point wait_until;
   idle.waiting = true;
@@ -362,11 +363,11 @@ bool PgPipeline::NextBatch(int lane, std::vector<Item>& batch, bool ran_batch) {
       return false;
     }
     if (wait_until == Clock::time_point::max()) {
-      idle.cv.wait(lock);
+      idle.cv.Wait(&mu_);
     } else {
       idle.timed = true;
       ++timed_waiters_;
-      idle.cv.wait_until(lock, wait_until);
+      idle.cv.WaitWithTimeout(&mu_, absl::FromChrono(wait_until - Clock::now()));
     }
   }
   idle.waiting = false;
@@ -380,10 +381,10 @@ bool PgPipeline::NextBatch(int lane, std::vector<Item>& batch, bool ran_batch) {
 
 void PgPipeline::Stop() {
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     stopping_ = true;
   }
-  for (auto& idle : idle_) idle->cv.notify_all();
+  for (auto& idle : idle_) idle->cv.SignalAll();
   // Lanes finish what is queued before they return.
   for (auto& lane : lanes_) lane->Join();
 }

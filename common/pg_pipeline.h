@@ -27,17 +27,16 @@
 #include <libpq-fe.h>
 
 #include <chrono>
-#include <condition_variable>
 #include <deque>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
 namespace qai::common {
@@ -128,9 +127,10 @@ class PgPipeline {
   class Lane;
 
   // Idle: how an idle lane waits. A lane woken to take the queue is `granted` and counts as
-  // running until it does, so one arrival never wakes two lanes.
+  // running until it does, so one arrival never wakes two lanes. The flags are guarded by the
+  // pipeline's mu_ (which the analysis cannot name from a nested struct).
   struct Idle {
-    std::condition_variable cv;
+    absl::CondVar cv;
     bool waiting = false;
     bool granted = false;
     bool timed = false;  // watching the age of the queue's oldest statement
@@ -140,25 +140,28 @@ class PgPipeline {
   // NextBatch: called by lane `lane` when idle (after its batch, if it ran one); blocks until
   // it should take work (see the top of this file) and moves up to max_batch items into
   // batch. False when stopping and nothing is left.
-  bool NextBatch(int lane, std::vector<Item>& batch, bool ran_batch);
+  bool NextBatch(int lane, std::vector<Item>& batch, bool ran_batch) ABSL_LOCKS_EXCLUDED(mu_);
   // MayStartLocked: whether an idle lane should take the queue now, and if not, until when
   // to wait (Clock::time_point::max(): until woken).
-  bool MayStartLocked(Clock::time_point now, Clock::time_point& wait_until) const;
+  bool MayStartLocked(Clock::time_point now, Clock::time_point& wait_until) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // IdleLaneLocked: the idle lane with the lowest index that nobody has woken yet (nor asked
   // to watch, unless watching_too), or null. Preferring low indexes keeps the work on as few
   // connections as the load needs.
-  Idle* IdleLaneLocked(bool watching_too);
+  Idle* IdleLaneLocked(bool watching_too) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const Options options_;
   const std::vector<PgStatement> statements_;
-  std::mutex mu_;
-  std::deque<Item> queue_;
-  bool stopping_ = false;
-  int running_ = 0;        // lanes running a batch, or granted the queue
-  int granted_ = 0;        // lanes granted the queue, not yet awake
-  int timed_waiters_ = 0;  // idle lanes watching the age of the queue's oldest statement
-  int lanes_started_ = 0;  // lanes that reached NextBatch (Start waits for all of them)
-  std::condition_variable lanes_started_cv_;
+  absl::Mutex mu_;
+  std::deque<Item> queue_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  int running_ ABSL_GUARDED_BY(mu_) = 0;  // lanes running a batch, or granted the queue
+  int granted_ ABSL_GUARDED_BY(mu_) = 0;  // lanes granted the queue, not yet awake
+  // Idle lanes watching the age of the queue's oldest statement.
+  int timed_waiters_ ABSL_GUARDED_BY(mu_) = 0;
+  // Lanes that reached NextBatch (Start waits for all of them).
+  int lanes_started_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::CondVar lanes_started_cv_;
   std::vector<std::unique_ptr<Idle>> idle_;  // by lane
   std::vector<std::unique_ptr<Lane>> lanes_;
 };

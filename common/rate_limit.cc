@@ -16,7 +16,7 @@ RateLimiter::RateLimiter(RateLimitOptions options, Clock clock)
 absl::Duration RateLimiter::TryTake(const std::string& key) {
   if (!enabled()) return absl::ZeroDuration();
   const absl::Time now = clock_();
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   auto it = buckets_.find(key);
   if (it == buckets_.end()) {
     if (buckets_.size() >= std::max<size_t>(options_.max_principals, 1)) {
@@ -42,7 +42,7 @@ absl::Duration RateLimiter::TryTake(const std::string& key) {
 absl::Duration RateLimiter::Wait(const std::string& key) const {
   if (!enabled()) return absl::ZeroDuration();
   const absl::Time now = clock_();
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   auto it = buckets_.find(key);
   if (it == buckets_.end()) return absl::ZeroDuration();
   const absl::Duration interval = absl::Seconds(1) / options_.rate;
@@ -63,7 +63,7 @@ absl::Status RateLimiter::Acquire(const Principal& principal) {
 }
 
 size_t RateLimiter::tracked() const {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   return buckets_.size();
 }
 

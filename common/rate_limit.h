@@ -18,11 +18,11 @@
 #include <cstddef>
 #include <functional>
 #include <list>
-#include <mutex>
 #include <string>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/auth.h"
 #include "common/status_macros.h"
@@ -68,9 +68,9 @@ class RateLimiter {
 
   const RateLimitOptions options_;
   const Clock clock_;
-  mutable std::mutex mu_;
-  absl::flat_hash_map<std::string, Bucket> buckets_;
-  std::list<std::string> lru_;
+  mutable absl::Mutex mu_;
+  absl::flat_hash_map<std::string, Bucket> buckets_ ABSL_GUARDED_BY(mu_);
+  std::list<std::string> lru_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace qai::common

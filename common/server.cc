@@ -59,10 +59,17 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(ServerOptions options) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", self->options_.listen_addr));
   }
   Log(LogLevel::kInfo, "listening", {{"addr", self->options_.listen_addr}, {"port", self->port_}});
-  self->SetServing(self->options_.db == nullptr);
-  // Extra names answer from the start rather than NOT_FOUND until the first interval.
-  self->last_extra_serving_.assign(self->options_.extra_health.size(), -1);
-  self->SetExtraServing(self->EvaluateExtraHealth());
+  {
+    absl::MutexLock lock(&self->mu_);
+    self->SetServing(self->options_.db == nullptr);
+    // Extra names answer from the start rather than NOT_FOUND until the first interval.
+    self->last_extra_serving_.assign(self->options_.extra_health.size(), -1);
+  }
+  const std::vector<bool> extra = self->EvaluateExtraHealth();
+  {
+    absl::MutexLock lock(&self->mu_);
+    self->SetExtraServing(extra);
+  }
   self->health_thread_ = std::thread([s = self.get()] { s->WatchHealth(); });
   return self;
 }
@@ -100,31 +107,33 @@ void Server::SetExtraServing(const std::vector<bool>& serving) {
 }
 
 void Server::WatchHealth() {
-  std::unique_lock lock(mu_);
+  mu_.Lock();
   while (!stopping_) {
-    lock.unlock();
+    mu_.Unlock();
     const bool db_ok = options_.db == nullptr || options_.db->Ping().ok();
     const std::vector<bool> extra = EvaluateExtraHealth();
-    lock.lock();
+    mu_.Lock();
     if (stopping_) break;
     if (options_.db != nullptr) SetServing(db_ok);
     SetExtraServing(extra);
-    stop_cv_.wait_for(lock, absl::ToChronoMilliseconds(options_.health_interval),
-                      [&] { return stopping_; });
+    const absl::Time deadline = absl::Now() + options_.health_interval;
+    while (!stopping_ && !stop_cv_.WaitWithDeadline(&mu_, deadline)) {
+    }
   }
+  mu_.Unlock();
 }
 
 void Server::Shutdown() {
   if (!server_) return;  // never started (e.g. the address was taken)
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (stopping_) return;
     stopping_ = true;
     last_serving_ = -1;
     SetServing(false);
     SetExtraServing(std::vector<bool>(options_.extra_health.size(), false));
   }
-  stop_cv_.notify_all();
+  stop_cv_.SignalAll();
   if (health_thread_.joinable()) health_thread_.join();
   Log(LogLevel::kInfo, "draining",
       {{"deadline_ms", absl::ToInt64Milliseconds(options_.drain_timeout)}});

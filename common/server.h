@@ -13,16 +13,15 @@
 //   (*server)->Shutdown();                 // then exit 0
 
 #include <atomic>
-#include <condition_variable>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/db_pool.h"
 #include "common/grpc_limits.h"
@@ -67,21 +66,22 @@ class Server {
 
  private:
   Server() = default;
-  void WatchHealth();
-  void SetServing(bool serving);
+  void WatchHealth() ABSL_LOCKS_EXCLUDED(mu_);
+  void SetServing(bool serving) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // EvaluateExtraHealth: the extra checks' results, in order (called without mu_ held).
-  std::vector<bool> EvaluateExtraHealth() const;
-  void SetExtraServing(const std::vector<bool>& serving);
+  std::vector<bool> EvaluateExtraHealth() const ABSL_LOCKS_EXCLUDED(mu_);
+  void SetExtraServing(const std::vector<bool>& serving) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   ServerOptions options_;
   std::unique_ptr<GrpcServerMetrics> grpc_metrics_;  // outlives server_'s interceptors
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
-  std::mutex mu_;
-  std::condition_variable stop_cv_;
-  bool stopping_ = false;
-  int last_serving_ = -1;
-  std::vector<int> last_extra_serving_;  // per extra_health entry, -1 before it is set
+  absl::Mutex mu_;
+  absl::CondVar stop_cv_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  int last_serving_ ABSL_GUARDED_BY(mu_) = -1;
+  // Per extra_health entry, -1 before it is set.
+  std::vector<int> last_extra_serving_ ABSL_GUARDED_BY(mu_);
   std::thread health_thread_;
 };
 

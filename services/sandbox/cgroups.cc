@@ -439,11 +439,11 @@ absl::StatusOr<std::vector<std::string>> Cgroups::Prepare(const std::string& pro
     procs.push_back(dir + "/cgroup.procs");
   }
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (!created && prepared_.contains(id)) return procs;
   }
   QAI_RETURN_IF_ERROR(WriteLimits(id));
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   prepared_.insert(id);
   return procs;
 }
@@ -525,7 +525,7 @@ absl::Status Cgroups::Remove(const std::string& project_id) {
     if (int error = RemoveDir(dir); error != 0)
       return ErrnoError(error, absl::StrCat("cannot remove ", dir));
   }
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   prepared_.erase(id);
   return absl::OkStatus();
 }
@@ -533,7 +533,7 @@ absl::Status Cgroups::Remove(const std::string& project_id) {
 void Cgroups::RemoveAll() {
   std::set<std::string> projects;
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     projects = prepared_;
   }
   for (const std::string& id : projects) {

@@ -39,12 +39,12 @@
 
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "nlohmann/json.hpp"
 
@@ -147,8 +147,8 @@ class Cgroups {
   bool can_kill_ = false;     // v2's cgroup.kill is there (Linux 5.14)
   bool limits_swap_ = false;  // memory.swap.max or memory.memsw.* is there
   std::string moved_to_;      // v2: the leaf the service's processes were moved into, if any
-  mutable std::mutex mu_;
-  std::set<std::string> prepared_;  // projects whose limits this service wrote
+  mutable absl::Mutex mu_;
+  std::set<std::string> prepared_ ABSL_GUARDED_BY(mu_);  // projects whose limits this service wrote
 };
 
 }  // namespace qai::sandbox

@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <mutex>
 #include <optional>
 #include <set>
 
@@ -117,22 +118,25 @@ OrphanReaper::OrphanReaper(absl::Duration every) {
   const auto step =
       std::chrono::milliseconds(std::max<int64_t>(1, absl::ToInt64Milliseconds(every)));
   thread_ = std::thread([this, step] {
-    std::unique_lock lock(mu_);
+    mu_.Lock();
     while (!stopping_) {
-      lock.unlock();
+      mu_.Unlock();
       ReapNow();
-      lock.lock();
-      cv_.wait_for(lock, step, [this] { return stopping_; });
+      mu_.Lock();
+      const absl::Time until = absl::Now() + absl::FromChrono(step);
+      while (!stopping_ && !cv_.WaitWithDeadline(&mu_, until)) {
+      }
     }
+    mu_.Unlock();
   });
 }
 
 OrphanReaper::~OrphanReaper() {
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     stopping_ = true;
   }
-  cv_.notify_all();
+  cv_.SignalAll();
   thread_.join();
   // Orphans go where they went before; those already here are reaped.
   ::prctl(PR_SET_CHILD_SUBREAPER, 0);

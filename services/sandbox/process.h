@@ -8,14 +8,13 @@
 //                                 .dir = "/srv/work", .timeout = absl::Seconds(5)},
 //                                [] { return false; });
 
-#include <condition_variable>
 #include <functional>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
 namespace qai::sandbox {
@@ -87,9 +86,9 @@ class OrphanReaper {
   static int ReapNow();
 
  private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stopping_ = false;
+  absl::Mutex mu_;
+  absl::CondVar cv_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 

@@ -2,8 +2,8 @@
 
 #include <atomic>
 #include <deque>
-#include <mutex>
 
+#include "absl/synchronization/mutex.h"
 #include "common/log.h"
 #include "common/status.h"
 
@@ -37,19 +37,19 @@ class RunCommandReactor final : public grpc::ServerWriteReactor<v1::RunCommandRe
   }
 
   void OnWriteDone(bool ok) override {
-    std::unique_lock lock(mu_);
+    absl::MutexLock lock(&mu_);
     writing_ = false;
     queue_.pop_front();
     if (!ok) cancelled_ = true;  // the client is gone: the command stops
-    PumpLocked(lock);
+    PumpLocked();
   }
 
   void OnCancel() override { cancelled_ = true; }
 
   void OnDone() override {
-    std::unique_lock lock(mu_);
+    mu_.Lock();
     done_ = true;
-    MaybeDeleteLocked(lock);
+    UnlockAndMaybeDelete();
   }
 
  private:
@@ -61,21 +61,21 @@ class RunCommandReactor final : public grpc::ServerWriteReactor<v1::RunCommandRe
         [this](std::string text) {
           v1::RunCommandResponse piece;
           piece.set_output(std::move(text));
-          std::unique_lock lock(mu_);
+          absl::MutexLock lock(&mu_);
           queue_.push_back(std::move(piece));
-          PumpLocked(lock);
+          PumpLocked();
         },
         [this] { return cancelled_.load(); }, *end.mutable_end());
-    std::unique_lock lock(mu_);
+    mu_.Lock();
     running_ = false;
     if (status.ok()) queue_.push_back(std::move(end));
     status_ = status;
-    PumpLocked(lock);
-    MaybeDeleteLocked(lock);
+    PumpLocked();
+    UnlockAndMaybeDelete();
   }
 
   // PumpLocked: the next write, or the end once everything is written and the command ended.
-  void PumpLocked(std::unique_lock<std::mutex>&) {
+  void PumpLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (writing_ || finished_) return;
     if (!queue_.empty() && !cancelled_) {
       writing_ = true;
@@ -89,15 +89,17 @@ class RunCommandReactor final : public grpc::ServerWriteReactor<v1::RunCommandRe
   }
 
   void EndNow(const absl::Status& status) {
-    std::unique_lock lock(mu_);
+    absl::MutexLock lock(&mu_);
     status_ = status;
-    PumpLocked(lock);
+    PumpLocked();
   }
 
-  void MaybeDeleteLocked(std::unique_lock<std::mutex>& lock) {
-    if (!done_ || running_) return;
-    lock.unlock();
-    delete this;
+  // UnlockAndMaybeDelete: releases mu_, and deletes the reactor once gRPC is done with it and
+  // the command has ended.
+  void UnlockAndMaybeDelete() ABSL_UNLOCK_FUNCTION(mu_) {
+    const bool last = done_ && !running_;
+    mu_.Unlock();
+    if (last) delete this;
   }
 
   const RunCommandEnv env_;
@@ -105,13 +107,13 @@ class RunCommandReactor final : public grpc::ServerWriteReactor<v1::RunCommandRe
   common::CallContext call_;
   const absl::Time start_;
   std::atomic<bool> cancelled_{false};
-  std::mutex mu_;
-  std::deque<v1::RunCommandResponse> queue_;
-  absl::Status status_;
-  bool running_ = false;
-  bool writing_ = false;
-  bool finished_ = false;
-  bool done_ = false;
+  absl::Mutex mu_;
+  std::deque<v1::RunCommandResponse> queue_ ABSL_GUARDED_BY(mu_);
+  absl::Status status_ ABSL_GUARDED_BY(mu_);
+  bool running_ ABSL_GUARDED_BY(mu_) = false;
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  bool done_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace

@@ -49,7 +49,7 @@ absl::StatusOr<WorkspaceInfo> Workspaces::Open(const std::string& project, int64
   const std::string project_id = absl::AsciiStrToLower(project);
   std::shared_ptr<Entry> entry;
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     auto it = entries_.find(project_id);
     if (it == entries_.end()) {
       if (entries_.size() >= options_.max_open) ForgetIdleLocked();
@@ -91,7 +91,7 @@ absl::StatusOr<Workspaces::Held> Workspaces::Hold(const std::string& project, in
   const std::string project_id = absl::AsciiStrToLower(project);
   std::shared_ptr<Entry> entry;
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (auto it = entries_.find(project_id); it != entries_.end()) entry = it->second;
   }
   if (entry != nullptr && entry->fence.load() > fence) return FencedOut(project_id);
@@ -131,7 +131,7 @@ void Workspaces::MakeRoom() {
     Mounted m{.project_id = id, .bytes = UsedBytes(dir)};
     total += m.bytes;
     {
-      std::lock_guard lock(mu_);
+      absl::MutexLock lock(&mu_);
       if (auto it = entries_.find(id); it != entries_.end()) {
         if (it->second.use_count() > 1) continue;  // a call is under way on it
         m.last_used_ns = it->second->last_used_ns.load();
@@ -328,7 +328,7 @@ absl::Status Workspaces::Discard(const std::string& project) {
 }
 
 std::shared_ptr<Workspaces::Entry> Workspaces::EntryFor(const std::string& project_id) {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   std::shared_ptr<Entry>& slot = entries_[project_id];
   if (slot == nullptr) slot = std::make_shared<Entry>();
   return slot;

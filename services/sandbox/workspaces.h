@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "services/sandbox/store.h"
 #include "services/sandbox/workspace.h"
 
@@ -110,7 +111,9 @@ class Workspaces {
  private:
   struct Entry;
   // Held: the entry of an open workspace whose holder is `fence`, with its operation lock
-  // taken; ABORTED when it is not open here, FAILED_PRECONDITION when fenced out.
+  // taken; ABORTED when it is not open here, FAILED_PRECONDITION when fenced out. The lock
+  // moves out of Hold to its caller, which the thread-safety analysis cannot follow: Entry::op
+  // stays a std::mutex, and what it guards says so in a comment.
   struct Held {
     std::shared_ptr<Entry> entry;
     std::unique_lock<std::mutex> lock;
@@ -128,17 +131,18 @@ class Workspaces {
   // RemoveFiles: removes the workspace here (entry's op lock held); not open here afterwards.
   absl::Status RemoveFiles(Entry& entry, const std::string& project_id);
   // ForgetIdleLocked: drops the entries idle longest, but never one in use, until at most
-  // max_open - 1 remain (mu_ held).
-  void ForgetIdleLocked();
+  // max_open - 1 remain.
+  void ForgetIdleLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Digests: the checkpoint of the workspace as it is now (nullopt beyond the limits).
   std::optional<std::map<std::string, std::string>> Digests(
       const Workspace& ws, std::map<std::string, std::string>* files = nullptr) const;
 
   const WorkspacesOptions options_;
   SandboxStore* const store_;
-  std::mutex mu_;
-  std::map<std::string, std::shared_ptr<Entry>> entries_;  // by project id (lower case)
-  std::atomic<int64_t> last_room_ns_{0};                   // MakeRoom's last look
+  absl::Mutex mu_;
+  // By project id (lower case).
+  std::map<std::string, std::shared_ptr<Entry>> entries_ ABSL_GUARDED_BY(mu_);
+  std::atomic<int64_t> last_room_ns_{0};  // MakeRoom's last look
 };
 
 }  // namespace qai::sandbox

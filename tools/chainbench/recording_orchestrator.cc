@@ -65,7 +65,7 @@ std::string RecordingOrchestrator::Record(std::chrono::steady_clock::time_point 
                                           const std::string& prompt) {
   std::string run_id;
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     auto [it, fresh] = arrivals_.try_emplace(message_id);
     Arrival& arrival = it->second;
     if (fresh)
@@ -74,27 +74,34 @@ std::string RecordingOrchestrator::Record(std::chrono::steady_clock::time_point 
     ++arrival.calls;
     run_id = arrival.run_id;
   }
-  arrived_.notify_all();
+  arrived_.SignalAll();
   return run_id;
 }
 
 std::vector<std::string> RecordingOrchestrator::WaitFor(const std::vector<std::string>& message_ids,
                                                         absl::Duration timeout) {
   std::vector<std::string> missing;
-  std::unique_lock lock(mu_);
-  auto all_here = [&] {
-    return std::all_of(message_ids.begin(), message_ids.end(),
-                       [&](const std::string& id) { return arrivals_.contains(id); });
-  };
-  arrived_.wait_for(lock, absl::ToChronoNanoseconds(timeout), all_here);
+  absl::MutexLock lock(&mu_);
+  const absl::Time deadline = absl::Now() + timeout;
+  bool timed_out = false;
+  while (!AllArrivedLocked(message_ids) && !timed_out)
+    timed_out = arrived_.WaitWithDeadline(&mu_, deadline);
   for (const std::string& id : message_ids) {
     if (!arrivals_.contains(id)) missing.push_back(id);
   }
   return missing;
 }
 
+bool RecordingOrchestrator::AllArrivedLocked(const std::vector<std::string>& message_ids) const {
+  // A loop, not std::all_of: the thread-safety analysis does not see into a lambda.
+  for (const std::string& id : message_ids) {
+    if (!arrivals_.contains(id)) return false;
+  }
+  return true;
+}
+
 std::map<std::string, Arrival> RecordingOrchestrator::Arrivals() {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   return arrivals_;
 }
 

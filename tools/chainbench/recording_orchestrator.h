@@ -13,14 +13,13 @@
 //   std::map<std::string, Arrival> arrivals = (*orchestrator)->Arrivals();
 
 #include <chrono>
-#include <condition_variable>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "grpcpp/grpcpp.h"
 
@@ -60,13 +59,16 @@ class RecordingOrchestrator {
 
  private:
   RecordingOrchestrator() = default;
+  // AllArrivedLocked: whether every one of message_ids has arrived.
+  bool AllArrivedLocked(const std::vector<std::string>& message_ids) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   std::unique_ptr<grpc::Service> service_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
-  std::mutex mu_;
-  std::condition_variable arrived_;
-  std::map<std::string, Arrival> arrivals_;  // guarded by mu_
+  mutable absl::Mutex mu_;
+  absl::CondVar arrived_;
+  std::map<std::string, Arrival> arrivals_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace qai::chainbench

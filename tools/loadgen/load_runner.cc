@@ -2,11 +2,10 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdio>
-#include <mutex>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "qai/projects/v1/projects.grpc.pb.h"
 
@@ -48,13 +47,13 @@ class Run {
 
   // CallerFinished: the last thing a caller does; afterwards it may be destroyed.
   void CallerFinished() {
-    std::lock_guard lock(mu_);
-    if (--active_ == 0) done_.notify_all();
+    absl::MutexLock lock(&mu_);
+    if (--active_ == 0) done_.SignalAll();
   }
 
   void WaitForCallers() {
-    std::unique_lock lock(mu_);
-    done_.wait(lock, [&] { return active_ == 0; });
+    absl::MutexLock lock(&mu_);
+    while (active_ != 0) done_.Wait(&mu_);
   }
 
  private:
@@ -62,9 +61,9 @@ class Run {
   const Clock::time_point measure_start_;
   const Clock::time_point measure_end_;
   std::atomic<int> printed_errors_{0};
-  std::mutex mu_;
-  std::condition_variable done_;
-  int active_;  // guarded by mu_
+  absl::Mutex mu_;
+  absl::CondVar done_;
+  int active_ ABSL_GUARDED_BY(mu_);
 };
 
 // Caller: one closed loop. Only one of its calls is in flight at a time, and each completion

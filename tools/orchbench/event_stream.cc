@@ -39,37 +39,39 @@ void EventStream::Read(std::unique_ptr<opb::AgentOrchestrator::Stub> stub,
     if (event.has_model_output()) r.text = event.model_output().text();
     if (event.has_tool_call()) r.tool = event.tool_call().tool();
     {
-      std::lock_guard lock(mu_);
+      absl::MutexLock lock(&mu_);
       received_.push_back(std::move(r));
     }
-    changed_.notify_all();
+    changed_.SignalAll();
   }
   grpc::Status status = reader->Finish();
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     status_ = std::move(status);
   }
-  changed_.notify_all();
+  changed_.SignalAll();
 }
 
 bool EventStream::WaitUntil(const std::function<bool(const std::vector<Received>&)>& done,
                             absl::Duration timeout) {
-  std::unique_lock lock(mu_);
-  bool result = false;
-  changed_.wait_for(lock, absl::ToChronoNanoseconds(timeout), [&] {
+  absl::MutexLock lock(&mu_);
+  const absl::Time deadline = absl::Now() + timeout;
+  bool result = done(received_);
+  bool timed_out = false;
+  while (!result && !status_.has_value() && !timed_out) {
+    timed_out = changed_.WaitWithDeadline(&mu_, deadline);
     result = done(received_);
-    return result || status_.has_value();
-  });
+  }
   return result;
 }
 
 std::vector<EventStream::Received> EventStream::received() const {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   return received_;
 }
 
 std::optional<grpc::Status> EventStream::status() const {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   return status_;
 }
 

@@ -6,15 +6,14 @@
 //   stream.WaitUntil([](const auto& got) { return !got.empty() && got.back().terminal; },
 //   absl::Seconds(30)); for (const EventStream::Received& e : stream.Received()) ...
 
-#include <condition_variable>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "grpcpp/grpcpp.h"
 #include "qai/orchestrator/v1/orchestrator.grpc.pb.h"
@@ -52,10 +51,10 @@ class EventStream {
             orchestrator::v1::WatchRunRequest req);
 
   grpc::ClientContext ctx_;
-  mutable std::mutex mu_;
-  std::condition_variable changed_;
-  std::vector<Received> received_;
-  std::optional<grpc::Status> status_;
+  mutable absl::Mutex mu_;
+  absl::CondVar changed_;
+  std::vector<Received> received_ ABSL_GUARDED_BY(mu_);
+  std::optional<grpc::Status> status_ ABSL_GUARDED_BY(mu_);
   std::thread thread_;
 };
 

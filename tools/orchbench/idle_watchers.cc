@@ -63,7 +63,7 @@ IdleWatchers::IdleWatchers(std::vector<std::shared_ptr<grpc::Channel>> channels,
 
 IdleWatchers::~IdleWatchers() {
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     for (auto& w : watchers_) {
       if (!w->done()) w->Cancel();
     }
@@ -78,7 +78,7 @@ void IdleWatchers::Open(const std::vector<std::string>& run_ids, int count) {
     Watcher* w = nullptr;
     size_t index = 0;
     {
-      std::lock_guard lock(mu_);
+      absl::MutexLock lock(&mu_);
       index = watchers_.size();
       watchers_.push_back(std::make_unique<Watcher>(this, run_ids[index % run_ids.size()]));
       w = watchers_.back().get();
@@ -89,7 +89,7 @@ void IdleWatchers::Open(const std::vector<std::string>& run_ids, int count) {
 
 void IdleWatchers::Ended(Watcher* watcher, const grpc::Status& status) {
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     ++ended_;
     if (status.ok()) {
       ++ended_ok_;
@@ -98,7 +98,7 @@ void IdleWatchers::Ended(Watcher* watcher, const grpc::Status& status) {
                                   status.error_message());
     }
   }
-  ended_cv_.notify_all();
+  ended_cv_.SignalAll();
 }
 
 bool IdleWatchers::WaitUntilCaughtUp(const std::map<std::string, int64_t>& last_sequences,
@@ -107,7 +107,7 @@ bool IdleWatchers::WaitUntilCaughtUp(const std::map<std::string, int64_t>& last_
   for (;;) {
     bool all = true;
     {
-      std::lock_guard lock(mu_);
+      absl::MutexLock lock(&mu_);
       for (const auto& w : watchers_) {
         auto it = last_sequences.find(w->run_id());
         if (!w->done() && it != last_sequences.end() && w->last_sequence() < it->second) {
@@ -123,17 +123,17 @@ bool IdleWatchers::WaitUntilCaughtUp(const std::map<std::string, int64_t>& last_
 }
 
 bool IdleWatchers::WaitUntilEnded(absl::Duration timeout) {
-  std::unique_lock lock(mu_);
-  auto all_ended = [&] { return ended_ == static_cast<int>(watchers_.size()); };
-  if (timeout == absl::InfiniteDuration()) {
-    ended_cv_.wait(lock, all_ended);
-    return true;
-  }
-  return ended_cv_.wait_for(lock, absl::ToChronoNanoseconds(timeout), all_ended);
+  absl::MutexLock lock(&mu_);
+  // An infinite timeout makes an infinite deadline, which WaitWithDeadline never reaches.
+  const absl::Time deadline = absl::Now() + timeout;
+  bool timed_out = false;
+  while (ended_ != static_cast<int>(watchers_.size()) && !timed_out)
+    timed_out = ended_cv_.WaitWithDeadline(&mu_, deadline);
+  return ended_ == static_cast<int>(watchers_.size());
 }
 
 IdleWatchers::Counts IdleWatchers::counts() const {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   Counts c{.opened = static_cast<int>(watchers_.size()),
            .ended = ended_,
            .ended_ok = ended_ok_,

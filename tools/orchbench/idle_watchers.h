@@ -9,13 +9,12 @@
 //   watchers.WaitUntilEnded(absl::Seconds(60));   // after the runs ended
 
 #include <atomic>
-#include <condition_variable>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "grpcpp/grpcpp.h"
 #include "qai/orchestrator/v1/orchestrator.grpc.pb.h"
@@ -55,12 +54,12 @@ class IdleWatchers {
   const std::vector<std::shared_ptr<grpc::Channel>> channels_;
   std::vector<std::unique_ptr<orchestrator::v1::AgentOrchestrator::Stub>> stubs_;
   const std::string token_;  // an admin's bearer token
-  mutable std::mutex mu_;
-  std::condition_variable ended_cv_;
-  std::vector<std::unique_ptr<Watcher>> watchers_;
-  int ended_ = 0;
-  int ended_ok_ = 0;
-  std::string first_error_;
+  mutable absl::Mutex mu_;
+  absl::CondVar ended_cv_;
+  std::vector<std::unique_ptr<Watcher>> watchers_ ABSL_GUARDED_BY(mu_);
+  int ended_ ABSL_GUARDED_BY(mu_) = 0;
+  int ended_ok_ ABSL_GUARDED_BY(mu_) = 0;
+  std::string first_error_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace qai::orchbench

@@ -2,13 +2,12 @@
 
 #include <algorithm>
 #include <chrono>
-#include <condition_variable>
 #include <memory>
-#include <mutex>
 #include <ostream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "qai/orchestrator/v1/orchestrator.grpc.pb.h"
 #include "tools/qai/channel.h"
@@ -33,30 +32,35 @@ class Ticker {
     if (!live) return;
     view_.Tick(absl::Now());
     thread_ = std::thread([this] {
-      std::unique_lock lock(mu_);
-      while (!cv_.wait_for(lock, std::chrono::milliseconds(100), [this] { return stop_; })) {
-        lock.unlock();
+      mu_.Lock();
+      for (;;) {
+        const absl::Time tick_at = absl::Now() + absl::Milliseconds(100);
+        while (!stop_ && !cv_.WaitWithDeadline(&mu_, tick_at)) {
+        }
+        if (stop_) break;
+        mu_.Unlock();
         view_.Tick(absl::Now());
-        lock.lock();
+        mu_.Lock();
       }
+      mu_.Unlock();
     });
   }
   ~Ticker() { Stop(); }
 
   void Stop() {
     {
-      std::lock_guard lock(mu_);
+      absl::MutexLock lock(&mu_);
       stop_ = true;
     }
-    cv_.notify_all();
+    cv_.SignalAll();
     if (thread_.joinable()) thread_.join();
   }
 
  private:
   RunView& view_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;
+  absl::Mutex mu_;
+  absl::CondVar cv_;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 

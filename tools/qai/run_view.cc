@@ -217,12 +217,12 @@ RunView::RunView(std::ostream& out, std::ostream& err, RunViewOptions options)
     : out_(out), err_(err), options_(options), doing_("connecting") {}
 
 void RunView::Waiting(std::string_view what) {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (last_sequence_ == 0) doing_ = std::string(what);
 }
 
 void RunView::Header(std::string_view run_id) {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (options_.json) return;
   ClearStatusLocked();
   out_ << "watching run " << Styled(kBold, run_id) << "\n";
@@ -231,7 +231,7 @@ void RunView::Header(std::string_view run_id) {
 }
 
 void RunView::Event(const RunEvent& event) {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (ended_ || event.sequence() <= last_sequence_) return;
   last_sequence_ = event.sequence();
   if (start_ == absl::InfinitePast()) {
@@ -348,7 +348,7 @@ void RunView::Event(const RunEvent& event) {
 }
 
 void RunView::FinishFrom(const Run& run) {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (ended_) return;
   if (run.state() != Run::STATE_SUCCEEDED && run.state() != Run::STATE_FAILED &&
       run.state() != Run::STATE_CANCELLED) {
@@ -379,7 +379,7 @@ void RunView::FinishFrom(const Run& run) {
 }
 
 void RunView::Tick(absl::Time now) {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (!options_.live || options_.json || ended_ || closed_) return;
   if (first_tick_ == absl::InfinitePast()) first_tick_ = now;
   last_now_ = now;
@@ -389,7 +389,7 @@ void RunView::Tick(absl::Time now) {
 }
 
 void RunView::Note(std::string_view text) {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   ClearStatusLocked();
   out_.flush();
   err_ << text << "\n";
@@ -401,24 +401,24 @@ void RunView::Note(std::string_view text) {
 }
 
 void RunView::Close() {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   closed_ = true;
   ClearStatusLocked();
   out_.flush();
 }
 
 bool RunView::ended() const {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   return ended_;
 }
 
 int RunView::ExitCode() const {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   return succeeded_ ? 0 : 1;
 }
 
 int64_t RunView::last_sequence() const {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   return last_sequence_;
 }
 

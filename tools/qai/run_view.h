@@ -19,10 +19,10 @@
 
 #include <cstdint>
 #include <iosfwd>
-#include <mutex>
 #include <string>
 #include <string_view>
 
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "qai/orchestrator/v1/orchestrator.pb.h"
 
@@ -95,38 +95,39 @@ class RunView {
 
  private:
   // Line: an event line (time offset, indentation, text); live, around the status line.
-  void LineLocked(const google::protobuf::Timestamp& time, int indent, const std::string& text);
-  void OutcomeLocked(const std::string& text);
-  std::string StatusLocked(absl::Time now) const;
-  void ClearStatusLocked();
-  void DrawStatusLocked(absl::Time now);
+  void LineLocked(const google::protobuf::Timestamp& time, int indent, const std::string& text)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void OutcomeLocked(const std::string& text) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::string StatusLocked(absl::Time now) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ClearStatusLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void DrawStatusLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::string Styled(std::string_view style, std::string_view text) const;
   // HowLong: " (N iterations, 8.4s)" for a run that ended at `end`; without the time when the
   // watch did not see the run begin.
-  std::string HowLong(absl::Time end) const;
+  std::string HowLong(absl::Time end) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // FailedText: "failed: ERROR (how)" and the error's later lines, indented.
   std::string FailedText(std::string_view error, const std::string& how) const;
 
-  mutable std::mutex mu_;
-  std::ostream& out_;
-  std::ostream& err_;
+  mutable absl::Mutex mu_;
+  std::ostream& out_ ABSL_GUARDED_BY(mu_);
+  std::ostream& err_ ABSL_GUARDED_BY(mu_);
   const RunViewOptions options_;
 
-  int64_t last_sequence_ = 0;
+  int64_t last_sequence_ ABSL_GUARDED_BY(mu_) = 0;
   // Server time and sequence of the first event shown; event lines show their offset from it.
-  absl::Time start_ = absl::InfinitePast();
-  int64_t first_sequence_ = 0;
+  absl::Time start_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  int64_t first_sequence_ ABSL_GUARDED_BY(mu_) = 0;
   // Local time of the first Tick: the status line's clock before any event.
-  absl::Time first_tick_ = absl::InfinitePast();
-  int iteration_ = 0;
+  absl::Time first_tick_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  int iteration_ ABSL_GUARDED_BY(mu_) = 0;
   // What the status line says the run is doing.
-  std::string doing_;
-  bool ended_ = false;
-  bool succeeded_ = false;
-  bool status_drawn_ = false;
-  bool closed_ = false;
-  absl::Time last_now_ = absl::InfinitePast();
-  int frame_ = 0;
+  std::string doing_ ABSL_GUARDED_BY(mu_);
+  bool ended_ ABSL_GUARDED_BY(mu_) = false;
+  bool succeeded_ ABSL_GUARDED_BY(mu_) = false;
+  bool status_drawn_ ABSL_GUARDED_BY(mu_) = false;
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Time last_now_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  int frame_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace qai::cli

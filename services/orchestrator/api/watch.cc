@@ -56,70 +56,69 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::RunEvent>,
   }
 
   void OnWriteDone(bool ok) override {
-    std::unique_lock lock(mu_);
+    absl::MutexLock lock(&mu_);
     writing_ = false;
-    if (!ok) return EndLocked(lock, absl::CancelledError("the watcher went away"));
+    if (!ok) return EndLocked(absl::CancelledError("the watcher went away"));
     const bool terminal = events::IsTerminal(batch_.front());
     last_sent_ = batch_.front().sequence();
     batch_.pop_front();
-    if (terminal) return EndLocked(lock, absl::OkStatus());
-    PumpLocked(lock);
+    if (terminal) return EndLocked(absl::OkStatus());
+    PumpLocked();
   }
 
   void Close() override {
-    std::unique_lock lock(mu_);
-    EndLocked(lock, absl::UnavailableError(
-                        "this replica is shutting down; reconnect with your last sequence"));
+    absl::MutexLock lock(&mu_);
+    EndLocked(
+        absl::UnavailableError("this replica is shutting down; reconnect with your last sequence"));
   }
 
   void OnCancel() override {
-    std::unique_lock lock(mu_);
-    EndLocked(lock, absl::CancelledError("the watcher cancelled"));
+    absl::MutexLock lock(&mu_);
+    EndLocked(absl::CancelledError("the watcher cancelled"));
   }
 
   void OnDone() override {
     std::optional<EventHub::Subscription> subscription;
     {
-      std::lock_guard lock(mu_);
+      absl::MutexLock lock(&mu_);
       subscription.swap(subscription_);
     }
     // Outside the lock: a hub callback running right now takes it, and Unsubscribe waits for
     // that callback to return.
     if (subscription) env_.hub->Unsubscribe(*subscription);
     env_.registry->Remove(this);
-    std::unique_lock lock(mu_);
+    mu_.Lock();
     done_ = true;
-    MaybeDeleteLocked(lock);
+    UnlockAndMaybeDelete();
   }
 
  private:
   // Schedule: fn on the executor, keeping the reactor alive until it ran.
   void Schedule(std::function<void()> fn) {
     {
-      std::lock_guard lock(mu_);
+      absl::MutexLock lock(&mu_);
       ++jobs_;
     }
     auto job = [this, fn = std::move(fn)] {
       common::RequestScope scope(call_.request_id);
       fn();
-      std::unique_lock lock(mu_);
+      mu_.Lock();
       --jobs_;
-      MaybeDeleteLocked(lock);
+      UnlockAndMaybeDelete();
     };
     if (!env_.executor->TrySubmit(job)) {
-      std::unique_lock lock(mu_);
+      absl::MutexLock lock(&mu_);
       --jobs_;
-      EndLocked(lock,
-                common::WithRetryDelay(absl::ResourceExhaustedError("server busy, retry later"),
+      EndLocked(common::WithRetryDelay(absl::ResourceExhaustedError("server busy, retry later"),
                                        absl::Milliseconds(200)));
     }
   }
 
   void Open() {
     absl::StatusOr<RunRecord> run = env_.handlers->VisibleRun(call_, run_id_);
-    std::unique_lock lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (ended_) return;
-    if (!run.ok()) return EndLocked(lock, run.status());
+    if (!run.ok()) return EndLocked(run.status());
     checked_ = absl::Now();
     // A watcher resumes after an event it received: one past the run's last is a mistake (it
     // would wait for events that never come), and refused.
@@ -127,25 +126,24 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::RunEvent>,
       common::FieldViolations bad;
       bad.Add("after_sequence", absl::StrCat("is past the run's last event (", run->last_sequence,
                                              "); resume after the last sequence received"));
-      return EndLocked(lock, bad.ToStatus());
+      return EndLocked(bad.ToStatus());
     }
-    if (run->Finished() && last_sent_ >= run->last_sequence)
-      return EndLocked(lock, absl::OkStatus());
+    if (run->Finished() && last_sent_ >= run->last_sequence) return EndLocked(absl::OkStatus());
     known_last_ = run->last_sequence;
     subscription_ = env_.hub->Subscribe(run_id_, [this](int64_t last) {
-      std::unique_lock inner(mu_);
+      absl::MutexLock inner(&mu_);
       known_last_ = std::max(known_last_, last);
       ++announcements_;
-      PumpLocked(inner);
+      PumpLocked();
     });
     // Events written between the Get above and the subscription were announced to nobody:
     // one read now finds them.
     known_last_ = std::max(known_last_, last_sent_ + 1);
-    PumpLocked(lock);
+    PumpLocked();
   }
 
   // PumpLocked: the next write, or the next read when the batch is used up and more exists.
-  void PumpLocked(std::unique_lock<std::mutex>& lock) {
+  void PumpLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (ended_ || writing_ || reading_) return;
     if (!batch_.empty()) {
       writing_ = true;
@@ -156,38 +154,38 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::RunEvent>,
     reading_ = true;
     const int64_t after = last_sent_;
     const uint64_t announcements = announcements_;
-    lock.unlock();
+    mu_.Unlock();
     Schedule([this, after, announcements] { Read(after, announcements); });
-    lock.lock();
+    mu_.Lock();
   }
 
   void Read(int64_t after, uint64_t announcements) {
     if (absl::Status s = RecheckIfDue(); !s.ok()) return End(s);
     absl::StatusOr<std::vector<StoredEvent>> stored = env_.hub->Read(run_id_, after, env_.batch);
-    std::unique_lock lock(mu_);
+    absl::MutexLock lock(&mu_);
     reading_ = false;
     if (ended_) return;
-    if (!stored.ok()) return EndLocked(lock, stored.status());
+    if (!stored.ok()) return EndLocked(stored.status());
     // Nothing new and nothing announced meanwhile: wait for the hub (the hint that sent this
     // read was only a guess).
     if (stored->empty() && announcements == announcements_) known_last_ = last_sent_;
     for (const StoredEvent& e : *stored) {
       v1::RunEvent event;
       if (!event.ParseFromString(e.event))
-        return EndLocked(lock, absl::InternalError("unreadable event"));
+        return EndLocked(absl::InternalError("unreadable event"));
       event.set_run_id(run_id_);
       event.set_sequence(e.sequence);
       common::SetTimestamp(e.time, event.mutable_time());
       batch_.push_back(std::move(event));
     }
-    PumpLocked(lock);
+    PumpLocked();
   }
 
   // RecheckIfDue: whether the caller may still see the run, asked again once recheck_after has
   // passed since the last answer (on the executor: it may call ProjectService).
   absl::Status RecheckIfDue() {
     {
-      std::lock_guard lock(mu_);
+      absl::MutexLock lock(&mu_);
       if (absl::Now() - checked_ < env_.recheck_after) return absl::OkStatus();
     }
     // The token first, here: an expired one is never sent on to ProjectService.
@@ -197,44 +195,48 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::RunEvent>,
           env_.rpc->auth->Authenticate(call_.authorization, std::nullopt, absl::Now()));
     }
     QAI_ASSIGN_OR_RETURN(RunRecord run, env_.handlers->VisibleRun(call_, run_id_));
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     checked_ = absl::Now();
     return absl::OkStatus();
   }
 
   void End(const absl::Status& status) {
-    std::unique_lock lock(mu_);
-    EndLocked(lock, status);
+    absl::MutexLock lock(&mu_);
+    EndLocked(status);
   }
 
-  void EndLocked(std::unique_lock<std::mutex>&, const absl::Status& status) {
+  void EndLocked(const absl::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (ended_) return;
     ended_ = true;
     common::LogRpc(*env_.rpc, "WatchRun", status, start_, call_.principal.id);
     Finish(common::ToGrpcStatus(status));
   }
 
-  void MaybeDeleteLocked(std::unique_lock<std::mutex>& lock) {
-    if (!done_ || jobs_ > 0) return;
-    lock.unlock();
-    delete this;
+  // UnlockAndMaybeDelete: releases mu_, and deletes the reactor once gRPC is done with it and
+  // no job of it is queued or running.
+  void UnlockAndMaybeDelete() ABSL_UNLOCK_FUNCTION(mu_) {
+    const bool last = done_ && jobs_ == 0;
+    mu_.Unlock();
+    if (last) delete this;
   }
 
   const WatchEnv env_;
   const std::string run_id_;
   common::CallContext call_;
-  std::mutex mu_;
-  int64_t last_sent_;
-  int64_t known_last_ = 0;      // the newest sequence known to exist
-  uint64_t announcements_ = 0;  // how many times the hub announced new events
-  std::deque<v1::RunEvent> batch_;
-  bool writing_ = false;
-  bool reading_ = false;
-  bool ended_ = false;
-  bool done_ = false;
-  int jobs_ = 0;
-  absl::Time checked_;  // when the caller was last found allowed to see the run
-  std::optional<EventHub::Subscription> subscription_;
+  absl::Mutex mu_;
+  int64_t last_sent_ ABSL_GUARDED_BY(mu_);
+  int64_t known_last_ ABSL_GUARDED_BY(mu_) = 0;  // the newest sequence known to exist
+  // How many times the hub announced new events.
+  uint64_t announcements_ ABSL_GUARDED_BY(mu_) = 0;
+  std::deque<v1::RunEvent> batch_ ABSL_GUARDED_BY(mu_);
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool reading_ ABSL_GUARDED_BY(mu_) = false;
+  bool ended_ ABSL_GUARDED_BY(mu_) = false;
+  bool done_ ABSL_GUARDED_BY(mu_) = false;
+  int jobs_ ABSL_GUARDED_BY(mu_) = 0;
+  // When the caller was last found allowed to see the run.
+  absl::Time checked_ ABSL_GUARDED_BY(mu_);
+  std::optional<EventHub::Subscription> subscription_ ABSL_GUARDED_BY(mu_);
   const absl::Time start_;
 };
 
@@ -243,7 +245,7 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::RunEvent>,
 absl::Status WatchRegistry::Add(Stream* stream, const std::string& principal) {
   bool close = false;
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (!principal.empty()) {
       int& held = per_principal_[principal];
       if (max_per_principal_ > 0 && held >= max_per_principal_) {
@@ -261,7 +263,7 @@ absl::Status WatchRegistry::Add(Stream* stream, const std::string& principal) {
 }
 
 void WatchRegistry::Remove(Stream* stream) {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   auto it = streams_.find(stream);
   if (it == streams_.end()) return;
   if (!it->second.empty() && --per_principal_[it->second] == 0) per_principal_.erase(it->second);
@@ -271,13 +273,13 @@ void WatchRegistry::Remove(Stream* stream) {
 void WatchRegistry::CloseAll() {
   // Under the lock: a stream cannot finish its OnDone (which Removes it) and be deleted while
   // it is being closed.
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   closing_ = true;
   for (const auto& [stream, principal] : streams_) stream->Close();
 }
 
 bool WatchRegistry::closing() const {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   return closing_;
 }
 

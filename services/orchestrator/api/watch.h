@@ -10,10 +10,10 @@
 
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "common/executor.h"
 #include "common/rpc.h"
 #include "grpcpp/grpcpp.h"
@@ -45,10 +45,10 @@ class WatchRegistry {
 
  private:
   const int max_per_principal_;
-  mutable std::mutex mu_;
-  std::map<Stream*, std::string> streams_;  // -> its principal
-  std::map<std::string, int> per_principal_;
-  bool closing_ = false;
+  mutable absl::Mutex mu_;
+  std::map<Stream*, std::string> streams_ ABSL_GUARDED_BY(mu_);  // -> its principal
+  std::map<std::string, int> per_principal_ ABSL_GUARDED_BY(mu_);
+  bool closing_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 struct WatchEnv {

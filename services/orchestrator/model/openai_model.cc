@@ -207,7 +207,7 @@ std::string OpenAiModel::Redact(std::string text) const {
 }
 
 absl::Duration OpenAiModel::Backoff(int retry) {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   return common::BackoffDelay(retry, options_.base_backoff, options_.max_backoff, rng_);
 }
 

@@ -23,13 +23,13 @@
 //
 // Thread-safe: one instance serves every worker.
 
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/random/random.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "services/orchestrator/model/model.h"
 
@@ -71,8 +71,8 @@ class OpenAiModel : public Model {
 
   const OpenAiOptions options_;
   const std::string url_;
-  std::mutex mu_;  // guards rng_
-  absl::BitGen rng_;
+  absl::Mutex mu_;
+  absl::BitGen rng_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace qai::orchestrator

@@ -31,7 +31,7 @@ SandboxClient::SandboxClient(std::shared_ptr<grpc::Channel> tier, std::string ap
 
 std::shared_ptr<SandboxStub> SandboxClient::ReplicaAt(const std::string& address) {
   if (address.empty()) return tier_;
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   std::shared_ptr<SandboxStub>& stub = replicas_[address];
   if (stub == nullptr) {
     if (replicas_.size() > kMaxReplicas) {

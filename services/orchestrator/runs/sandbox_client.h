@@ -12,9 +12,9 @@
 
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/grpc_limits.h"
 #include "grpcpp/channel.h"
@@ -47,8 +47,9 @@ class SandboxClient {
   static constexpr size_t kMaxReplicas = 256;
   const common::GrpcLimits limits_;
   const std::shared_ptr<SandboxStub> tier_;
-  std::mutex mu_;
-  std::map<std::string, std::shared_ptr<SandboxStub>> replicas_;  // by address
+  absl::Mutex mu_;
+  // By address.
+  std::map<std::string, std::shared_ptr<SandboxStub>> replicas_ ABSL_GUARDED_BY(mu_);
 };
 
 // HeldWorkspace: what an opened workspace is known to hold.

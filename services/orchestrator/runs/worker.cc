@@ -84,31 +84,31 @@ void WorkerPool::Start() {
 
 void WorkerPool::Stop() {
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (stopping_ && threads_.empty()) return;
     stopping_ = true;
     for (auto& [id, active] : active_) active->release = true;
   }
-  wake_cv_.notify_all();
+  wake_cv_.SignalAll();
   for (auto& t : threads_) t.join();
   threads_.clear();
 }
 
 void WorkerPool::Wake() {
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     ++wakeups_;
   }
-  wake_cv_.notify_all();
+  wake_cv_.SignalAll();
 }
 
 void WorkerPool::CancelRequested(const std::string& run_id) {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (auto it = active_.find(run_id); it != active_.end()) it->second->cancel = true;
 }
 
 int WorkerPool::running() const {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   return static_cast<int>(active_.size());
 }
 
@@ -117,7 +117,7 @@ void WorkerPool::Work(int index) {
   uint64_t seen_wakeups = 0;
   for (;;) {
     {
-      std::unique_lock lock(mu_);
+      absl::MutexLock lock(&mu_);
       if (stopping_) return;
     }
     const absl::Time claim_start = absl::Now();
@@ -131,7 +131,7 @@ void WorkerPool::Work(int index) {
       active->lease = (*claimed)->lease;
       active->Renewed(claim_sent, options_.lease);
       {
-        std::lock_guard lock(mu_);
+        absl::MutexLock lock(&mu_);
         active_[active->lease.run_id] = active;
         if (stopping_) active->release = true;
       }
@@ -139,7 +139,7 @@ void WorkerPool::Work(int index) {
       Execute((*claimed)->run, active);
       active->ending = true;
       {
-        std::lock_guard lock(mu_);
+        absl::MutexLock lock(&mu_);
         active_.erase(active->lease.run_id);
       }
       continue;  // there may be more
@@ -150,9 +150,10 @@ void WorkerPool::Work(int index) {
     }
     // Every idle worker wakes on a wake-up (a burst of runs needs them all), and one that was
     // claiming while it came looks again at once.
-    std::unique_lock lock(mu_);
-    wake_cv_.wait_for(lock, absl::ToChronoMilliseconds(options_.poll_interval),
-                      [&] { return stopping_ || wakeups_ != seen_wakeups; });
+    absl::MutexLock lock(&mu_);
+    const absl::Time poll_end = absl::Now() + options_.poll_interval;
+    while (!stopping_ && wakeups_ == seen_wakeups && !wake_cv_.WaitWithDeadline(&mu_, poll_end)) {
+    }
     seen_wakeups = wakeups_;
   }
 }
@@ -174,11 +175,11 @@ void WorkerPool::Keep() {
   for (;;) {
     std::vector<std::shared_ptr<Active>> active;
     {
-      std::unique_lock lock(mu_);
-      if (wake_cv_.wait_for(lock, absl::ToChronoMilliseconds(std::min(period, absl::Seconds(1))),
-                            [&] { return stopping_ && active_.empty(); })) {
-        return;
+      absl::MutexLock lock(&mu_);
+      const absl::Time wait_end = absl::Now() + std::min(period, absl::Seconds(1));
+      while (!(stopping_ && active_.empty()) && !wake_cv_.WaitWithDeadline(&mu_, wait_end)) {
       }
+      if (stopping_ && active_.empty()) return;
       for (auto& [id, a] : active_) active.push_back(a);
     }
     for (const auto& a : active) {
@@ -367,7 +368,7 @@ void WorkerPool::RetryOrFail(const RunRecord& run, Active& active, const absl::S
   }
   absl::Duration delay;
   {
-    std::lock_guard lock(mu_);  // the generator is shared by the workers
+    absl::MutexLock lock(&mu_);  // the generator is shared by the workers
     delay =
         common::BackoffDelay(run.attempt - 1, options_.base_backoff, options_.max_backoff, rng_);
   }
@@ -396,7 +397,7 @@ void WorkerPool::HandBack(const RunRecord& run, Active& active, const absl::Stat
   }
   absl::Duration delay;
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     delay = common::BackoffDelay(2, options_.base_backoff, options_.max_backoff, rng_);
   }
   Log(LogLevel::kWarn, "a dependency failed; the run waits for it without losing an attempt",

@@ -12,16 +12,15 @@
 // at once, so another replica continues them.
 
 #include <atomic>
-#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/random/random.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "services/orchestrator/agent/agent.h"
 #include "services/orchestrator/runs/messages_client.h"
@@ -105,12 +104,13 @@ class WorkerPool {
   Model* const model_;
   const WorkerOptions options_;
 
-  mutable std::mutex mu_;
-  std::condition_variable wake_cv_;
-  uint64_t wakeups_ = 0;
-  bool stopping_ = false;
-  std::map<std::string, std::shared_ptr<Active>> active_;  // by run id
-  absl::BitGen rng_;
+  mutable absl::Mutex mu_;
+  absl::CondVar wake_cv_;
+  uint64_t wakeups_ ABSL_GUARDED_BY(mu_) = 0;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::map<std::string, std::shared_ptr<Active>> active_ ABSL_GUARDED_BY(mu_);  // by run id
+  absl::BitGen rng_ ABSL_GUARDED_BY(mu_);  // shared by the workers
+  // Started by Start and joined by Stop, which the owner calls from one thread.
   std::vector<std::thread> threads_;
 };
 

@@ -43,8 +43,8 @@ std::string RunKey(const std::string& run_id) { return absl::AsciiStrToLower(run
 struct EventHub::Subscriber {
   explicit Subscriber(std::function<void(int64_t)> fn) : on_new(std::move(fn)) {}
   const std::function<void(int64_t)> on_new;
-  std::mutex mu;
-  bool active = true;  // guarded by mu
+  absl::Mutex mu;
+  bool active ABSL_GUARDED_BY(mu) = true;
 };
 
 namespace {
@@ -76,7 +76,7 @@ EventHub::EventHub(RunStore* store, Options options)
 
 EventHub::~EventHub() {
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     stopping_ = true;
     pending_.clear();
   }
@@ -87,7 +87,7 @@ EventHub::~EventHub() {
 EventHub::Subscription EventHub::Subscribe(const std::string& run_id,
                                            std::function<void(int64_t)> on_new) {
   const std::string key = RunKey(run_id);
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   std::shared_ptr<Run>& run = runs_[key];
   if (run == nullptr) run = std::make_shared<Run>(key);
   const Subscription id = next_subscription_++;
@@ -99,7 +99,7 @@ EventHub::Subscription EventHub::Subscribe(const std::string& run_id,
 void EventHub::Unsubscribe(Subscription subscription) {
   std::shared_ptr<Subscriber> subscriber;
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     auto it = subscription_runs_.find(subscription);
     if (it == subscription_runs_.end()) return;
     auto run_it = runs_.find(it->second);
@@ -117,10 +117,11 @@ void EventHub::Unsubscribe(Subscription subscription) {
   }
   if (subscriber == nullptr) return;
   if (calling_subscriber == subscriber.get()) {
-    subscriber->active = false;  // inside its own on_new: this thread already holds its mu
+    subscriber->mu.AssertHeld();  // inside its own on_new: this thread already holds its mu
+    subscriber->active = false;
     return;
   }
-  std::lock_guard lock(subscriber->mu);
+  absl::MutexLock lock(&subscriber->mu);
   subscriber->active = false;
 }
 
@@ -128,7 +129,7 @@ absl::StatusOr<std::vector<StoredEvent>> EventHub::Read(const std::string& run_i
                                                         int limit) {
   if (limit <= 0) return std::vector<StoredEvent>();
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     auto it = runs_.find(RunKey(run_id));
     if (it != runs_.end() && !it->second->cache.empty()) {
       const Run& run = *it->second;
@@ -156,7 +157,7 @@ void EventHub::OnNotify(std::string_view payload) {
     common::Log(common::LogLevel::kDebug, "event hub: ignored a malformed notification");
     return;
   }
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   auto it = runs_.find(parsed->first);
   if (it == runs_.end()) return;  // nobody watches this run here
   Run& run = *it->second;
@@ -166,7 +167,7 @@ void EventHub::OnNotify(std::string_view payload) {
 }
 
 void EventHub::OnReconnect() {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   for (auto& [id, run] : runs_) {
     run->reannounce = true;
     Schedule(run);
@@ -174,12 +175,12 @@ void EventHub::OnReconnect() {
 }
 
 size_t EventHub::watched_runs() const {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   return runs_.size();
 }
 
 size_t EventHub::subscriptions() const {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   return subscription_runs_.size();
 }
 
@@ -203,7 +204,7 @@ void EventHub::Refresh(const std::shared_ptr<Run>& run) {
     int64_t known = 0;
     bool reannounce = false;
     {
-      std::lock_guard lock(mu_);
+      absl::MutexLock lock(&mu_);
       if (run->dropped || stopping_) {
         run->scheduled = false;
         break;
@@ -252,7 +253,7 @@ void EventHub::Refresh(const std::shared_ptr<Run>& run) {
     std::vector<std::shared_ptr<Subscriber>> to_tell;
     int64_t announce = 0;
     {
-      std::lock_guard lock(mu_);
+      absl::MutexLock lock(&mu_);
       if (run->dropped || stopping_) {
         run->scheduled = false;
         break;
@@ -276,7 +277,7 @@ void EventHub::Refresh(const std::shared_ptr<Run>& run) {
 
     // Outside mu_, so on_new may Read, Subscribe or Unsubscribe.
     for (const std::shared_ptr<Subscriber>& subscriber : to_tell) {
-      std::lock_guard lock(subscriber->mu);
+      absl::MutexLock lock(&subscriber->mu);
       if (!subscriber->active || !subscriber->on_new) continue;
       calling_subscriber = subscriber.get();
       subscriber->on_new(announce);
@@ -284,14 +285,14 @@ void EventHub::Refresh(const std::shared_ptr<Run>& run) {
     }
 
     // Only now may another refresh of this run start, so announcements never go backwards.
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (!run->dirty || run->dropped || stopping_) {
       run->scheduled = false;
       break;
     }
   }
 
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   while (!pending_.empty() && !stopping_) {
     std::shared_ptr<Run> next = pending_.front();
     if (!readers_.TrySubmit([this, next] { Refresh(next); })) break;

@@ -17,11 +17,11 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "common/executor.h"
 #include "services/orchestrator/store/run_store.h"
 
@@ -65,19 +65,19 @@ class EventHub {
   struct Run;
   struct Subscriber;
   // Schedule: a refresh of the run (one at a time per run; news during one makes it go round
-  // again). When readers_ is full the run waits in pending_. Needs mu_.
-  void Schedule(const std::shared_ptr<Run>& run);
+  // again). When readers_ is full the run waits in pending_.
+  void Schedule(const std::shared_ptr<Run>& run) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Refresh: reads the run's new events into its cache and tells its subscribers, on readers_.
-  void Refresh(const std::shared_ptr<Run>& run);
+  void Refresh(const std::shared_ptr<Run>& run) ABSL_LOCKS_EXCLUDED(mu_);
   RunStore* const store_;
   const Options options_;
-  mutable std::mutex mu_;
-  std::map<std::string, std::shared_ptr<Run>> runs_;
-  std::map<Subscription, std::string> subscription_runs_;
-  Subscription next_subscription_ = 1;
+  mutable absl::Mutex mu_;
+  std::map<std::string, std::shared_ptr<Run>> runs_ ABSL_GUARDED_BY(mu_);
+  std::map<Subscription, std::string> subscription_runs_ ABSL_GUARDED_BY(mu_);
+  Subscription next_subscription_ ABSL_GUARDED_BY(mu_) = 1;
   // Runs whose refresh did not fit into readers_' queue; a finishing refresh submits them.
-  std::deque<std::shared_ptr<Run>> pending_;
-  bool stopping_ = false;
+  std::deque<std::shared_ptr<Run>> pending_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   common::Executor readers_;
 };
 

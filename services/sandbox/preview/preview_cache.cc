@@ -3,7 +3,6 @@
 #include <brotli/encode.h>
 #include <zlib.h>
 
-#include <condition_variable>
 #include <exception>
 #include <utility>
 
@@ -158,10 +157,11 @@ const PreviewFile* CachedSnapshot::Find(std::string_view path) const {
 
 struct PreviewCache::Flight {
   bool forgotten = false;  // guarded by PreviewCache::mu_: the result is not to be kept
-  std::mutex mu;
-  std::condition_variable cv;
-  bool done = false;
-  absl::StatusOr<std::shared_ptr<const CachedSnapshot>> result = absl::UnknownError("loading");
+  absl::Mutex mu;
+  absl::CondVar cv;
+  bool done ABSL_GUARDED_BY(mu) = false;
+  absl::StatusOr<std::shared_ptr<const CachedSnapshot>> result ABSL_GUARDED_BY(mu) =
+      absl::UnknownError("loading");
 };
 
 PreviewCache::PreviewCache(PreviewLoader loader, Options options)
@@ -172,7 +172,7 @@ absl::StatusOr<std::shared_ptr<const CachedSnapshot>> PreviewCache::Get(
   std::shared_ptr<Flight> flight;
   std::shared_ptr<const CachedSnapshot> stale;
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     const absl::Time now = absl::Now();
     auto it = entries_.find(snapshot_id);
     auto in_flight = flights_.find(snapshot_id);
@@ -190,14 +190,14 @@ absl::StatusOr<std::shared_ptr<const CachedSnapshot>> PreviewCache::Get(
     }
   }
   if (flight != nullptr) {
-    std::unique_lock lock(flight->mu);
-    flight->cv.wait(lock, [&] { return flight->done; });
+    absl::MutexLock lock(&flight->mu);
+    while (!flight->done) flight->cv.Wait(&flight->mu);
     return flight->result;
   }
 
   absl::StatusOr<std::shared_ptr<const CachedSnapshot>> result = Load(snapshot_id);
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     auto node = flights_.extract(snapshot_id);
     flight = std::move(node.mapped());
     const absl::Time now = absl::Now();
@@ -214,11 +214,11 @@ absl::StatusOr<std::shared_ptr<const CachedSnapshot>> PreviewCache::Get(
     }
   }
   {
-    std::lock_guard lock(flight->mu);
+    absl::MutexLock lock(&flight->mu);
     flight->result = result;
     flight->done = true;
   }
-  flight->cv.notify_all();
+  flight->cv.SignalAll();
   return result;
 }
 
@@ -226,7 +226,7 @@ absl::StatusOr<std::shared_ptr<const CachedSnapshot>> PreviewCache::Load(
     const std::string& snapshot_id) {
   absl::StatusOr<std::shared_ptr<const PreviewSnapshot>> source = absl::UnknownError("not loaded");
   {
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     ++loads_;
   }
   // The loader is the database's edge; whatever escapes it must not leave the waiters hanging.
@@ -272,7 +272,7 @@ std::optional<EncodedBody> PreviewCache::Encoded(const CachedSnapshot& snapshot,
     slot.etag = absl::StrCat(file.etag_.substr(0, file.etag_.size() - 1), "-",
                              common::ToAbsl(CodingName(coding)), "\"");
     slot.smaller = true;
-    std::lock_guard lock(mu_);
+    absl::MutexLock lock(&mu_);
     auto it = entries_.find(snapshot.id_);
     if (it != entries_.end() && it->second.snapshot.get() == &snapshot) {
       const size_t added = EncodedBytes(slot.body, slot.etag);
@@ -286,13 +286,13 @@ std::optional<EncodedBody> PreviewCache::Encoded(const CachedSnapshot& snapshot,
 }
 
 void PreviewCache::Forget(const std::string& snapshot_id) {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   EraseLocked(snapshot_id);
   if (auto it = flights_.find(snapshot_id); it != flights_.end()) it->second->forgotten = true;
 }
 
 void PreviewCache::ForgetAll() {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   entries_.clear();
   lru_.clear();
   bytes_ = 0;
@@ -300,7 +300,7 @@ void PreviewCache::ForgetAll() {
 }
 
 PreviewCache::Stats PreviewCache::stats() const {
-  std::lock_guard lock(mu_);
+  absl::MutexLock lock(&mu_);
   return Stats{.bytes = bytes_, .snapshots = entries_.size(), .loads = loads_};
 }
 

@@ -35,6 +35,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
 namespace qai::sandbox {
@@ -171,18 +172,18 @@ class PreviewCache {
 
   absl::StatusOr<std::shared_ptr<const CachedSnapshot>> Load(const std::string& snapshot_id);
   void InsertLocked(const std::string& snapshot_id, std::shared_ptr<const CachedSnapshot> snapshot,
-                    absl::Time now);
-  void EraseLocked(const std::string& snapshot_id);
-  void EvictLocked();
+                    absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void EraseLocked(const std::string& snapshot_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void EvictLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const PreviewLoader loader_;
   const Options options_;
-  mutable std::mutex mu_;
-  absl::flat_hash_map<std::string, Entry> entries_;
-  std::list<std::string> lru_;  // most recently used first
-  absl::flat_hash_map<std::string, std::shared_ptr<Flight>> flights_;
-  size_t bytes_ = 0;
-  uint64_t loads_ = 0;
+  mutable absl::Mutex mu_;
+  absl::flat_hash_map<std::string, Entry> entries_ ABSL_GUARDED_BY(mu_);
+  std::list<std::string> lru_ ABSL_GUARDED_BY(mu_);  // most recently used first
+  absl::flat_hash_map<std::string, std::shared_ptr<Flight>> flights_ ABSL_GUARDED_BY(mu_);
+  size_t bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t loads_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace qai::sandbox

@@ -15,7 +15,6 @@
 #include <atomic>
 #include <chrono>
 #include <cstring>
-#include <mutex>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -23,6 +22,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "common/log.h"
 #include "common/status_macros.h"
 #include "common/strings.h"
@@ -60,13 +60,14 @@ Clock::duration ToChrono(absl::Duration d) { return absl::ToChronoNanoseconds(d)
 struct Connection {
   enum class State { kParked, kActive, kClosed };
 
-  Connection(int fd_in, uint64_t id_in) : fd(fd_in), id(id_in) {}
+  Connection(int fd_in, uint64_t id_in, Clock::time_point deadline_in)
+      : fd(fd_in), id(id_in), deadline(deadline_in) {}
 
   const int fd;
   const uint64_t id;
-  std::mutex mu;
-  State state = State::kParked;
-  Clock::time_point deadline;
+  absl::Mutex mu;
+  State state ABSL_GUARDED_BY(mu) = State::kParked;
+  Clock::time_point deadline ABSL_GUARDED_BY(mu);
 
   std::string in;      // received, not yet answered
   size_t scanned = 0;  // in[0, scanned) holds no end of a head
@@ -198,8 +199,8 @@ struct PreviewServer::Impl {
   Io ReadMore(Connection& c);
   bool Park(Connection& c, uint32_t events, Clock::time_point deadline);
   void Close(Connection& c);
-  // ArmListenerLocked: lets the listener's next connection be accepted again (mu held).
-  void ArmListenerLocked();
+  // ArmListenerLocked: lets the listener's next connection be accepted again.
+  void ArmListenerLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
 
   const PreviewServerOptions options;
   PreviewCache cache;
@@ -210,13 +211,13 @@ struct PreviewServer::Impl {
   std::atomic<bool> stopping{false};
   std::vector<std::thread> threads;
 
-  std::mutex mu;  // guards the fields below
-  absl::flat_hash_map<uint64_t, std::shared_ptr<Connection>> connections;
-  uint64_t next_id = kFirstConnection;
-  uint64_t accepted = 0;
+  absl::Mutex mu;
+  absl::flat_hash_map<uint64_t, std::shared_ptr<Connection>> connections ABSL_GUARDED_BY(mu);
+  uint64_t next_id ABSL_GUARDED_BY(mu) = kFirstConnection;
+  uint64_t accepted ABSL_GUARDED_BY(mu) = 0;
   // False while max_connections are open (or accept() failed for want of descriptors): the
   // listener is not re-armed, and new connections wait in the kernel's backlog.
-  bool listener_armed = true;
+  bool listener_armed ABSL_GUARDED_BY(mu) = true;
 };
 
 void PreviewServer::Impl::Work() {
@@ -240,13 +241,13 @@ void PreviewServer::Impl::Work() {
     }
     std::shared_ptr<Connection> c;
     {
-      std::lock_guard lock(mu);
+      absl::MutexLock lock(&mu);
       auto it = connections.find(id);
       if (it == connections.end()) continue;  // closed since the event was queued
       c = it->second;
     }
     {
-      std::lock_guard lock(c->mu);
+      absl::MutexLock lock(&c->mu);
       if (c->state != Connection::State::kParked) continue;
       c->state = Connection::State::kActive;
     }
@@ -257,7 +258,7 @@ void PreviewServer::Impl::Work() {
 void PreviewServer::Impl::Accept() {
   for (int i = 0; i < kAcceptBatch; ++i) {
     {
-      std::lock_guard lock(mu);
+      absl::MutexLock lock(&mu);
       if (connections.size() >= options.max_connections) {
         listener_armed = false;  // Close() re-arms it
         return;
@@ -270,7 +271,7 @@ void PreviewServer::Impl::Accept() {
       // Out of descriptors or memory: the sweep tries again in a moment.
       common::Log(common::LogLevel::kWarn, "preview server: accept failed",
                   {{"error", std::strerror(errno)}});
-      std::lock_guard lock(mu);
+      absl::MutexLock lock(&mu);
       listener_armed = false;
       return;
     }
@@ -280,22 +281,22 @@ void PreviewServer::Impl::Accept() {
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof(yes));
     std::shared_ptr<Connection> c;
     {
-      std::lock_guard lock(mu);
-      c = std::make_shared<Connection>(fd, next_id++);
+      absl::MutexLock lock(&mu);
+      c = std::make_shared<Connection>(fd, next_id++,
+                                       Clock::now() + ToChrono(options.read_timeout));
       ++accepted;
-      c->deadline = Clock::now() + ToChrono(options.read_timeout);
       connections.emplace(c->id, c);
     }
     epoll_event event{.events = EPOLLIN | EPOLLONESHOT, .data = {.u64 = c->id}};
     if (::epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd, &event) != 0) {
       {
-        std::lock_guard lock(c->mu);
+        absl::MutexLock lock(&c->mu);
         c->state = Connection::State::kActive;
       }
       Close(*c);
     }
   }
-  std::lock_guard lock(mu);
+  absl::MutexLock lock(&mu);
   ArmListenerLocked();
 }
 
@@ -312,7 +313,7 @@ void PreviewServer::Impl::ArmListenerLocked() {
 void PreviewServer::Impl::Sweep() {
   std::vector<std::shared_ptr<Connection>> all;
   {
-    std::lock_guard lock(mu);
+    absl::MutexLock lock(&mu);
     all.reserve(connections.size());
     for (const auto& [id, c] : connections) all.push_back(c);
     if (!listener_armed) ArmListenerLocked();
@@ -320,7 +321,7 @@ void PreviewServer::Impl::Sweep() {
   const Clock::time_point now = Clock::now();
   for (const std::shared_ptr<Connection>& c : all) {
     {
-      std::lock_guard lock(c->mu);
+      absl::MutexLock lock(&c->mu);
       if (c->state != Connection::State::kParked || c->deadline > now) continue;
       c->state = Connection::State::kActive;  // taken from the epoll set, to be closed
     }
@@ -329,7 +330,7 @@ void PreviewServer::Impl::Sweep() {
 }
 
 bool PreviewServer::Impl::Park(Connection& c, uint32_t events, Clock::time_point deadline) {
-  std::lock_guard lock(c.mu);
+  absl::MutexLock lock(&c.mu);
   c.state = Connection::State::kParked;
   c.deadline = deadline;
   epoll_event event{.events = events | EPOLLONESHOT, .data = {.u64 = c.id}};
@@ -340,12 +341,12 @@ bool PreviewServer::Impl::Park(Connection& c, uint32_t events, Clock::time_point
 
 void PreviewServer::Impl::Close(Connection& c) {
   {
-    std::lock_guard lock(c.mu);
+    absl::MutexLock lock(&c.mu);
     if (c.state == Connection::State::kClosed) return;
     c.state = Connection::State::kClosed;
   }
   {
-    std::lock_guard lock(mu);
+    absl::MutexLock lock(&mu);
     connections.erase(c.id);
     if (!listener_armed) ArmListenerLocked();
   }
@@ -529,6 +530,7 @@ void PreviewServer::Stop() {
   (void)!::write(impl.wake_fd, &one, sizeof(one));
   for (std::thread& t : impl.threads) t.join();
   impl.threads.clear();
+  absl::MutexLock lock(&impl.mu);  // the threads are gone: uncontended
   for (auto& [id, c] : impl.connections) ::close(c->fd);
   impl.connections.clear();
   for (int* fd : {&impl.listen_fd, &impl.epoll_fd, &impl.wake_fd, &impl.timer_fd}) {
@@ -545,7 +547,7 @@ void PreviewServer::ForgetAll() { impl_->cache.ForgetAll(); }
 
 PreviewServer::Stats PreviewServer::stats() const {
   Stats out{.cache = impl_->cache.stats()};
-  std::lock_guard lock(impl_->mu);
+  absl::MutexLock lock(&impl_->mu);
   out.connections_accepted = impl_->accepted;
   out.connections_open = impl_->connections.size();
   return out;
