@@ -34,7 +34,7 @@ void Executor::Shutdown() {
   threads_.clear();
 }
 
-size_t Executor::queued() const {
+size_t Executor::QueuedForTest() const {
   absl::MutexLock lock(&mu_);
   return queue_.size();
 }

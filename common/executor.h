@@ -30,7 +30,8 @@ class Executor {
   [[nodiscard]] bool TrySubmit(std::function<void()> fn);
   // Shutdown: refuses new work, finishes what is queued, joins. Idempotent.
   void Shutdown();
-  size_t queued() const;
+  // QueuedForTest: the work waiting for a thread now.
+  size_t QueuedForTest() const;
 
  private:
   void Work();

@@ -64,14 +64,14 @@ TEST(ExecutorTest, TrySubmitRefusesWhenQueueFull) {
     ran.fetch_add(1);
   }));
   started.wait();  // the single worker is busy; the queue is empty
-  EXPECT_EQ(executor.queued(), 0u);
+  EXPECT_EQ(executor.QueuedForTest(), 0u);
   for (size_t i = 0; i < kMaxQueue; ++i) {
     EXPECT_TRUE(executor.TrySubmit([&] { ran.fetch_add(1); })) << i;
   }
-  EXPECT_EQ(executor.queued(), kMaxQueue);
+  EXPECT_EQ(executor.QueuedForTest(), kMaxQueue);
   EXPECT_FALSE(executor.TrySubmit([&] { ran.fetch_add(100); }));
   EXPECT_FALSE(executor.TrySubmit([&] { ran.fetch_add(100); }));
-  EXPECT_EQ(executor.queued(), kMaxQueue);
+  EXPECT_EQ(executor.QueuedForTest(), kMaxQueue);
   release.count_down();
   executor.Shutdown();
   EXPECT_EQ(ran.load(), 1 + static_cast<int>(kMaxQueue));
@@ -90,7 +90,7 @@ TEST(ExecutorTest, SpaceFreesUpAfterWorkIsTaken) {
   EXPECT_FALSE(executor.TrySubmit([] {}));
   release.count_down();
   auto deadline = std::chrono::steady_clock::now() + 5s;
-  while (executor.queued() > 0 && std::chrono::steady_clock::now() < deadline)
+  while (executor.QueuedForTest() > 0 && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(1ms);
   EXPECT_TRUE(executor.TrySubmit([] {}));
 }
@@ -121,7 +121,7 @@ TEST(ExecutorTest, ShutdownFinishesQueuedWorkThenRefuses) {
   release.count_down();
   ASSERT_EQ(shutdown.wait_for(5s), std::future_status::ready);
   EXPECT_EQ(ran.load(), 5 + accepted_late);
-  EXPECT_EQ(executor.queued(), 0u);
+  EXPECT_EQ(executor.QueuedForTest(), 0u);
   EXPECT_FALSE(executor.TrySubmit([&] { ran.fetch_add(1); }));
   executor.Shutdown();  // idempotent
   EXPECT_EQ(ran.load(), 5 + accepted_late);

@@ -51,7 +51,7 @@ uint64_t JwksCache::version() const {
   return version_;
 }
 
-int JwksCache::loads() const {
+int JwksCache::LoadsForTest() const {
   absl::MutexLock lock(&mu_);
   return loads_;
 }

@@ -65,8 +65,8 @@ class JwksCache {
 
   // version: changes whenever a load brings keys different from the ones held.
   [[nodiscard]] uint64_t version() const;
-  // loads: how many loads have begun (for tests).
-  [[nodiscard]] int loads() const;
+  // LoadsForTest: how many loads have begun.
+  [[nodiscard]] int LoadsForTest() const;
 
  private:
   explicit JwksCache(JwksCacheOptions options) : options_(std::move(options)) {}

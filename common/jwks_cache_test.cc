@@ -90,10 +90,10 @@ TEST(JwksCacheTest, AnUnknownKidReloadsTheKeys) {
   source.Serve(JwksJson({OldKey().Jwk(), NewKey().Jwk()}));
   absl::Status status = VerifyWith(cache, NewKey());
   EXPECT_TRUE(status.ok()) << status;
-  EXPECT_EQ(cache->loads(), 2);
+  EXPECT_EQ(cache->LoadsForTest(), 2);
   EXPECT_NE(cache->version(), version);
   EXPECT_TRUE(VerifyWith(cache, OldKey()).ok());
-  EXPECT_EQ(cache->loads(), 2);  // a known kid costs no load
+  EXPECT_EQ(cache->LoadsForTest(), 2);  // a known kid costs no load
 }
 
 TEST(JwksCacheTest, UnknownKidsReloadAtMostOncePerInterval) {
@@ -104,7 +104,7 @@ TEST(JwksCacheTest, UnknownKidsReloadAtMostOncePerInterval) {
     absl::Status status = VerifyWith(cache, TestSigningKey::Ec(absl::StrCat("forged-", i)));
     EXPECT_EQ(status.message(), "unknown token key");
   }
-  EXPECT_EQ(cache->loads(), 1);  // the load at start only
+  EXPECT_EQ(cache->LoadsForTest(), 1);  // the load at start only
 }
 
 TEST(JwksCacheTest, AFailedReloadKeepsTheLastGoodKeys) {
@@ -114,7 +114,7 @@ TEST(JwksCacheTest, AFailedReloadKeepsTheLastGoodKeys) {
   const uint64_t version = cache->version();
   source.Fail();
   EXPECT_EQ(VerifyWith(cache, NewKey()).message(), "unknown token key");
-  EXPECT_EQ(cache->loads(), 2);
+  EXPECT_EQ(cache->LoadsForTest(), 2);
   EXPECT_TRUE(VerifyWith(cache, OldKey()).ok());
   EXPECT_EQ(cache->version(), version);
   // A set that does not parse is a failure too, not an empty set.
@@ -144,13 +144,13 @@ TEST(JwksCacheTest, RefreshesWhenTheSourceSaysItIsStale) {
   source.Serve(JwksJson({OldKey().Jwk()}), absl::Milliseconds(100));
   std::shared_ptr<JwksCache> fast = Start(source, {.min_refresh = absl::Milliseconds(50)});
   const absl::Time until = absl::Now() + absl::Seconds(10);
-  while (fast->loads() < 4 && absl::Now() < until) absl::SleepFor(absl::Milliseconds(20));
-  EXPECT_GE(fast->loads(), 4);
+  while (fast->LoadsForTest() < 4 && absl::Now() < until) absl::SleepFor(absl::Milliseconds(20));
+  EXPECT_GE(fast->LoadsForTest(), 4);
 
   source.Serve(JwksJson({OldKey().Jwk()}), absl::ZeroDuration());
   std::shared_ptr<JwksCache> bounded = Start(source, {.min_refresh = absl::Hours(1)});
   absl::SleepFor(absl::Milliseconds(300));
-  EXPECT_EQ(bounded->loads(), 1);
+  EXPECT_EQ(bounded->LoadsForTest(), 1);
   // The same set again changes nothing that depends on the version.
   const uint64_t version = fast->version();
   absl::SleepFor(absl::Milliseconds(300));
@@ -173,8 +173,8 @@ TEST(JwksCacheTest, ConcurrentMissesShareOneLoad) {
   }
   for (std::thread& t : threads) t.join();
   EXPECT_EQ(verified, 8);
-  EXPECT_GE(cache->loads(), 2);
-  EXPECT_LE(cache->loads(), 3);  // one more only if a thread missed just as the load ended
+  EXPECT_GE(cache->LoadsForTest(), 2);
+  EXPECT_LE(cache->LoadsForTest(), 3);  // one more only if a thread missed just as the load ended
 }
 
 TEST(JwksCacheTest, StopsPromptlyDuringALoad) {

@@ -71,6 +71,7 @@ class Metrics {
   // never adds load. Only while serving; otherwise nothing runs.
   [[nodiscard]] Hook Every(absl::Duration interval, std::function<void()> update);
 
+  // For tests only:
   // Render: the registry in Prometheus' text format, as a scrape would see it.
   std::string Render();
 

@@ -62,7 +62,7 @@ absl::Status RateLimiter::Acquire(const Principal& principal) {
       wait);
 }
 
-size_t RateLimiter::tracked() const {
+size_t RateLimiter::TrackedForTest() const {
   absl::MutexLock lock(&mu_);
   return buckets_.size();
 }

@@ -57,8 +57,8 @@ class RateLimiter {
   // Wait: how long until `key`'s bucket has a token (zero when it has one now); takes nothing.
   [[nodiscard]] absl::Duration Wait(const std::string& key) const;
 
-  // tracked: buckets held now (for tests and logs).
-  size_t tracked() const;
+  // TrackedForTest: buckets held now.
+  size_t TrackedForTest() const;
 
  private:
   struct Bucket {

@@ -22,7 +22,7 @@ TEST(RateLimiterTest, OffWhenRateIsZero) {
   RateLimiter limiter({.rate = 0, .burst = 1});
   for (int i = 0; i < 100; ++i)
     EXPECT_TRUE(limiter.Acquire({.id = "alice", .role = Role::kUser}).ok());
-  EXPECT_EQ(limiter.tracked(), 0u);
+  EXPECT_EQ(limiter.TrackedForTest(), 0u);
 }
 
 TEST(RateLimiterTest, BurstThenRefusedWithRetryDelay) {
@@ -91,7 +91,7 @@ TEST(RateLimiterTest, PrincipalsHaveTheirOwnBucketsAndServicesAreExempt) {
   EXPECT_TRUE(limiter.Acquire({.id = "alice", .role = Role::kAdmin}).ok());
   for (int i = 0; i < 50; ++i)
     EXPECT_TRUE(limiter.Acquire({.id = "service:abc", .role = Role::kService}).ok());
-  EXPECT_EQ(limiter.tracked(), 3u);
+  EXPECT_EQ(limiter.TrackedForTest(), 3u);
 }
 
 TEST(RateLimiterTest, EvictsTheLeastRecentlyUsedBucketBeyondTheMaximum) {
@@ -101,10 +101,10 @@ TEST(RateLimiterTest, EvictsTheLeastRecentlyUsedBucketBeyondTheMaximum) {
   ASSERT_EQ(limiter.TryTake("b"), absl::ZeroDuration());
   EXPECT_GT(limiter.TryTake("a"), absl::ZeroDuration());  // a is now the most recent
   ASSERT_EQ(limiter.TryTake("c"), absl::ZeroDuration());  // evicts b, the idlest
-  EXPECT_EQ(limiter.tracked(), 2u);
+  EXPECT_EQ(limiter.TrackedForTest(), 2u);
   EXPECT_GT(limiter.TryTake("a"), absl::ZeroDuration());  // a kept its empty bucket
   EXPECT_EQ(limiter.TryTake("b"), absl::ZeroDuration());  // b starts afresh (evicting c)
-  EXPECT_EQ(limiter.tracked(), 2u);
+  EXPECT_EQ(limiter.TrackedForTest(), 2u);
 }
 
 TEST(RateLimiterTest, ConcurrentCallersNeverGetMoreThanTheBurst) {
@@ -122,7 +122,7 @@ TEST(RateLimiterTest, ConcurrentCallersNeverGetMoreThanTheBurst) {
   }
   for (std::thread& th : threads) th.join();
   EXPECT_EQ(granted.load(), 100);
-  EXPECT_LE(limiter.tracked(), 8u);
+  EXPECT_LE(limiter.TrackedForTest(), 8u);
 }
 
 }  // namespace

@@ -98,10 +98,6 @@ class Cgroups {
   // OomKills: how many of the project's processes the kernel has killed so far for its memory
   // limit (0 when it has no cgroup).
   uint64_t OomKills(const std::string& project_id) const;
-  // CpuUsage: the CPU time the project's processes have used so far.
-  [[nodiscard]] absl::StatusOr<absl::Duration> CpuUsage(const std::string& project_id) const;
-  // Processes: the pids in the project's cgroup now.
-  std::vector<pid_t> Processes(const std::string& project_id) const;
   // Kill: SIGKILL to everything in the project's cgroup, until it is empty; false when
   // something was still there after a few seconds (logged). Commands of one project share
   // its cgroup: Workspaces runs them one at a time.
@@ -117,6 +113,12 @@ class Cgroups {
   std::string Dir(const std::string& project_id, const std::string& controller) const;
   // Describe: version, directories and limits, for the start-up log.
   nlohmann::json Describe() const;
+
+  // For tests only:
+  // CpuUsage: the CPU time the project's processes have used so far.
+  [[nodiscard]] absl::StatusOr<absl::Duration> CpuUsage(const std::string& project_id) const;
+  // Processes: the pids in the project's cgroup now.
+  std::vector<pid_t> Processes(const std::string& project_id) const;
 
  private:
   // Hierarchy: one place the projects' cgroups are made in (v2: the only one).

@@ -55,8 +55,6 @@ class ReplicaStore {
   static std::vector<common::PgListener::Statement> LockStatements(int id);
   // LiveOthers: the live incarnations but `self`.
   [[nodiscard]] absl::StatusOr<std::vector<Replica>> LiveOthers(int self);
-  // Alive: whether a session holds incarnation `id`'s lock.
-  [[nodiscard]] absl::StatusOr<bool> Alive(int id);
   // Locate: the replica that serves the project: its own while alive, else the live replica
   // that ranks first for it, recorded. FAILED_PRECONDITION for a purged project; UNAVAILABLE
   // when no replica is alive.
@@ -64,6 +62,10 @@ class ReplicaStore {
   // Claim: incarnation `self` serves the project, unless another live one does (ABORTED, naming
   // it). FAILED_PRECONDITION for a purged project.
   [[nodiscard]] absl::Status Claim(const std::string& project_id, int self);
+
+  // For tests only:
+  // Alive: whether a session holds incarnation `id`'s lock.
+  [[nodiscard]] absl::StatusOr<bool> Alive(int id);
 
  private:
   common::DbPool* const db_;

@@ -174,7 +174,7 @@ void EventHub::OnReconnect() {
   }
 }
 
-size_t EventHub::watched_runs() const {
+size_t EventHub::WatchedRunsForTest() const {
   absl::MutexLock lock(&mu_);
   return runs_.size();
 }

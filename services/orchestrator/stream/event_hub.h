@@ -58,8 +58,9 @@ class EventHub {
   // OnReconnect: notifications may have been missed: every watched run is re-read.
   void OnReconnect();
 
-  size_t watched_runs() const;
   size_t subscriptions() const;
+  // WatchedRunsForTest: the runs with at least one subscriber.
+  size_t WatchedRunsForTest() const;
 
  private:
   struct Run;

@@ -116,7 +116,7 @@ TEST_F(EventHubTest, TwoHundredWatchersOfOneRunSeeEveryEventInOrder) {
       woken.notify_all();
     });
   }
-  EXPECT_EQ(hub.watched_runs(), 1u);
+  EXPECT_EQ(hub.WatchedRunsForTest(), 1u);
   EXPECT_EQ(hub.subscriptions(), static_cast<size_t>(kWatchers));
 
   std::atomic<bool> done{false};
@@ -180,7 +180,7 @@ TEST_F(EventHubTest, TwoHundredWatchersOfOneRunSeeEveryEventInOrder) {
     EXPECT_EQ(watchers[i]->seen, all) << "watcher " << i;
   }
   for (const auto& w : watchers) hub.Unsubscribe(w->subscription);
-  EXPECT_EQ(hub.watched_runs(), 0u);
+  EXPECT_EQ(hub.WatchedRunsForTest(), 0u);
   EXPECT_EQ(hub.subscriptions(), 0u);
 }
 
@@ -270,7 +270,7 @@ TEST_F(EventHubTest, ReadsOfUnwatchedRunsGoToTheTable) {
   ASSERT_TRUE(events.ok());
   ASSERT_EQ(events->size(), 4u);
   EXPECT_EQ(events->front().event, "started 1");
-  EXPECT_EQ(hub.watched_runs(), 0u);
+  EXPECT_EQ(hub.WatchedRunsForTest(), 0u);
 }
 
 TEST_F(EventHubTest, MalformedNotificationsAreIgnored) {
@@ -288,9 +288,9 @@ TEST_F(EventHubTest, MalformedNotificationsAreIgnored) {
   }
   absl::SleepFor(absl::Milliseconds(200));
   EXPECT_EQ(latest.calls.load(), 0);
-  EXPECT_EQ(hub.watched_runs(), 1u);
+  EXPECT_EQ(hub.WatchedRunsForTest(), 1u);
   hub.OnNotify(common::NewUuid() + ":3");  // a run nobody here watches
-  EXPECT_EQ(hub.watched_runs(), 1u);
+  EXPECT_EQ(hub.WatchedRunsForTest(), 1u);
   // Upper case ids are the same run.
   std::string upper = id;
   for (char& ch : upper) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
@@ -343,7 +343,7 @@ TEST_F(EventHubTest, UnsubscribeStopsCallbacksAndDropsTheRunWithItsLast) {
   ASSERT_TRUE(WaitUntil([&] { return b.last.load() == last; }));
   EXPECT_EQ(a.calls.load(), 0);
   hub.Unsubscribe(sb);
-  EXPECT_EQ(hub.watched_runs(), 0u);
+  EXPECT_EQ(hub.WatchedRunsForTest(), 0u);
   EXPECT_EQ(hub.subscriptions(), 0u);
   Append(&hub, c.lease, 2, 1);
   hub.OnReconnect();

@@ -103,7 +103,7 @@ class CachedSnapshot {
   // unit); nullopt when unknown. last_modified_text is its HTTP date, or empty.
   const std::optional<absl::Time>& last_modified() const { return last_modified_; }
   const std::string& last_modified_text() const { return last_modified_text_; }
-  size_t file_count() const { return files_.size(); }
+  size_t FileCountForTest() const { return files_.size(); }
 
  private:
   friend class PreviewCache;

@@ -83,7 +83,7 @@ TEST(PreviewCacheTest, ASnapshotIsLoadedOnceAndItsFilesDescribed) {
   for (int i = 0; i < 3; ++i) {
     absl::StatusOr<std::shared_ptr<const CachedSnapshot>> s = cache.Get(id);
     ASSERT_TRUE(s.ok()) << s.status();
-    EXPECT_EQ((*s)->file_count(), 3u);
+    EXPECT_EQ((*s)->FileCountForTest(), 3u);
   }
   EXPECT_EQ(store.loads(), 1);
   EXPECT_EQ(cache.stats().loads, 1u);
