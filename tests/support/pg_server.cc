@@ -36,6 +36,12 @@ constexpr char kTemplateDatabase[] = "qai_template";
 constexpr int kStartAttempts = 5;
 
 // Settings for a server that only tests use: fast and disposable rather than durable.
+//
+// The cluster is made as tools/lib/pg.sh's qai_pg_start makes the scripts' one (the same initdb
+// flags, 127.0.0.1 and a unix socket in the server's directory, trust as postgres); it differs on
+// purpose in these settings (no fsync, more connections for the tests' parallel pools), which go
+// into postgresql.conf rather than pg_ctl's -o so that Restart keeps them, and in retrying
+// another port when the free one was taken before the server bound it.
 constexpr char kTestSettings[] = R"(
 # qai::testing::PgServer
 listen_addresses = '127.0.0.1'

@@ -54,8 +54,6 @@ done
 started=$SECONDS
 work=$(mktemp -d "${TMPDIR:-/tmp}/qai-chain-bench.XXXXXX")
 chmod 755 "$work"  # the postgres user must reach its data directory inside
-pg_dir=$work/pg
-pg_started=0
 projects_pid=""
 messages_pid=""
 bench_pid=""
@@ -67,10 +65,7 @@ cleanup() {
   [[ -n $bench_pid ]] && stop_process "$bench_pid" qai-chainbench
   [[ -n $projects_pid ]] && stop_process "$projects_pid" qai-projects
   [[ -n $messages_pid ]] && stop_process "$messages_pid" qai-messages
-  if [[ $pg_started -eq 1 ]]; then
-    as_postgres "$pg_bin/pg_ctl" -D "$pg_dir/data" -m fast -w stop >/dev/null 2>&1 ||
-      as_postgres "$pg_bin/pg_ctl" -D "$pg_dir/data" -m immediate -w stop >/dev/null 2>&1
-  fi
+  qai_pg_stop --keep  # its directory is in $work, kept or removed below
   if [[ $keep_work == 1 ]]; then
     echo "chain_bench: logs kept in $work" >&2
   else
@@ -90,15 +85,7 @@ echo "kernel:      $(uname -sr)"
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min; other work on the machine skews results)"
 
 # --- PostgreSQL ---------------------------------------------------------------------------
-mkdir -p "$pg_dir"
-[[ $EUID -eq 0 ]] && chown postgres: "$pg_dir"
-pg_port=$(free_port)
-as_postgres "$pg_bin/initdb" -D "$pg_dir/data" -U postgres -A trust -E UTF8 --no-locale \
-  >"$work/initdb.log" 2>&1 || { cat "$work/initdb.log" >&2; fail "initdb failed"; }
-as_postgres "$pg_bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/server.log" -w -t 30 \
-  -o "-c listen_addresses=127.0.0.1 -p $pg_port -c unix_socket_directories=$pg_dir" start \
-  >/dev/null || { tail -n 20 "$pg_dir/server.log" >&2; fail "PostgreSQL did not start"; }
-pg_started=1
+bench_pg_start
 psql_admin -d postgres -c "CREATE DATABASE qai"
 database_url="host=127.0.0.1 port=$pg_port user=postgres dbname=qai"
 "$migrate" --database-url "$database_url" --log-level warn >"$work/migrate.log" 2>&1 ||

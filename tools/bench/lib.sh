@@ -1,9 +1,15 @@
 # Helpers the benchmark scripts share. Source it after setting `bench_name` (what messages are
-# prefixed with) and, for psql_admin/psql_qai, `pg_bin` and `pg_port`.
+# prefixed with) and, for bench_pg_start and psql_admin/psql_qai, `pg_bin` and `work`.
 
-# as_postgres: runs a command as the postgres user when root (initdb and pg_ctl refuse root).
-as_postgres() {
-  if [[ $EUID -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/pg.sh"
+
+# bench_pg_start [OPTIONS]: the private PostgreSQL (tools/lib/pg.sh's qai_pg_start) with its stock
+# settings, plus OPTIONS ("-c name=value ..."), from $pg_bin, in a directory inside $work (so
+# KEEP_WORK keeps its log); sets pg_port. Stopped by qai_pg_stop.
+bench_pg_start() {
+  QAI_PG_BIN=$pg_bin QAI_PG_OPTIONS=${1:-} TMPDIR=$work qai_pg_start --stock ||
+    fail "PostgreSQL did not start"
+  pg_port=$QAI_PG_PORT
 }
 
 # stop_process PID [NAME]: SIGTERM, then SIGKILL after 10 s; reaps it.

@@ -80,8 +80,6 @@ done
 started=$SECONDS
 work=$(mktemp -d "${TMPDIR:-/tmp}/qai-orch-bench.XXXXXX")
 chmod 755 "$work"  # the postgres user must reach its data directory inside
-pg_dir=$work/pg
-pg_started=0
 pids=()  # every service and tool started, stopped in reverse order
 
 cleanup() {
@@ -89,10 +87,7 @@ cleanup() {
   trap - EXIT INT TERM
   set +e
   for ((i = ${#pids[@]} - 1; i >= 0; i--)); do stop_process "${pids[$i]}"; done
-  if [[ $pg_started -eq 1 ]]; then
-    as_postgres "$pg_bin/pg_ctl" -D "$pg_dir/data" -m fast -w stop >/dev/null 2>&1 ||
-      as_postgres "$pg_bin/pg_ctl" -D "$pg_dir/data" -m immediate -w stop >/dev/null 2>&1
-  fi
+  qai_pg_stop --keep  # its directory is in $work, kept or removed below
   if [[ $keep_work == 1 ]]; then
     echo "orchestrator_bench: logs kept in $work" >&2
   else
@@ -126,15 +121,7 @@ echo "kernel:      $(uname -sr)"
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min; other work on the machine skews results)"
 
 # --- PostgreSQL ---------------------------------------------------------------------------
-mkdir -p "$pg_dir"
-[[ $EUID -eq 0 ]] && chown postgres: "$pg_dir"
-pg_port=$(free_port)
-as_postgres "$pg_bin/initdb" -D "$pg_dir/data" -U postgres -A trust -E UTF8 --no-locale \
-  >"$work/initdb.log" 2>&1 || { cat "$work/initdb.log" >&2; fail "initdb failed"; }
-as_postgres "$pg_bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/server.log" -w -t 30 \
-  -o "-c listen_addresses=127.0.0.1 -p $pg_port -c unix_socket_directories=$pg_dir $pg_options" start \
-  >/dev/null || { tail -n 20 "$pg_dir/server.log" >&2; fail "PostgreSQL did not start"; }
-pg_started=1
+bench_pg_start "$pg_options"
 psql_admin -d postgres -c "CREATE DATABASE qai"
 database_url="host=127.0.0.1 port=$pg_port user=postgres dbname=qai"
 "$migrate" --database-url "$database_url" --log-level warn >"$work/migrate.log" 2>&1 ||
