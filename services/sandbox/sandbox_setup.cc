@@ -65,39 +65,14 @@ absl::Status ProbeSandbox(const std::shared_ptr<const Sandbox>& sandbox, const s
                    absl::StripTrailingAsciiWhitespace(r.output.substr(0, 2000))));
 }
 
-absl::StatusOr<SandboxChoice> ChooseSandbox(std::string_view requested, SandboxOptions options,
-                                            const std::string& root, const CgroupRequest& cgroups) {
-  if (requested != "bwrap" && requested != kSandboxUnsafeNone) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("sandbox: \"", std::string(requested), "\" must be bwrap or unsafe-none"));
-  }
-  SandboxChoice choice{.unsafe = requested == kSandboxUnsafeNone};
-  options.mode = choice.unsafe ? SandboxMode::kUnsafeNone : SandboxMode::kBwrap;
-  if (cgroups.required) {
-    // One parent per sandbox root: an instance sweeps up only what its predecessors on the same
-    // root left (a replica restarted on its disk), never judges by pid an instance it may not
-    // see (another PID namespace: containers sharing a cgroup, the attack tests' replicas).
-    CgroupOptions scoped = cgroups.options;
-    scoped.name = absl::StrCat(scoped.name, "-", common::Sha256Hex(root).substr(0, 12));
-    absl::StatusOr<std::shared_ptr<Cgroups>> set_up = Cgroups::SetUp(scoped);
-    if (absl::IsInvalidArgument(set_up.status())) return set_up.status();
-    if (!set_up.ok()) {
-      return absl::FailedPreconditionError(
-          absl::StrCat(set_up.status().message(),
-                       " (qai-sandbox does not start without limits for all of a project's "
-                       "processes: run it as root where "
-                       "/sys/fs/cgroup is writable, cgroup v2 with cpu, memory and pids delegated "
-                       "to its cgroup, or v1; or, "
-                       "accepting that one project can take the memory and CPUs of all, set "
-                       "QAI_SANDBOX_CGROUPS=off)"));
-    }
-    options.cgroups = *std::move(set_up);
-    Log(LogLevel::kInfo,
-        absl::StrCat("sandbox: cgroup ", CgroupVersionName(options.cgroups->version()),
-                     ": each project's processes are limited together"),
-        options.cgroups->Describe());
-  } else {
-    options.cgroups = nullptr;
+namespace {
+
+// ProjectCgroups: the projects' cgroups, set up (and logged) when required: FAILED_PRECONDITION
+// saying why where they cannot be. Not required: none, with an error-level line saying what
+// that leaves unbounded.
+absl::StatusOr<std::shared_ptr<Cgroups>> ProjectCgroups(const CgroupRequest& cgroups,
+                                                        const std::string& root) {
+  if (!cgroups.required) {
     Log(LogLevel::kError,
         "sandbox: UNLIMITED: QAI_SANDBOX_CGROUPS=off: no limit holds for all of a project's "
         "processes together: "
@@ -106,24 +81,52 @@ absl::StatusOr<SandboxChoice> ChooseSandbox(std::string_view requested, SandboxO
         "commands or the service) and all the CPUs the service may, limited per process only; in "
         "unsafe-none mode "
         "a process that leaves its process group survives its command");
+    return nullptr;
   }
-  // Whatever fails from here on leaves no cgroup behind.
-  auto fail = [&](absl::Status s) {
-    if (options.cgroups != nullptr) options.cgroups->RemoveAll();
-    return s;
-  };
-  absl::StatusOr<std::shared_ptr<const Sandbox>> sandbox = Sandbox::Create(options);
-  if (!sandbox.ok()) return fail(sandbox.status());
-  if (absl::Status s = ProbeSandbox(*sandbox, root); !s.ok()) {
-    if (choice.unsafe) return fail(s);
-    return fail(absl::FailedPreconditionError(
+  // One parent per sandbox root: an instance sweeps up only what its predecessors on the same
+  // root left (a replica restarted on its disk), never judges by pid an instance it may not
+  // see (another PID namespace: containers sharing a cgroup, the attack tests' replicas).
+  CgroupOptions scoped = cgroups.options;
+  scoped.name = absl::StrCat(scoped.name, "-", common::Sha256Hex(root).substr(0, 12));
+  absl::StatusOr<std::shared_ptr<Cgroups>> set_up = Cgroups::SetUp(scoped);
+  if (absl::IsInvalidArgument(set_up.status())) return set_up.status();
+  if (!set_up.ok()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(set_up.status().message(),
+                     " (qai-sandbox does not start without limits for all of a project's "
+                     "processes: run it as root where "
+                     "/sys/fs/cgroup is writable, cgroup v2 with cpu, memory and pids delegated "
+                     "to its cgroup, or v1; or, "
+                     "accepting that one project can take the memory and CPUs of all, set "
+                     "QAI_SANDBOX_CGROUPS=off)"));
+  }
+  std::shared_ptr<Cgroups> cgroups_set_up = *std::move(set_up);
+  Log(LogLevel::kInfo,
+      absl::StrCat("sandbox: cgroup ", CgroupVersionName(cgroups_set_up->version()),
+                   ": each project's processes are limited together"),
+      cgroups_set_up->Describe());
+  return cgroups_set_up;
+}
+
+// ProbedSandbox: the sandbox of options, once a probe command ran in it under root; for
+// bwrap, a failed probe says what the service needs to start.
+absl::StatusOr<std::shared_ptr<const Sandbox>> ProbedSandbox(const SandboxOptions& options,
+                                                             const std::string& root, bool unsafe) {
+  QAI_ASSIGN_OR_RETURN(std::shared_ptr<const Sandbox> sandbox, Sandbox::Create(options));
+  if (absl::Status s = ProbeSandbox(sandbox, root); !s.ok()) {
+    if (unsafe) return s;
+    return absl::FailedPreconditionError(
         absl::StrCat(s.message(),
                      " (qai-sandbox does not start without isolation: install bubblewrap and allow "
                      "user namespaces, "
-                     "or, for development only, set QAI_SANDBOX=unsafe-none)")));
+                     "or, for development only, set QAI_SANDBOX=unsafe-none)"));
   }
-  choice.sandbox = *std::move(sandbox);
-  if (choice.unsafe) {
+  return sandbox;
+}
+
+// LogWhatItLeavesOpen: an error-level line for the unsafe mode, a warning when not root.
+void LogWhatItLeavesOpen(std::string_view requested, bool unsafe) {
+  if (unsafe) {
     Log(LogLevel::kError,
         "sandbox: UNSAFE: QAI_SANDBOX=unsafe-none: commands run WITHOUT isolation: they can use "
         "the network (the "
@@ -139,6 +142,28 @@ absl::StatusOr<SandboxChoice> ChooseSandbox(std::string_view requested, SandboxO
         "counts its own "
         "threads too, and all projects share one user");
   }
+}
+
+}  // namespace
+
+absl::StatusOr<SandboxChoice> ChooseSandbox(std::string_view requested, SandboxOptions options,
+                                            const std::string& root, const CgroupRequest& cgroups) {
+  if (requested != "bwrap" && requested != kSandboxUnsafeNone) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("sandbox: \"", std::string(requested), "\" must be bwrap or unsafe-none"));
+  }
+  SandboxChoice choice{.unsafe = requested == kSandboxUnsafeNone};
+  options.mode = choice.unsafe ? SandboxMode::kUnsafeNone : SandboxMode::kBwrap;
+  QAI_ASSIGN_OR_RETURN(options.cgroups, ProjectCgroups(cgroups, root));
+  absl::StatusOr<std::shared_ptr<const Sandbox>> sandbox =
+      ProbedSandbox(options, root, choice.unsafe);
+  if (!sandbox.ok()) {
+    // A sandbox that fails leaves no cgroup behind.
+    if (options.cgroups != nullptr) options.cgroups->RemoveAll();
+    return sandbox.status();
+  }
+  choice.sandbox = *std::move(sandbox);
+  LogWhatItLeavesOpen(requested, choice.unsafe);
   Log(LogLevel::kInfo, "sandbox", choice.sandbox->Describe());
   return choice;
 }
