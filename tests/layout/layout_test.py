@@ -11,11 +11,16 @@
    service, so a caller never links a service's insides.
 3. `common/` knows no service: nothing in it (its tests included) includes a header of
    services/ or a service's generated proto header (qai/<service>/...).
+4. Short functions: no function in services/ or common/ (tests included) is longer than 80
+   lines (function_length.py measures them).
 """
 import pathlib
 import re
 import sys
 import unittest
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import function_length  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 ORCHESTRATOR = ROOT / "services" / "orchestrator"
@@ -108,6 +113,36 @@ class ServicesMeetThroughClientsTest(unittest.TestCase):
                              sorted(path.name for path, _ in service_violations(base / "services")))
             self.assertEqual(["util.cc", "util_test.cc"],
                              sorted(path.name for path, _ in common_violations(base / "common")))
+
+
+class ShortFunctionsTest(unittest.TestCase):
+    def test_no_function_is_longer_than_80_lines(self):
+        found = function_length.too_long(function_length.sources(ROOT, ["services", "common"]))
+        self.assertEqual([], [f"{path.relative_to(ROOT)}:{line}: {length} lines: {signature}"
+                              for path, line, length, signature in found])
+
+    def test_the_scanner_measures_functions_and_only_functions(self):
+        text = """namespace a {
+// a comment { with a brace
+struct S {
+  int Inline() const { return 1; }
+};
+const char* kText = "} not a brace {";
+const char* kRaw = R"x(
+  } nor this {
+)x";
+int Long(int x) {
+  if (x) {
+    auto f = [&] { return x; };
+    return f();
+  }
+  return 0;
+}
+}  // namespace a
+"""
+        found = function_length.functions(text)
+        self.assertEqual([(4, 4), (10, 16)], [(start, end) for start, end, _ in found])
+        self.assertTrue(found[1][2].startswith("int Long(int x)"))
 
 
 class OrchestratorLayoutTest(unittest.TestCase):
