@@ -3,14 +3,18 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <future>
+#include <map>
+#include <memory>
 #include <string>
 
 #include "absl/time/clock.h"
 #include "common/server.h"
+#include "common/status_macros.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "grpcpp/generic/generic_stub.h"
 #include "prometheus/counter.h"
 #include "prometheus/gauge.h"
-#include "qai/projects/v1/projects.grpc.pb.h"
 #include "tests/support/scrape.h"
 
 namespace qai::common {
@@ -91,6 +95,78 @@ TEST(MetricsTest, AnAddressThatCannotBeBoundIsAnError) {
   EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable);
 }
 
+using Labels = std::map<std::string, std::string>;
+
+Labels WithCode(Labels labels, const std::string& code) {
+  labels["grpc_code"] = code;
+  return labels;
+}
+
+const Labels kCheck = {
+    {"grpc_type", "unary"}, {"grpc_service", "grpc.health.v1.Health"}, {"grpc_method", "Check"}};
+const Labels kWatch = {{"grpc_type", "server_stream"},
+                       {"grpc_service", "grpc.health.v1.Health"},
+                       {"grpc_method", "Watch"}};
+const Labels kUnknown = {
+    {"grpc_type", "unknown"}, {"grpc_service", "unknown"}, {"grpc_method", "unknown"}};
+
+grpc::StatusCode HealthCheck(grpc::health::v1::Health::Stub& health, const std::string& service) {
+  grpc::ClientContext ctx;
+  grpc::health::v1::HealthCheckRequest req;
+  req.set_service(service);
+  grpc::health::v1::HealthCheckResponse resp;
+  return health.Check(&ctx, req, &resp).error_code();
+}
+
+// WatchAndCancel: a server stream the client cancels.
+void WatchAndCancel(grpc::health::v1::Health::Stub& health) {
+  grpc::ClientContext ctx;
+  grpc::health::v1::HealthCheckRequest req;
+  auto reader = health.Watch(&ctx, req);
+  grpc::health::v1::HealthCheckResponse resp;
+  EXPECT_TRUE(reader->Read(&resp));
+  ctx.TryCancel();
+  while (reader->Read(&resp)) {
+  }
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
+}
+
+// CallUnknownService: a call of a service the server does not have (as a client of
+// qai.projects.v1 would make it; a generic stub, since common/ knows no service's protos).
+grpc::StatusCode CallUnknownService(const std::shared_ptr<grpc::Channel>& channel) {
+  grpc::GenericStub generic(channel);
+  grpc::ClientContext ctx;
+  grpc::Slice no_fields("");
+  grpc::ByteBuffer empty(&no_fields, 1), resp;
+  std::promise<grpc::Status> done;
+  generic.UnaryCall(&ctx, "/qai.projects.v1.ProjectService/GetProject", grpc::StubOptions(), &empty,
+                    &resp, [&](grpc::Status s) { done.set_value(std::move(s)); });
+  return done.get_future().get().error_code();
+}
+
+// ScrapeAfterWatchEnded: the metrics once they count the cancelled Watch (its end reaches the
+// server a moment after the client saw it), or after 5 s.
+absl::StatusOr<std::string> ScrapeAfterWatchEnded(int port) {
+  std::string text;
+  const absl::Time until = absl::Now() + absl::Seconds(5);
+  do {
+    QAI_ASSIGN_OR_RETURN(text, testing::ScrapeMetrics(port));
+  } while (!SampleValue(text, "grpc_server_handled_total", WithCode(kWatch, "CANCELLED")) &&
+           absl::Now() < until);
+  return text;
+}
+
+// ExpectOnlyKnownServices: no label value came from the callers: every series is one of the
+// known methods'.
+void ExpectOnlyKnownServices(const std::string& text) {
+  for (const auto& labels : testing::SampleLabels(text, "grpc_server_started_total")) {
+    const std::string& service = labels.at("grpc_service");
+    EXPECT_TRUE(service == "grpc.health.v1.Health" ||
+                service == "grpc.reflection.v1alpha.ServerReflection" || service == "unknown")
+        << service;
+  }
+}
+
 // The gRPC server metrics, through a real server with health checking (no database) and
 // reflection: every call counted once, by method and code, and other services' methods under
 // one "unknown" label set.
@@ -102,85 +178,36 @@ TEST(GrpcServerMetricsTest, CountsEveryCallByMethodAndCode) {
   auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string((*server)->port()),
                                      grpc::InsecureChannelCredentials());
   auto health = grpc::health::v1::Health::NewStub(channel);
-  auto check = [&](const std::string& service) {
-    grpc::ClientContext ctx;
-    grpc::health::v1::HealthCheckRequest req;
-    req.set_service(service);
-    grpc::health::v1::HealthCheckResponse resp;
-    return health->Check(&ctx, req, &resp).error_code();
-  };
-  for (int i = 0; i < 3; ++i) EXPECT_EQ(check(""), grpc::StatusCode::OK);
-  for (int i = 0; i < 2; ++i) EXPECT_EQ(check("no.such.Service"), grpc::StatusCode::NOT_FOUND);
-  {
-    // A server stream the client cancels.
-    grpc::ClientContext ctx;
-    grpc::health::v1::HealthCheckRequest req;
-    auto reader = health->Watch(&ctx, req);
-    grpc::health::v1::HealthCheckResponse resp;
-    EXPECT_TRUE(reader->Read(&resp));
-    ctx.TryCancel();
-    while (reader->Read(&resp)) {
-    }
-    EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
-  }
-  {
-    // A service this server does not have.
-    auto projects = projects::v1::ProjectService::NewStub(channel);
-    grpc::ClientContext ctx;
-    projects::v1::GetProjectRequest req;
-    projects::v1::Project resp;
-    EXPECT_EQ(projects->GetProject(&ctx, req, &resp).error_code(), grpc::StatusCode::UNIMPLEMENTED);
-  }
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(HealthCheck(*health, ""), grpc::StatusCode::OK);
+  for (int i = 0; i < 2; ++i)
+    EXPECT_EQ(HealthCheck(*health, "no.such.Service"), grpc::StatusCode::NOT_FOUND);
+  WatchAndCancel(*health);
+  EXPECT_EQ(CallUnknownService(channel), grpc::StatusCode::UNIMPLEMENTED);
 
-  std::string text;
-  const std::map<std::string, std::string> watch = {{"grpc_type", "server_stream"},
-                                                    {"grpc_service", "grpc.health.v1.Health"},
-                                                    {"grpc_method", "Watch"}};
-  auto with_code = [](std::map<std::string, std::string> labels, const std::string& code) {
-    labels["grpc_code"] = code;
-    return labels;
-  };
-  // The cancelled stream's end reaches the server a moment after the client saw it.
-  const absl::Time until = absl::Now() + absl::Seconds(5);
-  do {
-    absl::StatusOr<std::string> scraped = testing::ScrapeMetrics(metrics->port());
-    ASSERT_TRUE(scraped.ok()) << scraped.status();
-    text = *scraped;
-  } while (!SampleValue(text, "grpc_server_handled_total", with_code(watch, "CANCELLED")) &&
-           absl::Now() < until);
-
-  const std::map<std::string, std::string> check_labels = {
-      {"grpc_type", "unary"}, {"grpc_service", "grpc.health.v1.Health"}, {"grpc_method", "Check"}};
-  EXPECT_EQ(SampleValue(text, "grpc_server_started_total", check_labels), 5);
-  EXPECT_EQ(SampleValue(text, "grpc_server_handled_total", with_code(check_labels, "OK")), 3);
-  EXPECT_EQ(SampleValue(text, "grpc_server_handled_total", with_code(check_labels, "NOT_FOUND")),
-            2);
-  EXPECT_EQ(SampleValue(text, "grpc_server_handling_seconds_count", check_labels), 5);
-  auto inf_bucket = check_labels;
+  absl::StatusOr<std::string> scraped = ScrapeAfterWatchEnded(metrics->port());
+  ASSERT_TRUE(scraped.ok()) << scraped.status();
+  const std::string& text = *scraped;
+  EXPECT_EQ(SampleValue(text, "grpc_server_started_total", kCheck), 5);
+  EXPECT_EQ(SampleValue(text, "grpc_server_handled_total", WithCode(kCheck, "OK")), 3);
+  EXPECT_EQ(SampleValue(text, "grpc_server_handled_total", WithCode(kCheck, "NOT_FOUND")), 2);
+  EXPECT_EQ(SampleValue(text, "grpc_server_handling_seconds_count", kCheck), 5);
+  Labels inf_bucket = kCheck;
   inf_bucket["le"] = "+Inf";
   EXPECT_EQ(SampleValue(text, "grpc_server_handling_seconds_bucket", inf_bucket), 5);
 
-  EXPECT_EQ(SampleValue(text, "grpc_server_started_total", watch), 1);
-  EXPECT_EQ(SampleValue(text, "grpc_server_handled_total", with_code(watch, "CANCELLED")), 1)
+  EXPECT_EQ(SampleValue(text, "grpc_server_started_total", kWatch), 1);
+  EXPECT_EQ(SampleValue(text, "grpc_server_handled_total", WithCode(kWatch, "CANCELLED")), 1)
       << text;
 
-  const std::map<std::string, std::string> unknown = {
-      {"grpc_type", "unknown"}, {"grpc_service", "unknown"}, {"grpc_method", "unknown"}};
-  EXPECT_EQ(SampleValue(text, "grpc_server_started_total", unknown), 1);
-  EXPECT_EQ(SampleValue(text, "grpc_server_handled_total", with_code(unknown, "UNIMPLEMENTED")), 1);
+  EXPECT_EQ(SampleValue(text, "grpc_server_started_total", kUnknown), 1);
+  EXPECT_EQ(SampleValue(text, "grpc_server_handled_total", WithCode(kUnknown, "UNIMPLEMENTED")), 1);
   // Reflection's methods are known from the start, at zero.
   EXPECT_EQ(SampleValue(text, "grpc_server_started_total",
                         {{"grpc_type", "bidi_stream"},
                          {"grpc_service", "grpc.reflection.v1alpha.ServerReflection"},
                          {"grpc_method", "ServerReflectionInfo"}}),
             0);
-  // No label value came from the callers: every series is one of the known methods'.
-  for (const auto& labels : testing::SampleLabels(text, "grpc_server_started_total")) {
-    const std::string& service = labels.at("grpc_service");
-    EXPECT_TRUE(service == "grpc.health.v1.Health" ||
-                service == "grpc.reflection.v1alpha.ServerReflection" || service == "unknown")
-        << service;
-  }
+  ExpectOnlyKnownServices(text);
   (*server)->Shutdown();
 }
 

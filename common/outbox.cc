@@ -8,6 +8,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/ids.h"
 #include "common/log.h"
 #include "common/status.h"
@@ -41,6 +42,105 @@ bool IsPermanent(absl::StatusCode code) {
   return code == absl::StatusCode::kInvalidArgument || code == absl::StatusCode::kNotFound ||
          code == absl::StatusCode::kPermissionDenied ||
          code == absl::StatusCode::kFailedPrecondition || code == absl::StatusCode::kOutOfRange;
+}
+
+// ClaimedRows: the rows a pass claimed, and keys[i], row i's ordering key.
+struct ClaimedRows {
+  std::vector<OutboxRow> rows;
+  std::vector<std::string> keys;
+};
+
+// TextArrayLiteral: a PostgreSQL text[] literal of `values`, each quoted ("{\"a\",\"b\"}").
+std::string TextArrayLiteral(const std::vector<std::string>& values) {
+  std::string literal = "{";
+  bool first = true;
+  for (const std::string& value : values) {
+    std::string quoted;
+    for (char c : value) {
+      if (c == '"' || c == '\\') quoted += '\\';
+      quoted += c;
+    }
+    absl::StrAppend(&literal, first ? "" : ",", "\"", quoted, "\"");
+    first = false;
+  }
+  return literal + "}";
+}
+
+// DueOrderingKeys: the ordering keys of the first batch_size due rows, as a text[] literal.
+std::string DueOrderingKeys(DbConnection& conn, const std::string& table, int batch_size) {
+  soci::rowset<std::string> keys =
+      (conn.session().prepare << absl::StrCat(
+           "SELECT DISTINCT ordering_key FROM (SELECT ordering_key FROM ", table,
+           " WHERE deliver_time IS NULL AND next_attempt_time <= now() AND ordering_key <> ''"
+           " ORDER BY seq LIMIT :n) due"),
+       soci::use(batch_size));
+  // Keys are our own ids (UUIDs), but they are quoted for the array literal anyway.
+  return TextArrayLiteral(std::vector<std::string>(keys.begin(), keys.end()));
+}
+
+// LockKeys: those of `candidates` (a text[] literal) whose transaction-scoped advisory lock
+// (per table and key) this transaction got, as a text[] literal.
+std::string LockKeys(DbConnection& conn, const std::string& table, const std::string& candidates) {
+  std::string locked = "{}";
+  soci::indicator ind = soci::i_null;
+  conn.session() << absl::StrCat(
+      "SELECT CAST(array_agg(k) AS text) FROM unnest(CAST(:keys AS text[])) k"
+      " WHERE pg_try_advisory_xact_lock(hashtextextended('",
+      table, ":' || k, 0))"),
+      soci::into(locked, ind), soci::use(candidates);
+  if (ind != soci::i_ok) locked = "{}";
+  return locked;
+}
+
+// ClaimDueRows: locks (FOR UPDATE SKIP LOCKED) and reads up to batch_size due rows.
+// A row with an ordering key goes only after every earlier undelivered row of its key: it
+// waits while one of them backs off, and otherwise comes in this batch behind them. One
+// relay at a time works on a key: first a bounded set of keys with due rows is locked
+// (transaction-scoped advisory locks, per table); then a second statement, whose snapshot
+// is taken after the locks (so it sees what a relay that held a key before committed),
+// reads the rows of the locked keys and of no key.
+ClaimedRows ClaimDueRows(DbConnection& conn, const std::string& table, int batch_size) {
+  const std::string locked_keys = LockKeys(conn, table, DueOrderingKeys(conn, table, batch_size));
+  soci::rowset<soci::row> rows =
+      (conn.session().prepare << absl::StrCat(
+           "SELECT o.id::text, o.topic, encode(o.payload, 'base64'), o.trace_request_id, "
+           "o.attempts, o.ordering_key FROM ",
+           table,
+           " o WHERE o.deliver_time IS NULL AND o.next_attempt_time <= now()"
+           " AND (o.ordering_key = '' OR (o.ordering_key = ANY(CAST(:keys AS text[])) AND NOT "
+           "EXISTS (SELECT 1 FROM ",
+           table,
+           " e WHERE e.ordering_key = o.ordering_key AND e.seq < o.seq AND e.deliver_time IS NULL"
+           "   AND e.next_attempt_time > now() AND e.next_attempt_time <> 'infinity')))"
+           " ORDER BY o.seq LIMIT :n FOR UPDATE OF o SKIP LOCKED"),
+       soci::use(locked_keys), soci::use(batch_size));
+  ClaimedRows claimed;
+  for (const soci::row& r : rows) {
+    OutboxRow row;
+    row.id = r.get<std::string>(0);
+    row.topic = r.get<std::string>(1);
+    std::string payload_b64 = r.get<std::string>(2);
+    // PostgreSQL wraps base64 output at 76 characters; the unescape skips the newlines.
+    absl::Base64Unescape(payload_b64, &row.payload);
+    row.trace_request_id = r.get<std::string>(3);
+    row.attempts = r.get<int>(4);
+    claimed.keys.push_back(r.get<std::string>(5));
+    claimed.rows.push_back(std::move(row));
+  }
+  return claimed;
+}
+
+// MarkDelivered: the rows `ids` (our own UUIDs from the rows just read) delivered, in one
+// statement with the ids bound as one array parameter.
+void MarkDelivered(DbConnection& conn, const std::string& table,
+                   const std::vector<std::string>& ids) {
+  if (ids.empty()) return;
+  const std::string id_array = absl::StrCat("{", absl::StrJoin(ids, ","), "}");
+  conn.session() << absl::StrCat(
+      "UPDATE ", table,
+      " SET deliver_time = now(), attempts = attempts + 1, last_error = ''"
+      " WHERE id = ANY(CAST(:ids AS uuid[]))"),
+      soci::use(id_array);
 }
 
 }  // namespace
@@ -172,146 +272,90 @@ void OutboxRelay::Loop() {
 
 absl::StatusOr<int> OutboxRelay::RelayOnce() {
   if (!IsQualifiedIdentifier(options_.table)) return absl::InternalError("bad outbox table name");
-  int delivered = 0;
-  int failed = 0;
+  PassCounts counts;
   absl::Status s = db_->Transaction([&](DbConnection& conn) -> absl::Status {
-    delivered = 0;
-    failed = 0;
+    counts = PassCounts();
     // Losing this transaction's commit in a crash only means its rows are delivered again,
     // which receivers absorb (they are idempotent on the row id), so it need not wait for its
     // WAL flush, and the service's own commits don't queue behind it.
     conn.session() << "SET LOCAL synchronous_commit = off";
     // Rows stay locked while they are delivered: a relay that dies mid-delivery releases them
     // with its transaction, and they are delivered again (at least once).
-    // A row with an ordering key goes only after every earlier undelivered row of its key: it
-    // waits while one of them backs off, and otherwise comes in this batch behind them. One
-    // relay at a time works on a key: first a bounded set of keys with due rows is locked
-    // (transaction-scoped advisory locks, per table); then a second statement, whose snapshot
-    // is taken after the locks (so it sees what a relay that held a key before committed),
-    // reads the rows of the locked keys and of no key.
-    std::string candidate_keys = "{";
-    {
-      soci::rowset<std::string> keys =
-          (conn.session().prepare << absl::StrCat(
-               "SELECT DISTINCT ordering_key FROM (SELECT ordering_key FROM ", options_.table,
-               " WHERE deliver_time IS NULL AND next_attempt_time <= now() AND ordering_key <> ''"
-               " ORDER BY seq LIMIT :n) due"),
-           soci::use(options_.batch_size));
-      bool first = true;
-      for (const std::string& key : keys) {
-        // Keys are our own ids (UUIDs), but they are quoted for the array literal anyway.
-        std::string quoted;
-        for (char c : key) {
-          if (c == '"' || c == '\\') quoted += '\\';
-          quoted += c;
-        }
-        absl::StrAppend(&candidate_keys, first ? "" : ",", "\"", quoted, "\"");
-        first = false;
-      }
-    }
-    candidate_keys += "}";
-    std::string locked_keys = "{}";
-    {
-      soci::indicator ind = soci::i_null;
-      conn.session() << absl::StrCat(
-          "SELECT CAST(array_agg(k) AS text) FROM unnest(CAST(:keys AS text[])) k"
-          " WHERE pg_try_advisory_xact_lock(hashtextextended('",
-          options_.table, ":' || k, 0))"),
-          soci::into(locked_keys, ind), soci::use(candidate_keys);
-      if (ind != soci::i_ok) locked_keys = "{}";
-    }
-    soci::rowset<soci::row> rows =
-        (conn.session().prepare << absl::StrCat(
-             "SELECT o.id::text, o.topic, encode(o.payload, 'base64'), o.trace_request_id, "
-             "o.attempts, o.ordering_key FROM ",
-             options_.table,
-             " o WHERE o.deliver_time IS NULL AND o.next_attempt_time <= now()"
-             " AND (o.ordering_key = '' OR (o.ordering_key = ANY(CAST(:keys AS text[])) AND NOT "
-             "EXISTS (SELECT 1 FROM ",
-             options_.table,
-             " e WHERE e.ordering_key = o.ordering_key AND e.seq < o.seq AND e.deliver_time IS NULL"
-             "   AND e.next_attempt_time > now() AND e.next_attempt_time <> 'infinity')))"
-             " ORDER BY o.seq LIMIT :n FOR UPDATE OF o SKIP LOCKED"),
-         soci::use(locked_keys), soci::use(options_.batch_size));
-    std::vector<OutboxRow> batch;
-    std::vector<std::string> keys;
-    for (const soci::row& r : rows) {
-      OutboxRow row;
-      row.id = r.get<std::string>(0);
-      row.topic = r.get<std::string>(1);
-      std::string payload_b64 = r.get<std::string>(2);
-      // PostgreSQL wraps base64 output at 76 characters; the unescape skips the newlines.
-      absl::Base64Unescape(payload_b64, &row.payload);
-      row.trace_request_id = r.get<std::string>(3);
-      row.attempts = r.get<int>(4);
-      keys.push_back(r.get<std::string>(5));
-      batch.push_back(std::move(row));
-    }
+    const ClaimedRows claimed = ClaimDueRows(conn, options_.table, options_.batch_size);
     const absl::Status not_attempted =
         absl::CancelledError("not attempted: an earlier row of its key failed");
-    const std::vector<absl::Status> results = Deliver(batch, keys, not_attempted);
-    std::string delivered_ids = "{";
-    for (size_t i = 0; i < batch.size(); ++i) {
-      const OutboxRow& row = batch[i];
-      if (results[i] == not_attempted) continue;  // still due: it goes after its key's failed row
-      if (results[i].ok()) {
-        absl::StrAppend(&delivered_ids, delivered > 0 ? "," : "", row.id);
-        ++delivered;
-        continue;
-      }
-      ++failed;
-      std::string error(results[i].message());
-      if (IsPermanent(results[i].code())) {
-        conn.session() << absl::StrCat(
-            "UPDATE ", options_.table,
-            " SET attempts = attempts + 1, last_error = :err, next_attempt_time = 'infinity'"
-            " WHERE id = CAST(:id AS uuid)"),
-            soci::use(error), soci::use(row.id);
-        if (auto handler = options_.on_parked.find(row.topic);
-            handler != options_.on_parked.end()) {
-          QAI_RETURN_IF_ERROR(handler->second(conn, row, results[i]));
-        }
-        Log(LogLevel::kError, "outbox delivery failed for good; row parked",
-            {{"table", options_.table},
-             {"topic", row.topic},
-             {"outbox_id", row.id},
-             {"code", absl::StatusCodeToString(results[i].code())},
-             {"error", error}});
-        continue;
-      }
-      const absl::Duration delay =
-          BackoffDelay(row.attempts, options_.base_backoff, options_.max_backoff, rng_);
-      const int64_t delay_us = absl::ToInt64Microseconds(delay);
-      conn.session() << absl::StrCat("UPDATE ", options_.table,
-                                     " SET attempts = attempts + 1, last_error = :err,"
-                                     " next_attempt_time = now() + :us * interval '1 microsecond'"
-                                     " WHERE id = CAST(:id AS uuid)"),
-          soci::use(error), soci::use(delay_us), soci::use(row.id);
-      Log(LogLevel::kWarn, "outbox delivery failed; will retry",
-          {{"table", options_.table},
-           {"topic", row.topic},
-           {"outbox_id", row.id},
-           {"attempt", row.attempts + 1},
-           {"retry_in_ms", absl::ToInt64Milliseconds(delay)},
-           {"error", error}});
-    }
-    delivered_ids += "}";
-    if (delivered > 0) {
-      // The ids are our own UUIDs from the rows just read, bound as one array parameter.
-      conn.session() << absl::StrCat(
-          "UPDATE ", options_.table,
-          " SET deliver_time = now(), attempts = attempts + 1, last_error = ''"
-          " WHERE id = ANY(CAST(:ids AS uuid[]))"),
-          soci::use(delivered_ids);
-    }
+    const std::vector<absl::Status> results = Deliver(claimed.rows, claimed.keys, not_attempted);
+    QAI_ASSIGN_OR_RETURN(counts, RecordOutcomes(conn, claimed.rows, results, not_attempted));
     return absl::OkStatus();
   });
   if (!s.ok()) return s;
   if (instruments_) {
-    instruments_->delivered.Increment(delivered);
-    instruments_->failures.Increment(failed);
+    instruments_->delivered.Increment(counts.delivered);
+    instruments_->failures.Increment(counts.failed);
   }
-  return delivered;
+  return counts.delivered;
+}
+
+absl::StatusOr<OutboxRelay::PassCounts> OutboxRelay::RecordOutcomes(
+    DbConnection& conn, const std::vector<OutboxRow>& batch,
+    const std::vector<absl::Status>& results, const absl::Status& not_attempted) {
+  PassCounts counts;
+  std::vector<std::string> delivered_ids;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const OutboxRow& row = batch[i];
+    if (results[i] == not_attempted) continue;  // still due: it goes after its key's failed row
+    if (results[i].ok()) {
+      delivered_ids.push_back(row.id);
+      ++counts.delivered;
+      continue;
+    }
+    ++counts.failed;
+    if (IsPermanent(results[i].code())) {
+      QAI_RETURN_IF_ERROR(Park(conn, row, results[i]));
+    } else {
+      ScheduleRetry(conn, row, results[i]);
+    }
+  }
+  MarkDelivered(conn, options_.table, delivered_ids);
+  return counts;
+}
+
+absl::Status OutboxRelay::Park(DbConnection& conn, const OutboxRow& row, const absl::Status& why) {
+  std::string error(why.message());
+  conn.session() << absl::StrCat(
+      "UPDATE ", options_.table,
+      " SET attempts = attempts + 1, last_error = :err, next_attempt_time = 'infinity'"
+      " WHERE id = CAST(:id AS uuid)"),
+      soci::use(error), soci::use(row.id);
+  if (auto handler = options_.on_parked.find(row.topic); handler != options_.on_parked.end()) {
+    QAI_RETURN_IF_ERROR(handler->second(conn, row, why));
+  }
+  Log(LogLevel::kError, "outbox delivery failed for good; row parked",
+      {{"table", options_.table},
+       {"topic", row.topic},
+       {"outbox_id", row.id},
+       {"code", absl::StatusCodeToString(why.code())},
+       {"error", error}});
+  return absl::OkStatus();
+}
+
+void OutboxRelay::ScheduleRetry(DbConnection& conn, const OutboxRow& row, const absl::Status& why) {
+  std::string error(why.message());
+  const absl::Duration delay =
+      BackoffDelay(row.attempts, options_.base_backoff, options_.max_backoff, rng_);
+  const int64_t delay_us = absl::ToInt64Microseconds(delay);
+  conn.session() << absl::StrCat("UPDATE ", options_.table,
+                                 " SET attempts = attempts + 1, last_error = :err,"
+                                 " next_attempt_time = now() + :us * interval '1 microsecond'"
+                                 " WHERE id = CAST(:id AS uuid)"),
+      soci::use(error), soci::use(delay_us), soci::use(row.id);
+  Log(LogLevel::kWarn, "outbox delivery failed; will retry",
+      {{"table", options_.table},
+       {"topic", row.topic},
+       {"outbox_id", row.id},
+       {"attempt", row.attempts + 1},
+       {"retry_in_ms", absl::ToInt64Milliseconds(delay)},
+       {"error", error}});
 }
 
 std::vector<absl::Status> OutboxRelay::Deliver(const std::vector<OutboxRow>& batch,

@@ -159,7 +159,24 @@ class OutboxRelay {
   bool Healthy() const;
 
  private:
+  // PassCounts: what one pass did: rows delivered, and deliveries that failed.
+  struct PassCounts {
+    int delivered = 0;
+    int failed = 0;
+  };
+
   void Loop();
+  // RecordOutcomes: writes each claimed row's outcome (results[i] is row i's) on conn: marks
+  // the delivered rows, parks those refused for good, schedules a retry for the others, and
+  // leaves the rows that were not_attempted due.
+  absl::StatusOr<PassCounts> RecordOutcomes(DbConnection& conn, const std::vector<OutboxRow>& batch,
+                                            const std::vector<absl::Status>& results,
+                                            const absl::Status& not_attempted);
+  // Park: the row is never attempted again (`why` kept in last_error), its topic's on_parked
+  // handler is told, and an error is logged.
+  absl::Status Park(DbConnection& conn, const OutboxRow& row, const absl::Status& why);
+  // ScheduleRetry: the row is due again after its backoff delay; a warning is logged.
+  void ScheduleRetry(DbConnection& conn, const OutboxRow& row, const absl::Status& why);
   // Deliver: sends a claimed pass's rows (keys[i] is row i's ordering key) side by side, the
   // rows of one key in order (stopping at its first failure); each row's outcome, or
   // not_attempted when an earlier row of its key failed.

@@ -22,6 +22,7 @@
 #include "common/ids.h"
 #include "common/log.h"
 #include "common/service_main.h"
+#include "common/status_macros.h"
 #include "tests/support/pg_server.h"
 #include "tests/support/scrape.h"
 
@@ -378,56 +379,96 @@ TEST(OutboxBackoffTest, GrowsExponentiallyWithinJitterAndIsCapped) {
   EXPECT_LE(BackoffDelay(std::numeric_limits<int>::max(), base, max, rng), absl::Seconds(10));
 }
 
-// Two started relays on one table, rows written before and while they run: every row is
-// delivered exactly once, and rows of one key in the order they were written.
-TEST(OutboxTest, ConcurrentRelaysDeliverEachRowExactlyOnce) {
-  constexpr int kRows = 1000;
-  constexpr int kWrittenBefore = 400;
-  constexpr int kKeys = 10;
-  auto pool = NewPool(/*size=*/6);
-  std::mutex ids_mu;
-  std::vector<std::string> ids;  // in the order written
-  std::map<std::string, std::string> key_of;
-  // Every third row has one of kKeys ordering keys; the rest have none.
-  auto write = [&](int first, int count) -> absl::Status {
-    return pool->Transaction([&](DbConnection& conn) -> absl::Status {
+// KeyedRows: rows written in order, every third with one of `keys` ordering keys.
+struct KeyedRows {
+  explicit KeyedRows(int keys) : keys(keys) {}
+  // Write: rows first..first+count-1 (their payloads are their numbers), in one transaction.
+  absl::Status Write(DbPool& pool, int first, int count) {
+    return pool.Transaction([&](DbConnection& conn) -> absl::Status {
       for (int i = first; i < first + count; ++i) {
-        const std::string key = i % 3 == 0 ? "key-" + std::to_string(i % kKeys) : "";
+        const std::string key = i % 3 == 0 ? "key-" + std::to_string(i % keys) : "";
         absl::StatusOr<std::string> id = EnqueueOutbox(
             conn, kTable, {.topic = "t", .payload = std::to_string(i), .ordering_key = key});
         if (!id.ok()) return id.status();
-        std::lock_guard lock(ids_mu);
+        std::lock_guard lock(mu);
         ids.push_back(*id);
         key_of[*id] = key;
       }
       return absl::OkStatus();
     });
-  };
-  ASSERT_TRUE(write(0, kWrittenBefore).ok());
+  }
+  // ByKey: `order`'s ids of each ordering key, in their order there.
+  std::map<std::string, std::vector<std::string>> ByKey(const std::vector<std::string>& order) {
+    std::map<std::string, std::vector<std::string>> by_key;
+    for (const std::string& id : order) {
+      if (!key_of[id].empty()) by_key[key_of[id]].push_back(id);
+    }
+    return by_key;
+  }
+
+  const int keys;
+  std::mutex mu;
+  std::vector<std::string> ids;  // in the order written
+  std::map<std::string, std::string> key_of;
+};
+
+// CountingDeliverer: counts each row's deliveries and their order, and takes a little time so
+// that relays overlap.
+struct CountingDeliverer {
+  OutboxRelay::Deliverer Deliverer() {
+    return [this](const OutboxRow& row) {
+      {
+        std::lock_guard lock(mu);
+        ++deliveries[row.id];
+        delivery_order.push_back(row.id);
+      }
+      total.fetch_add(1);
+      std::this_thread::sleep_for(std::chrono::microseconds(200));  // keep the relays overlapping
+      return absl::OkStatus();
+    };
+  }
 
   std::mutex mu;
   std::map<std::string, int> deliveries;
   std::vector<std::string> delivery_order;
   std::atomic<int> total{0};
-  auto deliver = [&](const OutboxRow& row) {
-    {
-      std::lock_guard lock(mu);
-      ++deliveries[row.id];
-      delivery_order.push_back(row.id);
-    }
-    total.fetch_add(1);
-    std::this_thread::sleep_for(std::chrono::microseconds(200));  // keep the relays overlapping
+};
+
+// Leftovers: how many rows are undelivered, and how many took other than one attempt.
+struct Leftovers {
+  int undelivered = -1;
+  int retried = -1;
+};
+absl::StatusOr<Leftovers> CountLeftovers(DbPool& pool) {
+  Leftovers left;
+  QAI_RETURN_IF_ERROR(pool.Run([&](DbConnection& conn) {
+    conn.session() << "SELECT count(*) FILTER (WHERE deliver_time IS NULL)::int,"
+                      " count(*) FILTER (WHERE attempts <> 1)::int FROM projects.outbox",
+        soci::into(left.undelivered), soci::into(left.retried);
     return absl::OkStatus();
-  };
+  }));
+  return left;
+}
+
+// Two started relays on one table, rows written before and while they run: every row is
+// delivered exactly once, and rows of one key in the order they were written.
+TEST(OutboxTest, ConcurrentRelaysDeliverEachRowExactlyOnce) {
+  constexpr int kRows = 1000;
+  constexpr int kWrittenBefore = 400;
+  auto pool = NewPool(/*size=*/6);
+  KeyedRows rows(/*keys=*/10);
+  ASSERT_TRUE(rows.Write(*pool, 0, kWrittenBefore).ok());
+
+  CountingDeliverer counter;
   const OutboxRelay::Options options = {
       .table = kTable, .batch_size = 16, .poll_interval = absl::Milliseconds(20)};
-  OutboxRelay first(pool.get(), options, {{"t", deliver}});
-  OutboxRelay second(pool.get(), options, {{"t", deliver}});
+  OutboxRelay first(pool.get(), options, {{"t", counter.Deliverer()}});
+  OutboxRelay second(pool.get(), options, {{"t", counter.Deliverer()}});
   first.Start();
   second.Start();
   std::thread writer([&] {
     for (int i = kWrittenBefore; i < kRows; i += 20) {
-      EXPECT_TRUE(write(i, 20).ok());
+      EXPECT_TRUE(rows.Write(*pool, i, 20).ok());
       first.Wake();
       second.Wake();
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -435,36 +476,23 @@ TEST(OutboxTest, ConcurrentRelaysDeliverEachRowExactlyOnce) {
   });
   writer.join();
   const absl::Time deadline = absl::Now() + absl::Seconds(60);
-  while (total.load() < kRows && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(10));
+  while (counter.total.load() < kRows && absl::Now() < deadline)
+    absl::SleepFor(absl::Milliseconds(10));
   // Long enough for a second delivery of some row to show up.
   absl::SleepFor(absl::Milliseconds(300));
   first.Stop();
   second.Stop();
 
-  ASSERT_EQ(ids.size(), static_cast<size_t>(kRows));
-  EXPECT_EQ(total.load(), kRows);
-  EXPECT_EQ(deliveries.size(), static_cast<size_t>(kRows));
-  for (const std::string& id : ids) EXPECT_EQ(deliveries[id], 1) << id;
-  std::map<std::string, std::vector<std::string>> written_by_key, delivered_by_key;
-  for (const std::string& id : ids) {
-    if (!key_of[id].empty()) written_by_key[key_of[id]].push_back(id);
-  }
-  for (const std::string& id : delivery_order) {
-    if (!key_of[id].empty()) delivered_by_key[key_of[id]].push_back(id);
-  }
-  EXPECT_EQ(delivered_by_key, written_by_key);
+  ASSERT_EQ(rows.ids.size(), static_cast<size_t>(kRows));
+  EXPECT_EQ(counter.total.load(), kRows);
+  EXPECT_EQ(counter.deliveries.size(), static_cast<size_t>(kRows));
+  for (const std::string& id : rows.ids) EXPECT_EQ(counter.deliveries[id], 1) << id;
+  EXPECT_EQ(rows.ByKey(counter.delivery_order), rows.ByKey(rows.ids));
   // Every row is marked delivered after its one attempt; nothing is left for anyone.
-  int undelivered = -1, retried = -1;
-  ASSERT_TRUE(pool->Run([&](DbConnection& conn) {
-                    conn.session()
-                        << "SELECT count(*) FILTER (WHERE deliver_time IS NULL)::int,"
-                           " count(*) FILTER (WHERE attempts <> 1)::int FROM projects.outbox",
-                        soci::into(undelivered), soci::into(retried);
-                    return absl::OkStatus();
-                  })
-                  .ok());
-  EXPECT_EQ(undelivered, 0);
-  EXPECT_EQ(retried, 0);
+  absl::StatusOr<Leftovers> left = CountLeftovers(*pool);
+  ASSERT_TRUE(left.ok()) << left.status();
+  EXPECT_EQ(left->undelivered, 0);
+  EXPECT_EQ(left->retried, 0);
   EXPECT_EQ(first.RelayOnce().value(), 0);
   EXPECT_EQ(second.RelayOnce().value(), 0);
 }

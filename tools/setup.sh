@@ -16,6 +16,8 @@ packages=(
   # the sanitizer tree and the fuzz targets (tests/fuzz): clang with its ASan, UBSan and
   # libFuzzer runtimes
   clang libclang-rt-14-dev
+  # the C++ style check (.clang-format; tests/layout/format_test.sh)
+  clang-format
   # tests/deploy: Debian's python3 with PyYAML
   python3 python3-yaml
   # tests/web: the page in headless Chromium (driven by playwright-core from npm)

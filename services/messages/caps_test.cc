@@ -27,7 +27,8 @@ class MessageCapsTest : public ::testing::Test {
   }
 
   absl::StatusOr<MessageRecord> Create(const std::string& project, const std::string& author,
-                                       common::RunCaps caps, common::ActiveRuns active = {},
+                                       orchestrator::RunCaps caps,
+                                       orchestrator::ActiveRuns active = {},
                                        const std::string& request_id = "") {
     return store_->Create({.principal = author,
                            .request_id = request_id,
@@ -72,7 +73,7 @@ std::vector<std::string> Subjects(const absl::Status& status) {
 }
 
 TEST_F(MessageCapsTest, APromptPastTheProjectCapIsRefusedAndWritesNothing) {
-  const common::RunCaps caps{.per_project = 2, .per_principal = 0};
+  const orchestrator::RunCaps caps{.per_project = 2, .per_principal = 0};
   const std::string project = common::NewUuid();
   // The orchestrator has one run of the project; one more fits.
   ASSERT_TRUE(Create(project, "alice", caps, {.project = 1}).ok());
@@ -94,7 +95,7 @@ TEST_F(MessageCapsTest, APromptPastTheProjectCapIsRefusedAndWritesNothing) {
 }
 
 TEST_F(MessageCapsTest, UndeliveredStartRunRowsCountDeliveredAndParkedOnesDoNot) {
-  const common::RunCaps caps{.per_project = 3, .per_principal = 0};
+  const orchestrator::RunCaps caps{.per_project = 3, .per_principal = 0};
   const std::string project = common::NewUuid();
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(Create(project, "alice", caps).ok()) << i;
   ASSERT_EQ(Create(project, "alice", caps).status().code(), absl::StatusCode::kResourceExhausted);
@@ -120,7 +121,7 @@ TEST_F(MessageCapsTest, UndeliveredStartRunRowsCountDeliveredAndParkedOnesDoNot)
 }
 
 TEST_F(MessageCapsTest, TheAuthorsRowsCountInEveryProject) {
-  const common::RunCaps caps{.per_project = 0, .per_principal = 3};
+  const orchestrator::RunCaps caps{.per_project = 0, .per_principal = 3};
   ASSERT_TRUE(Create(common::NewUuid(), "alice", caps).ok());
   ASSERT_TRUE(Create(common::NewUuid(), "alice", caps).ok());
   EXPECT_EQ(Count("SELECT count(*) FROM messages.outbox WHERE author = 'alice'"), 2)
@@ -140,14 +141,14 @@ TEST_F(MessageCapsTest, TheAuthorsRowsCountInEveryProject) {
 }
 
 TEST_F(MessageCapsTest, ARepeatedRequestIdGetsItsMessageEvenAtTheCap) {
-  const common::RunCaps caps{.per_project = 1, .per_principal = 1};
+  const orchestrator::RunCaps caps{.per_project = 1, .per_principal = 1};
   const std::string project = common::NewUuid(), request = common::NewUuid();
   absl::StatusOr<MessageRecord> first = Create(project, "alice", caps, {}, request);
   ASSERT_TRUE(first.ok()) << first.status();
   // Its own row fills both caps; the repeat is answered with it all the same, even when the
   // orchestrator's count says the run has started meanwhile.
-  for (common::ActiveRuns active :
-       {common::ActiveRuns{}, common::ActiveRuns{.project = 1, .principal = 1}}) {
+  for (orchestrator::ActiveRuns active :
+       {orchestrator::ActiveRuns{}, orchestrator::ActiveRuns{.project = 1, .principal = 1}}) {
     absl::StatusOr<MessageRecord> again = Create(project, "alice", caps, active, request);
     ASSERT_TRUE(again.ok()) << again.status();
     EXPECT_EQ(again->id, first->id);
@@ -157,7 +158,7 @@ TEST_F(MessageCapsTest, ARepeatedRequestIdGetsItsMessageEvenAtTheCap) {
 }
 
 TEST_F(MessageCapsTest, ConcurrentPromptsNeverBothTakeTheLastPlace) {
-  const common::RunCaps caps{.per_project = 3, .per_principal = 5};
+  const orchestrator::RunCaps caps{.per_project = 3, .per_principal = 5};
   const std::string project = common::NewUuid();
   std::atomic<int> in_project = 0, accepted = 0, refused = 0;
   std::vector<std::thread> threads;

@@ -4,12 +4,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/ids.h"
+#include "common/jwt.h"
 #include "common/log.h"
 #include "common/proto_time.h"
 #include "common/status_macros.h"
 #include "common/strings.h"
 #include "common/validation.h"
-#include "qai/orchestrator/v1/orchestrator.pb.h"
+#include "services/messages/effects.h"
 
 namespace qai::messages {
 namespace {
@@ -107,6 +108,15 @@ void ToProto(const MessageRecord& r, pb::Message& out) {
   }
 }
 
+absl::StatusOr<std::string> MessageHandlers::OwnerOfPrompt(const CallContext& call,
+                                                           const pb::CreateMessageRequest& req) {
+  // A service relaying a project's first prompt (ProjectService's outbox) names the owner: the
+  // relayer vouches for the project, and nobody is asked back.
+  if (call.principal.role == common::Role::kService && !req.owner().empty()) return req.owner();
+  // Otherwise nothing is written unless ProjectService vouches for the project and the caller.
+  return projects_->ProjectOwner(call, req.project_id());
+}
+
 absl::Status MessageHandlers::CreateMessage(const CallContext& call,
                                             const pb::CreateMessageRequest& req,
                                             pb::Message& resp) {
@@ -114,16 +124,19 @@ absl::Status MessageHandlers::CreateMessage(const CallContext& call,
   common::CheckUuid(bad, "project_id", req.project_id(), /*required=*/true);
   common::CheckText(bad, "content", req.content(), 1, common::kMaxPromptChars);
   common::CheckUuid(bad, "request_id", req.request_id(), /*required=*/false);
+  if (!req.owner().empty() && call.principal.role != common::Role::kService) {
+    bad.Add("owner", "is set only by a service relaying a prompt");
+  }
+  common::CheckText(bad, "owner", req.owner(), 0, common::kMaxJwtSubjectChars);
   // Checked here so the caller hears of a bad one at once; StartRun fills in the defaults.
-  common::CheckRunSettings(*bounds_,
-                           {.max_iterations = req.max_iterations(),
-                            .model = req.model(),
-                            .timeout = req.has_run_timeout() ? &req.run_timeout() : nullptr},
-                           {.timeout = "run_timeout"}, bad);
+  orchestrator::CheckRunSettings(*bounds_,
+                                 {.max_iterations = req.max_iterations(),
+                                  .model = req.model(),
+                                  .timeout = req.has_run_timeout() ? &req.run_timeout() : nullptr},
+                                 {.timeout = "run_timeout"}, bad);
   QAI_RETURN_IF_ERROR(bad.ToStatus());
 
-  // Nothing is written unless ProjectService vouches for the project and the caller.
-  QAI_ASSIGN_OR_RETURN(std::string owner, projects_->ProjectOwner(call, req.project_id()));
+  QAI_ASSIGN_OR_RETURN(std::string owner, OwnerOfPrompt(call, req));
 
   CreateParams params{
       .principal = call.principal.id,
@@ -134,12 +147,12 @@ absl::Status MessageHandlers::CreateMessage(const CallContext& call,
       // A service relays someone's prompt: the project's owner wrote it.
       .author = call.principal.role == common::Role::kService ? owner : call.principal.id,
       .content = req.content()};
-  const common::RunCaps& caps = bounds_->caps;
+  const orchestrator::RunCaps& caps = bounds_->caps;
   if (call.principal.role != common::Role::kService &&
       (caps.per_project > 0 || caps.per_principal > 0)) {
-    common::ActiveRuns active;  // unknown: the outbox's rows alone are counted
+    orchestrator::ActiveRuns active;  // unknown: the outbox's rows alone are counted
     if (runs_ != nullptr) {
-      absl::StatusOr<common::ActiveRuns> counted =
+      absl::StatusOr<orchestrator::ActiveRuns> counted =
           runs_->CountActive(call, params.project_id, params.author);
       if (counted.ok()) {
         active = *counted;
@@ -154,16 +167,11 @@ absl::Status MessageHandlers::CreateMessage(const CallContext& call,
     }
     params.cap_check = CreateParams::CapCheck{.caps = caps, .active = active};
   }
-  orchestrator::v1::StartRunRequest start;
-  start.set_project_id(params.project_id);
-  start.set_message_id(params.id);
-  start.set_prompt(params.content);
-  // The principal the run counts against.
-  start.set_author(params.author);
-  start.set_max_iterations(req.max_iterations());
-  start.set_model(req.model());
-  if (req.has_run_timeout()) *start.mutable_timeout() = req.run_timeout();
-  params.start_run_payload = start.SerializeAsString();
+  params.start_run_payload =
+      StartRunPayload(params.project_id, params.id, params.content, params.author,
+                      {.max_iterations = req.max_iterations(),
+                       .model = req.model(),
+                       .timeout = req.has_run_timeout() ? &req.run_timeout() : nullptr});
 
   QAI_ASSIGN_OR_RETURN(MessageRecord created, store_->Create(params));
   outbox_written_();

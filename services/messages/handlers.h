@@ -16,12 +16,12 @@
 
 #include "absl/status/status.h"
 #include "common/page_token.h"
-#include "common/projects_client.h"
 #include "common/rpc.h"
-#include "common/run_settings.h"
 #include "qai/messages/v1/messages.pb.h"
-#include "services/messages/runs_client.h"
 #include "services/messages/store.h"
+#include "services/orchestrator/client/run_settings.h"
+#include "services/orchestrator/client/runs_client.h"
+#include "services/projects/client/projects_client.h"
 
 namespace qai::messages {
 
@@ -32,9 +32,10 @@ class MessageHandlers {
   // outbox_written is called after a committed change queued outbox rows (to wake the relay);
   // CreateMessage's run settings are checked against `bounds`, and a user's prompt against its
   // caps on active runs, with the counts `runs` gives (nullptr: the outbox's rows only).
-  MessageHandlers(MessageStore* store, const common::ProjectsClient* projects,
-                  const common::PageTokenCodec* tokens, const common::RunBounds* bounds,
-                  std::function<void()> outbox_written, const RunsClient* runs = nullptr)
+  MessageHandlers(MessageStore* store, const projects::ProjectsClient* projects,
+                  const common::PageTokenCodec* tokens, const orchestrator::RunBounds* bounds,
+                  std::function<void()> outbox_written,
+                  const orchestrator::RunsClient* runs = nullptr)
       : store_(store),
         projects_(projects),
         tokens_(tokens),
@@ -54,15 +55,19 @@ class MessageHandlers {
                                     const pb::PurgeProjectMessagesRequest& req);
 
  private:
+  // OwnerOfPrompt: the owner of the project a prompt is for, as its relayer names it or as
+  // ProjectService answers (NOT_FOUND when the caller may not see the project).
+  absl::StatusOr<std::string> OwnerOfPrompt(const common::CallContext& call,
+                                            const pb::CreateMessageRequest& req);
   // CheckListable: OK when the caller may list the project's messages; NOT_FOUND otherwise.
   absl::Status CheckListable(const common::CallContext& call, const std::string& project_id);
 
   MessageStore* const store_;
-  const common::ProjectsClient* const projects_;
+  const projects::ProjectsClient* const projects_;
   const common::PageTokenCodec* const tokens_;
-  const common::RunBounds* const bounds_;
+  const orchestrator::RunBounds* const bounds_;
   const std::function<void()> outbox_written_;
-  const RunsClient* const runs_;
+  const orchestrator::RunsClient* const runs_;
 };
 
 // ToProto: a record as the API shows it.

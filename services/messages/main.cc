@@ -4,16 +4,16 @@
 #include "common/log.h"
 #include "common/outbox.h"
 #include "common/page_token.h"
-#include "common/projects_client.h"
-#include "common/run_settings.h"
 #include "common/server.h"
 #include "common/service_main.h"
 #include "services/messages/callers.h"
-#include "services/messages/deliverers.h"
+#include "services/messages/effects.h"
 #include "services/messages/handlers.h"
-#include "services/messages/runs_client.h"
 #include "services/messages/service.h"
 #include "services/messages/store.h"
+#include "services/orchestrator/client/run_settings.h"
+#include "services/orchestrator/client/runs_client.h"
+#include "services/projects/client/projects_client.h"
 
 int main(int argc, char** argv) {
   using namespace qai;
@@ -27,14 +27,14 @@ int main(int argc, char** argv) {
                                           .help = "AgentOrchestrator target"}};
   // The orchestrator's bounds on run settings, so CreateMessage refuses a bad one at once.
   for (std::vector<common::Option> more :
-       {common::RunSettingsOptions(), common::DefaultModelOptions()}) {
+       {orchestrator::RunSettingsOptions(), orchestrator::DefaultModelOptions()}) {
     for (common::Option& o : more) options.push_back(std::move(o));
   }
   auto base =
       common::ServiceBase::Init("messages", argc, argv, std::move(options), "0.0.0.0:50052");
   if (!base.ok()) return common::ExitCodeFor(base.status());
   const common::Config& config = (*base)->config();
-  absl::StatusOr<common::RunBounds> bounds = common::RunBoundsFrom(config);
+  absl::StatusOr<orchestrator::RunBounds> bounds = orchestrator::RunBoundsFrom(config);
   if (!bounds.ok()) return common::ExitCodeFor(bounds.status());
 
   messages::MessageStore store((*base)->db());
@@ -47,8 +47,8 @@ int main(int argc, char** argv) {
   common::OutboxRelay relay(
       (*base)->db(), std::move(relay_options),
       messages::MakeDeliverers(orchestrator_channel, config.Get("api-key"), &store));
-  messages::RunsClient runs(orchestrator_channel, config.Get("api-key"));
-  common::ProjectsClient projects(
+  orchestrator::RunsClient runs(orchestrator_channel, config.Get("api-key"));
+  projects::ProjectsClient projects(
       common::MakeChannel(config.Get("projects-addr"), (*base)->grpc_limits()),
       config.Get("api-key"));
   absl::StatusOr<common::PageTokenCodec> tokens = common::PageTokensFrom(config);

@@ -112,7 +112,7 @@ absl::Status LockProject(DbConnection& conn, const std::string& project_id, bool
 absl::Status CheckCaps(DbConnection& conn, const CreateParams& params) {
   const CreateParams::CapCheck& check = *params.cap_check;
   const std::string topic = kTopicStartRun;
-  common::ActiveRuns total = check.active;
+  orchestrator::ActiveRuns total = check.active;
   long long n = 0;
   // Project lock first, then author lock, in every Create: no two wait for each other's second.
   if (check.caps.per_project > 0) {
@@ -131,7 +131,7 @@ absl::Status CheckCaps(DbConnection& conn, const CreateParams& params) {
         into(n), use(params.author), use(topic);
     total.principal += n;
   }
-  return common::CheckActiveRuns(check.caps, params.project_id, params.author, total);
+  return orchestrator::CheckActiveRuns(check.caps, params.project_id, params.author, total);
 }
 
 // StoreFiles: the fragment's files, each content once per project: the contents the project

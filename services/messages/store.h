@@ -20,7 +20,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/db_pool.h"
-#include "common/run_settings.h"
+#include "services/orchestrator/client/run_settings.h"
 
 namespace qai::messages {
 
@@ -77,8 +77,8 @@ struct CreateParams {
   // for one more, else Create writes nothing and answers RESOURCE_EXHAUSTED. A repeated
   // request id is answered with its first message before any cap is looked at.
   struct CapCheck {
-    common::RunCaps caps;
-    common::ActiveRuns active;
+    orchestrator::RunCaps caps;
+    orchestrator::ActiveRuns active;
   };
   std::optional<CapCheck> cap_check;
 };

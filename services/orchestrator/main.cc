@@ -9,27 +9,30 @@
 #include "common/outbox.h"
 #include "common/page_token.h"
 #include "common/pg_listener.h"
-#include "common/projects_client.h"
-#include "common/run_settings.h"
 #include "common/server.h"
 #include "common/service_main.h"
+#include "services/messages/client/messages_client.h"
 #include "services/orchestrator/api/callers.h"
 #include "services/orchestrator/api/handlers.h"
 #include "services/orchestrator/api/service.h"
+#include "services/orchestrator/client/run_settings.h"
 #include "services/orchestrator/model/model_config.h"
-#include "services/orchestrator/runs/deliverers.h"
-#include "services/orchestrator/runs/messages_client.h"
 #include "services/orchestrator/runs/run_metrics.h"
-#include "services/orchestrator/runs/sandbox_client.h"
+#include "services/orchestrator/runs/sandbox_workspace.h"
 #include "services/orchestrator/runs/worker.h"
+#include "services/orchestrator/store/effects.h"
 #include "services/orchestrator/store/run_store.h"
 #include "services/orchestrator/stream/event_hub.h"
+#include "services/projects/client/projects_client.h"
 
-int main(int argc, char** argv) {
-  using namespace qai;
-  using common::Log;
-  using common::LogLevel;
-  common::BlockShutdownSignals();
+namespace qai::orchestrator {
+namespace {
+
+using common::Log;
+using common::LogLevel;
+
+// Options: the orchestrator's own options, its model's and the run settings'.
+std::vector<common::Option> Options() {
   std::vector<common::Option> options = {
       common::PageTokenKeyOption(),
       {.name = "projects-addr",
@@ -74,90 +77,119 @@ int main(int argc, char** argv) {
                "valid, the "
                "project still theirs) before reading on, once this long has passed",
        .validate = common::IsDuration}};
-  for (common::Option& o : orchestrator::ModelOptions()) options.push_back(std::move(o));
-  for (common::Option& o : common::RunSettingsOptions()) options.push_back(std::move(o));
-  auto base =
-      common::ServiceBase::Init("orchestrator", argc, argv, std::move(options), "0.0.0.0:50053");
-  if (!base.ok()) return common::ExitCodeFor(base.status());
-  const common::Config& config = (*base)->config();
-  absl::StatusOr<common::RunBounds> bounds = common::RunBoundsFrom(config);
-  if (!bounds.ok()) return common::ExitCodeFor(bounds.status());
+  for (common::Option& o : ModelOptions()) options.push_back(std::move(o));
+  for (common::Option& o : RunSettingsOptions()) options.push_back(std::move(o));
+  return options;
+}
 
-  orchestrator::RunStore store((*base)->db(), orchestrator::LatestRunNews);
-  // One channel to each service: MessageService for the agent's History and results,
-  // ProjectService for who may see a project, and both for the outbox's rows.
-  const std::shared_ptr<grpc::Channel> messages_channel =
-      common::MakeChannel(config.Get("messages-addr"), (*base)->grpc_limits());
-  const std::shared_ptr<grpc::Channel> projects_channel =
-      common::MakeChannel(config.Get("projects-addr"), (*base)->grpc_limits());
-  const std::shared_ptr<grpc::Channel> sandbox_channel =
-      common::MakeChannel(config.Get("sandbox-addr"), (*base)->grpc_limits());
-  common::OutboxRelay relay(
-      (*base)->db(),
-      common::OutboxOptionsFrom(config, orchestrator::kOutboxTable, (*base)->metrics()),
-      orchestrator::MakeDeliverers(messages_channel, projects_channel, sandbox_channel,
-                                   config.Get("api-key"), &store),
-      orchestrator::MakeBatchDeliverers(projects_channel, config.Get("api-key")));
-  absl::StatusOr<std::unique_ptr<orchestrator::Model>> model = orchestrator::MakeModel(config);
-  if (!model.ok()) return common::ExitCodeFor(model.status());
+// LogModelProvider: which model the runs use (never its key).
+void LogModelProvider(const common::Config& config, const Model& model) {
   if (config.Get("model-provider") == "openai") {
     Log(LogLevel::kInfo, "model provider",
-        {{"provider", (*model)->name()},
+        {{"provider", model.name()},
          {"model", config.Get("openai-model")},
          {"base_url", config.Get("openai-base-url")},
          {"stream", config.GetBool("openai-stream")},
          {"api_key", config.Get("openai-api-key").empty() ? "none" : "set"}});
   } else {
     Log(LogLevel::kInfo, "model provider",
-        {{"provider", (*model)->name()},
+        {{"provider", model.name()},
          {"note", "a deterministic offline stand-in for a language model; no network"}});
   }
-  orchestrator::EventHub hub(&store, {});
-  orchestrator::RunMetrics run_metrics(*(*base)->metrics(), &store, &hub);
-  std::unique_ptr<orchestrator::Model> counted_model = run_metrics.Instrument(model->get());
-  orchestrator::MessagesClient messages(messages_channel, config.Get("api-key"));
-  common::ProjectsClient projects(projects_channel, config.Get("api-key"));
+}
 
-  orchestrator::SandboxClient sandbox(sandbox_channel, config.Get("api-key"),
-                                      config.GetDuration("command-timeout"),
-                                      (*base)->grpc_limits());
+// Channels: one to each service: MessageService for the agent's history and results,
+// ProjectService for who may see a project, SandboxService's tier for the workspaces, and each
+// for the outbox's rows.
+struct Channels {
+  std::shared_ptr<grpc::Channel> messages, projects, sandbox;
+};
 
-  orchestrator::WorkerOptions worker_options{
-      .replica = absl::StrCat("orchestrator-", getpid()),
-      .workers = static_cast<int>(config.GetInt("workers")),
-      .lease = config.GetDuration("run-lease"),
-      .max_attempts = static_cast<int>(config.GetInt("run-max-attempts")),
-      .sandbox = &sandbox,
-      .archive_after = config.GetDuration("run-archive-after"),
-      .outbox_written = [&relay] { relay.Wake(); }};
-  worker_options.metrics = &run_metrics;
-  orchestrator::WorkerPool pool(&store, &messages, counted_model.get(), worker_options);
+Channels ChannelsFrom(const common::Config& config, const common::GrpcLimits& limits) {
+  return {.messages = common::MakeChannel(config.Get("messages-addr"), limits),
+          .projects = common::MakeChannel(config.Get("projects-addr"), limits),
+          .sandbox = common::MakeChannel(config.Get("sandbox-addr"), limits)};
+}
+
+WorkerOptions WorkerOptionsFrom(const common::Config& config, SandboxClient* sandbox,
+                                common::OutboxRelay* relay, RunMetrics* metrics) {
+  WorkerOptions options{.replica = absl::StrCat("orchestrator-", getpid()),
+                        .workers = static_cast<int>(config.GetInt("workers")),
+                        .lease = config.GetDuration("run-lease"),
+                        .max_attempts = static_cast<int>(config.GetInt("run-max-attempts")),
+                        .sandbox = sandbox,
+                        .archive_after = config.GetDuration("run-archive-after"),
+                        .outbox_written = [relay] { relay->Wake(); }};
+  options.metrics = metrics;
+  return options;
+}
+
+// Listen: run events go to the hub's watchers, new runs wake the workers, cancels reach the
+// worker holding the run; after a reconnect the hub catches up and the workers look again.
+common::PgListener::Options ListenOptions(const common::Config& config) {
+  return {.url = config.Get("database-url"),
+          .channels = {kRunsChannel, kEventsChannel, kCancelChannel}};
+}
+
+void OnNotify(EventHub& hub, WorkerPool& pool, std::string_view channel, std::string_view payload) {
+  if (channel == kEventsChannel) {
+    hub.OnNotify(payload);
+  } else if (channel == kRunsChannel) {
+    pool.Wake();
+  } else if (channel == kCancelChannel) {
+    pool.CancelRequested(std::string(payload));
+  }
+}
+
+}  // namespace
+}  // namespace qai::orchestrator
+
+int main(int argc, char** argv) {
+  using namespace qai;
+  using namespace qai::orchestrator;
+  common::BlockShutdownSignals();
+  auto base = common::ServiceBase::Init("orchestrator", argc, argv, Options(), "0.0.0.0:50053");
+  if (!base.ok()) return common::ExitCodeFor(base.status());
+  const common::Config& config = (*base)->config();
+  absl::StatusOr<RunBounds> bounds = RunBoundsFrom(config);
+  if (!bounds.ok()) return common::ExitCodeFor(bounds.status());
+  absl::StatusOr<common::PageTokenCodec> tokens = common::PageTokensFrom(config);
+  if (!tokens.ok()) return common::ExitCodeFor(tokens.status());
+  absl::StatusOr<std::unique_ptr<Model>> model = MakeModel(config);
+  if (!model.ok()) return common::ExitCodeFor(model.status());
+  LogModelProvider(config, **model);
+  const std::string& api_key = config.Get("api-key");
+
+  RunStore store((*base)->db(), LatestRunNews);
+  const Channels channels = ChannelsFrom(config, (*base)->grpc_limits());
+  common::OutboxRelay relay(
+      (*base)->db(), common::OutboxOptionsFrom(config, kOutboxTable, (*base)->metrics()),
+      MakeDeliverers(channels.messages, channels.projects, channels.sandbox, api_key, &store),
+      MakeBatchDeliverers(channels.projects, api_key));
+  EventHub hub(&store, {});
+  RunMetrics run_metrics(*(*base)->metrics(), &store, &hub);
+  std::unique_ptr<Model> counted_model = run_metrics.Instrument(model->get());
+  messages::MessagesClient messages(channels.messages, api_key);
+  projects::ProjectsClient projects(channels.projects, api_key);
+  SandboxClient sandbox(channels.sandbox, api_key, config.GetDuration("command-timeout"),
+                        (*base)->grpc_limits());
+  WorkerPool pool(&store, &messages, counted_model.get(),
+                  WorkerOptionsFrom(config, &sandbox, &relay, &run_metrics));
   common::PgListener listener(
-      {.url = config.Get("database-url"),
-       .channels = {orchestrator::kRunsChannel, orchestrator::kEventsChannel,
-                    orchestrator::kCancelChannel}},
+      ListenOptions(config),
       [&](std::string_view channel, std::string_view payload) {
-        if (channel == orchestrator::kEventsChannel) {
-          hub.OnNotify(payload);
-        } else if (channel == orchestrator::kRunsChannel) {
-          pool.Wake();
-        } else if (channel == orchestrator::kCancelChannel) {
-          pool.CancelRequested(std::string(payload));
-        }
+        OnNotify(hub, pool, channel, payload);
       },
       [&] {
         hub.OnReconnect();
         pool.Wake();
       });
 
-  absl::StatusOr<common::PageTokenCodec> tokens = common::PageTokensFrom(config);
-  if (!tokens.ok()) return common::ExitCodeFor(tokens.status());
-  orchestrator::RunHandlers handlers(&store, &projects, &*tokens, &*bounds,
-                                     [&pool] { pool.Wake(); });
+  RunHandlers handlers(&store, &projects, &*tokens, &*bounds, [&pool] { pool.Wake(); });
   common::Executor watch_executor("watch", 4, 100000);
   const common::RpcEnv rpc_env =
-      (*base)->rpc_env("qai.orchestrator.v1.AgentOrchestrator", &orchestrator::ServiceCallers());
-  orchestrator::AgentOrchestratorImpl service(
+      (*base)->rpc_env("qai.orchestrator.v1.AgentOrchestrator", &ServiceCallers());
+  AgentOrchestratorImpl service(
       &handlers, rpc_env, &hub, &watch_executor,
       {.max_per_principal = static_cast<int>(config.GetInt("watch-max-per-principal")),
        .recheck_after = config.GetDuration("watch-recheck")});
@@ -169,7 +201,6 @@ int main(int argc, char** argv) {
                              .extra_health = {{"outbox", [&relay] { return relay.Healthy(); }}},
                              .drain_timeout = config.GetDuration("drain-timeout"),
                              .grpc = (*base)->grpc_limits(),
-
                              .metrics = (*base)->metrics()});
   if (!server.ok()) return common::ExitCodeFor(server.status());
   if (absl::Status s = listener.Start(); !s.ok()) return common::ExitCodeFor(s);

@@ -9,8 +9,8 @@
 #include "common/strings.h"
 #include "common/validation.h"
 #include "google/protobuf/util/time_util.h"
-#include "qai/messages/v1/messages.pb.h"
 #include "qai/orchestrator/v1/orchestrator.pb.h"
+#include "services/projects/effects.h"
 
 namespace qai::projects {
 namespace {
@@ -75,10 +75,8 @@ void ProjectHandlers::CreateProject(const CallContext& call, const pb::CreatePro
                       .display_name = req.display_name(),
                       .request_id = req.request_id(),
                       .trace_request_id = call.request_id};
-  messages::v1::CreateMessageRequest first_message;
-  first_message.set_project_id(params.id);
-  first_message.set_content(req.initial_prompt());
-  params.initial_message_payload = first_message.SerializeAsString();
+  params.initial_message_payload =
+      FirstPromptPayload(params.id, req.initial_prompt(), params.actor.id);
 
   auto create = [this, &resp, reply = std::move(reply)](CreateParams params,
                                                         absl::Status room) mutable {
@@ -190,15 +188,8 @@ absl::Status ProjectHandlers::DeleteProject(const CallContext& call,
                       .id = req.id(),
                       .expected_version = expected_version,
                       .request_id = req.request_id(),
-                      .purge_payload = "",
-                      .cancel_payload = ""};
-  messages::v1::PurgeProjectMessagesRequest purge;
-  purge.set_project_id(req.id());
-  params.purge_payload = purge.SerializeAsString();
-  orchestrator::v1::CancelProjectRunsRequest cancel;
-  cancel.set_project_id(req.id());
-  cancel.set_purge(true);  // its previews go with it
-  params.cancel_payload = cancel.SerializeAsString();
+                      .purge_payload = PurgeMessagesPayload(req.id()),
+                      .cancel_payload = CancelRunsPayload(req.id())};
   QAI_RETURN_IF_ERROR(store_->Delete(params));
   outbox_written_();
   return absl::OkStatus();

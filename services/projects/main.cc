@@ -7,11 +7,11 @@
 #include "common/log.h"
 #include "common/outbox.h"
 #include "common/page_token.h"
-#include "common/run_settings.h"
 #include "common/server.h"
 #include "common/service_main.h"
+#include "services/orchestrator/client/run_settings.h"
 #include "services/projects/callers.h"
-#include "services/projects/deliverers.h"
+#include "services/projects/effects.h"
 #include "services/projects/handlers.h"
 #include "services/projects/service.h"
 #include "services/projects/store.h"
@@ -26,9 +26,10 @@ qai::common::GrpcLimits ProjectsGrpcLimits(qai::common::GrpcLimits limits) {
 }
 
 // RunCapOption: run-max-active-per-principal, as qai-messages and qai-orchestrator declare it
-// (common/run_settings.h; in Kubernetes all three read it from the qai-run-settings ConfigMap).
+// (services/orchestrator/client/run_settings.h; in Kubernetes all three read it from the
+// qai-run-settings ConfigMap).
 qai::common::Option RunCapOption() {
-  for (qai::common::Option& o : qai::common::RunSettingsOptions()) {
+  for (qai::common::Option& o : qai::orchestrator::RunSettingsOptions()) {
     if (o.name == "run-max-active-per-principal") return o;
   }
   std::abort();  // a renamed option: caught by every test that starts qai-projects
@@ -60,12 +61,10 @@ int main(int argc, char** argv) {
       (*base)->db(), common::OutboxOptionsFrom(config, projects::kOutboxTable, (*base)->metrics()),
       projects::MakeDeliverers({config.Get("messages-addr"), config.Get("orchestrator-addr"),
                                 config.Get("api-key"), (*base)->grpc_limits()}));
-  auto pipeline = common::PgPipeline::Start(
-      {.url = config.Get("database-url"),
-       .connections = static_cast<int>(config.GetInt("db-pipeline-connections"))},
-      projects::ProjectStore::PipelineStatements());
-  if (!pipeline.ok()) return common::ExitCodeFor(pipeline.status());
-  projects::ProjectStore store((*base)->db(), pipeline->get());
+  auto store = projects::ProjectStore::Open(
+      (*base)->db(), {.url = config.Get("database-url"),
+                      .connections = static_cast<int>(config.GetInt("db-pipeline-connections"))});
+  if (!store.ok()) return common::ExitCodeFor(store.status());
   absl::StatusOr<common::PageTokenCodec> tokens = common::PageTokensFrom(config);
   if (!tokens.ok()) return common::ExitCodeFor(tokens.status());
   // CreateProject asks the orchestrator whether its author may start another run (RunRoom).
@@ -73,7 +72,7 @@ int main(int argc, char** argv) {
       common::MakeChannel(config.Get("orchestrator-addr"), (*base)->grpc_limits()),
       config.Get("api-key"), config.GetInt("run-max-active-per-principal"));
   projects::ProjectHandlers handlers(
-      &store, &*tokens, [&relay] { relay.Wake(); }, &room);
+      store->get(), &*tokens, [&relay] { relay.Wake(); }, &room);
   const common::RpcEnv rpc_env =
       (*base)->rpc_env("qai.projects.v1.ProjectService", &projects::ServiceCallers());
   projects::ProjectServiceImpl service(&handlers, rpc_env);
@@ -95,7 +94,7 @@ int main(int argc, char** argv) {
 
   common::WaitForShutdownSignal();
   (*server)->Shutdown();
-  (*pipeline)->Stop();
+  (*store)->Stop();
   relay.Stop();
   (*base)->executor()->Shutdown();
   common::Log(common::LogLevel::kInfo, "bye");

@@ -15,7 +15,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "common/rpc.h"
-#include "qai/orchestrator/v1/orchestrator.grpc.pb.h"
+#include "services/orchestrator/client/runs_client.h"
 
 namespace qai::projects {
 
@@ -32,10 +32,8 @@ class RunRoom {
              std::function<void(absl::Status)> done) const;
 
  private:
-  std::unique_ptr<orchestrator::v1::AgentOrchestrator::Stub> stub_;
-  const std::string api_key_;
+  const orchestrator::RunsClient runs_;
   const int64_t per_principal_;
-  const absl::Duration timeout_;
 };
 
 }  // namespace qai::projects

@@ -13,6 +13,7 @@
 #include "common/status.h"
 #include "common/status_macros.h"
 #include "common/strings.h"
+#include "services/projects/effects.h"
 #include "services/projects/slug.h"
 
 namespace qai::projects {
@@ -190,6 +191,15 @@ absl::StatusOr<RowBinding> LockRow(DbConnection& conn, const Actor& actor, const
 }
 
 }  // namespace
+
+absl::StatusOr<std::unique_ptr<ProjectStore>> ProjectStore::Open(
+    common::DbPool* db, common::PgPipeline::Options pipeline) {
+  QAI_ASSIGN_OR_RETURN(std::unique_ptr<common::PgPipeline> started,
+                       common::PgPipeline::Start(std::move(pipeline), PipelineStatements()));
+  return std::unique_ptr<ProjectStore>(new ProjectStore(db, std::move(started)));
+}
+
+void ProjectStore::Stop() { pipeline_->Stop(); }
 
 std::string ProjectStore::NewSlug() {
   absl::MutexLock lock(&rng_mu_);

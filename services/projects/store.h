@@ -40,12 +40,6 @@ struct ProjectRecord {
   std::string latest_run_state;
 };
 
-// Outbox topics the projects service writes.
-inline constexpr char kTopicCreateMessage[] = "messages.CreateMessage";
-inline constexpr char kTopicPurgeMessages[] = "messages.PurgeProjectMessages";
-inline constexpr char kTopicCancelRuns[] = "orchestrator.CancelProjectRuns";
-inline constexpr char kOutboxTable[] = "projects.outbox";
-
 // Who acts: owner-scoped principals see only their projects.
 struct Actor {
   std::string id;
@@ -108,9 +102,15 @@ using RecordCallback = std::function<void(absl::StatusOr<ProjectRecord>)>;
 
 class ProjectStore {
  public:
-  ProjectStore(common::DbPool* db, common::PgPipeline* pipeline) : db_(db), pipeline_(pipeline) {}
+  // Open: a store over `db` (SOCI: lists, updates, deletes, run news) and a pipeline of its own
+  // (libpq pipeline mode: the hot Get and Create, each one prepared statement), whose
+  // connections `pipeline` describes (its statements are the store's).
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<ProjectStore>> Open(
+      common::DbPool* db, common::PgPipeline::Options pipeline);
+  // Stop: finishes the pipeline's statements in flight; the asynchronous calls then fail.
+  void Stop();
 
-  // PipelineStatements: what the PgPipeline given to this store must prepare.
+  // PipelineStatements: the statements the store's pipeline prepares.
   static std::vector<common::PgStatement> PipelineStatements();
 
   // CreateAsync: inserts the project, its request-id record and the outbox row announcing
@@ -137,11 +137,13 @@ class ProjectStore {
   [[nodiscard]] absl::StatusOr<int> RecordLatestRuns(const std::vector<LatestRun>& runs);
 
  private:
+  ProjectStore(common::DbPool* db, std::unique_ptr<common::PgPipeline> pipeline)
+      : db_(db), pipeline_(std::move(pipeline)) {}
   std::string NewSlug();
   void CreateAttempt(std::shared_ptr<const CreateParams> params, int attempt, RecordCallback done);
 
   common::DbPool* const db_;
-  common::PgPipeline* const pipeline_;
+  const std::unique_ptr<common::PgPipeline> pipeline_;
   absl::Mutex rng_mu_;
   absl::BitGen rng_ ABSL_GUARDED_BY(rng_mu_);
 };

@@ -19,11 +19,9 @@ class ProjectStoreTest : public ::testing::Test {
     auto pool = common::DbPool::Create({.url = url_, .size = 8});
     ASSERT_TRUE(pool.ok()) << pool.status();
     pool_ = std::move(*pool);
-    auto pipeline = common::PgPipeline::Start({.url = url_, .connections = 2},
-                                              ProjectStore::PipelineStatements());
-    ASSERT_TRUE(pipeline.ok()) << pipeline.status();
-    pipeline_ = std::move(*pipeline);
-    store_ = std::make_unique<ProjectStore>(pool_.get(), pipeline_.get());
+    auto store = ProjectStore::Open(pool_.get(), {.url = url_, .connections = 2});
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = std::move(*store);
   }
 
   ProjectRecord MustCreate(const std::string& owner, const std::string& request_id = "") {
@@ -49,7 +47,6 @@ class ProjectStoreTest : public ::testing::Test {
 
   std::string url_;
   std::unique_ptr<common::DbPool> pool_;
-  std::unique_ptr<common::PgPipeline> pipeline_;
   std::unique_ptr<ProjectStore> store_;
 };
 

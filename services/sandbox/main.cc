@@ -18,31 +18,22 @@
 #include "services/sandbox/membership.h"
 #include "services/sandbox/preview/preview_server.h"
 #include "services/sandbox/process.h"
+#include "services/sandbox/sandbox_options.h"
 #include "services/sandbox/sandbox_setup.h"
 #include "services/sandbox/service.h"
 #include "services/sandbox/store.h"
 #include "services/sandbox/workspaces.h"
 
+namespace qai::sandbox {
 namespace {
 
-// ReplicaName: the configured name, or the host's (a StatefulSet's pod name).
-std::string ReplicaName(const std::string& configured) {
-  if (!configured.empty()) return configured;
-  char host[256] = {};
-  if (::gethostname(host, sizeof(host) - 1) != 0 || host[0] == '\0') return "qai-sandbox";
-  return host;
-}
+using common::Log;
+using common::LogLevel;
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  using namespace qai;
-  using common::Log;
-  using common::LogLevel;
-  // Before any thread: a mount namespace of its own, for the workspaces' disk quotas.
-  const absl::Status private_mounts = sandbox::EnterPrivateMounts();
-  common::BlockShutdownSignals();
-  std::vector<common::Option> options = {
+// ServiceOptions: qai-sandbox's own options, besides the sandbox's (sandbox_options.h) and
+// every service's.
+std::vector<common::Option> ServiceOptions() {
+  return {
       {.name = "sandbox-root",
        .default_value = "/var/lib/qai/sandboxes",
        .help = "where project workspaces live (absolute; made 0711 and owned by this service)",
@@ -77,9 +68,108 @@ int main(int argc, char** argv) {
          return v.empty() ? "" : common::IsHostPort(v);
        }},
   };
+}
+
+// ReplicaName: the configured name, or the host's (a StatefulSet's pod name).
+std::string ReplicaName(const std::string& configured) {
+  if (!configured.empty()) return configured;
+  char host[256] = {};
+  if (::gethostname(host, sizeof(host) - 1) != 0 || host[0] == '\0') return "qai-sandbox";
+  return host;
+}
+
+// StartPreview: the preview server. It keeps the snapshots it shows in memory (they never
+// change); this reads one from the store the first time.
+absl::StatusOr<std::unique_ptr<PreviewServer>> StartPreview(const common::Config& config,
+                                                            SandboxStore* store) {
+  return PreviewServer::Start(
+      config.Get("preview-addr"),
+      [store](const std::string& snapshot_id)
+          -> absl::StatusOr<std::shared_ptr<const PreviewSnapshot>> {
+        QAI_ASSIGN_OR_RETURN(SnapshotRecord stored, store->GetSnapshot(snapshot_id));
+        return std::make_shared<const PreviewSnapshot>(
+            PreviewSnapshot{.files = *stored.files, .created = stored.create_time});
+      },
+      {.cache_bytes = static_cast<size_t>(config.GetInt("preview-cache-mib")) << 20});
+}
+
+// PreviewBaseUrl: the preview server's public URL, as configured or its local port; logged.
+std::string PreviewBaseUrl(const common::Config& config, const PreviewServer& preview) {
+  std::string base = config.Get("preview-base-url");
+  if (base.empty()) base = absl::StrCat("http://localhost:", preview.port());
+  Log(LogLevel::kInfo, "preview server listening", {{"port", preview.port()}, {"base_url", base}});
+  return base;
+}
+
+// JoinTier: the replica joins the tier: alive while its database session lasts; a purge on
+// any replica reaches its workspaces and the preview's cache.
+absl::StatusOr<std::unique_ptr<Membership>> JoinTier(const common::Config& config,
+                                                     ReplicaStore* replicas, Workspaces* workspaces,
+                                                     PreviewServer* preview) {
+  return Membership::Start(
+      {.db_url = config.Get("database-url"),
+       .name = ReplicaName(config.Get("replica-name")),
+       .address = config.Get("replica-addr")},
+      replicas, workspaces,
+      {.snapshots_purged =
+           [preview](std::string_view ids) {
+             for (absl::string_view id : absl::StrSplit(common::ToAbsl(ids), ',')) {
+               preview->ForgetSnapshot(std::string(id));
+             }
+           },
+       // A purge announced while the session was down went unheard.
+       .reconnected = [preview] { preview->ForgetAll(); }});
+}
+
+// HandlerOptionsFrom: who this replica is, where previews are, and the command timeout.
+HandlerOptions HandlerOptionsFrom(const common::Config& config, const Replica& self,
+                                  const std::string& preview_base) {
+  HandlerOptions options{.self = self, .preview_base_url = preview_base};
+  options.limits.command_timeout = config.GetDuration("command-timeout");
+  return options;
+}
+
+// StartServer: the gRPC server of `service`; its health says NOT_SERVING for "isolation" in
+// the unsafe mode, for monitoring to see.
+absl::StatusOr<std::unique_ptr<common::Server>> StartServer(common::ServiceBase& base,
+                                                            SandboxServiceImpl* service,
+                                                            bool isolated) {
+  return common::Server::Start({.listen_addr = base.config().Get("listen-addr"),
+                                .services = {service},
+                                .health_names = {"qai.sandbox.v1.SandboxService"},
+                                .db = base.db(),
+                                .extra_health = {{"isolation", [isolated] { return isolated; }}},
+                                .drain_timeout = base.config().GetDuration("drain-timeout"),
+                                .grpc = base.grpc_limits(),
+                                .metrics = base.metrics()});
+}
+
+// ShutDown: calls stop coming in, the replica leaves the tier, running commands end; then, no
+// command running any more, the projects' cgroups go (and anything still in them), then the
+// preview server and the handler threads.
+void ShutDown(common::Server& server, Membership& membership, common::Executor& commands,
+              const Sandbox& sandbox, PreviewServer& preview, common::Executor& handler_threads) {
+  server.Shutdown();
+  membership.Stop();
+  commands.Shutdown();
+  if (sandbox.cgroups() != nullptr) sandbox.cgroups()->RemoveAll();
+  preview.Stop();
+  handler_threads.Shutdown();
+}
+
+}  // namespace
+}  // namespace qai::sandbox
+
+int main(int argc, char** argv) {
+  using namespace qai;
+  using common::Log;
+  using common::LogLevel;
+  // Before any thread: a mount namespace of its own, for the workspaces' disk quotas.
+  const absl::Status private_mounts = sandbox::EnterPrivateMounts();
+  common::BlockShutdownSignals();
   // Only the orchestrator calls it: no user signs in here.
   auto base = common::ServiceBase::Init("sandbox", argc, argv,
-                                        sandbox::WithSandboxOptions(std::move(options)),
+                                        sandbox::WithSandboxOptions(sandbox::ServiceOptions()),
                                         "0.0.0.0:50054", common::UserTokens::kNotServed);
   if (!base.ok()) return common::ExitCodeFor(base.status());
   const common::Config& config = (*base)->config();
@@ -90,79 +180,33 @@ int main(int argc, char** argv) {
       sandbox::ChooseSandbox(config.Get("sandbox"), sandbox::SandboxOptionsFrom(config),
                              config.Get("sandbox-root"), sandbox::CgroupRequestFrom(config));
   if (!choice.ok()) return common::ExitCodeFor(choice.status());
-
   auto quota = sandbox::ChooseDiskQuota(config, config.Get("sandbox-root"), private_mounts);
   if (!quota.ok()) return common::ExitCodeFor(quota.status());
 
   sandbox::SandboxStore store((*base)->db());
   sandbox::Workspaces workspaces(
       {.root = config.Get("sandbox-root"), .sandbox = choice->sandbox, .quota = *quota}, &store);
-
-  // The preview server keeps the snapshots it shows in memory (they never change); this reads
-  // one the first time.
-  auto preview = sandbox::PreviewServer::Start(
-      config.Get("preview-addr"),
-      [&store](const std::string& snapshot_id)
-          -> absl::StatusOr<std::shared_ptr<const sandbox::PreviewSnapshot>> {
-        QAI_ASSIGN_OR_RETURN(sandbox::SnapshotRecord stored, store.GetSnapshot(snapshot_id));
-        return std::make_shared<const sandbox::PreviewSnapshot>(
-            sandbox::PreviewSnapshot{.files = *stored.files, .created = stored.create_time});
-      },
-      {.cache_bytes = static_cast<size_t>(config.GetInt("preview-cache-mib")) << 20});
+  auto preview = sandbox::StartPreview(config, &store);
   if (!preview.ok()) return common::ExitCodeFor(preview.status());
-  std::string preview_base = config.Get("preview-base-url");
-  if (preview_base.empty()) preview_base = absl::StrCat("http://localhost:", (*preview)->port());
-  Log(LogLevel::kInfo, "preview server listening",
-      {{"port", (*preview)->port()}, {"base_url", preview_base}});
-
-  // The replica joins the tier: alive while its database session lasts; a purge on any replica
-  // reaches its workspaces and its preview cache.
+  const std::string preview_base = sandbox::PreviewBaseUrl(config, **preview);
   sandbox::ReplicaStore replicas((*base)->db());
-  auto membership = sandbox::Membership::Start(
-      {.db_url = config.Get("database-url"),
-       .name = ReplicaName(config.Get("replica-name")),
-       .address = config.Get("replica-addr")},
-      &replicas, &workspaces,
-      {.snapshots_purged =
-           [&](std::string_view ids) {
-             for (absl::string_view id : absl::StrSplit(common::ToAbsl(ids), ',')) {
-               (*preview)->ForgetSnapshot(std::string(id));
-             }
-           },
-       // A purge announced while the session was down went unheard.
-       .reconnected = [&] { (*preview)->ForgetAll(); }});
+  auto membership = sandbox::JoinTier(config, &replicas, &workspaces, preview->get());
   if (!membership.ok()) return common::ExitCodeFor(membership.status());
 
-  sandbox::HandlerOptions handler_options{.self = (*membership)->self(),
-                                          .preview_base_url = preview_base};
-  handler_options.limits.command_timeout = config.GetDuration("command-timeout");
-  sandbox::SandboxHandlers handlers(&workspaces, &replicas, handler_options);
+  sandbox::SandboxHandlers handlers(
+      &workspaces, &replicas,
+      sandbox::HandlerOptionsFrom(config, (*membership)->self(), preview_base));
   const int max_commands = static_cast<int>(config.GetInt("max-commands"));
   common::Executor commands("commands", max_commands, static_cast<size_t>(max_commands));
-  const common::RpcEnv rpc_env =
-      (*base)->rpc_env("qai.sandbox.v1.SandboxService", &sandbox::ServiceCallers());
-  sandbox::SandboxServiceImpl service(&handlers, rpc_env, &commands);
-  const bool isolated = !choice->unsafe;
-  auto server =
-      common::Server::Start({.listen_addr = config.Get("listen-addr"),
-                             .services = {&service},
-                             .health_names = {"qai.sandbox.v1.SandboxService"},
-                             .db = (*base)->db(),
-                             // NOT_SERVING in the unsafe mode, for monitoring to see.
-                             .extra_health = {{"isolation", [isolated] { return isolated; }}},
-                             .drain_timeout = config.GetDuration("drain-timeout"),
-                             .grpc = (*base)->grpc_limits(),
-                             .metrics = (*base)->metrics()});
+  sandbox::SandboxServiceImpl service(
+      &handlers, (*base)->rpc_env("qai.sandbox.v1.SandboxService", &sandbox::ServiceCallers()),
+      &commands);
+  auto server = sandbox::StartServer(**base, &service, !choice->unsafe);
   if (!server.ok()) return common::ExitCodeFor(server.status());
 
   common::WaitForShutdownSignal();
-  (*server)->Shutdown();
-  (*membership)->Stop();
-  commands.Shutdown();
-  // No command runs any more: the projects' cgroups go, and anything still in them.
-  if (choice->sandbox->cgroups() != nullptr) choice->sandbox->cgroups()->RemoveAll();
-  (*preview)->Stop();
-  (*base)->executor()->Shutdown();
+  sandbox::ShutDown(**server, **membership, commands, *choice->sandbox, **preview,
+                    *(*base)->executor());
   Log(LogLevel::kInfo, "bye");
   return 0;
 }

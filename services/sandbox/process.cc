@@ -19,7 +19,9 @@
 #include <optional>
 #include <set>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 #include "common/utf8.h"
 #include "services/sandbox/fd.h"
 #include "services/sandbox/proc_stat.h"
@@ -111,6 +113,287 @@ std::vector<pid_t> ZombieChildren() {
   return out;
 }
 
+// CannotStart: the result of a command that did not start: exit code 127, and why as its
+// output.
+CommandResult CannotStart(absl::string_view why) {
+  CommandResult result;
+  result.output = absl::StrCat(why, "\n");
+  result.exit_code = 127;
+  return result;
+}
+
+// ExecArgs: the spec's argv and environment as exec takes them, null-terminated arrays of
+// pointers into copies it owns (so it is neither copied nor moved).
+struct ExecArgs {
+  explicit ExecArgs(const ProcessSpec& spec) : args(spec.argv), env(spec.env) {
+    for (std::string& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    for (std::string& e : env) envp.push_back(e.data());
+    envp.push_back(nullptr);
+  }
+  ExecArgs(const ExecArgs&) = delete;
+  ExecArgs& operator=(const ExecArgs&) = delete;
+
+  std::vector<std::string> args, env;
+  std::vector<char*> argv, envp;
+};
+
+// ChildIo: the descriptors a child starts with (stdin /dev/null, stdout and stderr the pipe's
+// write end, and descriptor 3 when the spec has data for it), and the pipe's read end.
+struct ChildIo {
+  Fd devnull, read_end, write_end, fd3;
+};
+
+// OpenChildIo: the ChildIo of a command with fd3_data, or why not (as the command's output).
+absl::StatusOr<ChildIo> OpenChildIo(const std::string& fd3_data) {
+  ChildIo io;
+  io.devnull = Fd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  if (!io.devnull.valid())
+    return absl::InternalError(absl::StrCat("cannot open /dev/null: ", std::strerror(errno)));
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0)
+    return absl::InternalError(absl::StrCat("cannot create a pipe: ", std::strerror(errno)));
+  io.read_end = Fd(fds[0]);
+  io.write_end = Fd(fds[1]);
+  if (!fd3_data.empty()) {
+    // Its own file per command: a shared one's read offset would be shared too.
+    io.fd3 = Fd(::memfd_create("qai-fd3", MFD_CLOEXEC));
+    if (!io.fd3.valid() || ::pwrite(io.fd3.get(), fd3_data.data(), fd3_data.size(), 0) !=
+                               static_cast<ssize_t>(fd3_data.size())) {
+      return absl::InternalError(
+          absl::StrCat("cannot prepare descriptor 3: ", std::strerror(errno)));
+    }
+  }
+  return io;
+}
+
+// SpawnWaitedFor: Spawn, the child listed in WaitedFor in the same step; its pid, or why not.
+absl::StatusOr<pid_t> SpawnWaitedFor(const ChildIo& io, const std::string& dir, ExecArgs& exec) {
+  pid_t pid = 0;
+  std::lock_guard lock(ChildrenMu());
+  if (int err = Spawn(io.devnull.get(), io.write_end.get(), io.fd3.valid() ? io.fd3.get() : -1,
+                      dir.c_str(), exec.argv.data(), exec.envp.data(), &pid);
+      err != 0) {
+    return absl::InternalError(absl::StrCat("cannot start the command: ", std::strerror(err)));
+  }
+  WaitedFor().insert(pid);
+  return pid;
+}
+
+// PidFd: a descriptor that polls readable once the child exits, where the kernel has them.
+Fd PidFd(pid_t pid) {
+#ifdef SYS_pidfd_open
+  return Fd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));  // close-on-exec by definition
+#else
+  return Fd();
+#endif
+}
+
+// KeepValidUtf8: raw output as valid UTF-8 of at most max_output bytes into result.
+void KeepValidUtf8(const std::string& raw, size_t max_output, CommandResult& result) {
+  result.output = ToValidUtf8(raw);
+  if (result.output.size() > max_output) {
+    // Replacement characters are longer than the bytes they replace; cut on a boundary.
+    size_t cut = max_output;
+    while (cut > 0 && (static_cast<unsigned char>(result.output[cut]) & 0xC0) == 0x80) --cut;
+    result.output.resize(cut);
+    result.truncated = true;
+  }
+}
+
+// ChildWatch: a spawned child followed to its end. Its output is read as it comes, its exit
+// noticed, and its process group stopped (SIGTERM, then SIGKILL) when `cancelled` turns true,
+// the timeout passes, the output floods, or something it left behind holds the pipe open.
+class ChildWatch {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  ChildWatch(const ProcessSpec& spec, pid_t pid, Fd read_end, Fd pidfd);
+
+  // Run: watches until the child has exited and the pipe closed, or the wait after SIGKILL
+  // ran out; then ends what is left of the group, reaps the child and says how it ended.
+  CommandResult Run(const std::function<bool()>& cancelled);
+
+ private:
+  enum class Phase { kRunning, kTerminating, kKilled };
+
+  // ReadOutput: drains what the pipe holds, keeping at most max_output bytes.
+  void ReadOutput();
+  // CheckExit: notices the child's exit, leaving it unreaped.
+  void CheckExit();
+  // Decide: stops the group when it is time; false when the watch is over.
+  bool Decide(const std::function<bool()>& cancelled);
+  // WaitForNews: waits for output, for the child's exit (through its pidfd) or for a step.
+  void WaitForNews();
+  void TermGroup(Clock::time_point now);
+  void KillGroup(Clock::time_point now);
+  // Reap: kills what is left of the group and reaps the child; its exit code.
+  int Reap();
+
+  const ProcessSpec& spec_;
+  const pid_t pid_;
+  Fd read_end_;
+  const Fd pidfd_;
+  CommandResult result_;
+  std::string output_;
+  size_t read_total_ = 0;
+  bool eof_ = false;
+  // The child is a zombie, not yet reaped: its pid, hence the group id, stays ours.
+  bool exited_ = false;
+  siginfo_t exit_info_{};
+  Phase phase_ = Phase::kRunning;
+  Clock::time_point deadline_;
+  Clock::time_point phase_since_;
+  std::optional<Clock::time_point> exited_at_;
+};
+
+ChildWatch::ChildWatch(const ProcessSpec& spec, pid_t pid, Fd read_end, Fd pidfd)
+    : spec_(spec), pid_(pid), read_end_(std::move(read_end)), pidfd_(std::move(pidfd)) {
+  const Clock::time_point start = Clock::now();
+  // An infinite timeout would overflow the clock: a year will do.
+  const int64_t timeout_ms =
+      std::clamp<int64_t>(absl::ToInt64Milliseconds(spec.timeout), 0, int64_t{365} * 86400 * 1000);
+  deadline_ = start + std::chrono::milliseconds(timeout_ms);
+  phase_since_ = start;
+}
+
+CommandResult ChildWatch::Run(const std::function<bool()>& cancelled) {
+  while (true) {
+    ReadOutput();
+    if (!exited_) CheckExit();
+    if (!Decide(cancelled)) break;
+    WaitForNews();
+  }
+  result_.exit_code = Reap();
+  KeepValidUtf8(output_, spec_.max_output, result_);
+  return std::move(result_);
+}
+
+void ChildWatch::ReadOutput() {
+  for (size_t reads = 0; !eof_ && reads < 64; ++reads) {
+    char buf[64 << 10];
+    const ssize_t n = ::read(read_end_.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      if (errno != EAGAIN) eof_ = true;
+      break;
+    }
+    if (n == 0) {
+      eof_ = true;
+      break;
+    }
+    read_total_ += static_cast<size_t>(n);
+    const size_t room = spec_.max_output - std::min(spec_.max_output, output_.size());
+    const size_t kept = std::min(room, static_cast<size_t>(n));
+    output_.append(buf, kept);
+    if (kept > 0 && spec_.on_output) spec_.on_output(std::string_view(buf, kept));
+    if (static_cast<size_t>(n) > room) result_.truncated = true;
+  }
+}
+
+void ChildWatch::CheckExit() {
+  siginfo_t info{};
+  if (::waitid(P_PID, pid_, &info, WEXITED | WNOHANG | WNOWAIT) == 0) {
+    if (info.si_pid == pid_) {
+      exited_ = true;
+      exit_info_ = info;
+    }
+  } else if (errno != EINTR) {
+    exited_ = true;  // not ours to wait for (SIGCHLD ignored?): nothing more to learn
+    exit_info_.si_code = CLD_KILLED;
+    exit_info_.si_status = SIGKILL;
+  }
+}
+
+bool ChildWatch::Decide(const std::function<bool()>& cancelled) {
+  const Clock::time_point now = Clock::now();
+  if (exited_ && !exited_at_) exited_at_ = now;
+  if (exited_ && eof_) return false;
+  if (phase_ != Phase::kKilled && read_total_ > spec_.max_output_read) {
+    // Reading and dropping output forever is work without end: a flood is stopped at once.
+    result_.output_overflow = true;
+    KillGroup(now);
+  } else if (phase_ == Phase::kRunning) {
+    if (cancelled && cancelled()) {
+      result_.cancelled = true;
+      TermGroup(now);
+    } else if (now >= deadline_) {
+      result_.timed_out = true;
+      TermGroup(now);
+    } else if (exited_ && now - *exited_at_ >= kDrainAfterExit) {
+      TermGroup(now);  // something left in the background holds the pipe open
+    }
+  } else if (phase_ == Phase::kTerminating && now - phase_since_ >= kTermGrace) {
+    KillGroup(now);
+  } else if (phase_ == Phase::kKilled && now - phase_since_ >= kKillWait) {
+    return false;
+  }
+  return true;
+}
+
+void ChildWatch::WaitForNews() {
+  // At least every step, for `cancelled` and the clocks.
+  pollfd waits[2];
+  nfds_t count = 0;
+  if (!eof_) waits[count++] = {read_end_.get(), POLLIN, 0};
+  if (!exited_ && pidfd_.valid()) waits[count++] = {pidfd_.get(), POLLIN, 0};
+  ::poll(waits, count, static_cast<int>(kPollStep.count()));
+}
+
+void ChildWatch::TermGroup(Clock::time_point now) {
+  ::killpg(pid_, SIGTERM);
+  phase_ = Phase::kTerminating;
+  phase_since_ = now;
+}
+
+void ChildWatch::KillGroup(Clock::time_point now) {
+  ::killpg(pid_, SIGKILL);
+  if (spec_.kill_rest) spec_.kill_rest();  // an escapee holding the pipe open would keep us waiting
+  phase_ = Phase::kKilled;
+  phase_since_ = now;
+}
+
+int ChildWatch::Reap() {
+  // Whatever is left of the group (background jobs that closed their output) goes too. The
+  // child is still unreaped, so the group id cannot have been reused.
+  ::killpg(pid_, SIGKILL);
+  if (spec_.kill_rest) spec_.kill_rest();
+  read_end_.Reset();
+  int status = 0;
+  while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+  }
+  {
+    std::lock_guard lock(ChildrenMu());
+    WaitedFor().erase(pid_);
+  }
+  if (!exited_) {  // left the loop in kKilled before the child was seen to exit
+    exit_info_.si_code = WIFEXITED(status) ? CLD_EXITED : CLD_KILLED;
+    exit_info_.si_status = WIFEXITED(status)     ? WEXITSTATUS(status)
+                           : WIFSIGNALED(status) ? WTERMSIG(status)
+                                                 : SIGKILL;
+  }
+  return ExitCode(exit_info_);
+}
+
+// StartAndWatch: RunProcess, with why the command could not start as an error.
+absl::StatusOr<CommandResult> StartAndWatch(const ProcessSpec& spec,
+                                            const std::function<bool()>& cancelled) {
+  if (spec.argv.empty())
+    return absl::InvalidArgumentError("cannot start the command: nothing to run");
+  // Everything the child needs is built before it is spawned.
+  ExecArgs exec(spec);
+  QAI_ASSIGN_OR_RETURN(ChildIo io, OpenChildIo(spec.fd3_data));
+  QAI_ASSIGN_OR_RETURN(const pid_t pid, SpawnWaitedFor(io, spec.dir, exec));
+  // The child made the group before it exec'd; this is for a libc whose posix_spawn returns
+  // earlier, so that the group exists before any killpg below.
+  ::setpgid(pid, pid);
+  Fd pidfd = PidFd(pid);
+  io.write_end.Reset();
+  io.devnull.Reset();
+  ::fcntl(io.read_end.get(), F_SETFL, ::fcntl(io.read_end.get(), F_GETFL) | O_NONBLOCK);
+  return ChildWatch(spec, pid, std::move(io.read_end), std::move(pidfd)).Run(cancelled);
+}
+
 }  // namespace
 
 OrphanReaper::OrphanReaper(absl::Duration every) {
@@ -164,181 +447,9 @@ int OrphanReaper::ReapNow() {
 }
 
 CommandResult RunProcess(const ProcessSpec& spec, const std::function<bool()>& cancelled) {
-  using Clock = std::chrono::steady_clock;
-  CommandResult result;
-  auto fail = [&](std::string message) {
-    result.output = std::move(message);
-    result.exit_code = 127;
-    return result;
-  };
-  if (spec.argv.empty()) return fail("cannot start the command: nothing to run\n");
-
-  // Everything the child needs is built before it is spawned.
-  std::vector<std::string> args = spec.argv, env = spec.env;
-  std::vector<char*> argv, envp;
-  for (std::string& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  for (std::string& e : env) envp.push_back(e.data());
-  envp.push_back(nullptr);
-
-  Fd devnull(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-  if (!devnull.valid())
-    return fail(absl::StrCat("cannot open /dev/null: ", std::strerror(errno), "\n"));
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0)
-    return fail(absl::StrCat("cannot create a pipe: ", std::strerror(errno), "\n"));
-  Fd read_end(fds[0]), write_end(fds[1]);
-  Fd fd3;
-  if (!spec.fd3_data.empty()) {
-    // Its own file per command: a shared one's read offset would be shared too.
-    fd3 = Fd(::memfd_create("qai-fd3", MFD_CLOEXEC));
-    if (!fd3.valid() || ::pwrite(fd3.get(), spec.fd3_data.data(), spec.fd3_data.size(), 0) !=
-                            static_cast<ssize_t>(spec.fd3_data.size())) {
-      return fail(absl::StrCat("cannot prepare descriptor 3: ", std::strerror(errno), "\n"));
-    }
-  }
-
-  pid_t pid = 0;
-  {
-    std::lock_guard lock(ChildrenMu());
-    if (int err = Spawn(devnull.get(), write_end.get(), fd3.valid() ? fd3.get() : -1,
-                        spec.dir.c_str(), argv.data(), envp.data(), &pid);
-        err != 0) {
-      return fail(absl::StrCat("cannot start the command: ", std::strerror(err), "\n"));
-    }
-    WaitedFor().insert(pid);
-  }
-  // The child made the group before it exec'd; this is for a libc whose posix_spawn returns
-  // earlier, so that the group exists before any killpg below.
-  ::setpgid(pid, pid);
-#ifdef SYS_pidfd_open
-  Fd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));  // close-on-exec by definition
-#else
-  Fd pidfd;
-#endif
-  write_end.Reset();
-  devnull.Reset();
-  ::fcntl(read_end.get(), F_SETFL, ::fcntl(read_end.get(), F_GETFL) | O_NONBLOCK);
-
-  std::string output;
-  size_t read_total = 0;
-  bool eof = false;
-  bool exited =
-      false;  // the child is a zombie, not yet reaped: its pid, hence the group id, stays ours
-  siginfo_t exit_info{};
-  enum class Phase { kRunning, kTerminating, kKilled } phase = Phase::kRunning;
-  const Clock::time_point start = Clock::now();
-  // An infinite timeout would overflow the clock: a year will do.
-  const int64_t timeout_ms =
-      std::clamp<int64_t>(absl::ToInt64Milliseconds(spec.timeout), 0, int64_t{365} * 86400 * 1000);
-  const Clock::time_point deadline = start + std::chrono::milliseconds(timeout_ms);
-  Clock::time_point phase_since = start;
-  std::optional<Clock::time_point> exited_at;
-
-  auto term_group = [&](Clock::time_point now) {
-    ::killpg(pid, SIGTERM);
-    phase = Phase::kTerminating;
-    phase_since = now;
-  };
-  auto kill_group = [&](Clock::time_point now) {
-    ::killpg(pid, SIGKILL);
-    if (spec.kill_rest) spec.kill_rest();  // an escapee holding the pipe open would keep us waiting
-    phase = Phase::kKilled;
-    phase_since = now;
-  };
-
-  while (true) {
-    // Drain what is there, keeping at most max_output bytes.
-    for (size_t reads = 0; !eof && reads < 64; ++reads) {
-      char buf[64 << 10];
-      const ssize_t n = ::read(read_end.get(), buf, sizeof buf);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) {
-        if (errno != EAGAIN) eof = true;
-        break;
-      }
-      if (n == 0) {
-        eof = true;
-        break;
-      }
-      read_total += static_cast<size_t>(n);
-      const size_t room = spec.max_output - std::min(spec.max_output, output.size());
-      const size_t kept = std::min(room, static_cast<size_t>(n));
-      output.append(buf, kept);
-      if (kept > 0 && spec.on_output) spec.on_output(std::string_view(buf, kept));
-      if (static_cast<size_t>(n) > room) result.truncated = true;
-    }
-    if (!exited) {
-      siginfo_t info{};
-      if (::waitid(P_PID, pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0) {
-        if (info.si_pid == pid) {
-          exited = true;
-          exit_info = info;
-        }
-      } else if (errno != EINTR) {
-        exited = true;  // not ours to wait for (SIGCHLD ignored?): nothing more to learn
-        exit_info.si_code = CLD_KILLED;
-        exit_info.si_status = SIGKILL;
-      }
-    }
-    const Clock::time_point now = Clock::now();
-    if (exited && !exited_at) exited_at = now;
-    if (exited && eof) break;
-    if (phase != Phase::kKilled && read_total > spec.max_output_read) {
-      // Reading and dropping output forever is work without end: a flood is stopped at once.
-      result.output_overflow = true;
-      kill_group(now);
-    } else if (phase == Phase::kRunning) {
-      if (cancelled && cancelled()) {
-        result.cancelled = true;
-        term_group(now);
-      } else if (now >= deadline) {
-        result.timed_out = true;
-        term_group(now);
-      } else if (exited && now - *exited_at >= kDrainAfterExit) {
-        term_group(now);  // something left in the background holds the pipe open
-      }
-    } else if (phase == Phase::kTerminating && now - phase_since >= kTermGrace) {
-      kill_group(now);
-    } else if (phase == Phase::kKilled && now - phase_since >= kKillWait) {
-      break;
-    }
-    // Wake for output, for the child's exit (through its pidfd, where the kernel has them),
-    // and at least every step for `cancelled` and the clocks.
-    pollfd waits[2];
-    nfds_t count = 0;
-    if (!eof) waits[count++] = {read_end.get(), POLLIN, 0};
-    if (!exited && pidfd.valid()) waits[count++] = {pidfd.get(), POLLIN, 0};
-    ::poll(waits, count, static_cast<int>(kPollStep.count()));
-  }
-  // Whatever is left of the group (background jobs that closed their output) goes too. The
-  // child is still unreaped, so the group id cannot have been reused.
-  ::killpg(pid, SIGKILL);
-  if (spec.kill_rest) spec.kill_rest();
-  read_end.Reset();
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  {
-    std::lock_guard lock(ChildrenMu());
-    WaitedFor().erase(pid);
-  }
-  if (!exited) {  // left the loop in kKilled before the child was seen to exit
-    exit_info.si_code = WIFEXITED(status) ? CLD_EXITED : CLD_KILLED;
-    exit_info.si_status = WIFEXITED(status)     ? WEXITSTATUS(status)
-                          : WIFSIGNALED(status) ? WTERMSIG(status)
-                                                : SIGKILL;
-  }
-  result.exit_code = ExitCode(exit_info);
-  result.output = ToValidUtf8(output);
-  if (result.output.size() > spec.max_output) {
-    // Replacement characters are longer than the bytes they replace; cut on a boundary.
-    size_t cut = spec.max_output;
-    while (cut > 0 && (static_cast<unsigned char>(result.output[cut]) & 0xC0) == 0x80) --cut;
-    result.output.resize(cut);
-    result.truncated = true;
-  }
-  return result;
+  absl::StatusOr<CommandResult> result = StartAndWatch(spec, cancelled);
+  if (!result.ok()) return CannotStart(result.status().message());
+  return *std::move(result);
 }
 
 }  // namespace qai::sandbox

@@ -1,5 +1,6 @@
 #pragma once
-// Sandbox setup: qai-sandbox's isolation options, and the start-up check that it isolates.
+// Sandbox setup: the start-up check that qai-sandbox isolates, on the options of
+// sandbox_options.h.
 //
 // It fails closed: the default, bwrap, must really run a command here (bubblewrap installed,
 // user namespaces allowed) or the service refuses to start. Running without isolation is a
@@ -30,34 +31,9 @@
 #include "common/config.h"
 #include "services/sandbox/disk_quota.h"
 #include "services/sandbox/sandbox.h"
+#include "services/sandbox/sandbox_options.h"
 
 namespace qai::sandbox {
-
-// WithSandboxOptions: options and --sandbox (QAI_SANDBOX: bwrap or unsafe-none),
-// --sandbox-cpu-time, --sandbox-memory-mb, --sandbox-processes, --sandbox-file-size-mb,
-// --sandbox-uids, for the projects' cgroups --sandbox-cgroups (required or off),
-// --sandbox-project-memory-mb, --sandbox-project-pids, --sandbox-cpu-weight and --sandbox-cpus,
-// and for the workspaces' disk quota --sandbox-disk (tmpfs or off), --sandbox-disk-mb and
-// --sandbox-disk-files.
-std::vector<common::Option> WithSandboxOptions(std::vector<common::Option> options);
-
-// SandboxOptionsFrom: the limits and uids of a configuration that declared those options
-// (the mode and the cgroups are ChooseSandbox's).
-SandboxOptions SandboxOptionsFrom(const common::Config& config);
-
-// CgroupRequest: whether the projects' cgroups are required, and how to set them up.
-struct CgroupRequest {
-  bool required = true;  // false: QAI_SANDBOX_CGROUPS=off
-  CgroupOptions options;
-};
-
-// CgroupRequestFrom: --sandbox-cgroups and the project limits of a configuration that
-// declared them.
-CgroupRequest CgroupRequestFrom(const common::Config& config);
-
-// ParseUidRange: "FIRST-LAST" with LAST > FIRST (projects get all but the last, which the
-// start-up probe runs as); false otherwise, or when not within 1..4294967294.
-bool ParseUidRange(std::string_view text, uint32_t* first, uint32_t* count);
 
 // SandboxChoice: what commands run in.
 struct SandboxChoice {

@@ -31,6 +31,7 @@
 #include "common/ids.h"
 #include "services/sandbox/fd.h"
 #include "services/sandbox/proc_stat.h"
+#include "services/sandbox/sandbox_options.h"
 #include "services/sandbox/sandbox_setup.h"
 #include "services/sandbox/test_peak.h"
 #include "services/sandbox/workspace.h"

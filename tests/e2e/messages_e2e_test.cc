@@ -11,11 +11,11 @@
 #include <thread>
 
 #include "common/ids.h"
-#include "common/run_settings.h"
 #include "common/status.h"
 #include "qai/messages/v1/messages.grpc.pb.h"
 #include "qai/orchestrator/v1/orchestrator.grpc.pb.h"
 #include "qai/projects/v1/projects.grpc.pb.h"
+#include "services/orchestrator/client/run_settings.h"
 #include "soci/postgresql/soci-postgresql.h"
 #include "soci/soci.h"
 #include "tests/e2e/harness.h"
@@ -68,7 +68,7 @@ class FakeOrchestrator final : public opb::AgentOrchestrator::CallbackService {
     reactor->Finish(grpc::Status::OK);
     return reactor;
   }
-  void SetActive(common::ActiveRuns active) {
+  void SetActive(orchestrator::ActiveRuns active) {
     std::lock_guard lock(mu_);
     active_ = active;
   }
@@ -111,7 +111,7 @@ class FakeOrchestrator final : public opb::AgentOrchestrator::CallbackService {
   std::vector<std::string> cancels_;
   std::map<std::string, std::string> runs_;
   std::vector<opb::CountActiveRunsRequest> counts_;
-  common::ActiveRuns active_;
+  orchestrator::ActiveRuns active_;
   bool full_ = false;
 };
 
@@ -504,6 +504,18 @@ TEST_F(MessagesE2ETest, BadInputsNameTheirFields) {
             std::vector<std::string>{"content"});
   EXPECT_TRUE(Send("alice", p.id(), std::string(10000, 'a')).ok())
       << "10,000 characters is the limit, not over it";
+  {
+    grpc::ClientContext ctx;
+    AsUser(ctx, "alice");
+    pb::CreateMessageRequest req;
+    req.set_project_id(p.id());
+    req.set_content("mine, says bob");
+    req.set_owner("bob");
+    pb::Message ignored;
+    EXPECT_EQ(ViolatedFields(stub_->CreateMessage(&ctx, req, &ignored)),
+              std::vector<std::string>{"owner"})
+        << "only a relaying service names the owner";
+  }
 
   pb::ListMessagesResponse page;
   EXPECT_EQ(ViolatedFields(List("alice", p.id(), &page, -1)),
@@ -709,6 +721,34 @@ TEST_F(MessagesE2ETest, ProjectsDownMeansUnavailableAndNothingWritten) {
   EXPECT_EQ(CountRows("SELECT count(*) FROM messages.outbox"), 1);
   StartProjects();
   EXPECT_TRUE(Eventually([&] { return Send("alice", p.id(), "after").ok(); }));
+}
+
+TEST_F(MessagesE2ETest, ARelayedFirstPromptNamesItsOwnerAndNeedsNoProjectService) {
+  ppb::Project p = CreateProject("alice", "x");
+  WaitForMessages("alice", p.id(), 1);
+  ASSERT_TRUE(projects_.process->Kill().ok());
+  ASSERT_TRUE(projects_.process->Wait(absl::Seconds(10)).ok());
+  // As ProjectService's outbox relays a first prompt: the owner named, nobody asked back.
+  auto relay = [&](const std::string& owner, pb::Message* out) {
+    grpc::ClientContext ctx;
+    AsService(ctx, "projects");
+    pb::CreateMessageRequest req;
+    req.set_project_id(p.id());
+    req.set_content("relayed");
+    req.set_owner(owner);
+    req.set_request_id(common::NewUuid());
+    return stub_->CreateMessage(&ctx, req, out);
+  };
+  pb::Message stored;
+  grpc::Status s = relay("alice", &stored);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(stored.author(), "alice");
+  EXPECT_EQ(CountRows("SELECT count(*) FROM messages.messages WHERE owner = 'alice'"), 2);
+  // A relayed prompt without an owner (a row written before the field) is vouched for by
+  // ProjectService, which is down.
+  EXPECT_EQ(relay("", &stored).error_code(), StatusCode::UNAVAILABLE);
+  EXPECT_EQ(CountRows("SELECT count(*) FROM messages.messages"), 2);
+  StartProjects();
 }
 
 TEST_F(MessagesE2ETest, AnAgentsHistoryNeedsNoProjectServiceButAnUnknownProjectDoes) {

@@ -1,130 +1,243 @@
 #include "services/orchestrator/agent/agent.h"
 
-#include <nlohmann/json.hpp>
 #include <utility>
 
-#include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
-#include "common/status_macros.h"
 #include "common/strings.h"
 #include "common/utf8.h"
 #include "services/orchestrator/agent/journal.h"
 #include "services/orchestrator/agent/model_events.h"
-#include "services/orchestrator/agent/tool_args.h"
+#include "services/orchestrator/agent/tool_runner.h"
 #include "services/orchestrator/model/prompts.h"
 
 namespace qai::orchestrator {
-using common::ToValidUtf8;
 using common::TruncateUtf8;
 namespace {
 
 using v1::RunEvent;
 
-// The largest file a tool's journal entry keeps when changes are read file by file.
-constexpr size_t kMaxJournaledFileBytes = 3 << 20;
+// ResultEvents: a tool result's events: the result, and the files it wrote. The model may see
+// more of a file than an event carries: events stay small, whoever watches them.
+std::vector<RunEvent> ResultEvents(const ToolCall& call, const ToolOutcome& result,
+                                   const AgentLimits& limits) {
+  std::vector<RunEvent> events(1);
+  RunEvent::ToolResult* r = events[0].mutable_tool_result();
+  r->set_call_id(call.id);
+  r->set_tool(call.name);
+  bool cut = false;
+  r->set_output(TruncateUtf8(result.output, limits.max_tool_output_chars, &cut));
+  r->set_exit_code(result.exit_code);
+  r->set_truncated(result.truncated || cut);
+  if (!result.written.empty()) {
+    RunEvent changed;
+    for (const std::string& path : result.written) changed.mutable_files_changed()->add_paths(path);
+    events.push_back(std::move(changed));
+  }
+  return events;
+}
 
-struct ToolOutcome {
-  std::string output;
-  int exit_code = 0;
-  bool truncated = false;
-  std::vector<std::string> written;
-  bool cancelled = false;
+// AgentLoop: one attempt of RunAgent, its conversation and outcome. Each step returns false
+// when the attempt ends there (outcome_ says how), true to go on.
+class AgentLoop {
+ public:
+  AgentLoop(const AgentInput& input, Model& model, Workspace& ws, const AgentLimits& limits,
+            const std::function<bool()>& cancelled, const Emit& emit);
+  AgentOutcome Run();
+
+ private:
+  using Phase = journal::Replayed::Phase;
+
+  bool Replay();
+  bool AskModel(int iteration, bool resumed, ModelReply& reply);
+  bool CallTool(const ToolCall& call, bool event_out);
+  bool EmitCall(const ToolCall& call);
+  bool EmitResult(const ToolCall& call, const ToolOutcome& result);
+  bool EndIteration(int iteration);
+  bool Summarized(const std::string& text);
+  std::vector<std::string> WithAnswer(std::string step);
+  bool Stop(absl::Status status);
+  bool Cancel();
+
+  const AgentInput& input_;
+  Model& model_;
+  Workspace& ws_;
+  const AgentLimits& limits_;
+  const std::function<bool()>& cancelled_;
+  const Emit& emit_;
+  const std::vector<ToolSpec> tools_ = AgentTools();
+  std::vector<ChatMessage> conversation_;
+  AgentOutcome outcome_;
+  journal::Replayed done_;  // what earlier attempts did
+  int first_ = 1;           // the iteration this attempt starts with
+  // The model's last answer while it waits to be journaled with the next step.
+  std::string answered_;
 };
 
-ToolOutcome Failed(std::string message) {
-  ToolOutcome out;
-  out.output = std::move(message);
-  out.exit_code = 1;
-  return out;
+AgentLoop::AgentLoop(const AgentInput& input, Model& model, Workspace& ws,
+                     const AgentLimits& limits, const std::function<bool()>& cancelled,
+                     const Emit& emit)
+    : input_(input), model_(model), ws_(ws), limits_(limits), cancelled_(cancelled), emit_(emit) {
+  conversation_ = {{.role = ChatMessage::Role::kSystem, .content = kAgentSystemPrompt}};
+  conversation_.insert(conversation_.end(), input.history.begin(), input.history.end());
+  conversation_.push_back({.role = ChatMessage::Role::kUser, .content = input.prompt});
 }
 
-absl::StatusOr<ToolOutcome> RunTerminal(const TerminalArgs& args, Workspace& ws,
-                                        const AgentLimits& limits,
-                                        const std::function<bool()>& cancelled) {
-  ToolOutcome out;
-  QAI_ASSIGN_OR_RETURN(CommandOutcome r, ws.Run(args.command, cancelled));
-  out.output = TruncateUtf8(r.output, limits.max_tool_output_chars, &out.truncated);
-  out.truncated = out.truncated || r.truncated;
-  out.exit_code = r.exit_code;
-  out.cancelled = r.cancelled;
-  if (r.timed_out) {
-    absl::StrAppend(&out.output, "\n[command timed out]");
-  } else if (r.exit_code != 0 && !r.cancelled) {
-    // A command that fails silently must still tell the model it failed.
-    absl::StrAppend(&out.output, "\n[exit code ", r.exit_code, "]");
-  }
-  return out;
-}
-
-absl::StatusOr<ToolOutcome> WriteFiles(const WriteFilesArgs& args, Workspace& ws,
-                                       const AgentLimits& limits) {
-  ToolOutcome out;
-  std::vector<std::string> lines(args.malformed,
-                                 "error: each file needs a string path and content");
-  if (args.malformed > 0) out.exit_code = 1;
-  if (!args.files.empty()) {
-    QAI_ASSIGN_OR_RETURN(std::vector<FileResult> written, ws.WriteFiles(args.files));
-    for (const FileResult& r : written) {
-      if (r.error.empty()) {
-        out.written.push_back(r.path);
-        lines.push_back(absl::StrCat("wrote ", r.path));
-      } else {
-        lines.push_back(absl::StrCat("error: ", r.path, ": ", r.error));
-        out.exit_code = 1;
-      }
+// The workspace counts changes from when the worker opened (or restored) it, so each tool's
+// are its own.
+AgentOutcome AgentLoop::Run() {
+  if (!Replay()) return outcome_;
+  for (int iteration = first_; iteration <= input_.max_iterations; ++iteration) {
+    outcome_.iterations = iteration;
+    const bool resumed =
+        iteration == first_ && done_.phase != Phase::kNone && done_.phase != Phase::kEnded;
+    ModelReply reply;
+    size_t next_call = 0;
+    if (resumed && done_.phase == Phase::kAnswered) {
+      reply = done_.reply;
+      next_call = done_.answered;
+    } else if (!AskModel(iteration, resumed, reply)) {
+      return outcome_;
     }
-  }
-  out.output =
-      TruncateUtf8(absl::StrJoin(lines, "\n"), limits.max_tool_output_chars, &out.truncated);
-  return out;
-}
-
-absl::StatusOr<ToolOutcome> ReadFiles(const ReadFilesArgs& args, Workspace& ws,
-                                      const AgentLimits& limits) {
-  ToolOutcome out;
-  nlohmann::json result = nlohmann::json::array();
-  if (!args.paths.empty()) {
-    QAI_ASSIGN_OR_RETURN(std::vector<FileResult> read,
-                         ws.ReadFiles(args.paths, limits.max_read_bytes));
-    for (const FileResult& r : read) {
-      if (r.error.empty()) {
-        result.push_back({{"path", r.path}, {"content", r.content}});
-      } else {
-        result.push_back({{"path", r.path}, {"error", r.error}});
-      }
+    for (size_t i = next_call; i < reply.tool_calls.size(); ++i) {
+      // A call an earlier attempt began is run again (its result never got stored), but its
+      // event is out already.
+      if (!CallTool(reply.tool_calls[i], resumed && i == next_call && done_.calling))
+        return outcome_;
     }
+    if (!EndIteration(iteration) || Summarized(reply.text)) return outcome_;
   }
-  out.output = TruncateUtf8(result.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
-                            limits.max_read_bytes * 4, &out.truncated);
-  return out;
+  outcome_.kind = AgentOutcome::Kind::kNoSummary;
+  return outcome_;
 }
 
-// RunTool: the tool's outcome; an error only when the workspace could not be reached (the
-// attempt stops), never for what the model asked wrongly (its result says so).
-absl::StatusOr<ToolOutcome> RunTool(const ToolCall& call, Workspace& ws, const AgentLimits& limits,
-                                    const std::function<bool()>& cancelled) {
-  ToolArgs args = ParseToolArgs(call, limits.max_command_bytes);
-  if (const auto* terminal = std::get_if<TerminalArgs>(&args))
-    return RunTerminal(*terminal, ws, limits, cancelled);
-  if (const auto* files = std::get_if<WriteFilesArgs>(&args)) return WriteFiles(*files, ws, limits);
-  if (const auto* files = std::get_if<ReadFilesArgs>(&args)) return ReadFiles(*files, ws, limits);
-  return Failed(std::get<ToolArgsError>(std::move(args)).message);
+// Replay: an earlier attempt's steps: their answers and results rejoin the conversation, and
+// the loop goes on after the last of them; no finished model call is made again.
+bool AgentLoop::Replay() {
+  absl::StatusOr<journal::Replayed> done = journal::Replay(input_.journal);
+  if (!done.ok()) return Stop(done.status());
+  done_ = *std::move(done);
+  conversation_.insert(conversation_.end(), done_.turns.begin(), done_.turns.end());
+  outcome_.files_written.insert(done_.written.begin(), done_.written.end());
+  if (done_.phase == Phase::kEnded && Summarized(done_.reply.text)) {
+    outcome_.iterations = done_.iteration;
+    return false;
+  }
+  first_ = done_.phase == Phase::kNone    ? 1
+           : done_.phase == Phase::kEnded ? done_.iteration + 1
+                                          : done_.iteration;
+  return true;
 }
 
-// CaptureChanges: what a tool changed in the workspace (whatever made the change: a written
-// file or a command). When the workspace is too large to tell, the files the tool wrote count.
-absl::StatusOr<journal::Changes> CaptureChanges(Workspace& ws,
-                                                const std::vector<std::string>& written) {
-  QAI_ASSIGN_OR_RETURN(std::optional<journal::Changes> changes, ws.Changes());
-  if (changes) return *std::move(changes);
-  journal::Changes fallback;
-  if (written.empty()) return fallback;
-  QAI_ASSIGN_OR_RETURN(std::vector<FileResult> read, ws.ReadFiles(written, kMaxJournaledFileBytes));
-  for (FileResult& r : read) {
-    if (r.error.empty()) fallback[r.path] = std::move(r.content);
+// AskModel: the iteration's start (unless an earlier attempt reported it) and the model's
+// reply, which joins the conversation.
+bool AgentLoop::AskModel(int iteration, bool resumed, ModelReply& reply) {
+  if (cancelled_()) return Cancel();
+  if (!resumed) {
+    RunEvent started;
+    started.mutable_iteration_started()->set_iteration(iteration);
+    if (absl::Status s = emit_({started}, iteration, {journal::Start(iteration)}); !s.ok())
+      return Stop(s);
   }
-  return fallback;
+  // The reply's text and the model's retries become events as they happen; the answer
+  // itself is journaled once it is whole (a call cut off by a crash is made again).
+  ModelEvents model_events(
+      [&](std::vector<RunEvent> events) { return emit_(std::move(events), std::nullopt, {}); },
+      cancelled_, limits_.max_tool_output_chars);
+  absl::StatusOr<ModelReply> answer = model_.Stream(conversation_, tools_, model_events);
+  if (absl::Status s = model_events.Finish(); !s.ok()) return Stop(s);
+  if (!answer.ok()) {
+    if (answer.status().code() == absl::StatusCode::kCancelled && cancelled_()) return Cancel();
+    outcome_.model_fault = true;
+    return Stop(answer.status());
+  }
+  reply = *std::move(answer);
+  // Journaled with what comes next (the first call, or the iteration's end), which follows
+  // at once: one write fewer, and a crash in between only asks the model again.
+  answered_ = journal::Model(iteration, reply);
+  conversation_.push_back({.role = ChatMessage::Role::kAssistant,
+                           .content = reply.text,
+                           .tool_calls = reply.tool_calls});
+  return true;
+}
+
+// CallTool: one tool call of the reply, its events (the call's unless `event_out`, then the
+// result's) and its result in the conversation.
+bool AgentLoop::CallTool(const ToolCall& call, bool event_out) {
+  if (cancelled_()) return Cancel();
+  if (!event_out && !EmitCall(call)) return false;
+  absl::StatusOr<ToolOutcome> ran = RunTool(call, ws_, limits_, cancelled_);
+  if (!ran.ok()) return Stop(ran.status());
+  if (ran->cancelled) return Cancel();  // the command was killed: no result to keep
+  return EmitResult(call, *ran);
+}
+
+bool AgentLoop::EmitCall(const ToolCall& call) {
+  RunEvent call_event;
+  call_event.mutable_tool_call()->set_call_id(call.id);
+  call_event.mutable_tool_call()->set_tool(call.name);
+  call_event.mutable_tool_call()->set_arguments_json(
+      TruncateUtf8(call.arguments_json, limits_.max_tool_output_chars));
+  if (absl::Status s = emit_({call_event}, std::nullopt, WithAnswer(journal::Call(call.id)));
+      !s.ok()) {
+    return Stop(s);
+  }
+  return true;
+}
+
+// EmitResult: the result's events with its journal entry (the changes the tool made), and the
+// result in the conversation.
+bool AgentLoop::EmitResult(const ToolCall& call, const ToolOutcome& result) {
+  std::vector<RunEvent> events = ResultEvents(call, result, limits_);
+  outcome_.files_written.insert(result.written.begin(), result.written.end());
+  // Reading changes nothing.
+  absl::StatusOr<journal::Changes> changes =
+      call.name == kToolReadFiles ? journal::Changes{} : CaptureChanges(ws_, result.written);
+  if (!changes.ok()) return Stop(changes.status());
+  if (absl::Status s = emit_(std::move(events), std::nullopt,
+                             {journal::Tool(call.id, result.output, result.written, *changes)});
+      !s.ok()) {
+    return Stop(s);
+  }
+  conversation_.push_back(
+      {.role = ChatMessage::Role::kTool, .content = result.output, .tool_call_id = call.id});
+  return true;
+}
+
+bool AgentLoop::EndIteration(int iteration) {
+  RunEvent finished;
+  finished.mutable_iteration_finished()->set_iteration(iteration);
+  if (absl::Status s = emit_({finished}, std::nullopt, WithAnswer(journal::End(iteration)));
+      !s.ok())
+    return Stop(s);
+  return true;
+}
+
+// Summarized: whether the text holds the summary, which then ends the attempt.
+bool AgentLoop::Summarized(const std::string& text) {
+  std::optional<std::string> summary = ExtractSummary(text);
+  if (!summary) return false;
+  outcome_.kind = AgentOutcome::Kind::kSummary;
+  outcome_.summary = *std::move(summary);
+  return true;
+}
+
+// WithAnswer: the journal steps of `step`, after the model's answer when it waits.
+std::vector<std::string> AgentLoop::WithAnswer(std::string step) {
+  std::vector<std::string> steps;
+  if (!answered_.empty()) steps.push_back(std::exchange(answered_, ""));
+  steps.push_back(std::move(step));
+  return steps;
+}
+
+bool AgentLoop::Stop(absl::Status status) {
+  outcome_.kind = AgentOutcome::Kind::kStopped;
+  outcome_.status = std::move(status);
+  return false;
+}
+
+bool AgentLoop::Cancel() {
+  outcome_.kind = AgentOutcome::Kind::kCancelled;
+  return false;
 }
 
 }  // namespace
@@ -144,154 +257,7 @@ std::optional<std::string> ExtractSummary(std::string_view text) {
 AgentOutcome RunAgent(const AgentInput& input, Model& model, Workspace& ws,
                       const AgentLimits& limits, const std::function<bool()>& cancelled,
                       const Emit& emit) {
-  AgentOutcome outcome;
-  auto stop = [&](absl::Status status) {
-    outcome.kind = AgentOutcome::Kind::kStopped;
-    outcome.status = std::move(status);
-    return outcome;
-  };
-  auto cancel = [&] {
-    outcome.kind = AgentOutcome::Kind::kCancelled;
-    return outcome;
-  };
-  std::vector<ChatMessage> conversation = {
-      {.role = ChatMessage::Role::kSystem, .content = kAgentSystemPrompt}};
-  conversation.insert(conversation.end(), input.history.begin(), input.history.end());
-  conversation.push_back({.role = ChatMessage::Role::kUser, .content = input.prompt});
-  const std::vector<ToolSpec> tools = AgentTools();
-
-  // An earlier attempt's steps: their answers and results rejoin the conversation, and the loop
-  // goes on after the last of them; no finished model call is made again.
-  absl::StatusOr<journal::Replayed> done = journal::Replay(input.journal);
-  if (!done.ok()) return stop(done.status());
-  conversation.insert(conversation.end(), done->turns.begin(), done->turns.end());
-  outcome.files_written.insert(done->written.begin(), done->written.end());
-  using Phase = journal::Replayed::Phase;
-  if (done->phase == Phase::kEnded) {
-    if (std::optional<std::string> summary = ExtractSummary(done->reply.text)) {
-      outcome.kind = AgentOutcome::Kind::kSummary;
-      outcome.summary = *std::move(summary);
-      outcome.iterations = done->iteration;
-      return outcome;
-    }
-  }
-  const int first = done->phase == Phase::kNone    ? 1
-                    : done->phase == Phase::kEnded ? done->iteration + 1
-                                                   : done->iteration;
-  // The model's last answer while it waits to be journaled with the next step.
-  std::string answered;
-  auto with_answer = [&](std::string step) {
-    std::vector<std::string> steps;
-    if (!answered.empty()) steps.push_back(std::exchange(answered, ""));
-    steps.push_back(std::move(step));
-    return steps;
-  };
-
-  // The workspace counts changes from when the worker opened (or restored) it, so each tool's
-  // are its own.
-  for (int iteration = first; iteration <= input.max_iterations; ++iteration) {
-    outcome.iterations = iteration;
-    const bool resumed =
-        iteration == first && done->phase != Phase::kNone && done->phase != Phase::kEnded;
-    ModelReply reply;
-    size_t next_call = 0;
-    if (resumed && done->phase == Phase::kAnswered) {
-      reply = done->reply;
-      next_call = done->answered;
-    } else {
-      if (cancelled()) return cancel();
-      if (!resumed) {
-        RunEvent started;
-        started.mutable_iteration_started()->set_iteration(iteration);
-        if (absl::Status s = emit({started}, iteration, {journal::Start(iteration)}); !s.ok())
-          return stop(s);
-      }
-      // The reply's text and the model's retries become events as they happen; the answer
-      // itself is journaled once it is whole (a call cut off by a crash is made again).
-      ModelEvents model_events(
-          [&](std::vector<RunEvent> events) { return emit(std::move(events), std::nullopt, {}); },
-          cancelled, limits.max_tool_output_chars);
-      absl::StatusOr<ModelReply> answer = model.Stream(conversation, tools, model_events);
-      if (absl::Status s = model_events.Finish(); !s.ok()) return stop(s);
-      if (!answer.ok()) {
-        if (answer.status().code() == absl::StatusCode::kCancelled && cancelled()) return cancel();
-        outcome.model_fault = true;
-        return stop(answer.status());
-      }
-      reply = *std::move(answer);
-      // Journaled with what comes next (the first call, or the iteration's end), which follows
-      // at once: one write fewer, and a crash in between only asks the model again.
-      answered = journal::Model(iteration, reply);
-      conversation.push_back({.role = ChatMessage::Role::kAssistant,
-                              .content = reply.text,
-                              .tool_calls = reply.tool_calls});
-    }
-
-    for (size_t i = next_call; i < reply.tool_calls.size(); ++i) {
-      const ToolCall& call = reply.tool_calls[i];
-      if (cancelled()) return cancel();
-      // A call an earlier attempt began is run again (its result never got stored), but its
-      // event is out already.
-      if (!(resumed && i == next_call && done->calling)) {
-        RunEvent call_event;
-        call_event.mutable_tool_call()->set_call_id(call.id);
-        call_event.mutable_tool_call()->set_tool(call.name);
-        call_event.mutable_tool_call()->set_arguments_json(
-            TruncateUtf8(call.arguments_json, limits.max_tool_output_chars));
-        if (absl::Status s = emit({call_event}, std::nullopt, with_answer(journal::Call(call.id)));
-            !s.ok()) {
-          return stop(s);
-        }
-      }
-
-      absl::StatusOr<ToolOutcome> ran = RunTool(call, ws, limits, cancelled);
-      if (!ran.ok()) return stop(ran.status());
-      ToolOutcome& result = *ran;
-      if (result.cancelled) return cancel();  // the command was killed: no result to keep
-      std::vector<RunEvent> events(1);
-      RunEvent::ToolResult* r = events[0].mutable_tool_result();
-      r->set_call_id(call.id);
-      r->set_tool(call.name);
-      // The model may see more of a file than an event carries: events stay small, whoever
-      // watches them.
-      bool cut = false;
-      r->set_output(TruncateUtf8(result.output, limits.max_tool_output_chars, &cut));
-      r->set_exit_code(result.exit_code);
-      r->set_truncated(result.truncated || cut);
-      if (!result.written.empty()) {
-        RunEvent changed;
-        for (const std::string& path : result.written) {
-          changed.mutable_files_changed()->add_paths(path);
-          outcome.files_written.insert(path);
-        }
-        events.push_back(std::move(changed));
-      }
-      // Reading changes nothing.
-      absl::StatusOr<journal::Changes> changes =
-          call.name == kToolReadFiles ? journal::Changes{} : CaptureChanges(ws, result.written);
-      if (!changes.ok()) return stop(changes.status());
-      if (absl::Status s = emit(std::move(events), std::nullopt,
-                                {journal::Tool(call.id, result.output, result.written, *changes)});
-          !s.ok()) {
-        return stop(s);
-      }
-      conversation.push_back(
-          {.role = ChatMessage::Role::kTool, .content = result.output, .tool_call_id = call.id});
-    }
-
-    RunEvent finished;
-    finished.mutable_iteration_finished()->set_iteration(iteration);
-    if (absl::Status s = emit({finished}, std::nullopt, with_answer(journal::End(iteration)));
-        !s.ok())
-      return stop(s);
-    if (std::optional<std::string> summary = ExtractSummary(reply.text)) {
-      outcome.kind = AgentOutcome::Kind::kSummary;
-      outcome.summary = *std::move(summary);
-      return outcome;
-    }
-  }
-  outcome.kind = AgentOutcome::Kind::kNoSummary;
-  return outcome;
+  return AgentLoop(input, model, ws, limits, cancelled, emit).Run();
 }
 
 }  // namespace qai::orchestrator

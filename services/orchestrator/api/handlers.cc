@@ -14,7 +14,7 @@ using common::CallContext;
 using common::FieldViolations;
 
 // CheckProject: whether the caller may see the project (services may see every project).
-absl::Status CheckProject(const common::ProjectsClient& projects, const CallContext& call,
+absl::Status CheckProject(const projects::ProjectsClient& projects, const CallContext& call,
                           const std::string& project_id) {
   if (call.principal.role == common::Role::kService) return absl::OkStatus();
   return projects.ProjectOwner(call, project_id).status();
@@ -57,12 +57,12 @@ absl::Status RunHandlers::StartRun(const CallContext& call, const v1::StartRunRe
   common::CheckText(bad, "author", req.author(), 0, kMaxAuthorChars);
   if (!v1::StartRunRequest::Multitask_IsValid(req.multitask()))
     bad.Add("multitask", "is not a known value");
-  const common::RunSettings settings =
-      common::CheckRunSettings(*bounds_,
-                               {.max_iterations = req.max_iterations(),
-                                .model = req.model(),
-                                .timeout = req.has_timeout() ? &req.timeout() : nullptr},
-                               {}, bad);
+  const orchestrator::RunSettings settings =
+      orchestrator::CheckRunSettings(*bounds_,
+                                     {.max_iterations = req.max_iterations(),
+                                      .model = req.model(),
+                                      .timeout = req.has_timeout() ? &req.timeout() : nullptr},
+                                     {}, bad);
   QAI_RETURN_IF_ERROR(bad.ToStatus());
   absl::StatusOr<RunRecord> run =
       store_->Start({.id = common::NewUuid(),
@@ -158,7 +158,7 @@ absl::Status RunHandlers::CountActiveRuns(const CallContext& call,
   common::CheckUuid(bad, "project_id", req.project_id(), /*required=*/true);
   common::CheckText(bad, "author", req.author(), 0, kMaxAuthorChars);
   QAI_RETURN_IF_ERROR(bad.ToStatus());
-  QAI_ASSIGN_OR_RETURN(common::ActiveRuns active,
+  QAI_ASSIGN_OR_RETURN(orchestrator::ActiveRuns active,
                        store_->CountActive(req.project_id(), req.author()));
   resp.set_project_active(active.project);
   resp.set_principal_active(active.principal);

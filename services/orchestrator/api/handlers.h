@@ -9,11 +9,11 @@
 #include "absl/status/status.h"
 #include "common/jwt.h"
 #include "common/page_token.h"
-#include "common/projects_client.h"
 #include "common/rpc.h"
-#include "common/run_settings.h"
 #include "qai/orchestrator/v1/orchestrator.pb.h"
+#include "services/orchestrator/client/run_settings.h"
 #include "services/orchestrator/store/run_store.h"
+#include "services/projects/client/projects_client.h"
 
 namespace qai::orchestrator {
 
@@ -21,8 +21,8 @@ class RunHandlers {
  public:
   // run_queued is called after a run was queued here (to wake this replica's workers at once);
   // StartRun's settings are checked against `bounds`.
-  RunHandlers(RunStore* store, const common::ProjectsClient* projects,
-              const common::PageTokenCodec* tokens, const common::RunBounds* bounds,
+  RunHandlers(RunStore* store, const projects::ProjectsClient* projects,
+              const common::PageTokenCodec* tokens, const orchestrator::RunBounds* bounds,
               std::function<void()> run_queued)
       : store_(store),
         projects_(projects),
@@ -49,9 +49,9 @@ class RunHandlers {
 
  private:
   RunStore* const store_;
-  const common::ProjectsClient* const projects_;
+  const projects::ProjectsClient* const projects_;
   const common::PageTokenCodec* const tokens_;
-  const common::RunBounds* const bounds_;
+  const orchestrator::RunBounds* const bounds_;
   const std::function<void()> run_queued_;
 };
 

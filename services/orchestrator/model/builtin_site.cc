@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <initializer_list>
 #include <set>
+#include <utility>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -13,6 +15,7 @@
 #include "absl/strings/strip.h"
 #include "common/strings.h"
 #include "common/utf8.h"
+#include "services/orchestrator/model/builtin_site_assets.h"
 
 namespace qai::orchestrator {
 using common::ToValidUtf8;
@@ -22,7 +25,8 @@ namespace {
 using common::ToAbsl;
 
 constexpr char kFallbackSubject[] = "My Website";
-// Markers in the pages the builtin writes: where a later request adds its sections and links.
+// Markers in the pages the builtin writes (builtin_site/page.html): where a later request adds
+// its sections and links.
 constexpr char kSectionsEnd[] = "<!-- qai:sections-end -->";
 constexpr char kNavEnd[] = "<!-- qai:nav-end -->";
 constexpr size_t kMaxSubjectWords = 6;
@@ -322,157 +326,17 @@ std::vector<Kind> KindsIn(std::string_view request) {
   return out;
 }
 
-// SectionHtml: one section's markup; `s` is the escaped subject.
+// Filled: the template builtin_site/<path> with its {{placeholders}} replaced, in one pass (what
+// is filled in is not read again, so a subject that spells a placeholder stays as it is).
+std::string Filled(
+    std::string_view path,
+    std::initializer_list<std::pair<absl::string_view, absl::string_view>> placeholders) {
+  return absl::StrReplaceAll(ToAbsl(BuiltinSiteAsset(path)), placeholders);
+}
+
+// SectionHtml: one section's markup, builtin_site/sections/<id>.html; `s` is the escaped subject.
 std::string SectionHtml(Kind kind, const std::string& s) {
-  switch (kind) {
-    case Kind::kFeatures:
-      return absl::StrCat(R"(    <section id="features" class="block">
-      <h2>Why )",
-                          s, R"(</h2>
-      <div class="cards">
-        <article class="card"><h3>Made with care</h3><p>Every detail is thought through, from your first visit to your last.</p></article>
-        <article class="card"><h3>Fast and simple</h3><p>Everything you need is a click away, on any device.</p></article>
-        <article class="card"><h3>Here for you</h3><p>Questions? A real person answers, usually within a day.</p></article>
-      </div>
-    </section>
-)");
-    case Kind::kAbout:
-      return absl::StrCat(
-          R"(    <section id="about" class="block">
-      <h2>About )",
-          s, R"(</h2>
-      <p>)",
-          s,
-          R"( started with a simple idea: do one thing really well, and share it with as many people as possible.</p>
-      <p>We are a small, dedicated team, and we still care about the same things as on the first day.</p>
-    </section>
-)");
-    case Kind::kMenu:
-      return R"(    <section id="menu" class="block">
-      <h2>Menu</h2>
-      <ul class="menu-list">
-        <li><span>House Special</span><span class="price">$4.50</span></li>
-        <li><span>Seasonal Favourite</span><span class="price">$5.25</span></li>
-        <li><span>The Classic</span><span class="price">$3.75</span></li>
-        <li><span>Something Sweet</span><span class="price">$3.95</span></li>
-        <li><span>Daily Pick</span><span class="price">$4.95</span></li>
-      </ul>
-    </section>
-)";
-    case Kind::kGallery: {
-      std::string tiles;
-      const char* captions[] = {"Morning light",     "Details",    "Our place",
-                                "Behind the scenes", "Favourites", "Evenings"};
-      for (int i = 0; i < 6; ++i) {
-        absl::StrAppend(&tiles, "        <figure class=\"tile tile-", i + 1, "\"><figcaption>",
-                        captions[i], "</figcaption></figure>\n");
-      }
-      return absl::StrCat(
-          "    <section id=\"gallery\" class=\"block\">\n      <h2>Gallery</h2>\n      <div "
-          "class=\"gallery\">\n",
-          tiles, "      </div>\n    </section>\n");
-    }
-    case Kind::kPricing:
-      return R"(    <section id="pricing" class="block">
-      <h2>Pricing</h2>
-      <div class="cards">
-        <article class="card"><h3>Starter</h3><p class="price-tag">$0</p><p>The essentials, free forever.</p></article>
-        <article class="card featured"><h3>Pro</h3><p class="price-tag">$12<small>/month</small></p><p>Everything in Starter, plus priority support.</p></article>
-        <article class="card"><h3>Team</h3><p class="price-tag">$39<small>/month</small></p><p>For groups that work together every day.</p></article>
-      </div>
-    </section>
-)";
-    case Kind::kTestimonials:
-      return absl::StrCat(
-          R"(    <section id="testimonials" class="block">
-      <h2>What people say</h2>
-      <div class="cards">
-        <blockquote class="card quote"><p>“Exactly what I was looking for. I keep coming back.”</p><footer>Sam R.</footer></blockquote>
-        <blockquote class="card quote"><p>“)",
-          s,
-          R"( made my week. Friendly, quick and simply good.”</p><footer>Priya K.</footer></blockquote>
-        <blockquote class="card quote"><p>“I have recommended it to all my friends.”</p><footer>Jonas M.</footer></blockquote>
-      </div>
-    </section>
-)");
-    case Kind::kBlog:
-      return R"(    <section id="blog" class="block">
-      <h2>Latest posts</h2>
-      <div class="cards">
-        <article class="card"><time datetime="2024-05-02">May 2, 2024</time><h3>Hello, world</h3><p>Why we started, and what comes next.</p></article>
-        <article class="card"><time datetime="2024-05-16">May 16, 2024</time><h3>Five small things</h3><p>Little changes that made a big difference this month.</p></article>
-        <article class="card"><time datetime="2024-06-01">June 1, 2024</time><h3>Looking ahead</h3><p>Plans for the summer, and how you can join in.</p></article>
-      </div>
-    </section>
-)";
-    case Kind::kTodo:
-      return R"(    <section id="todo" class="block">
-      <h2>To-do list</h2>
-      <div class="widget todo" data-widget="todo" data-key="todo">
-        <form class="todo-form">
-          <label class="visually-hidden" for="todo-input">New task</label>
-          <input id="todo-input" name="todo" type="text" placeholder="What needs doing?" autocomplete="off" maxlength="200" required>
-          <button type="submit" class="button">Add</button>
-        </form>
-        <ul class="todo-list" aria-live="polite"></ul>
-        <p class="muted" data-todo-left>0 items left</p>
-      </div>
-    </section>
-)";
-    case Kind::kCounter:
-      return R"(    <section id="counter" class="block">
-      <h2>Counter</h2>
-      <div class="widget counter" data-widget="counter" data-key="counter">
-        <output class="counter-value" data-counter-value aria-live="polite">0</output>
-        <div class="row">
-          <button type="button" class="button" data-action="decrement" aria-label="Decrease">−</button>
-          <button type="button" class="button" data-action="increment" aria-label="Increase">+</button>
-          <button type="button" class="button secondary" data-action="reset">Reset</button>
-        </div>
-      </div>
-    </section>
-)";
-    case Kind::kCalculator: {
-      struct Key {
-        const char* key;
-        const char* face;
-        const char* cls;
-      };
-      static constexpr Key kKeys[] = {{"C", "C", "wide"}, {"/", "÷", "op"},     {"*", "×", "op"},
-                                      {"7", "7", ""},     {"8", "8", ""},       {"9", "9", ""},
-                                      {"-", "−", "op"},   {"4", "4", ""},       {"5", "5", ""},
-                                      {"6", "6", ""},     {"+", "+", "op"},     {"1", "1", ""},
-                                      {"2", "2", ""},     {"3", "3", ""},       {".", ".", ""},
-                                      {"0", "0", "wide"}, {"=", "=", "op wide"}};
-      std::string keys;
-      for (const Key& k : kKeys) {
-        absl::StrAppend(&keys, "          <button type=\"button\" data-key=\"", k.key, "\"",
-                        *k.cls ? absl::StrCat(" class=\"", k.cls, "\"") : "", ">", k.face,
-                        "</button>\n");
-      }
-      return absl::StrCat(R"(    <section id="calculator" class="block">
-      <h2>Calculator</h2>
-      <div class="widget calculator" data-widget="calculator">
-        <output class="calc-display" data-calc-display aria-live="polite">0</output>
-        <div class="calc-keys">
-)",
-                          keys, "        </div>\n      </div>\n    </section>\n");
-    }
-    case Kind::kContact:
-      return R"(    <section id="contact" class="block">
-      <h2>Contact</h2>
-      <p>Questions, ideas or a booking: write to us and we will answer soon.</p>
-      <form class="contact-form" data-widget="contact">
-        <label>Name <input name="name" type="text" autocomplete="name" required></label>
-        <label>Email <input name="email" type="email" autocomplete="email" required></label>
-        <label>Message <textarea name="message" rows="4" required></textarea></label>
-        <button type="submit" class="button">Send</button>
-        <p class="form-status" role="status"></p>
-      </form>
-    </section>
-)";
-  }
-  return "";
+  return Filled(absl::StrCat("sections/", Info(kind).id, ".html"), {{"{{subject}}", s}});
 }
 
 // NoteSection: a follow-up that names no known section gets one with its own words.
@@ -487,302 +351,10 @@ std::string NavLink(const std::string& id, const std::string& label) {
   return absl::StrCat("      <a href=\"#", id, "\">", HtmlEscape(label), "</a>\n");
 }
 
-// ---------------------------------------------------------------------------------------------
-// Assets (the same for every page: each part of the script starts only when its markup is there)
-
-constexpr char kStyles[] = R"css(/* Styles of the page QAI's builtin model wrote. */
-:root {
-  --bg: #fbfaf7;
-  --fg: #1f2430;
-  --muted: #5d6475;
-  --accent: #c2410c;
-  --accent-fg: #ffffff;
-  --card: #ffffff;
-  --border: #e6e1d8;
-  --radius: 14px;
-  font-family: system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;
-}
-* { box-sizing: border-box; }
-body { margin: 0; background: var(--bg); color: var(--fg); line-height: 1.6; }
-a { color: var(--accent); }
-img { max-width: 100%; height: auto; }
-.site-header {
-  position: sticky; top: 0; z-index: 10;
-  display: flex; flex-wrap: wrap; align-items: center; justify-content: space-between; gap: .5rem 1.5rem;
-  padding: .9rem clamp(1rem, 4vw, 3rem);
-  background: rgba(251, 250, 247, .94); border-bottom: 1px solid var(--border);
-}
-.brand { font-weight: 700; font-size: 1.15rem; color: var(--fg); text-decoration: none; }
-.site-header nav { display: flex; flex-wrap: wrap; gap: .25rem 1.1rem; }
-.site-header nav a { color: var(--muted); text-decoration: none; }
-.site-header nav a:hover, .site-header nav a:focus { color: var(--accent); }
-main { max-width: 1080px; margin: 0 auto; padding: 0 clamp(1rem, 4vw, 3rem); }
-section { padding: clamp(2.5rem, 6vw, 4.5rem) 0; border-bottom: 1px solid var(--border); scroll-margin-top: 4rem; }
-h1, h2, h3 { line-height: 1.2; overflow-wrap: anywhere; }
-h2 { font-size: clamp(1.6rem, 4vw, 2.2rem); margin-top: 0; }
-.hero { text-align: center; padding-top: clamp(3.5rem, 10vw, 7rem); }
-.hero h1 { font-size: clamp(2.2rem, 6vw, 3.8rem); margin: .2em 0; }
-.eyebrow { text-transform: uppercase; letter-spacing: .12em; font-size: .8rem; font-weight: 600; color: var(--accent); margin: 0; }
-.lead { font-size: 1.2rem; color: var(--muted); max-width: 40rem; margin: 0 auto 2rem; }
-.muted { color: var(--muted); }
-.button {
-  display: inline-block; border: 0; border-radius: 999px; padding: .75rem 1.5rem;
-  background: var(--accent); color: var(--accent-fg); font: inherit; font-weight: 600;
-  text-decoration: none; cursor: pointer;
-}
-.button:hover, .button:focus { filter: brightness(1.08); }
-.button.secondary { background: transparent; color: var(--accent); box-shadow: inset 0 0 0 2px var(--accent); }
-.cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(220px, 1fr)); gap: 1.25rem; }
-.card { background: var(--card); border: 1px solid var(--border); border-radius: var(--radius); padding: 1.5rem; margin: 0; }
-.card h3 { margin-top: 0; }
-.card.featured { border-color: var(--accent); box-shadow: 0 10px 30px rgba(194, 65, 12, .15); }
-.card time { color: var(--muted); font-size: .9rem; }
-.price-tag { font-size: 2rem; font-weight: 700; margin: 0; }
-.price-tag small { font-size: 1rem; font-weight: 400; color: var(--muted); }
-.quote p { font-style: italic; margin-top: 0; }
-.quote footer { color: var(--muted); }
-.menu-list { list-style: none; padding: 0; margin: 0; display: grid; gap: .75rem; max-width: 40rem; }
-.menu-list li { display: flex; justify-content: space-between; gap: 1rem; border-bottom: 1px dashed var(--border); padding-bottom: .5rem; }
-.price { font-weight: 600; color: var(--accent); }
-.gallery { display: grid; grid-template-columns: repeat(auto-fill, minmax(180px, 1fr)); gap: 1rem; }
-.tile {
-  margin: 0; aspect-ratio: 4 / 3; border-radius: var(--radius);
-  display: flex; align-items: flex-end; padding: .75rem; color: #ffffff; font-weight: 600;
-}
-.tile-1 { background: linear-gradient(135deg, #f97316, #db2777); }
-.tile-2 { background: linear-gradient(135deg, #0ea5e9, #6366f1); }
-.tile-3 { background: linear-gradient(135deg, #22c55e, #0d9488); }
-.tile-4 { background: linear-gradient(135deg, #eab308, #f97316); }
-.tile-5 { background: linear-gradient(135deg, #a855f7, #ec4899); }
-.tile-6 { background: linear-gradient(135deg, #334155, #0f172a); }
-.widget { background: var(--card); border: 1px solid var(--border); border-radius: var(--radius); padding: 1.5rem; max-width: 32rem; }
-input, textarea { font: inherit; padding: .65rem .8rem; border: 1px solid var(--border); border-radius: 10px; background: #ffffff; width: 100%; }
-.row, .todo-form { display: flex; flex-wrap: wrap; gap: .5rem; }
-.todo-form input { flex: 1; width: auto; min-width: 10rem; }
-.todo-list { list-style: none; padding: 0; margin: 1rem 0; }
-.todo-item { display: flex; align-items: center; gap: .75rem; padding: .5rem 0; border-bottom: 1px solid var(--border); }
-.todo-item input { width: auto; }
-.todo-item span { flex: 1; overflow-wrap: anywhere; }
-.todo-item.done span { text-decoration: line-through; color: var(--muted); }
-.todo-remove { border: 0; background: none; font-size: 1.4rem; line-height: 1; color: var(--muted); cursor: pointer; }
-.counter-value { display: block; font-size: 3.5rem; font-weight: 700; text-align: center; margin-bottom: 1rem; }
-.counter .row { justify-content: center; }
-.calculator { max-width: 20rem; }
-.calc-display {
-  display: block; min-height: 3.5rem; margin-bottom: .75rem; padding: .5rem .75rem;
-  text-align: right; font-size: 2rem; background: #f3f1ec; border-radius: 10px; overflow-x: auto;
-}
-.calc-keys { display: grid; grid-template-columns: repeat(4, 1fr); gap: .5rem; }
-.calc-keys button { padding: .9rem 0; font: inherit; font-size: 1.2rem; border: 1px solid var(--border); border-radius: 10px; background: #ffffff; cursor: pointer; }
-.calc-keys .op { background: #fde7d8; }
-.calc-keys .wide { grid-column: span 2; }
-.contact-form { display: grid; gap: 1rem; max-width: 32rem; }
-.contact-form label { display: grid; gap: .35rem; font-weight: 600; }
-.form-status { min-height: 1.5em; margin: 0; color: var(--accent); }
-.visually-hidden { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
-.site-footer { text-align: center; padding: 2rem 1rem; color: var(--muted); }
-@media (max-width: 600px) {
-  .site-header { position: static; }
-  .lead { font-size: 1.05rem; }
-  .menu-list li { flex-direction: column; gap: 0; }
-}
-)css";
-
-constexpr char kScript[] =
-    R"js(// The interactive parts of the page QAI's builtin model wrote. Each part starts only when its
-// markup is on the page, so one script serves every page.
-(function () {
-  'use strict';
-
-  function load(key, fallback) {
-    try {
-      var value = JSON.parse(window.localStorage.getItem(key));
-      return value === null ? fallback : value;
-    } catch (e) {
-      return fallback;
-    }
-  }
-
-  function save(key, value) {
-    try {
-      window.localStorage.setItem(key, JSON.stringify(value));
-    } catch (e) {
-      // Storage may be full or switched off: the page keeps working without it.
-    }
-  }
-
-  // A to-do list: add, tick off and remove tasks; they survive a reload.
-  function initTodo(root) {
-    var key = 'qai.todo.' + (root.getAttribute('data-key') || 'list');
-    var items = load(key, []);
-    if (!Array.isArray(items)) items = [];
-    var form = root.querySelector('form');
-    var input = root.querySelector('input[name="todo"]');
-    var list = root.querySelector('.todo-list');
-    var left = root.querySelector('[data-todo-left]');
-
-    function update() {
-      save(key, items);
-      render();
-    }
-
-    function render() {
-      list.textContent = '';
-      items.forEach(function (item, index) {
-        var li = document.createElement('li');
-        li.className = item.done ? 'todo-item done' : 'todo-item';
-        var box = document.createElement('input');
-        box.type = 'checkbox';
-        box.checked = Boolean(item.done);
-        box.setAttribute('aria-label', 'Done');
-        box.addEventListener('change', function () {
-          items[index].done = box.checked;
-          update();
-        });
-        var text = document.createElement('span');
-        text.textContent = String(item.text);
-        var remove = document.createElement('button');
-        remove.type = 'button';
-        remove.className = 'todo-remove';
-        remove.setAttribute('aria-label', 'Remove');
-        remove.textContent = '\u00d7';
-        remove.addEventListener('click', function () {
-          items.splice(index, 1);
-          update();
-        });
-        li.appendChild(box);
-        li.appendChild(text);
-        li.appendChild(remove);
-        list.appendChild(li);
-      });
-      var open = items.filter(function (item) { return !item.done; }).length;
-      left.textContent = open + (open === 1 ? ' item left' : ' items left');
-    }
-
-    form.addEventListener('submit', function (event) {
-      event.preventDefault();
-      var text = input.value.trim();
-      if (!text) return;
-      items.push({ text: text, done: false });
-      input.value = '';
-      update();
-    });
-    render();
-  }
-
-  // A counter that remembers its value.
-  function initCounter(root) {
-    var key = 'qai.counter.' + (root.getAttribute('data-key') || 'count');
-    var value = Number(load(key, 0)) || 0;
-    var display = root.querySelector('[data-counter-value]');
-
-    function render() {
-      display.textContent = String(value);
-    }
-
-    root.addEventListener('click', function (event) {
-      var button = event.target.closest('button[data-action]');
-      if (!button) return;
-      var action = button.getAttribute('data-action');
-      if (action === 'increment') value += 1;
-      else if (action === 'decrement') value -= 1;
-      else if (action === 'reset') value = 0;
-      save(key, value);
-      render();
-    });
-    render();
-  }
-
-  // A four-function calculator, without eval.
-  function initCalculator(root) {
-    var display = root.querySelector('[data-calc-display]');
-    var current = '0';
-    var stored = null;
-    var operator = null;
-    var fresh = false;
-
-    function compute(a, b, op) {
-      if (op === '+') return a + b;
-      if (op === '-') return a - b;
-      if (op === '*') return a * b;
-      if (op === '/') return b === 0 ? NaN : a / b;
-      return b;
-    }
-
-    function format(n) {
-      return isFinite(n) ? String(parseFloat(n.toPrecision(12))) : 'Error';
-    }
-
-    function press(key) {
-      if (current === 'Error') {
-        current = '0';
-        stored = null;
-        operator = null;
-      }
-      if (/^[0-9]$/.test(key)) {
-        current = fresh || current === '0' ? key : current + key;
-        fresh = false;
-      } else if (key === '.') {
-        if (fresh) {
-          current = '0.';
-          fresh = false;
-        } else if (current.indexOf('.') < 0) {
-          current += '.';
-        }
-      } else if (key === 'C') {
-        current = '0';
-        stored = null;
-        operator = null;
-        fresh = false;
-      } else if (key === '=') {
-        if (operator !== null) {
-          current = format(compute(stored, parseFloat(current), operator));
-          stored = null;
-          operator = null;
-          fresh = true;
-        }
-      } else {
-        if (operator !== null && !fresh) current = format(compute(stored, parseFloat(current), operator));
-        stored = parseFloat(current);
-        operator = key;
-        fresh = true;
-      }
-      display.textContent = current;
-    }
-
-    root.addEventListener('click', function (event) {
-      var button = event.target.closest('button[data-key]');
-      if (button) press(button.getAttribute('data-key'));
-    });
-    display.textContent = current;
-  }
-
-  // A contact form that thanks the visitor (there is no server behind this page).
-  function initContact(form) {
-    var status = form.querySelector('.form-status');
-    form.addEventListener('submit', function (event) {
-      event.preventDefault();
-      if (!form.checkValidity()) {
-        form.reportValidity();
-        return;
-      }
-      var name = form.elements.namedItem('name').value.trim();
-      status.textContent = 'Thanks' + (name ? ', ' + name : '') + '! We will be in touch soon.';
-      form.reset();
-    });
-  }
-
-  function start() {
-    document.querySelectorAll('[data-widget="todo"]').forEach(initTodo);
-    document.querySelectorAll('[data-widget="counter"]').forEach(initCounter);
-    document.querySelectorAll('[data-widget="calculator"]').forEach(initCalculator);
-    document.querySelectorAll('[data-widget="contact"]').forEach(initContact);
-  }
-
-  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start);
-  else start();
-})();
-)js";
+// The stylesheet and the script are the same for every page: each part of the script starts only
+// when its markup is there.
+std::string Styles() { return std::string(BuiltinSiteAsset("styles.css")); }
+std::string Script() { return std::string(BuiltinSiteAsset("app.js")); }
 
 // ---------------------------------------------------------------------------------------------
 // Pages
@@ -832,48 +404,15 @@ std::string FreshPage(const std::string& subject, const std::vector<Kind>& kinds
       tool ? "Everything runs right here in your browser, and your data stays on this device."
            : absl::StrCat("Welcome to ", s,
                           ". Take a look around, and say hello whenever you like.");
-  return absl::StrCat(R"(<!DOCTYPE html>
-<html lang="en">
-<head>
-  <meta charset="utf-8">
-  <meta name="viewport" content="width=device-width, initial-scale=1">
-  <meta name="generator" content="QAI builtin">
-  <title>)",
-                      s, R"(</title>
-  <link rel="stylesheet" href="styles.css">
-</head>
-<body>
-  <header class="site-header">
-    <a class="brand" href="#top">)",
-                      s, R"(</a>
-    <nav aria-label="Sections">
-)",
-                      nav, "      ", kNavEnd, R"(
-    </nav>
-  </header>
-  <main>
-    <section class="hero" id="top">
-      <p class="eyebrow">)",
-                      tool ? "Works in your browser" : "Welcome", R"(</p>
-      <h1>)",
-                      s, R"(</h1>
-      <p class="lead">)",
-                      lead, R"(</p>
-      )",
-                      cta, R"(
-    </section>
-)",
-                      sections, "    ", kSectionsEnd, R"(
-  </main>
-  <footer class="site-footer">
-    <p>)",
-                      s, R"( · made with QAI</p>
-  </footer>
-)",
-                      NeedsScript(kinds) ? "  <script src=\"app.js\" defer></script>\n" : "",
-                      R"(</body>
-</html>
-)");
+  return Filled(
+      "page.html",
+      {{"{{subject}}", s},
+       {"{{nav}}", nav},
+       {"{{eyebrow}}", tool ? "Works in your browser" : "Welcome"},
+       {"{{lead}}", lead},
+       {"{{cta}}", cta},
+       {"{{sections}}", sections},
+       {"{{script}}", NeedsScript(kinds) ? "  <script src=\"app.js\" defer></script>\n" : ""}});
 }
 
 // FindCaseless: the position of the last (or first) `needle` in html, ignoring ASCII case.
@@ -942,8 +481,8 @@ SitePlan NewSite(const std::string& request) {
   const std::vector<Kind> kinds = FreshKinds(request);
   SitePlan plan;
   plan.files.push_back({"index.html", FreshPage(subject, kinds)});
-  plan.files.push_back({"styles.css", kStyles});
-  if (NeedsScript(kinds)) plan.files.push_back({"app.js", kScript});
+  plan.files.push_back({"styles.css", Styles()});
+  if (NeedsScript(kinds)) plan.files.push_back({"app.js", Script()});
   std::vector<std::string> labels, paths;
   for (Kind k : kinds) labels.emplace_back(Info(k).label);
   for (const SiteFile& f : plan.files) paths.push_back(f.path);
@@ -1021,8 +560,8 @@ SitePlan ExtendSite(const std::string& request, std::string html) {
 
   SitePlan plan;
   plan.files.push_back({"index.html", std::move(html)});
-  plan.files.push_back({css, kStyles});
-  if (script) plan.files.push_back({js, kScript});
+  plan.files.push_back({css, Styles()});
+  if (script) plan.files.push_back({js, Script()});
   std::vector<std::string> paths;
   for (const SiteFile& f : plan.files) paths.push_back(f.path);
   plan.summary =

@@ -3,15 +3,15 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
-#include "common/run_settings.h"
 #include "common/strings.h"
+#include "services/orchestrator/client/run_settings.h"
 #include "services/orchestrator/model/builtin_model.h"
 #include "services/orchestrator/model/openai_model.h"
 
 namespace qai::orchestrator {
 
 std::vector<common::Option> ModelOptions() {
-  std::vector<common::Option> options = common::DefaultModelOptions();
+  std::vector<common::Option> options = orchestrator::DefaultModelOptions();
   std::vector<common::Option> openai = {
       {.name = "openai-base-url",
        .help = "openai: the API's base URL, up to its version (https://api.openai.com/v1, "

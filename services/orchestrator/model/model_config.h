@@ -18,7 +18,7 @@
 
 namespace qai::orchestrator {
 
-// ModelOptions: model-provider and openai-model (common::DefaultModelOptions, which the
+// ModelOptions: model-provider and openai-model (orchestrator::DefaultModelOptions, which the
 // messages service reads too), openai-base-url, openai-api-key, openai-stream, openai-timeout
 // and model-max-retries.
 std::vector<common::Option> ModelOptions();

@@ -35,9 +35,6 @@ inline constexpr char kToolTerminal[] = "terminal";
 inline constexpr char kToolWriteFiles[] = "createOrUpdateFiles";
 inline constexpr char kToolReadFiles[] = "readFiles";
 
-// kErrorMessage: what a failed run says to the user (its reason stays in Run.error).
-inline constexpr char kErrorMessage[] = "Something went wrong. Please try again.";
-
 // AgentTools: the three tools with their JSON-schema parameters.
 inline std::vector<ToolSpec> AgentTools() {
   return {

@@ -15,7 +15,7 @@
 #include <string>
 
 #include "common/ids.h"
-#include "services/orchestrator/runs/sandbox_client.h"
+#include "services/orchestrator/runs/sandbox_workspace.h"
 #include "tests/support/local_sandbox.h"
 #include "tests/support/pg_server.h"
 

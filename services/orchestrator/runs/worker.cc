@@ -12,6 +12,7 @@
 #include "services/orchestrator/agent/journal.h"
 #include "services/orchestrator/model/metered_model.h"
 #include "services/orchestrator/model/prompts.h"
+#include "services/orchestrator/runs/conversation.h"
 #include "services/orchestrator/store/events.h"
 
 namespace qai::orchestrator {
@@ -21,21 +22,6 @@ using common::TruncateUtf8;
 namespace mpb = ::qai::messages::v1;
 using common::Log;
 using common::LogLevel;
-
-namespace {
-
-// ErrorResult: the ERROR message of a failed run, as the outbox payload RunStore sends to
-// MessageService. The details stay in the run's `error`; the user sees a plain apology.
-std::string ErrorResult(const std::string& run_id, const std::string& project_id) {
-  mpb::RecordAgentResultRequest req;
-  req.set_run_id(run_id);
-  req.set_project_id(project_id);
-  req.set_content(std::string(kErrorMessage));
-  req.set_type(mpb::Message::TYPE_ERROR);
-  return req.SerializeAsString();
-}
-
-}  // namespace
 
 // InterruptedBy: a model call's observer that only says when to give up.
 class InterruptedBy final : public ModelObserver {
@@ -71,7 +57,7 @@ struct WorkerPool::Active {
   bool Interrupted() const { return cancel || lost || release || TimedOut(); }
 };
 
-WorkerPool::WorkerPool(RunStore* store, MessagesClient* messages, Model* model,
+WorkerPool::WorkerPool(RunStore* store, messages::MessagesClient* messages, Model* model,
                        WorkerOptions options)
     : store_(store), messages_(messages), model_(model), options_(std::move(options)) {}
 
@@ -248,13 +234,14 @@ void WorkerPool::Execute(const RunRecord& run, const std::shared_ptr<Active>& ac
   if (absl::Status s = PrepareWorkspace(run, *steps, workspace); !s.ok())
     return RetryOrFail(run, *active, s);
   active->workspace = &workspace;
-  absl::StatusOr<std::vector<ChatMessage>> history =
-      messages_->History(run.project_id, run.message_id, options_.history_messages);
-  if (history.status().code() == absl::StatusCode::kNotFound) {
+  absl::StatusOr<std::vector<mpb::Message>> before =
+      messages_->Before(run.project_id, run.message_id, options_.history_messages);
+  if (before.status().code() == absl::StatusCode::kNotFound) {
     // The project (and its messages) was deleted: nothing to answer.
     return Finish(run, *active, {.state = kCancelled, .terminal_event = events::Cancelled()});
   }
-  if (!history.ok()) return RetryOrFail(run, *active, history.status());
+  if (!before.ok()) return RetryOrFail(run, *active, before.status());
+  std::vector<ChatMessage> history = ChatTurns(*before);
 
   // The run's own model, if it asked for one; every call's token usage is added to the run's
   // as it comes back.
@@ -268,7 +255,7 @@ void WorkerPool::Execute(const RunRecord& run, const std::shared_ptr<Active>& ac
   });
   AgentOutcome outcome = RunAgent(
       {.prompt = run.prompt,
-       .history = *std::move(history),
+       .history = std::move(history),
        .max_iterations = run.max_iterations,
        .journal = *std::move(steps)},
       model, workspace, options_.limits, [&] { return active->Interrupted(); },

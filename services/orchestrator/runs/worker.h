@@ -22,10 +22,10 @@
 #include "absl/random/random.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "services/messages/client/messages_client.h"
 #include "services/orchestrator/agent/agent.h"
-#include "services/orchestrator/runs/messages_client.h"
 #include "services/orchestrator/runs/run_metrics.h"
-#include "services/orchestrator/runs/sandbox_client.h"
+#include "services/orchestrator/runs/sandbox_workspace.h"
 #include "services/orchestrator/store/run_store.h"
 
 namespace qai::orchestrator {
@@ -54,7 +54,8 @@ struct WorkerOptions {
 class WorkerPool {
  public:
   // All pointers must outlive the pool.
-  WorkerPool(RunStore* store, MessagesClient* messages, Model* model, WorkerOptions options);
+  WorkerPool(RunStore* store, messages::MessagesClient* messages, Model* model,
+             WorkerOptions options);
   ~WorkerPool();  // Stop()s
 
   void Start();
@@ -100,7 +101,7 @@ class WorkerPool {
                                 SandboxWorkspace& workspace);
 
   RunStore* const store_;
-  MessagesClient* const messages_;
+  messages::MessagesClient* const messages_;
   Model* const model_;
   const WorkerOptions options_;
 

@@ -33,7 +33,7 @@ class RunCapsTest : public ::testing::Test {
   }
 
   absl::StatusOr<RunRecord> Start(const std::string& project, const std::string& author,
-                                  common::RunCaps caps,
+                                  orchestrator::RunCaps caps,
                                   const std::string& message = common::NewUuid()) {
     return store_->Start({.id = common::NewUuid(),
                           .project_id = project,
@@ -69,7 +69,7 @@ std::vector<std::string> Subjects(const absl::Status& status) {
 }
 
 TEST_F(RunCapsTest, TheRunPastTheProjectCapIsRefusedNamingTheProject) {
-  const common::RunCaps caps{.per_project = 3, .per_principal = 0};
+  const orchestrator::RunCaps caps{.per_project = 3, .per_principal = 0};
   const std::string project = common::NewUuid();
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(Start(project, "alice", caps).ok()) << i;
   absl::StatusOr<RunRecord> refused = Start(project, "bob", caps);
@@ -87,7 +87,7 @@ TEST_F(RunCapsTest, TheRunPastTheProjectCapIsRefusedNamingTheProject) {
 }
 
 TEST_F(RunCapsTest, ThePrincipalCapCountsTheAuthorsRunsInEveryProject) {
-  const common::RunCaps caps{.per_project = 10, .per_principal = 3};
+  const orchestrator::RunCaps caps{.per_project = 10, .per_principal = 3};
   const std::string p1 = common::NewUuid(), p2 = common::NewUuid(), p3 = common::NewUuid();
   ASSERT_TRUE(Start(p1, "alice", caps).ok());
   ASSERT_TRUE(Start(p1, "alice", caps).ok());
@@ -105,14 +105,14 @@ TEST_F(RunCapsTest, ThePrincipalCapCountsTheAuthorsRunsInEveryProject) {
   EXPECT_TRUE(Start(p3, "", caps).ok());
 
   // Both caps reached: both are named.
-  const common::RunCaps tight{.per_project = 2, .per_principal = 3};
+  const orchestrator::RunCaps tight{.per_project = 2, .per_principal = 3};
   refused = Start(p1, "alice", tight);
   EXPECT_EQ(Subjects(refused.status()),
             (std::vector<std::string>{"project:" + p1, "principal:alice"}));
 }
 
 TEST_F(RunCapsTest, AFinishedOrCancelledRunFreesASlot) {
-  const common::RunCaps caps{.per_project = 2, .per_principal = 3};
+  const orchestrator::RunCaps caps{.per_project = 2, .per_principal = 3};
   const std::string project = common::NewUuid();
   absl::StatusOr<RunRecord> a = Start(project, "alice", caps);
   absl::StatusOr<RunRecord> b = Start(project, "alice", caps);
@@ -143,7 +143,7 @@ TEST_F(RunCapsTest, AFinishedOrCancelledRunFreesASlot) {
 }
 
 TEST_F(RunCapsTest, ARepeatOfAnAcceptedStartReturnsItsRunEvenAtTheCap) {
-  const common::RunCaps caps{.per_project = 1, .per_principal = 1};
+  const orchestrator::RunCaps caps{.per_project = 1, .per_principal = 1};
   const std::string project = common::NewUuid(), message = common::NewUuid();
   absl::StatusOr<RunRecord> first = Start(project, "alice", caps, message);
   ASSERT_TRUE(first.ok()) << first.status();
@@ -167,7 +167,7 @@ TEST_F(RunCapsTest, ARepeatOfAnAcceptedStartReturnsItsRunEvenAtTheCap) {
 TEST_F(RunCapsTest, ConcurrentStartsNeverGetPastTheCaps) {
   // Twelve Starts in one project and twelve of the same author in twelve other projects, all
   // at once: the project takes at most 3, the author exactly 5 in all.
-  const common::RunCaps caps{.per_project = 3, .per_principal = 5};
+  const orchestrator::RunCaps caps{.per_project = 3, .per_principal = 5};
   const std::string project = common::NewUuid();
   std::atomic<int> accepted_in_project = 0, accepted = 0, refused = 0, other = 0;
   std::vector<std::thread> threads;
@@ -215,7 +215,7 @@ TEST_F(RunCapsTest, ConcurrentStartsNeverGetPastTheCaps) {
 }
 
 TEST_F(RunCapsTest, CountActiveCountsQueuedAndRunningRunsOnly) {
-  const common::RunCaps none{.per_project = 0, .per_principal = 0};
+  const orchestrator::RunCaps none{.per_project = 0, .per_principal = 0};
   const std::string p1 = common::NewUuid(), p2 = common::NewUuid();
   ASSERT_TRUE(Start(p1, "alice", none).ok());
   ASSERT_TRUE(Start(p1, "alice", none).ok());
@@ -223,7 +223,7 @@ TEST_F(RunCapsTest, CountActiveCountsQueuedAndRunningRunsOnly) {
   ASSERT_TRUE(Start(p2, "alice", none).ok());
   auto claimed = store_->Claim("w1", absl::Seconds(30), Started);  // p1's first (or p2's) runs now
   ASSERT_TRUE(claimed.ok() && claimed->has_value());
-  absl::StatusOr<common::ActiveRuns> counts = store_->CountActive(p1, "alice");
+  absl::StatusOr<orchestrator::ActiveRuns> counts = store_->CountActive(p1, "alice");
   ASSERT_TRUE(counts.ok()) << counts.status();
   EXPECT_EQ(counts->project, 3);
   EXPECT_EQ(counts->principal, 3);
@@ -282,7 +282,7 @@ class RunHandlersCapsTest : public RunCapsTest {
       .principal = {.id = "service:messages", .role = common::Role::kService}, .request_id = "r1"};
   common::CallContext user_{.principal = {.id = "alice", .role = common::Role::kUser},
                             .request_id = "r2"};
-  common::RunBounds bounds_;
+  orchestrator::RunBounds bounds_;
   std::unique_ptr<RunHandlers> handlers_;
 };
 

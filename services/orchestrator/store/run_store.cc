@@ -7,7 +7,6 @@
 #include "common/outbox.h"
 #include "common/status.h"
 #include "common/status_macros.h"
-#include "qai/sandbox/v1/sandbox.pb.h"
 
 namespace qai::orchestrator {
 namespace {
@@ -67,9 +66,9 @@ std::optional<RunRecord> SelectRun(DbConnection& conn, const char* where,
 // CountActiveRuns: the runs queued or running of the project and of the author (none when
 // empty), each counted through its partial index of active runs (runs_project_active,
 // runs_author_active).
-common::ActiveRuns CountActiveRuns(DbConnection& conn, const std::string& project_id,
-                                   const std::string& author) {
-  common::ActiveRuns active;
+orchestrator::ActiveRuns CountActiveRuns(DbConnection& conn, const std::string& project_id,
+                                         const std::string& author) {
+  orchestrator::ActiveRuns active;
   long long n = 0;
   conn.session() << "SELECT count(*) FROM orchestrator.runs WHERE project_id = CAST(:p AS uuid) "
                     "AND state IN (1, 2)",
@@ -194,13 +193,13 @@ absl::StatusOr<RunRecord> RunStore::Start(const StartParams& p) {
       conn.session() << "SELECT 1 FROM pg_advisory_xact_lock(hashtextextended(:a, 12))",
           use(p.author);
     }
-    const common::ActiveRuns active =
+    const orchestrator::ActiveRuns active =
         CountActiveRuns(conn, p.project_id, author_capped ? p.author : "");
     if (p.reject_if_active && active.project > 0) {
       return absl::FailedPreconditionError(
           "the project has an active run (multitask is MULTITASK_REJECT)");
     }
-    QAI_RETURN_IF_ERROR(common::CheckActiveRuns(p.caps, p.project_id, p.author, active));
+    QAI_RETURN_IF_ERROR(orchestrator::CheckActiveRuns(p.caps, p.project_id, p.author, active));
     const long long timeout_us = absl::ToInt64Microseconds(p.timeout);
     conn.session() << "INSERT INTO orchestrator.runs (id, project_id, message_id, prompt, state, "
                       "max_iterations,"
@@ -222,9 +221,9 @@ absl::StatusOr<RunRecord> RunStore::Start(const StartParams& p) {
   return *std::move(out);
 }
 
-absl::StatusOr<common::ActiveRuns> RunStore::CountActive(const std::string& project_id,
-                                                         const std::string& author) {
-  common::ActiveRuns out;
+absl::StatusOr<orchestrator::ActiveRuns> RunStore::CountActive(const std::string& project_id,
+                                                               const std::string& author) {
+  orchestrator::ActiveRuns out;
   absl::Status s = db_->Run([&](DbConnection& conn) -> absl::Status {
     out = CountActiveRuns(conn, project_id, author);
     return absl::OkStatus();
@@ -503,14 +502,12 @@ absl::Status RunStore::CancelProject(const std::string& project_id,
 }
 
 absl::Status RunStore::PurgeProject(const std::string& project_id) {
-  sandbox::v1::PurgeProjectRequest purge;
-  purge.set_project_id(project_id);
   return db_->Transaction([&](DbConnection& conn) -> absl::Status {
     conn.session() << "DELETE FROM orchestrator.workspaces WHERE project_id = CAST(:p AS uuid)",
         use(project_id);
     return common::EnqueueOutbox(conn, kOutboxTable,
                                  {.topic = kTopicPurgeSandbox,
-                                  .payload = purge.SerializeAsString(),
+                                  .payload = PurgeSandboxPayload(project_id),
                                   .ordering_key = absl::StrCat("sandbox:", project_id)})
         .status();
   });

@@ -24,7 +24,8 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/db_pool.h"
-#include "common/run_settings.h"
+#include "services/orchestrator/client/run_settings.h"
+#include "services/orchestrator/store/effects.h"
 
 namespace qai::orchestrator {
 
@@ -40,17 +41,6 @@ inline constexpr int kCancelled = 5;
 inline constexpr char kRunsChannel[] = "qai_runs";
 inline constexpr char kEventsChannel[] = "qai_run_events";
 inline constexpr char kCancelChannel[] = "qai_run_cancel";
-
-// The orchestrator's outbox: a failed run's ERROR message for MessageService.RecordAgentResult
-// (a serialized RecordAgentResultRequest), written in the transaction that fails the run.
-inline constexpr char kOutboxTable[] = "orchestrator.outbox";
-inline constexpr char kTopicRecordError[] = "messages.RecordAgentResult";
-// ... and every change of a run's state for ProjectService.RecordLatestRun (Project.latest_run),
-// written in the transaction of the change, keyed by project so they arrive in order.
-inline constexpr char kTopicRecordLatestRun[] = "projects.RecordLatestRun";
-// ... and a deleted project's purge for SandboxService.PurgeProject (its workspace, snapshots
-// and previews), written with the orchestrator's own purge of the project.
-inline constexpr char kTopicPurgeSandbox[] = "sandbox.PurgeProject";
 
 // A run entered `state`; `sequence` is the run's last event sequence with that change.
 struct RunStateChange {
@@ -104,8 +94,8 @@ struct StartParams {
   // cap applies.
   std::string author;
   // The most runs queued or running at once per project and per author (0: no cap); a new run
-  // past one of them is refused with RESOURCE_EXHAUSTED (common::CheckActiveRuns).
-  common::RunCaps caps{.per_project = 0, .per_principal = 0};
+  // past one of them is refused with RESOURCE_EXHAUSTED (orchestrator::CheckActiveRuns).
+  orchestrator::RunCaps caps{.per_project = 0, .per_principal = 0};
 };
 
 // Lease: a worker's hold on a RUNNING run.
@@ -155,8 +145,8 @@ class RunStore {
   [[nodiscard]] absl::StatusOr<RunRecord> Start(const StartParams& params);
   // CountActive: the runs queued or running now of the project and, when `author` is not empty,
   // of the author (over every project).
-  [[nodiscard]] absl::StatusOr<common::ActiveRuns> CountActive(const std::string& project_id,
-                                                               const std::string& author);
+  [[nodiscard]] absl::StatusOr<orchestrator::ActiveRuns> CountActive(const std::string& project_id,
+                                                                     const std::string& author);
   [[nodiscard]] absl::StatusOr<RunRecord> Get(const std::string& id);
   // Ping: whether the database answers (UNAVAILABLE when it cannot be reached).
   [[nodiscard]] absl::Status Ping();

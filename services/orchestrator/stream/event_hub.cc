@@ -36,6 +36,16 @@ std::optional<std::pair<std::string, int64_t>> ParsePayload(std::string_view pay
 // RunKey: run ids as PostgreSQL prints them, so "ABC..." from a caller meets "abc..." from NOTIFY.
 std::string RunKey(const std::string& run_id) { return absl::AsciiStrToLower(run_id); }
 
+// AppendToCache: fresh events after the cache's, keeping the newest `capacity`. Events that do
+// not follow on from the cache replace it.
+void AppendToCache(std::deque<StoredEvent>& cache, std::vector<StoredEvent> fresh,
+                   size_t capacity) {
+  if (fresh.empty()) return;
+  if (!cache.empty() && fresh.front().sequence != cache.back().sequence + 1) cache.clear();
+  for (StoredEvent& e : fresh) cache.push_back(std::move(e));
+  while (cache.size() > capacity) cache.pop_front();
+}
+
 }  // namespace
 
 // Subscriber: one Subscribe(). `mu` is held while on_new runs, so Unsubscribe (which clears
@@ -198,100 +208,111 @@ void EventHub::Schedule(const std::shared_ptr<Run>& run) {
 }
 
 void EventHub::Refresh(const std::shared_ptr<Run>& run) {
-  const size_t capacity = options_.cached_events_per_run;
-  for (;;) {
-    int64_t have = 0;
-    int64_t known = 0;
-    bool reannounce = false;
-    {
-      absl::MutexLock lock(&mu_);
-      if (run->dropped || stopping_) {
-        run->scheduled = false;
-        break;
-      }
-      run->dirty = false;
-      have = run->cache.empty() ? run->announced : run->cache.back().sequence;
-      known = run->known;
-      reannounce = std::exchange(run->reannounce, false);
-    }
-
-    // Outside the lock: the table. Notifications may have been lost before a reconnect, so
-    // the run's row says how far it got.
-    absl::Status status;
-    if (reannounce) {
-      absl::StatusOr<RunRecord> record = store_->Get(run->id);
-      if (record.ok()) {
-        known = std::max(known, record->last_sequence);
-      } else if (record.status().code() != absl::StatusCode::kNotFound) {
-        status = record.status();
-      }
-    }
+  while (std::optional<Round> round = StartRound(*run)) {
     std::vector<StoredEvent> fresh;
-    if (capacity > 0 && status.ok() && (known > have || reannounce)) {
-      // Only the newest `capacity` are kept, so older ones are not read at all.
-      int64_t after = std::max<int64_t>(have, known - static_cast<int64_t>(capacity));
-      for (;;) {
-        absl::StatusOr<std::vector<StoredEvent>> page = store_->Events(run->id, after, kPageSize);
-        if (!page.ok()) {
-          status = page.status();
-          break;
-        }
-        const bool full = static_cast<int>(page->size()) == kPageSize;
-        for (StoredEvent& e : *page) fresh.push_back(std::move(e));
-        if (fresh.size() > capacity)
-          fresh.erase(fresh.begin(), fresh.end() - static_cast<ptrdiff_t>(capacity));
-        if (!full) break;
-        after = fresh.back().sequence;
-      }
-    }
-    if (!status.ok()) {
+    if (absl::Status status = ReadNewEvents(run->id, *round, fresh); !status.ok()) {
       // Subscribers are still told what the notification said; their Reads go to the table.
       common::Log(common::LogLevel::kWarn, "event hub: reading new events failed",
                   {{"run_id", run->id}, {"error", status.ToString()}});
     }
-
-    std::vector<std::shared_ptr<Subscriber>> to_tell;
-    int64_t announce = 0;
-    {
-      absl::MutexLock lock(&mu_);
-      if (run->dropped || stopping_) {
-        run->scheduled = false;
-        break;
-      }
-      if (!fresh.empty()) {
-        std::deque<StoredEvent>& cache = run->cache;
-        if (!cache.empty() && fresh.front().sequence != cache.back().sequence + 1) cache.clear();
-        for (StoredEvent& e : fresh) cache.push_back(std::move(e));
-        while (cache.size() > capacity) cache.pop_front();
-      }
-      const int64_t last =
-          std::max(known, run->cache.empty() ? int64_t{0} : run->cache.back().sequence);
-      run->known = std::max(run->known, last);
-      if (last > run->announced || reannounce) {
-        run->announced = std::max(run->announced, last);
-        announce = run->announced;
-        to_tell.reserve(run->subscribers.size());
-        for (const auto& [id, subscriber] : run->subscribers) to_tell.push_back(subscriber);
-      }
-    }
-
+    std::optional<Announcement> announcement = Publish(*run, *round, std::move(fresh));
+    if (!announcement) break;
     // Outside mu_, so on_new may Read, Subscribe or Unsubscribe.
-    for (const std::shared_ptr<Subscriber>& subscriber : to_tell) {
-      absl::MutexLock lock(&subscriber->mu);
-      if (!subscriber->active || !subscriber->on_new) continue;
-      calling_subscriber = subscriber.get();
-      subscriber->on_new(announce);
-      calling_subscriber = nullptr;
-    }
+    Tell(announcement->subscribers, announcement->last_sequence);
+    if (!EndRound(*run)) break;
+  }
+  SubmitPending();
+}
 
-    // Only now may another refresh of this run start, so announcements never go backwards.
-    absl::MutexLock lock(&mu_);
-    if (!run->dirty || run->dropped || stopping_) {
-      run->scheduled = false;
-      break;
+std::optional<EventHub::Round> EventHub::StartRound(Run& run) {
+  absl::MutexLock lock(&mu_);
+  if (run.dropped || stopping_) {
+    run.scheduled = false;
+    return std::nullopt;
+  }
+  run.dirty = false;
+  return Round{.have = run.cache.empty() ? run.announced : run.cache.back().sequence,
+               .known = run.known,
+               .reannounce = std::exchange(run.reannounce, false)};
+}
+
+absl::Status EventHub::ReadNewEvents(const std::string& run_id, Round& round,
+                                     std::vector<StoredEvent>& fresh) {
+  // Outside the lock: the table. Notifications may have been lost before a reconnect, so
+  // the run's row says how far it got.
+  if (round.reannounce) {
+    absl::StatusOr<RunRecord> record = store_->Get(run_id);
+    if (record.ok()) {
+      round.known = std::max(round.known, record->last_sequence);
+    } else if (record.status().code() != absl::StatusCode::kNotFound) {
+      return record.status();
     }
   }
+  const size_t capacity = options_.cached_events_per_run;
+  if (capacity == 0 || !(round.known > round.have || round.reannounce)) return absl::OkStatus();
+  // Only the newest `capacity` are kept, so older ones are not read at all.
+  const int64_t after = std::max<int64_t>(round.have, round.known - static_cast<int64_t>(capacity));
+  return ReadNewest(run_id, after, capacity, fresh);
+}
 
+absl::Status EventHub::ReadNewest(const std::string& run_id, int64_t after, size_t capacity,
+                                  std::vector<StoredEvent>& fresh) {
+  for (;;) {
+    absl::StatusOr<std::vector<StoredEvent>> page = store_->Events(run_id, after, kPageSize);
+    if (!page.ok()) return page.status();
+    const bool full = static_cast<int>(page->size()) == kPageSize;
+    for (StoredEvent& e : *page) fresh.push_back(std::move(e));
+    if (fresh.size() > capacity)
+      fresh.erase(fresh.begin(), fresh.end() - static_cast<ptrdiff_t>(capacity));
+    if (!full) return absl::OkStatus();
+    after = fresh.back().sequence;
+  }
+}
+
+std::optional<EventHub::Announcement> EventHub::Publish(Run& run, const Round& round,
+                                                        std::vector<StoredEvent> fresh) {
+  absl::MutexLock lock(&mu_);
+  if (run.dropped || stopping_) {
+    run.scheduled = false;
+    return std::nullopt;
+  }
+  AppendToCache(run.cache, std::move(fresh), options_.cached_events_per_run);
+  const int64_t last =
+      std::max(round.known, run.cache.empty() ? int64_t{0} : run.cache.back().sequence);
+  run.known = std::max(run.known, last);
+  Announcement announcement;
+  if (last > run.announced || round.reannounce) {
+    run.announced = std::max(run.announced, last);
+    announcement.last_sequence = run.announced;
+    announcement.subscribers.reserve(run.subscribers.size());
+    for (const auto& [id, subscriber] : run.subscribers)
+      announcement.subscribers.push_back(subscriber);
+  }
+  return announcement;
+}
+
+void EventHub::Tell(const std::vector<std::shared_ptr<Subscriber>>& subscribers,
+                    int64_t last_sequence) {
+  for (const std::shared_ptr<Subscriber>& subscriber : subscribers) {
+    absl::MutexLock lock(&subscriber->mu);
+    if (!subscriber->active || !subscriber->on_new) continue;
+    calling_subscriber = subscriber.get();
+    subscriber->on_new(last_sequence);
+    calling_subscriber = nullptr;
+  }
+}
+
+bool EventHub::EndRound(Run& run) {
+  // Only now may another refresh of this run start, so announcements never go backwards.
+  absl::MutexLock lock(&mu_);
+  if (!run.dirty || run.dropped || stopping_) {
+    run.scheduled = false;
+    return false;
+  }
+  return true;
+}
+
+void EventHub::SubmitPending() {
   absl::MutexLock lock(&mu_);
   while (!pending_.empty() && !stopping_) {
     std::shared_ptr<Run> next = pending_.front();

@@ -17,9 +17,11 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "common/executor.h"
@@ -68,8 +70,44 @@ class EventHub {
   // Schedule: a refresh of the run (one at a time per run; news during one makes it go round
   // again). When readers_ is full the run waits in pending_.
   void Schedule(const std::shared_ptr<Run>& run) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Refresh: reads the run's new events into its cache and tells its subscribers, on readers_.
+  // Refresh: reads the run's new events into its cache and tells its subscribers, on readers_,
+  // in rounds until no news came during the last one; then submits pending_ runs.
   void Refresh(const std::shared_ptr<Run>& run) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Round: where one round of a refresh starts: the last sequence the cache (or the last
+  // announcement) has, the highest heard of, and whether a reconnect asks for an announcement.
+  struct Round {
+    int64_t have = 0;
+    int64_t known = 0;
+    bool reannounce = false;
+  };
+  // Announcement: whom a round tells, and the last sequence it tells them.
+  struct Announcement {
+    std::vector<std::shared_ptr<Subscriber>> subscribers;
+    int64_t last_sequence = 0;
+  };
+  // StartRound: the round's start, or nullopt (and the run no longer scheduled) when the run
+  // was dropped or the hub stops. Takes mu_.
+  std::optional<Round> StartRound(Run& run) ABSL_LOCKS_EXCLUDED(mu_);
+  // ReadNewEvents: the run's newest events past round.have into `fresh` (after a reconnect,
+  // round.known from the run's row first), outside mu_. On an error `fresh` keeps what was read.
+  absl::Status ReadNewEvents(const std::string& run_id, Round& round,
+                             std::vector<StoredEvent>& fresh);
+  // ReadNewest: the events after `after`, page by page, keeping the newest `capacity`.
+  absl::Status ReadNewest(const std::string& run_id, int64_t after, size_t capacity,
+                          std::vector<StoredEvent>& fresh);
+  // Publish: fresh into the run's cache, and whom to tell of its new last sequence (nobody
+  // when it did not grow); nullopt, as StartRound, when the run was dropped. Takes mu_.
+  std::optional<Announcement> Publish(Run& run, const Round& round, std::vector<StoredEvent> fresh)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Tell: each still active subscriber's on_new(last_sequence), outside mu_.
+  static void Tell(const std::vector<std::shared_ptr<Subscriber>>& subscribers,
+                   int64_t last_sequence);
+  // EndRound: true when news came during the round (another one follows); else the run is no
+  // longer scheduled. Takes mu_.
+  bool EndRound(Run& run) ABSL_LOCKS_EXCLUDED(mu_);
+  // SubmitPending: pending_ runs' refreshes, while readers_ takes them. Takes mu_.
+  void SubmitPending() ABSL_LOCKS_EXCLUDED(mu_);
   RunStore* const store_;
   const Options options_;
   mutable absl::Mutex mu_;

@@ -8,7 +8,9 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -100,58 +102,113 @@ struct Watcher {
   EventHub::Subscription subscription = 0;
 };
 
-TEST_F(EventHubTest, TwoHundredWatchersOfOneRunSeeEveryEventInOrder) {
-  std::vector<std::unique_ptr<Watcher>> watchers;
+// Wakeup: how on_new wakes the watchers' reader threads.
+struct Wakeup {
   std::mutex mu;
   std::condition_variable woken;
+  void Notify() {
+    std::lock_guard lock(mu);
+    woken.notify_all();
+  }
+  void WaitBriefly() {
+    std::unique_lock lock(mu);
+    woken.wait_for(lock, std::chrono::milliseconds(20));
+  }
+};
+
+// Subscribed: a watcher of the run that on_new tells of its news and wakes.
+std::unique_ptr<Watcher> Subscribed(EventHub& hub, const std::string& run_id, Wakeup& wakeup) {
+  auto watcher = std::make_unique<Watcher>();
+  Watcher* w = watcher.get();
+  w->subscription = hub.Subscribe(run_id, [w, &wakeup](int64_t last) {
+    w->announced.store(last);
+    wakeup.Notify();
+  });
+  return watcher;
+}
+
+// ReadNews: what the watcher has not seen yet, 7 events a Read; whether it read any. Every
+// watcher first replays what is stored (after = 0), then follows.
+bool ReadNews(EventHub& hub, const std::string& run_id, Watcher& w, std::atomic<int>& errors) {
+  bool progressed = false;
+  while (w.seen.empty() || w.after < w.announced.load()) {
+    auto batch = hub.Read(run_id, w.after.load(), 7);
+    if (!batch.ok()) {
+      ++errors;
+      break;
+    }
+    if (batch->empty()) break;
+    for (const StoredEvent& e : *batch) {
+      if (e.sequence != w.after.load() + 1) w.in_order = false;
+      w.after.store(e.sequence);
+      w.seen.push_back(e.event);
+    }
+    progressed = true;
+  }
+  return progressed;
+}
+
+// WatcherReaders: `threads` reader threads, thread t reading for watchers t, t + threads, ...
+// until Stop(), and waiting for a wakeup when none of them had news.
+class WatcherReaders {
+ public:
+  WatcherReaders(EventHub& hub, std::string run_id, std::vector<std::unique_ptr<Watcher>>& watchers,
+                 Wakeup& wakeup, int threads)
+      : hub_(hub), run_id_(std::move(run_id)), watchers_(watchers), wakeup_(wakeup) {
+    for (int t = 0; t < threads; ++t)
+      threads_.emplace_back([this, t, threads] { Loop(t, threads); });
+  }
+  ~WatcherReaders() { Stop(); }
+
+  void Stop() {
+    done_ = true;
+    wakeup_.Notify();
+    for (auto& t : threads_) {
+      if (t.joinable()) t.join();
+    }
+  }
+  int read_errors() const { return read_errors_.load(); }
+
+ private:
+  void Loop(int t, int threads) {
+    while (!done_.load()) {
+      bool progressed = false;
+      for (size_t i = static_cast<size_t>(t); i < watchers_.size();
+           i += static_cast<size_t>(threads)) {
+        if (ReadNews(hub_, run_id_, *watchers_[i], read_errors_)) progressed = true;
+      }
+      if (!progressed) wakeup_.WaitBriefly();
+    }
+  }
+
+  EventHub& hub_;
+  const std::string run_id_;
+  std::vector<std::unique_ptr<Watcher>>& watchers_;
+  Wakeup& wakeup_;
+  std::atomic<bool> done_{false};
+  std::atomic<int> read_errors_{0};
+  std::vector<std::thread> threads_;
+};
+
+bool AllCaughtUp(const std::vector<std::unique_ptr<Watcher>>& watchers, int64_t last) {
+  for (const auto& w : watchers) {
+    if (w->announced.load() != last || w->after.load() != last) return false;
+  }
+  return true;
+}
+
+TEST_F(EventHubTest, TwoHundredWatchersOfOneRunSeeEveryEventInOrder) {
+  constexpr int kWatchers = 200, kThreads = 4;
+  std::vector<std::unique_ptr<Watcher>> watchers;
+  Wakeup wakeup;
   EventHub hub(store_.get(), {.cached_events_per_run = 64, .read_threads = 2});
   RunStore::Claimed c = RunningRun();
-  constexpr int kWatchers = 200, kThreads = 4;
-  for (int i = 0; i < kWatchers; ++i) {
-    watchers.push_back(std::make_unique<Watcher>());
-    Watcher* w = watchers.back().get();
-    w->subscription = hub.Subscribe(c.lease.run_id, [w, &mu, &woken](int64_t last) {
-      w->announced.store(last);
-      std::lock_guard lock(mu);
-      woken.notify_all();
-    });
-  }
+  for (int i = 0; i < kWatchers; ++i) watchers.push_back(Subscribed(hub, c.lease.run_id, wakeup));
   EXPECT_EQ(hub.WatchedRunsForTest(), 1u);
   EXPECT_EQ(hub.subscriptions(), static_cast<size_t>(kWatchers));
 
-  std::atomic<bool> done{false};
-  std::atomic<int> read_errors{0};
-  std::vector<std::thread> readers;
-  for (int t = 0; t < kThreads; ++t) {
-    readers.emplace_back([&, t] {
-      while (!done.load()) {
-        bool progressed = false;
-        for (int i = t; i < kWatchers; i += kThreads) {
-          Watcher& w = *watchers[i];
-          // Every watcher first replays what is stored (after = 0), then follows.
-          while (w.seen.empty() || w.after < w.announced.load()) {
-            auto batch = hub.Read(c.lease.run_id, w.after.load(), 7);
-            if (!batch.ok()) {
-              ++read_errors;
-              break;
-            }
-            if (batch->empty()) break;
-            for (const StoredEvent& e : *batch) {
-              if (e.sequence != w.after.load() + 1) w.in_order = false;
-              w.after.store(e.sequence);
-              w.seen.push_back(e.event);
-            }
-            progressed = true;
-          }
-        }
-        if (!progressed) {
-          std::unique_lock lock(mu);
-          woken.wait_for(lock, std::chrono::milliseconds(20));
-        }
-      }
-    });
-  }
-
+  WatcherReaders readers(hub, c.lease.run_id, watchers, wakeup, kThreads);
+  // 40 appends of 1 to 3 events, with a pause every 10.
   int64_t last = 0;
   for (int batch = 0, next = 1; batch < 40; ++batch) {
     const int n = 1 + batch % 3;
@@ -159,20 +216,10 @@ TEST_F(EventHubTest, TwoHundredWatchersOfOneRunSeeEveryEventInOrder) {
     next += n;
     if (batch % 10 == 0) absl::SleepFor(absl::Milliseconds(20));
   }
-  const bool caught_up = WaitUntil([&] {
-    for (const auto& w : watchers) {
-      if (w->announced.load() != last || w->after.load() != last) return false;
-    }
-    return true;
-  });
-  done = true;
-  {
-    std::lock_guard lock(mu);
-    woken.notify_all();
-  }
-  for (auto& t : readers) t.join();
+  const bool caught_up = WaitUntil([&] { return AllCaughtUp(watchers, last); });
+  readers.Stop();
   ASSERT_TRUE(caught_up);
-  EXPECT_EQ(read_errors.load(), 0);
+  EXPECT_EQ(readers.read_errors(), 0);
   const std::vector<std::string> all = TableTexts(c.lease.run_id);
   ASSERT_EQ(static_cast<int64_t>(all.size()), last);
   for (int i = 0; i < kWatchers; ++i) {

@@ -140,11 +140,16 @@ struct Representation {
   std::string_view etag;
 };
 
+// Identity: the file's own bytes, and their validator.
+Representation Identity(const PreviewFile& file) {
+  return Representation{.coding = Coding::kIdentity, .body = file.content(), .etag = file.etag()};
+}
+
 // Negotiate: the coding the client prefers most among those it accepts and the file has a
 // (smaller) compressed body for; brotli wins a tie, being the smaller.
 Representation Negotiate(PreviewCache& cache, const CachedSnapshot& snapshot,
                          const PreviewFile& file, std::optional<std::string_view> accept_encoding) {
-  Representation identity{.coding = Coding::kIdentity, .body = file.content(), .etag = file.etag()};
+  const Representation identity = Identity(file);
   if (!file.compressible()) return identity;
   const CodingWeights weights = ParseAcceptEncoding(accept_encoding);
   std::pair<Coding, int> order[] = {{Coding::kBrotli, weights.brotli},
@@ -175,6 +180,122 @@ std::optional<bool> ContentLengthIsZero(const RequestHead& request) {
   return !seen || seen->find_first_not_of('0') == std::string_view::npos;
 }
 
+// ConnectionOf: whether the client asks to keep the connection (HTTP/1.0 must say so,
+// HTTP/1.1 must not say otherwise), within may_keep_alive.
+Connection ConnectionOf(const RequestHead& request, bool may_keep_alive) {
+  const std::optional<std::string_view> field = request.Field("Connection");
+  const bool http10 = request.minor_version == 0;
+  const bool asked =
+      http10 ? field && HasToken(*field, "keep-alive") : !(field && HasToken(*field, "close"));
+  return Connection{.keep_alive = asked && may_keep_alive, .http10 = http10};
+}
+
+// HostIsClear: HTTP/1.1 requires exactly one Host (RFC 9112 3.2); more than one is a smuggling
+// attempt.
+bool HostIsClear(const RequestHead& request, bool http10) {
+  const size_t hosts = request.FieldCount("Host");
+  return !(hosts > 1 || (!http10 && hosts == 0));
+}
+
+// FileLookup: the snapshot and file a request names, or the status of its error response
+// (400, 404, 503) when there is none.
+struct FileLookup {
+  int error = 0;
+  std::shared_ptr<const CachedSnapshot> snapshot;
+  const PreviewFile* file = nullptr;
+};
+
+FileLookup LookUpFile(PreviewCache& cache, const RequestHead& request) {
+  const std::optional<std::string> path = DecodeTargetPath(request.target);
+  if (!path) return {.error = 400};
+  const std::optional<SnapshotPath> target = ParseSnapshotPath(*path);
+  if (!target) return {.error = 404};
+  absl::StatusOr<std::shared_ptr<const CachedSnapshot>> snapshot = cache.Get(target->snapshot_id);
+  if (!snapshot.ok()) {
+    if (snapshot.status().code() == absl::StatusCode::kNotFound) return {.error = 404};
+    common::Log(common::LogLevel::kWarn, "preview: loading a snapshot failed",
+                {{"snapshot_id", target->snapshot_id}, {"error", snapshot.status().ToString()}});
+    return {.error = 503};
+  }
+  const PreviewFile* file = (*snapshot)->Find(target->file);
+  if (file == nullptr) return {.error = 404};
+  return {.snapshot = *std::move(snapshot), .file = file};
+}
+
+// RequestedRange: the byte range a GET asks for. A Range applies to GET only (RFC 9110 14.2),
+// and only while If-Range still names this content; a ranged response is of the identity
+// body, whose offsets the client can resume.
+ByteRangeRequest RequestedRange(const RequestHead& request, const PreviewFile& file,
+                                const CachedSnapshot& snap) {
+  ByteRangeRequest range;
+  if (std::optional<std::string_view> value = request.Field("Range")) {
+    range = ParseByteRange(*value, file.content().size());
+    std::optional<std::string_view> if_range = request.Field("If-Range");
+    if (range.kind != ByteRangeRequest::kIgnore && if_range &&
+        !IfRangeMatches(*if_range, file.etag(), snap.last_modified())) {
+      range.kind = ByteRangeRequest::kIgnore;
+    }
+  }
+  return range;
+}
+
+// NotModified: whether the client's copy is current. If-None-Match decides when present; only
+// without it does If-Modified-Since (RFC 9110 13.2.2).
+bool NotModified(const RequestHead& request, std::string_view etag, const CachedSnapshot& snap) {
+  if (std::optional<std::string_view> if_none_match = request.Field("If-None-Match")) {
+    return IfNoneMatchMatches(*if_none_match, etag);
+  }
+  if (std::optional<std::string_view> since = request.Field("If-Modified-Since");
+      since && snap.last_modified()) {
+    const std::optional<absl::Time> date = ParseHttpDate(*since);
+    return date && *snap.last_modified() <= *date;
+  }
+  return false;
+}
+
+// AddValidators: the validators and caching fields of a representation, which a 304 repeats.
+void AddValidators(Head& head, const Representation& chosen, const CachedSnapshot& snap,
+                   const PreviewFile& file) {
+  head.Field("ETag", chosen.etag);
+  if (!snap.last_modified_text().empty()) head.Field("Last-Modified", snap.last_modified_text());
+  head.Field("Cache-Control", kImmutable);
+  if (file.compressible()) head.Field("Vary", "Accept-Encoding");
+}
+
+// RangeNotSatisfiable: the 416 for a range outside a file of `length` bytes.
+PreviewResponse RangeNotSatisfiable(uint64_t length, Connection connection) {
+  Head head(416);
+  const std::string_view text = "range not satisfiable\n";
+  head.Field("Content-Type", "text/plain; charset=utf-8")
+      .Field("Content-Length", text.size())
+      .Field("Content-Range", absl::StrCat("bytes */", length))
+      .Field("Cache-Control", kNoCache);
+  PreviewResponse out = std::move(head).Finish(connection.keep_alive, connection.http10);
+  out.body = text;
+  return out;
+}
+
+// FileResponse: the 200 with the chosen representation, or the 206 with the range of it.
+PreviewResponse FileResponse(const ByteRangeRequest& range, const Representation& chosen,
+                             const CachedSnapshot& snap, const PreviewFile& file,
+                             Connection connection, bool head_only) {
+  const bool partial = range.kind == ByteRangeRequest::kSatisfiable;
+  Head head(partial ? 206 : 200);
+  head.Field("Content-Type", file.content_type());
+  std::string_view body = chosen.body;
+  if (partial) {
+    body = body.substr(range.first, range.last - range.first + 1);
+    head.Field("Content-Range", ContentRange(range.first, range.last, file.content().size()));
+  }
+  head.Field("Content-Length", body.size());
+  if (chosen.coding != Coding::kIdentity) head.Field("Content-Encoding", CodingName(chosen.coding));
+  head.Field("Accept-Ranges", "bytes");
+  AddValidators(head, chosen, snap, file);
+  PreviewResponse out = std::move(head).Finish(connection.keep_alive, connection.http10);
+  if (!head_only) out.body = body;
+  return out;
+}
+
 }  // namespace
 
 PreviewResponse RespondToRefusedHead(HeadParse result) {
@@ -184,113 +305,34 @@ PreviewResponse RespondToRefusedHead(HeadParse result) {
 
 PreviewResponse RespondToRequest(PreviewCache& cache, const RequestHead& request,
                                  bool may_keep_alive) {
-  const std::optional<std::string_view> connection_field = request.Field("Connection");
-  const bool http10 = request.minor_version == 0;
-  Connection connection{
-      .keep_alive = http10 ? connection_field && HasToken(*connection_field, "keep-alive")
-                           : !(connection_field && HasToken(*connection_field, "close")),
-      .http10 = http10};
-  connection.keep_alive = connection.keep_alive && may_keep_alive;
+  Connection connection = ConnectionOf(request, may_keep_alive);
+  const bool http10 = connection.http10;
   const bool head_only = request.method == "HEAD";
-
   const std::optional<bool> no_body = ContentLengthIsZero(request);
-  if (!no_body)
+  if (!no_body || !HostIsClear(request, http10))
     return Text(400, ErrorText(400), {.keep_alive = false, .http10 = http10}, head_only);
+  // A body is never read, so its connection ends with the answer.
   if (!*no_body || request.FieldCount("Transfer-Encoding") > 0) connection.keep_alive = false;
-  // HTTP/1.1 requires exactly one Host (RFC 9112 3.2); more than one is a smuggling attempt.
-  const size_t hosts = request.FieldCount("Host");
-  if (hosts > 1 || (!http10 && hosts == 0)) {
-    return Text(400, ErrorText(400), {.keep_alive = false, .http10 = http10}, head_only);
-  }
   if (request.method != "GET" && !head_only) return Text(405, ErrorText(405), connection, false);
 
-  const std::optional<std::string> path = DecodeTargetPath(request.target);
-  if (!path) return Text(400, ErrorText(400), connection, head_only);
-  const std::optional<SnapshotPath> target = ParseSnapshotPath(*path);
-  if (!target) return Text(404, ErrorText(404), connection, head_only);
-  absl::StatusOr<std::shared_ptr<const CachedSnapshot>> snapshot = cache.Get(target->snapshot_id);
-  if (!snapshot.ok()) {
-    if (snapshot.status().code() == absl::StatusCode::kNotFound)
-      return Text(404, ErrorText(404), connection, head_only);
-    common::Log(common::LogLevel::kWarn, "preview: loading a snapshot failed",
-                {{"snapshot_id", target->snapshot_id}, {"error", snapshot.status().ToString()}});
-    return Text(503, ErrorText(503), connection, head_only);
-  }
-  const PreviewFile* file = (*snapshot)->Find(target->file);
-  if (file == nullptr) return Text(404, ErrorText(404), connection, head_only);
-  const CachedSnapshot& snap = **snapshot;
-  const uint64_t length = file->content().size();
-
-  // A Range applies to GET only (RFC 9110 14.2), and only while If-Range still names this
-  // content; a ranged response is of the identity body, whose offsets the client can resume.
-  ByteRangeRequest range;
-  if (!head_only) {
-    if (std::optional<std::string_view> value = request.Field("Range")) {
-      range = ParseByteRange(*value, length);
-      std::optional<std::string_view> if_range = request.Field("If-Range");
-      if (range.kind != ByteRangeRequest::kIgnore && if_range &&
-          !IfRangeMatches(*if_range, file->etag(), snap.last_modified())) {
-        range.kind = ByteRangeRequest::kIgnore;
-      }
-    }
-  }
-  const Representation chosen =
-      range.kind == ByteRangeRequest::kIgnore
-          ? Negotiate(cache, snap, *file, request.Field("Accept-Encoding"))
-          : Representation{
-                .coding = Coding::kIdentity, .body = file->content(), .etag = file->etag()};
-
-  // The validators and caching fields of this representation, which a 304 repeats.
-  auto validators = [&](Head& head) {
-    head.Field("ETag", chosen.etag);
-    if (!snap.last_modified_text().empty()) head.Field("Last-Modified", snap.last_modified_text());
-    head.Field("Cache-Control", kImmutable);
-    if (file->compressible()) head.Field("Vary", "Accept-Encoding");
-  };
-
-  // If-None-Match decides when present; only without it does If-Modified-Since (RFC 9110
-  // 13.2.2).
-  bool not_modified = false;
-  if (std::optional<std::string_view> if_none_match = request.Field("If-None-Match")) {
-    not_modified = IfNoneMatchMatches(*if_none_match, chosen.etag);
-  } else if (std::optional<std::string_view> since = request.Field("If-Modified-Since");
-             since && snap.last_modified()) {
-    const std::optional<absl::Time> date = ParseHttpDate(*since);
-    not_modified = date && *snap.last_modified() <= *date;
-  }
-  if (not_modified) {
+  FileLookup found = LookUpFile(cache, request);
+  if (found.error != 0) return Text(found.error, ErrorText(found.error), connection, head_only);
+  const PreviewFile& file = *found.file;
+  const CachedSnapshot& snap = *found.snapshot;
+  const ByteRangeRequest range =
+      head_only ? ByteRangeRequest{} : RequestedRange(request, file, snap);
+  const Representation chosen = range.kind == ByteRangeRequest::kIgnore
+                                    ? Negotiate(cache, snap, file, request.Field("Accept-Encoding"))
+                                    : Identity(file);
+  if (NotModified(request, chosen.etag, snap)) {
     Head head(304);
-    validators(head);
+    AddValidators(head, chosen, snap, file);
     return std::move(head).Finish(connection.keep_alive, http10);
   }
-
-  if (range.kind == ByteRangeRequest::kUnsatisfiable) {
-    Head head(416);
-    const std::string_view text = "range not satisfiable\n";
-    head.Field("Content-Type", "text/plain; charset=utf-8")
-        .Field("Content-Length", text.size())
-        .Field("Content-Range", absl::StrCat("bytes */", length))
-        .Field("Cache-Control", kNoCache);
-    PreviewResponse out = std::move(head).Finish(connection.keep_alive, http10);
-    out.body = text;
-    return out;
-  }
-
-  const bool partial = range.kind == ByteRangeRequest::kSatisfiable;
-  Head head(partial ? 206 : 200);
-  head.Field("Content-Type", file->content_type());
-  std::string_view body = chosen.body;
-  if (partial) {
-    body = body.substr(range.first, range.last - range.first + 1);
-    head.Field("Content-Range", ContentRange(range.first, range.last, length));
-  }
-  head.Field("Content-Length", body.size());
-  if (chosen.coding != Coding::kIdentity) head.Field("Content-Encoding", CodingName(chosen.coding));
-  head.Field("Accept-Ranges", "bytes");
-  validators(head);
-  PreviewResponse out = std::move(head).Finish(connection.keep_alive, http10);
-  if (!head_only) out.body = body;
-  out.owner = *std::move(snapshot);
+  if (range.kind == ByteRangeRequest::kUnsatisfiable)
+    return RangeNotSatisfiable(file.content().size(), connection);
+  PreviewResponse out = FileResponse(range, chosen, snap, file, connection, head_only);
+  out.owner = std::move(found.snapshot);
   return out;
 }
 

@@ -192,7 +192,19 @@ struct PreviewServer::Impl {
   void Work();
   void Accept();
   void Sweep();
+  // Drive: serves c on this thread until it waits in the epoll set again or is closed.
   void Drive(Connection& c);
+  // SendResponse: writes c.out; then c waits for its next request, or, when the response
+  // closes it, is to be drained here. False when c left this thread (parked or closed).
+  bool SendResponse(Connection& c);
+  // AwaitNextRequest: parks c, its response sent, for the request that follows.
+  void AwaitNextRequest(Connection& c);
+  // Drain: reads and drops what the client still sends, then closes c (see kDrainTime).
+  void Drain(Connection& c);
+  // ReadRequest: reads more of a request head; false when c left this thread instead.
+  bool ReadRequest(Connection& c);
+  // Answer: the response to a parsed (or refused) head, to be sent.
+  void Answer(Connection& c, HeadParse parsed, const RequestHead& request);
   // HeadMayBeComplete: whether c.in is worth parsing (see the definition).
   bool HeadMayBeComplete(Connection& c) const;
   // ReadMore: appends what the socket has to c.in.
@@ -384,89 +396,107 @@ bool PreviewServer::Impl::HeadMayBeComplete(Connection& c) const {
 void PreviewServer::Impl::Drive(Connection& c) {
   thread_local RequestHead request;
   for (;;) {
-    if (c.has_output) {
-      switch (Flush(c)) {
-        case Io::kBlocked:
-          if (!Park(c, EPOLLOUT, Clock::now() + ToChrono(options.write_timeout))) Close(c);
-          return;
-        case Io::kFailed:
-          Close(c);
-          return;
-        case Io::kDone:
-          break;
-      }
-      c.has_output = false;
-      const bool close = c.out.close;
-      c.out = PreviewResponse();  // drops the snapshot it held
-      if (close) {
-        ::shutdown(c.fd, SHUT_WR);
-        c.in.clear();
-        c.draining = true;
-        c.drain_deadline = Clock::now() + kDrainTime;
-      } else {
-        // One request per turn: the connection goes back to the end of the epoll queue. A
-        // client that sends its next request as soon as it has an answer would otherwise keep
-        // this thread to itself while the other connections wait (and checking for that next
-        // request now would mostly cost a read that finds nothing). A pipelined request
-        // already read is picked up through EPOLLOUT, which is ready at once.
-        const bool pipelined = !c.in.empty();
-        const Clock::time_point deadline =
-            pipelined ? c.head_started + ToChrono(options.read_timeout)
-                      : Clock::now() + ToChrono(options.keep_alive_timeout);
-        if (!Park(c, pipelined ? EPOLLIN | EPOLLOUT : EPOLLIN, deadline)) Close(c);
-        return;
-      }
-    }
-
+    if (c.has_output && !SendResponse(c)) return;
     if (c.draining) {
-      for (;;) {
-        c.in.clear();
-        const Io io = ReadMore(c);
-        if (io == Io::kDone) {
-          c.drained += c.in.size();
-          if (c.drained <= kMaxDrainBytes) continue;
-        } else if (io == Io::kBlocked && Park(c, EPOLLIN, c.drain_deadline)) {
-          return;
-        }
-        Close(c);
-        return;
-      }
+      Drain(c);
+      return;
     }
-
     const HeadParse parsed = HeadMayBeComplete(c)
                                  ? ParseRequestHead(c.in, options.head_limits, request)
                                  : HeadParse::kIncomplete;
     if (parsed == HeadParse::kIncomplete) {
-      switch (ReadMore(c)) {
-        case Io::kDone:
-          continue;
-        case Io::kBlocked: {
-          // Between requests the idle timeout applies; within one, the time since its first byte.
-          const Clock::time_point deadline =
-              c.in.empty() ? Clock::now() + ToChrono(options.keep_alive_timeout)
-                           : c.head_started + ToChrono(options.read_timeout);
-          if (!Park(c, EPOLLIN, deadline)) Close(c);
-          return;
-        }
-        case Io::kFailed:
-          Close(c);
-          return;
-      }
+      if (!ReadRequest(c)) return;
+      continue;
     }
-
-    if (parsed == HeadParse::kComplete) {
-      const bool may_keep_alive =
-          ++c.served < options.keep_alive_requests && !stopping.load(std::memory_order_relaxed);
-      c.out = RespondToRequest(cache, request, may_keep_alive);
-      c.in.erase(0, request.length);
-      c.scanned = 0;
-      if (!c.in.empty()) c.head_started = Clock::now();  // a pipelined request
-    } else {
-      c.out = RespondToRefusedHead(parsed);
-    }
-    c.out_sent = 0;
-    c.has_output = true;
+    Answer(c, parsed, request);
   }
+}
+
+bool PreviewServer::Impl::SendResponse(Connection& c) {
+  switch (Flush(c)) {
+    case Io::kBlocked:
+      if (!Park(c, EPOLLOUT, Clock::now() + ToChrono(options.write_timeout))) Close(c);
+      return false;
+    case Io::kFailed:
+      Close(c);
+      return false;
+    case Io::kDone:
+      break;
+  }
+  c.has_output = false;
+  const bool close = c.out.close;
+  c.out = PreviewResponse();  // drops the snapshot it held
+  if (!close) {
+    AwaitNextRequest(c);
+    return false;
+  }
+  ::shutdown(c.fd, SHUT_WR);
+  c.in.clear();
+  c.draining = true;
+  c.drain_deadline = Clock::now() + kDrainTime;
+  return true;
+}
+
+void PreviewServer::Impl::AwaitNextRequest(Connection& c) {
+  // One request per turn: the connection goes back to the end of the epoll queue. A client
+  // that sends its next request as soon as it has an answer would otherwise keep this thread
+  // to itself while the other connections wait (and checking for that next request now would
+  // mostly cost a read that finds nothing). A pipelined request already read is picked up
+  // through EPOLLOUT, which is ready at once.
+  const bool pipelined = !c.in.empty();
+  const Clock::time_point deadline = pipelined
+                                         ? c.head_started + ToChrono(options.read_timeout)
+                                         : Clock::now() + ToChrono(options.keep_alive_timeout);
+  if (!Park(c, pipelined ? EPOLLIN | EPOLLOUT : EPOLLIN, deadline)) Close(c);
+}
+
+void PreviewServer::Impl::Drain(Connection& c) {
+  for (;;) {
+    c.in.clear();
+    const Io io = ReadMore(c);
+    if (io == Io::kDone) {
+      c.drained += c.in.size();
+      if (c.drained <= kMaxDrainBytes) continue;
+    } else if (io == Io::kBlocked && Park(c, EPOLLIN, c.drain_deadline)) {
+      return;
+    }
+    Close(c);
+    return;
+  }
+}
+
+bool PreviewServer::Impl::ReadRequest(Connection& c) {
+  switch (ReadMore(c)) {
+    case Io::kDone:
+      return true;
+    case Io::kBlocked: {
+      // Between requests the idle timeout applies; within one, the time since its first byte.
+      const Clock::time_point deadline = c.in.empty()
+                                             ? Clock::now() + ToChrono(options.keep_alive_timeout)
+                                             : c.head_started + ToChrono(options.read_timeout);
+      if (!Park(c, EPOLLIN, deadline)) Close(c);
+      return false;
+    }
+    case Io::kFailed:
+      break;
+  }
+  Close(c);
+  return false;
+}
+
+void PreviewServer::Impl::Answer(Connection& c, HeadParse parsed, const RequestHead& request) {
+  if (parsed == HeadParse::kComplete) {
+    const bool may_keep_alive =
+        ++c.served < options.keep_alive_requests && !stopping.load(std::memory_order_relaxed);
+    c.out = RespondToRequest(cache, request, may_keep_alive);
+    c.in.erase(0, request.length);
+    c.scanned = 0;
+    if (!c.in.empty()) c.head_started = Clock::now();  // a pipelined request
+  } else {
+    c.out = RespondToRefusedHead(parsed);
+  }
+  c.out_sent = 0;
+  c.has_output = true;
 }
 
 absl::StatusOr<std::unique_ptr<PreviewServer>> PreviewServer::Start(const std::string& listen_addr,

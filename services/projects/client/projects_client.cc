@@ -1,4 +1,4 @@
-#include "common/projects_client.h"
+#include "services/projects/client/projects_client.h"
 
 #include <algorithm>
 
@@ -7,7 +7,14 @@
 #include "common/log.h"
 #include "common/status.h"
 
-namespace qai::common {
+namespace qai::projects {
+
+using common::CallContext;
+using common::Log;
+using common::LogLevel;
+using common::PrepareServiceCall;
+using common::Role;
+using common::WithRetryDelay;
 
 ProjectsClient::ProjectsClient(std::shared_ptr<grpc::Channel> channel, std::string api_key,
                                absl::Duration timeout)
@@ -48,4 +55,4 @@ absl::StatusOr<std::string> ProjectsClient::ProjectOwner(const CallContext& call
   }
 }
 
-}  // namespace qai::common
+}  // namespace qai::projects

@@ -14,43 +14,16 @@
 #include <memory>
 #include <string>
 
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "common/grpc_limits.h"
 #include "grpcpp/channel.h"
 #include "qai/sandbox/v1/sandbox.grpc.pb.h"
 #include "services/orchestrator/agent/workspace.h"
+#include "services/sandbox/client/sandbox_client.h"
 
 namespace qai::orchestrator {
 
-using SandboxStub = sandbox::v1::SandboxService::Stub;
-
-// SandboxClient: the tier (a channel that reaches any replica), a channel per replica called
-// since, this service's key, and how long calls may take.
-class SandboxClient {
- public:
-  SandboxClient(std::shared_ptr<grpc::Channel> tier, std::string api_key,
-                absl::Duration command_timeout = absl::Seconds(120),
-                common::GrpcLimits limits = {});
-
-  // tier: a stub that reaches any replica.
-  const std::shared_ptr<SandboxStub>& tier() const { return tier_; }
-  // ReplicaAt: a stub of the replica at `address` (host:port); the tier's for "".
-  std::shared_ptr<SandboxStub> ReplicaAt(const std::string& address);
-
-  const std::string api_key;
-  const absl::Duration command_timeout;             // asked of every command
-  absl::Duration call_timeout = absl::Seconds(60);  // every other call
-
- private:
-  // Channels kept to replicas; past this many (replicas came and went), the idle ones go.
-  static constexpr size_t kMaxReplicas = 256;
-  const common::GrpcLimits limits_;
-  const std::shared_ptr<SandboxStub> tier_;
-  absl::Mutex mu_;
-  // By address.
-  std::map<std::string, std::shared_ptr<SandboxStub>> replicas_ ABSL_GUARDED_BY(mu_);
-};
+using sandbox::SandboxClient;
+using sandbox::SandboxStub;
 
 // HeldWorkspace: what an opened workspace is known to hold.
 struct HeldWorkspace {

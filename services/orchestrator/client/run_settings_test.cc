@@ -1,4 +1,4 @@
-#include "common/run_settings.h"
+#include "services/orchestrator/client/run_settings.h"
 
 #include <map>
 #include <utility>
@@ -7,9 +7,16 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace qai::common {
+namespace qai::orchestrator {
 namespace {
 
+using common::Config;
+using common::FieldViolation;
+using common::FieldViolations;
+using common::GetFieldViolations;
+using common::GetQuotaViolations;
+using common::Option;
+using common::QuotaViolation;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
@@ -219,4 +226,4 @@ TEST(CheckRunSettingsTest, ViolationsUseTheRequestsFieldNames) {
 }
 
 }  // namespace
-}  // namespace qai::common
+}  // namespace qai::orchestrator

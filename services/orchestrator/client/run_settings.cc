@@ -1,4 +1,4 @@
-#include "common/run_settings.h"
+#include "services/orchestrator/client/run_settings.h"
 
 #include <algorithm>
 
@@ -6,7 +6,16 @@
 #include "absl/strings/str_join.h"
 #include "common/strings.h"
 
-namespace qai::common {
+namespace qai::orchestrator {
+
+using common::Config;
+using common::EnvName;
+using common::FieldViolations;
+using common::IsIntIn;
+using common::Option;
+using common::QuotaExceeded;
+using common::QuotaViolation;
+using common::ToAbsl;
 namespace {
 
 // DurationAtLeast: a validator for durations of at least `min`.
@@ -164,4 +173,4 @@ absl::Status CheckActiveRuns(const RunCaps& caps, std::string_view project_id,
                        violations);
 }
 
-}  // namespace qai::common
+}  // namespace qai::orchestrator

@@ -1,7 +1,7 @@
 // SandboxWorkspace against a real qai-sandbox: the changes its writes and commands report are
 // handed out without another call, and what a call did not report is asked for.
 
-#include "services/orchestrator/runs/sandbox_client.h"
+#include "services/orchestrator/runs/sandbox_workspace.h"
 
 #include <gtest/gtest.h>
 

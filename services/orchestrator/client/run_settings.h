@@ -4,11 +4,11 @@
 // settings against them so the caller hears of a bad one at once; qai-orchestrator checks
 // StartRun's again and fills in the defaults. Both read the same variables (one ConfigMap).
 //
-//   std::vector<Option> options = {...};   // plus RunSettingsOptions() and DefaultModelOptions()
-//   auto base = ServiceBase::Init("messages", argc, argv, std::move(options));
-//   absl::StatusOr<RunBounds> bounds = RunBoundsFrom((*base)->config());
+//   std::vector<common::Option> options = {...};   // plus RunSettingsOptions() and
+//   DefaultModelOptions() auto base = ServiceBase::Init("messages", argc, argv,
+//   std::move(options)); absl::StatusOr<RunBounds> bounds = RunBoundsFrom((*base)->config());
 //   ...
-//   FieldViolations bad;
+//   common::FieldViolations bad;
 //   RunSettings settings = CheckRunSettings(*bounds, {.max_iterations = req.max_iterations(), ...},
 //                                           {.timeout = "run_timeout"}, bad);
 //   QAI_RETURN_IF_ERROR(bad.ToStatus());
@@ -33,7 +33,7 @@
 #include "common/status_macros.h"
 #include "google/protobuf/duration.pb.h"
 
-namespace qai::common {
+namespace qai::orchestrator {
 
 // The most iterations any run may have, whatever the configuration says.
 inline constexpr int kRunIterationsLimit = 50;
@@ -97,21 +97,21 @@ struct RunSettingFields {
 
 // DefaultModelOptions: model-provider and openai-model: which provider runs use and its
 // default model (the orchestrator uses them; the messages service reads the default's name).
-std::vector<Option> DefaultModelOptions();
+std::vector<common::Option> DefaultModelOptions();
 
 // RunSettingsOptions: run-max-iterations, run-timeout, run-max-timeout, model-allowed,
 // run-max-active-per-project and run-max-active-per-principal.
-std::vector<Option> RunSettingsOptions();
+std::vector<common::Option> RunSettingsOptions();
 
 // RunBoundsFrom: the bounds a configuration with both option sets above describes;
 // INVALID_ARGUMENT naming the option when they contradict each other (a default timeout above
 // the maximum).
-[[nodiscard]] absl::StatusOr<RunBounds> RunBoundsFrom(const Config& config);
+[[nodiscard]] absl::StatusOr<RunBounds> RunBoundsFrom(const common::Config& config);
 
 // CheckRunSettings: the settings `requested` resolves to within `bounds`; each bad one is added
 // to `bad` under its name in `fields` (the result is then meaningless).
 RunSettings CheckRunSettings(const RunBounds& bounds, const RequestedRunSettings& requested,
-                             const RunSettingFields& fields, FieldViolations& bad);
+                             const RunSettingFields& fields, common::FieldViolations& bad);
 
 // CheckActiveRuns: OK when one more run of `project_id` by `author` stays within `caps`, given
 // the runs `active` now. Otherwise RESOURCE_EXHAUSTED naming each cap reached (its variable and
@@ -120,4 +120,4 @@ RunSettings CheckRunSettings(const RunBounds& bounds, const RequestedRunSettings
 [[nodiscard]] absl::Status CheckActiveRuns(const RunCaps& caps, std::string_view project_id,
                                            std::string_view author, const ActiveRuns& active);
 
-}  // namespace qai::common
+}  // namespace qai::orchestrator

@@ -1,4 +1,4 @@
-#include "services/orchestrator/runs/sandbox_client.h"
+#include "services/orchestrator/runs/sandbox_workspace.h"
 
 #include <condition_variable>
 #include <mutex>
@@ -21,27 +21,6 @@ constexpr auto kCancelPoll = std::chrono::milliseconds(50);
 constexpr absl::Duration kCommandSlack = absl::Seconds(15);
 
 }  // namespace
-
-SandboxClient::SandboxClient(std::shared_ptr<grpc::Channel> tier, std::string api_key,
-                             absl::Duration command_timeout, common::GrpcLimits limits)
-    : api_key(std::move(api_key)),
-      command_timeout(command_timeout),
-      limits_(limits),
-      tier_(spb::SandboxService::NewStub(std::move(tier))) {}
-
-std::shared_ptr<SandboxStub> SandboxClient::ReplicaAt(const std::string& address) {
-  if (address.empty()) return tier_;
-  absl::MutexLock lock(&mu_);
-  std::shared_ptr<SandboxStub>& stub = replicas_[address];
-  if (stub == nullptr) {
-    if (replicas_.size() > kMaxReplicas) {
-      // Stubs in use live on in their workspaces; the others are made again when needed.
-      std::erase_if(replicas_, [&](const auto& entry) { return entry.first != address; });
-    }
-    stub = spb::SandboxService::NewStub(common::MakeChannel(address, limits_));
-  }
-  return stub;
-}
 
 void SandboxWorkspace::Prepare(grpc::ClientContext& ctx, absl::Duration timeout) const {
   common::PrepareServiceCall(ctx, client_->api_key, common::CurrentRequestId(), timeout);

@@ -1,4 +1,4 @@
-#include "services/orchestrator/runs/deliverers.h"
+#include "services/orchestrator/store/effects.h"
 
 #include "common/client.h"
 #include "common/log.h"
@@ -7,8 +7,24 @@
 #include "qai/orchestrator/v1/orchestrator.pb.h"
 #include "qai/projects/v1/projects.grpc.pb.h"
 #include "qai/sandbox/v1/sandbox.grpc.pb.h"
+#include "services/orchestrator/store/run_store.h"
 
 namespace qai::orchestrator {
+
+std::string ErrorResult(const std::string& run_id, const std::string& project_id) {
+  messages::v1::RecordAgentResultRequest req;
+  req.set_run_id(run_id);
+  req.set_project_id(project_id);
+  req.set_content(std::string(kErrorMessage));
+  req.set_type(messages::v1::Message::TYPE_ERROR);
+  return req.SerializeAsString();
+}
+
+std::string PurgeSandboxPayload(const std::string& project_id) {
+  sandbox::v1::PurgeProjectRequest purge;
+  purge.set_project_id(project_id);
+  return purge.SerializeAsString();
+}
 
 std::map<std::string, common::OutboxRelay::Deliverer> MakeDeliverers(
     std::shared_ptr<grpc::Channel> messages_channel,

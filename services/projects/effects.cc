@@ -1,11 +1,32 @@
-#include "services/projects/deliverers.h"
+#include "services/projects/effects.h"
 
 #include "common/client.h"
 #include "qai/messages/v1/messages.grpc.pb.h"
 #include "qai/orchestrator/v1/orchestrator.grpc.pb.h"
-#include "services/projects/store.h"
 
 namespace qai::projects {
+
+std::string FirstPromptPayload(const std::string& project_id, const std::string& prompt,
+                               const std::string& owner) {
+  messages::v1::CreateMessageRequest req;
+  req.set_project_id(project_id);
+  req.set_content(prompt);
+  req.set_owner(owner);
+  return req.SerializeAsString();
+}
+
+std::string PurgeMessagesPayload(const std::string& project_id) {
+  messages::v1::PurgeProjectMessagesRequest req;
+  req.set_project_id(project_id);
+  return req.SerializeAsString();
+}
+
+std::string CancelRunsPayload(const std::string& project_id) {
+  orchestrator::v1::CancelProjectRunsRequest req;
+  req.set_project_id(project_id);
+  req.set_purge(true);  // its previews go with it
+  return req.SerializeAsString();
+}
 
 std::map<std::string, common::OutboxRelay::Deliverer> MakeDeliverers(
     const DownstreamTargets& targets) {

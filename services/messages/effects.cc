@@ -1,9 +1,23 @@
-#include "services/messages/deliverers.h"
+#include "services/messages/effects.h"
 
 #include "common/client.h"
 #include "qai/orchestrator/v1/orchestrator.grpc.pb.h"
 
 namespace qai::messages {
+
+std::string StartRunPayload(const std::string& project_id, const std::string& message_id,
+                            const std::string& prompt, const std::string& author,
+                            const StartRunSettings& settings) {
+  orchestrator::v1::StartRunRequest start;
+  start.set_project_id(project_id);
+  start.set_message_id(message_id);
+  start.set_prompt(prompt);
+  start.set_author(author);
+  start.set_max_iterations(settings.max_iterations);
+  start.set_model(settings.model);
+  if (settings.timeout != nullptr) *start.mutable_timeout() = *settings.timeout;
+  return start.SerializeAsString();
+}
 
 std::map<std::string, common::OutboxRelay::Deliverer> MakeDeliverers(
     std::shared_ptr<grpc::Channel> orchestrator_channel, const std::string& api_key,

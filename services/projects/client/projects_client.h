@@ -19,7 +19,7 @@
 #include "common/rpc.h"
 #include "qai/projects/v1/projects.grpc.pb.h"
 
-namespace qai::common {
+namespace qai::projects {
 
 class ProjectsClient {
  public:
@@ -28,7 +28,7 @@ class ProjectsClient {
 
   // ProjectOwner: the owner of the project, when `call`'s caller may see it. NOT_FOUND when it
   // is unknown, deleted or someone else's; UNAVAILABLE when ProjectService cannot answer.
-  [[nodiscard]] absl::StatusOr<std::string> ProjectOwner(const CallContext& call,
+  [[nodiscard]] absl::StatusOr<std::string> ProjectOwner(const common::CallContext& call,
                                                          const std::string& project_id) const;
 
  private:
@@ -37,4 +37,4 @@ class ProjectsClient {
   const absl::Duration timeout_;
 };
 
-}  // namespace qai::common
+}  // namespace qai::projects
