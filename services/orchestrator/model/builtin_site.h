@@ -18,6 +18,8 @@
 #include <string_view>
 #include <vector>
 
+#include "services/orchestrator/model/prompt_subject.h"
+
 namespace qai::orchestrator {
 
 // SiteFile: a file to write, relative to the workspace.
@@ -46,10 +48,6 @@ SitePlan PlanSite(std::string_view request, const std::optional<std::string>& ex
 // ("please build", "make me"), articles, "landing page for" and trailing clauses ("with ...")
 // are dropped; "My Website" when nothing is left. Not escaped.
 std::string SubjectOf(std::string_view request);
-
-// Words: the runs of letters and digits in text, in any script; punctuation, symbols and emoji
-// separate them ("To-do “lists”!" -> "To", "do", "lists").
-std::vector<std::string> Words(std::string_view text);
 
 // HtmlEscape: text safe inside HTML elements and quoted attributes.
 std::string HtmlEscape(std::string_view text);
