@@ -6,7 +6,7 @@
 #   bash tools/format.sh --check   # what CI runs (tests/layout/format_test.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-mapfile -t files < <(git ls-files -- '*.cc' '*.h' ':!:proto/' 2>/dev/null ||
+mapfile -t files < <(git ls-files --cached --others --exclude-standard -- '*.cc' '*.h' ':!:proto/' 2>/dev/null ||
                      find common services tools tests -name '*.cc' -o -name '*.h')
 if [[ ${1:-} == --check ]]; then
   clang-format --dry-run --Werror "${files[@]}"

@@ -65,7 +65,6 @@ std::string_view FirstSentence(std::string_view text) {
   return text;
 }
 
-
 bool In(const std::set<std::string_view>& words, const std::string& token) {
   return words.count(Lower(token)) > 0;
 }
