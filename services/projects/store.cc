@@ -24,14 +24,16 @@ using soci::into;
 using soci::use;
 
 // The columns of a ProjectRecord, in RowBinding/ParseRecord order; `p` qualifies them.
-#define PROJECT_COLUMNS_OF(p)                                                   \
-  p "id::text AS id, " p "name AS name, " p "display_name AS display_name, " p  \
-    "owner AS owner, (EXTRACT(EPOCH FROM " p                                    \
-    "create_time) * 1000000)::bigint AS create_us, "                            \
-    "(EXTRACT(EPOCH FROM " p "update_time) * 1000000)::bigint AS update_us, " p \
-    "version AS version, COALESCE(" p "latest_run_id::text, '') AS run_id, " p  \
-    "latest_run_state AS run_state"
+// SQL laid out as SQL:
+// clang-format off
+#define PROJECT_COLUMNS_OF(p)                                                         \
+  p "id::text AS id, " p "name AS name, " p "display_name AS display_name, "          \
+  p "owner AS owner, (EXTRACT(EPOCH FROM " p "create_time) * 1000000)::bigint AS create_us, " \
+  "(EXTRACT(EPOCH FROM " p "update_time) * 1000000)::bigint AS update_us, "           \
+  p "version AS version, COALESCE(" p "latest_run_id::text, '') AS run_id, "           \
+  p "latest_run_state AS run_state"
 #define PROJECT_COLUMNS PROJECT_COLUMNS_OF("")
+// clang-format on
 
 constexpr char kGetStatement[] = "projects.get";
 constexpr char kCreateStatement[] = "projects.create";
@@ -67,6 +69,8 @@ Query&& BindRow(Query&& q, RowBinding& r) {
 }
 
 // The list reads, prepared once per pooled connection (DbConnection::Prepared).
+// SQL laid out as SQL:
+// clang-format off
 struct ListStatement {
   std::string owner;
   long long after_us = 0;
@@ -75,25 +79,23 @@ struct ListStatement {
   RowBinding row;
   soci::statement st;
   ListStatement(soci::session& s, bool by_owner)
-      : st(BindRow(
-            by_owner
-                ? (s.prepare << "SELECT " PROJECT_COLUMNS " FROM projects.projects"
-                                " WHERE owner = :owner AND delete_time IS NULL"
-                                " AND (update_time, id) < (" MICROS_TO_TS(
-                                    ":us") ", CAST(:aid AS uuid))"
-                                           // Ordering by owner too (one value here) leaves the
-                                           // owner index as the only one that yields this order, so
-                                           // a plan cached on a small table cannot go elsewhere.
-                                           " ORDER BY owner, update_time DESC, id DESC LIMIT :lim",
-                   use(owner), use(after_us), use(after_id), use(limit))
-                : (s.prepare << "SELECT " PROJECT_COLUMNS " FROM projects.projects"
-                                " WHERE delete_time IS NULL"
-                                " AND (update_time, id) < (" MICROS_TO_TS(
-                                    ":us") ", CAST(:aid AS uuid))"
-                                           " ORDER BY update_time DESC, id DESC LIMIT :lim",
-                   use(after_us), use(after_id), use(limit)),
-            row)) {}
+      : st(BindRow(by_owner
+                       ? (s.prepare << "SELECT " PROJECT_COLUMNS " FROM projects.projects"
+                                       " WHERE owner = :owner AND delete_time IS NULL"
+                                       " AND (update_time, id) < (" MICROS_TO_TS(":us") ", CAST(:aid AS uuid))"
+                                       // Ordering by owner too (one value here) leaves the
+                                       // owner index as the only one that yields this order, so
+                                       // a plan cached on a small table cannot go elsewhere.
+                                       " ORDER BY owner, update_time DESC, id DESC LIMIT :lim",
+                          use(owner), use(after_us), use(after_id), use(limit))
+                       : (s.prepare << "SELECT " PROJECT_COLUMNS " FROM projects.projects"
+                                       " WHERE delete_time IS NULL"
+                                       " AND (update_time, id) < (" MICROS_TO_TS(":us") ", CAST(:aid AS uuid))"
+                                       " ORDER BY update_time DESC, id DESC LIMIT :lim",
+                          use(after_us), use(after_id), use(limit)),
+                   row)) {}
 };
+// clang-format on
 struct ListByOwnerStatement : ListStatement {
   explicit ListByOwnerStatement(soci::session& s) : ListStatement(s, true) {}
 };
@@ -206,14 +208,15 @@ std::string ProjectStore::NewSlug() {
   return GenerateSlug(rng_);
 }
 
+// SQL laid out as SQL:
+// clang-format off
 std::vector<common::PgStatement> ProjectStore::PipelineStatements() {
   return {
       // Deletion is returned, not filtered on: `delete_time IS NULL` in the WHERE clause lets
       // the planner pick a partial list index (scanning it whole for the id) when the plan is
       // cached while the table is small. With the id alone only the primary key fits.
-      {kGetStatement,
-       "SELECT " PROJECT_COLUMNS ", delete_time IS NULL AS live FROM projects.projects"
-       " WHERE id = CAST($1 AS uuid)"},
+      {kGetStatement, "SELECT " PROJECT_COLUMNS ", delete_time IS NULL AS live FROM projects.projects"
+                      " WHERE id = CAST($1 AS uuid)"},
       // One statement, so one atomic unit: the request-id record (when there is a request id),
       // the project only if that record is new, and the outbox row only if the project is.
       // A taken slug fails the whole statement (unique violation) and is retried with another.
@@ -227,21 +230,20 @@ std::vector<common::PgStatement> ProjectStore::PipelineStatements() {
        "  INSERT INTO projects.projects (id, name, display_name, owner)"
        "  SELECT CAST($1 AS uuid), CAST($2 AS text), CAST($3 AS text), CAST($4 AS text)"
        "  WHERE CAST($5 AS uuid) IS NULL OR EXISTS (SELECT 1 FROM claim)"
-       "  RETURNING " PROJECT_COLUMNS "), announce AS ("
+       "  RETURNING " PROJECT_COLUMNS
+       "), announce AS ("
        "  INSERT INTO projects.outbox (id, topic, payload, trace_request_id, ordering_key)"
-       "  SELECT CAST($6 AS uuid), CAST($7 AS text), decode(CAST($8 AS text), 'base64'), CAST($9 "
-       "AS text),"
+       "  SELECT CAST($6 AS uuid), CAST($7 AS text), decode(CAST($8 AS text), 'base64'), CAST($9 AS text),"
        "         CAST($1 AS text)"
        "  FROM project"
        ") SELECT * FROM project"},
       {kFindRequestStatement,
-       "SELECT i.method, " PROJECT_COLUMNS_OF(
-           "p.") ", p.delete_time IS NULL AS live"
-                 " FROM projects.idempotency i LEFT JOIN projects.projects p ON p.id = "
-                 "i.resource_id"
-                 " WHERE i.principal = CAST($1 AS text) AND i.request_id = CAST($2 AS uuid)"},
+       "SELECT i.method, " PROJECT_COLUMNS_OF("p.") ", p.delete_time IS NULL AS live"
+       " FROM projects.idempotency i LEFT JOIN projects.projects p ON p.id = i.resource_id"
+       " WHERE i.principal = CAST($1 AS text) AND i.request_id = CAST($2 AS uuid)"},
   };
 }
+// clang-format on
 
 void ProjectStore::CreateAsync(CreateParams params, RecordCallback done) {
   CreateAttempt(std::make_shared<const CreateParams>(std::move(params)), 0, std::move(done));
