@@ -22,7 +22,7 @@ endforeach()
 list(REMOVE_DUPLICATES files)
 list(SORT files)
 
-include(${CMAKE_CURRENT_LIST_DIR}/file_bytes.cmake)
+include(${CMAKE_CURRENT_LIST_DIR}/embedding.cmake)
 
 set(body "")
 set(entries "")
@@ -53,10 +53,4 @@ const std::size_t ${COUNT} = ${index};
 }  // namespace ${NAMESPACE}
 ")
 
-# Rewrite only on change, so that touching nothing recompiles nothing.
-if(EXISTS ${OUTPUT})
-  file(READ ${OUTPUT} previous)
-endif()
-if(NOT "${previous}" STREQUAL "${content}")
-  file(WRITE ${OUTPUT} "${content}")
-endif()
+qai_write_if_changed(${OUTPUT} "${content}")

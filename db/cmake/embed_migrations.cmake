@@ -7,7 +7,7 @@ cmake_minimum_required(VERSION 3.25)
 file(GLOB files RELATIVE ${MIGRATIONS_DIR} ${MIGRATIONS_DIR}/*/*.sql)
 list(SORT files)
 
-include(${CMAKE_CURRENT_LIST_DIR}/../../cmake/file_bytes.cmake)
+include(${CMAKE_CURRENT_LIST_DIR}/../../cmake/embedding.cmake)
 set(body "")
 set(entries "")
 set(index 0)
@@ -48,10 +48,4 @@ const std::size_t kEmbeddedMigrationFileCount = ${index};
 }  // namespace qai::db::internal
 ")
 
-# Rewrite only on change, so that touching nothing recompiles nothing.
-if(EXISTS ${OUTPUT})
-  file(READ ${OUTPUT} previous)
-endif()
-if(NOT "${previous}" STREQUAL "${content}")
-  file(WRITE ${OUTPUT} "${content}")
-endif()
+qai_write_if_changed(${OUTPUT} "${content}")

@@ -7,14 +7,14 @@ namespace qai::messages {
 
 std::string StartRunPayload(const std::string& project_id, const std::string& message_id,
                             const std::string& prompt, const std::string& author,
-                            const StartRunSettings& settings) {
+                            const orchestrator::RequestedRunSettings& settings) {
   orchestrator::v1::StartRunRequest start;
   start.set_project_id(project_id);
   start.set_message_id(message_id);
   start.set_prompt(prompt);
   start.set_author(author);
   start.set_max_iterations(settings.max_iterations);
-  start.set_model(settings.model);
+  start.set_model(std::string(settings.model));
   if (settings.timeout != nullptr) *start.mutable_timeout() = *settings.timeout;
   return start.SerializeAsString();
 }

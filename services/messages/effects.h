@@ -13,23 +13,18 @@
 #include <string>
 
 #include "common/outbox.h"
-#include "google/protobuf/duration.pb.h"
 #include "grpcpp/channel.h"
 #include "services/messages/store.h"
+#include "services/orchestrator/client/run_settings.h"
 
 namespace qai::messages {
 
 // A USER message's run, to AgentOrchestrator.StartRun: the prompt, who wrote it (the principal
 // the run counts against) and the run's settings as the request asked for them.
 // (kTopicStartRun and kOutboxTable are in store.h, whose cap counts read the rows.)
-struct StartRunSettings {
-  int max_iterations = 0;
-  std::string model;
-  const google::protobuf::Duration* timeout = nullptr;  // none: the default
-};
 std::string StartRunPayload(const std::string& project_id, const std::string& message_id,
                             const std::string& prompt, const std::string& author,
-                            const StartRunSettings& settings);
+                            const orchestrator::RequestedRunSettings& settings);
 
 // MakeDeliverers: one deliverer per topic the messages store writes. When the orchestrator
 // names the run a message started, it is recorded on the message. A StartRun the orchestrator

@@ -129,11 +129,11 @@ absl::Status MessageHandlers::CreateMessage(const CallContext& call,
   }
   common::CheckText(bad, "owner", req.owner(), 0, common::kMaxJwtSubjectChars);
   // Checked here so the caller hears of a bad one at once; StartRun fills in the defaults.
-  orchestrator::CheckRunSettings(*bounds_,
-                                 {.max_iterations = req.max_iterations(),
-                                  .model = req.model(),
-                                  .timeout = req.has_run_timeout() ? &req.run_timeout() : nullptr},
-                                 {.timeout = "run_timeout"}, bad);
+  const orchestrator::RequestedRunSettings settings{
+      .max_iterations = req.max_iterations(),
+      .model = req.model(),
+      .timeout = req.has_run_timeout() ? &req.run_timeout() : nullptr};
+  orchestrator::CheckRunSettings(*bounds_, settings, {.timeout = "run_timeout"}, bad);
   QAI_RETURN_IF_ERROR(bad.ToStatus());
 
   QAI_ASSIGN_OR_RETURN(std::string owner, OwnerOfPrompt(call, req));
@@ -168,10 +168,7 @@ absl::Status MessageHandlers::CreateMessage(const CallContext& call,
     params.cap_check = CreateParams::CapCheck{.caps = caps, .active = active};
   }
   params.start_run_payload =
-      StartRunPayload(params.project_id, params.id, params.content, params.author,
-                      {.max_iterations = req.max_iterations(),
-                       .model = req.model(),
-                       .timeout = req.has_run_timeout() ? &req.run_timeout() : nullptr});
+      StartRunPayload(params.project_id, params.id, params.content, params.author, settings);
 
   QAI_ASSIGN_OR_RETURN(MessageRecord created, store_->Create(params));
   outbox_written_();

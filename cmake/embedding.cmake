@@ -1,7 +1,9 @@
+# What the scripts that compile files in share (cmake/embed_files.cmake,
+# db/cmake/embed_migrations.cmake).
+#
 # qai_file_bytes(PATH BYTES SIZE): the file at PATH as the body of a C array initializer in
 # BYTES ("0x2d,0x2d,...", 24 to a line, without the closing 0x00 the embedders add) and its
-# length in SIZE. Shared by the scripts that compile files in (cmake/embed_files.cmake,
-# db/cmake/embed_migrations.cmake).
+# length in SIZE.
 function(qai_file_bytes path bytes_var size_var)
   file(READ ${path} hex HEX)
   string(LENGTH "${hex}" hex_length)
@@ -10,4 +12,15 @@ function(qai_file_bytes path bytes_var size_var)
   string(REGEX REPLACE "((0x..,){24})" "\\1\n    " bytes "${bytes}")
   set(${bytes_var} "${bytes}" PARENT_SCOPE)
   set(${size_var} ${size} PARENT_SCOPE)
+endfunction()
+
+# qai_write_if_changed(PATH CONTENT): writes CONTENT to PATH unless it holds it already, so
+# that touching nothing recompiles nothing.
+function(qai_write_if_changed path content)
+  if(EXISTS ${path})
+    file(READ ${path} previous)
+  endif()
+  if(NOT "${previous}" STREQUAL "${content}")
+    file(WRITE ${path} "${content}")
+  endif()
 endfunction()
