@@ -260,12 +260,11 @@ absl::Status MessageHandlers::RecordAgentResult(const CallContext& call,
   }
   QAI_RETURN_IF_ERROR(bad.ToStatus());
 
-  // The run was started by a message of this project, which names the owner; a project
-  // without messages is asked about.
+  // The run was started by a message of this project, which names the owner. A project
+  // without messages has been deleted (its messages purged): the result has no home.
   QAI_ASSIGN_OR_RETURN(std::optional<std::string> owner, store_->ProjectOwner(req.project_id()));
   if (!owner.has_value()) {
-    QAI_ASSIGN_OR_RETURN(std::string asked, projects_->ProjectOwner(call, req.project_id()));
-    owner = asked;
+    return absl::NotFoundError(absl::StrCat("project ", req.project_id(), " has no messages"));
   }
   ResultParams params{.id = common::NewUuid(),
                       .run_id = req.run_id(),

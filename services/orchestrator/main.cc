@@ -162,8 +162,11 @@ int main(int argc, char** argv) {
 
   RunStore store((*base)->db(), LatestRunNews);
   const Channels channels = ChannelsFrom(config, (*base)->grpc_limits());
+  common::OutboxRelay::Options relay_options =
+      common::OutboxOptionsFrom(config, kOutboxTable, (*base)->metrics());
+  relay_options.on_parked = MakeParkedHandlers(&store);
   common::OutboxRelay relay(
-      (*base)->db(), common::OutboxOptionsFrom(config, kOutboxTable, (*base)->metrics()),
+      (*base)->db(), relay_options,
       MakeDeliverers(channels.messages, channels.projects, channels.sandbox, api_key, &store),
       MakeBatchDeliverers(channels.projects, api_key));
   EventHub hub(&store, {});

@@ -80,15 +80,7 @@ class OrchestratorE2ETest : public ::testing::Test {
     auto projects = StartService("services/projects/qai-projects", projects_env);
     ASSERT_TRUE(projects.ok()) << projects.status();
     projects_ = std::move(*projects);
-    EnvVars messages_env{{"QAI_DATABASE_URL", db_url_},
-                         {"QAI_LISTEN_ADDR", Local(messages_port_)},
-                         {"QAI_PROJECTS_ADDR", Local(projects_port_)},
-                         {"QAI_ORCHESTRATOR_ADDR", Local(orchestrator_ports_[0])},
-                         {"QAI_OUTBOX_MAX_BACKOFF", "1s"}};
-    messages_env.insert(messages_env.end(), shared_env_.begin(), shared_env_.end());
-    auto messages = StartService("services/messages/qai-messages", messages_env);
-    ASSERT_TRUE(messages.ok()) << messages.status();
-    messages_ = std::move(*messages);
+    StartMessages();
     sandboxes_.resize(sandbox_replicas_);
     for (size_t i = 0; i < sandboxes_.size(); ++i) {
       sandboxes_[i] = {.root = ::testing::TempDir() + "/qai-sandbox-" + common::NewUuid(),
@@ -100,6 +92,18 @@ class OrchestratorE2ETest : public ::testing::Test {
     StartOrchestrator(0);
     projects_stub_ = ppb::ProjectService::NewStub(projects_.Channel());
     messages_stub_ = mpb::MessageService::NewStub(messages_.Channel());
+  }
+
+  void StartMessages() {
+    EnvVars env{{"QAI_DATABASE_URL", db_url_},
+                {"QAI_LISTEN_ADDR", Local(messages_port_)},
+                {"QAI_PROJECTS_ADDR", Local(projects_port_)},
+                {"QAI_ORCHESTRATOR_ADDR", Local(orchestrator_ports_[0])},
+                {"QAI_OUTBOX_MAX_BACKOFF", "1s"}};
+    env.insert(env.end(), shared_env_.begin(), shared_env_.end());
+    auto messages = StartService("services/messages/qai-messages", env);
+    ASSERT_TRUE(messages.ok()) << messages.status();
+    messages_ = std::move(*messages);
   }
 
   // StartABakeryRunInItsCheck: a project whose run is in iteration 3, where the builtin's check
@@ -909,6 +913,48 @@ TEST_F(OrchestratorE2ETest, BriefOutagesOfDependenciesCostARunNothing) {
   run = WaitForEnd(runs[0].id(), absl::Seconds(90));
   EXPECT_EQ(run.state(), opb::Run::STATE_SUCCEEDED) << run.error();
   EXPECT_EQ(run.attempt(), 1);
+}
+
+// A run's result reaches qai-messages through the outbox. With qai-messages down as the run
+// ends, the run waits for it: RUNNING, held by no worker, rescued by no one (not even after the
+// orchestrator that ran it is killed), and it succeeds on its first attempt once the message
+// is stored, with one ASSISTANT message: the one its Succeeded event and GetRun name.
+TEST_F(OrchestratorE2ETest, AResultWaitsOutAMessagesOutageWithoutRedoingTheRun) {
+  const EnvVars quick_relay{{"QAI_OUTBOX_MAX_BACKOFF", "1s"}};
+  RestartOrchestrator(0, quick_relay);
+  ppb::Project p;
+  std::vector<opb::Run> runs;
+  StartABakeryRunInItsCheck(&p, &runs);
+  ASSERT_TRUE(messages_.process->Kill().ok());
+  ASSERT_TRUE(messages_.process->Wait(absl::Seconds(10)).ok());
+  auto pending = [&] {
+    soci::session s(soci::postgresql, db_url_);
+    int waiting = 0;
+    s << "SELECT result_pending::int FROM orchestrator.runs WHERE id = CAST(:id AS uuid)",
+        soci::into(waiting), soci::use(runs[0].id());
+    return waiting == 1;
+  };
+  ASSERT_TRUE(Eventually(pending, absl::Seconds(60))) << "the result was never posted";
+  RestartOrchestrator(0, quick_relay);
+  std::this_thread::sleep_for(std::chrono::seconds(5));  // 2.5 leases: the rescuer has looked
+  std::vector<opb::Run> now = Runs(p.id());
+  ASSERT_EQ(now.size(), 1u);
+  EXPECT_EQ(now[0].state(), opb::Run::STATE_RUNNING) << "no success without its message";
+  EXPECT_TRUE(pending());
+
+  StartMessages();
+  std::vector<opb::RunEvent> events;
+  opb::Run run = ExpectResumedOnce(runs[0].id(), p.id(), &events, /*attempt=*/1);
+  ASSERT_FALSE(events.empty());
+  ASSERT_TRUE(events.back().has_succeeded());
+  EXPECT_EQ(events.back().succeeded().message_id(), run.result_message_id());
+  EXPECT_EQ(events.back().succeeded().sandbox_url(), run.sandbox_url());
+  for (const mpb::Message& m : Messages(p.id())) {
+    if (m.role() != mpb::Message::ROLE_ASSISTANT) continue;
+    EXPECT_EQ(m.id(), run.result_message_id());
+    EXPECT_EQ(m.fragment().sandbox_url(), run.sandbox_url());
+  }
+  EXPECT_EQ(Fetch(run.sandbox_url())->status, 200);
 }
 
 TEST_F(OrchestratorE2ETest, FinishedRunsEventsAreArchivedAndStillReplay) {

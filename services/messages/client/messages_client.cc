@@ -58,13 +58,4 @@ absl::StatusOr<std::vector<v1::Message>> MessagesClient::Before(const std::strin
                                   std::make_move_iterator(newest_first.rend()));
 }
 
-absl::StatusOr<std::string> MessagesClient::Record(
-    const v1::RecordAgentResultRequest& request) const {
-  grpc::ClientContext ctx;
-  common::PrepareServiceCall(ctx, api_key_, common::CurrentRequestId(), timeout_);
-  v1::Message stored;
-  QAI_RETURN_IF_ERROR(common::FromGrpcStatus(stub_->RecordAgentResult(&ctx, request, &stored)));
-  return stored.id();
-}
-
 }  // namespace qai::messages

@@ -1,11 +1,10 @@
 #pragma once
 // MessagesClient: what another service (the orchestrator) asks MessageService, as a SERVICE
-// principal (x-api-key): a project's conversation before a message (an agent's context), and
-// the storing of a run's result.
+// principal (x-api-key): a project's conversation before a message (an agent's context). A
+// run's result goes the other way through the orchestrator's outbox (its store/effects.h).
 //
 //   MessagesClient messages(common::MakeChannel(messages_addr), api_key);
 //   absl::StatusOr<std::vector<v1::Message>> before = messages.Before(project_id, message_id, 20);
-//   absl::StatusOr<std::string> id = messages.Record(result);
 
 #include <memory>
 #include <string>
@@ -28,10 +27,6 @@ class MessagesClient {
   [[nodiscard]] absl::StatusOr<std::vector<v1::Message>> Before(const std::string& project_id,
                                                                 const std::string& message_id,
                                                                 size_t max_messages) const;
-
-  // Record: RecordAgentResult (idempotent on the run id); returns the stored message's id.
-  [[nodiscard]] absl::StatusOr<std::string> Record(
-      const v1::RecordAgentResultRequest& request) const;
 
  private:
   std::unique_ptr<v1::MessageService::Stub> stub_;

@@ -43,7 +43,8 @@ class RunMetrics {
   // ObservedClaim: one Claim call took `took` and claimed a run, found none, or failed.
   void ObservedClaim(absl::Duration took,
                      const absl::StatusOr<std::optional<RunStore::Claimed>>& claimed);
-  // RunFinished: this replica ended a run in `state` (kSucceeded, kFailed or kCancelled).
+  // RunFinished: this replica ended a run in `state` (kSucceeded, kFailed or kCancelled); a
+  // success counts when its worker posts the result.
   void RunFinished(int state);
   // Instrument: `inner` (which must outlive the result) with each call's latency, outcome and
   // tokens counted under its name() as the provider.

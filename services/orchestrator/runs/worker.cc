@@ -482,6 +482,8 @@ void WorkerPool::Succeed(const RunRecord& run, Active& active, const AgentOutcom
   }
   if (!StillHolds(active)) return;
 
+  // The result goes to MessageService through the outbox, as a failure's does; the run ends
+  // SUCCEEDED once its message is stored (effects.h), whichever replica delivers it.
   mpb::RecordAgentResultRequest req;
   req.set_run_id(run.id);
   req.set_project_id(run.project_id);
@@ -492,15 +494,14 @@ void WorkerPool::Succeed(const RunRecord& run, Active& active, const AgentOutcom
   fragment->set_title(title);
   fragment->set_summary(summary);
   fragment->mutable_files()->insert(snapshot->files.begin(), snapshot->files.end());
-  absl::StatusOr<std::string> message = messages_->Record(req);
-  if (!message.ok()) return RetryOrFail(run, active, message.status());
-
-  Finish(run, active,
-         {.state = kSucceeded,
-          .result_message_id = *message,
-          .sandbox_url = sandbox_url,
-          .terminal_event = events::Succeeded(title, response, summary, sandbox_url, *message),
-          .workspace_snapshot_id = snapshot->id});
+  active.ending = true;
+  absl::Status posted = store_->PostResult(
+      active.lease, {.result = req.SerializeAsString(), .workspace_snapshot_id = snapshot->id});
+  if (absl::IsFailedPrecondition(posted)) return;  // the run is another worker's now
+  if (!posted.ok()) return RetryOrFail(run, active, posted);
+  if (options_.outbox_written) options_.outbox_written();
+  if (options_.metrics != nullptr) options_.metrics->RunFinished(kSucceeded);
+  Log(LogLevel::kInfo, "run result posted", {{"run_id", run.id}});
 }
 
 }  // namespace qai::orchestrator

@@ -87,7 +87,9 @@ class WorkerPool {
   absl::Status RescueLostRuns(absl::Time reachable_since);
   void FailWithMessage(const RunRecord& run, Active& active, const std::string& error);
   void ArchiveFinished();
-  // Succeed: the title and response come from `model` (the run's metered one).
+  // Succeed: saves the workspace's snapshot, asks `model` (the run's metered one) for a title
+  // and an answer, and posts the result (RunStore::PostResult); the run ends SUCCEEDED once
+  // MessageService has stored it.
   void Succeed(const RunRecord& run, Active& active, const AgentOutcome& outcome,
                SandboxWorkspace& workspace, Model& model);
   // StillHolds: whether the lease is surely still this worker's: known locally while most of

@@ -7,6 +7,7 @@
 #include "qai/orchestrator/v1/orchestrator.pb.h"
 #include "qai/projects/v1/projects.grpc.pb.h"
 #include "qai/sandbox/v1/sandbox.grpc.pb.h"
+#include "services/orchestrator/store/events.h"
 #include "services/orchestrator/store/run_store.h"
 
 namespace qai::orchestrator {
@@ -39,16 +40,34 @@ std::map<std::string, common::OutboxRelay::Deliverer> MakeDeliverers(
   auto sandbox_stub = std::shared_ptr<sandbox::v1::SandboxService::Stub>(
       sandbox::v1::SandboxService::NewStub(std::move(sandbox_channel)));
   std::map<std::string, common::OutboxRelay::Deliverer> out;
-  out[kTopicRecordError] =
-      common::UnaryDeliverer(messages, &MessageService::Stub::RecordAgentResult, api_key, nullptr,
-                             [store](const messages::v1::RecordAgentResultRequest& req,
-                                     const messages::v1::Message& stored) {
-                               return store->SetResultMessage(req.run_id(), stored.id());
-                             });
+  out[kTopicRecordResult] = common::UnaryDeliverer(
+      messages, &MessageService::Stub::RecordAgentResult, api_key, nullptr,
+      [store](const messages::v1::RecordAgentResultRequest& req,
+              const messages::v1::Message& stored) {
+        const messages::v1::Fragment& f = req.fragment();
+        return store->ResultStored(
+            {.run_id = req.run_id(),
+             .message_id = stored.id(),
+             .sandbox_url = f.sandbox_url(),
+             .succeeded_event = events::Succeeded(f.title(), req.content(), f.summary(),
+                                                  f.sandbox_url(), stored.id())});
+      });
   out[kTopicRecordLatestRun] =
       common::UnaryDeliverer(projects, &ProjectService::Stub::RecordLatestRun, api_key);
   out[kTopicPurgeSandbox] = common::UnaryDeliverer(
       sandbox_stub, &sandbox::v1::SandboxService::Stub::PurgeProject, api_key);
+  return out;
+}
+
+std::map<std::string, common::OutboxRelay::ParkedHandler> MakeParkedHandlers(RunStore* store) {
+  std::map<std::string, common::OutboxRelay::ParkedHandler> out;
+  out[kTopicRecordResult] = [store](common::DbConnection& conn, const common::OutboxRow& row,
+                                    const absl::Status& why) {
+    messages::v1::RecordAgentResultRequest req;
+    if (!req.ParseFromString(row.payload)) return absl::OkStatus();  // nothing to end
+    const std::string error = absl::StrCat("its result could not be stored: ", why.message());
+    return store->ResultRefused(conn, req.run_id(), error, events::Failed(error));
+  };
   return out;
 }
 

@@ -2,10 +2,11 @@
 // What the orchestrator tells the other services, all of it: each topic of its outbox
 // (orchestrator.outbox), the payload a row of it carries, and how the relay delivers it, over
 // gRPC as this service (x-api-key). RunStore writes the rows in the transaction of the change
-// they announce (common/outbox.h); the worker's success is the one result sent directly
-// (MessagesClient::Record, before the run may succeed).
+// they announce (common/outbox.h), a run's result included, whatever the run's outcome.
 //
 //   RunStore store(db, LatestRunNews);
+//   OutboxRelay::Options options = ...;
+//   options.on_parked = MakeParkedHandlers(&store);
 //   OutboxRelay relay(db, options, MakeDeliverers(messages, projects, sandbox, key, &store),
 //                     MakeBatchDeliverers(projects, key));
 
@@ -23,10 +24,14 @@ struct RunStateChange;
 
 inline constexpr char kOutboxTable[] = "orchestrator.outbox";
 
-// A failed run's ERROR message, to MessageService.RecordAgentResult (idempotent on the run id),
-// written in the transaction that fails the run; the stored message's id is then recorded on
-// the run. The details stay in the run's `error`; the user reads kErrorMessage.
-inline constexpr char kTopicRecordError[] = "messages.RecordAgentResult";
+// A run's result, to MessageService.RecordAgentResult (idempotent on the run id): a finished
+// run's ASSISTANT message (TYPE_RESULT with its fragment, posted by the worker; the run ends
+// SUCCEEDED once it is stored, FAILED if it is refused for good) or a failed run's ERROR
+// message (written in the transaction that fails the run). Keyed by project, so a project's
+// results are stored in order. The stored message's id is recorded on the run.
+inline constexpr char kTopicRecordResult[] = "messages.RecordAgentResult";
+// The ERROR message's payload. The details stay in the run's `error`; the user reads
+// kErrorMessage.
 inline constexpr char kErrorMessage[] = "Something went wrong. Please try again.";
 std::string ErrorResult(const std::string& run_id, const std::string& project_id);
 
@@ -45,6 +50,9 @@ std::string PurgeSandboxPayload(const std::string& project_id);
 std::map<std::string, common::OutboxRelay::Deliverer> MakeDeliverers(
     std::shared_ptr<grpc::Channel> messages, std::shared_ptr<grpc::Channel> projects,
     std::shared_ptr<grpc::Channel> sandbox, const std::string& api_key, RunStore* store);
+
+// MakeParkedHandlers: a result MessageService refuses for good fails the run waiting for it.
+std::map<std::string, common::OutboxRelay::ParkedHandler> MakeParkedHandlers(RunStore* store);
 
 // MakeBatchDeliverers: the topics delivered several rows to a call (the run news).
 std::map<std::string, common::OutboxRelay::BatchDeliverer> MakeBatchDeliverers(

@@ -157,6 +157,34 @@ void Notify(DbConnection& conn, const char* channel, const std::string& payload)
   conn.session() << "SELECT pg_notify(:ch, :p)", use(name), use(payload);
 }
 
+// SaveWorkspace: the project's state is now the snapshot the run left.
+void SaveWorkspace(DbConnection& conn, const std::string& project_id, const std::string& run_id,
+                   const std::string& snapshot_id) {
+  conn.session() << "INSERT INTO orchestrator.workspaces (project_id, run_id, snapshot_id)"
+                    " VALUES (CAST(:p AS uuid), CAST(:r AS uuid), CAST(:s AS uuid))"
+                    " ON CONFLICT (project_id) DO UPDATE SET run_id = EXCLUDED.run_id,"
+                    " snapshot_id = EXCLUDED.snapshot_id, update_time = now()",
+      use(project_id), use(run_id), use(snapshot_id);
+}
+
+// EnqueueResult: a run's result or ERROR message for MessageService, in the project's order.
+absl::Status EnqueueResult(DbConnection& conn, const std::string& project_id,
+                           const std::string& payload) {
+  return common::EnqueueOutbox(
+             conn, kOutboxTable,
+             {.topic = kTopicRecordResult, .payload = payload, .ordering_key = project_id})
+      .status();
+}
+
+// LockPending: locks the run's row; whether it is waiting for its result (PostResult).
+bool LockPending(DbConnection& conn, const std::string& run_id) {
+  int pending = 0;
+  conn.session() << "SELECT result_pending::int FROM orchestrator.runs"
+                    " WHERE id = CAST(:id AS uuid) AND state = 2 FOR UPDATE",
+      use(run_id), into(pending);
+  return conn.session().got_data() && pending != 0;
+}
+
 }  // namespace
 
 absl::Status RunStore::Announce(DbConnection& conn, const std::string& run_id, int state,
@@ -419,34 +447,77 @@ absl::Status RunStore::Finish(const Lease& lease, const FinishParams& p) {
     absl::StatusOr<Appended> appended =
         AppendEvents(conn, lease.run_id, &lease, {p.terminal_event}, std::nullopt);
     if (!appended.ok()) return appended.status();
-    const std::string result = p.result_message_id;
-    soci::indicator result_ind = result.empty() ? soci::i_null : soci::i_ok;
-    std::string project_id;
-    conn.session()
-        << "UPDATE orchestrator.runs SET state = :st, end_time = now(), error = :err,"
-           " result_message_id = CAST(:res AS uuid), sandbox_url = :url, lease_owner = '',"
-           " lease_expire_time = NULL WHERE id = CAST(:id AS uuid) RETURNING project_id::text",
-        use(p.state), use(p.error), use(result, result_ind), use(p.sandbox_url), use(lease.run_id),
-        into(project_id);
-    DropSteps(conn, lease.run_id);
-    QAI_RETURN_IF_ERROR(Announce(conn, lease.run_id, p.state, *appended));
+    QAI_RETURN_IF_ERROR(End(conn, lease.run_id, p, *appended));
     if (!p.workspace_snapshot_id.empty()) {
-      conn.session() << "INSERT INTO orchestrator.workspaces (project_id, run_id, snapshot_id)"
-                        " VALUES (CAST(:p AS uuid), CAST(:r AS uuid), CAST(:s AS uuid))"
-                        " ON CONFLICT (project_id) DO UPDATE SET run_id = EXCLUDED.run_id,"
-                        " snapshot_id = EXCLUDED.snapshot_id, update_time = now()",
-          use(project_id), use(lease.run_id), use(p.workspace_snapshot_id);
+      SaveWorkspace(conn, appended->project_id, lease.run_id, p.workspace_snapshot_id);
     }
     if (!p.error_result.empty()) {
-      absl::StatusOr<std::string> queued = common::EnqueueOutbox(
-          conn, kOutboxTable,
-          {.topic = kTopicRecordError, .payload = p.error_result, .ordering_key = project_id});
-      if (!queued.ok()) return queued.status();
+      QAI_RETURN_IF_ERROR(EnqueueResult(conn, appended->project_id, p.error_result));
     }
-    // The project's next queued run may go now.
-    Notify(conn, kRunsChannel, lease.run_id);
     return absl::OkStatus();
   });
+}
+
+absl::Status RunStore::End(DbConnection& conn, const std::string& run_id, const FinishParams& p,
+                           const Appended& appended) {
+  const std::string result = p.result_message_id;
+  soci::indicator result_ind = result.empty() ? soci::i_null : soci::i_ok;
+  conn.session() << "UPDATE orchestrator.runs SET state = :st, end_time = now(), error = :err,"
+                    " result_message_id = CAST(:res AS uuid), sandbox_url = :url,"
+                    " result_pending = false, lease_owner = '', lease_expire_time = NULL"
+                    " WHERE id = CAST(:id AS uuid)",
+      use(p.state), use(p.error), use(result, result_ind), use(p.sandbox_url), use(run_id);
+  DropSteps(conn, run_id);
+  QAI_RETURN_IF_ERROR(Announce(conn, run_id, p.state, appended));
+  // The project's next queued run may go now.
+  Notify(conn, kRunsChannel, run_id);
+  return absl::OkStatus();
+}
+
+absl::Status RunStore::PostResult(const Lease& lease, const PostedResult& posted) {
+  return db_->Transaction([&](DbConnection& conn) -> absl::Status {
+    const long long token = lease.token;
+    std::string project_id;
+    // A new fencing token: the worker's lease ends here, heartbeats included.
+    conn.session() << "UPDATE orchestrator.runs SET result_pending = true, lease_owner = '',"
+                      " lease_expire_time = NULL,"
+                      " lease_token = nextval('orchestrator.lease_tokens')"
+                      " WHERE id = CAST(:id AS uuid) AND lease_token = :tok AND state = 2"
+                      " RETURNING project_id::text",
+        use(lease.run_id), use(token), into(project_id);
+    if (!conn.session().got_data()) return LeaseLost(lease);
+    if (!posted.workspace_snapshot_id.empty()) {
+      SaveWorkspace(conn, project_id, lease.run_id, posted.workspace_snapshot_id);
+    }
+    return EnqueueResult(conn, project_id, posted.result);
+  });
+}
+
+absl::Status RunStore::ResultStored(const StoredResult& stored) {
+  return db_->Transaction([&](DbConnection& conn) -> absl::Status {
+    if (!LockPending(conn, stored.run_id)) {
+      // A failed run's ERROR message: noted once.
+      conn.session() << "UPDATE orchestrator.runs SET result_message_id = CAST(:m AS uuid)"
+                        " WHERE id = CAST(:id AS uuid) AND result_message_id IS NULL",
+          use(stored.message_id), use(stored.run_id);
+      return absl::OkStatus();
+    }
+    QAI_ASSIGN_OR_RETURN(Appended appended, AppendEvents(conn, stored.run_id, nullptr,
+                                                         {stored.succeeded_event}, std::nullopt));
+    return End(conn, stored.run_id,
+               {.state = kSucceeded,
+                .result_message_id = stored.message_id,
+                .sandbox_url = stored.sandbox_url},
+               appended);
+  });
+}
+
+absl::Status RunStore::ResultRefused(DbConnection& conn, const std::string& run_id,
+                                     const std::string& error, const std::string& failed_event) {
+  if (!LockPending(conn, run_id)) return absl::OkStatus();
+  QAI_ASSIGN_OR_RETURN(Appended appended,
+                       AppendEvents(conn, run_id, nullptr, {failed_event}, std::nullopt));
+  return End(conn, run_id, {.state = kFailed, .error = error}, appended);
 }
 
 absl::StatusOr<RunRecord> RunStore::Cancel(const std::string& id,
@@ -540,23 +611,14 @@ absl::StatusOr<int> RunStore::RescueExpired(int max_attempts, const RescueEvents
             const int state = run.cancel ? kCancelled : kFailed;
             const std::string error =
                 run.cancel ? "" : absl::StrCat("its worker was lost ", run.attempt, " times");
-            absl::StatusOr<Appended> appended =
+            QAI_ASSIGN_OR_RETURN(
+                Appended appended,
                 AppendEvents(conn, run.id, nullptr,
-                             {run.cancel ? events.cancelled : events.failed(error)}, std::nullopt);
-            if (!appended.ok()) return appended.status();
-            conn.session()
-                << "UPDATE orchestrator.runs SET state = :st, end_time = now(), error = :err,"
-                   " lease_owner = '', lease_expire_time = NULL WHERE id = CAST(:id AS uuid)",
-                use(state), use(error), use(run.id);
-            DropSteps(conn, run.id);
-            QAI_RETURN_IF_ERROR(Announce(conn, run.id, state, *appended));
+                             {run.cancel ? events.cancelled : events.failed(error)}, std::nullopt));
+            QAI_RETURN_IF_ERROR(End(conn, run.id, {.state = state, .error = error}, appended));
             if (!run.cancel && events.error_result) {
-              absl::StatusOr<std::string> queued =
-                  common::EnqueueOutbox(conn, kOutboxTable,
-                                        {.topic = kTopicRecordError,
-                                         .payload = events.error_result(run.id, run.project_id),
-                                         .ordering_key = run.project_id});
-              if (!queued.ok()) return queued.status();
+              QAI_RETURN_IF_ERROR(
+                  EnqueueResult(conn, run.project_id, events.error_result(run.id, run.project_id)));
             }
           } else {
             absl::StatusOr<Appended> appended =
@@ -567,8 +629,8 @@ absl::StatusOr<int> RunStore::RescueExpired(int max_attempts, const RescueEvents
                               " lease_expire_time = NULL WHERE id = CAST(:id AS uuid)",
                 use(run.id);
             QAI_RETURN_IF_ERROR(Announce(conn, run.id, kQueued, *appended));
+            Notify(conn, kRunsChannel, run.id);
           }
-          Notify(conn, kRunsChannel, run.id);
           ++rescued;
         }
         return absl::OkStatus();
@@ -606,15 +668,6 @@ absl::StatusOr<std::optional<WorkspaceState>> RunStore::WorkspaceOf(const std::s
   });
   if (!s.ok()) return s;
   return out;
-}
-
-absl::Status RunStore::SetResultMessage(const std::string& run_id, const std::string& message_id) {
-  return db_->Run([&](DbConnection& conn) -> absl::Status {
-    conn.session() << "UPDATE orchestrator.runs SET result_message_id = CAST(:m AS uuid)"
-                      " WHERE id = CAST(:id AS uuid) AND result_message_id IS NULL",
-        use(message_id), use(run_id);
-    return absl::OkStatus();
-  });
 }
 
 absl::StatusOr<std::vector<StoredEvent>> RunStore::Events(const std::string& run_id, int64_t after,

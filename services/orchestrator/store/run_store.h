@@ -124,7 +124,7 @@ struct FinishParams {
   std::string result_message_id;
   std::string sandbox_url;
   std::string terminal_event;
-  // kFailed: the ERROR message to store (outbox payload, see kTopicRecordError); empty: none.
+  // kFailed: the ERROR message to store (outbox payload, see kTopicRecordResult); empty: none.
   std::string error_result;
   // The snapshot of the workspace as the run leaves it: the project's state from now on
   // (empty: the state stays what it was).
@@ -209,16 +209,41 @@ class RunStore {
     std::function<std::string(int attempt)> retrying;
     std::function<std::string(const std::string& error)> failed;
     std::string cancelled;  // for a run that was asked to stop anyway
-    // The ERROR message of a run failed here (outbox payload, see kTopicRecordError).
+    // The ERROR message of a run failed here (outbox payload, see kTopicRecordResult).
     std::function<std::string(const std::string& run_id, const std::string& project_id)>
         error_result;
   };
   [[nodiscard]] absl::StatusOr<int> RescueExpired(int max_attempts, const RescueEvents& events);
 
-  // SetResultMessage: the message a failed run's outbox row stored (once; later calls change
-  // nothing).
-  [[nodiscard]] absl::Status SetResultMessage(const std::string& run_id,
-                                              const std::string& message_id);
+  // A run's result: the worker posts it and MessageService stores it; the run is SUCCEEDED only
+  // once its ASSISTANT message exists.
+  //
+  // PostResult: the result's outbox row (kTopicRecordResult, `result` its payload) and the
+  // project's new workspace state, in one transaction. The lease ends with it (no later write
+  // of this worker counts, the rescuer leaves the run alone): the run stays RUNNING, waiting
+  // for its result, until ResultStored or ResultRefused ends it. FAILED_PRECONDITION when the
+  // lease was lost.
+  struct PostedResult {
+    std::string result;
+    std::string workspace_snapshot_id;
+  };
+  [[nodiscard]] absl::Status PostResult(const Lease& lease, const PostedResult& posted);
+  // ResultStored: MessageService stored the run's result (the outbox's delivery). A run waiting
+  // for it ends SUCCEEDED with `succeeded_event`, the message and the sandbox URL; for a run
+  // that failed, the message (its ERROR) is only noted. Once: later calls change nothing.
+  struct StoredResult {
+    std::string run_id;
+    std::string message_id;
+    std::string sandbox_url;
+    std::string succeeded_event;
+  };
+  [[nodiscard]] absl::Status ResultStored(const StoredResult& stored);
+  // ResultRefused: MessageService refused the run's result for good (the project is gone, the
+  // result is invalid): a run waiting for it ends FAILED with `error` and `failed_event`, on
+  // `conn` in the transaction that parks the outbox row. Any other run is left as it is.
+  [[nodiscard]] absl::Status ResultRefused(common::DbConnection& conn, const std::string& run_id,
+                                           const std::string& error,
+                                           const std::string& failed_event);
 
   // Events: up to `limit` events of a run with sequence > after, in order (archived or not).
   [[nodiscard]] absl::StatusOr<std::vector<StoredEvent>> Events(const std::string& run_id,
@@ -250,6 +275,10 @@ class RunStore {
   // transaction, right after the events that report it.
   absl::Status Announce(common::DbConnection& conn, const std::string& run_id, int state,
                         const Appended& appended);
+  // End: the run ends as `p` says (its terminal event already appended), in `conn`'s
+  // transaction: its journal goes, the change is announced, the project's next run may go.
+  absl::Status End(common::DbConnection& conn, const std::string& run_id, const FinishParams& p,
+                   const Appended& appended);
 
   common::DbPool* const db_;
   const StateNews news_;

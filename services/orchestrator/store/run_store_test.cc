@@ -10,6 +10,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/ids.h"
+#include "qai/messages/v1/messages.pb.h"
 #include "qai/sandbox/v1/sandbox.pb.h"
 #include "tests/support/pg_server.h"
 
@@ -245,9 +246,90 @@ TEST_F(RunStoreTest, AFailedRunsErrorMessageIsWrittenWithItsEndOnly) {
                   .ok());
   EXPECT_EQ(Outbox(), std::vector<std::string>{"sorry"});
   const std::string message = common::NewUuid();
-  ASSERT_TRUE(store_->SetResultMessage(run.id, message).ok());
-  ASSERT_TRUE(store_->SetResultMessage(run.id, common::NewUuid()).ok());
-  EXPECT_EQ(store_->Get(run.id)->result_message_id, message) << "a redelivery changes nothing";
+  ASSERT_TRUE(store_->ResultStored({.run_id = run.id, .message_id = message}).ok());
+  ASSERT_TRUE(store_->ResultStored({.run_id = run.id, .message_id = common::NewUuid()}).ok());
+  RunRecord got = *store_->Get(run.id);
+  EXPECT_EQ(got.result_message_id, message) << "a redelivery changes nothing";
+  EXPECT_EQ(got.state, kFailed) << "the ERROR message does not make a failed run succeed";
+}
+
+TEST_F(RunStoreTest, APostedResultEndsTheLeaseAndTheRunSucceedsOnceItsMessageIsStored) {
+  const std::string project = common::NewUuid();
+  RunRecord run = MustStart(project);
+  RunRecord next = MustStart(project);
+  auto c = Claim("w1", absl::Milliseconds(200));
+  ASSERT_TRUE(c);
+  const std::string snapshot = common::NewUuid();
+  // A worker that lost its lease posts nothing.
+  EXPECT_EQ(store_->PostResult({run.id, c->lease.token + 1}, {.result = "late"}).code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(Outbox().empty());
+  ASSERT_TRUE(
+      store_->PostResult(c->lease, {.result = "result", .workspace_snapshot_id = snapshot}).ok());
+  EXPECT_EQ(Outbox(), std::vector<std::string>{"result"});
+  EXPECT_EQ(store_->WorkspaceOf(project)->value().snapshot_id, snapshot);
+
+  // Posted: the worker's lease is over, yet the run is still active, and no one rescues it.
+  EXPECT_EQ(store_->Heartbeat(c->lease, absl::Seconds(30)).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(store_->Append(c->lease, {"late event"}).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // past the lease
+  EXPECT_EQ(*store_->RescueExpired(3, kRescue), 0);
+  EXPECT_EQ(store_->Get(run.id)->state, kRunning);
+  EXPECT_EQ(store_->CountActive(project, "")->project, 2);
+  EXPECT_FALSE(Claim()) << "the project's next run waits for the result";
+
+  const std::string message = common::NewUuid();
+  ASSERT_TRUE(store_
+                  ->ResultStored({.run_id = run.id,
+                                  .message_id = message,
+                                  .sandbox_url = "http://preview/x/",
+                                  .succeeded_event = "succeeded"})
+                  .ok());
+  ASSERT_TRUE(
+      store_
+          ->ResultStored(
+              {.run_id = run.id, .message_id = common::NewUuid(), .succeeded_event = "again"})
+          .ok());
+  RunRecord done = *store_->Get(run.id);
+  EXPECT_EQ(done.state, kSucceeded);
+  EXPECT_EQ(done.result_message_id, message) << "a redelivery changes nothing";
+  EXPECT_EQ(done.sandbox_url, "http://preview/x/");
+  EXPECT_TRUE(done.end_time.has_value());
+  EXPECT_EQ(EventTexts(run.id), (std::vector<std::string>{"queued", "started 1", "succeeded"}));
+  std::optional<RunStore::Claimed> after = Claim();
+  ASSERT_TRUE(after);
+  EXPECT_EQ(after->run.id, next.id);
+}
+
+TEST_F(RunStoreTest, ARefusedResultFailsTheRunWaitingForItOnly) {
+  RunRecord run = MustStart(common::NewUuid());
+  auto c = Claim();
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(store_->PostResult(c->lease, {.result = "result"}).ok());
+  // What the relay does when MessageService refuses the row for good.
+  auto refuse = [&](const std::string& run_id) {
+    messages::v1::RecordAgentResultRequest req;
+    req.set_run_id(run_id);
+    const common::OutboxRow row{
+        .id = "1", .topic = kTopicRecordResult, .payload = req.SerializeAsString()};
+    return pool_->Transaction([&](common::DbConnection& conn) {
+      return MakeParkedHandlers(store_.get())[kTopicRecordResult](
+          conn, row, absl::NotFoundError("project gone"));
+    });
+  };
+  ASSERT_TRUE(refuse(run.id).ok());
+  RunRecord failed = *store_->Get(run.id);
+  EXPECT_EQ(failed.state, kFailed);
+  EXPECT_EQ(failed.error, "its result could not be stored: project gone");
+  EXPECT_EQ(EventTexts(run.id).size(), 3u);
+  // A refused ERROR message (the run is not waiting) changes nothing.
+  ASSERT_TRUE(refuse(run.id).ok());
+  EXPECT_EQ(EventTexts(run.id).size(), 3u);
+  RunRecord queued = MustStart(common::NewUuid());
+  ASSERT_TRUE(refuse(queued.id).ok());
+  EXPECT_EQ(store_->Get(queued.id)->state, kQueued);
 }
 
 TEST_F(RunStoreTest, EveryStateChangeIsAnnouncedToTheProjectInItsTransaction) {
