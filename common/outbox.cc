@@ -145,6 +145,9 @@ void MarkDelivered(DbConnection& conn, const std::string& table,
 
 }  // namespace
 
+// The columns every outbox row is written with (and `author` where there is one).
+constexpr char kOutboxColumns[] = "id, topic, payload, trace_request_id, ordering_key";
+
 absl::StatusOr<std::string> EnqueueOutbox(DbConnection& conn, std::string_view table,
                                           const OutboxMessage& message) {
   if (!IsQualifiedIdentifier(table)) return absl::InternalError("bad outbox table name");
@@ -153,20 +156,32 @@ absl::StatusOr<std::string> EnqueueOutbox(DbConnection& conn, std::string_view t
   std::string trace = CurrentRequestId();
   if (message.author.empty()) {
     conn.session() << absl::StrCat(
-        "INSERT INTO ", ToAbsl(table),
-        " (id, topic, payload, trace_request_id, ordering_key)"
+        "INSERT INTO ", ToAbsl(table), " (", kOutboxColumns, ")",
         " VALUES (CAST(:id AS uuid), :topic, decode(:payload, 'base64'), :trace, :okey)"),
         soci::use(id), soci::use(message.topic), soci::use(payload), soci::use(trace),
         soci::use(message.ordering_key);
   } else {
     conn.session() << absl::StrCat(
-        "INSERT INTO ", ToAbsl(table),
-        " (id, topic, payload, trace_request_id, ordering_key, author)"
+        "INSERT INTO ", ToAbsl(table), " (", kOutboxColumns, ", author)",
         " VALUES (CAST(:id AS uuid), :topic, decode(:payload, 'base64'), :trace, :okey, :author)"),
         soci::use(id), soci::use(message.topic), soci::use(payload), soci::use(trace),
         soci::use(message.ordering_key), soci::use(message.author);
   }
   return id;
+}
+
+std::string OutboxInsertSelect(std::string_view table, int first_param, std::string_view from) {
+  const auto param = [first_param](int i) { return absl::StrCat("$", first_param + i); };
+  return absl::StrCat("INSERT INTO ", ToAbsl(table), " (", kOutboxColumns, ") SELECT CAST(",
+                      param(0), " AS uuid), CAST(", param(1), " AS text), decode(CAST(", param(2),
+                      " AS text), 'base64'), CAST(", param(3), " AS text), CAST(", param(4),
+                      " AS text) ", ToAbsl(from));
+}
+
+std::vector<std::optional<std::string>> OutboxValues(const OutboxMessage& message,
+                                                     const std::string& trace_request_id) {
+  return {NewUuid(), message.topic, absl::Base64Escape(message.payload), trace_request_id,
+          message.ordering_key};
 }
 
 OutboxRelay::OutboxRelay(DbPool* db, Options options, std::map<std::string, Deliverer> deliverers,

@@ -75,6 +75,14 @@ struct OutboxRow {
 [[nodiscard]] absl::StatusOr<std::string> EnqueueOutbox(DbConnection& conn, std::string_view table,
                                                         const OutboxMessage& message);
 
+// The same row for a statement of common/pg_pipeline.h that writes it with other rows in one
+// round trip (e.g. a CTE that inserts a row only with the change it announces):
+// OutboxInsertSelect is "INSERT INTO <table> (...) SELECT $<first>, ..., $<first + 4> <from>",
+// whose parameters are OutboxValues(message, trace_request_id), in that order.
+std::string OutboxInsertSelect(std::string_view table, int first_param, std::string_view from);
+std::vector<std::optional<std::string>> OutboxValues(const OutboxMessage& message,
+                                                     const std::string& trace_request_id);
+
 // OutboxStats: the backlog of an outbox table. Pending rows are undelivered and not parked
 // (due now or waiting for a retry); oldest_pending_age is the age of the oldest of them by
 // create_time, zero when there is none.

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cmath>
 #include <condition_variable>
+#include <future>
 #include <limits>
 #include <map>
 #include <memory>
@@ -21,6 +22,7 @@
 #include "absl/time/clock.h"
 #include "common/ids.h"
 #include "common/log.h"
+#include "common/pg_pipeline.h"
 #include "common/service_main.h"
 #include "common/status_macros.h"
 #include "tests/support/pg_server.h"
@@ -171,6 +173,42 @@ TEST(OutboxTest, EnqueueIsAtomicWithTheChange) {
   });
   EXPECT_EQ(s.code(), absl::StatusCode::kInternal);
   EXPECT_FALSE(State(*pool, outbox_id).exists);
+}
+
+// A row written by a pipelined statement (OutboxInsertSelect) is the row EnqueueOutbox writes:
+// written only with the row it depends on, and relayed with its id, payload and trace.
+TEST(OutboxTest, APipelinedStatementWritesTheSameRow) {
+  const std::string url = PgServer::Shared().CreateDatabase();
+  auto pipeline =
+      PgPipeline::Start({.url = url, .connections = 1},
+                        {{"announce", absl::StrCat("WITH p AS (SELECT 1 WHERE CAST($1 AS bool)) ",
+                                                   OutboxInsertSelect(kTable, 2, "FROM p"))}});
+  ASSERT_TRUE(pipeline.ok()) << pipeline.status();
+  const std::string payload = BinaryPayload();
+  auto announce = [&](bool write) {
+    std::vector<PgValue> values = {write ? "true" : "false"};
+    std::vector<PgValue> row =
+        OutboxValues({.topic = "runs.notify", .payload = payload, .ordering_key = "k"}, "trace-7");
+    values.insert(values.end(), row.begin(), row.end());
+    std::promise<absl::StatusOr<PgRows>> done;
+    (*pipeline)->Execute("announce", std::move(values),
+                         [&](absl::StatusOr<PgRows> r) { done.set_value(std::move(r)); });
+    absl::StatusOr<PgRows> r = done.get_future().get();
+    EXPECT_TRUE(r.ok()) << r.status();
+  };
+  announce(false);
+  announce(true);
+  (*pipeline)->Stop();
+
+  auto relayed = DbPool::Create({.url = url, .size = 1});
+  ASSERT_TRUE(relayed.ok()) << relayed.status();
+  Recorder recorder;
+  OutboxRelay relay(relayed->get(), {.table = kTable}, {{"runs.notify", recorder.Deliverer()}});
+  ASSERT_EQ(*relay.RelayOnce(), 1) << "one row: none without the row it depends on";
+  ASSERT_EQ(recorder.rows.size(), 1u);
+  EXPECT_EQ(recorder.rows[0].payload, payload);
+  EXPECT_EQ(recorder.rows[0].trace_request_id, "trace-7");
+  EXPECT_EQ(recorder.rows[0].id.size(), 36u);
 }
 
 TEST(OutboxTest, BadTableNameRefused) {

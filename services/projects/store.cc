@@ -220,8 +220,9 @@ std::vector<common::PgStatement> ProjectStore::PipelineStatements() {
       // One statement, so one atomic unit: the request-id record (when there is a request id),
       // the project only if that record is new, and the outbox row only if the project is.
       // A taken slug fails the whole statement (unique violation) and is retried with another.
-      // The outbox row has the shape common::EnqueueOutbox writes.
+      // The outbox row is common's (OutboxInsertSelect, its values from $6 on).
       {kCreateStatement,
+       absl::StrCat(
        "WITH claim AS ("
        "  INSERT INTO projects.idempotency (principal, request_id, method, resource_id)"
        "  SELECT CAST($4 AS text), CAST($5 AS uuid), 'CreateProject', CAST($1 AS uuid)"
@@ -231,12 +232,9 @@ std::vector<common::PgStatement> ProjectStore::PipelineStatements() {
        "  SELECT CAST($1 AS uuid), CAST($2 AS text), CAST($3 AS text), CAST($4 AS text)"
        "  WHERE CAST($5 AS uuid) IS NULL OR EXISTS (SELECT 1 FROM claim)"
        "  RETURNING " PROJECT_COLUMNS
-       "), announce AS ("
-       "  INSERT INTO projects.outbox (id, topic, payload, trace_request_id, ordering_key)"
-       "  SELECT CAST($6 AS uuid), CAST($7 AS text), decode(CAST($8 AS text), 'base64'), CAST($9 AS text),"
-       "         CAST($1 AS text)"
-       "  FROM project"
-       ") SELECT * FROM project"},
+       "), announce AS (",
+       common::OutboxInsertSelect(kOutboxTable, 6, "FROM project"),
+       ") SELECT * FROM project")},
       {kFindRequestStatement,
        "SELECT i.method, " PROJECT_COLUMNS_OF("p.") ", p.delete_time IS NULL AS live"
        " FROM projects.idempotency i LEFT JOIN projects.projects p ON p.id = i.resource_id"
@@ -257,11 +255,13 @@ void ProjectStore::CreateAttempt(std::shared_ptr<const CreateParams> params, int
       params->display_name,
       params->actor.id,
       params->request_id.empty() ? common::PgValue() : params->request_id,
-      common::NewUuid(),
-      kTopicCreateMessage,
-      absl::Base64Escape(params->initial_message_payload),
-      params->trace_request_id,
   };
+  std::vector<common::PgValue> announce =
+      common::OutboxValues({.topic = kTopicCreateMessage,
+                            .payload = params->initial_message_payload,
+                            .ordering_key = params->id},
+                           params->trace_request_id);
+  values.insert(values.end(), announce.begin(), announce.end());
   pipeline_->Execute(
       kCreateStatement, std::move(values),
       [this, params, attempt, done = std::move(done)](absl::StatusOr<common::PgRows> r) {
