@@ -98,22 +98,27 @@ std::string LockKeys(DbConnection& conn, const std::string& table, const std::st
 // relay at a time works on a key: first a bounded set of keys with due rows is locked
 // (transaction-scoped advisory locks, per table); then a second statement, whose snapshot
 // is taken after the locks (so it sees what a relay that held a key before committed),
-// reads the rows of the locked keys and of no key.
-ClaimedRows ClaimDueRows(DbConnection& conn, const std::string& table, int batch_size) {
-  const std::string locked_keys = LockKeys(conn, table, DueOrderingKeys(conn, table, batch_size));
+// reads the rows of the locked keys and of no key. With `only_key`, that key is the one
+// candidate, and rows of no key are left to the relay.
+ClaimedRows ClaimDueRows(DbConnection& conn, const std::string& table, int batch_size,
+                         const std::optional<std::string>& only_key) {
+  const std::string candidates =
+      only_key ? TextArrayLiteral({*only_key}) : DueOrderingKeys(conn, table, batch_size);
+  const std::string locked_keys = LockKeys(conn, table, candidates);
+  const int keyless = only_key ? 0 : 1;
   soci::rowset<soci::row> rows =
       (conn.session().prepare << absl::StrCat(
            "SELECT o.id::text, o.topic, encode(o.payload, 'base64'), o.trace_request_id, "
            "o.attempts, o.ordering_key FROM ",
            table,
            " o WHERE o.deliver_time IS NULL AND o.next_attempt_time <= now()"
-           " AND (o.ordering_key = '' OR (o.ordering_key = ANY(CAST(:keys AS text[])) AND NOT "
-           "EXISTS (SELECT 1 FROM ",
+           " AND ((o.ordering_key = '' AND :keyless = 1) OR (o.ordering_key = ANY(CAST(:keys AS "
+           "text[])) AND NOT EXISTS (SELECT 1 FROM ",
            table,
            " e WHERE e.ordering_key = o.ordering_key AND e.seq < o.seq AND e.deliver_time IS NULL"
            "   AND e.next_attempt_time > now() AND e.next_attempt_time <> 'infinity')))"
            " ORDER BY o.seq LIMIT :n FOR UPDATE OF o SKIP LOCKED"),
-       soci::use(locked_keys), soci::use(batch_size));
+       soci::use(keyless), soci::use(locked_keys), soci::use(batch_size));
   ClaimedRows claimed;
   for (const soci::row& r : rows) {
     OutboxRow row;
@@ -285,7 +290,13 @@ void OutboxRelay::Loop() {
   }
 }
 
-absl::StatusOr<int> OutboxRelay::RelayOnce() {
+absl::StatusOr<int> OutboxRelay::RelayOnce() { return Pass(std::nullopt); }
+
+absl::StatusOr<int> OutboxRelay::DeliverNow(const std::string& ordering_key) {
+  return Pass(ordering_key);
+}
+
+absl::StatusOr<int> OutboxRelay::Pass(const std::optional<std::string>& only_key) {
   if (!IsQualifiedIdentifier(options_.table)) return absl::InternalError("bad outbox table name");
   PassCounts counts;
   absl::Status s = db_->Transaction([&](DbConnection& conn) -> absl::Status {
@@ -296,7 +307,7 @@ absl::StatusOr<int> OutboxRelay::RelayOnce() {
     conn.session() << "SET LOCAL synchronous_commit = off";
     // Rows stay locked while they are delivered: a relay that dies mid-delivery releases them
     // with its transaction, and they are delivered again (at least once).
-    const ClaimedRows claimed = ClaimDueRows(conn, options_.table, options_.batch_size);
+    const ClaimedRows claimed = ClaimDueRows(conn, options_.table, options_.batch_size, only_key);
     const absl::Status not_attempted =
         absl::CancelledError("not attempted: an earlier row of its key failed");
     const std::vector<absl::Status> results = Deliver(claimed.rows, claimed.keys, not_attempted);

@@ -146,6 +146,12 @@ class OutboxRelay {
 
   // RelayOnce: one pass over the due rows; returns how many were delivered.
   [[nodiscard]] absl::StatusOr<int> RelayOnce();
+  // DeliverNow: one pass over the due rows of one ordering key only, on the calling thread,
+  // exactly as a relay pass delivers them (in order, the same outcomes), for a writer that
+  // waits for its row's delivery and need not wait for the relay's next pass. Nothing when
+  // another pass holds the key right now: that one delivers them. Returns how many were
+  // delivered.
+  [[nodiscard]] absl::StatusOr<int> DeliverNow(const std::string& ordering_key);
 
   // PruneOnce: deletes at most prune_batch delivered rows whose deliver_time is older than
   // prune_after, and returns how many it deleted. Undelivered and parked rows are never
@@ -174,6 +180,8 @@ class OutboxRelay {
   };
 
   void Loop();
+  // Pass: RelayOnce, or with `only_key` DeliverNow.
+  absl::StatusOr<int> Pass(const std::optional<std::string>& only_key);
   // RecordOutcomes: writes each claimed row's outcome (results[i] is row i's) on conn: marks
   // the delivered rows, parks those refused for good, schedules a retry for the others, and
   // leaves the rows that were not_attempted due.

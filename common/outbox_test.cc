@@ -211,6 +211,52 @@ TEST(OutboxTest, APipelinedStatementWritesTheSameRow) {
   EXPECT_EQ(recorder.rows[0].id.size(), 36u);
 }
 
+// DeliverNow: a writer delivers its key's rows itself, in order, and nothing else; a key
+// another pass holds is left to that pass.
+TEST(OutboxTest, DeliverNowDeliversOneKeysRowsOnly) {
+  auto pool = NewPool();
+  auto enqueue = [&](const std::string& payload, const std::string& key) {
+    ASSERT_TRUE(pool->Transaction([&](DbConnection& conn) {
+                      return EnqueueOutbox(conn, kTable,
+                                           {.topic = "t", .payload = payload, .ordering_key = key})
+                          .status();
+                    })
+                    .ok());
+  };
+  enqueue("a1", "a");
+  enqueue("b1", "b");
+  enqueue("none", "");
+  enqueue("a2", "a");
+  Recorder recorder;
+  OutboxRelay relay(pool.get(), {.table = kTable}, {{"t", recorder.Deliverer()}});
+  absl::StatusOr<int> delivered = relay.DeliverNow("a");
+  ASSERT_TRUE(delivered.ok()) << delivered.status();
+  EXPECT_EQ(*delivered, 2);
+  ASSERT_EQ(recorder.count(), 2u);
+  EXPECT_EQ(recorder.rows[0].payload, "a1");
+  EXPECT_EQ(recorder.rows[1].payload, "a2");
+
+  // While another pass holds key "b" (its transaction-scoped lock), DeliverNow leaves it.
+  std::promise<void> locked, release;
+  std::thread other([&] {
+    (void)pool->Transaction([&](DbConnection& conn) {
+      std::string got;
+      conn.session() << "SELECT CAST(pg_try_advisory_xact_lock(hashtextextended('" << kTable
+                     << ":b', 0)) AS text)",
+          soci::into(got);
+      locked.set_value();
+      release.get_future().wait();
+      return absl::OkStatus();
+    });
+  });
+  locked.get_future().wait();
+  EXPECT_EQ(*relay.DeliverNow("b"), 0);
+  release.set_value();
+  other.join();
+  EXPECT_EQ(*relay.DeliverNow("b"), 1);
+  EXPECT_EQ(*relay.RelayOnce(), 1) << "the row of no key was the relay's";
+}
+
 TEST(OutboxTest, BadTableNameRefused) {
   auto pool = NewPool();
   absl::Status s = pool->Transaction([](DbConnection& conn) -> absl::Status {

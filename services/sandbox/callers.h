@@ -12,7 +12,7 @@ inline const common::ServiceCallers& ServiceCallers() {
       {"RestoreSnapshot", {"orchestrator"}}, {"RunCommand", {"orchestrator"}},
       {"WriteFiles", {"orchestrator"}},      {"ReadFiles", {"orchestrator"}},
       {"GetChanges", {"orchestrator"}},      {"CreateSnapshot", {"orchestrator"}},
-      {"PurgeProject", {"orchestrator"}},
+      {"GetSnapshot", {"orchestrator"}},     {"PurgeProject", {"orchestrator"}},
   };
   return callers;
 }

@@ -1,6 +1,7 @@
 #include "services/sandbox/handlers.h"
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/proto_time.h"
 #include "common/status.h"
@@ -253,6 +254,37 @@ absl::Status SandboxHandlers::CreateSnapshot(const CallContext& call,
   resp.mutable_files()->insert(snapshot.files->begin(), snapshot.files->end());
   resp.set_preview_url(absl::StrCat(options_.preview_base_url, "/", snapshot.id, "/"));
   common::SetTimestamp(snapshot.create_time, resp.mutable_create_time());
+  return absl::OkStatus();
+}
+
+absl::Status SandboxHandlers::GetSnapshot(const CallContext& call,
+                                          const v1::GetSnapshotRequest& req,
+                                          v1::SnapshotFiles& resp) {
+  QAI_RETURN_IF_ERROR(common::RequireService(call, "GetSnapshot"));
+  FieldViolations bad;
+  common::CheckUuid(bad, "project_id", req.project_id(), /*required=*/true);
+  common::CheckUuid(bad, "snapshot_id", req.snapshot_id(), /*required=*/true);
+  QAI_RETURN_IF_ERROR(bad.ToStatus());
+  const std::string id = absl::AsciiStrToLower(req.snapshot_id());
+  QAI_ASSIGN_OR_RETURN(
+      std::vector<ListedFile> files,
+      workspaces_->ListSnapshot(absl::AsciiStrToLower(req.project_id()), id, req.with_contents()));
+  size_t bytes = 0;
+  for (const ListedFile& f : files) bytes += static_cast<size_t>(f.size);
+  if (req.with_contents() && bytes > options_.limits.max_snapshot_bytes) {
+    return absl::FailedPreconditionError(absl::StrCat("snapshot ", id, " holds ", bytes,
+                                                      " bytes, more than one response carries (",
+                                                      options_.limits.max_snapshot_bytes, ")"));
+  }
+  resp.set_snapshot_id(id);
+  resp.set_preview_url(absl::StrCat(options_.preview_base_url, "/", id, "/"));
+  for (ListedFile& f : files) {
+    v1::SnapshotFile* out = resp.add_files();
+    out->set_path(f.path);
+    out->set_size(f.size);
+    out->set_sha256(absl::BytesToHexString(f.sha256));
+    out->set_content(std::move(f.content));
+  }
   return absl::OkStatus();
 }
 

@@ -25,9 +25,10 @@ struct HandlerLimits {
   size_t max_output = 64 << 10;       // output sent back, the most and the default
   size_t max_output_read = 16 << 20;  // a command printing more is killed
   size_t max_command_bytes = 64 << 10;
-  size_t max_files = 1000;             // per WriteFiles, ReadFiles or RestoreSnapshot
-  size_t max_file_bytes = 1 << 20;     // each file read, the most and the default
-  size_t max_request_bytes = 3 << 20;  // file contents of one WriteFiles or RestoreSnapshot
+  size_t max_files = 1000;              // per WriteFiles, ReadFiles or RestoreSnapshot
+  size_t max_file_bytes = 1 << 20;      // each file read, the most and the default
+  size_t max_request_bytes = 3 << 20;   // file contents of one WriteFiles or RestoreSnapshot
+  size_t max_snapshot_bytes = 3 << 20;  // file contents one GetSnapshot returns
 };
 
 struct HandlerOptions {
@@ -61,6 +62,10 @@ class SandboxHandlers {
                          v1::ReadFilesResponse& resp);
   absl::Status GetChanges(const common::CallContext& call, const v1::GetChangesRequest& req,
                           v1::GetChangesResponse& resp);
+  // GetSnapshot: a snapshot's files; with contents, at most max_snapshot_bytes of them
+  // (FAILED_PRECONDITION beyond).
+  absl::Status GetSnapshot(const common::CallContext& call, const v1::GetSnapshotRequest& req,
+                           v1::SnapshotFiles& resp);
   absl::Status CreateSnapshot(const common::CallContext& call, const v1::CreateSnapshotRequest& req,
                               v1::Snapshot& resp);
   absl::Status PurgeProject(const common::CallContext& call, const v1::PurgeProjectRequest& req);

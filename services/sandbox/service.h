@@ -64,6 +64,13 @@ class SandboxServiceImpl final : public v1::SandboxService::CallbackService {
       return handlers_->GetChanges(c, *req, *resp);
     });
   }
+  grpc::ServerUnaryReactor* GetSnapshot(grpc::CallbackServerContext* ctx,
+                                        const v1::GetSnapshotRequest* req,
+                                        v1::SnapshotFiles* resp) override {
+    return common::ServeUnary(ctx, env_, "GetSnapshot", [=, this](const common::CallContext& c) {
+      return handlers_->GetSnapshot(c, *req, *resp);
+    });
+  }
   grpc::ServerUnaryReactor* CreateSnapshot(grpc::CallbackServerContext* ctx,
                                            const v1::CreateSnapshotRequest* req,
                                            v1::Snapshot* resp) override {

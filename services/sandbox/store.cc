@@ -1,13 +1,17 @@
 #include "services/sandbox/store.h"
 
 #include <algorithm>
-#include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/ids.h"
+#include "common/pg_arrays.h"
 #include "common/status_macros.h"
+#include "services/sandbox/manifest.h"
 
 namespace qai::sandbox {
 namespace {
@@ -22,38 +26,176 @@ constexpr char kLockProjectShared[] =
 constexpr char kLockProjectExclusive[] =
     "SELECT 1 FROM pg_advisory_xact_lock(hashtextextended(:p, 21))";
 
-std::string FilesJson(const Files& files) {
-  nlohmann::json json = nlohmann::json::object();
-  for (const auto& [path, content] : files) json[path] = content;
-  return json.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+// The advisory lock of the blobs: shared by every snapshot save, exclusive for a purge's
+// removal of blobs no snapshot lists any more.
+constexpr char kLockBlobsShared[] =
+    "SELECT 1 FROM pg_advisory_xact_lock_shared(hashtextextended('sandbox.blobs', 22))";
+constexpr char kLockBlobsExclusive[] =
+    "SELECT 1 FROM pg_advisory_xact_lock(hashtextextended('sandbox.blobs', 22))";
+
+// Manifest: a snapshot's manifest as stored, and each distinct content by its hash.
+struct Manifest {
+  std::string stored;
+  std::map<std::string, const std::string*> content_of;
+};
+absl::StatusOr<Manifest> MakeManifest(const Files& files) {
+  Manifest m;
+  ManifestEntries entries;
+  for (const auto& [path, content] : files) {
+    std::string hash = Sha256(content);
+    m.content_of.emplace(hash, &content);
+    entries.emplace(path, std::move(hash));
+  }
+  QAI_ASSIGN_OR_RETURN(m.stored, EncodeManifest(entries));
+  return m;
 }
 
-absl::StatusOr<std::shared_ptr<const Files>> ParseFiles(const std::string& text) {
-  nlohmann::json json = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (!json.is_object()) return absl::InternalError("a snapshot's files are not a JSON object");
-  auto files = std::make_shared<Files>();
-  for (auto& [path, content] : json.items()) {
-    if (content.is_string()) files->emplace(path, content.get<std::string>());
+// Missing: those of `hashes` (raw SHA-256) that no blob has yet.
+std::vector<std::string> Missing(DbConnection& conn, const std::vector<std::string>& hashes) {
+  std::set<std::string> missing(hashes.begin(), hashes.end());
+  // SOCI binds by reference: every bound value is a named string, never a temporary.
+  const std::string array = common::PgBase64Array(hashes);
+  soci::rowset<std::string> known =
+      (conn.session().prepare << "SELECT encode(hash, 'base64') FROM sandbox.blobs WHERE hash IN"
+                                 " (SELECT decode(h, 'base64') FROM unnest(CAST(:h AS text[])) h)",
+       use(array));
+  for (const std::string& hash : known) {
+    std::string raw;
+    if (absl::Base64Unescape(hash, &raw)) missing.erase(raw);
   }
+  return {missing.begin(), missing.end()};
+}
+
+// StoreContents: the manifest's contents not stored yet (only those are sent), and that the
+// project uses each of them.
+void StoreContents(DbConnection& conn, const std::string& project_id, const Manifest& m) {
+  std::vector<std::string> hashes;
+  for (const auto& [hash, content] : m.content_of) hashes.push_back(hash);
+  std::vector<std::string> new_hashes = Missing(conn, hashes), new_contents;
+  for (const std::string& hash : new_hashes) new_contents.push_back(*m.content_of.at(hash));
+  const std::string new_hash_array = common::PgBase64Array(new_hashes),
+                    new_content_array = common::PgBase64Array(new_contents);
+  conn.session()
+      << "INSERT INTO sandbox.blobs (hash, size, content)"
+         " SELECT decode(h, 'base64'), octet_length(decode(c, 'base64')), decode(c, 'base64')"
+         " FROM unnest(CAST(:h AS text[]), CAST(:c AS text[])) AS t(h, c)"
+         " ON CONFLICT (hash) DO NOTHING",
+      use(new_hash_array), use(new_content_array);
+  const std::string hash_array = common::PgBase64Array(hashes);
+  conn.session() << "INSERT INTO sandbox.project_blobs (project_id, hash)"
+                    " SELECT CAST(:p AS uuid), decode(h, 'base64')"
+                    " FROM unnest(CAST(:h AS text[])) h ON CONFLICT DO NOTHING",
+      use(project_id), use(hash_array);
+}
+
+// Blob: a stored content's size, and the content when it was read.
+struct Blob {
+  int64_t size = 0;
+  std::string content;
+};
+
+// ReadBlobs: the blobs of `hashes` (raw), by hash; an absent one is an internal error.
+absl::StatusOr<std::map<std::string, Blob>> ReadBlobs(DbConnection& conn,
+                                                      const std::vector<std::string>& hashes,
+                                                      bool with_contents) {
+  const std::string array = common::PgBase64Array(hashes);
+  const int contents = with_contents ? 1 : 0;
+  std::map<std::string, Blob> out;
+  soci::rowset<soci::row> rows =
+      (conn.session().prepare
+           << "SELECT encode(hash, 'base64'), size,"
+              " CASE WHEN :c = 1 THEN encode(content, 'base64') ELSE '' END FROM sandbox.blobs"
+              " WHERE hash IN (SELECT decode(h, 'base64') FROM unnest(CAST(:h AS text[])) h)",
+       use(contents), use(array));
+  for (const soci::row& r : rows) {
+    std::string hash;
+    Blob blob{.size = r.get<long long>(1)};
+    // PostgreSQL wraps base64 at 76 characters; the unescape skips the newlines.
+    if (!absl::Base64Unescape(r.get<std::string>(0), &hash) ||
+        !absl::Base64Unescape(r.get<std::string>(2), &blob.content)) {
+      return absl::InternalError("a blob is unreadable");
+    }
+    out.emplace(std::move(hash), std::move(blob));
+  }
+  for (const std::string& hash : hashes) {
+    if (!out.contains(hash)) return absl::InternalError("a snapshot names a blob that is gone");
+  }
+  return out;
+}
+
+std::vector<std::string> HashesOf(const ManifestEntries& entries) {
+  std::vector<std::string> hashes;
+  for (const auto& [path, hash] : entries) hashes.push_back(hash);
+  return hashes;
+}
+
+// ReadFiles: the files of a manifest, with their contents.
+absl::StatusOr<std::shared_ptr<const Files>> ReadFiles(DbConnection& conn,
+                                                       const ManifestEntries& entries) {
+  QAI_ASSIGN_OR_RETURN(auto blobs, ReadBlobs(conn, HashesOf(entries), /*with_contents=*/true));
+  auto files = std::make_shared<Files>();
+  for (const auto& [path, hash] : entries) files->emplace(path, blobs.at(hash).content);
   return files;
+}
+
+// ReadManifest: the snapshot's manifest (with its project), if there is such a snapshot.
+struct StoredSnapshot {
+  std::string project_id;
+  std::string run_id;
+  absl::Time create_time;
+  ManifestEntries entries;
+};
+absl::StatusOr<std::optional<StoredSnapshot>> ReadManifest(DbConnection& conn,
+                                                           const std::string& id) {
+  StoredSnapshot out;
+  std::string manifest_base64, manifest;
+  long long create_us = 0;
+  conn.session()
+      << "SELECT project_id::text, COALESCE(run_id::text, ''),"
+         " (EXTRACT(EPOCH FROM create_time) * 1000000)::bigint,"
+         " encode(manifest, 'base64') FROM sandbox.snapshots WHERE id = CAST(:id AS uuid)",
+      into(out.project_id), into(out.run_id), into(create_us), into(manifest_base64), use(id);
+  if (!conn.session().got_data()) return std::nullopt;
+  if (!absl::Base64Unescape(manifest_base64, &manifest)) {
+    return absl::InternalError(absl::StrCat("snapshot ", id, ": its manifest is unreadable"));
+  }
+  QAI_ASSIGN_OR_RETURN(out.entries, DecodeManifest(manifest));
+  out.create_time = absl::FromUnixMicros(create_us);
+  return out;
 }
 
 // ReadSnapshot: the snapshot `id`, if there is one.
 absl::StatusOr<std::optional<SnapshotRecord>> ReadSnapshot(DbConnection& conn,
                                                            const std::string& id) {
-  std::string project_id, run_id, files;
-  long long create_us = 0;
-  conn.session() << "SELECT project_id::text, COALESCE(run_id::text, ''), files::text,"
-                    " (EXTRACT(EPOCH FROM create_time) * 1000000)::bigint"
-                    " FROM sandbox.snapshots WHERE id = CAST(:id AS uuid)",
-      into(project_id), into(run_id), into(files), into(create_us), use(id);
-  if (!conn.session().got_data()) return std::nullopt;
-  QAI_ASSIGN_OR_RETURN(std::shared_ptr<const Files> parsed, ParseFiles(files));
+  QAI_ASSIGN_OR_RETURN(std::optional<StoredSnapshot> stored, ReadManifest(conn, id));
+  if (!stored) return std::nullopt;
+  QAI_ASSIGN_OR_RETURN(std::shared_ptr<const Files> files, ReadFiles(conn, stored->entries));
   return SnapshotRecord{.id = id,
-                        .project_id = project_id,
-                        .run_id = run_id,
-                        .files = std::move(parsed),
-                        .create_time = absl::FromUnixMicros(create_us)};
+                        .project_id = stored->project_id,
+                        .run_id = stored->run_id,
+                        .files = std::move(files),
+                        .create_time = stored->create_time};
+}
+
+// RemoveUnused: the project no longer uses any blob, and the blobs it used that no other
+// project uses go.
+void RemoveUnused(DbConnection& conn, const std::string& project_id) {
+  conn.session() << kLockBlobsExclusive;
+  std::vector<std::string> used;
+  soci::rowset<std::string> rows =
+      (conn.session().prepare << "DELETE FROM sandbox.project_blobs WHERE project_id = CAST(:p AS "
+                                 "uuid) RETURNING encode(hash, 'base64')",
+       use(project_id));
+  for (const std::string& hash : rows) {
+    std::string raw;
+    if (absl::Base64Unescape(hash, &raw)) used.push_back(std::move(raw));
+  }
+  if (used.empty()) return;
+  const std::string array = common::PgBase64Array(used);
+  conn.session() << "DELETE FROM sandbox.blobs b WHERE b.hash IN"
+                    " (SELECT decode(h, 'base64') FROM unnest(CAST(:h AS text[])) h)"
+                    " AND NOT EXISTS (SELECT 1 FROM sandbox.project_blobs u WHERE u.hash = b.hash)",
+      use(array);
 }
 
 }  // namespace
@@ -100,16 +242,23 @@ absl::StatusOr<uint32_t> SandboxStore::UserFor(const std::string& project_id, ui
 
 absl::StatusOr<SnapshotRecord> SandboxStore::SaveSnapshot(const SnapshotRecord& snapshot) {
   std::optional<SnapshotRecord> out;
-  const std::string files = FilesJson(snapshot.files ? *snapshot.files : Files{});
+  static const Files kNoFiles;
+  // An lvalue either way: the manifest points into these files.
+  const Files& files = snapshot.files ? *snapshot.files : kNoFiles;
+  QAI_ASSIGN_OR_RETURN(const Manifest manifest, MakeManifest(files));
+  const std::string manifest_base64 = absl::Base64Escape(manifest.stored);
   absl::Status s = db_->Transaction([&](DbConnection& conn) -> absl::Status {
     conn.session() << kLockProjectShared, use(snapshot.project_id);
     QAI_RETURN_IF_ERROR(RefuseIfPurged(conn, snapshot.project_id));
     soci::indicator run_ind = snapshot.run_id.empty() ? soci::i_null : soci::i_ok;
-    conn.session()
-        << "INSERT INTO sandbox.snapshots (id, project_id, run_id, files)"
-           " VALUES (CAST(:id AS uuid), CAST(:p AS uuid), CAST(:r AS uuid), CAST(:f AS jsonb))"
-           " ON CONFLICT (id) DO NOTHING",
-        use(snapshot.id), use(snapshot.project_id), use(snapshot.run_id, run_ind), use(files);
+    conn.session() << kLockBlobsShared;
+    int inserted = 0;
+    conn.session() << "INSERT INTO sandbox.snapshots (id, project_id, run_id, manifest)"
+                      " VALUES (CAST(:id AS uuid), CAST(:p AS uuid), CAST(:r AS uuid),"
+                      " decode(:m, 'base64')) ON CONFLICT (id) DO NOTHING RETURNING 1",
+        use(snapshot.id), use(snapshot.project_id), use(snapshot.run_id, run_ind),
+        use(manifest_base64), into(inserted);
+    if (conn.session().got_data()) StoreContents(conn, snapshot.project_id, manifest);
     QAI_ASSIGN_OR_RETURN(std::optional<SnapshotRecord> stored, ReadSnapshot(conn, snapshot.id));
     if (!stored || stored->project_id != snapshot.project_id) {
       return absl::AlreadyExistsError(
@@ -134,6 +283,26 @@ absl::StatusOr<SnapshotRecord> SandboxStore::GetSnapshot(const std::string& id) 
   return *std::move(out);
 }
 
+absl::StatusOr<std::vector<ListedFile>> SandboxStore::ListSnapshot(const std::string& project_id,
+                                                                   const std::string& id,
+                                                                   bool with_contents) {
+  std::vector<ListedFile> out;
+  QAI_RETURN_IF_ERROR(db_->Run([&](DbConnection& conn) -> absl::Status {
+    out.clear();
+    QAI_ASSIGN_OR_RETURN(std::optional<StoredSnapshot> stored, ReadManifest(conn, id));
+    if (!stored || stored->project_id != project_id) {
+      return absl::NotFoundError(absl::StrCat("snapshot ", id, " not found"));
+    }
+    QAI_ASSIGN_OR_RETURN(auto blobs, ReadBlobs(conn, HashesOf(stored->entries), with_contents));
+    for (const auto& [path, hash] : stored->entries) {
+      Blob& blob = blobs.at(hash);
+      out.push_back({.path = path, .size = blob.size, .sha256 = hash, .content = blob.content});
+    }
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
 absl::Status SandboxStore::Purge(const std::string& project_id) {
   return db_->Transaction([&](DbConnection& conn) -> absl::Status {
     conn.session() << kLockProjectExclusive, use(project_id);
@@ -146,6 +315,7 @@ absl::Status SandboxStore::Purge(const std::string& project_id) {
                                    "uuid) RETURNING id::text",
          use(project_id));
     for (const std::string& id : rows) purged.push_back(id);
+    RemoveUnused(conn, project_id);
     conn.session() << "DELETE FROM sandbox.assignments WHERE project_id = CAST(:p AS uuid)",
         use(project_id);
     const std::string project_channel = kProjectPurgedChannel;

@@ -43,6 +43,14 @@ struct SnapshotRecord {
   absl::Time create_time;
 };
 
+// ListedFile: a snapshot's file as ListSnapshot lists it.
+struct ListedFile {
+  std::string path;
+  int64_t size = 0;
+  std::string sha256;   // raw, 32 bytes
+  std::string content;  // with contents only
+};
+
 // RefuseIfPurged: FAILED_PRECONDITION when the project was purged (on conn, in its transaction).
 [[nodiscard]] absl::Status RefuseIfPurged(common::DbConnection& conn,
                                           const std::string& project_id);
@@ -64,6 +72,12 @@ class SandboxStore {
 
   // GetSnapshot: NOT_FOUND when there is no such snapshot.
   [[nodiscard]] absl::StatusOr<SnapshotRecord> GetSnapshot(const std::string& id);
+
+  // ListSnapshot: the snapshot's files in path order, with their contents when asked; NOT_FOUND
+  // when the project has no such snapshot.
+  [[nodiscard]] absl::StatusOr<std::vector<ListedFile>> ListSnapshot(const std::string& project_id,
+                                                                     const std::string& id,
+                                                                     bool with_contents);
 
   // Purge: deletes the project's snapshots (announced on kSnapshotsPurgedChannel at commit) and
   // its replica assignment, leaves its tombstone, and announces it on kProjectPurgedChannel;

@@ -50,6 +50,7 @@
 #include "qai/projects/v1/projects.grpc.pb.h"
 #include "services/orchestrator/model/prompts.h"
 #include "services/sandbox/proc_stat.h"
+#include "services/sandbox/store.h"
 #include "soci/postgresql/soci-postgresql.h"
 #include "soci/soci.h"
 #include "tests/e2e/harness.h"
@@ -673,15 +674,18 @@ class SandboxAttacksE2ETest : public ::testing::TestWithParam<Deployment> {
 
   // SnapshotFiles: every file of every snapshot of the project, path -> content.
   std::map<std::string, std::string> SnapshotFiles(const std::string& project_id) {
+    auto pool = common::DbPool::Create({.url = db_url_, .size = 1});
+    EXPECT_TRUE(pool.ok()) << pool.status();
+    sandbox::SandboxStore store(pool->get());
     soci::session s(soci::postgresql, db_url_);
     std::map<std::string, std::string> files;
-    soci::rowset<std::string> rows =
-        (s.prepare
-             << "SELECT files::text FROM sandbox.snapshots WHERE project_id = CAST(:p AS uuid)",
+    soci::rowset<std::string> ids =
+        (s.prepare << "SELECT id::text FROM sandbox.snapshots WHERE project_id = CAST(:p AS uuid)",
          soci::use(project_id));
-    for (const std::string& row : rows) {
-      const json parsed = json::parse(row);
-      for (const auto& [path, content] : parsed.items()) files[path] = content.get<std::string>();
+    for (const std::string& id : ids) {
+      absl::StatusOr<sandbox::SnapshotRecord> snapshot = store.GetSnapshot(id);
+      EXPECT_TRUE(snapshot.ok()) << snapshot.status();
+      if (snapshot.ok()) files.insert(snapshot->files->begin(), snapshot->files->end());
     }
     return files;
   }

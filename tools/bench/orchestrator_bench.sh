@@ -225,6 +225,7 @@ run_pgbench() {
   psql_qai -c "DELETE FROM orchestrator.runs WHERE prompt = 'pgbench run [[instant]]'" >/dev/null
   psql_qai -c "DELETE FROM orchestrator.outbox WHERE trace_request_id = 'pgbench'" >/dev/null
   psql_qai -c "DELETE FROM sandbox.snapshots s WHERE NOT EXISTS (SELECT 1 FROM orchestrator.runs r WHERE r.id = s.run_id)" >/dev/null
+  psql_qai -c "DELETE FROM sandbox.project_blobs b WHERE NOT EXISTS (SELECT 1 FROM sandbox.snapshots s WHERE s.project_id = b.project_id)" >/dev/null
   psql_qai -c "DELETE FROM sandbox.assignments a WHERE NOT EXISTS (SELECT 1 FROM orchestrator.runs r WHERE r.project_id = a.project_id)" >/dev/null
 }
 

@@ -7,9 +7,9 @@
 --   statement: iteration_started with the iteration number and its journal step; model_output,
 --   the streamed text, without a step; tool_call with two steps, the model's answer and the
 --   call; tool_result and files_changed in one batch with the tool's step; iteration_finished
---   with its step) and the end
---   (Finish, with the succeeded event, dropping the journal and recording the project's last
---   snapshot); start, claim and end each announce the run's state through the outbox
+--   with its step) and the end (PostResult: the lease ends, the project's last snapshot is
+--   recorded, the result goes to the outbox; then ResultStored, once the relay delivered it: the
+--   succeeded event, the journal dropped); start, claim and end each announce the run's state through the outbox
 --   (RunStore::Announce). And qai-sandbox's SQL for the same run, as services/sandbox/store.cc
 --   and services/sandbox/replica_store.cc send it: where the project lives (ReplicaStore::Locate,
 --   at LocateWorkspace), its claim and user (ReplicaStore::Claim, SandboxStore::UserFor, at
@@ -23,7 +23,8 @@
 -- [[instant]] run, fixed here (their sizes are what matters); the claim's RETURNING goes
 -- through a CTE so that a claim that finds nothing (when clients race for the same runs) skips
 -- the run instead of aborting the client. What a run does besides SQL is not here: the calls to
--- MessageService (History, RecordAgentResult, and their own SQL), the workspace, gRPC.
+-- MessageService (History, RecordAgentResult, and their own SQL), the outbox relays' own
+-- statements, the workspace, gRPC.
 --
 -- Rows are marked with the prompt 'pgbench run [[instant]]' so they can be deleted afterwards.
 \set max 15
@@ -272,23 +273,56 @@ SELECT r.last_sequence, r.project_id::text, (extract(epoch FROM r.create_time) *
   FROM r;
 COMMIT;
 
--- qai-sandbox's CreateSnapshot: SandboxStore::SaveSnapshot.
+-- qai-sandbox's CreateSnapshot: SandboxStore::SaveSnapshot (the manifest of index.html, its
+-- blob (sent here every time, as for a new file; it is stored once), and the project's use of
+-- it), then the snapshot read back (ReadSnapshot: its row, then its blobs).
 BEGIN;
 SELECT 1 FROM pg_advisory_xact_lock_shared(hashtextextended(:claimed_project, 21));
 SELECT count(*) FROM sandbox.purged_projects WHERE project_id = CAST(:claimed_project AS uuid);
-INSERT INTO sandbox.snapshots (id, project_id, run_id, files)
+SELECT 1 FROM pg_advisory_xact_lock_shared(hashtextextended('sandbox.blobs', 22));
+INSERT INTO sandbox.snapshots (id, project_id, run_id, manifest)
 VALUES (CAST(:snapshot_id AS uuid), CAST(:claimed_project AS uuid), CAST(:claimed_id AS uuid),
-        CAST('{"index.html": "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>Bench Project 1</title>\n</head>\n<body>\n<h1>Bench Project 1</h1>\n</body>\n</html>\n"}' AS jsonb))
-    ON CONFLICT (id) DO NOTHING;
-SELECT project_id::text, COALESCE(run_id::text, ''), files::text, (EXTRACT(EPOCH FROM create_time) * 1000000)::bigint
+        decode('aW5kZXguaHRtbADcLo7ADN5xb5OS3CB1XbYTWkpE9IsjLJDV7ggazmk+9g==', 'base64'))
+    ON CONFLICT (id) DO NOTHING RETURNING 1;
+SELECT encode(hash, 'base64') FROM sandbox.blobs WHERE hash IN
+  (SELECT decode(h, 'base64') FROM unnest(CAST('{"3C6OwAzecW+TktwgdV22E1pKRPSLIyyQ1e4IGs5pPvY="}' AS text[])) h);
+INSERT INTO sandbox.blobs (hash, size, content)
+SELECT decode(h, 'base64'), octet_length(decode(c, 'base64')), decode(c, 'base64')
+  FROM unnest(CAST('{"3C6OwAzecW+TktwgdV22E1pKRPSLIyyQ1e4IGs5pPvY="}' AS text[]),
+              CAST('{"PCFET0NUWVBFIGh0bWw+CjxodG1sIGxhbmc9ImVuIj4KPGhlYWQ+CjxtZXRhIGNoYXJzZXQ9InV0Zi04Ij4KPHRpdGxlPkJlbmNoIFByb2plY3QgMTwvdGl0bGU+CjwvaGVhZD4KPGJvZHk+CjxoMT5CZW5jaCBQcm9qZWN0IDE8L2gxPgo8L2JvZHk+CjwvaHRtbD4K"}' AS text[]))
+       AS t(h, c) ON CONFLICT (hash) DO NOTHING;
+INSERT INTO sandbox.project_blobs (project_id, hash)
+SELECT CAST(:claimed_project AS uuid), decode(h, 'base64')
+  FROM unnest(CAST('{"3C6OwAzecW+TktwgdV22E1pKRPSLIyyQ1e4IGs5pPvY="}' AS text[])) h ON CONFLICT DO NOTHING;
+SELECT project_id::text, COALESCE(run_id::text, ''), (EXTRACT(EPOCH FROM create_time) * 1000000)::bigint,
+       encode(manifest, 'base64')
   FROM sandbox.snapshots WHERE id = CAST(:snapshot_id AS uuid);
+SELECT encode(hash, 'base64'), encode(content, 'base64') FROM sandbox.blobs WHERE hash IN
+  (SELECT decode(h, 'base64') FROM unnest(CAST('{"3C6OwAzecW+TktwgdV22E1pKRPSLIyyQ1e4IGs5pPvY="}' AS text[])) h);
 COMMIT;
 
--- RunStore::Finish, with the succeeded event.
+-- RunStore::PostResult: the worker's lease ends, the project's last snapshot is recorded and
+-- the result goes to the outbox (its payload here is a stand-in of a real one's size).
 BEGIN;
+UPDATE orchestrator.runs SET result_pending = true, lease_owner = '', lease_expire_time = NULL,
+       lease_token = nextval('orchestrator.lease_tokens')
+ WHERE id = CAST(:claimed_id AS uuid) AND lease_token = :tok AND state = 2 RETURNING project_id::text;
+INSERT INTO orchestrator.workspaces (project_id, run_id, snapshot_id)
+VALUES (CAST(:claimed_project AS uuid), CAST(:claimed_id AS uuid), CAST(:snapshot_id AS uuid))
+    ON CONFLICT (project_id) DO UPDATE SET run_id = EXCLUDED.run_id, snapshot_id = EXCLUDED.snapshot_id,
+                                           update_time = now();
+INSERT INTO orchestrator.outbox (id, topic, payload, trace_request_id, ordering_key)
+VALUES (gen_random_uuid(), 'messages.RecordRunResult', convert_to(repeat('r', 600), 'UTF8'),
+        'pgbench', CAST(:claimed_project AS text));
+COMMIT;
+
+-- RunStore::ResultStored, once the relay delivered the result, with the succeeded event.
+BEGIN;
+SELECT result_pending::int FROM orchestrator.runs
+ WHERE id = CAST(:claimed_id AS uuid) AND state = 2 FOR UPDATE;
 \set n 1
 \set j 0
-\set fenced 1
+\set fenced 0
 WITH r AS (UPDATE orchestrator.runs SET last_sequence = last_sequence + :n,
                    iteration = COALESCE(CAST(NULL AS integer), iteration), steps = steps + :j
             WHERE id = CAST(:claimed_id AS uuid) AND (:fenced = 0 OR (lease_token = :tok AND state = 2))
@@ -303,18 +337,15 @@ SELECT r.last_sequence, r.project_id::text, (extract(epoch FROM r.create_time) *
        CAST(CASE WHEN :n > 0 THEN pg_notify('qai_run_events', concat(CAST(:claimed_id AS text), ':', r.last_sequence)) END AS text)
   FROM r;
 UPDATE orchestrator.runs SET state = :st, end_time = now(), error = '',
-       result_message_id = CAST(:result_id AS uuid), sandbox_url = :url, lease_owner = '',
-       lease_expire_time = NULL WHERE id = CAST(:claimed_id AS uuid) RETURNING project_id::text;
+       result_message_id = CAST(:result_id AS uuid), sandbox_url = :url,
+       result_pending = false, lease_owner = '', lease_expire_time = NULL
+ WHERE id = CAST(:claimed_id AS uuid);
 DELETE FROM orchestrator.run_steps WHERE run_id = CAST(:claimed_id AS uuid);
 -- RunStore::Announce: the state change for ProjectService.RecordLatestRun, through the outbox
 -- (the run's project and create time came back from the append).
 INSERT INTO orchestrator.outbox (id, topic, payload, trace_request_id, ordering_key)
 VALUES (gen_random_uuid(), 'projects.RecordLatestRun', decode('CiQ2ZjFjMWMzZS04YTUyLTRkOGUtOWEzNi0yYjFiMmMwZTdkMTESNwokNmYxYzFjM2UtOGE1Mi00ZDhlLTlhMzYtMmIxYjJjMGU3ZDExEg9TVEFURV9TVUNDRUVERUQaBgj1zaTKBiAB', 'base64'),
         'pgbench', concat('latest_run:', CAST(:claimed_project AS text)));
-INSERT INTO orchestrator.workspaces (project_id, run_id, snapshot_id)
-VALUES (CAST(:claimed_project AS uuid), CAST(:claimed_id AS uuid), CAST(:snapshot_id AS uuid))
-    ON CONFLICT (project_id) DO UPDATE SET run_id = EXCLUDED.run_id, snapshot_id = EXCLUDED.snapshot_id,
-                                           update_time = now();
 SELECT pg_notify('qai_runs', CAST(:claimed_id AS text));
 COMMIT;
 \else

@@ -3,6 +3,8 @@
 #include <utility>
 
 #include "common/client.h"
+#include "common/log.h"
+#include "common/status.h"
 
 namespace qai::sandbox {
 
@@ -25,6 +27,21 @@ std::shared_ptr<SandboxStub> SandboxClient::ReplicaAt(const std::string& address
     stub = v1::SandboxService::NewStub(common::MakeChannel(address, limits_));
   }
   return stub;
+}
+
+absl::StatusOr<v1::SnapshotFiles> SandboxClient::GetSnapshot(const std::string& project_id,
+                                                             const std::string& snapshot_id,
+                                                             bool with_contents) const {
+  v1::GetSnapshotRequest req;
+  req.set_project_id(project_id);
+  req.set_snapshot_id(snapshot_id);
+  req.set_with_contents(with_contents);
+  grpc::ClientContext ctx;
+  common::PrepareServiceCall(ctx, api_key, common::CurrentRequestId(), call_timeout);
+  v1::SnapshotFiles files;
+  grpc::Status s = tier_->GetSnapshot(&ctx, req, &files);
+  if (!s.ok()) return common::FromGrpcStatus(s);
+  return files;
 }
 
 }  // namespace qai::sandbox

@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 
+#include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/grpc_limits.h"
@@ -34,6 +35,11 @@ class SandboxClient {
   const std::shared_ptr<SandboxStub>& tier() const { return tier_; }
   // ReplicaAt: a stub of the replica at `address` (host:port); the tier's for "".
   std::shared_ptr<SandboxStub> ReplicaAt(const std::string& address);
+
+  // GetSnapshot: a snapshot's files (with their contents when asked), from any replica.
+  [[nodiscard]] absl::StatusOr<v1::SnapshotFiles> GetSnapshot(const std::string& project_id,
+                                                              const std::string& snapshot_id,
+                                                              bool with_contents) const;
 
   const std::string api_key;
   const absl::Duration command_timeout;             // asked of every command
