@@ -113,15 +113,32 @@ Channels ChannelsFrom(const common::Config& config, const common::GrpcLimits& li
 
 WorkerOptions WorkerOptionsFrom(const common::Config& config, SandboxClient* sandbox,
                                 common::OutboxRelay* relay, RunMetrics* metrics) {
-  WorkerOptions options{.replica = absl::StrCat("orchestrator-", getpid()),
-                        .workers = static_cast<int>(config.GetInt("workers")),
-                        .lease = config.GetDuration("run-lease"),
-                        .max_attempts = static_cast<int>(config.GetInt("run-max-attempts")),
-                        .sandbox = sandbox,
-                        .archive_after = config.GetDuration("run-archive-after"),
-                        .outbox_written = [relay] { relay->Wake(); }};
+  WorkerOptions options{
+      .replica = absl::StrCat("orchestrator-", getpid()),
+      .workers = static_cast<int>(config.GetInt("workers")),
+      .lease = config.GetDuration("run-lease"),
+      .max_attempts = static_cast<int>(config.GetInt("run-max-attempts")),
+      .sandbox = sandbox,
+      .archive_after = config.GetDuration("run-archive-after"),
+      .outbox_written = [relay] { relay->Wake(); },
+      // A failed delivery is retried by the relay, as any row's.
+      .deliver_now = [relay](const std::string& key) { (void)relay->DeliverNow(key); }};
   options.metrics = metrics;
   return options;
+}
+
+// RelayOptionsFrom: the outbox relay's settings; a result MessageService refuses for good fails
+// its run.
+common::OutboxRelay::Options RelayOptionsFrom(const common::Config& config,
+                                              common::Metrics* metrics, RunStore* store) {
+  common::OutboxRelay::Options options = common::OutboxOptionsFrom(config, kOutboxTable, metrics);
+  options.on_parked = MakeParkedHandlers(store);
+  return options;
+}
+
+WatchLimits WatchLimitsFrom(const common::Config& config) {
+  return {.max_per_principal = static_cast<int>(config.GetInt("watch-max-per-principal")),
+          .recheck_after = config.GetDuration("watch-recheck")};
 }
 
 // Listen: run events go to the hub's watchers, new runs wake the workers, cancels reach the
@@ -162,11 +179,8 @@ int main(int argc, char** argv) {
 
   RunStore store((*base)->db(), LatestRunNews);
   const Channels channels = ChannelsFrom(config, (*base)->grpc_limits());
-  common::OutboxRelay::Options relay_options =
-      common::OutboxOptionsFrom(config, kOutboxTable, (*base)->metrics());
-  relay_options.on_parked = MakeParkedHandlers(&store);
   common::OutboxRelay relay(
-      (*base)->db(), relay_options,
+      (*base)->db(), RelayOptionsFrom(config, (*base)->metrics(), &store),
       MakeDeliverers(channels.messages, channels.projects, channels.sandbox, api_key, &store),
       MakeBatchDeliverers(channels.projects, api_key));
   EventHub hub(&store, {});
@@ -189,13 +203,13 @@ int main(int argc, char** argv) {
       });
 
   RunHandlers handlers(&store, &projects, &*tokens, &*bounds, [&pool] { pool.Wake(); });
+  VersionStore version_store((*base)->db());
+  VersionHandlers versions(&version_store, &projects, &sandbox, &*tokens);
   common::Executor watch_executor("watch", 4, 100000);
   const common::RpcEnv rpc_env =
       (*base)->rpc_env("qai.orchestrator.v1.AgentOrchestrator", &ServiceCallers());
-  AgentOrchestratorImpl service(
-      &handlers, rpc_env, &hub, &watch_executor,
-      {.max_per_principal = static_cast<int>(config.GetInt("watch-max-per-principal")),
-       .recheck_after = config.GetDuration("watch-recheck")});
+  AgentOrchestratorImpl service(&handlers, &versions, rpc_env, &hub, &watch_executor,
+                                WatchLimitsFrom(config));
   auto server =
       common::Server::Start({.listen_addr = config.Get("listen-addr"),
                              .services = {&service},

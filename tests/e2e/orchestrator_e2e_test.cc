@@ -17,6 +17,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
+#include "common/auth.h"
 #include "common/ids.h"
 #include "common/jwt.h"
 #include "common/status.h"
@@ -257,6 +258,31 @@ class OrchestratorE2ETest : public ::testing::Test {
     opb::RunEvent e;
     while (reader->Read(&e)) events->push_back(e);
     return reader->Finish();
+  }
+
+  opb::ListVersionsResponse ListVersions(const std::string& project) {
+    grpc::ClientContext ctx;
+    AsUser(ctx, "alice");
+    opb::ListVersionsRequest req;
+    req.set_project_id(project);
+    opb::ListVersionsResponse resp;
+    grpc::Status s = stubs_[0]->ListVersions(&ctx, req, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return resp;
+  }
+
+  opb::Version GetVersion(const std::string& project, int number,
+                          opb::GetVersionRequest::View view) {
+    grpc::ClientContext ctx;
+    AsUser(ctx, "alice");
+    opb::GetVersionRequest req;
+    req.set_project_id(project);
+    req.set_number(number);
+    req.set_view(view);
+    opb::Version resp;
+    grpc::Status s = stubs_[0]->GetVersion(&ctx, req, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return resp;
   }
 
   std::vector<mpb::Message> Messages(const std::string& project) {
@@ -955,6 +981,71 @@ TEST_F(OrchestratorE2ETest, AResultWaitsOutAMessagesOutageWithoutRedoingTheRun) 
     EXPECT_EQ(m.fragment().sandbox_url(), run.sandbox_url());
   }
   EXPECT_EQ(Fetch(run.sandbox_url())->status, 200);
+}
+
+// Every successful run makes the project's next version; a failed run makes none, and what it
+// had changed is kept as its draft while the next run starts from the last version.
+TEST_F(OrchestratorE2ETest, EverySuccessIsAVersionAndAFailedRunLeavesOnlyADraft) {
+  ppb::Project p = CreateProject("Build a bakery site");
+  std::vector<opb::Run> runs = WaitForRuns(p.id(), 1);
+  opb::Run first = WaitForEnd(runs[0].id());
+  ASSERT_EQ(first.state(), opb::Run::STATE_SUCCEEDED) << first.error();
+  EXPECT_EQ(first.version(), 1);
+
+  ASSERT_TRUE(Send(p.id(), "Add a counter [[no-summary]]", [](mpb::CreateMessageRequest& r) {
+                r.set_max_iterations(4);
+              }).ok());
+  runs = WaitForRuns(p.id(), 2);
+  opb::Run failed = WaitForEnd(runs[0].id(), absl::Seconds(90));
+  ASSERT_EQ(failed.state(), opb::Run::STATE_FAILED);
+  EXPECT_EQ(failed.version(), 0);
+  ASSERT_FALSE(failed.draft_url().empty()) << "what the failed run changed is its draft";
+  httplib::Result draft = Fetch(failed.draft_url());
+  ASSERT_TRUE(draft);
+  EXPECT_NE(draft->body.find("ounter"), std::string::npos) << "the draft holds its edits";
+
+  ASSERT_TRUE(Send(p.id(), "Add a todo list").ok());
+  runs = WaitForRuns(p.id(), 3);
+  opb::Run third = WaitForEnd(runs[0].id());
+  ASSERT_EQ(third.state(), opb::Run::STATE_SUCCEEDED) << third.error();
+  EXPECT_EQ(third.version(), 2);
+
+  opb::ListVersionsResponse listed = ListVersions(p.id());
+  ASSERT_EQ(listed.versions_size(), 2);
+  EXPECT_EQ(listed.versions(0).number(), 2) << "newest first";
+  EXPECT_EQ(listed.versions(0).run_id(), third.id());
+  EXPECT_EQ(listed.versions(1).run_id(), first.id());
+  EXPECT_EQ(listed.versions(1).sandbox_url(), first.sandbox_url());
+  EXPECT_EQ(listed.versions(1).message_id(), first.result_message_id());
+  EXPECT_EQ(listed.versions(1).author(), "alice");
+  EXPECT_FALSE(listed.versions(1).title().empty());
+  opb::Version v2 = GetVersion(p.id(), 2, opb::GetVersionRequest::VIEW_FULL);
+  std::string page;
+  for (const opb::VersionFile& f : v2.files()) {
+    if (f.path() == "index.html") page = f.content();
+    EXPECT_EQ(f.size(), static_cast<int64_t>(f.content().size()));
+    EXPECT_EQ(f.sha256(), common::Sha256Hex(f.content()));
+  }
+  EXPECT_NE(page.find("odo"), std::string::npos) << page;
+  EXPECT_NE(page.find("akery"), std::string::npos) << "it built on version 1";
+  EXPECT_EQ(page.find("ounter"), std::string::npos) << "and not on the failed run's draft";
+  EXPECT_EQ(Fetch(v2.sandbox_url())->body, page);
+  opb::Version basic = GetVersion(p.id(), 1, opb::GetVersionRequest::VIEW_BASIC);
+  ASSERT_GT(basic.files_size(), 0);
+  EXPECT_TRUE(basic.files(0).content().empty()) << "the basic view has no contents";
+
+  // Another user's project is NOT_FOUND, as an unknown one is.
+  grpc::ClientContext ctx;
+  AsUser(ctx, "mallory");
+  opb::GetVersionRequest req;
+  req.set_project_id(p.id());
+  req.set_number(1);
+  opb::Version out;
+  EXPECT_EQ(stubs_[0]->GetVersion(&ctx, req, &out).error_code(), StatusCode::NOT_FOUND);
+  grpc::ClientContext ctx2;
+  AsUser(ctx2, "alice");
+  req.set_number(3);
+  EXPECT_EQ(stubs_[0]->GetVersion(&ctx2, req, &out).error_code(), StatusCode::NOT_FOUND);
 }
 
 TEST_F(OrchestratorE2ETest, FinishedRunsEventsAreArchivedAndStillReplay) {

@@ -25,7 +25,8 @@ PUBLIC = {
 } | {
     "/qai.messages.v1.MessageService/" + m for m in ("CreateMessage", "ListMessages", "GetMessage")
 } | {
-    "/qai.orchestrator.v1.AgentOrchestrator/" + m for m in ("GetRun", "ListRuns", "WatchRun", "CancelRun")
+    "/qai.orchestrator.v1.AgentOrchestrator/" + m
+    for m in ("GetRun", "ListRuns", "WatchRun", "CancelRun", "ListVersions", "GetVersion")
 }
 INTERNAL_RPC = re.compile(r"^\s*// Internal \(SERVICE principals\)")
 INTERNAL_SERVICE = "for SERVICE principals only"

@@ -8,19 +8,15 @@
 #include "services/orchestrator/store/events.h"
 
 namespace qai::orchestrator {
-namespace {
 
 using common::CallContext;
 using common::FieldViolations;
 
-// CheckProject: whether the caller may see the project (services may see every project).
 absl::Status CheckProject(const projects::ProjectsClient& projects, const CallContext& call,
                           const std::string& project_id) {
   if (call.principal.role == common::Role::kService) return absl::OkStatus();
   return projects.ProjectOwner(call, project_id).status();
 }
-
-}  // namespace
 
 void ToProto(const RunRecord& r, v1::Run& out) {
   out.set_id(r.id);
@@ -43,6 +39,8 @@ void ToProto(const RunRecord& r, v1::Run& out) {
   if (r.timeout > absl::ZeroDuration()) common::SetDuration(r.timeout, out.mutable_timeout());
   out.set_steps(r.steps);
   out.set_author(r.author);
+  out.set_draft_url(r.draft_url);
+  out.set_version(r.version);
 }
 
 absl::Status RunHandlers::StartRun(const CallContext& call, const v1::StartRunRequest& req,

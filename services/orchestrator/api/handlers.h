@@ -57,6 +57,12 @@ class RunHandlers {
 
 void ToProto(const RunRecord& record, v1::Run& out);
 
+// CheckProject: whether the caller may see the project (NOT_FOUND, as for an unknown one, when
+// not; services see every project).
+[[nodiscard]] absl::Status CheckProject(const projects::ProjectsClient& projects,
+                                        const common::CallContext& call,
+                                        const std::string& project_id);
+
 // A principal id (a JWT subject) as StartRun's author may give it.
 inline constexpr size_t kMaxAuthorChars = common::kMaxJwtSubjectChars;
 

@@ -1,19 +1,22 @@
 #pragma once
-// AgentOrchestratorImpl: the gRPC face of RunHandlers (unary calls through common::ServeUnary)
-// and of the WatchRun stream (watch.h).
+// AgentOrchestratorImpl: the gRPC face of RunHandlers and VersionHandlers (unary calls through
+// common::ServeUnary) and of the WatchRun stream (watch.h).
 
 #include "common/rpc.h"
 #include "qai/orchestrator/v1/orchestrator.grpc.pb.h"
 #include "services/orchestrator/api/handlers.h"
+#include "services/orchestrator/api/versions.h"
 #include "services/orchestrator/api/watch.h"
 
 namespace qai::orchestrator {
 
 class AgentOrchestratorImpl final : public v1::AgentOrchestrator::CallbackService {
  public:
-  AgentOrchestratorImpl(RunHandlers* handlers, common::RpcEnv env, EventHub* hub,
-                        common::Executor* watch_executor, WatchLimits limits = WatchLimits())
+  AgentOrchestratorImpl(RunHandlers* handlers, VersionHandlers* versions, common::RpcEnv env,
+                        EventHub* hub, common::Executor* watch_executor,
+                        WatchLimits limits = WatchLimits())
       : handlers_(handlers),
+        versions_(versions),
         env_(std::move(env)),
         watches_(limits.max_per_principal),
         watch_{.rpc = &env_,
@@ -70,9 +73,24 @@ class AgentOrchestratorImpl final : public v1::AgentOrchestrator::CallbackServic
                                 return handlers_->CountActiveRuns(c, *req, *resp);
                               });
   }
+  grpc::ServerUnaryReactor* ListVersions(grpc::CallbackServerContext* ctx,
+                                         const v1::ListVersionsRequest* req,
+                                         v1::ListVersionsResponse* resp) override {
+    return common::ServeUnary(ctx, env_, "ListVersions", [=, this](const common::CallContext& c) {
+      return versions_->ListVersions(c, *req, *resp);
+    });
+  }
+  grpc::ServerUnaryReactor* GetVersion(grpc::CallbackServerContext* ctx,
+                                       const v1::GetVersionRequest* req,
+                                       v1::Version* resp) override {
+    return common::ServeUnary(ctx, env_, "GetVersion", [=, this](const common::CallContext& c) {
+      return versions_->GetVersion(c, *req, *resp);
+    });
+  }
 
  private:
   RunHandlers* const handlers_;
+  VersionHandlers* const versions_;
   const common::RpcEnv env_;
   WatchRegistry watches_;
   const WatchEnv watch_;

@@ -319,12 +319,14 @@ absl::Status WorkerPool::PrepareWorkspace(const RunRecord& run,
 
 void WorkerPool::Finish(const RunRecord& run, Active& active, FinishParams params) {
   const int state = params.state;
-  if (params.workspace_snapshot_id.empty() && active.workspace != nullptr) {
-    // Whatever the run left is the project's state from now on; when it cannot be saved (too
-    // large, the sandbox down), the next run starts from the previous one.
+  if (params.draft_snapshot_id.empty() && active.workspace != nullptr) {
+    // What the run left is kept as its draft; the project's next run starts from its last
+    // version (its workspace is restored to it: it no longer holds that state). A draft that
+    // cannot be saved (too large, the sandbox down) is lost, the version is not.
     absl::StatusOr<SavedSnapshot> saved = active.workspace->Snapshot(common::NewUuid(), run.id);
     if (saved.ok()) {
-      params.workspace_snapshot_id = saved->id;
+      params.draft_snapshot_id = saved->id;
+      params.draft_url = saved->preview_url;
     } else {
       Log(LogLevel::kWarn, "could not save the workspace",
           {{"run_id", run.id}, {"error", std::string(saved.status().message())}});
@@ -443,6 +445,11 @@ void WorkerPool::FailWithMessage(const RunRecord& run, Active& active, const std
           .error = error,
           .terminal_event = events::Failed(error),
           .error_result = ErrorResult(run.id, run.project_id)});
+  DeliverResult(run);
+}
+
+void WorkerPool::DeliverResult(const RunRecord& run) {
+  if (options_.deliver_now) return options_.deliver_now(ResultKey(run.project_id));
   if (options_.outbox_written) options_.outbox_written();
 }
 
@@ -473,12 +480,13 @@ void WorkerPool::Succeed(const RunRecord& run, Active& active, const AgentOutcom
   const std::string summary = TruncateUtf8(outcome.summary, 20000);
 
   const std::string& sandbox_url = snapshot->preview_url;
-  // Cancelled while it finished: cancelled it is (what it made stays the project's state).
+  // Cancelled while it finished: cancelled it is (what it made is its draft).
   if (active.cancel) {
     return Finish(run, active,
                   {.state = kCancelled,
                    .terminal_event = events::Cancelled(),
-                   .workspace_snapshot_id = snapshot->id});
+                   .draft_snapshot_id = snapshot->id,
+                   .draft_url = snapshot->preview_url});
   }
   if (!StillHolds(active)) return;
 
@@ -499,7 +507,7 @@ void WorkerPool::Succeed(const RunRecord& run, Active& active, const AgentOutcom
       active.lease, {.result = req.SerializeAsString(), .workspace_snapshot_id = snapshot->id});
   if (absl::IsFailedPrecondition(posted)) return;  // the run is another worker's now
   if (!posted.ok()) return RetryOrFail(run, active, posted);
-  if (options_.outbox_written) options_.outbox_written();
+  DeliverResult(run);
   if (options_.metrics != nullptr) options_.metrics->RunFinished(kSucceeded);
   Log(LogLevel::kInfo, "run result posted", {{"run_id", run.id}});
 }

@@ -45,8 +45,12 @@ struct WorkerOptions {
   AgentLimits limits;
   // Finished runs' events are archived (RunStore::ArchiveEvents) this long after the run ended.
   absl::Duration archive_after = absl::Hours(1);
-  // Called after an ERROR message was written to the outbox (to wake its relay).
+  // Called after outbox rows were written (to wake the relay).
   std::function<void()> outbox_written;
+  // Delivers the outbox rows of an ordering key now, on the worker's thread
+  // (OutboxRelay::DeliverNow): a run's result (ResultKey) is stored without waiting for the
+  // relay's next pass. Unset: the relay is woken instead.
+  std::function<void(const std::string& ordering_key)> deliver_now;
   // Where claims and finished runs are counted; nullptr: nowhere.
   RunMetrics* metrics = nullptr;
 };
@@ -86,6 +90,8 @@ class WorkerPool {
   // long to renew their leases first). Returns what the database answered.
   absl::Status RescueLostRuns(absl::Time reachable_since);
   void FailWithMessage(const RunRecord& run, Active& active, const std::string& error);
+  // DeliverResult: the run's result, just written to the outbox, goes to MessageService now.
+  void DeliverResult(const RunRecord& run);
   void ArchiveFinished();
   // Succeed: saves the workspace's snapshot, asks `model` (the run's metered one) for a title
   // and an answer, and posts the result (RunStore::PostResult); the run ends SUCCEEDED once

@@ -40,17 +40,20 @@ std::map<std::string, common::OutboxRelay::Deliverer> MakeDeliverers(
   auto sandbox_stub = std::shared_ptr<sandbox::v1::SandboxService::Stub>(
       sandbox::v1::SandboxService::NewStub(std::move(sandbox_channel)));
   std::map<std::string, common::OutboxRelay::Deliverer> out;
-  out[kTopicRecordResult] = common::UnaryDeliverer(
+  out[kTopicRecordResult] = out[kTopicRecordErrorBefore] = common::UnaryDeliverer(
       messages, &MessageService::Stub::RecordAgentResult, api_key, nullptr,
       [store](const messages::v1::RecordAgentResultRequest& req,
               const messages::v1::Message& stored) {
         const messages::v1::Fragment& f = req.fragment();
-        return store->ResultStored(
-            {.run_id = req.run_id(),
-             .message_id = stored.id(),
-             .sandbox_url = f.sandbox_url(),
-             .succeeded_event = events::Succeeded(f.title(), req.content(), f.summary(),
-                                                  f.sandbox_url(), stored.id())});
+        return store->ResultStored({.run_id = req.run_id(),
+                                    .message_id = stored.id(),
+                                    .sandbox_url = f.sandbox_url(),
+                                    .title = f.title(),
+                                    .succeeded_event = [&](int version) {
+                                      return events::Succeeded(f.title(), req.content(),
+                                                               f.summary(), f.sandbox_url(),
+                                                               stored.id(), version);
+                                    }});
       });
   out[kTopicRecordLatestRun] =
       common::UnaryDeliverer(projects, &ProjectService::Stub::RecordLatestRun, api_key);

@@ -27,9 +27,14 @@ inline constexpr char kOutboxTable[] = "orchestrator.outbox";
 // A run's result, to MessageService.RecordAgentResult (idempotent on the run id): a finished
 // run's ASSISTANT message (TYPE_RESULT with its fragment, posted by the worker; the run ends
 // SUCCEEDED once it is stored, FAILED if it is refused for good) or a failed run's ERROR
-// message (written in the transaction that fails the run). Keyed by project, so a project's
-// results are stored in order. The stored message's id is recorded on the run.
-inline constexpr char kTopicRecordResult[] = "messages.RecordAgentResult";
+// message (written in the transaction that fails the run). Keyed by project (ResultKey), so a
+// project's results are stored in order. The stored message's id is recorded on the run.
+inline constexpr char kTopicRecordResult[] = "messages.RecordRunResult";
+// The topic of the ERROR rows written before results took this road, delivered the same way.
+// (A replica of that release does not know kTopicRecordResult, so it leaves those rows to this
+// one instead of recording a success it would not end.)
+inline constexpr char kTopicRecordErrorBefore[] = "messages.RecordAgentResult";
+inline std::string ResultKey(const std::string& project_id) { return project_id; }
 // The ERROR message's payload. The details stay in the run's `error`; the user reads
 // kErrorMessage.
 inline constexpr char kErrorMessage[] = "Something went wrong. Please try again.";

@@ -27,7 +27,7 @@ std::string Retrying(int attempt, const std::string& reason, absl::Duration dela
 
 std::string Succeeded(const std::string& title, const std::string& response,
                       const std::string& summary, const std::string& sandbox_url,
-                      const std::string& message_id) {
+                      const std::string& message_id, int version) {
   v1::RunEvent e;
   auto* s = e.mutable_succeeded();
   s->set_title(title);
@@ -35,6 +35,7 @@ std::string Succeeded(const std::string& title, const std::string& response,
   s->set_summary(summary);
   s->set_sandbox_url(sandbox_url);
   s->set_message_id(message_id);
+  s->set_version(version);
   return e.SerializeAsString();
 }
 

@@ -14,7 +14,7 @@ std::string Started(int attempt);
 std::string Retrying(int attempt, const std::string& reason, absl::Duration delay);
 std::string Succeeded(const std::string& title, const std::string& response,
                       const std::string& summary, const std::string& sandbox_url,
-                      const std::string& message_id);
+                      const std::string& message_id, int version);
 std::string Failed(const std::string& error);
 std::string Cancelled();
 

@@ -5,8 +5,10 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/outbox.h"
+#include "common/pg_arrays.h"
 #include "common/status.h"
 #include "common/status_macros.h"
+#include "services/orchestrator/store/version_store.h"
 
 namespace qai::orchestrator {
 namespace {
@@ -24,7 +26,8 @@ constexpr char kRunColumns[] =
     "id::text, project_id::text, message_id::text, prompt, state::int, attempt, iteration, max_iterations, "
     US("create_time") ", COALESCE(" US("start_time") ", 0), COALESCE(" US("end_time") ", 0), error, "
     "COALESCE(result_message_id::text, ''), sandbox_url, last_sequence, cancel_requested::int, prompt_tokens, "
-    "completion_tokens, model, timeout_us, steps, author";
+    "completion_tokens, model, timeout_us, steps, author, draft_url,"
+    " COALESCE((SELECT v.number FROM orchestrator.versions v WHERE v.run_id = runs.id), 0)";
 
 RunRecord ReadRun(const soci::row& r) {
   RunRecord run;
@@ -51,6 +54,8 @@ RunRecord ReadRun(const soci::row& r) {
   run.timeout = absl::Microseconds(r.get<long long>(19));
   run.steps = r.get<int>(20);
   run.author = r.get<std::string>(21);
+  run.draft_url = r.get<std::string>(22);
+  run.version = r.get<int>(23);
   return run;
 }
 
@@ -89,14 +94,6 @@ absl::Status LeaseLost(const Lease& lease) {
   return absl::FailedPreconditionError(absl::StrCat("lease on run ", lease.run_id, " lost"));
 }
 
-// Base64Array: a PostgreSQL text[] literal of the items in base64 (so nothing needs quoting).
-std::string Base64Array(const std::vector<std::string>& items) {
-  std::string out = "{";
-  for (size_t i = 0; i < items.size(); ++i)
-    absl::StrAppend(&out, i ? "," : "", "\"", absl::Base64Escape(items[i]), "\"");
-  return out + "}";
-}
-
 // AppendEvents: numbers `events` after the run's last sequence and stores them, under the run
 // row's lock; with a lease, only while that lease holds (else LeaseLost). Adds `steps` to the
 // run's journal, numbered by the run's count of steps. Announces the events at commit. One
@@ -112,8 +109,8 @@ absl::StatusOr<RunStore::Appended> AppendEvents(DbConnection& conn, const std::s
   soci::indicator it_ind = iteration ? soci::i_ok : soci::i_null;
   const long long token = lease ? lease->token : 0;
   const int fenced = lease ? 1 : 0;
-  const std::string payloads = Base64Array(events), documents = Base64Array(steps),
-                    channel = kEventsChannel;
+  const std::string payloads = common::PgBase64Array(events),
+                    documents = common::PgBase64Array(steps), channel = kEventsChannel;
   long long last = 0, create_us = 0;
   std::string project_id, announced;
   soci::indicator announced_ind = soci::i_null;
@@ -170,19 +167,28 @@ void SaveWorkspace(DbConnection& conn, const std::string& project_id, const std:
 // EnqueueResult: a run's result or ERROR message for MessageService, in the project's order.
 absl::Status EnqueueResult(DbConnection& conn, const std::string& project_id,
                            const std::string& payload) {
-  return common::EnqueueOutbox(
-             conn, kOutboxTable,
-             {.topic = kTopicRecordResult, .payload = payload, .ordering_key = project_id})
+  return common::EnqueueOutbox(conn, kOutboxTable,
+                               {.topic = kTopicRecordResult,
+                                .payload = payload,
+                                .ordering_key = ResultKey(project_id)})
       .status();
 }
 
-// LockPending: locks the run's row; whether it is waiting for its result (PostResult).
-bool LockPending(DbConnection& conn, const std::string& run_id) {
+// PendingRun: a run waiting for its result (PostResult).
+struct PendingRun {
+  std::string project_id;
+  std::string author;
+};
+
+// LockPending: locks the run's row; the run, when it is waiting for its result.
+std::optional<PendingRun> LockPending(DbConnection& conn, const std::string& run_id) {
   int pending = 0;
-  conn.session() << "SELECT result_pending::int FROM orchestrator.runs"
+  PendingRun run;
+  conn.session() << "SELECT result_pending::int, project_id::text, author FROM orchestrator.runs"
                     " WHERE id = CAST(:id AS uuid) AND state = 2 FOR UPDATE",
-      use(run_id), into(pending);
-  return conn.session().got_data() && pending != 0;
+      use(run_id), into(pending), into(run.project_id), into(run.author);
+  if (!conn.session().got_data() || pending == 0) return std::nullopt;
+  return run;
 }
 
 }  // namespace
@@ -448,9 +454,6 @@ absl::Status RunStore::Finish(const Lease& lease, const FinishParams& p) {
         AppendEvents(conn, lease.run_id, &lease, {p.terminal_event}, std::nullopt);
     if (!appended.ok()) return appended.status();
     QAI_RETURN_IF_ERROR(End(conn, lease.run_id, p, *appended));
-    if (!p.workspace_snapshot_id.empty()) {
-      SaveWorkspace(conn, appended->project_id, lease.run_id, p.workspace_snapshot_id);
-    }
     if (!p.error_result.empty()) {
       QAI_RETURN_IF_ERROR(EnqueueResult(conn, appended->project_id, p.error_result));
     }
@@ -460,13 +463,16 @@ absl::Status RunStore::Finish(const Lease& lease, const FinishParams& p) {
 
 absl::Status RunStore::End(DbConnection& conn, const std::string& run_id, const FinishParams& p,
                            const Appended& appended) {
-  const std::string result = p.result_message_id;
+  const std::string result = p.result_message_id, draft = p.draft_snapshot_id;
   soci::indicator result_ind = result.empty() ? soci::i_null : soci::i_ok;
+  soci::indicator draft_ind = draft.empty() ? soci::i_null : soci::i_ok;
   conn.session() << "UPDATE orchestrator.runs SET state = :st, end_time = now(), error = :err,"
                     " result_message_id = CAST(:res AS uuid), sandbox_url = :url,"
+                    " draft_snapshot_id = CAST(:draft AS uuid), draft_url = :draft_url,"
                     " result_pending = false, lease_owner = '', lease_expire_time = NULL"
                     " WHERE id = CAST(:id AS uuid)",
-      use(p.state), use(p.error), use(result, result_ind), use(p.sandbox_url), use(run_id);
+      use(p.state), use(p.error), use(result, result_ind), use(p.sandbox_url),
+      use(draft, draft_ind), use(p.draft_url), use(run_id);
   DropSteps(conn, run_id);
   QAI_RETURN_IF_ERROR(Announce(conn, run_id, p.state, appended));
   // The project's next queued run may go now.
@@ -495,15 +501,31 @@ absl::Status RunStore::PostResult(const Lease& lease, const PostedResult& posted
 
 absl::Status RunStore::ResultStored(const StoredResult& stored) {
   return db_->Transaction([&](DbConnection& conn) -> absl::Status {
-    if (!LockPending(conn, stored.run_id)) {
+    std::optional<PendingRun> pending = LockPending(conn, stored.run_id);
+    if (!pending) {
       // A failed run's ERROR message: noted once.
       conn.session() << "UPDATE orchestrator.runs SET result_message_id = CAST(:m AS uuid)"
                         " WHERE id = CAST(:id AS uuid) AND result_message_id IS NULL",
           use(stored.message_id), use(stored.run_id);
       return absl::OkStatus();
     }
-    QAI_ASSIGN_OR_RETURN(Appended appended, AppendEvents(conn, stored.run_id, nullptr,
-                                                         {stored.succeeded_event}, std::nullopt));
+    std::string snapshot_id;
+    conn.session() << "SELECT snapshot_id::text FROM orchestrator.workspaces"
+                      " WHERE project_id = CAST(:p AS uuid) AND run_id = CAST(:r AS uuid)",
+        use(pending->project_id), use(stored.run_id), into(snapshot_id);
+    if (!conn.session().got_data()) {
+      return absl::InternalError(absl::StrCat("run ", stored.run_id, " posted no snapshot"));
+    }
+    QAI_ASSIGN_OR_RETURN(int version, RecordVersion(conn, {.project_id = pending->project_id,
+                                                           .run_id = stored.run_id,
+                                                           .message_id = stored.message_id,
+                                                           .snapshot_id = snapshot_id,
+                                                           .sandbox_url = stored.sandbox_url,
+                                                           .title = stored.title,
+                                                           .author = pending->author}));
+    QAI_ASSIGN_OR_RETURN(Appended appended,
+                         AppendEvents(conn, stored.run_id, nullptr,
+                                      {stored.succeeded_event(version)}, std::nullopt));
     return End(conn, stored.run_id,
                {.state = kSucceeded,
                 .result_message_id = stored.message_id,
@@ -575,6 +597,8 @@ absl::Status RunStore::CancelProject(const std::string& project_id,
 absl::Status RunStore::PurgeProject(const std::string& project_id) {
   return db_->Transaction([&](DbConnection& conn) -> absl::Status {
     conn.session() << "DELETE FROM orchestrator.workspaces WHERE project_id = CAST(:p AS uuid)",
+        use(project_id);
+    conn.session() << "DELETE FROM orchestrator.versions WHERE project_id = CAST(:p AS uuid)",
         use(project_id);
     return common::EnqueueOutbox(conn, kOutboxTable,
                                  {.topic = kTopicPurgeSandbox,

@@ -75,7 +75,9 @@ struct RunRecord {
   std::string model;  // "" for runs queued before runs had their own: the default
   absl::Duration timeout = absl::ZeroDuration();  // from the first start; zero: none
   int64_t steps = 0;                              // journal steps recorded over all attempts
-  std::string author;  // the principal the run counts against; "" for none
+  std::string author;     // the principal the run counts against; "" for none
+  std::string draft_url;  // a failed or cancelled run's draft: the preview of what it left
+  int version = 0;        // the version the run made; 0: none (yet)
   bool Finished() const { return state == kSucceeded || state == kFailed || state == kCancelled; }
 };
 
@@ -126,9 +128,10 @@ struct FinishParams {
   std::string terminal_event;
   // kFailed: the ERROR message to store (outbox payload, see kTopicRecordResult); empty: none.
   std::string error_result;
-  // The snapshot of the workspace as the run leaves it: the project's state from now on
-  // (empty: the state stays what it was).
-  std::string workspace_snapshot_id;
+  // kFailed, kCancelled: the snapshot of the workspace as the run left it, and its preview: the
+  // run's draft. The project's state stays its last version.
+  std::string draft_snapshot_id;
+  std::string draft_url;
 };
 
 class RunStore {
@@ -199,8 +202,8 @@ class RunStore {
   // CancelProject: Cancel for every active run of the project.
   [[nodiscard]] absl::Status CancelProject(const std::string& project_id,
                                            const std::string& cancelled_event);
-  // PurgeProject: forgets a deleted project's saved workspace and asks qai-sandbox, through the
-  // outbox, to purge it (its snapshots, so its previews stop). Idempotent.
+  // PurgeProject: forgets a deleted project's saved workspace and versions and asks qai-sandbox,
+  // through the outbox, to purge it (its snapshots, so its previews stop). Idempotent.
   [[nodiscard]] absl::Status PurgeProject(const std::string& project_id);
 
   // RescueExpired: running runs whose lease lapsed (their worker died or hung) go back to the
@@ -229,13 +232,16 @@ class RunStore {
   };
   [[nodiscard]] absl::Status PostResult(const Lease& lease, const PostedResult& posted);
   // ResultStored: MessageService stored the run's result (the outbox's delivery). A run waiting
-  // for it ends SUCCEEDED with `succeeded_event`, the message and the sandbox URL; for a run
-  // that failed, the message (its ERROR) is only noted. Once: later calls change nothing.
+  // for it ends SUCCEEDED with the message and the sandbox URL, and makes the project's next
+  // version (VersionStore) of the snapshot PostResult recorded; its terminal event is
+  // succeeded_event(version number). For a run that failed, the message (its ERROR) is only
+  // noted. Once: later calls change nothing.
   struct StoredResult {
     std::string run_id;
     std::string message_id;
     std::string sandbox_url;
-    std::string succeeded_event;
+    std::string title;
+    std::function<std::string(int version)> succeeded_event;
   };
   [[nodiscard]] absl::Status ResultStored(const StoredResult& stored);
   // ResultRefused: MessageService refused the run's result for good (the project is gone, the

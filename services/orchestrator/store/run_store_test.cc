@@ -12,6 +12,7 @@
 #include "common/ids.h"
 #include "qai/messages/v1/messages.pb.h"
 #include "qai/sandbox/v1/sandbox.pb.h"
+#include "services/orchestrator/store/version_store.h"
 #include "tests/support/pg_server.h"
 
 namespace qai::orchestrator {
@@ -86,7 +87,7 @@ class RunStoreTest : public ::testing::Test {
                       soci::rowset<std::string> rows =
                           (conn.session().prepare
                            << "SELECT convert_from(payload, 'UTF8') FROM orchestrator.outbox"
-                              " WHERE topic = 'messages.RecordAgentResult' ORDER BY seq");
+                              " WHERE topic = 'messages.RecordRunResult' ORDER BY seq");
                       out.assign(rows.begin(), rows.end());
                       return absl::OkStatus();
                     })
@@ -106,6 +107,17 @@ class RunStoreTest : public ::testing::Test {
                     })
                     .ok());
     return n;
+  }
+
+  // Stored: what the relay does once MessageService stored the run's result.
+  absl::Status Stored(const std::string& run_id, const std::string& message = common::NewUuid(),
+                      const std::string& url = "", const std::string& title = "") {
+    return store_->ResultStored(
+        {.run_id = run_id,
+         .message_id = message,
+         .sandbox_url = url,
+         .title = title,
+         .succeeded_event = [](int v) { return absl::StrCat("succeeded as version ", v); }});
   }
 
   std::unique_ptr<common::DbPool> pool_;
@@ -246,8 +258,8 @@ TEST_F(RunStoreTest, AFailedRunsErrorMessageIsWrittenWithItsEndOnly) {
                   .ok());
   EXPECT_EQ(Outbox(), std::vector<std::string>{"sorry"});
   const std::string message = common::NewUuid();
-  ASSERT_TRUE(store_->ResultStored({.run_id = run.id, .message_id = message}).ok());
-  ASSERT_TRUE(store_->ResultStored({.run_id = run.id, .message_id = common::NewUuid()}).ok());
+  ASSERT_TRUE(Stored(run.id, message).ok());
+  ASSERT_TRUE(Stored(run.id).ok());
   RunRecord got = *store_->Get(run.id);
   EXPECT_EQ(got.result_message_id, message) << "a redelivery changes nothing";
   EXPECT_EQ(got.state, kFailed) << "the ERROR message does not make a failed run succeed";
@@ -281,26 +293,71 @@ TEST_F(RunStoreTest, APostedResultEndsTheLeaseAndTheRunSucceedsOnceItsMessageIsS
   EXPECT_FALSE(Claim()) << "the project's next run waits for the result";
 
   const std::string message = common::NewUuid();
-  ASSERT_TRUE(store_
-                  ->ResultStored({.run_id = run.id,
-                                  .message_id = message,
-                                  .sandbox_url = "http://preview/x/",
-                                  .succeeded_event = "succeeded"})
-                  .ok());
-  ASSERT_TRUE(
-      store_
-          ->ResultStored(
-              {.run_id = run.id, .message_id = common::NewUuid(), .succeeded_event = "again"})
-          .ok());
+  ASSERT_TRUE(Stored(run.id, message, "http://preview/x/").ok());
+  ASSERT_TRUE(Stored(run.id, common::NewUuid(), "again").ok());
   RunRecord done = *store_->Get(run.id);
   EXPECT_EQ(done.state, kSucceeded);
   EXPECT_EQ(done.result_message_id, message) << "a redelivery changes nothing";
   EXPECT_EQ(done.sandbox_url, "http://preview/x/");
   EXPECT_TRUE(done.end_time.has_value());
-  EXPECT_EQ(EventTexts(run.id), (std::vector<std::string>{"queued", "started 1", "succeeded"}));
+  EXPECT_EQ(EventTexts(run.id),
+            (std::vector<std::string>{"queued", "started 1", "succeeded as version 1"}));
+  EXPECT_EQ(done.version, 1);
   std::optional<RunStore::Claimed> after = Claim();
   ASSERT_TRUE(after);
   EXPECT_EQ(after->run.id, next.id);
+}
+
+TEST_F(RunStoreTest, EverySuccessMakesTheNextVersionAndAFailureOnlyADraft) {
+  const std::string project = common::NewUuid();
+  auto succeed = [&](const std::string& snapshot, const std::string& title) {
+    RunRecord run = MustStart(project);
+    auto c = Claim();
+    EXPECT_TRUE(c && c->run.id == run.id);
+    EXPECT_TRUE(
+        store_->PostResult(c->lease, {.result = "r", .workspace_snapshot_id = snapshot}).ok());
+    EXPECT_TRUE(Stored(run.id, common::NewUuid(), "http://p/" + snapshot + "/", title).ok());
+    return run.id;
+  };
+  const std::string first_snapshot = common::NewUuid();
+  const std::string first = succeed(first_snapshot, "One");
+
+  RunRecord failing = MustStart(project);
+  auto c = Claim();
+  ASSERT_TRUE(c);
+  const std::string draft = common::NewUuid();
+  ASSERT_TRUE(store_
+                  ->Finish(c->lease, {.state = kFailed,
+                                      .error = "x",
+                                      .terminal_event = "failed",
+                                      .draft_snapshot_id = draft,
+                                      .draft_url = "http://p/draft/"})
+                  .ok());
+  RunRecord failed = *store_->Get(failing.id);
+  EXPECT_EQ(failed.draft_url, "http://p/draft/");
+  EXPECT_EQ(failed.version, 0);
+  EXPECT_EQ(store_->WorkspaceOf(project)->value().snapshot_id, first_snapshot)
+      << "the project's state stays its last version";
+
+  const std::string third = succeed(common::NewUuid(), "Three");
+  EXPECT_EQ(store_->Get(first)->version, 1);
+  EXPECT_EQ(store_->Get(third)->version, 2);
+
+  VersionStore versions(pool_.get());
+  absl::StatusOr<std::vector<VersionRecord>> all = versions.List(project, 10, std::nullopt);
+  ASSERT_TRUE(all.ok()) << all.status();
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ((*all)[0].number, 2) << "newest first";
+  EXPECT_EQ((*all)[0].run_id, third);
+  EXPECT_EQ((*all)[1].title, "One");
+  EXPECT_EQ((*all)[1].snapshot_id, first_snapshot);
+  EXPECT_EQ((*all)[1].sandbox_url, "http://p/" + first_snapshot + "/");
+  EXPECT_EQ(versions.List(project, 1, std::nullopt)->size(), 1u);
+  ASSERT_EQ(versions.List(project, 10, 2)->size(), 1u);
+  EXPECT_EQ(versions.List(project, 10, 2)->front().number, 1);
+  EXPECT_EQ(versions.Get(project, 2)->run_id, third);
+  EXPECT_EQ(versions.Get(project, 3).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(versions.Get(common::NewUuid(), 1).status().code(), absl::StatusCode::kNotFound);
 }
 
 TEST_F(RunStoreTest, ARefusedResultFailsTheRunWaitingForItOnly) {
@@ -422,11 +479,9 @@ TEST_F(RunStoreTest, TheJournalIsFencedKeptAcrossAttemptsAndDroppedAtTheEnd) {
   EXPECT_NE((*steps)[1].find("model"), std::string::npos);
   EXPECT_FALSE(*store_->WorkspaceOf(project)) << "no run of the project ended yet";
   const std::string snapshot = common::NewUuid();
-  ASSERT_TRUE(store_
-                  ->Finish(again->lease, {.state = kSucceeded,
-                                          .terminal_event = "succeeded",
-                                          .workspace_snapshot_id = snapshot})
-                  .ok());
+  ASSERT_TRUE(
+      store_->PostResult(again->lease, {.result = "r", .workspace_snapshot_id = snapshot}).ok());
+  ASSERT_TRUE(Stored(run.id).ok());
   EXPECT_TRUE(store_->Steps(run.id)->empty()) << "the journal goes with the run's end";
   auto state = store_->WorkspaceOf(project);
   ASSERT_TRUE(state.ok() && *state);
@@ -439,14 +494,16 @@ TEST_F(RunStoreTest, APurgeForgetsTheWorkspaceAndAsksTheSandboxThroughTheOutbox)
   MustStart(project);
   auto c = Claim();
   ASSERT_TRUE(c);
-  ASSERT_TRUE(store_
-                  ->Finish(c->lease, {.state = kSucceeded,
-                                      .terminal_event = "succeeded",
-                                      .workspace_snapshot_id = common::NewUuid()})
-                  .ok());
+  ASSERT_TRUE(
+      store_->PostResult(c->lease, {.result = "r", .workspace_snapshot_id = common::NewUuid()})
+          .ok());
+  ASSERT_TRUE(Stored(c->run.id).ok());
   ASSERT_TRUE(*store_->WorkspaceOf(project));
+  VersionStore versions(pool_.get());
+  ASSERT_EQ(versions.List(project, 10, std::nullopt)->size(), 1u);
   ASSERT_TRUE(store_->PurgeProject(project).ok());
   EXPECT_FALSE(*store_->WorkspaceOf(project));
+  EXPECT_TRUE(versions.List(project, 10, std::nullopt)->empty()) << "versions go with the purge";
   std::vector<std::string> purges;
   ASSERT_TRUE(pool_
                   ->Run([&](common::DbConnection& conn) -> absl::Status {

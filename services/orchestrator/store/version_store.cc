@@ -1,0 +1,96 @@
+#include "services/orchestrator/store/version_store.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+
+namespace qai::orchestrator {
+namespace {
+
+using common::DbConnection;
+using soci::into;
+using soci::use;
+
+// The columns of a VersionRecord, in ReadVersion's order.
+constexpr char kVersionColumns[] =
+    "project_id::text, number, run_id::text, COALESCE(message_id::text, ''), snapshot_id::text,"
+    " sandbox_url, title, author, COALESCE(restored_from, 0),"
+    " (EXTRACT(EPOCH FROM create_time) * 1000000)::bigint";
+
+VersionRecord ReadVersion(const soci::row& r) {
+  return {.project_id = r.get<std::string>(0),
+          .number = r.get<int>(1),
+          .run_id = r.get<std::string>(2),
+          .message_id = r.get<std::string>(3),
+          .snapshot_id = r.get<std::string>(4),
+          .sandbox_url = r.get<std::string>(5),
+          .title = r.get<std::string>(6),
+          .author = r.get<std::string>(7),
+          .restored_from = r.get<int>(8),
+          .create_time = absl::FromUnixMicros(r.get<long long>(9))};
+}
+
+}  // namespace
+
+absl::StatusOr<int> RecordVersion(DbConnection& conn, const VersionRecord& v) {
+  int locked = 0;
+  conn.session() << "SELECT 1 FROM orchestrator.workspaces WHERE project_id = CAST(:p AS uuid)"
+                    " FOR UPDATE",
+      use(v.project_id), into(locked);
+  if (!conn.session().got_data()) {
+    return absl::InternalError(absl::StrCat("project ", v.project_id, " has no workspace row"));
+  }
+  const std::string message = v.message_id;
+  soci::indicator message_ind = message.empty() ? soci::i_null : soci::i_ok;
+  const int restored = v.restored_from;
+  soci::indicator restored_ind = restored == 0 ? soci::i_null : soci::i_ok;
+  int number = 0;
+  conn.session() << "INSERT INTO orchestrator.versions (project_id, number, run_id, message_id,"
+                    " snapshot_id, sandbox_url, title, author, restored_from)"
+                    " SELECT CAST(:p AS uuid), COALESCE(max(number), 0) + 1, CAST(:r AS uuid),"
+                    " CAST(:m AS uuid), CAST(:s AS uuid), :url, :title, :author, :restored"
+                    " FROM orchestrator.versions WHERE project_id = CAST(:p2 AS uuid)"
+                    " RETURNING number",
+      use(v.project_id), use(v.run_id), use(message, message_ind), use(v.snapshot_id),
+      use(v.sandbox_url), use(v.title), use(v.author), use(restored, restored_ind),
+      use(v.project_id), into(number);
+  return number;
+}
+
+absl::StatusOr<std::vector<VersionRecord>> VersionStore::List(const std::string& project_id,
+                                                              int limit,
+                                                              std::optional<int> before) {
+  std::vector<VersionRecord> out;
+  QAI_RETURN_IF_ERROR(db_->Run([&](DbConnection& conn) -> absl::Status {
+    out.clear();
+    const int below = before.value_or(std::numeric_limits<int>::max());
+    soci::rowset<soci::row> rows =
+        (conn.session().prepare << absl::StrCat(
+             "SELECT ", kVersionColumns,
+             " FROM orchestrator.versions WHERE project_id = CAST(:p AS uuid) AND number < :b"
+             " ORDER BY number DESC LIMIT :n"),
+         use(project_id), use(below), use(limit));
+    for (const soci::row& r : rows) out.push_back(ReadVersion(r));
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
+absl::StatusOr<VersionRecord> VersionStore::Get(const std::string& project_id, int number) {
+  std::optional<VersionRecord> out;
+  QAI_RETURN_IF_ERROR(db_->Run([&](DbConnection& conn) -> absl::Status {
+    out.reset();
+    soci::rowset<soci::row> rows =
+        (conn.session().prepare << absl::StrCat(
+             "SELECT ", kVersionColumns,
+             " FROM orchestrator.versions WHERE project_id = CAST(:p AS uuid) AND number = :n"),
+         use(project_id), use(number));
+    for (const soci::row& r : rows) out = ReadVersion(r);
+    return absl::OkStatus();
+  }));
+  if (!out) {
+    return absl::NotFoundError(absl::StrCat("project ", project_id, " has no version ", number));
+  }
+  return *std::move(out);
+}
+
+}  // namespace qai::orchestrator
