@@ -112,7 +112,8 @@ Channels ChannelsFrom(const common::Config& config, const common::GrpcLimits& li
 }
 
 WorkerOptions WorkerOptionsFrom(const common::Config& config, SandboxClient* sandbox,
-                                common::OutboxRelay* relay, RunMetrics* metrics) {
+                                common::OutboxRelay* relay, RunMetrics* metrics,
+                                VersionStore* versions) {
   WorkerOptions options{
       .replica = absl::StrCat("orchestrator-", getpid()),
       .workers = static_cast<int>(config.GetInt("workers")),
@@ -124,6 +125,7 @@ WorkerOptions WorkerOptionsFrom(const common::Config& config, SandboxClient* san
       // A failed delivery is retried by the relay, as any row's.
       .deliver_now = [relay](const std::string& key) { (void)relay->DeliverNow(key); }};
   options.metrics = metrics;
+  options.versions = versions;
   return options;
 }
 
@@ -190,8 +192,9 @@ int main(int argc, char** argv) {
   projects::ProjectsClient projects(channels.projects, api_key);
   SandboxClient sandbox(channels.sandbox, api_key, config.GetDuration("command-timeout"),
                         (*base)->grpc_limits());
+  VersionStore version_store((*base)->db());
   WorkerPool pool(&store, &messages, counted_model.get(),
-                  WorkerOptionsFrom(config, &sandbox, &relay, &run_metrics));
+                  WorkerOptionsFrom(config, &sandbox, &relay, &run_metrics, &version_store));
   common::PgListener listener(
       ListenOptions(config),
       [&](std::string_view channel, std::string_view payload) {
@@ -203,8 +206,8 @@ int main(int argc, char** argv) {
       });
 
   RunHandlers handlers(&store, &projects, &*tokens, &*bounds, [&pool] { pool.Wake(); });
-  VersionStore version_store((*base)->db());
-  VersionHandlers versions(&version_store, &projects, &sandbox, &*tokens);
+  VersionHandlers versions(&version_store, &store, &projects, &sandbox, &*tokens, &*bounds,
+                           [&pool] { pool.Wake(); });
   common::Executor watch_executor("watch", 4, 100000);
   const common::RpcEnv rpc_env =
       (*base)->rpc_env("qai.orchestrator.v1.AgentOrchestrator", &ServiceCallers());

@@ -12,6 +12,7 @@
 #include <atomic>
 #include <filesystem>
 #include <limits>
+#include <map>
 #include <set>
 #include <thread>
 
@@ -283,6 +284,25 @@ class OrchestratorE2ETest : public ::testing::Test {
     grpc::Status s = stubs_[0]->GetVersion(&ctx, req, &resp);
     EXPECT_TRUE(s.ok()) << s.error_message();
     return resp;
+  }
+
+  grpc::Status RestoreVersion(const std::string& project, int number, const std::string& request_id,
+                              opb::Run* out) {
+    grpc::ClientContext ctx;
+    AsUser(ctx, "alice");
+    opb::RestoreVersionRequest req;
+    req.set_project_id(project);
+    req.set_number(number);
+    req.set_request_id(request_id);
+    return stubs_[0]->RestoreVersion(&ctx, req, out);
+  }
+
+  // Prompt: a follow-up prompt, and its run once it ended.
+  opb::Run Prompt(const std::string& project, const std::string& content) {
+    const size_t before = Runs(project).size();
+    EXPECT_TRUE(Send(project, content).ok());
+    std::vector<opb::Run> runs = WaitForRuns(project, before + 1);
+    return WaitForEnd(runs[0].id());
   }
 
   std::vector<mpb::Message> Messages(const std::string& project) {
@@ -1046,6 +1066,91 @@ TEST_F(OrchestratorE2ETest, EverySuccessIsAVersionAndAFailedRunLeavesOnlyADraft)
   AsUser(ctx2, "alice");
   req.set_number(3);
   EXPECT_EQ(stubs_[0]->GetVersion(&ctx2, req, &out).error_code(), StatusCode::NOT_FOUND);
+}
+
+// Restore 2 of 4: version 5 serves version 2's page, versions 3 and 4 still serve theirs, and
+// the next prompt edits version 5's files.
+TEST_F(OrchestratorE2ETest, ARestoreBringsBackAVersionAndKeepsEveryLaterOne) {
+  ppb::Project p = CreateProject("Build a bakery site");
+  ASSERT_EQ(WaitForEnd(WaitForRuns(p.id(), 1)[0].id()).version(), 1);
+  for (const char* prompt : {"Add a counter", "Add a todo list", "Add a photo gallery"}) {
+    opb::Run run = Prompt(p.id(), prompt);
+    ASSERT_EQ(run.state(), opb::Run::STATE_SUCCEEDED) << prompt << ": " << run.error();
+  }
+  std::map<int, opb::Version> before;
+  const opb::ListVersionsResponse listed = ListVersions(p.id());
+  for (const opb::Version& v : listed.versions()) before[v.number()] = v;
+  ASSERT_EQ(before.size(), 4u);
+
+  const std::string request = common::NewUuid();
+  opb::Run restore, again;
+  ASSERT_TRUE(RestoreVersion(p.id(), 2, request, &restore).ok());
+  EXPECT_EQ(restore.restore_version(), 2);
+  EXPECT_TRUE(restore.message_id().empty());
+  ASSERT_TRUE(RestoreVersion(p.id(), 2, request, &again).ok());
+  EXPECT_EQ(again.id(), restore.id()) << "idempotent on request_id";
+  EXPECT_EQ(RestoreVersion(p.id(), 3, request, &again).error_code(), StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(RestoreVersion(p.id(), 9, common::NewUuid(), &again).error_code(),
+            StatusCode::NOT_FOUND);
+  opb::Run restored = WaitForEnd(restore.id());
+  ASSERT_EQ(restored.state(), opb::Run::STATE_SUCCEEDED) << restored.error();
+  EXPECT_EQ(restored.version(), 5);
+
+  opb::ListVersionsResponse after = ListVersions(p.id());
+  ASSERT_EQ(after.versions_size(), 5);
+  const opb::Version& v5 = after.versions(0);
+  EXPECT_EQ(v5.restored_from(), 2);
+  EXPECT_EQ(v5.title(), before[2].title());
+  EXPECT_NE(v5.sandbox_url(), before[2].sandbox_url()) << "a preview of its own";
+  const std::string page2 = Fetch(before[2].sandbox_url())->body;
+  EXPECT_EQ(Fetch(v5.sandbox_url())->body, page2);
+  for (int n : {3, 4}) {
+    EXPECT_EQ(Fetch(before[n].sandbox_url())->status, 200) << "version " << n << " stays";
+    EXPECT_EQ(GetVersion(p.id(), n, opb::GetVersionRequest::VIEW_BASIC).sandbox_url(),
+              before[n].sandbox_url());
+  }
+  std::vector<mpb::Message> messages = Messages(p.id());
+  ASSERT_FALSE(messages.empty());
+  EXPECT_EQ(messages.back().role(), mpb::Message::ROLE_ASSISTANT);
+  EXPECT_EQ(messages.back().id(), restored.result_message_id());
+  EXPECT_NE(messages.back().content().find("Restored version 2"), std::string::npos);
+  EXPECT_EQ(messages.back().fragment().sandbox_url(), v5.sandbox_url());
+
+  opb::Run next = Prompt(p.id(), "Add a contact form");
+  ASSERT_EQ(next.state(), opb::Run::STATE_SUCCEEDED) << next.error();
+  const std::string page6 = Fetch(next.sandbox_url())->body;
+  EXPECT_NE(page6.find("ounter"), std::string::npos) << "it edits version 5, which is 2";
+  EXPECT_NE(page6.find("ontact"), std::string::npos);
+  EXPECT_EQ(page6.find("allery"), std::string::npos) << "version 4's gallery is not in it";
+}
+
+// A restore during an active run queues behind it; the orchestrator killed meanwhile (kill -9)
+// costs nothing: one version for the run, one for the restore.
+TEST_F(OrchestratorE2ETest, ARestoreQueuesBehindTheActiveRunAndSurvivesAKill) {
+  ppb::Project p = CreateProject("Build a bakery site");
+  ASSERT_EQ(WaitForEnd(WaitForRuns(p.id(), 1)[0].id()).version(), 1);
+  const std::string page1 = Fetch(ListVersions(p.id()).versions(0).sandbox_url())->body;
+  ASSERT_TRUE(Send(p.id(), "Add a counter [[sleep 4]]").ok());
+  std::vector<opb::Run> runs;
+  ASSERT_TRUE(Eventually([&] {
+    runs = Runs(p.id());
+    return runs.size() == 2 && runs[0].state() == opb::Run::STATE_RUNNING;
+  }));
+  opb::Run restore;
+  ASSERT_TRUE(RestoreVersion(p.id(), 1, common::NewUuid(), &restore).ok());
+  EXPECT_EQ(restore.state(), opb::Run::STATE_QUEUED) << "it waits for the active run";
+  RestartOrchestrator(0, {});
+
+  opb::Run counter = WaitForEnd(runs[0].id(), absl::Seconds(90));
+  opb::Run restored = WaitForEnd(restore.id(), absl::Seconds(90));
+  ASSERT_EQ(counter.state(), opb::Run::STATE_SUCCEEDED) << counter.error();
+  ASSERT_EQ(restored.state(), opb::Run::STATE_SUCCEEDED) << restored.error();
+  EXPECT_EQ(counter.version(), 2);
+  EXPECT_EQ(restored.version(), 3) << "after the run it waited for";
+  opb::ListVersionsResponse versions = ListVersions(p.id());
+  ASSERT_EQ(versions.versions_size(), 3) << "exactly one version each";
+  EXPECT_EQ(versions.versions(0).restored_from(), 1);
+  EXPECT_EQ(Fetch(versions.versions(0).sandbox_url())->body, page1);
 }
 
 TEST_F(OrchestratorE2ETest, FinishedRunsEventsAreArchivedAndStillReplay) {

@@ -26,7 +26,8 @@ PUBLIC = {
     "/qai.messages.v1.MessageService/" + m for m in ("CreateMessage", "ListMessages", "GetMessage")
 } | {
     "/qai.orchestrator.v1.AgentOrchestrator/" + m
-    for m in ("GetRun", "ListRuns", "WatchRun", "CancelRun", "ListVersions", "GetVersion")
+    for m in ("GetRun", "ListRuns", "WatchRun", "CancelRun", "ListVersions", "GetVersion",
+              "RestoreVersion")
 }
 INTERNAL_RPC = re.compile(r"^\s*// Internal \(SERVICE principals\)")
 INTERNAL_SERVICE = "for SERVICE principals only"

@@ -7,6 +7,7 @@
 #include "tools/qai/projects_commands.h"
 #include "tools/qai/runs_commands.h"
 #include "tools/qai/token_command.h"
+#include "tools/qai/versions_commands.h"
 
 namespace qai::cli {
 
@@ -15,6 +16,7 @@ CliSpec QaiCli() {
   for (CommandSpec& command : ProjectCommands()) cli.commands.push_back(std::move(command));
   for (CommandSpec& command : MessageCommands()) cli.commands.push_back(std::move(command));
   for (CommandSpec& command : RunCommands()) cli.commands.push_back(std::move(command));
+  for (CommandSpec& command : VersionCommands()) cli.commands.push_back(std::move(command));
   return cli;
 }
 

@@ -168,6 +168,10 @@ std::string FormatRun(const Run& run, absl::Time now) {
   if (!run.result_message_id().empty())
     absl::StrAppend(&out, "result_message_id: ", run.result_message_id(), "\n");
   if (!run.sandbox_url().empty()) absl::StrAppend(&out, "sandbox_url: ", run.sandbox_url(), "\n");
+  if (run.version() > 0) absl::StrAppend(&out, "version: ", run.version(), "\n");
+  if (run.restore_version() > 0)
+    absl::StrAppend(&out, "restores_version: ", run.restore_version(), "\n");
+  if (!run.draft_url().empty()) absl::StrAppend(&out, "draft_url: ", run.draft_url(), "\n");
   absl::StrAppend(&out, "last_sequence: ", run.last_sequence(), "\n");
   return out;
 }

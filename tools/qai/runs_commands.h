@@ -24,8 +24,8 @@ std::vector<CommandSpec> RunCommands();
 // FormatRun: one "key: value" line per field that is set: id, project_id, message_id, state,
 // attempt, iteration (as N/MAX), steps, model, tokens ("P prompt, C completion"), created,
 // started, ended, queued_for (start - create), ran_for (end - start), timeout, error,
-// result_message_id, sandbox_url, last_sequence. A run still queued or running is timed up to
-// `now` ("12.3s (so far)").
+// result_message_id, sandbox_url, version, restores_version, draft_url, last_sequence. A run still
+// queued or running is timed up to `now` ("12.3s (so far)").
 std::string FormatRun(const qai::orchestrator::v1::Run& run, absl::Time now);
 
 // FormatRunRow: "ID  STATE  ITERATION/MAX  MODEL  RAN_FOR  CREATED  DETAIL" on one line, where

@@ -41,6 +41,7 @@ void ToProto(const RunRecord& r, v1::Run& out) {
   out.set_author(r.author);
   out.set_draft_url(r.draft_url);
   out.set_version(r.version);
+  out.set_restore_version(r.restore_version);
 }
 
 absl::Status RunHandlers::StartRun(const CallContext& call, const v1::StartRunRequest& req,

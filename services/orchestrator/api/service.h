@@ -87,6 +87,13 @@ class AgentOrchestratorImpl final : public v1::AgentOrchestrator::CallbackServic
       return versions_->GetVersion(c, *req, *resp);
     });
   }
+  grpc::ServerUnaryReactor* RestoreVersion(grpc::CallbackServerContext* ctx,
+                                           const v1::RestoreVersionRequest* req,
+                                           v1::Run* resp) override {
+    return common::ServeUnary(ctx, env_, "RestoreVersion", [=, this](const common::CallContext& c) {
+      return versions_->RestoreVersion(c, *req, *resp);
+    });
+  }
 
  private:
   RunHandlers* const handlers_;

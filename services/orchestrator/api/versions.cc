@@ -1,10 +1,13 @@
 #include "services/orchestrator/api/versions.h"
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "common/ids.h"
 #include "common/proto_time.h"
 #include "common/status_macros.h"
 #include "common/validation.h"
 #include "services/orchestrator/api/handlers.h"
+#include "services/orchestrator/store/events.h"
 
 namespace qai::orchestrator {
 
@@ -69,6 +72,33 @@ absl::Status VersionHandlers::GetVersion(const CallContext& call, const v1::GetV
     out->set_sha256(std::move(*f.mutable_sha256()));
     out->set_content(std::move(*f.mutable_content()));
   }
+  return absl::OkStatus();
+}
+
+absl::Status VersionHandlers::RestoreVersion(const CallContext& call,
+                                             const v1::RestoreVersionRequest& req, v1::Run& resp) {
+  FieldViolations bad;
+  common::CheckUuid(bad, "project_id", req.project_id(), /*required=*/true);
+  if (req.number() < 1) bad.Add("number", "must be 1 or more");
+  common::CheckUuid(bad, "request_id", req.request_id(), /*required=*/true);
+  QAI_RETURN_IF_ERROR(bad.ToStatus());
+  QAI_RETURN_IF_ERROR(CheckProject(*projects_, call, req.project_id()));
+  QAI_ASSIGN_OR_RETURN(VersionRecord version, store_->Get(req.project_id(), req.number()));
+  QAI_ASSIGN_OR_RETURN(
+      RunRecord run,
+      runs_->Start({.id = common::NewUuid(),
+                    .project_id = version.project_id,
+                    .prompt = absl::StrCat("Restore version ", version.number),
+                    .max_iterations = 1,
+                    .timeout = bounds_->default_timeout,
+                    .queued_event = events::Queued(),
+                    .author = call.principal.id,
+                    .caps = bounds_->caps,
+                    .restore_version = version.number,
+                    .request_key = absl::StrCat(call.principal.id, ":",
+                                                absl::AsciiStrToLower(req.request_id()))}));
+  run_queued_();
+  ToProto(run, resp);
   return absl::OkStatus();
 }
 

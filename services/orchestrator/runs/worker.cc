@@ -13,6 +13,7 @@
 #include "services/orchestrator/model/metered_model.h"
 #include "services/orchestrator/model/prompts.h"
 #include "services/orchestrator/runs/conversation.h"
+#include "services/orchestrator/runs/run_result.h"
 #include "services/orchestrator/store/events.h"
 
 namespace qai::orchestrator {
@@ -234,6 +235,12 @@ void WorkerPool::Execute(const RunRecord& run, const std::shared_ptr<Active>& ac
   if (absl::Status s = PrepareWorkspace(run, *steps, workspace); !s.ok())
     return RetryOrFail(run, *active, s);
   active->workspace = &workspace;
+  if (run.restore_version > 0) return Restore(run, *active, workspace);
+  RunTheAgent(run, active, *std::move(steps), workspace);
+}
+
+void WorkerPool::RunTheAgent(const RunRecord& run, const std::shared_ptr<Active>& active,
+                             std::vector<std::string> steps, SandboxWorkspace& workspace) {
   absl::StatusOr<std::vector<mpb::Message>> before =
       messages_->Before(run.project_id, run.message_id, options_.history_messages);
   if (before.status().code() == absl::StatusCode::kNotFound) {
@@ -257,7 +264,7 @@ void WorkerPool::Execute(const RunRecord& run, const std::shared_ptr<Active>& ac
       {.prompt = run.prompt,
        .history = std::move(history),
        .max_iterations = run.max_iterations,
-       .journal = *std::move(steps)},
+       .journal = std::move(steps)},
       model, workspace, options_.limits, [&] { return active->Interrupted(); },
       [&](std::vector<v1::RunEvent> evs, std::optional<int> iteration,
           std::vector<std::string> steps) {
@@ -479,7 +486,6 @@ void WorkerPool::Succeed(const RunRecord& run, Active& active, const AgentOutcom
   const std::string response = TruncateUtf8(ask(kResponseSystemPrompt, outcome.summary), 100000);
   const std::string summary = TruncateUtf8(outcome.summary, 20000);
 
-  const std::string& sandbox_url = snapshot->preview_url;
   // Cancelled while it finished: cancelled it is (what it made is its draft).
   if (active.cancel) {
     return Finish(run, active,
@@ -490,21 +496,35 @@ void WorkerPool::Succeed(const RunRecord& run, Active& active, const AgentOutcom
   }
   if (!StillHolds(active)) return;
 
+  Post(run, active,
+       RunResult(run, {.content = response, .title = title, .summary = summary}, *snapshot),
+       snapshot->id);
+}
+
+void WorkerPool::Restore(const RunRecord& run, Active& active, SandboxWorkspace& workspace) {
+  absl::StatusOr<VersionRecord> version =
+      options_.versions->Get(run.project_id, run.restore_version);
+  if (absl::IsNotFound(version.status())) {
+    return FailWithMessage(run, active, std::string(version.status().message()));
+  }
+  if (!version.ok()) return RetryOrFail(run, active, version.status());
+  if (absl::Status s = workspace.Restore(version->snapshot_id, {}); !s.ok()) {
+    return RetryOrFail(run, active, s);
+  }
+  // A snapshot of its own: the new version's preview, whatever later runs change.
+  absl::StatusOr<SavedSnapshot> snapshot = workspace.Snapshot(common::NewUuid(), run.id);
+  if (!snapshot.ok()) return RetryOrFail(run, active, snapshot.status());
+  if (!StillHolds(active)) return;
+  Post(run, active, RunResult(run, RestoredText(*version), *snapshot), snapshot->id);
+}
+
+void WorkerPool::Post(const RunRecord& run, Active& active,
+                      const mpb::RecordAgentResultRequest& result, const std::string& snapshot_id) {
   // The result goes to MessageService through the outbox, as a failure's does; the run ends
   // SUCCEEDED once its message is stored (effects.h), whichever replica delivers it.
-  mpb::RecordAgentResultRequest req;
-  req.set_run_id(run.id);
-  req.set_project_id(run.project_id);
-  req.set_content(response);
-  req.set_type(mpb::Message::TYPE_RESULT);
-  mpb::Fragment* fragment = req.mutable_fragment();
-  fragment->set_sandbox_url(sandbox_url);
-  fragment->set_title(title);
-  fragment->set_summary(summary);
-  fragment->mutable_files()->insert(snapshot->files.begin(), snapshot->files.end());
   active.ending = true;
   absl::Status posted = store_->PostResult(
-      active.lease, {.result = req.SerializeAsString(), .workspace_snapshot_id = snapshot->id});
+      active.lease, {.result = result.SerializeAsString(), .workspace_snapshot_id = snapshot_id});
   if (absl::IsFailedPrecondition(posted)) return;  // the run is another worker's now
   if (!posted.ok()) return RetryOrFail(run, active, posted);
   DeliverResult(run);

@@ -27,6 +27,7 @@
 #include "services/orchestrator/runs/run_metrics.h"
 #include "services/orchestrator/runs/sandbox_workspace.h"
 #include "services/orchestrator/store/run_store.h"
+#include "services/orchestrator/store/version_store.h"
 
 namespace qai::orchestrator {
 
@@ -53,6 +54,8 @@ struct WorkerOptions {
   std::function<void(const std::string& ordering_key)> deliver_now;
   // Where claims and finished runs are counted; nullptr: nowhere.
   RunMetrics* metrics = nullptr;
+  // The versions restores bring back. Must be set.
+  VersionStore* versions = nullptr;
 };
 
 class WorkerPool {
@@ -75,7 +78,16 @@ class WorkerPool {
   struct Active;
   void Work(int index);
   void Keep();
+  // Execute: the claimed run, in its prepared workspace: the agent, or a restore.
   void Execute(const RunRecord& run, const std::shared_ptr<Active>& active);
+  void RunTheAgent(const RunRecord& run, const std::shared_ptr<Active>& active,
+                   std::vector<std::string> steps, SandboxWorkspace& workspace);
+  // Restore: the workspace becomes the version's files, a snapshot of them the result (Post).
+  void Restore(const RunRecord& run, Active& active, SandboxWorkspace& workspace);
+  // Post: the run's result, with the snapshot its workspace is now, goes out
+  // (RunStore::PostResult); the run ends SUCCEEDED once MessageService has stored it.
+  void Post(const RunRecord& run, Active& active,
+            const messages::v1::RecordAgentResultRequest& result, const std::string& snapshot_id);
   void Finish(const RunRecord& run, Active& active, FinishParams params);
   // RetryOrFail: after a fault, the run fails (a fault retrying cannot fix), goes back to the
   // queue costing an attempt (the model's transient faults, up to max_attempts), or goes back

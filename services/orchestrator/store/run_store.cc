@@ -23,11 +23,12 @@ using soci::use;
 
 // The columns of a RunRecord, in ReadRun's order.
 constexpr char kRunColumns[] =
-    "id::text, project_id::text, message_id::text, prompt, state::int, attempt, iteration, max_iterations, "
+    "id::text, project_id::text, COALESCE(message_id::text, ''), prompt, state::int, attempt, iteration, max_iterations, "
     US("create_time") ", COALESCE(" US("start_time") ", 0), COALESCE(" US("end_time") ", 0), error, "
     "COALESCE(result_message_id::text, ''), sandbox_url, last_sequence, cancel_requested::int, prompt_tokens, "
     "completion_tokens, model, timeout_us, steps, author, draft_url,"
-    " COALESCE((SELECT v.number FROM orchestrator.versions v WHERE v.run_id = runs.id), 0)";
+    " COALESCE((SELECT v.number FROM orchestrator.versions v WHERE v.run_id = runs.id), 0),"
+    " COALESCE(restore_version, 0)";
 
 RunRecord ReadRun(const soci::row& r) {
   RunRecord run;
@@ -56,6 +57,7 @@ RunRecord ReadRun(const soci::row& r) {
   run.author = r.get<std::string>(21);
   run.draft_url = r.get<std::string>(22);
   run.version = r.get<int>(23);
+  run.restore_version = r.get<int>(24);
   return run;
 }
 
@@ -65,6 +67,14 @@ std::optional<RunRecord> SelectRun(DbConnection& conn, const char* where,
                                       "SELECT ", kRunColumns, " FROM orchestrator.runs ", where),
                                   use(value));
   for (const soci::row& r : rows) return ReadRun(r);
+  return std::nullopt;
+}
+
+// ExistingRun: the run a Start repeats: the one of its message, or of its request key.
+std::optional<RunRecord> ExistingRun(DbConnection& conn, const StartParams& p) {
+  if (!p.message_id.empty())
+    return SelectRun(conn, "WHERE message_id = CAST(:m AS uuid)", p.message_id);
+  if (!p.request_key.empty()) return SelectRun(conn, "WHERE request_key = :k", p.request_key);
   return std::nullopt;
 }
 
@@ -178,15 +188,17 @@ absl::Status EnqueueResult(DbConnection& conn, const std::string& project_id,
 struct PendingRun {
   std::string project_id;
   std::string author;
+  int restore_version = 0;
 };
 
 // LockPending: locks the run's row; the run, when it is waiting for its result.
 std::optional<PendingRun> LockPending(DbConnection& conn, const std::string& run_id) {
   int pending = 0;
   PendingRun run;
-  conn.session() << "SELECT result_pending::int, project_id::text, author FROM orchestrator.runs"
+  conn.session() << "SELECT result_pending::int, project_id::text, author,"
+                    " COALESCE(restore_version, 0) FROM orchestrator.runs"
                     " WHERE id = CAST(:id AS uuid) AND state = 2 FOR UPDATE",
-      use(run_id), into(pending), into(run.project_id), into(run.author);
+      use(run_id), into(pending), into(run.project_id), into(run.author), into(run.restore_version);
   if (!conn.session().got_data() || pending == 0) return std::nullopt;
   return run;
 }
@@ -215,7 +227,12 @@ absl::StatusOr<RunRecord> RunStore::Start(const StartParams& p) {
     // Serialises StartRuns of a project, so "is a run active?" and the insert agree.
     conn.session() << "SELECT 1 FROM pg_advisory_xact_lock(hashtextextended(:p, 11))",
         use(p.project_id);
-    if (auto existing = SelectRun(conn, "WHERE message_id = CAST(:m AS uuid)", p.message_id)) {
+    // A message, or a restore's request, that already has a run gets that run back.
+    if (std::optional<RunRecord> existing = ExistingRun(conn, p)) {
+      if (existing->restore_version != p.restore_version) {
+        return absl::InvalidArgumentError(
+            "request_id: already used for another request (each request needs its own)");
+      }
       out = std::move(existing);
       return absl::OkStatus();
     }
@@ -235,14 +252,16 @@ absl::StatusOr<RunRecord> RunStore::Start(const StartParams& p) {
     }
     QAI_RETURN_IF_ERROR(orchestrator::CheckActiveRuns(p.caps, p.project_id, p.author, active));
     const long long timeout_us = absl::ToInt64Microseconds(p.timeout);
-    conn.session() << "INSERT INTO orchestrator.runs (id, project_id, message_id, prompt, state, "
-                      "max_iterations,"
-                      " model, timeout_us, author)"
-                      " VALUES (CAST(:id AS uuid), CAST(:p AS uuid), CAST(:m AS uuid), :prompt, 1, "
-                      ":max, :model, :tmo,"
-                      " :author)",
-        use(p.id), use(p.project_id), use(p.message_id), use(p.prompt), use(p.max_iterations),
-        use(p.model), use(timeout_us), use(p.author);
+    soci::indicator message_ind = p.message_id.empty() ? soci::i_null : soci::i_ok;
+    soci::indicator restore_ind = p.restore_version == 0 ? soci::i_null : soci::i_ok;
+    soci::indicator key_ind = p.request_key.empty() ? soci::i_null : soci::i_ok;
+    conn.session() << "INSERT INTO orchestrator.runs (id, project_id, message_id, prompt, state,"
+                      " max_iterations, model, timeout_us, author, restore_version, request_key)"
+                      " VALUES (CAST(:id AS uuid), CAST(:p AS uuid), CAST(:m AS uuid), :prompt, 1,"
+                      " :max, :model, :tmo, :author, :restore, :key)",
+        use(p.id), use(p.project_id), use(p.message_id, message_ind), use(p.prompt),
+        use(p.max_iterations), use(p.model), use(timeout_us), use(p.author),
+        use(p.restore_version, restore_ind), use(p.request_key, key_ind);
     absl::StatusOr<Appended> appended =
         AppendEvents(conn, p.id, nullptr, {p.queued_event}, std::nullopt);
     if (!appended.ok()) return appended.status();
@@ -516,13 +535,15 @@ absl::Status RunStore::ResultStored(const StoredResult& stored) {
     if (!conn.session().got_data()) {
       return absl::InternalError(absl::StrCat("run ", stored.run_id, " posted no snapshot"));
     }
-    QAI_ASSIGN_OR_RETURN(int version, RecordVersion(conn, {.project_id = pending->project_id,
-                                                           .run_id = stored.run_id,
-                                                           .message_id = stored.message_id,
-                                                           .snapshot_id = snapshot_id,
-                                                           .sandbox_url = stored.sandbox_url,
-                                                           .title = stored.title,
-                                                           .author = pending->author}));
+    QAI_ASSIGN_OR_RETURN(int version,
+                         RecordVersion(conn, {.project_id = pending->project_id,
+                                              .run_id = stored.run_id,
+                                              .message_id = stored.message_id,
+                                              .snapshot_id = snapshot_id,
+                                              .sandbox_url = stored.sandbox_url,
+                                              .title = stored.title,
+                                              .author = pending->author,
+                                              .restored_from = pending->restore_version}));
     QAI_ASSIGN_OR_RETURN(Appended appended,
                          AppendEvents(conn, stored.run_id, nullptr,
                                       {stored.succeeded_event(version)}, std::nullopt));

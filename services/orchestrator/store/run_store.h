@@ -75,16 +75,17 @@ struct RunRecord {
   std::string model;  // "" for runs queued before runs had their own: the default
   absl::Duration timeout = absl::ZeroDuration();  // from the first start; zero: none
   int64_t steps = 0;                              // journal steps recorded over all attempts
-  std::string author;     // the principal the run counts against; "" for none
-  std::string draft_url;  // a failed or cancelled run's draft: the preview of what it left
-  int version = 0;        // the version the run made; 0: none (yet)
+  std::string author;       // the principal the run counts against; "" for none
+  std::string draft_url;    // a failed or cancelled run's draft: the preview of what it left
+  int version = 0;          // the version the run made; 0: none (yet)
+  int restore_version = 0;  // a restore: the version it brings back (no model); 0: an agent's run
   bool Finished() const { return state == kSucceeded || state == kFailed || state == kCancelled; }
 };
 
 struct StartParams {
   std::string id;  // the new run's id (ignored when the message already has a run)
   std::string project_id;
-  std::string message_id;
+  std::string message_id;  // the USER message it answers; "" for a restore
   std::string prompt;
   int max_iterations = 15;
   std::string model;
@@ -98,6 +99,11 @@ struct StartParams {
   // The most runs queued or running at once per project and per author (0: no cap); a new run
   // past one of them is refused with RESOURCE_EXHAUSTED (orchestrator::CheckActiveRuns).
   orchestrator::RunCaps caps{.per_project = 0, .per_principal = 0};
+  // A restore: the version it brings back, and "<principal>:<request id>" of the request, which
+  // a repeat names to get this run back (another version under the same key is
+  // INVALID_ARGUMENT on request_id).
+  int restore_version = 0;
+  std::string request_key;
 };
 
 // Lease: a worker's hold on a RUNNING run.

@@ -360,6 +360,45 @@ TEST_F(RunStoreTest, EverySuccessMakesTheNextVersionAndAFailureOnlyADraft) {
   EXPECT_EQ(versions.Get(common::NewUuid(), 1).status().code(), absl::StatusCode::kNotFound);
 }
 
+TEST_F(RunStoreTest, ARestoreIsARunOfItsRequestAndItsVersionSaysWhereItCameFrom) {
+  const std::string project = common::NewUuid();
+  RunRecord prompt = MustStart(project);
+  auto restore = [&](int version, const std::string& key) {
+    return store_->Start({.id = common::NewUuid(),
+                          .project_id = project,
+                          .prompt = "Restore version 1",
+                          .max_iterations = 1,
+                          .queued_event = "queued",
+                          .restore_version = version,
+                          .request_key = key});
+  };
+  absl::StatusOr<RunRecord> first = restore(1, "alice:r1");
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_TRUE(first->message_id.empty()) << "a restore answers no message";
+  EXPECT_EQ(first->restore_version, 1);
+  EXPECT_EQ(restore(1, "alice:r1")->id, first->id) << "a repeat is the same run";
+  EXPECT_EQ(restore(2, "alice:r1").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(restore(1, "bob:r1")->id, first->id) << "keys are per principal";
+
+  // The prompt's run goes first (the project's line), then the restore's.
+  auto c = Claim();
+  ASSERT_TRUE(c && c->run.id == prompt.id);
+  ASSERT_TRUE(
+      store_->PostResult(c->lease, {.result = "r", .workspace_snapshot_id = common::NewUuid()})
+          .ok());
+  ASSERT_TRUE(Stored(prompt.id).ok());
+  c = Claim();
+  ASSERT_TRUE(c && c->run.id == first->id);
+  EXPECT_EQ(c->run.restore_version, 1);
+  ASSERT_TRUE(
+      store_->PostResult(c->lease, {.result = "r", .workspace_snapshot_id = common::NewUuid()})
+          .ok());
+  ASSERT_TRUE(Stored(first->id).ok());
+  VersionStore versions(pool_.get());
+  EXPECT_EQ(versions.Get(project, 2)->restored_from, 1);
+  EXPECT_EQ(versions.Get(project, 1)->restored_from, 0);
+}
+
 TEST_F(RunStoreTest, ARefusedResultFailsTheRunWaitingForItOnly) {
   RunRecord run = MustStart(common::NewUuid());
   auto c = Claim();

@@ -1,0 +1,173 @@
+#include "tools/qai/versions_commands.h"
+
+#include <cstdint>
+#include <optional>
+#include <ostream>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "qai/orchestrator/v1/orchestrator.grpc.pb.h"
+#include "tools/qai/global_options.h"
+#include "tools/qai/output.h"
+#include "tools/qai/printable.h"
+#include "tools/qai/run_follow.h"
+#include "tools/qai/run_view.h"
+#include "tools/qai/runs_commands.h"
+#include "tools/qai/service_client.h"
+
+namespace qai::cli {
+namespace {
+
+using qai::orchestrator::v1::AgentOrchestrator;
+using qai::orchestrator::v1::GetVersionRequest;
+using qai::orchestrator::v1::ListVersionsRequest;
+using qai::orchestrator::v1::ListVersionsResponse;
+using qai::orchestrator::v1::RestoreVersionRequest;
+using qai::orchestrator::v1::Run;
+using qai::orchestrator::v1::Version;
+using qai::orchestrator::v1::VersionFile;
+
+class VersionsClient : public ServiceClient<AgentOrchestrator> {
+ public:
+  explicit VersionsClient(const Invocation& inv)
+      : ServiceClient(inv, &GlobalOptions::orchestrator_addr, "AgentOrchestrator") {}
+};
+
+// Number: the NUMBER argument, or nullopt (and a usage error said) when it is not 1 or more.
+std::optional<int32_t> Number(const Invocation& inv) {
+  int32_t n = 0;
+  if (!absl::SimpleAtoi(inv.args.positional(0), &n) || n < 1) {
+    inv.err << "error: NUMBER must be a version number, 1 or more\n";
+    return std::nullopt;
+  }
+  return n;
+}
+
+int VersionList(const Invocation& inv) {
+  VersionsClient client(inv);
+  ListVersionsRequest request;
+  request.set_project_id(inv.args.Get("project"));
+  request.set_page_size(static_cast<int32_t>(inv.args.GetInt("page-size")));
+  request.set_page_token(inv.args.Get("page-token"));
+  return client.PrintPages("ListVersions", &AgentOrchestrator::Stub::ListVersions, request,
+                           inv.args.Switch("all"), [&](const ListVersionsResponse& page) {
+                             for (const Version& v : page.versions())
+                               inv.out << FormatVersionRow(v);
+                           });
+}
+
+int VersionGet(const Invocation& inv) {
+  const std::optional<int32_t> number = Number(inv);
+  if (!number) return kExitUsage;
+  VersionsClient client(inv);
+  const std::string& cat = inv.args.Get("cat");
+  GetVersionRequest request;
+  request.set_project_id(inv.args.Get("project"));
+  request.set_number(*number);
+  request.set_view(cat.empty() ? GetVersionRequest::VIEW_BASIC : GetVersionRequest::VIEW_FULL);
+  Version version;
+  auto context = client.NewContext("GetVersion");
+  if (grpc::Status s = client.stub().GetVersion(context.get(), request, &version); !s.ok()) {
+    return client.Fail(s);
+  }
+  if (!cat.empty()) {
+    for (const VersionFile& f : version.files()) {
+      if (f.path() == cat) {
+        inv.out << f.content();
+        return kExitOk;
+      }
+    }
+    inv.err << "error: version " << version.number() << " has no file " << cat << "\n";
+    return kExitRpcError;
+  }
+  inv.out << (client.options().json ? ToJsonLine(version)
+                                    : FormatVersion(version, inv.args.Switch("files")));
+  return kExitOk;
+}
+
+int VersionRestore(const Invocation& inv) {
+  const std::optional<int32_t> number = Number(inv);
+  if (!number) return kExitUsage;
+  VersionsClient client(inv);
+  RestoreVersionRequest request;
+  request.set_project_id(inv.args.Get("project"));
+  request.set_number(*number);
+  request.set_request_id(client.options().request_id);
+  Run run;
+  auto context = client.NewContext("RestoreVersion");
+  if (grpc::Status s = client.stub().RestoreVersion(context.get(), request, &run); !s.ok()) {
+    inv.err << FormatMutationError(s, request.request_id());
+    return kExitRpcError;
+  }
+  if (client.options().json) {
+    inv.out << ToJsonLine(run);
+  } else {
+    inv.out << FormatRun(run, absl::Now()) << "request_id: " << request.request_id() << "\n";
+  }
+  if (!inv.args.Switch("watch")) return kExitOk;
+  return ShowRun(inv, client.options(), run.id(), 0);
+}
+
+const FlagSpec kProject{
+    .name = "project", .value_name = "ID", .help = "the project's id", .required = true};
+
+}  // namespace
+
+std::vector<CommandSpec> VersionCommands() {
+  return {
+      {.path = {"versions", "list"},
+       .flags = {kProject,
+                 {.name = "page-size",
+                  .value_name = "N",
+                  .help = "versions per page",
+                  .validate = IsInt32},
+                 {.name = "page-token",
+                  .value_name = "TOKEN",
+                  .help = "continue from a previous `next page`"},
+                 {.name = "all", .help = "follow the pages to the end"}},
+       .summary = "list a project's versions, newest first",
+       .run = VersionList},
+      {.path = {"versions", "get"},
+       .positionals = {"NUMBER"},
+       .flags = {kProject,
+                 {.name = "files", .help = "list its files (size, sha256, path)"},
+                 {.name = "cat", .value_name = "PATH", .help = "print one file's content"}},
+       .summary = "show one version",
+       .run = VersionGet},
+      {.path = {"versions", "restore"},
+       .positionals = {"NUMBER"},
+       .flags = {kProject, {.name = "watch", .help = "follow the restore until it ends"}},
+       .summary = "bring a version back as the next one (every version is kept)",
+       .run = VersionRestore},
+  };
+}
+
+std::string FormatVersion(const Version& v, bool files) {
+  std::string out =
+      absl::StrCat("number: ", v.number(), "\n", "project_id: ", v.project_id(), "\n");
+  if (!v.title().empty()) absl::StrAppend(&out, "title: ", Printable(v.title(), false), "\n");
+  if (!v.author().empty()) absl::StrAppend(&out, "author: ", v.author(), "\n");
+  absl::StrAppend(&out, "created: ", FormatTimestamp(v.create_time()), "\n");
+  if (v.restored_from() > 0) absl::StrAppend(&out, "restored_from: ", v.restored_from(), "\n");
+  absl::StrAppend(&out, "run_id: ", v.run_id(), "\n");
+  if (!v.message_id().empty()) absl::StrAppend(&out, "message_id: ", v.message_id(), "\n");
+  absl::StrAppend(&out, "sandbox_url: ", v.sandbox_url(), "\n");
+  if (!files) return out;
+  absl::StrAppend(&out, "files: ", v.files_size(), "\n");
+  for (const VersionFile& f : v.files()) {
+    absl::StrAppend(&out, "  ", f.size(), "  ", f.sha256(), "  ",
+                    Printable(f.path(), /*keep_newlines=*/false), "\n");
+  }
+  return out;
+}
+
+std::string FormatVersionRow(const Version& v) {
+  std::string title = v.title().empty() ? "-" : FirstLine(Printable(v.title(), false), 60);
+  if (v.restored_from() > 0) absl::StrAppend(&title, " (restored from ", v.restored_from(), ")");
+  return absl::StrCat(v.number(), "  ", FormatTimestamp(v.create_time()), "  ",
+                      v.author().empty() ? "-" : v.author(), "  ", title, "  ", v.sandbox_url(),
+                      "\n");
+}
+
+}  // namespace qai::cli
