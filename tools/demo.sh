@@ -169,6 +169,20 @@ else
   exit 1
 fi
 
+step "Versions: every successful run made one; compare two, then bring the first back"
+run "$QAI" versions list --project "$id"
+run "$QAI" versions diff --project "$id" --from 1 --to 2
+run "$QAI" versions restore --project "$id" 1 --watch
+run "$QAI" versions list --project "$id"
+preview4=$("$QAI" --json versions list --project "$id" --page-size 1 | json_field sandboxUrl)
+run curl -sS -o "$work/v4.html" -w 'HTTP %{http_code}, %{size_download} bytes\n' "$preview4"
+if cmp -s "$work/v1.html" "$work/v4.html"; then
+  echo "version 4 serves version 1's page; versions 2 and 3 are all kept and still serve theirs"
+else
+  echo "the restored version differs from version 1!" >&2
+  exit 1
+fi
+
 step "Replay: a watcher that dropped resumes after the last event it saw (here: the last 4 of the first run)"
 last=$("$QAI" --json runs get "$run1" | grep -o '"lastSequence":"[0-9]*"' | grep -o '[0-9]*')
 run "$QAI" watch "$run1" --after $((last - 4))

@@ -8,6 +8,8 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   libsoci-dev libboost-dev libpq-dev libssl-dev nlohmann-json3-dev libcpp-httplib-dev libcurl4-openssl-dev
   libbrotli-dev zlib1g-dev libseccomp-dev
+  # the orchestrator's DiffVersions (header-only)
+  libdtl-dev
   prometheus-cpp-dev
   postgresql postgresql-contrib iproute2 curl
   # qai-sandbox: bwrap (prlimit and setpriv come with util-linux)

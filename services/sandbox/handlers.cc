@@ -264,11 +264,15 @@ absl::Status SandboxHandlers::GetSnapshot(const CallContext& call,
   FieldViolations bad;
   common::CheckUuid(bad, "project_id", req.project_id(), /*required=*/true);
   common::CheckUuid(bad, "snapshot_id", req.snapshot_id(), /*required=*/true);
+  if (static_cast<size_t>(req.paths_size()) > options_.limits.max_files) {
+    bad.Add("paths", absl::StrCat("at most ", options_.limits.max_files));
+  }
   QAI_RETURN_IF_ERROR(bad.ToStatus());
   const std::string id = absl::AsciiStrToLower(req.snapshot_id());
   QAI_ASSIGN_OR_RETURN(
       std::vector<ListedFile> files,
-      workspaces_->ListSnapshot(absl::AsciiStrToLower(req.project_id()), id, req.with_contents()));
+      workspaces_->ListSnapshot(absl::AsciiStrToLower(req.project_id()), id, req.with_contents(),
+                                {req.paths().begin(), req.paths().end()}));
   size_t bytes = 0;
   for (const ListedFile& f : files) bytes += static_cast<size_t>(f.size);
   if (req.with_contents() && bytes > options_.limits.max_snapshot_bytes) {

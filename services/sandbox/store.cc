@@ -283,15 +283,19 @@ absl::StatusOr<SnapshotRecord> SandboxStore::GetSnapshot(const std::string& id) 
   return *std::move(out);
 }
 
-absl::StatusOr<std::vector<ListedFile>> SandboxStore::ListSnapshot(const std::string& project_id,
-                                                                   const std::string& id,
-                                                                   bool with_contents) {
+absl::StatusOr<std::vector<ListedFile>> SandboxStore::ListSnapshot(
+    const std::string& project_id, const std::string& id, bool with_contents,
+    const std::vector<std::string>& paths) {
   std::vector<ListedFile> out;
   QAI_RETURN_IF_ERROR(db_->Run([&](DbConnection& conn) -> absl::Status {
     out.clear();
     QAI_ASSIGN_OR_RETURN(std::optional<StoredSnapshot> stored, ReadManifest(conn, id));
     if (!stored || stored->project_id != project_id) {
       return absl::NotFoundError(absl::StrCat("snapshot ", id, " not found"));
+    }
+    if (!paths.empty()) {
+      const std::set<std::string> wanted(paths.begin(), paths.end());
+      std::erase_if(stored->entries, [&](const auto& e) { return !wanted.contains(e.first); });
     }
     QAI_ASSIGN_OR_RETURN(auto blobs, ReadBlobs(conn, HashesOf(stored->entries), with_contents));
     for (const auto& [path, hash] : stored->entries) {

@@ -73,11 +73,11 @@ class SandboxStore {
   // GetSnapshot: NOT_FOUND when there is no such snapshot.
   [[nodiscard]] absl::StatusOr<SnapshotRecord> GetSnapshot(const std::string& id);
 
-  // ListSnapshot: the snapshot's files in path order, with their contents when asked; NOT_FOUND
-  // when the project has no such snapshot.
-  [[nodiscard]] absl::StatusOr<std::vector<ListedFile>> ListSnapshot(const std::string& project_id,
-                                                                     const std::string& id,
-                                                                     bool with_contents);
+  // ListSnapshot: the snapshot's files in path order (only those of `paths` when it is not
+  // empty), with their contents when asked; NOT_FOUND when the project has no such snapshot.
+  [[nodiscard]] absl::StatusOr<std::vector<ListedFile>> ListSnapshot(
+      const std::string& project_id, const std::string& id, bool with_contents,
+      const std::vector<std::string>& paths = {});
 
   // Purge: deletes the project's snapshots (announced on kSnapshotsPurgedChannel at commit) and
   // its replica assignment, leaves its tombstone, and announces it on kProjectPurgedChannel;

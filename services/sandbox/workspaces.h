@@ -98,10 +98,10 @@ class Workspaces {
                                                         const std::string& snapshot_id,
                                                         const std::string& run_id);
   // ListSnapshot: a snapshot's files (SandboxStore::ListSnapshot); any replica answers.
-  [[nodiscard]] absl::StatusOr<std::vector<ListedFile>> ListSnapshot(const std::string& project_id,
-                                                                     const std::string& snapshot_id,
-                                                                     bool with_contents) {
-    return store_->ListSnapshot(project_id, snapshot_id, with_contents);
+  [[nodiscard]] absl::StatusOr<std::vector<ListedFile>> ListSnapshot(
+      const std::string& project_id, const std::string& snapshot_id, bool with_contents,
+      const std::vector<std::string>& paths) {
+    return store_->ListSnapshot(project_id, snapshot_id, with_contents, paths);
   }
   // Purge: removes the project's snapshots and assignment everywhere and its workspace here
   // (other replicas hear of it: see Discard), and kills what runs in it (and removes its

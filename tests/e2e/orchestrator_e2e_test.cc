@@ -272,6 +272,25 @@ class OrchestratorE2ETest : public ::testing::Test {
     return resp;
   }
 
+  // Diff: from version `from` to version `to`, or to the draft of run `draft` when given.
+  opb::DiffVersionsResponse Diff(const std::string& project, int from, int to,
+                                 const std::string& draft = "") {
+    grpc::ClientContext ctx;
+    AsUser(ctx, "alice");
+    opb::DiffVersionsRequest req;
+    req.set_project_id(project);
+    req.mutable_from()->set_number(from);
+    if (draft.empty()) {
+      req.mutable_to()->set_number(to);
+    } else {
+      req.mutable_to()->set_draft_of_run(draft);
+    }
+    opb::DiffVersionsResponse resp;
+    grpc::Status s = stubs_[0]->DiffVersions(&ctx, req, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return resp;
+  }
+
   opb::Version GetVersion(const std::string& project, int number,
                           opb::GetVersionRequest::View view) {
     grpc::ClientContext ctx;
@@ -1050,6 +1069,25 @@ TEST_F(OrchestratorE2ETest, EverySuccessIsAVersionAndAFailedRunLeavesOnlyADraft)
   EXPECT_NE(page.find("akery"), std::string::npos) << "it built on version 1";
   EXPECT_EQ(page.find("ounter"), std::string::npos) << "and not on the failed run's draft";
   EXPECT_EQ(Fetch(v2.sandbox_url())->body, page);
+  // What version 2 changed, and what the failed run's draft had changed, from version 1.
+  opb::DiffVersionsResponse diff = Diff(p.id(), 1, 2);
+  std::map<std::string, opb::FileDiff> changed;
+  for (const opb::FileDiff& f : diff.files()) changed[f.path()] = f;
+  ASSERT_TRUE(changed.contains("index.html")) << diff.DebugString();
+  EXPECT_EQ(changed["index.html"].change(), opb::FileDiff::CHANGE_MODIFIED);
+  const std::string& unified = changed["index.html"].unified_diff();
+  EXPECT_TRUE(unified.starts_with("@@ -")) << unified;
+  EXPECT_NE(unified.find("\n+"), std::string::npos) << unified;
+  EXPECT_NE(unified.find("odo"), std::string::npos) << unified;
+  EXPECT_FALSE(diff.truncated());
+  opb::DiffVersionsResponse draft_diff = Diff(p.id(), 1, 0, failed.id());
+  bool counter = false;
+  for (const opb::FileDiff& f : draft_diff.files())
+    counter |= f.unified_diff().find("+") != std::string::npos &&
+               f.unified_diff().find("ounter") != std::string::npos;
+  EXPECT_TRUE(counter) << draft_diff.DebugString();
+  EXPECT_EQ(Diff(p.id(), 2, 2).files_size(), 0);
+
   opb::Version basic = GetVersion(p.id(), 1, opb::GetVersionRequest::VIEW_BASIC);
   ASSERT_GT(basic.files_size(), 0);
   EXPECT_TRUE(basic.files(0).content().empty()) << "the basic view has no contents";

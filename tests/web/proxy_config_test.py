@@ -27,7 +27,7 @@ PUBLIC = {
 } | {
     "/qai.orchestrator.v1.AgentOrchestrator/" + m
     for m in ("GetRun", "ListRuns", "WatchRun", "CancelRun", "ListVersions", "GetVersion",
-              "RestoreVersion")
+              "RestoreVersion", "DiffVersions")
 }
 INTERNAL_RPC = re.compile(r"^\s*// Internal \(SERVICE principals\)")
 INTERNAL_SERVICE = "for SERVICE principals only"

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "qai/orchestrator/v1/orchestrator.grpc.pb.h"
 #include "qai/projects/v1/projects.grpc.pb.h"
 
 namespace qai::loadgen {
@@ -15,13 +16,17 @@ namespace {
 using Clock = std::chrono::steady_clock;
 namespace health = ::grpc::health::v1;
 namespace pb = ::qai::projects::v1;
+namespace opb = ::qai::orchestrator::v1;
 
 // Stubs: one per channel; stubs are thread-safe, so the callers of a channel share them.
 struct Stubs {
   explicit Stubs(const std::shared_ptr<grpc::Channel>& channel)
-      : health(health::Health::NewStub(channel)), projects(pb::ProjectService::NewStub(channel)) {}
+      : health(health::Health::NewStub(channel)),
+        projects(pb::ProjectService::NewStub(channel)),
+        orchestrator(opb::AgentOrchestrator::NewStub(channel)) {}
   std::unique_ptr<health::Health::Stub> health;
   std::unique_ptr<pb::ProjectService::Stub> projects;
+  std::unique_ptr<opb::AgentOrchestrator::Stub> orchestrator;
 };
 
 // Run: what every caller of one RunLoad shares: the time window, the error printer and the
@@ -72,6 +77,7 @@ class Caller {
  public:
   Caller(Run* run, Stubs* stubs) : run_(run), stubs_(stubs) {
     get_request_.set_id(run->options().project_id);
+    versions_request_.set_project_id(run->options().project_id);
     create_request_.set_initial_prompt("Build a one-page site for a benchmark bakery.");
   }
 
@@ -101,6 +107,11 @@ class Caller {
         project_.Clear();
         stubs_->projects->async()->CreateProject(context_.get(), &create_request_, &project_,
                                                  std::move(done));
+        break;
+      case Method::kListVersions:
+        versions_.Clear();
+        stubs_->orchestrator->async()->ListVersions(context_.get(), &versions_request_, &versions_,
+                                                    std::move(done));
         break;
     }
   }
@@ -143,6 +154,8 @@ class Caller {
   health::HealthCheckRequest health_request_;
   health::HealthCheckResponse health_response_;
   pb::GetProjectRequest get_request_;
+  opb::ListVersionsRequest versions_request_;
+  opb::ListVersionsResponse versions_;
   pb::CreateProjectRequest create_request_;
   pb::Project project_;
   LatencyHistogram latencies_;
@@ -155,6 +168,7 @@ class Caller {
 std::optional<Method> ParseMethod(std::string_view name) {
   if (name == "health") return Method::kHealth;
   if (name == "get-project") return Method::kGetProject;
+  if (name == "list-versions") return Method::kListVersions;
   if (name == "create-project") return Method::kCreateProject;
   return std::nullopt;
 }
@@ -165,6 +179,8 @@ std::string_view MethodName(Method method) {
       return "health";
     case Method::kGetProject:
       return "get-project";
+    case Method::kListVersions:
+      return "list-versions";
     case Method::kCreateProject:
       return "create-project";
   }

@@ -30,14 +30,16 @@ enum class Method {
   kHealth,         // grpc.health.v1.Health/Check: transport, auth-free, no database
   kGetProject,     // qai.projects.v1.ProjectService/GetProject of one existing project
   kCreateProject,  // qai.projects.v1.ProjectService/CreateProject, a new project per call
+  kListVersions,   // qai.orchestrator.v1.AgentOrchestrator/ListVersions, the first page of one
+                   // project
 };
 
-// ParseMethod / MethodName: "health", "get-project", "create-project".
+// ParseMethod / MethodName: "health", "get-project", "create-project", "list-versions".
 [[nodiscard]] std::optional<Method> ParseMethod(std::string_view name);
 [[nodiscard]] std::string_view MethodName(Method method);
 
 // LoadOptions: what to run. `token`, when set, goes out as `authorization: Bearer <token>` on
-// every call; `project_id` is required for kGetProject.
+// every call; `project_id` is required for kGetProject and kListVersions.
 struct LoadOptions {
   Method method = Method::kHealth;
   int callers = 1;

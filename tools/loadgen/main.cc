@@ -45,7 +45,9 @@ std::string IsPositiveInt(std::string_view value) {
 }
 
 std::string IsMethod(std::string_view value) {
-  return qai::loadgen::ParseMethod(value) ? "" : "must be health, get-project or create-project";
+  return qai::loadgen::ParseMethod(value)
+             ? ""
+             : "must be health, get-project, create-project or list-versions";
 }
 
 // MakeChannels: `count` channels that do not share a connection. gRPC pools subchannels
@@ -108,7 +110,7 @@ int Run(int argc, char** argv) {
            .help = "server address, host:port (required unless --serve-messages)"},
           {.name = "method",
            .default_value = "health",
-           .help = "health, get-project or create-project",
+           .help = "health, get-project, create-project or list-versions",
            .validate = IsMethod},
           {.name = "callers",
            .default_value = "8",
@@ -182,6 +184,10 @@ int Run(int argc, char** argv) {
       std::fprintf(stderr, "qai-loadgen: cannot connect to %s\n", config->Get("target").c_str());
       return 1;
     }
+  }
+  if (options.method == Method::kListVersions && options.project_id.empty()) {
+    std::fprintf(stderr, "qai-loadgen: list-versions needs --project-id\n");
+    return 2;
   }
   if (options.method == Method::kGetProject && options.project_id.empty() &&
       !CreateProject(channels[0], options.token, &options.project_id)) {

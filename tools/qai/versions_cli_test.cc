@@ -76,7 +76,26 @@ class FakeVersions final : public opb::AgentOrchestrator::Service {
     return grpc::Status::OK;
   }
 
+  grpc::Status DiffVersions(grpc::ServerContext*, const opb::DiffVersionsRequest* request,
+                            opb::DiffVersionsResponse* response) override {
+    std::lock_guard lock(mu_);
+    last_diff_ = *request;
+    opb::FileDiff* page = response->add_files();
+    page->set_path("index.html");
+    page->set_change(opb::FileDiff::CHANGE_MODIFIED);
+    page->set_old_size(10);
+    page->set_new_size(12);
+    page->set_unified_diff("@@ -1,1 +1,1 @@\n-<h1>A</h1>\n+<h1>AB</h1>\n");
+    opb::FileDiff* logo = response->add_files();
+    logo->set_path("logo.png");
+    logo->set_change(opb::FileDiff::CHANGE_ADDED);
+    logo->set_new_size(300);
+    logo->set_binary(true);
+    return grpc::Status::OK;
+  }
+
   std::mutex mu_;
+  opb::DiffVersionsRequest last_diff_;
   opb::GetVersionRequest::View last_view_ = opb::GetVersionRequest::VIEW_UNSPECIFIED;
   opb::RestoreVersionRequest last_restore_;
 };
@@ -136,6 +155,19 @@ TEST_F(VersionsCliTest, GetShowsTheVersionItsFilesOrOneFilesContent) {
   EXPECT_EQ(Run({"versions", "get", "--project", "p-1", "0"}), kExitUsage);
   EXPECT_THAT(err_.str(), HasSubstr("NUMBER must be a version number"));
   EXPECT_EQ(Run({"versions", "get", "--project", "p-1", "7"}), kExitRpcError);
+}
+
+TEST_F(VersionsCliTest, DiffShowsEachChangedFileAndItsUnifiedDiff) {
+  ASSERT_EQ(Run({"versions", "diff", "--project", "p-1", "--from", "1", "--to", "2"}), kExitOk)
+      << err_.str();
+  EXPECT_EQ(out_.str(),
+            "MODIFIED index.html (10 -> 12 bytes)\n--- a/index.html\n+++ b/index.html\n"
+            "@@ -1,1 +1,1 @@\n-<h1>A</h1>\n+<h1>AB</h1>\n"
+            "ADDED logo.png (0 -> 300 bytes), binary\n");
+  EXPECT_EQ(fake_.last_diff_.to().number(), 2);
+  ASSERT_EQ(Run({"versions", "diff", "--project", "p-1", "--from", "1", "--to-draft", "run-9"}),
+            kExitOk);
+  EXPECT_EQ(fake_.last_diff_.to().draft_of_run(), "run-9");
 }
 
 TEST_F(VersionsCliTest, RestoreSendsTheNumberAndARequestIdAndShowsTheRun) {

@@ -20,6 +20,9 @@ namespace qai::cli {
 namespace {
 
 using qai::orchestrator::v1::AgentOrchestrator;
+using qai::orchestrator::v1::DiffVersionsRequest;
+using qai::orchestrator::v1::DiffVersionsResponse;
+using qai::orchestrator::v1::FileDiff;
 using qai::orchestrator::v1::GetVersionRequest;
 using qai::orchestrator::v1::ListVersionsRequest;
 using qai::orchestrator::v1::ListVersionsResponse;
@@ -86,6 +89,25 @@ int VersionGet(const Invocation& inv) {
   return kExitOk;
 }
 
+int VersionDiff(const Invocation& inv) {
+  VersionsClient client(inv);
+  DiffVersionsRequest request;
+  request.set_project_id(inv.args.Get("project"));
+  request.mutable_from()->set_number(static_cast<int32_t>(inv.args.GetInt("from")));
+  if (const std::string& draft = inv.args.Get("to-draft"); !draft.empty()) {
+    request.mutable_to()->set_draft_of_run(draft);
+  } else {
+    request.mutable_to()->set_number(static_cast<int32_t>(inv.args.GetInt("to")));
+  }
+  DiffVersionsResponse diff;
+  auto context = client.NewContext("DiffVersions");
+  if (grpc::Status s = client.stub().DiffVersions(context.get(), request, &diff); !s.ok()) {
+    return client.Fail(s);
+  }
+  inv.out << (client.options().json ? ToJsonLine(diff) : FormatDiff(diff));
+  return kExitOk;
+}
+
 int VersionRestore(const Invocation& inv) {
   const std::optional<int32_t> number = Number(inv);
   if (!number) return kExitUsage;
@@ -135,6 +157,22 @@ std::vector<CommandSpec> VersionCommands() {
                  {.name = "cat", .value_name = "PATH", .help = "print one file's content"}},
        .summary = "show one version",
        .run = VersionGet},
+      {.path = {"versions", "diff"},
+       .flags = {kProject,
+                 {.name = "from",
+                  .value_name = "N",
+                  .help = "the version to diff from",
+                  .required = true,
+                  .validate = IsInt32},
+                 {.name = "to",
+                  .value_name = "N",
+                  .help = "the version to diff to",
+                  .validate = IsInt32},
+                 {.name = "to-draft",
+                  .value_name = "RUN_ID",
+                  .help = "instead: what a failed or cancelled run had changed"}},
+       .summary = "what changed between two versions, file by file (unified diffs)",
+       .run = VersionDiff},
       {.path = {"versions", "restore"},
        .positionals = {"NUMBER"},
        .flags = {kProject, {.name = "watch", .help = "follow the restore until it ends"}},
@@ -159,6 +197,22 @@ std::string FormatVersion(const Version& v, bool files) {
     absl::StrAppend(&out, "  ", f.size(), "  ", f.sha256(), "  ",
                     Printable(f.path(), /*keep_newlines=*/false), "\n");
   }
+  return out;
+}
+
+std::string FormatDiff(const DiffVersionsResponse& diff) {
+  std::string out;
+  for (const FileDiff& f : diff.files()) {
+    const std::string path = Printable(f.path(), /*keep_newlines=*/false);
+    const std::string change = FileDiff::Change_Name(f.change()).substr(7);  // after "CHANGE_"
+    absl::StrAppend(&out, change, " ", path, " (", f.old_size(), " -> ", f.new_size(), " bytes)",
+                    f.binary() ? ", binary" : "", f.truncated() ? ", diff cut" : "", "\n");
+    if (f.unified_diff().empty()) continue;
+    absl::StrAppend(&out, "--- a/", path, "\n+++ b/", path, "\n",
+                    Printable(f.unified_diff(), /*keep_newlines=*/true));
+  }
+  if (diff.files().empty()) out = "no change\n";
+  if (diff.truncated()) absl::StrAppend(&out, "(some diffs were cut or left out)\n");
   return out;
 }
 

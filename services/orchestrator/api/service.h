@@ -95,6 +95,14 @@ class AgentOrchestratorImpl final : public v1::AgentOrchestrator::CallbackServic
     });
   }
 
+  grpc::ServerUnaryReactor* DiffVersions(grpc::CallbackServerContext* ctx,
+                                         const v1::DiffVersionsRequest* req,
+                                         v1::DiffVersionsResponse* resp) override {
+    return common::ServeUnary(ctx, env_, "DiffVersions", [=, this](const common::CallContext& c) {
+      return versions_->DiffVersions(c, *req, *resp);
+    });
+  }
+
  private:
   RunHandlers* const handlers_;
   VersionHandlers* const versions_;

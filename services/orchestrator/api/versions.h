@@ -43,8 +43,15 @@ class VersionHandlers {
                           v1::Version& resp);
   absl::Status RestoreVersion(const common::CallContext& call, const v1::RestoreVersionRequest& req,
                               v1::Run& resp);
+  // DiffVersions: diffs.cc.
+  absl::Status DiffVersions(const common::CallContext& call, const v1::DiffVersionsRequest& req,
+                            v1::DiffVersionsResponse& resp);
 
  private:
+  // SnapshotOf: the snapshot that holds a version or a run's draft of the project (NOT_FOUND
+  // naming what is not there).
+  absl::StatusOr<std::string> SnapshotOf(const std::string& project_id, const v1::VersionRef& ref);
+
   VersionStore* const store_;
   RunStore* const runs_;
   const projects::ProjectsClient* const projects_;

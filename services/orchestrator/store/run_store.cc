@@ -28,7 +28,7 @@ constexpr char kRunColumns[] =
     "COALESCE(result_message_id::text, ''), sandbox_url, last_sequence, cancel_requested::int, prompt_tokens, "
     "completion_tokens, model, timeout_us, steps, author, draft_url,"
     " COALESCE((SELECT v.number FROM orchestrator.versions v WHERE v.run_id = runs.id), 0),"
-    " COALESCE(restore_version, 0)";
+        " COALESCE(restore_version, 0), COALESCE(draft_snapshot_id::text, '')";
 
 RunRecord ReadRun(const soci::row& r) {
   RunRecord run;
@@ -58,6 +58,7 @@ RunRecord ReadRun(const soci::row& r) {
   run.draft_url = r.get<std::string>(22);
   run.version = r.get<int>(23);
   run.restore_version = r.get<int>(24);
+  run.draft_snapshot_id = r.get<std::string>(25);
   return run;
 }
 

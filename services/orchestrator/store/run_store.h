@@ -75,9 +75,10 @@ struct RunRecord {
   std::string model;  // "" for runs queued before runs had their own: the default
   absl::Duration timeout = absl::ZeroDuration();  // from the first start; zero: none
   int64_t steps = 0;                              // journal steps recorded over all attempts
-  std::string author;       // the principal the run counts against; "" for none
-  std::string draft_url;    // a failed or cancelled run's draft: the preview of what it left
-  int version = 0;          // the version the run made; 0: none (yet)
+  std::string author;             // the principal the run counts against; "" for none
+  std::string draft_url;          // a failed or cancelled run's draft: the preview of what it left
+  std::string draft_snapshot_id;  // and the snapshot that holds it
+  int version = 0;                // the version the run made; 0: none (yet)
   int restore_version = 0;  // a restore: the version it brings back (no model); 0: an agent's run
   bool Finished() const { return state == kSucceeded || state == kFailed || state == kCancelled; }
 };

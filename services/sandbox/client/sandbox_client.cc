@@ -29,13 +29,14 @@ std::shared_ptr<SandboxStub> SandboxClient::ReplicaAt(const std::string& address
   return stub;
 }
 
-absl::StatusOr<v1::SnapshotFiles> SandboxClient::GetSnapshot(const std::string& project_id,
-                                                             const std::string& snapshot_id,
-                                                             bool with_contents) const {
+absl::StatusOr<v1::SnapshotFiles> SandboxClient::GetSnapshot(
+    const std::string& project_id, const std::string& snapshot_id, bool with_contents,
+    const std::vector<std::string>& paths) const {
   v1::GetSnapshotRequest req;
   req.set_project_id(project_id);
   req.set_snapshot_id(snapshot_id);
   req.set_with_contents(with_contents);
+  for (const std::string& path : paths) req.add_paths(path);
   grpc::ClientContext ctx;
   common::PrepareServiceCall(ctx, api_key, common::CurrentRequestId(), call_timeout);
   v1::SnapshotFiles files;

@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -36,10 +37,11 @@ class SandboxClient {
   // ReplicaAt: a stub of the replica at `address` (host:port); the tier's for "".
   std::shared_ptr<SandboxStub> ReplicaAt(const std::string& address);
 
-  // GetSnapshot: a snapshot's files (with their contents when asked), from any replica.
-  [[nodiscard]] absl::StatusOr<v1::SnapshotFiles> GetSnapshot(const std::string& project_id,
-                                                              const std::string& snapshot_id,
-                                                              bool with_contents) const;
+  // GetSnapshot: a snapshot's files (only `paths` when given; with their contents when asked),
+  // from any replica.
+  [[nodiscard]] absl::StatusOr<v1::SnapshotFiles> GetSnapshot(
+      const std::string& project_id, const std::string& snapshot_id, bool with_contents,
+      const std::vector<std::string>& paths = {}) const;
 
   const std::string api_key;
   const absl::Duration command_timeout;             // asked of every command
