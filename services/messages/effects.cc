@@ -7,7 +7,8 @@ namespace qai::messages {
 
 std::string StartRunPayload(const std::string& project_id, const std::string& message_id,
                             const std::string& prompt, const std::string& author,
-                            const orchestrator::RequestedRunSettings& settings) {
+                            const orchestrator::RequestedRunSettings& settings,
+                            const messages::v1::ForkOf* fork) {
   orchestrator::v1::StartRunRequest start;
   start.set_project_id(project_id);
   start.set_message_id(message_id);
@@ -16,6 +17,10 @@ std::string StartRunPayload(const std::string& project_id, const std::string& me
   start.set_max_iterations(settings.max_iterations);
   start.set_model(std::string(settings.model));
   if (settings.timeout != nullptr) *start.mutable_timeout() = *settings.timeout;
+  if (fork != nullptr) {
+    start.set_restore_project_id(fork->project_id());
+    start.set_restore_version(fork->version());
+  }
   return start.SerializeAsString();
 }
 

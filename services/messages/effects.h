@@ -14,6 +14,7 @@
 
 #include "common/outbox.h"
 #include "grpcpp/channel.h"
+#include "qai/messages/v1/messages.pb.h"
 #include "services/messages/store.h"
 #include "services/orchestrator/client/run_settings.h"
 
@@ -24,7 +25,8 @@ namespace qai::messages {
 // (kTopicStartRun and kOutboxTable are in store.h, whose cap counts read the rows.)
 std::string StartRunPayload(const std::string& project_id, const std::string& message_id,
                             const std::string& prompt, const std::string& author,
-                            const orchestrator::RequestedRunSettings& settings);
+                            const orchestrator::RequestedRunSettings& settings,
+                            const messages::v1::ForkOf* fork = nullptr);
 
 // MakeDeliverers: one deliverer per topic the messages store writes. When the orchestrator
 // names the run a message started, it is recorded on the message. A StartRun the orchestrator

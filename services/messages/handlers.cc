@@ -128,6 +128,13 @@ absl::Status MessageHandlers::CreateMessage(const CallContext& call,
     bad.Add("owner", "is set only by a service relaying a prompt");
   }
   common::CheckText(bad, "owner", req.owner(), 0, common::kMaxJwtSubjectChars);
+  if (req.has_fork_of()) {
+    if (call.principal.role != common::Role::kService || req.owner().empty()) {
+      bad.Add("fork_of", "is set only by ProjectService relaying a fork's first message");
+    }
+    common::CheckUuid(bad, "fork_of.project_id", req.fork_of().project_id(), /*required=*/true);
+    if (req.fork_of().version() < 1) bad.Add("fork_of.version", "must be 1 or more");
+  }
   // Checked here so the caller hears of a bad one at once; StartRun fills in the defaults.
   const orchestrator::RequestedRunSettings settings{
       .max_iterations = req.max_iterations(),
@@ -168,7 +175,8 @@ absl::Status MessageHandlers::CreateMessage(const CallContext& call,
     params.cap_check = CreateParams::CapCheck{.caps = caps, .active = active};
   }
   params.start_run_payload =
-      StartRunPayload(params.project_id, params.id, params.content, params.author, settings);
+      StartRunPayload(params.project_id, params.id, params.content, params.author, settings,
+                      req.has_fork_of() ? &req.fork_of() : nullptr);
 
   QAI_ASSIGN_OR_RETURN(MessageRecord created, store_->Create(params));
   outbox_written_();

@@ -15,6 +15,18 @@ std::string FirstPromptPayload(const std::string& project_id, const std::string&
   return req.SerializeAsString();
 }
 
+std::string ForkFirstMessagePayload(const std::string& project_id, const std::string& content,
+                                    const std::string& owner, const std::string& source,
+                                    int version) {
+  messages::v1::CreateMessageRequest req;
+  req.set_project_id(project_id);
+  req.set_content(content);
+  req.set_owner(owner);
+  req.mutable_fork_of()->set_project_id(source);
+  req.mutable_fork_of()->set_version(version);
+  return req.SerializeAsString();
+}
+
 std::string PurgeMessagesPayload(const std::string& project_id) {
   messages::v1::PurgeProjectMessagesRequest req;
   req.set_project_id(project_id);

@@ -24,6 +24,11 @@ inline constexpr char kOutboxTable[] = "projects.outbox";
 inline constexpr char kTopicCreateMessage[] = "messages.CreateMessage";
 std::string FirstPromptPayload(const std::string& project_id, const std::string& prompt,
                                const std::string& owner);
+// A fork's first message (ForkProject), the same way: its run restores version `version` of
+// `source` into the new project instead of asking a model.
+std::string ForkFirstMessagePayload(const std::string& project_id, const std::string& content,
+                                    const std::string& owner, const std::string& source,
+                                    int version);
 
 // A deleted project's messages go: MessageService.PurgeProjectMessages.
 inline constexpr char kTopicPurgeMessages[] = "messages.PurgeProjectMessages";

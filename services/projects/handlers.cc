@@ -1,5 +1,6 @@
 #include "services/projects/handlers.h"
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -7,6 +8,7 @@
 #include "common/proto_time.h"
 #include "common/status_macros.h"
 #include "common/strings.h"
+#include "common/utf8.h"
 #include "common/validation.h"
 #include "google/protobuf/util/time_util.h"
 #include "qai/orchestrator/v1/orchestrator.pb.h"
@@ -48,6 +50,14 @@ static void CheckEtag(FieldViolations& bad, std::string_view field, std::string_
   if (!expected) bad.Add(std::string(field), "is not an etag this service issued");
 }
 
+// ForkName: a fork's display name: the one asked for, else the source's with " (fork)", within
+// the limit.
+static std::string ForkName(const std::string& asked, const std::string& source) {
+  if (!asked.empty()) return asked;
+  std::string name = absl::StrCat(source.empty() ? "Project" : source, " (fork)");
+  return common::TruncateUtf8(name, kMaxDisplayNameChars);
+}
+
 void ToProto(const ProjectRecord& r, pb::Project& out) {
   out.set_id(r.id);
   out.set_name(r.name);
@@ -77,7 +87,11 @@ void ProjectHandlers::CreateProject(const CallContext& call, const pb::CreatePro
                       .trace_request_id = call.request_id};
   params.initial_message_payload =
       FirstPromptPayload(params.id, req.initial_prompt(), params.actor.id);
+  Create(call, std::move(params), resp, std::move(reply));
+}
 
+void ProjectHandlers::Create(const CallContext& call, CreateParams params, pb::Project& resp,
+                             common::Reply reply) {
   auto create = [this, &resp, reply = std::move(reply)](CreateParams params,
                                                         absl::Status room) mutable {
     auto answer = [&resp, reply = std::move(reply)](absl::StatusOr<ProjectRecord> project) {
@@ -103,6 +117,41 @@ void ProjectHandlers::CreateProject(const CallContext& call, const pb::CreatePro
                [create = std::move(create), params = std::move(params)](absl::Status room) mutable {
                  create(std::move(params), std::move(room));
                });
+}
+
+void ProjectHandlers::ForkProject(const CallContext& call, const pb::ForkProjectRequest& req,
+                                  pb::Project& resp, common::Reply reply) {
+  FieldViolations bad;
+  common::CheckUuid(bad, "project_id", req.project_id(), /*required=*/true);
+  if (req.version() < 1) bad.Add("version", "must be 1 or more");
+  common::CheckText(bad, "display_name", req.display_name(), 0, kMaxDisplayNameChars);
+  common::CheckUuid(bad, "request_id", req.request_id(), /*required=*/false);
+  if (absl::Status s = bad.ToStatus(); !s.ok()) return reply(s);
+  if (orchestrator_ == nullptr) return reply(absl::UnimplementedError("forks are not served here"));
+  // The source must be the caller's to see (NOT_FOUND as for an unknown one), and have the
+  // version; then the fork is created as a project is, its first message naming the version.
+  auto fork = [this, call, req, &resp, reply](absl::StatusOr<ProjectRecord> source) mutable {
+    if (!source.ok()) return reply(source.status());
+    const std::string source_id = source->id;
+    auto create = [this, call, req, &resp, reply,
+                   source = *std::move(source)](absl::Status exists) mutable {
+      if (!exists.ok()) return reply(exists);
+      CreateParams params{.actor = ActorOf(call),
+                          .id = common::NewUuid(),
+                          .display_name = ForkName(req.display_name(), source.display_name),
+                          .request_id = req.request_id(),
+                          .trace_request_id = call.request_id};
+      params.initial_message_payload = ForkFirstMessagePayload(
+          params.id,
+          absl::StrCat("Fork of \u201c",
+                       source.display_name.empty() ? source.name : source.display_name,
+                       "\u201d at version ", req.version()),
+          params.actor.id, source.id, req.version());
+      Create(call, std::move(params), resp, std::move(reply));
+    };
+    orchestrator_->VersionExistsAsync(call, source_id, req.version(), std::move(create));
+  };
+  store_->GetAsync(ActorOf(call), absl::AsciiStrToLower(req.project_id()), std::move(fork));
 }
 
 void ProjectHandlers::GetProject(const CallContext& call, const pb::GetProjectRequest& req,

@@ -71,8 +71,12 @@ int main(int argc, char** argv) {
   projects::RunRoom room(
       common::MakeChannel(config.Get("orchestrator-addr"), (*base)->grpc_limits()),
       config.Get("api-key"), config.GetInt("run-max-active-per-principal"));
+  // ForkProject asks it whether the version to fork exists.
+  orchestrator::RunsClient orchestrator(
+      common::MakeChannel(config.Get("orchestrator-addr"), (*base)->grpc_limits()),
+      config.Get("api-key"));
   projects::ProjectHandlers handlers(
-      store->get(), &*tokens, [&relay] { relay.Wake(); }, &room);
+      store->get(), &*tokens, [&relay] { relay.Wake(); }, &room, &orchestrator);
   const common::RpcEnv rpc_env =
       (*base)->rpc_env("qai.projects.v1.ProjectService", &projects::ServiceCallers());
   projects::ProjectServiceImpl service(&handlers, rpc_env);

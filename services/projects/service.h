@@ -21,6 +21,14 @@ class ProjectServiceImpl final : public pb::ProjectService::CallbackService {
                                      handlers_->CreateProject(c, *req, *resp, std::move(r));
                                    });
   }
+  grpc::ServerUnaryReactor* ForkProject(grpc::CallbackServerContext* ctx,
+                                        const pb::ForkProjectRequest* req,
+                                        pb::Project* resp) override {
+    return common::ServeUnaryAsync(ctx, env_, "ForkProject",
+                                   [=, this](const common::CallContext& c, common::Reply r) {
+                                     handlers_->ForkProject(c, *req, *resp, std::move(r));
+                                   });
+  }
   grpc::ServerUnaryReactor* GetProject(grpc::CallbackServerContext* ctx,
                                        const pb::GetProjectRequest* req,
                                        pb::Project* resp) override {

@@ -76,6 +76,7 @@ absl::Status SandboxHandlers::RestoreSnapshot(const CallContext& call,
   FieldViolations bad;
   CheckWorkspace(bad, req.project_id(), req.fence());
   common::CheckUuid(bad, "snapshot_id", req.snapshot_id(), /*required=*/false);
+  common::CheckUuid(bad, "snapshot_project_id", req.snapshot_project_id(), /*required=*/false);
   size_t bytes = 0;
   std::vector<Change> changes;
   for (const v1::FileChange& c : req.changes()) {
@@ -85,8 +86,9 @@ absl::Status SandboxHandlers::RestoreSnapshot(const CallContext& call,
   }
   CheckFiles(bad, "changes", changes.size(), bytes, options_.limits);
   QAI_RETURN_IF_ERROR(bad.ToStatus());
-  QAI_ASSIGN_OR_RETURN(WorkspaceInfo info, workspaces_->Restore(req.project_id(), req.fence(),
-                                                                req.snapshot_id(), changes));
+  QAI_ASSIGN_OR_RETURN(WorkspaceInfo info,
+                       workspaces_->Restore(req.project_id(), req.fence(), req.snapshot_id(),
+                                            changes, req.snapshot_project_id()));
   resp.set_project_id(absl::AsciiStrToLower(req.project_id()));
   resp.set_snapshot_id(info.snapshot_id);
   resp.set_replica(options_.self.name);

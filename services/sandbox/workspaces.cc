@@ -185,13 +185,16 @@ absl::Status Workspaces::Touch(Entry& entry) {
 
 absl::StatusOr<WorkspaceInfo> Workspaces::Restore(const std::string& project_id, int64_t fence,
                                                   const std::string& snapshot_id,
-                                                  const std::vector<Change>& changes) {
+                                                  const std::vector<Change>& changes,
+                                                  const std::string& snapshot_project) {
+  const std::string owner =
+      absl::AsciiStrToLower(snapshot_project.empty() ? project_id : snapshot_project);
   QAI_ASSIGN_OR_RETURN(Held held, Hold(project_id, fence));
   Entry& entry = *held.entry;
   std::shared_ptr<const Files> base = std::make_shared<Files>();
   if (!snapshot_id.empty()) {
     QAI_ASSIGN_OR_RETURN(SnapshotRecord snapshot, store_->GetSnapshot(snapshot_id));
-    if (snapshot.project_id != absl::AsciiStrToLower(project_id)) {
+    if (snapshot.project_id != owner) {
       return absl::NotFoundError(
           absl::StrCat("snapshot ", snapshot_id, " not found for project ", project_id));
     }
@@ -205,7 +208,7 @@ absl::StatusOr<WorkspaceInfo> Workspaces::Restore(const std::string& project_id,
     if (!s.ok()) return s;
   }
   WorkspaceInfo info;
-  if (!snapshot_id.empty() && changes.empty()) {
+  if (!snapshot_id.empty() && changes.empty() && snapshot_project.empty()) {
     QAI_RETURN_IF_ERROR(entry.ws->SetVersion(snapshot_id));
     entry.marked = true;
     info.snapshot_id = snapshot_id;

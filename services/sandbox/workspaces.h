@@ -72,10 +72,13 @@ class Workspaces {
   // own user) if missing. FAILED_PRECONDITION when a higher fence holds it, or the project was
   // purged.
   [[nodiscard]] absl::StatusOr<WorkspaceInfo> Open(const std::string& project_id, int64_t fence);
-  // Restore: the workspace holds exactly the snapshot (none: nothing) plus the changes.
+  // Restore: the workspace holds exactly the snapshot (none: nothing) plus the changes. The
+  // snapshot must be the project's own, or `snapshot_project`'s when that is given (a fork's
+  // start; the workspace is then not marked as holding a snapshot of its own).
   [[nodiscard]] absl::StatusOr<WorkspaceInfo> Restore(const std::string& project_id, int64_t fence,
                                                       const std::string& snapshot_id,
-                                                      const std::vector<Change>& changes);
+                                                      const std::vector<Change>& changes,
+                                                      const std::string& snapshot_project = "");
   // Run: the command, as Workspace::Run, also killed when the holder is fenced out.
   [[nodiscard]] absl::StatusOr<CommandResult> Run(const std::string& project_id, int64_t fence,
                                                   const std::string& command,

@@ -516,6 +516,19 @@ TEST_F(MessagesE2ETest, BadInputsNameTheirFields) {
               std::vector<std::string>{"owner"})
         << "only a relaying service names the owner";
   }
+  {
+    grpc::ClientContext ctx;
+    AsUser(ctx, "alice");
+    pb::CreateMessageRequest req;
+    req.set_project_id(p.id());
+    req.set_content("copy another project into mine");
+    req.mutable_fork_of()->set_project_id(p.id());
+    req.mutable_fork_of()->set_version(1);
+    pb::Message ignored;
+    EXPECT_EQ(ViolatedFields(stub_->CreateMessage(&ctx, req, &ignored)),
+              std::vector<std::string>{"fork_of"})
+        << "only ProjectService relaying a fork names what it starts from";
+  }
 
   pb::ListMessagesResponse page;
   EXPECT_EQ(ViolatedFields(List("alice", p.id(), &page, -1)),

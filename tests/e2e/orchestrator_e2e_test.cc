@@ -1191,6 +1191,59 @@ TEST_F(OrchestratorE2ETest, ARestoreQueuesBehindTheActiveRunAndSurvivesAKill) {
   EXPECT_EQ(Fetch(versions.versions(0).sandbox_url())->body, page1);
 }
 
+// Fork, then change both projects: neither sees the other's files or messages.
+TEST_F(OrchestratorE2ETest, AForkStartsFromAVersionAndSharesNothingAfter) {
+  ppb::Project p = CreateProject("Build a bakery site");
+  ASSERT_EQ(WaitForEnd(WaitForRuns(p.id(), 1)[0].id()).version(), 1);
+  ASSERT_EQ(Prompt(p.id(), "Add a counter").version(), 2);
+  const std::string page1 =
+      Fetch(GetVersion(p.id(), 1, opb::GetVersionRequest::VIEW_BASIC).sandbox_url())->body;
+
+  auto fork = [&](const std::string& sub, int version, ppb::Project* out) {
+    grpc::ClientContext ctx;
+    AsUser(ctx, sub);
+    ppb::ForkProjectRequest req;
+    req.set_project_id(p.id());
+    req.set_version(version);
+    return projects_stub_->ForkProject(&ctx, req, out);
+  };
+  ppb::Project q, ignored;
+  EXPECT_EQ(fork("mallory", 1, &ignored).error_code(), StatusCode::NOT_FOUND)
+      << "another user's project is not there to fork";
+  EXPECT_EQ(fork("alice", 9, &ignored).error_code(), StatusCode::NOT_FOUND);
+  ASSERT_TRUE(fork("alice", 1, &q).ok());
+  EXPECT_NE(q.id(), p.id());
+  EXPECT_EQ(q.owner(), "alice");
+  EXPECT_NE(q.display_name().find("(fork)"), std::string::npos) << q.display_name();
+
+  opb::Run start = WaitForEnd(WaitForRuns(q.id(), 1)[0].id());
+  ASSERT_EQ(start.state(), opb::Run::STATE_SUCCEEDED) << start.error();
+  EXPECT_EQ(start.version(), 1) << "a fork's versions start at 1";
+  opb::Version q1 = GetVersion(q.id(), 1, opb::GetVersionRequest::VIEW_BASIC);
+  EXPECT_EQ(q1.restored_from(), 1);
+  EXPECT_EQ(q1.forked_from_project_id(), p.id());
+  EXPECT_EQ(Fetch(q1.sandbox_url())->body, page1) << "it starts from version 1's files";
+  std::vector<mpb::Message> q_messages = Messages(q.id());
+  ASSERT_EQ(q_messages.size(), 2u);
+  EXPECT_NE(q_messages[0].content().find("Fork of"), std::string::npos);
+  EXPECT_NE(q_messages[1].content().find("Started from version 1"), std::string::npos);
+
+  // Each goes its own way.
+  opb::Run p3 = Prompt(p.id(), "Add a todo list");
+  opb::Run q2 = Prompt(q.id(), "Add a photo gallery");
+  ASSERT_EQ(p3.state(), opb::Run::STATE_SUCCEEDED) << p3.error();
+  ASSERT_EQ(q2.state(), opb::Run::STATE_SUCCEEDED) << q2.error();
+  EXPECT_EQ(q2.version(), 2);
+  const std::string p_page = Fetch(p3.sandbox_url())->body, q_page = Fetch(q2.sandbox_url())->body;
+  EXPECT_NE(p_page.find("odo"), std::string::npos);
+  EXPECT_EQ(p_page.find("allery"), std::string::npos) << "the fork's change is not the source's";
+  EXPECT_NE(q_page.find("allery"), std::string::npos);
+  EXPECT_EQ(q_page.find("odo"), std::string::npos) << "the source's change is not the fork's";
+  EXPECT_EQ(q_page.find("ounter"), std::string::npos) << "version 2 came after the fork's start";
+  for (const mpb::Message& m : Messages(p.id())) EXPECT_EQ(m.project_id(), p.id());
+  EXPECT_EQ(Messages(q.id()).size(), 4u) << "the fork's conversation is its own";
+}
+
 TEST_F(OrchestratorE2ETest, FinishedRunsEventsAreArchivedAndStillReplay) {
   RestartOrchestrator(0, {{"QAI_RUN_ARCHIVE_AFTER", "0s"}});
   ppb::Project p = CreateProject("Build a small counter page");

@@ -21,7 +21,8 @@ ENVOY = os.path.join(SOURCE, "k8s/base/envoy/envoy.yaml")
 # RPC goes here or gets that comment; test_every_rpc_is_classified fails until it does.
 PUBLIC = {
     "/qai.projects.v1.ProjectService/" + m
-    for m in ("CreateProject", "GetProject", "ListProjects", "UpdateProject", "DeleteProject")
+    for m in ("CreateProject", "GetProject", "ListProjects", "UpdateProject", "DeleteProject",
+              "ForkProject")
 } | {
     "/qai.messages.v1.MessageService/" + m for m in ("CreateMessage", "ListMessages", "GetMessage")
 } | {

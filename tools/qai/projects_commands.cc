@@ -24,6 +24,7 @@ namespace {
 using qai::messages::v1::Message;
 using qai::projects::v1::CreateProjectRequest;
 using qai::projects::v1::DeleteProjectRequest;
+using qai::projects::v1::ForkProjectRequest;
 using qai::projects::v1::GetProjectRequest;
 using qai::projects::v1::ListProjectsRequest;
 using qai::projects::v1::ListProjectsResponse;
@@ -158,6 +159,18 @@ int RunRename(const Invocation& inv) {
                              project);
 }
 
+int RunFork(const Invocation& inv) {
+  ProjectsClient client(inv);
+  ForkProjectRequest request;
+  request.set_project_id(inv.args.positional(0));
+  request.set_version(static_cast<int32_t>(inv.args.GetInt("version")));
+  request.set_display_name(inv.args.Get("display-name"));
+  request.set_request_id(client.options().request_id);
+  Project project;
+  auto context = client.NewContext("ForkProject");
+  return client.PrintMutated(client.stub().ForkProject(context.get(), request, &project), project);
+}
+
 int RunDelete(const Invocation& inv) {
   ProjectsClient client(inv);
   DeleteProjectRequest request;
@@ -217,6 +230,18 @@ std::vector<CommandSpec> ProjectCommands() {
                   .help = "rename only if the project still has this etag"}},
        .summary = "change a project's display name",
        .run = RunRename},
+      {.path = {"projects", "fork"},
+       .positionals = {"ID"},
+       .flags = {{.name = "version",
+                  .value_name = "N",
+                  .help = "the version to start from",
+                  .required = true,
+                  .validate = IsInt32},
+                 {.name = "display-name",
+                  .value_name = "NAME",
+                  .help = "the new project's name (default: the source's, with \" (fork)\")"}},
+       .summary = "a new project of yours that starts from a version of this one",
+       .run = RunFork},
       {.path = {"projects", "delete"},
        .positionals = {"ID"},
        .flags = {{.name = "etag",

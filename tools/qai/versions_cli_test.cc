@@ -15,6 +15,7 @@
 #include "grpcpp/server_builder.h"
 #include "gtest/gtest.h"
 #include "qai/orchestrator/v1/orchestrator.grpc.pb.h"
+#include "qai/projects/v1/projects.grpc.pb.h"
 #include "tools/qai/args.h"
 #include "tools/qai/cli.h"
 
@@ -24,6 +25,7 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::MatchesRegex;
 namespace opb = qai::orchestrator::v1;
+namespace ppb = qai::projects::v1;
 
 constexpr int64_t kT0 = 1769850900;  // 2026-01-31T09:15:00Z
 
@@ -100,6 +102,24 @@ class FakeVersions final : public opb::AgentOrchestrator::Service {
   opb::RestoreVersionRequest last_restore_;
 };
 
+// FakeForks: ForkProject makes project p-fork.
+class FakeForks final : public ppb::ProjectService::Service {
+ public:
+  grpc::Status ForkProject(grpc::ServerContext*, const ppb::ForkProjectRequest* request,
+                           ppb::Project* response) override {
+    std::lock_guard lock(mu_);
+    last_ = *request;
+    response->set_id("p-fork");
+    response->set_display_name("Bakery (fork)");
+    response->set_owner("alice");
+    response->mutable_create_time()->set_seconds(kT0);
+    response->mutable_update_time()->set_seconds(kT0);
+    return grpc::Status::OK;
+  }
+  std::mutex mu_;
+  ppb::ForkProjectRequest last_;
+};
+
 class VersionsCliTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -107,6 +127,7 @@ class VersionsCliTest : public ::testing::Test {
     int port = 0;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
     builder.RegisterService(&fake_);
+    builder.RegisterService(&forks_);
     server_ = builder.BuildAndStart();
     ASSERT_NE(server_, nullptr);
     address_ = absl::StrCat("127.0.0.1:", port);
@@ -117,13 +138,14 @@ class VersionsCliTest : public ::testing::Test {
     out_.str("");
     err_.str("");
     auto env = [this](const std::string& name) -> std::optional<std::string> {
-      if (name == "QAI_ORCHESTRATOR_ADDR") return address_;
+      if (name == "QAI_ORCHESTRATOR_ADDR" || name == "QAI_PROJECTS_ADDR") return address_;
       return std::nullopt;
     };
     return RunCli(args, env, out_, err_);
   }
 
   FakeVersions fake_;
+  FakeForks forks_;
   std::unique_ptr<grpc::Server> server_;
   std::string address_;
   std::ostringstream out_, err_;
@@ -168,6 +190,16 @@ TEST_F(VersionsCliTest, DiffShowsEachChangedFileAndItsUnifiedDiff) {
   ASSERT_EQ(Run({"versions", "diff", "--project", "p-1", "--from", "1", "--to-draft", "run-9"}),
             kExitOk);
   EXPECT_EQ(fake_.last_diff_.to().draft_of_run(), "run-9");
+}
+
+TEST_F(VersionsCliTest, ForkSendsTheVersionAndShowsTheNewProject) {
+  ASSERT_EQ(Run({"projects", "fork", "p-1", "--version", "2"}), kExitOk) << err_.str();
+  EXPECT_EQ(forks_.last_.project_id(), "p-1");
+  EXPECT_EQ(forks_.last_.version(), 2);
+  EXPECT_FALSE(forks_.last_.request_id().empty());
+  EXPECT_THAT(out_.str(), HasSubstr("p-fork"));
+  EXPECT_THAT(out_.str(), HasSubstr("request_id: " + forks_.last_.request_id() + "\n"));
+  EXPECT_EQ(Run({"projects", "fork", "p-1"}), kExitUsage) << "--version is required";
 }
 
 TEST_F(VersionsCliTest, RestoreSendsTheNumberAndARequestIdAndShowsTheRun) {

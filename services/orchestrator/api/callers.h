@@ -11,6 +11,7 @@ inline const common::ServiceCallers& ServiceCallers() {
       {"StartRun", {"messages"}},
       {"CountActiveRuns", {"messages", "projects"}},  // CreateMessage's and CreateProject's caps
       {"CancelProjectRuns", {"projects"}},            // DeleteProject
+      {"GetVersion", {"projects"}},                   // ForkProject: does the version exist?
   };
   return callers;
 }

@@ -1,5 +1,6 @@
 #include "services/orchestrator/api/handlers.h"
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/ids.h"
 #include "common/proto_time.h"
@@ -54,6 +55,11 @@ absl::Status RunHandlers::StartRun(const CallContext& call, const v1::StartRunRe
   common::CheckUuid(bad, "request_id", req.request_id(), /*required=*/false);
   // StartRun is for services only, which pass on the prompt's author (the messages relay).
   common::CheckText(bad, "author", req.author(), 0, kMaxAuthorChars);
+  // A fork's first run restores another project's version (both or neither).
+  common::CheckUuid(bad, "restore_project_id", req.restore_project_id(),
+                    /*required=*/req.restore_version() != 0);
+  if (req.restore_version() < 0 || (req.restore_version() == 0) != req.restore_project_id().empty())
+    bad.Add("restore_version", "must be 1 or more with restore_project_id, else 0");
   if (!v1::StartRunRequest::Multitask_IsValid(req.multitask()))
     bad.Add("multitask", "is not a known value");
   const orchestrator::RunSettings settings =
@@ -74,7 +80,9 @@ absl::Status RunHandlers::StartRun(const CallContext& call, const v1::StartRunRe
                      .reject_if_active = req.multitask() == v1::StartRunRequest::MULTITASK_REJECT,
                      .queued_event = events::Queued(),
                      .author = req.author(),
-                     .caps = bounds_->caps});
+                     .caps = bounds_->caps,
+                     .restore_version = req.restore_version(),
+                     .restore_project_id = absl::AsciiStrToLower(req.restore_project_id())});
   if (!run.ok()) return run.status();
   run_queued_();
   ToProto(*run, resp);

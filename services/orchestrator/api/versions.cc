@@ -24,6 +24,7 @@ void ToProto(const VersionRecord& r, v1::Version& out) {
   out.set_author(r.author);
   common::SetTimestamp(r.create_time, out.mutable_create_time());
   out.set_restored_from(r.restored_from);
+  out.set_forked_from_project_id(r.forked_from_project_id);
 }
 
 absl::Status VersionHandlers::ListVersions(const CallContext& call,

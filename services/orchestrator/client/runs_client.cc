@@ -60,4 +60,23 @@ void RunsClient::CountActiveAsync(const common::CallContext& call, const std::st
                                   });
 }
 
+void RunsClient::VersionExistsAsync(const common::CallContext& call, const std::string& project_id,
+                                    int number, std::function<void(absl::Status)> done) const {
+  struct Pending {
+    grpc::ClientContext ctx;
+    v1::GetVersionRequest req;
+    v1::Version resp;
+  };
+  auto pending = std::make_shared<Pending>();
+  // Its listing of files is read too; a few milliseconds at most, within the timeout.
+  common::PrepareServiceCall(pending->ctx, api_key_, call.request_id,
+                             std::min(timeout_ * 5, call.deadline - absl::Now()));
+  pending->req.set_project_id(project_id);
+  pending->req.set_number(number);
+  stub_->async()->GetVersion(&pending->ctx, &pending->req, &pending->resp,
+                             [pending, done = std::move(done)](grpc::Status status) {
+                               done(common::FromGrpcStatus(status));
+                             });
+}
+
 }  // namespace qai::orchestrator

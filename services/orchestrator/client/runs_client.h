@@ -1,9 +1,9 @@
 #pragma once
-// RunsClient: what other services ask AgentOrchestrator about runs before they accept a
-// prompt: how many runs a project and a principal have queued or running now
-// (CountActiveRuns), so a prompt past a cap is refused at once rather than waiting in an
-// outbox. Asked as the calling service (x-api-key), with the caller's request id, and never
-// past the caller's own deadline.
+// RunsClient: what other services ask AgentOrchestrator before they accept a prompt: how many
+// runs a project and a principal have queued or running now (CountActiveRuns), so a prompt
+// past a cap is refused at once rather than waiting in an outbox, and whether a version exists
+// (a fork's start). Asked as the calling service (x-api-key), with the caller's request id, and
+// never past the caller's own deadline.
 //
 //   RunsClient runs(orchestrator_channel, api_key);
 //   absl::StatusOr<ActiveRuns> active = runs.CountActive(call, project_id, author);
@@ -37,6 +37,12 @@ class RunsClient {
   void CountActiveAsync(const common::CallContext& call, const std::string& project_id,
                         const std::string& author,
                         std::function<void(absl::StatusOr<ActiveRuns>)> done) const;
+
+  // VersionExistsAsync: whether the project has version `number` (GetVersion, asked as this
+  // service): OK, NOT_FOUND, or the orchestrator's error when it cannot say. `done` runs on a
+  // gRPC thread.
+  void VersionExistsAsync(const common::CallContext& call, const std::string& project_id,
+                          int number, std::function<void(absl::Status)> done) const;
 
  private:
   std::unique_ptr<v1::AgentOrchestrator::Stub> stub_;

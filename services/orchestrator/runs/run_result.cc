@@ -20,11 +20,13 @@ messages::v1::RecordAgentResultRequest RunResult(const RunRecord& run, const Res
   return req;
 }
 
-ResultText RestoredText(const VersionRecord& version) {
+ResultText RestoredText(const VersionRecord& version, bool fork) {
   const std::string when =
       absl::FormatTime("%Y-%m-%d %H:%M UTC", version.create_time, absl::UTCTimeZone());
-  return {.content =
-              absl::StrCat("Restored version ", version.number, ". Later versions are all kept."),
+  return {.content = fork ? absl::StrCat("Started from version ", version.number,
+                                         " of the project this one was forked from.")
+                          : absl::StrCat("Restored version ", version.number,
+                                         ". Later versions are all kept."),
           .title = version.title.empty() ? absl::StrCat("Version ", version.number) : version.title,
           .summary = absl::StrCat("Version ", version.number, " of ", when, ", restored.")};
 }

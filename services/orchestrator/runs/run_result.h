@@ -26,8 +26,9 @@ struct ResultText {
 messages::v1::RecordAgentResultRequest RunResult(const RunRecord& run, const ResultText& text,
                                                  const SavedSnapshot& snapshot);
 
-// RestoredText: what a restore of `version` says ("Restored version 3."), and the version's
-// own title (or "Version 3" when it has none).
-ResultText RestoredText(const VersionRecord& version);
+// RestoredText: what a restore of `version` says ("Restored version 3.", or for a fork's start
+// "Started from version 3 of the project this one was forked from."), and the version's own
+// title (or "Version 3" when it has none).
+ResultText RestoredText(const VersionRecord& version, bool fork);
 
 }  // namespace qai::orchestrator

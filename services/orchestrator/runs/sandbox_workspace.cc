@@ -53,9 +53,11 @@ absl::StatusOr<HeldWorkspace> SandboxWorkspace::Open() {
   return HeldWorkspace{.snapshot_id = resp.snapshot_id(), .empty = resp.empty()};
 }
 
-absl::Status SandboxWorkspace::Restore(const std::string& snapshot_id, const FileChanges& changes) {
+absl::Status SandboxWorkspace::Restore(const std::string& snapshot_id, const FileChanges& changes,
+                                       const std::string& snapshot_project) {
   spb::RestoreSnapshotRequest req;
   req.set_snapshot_id(snapshot_id);
+  req.set_snapshot_project_id(snapshot_project);
   for (const auto& [path, content] : changes) {
     spb::FileChange* c = req.add_changes();
     c->set_path(path);

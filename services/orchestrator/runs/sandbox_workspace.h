@@ -49,8 +49,10 @@ class SandboxWorkspace final : public Workspace {
   // Open: locates the project's replica, takes the workspace there (this fence) and says what
   // it holds.
   [[nodiscard]] absl::StatusOr<HeldWorkspace> Open();
-  // Restore: the workspace holds the snapshot ("" none) plus the changes.
-  [[nodiscard]] absl::Status Restore(const std::string& snapshot_id, const FileChanges& changes);
+  // Restore: the workspace holds the snapshot ("" none) plus the changes; the snapshot is the
+  // project's own, or `snapshot_project`'s (a fork's start).
+  [[nodiscard]] absl::Status Restore(const std::string& snapshot_id, const FileChanges& changes,
+                                     const std::string& snapshot_project = "");
   // Snapshot: stores the workspace's files (idempotent on snapshot_id).
   [[nodiscard]] absl::StatusOr<SavedSnapshot> Snapshot(const std::string& snapshot_id,
                                                        const std::string& run_id);

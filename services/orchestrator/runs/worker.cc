@@ -502,20 +502,25 @@ void WorkerPool::Succeed(const RunRecord& run, Active& active, const AgentOutcom
 }
 
 void WorkerPool::Restore(const RunRecord& run, Active& active, SandboxWorkspace& workspace) {
-  absl::StatusOr<VersionRecord> version =
-      options_.versions->Get(run.project_id, run.restore_version);
+  // A fork's first run brings another project's version.
+  const std::string& source =
+      run.restore_project_id.empty() ? run.project_id : run.restore_project_id;
+  absl::StatusOr<VersionRecord> version = options_.versions->Get(source, run.restore_version);
   if (absl::IsNotFound(version.status())) {
     return FailWithMessage(run, active, std::string(version.status().message()));
   }
   if (!version.ok()) return RetryOrFail(run, active, version.status());
-  if (absl::Status s = workspace.Restore(version->snapshot_id, {}); !s.ok()) {
+  if (absl::Status s = workspace.Restore(version->snapshot_id, {}, run.restore_project_id);
+      !s.ok()) {
     return RetryOrFail(run, active, s);
   }
   // A snapshot of its own: the new version's preview, whatever later runs change.
   absl::StatusOr<SavedSnapshot> snapshot = workspace.Snapshot(common::NewUuid(), run.id);
   if (!snapshot.ok()) return RetryOrFail(run, active, snapshot.status());
   if (!StillHolds(active)) return;
-  Post(run, active, RunResult(run, RestoredText(*version), *snapshot), snapshot->id);
+  Post(run, active,
+       RunResult(run, RestoredText(*version, /*fork=*/!run.restore_project_id.empty()), *snapshot),
+       snapshot->id);
 }
 
 void WorkerPool::Post(const RunRecord& run, Active& active,

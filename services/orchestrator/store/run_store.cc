@@ -28,7 +28,8 @@ constexpr char kRunColumns[] =
     "COALESCE(result_message_id::text, ''), sandbox_url, last_sequence, cancel_requested::int, prompt_tokens, "
     "completion_tokens, model, timeout_us, steps, author, draft_url,"
     " COALESCE((SELECT v.number FROM orchestrator.versions v WHERE v.run_id = runs.id), 0),"
-        " COALESCE(restore_version, 0), COALESCE(draft_snapshot_id::text, '')";
+        " COALESCE(restore_version, 0), COALESCE(draft_snapshot_id::text, ''),"
+    " COALESCE(restore_project_id::text, '')";
 
 RunRecord ReadRun(const soci::row& r) {
   RunRecord run;
@@ -59,6 +60,7 @@ RunRecord ReadRun(const soci::row& r) {
   run.version = r.get<int>(23);
   run.restore_version = r.get<int>(24);
   run.draft_snapshot_id = r.get<std::string>(25);
+  run.restore_project_id = r.get<std::string>(26);
   return run;
 }
 
@@ -190,6 +192,7 @@ struct PendingRun {
   std::string project_id;
   std::string author;
   int restore_version = 0;
+  std::string restore_project_id;
 };
 
 // LockPending: locks the run's row; the run, when it is waiting for its result.
@@ -197,9 +200,10 @@ std::optional<PendingRun> LockPending(DbConnection& conn, const std::string& run
   int pending = 0;
   PendingRun run;
   conn.session() << "SELECT result_pending::int, project_id::text, author,"
-                    " COALESCE(restore_version, 0) FROM orchestrator.runs"
-                    " WHERE id = CAST(:id AS uuid) AND state = 2 FOR UPDATE",
-      use(run_id), into(pending), into(run.project_id), into(run.author), into(run.restore_version);
+                    " COALESCE(restore_version, 0), COALESCE(restore_project_id::text, '')"
+                    " FROM orchestrator.runs WHERE id = CAST(:id AS uuid) AND state = 2 FOR UPDATE",
+      use(run_id), into(pending), into(run.project_id), into(run.author), into(run.restore_version),
+      into(run.restore_project_id);
   if (!conn.session().got_data() || pending == 0) return std::nullopt;
   return run;
 }
@@ -256,13 +260,16 @@ absl::StatusOr<RunRecord> RunStore::Start(const StartParams& p) {
     soci::indicator message_ind = p.message_id.empty() ? soci::i_null : soci::i_ok;
     soci::indicator restore_ind = p.restore_version == 0 ? soci::i_null : soci::i_ok;
     soci::indicator key_ind = p.request_key.empty() ? soci::i_null : soci::i_ok;
+    soci::indicator source_ind = p.restore_project_id.empty() ? soci::i_null : soci::i_ok;
     conn.session() << "INSERT INTO orchestrator.runs (id, project_id, message_id, prompt, state,"
-                      " max_iterations, model, timeout_us, author, restore_version, request_key)"
+                      " max_iterations, model, timeout_us, author, restore_version, request_key,"
+                      " restore_project_id)"
                       " VALUES (CAST(:id AS uuid), CAST(:p AS uuid), CAST(:m AS uuid), :prompt, 1,"
-                      " :max, :model, :tmo, :author, :restore, :key)",
+                      " :max, :model, :tmo, :author, :restore, :key, CAST(:source AS uuid))",
         use(p.id), use(p.project_id), use(p.message_id, message_ind), use(p.prompt),
         use(p.max_iterations), use(p.model), use(timeout_us), use(p.author),
-        use(p.restore_version, restore_ind), use(p.request_key, key_ind);
+        use(p.restore_version, restore_ind), use(p.request_key, key_ind),
+        use(p.restore_project_id, source_ind);
     absl::StatusOr<Appended> appended =
         AppendEvents(conn, p.id, nullptr, {p.queued_event}, std::nullopt);
     if (!appended.ok()) return appended.status();
@@ -536,15 +543,16 @@ absl::Status RunStore::ResultStored(const StoredResult& stored) {
     if (!conn.session().got_data()) {
       return absl::InternalError(absl::StrCat("run ", stored.run_id, " posted no snapshot"));
     }
-    QAI_ASSIGN_OR_RETURN(int version,
-                         RecordVersion(conn, {.project_id = pending->project_id,
-                                              .run_id = stored.run_id,
-                                              .message_id = stored.message_id,
-                                              .snapshot_id = snapshot_id,
-                                              .sandbox_url = stored.sandbox_url,
-                                              .title = stored.title,
-                                              .author = pending->author,
-                                              .restored_from = pending->restore_version}));
+    QAI_ASSIGN_OR_RETURN(
+        int version, RecordVersion(conn, {.project_id = pending->project_id,
+                                          .run_id = stored.run_id,
+                                          .message_id = stored.message_id,
+                                          .snapshot_id = snapshot_id,
+                                          .sandbox_url = stored.sandbox_url,
+                                          .title = stored.title,
+                                          .author = pending->author,
+                                          .restored_from = pending->restore_version,
+                                          .forked_from_project_id = pending->restore_project_id}));
     QAI_ASSIGN_OR_RETURN(Appended appended,
                          AppendEvents(conn, stored.run_id, nullptr,
                                       {stored.succeeded_event(version)}, std::nullopt));

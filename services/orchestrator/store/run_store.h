@@ -80,6 +80,7 @@ struct RunRecord {
   std::string draft_snapshot_id;  // and the snapshot that holds it
   int version = 0;                // the version the run made; 0: none (yet)
   int restore_version = 0;  // a restore: the version it brings back (no model); 0: an agent's run
+  std::string restore_project_id;  // and the project it is of, when another (a fork's start)
   bool Finished() const { return state == kSucceeded || state == kFailed || state == kCancelled; }
 };
 
@@ -105,6 +106,8 @@ struct StartParams {
   // INVALID_ARGUMENT on request_id).
   int restore_version = 0;
   std::string request_key;
+  // A fork's first run: the project whose version it restores ("": its own).
+  std::string restore_project_id;
 };
 
 // Lease: a worker's hold on a RUNNING run.

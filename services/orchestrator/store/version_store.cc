@@ -14,7 +14,8 @@ using soci::use;
 constexpr char kVersionColumns[] =
     "project_id::text, number, run_id::text, COALESCE(message_id::text, ''), snapshot_id::text,"
     " sandbox_url, title, author, COALESCE(restored_from, 0),"
-    " (EXTRACT(EPOCH FROM create_time) * 1000000)::bigint";
+    " (EXTRACT(EPOCH FROM create_time) * 1000000)::bigint,"
+    " COALESCE(forked_from_project_id::text, '')";
 
 VersionRecord ReadVersion(const soci::row& r) {
   return {.project_id = r.get<std::string>(0),
@@ -26,7 +27,8 @@ VersionRecord ReadVersion(const soci::row& r) {
           .title = r.get<std::string>(6),
           .author = r.get<std::string>(7),
           .restored_from = r.get<int>(8),
-          .create_time = absl::FromUnixMicros(r.get<long long>(9))};
+          .create_time = absl::FromUnixMicros(r.get<long long>(9)),
+          .forked_from_project_id = r.get<std::string>(10)};
 }
 
 }  // namespace
@@ -43,16 +45,19 @@ absl::StatusOr<int> RecordVersion(DbConnection& conn, const VersionRecord& v) {
   soci::indicator message_ind = message.empty() ? soci::i_null : soci::i_ok;
   const int restored = v.restored_from;
   soci::indicator restored_ind = restored == 0 ? soci::i_null : soci::i_ok;
+  soci::indicator fork_ind = v.forked_from_project_id.empty() ? soci::i_null : soci::i_ok;
   int number = 0;
   conn.session() << "INSERT INTO orchestrator.versions (project_id, number, run_id, message_id,"
-                    " snapshot_id, sandbox_url, title, author, restored_from)"
+                    " snapshot_id, sandbox_url, title, author, restored_from,"
+                    " forked_from_project_id)"
                     " SELECT CAST(:p AS uuid), COALESCE(max(number), 0) + 1, CAST(:r AS uuid),"
-                    " CAST(:m AS uuid), CAST(:s AS uuid), :url, :title, :author, :restored"
+                    " CAST(:m AS uuid), CAST(:s AS uuid), :url, :title, :author, :restored,"
+                    " CAST(:fork AS uuid)"
                     " FROM orchestrator.versions WHERE project_id = CAST(:p2 AS uuid)"
                     " RETURNING number",
       use(v.project_id), use(v.run_id), use(message, message_ind), use(v.snapshot_id),
       use(v.sandbox_url), use(v.title), use(v.author), use(restored, restored_ind),
-      use(v.project_id), into(number);
+      use(v.forked_from_project_id, fork_ind), use(v.project_id), into(number);
   return number;
 }
 

@@ -30,6 +30,7 @@ struct VersionRecord {
   std::string author;
   int restored_from = 0;  // the version a restore brought back; 0: none
   absl::Time create_time;
+  std::string forked_from_project_id;  // restored_from's project, when another (a fork's start)
 };
 
 // RecordVersion: the project's next version (`v.number` is ignored), on `conn` in the
