@@ -72,6 +72,11 @@ std::string_view RoleName(Role role) {
 
 std::string Sha256Hex(std::string_view data) { return ToHex(Sha256(data)); }
 
+std::string Sha256Digest(std::string_view data) {
+  const std::array<unsigned char, 32> digest = Sha256(data);
+  return std::string(reinterpret_cast<const char*>(digest.data()), digest.size());
+}
+
 // ValidServiceName: lower-case letters, digits and '-', starting with a letter, at most 32.
 bool ValidServiceName(absl::string_view name) {
   if (name.empty() || name.size() > 32 || !absl::ascii_islower(static_cast<unsigned char>(name[0])))

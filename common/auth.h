@@ -47,8 +47,9 @@ struct Principal {
 [[nodiscard]] std::string_view RoleName(Role role);
 
 // Sha256Hex: lowercase hex SHA-256 of `data`; how operators derive QAI_SERVICE_KEY_SHA256
-// entries from keys.
+// entries from keys. Sha256Digest: the same 32 bytes, raw (content-addressed storage).
 [[nodiscard]] std::string Sha256Hex(std::string_view data);
+[[nodiscard]] std::string Sha256Digest(std::string_view data);
 
 // Authenticator: decides who is calling from the `authorization` and `x-api-key` headers.
 // Immutable after Create and cheap to share between threads.

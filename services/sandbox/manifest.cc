@@ -1,7 +1,5 @@
 #include "services/sandbox/manifest.h"
 
-#include <openssl/sha.h>
-
 #include "absl/strings/str_cat.h"
 
 namespace qai::sandbox {
@@ -29,12 +27,6 @@ absl::StatusOr<ManifestEntries> DecodeManifest(std::string_view stored) {
     stored.remove_prefix(end + 1 + kHashBytes);
   }
   return entries;
-}
-
-std::string Sha256(std::string_view content) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(content.data()), content.size(), digest);
-  return std::string(reinterpret_cast<const char*>(digest), sizeof(digest));
 }
 
 }  // namespace qai::sandbox

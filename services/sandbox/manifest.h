@@ -4,7 +4,7 @@
 // order, the path's bytes, a NUL (no path holds one), and the 32 bytes of the hash. About 50
 // bytes a file, so a version costs its changed contents plus that.
 //
-//   std::string stored = EncodeManifest({{"index.html", Sha256("<h1>Hi</h1>")}});
+//   std::string stored = EncodeManifest({{"index.html", common::Sha256Digest("<h1>Hi</h1>")}});
 //   absl::StatusOr<ManifestEntries> entries = DecodeManifest(stored);
 
 #include <map>
@@ -25,8 +25,5 @@ using ManifestEntries = std::map<std::string, std::string>;
 [[nodiscard]] absl::StatusOr<std::string> EncodeManifest(const ManifestEntries& entries);
 // DecodeManifest: INTERNAL when `stored` is not a manifest.
 [[nodiscard]] absl::StatusOr<ManifestEntries> DecodeManifest(std::string_view stored);
-
-// Sha256: the raw hash of `content`.
-[[nodiscard]] std::string Sha256(std::string_view content);
 
 }  // namespace qai::sandbox

@@ -8,6 +8,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/auth.h"
 #include "common/ids.h"
 #include "common/pg_arrays.h"
 #include "common/status_macros.h"
@@ -42,7 +43,7 @@ absl::StatusOr<Manifest> MakeManifest(const Files& files) {
   Manifest m;
   ManifestEntries entries;
   for (const auto& [path, content] : files) {
-    std::string hash = Sha256(content);
+    std::string hash = common::Sha256Digest(content);
     m.content_of.emplace(hash, &content);
     entries.emplace(path, std::move(hash));
   }
