@@ -28,7 +28,7 @@ constexpr char kRunColumns[] =
     "COALESCE(result_message_id::text, ''), sandbox_url, last_sequence, cancel_requested::int, prompt_tokens, "
     "completion_tokens, model, timeout_us, steps, author, draft_url,"
     " COALESCE((SELECT v.number FROM orchestrator.versions v WHERE v.run_id = runs.id), 0),"
-        " COALESCE(restore_version, 0), COALESCE(draft_snapshot_id::text, ''),"
+    " COALESCE(restore_version, 0), COALESCE(draft_snapshot_id::text, ''),"
     " COALESCE(restore_project_id::text, '')";
 
 RunRecord ReadRun(const soci::row& r) {
@@ -234,7 +234,7 @@ absl::StatusOr<RunRecord> RunStore::Start(const StartParams& p) {
         use(p.project_id);
     // A message, or a restore's request, that already has a run gets that run back.
     if (std::optional<RunRecord> existing = ExistingRun(conn, p)) {
-      if (existing->restore_version != p.restore_version) {
+      if (existing->restore_version != p.restore_version || existing->project_id != p.project_id) {
         return absl::InvalidArgumentError(
             "request_id: already used for another request (each request needs its own)");
       }

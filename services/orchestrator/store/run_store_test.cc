@@ -378,6 +378,17 @@ TEST_F(RunStoreTest, ARestoreIsARunOfItsRequestAndItsVersionSaysWhereItCameFrom)
   EXPECT_EQ(first->restore_version, 1);
   EXPECT_EQ(restore(1, "alice:r1")->id, first->id) << "a repeat is the same run";
   EXPECT_EQ(restore(2, "alice:r1").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_
+                ->Start({.id = common::NewUuid(),
+                         .project_id = common::NewUuid(),
+                         .prompt = "Restore version 1",
+                         .queued_event = "queued",
+                         .restore_version = 1,
+                         .request_key = "alice:r1"})
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument)
+      << "a key names one request: not the run of another project";
   EXPECT_NE(restore(1, "bob:r1")->id, first->id) << "keys are per principal";
 
   // The prompt's run goes first (the project's line), then the restore's.
