@@ -16,7 +16,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       build-essential cmake ninja-build pkg-config ca-certificates \
       libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev \
-      libsoci-dev libboost-dev libpq-dev libssl-dev nlohmann-json3-dev libcpp-httplib-dev libbrotli-dev zlib1g-dev libseccomp-dev \
+      libsoci-dev libboost-dev libpq-dev libssl-dev nlohmann-json3-dev libcpp-httplib-dev libbrotli-dev zlib1g-dev libseccomp-dev libdtl-dev \
       libcurl4-openssl-dev prometheus-cpp-dev googletest libgtest-dev libgmock-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
