@@ -1,0 +1,240 @@
+// Versions end to end (the whole suite as processes, StackTest): every success is a version
+// and a failed run leaves a draft; a restore brings a version back as a new one, queues like a
+// prompt and survives kill -9; a fork starts from a version and shares nothing after.
+
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "common/auth.h"
+#include "tests/e2e/stack.h"
+
+namespace qai::testing {
+namespace {
+
+class VersionsE2ETest : public StackTest {};
+
+// Every successful run makes the project's next version; a failed run makes none, and what it
+// had changed is kept as its draft while the next run starts from the last version.
+TEST_F(VersionsE2ETest, EverySuccessIsAVersionAndAFailedRunLeavesOnlyADraft) {
+  ppb::Project p = CreateProject("Build a bakery site");
+  std::vector<opb::Run> runs = WaitForRuns(p.id(), 1);
+  opb::Run first = WaitForEnd(runs[0].id());
+  ASSERT_EQ(first.state(), opb::Run::STATE_SUCCEEDED) << first.error();
+  EXPECT_EQ(first.version(), 1);
+
+  ASSERT_TRUE(Send(p.id(), "Add a counter [[no-summary]]", [](mpb::CreateMessageRequest& r) {
+                r.set_max_iterations(4);
+              }).ok());
+  runs = WaitForRuns(p.id(), 2);
+  opb::Run failed = WaitForEnd(runs[0].id(), absl::Seconds(90));
+  ASSERT_EQ(failed.state(), opb::Run::STATE_FAILED);
+  EXPECT_EQ(failed.version(), 0);
+  ASSERT_FALSE(failed.draft_url().empty()) << "what the failed run changed is its draft";
+  httplib::Result draft = Fetch(failed.draft_url());
+  ASSERT_TRUE(draft);
+  EXPECT_NE(draft->body.find("ounter"), std::string::npos) << "the draft holds its edits";
+
+  ASSERT_TRUE(Send(p.id(), "Add a todo list").ok());
+  runs = WaitForRuns(p.id(), 3);
+  opb::Run third = WaitForEnd(runs[0].id());
+  ASSERT_EQ(third.state(), opb::Run::STATE_SUCCEEDED) << third.error();
+  EXPECT_EQ(third.version(), 2);
+
+  opb::ListVersionsResponse listed = ListVersions(p.id());
+  ASSERT_EQ(listed.versions_size(), 2);
+  EXPECT_EQ(listed.versions(0).number(), 2) << "newest first";
+  EXPECT_EQ(listed.versions(0).run_id(), third.id());
+  EXPECT_EQ(listed.versions(1).run_id(), first.id());
+  EXPECT_EQ(listed.versions(1).sandbox_url(), first.sandbox_url());
+  EXPECT_EQ(listed.versions(1).message_id(), first.result_message_id());
+  EXPECT_EQ(listed.versions(1).author(), "alice");
+  EXPECT_FALSE(listed.versions(1).title().empty());
+  opb::Version v2 = GetVersion(p.id(), 2, opb::GetVersionRequest::VIEW_FULL);
+  std::string page;
+  for (const opb::VersionFile& f : v2.files()) {
+    if (f.path() == "index.html") page = f.content();
+    EXPECT_EQ(f.size(), static_cast<int64_t>(f.content().size()));
+    EXPECT_EQ(f.sha256(), common::Sha256Hex(f.content()));
+  }
+  EXPECT_NE(page.find("odo"), std::string::npos) << page;
+  EXPECT_NE(page.find("akery"), std::string::npos) << "it built on version 1";
+  EXPECT_EQ(page.find("ounter"), std::string::npos) << "and not on the failed run's draft";
+  EXPECT_EQ(Fetch(v2.sandbox_url())->body, page);
+  // What version 2 changed, and what the failed run's draft had changed, from version 1.
+  opb::DiffVersionsResponse diff = Diff(p.id(), 1, 2);
+  std::map<std::string, opb::FileDiff> changed;
+  for (const opb::FileDiff& f : diff.files()) changed[f.path()] = f;
+  ASSERT_TRUE(changed.contains("index.html")) << diff.DebugString();
+  EXPECT_EQ(changed["index.html"].change(), opb::FileDiff::CHANGE_MODIFIED);
+  const std::string& unified = changed["index.html"].unified_diff();
+  EXPECT_TRUE(unified.starts_with("@@ -")) << unified;
+  EXPECT_NE(unified.find("\n+"), std::string::npos) << unified;
+  EXPECT_NE(unified.find("odo"), std::string::npos) << unified;
+  EXPECT_FALSE(diff.truncated());
+  opb::DiffVersionsResponse draft_diff = Diff(p.id(), 1, 0, failed.id());
+  bool counter = false;
+  for (const opb::FileDiff& f : draft_diff.files())
+    counter |= f.unified_diff().find("+") != std::string::npos &&
+               f.unified_diff().find("ounter") != std::string::npos;
+  EXPECT_TRUE(counter) << draft_diff.DebugString();
+  EXPECT_EQ(Diff(p.id(), 2, 2).files_size(), 0);
+
+  opb::Version basic = GetVersion(p.id(), 1, opb::GetVersionRequest::VIEW_BASIC);
+  ASSERT_GT(basic.files_size(), 0);
+  EXPECT_TRUE(basic.files(0).content().empty()) << "the basic view has no contents";
+
+  // Another user's project is NOT_FOUND, as an unknown one is.
+  grpc::ClientContext ctx;
+  AsUser(ctx, "mallory");
+  opb::GetVersionRequest req;
+  req.set_project_id(p.id());
+  req.set_number(1);
+  opb::Version out;
+  EXPECT_EQ(stubs_[0]->GetVersion(&ctx, req, &out).error_code(), StatusCode::NOT_FOUND);
+  grpc::ClientContext ctx2;
+  AsUser(ctx2, "alice");
+  req.set_number(3);
+  EXPECT_EQ(stubs_[0]->GetVersion(&ctx2, req, &out).error_code(), StatusCode::NOT_FOUND);
+}
+
+// Restore 2 of 4: version 5 serves version 2's page, versions 3 and 4 still serve theirs, and
+// the next prompt edits version 5's files.
+TEST_F(VersionsE2ETest, ARestoreBringsBackAVersionAndKeepsEveryLaterOne) {
+  ppb::Project p = CreateProject("Build a bakery site");
+  ASSERT_EQ(WaitForEnd(WaitForRuns(p.id(), 1)[0].id()).version(), 1);
+  for (const char* prompt : {"Add a counter", "Add a todo list", "Add a photo gallery"}) {
+    opb::Run run = Prompt(p.id(), prompt);
+    ASSERT_EQ(run.state(), opb::Run::STATE_SUCCEEDED) << prompt << ": " << run.error();
+  }
+  std::map<int, opb::Version> before;
+  const opb::ListVersionsResponse listed = ListVersions(p.id());
+  for (const opb::Version& v : listed.versions()) before[v.number()] = v;
+  ASSERT_EQ(before.size(), 4u);
+
+  const std::string request = common::NewUuid();
+  opb::Run restore, again;
+  ASSERT_TRUE(RestoreVersion(p.id(), 2, request, &restore).ok());
+  EXPECT_EQ(restore.restore_version(), 2);
+  EXPECT_TRUE(restore.message_id().empty());
+  ASSERT_TRUE(RestoreVersion(p.id(), 2, request, &again).ok());
+  EXPECT_EQ(again.id(), restore.id()) << "idempotent on request_id";
+  EXPECT_EQ(RestoreVersion(p.id(), 3, request, &again).error_code(), StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(RestoreVersion(p.id(), 9, common::NewUuid(), &again).error_code(),
+            StatusCode::NOT_FOUND);
+  opb::Run restored = WaitForEnd(restore.id());
+  ASSERT_EQ(restored.state(), opb::Run::STATE_SUCCEEDED) << restored.error();
+  EXPECT_EQ(restored.version(), 5);
+
+  opb::ListVersionsResponse after = ListVersions(p.id());
+  ASSERT_EQ(after.versions_size(), 5);
+  const opb::Version& v5 = after.versions(0);
+  EXPECT_EQ(v5.restored_from(), 2);
+  EXPECT_EQ(v5.title(), before[2].title());
+  EXPECT_NE(v5.sandbox_url(), before[2].sandbox_url()) << "a preview of its own";
+  const std::string page2 = Fetch(before[2].sandbox_url())->body;
+  EXPECT_EQ(Fetch(v5.sandbox_url())->body, page2);
+  for (int n : {3, 4}) {
+    EXPECT_EQ(Fetch(before[n].sandbox_url())->status, 200) << "version " << n << " stays";
+    EXPECT_EQ(GetVersion(p.id(), n, opb::GetVersionRequest::VIEW_BASIC).sandbox_url(),
+              before[n].sandbox_url());
+  }
+  std::vector<mpb::Message> messages = Messages(p.id());
+  ASSERT_FALSE(messages.empty());
+  EXPECT_EQ(messages.back().role(), mpb::Message::ROLE_ASSISTANT);
+  EXPECT_EQ(messages.back().id(), restored.result_message_id());
+  EXPECT_NE(messages.back().content().find("Restored version 2"), std::string::npos);
+  EXPECT_EQ(messages.back().fragment().sandbox_url(), v5.sandbox_url());
+
+  opb::Run next = Prompt(p.id(), "Add a contact form");
+  ASSERT_EQ(next.state(), opb::Run::STATE_SUCCEEDED) << next.error();
+  const std::string page6 = Fetch(next.sandbox_url())->body;
+  EXPECT_NE(page6.find("ounter"), std::string::npos) << "it edits version 5, which is 2";
+  EXPECT_NE(page6.find("ontact"), std::string::npos);
+  EXPECT_EQ(page6.find("allery"), std::string::npos) << "version 4's gallery is not in it";
+}
+
+// A restore during an active run queues behind it; the orchestrator killed meanwhile (kill -9)
+// costs nothing: one version for the run, one for the restore.
+TEST_F(VersionsE2ETest, ARestoreQueuesBehindTheActiveRunAndSurvivesAKill) {
+  ppb::Project p = CreateProject("Build a bakery site");
+  ASSERT_EQ(WaitForEnd(WaitForRuns(p.id(), 1)[0].id()).version(), 1);
+  const std::string page1 = Fetch(ListVersions(p.id()).versions(0).sandbox_url())->body;
+  ASSERT_TRUE(Send(p.id(), "Add a counter [[sleep 4]]").ok());
+  std::vector<opb::Run> runs;
+  ASSERT_TRUE(Eventually([&] {
+    runs = Runs(p.id());
+    return runs.size() == 2 && runs[0].state() == opb::Run::STATE_RUNNING;
+  }));
+  opb::Run restore;
+  ASSERT_TRUE(RestoreVersion(p.id(), 1, common::NewUuid(), &restore).ok());
+  EXPECT_EQ(restore.state(), opb::Run::STATE_QUEUED) << "it waits for the active run";
+  RestartOrchestrator(0, {});
+
+  opb::Run counter = WaitForEnd(runs[0].id(), absl::Seconds(90));
+  opb::Run restored = WaitForEnd(restore.id(), absl::Seconds(90));
+  ASSERT_EQ(counter.state(), opb::Run::STATE_SUCCEEDED) << counter.error();
+  ASSERT_EQ(restored.state(), opb::Run::STATE_SUCCEEDED) << restored.error();
+  EXPECT_EQ(counter.version(), 2);
+  EXPECT_EQ(restored.version(), 3) << "after the run it waited for";
+  opb::ListVersionsResponse versions = ListVersions(p.id());
+  ASSERT_EQ(versions.versions_size(), 3) << "exactly one version each";
+  EXPECT_EQ(versions.versions(0).restored_from(), 1);
+  EXPECT_EQ(Fetch(versions.versions(0).sandbox_url())->body, page1);
+}
+
+// Fork, then change both projects: neither sees the other's files or messages.
+TEST_F(VersionsE2ETest, AForkStartsFromAVersionAndSharesNothingAfter) {
+  ppb::Project p = CreateProject("Build a bakery site");
+  ASSERT_EQ(WaitForEnd(WaitForRuns(p.id(), 1)[0].id()).version(), 1);
+  ASSERT_EQ(Prompt(p.id(), "Add a counter").version(), 2);
+  const std::string page1 =
+      Fetch(GetVersion(p.id(), 1, opb::GetVersionRequest::VIEW_BASIC).sandbox_url())->body;
+
+  auto fork = [&](const std::string& sub, int version, ppb::Project* out) {
+    grpc::ClientContext ctx;
+    AsUser(ctx, sub);
+    ppb::ForkProjectRequest req;
+    req.set_project_id(p.id());
+    req.set_version(version);
+    return projects_stub_->ForkProject(&ctx, req, out);
+  };
+  ppb::Project q, ignored;
+  EXPECT_EQ(fork("mallory", 1, &ignored).error_code(), StatusCode::NOT_FOUND)
+      << "another user's project is not there to fork";
+  EXPECT_EQ(fork("alice", 9, &ignored).error_code(), StatusCode::NOT_FOUND);
+  ASSERT_TRUE(fork("alice", 1, &q).ok());
+  EXPECT_NE(q.id(), p.id());
+  EXPECT_EQ(q.owner(), "alice");
+  EXPECT_NE(q.display_name().find("(fork)"), std::string::npos) << q.display_name();
+
+  opb::Run start = WaitForEnd(WaitForRuns(q.id(), 1)[0].id());
+  ASSERT_EQ(start.state(), opb::Run::STATE_SUCCEEDED) << start.error();
+  EXPECT_EQ(start.version(), 1) << "a fork's versions start at 1";
+  opb::Version q1 = GetVersion(q.id(), 1, opb::GetVersionRequest::VIEW_BASIC);
+  EXPECT_EQ(q1.restored_from(), 1);
+  EXPECT_EQ(q1.forked_from_project_id(), p.id());
+  EXPECT_EQ(Fetch(q1.sandbox_url())->body, page1) << "it starts from version 1's files";
+  std::vector<mpb::Message> q_messages = Messages(q.id());
+  ASSERT_EQ(q_messages.size(), 2u);
+  EXPECT_NE(q_messages[0].content().find("Fork of"), std::string::npos);
+  EXPECT_NE(q_messages[1].content().find("Started from version 1"), std::string::npos);
+
+  // Each goes its own way.
+  opb::Run p3 = Prompt(p.id(), "Add a todo list");
+  opb::Run q2 = Prompt(q.id(), "Add a photo gallery");
+  ASSERT_EQ(p3.state(), opb::Run::STATE_SUCCEEDED) << p3.error();
+  ASSERT_EQ(q2.state(), opb::Run::STATE_SUCCEEDED) << q2.error();
+  EXPECT_EQ(q2.version(), 2);
+  const std::string p_page = Fetch(p3.sandbox_url())->body, q_page = Fetch(q2.sandbox_url())->body;
+  EXPECT_NE(p_page.find("odo"), std::string::npos);
+  EXPECT_EQ(p_page.find("allery"), std::string::npos) << "the fork's change is not the source's";
+  EXPECT_NE(q_page.find("allery"), std::string::npos);
+  EXPECT_EQ(q_page.find("odo"), std::string::npos) << "the source's change is not the fork's";
+  EXPECT_EQ(q_page.find("ounter"), std::string::npos) << "version 2 came after the fork's start";
+  for (const mpb::Message& m : Messages(p.id())) EXPECT_EQ(m.project_id(), p.id());
+  EXPECT_EQ(Messages(q.id()).size(), 4u) << "the fork's conversation is its own";
+}
+
+}  // namespace
+}  // namespace qai::testing
