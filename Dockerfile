@@ -16,7 +16,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       build-essential cmake ninja-build pkg-config ca-certificates \
       libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev \
-      libsoci-dev libboost-dev libpq-dev libssl-dev nlohmann-json3-dev libcpp-httplib-dev libbrotli-dev zlib1g-dev libseccomp-dev libdtl-dev \
+      libsoci-dev libboost-dev libpq-dev libssl-dev nlohmann-json3-dev libcpp-httplib-dev libbrotli-dev zlib1g-dev libseccomp-dev libdtl-dev libarchive-dev \
       libcurl4-openssl-dev prometheus-cpp-dev googletest libgtest-dev libgmock-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
@@ -30,7 +30,7 @@ FROM debian:bookworm-slim AS runtime
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       ca-certificates libgrpc++1.51 libprotobuf32 libabsl20220623 libsoci-core4.0 \
-      libsoci-postgresql4.0 libpq5 libssl3 libbrotli1 zlib1g libseccomp2 libcurl4 \
+      libsoci-postgresql4.0 libpq5 libssl3 libbrotli1 zlib1g libseccomp2 libcurl4 libarchive13 \
       libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --user-group --home-dir /var/lib/qai --no-create-home qai
