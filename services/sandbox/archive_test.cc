@@ -6,19 +6,15 @@
 
 #include <gtest/gtest.h>
 
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
 #include <map>
 #include <random>
-#include <sstream>
 
-#include "common/ids.h"
+#include "tests/support/unpack.h"
 
 namespace qai::sandbox {
 namespace {
 
-namespace fs = std::filesystem;
+using Files = std::map<std::string, std::string>;
 
 std::map<std::string, std::string> SampleFiles() {
   std::mt19937 random(7);
@@ -49,34 +45,6 @@ std::string Archive(ArchiveFormat format, const std::map<std::string, std::strin
   return out + (*writer)->TakeOutput();
 }
 
-std::string ReadFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-// Unpacked: the archive unpacked by `command` ("unzip -q %s -d %d" style: %a the archive,
-// %d the folder), as path -> content.
-std::map<std::string, std::string> Unpacked(const std::string& archive, const std::string& tool) {
-  const fs::path dir = fs::path(::testing::TempDir()) / ("unpack-" + common::NewUuid());
-  fs::create_directories(dir);
-  const fs::path file = dir / "archive";
-  std::ofstream(file, std::ios::binary) << archive;
-  const fs::path out = dir / "out";
-  fs::create_directories(out);
-  const std::string command = tool == "unzip"
-                                  ? "unzip -q '" + file.string() + "' -d '" + out.string() + "'"
-                                  : "tar -xzf '" + file.string() + "' -C '" + out.string() + "'";
-  EXPECT_EQ(std::system(command.c_str()), 0) << command;
-  std::map<std::string, std::string> files;
-  for (const auto& e : fs::recursive_directory_iterator(out)) {
-    if (e.is_regular_file()) files[fs::relative(e.path(), out).string()] = ReadFile(e.path());
-  }
-  fs::remove_all(dir);
-  return files;
-}
-
 std::map<std::string, std::string> UnderFolder(const std::map<std::string, std::string>& files) {
   std::map<std::string, std::string> out;
   for (const auto& [path, content] : files) out["site-v3/" + path] = content;
@@ -87,14 +55,14 @@ TEST(ArchiveWriterTest, UnzipUnpacksEveryFileByteForByte) {
   const auto files = SampleFiles();
   const std::string zip = Archive(ArchiveFormat::kZip, files, 64 << 10);
   EXPECT_EQ(zip.substr(0, 4), std::string("PK\3\4", 4));
-  EXPECT_EQ(Unpacked(zip, "unzip"), UnderFolder(files));
+  EXPECT_EQ(testing::Unpack(zip, ".zip").value_or(Files()), UnderFolder(files));
 }
 
 TEST(ArchiveWriterTest, TarUnpacksEveryFileByteForByte) {
   const auto files = SampleFiles();
   const std::string tgz = Archive(ArchiveFormat::kTarGz, files, 1000);
   EXPECT_EQ(tgz.substr(0, 2), "\x1f\x8b");
-  EXPECT_EQ(Unpacked(tgz, "tar"), UnderFolder(files));
+  EXPECT_EQ(testing::Unpack(tgz, ".tar.gz").value_or(Files()), UnderFolder(files));
 }
 
 TEST(ArchiveWriterTest, TheSameFilesMakeTheSameBytesWhateverTheSlices) {

@@ -308,6 +308,55 @@ absl::StatusOr<std::vector<ListedFile>> SandboxStore::ListSnapshot(
   return out;
 }
 
+absl::StatusOr<SnapshotListing> SandboxStore::ListSnapshotFiles(const std::string& id) {
+  SnapshotListing out;
+  QAI_RETURN_IF_ERROR(db_->Run([&](DbConnection& conn) -> absl::Status {
+    out.files.clear();
+    QAI_ASSIGN_OR_RETURN(std::optional<StoredSnapshot> stored, ReadManifest(conn, id));
+    if (!stored) return absl::NotFoundError(absl::StrCat("snapshot ", id, " not found"));
+    QAI_ASSIGN_OR_RETURN(auto blobs, ReadBlobs(conn, HashesOf(stored->entries), false));
+    for (const auto& [path, hash] : stored->entries) {
+      out.files.push_back({.path = path, .size = blobs.at(hash).size, .sha256 = hash});
+    }
+    out.project_id = std::move(stored->project_id);
+    out.create_time = stored->create_time;
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
+absl::StatusOr<std::map<std::string, std::string>> SandboxStore::ReadContents(
+    const std::vector<std::string>& hashes) {
+  std::map<std::string, std::string> out;
+  QAI_RETURN_IF_ERROR(db_->Run([&](DbConnection& conn) -> absl::Status {
+    out.clear();
+    absl::StatusOr<std::map<std::string, Blob>> blobs = ReadBlobs(conn, hashes, true);
+    if (!blobs.ok()) return absl::NotFoundError("a content is gone (its projects were purged)");
+    for (auto& [hash, blob] : *blobs) out.emplace(hash, std::move(blob.content));
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
+absl::StatusOr<std::string> SandboxStore::ReadContentSlice(const std::string& hash, int64_t offset,
+                                                           int64_t length) {
+  std::string out;
+  QAI_RETURN_IF_ERROR(db_->Run([&](DbConnection& conn) -> absl::Status {
+    const std::string hash_base64 = absl::Base64Escape(hash);
+    const long long from = offset + 1, count = length;  // SQL counts bytes from 1
+    std::string slice_base64;
+    conn.session() << "SELECT encode(substring(content FROM :o FOR :n), 'base64')"
+                      " FROM sandbox.blobs WHERE hash = decode(:h, 'base64')",
+        use(from), use(count), use(hash_base64), into(slice_base64);
+    if (!conn.session().got_data()) {
+      return absl::NotFoundError("a content is gone (its projects were purged)");
+    }
+    if (!absl::Base64Unescape(slice_base64, &out)) return absl::InternalError("unreadable blob");
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
 absl::Status SandboxStore::Purge(const std::string& project_id) {
   return db_->Transaction([&](DbConnection& conn) -> absl::Status {
     conn.session() << kLockProjectExclusive, use(project_id);

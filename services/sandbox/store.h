@@ -51,6 +51,13 @@ struct ListedFile {
   std::string content;  // with contents only
 };
 
+// SnapshotListing: a snapshot's files without their contents, and whose snapshot it is.
+struct SnapshotListing {
+  std::string project_id;
+  absl::Time create_time;
+  std::vector<ListedFile> files;  // in path order
+};
+
 // RefuseIfPurged: FAILED_PRECONDITION when the project was purged (on conn, in its transaction).
 [[nodiscard]] absl::Status RefuseIfPurged(common::DbConnection& conn,
                                           const std::string& project_id);
@@ -78,6 +85,20 @@ class SandboxStore {
   [[nodiscard]] absl::StatusOr<std::vector<ListedFile>> ListSnapshot(
       const std::string& project_id, const std::string& id, bool with_contents,
       const std::vector<std::string>& paths = {});
+
+  // ListSnapshotFiles: the snapshot's files, without contents; NOT_FOUND when there is no such
+  // snapshot.
+  [[nodiscard]] absl::StatusOr<SnapshotListing> ListSnapshotFiles(const std::string& id);
+
+  // ReadContents: the contents of `hashes` (raw SHA-256), by hash; NOT_FOUND when one is gone
+  // (every project that used it was purged).
+  [[nodiscard]] absl::StatusOr<std::map<std::string, std::string>> ReadContents(
+      const std::vector<std::string>& hashes);
+
+  // ReadContentSlice: up to `length` bytes of the content `hash` from byte `offset`; NOT_FOUND
+  // when it is gone.
+  [[nodiscard]] absl::StatusOr<std::string> ReadContentSlice(const std::string& hash,
+                                                             int64_t offset, int64_t length);
 
   // Purge: deletes the project's snapshots (announced on kSnapshotsPurgedChannel at commit) and
   // its replica assignment, leaves its tombstone, and announces it on kProjectPurgedChannel;
