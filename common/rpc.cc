@@ -107,17 +107,23 @@ void LogRpc(const RpcEnv& env, std::string_view method, const absl::Status& stat
   Log(level, "rpc", fields);
 }
 
+CallContext BeginCall(grpc::ServerContextBase& ctx) {
+  CallContext call;
+  call.request_id = RequestIdFrom(ctx);
+  ctx.AddInitialMetadata("x-request-id", call.request_id);
+  const std::chrono::system_clock::time_point deadline = ctx.deadline();
+  if (deadline != std::chrono::system_clock::time_point::max())
+    call.deadline = absl::FromChrono(deadline);
+  if (auto authz = Header(ctx, "authorization")) call.authorization = std::string(*authz);
+  return call;
+}
+
 grpc::ServerUnaryReactor* ServeUnaryAsync(grpc::CallbackServerContext* ctx, const RpcEnv& env,
                                           std::string_view method,
                                           std::function<void(const CallContext&, Reply)> start) {
   const absl::Time start_time = absl::Now();
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  auto call = std::make_shared<CallContext>();
-  call->request_id = RequestIdFrom(*ctx);
-  ctx->AddInitialMetadata("x-request-id", call->request_id);
-  const std::chrono::system_clock::time_point deadline = ctx->deadline();
-  if (deadline != std::chrono::system_clock::time_point::max())
-    call->deadline = absl::FromChrono(deadline);
+  auto call = std::make_shared<CallContext>(BeginCall(*ctx));
 
   // env outlives every call (it belongs to the service object), so it is held by pointer.
   Reply reply = [reactor, env = &env, method = std::string(method), start_time,
@@ -135,7 +141,6 @@ grpc::ServerUnaryReactor* ServeUnaryAsync(grpc::CallbackServerContext* ctx, cons
     return reactor;
   }
   call->principal = *std::move(principal);
-  if (auto authz = Header(*ctx, "authorization")) call->authorization = std::string(*authz);
   RequestScope scope(call->request_id);
   start(*call, std::move(reply));
   return reactor;

@@ -73,6 +73,10 @@ std::string CallSource(const grpc::ServerContextBase& ctx);
 // RequestIdFrom: the caller's x-request-id if it is sane (1..128 printable ASCII), else a new UUID.
 std::string RequestIdFrom(const grpc::ServerContextBase& ctx);
 
+// BeginCall: the CallContext of a call before its caller is admitted: its request id (echoed
+// in the initial metadata), deadline and the caller's credentials to forward.
+CallContext BeginCall(grpc::ServerContextBase& ctx);
+
 // ServeUnary: see the file comment. `work` runs on env.executor; it fills the response and
 // returns the status to send.
 grpc::ServerUnaryReactor* ServeUnary(grpc::CallbackServerContext* ctx, const RpcEnv& env,

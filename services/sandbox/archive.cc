@@ -4,6 +4,7 @@
 #include <archive_entry.h>
 #include <locale.h>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 
 namespace qai::sandbox {
@@ -60,6 +61,16 @@ std::optional<ArchiveFormat> ArchiveFormatOfName(std::string_view name) {
     }
   }
   return std::nullopt;
+}
+
+bool IsArchiveName(std::string_view name) {
+  if (name.empty() || name.size() > 100 || name == "." || name == "..") return false;
+  for (char c : name) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-') {
+      return false;
+    }
+  }
+  return true;
 }
 
 absl::StatusOr<std::unique_ptr<ArchiveWriter>> ArchiveWriter::Create(ArchiveFormat format) {

@@ -34,6 +34,12 @@ enum class ArchiveFormat { kZip, kTarGz };
 // ArchiveFormatOfName: the format a file name's extension names, if any.
 [[nodiscard]] std::optional<ArchiveFormat> ArchiveFormatOfName(std::string_view name);
 
+// IsArchiveName: whether `name` may name an archive or its folder: 1 to 100 of A-Z a-z 0-9 . _
+// -, and not "." or "..": safe in a path and in a Content-Disposition header alike.
+[[nodiscard]] bool IsArchiveName(std::string_view name);
+inline constexpr char kArchiveNameRule[] =
+    "must be 1 to 100 of A-Z a-z 0-9 . _ - (and not . or ..)";
+
 class ArchiveWriter {
  public:
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<ArchiveWriter>> Create(ArchiveFormat format);

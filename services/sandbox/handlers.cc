@@ -303,4 +303,30 @@ absl::Status SandboxHandlers::PurgeProject(const CallContext& call,
   return workspaces_->Purge(req.project_id());
 }
 
+absl::StatusOr<common::PullSource<v1::ArchiveChunk>> SandboxHandlers::ArchiveSnapshot(
+    const CallContext& call, const v1::ArchiveSnapshotRequest& req) {
+  QAI_RETURN_IF_ERROR(common::RequireService(call, "ArchiveSnapshot"));
+  FieldViolations bad;
+  common::CheckUuid(bad, "project_id", req.project_id(), /*required=*/true);
+  common::CheckUuid(bad, "snapshot_id", req.snapshot_id(), /*required=*/true);
+  if (req.format() != v1::ARCHIVE_FORMAT_ZIP && req.format() != v1::ARCHIVE_FORMAT_TAR_GZ) {
+    bad.Add("format", "must be ARCHIVE_FORMAT_ZIP or ARCHIVE_FORMAT_TAR_GZ");
+  }
+  if (!IsArchiveName(req.folder())) bad.Add("folder", kArchiveNameRule);
+  QAI_RETURN_IF_ERROR(bad.ToStatus());
+  QAI_ASSIGN_OR_RETURN(
+      std::shared_ptr<SnapshotArchive> archive,
+      workspaces_->OpenArchive(
+          absl::AsciiStrToLower(req.snapshot_id()), absl::AsciiStrToLower(req.project_id()),
+          req.format() == v1::ARCHIVE_FORMAT_ZIP ? ArchiveFormat::kZip : ArchiveFormat::kTarGz,
+          req.folder()));
+  return [archive]() -> absl::StatusOr<std::optional<v1::ArchiveChunk>> {
+    QAI_ASSIGN_OR_RETURN(std::string piece, archive->Next());
+    if (piece.empty()) return std::nullopt;
+    v1::ArchiveChunk chunk;
+    chunk.set_data(std::move(piece));
+    return chunk;
+  };
+}
+
 }  // namespace qai::sandbox

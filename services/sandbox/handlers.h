@@ -13,6 +13,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "common/pull_stream.h"
 #include "common/rpc.h"
 #include "qai/sandbox/v1/sandbox.pb.h"
 #include "services/sandbox/replica_store.h"
@@ -69,6 +70,10 @@ class SandboxHandlers {
   absl::Status CreateSnapshot(const common::CallContext& call, const v1::CreateSnapshotRequest& req,
                               v1::Snapshot& resp);
   absl::Status PurgeProject(const common::CallContext& call, const v1::PurgeProjectRequest& req);
+  // ArchiveSnapshot: the checks of an archive's request, then its pieces, one read each
+  // (snapshot_archive.h).
+  absl::StatusOr<common::PullSource<v1::ArchiveChunk>> ArchiveSnapshot(
+      const common::CallContext& call, const v1::ArchiveSnapshotRequest& req);
 
   // CheckRunCommand: the service-only and field checks of RunCommand, which its stream makes
   // before it takes a command thread, so a bad request is answered at once.

@@ -58,6 +58,10 @@ std::vector<common::Option> ServiceOptions() {
        .default_value = "32",
        .help = "commands this replica runs at once",
        .validate = common::IsIntIn(1, 1024)},
+      {.name = "max-downloads",
+       .default_value = "4",
+       .help = "snapshot archives this replica streams at once, over gRPC and over HTTP each",
+       .validate = common::IsIntIn(1, 256)},
       {.name = "replica-name",
        .help =
            "this replica's name in the tier, stable across its restarts (default: the host name)"},
@@ -198,15 +202,19 @@ int main(int argc, char** argv) {
       sandbox::HandlerOptionsFrom(config, (*membership)->self(), preview_base));
   const int max_commands = static_cast<int>(config.GetInt("max-commands"));
   common::Executor commands("commands", max_commands, static_cast<size_t>(max_commands));
+  const int max_downloads = static_cast<int>(config.GetInt("max-downloads"));
+  common::Executor downloads("downloads", max_downloads, static_cast<size_t>(max_downloads));
+  common::StreamSlots download_slots(max_downloads);
   sandbox::SandboxServiceImpl service(
       &handlers, (*base)->rpc_env("qai.sandbox.v1.SandboxService", &sandbox::ServiceCallers()),
-      &commands);
+      &commands, {.executor = &downloads, .slots = &download_slots});
   auto server = sandbox::StartServer(**base, &service, !choice->unsafe);
   if (!server.ok()) return common::ExitCodeFor(server.status());
 
   common::WaitForShutdownSignal();
   sandbox::ShutDown(**server, **membership, commands, *choice->sandbox, **preview,
                     *(*base)->executor());
+  downloads.Shutdown();
   Log(LogLevel::kInfo, "bye");
   return 0;
 }

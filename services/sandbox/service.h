@@ -1,7 +1,9 @@
 #pragma once
 // SandboxServiceImpl: the gRPC face of SandboxHandlers (unary calls through common::ServeUnary)
-// and of the RunCommand stream (run_command.h).
+// and of the RunCommand stream (run_command.h) and the ArchiveSnapshot stream (a pulled stream,
+// common/pull_stream.h, on an executor of its own).
 
+#include "common/pull_stream.h"
 #include "common/rpc.h"
 #include "qai/sandbox/v1/sandbox.grpc.pb.h"
 #include "services/sandbox/handlers.h"
@@ -11,10 +13,14 @@ namespace qai::sandbox {
 
 class SandboxServiceImpl final : public v1::SandboxService::CallbackService {
  public:
-  SandboxServiceImpl(SandboxHandlers* handlers, common::RpcEnv env, common::Executor* commands)
+  SandboxServiceImpl(SandboxHandlers* handlers, common::RpcEnv env, common::Executor* commands,
+                     common::PullStreamEnv downloads)
       : handlers_(handlers),
         env_(std::move(env)),
-        run_{.rpc = &env_, .handlers = handlers, .executor = commands} {}
+        run_{.rpc = &env_, .handlers = handlers, .executor = commands},
+        downloads_(downloads) {
+    downloads_.rpc = &env_;
+  }
 
   grpc::ServerUnaryReactor* LocateWorkspace(grpc::CallbackServerContext* ctx,
                                             const v1::LocateWorkspaceRequest* req,
@@ -78,6 +84,12 @@ class SandboxServiceImpl final : public v1::SandboxService::CallbackService {
       return handlers_->CreateSnapshot(c, *req, *resp);
     });
   }
+  grpc::ServerWriteReactor<v1::ArchiveChunk>* ArchiveSnapshot(
+      grpc::CallbackServerContext* ctx, const v1::ArchiveSnapshotRequest* req) override {
+    return common::ServePullStream<v1::ArchiveChunk>(
+        ctx, downloads_, "ArchiveSnapshot",
+        [=, this](const common::CallContext& c) { return handlers_->ArchiveSnapshot(c, *req); });
+  }
   grpc::ServerUnaryReactor* PurgeProject(grpc::CallbackServerContext* ctx,
                                          const v1::PurgeProjectRequest* req,
                                          google::protobuf::Empty*) override {
@@ -90,6 +102,7 @@ class SandboxServiceImpl final : public v1::SandboxService::CallbackService {
   SandboxHandlers* const handlers_;
   const common::RpcEnv env_;
   const RunCommandEnv run_;
+  common::PullStreamEnv downloads_;
 };
 
 }  // namespace qai::sandbox

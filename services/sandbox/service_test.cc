@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <mutex>
+#include <random>
 #include <set>
 #include <thread>
 
@@ -18,6 +19,7 @@
 #include "services/sandbox/store.h"
 #include "tests/support/local_sandbox.h"
 #include "tests/support/pg_server.h"
+#include "tests/support/unpack.h"
 
 namespace qai::sandbox {
 namespace {
@@ -323,6 +325,63 @@ TEST_F(SandboxServiceTest, SnapshotsAreIdempotentMarkTheWorkspaceAndRestore) {
   EXPECT_EQ(output, "<h1>v1</h1>");
   ASSERT_TRUE(Open(4, &held).ok());
   EXPECT_EQ(held, "") << "a command may have changed it";
+}
+
+// Archive: the snapshot's archive as streamed, its pieces' sizes, and the stream's status.
+grpc::Status Archive(v1::SandboxService::Stub& stub, const std::string& api_key,
+                     const v1::ArchiveSnapshotRequest& req, std::string* archive,
+                     size_t* pieces = nullptr) {
+  grpc::ClientContext ctx;
+  ctx.AddMetadata("x-api-key", api_key);
+  auto reader = stub.ArchiveSnapshot(&ctx, req);
+  v1::ArchiveChunk chunk;
+  while (reader->Read(&chunk)) {
+    archive->append(chunk.data());
+    if (pieces != nullptr) ++*pieces;
+  }
+  return reader->Finish();
+}
+
+TEST_F(SandboxServiceTest, ASnapshotStreamsAsAnArchiveOfItsFiles) {
+  // 2 MiB of letters that compress to no less than 1 MiB: an archive of several pieces.
+  std::mt19937 random(5);
+  std::string script(2 << 20, 'a');
+  for (char& c : script) c = static_cast<char>('a' + random() % 26);
+  ASSERT_TRUE(Open(1).ok());
+  ASSERT_TRUE(Write(1, "index.html", "<h1>v1</h1>").ok());
+  ASSERT_TRUE(Write(1, "js/app.js", script).ok());
+  const std::string id = common::NewUuid();
+  v1::Snapshot snapshot;
+  ASSERT_TRUE(Snapshot(1, id, &snapshot).ok());
+  v1::ArchiveSnapshotRequest req;
+  req.set_project_id(project_);
+  req.set_snapshot_id(id);
+  req.set_folder("bakery-v1");
+  for (v1::ArchiveFormat format : {v1::ARCHIVE_FORMAT_ZIP, v1::ARCHIVE_FORMAT_TAR_GZ}) {
+    req.set_format(format);
+    std::string archive;
+    size_t pieces = 0;
+    grpc::Status s = Archive(*stub_, sandbox_->api_key(), req, &archive, &pieces);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    EXPECT_GT(pieces, 1u) << "in pieces, not one message";
+    auto files = testing::Unpack(archive, format == v1::ARCHIVE_FORMAT_ZIP ? ".zip" : ".tar.gz");
+    ASSERT_TRUE(files.ok()) << files.status();
+    EXPECT_EQ(files->size(), 2u);
+    EXPECT_EQ((*files)["bakery-v1/index.html"], "<h1>v1</h1>");
+    EXPECT_TRUE((*files)["bakery-v1/js/app.js"] == script);
+  }
+  std::string ignored;
+  req.set_project_id(common::NewUuid());
+  EXPECT_EQ(Archive(*stub_, sandbox_->api_key(), req, &ignored).error_code(), StatusCode::NOT_FOUND)
+      << "another project's snapshot";
+  req.set_project_id(project_);
+  req.set_folder("../x");
+  req.set_format(v1::ARCHIVE_FORMAT_UNSPECIFIED);
+  grpc::Status bad = Archive(*stub_, sandbox_->api_key(), req, &ignored);
+  EXPECT_EQ(bad.error_code(), StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(bad.error_message().find("folder"), std::string::npos) << bad.error_message();
+  EXPECT_NE(bad.error_message().find("format"), std::string::npos) << bad.error_message();
+  EXPECT_EQ(Archive(*stub_, "not-a-key", req, &ignored).error_code(), StatusCode::UNAUTHENTICATED);
 }
 
 TEST_F(SandboxServiceTest, APurgedProjectIsGoneAndRefusedFromThenOn) {

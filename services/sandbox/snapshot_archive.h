@@ -28,7 +28,7 @@ class SnapshotArchive {
   static constexpr int64_t kReadBytes = 1 << 20;
 
   // Open: NOT_FOUND when there is no such snapshot, or when project_id is not empty and the
-  // snapshot is another project's. `folder` must be a plain name (no '/').
+  // snapshot is another project's. INVALID_ARGUMENT unless IsArchiveName(folder).
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<SnapshotArchive>> Open(
       SandboxStore* store, const std::string& snapshot_id, const std::string& project_id,
       ArchiveFormat format, const std::string& folder);

@@ -25,6 +25,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "services/sandbox/snapshot_archive.h"
 #include "services/sandbox/store.h"
 #include "services/sandbox/workspace.h"
 
@@ -116,6 +117,12 @@ class Workspaces {
   // DiscardPurged: discards every workspace here whose project was purged (a purge this
   // replica missed hearing of); how many.
   [[nodiscard]] absl::StatusOr<int> DiscardPurged();
+  // OpenArchive: a snapshot's archive (SnapshotArchive::Open); any replica answers.
+  [[nodiscard]] absl::StatusOr<std::unique_ptr<SnapshotArchive>> OpenArchive(
+      const std::string& snapshot_id, const std::string& project_id, ArchiveFormat format,
+      const std::string& folder) {
+    return SnapshotArchive::Open(store_, snapshot_id, project_id, format, folder);
+  }
 
  private:
   struct Entry;
