@@ -6,11 +6,10 @@
 // The API address and the token come from the form, or from the URL: ?api=...&token=...
 import { Code, ConnectError, createClient, type Client, type Interceptor } from "@connectrpc/connect";
 import { createGrpcWebTransport } from "@connectrpc/connect-web";
-import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
 import { ProjectService, type Project } from "./gen/qai/projects/v1/projects_pb";
 import { MessageService, Message_Role, Message_Type, ListMessagesRequest_View, type Fragment, type Message } from "./gen/qai/messages/v1/messages_pb";
 import { AgentOrchestrator, Run_State, type RunEvent } from "./gen/qai/orchestrator/v1/orchestrator_pb";
-import { BadRequestSchema, QuotaFailureSchema, RetryInfoSchema } from "./gen/google/rpc/error_details_pb";
+import { $, el, guarded, showError, sleep, time } from "./ui";
 
 // How long the page waits for what the services do in the background: the run a prompt starts
 // (through two outboxes) and the result message a finished run leaves.
@@ -24,8 +23,6 @@ const WATCH_BACKOFF_MAX_MS = 4000;
 // The progress list keeps the latest entries only; one model answer is one entry.
 const MAX_PROGRESS_ITEMS = 400;
 const MAX_ENTRY_CHARS = 2000;
-
-const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 
 interface Clients {
   projects: Client<typeof ProjectService>;
@@ -54,59 +51,10 @@ function connect(api: string, token: string): Clients {
   };
 }
 
-function describeError(err: unknown): string {
-  const e = ConnectError.from(err);
-  const lines = [`${Code[e.code]}: ${e.rawMessage}`];
-  for (const bad of e.findDetails(BadRequestSchema)) {
-    for (const v of bad.fieldViolations) lines.push(`  ${v.field}: ${v.description}`);
-  }
-  for (const quota of e.findDetails(QuotaFailureSchema)) {
-    for (const v of quota.violations) lines.push(`  ${v.subject}: ${v.description}`);
-  }
-  for (const retry of e.findDetails(RetryInfoSchema)) {
-    if (retry.retryDelay) lines.push(`  retry in ${Number(retry.retryDelay.seconds) + retry.retryDelay.nanos / 1e9} s`);
-  }
-  return lines.join("\n");
-}
-
-function showError(err: unknown) {
-  const box = $("error");
-  box.textContent = describeError(err);
-  box.hidden = false;
-}
-
-function clearError() {
-  $("error").hidden = true;
-}
-
-// Runs an action from a button or form; its failure is shown, never thrown into the console.
-function guarded(action: () => Promise<void>) {
-  return (event?: Event) => {
-    event?.preventDefault();
-    clearError();
-    action().catch((err) => {
-      if (!(err instanceof ConnectError && err.code === Code.Canceled)) showError(err);
-    });
-  };
-}
-
-function time(ts?: Timestamp): string {
-  return ts ? timestampDate(ts).toLocaleString() : "";
-}
-
-function el(tag: string, text: string, className = ""): HTMLElement {
-  const e = document.createElement(tag);
-  e.textContent = text;
-  if (className) e.className = className;
-  return e;
-}
-
 function need(): Clients {
   if (!clients) throw new ConnectError("enter the API address and a token, then Connect", Code.FailedPrecondition);
   return clients;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 // --- projects --------------------------------------------------------------------------------
 
