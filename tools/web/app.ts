@@ -1,5 +1,6 @@
 // The QAI web page: lists your projects, creates one from a prompt, follows the agent's run live
-// (AgentOrchestrator.WatchRun, a server stream over grpc-web) and shows the fragment's preview.
+// (AgentOrchestrator.WatchRun, a server stream over grpc-web) and shows the fragment's preview;
+// beside the conversation, the project's versions (versions.ts).
 // It calls the services through a grpc-web proxy (Envoy in Kubernetes, tools/web/proxy.ts
 // locally) with Connect's grpc-web transport and the code protoc-gen-es generates from proto/.
 //
@@ -10,6 +11,7 @@ import { ProjectService, type Project } from "./gen/qai/projects/v1/projects_pb"
 import { MessageService, Message_Role, Message_Type, ListMessagesRequest_View, type Fragment, type Message } from "./gen/qai/messages/v1/messages_pb";
 import { AgentOrchestrator, Run_State, type RunEvent } from "./gen/qai/orchestrator/v1/orchestrator_pb";
 import { $, el, guarded, showError, sleep, time } from "./ui";
+import { initVersions, loadVersions, resetVersions } from "./versions";
 
 // How long the page waits for what the services do in the background: the run a prompt starts
 // (through two outboxes) and the result message a finished run leaves.
@@ -103,11 +105,13 @@ async function selectProject(p: Project) {
   watch?.controller.abort();
   for (const li of $("projects").children) li.classList.toggle("selected", (li as HTMLElement).dataset.id === p.id);
   $("project-pane").hidden = false;
+  $("versions-pane").hidden = false;
   $("project-title").textContent = p.displayName || p.name;
   $("progress").replaceChildren();
   $("run-state").textContent = "";
   $("preview-pane").hidden = true;
-  await loadConversation();
+  resetVersions();
+  await Promise.all([loadConversation(), loadVersions()]);
   // The project's latest run, followed live while it is not over.
   const [run] = (await need().orchestrator.listRuns({ projectId: p.id, pageSize: 1 })).runs;
   if (run && (run.state === Run_State.QUEUED || run.state === Run_State.RUNNING)) void watchRun(run.id).catch(showError);
@@ -244,7 +248,8 @@ async function followEvents(runId: string, signal: AbortSignal): Promise<boolean
   }
 }
 
-// Follows the run's events until it ends, then shows the run's result.
+// Follows the run's events until it ends, then shows the run's result: the conversation with
+// its message (and the preview with its fragment) and the versions with the one it made.
 async function watchRun(runId: string) {
   const { orchestrator } = need();
   if (watch?.runId === runId && !watch.controller.signal.aborted) return;
@@ -263,8 +268,12 @@ async function watchRun(runId: string) {
   $("run-state").textContent = Run_State[run.state].toLowerCase();
   showRunState(run.projectId, Run_State[run.state]);
   if (selected !== project) return;
-  // The result message follows the run's end through the orchestrator's outbox.
-  await waitFor(async () => (await loadConversation()).some((m) => m.role === Message_Role.ASSISTANT && m.runId === runId));
+  // The result message follows the run's end through the orchestrator's outbox; the version
+  // is written with the run's end.
+  await Promise.all([
+    loadVersions(),
+    waitFor(async () => (await loadConversation()).some((m) => m.role === Message_Role.ASSISTANT && m.runId === runId)),
+  ]);
 }
 
 // --- the preview -----------------------------------------------------------------------------
@@ -300,6 +309,7 @@ function start() {
   $("create").addEventListener("submit", guarded(createProject));
   $("follow-up").addEventListener("submit", guarded(sendFollowUp));
   $("more-projects").addEventListener("click", guarded(() => loadProjects(true)));
+  initVersions({ orchestrator: () => need().orchestrator, projectId: () => selected?.id, watchRun });
   if (token.value) onConnect();
 }
 
