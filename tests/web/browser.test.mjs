@@ -1,9 +1,10 @@
 // The web page (tools/web) in headless Chromium, through the local grpc-web proxy, against the
 // real services (run by with_stack.sh): list, create from a prompt, the run's progress live
-// from WatchRun, the fragment's preview, a follow-up, errors. The page is served at
-// http://localhost:3000 (an origin Envoy's CORS policy lists) by the test itself, so every call
-// it makes is a real cross-origin grpc-web request with its CORS preflight.
-// Writes a screenshot to $QAI_WEB_SCREENSHOT (default: build/web/screenshot.png) and prints its path.
+// from WatchRun, the fragment's preview, a follow-up, the versions (a diff, a restore), errors.
+// The page is served at http://localhost:3000 (an origin Envoy's CORS policy lists) by the test
+// itself, so every call it makes is a real cross-origin grpc-web request with its CORS preflight.
+// Writes a screenshot to $QAI_WEB_SCREENSHOT (default: build/web/screenshot.png), and one of the
+// versions beside it (screenshot-versions.png), and prints their paths.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, existsSync, mkdirSync } from "node:fs";
@@ -142,6 +143,92 @@ test("a reload lists the projects from the server and shows the latest preview",
     await page.locator("#conversation li").nth(3).waitFor();
     await page.locator("#preview-pane").waitFor({ state: "visible" });
     await page.frameLocator("#preview").locator("body", { hasText: /review/i }).waitFor({ timeout: 10_000 });
+  } finally {
+    await close();
+  }
+});
+
+// Polls `read` until it returns `want` (or the timeout passes), and returns what it read last.
+async function readUntil(read, want, timeout = 10_000) {
+  const deadline = Date.now() + timeout;
+  let value = await read();
+  while (value !== want && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 200));
+    value = await read();
+  }
+  return value;
+}
+
+test("the versions beside the conversation: a diff, and a restore that brings the first page back", { timeout: 4 * RUN_TIMEOUT }, async () => {
+  const { page, problems, close } = await openPage("http://localhost:3000", process.env.QAI_WEB_TOKEN);
+  try {
+    const preview = page.frameLocator("#preview");
+    const pageText = () => preview.locator("body").innerText();
+    const versions = page.locator("#versions li");
+    const version = (n) => page.locator(`#versions li[data-number="${n}"]`);
+
+    // Version 1: the builtin model's page for the prompt.
+    await createProject(page, "Build a landing page for a toy shop", "Toy Shop");
+    await version(1).waitFor({ timeout: RUN_TIMEOUT });
+    await page.locator("#conversation li.assistant").waitFor({ timeout: RUN_TIMEOUT });
+    await preview.locator("h1", { hasText: /toy shop/i }).waitFor({ timeout: 10_000 });
+    const v1Text = await pageText();
+    const v1Url = await page.locator("#preview").getAttribute("src");
+    assert.equal(await versions.count(), 1);
+    assert.doesNotMatch(v1Text, /review/i);
+
+    // Version 2: a follow-up adds a reviews section to the page.
+    await page.fill("#follow-up-prompt", "Add a section with customer reviews");
+    await page.click("#follow-up button[type=submit]");
+    await version(2).waitFor({ timeout: RUN_TIMEOUT });
+    await page.locator("#conversation li.assistant").nth(1).waitFor({ timeout: RUN_TIMEOUT });
+    await preview.locator("body", { hasText: /review/i }).waitFor({ timeout: 10_000 });
+    const v2Text = await pageText();
+    const v2Url = await page.locator("#preview").getAttribute("src");
+    assert.notEqual(v2Url, v1Url);
+    assert.deepEqual(await versions.evaluateAll((items) => items.map((li) => li.dataset.number)), ["2", "1"], "newest first");
+    assert.match(await version(2).locator("small").textContent(), /web-user/, "the author");
+    assert.equal(await version(2).locator("a", { hasText: "preview" }).getAttribute("href"), v2Url);
+
+    // Its diff against version 1: index.html modified, the reviews among the added lines.
+    await version(2).locator("button", { hasText: "Diff" }).click();
+    await page.locator("#diff-pane").waitFor({ state: "visible" });
+    assert.equal(await page.locator("#diff-title").textContent(), "Version 2 against 1");
+    const index = page.locator('#diff-files li[data-path="index.html"]');
+    assert.match(await index.locator("small").textContent(), /^modified · \d+ → \d+ bytes$/);
+    const added = await index.locator("pre.diff span.add").allTextContents();
+    assert.ok(added.some((line) => /^\+.*review/i.test(line)), `an added line names the reviews: ${added.join(" | ")}`);
+    assert.ok((await index.locator("pre.diff span.hunk").count()) >= 1, "the hunk headers");
+    // The page's markup in the diff is text on this page, not elements of it.
+    assert.ok(added.some((line) => line.includes('<section id="testimonials"')), added.join(" | "));
+    assert.equal(await page.locator("#diff-pane section, #diff-pane blockquote, #diff-pane a").count(), 0);
+    // Version 1 has nothing before it: its files, all added.
+    await version(1).locator("button", { hasText: "Diff" }).click();
+    await page.locator("#diff-title", { hasText: "Version 1: its files" }).waitFor();
+    assert.match(await index.locator("small").textContent(), /^added · \d+ bytes$/);
+    assert.equal(await index.locator("pre").count(), 0);
+
+    // Restore version 1: a run of its own, followed on the page, making version 3 from it.
+    await version(1).locator("button", { hasText: "Restore" }).click();
+    await version(3).waitFor({ timeout: RUN_TIMEOUT });
+    assert.match(await version(3).locator("small").textContent(), / · restored from 1$/);
+    assert.deepEqual(await versions.evaluateAll((items) => items.map((li) => li.dataset.number)), ["3", "2", "1"]);
+    await page.locator("#run-state", { hasText: "succeeded" }).waitFor();
+    assert.ok((await page.locator("#progress li.end", { hasText: "succeeded" }).count()) === 1);
+    await page.locator("#conversation li.assistant", { hasText: "Restored version 1." }).waitFor({ timeout: RUN_TIMEOUT });
+
+    // The preview is version 3's, and it is version 1's page again, not version 2's.
+    const v3Url = await version(3).locator("a", { hasText: "preview" }).getAttribute("href");
+    assert.ok(![v1Url, v2Url].includes(v3Url), "a preview of its own");
+    assert.equal(await readUntil(() => page.locator("#preview").getAttribute("src"), v3Url), v3Url);
+    assert.equal(await readUntil(pageText, v1Text), v1Text, "the preview shows version 1's page");
+    assert.notEqual(v1Text, v2Text);
+
+    assert.equal(await page.locator("#error").isHidden(), true, await page.locator("#error").textContent());
+    const shot = screenshot.replace(/\.png$/, "") + "-versions.png";
+    await page.screenshot({ path: shot, fullPage: true });
+    console.log(`screenshot: ${shot}`);
+    assert.deepEqual(problems, []);
   } finally {
     await close();
   }

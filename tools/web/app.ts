@@ -1,16 +1,17 @@
 // The QAI web page: lists your projects, creates one from a prompt, follows the agent's run live
-// (AgentOrchestrator.WatchRun, a server stream over grpc-web) and shows the fragment's preview.
+// (AgentOrchestrator.WatchRun, a server stream over grpc-web) and shows the fragment's preview;
+// beside the conversation, the project's versions (versions.ts).
 // It calls the services through a grpc-web proxy (Envoy in Kubernetes, tools/web/proxy.ts
 // locally) with Connect's grpc-web transport and the code protoc-gen-es generates from proto/.
 //
 // The API address and the token come from the form, or from the URL: ?api=...&token=...
 import { Code, ConnectError, createClient, type Client, type Interceptor } from "@connectrpc/connect";
 import { createGrpcWebTransport } from "@connectrpc/connect-web";
-import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
 import { ProjectService, type Project } from "./gen/qai/projects/v1/projects_pb";
 import { MessageService, Message_Role, Message_Type, ListMessagesRequest_View, type Fragment, type Message } from "./gen/qai/messages/v1/messages_pb";
 import { AgentOrchestrator, Run_State, type RunEvent } from "./gen/qai/orchestrator/v1/orchestrator_pb";
-import { BadRequestSchema, QuotaFailureSchema, RetryInfoSchema } from "./gen/google/rpc/error_details_pb";
+import { $, el, guarded, showError, sleep, time } from "./ui";
+import { initVersions, loadVersions, resetVersions } from "./versions";
 
 // How long the page waits for what the services do in the background: the run a prompt starts
 // (through two outboxes) and the result message a finished run leaves.
@@ -24,8 +25,6 @@ const WATCH_BACKOFF_MAX_MS = 4000;
 // The progress list keeps the latest entries only; one model answer is one entry.
 const MAX_PROGRESS_ITEMS = 400;
 const MAX_ENTRY_CHARS = 2000;
-
-const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 
 interface Clients {
   projects: Client<typeof ProjectService>;
@@ -54,59 +53,10 @@ function connect(api: string, token: string): Clients {
   };
 }
 
-function describeError(err: unknown): string {
-  const e = ConnectError.from(err);
-  const lines = [`${Code[e.code]}: ${e.rawMessage}`];
-  for (const bad of e.findDetails(BadRequestSchema)) {
-    for (const v of bad.fieldViolations) lines.push(`  ${v.field}: ${v.description}`);
-  }
-  for (const quota of e.findDetails(QuotaFailureSchema)) {
-    for (const v of quota.violations) lines.push(`  ${v.subject}: ${v.description}`);
-  }
-  for (const retry of e.findDetails(RetryInfoSchema)) {
-    if (retry.retryDelay) lines.push(`  retry in ${Number(retry.retryDelay.seconds) + retry.retryDelay.nanos / 1e9} s`);
-  }
-  return lines.join("\n");
-}
-
-function showError(err: unknown) {
-  const box = $("error");
-  box.textContent = describeError(err);
-  box.hidden = false;
-}
-
-function clearError() {
-  $("error").hidden = true;
-}
-
-// Runs an action from a button or form; its failure is shown, never thrown into the console.
-function guarded(action: () => Promise<void>) {
-  return (event?: Event) => {
-    event?.preventDefault();
-    clearError();
-    action().catch((err) => {
-      if (!(err instanceof ConnectError && err.code === Code.Canceled)) showError(err);
-    });
-  };
-}
-
-function time(ts?: Timestamp): string {
-  return ts ? timestampDate(ts).toLocaleString() : "";
-}
-
-function el(tag: string, text: string, className = ""): HTMLElement {
-  const e = document.createElement(tag);
-  e.textContent = text;
-  if (className) e.className = className;
-  return e;
-}
-
 function need(): Clients {
   if (!clients) throw new ConnectError("enter the API address and a token, then Connect", Code.FailedPrecondition);
   return clients;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 // --- projects --------------------------------------------------------------------------------
 
@@ -155,11 +105,13 @@ async function selectProject(p: Project) {
   watch?.controller.abort();
   for (const li of $("projects").children) li.classList.toggle("selected", (li as HTMLElement).dataset.id === p.id);
   $("project-pane").hidden = false;
+  $("versions-pane").hidden = false;
   $("project-title").textContent = p.displayName || p.name;
   $("progress").replaceChildren();
   $("run-state").textContent = "";
   $("preview-pane").hidden = true;
-  await loadConversation();
+  resetVersions();
+  await Promise.all([loadConversation(), loadVersions()]);
   // The project's latest run, followed live while it is not over.
   const [run] = (await need().orchestrator.listRuns({ projectId: p.id, pageSize: 1 })).runs;
   if (run && (run.state === Run_State.QUEUED || run.state === Run_State.RUNNING)) void watchRun(run.id).catch(showError);
@@ -296,7 +248,8 @@ async function followEvents(runId: string, signal: AbortSignal): Promise<boolean
   }
 }
 
-// Follows the run's events until it ends, then shows the run's result.
+// Follows the run's events until it ends, then shows the run's result: the conversation with
+// its message (and the preview with its fragment) and the versions with the one it made.
 async function watchRun(runId: string) {
   const { orchestrator } = need();
   if (watch?.runId === runId && !watch.controller.signal.aborted) return;
@@ -315,8 +268,12 @@ async function watchRun(runId: string) {
   $("run-state").textContent = Run_State[run.state].toLowerCase();
   showRunState(run.projectId, Run_State[run.state]);
   if (selected !== project) return;
-  // The result message follows the run's end through the orchestrator's outbox.
-  await waitFor(async () => (await loadConversation()).some((m) => m.role === Message_Role.ASSISTANT && m.runId === runId));
+  // The result message follows the run's end through the orchestrator's outbox; the version
+  // is written with the run's end.
+  await Promise.all([
+    loadVersions(),
+    waitFor(async () => (await loadConversation()).some((m) => m.role === Message_Role.ASSISTANT && m.runId === runId)),
+  ]);
 }
 
 // --- the preview -----------------------------------------------------------------------------
@@ -352,6 +309,7 @@ function start() {
   $("create").addEventListener("submit", guarded(createProject));
   $("follow-up").addEventListener("submit", guarded(sendFollowUp));
   $("more-projects").addEventListener("click", guarded(() => loadProjects(true)));
+  initVersions({ orchestrator: () => need().orchestrator, projectId: () => selected?.id, watchRun });
   if (token.value) onConnect();
 }
 
