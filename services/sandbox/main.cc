@@ -16,6 +16,7 @@
 #include "services/sandbox/disk_quota.h"
 #include "services/sandbox/handlers.h"
 #include "services/sandbox/membership.h"
+#include "services/sandbox/preview/archive_downloads.h"
 #include "services/sandbox/preview/preview_server.h"
 #include "services/sandbox/process.h"
 #include "services/sandbox/sandbox_options.h"
@@ -83,9 +84,10 @@ std::string ReplicaName(const std::string& configured) {
 }
 
 // StartPreview: the preview server. It keeps the snapshots it shows in memory (they never
-// change); this reads one from the store the first time.
+// change); this reads one from the store the first time. Its downloads take `downloads`' slots.
 absl::StatusOr<std::unique_ptr<PreviewServer>> StartPreview(const common::Config& config,
-                                                            SandboxStore* store) {
+                                                            SandboxStore* store,
+                                                            common::StreamSlots* downloads) {
   return PreviewServer::Start(
       config.Get("preview-addr"),
       [store](const std::string& snapshot_id)
@@ -94,7 +96,8 @@ absl::StatusOr<std::unique_ptr<PreviewServer>> StartPreview(const common::Config
         return std::make_shared<const PreviewSnapshot>(
             PreviewSnapshot{.files = *stored.files, .created = stored.create_time});
       },
-      {.cache_bytes = static_cast<size_t>(config.GetInt("preview-cache-mib")) << 20});
+      {.cache_bytes = static_cast<size_t>(config.GetInt("preview-cache-mib")) << 20,
+       .downloads = ArchiveDownloads(store, downloads)});
 }
 
 // PreviewBaseUrl: the preview server's public URL, as configured or its local port; logged.
@@ -190,7 +193,9 @@ int main(int argc, char** argv) {
   sandbox::SandboxStore store((*base)->db());
   sandbox::Workspaces workspaces(
       {.root = config.Get("sandbox-root"), .sandbox = choice->sandbox, .quota = *quota}, &store);
-  auto preview = sandbox::StartPreview(config, &store);
+  const int max_downloads = static_cast<int>(config.GetInt("max-downloads"));
+  common::StreamSlots http_download_slots(max_downloads);
+  auto preview = sandbox::StartPreview(config, &store, &http_download_slots);
   if (!preview.ok()) return common::ExitCodeFor(preview.status());
   const std::string preview_base = sandbox::PreviewBaseUrl(config, **preview);
   sandbox::ReplicaStore replicas((*base)->db());
@@ -202,7 +207,6 @@ int main(int argc, char** argv) {
       sandbox::HandlerOptionsFrom(config, (*membership)->self(), preview_base));
   const int max_commands = static_cast<int>(config.GetInt("max-commands"));
   common::Executor commands("commands", max_commands, static_cast<size_t>(max_commands));
-  const int max_downloads = static_cast<int>(config.GetInt("max-downloads"));
   common::Executor downloads("downloads", max_downloads, static_cast<size_t>(max_downloads));
   common::StreamSlots download_slots(max_downloads);
   sandbox::SandboxServiceImpl service(

@@ -11,9 +11,8 @@ namespace qai::sandbox {
 absl::StatusOr<std::unique_ptr<SnapshotArchive>> SnapshotArchive::Open(
     SandboxStore* store, const std::string& snapshot_id, const std::string& project_id,
     ArchiveFormat format, const std::string& folder) {
-  if (folder.empty() || folder.find('/') != std::string::npos || folder == "." || folder == "..") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("archive folder \"", folder, "\" is not a name"));
+  if (!IsArchiveName(folder)) {
+    return absl::InvalidArgumentError(absl::StrCat("archive folder: ", kArchiveNameRule));
   }
   QAI_ASSIGN_OR_RETURN(SnapshotListing listing, store->ListSnapshotFiles(snapshot_id));
   if (!project_id.empty() && listing.project_id != project_id) {

@@ -270,6 +270,25 @@ std::optional<SnapshotPath> ParseSnapshotPath(std::string_view path) {
   return SnapshotPath{absl::AsciiStrToLower(ToAbsl(id)), std::move(file)};
 }
 
+std::optional<DownloadPath> ParseDownloadPath(std::string_view path) {
+  constexpr std::string_view kPrefix = "/download/";
+  if (!path.starts_with(kPrefix)) return std::nullopt;
+  path.remove_prefix(kPrefix.size());
+  const size_t slash = path.find('/');
+  if (slash == std::string_view::npos || !common::IsUuid(path.substr(0, slash))) {
+    return std::nullopt;
+  }
+  const std::string_view name = path.substr(slash + 1);
+  const std::optional<ArchiveFormat> format = ArchiveFormatOfName(name);
+  if (!format || !IsArchiveName(name)) return std::nullopt;
+  const std::string_view folder = name.substr(0, name.size() - ArchiveExtension(*format).size());
+  if (!IsArchiveName(folder)) return std::nullopt;
+  return DownloadPath{.snapshot_id = absl::AsciiStrToLower(ToAbsl(path.substr(0, slash))),
+                      .file_name = std::string(name),
+                      .folder = std::string(folder),
+                      .format = *format};
+}
+
 bool HasToken(std::string_view list, std::string_view token) {
   for (absl::string_view member : absl::StrSplit(ToAbsl(list), ',')) {
     if (EqualsIgnoreCase(TrimOws(std::string_view(member.data(), member.size())), token))

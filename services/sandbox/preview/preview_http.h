@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "services/sandbox/archive.h"
 
 namespace qai::sandbox {
 
@@ -83,6 +84,18 @@ struct SnapshotPath {
 // non-empty, not "." or "..", and free of control characters and backslashes, and the whole is
 // valid UTF-8; nullopt otherwise. This is what confines a request to one snapshot's files.
 [[nodiscard]] std::optional<SnapshotPath> ParseSnapshotPath(std::string_view path);
+
+// DownloadPath: a snapshot's archive named by a request path.
+struct DownloadPath {
+  std::string snapshot_id;  // lower case
+  std::string file_name;    // "<folder>.zip" or "<folder>.tar.gz"
+  std::string folder;       // the file name without its extension: where the files are
+  ArchiveFormat format;
+};
+
+// ParseDownloadPath: "/download/<uuid>/<file name>" where the file name ends in .zip or
+// .tar.gz and is an archive name (archive.h IsArchiveName); nullopt otherwise.
+[[nodiscard]] std::optional<DownloadPath> ParseDownloadPath(std::string_view path);
 
 // HasToken: whether a comma-separated header value (Connection) lists `token`, in any case.
 [[nodiscard]] bool HasToken(std::string_view list, std::string_view token);

@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
+
+#include "absl/strings/ascii.h"
 
 namespace qai::sandbox {
 namespace {
@@ -198,6 +201,27 @@ TEST(PreviewHttpTest, HttpDates) {
   EXPECT_EQ(ParseHttpDate("06 Nov 1994"), std::nullopt);
   EXPECT_EQ(ParseHttpDate("Sun, 06 Nov 1994 08:49:37 GMT trailing"), std::nullopt);
   EXPECT_EQ(ParseHttpDate(""), std::nullopt);
+}
+
+TEST(PreviewHttpTest, ADownloadPathNamesASnapshotAndAnArchive) {
+  const std::string id = "0B7C9A54-2F43-4F0E-9C55-1B2F1A9E8D10";
+  std::optional<DownloadPath> zip = ParseDownloadPath("/download/" + id + "/bakery-v3.zip");
+  ASSERT_TRUE(zip);
+  EXPECT_EQ(zip->snapshot_id, absl::AsciiStrToLower(id));
+  EXPECT_EQ(zip->file_name, "bakery-v3.zip");
+  EXPECT_EQ(zip->folder, "bakery-v3");
+  EXPECT_EQ(zip->format, ArchiveFormat::kZip);
+  std::optional<DownloadPath> tgz = ParseDownloadPath("/download/" + id + "/a.b-v1.tar.gz");
+  ASSERT_TRUE(tgz);
+  EXPECT_EQ(tgz->folder, "a.b-v1");
+  EXPECT_EQ(tgz->format, ArchiveFormat::kTarGz);
+  for (const std::string& bad : std::vector<std::string>{
+           "/download/" + id + "/x.rar", "/download/" + id + "/.zip", "/download/" + id + "/..zip",
+           "/download/" + id + "/a/b.zip", "/download/" + id + "/a b.zip",
+           "/download/" + id + "/a\"b.zip", "/download/not-a-uuid/a.zip", "/" + id + "/a.zip",
+           "/download/" + id + "/" + std::string(200, 'a') + ".zip"}) {
+    EXPECT_FALSE(ParseDownloadPath(bad)) << bad;
+  }
 }
 
 }  // namespace

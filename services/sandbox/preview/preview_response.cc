@@ -296,7 +296,66 @@ PreviewResponse FileResponse(const ByteRangeRequest& range, const Representation
   return out;
 }
 
+// DownloadResponse: a snapshot's archive, streamed; 404 or 503 when it cannot be.
+PreviewResponse DownloadResponse(const DownloadOpener& open, const DownloadPath& download,
+                                 Connection connection, bool head_only) {
+  absl::StatusOr<BodySource> source = open(download);
+  if (!source.ok()) {
+    if (source.status().code() == absl::StatusCode::kNotFound) {
+      return Text(404, ErrorText(404), connection, head_only);
+    }
+    if (source.status().code() != absl::StatusCode::kResourceExhausted) {
+      common::Log(common::LogLevel::kWarn, "preview: a download failed to start",
+                  {{"snapshot_id", download.snapshot_id}, {"error", source.status().ToString()}});
+    }
+    return Text(503, ErrorText(503), connection, head_only);
+  }
+  Head head(200);
+  head.Field("Content-Type", ArchiveContentType(download.format))
+      .Field("Content-Disposition",
+             absl::StrCat("attachment; filename=\"", download.file_name, "\""))
+      .Field("Cache-Control", "no-store");
+  // HTTP/1.0 has no chunks: such a body ends with its connection.
+  const bool chunked = !connection.http10;
+  if (chunked) {
+    head.Field("Transfer-Encoding", "chunked");
+  } else {
+    connection.keep_alive = false;
+  }
+  PreviewResponse out = std::move(head).Finish(connection.keep_alive, connection.http10);
+  if (!head_only) {
+    out.stream = *std::move(source);
+    out.chunked = chunked;
+  }
+  return out;
+}
+
 }  // namespace
+
+bool NextPiece(PreviewResponse& out, bool* failed) {
+  *failed = false;
+  if (!out.stream) return false;
+  absl::StatusOr<std::string> piece = out.stream();
+  if (!piece.ok()) {
+    common::Log(common::LogLevel::kWarn, "preview: a download was cut",
+                {{"error", piece.status().ToString()}});
+    out.stream = nullptr;
+    *failed = true;
+    return false;
+  }
+  if (piece->empty()) {
+    out.stream = nullptr;  // the end
+    if (!out.chunked) return false;
+    out.piece = "0\r\n\r\n";
+  } else if (out.chunked) {
+    out.piece = absl::StrCat(absl::Hex(piece->size()), "\r\n", *piece, "\r\n");
+  } else {
+    out.piece = *std::move(piece);
+  }
+  out.head.clear();
+  out.body = out.piece;
+  return true;
+}
 
 PreviewResponse RespondToRefusedHead(HeadParse result) {
   const int status = HeadParseStatus(result);
@@ -304,7 +363,7 @@ PreviewResponse RespondToRefusedHead(HeadParse result) {
 }
 
 PreviewResponse RespondToRequest(PreviewCache& cache, const RequestHead& request,
-                                 bool may_keep_alive) {
+                                 bool may_keep_alive, const DownloadOpener* downloads) {
   Connection connection = ConnectionOf(request, may_keep_alive);
   const bool http10 = connection.http10;
   const bool head_only = request.method == "HEAD";
@@ -314,6 +373,12 @@ PreviewResponse RespondToRequest(PreviewCache& cache, const RequestHead& request
   // A body is never read, so its connection ends with the answer.
   if (!*no_body || request.FieldCount("Transfer-Encoding") > 0) connection.keep_alive = false;
   if (request.method != "GET" && !head_only) return Text(405, ErrorText(405), connection, false);
+  if (downloads != nullptr) {
+    const std::optional<std::string> path = DecodeTargetPath(request.target);
+    const std::optional<DownloadPath> download =
+        path ? ParseDownloadPath(*path) : std::optional<DownloadPath>();
+    if (download) return DownloadResponse(*downloads, *download, connection, head_only);
+  }
 
   FileLookup found = LookUpFile(cache, request);
   if (found.error != 0) return Text(found.error, ErrorText(found.error), connection, head_only);

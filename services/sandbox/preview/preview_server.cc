@@ -83,8 +83,9 @@ struct Connection {
 
 enum class Io { kDone, kBlocked, kFailed };
 
-// Flush: writes what is left of the response, head and body in one call where they fit.
-Io Flush(Connection& c) {
+// FlushBuffered: writes what is left of the response's head and body, in one call where they
+// fit.
+Io FlushBuffered(Connection& c) {
   const std::string_view head = c.out.head;
   const std::string_view body = c.out.body;
   while (c.out_sent < head.size() + body.size()) {
@@ -112,6 +113,18 @@ Io Flush(Connection& c) {
     }
   }
   return Io::kDone;
+}
+
+// Flush: writes what is left of the response, and of a streamed body the pieces that follow
+// while the socket takes them.
+Io Flush(Connection& c) {
+  for (;;) {
+    const Io io = FlushBuffered(c);
+    if (io != Io::kDone) return io;
+    bool failed = false;
+    if (!NextPiece(c.out, &failed)) return failed ? Io::kFailed : Io::kDone;
+    c.out_sent = 0;
+  }
 }
 
 absl::StatusOr<std::pair<std::string, int>> SplitHostPort(std::string_view addr) {
@@ -488,7 +501,8 @@ void PreviewServer::Impl::Answer(Connection& c, HeadParse parsed, const RequestH
   if (parsed == HeadParse::kComplete) {
     const bool may_keep_alive =
         ++c.served < options.keep_alive_requests && !stopping.load(std::memory_order_relaxed);
-    c.out = RespondToRequest(cache, request, may_keep_alive);
+    c.out = RespondToRequest(cache, request, may_keep_alive,
+                             options.downloads ? &options.downloads : nullptr);
     c.in.erase(0, request.length);
     c.scanned = 0;
     if (!c.in.empty()) c.head_started = Clock::now();  // a pipelined request

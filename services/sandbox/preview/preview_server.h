@@ -28,6 +28,7 @@
 #include "absl/time/time.h"
 #include "services/sandbox/preview/preview_cache.h"
 #include "services/sandbox/preview/preview_http.h"
+#include "services/sandbox/preview/preview_response.h"
 
 namespace qai::sandbox {
 
@@ -44,6 +45,8 @@ struct PreviewServerOptions {
   absl::Duration read_timeout = absl::Seconds(10);        // a request head, from its first byte
   absl::Duration write_timeout = absl::Seconds(10);       // without progress writing a response
   HeadLimits head_limits;
+  // Snapshots' archives (preview_response.h); none: a download is 404.
+  DownloadOpener downloads;
 };
 
 class PreviewServer {

@@ -824,6 +824,91 @@ TEST_F(PreviewServerTest, StopIsPromptAndIdempotent) {
   EXPECT_FALSE(res) << "nothing listens any more";
 }
 
+// FakeDownloads: kSnapshot's archive is `pieces`, then an error when `cut` (a purge midway);
+// kBroken is over the cap; any other snapshot is unknown.
+struct FakeDownloads {
+  std::vector<std::string> pieces = {std::string(100000, 'a'), std::string(70000, 'b'), "c"};
+  bool cut = false;
+  std::atomic<int> opened{0};
+
+  DownloadOpener Opener() {
+    return [this](const DownloadPath& d) -> absl::StatusOr<BodySource> {
+      ++opened;
+      if (d.snapshot_id == kBroken) return absl::ResourceExhaustedError("too many downloads");
+      if (d.snapshot_id != kSnapshot) return absl::NotFoundError("no such snapshot");
+      auto next = std::make_shared<size_t>(0);
+      return [this, next]() -> absl::StatusOr<std::string> {
+        if (*next == pieces.size()) return std::string();
+        if (cut && *next == 1) return absl::NotFoundError("purged");
+        return pieces[(*next)++];
+      };
+    };
+  }
+};
+
+std::string DownloadPathOf(const std::string& snapshot, const std::string& name) {
+  return "/download/" + snapshot + "/" + name;
+}
+
+TEST_F(PreviewServerTest, ADownloadStreamsInChunksUnderItsFileName) {
+  FakeDownloads downloads;
+  StartServer({.downloads = downloads.Opener()});
+  httplib::Result res = client_->Get(DownloadPathOf(kSnapshot, "bakery-v2.zip"));
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  EXPECT_EQ(res->body, downloads.pieces[0] + downloads.pieces[1] + downloads.pieces[2]);
+  EXPECT_EQ(res->get_header_value("Content-Type"), "application/zip");
+  EXPECT_EQ(res->get_header_value("Content-Disposition"), "attachment; filename=\"bakery-v2.zip\"");
+  EXPECT_EQ(res->get_header_value("Transfer-Encoding"), "chunked");
+  EXPECT_EQ(res->get_header_value("Cache-Control"), "no-store");
+  ExpectSecurityHeaders(res);
+  httplib::Result tgz = client_->Get(DownloadPathOf(kSnapshot, "bakery-v2.tar.gz"));
+  ASSERT_TRUE(tgz);
+  EXPECT_EQ(tgz->get_header_value("Content-Type"), "application/gzip");
+  EXPECT_EQ(client_->Head(DownloadPathOf(kSnapshot, "bakery-v2.zip"))->body, "");
+
+  // On the wire: one chunk per piece, the last chunk, and the connection kept for the next.
+  RawConnection raw(server_->port());
+  ASSERT_TRUE(raw.Send(Get(DownloadPathOf(kSnapshot, "b.zip"))));
+  ASSERT_TRUE(raw.Send(Get(Path("notes.txt"))));
+  raw.FinishSending();
+  const std::string wire = raw.ReadAll();
+  EXPECT_NE(wire.find("\r\n\r\n186a0\r\naaaa"), std::string::npos) << "100000 bytes, in hex";
+  EXPECT_NE(wire.find("\r\n1\r\nc\r\n0\r\n\r\nHTTP/1.1 200 OK"), std::string::npos)
+      << "the last chunk, then the next response";
+  EXPECT_TRUE(wire.ends_with("plain"));
+}
+
+TEST_F(PreviewServerTest, ADownloadCutShortEndsItsConnectionWithoutTheLastChunk) {
+  FakeDownloads downloads;
+  downloads.cut = true;
+  StartServer({.downloads = downloads.Opener()});
+  RawConnection raw(server_->port());
+  ASSERT_TRUE(raw.Send(Get(DownloadPathOf(kSnapshot, "bakery-v2.zip"))));
+  const std::string wire = raw.ReadAll();
+  EXPECT_NE(wire.find(downloads.pieces[0]), std::string::npos);
+  EXPECT_EQ(wire.find("\r\n0\r\n\r\n"), std::string::npos)
+      << "a client must see the archive is incomplete";
+  EXPECT_TRUE(raw.Closed());
+}
+
+TEST_F(PreviewServerTest, DownloadsOfUnknownSnapshotsOrPastTheCapAreRefused) {
+  FakeDownloads downloads;
+  StartServer({.downloads = downloads.Opener()});
+  EXPECT_EQ(client_->Get(DownloadPathOf(common::NewUuid(), "a.zip"))->status, 404);
+  httplib::Result busy = client_->Get(DownloadPathOf(kBroken, "a.zip"));
+  EXPECT_EQ(busy->status, 503);
+  EXPECT_EQ(busy->get_header_value("Retry-After"), "1");
+  for (const std::string& bad :
+       std::vector<std::string>{DownloadPathOf(kSnapshot, "a.rar"),
+                                DownloadPathOf(kSnapshot, "a%22b.zip"), "/download/x/a.zip"}) {
+    EXPECT_EQ(client_->Get(bad)->status, 404) << bad;
+  }
+  EXPECT_EQ(downloads.opened, 2) << "a bad name never reaches the store";
+  StartServer({});
+  EXPECT_EQ(client_->Get(DownloadPathOf(kSnapshot, "a.zip"))->status, 404) << "no downloads here";
+}
+
 TEST(PreviewServerStartTest, RefusesBadAddressesAndBusyPorts) {
   auto loader = [](const std::string&) -> absl::StatusOr<std::shared_ptr<const PreviewSnapshot>> {
     return std::make_shared<const PreviewSnapshot>(PreviewSnapshot{.files = {{"a.txt", "x"}}});
