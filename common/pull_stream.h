@@ -56,6 +56,20 @@ struct PullStreamEnv {
   StreamSlots* slots = nullptr;
 };
 
+// PullStreams: an executor and slots for at most `max` pulled streams at once.
+class PullStreams {
+ public:
+  PullStreams(std::string name, int max)
+      : executor_(std::move(name), max, static_cast<size_t>(max)), slots_(max) {}
+  // env: for a service's RpcEnv (set by the service).
+  PullStreamEnv env() { return {.executor = &executor_, .slots = &slots_}; }
+  void Shutdown() { executor_.Shutdown(); }
+
+ private:
+  Executor executor_;
+  StreamSlots slots_;
+};
+
 template <typename Message>
 using OpenPullSource = std::function<absl::StatusOr<PullSource<Message>>(const CallContext&)>;
 

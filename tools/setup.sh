@@ -10,7 +10,8 @@ packages=(
   libbrotli-dev zlib1g-dev libseccomp-dev
   # the orchestrator's DiffVersions (header-only)
   libdtl-dev
-  # qai-sandbox's version downloads (.zip, .tar.gz), and the tests' own unzip to check them
+  # qai-sandbox's version downloads (.zip, .tar.gz), and unzip for the tests and the demo to
+  # check them
   libarchive-dev unzip
   prometheus-cpp-dev
   postgresql postgresql-contrib iproute2 curl

@@ -71,6 +71,10 @@ std::vector<common::Option> Options() {
        .default_value = "16",
        .help = "WatchRun streams one user may hold open on this replica (0 = no cap)",
        .validate = common::IsIntIn(0, 100000)},
+      {.name = "max-downloads",
+       .default_value = "8",
+       .help = "DownloadVersion streams this replica serves at once",
+       .validate = common::IsIntIn(1, 1024)},
       {.name = "watch-recheck",
        .default_value = "60s",
        .help = "a WatchRun stream asks again whether its caller may see the run (the token still "
@@ -211,8 +215,9 @@ int main(int argc, char** argv) {
   common::Executor watch_executor("watch", 4, 100000);
   const common::RpcEnv rpc_env =
       (*base)->rpc_env("qai.orchestrator.v1.AgentOrchestrator", &ServiceCallers());
+  common::PullStreams downloads("downloads", static_cast<int>(config.GetInt("max-downloads")));
   AgentOrchestratorImpl service(&handlers, &versions, rpc_env, &hub, &watch_executor,
-                                WatchLimitsFrom(config));
+                                downloads.env(), WatchLimitsFrom(config));
   auto server =
       common::Server::Start({.listen_addr = config.Get("listen-addr"),
                              .services = {&service},
@@ -236,6 +241,7 @@ int main(int argc, char** argv) {
   (*server)->Shutdown();
   listener.Stop();
   watch_executor.Shutdown();
+  downloads.Shutdown();
   (*base)->executor()->Shutdown();
   Log(LogLevel::kInfo, "bye");
   return 0;

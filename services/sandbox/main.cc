@@ -194,8 +194,8 @@ int main(int argc, char** argv) {
   sandbox::Workspaces workspaces(
       {.root = config.Get("sandbox-root"), .sandbox = choice->sandbox, .quota = *quota}, &store);
   const int max_downloads = static_cast<int>(config.GetInt("max-downloads"));
-  common::StreamSlots http_download_slots(max_downloads);
-  auto preview = sandbox::StartPreview(config, &store, &http_download_slots);
+  common::StreamSlots http_downloads(max_downloads);
+  auto preview = sandbox::StartPreview(config, &store, &http_downloads);
   if (!preview.ok()) return common::ExitCodeFor(preview.status());
   const std::string preview_base = sandbox::PreviewBaseUrl(config, **preview);
   sandbox::ReplicaStore replicas((*base)->db());
@@ -207,11 +207,10 @@ int main(int argc, char** argv) {
       sandbox::HandlerOptionsFrom(config, (*membership)->self(), preview_base));
   const int max_commands = static_cast<int>(config.GetInt("max-commands"));
   common::Executor commands("commands", max_commands, static_cast<size_t>(max_commands));
-  common::Executor downloads("downloads", max_downloads, static_cast<size_t>(max_downloads));
-  common::StreamSlots download_slots(max_downloads);
+  common::PullStreams downloads("downloads", max_downloads);
   sandbox::SandboxServiceImpl service(
       &handlers, (*base)->rpc_env("qai.sandbox.v1.SandboxService", &sandbox::ServiceCallers()),
-      &commands, {.executor = &downloads, .slots = &download_slots});
+      &commands, downloads.env());
   auto server = sandbox::StartServer(**base, &service, !choice->unsafe);
   if (!server.ok()) return common::ExitCodeFor(server.status());
 

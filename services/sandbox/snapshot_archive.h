@@ -25,7 +25,7 @@ namespace qai::sandbox {
 
 class SnapshotArchive {
  public:
-  static constexpr int64_t kReadBytes = 1 << 20;
+  static constexpr int64_t kReadBytes = 256 << 10;
 
   // Open: NOT_FOUND when there is no such snapshot, or when project_id is not empty and the
   // snapshot is another project's. INVALID_ARGUMENT unless IsArchiveName(folder).

@@ -4,15 +4,85 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <map>
+#include <random>
 
 #include "common/auth.h"
+#include "services/sandbox/store.h"
 #include "tests/e2e/stack.h"
+#include "tests/support/proc_status.h"
+#include "tests/support/unpack.h"
 
 namespace qai::testing {
 namespace {
 
-class VersionsE2ETest : public StackTest {};
+class VersionsE2ETest : public StackTest {
+ protected:
+  // Download: a version's archive by DownloadVersion as alice (or `sub`): its file name and
+  // bytes, and the stream's status.
+  grpc::Status Download(const std::string& project, int number,
+                        opb::DownloadVersionRequest::Format format, std::string* file_name,
+                        std::string* archive, const std::string& sub = "alice") {
+    grpc::ClientContext ctx;
+    AsUser(ctx, sub);
+    opb::DownloadVersionRequest req;
+    req.set_project_id(project);
+    req.set_number(number);
+    req.set_format(format);
+    auto reader = stubs_[0]->DownloadVersion(&ctx, req);
+    opb::DownloadVersionResponse piece;
+    for (bool first = true; reader->Read(&piece); first = false) {
+      if (first) *file_name = piece.file_name();
+      EXPECT_TRUE(first || piece.file_name().empty()) << "only the first message names the file";
+      archive->append(piece.data());
+    }
+    return reader->Finish();
+  }
+
+  // SaveVersion: version `number` of the project, holding `files`, stored as a run's end
+  // stores one (a snapshot in qai-sandbox's store, a row of versions); its preview's URL.
+  std::string SaveVersion(const std::string& project, int number, const sandbox::Files& files) {
+    auto pool = common::DbPool::Create({.url = db_url_, .size = 1});
+    EXPECT_TRUE(pool.ok()) << pool.status();
+    sandbox::SandboxStore store(pool->get());
+    const std::string snapshot = common::NewUuid();
+    EXPECT_TRUE(store
+                    .SaveSnapshot({.id = snapshot,
+                                   .project_id = project,
+                                   .files = std::make_shared<const sandbox::Files>(files)})
+                    .ok());
+    const std::string v1_url =
+        GetVersion(project, 1, opb::GetVersionRequest::VIEW_BASIC).sandbox_url();
+    const std::string url = v1_url.substr(0, v1_url.size() - 37) + snapshot + "/";
+    const std::string run = common::NewUuid();
+    soci::session s(soci::postgresql, db_url_);
+    s << "INSERT INTO orchestrator.versions (project_id, number, run_id, snapshot_id, sandbox_url)"
+         " VALUES (CAST(:p AS uuid), :n, CAST(:r AS uuid), CAST(:s AS uuid), :u)",
+        soci::use(project), soci::use(number), soci::use(run), soci::use(snapshot), soci::use(url);
+    return url;
+  }
+
+  // PeakGrowthKiB: how far the process's resident memory rose above where it was while `work`
+  // ran (its peak is reset first: /proc/<pid>/clear_refs).
+  static int64_t PeakGrowthKiB(pid_t pid, const std::function<void()>& work) {
+    std::ofstream(absl::StrCat("/proc/", pid, "/clear_refs")) << "5";
+    const int64_t before = ProcessStatusKiB(pid, "VmRSS").value_or(0);
+    work();
+    return ProcessStatusKiB(pid, "VmHWM").value_or(1 << 30) - before;
+  }
+
+  // Files: a version's files by path, under `folder/`.
+  std::map<std::string, std::string> Files(const std::string& project, int number,
+                                           const std::string& folder) {
+    std::map<std::string, std::string> out;
+    const opb::Version version = GetVersion(project, number, opb::GetVersionRequest::VIEW_FULL);
+    for (const opb::VersionFile& f : version.files()) {
+      out[folder + "/" + f.path()] = f.content();
+    }
+    return out;
+  }
+};
 
 // Every successful run makes the project's next version; a failed run makes none, and what it
 // had changed is kept as its draft while the next run starts from the last version.
@@ -234,6 +304,102 @@ TEST_F(VersionsE2ETest, AForkStartsFromAVersionAndSharesNothingAfter) {
   EXPECT_EQ(q_page.find("ounter"), std::string::npos) << "version 2 came after the fork's start";
   for (const mpb::Message& m : Messages(p.id())) EXPECT_EQ(m.project_id(), p.id());
   EXPECT_EQ(Messages(q.id()).size(), 4u) << "the fork's conversation is its own";
+}
+
+// A download's zip and tar.gz, over gRPC and over HTTP next to the preview, unpacked by
+// Debian's unzip and tar, equal the version's files byte for byte.
+TEST_F(VersionsE2ETest, ADownloadUnpacksToTheVersionsFilesByteForByte) {
+  ppb::Project p = CreateProject("Build a bakery site");
+  ASSERT_EQ(WaitForEnd(WaitForRuns(p.id(), 1)[0].id()).version(), 1);
+  ASSERT_EQ(Prompt(p.id(), "Add a counter").version(), 2);
+
+  std::string name, zip;
+  grpc::Status s =
+      Download(p.id(), 2, opb::DownloadVersionRequest::FORMAT_UNSPECIFIED, &name, &zip);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_TRUE(name.ends_with("-v2.zip")) << name;
+  const std::string folder = name.substr(0, name.size() - 4);
+  const std::map<std::string, std::string> files = Files(p.id(), 2, folder);
+  ASSERT_GT(files.size(), 1u);
+  absl::StatusOr<std::map<std::string, std::string>> unzipped = Unpack(zip, ".zip");
+  ASSERT_TRUE(unzipped.ok()) << unzipped.status();
+  EXPECT_EQ(*unzipped, files);
+
+  std::string tgz_name, tgz;
+  ASSERT_TRUE(
+      Download(p.id(), 2, opb::DownloadVersionRequest::FORMAT_TAR_GZ, &tgz_name, &tgz).ok());
+  EXPECT_EQ(tgz_name, folder + ".tar.gz");
+  EXPECT_EQ(Unpack(tgz, ".tar.gz").value_or(std::map<std::string, std::string>()), files);
+  std::string v1_name, v1;
+  ASSERT_TRUE(Download(p.id(), 1, opb::DownloadVersionRequest::FORMAT_ZIP, &v1_name, &v1).ok());
+  EXPECT_NE(Unpack(v1, ".zip").value_or(files), Unpack(zip, ".zip").value_or(files))
+      << "each version its own files";
+
+  // Over HTTP, next to the preview.
+  const std::string url = GetVersion(p.id(), 2, opb::GetVersionRequest::VIEW_BASIC).download_url();
+  ASSERT_TRUE(url.ends_with("/" + name)) << url;
+  httplib::Result http = Fetch(url);
+  ASSERT_TRUE(http);
+  EXPECT_EQ(http->status, 200);
+  EXPECT_EQ(http->get_header_value("Content-Disposition"), "attachment; filename=\"" + name + "\"");
+  EXPECT_EQ(Unpack(http->body, ".zip").value_or(std::map<std::string, std::string>()), files);
+  httplib::Result http_tgz = Fetch(url.substr(0, url.size() - 4) + ".tar.gz");
+  ASSERT_TRUE(http_tgz);
+  EXPECT_EQ(Unpack(http_tgz->body, ".tar.gz").value_or(std::map<std::string, std::string>()),
+            files);
+
+  std::string ignored_name, ignored;
+  EXPECT_EQ(Download(p.id(), 2, opb::DownloadVersionRequest::FORMAT_ZIP, &ignored_name, &ignored,
+                     "mallory")
+                .error_code(),
+            StatusCode::NOT_FOUND)
+      << "another user's project";
+  EXPECT_EQ(Download(p.id(), 9, opb::DownloadVersionRequest::FORMAT_ZIP, &ignored_name, &ignored)
+                .error_code(),
+            StatusCode::NOT_FOUND);
+  EXPECT_TRUE(ignored.empty()) << "nothing was sent before the refusal";
+}
+
+// A 50 MB version downloads in bounded memory: neither qai-sandbox nor qai-orchestrator holds
+// more than a few pieces of it at once, over gRPC and over HTTP (their peak resident memory
+// rises by far less than the archive).
+TEST_F(VersionsE2ETest, AFiftyMegabyteVersionDownloadsInBoundedMemory) {
+  ppb::Project p = CreateProject("Build a bakery site");
+  ASSERT_EQ(WaitForEnd(WaitForRuns(p.id(), 1)[0].id()).version(), 1);
+  std::mt19937_64 random(11);
+  sandbox::Files files;
+  for (int i = 0; i < 50; ++i) {
+    std::string& content = files[absl::StrCat("media/clip", i, ".bin")];
+    content.resize(1 << 20);
+    for (char& c : content) c = static_cast<char>(random());
+  }
+  SaveVersion(p.id(), 2, files);
+  constexpr int64_t kBoundKiB = 12 << 10;  // a quarter of the archive
+
+  std::string name, zip;
+  const int64_t sandbox_grpc = PeakGrowthKiB(sandboxes_[0].service.process->pid(), [&] {
+    const int64_t orchestrator = PeakGrowthKiB(orchestrators_[0].process->pid(), [&] {
+      ASSERT_TRUE(Download(p.id(), 2, opb::DownloadVersionRequest::FORMAT_ZIP, &name, &zip).ok());
+    });
+    EXPECT_LT(orchestrator, kBoundKiB) << "qai-orchestrator, KiB";
+  });
+  EXPECT_LT(sandbox_grpc, kBoundKiB) << "qai-sandbox over gRPC, KiB";
+  EXPECT_GT(zip.size(), 50u << 20);
+  const std::string folder = name.substr(0, name.size() - 4);
+  absl::StatusOr<std::map<std::string, std::string>> unzipped = Unpack(zip, ".zip");
+  ASSERT_TRUE(unzipped.ok()) << unzipped.status();
+  EXPECT_EQ(unzipped->size(), 50u);
+  EXPECT_TRUE((*unzipped)[folder + "/media/clip7.bin"] == files["media/clip7.bin"]);
+
+  const std::string url = GetVersion(p.id(), 2, opb::GetVersionRequest::VIEW_BASIC).download_url();
+  std::string body;
+  const int64_t sandbox_http = PeakGrowthKiB(sandboxes_[0].service.process->pid(), [&] {
+    httplib::Result http = Fetch(url);
+    ASSERT_TRUE(http);
+    body = http->body;
+  });
+  EXPECT_LT(sandbox_http, kBoundKiB) << "qai-sandbox over HTTP, KiB";
+  EXPECT_TRUE(body == zip) << "the same files make the same archive";
 }
 
 }  // namespace

@@ -23,8 +23,7 @@ struct LocalSandbox::Parts {
   std::unique_ptr<common::Authenticator> auth;
   std::unique_ptr<common::Executor> executor;
   std::unique_ptr<common::Executor> commands;
-  std::unique_ptr<common::Executor> downloads;
-  std::unique_ptr<common::StreamSlots> download_slots;
+  std::unique_ptr<common::PullStreams> downloads;
   std::unique_ptr<sandbox::SandboxStore> store;
   std::unique_ptr<sandbox::Workspaces> workspaces;
   std::unique_ptr<sandbox::ReplicaStore> replicas;
@@ -53,8 +52,7 @@ absl::StatusOr<std::unique_ptr<LocalSandbox>> LocalSandbox::Start(const std::str
   p.auth = std::make_unique<common::Authenticator>(*std::move(auth));
   p.executor = std::make_unique<common::Executor>("handlers", 4, 1000);
   p.commands = std::make_unique<common::Executor>("commands", 8, 8);
-  p.downloads = std::make_unique<common::Executor>("downloads", 2, 2);
-  p.download_slots = std::make_unique<common::StreamSlots>(2);
+  p.downloads = std::make_unique<common::PullStreams>("downloads", 2);
   p.store = std::make_unique<sandbox::SandboxStore>(p.db.get());
   p.workspaces = std::make_unique<sandbox::Workspaces>(
       sandbox::WorkspacesOptions{.root = out->root_, .sandbox = *sb}, p.store.get());
@@ -73,8 +71,7 @@ absl::StatusOr<std::unique_ptr<LocalSandbox>> LocalSandbox::Start(const std::str
       p.handlers.get(),
       common::RpcEnv{"qai.sandbox.v1.SandboxService", p.auth.get(), p.executor.get(), nullptr,
                      &sandbox::ServiceCallers()},
-      p.commands.get(),
-      common::PullStreamEnv{.executor = p.downloads.get(), .slots = p.download_slots.get()});
+      p.commands.get(), p.downloads->env());
   auto server =
       common::Server::Start({.listen_addr = "127.0.0.1:0", .services = {p.service.get()}});
   if (!server.ok()) return server.status();

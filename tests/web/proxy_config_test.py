@@ -28,7 +28,7 @@ PUBLIC = {
 } | {
     "/qai.orchestrator.v1.AgentOrchestrator/" + m
     for m in ("GetRun", "ListRuns", "WatchRun", "CancelRun", "ListVersions", "GetVersion",
-              "RestoreVersion", "DiffVersions")
+              "RestoreVersion", "DiffVersions", "DownloadVersion")
 }
 INTERNAL_RPC = re.compile(r"^\s*// Internal \(SERVICE principals\)")
 INTERNAL_SERVICE = "for SERVICE principals only"

@@ -1,5 +1,9 @@
 // Whole `qai versions ...` command lines against an in-process fake AgentOrchestrator.
 
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -96,7 +100,30 @@ class FakeVersions final : public opb::AgentOrchestrator::Service {
     return grpc::Status::OK;
   }
 
+  // DownloadVersion: version 2's archive in two pieces; 3 names a file outside the directory;
+  // 4 breaks off after its first piece.
+  grpc::Status DownloadVersion(grpc::ServerContext*, const opb::DownloadVersionRequest* request,
+                               grpc::ServerWriter<opb::DownloadVersionResponse>* writer) override {
+    {
+      std::lock_guard lock(mu_);
+      last_download_ = *request;
+    }
+    if (request->number() < 2 || request->number() > 4)
+      return grpc::Status(grpc::StatusCode::NOT_FOUND, "project p-1 has no version");
+    opb::DownloadVersionResponse first;
+    first.set_file_name(request->number() == 3 ? "../evil.zip" : "bakery-v2.zip");
+    first.set_content_type("application/zip");
+    first.set_data("PK-one-");
+    writer->Write(first);
+    if (request->number() == 4) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "gone");
+    opb::DownloadVersionResponse second;
+    second.set_data("two");
+    writer->Write(second);
+    return grpc::Status::OK;
+  }
+
   std::mutex mu_;
+  opb::DownloadVersionRequest last_download_;
   opb::DiffVersionsRequest last_diff_;
   opb::GetVersionRequest::View last_view_ = opb::GetVersionRequest::VIEW_UNSPECIFIED;
   opb::RestoreVersionRequest last_restore_;
@@ -190,6 +217,44 @@ TEST_F(VersionsCliTest, DiffShowsEachChangedFileAndItsUnifiedDiff) {
   ASSERT_EQ(Run({"versions", "diff", "--project", "p-1", "--from", "1", "--to-draft", "run-9"}),
             kExitOk);
   EXPECT_EQ(fake_.last_diff_.to().draft_of_run(), "run-9");
+}
+
+std::string ReadFile(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+TEST_F(VersionsCliTest, DownloadSavesTheArchiveUnderItsNameOnlyWhenItArrivedWhole) {
+  const std::filesystem::path dir =
+      std::filesystem::path(::testing::TempDir()) / absl::StrCat("qai-download-", getpid());
+  std::filesystem::create_directories(dir);
+  const std::filesystem::path here = std::filesystem::current_path();
+  std::filesystem::current_path(dir);
+  EXPECT_EQ(Run({"versions", "download", "--project", "p-1", "2"}), kExitOk) << err_.str();
+  EXPECT_EQ(out_.str(), "saved bakery-v2.zip (10 bytes)\n");
+  EXPECT_EQ(ReadFile(dir / "bakery-v2.zip"), "PK-one-two");
+  EXPECT_EQ(fake_.last_download_.format(), opb::DownloadVersionRequest::FORMAT_ZIP);
+
+  const std::string out = (dir / "v2.tgz").string();
+  ASSERT_EQ(
+      Run({"versions", "download", "--project", "p-1", "2", "--format", "tar.gz", "--output", out}),
+      kExitOk);
+  EXPECT_EQ(fake_.last_download_.format(), opb::DownloadVersionRequest::FORMAT_TAR_GZ);
+  EXPECT_EQ(ReadFile(out), "PK-one-two");
+
+  EXPECT_EQ(Run({"versions", "download", "--project", "p-1", "3"}), kExitRpcError);
+  EXPECT_THAT(err_.str(), HasSubstr("give --output"));
+  EXPECT_FALSE(std::filesystem::exists(dir.parent_path() / "evil.zip"));
+  EXPECT_EQ(Run({"versions", "download", "--project", "p-1", "4", "--output", "cut.zip"}),
+            kExitRpcError);
+  EXPECT_THAT(err_.str(), HasSubstr("UNAVAILABLE"));
+  EXPECT_FALSE(std::filesystem::exists(dir / "cut.zip")) << "a cut download leaves no file";
+  EXPECT_FALSE(std::filesystem::exists(dir / "cut.zip.part"));
+  EXPECT_EQ(Run({"versions", "download", "--project", "p-1", "2", "--format", "rar"}), kExitUsage);
+  EXPECT_EQ(Run({"versions", "download", "--project", "p-1", "9"}), kExitRpcError);
+  EXPECT_THAT(err_.str(), HasSubstr("NOT_FOUND"));
+  std::filesystem::current_path(here);
+  std::filesystem::remove_all(dir);
 }
 
 TEST_F(VersionsCliTest, ForkSendsTheVersionAndShowsTheNewProject) {

@@ -1,6 +1,8 @@
 #include "tools/qai/versions_commands.h"
 
 #include <cstdint>
+#include <filesystem>
+#include <fstream>
 #include <optional>
 #include <ostream>
 
@@ -22,6 +24,8 @@ namespace {
 using qai::orchestrator::v1::AgentOrchestrator;
 using qai::orchestrator::v1::DiffVersionsRequest;
 using qai::orchestrator::v1::DiffVersionsResponse;
+using qai::orchestrator::v1::DownloadVersionRequest;
+using qai::orchestrator::v1::DownloadVersionResponse;
 using qai::orchestrator::v1::FileDiff;
 using qai::orchestrator::v1::GetVersionRequest;
 using qai::orchestrator::v1::ListVersionsRequest;
@@ -131,6 +135,72 @@ int VersionRestore(const Invocation& inv) {
   return ShowRun(inv, client.options(), run.id(), 0);
 }
 
+// SafeFileName: whether the server's file name may be written in the current directory.
+bool SafeFileName(const std::string& name) {
+  return !name.empty() && name.size() <= 200 && name.front() != '.' &&
+         name.find_first_of("/\\") == std::string::npos;
+}
+
+// SaveArchive: the stream's pieces written to `path` as they come (to PATH.part, renamed at
+// the end, so a cut download leaves no file that looks whole); the bytes written, or -1 after
+// saying why on `err`.
+int64_t SaveArchive(grpc::ClientReader<DownloadVersionResponse>& reader,
+                    DownloadVersionResponse first, const std::string& path, std::ostream& err) {
+  const std::string part = path + ".part";
+  std::ofstream file(part, std::ios::binary | std::ios::trunc);
+  int64_t bytes = 0;
+  for (DownloadVersionResponse piece = std::move(first); file;) {
+    file.write(piece.data().data(), static_cast<std::streamsize>(piece.data().size()));
+    bytes += static_cast<int64_t>(piece.data().size());
+    if (!reader.Read(&piece)) break;
+  }
+  file.close();
+  if (!file) {
+    err << "error: cannot write " << part << "\n";
+    std::filesystem::remove(part);
+    return -1;
+  }
+  std::filesystem::rename(part, path);
+  return bytes;
+}
+
+int VersionDownload(const Invocation& inv) {
+  const std::optional<int32_t> number = Number(inv);
+  if (!number) return kExitUsage;
+  const std::string& format = inv.args.Get("format");
+  if (format != "zip" && format != "tar.gz") {
+    inv.err << "error: --format must be zip or tar.gz\n";
+    return kExitUsage;
+  }
+  VersionsClient client(inv);
+  DownloadVersionRequest request;
+  request.set_project_id(inv.args.Get("project"));
+  request.set_number(*number);
+  request.set_format(format == "zip" ? DownloadVersionRequest::FORMAT_ZIP
+                                     : DownloadVersionRequest::FORMAT_TAR_GZ);
+  auto context = client.NewContext("DownloadVersion");
+  // The archive streams as long as it takes; the server ends a download after 30 minutes.
+  context->set_deadline(std::chrono::system_clock::time_point::max());
+  auto reader = client.stub().DownloadVersion(context.get(), request);
+  DownloadVersionResponse first;
+  if (!reader->Read(&first)) return client.Fail(reader->Finish());
+  std::string path = inv.args.Get("output");
+  if (path.empty()) path = first.file_name();
+  if (!SafeFileName(first.file_name()) && inv.args.Get("output").empty()) {
+    inv.err << "error: the server's file name is not usable here; give --output\n";
+    context->TryCancel();
+    return kExitRpcError;
+  }
+  const int64_t bytes = SaveArchive(*reader, std::move(first), path, inv.err);
+  if (grpc::Status s = reader->Finish(); !s.ok()) {
+    std::filesystem::remove(path);
+    return client.Fail(s);
+  }
+  if (bytes < 0) return kExitRpcError;
+  inv.out << "saved " << path << " (" << bytes << " bytes)\n";
+  return kExitOk;
+}
+
 const FlagSpec kProject{
     .name = "project", .value_name = "ID", .help = "the project's id", .required = true};
 
@@ -173,6 +243,18 @@ std::vector<CommandSpec> VersionCommands() {
                   .help = "instead: what a failed or cancelled run had changed"}},
        .summary = "what changed between two versions, file by file (unified diffs)",
        .run = VersionDiff},
+      {.path = {"versions", "download"},
+       .positionals = {"NUMBER"},
+       .flags = {kProject,
+                 {.name = "format",
+                  .value_name = "zip|tar.gz",
+                  .help = "the archive's format",
+                  .default_value = "zip"},
+                 {.name = "output",
+                  .value_name = "FILE",
+                  .help = "where to save it (default: the name the server gives, here)"}},
+       .summary = "save a version's files as a .zip or .tar.gz, as it streams",
+       .run = VersionDownload},
       {.path = {"versions", "restore"},
        .positionals = {"NUMBER"},
        .flags = {kProject, {.name = "watch", .help = "follow the restore until it ends"}},
@@ -191,6 +273,9 @@ std::string FormatVersion(const Version& v, bool files) {
   absl::StrAppend(&out, "run_id: ", v.run_id(), "\n");
   if (!v.message_id().empty()) absl::StrAppend(&out, "message_id: ", v.message_id(), "\n");
   absl::StrAppend(&out, "sandbox_url: ", v.sandbox_url(), "\n");
+  if (!v.download_url().empty()) {
+    absl::StrAppend(&out, "download_url: ", Printable(v.download_url(), false), "\n");
+  }
   if (!files) return out;
   absl::StrAppend(&out, "files: ", v.files_size(), "\n");
   for (const VersionFile& f : v.files()) {

@@ -1,5 +1,5 @@
 #pragma once
-// `qai versions list|get|diff|restore`: a project's versions from the command line. Every
+// `qai versions list|get|diff|restore|download`: a project's versions from the command line. Every
 // successful run makes one; a restore brings one back as the next version, keeping every other.
 //
 //   qai versions list --project 3f0c... --all        # newest first
@@ -8,6 +8,7 @@
 //   qai versions diff --project 3f0c... --from 1 --to 2
 //   qai versions diff --project 3f0c... --from 2 --to-draft 9a1b...   # a failed run's changes
 //   qai versions restore --project 3f0c... 2 --watch # then follow the restore to its end
+//   qai versions download --project 3f0c... 2 --format tar.gz   # saves <project>-v2.tar.gz
 
 #include <string>
 #include <vector>
@@ -21,7 +22,8 @@ namespace qai::cli {
 std::vector<CommandSpec> VersionCommands();
 
 // FormatVersion: one "key: value" line per field that is set (number, project_id, title,
-// author, created, restored_from, run_id, message_id, sandbox_url), then, with `files`, one
+// author, created, restored_from, run_id, message_id, sandbox_url, download_url), then, with
+// `files`, one
 // "  SIZE  SHA256  PATH" line per file.
 std::string FormatVersion(const qai::orchestrator::v1::Version& version, bool files);
 

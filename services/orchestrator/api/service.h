@@ -1,7 +1,9 @@
 #pragma once
 // AgentOrchestratorImpl: the gRPC face of RunHandlers and VersionHandlers (unary calls through
-// common::ServeUnary) and of the WatchRun stream (watch.h).
+// common::ServeUnary), of the WatchRun stream (watch.h) and of the DownloadVersion stream (a
+// pulled stream, common/pull_stream.h, on an executor of its own).
 
+#include "common/pull_stream.h"
 #include "common/rpc.h"
 #include "qai/orchestrator/v1/orchestrator.grpc.pb.h"
 #include "services/orchestrator/api/handlers.h"
@@ -14,17 +16,20 @@ class AgentOrchestratorImpl final : public v1::AgentOrchestrator::CallbackServic
  public:
   AgentOrchestratorImpl(RunHandlers* handlers, VersionHandlers* versions, common::RpcEnv env,
                         EventHub* hub, common::Executor* watch_executor,
-                        WatchLimits limits = WatchLimits())
+                        common::PullStreamEnv downloads, WatchLimits limits = WatchLimits())
       : handlers_(handlers),
         versions_(versions),
         env_(std::move(env)),
+        downloads_(downloads),
         watches_(limits.max_per_principal),
         watch_{.rpc = &env_,
                .handlers = handlers,
                .hub = hub,
                .executor = watch_executor,
                .registry = &watches_,
-               .recheck_after = limits.recheck_after} {}
+               .recheck_after = limits.recheck_after} {
+    downloads_.rpc = &env_;
+  }
 
   // CloseWatches: ends every WatchRun stream (at shutdown; clients reconnect elsewhere).
   void CloseWatches() { watches_.CloseAll(); }
@@ -103,10 +108,18 @@ class AgentOrchestratorImpl final : public v1::AgentOrchestrator::CallbackServic
     });
   }
 
+  grpc::ServerWriteReactor<v1::DownloadVersionResponse>* DownloadVersion(
+      grpc::CallbackServerContext* ctx, const v1::DownloadVersionRequest* req) override {
+    return common::ServePullStream<v1::DownloadVersionResponse>(
+        ctx, downloads_, "DownloadVersion",
+        [=, this](const common::CallContext& c) { return versions_->DownloadVersion(c, *req); });
+  }
+
  private:
   RunHandlers* const handlers_;
   VersionHandlers* const versions_;
   const common::RpcEnv env_;
+  common::PullStreamEnv downloads_;
   WatchRegistry watches_;
   const WatchEnv watch_;
 };

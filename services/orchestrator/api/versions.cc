@@ -6,6 +6,7 @@
 #include "common/proto_time.h"
 #include "common/status_macros.h"
 #include "common/validation.h"
+#include "services/orchestrator/api/download_name.h"
 #include "services/orchestrator/api/handlers.h"
 #include "services/orchestrator/store/events.h"
 
@@ -60,12 +61,22 @@ absl::Status VersionHandlers::GetVersion(const CallContext& call, const v1::GetV
   if (req.number() < 1) bad.Add("number", "must be 1 or more");
   if (!v1::GetVersionRequest::View_IsValid(req.view())) bad.Add("view", "is not a known value");
   QAI_RETURN_IF_ERROR(bad.ToStatus());
-  QAI_RETURN_IF_ERROR(CheckProject(*projects_, call, req.project_id()));
+  // A user learns the project's name too, for the download's file name; a service (ForkProject
+  // asking whether the version exists) needs neither.
+  std::optional<projects::v1::Project> project;
+  if (call.principal.role != common::Role::kService) {
+    QAI_ASSIGN_OR_RETURN(project, projects_->GetProject(call, req.project_id()));
+  }
   QAI_ASSIGN_OR_RETURN(VersionRecord version, store_->Get(req.project_id(), req.number()));
   const bool full = req.view() == v1::GetVersionRequest::VIEW_FULL;
   QAI_ASSIGN_OR_RETURN(sandbox::v1::SnapshotFiles files,
                        sandbox_->GetSnapshot(version.project_id, version.snapshot_id, full));
   ToProto(version, resp);
+  if (project) {
+    resp.set_download_url(DownloadUrl(
+        version.sandbox_url, version.snapshot_id,
+        DownloadBaseName(project->display_name(), project->name(), version.number) + ".zip"));
+  }
   for (sandbox::v1::SnapshotFile& f : *files.mutable_files()) {
     v1::VersionFile* out = resp.add_files();
     out->set_path(std::move(*f.mutable_path()));

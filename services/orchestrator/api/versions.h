@@ -1,9 +1,9 @@
 #pragma once
 // VersionHandlers: AgentOrchestrator's calls on a project's versions, proto in and proto out:
-// ListVersions, GetVersion and RestoreVersion. The caller must be able to see the project
-// (ProjectService decides; a foreign project is NOT_FOUND); a version's files come from
-// qai-sandbox, from the snapshot the version names; a restore is a run (RunStore::Start with
-// the version to bring back), queued in the project's line like a prompt.
+// ListVersions, GetVersion, RestoreVersion, DiffVersions and DownloadVersion. The caller must be
+// able to see the project (ProjectService decides; a foreign project is NOT_FOUND); a version's
+// files come from qai-sandbox, from the snapshot the version names; a restore is a run
+// (RunStore::Start with the version to bring back), queued in the project's line like a prompt.
 //
 //   VersionHandlers versions(&version_store, &run_store, &projects, &sandbox, &page_tokens,
 //                            &bounds, [&pool] { pool.Wake(); });
@@ -13,6 +13,7 @@
 
 #include "absl/status/status.h"
 #include "common/page_token.h"
+#include "common/pull_stream.h"
 #include "common/rpc.h"
 #include "qai/orchestrator/v1/orchestrator.pb.h"
 #include "services/orchestrator/client/run_settings.h"
@@ -46,6 +47,9 @@ class VersionHandlers {
   // DiffVersions: diffs.cc.
   absl::Status DiffVersions(const common::CallContext& call, const v1::DiffVersionsRequest& req,
                             v1::DiffVersionsResponse& resp);
+  // DownloadVersion: download.cc; the checks, then the archive's messages.
+  absl::StatusOr<common::PullSource<v1::DownloadVersionResponse>> DownloadVersion(
+      const common::CallContext& call, const v1::DownloadVersionRequest& req);
 
  private:
   // SnapshotOf: the snapshot that holds a version or a run's draft of the project (NOT_FOUND

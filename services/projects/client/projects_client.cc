@@ -24,6 +24,13 @@ ProjectsClient::ProjectsClient(std::shared_ptr<grpc::Channel> channel, std::stri
 
 absl::StatusOr<std::string> ProjectsClient::ProjectOwner(const CallContext& call,
                                                          const std::string& project_id) const {
+  absl::StatusOr<projects::v1::Project> project = GetProject(call, project_id);
+  if (!project.ok()) return project.status();
+  return project->owner();
+}
+
+absl::StatusOr<projects::v1::Project> ProjectsClient::GetProject(
+    const CallContext& call, const std::string& project_id) const {
   grpc::ClientContext ctx;
   const bool as_caller = call.principal.role != Role::kService && !call.authorization.empty();
   // The downstream call gets no more time than the caller has left.
@@ -34,7 +41,7 @@ absl::StatusOr<std::string> ProjectsClient::ProjectOwner(const CallContext& call
   req.set_id(project_id);
   projects::v1::Project project;
   const grpc::Status status = stub_->GetProject(&ctx, req, &project);
-  if (status.ok()) return project.owner();
+  if (status.ok()) return project;
   switch (status.error_code()) {
     case grpc::StatusCode::NOT_FOUND:
       return absl::NotFoundError(absl::StrCat("project ", project_id, " not found"));

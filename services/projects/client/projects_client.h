@@ -30,6 +30,9 @@ class ProjectsClient {
   // is unknown, deleted or someone else's; UNAVAILABLE when ProjectService cannot answer.
   [[nodiscard]] absl::StatusOr<std::string> ProjectOwner(const common::CallContext& call,
                                                          const std::string& project_id) const;
+  // GetProject: the project itself (its names), as ProjectOwner decides whether it is seen.
+  [[nodiscard]] absl::StatusOr<projects::v1::Project> GetProject(
+      const common::CallContext& call, const std::string& project_id) const;
 
  private:
   std::unique_ptr<projects::v1::ProjectService::Stub> stub_;

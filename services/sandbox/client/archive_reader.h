@@ -1,6 +1,6 @@
 #pragma once
 // ArchiveReader: a snapshot's archive as qai-sandbox streams it (ArchiveSnapshot), read one
-// piece at a time, so a caller passing it on holds one piece (about 1 MiB) at a time. A reader
+// piece at a time, so a caller passing it on holds one piece (about 256 KiB) at a time. A reader
 // dropped before the end cancels the stream.
 //
 //   ArchiveReader reader(*client.tier(), client.api_key, req, absl::Now() + absl::Minutes(15));
