@@ -183,6 +183,21 @@ else
   exit 1
 fi
 
+step "Take it away: version 4 downloaded as a .zip (streamed), and over plain HTTP next to its preview"
+qai_abs=$(realpath "$QAI")
+(cd "$work" && run "$qai_abs" versions download --project "$id" 4)
+zip4=$(ls "$work"/*-v4.zip)
+run unzip -l "$zip4"
+download4=$("$QAI" versions get --project "$id" 4 | sed -n 's/^download_url: //p')
+run curl -sS -D - -o "$work/v4-http.zip" "$download4"
+folder4=$(basename "$zip4" .zip)
+if unzip -p "$zip4" "$folder4/index.html" | cmp -s - "$work/v4.html" && cmp -s "$zip4" "$work/v4-http.zip"; then
+  echo "the archive's index.html is the page version 4 serves; the HTTP download is the same archive"
+else
+  echo "the download differs from version 4!" >&2
+  exit 1
+fi
+
 step "Replay: a watcher that dropped resumes after the last event it saw (here: the last 4 of the first run)"
 last=$("$QAI" --json runs get "$run1" | grep -o '"lastSequence":"[0-9]*"' | grep -o '[0-9]*')
 run "$QAI" watch "$run1" --after $((last - 4))

@@ -1,6 +1,7 @@
 // The web page (tools/web) in headless Chromium, through the local grpc-web proxy, against the
 // real services (run by with_stack.sh): list, create from a prompt, the run's progress live
-// from WatchRun, the fragment's preview, a follow-up, the versions (a diff, a restore), errors.
+// from WatchRun, the fragment's preview, a follow-up, the versions (a diff, a restore, a
+// download), errors.
 // The page is served at http://localhost:3000 (an origin Envoy's CORS policy lists) by the test
 // itself, so every call it makes is a real cross-origin grpc-web request with its CORS preflight.
 // Writes a screenshot to $QAI_WEB_SCREENSHOT (default: build/web/screenshot.png), and one of the
@@ -223,6 +224,19 @@ test("the versions beside the conversation: a diff, and a restore that brings th
     assert.equal(await readUntil(() => page.locator("#preview").getAttribute("src"), v3Url), v3Url);
     assert.equal(await readUntil(pageText, v1Text), v1Text, "the preview shows version 1's page");
     assert.notEqual(v1Text, v2Text);
+
+    // Version 3 downloaded: the browser saves a .zip named after the project and the version,
+    // and Debian's unzip finds version 1's page in it, without version 2's reviews.
+    const [download] = await Promise.all([
+      page.waitForEvent("download"),
+      version(3).locator("button", { hasText: "Download" }).click(),
+    ]);
+    assert.equal(download.suggestedFilename(), "toy-shop-v3.zip");
+    const saved = join(dirname(screenshot), "toy-shop-v3.zip");
+    await download.saveAs(saved);
+    const html = execFileSync("unzip", ["-p", saved, "toy-shop-v3/index.html"]).toString();
+    assert.match(html, /<html/i);
+    assert.doesNotMatch(html, /review/i, "version 1's page, not version 2's");
 
     assert.equal(await page.locator("#error").isHidden(), true, await page.locator("#error").textContent());
     const shot = screenshot.replace(/\.png$/, "") + "-versions.png";

@@ -1,6 +1,7 @@
 // The versions panel: the selected project's versions, newest first (ListVersions, paged like
 // the project list), each with its preview, a diff against the version before it
-// (DiffVersions) and a restore (RestoreVersion), whose run the page follows like a prompt's.
+// (DiffVersions), a restore (RestoreVersion), whose run the page follows like a prompt's, and a
+// download of its files as a .zip (its download_url).
 //
 // File names and diffs are the project's files, written by a model from anyone's prompt: they
 // are shown as text only.
@@ -67,7 +68,11 @@ function versionItem(v: Version): HTMLElement {
     Object.assign(link, { href: url, target: "_blank", rel: "noopener" });
     actions.appendChild(link);
   }
-  actions.append(button("Diff", () => showDiff(v)), button("Restore", () => restore(v)));
+  actions.append(
+    button("Diff", () => showDiff(v)),
+    button("Restore", () => restore(v)),
+    button("Download", () => download(v)),
+  );
   li.appendChild(actions);
   return li;
 }
@@ -116,6 +121,19 @@ async function restore(v: Version) {
     requestId: crypto.randomUUID(),
   });
   if (host.projectId() === v.projectId) await host.watchRun(run.id);
+}
+
+// --- download --------------------------------------------------------------------------------
+
+// The version's files as a .zip: its download URL (GetVersion), which the preview server answers
+// as an attachment named after the project and the version, so the page stays.
+async function download(v: Version) {
+  const full = await host.orchestrator().getVersion({ projectId: v.projectId, number: v.number, view: GetVersionRequest_View.BASIC });
+  const url = httpUrl(full.downloadUrl);
+  if (!url) throw new Error(`version ${v.number} has no download`);
+  const link = el("a", "") as HTMLAnchorElement;
+  link.href = url;
+  link.click();
 }
 
 // --- diff ------------------------------------------------------------------------------------
