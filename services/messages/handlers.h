@@ -18,6 +18,7 @@
 #include "common/page_token.h"
 #include "common/rpc.h"
 #include "qai/messages/v1/messages.pb.h"
+#include "services/messages/client/messages_client.h"
 #include "services/messages/store.h"
 #include "services/orchestrator/client/run_settings.h"
 #include "services/orchestrator/client/runs_client.h"
@@ -79,9 +80,9 @@ inline constexpr size_t kMaxResultChars = 100000;
 inline constexpr size_t kMaxTitleChars = 200;
 inline constexpr size_t kMaxSummaryChars = 20000;
 inline constexpr size_t kMaxUrlChars = 2048;
-inline constexpr size_t kMaxFiles = 1000;
+inline constexpr size_t kMaxFiles = kMaxFragmentFiles;
 inline constexpr size_t kMaxPathChars = 512;
-inline constexpr size_t kMaxFilesBytes = 3 << 20;
+inline constexpr size_t kMaxFilesBytes = kMaxFragmentFilesBytes;
 // A page of ListMessages stops growing past this many bytes (at least one message is sent),
 // so big fragments cannot add up to a response no client accepts.
 inline constexpr size_t kMaxPageBytes = 3 << 20;

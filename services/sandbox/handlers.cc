@@ -219,7 +219,12 @@ absl::Status SandboxHandlers::FillChanges(const std::string& project_id, int64_t
                                           v1::GetChangesResponse& resp) {
   QAI_ASSIGN_OR_RETURN(std::optional<std::vector<Change>> changes,
                        workspaces_->Changes(project_id, fence));
-  if (!changes) {
+  size_t bytes = 0;
+  if (changes) {
+    for (const Change& c : *changes) bytes += c.content ? c.content->size() : 0;
+  }
+  // Changes are listed within what one response carries (a snapshot may hold more).
+  if (!changes || bytes > options_.limits.max_request_bytes) {
     resp.set_unknown(true);
     return absl::OkStatus();
   }
@@ -246,6 +251,7 @@ absl::Status SandboxHandlers::CreateSnapshot(const CallContext& call,
   CheckWorkspace(bad, req.project_id(), req.fence());
   common::CheckUuid(bad, "snapshot_id", req.snapshot_id(), /*required=*/true);
   common::CheckUuid(bad, "run_id", req.run_id(), /*required=*/false);
+  if (req.max_content_bytes() < 0) bad.Add("max_content_bytes", "must be 0 or more");
   QAI_RETURN_IF_ERROR(bad.ToStatus());
   QAI_ASSIGN_OR_RETURN(SnapshotRecord snapshot,
                        workspaces_->Snapshot(req.project_id(), req.fence(), req.snapshot_id(),
@@ -253,7 +259,16 @@ absl::Status SandboxHandlers::CreateSnapshot(const CallContext& call,
   resp.set_id(snapshot.id);
   resp.set_project_id(snapshot.project_id);
   resp.set_run_id(snapshot.run_id);
-  resp.mutable_files()->insert(snapshot.files->begin(), snapshot.files->end());
+  const size_t max_bytes = req.max_content_bytes() > 0
+                               ? static_cast<size_t>(req.max_content_bytes())
+                               : kDefaultSnapshotResponseBytes;
+  size_t bytes = 0;
+  for (const auto& [path, content] : *snapshot.files) bytes += content.size();
+  if (bytes <= max_bytes) {
+    resp.mutable_files()->insert(snapshot.files->begin(), snapshot.files->end());
+  } else {
+    resp.set_contents_omitted(true);
+  }
   resp.set_preview_url(absl::StrCat(options_.preview_base_url, "/", snapshot.id, "/"));
   common::SetTimestamp(snapshot.create_time, resp.mutable_create_time());
   return absl::OkStatus();
@@ -271,16 +286,20 @@ absl::Status SandboxHandlers::GetSnapshot(const CallContext& call,
   }
   QAI_RETURN_IF_ERROR(bad.ToStatus());
   const std::string id = absl::AsciiStrToLower(req.snapshot_id());
-  QAI_ASSIGN_OR_RETURN(
-      std::vector<ListedFile> files,
-      workspaces_->ListSnapshot(absl::AsciiStrToLower(req.project_id()), id, req.with_contents(),
-                                {req.paths().begin(), req.paths().end()}));
+  const std::string project = absl::AsciiStrToLower(req.project_id());
+  const std::vector<std::string> paths(req.paths().begin(), req.paths().end());
+  // Sizes first: contents are read only when they fit the response.
+  QAI_ASSIGN_OR_RETURN(std::vector<ListedFile> files,
+                       workspaces_->ListSnapshot(project, id, /*with_contents=*/false, paths));
   size_t bytes = 0;
   for (const ListedFile& f : files) bytes += static_cast<size_t>(f.size);
   if (req.with_contents() && bytes > options_.limits.max_snapshot_bytes) {
     return absl::FailedPreconditionError(absl::StrCat("snapshot ", id, " holds ", bytes,
                                                       " bytes, more than one response carries (",
                                                       options_.limits.max_snapshot_bytes, ")"));
+  }
+  if (req.with_contents()) {
+    QAI_ASSIGN_OR_RETURN(files, workspaces_->ListSnapshot(project, id, true, paths));
   }
   resp.set_snapshot_id(id);
   resp.set_preview_url(absl::StrCat(options_.preview_base_url, "/", id, "/"));

@@ -21,6 +21,9 @@
 
 namespace qai::sandbox {
 
+// What a CreateSnapshot response carries of contents unless its caller says otherwise.
+inline constexpr size_t kDefaultSnapshotResponseBytes = 3 << 20;
+
 struct HandlerLimits {
   absl::Duration command_timeout = absl::Seconds(120);  // the longest, and the default
   size_t max_output = 64 << 10;       // output sent back, the most and the default

@@ -59,6 +59,16 @@ std::vector<common::Option> ServiceOptions() {
        .default_value = "32",
        .help = "commands this replica runs at once",
        .validate = common::IsIntIn(1, 1024)},
+      {.name = "snapshot-max-files",
+       .default_value = "1000",
+       .help = "the most files a snapshot (a version) holds; a workspace with more cannot be saved",
+       .validate = common::IsIntIn(1, 100000)},
+      {.name = "snapshot-max-mb",
+       .default_value = "32",
+       .help =
+           "the most content a snapshot (a version) holds, in MiB; saving one holds about three "
+           "times that in memory for a moment",
+       .validate = common::IsIntIn(1, 1024)},
       {.name = "max-downloads",
        .default_value = "4",
        .help = "snapshot archives this replica streams at once, over gRPC and over HTTP each",
@@ -192,7 +202,13 @@ int main(int argc, char** argv) {
 
   sandbox::SandboxStore store((*base)->db());
   sandbox::Workspaces workspaces(
-      {.root = config.Get("sandbox-root"), .sandbox = choice->sandbox, .quota = *quota}, &store);
+      {.root = config.Get("sandbox-root"),
+       .sandbox = choice->sandbox,
+       .snapshot_limits = {.max_files = static_cast<size_t>(config.GetInt("snapshot-max-files")),
+                           .max_bytes = static_cast<size_t>(config.GetInt("snapshot-max-mb"))
+                                        << 20},
+       .quota = *quota},
+      &store);
   const int max_downloads = static_cast<int>(config.GetInt("max-downloads"));
   common::StreamSlots http_downloads(max_downloads);
   auto preview = sandbox::StartPreview(config, &store, &http_downloads);

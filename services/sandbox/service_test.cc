@@ -327,6 +327,54 @@ TEST_F(SandboxServiceTest, SnapshotsAreIdempotentMarkTheWorkspaceAndRestore) {
   EXPECT_EQ(held, "") << "a command may have changed it";
 }
 
+// A workspace larger than one response carries (4.5 MiB, within the snapshot limits): its
+// snapshot is stored whole and answered without contents unless the caller asks for them, and
+// its changes are "unknown" rather than a response too large to send.
+TEST_F(SandboxServiceTest, ASnapshotLargerThanAResponseIsStoredWholeAndAnsweredWithoutContents) {
+  ASSERT_TRUE(Open(1).ok());
+  for (const char* name : {"a.txt", "b.txt", "c.txt"}) {
+    ASSERT_TRUE(Write(1, name, std::string(3 << 19, name[0])).ok());
+  }
+  grpc::ClientContext ctx;
+  AsService(ctx);
+  v1::GetChangesRequest changes_req;
+  changes_req.set_project_id(project_);
+  changes_req.set_fence(1);
+  v1::GetChangesResponse changes;
+  ASSERT_TRUE(stub_->GetChanges(&ctx, changes_req, &changes).ok());
+  EXPECT_TRUE(changes.unknown()) << "4.5 MiB of changes do not fit a response";
+
+  v1::Snapshot omitted, whole;
+  ASSERT_TRUE(Snapshot(1, common::NewUuid(), &omitted).ok());
+  EXPECT_TRUE(omitted.contents_omitted());
+  EXPECT_EQ(omitted.files_size(), 0);
+  grpc::ClientContext ctx2;
+  AsService(ctx2);
+  v1::CreateSnapshotRequest req;
+  req.set_project_id(project_);
+  req.set_fence(1);
+  req.set_snapshot_id(common::NewUuid());
+  req.set_max_content_bytes(8 << 20);
+  ASSERT_TRUE(stub_->CreateSnapshot(&ctx2, req, &whole).ok());
+  EXPECT_FALSE(whole.contents_omitted());
+  ASSERT_EQ(whole.files_size(), 3);
+  EXPECT_EQ(whole.files().at("c.txt"), std::string(3 << 19, 'c'));
+
+  grpc::ClientContext ctx3;
+  AsService(ctx3);
+  v1::GetSnapshotRequest get;
+  get.set_project_id(project_);
+  get.set_snapshot_id(omitted.id());
+  v1::SnapshotFiles listed;
+  ASSERT_TRUE(stub_->GetSnapshot(&ctx3, get, &listed).ok());
+  ASSERT_EQ(listed.files_size(), 3) << "stored whole";
+  EXPECT_EQ(listed.files(2).size(), 3 << 19);
+  grpc::ClientContext ctx4;
+  AsService(ctx4);
+  get.set_with_contents(true);
+  EXPECT_EQ(stub_->GetSnapshot(&ctx4, get, &listed).error_code(), StatusCode::FAILED_PRECONDITION);
+}
+
 // Archive: the snapshot's archive as streamed, its pieces' sizes, and the stream's status.
 grpc::Status Archive(v1::SandboxService::Stub& stub, const std::string& api_key,
                      const v1::ArchiveSnapshotRequest& req, std::string* archive,

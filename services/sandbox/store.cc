@@ -260,12 +260,22 @@ absl::StatusOr<SnapshotRecord> SandboxStore::SaveSnapshot(const SnapshotRecord& 
         use(snapshot.id), use(snapshot.project_id), use(snapshot.run_id, run_ind),
         use(manifest_base64), into(inserted);
     if (conn.session().got_data()) StoreContents(conn, snapshot.project_id, manifest);
-    QAI_ASSIGN_OR_RETURN(std::optional<SnapshotRecord> stored, ReadSnapshot(conn, snapshot.id));
+    QAI_ASSIGN_OR_RETURN(std::optional<StoredSnapshot> stored, ReadManifest(conn, snapshot.id));
     if (!stored || stored->project_id != snapshot.project_id) {
       return absl::AlreadyExistsError(
           absl::StrCat("snapshot ", snapshot.id, " belongs to another project"));
     }
-    out = *std::move(stored);
+    // What is stored is these files (the usual case): they need not be read back.
+    QAI_ASSIGN_OR_RETURN(std::string stored_manifest, EncodeManifest(stored->entries));
+    if (stored_manifest == manifest.stored) {
+      out = SnapshotRecord{.id = snapshot.id,
+                           .project_id = snapshot.project_id,
+                           .run_id = stored->run_id,
+                           .files = snapshot.files ? snapshot.files : std::make_shared<Files>(),
+                           .create_time = stored->create_time};
+      return absl::OkStatus();
+    }
+    QAI_ASSIGN_OR_RETURN(out, ReadSnapshot(conn, snapshot.id));  // a repeat that differs
     return absl::OkStatus();
   });
   if (!s.ok()) return s;

@@ -45,8 +45,8 @@ struct CommandOptions {
 };
 
 struct SnapshotLimits {
-  size_t max_files = 1000;
-  size_t max_bytes = 3 << 20;  // total content
+  size_t max_files = 1000;      // QAI_SNAPSHOT_MAX_FILES
+  size_t max_bytes = 32 << 20;  // total content, QAI_SNAPSHOT_MAX_MB
 };
 
 // PrepareRoot: creates the sandbox root and its two directories if missing and gives them

@@ -300,7 +300,7 @@ absl::StatusOr<SnapshotRecord> Workspaces::Snapshot(const std::string& project_i
   if (!saved.ok()) return saved.status();
   // Marked only when what was stored is what the workspace holds (a repeat may have found an
   // earlier snapshot).
-  if (*saved->files == *shared) {
+  if (saved->files == shared || *saved->files == *shared) {
     QAI_RETURN_IF_ERROR(entry.ws->SetVersion(saved->id));
     entry.marked = true;
   }

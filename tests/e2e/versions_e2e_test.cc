@@ -402,5 +402,42 @@ TEST_F(VersionsE2ETest, AFiftyMegabyteVersionDownloadsInBoundedMemory) {
   EXPECT_TRUE(body == zip) << "the same files make the same archive";
 }
 
+// A version larger than a fragment carries (991 files, 20 MB) restores like any other: the
+// workspace gets every file, the new version holds them all, and its message's fragment leaves
+// them out (its preview and download have them) instead of being refused.
+TEST_F(VersionsE2ETest, ABigVersionRestoresWholeAndItsFragmentLeavesTheFilesOut) {
+  ppb::Project p = CreateProject("Build a bakery site");
+  ASSERT_EQ(WaitForEnd(WaitForRuns(p.id(), 1)[0].id()).version(), 1);
+  sandbox::Files files;
+  for (int i = 0; i < 990; ++i) {
+    files[absl::StrCat("src/part", i, ".js")] =
+        absl::StrCat("// part ", i, "\n", std::string(20000, static_cast<char>('a' + i % 26)));
+  }
+  files["index.html"] = "<h1>The big one</h1>";
+  SaveVersion(p.id(), 2, files);
+
+  opb::Run restore;
+  ASSERT_TRUE(RestoreVersion(p.id(), 2, common::NewUuid(), &restore).ok());
+  opb::Run restored = WaitForEnd(restore.id());
+  ASSERT_EQ(restored.state(), opb::Run::STATE_SUCCEEDED) << restored.error();
+  EXPECT_EQ(restored.version(), 3);
+  const opb::Version v3 = GetVersion(p.id(), 3, opb::GetVersionRequest::VIEW_BASIC);
+  EXPECT_EQ(v3.files_size(), 991);
+  EXPECT_EQ(Fetch(v3.sandbox_url())->body, "<h1>The big one</h1>");
+  httplib::Result part = Fetch(v3.sandbox_url(), "src/part989.js");
+  ASSERT_TRUE(part);
+  EXPECT_TRUE(part->body == files["src/part989.js"]);
+  const std::vector<mpb::Message> messages = Messages(p.id());
+  ASSERT_FALSE(messages.empty());
+  EXPECT_EQ(messages.back().id(), restored.result_message_id());
+  EXPECT_EQ(messages.back().fragment().sandbox_url(), v3.sandbox_url());
+  EXPECT_EQ(messages.back().fragment().files_size(), 0) << "20 MB do not fit a fragment";
+
+  // The next prompt works on the restored files.
+  opb::Run next = Prompt(p.id(), "Add a contact form");
+  ASSERT_EQ(next.state(), opb::Run::STATE_SUCCEEDED) << next.error();
+  EXPECT_GE(GetVersion(p.id(), 4, opb::GetVersionRequest::VIEW_BASIC).files_size(), 991);
+}
+
 }  // namespace
 }  // namespace qai::testing

@@ -16,6 +16,11 @@
 
 namespace qai::messages {
 
+// What a fragment may carry (RecordAgentResult refuses more): its files, and their contents in
+// all. A caller with more leaves the files out (the version has them).
+inline constexpr size_t kMaxFragmentFiles = 1000;
+inline constexpr size_t kMaxFragmentFilesBytes = 3 << 20;
+
 class MessagesClient {
  public:
   MessagesClient(std::shared_ptr<grpc::Channel> channel, std::string api_key,

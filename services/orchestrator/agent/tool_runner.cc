@@ -14,8 +14,9 @@ namespace qai::orchestrator {
 using common::TruncateUtf8;
 namespace {
 
-// The largest file a tool's journal entry keeps when changes are read file by file.
-constexpr size_t kMaxJournaledFileBytes = 3 << 20;
+// The largest file a tool's journal entry keeps when changes are read file by file: the most
+// qai-sandbox's ReadFiles returns of one file.
+constexpr size_t kMaxJournaledFileBytes = 1 << 20;
 
 ToolOutcome Failed(std::string message) {
   ToolOutcome out;

@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "common/status.h"
 #include "common/status_macros.h"
+#include "services/messages/client/messages_client.h"
 
 namespace qai::orchestrator {
 namespace {
@@ -73,13 +74,19 @@ absl::StatusOr<SavedSnapshot> SandboxWorkspace::Snapshot(const std::string& snap
   spb::CreateSnapshotRequest req;
   req.set_snapshot_id(snapshot_id);
   req.set_run_id(run_id);
+  // A fragment carries the files only when they fit one; a larger version's stay in qai-sandbox.
+  req.set_max_content_bytes(static_cast<int64_t>(messages::kMaxFragmentFilesBytes));
   spb::Snapshot resp;
   QAI_RETURN_IF_ERROR(Call(&spb::SandboxService::Stub::CreateSnapshot, req, &resp));
   heard_ = {};  // the service's next look starts here
-  return SavedSnapshot{
-      .id = resp.id(),
-      .files = std::map<std::string, std::string>(resp.files().begin(), resp.files().end()),
-      .preview_url = resp.preview_url()};
+  SavedSnapshot saved{.id = resp.id(), .preview_url = resp.preview_url()};
+  if (resp.contents_omitted() ||
+      static_cast<size_t>(resp.files_size()) > messages::kMaxFragmentFiles) {
+    saved.files_omitted = true;
+  } else {
+    saved.files.insert(resp.files().begin(), resp.files().end());
+  }
+  return saved;
 }
 
 absl::StatusOr<CommandOutcome> SandboxWorkspace::Run(const std::string& command,

@@ -34,8 +34,11 @@ struct HeldWorkspace {
 // SavedSnapshot: a snapshot CreateSnapshot stored.
 struct SavedSnapshot {
   std::string id;
+  // Its files, when they fit a fragment (messages::kMaxFragmentFilesBytes); else empty, and
+  // files_omitted.
   std::map<std::string, std::string> files;
   std::string preview_url;
+  bool files_omitted = false;
 };
 
 class SandboxWorkspace final : public Workspace {
