@@ -1,8 +1,11 @@
 // Versions end to end (the whole suite as processes, StackTest): every success is a version
 // and a failed run leaves a draft; a restore brings a version back as a new one, queues like a
-// prompt and survives kill -9; a fork starts from a version and shares nothing after.
+// prompt and survives kill -9 while queued or midway; a fork starts from a version and shares
+// nothing after; downloads unpack (Debian's unzip and tar) to the version's files and stream in
+// bounded memory; a version larger than a fragment restores whole.
 
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <fstream>
 #include <map>
@@ -437,6 +440,46 @@ TEST_F(VersionsE2ETest, ABigVersionRestoresWholeAndItsFragmentLeavesTheFilesOut)
   opb::Run next = Prompt(p.id(), "Add a contact form");
   ASSERT_EQ(next.state(), opb::Run::STATE_SUCCEEDED) << next.error();
   EXPECT_GE(GetVersion(p.id(), 4, opb::GetVersionRequest::VIEW_BASIC).files_size(), 991);
+}
+
+// kill -9 of the orchestrator in the middle of a restore (its worker waiting on qai-sandbox,
+// which is stopped for the moment): the run is taken over once its lease lapses and ends with
+// exactly one new version and one message, and the restore's request still names that run.
+TEST_F(VersionsE2ETest, AKillMidRestoreEndsWithExactlyOneNewVersion) {
+  ppb::Project p = CreateProject("Build a bakery site");
+  ASSERT_EQ(WaitForEnd(WaitForRuns(p.id(), 1)[0].id()).version(), 1);
+  ASSERT_EQ(Prompt(p.id(), "Add a counter").version(), 2);
+  const std::string page1 =
+      Fetch(GetVersion(p.id(), 1, opb::GetVersionRequest::VIEW_BASIC).sandbox_url())->body;
+
+  const pid_t sandbox = sandboxes_[0].service.process->pid();
+  ASSERT_EQ(::kill(sandbox, SIGSTOP), 0);
+  const std::string request = common::NewUuid();
+  opb::Run restore;
+  ASSERT_TRUE(RestoreVersion(p.id(), 1, request, &restore).ok());
+  opb::Run seen;
+  ASSERT_TRUE(Eventually([&] {
+    seen = Runs(p.id())[0];
+    return seen.id() == restore.id() && seen.state() == opb::Run::STATE_RUNNING;
+  }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // into its sandbox calls
+  RestartOrchestrator(0, {});
+  ASSERT_EQ(::kill(sandbox, SIGCONT), 0);
+
+  opb::Run restored = WaitForEnd(restore.id(), absl::Seconds(90));
+  ASSERT_EQ(restored.state(), opb::Run::STATE_SUCCEEDED) << restored.error();
+  EXPECT_EQ(restored.attempt(), 2) << "taken over after the kill";
+  EXPECT_EQ(restored.version(), 3);
+  const opb::ListVersionsResponse versions = ListVersions(p.id());
+  ASSERT_EQ(versions.versions_size(), 3) << "exactly one new version";
+  EXPECT_EQ(versions.versions(0).restored_from(), 1);
+  EXPECT_EQ(Fetch(versions.versions(0).sandbox_url())->body, page1);
+  int messages = 0;
+  for (const mpb::Message& m : Messages(p.id())) messages += m.run_id() == restore.id();
+  EXPECT_EQ(messages, 1) << "exactly one message for the restore";
+  opb::Run again;
+  ASSERT_TRUE(RestoreVersion(p.id(), 1, request, &again).ok());
+  EXPECT_EQ(again.id(), restore.id()) << "the request still names the same run";
 }
 
 }  // namespace
