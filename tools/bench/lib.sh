@@ -26,6 +26,24 @@ stop_process() {
   wait "$pid" 2>/dev/null
 }
 
+# bench_stop_on_exit: when the script ends (or is interrupted), the processes in its `pids`
+# array stop, the last started first, then PostgreSQL; $work goes unless keep_work is 1. The
+# script's exit status is kept.
+bench_stop_on_exit() {
+  trap bench_cleanup EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+}
+bench_cleanup() {
+  local rc=$? i
+  trap - EXIT INT TERM
+  set +e
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do stop_process "${pids[$i]}"; done
+  qai_pg_stop --keep  # its directory is in $work, kept or removed below
+  if [[ $keep_work == 1 ]]; then echo "$bench_name: logs kept in $work" >&2; else rm -rf "$work"; fi
+  exit "$rc"
+}
+
 fail() {
   echo "$bench_name: $*" >&2
   exit 1

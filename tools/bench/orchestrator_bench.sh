@@ -82,22 +82,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/qai-orch-bench.XXXXXX")
 chmod 755 "$work"  # the postgres user must reach its data directory inside
 pids=()  # every service and tool started, stopped in reverse order
 
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  set +e
-  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do stop_process "${pids[$i]}"; done
-  qai_pg_stop --keep  # its directory is in $work, kept or removed below
-  if [[ $keep_work == 1 ]]; then
-    echo "orchestrator_bench: logs kept in $work" >&2
-  else
-    rm -rf "$work"
-  fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_stop_on_exit
 
 # stop_last: stops the most recently started process and forgets it.
 stop_last() {

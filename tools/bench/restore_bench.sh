@@ -37,18 +37,7 @@ done
 work=$(mktemp -d "${TMPDIR:-/tmp}/qai-restore-bench.XXXXXX")
 chmod 755 "$work"
 pids=()
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  set +e
-  for pid in "${pids[@]}"; do stop_process "$pid"; done
-  qai_pg_stop --keep
-  if [[ $keep_work == 1 ]]; then echo "$bench_name: logs kept in $work" >&2; else rm -rf "$work"; fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_stop_on_exit
 
 echo "== machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 bench_pg_start
