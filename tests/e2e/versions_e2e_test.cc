@@ -12,7 +12,19 @@
 namespace qai::testing {
 namespace {
 
-class VersionsE2ETest : public StackTest {};
+class VersionsE2ETest : public StackTest {
+ protected:
+  // GetVersionCode: how GetVersion of the project's version `number` ends, as alice.
+  StatusCode GetVersionCode(const std::string& project, int number) {
+    grpc::ClientContext ctx;
+    AsUser(ctx, "alice");
+    opb::GetVersionRequest req;
+    req.set_project_id(project);
+    req.set_number(number);
+    opb::Version out;
+    return stubs_[0]->GetVersion(&ctx, req, &out).error_code();
+  }
+};
 
 // Every successful run makes the project's next version; a failed run makes none, and what it
 // had changed is kept as its draft while the next run starts from the last version.
@@ -234,6 +246,41 @@ TEST_F(VersionsE2ETest, AForkStartsFromAVersionAndSharesNothingAfter) {
   EXPECT_EQ(q_page.find("ounter"), std::string::npos) << "version 2 came after the fork's start";
   for (const mpb::Message& m : Messages(p.id())) EXPECT_EQ(m.project_id(), p.id());
   EXPECT_EQ(Messages(q.id()).size(), 4u) << "the fork's conversation is its own";
+}
+
+// A deleted project's versions are NOT_FOUND once its purge reached the orchestrator, though the
+// replica had just answered from its cache of who owns the project: the purge makes it forget
+// (its cache's answers would otherwise last a minute here). A replica not told of the purge
+// stops answering once its own answer expires (2 s here).
+TEST_F(VersionsE2ETest, ADeletedProjectsVersionsAreNotFoundOnceItsPurgeArrives) {
+  RestartOrchestrator(0, {{"QAI_PROJECT_OWNER_TTL", "60s"}});
+  StartOrchestrator(1, {{"QAI_PROJECT_OWNER_TTL", "2s"}});
+  ppb::Project p = CreateProject("Build a bakery site");
+  ASSERT_EQ(WaitForEnd(WaitForRuns(p.id(), 1)[0].id()).version(), 1);
+  auto list = [&](int replica) {
+    grpc::ClientContext ctx;
+    AsUser(ctx, "alice");
+    opb::ListVersionsRequest req;
+    req.set_project_id(p.id());
+    opb::ListVersionsResponse resp;
+    return stubs_[replica]->ListVersions(&ctx, req, &resp).error_code();
+  };
+  ASSERT_EQ(list(0), StatusCode::OK);  // both replicas now hold that alice owns p
+  ASSERT_EQ(list(1), StatusCode::OK);
+
+  ASSERT_TRUE(DeleteProject(p.id()).ok());
+  // Well within replica 0's 60 s.
+  EXPECT_TRUE(Eventually([&] { return list(0) == StatusCode::NOT_FOUND; }, absl::Seconds(20)));
+  EXPECT_EQ(GetVersionCode(p.id(), 1), StatusCode::NOT_FOUND);
+  EXPECT_TRUE(Eventually([&] { return list(1) == StatusCode::NOT_FOUND; }, absl::Seconds(10)));
+  EXPECT_TRUE(Eventually([&] {
+    grpc::ClientContext ctx;
+    AsUser(ctx, "alice");
+    mpb::ListMessagesRequest req;
+    req.set_project_id(p.id());
+    mpb::ListMessagesResponse resp;
+    return messages_stub_->ListMessages(&ctx, req, &resp).error_code() == StatusCode::NOT_FOUND;
+  }));
 }
 
 }  // namespace
