@@ -8,11 +8,12 @@ namespace qai::sandbox {
 
 inline const common::ServiceCallers& ServiceCallers() {
   static const common::ServiceCallers callers = {
-      {"LocateWorkspace", {"orchestrator"}}, {"OpenWorkspace", {"orchestrator"}},
-      {"RestoreSnapshot", {"orchestrator"}}, {"RunCommand", {"orchestrator"}},
-      {"WriteFiles", {"orchestrator"}},      {"ReadFiles", {"orchestrator"}},
-      {"GetChanges", {"orchestrator"}},      {"CreateSnapshot", {"orchestrator"}},
-      {"GetSnapshot", {"orchestrator"}},     {"PurgeProject", {"orchestrator"}},
+      {"LocateWorkspace", {"orchestrator"}},   {"OpenWorkspace", {"orchestrator"}},
+      {"RestoreSnapshot", {"orchestrator"}},   {"RunCommand", {"orchestrator"}},
+      {"WriteFiles", {"orchestrator"}},        {"ReadFiles", {"orchestrator"}},
+      {"GetChanges", {"orchestrator"}},        {"CreateSnapshot", {"orchestrator"}},
+      {"GetSnapshot", {"orchestrator"}},       {"PurgeProject", {"orchestrator"}},
+      {"GetWorkspaceFiles", {"orchestrator"}},
   };
   return callers;
 }
