@@ -299,6 +299,7 @@ absl::Status MessageHandlers::PurgeProjectMessages(const CallContext& call,
   FieldViolations bad;
   common::CheckUuid(bad, "project_id", req.project_id(), /*required=*/true);
   QAI_RETURN_IF_ERROR(bad.ToStatus());
+  projects_->ForgetProject(req.project_id());  // this replica stops answering from what it knew
   return store_->Purge(req.project_id());
 }
 

@@ -24,7 +24,8 @@ int main(int argc, char** argv) {
                                           .help = "ProjectService target"},
                                          {.name = "orchestrator-addr",
                                           .default_value = "localhost:50053",
-                                          .help = "AgentOrchestrator target"}};
+                                          .help = "AgentOrchestrator target"},
+                                         projects::OwnerCacheOption()};
   // The orchestrator's bounds on run settings, so CreateMessage refuses a bad one at once.
   for (std::vector<common::Option> more :
        {orchestrator::RunSettingsOptions(), orchestrator::DefaultModelOptions()}) {
@@ -50,7 +51,7 @@ int main(int argc, char** argv) {
   orchestrator::RunsClient runs(orchestrator_channel, config.Get("api-key"));
   projects::ProjectsClient projects(
       common::MakeChannel(config.Get("projects-addr"), (*base)->grpc_limits()),
-      config.Get("api-key"));
+      config.Get("api-key"), projects::OwnerCacheOptionsFrom(config));
   absl::StatusOr<common::PageTokenCodec> tokens = common::PageTokensFrom(config);
   if (!tokens.ok()) return common::ExitCodeFor(tokens.status());
   messages::MessageHandlers handlers(

@@ -81,6 +81,7 @@ std::vector<common::Option> Options() {
                "valid, the "
                "project still theirs) before reading on, once this long has passed",
        .validate = common::IsDuration}};
+  options.push_back(projects::OwnerCacheOption());
   for (common::Option& o : ModelOptions()) options.push_back(std::move(o));
   for (common::Option& o : RunSettingsOptions()) options.push_back(std::move(o));
   return options;
@@ -193,7 +194,8 @@ int main(int argc, char** argv) {
   RunMetrics run_metrics(*(*base)->metrics(), &store, &hub);
   std::unique_ptr<Model> counted_model = run_metrics.Instrument(model->get());
   messages::MessagesClient messages(channels.messages, api_key);
-  projects::ProjectsClient projects(channels.projects, api_key);
+  projects::ProjectsClient projects(channels.projects, api_key,
+                                    projects::OwnerCacheOptionsFrom(config));
   SandboxClient sandbox(channels.sandbox, api_key, config.GetDuration("command-timeout"),
                         (*base)->grpc_limits());
   VersionStore version_store((*base)->db());

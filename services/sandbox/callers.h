@@ -13,7 +13,7 @@ inline const common::ServiceCallers& ServiceCallers() {
       {"WriteFiles", {"orchestrator"}},      {"ReadFiles", {"orchestrator"}},
       {"GetChanges", {"orchestrator"}},      {"CreateSnapshot", {"orchestrator"}},
       {"GetSnapshot", {"orchestrator"}},     {"PurgeProject", {"orchestrator"}},
-      {"ArchiveSnapshot", {"orchestrator"}},
+      {"ArchiveSnapshot", {"orchestrator"}}, {"GetWorkspaceFiles", {"orchestrator"}},
   };
   return callers;
 }

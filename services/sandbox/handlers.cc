@@ -1,8 +1,11 @@
 #include "services/sandbox/handlers.h"
 
+#include <set>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "common/auth.h"
 #include "common/proto_time.h"
 #include "common/status.h"
 #include "common/status_macros.h"
@@ -346,6 +349,38 @@ absl::StatusOr<common::PullSource<v1::ArchiveChunk>> SandboxHandlers::ArchiveSna
     chunk.set_data(std::move(piece));
     return chunk;
   };
+}
+
+absl::Status SandboxHandlers::GetWorkspaceFiles(const CallContext& call,
+                                                const v1::GetWorkspaceFilesRequest& req,
+                                                v1::WorkspaceFiles& resp) {
+  QAI_RETURN_IF_ERROR(common::RequireService(call, "GetWorkspaceFiles"));
+  FieldViolations bad;
+  common::CheckUuid(bad, "project_id", req.project_id(), /*required=*/true);
+  if (static_cast<size_t>(req.paths_size()) > options_.limits.max_files) {
+    bad.Add("paths", absl::StrCat("at most ", options_.limits.max_files));
+  }
+  QAI_RETURN_IF_ERROR(bad.ToStatus());
+  QAI_ASSIGN_OR_RETURN(WorkspaceView view, workspaces_->Peek(req.project_id()));
+  const std::set<std::string> wanted(req.paths().begin(), req.paths().end());
+  std::erase_if(view.files,
+                [&](const auto& f) { return !wanted.empty() && !wanted.contains(f.first); });
+  size_t bytes = 0;
+  for (const auto& [path, content] : view.files) bytes += content.size();
+  if (req.with_contents() && bytes > options_.limits.max_snapshot_bytes) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the workspace of project ", req.project_id(), " holds ", bytes,
+        " bytes, more than one response carries (", options_.limits.max_snapshot_bytes, ")"));
+  }
+  resp.set_open(view.open);
+  for (auto& [path, content] : view.files) {
+    v1::SnapshotFile* out = resp.add_files();
+    out->set_path(path);
+    out->set_size(static_cast<int64_t>(content.size()));
+    out->set_sha256(common::Sha256Hex(content));
+    if (req.with_contents()) out->set_content(std::move(content));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace qai::sandbox

@@ -77,6 +77,10 @@ class SandboxHandlers {
   // (snapshot_archive.h).
   absl::StatusOr<common::PullSource<v1::ArchiveChunk>> ArchiveSnapshot(
       const common::CallContext& call, const v1::ArchiveSnapshotRequest& req);
+  // GetWorkspaceFiles: the workspace's files now, when it is open here (Workspaces::Peek); with
+  // contents, at most max_snapshot_bytes of them (FAILED_PRECONDITION beyond).
+  absl::Status GetWorkspaceFiles(const common::CallContext& call,
+                                 const v1::GetWorkspaceFilesRequest& req, v1::WorkspaceFiles& resp);
 
   // CheckRunCommand: the service-only and field checks of RunCommand, which its stream makes
   // before it takes a command thread, so a bad request is answered at once.

@@ -97,6 +97,14 @@ class SandboxServiceImpl final : public v1::SandboxService::CallbackService {
       return handlers_->PurgeProject(c, *req);
     });
   }
+  grpc::ServerUnaryReactor* GetWorkspaceFiles(grpc::CallbackServerContext* ctx,
+                                              const v1::GetWorkspaceFilesRequest* req,
+                                              v1::WorkspaceFiles* resp) override {
+    return common::ServeUnary(ctx, env_, "GetWorkspaceFiles",
+                              [=, this](const common::CallContext& c) {
+                                return handlers_->GetWorkspaceFiles(c, *req, *resp);
+                              });
+  }
 
  private:
   SandboxHandlers* const handlers_;

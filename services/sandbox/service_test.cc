@@ -140,6 +140,24 @@ class SandboxServiceTest : public ::testing::Test {
     return s;
   }
 
+  // WorkspaceFiles: GetWorkspaceFiles of the project (path -> content; contents when asked).
+  grpc::Status WorkspaceFiles(v1::WorkspaceFiles* out, bool with_contents = true,
+                              const std::vector<std::string>& paths = {},
+                              const std::string& project = "") {
+    grpc::ClientContext ctx;
+    AsService(ctx);
+    v1::GetWorkspaceFilesRequest req;
+    req.set_project_id(project.empty() ? project_ : project);
+    req.set_with_contents(with_contents);
+    for (const std::string& p : paths) req.add_paths(p);
+    return stub_->GetWorkspaceFiles(&ctx, req, out);
+  }
+  static std::map<std::string, std::string> Contents(const v1::WorkspaceFiles& files) {
+    std::map<std::string, std::string> out;
+    for (const v1::SnapshotFile& f : files.files()) out[f.path()] = f.content();
+    return out;
+  }
+
   std::string db_url_;
   std::string project_ = common::NewUuid();
   std::unique_ptr<testing::LocalSandbox> sandbox_;
@@ -460,6 +478,90 @@ TEST_F(SandboxServiceTest, APurgedProjectIsGoneAndRefusedFromThenOn) {
           .status()
           .code(),
       absl::StatusCode::kFailedPrecondition);
+}
+
+// GetWorkspaceFiles reads what the workspace holds now, a write not snapshotted included, with
+// no fence; the holder's next look still sees every change since its last one.
+TEST_F(SandboxServiceTest, WorkspaceFilesAreWhatItHoldsNowAndLeaveTheHoldersChangesAlone) {
+  v1::WorkspaceFiles files;
+  ASSERT_TRUE(WorkspaceFiles(&files).ok());
+  EXPECT_FALSE(files.open()) << "never opened here: nothing known";
+  EXPECT_EQ(files.files_size(), 0);
+
+  ASSERT_TRUE(Open(1).ok());
+  ASSERT_TRUE(Write(1, "index.html", "<h1>v1</h1>").ok());
+  ASSERT_TRUE(Changes(1).size() == 1);
+  v1::Snapshot snapshot;
+  ASSERT_TRUE(Snapshot(1, common::NewUuid(), &snapshot).ok());
+  ASSERT_TRUE(Write(1, "index.html", "<h1>v2</h1>").ok());
+  ASSERT_TRUE(Write(1, "style.css", "h1 {}").ok());
+  files.Clear();
+  ASSERT_TRUE(WorkspaceFiles(&files).ok());
+  EXPECT_TRUE(files.open());
+  EXPECT_EQ(Contents(files), (std::map<std::string, std::string>{{"index.html", "<h1>v2</h1>"},
+                                                                 {"style.css", "h1 {}"}}));
+  for (const v1::SnapshotFile& f : files.files()) {
+    EXPECT_EQ(f.size(), static_cast<int64_t>(f.content().size()));
+    EXPECT_EQ(f.sha256(), common::Sha256Hex(f.content()));
+  }
+  files.Clear();
+  ASSERT_TRUE(WorkspaceFiles(&files, /*with_contents=*/false, {"style.css", "nope"}).ok());
+  ASSERT_EQ(files.files_size(), 1);
+  EXPECT_EQ(files.files(0).path(), "style.css");
+  EXPECT_EQ(files.files(0).size(), 5);
+  EXPECT_EQ(files.files(0).content(), "") << "no contents unless asked";
+
+  EXPECT_EQ(Changes(1), (std::map<std::string, std::optional<std::string>>{
+                            {"index.html", "<h1>v2</h1>"}, {"style.css", "h1 {}"}}))
+      << "the holder's changes since its snapshot, as if nobody had looked";
+  std::string held;
+  ASSERT_TRUE(Open(2, &held).ok());
+  EXPECT_EQ(held, "") << "and the workspace is not taken for its snapshot";
+}
+
+// A command running in the workspace holds it for its whole length; GetWorkspaceFiles does not
+// wait for it, and sees what it wrote so far.
+TEST_F(SandboxServiceTest, WorkspaceFilesDoNotWaitForARunningCommand) {
+  ASSERT_TRUE(Open(1).ok());
+  std::string output;
+  int exit_code = 0;
+  std::thread holder(
+      [&] { EXPECT_TRUE(Run(1, "echo half > draft.txt; sleep 5", &output, &exit_code).ok()); });
+  const absl::Time start = absl::Now();
+  std::map<std::string, std::string> seen;
+  while (absl::Now() - start < absl::Seconds(4) && !seen.contains("draft.txt")) {
+    v1::WorkspaceFiles files;
+    ASSERT_TRUE(WorkspaceFiles(&files).ok());
+    seen = Contents(files);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_LT(absl::Now() - start, absl::Seconds(4)) << "it did not wait for the command";
+  EXPECT_EQ(seen["draft.txt"], "half\n");
+  holder.join();
+  EXPECT_EQ(exit_code, 0) << "the command was not disturbed: " << output;
+  EXPECT_EQ(Changes(1),
+            (std::map<std::string, std::optional<std::string>>{{"draft.txt", "half\n"}}));
+}
+
+TEST_F(SandboxServiceTest, WorkspaceFilesOfAPurgedOrMalformedProject) {
+  ASSERT_TRUE(Open(1).ok());
+  ASSERT_TRUE(Write(1, "index.html", "x").ok());
+  grpc::ClientContext ctx;
+  AsService(ctx);
+  v1::PurgeProjectRequest purge;
+  purge.set_project_id(project_);
+  google::protobuf::Empty empty;
+  ASSERT_TRUE(stub_->PurgeProject(&ctx, purge, &empty).ok());
+  v1::WorkspaceFiles files;
+  ASSERT_TRUE(WorkspaceFiles(&files).ok());
+  EXPECT_FALSE(files.open()) << "a purged workspace is not open anywhere";
+  EXPECT_EQ(files.files_size(), 0);
+  grpc::Status bad = WorkspaceFiles(&files, true, std::vector<std::string>(1001, "a"), "../etc");
+  ASSERT_EQ(bad.error_code(), StatusCode::INVALID_ARGUMENT);
+  std::vector<std::string> fields;
+  for (const auto& v : common::GetFieldViolations(common::FromGrpcStatus(bad)))
+    fields.push_back(v.field);
+  EXPECT_EQ(fields, (std::vector<std::string>{"project_id", "paths"}));
 }
 
 }  // namespace

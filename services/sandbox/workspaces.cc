@@ -19,7 +19,10 @@ struct Workspaces::Entry {
   // The holder's fence; raised by Open, and to the maximum by a purge.
   std::atomic<int64_t> fence{0};
   std::mutex op;  // one operation at a time; guards what follows
-  std::unique_ptr<Workspace> ws;
+  // Set and reset under op and view_mu both (SetWorkspace), so Peek may read it under view_mu
+  // alone while an operation runs; its files then stay readable until Peek lets go.
+  std::shared_ptr<Workspace> ws;
+  absl::Mutex view_mu;
   bool marked = false;  // a version mark is on disk
   // Path -> digest of each file at the last look; nullopt beyond the snapshot limits.
   std::optional<std::map<std::string, std::string>> checkpoint;
@@ -76,7 +79,7 @@ absl::StatusOr<WorkspaceInfo> Workspaces::Open(const std::string& project, int64
     if (sandbox.switches_users()) user = SandboxUser{.uid = uid, .gid = uid};
     QAI_ASSIGN_OR_RETURN(std::unique_ptr<Workspace> ws,
                          Workspace::Open(options_.root, project_id, user, options_.quota));
-    entry->ws = std::move(ws);
+    SetWorkspace(*entry, std::move(ws));
   }
   WorkspaceInfo info{.snapshot_id = entry->ws->Version()};
   info.empty = info.snapshot_id.empty() && entry->ws->Empty();
@@ -338,16 +341,36 @@ std::shared_ptr<Workspaces::Entry> Workspaces::EntryFor(const std::string& proje
 }
 
 absl::Status Workspaces::RemoveFiles(Entry& entry, const std::string& project_id) {
-  if (entry.ws == nullptr) {
-    QAI_ASSIGN_OR_RETURN(std::unique_ptr<Workspace> ws,
-                         Workspace::Open(options_.root, project_id, std::nullopt));
-    entry.ws = std::move(ws);
+  std::shared_ptr<Workspace> ws = entry.ws;
+  if (ws == nullptr) {
+    QAI_ASSIGN_OR_RETURN(ws, Workspace::Open(options_.root, project_id, std::nullopt));
   }
-  absl::Status removed = entry.ws->Remove();
-  entry.ws.reset();
+  SetWorkspace(entry, nullptr);  // not open here from now on, for Peek too
   entry.marked = false;
   entry.checkpoint.reset();
-  return removed;
+  return ws->Remove();
+}
+
+void Workspaces::SetWorkspace(Entry& entry, std::shared_ptr<Workspace> ws) {
+  absl::MutexLock lock(&entry.view_mu);
+  entry.ws = std::move(ws);
+}
+
+absl::StatusOr<WorkspaceView> Workspaces::Peek(const std::string& project) {
+  const std::string project_id = absl::AsciiStrToLower(project);
+  std::shared_ptr<Entry> entry;
+  {
+    absl::MutexLock lock(&mu_);
+    if (auto it = entries_.find(project_id); it != entries_.end()) entry = it->second;
+  }
+  std::shared_ptr<const Workspace> ws;
+  if (entry != nullptr) {
+    absl::MutexLock lock(&entry->view_mu);
+    ws = entry->ws;
+  }
+  if (ws == nullptr) return WorkspaceView{};
+  QAI_ASSIGN_OR_RETURN(Files files, ws->Snapshot(options_.snapshot_limits));
+  return WorkspaceView{.open = true, .files = std::move(files)};
 }
 
 absl::StatusOr<int> Workspaces::DiscardPurged() {

@@ -51,6 +51,13 @@ struct WorkspaceInfo {
   bool empty = false;       // it holds nothing at all
 };
 
+// WorkspaceView: what Peek saw: whether the workspace is open here, and its files (path ->
+// content, as Workspace::Snapshot reads them).
+struct WorkspaceView {
+  bool open = false;
+  std::map<std::string, std::string> files;
+};
+
 // Change: a file's new content, or (nullopt) its removal.
 struct Change {
   std::string path;
@@ -101,6 +108,12 @@ class Workspaces {
                                                         int64_t fence,
                                                         const std::string& snapshot_id,
                                                         const std::string& run_id);
+  // Peek: the workspace's files as they are now, when it is open here (else open is false and
+  // nothing is read), for anyone: no fence, and no wait for the holder's operation (a command
+  // may be running: a file it is writing may show partly written). Nothing of the workspace
+  // changes, its holder's changes tracking included. FAILED_PRECONDITION beyond the snapshot
+  // limits.
+  [[nodiscard]] absl::StatusOr<WorkspaceView> Peek(const std::string& project_id);
   // ListSnapshot: a snapshot's files (SandboxStore::ListSnapshot); any replica answers.
   [[nodiscard]] absl::StatusOr<std::vector<ListedFile>> ListSnapshot(
       const std::string& project_id, const std::string& snapshot_id, bool with_contents,
@@ -146,6 +159,8 @@ class Workspaces {
   std::shared_ptr<Entry> EntryFor(const std::string& project_id);
   // RemoveFiles: removes the workspace here (entry's op lock held); not open here afterwards.
   absl::Status RemoveFiles(Entry& entry, const std::string& project_id);
+  // SetWorkspace: the entry's workspace from now on (entry's op lock held), as Peek sees it too.
+  static void SetWorkspace(Entry& entry, std::shared_ptr<Workspace> ws);
   // ForgetIdleLocked: drops the entries idle longest, but never one in use, until at most
   // max_open - 1 remain.
   void ForgetIdleLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

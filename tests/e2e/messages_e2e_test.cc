@@ -31,6 +31,10 @@ namespace ppb = qai::projects::v1;
 namespace opb = qai::orchestrator::v1;
 using grpc::StatusCode;
 
+// How long qai-messages trusts ProjectService's answer that a user owns a project, here
+// (QAI_PROJECT_OWNER_TTL): a test that stops ProjectService waits this long to be asked again.
+constexpr absl::Duration kOwnerTtl = absl::Seconds(1);
+
 // FakeOrchestrator records StartRun and CancelProjectRuns calls and, like the real one, answers
 // a repeated StartRun for a message with the same run.
 // It answers CountActiveRuns with the counts set by SetActive, and refuses every StartRun with
@@ -167,7 +171,8 @@ class MessagesE2ETest : public ::testing::Test {
                 {"QAI_PROJECTS_ADDR", Local(projects_port_)},
                 {"QAI_ORCHESTRATOR_ADDR", Local(orchestrator_port_)},
                 // Retries stay frequent, so "delivered after the outage" is prompt.
-                {"QAI_OUTBOX_MAX_BACKOFF", "1s"}};
+                {"QAI_OUTBOX_MAX_BACKOFF", "1s"},
+                {"QAI_PROJECT_OWNER_TTL", absl::StrCat(absl::ToInt64Seconds(kOwnerTtl), "s")}};
     env.insert(env.end(), extra.begin(), extra.end());
     auto svc = StartService("services/messages/qai-messages", env);
     ASSERT_TRUE(svc.ok()) << svc.status();
@@ -728,6 +733,7 @@ TEST_F(MessagesE2ETest, ProjectsDownMeansUnavailableAndNothingWritten) {
   WaitForMessages("alice", p.id(), 1);
   ASSERT_TRUE(projects_.process->Kill().ok());
   ASSERT_TRUE(projects_.process->Wait(absl::Seconds(10)).ok());
+  absl::SleepFor(kOwnerTtl);  // projects' last word on alice's project is no longer trusted
   grpc::Status s = Send("alice", p.id(), "while projects is down");
   EXPECT_EQ(s.error_code(), StatusCode::UNAVAILABLE) << s.error_message();
   EXPECT_EQ(CountRows("SELECT count(*) FROM messages.messages"), 1);
@@ -774,6 +780,7 @@ TEST_F(MessagesE2ETest, AnAgentsHistoryNeedsNoProjectServiceButAnUnknownProjectD
   ASSERT_TRUE(s.ok()) << "a service reads a project with messages from the messages: "
                       << s.error_message();
   EXPECT_EQ(page.messages_size(), 1);
+  absl::SleepFor(kOwnerTtl);  // projects' last word on alice's project is no longer trusted
   EXPECT_EQ(List("alice", p.id(), &page).error_code(), StatusCode::UNAVAILABLE)
       << "a user is vouched for by projects";
   const std::string unknown = common::NewUuid();

@@ -85,6 +85,37 @@ class VersionsE2ETest : public StackTest {
     }
     return out;
   }
+
+  // GetVersionCode: how GetVersion of the project's version `number` ends, as alice.
+  StatusCode GetVersionCode(const std::string& project, int number) {
+    grpc::ClientContext ctx;
+    AsUser(ctx, "alice");
+    opb::GetVersionRequest req;
+    req.set_project_id(project);
+    req.set_number(number);
+    opb::Version out;
+    return stubs_[0]->GetVersion(&ctx, req, &out).error_code();
+  }
+
+  // DiffWorkspace: from version `from` to the project's workspace now (or back, `backwards`).
+  opb::DiffVersionsResponse DiffWorkspace(const std::string& project, int from,
+                                          bool backwards = false) {
+    opb::DiffVersionsResponse resp;
+    grpc::Status s = TryDiffWorkspace(project, from, backwards, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return resp;
+  }
+  grpc::Status TryDiffWorkspace(const std::string& project, int from, bool backwards,
+                                opb::DiffVersionsResponse* resp) {
+    grpc::ClientContext ctx;
+    AsUser(ctx, "alice");
+    opb::DiffVersionsRequest req;
+    req.set_project_id(project);
+    opb::VersionRef* version = backwards ? req.mutable_to() : req.mutable_from();
+    version->set_number(from);
+    (backwards ? req.mutable_from() : req.mutable_to())->set_workspace(true);
+    return stubs_[0]->DiffVersions(&ctx, req, resp);
+  }
 };
 
 // Every successful run makes the project's next version; a failed run makes none, and what it
@@ -480,6 +511,87 @@ TEST_F(VersionsE2ETest, AKillMidRestoreEndsWithExactlyOneNewVersion) {
   opb::Run again;
   ASSERT_TRUE(RestoreVersion(p.id(), 1, request, &again).ok());
   EXPECT_EQ(again.id(), restore.id()) << "the request still names the same run";
+}
+
+// A deleted project's versions are NOT_FOUND once its purge reached the orchestrator, though the
+// replica had just answered from its cache of who owns the project: the purge makes it forget
+// (its cache's answers would otherwise last a minute here). A replica not told of the purge
+// stops answering once its own answer expires (2 s here).
+TEST_F(VersionsE2ETest, ADeletedProjectsVersionsAreNotFoundOnceItsPurgeArrives) {
+  RestartOrchestrator(0, {{"QAI_PROJECT_OWNER_TTL", "60s"}});
+  StartOrchestrator(1, {{"QAI_PROJECT_OWNER_TTL", "2s"}});
+  ppb::Project p = CreateProject("Build a bakery site");
+  ASSERT_EQ(WaitForEnd(WaitForRuns(p.id(), 1)[0].id()).version(), 1);
+  auto list = [&](int replica) {
+    grpc::ClientContext ctx;
+    AsUser(ctx, "alice");
+    opb::ListVersionsRequest req;
+    req.set_project_id(p.id());
+    opb::ListVersionsResponse resp;
+    return stubs_[replica]->ListVersions(&ctx, req, &resp).error_code();
+  };
+  ASSERT_EQ(list(0), StatusCode::OK);  // both replicas now hold that alice owns p
+  ASSERT_EQ(list(1), StatusCode::OK);
+
+  ASSERT_TRUE(DeleteProject(p.id()).ok());
+  // Well within replica 0's 60 s.
+  EXPECT_TRUE(Eventually([&] { return list(0) == StatusCode::NOT_FOUND; }, absl::Seconds(20)));
+  EXPECT_EQ(GetVersionCode(p.id(), 1), StatusCode::NOT_FOUND);
+  EXPECT_TRUE(Eventually([&] { return list(1) == StatusCode::NOT_FOUND; }, absl::Seconds(10)));
+  EXPECT_TRUE(Eventually([&] {
+    grpc::ClientContext ctx;
+    AsUser(ctx, "alice");
+    mpb::ListMessagesRequest req;
+    req.set_project_id(p.id());
+    mpb::ListMessagesResponse resp;
+    return messages_stub_->ListMessages(&ctx, req, &resp).error_code() == StatusCode::NOT_FOUND;
+  }));
+}
+
+// The workspace diffed against the latest version while a run is in its check (`sleep 4`) shows
+// the run's edit, read without disturbing it; once the run made version 2, nothing is left
+// against it; and with the sandbox restarted (the workspace no longer open anywhere), the latest
+// version stands for the workspace and the answer says so.
+TEST_F(VersionsE2ETest, TheWorkspaceDiffsAgainstTheLatestVersionWhileARunWorksInIt) {
+  ppb::Project p = CreateProject("Build a bakery site");
+  ASSERT_EQ(WaitForEnd(WaitForRuns(p.id(), 1)[0].id()).version(), 1);
+  ASSERT_TRUE(Send(p.id(), "Add a counter [[sleep 4]]").ok());
+  std::vector<opb::Run> runs;
+  ASSERT_TRUE(Eventually([&] {
+    runs = Runs(p.id());
+    return runs.size() == 2 && runs[0].state() == opb::Run::STATE_RUNNING &&
+           runs[0].iteration() >= 3;
+  }));
+  opb::DiffVersionsResponse during = DiffWorkspace(p.id(), 1);
+  EXPECT_FALSE(during.workspace_not_open());
+  ASSERT_EQ(during.files_size(), 1) << during.DebugString();
+  EXPECT_EQ(during.files(0).path(), "index.html");
+  EXPECT_EQ(during.files(0).change(), opb::FileDiff::CHANGE_MODIFIED);
+  EXPECT_NE(during.files(0).unified_diff().find("\n+"), std::string::npos);
+  EXPECT_NE(during.files(0).unified_diff().find("ounter"), std::string::npos)
+      << during.files(0).unified_diff();
+  opb::DiffVersionsResponse back = DiffWorkspace(p.id(), 1, /*backwards=*/true);
+  ASSERT_EQ(back.files_size(), 1);
+  EXPECT_EQ(back.files(0).old_size(), during.files(0).new_size()) << "the workspace is `from`";
+
+  opb::Run run = WaitForEnd(runs[0].id());
+  ASSERT_EQ(run.state(), opb::Run::STATE_SUCCEEDED) << run.error() << ": it was not disturbed";
+  ASSERT_EQ(run.version(), 2);
+  opb::DiffVersionsResponse after = DiffWorkspace(p.id(), 2);
+  EXPECT_EQ(after.files_size(), 0) << after.DebugString();
+  EXPECT_FALSE(after.workspace_not_open());
+  EXPECT_EQ(DiffWorkspace(p.id(), 1).files_size(), 1) << "version 2 is what the run made";
+
+  KillSandbox(0);
+  StartSandbox(0);
+  opb::DiffVersionsResponse restarted;
+  ASSERT_TRUE(Eventually([&] {  // UNAVAILABLE while the orchestrator reconnects
+    restarted.Clear();
+    return TryDiffWorkspace(p.id(), 1, false, &restarted).ok();
+  }));
+  EXPECT_TRUE(restarted.workspace_not_open());
+  ASSERT_EQ(restarted.files_size(), 1) << "version 2 stood for the workspace";
+  EXPECT_NE(restarted.files(0).unified_diff().find("ounter"), std::string::npos);
 }
 
 }  // namespace

@@ -97,6 +97,7 @@ class FakeVersions final : public opb::AgentOrchestrator::Service {
     logo->set_change(opb::FileDiff::CHANGE_ADDED);
     logo->set_new_size(300);
     logo->set_binary(true);
+    response->set_workspace_not_open(stood_in_);
     return grpc::Status::OK;
   }
 
@@ -125,6 +126,7 @@ class FakeVersions final : public opb::AgentOrchestrator::Service {
   std::mutex mu_;
   opb::DownloadVersionRequest last_download_;
   opb::DiffVersionsRequest last_diff_;
+  bool stood_in_ = false;
   opb::GetVersionRequest::View last_view_ = opb::GetVersionRequest::VIEW_UNSPECIFIED;
   opb::RestoreVersionRequest last_restore_;
 };
@@ -255,6 +257,26 @@ TEST_F(VersionsCliTest, DownloadSavesTheArchiveUnderItsNameOnlyWhenItArrivedWhol
   EXPECT_THAT(err_.str(), HasSubstr("NOT_FOUND"));
   std::filesystem::current_path(here);
   std::filesystem::remove_all(dir);
+}
+
+// --from and --to take `workspace` for the project's workspace now; the answer says when the
+// latest version stood for it.
+TEST_F(VersionsCliTest, DiffTakesTheWorkspaceOnEitherSide) {
+  ASSERT_EQ(Run({"versions", "diff", "--project", "p-1", "--from", "3", "--to", "workspace"}),
+            kExitOk)
+      << err_.str();
+  EXPECT_EQ(fake_.last_diff_.from().number(), 3);
+  EXPECT_TRUE(fake_.last_diff_.to().workspace());
+  ASSERT_EQ(Run({"versions", "diff", "--project", "p-1", "--from", "workspace", "--to", "3"}),
+            kExitOk);
+  EXPECT_TRUE(fake_.last_diff_.from().workspace());
+  EXPECT_EQ(fake_.last_diff_.to().number(), 3);
+  fake_.stood_in_ = true;
+  ASSERT_EQ(Run({"versions", "diff", "--project", "p-1", "--from", "workspace", "--to", "3"}),
+            kExitOk);
+  EXPECT_THAT(out_.str(), HasSubstr("the latest version stood for it"));
+  EXPECT_EQ(Run({"versions", "diff", "--project", "p-1", "--from", "works", "--to", "3"}),
+            kExitUsage);
 }
 
 TEST_F(VersionsCliTest, ForkSendsTheVersionAndShowsTheNewProject) {

@@ -34,6 +34,7 @@ using qai::orchestrator::v1::RestoreVersionRequest;
 using qai::orchestrator::v1::Run;
 using qai::orchestrator::v1::Version;
 using qai::orchestrator::v1::VersionFile;
+using qai::orchestrator::v1::VersionRef;
 
 class VersionsClient : public ServiceClient<AgentOrchestrator> {
  public:
@@ -93,15 +94,32 @@ int VersionGet(const Invocation& inv) {
   return kExitOk;
 }
 
+// kWorkspace: what --from and --to take, besides a number, for the project's workspace now.
+constexpr char kWorkspace[] = "workspace";
+
+std::string IsVersionOrWorkspace(std::string_view value) {
+  return value == kWorkspace ? "" : IsInt32(value);
+}
+
+// SetRef: a --from or --to value into its VersionRef.
+void SetRef(const std::string& value, VersionRef& ref) {
+  int32_t number = 0;
+  if (value == kWorkspace) {
+    ref.set_workspace(true);
+  } else if (absl::SimpleAtoi(value, &number)) {
+    ref.set_number(number);
+  }
+}
+
 int VersionDiff(const Invocation& inv) {
   VersionsClient client(inv);
   DiffVersionsRequest request;
   request.set_project_id(inv.args.Get("project"));
-  request.mutable_from()->set_number(static_cast<int32_t>(inv.args.GetInt("from")));
+  SetRef(inv.args.Get("from"), *request.mutable_from());
   if (const std::string& draft = inv.args.Get("to-draft"); !draft.empty()) {
     request.mutable_to()->set_draft_of_run(draft);
   } else {
-    request.mutable_to()->set_number(static_cast<int32_t>(inv.args.GetInt("to")));
+    SetRef(inv.args.Get("to"), *request.mutable_to());
   }
   DiffVersionsResponse diff;
   auto context = client.NewContext("DiffVersions");
@@ -230,14 +248,14 @@ std::vector<CommandSpec> VersionCommands() {
       {.path = {"versions", "diff"},
        .flags = {kProject,
                  {.name = "from",
-                  .value_name = "N",
-                  .help = "the version to diff from",
+                  .value_name = "N|workspace",
+                  .help = "the version to diff from, or the project's workspace now",
                   .required = true,
-                  .validate = IsInt32},
+                  .validate = IsVersionOrWorkspace},
                  {.name = "to",
-                  .value_name = "N",
-                  .help = "the version to diff to",
-                  .validate = IsInt32},
+                  .value_name = "N|workspace",
+                  .help = "the version to diff to, or the workspace now (a run's edits so far)",
+                  .validate = IsVersionOrWorkspace},
                  {.name = "to-draft",
                   .value_name = "RUN_ID",
                   .help = "instead: what a failed or cancelled run had changed"}},
@@ -298,6 +316,10 @@ std::string FormatDiff(const DiffVersionsResponse& diff) {
   }
   if (diff.files().empty()) out = "no change\n";
   if (diff.truncated()) absl::StrAppend(&out, "(some diffs were cut or left out)\n");
+  if (diff.workspace_not_open()) {
+    absl::StrAppend(
+        &out, "(the workspace is not open on its replica: the latest version stood for it)\n");
+  }
   return out;
 }
 

@@ -7,6 +7,7 @@
 //   qai versions get --project 3f0c... 2 --cat index.html   # one file's content
 //   qai versions diff --project 3f0c... --from 1 --to 2
 //   qai versions diff --project 3f0c... --from 2 --to-draft 9a1b...   # a failed run's changes
+//   qai versions diff --project 3f0c... --from 2 --to workspace  # a running run's edits so far
 //   qai versions restore --project 3f0c... 2 --watch # then follow the restore to its end
 //   qai versions download --project 3f0c... 2 --format tar.gz   # saves <project>-v2.tar.gz
 
@@ -28,7 +29,8 @@ std::vector<CommandSpec> VersionCommands();
 std::string FormatVersion(const qai::orchestrator::v1::Version& version, bool files);
 
 // FormatDiff: per changed file "MODIFIED PATH (OLD -> NEW bytes)" (", binary", ", diff cut"),
-// then its unified diff under "--- a/PATH" and "+++ b/PATH" lines; "no change" for none.
+// then its unified diff under "--- a/PATH" and "+++ b/PATH" lines; "no change" for none; a
+// line saying so when the diff was cut or the latest version stood for the workspace.
 std::string FormatDiff(const qai::orchestrator::v1::DiffVersionsResponse& diff);
 
 // FormatVersionRow: "NUMBER  CREATED  AUTHOR  TITLE  SANDBOX_URL" ("(restored from N)" after the

@@ -1,7 +1,8 @@
-// VersionHandlers::DiffVersions: what changed between two states of a project's files. The
-// listings (path, size, hash) of both snapshots say which files were added, removed or
-// modified; the contents of the modified and added or removed text files are read in one call
-// per side, as long as they fit the response's bounds, and diffed (file_diff.h).
+// VersionHandlers::DiffVersions: what changed between two states of a project's files
+// (diff_side.h: versions, drafts, the workspace). The listings (path, size, hash) of both sides
+// say which files were added, removed or modified; the contents of the modified and added or
+// removed text files are read in one call per side, as long as they fit the response's bounds,
+// and diffed (file_diff.h).
 
 #include <map>
 #include <vector>
@@ -9,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "common/validation.h"
+#include "services/orchestrator/api/diff_side.h"
 #include "services/orchestrator/api/file_diff.h"
 #include "services/orchestrator/api/handlers.h"
 #include "services/orchestrator/api/versions.h"
@@ -28,10 +30,13 @@ constexpr int64_t kMaxSideBytes = 2 << 20;
 constexpr size_t kMaxDiffBytes = 1 << 20;
 
 void CheckRef(FieldViolations& bad, const std::string& field, const v1::VersionRef& ref) {
-  if (ref.has_draft_of_run()) {
+  if (ref.has_workspace()) {
+    if (!ref.workspace()) bad.Add(absl::StrCat(field, ".workspace"), "must be true when set");
+  } else if (ref.has_draft_of_run()) {
     common::CheckUuid(bad, absl::StrCat(field, ".draft_of_run"), ref.draft_of_run(), true);
   } else if (ref.number() < 1) {
-    bad.Add(absl::StrCat(field, ".number"), "must be 1 or more (or name a draft_of_run)");
+    bad.Add(absl::StrCat(field, ".number"),
+            "must be 1 or more (or name a draft_of_run or the workspace)");
   }
 }
 
@@ -117,21 +122,6 @@ void Fill(std::vector<v1::FileDiff>& changes, const std::map<std::string, std::s
 
 }  // namespace
 
-absl::StatusOr<std::string> VersionHandlers::SnapshotOf(const std::string& project_id,
-                                                        const v1::VersionRef& ref) {
-  if (!ref.has_draft_of_run()) {
-    QAI_ASSIGN_OR_RETURN(VersionRecord version, store_->Get(project_id, ref.number()));
-    return version.snapshot_id;
-  }
-  absl::StatusOr<RunRecord> run = runs_->Get(ref.draft_of_run());
-  if (run.ok() && run->project_id == project_id && !run->draft_snapshot_id.empty()) {
-    return run->draft_snapshot_id;
-  }
-  if (!run.ok() && !absl::IsNotFound(run.status())) return run.status();
-  return absl::NotFoundError(
-      absl::StrCat("no draft of run ", ref.draft_of_run(), " in project ", project_id));
-}
-
 absl::Status VersionHandlers::DiffVersions(const CallContext& call,
                                            const v1::DiffVersionsRequest& req,
                                            v1::DiffVersionsResponse& resp) {
@@ -141,23 +131,22 @@ absl::Status VersionHandlers::DiffVersions(const CallContext& call,
   CheckRef(bad, "to", req.to());
   QAI_RETURN_IF_ERROR(bad.ToStatus());
   QAI_RETURN_IF_ERROR(CheckProject(*projects_, call, req.project_id()));
-  QAI_ASSIGN_OR_RETURN(std::string from, SnapshotOf(req.project_id(), req.from()));
-  QAI_ASSIGN_OR_RETURN(std::string to, SnapshotOf(req.project_id(), req.to()));
-  QAI_ASSIGN_OR_RETURN(SnapshotFiles from_files,
-                       sandbox_->GetSnapshot(req.project_id(), from, false));
-  QAI_ASSIGN_OR_RETURN(SnapshotFiles to_files, sandbox_->GetSnapshot(req.project_id(), to, false));
+  const DiffSources sources{.versions = store_, .runs = runs_, .sandbox = sandbox_};
+  QAI_ASSIGN_OR_RETURN(DiffSide from, DiffSide::Resolve(sources, req.project_id(), req.from()));
+  QAI_ASSIGN_OR_RETURN(DiffSide to, DiffSide::Resolve(sources, req.project_id(), req.to()));
+  QAI_ASSIGN_OR_RETURN(SnapshotFiles from_files, from.List());
+  QAI_ASSIGN_OR_RETURN(SnapshotFiles to_files, to.List());
   std::vector<v1::FileDiff> changes = Changes(from_files, to_files);
   const std::vector<std::string> paths = Readable(changes);
   std::map<std::string, std::string> before, after;
   if (!paths.empty()) {
-    QAI_ASSIGN_OR_RETURN(SnapshotFiles old_contents,
-                         sandbox_->GetSnapshot(req.project_id(), from, true, paths));
-    QAI_ASSIGN_OR_RETURN(SnapshotFiles new_contents,
-                         sandbox_->GetSnapshot(req.project_id(), to, true, paths));
+    QAI_ASSIGN_OR_RETURN(SnapshotFiles old_contents, from.Contents(paths));
+    QAI_ASSIGN_OR_RETURN(SnapshotFiles new_contents, to.Contents(paths));
     before = Contents(std::move(old_contents));
     after = Contents(std::move(new_contents));
   }
   Fill(changes, before, after, resp);
+  resp.set_workspace_not_open(from.stood_in() || to.stood_in());
   return absl::OkStatus();
 }
 

@@ -153,6 +153,8 @@ absl::Status RunHandlers::CancelProjectRuns(const CallContext& call,
   FieldViolations bad;
   common::CheckUuid(bad, "project_id", req.project_id(), /*required=*/true);
   QAI_RETURN_IF_ERROR(bad.ToStatus());
+  // Sent when the project is deleted: this replica stops answering from what it knew of it.
+  projects_->ForgetProject(req.project_id());
   QAI_RETURN_IF_ERROR(store_->CancelProject(req.project_id(), events::Cancelled()));
   return req.purge() ? store_->PurgeProject(req.project_id()) : absl::OkStatus();
 }

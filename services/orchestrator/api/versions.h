@@ -52,10 +52,6 @@ class VersionHandlers {
       const common::CallContext& call, const v1::DownloadVersionRequest& req);
 
  private:
-  // SnapshotOf: the snapshot that holds a version or a run's draft of the project (NOT_FOUND
-  // naming what is not there).
-  absl::StatusOr<std::string> SnapshotOf(const std::string& project_id, const v1::VersionRef& ref);
-
   VersionStore* const store_;
   RunStore* const runs_;
   const projects::ProjectsClient* const projects_;

@@ -10,26 +10,71 @@ using common::DbConnection;
 using soci::into;
 using soci::use;
 
-// The columns of a VersionRecord, in ReadVersion's order.
+// The columns of a VersionRecord, in VersionRow's order.
 constexpr char kVersionColumns[] =
     "project_id::text, number, run_id::text, COALESCE(message_id::text, ''), snapshot_id::text,"
     " sandbox_url, title, author, COALESCE(restored_from, 0),"
     " (EXTRACT(EPOCH FROM create_time) * 1000000)::bigint,"
     " COALESCE(forked_from_project_id::text, '')";
 
-VersionRecord ReadVersion(const soci::row& r) {
-  return {.project_id = r.get<std::string>(0),
-          .number = r.get<int>(1),
-          .run_id = r.get<std::string>(2),
-          .message_id = r.get<std::string>(3),
-          .snapshot_id = r.get<std::string>(4),
-          .sandbox_url = r.get<std::string>(5),
-          .title = r.get<std::string>(6),
-          .author = r.get<std::string>(7),
-          .restored_from = r.get<int>(8),
-          .create_time = absl::FromUnixMicros(r.get<long long>(9)),
-          .forked_from_project_id = r.get<std::string>(10)};
+// VersionRow: a row of kVersionColumns, bound to a prepared statement.
+struct VersionRow {
+  std::string project_id, run_id, message_id, snapshot_id, sandbox_url, title, author, fork;
+  int number = 0, restored_from = 0;
+  long long create_us = 0;
+
+  VersionRecord ToRecord() const {
+    return {.project_id = project_id,
+            .number = number,
+            .run_id = run_id,
+            .message_id = message_id,
+            .snapshot_id = snapshot_id,
+            .sandbox_url = sandbox_url,
+            .title = title,
+            .author = author,
+            .restored_from = restored_from,
+            .create_time = absl::FromUnixMicros(create_us),
+            .forked_from_project_id = fork};
+  }
+};
+
+template <typename Query>
+Query&& BindRow(Query&& q, VersionRow& r) {
+  q, into(r.project_id), into(r.number), into(r.run_id), into(r.message_id), into(r.snapshot_id),
+      into(r.sandbox_url), into(r.title), into(r.author), into(r.restored_from), into(r.create_us),
+      into(r.fork);
+  return std::forward<Query>(q);
 }
+
+// The reads, prepared once per pooled connection (DbConnection::Prepared): a listing is then
+// one round trip, planned once, instead of a prepare, an execute and a deallocate.
+struct ListStatement {
+  std::string project_id;
+  int below = 0, limit = 0;
+  VersionRow row;
+  soci::statement st;
+  explicit ListStatement(soci::session& s)
+      : st(BindRow((s.prepare << absl::StrCat(
+                        "SELECT ", kVersionColumns,
+                        " FROM orchestrator.versions WHERE project_id = CAST(:p AS uuid)"
+                        " AND number < :b ORDER BY number DESC LIMIT :n"),
+                    use(project_id), use(below), use(limit)),
+                   row)) {}
+};
+
+struct GetStatement {
+  std::string project_id;
+  int number = 0;
+  VersionRow row;
+  soci::statement st;
+  explicit GetStatement(soci::session& s)
+      : st(BindRow((s.prepare << absl::StrCat(
+                        "SELECT ", kVersionColumns,
+                        " FROM orchestrator.versions WHERE project_id = CAST(:p AS uuid)"
+                        " AND number = :n"),
+                    use(project_id), use(number)),
+                   row)) {}
+};
 
 }  // namespace
 
@@ -67,14 +112,12 @@ absl::StatusOr<std::vector<VersionRecord>> VersionStore::List(const std::string&
   std::vector<VersionRecord> out;
   QAI_RETURN_IF_ERROR(db_->Run([&](DbConnection& conn) -> absl::Status {
     out.clear();
-    const int below = before.value_or(std::numeric_limits<int>::max());
-    soci::rowset<soci::row> rows =
-        (conn.session().prepare << absl::StrCat(
-             "SELECT ", kVersionColumns,
-             " FROM orchestrator.versions WHERE project_id = CAST(:p AS uuid) AND number < :b"
-             " ORDER BY number DESC LIMIT :n"),
-         use(project_id), use(below), use(limit));
-    for (const soci::row& r : rows) out.push_back(ReadVersion(r));
+    ListStatement& list = conn.Prepared<ListStatement>();
+    list.project_id = project_id;
+    list.below = before.value_or(std::numeric_limits<int>::max());
+    list.limit = limit;
+    list.st.execute(false);
+    while (list.st.fetch()) out.push_back(list.row.ToRecord());
     return absl::OkStatus();
   }));
   return out;
@@ -84,12 +127,11 @@ absl::StatusOr<VersionRecord> VersionStore::Get(const std::string& project_id, i
   std::optional<VersionRecord> out;
   QAI_RETURN_IF_ERROR(db_->Run([&](DbConnection& conn) -> absl::Status {
     out.reset();
-    soci::rowset<soci::row> rows =
-        (conn.session().prepare << absl::StrCat(
-             "SELECT ", kVersionColumns,
-             " FROM orchestrator.versions WHERE project_id = CAST(:p AS uuid) AND number = :n"),
-         use(project_id), use(number));
-    for (const soci::row& r : rows) out = ReadVersion(r);
+    GetStatement& get = conn.Prepared<GetStatement>();
+    get.project_id = project_id;
+    get.number = number;
+    get.st.execute(false);
+    while (get.st.fetch()) out = get.row.ToRecord();
     return absl::OkStatus();
   }));
   if (!out) {

@@ -17,13 +17,28 @@ using common::Role;
 using common::WithRetryDelay;
 
 ProjectsClient::ProjectsClient(std::shared_ptr<grpc::Channel> channel, std::string api_key,
-                               absl::Duration timeout)
+                               OwnerCacheOptions cache, absl::Duration timeout)
     : stub_(projects::v1::ProjectService::NewStub(std::move(channel))),
       api_key_(std::move(api_key)),
+      cache_(std::make_unique<OwnerCache>(cache)),
       timeout_(timeout) {}
 
 absl::StatusOr<std::string> ProjectsClient::ProjectOwner(const CallContext& call,
                                                          const std::string& project_id) const {
+  // Only an owner's own question is answered here: whom else a project is shown to (admins,
+  // services) stays ProjectService's rule, and a NOT_FOUND is asked again every time.
+  if (call.principal.role == Role::kUser) {
+    std::optional<std::string> owner = cache_->Owner(project_id);
+    if (owner && *owner == call.principal.id) return *std::move(owner);
+  }
+  const uint64_t generation = cache_->Generation();
+  absl::StatusOr<std::string> owner = AskOwner(call, project_id);
+  if (owner.ok()) cache_->Remember(project_id, *owner, generation);
+  return owner;
+}
+
+absl::StatusOr<std::string> ProjectsClient::AskOwner(const CallContext& call,
+                                                     const std::string& project_id) const {
   absl::StatusOr<projects::v1::Project> project = GetProject(call, project_id);
   if (!project.ok()) return project.status();
   return project->owner();

@@ -15,7 +15,7 @@ SandboxClient::SandboxClient(std::shared_ptr<grpc::Channel> tier, std::string ap
       limits_(limits),
       tier_(v1::SandboxService::NewStub(std::move(tier))) {}
 
-std::shared_ptr<SandboxStub> SandboxClient::ReplicaAt(const std::string& address) {
+std::shared_ptr<SandboxStub> SandboxClient::ReplicaAt(const std::string& address) const {
   if (address.empty()) return tier_;
   absl::MutexLock lock(&mu_);
   std::shared_ptr<SandboxStub>& stub = replicas_[address];
@@ -42,6 +42,30 @@ absl::StatusOr<v1::SnapshotFiles> SandboxClient::GetSnapshot(
   v1::SnapshotFiles files;
   grpc::Status s = tier_->GetSnapshot(&ctx, req, &files);
   if (!s.ok()) return common::FromGrpcStatus(s);
+  return files;
+}
+
+absl::StatusOr<v1::WorkspaceFiles> SandboxClient::GetWorkspaceFiles(
+    const std::string& project_id, bool with_contents,
+    const std::vector<std::string>& paths) const {
+  v1::LocateWorkspaceRequest where;
+  where.set_project_id(project_id);
+  v1::WorkspaceLocation location;
+  grpc::ClientContext locate;
+  common::PrepareServiceCall(locate, api_key, common::CurrentRequestId(), call_timeout);
+  if (grpc::Status s = tier_->LocateWorkspace(&locate, where, &location); !s.ok())
+    return common::FromGrpcStatus(s);
+  v1::GetWorkspaceFilesRequest req;
+  req.set_project_id(project_id);
+  req.set_with_contents(with_contents);
+  for (const std::string& path : paths) req.add_paths(path);
+  grpc::ClientContext ctx;
+  common::PrepareServiceCall(ctx, api_key, common::CurrentRequestId(), call_timeout);
+  v1::WorkspaceFiles files;
+  if (grpc::Status s = ReplicaAt(location.address())->GetWorkspaceFiles(&ctx, req, &files);
+      !s.ok()) {
+    return common::FromGrpcStatus(s);
+  }
   return files;
 }
 

@@ -35,12 +35,19 @@ class SandboxClient {
   // tier: a stub that reaches any replica.
   const std::shared_ptr<SandboxStub>& tier() const { return tier_; }
   // ReplicaAt: a stub of the replica at `address` (host:port); the tier's for "".
-  std::shared_ptr<SandboxStub> ReplicaAt(const std::string& address);
+  std::shared_ptr<SandboxStub> ReplicaAt(const std::string& address) const;
 
   // GetSnapshot: a snapshot's files (only `paths` when given; with their contents when asked),
   // from any replica.
   [[nodiscard]] absl::StatusOr<v1::SnapshotFiles> GetSnapshot(
       const std::string& project_id, const std::string& snapshot_id, bool with_contents,
+      const std::vector<std::string>& paths = {}) const;
+  // GetWorkspaceFiles: the project's workspace's files now (only `paths` when given; with their
+  // contents when asked), from the replica that serves it (LocateWorkspace, which assigns one
+  // to a project that has none, as a run's next call would); `open` false when it is not open
+  // there.
+  [[nodiscard]] absl::StatusOr<v1::WorkspaceFiles> GetWorkspaceFiles(
+      const std::string& project_id, bool with_contents,
       const std::vector<std::string>& paths = {}) const;
 
   const std::string api_key;
@@ -52,9 +59,9 @@ class SandboxClient {
   static constexpr size_t kMaxReplicas = 256;
   const common::GrpcLimits limits_;
   const std::shared_ptr<SandboxStub> tier_;
-  absl::Mutex mu_;
+  mutable absl::Mutex mu_;
   // By address.
-  std::map<std::string, std::shared_ptr<SandboxStub>> replicas_ ABSL_GUARDED_BY(mu_);
+  mutable std::map<std::string, std::shared_ptr<SandboxStub>> replicas_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace qai::sandbox
