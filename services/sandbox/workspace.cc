@@ -524,12 +524,14 @@ struct SnapshotWalk {
     }
     if (content.size() > remaining) {
       return absl::FailedPreconditionError(absl::StrCat(
-          "snapshot: files exceed max_bytes (", limits.max_bytes, " bytes) at \"", path, "\""));
+          "snapshot: the files come to more than ", limits.max_bytes,
+          " bytes, the most a version holds (QAI_SNAPSHOT_MAX_MB), at \"", path, "\""));
     }
     if (!IsText(content, /*is_prefix=*/false)) return absl::OkStatus();
     if (files.size() >= limits.max_files) {
       return absl::FailedPreconditionError(
-          absl::StrCat("snapshot: more than max_files (", limits.max_files, ") files"));
+          absl::StrCat("snapshot: more than ", limits.max_files,
+                       " files, the most a version holds (QAI_SNAPSHOT_MAX_FILES)"));
     }
     bytes += content.size();
     files.emplace(path, std::move(content));

@@ -473,6 +473,27 @@ TEST_F(VersionsE2ETest, ABigVersionRestoresWholeAndItsFragmentLeavesTheFilesOut)
   EXPECT_GE(GetVersion(p.id(), 4, opb::GetVersionRequest::VIEW_BASIC).files_size(), 991);
 }
 
+// A run that leaves more files than a version may hold fails with that reason, once, and makes
+// no version: the project stays at its last one.
+TEST_F(VersionsE2ETest, ARunPastTheSnapshotLimitsFailsWithTheReason) {
+  ppb::Project p = CreateProject("Build a bakery site");
+  ASSERT_EQ(WaitForEnd(WaitForRuns(p.id(), 1)[0].id()).version(), 1);
+  sandbox::Files files;
+  for (int i = 0; i < 999; ++i) files[absl::StrCat("src/part", i, ".js")] = "// part\n";
+  files["index.html"] = "<h1>Full</h1>";
+  SaveVersion(p.id(), 2, files);  // 1,000 files: the run below adds files of its page
+  opb::Run restore;
+  ASSERT_TRUE(RestoreVersion(p.id(), 2, common::NewUuid(), &restore).ok());
+  ASSERT_EQ(WaitForEnd(restore.id()).state(), opb::Run::STATE_SUCCEEDED);
+
+  opb::Run next = Prompt(p.id(), "Add a contact form");
+  ASSERT_EQ(next.state(), opb::Run::STATE_FAILED);
+  EXPECT_EQ(next.error(),
+            "snapshot: more than 1000 files, the most a version holds (QAI_SNAPSHOT_MAX_FILES)");
+  EXPECT_EQ(next.version(), 0);
+  EXPECT_EQ(ListVersions(p.id()).versions(0).number(), 3) << "no version for it";
+}
+
 // kill -9 of the orchestrator in the middle of a restore (its worker waiting on qai-sandbox,
 // which is stopped for the moment): the run is taken over once its lease lapses and ends with
 // exactly one new version and one message, and the restore's request still names that run.

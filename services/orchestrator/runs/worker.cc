@@ -465,7 +465,10 @@ void WorkerPool::Succeed(const RunRecord& run, Active& active, const AgentOutcom
   // The snapshot's preview serves this version for good, whatever later runs change.
   absl::StatusOr<SavedSnapshot> snapshot = workspace.Snapshot(common::NewUuid(), run.id);
   if (absl::IsFailedPrecondition(snapshot.status())) {
-    return FailWithMessage(run, active, absl::StrCat("snapshot: ", snapshot.status().message()));
+    // qai-sandbox's own reasons already say "snapshot: ".
+    const std::string why(snapshot.status().message());
+    return FailWithMessage(run, active,
+                           why.starts_with("snapshot: ") ? why : absl::StrCat("snapshot: ", why));
   }
   if (!snapshot.ok()) return RetryOrFail(run, active, snapshot.status());
 
