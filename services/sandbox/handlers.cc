@@ -293,7 +293,7 @@ absl::Status SandboxHandlers::GetSnapshot(const CallContext& call,
   const std::vector<std::string> paths(req.paths().begin(), req.paths().end());
   // Sizes first: contents are read only when they fit the response.
   QAI_ASSIGN_OR_RETURN(std::vector<ListedFile> files,
-                       workspaces_->ListSnapshot(project, id, /*with_contents=*/false, paths));
+                       workspaces_->ListSnapshot(project, id, paths));
   size_t bytes = 0;
   for (const ListedFile& f : files) bytes += static_cast<size_t>(f.size);
   if (req.with_contents() && bytes > options_.limits.max_snapshot_bytes) {
@@ -301,17 +301,20 @@ absl::Status SandboxHandlers::GetSnapshot(const CallContext& call,
                                                       " bytes, more than one response carries (",
                                                       options_.limits.max_snapshot_bytes, ")"));
   }
+  std::map<std::string, std::string> contents;
   if (req.with_contents()) {
-    QAI_ASSIGN_OR_RETURN(files, workspaces_->ListSnapshot(project, id, true, paths));
+    std::vector<std::string> hashes;
+    for (const ListedFile& f : files) hashes.push_back(f.sha256);
+    QAI_ASSIGN_OR_RETURN(contents, workspaces_->ReadContents(hashes));
   }
   resp.set_snapshot_id(id);
   resp.set_preview_url(absl::StrCat(options_.preview_base_url, "/", id, "/"));
-  for (ListedFile& f : files) {
+  for (const ListedFile& f : files) {
     v1::SnapshotFile* out = resp.add_files();
     out->set_path(f.path);
     out->set_size(f.size);
     out->set_sha256(absl::BytesToHexString(f.sha256));
-    out->set_content(std::move(f.content));
+    if (req.with_contents()) out->set_content(contents.at(f.sha256));
   }
   return absl::OkStatus();
 }

@@ -295,27 +295,16 @@ absl::StatusOr<SnapshotRecord> SandboxStore::GetSnapshot(const std::string& id) 
 }
 
 absl::StatusOr<std::vector<ListedFile>> SandboxStore::ListSnapshot(
-    const std::string& project_id, const std::string& id, bool with_contents,
-    const std::vector<std::string>& paths) {
-  std::vector<ListedFile> out;
-  QAI_RETURN_IF_ERROR(db_->Run([&](DbConnection& conn) -> absl::Status {
-    out.clear();
-    QAI_ASSIGN_OR_RETURN(std::optional<StoredSnapshot> stored, ReadManifest(conn, id));
-    if (!stored || stored->project_id != project_id) {
-      return absl::NotFoundError(absl::StrCat("snapshot ", id, " not found"));
-    }
-    if (!paths.empty()) {
-      const std::set<std::string> wanted(paths.begin(), paths.end());
-      std::erase_if(stored->entries, [&](const auto& e) { return !wanted.contains(e.first); });
-    }
-    QAI_ASSIGN_OR_RETURN(auto blobs, ReadBlobs(conn, HashesOf(stored->entries), with_contents));
-    for (const auto& [path, hash] : stored->entries) {
-      Blob& blob = blobs.at(hash);
-      out.push_back({.path = path, .size = blob.size, .sha256 = hash, .content = blob.content});
-    }
-    return absl::OkStatus();
-  }));
-  return out;
+    const std::string& project_id, const std::string& id, const std::vector<std::string>& paths) {
+  QAI_ASSIGN_OR_RETURN(SnapshotListing listing, ListSnapshotFiles(id));
+  if (listing.project_id != project_id) {
+    return absl::NotFoundError(absl::StrCat("snapshot ", id, " not found"));
+  }
+  if (!paths.empty()) {
+    const std::set<std::string> wanted(paths.begin(), paths.end());
+    std::erase_if(listing.files, [&](const ListedFile& f) { return !wanted.contains(f.path); });
+  }
+  return std::move(listing.files);
 }
 
 absl::StatusOr<SnapshotListing> SandboxStore::ListSnapshotFiles(const std::string& id) {

@@ -47,8 +47,7 @@ struct SnapshotRecord {
 struct ListedFile {
   std::string path;
   int64_t size = 0;
-  std::string sha256;   // raw, 32 bytes
-  std::string content;  // with contents only
+  std::string sha256;  // raw, 32 bytes
 };
 
 // SnapshotListing: a snapshot's files without their contents, and whose snapshot it is.
@@ -80,10 +79,11 @@ class SandboxStore {
   // GetSnapshot: NOT_FOUND when there is no such snapshot.
   [[nodiscard]] absl::StatusOr<SnapshotRecord> GetSnapshot(const std::string& id);
 
-  // ListSnapshot: the snapshot's files in path order (only those of `paths` when it is not
-  // empty), with their contents when asked; NOT_FOUND when the project has no such snapshot.
+  // ListSnapshot: the project's snapshot's files in path order (only those of `paths` when it
+  // is not empty), without contents (ReadContents reads them); NOT_FOUND when the project has no
+  // such snapshot.
   [[nodiscard]] absl::StatusOr<std::vector<ListedFile>> ListSnapshot(
-      const std::string& project_id, const std::string& id, bool with_contents,
+      const std::string& project_id, const std::string& id,
       const std::vector<std::string>& paths = {});
 
   // ListSnapshotFiles: the snapshot's files, without contents; NOT_FOUND when there is no such

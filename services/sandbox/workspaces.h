@@ -114,11 +114,16 @@ class Workspaces {
   // changes, its holder's changes tracking included. FAILED_PRECONDITION beyond the snapshot
   // limits.
   [[nodiscard]] absl::StatusOr<WorkspaceView> Peek(const std::string& project_id);
-  // ListSnapshot: a snapshot's files (SandboxStore::ListSnapshot); any replica answers.
+  // ListSnapshot and ReadContents: a snapshot's files and contents (SandboxStore's); any
+  // replica answers.
   [[nodiscard]] absl::StatusOr<std::vector<ListedFile>> ListSnapshot(
-      const std::string& project_id, const std::string& snapshot_id, bool with_contents,
+      const std::string& project_id, const std::string& snapshot_id,
       const std::vector<std::string>& paths) {
-    return store_->ListSnapshot(project_id, snapshot_id, with_contents, paths);
+    return store_->ListSnapshot(project_id, snapshot_id, paths);
+  }
+  [[nodiscard]] absl::StatusOr<std::map<std::string, std::string>> ReadContents(
+      const std::vector<std::string>& hashes) {
+    return store_->ReadContents(hashes);
   }
   // Purge: removes the project's snapshots and assignment everywhere and its workspace here
   // (other replicas hear of it: see Discard), and kills what runs in it (and removes its
